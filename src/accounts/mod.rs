@@ -1,0 +1,133 @@
+//! Accounts, establishments and guardianships (SPEC §2), and password hashing.
+
+pub mod login;
+mod password;
+pub mod store;
+
+pub use password::{PasswordError, Passwords};
+
+use serde::Serialize;
+
+use crate::domain::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    Student,
+    Guardian,
+    Staff,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Student => "student",
+            Self::Guardian => "guardian",
+            Self::Staff => "staff",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "student" => Some(Self::Student),
+            "guardian" => Some(Self::Guardian),
+            "staff" => Some(Self::Staff),
+            _ => None,
+        }
+    }
+}
+
+/// SPEC §2: provisional → pending_email → active; any → closed. Mirrored by the
+/// `accounts.state` CHECK constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    Provisional,
+    PendingEmail,
+    Active,
+    Closed,
+}
+
+impl AccountState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provisional => "provisional",
+            Self::PendingEmail => "pending_email",
+            Self::Active => "active",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "provisional" => Some(Self::Provisional),
+            "pending_email" => Some(Self::PendingEmail),
+            "active" => Some(Self::Active),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Establishment {
+    pub id: String,
+    pub uai: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub identifier: String,
+    pub kind: AccountKind,
+    pub state: AccountState,
+    pub given_name: String,
+    pub family_name: String,
+    /// ISO 8601 (`2012-09-03`).
+    pub birthdate: Option<String>,
+    pub email: Option<String>,
+    pub email_verified_at: Option<i64>,
+    pub phone: Option<String>,
+    pub password_hash: Option<String>,
+    pub establishment_id: Option<String>,
+    pub class_name: Option<String>,
+    pub last_login_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A student attached to a guardian, with where they are schooled.
+#[derive(Debug, Clone, Serialize)]
+pub struct Child {
+    pub id: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub birthdate: Option<String>,
+    pub rank: i64,
+    pub establishment: Option<Establishment>,
+    pub class_name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error("the identifier {0} is already taken")]
+    IdentifierTaken(String),
+    #[error("an establishment with UAI {0} already exists")]
+    UaiTaken(String),
+    #[error("no establishment with UAI {0}")]
+    UnknownEstablishment(String),
+    #[error("no account {0}")]
+    UnknownAccount(String),
+    #[error("a student needs an establishment and a class")]
+    StudentWithoutSchool,
+    #[error("only a student has an establishment and a class")]
+    SchoolForNonStudent,
+    #[error("account {0} is not a {1}")]
+    WrongKind(String, &'static str),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}

@@ -1,0 +1,267 @@
+//! SQL for accounts, establishments and guardianships: small functions over the pool.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Account, AccountError, AccountKind, AccountState, Child, Establishment};
+use crate::domain::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, Uai};
+use crate::storage::{Db, violated_constraint};
+
+pub async fn create_establishment(
+    db: &Db,
+    uai: &Uai,
+    name: &str,
+    now: i64,
+) -> Result<Establishment, AccountError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query("INSERT INTO establishments (id, uai, name, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(uai.as_str())
+        .bind(name)
+        .bind(now)
+        .execute(db)
+        .await
+        .map_err(|e| match violated_constraint(&e).as_deref() {
+            Some("establishments_uai_key") => AccountError::UaiTaken(uai.to_string()),
+            _ => e.into(),
+        })?;
+    Ok(Establishment {
+        id,
+        uai: uai.to_string(),
+        name: name.to_owned(),
+    })
+}
+
+pub async fn establishment_by_uai(
+    db: &Db,
+    uai: &Uai,
+) -> Result<Option<Establishment>, sqlx::Error> {
+    sqlx::query("SELECT id, uai, name FROM establishments WHERE uai = $1")
+        .bind(uai.as_str())
+        .fetch_optional(db)
+        .await?
+        .map(|row| establishment_from(&row, ""))
+        .transpose()
+}
+
+fn establishment_from(row: &AnyRow, prefix: &str) -> Result<Establishment, sqlx::Error> {
+    Ok(Establishment {
+        id: row.try_get(format!("{prefix}id").as_str())?,
+        uai: row.try_get(format!("{prefix}uai").as_str())?,
+        name: row.try_get(format!("{prefix}name").as_str())?,
+    })
+}
+
+/// What the CLI (and later the import) gives to create an account.
+pub struct NewAccount {
+    pub identifier: Identifier,
+    pub kind: AccountKind,
+    pub state: AccountState,
+    pub given_name: PersonName,
+    pub family_name: PersonName,
+    pub birthdate: Option<BirthDate>,
+    pub email: Option<EmailAddress>,
+    pub email_verified: bool,
+    pub establishment: Option<(Uai, ClassName)>,
+    pub password_hash: Option<String>,
+}
+
+pub async fn create_account(db: &Db, new: NewAccount, now: i64) -> Result<Account, AccountError> {
+    let school = match (&new.establishment, new.kind) {
+        (Some(_), AccountKind::Guardian | AccountKind::Staff) => {
+            return Err(AccountError::SchoolForNonStudent);
+        }
+        (None, AccountKind::Student) => return Err(AccountError::StudentWithoutSchool),
+        (Some((uai, class)), AccountKind::Student) => {
+            let establishment = establishment_by_uai(db, uai)
+                .await?
+                .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
+            Some((establishment.id, class.to_string()))
+        }
+        (None, _) => None,
+    };
+    let account = Account {
+        id: uuid::Uuid::new_v4().to_string(),
+        identifier: new.identifier.to_string(),
+        kind: new.kind,
+        state: new.state,
+        given_name: new.given_name.to_string(),
+        family_name: new.family_name.to_string(),
+        birthdate: new.birthdate.map(|d| d.iso()),
+        email: new.email.map(|e| e.to_string()),
+        email_verified_at: new.email_verified.then_some(now),
+        phone: None,
+        password_hash: new.password_hash,
+        establishment_id: school.as_ref().map(|(id, _)| id.clone()),
+        class_name: school.map(|(_, class)| class),
+        last_login_at: None,
+        created_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO accounts (id, identifier, kind, state, given_name, family_name, birthdate, email, \
+         email_verified_at, password_hash, establishment_id, class_name, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+    )
+    .bind(&account.id)
+    .bind(&account.identifier)
+    .bind(account.kind.as_str())
+    .bind(account.state.as_str())
+    .bind(&account.given_name)
+    .bind(&account.family_name)
+    .bind(&account.birthdate)
+    .bind(&account.email)
+    .bind(account.email_verified_at)
+    .bind(&account.password_hash)
+    .bind(&account.establishment_id)
+    .bind(&account.class_name)
+    .bind(now)
+    .execute(db)
+    .await
+    .map_err(|e| match violated_constraint(&e).as_deref() {
+        Some("accounts_identifier_key") => AccountError::IdentifierTaken(account.identifier.clone()),
+        _ => e.into(),
+    })?;
+    Ok(account)
+}
+
+const ACCOUNT_COLUMNS: &str = "id, identifier, kind, state, given_name, family_name, birthdate, email, \
+     email_verified_at, phone, password_hash, establishment_id, class_name, last_login_at, created_at";
+
+fn account_from(row: &AnyRow) -> Result<Account, sqlx::Error> {
+    let decode = |column: &str, e: &str| sqlx::Error::ColumnDecode {
+        index: column.into(),
+        source: format!("unexpected value {e:?}").into(),
+    };
+    let kind: String = row.try_get("kind")?;
+    let state: String = row.try_get("state")?;
+    Ok(Account {
+        id: row.try_get("id")?,
+        identifier: row.try_get("identifier")?,
+        kind: AccountKind::parse(&kind).ok_or_else(|| decode("kind", &kind))?,
+        state: AccountState::parse(&state).ok_or_else(|| decode("state", &state))?,
+        given_name: row.try_get("given_name")?,
+        family_name: row.try_get("family_name")?,
+        birthdate: row.try_get("birthdate")?,
+        email: row.try_get("email")?,
+        email_verified_at: row.try_get("email_verified_at")?,
+        phone: row.try_get("phone")?,
+        password_hash: row.try_get("password_hash")?,
+        establishment_id: row.try_get("establishment_id")?,
+        class_name: row.try_get("class_name")?,
+        last_login_at: row.try_get("last_login_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn account_by_identifier(
+    db: &Db,
+    identifier: &Identifier,
+) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE identifier = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(identifier.as_str())
+        .fetch_optional(db)
+        .await?
+        .map(|row| account_from(&row))
+        .transpose()
+}
+
+pub async fn account_by_id(db: &Db, id: &str) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .map(|row| account_from(&row))
+        .transpose()
+}
+
+pub async fn record_login(db: &Db, account_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET last_login_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(account_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Attaches a student to a guardian with a legal rank; linking again updates the rank.
+pub async fn link_guardian(
+    db: &Db,
+    guardian_id: &str,
+    student_id: &str,
+    rank: Rank,
+    now: i64,
+) -> Result<(), AccountError> {
+    let mut tx = db.begin().await?;
+    for (id, kind) in [
+        (guardian_id, AccountKind::Guardian),
+        (student_id, AccountKind::Student),
+    ] {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT kind FROM accounts WHERE id = $1 AND state <> 'closed'")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match found {
+            None => return Err(AccountError::UnknownAccount(id.to_owned())),
+            Some(found) if found != kind.as_str() => {
+                return Err(AccountError::WrongKind(id.to_owned(), kind.as_str()));
+            }
+            Some(_) => {}
+        }
+    }
+    sqlx::query(
+        "INSERT INTO guardianships (guardian_id, student_id, rank, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (guardian_id, student_id) DO UPDATE SET rank = excluded.rank",
+    )
+    .bind(guardian_id)
+    .bind(student_id)
+    .bind(i64::from(rank.get()))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The students attached to a guardian, oldest link first, with their schools.
+pub async fn children(db: &Db, guardian_id: &str) -> Result<Vec<Child>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT s.id, s.given_name, s.family_name, s.birthdate, s.class_name, g.rank, \
+                e.id AS e_id, e.uai AS e_uai, e.name AS e_name \
+         FROM guardianships g \
+         JOIN accounts s ON s.id = g.student_id \
+         LEFT JOIN establishments e ON e.id = s.establishment_id \
+         WHERE g.guardian_id = $1 AND s.state <> 'closed' \
+         ORDER BY g.created_at, s.family_name, s.given_name, s.id",
+    )
+    .bind(guardian_id)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let establishment_id: Option<String> = row.try_get("e_id")?;
+            Ok(Child {
+                id: row.try_get("id")?,
+                given_name: row.try_get("given_name")?,
+                family_name: row.try_get("family_name")?,
+                birthdate: row.try_get("birthdate")?,
+                rank: row.try_get("rank")?,
+                class_name: row.try_get("class_name")?,
+                establishment: establishment_id
+                    .map(|_| establishment_from(row, "e_"))
+                    .transpose()?,
+            })
+        })
+        .collect()
+}
+
+pub async fn establishment_by_id(db: &Db, id: &str) -> Result<Option<Establishment>, sqlx::Error> {
+    sqlx::query("SELECT id, uai, name FROM establishments WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .map(|row| establishment_from(&row, ""))
+        .transpose()
+}

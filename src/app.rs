@@ -1,0 +1,56 @@
+//! The running identity provider: configuration, storage, keys and clock, built once at start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+
+use crate::accounts::Passwords;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keys::KeyRing;
+use crate::oidc::discovery;
+use crate::storage::{self, Db, ShortLived};
+
+pub struct Clef {
+    pub config: Config,
+    pub db: Db,
+    pub store: ShortLived,
+    pub keys: KeyRing,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: Passwords,
+    /// Discovery and JWKS documents, serialised once: they only change with a restart.
+    pub discovery_json: String,
+    pub jwks_json: String,
+}
+
+impl Clef {
+    /// Opens the database (migrating it), the short-lived store and the keys.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
+        let db = storage::open(&storage::database_url(&config)?).await?;
+        let store = match &config.redis_url {
+            Some(url) => ShortLived::redis(url.expose_secret(), &config.redis_prefix).await?,
+            None => ShortLived::memory(),
+        };
+        let keys = KeyRing::load_or_generate(&config.keys_dir, clock.now())
+            .context("loading signing keys")?;
+        let passwords = Passwords::new(Duration::from_secs(10))?;
+        let discovery_json = discovery::document(&config).to_string();
+        let jwks_json = keys.jwks().to_string();
+        Ok(Arc::new(Self {
+            config,
+            db,
+            store,
+            keys,
+            clock,
+            passwords,
+            discovery_json,
+            jwks_json,
+        }))
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}

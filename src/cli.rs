@@ -1,0 +1,526 @@
+//! The `clef` subcommands.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::accounts::store::{self as accounts, NewAccount};
+use crate::accounts::{Account, AccountError, AccountKind, AccountState, Passwords};
+use crate::app::Clef;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::domain::{
+    BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, RedirectUri, Uai,
+};
+use crate::oidc::clients::{self, NewClient};
+use crate::storage::{self, Db};
+
+#[derive(Parser)]
+#[command(
+    name = "clef",
+    version,
+    about = "OpenID Connect identity provider for school families"
+)]
+pub struct Cli {
+    /// Configuration file (TOML); `clef.toml` in the current directory is read when present.
+    #[arg(long, global = true, env = "CLEF_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP until SIGTERM or Ctrl-C.
+    Serve {
+        /// Load the demo data first (see `clef demo`).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage establishments.
+    Establishment {
+        #[command(subcommand)]
+        command: EstablishmentCommand,
+    },
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Manage guardianships.
+    Guardian {
+        #[command(subcommand)]
+        command: GuardianCommand,
+    },
+    /// Manage OpenID Connect clients (relying parties).
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Load a demo establishment, a parent with two children, a student and a
+    /// demo client, and print how to log in.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum EstablishmentCommand {
+    Create {
+        /// UAI code: 7 digits and a letter, e.g. 0590001A.
+        #[arg(long)]
+        uai: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an active account.
+    Create {
+        #[arg(long, value_parser = ["guardian", "student", "staff"])]
+        kind: String,
+        #[arg(long)]
+        identifier: String,
+        #[arg(long)]
+        given_name: String,
+        #[arg(long)]
+        family_name: String,
+        /// jj/mm/aaaa or aaaa-mm-jj.
+        #[arg(long)]
+        birthdate: Option<String>,
+        /// Recorded as confirmed: an operator vouches for it.
+        #[arg(long)]
+        email: Option<String>,
+        /// UAI of the student's establishment.
+        #[arg(long, requires = "class")]
+        establishment: Option<String>,
+        #[arg(long, requires = "establishment")]
+        class: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum GuardianCommand {
+    /// Attach a student to a guardian as responsable légal 1 or 2.
+    Link {
+        /// Guardian account id or identifier.
+        #[arg(long)]
+        guardian: String,
+        /// Student account id or identifier.
+        #[arg(long)]
+        student: String,
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+        rank: u8,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (SPA, native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// A first-party client (the academy's ENT): no consent screen.
+        #[arg(long)]
+        first_party: bool,
+        /// Print `client_id` and `client_secret` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clef: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    crate::telemetry::init(config.log_json);
+    let clock = SystemClock;
+    match cli.command {
+        Command::Serve { demo } => serve(config, demo).await,
+        Command::Migrate => {
+            let url = storage::database_url(&config)?;
+            storage::open(&url).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Establishment {
+            command: EstablishmentCommand::Create { uai, name },
+        } => {
+            let db = open_db(&config).await?;
+            let uai = Uai::parse(&uai)?;
+            let name = crate::domain::text("nom", &name, 200)?;
+            let establishment =
+                accounts::create_establishment(&db, &uai, &name, clock.now()).await?;
+            println!("{} {}", establishment.uai, establishment.id);
+            Ok(())
+        }
+        Command::Account { command } => account(config, command).await,
+        Command::Guardian {
+            command:
+                GuardianCommand::Link {
+                    guardian,
+                    student,
+                    rank,
+                },
+        } => {
+            let db = open_db(&config).await?;
+            let guardian = resolve(&db, &guardian).await?;
+            let student = resolve(&db, &student).await?;
+            accounts::link_guardian(
+                &db,
+                &guardian.id,
+                &student.id,
+                Rank::new(rank)?,
+                clock.now(),
+            )
+            .await?;
+            println!(
+                "{} is now responsable légal {rank} of {}",
+                guardian.identifier, student.identifier
+            );
+            Ok(())
+        }
+        Command::Client { command } => client(config, command).await,
+        Command::Demo => {
+            let app = Clef::start(config, Arc::new(SystemClock)).await?;
+            demo(&app).await
+        }
+    }
+}
+
+async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    storage::open(&storage::database_url(config)?).await
+}
+
+async fn serve(config: Config, demo_data: bool) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let app = Clef::start(config, Arc::new(SystemClock)).await?;
+    if demo_data {
+        demo(&app).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(%listen, issuer = app.config.issuer_str(), "clef is serving");
+    crate::web::serve(app, listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutting down");
+}
+
+/// An account by UUID or by identifier.
+async fn resolve(db: &Db, reference: &str) -> anyhow::Result<Account> {
+    let found = if uuid::Uuid::parse_str(reference).is_ok() {
+        accounts::account_by_id(db, reference).await?
+    } else {
+        accounts::account_by_identifier(db, &Identifier::parse(reference)?).await?
+    };
+    found.ok_or_else(|| AccountError::UnknownAccount(reference.to_owned()).into())
+}
+
+fn read_password_line() -> anyhow::Result<SecretString> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    check_password(&password)?;
+    Ok(password.into())
+}
+
+/// Operators set passwords for staff and tests; the parents' rule (SPEC §3.2)
+/// applies on the activation screen.
+fn check_password(password: &str) -> anyhow::Result<()> {
+    let chars = password.chars().count();
+    if !(8..=crate::accounts::login::MAX_PASSWORD).contains(&chars)
+        || password.chars().any(char::is_control)
+    {
+        bail!("the password must have 8 to 256 characters and no control characters");
+    }
+    Ok(())
+}
+
+async fn account(config: Config, command: AccountCommand) -> anyhow::Result<()> {
+    let AccountCommand::Create {
+        kind,
+        identifier,
+        given_name,
+        family_name,
+        birthdate,
+        email,
+        establishment,
+        class,
+        password_stdin,
+    } = command;
+    let kind = AccountKind::parse(&kind).context("unknown kind")?;
+    let password = if password_stdin {
+        Some(read_password_line()?)
+    } else {
+        None
+    };
+    let establishment = match (establishment, class) {
+        (Some(uai), Some(class)) => Some((Uai::parse(&uai)?, ClassName::parse(&class)?)),
+        _ => None,
+    };
+    let new = NewAccount {
+        identifier: Identifier::parse(&identifier)?,
+        kind,
+        state: AccountState::Active,
+        given_name: PersonName::parse("prénom", &given_name)?,
+        family_name: PersonName::parse("nom", &family_name)?,
+        birthdate: birthdate.as_deref().map(BirthDate::parse).transpose()?,
+        email: email.as_deref().map(EmailAddress::parse).transpose()?,
+        email_verified: true,
+        establishment,
+        password_hash: None,
+    };
+    let db = open_db(&config).await?;
+    let account = create_account(&db, new, password.as_ref()).await?;
+    println!("{} {}", account.id, account.identifier);
+    Ok(())
+}
+
+async fn create_account(
+    db: &Db,
+    mut new: NewAccount,
+    password: Option<&SecretString>,
+) -> anyhow::Result<Account> {
+    if let Some(password) = password {
+        let passwords = Passwords::new(std::time::Duration::from_secs(60))?;
+        new.password_hash = Some(passwords.hash(password).await?);
+    }
+    Ok(accounts::create_account(db, new, SystemClock.now()).await?)
+}
+
+fn parse_uris(raw: &[String]) -> anyhow::Result<Vec<RedirectUri>> {
+    raw.iter()
+        .map(|uri| RedirectUri::parse(uri).with_context(|| format!("invalid redirect URI {uri:?}")))
+        .collect()
+}
+
+async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    match command {
+        ClientCommand::Create {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            first_party,
+            json,
+        } => {
+            let new = NewClient {
+                name,
+                redirect_uris: parse_uris(&redirect_uris)?,
+                post_logout_redirect_uris: parse_uris(&post_logout_redirect_uris)?,
+                is_public: public,
+                is_first_party: first_party,
+            };
+            let (client, secret) = clients::create(&db, new, SystemClock.now()).await?;
+            let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
+            if json {
+                println!(
+                    "{}",
+                    json!({ "client_id": client.id, "client_secret": secret })
+                );
+            } else {
+                println!("client_id:     {}", client.id);
+                match secret {
+                    Some(secret) => {
+                        println!("client_secret: {secret}\n(shown once: Clef keeps only its hash)")
+                    }
+                    None => println!("public client: no secret; PKCE (S256) is required"),
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::List { json } => {
+            let list = clients::list(&db).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                let mut out = std::io::stdout().lock();
+                for c in list {
+                    let kind = if c.is_public {
+                        "public"
+                    } else {
+                        "confidential"
+                    };
+                    let party = if c.is_first_party {
+                        "first-party"
+                    } else {
+                        "third-party"
+                    };
+                    let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
+                    writeln!(
+                        out,
+                        "{}\t{}\t{kind}\t{party}\t{}",
+                        c.id,
+                        c.name,
+                        uris.join(" ")
+                    )?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+const DEMO_UAI: &str = "0590001A";
+const DEMO_PASSWORD: &str = "Demo2026clef";
+pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:9000/callback";
+
+/// Loads the demo data (once; later runs reuse it) and prints how to log in.
+pub async fn demo(app: &Clef) -> anyhow::Result<()> {
+    let db = &app.db;
+    let now = app.now();
+    let uai = Uai::parse(DEMO_UAI)?;
+    if accounts::establishment_by_uai(db, &uai).await?.is_none() {
+        accounts::create_establishment(db, &uai, "Collège Jean Moulin (démo)", now).await?;
+    }
+    let password = SecretString::from(DEMO_PASSWORD.to_owned());
+    let people = [
+        (
+            "parent.martin",
+            AccountKind::Guardian,
+            "Claire",
+            "Martin",
+            None,
+            Some("claire.martin@example.org"),
+            None,
+        ),
+        (
+            "lea.martin",
+            AccountKind::Student,
+            "Léa",
+            "Martin",
+            Some("2013-05-14"),
+            None,
+            Some("5 B"),
+        ),
+        (
+            "hugo.martin",
+            AccountKind::Student,
+            "Hugo",
+            "Martin",
+            Some("2011-02-03"),
+            None,
+            Some("3 A"),
+        ),
+        (
+            "jules.bernard",
+            AccountKind::Student,
+            "Jules",
+            "Bernard",
+            Some("2010-11-21"),
+            None,
+            Some("2 C"),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (identifier, kind, given, family, birthdate, email, class) in people {
+        let identifier = Identifier::parse(identifier)?;
+        let account = match accounts::account_by_identifier(db, &identifier).await? {
+            Some(account) => account,
+            None => {
+                let new = NewAccount {
+                    identifier,
+                    kind,
+                    state: AccountState::Active,
+                    given_name: PersonName::parse("prénom", given)?,
+                    family_name: PersonName::parse("nom", family)?,
+                    birthdate: birthdate.map(BirthDate::parse).transpose()?,
+                    email: email.map(EmailAddress::parse).transpose()?,
+                    email_verified: email.is_some(),
+                    establishment: class
+                        .map(ClassName::parse)
+                        .transpose()?
+                        .map(|c| (uai.clone(), c)),
+                    password_hash: Some(app.passwords.hash(&password).await?),
+                };
+                accounts::create_account(db, new, now).await?
+            }
+        };
+        ids.push(account.id);
+    }
+    accounts::link_guardian(db, &ids[0], &ids[1], Rank::new(1)?, now).await?;
+    accounts::link_guardian(db, &ids[0], &ids[2], Rank::new(1)?, now).await?;
+
+    let new = NewClient {
+        name: "ENT de démonstration".into(),
+        redirect_uris: vec![RedirectUri::parse(DEMO_REDIRECT_URI)?],
+        post_logout_redirect_uris: vec![],
+        is_public: false,
+        is_first_party: true,
+    };
+    let (client, secret) = clients::create(db, new, now).await?;
+    let secret = secret.as_ref().map_or("", |s| s.expose_secret());
+    let issuer = app.config.issuer_str();
+    println!(
+        "Demo data loaded.\n\
+         \n  Parent:   parent.martin / {DEMO_PASSWORD}   (Léa, 5 B, and Hugo, 3 A)\
+         \n  Student:  jules.bernard / {DEMO_PASSWORD}\
+         \n  Client:   {id}\n  Secret:   {secret}\n\
+         \n1. Open in a browser:\
+         \n   {issuer}/authorize?response_type=code&client_id={id}&redirect_uri={DEMO_REDIRECT_URI}&scope=openid%20profile%20email%20children&state=demo&nonce=demo\
+         \n2. Log in as parent.martin. The browser lands on {DEMO_REDIRECT_URI}?code=… (nothing listens\
+         \n   there: copy the code from the address bar), then exchange it within a minute:\
+         \n   curl -s -u '{id}:{secret}' -d grant_type=authorization_code -d code=CODE \\\
+         \n        -d redirect_uri={DEMO_REDIRECT_URI} {issuer}/token\
+         \n   The id_token's payload (base64url, between the dots) lists both children.",
+        id = client.id,
+    );
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Configuration: a TOML file, then `CLEF_*` environment overrides; every default works with nothing installed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// Where Clef listens, what it calls itself, and where it keeps its data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Socket address of the HTTP listener.
+    pub listen: SocketAddr,
+    /// The issuer URL; every absolute URL Clef emits derives from it.
+    pub issuer: Url,
+    /// Folder for the embedded database and the outboxes.
+    pub data_dir: PathBuf,
+    /// Folder holding the signing keys (generated on first start, mode 0600).
+    pub keys_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to a SQLite file under `data_dir`.
+    pub database_url: Option<SecretString>,
+    /// `redis://…` for the short-lived store; in-process when absent.
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    pub redis_prefix: String,
+    /// Lifetimes, in seconds.
+    pub session_ttl: i64,
+    pub code_ttl: i64,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    /// Log as JSON lines (production) rather than human-readable text.
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: Url::parse("http://localhost:8080").expect("static URL"),
+            data_dir: PathBuf::from("data"),
+            keys_dir: PathBuf::from("keys"),
+            database_url: None,
+            redis_url: None,
+            redis_prefix: "clef:".into(),
+            session_ttl: 12 * 3600,
+            code_ttl: 60,
+            access_token_ttl: 3600,
+            id_token_ttl: 3600,
+            log_json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` if given (or `clef.toml` when it exists), then applies the environment.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new("clef.toml").exists() => Self::from_file(Path::new("clef.toml"))?,
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading configuration {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing configuration {}", path.display()))
+    }
+
+    /// Applies `CLEF_*` overrides read through `var` (the environment in production).
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = var("CLEF_LISTEN") {
+            self.listen = v.parse().with_context(|| format!("CLEF_LISTEN={v:?}"))?;
+        }
+        if let Some(v) = var("CLEF_ISSUER") {
+            self.issuer = Url::parse(&v).with_context(|| format!("CLEF_ISSUER={v:?}"))?;
+        }
+        if let Some(v) = var("CLEF_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("CLEF_KEYS_DIR") {
+            self.keys_dir = v.into();
+        }
+        if let Some(v) = var("CLEF_DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database_url = Some(v.into());
+        }
+        if let Some(v) = var("CLEF_REDIS_URL").filter(|v| !v.is_empty()) {
+            self.redis_url = Some(v.into());
+        }
+        if let Some(v) = var("CLEF_REDIS_PREFIX") {
+            self.redis_prefix = v;
+        }
+        if let Some(v) = var("CLEF_LOG_JSON") {
+            self.log_json = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let issuer = &self.issuer;
+        if !matches!(issuer.scheme(), "https" | "http") || issuer.host().is_none() {
+            bail!("issuer must be an http(s) URL, got {issuer}");
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            bail!("issuer must have no query or fragment (OIDC Discovery §3), got {issuer}");
+        }
+        for (name, ttl) in [
+            ("session_ttl", self.session_ttl),
+            ("code_ttl", self.code_ttl),
+            ("access_token_ttl", self.access_token_ttl),
+            ("id_token_ttl", self.id_token_ttl),
+        ] {
+            if ttl <= 0 {
+                bail!("{name} must be positive, got {ttl}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The issuer as it appears in tokens: no trailing slash.
+    pub fn issuer_str(&self) -> &str {
+        self.issuer.as_str().trim_end_matches('/')
+    }
+
+    /// An absolute URL under the issuer, e.g. `endpoint("/token")`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer_str(), path)
+    }
+
+    /// Cookies carry `Secure` whenever the public face of Clef is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.scheme() == "https"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut config: Config =
+            toml::from_str("listen = \"0.0.0.0:9000\"\nissuer = \"https://a.example\"").unwrap();
+        config
+            .apply_env(|name| match name {
+                "CLEF_ISSUER" => Some("https://idp.example/".into()),
+                "CLEF_DATA_DIR" => Some("/var/lib/clef".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.issuer_str(), "https://idp.example");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/clef"));
+        assert_eq!(config.endpoint("/token"), "https://idp.example/token");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_issuers_are_refused() {
+        assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+        let mut config = Config::default();
+        config.issuer = Url::parse("https://idp.example/?a=b").unwrap();
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let mut config = Config::default();
+        config.database_url = Some("postgres://u:hunter2@db/clef".to_string().into());
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,92 @@
+//! Validated values: a raw string from a form, a file or the command line becomes
+//! one of these once, at the edge; inside Clef only the types travel.
+
+mod names;
+mod params;
+mod redirect_uri;
+
+pub use names::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, Uai};
+pub use params::Params;
+pub use redirect_uri::RedirectUri;
+
+use std::fmt;
+
+/// Why a field was refused. `Display` is the French sentence shown to people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub problem: Problem,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    Empty,
+    TooLong { max: usize },
+    ControlCharacter,
+    Invalid,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, problem: Problem) -> Self {
+        Self { field, problem }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let field = self.field;
+        match self.problem {
+            Problem::Empty => write!(f, "Le champ « {field} » est obligatoire."),
+            Problem::TooLong { max } => {
+                write!(
+                    f,
+                    "Le champ « {field} » ne peut pas dépasser {max} caractères."
+                )
+            }
+            Problem::ControlCharacter => {
+                write!(
+                    f,
+                    "Le champ « {field} » contient des caractères non autorisés."
+                )
+            }
+            Problem::Invalid => write!(f, "Le champ « {field} » n'est pas valide."),
+        }
+    }
+}
+
+/// The common gate of every text field: trimmed, not empty, at most `max`
+/// characters, no control characters (tabs and newlines included).
+pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, FieldError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(FieldError::new(field, Problem::Empty));
+    }
+    if value.chars().count() > max {
+        return Err(FieldError::new(field, Problem::TooLong { max }));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(FieldError::new(field, Problem::ControlCharacter));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_refuses_empty_long_and_control_characters() {
+        assert_eq!(text("nom", "  Zoé ", 10).unwrap(), "Zoé");
+        assert_eq!(text("nom", "   ", 10).unwrap_err().problem, Problem::Empty);
+        assert_eq!(
+            text("nom", &"é".repeat(11), 10).unwrap_err().problem,
+            Problem::TooLong { max: 10 }
+        );
+        for hostile in ["a\u{0}b", "a\nb", "a\u{1b}[31m", "a\u{7f}", "a\u{85}b"] {
+            assert_eq!(
+                text("nom", hostile, 10).unwrap_err().problem,
+                Problem::ControlCharacter
+            );
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Identifiers, names, addresses and dates of the school domain.
+
+use std::fmt;
+
+use serde::Serialize;
+use time::{Date, Month};
+
+use super::{FieldError, Problem, text};
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+/// A login, e.g. `julie.baillet1`: ASCII lower case, digits, `.`, `-`, `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Identifier(String);
+string_newtype!(Identifier);
+
+impl Identifier {
+    pub const MAX: usize = 64;
+
+    /// People type identifiers with capitals and stray spaces; both are forgiven.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let value = text("identifiant", raw, Self::MAX)?.to_ascii_lowercase();
+        let allowed =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_');
+        if !value.chars().all(allowed) || !value.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(FieldError::new("identifiant", Problem::Invalid));
+        }
+        Ok(Self(value))
+    }
+}
+
+/// An email address, kept as typed except for the domain, which is lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct EmailAddress(String);
+string_newtype!(EmailAddress);
+
+impl EmailAddress {
+    /// RFC 5321 §4.5.3.1.3: a path is at most 256 octets, so an address at most 254.
+    pub const MAX: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let value = text("adresse mail", raw, Self::MAX)?;
+        let invalid = || FieldError::new("adresse mail", Problem::Invalid);
+        let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;
+        let domain_ok = domain.len() <= 253
+            && domain.contains('.')
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.contains('@')
+            && !local
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | ',' | ';'));
+        if !(domain_ok && local_ok) {
+            return Err(invalid());
+        }
+        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+    }
+}
+
+/// A given or family name: any script, accents, hyphens and apostrophes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct PersonName(String);
+string_newtype!(PersonName);
+
+impl PersonName {
+    pub const MAX: usize = 100;
+
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+        let value = text(field, raw, Self::MAX)?;
+        if value
+            .chars()
+            .any(|c| matches!(c, '<' | '>' | '{' | '}' | '\\' | '@'))
+        {
+            return Err(FieldError::new(field, Problem::Invalid));
+        }
+        Ok(Self(value))
+    }
+}
+
+/// An establishment's UAI: 7 digits and a letter, e.g. `0590001A`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Uai(String);
+string_newtype!(Uai);
+
+impl Uai {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let value = text("UAI", raw, 8)?.to_ascii_uppercase();
+        let bytes = value.as_bytes();
+        if bytes.len() != 8
+            || !bytes[..7].iter().all(u8::is_ascii_digit)
+            || !bytes[7].is_ascii_uppercase()
+        {
+            return Err(FieldError::new("UAI", Problem::Invalid));
+        }
+        Ok(Self(value))
+    }
+}
+
+/// A class as schools name them: `4 C`, `6EME2`, `TS1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ClassName(String);
+string_newtype!(ClassName);
+
+impl ClassName {
+    pub const MAX: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        text("classe", raw, Self::MAX).map(Self)
+    }
+}
+
+/// A birth date, typed as `jj/mm/aaaa` (as on French forms) or ISO `aaaa-mm-jj`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BirthDate(Date);
+
+impl BirthDate {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let value = text("date de naissance", raw, 10)?;
+        let invalid = || FieldError::new("date de naissance", Problem::Invalid);
+        let parts: Vec<&str> = value.split(['/', '-']).collect();
+        let [a, b, c] = parts.as_slice() else {
+            return Err(invalid());
+        };
+        let (year, month, day) = if a.len() == 4 { (a, b, c) } else { (c, b, a) };
+        let number = |s: &str, len: std::ops::RangeInclusive<usize>| {
+            if len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+                s.parse::<u16>().ok()
+            } else {
+                None
+            }
+        };
+        let year = number(year, 4..=4).ok_or_else(invalid)?;
+        let month = number(month, 1..=2)
+            .and_then(|m| Month::try_from(m as u8).ok())
+            .ok_or_else(invalid)?;
+        let day = number(day, 1..=2).ok_or_else(invalid)?;
+        if !(1900..=2100).contains(&year) {
+            return Err(invalid());
+        }
+        Date::from_calendar_date(i32::from(year), month, day as u8)
+            .map(Self)
+            .map_err(|_| invalid())
+    }
+
+    /// ISO 8601, as stored and as the `birthdate` claim (OIDC Core §5.1).
+    pub fn iso(&self) -> String {
+        let d = self.0;
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    }
+}
+
+/// The legal rank of a guardian: responsable légal 1 or 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rank(u8);
+
+impl Rank {
+    pub fn new(rank: u8) -> Result<Self, FieldError> {
+        match rank {
+            1 | 2 => Ok(Self(rank)),
+            _ => Err(FieldError::new("rang", Problem::Invalid)),
+        }
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_lower_case_ascii() {
+        assert_eq!(
+            Identifier::parse(" Julie.Baillet1 ").unwrap().as_str(),
+            "julie.baillet1"
+        );
+        for hostile in [
+            "",
+            "julie baillet",
+            "jülie",
+            "a/b",
+            ".julie",
+            "a\u{0}",
+            &"a".repeat(65),
+            "julie@x",
+        ] {
+            assert!(Identifier::parse(hostile).is_err(), "{hostile:?}");
+        }
+    }
+
+    #[test]
+    fn email_addresses_need_a_local_part_and_a_dotted_domain() {
+        assert_eq!(
+            EmailAddress::parse("Parent@Exemple.FR").unwrap().as_str(),
+            "Parent@exemple.fr"
+        );
+        for hostile in [
+            "",
+            "parent",
+            "parent@",
+            "@exemple.fr",
+            "parent@exemple",
+            "pa rent@exemple.fr",
+            "parent@exe mple.fr",
+            "a@b@c.fr",
+            "parent@-x.fr",
+            "a\n@b.fr",
+            "<a>@b.fr",
+        ] {
+            assert!(EmailAddress::parse(hostile).is_err(), "{hostile:?}");
+        }
+        assert!(EmailAddress::parse(&format!("{}@exemple.fr", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn names_keep_accents_hyphens_and_apostrophes() {
+        assert_eq!(
+            PersonName::parse("nom", "N'Diaye-Lefèvre")
+                .unwrap()
+                .as_str(),
+            "N'Diaye-Lefèvre"
+        );
+        assert!(PersonName::parse("nom", "<script>").is_err());
+        assert!(PersonName::parse("nom", "a\tb").is_err());
+    }
+
+    #[test]
+    fn uai_is_seven_digits_and_a_letter() {
+        assert_eq!(Uai::parse("0590001a").unwrap().as_str(), "0590001A");
+        for hostile in ["059001A", "05900011", "A590001A", "0590001AB", "0590001É"] {
+            assert!(Uai::parse(hostile).is_err(), "{hostile:?}");
+        }
+    }
+
+    #[test]
+    fn birth_dates_accept_french_and_iso_forms() {
+        assert_eq!(BirthDate::parse("03/09/2012").unwrap().iso(), "2012-09-03");
+        assert_eq!(BirthDate::parse("2012-09-03").unwrap().iso(), "2012-09-03");
+        for hostile in [
+            "31/02/2012",
+            "2012-13-01",
+            "1/1/12",
+            "aa/bb/cccc",
+            "03/09/1850",
+            "03.09.2012",
+            "+2012-09-03",
+        ] {
+            assert!(BirthDate::parse(hostile).is_err(), "{hostile:?}");
+        }
+    }
+
+    #[test]
+    fn ranks_are_one_or_two() {
+        assert!(Rank::new(1).is_ok() && Rank::new(2).is_ok());
+        assert!(Rank::new(0).is_err() && Rank::new(3).is_err());
+    }
+}

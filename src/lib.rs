@@ -1,0 +1,14 @@
+//! Clef: an OpenID Connect identity provider for school families.
+
+pub mod accounts;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod keys;
+pub mod oidc;
+pub mod secret;
+pub mod storage;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,5 @@
+//! The `clef` binary.
+
+fn main() -> std::process::ExitCode {
+    clef::cli::main()
+}

@@ -1,0 +1,429 @@
+//! The authorization endpoint's logic (RFC 6749 §4.1.1, OIDC Core §3.1.2, RFC 7636).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::clients::{self, Client};
+use super::session::Session;
+use super::{ErrorCode, OAuthError, Scopes};
+use crate::accounts::{AccountState, store as accounts};
+use crate::app::Clef;
+use crate::domain::{Params, RedirectUri};
+use crate::secret::{digest, random_token};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// A validated authorization request, kept in the short-lived store while the
+/// person logs in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: RedirectUri,
+    pub response_mode: ResponseMode,
+    pub scopes: Scopes,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt_none: bool,
+    pub prompt_login: bool,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+/// Where the browser goes next: back to the client with parameters, by
+/// redirect (`query`) or by an auto-submitted form (`form_post`).
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub redirect_uri: RedirectUri,
+    pub mode: ResponseMode,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Response {
+    pub fn location(&self) -> String {
+        let params: Vec<(&str, &str)> = self.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.redirect_uri.with_params(&params)
+    }
+}
+
+/// Why an authorization request stops.
+#[derive(Debug)]
+pub enum Rejection {
+    /// RFC 6749 §4.1.2.1: the client or redirect URI cannot be trusted, so the
+    /// error is shown to the person and never redirected.
+    Shown(OAuthError),
+    /// Any other error goes back to the client.
+    Returned(Response),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Rejection {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Internal(e)
+    }
+}
+
+impl From<sqlx::Error> for Rejection {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// Validates the request. Client and redirect URI first (errors shown), then
+/// the rest (errors returned to the client).
+pub async fn validate(
+    app: &Clef,
+    params: &Params,
+) -> Result<(AuthorizationRequest, Client), Rejection> {
+    let shown =
+        |description: &'static str| Rejection::Shown(OAuthError::invalid_request(description));
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| shown("client_id is missing"))?;
+    let client = match clients::find(&app.db, client_id).await? {
+        Some(client) => client,
+        None => {
+            return Err(Rejection::Shown(OAuthError::invalid_client(
+                "unknown client_id",
+            )));
+        }
+    };
+    // OIDC Core §3.1.2.1: redirect_uri is required and must match a registered one exactly.
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| shown("redirect_uri is missing"))?;
+    let redirect_uri = client
+        .registered_redirect_uri(redirect_uri)
+        .cloned()
+        .ok_or_else(|| shown("redirect_uri is not registered for this client"))?;
+
+    let state = params.get("state").map(str::to_owned);
+    let response_mode = match params.get("response_mode") {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(_) => Err(OAuthError::invalid_request("unsupported response_mode")),
+    };
+    let returned = |mode: ResponseMode, error: OAuthError| {
+        Rejection::Returned(error_response(
+            app,
+            &redirect_uri,
+            mode,
+            state.as_deref(),
+            &error,
+        ))
+    };
+    let response_mode = response_mode.map_err(|e| returned(ResponseMode::Query, e))?;
+    let request = parse_rest(params, &client, &redirect_uri, response_mode, state.clone())
+        .map_err(|e| returned(response_mode, e))?;
+    Ok((request, client))
+}
+
+fn parse_rest(
+    params: &Params,
+    client: &Client,
+    redirect_uri: &RedirectUri,
+    response_mode: ResponseMode,
+    state: Option<String>,
+) -> Result<AuthorizationRequest, OAuthError> {
+    // OIDC Core §6: Request Objects are not supported.
+    if params.contains("request") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if params.contains("request_uri") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    if params.contains("registration") {
+        return Err(OAuthError::new(
+            ErrorCode::RegistrationNotSupported,
+            "registration is not supported",
+        ));
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        None => return Err(OAuthError::invalid_request("response_type is missing")),
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only the code flow is supported",
+            ));
+        }
+    }
+    let scopes = Scopes::parse(params.get("scope"))?;
+    let bounded = |name: &'static str, max: usize| -> Result<Option<String>, OAuthError> {
+        match params.get(name) {
+            Some(v) if v.len() > max => {
+                Err(OAuthError::invalid_request(format!("{name} is too long")))
+            }
+            v => Ok(v.map(str::to_owned)),
+        }
+    };
+    if state.as_ref().is_some_and(|s| s.len() > 2048) {
+        return Err(OAuthError::invalid_request("state is too long"));
+    }
+    let nonce = bounded("nonce", 512)?;
+    let login_hint = bounded("login_hint", 256)?;
+
+    // RFC 7636 §4.3, S256 only; public clients must use it (OAuth 2.0 Security BCP §2.1.1).
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (Some(challenge), Some("S256")) => {
+            let well_formed = challenge.len() == 43
+                && challenge
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !well_formed {
+                return Err(OAuthError::invalid_request(
+                    "code_challenge must be a base64url SHA-256",
+                ));
+            }
+            Some(challenge.to_owned())
+        }
+        (Some(_), _) => {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method must be S256",
+            ));
+        }
+        (None, Some(_)) => return Err(OAuthError::invalid_request("code_challenge is missing")),
+        (None, None) if client.is_public => {
+            return Err(OAuthError::invalid_request(
+                "PKCE (S256) is required for public clients",
+            ));
+        }
+        (None, None) => None,
+    };
+
+    let prompts: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if let Some(unknown) = prompts
+        .iter()
+        .find(|p| !matches!(**p, "none" | "login" | "consent" | "select_account"))
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "unsupported prompt value {unknown}"
+        )));
+    }
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        // OIDC Core §3.1.2.1: none with any other value is an error.
+        return Err(OAuthError::invalid_request(
+            "prompt=none cannot be combined",
+        ));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(v) if v >= 0 && raw.len() <= 10 => Some(v),
+            _ => {
+                return Err(OAuthError::invalid_request(
+                    "max_age must be a non-negative integer",
+                ));
+            }
+        },
+    };
+    Ok(AuthorizationRequest {
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        response_mode,
+        scopes,
+        state,
+        nonce,
+        code_challenge,
+        prompt_none,
+        prompt_login: prompts.contains(&"login"),
+        max_age,
+        login_hint,
+    })
+}
+
+/// Whether the person must (re-)enter their password for this request.
+pub fn needs_login(request: &AuthorizationRequest, session: Option<&Session>, now: i64) -> bool {
+    match session {
+        None => true,
+        Some(session) => {
+            request.prompt_login
+                || request
+                    .max_age
+                    .is_some_and(|max_age| now - session.auth_time > max_age)
+        }
+    }
+}
+
+/// What happens to a request when it arrives with (or without) a session.
+pub enum Next {
+    Respond(Response),
+    /// Show the login form for the pending request kept under this id.
+    Login {
+        pending_id: String,
+    },
+}
+
+const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
+
+pub async fn proceed(
+    app: &Clef,
+    request: AuthorizationRequest,
+    session: Option<&Session>,
+) -> Result<Next, Rejection> {
+    let now = app.now();
+    if needs_login(&request, session, now) {
+        if request.prompt_none {
+            let error = OAuthError::new(ErrorCode::LoginRequired, "no active session");
+            return Ok(Next::Respond(request_error(app, &request, &error)));
+        }
+        let pending_id = random_token(24);
+        let json = serde_json::to_string(&request).map_err(anyhow::Error::from)?;
+        app.store
+            .put(&format!("pending:{pending_id}"), &json, PENDING_TTL)
+            .await?;
+        return Ok(Next::Login { pending_id });
+    }
+    let Some(session) = session else {
+        return Err(Rejection::Internal(anyhow::anyhow!(
+            "a session was required"
+        )));
+    };
+    respond_with_code(app, &request, session)
+        .await
+        .map(Next::Respond)
+}
+
+/// The pending request of a login form, if it has not expired.
+pub async fn pending(app: &Clef, pending_id: &str) -> anyhow::Result<Option<AuthorizationRequest>> {
+    if pending_id.len() != 32 {
+        return Ok(None);
+    }
+    let Some(json) = app.store.get(&format!("pending:{pending_id}")).await? else {
+        return Ok(None);
+    };
+    Ok(Some(serde_json::from_str(&json)?))
+}
+
+/// After a login: the pending request is consumed and answered.
+pub async fn resume(
+    app: &Clef,
+    pending_id: &str,
+    session: &Session,
+) -> Result<Option<Response>, Rejection> {
+    let Some(json) = app.store.take(&format!("pending:{pending_id}")).await? else {
+        return Ok(None);
+    };
+    let request: AuthorizationRequest = serde_json::from_str(&json).map_err(anyhow::Error::from)?;
+    respond_with_code(app, &request, session).await.map(Some)
+}
+
+/// What the code stands for until it is exchanged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub account_id: String,
+    pub scopes: Scopes,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub sid: String,
+    pub amr: Vec<String>,
+    pub expires_at: i64,
+}
+
+async fn respond_with_code(
+    app: &Clef,
+    request: &AuthorizationRequest,
+    session: &Session,
+) -> Result<Response, Rejection> {
+    let now = app.now();
+    // The session may outlive the account's right to sign in (closed, merged).
+    let account = accounts::account_by_id(&app.db, &session.account_id).await?;
+    if !account.is_some_and(|a| a.state == AccountState::Active) {
+        let error = OAuthError::new(
+            ErrorCode::LoginRequired,
+            "the session's account can no longer sign in",
+        );
+        return Ok(request_error(app, request, &error));
+    }
+    let code = random_token(32);
+    let grant = CodeGrant {
+        client_id: request.client_id.clone(),
+        redirect_uri: request.redirect_uri.to_string(),
+        account_id: session.account_id.clone(),
+        scopes: request.scopes.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        auth_time: session.auth_time,
+        sid: session.sid.clone(),
+        amr: session.amr.clone(),
+        expires_at: now + app.config.code_ttl,
+    };
+    // The store keeps the entry a little longer than the code lives, so an
+    // expired code is told apart from an unknown one by the clock, not by chance.
+    let ttl = Duration::from_secs((app.config.code_ttl + 300) as u64);
+    app.store
+        .put(
+            &format!("code:{}", digest(&code)),
+            &serde_json::to_string(&grant).map_err(anyhow::Error::from)?,
+            ttl,
+        )
+        .await?;
+    let mut params = vec![("code", code)];
+    if let Some(state) = &request.state {
+        params.push(("state", state.clone()));
+    }
+    params.push(("iss", app.config.issuer_str().to_owned()));
+    Ok(Response {
+        redirect_uri: request.redirect_uri.clone(),
+        mode: request.response_mode,
+        params,
+    })
+}
+
+/// An error response to a validated request.
+pub fn request_error(app: &Clef, request: &AuthorizationRequest, error: &OAuthError) -> Response {
+    error_response(
+        app,
+        &request.redirect_uri,
+        request.response_mode,
+        request.state.as_deref(),
+        error,
+    )
+}
+
+fn error_response(
+    app: &Clef,
+    redirect_uri: &RedirectUri,
+    mode: ResponseMode,
+    state: Option<&str>,
+    error: &OAuthError,
+) -> Response {
+    let mut params = vec![
+        ("error", error.code.as_str().to_owned()),
+        ("error_description", error.description.to_string()),
+    ];
+    if let Some(state) = state {
+        params.push(("state", state.to_owned()));
+    }
+    // RFC 9207: the issuer identifies who answered, errors included.
+    params.push(("iss", app.config.issuer_str().to_owned()));
+    Response {
+        redirect_uri: redirect_uri.clone(),
+        mode,
+        params,
+    }
+}

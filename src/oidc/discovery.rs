@@ -1,0 +1,37 @@
+//! OpenID Provider metadata (OIDC Discovery §3).
+
+use serde_json::{Value, json};
+
+use super::SUPPORTED_SCOPES;
+use crate::config::Config;
+
+pub fn document(config: &Config) -> Value {
+    json!({
+        "issuer": config.issuer_str(),
+        "authorization_endpoint": config.endpoint("/authorize"),
+        "token_endpoint": config.endpoint("/token"),
+        "userinfo_endpoint": config.endpoint("/userinfo"),
+        "jwks_uri": config.endpoint("/jwks.json"),
+        "scopes_supported": SUPPORTED_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash", "amr",
+            "name", "given_name", "family_name", "preferred_username", "birthdate",
+            "email", "email_verified", "children", "school"
+        ],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        // The default is true (Discovery §3), so it must be said.
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+        "ui_locales_supported": ["fr-FR"],
+        "claims_locales_supported": ["fr-FR"],
+    })
+}

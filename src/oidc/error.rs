@@ -1,0 +1,101 @@
+//! OAuth 2.0 / OpenID Connect errors; `Display` is the wire code.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// The `error` codes of RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1 and OIDC Core §3.1.2.6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// RFC 6749 §4.1.2.1 / §5.2
+    InvalidRequest,
+    /// RFC 6749 §5.2: client authentication failed (401 when credentials were sent).
+    InvalidClient,
+    /// RFC 6749 §5.2: the code is invalid, expired, revoked, or was issued to another client.
+    InvalidGrant,
+    /// RFC 6749 §4.1.2.1 / §5.2
+    UnauthorizedClient,
+    /// RFC 6749 §5.2
+    UnsupportedGrantType,
+    /// RFC 6749 §4.1.2.1
+    UnsupportedResponseType,
+    /// RFC 6749 §4.1.2.1
+    InvalidScope,
+    /// RFC 6749 §4.1.2.1
+    AccessDenied,
+    /// RFC 6749 §4.1.2.1
+    ServerError,
+    /// RFC 6749 §4.1.2.1
+    TemporarilyUnavailable,
+    /// OIDC Core §3.1.2.6: `prompt=none` and nobody is logged in.
+    LoginRequired,
+    /// OIDC Core §3.1.2.6
+    InteractionRequired,
+    /// OIDC Core §3.1.2.6
+    RequestNotSupported,
+    /// OIDC Core §3.1.2.6
+    RequestUriNotSupported,
+    /// OIDC Core §3.1.2.6
+    RegistrationNotSupported,
+    /// RFC 6750 §3.1: the access token is invalid, expired or revoked.
+    InvalidToken,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::RegistrationNotSupported => "registration_not_supported",
+            Self::InvalidToken => "invalid_token",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, description)
+    }
+
+    pub fn server_error() -> Self {
+        Self::new(ErrorCode::ServerError, "internal error")
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code.as_str())
+    }
+}

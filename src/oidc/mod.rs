@@ -1,0 +1,76 @@
+//! The OpenID Connect protocol, without HTTP: discovery, clients, the
+//! authorization request, sessions, the code grant, claims and userinfo.
+
+pub mod authorize;
+mod claims;
+pub mod clients;
+pub mod discovery;
+mod error;
+pub mod session;
+pub mod token;
+
+pub use error::{ErrorCode, OAuthError};
+
+/// Scopes Clef knows; others are ignored, as OIDC Core §5.4 allows.
+pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "children", "school"];
+
+/// The granted scopes, in `SUPPORTED_SCOPES` order, space-separated on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Scopes(Vec<String>);
+
+impl Scopes {
+    /// Keeps the supported scopes of a request; `openid` is required, since
+    /// Clef is an OpenID provider and not a bare OAuth server.
+    pub fn parse(raw: Option<&str>) -> Result<Self, OAuthError> {
+        let requested: Vec<&str> = raw
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !requested.contains(&"openid") {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "the openid scope is required",
+            ));
+        }
+        Ok(Self(
+            SUPPORTED_SCOPES
+                .iter()
+                .filter(|s| requested.contains(s))
+                .map(|s| s.to_string())
+                .collect(),
+        ))
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s == scope)
+    }
+
+    pub fn to_wire(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_require_openid_and_drop_unknown_ones() {
+        assert_eq!(
+            Scopes::parse(Some("children  openid offline_access"))
+                .unwrap()
+                .to_wire(),
+            "openid children"
+        );
+        assert_eq!(
+            Scopes::parse(Some("profile")).unwrap_err().code,
+            ErrorCode::InvalidScope
+        );
+        assert_eq!(
+            Scopes::parse(None).unwrap_err().code,
+            ErrorCode::InvalidScope
+        );
+    }
+}

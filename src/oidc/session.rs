@@ -1,0 +1,59 @@
+//! Login sessions (the SSO cookie's server side), kept in the short-lived store.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::Clef;
+use crate::secret::{digest, random_token};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    /// The session id relying parties see as `sid` (OIDC Front/Back-Channel Logout).
+    pub sid: String,
+    pub account_id: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub amr: Vec<String>,
+}
+
+fn key(token: &str) -> String {
+    format!("session:{}", digest(token))
+}
+
+/// Opens a session after a successful password login; returns the cookie value.
+pub async fn open(app: &Clef, account_id: &str, now: i64) -> anyhow::Result<(String, Session)> {
+    let token = random_token(32);
+    let ttl = app.config.session_ttl;
+    let session = Session {
+        sid: random_token(16),
+        account_id: account_id.to_owned(),
+        auth_time: now,
+        expires_at: now + ttl,
+        amr: vec!["pwd".into()],
+    };
+    app.store
+        .put(
+            &key(&token),
+            &serde_json::to_string(&session)?,
+            Duration::from_secs(ttl as u64),
+        )
+        .await?;
+    Ok((token, session))
+}
+
+/// The live session behind a cookie value, if any.
+pub async fn find(app: &Clef, token: &str, now: i64) -> anyhow::Result<Option<Session>> {
+    if token.len() != 43 {
+        return Ok(None);
+    }
+    let Some(json) = app.store.get(&key(token)).await? else {
+        return Ok(None);
+    };
+    let session: Session = serde_json::from_str(&json)?;
+    Ok((session.expires_at > now).then_some(session))
+}
+
+pub async fn close(app: &Clef, token: &str) -> anyhow::Result<()> {
+    app.store.delete(&key(token)).await
+}

@@ -1,0 +1,110 @@
+//! Storage: the relational database (SQLite embedded, or PostgreSQL), its
+//! migrations, and the short-lived store (in-process, or Redis).
+
+mod ephemeral;
+
+pub use ephemeral::{MemoryStore, RedisStore, ShortLived};
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, SqlStr};
+
+use crate::config::Config;
+
+/// The pool every capability's store functions take. Queries go through sqlx's
+/// `Any` driver with portable SQL (`$1` placeholders work on SQLite and
+/// PostgreSQL alike), so one code path and one test suite serve both databases;
+/// the compile-time macros would bind each query to a single database.
+pub type Db = AnyPool;
+
+/// Migrations, carried in the binary so `clef` runs from any directory.
+/// Append-only: a released migration is never edited.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/0001_foundation.sql"),
+)];
+
+pub fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The database URL in effect: the configured one, or a SQLite file under the data dir.
+pub fn database_url(config: &Config) -> anyhow::Result<String> {
+    match &config.database_url {
+        Some(url) => Ok(url.expose_secret().to_owned()),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+            Ok(sqlite_url(&config.data_dir.join("clef.db")))
+        }
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Opens the pool (without migrating).
+pub async fn connect(url: &str) -> anyhow::Result<Db> {
+    sqlx::any::install_default_drivers();
+    let is_sqlite = url.starts_with("sqlite:");
+    if !(is_sqlite || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        anyhow::bail!("the database URL must start with sqlite:// or postgres://");
+    }
+    let options = AnyConnectOptions::from_str(url).context("parsing the database URL")?;
+    let pool = AnyPoolOptions::new()
+        // SQLite writes one at a time anyway; a small pool keeps the file locks short.
+        .max_connections(if is_sqlite { 4 } else { 16 })
+        .connect_with(options)
+        .await
+        .context("connecting to the database")?;
+    if is_sqlite {
+        // Readers do not block the writer; the setting persists in the file.
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
+    }
+    Ok(pool)
+}
+
+/// Opens the pool and applies pending migrations.
+pub async fn open(url: &str) -> anyhow::Result<Db> {
+    let pool = connect(url).await?;
+    migrator().run(&pool).await.context("applying migrations")?;
+    Ok(pool)
+}
+
+/// Maps a unique-constraint violation by name to `Some(name)`, so callers turn
+/// it into a user error (realworld-axum-sqlx's `on_constraint`). SQLite names
+/// the columns rather than the constraint, so both forms are recognised.
+pub fn violated_constraint(error: &sqlx::Error) -> Option<String> {
+    let db = error.as_database_error()?;
+    if let Some(name) = db.constraint() {
+        return Some(name.to_owned());
+    }
+    // SQLite: "UNIQUE constraint failed: accounts.identifier"
+    let message = db.message();
+    let columns = message.strip_prefix("UNIQUE constraint failed: ")?;
+    let (table, column) = columns.split(',').next()?.trim().split_once('.')?;
+    Some(format!("{table}_{column}_key"))
+}

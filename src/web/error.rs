@@ -1,0 +1,143 @@
+//! One error type for the web edge: a French page for people, a JSON error for
+//! clients, 503 + Retry-After when hashing is saturated. Internal causes are
+//! logged once, by the `log_internal_errors` middleware, never shown.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::pages;
+use crate::accounts::PasswordError;
+use crate::domain::FieldError;
+use crate::oidc::{ErrorCode, OAuthError};
+
+#[derive(Debug)]
+pub enum WebError {
+    /// A page in French for a person.
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+    },
+    /// RFC 6749 §5.2 JSON error for a client.
+    OAuth(OAuthError),
+    Busy,
+    Internal(anyhow::Error),
+}
+
+impl WebError {
+    pub fn bad_request(error: &FieldError) -> Self {
+        Self::Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Requête invalide",
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for WebError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Internal(e)
+    }
+}
+
+impl From<sqlx::Error> for WebError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<PasswordError> for WebError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Busy => Self::Busy,
+            PasswordError::Internal(e) => Self::Internal(anyhow::anyhow!(e)),
+        }
+    }
+}
+
+impl From<OAuthError> for WebError {
+    fn from(e: OAuthError) -> Self {
+        Self::OAuth(e)
+    }
+}
+
+/// The cause of a 500, carried to the logging middleware.
+#[derive(Clone)]
+struct InternalCause(Arc<anyhow::Error>);
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Page {
+                status,
+                title,
+                message,
+            } => pages::message(status, title, &message, None),
+            Self::OAuth(error) => oauth_json(&error),
+            Self::Busy => {
+                let mut response = pages::message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service momentanément surchargé",
+                    "Trop de connexions sont en cours. Réessayez dans quelques secondes.",
+                    None,
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response
+            }
+            Self::Internal(cause) => {
+                let mut response = pages::message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Erreur interne",
+                    "Une erreur inattendue s'est produite. Réessayez plus tard ; si le problème persiste, contactez votre établissement.",
+                    None,
+                );
+                response
+                    .extensions_mut()
+                    .insert(InternalCause(Arc::new(cause)));
+                response
+            }
+        }
+    }
+}
+
+/// RFC 6749 §5.2: 400, or 401 for `invalid_client`; never cached.
+pub fn oauth_json(error: &OAuthError) -> Response {
+    let status = match error.code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let body = json!({ "error": error.code.as_str(), "error_description": error.description });
+    let mut response = (status, Json(body)).into_response();
+    no_store(&mut response);
+    response
+}
+
+pub fn no_store(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// Logs the cause chain of every internal error, once.
+pub async fn log_internal_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(%method, %path, error = format!("{cause:#}"), "internal error");
+    }
+    response
+}

@@ -1,0 +1,265 @@
+//! HTTP side of the OpenID Connect endpoints.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode_str;
+
+use super::error::{WebError, no_store, oauth_json};
+use super::extract::{Form, QueryOrForm};
+use super::{AppState, cookies, login, pages};
+use crate::app::Clef;
+use crate::oidc::authorize::{self, Next, Rejection, ResponseMode};
+use crate::oidc::token::{self, ClientCredentials};
+use crate::oidc::{ErrorCode, OAuthError, session};
+use crate::secret::random_token;
+
+fn json_document(body: &str, max_age: &'static str) -> Response {
+    let mut response = (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_owned(),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(max_age));
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+pub async fn discovery(State(app): AppState) -> Response {
+    json_document(&app.discovery_json, "public, max-age=3600")
+}
+
+pub async fn jwks(State(app): AppState) -> Response {
+    // Short cache: relying parties must see a new key soon after a rotation.
+    json_document(&app.jwks_json, "public, max-age=300")
+}
+
+/// The session behind the request's cookie, if any.
+pub async fn current_session(
+    app: &Clef,
+    jar: &CookieJar,
+) -> anyhow::Result<Option<session::Session>> {
+    match jar.get(cookies::SESSION) {
+        Some(cookie) => session::find(app, cookie.value(), app.now()).await,
+        None => Ok(None),
+    }
+}
+
+pub async fn authorize(
+    State(app): AppState,
+    jar: CookieJar,
+    QueryOrForm(params): QueryOrForm,
+) -> Result<Response, WebError> {
+    // Nothing can be trusted in a request whose parameters do not decode, not
+    // even its redirect_uri: the person gets a page.
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let (request, client) = match authorize::validate(&app, &params).await {
+        Ok(valid) => valid,
+        Err(rejection) => return rejection_response(rejection),
+    };
+    let session = current_session(&app, &jar).await?;
+    match authorize::proceed(&app, request.clone(), session.as_ref()).await {
+        Ok(Next::Respond(response)) => Ok(respond(&response, StatusCode::FOUND)),
+        Ok(Next::Login { pending_id }) => {
+            let hint = request.login_hint.as_deref().unwrap_or("");
+            Ok(login::form(
+                &app,
+                jar,
+                Some(&pending_id),
+                Some(&client.name),
+                hint,
+                None,
+                StatusCode::OK,
+            ))
+        }
+        Err(rejection) => rejection_response(rejection),
+    }
+}
+
+pub fn rejection_response(rejection: Rejection) -> Result<Response, WebError> {
+    match rejection {
+        Rejection::Shown(error) => {
+            let message = match error.code {
+                ErrorCode::InvalidClient => {
+                    "L'application qui vous a envoyé ici n'est pas enregistrée auprès de Clef."
+                }
+                _ => {
+                    "L'application qui vous a envoyé ici a formulé une demande de connexion invalide. Revenez sur son site et réessayez ; si le problème persiste, contactez-la."
+                }
+            };
+            Ok(pages::message(
+                StatusCode::BAD_REQUEST,
+                "Demande de connexion invalide",
+                message,
+                Some(&error.description),
+            ))
+        }
+        Rejection::Returned(response) => Ok(respond(&response, StatusCode::FOUND)),
+        Rejection::Internal(e) => Err(WebError::Internal(e)),
+    }
+}
+
+/// Sends the browser back to the client: a redirect (`query`) or an
+/// auto-submitted form (`form_post`, OAuth 2.0 Form Post Response Mode).
+pub fn respond(response: &authorize::Response, status: StatusCode) -> Response {
+    let mut http = match response.mode {
+        ResponseMode::Query => match status {
+            StatusCode::SEE_OTHER => Redirect::to(&response.location()).into_response(),
+            _ => (StatusCode::FOUND, [(header::LOCATION, response.location())]).into_response(),
+        },
+        ResponseMode::FormPost => {
+            let nonce = random_token(16);
+            let mut page = pages::render(
+                StatusCode::OK,
+                "pages/form_post.html",
+                minijinja::context! { action => response.redirect_uri.as_str(), params => &response.params, nonce => &nonce },
+            );
+            let csp = format!(
+                "default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'none'; base-uri 'none'"
+            );
+            if let Ok(value) = HeaderValue::from_str(&csp) {
+                page.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, value);
+            }
+            page
+        }
+    };
+    no_store(&mut http);
+    http
+}
+
+/// RFC 6749 §2.3.1: `Authorization: Basic` with form-encoded id and secret.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let invalid = || OAuthError::invalid_client("malformed Basic credentials");
+    let value = value.to_str().map_err(|_| invalid())?;
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return Err(invalid());
+    };
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| invalid())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(invalid)?;
+    let form_decode = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| invalid())
+    };
+    Ok(Some((form_decode(id)?, form_decode(secret)?)))
+}
+
+pub async fn token(State(app): AppState, headers: HeaderMap, Form(params): Form) -> Response {
+    let params = match params {
+        Ok(params) => params,
+        Err(e) => return oauth_json(&OAuthError::invalid_request(e.to_string())),
+    };
+    let basic = match basic_credentials(&headers) {
+        Ok(basic) => basic,
+        Err(e) => return with_basic_challenge(oauth_json(&e)),
+    };
+    let used_basic = basic.is_some();
+    let client = match token::authenticate_client(
+        &app,
+        ClientCredentials {
+            basic,
+            params: &params,
+        },
+    )
+    .await
+    {
+        Ok(client) => client,
+        Err(e) if used_basic && e.code == ErrorCode::InvalidClient => {
+            return with_basic_challenge(oauth_json(&e));
+        }
+        Err(e) => return oauth_json(&e),
+    };
+    match token::exchange(&app, &client, &params).await {
+        Ok(tokens) => {
+            let mut response = Json(tokens).into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(e) => oauth_json(&e),
+    }
+}
+
+/// RFC 6749 §5.2: a failed Basic authentication answers with the challenge.
+fn with_basic_challenge(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"clef\""),
+    );
+    response
+}
+
+pub async fn userinfo(
+    State(app): AppState,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+) -> Response {
+    // RFC 6750 §2.1 (header) or §2.2 (form body); never the query string.
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned());
+    let from_body = if from_header.is_none() && request.method() == axum::http::Method::POST {
+        use axum::extract::FromRequest;
+        match Form::from_request(request, &app).await {
+            Ok(Form(Ok(params))) => params.get("access_token").map(str::to_owned),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let Some(access_token) = from_header.or(from_body) else {
+        let mut response = StatusCode::UNAUTHORIZED.into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"clef\""),
+        );
+        return response;
+    };
+    match token::userinfo(&app, &access_token).await {
+        Ok(claims) => {
+            let mut response = Json(claims).into_response();
+            no_store(&mut response);
+            response.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            response
+        }
+        Err(e) if e.code == ErrorCode::InvalidToken => {
+            let mut response = oauth_json(&e);
+            let challenge = format!(
+                "Bearer realm=\"clef\", error=\"invalid_token\", error_description=\"{}\"",
+                e.description
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+        Err(e) => oauth_json(&e),
+    }
+}

@@ -1,0 +1,81 @@
+//! Page templates, carried in the binary and rendered with minijinja
+//! (auto-escaped: the names end in `.html`).
+
+use std::sync::OnceLock;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::Environment;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "pages/base.html",
+        include_str!("../../templates/pages/base.html"),
+    ),
+    (
+        "pages/login.html",
+        include_str!("../../templates/pages/login.html"),
+    ),
+    (
+        "pages/message.html",
+        include_str!("../../templates/pages/message.html"),
+    ),
+    (
+        "pages/form_post.html",
+        include_str!("../../templates/pages/form_post.html"),
+    ),
+];
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            // The templates are part of the binary; a syntax error is a build defect
+            // caught by the tests that render every page.
+            if let Err(e) = env.add_template(name, source) {
+                panic!("template {name}: {e}");
+            }
+        }
+        env
+    })
+}
+
+/// Renders a page; a rendering failure becomes a bare 500 and is logged.
+pub fn render(status: StatusCode, name: &str, context: minijinja::Value) -> Response {
+    match environment()
+        .get_template(name)
+        .and_then(|t| t.render(context))
+    {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "template rendering failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<!doctype html><title>Erreur</title><p>Erreur interne.</p>"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A page with a title and a message: errors and confirmations.
+pub fn message(status: StatusCode, title: &str, message: &str, detail: Option<&str>) -> Response {
+    render(
+        status,
+        "pages/message.html",
+        minijinja::context! { title, message, detail, alert => status.is_client_error() || status.is_server_error() },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        for (name, _) in TEMPLATES {
+            environment().get_template(name).unwrap();
+        }
+    }
+}
