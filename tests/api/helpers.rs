@@ -1,0 +1,232 @@
+//! `spawn_app()`: Clef in-process on a free port, with a fresh database (SQLite,
+//! or PostgreSQL when `CLEF_TEST_DATABASE_URL` is set), a fresh short-lived
+//! store (in-process, or Redis when `CLEF_TEST_REDIS_URL` is set) and a clock
+//! the test can move.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use clef::accounts::store::{self as accounts, NewAccount};
+use clef::accounts::{Account, AccountKind, AccountState};
+use clef::app::Clef;
+use clef::clock::ShiftedClock;
+use clef::config::Config;
+use clef::domain::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, RedirectUri, Uai};
+use clef::oidc::clients::{self, NewClient};
+use secrecy::{ExposeSecret, SecretString};
+
+pub const PASSWORD: &str = "Soleil2024";
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9999/callback";
+
+pub struct TestApp {
+    pub address: String,
+    pub app: Arc<Clef>,
+    pub clock: Arc<ShiftedClock>,
+    _data: tempfile::TempDir,
+}
+
+/// One key pair for the whole test binary: RSA generation is the slow part of start-up.
+fn shared_keys_dir() -> PathBuf {
+    static KEYS: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = KEYS.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        clef::keys::KeyRing::load_or_generate(dir.path(), 0).expect("test key");
+        dir
+    });
+    dir.path().to_owned()
+}
+
+/// A fresh PostgreSQL database on the server named by `CLEF_TEST_DATABASE_URL`.
+async fn fresh_postgres(server_url: &str) -> String {
+    let name = format!("clef_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = clef::storage::connect(server_url).await.expect("CLEF_TEST_DATABASE_URL must reach PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
+    admin.close().await;
+    let mut url = url::Url::parse(server_url).expect("postgres URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+pub async fn spawn_app() -> TestApp {
+    let data = tempfile::tempdir().expect("temp dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let mut config = Config::default();
+    config.issuer = url::Url::parse(&address).expect("issuer");
+    config.data_dir = data.path().to_owned();
+    config.keys_dir = shared_keys_dir();
+    if let Ok(server) = std::env::var("CLEF_TEST_DATABASE_URL") {
+        config.database_url = Some(SecretString::from(fresh_postgres(&server).await));
+    }
+    if let Ok(redis) = std::env::var("CLEF_TEST_REDIS_URL") {
+        config.redis_url = Some(SecretString::from(redis));
+        config.redis_prefix = format!("clef-test-{}:", uuid::Uuid::new_v4().simple());
+    }
+    let clock = Arc::new(ShiftedClock::default());
+    let app = Clef::start(config, clock.clone()).await.expect("clef starts");
+    tokio::spawn(clef::web::serve(app.clone(), listener, std::future::pending()));
+    TestApp { address, app, clock, _data: data }
+}
+
+pub struct Family {
+    pub guardian: Account,
+    pub children: Vec<Account>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn establishment(&self, uai: &str, name: &str) -> Uai {
+        let uai = Uai::parse(uai).unwrap();
+        if accounts::establishment_by_uai(&self.app.db, &uai).await.unwrap().is_none() {
+            accounts::create_establishment(&self.app.db, &uai, name, self.app.now()).await.unwrap();
+        }
+        uai
+    }
+
+    pub async fn account(&self, identifier: &str, kind: AccountKind, school: Option<(&Uai, &str)>, birthdate: Option<&str>) -> Account {
+        let (given, family) = identifier.split_once('.').unwrap_or((identifier, "Test"));
+        let hash = self.app.passwords.hash(&SecretString::from(PASSWORD.to_owned())).await.unwrap();
+        let new = NewAccount {
+            identifier: Identifier::parse(identifier).unwrap(),
+            kind,
+            state: AccountState::Active,
+            given_name: PersonName::parse("prénom", &capitalise(given)).unwrap(),
+            family_name: PersonName::parse("nom", &capitalise(family)).unwrap(),
+            birthdate: birthdate.map(|b| BirthDate::parse(b).unwrap()),
+            email: (kind == AccountKind::Guardian).then(|| EmailAddress::parse(&format!("{identifier}@example.org")).unwrap()),
+            email_verified: kind == AccountKind::Guardian,
+            establishment: school.map(|(uai, class)| (uai.clone(), ClassName::parse(class).unwrap())),
+            password_hash: Some(hash),
+        };
+        accounts::create_account(&self.app.db, new, self.app.now()).await.unwrap()
+    }
+
+    /// A parent (`claire.martin`) with two children in two establishments.
+    pub async fn family(&self) -> Family {
+        let college = self.establishment("0590001A", "Collège Jean Moulin").await;
+        let lycee = self.establishment("0590002B", "Lycée Albert Châtelet").await;
+        let guardian = self.account("claire.martin", AccountKind::Guardian, None, None).await;
+        let lea = self.account("lea.martin", AccountKind::Student, Some((&college, "5 B")), Some("14/05/2013")).await;
+        let hugo = self.account("hugo.martin", AccountKind::Student, Some((&lycee, "2nde 3")), Some("2009-02-03")).await;
+        for child in [&lea, &hugo] {
+            accounts::link_guardian(&self.app.db, &guardian.id, &child.id, Rank::new(1).unwrap(), self.app.now()).await.unwrap();
+        }
+        Family { guardian, children: vec![lea, hugo] }
+    }
+
+    /// Registers a client; returns its id and secret (`None` for a public client).
+    pub async fn client(&self, public: bool) -> (String, Option<String>) {
+        let new = NewClient {
+            name: "ENT du test".into(),
+            redirect_uris: vec![RedirectUri::parse(REDIRECT_URI).unwrap()],
+            post_logout_redirect_uris: vec![],
+            is_public: public,
+            is_first_party: true,
+        };
+        let (client, secret) = clients::create(&self.app.db, new, self.app.now()).await.unwrap();
+        (client.id, secret.map(|s| s.expose_secret().to_owned()))
+    }
+
+    /// Counts rows, to show that refused input wrote nothing.
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"))).fetch_one(&self.app.db).await.unwrap()
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// A browser: keeps cookies, does not follow redirects (tests read them).
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The value of a hidden (or any) input named `name` in a page.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let start = html.find(&format!("name=\"{name}\""))?;
+    let tag_start = html[..start].rfind('<')?;
+    let tag_end = start + html[start..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let value = tag.split("value=\"").nth(1)?.split('"').next()?;
+    Some(value.replace("&amp;", "&").replace("&#x2f;", "/").replace("&#x27;", "'").replace("&quot;", "\""))
+}
+
+/// A query parameter of a redirect's Location.
+pub fn location_param(response: &reqwest::Response, name: &str) -> Option<String> {
+    let location = response.headers().get("location")?.to_str().ok()?;
+    let url = url::Url::parse(location).ok()?;
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+/// Submits the login form found in `page` with these credentials.
+pub async fn submit_login(app: &TestApp, browser: &reqwest::Client, page: &str, identifier: &str, password: &str) -> reqwest::Response {
+    let mut form = vec![
+        ("csrf", input_value(page, "csrf").expect("csrf field")),
+        ("identifier", identifier.to_owned()),
+        ("password", password.to_owned()),
+    ];
+    if let Some(request) = input_value(page, "request") {
+        form.push(("request", request));
+    }
+    browser.post(app.url("/login")).form(&form).send().await.unwrap()
+}
+
+/// Follows an authorization request through the login form to the redirect
+/// back to the client; returns that redirect.
+pub async fn authorize_and_login(app: &TestApp, browser: &reqwest::Client, authorize_url: &str, identifier: &str) -> reqwest::Response {
+    let page = browser.get(authorize_url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the login page is shown");
+    let page = page.text().await.unwrap();
+    let response = submit_login(app, browser, &page, identifier, PASSWORD).await;
+    assert_eq!(response.status(), 303, "a successful login redirects back to the client");
+    response
+}
+
+/// A PKCE pair (RFC 7636): verifier and S256 challenge.
+pub fn pkce() -> (String, String) {
+    let verifier = clef::secret::random_token(32);
+    let challenge = clef::secret::s256(&verifier);
+    (verifier, challenge)
+}
+
+/// An authorization URL for the test client.
+pub fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("scope", "openid profile email children school")
+        .append_pair("state", "st-123")
+        .append_pair("nonce", "n-456");
+    for (k, v) in extra {
+        url.query_pairs_mut().append_pair(k, v);
+    }
+    url.into()
+}
+
+/// Exchanges a code at the token endpoint with client_secret_post.
+pub async fn exchange(app: &TestApp, client: &(String, Option<String>), code: &str, verifier: Option<&str>) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code.to_owned()),
+        ("redirect_uri", REDIRECT_URI.to_owned()),
+        ("client_id", client.0.clone()),
+    ];
+    if let Some(secret) = &client.1 {
+        form.push(("client_secret", secret.clone()));
+    }
+    if let Some(verifier) = verifier {
+        form.push(("code_verifier", verifier.to_owned()));
+    }
+    reqwest::Client::new().post(app.url("/token")).form(&form).send().await.unwrap()
+}

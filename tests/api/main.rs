@@ -1,0 +1,9 @@
+//! Clef's integration tests: one binary, one module per area.
+
+mod authorize;
+mod bad_input;
+mod cli;
+mod helpers;
+mod relying_party;
+mod storage;
+mod token;
