@@ -218,7 +218,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client { command } => client(config, command).await,
         Command::Demo => {
             let app = Clef::start(config, Arc::new(SystemClock)).await?;
-            demo(&app).await
+            let demo = crate::demo::load(&app).await?;
+            println!("{}", demo.instructions(app.config.issuer_str()));
+            Ok(())
         }
     }
 }
@@ -231,7 +233,8 @@ async fn serve(config: Config, demo_data: bool) -> anyhow::Result<()> {
     let listen = config.listen;
     let app = Clef::start(config, Arc::new(SystemClock)).await?;
     if demo_data {
-        demo(&app).await?;
+        let demo = crate::demo::load(&app).await?;
+        println!("{}", demo.instructions(app.config.issuer_str()));
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -416,111 +419,4 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-const DEMO_UAI: &str = "0590001A";
-const DEMO_PASSWORD: &str = "Demo2026clef";
-pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:9000/callback";
-
-/// Loads the demo data (once; later runs reuse it) and prints how to log in.
-pub async fn demo(app: &Clef) -> anyhow::Result<()> {
-    let db = &app.db;
-    let now = app.now();
-    let uai = Uai::parse(DEMO_UAI)?;
-    if accounts::establishment_by_uai(db, &uai).await?.is_none() {
-        accounts::create_establishment(db, &uai, "Collège Jean Moulin (démo)", now).await?;
-    }
-    let password = SecretString::from(DEMO_PASSWORD.to_owned());
-    let people = [
-        (
-            "parent.martin",
-            AccountKind::Guardian,
-            "Claire",
-            "Martin",
-            None,
-            Some("claire.martin@example.org"),
-            None,
-        ),
-        (
-            "lea.martin",
-            AccountKind::Student,
-            "Léa",
-            "Martin",
-            Some("2013-05-14"),
-            None,
-            Some("5 B"),
-        ),
-        (
-            "hugo.martin",
-            AccountKind::Student,
-            "Hugo",
-            "Martin",
-            Some("2011-02-03"),
-            None,
-            Some("3 A"),
-        ),
-        (
-            "jules.bernard",
-            AccountKind::Student,
-            "Jules",
-            "Bernard",
-            Some("2010-11-21"),
-            None,
-            Some("2 C"),
-        ),
-    ];
-    let mut ids = Vec::new();
-    for (identifier, kind, given, family, birthdate, email, class) in people {
-        let identifier = Identifier::parse(identifier)?;
-        let account = match accounts::account_by_identifier(db, &identifier).await? {
-            Some(account) => account,
-            None => {
-                let new = NewAccount {
-                    identifier,
-                    kind,
-                    state: AccountState::Active,
-                    given_name: PersonName::parse("prénom", given)?,
-                    family_name: PersonName::parse("nom", family)?,
-                    birthdate: birthdate.map(BirthDate::parse).transpose()?,
-                    email: email.map(EmailAddress::parse).transpose()?,
-                    email_verified: email.is_some(),
-                    establishment: class
-                        .map(ClassName::parse)
-                        .transpose()?
-                        .map(|c| (uai.clone(), c)),
-                    password_hash: Some(app.passwords.hash(&password).await?),
-                };
-                accounts::create_account(db, new, now).await?
-            }
-        };
-        ids.push(account.id);
-    }
-    accounts::link_guardian(db, &ids[0], &ids[1], Rank::new(1)?, now).await?;
-    accounts::link_guardian(db, &ids[0], &ids[2], Rank::new(1)?, now).await?;
-
-    let new = NewClient {
-        name: "ENT de démonstration".into(),
-        redirect_uris: vec![RedirectUri::parse(DEMO_REDIRECT_URI)?],
-        post_logout_redirect_uris: vec![],
-        is_public: false,
-        is_first_party: true,
-    };
-    let (client, secret) = clients::create(db, new, now).await?;
-    let secret = secret.as_ref().map_or("", |s| s.expose_secret());
-    let issuer = app.config.issuer_str();
-    println!(
-        "Demo data loaded.\n\
-         \n  Parent:   parent.martin / {DEMO_PASSWORD}   (Léa, 5 B, and Hugo, 3 A)\
-         \n  Student:  jules.bernard / {DEMO_PASSWORD}\
-         \n  Client:   {id}\n  Secret:   {secret}\n\
-         \n1. Open in a browser:\
-         \n   {issuer}/authorize?response_type=code&client_id={id}&redirect_uri={DEMO_REDIRECT_URI}&scope=openid%20profile%20email%20children&state=demo&nonce=demo\
-         \n2. Log in as parent.martin. The browser lands on {DEMO_REDIRECT_URI}?code=… (nothing listens\
-         \n   there: copy the code from the address bar), then exchange it within a minute:\
-         \n   curl -s -u '{id}:{secret}' -d grant_type=authorization_code -d code=CODE \\\
-         \n        -d redirect_uri={DEMO_REDIRECT_URI} {issuer}/token\
-         \n   The id_token's payload (base64url, between the dots) lists both children.",
-        id = client.id,
-    );
-    Ok(())
 }

@@ -99,6 +99,19 @@ pub async fn create(
     Ok((client, secret.map(SecretString::from)))
 }
 
+/// Gives a confidential client a new secret; the old one stops working at once.
+pub async fn rotate_secret(db: &Db, id: &str) -> anyhow::Result<SecretString> {
+    let secret = random_token(32);
+    let updated =
+        sqlx::query("UPDATE clients SET secret_hash = $1 WHERE id = $2 AND is_public = 0")
+            .bind(digest(&secret))
+            .bind(id)
+            .execute(db)
+            .await?;
+    anyhow::ensure!(updated.rows_affected() == 1, "no confidential client {id}");
+    Ok(secret.into())
+}
+
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, is_first_party, created_at";
 
 fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {

@@ -7,16 +7,26 @@ async fn login_page_is_french_labelled_and_links_recovery_pages() {
     let app = spawn_app().await;
     app.family().await;
     let (client_id, _) = app.client(false).await;
-    let page = browser().get(authorize_url(&app, &client_id, &[])).send().await.unwrap();
+    let page = browser()
+        .get(authorize_url(&app, &client_id, &[]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     assert!(html.contains("<html lang=\"fr\">"));
     assert!(html.contains(r#"<label for="identifier">"#) && html.contains(r#"id="identifier""#));
     assert!(html.contains(r#"<label for="password">"#) && html.contains(r#"id="password""#));
-    assert!(html.contains(r#"autocomplete="username""#) && html.contains(r#"autocomplete="current-password""#));
+    assert!(
+        html.contains(r#"autocomplete="username""#)
+            && html.contains(r#"autocomplete="current-password""#)
+    );
     assert!(html.contains("identifiant oublié ?") && html.contains("mot de passe oublié ?"));
-    assert!(html.contains("ENT du test"), "the page names the application");
+    assert!(
+        html.contains("ENT du test"),
+        "the page names the application"
+    );
 }
 
 #[tokio::test]
@@ -25,16 +35,41 @@ async fn wrong_password_gets_one_generic_message_and_no_session() {
     app.family().await;
     let (client_id, _) = app.client(false).await;
     let browser = browser();
-    let page = browser.get(authorize_url(&app, &client_id, &[])).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(authorize_url(&app, &client_id, &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let wrong = submit_login(&app, &browser, &page, "claire.martin", "pas-le-bon").await;
     assert_eq!(wrong.status(), 401);
-    assert!(wrong.headers().get("set-cookie").is_none_or(|c| !c.to_str().unwrap().contains("clef_session")));
+    assert!(
+        wrong
+            .headers()
+            .get("set-cookie")
+            .is_none_or(|c| !c.to_str().unwrap().contains("clef_session"))
+    );
     let wrong_html = wrong.text().await.unwrap();
     assert!(wrong_html.contains("Identifiant ou mot de passe incorrect."));
     // An unknown identifier reads exactly the same.
-    let unknown = submit_login(&app, &browser, &wrong_html, "personne.inconnue", "pas-le-bon").await;
+    let unknown = submit_login(
+        &app,
+        &browser,
+        &wrong_html,
+        "personne.inconnue",
+        "pas-le-bon",
+    )
+    .await;
     assert_eq!(unknown.status(), 401);
-    assert!(unknown.text().await.unwrap().contains("Identifiant ou mot de passe incorrect."));
+    assert!(
+        unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("Identifiant ou mot de passe incorrect.")
+    );
     // The form still works afterwards with the right password.
     let right = submit_login(&app, &browser, &wrong_html, "claire.martin", PASSWORD).await;
     assert_eq!(right.status(), 303);
@@ -46,9 +81,21 @@ async fn repeated_failures_lock_the_account_for_a_while() {
     let app = spawn_app().await;
     app.family().await;
     let browser = browser();
-    let page = browser.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for _ in 0..10 {
-        assert_eq!(submit_login(&app, &browser, &page, "claire.martin", "mauvais").await.status(), 401);
+        assert_eq!(
+            submit_login(&app, &browser, &page, "claire.martin", "mauvais")
+                .await
+                .status(),
+            401
+        );
     }
     let locked = submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
     assert_eq!(locked.status(), 429);
@@ -58,7 +105,11 @@ async fn repeated_failures_lock_the_account_for_a_while() {
 #[tokio::test]
 async fn unknown_client_gets_an_error_page_not_a_redirect() {
     let app = spawn_app().await;
-    let response = browser().get(authorize_url(&app, "clef-inconnu", &[])).send().await.unwrap();
+    let response = browser()
+        .get(authorize_url(&app, "clef-inconnu", &[]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
     assert!(response.text().await.unwrap().contains("pas enregistrée"));
@@ -68,7 +119,12 @@ async fn unknown_client_gets_an_error_page_not_a_redirect() {
 async fn unregistered_redirect_uri_gets_an_error_page_not_a_redirect() {
     let app = spawn_app().await;
     let (client_id, _) = app.client(false).await;
-    for evil in ["https://evil.example/callback", "http://127.0.0.1:9999/callback/", "http://127.0.0.1:9999/callback?x=1", "http://127.0.0.1:9999/CALLBACK"] {
+    for evil in [
+        "https://evil.example/callback",
+        "http://127.0.0.1:9999/callback/",
+        "http://127.0.0.1:9999/callback?x=1",
+        "http://127.0.0.1:9999/CALLBACK",
+    ] {
         let url = authorize_url(&app, &client_id, &[]).replace(
             &url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>(),
             &url::form_urlencoded::byte_serialize(evil.as_bytes()).collect::<String>(),
@@ -76,7 +132,13 @@ async fn unregistered_redirect_uri_gets_an_error_page_not_a_redirect() {
         let response = browser().get(url).send().await.unwrap();
         assert_eq!(response.status(), 400, "{evil}");
         assert!(response.headers().get("location").is_none(), "{evil}");
-        assert!(response.text().await.unwrap().contains("Demande de connexion invalide"));
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("Demande de connexion invalide")
+        );
     }
 }
 
@@ -84,11 +146,21 @@ async fn unregistered_redirect_uri_gets_an_error_page_not_a_redirect() {
 async fn prompt_none_without_a_session_returns_login_required() {
     let app = spawn_app().await;
     let (client_id, _) = app.client(false).await;
-    let response = browser().get(authorize_url(&app, &client_id, &[("prompt", "none")])).send().await.unwrap();
+    let response = browser()
+        .get(authorize_url(&app, &client_id, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 302);
     assert!(location(&response).starts_with(REDIRECT_URI));
-    assert_eq!(location_param(&response, "error").as_deref(), Some("login_required"));
-    assert_eq!(location_param(&response, "state").as_deref(), Some("st-123"));
+    assert_eq!(
+        location_param(&response, "error").as_deref(),
+        Some("login_required")
+    );
+    assert_eq!(
+        location_param(&response, "state").as_deref(),
+        Some("st-123")
+    );
 }
 
 #[tokio::test]
@@ -97,22 +169,58 @@ async fn a_session_signs_in_again_without_a_password_unless_prompt_login_or_max_
     app.family().await;
     let (client_id, _) = app.client(false).await;
     let browser = browser();
-    authorize_and_login(&app, &browser, &authorize_url(&app, &client_id, &[]), "claire.martin").await;
+    authorize_and_login(
+        &app,
+        &browser,
+        &authorize_url(&app, &client_id, &[]),
+        "claire.martin",
+    )
+    .await;
 
-    let silent = browser.get(authorize_url(&app, &client_id, &[("prompt", "none")])).send().await.unwrap();
+    let silent = browser
+        .get(authorize_url(&app, &client_id, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(silent.status(), 302);
-    assert!(location_param(&silent, "code").is_some(), "SSO: no login form the second time");
+    assert!(
+        location_param(&silent, "code").is_some(),
+        "SSO: no login form the second time"
+    );
 
-    let forced = browser.get(authorize_url(&app, &client_id, &[("prompt", "login")])).send().await.unwrap();
+    let forced = browser
+        .get(authorize_url(&app, &client_id, &[("prompt", "login")]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forced.status(), 200, "prompt=login shows the form again");
     assert!(forced.text().await.unwrap().contains("name=\"password\""));
 
     app.clock.advance(120);
-    let too_old = browser.get(authorize_url(&app, &client_id, &[("max_age", "60")])).send().await.unwrap();
+    let too_old = browser
+        .get(authorize_url(&app, &client_id, &[("max_age", "60")]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(too_old.status(), 200, "max_age exceeded shows the form");
-    let too_old_silent = browser.get(authorize_url(&app, &client_id, &[("max_age", "60"), ("prompt", "none")])).send().await.unwrap();
-    assert_eq!(location_param(&too_old_silent, "error").as_deref(), Some("login_required"));
-    let recent_enough = browser.get(authorize_url(&app, &client_id, &[("max_age", "3600")])).send().await.unwrap();
+    let too_old_silent = browser
+        .get(authorize_url(
+            &app,
+            &client_id,
+            &[("max_age", "60"), ("prompt", "none")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&too_old_silent, "error").as_deref(),
+        Some("login_required")
+    );
+    let recent_enough = browser
+        .get(authorize_url(&app, &client_id, &[("max_age", "3600")]))
+        .send()
+        .await
+        .unwrap();
     assert!(location_param(&recent_enough, "code").is_some());
 }
 
@@ -120,8 +228,19 @@ async fn a_session_signs_in_again_without_a_password_unless_prompt_login_or_max_
 async fn login_hint_prefills_the_identifier() {
     let app = spawn_app().await;
     let (client_id, _) = app.client(false).await;
-    let page = browser().get(authorize_url(&app, &client_id, &[("login_hint", "claire.martin")])).send().await.unwrap();
-    assert_eq!(input_value(&page.text().await.unwrap(), "identifier").as_deref(), Some("claire.martin"));
+    let page = browser()
+        .get(authorize_url(
+            &app,
+            &client_id,
+            &[("login_hint", "claire.martin")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        input_value(&page.text().await.unwrap(), "identifier").as_deref(),
+        Some("claire.martin")
+    );
 }
 
 #[tokio::test]
@@ -130,19 +249,53 @@ async fn invalid_requests_from_a_known_client_go_back_with_the_error() {
     let (client_id, _) = app.client(false).await;
     let (public_id, _) = app.client(true).await;
     let cases: Vec<(String, &str)> = vec![
-        (authorize_url(&app, &client_id, &[]).replace("response_type=code", "response_type=token"), "unsupported_response_type"),
-        (authorize_url(&app, &client_id, &[]).replace("scope=openid+", "scope="), "invalid_scope"),
-        (authorize_url(&app, &client_id, &[("code_challenge", "abc"), ("code_challenge_method", "plain")]), "invalid_request"),
+        (
+            authorize_url(&app, &client_id, &[])
+                .replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (
+            authorize_url(&app, &client_id, &[]).replace("scope=openid+", "scope="),
+            "invalid_scope",
+        ),
+        (
+            authorize_url(
+                &app,
+                &client_id,
+                &[
+                    ("code_challenge", "abc"),
+                    ("code_challenge_method", "plain"),
+                ],
+            ),
+            "invalid_request",
+        ),
         (authorize_url(&app, &public_id, &[]), "invalid_request"),
-        (authorize_url(&app, &client_id, &[("prompt", "none login")]), "invalid_request"),
-        (authorize_url(&app, &client_id, &[("max_age", "-1")]), "invalid_request"),
-        (authorize_url(&app, &client_id, &[("request", "eyJ")]), "request_not_supported"),
+        (
+            authorize_url(&app, &client_id, &[("prompt", "none login")]),
+            "invalid_request",
+        ),
+        (
+            authorize_url(&app, &client_id, &[("max_age", "-1")]),
+            "invalid_request",
+        ),
+        (
+            authorize_url(&app, &client_id, &[("request", "eyJ")]),
+            "request_not_supported",
+        ),
     ];
     for (url, expected) in cases {
         let response = browser().get(&url).send().await.unwrap();
         assert_eq!(response.status(), 302, "{url}");
-        assert_eq!(location_param(&response, "error").as_deref(), Some(expected), "{url}");
-        assert_eq!(location_param(&response, "state").as_deref(), Some("st-123"), "{url}");
+        assert_eq!(
+            location_param(&response, "error").as_deref(),
+            Some(expected),
+            "{url}"
+        );
+        assert_eq!(
+            location_param(&response, "state").as_deref(),
+            Some("st-123"),
+            "{url}"
+        );
     }
 }
 
@@ -153,15 +306,36 @@ async fn form_post_response_mode_returns_an_auto_submitted_form() {
     let (client_id, _) = app.client(false).await;
     let browser = browser();
     let url = authorize_url(&app, &client_id, &[("response_mode", "form_post")]);
-    let page = browser.get(&url).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let response = submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
     assert_eq!(response.status(), 200);
-    let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let html = response.text().await.unwrap();
-    assert!(html.contains(&format!("action=\"{}\"", REDIRECT_URI.replace('/', "&#x2f;"))) || html.contains(&format!("action=\"{REDIRECT_URI}\"")));
+    assert!(
+        html.contains(&format!(
+            "action=\"{}\"",
+            REDIRECT_URI.replace('/', "&#x2f;")
+        )) || html.contains(&format!("action=\"{REDIRECT_URI}\""))
+    );
     assert!(input_value(&html, "code").is_some());
     assert_eq!(input_value(&html, "state").as_deref(), Some("st-123"));
-    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
     assert!(html.contains(&format!("nonce=\"{nonce}\"")));
 }
 
@@ -169,7 +343,14 @@ async fn form_post_response_mode_returns_an_auto_submitted_form() {
 async fn login_form_without_its_csrf_cookie_is_refused() {
     let app = spawn_app().await;
     app.family().await;
-    let page = browser().get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let page = browser()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     // Another browser (no CSRF cookie) replays the form.
     let response = submit_login(&app, &browser(), &page, "claire.martin", PASSWORD).await;
     assert_eq!(response.status(), 403);

@@ -22,21 +22,44 @@ async fn hostile_authorize_parameters_get_a_french_page_and_no_redirect() {
     let app = spawn_app().await;
     let (client_id, _) = app.client(false).await;
     let base = authorize_url(&app, &client_id, &[]);
-    for name in ["client_id", "redirect_uri", "state", "nonce", "scope", "response_type", "login_hint", "prompt", "max_age"] {
+    for name in [
+        "client_id",
+        "redirect_uri",
+        "state",
+        "nonce",
+        "scope",
+        "response_type",
+        "login_hint",
+        "prompt",
+        "max_age",
+    ] {
         for (what, value) in hostile_values() {
             let url = format!("{base}&{name}={value}");
             let response = browser().get(&url).send().await.unwrap();
             assert_eq!(response.status(), 400, "{name} {what}");
-            assert!(response.headers().get("location").is_none(), "{name} {what}");
+            assert!(
+                response.headers().get("location").is_none(),
+                "{name} {what}"
+            );
             let html = response.text().await.unwrap();
             assert!(html.contains("lang=\"fr\""), "{name} {what}");
             assert!(html.contains("Requête invalide"), "{name} {what}: {html}");
         }
     }
     // Empty client_id and redirect_uri: the page says what is missing.
-    let response = browser().get(app.url("/authorize?client_id=&redirect_uri=&response_type=code")).send().await.unwrap();
+    let response = browser()
+        .get(app.url("/authorize?client_id=&redirect_uri=&response_type=code"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.unwrap().contains("client_id is missing"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("client_id is missing")
+    );
 }
 
 #[tokio::test]
@@ -44,7 +67,14 @@ async fn hostile_login_fields_get_a_french_page_and_write_nothing() {
     let app = spawn_app().await;
     let family = app.family().await;
     let browser = browser();
-    let page = browser.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = input_value(&page, "csrf").unwrap();
     for field in ["identifier", "password"] {
         for (what, value) in hostile_values() {
@@ -58,25 +88,57 @@ async fn hostile_login_fields_get_a_french_page_and_write_nothing() {
                 .await
                 .unwrap();
             assert_eq!(response.status(), 400, "{field} {what}");
-            let cookies: Vec<_> = response.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_owned()).collect();
-            assert!(!cookies.iter().any(|c| c.starts_with("clef_session")), "{field} {what}");
+            let cookies: Vec<_> = response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|c| c.to_str().unwrap().to_owned())
+                .collect();
+            assert!(
+                !cookies.iter().any(|c| c.starts_with("clef_session")),
+                "{field} {what}"
+            );
             let html = response.text().await.unwrap();
-            assert!(html.contains("lang=\"fr\"") && html.contains("Le champ"), "{field} {what}: {html}");
+            assert!(
+                html.contains("lang=\"fr\"") && html.contains("Le champ"),
+                "{field} {what}: {html}"
+            );
         }
         // Empty.
-        let body = format!("csrf={csrf}&identifier=claire.martin&password={PASSWORD}").replace(&format!("{field}="), &format!("{field}=&x="));
-        let response = browser.post(app.url("/login")).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+        let body = format!("csrf={csrf}&identifier=claire.martin&password={PASSWORD}")
+            .replace(&format!("{field}="), &format!("{field}=&x="));
+        let response = browser
+            .post(app.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400, "{field} empty");
-        assert!(response.text().await.unwrap().contains("est obligatoire"), "{field} empty");
+        assert!(
+            response.text().await.unwrap().contains("est obligatoire"),
+            "{field} empty"
+        );
     }
-    let account = clef::accounts::store::account_by_id(&app.app.db, &family.guardian.id).await.unwrap().unwrap();
-    assert_eq!(account.last_login_at, None, "no refused login was recorded as a login");
+    let account = clef::accounts::store::account_by_id(&app.app.db, &family.guardian.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        account.last_login_at, None,
+        "no refused login was recorded as a login"
+    );
 }
 
 #[tokio::test]
 async fn a_login_form_that_is_not_a_form_is_refused() {
     let app = spawn_app().await;
-    let response = browser().post(app.url("/login")).json(&serde_json::json!({"identifier": "x"})).send().await.unwrap();
+    let response = browser()
+        .post(app.url("/login"))
+        .json(&serde_json::json!({"identifier": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("Content-Type"));
     let huge = browser()
@@ -93,11 +155,21 @@ async fn a_login_form_that_is_not_a_form_is_refused() {
 async fn hostile_token_parameters_get_a_json_invalid_request() {
     let app = spawn_app().await;
     let client = app.client(false).await;
-    let base = format!("grant_type=authorization_code&code=abc&redirect_uri=x&client_id={}&client_secret={}", client.0, client.1.unwrap());
+    let base = format!(
+        "grant_type=authorization_code&code=abc&redirect_uri=x&client_id={}&client_secret={}",
+        client.0,
+        client.1.unwrap()
+    );
     for name in ["grant_type", "code", "redirect_uri", "code_verifier"] {
         for (what, value) in hostile_values() {
-            let body = format!("{base}&{name}={value}").replace(&format!("{name}=abc"), "").replace(&format!("{name}=x"), "");
-            let body = if name == "grant_type" { body.replace("grant_type=authorization_code&", "") } else { body };
+            let body = format!("{base}&{name}={value}")
+                .replace(&format!("{name}=abc"), "")
+                .replace(&format!("{name}=x"), "");
+            let body = if name == "grant_type" {
+                body.replace("grant_type=authorization_code&", "")
+            } else {
+                body
+            };
             let response = reqwest::Client::new()
                 .post(app.url("/token"))
                 .header("content-type", "application/x-www-form-urlencoded")
@@ -110,9 +182,17 @@ async fn hostile_token_parameters_get_a_json_invalid_request() {
             assert_eq!(json["error"], "invalid_request", "{name} {what}");
         }
     }
-    let not_a_form = reqwest::Client::new().post(app.url("/token")).json(&serde_json::json!({"grant_type": "authorization_code"})).send().await.unwrap();
+    let not_a_form = reqwest::Client::new()
+        .post(app.url("/token"))
+        .json(&serde_json::json!({"grant_type": "authorization_code"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_a_form.status(), 400);
-    assert_eq!(not_a_form.json::<Value>().await.unwrap()["error"], "invalid_request");
+    assert_eq!(
+        not_a_form.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
 }
 
 #[tokio::test]

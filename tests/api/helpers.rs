@@ -11,7 +11,9 @@ use clef::accounts::{Account, AccountKind, AccountState};
 use clef::app::Clef;
 use clef::clock::ShiftedClock;
 use clef::config::Config;
-use clef::domain::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, RedirectUri, Uai};
+use clef::domain::{
+    BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, RedirectUri, Uai,
+};
 use clef::oidc::clients::{self, NewClient};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -39,8 +41,13 @@ fn shared_keys_dir() -> PathBuf {
 /// A fresh PostgreSQL database on the server named by `CLEF_TEST_DATABASE_URL`.
 async fn fresh_postgres(server_url: &str) -> String {
     let name = format!("clef_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = clef::storage::connect(server_url).await.expect("CLEF_TEST_DATABASE_URL must reach PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
+    let admin = clef::storage::connect(server_url)
+        .await
+        .expect("CLEF_TEST_DATABASE_URL must reach PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .expect("create database");
     admin.close().await;
     let mut url = url::Url::parse(server_url).expect("postgres URL");
     url.set_path(&name);
@@ -49,7 +56,9 @@ async fn fresh_postgres(server_url: &str) -> String {
 
 pub async fn spawn_app() -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = format!("http://{}", listener.local_addr().expect("address"));
     let mut config = Config::default();
     config.issuer = url::Url::parse(&address).expect("issuer");
@@ -63,9 +72,20 @@ pub async fn spawn_app() -> TestApp {
         config.redis_prefix = format!("clef-test-{}:", uuid::Uuid::new_v4().simple());
     }
     let clock = Arc::new(ShiftedClock::default());
-    let app = Clef::start(config, clock.clone()).await.expect("clef starts");
-    tokio::spawn(clef::web::serve(app.clone(), listener, std::future::pending()));
-    TestApp { address, app, clock, _data: data }
+    let app = Clef::start(config, clock.clone())
+        .await
+        .expect("clef starts");
+    tokio::spawn(clef::web::serve(
+        app.clone(),
+        listener,
+        std::future::pending(),
+    ));
+    TestApp {
+        address,
+        app,
+        clock,
+        _data: data,
+    }
 }
 
 pub struct Family {
@@ -80,15 +100,32 @@ impl TestApp {
 
     pub async fn establishment(&self, uai: &str, name: &str) -> Uai {
         let uai = Uai::parse(uai).unwrap();
-        if accounts::establishment_by_uai(&self.app.db, &uai).await.unwrap().is_none() {
-            accounts::create_establishment(&self.app.db, &uai, name, self.app.now()).await.unwrap();
+        if accounts::establishment_by_uai(&self.app.db, &uai)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            accounts::create_establishment(&self.app.db, &uai, name, self.app.now())
+                .await
+                .unwrap();
         }
         uai
     }
 
-    pub async fn account(&self, identifier: &str, kind: AccountKind, school: Option<(&Uai, &str)>, birthdate: Option<&str>) -> Account {
+    pub async fn account(
+        &self,
+        identifier: &str,
+        kind: AccountKind,
+        school: Option<(&Uai, &str)>,
+        birthdate: Option<&str>,
+    ) -> Account {
         let (given, family) = identifier.split_once('.').unwrap_or((identifier, "Test"));
-        let hash = self.app.passwords.hash(&SecretString::from(PASSWORD.to_owned())).await.unwrap();
+        let hash = self
+            .app
+            .passwords
+            .hash(&SecretString::from(PASSWORD.to_owned()))
+            .await
+            .unwrap();
         let new = NewAccount {
             identifier: Identifier::parse(identifier).unwrap(),
             kind,
@@ -96,25 +133,58 @@ impl TestApp {
             given_name: PersonName::parse("prénom", &capitalise(given)).unwrap(),
             family_name: PersonName::parse("nom", &capitalise(family)).unwrap(),
             birthdate: birthdate.map(|b| BirthDate::parse(b).unwrap()),
-            email: (kind == AccountKind::Guardian).then(|| EmailAddress::parse(&format!("{identifier}@example.org")).unwrap()),
+            email: (kind == AccountKind::Guardian)
+                .then(|| EmailAddress::parse(&format!("{identifier}@example.org")).unwrap()),
             email_verified: kind == AccountKind::Guardian,
-            establishment: school.map(|(uai, class)| (uai.clone(), ClassName::parse(class).unwrap())),
+            establishment: school
+                .map(|(uai, class)| (uai.clone(), ClassName::parse(class).unwrap())),
             password_hash: Some(hash),
         };
-        accounts::create_account(&self.app.db, new, self.app.now()).await.unwrap()
+        accounts::create_account(&self.app.db, new, self.app.now())
+            .await
+            .unwrap()
     }
 
     /// A parent (`claire.martin`) with two children in two establishments.
     pub async fn family(&self) -> Family {
         let college = self.establishment("0590001A", "Collège Jean Moulin").await;
-        let lycee = self.establishment("0590002B", "Lycée Albert Châtelet").await;
-        let guardian = self.account("claire.martin", AccountKind::Guardian, None, None).await;
-        let lea = self.account("lea.martin", AccountKind::Student, Some((&college, "5 B")), Some("14/05/2013")).await;
-        let hugo = self.account("hugo.martin", AccountKind::Student, Some((&lycee, "2nde 3")), Some("2009-02-03")).await;
+        let lycee = self
+            .establishment("0590002B", "Lycée Albert Châtelet")
+            .await;
+        let guardian = self
+            .account("claire.martin", AccountKind::Guardian, None, None)
+            .await;
+        let lea = self
+            .account(
+                "lea.martin",
+                AccountKind::Student,
+                Some((&college, "5 B")),
+                Some("14/05/2013"),
+            )
+            .await;
+        let hugo = self
+            .account(
+                "hugo.martin",
+                AccountKind::Student,
+                Some((&lycee, "2nde 3")),
+                Some("2009-02-03"),
+            )
+            .await;
         for child in [&lea, &hugo] {
-            accounts::link_guardian(&self.app.db, &guardian.id, &child.id, Rank::new(1).unwrap(), self.app.now()).await.unwrap();
+            accounts::link_guardian(
+                &self.app.db,
+                &guardian.id,
+                &child.id,
+                Rank::new(1).unwrap(),
+                self.app.now(),
+            )
+            .await
+            .unwrap();
         }
-        Family { guardian, children: vec![lea, hugo] }
+        Family {
+            guardian,
+            children: vec![lea, hugo],
+        }
     }
 
     /// Registers a client; returns its id and secret (`None` for a public client).
@@ -126,24 +196,36 @@ impl TestApp {
             is_public: public,
             is_first_party: true,
         };
-        let (client, secret) = clients::create(&self.app.db, new, self.app.now()).await.unwrap();
+        let (client, secret) = clients::create(&self.app.db, new, self.app.now())
+            .await
+            .unwrap();
         (client.id, secret.map(|s| s.expose_secret().to_owned()))
     }
 
     /// Counts rows, to show that refused input wrote nothing.
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"))).fetch_one(&self.app.db).await.unwrap()
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&self.app.db)
+            .await
+            .unwrap()
     }
 }
 
 fn capitalise(s: &str) -> String {
     let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// A browser: keeps cookies, does not follow redirects (tests read them).
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// The value of a hidden (or any) input named `name` in a page.
@@ -153,22 +235,40 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
     let tag_end = start + html[start..].find('>')?;
     let tag = &html[tag_start..tag_end];
     let value = tag.split("value=\"").nth(1)?.split('"').next()?;
-    Some(value.replace("&amp;", "&").replace("&#x2f;", "/").replace("&#x27;", "'").replace("&quot;", "\""))
+    Some(
+        value
+            .replace("&amp;", "&")
+            .replace("&#x2f;", "/")
+            .replace("&#x27;", "'")
+            .replace("&quot;", "\""),
+    )
 }
 
 /// A query parameter of a redirect's Location.
 pub fn location_param(response: &reqwest::Response, name: &str) -> Option<String> {
     let location = response.headers().get("location")?.to_str().ok()?;
     let url = url::Url::parse(location).ok()?;
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 pub fn location(response: &reqwest::Response) -> String {
-    response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default()
+    response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default()
 }
 
 /// Submits the login form found in `page` with these credentials.
-pub async fn submit_login(app: &TestApp, browser: &reqwest::Client, page: &str, identifier: &str, password: &str) -> reqwest::Response {
+pub async fn submit_login(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    identifier: &str,
+    password: &str,
+) -> reqwest::Response {
     let mut form = vec![
         ("csrf", input_value(page, "csrf").expect("csrf field")),
         ("identifier", identifier.to_owned()),
@@ -177,17 +277,31 @@ pub async fn submit_login(app: &TestApp, browser: &reqwest::Client, page: &str, 
     if let Some(request) = input_value(page, "request") {
         form.push(("request", request));
     }
-    browser.post(app.url("/login")).form(&form).send().await.unwrap()
+    browser
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Follows an authorization request through the login form to the redirect
 /// back to the client; returns that redirect.
-pub async fn authorize_and_login(app: &TestApp, browser: &reqwest::Client, authorize_url: &str, identifier: &str) -> reqwest::Response {
+pub async fn authorize_and_login(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    authorize_url: &str,
+    identifier: &str,
+) -> reqwest::Response {
     let page = browser.get(authorize_url).send().await.unwrap();
     assert_eq!(page.status(), 200, "the login page is shown");
     let page = page.text().await.unwrap();
     let response = submit_login(app, browser, &page, identifier, PASSWORD).await;
-    assert_eq!(response.status(), 303, "a successful login redirects back to the client");
+    assert_eq!(
+        response.status(),
+        303,
+        "a successful login redirects back to the client"
+    );
     response
 }
 
@@ -215,7 +329,12 @@ pub fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> 
 }
 
 /// Exchanges a code at the token endpoint with client_secret_post.
-pub async fn exchange(app: &TestApp, client: &(String, Option<String>), code: &str, verifier: Option<&str>) -> reqwest::Response {
+pub async fn exchange(
+    app: &TestApp,
+    client: &(String, Option<String>),
+    code: &str,
+    verifier: Option<&str>,
+) -> reqwest::Response {
     let mut form = vec![
         ("grant_type", "authorization_code".to_owned()),
         ("code", code.to_owned()),
@@ -228,5 +347,10 @@ pub async fn exchange(app: &TestApp, client: &(String, Option<String>), code: &s
     if let Some(verifier) = verifier {
         form.push(("code_verifier", verifier.to_owned()));
     }
-    reqwest::Client::new().post(app.url("/token")).form(&form).send().await.unwrap()
+    reqwest::Client::new()
+        .post(app.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
 }

@@ -3,12 +3,13 @@
 //! ID token against the published JWKS.
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
-    AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IdToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
+    AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    IdToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
+    TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,10 +39,18 @@ struct Establishment {
     class: Option<String>,
 }
 
-type SchoolIdToken = IdToken<SchoolClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type SchoolIdToken = IdToken<
+    SchoolClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
 
 fn http_client() -> openidconnect::reqwest::Client {
-    openidconnect::reqwest::ClientBuilder::new().redirect(openidconnect::reqwest::redirect::Policy::none()).build().unwrap()
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -51,12 +60,23 @@ async fn guardian_signs_in_through_an_openidconnect_relying_party_and_sees_both_
     let (client_id, secret) = app.client(false).await;
     let http = http_client();
 
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http).await.unwrap();
-    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(client_id), secret.map(ClientSecret::new))
-        .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id),
+        secret.map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("children".into()))
@@ -64,8 +84,15 @@ async fn guardian_signs_in_through_an_openidconnect_relying_party_and_sees_both_
         .url();
 
     let back = authorize_and_login(&app, &browser(), url.as_str(), "claire.martin").await;
-    assert_eq!(location_param(&back, "state").as_deref(), Some(csrf.secret().as_str()));
-    assert_eq!(location_param(&back, "iss").as_deref(), Some(app.address.as_str()), "RFC 9207 iss");
+    assert_eq!(
+        location_param(&back, "state").as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    assert_eq!(
+        location_param(&back, "iss").as_deref(),
+        Some(app.address.as_str()),
+        "RFC 9207 iss"
+    );
     let code = location_param(&back, "code").expect("a code");
 
     let tokens = client
@@ -77,7 +104,9 @@ async fn guardian_signs_in_through_an_openidconnect_relying_party_and_sees_both_
         .unwrap();
     let id_token = tokens.id_token().expect("an ID token");
     let verifier = client.id_token_verifier();
-    let claims = id_token.claims(&verifier, &nonce).expect("the ID token verifies against the JWKS");
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("the ID token verifies against the JWKS");
     assert_eq!(claims.subject().as_str(), family.guardian.id);
     assert!(claims.auth_time().is_some());
     let at_hash = claims.access_token_hash().expect("at_hash");
@@ -88,39 +117,74 @@ async fn guardian_signs_in_through_an_openidconnect_relying_party_and_sees_both_
     )
     .unwrap();
     assert_eq!(*at_hash, expected);
-    assert_eq!(claims.email().map(|e| e.as_str()), Some("claire.martin@example.org"));
-    assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("claire.martin"));
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("claire.martin@example.org")
+    );
+    assert_eq!(
+        claims.preferred_username().map(|u| u.as_str()),
+        Some("claire.martin")
+    );
 
     // The same token, read with the school claims: both children, their schools and classes.
     let school_token: SchoolIdToken = id_token.to_string().parse().unwrap();
     let claims = school_token.claims(&verifier, &nonce).unwrap();
-    let children = claims.additional_claims().children.clone().expect("children claim");
+    let children = claims
+        .additional_claims()
+        .children
+        .clone()
+        .expect("children claim");
     assert_eq!(children.len(), 2);
-    let lea = children.iter().find(|c| c.given_name == "Lea").expect("Léa");
+    let lea = children
+        .iter()
+        .find(|c| c.given_name == "Lea")
+        .expect("Léa");
     assert_eq!(lea.sub, family.children[0].id);
-    assert_eq!((lea.establishment.uai.as_str(), lea.establishment.name.as_str()), ("0590001A", "Collège Jean Moulin"));
+    assert_eq!(
+        (
+            lea.establishment.uai.as_str(),
+            lea.establishment.name.as_str()
+        ),
+        ("0590001A", "Collège Jean Moulin")
+    );
     assert_eq!(lea.class, "5 B");
     assert_eq!(lea.birthdate, "2013-05-14");
-    let hugo = children.iter().find(|c| c.given_name == "Hugo").expect("Hugo");
-    assert_eq!((hugo.establishment.uai.as_str(), hugo.class.as_str()), ("0590002B", "2nde 3"));
+    let hugo = children
+        .iter()
+        .find(|c| c.given_name == "Hugo")
+        .expect("Hugo");
+    assert_eq!(
+        (hugo.establishment.uai.as_str(), hugo.class.as_str()),
+        ("0590002B", "2nde 3")
+    );
 
     // The raw token carries sid and amr too.
     let payload = id_token.to_string().split('.').nth(1).unwrap().to_owned();
     let payload: serde_json::Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
     )
     .unwrap();
     assert!(payload["sid"].as_str().is_some_and(|s| !s.is_empty()));
     assert_eq!(payload["amr"], serde_json::json!(["pwd"]));
 
     let userinfo: UserInfoClaims<SchoolClaims, CoreGenderClaim> = client
-        .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
+        .user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
         .unwrap()
         .request_async(&http)
         .await
         .unwrap();
-    assert_eq!(userinfo.additional_claims().children.as_ref().map(Vec::len), Some(2));
-    assert_eq!(userinfo.email().map(|e| e.as_str()), Some("claire.martin@example.org"));
+    assert_eq!(
+        userinfo.additional_claims().children.as_ref().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        userinfo.email().map(|e| e.as_str()),
+        Some("claire.martin@example.org")
+    );
 }
 
 #[tokio::test]
@@ -129,25 +193,114 @@ async fn student_receives_the_school_claim_through_a_public_client() {
     let family = app.family().await;
     let (client_id, _) = app.client(true).await;
     let http = http_client();
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http).await.unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
+            .await
+            .unwrap();
     let client = CoreClient::from_provider_metadata(metadata, ClientId::new(client_id), None)
         .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("school".into()))
         .add_scope(Scope::new("profile".into()))
         .set_pkce_challenge(challenge)
         .url();
     let back = authorize_and_login(&app, &browser(), url.as_str(), "lea.martin").await;
     let code = location_param(&back, "code").unwrap();
-    let tokens = client.exchange_code(AuthorizationCode::new(code)).unwrap().set_pkce_verifier(verifier).request_async(&http).await.unwrap();
-    assert_eq!(tokens.scopes().map(|s| s.len()), Some(3), "openid profile school granted");
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens.scopes().map(|s| s.len()),
+        Some(3),
+        "openid profile school granted"
+    );
     let token: SchoolIdToken = tokens.id_token().unwrap().to_string().parse().unwrap();
     let claims = token.claims(&client.id_token_verifier(), &nonce).unwrap();
     assert_eq!(claims.subject().as_str(), family.children[0].id);
     assert_eq!(claims.birthdate().map(|b| b.as_str()), Some("2013-05-14"));
-    let school = claims.additional_claims().school.clone().expect("school claim");
-    assert_eq!((school.uai.as_str(), school.class.as_deref()), ("0590001A", Some("5 B")));
-    assert!(claims.additional_claims().children.is_none(), "a student has no children claim");
+    let school = claims
+        .additional_claims()
+        .school
+        .clone()
+        .expect("school claim");
+    assert_eq!(
+        (school.uai.as_str(), school.class.as_deref()),
+        ("0590001A", Some("5 B"))
+    );
+    assert!(
+        claims.additional_claims().children.is_none(),
+        "a student has no children claim"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_parent_logs_in_through_the_demo_client() {
+    use secrecy::ExposeSecret;
+    let app = spawn_app().await;
+    clef::demo::load(&app.app).await.unwrap();
+    // Loading twice reuses the accounts and rotates the client's secret.
+    let demo = clef::demo::load(&app.app).await.unwrap();
+    assert_eq!(app.count("clients").await, 1);
+    assert_eq!(app.count("guardianships").await, 2);
+    let http = http_client();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(demo.client_id.clone()),
+        Some(ClientSecret::new(
+            demo.client_secret.expose_secret().to_owned(),
+        )),
+    )
+    .set_redirect_uri(RedirectUrl::new(clef::demo::REDIRECT_URI.into()).unwrap());
+    let (url, _, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("children".into()))
+        .url();
+    let browser = browser();
+    let page = browser
+        .get(url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let back =
+        crate::helpers::submit_login(&app, &browser, &page, "parent.martin", clef::demo::PASSWORD)
+            .await;
+    let code = location_param(&back, "code").expect("a code");
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let token: SchoolIdToken = tokens.id_token().unwrap().to_string().parse().unwrap();
+    let children = token
+        .claims(&client.id_token_verifier(), &nonce)
+        .unwrap()
+        .additional_claims()
+        .children
+        .clone()
+        .unwrap();
+    let mut names: Vec<&str> = children.iter().map(|c| c.given_name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["Hugo", "Léa"]);
 }

@@ -21,24 +21,58 @@ async fn migrations_are_idempotent() {
 async fn accounts_establishments_and_guardianships_round_trip() {
     let app = spawn_app().await;
     let family = app.family().await;
-    let found = accounts::account_by_identifier(&app.app.db, &Identifier::parse("lea.martin").unwrap()).await.unwrap().unwrap();
+    let found =
+        accounts::account_by_identifier(&app.app.db, &Identifier::parse("lea.martin").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(found.id, family.children[0].id);
     assert_eq!(found.kind, AccountKind::Student);
     assert_eq!(found.state, AccountState::Active);
     assert_eq!(found.birthdate.as_deref(), Some("2013-05-14"));
     assert_eq!(found.class_name.as_deref(), Some("5 B"));
-    let children = accounts::children(&app.app.db, &family.guardian.id).await.unwrap();
+    let children = accounts::children(&app.app.db, &family.guardian.id)
+        .await
+        .unwrap();
     assert_eq!(children.len(), 2);
-    let school_of = |id: &str| children.iter().find(|c| c.id == id).unwrap().establishment.clone().unwrap();
+    let school_of = |id: &str| {
+        children
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap()
+            .establishment
+            .clone()
+            .unwrap()
+    };
     assert_eq!(school_of(&family.children[0].id).uai, "0590001A");
-    assert_eq!(school_of(&family.children[1].id).name, "Lycée Albert Châtelet");
+    assert_eq!(
+        school_of(&family.children[1].id).name,
+        "Lycée Albert Châtelet"
+    );
     assert!(children.iter().all(|c| c.rank == 1));
 
     // Linking again changes the rank in place, without a second row.
-    accounts::link_guardian(&app.app.db, &family.guardian.id, &family.children[0].id, Rank::new(2).unwrap(), 0).await.unwrap();
+    accounts::link_guardian(
+        &app.app.db,
+        &family.guardian.id,
+        &family.children[0].id,
+        Rank::new(2).unwrap(),
+        0,
+    )
+    .await
+    .unwrap();
     assert_eq!(app.count("guardianships").await, 2);
-    let children = accounts::children(&app.app.db, &family.guardian.id).await.unwrap();
-    assert_eq!(children.iter().find(|c| c.id == family.children[0].id).unwrap().rank, 2);
+    let children = accounts::children(&app.app.db, &family.guardian.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        children
+            .iter()
+            .find(|c| c.id == family.children[0].id)
+            .unwrap()
+            .rank,
+        2
+    );
 }
 
 #[tokio::test]
@@ -58,10 +92,16 @@ async fn identifiers_and_uai_are_unique() {
         password_hash: None,
     };
     let before = app.count("accounts").await;
-    assert!(matches!(accounts::create_account(&app.app.db, new, 0).await, Err(AccountError::IdentifierTaken(_))));
+    assert!(matches!(
+        accounts::create_account(&app.app.db, new, 0).await,
+        Err(AccountError::IdentifierTaken(_))
+    ));
     assert_eq!(app.count("accounts").await, before);
     let uai = Uai::parse("0590001A").unwrap();
-    assert!(matches!(accounts::create_establishment(&app.app.db, &uai, "Doublon", 0).await, Err(AccountError::UaiTaken(_))));
+    assert!(matches!(
+        accounts::create_establishment(&app.app.db, &uai, "Doublon", 0).await,
+        Err(AccountError::UaiTaken(_))
+    ));
 }
 
 #[tokio::test]
@@ -70,8 +110,14 @@ async fn guardianships_join_a_guardian_to_a_student_only() {
     let family = app.family().await;
     let rank = Rank::new(1).unwrap();
     let (guardian, student) = (&family.guardian.id, &family.children[0].id);
-    assert!(matches!(accounts::link_guardian(&app.app.db, student, guardian, rank, 0).await, Err(AccountError::WrongKind(..))));
-    assert!(matches!(accounts::link_guardian(&app.app.db, guardian, "nobody", rank, 0).await, Err(AccountError::UnknownAccount(_))));
+    assert!(matches!(
+        accounts::link_guardian(&app.app.db, student, guardian, rank, 0).await,
+        Err(AccountError::WrongKind(..))
+    ));
+    assert!(matches!(
+        accounts::link_guardian(&app.app.db, guardian, "nobody", rank, 0).await,
+        Err(AccountError::UnknownAccount(_))
+    ));
     assert_eq!(app.count("guardianships").await, 2);
 }
 
@@ -91,7 +137,10 @@ async fn the_schema_refuses_states_and_kinds_it_does_not_know() {
     };
     assert!(insert("suspended", "guardian").await.is_err());
     assert!(insert("active", "teacher").await.is_err());
-    assert!(insert("active", "student").await.is_err(), "a student needs an establishment and a class");
+    assert!(
+        insert("active", "student").await.is_err(),
+        "a student needs an establishment and a class"
+    );
     assert!(insert("provisional", "guardian").await.is_ok());
 }
 
@@ -102,7 +151,12 @@ async fn the_short_lived_store_takes_once_counts_and_expires() {
     store.put("k", "v", Duration::from_secs(60)).await.unwrap();
     assert_eq!(store.get("k").await.unwrap().as_deref(), Some("v"));
     // Of many concurrent takers, exactly one gets the value.
-    let takers: Vec<_> = (0..16).map(|_| { let s = store.clone(); tokio::spawn(async move { s.take("k").await.unwrap() }) }).collect();
+    let takers: Vec<_> = (0..16)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move { s.take("k").await.unwrap() })
+        })
+        .collect();
     let mut winners = 0;
     for taker in takers {
         winners += usize::from(taker.await.unwrap().is_some());
@@ -110,9 +164,16 @@ async fn the_short_lived_store_takes_once_counts_and_expires() {
     assert_eq!(winners, 1);
     assert_eq!(store.incr("n", Duration::from_secs(60)).await.unwrap(), 1);
     assert_eq!(store.incr("n", Duration::from_secs(60)).await.unwrap(), 2);
-    store.put("short", "v", Duration::from_millis(50)).await.unwrap();
+    store
+        .put("short", "v", Duration::from_millis(50))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
-    assert_eq!(store.get("short").await.unwrap(), None, "entries expire by their time to live");
+    assert_eq!(
+        store.get("short").await.unwrap(),
+        None,
+        "entries expire by their time to live"
+    );
     store.delete("n").await.unwrap();
     assert_eq!(store.get("n").await.unwrap(), None);
     store.ping().await.unwrap();

@@ -6,7 +6,14 @@ use crate::helpers::*;
 
 /// Logs the parent in and returns a fresh code issued with a PKCE challenge.
 async fn code_for(app: &TestApp, client_id: &str, challenge: &str) -> String {
-    let url = authorize_url(app, client_id, &[("code_challenge", challenge), ("code_challenge_method", "S256")]);
+    let url = authorize_url(
+        app,
+        client_id,
+        &[
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
     let back = authorize_and_login(app, &browser(), &url, "claire.martin").await;
     location_param(&back, "code").unwrap()
 }
@@ -42,9 +49,15 @@ async fn pkce_verifier_mismatch_is_invalid_grant() {
     let (_, challenge) = pkce();
     let (other_verifier, _) = pkce();
     let code = code_for(&app, &client.0, &challenge).await;
-    assert_eq!(error_of(exchange(&app, &client, &code, Some(&other_verifier)).await).await, (400, "invalid_grant".into()));
+    assert_eq!(
+        error_of(exchange(&app, &client, &code, Some(&other_verifier)).await).await,
+        (400, "invalid_grant".into())
+    );
     let code = code_for(&app, &client.0, &challenge).await;
-    assert_eq!(error_of(exchange(&app, &client, &code, None).await).await, (400, "invalid_grant".into()));
+    assert_eq!(
+        error_of(exchange(&app, &client, &code, None).await).await,
+        (400, "invalid_grant".into())
+    );
 }
 
 #[tokio::test]
@@ -54,15 +67,36 @@ async fn a_replayed_code_is_refused_and_revokes_the_tokens_it_issued() {
     let client = app.client(false).await;
     let (verifier, challenge) = pkce();
     let code = code_for(&app, &client.0, &challenge).await;
-    let first: Value = exchange(&app, &client, &code, Some(&verifier)).await.json().await.unwrap();
+    let first: Value = exchange(&app, &client, &code, Some(&verifier))
+        .await
+        .json()
+        .await
+        .unwrap();
     let access_token = first["access_token"].as_str().unwrap().to_owned();
-    let userinfo = || reqwest::Client::new().get(app.url("/userinfo")).bearer_auth(&access_token).send();
+    let userinfo = || {
+        reqwest::Client::new()
+            .get(app.url("/userinfo"))
+            .bearer_auth(&access_token)
+            .send()
+    };
     assert_eq!(userinfo().await.unwrap().status(), 200);
 
-    assert_eq!(error_of(exchange(&app, &client, &code, Some(&verifier)).await).await, (400, "invalid_grant".into()));
+    assert_eq!(
+        error_of(exchange(&app, &client, &code, Some(&verifier)).await).await,
+        (400, "invalid_grant".into())
+    );
     let revoked = userinfo().await.unwrap();
-    assert_eq!(revoked.status(), 401, "the replay revoked the first access token");
-    assert!(revoked.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert_eq!(
+        revoked.status(),
+        401,
+        "the replay revoked the first access token"
+    );
+    assert!(
+        revoked.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
 }
 
 #[tokio::test]
@@ -73,7 +107,10 @@ async fn an_expired_code_is_refused() {
     let (verifier, challenge) = pkce();
     let code = code_for(&app, &client.0, &challenge).await;
     app.clock.advance(app.app.config.code_ttl + 1);
-    assert_eq!(error_of(exchange(&app, &client, &code, Some(&verifier)).await).await, (400, "invalid_grant".into()));
+    assert_eq!(
+        error_of(exchange(&app, &client, &code, Some(&verifier)).await).await,
+        (400, "invalid_grant".into())
+    );
 }
 
 #[tokio::test]
@@ -84,28 +121,47 @@ async fn a_wrong_client_secret_is_invalid_client() {
     let (verifier, challenge) = pkce();
     let code = code_for(&app, &client.0, &challenge).await;
     let wrong = (client.0.clone(), Some("pas-le-secret".to_owned()));
-    assert_eq!(error_of(exchange(&app, &wrong, &code, Some(&verifier)).await).await, (401, "invalid_client".into()));
+    assert_eq!(
+        error_of(exchange(&app, &wrong, &code, Some(&verifier)).await).await,
+        (401, "invalid_client".into())
+    );
 
     let basic = reqwest::Client::new()
         .post(app.url("/token"))
         .basic_auth(&client.0, Some("pas-le-secret"))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT_URI), ("code_verifier", &verifier)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &verifier),
+        ])
         .send()
         .await
         .unwrap();
-    assert!(basic.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(
+        basic.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
     assert_eq!(error_of(basic).await, (401, "invalid_client".into()));
 
     // A public client cannot pose as confidential, nor a confidential one skip its secret.
     let no_secret = (client.0.clone(), None);
-    assert_eq!(error_of(exchange(&app, &no_secret, &code, Some(&verifier)).await).await, (401, "invalid_client".into()));
+    assert_eq!(
+        error_of(exchange(&app, &no_secret, &code, Some(&verifier)).await).await,
+        (401, "invalid_client".into())
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_client_is_invalid_client() {
     let app = spawn_app().await;
     let unknown = ("clef-inconnu".to_owned(), Some("x".to_owned()));
-    assert_eq!(error_of(exchange(&app, &unknown, "abc", None).await).await, (401, "invalid_client".into()));
+    assert_eq!(
+        error_of(exchange(&app, &unknown, "abc", None).await).await,
+        (401, "invalid_client".into())
+    );
 }
 
 #[tokio::test]
@@ -116,7 +172,10 @@ async fn a_code_cannot_be_redeemed_by_another_client_or_redirect_uri() {
     let other = app.client(false).await;
     let (verifier, challenge) = pkce();
     let code = code_for(&app, &client.0, &challenge).await;
-    assert_eq!(error_of(exchange(&app, &other, &code, Some(&verifier)).await).await, (400, "invalid_grant".into()));
+    assert_eq!(
+        error_of(exchange(&app, &other, &code, Some(&verifier)).await).await,
+        (400, "invalid_grant".into())
+    );
 
     let code = code_for(&app, &client.0, &challenge).await;
     let response = reqwest::Client::new()
@@ -143,15 +202,26 @@ async fn unsupported_grant_types_and_double_authentication_are_refused() {
     let password_grant = reqwest::Client::new()
         .post(app.url("/token"))
         .basic_auth(&client.0, Some(&secret))
-        .form(&[("grant_type", "password"), ("username", "x"), ("password", "y")])
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "x"),
+            ("password", "y"),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(error_of(password_grant).await, (400, "unsupported_grant_type".into()));
+    assert_eq!(
+        error_of(password_grant).await,
+        (400, "unsupported_grant_type".into())
+    );
     let both = reqwest::Client::new()
         .post(app.url("/token"))
         .basic_auth(&client.0, Some(&secret))
-        .form(&[("grant_type", "authorization_code"), ("code", "x"), ("client_secret", secret.as_str())])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_secret", secret.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -161,26 +231,66 @@ async fn unsupported_grant_types_and_double_authentication_are_refused() {
 #[tokio::test]
 async fn userinfo_without_a_valid_token_is_401_with_a_bearer_challenge() {
     let app = spawn_app().await;
-    let none = reqwest::Client::new().get(app.url("/userinfo")).send().await.unwrap();
+    let none = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(none.status(), 401);
-    assert!(none.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
-    let bogus = reqwest::Client::new().get(app.url("/userinfo")).bearer_auth("bogus").send().await.unwrap();
+    assert!(
+        none.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let bogus = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth("bogus")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bogus.status(), 401);
 }
 
 #[tokio::test]
 async fn discovery_and_jwks_describe_what_clef_does() {
     let app = spawn_app().await;
-    let discovery: Value = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    let discovery: Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(discovery["issuer"], app.address.as_str());
     assert_eq!(discovery["token_endpoint"], app.url("/token"));
-    assert_eq!(discovery["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        discovery["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     assert_eq!(discovery["request_uri_parameter_supported"], false);
     for scope in ["openid", "profile", "email", "children", "school"] {
-        assert!(discovery["scopes_supported"].as_array().unwrap().iter().any(|s| s == scope));
+        assert!(
+            discovery["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == scope)
+        );
     }
-    let jwks: Value = reqwest::get(discovery["jwks_uri"].as_str().unwrap()).await.unwrap().json().await.unwrap();
+    let jwks: Value = reqwest::get(discovery["jwks_uri"].as_str().unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key = &jwks["keys"][0];
-    assert_eq!((key["kty"].as_str(), key["alg"].as_str(), key["use"].as_str()), (Some("RSA"), Some("RS256"), Some("sig")));
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["alg"].as_str(),
+            key["use"].as_str()
+        ),
+        (Some("RSA"), Some("RS256"), Some("sig"))
+    );
     assert!(key.get("d").is_none());
 }
