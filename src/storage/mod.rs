@@ -53,8 +53,12 @@ pub fn database_url(config: &Config) -> anyhow::Result<String> {
     match &config.database_url {
         Some(url) => Ok(url.expose_secret().to_owned()),
         None => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+            // The database holds password hashes: the folder is its owner's alone.
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(&config.data_dir).with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
             Ok(sqlite_url(&config.data_dir.join("clef.db")))
         }
     }

@@ -1,0 +1,334 @@
+// Real-browser end-to-end and accessibility check of Clef's login flow.
+//
+// Plain Node script (no test runner): headless Chromium through playwright-core,
+// axe-core for WCAG 2 A/AA, node:assert for the rest. Normally started by
+// tests/browser/run.sh, which builds and starts `clef serve --demo` and passes:
+//
+//   CLEF_URL            issuer / base URL of the running server (http://127.0.0.1:PORT)
+//   CLEF_CLIENT_ID      demo client id     (printed by `clef serve --demo`)
+//   CLEF_CLIENT_SECRET  demo client secret (printed by `clef serve --demo`)
+//   CHROMIUM            optional, path of the Chromium binary (default /usr/bin/chromium)
+//   ARTIFACTS_DIR       optional, where screenshots and page HTML of a failure go
+//
+// Prints one line per check and closes with "browser: N passed, N failed";
+// exits 1 when any check failed.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const AXE_PATH = require.resolve('axe-core/axe.min.js');
+
+const BASE = (process.env.CLEF_URL ?? 'http://127.0.0.1:18080').replace(/\/$/, '');
+const CLIENT_ID = process.env.CLEF_CLIENT_ID;
+const CLIENT_SECRET = process.env.CLEF_CLIENT_SECRET;
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const ARTIFACTS_DIR = process.env.ARTIFACTS_DIR;
+
+// Fixed by the demo data (src/demo.rs).
+const REDIRECT_URI = 'http://127.0.0.1:9000/callback';
+const USERNAME = 'parent.martin';
+const PASSWORD = 'Demo2026clef';
+const SCOPE = 'openid profile email children';
+
+if (!CLIENT_ID || !CLIENT_SECRET) {
+  console.error('CLEF_CLIENT_ID and CLEF_CLIENT_SECRET must be set (see tests/browser/run.sh)');
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------- tiny runner
+
+const results = [];
+let stopped = null; // name of the critical check that failed; later checks are skipped
+
+/** Runs one check. A failed `critical` check skips every later one (they depend on it). */
+async function check(name, fn, { critical = true } = {}) {
+  if (stopped) {
+    results.push({ name, status: 'skipped' });
+    console.log(`SKIP  ${name} (after failure of: ${stopped})`);
+    return;
+  }
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, status: 'passed' });
+    console.log(`ok    ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    results.push({ name, status: 'failed' });
+    console.log(`FAIL  ${name}`);
+    console.log(indent(err?.stack ?? String(err)));
+    await saveArtifacts(name);
+    if (critical) stopped = name;
+  }
+}
+
+function indent(text, prefix = '      ') {
+  return String(text).split('\n').map((l) => prefix + l).join('\n');
+}
+
+let page; // the current page, for artifacts
+
+async function saveArtifacts(name) {
+  if (!ARTIFACTS_DIR || !page) return;
+  try {
+    mkdirSync(ARTIFACTS_DIR, { recursive: true });
+    const base = path.join(ARTIFACTS_DIR, name.replace(/[^a-z0-9]+/gi, '-').toLowerCase());
+    await page.screenshot({ path: `${base}.png`, fullPage: true });
+    writeFileSync(`${base}.html`, await page.content());
+    console.log(indent(`artifacts: ${base}.png, ${base}.html`));
+  } catch (e) {
+    console.log(indent(`(could not save artifacts: ${e.message})`));
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+/** Injects axe-core and runs WCAG 2 A + AA rules; fails listing every violation. */
+async function assertAxeClean(label) {
+  await page.addScriptTag({ path: AXE_PATH });
+  const { violations, passes, incomplete } = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
+    const slim = (list) =>
+      list.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        helpUrl: v.helpUrl,
+        nodes: v.nodes.map((n) => ({ target: n.target, html: n.html, summary: n.failureSummary })),
+      }));
+    return { violations: slim(r.violations), passes: r.passes.length, incomplete: slim(r.incomplete) };
+  });
+  for (const v of incomplete) {
+    // "needs review": not a failure, but worth seeing in the log.
+    console.log(indent(`axe needs review on ${label}: ${v.id} (${v.help}) on ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`));
+  }
+  if (violations.length) {
+    const report = violations
+      .map((v) =>
+        [
+          `- ${v.id} [${v.impact}] ${v.help} (${v.helpUrl})`,
+          ...v.nodes.map((n) => `    target ${JSON.stringify(n.target)}: ${n.html}\n      ${n.summary?.replace(/\n/g, '\n      ')}`),
+        ].join('\n'),
+      )
+      .join('\n');
+    assert.fail(`axe-core found ${violations.length} WCAG 2 A/AA violation(s) on ${label}:\n${report}`);
+  }
+  assert.ok(passes > 0, 'axe-core ran no rule at all');
+}
+
+/** Every visible form control has a non-empty <label> associated with it. */
+async function assertEveryVisibleInputLabelled() {
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea')]
+      .filter((el) => el.type !== 'hidden' && el.getClientRects().length > 0)
+      .filter((el) => ![...(el.labels ?? [])].some((l) => l.textContent.trim() !== ''))
+      .map((el) => el.outerHTML),
+  );
+  assert.deepEqual(unlabelled, [], 'visible inputs without an associated <label>');
+}
+
+async function assertLoginForm() {
+  assert.equal(await page.locator('html').getAttribute('lang'), 'fr', '<html lang="fr">');
+  assert.match(await page.title(), /Connexion/);
+  await assertEveryVisibleInputLabelled();
+
+  const identifier = page.getByLabel('Votre identifiant', { exact: true });
+  const password = page.getByLabel('Votre mot de passe', { exact: true });
+  assert.equal(await identifier.count(), 1, 'one control labelled "Votre identifiant"');
+  assert.equal(await password.count(), 1, 'one control labelled "Votre mot de passe"');
+  assert.equal(await identifier.getAttribute('id'), 'identifier');
+  assert.equal(await identifier.getAttribute('name'), 'identifier');
+  assert.equal(await identifier.getAttribute('autocomplete'), 'username');
+  assert.equal(await identifier.getAttribute('type'), 'text');
+  assert.equal(await password.getAttribute('id'), 'password');
+  assert.equal(await password.getAttribute('name'), 'password');
+  assert.equal(await password.getAttribute('autocomplete'), 'current-password');
+  assert.equal(await password.getAttribute('type'), 'password');
+
+  const form = page.locator('form[action="/login"]');
+  assert.equal(await form.count(), 1, 'one form posting to /login');
+  assert.equal((await form.getAttribute('method'))?.toLowerCase(), 'post');
+  assert.equal(await form.locator('input[type=hidden][name=csrf]').count(), 1, 'hidden csrf field');
+  assert.notEqual(await form.locator('input[name=csrf]').inputValue(), '', 'csrf field has a value');
+  assert.equal(await form.locator('input[type=hidden][name=request]').count(), 1, 'hidden request field');
+
+  assert.equal(await page.getByRole('button', { name: 'Valider', exact: true }).count(), 1, 'button "Valider"');
+  assert.equal(await page.getByRole('link', { name: 'identifiant oublié ?', exact: true }).count(), 1, 'link "identifiant oublié ?"');
+  assert.equal(await page.getByRole('link', { name: 'mot de passe oublié ?', exact: true }).count(), 1, 'link "mot de passe oublié ?"');
+  assert.equal(await page.getByRole('heading', { level: 1 }).count(), 1, 'exactly one <h1>');
+}
+
+/** Fills the form and clicks "Valider"; returns the response to the POST /login. */
+async function submitLogin(identifier, password) {
+  await page.getByLabel('Votre identifiant', { exact: true }).fill(identifier);
+  await page.getByLabel('Votre mot de passe', { exact: true }).fill(password);
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${BASE}/login` && r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Valider', exact: true }).click(),
+  ]);
+  return response;
+}
+
+function decodeJwtPayload(jwt) {
+  const parts = jwt.split('.');
+  assert.equal(parts.length, 3, 'a JWS in compact serialisation has three parts');
+  return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+}
+
+// ---------------------------------------------------------------- the flow
+
+const state = randomBytes(16).toString('base64url');
+const nonce = randomBytes(16).toString('base64url');
+const authorizeUrl =
+  `${BASE}/authorize?` +
+  new URLSearchParams({
+    response_type: 'code',
+    client_id: CLIENT_ID,
+    redirect_uri: REDIRECT_URI,
+    scope: SCOPE,
+    state,
+    nonce,
+  }).toString().replace(/\+/g, '%20');
+
+let browser;
+let callbackUrl = null;
+let code = null;
+let tokens = null;
+
+try {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    chromiumSandbox: false,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+
+  // The pages send `Content-Security-Policy: default-src 'none'` (no script-src):
+  // bypassCSP lets the test inject axe-core; it changes nothing else on the page.
+  const context = await browser.newContext({ bypassCSP: true, locale: 'fr-FR', viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(15_000);
+  page = await context.newPage();
+  page.on('pageerror', (e) => console.log(indent(`page error: ${e.message}`)));
+
+  // Nothing listens on the demo client's redirect URI: answer it from the test.
+  await page.route('http://127.0.0.1:9000/**', async (route) => {
+    callbackUrl = route.request().url();
+    await route.fulfill({
+      status: 200,
+      contentType: 'text/html; charset=utf-8',
+      body: '<!doctype html><html lang="fr"><title>Retour client</title><h1>Retour client</h1></html>',
+    });
+  });
+
+  await check('1. login page: lang, labels, autocomplete, links', async () => {
+    const response = await page.goto(authorizeUrl);
+    assert.ok(response, 'navigation produced a response');
+    assert.equal(response.status(), 200, `GET /authorize status (url ${page.url()})`);
+    await assertLoginForm();
+    assert.equal(await page.getByRole('alert').count(), 0, 'no alert before any attempt');
+  });
+
+  await check('1. login page: axe-core WCAG 2 A/AA, zero violations', () => assertAxeClean('the login page'), {
+    critical: false,
+  });
+
+  await check('2. wrong password: 401 and alert "Identifiant ou mot de passe incorrect."', async () => {
+    const response = await submitLogin(USERNAME, 'pas-le-bon-mot-de-passe');
+    assert.equal(response.status(), 401, 'POST /login with a wrong password');
+    await page.waitForLoadState('domcontentloaded');
+    const alert = page.getByRole('alert');
+    assert.equal(await alert.count(), 1, 'one role="alert"');
+    assert.equal((await alert.textContent()).trim(), 'Identifiant ou mot de passe incorrect.');
+    // The form is shown again, still fully labelled, identifier kept, password emptied.
+    await assertLoginForm();
+    const identifier = page.getByLabel('Votre identifiant', { exact: true });
+    const password = page.getByLabel('Votre mot de passe', { exact: true });
+    assert.equal(await identifier.inputValue(), USERNAME, 'identifier kept after the error');
+    assert.equal(await password.inputValue(), '', 'password not echoed back');
+    // The error is tied to the fields for screen readers.
+    const alertId = await alert.getAttribute('id');
+    assert.ok(alertId, 'the alert has an id');
+    for (const field of [identifier, password]) {
+      assert.equal(await field.getAttribute('aria-invalid'), 'true');
+      assert.ok((await field.getAttribute('aria-describedby'))?.split(/\s+/).includes(alertId), 'aria-describedby names the alert');
+    }
+  });
+
+  await check('2. error page: axe-core WCAG 2 A/AA, zero violations', () => assertAxeClean('the login error page'), {
+    critical: false,
+  });
+
+  await check('3. right password: 303 to the redirect URI with code and the same state', async () => {
+    const response = await submitLogin(USERNAME, PASSWORD);
+    assert.equal(response.status(), 303, 'POST /login with the right password');
+    const location = response.headers()['location'];
+    assert.ok(location?.startsWith(`${REDIRECT_URI}?`), `Location header: ${location}`);
+    await page.waitForURL((u) => u.href.startsWith(REDIRECT_URI));
+    assert.ok(callbackUrl, 'the browser requested the redirect URI');
+    const url = new URL(callbackUrl);
+    assert.equal(`${url.origin}${url.pathname}`, REDIRECT_URI);
+    assert.equal(url.searchParams.get('error'), null, `no error in ${callbackUrl}`);
+    assert.equal(url.searchParams.get('state'), state, 'state round-trips unchanged');
+    assert.equal(url.searchParams.get('iss'), BASE, 'iss parameter (RFC 9207) is the issuer');
+    code = url.searchParams.get('code');
+    assert.ok(code, 'an authorization code');
+    assert.equal(await page.locator('h1').textContent(), 'Retour client', 'the route handler served the callback');
+  });
+
+  await check('4. token exchange (client_secret_basic): id_token and access_token', async () => {
+    const basic = Buffer.from(`${encodeURIComponent(CLIENT_ID)}:${encodeURIComponent(CLIENT_SECRET)}`).toString('base64');
+    const response = await fetch(`${BASE}/token`, {
+      method: 'POST',
+      headers: { Authorization: `Basic ${basic}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }),
+    });
+    const text = await response.text();
+    assert.equal(response.status, 200, `POST /token: ${text}`);
+    tokens = JSON.parse(text);
+    assert.equal(typeof tokens.id_token, 'string', 'id_token');
+    assert.equal(typeof tokens.access_token, 'string', 'access_token');
+    assert.match(String(tokens.token_type), /^bearer$/i, 'token_type Bearer');
+    const claims = decodeJwtPayload(tokens.id_token);
+    assert.equal(claims.iss, BASE, 'id_token iss');
+    assert.ok(claims.aud === CLIENT_ID || (Array.isArray(claims.aud) && claims.aud.includes(CLIENT_ID)), 'id_token aud');
+    assert.equal(claims.nonce, nonce, 'id_token nonce');
+    assert.ok(claims.sub, 'id_token sub');
+  });
+
+  await check('4. userinfo: two children for parent.martin', async () => {
+    const response = await fetch(`${BASE}/userinfo`, { headers: { Authorization: `Bearer ${tokens.access_token}` } });
+    const text = await response.text();
+    assert.equal(response.status, 200, `GET /userinfo: ${text}`);
+    const claims = JSON.parse(text);
+    assert.equal(claims.sub, decodeJwtPayload(tokens.id_token).sub, 'userinfo sub matches the id_token');
+    assert.ok(Array.isArray(claims.children), `children is an array: ${text}`);
+    assert.equal(claims.children.length, 2, `two children: ${text}`);
+  });
+
+  await context.close();
+} catch (err) {
+  // Anything thrown outside a check (browser launch, context) is a failure too.
+  results.push({ name: 'setup', status: 'failed' });
+  console.log(`FAIL  setup\n${indent(err?.stack ?? String(err))}`);
+} finally {
+  await browser?.close();
+}
+
+const count = (s) => results.filter((r) => r.status === s).length;
+const skipped = count('skipped');
+console.log(`browser: ${count('passed')} passed, ${count('failed')} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(count('failed') || skipped ? 1 : 0);
