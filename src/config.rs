@@ -163,15 +163,19 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_issuers_are_refused() {
         assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
-        let mut config = Config::default();
-        config.issuer = Url::parse("https://idp.example/?a=b").unwrap();
+        let config = Config {
+            issuer: Url::parse("https://idp.example/?a=b").unwrap(),
+            ..Config::default()
+        };
         assert!(config.validate().is_err());
     }
 
     #[test]
     fn secrets_do_not_show_in_debug() {
-        let mut config = Config::default();
-        config.database_url = Some("postgres://u:hunter2@db/clef".to_string().into());
+        let config = Config {
+            database_url: Some("postgres://u:hunter2@db/clef".to_string().into()),
+            ..Config::default()
+        };
         assert!(!format!("{config:?}").contains("hunter2"));
     }
 }

@@ -127,4 +127,19 @@ mod tests {
                 .unwrap()
         );
     }
+
+    #[tokio::test]
+    async fn a_saturated_pool_answers_busy_instead_of_queueing_forever() {
+        let passwords = Passwords::new(Duration::from_millis(20)).unwrap();
+        let cores =
+            u32::try_from(std::thread::available_parallelism().map_or(2, |n| n.get())).unwrap();
+        let _every_core = passwords
+            .permits
+            .clone()
+            .acquire_many_owned(cores)
+            .await
+            .unwrap();
+        let result = passwords.hash(&"Soleil2024".to_string().into()).await;
+        assert!(matches!(result, Err(PasswordError::Busy)));
+    }
 }

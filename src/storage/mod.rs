@@ -58,7 +58,9 @@ pub fn database_url(config: &Config) -> anyhow::Result<String> {
             builder.recursive(true);
             #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder.create(&config.data_dir).with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+            builder
+                .create(&config.data_dir)
+                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
             Ok(sqlite_url(&config.data_dir.join("clef.db")))
         }
     }

@@ -60,10 +60,12 @@ pub async fn spawn_app() -> TestApp {
         .await
         .expect("bind");
     let address = format!("http://{}", listener.local_addr().expect("address"));
-    let mut config = Config::default();
-    config.issuer = url::Url::parse(&address).expect("issuer");
-    config.data_dir = data.path().to_owned();
-    config.keys_dir = shared_keys_dir();
+    let mut config = Config {
+        issuer: url::Url::parse(&address).expect("issuer"),
+        data_dir: data.path().to_owned(),
+        keys_dir: shared_keys_dir(),
+        ..Config::default()
+    };
     if let Ok(server) = std::env::var("CLEF_TEST_DATABASE_URL") {
         config.database_url = Some(SecretString::from(fresh_postgres(&server).await));
     }
