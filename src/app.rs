@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::oidc::discovery;
+use crate::provisioning::provisional::LetterCipher;
 use crate::storage::{self, Db, ShortLived};
 
 pub struct Clef {
@@ -20,6 +21,8 @@ pub struct Clef {
     pub keys: KeyRing,
     pub clock: Arc<dyn Clock>,
     pub passwords: Passwords,
+    /// Seals the provisional passwords printed on letters.
+    pub letters: LetterCipher,
     /// Discovery and JWKS documents, serialised once: they only change with a restart.
     pub discovery_json: String,
     pub jwks_json: String,
@@ -36,6 +39,7 @@ impl Clef {
         let keys = KeyRing::load_or_generate(&config.keys_dir, clock.now())
             .context("loading signing keys")?;
         let passwords = Passwords::new(Duration::from_secs(10))?;
+        let letters = LetterCipher::load_or_generate(&config.keys_dir).context("loading the letter key")?;
         let discovery_json = discovery::document(&config).to_string();
         let jwks_json = keys.jwks().to_string();
         Ok(Arc::new(Self {
@@ -45,6 +49,7 @@ impl Clef {
             keys,
             clock,
             passwords,
+            letters,
             discovery_json,
             jwks_json,
         }))

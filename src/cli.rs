@@ -65,6 +65,17 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Import a school's pupil file (CSV): students and their legal guardians.
+    Import {
+        /// UAI of the establishment the pupils belong to.
+        #[arg(long)]
+        establishment: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// Show what would change, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Load a demo establishment, a parent with two children, a student and a
     /// demo client, and print how to log in.
     Demo,
@@ -216,12 +227,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client { command } => client(config, command).await,
+        Command::Import { establishment, file, dry_run } => import(config, &establishment, &file, dry_run).await,
         Command::Demo => {
             let app = Clef::start(config, Arc::new(SystemClock)).await?;
             let demo = crate::demo::load(&app).await?;
             println!("{}", demo.instructions(app.config.issuer_str()));
             Ok(())
         }
+    }
+}
+
+async fn import(config: Config, uai: &str, file: &std::path::Path, dry_run: bool) -> anyhow::Result<()> {
+    use crate::provisioning::import::{self, ImportError};
+    let uai = Uai::parse(uai)?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let app = Clef::start(config, Arc::new(SystemClock)).await?;
+    match import::import(&app.db, &app.letters, &uai, &bytes, app.now(), dry_run).await {
+        Ok(report) => {
+            if dry_run {
+                println!("Simulation : rien n'a été écrit.");
+                for change in &report.changes {
+                    println!("  {change}");
+                }
+            }
+            println!(
+                "élèves : {} créés, {} mis à jour, {} inchangés ; responsables : {} créés, {} mis à jour, {} inchangés",
+                report.students_created,
+                report.students_updated,
+                report.students_unchanged,
+                report.guardians_created,
+                report.guardians_updated,
+                report.guardians_unchanged
+            );
+            Ok(())
+        }
+        Err(ImportError::Rows(errors)) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            bail!("{} ligne(s) refusée(s) : rien n'a été importé", errors.len())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod keys;
 pub mod oidc;
+pub mod provisioning;
 pub mod secret;
 pub mod storage;
 pub mod telemetry;

@@ -1,0 +1,313 @@
+//! Reading a school's pupil file (SPEC §3.10) as spreadsheets really export it:
+//! UTF-8 with or without BOM or Windows-1252, `;` `,` or tab separated, French
+//! or English column names, `jj/mm/aaaa` or ISO dates.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::domain::{BirthDate, ClassName, EmailAddress, FieldError, PersonName, Problem, text};
+
+/// One pupil of the file, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PupilRow {
+    /// Line in the file (the header is line 1), for error messages.
+    pub line: usize,
+    /// The pupil's id in the school's information system.
+    pub student_ref: String,
+    pub family_name: PersonName,
+    pub given_name: PersonName,
+    pub birthdate: BirthDate,
+    pub class: ClassName,
+    /// Legal guardians 1 and 2, when the file names them.
+    pub guardians: Vec<GuardianRow>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardianRow {
+    pub rank: u8,
+    pub family_name: PersonName,
+    pub given_name: PersonName,
+    pub email: Option<EmailAddress>,
+    pub phone: Option<Phone>,
+}
+
+/// A phone number for SMS: digits with an optional leading `+`, separators removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let value = text("téléphone", raw, 32)?;
+        let digits: String = value.chars().filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')')).collect();
+        let body = digits.strip_prefix('+').unwrap_or(&digits);
+        if !(8..=15).contains(&body.len()) || !body.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FieldError::new("téléphone", Problem::Invalid));
+        }
+        Ok(Self(digits))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A refused line and why, in French for the secretary reading the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 { write!(f, "fichier : {}", self.reason) } else { write!(f, "ligne {} : {}", self.line, self.reason) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Column {
+    StudentRef,
+    FamilyName,
+    GivenName,
+    Birthdate,
+    Class,
+    Guardian(u8, GuardianField),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum GuardianField {
+    FamilyName,
+    GivenName,
+    Email,
+    Phone,
+}
+
+/// Lower case, accents folded, words split on anything not a letter or digit.
+fn words(header: &str) -> Vec<String> {
+    // `N°` would fold to `Ndeg`: the degree sign separates words instead.
+    let folded = deunicode::deunicode(&header.replace(['°', 'º'], " ")).to_lowercase();
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in folded.chars() {
+        let boundary = !c.is_ascii_alphanumeric()
+            || (c.is_ascii_digit() && current.chars().last().is_some_and(|p| p.is_ascii_alphabetic()));
+        if boundary && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        if c.is_ascii_alphanumeric() {
+            current.push(c);
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Recognises a header by its words: `guardian1_email`, `Courriel responsable 1`,
+/// `Nom resp. légal 2`, `Date de naissance`, `Division`, `N° élève`…
+fn column(header: &str) -> Option<Column> {
+    let words = words(header);
+    let has = |candidates: &[&str]| words.iter().any(|w| candidates.contains(&w.as_str()));
+    let guardian_words = ["guardian", "responsable", "resp", "representant", "parent", "rl", "legal"];
+    let rank = words.iter().find_map(|w| match w.as_str() {
+        "1" => Some(1),
+        "2" => Some(2),
+        _ => None,
+    });
+    let is_guardian = has(&guardian_words);
+    let field = if has(&["email", "mail", "courriel", "mel"]) {
+        Some(GuardianField::Email)
+    } else if has(&["phone", "tel", "telephone", "portable", "mobile", "sms"]) {
+        Some(GuardianField::Phone)
+    } else if has(&["given", "prenom", "firstname", "first"]) {
+        Some(GuardianField::GivenName)
+    } else if has(&["family", "nom", "lastname", "last", "surname"]) {
+        Some(GuardianField::FamilyName)
+    } else {
+        None
+    };
+    if is_guardian {
+        return Some(Column::Guardian(rank?, field?));
+    }
+    if has(&["birthdate", "naissance", "birth", "ne", "nee"]) {
+        return Some(Column::Birthdate);
+    }
+    if has(&["class", "classe", "division", "div"]) {
+        return Some(Column::Class);
+    }
+    if has(&["id", "ine", "numero", "num", "no", "n", "identifiant", "ref", "matricule"]) && field.is_none() {
+        return Some(Column::StudentRef);
+    }
+    if words.iter().any(|w| w == "student") && has(&["id"]) {
+        return Some(Column::StudentRef);
+    }
+    match field {
+        Some(GuardianField::FamilyName) => Some(Column::FamilyName),
+        Some(GuardianField::GivenName) => Some(Column::GivenName),
+        _ => None,
+    }
+}
+
+/// Text as the spreadsheet wrote it: UTF-8 (BOM or not), else Windows-1252.
+pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0,
+    }
+}
+
+/// The separator of the header line: the most frequent of `;`, `,` and tab.
+fn delimiter(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or("");
+    [b';', b',', b'\t'].into_iter().max_by_key(|d| header.bytes().filter(|b| b == d).count()).unwrap_or(b';')
+}
+
+/// Parses and validates the whole file. Either every row is good, or the
+/// errors of every bad row come back, each with its line number.
+pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
+    let text = decode(bytes);
+    let file_error = |reason: String| vec![RowError { line: 0, reason }];
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter(&text))
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| file_error(format!("en-tête illisible ({e})")))?.clone();
+    let mut columns: HashMap<Column, usize> = HashMap::new();
+    for (index, header) in headers.iter().enumerate() {
+        if let Some(column) = column(header)
+            && columns.insert(column, index).is_some()
+        {
+            return Err(file_error(format!("la colonne « {header} » apparaît deux fois")));
+        }
+    }
+    let required = [
+        (Column::StudentRef, "student_id (identifiant de l'élève)"),
+        (Column::FamilyName, "family_name (nom)"),
+        (Column::GivenName, "given_name (prénom)"),
+        (Column::Birthdate, "birthdate (date de naissance)"),
+        (Column::Class, "class (classe)"),
+    ];
+    let missing: Vec<&str> = required.iter().filter(|(c, _)| !columns.contains_key(c)).map(|(_, name)| *name).collect();
+    if !missing.is_empty() {
+        return Err(file_error(format!("colonnes manquantes : {}", missing.join(", "))));
+    }
+
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    // Line numbers as a spreadsheet shows them, counted from the byte offset
+    // (a quoted cell may span several lines).
+    let line_at = |byte: u64| 1 + text.as_bytes()[..(byte as usize).min(text.len())].iter().filter(|&&b| b == b'\n').count();
+    for record in reader.records() {
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| line_at(p.byte()));
+                errors.push(RowError { line, reason: format!("ligne illisible ({e})") });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| line_at(p.byte()));
+        if record.iter().all(str::is_empty) {
+            continue; // spreadsheets leave blank lines at the end
+        }
+        let cell = |column: Column| columns.get(&column).and_then(|&i| record.get(i)).unwrap_or("");
+        match row(line, &cell) {
+            Ok(row) => {
+                if let Some(first) = seen.insert(row.student_ref.clone(), line) {
+                    errors.push(RowError {
+                        line,
+                        reason: format!("l'identifiant d'élève « {} » figure déjà ligne {first}", row.student_ref),
+                    });
+                } else {
+                    rows.push(row);
+                }
+            }
+            Err(reason) => errors.push(RowError { line, reason }),
+        }
+    }
+    if errors.is_empty() { Ok(rows) } else { Err(errors) }
+}
+
+/// Keeps a field's value, or records why it was refused.
+fn keep<T>(problems: &mut Vec<String>, result: Result<T, FieldError>) -> Option<T> {
+    result.map_err(|e| problems.push(e.to_string())).ok()
+}
+
+fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, String> {
+    let mut problems = Vec::new();
+    let student_ref = keep(&mut problems, text("identifiant de l'élève", cell(Column::StudentRef), 64));
+    let family_name = keep(&mut problems, PersonName::parse("nom", cell(Column::FamilyName)));
+    let given_name = keep(&mut problems, PersonName::parse("prénom", cell(Column::GivenName)));
+    let birthdate = keep(&mut problems, BirthDate::parse(cell(Column::Birthdate)));
+    let class = keep(&mut problems, ClassName::parse(cell(Column::Class)));
+    let mut guardians = Vec::new();
+    for (rank, family_label, given_label) in
+        [(1u8, "nom du responsable 1", "prénom du responsable 1"), (2, "nom du responsable 2", "prénom du responsable 2")]
+    {
+        let field = |f| cell(Column::Guardian(rank, f));
+        let [family, given, email, phone] =
+            [GuardianField::FamilyName, GuardianField::GivenName, GuardianField::Email, GuardianField::Phone].map(field);
+        if [family, given, email, phone].iter().all(|v| v.is_empty()) {
+            continue;
+        }
+        let family = keep(&mut problems, PersonName::parse(family_label, family));
+        let given = keep(&mut problems, PersonName::parse(given_label, given));
+        let email = if email.is_empty() { None } else { keep(&mut problems, EmailAddress::parse(email)) };
+        let phone = if phone.is_empty() { None } else { keep(&mut problems, Phone::parse(phone)) };
+        if let (Some(family_name), Some(given_name)) = (family, given) {
+            guardians.push(GuardianRow { rank, family_name, given_name, email, phone });
+        }
+    }
+    match (student_ref, family_name, given_name, birthdate, class) {
+        (Some(student_ref), Some(family_name), Some(given_name), Some(birthdate), Some(class)) if problems.is_empty() => {
+            Ok(PupilRow { line, student_ref, family_name, given_name, birthdate, class, guardians })
+        }
+        _ => Err(problems.join(" ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_and_french_headers_are_recognised() {
+        for (header, expected) in [
+            ("student_id", Column::StudentRef),
+            ("N° élève", Column::StudentRef),
+            ("INE", Column::StudentRef),
+            ("family_name", Column::FamilyName),
+            ("Nom", Column::FamilyName),
+            ("Prénom", Column::GivenName),
+            ("Date de naissance", Column::Birthdate),
+            ("Né(e) le", Column::Birthdate),
+            ("Division", Column::Class),
+            ("guardian1_family_name", Column::Guardian(1, GuardianField::FamilyName)),
+            ("guardian2_email", Column::Guardian(2, GuardianField::Email)),
+            ("Nom responsable 1", Column::Guardian(1, GuardianField::FamilyName)),
+            ("Prénom resp. légal 2", Column::Guardian(2, GuardianField::GivenName)),
+            ("Courriel représentant 1", Column::Guardian(1, GuardianField::Email)),
+            ("Téléphone portable responsable2", Column::Guardian(2, GuardianField::Phone)),
+        ] {
+            assert_eq!(column(header), Some(expected), "{header}");
+        }
+    }
+
+    #[test]
+    fn windows_1252_is_decoded_when_the_bytes_are_not_utf8() {
+        assert_eq!(decode(b"L\xe9a;Fran\xe7ois"), "Léa;François");
+        assert_eq!(decode("\u{feff}Léa".as_bytes()), "Léa");
+    }
+
+    #[test]
+    fn phones_keep_digits_and_a_plus() {
+        assert_eq!(Phone::parse("06 12 34 56 78").unwrap().as_str(), "0612345678");
+        assert_eq!(Phone::parse("+33 6.12.34.56.78").unwrap().as_str(), "+33612345678");
+        assert!(Phone::parse("appelez-moi").is_err());
+    }
+}

@@ -1,0 +1,485 @@
+//! Importing a school's pupil file (SPEC §3.10): one provisional student account
+//! per pupil, one provisional guardian account per (guardian, pupil) pair.
+//! Idempotent, all-or-nothing, and fast enough for 100k pupils in a minute.
+
+use std::collections::{HashMap, HashSet};
+
+use secrecy::SecretString;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::Any;
+
+use super::csv_file::{self, GuardianRow, PupilRow, RowError};
+use super::identifiers;
+use super::provisional::{self, LetterCipher};
+use crate::accounts::store::establishment_by_uai;
+use crate::domain::Uai;
+use crate::storage::Db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("no establishment with UAI {0}")]
+    UnknownEstablishment(String),
+    /// The file has bad rows; nothing was written.
+    #[error("{} ligne(s) refusée(s)", .0.len())]
+    Rows(Vec<RowError>),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What an import did (or, in a dry run, would do).
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    pub students_created: usize,
+    pub students_updated: usize,
+    pub students_unchanged: usize,
+    pub guardians_created: usize,
+    pub guardians_updated: usize,
+    pub guardians_unchanged: usize,
+    /// One line per change, for `--dry-run` and the back office.
+    pub changes: Vec<String>,
+}
+
+struct ExistingStudent {
+    id: String,
+    class: String,
+    given_name: String,
+    family_name: String,
+    birthdate: Option<String>,
+}
+
+struct ExistingGuardian {
+    id: String,
+    given_name: String,
+    family_name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    provisional: bool,
+}
+
+/// A cell of a multi-row insert.
+enum Cell {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<&str> for Cell {
+    fn from(v: &str) -> Self {
+        Self::Text(Some(v.to_owned()))
+    }
+}
+impl From<String> for Cell {
+    fn from(v: String) -> Self {
+        Self::Text(Some(v))
+    }
+}
+impl From<Option<String>> for Cell {
+    fn from(v: Option<String>) -> Self {
+        Self::Text(v)
+    }
+}
+impl From<i64> for Cell {
+    fn from(v: i64) -> Self {
+        Self::Int(Some(v))
+    }
+}
+
+/// Imports `bytes` for the establishment `uai`. With `dry_run`, everything is
+/// computed in a transaction that is rolled back, so the report is exactly
+/// what a real import would do.
+pub async fn import(db: &Db, cipher: &LetterCipher, uai: &Uai, bytes: &[u8], now: i64, dry_run: bool) -> Result<ImportReport, ImportError> {
+    let rows = csv_file::parse(bytes).map_err(ImportError::Rows)?;
+    let establishment =
+        establishment_by_uai(db, uai).await?.ok_or_else(|| ImportError::UnknownEstablishment(uai.to_string()))?;
+    let mut tx = db.begin().await?;
+    let mut report = ImportReport { dry_run, ..ImportReport::default() };
+
+    let students = existing_students(&mut tx, &establishment.id).await?;
+    let guardians = existing_guardians(&mut tx, &establishment.id).await?;
+
+    let mut new_accounts: Vec<NewProvisional> = Vec::new();
+    let mut new_links: Vec<(usize, Option<String>, u8, Option<usize>, Option<String>)> = Vec::new();
+    let mut detach: Vec<(String, String)> = Vec::new();
+    for row in &rows {
+        let student = match students.get(&row.student_ref) {
+            Some(existing) => {
+                let birthdate = row.birthdate.iso();
+                let changed = existing.class != row.class.as_str()
+                    || existing.given_name != row.given_name.as_str()
+                    || existing.family_name != row.family_name.as_str()
+                    || existing.birthdate.as_deref() != Some(birthdate.as_str());
+                if changed {
+                    sqlx::query(
+                        "UPDATE accounts SET class_name = $1, given_name = $2, family_name = $3, birthdate = $4, updated_at = $5 WHERE id = $6",
+                    )
+                    .bind(row.class.as_str())
+                    .bind(row.given_name.as_str())
+                    .bind(row.family_name.as_str())
+                    .bind(&birthdate)
+                    .bind(now)
+                    .bind(&existing.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    report.students_updated += 1;
+                    if existing.class != row.class.as_str() {
+                        report.changes.push(format!(
+                            "ligne {} : {} {} change de classe ({} → {})",
+                            row.line, row.given_name, row.family_name, existing.class, row.class
+                        ));
+                    } else {
+                        report.changes.push(format!("ligne {} : {} {} mis à jour", row.line, row.given_name, row.family_name));
+                    }
+                } else {
+                    report.students_unchanged += 1;
+                }
+                StudentRef::Existing(existing.id.clone())
+            }
+            None => {
+                new_accounts.push(NewProvisional::student(row, &establishment.id));
+                report.students_created += 1;
+                report.changes.push(format!(
+                    "ligne {} : nouvel élève {} {} ({})",
+                    row.line, row.given_name, row.family_name, row.class
+                ));
+                StudentRef::New(new_accounts.len() - 1)
+            }
+        };
+        for guardian in &row.guardians {
+            let existing = match &student {
+                StudentRef::Existing(id) => guardians.get(&(id.clone(), guardian.rank)),
+                StudentRef::New(_) => None,
+            };
+            match existing {
+                Some(current) if same_person(current, guardian) => {
+                    let email = guardian.email.as_ref().map(|e| e.to_string());
+                    let phone = guardian.phone.as_ref().map(|p| p.as_str().to_owned());
+                    // Contact details of an activated account are its owner's: the file does not overwrite them.
+                    if current.provisional && (current.email != email || current.phone != phone) {
+                        sqlx::query("UPDATE accounts SET email = $1, phone = $2, updated_at = $3 WHERE id = $4")
+                            .bind(&email)
+                            .bind(&phone)
+                            .bind(now)
+                            .bind(&current.id)
+                            .execute(&mut *tx)
+                            .await?;
+                        report.guardians_updated += 1;
+                        report.changes.push(format!(
+                            "ligne {} : coordonnées de {} {} mises à jour",
+                            row.line, guardian.given_name, guardian.family_name
+                        ));
+                    } else {
+                        report.guardians_unchanged += 1;
+                    }
+                }
+                other => {
+                    if let (Some(replaced), StudentRef::Existing(student_id)) = (other, &student) {
+                        detach.push((replaced.id.clone(), student_id.clone()));
+                    }
+                    new_accounts.push(NewProvisional::guardian(guardian));
+                    report.guardians_created += 1;
+                    report.changes.push(format!(
+                        "ligne {} : nouveau responsable {} {} (responsable {}) pour {}",
+                        row.line, guardian.given_name, guardian.family_name, guardian.rank, row.given_name
+                    ));
+                    let (student_new, student_existing) = match &student {
+                        StudentRef::New(i) => (Some(*i), None),
+                        StudentRef::Existing(id) => (None, Some(id.clone())),
+                    };
+                    new_links.push((new_accounts.len() - 1, None, guardian.rank, student_new, student_existing));
+                }
+            }
+        }
+    }
+
+    assign_identifiers(&mut tx, &mut new_accounts).await?;
+    let mut account_rows = Vec::with_capacity(new_accounts.len());
+    for account in &new_accounts {
+        let password = provisional::generate();
+        account_rows.push(vec![
+            Cell::from(account.id.clone()),
+            Cell::from(account.identifier.clone()),
+            Cell::from(account.kind),
+            Cell::from("provisional"),
+            Cell::from(account.given_name.clone()),
+            Cell::from(account.family_name.clone()),
+            Cell::from(account.birthdate.clone()),
+            Cell::from(account.email.clone()),
+            Cell::from(account.phone.clone()),
+            Cell::from(account.establishment_id.clone()),
+            Cell::from(account.class_name.clone()),
+            Cell::from(account.student_ref.clone()),
+            Cell::from(now),
+            Cell::from(seal(cipher, &account.id, &password)?),
+            Cell::from(now),
+            Cell::from(now),
+        ]);
+    }
+    insert_rows(
+        &mut tx,
+        "accounts",
+        &[
+            "id", "identifier", "kind", "state", "given_name", "family_name", "birthdate", "email", "phone",
+            "establishment_id", "class_name", "student_ref", "letter_date", "provisional_password", "created_at",
+            "updated_at",
+        ],
+        account_rows,
+    )
+    .await?;
+    for (guardian_id, student_id) in &detach {
+        sqlx::query("DELETE FROM guardianships WHERE guardian_id = $1 AND student_id = $2")
+            .bind(guardian_id)
+            .bind(student_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let link_rows = new_links
+        .into_iter()
+        .map(|(guardian, _, rank, student_new, student_existing)| {
+            let student_id = student_new.map(|i| new_accounts[i].id.clone()).or(student_existing).unwrap_or_default();
+            vec![Cell::from(new_accounts[guardian].id.clone()), Cell::from(student_id), Cell::from(i64::from(rank)), Cell::from(now)]
+        })
+        .collect();
+    insert_rows(&mut tx, "guardianships", &["guardian_id", "student_id", "rank", "created_at"], link_rows).await?;
+
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+        tracing::info!(
+            uai = %uai,
+            students_created = report.students_created,
+            students_updated = report.students_updated,
+            guardians_created = report.guardians_created,
+            guardians_updated = report.guardians_updated,
+            "import"
+        );
+    }
+    Ok(report)
+}
+
+fn seal(cipher: &LetterCipher, account_id: &str, password: &SecretString) -> anyhow::Result<String> {
+    cipher.encrypt(account_id, password)
+}
+
+enum StudentRef {
+    Existing(String),
+    New(usize),
+}
+
+fn same_person(current: &ExistingGuardian, row: &GuardianRow) -> bool {
+    let fold = |s: &str| deunicode::deunicode(s).to_lowercase();
+    fold(&current.given_name) == fold(row.given_name.as_str()) && fold(&current.family_name) == fold(row.family_name.as_str())
+}
+
+struct NewProvisional {
+    id: String,
+    identifier: String,
+    base: String,
+    kind: &'static str,
+    given_name: String,
+    family_name: String,
+    birthdate: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    establishment_id: Option<String>,
+    class_name: Option<String>,
+    student_ref: Option<String>,
+}
+
+impl NewProvisional {
+    fn student(row: &PupilRow, establishment_id: &str) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            identifier: String::new(),
+            base: identifiers::base(row.given_name.as_str(), row.family_name.as_str()),
+            kind: "student",
+            given_name: row.given_name.to_string(),
+            family_name: row.family_name.to_string(),
+            birthdate: Some(row.birthdate.iso()),
+            email: None,
+            phone: None,
+            establishment_id: Some(establishment_id.to_owned()),
+            class_name: Some(row.class.to_string()),
+            student_ref: Some(row.student_ref.clone()),
+        }
+    }
+
+    fn guardian(row: &GuardianRow) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            identifier: String::new(),
+            base: identifiers::base(row.given_name.as_str(), row.family_name.as_str()),
+            kind: "guardian",
+            given_name: row.given_name.to_string(),
+            family_name: row.family_name.to_string(),
+            birthdate: None,
+            email: row.email.as_ref().map(|e| e.to_string()),
+            phone: row.phone.as_ref().map(|p| p.as_str().to_owned()),
+            establishment_id: None,
+            class_name: None,
+            student_ref: None,
+        }
+    }
+}
+
+type Tx = sqlx::Transaction<'static, Any>;
+
+async fn existing_students(tx: &mut Tx, establishment_id: &str) -> Result<HashMap<String, ExistingStudent>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, student_ref, class_name, given_name, family_name, birthdate FROM accounts \
+         WHERE establishment_id = $1 AND student_ref IS NOT NULL AND state <> 'closed'",
+    )
+    .bind(establishment_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("student_ref")?,
+                ExistingStudent {
+                    id: row.try_get("id")?,
+                    class: row.try_get::<Option<String>, _>("class_name")?.unwrap_or_default(),
+                    given_name: row.try_get("given_name")?,
+                    family_name: row.try_get("family_name")?,
+                    birthdate: row.try_get("birthdate")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+async fn existing_guardians(tx: &mut Tx, establishment_id: &str) -> Result<HashMap<(String, u8), ExistingGuardian>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state \
+         FROM guardianships g JOIN accounts a ON a.id = g.guardian_id JOIN accounts s ON s.id = g.student_id \
+         WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL AND a.state <> 'closed'",
+    )
+    .bind(establishment_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let rank: i64 = row.try_get("rank")?;
+            let state: String = row.try_get("state")?;
+            Ok((
+                (row.try_get("student_id")?, rank as u8),
+                ExistingGuardian {
+                    id: row.try_get("id")?,
+                    given_name: row.try_get("given_name")?,
+                    family_name: row.try_get("family_name")?,
+                    email: row.try_get("email")?,
+                    phone: row.try_get("phone")?,
+                    provisional: state == "provisional",
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Rows per statement: under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+const CHUNK_PARAMS: usize = 30_000;
+
+async fn insert_rows(tx: &mut Tx, table: &str, columns: &[&str], rows: Vec<Vec<Cell>>) -> Result<(), sqlx::Error> {
+    let per_chunk = (CHUNK_PARAMS / columns.len()).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Cell>> = rows.by_ref().take(per_chunk).collect();
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        let mut n = 0;
+        for (i, _) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..columns.len() {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                n += 1;
+                sql.push_str(&format!("${n}"));
+            }
+            sql.push(')');
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for cell in chunk.into_iter().flatten() {
+            query = match cell {
+                Cell::Text(v) => query.bind(v),
+                Cell::Int(v) => query.bind(v),
+            };
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Gives each new account `base`, `base1`, `base2`… using the counters table,
+/// skipping any identifier already taken (accounts created by hand).
+async fn assign_identifiers(tx: &mut Tx, accounts: &mut [NewProvisional]) -> Result<(), sqlx::Error> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let bases: Vec<String> = accounts.iter().map(|a| a.base.clone()).collect::<HashSet<_>>().into_iter().collect();
+    let mut next: HashMap<String, i64> = HashMap::new();
+    for chunk in bases.chunks(1000) {
+        let sql = format!("SELECT base, next FROM identifier_counters WHERE base IN ({})", placeholders(chunk.len()));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for base in chunk {
+            query = query.bind(base);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            next.insert(row.try_get("base")?, row.try_get("next")?);
+        }
+    }
+    let mut pending: Vec<usize> = (0..accounts.len()).collect();
+    while !pending.is_empty() {
+        for &i in &pending {
+            let counter = next.entry(accounts[i].base.clone()).or_insert(0);
+            accounts[i].identifier = identifiers::numbered(&accounts[i].base, *counter as u64);
+            *counter += 1;
+        }
+        let mut taken = HashSet::new();
+        for chunk in pending.chunks(1000) {
+            let sql = format!("SELECT identifier FROM accounts WHERE identifier IN ({})", placeholders(chunk.len()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &i in chunk {
+                query = query.bind(&accounts[i].identifier);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                taken.insert(row.try_get::<String, _>("identifier")?);
+            }
+        }
+        pending.retain(|&i| taken.contains(&accounts[i].identifier));
+    }
+    let counters: Vec<Vec<Cell>> = next.into_iter().map(|(base, n)| vec![Cell::from(base), Cell::from(n)]).collect();
+    for chunk in counters.chunks(10_000) {
+        let mut sql = String::from("INSERT INTO identifier_counters (base, next) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+        }
+        sql.push_str(
+            " ON CONFLICT (base) DO UPDATE SET next = CASE WHEN excluded.next > identifier_counters.next \
+             THEN excluded.next ELSE identifier_counters.next END",
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            for cell in row {
+                query = match cell {
+                    Cell::Text(v) => query.bind(v.clone()),
+                    Cell::Int(v) => query.bind(*v),
+                };
+            }
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
