@@ -76,6 +76,21 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print the notification letters of provisional accounts (PDF, one A4 page
+    /// each, or CSV for mail merges). Reprinting shows the same passwords.
+    Letters {
+        #[arg(long)]
+        establishment: String,
+        #[arg(long)]
+        class: Option<String>,
+        /// One account (id or identifier).
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, value_parser = ["pdf", "csv"], default_value = "pdf")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Load a demo establishment, a parent with two children, a student and a
     /// demo client, and print how to log in.
     Demo,
@@ -228,6 +243,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Client { command } => client(config, command).await,
         Command::Import { establishment, file, dry_run } => import(config, &establishment, &file, dry_run).await,
+        Command::Letters { establishment, class, account, format, out } => {
+            use crate::provisioning::letters::{self, Selection};
+            let uai = Uai::parse(&establishment)?;
+            let app = Clef::start(config, Arc::new(SystemClock)).await?;
+            let selection = Selection { class, account };
+            let letters = letters::select(
+                &app.db,
+                &app.letters,
+                app.config.issuer_str(),
+                &uai,
+                &selection,
+                app.config.letter_validity_months,
+            )
+            .await?;
+            let bytes = if format == "csv" { letters::csv(&letters)? } else { letters::pdf(&letters)? };
+            write_private(&out, &bytes)?;
+            println!("{} courrier(s) écrit(s) dans {}", letters.len(), out.display());
+            Ok(())
+        }
         Command::Demo => {
             let app = Clef::start(config, Arc::new(SystemClock)).await?;
             let demo = crate::demo::load(&app).await?;
@@ -269,6 +303,15 @@ async fn import(config: Config, uai: &str, file: &std::path::Path, dry_run: bool
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Letters hold passwords: the file is its owner's alone.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).and_then(|mut f| f.write_all(bytes)).with_context(|| format!("writing {}", path.display()))
 }
 
 async fn open_db(config: &Config) -> anyhow::Result<Db> {

@@ -33,6 +33,18 @@ pub struct Config {
     pub id_token_ttl: i64,
     /// Log as JSON lines (production) rather than human-readable text.
     pub log_json: bool,
+    /// A letter's provisional account expires this many months after the letter date.
+    pub letter_validity_months: u8,
+    /// An email confirmation link works this many months.
+    pub confirmation_validity_months: u8,
+    /// Password rule (SPEC §3.2, seeds): length bounds, letters and digits required.
+    pub password_min: usize,
+    pub password_max: usize,
+    /// `smtp://host:25`, `smtp://host:587?tls=required` (STARTTLS) or `smtps://user:pass@host:465`;
+    /// without it, mail is written as `.eml` files under `data_dir/outbox`.
+    pub smtp_url: Option<SecretString>,
+    /// The From of every mail.
+    pub mail_from: String,
 }
 
 impl Default for Config {
@@ -50,6 +62,12 @@ impl Default for Config {
             access_token_ttl: 3600,
             id_token_ttl: 3600,
             log_json: false,
+            letter_validity_months: 3,
+            confirmation_validity_months: 3,
+            password_min: 8,
+            password_max: 14,
+            smtp_url: None,
+            mail_from: "Clef <no-reply@localhost>".into(),
         }
     }
 }
@@ -96,6 +114,12 @@ impl Config {
         if let Some(v) = var("CLEF_REDIS_PREFIX") {
             self.redis_prefix = v;
         }
+        if let Some(v) = var("CLEF_SMTP_URL").filter(|v| !v.is_empty()) {
+            self.smtp_url = Some(v.into());
+        }
+        if let Some(v) = var("CLEF_MAIL_FROM") {
+            self.mail_from = v;
+        }
         if let Some(v) = var("CLEF_LOG_JSON") {
             self.log_json = matches!(v.as_str(), "1" | "true" | "yes");
         }
@@ -120,7 +144,18 @@ impl Config {
                 bail!("{name} must be positive, got {ttl}");
             }
         }
+        if self.password_min < 8 || self.password_max < self.password_min || self.password_max > 128 {
+            bail!("the password rule needs 8 <= password_min <= password_max <= 128");
+        }
+        if !(1..=24).contains(&self.letter_validity_months) || !(1..=24).contains(&self.confirmation_validity_months) {
+            bail!("validity periods are between 1 and 24 months");
+        }
         Ok(())
+    }
+
+    /// The outbox folder for mail (and later SMS) when no gateway is configured.
+    pub fn outbox_dir(&self) -> std::path::PathBuf {
+        self.data_dir.join("outbox")
     }
 
     /// The issuer as it appears in tokens: no trailing slash.

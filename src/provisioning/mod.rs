@@ -4,4 +4,5 @@
 pub mod csv_file;
 pub mod identifiers;
 pub mod import;
+pub mod letters;
 pub mod provisional;

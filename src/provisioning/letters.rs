@@ -1,0 +1,313 @@
+//! Notification letters (SPEC §2, seeds' « courrier de notification »): one A4
+//! page per provisional account, as PDF, or CSV for mail merges.
+
+use printpdf::{BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, TextItem};
+use qrcode::{Color, QrCode};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use sqlx::Row;
+use time::{Date, OffsetDateTime};
+
+use super::provisional::LetterCipher;
+use crate::accounts::store::establishment_by_uai;
+use crate::domain::Uai;
+use crate::storage::Db;
+
+/// Which letters to print.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub class: Option<String>,
+    /// An account id or identifier.
+    pub account: Option<String>,
+}
+
+/// Everything one letter shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Letter {
+    pub account_id: String,
+    pub identifier: String,
+    #[serde(skip)]
+    pub password: String,
+    /// `student` or `guardian`.
+    pub kind: String,
+    pub recipient: String,
+    pub rank: Option<i64>,
+    pub student_given_name: String,
+    pub student_family_name: String,
+    pub class: String,
+    pub establishment: String,
+    pub portal_url: String,
+    pub activation_url: String,
+    pub letter_date: i64,
+    pub deadline: i64,
+}
+
+/// The letters of an establishment's provisional accounts, by class, pupil,
+/// then the pupil's own letter before the guardians' (rank order).
+pub async fn select(
+    db: &Db,
+    cipher: &LetterCipher,
+    issuer: &str,
+    uai: &Uai,
+    selection: &Selection,
+    validity_months: u8,
+) -> anyhow::Result<Vec<Letter>> {
+    let establishment = establishment_by_uai(db, uai).await?.ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
+    let portal: Option<String> =
+        sqlx::query_scalar("SELECT portal_url FROM establishments WHERE id = $1").bind(&establishment.id).fetch_one(db).await?;
+    let rows = sqlx::query(
+        "SELECT a.id, a.identifier, a.kind, a.given_name, a.family_name, a.letter_date, a.provisional_password, \
+                0 AS rank, a.given_name AS s_given, a.family_name AS s_family, a.class_name AS s_class \
+         FROM accounts a \
+         WHERE a.establishment_id = $1 AND a.kind = 'student' AND a.state = 'provisional' \
+         UNION ALL \
+         SELECT a.id, a.identifier, a.kind, a.given_name, a.family_name, a.letter_date, a.provisional_password, \
+                g.rank AS rank, s.given_name AS s_given, s.family_name AS s_family, s.class_name AS s_class \
+         FROM accounts a JOIN guardianships g ON g.guardian_id = a.id JOIN accounts s ON s.id = g.student_id \
+         WHERE s.establishment_id = $1 AND a.kind = 'guardian' AND a.state = 'provisional' \
+         ORDER BY s_class, s_family, s_given, rank, identifier",
+    )
+    .bind(&establishment.id)
+    .fetch_all(db)
+    .await?;
+    let portal_url = portal.unwrap_or_else(|| format!("{issuer}/login"));
+    let mut letters = Vec::new();
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let identifier: String = row.try_get("identifier")?;
+        let class: Option<String> = row.try_get("s_class")?;
+        let class = class.unwrap_or_default();
+        if selection.class.as_deref().is_some_and(|c| c != class) {
+            continue;
+        }
+        if selection.account.as_deref().is_some_and(|a| a != id && a != identifier) {
+            continue;
+        }
+        let Some(sealed) = row.try_get::<Option<String>, _>("provisional_password")? else { continue };
+        let password = cipher.decrypt(&id, &sealed)?;
+        let letter_date: Option<i64> = row.try_get("letter_date")?;
+        let letter_date = letter_date.unwrap_or(0);
+        let rank: i64 = row.try_get("rank")?;
+        let kind: String = row.try_get("kind")?;
+        let given: String = row.try_get("given_name")?;
+        let family: String = row.try_get("family_name")?;
+        letters.push(Letter {
+            activation_url: activation_url(issuer, &identifier),
+            account_id: id,
+            identifier,
+            password: password.expose_secret().to_owned(),
+            recipient: format!("{given} {family}"),
+            rank: (kind == "guardian").then_some(rank),
+            kind,
+            student_given_name: row.try_get("s_given")?,
+            student_family_name: row.try_get("s_family")?,
+            class,
+            establishment: establishment.name.clone(),
+            portal_url: portal_url.clone(),
+            letter_date,
+            deadline: add_months(letter_date, validity_months),
+        });
+    }
+    Ok(letters)
+}
+
+/// The activation page with the identifier prefilled (never the password).
+pub fn activation_url(issuer: &str, identifier: &str) -> String {
+    format!("{issuer}/activation?identifiant={identifier}")
+}
+
+/// `unix` plus calendar months, the day clamped to the month's end (31/11 → 30/11).
+pub fn add_months(unix: i64, months: u8) -> i64 {
+    let Ok(at) = OffsetDateTime::from_unix_timestamp(unix) else { return unix };
+    let date = at.date();
+    let total = date.month() as i32 - 1 + i32::from(months);
+    let year = date.year() + total.div_euclid(12);
+    let Ok(month) = time::Month::try_from((total.rem_euclid(12) + 1) as u8) else { return unix };
+    let day = date.day().min(month.length(year));
+    match Date::from_calendar_date(year, month, day) {
+        Ok(new_date) => at.replace_date(new_date).unix_timestamp(),
+        Err(_) => unix,
+    }
+}
+
+pub fn french_date(unix: i64) -> String {
+    let date = OffsetDateTime::from_unix_timestamp(unix).map(|d| d.date()).unwrap_or(Date::MIN);
+    format!("{:02}/{:02}/{}", date.day(), u8::from(date.month()), date.year())
+}
+
+/// CSV for mail merges: who the letter is for, identifier, provisional password.
+pub fn csv(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
+    let mut writer = csv::WriterBuilder::new().delimiter(b';').from_writer(vec![0xEF, 0xBB, 0xBF]);
+    writer.write_record([
+        "identifiant",
+        "mot_de_passe_provisoire",
+        "destinataire",
+        "type",
+        "eleve_prenom",
+        "eleve_nom",
+        "classe",
+        "date_courrier",
+        "date_limite",
+        "adresse_activation",
+    ])?;
+    for l in letters {
+        let kind = if l.kind == "guardian" { format!("responsable {}", l.rank.unwrap_or(1)) } else { "élève".to_owned() };
+        writer.write_record([
+            l.identifier.as_str(),
+            l.password.as_str(),
+            l.recipient.as_str(),
+            kind.as_str(),
+            l.student_given_name.as_str(),
+            l.student_family_name.as_str(),
+            l.class.as_str(),
+            &french_date(l.letter_date),
+            &french_date(l.deadline),
+            l.activation_url.as_str(),
+        ])?;
+    }
+    Ok(writer.into_inner()?)
+}
+
+const PAGE_WIDTH: f32 = 210.0;
+const PAGE_HEIGHT: f32 = 297.0;
+const MARGIN: f32 = 20.0;
+
+fn text(ops: &mut Vec<Op>, font: BuiltinFont, size: f32, x: f32, y: f32, content: &str) {
+    ops.extend([
+        Op::StartTextSection,
+        Op::SetFont { font: PdfFontHandle::Builtin(font), size: Pt(size) },
+        Op::SetTextCursor { pos: Point::new(Mm(x), Mm(y)) },
+        Op::ShowText { items: vec![TextItem::Text(content.to_owned())] },
+        Op::EndTextSection,
+    ]);
+}
+
+/// Splits a paragraph into lines of at most `width` characters.
+fn wrap(paragraph: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in paragraph.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+fn qr_ops(ops: &mut Vec<Op>, url: &str, x: f32, top: f32, size: f32) -> anyhow::Result<()> {
+    let code = QrCode::new(url.as_bytes())?;
+    let width = code.width();
+    let colors = code.to_colors();
+    let module = size / width as f32;
+    ops.push(Op::SetFillColor { col: printpdf::Color::Greyscale(printpdf::Greyscale { percent: 0.0, icc_profile: None }) });
+    // One rectangle per run of dark modules in a row keeps the page small.
+    for row in 0..width {
+        let mut col = 0;
+        while col < width {
+            if colors[row * width + col] == Color::Dark {
+                let start = col;
+                while col < width && colors[row * width + col] == Color::Dark {
+                    col += 1;
+                }
+                let rect = Rect::from_xywh(
+                    Mm(x + start as f32 * module).into(),
+                    Mm(top - (row + 1) as f32 * module).into(),
+                    Mm((col - start) as f32 * module).into(),
+                    Mm(module).into(),
+                );
+                ops.push(Op::DrawRectangle { rectangle: rect });
+            } else {
+                col += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
+    use BuiltinFont::{Helvetica, HelveticaBold, HelveticaOblique};
+    let mut ops = Vec::new();
+    let mut y = PAGE_HEIGHT - MARGIN - 5.0;
+    text(&mut ops, HelveticaBold, 14.0, MARGIN, y, &letter.establishment);
+    text(&mut ops, Helvetica, 11.0, PAGE_WIDTH - MARGIN - 45.0, y, &format!("Le {}", french_date(letter.letter_date)));
+    y -= 20.0;
+    let to = match letter.rank {
+        Some(rank) => format!("À l'attention de {}, responsable légal {rank}", letter.recipient),
+        None => format!("À l'attention de {}", letter.recipient),
+    };
+    text(&mut ops, Helvetica, 11.0, PAGE_WIDTH / 2.0, y, &to);
+    y -= 20.0;
+    text(&mut ops, HelveticaBold, 12.0, MARGIN, y, "En ce qui concerne votre compte d'accès aux services en ligne :");
+    y -= 10.0;
+    let intro = format!(
+        "Vous trouverez ci-dessous l'identifiant et le mot de passe de votre compte internet pour accéder aux services \
+         proposés par l'établissement {} pour {} {}, élève de {} :",
+        letter.establishment, letter.student_given_name, letter.student_family_name, letter.class
+    );
+    for line in wrap(&intro, 88) {
+        text(&mut ops, Helvetica, 11.0, MARGIN, y, &line);
+        y -= 6.0;
+    }
+    y -= 8.0;
+    text(&mut ops, Helvetica, 12.0, MARGIN + 10.0, y, "Identifiant :");
+    text(&mut ops, HelveticaBold, 14.0, MARGIN + 50.0, y, &letter.identifier);
+    y -= 9.0;
+    text(&mut ops, Helvetica, 12.0, MARGIN + 10.0, y, "Mot de passe * :");
+    text(&mut ops, HelveticaBold, 14.0, MARGIN + 50.0, y, &letter.password);
+    y -= 8.0;
+    text(&mut ops, HelveticaOblique, 10.0, MARGIN + 10.0, y, "* Mot de passe provisoire, à modifier lors de la première connexion.");
+    y -= 14.0;
+    text(&mut ops, Helvetica, 11.0, MARGIN, y, "Pour activer votre compte, connectez-vous à l'adresse :");
+    y -= 7.0;
+    text(&mut ops, HelveticaBold, 11.0, MARGIN + 10.0, y, &letter.portal_url);
+    y -= 12.0;
+    let deadline = format!(
+        "Vous disposez d'un délai de 3 mois pour activer votre compte, soit jusqu'au {}. Au-delà, votre compte sera \
+         supprimé et vous ne pourrez plus accéder aux services en ligne.",
+        french_date(letter.deadline)
+    );
+    for line in wrap(&deadline, 88) {
+        text(&mut ops, Helvetica, 11.0, MARGIN, y, &line);
+        y -= 6.0;
+    }
+    y -= 10.0;
+    let qr_size = 40.0;
+    qr_ops(&mut ops, &letter.activation_url, MARGIN, y, qr_size)?;
+    text(&mut ops, Helvetica, 10.0, MARGIN + qr_size + 8.0, y - 15.0, "Ou scannez ce code avec votre téléphone :");
+    text(&mut ops, Helvetica, 10.0, MARGIN + qr_size + 8.0, y - 21.0, "il ouvre la page d'activation, identifiant déjà saisi.");
+    text(&mut ops, HelveticaOblique, 9.0, MARGIN, MARGIN, "Ce courrier est personnel : conservez-le et ne communiquez votre mot de passe à personne.");
+    Ok(PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops))
+}
+
+/// One A4 page per letter.
+pub fn pdf(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
+    let pages = letters.iter().map(page).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut doc = PdfDocument::new("Courriers de notification");
+    let mut warnings = Vec::new();
+    Ok(doc.with_pages(pages).save(&PdfSaveOptions::default(), &mut warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_months_later_clamps_the_day() {
+        let nov_30 = time::macros::datetime!(2026-11-30 10:00 UTC).unix_timestamp();
+        assert_eq!(french_date(add_months(nov_30, 3)), "28/02/2027");
+        let jan_15 = time::macros::datetime!(2027-01-15 10:00 UTC).unix_timestamp();
+        assert_eq!(french_date(add_months(jan_15, 3)), "15/04/2027");
+    }
+
+    #[test]
+    fn paragraphs_wrap_on_words() {
+        assert_eq!(wrap("un deux trois quatre", 9), vec!["un deux", "trois", "quatre"]);
+    }
+}
