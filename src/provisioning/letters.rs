@@ -1,7 +1,7 @@
 //! Notification letters (SPEC §2, seeds' « courrier de notification »): one A4
 //! page per provisional account, as PDF, or CSV for mail merges.
 
-use printpdf::{BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, TextItem};
+use printpdf::{BuiltinFont, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, TextItem};
 use qrcode::{Color, QrCode};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -216,12 +216,13 @@ fn qr_ops(ops: &mut Vec<Op>, url: &str, x: f32, top: f32, size: f32) -> anyhow::
                 while col < width && colors[row * width + col] == Color::Dark {
                     col += 1;
                 }
-                let rect = Rect::from_xywh(
+                let mut rect = Rect::from_xywh(
                     Mm(x + start as f32 * module).into(),
                     Mm(top - (row + 1) as f32 * module).into(),
                     Mm((col - start) as f32 * module).into(),
                     Mm(module).into(),
                 );
+                rect.mode = Some(PaintMode::Fill);
                 ops.push(Op::DrawRectangle { rectangle: rect });
             } else {
                 col += 1;
