@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use crate::accounts::Passwords;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::delivery::Mailer;
 use crate::keys::KeyRing;
 use crate::oidc::discovery;
 use crate::provisioning::provisional::LetterCipher;
@@ -21,6 +22,7 @@ pub struct Clef {
     pub keys: KeyRing,
     pub clock: Arc<dyn Clock>,
     pub passwords: Passwords,
+    pub mailer: Mailer,
     /// Seals the provisional passwords printed on letters.
     pub letters: LetterCipher,
     /// Discovery and JWKS documents, serialised once: they only change with a restart.
@@ -40,6 +42,7 @@ impl Clef {
             .context("loading signing keys")?;
         let passwords = Passwords::new(Duration::from_secs(10))?;
         let letters = LetterCipher::load_or_generate(&config.keys_dir).context("loading the letter key")?;
+        let mailer = Mailer::from_config(&config)?;
         let discovery_json = discovery::document(&config).to_string();
         let jwks_json = keys.jwks().to_string();
         Ok(Arc::new(Self {
@@ -50,6 +53,7 @@ impl Clef {
             clock,
             passwords,
             letters,
+            mailer,
             discovery_json,
             jwks_json,
         }))

@@ -1,0 +1,129 @@
+//! Mail through lettre: SMTP (plain, STARTTLS or TLS) when `smtp_url` is set,
+//! else `.eml` files under the outbox folder.
+
+use std::sync::OnceLock;
+
+use anyhow::Context;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use minijinja::Environment;
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+use crate::domain::EmailAddress;
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Outbox(AsyncFileTransport<Tokio1Executor>),
+}
+
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+}
+
+/// A message ready to send: French text and HTML bodies from the same template.
+pub struct Mail {
+    pub to: EmailAddress,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("mail/base.html", include_str!("../../templates/mail/base.html")),
+    ("mail/confirm_email.txt", include_str!("../../templates/mail/confirm_email.txt")),
+    ("mail/confirm_email.html", include_str!("../../templates/mail/confirm_email.html")),
+    ("mail/email_change_notice.txt", include_str!("../../templates/mail/email_change_notice.txt")),
+    ("mail/email_change_notice.html", include_str!("../../templates/mail/email_change_notice.html")),
+];
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            if let Err(e) = env.add_template(name, source) {
+                panic!("template {name}: {e}");
+            }
+        }
+        env
+    })
+}
+
+impl Mail {
+    /// Renders `mail/<name>.txt` and `mail/<name>.html` (auto-escaped) with `context`.
+    pub fn render(to: EmailAddress, subject: impl Into<String>, name: &str, context: minijinja::Value) -> anyhow::Result<Self> {
+        let env = environment();
+        let text = env.get_template(&format!("mail/{name}.txt"))?.render(&context)?;
+        let html = env.get_template(&format!("mail/{name}.html"))?.render(&context)?;
+        Ok(Self { to, subject: subject.into(), text, html })
+    }
+}
+
+/// `claire.martin@example.org` → `c***@example.org`: enough to follow a
+/// delivery in the logs without writing addresses down.
+pub fn mask(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+        None => "***".into(),
+    }
+}
+
+impl Mailer {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let from: Mailbox = config.mail_from.parse().with_context(|| format!("mail_from {:?}", config.mail_from))?;
+        let transport = match &config.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret()).context("smtp_url")?.build(),
+            ),
+            None => {
+                let dir = config.outbox_dir().join("mail");
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                Transport::Outbox(AsyncFileTransport::<Tokio1Executor>::new(dir))
+            }
+        };
+        Ok(Self { transport, from })
+    }
+
+    pub async fn send(&self, mail: Mail) -> anyhow::Result<()> {
+        let to: Mailbox = mail.to.as_str().parse().context("recipient address")?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(mail.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
+            .context("building the message")?;
+        let (via, result) = match &self.transport {
+            Transport::Smtp(smtp) => ("smtp", smtp.send(message).await.map(|_| ()).map_err(anyhow::Error::from)),
+            Transport::Outbox(files) => ("outbox", files.send(message).await.map(|_| ()).map_err(anyhow::Error::from)),
+        };
+        match &result {
+            Ok(()) => tracing::info!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, "mail sent"),
+            Err(e) => tracing::error!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, error = %e, "mail not sent"),
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_masked_in_logs() {
+        assert_eq!(mask("claire.martin@example.org"), "c***@example.org");
+    }
+
+    #[test]
+    fn every_mail_template_renders() {
+        let to = EmailAddress::parse("a@example.org").unwrap();
+        let context = minijinja::context! { name => "Léa <b>", link => "https://idp/x?a=1&b=2", identifier => "lea", new_email => "n@example.org", deadline => "01/01/2027" };
+        for name in ["confirm_email", "email_change_notice"] {
+            let mail = Mail::render(to.clone(), "s", name, context.clone()).unwrap();
+            assert!(mail.html.contains("Léa &lt;b&gt;"), "{name}: HTML is escaped");
+            assert!(mail.text.contains("Léa <b>"), "{name}: text is not");
+        }
+    }
+}
