@@ -41,7 +41,8 @@ impl Clef {
         let keys = KeyRing::load_or_generate(&config.keys_dir, clock.now())
             .context("loading signing keys")?;
         let passwords = Passwords::new(Duration::from_secs(10))?;
-        let letters = LetterCipher::load_or_generate(&config.keys_dir).context("loading the letter key")?;
+        let letters =
+            LetterCipher::load_or_generate(&config.keys_dir).context("loading the letter key")?;
         let mailer = Mailer::from_config(&config)?;
         let discovery_json = discovery::document(&config).to_string();
         let jwks_json = keys.jwks().to_string();

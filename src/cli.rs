@@ -242,8 +242,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client { command } => client(config, command).await,
-        Command::Import { establishment, file, dry_run } => import(config, &establishment, &file, dry_run).await,
-        Command::Letters { establishment, class, account, format, out } => {
+        Command::Import {
+            establishment,
+            file,
+            dry_run,
+        } => import(config, &establishment, &file, dry_run).await,
+        Command::Letters {
+            establishment,
+            class,
+            account,
+            format,
+            out,
+        } => {
             use crate::provisioning::letters::{self, Selection};
             let uai = Uai::parse(&establishment)?;
             let app = Clef::start(config, Arc::new(SystemClock)).await?;
@@ -257,9 +267,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 app.config.letter_validity_months,
             )
             .await?;
-            let bytes = if format == "csv" { letters::csv(&letters)? } else { letters::pdf(&letters)? };
+            let bytes = if format == "csv" {
+                letters::csv(&letters)?
+            } else {
+                letters::pdf(&letters)?
+            };
             write_private(&out, &bytes)?;
-            println!("{} courrier(s) écrit(s) dans {}", letters.len(), out.display());
+            println!(
+                "{} courrier(s) écrit(s) dans {}",
+                letters.len(),
+                out.display()
+            );
             Ok(())
         }
         Command::Demo => {
@@ -271,7 +289,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn import(config: Config, uai: &str, file: &std::path::Path, dry_run: bool) -> anyhow::Result<()> {
+async fn import(
+    config: Config,
+    uai: &str,
+    file: &std::path::Path,
+    dry_run: bool,
+) -> anyhow::Result<()> {
     use crate::provisioning::import::{self, ImportError};
     let uai = Uai::parse(uai)?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
@@ -299,7 +322,10 @@ async fn import(config: Config, uai: &str, file: &std::path::Path, dry_run: bool
             for error in &errors {
                 eprintln!("{error}");
             }
-            bail!("{} ligne(s) refusée(s) : rien n'a été importé", errors.len())
+            bail!(
+                "{} ligne(s) refusée(s) : rien n'a été importé",
+                errors.len()
+            )
         }
         Err(e) => Err(e.into()),
     }
@@ -311,7 +337,10 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).and_then(|mut f| f.write_all(bytes)).with_context(|| format!("writing {}", path.display()))
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 async fn open_db(config: &Config) -> anyhow::Result<Db> {

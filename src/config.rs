@@ -144,10 +144,13 @@ impl Config {
                 bail!("{name} must be positive, got {ttl}");
             }
         }
-        if self.password_min < 8 || self.password_max < self.password_min || self.password_max > 128 {
+        if self.password_min < 8 || self.password_max < self.password_min || self.password_max > 128
+        {
             bail!("the password rule needs 8 <= password_min <= password_max <= 128");
         }
-        if !(1..=24).contains(&self.letter_validity_months) || !(1..=24).contains(&self.confirmation_validity_months) {
+        if !(1..=24).contains(&self.letter_validity_months)
+            || !(1..=24).contains(&self.confirmation_validity_months)
+        {
             bail!("validity periods are between 1 and 24 months");
         }
         Ok(())

@@ -6,9 +6,21 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::activation::{letter_valid, provisional_password_matches};
 use super::{Account, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::domain::Identifier;
+
+/// Where a correct password leads.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// The account may reach applications: open a session.
+    SignedIn(Account),
+    /// A provisional account used its letter's password: first connection (§3.2).
+    FirstConnection(Account),
+    /// A guardian whose address is not confirmed (§3.3).
+    Unconfirmed(Account),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -18,6 +30,9 @@ pub enum LoginError {
     InvalidCredentials,
     #[error("too many failed attempts")]
     TooManyAttempts,
+    /// The letter's password is right but the letter is over three months old.
+    #[error("the letter has expired")]
+    LetterExpired,
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -37,7 +52,7 @@ pub async fn authenticate(
     identifier: &Identifier,
     password: &SecretString,
     ip: IpAddr,
-) -> Result<Account, LoginError> {
+) -> Result<LoginOutcome, LoginError> {
     let account_key = format!("fail:account:{identifier}");
     let address_key = format!("fail:ip:{ip}");
     for (key, max) in [
@@ -58,21 +73,44 @@ pub async fn authenticate(
         .await
         .map_err(anyhow::Error::from)?;
     let too_long = password.expose_secret().len() > MAX_PASSWORD;
+    let provisional = account
+        .as_ref()
+        .is_some_and(|a| a.state == AccountState::Provisional);
     let hash = account
         .as_ref()
-        .and_then(|a| a.password_hash.as_deref())
-        .filter(|_| !too_long);
-    // Always hash, even for an unknown identifier, so timing tells nothing.
-    let matches = app.passwords.verify(password, hash).await?;
-    match account {
-        Some(account) if matches && account.state == AccountState::Active => {
+        .filter(|_| !provisional && !too_long)
+        .and_then(|a| a.password_hash.as_deref());
+    // Always hash, even for an unknown identifier or a letter's password
+    // (which is checked without hashing), so timing tells nothing.
+    let hash_matches = app.passwords.verify(password, hash).await?;
+    let outcome = match account {
+        Some(account)
+            if provisional
+                && !too_long
+                && provisional_password_matches(app, &account, password) =>
+        {
+            if !letter_valid(app, &account, app.now()) {
+                return Err(LoginError::LetterExpired);
+            }
+            Some(LoginOutcome::FirstConnection(account))
+        }
+        Some(account) if hash_matches && account.may_use_applications() => {
             store::record_login(&app.db, &account.id, app.now())
                 .await
                 .map_err(anyhow::Error::from)?;
-            app.store.delete(&account_key).await?;
-            Ok(account)
+            Some(LoginOutcome::SignedIn(account))
         }
-        _ => {
+        Some(account) if hash_matches && account.state == AccountState::PendingEmail => {
+            Some(LoginOutcome::Unconfirmed(account))
+        }
+        _ => None,
+    };
+    match outcome {
+        Some(outcome) => {
+            app.store.delete(&account_key).await?;
+            Ok(outcome)
+        }
+        None => {
             app.store.incr(&account_key, WINDOW).await?;
             app.store.incr(&address_key, WINDOW).await?;
             tracing::info!(%ip, "failed login");

@@ -1,8 +1,11 @@
 //! Accounts, establishments and guardianships (SPEC §2), and password hashing.
 
+pub mod activation;
 pub mod login;
 mod password;
+pub mod policy;
 pub mod store;
+pub mod tokens;
 
 pub use password::{PasswordError, Passwords};
 
@@ -88,12 +91,30 @@ pub struct Account {
     pub birthdate: Option<String>,
     pub email: Option<String>,
     pub email_verified_at: Option<i64>,
+    /// A new address waiting for its confirmation (SPEC §3.6).
+    pub pending_email: Option<String>,
     pub phone: Option<String>,
     pub password_hash: Option<String>,
     pub establishment_id: Option<String>,
     pub class_name: Option<String>,
     pub last_login_at: Option<i64>,
     pub created_at: i64,
+    /// When the notification letter was issued (provisional accounts).
+    pub letter_date: Option<i64>,
+    /// The letter's password, sealed (provisional accounts only).
+    pub provisional_password: Option<String>,
+}
+
+impl Account {
+    /// Whether the account may reach applications (SPEC §3.3): active, or a
+    /// student whose email is not confirmed yet.
+    pub fn may_use_applications(&self) -> bool {
+        match self.state {
+            AccountState::Active => true,
+            AccountState::PendingEmail => self.kind == AccountKind::Student,
+            AccountState::Provisional | AccountState::Closed => false,
+        }
+    }
 }
 
 /// A student attached to a guardian, with where they are schooled.

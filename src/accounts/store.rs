@@ -90,12 +90,15 @@ pub async fn create_account(db: &Db, new: NewAccount, now: i64) -> Result<Accoun
         birthdate: new.birthdate.map(|d| d.iso()),
         email: new.email.map(|e| e.to_string()),
         email_verified_at: new.email_verified.then_some(now),
+        pending_email: None,
         phone: None,
         password_hash: new.password_hash,
         establishment_id: school.as_ref().map(|(id, _)| id.clone()),
         class_name: school.map(|(_, class)| class),
         last_login_at: None,
         created_at: now,
+        letter_date: None,
+        provisional_password: None,
     };
     sqlx::query(
         "INSERT INTO accounts (id, identifier, kind, state, given_name, family_name, birthdate, email, \
@@ -125,7 +128,8 @@ pub async fn create_account(db: &Db, new: NewAccount, now: i64) -> Result<Accoun
 }
 
 const ACCOUNT_COLUMNS: &str = "id, identifier, kind, state, given_name, family_name, birthdate, email, \
-     email_verified_at, phone, password_hash, establishment_id, class_name, last_login_at, created_at";
+     email_verified_at, pending_email, phone, password_hash, establishment_id, class_name, last_login_at, created_at, \
+     letter_date, provisional_password";
 
 fn account_from(row: &AnyRow) -> Result<Account, sqlx::Error> {
     let decode = |column: &str, e: &str| sqlx::Error::ColumnDecode {
@@ -144,12 +148,15 @@ fn account_from(row: &AnyRow) -> Result<Account, sqlx::Error> {
         birthdate: row.try_get("birthdate")?,
         email: row.try_get("email")?,
         email_verified_at: row.try_get("email_verified_at")?,
+        pending_email: row.try_get("pending_email")?,
         phone: row.try_get("phone")?,
         password_hash: row.try_get("password_hash")?,
         establishment_id: row.try_get("establishment_id")?,
         class_name: row.try_get("class_name")?,
         last_login_at: row.try_get("last_login_at")?,
         created_at: row.try_get("created_at")?,
+        letter_date: row.try_get("letter_date")?,
+        provisional_password: row.try_get("provisional_password")?,
     })
 }
 

@@ -32,11 +32,26 @@ pub struct Mail {
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("mail/base.html", include_str!("../../templates/mail/base.html")),
-    ("mail/confirm_email.txt", include_str!("../../templates/mail/confirm_email.txt")),
-    ("mail/confirm_email.html", include_str!("../../templates/mail/confirm_email.html")),
-    ("mail/email_change_notice.txt", include_str!("../../templates/mail/email_change_notice.txt")),
-    ("mail/email_change_notice.html", include_str!("../../templates/mail/email_change_notice.html")),
+    (
+        "mail/base.html",
+        include_str!("../../templates/mail/base.html"),
+    ),
+    (
+        "mail/confirm_email.txt",
+        include_str!("../../templates/mail/confirm_email.txt"),
+    ),
+    (
+        "mail/confirm_email.html",
+        include_str!("../../templates/mail/confirm_email.html"),
+    ),
+    (
+        "mail/email_change_notice.txt",
+        include_str!("../../templates/mail/email_change_notice.txt"),
+    ),
+    (
+        "mail/email_change_notice.html",
+        include_str!("../../templates/mail/email_change_notice.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -54,11 +69,25 @@ fn environment() -> &'static Environment<'static> {
 
 impl Mail {
     /// Renders `mail/<name>.txt` and `mail/<name>.html` (auto-escaped) with `context`.
-    pub fn render(to: EmailAddress, subject: impl Into<String>, name: &str, context: minijinja::Value) -> anyhow::Result<Self> {
+    pub fn render(
+        to: EmailAddress,
+        subject: impl Into<String>,
+        name: &str,
+        context: minijinja::Value,
+    ) -> anyhow::Result<Self> {
         let env = environment();
-        let text = env.get_template(&format!("mail/{name}.txt"))?.render(&context)?;
-        let html = env.get_template(&format!("mail/{name}.html"))?.render(&context)?;
-        Ok(Self { to, subject: subject.into(), text, html })
+        let text = env
+            .get_template(&format!("mail/{name}.txt"))?
+            .render(&context)?;
+        let html = env
+            .get_template(&format!("mail/{name}.html"))?
+            .render(&context)?;
+        Ok(Self {
+            to,
+            subject: subject.into(),
+            text,
+            html,
+        })
     }
 }
 
@@ -73,14 +102,20 @@ pub fn mask(address: &str) -> String {
 
 impl Mailer {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let from: Mailbox = config.mail_from.parse().with_context(|| format!("mail_from {:?}", config.mail_from))?;
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .with_context(|| format!("mail_from {:?}", config.mail_from))?;
         let transport = match &config.smtp_url {
             Some(url) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret()).context("smtp_url")?.build(),
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                    .context("smtp_url")?
+                    .build(),
             ),
             None => {
                 let dir = config.outbox_dir().join("mail");
-                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
                 Transport::Outbox(AsyncFileTransport::<Tokio1Executor>::new(dir))
             }
         };
@@ -96,12 +131,29 @@ impl Mailer {
             .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
             .context("building the message")?;
         let (via, result) = match &self.transport {
-            Transport::Smtp(smtp) => ("smtp", smtp.send(message).await.map(|_| ()).map_err(anyhow::Error::from)),
-            Transport::Outbox(files) => ("outbox", files.send(message).await.map(|_| ()).map_err(anyhow::Error::from)),
+            Transport::Smtp(smtp) => (
+                "smtp",
+                smtp.send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from),
+            ),
+            Transport::Outbox(files) => (
+                "outbox",
+                files
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from),
+            ),
         };
         match &result {
-            Ok(()) => tracing::info!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, "mail sent"),
-            Err(e) => tracing::error!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, error = %e, "mail not sent"),
+            Ok(()) => {
+                tracing::info!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, "mail sent")
+            }
+            Err(e) => {
+                tracing::error!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, error = %e, "mail not sent")
+            }
         }
         result
     }
@@ -122,7 +174,10 @@ mod tests {
         let context = minijinja::context! { name => "Léa <b>", link => "https://idp/x?a=1&b=2", identifier => "lea", new_email => "n@example.org", deadline => "01/01/2027" };
         for name in ["confirm_email", "email_change_notice"] {
             let mail = Mail::render(to.clone(), "s", name, context.clone()).unwrap();
-            assert!(mail.html.contains("Léa &lt;b&gt;"), "{name}: HTML is escaped");
+            assert!(
+                mail.html.contains("Léa &lt;b&gt;"),
+                "{name}: HTML is escaped"
+            );
             assert!(mail.text.contains("Léa <b>"), "{name}: text is not");
         }
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::clients::{self, Client};
 use super::session::Session;
 use super::{ErrorCode, OAuthError, Scopes};
-use crate::accounts::{AccountState, store as accounts};
+use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::{Params, RedirectUri};
 use crate::secret::{digest, random_token};
@@ -34,6 +34,38 @@ pub struct AuthorizationRequest {
     pub prompt_login: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+}
+
+impl AuthorizationRequest {
+    /// The request as an `/authorize` URL, to start it again later (after an
+    /// email confirmation, say) without `prompt`, which belonged to the moment.
+    pub fn authorize_url(&self, issuer: &str) -> String {
+        let mut url = match url::Url::parse(&format!("{issuer}/authorize")) {
+            Ok(url) => url,
+            Err(_) => return format!("{issuer}/authorize"),
+        };
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("response_type", "code");
+            query.append_pair("client_id", &self.client_id);
+            query.append_pair("redirect_uri", self.redirect_uri.as_str());
+            query.append_pair("scope", &self.scopes.to_wire());
+            if let Some(state) = &self.state {
+                query.append_pair("state", state);
+            }
+            if let Some(nonce) = &self.nonce {
+                query.append_pair("nonce", nonce);
+            }
+            if let Some(challenge) = &self.code_challenge {
+                query.append_pair("code_challenge", challenge);
+                query.append_pair("code_challenge_method", "S256");
+            }
+            if self.response_mode == ResponseMode::FormPost {
+                query.append_pair("response_mode", "form_post");
+            }
+        }
+        url.into()
+    }
 }
 
 /// Where the browser goes next: back to the client with parameters, by
@@ -352,7 +384,7 @@ async fn respond_with_code(
     let now = app.now();
     // The session may outlive the account's right to sign in (closed, merged).
     let account = accounts::account_by_id(&app.db, &session.account_id).await?;
-    if !account.is_some_and(|a| a.state == AccountState::Active) {
+    if !account.is_some_and(|a| a.may_use_applications()) {
         let error = OAuthError::new(
             ErrorCode::LoginRequired,
             "the session's account can no longer sign in",

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::authorize::CodeGrant;
 use super::clients::{self, Client};
 use super::{ErrorCode, OAuthError, Scopes, claims};
-use crate::accounts::{AccountState, store as accounts};
+use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::Params;
 use crate::secret::{constant_time_eq, digest, left_half_hash, random_token, s256};
@@ -193,7 +193,7 @@ async fn exchange_code(
     let account = accounts::account_by_id(&app.db, &grant.account_id)
         .await
         .map_err(|e| internal(e.into()))?
-        .filter(|a| a.state == AccountState::Active)
+        .filter(|a| a.may_use_applications())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
 
     let access_token = random_token(32);
@@ -285,7 +285,7 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<Value, OAuthErro
     let account = accounts::account_by_id(&app.db, &access.account_id)
         .await
         .map_err(|e| internal(e.into()))?
-        .filter(|a| a.state == AccountState::Active)
+        .filter(|a| a.may_use_applications())
         .ok_or_else(invalid)?;
     let claims = claims::for_scopes(&app.db, &client, &account, &access.scopes)
         .await

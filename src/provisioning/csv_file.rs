@@ -39,7 +39,10 @@ pub struct Phone(String);
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let value = text("téléphone", raw, 32)?;
-        let digits: String = value.chars().filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')')).collect();
+        let digits: String = value
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+            .collect();
         let body = digits.strip_prefix('+').unwrap_or(&digits);
         if !(8..=15).contains(&body.len()) || !body.bytes().all(|b| b.is_ascii_digit()) {
             return Err(FieldError::new("téléphone", Problem::Invalid));
@@ -61,7 +64,11 @@ pub struct RowError {
 
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 { write!(f, "fichier : {}", self.reason) } else { write!(f, "ligne {} : {}", self.line, self.reason) }
+        if self.line == 0 {
+            write!(f, "fichier : {}", self.reason)
+        } else {
+            write!(f, "ligne {} : {}", self.line, self.reason)
+        }
     }
 }
 
@@ -91,7 +98,11 @@ fn words(header: &str) -> Vec<String> {
     let mut current = String::new();
     for c in folded.chars() {
         let boundary = !c.is_ascii_alphanumeric()
-            || (c.is_ascii_digit() && current.chars().last().is_some_and(|p| p.is_ascii_alphabetic()));
+            || (c.is_ascii_digit()
+                && current
+                    .chars()
+                    .last()
+                    .is_some_and(|p| p.is_ascii_alphabetic()));
         if boundary && !current.is_empty() {
             out.push(std::mem::take(&mut current));
         }
@@ -110,7 +121,15 @@ fn words(header: &str) -> Vec<String> {
 fn column(header: &str) -> Option<Column> {
     let words = words(header);
     let has = |candidates: &[&str]| words.iter().any(|w| candidates.contains(&w.as_str()));
-    let guardian_words = ["guardian", "responsable", "resp", "representant", "parent", "rl", "legal"];
+    let guardian_words = [
+        "guardian",
+        "responsable",
+        "resp",
+        "representant",
+        "parent",
+        "rl",
+        "legal",
+    ];
     let rank = words.iter().find_map(|w| match w.as_str() {
         "1" => Some(1),
         "2" => Some(2),
@@ -137,7 +156,18 @@ fn column(header: &str) -> Option<Column> {
     if has(&["class", "classe", "division", "div"]) {
         return Some(Column::Class);
     }
-    if has(&["id", "ine", "numero", "num", "no", "n", "identifiant", "ref", "matricule"]) && field.is_none() {
+    if has(&[
+        "id",
+        "ine",
+        "numero",
+        "num",
+        "no",
+        "n",
+        "identifiant",
+        "ref",
+        "matricule",
+    ]) && field.is_none()
+    {
         return Some(Column::StudentRef);
     }
     if words.iter().any(|w| w == "student") && has(&["id"]) {
@@ -155,14 +185,21 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
-        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0,
+        Err(_) => {
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+        }
     }
 }
 
 /// The separator of the header line: the most frequent of `;`, `,` and tab.
 fn delimiter(text: &str) -> u8 {
     let header = text.lines().next().unwrap_or("");
-    [b';', b',', b'\t'].into_iter().max_by_key(|d| header.bytes().filter(|b| b == d).count()).unwrap_or(b';')
+    [b';', b',', b'\t']
+        .into_iter()
+        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
+        .unwrap_or(b';')
 }
 
 /// Parses and validates the whole file. Either every row is good, or the
@@ -175,13 +212,18 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| file_error(format!("en-tête illisible ({e})")))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| file_error(format!("en-tête illisible ({e})")))?
+        .clone();
     let mut columns: HashMap<Column, usize> = HashMap::new();
     for (index, header) in headers.iter().enumerate() {
         if let Some(column) = column(header)
             && columns.insert(column, index).is_some()
         {
-            return Err(file_error(format!("la colonne « {header} » apparaît deux fois")));
+            return Err(file_error(format!(
+                "la colonne « {header} » apparaît deux fois"
+            )));
         }
     }
     let required = [
@@ -191,9 +233,16 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
         (Column::Birthdate, "birthdate (date de naissance)"),
         (Column::Class, "class (classe)"),
     ];
-    let missing: Vec<&str> = required.iter().filter(|(c, _)| !columns.contains_key(c)).map(|(_, name)| *name).collect();
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|(c, _)| !columns.contains_key(c))
+        .map(|(_, name)| *name)
+        .collect();
     if !missing.is_empty() {
-        return Err(file_error(format!("colonnes manquantes : {}", missing.join(", "))));
+        return Err(file_error(format!(
+            "colonnes manquantes : {}",
+            missing.join(", ")
+        )));
     }
 
     let mut rows = Vec::new();
@@ -201,13 +250,21 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     // Line numbers as a spreadsheet shows them, counted from the byte offset
     // (a quoted cell may span several lines).
-    let line_at = |byte: u64| 1 + text.as_bytes()[..(byte as usize).min(text.len())].iter().filter(|&&b| b == b'\n').count();
+    let line_at = |byte: u64| {
+        1 + text.as_bytes()[..(byte as usize).min(text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+    };
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
             Err(e) => {
                 let line = e.position().map_or(0, |p| line_at(p.byte()));
-                errors.push(RowError { line, reason: format!("ligne illisible ({e})") });
+                errors.push(RowError {
+                    line,
+                    reason: format!("ligne illisible ({e})"),
+                });
                 continue;
             }
         };
@@ -215,13 +272,21 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
         if record.iter().all(str::is_empty) {
             continue; // spreadsheets leave blank lines at the end
         }
-        let cell = |column: Column| columns.get(&column).and_then(|&i| record.get(i)).unwrap_or("");
+        let cell = |column: Column| {
+            columns
+                .get(&column)
+                .and_then(|&i| record.get(i))
+                .unwrap_or("")
+        };
         match row(line, &cell) {
             Ok(row) => {
                 if let Some(first) = seen.insert(row.student_ref.clone(), line) {
                     errors.push(RowError {
                         line,
-                        reason: format!("l'identifiant d'élève « {} » figure déjà ligne {first}", row.student_ref),
+                        reason: format!(
+                            "l'identifiant d'élève « {} » figure déjà ligne {first}",
+                            row.student_ref
+                        ),
                     });
                 } else {
                     rows.push(row);
@@ -230,7 +295,11 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
             Err(reason) => errors.push(RowError { line, reason }),
         }
     }
-    if errors.is_empty() { Ok(rows) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Keeps a field's value, or records why it was refused.
@@ -240,32 +309,71 @@ fn keep<T>(problems: &mut Vec<String>, result: Result<T, FieldError>) -> Option<
 
 fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, String> {
     let mut problems = Vec::new();
-    let student_ref = keep(&mut problems, text("identifiant de l'élève", cell(Column::StudentRef), 64));
-    let family_name = keep(&mut problems, PersonName::parse("nom", cell(Column::FamilyName)));
-    let given_name = keep(&mut problems, PersonName::parse("prénom", cell(Column::GivenName)));
+    let student_ref = keep(
+        &mut problems,
+        text("identifiant de l'élève", cell(Column::StudentRef), 64),
+    );
+    let family_name = keep(
+        &mut problems,
+        PersonName::parse("nom", cell(Column::FamilyName)),
+    );
+    let given_name = keep(
+        &mut problems,
+        PersonName::parse("prénom", cell(Column::GivenName)),
+    );
     let birthdate = keep(&mut problems, BirthDate::parse(cell(Column::Birthdate)));
     let class = keep(&mut problems, ClassName::parse(cell(Column::Class)));
     let mut guardians = Vec::new();
-    for (rank, family_label, given_label) in
-        [(1u8, "nom du responsable 1", "prénom du responsable 1"), (2, "nom du responsable 2", "prénom du responsable 2")]
-    {
+    for (rank, family_label, given_label) in [
+        (1u8, "nom du responsable 1", "prénom du responsable 1"),
+        (2, "nom du responsable 2", "prénom du responsable 2"),
+    ] {
         let field = |f| cell(Column::Guardian(rank, f));
-        let [family, given, email, phone] =
-            [GuardianField::FamilyName, GuardianField::GivenName, GuardianField::Email, GuardianField::Phone].map(field);
+        let [family, given, email, phone] = [
+            GuardianField::FamilyName,
+            GuardianField::GivenName,
+            GuardianField::Email,
+            GuardianField::Phone,
+        ]
+        .map(field);
         if [family, given, email, phone].iter().all(|v| v.is_empty()) {
             continue;
         }
         let family = keep(&mut problems, PersonName::parse(family_label, family));
         let given = keep(&mut problems, PersonName::parse(given_label, given));
-        let email = if email.is_empty() { None } else { keep(&mut problems, EmailAddress::parse(email)) };
-        let phone = if phone.is_empty() { None } else { keep(&mut problems, Phone::parse(phone)) };
+        let email = if email.is_empty() {
+            None
+        } else {
+            keep(&mut problems, EmailAddress::parse(email))
+        };
+        let phone = if phone.is_empty() {
+            None
+        } else {
+            keep(&mut problems, Phone::parse(phone))
+        };
         if let (Some(family_name), Some(given_name)) = (family, given) {
-            guardians.push(GuardianRow { rank, family_name, given_name, email, phone });
+            guardians.push(GuardianRow {
+                rank,
+                family_name,
+                given_name,
+                email,
+                phone,
+            });
         }
     }
     match (student_ref, family_name, given_name, birthdate, class) {
-        (Some(student_ref), Some(family_name), Some(given_name), Some(birthdate), Some(class)) if problems.is_empty() => {
-            Ok(PupilRow { line, student_ref, family_name, given_name, birthdate, class, guardians })
+        (Some(student_ref), Some(family_name), Some(given_name), Some(birthdate), Some(class))
+            if problems.is_empty() =>
+        {
+            Ok(PupilRow {
+                line,
+                student_ref,
+                family_name,
+                given_name,
+                birthdate,
+                class,
+                guardians,
+            })
         }
         _ => Err(problems.join(" ")),
     }
@@ -287,12 +395,27 @@ mod tests {
             ("Date de naissance", Column::Birthdate),
             ("Né(e) le", Column::Birthdate),
             ("Division", Column::Class),
-            ("guardian1_family_name", Column::Guardian(1, GuardianField::FamilyName)),
+            (
+                "guardian1_family_name",
+                Column::Guardian(1, GuardianField::FamilyName),
+            ),
             ("guardian2_email", Column::Guardian(2, GuardianField::Email)),
-            ("Nom responsable 1", Column::Guardian(1, GuardianField::FamilyName)),
-            ("Prénom resp. légal 2", Column::Guardian(2, GuardianField::GivenName)),
-            ("Courriel représentant 1", Column::Guardian(1, GuardianField::Email)),
-            ("Téléphone portable responsable2", Column::Guardian(2, GuardianField::Phone)),
+            (
+                "Nom responsable 1",
+                Column::Guardian(1, GuardianField::FamilyName),
+            ),
+            (
+                "Prénom resp. légal 2",
+                Column::Guardian(2, GuardianField::GivenName),
+            ),
+            (
+                "Courriel représentant 1",
+                Column::Guardian(1, GuardianField::Email),
+            ),
+            (
+                "Téléphone portable responsable2",
+                Column::Guardian(2, GuardianField::Phone),
+            ),
         ] {
             assert_eq!(column(header), Some(expected), "{header}");
         }
@@ -306,8 +429,14 @@ mod tests {
 
     #[test]
     fn phones_keep_digits_and_a_plus() {
-        assert_eq!(Phone::parse("06 12 34 56 78").unwrap().as_str(), "0612345678");
-        assert_eq!(Phone::parse("+33 6.12.34.56.78").unwrap().as_str(), "+33612345678");
+        assert_eq!(
+            Phone::parse("06 12 34 56 78").unwrap().as_str(),
+            "0612345678"
+        );
+        assert_eq!(
+            Phone::parse("+33 6.12.34.56.78").unwrap().as_str(),
+            "+33612345678"
+        );
         assert!(Phone::parse("appelez-moi").is_err());
     }
 }

@@ -17,14 +17,22 @@ pub fn base(given_name: &str, family_name: &str) -> String {
         }
         let trimmed: String = out.trim_matches('-').chars().take(24).collect();
         let trimmed = trimmed.trim_end_matches('-').to_owned();
-        if trimmed.is_empty() { "x".to_owned() } else { trimmed }
+        if trimmed.is_empty() {
+            "x".to_owned()
+        } else {
+            trimmed
+        }
     };
     format!("{}.{}", part(given_name), part(family_name))
 }
 
 /// The `n`-th identifier of a base: the base itself, then `base1`, `base2`…
 pub fn numbered(base: &str, n: u64) -> String {
-    if n == 0 { base.to_owned() } else { format!("{base}{n}") }
+    if n == 0 {
+        base.to_owned()
+    } else {
+        format!("{base}{n}")
+    }
 }
 
 #[cfg(test)]
@@ -40,7 +48,11 @@ mod tests {
         assert_eq!(base("Zoë", "Œuvray-Ça"), "zoe.oeuvray-ca");
         assert_eq!(base("李", "王"), "li.wang");
         assert_eq!(base("!!", "??"), "x.x");
-        for (given, family) in [("Julie", "Baillet"), ("Lény-Rose", "N'Diaye"), ("A", &"b".repeat(80))] {
+        for (given, family) in [
+            ("Julie", "Baillet"),
+            ("Lény-Rose", "N'Diaye"),
+            ("A", &"b".repeat(80)),
+        ] {
             assert!(Identifier::parse(&numbered(&base(given, family), 12)).is_ok());
         }
     }

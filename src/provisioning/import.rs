@@ -90,12 +90,23 @@ impl From<i64> for Cell {
 /// Imports `bytes` for the establishment `uai`. With `dry_run`, everything is
 /// computed in a transaction that is rolled back, so the report is exactly
 /// what a real import would do.
-pub async fn import(db: &Db, cipher: &LetterCipher, uai: &Uai, bytes: &[u8], now: i64, dry_run: bool) -> Result<ImportReport, ImportError> {
+pub async fn import(
+    db: &Db,
+    cipher: &LetterCipher,
+    uai: &Uai,
+    bytes: &[u8],
+    now: i64,
+    dry_run: bool,
+) -> Result<ImportReport, ImportError> {
     let rows = csv_file::parse(bytes).map_err(ImportError::Rows)?;
-    let establishment =
-        establishment_by_uai(db, uai).await?.ok_or_else(|| ImportError::UnknownEstablishment(uai.to_string()))?;
+    let establishment = establishment_by_uai(db, uai)
+        .await?
+        .ok_or_else(|| ImportError::UnknownEstablishment(uai.to_string()))?;
     let mut tx = db.begin().await?;
-    let mut report = ImportReport { dry_run, ..ImportReport::default() };
+    let mut report = ImportReport {
+        dry_run,
+        ..ImportReport::default()
+    };
 
     let students = existing_students(&mut tx, &establishment.id).await?;
     let guardians = existing_guardians(&mut tx, &establishment.id).await?;
@@ -130,7 +141,10 @@ pub async fn import(db: &Db, cipher: &LetterCipher, uai: &Uai, bytes: &[u8], now
                             row.line, row.given_name, row.family_name, existing.class, row.class
                         ));
                     } else {
-                        report.changes.push(format!("ligne {} : {} {} mis à jour", row.line, row.given_name, row.family_name));
+                        report.changes.push(format!(
+                            "ligne {} : {} {} mis à jour",
+                            row.line, row.given_name, row.family_name
+                        ));
                     }
                 } else {
                     report.students_unchanged += 1;
@@ -182,13 +196,23 @@ pub async fn import(db: &Db, cipher: &LetterCipher, uai: &Uai, bytes: &[u8], now
                     report.guardians_created += 1;
                     report.changes.push(format!(
                         "ligne {} : nouveau responsable {} {} (responsable {}) pour {}",
-                        row.line, guardian.given_name, guardian.family_name, guardian.rank, row.given_name
+                        row.line,
+                        guardian.given_name,
+                        guardian.family_name,
+                        guardian.rank,
+                        row.given_name
                     ));
                     let (student_new, student_existing) = match &student {
                         StudentRef::New(i) => (Some(*i), None),
                         StudentRef::Existing(id) => (None, Some(id.clone())),
                     };
-                    new_links.push((new_accounts.len() - 1, None, guardian.rank, student_new, student_existing));
+                    new_links.push((
+                        new_accounts.len() - 1,
+                        None,
+                        guardian.rank,
+                        student_new,
+                        student_existing,
+                    ));
                 }
             }
         }
@@ -221,8 +245,21 @@ pub async fn import(db: &Db, cipher: &LetterCipher, uai: &Uai, bytes: &[u8], now
         &mut tx,
         "accounts",
         &[
-            "id", "identifier", "kind", "state", "given_name", "family_name", "birthdate", "email", "phone",
-            "establishment_id", "class_name", "student_ref", "letter_date", "provisional_password", "created_at",
+            "id",
+            "identifier",
+            "kind",
+            "state",
+            "given_name",
+            "family_name",
+            "birthdate",
+            "email",
+            "phone",
+            "establishment_id",
+            "class_name",
+            "student_ref",
+            "letter_date",
+            "provisional_password",
+            "created_at",
             "updated_at",
         ],
         account_rows,
@@ -238,11 +275,25 @@ pub async fn import(db: &Db, cipher: &LetterCipher, uai: &Uai, bytes: &[u8], now
     let link_rows = new_links
         .into_iter()
         .map(|(guardian, _, rank, student_new, student_existing)| {
-            let student_id = student_new.map(|i| new_accounts[i].id.clone()).or(student_existing).unwrap_or_default();
-            vec![Cell::from(new_accounts[guardian].id.clone()), Cell::from(student_id), Cell::from(i64::from(rank)), Cell::from(now)]
+            let student_id = student_new
+                .map(|i| new_accounts[i].id.clone())
+                .or(student_existing)
+                .unwrap_or_default();
+            vec![
+                Cell::from(new_accounts[guardian].id.clone()),
+                Cell::from(student_id),
+                Cell::from(i64::from(rank)),
+                Cell::from(now),
+            ]
         })
         .collect();
-    insert_rows(&mut tx, "guardianships", &["guardian_id", "student_id", "rank", "created_at"], link_rows).await?;
+    insert_rows(
+        &mut tx,
+        "guardianships",
+        &["guardian_id", "student_id", "rank", "created_at"],
+        link_rows,
+    )
+    .await?;
 
     if dry_run {
         tx.rollback().await?;
@@ -260,7 +311,11 @@ pub async fn import(db: &Db, cipher: &LetterCipher, uai: &Uai, bytes: &[u8], now
     Ok(report)
 }
 
-fn seal(cipher: &LetterCipher, account_id: &str, password: &SecretString) -> anyhow::Result<String> {
+fn seal(
+    cipher: &LetterCipher,
+    account_id: &str,
+    password: &SecretString,
+) -> anyhow::Result<String> {
     cipher.encrypt(account_id, password)
 }
 
@@ -271,7 +326,8 @@ enum StudentRef {
 
 fn same_person(current: &ExistingGuardian, row: &GuardianRow) -> bool {
     let fold = |s: &str| deunicode::deunicode(s).to_lowercase();
-    fold(&current.given_name) == fold(row.given_name.as_str()) && fold(&current.family_name) == fold(row.family_name.as_str())
+    fold(&current.given_name) == fold(row.given_name.as_str())
+        && fold(&current.family_name) == fold(row.family_name.as_str())
 }
 
 struct NewProvisional {
@@ -327,7 +383,10 @@ impl NewProvisional {
 
 type Tx = sqlx::Transaction<'static, Any>;
 
-async fn existing_students(tx: &mut Tx, establishment_id: &str) -> Result<HashMap<String, ExistingStudent>, sqlx::Error> {
+async fn existing_students(
+    tx: &mut Tx,
+    establishment_id: &str,
+) -> Result<HashMap<String, ExistingStudent>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, student_ref, class_name, given_name, family_name, birthdate FROM accounts \
          WHERE establishment_id = $1 AND student_ref IS NOT NULL AND state <> 'closed'",
@@ -341,7 +400,9 @@ async fn existing_students(tx: &mut Tx, establishment_id: &str) -> Result<HashMa
                 row.try_get("student_ref")?,
                 ExistingStudent {
                     id: row.try_get("id")?,
-                    class: row.try_get::<Option<String>, _>("class_name")?.unwrap_or_default(),
+                    class: row
+                        .try_get::<Option<String>, _>("class_name")?
+                        .unwrap_or_default(),
                     given_name: row.try_get("given_name")?,
                     family_name: row.try_get("family_name")?,
                     birthdate: row.try_get("birthdate")?,
@@ -351,7 +412,10 @@ async fn existing_students(tx: &mut Tx, establishment_id: &str) -> Result<HashMa
         .collect()
 }
 
-async fn existing_guardians(tx: &mut Tx, establishment_id: &str) -> Result<HashMap<(String, u8), ExistingGuardian>, sqlx::Error> {
+async fn existing_guardians(
+    tx: &mut Tx,
+    establishment_id: &str,
+) -> Result<HashMap<(String, u8), ExistingGuardian>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state \
          FROM guardianships g JOIN accounts a ON a.id = g.guardian_id JOIN accounts s ON s.id = g.student_id \
@@ -382,7 +446,12 @@ async fn existing_guardians(tx: &mut Tx, establishment_id: &str) -> Result<HashM
 /// Rows per statement: under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
 const CHUNK_PARAMS: usize = 30_000;
 
-async fn insert_rows(tx: &mut Tx, table: &str, columns: &[&str], rows: Vec<Vec<Cell>>) -> Result<(), sqlx::Error> {
+async fn insert_rows(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Cell>>,
+) -> Result<(), sqlx::Error> {
     let per_chunk = (CHUNK_PARAMS / columns.len()).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
@@ -417,14 +486,25 @@ async fn insert_rows(tx: &mut Tx, table: &str, columns: &[&str], rows: Vec<Vec<C
 
 /// Gives each new account `base`, `base1`, `base2`… using the counters table,
 /// skipping any identifier already taken (accounts created by hand).
-async fn assign_identifiers(tx: &mut Tx, accounts: &mut [NewProvisional]) -> Result<(), sqlx::Error> {
+async fn assign_identifiers(
+    tx: &mut Tx,
+    accounts: &mut [NewProvisional],
+) -> Result<(), sqlx::Error> {
     if accounts.is_empty() {
         return Ok(());
     }
-    let bases: Vec<String> = accounts.iter().map(|a| a.base.clone()).collect::<HashSet<_>>().into_iter().collect();
+    let bases: Vec<String> = accounts
+        .iter()
+        .map(|a| a.base.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let mut next: HashMap<String, i64> = HashMap::new();
     for chunk in bases.chunks(1000) {
-        let sql = format!("SELECT base, next FROM identifier_counters WHERE base IN ({})", placeholders(chunk.len()));
+        let sql = format!(
+            "SELECT base, next FROM identifier_counters WHERE base IN ({})",
+            placeholders(chunk.len())
+        );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for base in chunk {
             query = query.bind(base);
@@ -442,7 +522,10 @@ async fn assign_identifiers(tx: &mut Tx, accounts: &mut [NewProvisional]) -> Res
         }
         let mut taken = HashSet::new();
         for chunk in pending.chunks(1000) {
-            let sql = format!("SELECT identifier FROM accounts WHERE identifier IN ({})", placeholders(chunk.len()));
+            let sql = format!(
+                "SELECT identifier FROM accounts WHERE identifier IN ({})",
+                placeholders(chunk.len())
+            );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for &i in chunk {
                 query = query.bind(&accounts[i].identifier);
@@ -453,7 +536,10 @@ async fn assign_identifiers(tx: &mut Tx, accounts: &mut [NewProvisional]) -> Res
         }
         pending.retain(|&i| taken.contains(&accounts[i].identifier));
     }
-    let counters: Vec<Vec<Cell>> = next.into_iter().map(|(base, n)| vec![Cell::from(base), Cell::from(n)]).collect();
+    let counters: Vec<Vec<Cell>> = next
+        .into_iter()
+        .map(|(base, n)| vec![Cell::from(base), Cell::from(n)])
+        .collect();
     for chunk in counters.chunks(10_000) {
         let mut sql = String::from("INSERT INTO identifier_counters (base, next) VALUES ");
         for i in 0..chunk.len() {
@@ -481,5 +567,8 @@ async fn assign_identifiers(tx: &mut Tx, accounts: &mut [NewProvisional]) -> Res
 }
 
 fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,7 +1,10 @@
 //! Notification letters (SPEC §2, seeds' « courrier de notification »): one A4
 //! page per provisional account, as PDF, or CSV for mail merges.
 
-use printpdf::{BuiltinFont, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, TextItem};
+use printpdf::{
+    BuiltinFont, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
+    Rect, TextItem,
+};
 use qrcode::{Color, QrCode};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -52,9 +55,14 @@ pub async fn select(
     selection: &Selection,
     validity_months: u8,
 ) -> anyhow::Result<Vec<Letter>> {
-    let establishment = establishment_by_uai(db, uai).await?.ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
+    let establishment = establishment_by_uai(db, uai)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
     let portal: Option<String> =
-        sqlx::query_scalar("SELECT portal_url FROM establishments WHERE id = $1").bind(&establishment.id).fetch_one(db).await?;
+        sqlx::query_scalar("SELECT portal_url FROM establishments WHERE id = $1")
+            .bind(&establishment.id)
+            .fetch_one(db)
+            .await?;
     let rows = sqlx::query(
         "SELECT a.id, a.identifier, a.kind, a.given_name, a.family_name, a.letter_date, a.provisional_password, \
                 0 AS rank, a.given_name AS s_given, a.family_name AS s_family, a.class_name AS s_class \
@@ -80,10 +88,16 @@ pub async fn select(
         if selection.class.as_deref().is_some_and(|c| c != class) {
             continue;
         }
-        if selection.account.as_deref().is_some_and(|a| a != id && a != identifier) {
+        if selection
+            .account
+            .as_deref()
+            .is_some_and(|a| a != id && a != identifier)
+        {
             continue;
         }
-        let Some(sealed) = row.try_get::<Option<String>, _>("provisional_password")? else { continue };
+        let Some(sealed) = row.try_get::<Option<String>, _>("provisional_password")? else {
+            continue;
+        };
         let password = cipher.decrypt(&id, &sealed)?;
         let letter_date: Option<i64> = row.try_get("letter_date")?;
         let letter_date = letter_date.unwrap_or(0);
@@ -118,11 +132,15 @@ pub fn activation_url(issuer: &str, identifier: &str) -> String {
 
 /// `unix` plus calendar months, the day clamped to the month's end (31/11 → 30/11).
 pub fn add_months(unix: i64, months: u8) -> i64 {
-    let Ok(at) = OffsetDateTime::from_unix_timestamp(unix) else { return unix };
+    let Ok(at) = OffsetDateTime::from_unix_timestamp(unix) else {
+        return unix;
+    };
     let date = at.date();
     let total = date.month() as i32 - 1 + i32::from(months);
     let year = date.year() + total.div_euclid(12);
-    let Ok(month) = time::Month::try_from((total.rem_euclid(12) + 1) as u8) else { return unix };
+    let Ok(month) = time::Month::try_from((total.rem_euclid(12) + 1) as u8) else {
+        return unix;
+    };
     let day = date.day().min(month.length(year));
     match Date::from_calendar_date(year, month, day) {
         Ok(new_date) => at.replace_date(new_date).unix_timestamp(),
@@ -131,13 +149,22 @@ pub fn add_months(unix: i64, months: u8) -> i64 {
 }
 
 pub fn french_date(unix: i64) -> String {
-    let date = OffsetDateTime::from_unix_timestamp(unix).map(|d| d.date()).unwrap_or(Date::MIN);
-    format!("{:02}/{:02}/{}", date.day(), u8::from(date.month()), date.year())
+    let date = OffsetDateTime::from_unix_timestamp(unix)
+        .map(|d| d.date())
+        .unwrap_or(Date::MIN);
+    format!(
+        "{:02}/{:02}/{}",
+        date.day(),
+        u8::from(date.month()),
+        date.year()
+    )
 }
 
 /// CSV for mail merges: who the letter is for, identifier, provisional password.
 pub fn csv(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
-    let mut writer = csv::WriterBuilder::new().delimiter(b';').from_writer(vec![0xEF, 0xBB, 0xBF]);
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .from_writer(vec![0xEF, 0xBB, 0xBF]);
     writer.write_record([
         "identifiant",
         "mot_de_passe_provisoire",
@@ -151,7 +178,11 @@ pub fn csv(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
         "adresse_activation",
     ])?;
     for l in letters {
-        let kind = if l.kind == "guardian" { format!("responsable {}", l.rank.unwrap_or(1)) } else { "élève".to_owned() };
+        let kind = if l.kind == "guardian" {
+            format!("responsable {}", l.rank.unwrap_or(1))
+        } else {
+            "élève".to_owned()
+        };
         writer.write_record([
             l.identifier.as_str(),
             l.password.as_str(),
@@ -175,9 +206,16 @@ const MARGIN: f32 = 20.0;
 fn text(ops: &mut Vec<Op>, font: BuiltinFont, size: f32, x: f32, y: f32, content: &str) {
     ops.extend([
         Op::StartTextSection,
-        Op::SetFont { font: PdfFontHandle::Builtin(font), size: Pt(size) },
-        Op::SetTextCursor { pos: Point::new(Mm(x), Mm(y)) },
-        Op::ShowText { items: vec![TextItem::Text(content.to_owned())] },
+        Op::SetFont {
+            font: PdfFontHandle::Builtin(font),
+            size: Pt(size),
+        },
+        Op::SetTextCursor {
+            pos: Point::new(Mm(x), Mm(y)),
+        },
+        Op::ShowText {
+            items: vec![TextItem::Text(content.to_owned())],
+        },
         Op::EndTextSection,
     ]);
 }
@@ -206,7 +244,12 @@ fn qr_ops(ops: &mut Vec<Op>, url: &str, x: f32, top: f32, size: f32) -> anyhow::
     let width = code.width();
     let colors = code.to_colors();
     let module = size / width as f32;
-    ops.push(Op::SetFillColor { col: printpdf::Color::Greyscale(printpdf::Greyscale { percent: 0.0, icc_profile: None }) });
+    ops.push(Op::SetFillColor {
+        col: printpdf::Color::Greyscale(printpdf::Greyscale {
+            percent: 0.0,
+            icc_profile: None,
+        }),
+    });
     // One rectangle per run of dark modules in a row keeps the page small.
     for row in 0..width {
         let mut col = 0;
@@ -236,16 +279,40 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
     use BuiltinFont::{Helvetica, HelveticaBold, HelveticaOblique};
     let mut ops = Vec::new();
     let mut y = PAGE_HEIGHT - MARGIN - 5.0;
-    text(&mut ops, HelveticaBold, 14.0, MARGIN, y, &letter.establishment);
-    text(&mut ops, Helvetica, 11.0, PAGE_WIDTH - MARGIN - 45.0, y, &format!("Le {}", french_date(letter.letter_date)));
+    text(
+        &mut ops,
+        HelveticaBold,
+        14.0,
+        MARGIN,
+        y,
+        &letter.establishment,
+    );
+    text(
+        &mut ops,
+        Helvetica,
+        11.0,
+        PAGE_WIDTH - MARGIN - 45.0,
+        y,
+        &format!("Le {}", french_date(letter.letter_date)),
+    );
     y -= 20.0;
     let to = match letter.rank {
-        Some(rank) => format!("À l'attention de {}, responsable légal {rank}", letter.recipient),
+        Some(rank) => format!(
+            "À l'attention de {}, responsable légal {rank}",
+            letter.recipient
+        ),
         None => format!("À l'attention de {}", letter.recipient),
     };
     text(&mut ops, Helvetica, 11.0, PAGE_WIDTH / 2.0, y, &to);
     y -= 20.0;
-    text(&mut ops, HelveticaBold, 12.0, MARGIN, y, "En ce qui concerne votre compte d'accès aux services en ligne :");
+    text(
+        &mut ops,
+        HelveticaBold,
+        12.0,
+        MARGIN,
+        y,
+        "En ce qui concerne votre compte d'accès aux services en ligne :",
+    );
     y -= 10.0;
     let intro = format!(
         "Vous trouverez ci-dessous l'identifiant et le mot de passe de votre compte internet pour accéder aux services \
@@ -258,16 +325,58 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
     }
     y -= 8.0;
     text(&mut ops, Helvetica, 12.0, MARGIN + 10.0, y, "Identifiant :");
-    text(&mut ops, HelveticaBold, 14.0, MARGIN + 50.0, y, &letter.identifier);
+    text(
+        &mut ops,
+        HelveticaBold,
+        14.0,
+        MARGIN + 50.0,
+        y,
+        &letter.identifier,
+    );
     y -= 9.0;
-    text(&mut ops, Helvetica, 12.0, MARGIN + 10.0, y, "Mot de passe * :");
-    text(&mut ops, HelveticaBold, 14.0, MARGIN + 50.0, y, &letter.password);
+    text(
+        &mut ops,
+        Helvetica,
+        12.0,
+        MARGIN + 10.0,
+        y,
+        "Mot de passe * :",
+    );
+    text(
+        &mut ops,
+        HelveticaBold,
+        14.0,
+        MARGIN + 50.0,
+        y,
+        &letter.password,
+    );
     y -= 8.0;
-    text(&mut ops, HelveticaOblique, 10.0, MARGIN + 10.0, y, "* Mot de passe provisoire, à modifier lors de la première connexion.");
+    text(
+        &mut ops,
+        HelveticaOblique,
+        10.0,
+        MARGIN + 10.0,
+        y,
+        "* Mot de passe provisoire, à modifier lors de la première connexion.",
+    );
     y -= 14.0;
-    text(&mut ops, Helvetica, 11.0, MARGIN, y, "Pour activer votre compte, connectez-vous à l'adresse :");
+    text(
+        &mut ops,
+        Helvetica,
+        11.0,
+        MARGIN,
+        y,
+        "Pour activer votre compte, connectez-vous à l'adresse :",
+    );
     y -= 7.0;
-    text(&mut ops, HelveticaBold, 11.0, MARGIN + 10.0, y, &letter.portal_url);
+    text(
+        &mut ops,
+        HelveticaBold,
+        11.0,
+        MARGIN + 10.0,
+        y,
+        &letter.portal_url,
+    );
     y -= 12.0;
     let deadline = format!(
         "Vous disposez d'un délai de 3 mois pour activer votre compte, soit jusqu'au {}. Au-delà, votre compte sera \
@@ -281,18 +390,44 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
     y -= 10.0;
     let qr_size = 40.0;
     qr_ops(&mut ops, &letter.activation_url, MARGIN, y, qr_size)?;
-    text(&mut ops, Helvetica, 10.0, MARGIN + qr_size + 8.0, y - 15.0, "Ou scannez ce code avec votre téléphone :");
-    text(&mut ops, Helvetica, 10.0, MARGIN + qr_size + 8.0, y - 21.0, "il ouvre la page d'activation, identifiant déjà saisi.");
-    text(&mut ops, HelveticaOblique, 9.0, MARGIN, MARGIN, "Ce courrier est personnel : conservez-le et ne communiquez votre mot de passe à personne.");
+    text(
+        &mut ops,
+        Helvetica,
+        10.0,
+        MARGIN + qr_size + 8.0,
+        y - 15.0,
+        "Ou scannez ce code avec votre téléphone :",
+    );
+    text(
+        &mut ops,
+        Helvetica,
+        10.0,
+        MARGIN + qr_size + 8.0,
+        y - 21.0,
+        "il ouvre la page d'activation, identifiant déjà saisi.",
+    );
+    text(
+        &mut ops,
+        HelveticaOblique,
+        9.0,
+        MARGIN,
+        MARGIN,
+        "Ce courrier est personnel : conservez-le et ne communiquez votre mot de passe à personne.",
+    );
     Ok(PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops))
 }
 
 /// One A4 page per letter.
 pub fn pdf(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
-    let pages = letters.iter().map(page).collect::<anyhow::Result<Vec<_>>>()?;
+    let pages = letters
+        .iter()
+        .map(page)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut doc = PdfDocument::new("Courriers de notification");
     let mut warnings = Vec::new();
-    Ok(doc.with_pages(pages).save(&PdfSaveOptions::default(), &mut warnings))
+    Ok(doc
+        .with_pages(pages)
+        .save(&PdfSaveOptions::default(), &mut warnings))
 }
 
 #[cfg(test)]
@@ -309,6 +444,9 @@ mod tests {
 
     #[test]
     fn paragraphs_wrap_on_words() {
-        assert_eq!(wrap("un deux trois quatre", 9), vec!["un deux", "trois", "quatre"]);
+        assert_eq!(
+            wrap("un deux trois quatre", 9),
+            vec!["un deux", "trois", "quatre"]
+        );
     }
 }

@@ -20,7 +20,9 @@ pub const LENGTH: usize = 8;
 
 pub fn generate() -> SecretString {
     let mut rng = rand::rng();
-    let password: String = (0..LENGTH).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let password: String = (0..LENGTH)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
     password.into()
 }
 
@@ -55,7 +57,9 @@ impl LetterCipher {
                     }
                     // Another instance created it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => fs::read(&path)?,
-                    Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("creating {}", path.display()));
+                    }
                 }
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
@@ -63,7 +67,9 @@ impl LetterCipher {
         if key.len() != 32 {
             bail!("{} must hold 32 bytes", path.display());
         }
-        Ok(Self { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)) })
+        Ok(Self {
+            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
+        })
     }
 
     pub fn encrypt(&self, account_id: &str, password: &SecretString) -> anyhow::Result<String> {
@@ -71,7 +77,13 @@ impl LetterCipher {
         rand::rng().fill(&mut nonce[..]);
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: password.expose_secret().as_bytes(), aad: account_id.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: password.expose_secret().as_bytes(),
+                    aad: account_id.as_bytes(),
+                },
+            )
             .map_err(|_| anyhow::anyhow!("encrypting a provisional password"))?;
         let mut out = nonce.to_vec();
         out.extend(sealed);
@@ -79,16 +91,28 @@ impl LetterCipher {
     }
 
     pub fn decrypt(&self, account_id: &str, sealed: &str) -> anyhow::Result<SecretString> {
-        let bytes = STANDARD_NO_PAD.decode(sealed).context("provisional password encoding")?;
+        let bytes = STANDARD_NO_PAD
+            .decode(sealed)
+            .context("provisional password encoding")?;
         if bytes.len() < 12 {
             bail!("provisional password ciphertext too short");
         }
         let (nonce, ciphertext) = bytes.split_at(12);
         let plain = self
             .cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: account_id.as_bytes() })
-            .map_err(|_| anyhow::anyhow!("a provisional password does not decrypt with this key"))?;
-        Ok(String::from_utf8(plain).context("provisional password is not UTF-8")?.into())
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: account_id.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                anyhow::anyhow!("a provisional password does not decrypt with this key")
+            })?;
+        Ok(String::from_utf8(plain)
+            .context("provisional password is not UTF-8")?
+            .into())
     }
 }
 
@@ -102,7 +126,10 @@ mod tests {
             let password = generate();
             let password = password.expose_secret();
             assert_eq!(password.len(), LENGTH);
-            assert!(password.bytes().all(|b| ALPHABET.contains(&b)), "{password}");
+            assert!(
+                password.bytes().all(|b| ALPHABET.contains(&b)),
+                "{password}"
+            );
             assert!(!password.contains(['0', 'O', '1', 'I', 'L']));
         }
     }
@@ -111,17 +138,31 @@ mod tests {
     fn ciphertexts_decrypt_only_for_their_account_and_key() {
         let dir = tempfile::tempdir().unwrap();
         let cipher = LetterCipher::load_or_generate(dir.path()).unwrap();
-        let sealed = cipher.encrypt("account-a", &"DCBRJDWH".to_string().into()).unwrap();
-        assert_eq!(cipher.decrypt("account-a", &sealed).unwrap().expose_secret(), "DCBRJDWH");
+        let sealed = cipher
+            .encrypt("account-a", &"DCBRJDWH".to_string().into())
+            .unwrap();
+        assert_eq!(
+            cipher
+                .decrypt("account-a", &sealed)
+                .unwrap()
+                .expose_secret(),
+            "DCBRJDWH"
+        );
         assert!(cipher.decrypt("account-b", &sealed).is_err());
         let again = LetterCipher::load_or_generate(dir.path()).unwrap();
-        assert_eq!(again.decrypt("account-a", &sealed).unwrap().expose_secret(), "DCBRJDWH");
+        assert_eq!(
+            again.decrypt("account-a", &sealed).unwrap().expose_secret(),
+            "DCBRJDWH"
+        );
         let other = LetterCipher::load_or_generate(tempfile::tempdir().unwrap().path()).unwrap();
         assert!(other.decrypt("account-a", &sealed).is_err());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

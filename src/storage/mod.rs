@@ -26,8 +26,16 @@ pub type Db = AnyPool;
 /// Migrations, carried in the binary so `clef` runs from any directory.
 /// Append-only: a released migration is never edited.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
-    (2, "provisioning", include_str!("../../migrations/0002_provisioning.sql")),
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "provisioning",
+        include_str!("../../migrations/0002_provisioning.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

@@ -47,3 +47,20 @@ pub fn csrf_matches(jar: &CookieJar, submitted: Option<&str>) -> bool {
         _ => false,
     }
 }
+
+/// Refuses a form whose CSRF field does not match the browser's cookie.
+pub fn require_csrf(
+    jar: &CookieJar,
+    params: &crate::domain::Params,
+) -> Result<(), super::WebError> {
+    if csrf_matches(jar, params.get("csrf")) {
+        Ok(())
+    } else {
+        Err(super::WebError::Page {
+            status: axum::http::StatusCode::FORBIDDEN,
+            title: "Formulaire expiré",
+            message: "Ce formulaire a expiré ou n'a pas été envoyé depuis Clef. Revenez à la page précédente et réessayez."
+                .into(),
+        })
+    }
+}

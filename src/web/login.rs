@@ -10,31 +10,44 @@ use secrecy::SecretString;
 
 use super::error::{WebError, no_store};
 use super::extract::{Form, Query};
+use super::interaction::{self, Interaction, Purpose};
 use super::oidc::{current_session, rejection_response, respond};
 use super::{AppState, cookies, pages};
-use crate::accounts::login::{self, LoginError};
-use crate::accounts::store as accounts;
+use crate::accounts::login::{self, LoginError, LoginOutcome};
 use crate::app::Clef;
 use crate::domain::{Identifier, Params};
 use crate::oidc::{authorize, clients, session};
 
 const INVALID_CREDENTIALS: &str = "Identifiant ou mot de passe incorrect.";
 
+/// What the login form shows.
+#[derive(Default)]
+pub struct FormPage<'a> {
+    /// The authorization request under way.
+    pub pending: Option<&'a str>,
+    pub client_name: Option<&'a str>,
+    pub identifier: &'a str,
+    pub error: Option<&'a str>,
+    pub status: StatusCode,
+    /// Titled « Première connexion » (a letter's QR code leads there).
+    pub activation: bool,
+}
+
 /// Renders the login form, setting the CSRF cookie if the browser has none.
-pub fn form(
-    app: &Clef,
-    jar: CookieJar,
-    pending: Option<&str>,
-    client_name: Option<&str>,
-    identifier: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
+pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
     let (jar, csrf) = cookies::csrf_token(app, jar);
+    let FormPage {
+        pending,
+        client_name,
+        identifier,
+        error,
+        status,
+        activation,
+    } = page;
     let page = pages::render(
         status,
         "pages/login.html",
-        minijinja::context! { pending, client_name, identifier, error, csrf },
+        minijinja::context! { pending, client_name, identifier, error, csrf, activation },
     );
     let mut response = (jar, page).into_response();
     no_store(&mut response);
@@ -47,27 +60,19 @@ pub async fn page(State(app): AppState, jar: CookieJar, Query(params): Query) ->
         .ok()
         .and_then(|p| p.get("identifier").and_then(|i| Identifier::parse(i).ok()));
     let identifier = identifier.as_ref().map_or("", |i| i.as_str());
-    form(&app, jar, None, None, identifier, None, StatusCode::OK)
+    form_page(
+        &app,
+        jar,
+        FormPage {
+            identifier,
+            ..FormPage::default()
+        },
+    )
 }
 
-/// `GET /`: who is logged in, or the login form.
-pub async fn home(State(app): AppState, jar: CookieJar) -> Result<Response, WebError> {
-    let Some(session) = current_session(&app, &jar).await? else {
-        return Ok(Redirect::to("/login").into_response());
-    };
-    let Some(account) = accounts::account_by_id(&app.db, &session.account_id).await? else {
-        return Ok(Redirect::to("/login").into_response());
-    };
-    let message = format!(
-        "Vous êtes connecté(e) en tant que {} {} (identifiant {}).",
-        account.given_name, account.family_name, account.identifier
-    );
-    Ok(pages::message(
-        StatusCode::OK,
-        "Vous êtes connecté(e)",
-        &message,
-        None,
-    ))
+/// `GET /`: « Mon compte » for a signed-in person, else the login form.
+pub async fn home() -> Redirect {
+    Redirect::to("/compte")
 }
 
 /// `POST /login`.
@@ -78,14 +83,7 @@ pub async fn submit(
     Form(params): Form,
 ) -> Result<Response, WebError> {
     let params = params.map_err(|e| WebError::bad_request(&e))?;
-    if !cookies::csrf_matches(&jar, params.get("csrf")) {
-        return Err(WebError::Page {
-            status: StatusCode::FORBIDDEN,
-            title: "Formulaire expiré",
-            message: "Ce formulaire a expiré ou n'a pas été envoyé depuis Clef. Revenez à la page de connexion et réessayez."
-                .into(),
-        });
-    }
+    cookies::require_csrf(&jar, &params)?;
     let pending_id = params.get("request").map(str::to_owned);
     let pending = match &pending_id {
         Some(id) => match authorize::pending(&app, id).await? {
@@ -101,15 +99,15 @@ pub async fn submit(
         None => None,
     };
     let again = |jar: CookieJar, identifier: &str, error: &str, status: StatusCode| {
-        form(
-            &app,
-            jar,
-            pending_id.as_deref(),
-            client_name.as_deref(),
+        let page = FormPage {
+            pending: pending_id.as_deref(),
+            client_name: client_name.as_deref(),
             identifier,
-            Some(error),
+            error: Some(error),
             status,
-        )
+            activation: false,
+        };
+        form_page(&app, jar, page)
     };
 
     let raw_identifier = params.get("identifier").unwrap_or("");
@@ -127,7 +125,25 @@ pub async fn submit(
         ));
     };
     let account = match login::authenticate(&app, &identifier, &password, peer.ip()).await {
-        Ok(account) => account,
+        Ok(LoginOutcome::SignedIn(account)) => account,
+        Ok(LoginOutcome::FirstConnection(account)) => {
+            let interaction = Interaction {
+                purpose: Purpose::FirstConnection,
+                account_id: account.id,
+                pending_id,
+            };
+            let jar = interaction::start(&app, jar, &interaction).await?;
+            return Ok((jar, Redirect::to("/premiere-connexion")).into_response());
+        }
+        Ok(LoginOutcome::Unconfirmed(account)) => {
+            let interaction = Interaction {
+                purpose: Purpose::Unconfirmed,
+                account_id: account.id,
+                pending_id,
+            };
+            let jar = interaction::start(&app, jar, &interaction).await?;
+            return Ok((jar, Redirect::to("/compte-non-confirme")).into_response());
+        }
         Err(LoginError::InvalidCredentials) => {
             return Ok(again(
                 jar,
@@ -145,25 +161,89 @@ pub async fn submit(
                 StatusCode::TOO_MANY_REQUESTS,
             ));
         }
+        Err(LoginError::LetterExpired) => {
+            let message = "Ce courrier de notification a plus de trois mois : il ne permet plus d'activer le compte. Demandez un nouveau courrier à l'établissement.";
+            return Ok(again(
+                jar,
+                identifier.as_str(),
+                message,
+                StatusCode::FORBIDDEN,
+            ));
+        }
         Err(LoginError::Password(e)) => return Err(e.into()),
         Err(LoginError::Internal(e)) => return Err(e.into()),
     };
+    sign_in(&app, jar, &account.id, pending_id.as_deref()).await
+}
 
-    // A new login gets a new session id (no session fixation).
-    if let Some(old) = jar.get(cookies::SESSION) {
-        session::close(&app, old.value()).await?;
-    }
-    let (token, session) = session::open(&app, &account.id, app.now()).await?;
-    let jar = jar.add(cookies::session(&app, token));
+/// Opens a session and goes on: back to the client if a request was under
+/// way, else to « Mon compte ».
+pub async fn sign_in(
+    app: &Clef,
+    jar: CookieJar,
+    account_id: &str,
+    pending_id: Option<&str>,
+) -> Result<Response, WebError> {
+    let (jar, session) = open_session(app, jar, account_id).await?;
     let response = match pending_id {
-        Some(id) => match authorize::resume(&app, &id, &session).await {
+        Some(id) => match authorize::resume(app, id, &session).await {
             Ok(Some(response)) => respond(&response, StatusCode::SEE_OTHER),
             Ok(None) => return Err(expired_request()),
             Err(rejection) => rejection_response(rejection)?,
         },
-        None => Redirect::to("/").into_response(),
+        None => Redirect::to("/compte").into_response(),
     };
     Ok((jar, response).into_response())
+}
+
+/// Opens a fresh session (a new login gets a new session id: no fixation).
+pub async fn open_session(
+    app: &Clef,
+    jar: CookieJar,
+    account_id: &str,
+) -> anyhow::Result<(CookieJar, session::Session)> {
+    if let Some(old) = jar.get(cookies::SESSION) {
+        session::close(app, old.value()).await?;
+    }
+    let (token, session) = session::open(app, account_id, app.now()).await?;
+    Ok((jar.add(cookies::session(app, token)), session))
+}
+
+/// `GET /activation?identifiant=…`: where a letter's QR code leads — the
+/// login form, titled for a first connection, with the identifier filled in.
+pub async fn activation(State(app): AppState, jar: CookieJar, Query(params): Query) -> Response {
+    let identifier = params
+        .ok()
+        .and_then(|p| p.get("identifiant").and_then(|i| Identifier::parse(i).ok()));
+    let identifier = identifier.as_ref().map_or("", |i| i.as_str());
+    form_page(
+        &app,
+        jar,
+        FormPage {
+            identifier,
+            activation: true,
+            ..FormPage::default()
+        },
+    )
+}
+
+/// `GET /continuer?request=…`: resumes an authorization request for a person
+/// who already has a session (a student whose address awaits confirmation).
+pub async fn resume(
+    State(app): AppState,
+    jar: CookieJar,
+    Query(params): Query,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let pending_id = params.get("request").unwrap_or("").to_owned();
+    match current_session(&app, &jar).await? {
+        Some(session) => match authorize::resume(&app, &pending_id, &session).await {
+            Ok(Some(response)) => Ok(respond(&response, StatusCode::SEE_OTHER)),
+            Ok(None) => Err(expired_request()),
+            Err(rejection) => rejection_response(rejection),
+        },
+        None => Ok(Redirect::to("/login").into_response()),
+    }
 }
 
 fn password(params: &Params) -> Option<SecretString> {
@@ -172,7 +252,7 @@ fn password(params: &Params) -> Option<SecretString> {
         .map(|p| SecretString::from(p.to_owned()))
 }
 
-fn expired_request() -> WebError {
+pub fn expired_request() -> WebError {
     WebError::Page {
         status: StatusCode::BAD_REQUEST,
         title: "Demande de connexion expirée",

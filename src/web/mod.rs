@@ -1,8 +1,11 @@
 //! Everything HTTP: the router, extractors, cookies, error rendering, pages.
 
+mod account;
+mod activation;
 mod cookies;
 mod error;
 mod extract;
+mod interaction;
 mod login;
 mod oidc;
 mod pages;
@@ -15,7 +18,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -34,9 +37,20 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/jwks.json", get(oidc::jwks))
         .route("/authorize", get(oidc::authorize).post(oidc::authorize))
-        .route("/token", axum::routing::post(oidc::token))
+        .route("/token", post(oidc::token))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/login", get(login::page).post(login::submit))
+        .route("/activation", get(login::activation))
+        .route("/continuer", get(login::resume))
+        .route("/premiere-connexion", get(activation::first_connection_form).post(activation::first_connection))
+        .route("/compte-non-confirme", get(activation::unconfirmed_page))
+        .route("/compte-non-confirme/renvoyer", post(activation::unconfirmed_resend))
+        .route("/compte-non-confirme/corriger", post(activation::unconfirmed_correct))
+        .route("/confirmation", get(activation::confirm_form).post(activation::confirm))
+        .route("/compte", get(account::page))
+        .route("/compte/renvoyer", post(account::resend))
+        .route("/compte/mot-de-passe", post(account::change_password))
+        .route("/compte/adresse", post(account::change_email))
         .route("/", get(login::home))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

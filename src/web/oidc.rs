@@ -71,15 +71,13 @@ pub async fn authorize(
         Ok(Next::Respond(response)) => Ok(respond(&response, StatusCode::FOUND)),
         Ok(Next::Login { pending_id }) => {
             let hint = request.login_hint.as_deref().unwrap_or("");
-            Ok(login::form(
-                &app,
-                jar,
-                Some(&pending_id),
-                Some(&client.name),
-                hint,
-                None,
-                StatusCode::OK,
-            ))
+            let page = login::FormPage {
+                pending: Some(&pending_id),
+                client_name: Some(&client.name),
+                identifier: hint,
+                ..login::FormPage::default()
+            };
+            Ok(login::form_page(&app, jar, page))
         }
         Err(rejection) => rejection_response(rejection),
     }

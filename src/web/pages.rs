@@ -7,23 +7,22 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
 
-const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "pages/base.html",
-        include_str!("../../templates/pages/base.html"),
-    ),
-    (
-        "pages/login.html",
-        include_str!("../../templates/pages/login.html"),
-    ),
-    (
-        "pages/message.html",
-        include_str!("../../templates/pages/message.html"),
-    ),
-    (
-        "pages/form_post.html",
-        include_str!("../../templates/pages/form_post.html"),
-    ),
+macro_rules! pages {
+    ($($name:literal),* $(,)?) => {
+        &[$((concat!("pages/", $name), include_str!(concat!("../../templates/pages/", $name)))),*]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = pages![
+    "base.html",
+    "login.html",
+    "message.html",
+    "form_post.html",
+    "first_connection.html",
+    "pending_email.html",
+    "unconfirmed.html",
+    "confirm.html",
+    "account.html",
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -61,10 +60,25 @@ pub fn render(status: StatusCode, name: &str, context: minijinja::Value) -> Resp
 
 /// A page with a title and a message: errors and confirmations.
 pub fn message(status: StatusCode, title: &str, message: &str, detail: Option<&str>) -> Response {
+    message_with_link(status, title, message, detail, None)
+}
+
+/// A message page with one link onwards (« Continuer vers l'application »…).
+pub fn message_with_link(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    detail: Option<&str>,
+    link: Option<(&str, &str)>,
+) -> Response {
+    let (link_href, link_text) = link.unzip();
     render(
         status,
         "pages/message.html",
-        minijinja::context! { title, message, detail, alert => status.is_client_error() || status.is_server_error() },
+        minijinja::context! {
+            title, message, detail, link_href, link_text,
+            alert => status.is_client_error() || status.is_server_error(),
+        },
     )
 }
 

@@ -1,0 +1,488 @@
+//! First connection (SPEC §3.2), email confirmation (§3.3) and the profile
+//! changes of « Mon compte » (§3.6): everything that moves an account between
+//! states or changes its credentials.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::policy::PasswordRule;
+use super::tokens::{self, Purpose, TokenProblem};
+use super::{Account, AccountKind, AccountState, PasswordError, store};
+use crate::app::Clef;
+use crate::delivery::Mail;
+use crate::domain::{BirthDate, EmailAddress};
+use crate::provisioning::letters::{add_months, french_date};
+use crate::secret::constant_time_eq;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivationError {
+    /// A field to correct; the message is French, shown above the form.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("wrong birth date")]
+    WrongBirthdate,
+    #[error("the letter has expired")]
+    Expired,
+    #[error("the account is no longer provisional")]
+    NotProvisional,
+    #[error("too many failed attempts")]
+    TooManyAttempts,
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ActivationError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+pub struct FirstConnection {
+    pub birthdate: String,
+    pub password: SecretString,
+    pub password_confirmation: SecretString,
+    pub email: String,
+    pub email_confirmation: String,
+}
+
+pub fn password_rule(app: &Clef) -> PasswordRule {
+    PasswordRule {
+        min: app.config.password_min,
+        max: app.config.password_max,
+    }
+}
+
+/// Whether a provisional account's letter still works.
+pub fn letter_valid(app: &Clef, account: &Account, now: i64) -> bool {
+    account
+        .letter_date
+        .is_some_and(|date| add_months(date, app.config.letter_validity_months) > now)
+}
+
+/// Checks the letter's password (stored sealed, so no hashing: it is random
+/// and single-purpose). Constant-time comparison.
+pub fn provisional_password_matches(
+    app: &Clef,
+    account: &Account,
+    presented: &SecretString,
+) -> bool {
+    let Some(sealed) = &account.provisional_password else {
+        return false;
+    };
+    match app.letters.decrypt(&account.id, sealed) {
+        Ok(expected) => constant_time_eq(expected.expose_secret(), presented.expose_secret()),
+        Err(e) => {
+            tracing::error!(error = %e, "a provisional password does not decrypt");
+            false
+        }
+    }
+}
+
+/// The birth date the first-connection screen asks for: the child's for a
+/// guardian (any attached child), one's own for a student.
+async fn expected_birthdates(app: &Clef, account: &Account) -> anyhow::Result<Vec<String>> {
+    Ok(match account.kind {
+        AccountKind::Guardian => store::children(&app.db, &account.id)
+            .await?
+            .into_iter()
+            .filter_map(|c| c.birthdate)
+            .collect(),
+        AccountKind::Student | AccountKind::Staff => {
+            account.birthdate.clone().into_iter().collect()
+        }
+    })
+}
+
+const ATTEMPTS_WINDOW: Duration = Duration::from_secs(15 * 60);
+const MAX_ATTEMPTS: u64 = 10;
+
+/// Completes a first connection: new password, email, state `pending_email`
+/// (or `active` for a student without email). Sends the confirmation mail.
+pub async fn first_connection(
+    app: &Clef,
+    account_id: &str,
+    form: FirstConnection,
+    return_to: Option<String>,
+) -> Result<Account, ActivationError> {
+    let now = app.now();
+    let account = store::account_by_id(&app.db, account_id)
+        .await?
+        .ok_or(ActivationError::NotProvisional)?;
+    if account.state != AccountState::Provisional {
+        return Err(ActivationError::NotProvisional);
+    }
+    if !letter_valid(app, &account, now) {
+        return Err(ActivationError::Expired);
+    }
+    // A wrong birth date counts as a failed login attempt (same counter).
+    let failures_key = format!("fail:account:{}", account.identifier);
+    let failures = app
+        .store
+        .get(&failures_key)
+        .await?
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    if failures >= MAX_ATTEMPTS {
+        return Err(ActivationError::TooManyAttempts);
+    }
+    let birthdate =
+        BirthDate::parse(&form.birthdate).map_err(|e| ActivationError::Invalid(e.to_string()))?;
+    if !expected_birthdates(app, &account)
+        .await?
+        .iter()
+        .any(|expected| *expected == birthdate.iso())
+    {
+        app.store.incr(&failures_key, ATTEMPTS_WINDOW).await?;
+        return Err(ActivationError::WrongBirthdate);
+    }
+    password_rule(app)
+        .check(&form.password)
+        .map_err(ActivationError::Invalid)?;
+    if !constant_time_eq(
+        form.password.expose_secret(),
+        form.password_confirmation.expose_secret(),
+    ) {
+        return Err(ActivationError::Invalid(
+            "La confirmation du mot de passe ne correspond pas.".into(),
+        ));
+    }
+    let email = match (form.email.trim(), account.kind) {
+        ("", AccountKind::Guardian) => {
+            return Err(ActivationError::Invalid(
+                "L'adresse mail est obligatoire pour les responsables.".into(),
+            ));
+        }
+        ("", _) => None,
+        (raw, _) => {
+            Some(EmailAddress::parse(raw).map_err(|e| ActivationError::Invalid(e.to_string()))?)
+        }
+    };
+    if let Some(email) = &email
+        && EmailAddress::parse(&form.email_confirmation).ok().as_ref() != Some(email)
+    {
+        return Err(ActivationError::Invalid(
+            "La confirmation de l'adresse mail ne correspond pas.".into(),
+        ));
+    }
+    let hash = app.passwords.hash(&form.password).await?;
+    let state = if email.is_some() {
+        AccountState::PendingEmail
+    } else {
+        AccountState::Active
+    };
+
+    let mut tx = app.db.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE accounts SET password_hash = $1, provisional_password = NULL, state = $2, email = $3, \
+         email_verified_at = NULL, pending_email = NULL, activated_at = $4, updated_at = $4 \
+         WHERE id = $5 AND state = 'provisional'",
+    )
+    .bind(&hash)
+    .bind(state.as_str())
+    .bind(email.as_ref().map(EmailAddress::as_str))
+    .bind(now)
+    .bind(&account.id)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(ActivationError::NotProvisional);
+    }
+    let token = match &email {
+        Some(email) => Some(
+            issue_confirmation(
+                app,
+                &mut tx,
+                &account.id,
+                email.as_str(),
+                return_to.as_deref(),
+                now,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    tx.commit().await?;
+    app.store.delete(&failures_key).await?;
+    tracing::info!(account = %account.id, state = state.as_str(), "first connection completed");
+    let account = store::account_by_id(&app.db, &account.id)
+        .await?
+        .ok_or(ActivationError::NotProvisional)?;
+    if let (Some(email), Some((token, expires_at))) = (email, token) {
+        send_confirmation(app, &account, email, &token, expires_at).await;
+    }
+    Ok(account)
+}
+
+async fn issue_confirmation(
+    app: &Clef,
+    conn: &mut sqlx::AnyConnection,
+    account_id: &str,
+    email: &str,
+    return_to: Option<&str>,
+    now: i64,
+) -> Result<(String, i64), sqlx::Error> {
+    let expires_at = add_months(now, app.config.confirmation_validity_months);
+    let token = tokens::issue(
+        conn,
+        account_id,
+        Purpose::ConfirmEmail,
+        Some(email),
+        return_to,
+        now,
+        expires_at,
+    )
+    .await?;
+    Ok((token, expires_at))
+}
+
+/// Sends the confirmation link. A failure is logged and not fatal: the
+/// account is saved, and the person can ask for the mail again.
+async fn send_confirmation(
+    app: &Clef,
+    account: &Account,
+    to: EmailAddress,
+    token: &str,
+    expires_at: i64,
+) {
+    let link = app.config.endpoint(&format!("/confirmation?jeton={token}"));
+    let context = minijinja::context! {
+        name => format!("{} {}", account.given_name, account.family_name),
+        identifier => &account.identifier,
+        link,
+        deadline => french_date(expires_at),
+    };
+    let sent = match Mail::render(to, "Confirmez votre adresse mail", "confirm_email", context) {
+        Ok(mail) => app.mailer.send(mail).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        tracing::error!(account = %account.id, error = format!("{e:#}"), "confirmation mail not sent");
+    }
+}
+
+/// What a confirmed link did.
+pub struct Confirmed {
+    pub account: Account,
+    pub return_to: Option<String>,
+    /// The link completed an activation (`pending_email` → `active`), rather
+    /// than confirming a changed address.
+    pub activated: bool,
+}
+
+/// Consumes a confirmation link: the address becomes the account's, confirmed;
+/// a `pending_email` account becomes `active`.
+pub async fn confirm_email(
+    app: &Clef,
+    token: &str,
+) -> Result<Result<Confirmed, TokenProblem>, anyhow::Error> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let found = match tokens::consume(&mut tx, token, Purpose::ConfirmEmail, now).await? {
+        Ok(found) => found,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    let Some(email) = found.email.clone() else {
+        return Ok(Err(TokenProblem::Unknown));
+    };
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM accounts WHERE id = $1")
+        .bind(&found.account_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE accounts SET email = $1, email_verified_at = $2, \
+         pending_email = CASE WHEN pending_email = $1 THEN NULL ELSE pending_email END, \
+         state = CASE WHEN state = 'pending_email' THEN 'active' ELSE state END, updated_at = $2 \
+         WHERE id = $3 AND state IN ('pending_email', 'active')",
+    )
+    .bind(&email)
+    .bind(now)
+    .bind(&found.account_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let account = store::account_by_id(&app.db, &found.account_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("account vanished"))?;
+    tracing::info!(account = %account.id, "email confirmed");
+    let activated = state.as_deref() == Some(AccountState::PendingEmail.as_str());
+    Ok(Ok(Confirmed {
+        account,
+        return_to: found.return_to,
+        activated,
+    }))
+}
+
+/// « Renvoyer le mail de confirmation »: a new link (older ones stop working)
+/// to the address waiting for confirmation.
+pub async fn resend_confirmation(
+    app: &Clef,
+    account: &Account,
+    return_to: Option<&str>,
+) -> anyhow::Result<bool> {
+    let address = match (
+        &account.pending_email,
+        &account.email,
+        account.email_verified_at,
+    ) {
+        (Some(pending), _, _) => pending.clone(),
+        (None, Some(email), None) => email.clone(),
+        _ => return Ok(false),
+    };
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let (token, expires_at) =
+        issue_confirmation(app, &mut tx, &account.id, &address, return_to, now).await?;
+    tx.commit().await?;
+    send_confirmation(
+        app,
+        account,
+        EmailAddress::parse(&address)?,
+        &token,
+        expires_at,
+    )
+    .await;
+    Ok(true)
+}
+
+/// « Corriger l'adresse » (SPEC §3.3): for an account whose address was never
+/// confirmed, the new address replaces it and gets the link.
+pub async fn correct_address(
+    app: &Clef,
+    account: &Account,
+    email: &EmailAddress,
+    return_to: Option<&str>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        account.state == AccountState::PendingEmail,
+        "only an unconfirmed account corrects its address"
+    );
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    sqlx::query("UPDATE accounts SET email = $1, email_verified_at = NULL, pending_email = NULL, updated_at = $2 WHERE id = $3")
+        .bind(email.as_str())
+        .bind(now)
+        .bind(&account.id)
+        .execute(&mut *tx)
+        .await?;
+    let (token, expires_at) =
+        issue_confirmation(app, &mut tx, &account.id, email.as_str(), return_to, now).await?;
+    tx.commit().await?;
+    send_confirmation(app, account, email.clone(), &token, expires_at).await;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ProfileError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+async fn require_current_password(
+    app: &Clef,
+    account: &Account,
+    current: &SecretString,
+) -> Result<(), ProfileError> {
+    if app
+        .passwords
+        .verify(current, account.password_hash.as_deref())
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ProfileError::Invalid(
+            "Le mot de passe actuel est incorrect.".into(),
+        ))
+    }
+}
+
+/// Changes the password; the current one is required.
+pub async fn change_password(
+    app: &Clef,
+    account: &Account,
+    current: &SecretString,
+    new: &SecretString,
+    confirmation: &SecretString,
+) -> Result<(), ProfileError> {
+    require_current_password(app, account, current).await?;
+    password_rule(app)
+        .check(new)
+        .map_err(ProfileError::Invalid)?;
+    if !constant_time_eq(new.expose_secret(), confirmation.expose_secret()) {
+        return Err(ProfileError::Invalid(
+            "La confirmation du mot de passe ne correspond pas.".into(),
+        ));
+    }
+    let hash = app.passwords.hash(new).await?;
+    sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(app.now())
+        .bind(&account.id)
+        .execute(&app.db)
+        .await?;
+    tracing::info!(account = %account.id, "password changed");
+    Ok(())
+}
+
+/// Asks for a new address: it takes effect when its link is clicked; the old
+/// address is told (SPEC §3.6).
+pub async fn change_email(
+    app: &Clef,
+    account: &Account,
+    current: &SecretString,
+    new: &str,
+    confirmation: &str,
+) -> Result<EmailAddress, ProfileError> {
+    require_current_password(app, account, current).await?;
+    let new = EmailAddress::parse(new).map_err(|e| ProfileError::Invalid(e.to_string()))?;
+    if EmailAddress::parse(confirmation).ok().as_ref() != Some(&new) {
+        return Err(ProfileError::Invalid(
+            "La confirmation de l'adresse mail ne correspond pas.".into(),
+        ));
+    }
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    sqlx::query("UPDATE accounts SET pending_email = $1, updated_at = $2 WHERE id = $3")
+        .bind(new.as_str())
+        .bind(now)
+        .bind(&account.id)
+        .execute(&mut *tx)
+        .await?;
+    let (token, expires_at) =
+        issue_confirmation(app, &mut tx, &account.id, new.as_str(), None, now).await?;
+    tx.commit().await?;
+    send_confirmation(app, account, new.clone(), &token, expires_at).await;
+    if let Some(old) = account
+        .email
+        .as_deref()
+        .and_then(|e| EmailAddress::parse(e).ok())
+    {
+        let context = minijinja::context! {
+            name => format!("{} {}", account.given_name, account.family_name),
+            identifier => &account.identifier,
+            new_email => new.as_str(),
+        };
+        let notice = Mail::render(
+            old,
+            "Changement de l'adresse mail de votre compte",
+            "email_change_notice",
+            context,
+        )?;
+        if let Err(e) = app.mailer.send(notice).await {
+            tracing::error!(account = %account.id, error = format!("{e:#}"), "email change notice not sent");
+        }
+    }
+    Ok(new)
+}

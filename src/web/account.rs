@@ -1,0 +1,193 @@
+//! « Mon compte » (SPEC §3.6, profile part): identifier, address and its
+//! validation, resend validation, change password, change address, last login.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use secrecy::SecretString;
+
+use super::error::{WebError, no_store};
+use super::extract::Form;
+use super::oidc::current_session;
+use super::{AppState, cookies, pages};
+use crate::accounts::activation::{self, ProfileError};
+use crate::accounts::{Account, store};
+use crate::app::Clef;
+use crate::domain::Params;
+
+/// The account of the browser's session, or a redirect to the login form.
+async fn signed_in(app: &Clef, jar: &CookieJar) -> Result<Result<Account, Response>, WebError> {
+    let Some(session) = current_session(app, jar).await? else {
+        return Ok(Err(Redirect::to("/login").into_response()));
+    };
+    match store::account_by_id(&app.db, &session.account_id).await? {
+        Some(account) if account.may_use_applications() => Ok(Ok(account)),
+        _ => Ok(Err(Redirect::to("/login").into_response())),
+    }
+}
+
+fn datetime(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{:02}/{:02}/{} à {:02}:{:02} (UTC)",
+            t.day(),
+            u8::from(t.month()),
+            t.year(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => String::new(),
+    }
+}
+
+fn render(
+    app: &Clef,
+    jar: CookieJar,
+    account: &Account,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let (jar, csrf) = cookies::csrf_token(app, jar);
+    let can_resend = account.pending_email.is_some()
+        || (account.email.is_some() && account.email_verified_at.is_none());
+    let page = pages::render(
+        status,
+        "pages/account.html",
+        minijinja::context! {
+            identifier => &account.identifier,
+            name => format!("{} {}", account.given_name, account.family_name),
+            email => &account.email,
+            email_verified => account.email_verified_at.is_some(),
+            pending_email => &account.pending_email,
+            last_login => account.last_login_at.map(datetime),
+            rule => activation::password_rule(app).describe(),
+            can_resend, csrf, notice, error,
+        },
+    );
+    let mut response = (jar, page).into_response();
+    no_store(&mut response);
+    response
+}
+
+/// `GET /compte`.
+pub async fn page(State(app): AppState, jar: CookieJar) -> Result<Response, WebError> {
+    Ok(match signed_in(&app, &jar).await? {
+        Ok(account) => render(&app, jar, &account, None, None, StatusCode::OK),
+        Err(redirect) => redirect,
+    })
+}
+
+/// The signed-in account of a profile form, its CSRF checked.
+async fn form_account(
+    app: &Clef,
+    jar: &CookieJar,
+    params: &Result<Params, crate::domain::FieldError>,
+) -> Result<Result<(Account, Params), Response>, WebError> {
+    let params = params.clone().map_err(|e| WebError::bad_request(&e))?;
+    cookies::require_csrf(jar, &params)?;
+    Ok(signed_in(app, jar).await?.map(|account| (account, params)))
+}
+
+fn secret(params: &Params, name: &str) -> SecretString {
+    SecretString::from(params.get(name).unwrap_or("").to_owned())
+}
+
+async fn outcome(
+    app: &Clef,
+    jar: CookieJar,
+    account: &Account,
+    result: Result<&str, ProfileError>,
+) -> Result<Response, WebError> {
+    let account = store::account_by_id(&app.db, &account.id)
+        .await?
+        .unwrap_or_else(|| account.clone());
+    match result {
+        Ok(notice) => Ok(render(
+            app,
+            jar,
+            &account,
+            Some(notice),
+            None,
+            StatusCode::OK,
+        )),
+        Err(ProfileError::Invalid(message)) => Ok(render(
+            app,
+            jar,
+            &account,
+            None,
+            Some(&message),
+            StatusCode::BAD_REQUEST,
+        )),
+        Err(ProfileError::Password(e)) => Err(e.into()),
+        Err(ProfileError::Internal(e)) => Err(e.into()),
+    }
+}
+
+/// `POST /compte/renvoyer`.
+pub async fn resend(
+    State(app): AppState,
+    jar: CookieJar,
+    Form(params): Form,
+) -> Result<Response, WebError> {
+    let (account, _) = match form_account(&app, &jar, &params).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let sent = activation::resend_confirmation(&app, &account, None).await?;
+    let result = if sent {
+        Ok(
+            "Un email de validation vient d'être envoyé. Seul le lien de ce dernier mail fonctionne.",
+        )
+    } else {
+        Err(ProfileError::Invalid(
+            "Votre adresse mail est déjà validée.".into(),
+        ))
+    };
+    outcome(&app, jar, &account, result).await
+}
+
+/// `POST /compte/mot-de-passe`.
+pub async fn change_password(
+    State(app): AppState,
+    jar: CookieJar,
+    Form(params): Form,
+) -> Result<Response, WebError> {
+    let (account, params) = match form_account(&app, &jar, &params).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let result = activation::change_password(
+        &app,
+        &account,
+        &secret(&params, "current_password"),
+        &secret(&params, "new_password"),
+        &secret(&params, "new_password_confirmation"),
+    )
+    .await
+    .map(|()| "Votre mot de passe a été modifié.");
+    outcome(&app, jar, &account, result).await
+}
+
+/// `POST /compte/adresse`.
+pub async fn change_email(
+    State(app): AppState,
+    jar: CookieJar,
+    Form(params): Form,
+) -> Result<Response, WebError> {
+    let (account, params) = match form_account(&app, &jar, &params).await? {
+        Ok(found) => found,
+        Err(redirect) => return Ok(redirect),
+    };
+    let result = activation::change_email(
+        &app,
+        &account,
+        &secret(&params, "current_password"),
+        params.get("email").unwrap_or(""),
+        params.get("email_confirmation").unwrap_or(""),
+    )
+    .await
+    .map(|_| "Un mail de confirmation a été envoyé à la nouvelle adresse : elle remplacera l'actuelle dès que vous aurez cliqué sur son lien.");
+    outcome(&app, jar, &account, result).await
+}

@@ -1,0 +1,397 @@
+//! First connection (§3.2), the unconfirmed account (§3.3) and the email
+//! confirmation link.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use secrecy::SecretString;
+
+use super::error::{WebError, no_store};
+use super::extract::{Form, Query};
+use super::interaction::{self, Interaction, Purpose};
+use super::login::{open_session, sign_in};
+use super::{AppState, cookies, pages};
+use crate::accounts::activation::{self, ActivationError, FirstConnection};
+use crate::accounts::tokens::{self, TokenProblem};
+use crate::accounts::{Account, AccountKind, AccountState, store};
+use crate::app::Clef;
+use crate::domain::{EmailAddress, Params};
+use crate::oidc::authorize;
+
+fn session_expired() -> WebError {
+    WebError::Page {
+        status: StatusCode::BAD_REQUEST,
+        title: "Session expirée",
+        message:
+            "Cette étape a expiré. Reconnectez-vous avec votre identifiant et votre mot de passe."
+                .into(),
+    }
+}
+
+async fn interaction_account(
+    app: &Clef,
+    jar: &CookieJar,
+    purpose: Purpose,
+) -> Result<(Interaction, Account), WebError> {
+    let interaction = interaction::current(app, jar, purpose)
+        .await?
+        .ok_or_else(session_expired)?;
+    let account = store::account_by_id(&app.db, &interaction.account_id)
+        .await?
+        .ok_or_else(session_expired)?;
+    Ok((interaction, account))
+}
+
+#[derive(Default)]
+struct Entered<'a> {
+    birthdate: &'a str,
+    email: &'a str,
+    email_confirmation: &'a str,
+}
+
+async fn first_connection_page(
+    app: &Clef,
+    jar: CookieJar,
+    account: &Account,
+    entered: Entered<'_>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let child = match account.kind {
+        AccountKind::Guardian => store::children(&app.db, &account.id)
+            .await?
+            .into_iter()
+            .next()
+            .map(|c| c.given_name),
+        _ => None,
+    };
+    let rule = activation::password_rule(app);
+    let (jar, csrf) = cookies::csrf_token(app, jar);
+    let page = pages::render(
+        status,
+        "pages/first_connection.html",
+        minijinja::context! {
+            identifier => &account.identifier,
+            guardian => account.kind == AccountKind::Guardian,
+            email_required => account.kind == AccountKind::Guardian,
+            child, rule => rule.describe(), max => rule.max, csrf, error,
+            birthdate => entered.birthdate, email => entered.email, email_confirmation => entered.email_confirmation,
+        },
+    );
+    let mut response = (jar, page).into_response();
+    no_store(&mut response);
+    Ok(response)
+}
+
+/// `GET /premiere-connexion`.
+pub async fn first_connection_form(
+    State(app): AppState,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let (_, account) = interaction_account(&app, &jar, Purpose::FirstConnection).await?;
+    first_connection_page(
+        &app,
+        jar,
+        &account,
+        Entered::default(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+fn secret(params: &Params, name: &str) -> SecretString {
+    SecretString::from(params.get(name).unwrap_or("").to_owned())
+}
+
+/// The authorization request under way, as a URL to start it again later.
+async fn return_to(app: &Clef, pending_id: Option<&str>) -> anyhow::Result<Option<String>> {
+    Ok(match pending_id {
+        Some(id) => authorize::pending(app, id)
+            .await?
+            .map(|r| r.authorize_url(app.config.issuer_str())),
+        None => None,
+    })
+}
+
+/// `POST /premiere-connexion`.
+pub async fn first_connection(
+    State(app): AppState,
+    jar: CookieJar,
+    Form(params): Form,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    cookies::require_csrf(&jar, &params)?;
+    let (interaction, account) = interaction_account(&app, &jar, Purpose::FirstConnection).await?;
+    let entered = Entered {
+        birthdate: params.get("birthdate").unwrap_or(""),
+        email: params.get("email").unwrap_or(""),
+        email_confirmation: params.get("email_confirmation").unwrap_or(""),
+    };
+    let form = FirstConnection {
+        birthdate: entered.birthdate.to_owned(),
+        password: secret(&params, "password"),
+        password_confirmation: secret(&params, "password_confirmation"),
+        email: entered.email.to_owned(),
+        email_confirmation: entered.email_confirmation.to_owned(),
+    };
+    let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
+    let activated = match activation::first_connection(&app, &account.id, form, return_to).await {
+        Ok(activated) => activated,
+        Err(ActivationError::Invalid(message)) => {
+            return first_connection_page(
+                &app,
+                jar,
+                &account,
+                entered,
+                Some(&message),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+        Err(ActivationError::WrongBirthdate) => {
+            let message =
+                "La date de naissance ne correspond pas à celle connue de l'établissement.";
+            return first_connection_page(
+                &app,
+                jar,
+                &account,
+                entered,
+                Some(message),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+        Err(ActivationError::TooManyAttempts) => {
+            return Err(WebError::Page {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                title: "Trop de tentatives",
+                message:
+                    "Trop de tentatives ont échoué. Patientez quelques minutes avant de réessayer."
+                        .into(),
+            });
+        }
+        Err(ActivationError::Expired) => {
+            return Err(WebError::Page {
+                status: StatusCode::FORBIDDEN,
+                title: "Courrier expiré",
+                message: "Ce courrier de notification a plus de trois mois : demandez-en un nouveau à l'établissement.".into(),
+            });
+        }
+        Err(ActivationError::NotProvisional) => return Err(session_expired()),
+        Err(ActivationError::Password(e)) => return Err(e.into()),
+        Err(ActivationError::Internal(e)) => return Err(e.into()),
+    };
+    let jar = interaction::end(&app, jar).await?;
+    match (activated.state, activated.kind) {
+        // A student without email is active at once; a student with one may
+        // use applications while the address awaits confirmation (§3.3).
+        (AccountState::Active, _) => {
+            sign_in(&app, jar, &activated.id, interaction.pending_id.as_deref()).await
+        }
+        (AccountState::PendingEmail, AccountKind::Student) => {
+            let continue_url = interaction
+                .pending_id
+                .as_deref()
+                .map(|id| format!("/continuer?request={id}"));
+            let (jar, _) = open_session(&app, jar, &activated.id).await?;
+            Ok((
+                jar,
+                pending_page(activated.email.as_deref(), continue_url.as_deref()),
+            )
+                .into_response())
+        }
+        _ => Ok((jar, pending_page(activated.email.as_deref(), None)).into_response()),
+    }
+}
+
+fn pending_page(email: Option<&str>, continue_url: Option<&str>) -> Response {
+    pages::render(
+        StatusCode::OK,
+        "pages/pending_email.html",
+        minijinja::context! { email, continue_url },
+    )
+}
+
+/// `GET /compte-non-confirme` (§3.3).
+pub async fn unconfirmed_page(State(app): AppState, jar: CookieJar) -> Result<Response, WebError> {
+    let (_, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
+    Ok(unconfirmed(&app, jar, &account, None, None, StatusCode::OK))
+}
+
+fn unconfirmed(
+    app: &Clef,
+    jar: CookieJar,
+    account: &Account,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let (jar, csrf) = cookies::csrf_token(app, jar);
+    let email = account
+        .pending_email
+        .as_deref()
+        .or(account.email.as_deref());
+    let page = pages::render(
+        status,
+        "pages/unconfirmed.html",
+        minijinja::context! { email, csrf, notice, error },
+    );
+    let mut response = (jar, page).into_response();
+    no_store(&mut response);
+    response
+}
+
+/// `POST /compte-non-confirme/renvoyer`.
+pub async fn unconfirmed_resend(
+    State(app): AppState,
+    jar: CookieJar,
+    Form(params): Form,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    cookies::require_csrf(&jar, &params)?;
+    let (interaction, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
+    let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
+    activation::resend_confirmation(&app, &account, return_to.as_deref()).await?;
+    let notice = "Un nouveau mail de confirmation vient d'être envoyé. Seul le lien de ce dernier mail fonctionne.";
+    Ok(unconfirmed(
+        &app,
+        jar,
+        &account,
+        Some(notice),
+        None,
+        StatusCode::OK,
+    ))
+}
+
+/// `POST /compte-non-confirme/corriger`.
+pub async fn unconfirmed_correct(
+    State(app): AppState,
+    jar: CookieJar,
+    Form(params): Form,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    cookies::require_csrf(&jar, &params)?;
+    let (interaction, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
+    let email = match EmailAddress::parse(params.get("email").unwrap_or("")) {
+        Ok(email) => email,
+        Err(e) => {
+            return Ok(unconfirmed(
+                &app,
+                jar,
+                &account,
+                None,
+                Some(&e.to_string()),
+                StatusCode::BAD_REQUEST,
+            ));
+        }
+    };
+    if EmailAddress::parse(params.get("email_confirmation").unwrap_or(""))
+        .ok()
+        .as_ref()
+        != Some(&email)
+    {
+        let message = "La confirmation de l'adresse mail ne correspond pas.";
+        return Ok(unconfirmed(
+            &app,
+            jar,
+            &account,
+            None,
+            Some(message),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
+    activation::correct_address(&app, &account, &email, return_to.as_deref()).await?;
+    let account = store::account_by_id(&app.db, &account.id)
+        .await?
+        .ok_or_else(session_expired)?;
+    let notice = "L'adresse a été corrigée et un mail de confirmation y a été envoyé.";
+    Ok(unconfirmed(
+        &app,
+        jar,
+        &account,
+        Some(notice),
+        None,
+        StatusCode::OK,
+    ))
+}
+
+fn link_problem(problem: TokenProblem) -> WebError {
+    let message = match problem {
+        TokenProblem::Unknown => {
+            "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète du mail."
+        }
+        TokenProblem::Used => {
+            "Ce lien a déjà servi, ou un mail plus récent l'a remplacé : utilisez le lien du dernier mail reçu. Si votre adresse est déjà confirmée, connectez-vous simplement."
+        }
+        TokenProblem::Expired => {
+            "Ce lien a expiré. Connectez-vous pour recevoir un nouveau mail de confirmation."
+        }
+    };
+    WebError::Page {
+        status: StatusCode::GONE,
+        title: "Lien invalide",
+        message: message.into(),
+    }
+}
+
+/// `GET /confirmation?jeton=…`: shows a button; only the POST confirms (mail
+/// scanners follow links).
+pub async fn confirm_form(
+    State(app): AppState,
+    jar: CookieJar,
+    Query(params): Query,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let token = params.get("jeton").unwrap_or("").to_owned();
+    let mut conn = app.db.acquire().await?;
+    let found = tokens::check(&mut conn, &token, tokens::Purpose::ConfirmEmail, app.now())
+        .await?
+        .map_err(link_problem)?;
+    let (jar, csrf) = cookies::csrf_token(&app, jar);
+    let page = pages::render(
+        StatusCode::OK,
+        "pages/confirm.html",
+        minijinja::context! { email => found.email, token, csrf },
+    );
+    let mut response = (jar, page).into_response();
+    no_store(&mut response);
+    Ok(response)
+}
+
+/// `POST /confirmation`.
+pub async fn confirm(
+    State(app): AppState,
+    jar: CookieJar,
+    Form(params): Form,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    cookies::require_csrf(&jar, &params)?;
+    let confirmed = activation::confirm_email(&app, params.get("jeton").unwrap_or(""))
+        .await?
+        .map_err(link_problem)?;
+    let link = match confirmed.return_to.as_deref() {
+        Some(url) => (url, "Continuer vers l'application"),
+        None => ("/compte", "Gérer mon compte"),
+    };
+    let (title, message) = if confirmed.activated {
+        (
+            "Création réussie",
+            "Vous venez de créer votre compte, vous pouvez maintenant utiliser les différents services ouverts par l'établissement qui vous a remis le courrier de notification. Vous pouvez à tout moment mettre à jour les informations de votre compte dans « Mon compte ».",
+        )
+    } else {
+        (
+            "Adresse mail confirmée",
+            "Votre adresse mail est confirmée : c'est désormais celle de votre compte.",
+        )
+    };
+    Ok(pages::message_with_link(
+        StatusCode::OK,
+        title,
+        message,
+        None,
+        Some(link),
+    ))
+}

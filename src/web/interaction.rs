@@ -1,0 +1,72 @@
+//! A short-lived ticket (cookie + short-lived store) carrying a person between
+//! the login form and the screens that follow a correct password without a
+//! session: first connection (§3.2) and the unconfirmed account (§3.3).
+
+use std::time::Duration;
+
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::{Deserialize, Serialize};
+
+use crate::app::Clef;
+use crate::secret::{digest, random_token};
+
+pub const COOKIE: &str = "clef_interaction";
+const TTL: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Purpose {
+    FirstConnection,
+    Unconfirmed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Interaction {
+    pub purpose: Purpose,
+    pub account_id: String,
+    /// The authorization request under way, if any.
+    pub pending_id: Option<String>,
+}
+
+fn key(token: &str) -> String {
+    format!("interaction:{}", digest(token))
+}
+
+pub async fn start(
+    app: &Clef,
+    jar: CookieJar,
+    interaction: &Interaction,
+) -> anyhow::Result<CookieJar> {
+    let token = random_token(32);
+    app.store
+        .put(&key(&token), &serde_json::to_string(interaction)?, TTL)
+        .await?;
+    let mut cookie = Cookie::new(COOKIE, token);
+    cookie.set_http_only(true);
+    cookie.set_path("/");
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_secure(app.config.secure_cookies());
+    Ok(jar.add(cookie))
+}
+
+pub async fn current(
+    app: &Clef,
+    jar: &CookieJar,
+    purpose: Purpose,
+) -> anyhow::Result<Option<Interaction>> {
+    let Some(cookie) = jar.get(COOKIE) else {
+        return Ok(None);
+    };
+    let Some(json) = app.store.get(&key(cookie.value())).await? else {
+        return Ok(None);
+    };
+    let interaction: Interaction = serde_json::from_str(&json)?;
+    Ok((interaction.purpose == purpose).then_some(interaction))
+}
+
+pub async fn end(app: &Clef, jar: CookieJar) -> anyhow::Result<CookieJar> {
+    if let Some(cookie) = jar.get(COOKIE) {
+        app.store.delete(&key(cookie.value())).await?;
+    }
+    Ok(jar.remove(Cookie::build(COOKIE).path("/")))
+}
