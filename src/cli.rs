@@ -354,6 +354,7 @@ async fn serve(config: Config, demo_data: bool) -> anyhow::Result<()> {
         let demo = crate::demo::load(&app).await?;
         println!("{}", demo.instructions(app.config.issuer_str()));
     }
+    crate::provisioning::expiry::spawn(app.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

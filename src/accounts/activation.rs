@@ -59,7 +59,7 @@ pub fn password_rule(app: &Clef) -> PasswordRule {
 pub fn letter_valid(app: &Clef, account: &Account, now: i64) -> bool {
     account
         .letter_date
-        .is_some_and(|date| add_months(date, app.config.letter_validity_months) > now)
+        .is_some_and(|date| add_months(date, i32::from(app.config.letter_validity_months)) > now)
 }
 
 /// Checks the letter's password (stored sealed, so no hashing: it is random
@@ -224,7 +224,7 @@ async fn issue_confirmation(
     return_to: Option<&str>,
     now: i64,
 ) -> Result<(String, i64), sqlx::Error> {
-    let expires_at = add_months(now, app.config.confirmation_validity_months);
+    let expires_at = add_months(now, i32::from(app.config.confirmation_validity_months));
     let token = tokens::issue(
         conn,
         account_id,

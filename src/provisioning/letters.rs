@@ -119,7 +119,7 @@ pub async fn select(
             establishment: establishment.name.clone(),
             portal_url: portal_url.clone(),
             letter_date,
-            deadline: add_months(letter_date, validity_months),
+            deadline: add_months(letter_date, i32::from(validity_months)),
         });
     }
     Ok(letters)
@@ -130,13 +130,13 @@ pub fn activation_url(issuer: &str, identifier: &str) -> String {
     format!("{issuer}/activation?identifiant={identifier}")
 }
 
-/// `unix` plus calendar months, the day clamped to the month's end (31/11 → 30/11).
-pub fn add_months(unix: i64, months: u8) -> i64 {
+/// `unix` plus (or minus) calendar months, the day clamped to the month's end (31/11 → 30/11).
+pub fn add_months(unix: i64, months: i32) -> i64 {
     let Ok(at) = OffsetDateTime::from_unix_timestamp(unix) else {
         return unix;
     };
     let date = at.date();
-    let total = date.month() as i32 - 1 + i32::from(months);
+    let total = date.month() as i32 - 1 + months;
     let year = date.year() + total.div_euclid(12);
     let Ok(month) = time::Month::try_from((total.rem_euclid(12) + 1) as u8) else {
         return unix;

@@ -24,7 +24,7 @@ pub struct TestApp {
     pub address: String,
     pub app: Arc<Clef>,
     pub clock: Arc<ShiftedClock>,
-    _data: tempfile::TempDir,
+    pub data: tempfile::TempDir,
 }
 
 /// One key pair for the whole test binary: RSA generation is the slow part of start-up.
@@ -55,6 +55,11 @@ async fn fresh_postgres(server_url: &str) -> String {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// `spawn_app` with a configuration tweak (SMTP server, password rule…).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -73,6 +78,7 @@ pub async fn spawn_app() -> TestApp {
         config.redis_url = Some(SecretString::from(redis));
         config.redis_prefix = format!("clef-test-{}:", uuid::Uuid::new_v4().simple());
     }
+    configure(&mut config);
     let clock = Arc::new(ShiftedClock::default());
     let app = Clef::start(config, clock.clone())
         .await
@@ -86,7 +92,7 @@ pub async fn spawn_app() -> TestApp {
         address,
         app,
         clock,
-        _data: data,
+        data,
     }
 }
 
@@ -355,4 +361,133 @@ pub async fn exchange(
         .send()
         .await
         .unwrap()
+}
+
+/// A received mail, decoded.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+}
+
+impl ReceivedMail {
+    pub fn parse(raw: &[u8]) -> Self {
+        let message = mail_parser::MessageParser::default()
+            .parse(raw)
+            .expect("a MIME message");
+        let to = message
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            to,
+            subject: message.subject().unwrap_or_default().to_owned(),
+            text: message
+                .body_text(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The first link of the mail that starts with `prefix`.
+    pub fn link(&self, prefix: &str) -> String {
+        let start = self
+            .text
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no link {prefix} in {}", self.text));
+        self.text[start..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// Mail read back from a folder of `.eml` files (the outbox) or a Maildir,
+/// oldest first.
+pub fn read_mail_dir(dir: &std::path::Path) -> Vec<ReceivedMail> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|(_, path)| ReceivedMail::parse(&std::fs::read(path).unwrap()))
+        .collect()
+}
+
+impl TestApp {
+    /// Mail written to the outbox folder (no SMTP configured).
+    pub fn outbox(&self) -> Vec<ReceivedMail> {
+        read_mail_dir(&self.app.config.outbox_dir().join("mail"))
+    }
+
+    /// The last mail sent to `to`.
+    pub fn last_mail_to(&self, to: &str) -> ReceivedMail {
+        self.outbox()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == to)
+            .unwrap_or_else(|| panic!("no mail to {to}"))
+    }
+
+    pub async fn import(
+        &self,
+        uai: &str,
+        csv: &[u8],
+    ) -> Result<clef::provisioning::import::ImportReport, clef::provisioning::import::ImportError>
+    {
+        self.import_with(uai, csv, false).await
+    }
+
+    pub async fn import_with(
+        &self,
+        uai: &str,
+        csv: &[u8],
+        dry_run: bool,
+    ) -> Result<clef::provisioning::import::ImportReport, clef::provisioning::import::ImportError>
+    {
+        let uai = Uai::parse(uai).unwrap();
+        clef::provisioning::import::import(
+            &self.app.db,
+            &self.app.letters,
+            &uai,
+            csv,
+            self.app.now(),
+            dry_run,
+        )
+        .await
+    }
+
+    /// The letters of an establishment as the CSV export gives them:
+    /// identifier → (provisional password, recipient, type).
+    pub async fn letters(&self, uai: &str) -> Vec<clef::provisioning::letters::Letter> {
+        let uai = Uai::parse(uai).unwrap();
+        let selection = clef::provisioning::letters::Selection::default();
+        clef::provisioning::letters::select(
+            &self.app.db,
+            &self.app.letters,
+            self.app.config.issuer_str(),
+            &uai,
+            &selection,
+            3,
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn account_named(&self, identifier: &str) -> Account {
+        accounts::account_by_identifier(&self.app.db, &Identifier::parse(identifier).unwrap())
+            .await
+            .unwrap()
+            .expect("account")
+    }
 }

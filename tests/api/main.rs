@@ -4,6 +4,7 @@ mod authorize;
 mod bad_input;
 mod cli;
 mod helpers;
+mod import;
 mod relying_party;
 mod storage;
 mod token;

@@ -1,0 +1,117 @@
+//! Expiry of unactivated letters (SPEC §3.2): a provisional account whose
+//! letter is older than the validity period is deleted with its guardianships.
+//! A provisional student still attached to a guardian account is kept (the
+//! parent's account shows the child) but the letter's password is erased.
+//! Safe to run twice, or on two instances at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::letters::add_months;
+use crate::app::Clef;
+use crate::storage::Db;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ExpiryReport {
+    pub deleted: u64,
+    pub letters_voided: u64,
+}
+
+/// Accounts claimed by this run: closed now, never activated, old letter.
+const CLAIMED: &str = "state = 'closed' AND updated_at = $1 AND activated_at IS NULL AND merged_into IS NULL \
+                       AND letter_date < $2";
+
+pub async fn expire_letters(
+    db: &Db,
+    now: i64,
+    validity_months: u8,
+) -> anyhow::Result<ExpiryReport> {
+    let cutoff = add_months(now, -i32::from(validity_months));
+    let mut tx = db.begin().await?;
+    // Claim first: an activation racing this run updates `WHERE state =
+    // 'provisional'` and so either wins (and is not claimed) or finds nothing.
+    sqlx::query(
+        "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1 \
+         WHERE kind = 'guardian' AND state = 'provisional' AND letter_date < $2",
+    )
+    .bind(now)
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?;
+    let sql = format!("SELECT id FROM accounts WHERE {CLAIMED}");
+    let claimed: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+    for table_column in [
+        "guardianships WHERE guardian_id",
+        "action_tokens WHERE account_id",
+    ] {
+        let sql =
+            format!("DELETE FROM {table_column} IN (SELECT id FROM accounts WHERE {CLAIMED})");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1 \
+         WHERE kind = 'student' AND state = 'provisional' AND letter_date < $2 \
+         AND NOT EXISTS (SELECT 1 FROM guardianships g WHERE g.student_id = accounts.id)",
+    )
+    .bind(now)
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?;
+    let sql = format!("DELETE FROM accounts WHERE {CLAIMED}");
+    let deleted = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let voided = sqlx::query(
+        "UPDATE accounts SET provisional_password = NULL, updated_at = $1 \
+         WHERE kind = 'student' AND state = 'provisional' AND letter_date < $2 AND provisional_password IS NOT NULL",
+    )
+    .bind(now)
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    if deleted > 0 || voided > 0 {
+        tracing::info!(
+            deleted,
+            letters_voided = voided,
+            claimed_guardians = claimed.len(),
+            "expired letters"
+        );
+    }
+    Ok(ExpiryReport {
+        deleted,
+        letters_voided: voided,
+    })
+}
+
+/// Runs the expiry at start, then every hour, for the life of the server.
+pub fn spawn(app: Arc<Clef>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            if let Err(e) =
+                expire_letters(&app.db, app.now(), app.config.letter_validity_months).await
+            {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "letter expiry failed; retrying in an hour"
+                );
+            }
+        }
+    })
+}

@@ -1,0 +1,286 @@
+//! The pupil-file import and the letters (SPEC §3.10, §2).
+
+use clef::provisioning::import::ImportError;
+
+use crate::helpers::*;
+
+const HEADER: &str = "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name,guardian1_email,guardian1_phone,guardian2_family_name,guardian2_given_name,guardian2_email,guardian2_phone";
+
+fn file(rows: &[&str]) -> Vec<u8> {
+    let mut text = String::from(HEADER);
+    for row in rows {
+        text.push('\n');
+        text.push_str(row);
+    }
+    text.into_bytes()
+}
+
+async fn app_with_school() -> TestApp {
+    let app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    app
+}
+
+#[tokio::test]
+async fn importing_the_same_file_twice_changes_nothing() {
+    let app = app_with_school().await;
+    let csv = file(&[
+        "1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,marc@example.org,0612345678,Durand,Sophie,,",
+        "1002,Petit,Hugo,2011-01-20,4 A,Petit,Anne,anne@example.org,,,,,",
+    ]);
+    let first = app.import("0590001A", &csv).await.unwrap();
+    assert_eq!((first.students_created, first.guardians_created), (2, 3));
+    let accounts = app.count("accounts").await;
+    let letters: Vec<(String, String)> = app
+        .letters("0590001A")
+        .await
+        .into_iter()
+        .map(|l| (l.identifier, l.password))
+        .collect();
+    let second = app.import("0590001A", &csv).await.unwrap();
+    assert_eq!(
+        (
+            second.students_created,
+            second.students_updated,
+            second.guardians_created,
+            second.guardians_updated
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(
+        (second.students_unchanged, second.guardians_unchanged),
+        (2, 3)
+    );
+    assert_eq!(app.count("accounts").await, accounts);
+    let again: Vec<(String, String)> = app
+        .letters("0590001A")
+        .await
+        .into_iter()
+        .map(|l| (l.identifier, l.password))
+        .collect();
+    assert_eq!(
+        letters, again,
+        "reprinting shows the same identifiers and passwords"
+    );
+}
+
+#[tokio::test]
+async fn a_windows_1252_file_with_semicolons_french_headers_and_dates_is_read() {
+    let app = app_with_school().await;
+    let text = "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;Courriel responsable 1;Téléphone responsable 1\r\n\
+                2001;Lefèvre;Zoé;03/09/2012;6ème 2;N'Diaye-Lefèvre;Aïcha;aicha@example.org;06 12 34 56 78\r\n\
+                2002;Ça;Jérôme;14/02/2010;3ème 1;;;;\r\n";
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(text);
+    assert!(!unmappable);
+    let report = app.import("0590001A", &bytes).await.unwrap();
+    assert_eq!((report.students_created, report.guardians_created), (2, 1));
+    let zoe = app.account_named("zoe.lefevre").await;
+    assert_eq!(
+        (zoe.family_name.as_str(), zoe.given_name.as_str()),
+        ("Lefèvre", "Zoé")
+    );
+    assert_eq!(zoe.birthdate.as_deref(), Some("2012-09-03"));
+    assert_eq!(zoe.class_name.as_deref(), Some("6ème 2"));
+    let mother = app.account_named("aicha.ndiaye-lefevre").await;
+    assert_eq!(mother.family_name, "N'Diaye-Lefèvre");
+    assert_eq!(mother.email.as_deref(), Some("aicha@example.org"));
+    assert_eq!(mother.phone.as_deref(), Some("0612345678"));
+    app.account_named("jerome.ca").await;
+    // With a BOM, in UTF-8, the same file reads the same.
+    let app = app_with_school().await;
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend(text.as_bytes());
+    assert_eq!(
+        app.import("0590001A", &bom).await.unwrap().students_created,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_file_with_three_bad_rows_writes_nothing_and_names_each_line() {
+    let app = app_with_school().await;
+    let csv = file(&[
+        "1001,Baillet,Julie,2012-09-03,5 B,,,,,,,,",
+        "1002,Petit,,2011-01-20,4 A,,,,,,,,",
+        "1003,Roux,Léo,31/02/2011,4 A,,,,,,,,",
+        "1004,Morel,Inès,2011-05-05,4 A,Morel,Paul,pas-une-adresse,,,,,",
+        "1005,Faure,Tom,2011-05-05,4 A,,,,,,,,",
+    ]);
+    let before = app.count("accounts").await;
+    let Err(ImportError::Rows(errors)) = app.import("0590001A", &csv).await else {
+        panic!("bad rows must be refused")
+    };
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![3, 4, 5]);
+    assert!(errors[0].reason.contains("prénom"), "{}", errors[0].reason);
+    assert!(
+        errors[1].reason.contains("date de naissance"),
+        "{}",
+        errors[1].reason
+    );
+    assert!(
+        errors[2].reason.contains("adresse mail"),
+        "{}",
+        errors[2].reason
+    );
+    assert_eq!(app.count("accounts").await, before, "nothing was written");
+    assert_eq!(app.count("identifier_counters").await, 0);
+}
+
+#[tokio::test]
+async fn siblings_sharing_guardians_get_one_guardian_account_per_child() {
+    let app = app_with_school().await;
+    let csv = file(&[
+        "1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,marc@example.org,,Durand,Sophie,sophie@example.org,",
+        "1002,Baillet,Théo,2010-02-14,3 A,Baillet,Marc,marc@example.org,,Durand,Sophie,sophie@example.org,",
+    ]);
+    let report = app.import("0590001A", &csv).await.unwrap();
+    assert_eq!((report.students_created, report.guardians_created), (2, 4));
+    // As in the seeds: each parent receives one letter (one account) per child.
+    let letters = app.letters("0590001A").await;
+    let marc: Vec<&str> = letters
+        .iter()
+        .filter(|l| l.recipient == "Marc Baillet")
+        .map(|l| l.identifier.as_str())
+        .collect();
+    assert_eq!(marc.len(), 2);
+    assert!(marc.contains(&"marc.baillet") && marc.contains(&"marc.baillet1"));
+    let for_julie: Vec<&str> = letters
+        .iter()
+        .filter(|l| l.student_given_name == "Julie")
+        .map(|l| l.kind.as_str())
+        .collect();
+    assert_eq!(for_julie, ["student", "guardian", "guardian"]);
+    assert_eq!(app.count("guardianships").await, 4);
+}
+
+#[tokio::test]
+async fn identifier_collisions_are_numbered() {
+    let app = app_with_school().await;
+    // An account made by hand already holds the plain identifier.
+    app.account(
+        "julie.baillet",
+        clef::accounts::AccountKind::Staff,
+        None,
+        None,
+    )
+    .await;
+    let csv = file(&[
+        "1001,Baillet,Julie,2012-09-03,5 B,,,,,,,,",
+        "1002,Baillet,Julie,2011-03-03,4 C,,,,,,,,",
+    ]);
+    app.import("0590001A", &csv).await.unwrap();
+    let mut identifiers: Vec<String> = app
+        .letters("0590001A")
+        .await
+        .into_iter()
+        .map(|l| l.identifier)
+        .collect();
+    identifiers.sort();
+    assert_eq!(identifiers, ["julie.baillet1", "julie.baillet2"]);
+    // A later import continues the numbering.
+    app.import(
+        "0590001A",
+        &file(&["1003,Baillet,Julie,2013-03-03,6 A,,,,,,,,"]),
+    )
+    .await
+    .unwrap();
+    app.account_named("julie.baillet3").await;
+}
+
+#[tokio::test]
+async fn a_class_change_updates_the_student_in_place_and_a_dry_run_writes_nothing() {
+    let app = app_with_school().await;
+    app.import(
+        "0590001A",
+        &file(&["1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,,,,,,"]),
+    )
+    .await
+    .unwrap();
+    let julie = app.account_named("julie.baillet").await;
+    let moved = file(&["1001,Baillet,Julie,2012-09-03,4 B,Baillet,Marc,,,,,,"]);
+    let preview = app.import_with("0590001A", &moved, true).await.unwrap();
+    assert!(preview.dry_run && preview.students_updated == 1);
+    assert!(
+        preview.changes.iter().any(|c| c.contains("5 B → 4 B")),
+        "{:?}",
+        preview.changes
+    );
+    assert_eq!(
+        app.account_named("julie.baillet")
+            .await
+            .class_name
+            .as_deref(),
+        Some("5 B"),
+        "the dry run wrote nothing"
+    );
+    let report = app.import("0590001A", &moved).await.unwrap();
+    assert_eq!(report.students_updated, 1);
+    let after = app.account_named("julie.baillet").await;
+    assert_eq!(
+        (after.id, after.class_name.as_deref()),
+        (julie.id, Some("4 B"))
+    );
+    assert_eq!(app.count("accounts").await, 2);
+}
+
+#[tokio::test]
+async fn an_import_for_an_unknown_establishment_or_without_required_columns_is_refused() {
+    let app = app_with_school().await;
+    assert!(matches!(
+        app.import("0590009Z", &file(&["1,A,B,2012-01-01,5 B,,,,,,,,"]))
+            .await,
+        Err(ImportError::UnknownEstablishment(_))
+    ));
+    let Err(ImportError::Rows(errors)) = app.import("0590001A", b"nom;prenom\nA;B\n").await else {
+        panic!()
+    };
+    assert!(errors[0].reason.contains("colonnes manquantes"));
+}
+
+#[tokio::test]
+async fn a_pdf_of_three_letters_names_each_identifier() {
+    let app = app_with_school().await;
+    app.import(
+        "0590001A",
+        &file(&["1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,,,Durand,Sophie,,"]),
+    )
+    .await
+    .unwrap();
+    let letters = app.letters("0590001A").await;
+    assert_eq!(letters.len(), 3);
+    let pdf = clef::provisioning::letters::pdf(&letters).unwrap();
+    let path = app.data.path().join("letters.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let output = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.matches('\u{c}').count(), 3, "one page per letter");
+    for letter in &letters {
+        assert!(
+            text.contains(&letter.identifier),
+            "{} in the PDF",
+            letter.identifier
+        );
+        assert!(text.contains(&letter.password));
+    }
+    let flowing = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flowing.contains("Collège Jean Moulin pour Julie Baillet, élève de 5 B"),
+        "{flowing}"
+    );
+    assert!(flowing.contains("Mot de passe provisoire, à modifier lors de la première connexion"));
+    assert!(flowing.contains("délai de 3 mois pour activer votre compte"));
+    // The CSV for mail merges carries the same.
+    let csv = String::from_utf8(clef::provisioning::letters::csv(&letters).unwrap()).unwrap();
+    assert_eq!(csv.lines().count(), 4);
+    assert!(
+        letters
+            .iter()
+            .all(|l| csv.contains(&format!("{};{}", l.identifier, l.password)))
+    );
+}
