@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod helpers;
 mod import;
+mod lifecycle;
 mod relying_party;
 mod storage;
 mod token;

@@ -1,0 +1,710 @@
+//! The life of an account (SPEC §3.1–3.3, §3.6): a letter becomes a working
+//! account through first connection and email confirmation.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const CSV: &str = "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name,guardian1_email\n\
+                   1001,Baillet,Julie,03/09/2012,5 B,Baillet,Marc,marc@example.org\n";
+
+struct School {
+    app: TestApp,
+    client: (String, Option<String>),
+}
+
+async fn school() -> School {
+    school_with(|_| {}).await
+}
+
+async fn school_with(configure: impl FnOnce(&mut clef::config::Config)) -> School {
+    let app = spawn_app_with(configure).await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    app.import("0590001A", CSV.as_bytes()).await.unwrap();
+    let client = app.client(false).await;
+    School { app, client }
+}
+
+impl School {
+    /// The provisional password printed on `identifier`'s letter.
+    async fn letter_password(&self, identifier: &str) -> String {
+        self.app
+            .letters("0590001A")
+            .await
+            .into_iter()
+            .find(|l| l.identifier == identifier)
+            .expect("a letter")
+            .password
+    }
+
+    /// Starts an authorization and logs in with the letter's password; returns
+    /// the first-connection page.
+    async fn first_connection_page(&self, browser: &reqwest::Client, identifier: &str) -> String {
+        let url = authorize_url(&self.app, &self.client.0, &[]);
+        let login = browser
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let password = self.letter_password(identifier).await;
+        let response = submit_login(&self.app, browser, &login, identifier, &password).await;
+        assert_eq!(response.status(), 303);
+        assert_eq!(location(&response), "/premiere-connexion");
+        let page = browser
+            .get(self.app.url("/premiere-connexion"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        page.text().await.unwrap()
+    }
+
+    async fn submit_first_connection(
+        &self,
+        browser: &reqwest::Client,
+        page: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form: Vec<(String, String)> =
+            vec![("csrf".into(), input_value(page, "csrf").unwrap())];
+        form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        browser
+            .post(self.app.url("/premiere-connexion"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Opens a confirmation link the way a person does: GET shows a button, POST confirms.
+    async fn confirm(&self, browser: &reqwest::Client, link: &str) -> reqwest::Response {
+        let page = browser.get(link).send().await.unwrap();
+        assert_eq!(page.status(), 200, "the link shows its form");
+        let html = page.text().await.unwrap();
+        let form = [
+            ("csrf", input_value(&html, "csrf").unwrap()),
+            ("jeton", input_value(&html, "jeton").unwrap()),
+        ];
+        browser
+            .post(self.app.url("/confirmation"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn login_to_code(
+        &self,
+        browser: &reqwest::Client,
+        identifier: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let url = authorize_url(&self.app, &self.client.0, &[]);
+        let login = browser
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        submit_login(&self.app, browser, &login, identifier, password).await
+    }
+}
+
+const NEW_PASSWORD: &str = "Cartable2026";
+
+fn guardian_fields<'a>(
+    birthdate: &'a str,
+    password: &'a str,
+    confirmation: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("birthdate", birthdate),
+        ("password", password),
+        ("password_confirmation", confirmation),
+        ("email", "marc@example.org"),
+        ("email_confirmation", "marc@example.org"),
+    ]
+}
+
+/// Exchanges the code of a redirect and returns the ID token's claims (unverified: the
+/// signature is checked by the relying-party tests).
+async fn claims_of(school: &School, back: &reqwest::Response) -> Value {
+    let code = location_param(back, "code").expect("a code");
+    let body: Value = exchange(&school.app, &school.client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let payload = body["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn guardian_whole_path(school: &School, mails: impl Fn() -> Vec<ReceivedMail>) {
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    assert!(page.contains("Date de naissance de votre enfant"));
+    assert!(page.contains("8 à 14 caractères, chiffres et lettres obligatoires"));
+    assert!(page.contains(r#"value="marc.baillet""#) && page.contains("readonly"));
+
+    // Wrong birth date, weak password, mismatched confirmation: each refused, nothing changes.
+    for (fields, expected) in [
+        (
+            guardian_fields("04/09/2012", NEW_PASSWORD, NEW_PASSWORD),
+            "date de naissance ne correspond pas",
+        ),
+        (
+            guardian_fields("03/09/2012", "motdepasse", "motdepasse"),
+            "ne respecte pas la règle",
+        ),
+        (
+            guardian_fields("03/09/2012", NEW_PASSWORD, "Cartable2027"),
+            "confirmation du mot de passe",
+        ),
+    ] {
+        let refused = school
+            .submit_first_connection(&browser, &page, &fields)
+            .await;
+        assert_eq!(refused.status(), 400);
+        assert!(
+            refused.text().await.unwrap().contains(expected),
+            "{expected}"
+        );
+    }
+    assert_eq!(
+        school.app.account_named("marc.baillet").await.state,
+        clef::accounts::AccountState::Provisional
+    );
+
+    let done = school
+        .submit_first_connection(
+            &browser,
+            &page,
+            &guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD),
+        )
+        .await;
+    assert_eq!(done.status(), 200);
+    assert!(
+        done.text()
+            .await
+            .unwrap()
+            .contains("Compte en attente de validation")
+    );
+    let marc = school.app.account_named("marc.baillet").await;
+    assert_eq!(marc.state, clef::accounts::AccountState::PendingEmail);
+    assert!(
+        marc.provisional_password.is_none(),
+        "the letter's password is erased at activation"
+    );
+
+    // The letter no longer works; the new password does, but applications stay closed.
+    let letter_again = school
+        .login_to_code(&browser, "marc.baillet", "whatever")
+        .await;
+    assert_eq!(letter_again.status(), 401);
+    let unconfirmed = school
+        .login_to_code(&browser, "marc.baillet", NEW_PASSWORD)
+        .await;
+    assert_eq!(
+        location(&unconfirmed),
+        "/compte-non-confirme",
+        "no code before confirmation"
+    );
+    let screen = browser
+        .get(school.app.url("/compte-non-confirme"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        screen.contains("Renvoyer le mail de confirmation")
+            && screen.contains("Corriger l'adresse")
+    );
+
+    let mail = mails()
+        .into_iter()
+        .rev()
+        .find(|m| m.to == "marc@example.org")
+        .expect("a confirmation mail");
+    assert_eq!(mail.subject, "Confirmez votre adresse mail");
+    let link = mail.link(&school.app.url("/confirmation?jeton="));
+    let confirmed = school.confirm(&browser, &link).await;
+    assert_eq!(confirmed.status(), 200);
+    let html = confirmed.text().await.unwrap();
+    assert!(html.contains("Création réussie"));
+    assert!(
+        html.contains("Continuer vers l&#x27;application")
+            || html.contains("Continuer vers l'application")
+    );
+    let marc = school.app.account_named("marc.baillet").await;
+    assert_eq!(marc.state, clef::accounts::AccountState::Active);
+    assert!(marc.email_verified_at.is_some());
+
+    // Back to the application: a code, and Julie in the children claim.
+    let back = school
+        .login_to_code(&crate::helpers::browser(), "marc.baillet", NEW_PASSWORD)
+        .await;
+    let claims = claims_of(school, &back).await;
+    assert_eq!(claims["children"][0]["given_name"], "Julie");
+    assert_eq!(claims["children"][0]["class"], "5 B");
+}
+
+#[tokio::test]
+async fn a_guardian_turns_a_letter_into_an_account_with_mail_read_from_the_outbox() {
+    let school = school().await;
+    guardian_whole_path(&school, || school.app.outbox()).await;
+}
+
+#[tokio::test]
+async fn a_guardian_turns_a_letter_into_an_account_with_mail_through_a_real_smtp_server() {
+    let smtp = SmtpServer::start();
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let school = school_with(|config| config.smtp_url = Some(url.into())).await;
+    guardian_whole_path(&school, || smtp.received()).await;
+    assert!(
+        school.app.outbox().is_empty(),
+        "with SMTP configured, nothing goes to the outbox"
+    );
+}
+
+#[tokio::test]
+async fn a_student_without_email_reaches_the_application_at_once() {
+    let school = school().await;
+    let browser = browser();
+    let page = school
+        .first_connection_page(&browser, "julie.baillet")
+        .await;
+    assert!(page.contains("Votre date de naissance"));
+    let fields = [
+        ("birthdate", "2012-09-03"),
+        ("password", NEW_PASSWORD),
+        ("password_confirmation", NEW_PASSWORD),
+        ("email", ""),
+        ("email_confirmation", ""),
+    ];
+    let back = school
+        .submit_first_connection(&browser, &page, &fields)
+        .await;
+    assert_eq!(back.status(), 303, "the authorization resumes");
+    assert!(location(&back).starts_with(REDIRECT_URI));
+    let claims = claims_of(&school, &back).await;
+    assert_eq!(claims["school"]["uai"], "0590001A");
+    assert_eq!(
+        school.app.account_named("julie.baillet").await.state,
+        clef::accounts::AccountState::Active
+    );
+}
+
+#[tokio::test]
+async fn a_student_with_an_unconfirmed_email_may_use_applications() {
+    let school = school().await;
+    let browser = browser();
+    let page = school
+        .first_connection_page(&browser, "julie.baillet")
+        .await;
+    let fields = [
+        ("birthdate", "03/09/2012"),
+        ("password", NEW_PASSWORD),
+        ("password_confirmation", NEW_PASSWORD),
+        ("email", "julie@example.org"),
+        ("email_confirmation", "julie@example.org"),
+    ];
+    let done = school
+        .submit_first_connection(&browser, &page, &fields)
+        .await;
+    let html = done.text().await.unwrap();
+    assert!(html.contains("Compte en attente de validation"));
+    let start = html
+        .find("continuer?request=")
+        .expect("a link back to the application");
+    let request: String = html[start + "continuer?request=".len()..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    let resumed = browser
+        .get(school.app.url(&format!("/continuer?request={request}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location_param(&resumed, "code").is_some(),
+        "« Continuer vers l'application » resumes the authorization"
+    );
+    assert_eq!(
+        school.app.account_named("julie.baillet").await.state,
+        clef::accounts::AccountState::PendingEmail
+    );
+    let back = school
+        .login_to_code(&crate::helpers::browser(), "julie.baillet", NEW_PASSWORD)
+        .await;
+    assert!(
+        location_param(&back, "code").is_some(),
+        "a student is not held back by an unconfirmed address"
+    );
+}
+
+#[tokio::test]
+async fn a_guardian_must_give_an_email() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    let fields = [
+        ("birthdate", "03/09/2012"),
+        ("password", NEW_PASSWORD),
+        ("password_confirmation", NEW_PASSWORD),
+        ("email", ""),
+        ("email_confirmation", ""),
+    ];
+    let refused = school
+        .submit_first_connection(&browser, &page, &fields)
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("obligatoire pour les responsables")
+    );
+}
+
+#[tokio::test]
+async fn an_expired_letter_no_longer_works_and_its_account_is_deleted() {
+    let school = school().await;
+    let password = school.letter_password("marc.baillet").await;
+    school.app.clock.advance(93 * 24 * 3600);
+    let refused = school
+        .login_to_code(&browser(), "marc.baillet", &password)
+        .await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("plus de trois mois"));
+
+    let (db, now) = (&school.app.app.db, school.app.app.now());
+    let expiry = || clef::provisioning::expiry::expire_letters(db, now, 3);
+    let (first, second) = tokio::join!(expiry(), expiry());
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(
+        first.deleted + second.deleted,
+        2,
+        "the guardian and the student, once"
+    );
+    assert_eq!(
+        expiry().await.unwrap().deleted,
+        0,
+        "running it again changes nothing"
+    );
+    assert_eq!(school.app.count("accounts").await, 0);
+    assert_eq!(school.app.count("guardianships").await, 0);
+}
+
+#[tokio::test]
+async fn expiry_keeps_a_student_whose_guardian_is_active_but_voids_the_letter() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    school
+        .submit_first_connection(
+            &browser,
+            &page,
+            &guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD),
+        )
+        .await;
+    school.app.clock.advance(93 * 24 * 3600);
+    let report =
+        clef::provisioning::expiry::expire_letters(&school.app.app.db, school.app.app.now(), 3)
+            .await
+            .unwrap();
+    assert_eq!((report.deleted, report.letters_voided), (0, 1));
+    let julie = school.app.account_named("julie.baillet").await;
+    assert!(julie.provisional_password.is_none());
+    assert_eq!(
+        school.app.count("guardianships").await,
+        1,
+        "Marc keeps Julie"
+    );
+}
+
+#[tokio::test]
+async fn a_used_link_and_a_link_replaced_by_a_newer_one_are_refused() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    school
+        .submit_first_connection(
+            &browser,
+            &page,
+            &guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD),
+        )
+        .await;
+    let first_link = school
+        .app
+        .last_mail_to("marc@example.org")
+        .link(&school.app.url("/confirmation?jeton="));
+
+    // « Renvoyer le mail de confirmation » from the unconfirmed screen.
+    school
+        .login_to_code(&browser, "marc.baillet", NEW_PASSWORD)
+        .await;
+    let screen = browser
+        .get(school.app.url("/compte-non-confirme"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resent = browser
+        .post(school.app.url("/compte-non-confirme/renvoyer"))
+        .form(&[("csrf", input_value(&screen, "csrf").unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resent
+            .text()
+            .await
+            .unwrap()
+            .contains("nouveau mail de confirmation")
+    );
+    let second_link = school
+        .app
+        .last_mail_to("marc@example.org")
+        .link(&school.app.url("/confirmation?jeton="));
+    assert_ne!(first_link, second_link);
+
+    let replaced = browser.get(&first_link).send().await.unwrap();
+    assert_eq!(replaced.status(), 410);
+    assert!(replaced.text().await.unwrap().contains("plus récent"));
+    assert_eq!(school.confirm(&browser, &second_link).await.status(), 200);
+    let used = browser.get(&second_link).send().await.unwrap();
+    assert_eq!(used.status(), 410, "a link works once");
+}
+
+#[tokio::test]
+async fn an_unconfirmed_guardian_corrects_the_address() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    school
+        .submit_first_connection(
+            &browser,
+            &page,
+            &guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD),
+        )
+        .await;
+    school
+        .login_to_code(&browser, "marc.baillet", NEW_PASSWORD)
+        .await;
+    let screen = browser
+        .get(school.app.url("/compte-non-confirme"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&screen, "csrf").unwrap();
+    let corrected = browser
+        .post(school.app.url("/compte-non-confirme/corriger"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "marc.baillet@example.net"),
+            ("email_confirmation", "marc.baillet@example.net"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(corrected.text().await.unwrap().contains("corrigée"));
+    assert_eq!(
+        school
+            .app
+            .account_named("marc.baillet")
+            .await
+            .email
+            .as_deref(),
+        Some("marc.baillet@example.net")
+    );
+    let link = school
+        .app
+        .last_mail_to("marc.baillet@example.net")
+        .link(&school.app.url("/confirmation?jeton="));
+    assert_eq!(school.confirm(&browser, &link).await.status(), 200);
+    assert_eq!(
+        school.app.account_named("marc.baillet").await.state,
+        clef::accounts::AccountState::Active
+    );
+}
+
+#[tokio::test]
+async fn my_account_changes_the_password_and_the_address_with_the_current_password() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let login = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let signed_in = submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
+    assert_eq!(location(&signed_in), "/compte");
+    let page = browser
+        .get(app.url("/compte"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("claire.martin") && page.contains("claire.martin@example.org — validée"));
+    assert!(page.contains("Dernière connexion"));
+    let csrf = input_value(&page, "csrf").unwrap();
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let mut form = form;
+        form.push(("csrf", csrf.clone()));
+        browser.post(app.url(path)).form(&form).send()
+    };
+
+    let wrong = post(
+        "/compte/mot-de-passe",
+        vec![
+            ("current_password", "faux".into()),
+            ("new_password", NEW_PASSWORD.into()),
+            ("new_password_confirmation", NEW_PASSWORD.into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), 400);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("mot de passe actuel est incorrect")
+    );
+    let changed = post(
+        "/compte/mot-de-passe",
+        vec![
+            ("current_password", PASSWORD.into()),
+            ("new_password", NEW_PASSWORD.into()),
+            ("new_password_confirmation", NEW_PASSWORD.into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.status(), 200);
+    let again = crate::helpers::browser();
+    let login = again
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        submit_login(&app, &again, &login, "claire.martin", NEW_PASSWORD)
+            .await
+            .status(),
+        303
+    );
+
+    let asked = post(
+        "/compte/adresse",
+        vec![
+            ("current_password", NEW_PASSWORD.into()),
+            ("email", "claire@example.net".into()),
+            ("email_confirmation", "claire@example.net".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(asked.text().await.unwrap().contains("claire@example.net"));
+    let claire = app.account_named("claire.martin").await;
+    assert_eq!(
+        claire.email.as_deref(),
+        Some("claire.martin@example.org"),
+        "the old address stays until the new one is confirmed"
+    );
+    assert_eq!(claire.pending_email.as_deref(), Some("claire@example.net"));
+    let notice = app.last_mail_to("claire.martin@example.org");
+    assert!(
+        notice.text.contains("claire@example.net"),
+        "the old address is told"
+    );
+    let link = app
+        .last_mail_to("claire@example.net")
+        .link(&app.url("/confirmation?jeton="));
+    let page = browser
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("csrf", input_value(&page, "csrf").unwrap()),
+        ("jeton", input_value(&page, "jeton").unwrap()),
+    ];
+    let confirmed = browser
+        .post(app.url("/confirmation"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(confirmed.contains("Adresse mail confirmée"));
+    let claire = app.account_named("claire.martin").await;
+    assert_eq!(
+        (claire.email.as_deref(), claire.pending_email.as_deref()),
+        (Some("claire@example.net"), None)
+    );
+}
+
+#[tokio::test]
+async fn the_qr_code_page_prefills_the_identifier() {
+    let school = school().await;
+    let letter = school
+        .app
+        .letters("0590001A")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let page = browser()
+        .get(&letter.activation_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Première connexion"));
+    assert_eq!(
+        input_value(&page, "identifier").as_deref(),
+        Some(letter.identifier.as_str())
+    );
+    assert!(!page.contains(&letter.password), "never the password");
+}
