@@ -112,7 +112,8 @@ pub async fn import(
     let guardians = existing_guardians(&mut tx, &establishment.id).await?;
 
     let mut new_accounts: Vec<NewProvisional> = Vec::new();
-    let mut new_links: Vec<(usize, Option<String>, u8, Option<usize>, Option<String>)> = Vec::new();
+    // (new guardian, rank, student) for each guardianship to create.
+    let mut new_links: Vec<(usize, u8, StudentRef)> = Vec::new();
     let mut detach: Vec<(String, String)> = Vec::new();
     for row in &rows {
         let student = match students.get(&row.student_ref) {
@@ -202,17 +203,7 @@ pub async fn import(
                         guardian.rank,
                         row.given_name
                     ));
-                    let (student_new, student_existing) = match &student {
-                        StudentRef::New(i) => (Some(*i), None),
-                        StudentRef::Existing(id) => (None, Some(id.clone())),
-                    };
-                    new_links.push((
-                        new_accounts.len() - 1,
-                        None,
-                        guardian.rank,
-                        student_new,
-                        student_existing,
-                    ));
+                    new_links.push((new_accounts.len() - 1, guardian.rank, student.clone()));
                 }
             }
         }
@@ -274,11 +265,11 @@ pub async fn import(
     }
     let link_rows = new_links
         .into_iter()
-        .map(|(guardian, _, rank, student_new, student_existing)| {
-            let student_id = student_new
-                .map(|i| new_accounts[i].id.clone())
-                .or(student_existing)
-                .unwrap_or_default();
+        .map(|(guardian, rank, student)| {
+            let student_id = match student {
+                StudentRef::New(i) => new_accounts[i].id.clone(),
+                StudentRef::Existing(id) => id,
+            };
             vec![
                 Cell::from(new_accounts[guardian].id.clone()),
                 Cell::from(student_id),
@@ -319,6 +310,7 @@ fn seal(
     cipher.encrypt(account_id, password)
 }
 
+#[derive(Clone)]
 enum StudentRef {
     Existing(String),
     New(usize),

@@ -507,6 +507,7 @@ impl SmtpServer {
             .unwrap()
             .port();
         let dir = tempfile::tempdir().unwrap();
+        #[allow(clippy::zombie_processes)] // reaped by Drop
         let child = std::process::Command::new("python3")
             .args([
                 "-m",
