@@ -13,11 +13,20 @@ use clef::domain::Uai;
 use clef::provisioning::letters::{self, Selection};
 use clef::provisioning::provisional::LetterCipher;
 
-const GIVEN: &[&str] = &["Léa", "Hugo", "Zoé", "Noah", "Inès", "Jules", "Chloé", "Lucas", "Aïcha", "Théo", "Maëlys", "Éloïse"];
-const FAMILY: &[&str] = &["Martin", "Bernard", "Dubois", "Lefèvre", "N'Diaye", "Moreau", "Laurent", "Girard", "Ça", "Faure"];
+const GIVEN: &[&str] = &[
+    "Léa", "Hugo", "Zoé", "Noah", "Inès", "Jules", "Chloé", "Lucas", "Aïcha", "Théo", "Maëlys",
+    "Éloïse",
+];
+const FAMILY: &[&str] = &[
+    "Martin", "Bernard", "Dubois", "Lefèvre", "N'Diaye", "Moreau", "Laurent", "Girard", "Ça",
+    "Faure",
+];
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A school file as a spreadsheet exports it: `;`, French headers, dd/mm/yyyy.
@@ -47,7 +56,10 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = match std::env::var("CLEF_BENCH_DATABASE_URL") {
         Ok(url) => url,
-        Err(_) => format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()),
+        Err(_) => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        ),
     };
     let db = clef::storage::open(&url).await?;
     let cipher = LetterCipher::load_or_generate(dir.path())?;
@@ -55,11 +67,16 @@ async fn main() -> anyhow::Result<()> {
     clef::accounts::store::create_establishment(&db, &uai, "Collège du banc d'essai", 0).await?;
 
     let file = pupil_file(pupils);
-    println!("file: {pupils} pupils, {} guardians, {:.1} MB", pupils * 2, file.len() as f64 / 1e6);
+    println!(
+        "file: {pupils} pupils, {} guardians, {:.1} MB",
+        pupils * 2,
+        file.len() as f64 / 1e6
+    );
     let started = Instant::now();
-    let report = clef::provisioning::import::import(&db, &cipher, &uai, &file, 1_790_000_000, false)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let report =
+        clef::provisioning::import::import(&db, &cipher, &uai, &file, 1_790_000_000, false)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let elapsed = started.elapsed().as_secs_f64();
     let accounts = report.students_created + report.guardians_created;
     println!(
@@ -73,10 +90,21 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     assert_eq!(again.students_created + again.guardians_created, 0);
-    println!("re-import (nothing changes): {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "re-import (nothing changes): {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let started = Instant::now();
-    let mut all = letters::select(&db, &cipher, "https://ent.example.fr", &uai, &Selection::default(), 3).await?;
+    let mut all = letters::select(
+        &db,
+        &cipher,
+        "https://ent.example.fr",
+        &uai,
+        &Selection::default(),
+        3,
+    )
+    .await?;
     let selected = started.elapsed().as_secs_f64();
     all.truncate(letter_count);
     let started = Instant::now();

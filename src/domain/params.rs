@@ -57,6 +57,11 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    /// A password-like field, empty when absent, wrapped so it never prints.
+    pub fn secret(&self, name: &str) -> secrecy::SecretString {
+        self.get(name).unwrap_or("").to_owned().into()
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

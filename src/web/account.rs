@@ -5,9 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use secrecy::SecretString;
 
-use super::error::{WebError, no_store};
+use super::error::WebError;
 use super::extract::Form;
 use super::oidc::current_session;
 use super::{AppState, cookies, pages};
@@ -49,12 +48,9 @@ fn render(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let (jar, csrf) = cookies::csrf_token(app, jar);
     let can_resend = account.pending_email.is_some()
         || (account.email.is_some() && account.email_verified_at.is_none());
-    let page = pages::render(
-        status,
-        "pages/account.html",
+    pages::form(app, jar, status, "pages/account.html", |csrf| {
         minijinja::context! {
             identifier => &account.identifier,
             name => format!("{} {}", account.given_name, account.family_name),
@@ -64,11 +60,8 @@ fn render(
             last_login => account.last_login_at.map(datetime),
             rule => activation::password_rule(app).describe(),
             can_resend, csrf, notice, error,
-        },
-    );
-    let mut response = (jar, page).into_response();
-    no_store(&mut response);
-    response
+        }
+    })
 }
 
 /// `GET /compte`.
@@ -83,15 +76,10 @@ pub async fn page(State(app): AppState, jar: CookieJar) -> Result<Response, WebE
 async fn form_account(
     app: &Clef,
     jar: &CookieJar,
-    params: &Result<Params, crate::domain::FieldError>,
+    params: Result<Params, crate::domain::FieldError>,
 ) -> Result<Result<(Account, Params), Response>, WebError> {
-    let params = params.clone().map_err(|e| WebError::bad_request(&e))?;
-    cookies::require_csrf(jar, &params)?;
+    let params = cookies::checked_form(jar, params)?;
     Ok(signed_in(app, jar).await?.map(|account| (account, params)))
-}
-
-fn secret(params: &Params, name: &str) -> SecretString {
-    SecretString::from(params.get(name).unwrap_or("").to_owned())
 }
 
 async fn outcome(
@@ -131,7 +119,7 @@ pub async fn resend(
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
-    let (account, _) = match form_account(&app, &jar, &params).await? {
+    let (account, _) = match form_account(&app, &jar, params).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
@@ -154,16 +142,16 @@ pub async fn change_password(
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
-    let (account, params) = match form_account(&app, &jar, &params).await? {
+    let (account, params) = match form_account(&app, &jar, params).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let result = activation::change_password(
         &app,
         &account,
-        &secret(&params, "current_password"),
-        &secret(&params, "new_password"),
-        &secret(&params, "new_password_confirmation"),
+        &params.secret("current_password"),
+        &params.secret("new_password"),
+        &params.secret("new_password_confirmation"),
     )
     .await
     .map(|()| "Votre mot de passe a été modifié.");
@@ -176,14 +164,14 @@ pub async fn change_email(
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
-    let (account, params) = match form_account(&app, &jar, &params).await? {
+    let (account, params) = match form_account(&app, &jar, params).await? {
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
     let result = activation::change_email(
         &app,
         &account,
-        &secret(&params, "current_password"),
+        &params.secret("current_password"),
         params.get("email").unwrap_or(""),
         params.get("email_confirmation").unwrap_or(""),
     )

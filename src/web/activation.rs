@@ -5,9 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use secrecy::SecretString;
 
-use super::error::{WebError, no_store};
+use super::error::WebError;
 use super::extract::{Form, Query};
 use super::interaction::{self, Interaction, Purpose};
 use super::login::{open_session, sign_in};
@@ -16,7 +15,7 @@ use crate::accounts::activation::{self, ActivationError, FirstConnection};
 use crate::accounts::tokens::{self, TokenProblem};
 use crate::accounts::{Account, AccountKind, AccountState, store};
 use crate::app::Clef;
-use crate::domain::{EmailAddress, Params};
+use crate::domain::EmailAddress;
 use crate::oidc::authorize;
 
 fn session_expired() -> WebError {
@@ -67,21 +66,21 @@ async fn first_connection_page(
         _ => None,
     };
     let rule = activation::password_rule(app);
-    let (jar, csrf) = cookies::csrf_token(app, jar);
-    let page = pages::render(
+    Ok(pages::form(
+        app,
+        jar,
         status,
         "pages/first_connection.html",
-        minijinja::context! {
-            identifier => &account.identifier,
-            guardian => account.kind == AccountKind::Guardian,
-            email_required => account.kind == AccountKind::Guardian,
-            child, rule => rule.describe(), max => rule.max, csrf, error,
-            birthdate => entered.birthdate, email => entered.email, email_confirmation => entered.email_confirmation,
+        |csrf| {
+            minijinja::context! {
+                identifier => &account.identifier,
+                guardian => account.kind == AccountKind::Guardian,
+                email_required => account.kind == AccountKind::Guardian,
+                child, rule => rule.describe(), max => rule.max, csrf, error,
+                birthdate => entered.birthdate, email => entered.email, email_confirmation => entered.email_confirmation,
+            }
         },
-    );
-    let mut response = (jar, page).into_response();
-    no_store(&mut response);
-    Ok(response)
+    ))
 }
 
 /// `GET /premiere-connexion`.
@@ -101,10 +100,6 @@ pub async fn first_connection_form(
     .await
 }
 
-fn secret(params: &Params, name: &str) -> SecretString {
-    SecretString::from(params.get(name).unwrap_or("").to_owned())
-}
-
 /// The authorization request under way, as a URL to start it again later.
 async fn return_to(app: &Clef, pending_id: Option<&str>) -> anyhow::Result<Option<String>> {
     Ok(match pending_id {
@@ -121,8 +116,7 @@ pub async fn first_connection(
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
-    cookies::require_csrf(&jar, &params)?;
+    let params = cookies::checked_form(&jar, params)?;
     let (interaction, account) = interaction_account(&app, &jar, Purpose::FirstConnection).await?;
     let entered = Entered {
         birthdate: params.get("birthdate").unwrap_or(""),
@@ -131,8 +125,8 @@ pub async fn first_connection(
     };
     let form = FirstConnection {
         birthdate: entered.birthdate.to_owned(),
-        password: secret(&params, "password"),
-        password_confirmation: secret(&params, "password_confirmation"),
+        password: params.secret("password"),
+        password_confirmation: params.secret("password_confirmation"),
         email: entered.email.to_owned(),
         email_confirmation: entered.email_confirmation.to_owned(),
     };
@@ -170,14 +164,14 @@ pub async fn first_connection(
                 message:
                     "Trop de tentatives ont échoué. Patientez quelques minutes avant de réessayer."
                         .into(),
-            });
+            })
         }
         Err(ActivationError::Expired) => {
             return Err(WebError::Page {
                 status: StatusCode::FORBIDDEN,
                 title: "Courrier expiré",
                 message: "Ce courrier de notification a plus de trois mois : demandez-en un nouveau à l'établissement.".into(),
-            });
+            })
         }
         Err(ActivationError::NotProvisional) => return Err(session_expired()),
         Err(ActivationError::Password(e)) => return Err(e.into()),
@@ -228,19 +222,13 @@ fn unconfirmed(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let (jar, csrf) = cookies::csrf_token(app, jar);
     let email = account
         .pending_email
         .as_deref()
         .or(account.email.as_deref());
-    let page = pages::render(
-        status,
-        "pages/unconfirmed.html",
-        minijinja::context! { email, csrf, notice, error },
-    );
-    let mut response = (jar, page).into_response();
-    no_store(&mut response);
-    response
+    pages::form(app, jar, status, "pages/unconfirmed.html", |csrf| {
+        minijinja::context! { email, csrf, notice, error }
+    })
 }
 
 /// `POST /compte-non-confirme/renvoyer`.
@@ -249,8 +237,7 @@ pub async fn unconfirmed_resend(
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
-    cookies::require_csrf(&jar, &params)?;
+    cookies::checked_form(&jar, params)?;
     let (interaction, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
     activation::resend_confirmation(&app, &account, return_to.as_deref()).await?;
@@ -271,8 +258,7 @@ pub async fn unconfirmed_correct(
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
-    cookies::require_csrf(&jar, &params)?;
+    let params = cookies::checked_form(&jar, params)?;
     let (interaction, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
     let email = match EmailAddress::parse(params.get("email").unwrap_or("")) {
         Ok(email) => email,
@@ -350,15 +336,15 @@ pub async fn confirm_form(
     let found = tokens::check(&mut conn, &token, tokens::Purpose::ConfirmEmail, app.now())
         .await?
         .map_err(link_problem)?;
-    let (jar, csrf) = cookies::csrf_token(&app, jar);
-    let page = pages::render(
+    Ok(pages::form(
+        &app,
+        jar,
         StatusCode::OK,
         "pages/confirm.html",
-        minijinja::context! { email => found.email, token, csrf },
-    );
-    let mut response = (jar, page).into_response();
-    no_store(&mut response);
-    Ok(response)
+        |csrf| {
+            minijinja::context! { email => found.email, token, csrf }
+        },
+    ))
 }
 
 /// `POST /confirmation`.
@@ -367,8 +353,7 @@ pub async fn confirm(
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
-    cookies::require_csrf(&jar, &params)?;
+    let params = cookies::checked_form(&jar, params)?;
     let confirmed = activation::confirm_email(&app, params.get("jeton").unwrap_or(""))
         .await?
         .map_err(link_problem)?;

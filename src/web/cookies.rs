@@ -48,6 +48,16 @@ pub fn csrf_matches(jar: &CookieJar, submitted: Option<&str>) -> bool {
     }
 }
 
+/// A person's form, decoded and its CSRF checked: the first lines of every POST handler.
+pub fn checked_form(
+    jar: &CookieJar,
+    params: Result<crate::domain::Params, crate::domain::FieldError>,
+) -> Result<crate::domain::Params, super::WebError> {
+    let params = params.map_err(|e| super::WebError::bad_request(&e))?;
+    require_csrf(jar, &params)?;
+    Ok(params)
+}
+
 /// Refuses a form whose CSRF field does not match the browser's cookie.
 pub fn require_csrf(
     jar: &CookieJar,

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
 
-use super::error::{WebError, no_store};
+use super::error::WebError;
 use super::extract::{Form, Query};
 use super::interaction::{self, Interaction, Purpose};
 use super::oidc::{current_session, rejection_response, respond};
@@ -35,7 +35,6 @@ pub struct FormPage<'a> {
 
 /// Renders the login form, setting the CSRF cookie if the browser has none.
 pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
-    let (jar, csrf) = cookies::csrf_token(app, jar);
     let FormPage {
         pending,
         client_name,
@@ -44,14 +43,9 @@ pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
         status,
         activation,
     } = page;
-    let page = pages::render(
-        status,
-        "pages/login.html",
-        minijinja::context! { pending, client_name, identifier, error, csrf, activation },
-    );
-    let mut response = (jar, page).into_response();
-    no_store(&mut response);
-    response
+    pages::form(app, jar, status, "pages/login.html", |csrf| {
+        minijinja::context! { pending, client_name, identifier, error, csrf, activation }
+    })
 }
 
 /// `GET /login`: the form on its own, outside any authorization request.
@@ -82,8 +76,7 @@ pub async fn submit(
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
-    cookies::require_csrf(&jar, &params)?;
+    let params = cookies::checked_form(&jar, params)?;
     let pending_id = params.get("request").map(str::to_owned);
     let pending = match &pending_id {
         Some(id) => match authorize::pending(&app, id).await? {

@@ -58,6 +58,22 @@ pub fn render(status: StatusCode, name: &str, context: minijinja::Value) -> Resp
     }
 }
 
+/// A page holding a form: sets the CSRF cookie if the browser has none, hands
+/// the token to `context`, and keeps the page out of caches.
+pub fn form(
+    app: &crate::app::Clef,
+    jar: axum_extra::extract::CookieJar,
+    status: StatusCode,
+    name: &str,
+    context: impl FnOnce(String) -> minijinja::Value,
+) -> Response {
+    let (jar, csrf) = super::cookies::csrf_token(app, jar);
+    let page = render(status, name, context(csrf));
+    let mut response = (jar, page).into_response();
+    super::error::no_store(&mut response);
+    response
+}
+
 /// A page with a title and a message: errors and confirmations.
 pub fn message(status: StatusCode, title: &str, message: &str, detail: Option<&str>) -> Response {
     message_with_link(status, title, message, detail, None)

@@ -15,13 +15,14 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const require = createRequire(import.meta.url);
-const AXE_PATH = require.resolve('axe-core/axe.min.js');
+import {
+  assertAxeClean as axeClean,
+  assertEveryVisibleInputLabelled as everyVisibleInputLabelled,
+  createRunner,
+  indent,
+  launchChromium,
+  newContext,
+} from './lib.mjs';
 
 const BASE = (process.env.CLEF_URL ?? 'http://127.0.0.1:18080').replace(/\/$/, '');
 const CLIENT_ID = process.env.CLEF_CLIENT_ID;
@@ -40,97 +41,14 @@ if (!CLIENT_ID || !CLIENT_SECRET) {
   process.exit(2);
 }
 
-// ---------------------------------------------------------------- tiny runner
-
-const results = [];
-let stopped = null; // name of the critical check that failed; later checks are skipped
-
-/** Runs one check. A failed `critical` check skips every later one (they depend on it). */
-async function check(name, fn, { critical = true } = {}) {
-  if (stopped) {
-    results.push({ name, status: 'skipped' });
-    console.log(`SKIP  ${name} (after failure of: ${stopped})`);
-    return;
-  }
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, status: 'passed' });
-    console.log(`ok    ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    results.push({ name, status: 'failed' });
-    console.log(`FAIL  ${name}`);
-    console.log(indent(err?.stack ?? String(err)));
-    await saveArtifacts(name);
-    if (critical) stopped = name;
-  }
-}
-
-function indent(text, prefix = '      ') {
-  return String(text).split('\n').map((l) => prefix + l).join('\n');
-}
-
-let page; // the current page, for artifacts
-
-async function saveArtifacts(name) {
-  if (!ARTIFACTS_DIR || !page) return;
-  try {
-    mkdirSync(ARTIFACTS_DIR, { recursive: true });
-    const base = path.join(ARTIFACTS_DIR, name.replace(/[^a-z0-9]+/gi, '-').toLowerCase());
-    await page.screenshot({ path: `${base}.png`, fullPage: true });
-    writeFileSync(`${base}.html`, await page.content());
-    console.log(indent(`artifacts: ${base}.png, ${base}.html`));
-  } catch (e) {
-    console.log(indent(`(could not save artifacts: ${e.message})`));
-  }
-}
+const runner = createRunner({ artifactsDir: ARTIFACTS_DIR });
+const check = runner.check;
+let page; // the current page
 
 // ---------------------------------------------------------------- helpers
 
-/** Injects axe-core and runs WCAG 2 A + AA rules; fails listing every violation. */
-async function assertAxeClean(label) {
-  await page.addScriptTag({ path: AXE_PATH });
-  const { violations, passes, incomplete } = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
-    const slim = (list) =>
-      list.map((v) => ({
-        id: v.id,
-        impact: v.impact,
-        help: v.help,
-        helpUrl: v.helpUrl,
-        nodes: v.nodes.map((n) => ({ target: n.target, html: n.html, summary: n.failureSummary })),
-      }));
-    return { violations: slim(r.violations), passes: r.passes.length, incomplete: slim(r.incomplete) };
-  });
-  for (const v of incomplete) {
-    // "needs review": not a failure, but worth seeing in the log.
-    console.log(indent(`axe needs review on ${label}: ${v.id} (${v.help}) on ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`));
-  }
-  if (violations.length) {
-    const report = violations
-      .map((v) =>
-        [
-          `- ${v.id} [${v.impact}] ${v.help} (${v.helpUrl})`,
-          ...v.nodes.map((n) => `    target ${JSON.stringify(n.target)}: ${n.html}\n      ${n.summary?.replace(/\n/g, '\n      ')}`),
-        ].join('\n'),
-      )
-      .join('\n');
-    assert.fail(`axe-core found ${violations.length} WCAG 2 A/AA violation(s) on ${label}:\n${report}`);
-  }
-  assert.ok(passes > 0, 'axe-core ran no rule at all');
-}
-
-/** Every visible form control has a non-empty <label> associated with it. */
-async function assertEveryVisibleInputLabelled() {
-  const unlabelled = await page.evaluate(() =>
-    [...document.querySelectorAll('input, select, textarea')]
-      .filter((el) => el.type !== 'hidden' && el.getClientRects().length > 0)
-      .filter((el) => ![...(el.labels ?? [])].some((l) => l.textContent.trim() !== ''))
-      .map((el) => el.outerHTML),
-  );
-  assert.deepEqual(unlabelled, [], 'visible inputs without an associated <label>');
-}
+const assertAxeClean = (label) => axeClean(page, label);
+const assertEveryVisibleInputLabelled = () => everyVisibleInputLabelled(page);
 
 async function assertLoginForm() {
   assert.equal(await page.locator('html').getAttribute('lang'), 'fr', '<html lang="fr">');
@@ -201,27 +119,10 @@ let code = null;
 let tokens = null;
 
 try {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    chromiumSandbox: false,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-
-  // The pages send `Content-Security-Policy: default-src 'none'` (no script-src):
-  // bypassCSP lets the test inject axe-core; it changes nothing else on the page.
-  const context = await browser.newContext({ bypassCSP: true, locale: 'fr-FR', viewport: { width: 1280, height: 900 } });
-  context.setDefaultTimeout(15_000);
+  browser = await launchChromium(CHROMIUM);
+  const context = await newContext(browser);
   page = await context.newPage();
+  runner.page = page;
   page.on('pageerror', (e) => console.log(indent(`page error: ${e.message}`)));
 
   // Nothing listens on the demo client's redirect URI: answer it from the test.
@@ -322,13 +223,9 @@ try {
   await context.close();
 } catch (err) {
   // Anything thrown outside a check (browser launch, context) is a failure too.
-  results.push({ name: 'setup', status: 'failed' });
-  console.log(`FAIL  setup\n${indent(err?.stack ?? String(err))}`);
+  runner.fail('setup', err);
 } finally {
   await browser?.close();
 }
 
-const count = (s) => results.filter((r) => r.status === s).length;
-const skipped = count('skipped');
-console.log(`browser: ${count('passed')} passed, ${count('failed')} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(count('failed') || skipped ? 1 : 0);
+process.exit(runner.summary());

@@ -1,0 +1,161 @@
+// Shared helpers of the browser specs (login.spec.mjs, activation.spec.mjs):
+// a tiny check runner, the Chromium launch, and the accessibility assertions
+// (axe-core WCAG 2 A/AA, labelled controls).
+
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const AXE_PATH = require.resolve('axe-core/axe.min.js');
+
+export function indent(text, prefix = '      ') {
+  return String(text).split('\n').map((l) => prefix + l).join('\n');
+}
+
+// ---------------------------------------------------------------- tiny runner
+
+/**
+ * A sequence of checks printing one line each. `runner.page` is the page whose
+ * screenshot and HTML are saved (under `artifactsDir`) when a check fails.
+ */
+export function createRunner({ artifactsDir } = {}) {
+  const results = [];
+  let stopped = null; // name of the critical check that failed; later checks are skipped
+
+  const runner = {
+    page: null,
+
+    /** Runs one check. A failed `critical` check skips every later one (they depend on it). */
+    async check(name, fn, { critical = true } = {}) {
+      if (stopped) {
+        results.push({ name, status: 'skipped' });
+        console.log(`SKIP  ${name} (after failure of: ${stopped})`);
+        return;
+      }
+      const started = Date.now();
+      try {
+        await fn();
+        results.push({ name, status: 'passed' });
+        console.log(`ok    ${name} (${Date.now() - started} ms)`);
+      } catch (err) {
+        results.push({ name, status: 'failed' });
+        console.log(`FAIL  ${name}`);
+        console.log(indent(err?.stack ?? String(err)));
+        await saveArtifacts(name);
+        if (critical) stopped = name;
+      }
+    },
+
+    /** Records a failure that happened outside any check (browser launch, context). */
+    fail(name, err) {
+      results.push({ name, status: 'failed' });
+      console.log(`FAIL  ${name}\n${indent(err?.stack ?? String(err))}`);
+    },
+
+    /** Prints the summary line; returns the exit code (1 when anything failed or was skipped). */
+    summary(label = 'browser') {
+      const count = (s) => results.filter((r) => r.status === s).length;
+      const skipped = count('skipped');
+      console.log(`${label}: ${count('passed')} passed, ${count('failed')} failed${skipped ? `, ${skipped} skipped` : ''}`);
+      return count('failed') || skipped ? 1 : 0;
+    },
+  };
+
+  async function saveArtifacts(name) {
+    const page = runner.page;
+    if (!artifactsDir || !page) return;
+    try {
+      mkdirSync(artifactsDir, { recursive: true });
+      const base = path.join(artifactsDir, name.replace(/[^a-z0-9]+/gi, '-').toLowerCase());
+      await page.screenshot({ path: `${base}.png`, fullPage: true });
+      writeFileSync(`${base}.html`, await page.content());
+      console.log(indent(`artifacts: ${base}.png, ${base}.html`));
+    } catch (e) {
+      console.log(indent(`(could not save artifacts: ${e.message})`));
+    }
+  }
+
+  return runner;
+}
+
+// ---------------------------------------------------------------- browser
+
+/** Headless Debian Chromium (never a Playwright-downloaded build). */
+export function launchChromium(executablePath) {
+  return chromium.launch({
+    executablePath,
+    headless: true,
+    chromiumSandbox: false,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/**
+ * A French-locale context. The pages send `Content-Security-Policy: default-src
+ * 'none'` (no script-src): bypassCSP lets the test inject axe-core; it changes
+ * nothing else on the page.
+ */
+export async function newContext(browser) {
+  const context = await browser.newContext({ bypassCSP: true, locale: 'fr-FR', viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(15_000);
+  return context;
+}
+
+// ---------------------------------------------------------------- accessibility
+
+/** Injects axe-core and runs WCAG 2 A + AA rules; fails listing every violation. */
+export async function assertAxeClean(page, label) {
+  await page.addScriptTag({ path: AXE_PATH });
+  const { violations, passes, incomplete } = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
+    const slim = (list) =>
+      list.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        helpUrl: v.helpUrl,
+        nodes: v.nodes.map((n) => ({ target: n.target, html: n.html, summary: n.failureSummary })),
+      }));
+    return { violations: slim(r.violations), passes: r.passes.length, incomplete: slim(r.incomplete) };
+  });
+  for (const v of incomplete) {
+    // "needs review": not a failure, but worth seeing in the log.
+    console.log(indent(`axe needs review on ${label}: ${v.id} (${v.help}) on ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`));
+  }
+  if (violations.length) {
+    const report = violations
+      .map((v) =>
+        [
+          `- ${v.id} [${v.impact}] ${v.help} (${v.helpUrl})`,
+          ...v.nodes.map((n) => `    target ${JSON.stringify(n.target)}: ${n.html}\n      ${n.summary?.replace(/\n/g, '\n      ')}`),
+        ].join('\n'),
+      )
+      .join('\n');
+    assert.fail(`axe-core found ${violations.length} WCAG 2 A/AA violation(s) on ${label}:\n${report}`);
+  }
+  assert.ok(passes > 0, 'axe-core ran no rule at all');
+}
+
+/** Every visible form control has a non-empty <label> associated with it. */
+export async function assertEveryVisibleInputLabelled(page) {
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea')]
+      .filter((el) => el.type !== 'hidden' && el.getClientRects().length > 0)
+      .filter((el) => ![...(el.labels ?? [])].some((l) => l.textContent.trim() !== ''))
+      .map((el) => el.outerHTML),
+  );
+  assert.deepEqual(unlabelled, [], 'visible inputs without an associated <label>');
+}
