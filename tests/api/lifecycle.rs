@@ -708,3 +708,64 @@ async fn the_qr_code_page_prefills_the_identifier() {
     );
     assert!(!page.contains(&letter.password), "never the password");
 }
+
+#[tokio::test]
+async fn hostile_first_connection_and_profile_fields_are_refused_and_change_nothing() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    let csrf = input_value(&page, "csrf").unwrap();
+    let good = guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD);
+    for field in [
+        "birthdate",
+        "password",
+        "password_confirmation",
+        "email",
+        "email_confirmation",
+    ] {
+        for (what, value) in [
+            ("non-UTF-8", "%FF%FE"),
+            ("NUL", "a%00b"),
+            ("newline", "a%0Ab"),
+            ("too long", &"a".repeat(5000)),
+            ("empty", ""),
+        ] {
+            let mut body = format!("csrf={csrf}");
+            for (name, v) in &good {
+                let v = if *name == field {
+                    value.to_owned()
+                } else {
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+                };
+                body.push_str(&format!("&{name}={v}"));
+            }
+            let response = browser
+                .post(school.app.url("/premiere-connexion"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{field} {what}");
+            let html = response.text().await.unwrap();
+            assert!(html.contains("lang=\"fr\""), "{field} {what}");
+        }
+    }
+    let marc = school.app.account_named("marc.baillet").await;
+    assert_eq!(
+        marc.state,
+        clef::accounts::AccountState::Provisional,
+        "nothing was written"
+    );
+    assert!(marc.provisional_password.is_some());
+
+    // A confirmation token that is not one.
+    for bogus in ["%FF", "a%00", "x", &"a".repeat(5000)] {
+        let response = browser
+            .get(school.app.url(&format!("/confirmation?jeton={bogus}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(matches!(response.status().as_u16(), 400 | 410), "{bogus}");
+    }
+}
