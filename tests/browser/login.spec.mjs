@@ -1,8 +1,9 @@
 // Real-browser end-to-end and accessibility check of Clef's login flow.
 //
-// Plain Node script (no test runner): headless Chromium through playwright-core,
-// axe-core for WCAG 2 A/AA, node:assert for the rest. Normally started by
-// tests/browser/run.sh, which builds and starts `clef serve --demo` and passes:
+// Plain Node script (no test runner; shared helpers in lib.mjs): headless
+// Chromium through playwright-core, axe-core for WCAG 2 A/AA, node:assert for
+// the rest. Normally started by tests/browser/run.sh, which builds and starts
+// `clef serve --demo` and passes:
 //
 //   CLEF_URL            issuer / base URL of the running server (http://127.0.0.1:PORT)
 //   CLEF_CLIENT_ID      demo client id     (printed by `clef serve --demo`)

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Real-browser end-to-end + accessibility check of Clef's login flow.
+# Real-browser end-to-end + accessibility check of Clef's login and account
+# activation flows.
 #
 #   bash tests/browser/run.sh        (from anywhere; exits non-zero on any failure)
 #
 # Idempotent: installs Debian's chromium only when /usr/bin/chromium is missing,
 # installs the npm packages pinned in tests/browser/package-lock.json, builds clef
 # (debug), starts `clef serve --demo` in a throw-away directory on a free loopback
-# port, runs tests/browser/login.spec.mjs in headless Chromium, and cleans up.
+# port, runs tests/browser/login.spec.mjs then tests/browser/activation.spec.mjs
+# (which provisions a family through the clef CLI on the same data dir) in
+# headless Chromium, and cleans up. Both specs always run; the exit status is
+# non-zero when either fails.
 #
 # Environment (all optional):
 #   CHROMIUM        Chromium binary                       (default /usr/bin/chromium)
@@ -53,6 +57,7 @@ else
   BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/clef"
 fi
 [ -x "$BIN" ] || { echo "no clef binary at $BIN" >&2; exit 1; }
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")" # the server and the CLI run elsewhere
 
 # --- 4. start `clef serve --demo` in a temp dir --------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/clef-browser.XXXXXX")"
@@ -109,8 +114,18 @@ done
 curl -sf "$URL/healthz" >/dev/null || { echo "clef did not answer $URL/healthz" >&2; exit 1; }
 log "clef is up (pid $CLEF_PID, client $CLIENT_ID)"
 
-# --- 5. the browser check ------------------------------------------------------
+# --- 5. the browser checks -----------------------------------------------------
 rm -rf "$ARTIFACTS_DIR"
+FAILED=0
+log "login.spec.mjs"
 CLEF_URL="$URL" CLEF_CLIENT_ID="$CLIENT_ID" CLEF_CLIENT_SECRET="$CLIENT_SECRET" \
   CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR" \
-  node "$HERE/login.spec.mjs"
+  node "$HERE/login.spec.mjs" || FAILED=1
+
+# Same server; the spec runs the clef CLI against the server's data and keys.
+log "activation.spec.mjs"
+CLEF_URL="$URL" CLEF_BIN="$BIN" CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/keys" \
+  CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/activation" \
+  node "$HERE/activation.spec.mjs" || FAILED=1
+
+exit "$FAILED"
