@@ -17,9 +17,9 @@ use crate::secret::constant_time_eq;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActivationError {
-    /// A field to correct; the message is French, shown above the form.
-    #[error("{0}")]
-    Invalid(String),
+    /// A field to correct (its form name); the message is French, shown above the form.
+    #[error("{1}")]
+    Invalid(&'static str, String),
     #[error("wrong birth date")]
     WrongBirthdate,
     #[error("the letter has expired")]
@@ -128,8 +128,8 @@ pub async fn first_connection(
     if failures >= MAX_ATTEMPTS {
         return Err(ActivationError::TooManyAttempts);
     }
-    let birthdate =
-        BirthDate::parse(&form.birthdate).map_err(|e| ActivationError::Invalid(e.to_string()))?;
+    let birthdate = BirthDate::parse(&form.birthdate)
+        .map_err(|e| ActivationError::Invalid("birthdate", e.to_string()))?;
     if !expected_birthdates(app, &account)
         .await?
         .iter()
@@ -140,30 +140,34 @@ pub async fn first_connection(
     }
     password_rule(app)
         .check(&form.password)
-        .map_err(ActivationError::Invalid)?;
+        .map_err(|message| ActivationError::Invalid("password", message))?;
     if !constant_time_eq(
         form.password.expose_secret(),
         form.password_confirmation.expose_secret(),
     ) {
         return Err(ActivationError::Invalid(
+            "password_confirmation",
             "La confirmation du mot de passe ne correspond pas.".into(),
         ));
     }
     let email = match (form.email.trim(), account.kind) {
         ("", AccountKind::Guardian) => {
             return Err(ActivationError::Invalid(
+                "email",
                 "L'adresse mail est obligatoire pour les responsables.".into(),
             ));
         }
         ("", _) => None,
-        (raw, _) => {
-            Some(EmailAddress::parse(raw).map_err(|e| ActivationError::Invalid(e.to_string()))?)
-        }
+        (raw, _) => Some(
+            EmailAddress::parse(raw)
+                .map_err(|e| ActivationError::Invalid("email", e.to_string()))?,
+        ),
     };
     if let Some(email) = &email
         && EmailAddress::parse(&form.email_confirmation).ok().as_ref() != Some(email)
     {
         return Err(ActivationError::Invalid(
+            "email_confirmation",
             "La confirmation de l'adresse mail ne correspond pas.".into(),
         ));
     }

@@ -54,9 +54,11 @@ async fn first_connection_page(
     jar: CookieJar,
     account: &Account,
     entered: Entered<'_>,
-    error: Option<&str>,
+    // The field in error (its form name) and the French message.
+    error: Option<(&str, &str)>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
+    let (error_field, error) = error.unzip();
     let child = match account.kind {
         AccountKind::Guardian => store::children(&app.db, &account.id)
             .await?
@@ -76,7 +78,7 @@ async fn first_connection_page(
                 identifier => &account.identifier,
                 guardian => account.kind == AccountKind::Guardian,
                 email_required => account.kind == AccountKind::Guardian,
-                child, rule => rule.describe(), max => rule.max, csrf, error,
+                child, rule => rule.describe(), max => rule.max, csrf, error, error_field,
                 birthdate => entered.birthdate, email => entered.email, email_confirmation => entered.email_confirmation,
             }
         },
@@ -133,13 +135,13 @@ pub async fn first_connection(
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
     let activated = match activation::first_connection(&app, &account.id, form, return_to).await {
         Ok(activated) => activated,
-        Err(ActivationError::Invalid(message)) => {
+        Err(ActivationError::Invalid(field, message)) => {
             return first_connection_page(
                 &app,
                 jar,
                 &account,
                 entered,
-                Some(&message),
+                Some((field, &message)),
                 StatusCode::BAD_REQUEST,
             )
             .await;
@@ -152,7 +154,7 @@ pub async fn first_connection(
                 jar,
                 &account,
                 entered,
-                Some(message),
+                Some(("birthdate", message)),
                 StatusCode::BAD_REQUEST,
             )
             .await;
