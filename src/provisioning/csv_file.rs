@@ -249,12 +249,15 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
     let mut errors = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     // Line numbers as a spreadsheet shows them, counted from the byte offset
-    // (a quoted cell may span several lines).
+    // (a quoted cell may span several lines). Records come in order, so the
+    // count goes on from the previous record: one pass over the file.
+    let counted = std::cell::Cell::new((0usize, 1usize));
     let line_at = |byte: u64| {
-        1 + text.as_bytes()[..(byte as usize).min(text.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
+        let (from, line) = counted.get();
+        let to = (byte as usize).clamp(from, text.len());
+        let line = line + text.as_bytes()[from..to].iter().filter(|&&b| b == b'\n').count();
+        counted.set((to, line));
+        line
     };
     for record in reader.records() {
         let record = match record {

@@ -435,8 +435,10 @@ async fn existing_guardians(
         .collect()
 }
 
-/// Rows per statement: under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
-const CHUNK_PARAMS: usize = 30_000;
+/// Bound parameters per multi-row INSERT. Far below SQLite's and PostgreSQL's
+/// limits: measured (benches/provisioning.rs), statements of a few hundred
+/// parameters import ten times faster than statements of tens of thousands.
+const CHUNK_PARAMS: usize = 600;
 
 async fn insert_rows(
     tx: &mut Tx,
@@ -492,7 +494,7 @@ async fn assign_identifiers(
         .into_iter()
         .collect();
     let mut next: HashMap<String, i64> = HashMap::new();
-    for chunk in bases.chunks(1000) {
+    for chunk in bases.chunks(CHUNK_PARAMS) {
         let sql = format!(
             "SELECT base, next FROM identifier_counters WHERE base IN ({})",
             placeholders(chunk.len())
@@ -513,7 +515,7 @@ async fn assign_identifiers(
             *counter += 1;
         }
         let mut taken = HashSet::new();
-        for chunk in pending.chunks(1000) {
+        for chunk in pending.chunks(CHUNK_PARAMS) {
             let sql = format!(
                 "SELECT identifier FROM accounts WHERE identifier IN ({})",
                 placeholders(chunk.len())
@@ -532,7 +534,7 @@ async fn assign_identifiers(
         .into_iter()
         .map(|(base, n)| vec![Cell::from(base), Cell::from(n)])
         .collect();
-    for chunk in counters.chunks(10_000) {
+    for chunk in counters.chunks(CHUNK_PARAMS / 2) {
         let mut sql = String::from("INSERT INTO identifier_counters (base, next) VALUES ");
         for i in 0..chunk.len() {
             if i > 0 {
