@@ -95,9 +95,6 @@ pub async fn authenticate(
             Some(LoginOutcome::FirstConnection(account))
         }
         Some(account) if hash_matches && account.may_use_applications() => {
-            store::record_login(&app.db, &account.id, app.now())
-                .await
-                .map_err(anyhow::Error::from)?;
             Some(LoginOutcome::SignedIn(account))
         }
         Some(account) if hash_matches && account.state == AccountState::PendingEmail => {

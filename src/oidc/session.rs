@@ -21,8 +21,10 @@ fn key(token: &str) -> String {
     format!("session:{}", digest(token))
 }
 
-/// Opens a session after a successful password login; returns the cookie value.
+/// Opens a session after a successful password login (recorded as the
+/// account's last login); returns the cookie value.
 pub async fn open(app: &Clef, account_id: &str, now: i64) -> anyhow::Result<(String, Session)> {
+    crate::accounts::store::record_login(&app.db, account_id, now).await?;
     let token = random_token(32);
     let ttl = app.config.session_ttl;
     let session = Session {
