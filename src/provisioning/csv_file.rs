@@ -255,7 +255,11 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
     let line_at = |byte: u64| {
         let (from, line) = counted.get();
         let to = (byte as usize).clamp(from, text.len());
-        let line = line + text.as_bytes()[from..to].iter().filter(|&&b| b == b'\n').count();
+        let line = line
+            + text.as_bytes()[from..to]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
         counted.set((to, line));
         line
     };
