@@ -50,15 +50,25 @@ pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
 
 /// `GET /login`: the form on its own, outside any authorization request.
 pub async fn page(State(app): AppState, jar: CookieJar, Query(params): Query) -> Response {
-    let identifier = params
-        .ok()
-        .and_then(|p| p.get("identifier").and_then(|i| Identifier::parse(i).ok()));
+    prefilled(&app, jar, params.ok(), "identifier", false)
+}
+
+/// The login form with the identifier taken from the query (ignored when invalid).
+fn prefilled(
+    app: &Clef,
+    jar: CookieJar,
+    params: Option<Params>,
+    name: &str,
+    activation: bool,
+) -> Response {
+    let identifier = params.and_then(|p| p.get(name).and_then(|i| Identifier::parse(i).ok()));
     let identifier = identifier.as_ref().map_or("", |i| i.as_str());
     form_page(
-        &app,
+        app,
         jar,
         FormPage {
             identifier,
+            activation,
             ..FormPage::default()
         },
     )
@@ -205,19 +215,7 @@ pub async fn open_session(
 /// `GET /activation?identifiant=…`: where a letter's QR code leads — the
 /// login form, titled for a first connection, with the identifier filled in.
 pub async fn activation(State(app): AppState, jar: CookieJar, Query(params): Query) -> Response {
-    let identifier = params
-        .ok()
-        .and_then(|p| p.get("identifiant").and_then(|i| Identifier::parse(i).ok()));
-    let identifier = identifier.as_ref().map_or("", |i| i.as_str());
-    form_page(
-        &app,
-        jar,
-        FormPage {
-            identifier,
-            activation: true,
-            ..FormPage::default()
-        },
-    )
+    prefilled(&app, jar, params.ok(), "identifiant", true)
 }
 
 /// `GET /continuer?request=…`: resumes an authorization request for a person
