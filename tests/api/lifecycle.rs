@@ -79,6 +79,14 @@ impl School {
             .unwrap()
     }
 
+    /// Marc's first connection, done right: his account awaits email confirmation.
+    async fn activate_marc(&self, browser: &reqwest::Client) {
+        let page = self.first_connection_page(browser, "marc.baillet").await;
+        let fields = guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD);
+        let done = self.submit_first_connection(browser, &page, &fields).await;
+        assert_eq!(done.status(), 200);
+    }
+
     /// Opens a confirmation link the way a person does: GET shows a button, POST confirms.
     async fn confirm(&self, browser: &reqwest::Client, link: &str) -> reqwest::Response {
         let page = browser.get(link).send().await.unwrap();
@@ -417,14 +425,7 @@ async fn an_expired_letter_no_longer_works_and_its_account_is_deleted() {
 async fn expiry_keeps_a_student_whose_guardian_is_active_but_voids_the_letter() {
     let school = school().await;
     let browser = browser();
-    let page = school.first_connection_page(&browser, "marc.baillet").await;
-    school
-        .submit_first_connection(
-            &browser,
-            &page,
-            &guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD),
-        )
-        .await;
+    school.activate_marc(&browser).await;
     school.app.clock.advance(93 * 24 * 3600);
     let report =
         clef::provisioning::expiry::expire_letters(&school.app.app.db, school.app.app.now(), 3)
@@ -444,14 +445,7 @@ async fn expiry_keeps_a_student_whose_guardian_is_active_but_voids_the_letter() 
 async fn a_used_link_and_a_link_replaced_by_a_newer_one_are_refused() {
     let school = school().await;
     let browser = browser();
-    let page = school.first_connection_page(&browser, "marc.baillet").await;
-    school
-        .submit_first_connection(
-            &browser,
-            &page,
-            &guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD),
-        )
-        .await;
+    school.activate_marc(&browser).await;
     let first_link = school
         .app
         .last_mail_to("marc@example.org")
@@ -500,14 +494,7 @@ async fn a_used_link_and_a_link_replaced_by_a_newer_one_are_refused() {
 async fn an_unconfirmed_guardian_corrects_the_address() {
     let school = school().await;
     let browser = browser();
-    let page = school.first_connection_page(&browser, "marc.baillet").await;
-    school
-        .submit_first_connection(
-            &browser,
-            &page,
-            &guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD),
-        )
-        .await;
+    school.activate_marc(&browser).await;
     school
         .login_to_code(&browser, "marc.baillet", NEW_PASSWORD)
         .await;
