@@ -87,6 +87,22 @@ impl School {
         assert_eq!(done.status(), 200);
     }
 
+    /// Logs Marc in with his new password, which leads to « Compte non confirmé »; returns that screen.
+    async fn unconfirmed_screen(&self, browser: &reqwest::Client) -> String {
+        let response = self
+            .login_to_code(browser, "marc.baillet", NEW_PASSWORD)
+            .await;
+        assert_eq!(location(&response), "/compte-non-confirme");
+        browser
+            .get(self.app.url("/compte-non-confirme"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Opens a confirmation link the way a person does: GET shows a button, POST confirms.
     async fn confirm(&self, browser: &reqwest::Client, link: &str) -> reqwest::Response {
         let page = browser.get(link).send().await.unwrap();
@@ -452,17 +468,7 @@ async fn a_used_link_and_a_link_replaced_by_a_newer_one_are_refused() {
         .link(&school.app.url("/confirmation?jeton="));
 
     // « Renvoyer le mail de confirmation » from the unconfirmed screen.
-    school
-        .login_to_code(&browser, "marc.baillet", NEW_PASSWORD)
-        .await;
-    let screen = browser
-        .get(school.app.url("/compte-non-confirme"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let screen = school.unconfirmed_screen(&browser).await;
     let resent = browser
         .post(school.app.url("/compte-non-confirme/renvoyer"))
         .form(&[("csrf", input_value(&screen, "csrf").unwrap())])
@@ -495,17 +501,7 @@ async fn an_unconfirmed_guardian_corrects_the_address() {
     let school = school().await;
     let browser = browser();
     school.activate_marc(&browser).await;
-    school
-        .login_to_code(&browser, "marc.baillet", NEW_PASSWORD)
-        .await;
-    let screen = browser
-        .get(school.app.url("/compte-non-confirme"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let screen = school.unconfirmed_screen(&browser).await;
     let csrf = input_value(&screen, "csrf").unwrap();
     let corrected = browser
         .post(school.app.url("/compte-non-confirme/corriger"))

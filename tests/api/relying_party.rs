@@ -8,12 +8,14 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    IdToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
-    TokenResponse, UserInfoClaims,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IdToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::helpers::{REDIRECT_URI, authorize_and_login, browser, location_param, spawn_app};
+use crate::helpers::{
+    REDIRECT_URI, TestApp, authorize_and_login, browser, location_param, spawn_app,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SchoolClaims {
@@ -53,6 +55,35 @@ fn http_client() -> openidconnect::reqwest::Client {
         .unwrap()
 }
 
+type RelyingParty = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// A relying party configured from Clef's discovery document, as an ENT would be.
+async fn relying_party(
+    app: &TestApp,
+    http: &openidconnect::reqwest::Client,
+    client_id: String,
+    secret: Option<String>,
+    redirect_uri: &str,
+) -> RelyingParty {
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), http)
+            .await
+            .unwrap();
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id),
+        secret.map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect_uri.into()).unwrap())
+}
+
 #[tokio::test]
 async fn guardian_signs_in_through_an_openidconnect_relying_party_and_sees_both_children() {
     let app = spawn_app().await;
@@ -60,16 +91,7 @@ async fn guardian_signs_in_through_an_openidconnect_relying_party_and_sees_both_
     let (client_id, secret) = app.client(false).await;
     let http = http_client();
 
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(client_id),
-        secret.map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
+    let client = relying_party(&app, &http, client_id, secret, REDIRECT_URI).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
         .authorize_url(
@@ -193,12 +215,7 @@ async fn student_receives_the_school_claim_through_a_public_client() {
     let family = app.family().await;
     let (client_id, _) = app.client(true).await;
     let http = http_client();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(client_id), None)
-        .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
+    let client = relying_party(&app, &http, client_id, None, REDIRECT_URI).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _, nonce) = client
         .authorize_url(
@@ -253,18 +270,15 @@ async fn the_demo_parent_logs_in_through_the_demo_client() {
     assert_eq!(app.count("clients").await, 1);
     assert_eq!(app.count("guardianships").await, 2);
     let http = http_client();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(demo.client_id.clone()),
-        Some(ClientSecret::new(
-            demo.client_secret.expose_secret().to_owned(),
-        )),
+    let secret = Some(demo.client_secret.expose_secret().to_owned());
+    let client = relying_party(
+        &app,
+        &http,
+        demo.client_id.clone(),
+        secret,
+        clef::demo::REDIRECT_URI,
     )
-    .set_redirect_uri(RedirectUrl::new(clef::demo::REDIRECT_URI.into()).unwrap());
+    .await;
     let (url, _, nonce) = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
