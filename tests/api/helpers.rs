@@ -24,6 +24,8 @@ pub struct TestApp {
     pub address: String,
     pub app: Arc<Clef>,
     pub clock: Arc<ShiftedClock>,
+    /// The data and outbox folders, removed when the test ends.
+    #[allow(dead_code)] // held for its Drop; tests may also write files there
     pub data: tempfile::TempDir,
 }
 
@@ -492,53 +494,168 @@ impl TestApp {
     }
 }
 
-/// A real SMTP server (Python's aiosmtpd) storing what it receives in a Maildir.
+/// A real SMTP server on a free port, in the test's runtime: it speaks RFC 5321 to
+/// lettre (EHLO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT) and keeps
+/// every message it accepts.
 pub struct SmtpServer {
     pub port: u16,
-    dir: tempfile::TempDir,
-    child: std::process::Child,
+    messages: Arc<std::sync::Mutex<Vec<SmtpMessage>>>,
+    listener: tokio::task::JoinHandle<()>,
 }
 
+/// One message as the SMTP server accepted it: the envelope and the RFC 5322 bytes.
+#[derive(Clone, Debug)]
+pub struct SmtpMessage {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+/// Advertised in EHLO and enforced on DATA.
+const SMTP_MAX_SIZE: usize = 1 << 20;
+
 impl SmtpServer {
-    pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        #[allow(clippy::zombie_processes)] // reaped by Drop
-        let child = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(dir.path().join("maildir"))
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 -m aiosmtpd (pip install aiosmtpd)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { port, dir, child };
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let messages = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = Arc::clone(&messages);
+        let listener = tokio::spawn(async move {
+            // Sessions live in the set, so stopping the listener ends them too.
+            let mut sessions = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                sessions.spawn(smtp_session(stream, Arc::clone(&store)));
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        });
+        Self {
+            port,
+            messages,
+            listener,
         }
-        panic!("aiosmtpd did not start (is it installed? pip install aiosmtpd)");
+    }
+
+    /// Every message accepted so far, in order of arrival.
+    pub fn messages(&self) -> Vec<SmtpMessage> {
+        self.messages.lock().unwrap().clone()
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {
-        read_mail_dir(&self.dir.path().join("maildir").join("new"))
+        self.messages()
+            .iter()
+            .map(|m| ReceivedMail::parse(&m.data))
+            .collect()
     }
 }
 
 impl Drop for SmtpServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.listener.abort();
     }
+}
+
+/// One SMTP connection, command by command; a message is stored before its 250.
+async fn smtp_session(
+    stream: tokio::net::TcpStream,
+    store: Arc<std::sync::Mutex<Vec<SmtpMessage>>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+    let (read, mut write) = stream.into_split();
+    let mut read = tokio::io::BufReader::new(read);
+    write
+        .write_all(b"220 localhost ESMTP Clef test server\r\n")
+        .await?;
+    let mut greeted = false;
+    // The transaction under way: MAIL FROM, then the RCPT TO addresses.
+    let mut transaction: Option<(String, Vec<String>)> = None;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if read.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = String::from_utf8_lossy(&line);
+        let command = command.trim_end_matches(['\r', '\n']);
+        let (verb, argument) = command.split_once(' ').unwrap_or((command, ""));
+        let reply = match verb.to_ascii_uppercase().as_str() {
+            "EHLO" => {
+                greeted = true;
+                transaction = None;
+                format!("250-localhost\r\n250-8BITMIME\r\n250 SIZE {SMTP_MAX_SIZE}")
+            }
+            "HELO" => {
+                greeted = true;
+                transaction = None;
+                "250 localhost".into()
+            }
+            "MAIL" if !greeted => "503 5.5.1 EHLO first".into(),
+            "MAIL" => match smtp_path(argument, "FROM:") {
+                Some(from) => {
+                    transaction = Some((from, Vec::new()));
+                    "250 2.1.0 OK".into()
+                }
+                None => "501 5.5.4 Syntax: MAIL FROM:<address>".into(),
+            },
+            "RCPT" => match (&mut transaction, smtp_path(argument, "TO:")) {
+                (None, _) => "503 5.5.1 MAIL first".into(),
+                (Some(_), None) => "501 5.5.4 Syntax: RCPT TO:<address>".into(),
+                (Some((_, to)), Some(address)) => {
+                    to.push(address);
+                    "250 2.1.5 OK".into()
+                }
+            },
+            "DATA" => match transaction.take() {
+                Some((from, to)) if !to.is_empty() => {
+                    write
+                        .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                        .await?;
+                    let mut data = Vec::new();
+                    loop {
+                        line.clear();
+                        if read.read_until(b'\n', &mut line).await? == 0 {
+                            return Ok(());
+                        }
+                        if line == b".\r\n" {
+                            break;
+                        }
+                        // RFC 5321 §4.5.2: a line starting with a dot had one added.
+                        let unstuffed = line.strip_prefix(b".").unwrap_or(&line);
+                        data.extend_from_slice(unstuffed);
+                    }
+                    if data.len() > SMTP_MAX_SIZE {
+                        "552 5.3.4 Message too big".into()
+                    } else {
+                        store.lock().unwrap().push(SmtpMessage { from, to, data });
+                        "250 2.0.0 OK: queued".into()
+                    }
+                }
+                other => {
+                    transaction = other;
+                    "503 5.5.1 RCPT first".into()
+                }
+            },
+            "RSET" => {
+                transaction = None;
+                "250 2.0.0 OK".into()
+            }
+            "NOOP" => "250 2.0.0 OK".into(),
+            "QUIT" => {
+                write.write_all(b"221 2.0.0 Bye\r\n").await?;
+                return Ok(());
+            }
+            _ => "500 5.5.2 Command not recognized".into(),
+        };
+        write.write_all(format!("{reply}\r\n").as_bytes()).await?;
+    }
+}
+
+/// The address of `FROM:<a@b> BODY=8BITMIME` or `TO:<a@b>`; `<>` is the null sender.
+fn smtp_path(argument: &str, keyword: &str) -> Option<String> {
+    let head = argument.get(..keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    let rest = argument[keyword.len()..].trim_start().strip_prefix('<')?;
+    let (address, _parameters) = rest.split_once('>')?;
+    Some(address.to_owned())
 }

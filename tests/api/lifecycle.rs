@@ -297,7 +297,7 @@ async fn a_guardian_turns_a_letter_into_an_account_with_mail_read_from_the_outbo
 
 #[tokio::test]
 async fn a_guardian_turns_a_letter_into_an_account_with_mail_through_a_real_smtp_server() {
-    let smtp = SmtpServer::start();
+    let smtp = SmtpServer::start().await;
     let url = format!("smtp://127.0.0.1:{}", smtp.port);
     let school = school_with(|config| config.smtp_url = Some(url.into())).await;
     guardian_whole_path(&school, || smtp.received()).await;
@@ -305,6 +305,77 @@ async fn a_guardian_turns_a_letter_into_an_account_with_mail_through_a_real_smtp
         school.app.outbox().is_empty(),
         "with SMTP configured, nothing goes to the outbox"
     );
+    let envelope = &smtp.messages()[0];
+    assert_eq!(envelope.from, "no-reply@localhost");
+    assert_eq!(envelope.to, ["marc@example.org"]);
+}
+
+#[tokio::test]
+async fn the_test_smtp_server_speaks_the_protocol_lettre_relies_on() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+    let smtp = SmtpServer::start().await;
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", smtp.port))
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut read = tokio::io::BufReader::new(read);
+    let mut exchange = async |command: &str| {
+        if !command.is_empty() {
+            write.write_all(command.as_bytes()).await.unwrap();
+        }
+        // A reply ends with its first line whose code is followed by a space.
+        let mut reply = String::new();
+        loop {
+            let mut line = String::new();
+            read.read_line(&mut line).await.unwrap();
+            reply.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return reply;
+            }
+        }
+    };
+    assert!(exchange("").await.starts_with("220 "));
+    let ehlo = exchange("EHLO client.example\r\n").await;
+    assert!(
+        ehlo.starts_with("250-") && ehlo.contains("8BITMIME"),
+        "{ehlo}"
+    );
+    assert!(exchange("DATA\r\n").await.starts_with("503 "));
+    assert!(exchange("VRFY root\r\n").await.starts_with("500 "));
+    assert!(exchange("NOOP\r\n").await.starts_with("250 "));
+    assert!(
+        exchange("MAIL FROM:<a@example.org>\r\n")
+            .await
+            .starts_with("250 ")
+    );
+    assert!(exchange("RSET\r\n").await.starts_with("250 "));
+    assert!(
+        exchange("RCPT TO:<b@example.org>\r\n")
+            .await
+            .starts_with("503 "),
+        "RSET ended the transaction"
+    );
+    assert!(
+        exchange("MAIL FROM:<a@example.org> BODY=8BITMIME\r\n")
+            .await
+            .starts_with("250 ")
+    );
+    assert!(
+        exchange("RCPT TO:<b@example.org>\r\n")
+            .await
+            .starts_with("250 ")
+    );
+    assert!(exchange("DATA\r\n").await.starts_with("354 "));
+    let body = "Subject: dots\r\n\r\n..leading dot\r\n.\r\n";
+    assert!(exchange(body).await.starts_with("250 "));
+    assert!(exchange("QUIT\r\n").await.starts_with("221 "));
+
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].from, "a@example.org");
+    assert_eq!(messages[0].to, ["b@example.org"]);
+    assert_eq!(messages[0].data, b"Subject: dots\r\n\r\n.leading dot\r\n");
 }
 
 #[tokio::test]
