@@ -1,6 +1,9 @@
 //! Demo data: an establishment, a parent with two children, a student and a
 //! first-party client, so a newcomer can log in through a real code flow.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::accounts::AccountKind;
@@ -16,14 +19,20 @@ pub const PASSWORD: &str = "Demo2026clef";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9000/callback";
 const UAI: &str = "0590001A";
 const CLIENT_NAME: &str = "ENT de démonstration";
+/// Under `data_dir`: the demo client's secret, so that every run prints the same one
+/// (Clef itself keeps only its hash).
+const SECRET_FILE: &str = "demo-client-secret";
 
 pub struct DemoData {
     pub client_id: String,
     pub client_secret: SecretString,
+    /// Where the secret is kept between runs.
+    pub secret_file: PathBuf,
 }
 
-/// Loads the demo data; later runs reuse it and give the demo client a new
-/// secret (Clef keeps only a hash, so the old one cannot be shown again).
+/// Loads the demo data; later runs reuse it, and the client's secret kept in
+/// `data_dir` as long as it still matches the client's hash (otherwise the client
+/// gets a new secret, written there).
 pub async fn load(app: &Clef) -> anyhow::Result<DemoData> {
     let db = &app.db;
     let now = app.now();
@@ -103,11 +112,17 @@ pub async fn load(app: &Clef) -> anyhow::Result<DemoData> {
         .await?
         .into_iter()
         .find(|c| c.name == CLIENT_NAME);
+    let secret_file = app.config.data_dir.join(SECRET_FILE);
+    let kept = read_secret(&secret_file)?;
     let (client_id, client_secret) = match existing {
-        Some(client) => {
-            let secret = clients::rotate_secret(db, &client.id).await?;
-            (client.id, secret)
-        }
+        Some(client) => match kept.filter(|secret| client.secret_matches(secret.expose_secret())) {
+            Some(secret) => (client.id, secret),
+            None => {
+                let secret = clients::rotate_secret(db, &client.id).await?;
+                write_secret(&secret_file, &secret)?;
+                (client.id, secret)
+            }
+        },
         None => {
             let new = NewClient {
                 name: CLIENT_NAME.into(),
@@ -117,36 +132,82 @@ pub async fn load(app: &Clef) -> anyhow::Result<DemoData> {
                 is_first_party: true,
             };
             let (client, secret) = clients::create(db, new, now).await?;
-            (
-                client.id,
-                secret.ok_or_else(|| anyhow::anyhow!("a confidential client has a secret"))?,
-            )
+            let secret =
+                secret.ok_or_else(|| anyhow::anyhow!("a confidential client has a secret"))?;
+            write_secret(&secret_file, &secret)?;
+            (client.id, secret)
         }
     };
     Ok(DemoData {
         client_id,
         client_secret,
+        secret_file,
     })
 }
 
+fn read_secret(path: &Path) -> anyhow::Result<Option<SecretString>> {
+    match std::fs::read_to_string(path) {
+        Ok(secret) => Ok(Some(secret.trim().to_owned().into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Written to a fresh 0600 file, then renamed into place: the secret is its owner's
+/// alone whatever the folder, and never half-written.
+fn write_secret(path: &Path, secret: &SecretString) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut folder = std::fs::DirBuilder::new();
+    folder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+    folder
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let temporary = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&temporary);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&temporary)
+        .and_then(|mut file| {
+            writeln!(file, "{}", secret.expose_secret())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// A shell pipeline printing the payload of the JWT written in place of `ID_TOKEN`.
+pub const DECODE_PAYLOAD: &str = "echo 'ID_TOKEN' | cut -d. -f2 | tr '_-' '/+' \
+     | awk '{ while (length($0) % 4) $0 = $0 \"=\"; print }' | base64 -d; echo";
+
 impl DemoData {
-    /// What `clef demo` prints: accounts, client, and the two steps of a login.
+    /// What `clef demo` prints: accounts, client, the steps of a login, and how to
+    /// read the ID token.
     pub fn instructions(&self, issuer: &str) -> String {
         let id = &self.client_id;
         let secret = self.client_secret.expose_secret();
+        let secret_file = self.secret_file.display();
         format!(
             "Demo data loaded.\n\
              \n  Parent:   parent.martin / {PASSWORD}   (Léa, 5 B, and Hugo, 3 A)\
              \n  Student:  jules.bernard / {PASSWORD}\
              \n  Client:   {id}\
-             \n  Secret:   {secret}\n\
+             \n  Secret:   {secret}   (kept in {secret_file}: the same at every start)\n\
              \n1. Open in a browser:\
              \n   {issuer}/authorize?response_type=code&client_id={id}&redirect_uri={REDIRECT_URI}&scope=openid%20profile%20email%20children&state=demo&nonce=demo\
              \n2. Log in as parent.martin. The browser lands on {REDIRECT_URI}?code=… (nothing listens\
              \n   there: copy the code from the address bar) and exchange it within a minute:\
              \n   curl -s -u '{id}:{secret}' -d grant_type=authorization_code -d code=CODE \\\
              \n        -d redirect_uri={REDIRECT_URI} {issuer}/token\
-             \n   The id_token's payload (base64url, between the dots) lists both children."
+             \n3. The id_token's payload lists both children. To read it, paste the id_token in place\
+             \n   of ID_TOKEN (base64url between two dots; awk adds the padding base64 wants):\
+             \n   {DECODE_PAYLOAD}"
         )
     }
 }

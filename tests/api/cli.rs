@@ -371,6 +371,183 @@ fn demo_loads_a_family_and_a_client_and_explains_how_to_log_in() {
     let clef = Clef::new();
     let out = clef.ok(&["demo"], None);
     assert!(out.contains("parent.martin") && out.contains("/authorize?") && out.contains("curl"));
-    // Running it again reuses the demo accounts.
-    clef.ok(&["demo"], None);
+    // Running it again reuses the demo accounts and the client's secret.
+    let again = clef.ok(&["demo"], None);
+    assert_eq!(printed(&again, "Client:"), printed(&out, "Client:"));
+    assert_eq!(printed(&again, "Secret:"), printed(&out, "Secret:"));
+    // Without the kept secret, the client gets a new one, kept for the next run.
+    std::fs::remove_file(clef.data.path().join("data/demo-client-secret")).unwrap();
+    let renewed = printed(&clef.ok(&["demo"], None), "Secret:");
+    assert_ne!(renewed, printed(&out, "Secret:"));
+    assert_eq!(printed(&clef.ok(&["demo"], None), "Secret:"), renewed);
+}
+
+#[test]
+fn the_demo_prints_a_shell_command_that_decodes_an_id_token_payload() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let out = Clef::new().ok(&["demo"], None);
+    let decoder = out
+        .lines()
+        .find(|line| line.contains("| base64 -d"))
+        .expect("a decoding command")
+        .trim();
+    // Payload lengths 0, 1 and 2 modulo 3 (no, two and one padding characters
+    // missing), and a payload whose base64url has both `-` and `_`.
+    for payload in [
+        r#"{"sub":"ab"}"#,
+        r#"{"sub":"abc"}"#,
+        r#"{"sub":"a"}"#,
+        r#"{"name":"Léa ??? >>>"}"#,
+    ] {
+        let encoded = URL_SAFE_NO_PAD.encode(payload);
+        if payload.contains("Léa") {
+            assert!(encoded.contains('-') && encoded.contains('_'), "{encoded}");
+        }
+        let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{encoded}.c2lnbmF0dXJl");
+        let output = Command::new("sh")
+            .args(["-c", &decoder.replace("ID_TOKEN", &jwt)])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{decoder}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(output.stdout).unwrap(),
+            format!("{payload}\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn serve_demo_prints_the_same_working_client_secret_at_every_start() {
+    let clef = Clef::new();
+    let first = clef.serve_demo(free_port());
+    let client_id = printed(&first.out, "Client:");
+    let secret = printed(&first.out, "Secret:");
+    drop(first);
+
+    let port = free_port();
+    let second = clef.serve_demo(port);
+    assert_eq!(printed(&second.out, "Client:"), client_id);
+    assert_eq!(printed(&second.out, "Secret:"), secret);
+    let file = clef.data.path().join("data/demo-client-secret");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), secret);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the secret is its owner's alone");
+    }
+
+    // The server takes the printed secret: a made-up code gets past client
+    // authentication and is refused as a grant; another secret is refused as a client.
+    let token = async |secret: &str| {
+        let url = format!("http://127.0.0.1:{port}/token");
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", "not-a-code"),
+            ("redirect_uri", "http://127.0.0.1:9000/callback"),
+        ];
+        for _ in 0..100 {
+            let sent = reqwest::Client::new()
+                .post(&url)
+                .basic_auth(&client_id, Some(secret))
+                .form(&form)
+                .send()
+                .await;
+            if let Ok(response) = sent {
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap();
+                return (
+                    status,
+                    body["error"].as_str().unwrap_or_default().to_owned(),
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("clef serve --demo did not answer on port {port}")
+    };
+    assert_eq!(token(&secret).await, (400, "invalid_grant".into()));
+    assert_eq!(
+        token("not-the-secret").await,
+        (401, "invalid_client".into())
+    );
+}
+
+/// The value printed after `label` in the demo instructions.
+fn printed(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|line| line.trim().strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {label} in {out}"))
+        .to_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `clef serve --demo`, killed when dropped.
+struct DemoServer {
+    child: std::process::Child,
+    /// What it printed: the demo instructions.
+    out: String,
+    stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Clef {
+    /// Starts `clef serve --demo` on `port` (same environment as `run`) and returns
+    /// once it has printed the demo instructions, whose last line is the decoder.
+    fn serve_demo(&self, port: u16) -> DemoServer {
+        use std::io::BufRead;
+
+        let child = Command::new(env!("CARGO_BIN_EXE_clef"))
+            .args(["serve", "--demo"])
+            .env("CLEF_DATA_DIR", self.data.path().join("data"))
+            .env("CLEF_KEYS_DIR", self.data.path().join("keys"))
+            .env("CLEF_LISTEN", format!("127.0.0.1:{port}"))
+            .env_remove("CLEF_DATABASE_URL")
+            .env_remove("CLEF_REDIS_URL")
+            .current_dir(self.data.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut server = DemoServer {
+            child,
+            out: String::new(),
+            stdout: None,
+        };
+        let mut stdout = std::io::BufReader::new(server.child.stdout.take().unwrap());
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap() > 0 {
+            server.out.push_str(&line);
+            if line.contains("| base64 -d") {
+                // Kept open: a closed pipe would fail the server's next print.
+                server.stdout = Some(stdout);
+                return server;
+            }
+            line.clear();
+        }
+        panic!(
+            "clef serve --demo stopped before its instructions:\n{}",
+            server.out
+        )
+    }
 }
