@@ -1,12 +1,13 @@
 //! Mail through lettre: SMTP (plain, STARTTLS or TLS) when `smtp_url` is set,
 //! else `.eml` files under the outbox folder.
 
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::Context;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::AsyncSmtpTransport;
-use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncTransport, Message, Tokio1Executor};
 use minijinja::Environment;
 use secrecy::ExposeSecret;
 
@@ -15,7 +16,8 @@ use crate::domain::EmailAddress;
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Outbox(AsyncFileTransport<Tokio1Executor>),
+    /// The folder of `.eml` files.
+    Outbox(PathBuf),
 }
 
 pub struct Mailer {
@@ -114,9 +116,14 @@ impl Mailer {
             ),
             None => {
                 let dir = config.outbox_dir().join("mail");
-                std::fs::create_dir_all(&dir)
+                let mut builder = std::fs::DirBuilder::new();
+                builder.recursive(true);
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                builder
+                    .create(&dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
-                Transport::Outbox(AsyncFileTransport::<Tokio1Executor>::new(dir))
+                Transport::Outbox(dir)
             }
         };
         Ok(Self { transport, from })
@@ -138,14 +145,7 @@ impl Mailer {
                     .map(|_| ())
                     .map_err(anyhow::Error::from),
             ),
-            Transport::Outbox(files) => (
-                "outbox",
-                files
-                    .send(message)
-                    .await
-                    .map(|_| ())
-                    .map_err(anyhow::Error::from),
-            ),
+            Transport::Outbox(dir) => ("outbox", write_eml(dir, &message).await),
         };
         match &result {
             Ok(()) => {
@@ -157,6 +157,25 @@ impl Mailer {
         }
         result
     }
+}
+
+/// Writes the message as `<uuid>.eml`, as lettre's file transport would, but
+/// created `0600` whatever the umask and the folder: mail carries links that
+/// open accounts.
+async fn write_eml(dir: &Path, message: &Message) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let path = dir.join(format!("{}.eml", uuid::Uuid::new_v4()));
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(&path)
+        .await
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(&message.formatted()).await?;
+    file.flush().await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 use time::{Date, Month};
+use unicode_normalization::UnicodeNormalization;
 
 use super::{FieldError, Problem, text};
 
@@ -71,12 +72,13 @@ impl EmailAddress {
                     && !label.ends_with('-')
                     && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
-            && !local.contains('@')
-            && !local
-                .chars()
-                .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | ',' | ';'));
+        // RFC 5322 §3.4.1 dot-atom (RFC 6531 lets it be UTF-8): no quoted
+        // local parts, comments or brackets, which no school file needs.
+        let atext = |c: char| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+        let local_ok = local.len() <= 64
+            && local
+                .split('.')
+                .all(|atom| !atom.is_empty() && atom.chars().all(atext));
         if !(domain_ok && local_ok) {
             return Err(invalid());
         }
@@ -84,7 +86,9 @@ impl EmailAddress {
     }
 }
 
-/// A given or family name: any script, accents, hyphens and apostrophes.
+/// A given or family name: letters of any script (accents included), with
+/// spaces, hyphens and apostrophes (`'` or `’`) between them. Nothing else:
+/// names travel into ID tokens, letters and the spreadsheets schools open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct PersonName(String);
@@ -94,11 +98,12 @@ impl PersonName {
     pub const MAX: usize = 100;
 
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
-        let value = text(field, raw, Self::MAX)?;
-        if value
-            .chars()
-            .any(|c| matches!(c, '<' | '>' | '{' | '}' | '\\' | '@'))
-        {
+        // A Mac exports `é` as `e` + combining accent: composed, it is one letter.
+        let value = text(field, &raw.nfc().collect::<String>(), Self::MAX)?;
+        let inner = |c: char| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '’');
+        let starts_and_ends_with_letters =
+            value.starts_with(char::is_alphabetic) && value.ends_with(char::is_alphabetic);
+        if !(starts_and_ends_with_letters && value.chars().all(inner)) {
             return Err(FieldError::new(field, Problem::Invalid));
         }
         Ok(Self(value))
@@ -125,7 +130,9 @@ impl Uai {
     }
 }
 
-/// A class as schools name them: `4 C`, `6EME2`, `TS1`.
+/// A class as schools name them: `4 C`, `6EME2`, `TS1`, `2nde 3`, `1re S/2`,
+/// `CM1-CM2`, `3°A`: letters (accents included), digits, spaces and a few
+/// signs, starting with a letter or a digit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct ClassName(String);
@@ -135,7 +142,14 @@ impl ClassName {
     pub const MAX: usize = 32;
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        text("classe", raw, Self::MAX).map(Self)
+        let value = text("classe", &raw.nfc().collect::<String>(), Self::MAX)?;
+        let allowed = |c: char| {
+            c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '/' | '\'' | '’' | '°' | 'º')
+        };
+        if !(value.starts_with(char::is_alphanumeric) && value.chars().all(allowed)) {
+            return Err(FieldError::new("classe", Problem::Invalid));
+        }
+        Ok(Self(value))
     }
 }
 
@@ -226,6 +240,13 @@ mod tests {
             EmailAddress::parse("Parent@Exemple.FR").unwrap().as_str(),
             "Parent@exemple.fr"
         );
+        for address in [
+            "marc.baillet+ecole@example.org",
+            "o'neil@example.org",
+            "zoé@exemple.fr",
+        ] {
+            assert_eq!(EmailAddress::parse(address).unwrap().as_str(), address);
+        }
         for hostile in [
             "",
             "parent",
@@ -238,6 +259,16 @@ mod tests {
             "parent@-x.fr",
             "a\n@b.fr",
             "<a>@b.fr",
+            "\"<script>\"@b.fr",
+            "a(comment)@b.fr",
+            "a[1]@b.fr",
+            "a\\b@b.fr",
+            "a:b@b.fr",
+            ".a@b.fr",
+            "a.@b.fr",
+            "a..b@b.fr",
+            "a@b.fr<script>",
+            "a@<b>.fr",
         ] {
             assert!(EmailAddress::parse(hostile).is_err(), "{hostile:?}");
         }
@@ -246,14 +277,91 @@ mod tests {
 
     #[test]
     fn names_keep_accents_hyphens_and_apostrophes() {
+        for name in [
+            "N'Diaye-Lefèvre",
+            "D’Artagnan",
+            "Jean Pierre",
+            "Zoé",
+            "Ærøskøbing",
+            "Łukasz",
+            "李",
+            "O",
+        ] {
+            assert_eq!(PersonName::parse("nom", name).unwrap().as_str(), name);
+        }
+        // Decomposed accents (as a Mac exports them) are composed.
         assert_eq!(
-            PersonName::parse("nom", "N'Diaye-Lefèvre")
-                .unwrap()
-                .as_str(),
-            "N'Diaye-Lefèvre"
+            PersonName::parse("nom", "Zoe\u{301}").unwrap().as_str(),
+            "Zoé"
         );
-        assert!(PersonName::parse("nom", "<script>").is_err());
-        assert!(PersonName::parse("nom", "a\tb").is_err());
+        for hostile in [
+            "<script>",
+            "<script>alert(1)</script>",
+            "=1+1",
+            "+33 cmd",
+            "-cmd|' /C calc'!A0",
+            "@SUM(1+1)",
+            "Zoé2",
+            "a\tb",
+            "a\u{0}b",
+            "a\u{202e}b",
+            "a\u{200b}b",
+            "Léa;",
+            "Léa\"",
+            "{{ 7*7 }}",
+            "-Léa",
+            "Léa-",
+            "'Léa",
+            "Léa.",
+            "#Léa",
+        ] {
+            assert_eq!(
+                PersonName::parse("nom", hostile).unwrap_err().problem,
+                if hostile.chars().any(char::is_control) {
+                    Problem::ControlCharacter
+                } else {
+                    Problem::Invalid
+                },
+                "{hostile:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn classes_are_letters_digits_spaces_and_a_few_signs() {
+        for class in [
+            "5 B",
+            "6EME2",
+            "TS1",
+            "2nde 3",
+            "6ème 2",
+            "1re S/2",
+            "CM1-CM2",
+            "3°A",
+            "PS_MS",
+            "Term. G1",
+            "4 l'Étoile",
+        ] {
+            assert_eq!(ClassName::parse(class).unwrap().as_str(), class);
+        }
+        for hostile in [
+            "",
+            "<script>alert(1)</script>",
+            "@SUM(1+1)",
+            "=1+1",
+            "+2",
+            "-cmd",
+            "5 B;",
+            "5\tB",
+            "5\nB",
+            "5 \"B\"",
+            "5 B & C",
+            "{{ 7*7 }}",
+            "°A",
+            &"A".repeat(33),
+        ] {
+            assert!(ClassName::parse(hostile).is_err(), "{hostile:?}");
+        }
     }
 
     #[test]

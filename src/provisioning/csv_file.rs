@@ -11,10 +11,10 @@ use crate::domain::{BirthDate, ClassName, EmailAddress, FieldError, PersonName, 
 /// One pupil of the file, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PupilRow {
-    /// Line in the file (the header is line 1), for error messages.
+    /// Row as the spreadsheet numbers it (the header is row 1), for messages.
     pub line: usize,
     /// The pupil's id in the school's information system.
-    pub student_ref: String,
+    pub student_ref: StudentNumber,
     pub family_name: PersonName,
     pub given_name: PersonName,
     pub birthdate: BirthDate,
@@ -55,9 +55,34 @@ impl Phone {
     }
 }
 
-/// A refused line and why, in French for the secretary reading the report.
+/// A pupil's number in the school's information system: an INE such as
+/// `070803070AJ`, or a local number. ASCII letters and digits, with `-`, `_`,
+/// `.` or `/` after the first character.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StudentNumber(String);
+
+impl StudentNumber {
+    pub const MAX: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        const FIELD: &str = "identifiant de l'élève";
+        let value = text(FIELD, raw, Self::MAX)?;
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/');
+        if !(value.starts_with(|c: char| c.is_ascii_alphanumeric()) && value.chars().all(allowed)) {
+            return Err(FieldError::new(FIELD, Problem::Invalid));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A refused row and why, in French for the secretary reading the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
+    /// Row as the spreadsheet numbers it (the header is row 1); 0 for the whole file.
     pub line: usize,
     pub reason: String,
 }
@@ -193,13 +218,65 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// The separator of the header line: the most frequent of `;`, `,` and tab.
+/// The separator of the header line (the first that is not blank): the most
+/// frequent of `;`, `,` and tab.
 fn delimiter(text: &str) -> u8 {
-    let header = text.lines().next().unwrap_or("");
+    let header = text
+        .split(['\r', '\n'])
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("");
     [b';', b',', b'\t']
         .into_iter()
         .max_by_key(|d| header.bytes().filter(|b| b == d).count())
         .unwrap_or(b';')
+}
+
+/// Numbers records as a spreadsheet shows them: the header is row 1, a blank
+/// line is a row, and a quoted cell holding line breaks stays in its row.
+///
+/// The csv crate gives each record's byte offset, but an offset that may still
+/// point at the previous record's `\n` (after its `\r`) or at blank lines it
+/// skips; and counting every line break before it would count those inside
+/// quoted cells. What lies between two records is exactly the run of `\r` and
+/// `\n` before the next record's first byte (a quoted cell ends with its
+/// quote), so each record's row is the previous one's plus the line breaks in
+/// that run.
+struct SpreadsheetRows<'a> {
+    text: &'a [u8],
+    row: usize,
+}
+
+impl<'a> SpreadsheetRows<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut rows = Self {
+            text: text.as_bytes(),
+            row: 1,
+        };
+        // The header: row 1, after any blank lines the reader skipped.
+        rows.row_at(0);
+        rows
+    }
+
+    /// The row of the record the reader reported at byte offset `byte`.
+    /// Records must be given in order.
+    fn row_at(&mut self, byte: u64) -> usize {
+        let is_break = |b: &u8| matches!(b, b'\r' | b'\n');
+        let mut start = (byte as usize).min(self.text.len());
+        start += self.text[start..]
+            .iter()
+            .take_while(|b| is_break(b))
+            .count();
+        let run = self.text[..start]
+            .iter()
+            .rev()
+            .take_while(|b| is_break(b))
+            .count();
+        // `\r\n`, a lone `\n` and a lone `\r` (old Mac files) each end a row.
+        let lines = &self.text[start - run..start];
+        let crlf = lines.windows(2).filter(|w| w == b"\r\n").count();
+        self.row += run - crlf;
+        self.row
+    }
 }
 
 /// Parses and validates the whole file. Either every row is good, or the
@@ -247,27 +324,13 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
 
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    // Line numbers as a spreadsheet shows them, counted from the byte offset
-    // (a quoted cell may span several lines). Records come in order, so the
-    // count goes on from the previous record: one pass over the file.
-    let counted = std::cell::Cell::new((0usize, 1usize));
-    let line_at = |byte: u64| {
-        let (from, line) = counted.get();
-        let to = (byte as usize).clamp(from, text.len());
-        let line = line
-            + text.as_bytes()[from..to]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-        counted.set((to, line));
-        line
-    };
+    let mut seen: HashMap<StudentNumber, usize> = HashMap::new();
+    let mut rows_before = SpreadsheetRows::new(&text);
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                let line = e.position().map_or(0, |p| line_at(p.byte()));
+                let line = e.position().map_or(0, |p| rows_before.row_at(p.byte()));
                 errors.push(RowError {
                     line,
                     reason: format!("ligne illisible ({e})"),
@@ -275,7 +338,9 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| line_at(p.byte()));
+        let line = record
+            .position()
+            .map_or(0, |p| rows_before.row_at(p.byte()));
         if record.iter().all(str::is_empty) {
             continue; // spreadsheets leave blank lines at the end
         }
@@ -292,7 +357,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
                         line,
                         reason: format!(
                             "l'identifiant d'élève « {} » figure déjà ligne {first}",
-                            row.student_ref
+                            row.student_ref.as_str()
                         ),
                     });
                 } else {
@@ -318,7 +383,7 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
     let mut problems = Vec::new();
     let student_ref = keep(
         &mut problems,
-        text("identifiant de l'élève", cell(Column::StudentRef), 64),
+        StudentNumber::parse(cell(Column::StudentRef)),
     );
     let family_name = keep(
         &mut problems,
@@ -432,6 +497,48 @@ mod tests {
     fn windows_1252_is_decoded_when_the_bytes_are_not_utf8() {
         assert_eq!(decode(b"L\xe9a;Fran\xe7ois"), "Léa;François");
         assert_eq!(decode("\u{feff}Léa".as_bytes()), "Léa");
+    }
+
+    #[test]
+    fn student_numbers_are_ascii_letters_digits_and_separators() {
+        for number in ["1001", "070803070AJ", "INE-0708", "2024/17", "a_b.c"] {
+            assert_eq!(StudentNumber::parse(number).unwrap().as_str(), number);
+        }
+        for hostile in [
+            "",
+            "<b>1</b>",
+            "=1+1",
+            "-1",
+            "/1",
+            "1 001",
+            "1\t2",
+            "n°1",
+            "1;2",
+            "1'2",
+            &"1".repeat(65),
+        ] {
+            assert!(StudentNumber::parse(hostile).is_err(), "{hostile:?}");
+        }
+    }
+
+    #[test]
+    fn rows_are_numbered_as_spreadsheets_show_them() {
+        let lines = |text: &str| match parse(text.as_bytes()) {
+            Ok(_) => vec![],
+            Err(errors) => errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+        };
+        let header = "student_id,family_name,given_name,birthdate,class";
+        let good = "1,Baillet,Julie,2012-09-03,5 B";
+        let bad = "2,Petit,,2011-01-20,4 A";
+        for end in ["\n", "\r\n", "\r"] {
+            let text = [header, good, bad, "", bad.replace('2', "3").as_str()].join(end);
+            assert_eq!(lines(&text), [3, 5], "rows ending with {end:?}");
+            // Blank lines before the header are rows too.
+            assert_eq!(lines(&format!("{end}{end}{text}")), [5, 7]);
+            // A cell holding a line break stays in its row.
+            let text = [header, "1,\"Bail\r\nlet\",Julie,2012-09-03,5 B", bad].join(end);
+            assert_eq!(lines(&text), [2, 3], "rows ending with {end:?}");
+        }
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub async fn import(
     let mut new_links: Vec<(usize, u8, StudentRef)> = Vec::new();
     let mut detach: Vec<(String, String)> = Vec::new();
     for row in &rows {
-        let student = match students.get(&row.student_ref) {
+        let student = match students.get(row.student_ref.as_str()) {
             Some(existing) => {
                 let birthdate = row.birthdate.iso();
                 let changed = existing.class != row.class.as_str()
@@ -351,7 +351,7 @@ impl NewProvisional {
             phone: None,
             establishment_id: Some(establishment_id.to_owned()),
             class_name: Some(row.class.to_string()),
-            student_ref: Some(row.student_ref.clone()),
+            student_ref: Some(row.student_ref.as_str().to_owned()),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Notification letters (SPEC §2, seeds' « courrier de notification »): one A4
 //! page per provisional account, as PDF, or CSV for mail merges.
 
+use std::borrow::Cow;
+
 use printpdf::{
     BuiltinFont, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
     Rect, TextItem,
@@ -160,12 +162,28 @@ pub fn french_date(unix: i64) -> String {
     )
 }
 
+/// A cell that a spreadsheet shows as text rather than running it as a formula
+/// (OWASP, « CSV Injection »): a cell starting with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return gets a leading `'`.
+pub fn spreadsheet_text(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
 /// CSV for mail merges: who the letter is for, identifier, provisional password.
+/// Secretaries open it in a spreadsheet, so every cell goes through
+/// [`spreadsheet_text`].
 pub fn csv(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
     let mut writer = csv::WriterBuilder::new()
         .delimiter(b';')
         .from_writer(vec![0xEF, 0xBB, 0xBF]);
-    writer.write_record([
+    let mut write = |cells: [&str; 10]| {
+        writer.write_record(cells.map(spreadsheet_text).iter().map(|c| c.as_bytes()))
+    };
+    write([
         "identifiant",
         "mot_de_passe_provisoire",
         "destinataire",
@@ -183,7 +201,7 @@ pub fn csv(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
         } else {
             "élève".to_owned()
         };
-        writer.write_record([
+        write([
             l.identifier.as_str(),
             l.password.as_str(),
             l.recipient.as_str(),
@@ -440,6 +458,59 @@ mod tests {
         assert_eq!(french_date(add_months(nov_30, 3)), "28/02/2027");
         let jan_15 = time::macros::datetime!(2027-01-15 10:00 UTC).unix_timestamp();
         assert_eq!(french_date(add_months(jan_15, 3)), "15/04/2027");
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_as_formulas_are_quoted() {
+        for (cell, shown) in [
+            ("=1+1", "'=1+1"),
+            ("+33 cmd", "'+33 cmd"),
+            ("-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"),
+            ("@SUM(1+1)", "'@SUM(1+1)"),
+            ("\t=1+1", "'\t=1+1"),
+            ("\r=1+1", "'\r=1+1"),
+            ("Baillet", "Baillet"),
+            ("Jean-Pierre", "Jean-Pierre"),
+            ("5 B", "5 B"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_text(cell), shown, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn the_letters_csv_holds_no_formula() {
+        let letter = Letter {
+            account_id: "a".into(),
+            identifier: "cmd.calc".into(),
+            password: "ABCD2345".into(),
+            kind: "guardian".into(),
+            recipient: "=1+1 -cmd|' /C calc'!A0".into(),
+            rank: Some(1),
+            student_given_name: "+33 cmd".into(),
+            student_family_name: "-cmd|' /C calc'!A0".into(),
+            class: "@SUM(1+1)".into(),
+            establishment: "Collège".into(),
+            portal_url: "https://ent.example.fr".into(),
+            activation_url: "https://clef.example.fr/activation".into(),
+            letter_date: 0,
+            deadline: 0,
+        };
+        let bytes = csv(&[letter]).unwrap();
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .from_reader(&bytes[3..]);
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(
+            row.iter().collect::<Vec<_>>()[2..7],
+            [
+                "'=1+1 -cmd|' /C calc'!A0",
+                "responsable 1",
+                "'+33 cmd",
+                "'-cmd|' /C calc'!A0",
+                "'@SUM(1+1)"
+            ]
+        );
     }
 
     #[test]

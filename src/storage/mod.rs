@@ -68,9 +68,37 @@ pub fn database_url(config: &Config) -> anyhow::Result<String> {
             builder
                 .create(&config.data_dir)
                 .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-            Ok(sqlite_url(&config.data_dir.join("clef.db")))
+            let path = config.data_dir.join("clef.db");
+            create_private(&path)?;
+            Ok(sqlite_url(&path))
         }
     }
+}
+
+/// Creates the SQLite file `0600` before SQLite does (it would create it `0644`
+/// less the umask), whatever the folder's own mode: the data folder may be a
+/// volume mounted `0755`. SQLite gives the `-wal` and `-shm` files it creates
+/// the main file's mode. An existing file open to others is closed to them.
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0
+            && let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))
+        {
+            // Another user's file: SQLite can still use it; say so, do not refuse to start.
+            tracing::warn!(path = %path.display(), error = %e, "the database file is readable by others (chmod 600 it)");
+        }
+    }
+    Ok(())
 }
 
 fn sqlite_url(path: &Path) -> String {

@@ -551,3 +551,73 @@ impl Clef {
         )
     }
 }
+
+/// The mode bits of a file, as `ls -l` shows them.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn the_database_file_is_private_even_in_a_data_folder_open_to_all() {
+    use std::os::unix::fs::PermissionsExt;
+    let clef = Clef::new();
+    // A mounted volume: the folder exists, and anyone may list it.
+    let data = clef.data.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    clef.ok(&["migrate"], None);
+    assert_eq!(mode(&data.join("clef.db")), 0o600);
+    // A file left readable by an earlier version is closed at the next start.
+    std::fs::set_permissions(data.join("clef.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    clef.ok(&["migrate"], None);
+    assert_eq!(mode(&data.join("clef.db")), 0o600);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_write_ahead_log_and_outbox_mail_are_private_in_a_data_folder_open_to_all() {
+    use std::os::unix::fs::PermissionsExt;
+    let volume = tempfile::tempdir().unwrap();
+    let data = volume.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data_dir = data.clone();
+    let app = crate::helpers::spawn_app_with(move |config| {
+        config.data_dir = data_dir;
+        config.database_url = None;
+        config.smtp_url = None;
+    })
+    .await;
+    // A write, so SQLite has its write-ahead log and shared-memory files.
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    for file in ["clef.db", "clef.db-wal", "clef.db-shm"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    let to = clef::domain::EmailAddress::parse("marc@example.org").unwrap();
+    let mail = clef::delivery::Mail {
+        to,
+        subject: "Lien d'activation".into(),
+        text: "https://clef.example.fr/activation?t=secret".into(),
+        html: "<p>https://clef.example.fr/activation?t=secret</p>".into(),
+    };
+    app.app.mailer.send(mail).await.unwrap();
+    let outbox = data.join("outbox").join("mail");
+    let mails: Vec<std::path::PathBuf> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].extension().is_some_and(|e| e == "eml"));
+    assert_eq!(mode(&mails[0]), 0o600);
+    assert_eq!(
+        app.last_mail_to("marc@example.org").subject,
+        "Lien d'activation"
+    );
+}

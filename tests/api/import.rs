@@ -128,6 +128,124 @@ async fn a_file_with_three_bad_rows_writes_nothing_and_names_each_line() {
 }
 
 #[tokio::test]
+async fn bad_rows_are_numbered_as_the_spreadsheet_shows_them() {
+    let app = app_with_school().await;
+    // As a spreadsheet saves it: CRLF, a cell holding a line break, a blank row.
+    let csv = [
+        HEADER,                                             // row 1
+        "1001,Baillet,Julie,2012-09-03,5 B,,,,,,,,",        // row 2
+        "1002,Petit,,2011-01-20,4 A,,,,,,,,",               // row 3: no given name
+        "1003,Roux,\"Léo\r\nJean\",2011-02-02,4 A,,,,,,,,", // row 4, on two lines
+        "1004,Morel,Inès,2011-05-05,4 A,,,,,,,,",           // row 5
+        "",                                                 // row 6
+        "1005,Faure,Tom,31/02/2011,4 A,,,,,,,,",            // row 7: no such date
+        "1001,Autre,Zoé,2012-01-01,5 B,,,,,,,,",            // row 8: row 2's pupil
+    ]
+    .join("\r\n");
+    let Err(ImportError::Rows(errors)) = app.import("0590001A", csv.as_bytes()).await else {
+        panic!("bad rows must be refused")
+    };
+    let rows: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(rows, vec![3, 4, 7, 8], "{errors:?}");
+    assert!(
+        errors[0].to_string().starts_with("ligne 3 : "),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[3].reason.contains("figure déjà ligne 2"),
+        "{}",
+        errors[3].reason
+    );
+    // Old Mac files end rows with a lone CR.
+    let csv = file(&[
+        "1001,Baillet,Julie,2012-09-03,5 B,,,,,,,,",
+        "1002,Petit,,2011-01-20,4 A,,,,,,,,",
+    ])
+    .into_iter()
+    .map(|b| if b == b'\n' { b'\r' } else { b })
+    .collect::<Vec<u8>>();
+    let Err(ImportError::Rows(errors)) = app.import("0590001A", &csv).await else {
+        panic!("bad rows must be refused")
+    };
+    assert_eq!(errors[0].line, 3);
+}
+
+#[tokio::test]
+async fn markup_formulas_and_control_characters_are_refused_in_every_field() {
+    let app = app_with_school().await;
+    let hostile = [
+        (
+            "<b>1</b>,Baillet,Julie,2012-09-03,5 B,,,,,,,,",
+            "identifiant de l'élève",
+        ),
+        ("1002,=1+1,Hugo,2011-01-20,4 A,,,,,,,,", "« nom »"),
+        ("1003,Roux,+33 cmd,2011-01-20,4 A,,,,,,,,", "« prénom »"),
+        (
+            "1004,Morel,Inès,2011-05-05,<script>alert(1)</script>,,,,,,,,",
+            "classe",
+        ),
+        ("1005,Faure,Tom,2011-05-05,@SUM(1+1),,,,,,,,", "classe"),
+        (
+            "1006,Faure,Léa,2011-05-05,4 A,-cmd|' /C calc'!A0,Paul,,,,,,",
+            "nom du responsable 1",
+        ),
+        (
+            "1007,Faure,Max,2011-05-05,4 A,Faure,Paul,a(b)@example.org,,,,,",
+            "adresse mail",
+        ),
+        (
+            "1008,Faure,Noé,2011-05-05,4 A,,,,,Faure,Anne,,06<12>34",
+            "téléphone",
+        ),
+        ("1009,Faure,Zoé\u{7},2011-05-05,4 A,,,,,,,,", "« prénom »"),
+        (
+            "1010,Faure,Lu\u{202e}na,2011-05-05,4 A,,,,,,,,",
+            "« prénom »",
+        ),
+        (
+            "1011,Faure,Eva,2011-05-05,4 A,,,,,Faure,{{7*7}},,",
+            "prénom du responsable 2",
+        ),
+    ];
+    let rows: Vec<&str> = hostile.iter().map(|(row, _)| *row).collect();
+    let before = app.count("accounts").await;
+    let Err(ImportError::Rows(errors)) = app.import("0590001A", &file(&rows)).await else {
+        panic!("hostile rows must be refused")
+    };
+    assert_eq!(
+        errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+        (2..2 + hostile.len()).collect::<Vec<_>>(),
+        "{errors:?}"
+    );
+    for (error, (row, field)) in errors.iter().zip(hostile) {
+        assert!(error.reason.contains(field), "{row}: {}", error.reason);
+    }
+    assert_eq!(app.count("accounts").await, before, "nothing was written");
+    // What schools really write goes through, decomposed accents composed.
+    let report = app
+        .import(
+            "0590001A",
+            &file(&[
+                "INE-070803070AJ,D’Artagnan,Zoe\u{301},2012-09-03,3°A,N'Diaye-Lefèvre,Aïcha,o'neil+ecole@example.org,+33 6 12 34 56 78,,,,",
+                "1002/B,Le Goff,Jean Pierre,2011-01-20,1re S/2,,,,,,,,",
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!((report.students_created, report.guardians_created), (2, 1));
+    let zoe = app.account_named("zoe.dartagnan").await;
+    assert_eq!(
+        (
+            zoe.given_name.as_str(),
+            zoe.family_name.as_str(),
+            zoe.class_name.as_deref()
+        ),
+        ("Zoé", "D’Artagnan", Some("3°A"))
+    );
+}
+
+#[tokio::test]
 async fn siblings_sharing_guardians_get_one_guardian_account_per_child() {
     let app = app_with_school().await;
     let csv = file(&[
