@@ -7,6 +7,7 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 
 use crate::accounts::Passwords;
+use crate::accounts::devices::DeviceKey;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::Mailer;
@@ -25,6 +26,8 @@ pub struct Clef {
     pub mailer: Mailer,
     /// Seals the provisional passwords printed on letters.
     pub letters: LetterCipher,
+    /// Signs the device cookies of browsers that signed in before.
+    pub devices: DeviceKey,
     /// Discovery and JWKS documents, serialised once: they only change with a restart.
     pub discovery_json: String,
     pub jwks_json: String,
@@ -43,6 +46,8 @@ impl Clef {
         let passwords = Passwords::new(Duration::from_secs(10))?;
         let letters =
             LetterCipher::load_or_generate(&config.keys_dir).context("loading the letter key")?;
+        let devices = DeviceKey::load_or_generate(&config.keys_dir)
+            .context("loading the device-cookie key")?;
         let mailer = Mailer::from_config(&config)?;
         let discovery_json = discovery::document(&config).to_string();
         let jwks_json = keys.jwks().to_string();
@@ -54,6 +59,7 @@ impl Clef {
             clock,
             passwords,
             letters,
+            devices,
             mailer,
             discovery_json,
             jwks_json,

@@ -1,9 +1,10 @@
 //! Configuration: a TOML file, then `CLEF_*` environment overrides; every default works with nothing installed.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
@@ -26,6 +27,11 @@ pub struct Config {
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     pub redis_prefix: String,
+    /// Reverse proxies (addresses or CIDR ranges) whose `Forwarded` and
+    /// `X-Forwarded-For` headers are believed; the client is the rightmost hop
+    /// that is not one of them. Empty: the TCP peer is the client.
+    #[serde(deserialize_with = "deserialize_proxies")]
+    pub trusted_proxies: Vec<IpNet>,
     /// Lifetimes, in seconds.
     pub session_ttl: i64,
     pub code_ttl: i64,
@@ -45,6 +51,13 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     /// The From of every mail.
     pub mail_from: String,
+    /// Connections served at once; beyond it Clef stops accepting until one
+    /// ends. Lowered at start if the file-descriptor limit cannot hold it.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (slow clients are cut off).
+    pub header_read_timeout: u64,
+    /// Seconds a request may take, body included, before it is answered 408.
+    pub request_timeout: u64,
 }
 
 impl Default for Config {
@@ -57,6 +70,7 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             redis_prefix: "clef:".into(),
+            trusted_proxies: Vec::new(),
             session_ttl: 12 * 3600,
             code_ttl: 60,
             access_token_ttl: 3600,
@@ -68,8 +82,36 @@ impl Default for Config {
             password_max: 14,
             smtp_url: None,
             mail_from: "Clef <no-reply@localhost>".into(),
+            max_connections: 10_000,
+            header_read_timeout: 10,
+            request_timeout: 30,
         }
     }
+}
+
+/// `10.0.0.0/8, 192.0.2.7, ::1`: addresses or ranges, separated by commas or spaces.
+fn parse_proxies(list: &str) -> anyhow::Result<Vec<IpNet>> {
+    list.split([',', ' '])
+        .filter(|item| !item.is_empty())
+        .map(parse_proxy)
+        .collect()
+}
+
+/// `172.16.0.0/12` or a single address, `192.0.2.7`.
+fn parse_proxy(item: &str) -> anyhow::Result<IpNet> {
+    match item.parse::<IpNet>() {
+        Ok(net) => Ok(net),
+        Err(_) => Ok(IpNet::from(item.parse::<IpAddr>().with_context(|| {
+            format!("{item:?} is neither an address nor a CIDR range")
+        })?)),
+    }
+}
+
+fn deserialize_proxies<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|item| parse_proxy(item).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 impl Config {
@@ -114,6 +156,10 @@ impl Config {
         if let Some(v) = var("CLEF_REDIS_PREFIX") {
             self.redis_prefix = v;
         }
+        if let Some(v) = var("CLEF_TRUSTED_PROXIES") {
+            self.trusted_proxies =
+                parse_proxies(&v).with_context(|| format!("CLEF_TRUSTED_PROXIES={v:?}"))?;
+        }
         if let Some(v) = var("CLEF_SMTP_URL").filter(|v| !v.is_empty()) {
             self.smtp_url = Some(v.into());
         }
@@ -122,6 +168,21 @@ impl Config {
         }
         if let Some(v) = var("CLEF_LOG_JSON") {
             self.log_json = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = var("CLEF_MAX_CONNECTIONS") {
+            self.max_connections = v
+                .parse()
+                .with_context(|| format!("CLEF_MAX_CONNECTIONS={v:?}"))?;
+        }
+        if let Some(v) = var("CLEF_HEADER_READ_TIMEOUT") {
+            self.header_read_timeout = v
+                .parse()
+                .with_context(|| format!("CLEF_HEADER_READ_TIMEOUT={v:?}"))?;
+        }
+        if let Some(v) = var("CLEF_REQUEST_TIMEOUT") {
+            self.request_timeout = v
+                .parse()
+                .with_context(|| format!("CLEF_REQUEST_TIMEOUT={v:?}"))?;
         }
         Ok(())
     }
@@ -152,6 +213,9 @@ impl Config {
             || !(1..=24).contains(&self.confirmation_validity_months)
         {
             bail!("validity periods are between 1 and 24 months");
+        }
+        if self.max_connections == 0 || self.header_read_timeout == 0 || self.request_timeout == 0 {
+            bail!("max_connections, header_read_timeout and request_timeout must be positive");
         }
         Ok(())
     }
@@ -196,6 +260,29 @@ mod tests {
         assert_eq!(config.issuer_str(), "https://idp.example");
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/clef"));
         assert_eq!(config.endpoint("/token"), "https://idp.example/token");
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        let mut config: Config =
+            toml::from_str("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]").unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        config
+            .apply_env(|name| {
+                (name == "CLEF_TRUSTED_PROXIES").then(|| "192.0.2.7, 172.16.0.0/12 ::1".into())
+            })
+            .unwrap();
+        let shown: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["192.0.2.7/32", "172.16.0.0/12", "::1/128"]);
+        assert!(
+            config
+                .apply_env(|name| (name == "CLEF_TRUSTED_PROXIES").then(|| "proxy.local".into()))
+                .is_err()
+        );
     }
 
     #[test]

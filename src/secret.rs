@@ -1,5 +1,10 @@
 //! Random tokens and their digests: what Clef hands out is random, what it keeps is a hash.
 
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngExt;
@@ -33,6 +38,44 @@ pub fn s256(input: &str) -> String {
 pub fn left_half_hash(token: &str) -> String {
     let hash = Sha256::digest(token.as_bytes());
     URL_SAFE_NO_PAD.encode(&hash[..16])
+}
+
+/// A 32-byte secret kept in `path` (mode 0600), generated on first use. Several
+/// instances starting together on a fresh folder agree: the key is written to a
+/// private temporary file, then linked into place, which fails if another
+/// instance got there first — whose complete key is then read.
+pub fn load_or_create_key(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
+    let key = match fs::read(path) {
+        Ok(key) => key,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let mut key = vec![0u8; 32];
+            rand::rng().fill(&mut key[..]);
+            let temporary = dir.join(format!(".{what}-{}.tmp", random_token(9)));
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let written = options.open(&temporary).and_then(|mut file| {
+                file.write_all(&key)?;
+                file.sync_all()
+            });
+            let linked = written.and_then(|()| fs::hard_link(&temporary, path));
+            let _ = fs::remove_file(&temporary);
+            match linked {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "generated the {what} key");
+                    key
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => fs::read(path)?,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    key.try_into()
+        .map_err(|_| anyhow::anyhow!("{} must hold 32 bytes", path.display()))
 }
 
 /// Compares two strings in time independent of where they differ.

@@ -2,16 +2,16 @@
 //! changes of « Mon compte » (§3.6): everything that moves an account between
 //! states or changes its credentials.
 
-use std::time::Duration;
-
 use secrecy::{ExposeSecret, SecretString};
 
 use super::policy::PasswordRule;
+use super::throttle::{self, Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::delivery::Mail;
 use crate::domain::{BirthDate, EmailAddress};
+use crate::oidc::session;
 use crate::provisioning::letters::{add_months, french_date};
 use crate::secret::constant_time_eq;
 
@@ -26,8 +26,8 @@ pub enum ActivationError {
     Expired,
     #[error("the account is no longer provisional")]
     NotProvisional,
-    #[error("too many failed attempts")]
-    TooManyAttempts,
+    #[error("too many failed attempts, retry in {retry_after} s")]
+    TooManyAttempts { retry_after: u64 },
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -96,9 +96,6 @@ async fn expected_birthdates(app: &Clef, account: &Account) -> anyhow::Result<Ve
     })
 }
 
-const ATTEMPTS_WINDOW: Duration = Duration::from_secs(15 * 60);
-const MAX_ATTEMPTS: u64 = 10;
-
 /// Completes a first connection: new password, email, state `pending_email`
 /// (or `active` for a student without email). Sends the confirmation mail.
 pub async fn first_connection(
@@ -106,6 +103,7 @@ pub async fn first_connection(
     account_id: &str,
     form: FirstConnection,
     return_to: Option<String>,
+    origin: &Origin,
 ) -> Result<Account, ActivationError> {
     let now = app.now();
     let account = store::account_by_id(&app.db, account_id)
@@ -117,27 +115,23 @@ pub async fn first_connection(
     if !letter_valid(app, &account, now) {
         return Err(ActivationError::Expired);
     }
-    // A wrong birth date counts as a failed login attempt (same counter).
-    let failures_key = format!("fail:account:{}", account.identifier);
-    let failures = app
-        .store
-        .get(&failures_key)
-        .await?
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
-    if failures >= MAX_ATTEMPTS {
-        return Err(ActivationError::TooManyAttempts);
-    }
     let birthdate = BirthDate::parse(&form.birthdate)
         .map_err(|e| ActivationError::Invalid("birthdate", e.to_string()))?;
+    // The birth date is a secret of the letter's holder: its attempts are
+    // counted like login attempts, on the same counters, before the check.
+    let gate = throttle::enter(&app.store, &account.identifier, origin, now).await?;
+    if let Gate::Closed { retry_after } = gate {
+        return Err(ActivationError::TooManyAttempts { retry_after });
+    }
     if !expected_birthdates(app, &account)
         .await?
         .iter()
         .any(|expected| *expected == birthdate.iso())
     {
-        app.store.incr(&failures_key, ATTEMPTS_WINDOW).await?;
+        tracing::info!(identifier = %account.identifier, address = %origin.address, "wrong birth date at first connection");
         return Err(ActivationError::WrongBirthdate);
     }
+    throttle::succeeded(&app.store, &account.identifier, origin).await?;
     password_rule(app)
         .check(&form.password)
         .map_err(|message| ActivationError::Invalid("password", message))?;
@@ -209,7 +203,6 @@ pub async fn first_connection(
         None => None,
     };
     tx.commit().await?;
-    app.store.delete(&failures_key).await?;
     tracing::info!(account = %account.id, state = state.as_str(), "first connection completed");
     let account = store::account_by_id(&app.db, &account.id)
         .await?
@@ -382,6 +375,8 @@ pub async fn correct_address(
 pub enum ProfileError {
     #[error("{0}")]
     Invalid(String),
+    #[error("too many failed attempts, retry in {retry_after} s")]
+    TooManyAttempts { retry_after: u64 },
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -394,33 +389,44 @@ impl From<sqlx::Error> for ProfileError {
     }
 }
 
+/// Checks the current password, counted like a login attempt (SPEC §3.1).
 async fn require_current_password(
     app: &Clef,
     account: &Account,
     current: &SecretString,
+    origin: &Origin,
 ) -> Result<(), ProfileError> {
+    let gate = throttle::enter(&app.store, &account.identifier, origin, app.now()).await?;
+    if let Gate::Closed { retry_after } = gate {
+        return Err(ProfileError::TooManyAttempts { retry_after });
+    }
     if app
         .passwords
         .verify(current, account.password_hash.as_deref())
         .await?
     {
+        throttle::succeeded(&app.store, &account.identifier, origin).await?;
         Ok(())
     } else {
+        tracing::info!(identifier = %account.identifier, address = %origin.address, "wrong current password");
         Err(ProfileError::Invalid(
             "Le mot de passe actuel est incorrect.".into(),
         ))
     }
 }
 
-/// Changes the password; the current one is required.
+/// Changes the password; the current one is required. Every session of the
+/// account ends but `keep_session` (the cookie value of the one in use).
 pub async fn change_password(
     app: &Clef,
     account: &Account,
     current: &SecretString,
     new: &SecretString,
     confirmation: &SecretString,
+    origin: &Origin,
+    keep_session: &str,
 ) -> Result<(), ProfileError> {
-    require_current_password(app, account, current).await?;
+    require_current_password(app, account, current, origin).await?;
     password_rule(app)
         .check(new)
         .map_err(ProfileError::Invalid)?;
@@ -430,13 +436,17 @@ pub async fn change_password(
         ));
     }
     let hash = app.passwords.hash(new).await?;
-    sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
-        .bind(hash)
-        .bind(app.now())
-        .bind(&account.id)
-        .execute(&app.db)
-        .await?;
-    tracing::info!(account = %account.id, "password changed");
+    let epoch: i64 = sqlx::query_scalar(
+        "UPDATE accounts SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 \
+         WHERE id = $3 RETURNING session_epoch",
+    )
+    .bind(hash)
+    .bind(app.now())
+    .bind(&account.id)
+    .fetch_one(&app.db)
+    .await?;
+    session::carry_over(app, keep_session, epoch).await?;
+    tracing::info!(account = %account.id, "password changed; other sessions ended");
     Ok(())
 }
 
@@ -448,8 +458,9 @@ pub async fn change_email(
     current: &SecretString,
     new: &str,
     confirmation: &str,
+    origin: &Origin,
 ) -> Result<EmailAddress, ProfileError> {
-    require_current_password(app, account, current).await?;
+    require_current_password(app, account, current, origin).await?;
     let new = EmailAddress::parse(new).map_err(|e| ProfileError::Invalid(e.to_string()))?;
     if EmailAddress::parse(confirmation).ok().as_ref() != Some(&new) {
         return Err(ProfileError::Invalid(

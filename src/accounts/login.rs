@@ -1,12 +1,10 @@
-//! Password login (SPEC §3.1): one generic answer for every failure, and
-//! failure counters per account and per address that lock for a while.
-
-use std::net::IpAddr;
-use std::time::Duration;
+//! Password login (SPEC §3.1): one generic answer for every failure, attempts
+//! counted before they are checked (see `throttle`).
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::activation::{letter_valid, provisional_password_matches};
+use super::throttle::{self, Gate, Origin};
 use super::{Account, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::domain::Identifier;
@@ -28,8 +26,9 @@ pub enum LoginError {
     /// the person is told the same thing in each case.
     #[error("invalid credentials")]
     InvalidCredentials,
-    #[error("too many failed attempts")]
-    TooManyAttempts,
+    /// Not checked: too many attempts on the account or from the address.
+    #[error("too many failed attempts, retry in {retry_after} s")]
+    TooManyAttempts { retry_after: u64 },
     /// The letter's password is right but the letter is over three months old.
     #[error("the letter has expired")]
     LetterExpired,
@@ -39,11 +38,6 @@ pub enum LoginError {
     Internal(#[from] anyhow::Error),
 }
 
-/// The failure window: counters reset this long after the first failure, so a
-/// lock lasts at most this long (an attacker cannot lock a parent out for long).
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-const MAX_FAILURES_PER_ACCOUNT: u64 = 10;
-const MAX_FAILURES_PER_ADDRESS: u64 = 100;
 /// Passwords longer than this are refused before hashing (argon2 input bound).
 pub const MAX_PASSWORD: usize = 256;
 
@@ -51,23 +45,12 @@ pub async fn authenticate(
     app: &Clef,
     identifier: &Identifier,
     password: &SecretString,
-    ip: IpAddr,
+    origin: &Origin,
 ) -> Result<LoginOutcome, LoginError> {
-    let account_key = format!("fail:account:{identifier}");
-    let address_key = format!("fail:ip:{ip}");
-    for (key, max) in [
-        (&account_key, MAX_FAILURES_PER_ACCOUNT),
-        (&address_key, MAX_FAILURES_PER_ADDRESS),
-    ] {
-        let failures = app
-            .store
-            .get(key)
-            .await?
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-        if failures >= max {
-            return Err(LoginError::TooManyAttempts);
-        }
+    let gate = throttle::enter(&app.store, identifier.as_str(), origin, app.now()).await?;
+    if let Gate::Closed { retry_after } = gate {
+        tracing::info!(%identifier, address = %origin.address, retry_after, "login refused: too many attempts");
+        return Err(LoginError::TooManyAttempts { retry_after });
     }
     let account = store::account_by_identifier(&app.db, identifier)
         .await
@@ -104,13 +87,11 @@ pub async fn authenticate(
     };
     match outcome {
         Some(outcome) => {
-            app.store.delete(&account_key).await?;
+            throttle::succeeded(&app.store, identifier.as_str(), origin).await?;
             Ok(outcome)
         }
         None => {
-            app.store.incr(&account_key, WINDOW).await?;
-            app.store.incr(&address_key, WINDOW).await?;
-            tracing::info!(%ip, "failed login");
+            tracing::info!(%identifier, address = %origin.address, "failed login");
             Err(LoginError::InvalidCredentials)
         }
     }

@@ -1,10 +1,12 @@
 //! Accounts, establishments and guardianships (SPEC §2), and password hashing.
 
 pub mod activation;
+pub mod devices;
 pub mod login;
 mod password;
 pub mod policy;
 pub mod store;
+pub mod throttle;
 pub mod tokens;
 
 pub use password::{PasswordError, Passwords};

@@ -183,13 +183,24 @@ pub async fn account_by_id(db: &Db, id: &str) -> Result<Option<Account>, sqlx::E
         .transpose()
 }
 
-pub async fn record_login(db: &Db, account_id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE accounts SET last_login_at = $1 WHERE id = $2")
-        .bind(now)
+/// Records a login and answers the account's session epoch, which the new
+/// session carries.
+pub async fn record_login(db: &Db, account_id: &str, now: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE accounts SET last_login_at = $1 WHERE id = $2 RETURNING session_epoch",
+    )
+    .bind(now)
+    .bind(account_id)
+    .fetch_one(db)
+    .await
+}
+
+/// The account's session epoch: sessions opened in an earlier one are over.
+pub async fn session_epoch(db: &Db, account_id: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT session_epoch FROM accounts WHERE id = $1")
         .bind(account_id)
-        .execute(db)
-        .await?;
-    Ok(())
+        .fetch_optional(db)
+        .await
 }
 
 /// Attaches a student to a guardian with a legal rank; linking again updates the rank.

@@ -286,6 +286,8 @@ fn parse_rest(
 }
 
 /// Whether the person must (re-)enter their password for this request.
+/// `max_age=0` asks for a login at this very request (OIDC Core §3.1.2.1),
+/// like `prompt=login`: a session opened earlier in the same second is no answer.
 pub fn needs_login(request: &AuthorizationRequest, session: Option<&Session>, now: i64) -> bool {
     match session {
         None => true,
@@ -293,9 +295,18 @@ pub fn needs_login(request: &AuthorizationRequest, session: Option<&Session>, no
             request.prompt_login
                 || request
                     .max_age
-                    .is_some_and(|max_age| now - session.auth_time > max_age)
+                    .is_some_and(|max_age| max_age == 0 || now - session.auth_time > max_age)
         }
     }
+}
+
+/// A request parked while the person logs in.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    request: AuthorizationRequest,
+    /// The session that was there and was not good enough (`prompt=login`,
+    /// `max_age`): only a new login may answer the request, not that session.
+    stale_sid: Option<String>,
 }
 
 /// What happens to a request when it arrives with (or without) a session.
@@ -321,7 +332,11 @@ pub async fn proceed(
             return Ok(Next::Respond(request_error(app, &request, &error)));
         }
         let pending_id = random_token(24);
-        let json = serde_json::to_string(&request).map_err(anyhow::Error::from)?;
+        let pending = Pending {
+            request,
+            stale_sid: session.map(|s| s.sid.clone()),
+        };
+        let json = serde_json::to_string(&pending).map_err(anyhow::Error::from)?;
         app.store
             .put(&format!("pending:{pending_id}"), &json, PENDING_TTL)
             .await?;
@@ -345,7 +360,7 @@ pub async fn pending(app: &Clef, pending_id: &str) -> anyhow::Result<Option<Auth
     let Some(json) = app.store.get(&format!("pending:{pending_id}")).await? else {
         return Ok(None);
     };
-    Ok(Some(serde_json::from_str(&json)?))
+    Ok(Some(serde_json::from_str::<Pending>(&json)?.request))
 }
 
 /// After a login: the pending request is consumed and answered.
@@ -357,8 +372,14 @@ pub async fn resume(
     let Some(json) = app.store.take(&format!("pending:{pending_id}")).await? else {
         return Ok(None);
     };
-    let request: AuthorizationRequest = serde_json::from_str(&json).map_err(anyhow::Error::from)?;
-    respond_with_code(app, &request, session).await.map(Some)
+    let pending: Pending = serde_json::from_str(&json).map_err(anyhow::Error::from)?;
+    if pending.stale_sid.as_deref() == Some(session.sid.as_str()) {
+        let error = OAuthError::new(ErrorCode::LoginRequired, "a new login was required");
+        return Ok(Some(request_error(app, &pending.request, &error)));
+    }
+    respond_with_code(app, &pending.request, session)
+        .await
+        .map(Some)
 }
 
 /// What the code stands for until it is exchanged.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::secret::{digest, random_token};
 
@@ -15,6 +16,9 @@ pub struct Session {
     pub auth_time: i64,
     pub expires_at: i64,
     pub amr: Vec<String>,
+    /// The account's session epoch when the session was opened.
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 fn key(token: &str) -> String {
@@ -24,7 +28,7 @@ fn key(token: &str) -> String {
 /// Opens a session after a successful password login (recorded as the
 /// account's last login); returns the cookie value.
 pub async fn open(app: &Clef, account_id: &str, now: i64) -> anyhow::Result<(String, Session)> {
-    crate::accounts::store::record_login(&app.db, account_id, now).await?;
+    let epoch = accounts::record_login(&app.db, account_id, now).await?;
     let token = random_token(32);
     let ttl = app.config.session_ttl;
     let session = Session {
@@ -33,6 +37,7 @@ pub async fn open(app: &Clef, account_id: &str, now: i64) -> anyhow::Result<(Str
         auth_time: now,
         expires_at: now + ttl,
         amr: vec!["pwd".into()],
+        epoch,
     };
     app.store
         .put(
@@ -53,7 +58,33 @@ pub async fn find(app: &Clef, token: &str, now: i64) -> anyhow::Result<Option<Se
         return Ok(None);
     };
     let session: Session = serde_json::from_str(&json)?;
-    Ok((session.expires_at > now).then_some(session))
+    if session.expires_at <= now {
+        return Ok(None);
+    }
+    // Ended by a password change made in another session (or the account is gone).
+    let current = accounts::session_epoch(&app.db, &session.account_id).await?;
+    Ok((current == Some(session.epoch)).then_some(session))
+}
+
+/// Moves the session behind `token` into the account's epoch `epoch`: the
+/// session where a password was changed lives on, the others end.
+pub async fn carry_over(app: &Clef, token: &str, epoch: i64) -> anyhow::Result<()> {
+    let Some(json) = app.store.get(&key(token)).await? else {
+        return Ok(());
+    };
+    let mut session: Session = serde_json::from_str(&json)?;
+    let remaining = session.expires_at - app.now();
+    if remaining <= 0 {
+        return Ok(());
+    }
+    session.epoch = epoch;
+    app.store
+        .put(
+            &key(token),
+            &serde_json::to_string(&session)?,
+            Duration::from_secs(remaining as u64),
+        )
+        .await
 }
 
 pub async fn close(app: &Clef, token: &str) -> anyhow::Result<()> {

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use redis::aio::ConnectionManager;
+use redis::RedisFuture;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 
 /// One small interface, two implementations. Values are strings (JSON where
 /// structured); every entry has a time to live.
@@ -72,6 +73,30 @@ impl ShortLived {
         }
     }
 
+    /// Counts an attempt under `key` before it is evaluated, atomically (of N
+    /// concurrent attempts, exactly those the rule allows are admitted), and
+    /// says whether it may go on. Refused attempts change nothing: they neither
+    /// count nor push the delay further, so a lock is never renewed by attempts
+    /// made while it holds.
+    pub async fn attempt(&self, key: &str, rule: &Backoff, now: i64) -> anyhow::Result<Attempt> {
+        match self {
+            Self::Memory(m) => Ok(m.attempt(key, rule, now)),
+            Self::Redis(r) => r.attempt(key, rule, now).await,
+        }
+    }
+
+    /// Takes back one counted attempt (it turned out to be legitimate), leaving
+    /// any delay in force as it is.
+    pub async fn refund(&self, key: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Memory(m) => {
+                m.refund(key);
+                Ok(())
+            }
+            Self::Redis(r) => r.refund(key).await,
+        }
+    }
+
     /// Answers whether the backing service is reachable (for `/readyz`).
     pub async fn ping(&self) -> anyhow::Result<()> {
         match self {
@@ -79,6 +104,48 @@ impl ShortLived {
             Self::Redis(r) => r.ping().await,
         }
     }
+}
+
+/// A progressive delay: `free` attempts pass at once; the attempt that uses the
+/// last free one starts a delay of `first_delay` seconds, doubled by each
+/// further admitted attempt up to `max_delay`. The count is forgotten `window`
+/// after the last admitted attempt. With `first_delay == max_delay == window`
+/// it is a plain limit: `free` attempts, then a lock of `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub free: u64,
+    pub first_delay: u64,
+    pub max_delay: u64,
+    pub window: Duration,
+}
+
+impl Backoff {
+    /// The wait imposed after the `count`-th admitted attempt, in seconds.
+    pub fn delay_after(&self, count: u64) -> u64 {
+        if count < self.free {
+            return 0;
+        }
+        let doublings = u32::try_from(count - self.free).unwrap_or(u32::MAX).min(32);
+        self.first_delay
+            .saturating_mul(1u64 << doublings)
+            .min(self.max_delay)
+    }
+}
+
+/// What [`ShortLived::attempt`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted; this is the `count`-th attempt in the window.
+    Admitted { count: u64 },
+    /// Not counted: come back in `retry_after` seconds.
+    Refused { retry_after: u64 },
+}
+
+/// A counter as stored: `count:not_before` (Unix seconds).
+fn parse_counter(raw: &str) -> (u64, i64) {
+    raw.split_once(':')
+        .and_then(|(count, not_before)| Some((count.parse().ok()?, not_before.parse().ok()?)))
+        .unwrap_or((0, 0))
 }
 
 #[derive(Clone, Default)]
@@ -147,25 +214,151 @@ impl MemoryStore {
         entry.0 = count.to_string();
         count
     }
+
+    fn attempt(&self, key: &str, rule: &Backoff, now: i64) -> Attempt {
+        let mut inner = self.lock();
+        let live = inner
+            .entries
+            .get(key)
+            .filter(|(_, expires)| *expires > Instant::now())
+            .map(|(value, _)| parse_counter(value));
+        let (count, not_before) = live.unwrap_or((0, 0));
+        if now < not_before {
+            return Attempt::Refused {
+                retry_after: (not_before - now) as u64,
+            };
+        }
+        let count = count + 1;
+        let not_before = now + rule.delay_after(count) as i64;
+        inner.entries.insert(
+            key.to_owned(),
+            (
+                format!("{count}:{not_before}"),
+                Instant::now() + rule.window,
+            ),
+        );
+        Attempt::Admitted { count }
+    }
+
+    fn refund(&self, key: &str) {
+        let mut inner = self.lock();
+        if let Some((value, _)) = inner.entries.get_mut(key) {
+            let (count, not_before) = parse_counter(value);
+            *value = format!("{}:{not_before}", count.saturating_sub(1));
+        }
+    }
 }
+
+/// [`MemoryStore::attempt`] in one Redis round trip, atomic as a script.
+const ATTEMPT_SCRIPT: &str = r"
+local count, not_before = 0, 0
+local v = redis.call('GET', KEYS[1])
+if v then
+  local sep = string.find(v, ':', 1, true)
+  if sep then
+    count = tonumber(string.sub(v, 1, sep - 1)) or 0
+    not_before = tonumber(string.sub(v, sep + 1)) or 0
+  end
+end
+local now = tonumber(ARGV[1])
+if now < not_before then
+  return {0, not_before - now}
+end
+count = count + 1
+local free, first, max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local delay = 0
+if count >= free then
+  delay = math.min(first * 2 ^ math.min(count - free, 32), max)
+end
+redis.call('SET', KEYS[1], count .. ':' .. string.format('%d', now + delay), 'PX', ARGV[5])
+return {1, count}
+";
+
+const REFUND_SCRIPT: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local sep = string.find(v, ':', 1, true)
+if not sep then return 0 end
+local count = tonumber(string.sub(v, 1, sep - 1)) or 0
+if count > 0 then count = count - 1 end
+redis.call('SET', KEYS[1], count .. string.sub(v, sep), 'KEEPTTL')
+return count
+";
 
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: BoundedConnection,
     prefix: Arc<str>,
 }
 
+/// How long one Redis call may take, waiting for a reconnection included. A
+/// Redis that is down or frozen fails the request with a timeout (which
+/// `storage::is_unavailable` turns into 503) instead of holding it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bounds on each connection attempt and each answer, under `CALL_TIMEOUT`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The connection manager with every call, commands, pipelines and scripts
+/// alike, bounded by `CALL_TIMEOUT`.
+#[derive(Clone)]
+struct BoundedConnection(ConnectionManager);
+
+impl ConnectionLike for BoundedConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        Box::pin(bounded(self.0.req_packed_command(cmd)))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(bounded(self.0.req_packed_commands(pipeline, offset, count)))
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
+    }
+}
+
+async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> redis::RedisResult<T> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer from Redis in time")
+                    .into(),
+            )
+        })
+}
+
 impl RedisStore {
+    /// Connects lazily: Clef starts even when Redis is down (it then reports
+    /// not ready on `/readyz` and answers 503), and reconnects by itself when
+    /// Redis returns, as the connection manager does after any drop.
     async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("parsing the Redis URL")?;
-        let conn = client
-            .get_connection_manager()
-            .await
-            .context("connecting to Redis")?;
-        Ok(Self {
-            conn,
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            // One quick retry of a failed reconnection; the next call tries again.
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .context("configuring the Redis connection")?;
+        let store = Self {
+            conn: BoundedConnection(conn),
             prefix: prefix.into(),
-        })
+        };
+        if let Err(error) = store.ping().await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "Redis is unreachable at start; serving, not ready until it answers"
+            );
+        }
+        Ok(store)
     }
 
     fn key(&self, key: &str) -> String {
@@ -226,6 +419,33 @@ impl RedisStore {
         Ok(count)
     }
 
+    async fn attempt(&self, key: &str, rule: &Backoff, now: i64) -> anyhow::Result<Attempt> {
+        let (admitted, value): (u8, u64) = redis::Script::new(ATTEMPT_SCRIPT)
+            .key(self.key(key))
+            .arg(now)
+            .arg(rule.free)
+            .arg(rule.first_delay)
+            .arg(rule.max_delay)
+            .arg(rule.window.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .context("Redis attempt script")?;
+        Ok(if admitted == 1 {
+            Attempt::Admitted { count: value }
+        } else {
+            Attempt::Refused { retry_after: value }
+        })
+    }
+
+    async fn refund(&self, key: &str) -> anyhow::Result<()> {
+        redis::Script::new(REFUND_SCRIPT)
+            .key(self.key(key))
+            .invoke_async::<i64>(&mut self.conn.clone())
+            .await
+            .context("Redis refund script")?;
+        Ok(())
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         redis::cmd("PING")
             .query_async::<String>(&mut self.conn.clone())
@@ -250,5 +470,55 @@ mod tests {
         assert_eq!(store.get("b").await.unwrap(), None);
         assert_eq!(store.incr("c", Duration::from_secs(60)).await.unwrap(), 1);
         assert_eq!(store.incr("c", Duration::from_secs(60)).await.unwrap(), 2);
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_last_free_attempt_up_to_its_cap() {
+        let rule = Backoff {
+            free: 3,
+            first_delay: 2,
+            max_delay: 10,
+            window: Duration::from_secs(60),
+        };
+        let delays: Vec<u64> = (1..=7).map(|n| rule.delay_after(n)).collect();
+        assert_eq!(delays, [0, 0, 2, 4, 8, 10, 10]);
+        assert_eq!(rule.delay_after(u64::MAX), 10);
+    }
+
+    #[tokio::test]
+    async fn refused_attempts_neither_count_nor_extend_the_delay() {
+        let store = ShortLived::memory();
+        let rule = Backoff {
+            free: 2,
+            first_delay: 30,
+            max_delay: 30,
+            window: Duration::from_secs(60),
+        };
+        let t = 1_000;
+        assert_eq!(
+            store.attempt("k", &rule, t).await.unwrap(),
+            Attempt::Admitted { count: 1 }
+        );
+        assert_eq!(
+            store.attempt("k", &rule, t).await.unwrap(),
+            Attempt::Admitted { count: 2 }
+        );
+        for elapsed in [0, 10, 29] {
+            assert_eq!(
+                store.attempt("k", &rule, t + elapsed).await.unwrap(),
+                Attempt::Refused {
+                    retry_after: 30 - elapsed as u64
+                }
+            );
+        }
+        assert_eq!(
+            store.attempt("k", &rule, t + 30).await.unwrap(),
+            Attempt::Admitted { count: 3 }
+        );
+        store.refund("k").await.unwrap();
+        assert_eq!(
+            store.attempt("k", &rule, t + 31).await.unwrap(),
+            Attempt::Refused { retry_after: 29 }
+        );
     }
 }

@@ -2,12 +2,14 @@
 //! migrations, and the short-lived store (in-process, or Redis).
 
 mod ephemeral;
+mod unavailable;
 
-pub use ephemeral::{MemoryStore, RedisStore, ShortLived};
+pub use ephemeral::{Attempt, Backoff, MemoryStore, RedisStore, ShortLived};
 
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -16,6 +18,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, SqlStr};
 
 use crate::config::Config;
+
+pub use unavailable::{RETRY_AFTER, is_unavailable};
 
 /// The pool every capability's store functions take. Queries go through sqlx's
 /// `Any` driver with portable SQL (`$1` placeholders work on SQLite and
@@ -35,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "provisioning",
         include_str!("../../migrations/0002_provisioning.sql"),
+    ),
+    (
+        3,
+        "session epoch",
+        include_str!("../../migrations/0003_session_epoch.sql"),
     ),
 ];
 
@@ -105,6 +114,9 @@ fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
+/// How long a request waits for a PostgreSQL connection before 503.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Opens the pool (without migrating).
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
     sqlx::any::install_default_drivers();
@@ -116,6 +128,14 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
     let pool = AnyPoolOptions::new()
         // SQLite writes one at a time anyway; a small pool keeps the file locks short.
         .max_connections(if is_sqlite { 4 } else { 16 })
+        // A PostgreSQL that is down or frozen must fail a request in about two
+        // seconds (503), not hold it for sqlx's default 30. The bound covers
+        // connecting, and pinging an idle connection before handing it out.
+        .acquire_timeout(if is_sqlite {
+            Duration::from_secs(10)
+        } else {
+            POSTGRES_ACQUIRE_TIMEOUT
+        })
         .connect_with(options)
         .await
         .context("connecting to the database")?;

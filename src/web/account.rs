@@ -2,12 +2,13 @@
 //! validation, resend validation, change password, change address, last login.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
-use super::extract::Form;
+use super::extract::{ClientAddress, Form};
+use super::login::too_many_attempts;
 use super::oidc::current_session;
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{self, ProfileError};
@@ -108,6 +109,18 @@ async fn outcome(
             Some(&message),
             StatusCode::BAD_REQUEST,
         )),
+        Err(ProfileError::TooManyAttempts { retry_after }) => {
+            let message = too_many_attempts(retry_after);
+            let page = render(
+                app,
+                jar,
+                &account,
+                None,
+                Some(&message),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response())
+        }
         Err(ProfileError::Password(e)) => Err(e.into()),
         Err(ProfileError::Internal(e)) => Err(e.into()),
     }
@@ -139,6 +152,7 @@ pub async fn resend(
 /// `POST /compte/mot-de-passe`.
 pub async fn change_password(
     State(app): AppState,
+    ClientAddress(address): ClientAddress,
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
@@ -146,12 +160,15 @@ pub async fn change_password(
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
+    let origin = cookies::origin(&app, &jar, address, &account.identifier);
     let result = activation::change_password(
         &app,
         &account,
         &params.secret("current_password"),
         &params.secret("new_password"),
         &params.secret("new_password_confirmation"),
+        &origin,
+        jar.get(cookies::SESSION).map_or("", |c| c.value()),
     )
     .await
     .map(|()| "Votre mot de passe a été modifié.");
@@ -161,6 +178,7 @@ pub async fn change_password(
 /// `POST /compte/adresse`.
 pub async fn change_email(
     State(app): AppState,
+    ClientAddress(address): ClientAddress,
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
@@ -168,12 +186,14 @@ pub async fn change_email(
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
+    let origin = cookies::origin(&app, &jar, address, &account.identifier);
     let result = activation::change_email(
         &app,
         &account,
         &params.secret("current_password"),
         params.get("email").unwrap_or(""),
         params.get("email_confirmation").unwrap_or(""),
+        &origin,
     )
     .await
     .map(|_| "Un mail de confirmation a été envoyé à la nouvelle adresse : elle remplacera l'actuelle dès que vous aurez cliqué sur son lien.");

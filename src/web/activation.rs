@@ -2,14 +2,14 @@
 //! confirmation link.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
-use super::extract::{Form, Query};
+use super::extract::{ClientAddress, Form, Query};
 use super::interaction::{self, Interaction, Purpose};
-use super::login::{open_session, sign_in};
+use super::login::{open_session, sign_in, too_many_attempts};
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{self, ActivationError, FirstConnection};
 use crate::accounts::tokens::{self, TokenProblem};
@@ -115,6 +115,7 @@ async fn return_to(app: &Clef, pending_id: Option<&str>) -> anyhow::Result<Optio
 /// `POST /premiere-connexion`.
 pub async fn first_connection(
     State(app): AppState,
+    ClientAddress(address): ClientAddress,
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
@@ -133,7 +134,10 @@ pub async fn first_connection(
         email_confirmation: entered.email_confirmation.to_owned(),
     };
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
-    let activated = match activation::first_connection(&app, &account.id, form, return_to).await {
+    let origin = cookies::origin(&app, &jar, address, &account.identifier);
+    let activated = match activation::first_connection(&app, &account.id, form, return_to, &origin)
+        .await
+    {
         Ok(activated) => activated,
         Err(ActivationError::Invalid(field, message)) => {
             return first_connection_page(
@@ -159,14 +163,18 @@ pub async fn first_connection(
             )
             .await;
         }
-        Err(ActivationError::TooManyAttempts) => {
-            return Err(WebError::Page {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                title: "Trop de tentatives",
-                message:
-                    "Trop de tentatives ont échoué. Patientez quelques minutes avant de réessayer."
-                        .into(),
-            })
+        Err(ActivationError::TooManyAttempts { retry_after }) => {
+            let message = too_many_attempts(retry_after);
+            let page = first_connection_page(
+                &app,
+                jar,
+                &account,
+                entered,
+                Some(("birthdate", &message)),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await?;
+            return Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response());
         }
         Err(ActivationError::Expired) => {
             return Err(WebError::Page {

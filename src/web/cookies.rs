@@ -3,11 +3,17 @@
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use time::Duration;
 
+use std::net::IpAddr;
+
+use crate::accounts::devices::MAX_PER_BROWSER;
+use crate::accounts::throttle::Origin;
 use crate::app::Clef;
 use crate::secret::{constant_time_eq, random_token};
 
 pub const SESSION: &str = "clef_session";
 pub const CSRF: &str = "clef_csrf";
+/// Proofs that this browser signed in before (see `accounts::devices`).
+pub const DEVICE: &str = "clef_device";
 
 fn base<'a>(app: &Clef, name: &'a str, value: String) -> Cookie<'a> {
     let mut cookie = Cookie::new(name, value);
@@ -23,6 +29,38 @@ pub fn session(app: &Clef, token: String) -> Cookie<'static> {
     let mut cookie = base(app, SESSION, token);
     cookie.set_max_age(Duration::seconds(app.config.session_ttl));
     cookie
+}
+
+/// Where an attempt on `identifier` comes from: the client address, and this
+/// browser if its device cookie proves a past sign-in to that account.
+pub fn origin(app: &Clef, jar: &CookieJar, address: IpAddr, identifier: &str) -> Origin {
+    Origin {
+        address,
+        device: app.devices.recognise(device_entries(jar), identifier),
+    }
+}
+
+fn device_entries(jar: &CookieJar) -> impl Iterator<Item = &str> {
+    jar.get(DEVICE)
+        .map_or("", |cookie| cookie.value())
+        .split('~')
+        .filter(|entry| !entry.is_empty())
+        .take(MAX_PER_BROWSER)
+}
+
+/// After a successful sign-in: this browser is remembered for `identifier`
+/// (a fresh proof, first), beside the few other accounts it remembers.
+pub fn remember_device(app: &Clef, jar: CookieJar, identifier: &str) -> CookieJar {
+    let mut entries = vec![app.devices.issue(identifier)];
+    entries.extend(
+        device_entries(&jar)
+            .filter(|entry| app.devices.recognise([*entry], identifier).is_none())
+            .take(MAX_PER_BROWSER - 1)
+            .map(str::to_owned),
+    );
+    let mut cookie = base(app, DEVICE, entries.join("~"));
+    cookie.set_max_age(Duration::days(365));
+    jar.add(cookie)
 }
 
 /// The CSRF token of the login form (double submit: cookie and hidden field

@@ -1,11 +1,16 @@
 //! Extractors for strictly decoded parameters. They never reject on their own:
 //! each handler decides whether a bad parameter gets a page or a JSON error.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
-use axum::http::{Method, header};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use ipnet::IpNet;
+
+use crate::app::Clef;
 use crate::domain::{FieldError, Params, Problem};
 
 /// The query string's parameters, or why they could not be read.
@@ -68,5 +73,173 @@ impl<S: Send + Sync> FromRequest<S> for QueryOrForm {
             let Query(params) = Query::from_request_parts(&mut parts, state).await?;
             Ok(Self(params))
         }
+    }
+}
+
+/// The client's address: the TCP peer, or — when the peer is a trusted proxy —
+/// the rightmost hop of `Forwarded` (RFC 7239) or `X-Forwarded-For` that is not
+/// a trusted proxy (SPEC §5). Limits, logs and audit all read it from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+impl FromRequestParts<Arc<Clef>> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<Clef>,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(known) = parts.extensions.get::<ClientAddress>() {
+            return Ok(*known);
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(peer)| peer.ip());
+        let address = Self(client_address(
+            peer,
+            &parts.headers,
+            &app.config.trusted_proxies,
+        ));
+        parts.extensions.insert(address);
+        Ok(address)
+    }
+}
+
+/// See [`ClientAddress`]. `Forwarded` wins over `X-Forwarded-For` when both are
+/// present; a hop that cannot be read ends the walk at the last trusted one.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<Option<IpAddr>> = if headers.contains_key(header::FORWARDED) {
+        header_items(headers, header::FORWARDED.as_str())
+            .map(|element| {
+                element
+                    .split(';')
+                    .filter_map(|pair| pair.split_once('='))
+                    .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
+                    .and_then(|(_, node)| forwarded_node(node.trim()))
+            })
+            .collect()
+    } else {
+        header_items(headers, "x-forwarded-for")
+            .map(|hop| forwarded_node(hop.trim()))
+            .collect()
+    };
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        match hop {
+            Some(hop) => {
+                client = hop;
+                if !is_trusted(&hop) {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    client
+}
+
+/// The comma-separated items of every instance of a header, in order.
+fn header_items<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+}
+
+/// A node as proxies write it: `192.0.2.1`, `192.0.2.1:4711`, `"[2001:db8::1]:4711"`, `2001:db8::1`.
+fn forwarded_node(node: &str) -> Option<IpAddr> {
+    let node = node.trim_matches('"');
+    if let Ok(ip) = node.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = node.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    node.parse::<SocketAddr>().ok().map(|s| s.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarding_headers_are_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let spoofed = headers(&[("x-forwarded-for", "198.51.100.9")]);
+        // From an untrusted peer, the header is the attacker's word: ignored.
+        assert_eq!(
+            client_address(ip("203.0.113.5"), &spoofed, &trusted),
+            ip("203.0.113.5")
+        );
+        // Through the proxy, the client is the rightmost untrusted hop: a
+        // client-supplied first entry cannot choose the address counted.
+        let chain = headers(&[("x-forwarded-for", "198.51.100.9, 203.0.113.5, 10.1.2.3")]);
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &chain, &trusted),
+            ip("203.0.113.5")
+        );
+        let split = headers(&[
+            ("x-forwarded-for", "198.51.100.9"),
+            ("x-forwarded-for", "203.0.113.5"),
+        ]);
+        assert_eq!(
+            client_address(ip("::1"), &split, &trusted),
+            ip("203.0.113.5")
+        );
+        // No header: the proxy itself.
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.1")
+        );
+        // Nobody trusted: always the peer.
+        assert_eq!(client_address(ip("10.0.0.1"), &chain, &[]), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn the_forwarded_header_is_read_as_rfc_7239_writes_it() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let forwarded = headers(&[
+            (
+                "forwarded",
+                r#"for=198.51.100.9;proto=https, for="[2001:db8:cafe::17]:4711";by=10.0.0.1"#,
+            ),
+            ("x-forwarded-for", "192.0.2.99"),
+        ]);
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &forwarded, &trusted),
+            ip("2001:db8:cafe::17")
+        );
+        let with_port = headers(&[("forwarded", "for=\"192.0.2.60:8080\"")]);
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &with_port, &trusted),
+            ip("192.0.2.60")
+        );
+        // An obfuscated or garbled hop ends the walk at the last trusted one.
+        let hidden = headers(&[("forwarded", "for=_hidden, for=10.9.9.9")]);
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &hidden, &trusted),
+            ip("10.9.9.9")
+        );
     }
 }

@@ -1,19 +1,18 @@
 //! The login page (SPEC §3.1) and what follows a successful login.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
 
 use super::error::WebError;
-use super::extract::{Form, Query};
+use super::extract::{ClientAddress, Form, Query};
 use super::interaction::{self, Interaction, Purpose};
 use super::oidc::{current_session, rejection_response, respond};
 use super::{AppState, cookies, pages};
 use crate::accounts::login::{self, LoginError, LoginOutcome};
+use crate::accounts::throttle::french_wait;
 use crate::app::Clef;
 use crate::domain::{Identifier, Params};
 use crate::oidc::{authorize, clients, session};
@@ -82,7 +81,7 @@ pub async fn home() -> Redirect {
 /// `POST /login`.
 pub async fn submit(
     State(app): AppState,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(address): ClientAddress,
     jar: CookieJar,
     Form(params): Form,
 ) -> Result<Response, WebError> {
@@ -127,7 +126,15 @@ pub async fn submit(
             StatusCode::BAD_REQUEST,
         ));
     };
-    let account = match login::authenticate(&app, &identifier, &password, peer.ip()).await {
+    let origin = cookies::origin(&app, &jar, address, identifier.as_str());
+    let outcome = login::authenticate(&app, &identifier, &password, &origin).await;
+    // A right password, whatever follows: this browser is remembered for the account.
+    let jar = if outcome.is_ok() {
+        cookies::remember_device(&app, jar, identifier.as_str())
+    } else {
+        jar
+    };
+    let account = match outcome {
         Ok(LoginOutcome::SignedIn(account)) => account,
         Ok(LoginOutcome::FirstConnection(account)) => {
             let interaction = Interaction {
@@ -155,14 +162,15 @@ pub async fn submit(
                 StatusCode::UNAUTHORIZED,
             ));
         }
-        Err(LoginError::TooManyAttempts) => {
-            let message = "Trop de tentatives de connexion ont échoué. Patientez quelques minutes avant de réessayer, ou utilisez « mot de passe oublié ? ».";
-            return Ok(again(
+        Err(LoginError::TooManyAttempts { retry_after }) => {
+            let message = too_many_attempts(retry_after);
+            let page = again(
                 jar,
                 identifier.as_str(),
-                message,
+                &message,
                 StatusCode::TOO_MANY_REQUESTS,
-            ));
+            );
+            return Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response());
         }
         Err(LoginError::LetterExpired) => {
             let message = "Ce courrier de notification a plus de trois mois : il ne permet plus d'activer le compte. Demandez un nouveau courrier à l'établissement.";
@@ -235,6 +243,14 @@ pub async fn resume(
         },
         None => Ok(Redirect::to("/login").into_response()),
     }
+}
+
+/// The message of a refused attempt, with the wait.
+pub fn too_many_attempts(retry_after: u64) -> String {
+    format!(
+        "Trop de tentatives ont échoué pour ce compte. Patientez {} avant de réessayer, ou utilisez « mot de passe oublié ? ».",
+        french_wait(retry_after)
+    )
 }
 
 fn password(params: &Params) -> Option<SecretString> {

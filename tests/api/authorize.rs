@@ -77,32 +77,6 @@ async fn wrong_password_gets_one_generic_message_and_no_session() {
 }
 
 #[tokio::test]
-async fn repeated_failures_lock_the_account_for_a_while() {
-    let app = spawn_app().await;
-    app.family().await;
-    let browser = browser();
-    let page = browser
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for _ in 0..10 {
-        assert_eq!(
-            submit_login(&app, &browser, &page, "claire.martin", "mauvais")
-                .await
-                .status(),
-            401
-        );
-    }
-    let locked = submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
-    assert_eq!(locked.status(), 429);
-    assert!(locked.text().await.unwrap().contains("Trop de tentatives"));
-}
-
-#[tokio::test]
 async fn unknown_client_gets_an_error_page_not_a_redirect() {
     let app = spawn_app().await;
     let response = browser()

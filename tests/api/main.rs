@@ -6,6 +6,8 @@ mod cli;
 mod helpers;
 mod import;
 mod lifecycle;
+mod protection;
 mod relying_party;
+mod resilience;
 mod storage;
 mod token;

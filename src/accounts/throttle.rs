@@ -1,0 +1,182 @@
+//! Failed-attempt protection (SPEC §3.1) for every secret a person types: login,
+//! the current password on « Mon compte », the birth date of a first connection.
+//!
+//! Each attempt is counted before it is checked, atomically, so concurrent
+//! attempts cannot slip past the count. Three counters:
+//! - per account: a progressive delay, never a hard lock, and not pushed
+//!   further by attempts refused while it runs;
+//! - per client address (an IPv6 /64): a plain limit, then a lock;
+//! - per trusted browser: a browser that signed in to the account before
+//!   (device cookie) is counted on its own and escapes the other two, so an
+//!   attacker who knows a parent's identifier cannot keep the parent out.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::devices::TrustedDevice;
+use crate::storage::{Attempt, Backoff, ShortLived};
+
+/// Five attempts pass at once; then 2 s, 4 s, 8 s… up to 5 minutes between
+/// attempts; forgotten 15 minutes after the last one.
+pub const PER_ACCOUNT: Backoff = Backoff {
+    free: 5,
+    first_delay: 2,
+    max_delay: 5 * 60,
+    window: Duration::from_secs(15 * 60),
+};
+
+/// A trusted browser gets the account's rule, on its own counter.
+pub const PER_DEVICE: Backoff = PER_ACCOUNT;
+
+/// 100 attempts per address, then 15 minutes of lock (from the 100th attempt;
+/// attempts made while locked do not extend it). Successful attempts are taken
+/// back, so a computer room where a class signs in does not lock itself.
+pub const PER_ADDRESS: Backoff = Backoff {
+    free: 100,
+    first_delay: 15 * 60,
+    max_delay: 15 * 60,
+    window: Duration::from_secs(15 * 60),
+};
+
+/// Where an attempt comes from: the client address (read through the trusted
+/// proxies), and the browser if it proved a past sign-in to the account tried.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub address: IpAddr,
+    pub device: Option<TrustedDevice>,
+}
+
+/// Whether an attempt may be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    /// Not checked, and not counted: come back in `retry_after` seconds.
+    Closed {
+        retry_after: u64,
+    },
+}
+
+enum Counter<'a> {
+    Account(&'a str),
+    Address(IpAddr),
+    Device(&'a TrustedDevice),
+}
+
+impl Counter<'_> {
+    fn key(&self) -> String {
+        match self {
+            Self::Account(identifier) => format!("attempts:account:{identifier}"),
+            Self::Address(IpAddr::V4(v4)) => format!("attempts:address:{v4}"),
+            // One IPv6 client usually holds a whole /64.
+            Self::Address(IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                format!(
+                    "attempts:address:{:x}:{:x}:{:x}:{:x}::/64",
+                    s[0], s[1], s[2], s[3]
+                )
+            }
+            Self::Device(device) => format!("attempts:device:{}", device.as_str()),
+        }
+    }
+}
+
+/// Counts an attempt on the account `identifier`, then says whether it may be checked.
+pub async fn enter(
+    store: &ShortLived,
+    identifier: &str,
+    origin: &Origin,
+    now: i64,
+) -> anyhow::Result<Gate> {
+    let gates: &[(Counter<'_>, &Backoff)] = match &origin.device {
+        Some(device) => &[(Counter::Device(device), &PER_DEVICE)],
+        None => &[
+            (Counter::Address(origin.address), &PER_ADDRESS),
+            (Counter::Account(identifier), &PER_ACCOUNT),
+        ],
+    };
+    for (counter, rule) in gates {
+        if let Attempt::Refused { retry_after } = store.attempt(&counter.key(), rule, now).await? {
+            return Ok(Gate::Closed {
+                retry_after: retry_after.max(1),
+            });
+        }
+    }
+    Ok(Gate::Open)
+}
+
+/// The attempt was right: its counters start again (the address's gives back
+/// this one attempt).
+pub async fn succeeded(
+    store: &ShortLived,
+    identifier: &str,
+    origin: &Origin,
+) -> anyhow::Result<()> {
+    match &origin.device {
+        Some(device) => store.delete(&Counter::Device(device).key()).await,
+        None => {
+            store.delete(&Counter::Account(identifier).key()).await?;
+            store.refund(&Counter::Address(origin.address).key()).await
+        }
+    }
+}
+
+/// A wait as people read it: « 40 secondes », « 3 minutes ».
+pub fn french_wait(seconds: u64) -> String {
+    match seconds {
+        0..=1 => "1 seconde".into(),
+        2..=59 => format!("{seconds} secondes"),
+        60 => "1 minute".into(),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_trusted_browser_passes_while_the_account_is_delayed() {
+        let store = ShortLived::memory();
+        let attacker = Origin {
+            address: "203.0.113.7".parse().unwrap(),
+            device: None,
+        };
+        let now = 1_000_000;
+        for _ in 0..PER_ACCOUNT.free {
+            assert_eq!(
+                enter(&store, "marie.martin", &attacker, now).await.unwrap(),
+                Gate::Open
+            );
+        }
+        assert_eq!(
+            enter(&store, "marie.martin", &attacker, now).await.unwrap(),
+            Gate::Closed { retry_after: 2 }
+        );
+        let parent = Origin {
+            device: Some(TrustedDevice::for_tests("n0nce")),
+            ..attacker.clone()
+        };
+        assert_eq!(
+            enter(&store, "marie.martin", &parent, now).await.unwrap(),
+            Gate::Open
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let a = Counter::Address("2001:db8:1:2:aaaa::1".parse().unwrap()).key();
+        let b = Counter::Address("2001:db8:1:2:bbbb::9".parse().unwrap()).key();
+        let c = Counter::Address("2001:db8:1:3::1".parse().unwrap()).key();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn waits_read_naturally() {
+        assert_eq!(french_wait(1), "1 seconde");
+        assert_eq!(french_wait(40), "40 secondes");
+        assert_eq!(french_wait(60), "1 minute");
+        assert_eq!(french_wait(61), "2 minutes");
+        assert_eq!(french_wait(121), "3 minutes");
+    }
+}

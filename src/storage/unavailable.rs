@@ -1,0 +1,79 @@
+//! "A dependency is unavailable": the one place that tells a PostgreSQL or Redis
+//! that is down, frozen or unreachable from a bug, so the web edge answers 503
+//! with Retry-After (the client may simply come back) rather than 500.
+
+use std::time::Duration;
+
+/// Sent as Retry-After with every 503 caused by an unavailable dependency.
+pub const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Whether `error`, anywhere in its cause chain, says that PostgreSQL, SQLite's
+/// pool or Redis is unavailable (rather than that a query or a value was
+/// wrong). The drivers' own errors are read, so no store path has to wrap
+/// them: a bounded Redis call fails as a timeout, a bounded pool as
+/// `PoolTimedOut`.
+pub fn is_unavailable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<redis::RedisError>()
+            .is_some_and(redis_unavailable)
+            || cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(sqlx_unavailable)
+    })
+}
+
+fn redis_unavailable(error: &redis::RedisError) -> bool {
+    error.is_timeout()
+        || error.is_connection_refusal()
+        || error.is_connection_dropped()
+        || error.is_io_error()
+        // Still loading its data set after a restart.
+        || error.code() == Some("LOADING")
+}
+
+fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception) and 57P01–57P03 (the server
+        // is shutting down or not yet accepting connections).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn pool_timeouts_and_refused_connections_are_unavailability_not_bugs() {
+        let timed_out = Err::<(), _>(sqlx::Error::PoolTimedOut)
+            .context("loading the account")
+            .unwrap_err();
+        assert!(is_unavailable(&timed_out));
+        let refused =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(is_unavailable(
+            &anyhow::Error::new(refused).context("Redis GET")
+        ));
+        let frozen = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert!(is_unavailable(
+            &anyhow::Error::new(frozen).context("Redis SET")
+        ));
+
+        assert!(!is_unavailable(&anyhow::Error::new(
+            sqlx::Error::RowNotFound
+        )));
+        assert!(!is_unavailable(&anyhow::anyhow!("a bug")));
+        let wrong_type = redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "nil"));
+        assert!(!is_unavailable(&anyhow::Error::new(wrong_type)));
+    }
+}

@@ -1,0 +1,509 @@
+//! Login protection (SPEC §3.1, issue 6): attempts counted before they are
+//! checked, client addresses read through trusted proxies only, a delay that an
+//! attacker who knows an identifier cannot turn against its owner, and the
+//! sessions a password change ends. Run on the in-process store and, in CI, on Redis.
+
+use std::collections::HashMap;
+
+use tokio::task::JoinSet;
+
+use crate::helpers::*;
+
+/// The login page, for its CSRF field and cookie.
+async fn login_page(app: &TestApp, browser: &reqwest::Client) -> String {
+    browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// POSTs the login form, as from `address` behind the proxy when given.
+async fn login_from(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    identifier: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let form = [
+        ("csrf", input_value(page, "csrf").expect("csrf field")),
+        ("identifier", identifier.to_owned()),
+        ("password", password.to_owned()),
+    ];
+    let mut request = browser.post(app.url("/login")).form(&form);
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    request.send().await.unwrap()
+}
+
+/// Sends `n` wrong logins at once (identifier chosen per attempt) and tallies the statuses.
+async fn storm(
+    app: &TestApp,
+    n: usize,
+    identifier: impl Fn(usize) -> String,
+    forwarded_for: impl Fn(usize) -> Option<String>,
+) -> HashMap<u16, usize> {
+    let browser = browser();
+    let page = login_page(app, &browser).await;
+    let mut attempts = JoinSet::new();
+    for i in 0..n {
+        let (browser, page, url) = (browser.clone(), page.clone(), app.url("/login"));
+        let (identifier, forwarded) = (identifier(i), forwarded_for(i));
+        attempts.spawn(async move {
+            let form = [
+                ("csrf", input_value(&page, "csrf").unwrap()),
+                ("identifier", identifier),
+                ("password", "Mauvais0000".to_owned()),
+            ];
+            let mut request = browser.post(url).form(&form);
+            if let Some(address) = forwarded {
+                request = request.header("x-forwarded-for", address);
+            }
+            request.send().await.unwrap().status().as_u16()
+        });
+    }
+    let mut tally = HashMap::new();
+    while let Some(status) = attempts.join_next().await {
+        *tally.entry(status.unwrap()).or_default() += 1;
+    }
+    tally
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_on_one_account_are_checked_at_most_five_times() {
+    let app = spawn_app().await;
+    app.family().await;
+    let tally = storm(&app, 60, |_| "claire.martin".into(), |_| None).await;
+    // 401: the password was checked (and wrong); 429: refused before any check.
+    assert_eq!(tally.get(&401), Some(&5), "{tally:?}");
+    assert_eq!(tally.get(&429), Some(&55), "{tally:?}");
+}
+
+#[tokio::test]
+async fn a_spray_over_many_identifiers_from_one_address_is_checked_at_most_a_hundred_times() {
+    let app = spawn_app().await;
+    let tally = storm(&app, 160, |i| format!("parent.inconnu{i}"), |_| None).await;
+    assert_eq!(tally.get(&401), Some(&100), "{tally:?}");
+    assert_eq!(tally.get(&429), Some(&60), "{tally:?}");
+}
+
+#[tokio::test]
+async fn forwarding_headers_from_an_untrusted_peer_do_not_escape_the_address_limit() {
+    let app = spawn_app().await;
+    let tally = storm(
+        &app,
+        110,
+        |i| format!("parent.inconnu{i}"),
+        |i| Some(format!("198.51.100.{}", i % 250)),
+    )
+    .await;
+    assert_eq!(tally.get(&401), Some(&100), "{tally:?}");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_family_is_counted_at_its_own_address() {
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.family().await;
+    // One address sprays until it is locked out…
+    let tally = storm(
+        &app,
+        110,
+        |i| format!("parent.inconnu{i}"),
+        |_| Some("203.0.113.66".into()),
+    )
+    .await;
+    assert_eq!(tally.get(&401), Some(&100), "{tally:?}");
+    assert_eq!(tally.get(&429), Some(&10), "{tally:?}");
+    // …and a parent behind the same proxy, at another address, signs in.
+    let parent = browser();
+    let page = login_page(&app, &parent).await;
+    let signed_in = login_from(
+        &app,
+        &parent,
+        &page,
+        "claire.martin",
+        PASSWORD,
+        Some("192.0.2.1, 198.51.100.23"),
+    )
+    .await;
+    assert_eq!(signed_in.status(), 303);
+    // The attacker cannot pick the address counted by writing its own first hop.
+    let attacker = browser();
+    let page = login_page(&app, &attacker).await;
+    let spoofing = login_from(
+        &app,
+        &attacker,
+        &page,
+        "claire.martin",
+        PASSWORD,
+        Some("198.51.100.23, 203.0.113.66"),
+    )
+    .await;
+    assert_eq!(
+        spoofing.status(),
+        429,
+        "counted at 203.0.113.66, still locked"
+    );
+}
+
+#[tokio::test]
+async fn an_attacker_who_knows_the_identifier_cannot_keep_the_parent_out() {
+    let app = spawn_app().await;
+    app.family().await;
+    // The parent has signed in from this browser before.
+    let parent = browser();
+    let page = login_page(&app, &parent).await;
+    let first = login_from(&app, &parent, &page, "claire.martin", PASSWORD, None).await;
+    assert_eq!(first.status(), 303);
+
+    // The attacker exhausts the free attempts; then each checked attempt
+    // doubles the wait before the next (2 s, 4 s, 8 s…).
+    let attacker = browser();
+    let attack_page = login_page(&app, &attacker).await;
+    let attack = || {
+        login_from(
+            &app,
+            &attacker,
+            &attack_page,
+            "claire.martin",
+            "Devine123",
+            None,
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(attack().await.status(), 401);
+    }
+    let mut waits = vec![];
+    for _ in 0..6 {
+        let refused = attack().await;
+        assert_eq!(refused.status(), 429);
+        let wait = retry_after(&refused);
+        waits.push(wait);
+        app.clock.advance(wait as i64);
+        assert_eq!(
+            attack().await.status(),
+            401,
+            "checked once the wait is over"
+        );
+    }
+    // Seconds of real time may pass while the test runs, never more than a few.
+    let expected = [2, 4, 8, 16, 32, 64];
+    assert!(
+        waits
+            .iter()
+            .zip(expected)
+            .all(|(w, e)| *w <= e && *w + 3 >= e),
+        "{waits:?}"
+    );
+
+    // Attempts made while waiting are not checked and do not push the wait further.
+    let first = retry_after(&attack().await);
+    app.clock.advance(10);
+    for _ in 0..20 {
+        let refused = attack().await;
+        assert_eq!(refused.status(), 429);
+        assert!(
+            retry_after(&refused) <= first - 10,
+            "not renewed by refused attempts"
+        );
+    }
+
+    // The parent's browser is not held back: the right password passes at once.
+    let page = login_page(&app, &parent).await;
+    let signed_in = login_from(&app, &parent, &page, "claire.martin", PASSWORD, None).await;
+    assert_eq!(
+        signed_in.status(),
+        303,
+        "the device cookie is a way through"
+    );
+
+    // Without the device cookie, the real password waits its turn like any
+    // other attempt, then passes: a delay, never a lock.
+    let new_browser = browser();
+    let page = login_page(&app, &new_browser).await;
+    let waiting = login_from(&app, &new_browser, &page, "claire.martin", PASSWORD, None).await;
+    assert_eq!(waiting.status(), 429);
+    assert!(
+        waiting.text().await.unwrap().contains("Patientez"),
+        "the page says how long to wait"
+    );
+    app.clock.advance(first as i64);
+    let after_the_wait =
+        login_from(&app, &new_browser, &page, "claire.martin", PASSWORD, None).await;
+    assert_eq!(after_the_wait.status(), 303);
+
+    // However long the attack, the wait stays within five minutes (the count
+    // started again at the real sign-in above).
+    let mut checked = 0;
+    while checked < 14 {
+        let response = attack().await;
+        if response.status() == 429 {
+            let wait = retry_after(&response);
+            assert!(wait <= 300, "{wait}");
+            app.clock.advance(wait as i64);
+        } else {
+            checked += 1;
+        }
+    }
+    let capped = retry_after(&attack().await);
+    assert!((290..=300).contains(&capped), "{capped}");
+}
+
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_device_cookie_for_one_account_does_not_open_another() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let page = login_page(&app, &browser).await;
+    assert_eq!(
+        login_from(&app, &browser, &page, "lea.martin", PASSWORD, None)
+            .await
+            .status(),
+        303
+    );
+    let page = login_page(&app, &browser).await;
+    let tally_before_lock: Vec<u16> = {
+        let mut statuses = vec![];
+        for _ in 0..6 {
+            statuses.push(
+                login_from(&app, &browser, &page, "claire.martin", "Devine123", None)
+                    .await
+                    .status()
+                    .as_u16(),
+            );
+        }
+        statuses
+    };
+    assert_eq!(tally_before_lock, [401, 401, 401, 401, 401, 429]);
+}
+
+/// Signs `identifier` in from a new browser; returns the browser.
+async fn signed_in(app: &TestApp, identifier: &str) -> reqwest::Client {
+    let browser = browser();
+    let page = login_page(app, &browser).await;
+    let response = login_from(app, &browser, &page, identifier, PASSWORD, None).await;
+    assert_eq!(response.status(), 303);
+    browser
+}
+
+async fn account_page(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response {
+    browser.get(app.url("/compte")).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_on_my_account_are_limited_like_login() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = signed_in(&app, "claire.martin").await;
+    let page = account_page(&app, &browser).await.text().await.unwrap();
+    let csrf = input_value(&page, "csrf").unwrap();
+    let mut attempts = JoinSet::new();
+    for i in 0..15 {
+        let (browser, url, csrf) = (
+            browser.clone(),
+            app.url(if i % 2 == 0 {
+                "/compte/mot-de-passe"
+            } else {
+                "/compte/adresse"
+            }),
+            csrf.clone(),
+        );
+        attempts.spawn(async move {
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("current_password", "Devine123"),
+                ("new_password", "Cartable2026"),
+                ("new_password_confirmation", "Cartable2026"),
+                ("email", "nouvelle@example.org"),
+                ("email_confirmation", "nouvelle@example.org"),
+            ];
+            browser
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut tally: HashMap<u16, usize> = HashMap::new();
+    while let Some(status) = attempts.join_next().await {
+        *tally.entry(status.unwrap()).or_default() += 1;
+    }
+    assert_eq!(tally.get(&400), Some(&5), "checked: {tally:?}");
+    assert_eq!(tally.get(&429), Some(&10), "refused: {tally:?}");
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_other_session_of_the_account() {
+    let app = spawn_app().await;
+    app.family().await;
+    let (client_id, _) = app.client(false).await;
+    let here = signed_in(&app, "claire.martin").await;
+    let elsewhere = signed_in(&app, "claire.martin").await;
+    let other_account = signed_in(&app, "lea.martin").await;
+
+    let page = account_page(&app, &here).await.text().await.unwrap();
+    let changed = here
+        .post(app.url("/compte/mot-de-passe"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
+            ("current_password", PASSWORD),
+            ("new_password", "Cartable2026"),
+            ("new_password_confirmation", "Cartable2026"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert!(
+        changed
+            .text()
+            .await
+            .unwrap()
+            .contains("Votre mot de passe a été modifié.")
+    );
+
+    assert_eq!(
+        account_page(&app, &here).await.status(),
+        200,
+        "this session goes on"
+    );
+    let ended = account_page(&app, &elsewhere).await;
+    assert_eq!(ended.status(), 303);
+    assert_eq!(location(&ended), "/login");
+    let silent = elsewhere
+        .get(authorize_url(&app, &client_id, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&silent, "error").as_deref(),
+        Some("login_required")
+    );
+    assert_eq!(
+        account_page(&app, &other_account).await.status(),
+        200,
+        "other accounts keep theirs"
+    );
+}
+
+#[tokio::test]
+async fn max_age_zero_and_prompt_login_force_a_new_login_within_the_same_second() {
+    let app = spawn_app().await;
+    app.family().await;
+    let (client_id, _) = app.client(false).await;
+    let browser = signed_in(&app, "claire.martin").await;
+    for forcing in [("max_age", "0"), ("prompt", "login")] {
+        let page = browser
+            .get(authorize_url(&app, &client_id, &[forcing]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            page.status(),
+            200,
+            "{forcing:?}: the login form, not a code"
+        );
+        let page = page.text().await.unwrap();
+        assert!(page.contains("name=\"password\""));
+        // Resuming the request with the session that was not good enough is refused.
+        let request = input_value(&page, "request").unwrap();
+        let resumed = browser
+            .get(app.url(&format!("/continuer?request={request}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            location_param(&resumed, "error").as_deref(),
+            Some("login_required"),
+            "{forcing:?}"
+        );
+        assert!(location_param(&resumed, "code").is_none());
+    }
+    // A real new login answers it.
+    let page = browser
+        .get(authorize_url(&app, &client_id, &[("max_age", "0")]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let back = submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
+    assert!(location_param(&back, "code").is_some());
+}
+
+#[tokio::test]
+async fn wrong_birth_dates_at_first_connection_are_limited_like_login() {
+    let app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    let csv = "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name,guardian1_email\n\
+               1001,Baillet,Julie,03/09/2012,5 B,Baillet,Marc,marc@example.org\n";
+    app.import("0590001A", csv.as_bytes()).await.unwrap();
+    let letter = app
+        .letters("0590001A")
+        .await
+        .into_iter()
+        .find(|l| l.identifier == "marc.baillet")
+        .expect("the guardian's letter");
+    let browser = browser();
+    let page = login_page(&app, &browser).await;
+    let response = login_from(
+        &app,
+        &browser,
+        &page,
+        "marc.baillet",
+        &letter.password,
+        None,
+    )
+    .await;
+    assert_eq!(location(&response), "/premiere-connexion");
+    let form_page = browser
+        .get(app.url("/premiere-connexion"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&form_page, "csrf").unwrap();
+    let mut statuses = vec![];
+    for _ in 0..7 {
+        let response = browser
+            .post(app.url("/premiere-connexion"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("birthdate", "01/01/2000"),
+                ("password", "Cartable2026"),
+                ("password_confirmation", "Cartable2026"),
+                ("email", "marc@example.org"),
+                ("email_confirmation", "marc@example.org"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    // The letter's login succeeded from this browser, so it is counted on its
+    // own device counter: five checks, then a wait.
+    assert_eq!(statuses, [400, 400, 400, 400, 400, 429, 429]);
+}
