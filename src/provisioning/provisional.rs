@@ -2,8 +2,6 @@
 //! from a CSPRNG, kept encrypted (AES-256-GCM, key under `keys/`) so a letter can
 //! be reprinted until activation, and erased at activation or expiry.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -13,6 +11,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use rand::RngExt;
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::secret::load_or_create_key;
 
 /// Upper-case letters and digits without the look-alikes 0/O, 1/I/L.
 const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -37,36 +37,7 @@ const KEY_FILE: &str = "provisional-passwords.key";
 impl LetterCipher {
     /// Loads `dir/provisional-passwords.key`, creating it (0600) on first start.
     pub fn load_or_generate(dir: &Path) -> anyhow::Result<Self> {
-        let path = dir.join(KEY_FILE);
-        let key = match fs::read(&path) {
-            Ok(key) => key,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-                let mut key = vec![0u8; 32];
-                rand::rng().fill(&mut key[..]);
-                let mut options = fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                match options.open(&path) {
-                    Ok(mut file) => {
-                        file.write_all(&key)?;
-                        file.sync_all()?;
-                        tracing::info!(path = %path.display(), "generated the provisional-password key");
-                        key
-                    }
-                    // Another instance created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => fs::read(&path)?,
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("creating {}", path.display()));
-                    }
-                }
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        if key.len() != 32 {
-            bail!("{} must hold 32 bytes", path.display());
-        }
+        let key = load_or_create_key(&dir.join(KEY_FILE), "provisional-password")?;
         Ok(Self {
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
         })
