@@ -130,7 +130,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(KEY_FILE))
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
                 .unwrap()
                 .permissions()
                 .mode();
