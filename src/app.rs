@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::Mailer;
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::oidc::discovery;
 use crate::provisioning::provisional::LetterCipher;
 use crate::storage::{self, Db, ShortLived};
@@ -28,6 +29,7 @@ pub struct Clef {
     pub letters: LetterCipher,
     /// Signs the device cookies of browsers that signed in before.
     pub devices: DeviceKey,
+    pub metrics: Metrics,
     /// Discovery and JWKS documents, serialised once: they only change with a restart.
     pub discovery_json: String,
     pub jwks_json: String,
@@ -48,7 +50,8 @@ impl Clef {
             LetterCipher::load_or_generate(&config.keys_dir).context("loading the letter key")?;
         let devices = DeviceKey::load_or_generate(&config.keys_dir)
             .context("loading the device-cookie key")?;
-        let mailer = Mailer::from_config(&config)?;
+        let metrics = Metrics::default();
+        let mailer = Mailer::from_config(&config, metrics.clone())?;
         let discovery_json = discovery::document(&config).to_string();
         let jwks_json = keys.jwks().to_string();
         Ok(Arc::new(Self {
@@ -60,6 +63,7 @@ impl Clef {
             passwords,
             letters,
             devices,
+            metrics,
             mailer,
             discovery_json,
             jwks_json,

@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod keys;
+pub mod metrics;
 pub mod oidc;
 pub mod provisioning;
 pub mod secret;

@@ -8,6 +8,7 @@ use super::throttle::{self, Gate, Origin};
 use super::{Account, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::domain::Identifier;
+use crate::metrics::LoginResult;
 
 /// Where a correct password leads.
 #[derive(Debug)]
@@ -49,6 +50,7 @@ pub async fn authenticate(
 ) -> Result<LoginOutcome, LoginError> {
     let gate = throttle::enter(&app.store, identifier.as_str(), origin, app.now()).await?;
     if let Gate::Closed { retry_after } = gate {
+        app.metrics.login(LoginResult::locked);
         tracing::info!(%identifier, address = %origin.address, retry_after, "login refused: too many attempts");
         return Err(LoginError::TooManyAttempts { retry_after });
     }
@@ -88,9 +90,11 @@ pub async fn authenticate(
     match outcome {
         Some(outcome) => {
             throttle::succeeded(&app.store, identifier.as_str(), origin).await?;
+            app.metrics.login(LoginResult::ok);
             Ok(outcome)
         }
         None => {
+            app.metrics.login(LoginResult::failed);
             tracing::info!(%identifier, address = %origin.address, "failed login");
             Err(LoginError::InvalidCredentials)
         }

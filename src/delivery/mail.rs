@@ -13,6 +13,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::Config;
 use crate::domain::EmailAddress;
+use crate::metrics::{Delivery, Metrics};
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -23,6 +24,7 @@ enum Transport {
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
+    metrics: Metrics,
 }
 
 /// A message ready to send: French text and HTML bodies from the same template.
@@ -103,7 +105,7 @@ pub fn mask(address: &str) -> String {
 }
 
 impl Mailer {
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+    pub fn from_config(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
         let from: Mailbox = config
             .mail_from
             .parse()
@@ -126,7 +128,11 @@ impl Mailer {
                 Transport::Outbox(dir)
             }
         };
-        Ok(Self { transport, from })
+        Ok(Self {
+            transport,
+            from,
+            metrics,
+        })
     }
 
     pub async fn send(&self, mail: Mail) -> anyhow::Result<()> {
@@ -149,9 +155,11 @@ impl Mailer {
         };
         match &result {
             Ok(()) => {
+                self.metrics.mail(Delivery::sent);
                 tracing::info!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, "mail sent")
             }
             Err(e) => {
+                self.metrics.mail(Delivery::failed);
                 tracing::error!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, error = %e, "mail not sent")
             }
         }

@@ -11,6 +11,7 @@ use super::{ErrorCode, OAuthError, Scopes, claims};
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::Params;
+use crate::metrics::TokenKind;
 use crate::secret::{constant_time_eq, digest, left_half_hash, random_token, s256};
 
 /// The credentials a request to the token endpoint carries.
@@ -80,7 +81,7 @@ struct AccessGrant {
 
 fn internal(error: anyhow::Error) -> OAuthError {
     tracing::error!(error = format!("{error:#}"), "token endpoint");
-    OAuthError::server_error()
+    OAuthError::from_internal(&error)
 }
 
 pub async fn exchange(
@@ -251,6 +252,8 @@ async fn exchange_code(
         id_token.insert("nonce".into(), nonce.into());
     }
     let id_token = app.keys.sign(&Value::Object(id_token)).map_err(internal)?;
+    app.metrics.token(TokenKind::access_token);
+    app.metrics.token(TokenKind::id_token);
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -1,0 +1,193 @@
+//! Prometheus metrics, served at `/metrics`: requests by route and status,
+//! latency, logins by outcome, password hashing, tokens, mail, store errors.
+//! One registry per running Clef (no global), so tests read their own.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The route's pattern (`/authorize`), never the raw path: bounded cardinality.
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)] // label values as Prometheus users write them
+pub enum LoginResult {
+    ok,
+    failed,
+    locked,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoginLabels {
+    pub outcome: LoginResult,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum TokenKind {
+    access_token,
+    id_token,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub kind: TokenKind,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Delivery {
+    sent,
+    failed,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MailLabels {
+    pub outcome: Delivery,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Store {
+    database,
+    short_lived,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabels {
+    pub store: Store,
+}
+
+type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~16 s: discovery answers in microseconds, a login waits for argon2.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// Every metric, cheap to clone (each is shared behind an `Arc`).
+#[derive(Clone)]
+pub struct Metrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Latency,
+    pub logins: Family<LoginLabels, Counter>,
+    /// Password hashes waiting for a core, and those turned away (503).
+    pub hashing_queue: Gauge,
+    pub hashing_rejected: Counter,
+    pub tokens_issued: Family<TokenLabels, Counter>,
+    pub mail: Family<MailLabels, Counter>,
+    pub store_errors: Family<StoreLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            logins: Family::default(),
+            hashing_queue: Gauge::default(),
+            hashing_rejected: Counter::default(),
+            tokens_issued: Family::default(),
+            mail: Family::default(),
+            store_errors: Family::default(),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn login(&self, outcome: LoginResult) {
+        self.logins.get_or_create(&LoginLabels { outcome }).inc();
+    }
+
+    pub fn token(&self, kind: TokenKind) {
+        self.tokens_issued
+            .get_or_create(&TokenLabels { kind })
+            .inc();
+    }
+
+    pub fn mail(&self, outcome: Delivery) {
+        self.mail.get_or_create(&MailLabels { outcome }).inc();
+    }
+
+    pub fn store_error(&self, store: Store) {
+        self.store_errors
+            .get_or_create(&StoreLabels { store })
+            .inc();
+    }
+
+    /// The text exposition format Prometheus scrapes.
+    pub fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut registry = Registry::with_prefix("clef");
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route, method and status",
+            self.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer a request, by route",
+            self.latency.clone(),
+        );
+        registry.register("logins", "Password logins by outcome", self.logins.clone());
+        registry.register(
+            "password_hashing_queue",
+            "Password hashes waiting for a core",
+            self.hashing_queue.clone(),
+        );
+        registry.register(
+            "password_hashing_rejected",
+            "Password hashes turned away because every core was busy (answered 503)",
+            self.hashing_rejected.clone(),
+        );
+        registry.register(
+            "tokens_issued",
+            "Tokens issued by kind",
+            self.tokens_issued.clone(),
+        );
+        registry.register("mail", "Mail by delivery outcome", self.mail.clone());
+        registry.register(
+            "store_errors",
+            "Errors from the database or the short-lived store",
+            self.store_errors.clone(),
+        );
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)?;
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_show_in_the_exposition() {
+        let metrics = Metrics::default();
+        metrics.login(LoginResult::failed);
+        metrics.login(LoginResult::failed);
+        metrics.token(TokenKind::id_token);
+        let text = metrics.render().unwrap();
+        assert!(
+            text.contains("clef_logins_total{outcome=\"failed\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clef_tokens_issued_total{kind=\"id_token\"} 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

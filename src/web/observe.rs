@@ -1,0 +1,84 @@
+//! What every request leaves behind: a span carrying its request id, route
+//! and client address (so each log line written while it runs names them),
+//! and its count and latency in the metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+
+use super::AppState;
+use super::extract::client_address;
+use crate::app::Clef;
+use crate::metrics::{RequestLabels, RouteLabels};
+
+/// The span of a request: its id (`X-Request-Id`, set or kept at the edge),
+/// method, path without the query (which may carry codes), client address.
+pub fn span(app: &Arc<Clef>, request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| {
+            client_address(peer.ip(), request.headers(), &app.config.trusted_proxies)
+        });
+    tracing::info_span!(
+        "request",
+        request_id = id,
+        method = %request.method(),
+        path = request.uri().path(),
+        client = client.map(tracing::field::display),
+    )
+}
+
+/// Counts the request and times it, by route pattern (bounded cardinality).
+pub async fn record(State(app): AppState, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    app.metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    app.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// `GET /metrics`: the Prometheus exposition (keep it off the public proxy).
+pub async fn metrics(State(app): AppState) -> Response {
+    match app.metrics.render() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

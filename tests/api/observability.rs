@@ -1,0 +1,151 @@
+//! What an operator watches (issue 6, item 10): Prometheus metrics and log
+//! lines that carry the request id, the client address and, for a failed
+//! login, the identifier tried.
+
+use std::process::{Command, Stdio};
+
+use crate::helpers::*;
+
+async fn failed_login(address: &str, request_id: &str) -> reqwest::Response {
+    let browser = browser();
+    let page = browser
+        .get(format!("{address}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    browser
+        .post(format!("{address}/login"))
+        .header("x-request-id", request_id)
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
+            ("identifier", "claire.martin"),
+            ("password", "Mauvais0000"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_logins_by_outcome_and_tokens() {
+    let app = spawn_app().await;
+    app.family().await;
+    let failed = failed_login(&app.address, "essai-1").await;
+    assert_eq!(failed.status(), 401);
+    assert_eq!(
+        failed.headers()["x-request-id"],
+        "essai-1",
+        "the id is echoed"
+    );
+    let client = app.client(true).await;
+    let (verifier, challenge) = pkce();
+    let browser = browser();
+    let url = authorize_url(
+        &app,
+        &client.0,
+        &[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let back = authorize_and_login(&app, &browser, &url, "claire.martin").await;
+    let code = location_param(&back, "code").unwrap();
+    let tokens = exchange(&app, &client, &code, Some(&verifier)).await;
+    assert_eq!(tokens.status(), 200);
+
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics.headers()["x-request-id"].to_str().unwrap().len() >= 32,
+        "an id is made when none is given"
+    );
+    let text = metrics.text().await.unwrap();
+    for expected in [
+        r#"clef_logins_total{outcome="failed"} 1"#,
+        r#"clef_logins_total{outcome="ok"} 1"#,
+        r#"clef_http_requests_total{route="/login",method="POST",status="401"} 1"#,
+        r#"clef_http_requests_total{route="/token",method="POST",status="200"} 1"#,
+        r#"clef_tokens_issued_total{kind="id_token"} 1"#,
+        r#"clef_http_request_duration_seconds_count{route="/token"} 1"#,
+        "clef_password_hashing_queue",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_login_logs_the_identifier_with_the_request_id_and_client_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clef"))
+        .args(["serve", "--demo"])
+        .env("CLEF_DATA_DIR", dir.path().join("data"))
+        .env("CLEF_KEYS_DIR", dir.path().join("keys"))
+        .env("CLEF_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CLEF_LOG_JSON", "1")
+        .env("CLEF_TRUSTED_PROXIES", "127.0.0.1")
+        .env_remove("CLEF_DATABASE_URL")
+        .env_remove("CLEF_REDIS_URL")
+        .env_remove("CLEF_LOG")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..200 {
+        if reqwest::get(format!("{address}/healthz")).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "clef serve --demo answers");
+    let browser = browser();
+    let page = browser
+        .get(format!("{address}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failed = browser
+        .post(format!("{address}/login"))
+        .header("x-request-id", "essai-log-7")
+        .header("x-forwarded-for", "198.51.100.77")
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
+            ("identifier", "parent.martin"),
+            ("password", "Mauvais0000"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 401);
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let line = log
+        .lines()
+        .find(|line| line.contains("failed login"))
+        .unwrap_or_else(|| panic!("no failed-login line in:\n{log}"));
+    let line: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(line["fields"]["identifier"], "parent.martin", "{line}");
+    assert_eq!(line["span"]["request_id"], "essai-log-7", "{line}");
+    assert_eq!(line["span"]["client"], "198.51.100.77", "{line}");
+    assert!(
+        !line.to_string().contains("Mauvais0000"),
+        "never the password"
+    );
+}
