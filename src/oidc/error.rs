@@ -92,6 +92,20 @@ impl OAuthError {
     pub fn server_error() -> Self {
         Self::new(ErrorCode::ServerError, "internal error")
     }
+
+    /// A failure that is not the client's: `temporarily_unavailable` (503 with
+    /// Retry-After) when PostgreSQL or Redis is unavailable, so the client
+    /// retries, else `server_error`.
+    pub fn from_internal(error: &anyhow::Error) -> Self {
+        if crate::storage::is_unavailable(error) {
+            Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable; retry later",
+            )
+        } else {
+            Self::server_error()
+        }
+    }
 }
 
 impl fmt::Display for OAuthError {

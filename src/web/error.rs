@@ -1,6 +1,7 @@
 //! One error type for the web edge: a French page for people, a JSON error for
-//! clients, 503 + Retry-After when hashing is saturated. Internal causes are
-//! logged once, by the `log_internal_errors` middleware, never shown.
+//! clients, 503 + Retry-After when hashing is saturated or PostgreSQL or Redis
+//! is unavailable. Internal causes are logged once, by the
+//! `log_internal_errors` middleware, never shown.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use super::pages;
 use crate::accounts::PasswordError;
 use crate::domain::FieldError;
 use crate::oidc::{ErrorCode, OAuthError};
+use crate::storage;
 
 #[derive(Debug)]
 pub enum WebError {
@@ -92,6 +94,21 @@ impl IntoResponse for WebError {
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 response
             }
+            // The database or Redis is down or frozen: the person may simply
+            // come back, and a load balancer may retry elsewhere.
+            Self::Internal(cause) if storage::is_unavailable(&cause) => {
+                let mut response = pages::message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service momentanément indisponible",
+                    "Le service ne peut pas vous répondre pour le moment. Réessayez dans quelques instants.",
+                    None,
+                );
+                retry_after(&mut response);
+                response
+                    .extensions_mut()
+                    .insert(InternalCause(Arc::new(cause)));
+                response
+            }
             Self::Internal(cause) => {
                 let mut response = pages::message(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,7 +136,18 @@ pub fn oauth_json(error: &OAuthError) -> Response {
     let body = json!({ "error": error.code.as_str(), "error_description": error.description });
     let mut response = (status, Json(body)).into_response();
     no_store(&mut response);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        retry_after(&mut response);
+    }
     response
+}
+
+/// RFC 9110 §10.2.3: when to try again after a 503 for an unavailable dependency.
+fn retry_after(response: &mut Response) {
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(storage::RETRY_AFTER.as_secs()),
+    );
 }
 
 pub fn no_store(response: &mut Response) {
@@ -137,7 +165,11 @@ pub async fn log_internal_errors(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
-        tracing::error!(%method, %path, error = format!("{cause:#}"), "internal error");
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(%method, %path, error = format!("{cause:#}"), "dependency unavailable");
+        } else {
+            tracing::error!(%method, %path, error = format!("{cause:#}"), "internal error");
+        }
     }
     response
 }

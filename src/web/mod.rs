@@ -9,8 +9,8 @@ mod interaction;
 mod login;
 mod oidc;
 mod pages;
+mod server;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +57,10 @@ pub fn router(app: Arc<Clef>) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn(error::log_internal_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(app.config.request_timeout),
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -77,9 +80,16 @@ pub fn router(app: Arc<Clef>) -> Router {
         .with_state(app)
 }
 
+/// How long `/readyz` waits for each dependency: a load balancer must learn
+/// within a second that this instance cannot serve.
+const READY_TIMEOUT: Duration = Duration::from_millis(800);
+
 async fn readyz(State(app): AppState) -> Response {
-    let db = sqlx::query("SELECT 1").execute(&app.db).await;
-    let store = app.store.ping().await;
+    let db = async {
+        sqlx::query("SELECT 1").execute(&app.db).await?;
+        Ok(())
+    };
+    let (db, store) = tokio::join!(ready_within(db), ready_within(app.store.ping()));
     match (db, store) {
         (Ok(_), Ok(())) => "ready".into_response(),
         (db, store) => {
@@ -87,6 +97,14 @@ async fn readyz(State(app): AppState) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
         }
     }
+}
+
+async fn ready_within(
+    check: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(READY_TIMEOUT, check)
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {READY_TIMEOUT:?}")))
 }
 
 async fn not_found() -> Response {
@@ -98,17 +116,13 @@ async fn not_found() -> Response {
     )
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish.
+/// Serves until `shutdown` resolves, then lets requests in flight finish; see
+/// `server` for the limits that keep slow clients from taking Clef down.
 pub async fn serve(
     app: Arc<Clef>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
-    Ok(())
+    let limits = server::Limits::from_config(&app.config);
+    server::run(router(app), listener, limits, shutdown).await
 }
