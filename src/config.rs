@@ -303,4 +303,22 @@ mod tests {
         };
         assert!(!format!("{config:?}").contains("hunter2"));
     }
+
+    #[test]
+    fn connection_limits_come_from_the_environment_and_must_be_positive() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "CLEF_MAX_CONNECTIONS" => Some("500".into()),
+                "CLEF_HEADER_READ_TIMEOUT" => Some("5".into()),
+                "CLEF_REQUEST_TIMEOUT" => Some("20".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.max_connections, 500);
+        assert_eq!(config.header_read_timeout, 5);
+        assert_eq!(config.request_timeout, 20);
+        config.header_read_timeout = 0;
+        assert!(config.validate().is_err());
+    }
 }
