@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod interaction;
 mod login;
+mod observe;
 mod oidc;
 mod pages;
 mod server;
@@ -19,6 +20,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -54,6 +56,7 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/", get(login::home))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(observe::metrics))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(error::log_internal_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -76,7 +79,14 @@ pub fn router(app: Arc<Clef>) -> Router {
                 "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
             ),
         ))
-        .layer(TraceLayer::new_for_http())
+        // Outside the timeout, so a request cut off at 408 is counted as one.
+        .layer(axum::middleware::from_fn_with_state(app.clone(), observe::record))
+        .layer(TraceLayer::new_for_http().make_span_with({
+            let app = app.clone();
+            move |request: &axum::extract::Request| observe::span(&app, request)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(app)
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod helpers;
 mod import;
 mod lifecycle;
+mod observability;
 mod protection;
 mod relying_party;
 mod resilience;
