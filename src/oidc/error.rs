@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// The `error` codes of RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1 and OIDC Core §3.1.2.6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +64,13 @@ impl ErrorCode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
+    /// For `server_error` and `temporarily_unavailable`: what went wrong, for
+    /// the log (written once, by the web edge), never for the client.
+    pub cause: Option<Arc<anyhow::Error>>,
 }
 
 impl OAuthError {
@@ -74,6 +78,7 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            cause: None,
         }
     }
 
@@ -96,14 +101,18 @@ impl OAuthError {
     /// A failure that is not the client's: `temporarily_unavailable` (503 with
     /// Retry-After) when PostgreSQL or Redis is unavailable, so the client
     /// retries, else `server_error`.
-    pub fn from_internal(error: &anyhow::Error) -> Self {
-        if crate::storage::is_unavailable(error) {
+    pub fn from_internal(error: anyhow::Error) -> Self {
+        let answer = if crate::storage::is_unavailable(&error) {
             Self::new(
                 ErrorCode::TemporarilyUnavailable,
                 "the service is temporarily unavailable; retry later",
             )
         } else {
             Self::server_error()
+        };
+        Self {
+            cause: Some(Arc::new(error)),
+            ..answer
         }
     }
 }

@@ -80,8 +80,7 @@ struct AccessGrant {
 }
 
 fn internal(error: anyhow::Error) -> OAuthError {
-    tracing::error!(error = format!("{error:#}"), "token endpoint");
-    OAuthError::from_internal(&error)
+    OAuthError::from_internal(error)
 }
 
 pub async fn exchange(

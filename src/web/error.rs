@@ -6,15 +6,16 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::pages;
+use super::{AppState, pages};
 use crate::accounts::PasswordError;
 use crate::domain::FieldError;
+use crate::metrics::Store;
 use crate::oidc::{ErrorCode, OAuthError};
 use crate::storage;
 
@@ -139,7 +140,25 @@ pub fn oauth_json(error: &OAuthError) -> Response {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         retry_after(&mut response);
     }
+    if let Some(cause) = &error.cause {
+        response
+            .extensions_mut()
+            .insert(InternalCause(cause.clone()));
+    }
     response
+}
+
+/// Which store an error chain comes from, if any.
+fn failing_store(cause: &anyhow::Error) -> Option<Store> {
+    cause.chain().find_map(|c| {
+        if c.is::<redis::RedisError>() {
+            Some(Store::short_lived)
+        } else if c.is::<sqlx::Error>() {
+            Some(Store::database)
+        } else {
+            None
+        }
+    })
 }
 
 /// RFC 9110 §10.2.3: when to try again after a 503 for an unavailable dependency.
@@ -159,12 +178,16 @@ pub fn no_store(response: &mut Response) {
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-/// Logs the cause chain of every internal error, once.
-pub async fn log_internal_errors(request: Request, next: Next) -> Response {
+/// Logs the cause chain of every internal error, once, and counts those that
+/// came from the database or the short-lived store.
+pub async fn log_internal_errors(State(app): AppState, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        if let Some(store) = failing_store(cause) {
+            app.metrics.store_error(store);
+        }
         if response.status() == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(%method, %path, error = format!("{cause:#}"), "dependency unavailable");
         } else {

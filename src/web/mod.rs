@@ -58,7 +58,7 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(observe::metrics))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(error::log_internal_errors))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), error::log_internal_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -245,6 +245,20 @@ async fn assert_fails_fast(app: &TestApp, session: &Session, dependency: &str) {
     assert!(took < READY_FAST, "/readyz answered in {took:?}");
 }
 
+/// `clef_store_errors_total{store="…"}` as `/metrics` shows it.
+async fn store_errors(app: &TestApp, store: &str) -> u64 {
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("clef_store_errors_total{{store=\"{store}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
 async fn assert_recovers(app: &TestApp, dependency: &str) {
     eventually(&format!("login once {dependency} is back"), || async {
         login_status(app, "claire.martin").await == 303
@@ -328,6 +342,10 @@ async fn with_redis_frozen_or_down_requests_fail_fast_with_503_and_recover_when_
     // Frozen: the connection stays open and nothing answers.
     redis.signal("-STOP");
     assert_fails_fast(&app, &session, "Redis frozen").await;
+    assert!(
+        store_errors(&app, "short_lived").await >= 3,
+        "counted in /metrics"
+    );
     redis.signal("-CONT");
     assert_recovers(&app, "Redis").await;
     let userinfo = reqwest::Client::new()
@@ -498,6 +516,10 @@ async fn with_postgresql_frozen_or_down_requests_fail_fast_with_503_and_recover_
 
     proxy.set(Flow::Frozen);
     assert_fails_fast(&app, &session, "PostgreSQL frozen").await;
+    assert!(
+        store_errors(&app, "database").await >= 1,
+        "counted in /metrics"
+    );
     proxy.set(Flow::Open);
     assert_recovers(&app, "PostgreSQL").await;
 
