@@ -238,6 +238,11 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// The HTML of the page at `url`.
+pub async fn page_text(browser: &reqwest::Client, url: &str) -> String {
+    browser.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// The value of a hidden (or any) input named `name` in a page.
 pub fn input_value(html: &str, name: &str) -> Option<String> {
     let start = html.find(&format!("name=\"{name}\""))?;

@@ -6,22 +6,22 @@ use std::process::{Command, Stdio};
 
 use crate::helpers::*;
 
-async fn failed_login(address: &str, request_id: &str) -> reqwest::Response {
+/// A wrong password for `identifier` at the Clef listening at `address`.
+async fn failed_login(
+    address: &str,
+    identifier: &str,
+    request_id: &str,
+    forwarded_for: &str,
+) -> reqwest::Response {
     let browser = browser();
-    let page = browser
-        .get(format!("{address}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_text(&browser, &format!("{address}/login")).await;
     browser
         .post(format!("{address}/login"))
         .header("x-request-id", request_id)
+        .header("x-forwarded-for", forwarded_for)
         .form(&[
             ("csrf", input_value(&page, "csrf").unwrap().as_str()),
-            ("identifier", "claire.martin"),
+            ("identifier", identifier),
             ("password", "Mauvais0000"),
         ])
         .send()
@@ -33,7 +33,7 @@ async fn failed_login(address: &str, request_id: &str) -> reqwest::Response {
 async fn metrics_count_requests_by_route_logins_by_outcome_and_tokens() {
     let app = spawn_app().await;
     app.family().await;
-    let failed = failed_login(&app.address, "essai-1").await;
+    let failed = failed_login(&app.address, "claire.martin", "essai-1", "198.51.100.1").await;
     assert_eq!(failed.status(), 401);
     assert_eq!(
         failed.headers()["x-request-id"],
@@ -111,27 +111,7 @@ async fn a_failed_login_logs_the_identifier_with_the_request_id_and_client_addre
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(up, "clef serve --demo answers");
-    let browser = browser();
-    let page = browser
-        .get(format!("{address}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let failed = browser
-        .post(format!("{address}/login"))
-        .header("x-request-id", "essai-log-7")
-        .header("x-forwarded-for", "198.51.100.77")
-        .form(&[
-            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
-            ("identifier", "parent.martin"),
-            ("password", "Mauvais0000"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let failed = failed_login(&address, "parent.martin", "essai-log-7", "198.51.100.77").await;
     assert_eq!(failed.status(), 401);
     let _ = child.kill();
     let _ = child.wait();

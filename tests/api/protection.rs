@@ -11,19 +11,13 @@ use crate::helpers::*;
 
 /// The login page, for its CSRF field and cookie.
 async fn login_page(app: &TestApp, browser: &reqwest::Client) -> String {
-    browser
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    page_text(browser, &app.url("/login")).await
 }
 
-/// POSTs the login form, as from `address` behind the proxy when given.
+/// POSTs the login form of the Clef at `address`, as from `forwarded_for`
+/// behind the proxy when given.
 async fn login_from(
-    app: &TestApp,
+    address: &str,
     browser: &reqwest::Client,
     page: &str,
     identifier: &str,
@@ -35,9 +29,9 @@ async fn login_from(
         ("identifier", identifier.to_owned()),
         ("password", password.to_owned()),
     ];
-    let mut request = browser.post(app.url("/login")).form(&form);
-    if let Some(address) = forwarded_for {
-        request = request.header("x-forwarded-for", address);
+    let mut request = browser.post(format!("{address}/login")).form(&form);
+    if let Some(client) = forwarded_for {
+        request = request.header("x-forwarded-for", client);
     }
     request.send().await.unwrap()
 }
@@ -53,19 +47,18 @@ async fn storm(
     let page = login_page(app, &browser).await;
     let mut attempts = JoinSet::new();
     for i in 0..n {
-        let (browser, page, url) = (browser.clone(), page.clone(), app.url("/login"));
+        let (browser, page, address) = (browser.clone(), page.clone(), app.address.clone());
         let (identifier, forwarded) = (identifier(i), forwarded_for(i));
         attempts.spawn(async move {
-            let form = [
-                ("csrf", input_value(&page, "csrf").unwrap()),
-                ("identifier", identifier),
-                ("password", "Mauvais0000".to_owned()),
-            ];
-            let mut request = browser.post(url).form(&form);
-            if let Some(address) = forwarded {
-                request = request.header("x-forwarded-for", address);
-            }
-            request.send().await.unwrap().status().as_u16()
+            let response = login_from(
+                &address,
+                &browser,
+                &page,
+                &identifier,
+                "Mauvais0000",
+                forwarded.as_deref(),
+            );
+            response.await.status().as_u16()
         });
     }
     let mut tally = HashMap::new();
@@ -127,7 +120,7 @@ async fn behind_a_trusted_proxy_each_family_is_counted_at_its_own_address() {
     let parent = browser();
     let page = login_page(&app, &parent).await;
     let signed_in = login_from(
-        &app,
+        &app.address,
         &parent,
         &page,
         "claire.martin",
@@ -140,7 +133,7 @@ async fn behind_a_trusted_proxy_each_family_is_counted_at_its_own_address() {
     let attacker = browser();
     let page = login_page(&app, &attacker).await;
     let spoofing = login_from(
-        &app,
+        &app.address,
         &attacker,
         &page,
         "claire.martin",
@@ -162,7 +155,15 @@ async fn an_attacker_who_knows_the_identifier_cannot_keep_the_parent_out() {
     // The parent has signed in from this browser before.
     let parent = browser();
     let page = login_page(&app, &parent).await;
-    let first = login_from(&app, &parent, &page, "claire.martin", PASSWORD, None).await;
+    let first = login_from(
+        &app.address,
+        &parent,
+        &page,
+        "claire.martin",
+        PASSWORD,
+        None,
+    )
+    .await;
     assert_eq!(first.status(), 303);
 
     // The attacker exhausts the free attempts; then each checked attempt
@@ -171,7 +172,7 @@ async fn an_attacker_who_knows_the_identifier_cannot_keep_the_parent_out() {
     let attack_page = login_page(&app, &attacker).await;
     let attack = || {
         login_from(
-            &app,
+            &app.address,
             &attacker,
             &attack_page,
             "claire.martin",
@@ -219,7 +220,15 @@ async fn an_attacker_who_knows_the_identifier_cannot_keep_the_parent_out() {
 
     // The parent's browser is not held back: the right password passes at once.
     let page = login_page(&app, &parent).await;
-    let signed_in = login_from(&app, &parent, &page, "claire.martin", PASSWORD, None).await;
+    let signed_in = login_from(
+        &app.address,
+        &parent,
+        &page,
+        "claire.martin",
+        PASSWORD,
+        None,
+    )
+    .await;
     assert_eq!(
         signed_in.status(),
         303,
@@ -230,15 +239,30 @@ async fn an_attacker_who_knows_the_identifier_cannot_keep_the_parent_out() {
     // other attempt, then passes: a delay, never a lock.
     let new_browser = browser();
     let page = login_page(&app, &new_browser).await;
-    let waiting = login_from(&app, &new_browser, &page, "claire.martin", PASSWORD, None).await;
+    let waiting = login_from(
+        &app.address,
+        &new_browser,
+        &page,
+        "claire.martin",
+        PASSWORD,
+        None,
+    )
+    .await;
     assert_eq!(waiting.status(), 429);
     assert!(
         waiting.text().await.unwrap().contains("Patientez"),
         "the page says how long to wait"
     );
     app.clock.advance(first as i64);
-    let after_the_wait =
-        login_from(&app, &new_browser, &page, "claire.martin", PASSWORD, None).await;
+    let after_the_wait = login_from(
+        &app.address,
+        &new_browser,
+        &page,
+        "claire.martin",
+        PASSWORD,
+        None,
+    )
+    .await;
     assert_eq!(after_the_wait.status(), 303);
 
     // However long the attack, the wait stays within five minutes (the count
@@ -273,7 +297,7 @@ async fn a_device_cookie_for_one_account_does_not_open_another() {
     let browser = browser();
     let page = login_page(&app, &browser).await;
     assert_eq!(
-        login_from(&app, &browser, &page, "lea.martin", PASSWORD, None)
+        login_from(&app.address, &browser, &page, "lea.martin", PASSWORD, None)
             .await
             .status(),
         303
@@ -283,10 +307,17 @@ async fn a_device_cookie_for_one_account_does_not_open_another() {
         let mut statuses = vec![];
         for _ in 0..6 {
             statuses.push(
-                login_from(&app, &browser, &page, "claire.martin", "Devine123", None)
-                    .await
-                    .status()
-                    .as_u16(),
+                login_from(
+                    &app.address,
+                    &browser,
+                    &page,
+                    "claire.martin",
+                    "Devine123",
+                    None,
+                )
+                .await
+                .status()
+                .as_u16(),
             );
         }
         statuses
@@ -298,7 +329,7 @@ async fn a_device_cookie_for_one_account_does_not_open_another() {
 async fn signed_in(app: &TestApp, identifier: &str) -> reqwest::Client {
     let browser = browser();
     let page = login_page(app, &browser).await;
-    let response = login_from(app, &browser, &page, identifier, PASSWORD, None).await;
+    let response = login_from(&app.address, &browser, &page, identifier, PASSWORD, None).await;
     assert_eq!(response.status(), 303);
     browser
 }
@@ -468,7 +499,7 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login() {
     let browser = browser();
     let page = login_page(&app, &browser).await;
     let response = login_from(
-        &app,
+        &app.address,
         &browser,
         &page,
         "marc.baillet",
@@ -477,14 +508,7 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login() {
     )
     .await;
     assert_eq!(location(&response), "/premiere-connexion");
-    let form_page = browser
-        .get(app.url("/premiere-connexion"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form_page = page_text(&browser, &app.url("/premiere-connexion")).await;
     let csrf = input_value(&form_page, "csrf").unwrap();
     let mut statuses = vec![];
     for _ in 0..7 {
