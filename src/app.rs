@@ -14,6 +14,7 @@ use crate::delivery::Mailer;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::oidc::discovery;
+use crate::oidc::grants::{AccessTokens, Codes, PendingRequests};
 use crate::provisioning::provisional::LetterCipher;
 use crate::storage::{self, Db, ShortLived};
 
@@ -30,6 +31,10 @@ pub struct Clef {
     /// Signs the device cookies of browsers that signed in before.
     pub devices: DeviceKey,
     pub metrics: Metrics,
+    /// Authorization codes, access tokens and parked requests, in the short-lived store.
+    pub codes: Codes,
+    pub access_tokens: AccessTokens,
+    pub pending: PendingRequests,
     /// Discovery and JWKS documents, serialised once: they only change with a restart.
     pub discovery_json: String,
     pub jwks_json: String,
@@ -51,6 +56,9 @@ impl Clef {
         let devices = DeviceKey::load_or_generate(&config.keys_dir)
             .context("loading the device-cookie key")?;
         let metrics = Metrics::default();
+        let codes = Codes::new(&store, config.code_ttl, config.access_token_ttl);
+        let access_tokens = AccessTokens::new(&store, config.access_token_ttl);
+        let pending = PendingRequests::new(&store);
         let mailer = Mailer::from_config(&config, metrics.clone())?;
         let discovery_json = discovery::document(&config).to_string();
         let jwks_json = keys.jwks().to_string();
@@ -64,6 +72,9 @@ impl Clef {
             letters,
             devices,
             metrics,
+            codes,
+            access_tokens,
+            pending,
             mailer,
             discovery_json,
             jwks_json,

@@ -1,16 +1,14 @@
 //! The authorization endpoint's logic (RFC 6749 §4.1.1, OIDC Core §3.1.2, RFC 7636).
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
 use super::clients::{self, Client};
+use super::grants::{CodeGrant, Pending};
 use super::session::Session;
 use super::{ErrorCode, OAuthError, Scopes};
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::{Params, RedirectUri};
-use crate::secret::{digest, random_token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -300,15 +298,6 @@ pub fn needs_login(request: &AuthorizationRequest, session: Option<&Session>, no
     }
 }
 
-/// A request parked while the person logs in.
-#[derive(Debug, Serialize, Deserialize)]
-struct Pending {
-    request: AuthorizationRequest,
-    /// The session that was there and was not good enough (`prompt=login`,
-    /// `max_age`): only a new login may answer the request, not that session.
-    stale_sid: Option<String>,
-}
-
 /// What happens to a request when it arrives with (or without) a session.
 pub enum Next {
     Respond(Response),
@@ -317,8 +306,6 @@ pub enum Next {
         pending_id: String,
     },
 }
-
-const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
 
 pub async fn proceed(
     app: &Clef,
@@ -331,15 +318,11 @@ pub async fn proceed(
             let error = OAuthError::new(ErrorCode::LoginRequired, "no active session");
             return Ok(Next::Respond(request_error(app, &request, &error)));
         }
-        let pending_id = random_token(24);
         let pending = Pending {
             request,
             stale_sid: session.map(|s| s.sid.clone()),
         };
-        let json = serde_json::to_string(&pending).map_err(anyhow::Error::from)?;
-        app.store
-            .put(&format!("pending:{pending_id}"), &json, PENDING_TTL)
-            .await?;
+        let pending_id = app.pending.park(&pending).await?;
         return Ok(Next::Login { pending_id });
     }
     let Some(session) = session else {
@@ -354,13 +337,7 @@ pub async fn proceed(
 
 /// The pending request of a login form, if it has not expired.
 pub async fn pending(app: &Clef, pending_id: &str) -> anyhow::Result<Option<AuthorizationRequest>> {
-    if pending_id.len() != 32 {
-        return Ok(None);
-    }
-    let Some(json) = app.store.get(&format!("pending:{pending_id}")).await? else {
-        return Ok(None);
-    };
-    Ok(Some(serde_json::from_str::<Pending>(&json)?.request))
+    Ok(app.pending.get(pending_id).await?.map(|p| p.request))
 }
 
 /// After a login: the pending request is consumed and answered.
@@ -369,10 +346,9 @@ pub async fn resume(
     pending_id: &str,
     session: &Session,
 ) -> Result<Option<Response>, Rejection> {
-    let Some(json) = app.store.take(&format!("pending:{pending_id}")).await? else {
+    let Some(pending) = app.pending.take(pending_id).await? else {
         return Ok(None);
     };
-    let pending: Pending = serde_json::from_str(&json).map_err(anyhow::Error::from)?;
     if pending.stale_sid.as_deref() == Some(session.sid.as_str()) {
         let error = OAuthError::new(ErrorCode::LoginRequired, "a new login was required");
         return Ok(Some(request_error(app, &pending.request, &error)));
@@ -380,21 +356,6 @@ pub async fn resume(
     respond_with_code(app, &pending.request, session)
         .await
         .map(Some)
-}
-
-/// What the code stands for until it is exchanged.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub account_id: String,
-    pub scopes: Scopes,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub auth_time: i64,
-    pub sid: String,
-    pub amr: Vec<String>,
-    pub expires_at: i64,
 }
 
 async fn respond_with_code(
@@ -412,7 +373,6 @@ async fn respond_with_code(
         );
         return Ok(request_error(app, request, &error));
     }
-    let code = random_token(32);
     let grant = CodeGrant {
         client_id: request.client_id.clone(),
         redirect_uri: request.redirect_uri.to_string(),
@@ -425,16 +385,7 @@ async fn respond_with_code(
         amr: session.amr.clone(),
         expires_at: now + app.config.code_ttl,
     };
-    // The store keeps the entry a little longer than the code lives, so an
-    // expired code is told apart from an unknown one by the clock, not by chance.
-    let ttl = Duration::from_secs((app.config.code_ttl + 300) as u64);
-    app.store
-        .put(
-            &format!("code:{}", digest(&code)),
-            &serde_json::to_string(&grant).map_err(anyhow::Error::from)?,
-            ttl,
-        )
-        .await?;
+    let code = app.codes.issue(&grant).await?;
     let mut params = vec![("code", code)];
     if let Some(state) = &request.state {
         params.push(("state", state.clone()));

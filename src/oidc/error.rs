@@ -117,6 +117,26 @@ impl OAuthError {
     }
 }
 
+/// `?` on an internal failure answers `server_error` (or
+/// `temporarily_unavailable`), keeping the cause for the log.
+impl From<anyhow::Error> for OAuthError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::from_internal(error)
+    }
+}
+
+impl From<sqlx::Error> for OAuthError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::from_internal(error.into())
+    }
+}
+
+impl From<serde_json::Error> for OAuthError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::from_internal(error.into())
+    }
+}
+
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code.as_str())

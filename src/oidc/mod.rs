@@ -6,6 +6,7 @@ mod claims;
 pub mod clients;
 pub mod discovery;
 mod error;
+pub mod grants;
 pub mod session;
 pub mod token;
 

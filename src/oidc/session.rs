@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::secret::{digest, random_token};
+use crate::storage::Kind;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
@@ -21,8 +22,9 @@ pub struct Session {
     pub epoch: i64,
 }
 
-fn key(token: &str) -> String {
-    format!("session:{}", digest(token))
+/// Sessions live under the digest of their cookie value.
+fn sessions(app: &Clef) -> Kind<Session> {
+    Kind::new(&app.store, "session")
 }
 
 /// Opens a session after a successful password login (recorded as the
@@ -39,12 +41,8 @@ pub async fn open(app: &Clef, account_id: &str, now: i64) -> anyhow::Result<(Str
         amr: vec!["pwd".into()],
         epoch,
     };
-    app.store
-        .put(
-            &key(&token),
-            &serde_json::to_string(&session)?,
-            Duration::from_secs(ttl as u64),
-        )
+    sessions(app)
+        .put(&digest(&token), &session, Duration::from_secs(ttl as u64))
         .await?;
     Ok((token, session))
 }
@@ -54,10 +52,9 @@ pub async fn find(app: &Clef, token: &str, now: i64) -> anyhow::Result<Option<Se
     if token.len() != 43 {
         return Ok(None);
     }
-    let Some(json) = app.store.get(&key(token)).await? else {
+    let Some(session) = sessions(app).get(&digest(token)).await? else {
         return Ok(None);
     };
-    let session: Session = serde_json::from_str(&json)?;
     if session.expires_at <= now {
         return Ok(None);
     }
@@ -69,24 +66,23 @@ pub async fn find(app: &Clef, token: &str, now: i64) -> anyhow::Result<Option<Se
 /// Moves the session behind `token` into the account's epoch `epoch`: the
 /// session where a password was changed lives on, the others end.
 pub async fn carry_over(app: &Clef, token: &str, epoch: i64) -> anyhow::Result<()> {
-    let Some(json) = app.store.get(&key(token)).await? else {
+    let Some(mut session) = sessions(app).get(&digest(token)).await? else {
         return Ok(());
     };
-    let mut session: Session = serde_json::from_str(&json)?;
     let remaining = session.expires_at - app.now();
     if remaining <= 0 {
         return Ok(());
     }
     session.epoch = epoch;
-    app.store
+    sessions(app)
         .put(
-            &key(token),
-            &serde_json::to_string(&session)?,
+            &digest(token),
+            &session,
             Duration::from_secs(remaining as u64),
         )
         .await
 }
 
 pub async fn close(app: &Clef, token: &str) -> anyhow::Result<()> {
-    app.store.delete(&key(token)).await
+    sessions(app).delete(&digest(token)).await
 }

@@ -1,18 +1,16 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3) and UserInfo (OIDC Core §5.3).
 
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::authorize::CodeGrant;
 use super::clients::{self, Client};
-use super::{ErrorCode, OAuthError, Scopes, claims};
+use super::grants::{AccessGrant, Redeem, Redeemed};
+use super::{ErrorCode, OAuthError, claims};
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::Params;
 use crate::metrics::TokenKind;
-use crate::secret::{constant_time_eq, digest, left_half_hash, random_token, s256};
+use crate::secret::{constant_time_eq, left_half_hash, s256};
 
 /// The credentials a request to the token endpoint carries.
 pub struct ClientCredentials<'a> {
@@ -48,9 +46,7 @@ pub async fn authenticate_client(
             (id.to_owned(), secret.map(str::to_owned))
         }
     };
-    let client = clients::find(&app.db, &client_id)
-        .await
-        .map_err(|e| internal(e.into()))?;
+    let client = clients::find(&app.db, &client_id).await?;
     match (client, secret) {
         (Some(client), None) if client.is_public => Ok(client),
         (Some(client), Some(secret)) if !client.is_public && client.secret_matches(&secret) => {
@@ -69,18 +65,21 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// What an access token stands for, stored under its digest.
-#[derive(Debug, Serialize, Deserialize)]
-struct AccessGrant {
-    client_id: String,
-    account_id: String,
-    scopes: Scopes,
-    sid: String,
-    expires_at: i64,
-}
-
-fn internal(error: anyhow::Error) -> OAuthError {
-    OAuthError::from_internal(error)
+/// RFC 6749 §4.1.2: a replayed code revokes what it issued.
+async fn refuse_replay(app: &Clef, client: &Client, redeem: Redeem) -> OAuthError {
+    match redeem {
+        Redeem::Unknown => {}
+        Redeem::Replayed { issued } => {
+            if let Some(token) = issued {
+                if let Err(e) = app.access_tokens.revoke(&token).await {
+                    return e.into();
+                }
+            }
+            tracing::warn!(client_id = %client.id, "authorization code replayed; its tokens are revoked");
+        }
+        Redeem::Store(e) => return e.into(),
+    }
+    OAuthError::invalid_grant("the code is invalid, expired or already used")
 }
 
 pub async fn exchange(
@@ -107,53 +106,10 @@ async fn exchange_code(
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-    let code_key = digest(code);
-    let store = &app.store;
-    let grant_json = store
-        .get(&format!("code:{code_key}"))
-        .await
-        .map_err(internal)?;
-    // Each code is exchanged once. The counter is atomic on both stores, so of
-    // two concurrent exchanges exactly one proceeds.
-    let uses_ttl = Duration::from_secs((app.config.access_token_ttl + app.config.code_ttl) as u64);
-    let first_use = match &grant_json {
-        Some(_) => {
-            store
-                .incr(&format!("code-uses:{code_key}"), uses_ttl)
-                .await
-                .map_err(internal)?
-                == 1
-        }
-        None => false,
+    let Redeemed { id: code_id, grant } = match app.codes.redeem(code).await {
+        Ok(redeemed) => redeemed,
+        Err(redeem) => return Err(refuse_replay(app, client, redeem).await),
     };
-    if !first_use {
-        // RFC 6749 §4.1.2: a code used twice revokes what it issued.
-        if let Some(access_key) = store
-            .get(&format!("code-tokens:{code_key}"))
-            .await
-            .map_err(internal)?
-        {
-            store
-                .delete(&format!("access:{access_key}"))
-                .await
-                .map_err(internal)?;
-            tracing::warn!(client_id = %client.id, "authorization code replayed; its tokens are revoked");
-        }
-        store
-            .put(&format!("code-revoked:{code_key}"), "1", uses_ttl)
-            .await
-            .map_err(internal)?;
-        return Err(OAuthError::invalid_grant(
-            "the code is invalid, expired or already used",
-        ));
-    }
-    let grant: CodeGrant = serde_json::from_str(grant_json.as_deref().unwrap_or(""))
-        .map_err(|e| internal(e.into()))?;
-    store
-        .delete(&format!("code:{code_key}"))
-        .await
-        .map_err(internal)?;
-
     if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
@@ -191,13 +147,10 @@ async fn exchange_code(
     }
 
     let account = accounts::account_by_id(&app.db, &grant.account_id)
-        .await
-        .map_err(|e| internal(e.into()))?
+        .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
 
-    let access_token = random_token(32);
-    let access_key = digest(&access_token);
     let access = AccessGrant {
         client_id: client.id.clone(),
         account_id: account.id.clone(),
@@ -205,35 +158,12 @@ async fn exchange_code(
         sid: grant.sid.clone(),
         expires_at: now + app.config.access_token_ttl,
     };
-    let access_ttl = Duration::from_secs(app.config.access_token_ttl as u64);
-    let access_json = serde_json::to_string(&access).map_err(|e| internal(e.into()))?;
-    store
-        .put(&format!("access:{access_key}"), &access_json, access_ttl)
-        .await
-        .map_err(internal)?;
-    store
-        .put(&format!("code-tokens:{code_key}"), &access_key, uses_ttl)
-        .await
-        .map_err(internal)?;
-    // A replay that raced this exchange has marked the code: honour it.
-    if store
-        .get(&format!("code-revoked:{code_key}"))
-        .await
-        .map_err(internal)?
-        .is_some()
-    {
-        store
-            .delete(&format!("access:{access_key}"))
-            .await
-            .map_err(internal)?;
-        return Err(OAuthError::invalid_grant(
-            "the code is invalid, expired or already used",
-        ));
+    let (access_token, access_id) = app.access_tokens.issue(&access).await?;
+    if let Err(redeem) = app.codes.record_issued(&code_id, &access_id).await {
+        return Err(refuse_replay(app, client, redeem).await);
     }
 
-    let mut id_token = claims::for_scopes(&app.db, client, &account, &grant.scopes)
-        .await
-        .map_err(internal)?;
+    let mut id_token = claims::for_scopes(&app.db, client, &account, &grant.scopes).await?;
     let protocol = json!({
         "iss": app.config.issuer_str(),
         "aud": client.id,
@@ -250,7 +180,7 @@ async fn exchange_code(
     if let Some(nonce) = grant.nonce {
         id_token.insert("nonce".into(), nonce.into());
     }
-    let id_token = app.keys.sign(&Value::Object(id_token)).map_err(internal)?;
+    let id_token = app.keys.sign(&Value::Object(id_token))?;
     app.metrics.token(TokenKind::access_token);
     app.metrics.token(TokenKind::id_token);
     Ok(TokenResponse {
@@ -270,27 +200,18 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<Value, OAuthErro
             "the access token is invalid, expired or revoked",
         )
     };
-    let json = app
-        .store
-        .get(&format!("access:{}", digest(access_token)))
-        .await
-        .map_err(internal)?
+    let access = app
+        .access_tokens
+        .find(access_token, app.now())
+        .await?
         .ok_or_else(invalid)?;
-    let access: AccessGrant = serde_json::from_str(&json).map_err(|e| internal(e.into()))?;
-    if access.expires_at <= app.now() {
-        return Err(invalid());
-    }
     let client = clients::find(&app.db, &access.client_id)
-        .await
-        .map_err(|e| internal(e.into()))?
+        .await?
         .ok_or_else(invalid)?;
     let account = accounts::account_by_id(&app.db, &access.account_id)
-        .await
-        .map_err(|e| internal(e.into()))?
+        .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(invalid)?;
-    let claims = claims::for_scopes(&app.db, &client, &account, &access.scopes)
-        .await
-        .map_err(internal)?;
+    let claims = claims::for_scopes(&app.db, &client, &account, &access.scopes).await?;
     Ok(Value::Object(claims))
 }

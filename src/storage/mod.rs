@@ -2,9 +2,11 @@
 //! migrations, and the short-lived store (in-process, or Redis).
 
 mod ephemeral;
+mod typed;
 mod unavailable;
 
 pub use ephemeral::{Attempt, Backoff, MemoryStore, RedisStore, ShortLived};
+pub use typed::Kind;
 
 use std::borrow::Cow;
 use std::path::Path;

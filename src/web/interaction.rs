@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::Clef;
 use crate::secret::{digest, random_token};
+use crate::storage::Kind;
 
 pub const COOKIE: &str = "clef_interaction";
 const TTL: Duration = Duration::from_secs(30 * 60);
@@ -28,8 +29,9 @@ pub struct Interaction {
     pub pending_id: Option<String>,
 }
 
-fn key(token: &str) -> String {
-    format!("interaction:{}", digest(token))
+/// Interactions live under the digest of their cookie value.
+fn interactions(app: &Clef) -> Kind<Interaction> {
+    Kind::new(&app.store, "interaction")
 }
 
 pub async fn start(
@@ -38,8 +40,8 @@ pub async fn start(
     interaction: &Interaction,
 ) -> anyhow::Result<CookieJar> {
     let token = random_token(32);
-    app.store
-        .put(&key(&token), &serde_json::to_string(interaction)?, TTL)
+    interactions(app)
+        .put(&digest(&token), interaction, TTL)
         .await?;
     let mut cookie = Cookie::new(COOKIE, token);
     cookie.set_http_only(true);
@@ -57,16 +59,15 @@ pub async fn current(
     let Some(cookie) = jar.get(COOKIE) else {
         return Ok(None);
     };
-    let Some(json) = app.store.get(&key(cookie.value())).await? else {
+    let Some(interaction) = interactions(app).get(&digest(cookie.value())).await? else {
         return Ok(None);
     };
-    let interaction: Interaction = serde_json::from_str(&json)?;
     Ok((interaction.purpose == purpose).then_some(interaction))
 }
 
 pub async fn end(app: &Clef, jar: CookieJar) -> anyhow::Result<CookieJar> {
     if let Some(cookie) = jar.get(COOKIE) {
-        app.store.delete(&key(cookie.value())).await?;
+        interactions(app).delete(&digest(cookie.value())).await?;
     }
     Ok(jar.remove(Cookie::build(COOKIE).path("/")))
 }

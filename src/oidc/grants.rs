@@ -1,0 +1,308 @@
+//! What the protocol hands out, each kind in its typed store: authorization
+//! codes (single-use, a replay revokes what the code issued), access tokens,
+//! and the authorization requests parked while a person logs in. Codes and
+//! tokens are random; the stores keep them only under their SHA-256.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Scopes;
+use super::authorize::AuthorizationRequest;
+use crate::secret::{digest, random_token};
+use crate::storage::{Kind, ShortLived};
+
+/// What an authorization code stands for until it is exchanged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub account_id: String,
+    pub scopes: Scopes,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub sid: String,
+    pub amr: Vec<String>,
+    pub expires_at: i64,
+}
+
+/// What an access token stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessGrant {
+    pub client_id: String,
+    pub account_id: String,
+    pub scopes: Scopes,
+    pub sid: String,
+    pub expires_at: i64,
+}
+
+/// The stored name of a code or token: its digest, never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GrantId(String);
+
+impl GrantId {
+    fn of(secret: &str) -> Self {
+        Self(digest(secret))
+    }
+}
+
+/// Why a code cannot be exchanged.
+#[derive(Debug)]
+pub enum Redeem {
+    /// Never issued, or expired long ago.
+    Unknown,
+    /// RFC 6749 §4.1.2: used before. What it issued must be revoked.
+    Replayed {
+        issued: Option<GrantId>,
+    },
+    Store(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Redeem {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// A code taken from the store, to be exchanged once.
+#[derive(Debug)]
+pub struct Redeemed {
+    pub id: GrantId,
+    pub grant: CodeGrant,
+}
+
+#[derive(Clone)]
+pub struct Codes {
+    grants: Kind<CodeGrant>,
+    /// Exchanges attempted per code (atomic): only the first proceeds.
+    uses: Kind<u64>,
+    /// The access token a code issued, to revoke on replay.
+    issued: Kind<GrantId>,
+    /// Set by a replay, so an exchange racing it revokes what it just issued.
+    revoked: Kind<bool>,
+    code_ttl: i64,
+    /// How long replays are recognised: as long as a token it issued lives.
+    memory: Duration,
+}
+
+impl Codes {
+    pub fn new(store: &ShortLived, code_ttl: i64, access_token_ttl: i64) -> Self {
+        Self {
+            grants: Kind::new(store, "code"),
+            uses: Kind::new(store, "code-uses"),
+            issued: Kind::new(store, "code-tokens"),
+            revoked: Kind::new(store, "code-revoked"),
+            code_ttl,
+            memory: Duration::from_secs((access_token_ttl + code_ttl).max(1) as u64),
+        }
+    }
+
+    /// Stores the grant; returns the code for the client.
+    pub async fn issue(&self, grant: &CodeGrant) -> anyhow::Result<String> {
+        let code = random_token(32);
+        // Kept a little longer than the code lives, so an expired code is told
+        // apart from an unknown one by the clock, not by chance.
+        let ttl = Duration::from_secs((self.code_ttl + 300) as u64);
+        self.grants.put(&GrantId::of(&code).0, grant, ttl).await?;
+        Ok(code)
+    }
+
+    /// Takes the code's grant, once. Of two concurrent exchanges exactly one
+    /// succeeds; the other, and any later one, is a replay.
+    pub async fn redeem(&self, code: &str) -> Result<Redeemed, Redeem> {
+        let id = GrantId::of(code);
+        match self.grants.get(&id.0).await? {
+            Some(grant) if self.uses.count(&id.0, self.memory).await? == 1 => {
+                self.grants.delete(&id.0).await?;
+                Ok(Redeemed { id, grant })
+            }
+            Some(_) => Err(self.replayed(&id).await?),
+            None if self.uses.get(&id.0).await?.is_some() => Err(self.replayed(&id).await?),
+            None => Err(Redeem::Unknown),
+        }
+    }
+
+    async fn replayed(&self, id: &GrantId) -> anyhow::Result<Redeem> {
+        self.revoked.put(&id.0, &true, self.memory).await?;
+        Ok(Redeem::Replayed {
+            issued: self.issued.get(&id.0).await?,
+        })
+    }
+
+    /// Records the access token a redeemed code issued; a replay that raced
+    /// the exchange has marked the code, and then the token must go.
+    pub async fn record_issued(&self, code: &GrantId, token: &GrantId) -> Result<(), Redeem> {
+        self.issued.put(&code.0, token, self.memory).await?;
+        if self.revoked.get(&code.0).await?.is_some() {
+            return Err(Redeem::Replayed {
+                issued: Some(token.clone()),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+pub struct AccessTokens {
+    grants: Kind<AccessGrant>,
+    ttl: i64,
+}
+
+impl AccessTokens {
+    pub fn new(store: &ShortLived, ttl: i64) -> Self {
+        Self {
+            grants: Kind::new(store, "access"),
+            ttl,
+        }
+    }
+
+    /// Stores the grant; returns the token for the client and its stored name.
+    pub async fn issue(&self, grant: &AccessGrant) -> anyhow::Result<(String, GrantId)> {
+        let token = random_token(32);
+        let id = GrantId::of(&token);
+        self.grants
+            .put(&id.0, grant, Duration::from_secs(self.ttl.max(1) as u64))
+            .await?;
+        Ok((token, id))
+    }
+
+    /// The live grant behind a token presented at `now`.
+    pub async fn find(&self, token: &str, now: i64) -> anyhow::Result<Option<AccessGrant>> {
+        Ok(self
+            .grants
+            .get(&GrantId::of(token).0)
+            .await?
+            .filter(|grant| grant.expires_at > now))
+    }
+
+    pub async fn revoke(&self, id: &GrantId) -> anyhow::Result<()> {
+        self.grants.delete(&id.0).await
+    }
+}
+
+/// An authorization request parked while the person logs in.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Pending {
+    pub request: AuthorizationRequest,
+    /// The session that was there and was not good enough (`prompt=login`,
+    /// `max_age`): only a new login may answer the request, not that session.
+    pub stale_sid: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct PendingRequests {
+    requests: Kind<Pending>,
+}
+
+const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
+
+impl PendingRequests {
+    pub fn new(store: &ShortLived) -> Self {
+        Self {
+            requests: Kind::new(store, "pending"),
+        }
+    }
+
+    /// Parks the request; returns the id the login form carries.
+    pub async fn park(&self, pending: &Pending) -> anyhow::Result<String> {
+        let id = random_token(24);
+        self.requests.put(&id, pending, PENDING_TTL).await?;
+        Ok(id)
+    }
+
+    pub async fn get(&self, id: &str) -> anyhow::Result<Option<Pending>> {
+        if !well_formed(id) {
+            return Ok(None);
+        }
+        self.requests.get(id).await
+    }
+
+    /// Takes the request to answer it, once.
+    pub async fn take(&self, id: &str) -> anyhow::Result<Option<Pending>> {
+        if !well_formed(id) {
+            return Ok(None);
+        }
+        self.requests.take(id).await
+    }
+}
+
+/// 24 random bytes in base64url: anything else was never issued.
+fn well_formed(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> CodeGrant {
+        CodeGrant {
+            client_id: "ent".into(),
+            redirect_uri: "https://ent.example/cb".into(),
+            account_id: "a1".into(),
+            scopes: Scopes::parse(Some("openid")).unwrap(),
+            nonce: None,
+            code_challenge: None,
+            auth_time: 0,
+            sid: "s1".into(),
+            amr: vec!["pwd".into()],
+            expires_at: 60,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_is_redeemed_once_and_a_replay_names_what_it_issued() {
+        let codes = Codes::new(&ShortLived::memory(), 60, 3600);
+        let code = codes.issue(&grant()).await.unwrap();
+        let redeemed = codes.redeem(&code).await.unwrap();
+        assert_eq!(redeemed.grant.account_id, "a1");
+        let token = GrantId::of("the-access-token");
+        codes.record_issued(&redeemed.id, &token).await.unwrap();
+        match codes.redeem(&code).await {
+            Err(Redeem::Replayed { issued }) => assert_eq!(issued, Some(token)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            codes.redeem("never-issued").await,
+            Err(Redeem::Unknown)
+        ));
+    }
+
+    #[tokio::test]
+    async fn concurrent_exchanges_of_one_code_let_exactly_one_through() {
+        let codes = Codes::new(&ShortLived::memory(), 60, 3600);
+        let code = codes.issue(&grant()).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (codes, code) = (codes.clone(), code.clone());
+            tasks.spawn(async move { codes.redeem(&code).await.is_ok() });
+        }
+        let mut winners = 0;
+        while let Some(won) = tasks.join_next().await {
+            winners += usize::from(won.unwrap());
+        }
+        assert_eq!(winners, 1);
+    }
+
+    #[tokio::test]
+    async fn an_exchange_raced_by_a_replay_gives_up_its_token() {
+        let codes = Codes::new(&ShortLived::memory(), 60, 3600);
+        let code = codes.issue(&grant()).await.unwrap();
+        let redeemed = codes.redeem(&code).await.unwrap();
+        // The replay arrives before the winner recorded its token.
+        assert!(matches!(
+            codes.redeem(&code).await,
+            Err(Redeem::Replayed { issued: None })
+        ));
+        let token = GrantId::of("t");
+        assert!(matches!(
+            codes.record_issued(&redeemed.id, &token).await,
+            Err(Redeem::Replayed { issued: Some(_) })
+        ));
+    }
+}

@@ -1,0 +1,90 @@
+//! A typed view of the short-lived store: one kind of value, under one key
+//! prefix, as JSON. Capabilities build their stores from it (codes, access
+//! tokens, sessions…), so no caller writes a key string or a JSON value by hand.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::ShortLived;
+
+pub struct Kind<T> {
+    store: ShortLived,
+    prefix: &'static str,
+    value: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Kind<T> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            prefix: self.prefix,
+            value: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Kind<T> {
+    /// Values of this kind live under `prefix:` (each prefix names one kind).
+    pub fn new(store: &ShortLived, prefix: &'static str) -> Self {
+        Self {
+            store: store.clone(),
+            prefix,
+            value: PhantomData,
+        }
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!("{}:{id}", self.prefix)
+    }
+
+    pub async fn put(&self, id: &str, value: &T, ttl: Duration) -> anyhow::Result<()> {
+        let json = serde_json::to_string(value)?;
+        self.store.put(&self.key(id), &json, ttl).await
+    }
+
+    pub async fn get(&self, id: &str) -> anyhow::Result<Option<T>> {
+        match self.store.get(&self.key(id)).await? {
+            Some(json) => Ok(Some(serde_json::from_str(&json)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads and removes atomically: of two concurrent takers, one gets it.
+    pub async fn take(&self, id: &str) -> anyhow::Result<Option<T>> {
+        match self.store.take(&self.key(id)).await? {
+            Some(json) => Ok(Some(serde_json::from_str(&json)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn delete(&self, id: &str) -> anyhow::Result<()> {
+        self.store.delete(&self.key(id)).await
+    }
+
+    /// Counts under `id` (atomic on both stores), the window starting at the first count.
+    pub async fn count(&self, id: &str, ttl: Duration) -> anyhow::Result<u64> {
+        self.store.incr(&self.key(id), ttl).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn kinds_do_not_see_each_other() {
+        let store = ShortLived::memory();
+        let codes: Kind<Vec<u8>> = Kind::new(&store, "code");
+        let tokens: Kind<Vec<u8>> = Kind::new(&store, "access");
+        codes
+            .put("x", &vec![1], Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(tokens.get("x").await.unwrap(), None);
+        assert_eq!(codes.take("x").await.unwrap(), Some(vec![1]));
+        assert_eq!(codes.take("x").await.unwrap(), None);
+    }
+}
