@@ -30,6 +30,21 @@ impl FieldError {
     pub fn new(field: &'static str, problem: Problem) -> Self {
         Self { field, problem }
     }
+
+    /// The refusal as a client reads it: English and ASCII only, as RFC 6749
+    /// §5.2 requires of `error_description` (the French sentence is for pages).
+    pub fn wire_description(&self) -> String {
+        let field = match self.field {
+            name if name.is_ascii() => format!("parameter {name}"),
+            _ => "a parameter".to_owned(),
+        };
+        match self.problem {
+            Problem::Empty => format!("{field} is missing or empty"),
+            Problem::TooLong { max } => format!("{field} is longer than {max} characters"),
+            Problem::ControlCharacter => format!("{field} contains control characters"),
+            Problem::Invalid => format!("{field} is invalid (repeated, or not UTF-8)"),
+        }
+    }
 }
 
 impl fmt::Display for FieldError {
@@ -50,6 +65,28 @@ impl fmt::Display for FieldError {
                 )
             }
             Problem::Invalid => write!(f, "Le champ « {field} » n'est pas valide."),
+        }
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn client_facing_descriptions_are_ascii() {
+        for error in [
+            FieldError::new("code", Problem::Invalid),
+            FieldError::new("paramètre", Problem::Empty),
+            FieldError::new("corps de la requête", Problem::TooLong { max: 65536 }),
+            FieldError::new("state", Problem::ControlCharacter),
+        ] {
+            let description = error.wire_description();
+            assert!(
+                description.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+                "{description}"
+            );
+            assert_ne!(description, error.to_string());
         }
     }
 }

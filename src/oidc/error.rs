@@ -74,10 +74,24 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
+    /// RFC 6749 §5.2: `error_description` holds only %x20-21 / %x23-5B / %x5D-7E;
+    /// anything else (a client's own value echoed back, say) becomes `?`.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        let allowed = |c: char| matches!(c, ' '..='~') && c != '"' && c != '\\';
+        let description = description.into();
+        let description = if description.chars().all(allowed) {
+            description
+        } else {
+            Cow::Owned(
+                description
+                    .chars()
+                    .map(|c| if allowed(c) { c } else { '?' })
+                    .collect(),
+            )
+        };
         Self {
             code,
-            description: description.into(),
+            description,
             cause: None,
         }
     }
@@ -134,6 +148,17 @@ impl From<sqlx::Error> for OAuthError {
 impl From<serde_json::Error> for OAuthError {
     fn from(error: serde_json::Error) -> Self {
         Self::from_internal(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_6749_character_set() {
+        let error = OAuthError::invalid_request("unsupported prompt value \"é\\\n\"");
+        assert_eq!(error.description, "unsupported prompt value ?????");
     }
 }
 

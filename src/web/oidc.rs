@@ -163,7 +163,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 pub async fn token(State(app): AppState, headers: HeaderMap, Form(params): Form) -> Response {
     let params = match params {
         Ok(params) => params,
-        Err(e) => return oauth_json(&OAuthError::invalid_request(e.to_string())),
+        Err(e) => return oauth_json(&OAuthError::invalid_request(e.wire_description())),
     };
     let basic = match basic_credentials(&headers) {
         Ok(basic) => basic,

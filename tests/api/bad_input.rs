@@ -152,7 +152,7 @@ async fn a_login_form_that_is_not_a_form_is_refused() {
 }
 
 #[tokio::test]
-async fn hostile_token_parameters_get_a_json_invalid_request() {
+async fn hostile_token_parameters_get_a_json_invalid_request_described_in_ascii() {
     let app = spawn_app().await;
     let client = app.client(false).await;
     let base = format!(
@@ -180,6 +180,14 @@ async fn hostile_token_parameters_get_a_json_invalid_request() {
             assert_eq!(response.status(), 400, "{name} {what}");
             let json: Value = response.json().await.unwrap();
             assert_eq!(json["error"], "invalid_request", "{name} {what}");
+            // RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E, so no French quotes or accents.
+            let description = json["error_description"].as_str().unwrap();
+            assert!(
+                description
+                    .bytes()
+                    .all(|b| matches!(b, 0x20..=0x7e) && b != b'"' && b != b'\\'),
+                "{name} {what}: {description}"
+            );
         }
     }
     let not_a_form = reqwest::Client::new()
