@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -34,13 +35,27 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 pub type AppState = State<Arc<Clef>>;
 
-pub fn router(app: Arc<Clef>) -> Router {
+/// The endpoints a relying party's browser code calls directly (a public
+/// client in a web page): any origin may, with preflight; no cookies ride along.
+fn cross_origin() -> Router<Arc<Clef>> {
     Router::new()
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/jwks.json", get(oidc::jwks))
-        .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/token", post(oidc::token))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .max_age(Duration::from_secs(24 * 3600)),
+        )
+}
+
+pub fn router(app: Arc<Clef>) -> Router {
+    Router::new()
+        .merge(cross_origin())
+        .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/login", get(login::page).post(login::submit))
         .route("/activation", get(login::activation))
         .route("/continuer", get(login::resume))

@@ -27,10 +27,6 @@ fn json_document(body: &str, max_age: &'static str) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static(max_age));
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     response
 }
 
@@ -239,10 +235,6 @@ pub async fn userinfo(
         Ok(claims) => {
             let mut response = Json(claims).into_response();
             no_store(&mut response);
-            response.headers_mut().insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
             response
         }
         Err(e) if e.code == ErrorCode::InvalidToken => {

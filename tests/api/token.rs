@@ -294,3 +294,56 @@ async fn discovery_and_jwks_describe_what_clef_does() {
     );
     assert!(key.get("d").is_none());
 }
+
+#[tokio::test]
+async fn browser_clients_of_other_origins_may_call_the_protocol_endpoints_after_preflight() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    for (path, method) in [
+        ("/token", "POST"),
+        ("/userinfo", "GET"),
+        ("/.well-known/openid-configuration", "GET"),
+        ("/jwks.json", "GET"),
+    ] {
+        let preflight = http
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("origin", "https://ent.example")
+            .header("access-control-request-method", method)
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            preflight.status().is_success(),
+            "{path}: {}",
+            preflight.status()
+        );
+        let headers = preflight.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+        let methods = headers["access-control-allow-methods"].to_str().unwrap();
+        assert!(methods.contains(method), "{path}: {methods}");
+        let allowed = headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase();
+        assert!(allowed.contains("authorization") && allowed.contains("content-type"));
+    }
+    let discovery = http
+        .get(app.url("/.well-known/openid-configuration"))
+        .header("origin", "https://ent.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.headers()["access-control-allow-origin"], "*");
+    // The pages people use are not opened to other origins.
+    let login = http
+        .get(app.url("/login"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(login.headers().get("access-control-allow-origin").is_none());
+}
