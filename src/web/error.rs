@@ -74,6 +74,10 @@ impl From<OAuthError> for WebError {
 #[derive(Clone)]
 struct InternalCause(Arc<anyhow::Error>);
 
+/// Marks a 503 given because every core was hashing, for the metrics.
+#[derive(Clone, Copy)]
+struct HashingSaturated;
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {
@@ -93,6 +97,7 @@ impl IntoResponse for WebError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response.extensions_mut().insert(HashingSaturated);
                 response
             }
             // The database or Redis is down or frozen: the person may simply
@@ -184,6 +189,9 @@ pub async fn log_internal_errors(State(app): AppState, request: Request, next: N
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
+    if response.extensions().get::<HashingSaturated>().is_some() {
+        app.metrics.hashing_rejected.inc();
+    }
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
         if let Some(store) = failing_store(cause) {
             app.metrics.store_error(store);

@@ -68,6 +68,9 @@ pub async fn record(State(app): AppState, request: Request, next: Next) -> Respo
 
 /// `GET /metrics`: the Prometheus exposition (keep it off the public proxy).
 pub async fn metrics(State(app): AppState) -> Response {
+    app.metrics
+        .hashing_queue
+        .set(i64::try_from(app.passwords.queued()).unwrap_or(i64::MAX));
     match app.metrics.render() {
         Ok(text) => (
             [(

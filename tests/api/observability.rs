@@ -70,7 +70,8 @@ async fn metrics_count_requests_by_route_logins_by_outcome_and_tokens() {
         r#"clef_http_requests_total{route="/token",method="POST",status="200"} 1"#,
         r#"clef_tokens_issued_total{kind="id_token"} 1"#,
         r#"clef_http_request_duration_seconds_count{route="/token"} 1"#,
-        "clef_password_hashing_queue",
+        "clef_password_hashing_queue 0",
+        "clef_password_hashing_rejected_total 0",
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
