@@ -3,29 +3,16 @@
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
-use super::extract::{ClientAddress, Form};
+use super::extract::{CheckedForm, ClientAddress, SignedIn};
 use super::login::too_many_attempts;
-use super::oidc::current_session;
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{self, ProfileError};
 use crate::accounts::{Account, store};
 use crate::app::Clef;
-use crate::domain::Params;
-
-/// The account of the browser's session, or a redirect to the login form.
-async fn signed_in(app: &Clef, jar: &CookieJar) -> Result<Result<Account, Response>, WebError> {
-    let Some(session) = current_session(app, jar).await? else {
-        return Ok(Err(Redirect::to("/login").into_response()));
-    };
-    match store::account_by_id(&app.db, &session.account_id).await? {
-        Some(account) if account.may_use_applications() => Ok(Ok(account)),
-        _ => Ok(Err(Redirect::to("/login").into_response())),
-    }
-}
 
 fn datetime(unix: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(unix) {
@@ -66,21 +53,8 @@ fn render(
 }
 
 /// `GET /compte`.
-pub async fn page(State(app): AppState, jar: CookieJar) -> Result<Response, WebError> {
-    Ok(match signed_in(&app, &jar).await? {
-        Ok(account) => render(&app, jar, &account, None, None, StatusCode::OK),
-        Err(redirect) => redirect,
-    })
-}
-
-/// The signed-in account of a profile form, its CSRF checked.
-async fn form_account(
-    app: &Clef,
-    jar: &CookieJar,
-    params: Result<Params, crate::domain::FieldError>,
-) -> Result<Result<(Account, Params), Response>, WebError> {
-    let params = cookies::checked_form(jar, params)?;
-    Ok(signed_in(app, jar).await?.map(|account| (account, params)))
+pub async fn page(State(app): AppState, signed_in: SignedIn, jar: CookieJar) -> Response {
+    render(&app, jar, &signed_in.account, None, None, StatusCode::OK)
 }
 
 async fn outcome(
@@ -129,13 +103,10 @@ async fn outcome(
 /// `POST /compte/renvoyer`.
 pub async fn resend(
     State(app): AppState,
+    SignedIn { account, .. }: SignedIn,
     jar: CookieJar,
-    Form(params): Form,
+    CheckedForm(_): CheckedForm,
 ) -> Result<Response, WebError> {
-    let (account, _) = match form_account(&app, &jar, params).await? {
-        Ok(found) => found,
-        Err(redirect) => return Ok(redirect),
-    };
     let sent = activation::resend_confirmation(&app, &account, None).await?;
     let result = if sent {
         Ok(
@@ -152,14 +123,14 @@ pub async fn resend(
 /// `POST /compte/mot-de-passe`.
 pub async fn change_password(
     State(app): AppState,
+    SignedIn {
+        account,
+        session_token,
+    }: SignedIn,
     ClientAddress(address): ClientAddress,
     jar: CookieJar,
-    Form(params): Form,
+    CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
-    let (account, params) = match form_account(&app, &jar, params).await? {
-        Ok(found) => found,
-        Err(redirect) => return Ok(redirect),
-    };
     let origin = cookies::origin(&app, &jar, address, &account.identifier);
     let result = activation::change_password(
         &app,
@@ -168,7 +139,7 @@ pub async fn change_password(
         &params.secret("new_password"),
         &params.secret("new_password_confirmation"),
         &origin,
-        jar.get(cookies::SESSION).map_or("", |c| c.value()),
+        &session_token,
     )
     .await
     .map(|()| "Votre mot de passe a été modifié.");
@@ -178,14 +149,11 @@ pub async fn change_password(
 /// `POST /compte/adresse`.
 pub async fn change_email(
     State(app): AppState,
+    SignedIn { account, .. }: SignedIn,
     ClientAddress(address): ClientAddress,
     jar: CookieJar,
-    Form(params): Form,
+    CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
-    let (account, params) = match form_account(&app, &jar, params).await? {
-        Ok(found) => found,
-        Err(redirect) => return Ok(redirect),
-    };
     let origin = cookies::origin(&app, &jar, address, &account.identifier);
     let result = activation::change_email(
         &app,

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
-use super::extract::{ClientAddress, Form, Query};
+use super::extract::{CheckedForm, ClientAddress, Query};
 use super::interaction::{self, Interaction, Purpose};
 use super::login::{open_session, sign_in, too_many_attempts};
 use super::{AppState, cookies, pages};
@@ -117,9 +117,8 @@ pub async fn first_connection(
     State(app): AppState,
     ClientAddress(address): ClientAddress,
     jar: CookieJar,
-    Form(params): Form,
+    CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
-    let params = cookies::checked_form(&jar, params)?;
     let (interaction, account) = interaction_account(&app, &jar, Purpose::FirstConnection).await?;
     let entered = Entered {
         birthdate: params.get("birthdate").unwrap_or(""),
@@ -245,9 +244,8 @@ fn unconfirmed(
 pub async fn unconfirmed_resend(
     State(app): AppState,
     jar: CookieJar,
-    Form(params): Form,
+    CheckedForm(_): CheckedForm,
 ) -> Result<Response, WebError> {
-    cookies::checked_form(&jar, params)?;
     let (interaction, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
     activation::resend_confirmation(&app, &account, return_to.as_deref()).await?;
@@ -266,9 +264,8 @@ pub async fn unconfirmed_resend(
 pub async fn unconfirmed_correct(
     State(app): AppState,
     jar: CookieJar,
-    Form(params): Form,
+    CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
-    let params = cookies::checked_form(&jar, params)?;
     let (interaction, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
     let email = match EmailAddress::parse(params.get("email").unwrap_or("")) {
         Ok(email) => email,
@@ -360,10 +357,8 @@ pub async fn confirm_form(
 /// `POST /confirmation`.
 pub async fn confirm(
     State(app): AppState,
-    jar: CookieJar,
-    Form(params): Form,
+    CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
-    let params = cookies::checked_form(&jar, params)?;
     let confirmed = activation::confirm_email(&app, params.get("jeton").unwrap_or(""))
         .await?
         .map_err(link_problem)?;

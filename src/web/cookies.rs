@@ -85,30 +85,3 @@ pub fn csrf_matches(jar: &CookieJar, submitted: Option<&str>) -> bool {
         _ => false,
     }
 }
-
-/// A person's form, decoded and its CSRF checked: the first lines of every POST handler.
-pub fn checked_form(
-    jar: &CookieJar,
-    params: Result<crate::domain::Params, crate::domain::FieldError>,
-) -> Result<crate::domain::Params, super::WebError> {
-    let params = params.map_err(|e| super::WebError::bad_request(&e))?;
-    require_csrf(jar, &params)?;
-    Ok(params)
-}
-
-/// Refuses a form whose CSRF field does not match the browser's cookie.
-pub fn require_csrf(
-    jar: &CookieJar,
-    params: &crate::domain::Params,
-) -> Result<(), super::WebError> {
-    if csrf_matches(jar, params.get("csrf")) {
-        Ok(())
-    } else {
-        Err(super::WebError::Page {
-            status: axum::http::StatusCode::FORBIDDEN,
-            title: "Formulaire expiré",
-            message: "Ce formulaire a expiré ou n'a pas été envoyé depuis Clef. Revenez à la page précédente et réessayez."
-                .into(),
-        })
-    }
-}

@@ -12,7 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{AppState, pages};
+use super::AppState;
+use super::pages::{self, no_store};
 use crate::accounts::PasswordError;
 use crate::domain::FieldError;
 use crate::metrics::Store;
@@ -172,15 +173,6 @@ fn retry_after(response: &mut Response) {
         header::RETRY_AFTER,
         HeaderValue::from(storage::RETRY_AFTER.as_secs()),
     );
-}
-
-pub fn no_store(response: &mut Response) {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-        .headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 /// Logs the cause chain of every internal error, once, and counts those that

@@ -7,11 +7,17 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
 use ipnet::IpNet;
 
+use super::cookies;
+use super::error::WebError;
+use crate::accounts::{Account, store};
 use crate::app::Clef;
 use crate::domain::{FieldError, Params, Problem};
+use crate::oidc::session::{self, Session};
 
 /// The query string's parameters, or why they could not be read.
 pub struct Query(pub Result<Params, FieldError>);
@@ -73,6 +79,84 @@ impl<S: Send + Sync> FromRequest<S> for QueryOrForm {
             let Query(params) = Query::from_request_parts(&mut parts, state).await?;
             Ok(Self(params))
         }
+    }
+}
+
+/// A person's form, decoded strictly and its CSRF token checked against the
+/// browser's cookie (double submit): what every POST of a page starts with.
+pub struct CheckedForm(pub Params);
+
+impl FromRequest<Arc<Clef>> for CheckedForm {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, app: &Arc<Clef>) -> Result<Self, WebError> {
+        let jar = CookieJar::from_headers(request.headers());
+        let Ok(Form(params)) = Form::from_request(request, app).await;
+        let params = params.map_err(|e| WebError::bad_request(&e))?;
+        if cookies::csrf_matches(&jar, params.get("csrf")) {
+            Ok(Self(params))
+        } else {
+            Err(WebError::Page {
+                status: StatusCode::FORBIDDEN,
+                title: "Formulaire expiré",
+                message: "Ce formulaire a expiré ou n'a pas été envoyé depuis Clef. Revenez à la page précédente et réessayez."
+                    .into(),
+            })
+        }
+    }
+}
+
+/// The browser's SSO session, if it has a live one.
+pub struct MaybeSession(pub Option<Session>);
+
+impl FromRequestParts<Arc<Clef>> for MaybeSession {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<Clef>) -> Result<Self, WebError> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        Ok(Self(current_session(app, &jar).await?))
+    }
+}
+
+/// The session behind the request's cookie, if any.
+pub async fn current_session(app: &Clef, jar: &CookieJar) -> anyhow::Result<Option<Session>> {
+    match jar.get(cookies::SESSION) {
+        Some(cookie) => session::find(app, cookie.value(), app.now()).await,
+        None => Ok(None),
+    }
+}
+
+/// The person signed in, whose account may use applications; anyone else is
+/// sent to the login form.
+pub struct SignedIn {
+    pub account: Account,
+    /// The session cookie's value (a password change keeps this session).
+    pub session_token: String,
+}
+
+impl FromRequestParts<Arc<Clef>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<Clef>) -> Result<Self, Response> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let to_login = || Redirect::to("/login").into_response();
+        let session = current_session(app, &jar)
+            .await
+            .map_err(|e| WebError::from(e).into_response())?
+            .ok_or_else(to_login)?;
+        let account = store::account_by_id(&app.db, &session.account_id)
+            .await
+            .map_err(|e| WebError::from(e).into_response())?
+            .filter(Account::may_use_applications)
+            .ok_or_else(to_login)?;
+        let session_token = jar
+            .get(cookies::SESSION)
+            .map(|c| c.value().to_owned())
+            .unwrap_or_default();
+        Ok(Self {
+            account,
+            session_token,
+        })
     }
 }
 

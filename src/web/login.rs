@@ -7,9 +7,9 @@ use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
 
 use super::error::WebError;
-use super::extract::{ClientAddress, Form, Query};
+use super::extract::{CheckedForm, ClientAddress, MaybeSession, Query};
 use super::interaction::{self, Interaction, Purpose};
-use super::oidc::{current_session, rejection_response, respond};
+use super::redirect::{rejection_response, respond};
 use super::{AppState, cookies, pages};
 use crate::accounts::login::{self, LoginError, LoginOutcome};
 use crate::accounts::throttle::french_wait;
@@ -83,9 +83,8 @@ pub async fn submit(
     State(app): AppState,
     ClientAddress(address): ClientAddress,
     jar: CookieJar,
-    Form(params): Form,
+    CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
-    let params = cookies::checked_form(&jar, params)?;
     let pending_id = params.get("request").map(str::to_owned);
     let pending = match &pending_id {
         Some(id) => match authorize::pending(&app, id).await? {
@@ -230,12 +229,12 @@ pub async fn activation(State(app): AppState, jar: CookieJar, Query(params): Que
 /// who already has a session (a student whose address awaits confirmation).
 pub async fn resume(
     State(app): AppState,
-    jar: CookieJar,
+    MaybeSession(session): MaybeSession,
     Query(params): Query,
 ) -> Result<Response, WebError> {
     let params = params.map_err(|e| WebError::bad_request(&e))?;
     let pending_id = params.get("request").unwrap_or("").to_owned();
-    match current_session(&app, &jar).await? {
+    match session {
         Some(session) => match authorize::resume(&app, &pending_id, &session).await {
             Ok(Some(response)) => Ok(respond(&response, StatusCode::SEE_OTHER)),
             Ok(None) => Err(expired_request()),

@@ -10,6 +10,7 @@ mod login;
 mod observe;
 mod oidc;
 mod pages;
+mod redirect;
 mod server;
 
 use std::sync::Arc;

@@ -3,20 +3,20 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
-use super::error::{WebError, no_store, oauth_json};
-use super::extract::{Form, QueryOrForm};
-use super::{AppState, cookies, login, pages};
-use crate::app::Clef;
-use crate::oidc::authorize::{self, Next, Rejection, ResponseMode};
+use super::error::{WebError, oauth_json};
+use super::extract::{Form, MaybeSession, QueryOrForm};
+use super::pages::no_store;
+use super::redirect::{rejection_response, respond};
+use super::{AppState, login};
+use crate::oidc::authorize::{self, Next};
 use crate::oidc::token::{self, ClientCredentials};
-use crate::oidc::{ErrorCode, OAuthError, session};
-use crate::secret::random_token;
+use crate::oidc::{ErrorCode, OAuthError};
 
 fn json_document(body: &str, max_age: &'static str) -> Response {
     let mut response = (
@@ -39,19 +39,9 @@ pub async fn jwks(State(app): AppState) -> Response {
     json_document(&app.jwks_json, "public, max-age=300")
 }
 
-/// The session behind the request's cookie, if any.
-pub async fn current_session(
-    app: &Clef,
-    jar: &CookieJar,
-) -> anyhow::Result<Option<session::Session>> {
-    match jar.get(cookies::SESSION) {
-        Some(cookie) => session::find(app, cookie.value(), app.now()).await,
-        None => Ok(None),
-    }
-}
-
 pub async fn authorize(
     State(app): AppState,
+    MaybeSession(session): MaybeSession,
     jar: CookieJar,
     QueryOrForm(params): QueryOrForm,
 ) -> Result<Response, WebError> {
@@ -62,7 +52,6 @@ pub async fn authorize(
         Ok(valid) => valid,
         Err(rejection) => return rejection_response(rejection),
     };
-    let session = current_session(&app, &jar).await?;
     match authorize::proceed(&app, request.clone(), session.as_ref()).await {
         Ok(Next::Respond(response)) => Ok(respond(&response, StatusCode::FOUND)),
         Ok(Next::Login { pending_id }) => {
@@ -77,58 +66,6 @@ pub async fn authorize(
         }
         Err(rejection) => rejection_response(rejection),
     }
-}
-
-pub fn rejection_response(rejection: Rejection) -> Result<Response, WebError> {
-    match rejection {
-        Rejection::Shown(error) => {
-            let message = match error.code {
-                ErrorCode::InvalidClient => {
-                    "L'application qui vous a envoyé ici n'est pas enregistrée auprès de Clef."
-                }
-                _ => {
-                    "L'application qui vous a envoyé ici a formulé une demande de connexion invalide. Revenez sur son site et réessayez ; si le problème persiste, contactez-la."
-                }
-            };
-            Ok(pages::message(
-                StatusCode::BAD_REQUEST,
-                "Demande de connexion invalide",
-                message,
-                Some(&error.description),
-            ))
-        }
-        Rejection::Returned(response) => Ok(respond(&response, StatusCode::FOUND)),
-        Rejection::Internal(e) => Err(WebError::Internal(e)),
-    }
-}
-
-/// Sends the browser back to the client: a redirect (`query`) or an
-/// auto-submitted form (`form_post`, OAuth 2.0 Form Post Response Mode).
-pub fn respond(response: &authorize::Response, status: StatusCode) -> Response {
-    let mut http = match response.mode {
-        ResponseMode::Query => match status {
-            StatusCode::SEE_OTHER => Redirect::to(&response.location()).into_response(),
-            _ => (StatusCode::FOUND, [(header::LOCATION, response.location())]).into_response(),
-        },
-        ResponseMode::FormPost => {
-            let nonce = random_token(16);
-            let mut page = pages::render(
-                StatusCode::OK,
-                "pages/form_post.html",
-                minijinja::context! { action => response.redirect_uri.as_str(), params => &response.params, nonce => &nonce },
-            );
-            let csp = format!(
-                "default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'none'; base-uri 'none'"
-            );
-            if let Ok(value) = HeaderValue::from_str(&csp) {
-                page.headers_mut()
-                    .insert(header::CONTENT_SECURITY_POLICY, value);
-            }
-            page
-        }
-    };
-    no_store(&mut http);
-    http
 }
 
 /// RFC 6749 §2.3.1: `Authorization: Basic` with form-encoded id and secret.

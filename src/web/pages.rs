@@ -70,8 +70,19 @@ pub fn form(
     let (jar, csrf) = super::cookies::csrf_token(app, jar);
     let page = render(status, name, context(csrf));
     let mut response = (jar, page).into_response();
-    super::error::no_store(&mut response);
+    no_store(&mut response);
     response
+}
+
+/// Keeps a response out of every cache (pages with forms, tokens, redirects with codes).
+pub fn no_store(response: &mut Response) {
+    use axum::http::{HeaderValue, header};
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 /// A page with a title and a message: errors and confirmations.

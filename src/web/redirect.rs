@@ -1,0 +1,64 @@
+//! Sending the browser back to the client after an authorization request: a
+//! redirect or an auto-submitted form with the code or the error, or a page
+//! when the client itself cannot be trusted with the answer.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::error::WebError;
+use super::pages::{self, no_store};
+use crate::oidc::ErrorCode;
+use crate::oidc::authorize::{self, Rejection, ResponseMode};
+use crate::secret::random_token;
+
+pub fn rejection_response(rejection: Rejection) -> Result<Response, WebError> {
+    match rejection {
+        Rejection::Shown(error) => {
+            let message = match error.code {
+                ErrorCode::InvalidClient => {
+                    "L'application qui vous a envoyé ici n'est pas enregistrée auprès de Clef."
+                }
+                _ => {
+                    "L'application qui vous a envoyé ici a formulé une demande de connexion invalide. Revenez sur son site et réessayez ; si le problème persiste, contactez-la."
+                }
+            };
+            Ok(pages::message(
+                StatusCode::BAD_REQUEST,
+                "Demande de connexion invalide",
+                message,
+                Some(&error.description),
+            ))
+        }
+        Rejection::Returned(response) => Ok(respond(&response, StatusCode::FOUND)),
+        Rejection::Internal(e) => Err(WebError::Internal(e)),
+    }
+}
+
+/// Sends the browser back to the client: a redirect (`query`) or an
+/// auto-submitted form (`form_post`, OAuth 2.0 Form Post Response Mode).
+pub fn respond(response: &authorize::Response, status: StatusCode) -> Response {
+    let mut http = match response.mode {
+        ResponseMode::Query => match status {
+            StatusCode::SEE_OTHER => Redirect::to(&response.location()).into_response(),
+            _ => (StatusCode::FOUND, [(header::LOCATION, response.location())]).into_response(),
+        },
+        ResponseMode::FormPost => {
+            let nonce = random_token(16);
+            let mut page = pages::render(
+                StatusCode::OK,
+                "pages/form_post.html",
+                minijinja::context! { action => response.redirect_uri.as_str(), params => &response.params, nonce => &nonce },
+            );
+            let csp = format!(
+                "default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'none'; base-uri 'none'"
+            );
+            if let Ok(value) = HeaderValue::from_str(&csp) {
+                page.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, value);
+            }
+            page
+        }
+    };
+    no_store(&mut http);
+    http
+}
