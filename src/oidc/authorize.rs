@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::clients::{self, Client};
-use super::grants::{CodeGrant, Pending};
+use super::consent;
+use super::grants::{Awaiting, CodeGrant, Pending};
 use super::session::Session;
 use super::{ErrorCode, OAuthError, Scopes};
 use crate::accounts::store as accounts;
@@ -30,6 +31,9 @@ pub struct AuthorizationRequest {
     pub code_challenge: Option<String>,
     pub prompt_none: bool,
     pub prompt_login: bool,
+    /// `prompt=consent`: ask even if consent was given before (OIDC Core §3.1.2.1).
+    #[serde(default)]
+    pub prompt_consent: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
 }
@@ -278,6 +282,7 @@ fn parse_rest(
         code_challenge,
         prompt_none,
         prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
         max_age,
         login_hint,
     })
@@ -298,41 +303,53 @@ pub fn needs_login(request: &AuthorizationRequest, session: Option<&Session>, no
     }
 }
 
-/// What happens to a request when it arrives with (or without) a session.
-pub enum Next {
-    Respond(Response),
-    /// Show the login form for the pending request kept under this id.
-    Login {
-        pending_id: String,
-    },
+/// What the authorization endpoint answers (kanidm's `AuthoriseResponse`).
+#[derive(Debug)]
+pub enum AuthorizeOutcome {
+    /// Show the login form for the request parked under this id.
+    LoginRequired { pending_id: String },
+    /// Ask the person's consent for the request parked under this id.
+    ConsentRequired { pending_id: String },
+    /// Back to the client with a code.
+    Permitted(Response),
+    /// Back to the client with an error, or a page when it cannot be trusted.
+    Rejected(Rejection),
 }
 
+impl From<Result<AuthorizeOutcome, Rejection>> for AuthorizeOutcome {
+    fn from(result: Result<AuthorizeOutcome, Rejection>) -> Self {
+        result.unwrap_or_else(AuthorizeOutcome::Rejected)
+    }
+}
+
+/// A validated request, arriving with or without a session.
 pub async fn proceed(
     app: &Clef,
     request: AuthorizationRequest,
     session: Option<&Session>,
-) -> Result<Next, Rejection> {
-    let now = app.now();
-    if needs_login(&request, session, now) {
-        if request.prompt_none {
-            let error = OAuthError::new(ErrorCode::LoginRequired, "no active session");
-            return Ok(Next::Respond(request_error(app, &request, &error)));
-        }
-        let pending = Pending {
-            request,
-            stale_sid: session.map(|s| s.sid.clone()),
+) -> AuthorizeOutcome {
+    async {
+        let now = app.now();
+        let session = match session {
+            Some(session) if !needs_login(&request, Some(session), now) => session,
+            _ => {
+                if request.prompt_none {
+                    let error = OAuthError::new(ErrorCode::LoginRequired, "no active session");
+                    return Ok(returned(app, &request, &error));
+                }
+                let pending = Pending {
+                    request,
+                    stale_sid: session.map(|s| s.sid.clone()),
+                    awaiting: Awaiting::Login,
+                };
+                let pending_id = app.pending.park(&pending).await?;
+                return Ok(AuthorizeOutcome::LoginRequired { pending_id });
+            }
         };
-        let pending_id = app.pending.park(&pending).await?;
-        return Ok(Next::Login { pending_id });
+        answer(app, request, session, None).await
     }
-    let Some(session) = session else {
-        return Err(Rejection::Internal(anyhow::anyhow!(
-            "a session was required"
-        )));
-    };
-    respond_with_code(app, &request, session)
-        .await
-        .map(Next::Respond)
+    .await
+    .into()
 }
 
 /// The pending request of a login form, if it has not expired.
@@ -340,29 +357,104 @@ pub async fn pending(app: &Clef, pending_id: &str) -> anyhow::Result<Option<Auth
     Ok(app.pending.get(pending_id).await?.map(|p| p.request))
 }
 
-/// After a login: the pending request is consumed and answered.
-pub async fn resume(
+/// After a login: the parked request goes on with the new session. `None`:
+/// nothing is parked under that id (expired, or answered already).
+pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<AuthorizeOutcome> {
+    let result = async {
+        let Some(pending) = app.pending.take(pending_id).await? else {
+            return Ok(None);
+        };
+        if pending.awaiting != Awaiting::Login
+            || pending.stale_sid.as_deref() == Some(session.sid.as_str())
+        {
+            let error = OAuthError::new(ErrorCode::LoginRequired, "a new login was required");
+            return Ok(Some(returned(app, &pending.request, &error)));
+        }
+        answer(app, pending.request, session, Some(pending_id))
+            .await
+            .map(Some)
+    }
+    .await;
+    result.unwrap_or_else(|rejection| Some(AuthorizeOutcome::Rejected(rejection)))
+}
+
+/// The person's answer on the consent page. `None`: nothing waits for consent
+/// under that id.
+pub async fn decide(
     app: &Clef,
     pending_id: &str,
     session: &Session,
-) -> Result<Option<Response>, Rejection> {
-    let Some(pending) = app.pending.take(pending_id).await? else {
-        return Ok(None);
-    };
-    if pending.stale_sid.as_deref() == Some(session.sid.as_str()) {
-        let error = OAuthError::new(ErrorCode::LoginRequired, "a new login was required");
-        return Ok(Some(request_error(app, &pending.request, &error)));
+    accepted: bool,
+) -> Option<AuthorizeOutcome> {
+    let result = async {
+        let Some(pending) = app.pending.take(pending_id).await? else {
+            return Ok(None);
+        };
+        let request = pending.request;
+        if pending.awaiting != Awaiting::Consent
+            || pending.stale_sid.as_deref() != Some(session.sid.as_str())
+        {
+            return Ok(None);
+        }
+        if !accepted {
+            // OIDC Core §3.1.2.6
+            let error = OAuthError::new(ErrorCode::AccessDenied, "the user refused consent");
+            return Ok(Some(returned(app, &request, &error)));
+        }
+        consent::grant(
+            &app.db,
+            &session.account_id,
+            &request.client_id,
+            &request.scopes,
+            app.now(),
+        )
+        .await?;
+        tracing::info!(account = %session.account_id, client_id = %request.client_id, scopes = %request.scopes.to_wire(), "consent given");
+        respond_with_code(app, &request, session).await.map(Some)
     }
-    respond_with_code(app, &pending.request, session)
-        .await
-        .map(Some)
+    .await;
+    result.unwrap_or_else(|rejection| Some(AuthorizeOutcome::Rejected(rejection)))
+}
+
+/// A session good enough for the request: consent, then the code.
+async fn answer(
+    app: &Clef,
+    request: AuthorizationRequest,
+    session: &Session,
+    pending_id: Option<&str>,
+) -> Result<AuthorizeOutcome, Rejection> {
+    let Some(client) = clients::find(&app.db, &request.client_id).await? else {
+        return Err(Rejection::Shown(OAuthError::invalid_client(
+            "unknown client_id",
+        )));
+    };
+    if !consent::required(&app.db, &client, &session.account_id, &request).await? {
+        return respond_with_code(app, &request, session).await;
+    }
+    if request.prompt_none {
+        let error = OAuthError::new(ErrorCode::ConsentRequired, "the user has not consented");
+        return Ok(returned(app, &request, &error));
+    }
+    let pending = Pending {
+        request,
+        stale_sid: Some(session.sid.clone()),
+        awaiting: Awaiting::Consent,
+    };
+    let pending_id = match pending_id {
+        Some(id) => {
+            app.pending.repark(id, &pending).await?;
+            id.to_owned()
+        }
+        None => app.pending.park(&pending).await?,
+    };
+    Ok(AuthorizeOutcome::ConsentRequired { pending_id })
 }
 
 async fn respond_with_code(
     app: &Clef,
     request: &AuthorizationRequest,
     session: &Session,
-) -> Result<Response, Rejection> {
+) -> Result<AuthorizeOutcome, Rejection> {
     let now = app.now();
     // The session may outlive the account's right to sign in (closed, merged).
     let account = accounts::account_by_id(&app.db, &session.account_id).await?;
@@ -371,7 +463,7 @@ async fn respond_with_code(
             ErrorCode::LoginRequired,
             "the session's account can no longer sign in",
         );
-        return Ok(request_error(app, request, &error));
+        return Ok(returned(app, request, &error));
     }
     let grant = CodeGrant {
         client_id: request.client_id.clone(),
@@ -391,11 +483,16 @@ async fn respond_with_code(
         params.push(("state", state.clone()));
     }
     params.push(("iss", app.config.issuer_str().to_owned()));
-    Ok(Response {
+    Ok(AuthorizeOutcome::Permitted(Response {
         redirect_uri: request.redirect_uri.clone(),
         mode: request.response_mode,
         params,
-    })
+    }))
+}
+
+/// An error for the client, sent back to it.
+fn returned(app: &Clef, request: &AuthorizationRequest, error: &OAuthError) -> AuthorizeOutcome {
+    AuthorizeOutcome::Rejected(Rejection::Returned(request_error(app, request, error)))
 }
 
 /// An error response to a validated request.

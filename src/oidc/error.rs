@@ -31,6 +31,8 @@ pub enum ErrorCode {
     LoginRequired,
     /// OIDC Core §3.1.2.6
     InteractionRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none` and the client needs consent not yet given.
+    ConsentRequired,
     /// OIDC Core §3.1.2.6
     RequestNotSupported,
     /// OIDC Core §3.1.2.6
@@ -56,6 +58,7 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::LoginRequired => "login_required",
             Self::InteractionRequired => "interaction_required",
+            Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",

@@ -182,13 +182,23 @@ impl AccessTokens {
     }
 }
 
-/// An authorization request parked while the person logs in.
+/// An authorization request parked while the person logs in or consents.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Pending {
     pub request: AuthorizationRequest,
     /// The session that was there and was not good enough (`prompt=login`,
     /// `max_age`): only a new login may answer the request, not that session.
     pub stale_sid: Option<String>,
+    pub awaiting: Awaiting,
+}
+
+/// What a parked request waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Awaiting {
+    Login,
+    /// The consent of the account of this session id.
+    Consent,
 }
 
 #[derive(Clone)]
@@ -217,6 +227,11 @@ impl PendingRequests {
             return Ok(None);
         }
         self.requests.get(id).await
+    }
+
+    /// Puts a request back under its id (it now waits for something else).
+    pub async fn repark(&self, id: &str, pending: &Pending) -> anyhow::Result<()> {
+        self.requests.put(id, pending, PENDING_TTL).await
     }
 
     /// Takes the request to answer it, once.

@@ -4,6 +4,7 @@
 pub mod authorize;
 mod claims;
 pub mod clients;
+pub mod consent;
 pub mod discovery;
 mod error;
 pub mod grants;
@@ -42,6 +43,22 @@ impl Scopes {
                 .map(|s| s.to_string())
                 .collect(),
         ))
+    }
+
+    /// The supported scopes among `scopes`, in the usual order (stored sets).
+    pub fn known<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Self {
+        let scopes: Vec<&str> = scopes.into_iter().collect();
+        Self(
+            SUPPORTED_SCOPES
+                .iter()
+                .filter(|s| scopes.contains(s))
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
     }
 
     pub fn contains(&self, scope: &str) -> bool {

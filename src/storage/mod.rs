@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "session epoch",
         include_str!("../../migrations/0003_session_epoch.sql"),
     ),
+    (
+        4,
+        "consents",
+        include_str!("../../migrations/0004_consents.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

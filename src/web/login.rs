@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use super::error::WebError;
 use super::extract::{CheckedForm, ClientAddress, MaybeSession, Query};
 use super::interaction::{self, Interaction, Purpose};
-use super::redirect::{rejection_response, respond};
+use super::redirect::after_form;
 use super::{AppState, cookies, pages};
 use crate::accounts::login::{self, LoginError, LoginOutcome};
 use crate::accounts::throttle::french_wait;
@@ -197,9 +197,8 @@ pub async fn sign_in(
     let (jar, session) = open_session(app, jar, account_id).await?;
     let response = match pending_id {
         Some(id) => match authorize::resume(app, id, &session).await {
-            Ok(Some(response)) => respond(&response, StatusCode::SEE_OTHER),
-            Ok(None) => return Err(expired_request()),
-            Err(rejection) => rejection_response(rejection)?,
+            Some(outcome) => after_form(outcome)?,
+            None => return Err(expired_request()),
         },
         None => Redirect::to("/compte").into_response(),
     };
@@ -236,9 +235,8 @@ pub async fn resume(
     let pending_id = params.get("request").unwrap_or("").to_owned();
     match session {
         Some(session) => match authorize::resume(&app, &pending_id, &session).await {
-            Ok(Some(response)) => Ok(respond(&response, StatusCode::SEE_OTHER)),
-            Ok(None) => Err(expired_request()),
-            Err(rejection) => rejection_response(rejection),
+            Some(outcome) => after_form(outcome),
+            None => Err(expired_request()),
         },
         None => Ok(Redirect::to("/login").into_response()),
     }

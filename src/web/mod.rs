@@ -2,6 +2,7 @@
 
 mod account;
 mod activation;
+mod consent;
 mod cookies;
 mod error;
 mod extract;
@@ -58,6 +59,7 @@ pub fn router(app: Arc<Clef>) -> Router {
         .merge(cross_origin())
         .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/login", get(login::page).post(login::submit))
+        .route("/consentement", get(consent::page).post(consent::decide))
         .route("/activation", get(login::activation))
         .route("/continuer", get(login::resume))
         .route("/premiere-connexion", get(activation::first_connection_form).post(activation::first_connection))

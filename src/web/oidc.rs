@@ -12,9 +12,9 @@ use percent_encoding::percent_decode_str;
 use super::error::{WebError, oauth_json};
 use super::extract::{Form, MaybeSession, QueryOrForm};
 use super::pages::no_store;
-use super::redirect::{rejection_response, respond};
+use super::redirect::{rejection_response, respond, to_consent};
 use super::{AppState, login};
-use crate::oidc::authorize::{self, Next};
+use crate::oidc::authorize::{self, AuthorizeOutcome};
 use crate::oidc::token::{self, ClientCredentials};
 use crate::oidc::{ErrorCode, OAuthError};
 
@@ -53,8 +53,8 @@ pub async fn authorize(
         Err(rejection) => return rejection_response(rejection),
     };
     match authorize::proceed(&app, request.clone(), session.as_ref()).await {
-        Ok(Next::Respond(response)) => Ok(respond(&response, StatusCode::FOUND)),
-        Ok(Next::Login { pending_id }) => {
+        AuthorizeOutcome::Permitted(response) => Ok(respond(&response, StatusCode::FOUND)),
+        AuthorizeOutcome::LoginRequired { pending_id } => {
             let hint = request.login_hint.as_deref().unwrap_or("");
             let page = login::FormPage {
                 pending: Some(&pending_id),
@@ -64,7 +64,8 @@ pub async fn authorize(
             };
             Ok(login::form_page(&app, jar, page))
         }
-        Err(rejection) => rejection_response(rejection),
+        AuthorizeOutcome::ConsentRequired { pending_id } => Ok(to_consent(&pending_id)),
+        AuthorizeOutcome::Rejected(rejection) => rejection_response(rejection),
     }
 }
 

@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = pages![
     "unconfirmed.html",
     "confirm.html",
     "account.html",
+    "consent.html",
 ];
 
 fn environment() -> &'static Environment<'static> {

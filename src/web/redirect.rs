@@ -8,8 +8,29 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::error::WebError;
 use super::pages::{self, no_store};
 use crate::oidc::ErrorCode;
-use crate::oidc::authorize::{self, Rejection, ResponseMode};
+use crate::oidc::authorize::{self, AuthorizeOutcome, Rejection, ResponseMode};
 use crate::secret::random_token;
+
+/// Where an authorization outcome sends the browser after a form (login,
+/// consent): 303, so the browser follows with a GET.
+pub fn after_form(outcome: AuthorizeOutcome) -> Result<Response, WebError> {
+    match outcome {
+        AuthorizeOutcome::Permitted(response)
+        | AuthorizeOutcome::Rejected(Rejection::Returned(response)) => {
+            Ok(respond(&response, StatusCode::SEE_OTHER))
+        }
+        AuthorizeOutcome::Rejected(rejection) => rejection_response(rejection),
+        AuthorizeOutcome::ConsentRequired { pending_id } => Ok(to_consent(&pending_id)),
+        // A form answers a request that had its login; should it want one
+        // again, the login form starts afresh.
+        AuthorizeOutcome::LoginRequired { .. } => Ok(Redirect::to("/login").into_response()),
+    }
+}
+
+/// To the consent page of the request parked under `pending_id`.
+pub fn to_consent(pending_id: &str) -> Response {
+    Redirect::to(&format!("/consentement?request={pending_id}")).into_response()
+}
 
 pub fn rejection_response(rejection: Rejection) -> Result<Response, WebError> {
     match rejection {

@@ -197,14 +197,29 @@ impl TestApp {
         }
     }
 
-    /// Registers a client; returns its id and secret (`None` for a public client).
+    /// Registers a first-party client; returns its id and secret (`None` for a public client).
     pub async fn client(&self, public: bool) -> (String, Option<String>) {
+        self.register("ENT du test", public, true).await
+    }
+
+    /// Registers a confidential client that is not the academy's: it needs consent.
+    pub async fn third_party_client(&self) -> (String, Option<String>) {
+        self.register("Cahier de textes Exemple", false, false)
+            .await
+    }
+
+    async fn register(
+        &self,
+        name: &str,
+        public: bool,
+        first_party: bool,
+    ) -> (String, Option<String>) {
         let new = NewClient {
-            name: "ENT du test".into(),
+            name: name.into(),
             redirect_uris: vec![RedirectUri::parse(REDIRECT_URI).unwrap()],
             post_logout_redirect_uris: vec![],
             is_public: public,
-            is_first_party: true,
+            is_first_party: first_party,
         };
         let (client, secret) = clients::create(&self.app.db, new, self.app.now())
             .await
@@ -328,18 +343,24 @@ pub fn pkce() -> (String, String) {
 }
 
 /// An authorization URL for the test client.
+/// An extra parameter replaces the default of the same name (`scope`…).
 pub fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
-    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("scope", "openid profile email children school")
-        .append_pair("state", "st-123")
-        .append_pair("nonce", "n-456");
-    for (k, v) in extra {
-        url.query_pairs_mut().append_pair(k, v);
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "openid profile email children school"),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+    ];
+    for (name, value) in extra {
+        match params.iter_mut().find(|(n, _)| n == name) {
+            Some(param) => param.1 = value,
+            None => params.push((name, value)),
+        }
     }
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(params);
     url.into()
 }
 

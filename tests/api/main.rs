@@ -3,6 +3,7 @@
 mod authorize;
 mod bad_input;
 mod cli;
+mod consent;
 mod helpers;
 mod import;
 mod lifecycle;

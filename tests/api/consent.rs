@@ -1,0 +1,262 @@
+//! Consent (SPEC §4, issue 7): a third-party service receives nothing of an
+//! account — least of all the list of a parent's children — before the person
+//! accepted it on the consent page.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// Signs Claire in through `url` and returns where the login sends her.
+async fn login_through(app: &TestApp, browser: &reqwest::Client, url: &str) -> reqwest::Response {
+    let page = page_text(browser, url).await;
+    let response = submit_login(app, browser, &page, "claire.martin", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    response
+}
+
+/// Follows a redirect to the consent page and returns its HTML.
+async fn consent_page(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    redirect: &reqwest::Response,
+) -> String {
+    let location = location(redirect);
+    assert!(location.starts_with("/consentement?request="), "{location}");
+    let page = browser.get(app.url(&location)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+async fn answer(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    decision: &str,
+) -> reqwest::Response {
+    browser
+        .post(app.url("/consentement"))
+        .form(&[
+            ("csrf", input_value(page, "csrf").unwrap().as_str()),
+            ("request", input_value(page, "request").unwrap().as_str()),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+const WITH_CHILDREN: &[(&str, &str)] = &[("scope", "openid profile children")];
+
+#[tokio::test]
+async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_the_children() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    let after_login = login_through(
+        &app,
+        &browser,
+        &authorize_url(&app, &client.0, WITH_CHILDREN),
+    )
+    .await;
+    assert!(
+        location_param(&after_login, "code").is_none(),
+        "no code before consent"
+    );
+    let page = consent_page(&app, &browser, &after_login).await;
+    assert!(page.contains("Cahier de textes Exemple"));
+    assert!(
+        page.contains("la liste de vos enfants"),
+        "children named in plain words"
+    );
+    assert!(page.contains("claire.martin"));
+
+    let accepted = answer(&app, &browser, &page, "accept").await;
+    assert_eq!(accepted.status(), 303);
+    assert!(location(&accepted).starts_with(REDIRECT_URI));
+    assert_eq!(
+        location_param(&accepted, "state").as_deref(),
+        Some("st-123")
+    );
+    let code = location_param(&accepted, "code").expect("a code after consent");
+    let tokens = exchange(&app, &client, &code, None).await;
+    assert_eq!(tokens.status(), 200);
+    let tokens: Value = tokens.json().await.unwrap();
+    let userinfo: Value = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["children"].as_array().unwrap().len(), 2);
+
+    // Remembered: the next sign-in, even silent, asks nothing.
+    let silent = browser
+        .get(authorize_url(
+            &app,
+            &client.0,
+            &[("scope", "openid profile children"), ("prompt", "none")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location_param(&silent, "code").is_some(),
+        "{}",
+        location(&silent)
+    );
+}
+
+#[tokio::test]
+async fn refusing_consent_returns_access_denied_and_records_nothing() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    let after_login = login_through(
+        &app,
+        &browser,
+        &authorize_url(&app, &client.0, WITH_CHILDREN),
+    )
+    .await;
+    let page = consent_page(&app, &browser, &after_login).await;
+    let refused = answer(&app, &browser, &page, "refuse").await;
+    assert_eq!(refused.status(), 303);
+    assert!(location(&refused).starts_with(REDIRECT_URI));
+    assert_eq!(
+        location_param(&refused, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(location_param(&refused, "state").as_deref(), Some("st-123"));
+    assert!(location_param(&refused, "code").is_none());
+    assert_eq!(app.count("consents").await, 0);
+    // The answered request cannot be answered again.
+    let again = answer(&app, &browser, &page, "accept").await;
+    assert_eq!(again.status(), 400);
+}
+
+#[tokio::test]
+async fn prompt_none_without_consent_answers_consent_required() {
+    let app = spawn_app().await;
+    app.family().await;
+    let first_party = app.client(false).await;
+    let third_party = app.third_party_client().await;
+    let browser = browser();
+    login_through(&app, &browser, &authorize_url(&app, &first_party.0, &[])).await;
+    let silent = browser
+        .get(authorize_url(
+            &app,
+            &third_party.0,
+            &[("scope", "openid children"), ("prompt", "none")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(silent.status(), 302);
+    assert_eq!(
+        location_param(&silent, "error").as_deref(),
+        Some("consent_required")
+    );
+    assert!(location_param(&silent, "code").is_none());
+}
+
+#[tokio::test]
+async fn consent_is_asked_again_when_scopes_grow_and_whenever_prompt_consent_says_so() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    let after_login = login_through(
+        &app,
+        &browser,
+        &authorize_url(&app, &client.0, &[("scope", "openid profile")]),
+    )
+    .await;
+    let page = consent_page(&app, &browser, &after_login).await;
+    assert!(
+        !page.contains("la liste de vos enfants"),
+        "only what is asked is listed"
+    );
+    assert!(location_param(&answer(&app, &browser, &page, "accept").await, "code").is_some());
+
+    // The service now wants the children: asked again.
+    let more = browser
+        .get(authorize_url(&app, &client.0, WITH_CHILDREN))
+        .send()
+        .await
+        .unwrap();
+    let page = consent_page(&app, &browser, &more).await;
+    assert!(page.contains("la liste de vos enfants"));
+    assert!(location_param(&answer(&app, &browser, &page, "accept").await, "code").is_some());
+
+    // Everything granted, yet prompt=consent asks once more — first-party clients too.
+    let first_party = app.client(false).await;
+    for client_id in [&client.0, &first_party.0] {
+        let forced = browser
+            .get(authorize_url(
+                &app,
+                client_id,
+                &[("scope", "openid profile children"), ("prompt", "consent")],
+            ))
+            .send()
+            .await
+            .unwrap();
+        consent_page(&app, &browser, &forced).await;
+    }
+    // A first-party ENT is never asked otherwise.
+    let plain = browser
+        .get(authorize_url(&app, &first_party.0, WITH_CHILDREN))
+        .send()
+        .await
+        .unwrap();
+    assert!(location_param(&plain, "code").is_some());
+}
+
+#[tokio::test]
+async fn a_consent_page_belongs_to_its_session_and_needs_the_form_token() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    let after_login = login_through(
+        &app,
+        &browser,
+        &authorize_url(&app, &client.0, WITH_CHILDREN),
+    )
+    .await;
+    let page = consent_page(&app, &browser, &after_login).await;
+
+    // Another browser, signed in as someone else, cannot see or answer it.
+    let other = browser_signed_in_as(&app, "lea.martin").await;
+    let stolen = other
+        .get(app.url(&location(&after_login)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 400);
+    let forged = other
+        .post(app.url("/consentement"))
+        .form(&[
+            ("csrf", "forged-token-forged-token-forged-token-0000"),
+            ("request", input_value(&page, "request").unwrap().as_str()),
+            ("decision", "accept"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "no CSRF cookie matches");
+    assert_eq!(app.count("consents").await, 0);
+    // Its owner still can.
+    assert!(location_param(&answer(&app, &browser, &page, "accept").await, "code").is_some());
+}
+
+async fn browser_signed_in_as(app: &TestApp, identifier: &str) -> reqwest::Client {
+    let browser = browser();
+    let page = page_text(&browser, &app.url("/login")).await;
+    let response = submit_login(app, &browser, &page, identifier, PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    browser
+}
