@@ -37,6 +37,12 @@ pub struct Config {
     pub code_ttl: i64,
     pub access_token_ttl: i64,
     pub id_token_ttl: i64,
+    /// Refresh tokens: dead after this long unused, their family after this
+    /// long whatever its use, and a reuse within `refresh_token_grace` seconds
+    /// of the first use is a client's retry, not a theft.
+    pub refresh_token_idle_ttl: i64,
+    pub refresh_token_absolute_ttl: i64,
+    pub refresh_token_grace: i64,
     /// Log as JSON lines (production) rather than human-readable text.
     pub log_json: bool,
     /// A letter's provisional account expires this many months after the letter date.
@@ -75,6 +81,9 @@ impl Default for Config {
             code_ttl: 60,
             access_token_ttl: 3600,
             id_token_ttl: 3600,
+            refresh_token_idle_ttl: 14 * 24 * 3600,
+            refresh_token_absolute_ttl: 90 * 24 * 3600,
+            refresh_token_grace: 5,
             log_json: false,
             letter_validity_months: 3,
             confirmation_validity_months: 3,
@@ -200,10 +209,15 @@ impl Config {
             ("code_ttl", self.code_ttl),
             ("access_token_ttl", self.access_token_ttl),
             ("id_token_ttl", self.id_token_ttl),
+            ("refresh_token_idle_ttl", self.refresh_token_idle_ttl),
+            ("refresh_token_absolute_ttl", self.refresh_token_absolute_ttl),
         ] {
             if ttl <= 0 {
                 bail!("{name} must be positive, got {ttl}");
             }
+        }
+        if !(0..=60).contains(&self.refresh_token_grace) {
+            bail!("refresh_token_grace is between 0 and 60 seconds");
         }
         if self.password_min < 8 || self.password_max < self.password_min || self.password_max > 128
         {
@@ -233,6 +247,15 @@ impl Config {
     /// An absolute URL under the issuer, e.g. `endpoint("/token")`.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer_str(), path)
+    }
+
+    /// The refresh-token lifetimes in force.
+    pub fn refresh_policy(&self) -> crate::oidc::refresh::Policy {
+        crate::oidc::refresh::Policy {
+            idle: self.refresh_token_idle_ttl,
+            absolute: self.refresh_token_absolute_ttl,
+            grace: self.refresh_token_grace,
+        }
     }
 
     /// Cookies carry `Secure` whenever the public face of Clef is https.

@@ -10,9 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
 use josekit::jwk::alg::rsa::RsaKeyPair;
-use josekit::jws::alg::rsassa::RsassaJwsSigner;
-use josekit::jws::{JwsHeader, RS256};
-use serde_json::{Value, json};
+use josekit::jws::alg::rsassa::{RsassaJwsSigner, RsassaJwsVerifier};
+use josekit::jws::{JwsHeader, JwsVerifier, RS256};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 /// The keys Clef signs with and publishes. The newest key (by file name) signs;
@@ -22,6 +22,8 @@ pub struct KeyRing {
     signer: RsassaJwsSigner,
     kid: String,
     jwks: Value,
+    /// One per published key, each bound to its `kid`.
+    verifiers: Vec<RsassaJwsVerifier>,
 }
 
 const PREFIX: &str = "rs256-";
@@ -36,6 +38,7 @@ impl KeyRing {
             files.push(path);
         }
         let mut jwks = Vec::new();
+        let mut verifiers = Vec::new();
         let mut newest = None;
         for path in &files {
             let pem = fs::read(path).with_context(|| format!("reading key {}", path.display()))?;
@@ -46,6 +49,11 @@ impl KeyRing {
             public.set_key_id(&kid);
             public.set_key_use("sig");
             public.set_algorithm("RS256");
+            let mut verifier = RS256
+                .verifier_from_jwk(&public)
+                .with_context(|| format!("verifier for key {}", path.display()))?;
+            verifier.set_key_id(&kid);
+            verifiers.push(verifier);
             jwks.push(Value::Object(public.as_ref().clone()));
             newest = Some((pem, kid));
         }
@@ -60,6 +68,7 @@ impl KeyRing {
             signer,
             kid,
             jwks: json!({ "keys": jwks }),
+            verifiers,
         })
     }
 
@@ -82,6 +91,24 @@ impl KeyRing {
             &header,
             &self.signer,
         )?)
+    }
+}
+
+impl KeyRing {
+    /// The claims of a compact JWS that one of the ring's keys signed (RS256,
+    /// chosen by `kid`), or why not. The claims themselves (`iss`, `exp`…) are
+    /// the caller's to judge: an ID token used as a logout hint may have expired.
+    pub fn verify(&self, token: &str) -> Result<Map<String, Value>, josekit::JoseError> {
+        let (payload, _header) =
+            josekit::jws::deserialize_compact_with_selector(token, |header| {
+                Ok(self
+                    .verifiers
+                    .iter()
+                    .find(|v| v.key_id().is_some() && v.key_id() == header.key_id())
+                    .map(|v| v as &dyn JwsVerifier))
+            })?;
+        serde_json::from_slice(&payload)
+            .map_err(|e| josekit::JoseError::InvalidJson(anyhow::Error::new(e)))
     }
 }
 
@@ -188,5 +215,41 @@ mod tests {
             serde_json::from_slice::<Value>(&payload).unwrap()["sub"],
             "x"
         );
+    }
+
+    #[test]
+    fn the_ring_verifies_its_own_tokens_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::load_or_generate(dir.path(), 1).unwrap();
+        let token = ring.sign(&json!({"sub": "x"})).unwrap();
+        assert_eq!(ring.verify(&token).unwrap()["sub"], "x");
+
+        // A changed payload, a changed signature, another key, no signature.
+        let parts: Vec<&str> = token.split('.').collect();
+        let other_payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"y"}"#);
+        let forged = format!("{}.{}.{}", parts[0], other_payload, parts[2]);
+        assert!(ring.verify(&forged).is_err());
+        let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        signature[10] ^= 1;
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            URL_SAFE_NO_PAD.encode(signature)
+        );
+        assert!(ring.verify(&tampered).is_err());
+        let elsewhere = tempfile::tempdir().unwrap();
+        let stranger = KeyRing::load_or_generate(elsewhere.path(), 1).unwrap();
+        assert!(
+            ring.verify(&stranger.sign(&json!({"sub": "x"})).unwrap())
+                .is_err()
+        );
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            parts[1]
+        );
+        assert!(ring.verify(&none).is_err());
+        assert!(ring.verify("not a token").is_err());
     }
 }

@@ -76,6 +76,9 @@ pub fn described(scope: &str) -> Option<&'static str> {
             "la liste de vos enfants : leurs nom, prénom et date de naissance, leur établissement et leur classe",
         ),
         "school" => Some("votre établissement et votre classe"),
+        "offline_access" => Some(
+            "garder l'accès à ces informations quand vous n'êtes pas connecté(e), jusqu'à ce que vous le retiriez",
+        ),
         _ => None,
     }
 }

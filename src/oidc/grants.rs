@@ -35,6 +35,11 @@ pub struct AccessGrant {
     pub scopes: Scopes,
     pub sid: String,
     pub expires_at: i64,
+    /// The refresh-token family issued alongside: revoking it ends this token too.
+    #[serde(default)]
+    pub family: Option<String>,
+    #[serde(default)]
+    pub issued_at: i64,
 }
 
 /// The stored name of a code or token: its digest, never the secret itself.
@@ -177,8 +182,18 @@ impl AccessTokens {
             .filter(|grant| grant.expires_at > now))
     }
 
+    /// The grant stored under `id`, whatever its age.
+    pub async fn by_id(&self, id: &GrantId) -> anyhow::Result<Option<AccessGrant>> {
+        self.grants.get(&id.0).await
+    }
+
     pub async fn revoke(&self, id: &GrantId) -> anyhow::Result<()> {
         self.grants.delete(&id.0).await
+    }
+
+    /// The stored name of a token a client presents (to revoke it).
+    pub fn id_of(token: &str) -> GrantId {
+        GrantId::of(token)
     }
 }
 

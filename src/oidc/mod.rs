@@ -8,13 +8,23 @@ pub mod consent;
 pub mod discovery;
 mod error;
 pub mod grants;
+pub mod introspection;
+pub mod logout;
+pub mod refresh;
 pub mod session;
 pub mod token;
 
 pub use error::{ErrorCode, OAuthError};
 
 /// Scopes Clef knows; others are ignored, as OIDC Core §5.4 allows.
-pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "children", "school"];
+pub const SUPPORTED_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "children",
+    "school",
+    "offline_access",
+];
 
 /// The granted scopes, in `SUPPORTED_SCOPES` order, space-separated on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -77,10 +87,10 @@ mod tests {
     #[test]
     fn scopes_require_openid_and_drop_unknown_ones() {
         assert_eq!(
-            Scopes::parse(Some("children  openid offline_access"))
+            Scopes::parse(Some("children  openid offline_access phone"))
                 .unwrap()
                 .to_wire(),
-            "openid children"
+            "openid children offline_access"
         );
         assert_eq!(
             Scopes::parse(Some("profile")).unwrap_err().code,

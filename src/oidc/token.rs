@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 
 use super::clients::{self, Client};
 use super::grants::{AccessGrant, Redeem, Redeemed};
-use super::{ErrorCode, OAuthError, claims};
+use super::refresh::{self, Family, Rotation};
+use super::{ErrorCode, OAuthError, Scopes, claims};
+use crate::accounts::Account;
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::Params;
@@ -56,56 +58,117 @@ pub async fn authenticate_client(
     }
 }
 
+/// A token request, parsed once at the edge (RFC 6749 §4.1.3, §6).
+#[derive(Debug)]
+pub enum TokenRequest {
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+        /// A narrower set of the family's scopes (RFC 6749 §6).
+        scope: Option<String>,
+    },
+}
+
+impl TokenRequest {
+    pub fn parse(params: &Params) -> Result<Self, OAuthError> {
+        let required = |name: &'static str| {
+            params
+                .get(name)
+                .map(str::to_owned)
+                .ok_or_else(|| OAuthError::invalid_request(format!("{name} is missing")))
+        };
+        match params.get("grant_type") {
+            Some("authorization_code") => Ok(Self::AuthorizationCode {
+                code: required("code")?,
+                redirect_uri: params.get("redirect_uri").map(str::to_owned),
+                code_verifier: params.get("code_verifier").map(str::to_owned),
+            }),
+            Some("refresh_token") => Ok(Self::RefreshToken {
+                refresh_token: required("refresh_token")?,
+                scope: params.get("scope").map(str::to_owned),
+            }),
+            None => Err(OAuthError::invalid_request("grant_type is missing")),
+            Some(_) => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "supported grant types: authorization_code, refresh_token",
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
     pub id_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub scope: String,
 }
 
-/// RFC 6749 §4.1.2: a replayed code revokes what it issued.
+/// RFC 6749 §4.1.2: a replayed code revokes what it issued — the access
+/// token, and the refresh-token family started with it.
 async fn refuse_replay(app: &Clef, client: &Client, redeem: Redeem) -> OAuthError {
-    match redeem {
-        Redeem::Unknown => {}
-        Redeem::Replayed { issued } => {
-            if let Some(token) = issued {
-                if let Err(e) = app.access_tokens.revoke(&token).await {
-                    return e.into();
+    let revoked = async {
+        match redeem {
+            Redeem::Unknown => {}
+            Redeem::Replayed { issued } => {
+                if let Some(token) = issued {
+                    let grant = app.access_tokens.by_id(&token).await?;
+                    if let Some(family) = grant.and_then(|g| g.family) {
+                        refresh::revoke_family(&app.db, &family, app.now()).await?;
+                    }
+                    app.access_tokens.revoke(&token).await?;
                 }
+                tracing::warn!(client_id = %client.id, "authorization code replayed; its tokens are revoked");
             }
-            tracing::warn!(client_id = %client.id, "authorization code replayed; its tokens are revoked");
+            Redeem::Store(e) => return Err(e),
         }
-        Redeem::Store(e) => return e.into(),
+        Ok(())
+    };
+    match revoked.await {
+        Ok(()) => OAuthError::invalid_grant("the code is invalid, expired or already used"),
+        Err(e) => e.into(),
     }
-    OAuthError::invalid_grant("the code is invalid, expired or already used")
 }
 
 pub async fn exchange(
     app: &Clef,
     client: &Client,
-    params: &Params,
+    request: TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
-    match params.get("grant_type") {
-        Some("authorization_code") => exchange_code(app, client, params).await,
-        None => Err(OAuthError::invalid_request("grant_type is missing")),
-        Some(_) => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "only authorization_code is supported",
-        )),
+    match request {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => exchange_code(app, client, &code, redirect_uri, code_verifier).await,
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => refresh(app, client, &refresh_token, scope.as_deref()).await,
     }
+}
+
+/// Refresh tokens go to first-party clients, and to others only when the
+/// person consented to `offline_access`.
+fn gets_refresh_token(client: &Client, scopes: &Scopes) -> bool {
+    client.is_first_party || scopes.contains("offline_access")
 }
 
 async fn exchange_code(
     app: &Clef,
     client: &Client,
-    params: &Params,
+    code: &str,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = app.now();
-    let code = params
-        .get("code")
-        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let Redeemed { id: code_id, grant } = match app.codes.redeem(code).await {
         Ok(redeemed) => redeemed,
         Err(redeem) => return Err(refuse_replay(app, client, redeem).await),
@@ -119,12 +182,12 @@ async fn exchange_code(
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
     // RFC 6749 §4.1.3: redirect_uri must be identical to the authorization request's.
-    if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+    if redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
-    match (&grant.code_challenge, params.get("code_verifier")) {
+    match (&grant.code_challenge, code_verifier.as_deref()) {
         (Some(challenge), Some(verifier)) => {
             let well_formed = (43..=128).contains(&verifier.len())
                 && verifier
@@ -151,36 +214,41 @@ async fn exchange_code(
         .filter(|a| a.may_use_applications())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
 
+    let family = gets_refresh_token(client, &grant.scopes).then(|| Family {
+        id: refresh::new_family_id(),
+        client_id: client.id.clone(),
+        account_id: account.id.clone(),
+        scopes: grant.scopes.clone(),
+        sid: grant.sid.clone(),
+        auth_time: grant.auth_time,
+        amr: grant.amr.clone(),
+    });
     let access = AccessGrant {
         client_id: client.id.clone(),
         account_id: account.id.clone(),
         scopes: grant.scopes.clone(),
         sid: grant.sid.clone(),
         expires_at: now + app.config.access_token_ttl,
+        family: family.as_ref().map(|f| f.id.clone()),
+        issued_at: now,
     };
     let (access_token, access_id) = app.access_tokens.issue(&access).await?;
     if let Err(redeem) = app.codes.record_issued(&code_id, &access_id).await {
         return Err(refuse_replay(app, client, redeem).await);
     }
-
-    let mut id_token = claims::for_scopes(&app.db, client, &account, &grant.scopes).await?;
-    let protocol = json!({
-        "iss": app.config.issuer_str(),
-        "aud": client.id,
-        "exp": now + app.config.id_token_ttl,
-        "iat": now,
-        "auth_time": grant.auth_time,
-        "sid": grant.sid,
-        "amr": grant.amr,
-        "at_hash": left_half_hash(&access_token),
-    });
-    if let Value::Object(protocol) = protocol {
-        id_token.extend(protocol);
-    }
-    if let Some(nonce) = grant.nonce {
-        id_token.insert("nonce".into(), nonce.into());
-    }
-    let id_token = app.keys.sign(&Value::Object(id_token))?;
+    let refresh_token = match &family {
+        Some(family) => {
+            Some(refresh::start(&app.db, family, &app.config.refresh_policy(), now).await?)
+        }
+        None => None,
+    };
+    let signed = SignIn {
+        auth_time: grant.auth_time,
+        sid: &grant.sid,
+        amr: &grant.amr,
+        nonce: grant.nonce.as_deref(),
+    };
+    let id_token = id_token(app, client, &account, &grant.scopes, &signed, &access_token).await?;
     app.metrics.token(TokenKind::access_token);
     app.metrics.token(TokenKind::id_token);
     Ok(TokenResponse {
@@ -188,8 +256,126 @@ async fn exchange_code(
         token_type: "Bearer",
         expires_in: app.config.access_token_ttl,
         id_token,
+        refresh_token,
         scope: grant.scopes.to_wire(),
     })
+}
+
+/// RFC 6749 §6: a new access token, refresh token and ID token for the same
+/// sign-in; the children and school claims are read afresh.
+async fn refresh(
+    app: &Clef,
+    client: &Client,
+    token: &str,
+    scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let now = app.now();
+    let policy = app.config.refresh_policy();
+    let (refresh_token, family) = match refresh::rotate(&app.db, token, &client.id, &policy, now)
+        .await?
+    {
+        Rotation::Rotated { token, family } => (token, family),
+        Rotation::ReuseDetected { family_id } => {
+            tracing::warn!(client_id = %client.id, family = %family_id, "refresh token reused; its family is revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used",
+            ));
+        }
+        Rotation::Invalid => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is invalid, expired or revoked",
+            ));
+        }
+    };
+    let scopes = match scope {
+        None => family.scopes.clone(),
+        Some(raw) => {
+            let asked = Scopes::parse(Some(raw))?;
+            if !asked.iter().all(|s| family.scopes.contains(s)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "a refresh cannot widen the scopes granted",
+                ));
+            }
+            asked
+        }
+    };
+    let Some(account) = accounts::account_by_id(&app.db, &family.account_id)
+        .await?
+        .filter(|a| a.may_use_applications())
+    else {
+        refresh::revoke_family(&app.db, &family.id, now).await?;
+        return Err(OAuthError::invalid_grant(
+            "the account can no longer sign in",
+        ));
+    };
+    let access = AccessGrant {
+        client_id: client.id.clone(),
+        account_id: account.id.clone(),
+        scopes: scopes.clone(),
+        sid: family.sid.clone(),
+        expires_at: now + app.config.access_token_ttl,
+        family: Some(family.id.clone()),
+        issued_at: now,
+    };
+    let (access_token, _) = app.access_tokens.issue(&access).await?;
+    // OIDC Core §12.2: same sub, auth_time and sid; no nonce.
+    let signed = SignIn {
+        auth_time: family.auth_time,
+        sid: &family.sid,
+        amr: &family.amr,
+        nonce: None,
+    };
+    let id_token = id_token(app, client, &account, &scopes, &signed, &access_token).await?;
+    app.metrics.token(TokenKind::access_token);
+    app.metrics.token(TokenKind::id_token);
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: app.config.access_token_ttl,
+        id_token,
+        refresh_token: Some(refresh_token),
+        scope: scopes.to_wire(),
+    })
+}
+
+/// The sign-in an ID token speaks of.
+struct SignIn<'a> {
+    auth_time: i64,
+    sid: &'a str,
+    amr: &'a [String],
+    nonce: Option<&'a str>,
+}
+
+/// An ID token (OIDC Core §2): the claims of the scopes, read now, and the
+/// protocol claims of the sign-in.
+async fn id_token(
+    app: &Clef,
+    client: &Client,
+    account: &Account,
+    scopes: &Scopes,
+    sign_in: &SignIn<'_>,
+    access_token: &str,
+) -> anyhow::Result<String> {
+    let now = app.now();
+    let mut claims = claims::for_scopes(&app.db, client, account, scopes).await?;
+    let protocol = json!({
+        "iss": app.config.issuer_str(),
+        "aud": client.id,
+        "exp": now + app.config.id_token_ttl,
+        "iat": now,
+        "auth_time": sign_in.auth_time,
+        "sid": sign_in.sid,
+        "amr": sign_in.amr,
+        "at_hash": left_half_hash(access_token),
+    });
+    if let Value::Object(protocol) = protocol {
+        claims.extend(protocol);
+    }
+    if let Some(nonce) = sign_in.nonce {
+        claims.insert("nonce".into(), nonce.into());
+    }
+    app.keys.sign(&Value::Object(claims))
 }
 
 /// OIDC Core §5.3: the claims of the access token's scopes.
@@ -205,6 +391,11 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<Value, OAuthErro
         .find(access_token, app.now())
         .await?
         .ok_or_else(invalid)?;
+    if let Some(family) = &access.family
+        && !refresh::family_alive(&app.db, family, app.now()).await?
+    {
+        return Err(invalid());
+    }
     let client = clients::find(&app.db, &access.client_id)
         .await?
         .ok_or_else(invalid)?;

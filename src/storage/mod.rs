@@ -52,6 +52,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "consents",
         include_str!("../../migrations/0004_consents.sql"),
     ),
+    (
+        5,
+        "refresh tokens",
+        include_str!("../../migrations/0005_refresh_tokens.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

@@ -31,6 +31,13 @@ pub fn session(app: &Clef, token: String) -> Cookie<'static> {
     cookie
 }
 
+/// Tells the browser to drop its session cookie (logout).
+pub fn without_session(jar: CookieJar) -> CookieJar {
+    let mut cookie = Cookie::from(SESSION);
+    cookie.set_path("/");
+    jar.remove(cookie)
+}
+
 /// Where an attempt on `identifier` comes from: the client address, and this
 /// browser if its device cookie proves a past sign-in to that account.
 pub fn origin(app: &Clef, jar: &CookieJar, address: IpAddr, identifier: &str) -> Origin {

@@ -96,13 +96,18 @@ impl FromRequest<Arc<Clef>> for CheckedForm {
         if cookies::csrf_matches(&jar, params.get("csrf")) {
             Ok(Self(params))
         } else {
-            Err(WebError::Page {
-                status: StatusCode::FORBIDDEN,
-                title: "Formulaire expiré",
-                message: "Ce formulaire a expiré ou n'a pas été envoyé depuis Clef. Revenez à la page précédente et réessayez."
-                    .into(),
-            })
+            Err(expired_form())
         }
+    }
+}
+
+/// 403 for a form whose CSRF token does not match the browser's cookie.
+pub fn expired_form() -> WebError {
+    WebError::Page {
+        status: StatusCode::FORBIDDEN,
+        title: "Formulaire expiré",
+        message: "Ce formulaire a expiré ou n'a pas été envoyé depuis Clef. Revenez à la page précédente et réessayez."
+            .into(),
     }
 }
 

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod interaction;
 mod login;
+mod logout;
 mod observe;
 mod oidc;
 mod pages;
@@ -44,6 +45,8 @@ fn cross_origin() -> Router<Arc<Clef>> {
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/jwks.json", get(oidc::jwks))
         .route("/token", post(oidc::token))
+        .route("/introspect", post(oidc::introspect))
+        .route("/revoke", post(oidc::revoke))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .layer(
             CorsLayer::new()
@@ -60,6 +63,7 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/login", get(login::page).post(login::submit))
         .route("/consentement", get(consent::page).post(consent::decide))
+        .route("/logout", get(logout::end_session).post(logout::submit))
         .route("/activation", get(login::activation))
         .route("/continuer", get(login::resume))
         .route("/premiere-connexion", get(activation::first_connection_form).post(activation::first_connection))

@@ -1,7 +1,9 @@
 //! HTTP side of the OpenID Connect endpoints.
 
 use axum::Json;
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -14,7 +16,11 @@ use super::extract::{Form, MaybeSession, QueryOrForm};
 use super::pages::no_store;
 use super::redirect::{rejection_response, respond, to_consent};
 use super::{AppState, login};
+use crate::app::Clef;
+use crate::domain::Params;
 use crate::oidc::authorize::{self, AuthorizeOutcome};
+use crate::oidc::clients::Client;
+use crate::oidc::introspection;
 use crate::oidc::token::{self, ClientCredentials};
 use crate::oidc::{ErrorCode, OAuthError};
 
@@ -94,37 +100,74 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((form_decode(id)?, form_decode(secret)?)))
 }
 
-pub async fn token(State(app): AppState, headers: HeaderMap, Form(params): Form) -> Response {
-    let params = match params {
-        Ok(params) => params,
-        Err(e) => return oauth_json(&OAuthError::invalid_request(e.wire_description())),
-    };
-    let basic = match basic_credentials(&headers) {
-        Ok(basic) => basic,
-        Err(e) => return with_basic_challenge(oauth_json(&e)),
-    };
-    let used_basic = basic.is_some();
-    let client = match token::authenticate_client(
-        &app,
-        ClientCredentials {
+/// A client authenticated at the token, revocation or introspection endpoint
+/// (RFC 6749 §2.3), with the rest of its form.
+pub struct AuthenticatedClient {
+    client: Client,
+    params: Params,
+}
+
+impl FromRequest<Arc<Clef>> for AuthenticatedClient {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, app: &Arc<Clef>) -> Result<Self, Response> {
+        let basic = basic_credentials(request.headers());
+        let Ok(Form(params)) = Form::from_request(request, app).await;
+        let params =
+            params.map_err(|e| oauth_json(&OAuthError::invalid_request(e.wire_description())))?;
+        let basic = basic.map_err(|e| with_basic_challenge(oauth_json(&e)))?;
+        let used_basic = basic.is_some();
+        let credentials = ClientCredentials {
             basic,
             params: &params,
-        },
-    )
-    .await
-    {
-        Ok(client) => client,
-        Err(e) if used_basic && e.code == ErrorCode::InvalidClient => {
-            return with_basic_challenge(oauth_json(&e));
+        };
+        match token::authenticate_client(app, credentials).await {
+            Ok(client) => Ok(Self { client, params }),
+            Err(e) if used_basic && e.code == ErrorCode::InvalidClient => {
+                Err(with_basic_challenge(oauth_json(&e)))
+            }
+            Err(e) => Err(oauth_json(&e)),
         }
-        Err(e) => return oauth_json(&e),
+    }
+}
+
+/// JSON that no cache keeps (tokens, introspection).
+fn no_store_json(body: impl serde::Serialize) -> Response {
+    let mut response = Json(body).into_response();
+    no_store(&mut response);
+    response
+}
+
+/// `POST /token`.
+pub async fn token(State(app): AppState, caller: AuthenticatedClient) -> Response {
+    let answer = async {
+        let request = token::TokenRequest::parse(&caller.params)?;
+        token::exchange(&app, &caller.client, request).await
     };
-    match token::exchange(&app, &client, &params).await {
-        Ok(tokens) => {
-            let mut response = Json(tokens).into_response();
-            no_store(&mut response);
-            response
-        }
+    match answer.await {
+        Ok(tokens) => no_store_json(tokens),
+        Err(e) => oauth_json(&e),
+    }
+}
+
+/// `POST /introspect` (RFC 7662).
+pub async fn introspect(State(app): AppState, caller: AuthenticatedClient) -> Response {
+    let Some(token) = caller.params.get("token") else {
+        return oauth_json(&OAuthError::invalid_request("token is missing"));
+    };
+    match introspection::introspect(&app, &caller.client, token).await {
+        Ok(answer) => no_store_json(answer),
+        Err(e) => oauth_json(&e),
+    }
+}
+
+/// `POST /revoke` (RFC 7009): 200 whether or not the token was valid (§2.2).
+pub async fn revoke(State(app): AppState, caller: AuthenticatedClient) -> Response {
+    let Some(token) = caller.params.get("token") else {
+        return oauth_json(&OAuthError::invalid_request("token is missing"));
+    };
+    match introspection::revoke(&app, &caller.client, token).await {
+        Ok(()) => no_store_json(serde_json::json!({})),
         Err(e) => oauth_json(&e),
     }
 }

@@ -24,6 +24,8 @@ const TEMPLATES: &[(&str, &str)] = pages![
     "confirm.html",
     "account.html",
     "consent.html",
+    "logout.html",
+    "logged_out.html",
 ];
 
 fn environment() -> &'static Environment<'static> {

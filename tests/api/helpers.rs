@@ -19,6 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub const PASSWORD: &str = "Soleil2024";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9999/callback";
+/// Registered for every test client as its post-logout redirect URI.
+pub const POST_LOGOUT_URI: &str = "http://127.0.0.1:9999/logged-out";
 
 pub struct TestApp {
     pub address: String,
@@ -217,7 +219,7 @@ impl TestApp {
         let new = NewClient {
             name: name.into(),
             redirect_uris: vec![RedirectUri::parse(REDIRECT_URI).unwrap()],
-            post_logout_redirect_uris: vec![],
+            post_logout_redirect_uris: vec![RedirectUri::parse(POST_LOGOUT_URI).unwrap()],
             is_public: public,
             is_first_party: first_party,
         };

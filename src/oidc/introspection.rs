@@ -1,0 +1,71 @@
+//! Token introspection (RFC 7662) and revocation (RFC 7009), for the client
+//! that holds the token: a client learns nothing of another's tokens and
+//! cannot revoke them.
+
+use serde_json::{Value, json};
+
+use super::clients::Client;
+use super::grants::AccessTokens;
+use super::{OAuthError, claims, refresh};
+use crate::app::Clef;
+
+/// RFC 7662 §2.2: what an active token stands for, or `{"active": false}`.
+pub async fn introspect(app: &Clef, client: &Client, token: &str) -> Result<Value, OAuthError> {
+    let now = app.now();
+    if let Some(access) = app.access_tokens.find(token, now).await?
+        && access.client_id == client.id
+    {
+        let alive = match &access.family {
+            Some(family) => refresh::family_alive(&app.db, family, now).await?,
+            None => true,
+        };
+        if alive {
+            return Ok(json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": access.scopes.to_wire(),
+                "client_id": client.id,
+                "sub": claims::subject(client, &access.account_id),
+                "aud": client.id,
+                "iss": app.config.issuer_str(),
+                "iat": access.issued_at,
+                "exp": access.expires_at,
+                "sid": access.sid,
+            }));
+        }
+    }
+    if let Some(described) = refresh::describe(&app.db, token, now).await?
+        && described.family.client_id == client.id
+    {
+        return Ok(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": described.family.scopes.to_wire(),
+            "client_id": client.id,
+            "sub": claims::subject(client, &described.family.account_id),
+            "iss": app.config.issuer_str(),
+            "iat": described.issued_at,
+            "exp": described.expires_at,
+            "sid": described.family.sid,
+        }));
+    }
+    Ok(json!({ "active": false }))
+}
+
+/// RFC 7009 §2: ends `token` if it is one of `client`'s; answers the same
+/// whether it was or not. A refresh token takes its whole family along.
+pub async fn revoke(app: &Clef, client: &Client, token: &str) -> Result<(), OAuthError> {
+    let id = AccessTokens::id_of(token);
+    if let Some(access) = app.access_tokens.by_id(&id).await?
+        && access.client_id == client.id
+    {
+        app.access_tokens.revoke(&id).await?;
+        return Ok(());
+    }
+    if let Some((family, owner)) = refresh::family_of(&app.db, token).await?
+        && owner == client.id
+    {
+        refresh::revoke_family(&app.db, &family, app.now()).await?;
+    }
+    Ok(())
+}

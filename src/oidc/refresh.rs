@@ -1,0 +1,252 @@
+//! Refresh-token families (RFC 6749 §6; OAuth 2.0 Security BCP §4.14): every
+//! use rotates the token; a token used twice, past a short grace window for a
+//! client's retried request, revokes its whole family — and the access tokens
+//! issued from it. Kept in the database, so they outlive a Redis restart.
+
+use sqlx::Row;
+
+use super::Scopes;
+use crate::secret::{digest, random_token};
+use crate::storage::Db;
+
+/// Lifetimes, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// A token unused this long is dead.
+    pub idle: i64,
+    /// A family ends this long after its code exchange, whatever its use.
+    pub absolute: i64,
+    /// A token used again less than this many seconds after its first use (the
+    /// client retried a request whose answer it lost) gets a successor instead
+    /// of revoking the family; 0 disables the window.
+    pub grace: i64,
+}
+
+/// What a family stands for: the sign-in it continues.
+#[derive(Debug, Clone)]
+pub struct Family {
+    pub id: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub scopes: Scopes,
+    pub sid: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The token was good: here is its successor.
+    Rotated { token: String, family: Family },
+    /// Unknown, expired, revoked, or another client's.
+    Invalid,
+    /// Used before, outside the grace window: the family is now revoked.
+    ReuseDetected { family_id: String },
+}
+
+/// A family as its columns (`f.*` under their own names) hold it.
+fn family_from(row: &sqlx::any::AnyRow) -> Result<Family, sqlx::Error> {
+    Ok(Family {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        account_id: row.try_get("account_id")?,
+        scopes: Scopes::known(row.try_get::<String, _>("scopes")?.split(' ')),
+        sid: row.try_get("sid")?,
+        auth_time: row.try_get("auth_time")?,
+        amr: row
+            .try_get::<String, _>("amr")?
+            .split(' ')
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+/// Starts a family at a code exchange; returns its first refresh token.
+pub async fn start(
+    db: &Db,
+    family: &Family,
+    policy: &Policy,
+    now: i64,
+) -> Result<String, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO refresh_families (id, client_id, account_id, scopes, sid, auth_time, amr, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&family.id)
+    .bind(&family.client_id)
+    .bind(&family.account_id)
+    .bind(family.scopes.to_wire())
+    .bind(&family.sid)
+    .bind(family.auth_time)
+    .bind(family.amr.join(" "))
+    .bind(now)
+    .bind(now + policy.absolute)
+    .execute(&mut *tx)
+    .await?;
+    let token = issue(
+        &mut tx,
+        &family.id,
+        now,
+        now + policy.idle.min(policy.absolute),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// A new family id (its tokens are random and separate).
+pub fn new_family_id() -> String {
+    random_token(18)
+}
+
+async fn issue(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    family_id: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<String, sqlx::Error> {
+    let token = random_token(32);
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(digest(&token))
+    .bind(family_id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(token)
+}
+
+/// Presents `token` for `client_id` at `now`: rotates it, or says why not.
+/// One transaction: of two concurrent uses, the first rotates and the second
+/// is a reuse (within the grace window, it gets a successor too).
+pub async fn rotate(
+    db: &Db,
+    token: &str,
+    client_id: &str,
+    policy: &Policy,
+    now: i64,
+) -> Result<Rotation, sqlx::Error> {
+    let id = digest(token);
+    let mut tx = db.begin().await?;
+    // Claim the token first: the UPDATE is the atomic step.
+    let claimed =
+        sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+    let Some(row) = sqlx::query(
+        "SELECT t.expires_at AS token_expires, t.used_at, f.id, f.client_id, f.account_id, f.scopes, \
+         f.sid, f.auth_time, f.amr, f.expires_at AS family_expires, f.revoked_at \
+         FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(Rotation::Invalid);
+    };
+    let family = family_from(&row)?;
+    let family_expires: i64 = row.try_get("family_expires")?;
+    let revoked: Option<i64> = row.try_get("revoked_at")?;
+    let token_expires: i64 = row.try_get("token_expires")?;
+    let used_at: Option<i64> = row.try_get("used_at")?;
+    // A token presented by another client is not theirs to use (RFC 6749 §6).
+    if family.client_id != client_id || revoked.is_some() || family_expires <= now {
+        return Ok(Rotation::Invalid);
+    }
+    if !claimed {
+        let within_grace = used_at.is_some_and(|used| now - used < policy.grace);
+        if !within_grace {
+            revoke_family_in(&mut tx, &family.id, now).await?;
+            tx.commit().await?;
+            return Ok(Rotation::ReuseDetected {
+                family_id: family.id,
+            });
+        }
+    } else if token_expires <= now {
+        return Ok(Rotation::Invalid);
+    }
+    let expires_at = (now + policy.idle).min(family_expires);
+    let token = issue(&mut tx, &family.id, now, expires_at).await?;
+    tx.commit().await?;
+    Ok(Rotation::Rotated { token, family })
+}
+
+async fn revoke_family_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    family_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(family_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Ends a family: its refresh tokens and the access tokens issued from it.
+pub async fn revoke_family(db: &Db, family_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    revoke_family_in(&mut tx, family_id, now).await?;
+    tx.commit().await
+}
+
+/// Whether a family still lives (access tokens issued from it check this).
+pub async fn family_alive(db: &Db, family_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let alive: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM refresh_families WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(family_id)
+    .bind(now)
+    .fetch_optional(db)
+    .await?;
+    Ok(alive.is_some())
+}
+
+/// A live refresh token as introspection describes it.
+#[derive(Debug)]
+pub struct Described {
+    pub family: Family,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// The live, unused refresh token `token`, if it is one.
+pub async fn describe(db: &Db, token: &str, now: i64) -> Result<Option<Described>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT t.issued_at, t.expires_at, f.id, f.client_id, f.account_id, f.scopes, f.sid, f.auth_time, f.amr \
+         FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+         WHERE t.id = $1 AND t.used_at IS NULL AND t.expires_at > $2 AND f.revoked_at IS NULL AND f.expires_at > $2",
+    )
+    .bind(digest(token))
+    .bind(now)
+    .fetch_optional(db)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Described {
+        family: family_from(&row)?,
+        issued_at: row.try_get("issued_at")?,
+        expires_at: row.try_get("expires_at")?,
+    }))
+}
+
+/// The family of refresh token `token` whatever its state, to revoke it.
+pub async fn family_of(db: &Db, token: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT f.id, f.client_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.id = $1",
+    )
+    .bind(digest(token))
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| Ok((r.try_get("id")?, r.try_get("client_id")?)))
+        .transpose()
+}

@@ -1,0 +1,493 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0, issue 7): a
+//! relying party holding Clef's ID token ends the session and gets the browser
+//! back at a registered URI; anything else asks the person, and never
+//! redirects where the client did not register.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::cookie::{CookieStore, Jar};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// A browser whose cookies the test can read (to replay an old session cookie).
+fn browser_with_jar() -> (reqwest::Client, Arc<Jar>) {
+    let jar = Arc::new(Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (browser, jar)
+}
+
+/// `identifier` signs in through `client` in `browser`; returns the ID token.
+async fn id_token_for(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &(String, Option<String>),
+    identifier: &str,
+) -> String {
+    let url = authorize_url(app, &client.0, &[]);
+    let back = authorize_and_login(app, browser, &url, identifier).await;
+    let code = location_param(&back, "code").expect("a code");
+    let tokens: Value = exchange(app, client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    tokens["id_token"].as_str().unwrap().to_owned()
+}
+
+fn logout_url(app: &TestApp, params: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+    url.query_pairs_mut().extend_pairs(params);
+    url.into()
+}
+
+/// Whether `browser` still has its SSO session: a silent authorization answers
+/// with a code, or with `login_required` once the session is over.
+async fn still_signed_in(app: &TestApp, browser: &reqwest::Client, client_id: &str) -> bool {
+    let silent = browser
+        .get(authorize_url(app, client_id, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    match location_param(&silent, "error") {
+        Some(error) => {
+            assert_eq!(error, "login_required", "{}", location(&silent));
+            false
+        }
+        None => location_param(&silent, "code").is_some(),
+    }
+}
+
+fn payload(jwt: &str) -> Value {
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+const CONFIRMATION: &str = "Voulez-vous vous déconnecter de Clef ?";
+const LOGGED_OUT: &str = "Vous êtes déconnecté";
+
+#[tokio::test]
+async fn a_valid_hint_ends_the_session_and_sends_the_browser_back_with_its_state() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let (browser, jar) = browser_with_jar();
+    let id_token = id_token_for(&app, &browser, &client, "claire.martin").await;
+    let old_cookies = jar.cookies(&app.url("/").parse().unwrap()).unwrap();
+
+    let discovery: Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["end_session_endpoint"], app.url("/logout"));
+
+    let response = browser
+        .get(logout_url(
+            &app,
+            &[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", POST_LOGOUT_URI),
+                ("state", "au revoir"),
+                ("ui_locales", "fr"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        location(&response),
+        format!("{POST_LOGOUT_URI}?state=au+revoir")
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let removal = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("clef_session="))
+        .expect("the session cookie is removed");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+
+    assert!(!still_signed_in(&app, &browser, &client.0).await);
+    // The session is closed on Clef's side too: the old cookie opens nothing.
+    let replayed = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(authorize_url(&app, &client.0, &[("prompt", "none")]))
+        .header("cookie", old_cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&replayed, "error").as_deref(),
+        Some("login_required")
+    );
+}
+
+#[tokio::test]
+async fn an_expired_hint_still_names_the_session_and_a_form_post_works_like_get() {
+    let app = spawn_app_with(|config| config.id_token_ttl = 60).await;
+    app.family().await;
+    let client = app.client(false).await;
+    let browser = browser();
+    let id_token = id_token_for(&app, &browser, &client, "claire.martin").await;
+    app.clock.advance(600);
+    assert!(still_signed_in(&app, &browser, &client.0).await);
+
+    let response = browser
+        .post(app.url("/logout"))
+        .form(&[
+            ("id_token_hint", id_token.as_str()),
+            ("client_id", client.0.as_str()),
+            ("post_logout_redirect_uri", POST_LOGOUT_URI),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), POST_LOGOUT_URI, "no state, none added");
+    assert!(!still_signed_in(&app, &browser, &client.0).await);
+
+    // Nobody signed in any more: the same request goes straight back.
+    let again = browser
+        .get(logout_url(
+            &app,
+            &[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", POST_LOGOUT_URI),
+                ("state", "s2"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    assert_eq!(location_param(&again, "state").as_deref(), Some("s2"));
+}
+
+#[tokio::test]
+async fn a_post_logout_redirect_uri_that_is_not_registered_gets_an_error_page_and_the_session_stays()
+ {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let other = app.client(false).await;
+    let browser = browser();
+    let id_token = id_token_for(&app, &browser, &client, "claire.martin").await;
+
+    for (params, detail) in [
+        (
+            vec![
+                ("id_token_hint", id_token.as_str()),
+                (
+                    "post_logout_redirect_uri",
+                    "http://127.0.0.1:9999/elsewhere",
+                ),
+                ("state", "s"),
+            ],
+            "not registered",
+        ),
+        (
+            // Registered for the client, but not spelled the same way.
+            vec![
+                ("id_token_hint", id_token.as_str()),
+                (
+                    "post_logout_redirect_uri",
+                    "http://127.0.0.1:9999/logged-out/",
+                ),
+            ],
+            "not registered",
+        ),
+        (
+            // The hint says another client.
+            vec![
+                ("id_token_hint", id_token.as_str()),
+                ("client_id", other.0.as_str()),
+                ("post_logout_redirect_uri", POST_LOGOUT_URI),
+            ],
+            "does not match",
+        ),
+        (
+            vec![
+                ("client_id", "clef-unknown"),
+                ("post_logout_redirect_uri", POST_LOGOUT_URI),
+            ],
+            "unknown client_id",
+        ),
+        (
+            // No way to know whose URI it is.
+            vec![("post_logout_redirect_uri", POST_LOGOUT_URI)],
+            "needs client_id",
+        ),
+    ] {
+        let response = browser.get(logout_url(&app, &params)).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{params:?}");
+        assert!(response.headers().get("location").is_none());
+        assert!(response.headers().get("set-cookie").is_none());
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Demande de déconnexion invalide"), "{page}");
+        assert!(page.contains(detail), "{detail}: {page}");
+    }
+    assert!(still_signed_in(&app, &browser, &client.0).await);
+
+    // A parameter given twice is refused by the strict decoder.
+    let twice = browser
+        .get(app.url("/logout?state=a&state=b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    assert!(still_signed_in(&app, &browser, &client.0).await);
+}
+
+#[tokio::test]
+async fn a_forged_hint_is_not_believed_the_person_is_asked_and_nothing_redirects() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let browser = browser();
+    let id_token = id_token_for(&app, &browser, &client, "claire.martin").await;
+    let claims = payload(&id_token);
+
+    // The payload changed under a genuine signature.
+    let parts: Vec<&str> = id_token.split('.').collect();
+    let mut changed = claims.clone();
+    changed["exp"] = json!(claims["exp"].as_i64().unwrap() + 1);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(changed.to_string()),
+        parts[2]
+    );
+    // Every claim right, signed with a key that is not Clef's.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let stranger = clef::keys::KeyRing::load_or_generate(elsewhere.path(), 0).unwrap();
+    let foreign = stranger.sign(&claims).unwrap();
+    // Clef's key, but another issuer's name.
+    let mut other_issuer = claims.clone();
+    other_issuer["iss"] = json!("https://ailleurs.example");
+    let misissued = app.app.keys.sign(&other_issuer).unwrap();
+
+    for hint in [tampered, foreign, misissued, "not-a-jwt".to_owned()] {
+        let response = browser
+            .get(logout_url(
+                &app,
+                &[
+                    ("id_token_hint", &hint),
+                    ("post_logout_redirect_uri", POST_LOGOUT_URI),
+                    ("state", "s"),
+                ],
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{hint}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(CONFIRMATION), "{page}");
+        assert_eq!(
+            input_value(&page, "post_logout_redirect_uri"),
+            None,
+            "nothing of a forged request is carried"
+        );
+        assert!(still_signed_in(&app, &browser, &client.0).await);
+    }
+}
+
+#[tokio::test]
+async fn a_hint_for_another_account_asks_first_then_returns_to_the_registered_uri() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let claire = browser();
+    id_token_for(&app, &claire, &client, "claire.martin").await;
+    let lea_token = id_token_for(&app, &browser(), &client, "lea.martin").await;
+
+    let response = claire
+        .get(logout_url(
+            &app,
+            &[
+                ("id_token_hint", &lea_token),
+                ("post_logout_redirect_uri", POST_LOGOUT_URI),
+                ("state", "st"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    assert!(page.contains(CONFIRMATION));
+    assert!(page.contains("ENT du test"), "the asking service is named");
+    assert!(page.contains("claire.martin"), "the account is named");
+    assert!(still_signed_in(&app, &claire, &client.0).await);
+
+    let confirmed = claire
+        .post(app.url("/logout"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap()),
+            ("confirm", input_value(&page, "confirm").unwrap()),
+            ("client_id", input_value(&page, "client_id").unwrap()),
+            (
+                "post_logout_redirect_uri",
+                input_value(&page, "post_logout_redirect_uri").unwrap(),
+            ),
+            ("state", input_value(&page, "state").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 303);
+    assert_eq!(location(&confirmed), format!("{POST_LOGOUT_URI}?state=st"));
+    assert!(!still_signed_in(&app, &claire, &client.0).await);
+}
+
+#[tokio::test]
+async fn without_a_hint_the_person_confirms_with_their_own_form_or_cancels() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let browser = browser();
+    id_token_for(&app, &browser, &client, "claire.martin").await;
+
+    let response = browser.get(app.url("/logout")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let page = response.text().await.unwrap();
+    assert!(page.contains(CONFIRMATION));
+    assert!(page.contains("Se déconnecter") && page.contains("Annuler"));
+    let csrf = input_value(&page, "csrf").unwrap();
+
+    // Another site's form: no token, or a token without its cookie.
+    let without_token = browser
+        .post(app.url("/logout"))
+        .form(&[("confirm", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without_token.status(), 403);
+    let cookieless = reqwest::Client::new()
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cookieless.status(), 403);
+    // A bare POST is a relying party's request without a hint: asked again.
+    let bare = browser
+        .post(app.url("/logout"))
+        .form(&[("state", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 200);
+    assert!(bare.text().await.unwrap().contains(CONFIRMATION));
+    assert!(still_signed_in(&app, &browser, &client.0).await);
+
+    // « Annuler »: back to « Mon compte », still signed in.
+    let cancelled = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "1"), ("cancel", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 303);
+    assert_eq!(location(&cancelled), "/compte");
+    assert!(still_signed_in(&app, &browser, &client.0).await);
+
+    // « Se déconnecter »: the « Vous êtes déconnecté » page.
+    let confirmed = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    let page = confirmed.text().await.unwrap();
+    assert!(page.contains(LOGGED_OUT), "{page}");
+    assert!(!still_signed_in(&app, &browser, &client.0).await);
+
+    // Signed out, /logout has nothing to ask.
+    let after = browser.get(app.url("/logout")).send().await.unwrap();
+    assert_eq!(after.status(), 200);
+    assert!(after.text().await.unwrap().contains(LOGGED_OUT));
+}
+
+#[tokio::test]
+async fn a_client_id_without_hint_is_asked_then_sent_back_to_its_registered_uri() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(true).await;
+    let browser = browser();
+    let page = page_text(&browser, &app.url("/login")).await;
+    submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
+
+    let page = page_text(
+        &browser,
+        &logout_url(
+            &app,
+            &[
+                ("client_id", &client.0),
+                ("post_logout_redirect_uri", POST_LOGOUT_URI),
+                ("state", "bye"),
+            ],
+        ),
+    )
+    .await;
+    assert!(page.contains(CONFIRMATION));
+    let confirmed = browser
+        .post(app.url("/logout"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap()),
+            ("confirm", "1".into()),
+            ("client_id", input_value(&page, "client_id").unwrap()),
+            (
+                "post_logout_redirect_uri",
+                input_value(&page, "post_logout_redirect_uri").unwrap(),
+            ),
+            ("state", input_value(&page, "state").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 303);
+    assert_eq!(location(&confirmed), format!("{POST_LOGOUT_URI}?state=bye"));
+}
+
+#[tokio::test]
+async fn se_deconnecter_in_mon_compte_logs_out_at_once() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let browser = browser();
+    id_token_for(&app, &browser, &client, "claire.martin").await;
+
+    let account = page_text(&browser, &app.url("/compte")).await;
+    assert!(account.contains(r#"action="/logout""#));
+    assert!(account.contains("Se déconnecter"));
+    let response = browser
+        .post(app.url("/logout"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap()),
+            ("confirm", input_value(&account, "confirm").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains(LOGGED_OUT));
+
+    let account = browser.get(app.url("/compte")).send().await.unwrap();
+    assert_eq!(account.status(), 303);
+    assert_eq!(location(&account), "/login");
+    assert!(!still_signed_in(&app, &browser, &client.0).await);
+}

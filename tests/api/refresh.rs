@@ -1,0 +1,428 @@
+//! Refresh tokens, introspection and revocation (RFC 6749 §6, RFC 7662,
+//! RFC 7009; issue 7): rotation on every use, reuse revoking the family, a
+//! grace window for a client's retry, and each client seeing only its own tokens.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use crate::helpers::*;
+
+type ClientCreds = (String, Option<String>);
+
+/// Signs Claire in through `client` and exchanges the code; returns the token response.
+async fn sign_in(app: &TestApp, client: &ClientCreds, extra: &[(&str, &str)]) -> Value {
+    let url = authorize_url(app, &client.0, extra);
+    let back = authorize_and_login(app, &browser(), &url, "claire.martin").await;
+    let code = location_param(&back, "code").expect("a code");
+    let response = exchange(app, client, &code, None).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// POSTs a form to `path` authenticated as `client` (client_secret_post).
+async fn post(
+    app: &TestApp,
+    client: &ClientCreds,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    form.push(("client_id", &client.0));
+    if let Some(secret) = &client.1 {
+        form.push(("client_secret", secret));
+    }
+    reqwest::Client::new()
+        .post(app.url(path))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn refresh(app: &TestApp, client: &ClientCreds, token: &str) -> reqwest::Response {
+    post(
+        app,
+        client,
+        "/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
+
+async fn error_of(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["error"].as_str().unwrap_or_default().to_owned()
+}
+
+fn claims(id_token: &str) -> Value {
+    let payload = id_token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+async fn userinfo_status(app: &TestApp, access_token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn introspect(app: &TestApp, client: &ClientCreds, token: &str) -> Value {
+    let response = post(app, client, "/introspect", &[("token", token)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    response.json().await.unwrap()
+}
+
+fn text(value: &Value, name: &str) -> String {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} in {value}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_refresh_rotates_the_token_and_keeps_the_sign_in_with_fresh_children() {
+    let app = spawn_app().await;
+    let family = app.family().await;
+    let client = app.client(false).await;
+    let first = sign_in(&app, &client, &[]).await;
+    let first_claims = claims(&text(&first, "id_token"));
+    assert_eq!(first_claims["children"].as_array().unwrap().len(), 2);
+
+    // A third child is attached meanwhile: the refreshed ID token says so.
+    let school = app.establishment("0590001A", "Collège Jean Moulin").await;
+    let zoe = app
+        .account(
+            "zoe.martin",
+            clef::accounts::AccountKind::Student,
+            Some((&school, "6 A")),
+            Some("2015-01-02"),
+        )
+        .await;
+    clef::accounts::store::link_guardian(
+        &app.app.db,
+        &family.guardian.id,
+        &zoe.id,
+        clef::domain::Rank::new(1).unwrap(),
+        app.app.now(),
+    )
+    .await
+    .unwrap();
+    app.clock.advance(60);
+
+    let second = refresh(&app, &client, &text(&first, "refresh_token")).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.headers()["cache-control"], "no-store");
+    let second: Value = second.json().await.unwrap();
+    assert_ne!(second["refresh_token"], first["refresh_token"], "rotated");
+    assert_ne!(second["access_token"], first["access_token"]);
+    let refreshed = claims(&text(&second, "id_token"));
+    for kept in ["sub", "sid", "auth_time", "iss", "aud"] {
+        assert_eq!(refreshed[kept], first_claims[kept], "{kept}");
+    }
+    assert!(
+        refreshed.get("nonce").is_none(),
+        "OIDC Core §12.2: no nonce"
+    );
+    assert!(refreshed["iat"].as_i64() > first_claims["iat"].as_i64());
+    assert_eq!(refreshed["children"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        userinfo_status(&app, &text(&second, "access_token")).await,
+        200
+    );
+
+    // A narrower scope may be asked; a wider one may not.
+    let narrower = post(
+        &app,
+        &client,
+        "/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &text(&second, "refresh_token")),
+            ("scope", "openid profile"),
+        ],
+    )
+    .await;
+    assert_eq!(narrower.status(), 200);
+    let narrower: Value = narrower.json().await.unwrap();
+    assert_eq!(narrower["scope"], "openid profile");
+    assert!(
+        claims(&text(&narrower, "id_token"))
+            .get("children")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_its_whole_family_and_its_access_tokens() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let first = sign_in(&app, &client, &[]).await;
+    let second: Value = refresh(&app, &client, &text(&first, "refresh_token"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // Past the grace window, the first token comes back: stolen.
+    app.clock.advance(6);
+    let reused = refresh(&app, &client, &text(&first, "refresh_token")).await;
+    assert_eq!(reused.status(), 400);
+    assert_eq!(error_of(reused).await, "invalid_grant");
+    // The thief's replay ends the legitimate holder's tokens too.
+    let latest = refresh(&app, &client, &text(&second, "refresh_token")).await;
+    assert_eq!(error_of(latest).await, "invalid_grant");
+    assert_eq!(
+        userinfo_status(&app, &text(&second, "access_token")).await,
+        401
+    );
+    assert_eq!(
+        userinfo_status(&app, &text(&first, "access_token")).await,
+        401
+    );
+    assert_eq!(
+        introspect(&app, &client, &text(&second, "refresh_token")).await["active"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn a_retry_within_the_grace_window_gets_a_successor_instead_of_a_revocation() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let first = sign_in(&app, &client, &[]).await;
+    let token = text(&first, "refresh_token");
+    let lost = refresh(&app, &client, &token).await;
+    assert_eq!(lost.status(), 200);
+    // The client never read that answer and retries at once.
+    let retried = refresh(&app, &client, &token).await;
+    assert_eq!(retried.status(), 200);
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(
+        refresh(&app, &client, &text(&retried, "refresh_token"))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn without_grace_concurrent_uses_of_one_token_let_none_live_on() {
+    let app = spawn_app_with(|config| config.refresh_token_grace = 0).await;
+    app.family().await;
+    let client = app.client(false).await;
+    let first = sign_in(&app, &client, &[]).await;
+    let token = text(&first, "refresh_token");
+    let mut uses = JoinSet::new();
+    for _ in 0..8 {
+        let (url, client, token) = (app.url("/token"), client.clone(), token.clone());
+        uses.spawn(async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+                ("client_id", client.0.as_str()),
+                ("client_secret", client.1.as_deref().unwrap()),
+            ];
+            let response = reqwest::Client::new()
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let body: Value = response.json().await.unwrap();
+            body["refresh_token"].as_str().map(str::to_owned)
+        });
+    }
+    let mut successors = vec![];
+    while let Some(successor) = uses.join_next().await {
+        successors.extend(successor.unwrap());
+    }
+    assert!(
+        successors.len() <= 1,
+        "at most one use rotates: {}",
+        successors.len()
+    );
+    // The others were reuses: the family is gone, the winner's successor with it.
+    for successor in successors {
+        assert_eq!(
+            error_of(refresh(&app, &client, &successor).await).await,
+            "invalid_grant"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_client_cannot_use_introspect_or_revoke_another_clients_tokens() {
+    let app = spawn_app().await;
+    app.family().await;
+    let owner = app.client(false).await;
+    let other = app.client(false).await;
+    let tokens = sign_in(&app, &owner, &[]).await;
+    let (access, refresh_token) = (
+        text(&tokens, "access_token"),
+        text(&tokens, "refresh_token"),
+    );
+
+    assert_eq!(
+        error_of(refresh(&app, &other, &refresh_token).await).await,
+        "invalid_grant"
+    );
+    for token in [&access, &refresh_token] {
+        assert_eq!(
+            introspect(&app, &other, token).await,
+            serde_json::json!({"active": false})
+        );
+        assert_eq!(
+            post(&app, &other, "/revoke", &[("token", token)])
+                .await
+                .status(),
+            200
+        );
+    }
+    // Nothing happened to them: the owner still uses both.
+    let active = introspect(&app, &owner, &access).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], owner.0.as_str());
+    assert_eq!(active["token_type"], "Bearer");
+    assert_eq!(active["sub"], claims(&text(&tokens, "id_token"))["sub"]);
+    assert_eq!(
+        introspect(&app, &owner, &refresh_token).await["token_type"],
+        "refresh_token"
+    );
+    assert_eq!(userinfo_status(&app, &access).await, 200);
+    let rotated = refresh(&app, &owner, &refresh_token).await;
+    assert_eq!(rotated.status(), 200);
+    let rotated: Value = rotated.json().await.unwrap();
+
+    // The owner revokes: the access token at once, the refresh token with its family.
+    assert_eq!(
+        post(&app, &owner, "/revoke", &[("token", &access)])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(introspect(&app, &owner, &access).await["active"], false);
+    assert_eq!(userinfo_status(&app, &access).await, 401);
+    let latest = text(&rotated, "refresh_token");
+    assert_eq!(
+        post(&app, &owner, "/revoke", &[("token", &latest)])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        error_of(refresh(&app, &owner, &latest).await).await,
+        "invalid_grant"
+    );
+    assert_eq!(
+        userinfo_status(&app, &text(&rotated, "access_token")).await,
+        401
+    );
+    // Unknown tokens are answered alike (RFC 7009 §2.2).
+    assert_eq!(
+        post(&app, &owner, "/revoke", &[("token", "never-issued")])
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn third_party_clients_get_refresh_tokens_only_with_consented_offline_access() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    for (scope, expected) in [
+        ("openid profile", false),
+        ("openid profile offline_access", true),
+    ] {
+        let browser = browser();
+        let url = authorize_url(&app, &client.0, &[("scope", scope), ("prompt", "consent")]);
+        let page = page_text(&browser, &url).await;
+        let consent = submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
+        let consent_page = page_text(&browser, &app.url(&location(&consent))).await;
+        if expected {
+            assert!(
+                consent_page.contains("pas connecté(e)"),
+                "offline access is named"
+            );
+        }
+        let accepted = browser
+            .post(app.url("/consentement"))
+            .form(&[
+                ("csrf", input_value(&consent_page, "csrf").unwrap().as_str()),
+                (
+                    "request",
+                    input_value(&consent_page, "request").unwrap().as_str(),
+                ),
+                ("decision", "accept"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let code = location_param(&accepted, "code").expect("a code");
+        let tokens: Value = exchange(&app, &client, &code, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            tokens.get("refresh_token").is_some(),
+            expected,
+            "{scope}: {tokens}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_code_also_revokes_the_refresh_family_it_started() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let back = authorize_and_login(
+        &app,
+        &browser(),
+        &authorize_url(&app, &client.0, &[]),
+        "claire.martin",
+    )
+    .await;
+    let code = location_param(&back, "code").unwrap();
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(exchange(&app, &client, &code, None).await.status(), 400);
+    assert_eq!(
+        error_of(refresh(&app, &client, &text(&tokens, "refresh_token")).await).await,
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn discovery_advertises_refresh_introspection_and_revocation() {
+    let app = spawn_app().await;
+    let metadata: Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["introspection_endpoint"], app.url("/introspect"));
+    assert_eq!(metadata["revocation_endpoint"], app.url("/revoke"));
+    let grants = metadata["grant_types_supported"].as_array().unwrap();
+    assert!(grants.contains(&Value::from("refresh_token")));
+    assert!(
+        metadata["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("offline_access"))
+    );
+}
