@@ -250,3 +250,111 @@ pub async fn family_of(db: &Db, token: &str) -> Result<Option<(String, String)>,
     row.map(|r| Ok((r.try_get("id")?, r.try_get("client_id")?)))
         .transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Present the n-th token issued so far (modulo their number).
+        Use(usize),
+        Wait(i64),
+        Revoke,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0usize..16).prop_map(Step::Use),
+            2 => (0i64..6).prop_map(Step::Wait),
+            1 => Just(Step::Revoke),
+        ]
+    }
+
+    async fn database() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::storage::open(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO accounts (id, identifier, kind, state, given_name, family_name, created_at, updated_at) \
+             VALUES ('a1', 'claire.martin', 'guardian', 'active', 'Claire', 'Martin', 0, 0)",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, is_first_party, created_at) \
+             VALUES ('ent', 'ENT', 'x', '', '', 0, 1, 0)",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        (dir, db)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any interleaving of uses, reuses, waits and revocations: a revoked
+        /// family or a token reused past the grace window never mints a token,
+        /// and every other use does, exactly as the model says.
+        #[test]
+        fn a_revoked_or_reused_token_never_mints_a_new_one(steps in proptest::collection::vec(step(), 1..24)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let (_dir, db) = database().await;
+                let policy = Policy { idle: 1_000_000, absolute: 2_000_000, grace: 3 };
+                let mut now = 1_000;
+                let family = Family {
+                    id: new_family_id(),
+                    client_id: "ent".into(),
+                    account_id: "a1".into(),
+                    scopes: Scopes::known(["openid"]),
+                    sid: "s".into(),
+                    auth_time: now,
+                    amr: vec!["pwd".into()],
+                };
+                let first = start(&db, &family, &policy, now).await.unwrap();
+                // The model: each token issued, and when it was first used.
+                let mut tokens: Vec<(String, Option<i64>)> = vec![(first, None)];
+                let mut revoked = false;
+                for step in steps {
+                    match step {
+                        Step::Wait(seconds) => now += seconds,
+                        Step::Revoke => {
+                            revoke_family(&db, &family.id, now).await.unwrap();
+                            revoked = true;
+                        }
+                        Step::Use(n) => {
+                            let n = n % tokens.len();
+                            let (token, used_at) = tokens[n].clone();
+                            let outcome = rotate(&db, &token, "ent", &policy, now).await.unwrap();
+                            match (revoked, used_at) {
+                                (true, _) => prop_assert!(matches!(outcome, Rotation::Invalid), "{outcome:?}"),
+                                (false, Some(used)) if now - used >= policy.grace => {
+                                    prop_assert!(matches!(outcome, Rotation::ReuseDetected { .. }), "{outcome:?}");
+                                    revoked = true;
+                                }
+                                (false, used) => {
+                                    let Rotation::Rotated { token: next, .. } = outcome else {
+                                        return Err(TestCaseError::fail(format!("expected a rotation, got {outcome:?}")));
+                                    };
+                                    if used.is_none() {
+                                        tokens[n].1 = Some(now);
+                                    }
+                                    tokens.push((next, None));
+                                }
+                            }
+                            // Another client never gets anything from it.
+                            let stolen = rotate(&db, &token, "other", &policy, now).await.unwrap();
+                            prop_assert!(matches!(stolen, Rotation::Invalid));
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
+    }
+}
