@@ -159,3 +159,54 @@ export async function assertEveryVisibleInputLabelled(page) {
   );
   assert.deepEqual(unlabelled, [], 'visible inputs without an associated <label>');
 }
+
+// ---------------------------------------------------------------- reflow and keyboard
+
+/**
+ * WCAG 1.4.10 (reflow): at 320 CSS px wide the page scrolls only vertically.
+ * The viewport is put back afterwards.
+ */
+export async function assertNoHorizontalScrollAt320(page, label) {
+  const previous = page.viewportSize();
+  await page.setViewportSize({ width: 320, height: 640 });
+  try {
+    const { scrollWidth, clientWidth, wide } = await page.evaluate(() => {
+      const root = document.documentElement;
+      const wide = [...document.querySelectorAll('body *')]
+        .filter((el) => el.getBoundingClientRect().right > root.clientWidth + 0.5)
+        .slice(0, 5)
+        .map((el) => el.outerHTML.slice(0, 160));
+      return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide };
+    });
+    assert.ok(
+      scrollWidth <= clientWidth,
+      `${label} at 320 px: the page is ${scrollWidth} px wide for ${clientWidth} px; wider elements:\n${wide.join('\n')}`,
+    );
+  } finally {
+    if (previous) await page.setViewportSize(previous);
+  }
+}
+
+/** What has the keyboard focus: its tag and its visible text (or value). */
+export function focused(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    return { tag: el?.tagName.toLowerCase() ?? '', text: (el?.innerText || el?.value || '').trim() };
+  });
+}
+
+/**
+ * Presses Tab from where the focus is (the top of a freshly loaded page) until
+ * the control reading `text` has it; fails after `max` presses. Returns what
+ * was focused on the way.
+ */
+export async function tabTo(page, text, max = 20) {
+  const seen = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const now = await focused(page);
+    seen.push(`${now.tag}:${now.text}`);
+    if (now.text === text) return seen;
+  }
+  assert.fail(`Tab never reached "${text}" in ${max} presses; focus went to: ${seen.join(' → ')}`);
+}

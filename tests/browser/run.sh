@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Real-browser end-to-end + accessibility check of Clef's login and account
-# activation flows.
+# Real-browser end-to-end + accessibility check of Clef's login, account
+# activation, consent and logout flows.
 #
 #   bash tests/browser/run.sh        (from anywhere; exits non-zero on any failure)
 #
 # Idempotent: installs Debian's chromium only when /usr/bin/chromium is missing,
 # installs the npm packages pinned in tests/browser/package-lock.json, builds clef
 # (debug), starts `clef serve --demo` in a throw-away directory on a free loopback
-# port, runs tests/browser/login.spec.mjs then tests/browser/activation.spec.mjs
-# (which provisions a family through the clef CLI on the same data dir) in
-# headless Chromium, and cleans up. Both specs always run; the exit status is
-# non-zero when either fails.
+# port, runs tests/browser/login.spec.mjs, tests/browser/activation.spec.mjs
+# (which provisions a family through the clef CLI on the same data dir),
+# tests/browser/consent.spec.mjs (which registers a third-party service through
+# the CLI) and tests/browser/logout.spec.mjs in headless Chromium, and cleans up.
+# Every spec always runs; the exit status is non-zero when any fails.
 #
 # Environment (all optional):
 #   CHROMIUM        Chromium binary                       (default /usr/bin/chromium)
@@ -127,5 +128,14 @@ log "activation.spec.mjs"
 CLEF_URL="$URL" CLEF_BIN="$BIN" CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/keys" \
   CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/activation" \
   node "$HERE/activation.spec.mjs" || FAILED=1
+
+log "consent.spec.mjs"
+CLEF_URL="$URL" CLEF_BIN="$BIN" CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/keys" \
+  CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/consent" \
+  node "$HERE/consent.spec.mjs" || FAILED=1
+
+log "logout.spec.mjs"
+CLEF_URL="$URL" CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/logout" \
+  node "$HERE/logout.spec.mjs" || FAILED=1
 
 exit "$FAILED"
