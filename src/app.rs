@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::delivery::Mailer;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
+use crate::oidc::backchannel::Courier;
 use crate::oidc::discovery;
 use crate::oidc::grants::{AccessTokens, Codes, PendingRequests};
 use crate::provisioning::provisional::LetterCipher;
@@ -35,6 +36,8 @@ pub struct Clef {
     pub codes: Codes,
     pub access_tokens: AccessTokens,
     pub pending: PendingRequests,
+    /// Posts back-channel logout tokens to relying parties.
+    pub courier: Courier,
     /// Discovery and JWKS documents, serialised once: they only change with a restart.
     pub discovery_json: String,
     pub jwks_json: String,
@@ -59,6 +62,7 @@ impl Clef {
         let codes = Codes::new(&store, config.code_ttl, config.access_token_ttl);
         let access_tokens = AccessTokens::new(&store, config.access_token_ttl);
         let pending = PendingRequests::new(&store);
+        let courier = Courier::new()?;
         let mailer = Mailer::from_config(&config, metrics.clone())?;
         let discovery_json = discovery::document(&config).to_string();
         let jwks_json = keys.jwks().to_string();
@@ -75,6 +79,7 @@ impl Clef {
             codes,
             access_tokens,
             pending,
+            courier,
             mailer,
             discovery_json,
             jwks_json,

@@ -166,6 +166,14 @@ enum ClientCommand {
         /// A first-party client (the academy's ENT): no consent screen.
         #[arg(long)]
         first_party: bool,
+        /// Back-channel logout: where Clef POSTs a logout token when a session ends.
+        #[arg(long = "backchannel-logout-uri")]
+        backchannel_logout_uri: Option<String>,
+        /// Terms each account accepts once per version before its first sign-in (the ENT charter).
+        #[arg(long = "terms-url", requires = "terms_version")]
+        terms_url: Option<String>,
+        #[arg(long = "terms-version", requires = "terms_url")]
+        terms_version: Option<String>,
         /// Print `client_id` and `client_secret` as JSON.
         #[arg(long)]
         json: bool,
@@ -481,14 +489,26 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             post_logout_redirect_uris,
             public,
             first_party,
+            backchannel_logout_uri,
+            terms_url,
+            terms_version,
             json,
         } => {
+            let terms = match (terms_url, terms_version) {
+                (Some(url), Some(version)) => Some(clients::parse_terms(&url, &version)?),
+                _ => None,
+            };
             let new = NewClient {
                 name,
                 redirect_uris: parse_uris(&redirect_uris)?,
                 post_logout_redirect_uris: parse_uris(&post_logout_redirect_uris)?,
                 is_public: public,
                 is_first_party: first_party,
+                backchannel_logout_uri: backchannel_logout_uri
+                    .as_deref()
+                    .map(clients::parse_backchannel_uri)
+                    .transpose()?,
+                terms,
             };
             let (client, secret) = clients::create(&db, new, SystemClock.now()).await?;
             let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());

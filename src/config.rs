@@ -210,7 +210,10 @@ impl Config {
             ("access_token_ttl", self.access_token_ttl),
             ("id_token_ttl", self.id_token_ttl),
             ("refresh_token_idle_ttl", self.refresh_token_idle_ttl),
-            ("refresh_token_absolute_ttl", self.refresh_token_absolute_ttl),
+            (
+                "refresh_token_absolute_ttl",
+                self.refresh_token_absolute_ttl,
+            ),
         ] {
             if ttl <= 0 {
                 bail!("{name} must be positive, got {ttl}");

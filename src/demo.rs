@@ -130,6 +130,7 @@ pub async fn load(app: &Clef) -> anyhow::Result<DemoData> {
                 post_logout_redirect_uris: vec![],
                 is_public: false,
                 is_first_party: true,
+                ..NewClient::default()
             };
             let (client, secret) = clients::create(db, new, now).await?;
             let secret =

@@ -11,7 +11,7 @@ use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::delivery::Mail;
 use crate::domain::{BirthDate, EmailAddress};
-use crate::oidc::session;
+use crate::oidc::{logout, session};
 use crate::provisioning::letters::{add_months, french_date};
 use crate::secret::constant_time_eq;
 
@@ -445,7 +445,8 @@ pub async fn change_password(
     .bind(&account.id)
     .fetch_one(&app.db)
     .await?;
-    session::carry_over(app, keep_session, epoch).await?;
+    let kept = session::carry_over(app, keep_session, epoch).await?;
+    logout::end_other_sessions(app, &account.id, kept.as_ref()).await?;
     tracing::info!(account = %account.id, "password changed; other sessions ended");
     Ok(())
 }

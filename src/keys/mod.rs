@@ -82,8 +82,13 @@ impl KeyRing {
 
     /// Signs `claims` as a compact JWS with `typ: JWT` and the signing key's `kid`.
     pub fn sign(&self, claims: &Value) -> anyhow::Result<String> {
+        self.sign_typed(claims, "JWT")
+    }
+
+    /// Signs `claims` with the given `typ` header (`logout+jwt` for Back-Channel Logout §2.4).
+    pub fn sign_typed(&self, claims: &Value, typ: &str) -> anyhow::Result<String> {
         let mut header = JwsHeader::new();
-        header.set_token_type("JWT");
+        header.set_token_type(typ);
         header.set_key_id(&self.kid);
         let payload = serde_json::to_vec(claims)?;
         Ok(josekit::jws::serialize_compact(

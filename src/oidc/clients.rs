@@ -5,6 +5,8 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use url::Url;
+
 use crate::domain::{FieldError, RedirectUri};
 use crate::secret::{constant_time_eq, digest, random_token};
 use crate::storage::Db;
@@ -21,7 +23,19 @@ pub struct Client {
     pub is_public: bool,
     /// First-party clients (the academy's ENT) skip the consent screen.
     pub is_first_party: bool,
+    /// Back-Channel Logout 1.0: where to POST a logout token when a session
+    /// in which this client received tokens ends.
+    pub backchannel_logout_uri: Option<Url>,
+    pub backchannel_logout_session_required: bool,
+    /// Terms the account accepts once per version before the first code (the ENT charter).
+    pub terms: Option<Terms>,
     pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Terms {
+    pub url: Url,
+    pub version: String,
 }
 
 impl Client {
@@ -42,12 +56,38 @@ impl Client {
     }
 }
 
+#[derive(Default)]
 pub struct NewClient {
     pub name: String,
     pub redirect_uris: Vec<RedirectUri>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub is_public: bool,
     pub is_first_party: bool,
+    pub backchannel_logout_uri: Option<Url>,
+    pub terms: Option<Terms>,
+}
+
+/// A back-channel logout URI: https, or http on loopback during development;
+/// no fragment (Back-Channel Logout 1.0 §2.2).
+pub fn parse_backchannel_uri(raw: &str) -> Result<Url, FieldError> {
+    let invalid = || FieldError::new("backchannel_logout_uri", crate::domain::Problem::Invalid);
+    let url = Url::parse(raw).map_err(|_| invalid())?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !secure || url.fragment().is_some() || url.host().is_none() {
+        return Err(invalid());
+    }
+    Ok(url)
+}
+
+/// Terms as given on the command line: an http(s) URL and a version label.
+pub fn parse_terms(url: &str, version: &str) -> Result<Terms, FieldError> {
+    let url = Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .ok_or_else(|| FieldError::new("terms_url", crate::domain::Problem::Invalid))?;
+    let version = crate::domain::text("terms_version", version, 40)?;
+    Ok(Terms { url, version })
 }
 
 impl NewClient {
@@ -80,11 +120,15 @@ pub async fn create(
         post_logout_redirect_uris: new.post_logout_redirect_uris,
         is_public: new.is_public,
         is_first_party: new.is_first_party,
+        backchannel_logout_uri: new.backchannel_logout_uri,
+        backchannel_logout_session_required: true,
+        terms: new.terms,
         created_at: now,
     };
     sqlx::query(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, \
-         is_first_party, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         is_first_party, created_at, backchannel_logout_uri, terms_url, terms_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&client.id)
     .bind(&client.name)
@@ -94,6 +138,9 @@ pub async fn create(
     .bind(i64::from(client.is_public))
     .bind(i64::from(client.is_first_party))
     .bind(now)
+    .bind(client.backchannel_logout_uri.as_ref().map(Url::as_str))
+    .bind(client.terms.as_ref().map(|t| t.url.as_str()))
+    .bind(client.terms.as_ref().map(|t| t.version.as_str()))
     .execute(db)
     .await?;
     Ok((client, secret.map(SecretString::from)))
@@ -112,7 +159,19 @@ pub async fn rotate_secret(db: &Db, id: &str) -> anyhow::Result<SecretString> {
     Ok(secret.into())
 }
 
-const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, is_first_party, created_at";
+const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, is_first_party, created_at, \
+     backchannel_logout_uri, backchannel_logout_session_required, terms_url, terms_version";
+
+fn url(row: &AnyRow, column: &str) -> Result<Option<Url>, sqlx::Error> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|raw| {
+            Url::parse(&raw).map_err(|e| sqlx::Error::ColumnDecode {
+                index: column.into(),
+                source: e.into(),
+            })
+        })
+        .transpose()
+}
 
 fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
     let uris = |column: &str| -> Result<Vec<RedirectUri>, sqlx::Error> {
@@ -130,6 +189,17 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
         post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
         is_public: row.try_get::<i64, _>("is_public")? == 1,
         is_first_party: row.try_get::<i64, _>("is_first_party")? == 1,
+        backchannel_logout_uri: url(row, "backchannel_logout_uri")?,
+        backchannel_logout_session_required: row
+            .try_get::<i64, _>("backchannel_logout_session_required")?
+            == 1,
+        terms: match (
+            url(row, "terms_url")?,
+            row.try_get::<Option<String>, _>("terms_version")?,
+        ) {
+            (Some(url), Some(version)) => Some(Terms { url, version }),
+            _ => None,
+        },
         created_at: row.try_get("created_at")?,
     })
 }

@@ -12,6 +12,8 @@ pub fn document(config: &Config) -> Value {
         "token_endpoint": config.endpoint("/token"),
         "userinfo_endpoint": config.endpoint("/userinfo"),
         "end_session_endpoint": config.endpoint("/logout"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "jwks_uri": config.endpoint("/jwks.json"),
         "revocation_endpoint": config.endpoint("/revoke"),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

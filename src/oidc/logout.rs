@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use super::backchannel;
 use super::claims;
 use super::clients::{self, Client};
 use super::session::{self, Session};
@@ -227,9 +228,27 @@ fn registered<'a>(client: &'a Client, candidate: &str) -> Option<&'a RedirectUri
 /// Ends a browser's session, whatever asked for it (a relying party, « Se
 /// déconnecter »). The one place a session ends: the relying parties that
 /// received tokens in it are to be told from here (Back-Channel Logout 1.0).
-pub async fn end_session(app: &Clef, cookie: &str, session: &Session) -> anyhow::Result<()> {
-    session::close(app, cookie).await?;
+pub async fn end_session(app: &Clef, cookie: &str) -> anyhow::Result<()> {
+    let Some(session) = session::close(app, cookie).await? else {
+        return Ok(());
+    };
     tracing::info!(sid = %session.sid, account = %session.account_id, "session ended");
+    backchannel::notify(app, &session.sid, &session.account_id).await
+}
+
+/// Ends every session of the account but the one kept (a password change,
+/// « se déconnecter partout »): their cookies stop working at once (the
+/// account's session epoch moves on) and their clients are told.
+pub async fn end_other_sessions(
+    app: &Clef,
+    account_id: &str,
+    keep: Option<&Session>,
+) -> anyhow::Result<()> {
+    let ended = session::end_others(app, account_id, keep.map(|s| s.sid.as_str())).await?;
+    for sid in &ended {
+        backchannel::notify(app, sid, account_id).await?;
+    }
+    tracing::info!(account = %account_id, sessions = ended.len(), "other sessions ended");
     Ok(())
 }
 

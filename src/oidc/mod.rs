@@ -2,6 +2,7 @@
 //! authorization request, sessions, the code grant, claims and userinfo.
 
 pub mod authorize;
+pub mod backchannel;
 mod claims;
 pub mod clients;
 pub mod consent;

@@ -29,7 +29,13 @@ fn sessions(app: &Clef) -> Kind<Session> {
 
 /// Opens a session after a successful password login (recorded as the
 /// account's last login); returns the cookie value.
-pub async fn open(app: &Clef, account_id: &str, now: i64) -> anyhow::Result<(String, Session)> {
+/// `device` names the browser (its User-Agent), for the account's list of sessions.
+pub async fn open(
+    app: &Clef,
+    account_id: &str,
+    device: &str,
+    now: i64,
+) -> anyhow::Result<(String, Session)> {
     let epoch = accounts::record_login(&app.db, account_id, now).await?;
     let token = random_token(32);
     let ttl = app.config.session_ttl;
@@ -41,6 +47,17 @@ pub async fn open(app: &Clef, account_id: &str, now: i64) -> anyhow::Result<(Str
         amr: vec!["pwd".into()],
         epoch,
     };
+    sqlx::query(
+        "INSERT INTO sessions (sid, account_id, device, created_at, last_seen_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $4, $5)",
+    )
+    .bind(&session.sid)
+    .bind(account_id)
+    .bind(device)
+    .bind(now)
+    .bind(session.expires_at)
+    .execute(&app.db)
+    .await?;
     sessions(app)
         .put(&digest(&token), &session, Duration::from_secs(ttl as u64))
         .await?;
@@ -65,13 +82,13 @@ pub async fn find(app: &Clef, token: &str, now: i64) -> anyhow::Result<Option<Se
 
 /// Moves the session behind `token` into the account's epoch `epoch`: the
 /// session where a password was changed lives on, the others end.
-pub async fn carry_over(app: &Clef, token: &str, epoch: i64) -> anyhow::Result<()> {
+pub async fn carry_over(app: &Clef, token: &str, epoch: i64) -> anyhow::Result<Option<Session>> {
     let Some(mut session) = sessions(app).get(&digest(token)).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let remaining = session.expires_at - app.now();
     if remaining <= 0 {
-        return Ok(());
+        return Ok(None);
     }
     session.epoch = epoch;
     sessions(app)
@@ -80,9 +97,47 @@ pub async fn carry_over(app: &Clef, token: &str, epoch: i64) -> anyhow::Result<(
             &session,
             Duration::from_secs(remaining as u64),
         )
-        .await
+        .await?;
+    Ok(Some(session))
 }
 
-pub async fn close(app: &Clef, token: &str) -> anyhow::Result<()> {
-    sessions(app).delete(&digest(token)).await
+/// Closes the session behind a cookie value; returns it if it was open.
+pub async fn close(app: &Clef, token: &str) -> anyhow::Result<Option<Session>> {
+    let session = sessions(app).take(&digest(token)).await?;
+    if let Some(session) = &session {
+        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
+            .bind(app.now())
+            .bind(&session.sid)
+            .execute(&app.db)
+            .await?;
+    }
+    Ok(session)
+}
+
+/// Marks every open session of the account but `keep` ended in the registry
+/// (their store entries die with the epoch); returns their ids.
+pub async fn end_others(
+    app: &Clef,
+    account_id: &str,
+    keep: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let sids: Vec<String> = sqlx::query_scalar(
+        "SELECT sid FROM sessions WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2",
+    )
+    .bind(account_id)
+    .bind(app.now())
+    .fetch_all(&app.db)
+    .await?;
+    let ended: Vec<String> = sids
+        .into_iter()
+        .filter(|sid| Some(sid.as_str()) != keep)
+        .collect();
+    for sid in &ended {
+        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
+            .bind(app.now())
+            .bind(sid)
+            .execute(&app.db)
+            .await?;
+    }
+    Ok(ended)
 }

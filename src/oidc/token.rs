@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::backchannel;
 use super::clients::{self, Client};
 use super::grants::{AccessGrant, Redeem, Redeemed};
 use super::refresh::{self, Family, Rotation};
@@ -236,6 +237,7 @@ async fn exchange_code(
     if let Err(redeem) = app.codes.record_issued(&code_id, &access_id).await {
         return Err(refuse_replay(app, client, redeem).await);
     }
+    backchannel::record(app, &grant.sid, &client.id).await?;
     let refresh_token = match &family {
         Some(family) => {
             Some(refresh::start(&app.db, family, &app.config.refresh_policy(), now).await?)

@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refresh tokens",
         include_str!("../../migrations/0005_refresh_tokens.sql"),
     ),
+    (
+        6,
+        "sessions and logout",
+        include_str!("../../migrations/0006_sessions_and_logout.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

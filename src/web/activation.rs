@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
-use super::extract::{CheckedForm, ClientAddress, Query};
+use super::extract::{CheckedForm, ClientAddress, Device, Query};
 use super::interaction::{self, Interaction, Purpose};
 use super::login::{open_session, sign_in, too_many_attempts};
 use super::{AppState, cookies, pages};
@@ -116,6 +116,7 @@ async fn return_to(app: &Clef, pending_id: Option<&str>) -> anyhow::Result<Optio
 pub async fn first_connection(
     State(app): AppState,
     ClientAddress(address): ClientAddress,
+    Device(device): Device,
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
@@ -191,14 +192,21 @@ pub async fn first_connection(
         // A student without email is active at once; a student with one may
         // use applications while the address awaits confirmation (§3.3).
         (AccountState::Active, _) => {
-            sign_in(&app, jar, &activated.id, interaction.pending_id.as_deref()).await
+            sign_in(
+                &app,
+                jar,
+                &activated.id,
+                &device,
+                interaction.pending_id.as_deref(),
+            )
+            .await
         }
         (AccountState::PendingEmail, AccountKind::Student) => {
             let continue_url = interaction
                 .pending_id
                 .as_deref()
                 .map(|id| format!("/continuer?request={id}"));
-            let (jar, _) = open_session(&app, jar, &activated.id).await?;
+            let (jar, _) = open_session(&app, jar, &activated.id, &device).await?;
             Ok((
                 jar,
                 pending_page(activated.email.as_deref(), continue_url.as_deref()),

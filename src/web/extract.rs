@@ -165,6 +165,28 @@ impl FromRequestParts<Arc<Clef>> for SignedIn {
     }
 }
 
+/// The browser as its `User-Agent` names it, printable and short: shown to
+/// the person in their list of sessions.
+pub struct Device(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Device {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let device: String = raw.chars().filter(|c| !c.is_control()).take(200).collect();
+        Ok(Self(if device.is_empty() {
+            "navigateur inconnu".into()
+        } else {
+            device
+        }))
+    }
+}
+
 /// The client's address: the TCP peer, or — when the peer is a trusted proxy —
 /// the rightmost hop of `Forwarded` (RFC 7239) or `X-Forwarded-For` that is not
 /// a trusted proxy (SPEC §5). Limits, logs and audit all read it from here.

@@ -7,7 +7,7 @@ use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
 
 use super::error::WebError;
-use super::extract::{CheckedForm, ClientAddress, MaybeSession, Query};
+use super::extract::{CheckedForm, ClientAddress, Device, MaybeSession, Query};
 use super::interaction::{self, Interaction, Purpose};
 use super::redirect::after_form;
 use super::{AppState, cookies, pages};
@@ -15,7 +15,7 @@ use crate::accounts::login::{self, LoginError, LoginOutcome};
 use crate::accounts::throttle::french_wait;
 use crate::app::Clef;
 use crate::domain::{Identifier, Params};
-use crate::oidc::{authorize, clients, session};
+use crate::oidc::{authorize, clients, logout, session};
 
 const INVALID_CREDENTIALS: &str = "Identifiant ou mot de passe incorrect.";
 
@@ -82,6 +82,7 @@ pub async fn home() -> Redirect {
 pub async fn submit(
     State(app): AppState,
     ClientAddress(address): ClientAddress,
+    Device(device): Device,
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
@@ -183,7 +184,7 @@ pub async fn submit(
         Err(LoginError::Password(e)) => return Err(e.into()),
         Err(LoginError::Internal(e)) => return Err(e.into()),
     };
-    sign_in(&app, jar, &account.id, pending_id.as_deref()).await
+    sign_in(&app, jar, &account.id, &device, pending_id.as_deref()).await
 }
 
 /// Opens a session and goes on: back to the client if a request was under
@@ -192,9 +193,10 @@ pub async fn sign_in(
     app: &Clef,
     jar: CookieJar,
     account_id: &str,
+    device: &str,
     pending_id: Option<&str>,
 ) -> Result<Response, WebError> {
-    let (jar, session) = open_session(app, jar, account_id).await?;
+    let (jar, session) = open_session(app, jar, account_id, device).await?;
     let response = match pending_id {
         Some(id) => match authorize::resume(app, id, &session).await {
             Some(outcome) => after_form(outcome)?,
@@ -210,11 +212,13 @@ pub async fn open_session(
     app: &Clef,
     jar: CookieJar,
     account_id: &str,
+    device: &str,
 ) -> anyhow::Result<(CookieJar, session::Session)> {
     if let Some(old) = jar.get(cookies::SESSION) {
-        session::close(app, old.value()).await?;
+        // A new sign-in in this browser ends the one before, as a logout would.
+        logout::end_session(app, old.value()).await?;
     }
-    let (token, session) = session::open(app, account_id, app.now()).await?;
+    let (token, session) = session::open(app, account_id, device, app.now()).await?;
     Ok((jar.add(cookies::session(app, token)), session))
 }
 

@@ -127,8 +127,8 @@ async fn log_out(
     jar: CookieJar,
     logout: &Logout,
 ) -> Result<Response, WebError> {
-    if let (Some(session), Some(cookie)) = (&session, jar.get(cookies::SESSION)) {
-        logout::end_session(app, cookie.value(), session).await?;
+    if let (Some(_), Some(cookie)) = (&session, jar.get(cookies::SESSION)) {
+        logout::end_session(app, cookie.value()).await?;
     }
     let jar = cookies::without_session(jar);
     let mut response = match &logout.redirect {

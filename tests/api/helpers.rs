@@ -201,28 +201,32 @@ impl TestApp {
 
     /// Registers a first-party client; returns its id and secret (`None` for a public client).
     pub async fn client(&self, public: bool) -> (String, Option<String>) {
-        self.register("ENT du test", public, true).await
+        self.client_with(|new| new.is_public = public).await
     }
 
     /// Registers a confidential client that is not the academy's: it needs consent.
     pub async fn third_party_client(&self) -> (String, Option<String>) {
-        self.register("Cahier de textes Exemple", false, false)
-            .await
+        self.client_with(|new| {
+            new.name = "Cahier de textes Exemple".into();
+            new.is_first_party = false;
+        })
+        .await
     }
 
-    async fn register(
+    /// Registers a confidential first-party client (the test ENT), as `configure` changes it.
+    pub async fn client_with(
         &self,
-        name: &str,
-        public: bool,
-        first_party: bool,
+        configure: impl FnOnce(&mut NewClient),
     ) -> (String, Option<String>) {
-        let new = NewClient {
-            name: name.into(),
+        let mut new = NewClient {
+            name: "ENT du test".into(),
             redirect_uris: vec![RedirectUri::parse(REDIRECT_URI).unwrap()],
             post_logout_redirect_uris: vec![RedirectUri::parse(POST_LOGOUT_URI).unwrap()],
-            is_public: public,
-            is_first_party: first_party,
+            is_public: false,
+            is_first_party: true,
+            ..NewClient::default()
         };
+        configure(&mut new);
         let (client, secret) = clients::create(&self.app.db, new, self.app.now())
             .await
             .unwrap();

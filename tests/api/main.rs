@@ -1,6 +1,7 @@
 //! Clef's integration tests: one binary, one module per area.
 
 mod authorize;
+mod backchannel;
 mod bad_input;
 mod cli;
 mod consent;

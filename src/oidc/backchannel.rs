@@ -1,0 +1,127 @@
+//! Back-Channel Logout 1.0: when a session ends, every client that received
+//! tokens in it and registered a `backchannel_logout_uri` gets a signed logout
+//! token, POSTed in the background — with retries and a bound on deliveries
+//! in flight — so the person's page never waits for a relying party.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::Row;
+use tokio::sync::Semaphore;
+
+use super::claims;
+use super::clients;
+use crate::app::Clef;
+use crate::secret::random_token;
+
+/// The event that marks a logout token (§2.4).
+const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// Attempts per delivery, and the wait before each retry.
+const RETRIES: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(4)];
+/// A relying party that does not answer within this is tried again.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What posts logout tokens: an HTTP client and the bound on deliveries in flight.
+#[derive(Clone)]
+pub struct Courier {
+    http: reqwest::Client,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Courier {
+    pub fn new() -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            http,
+            in_flight: Arc::new(Semaphore::new(64)),
+        })
+    }
+
+    /// Posts `logout_token` to `uri` in the background.
+    fn deliver(&self, uri: url::Url, logout_token: String, client_id: String) {
+        let courier = self.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = courier.in_flight.acquire().await else {
+                return;
+            };
+            for wait in std::iter::once(Duration::ZERO).chain(RETRIES) {
+                tokio::time::sleep(wait).await;
+                let sent = courier
+                    .http
+                    .post(uri.clone())
+                    .form(&[("logout_token", logout_token.as_str())])
+                    .send()
+                    .await;
+                match sent {
+                    // §2.8: 200 (or 204) means the relying party logged the session out.
+                    Ok(response) if response.status().is_success() => {
+                        tracing::info!(%client_id, "back-channel logout delivered");
+                        return;
+                    }
+                    Ok(response) => {
+                        tracing::warn!(%client_id, status = %response.status(), "back-channel logout refused");
+                    }
+                    Err(e) => {
+                        tracing::warn!(%client_id, error = %e, "back-channel logout not delivered")
+                    }
+                }
+            }
+            tracing::error!(%client_id, "back-channel logout abandoned after retries");
+        });
+    }
+}
+
+/// Tells the clients that received tokens in session `sid` that it ended.
+pub async fn notify(app: &Clef, sid: &str, account_id: &str) -> anyhow::Result<()> {
+    let client_ids: Vec<String> =
+        sqlx::query("SELECT client_id FROM session_clients WHERE sid = $1")
+            .bind(sid)
+            .fetch_all(&app.db)
+            .await?
+            .iter()
+            .map(|row| row.try_get("client_id"))
+            .collect::<Result<_, _>>()?;
+    let now = app.now();
+    for client_id in client_ids {
+        let Some(client) = clients::find(&app.db, &client_id).await? else {
+            continue;
+        };
+        let Some(uri) = client.backchannel_logout_uri.clone() else {
+            continue;
+        };
+        // §2.4: no nonce; sid since the client asked for sessions (the default).
+        let claims = json!({
+            "iss": app.config.issuer_str(),
+            "sub": claims::subject(&client, account_id),
+            "aud": client.id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": random_token(16),
+            "sid": sid,
+            "events": { EVENT: {} },
+        });
+        let token = app.keys.sign_typed(&claims, "logout+jwt")?;
+        app.courier.deliver(uri, token, client.id);
+    }
+    Ok(())
+}
+
+/// Records that `client_id` received tokens in session `sid` (once).
+pub async fn record(app: &Clef, sid: &str, client_id: &str) -> Result<(), sqlx::Error> {
+    // Sessions opened before the registry existed are not in it: nothing to record.
+    sqlx::query(
+        "INSERT INTO session_clients (sid, client_id, created_at) \
+         SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM sessions WHERE sid = $1) \
+         ON CONFLICT (sid, client_id) DO NOTHING",
+    )
+    .bind(sid)
+    .bind(client_id)
+    .bind(app.now())
+    .execute(&app.db)
+    .await?;
+    Ok(())
+}
