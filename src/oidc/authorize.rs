@@ -401,6 +401,12 @@ pub async fn decide(
             let error = OAuthError::new(ErrorCode::AccessDenied, "the user refused consent");
             return Ok(Some(returned(app, &request, &error)));
         }
+        let Some(client) = clients::find(&app.db, &request.client_id).await? else {
+            return Ok(None);
+        };
+        // The page asks to tick the terms when they are pending; the web edge
+        // checks the box before calling, so acceptance here covers them.
+        consent::accept_terms(&app.db, &session.account_id, &client, app.now()).await?;
         consent::grant(
             &app.db,
             &session.account_id,

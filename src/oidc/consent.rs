@@ -5,17 +5,19 @@
 
 use super::Scopes;
 use super::authorize::AuthorizationRequest;
-use super::clients::Client;
+use super::clients::{Client, Terms};
 use crate::storage::Db;
 
-/// Whether this request needs the person's consent before a code is issued.
+/// Whether this request needs the person's approval on the consent page
+/// before a code is issued: consent to the scopes (third parties, or
+/// `prompt=consent`), or the client's terms in a version not yet accepted.
 pub async fn required(
     db: &Db,
     client: &Client,
     account_id: &str,
     request: &AuthorizationRequest,
 ) -> Result<bool, sqlx::Error> {
-    if request.prompt_consent {
+    if request.prompt_consent || terms_pending(db, client, account_id).await?.is_some() {
         return Ok(true);
     }
     if client.is_first_party {
@@ -41,6 +43,49 @@ pub async fn granted(
             .fetch_optional(db)
             .await?;
     Ok(scopes.map(|s| Scopes::known(s.split(' '))))
+}
+
+/// The client's terms, if the account has not accepted their current version.
+pub async fn terms_pending<'a>(
+    db: &Db,
+    client: &'a Client,
+    account_id: &str,
+) -> Result<Option<&'a Terms>, sqlx::Error> {
+    let Some(terms) = &client.terms else {
+        return Ok(None);
+    };
+    let accepted: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM terms_acceptances WHERE account_id = $1 AND client_id = $2 AND version = $3",
+    )
+    .bind(account_id)
+    .bind(&client.id)
+    .bind(&terms.version)
+    .fetch_optional(db)
+    .await?;
+    Ok(accepted.is_none().then_some(terms))
+}
+
+/// Records that the account accepted this version of the client's terms.
+pub async fn accept_terms(
+    db: &Db,
+    account_id: &str,
+    client: &Client,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let Some(terms) = &client.terms else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO terms_acceptances (account_id, client_id, version, accepted_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account_id, client_id, version) DO NOTHING",
+    )
+    .bind(account_id)
+    .bind(&client.id)
+    .bind(&terms.version)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Records the person's acceptance of `scopes`, added to what they accepted before.
@@ -81,4 +126,63 @@ pub fn described(scope: &str) -> Option<&'static str> {
         ),
         _ => None,
     }
+}
+
+/// A third-party service holding the account's consent, as « Mon compte » lists it.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Scopes,
+    pub granted_at: i64,
+}
+
+/// The third-party services `account_id` has consented to, by name. First-party
+/// clients never ask for consent, so a consent they were given is not listed.
+pub async fn authorizations(db: &Db, account_id: &str) -> Result<Vec<Authorization>, sqlx::Error> {
+    use sqlx::Row;
+    sqlx::query(
+        "SELECT c.client_id, k.name, c.scopes, c.granted_at \
+         FROM consents c JOIN clients k ON k.id = c.client_id \
+         WHERE c.account_id = $1 AND k.is_first_party = 0 \
+         ORDER BY k.name, c.client_id",
+    )
+    .bind(account_id)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(Authorization {
+            client_id: row.try_get("client_id")?,
+            client_name: row.try_get("name")?,
+            scopes: Scopes::known(row.try_get::<String, _>("scopes")?.split(' ')),
+            granted_at: row.try_get("granted_at")?,
+        })
+    })
+    .collect()
+}
+
+/// Withdraws `account_id`'s consent to `client_id`, in one transaction: the
+/// consent is forgotten (the next sign-in asks again) and the refresh tokens
+/// the client holds for this account end. Only this account's rows are
+/// touched, whatever the client id. False when there was no consent.
+pub async fn withdraw(
+    db: &Db,
+    account_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let deleted = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
+        .bind(account_id)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(false);
+    }
+    super::refresh::revoke_families_of(&mut *tx, account_id, client_id, now).await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -1,5 +1,6 @@
 //! The consent page (SPEC §4): what a third-party service will receive, in
-//! plain words, with « Accepter » and « Refuser ».
+//! plain words, and the client's terms (the ENT charter) when a version is
+//! not yet accepted, with « Accepter » and « Refuser ».
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,22 +12,23 @@ use super::extract::{CheckedForm, MaybeSession, Query};
 use super::login::expired_request;
 use super::redirect::after_form;
 use super::{AppState, pages};
-use crate::accounts::store;
+use crate::accounts::{Account, store};
+use crate::app::Clef;
+use crate::oidc::authorize::AuthorizationRequest;
+use crate::oidc::clients::Client;
 use crate::oidc::grants::Awaiting;
+use crate::oidc::session::Session;
 use crate::oidc::{authorize, clients, consent};
 
-/// `GET /consentement?request=…`
-pub async fn page(
-    State(app): AppState,
-    MaybeSession(session): MaybeSession,
-    jar: CookieJar,
-    Query(params): Query,
-) -> Result<Response, WebError> {
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
-    let pending_id = params.get("request").unwrap_or("");
-    let Some(session) = session else {
-        return Ok(Redirect::to("/login").into_response());
-    };
+/// What the page is about: the parked request, its client, the account.
+struct Approval {
+    request: AuthorizationRequest,
+    client: Client,
+    account: Account,
+}
+
+/// The request parked for this session's consent under `pending_id`.
+async fn approval(app: &Clef, pending_id: &str, session: &Session) -> Result<Approval, WebError> {
     let pending = app
         .pending
         .get(pending_id)
@@ -41,32 +43,69 @@ pub async fn page(
     let account = store::account_by_id(&app.db, &session.account_id)
         .await?
         .ok_or_else(expired_request)?;
-    let items: Vec<&str> = pending
+    Ok(Approval {
+        request: pending.request,
+        client,
+        account,
+    })
+}
+
+async fn render(
+    app: &Clef,
+    jar: CookieJar,
+    pending_id: &str,
+    approval: &Approval,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let terms = consent::terms_pending(&app.db, &approval.client, &approval.account.id).await?;
+    let items: Vec<&str> = approval
         .request
         .scopes
         .iter()
         .filter_map(consent::described)
         .collect();
     Ok(pages::form(
-        &app,
+        app,
         jar,
-        StatusCode::OK,
+        status,
         "pages/consent.html",
         |csrf| {
             minijinja::context! {
-                client_name => &client.name,
-                identifier => &account.identifier,
-                items, csrf,
+                client_name => &approval.client.name,
+                third_party => !approval.client.is_first_party,
+                identifier => &approval.account.identifier,
+                terms_url => terms.map(|t| t.url.as_str()),
+                terms_version => terms.map(|t| t.version.as_str()),
+                items, csrf, error,
                 pending => pending_id,
             }
         },
     ))
 }
 
-/// `POST /consentement`: `decision=accept` or `decision=refuse`.
+/// `GET /consentement?request=…`
+pub async fn page(
+    State(app): AppState,
+    MaybeSession(session): MaybeSession,
+    jar: CookieJar,
+    Query(params): Query,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let pending_id = params.get("request").unwrap_or("");
+    let Some(session) = session else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let approval = approval(&app, pending_id, &session).await?;
+    render(&app, jar, pending_id, &approval, None, StatusCode::OK).await
+}
+
+/// `POST /consentement`: `decision=accept` (with `terms=accepted` when the
+/// page asked for the terms) or `decision=refuse`.
 pub async fn decide(
     State(app): AppState,
     MaybeSession(session): MaybeSession,
+    jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let Some(session) = session else {
@@ -84,6 +123,24 @@ pub async fn decide(
         }
     };
     let pending_id = params.get("request").unwrap_or("");
+    if accepted && params.get("terms") != Some("accepted") {
+        let approval = approval(&app, pending_id, &session).await?;
+        if consent::terms_pending(&app.db, &approval.client, &approval.account.id)
+            .await?
+            .is_some()
+        {
+            let error = "Cochez « J'ai lu et j'accepte la charte » pour continuer, ou refusez.";
+            return render(
+                &app,
+                jar,
+                pending_id,
+                &approval,
+                Some(error),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+    }
     match authorize::decide(&app, pending_id, &session, accepted).await {
         Some(outcome) => after_form(outcome),
         None => Err(expired_request()),

@@ -15,4 +15,5 @@ mod refresh;
 mod relying_party;
 mod resilience;
 mod storage;
+mod terms;
 mod token;
