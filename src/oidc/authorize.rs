@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::clients::{self, Client};
 use super::consent;
 use super::grants::{Awaiting, CodeGrant, Pending};
+use super::logout::IdTokenHint;
 use super::session::Session;
-use super::{ErrorCode, OAuthError, Scopes};
+use super::{ErrorCode, OAuthError, Scopes, claims};
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::{Params, RedirectUri};
@@ -36,6 +37,9 @@ pub struct AuthorizationRequest {
     pub prompt_consent: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The `sub` of a verified `id_token_hint`: only that person may be signed in.
+    #[serde(default)]
+    pub hint_subject: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -153,9 +157,30 @@ pub async fn validate(
         ))
     };
     let response_mode = response_mode.map_err(|e| returned(ResponseMode::Query, e))?;
-    let request = parse_rest(params, &client, &redirect_uri, response_mode, state.clone())
+    let mut request = parse_rest(params, &client, &redirect_uri, response_mode, state.clone())
         .map_err(|e| returned(response_mode, e))?;
+    // OIDC Core §3.1.2.1: an ID token Clef issued to this client names who
+    // should be signed in.
+    if let Some(raw) = params.get("id_token_hint") {
+        let hint = IdTokenHint::verify(app, raw)
+            .filter(|hint| hint.client_id == client.id)
+            .ok_or_else(|| {
+                let error = OAuthError::invalid_request(
+                    "id_token_hint was not issued to this client by Clef",
+                );
+                returned(response_mode, error)
+            })?;
+        request.hint_subject = Some(hint.subject);
+    }
     Ok((request, client))
+}
+
+/// Whether the session's account is someone else than the hint names.
+fn hint_mismatch(client: &Client, request: &AuthorizationRequest, session: &Session) -> bool {
+    request
+        .hint_subject
+        .as_ref()
+        .is_some_and(|subject| *subject != claims::subject(client, &session.account_id))
 }
 
 fn parse_rest(
@@ -285,6 +310,7 @@ fn parse_rest(
         prompt_consent: prompts.contains(&"consent"),
         max_age,
         login_hint,
+        hint_subject: None,
     })
 }
 
@@ -330,8 +356,15 @@ pub async fn proceed(
 ) -> AuthorizeOutcome {
     async {
         let now = app.now();
+        let other_person = match (session, &request.hint_subject) {
+            (Some(session), Some(_)) => match clients::find(&app.db, &request.client_id).await? {
+                Some(client) => hint_mismatch(&client, &request, session),
+                None => false,
+            },
+            _ => false,
+        };
         let session = match session {
-            Some(session) if !needs_login(&request, Some(session), now) => session,
+            Some(session) if !other_person && !needs_login(&request, Some(session), now) => session,
             _ => {
                 if request.prompt_none {
                     let error = OAuthError::new(ErrorCode::LoginRequired, "no active session");
@@ -434,6 +467,13 @@ async fn answer(
             "unknown client_id",
         )));
     };
+    if hint_mismatch(&client, &request, session) {
+        let error = OAuthError::new(
+            ErrorCode::LoginRequired,
+            "the signed-in user is not the one id_token_hint names",
+        );
+        return Ok(returned(app, &request, &error));
+    }
     if !consent::required(&app.db, &client, &session.account_id, &request).await? {
         return respond_with_code(app, &request, session).await;
     }

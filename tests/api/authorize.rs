@@ -330,3 +330,92 @@ async fn login_form_without_its_csrf_cookie_is_refused() {
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("Formulaire expiré"));
 }
+
+/// Signs `identifier` in through `client` in a new browser; returns the
+/// browser and the ID token.
+async fn signed_in_with_id_token(
+    app: &TestApp,
+    client: &(String, Option<String>),
+    identifier: &str,
+) -> (reqwest::Client, String) {
+    let browser = browser();
+    let back = authorize_and_login(
+        app,
+        &browser,
+        &authorize_url(app, &client.0, &[]),
+        identifier,
+    )
+    .await;
+    let code = location_param(&back, "code").unwrap();
+    let tokens: serde_json::Value = exchange(app, client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    (browser, tokens["id_token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn id_token_hint_names_who_must_be_signed_in() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let (claire, claire_hint) = signed_in_with_id_token(&app, &client, "claire.martin").await;
+    let (lea, _) = signed_in_with_id_token(&app, &client, "lea.martin").await;
+    let with_hint = |extra: &[(&str, &str)]| {
+        let mut params = vec![("id_token_hint", claire_hint.as_str())];
+        params.extend_from_slice(extra);
+        authorize_url(&app, &client.0, &params)
+    };
+
+    // The person the hint names: a code, silently.
+    let same = claire
+        .get(with_hint(&[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location_param(&same, "code").is_some(),
+        "{}",
+        location(&same)
+    );
+    // Someone else is signed in: login_required silently, the login form otherwise.
+    let other = lea
+        .get(with_hint(&[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&other, "error").as_deref(),
+        Some("login_required")
+    );
+    let interactive = lea.get(with_hint(&[])).send().await.unwrap();
+    assert_eq!(interactive.status(), 200, "the login form");
+    let page = interactive.text().await.unwrap();
+    assert!(page.contains("name=\"password\""));
+    // Logging in as yet another person does not answer the request.
+    let wrong_person = submit_login(&app, &lea, &page, "lea.martin", PASSWORD).await;
+    assert_eq!(
+        location_param(&wrong_person, "error").as_deref(),
+        Some("login_required")
+    );
+
+    // A hint Clef did not sign, or signed for another client, is refused.
+    let mut forged = claire_hint.clone();
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    let other_client = app.client(false).await;
+    for (hint, client_id) in [
+        (forged.as_str(), &client.0),
+        (claire_hint.as_str(), &other_client.0),
+    ] {
+        let refused = claire
+            .get(authorize_url(&app, client_id, &[("id_token_hint", hint)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            location_param(&refused, "error").as_deref(),
+            Some("invalid_request")
+        );
+    }
+}
