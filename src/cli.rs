@@ -174,6 +174,10 @@ enum ClientCommand {
         terms_url: Option<String>,
         #[arg(long = "terms-version", requires = "terms_url")]
         terms_version: Option<String>,
+        /// A service client that may get tokens for itself (client_credentials),
+        /// with these scopes (space- or comma-separated).
+        #[arg(long = "service-scopes")]
+        service_scopes: Option<String>,
         /// Print `client_id` and `client_secret` as JSON.
         #[arg(long)]
         json: bool,
@@ -492,6 +496,7 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             backchannel_logout_uri,
             terms_url,
             terms_version,
+            service_scopes,
             json,
         } => {
             let terms = match (terms_url, terms_version) {
@@ -509,6 +514,10 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                     .map(clients::parse_backchannel_uri)
                     .transpose()?,
                 terms,
+                service_scopes: service_scopes
+                    .as_deref()
+                    .map(clients::parse_service_scopes)
+                    .transpose()?,
             };
             let (client, secret) = clients::create(&db, new, SystemClock.now()).await?;
             let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());

@@ -29,6 +29,10 @@ pub struct Client {
     pub backchannel_logout_session_required: bool,
     /// Terms the account accepts once per version before the first code (the ENT charter).
     pub terms: Option<Terms>,
+    /// Whether the client may obtain tokens for itself (RFC 6749 §4.4), and
+    /// the scopes it may ask for them.
+    pub client_credentials: bool,
+    pub service_scopes: Vec<String>,
     pub created_at: i64,
 }
 
@@ -65,6 +69,27 @@ pub struct NewClient {
     pub is_first_party: bool,
     pub backchannel_logout_uri: Option<Url>,
     pub terms: Option<Terms>,
+    /// A service client: client_credentials with these scopes.
+    pub service_scopes: Option<Vec<String>>,
+}
+
+/// Service scopes as given on the command line: scope tokens (RFC 6749 §3.3),
+/// separated by spaces or commas.
+pub fn parse_service_scopes(raw: &str) -> Result<Vec<String>, FieldError> {
+    let scopes: Vec<String> = raw
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let valid = |s: &String| {
+        s.len() <= 64
+            && s.bytes()
+                .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+    };
+    if scopes.is_empty() || !scopes.iter().all(valid) {
+        return Err(FieldError::new("scopes", crate::domain::Problem::Invalid));
+    }
+    Ok(scopes)
 }
 
 /// A back-channel logout URI: https, or http on loopback during development;
@@ -123,12 +148,22 @@ pub async fn create(
         backchannel_logout_uri: new.backchannel_logout_uri,
         backchannel_logout_session_required: true,
         terms: new.terms,
+        client_credentials: new.service_scopes.is_some(),
+        service_scopes: new.service_scopes.unwrap_or_default(),
         created_at: now,
+    };
+    if client.client_credentials && client.is_public {
+        anyhow::bail!("a public client cannot use client_credentials: it has no secret");
+    }
+    let grant_types = if client.client_credentials {
+        "authorization_code refresh_token client_credentials"
+    } else {
+        "authorization_code refresh_token"
     };
     sqlx::query(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, \
-         is_first_party, created_at, backchannel_logout_uri, terms_url, terms_version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         is_first_party, created_at, backchannel_logout_uri, terms_url, terms_version, grant_types, \
+         service_scopes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&client.id)
     .bind(&client.name)
@@ -141,6 +176,8 @@ pub async fn create(
     .bind(client.backchannel_logout_uri.as_ref().map(Url::as_str))
     .bind(client.terms.as_ref().map(|t| t.url.as_str()))
     .bind(client.terms.as_ref().map(|t| t.version.as_str()))
+    .bind(grant_types)
+    .bind(client.service_scopes.join(" "))
     .execute(db)
     .await?;
     Ok((client, secret.map(SecretString::from)))
@@ -160,7 +197,7 @@ pub async fn rotate_secret(db: &Db, id: &str) -> anyhow::Result<SecretString> {
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, is_first_party, created_at, \
-     backchannel_logout_uri, backchannel_logout_session_required, terms_url, terms_version";
+     backchannel_logout_uri, backchannel_logout_session_required, terms_url, terms_version, grant_types, service_scopes";
 
 fn url(row: &AnyRow, column: &str) -> Result<Option<Url>, sqlx::Error> {
     row.try_get::<Option<String>, _>(column)?
@@ -200,6 +237,16 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
             (Some(url), Some(version)) => Some(Terms { url, version }),
             _ => None,
         },
+        client_credentials: row
+            .try_get::<String, _>("grant_types")?
+            .split(' ')
+            .any(|g| g == "client_credentials"),
+        service_scopes: row
+            .try_get::<String, _>("service_scopes")?
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         created_at: row.try_get("created_at")?,
     })
 }

@@ -31,9 +31,13 @@ pub struct CodeGrant {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessGrant {
     pub client_id: String,
-    pub account_id: String,
+    /// The person the token acts for; `None` for a service's own token
+    /// (client_credentials), which carries `service_scopes` instead.
+    pub account_id: Option<String>,
     pub scopes: Scopes,
-    pub sid: String,
+    #[serde(default)]
+    pub service_scopes: Vec<String>,
+    pub sid: Option<String>,
     pub expires_at: i64,
     /// The refresh-token family issued alongside: revoking it ends this token too.
     #[serde(default)]

@@ -20,18 +20,26 @@ pub async fn introspect(app: &Clef, client: &Client, token: &str) -> Result<Valu
             None => true,
         };
         if alive {
-            return Ok(json!({
+            // A service's own token (client_credentials) has the client as subject.
+            let (sub, scope) = match &access.account_id {
+                Some(account_id) => (claims::subject(client, account_id), access.scopes.to_wire()),
+                None => (client.id.clone(), access.service_scopes.join(" ")),
+            };
+            let mut answer = json!({
                 "active": true,
                 "token_type": "Bearer",
-                "scope": access.scopes.to_wire(),
+                "scope": scope,
                 "client_id": client.id,
-                "sub": claims::subject(client, &access.account_id),
+                "sub": sub,
                 "aud": client.id,
                 "iss": app.config.issuer_str(),
                 "iat": access.issued_at,
                 "exp": access.expires_at,
-                "sid": access.sid,
-            }));
+            });
+            if let Some(sid) = &access.sid {
+                answer["sid"] = sid.clone().into();
+            }
+            return Ok(answer);
         }
     }
     if let Some(described) = refresh::describe(&app.db, token, now).await?

@@ -72,6 +72,8 @@ pub enum TokenRequest {
         /// A narrower set of the family's scopes (RFC 6749 §6).
         scope: Option<String>,
     },
+    /// RFC 6749 §4.4: a service's token for itself.
+    ClientCredentials { scope: Option<String> },
 }
 
 impl TokenRequest {
@@ -92,10 +94,13 @@ impl TokenRequest {
                 refresh_token: required("refresh_token")?,
                 scope: params.get("scope").map(str::to_owned),
             }),
+            Some("client_credentials") => Ok(Self::ClientCredentials {
+                scope: params.get("scope").map(str::to_owned),
+            }),
             None => Err(OAuthError::invalid_request("grant_type is missing")),
             Some(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                "supported grant types: authorization_code, refresh_token",
+                "supported grant types: authorization_code, refresh_token, client_credentials",
             )),
         }
     }
@@ -106,7 +111,9 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
-    pub id_token: String,
+    /// None for client_credentials: no person signed in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
@@ -153,7 +160,63 @@ pub async fn exchange(
             refresh_token,
             scope,
         } => refresh(app, client, &refresh_token, scope.as_deref()).await,
+        TokenRequest::ClientCredentials { scope } => {
+            client_credentials(app, client, scope.as_deref()).await
+        }
     }
+}
+
+/// RFC 6749 §4.4: an access token for a confidential service client itself,
+/// with scopes among those registered for it; no ID token, no refresh token.
+async fn client_credentials(
+    app: &Clef,
+    client: &Client,
+    scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.client_credentials || client.is_public {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use client_credentials",
+        ));
+    }
+    let scopes: Vec<String> = match scope {
+        None => client.service_scopes.clone(),
+        Some(raw) => {
+            let asked: Vec<String> = raw
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if asked.is_empty() || !asked.iter().all(|s| client.service_scopes.contains(s)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "a scope asked is not registered for this client",
+                ));
+            }
+            asked
+        }
+    };
+    let now = app.now();
+    let access = AccessGrant {
+        client_id: client.id.clone(),
+        account_id: None,
+        scopes: Scopes::known([]),
+        service_scopes: scopes.clone(),
+        sid: None,
+        expires_at: now + app.config.access_token_ttl,
+        family: None,
+        issued_at: now,
+    };
+    let (access_token, _) = app.access_tokens.issue(&access).await?;
+    app.metrics.token(TokenKind::access_token);
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: app.config.access_token_ttl,
+        id_token: None,
+        refresh_token: None,
+        scope: scopes.join(" "),
+    })
 }
 
 /// Refresh tokens go to first-party clients, and to others only when the
@@ -226,9 +289,10 @@ async fn exchange_code(
     });
     let access = AccessGrant {
         client_id: client.id.clone(),
-        account_id: account.id.clone(),
+        account_id: Some(account.id.clone()),
         scopes: grant.scopes.clone(),
-        sid: grant.sid.clone(),
+        service_scopes: Vec::new(),
+        sid: Some(grant.sid.clone()),
         expires_at: now + app.config.access_token_ttl,
         family: family.as_ref().map(|f| f.id.clone()),
         issued_at: now,
@@ -257,7 +321,7 @@ async fn exchange_code(
         access_token,
         token_type: "Bearer",
         expires_in: app.config.access_token_ttl,
-        id_token,
+        id_token: Some(id_token),
         refresh_token,
         scope: grant.scopes.to_wire(),
     })
@@ -313,9 +377,10 @@ async fn refresh(
     };
     let access = AccessGrant {
         client_id: client.id.clone(),
-        account_id: account.id.clone(),
+        account_id: Some(account.id.clone()),
         scopes: scopes.clone(),
-        sid: family.sid.clone(),
+        service_scopes: Vec::new(),
+        sid: Some(family.sid.clone()),
         expires_at: now + app.config.access_token_ttl,
         family: Some(family.id.clone()),
         issued_at: now,
@@ -335,7 +400,7 @@ async fn refresh(
         access_token,
         token_type: "Bearer",
         expires_in: app.config.access_token_ttl,
-        id_token,
+        id_token: Some(id_token),
         refresh_token: Some(refresh_token),
         scope: scopes.to_wire(),
     })
@@ -401,7 +466,11 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<Value, OAuthErro
     let client = clients::find(&app.db, &access.client_id)
         .await?
         .ok_or_else(invalid)?;
-    let account = accounts::account_by_id(&app.db, &access.account_id)
+    // A service's own token speaks for nobody: there is no user to describe.
+    let Some(account_id) = &access.account_id else {
+        return Err(invalid());
+    };
+    let account = accounts::account_by_id(&app.db, account_id)
         .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(invalid)?;

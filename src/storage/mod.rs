@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sessions and logout",
         include_str!("../../migrations/0006_sessions_and_logout.sql"),
     ),
+    (
+        7,
+        "client credentials",
+        include_str!("../../migrations/0007_client_credentials.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

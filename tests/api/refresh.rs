@@ -426,3 +426,64 @@ async fn discovery_advertises_refresh_introspection_and_revocation() {
             .contains(&Value::from("offline_access"))
     );
 }
+
+#[tokio::test]
+async fn a_service_client_gets_tokens_for_itself_within_its_registered_scopes() {
+    let app = spawn_app().await;
+    let service = app
+        .client_with(|new| {
+            new.service_scopes = Some(vec!["annuaire:lecture".into(), "notes:lecture".into()]);
+        })
+        .await;
+    let grant = |scope: Option<&'static str>| {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend(scope.map(|s| ("scope", s)));
+        form
+    };
+    let all = post(&app, &service, "/token", &grant(None)).await;
+    assert_eq!(all.status(), 200);
+    let all: Value = all.json().await.unwrap();
+    assert_eq!(all["scope"], "annuaire:lecture notes:lecture");
+    assert!(all.get("id_token").is_none() && all.get("refresh_token").is_none());
+    let token = text(&all, "access_token");
+    let described = introspect(&app, &service, &token).await;
+    assert_eq!(described["active"], true);
+    assert_eq!(
+        described["sub"],
+        service.0.as_str(),
+        "the service is its own subject"
+    );
+    assert!(described.get("sid").is_none());
+    assert_eq!(
+        userinfo_status(&app, &token).await,
+        401,
+        "no person behind it"
+    );
+
+    let narrower: Value = post(&app, &service, "/token", &grant(Some("notes:lecture")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(narrower["scope"], "notes:lecture");
+    let wider = post(&app, &service, "/token", &grant(Some("notes:ecriture"))).await;
+    assert_eq!(error_of(wider).await, "invalid_scope");
+
+    // A client not registered as a service may not.
+    let ent = app.client(false).await;
+    let refused = post(&app, &ent, "/token", &grant(None)).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(error_of(refused).await, "unauthorized_client");
+}
+
+#[test]
+fn service_scopes_are_rfc_6749_scope_tokens() {
+    use clef::oidc::clients::parse_service_scopes;
+    assert_eq!(
+        parse_service_scopes("annuaire:lecture, notes:lecture").unwrap(),
+        ["annuaire:lecture", "notes:lecture"]
+    );
+    for bad in ["", "  ", "a\"b", "a\\b", "é"] {
+        assert!(parse_service_scopes(bad).is_err(), "{bad:?}");
+    }
+}
