@@ -11,7 +11,7 @@ use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::delivery::Mail;
 use crate::domain::{BirthDate, EmailAddress};
-use crate::oidc::{logout, session};
+use crate::oidc::logout;
 use crate::provisioning::letters::{add_months, french_date};
 use crate::secret::constant_time_eq;
 
@@ -436,17 +436,13 @@ pub async fn change_password(
         ));
     }
     let hash = app.passwords.hash(new).await?;
-    let epoch: i64 = sqlx::query_scalar(
-        "UPDATE accounts SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 \
-         WHERE id = $3 RETURNING session_epoch",
-    )
-    .bind(hash)
-    .bind(app.now())
-    .bind(&account.id)
-    .fetch_one(&app.db)
-    .await?;
-    let kept = session::carry_over(app, keep_session, epoch).await?;
-    logout::end_other_sessions(app, &account.id, kept.as_ref()).await?;
+    sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(app.now())
+        .bind(&account.id)
+        .execute(&app.db)
+        .await?;
+    logout::sign_out_everywhere_else(app, &account.id, keep_session).await?;
     tracing::info!(account = %account.id, "password changed; other sessions ended");
     Ok(())
 }

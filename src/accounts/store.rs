@@ -203,6 +203,19 @@ pub async fn session_epoch(db: &Db, account_id: &str) -> Result<Option<i64>, sql
         .await
 }
 
+/// Moves the account into a new session epoch, ending at once every session
+/// opened before (they carry the old one); answers the new epoch.
+pub async fn next_session_epoch(db: &Db, account_id: &str, now: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE accounts SET session_epoch = session_epoch + 1, updated_at = $1 \
+         WHERE id = $2 RETURNING session_epoch",
+    )
+    .bind(now)
+    .bind(account_id)
+    .fetch_one(db)
+    .await
+}
+
 /// Attaches a student to a guardian with a legal rank; linking again updates the rank.
 pub async fn link_guardian(
     db: &Db,

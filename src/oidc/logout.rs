@@ -8,6 +8,7 @@ use super::backchannel;
 use super::claims;
 use super::clients::{self, Client};
 use super::session::{self, Session};
+use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::{FieldError, Params, Problem, RedirectUri};
 
@@ -250,6 +251,20 @@ pub async fn end_other_sessions(
     }
     tracing::info!(account = %account_id, sessions = ended.len(), "other sessions ended");
     Ok(())
+}
+
+/// « Se déconnecter partout » and a password change: every session of the
+/// account ends but the one whose cookie value is `keep_token`. The account
+/// moves to a new session epoch, so the others' cookies stop working at once;
+/// the kept session is carried into it; the others' clients are told.
+pub async fn sign_out_everywhere_else(
+    app: &Clef,
+    account_id: &str,
+    keep_token: &str,
+) -> anyhow::Result<()> {
+    let epoch = accounts::next_session_epoch(&app.db, account_id, app.now()).await?;
+    let kept = session::carry_over(app, keep_token, epoch).await?;
+    end_other_sessions(app, account_id, kept.as_ref()).await
 }
 
 #[cfg(test)]

@@ -251,6 +251,27 @@ pub async fn family_of(db: &Db, token: &str) -> Result<Option<(String, String)>,
         .transpose()
 }
 
+/// Ends every family `account_id` holds at `client_id` — their refresh tokens
+/// and the access tokens issued from them — when the person withdraws the
+/// client's consent. Takes a connection or a transaction; answers how many.
+pub async fn revoke_families_of<'e>(
+    conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    account_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE refresh_families SET revoked_at = $1 \
+         WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(account_id)
+    .bind(client_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

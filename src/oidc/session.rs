@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::secret::{digest, random_token};
-use crate::storage::Kind;
+use crate::storage::{Db, Kind};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
@@ -77,7 +77,11 @@ pub async fn find(app: &Clef, token: &str, now: i64) -> anyhow::Result<Option<Se
     }
     // Ended by a password change made in another session (or the account is gone).
     let current = accounts::session_epoch(&app.db, &session.account_id).await?;
-    Ok((current == Some(session.epoch)).then_some(session))
+    if current != Some(session.epoch) {
+        return Ok(None);
+    }
+    seen(app, &session.sid, now).await?;
+    Ok(Some(session))
 }
 
 /// Moves the session behind `token` into the account's epoch `epoch`: the
@@ -140,4 +144,63 @@ pub async fn end_others(
             .await?;
     }
     Ok(ended)
+}
+
+/// How stale `last_seen_at` may get: a session in use is written to at most
+/// once in this many seconds, not on every request.
+const LAST_SEEN_STEP: i64 = 300;
+
+/// Records that the session `sid` was used at `now`, for « Mon compte ».
+async fn seen(app: &Clef, sid: &str, now: i64) -> anyhow::Result<()> {
+    let last: Option<i64> = sqlx::query_scalar("SELECT last_seen_at FROM sessions WHERE sid = $1")
+        .bind(sid)
+        .fetch_optional(&app.db)
+        .await?;
+    if last.is_some_and(|last| now - last >= LAST_SEEN_STEP) {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE sid = $2 AND last_seen_at < $1")
+            .bind(now)
+            .bind(sid)
+            .execute(&app.db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// An open session as the person sees it in « Mon compte ».
+#[derive(Debug, Clone)]
+pub struct OpenSession {
+    pub sid: String,
+    /// The browser, as its User-Agent named it.
+    pub device: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// The account's sessions neither ended nor expired at `now`, the most
+/// recently used first.
+pub async fn open_sessions(
+    db: &Db,
+    account_id: &str,
+    now: i64,
+) -> Result<Vec<OpenSession>, sqlx::Error> {
+    use sqlx::Row;
+    sqlx::query(
+        "SELECT sid, device, created_at, last_seen_at FROM sessions \
+         WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2 \
+         ORDER BY last_seen_at DESC, created_at DESC",
+    )
+    .bind(account_id)
+    .bind(now)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(OpenSession {
+            sid: row.try_get("sid")?,
+            device: row.try_get("device")?,
+            created_at: row.try_get("created_at")?,
+            last_seen_at: row.try_get("last_seen_at")?,
+        })
+    })
+    .collect()
 }

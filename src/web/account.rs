@@ -1,5 +1,6 @@
-//! « Mon compte » (SPEC §3.6, profile part): identifier, address and its
-//! validation, resend validation, change password, change address, last login.
+//! « Mon compte » (SPEC §3.6): identifier, address and its validation, resend
+//! validation, change password, change address, last login; the open sessions
+//! with « Se déconnecter partout »; the services holding consent, with revoke.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -13,6 +14,7 @@ use super::{AppState, cookies, pages};
 use crate::accounts::activation::{self, ProfileError};
 use crate::accounts::{Account, store};
 use crate::app::Clef;
+use crate::oidc::{clients, consent, logout, session};
 
 fn datetime(unix: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(unix) {
@@ -28,10 +30,51 @@ fn datetime(unix: i64) -> String {
     }
 }
 
+/// The open sessions (this one first) and the services holding consent, as
+/// the page shows them.
+struct Lists {
+    sessions: Vec<minijinja::Value>,
+    applications: Vec<minijinja::Value>,
+}
+
+async fn lists(app: &Clef, account_id: &str, current_sid: &str) -> Result<Lists, WebError> {
+    let mut open = session::open_sessions(&app.db, account_id, app.now()).await?;
+    open.sort_by_key(|s| s.sid != current_sid);
+    let sessions = open
+        .iter()
+        .map(|s| {
+            minijinja::context! {
+                device => &s.device,
+                opened => datetime(s.created_at),
+                last_seen => datetime(s.last_seen_at),
+                current => s.sid == current_sid,
+            }
+        })
+        .collect();
+    let applications = consent::authorizations(&app.db, account_id)
+        .await?
+        .iter()
+        .map(|a| {
+            let items: Vec<&str> = a.scopes.iter().filter_map(consent::described).collect();
+            minijinja::context! {
+                client_id => &a.client_id,
+                name => &a.client_name,
+                since => datetime(a.granted_at),
+                items,
+            }
+        })
+        .collect();
+    Ok(Lists {
+        sessions,
+        applications,
+    })
+}
+
 fn render(
     app: &Clef,
     jar: CookieJar,
     account: &Account,
+    lists: Lists,
     notice: Option<&str>,
     error: Option<&str>,
     status: StatusCode,
@@ -47,30 +90,50 @@ fn render(
             pending_email => &account.pending_email,
             last_login => account.last_login_at.map(datetime),
             rule => activation::password_rule(app).describe(),
+            sessions => lists.sessions,
+            applications => lists.applications,
             can_resend, csrf, notice, error,
         }
     })
 }
 
 /// `GET /compte`.
-pub async fn page(State(app): AppState, signed_in: SignedIn, jar: CookieJar) -> Response {
-    render(&app, jar, &signed_in.account, None, None, StatusCode::OK)
+pub async fn page(
+    State(app): AppState,
+    SignedIn {
+        account, session, ..
+    }: SignedIn,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let lists = lists(&app, &account.id, &session.sid).await?;
+    Ok(render(
+        &app,
+        jar,
+        &account,
+        lists,
+        None,
+        None,
+        StatusCode::OK,
+    ))
 }
 
 async fn outcome(
     app: &Clef,
     jar: CookieJar,
     account: &Account,
+    current_sid: &str,
     result: Result<&str, ProfileError>,
 ) -> Result<Response, WebError> {
     let account = store::account_by_id(&app.db, &account.id)
         .await?
         .unwrap_or_else(|| account.clone());
+    let lists = lists(app, &account.id, current_sid).await?;
     match result {
         Ok(notice) => Ok(render(
             app,
             jar,
             &account,
+            lists,
             Some(notice),
             None,
             StatusCode::OK,
@@ -79,6 +142,7 @@ async fn outcome(
             app,
             jar,
             &account,
+            lists,
             None,
             Some(&message),
             StatusCode::BAD_REQUEST,
@@ -89,6 +153,7 @@ async fn outcome(
                 app,
                 jar,
                 &account,
+                lists,
                 None,
                 Some(&message),
                 StatusCode::TOO_MANY_REQUESTS,
@@ -103,7 +168,9 @@ async fn outcome(
 /// `POST /compte/renvoyer`.
 pub async fn resend(
     State(app): AppState,
-    SignedIn { account, .. }: SignedIn,
+    SignedIn {
+        account, session, ..
+    }: SignedIn,
     jar: CookieJar,
     CheckedForm(_): CheckedForm,
 ) -> Result<Response, WebError> {
@@ -117,7 +184,7 @@ pub async fn resend(
             "Votre adresse mail est déjà validée.".into(),
         ))
     };
-    outcome(&app, jar, &account, result).await
+    outcome(&app, jar, &account, &session.sid, result).await
 }
 
 /// `POST /compte/mot-de-passe`.
@@ -126,6 +193,7 @@ pub async fn change_password(
     SignedIn {
         account,
         session_token,
+        session,
     }: SignedIn,
     ClientAddress(address): ClientAddress,
     jar: CookieJar,
@@ -143,13 +211,15 @@ pub async fn change_password(
     )
     .await
     .map(|()| "Votre mot de passe a été modifié.");
-    outcome(&app, jar, &account, result).await
+    outcome(&app, jar, &account, &session.sid, result).await
 }
 
 /// `POST /compte/adresse`.
 pub async fn change_email(
     State(app): AppState,
-    SignedIn { account, .. }: SignedIn,
+    SignedIn {
+        account, session, ..
+    }: SignedIn,
     ClientAddress(address): ClientAddress,
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
@@ -165,5 +235,50 @@ pub async fn change_email(
     )
     .await
     .map(|_| "Un mail de confirmation a été envoyé à la nouvelle adresse : elle remplacera l'actuelle dès que vous aurez cliqué sur son lien.");
-    outcome(&app, jar, &account, result).await
+    outcome(&app, jar, &account, &session.sid, result).await
+}
+
+/// `POST /compte/deconnexion-partout`: every other session of the account
+/// ends (their cookies at once, their clients told); this one goes on.
+pub async fn sign_out_everywhere_else(
+    State(app): AppState,
+    SignedIn {
+        account,
+        session_token,
+        session,
+    }: SignedIn,
+    jar: CookieJar,
+    CheckedForm(_): CheckedForm,
+) -> Result<Response, WebError> {
+    logout::sign_out_everywhere_else(&app, &account.id, &session_token).await?;
+    let result = Ok("Vos autres sessions sont fermées : seule celle-ci reste ouverte.");
+    outcome(&app, jar, &account, &session.sid, result).await
+}
+
+/// `POST /compte/applications/retirer`: withdraws the consent given to the
+/// service `client_id` and ends the refresh tokens it holds for this account.
+pub async fn withdraw_consent(
+    State(app): AppState,
+    SignedIn {
+        account, session, ..
+    }: SignedIn,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let client_id = params.get("client_id").unwrap_or("");
+    let name = clients::find(&app.db, client_id).await?.map(|c| c.name);
+    let withdrawn = consent::withdraw(&app.db, &account.id, client_id, app.now()).await?;
+    let notice = match name {
+        Some(name) if withdrawn => {
+            tracing::info!(account = %account.id, client = %client_id, "consent withdrawn");
+            Some(format!(
+                "L'autorisation de « {name} » est retirée : ce service vous la redemandera s'il en a besoin."
+            ))
+        }
+        _ => None,
+    };
+    let result = notice.as_deref().ok_or_else(|| {
+        ProfileError::Invalid("Ce service n'a pas ou plus votre autorisation.".into())
+    });
+    outcome(&app, jar, &account, &session.sid, result).await
 }

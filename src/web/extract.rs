@@ -137,6 +137,8 @@ pub struct SignedIn {
     pub account: Account,
     /// The session cookie's value (a password change keeps this session).
     pub session_token: String,
+    /// The session itself (« cette session » in the list of sessions).
+    pub session: Session,
 }
 
 impl FromRequestParts<Arc<Clef>> for SignedIn {
@@ -161,6 +163,7 @@ impl FromRequestParts<Arc<Clef>> for SignedIn {
         Ok(Self {
             account,
             session_token,
+            session,
         })
     }
 }

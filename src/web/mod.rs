@@ -75,6 +75,8 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/compte/renvoyer", post(account::resend))
         .route("/compte/mot-de-passe", post(account::change_password))
         .route("/compte/adresse", post(account::change_email))
+        .route("/compte/deconnexion-partout", post(account::sign_out_everywhere_else))
+        .route("/compte/applications/retirer", post(account::withdraw_consent))
         .route("/", get(login::home))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

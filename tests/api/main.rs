@@ -1,5 +1,6 @@
 //! Clef's integration tests: one binary, one module per area.
 
+mod account_sessions;
 mod authorize;
 mod backchannel;
 mod bad_input;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real-browser end-to-end + accessibility check of Clef's login, account
-# activation, consent and logout flows.
+# activation, consent and logout flows, and « Mon compte »'s sessions and applications.
 #
 #   bash tests/browser/run.sh        (from anywhere; exits non-zero on any failure)
 #
@@ -10,7 +10,8 @@
 # port, runs tests/browser/login.spec.mjs, tests/browser/activation.spec.mjs
 # (which provisions a family through the clef CLI on the same data dir),
 # tests/browser/consent.spec.mjs (which registers a third-party service through
-# the CLI) and tests/browser/logout.spec.mjs in headless Chromium, and cleans up.
+# the CLI), tests/browser/logout.spec.mjs and tests/browser/account.spec.mjs
+# (« Mon compte »'s sessions and applications) in headless Chromium, and cleans up.
 # Every spec always runs; the exit status is non-zero when any fails.
 #
 # Environment (all optional):
@@ -137,5 +138,11 @@ CLEF_URL="$URL" CLEF_BIN="$BIN" CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/
 log "logout.spec.mjs"
 CLEF_URL="$URL" CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/logout" \
   node "$HERE/logout.spec.mjs" || FAILED=1
+
+# Last: « Se déconnecter partout » ends the demo parent's other sessions.
+log "account.spec.mjs"
+CLEF_URL="$URL" CLEF_BIN="$BIN" CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/keys" \
+  CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/account" \
+  node "$HERE/account.spec.mjs" || FAILED=1
 
 exit "$FAILED"

@@ -1,0 +1,455 @@
+//! « Mon compte », sessions and applications (SPEC §3.6, issue 7): the open
+//! sessions of the account with « Se déconnecter partout », and the services
+//! holding consent with « Retirer l'autorisation », which ends their refresh
+//! tokens.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+type ClientCreds = (String, Option<String>);
+
+const SERVICE: &str = "Cahier de textes Exemple";
+const OFFLINE: &str = "openid profile children offline_access";
+
+/// A browser whose User-Agent is `device` (what « Vos sessions » shows).
+fn browser_named(device: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(device)
+        .build()
+        .unwrap()
+}
+
+/// Signs `identifier` in at /login from a browser named `device`.
+async fn signed_in(app: &TestApp, identifier: &str, device: &str) -> reqwest::Client {
+    let browser = browser_named(device);
+    let page = page_text(&browser, &app.url("/login")).await;
+    let response = submit_login(app, &browser, &page, identifier, PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    browser
+}
+
+async fn account_page(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response {
+    browser.get(app.url("/compte")).send().await.unwrap()
+}
+
+async fn account_text(app: &TestApp, browser: &reqwest::Client) -> String {
+    let page = account_page(app, browser).await;
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+/// POSTs one of « Mon compte »'s forms with the page's CSRF token.
+async fn post_from_account(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = account_text(app, browser).await;
+    let csrf = input_value(&page, "csrf").unwrap();
+    let mut form = form.to_vec();
+    form.push(("csrf", &csrf));
+    browser
+        .post(app.url(path))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The list item of the page that names `device`.
+fn item_naming<'a>(page: &'a str, device: &str) -> &'a str {
+    page.split("<li>")
+        .find(|item| item.contains(device))
+        .unwrap_or_else(|| panic!("{device} is not listed"))
+}
+
+/// The part of the page about the service named `name`: from its heading to its form's end.
+fn application<'a>(page: &'a str, name: &str) -> &'a str {
+    let start = page
+        .find(&format!("<h3>{name}</h3>"))
+        .unwrap_or_else(|| panic!("{name} is not listed"));
+    let end = start + page[start..].find("</form>").unwrap();
+    &page[start..end]
+}
+
+/// Signs `identifier` in through `client` asking `scope` from `browser`,
+/// accepts on the consent page, exchanges the code; returns the tokens.
+async fn consented(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &ClientCreds,
+    identifier: &str,
+    scope: &str,
+) -> Value {
+    let url = authorize_url(app, &client.0, &[("scope", scope)]);
+    let first = browser.get(&url).send().await.unwrap();
+    let to_consent = if first.status() == 200 {
+        let page = first.text().await.unwrap();
+        submit_login(app, browser, &page, identifier, PASSWORD).await
+    } else {
+        first
+    };
+    let consent_url = location(&to_consent);
+    assert!(
+        consent_url.starts_with("/consentement?"),
+        "consent is asked: {consent_url}"
+    );
+    let page = page_text(browser, &app.url(&consent_url)).await;
+    let accepted = browser
+        .post(app.url("/consentement"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
+            ("request", input_value(&page, "request").unwrap().as_str()),
+            ("decision", "accept"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let code = location_param(&accepted, "code").expect("a code after consent");
+    let tokens = exchange(app, client, &code, None).await;
+    assert_eq!(tokens.status(), 200);
+    let tokens: Value = tokens.json().await.unwrap();
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    tokens
+}
+
+/// Presents a refresh token at /token; answers the status and the body.
+async fn refresh(app: &TestApp, client: &ClientCreds, token: &str) -> (u16, Value) {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", client.0.as_str()),
+    ];
+    if let Some(secret) = &client.1 {
+        form.push(("client_secret", secret));
+    }
+    let response = reqwest::Client::new()
+        .post(app.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn text(value: &Value, name: &str) -> String {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} in {value}"))
+        .to_owned()
+}
+
+async fn consents_of(app: &TestApp, identifier: &str) -> i64 {
+    let account = app.account_named(identifier).await;
+    sqlx::query_scalar("SELECT COUNT(*) FROM consents WHERE account_id = $1")
+        .bind(&account.id)
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap()
+}
+
+async fn last_seen(app: &TestApp, device: &str) -> (i64, i64) {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT created_at, last_seen_at FROM sessions WHERE device = $1")
+        .bind(device)
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    (row.get("created_at"), row.get("last_seen_at"))
+}
+
+#[tokio::test]
+async fn my_account_lists_the_open_sessions_and_marks_this_one() {
+    let app = spawn_app().await;
+    app.family().await;
+    let here = signed_in(&app, "claire.martin", "Firefox du salon").await;
+    let there = signed_in(&app, "claire.martin", "Safari du telephone").await;
+    let _child = signed_in(&app, "lea.martin", "Tablette de Lea").await;
+    let gone = signed_in(&app, "claire.martin", "Ordinateur du CDI").await;
+    let page = account_text(&app, &gone).await;
+    let logged_out = gone
+        .post(app.url("/logout"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
+            ("confirm", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(logged_out.status().is_success() || logged_out.status().is_redirection());
+
+    let page = account_text(&app, &here).await;
+    assert!(page.contains("<h2>Vos sessions</h2>"));
+    assert!(page.contains("Safari du telephone"));
+    assert!(
+        !page.contains("Tablette de Lea"),
+        "another account's session"
+    );
+    assert!(!page.contains("Ordinateur du CDI"), "an ended session");
+    assert_eq!(page.matches("cette session").count(), 1);
+    assert!(item_naming(&page, "Firefox du salon").contains("cette session"));
+    assert!(!item_naming(&page, "Safari du telephone").contains("cette session"));
+    assert!(item_naming(&page, "Safari du telephone").contains("Dernière activité le"));
+    assert!(page.contains("Se déconnecter partout"));
+
+    let page = account_text(&app, &there).await;
+    assert!(item_naming(&page, "Safari du telephone").contains("cette session"));
+    assert!(!item_naming(&page, "Firefox du salon").contains("cette session"));
+
+    // Last seen moves when the session is used, at most every five minutes.
+    let (opened, seen) = last_seen(&app, "Safari du telephone").await;
+    assert_eq!(seen, opened);
+    app.clock.advance(600);
+    account_text(&app, &there).await;
+    let (_, seen) = last_seen(&app, "Safari du telephone").await;
+    assert!(seen >= opened + 600, "{seen} after {opened}");
+    app.clock.advance(60);
+    account_text(&app, &there).await;
+    assert_eq!(last_seen(&app, "Safari du telephone").await.1, seen);
+    // An expired session is no longer listed.
+    app.clock.advance(app.app.config.session_ttl);
+    let reopened = signed_in(&app, "claire.martin", "Nouveau navigateur").await;
+    let page = account_text(&app, &reopened).await;
+    assert!(!page.contains("Firefox du salon"));
+    assert!(item_naming(&page, "Nouveau navigateur").contains("cette session"));
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_the_other_sessions_and_keeps_this_one() {
+    let app = spawn_app().await;
+    app.family().await;
+    let (client_id, _) = app.client(false).await;
+    let here = signed_in(&app, "claire.martin", "Firefox du salon").await;
+    let there = signed_in(&app, "claire.martin", "Safari du telephone").await;
+    let child = signed_in(&app, "lea.martin", "Tablette de Lea").await;
+
+    // Another site's form carries no matching token: refused, nothing ends.
+    for form in [
+        vec![],
+        vec![("csrf", "forged-token-forged-token-forged-token-0000")],
+    ] {
+        let forged = here
+            .post(app.url("/compte/deconnexion-partout"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+    }
+    assert_eq!(account_page(&app, &there).await.status(), 200);
+
+    let done = post_from_account(&app, &here, "/compte/deconnexion-partout", &[]).await;
+    assert_eq!(done.status(), 200);
+    let page = done.text().await.unwrap();
+    assert!(page.contains("Vos autres sessions sont fermées"));
+    assert!(!page.contains("Safari du telephone"), "no longer listed");
+    assert!(item_naming(&page, "Firefox du salon").contains("cette session"));
+
+    assert_eq!(
+        account_page(&app, &here).await.status(),
+        200,
+        "this session goes on"
+    );
+    let ended = account_page(&app, &there).await;
+    assert_eq!(ended.status(), 303);
+    assert_eq!(location(&ended), "/login");
+    let silent = there
+        .get(authorize_url(&app, &client_id, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&silent, "error").as_deref(),
+        Some("login_required")
+    );
+    let here_still = here
+        .get(authorize_url(&app, &client_id, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(location_param(&here_still, "code").is_some());
+    assert_eq!(
+        account_page(&app, &child).await.status(),
+        200,
+        "other accounts keep theirs"
+    );
+    let ended_in_registry: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sessions WHERE device = 'Safari du telephone' AND ended_at IS NOT NULL",
+    )
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(ended_in_registry, 1);
+}
+
+#[tokio::test]
+async fn withdrawing_a_services_consent_ends_its_refresh_tokens_and_asks_again() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser_named("Firefox du salon");
+    let tokens = consented(&app, &browser, &client, "claire.martin", OFFLINE).await;
+    let (status, rotated) = refresh(&app, &client, &text(&tokens, "refresh_token")).await;
+    assert_eq!(status, 200, "{rotated}");
+
+    let page = account_text(&app, &browser).await;
+    assert!(page.contains("<h2>Applications autorisées</h2>"));
+    let item = application(&page, SERVICE);
+    assert!(item.contains("Autorisation donnée le"));
+    assert!(
+        item.contains("la liste de vos enfants"),
+        "what it receives, in plain words"
+    );
+    assert!(item.contains("quand vous n&#x27;êtes pas connecté(e)"));
+    assert!(item.contains(&format!(
+        "aria-label=\"Retirer l'autorisation de {SERVICE}\""
+    )));
+    assert_eq!(input_value(item, "client_id").as_deref(), Some(&*client.0));
+
+    // Without the form token: refused, the consent stays.
+    let forged = browser
+        .post(app.url("/compte/applications/retirer"))
+        .form(&[("client_id", client.0.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(consents_of(&app, "claire.martin").await, 1);
+
+    let withdrawn = post_from_account(
+        &app,
+        &browser,
+        "/compte/applications/retirer",
+        &[("client_id", &client.0)],
+    )
+    .await;
+    assert_eq!(withdrawn.status(), 200);
+    let page = withdrawn.text().await.unwrap();
+    assert!(page.contains(&format!("L&#x27;autorisation de « {SERVICE} » est retirée")));
+    assert!(!page.contains(&format!("<h3>{SERVICE}</h3>")));
+    assert!(page.contains("Aucun service extérieur n'a reçu votre autorisation."));
+    assert_eq!(consents_of(&app, "claire.martin").await, 0);
+
+    // Its refresh tokens, and the access tokens issued from them, are over.
+    let (status, body) = refresh(&app, &client, &text(&rotated, "refresh_token")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    let userinfo = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(text(&rotated, "access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 401);
+
+    // The next sign-in asks again; a silent one cannot go through.
+    let silent = browser
+        .get(authorize_url(
+            &app,
+            &client.0,
+            &[("scope", OFFLINE), ("prompt", "none")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&silent, "error").as_deref(),
+        Some("consent_required")
+    );
+    consented(&app, &browser, &client, "claire.martin", OFFLINE).await;
+
+    // Withdrawing twice: nothing left to withdraw.
+    let again = post_from_account(
+        &app,
+        &browser,
+        "/compte/applications/retirer",
+        &[("client_id", &client.0)],
+    )
+    .await;
+    assert_eq!(again.status(), 200, "the renewed consent is withdrawn");
+    let twice = post_from_account(
+        &app,
+        &browser,
+        "/compte/applications/retirer",
+        &[("client_id", &client.0)],
+    )
+    .await;
+    assert_eq!(twice.status(), 400);
+    assert!(
+        twice
+            .text()
+            .await
+            .unwrap()
+            .contains("Ce service n&#x27;a pas ou plus votre autorisation.")
+    );
+}
+
+#[tokio::test]
+async fn a_person_withdraws_only_their_own_consent_whatever_client_id_they_send() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let other_service = app
+        .client_with(|new| {
+            new.name = "Soutien scolaire Exemple".into();
+            new.is_first_party = false;
+        })
+        .await;
+    let claire = browser_named("Firefox du salon");
+    let lea = browser_named("Tablette de Lea");
+    consented(&app, &claire, &client, "claire.martin", OFFLINE).await;
+    let lea_tokens = consented(
+        &app,
+        &lea,
+        &client,
+        "lea.martin",
+        "openid profile offline_access",
+    )
+    .await;
+    let lea_other = consented(
+        &app,
+        &lea,
+        &other_service,
+        "lea.martin",
+        "openid offline_access",
+    )
+    .await;
+
+    // Léa's services are not in Claire's list.
+    let page = account_text(&app, &claire).await;
+    assert!(!page.contains("Soutien scolaire Exemple"));
+
+    // A service Claire never authorized, an unknown one: nothing to withdraw.
+    for client_id in [other_service.0.as_str(), "clef-unknown", ""] {
+        let refused = post_from_account(
+            &app,
+            &claire,
+            "/compte/applications/retirer",
+            &[("client_id", client_id)],
+        )
+        .await;
+        assert_eq!(refused.status(), 400, "{client_id}");
+    }
+    // The service both authorized: only Claire's consent goes.
+    let withdrawn = post_from_account(
+        &app,
+        &claire,
+        "/compte/applications/retirer",
+        &[("client_id", &client.0)],
+    )
+    .await;
+    assert_eq!(withdrawn.status(), 200);
+    assert_eq!(consents_of(&app, "claire.martin").await, 0);
+    assert_eq!(consents_of(&app, "lea.martin").await, 2);
+    let page = account_text(&app, &lea).await;
+    assert!(page.contains(&format!("<h3>{SERVICE}</h3>")));
+    assert!(page.contains("<h3>Soutien scolaire Exemple</h3>"));
+    for (service, tokens) in [(&client, &lea_tokens), (&other_service, &lea_other)] {
+        let (status, body) = refresh(&app, service, &text(tokens, "refresh_token")).await;
+        assert_eq!(status, 200, "Léa's refresh tokens live on: {body}");
+    }
+}
