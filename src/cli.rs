@@ -182,6 +182,37 @@ enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Changes a registered client; options not given are kept.
+    Update {
+        /// The client to change.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Replaces every redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Replaces every post-logout redirect URI (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        #[arg(long = "first-party")]
+        first_party: Option<bool>,
+        #[arg(
+            long = "backchannel-logout-uri",
+            conflicts_with = "no_backchannel_logout"
+        )]
+        backchannel_logout_uri: Option<String>,
+        /// Stops back-channel logout for this client.
+        #[arg(long = "no-backchannel-logout")]
+        no_backchannel_logout: bool,
+        /// A new version of the terms asks every account to accept them again.
+        #[arg(long = "terms-url", requires = "terms_version")]
+        terms_url: Option<String>,
+        #[arg(long = "terms-version", requires = "terms_url")]
+        terms_version: Option<String>,
+        #[arg(long = "service-scopes")]
+        service_scopes: Option<String>,
+    },
     List {
         #[arg(long)]
         json: bool,
@@ -535,6 +566,46 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                     None => println!("public client: no secret; PKCE (S256) is required"),
                 }
             }
+            Ok(())
+        }
+        ClientCommand::Update {
+            id,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            first_party,
+            backchannel_logout_uri,
+            no_backchannel_logout,
+            terms_url,
+            terms_version,
+            service_scopes,
+        } => {
+            let backchannel_logout_uri = match (backchannel_logout_uri, no_backchannel_logout) {
+                (Some(uri), _) => Some(Some(clients::parse_backchannel_uri(&uri)?)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let changes = clients::ClientChanges {
+                name,
+                redirect_uris: (!redirect_uris.is_empty())
+                    .then(|| parse_uris(&redirect_uris))
+                    .transpose()?,
+                post_logout_redirect_uris: (!post_logout_redirect_uris.is_empty())
+                    .then(|| parse_uris(&post_logout_redirect_uris))
+                    .transpose()?,
+                is_first_party: first_party,
+                backchannel_logout_uri,
+                terms: match (terms_url, terms_version) {
+                    (Some(url), Some(version)) => Some(clients::parse_terms(&url, &version)?),
+                    _ => None,
+                },
+                service_scopes: service_scopes
+                    .as_deref()
+                    .map(clients::parse_service_scopes)
+                    .transpose()?,
+            };
+            let client = clients::update(&db, &id, changes).await?;
+            println!("client {} updated", client.id);
             Ok(())
         }
         ClientCommand::List { json } => {

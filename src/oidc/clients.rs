@@ -155,11 +155,7 @@ pub async fn create(
     if client.client_credentials && client.is_public {
         anyhow::bail!("a public client cannot use client_credentials: it has no secret");
     }
-    let grant_types = if client.client_credentials {
-        "authorization_code refresh_token client_credentials"
-    } else {
-        "authorization_code refresh_token"
-    };
+    let grant_types = grant_types(client.client_credentials);
     sqlx::query(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, \
          is_first_party, created_at, backchannel_logout_uri, terms_url, terms_version, grant_types, \
@@ -181,6 +177,84 @@ pub async fn create(
     .execute(db)
     .await?;
     Ok((client, secret.map(SecretString::from)))
+}
+
+/// The grant types stored for a client.
+fn grant_types(client_credentials: bool) -> &'static str {
+    if client_credentials {
+        "authorization_code refresh_token client_credentials"
+    } else {
+        "authorization_code refresh_token"
+    }
+}
+
+/// What `clef client update` changes; `None` keeps the registered value.
+#[derive(Default)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<RedirectUri>>,
+    pub post_logout_redirect_uris: Option<Vec<RedirectUri>>,
+    pub is_first_party: Option<bool>,
+    /// `Some(None)` stops back-channel logout.
+    pub backchannel_logout_uri: Option<Option<Url>>,
+    pub terms: Option<Terms>,
+    pub service_scopes: Option<Vec<String>>,
+}
+
+/// Changes a registered client (its secret stays).
+pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> anyhow::Result<Client> {
+    let mut client = find(db, id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no client {id}"))?;
+    if let Some(name) = changes.name {
+        client.name = crate::domain::text("nom", &name, 100)?;
+    }
+    if let Some(uris) = changes.redirect_uris {
+        client.redirect_uris = uris;
+    }
+    if let Some(uris) = changes.post_logout_redirect_uris {
+        client.post_logout_redirect_uris = uris;
+    }
+    if let Some(first_party) = changes.is_first_party {
+        client.is_first_party = first_party;
+    }
+    if let Some(uri) = changes.backchannel_logout_uri {
+        client.backchannel_logout_uri = uri;
+    }
+    if let Some(terms) = changes.terms {
+        client.terms = Some(terms);
+    }
+    if let Some(scopes) = changes.service_scopes {
+        anyhow::ensure!(
+            !client.is_public,
+            "a public client cannot use client_credentials"
+        );
+        client.client_credentials = true;
+        client.service_scopes = scopes;
+    }
+    anyhow::ensure!(
+        !client.redirect_uris.is_empty(),
+        "a client needs a redirect URI"
+    );
+    let grant_types = grant_types(client.client_credentials);
+    sqlx::query(
+        "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, is_first_party = $4, \
+         backchannel_logout_uri = $5, terms_url = $6, terms_version = $7, grant_types = $8, service_scopes = $9 \
+         WHERE id = $10",
+    )
+    .bind(&client.name)
+    .bind(serde_json::to_string(&client.redirect_uris)?)
+    .bind(serde_json::to_string(&client.post_logout_redirect_uris)?)
+    .bind(i64::from(client.is_first_party))
+    .bind(client.backchannel_logout_uri.as_ref().map(Url::as_str))
+    .bind(client.terms.as_ref().map(|t| t.url.as_str()))
+    .bind(client.terms.as_ref().map(|t| t.version.as_str()))
+    .bind(grant_types)
+    .bind(client.service_scopes.join(" "))
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(client)
 }
 
 /// Gives a confidential client a new secret; the old one stops working at once.

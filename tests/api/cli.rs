@@ -621,3 +621,71 @@ async fn the_write_ahead_log_and_outbox_mail_are_private_in_a_data_folder_open_t
         "Lien d'activation"
     );
 }
+
+#[test]
+fn operators_update_a_client_and_give_it_terms_back_channel_and_service_scopes() {
+    let clef = Clef::new();
+    let created: Value = serde_json::from_str(&clef.ok(
+        &[
+            "client",
+            "create",
+            "--name",
+            "ENT",
+            "--redirect-uri",
+            "https://ent.example/cb",
+            "--json",
+        ],
+        None,
+    ))
+    .unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    clef.ok(
+        &[
+            "client",
+            "update",
+            "--id",
+            id,
+            "--name",
+            "ENT Collèges 59",
+            "--first-party",
+            "true",
+            "--terms-url",
+            "https://ent.example/charte",
+            "--terms-version",
+            "2026-09",
+            "--backchannel-logout-uri",
+            "https://ent.example/backchannel",
+            "--service-scopes",
+            "annuaire:lecture",
+        ],
+        None,
+    );
+    let list: Value = serde_json::from_str(&clef.ok(&["client", "list", "--json"], None)).unwrap();
+    let client = &list[0];
+    assert_eq!(client["name"], "ENT Collèges 59");
+    assert_eq!(client["is_first_party"], true);
+    assert_eq!(client["terms"]["version"], "2026-09");
+    assert_eq!(
+        client["backchannel_logout_uri"],
+        "https://ent.example/backchannel"
+    );
+    assert_eq!(client["client_credentials"], true);
+    assert_eq!(client["redirect_uris"][0], "https://ent.example/cb", "kept");
+    // Back-channel logout can be stopped; a bad value changes nothing.
+    clef.ok(
+        &["client", "update", "--id", id, "--no-backchannel-logout"],
+        None,
+    );
+    clef.fails(&[
+        "client",
+        "update",
+        "--id",
+        id,
+        "--backchannel-logout-uri",
+        "http://ent.example/bc",
+    ]);
+    clef.fails(&["client", "update", "--id", "clef-inconnu", "--name", "X"]);
+    let list: Value = serde_json::from_str(&clef.ok(&["client", "list", "--json"], None)).unwrap();
+    assert!(list[0]["backchannel_logout_uri"].is_null());
+    assert_eq!(list[0]["name"], "ENT Collèges 59");
+}
