@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::domain::{
     BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, RedirectUri, Uai,
 };
-use crate::oidc::clients::{self, NewClient};
+use crate::oidc::clients::{self, NewClient, RefreshLifetimes};
 use crate::storage::{self, Db};
 
 #[derive(Parser)]
@@ -178,6 +178,12 @@ enum ClientCommand {
         /// with these scopes (space- or comma-separated).
         #[arg(long = "service-scopes")]
         service_scopes: Option<String>,
+        /// Refresh tokens of this client die after this many seconds unused…
+        #[arg(long = "refresh-token-idle-ttl")]
+        refresh_token_idle_ttl: Option<i64>,
+        /// …and their family this many seconds after the sign-in.
+        #[arg(long = "refresh-token-absolute-ttl")]
+        refresh_token_absolute_ttl: Option<i64>,
         /// Print `client_id` and `client_secret` as JSON.
         #[arg(long)]
         json: bool,
@@ -212,6 +218,10 @@ enum ClientCommand {
         terms_version: Option<String>,
         #[arg(long = "service-scopes")]
         service_scopes: Option<String>,
+        #[arg(long = "refresh-token-idle-ttl")]
+        refresh_token_idle_ttl: Option<i64>,
+        #[arg(long = "refresh-token-absolute-ttl")]
+        refresh_token_absolute_ttl: Option<i64>,
     },
     List {
         #[arg(long)]
@@ -528,6 +538,8 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             terms_url,
             terms_version,
             service_scopes,
+            refresh_token_idle_ttl,
+            refresh_token_absolute_ttl,
             json,
         } => {
             let terms = match (terms_url, terms_version) {
@@ -549,6 +561,10 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                     .as_deref()
                     .map(clients::parse_service_scopes)
                     .transpose()?,
+                refresh_lifetimes: RefreshLifetimes {
+                    idle: refresh_token_idle_ttl,
+                    absolute: refresh_token_absolute_ttl,
+                },
             };
             let (client, secret) = clients::create(&db, new, SystemClock.now()).await?;
             let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
@@ -579,6 +595,8 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             terms_url,
             terms_version,
             service_scopes,
+            refresh_token_idle_ttl,
+            refresh_token_absolute_ttl,
         } => {
             let backchannel_logout_uri = match (backchannel_logout_uri, no_backchannel_logout) {
                 (Some(uri), _) => Some(Some(clients::parse_backchannel_uri(&uri)?)),
@@ -603,6 +621,12 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                     .as_deref()
                     .map(clients::parse_service_scopes)
                     .transpose()?,
+                refresh_lifetimes: (refresh_token_idle_ttl.is_some()
+                    || refresh_token_absolute_ttl.is_some())
+                .then_some(RefreshLifetimes {
+                    idle: refresh_token_idle_ttl,
+                    absolute: refresh_token_absolute_ttl,
+                }),
             };
             let client = clients::update(&db, &id, changes).await?;
             println!("client {} updated", client.id);

@@ -252,11 +252,14 @@ impl Config {
         format!("{}{}", self.issuer_str(), path)
     }
 
-    /// The refresh-token lifetimes in force.
-    pub fn refresh_policy(&self) -> crate::oidc::refresh::Policy {
+    /// The refresh-token lifetimes in force for a client: its own, else the server's.
+    pub fn refresh_policy(
+        &self,
+        client: &crate::oidc::clients::RefreshLifetimes,
+    ) -> crate::oidc::refresh::Policy {
         crate::oidc::refresh::Policy {
-            idle: self.refresh_token_idle_ttl,
-            absolute: self.refresh_token_absolute_ttl,
+            idle: client.idle.unwrap_or(self.refresh_token_idle_ttl),
+            absolute: client.absolute.unwrap_or(self.refresh_token_absolute_ttl),
             grace: self.refresh_token_grace,
         }
     }

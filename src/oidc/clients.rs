@@ -33,7 +33,31 @@ pub struct Client {
     /// the scopes it may ask for them.
     pub client_credentials: bool,
     pub service_scopes: Vec<String>,
+    /// Refresh-token lifetimes for this client, in seconds (`None`: the server's).
+    pub refresh_lifetimes: RefreshLifetimes,
     pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RefreshLifetimes {
+    pub idle: Option<i64>,
+    pub absolute: Option<i64>,
+}
+
+impl RefreshLifetimes {
+    /// Both positive, the idle one within the absolute one.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let invalid = || FieldError::new("refresh_token_ttl", crate::domain::Problem::Invalid);
+        if self.idle.is_some_and(|t| t <= 0) || self.absolute.is_some_and(|t| t <= 0) {
+            return Err(invalid());
+        }
+        if let (Some(idle), Some(absolute)) = (self.idle, self.absolute)
+            && idle > absolute
+        {
+            return Err(invalid());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,6 +95,7 @@ pub struct NewClient {
     pub terms: Option<Terms>,
     /// A service client: client_credentials with these scopes.
     pub service_scopes: Option<Vec<String>>,
+    pub refresh_lifetimes: RefreshLifetimes,
 }
 
 /// Service scopes as given on the command line: scope tokens (RFC 6749 §3.3),
@@ -150,8 +175,10 @@ pub async fn create(
         terms: new.terms,
         client_credentials: new.service_scopes.is_some(),
         service_scopes: new.service_scopes.unwrap_or_default(),
+        refresh_lifetimes: new.refresh_lifetimes,
         created_at: now,
     };
+    client.refresh_lifetimes.validate()?;
     if client.client_credentials && client.is_public {
         anyhow::bail!("a public client cannot use client_credentials: it has no secret");
     }
@@ -159,7 +186,8 @@ pub async fn create(
     sqlx::query(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, \
          is_first_party, created_at, backchannel_logout_uri, terms_url, terms_version, grant_types, \
-         service_scopes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         service_scopes, refresh_token_idle_ttl, refresh_token_absolute_ttl) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&client.id)
     .bind(&client.name)
@@ -174,6 +202,8 @@ pub async fn create(
     .bind(client.terms.as_ref().map(|t| t.version.as_str()))
     .bind(grant_types)
     .bind(client.service_scopes.join(" "))
+    .bind(client.refresh_lifetimes.idle)
+    .bind(client.refresh_lifetimes.absolute)
     .execute(db)
     .await?;
     Ok((client, secret.map(SecretString::from)))
@@ -199,6 +229,7 @@ pub struct ClientChanges {
     pub backchannel_logout_uri: Option<Option<Url>>,
     pub terms: Option<Terms>,
     pub service_scopes: Option<Vec<String>>,
+    pub refresh_lifetimes: Option<RefreshLifetimes>,
 }
 
 /// Changes a registered client (its secret stays).
@@ -239,8 +270,8 @@ pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> anyhow::Result
     let grant_types = grant_types(client.client_credentials);
     sqlx::query(
         "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, is_first_party = $4, \
-         backchannel_logout_uri = $5, terms_url = $6, terms_version = $7, grant_types = $8, service_scopes = $9 \
-         WHERE id = $10",
+         backchannel_logout_uri = $5, terms_url = $6, terms_version = $7, grant_types = $8, service_scopes = $9, \
+         refresh_token_idle_ttl = $10, refresh_token_absolute_ttl = $11 WHERE id = $12",
     )
     .bind(&client.name)
     .bind(serde_json::to_string(&client.redirect_uris)?)
@@ -251,6 +282,8 @@ pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> anyhow::Result
     .bind(client.terms.as_ref().map(|t| t.version.as_str()))
     .bind(grant_types)
     .bind(client.service_scopes.join(" "))
+    .bind(client.refresh_lifetimes.idle)
+    .bind(client.refresh_lifetimes.absolute)
     .bind(id)
     .execute(db)
     .await?;
@@ -271,7 +304,8 @@ pub async fn rotate_secret(db: &Db, id: &str) -> anyhow::Result<SecretString> {
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, is_first_party, created_at, \
-     backchannel_logout_uri, backchannel_logout_session_required, terms_url, terms_version, grant_types, service_scopes";
+     backchannel_logout_uri, backchannel_logout_session_required, terms_url, terms_version, grant_types, service_scopes, \
+     refresh_token_idle_ttl, refresh_token_absolute_ttl";
 
 fn url(row: &AnyRow, column: &str) -> Result<Option<Url>, sqlx::Error> {
     row.try_get::<Option<String>, _>(column)?
@@ -321,6 +355,10 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
+        refresh_lifetimes: RefreshLifetimes {
+            idle: row.try_get("refresh_token_idle_ttl")?,
+            absolute: row.try_get("refresh_token_absolute_ttl")?,
+        },
         created_at: row.try_get("created_at")?,
     })
 }

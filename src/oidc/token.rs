@@ -304,7 +304,7 @@ async fn exchange_code(
     backchannel::record(app, &grant.sid, &client.id).await?;
     let refresh_token = match &family {
         Some(family) => {
-            Some(refresh::start(&app.db, family, &app.config.refresh_policy(), now).await?)
+            Some(refresh::start(&app.db, family, &app.config.refresh_policy(&client.refresh_lifetimes), now).await?)
         }
         None => None,
     };
@@ -336,7 +336,7 @@ async fn refresh(
     scope: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = app.now();
-    let policy = app.config.refresh_policy();
+    let policy = app.config.refresh_policy(&client.refresh_lifetimes);
     let (refresh_token, family) = match refresh::rotate(&app.db, token, &client.id, &policy, now)
         .await?
     {

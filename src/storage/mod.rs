@@ -67,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client credentials",
         include_str!("../../migrations/0007_client_credentials.sql"),
     ),
+    (
+        8,
+        "client refresh lifetimes",
+        include_str!("../../migrations/0008_client_refresh_lifetimes.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

@@ -487,3 +487,45 @@ fn service_scopes_are_rfc_6749_scope_tokens() {
         assert!(parse_service_scopes(bad).is_err(), "{bad:?}");
     }
 }
+
+#[tokio::test]
+async fn a_client_may_have_shorter_refresh_lifetimes_than_the_server() {
+    let app = spawn_app().await;
+    app.family().await;
+    let short = app
+        .client_with(|new| {
+            new.refresh_lifetimes = clef::oidc::clients::RefreshLifetimes {
+                idle: Some(60),
+                absolute: Some(600),
+            };
+        })
+        .await;
+    let usual = app.client(false).await;
+    let short_tokens = sign_in(&app, &short, &[]).await;
+    let usual_tokens = sign_in(&app, &usual, &[]).await;
+    app.clock.advance(61);
+    let idle = refresh(&app, &short, &text(&short_tokens, "refresh_token")).await;
+    assert_eq!(
+        error_of(idle).await,
+        "invalid_grant",
+        "unused past its idle lifetime"
+    );
+    let fresh = refresh(&app, &usual, &text(&usual_tokens, "refresh_token")).await;
+    assert_eq!(fresh.status(), 200);
+
+    // Used within its idle lifetime, a token lives on, up to the family's end.
+    let again = sign_in(&app, &short, &[]).await;
+    let mut token = text(&again, "refresh_token");
+    for _ in 0..5 {
+        app.clock.advance(50);
+        let next = refresh(&app, &short, &token).await;
+        assert_eq!(next.status(), 200);
+        token = text(&next.json().await.unwrap(), "refresh_token");
+    }
+    app.clock.advance(400);
+    assert_eq!(
+        error_of(refresh(&app, &short, &token).await).await,
+        "invalid_grant",
+        "the family ended"
+    );
+}
