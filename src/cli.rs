@@ -151,6 +151,64 @@ enum GuardianCommand {
     },
 }
 
+/// What `client create` and `client update` both set.
+#[derive(clap::Args)]
+struct ClientOptions {
+    /// Back-channel logout: where Clef POSTs a logout token when a session ends.
+    #[arg(long = "backchannel-logout-uri")]
+    backchannel_logout_uri: Option<String>,
+    /// Terms each account accepts once per version before its first sign-in
+    /// (the ENT charter); a new version asks every account again.
+    #[arg(long = "terms-url", requires = "terms_version")]
+    terms_url: Option<String>,
+    #[arg(long = "terms-version", requires = "terms_url")]
+    terms_version: Option<String>,
+    /// A service client that may get tokens for itself (client_credentials),
+    /// with these scopes (space- or comma-separated).
+    #[arg(long = "service-scopes")]
+    service_scopes: Option<String>,
+    /// Refresh tokens of this client die after this many seconds unused…
+    #[arg(long = "refresh-token-idle-ttl")]
+    refresh_token_idle_ttl: Option<i64>,
+    /// …and their family this many seconds after the sign-in.
+    #[arg(long = "refresh-token-absolute-ttl")]
+    refresh_token_absolute_ttl: Option<i64>,
+}
+
+impl ClientOptions {
+    fn backchannel_logout_uri(&self) -> anyhow::Result<Option<url::Url>> {
+        Ok(self
+            .backchannel_logout_uri
+            .as_deref()
+            .map(clients::parse_backchannel_uri)
+            .transpose()?)
+    }
+
+    fn terms(&self) -> anyhow::Result<Option<clients::Terms>> {
+        Ok(match (&self.terms_url, &self.terms_version) {
+            (Some(url), Some(version)) => Some(clients::parse_terms(url, version)?),
+            _ => None,
+        })
+    }
+
+    fn service_scopes(&self) -> anyhow::Result<Option<Vec<String>>> {
+        Ok(self
+            .service_scopes
+            .as_deref()
+            .map(clients::parse_service_scopes)
+            .transpose()?)
+    }
+
+    /// The lifetimes given, if any was.
+    fn refresh_lifetimes(&self) -> Option<RefreshLifetimes> {
+        (self.refresh_token_idle_ttl.is_some() || self.refresh_token_absolute_ttl.is_some())
+            .then_some(RefreshLifetimes {
+                idle: self.refresh_token_idle_ttl,
+                absolute: self.refresh_token_absolute_ttl,
+            })
+    }
+}
+
 #[derive(Subcommand)]
 enum ClientCommand {
     Create {
@@ -166,24 +224,8 @@ enum ClientCommand {
         /// A first-party client (the academy's ENT): no consent screen.
         #[arg(long)]
         first_party: bool,
-        /// Back-channel logout: where Clef POSTs a logout token when a session ends.
-        #[arg(long = "backchannel-logout-uri")]
-        backchannel_logout_uri: Option<String>,
-        /// Terms each account accepts once per version before its first sign-in (the ENT charter).
-        #[arg(long = "terms-url", requires = "terms_version")]
-        terms_url: Option<String>,
-        #[arg(long = "terms-version", requires = "terms_url")]
-        terms_version: Option<String>,
-        /// A service client that may get tokens for itself (client_credentials),
-        /// with these scopes (space- or comma-separated).
-        #[arg(long = "service-scopes")]
-        service_scopes: Option<String>,
-        /// Refresh tokens of this client die after this many seconds unused…
-        #[arg(long = "refresh-token-idle-ttl")]
-        refresh_token_idle_ttl: Option<i64>,
-        /// …and their family this many seconds after the sign-in.
-        #[arg(long = "refresh-token-absolute-ttl")]
-        refresh_token_absolute_ttl: Option<i64>,
+        #[command(flatten)]
+        options: ClientOptions,
         /// Print `client_id` and `client_secret` as JSON.
         #[arg(long)]
         json: bool,
@@ -203,25 +245,11 @@ enum ClientCommand {
         post_logout_redirect_uris: Vec<String>,
         #[arg(long = "first-party")]
         first_party: Option<bool>,
-        #[arg(
-            long = "backchannel-logout-uri",
-            conflicts_with = "no_backchannel_logout"
-        )]
-        backchannel_logout_uri: Option<String>,
         /// Stops back-channel logout for this client.
         #[arg(long = "no-backchannel-logout")]
         no_backchannel_logout: bool,
-        /// A new version of the terms asks every account to accept them again.
-        #[arg(long = "terms-url", requires = "terms_version")]
-        terms_url: Option<String>,
-        #[arg(long = "terms-version", requires = "terms_url")]
-        terms_version: Option<String>,
-        #[arg(long = "service-scopes")]
-        service_scopes: Option<String>,
-        #[arg(long = "refresh-token-idle-ttl")]
-        refresh_token_idle_ttl: Option<i64>,
-        #[arg(long = "refresh-token-absolute-ttl")]
-        refresh_token_absolute_ttl: Option<i64>,
+        #[command(flatten)]
+        options: ClientOptions,
     },
     List {
         #[arg(long)]
@@ -534,37 +562,19 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             post_logout_redirect_uris,
             public,
             first_party,
-            backchannel_logout_uri,
-            terms_url,
-            terms_version,
-            service_scopes,
-            refresh_token_idle_ttl,
-            refresh_token_absolute_ttl,
+            options,
             json,
         } => {
-            let terms = match (terms_url, terms_version) {
-                (Some(url), Some(version)) => Some(clients::parse_terms(&url, &version)?),
-                _ => None,
-            };
             let new = NewClient {
                 name,
                 redirect_uris: parse_uris(&redirect_uris)?,
                 post_logout_redirect_uris: parse_uris(&post_logout_redirect_uris)?,
                 is_public: public,
                 is_first_party: first_party,
-                backchannel_logout_uri: backchannel_logout_uri
-                    .as_deref()
-                    .map(clients::parse_backchannel_uri)
-                    .transpose()?,
-                terms,
-                service_scopes: service_scopes
-                    .as_deref()
-                    .map(clients::parse_service_scopes)
-                    .transpose()?,
-                refresh_lifetimes: RefreshLifetimes {
-                    idle: refresh_token_idle_ttl,
-                    absolute: refresh_token_absolute_ttl,
-                },
+                backchannel_logout_uri: options.backchannel_logout_uri()?,
+                terms: options.terms()?,
+                service_scopes: options.service_scopes()?,
+                refresh_lifetimes: options.refresh_lifetimes().unwrap_or_default(),
             };
             let (client, secret) = clients::create(&db, new, SystemClock.now()).await?;
             let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
@@ -590,16 +600,19 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             redirect_uris,
             post_logout_redirect_uris,
             first_party,
-            backchannel_logout_uri,
             no_backchannel_logout,
-            terms_url,
-            terms_version,
-            service_scopes,
-            refresh_token_idle_ttl,
-            refresh_token_absolute_ttl,
+            options,
         } => {
-            let backchannel_logout_uri = match (backchannel_logout_uri, no_backchannel_logout) {
-                (Some(uri), _) => Some(Some(clients::parse_backchannel_uri(&uri)?)),
+            let backchannel_logout_uri = match (
+                options.backchannel_logout_uri()?,
+                no_backchannel_logout,
+            ) {
+                (Some(_), true) => {
+                    anyhow::bail!(
+                        "--backchannel-logout-uri and --no-backchannel-logout contradict each other"
+                    )
+                }
+                (Some(uri), false) => Some(Some(uri)),
                 (None, true) => Some(None),
                 (None, false) => None,
             };
@@ -613,20 +626,9 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                     .transpose()?,
                 is_first_party: first_party,
                 backchannel_logout_uri,
-                terms: match (terms_url, terms_version) {
-                    (Some(url), Some(version)) => Some(clients::parse_terms(&url, &version)?),
-                    _ => None,
-                },
-                service_scopes: service_scopes
-                    .as_deref()
-                    .map(clients::parse_service_scopes)
-                    .transpose()?,
-                refresh_lifetimes: (refresh_token_idle_ttl.is_some()
-                    || refresh_token_absolute_ttl.is_some())
-                .then_some(RefreshLifetimes {
-                    idle: refresh_token_idle_ttl,
-                    absolute: refresh_token_absolute_ttl,
-                }),
+                terms: options.terms()?,
+                service_scopes: options.service_scopes()?,
+                refresh_lifetimes: options.refresh_lifetimes(),
             };
             let client = clients::update(&db, &id, changes).await?;
             println!("client {} updated", client.id);

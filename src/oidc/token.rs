@@ -119,6 +119,30 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+impl TokenResponse {
+    /// RFC 6749 §5.1: a Bearer access token and what comes with it (counted).
+    fn bearer(
+        app: &Clef,
+        access_token: String,
+        id_token: Option<String>,
+        refresh_token: Option<String>,
+        scope: String,
+    ) -> Self {
+        app.metrics.token(TokenKind::access_token);
+        if id_token.is_some() {
+            app.metrics.token(TokenKind::id_token);
+        }
+        Self {
+            access_token,
+            token_type: "Bearer",
+            expires_in: app.config.access_token_ttl,
+            id_token,
+            refresh_token,
+            scope,
+        }
+    }
+}
+
 /// RFC 6749 §4.1.2: a replayed code revokes what it issued — the access
 /// token, and the refresh-token family started with it.
 async fn refuse_replay(app: &Clef, client: &Client, redeem: Redeem) -> OAuthError {
@@ -208,15 +232,13 @@ async fn client_credentials(
         issued_at: now,
     };
     let (access_token, _) = app.access_tokens.issue(&access).await?;
-    app.metrics.token(TokenKind::access_token);
-    Ok(TokenResponse {
+    Ok(TokenResponse::bearer(
+        app,
         access_token,
-        token_type: "Bearer",
-        expires_in: app.config.access_token_ttl,
-        id_token: None,
-        refresh_token: None,
-        scope: scopes.join(" "),
-    })
+        None,
+        None,
+        scopes.join(" "),
+    ))
 }
 
 /// Refresh tokens go to first-party clients, and to others only when the
@@ -303,9 +325,15 @@ async fn exchange_code(
     }
     backchannel::record(app, &grant.sid, &client.id).await?;
     let refresh_token = match &family {
-        Some(family) => {
-            Some(refresh::start(&app.db, family, &app.config.refresh_policy(&client.refresh_lifetimes), now).await?)
-        }
+        Some(family) => Some(
+            refresh::start(
+                &app.db,
+                family,
+                &app.config.refresh_policy(&client.refresh_lifetimes),
+                now,
+            )
+            .await?,
+        ),
         None => None,
     };
     let signed = SignIn {
@@ -315,16 +343,13 @@ async fn exchange_code(
         nonce: grant.nonce.as_deref(),
     };
     let id_token = id_token(app, client, &account, &grant.scopes, &signed, &access_token).await?;
-    app.metrics.token(TokenKind::access_token);
-    app.metrics.token(TokenKind::id_token);
-    Ok(TokenResponse {
+    Ok(TokenResponse::bearer(
+        app,
         access_token,
-        token_type: "Bearer",
-        expires_in: app.config.access_token_ttl,
-        id_token: Some(id_token),
+        Some(id_token),
         refresh_token,
-        scope: grant.scopes.to_wire(),
-    })
+        grant.scopes.to_wire(),
+    ))
 }
 
 /// RFC 6749 §6: a new access token, refresh token and ID token for the same
@@ -394,16 +419,13 @@ async fn refresh(
         nonce: None,
     };
     let id_token = id_token(app, client, &account, &scopes, &signed, &access_token).await?;
-    app.metrics.token(TokenKind::access_token);
-    app.metrics.token(TokenKind::id_token);
-    Ok(TokenResponse {
+    Ok(TokenResponse::bearer(
+        app,
         access_token,
-        token_type: "Bearer",
-        expires_in: app.config.access_token_ttl,
-        id_token: Some(id_token),
-        refresh_token: Some(refresh_token),
-        scope: scopes.to_wire(),
-    })
+        Some(id_token),
+        Some(refresh_token),
+        scopes.to_wire(),
+    ))
 }
 
 /// The sign-in an ID token speaks of.
