@@ -154,6 +154,12 @@ impl From<serde_json::Error> for OAuthError {
     }
 }
 
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,11 +168,5 @@ mod tests {
     fn descriptions_keep_to_the_rfc_6749_character_set() {
         let error = OAuthError::invalid_request("unsupported prompt value \"é\\\n\"");
         assert_eq!(error.description, "unsupported prompt value ?????");
-    }
-}
-
-impl fmt::Display for OAuthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code.as_str())
     }
 }

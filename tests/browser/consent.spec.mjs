@@ -61,7 +61,9 @@ const check = runner.check;
  */
 async function startService() {
   const server = createServer((request, response) => {
-    callbackUrl = new URL(request.url, `http://${request.headers.host}`).href;
+    const url = new URL(request.url, `http://${request.headers.host}`);
+    // Chromium asks for /favicon.ico too: only the redirect back counts.
+    if (url.pathname !== '/favicon.ico') callbackUrl = url.href;
     response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     response.end('<!doctype html><html lang="fr"><title>Retour service</title><h1>Retour service</h1></html>');
   });
