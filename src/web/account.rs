@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
-use super::extract::{CheckedForm, ClientAddress, SignedIn};
+use super::extract::{CheckedForm, ClientAddress, SignedIn, device_label};
 use super::login::too_many_attempts;
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{self, ProfileError};
@@ -44,7 +44,7 @@ async fn lists(app: &Clef, account_id: &str, current_sid: &str) -> Result<Lists,
         .iter()
         .map(|s| {
             minijinja::context! {
-                device => &s.device,
+                device => device_label(&s.device),
                 opened => datetime(s.created_at),
                 last_seen => datetime(s.last_seen_at),
                 current => s.sid == current_sid,

@@ -190,6 +190,43 @@ impl<S: Send + Sync> FromRequestParts<S> for Device {
     }
 }
 
+/// A browser's `User-Agent` as a person reads it: « Firefox sur Windows ».
+/// Order matters: Edge and Opera also say Chrome, Chrome also says Safari.
+pub fn device_label(user_agent: &str) -> String {
+    let has = |needle: &str| user_agent.contains(needle);
+    let browser = if has("Firefox/") {
+        "Firefox"
+    } else if has("Edg/") || has("Edge/") {
+        "Edge"
+    } else if has("OPR/") || has("Opera") {
+        "Opera"
+    } else if has("SamsungBrowser/") {
+        "Samsung Internet"
+    } else if has("Chrome/") || has("Chromium/") || has("CriOS/") {
+        "Chrome"
+    } else if has("Safari/") {
+        "Safari"
+    } else {
+        return user_agent.chars().take(60).collect();
+    };
+    let system = if has("iPhone") || has("iPad") || has("iOS") {
+        "iOS"
+    } else if has("Android") {
+        "Android"
+    } else if has("Windows") {
+        "Windows"
+    } else if has("CrOS") {
+        "ChromeOS"
+    } else if has("Mac OS X") || has("Macintosh") {
+        "macOS"
+    } else if has("Linux") {
+        "Linux"
+    } else {
+        return browser.to_owned();
+    };
+    format!("{browser} sur {system}")
+}
+
 /// The client's address: the TCP peer, or — when the peer is a trusted proxy —
 /// the rightmost hop of `Forwarded` (RFC 7239) or `X-Forwarded-For` that is not
 /// a trusted proxy (SPEC §5). Limits, logs and audit all read it from here.
@@ -295,6 +332,40 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn browsers_are_named_as_people_know_them() {
+        let cases = [
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+                "Firefox sur Windows",
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+                "Chrome sur Linux",
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0",
+                "Edge sur Windows",
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+                "Safari sur iOS",
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0 Mobile Safari/537.36",
+                "Samsung Internet sur Android",
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15",
+                "Safari sur macOS",
+            ),
+            ("curl/8.5.0", "curl/8.5.0"),
+        ];
+        for (agent, label) in cases {
+            assert_eq!(device_label(agent), label, "{agent}");
+        }
     }
 
     #[test]

@@ -70,8 +70,11 @@ pub fn form(
     name: &str,
     context: impl FnOnce(String) -> minijinja::Value,
 ) -> Response {
+    // The header offers « Se déconnecter » to a browser holding a session cookie.
+    let signed_in = jar.get(super::cookies::SESSION).is_some();
     let (jar, csrf) = super::cookies::csrf_token(app, jar);
-    let page = render(status, name, context(csrf));
+    let context = context(csrf);
+    let page = render(status, name, minijinja::context! { signed_in, ..context });
     let mut response = (jar, page).into_response();
     no_store(&mut response);
     response

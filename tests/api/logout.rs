@@ -491,3 +491,48 @@ async fn se_deconnecter_in_mon_compte_logs_out_at_once() {
     assert_eq!(location(&account), "/login");
     assert!(!still_signed_in(&app, &browser, &client.0).await);
 }
+
+#[tokio::test]
+async fn the_page_header_offers_se_deconnecter_to_a_signed_in_person_only() {
+    let app = spawn_app().await;
+    app.family().await;
+    let third_party = app.third_party_client().await;
+    let browser = browser();
+    let login = page_text(&browser, &app.url("/login")).await;
+    assert!(!login.contains("class=\"header-logout\""), "nobody to sign out yet");
+    submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
+
+    // A page with a form, signed in: the header carries the button.
+    let asked = browser
+        .get(authorize_url(&app, &third_party.0, &[]))
+        .send()
+        .await
+        .unwrap();
+    let consent = page_text(&browser, &app.url(&location(&asked))).await;
+    assert!(consent.contains("class=\"header-logout\""));
+    // « Mon compte » has its own, once.
+    let account = page_text(&browser, &app.url("/compte")).await;
+    assert_eq!(account.matches(">Se déconnecter</button>").count(), 1);
+
+    // The header's form logs out like « Mon compte »'s.
+    let form = [
+        ("csrf", input_value(&consent, "csrf").unwrap()),
+        ("confirm", "1".to_owned()),
+    ];
+    let out = browser
+        .post(app.url("/logout"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.text().await.unwrap().contains(LOGGED_OUT));
+    assert_eq!(
+        browser
+            .get(app.url("/compte"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+}
