@@ -499,7 +499,10 @@ async fn the_page_header_offers_se_deconnecter_to_a_signed_in_person_only() {
     let third_party = app.third_party_client().await;
     let browser = browser();
     let login = page_text(&browser, &app.url("/login")).await;
-    assert!(!login.contains("class=\"header-logout\""), "nobody to sign out yet");
+    assert!(
+        !login.contains("class=\"header-logout\""),
+        "nobody to sign out yet"
+    );
     submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
 
     // A page with a form, signed in: the header carries the button.
