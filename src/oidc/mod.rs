@@ -9,6 +9,7 @@ pub mod consent;
 pub mod discovery;
 mod error;
 pub mod grants;
+pub mod housekeeping;
 pub mod introspection;
 pub mod logout;
 pub mod refresh;

@@ -2,7 +2,8 @@
 //! letter is older than the validity period is deleted with its guardianships.
 //! A provisional student still attached to a guardian account is kept (the
 //! parent's account shows the child) but the letter's password is erased.
-//! Safe to run twice, or on two instances at once.
+//! Safe to run twice, or on two instances at once. The hourly task also runs
+//! the protocol's housekeeping (`oidc::housekeeping`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +99,8 @@ pub async fn expire_letters(
     })
 }
 
-/// Runs the expiry at start, then every hour, for the life of the server.
+/// Runs the expiry (and the protocol's housekeeping) at start, then every
+/// hour, for the life of the server.
 pub fn spawn(app: Arc<Clef>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
@@ -111,6 +113,13 @@ pub fn spawn(app: Arc<Clef>) -> tokio::task::JoinHandle<()> {
                     error = format!("{e:#}"),
                     "letter expiry failed; retrying in an hour"
                 );
+            }
+            match crate::oidc::housekeeping::purge(&app.db, app.now()).await {
+                Ok(purged) if purged != Default::default() => {
+                    tracing::info!(?purged, "old sessions and refresh tokens purged");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "housekeeping failed; retrying in an hour"),
             }
         }
     })

@@ -529,3 +529,42 @@ async fn a_client_may_have_shorter_refresh_lifetimes_than_the_server() {
         "the family ended"
     );
 }
+
+#[tokio::test]
+async fn housekeeping_forgets_sessions_and_families_a_month_after_they_end_and_keeps_the_rest() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let revoked = sign_in(&app, &client, &[]).await;
+    let live = sign_in(&app, &client, &[]).await;
+    assert_eq!(
+        post(
+            &app,
+            &client,
+            "/revoke",
+            &[("token", &text(&revoked, "refresh_token"))]
+        )
+        .await
+        .status(),
+        200
+    );
+    let day = 24 * 3600;
+    let purge = |now| clef::oidc::housekeeping::purge(&app.app.db, now);
+
+    // Within the month, nothing goes.
+    let soon = purge(app.app.now() + 29 * day).await.unwrap();
+    assert_eq!(soon, Default::default());
+    // A month after the revocation, its family goes; the live one stays, and
+    // sessions still open stay too (their 12 hours ended long before: they go).
+    let later = purge(app.app.now() + 31 * day).await.unwrap();
+    assert_eq!(later.refresh_families, 1);
+    assert_eq!(later.sessions, 2);
+    assert_eq!(app.count("refresh_families").await, 1);
+    assert_eq!(app.count("session_clients").await, 0);
+    assert_eq!(
+        refresh(&app, &client, &text(&live, "refresh_token"))
+            .await
+            .status(),
+        200
+    );
+}

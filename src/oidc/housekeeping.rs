@@ -1,0 +1,51 @@
+//! What the protocol leaves in the database and no longer needs: sessions
+//! over for a month (kept that long for the account's history), the record of
+//! which clients they reached, and refresh-token families a month past their
+//! end. Safe to run twice, or on two instances at once.
+
+use crate::storage::Db;
+
+/// How long ended sessions and refresh families are kept, in seconds.
+const KEPT: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: u64,
+    pub refresh_families: u64,
+}
+
+pub async fn purge(db: &Db, now: i64) -> Result<Purged, sqlx::Error> {
+    let cutoff = now - KEPT;
+    let mut tx = db.begin().await?;
+    let over_sessions = "SELECT sid FROM sessions WHERE COALESCE(ended_at, expires_at) < $1";
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM session_clients WHERE sid IN ({over_sessions})"
+    )))
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?;
+    let sessions = sqlx::query("DELETE FROM sessions WHERE COALESCE(ended_at, expires_at) < $1")
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let over_families =
+        "SELECT id FROM refresh_families WHERE COALESCE(revoked_at, expires_at) < $1";
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM refresh_tokens WHERE family_id IN ({over_families})"
+    )))
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?;
+    let refresh_families =
+        sqlx::query("DELETE FROM refresh_families WHERE COALESCE(revoked_at, expires_at) < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    tx.commit().await?;
+    Ok(Purged {
+        sessions,
+        refresh_families,
+    })
+}
