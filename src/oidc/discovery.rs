@@ -38,7 +38,7 @@ pub fn document(config: &Config) -> Value {
         // The default is true (Discovery §3), so it must be said.
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-        "ui_locales_supported": ["fr-FR"],
+        "ui_locales_supported": ["fr-FR", "en"],
         "claims_locales_supported": ["fr-FR"],
     })
 }

@@ -6,7 +6,9 @@ mod consent;
 mod cookies;
 mod error;
 mod extract;
+mod i18n;
 mod interaction;
+mod locale;
 mod login;
 mod logout;
 mod observe;
@@ -77,11 +79,13 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/compte/adresse", post(account::change_email))
         .route("/compte/deconnexion-partout", post(account::sign_out_everywhere_else))
         .route("/compte/applications/retirer", post(account::withdraw_consent))
+        .route("/langue", get(locale::switch))
         .route("/", get(login::home))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(observe::metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), locale::settle))
         .layer(axum::middleware::from_fn_with_state(app.clone(), error::log_internal_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(

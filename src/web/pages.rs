@@ -13,7 +13,7 @@ macro_rules! pages {
     };
 }
 
-const TEMPLATES: &[(&str, &str)] = pages![
+pub(super) const TEMPLATES: &[(&str, &str)] = pages![
     "base.html",
     "login.html",
     "message.html",
@@ -32,6 +32,10 @@ fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        // `t("…")`: the sentence in the language of the request (see `i18n`).
+        env.add_function("t", super::i18n::template_function);
+        // `value | tr`: a message from the handler, translated, escaped as any value.
+        env.add_filter("tr", |text: &str| super::i18n::translate(text));
         for (name, source) in TEMPLATES {
             // The templates are part of the binary; a syntax error is a build defect
             // caught by the tests that render every page.
@@ -47,17 +51,32 @@ fn environment() -> &'static Environment<'static> {
 pub fn render(status: StatusCode, name: &str, context: minijinja::Value) -> Response {
     match environment()
         .get_template(name)
-        .and_then(|t| t.render(context))
+        .and_then(|t| t.render(with_language(context)))
     {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(template = name, error = %e, "template rendering failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                Html("<!doctype html><title>Erreur</title><p>Erreur interne.</p>"),
+                Html(match super::locale::current() {
+                    super::locale::Locale::Fr => "<!doctype html><html lang=\"fr\"><title>Erreur</title><p>Erreur interne.</p>",
+                    super::locale::Locale::En => "<!doctype html><html lang=\"en\"><title>Error</title><p>Internal error.</p>",
+                }),
             )
                 .into_response()
         }
+    }
+}
+
+/// Adds what the layout needs to speak the request's language: `lang`, and
+/// the language link's target and return path.
+fn with_language(context: minijinja::Value) -> minijinja::Value {
+    let locale = super::locale::current();
+    minijinja::context! {
+        lang => locale.code(),
+        other_lang => locale.other().code(),
+        here => url::form_urlencoded::byte_serialize(super::locale::here().as_bytes()).collect::<String>(),
+        ..context
     }
 }
 

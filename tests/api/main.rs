@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod consent;
 mod helpers;
+mod i18n;
 mod import;
 mod lifecycle;
 mod logout;

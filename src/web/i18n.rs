@@ -1,0 +1,454 @@
+//! The English catalogue: every French sentence a page can show, and its English.
+//!
+//! Pages are written in French; `t("…")` in a template, and [`translate`] for a
+//! message built in Rust, give the English when the request speaks English (see
+//! `locale`). A sentence missing here stays French, so `english_pages_have_no_french`
+//! in the tests and the integration tests in `tests/api/i18n.rs` keep it complete.
+
+use super::locale::{self, Locale};
+
+/// `text` in the language of the current request.
+pub fn translate(text: &str) -> String {
+    match locale::current() {
+        Locale::Fr => text.to_owned(),
+        Locale::En => english(text).unwrap_or_else(|| text.to_owned()),
+    }
+}
+
+/// `t("…")` in a template. A sentence of the catalogue is Clef's own text
+/// (no `<`, `&` or `"` in either language), written out as it stands, as the
+/// French was before; anything else (a message holding a name) is escaped.
+pub fn template_function(text: minijinja::Value) -> minijinja::Value {
+    let Some(french) = text.as_str() else {
+        return text;
+    };
+    match exact(french) {
+        Some(english) => minijinja::Value::from_safe_string(match locale::current() {
+            Locale::Fr => french.to_owned(),
+            Locale::En => english.to_owned(),
+        }),
+        None => minijinja::Value::from(translate(french)),
+    }
+}
+
+/// The English of a French sentence, if the catalogue or a known pattern has it.
+pub fn english(french: &str) -> Option<String> {
+    exact(french).map(str::to_owned).or_else(|| pattern(french))
+}
+
+/// Sentences built with a value inside: a field name, a wait, a date, a service.
+fn pattern(french: &str) -> Option<String> {
+    let field = |name: &str| exact(name).unwrap_or(name).to_owned();
+    if let Some(rest) = french.strip_prefix("Le champ « ") {
+        let (name, problem) = rest.split_once(" » ")?;
+        let name = field(name);
+        return match problem {
+            "est obligatoire." => Some(format!("The “{name}” field is required.")),
+            "contient des caractères non autorisés." => Some(format!(
+                "The “{name}” field contains characters that are not allowed."
+            )),
+            "n'est pas valide." => Some(format!("The “{name}” field is not valid.")),
+            other => {
+                let max = other
+                    .strip_prefix("ne peut pas dépasser ")?
+                    .strip_suffix(" caractères.")?;
+                Some(format!(
+                    "The “{name}” field cannot be longer than {max} characters."
+                ))
+            }
+        };
+    }
+    if let Some(rest) = french.strip_prefix("Le mot de passe ne respecte pas la règle. ") {
+        return Some(format!(
+            "The password does not follow the rule. {}",
+            english(rest)?
+        ));
+    }
+    if let Some(rest) = french.strip_prefix("Mot de passe : ") {
+        let (min, rest) = rest.split_once(" à ")?;
+        let max = rest.strip_suffix(" caractères, chiffres et lettres obligatoires.")?;
+        return Some(format!(
+            "Password: {min} to {max} characters, with both letters and digits."
+        ));
+    }
+    if let Some(rest) =
+        french.strip_prefix("Trop de tentatives ont échoué pour ce compte. Patientez ")
+    {
+        let wait =
+            rest.strip_suffix(" avant de réessayer, ou utilisez « mot de passe oublié ? ».")?;
+        let (n, unit) = wait.split_once(' ')?;
+        let unit = match unit {
+            "seconde" => "second",
+            "secondes" => "seconds",
+            "minute" => "minute",
+            "minutes" => "minutes",
+            _ => return None,
+        };
+        return Some(format!(
+            "Too many attempts failed for this account. Wait {n} {unit} before trying again, or use “forgotten password?”."
+        ));
+    }
+    if let Some(rest) = french.strip_prefix("L'autorisation de « ") {
+        let name =
+            rest.strip_suffix(" » est retirée : ce service vous la redemandera s'il en a besoin.")?;
+        return Some(format!(
+            "Your authorisation for “{name}” is withdrawn: the service will ask for it again if it needs it."
+        ));
+    }
+    if let Some((date, time)) = french.split_once(" à ")
+        && let Some(time) = time.strip_suffix(" (UTC)")
+        && date.len() == 10
+        && time.len() == 5
+    {
+        return Some(format!("{date} at {time} (UTC)"));
+    }
+    if let Some((browser, system)) = french.split_once(" sur ")
+        && french.len() < 48
+        && !french.ends_with('.')
+    {
+        return Some(format!("{browser} on {system}"));
+    }
+    None
+}
+
+fn exact(french: &str) -> Option<&'static str> {
+    Some(match french {
+        // Layout
+        "services en ligne des établissements scolaires" => "online services of schools",
+        "Se déconnecter" => "Sign out",
+        "Redirection" => "Redirecting",
+        "Votre navigateur n'exécute pas JavaScript : cliquez pour continuer." => {
+            "Your browser does not run JavaScript: click to continue."
+        }
+        "Continuer" => "Continue",
+        " :" => ":",
+        " ?" => "?",
+        // Login
+        "Connexion" => "Sign in",
+        "Première connexion" => "First sign-in",
+        "Saisissez l'identifiant et le mot de passe provisoire de votre courrier de notification." => {
+            "Enter the username and the temporary password from your notification letter."
+        }
+        "Connectez-vous pour accéder à" => "Sign in to reach",
+        "Votre identifiant" => "Your username",
+        "Mot de passe provisoire (sur votre courrier)" => "Temporary password (on your letter)",
+        "Votre mot de passe" => "Your password",
+        "Valider" => "Submit",
+        "identifiant oublié ?" => "forgotten username?",
+        "mot de passe oublié ?" => "forgotten password?",
+        "Identifiant ou mot de passe incorrect." => "Incorrect username or password.",
+        "Ce courrier de notification a plus de trois mois : il ne permet plus d'activer le compte. Demandez un nouveau courrier à l'établissement." => {
+            "This notification letter is more than three months old: it can no longer activate the account. Ask the school for a new letter."
+        }
+        "Demande de connexion expirée" => "Sign-in request expired",
+        "Votre demande de connexion a expiré. Revenez sur le site de l'application et cliquez à nouveau sur « se connecter »." => {
+            "Your sign-in request has expired. Go back to the application's site and click “sign in” again."
+        }
+        // Field names
+        "identifiant" => "username",
+        "mot de passe" => "password",
+        "adresse mail" => "email address",
+        "date de naissance" => "birth date",
+        "paramètre" => "parameter",
+        "corps de la requête" => "request body",
+        "classe" => "class",
+        "rang" => "rank",
+        "téléphone" => "telephone",
+        // First connection
+        "Vos informations : choisissez votre mot de passe et indiquez votre adresse mail." => {
+            "Your details: choose your password and give your email address."
+        }
+        "Vos informations : choisissez votre mot de passe." => {
+            "Your details: choose your password."
+        }
+        "Date de naissance de votre enfant" => "Your child's birth date",
+        "Votre date de naissance" => "Your birth date",
+        "Au format jj/mm/aaaa, par exemple 03/09/2012." => "As dd/mm/yyyy, for example 03/09/2012.",
+        "Nouveau mot de passe" => "New password",
+        "Confirmation du mot de passe" => "Confirm the password",
+        "Votre adresse mail" => "Your email address",
+        "Confirmation de votre adresse mail" => "Confirm your email address",
+        "Obligatoire : vous y recevrez un lien sur lequel vous devrez cliquer pour accéder à vos services en ligne. Elle servira aussi à retrouver votre identifiant ou votre mot de passe." => {
+            "Required: you will receive a link there that you must click to reach your online services. It will also let you recover your username or password."
+        }
+        "Facultative, mais indispensable pour retrouver seul votre identifiant ou votre mot de passe." => {
+            "Optional, but needed to recover your username or password on your own."
+        }
+        "* Champ obligatoire" => "* Required field",
+        "Session expirée" => "Session expired",
+        "Cette étape a expiré. Reconnectez-vous avec votre identifiant et votre mot de passe." => {
+            "This step has expired. Sign in again with your username and password."
+        }
+        "La date de naissance ne correspond pas à celle connue de l'établissement." => {
+            "The birth date does not match the one the school knows."
+        }
+        "Courrier expiré" => "Letter expired",
+        "Ce courrier de notification a plus de trois mois : demandez-en un nouveau à l'établissement." => {
+            "This notification letter is more than three months old: ask the school for a new one."
+        }
+        "La confirmation du mot de passe ne correspond pas." => {
+            "The password confirmation does not match."
+        }
+        "L'adresse mail est obligatoire pour les responsables." => {
+            "An email address is required for parents and guardians."
+        }
+        "La confirmation de l'adresse mail ne correspond pas." => {
+            "The email address confirmation does not match."
+        }
+        // Pending / unconfirmed / confirmation
+        "Compte en attente de validation" => "Account waiting for validation",
+        "Pour utiliser votre compte, ouvrez maintenant le mail que vous venez de recevoir" => {
+            "To use your account, now open the email you have just received"
+        }
+        "à l'adresse" => "at",
+        "et suivez les instructions." => "and follow its instructions.",
+        "Le mail peut avoir été classé comme indésirable : vérifiez vos dossiers « courriers indésirables » ou « spam ». Si vous ne le recevez pas, connectez-vous à nouveau pour le renvoyer ou corriger l'adresse, ou signalez-le à l'établissement qui vous a remis le courrier." => {
+            "The email may have been filed as junk: check your “junk mail” or “spam” folders. If you do not receive it, sign in again to resend it or correct the address, or tell the school that gave you the letter."
+        }
+        "Continuer vers l'application" => "Continue to the application",
+        "Compte non confirmé" => "Account not confirmed",
+        "n'est pas encore confirmée : tant qu'elle ne l'est pas, votre compte reste indisponible. Ouvrez le mail que nous vous avons envoyé et cliquez sur le lien qu'il contient." => {
+            "is not confirmed yet: until it is, your account remains unavailable. Open the email we sent you and click the link in it."
+        }
+        "Vérifiez aussi vos dossiers « courriers indésirables » ou « spam »." => {
+            "Also check your “junk mail” or “spam” folders."
+        }
+        "Renvoyer le mail de confirmation" => "Resend the confirmation email",
+        "Corriger l'adresse" => "Correct the address",
+        "La nouvelle adresse deviendra celle de votre compte." => {
+            "The new address will become your account's."
+        }
+        "Nouvelle adresse mail" => "New email address",
+        "Confirmation de la nouvelle adresse" => "Confirm the new address",
+        "Un nouveau mail de confirmation vient d'être envoyé. Seul le lien de ce dernier mail fonctionne." => {
+            "A new confirmation email has just been sent. Only the link in this latest email works."
+        }
+        "L'adresse a été corrigée et un mail de confirmation y a été envoyé." => {
+            "The address has been corrected and a confirmation email has been sent to it."
+        }
+        "Confirmer votre adresse mail" => "Confirm your email address",
+        "Cliquez sur le bouton pour confirmer l'adresse" => {
+            "Click the button to confirm the address"
+        }
+        " de votre compte." => " of your account.",
+        "Confirmer mon adresse" => "Confirm my address",
+        "Lien invalide" => "Invalid link",
+        "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète du mail." => {
+            "This link is not valid. Check that you copied the whole address from the email."
+        }
+        "Ce lien a déjà servi, ou un mail plus récent l'a remplacé : utilisez le lien du dernier mail reçu. Si votre adresse est déjà confirmée, connectez-vous simplement." => {
+            "This link has already been used, or a more recent email replaced it: use the link in the latest email you received. If your address is already confirmed, simply sign in."
+        }
+        "Ce lien a expiré. Connectez-vous pour recevoir un nouveau mail de confirmation." => {
+            "This link has expired. Sign in to receive a new confirmation email."
+        }
+        "Gérer mon compte" => "Manage my account",
+        "Création réussie" => "Account created",
+        "Vous venez de créer votre compte, vous pouvez maintenant utiliser les différents services ouverts par l'établissement qui vous a remis le courrier de notification. Vous pouvez à tout moment mettre à jour les informations de votre compte dans « Mon compte »." => {
+            "You have created your account: you can now use the services opened by the school that gave you the notification letter. You can update your account's details at any time in “My account”."
+        }
+        "Adresse mail confirmée" => "Email address confirmed",
+        "Votre adresse mail est confirmée : c'est désormais celle de votre compte." => {
+            "Your email address is confirmed: it is now your account's address."
+        }
+        // My account
+        "Mon compte" => "My account",
+        "Identifiant" => "Username",
+        "Nom" => "Name",
+        "Adresse mail" => "Email address",
+        "validée" => "validated",
+        "non validée" => "not validated",
+        "aucune" => "none",
+        "Nouvelle adresse en attente de validation" => "New address waiting for validation",
+        "Dernière connexion" => "Last sign-in",
+        "Renvoyer un email de validation" => "Resend a validation email",
+        "Changer de mot de passe" => "Change password",
+        "Mot de passe actuel" => "Current password",
+        "Confirmation du nouveau mot de passe" => "Confirm the new password",
+        "Changer d'adresse mail" => "Change email address",
+        "La nouvelle adresse remplacera l'actuelle quand vous aurez cliqué sur le lien reçu ; l'ancienne adresse en sera informée." => {
+            "The new address will replace the current one once you click the link you receive; the old address will be told."
+        }
+        "Mot de passe actuel (pour confirmer le changement d'adresse)" => {
+            "Current password (to confirm the change of address)"
+        }
+        "Changer d'adresse" => "Change address",
+        "Vos sessions" => "Your sessions",
+        "Les navigateurs où votre compte est connecté en ce moment." => {
+            "The browsers where your account is signed in right now."
+        }
+        "cette session" => "this session",
+        "Ouverte le" => "Opened on",
+        "Dernière activité le" => "Last active on",
+        "navigateur inconnu" => "unknown browser",
+        "Ferme toutes vos autres sessions, sur tous vos appareils ; celle-ci reste ouverte. Les services où vous étiez connecté(e) par ces sessions en sont avertis." => {
+            "Closes all your other sessions, on all your devices; this one stays open. The services you were signed in to through those sessions are told."
+        }
+        "Se déconnecter partout" => "Sign out everywhere",
+        "Applications autorisées" => "Authorised applications",
+        "Ces services, qui ne sont pas gérés par l'académie, reçoivent des informations de votre compte parce que vous l'avez accepté. Si vous retirez une autorisation, le service ne peut plus renouveler son accès et vous la redemandera à votre prochaine connexion." => {
+            "These services, which are not run by the education authority, receive information from your account because you agreed. If you withdraw an authorisation, the service can no longer renew its access and will ask you again at your next sign-in."
+        }
+        "Autorisation donnée le" => "Authorisation given on",
+        ", pour recevoir :" => ", to receive:",
+        "Retirer l'autorisation" => "Withdraw the authorisation",
+        "Retirer l'autorisation de" => "Withdraw the authorisation of",
+        "Aucun service extérieur n'a reçu votre autorisation." => {
+            "No outside service has received your authorisation."
+        }
+        "Un email de validation vient d'être envoyé. Seul le lien de ce dernier mail fonctionne." => {
+            "A validation email has just been sent. Only the link in this latest email works."
+        }
+        "Votre adresse mail est déjà validée." => "Your email address is already validated.",
+        "Votre mot de passe a été modifié." => "Your password has been changed.",
+        "Un mail de confirmation a été envoyé à la nouvelle adresse : elle remplacera l'actuelle dès que vous aurez cliqué sur son lien." => {
+            "A confirmation email has been sent to the new address: it will replace the current one as soon as you click its link."
+        }
+        "Vos autres sessions sont fermées : seule celle-ci reste ouverte." => {
+            "Your other sessions are closed: only this one stays open."
+        }
+        "Ce service n'a pas ou plus votre autorisation." => {
+            "This service does not have, or no longer has, your authorisation."
+        }
+        "Le mot de passe actuel est incorrect." => "The current password is incorrect.",
+        // Consent
+        "Autoriser" => "Authorise",
+        "demande à recevoir les informations suivantes de votre compte" => {
+            "asks to receive the following information from your account"
+        }
+        "Ce service n'est pas géré par l'académie. N'acceptez que si vous lui faites confiance. Vous pourrez retirer cette autorisation à tout moment dans « Mon compte »." => {
+            "This service is not run by the education authority. Accept only if you trust it. You can withdraw this authorisation at any time in “My account”."
+        }
+        "Avant d'utiliser ce service, lisez sa charte d'utilisation :" => {
+            "Before using this service, read its terms of use:"
+        }
+        "charte de" => "terms of use of",
+        "version" => "version",
+        ", nouvelle fenêtre" => ", new window",
+        "J'ai lu et j'accepte la charte" => "I have read and accept the terms of use",
+        "Accepter" => "Accept",
+        "Refuser" => "Refuse",
+        "Requête invalide" => "Invalid request",
+        "Choisissez « Accepter » ou « Refuser »." => "Choose “Accept” or “Refuse”.",
+        "Cochez « J'ai lu et j'accepte la charte » pour continuer, ou refusez." => {
+            "Tick “I have read and accept the terms of use” to continue, or refuse."
+        }
+        "votre identifiant Clef, pour vous reconnaître" => "your Clef username, to recognise you",
+        "vos nom et prénom (et votre date de naissance pour un élève)" => {
+            "your surname and first name (and your birth date for a pupil)"
+        }
+        "votre adresse mail" => "your email address",
+        "la liste de vos enfants : leurs nom, prénom et date de naissance, leur établissement et leur classe" => {
+            "the list of your children: their surname, first name and birth date, their school and their class"
+        }
+        "votre établissement et votre classe" => "your school and your class",
+        "garder l'accès à ces informations quand vous n'êtes pas connecté(e), jusqu'à ce que vous le retiriez" => {
+            "keep access to this information when you are not signed in, until you withdraw it"
+        }
+        // Logout
+        "Déconnexion" => "Sign out",
+        "Voulez-vous vous déconnecter de Clef ?" => "Do you want to sign out of Clef?",
+        "demande à vous déconnecter de Clef." => "asks to sign you out of Clef.",
+        "Vous êtes connecté avec le compte" => "You are signed in with the account",
+        "Une fois déconnecté, il faudra saisir à nouveau votre identifiant et votre mot de passe pour accéder aux services de l'établissement." => {
+            "Once signed out, you will have to enter your username and password again to reach the school's services."
+        }
+        "Annuler" => "Cancel",
+        "Vous êtes déconnecté" => "You are signed out",
+        "Vous êtes déconnecté de Clef" => "You are signed out of Clef",
+        ", comme l'a demandé" => ", as requested by",
+        "Sur un ordinateur partagé, pensez à fermer le navigateur." => {
+            "On a shared computer, remember to close the browser."
+        }
+        "Se connecter à nouveau" => "Sign in again",
+        "Demande de déconnexion invalide" => "Invalid sign-out request",
+        "L'application qui vous a envoyé ici n'est pas enregistrée auprès de Clef." => {
+            "The application that sent you here is not registered with Clef."
+        }
+        "L'application qui vous a envoyé ici a formulé une demande de déconnexion invalide. Vous êtes toujours connecté à Clef ; pour vous déconnecter, utilisez « Se déconnecter » dans « Mon compte »." => {
+            "The application that sent you here made an invalid sign-out request. You are still signed in to Clef; to sign out, use “Sign out” in “My account”."
+        }
+        // Errors
+        "Demande de connexion invalide" => "Invalid sign-in request",
+        "L'application qui vous a envoyé ici a formulé une demande de connexion invalide. Revenez sur son site et réessayez ; si le problème persiste, contactez-la." => {
+            "The application that sent you here made an invalid sign-in request. Go back to its site and try again; if the problem persists, contact it."
+        }
+        "Détail technique :" => "Technical detail:",
+        "Page introuvable" => "Page not found",
+        "Cette page n'existe pas." => "This page does not exist.",
+        "Formulaire expiré" => "Form expired",
+        "Ce formulaire a expiré ou n'a pas été envoyé depuis Clef. Revenez à la page précédente et réessayez." => {
+            "This form has expired or was not sent from Clef. Go back to the previous page and try again."
+        }
+        "Service momentanément surchargé" => "Service temporarily overloaded",
+        "Trop de connexions sont en cours. Réessayez dans quelques secondes." => {
+            "Too many connections are in progress. Try again in a few seconds."
+        }
+        "Service momentanément indisponible" => "Service temporarily unavailable",
+        "Le service ne peut pas vous répondre pour le moment. Réessayez dans quelques instants." => {
+            "The service cannot answer you for now. Try again in a few moments."
+        }
+        "Erreur interne" => "Internal error",
+        "Une erreur inattendue s'est produite. Réessayez plus tard ; si le problème persiste, contactez votre établissement." => {
+            "An unexpected error occurred. Try again later; if the problem persists, contact your school."
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_with_values_are_translated() {
+        assert_eq!(
+            english("Le champ « mot de passe » est obligatoire.").as_deref(),
+            Some("The “password” field is required.")
+        );
+        assert_eq!(
+            english("Le champ « identifiant » ne peut pas dépasser 64 caractères.").as_deref(),
+            Some("The “username” field cannot be longer than 64 characters.")
+        );
+        assert!(
+            english("Trop de tentatives ont échoué pour ce compte. Patientez 2 secondes avant de réessayer, ou utilisez « mot de passe oublié ? ».")
+                .unwrap()
+                .contains("Wait 2 seconds")
+        );
+        assert_eq!(
+            english("Le mot de passe ne respecte pas la règle. Mot de passe : 8 à 14 caractères, chiffres et lettres obligatoires.").as_deref(),
+            Some("The password does not follow the rule. Password: 8 to 14 characters, with both letters and digits.")
+        );
+        assert_eq!(
+            english("03/09/2026 à 14:05 (UTC)").as_deref(),
+            Some("03/09/2026 at 14:05 (UTC)")
+        );
+        assert_eq!(
+            english("Firefox sur Windows").as_deref(),
+            Some("Firefox on Windows")
+        );
+        assert_eq!(english("texte inconnu"), None);
+    }
+
+    #[test]
+    fn catalogue_sentences_need_no_escaping() {
+        for (name, source) in super::super::pages::TEMPLATES {
+            for piece in source.split("t(\"").skip(1) {
+                let key = piece.split("\")").next().unwrap_or_default();
+                for text in [key, exact(key).unwrap_or_default()] {
+                    assert!(!text.contains(['<', '>', '&', '"']), "{name}: {text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_template_sentence_has_its_english() {
+        for (name, source) in super::super::pages::TEMPLATES {
+            for piece in source.split("t(\"").skip(1) {
+                let key = piece.split("\")").next().unwrap_or_default();
+                assert!(exact(key).is_some(), "{name}: no English for {key:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The language a page speaks: French by default, English when the relying party
+//! asked for it (`ui_locales` on /authorize, kept for the flow in a session cookie),
+//! when the person chose it (the link on every page, remembered in a cookie), or
+//! when the browser prefers it (`Accept-Language`).
+//!
+//! A middleware settles the language once per request and keeps it in a task-local,
+//! so page rendering and the few messages built in Rust read it without every
+//! handler carrying it.
+
+use axum::extract::{Query, Request};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+
+use crate::app::Clef;
+
+/// The person's choice, made with the link on every page.
+pub const CHOICE: &str = "clef_lang";
+/// The `ui_locales` of the authorization request in progress (a session cookie).
+pub const FLOW: &str = "clef_ui";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Locale {
+    #[default]
+    Fr,
+    En,
+}
+
+impl Locale {
+    pub fn code(self) -> &'static str {
+        match self {
+            Locale::Fr => "fr",
+            Locale::En => "en",
+        }
+    }
+
+    /// One language tag: `fr`, `fr-FR`, `en-GB`… (primary subtag, any case).
+    pub fn from_tag(tag: &str) -> Option<Locale> {
+        let primary = tag.trim().split(['-', '_']).next()?;
+        if primary.eq_ignore_ascii_case("fr") {
+            Some(Locale::Fr)
+        } else if primary.eq_ignore_ascii_case("en") {
+            Some(Locale::En)
+        } else {
+            None
+        }
+    }
+
+    /// `ui_locales`: space-separated tags in order of preference; the first Clef speaks wins.
+    pub fn from_ui_locales(list: &str) -> Option<Locale> {
+        list.split_ascii_whitespace().find_map(Locale::from_tag)
+    }
+
+    /// `Accept-Language`: the spoken language with the highest q-value (earlier wins ties).
+    pub fn from_accept_language(header: &str) -> Option<Locale> {
+        let mut best: Option<(Locale, f32)> = None;
+        for item in header.split(',').take(32) {
+            let mut parts = item.split(';');
+            let Some(locale) = parts.next().and_then(Locale::from_tag) else {
+                continue;
+            };
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q > 0.0 && best.is_none_or(|(_, b)| q > b) {
+                best = Some((locale, q));
+            }
+        }
+        best.map(|(locale, _)| locale)
+    }
+
+    /// The other language, offered by the link on every page.
+    pub fn other(self) -> Locale {
+        match self {
+            Locale::Fr => Locale::En,
+            Locale::En => Locale::Fr,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Current {
+    locale: Locale,
+    /// Where the language link brings the person back to (a relative path).
+    here: String,
+}
+
+tokio::task_local! {
+    static CURRENT: Current;
+}
+
+/// The language of the request being served (French outside a request).
+pub fn current() -> Locale {
+    CURRENT.try_with(|c| c.locale).unwrap_or_default()
+}
+
+/// The page the language link returns to.
+pub fn here() -> String {
+    CURRENT
+        .try_with(|c| c.here.clone())
+        .unwrap_or_else(|_| "/".into())
+}
+
+fn cookie_locale(jar: &CookieJar, name: &str) -> Option<Locale> {
+    jar.get(name).and_then(|c| Locale::from_tag(c.value()))
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+fn cookie(app: &Clef, name: &'static str, locale: Locale) -> Cookie<'static> {
+    let mut cookie = Cookie::new(name, locale.code());
+    cookie.set_http_only(true);
+    cookie.set_path("/");
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_secure(app.config.secure_cookies());
+    cookie
+}
+
+/// Settles the request's language; on GET /authorize, remembers `ui_locales` for the flow.
+pub async fn settle(
+    axum::extract::State(app): axum::extract::State<std::sync::Arc<Clef>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let jar = CookieJar::from_headers(request.headers());
+    let query = request.uri().query().unwrap_or("");
+    let mut flow_cookie = None;
+    let mut flow = cookie_locale(&jar, FLOW);
+    if request.method() == Method::GET && request.uri().path() == "/authorize" {
+        let asked = query_param(query, "ui_locales").and_then(|l| Locale::from_ui_locales(&l));
+        flow_cookie = Some(asked);
+        flow = asked;
+    }
+    let locale = flow
+        .or_else(|| cookie_locale(&jar, CHOICE))
+        .or_else(|| accept_language(request.headers()))
+        .unwrap_or_default();
+    let here = if request.method() == Method::GET {
+        request
+            .uri()
+            .path_and_query()
+            .map_or("/".into(), |p| p.as_str().to_owned())
+    } else {
+        request.uri().path().to_owned()
+    };
+    let response = CURRENT
+        .scope(Current { locale, here }, next.run(request))
+        .await;
+    match flow_cookie {
+        Some(Some(asked)) => (jar.add(cookie(&app, FLOW, asked)), response).into_response(),
+        Some(None) if jar.get(FLOW).is_some() => {
+            let mut gone = Cookie::from(FLOW);
+            gone.set_path("/");
+            (jar.remove(gone), response).into_response()
+        }
+        _ => response,
+    }
+}
+
+fn accept_language(headers: &HeaderMap) -> Option<Locale> {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Locale::from_accept_language)
+}
+
+#[derive(serde::Deserialize)]
+pub struct Switch {
+    lang: String,
+    next: Option<String>,
+}
+
+/// `GET /langue?lang=en&next=/login?…`: remembers the choice and goes back to
+/// the page, a relative path on Clef only (never another site).
+pub async fn switch(
+    axum::extract::State(app): axum::extract::State<std::sync::Arc<Clef>>,
+    jar: CookieJar,
+    Query(switch): Query<Switch>,
+) -> Response {
+    let next = switch
+        .next
+        .filter(|n| is_local_path(n))
+        .unwrap_or_else(|| "/".into());
+    let Some(locale) = Locale::from_tag(&switch.lang) else {
+        return Redirect::to(&next).into_response();
+    };
+    let mut choice = cookie(&app, CHOICE, locale);
+    choice.set_max_age(time::Duration::days(365));
+    let mut flow = Cookie::from(FLOW);
+    flow.set_path("/");
+    (jar.add(choice).remove(flow), Redirect::to(&next)).into_response()
+}
+
+/// A path on this site: starts with one `/`, not `//` or `/\`, no scheme, no control characters.
+fn is_local_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 2048
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ui_locales_first_spoken_language_wins() {
+        assert_eq!(Locale::from_ui_locales("de en-GB fr"), Some(Locale::En));
+        assert_eq!(Locale::from_ui_locales("fr-CA en"), Some(Locale::Fr));
+        assert_eq!(Locale::from_ui_locales("de es"), None);
+        assert_eq!(Locale::from_ui_locales(""), None);
+    }
+
+    #[test]
+    fn accept_language_follows_q_values() {
+        assert_eq!(
+            Locale::from_accept_language("en-US,en;q=0.9"),
+            Some(Locale::En)
+        );
+        assert_eq!(
+            Locale::from_accept_language("de, fr;q=0.5, en;q=0.8"),
+            Some(Locale::En)
+        );
+        assert_eq!(
+            Locale::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"),
+            Some(Locale::Fr)
+        );
+        assert_eq!(
+            Locale::from_accept_language("en;q=0, fr;q=0.1"),
+            Some(Locale::Fr)
+        );
+        assert_eq!(Locale::from_accept_language("de;q=abc, *"), None);
+    }
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert!(is_local_path("/login?request=abc"));
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "evil",
+            "",
+            "/a\nb",
+        ] {
+            assert!(!is_local_path(bad), "{bad}");
+        }
+    }
+}

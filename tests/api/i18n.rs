@@ -1,0 +1,189 @@
+//! The English interface: `ui_locales`, then the person's choice (the language
+//! link, remembered in a cookie), then `Accept-Language`; French by default.
+
+use crate::helpers::*;
+
+/// Words of the French login page that must not survive in the English one.
+const FRENCH_MARKERS: &[&str] = &[
+    "Identifiant",
+    "identifiant",
+    "mot de passe",
+    "Mot de passe",
+    "Connexion",
+    "Valider",
+    "oublié",
+    "Connectez-vous",
+    "établissements",
+];
+
+/// The text of a page, without its tags (nor the paths in its links).
+fn visible_text(html: &str) -> String {
+    html.split('<')
+        .map(|piece| piece.split_once('>').map_or(piece, |(_, text)| text))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn assert_english(html: &str) {
+    assert!(html.contains("<html lang=\"en\">"), "{html}");
+    let text = visible_text(html);
+    for marker in FRENCH_MARKERS {
+        assert!(
+            !text.contains(marker),
+            "French « {marker} » left on an English page:\n{html}"
+        );
+    }
+}
+
+async fn login_page(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    extra: &[(&str, &str)],
+    language: Option<&str>,
+) -> String {
+    let (client_id, _) = app.client(false).await;
+    let mut request = browser.get(authorize_url(app, &client_id, extra));
+    if let Some(language) = language {
+        request = request.header("accept-language", language);
+    }
+    let page = request.send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn accept_language_english_gives_an_english_login_page() {
+    let app = spawn_app().await;
+    app.family().await;
+    let html = login_page(&app, &browser(), &[], Some("en-GB,en;q=0.9,fr;q=0.5")).await;
+    assert_english(&html);
+    assert!(html.contains("<h1>Sign in</h1>"));
+    assert!(html.contains("Your username") && html.contains("Your password"));
+    assert!(html.contains("forgotten username?") && html.contains("forgotten password?"));
+    assert!(
+        html.contains(r#"lang="fr" hreflang="fr">Français</a>"#),
+        "the link to French is marked as French"
+    );
+}
+
+#[tokio::test]
+async fn french_stays_the_default_and_offers_english() {
+    let app = spawn_app().await;
+    app.family().await;
+    for language in [
+        None,
+        Some("de-DE,de;q=0.9"),
+        Some("fr-FR,fr;q=0.9,en;q=0.8"),
+    ] {
+        let html = login_page(&app, &browser(), &[], language).await;
+        assert!(html.contains("<html lang=\"fr\">"));
+        assert!(html.contains("Votre identifiant"));
+        assert!(html.contains(r#"lang="en" hreflang="en">English</a>"#));
+    }
+}
+
+#[tokio::test]
+async fn ui_locales_english_wins_over_a_french_browser_for_the_whole_flow() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let html = login_page(&app, &browser, &[("ui_locales", "de en fr")], Some("fr-FR")).await;
+    assert_english(&html);
+    // The next page of the flow, a refused sign-in, speaks English too.
+    let wrong = submit_login(&app, &browser, &html, "claire.martin", "pas-le-bon").await;
+    assert_eq!(wrong.status(), 401);
+    let wrong = wrong.text().await.unwrap();
+    assert_english(&wrong);
+    assert!(wrong.contains("Incorrect username or password."));
+    // A new flow without `ui_locales` follows the browser again.
+    let html = login_page(&app, &browser, &[], Some("fr-FR")).await;
+    assert!(html.contains("<html lang=\"fr\">"));
+}
+
+#[tokio::test]
+async fn ui_locales_french_wins_over_an_english_browser() {
+    let app = spawn_app().await;
+    app.family().await;
+    let html = login_page(&app, &browser(), &[("ui_locales", "fr-FR")], Some("en")).await;
+    assert!(html.contains("<html lang=\"fr\">") && html.contains("Votre identifiant"));
+}
+
+#[tokio::test]
+async fn the_language_link_switches_and_is_remembered() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let html = login_page(&app, &browser, &[], None).await;
+    let href = html
+        .split("<a class=\"lang\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a language link")
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/");
+    assert!(
+        href.starts_with("/langue?lang=en&next=%2Fauthorize%3F"),
+        "{href}"
+    );
+    let switched = browser.get(app.url(&href)).send().await.unwrap();
+    assert_eq!(switched.status(), 303);
+    assert!(location(&switched).starts_with("/authorize?"));
+    assert!(
+        switched.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("clef_lang=en")
+    );
+    let back = page_text(&browser, &app.url(&location(&switched))).await;
+    assert_english(&back);
+    // Remembered: another page, without any preference from the browser.
+    let missing = page_text(&browser, &app.url("/nulle-part")).await;
+    assert!(missing.contains("<html lang=\"en\">") && missing.contains("Page not found"));
+    // The person's choice wins over Accept-Language, and can be undone.
+    let html = login_page(&app, &browser, &[], Some("fr")).await;
+    assert_english(&html);
+    browser
+        .get(app.url("/langue?lang=fr&next=/"))
+        .send()
+        .await
+        .unwrap();
+    let html = login_page(&app, &browser, &[], Some("en")).await;
+    assert!(html.contains("<html lang=\"fr\">"));
+}
+
+#[tokio::test]
+async fn the_language_switch_never_leaves_clef() {
+    let app = spawn_app().await;
+    for next in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "evil.example",
+        "javascript:alert(1)",
+    ] {
+        let response = browser()
+            .get(app.url("/langue"))
+            .query(&[("lang", "en"), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+        assert_eq!(location(&response), "/", "{next}");
+    }
+}
+
+#[tokio::test]
+async fn english_error_pages_and_field_errors() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let response = browser
+        .get(app.url("/authorize?client_id=inconnu&response_type=code"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<html lang=\"en\">"));
+    assert!(html.contains("is not registered with Clef"), "{html}");
+    assert!(!html.contains("Demande") && !html.contains("application qui"));
+}
