@@ -97,6 +97,18 @@ pub fn current() -> Locale {
     CURRENT.try_with(|c| c.locale).unwrap_or_default()
 }
 
+/// Runs `f` as if serving a request in `locale` (for tests outside a request).
+#[cfg(test)]
+pub fn speaking<R>(locale: Locale, f: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(
+        Current {
+            locale,
+            here: "/".into(),
+        },
+        f,
+    )
+}
+
 /// The page the language link returns to.
 pub fn here() -> String {
     CURRENT

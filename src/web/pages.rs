@@ -138,6 +138,55 @@ pub fn message_with_link(
 mod tests {
     use super::*;
 
+    /// Every page with every branch taken, in English: no French sentence left.
+    #[test]
+    fn english_pages_have_no_french() {
+        let context = minijinja::context! {
+            activation => true, client_name => "Service", error => "Identifiant ou mot de passe incorrect.",
+            notice => "Votre mot de passe a été modifié.", identifier => "lea", name => "Léa",
+            email => "l@example.org", email_verified => false, pending_email => "n@example.org",
+            last_login => "03/09/2026 à 14:05 (UTC)", can_resend => true, csrf => "x", signed_in => true,
+            rule => "Mot de passe : 8 à 14 caractères, chiffres et lettres obligatoires.",
+            sessions => [minijinja::context! { device => "Firefox sur Windows", current => true,
+                opened => "03/09/2026 à 14:05 (UTC)", last_seen => "03/09/2026 à 14:05 (UTC)" }],
+            applications => [minijinja::context! { name => "Service", client_id => "c",
+                since => "03/09/2026 à 14:05 (UTC)", items => ["votre adresse mail"] }],
+            items => ["votre identifiant Clef, pour vous reconnaître"], third_party => true,
+            terms_url => "https://t.example", terms_version => "2", pending => "p",
+            guardian => true, child => "Zoé", email_required => true, max => 14,
+            title => "Page introuvable", message => "Cette page n'existe pas.", detail => "code",
+            link_href => "/compte", link_text => "Gérer mon compte", alert => true,
+            continue_url => "/x", client_id => "c", state => "s",
+            action => "https://rp.example/cb", params => [("code", "c")],
+        };
+        for (name, _) in TEMPLATES {
+            let html = super::super::locale::speaking(super::super::locale::Locale::En, || {
+                environment()
+                    .get_template(name)
+                    .unwrap()
+                    .render(super::with_language(context.clone()))
+            })
+            .unwrap();
+            let text: String = html
+                .split('<')
+                .map(|piece| piece.split_once('>').map_or(piece, |(_, text)| text))
+                .collect::<Vec<_>>()
+                .join(" ")
+                .replace("Français", "")
+                .replace("Léa", "")
+                .replace("Zoé", "");
+            for marker in [
+                "é", "è", "à", "«", " vous ", " votre ", " le ", " la ", " les ", " de ", " du ",
+                " des ",
+            ] {
+                assert!(
+                    !text.contains(marker),
+                    "{name}: French « {marker} » left:\n{text}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_template_parses() {
         for (name, _) in TEMPLATES {

@@ -187,3 +187,115 @@ async fn english_error_pages_and_field_errors() {
     assert!(html.contains("is not registered with Clef"), "{html}");
     assert!(!html.contains("Demande") && !html.contains("application qui"));
 }
+
+/// Words and letters only French text has; the names the test data gives
+/// (the service, the people) are removed first.
+fn assert_no_french(html: &str) {
+    assert!(html.contains("<html lang=\"en\">"), "{html}");
+    let text = visible_text(html)
+        .replace("Cahier de textes Exemple", "")
+        .replace("Français", "");
+    for marker in [
+        "é",
+        "è",
+        "à",
+        "ê",
+        "«",
+        " vous ",
+        " votre ",
+        " vos ",
+        " le ",
+        " la ",
+        " les ",
+        " des ",
+        " du ",
+        " de ",
+        " et ",
+        " ou ",
+        "Mon compte",
+    ] {
+        assert!(!text.contains(marker), "French « {marker} » left:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn an_english_person_goes_through_consent_account_and_logout_in_english() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    browser
+        .get(app.url("/langue?lang=en&next=/"))
+        .send()
+        .await
+        .unwrap();
+    let url = authorize_url(
+        &app,
+        &client.0,
+        &[("scope", "openid profile children offline_access")],
+    );
+    let page = page_text(&browser, &url).await;
+    assert_no_french(&page);
+    let signed_in = submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
+    let consent = page_text(&browser, &app.url(&location(&signed_in))).await;
+    assert_no_french(&consent);
+    assert!(consent.contains("the list of your children"));
+    let accepted = browser
+        .post(app.url("/consentement"))
+        .form(&[
+            ("csrf", input_value(&consent, "csrf").unwrap().as_str()),
+            (
+                "request",
+                input_value(&consent, "request").unwrap().as_str(),
+            ),
+            ("decision", "accept"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(location_param(&accepted, "code").is_some());
+
+    let account = page_text(&browser, &app.url("/compte")).await;
+    assert_no_french(&account);
+    assert!(account.contains("<h1>My account</h1>") && account.contains(" at "));
+
+    // A refused change of password, its message in English.
+    let refused = browser
+        .post(app.url("/compte/mot-de-passe"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap().as_str()),
+            ("current_password", "pas-le-bon"),
+            ("new_password", "Nouveau2026"),
+            ("new_password_confirmation", "Nouveau2026"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_no_french(&refused);
+    assert!(
+        refused.contains("The current password is incorrect."),
+        "{refused}"
+    );
+
+    let logout = page_text(&browser, &app.url("/logout")).await;
+    assert_no_french(&logout);
+    let out = browser
+        .post(app.url("/logout"))
+        .form(&[
+            ("csrf", input_value(&logout, "csrf").unwrap().as_str()),
+            ("confirm", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let out = if out.status().is_redirection() {
+        page_text(&browser, &app.url(&location(&out))).await
+    } else {
+        out.text().await.unwrap()
+    };
+    assert_no_french(&out);
+    assert!(out.contains("You are signed out"), "{out}");
+}
