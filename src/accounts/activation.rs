@@ -9,7 +9,7 @@ use super::throttle::{self, Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
-use crate::delivery::Mail;
+use crate::delivery::{Mail, Subject};
 use crate::domain::{BirthDate, EmailAddress};
 use crate::oidc::logout;
 use crate::provisioning::letters::{add_months, french_date};
@@ -235,6 +235,11 @@ async fn issue_confirmation(
     Ok((token, expires_at))
 }
 
+const CONFIRM_SUBJECT: Subject = Subject {
+    french: "Confirmez votre adresse mail",
+    english: "Confirm your email address",
+};
+
 /// Sends the confirmation link. A failure is logged and not fatal: the
 /// account is saved, and the person can ask for the mail again.
 async fn send_confirmation(
@@ -251,7 +256,7 @@ async fn send_confirmation(
         link,
         deadline => french_date(expires_at),
     };
-    let sent = match Mail::render(to, "Confirmez votre adresse mail", "confirm_email", context) {
+    let sent = match Mail::render(to, CONFIRM_SUBJECT, "confirm_email", context) {
         Ok(mail) => app.mailer.send(mail).await,
         Err(e) => Err(e),
     };
@@ -488,7 +493,10 @@ pub async fn change_email(
         };
         let notice = Mail::render(
             old,
-            "Changement de l'adresse mail de votre compte",
+            Subject {
+                french: "Changement de l'adresse mail de votre compte",
+                english: "Change of your account's email address",
+            },
             "email_change_notice",
             context,
         )?;

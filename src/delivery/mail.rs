@@ -12,7 +12,7 @@ use minijinja::Environment;
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, Locale};
 use crate::metrics::{Delivery, Metrics};
 
 enum Transport {
@@ -27,7 +27,8 @@ pub struct Mailer {
     metrics: Metrics,
 }
 
-/// A message ready to send: French text and HTML bodies from the same template.
+/// A message ready to send: text and HTML bodies from the same template, in the
+/// language of the person being served (`mail/en/…` for English).
 pub struct Mail {
     pub to: EmailAddress,
     pub subject: String,
@@ -56,6 +57,26 @@ const TEMPLATES: &[(&str, &str)] = &[
         "mail/email_change_notice.html",
         include_str!("../../templates/mail/email_change_notice.html"),
     ),
+    (
+        "mail/en/base.html",
+        include_str!("../../templates/mail/en/base.html"),
+    ),
+    (
+        "mail/en/confirm_email.txt",
+        include_str!("../../templates/mail/en/confirm_email.txt"),
+    ),
+    (
+        "mail/en/confirm_email.html",
+        include_str!("../../templates/mail/en/confirm_email.html"),
+    ),
+    (
+        "mail/en/email_change_notice.txt",
+        include_str!("../../templates/mail/en/email_change_notice.txt"),
+    ),
+    (
+        "mail/en/email_change_notice.html",
+        include_str!("../../templates/mail/en/email_change_notice.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -71,20 +92,32 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
+/// A mail's subject in both languages.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject {
+    pub french: &'static str,
+    pub english: &'static str,
+}
+
 impl Mail {
-    /// Renders `mail/<name>.txt` and `mail/<name>.html` (auto-escaped) with `context`.
+    /// Renders `mail/<name>.txt` and `mail/<name>.html` (auto-escaped) with `context`,
+    /// or `mail/en/<name>.*` and the English subject when the person is served in English.
     pub fn render(
         to: EmailAddress,
-        subject: impl Into<String>,
+        subject: Subject,
         name: &str,
         context: minijinja::Value,
     ) -> anyhow::Result<Self> {
         let env = environment();
+        let (folder, subject) = match Locale::current() {
+            Locale::Fr => ("mail", subject.french),
+            Locale::En => ("mail/en", subject.english),
+        };
         let text = env
-            .get_template(&format!("mail/{name}.txt"))?
+            .get_template(&format!("{folder}/{name}.txt"))?
             .render(&context)?;
         let html = env
-            .get_template(&format!("mail/{name}.html"))?
+            .get_template(&format!("{folder}/{name}.html"))?
             .render(&context)?;
         Ok(Self {
             to,
@@ -195,17 +228,38 @@ mod tests {
         assert_eq!(mask("claire.martin@example.org"), "c***@example.org");
     }
 
+    fn locale_code(locale: Locale) -> &'static str {
+        match locale {
+            Locale::Fr => "fr",
+            Locale::En => "en",
+        }
+    }
+
     #[test]
     fn every_mail_template_renders() {
         let to = EmailAddress::parse("a@example.org").unwrap();
         let context = minijinja::context! { name => "Léa <b>", link => "https://idp/x?a=1&b=2", identifier => "lea", new_email => "n@example.org", deadline => "01/01/2027" };
-        for name in ["confirm_email", "email_change_notice"] {
-            let mail = Mail::render(to.clone(), "s", name, context.clone()).unwrap();
-            assert!(
-                mail.html.contains("Léa &lt;b&gt;"),
-                "{name}: HTML is escaped"
-            );
-            assert!(mail.text.contains("Léa <b>"), "{name}: text is not");
+        let subject = Subject {
+            french: "sujet",
+            english: "subject",
+        };
+        for (locale, hello) in [(Locale::Fr, "Bonjour"), (Locale::En, "Hello")] {
+            for name in ["confirm_email", "email_change_notice"] {
+                let mail = locale
+                    .sync_scope(|| Mail::render(to.clone(), subject, name, context.clone()))
+                    .unwrap();
+                assert!(
+                    mail.html.contains("Léa &lt;b&gt;"),
+                    "{name}: HTML is escaped"
+                );
+                assert!(mail.text.contains("Léa <b>"), "{name}: text is not");
+                assert!(
+                    mail.text.starts_with(hello)
+                        && mail
+                            .html
+                            .contains(&format!("lang=\"{}\"", locale_code(locale)))
+                );
+            }
         }
     }
 }

@@ -3,4 +3,4 @@
 
 pub mod mail;
 
-pub use mail::{Mail, Mailer};
+pub use mail::{Mail, Mailer, Subject};

@@ -1,10 +1,12 @@
 //! Validated values: a raw string from a form, a file or the command line becomes
 //! one of these once, at the edge; inside Clef only the types travel.
 
+mod locale;
 mod names;
 mod params;
 mod redirect_uri;
 
+pub use locale::Locale;
 pub use names::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, Uai};
 pub use params::Params;
 pub use redirect_uri::RedirectUri;

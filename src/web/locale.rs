@@ -15,105 +15,32 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 
 use crate::app::Clef;
+pub use crate::domain::Locale;
 
 /// The person's choice, made with the link on every page.
 pub const CHOICE: &str = "clef_lang";
 /// The `ui_locales` of the authorization request in progress (a session cookie).
 pub const FLOW: &str = "clef_ui";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Locale {
-    #[default]
-    Fr,
-    En,
-}
-
-impl Locale {
-    pub fn code(self) -> &'static str {
-        match self {
-            Locale::Fr => "fr",
-            Locale::En => "en",
-        }
-    }
-
-    /// One language tag: `fr`, `fr-FR`, `en-GB`… (primary subtag, any case).
-    pub fn from_tag(tag: &str) -> Option<Locale> {
-        let primary = tag.trim().split(['-', '_']).next()?;
-        if primary.eq_ignore_ascii_case("fr") {
-            Some(Locale::Fr)
-        } else if primary.eq_ignore_ascii_case("en") {
-            Some(Locale::En)
-        } else {
-            None
-        }
-    }
-
-    /// `ui_locales`: space-separated tags in order of preference; the first Clef speaks wins.
-    pub fn from_ui_locales(list: &str) -> Option<Locale> {
-        list.split_ascii_whitespace().find_map(Locale::from_tag)
-    }
-
-    /// `Accept-Language`: the spoken language with the highest q-value (earlier wins ties).
-    pub fn from_accept_language(header: &str) -> Option<Locale> {
-        let mut best: Option<(Locale, f32)> = None;
-        for item in header.split(',').take(32) {
-            let mut parts = item.split(';');
-            let Some(locale) = parts.next().and_then(Locale::from_tag) else {
-                continue;
-            };
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            if q > 0.0 && best.is_none_or(|(_, b)| q > b) {
-                best = Some((locale, q));
-            }
-        }
-        best.map(|(locale, _)| locale)
-    }
-
-    /// The other language, offered by the link on every page.
-    pub fn other(self) -> Locale {
-        match self {
-            Locale::Fr => Locale::En,
-            Locale::En => Locale::Fr,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Current {
-    locale: Locale,
-    /// Where the language link brings the person back to (a relative path).
-    here: String,
-}
-
 tokio::task_local! {
-    static CURRENT: Current;
+    /// Where the language link brings the person back to (a relative path).
+    static HERE: String;
 }
 
 /// The language of the request being served (French outside a request).
 pub fn current() -> Locale {
-    CURRENT.try_with(|c| c.locale).unwrap_or_default()
+    Locale::current()
 }
 
 /// Runs `f` as if serving a request in `locale` (for tests outside a request).
 #[cfg(test)]
 pub fn speaking<R>(locale: Locale, f: impl FnOnce() -> R) -> R {
-    CURRENT.sync_scope(
-        Current {
-            locale,
-            here: "/".into(),
-        },
-        f,
-    )
+    HERE.sync_scope("/".into(), || locale.sync_scope(f))
 }
 
 /// The page the language link returns to.
 pub fn here() -> String {
-    CURRENT
-        .try_with(|c| c.here.clone())
-        .unwrap_or_else(|_| "/".into())
+    HERE.try_with(Clone::clone).unwrap_or_else(|_| "/".into())
 }
 
 fn cookie_locale(jar: &CookieJar, name: &str) -> Option<Locale> {
@@ -162,9 +89,7 @@ pub async fn settle(
     } else {
         request.uri().path().to_owned()
     };
-    let response = CURRENT
-        .scope(Current { locale, here }, next.run(request))
-        .await;
+    let response = HERE.scope(here, locale.scope(next.run(request))).await;
     match flow_cookie {
         Some(Some(asked)) => (jar.add(cookie(&app, FLOW, asked)), response).into_response(),
         Some(None) if jar.get(FLOW).is_some() => {
@@ -222,35 +147,6 @@ fn is_local_path(next: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ui_locales_first_spoken_language_wins() {
-        assert_eq!(Locale::from_ui_locales("de en-GB fr"), Some(Locale::En));
-        assert_eq!(Locale::from_ui_locales("fr-CA en"), Some(Locale::Fr));
-        assert_eq!(Locale::from_ui_locales("de es"), None);
-        assert_eq!(Locale::from_ui_locales(""), None);
-    }
-
-    #[test]
-    fn accept_language_follows_q_values() {
-        assert_eq!(
-            Locale::from_accept_language("en-US,en;q=0.9"),
-            Some(Locale::En)
-        );
-        assert_eq!(
-            Locale::from_accept_language("de, fr;q=0.5, en;q=0.8"),
-            Some(Locale::En)
-        );
-        assert_eq!(
-            Locale::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"),
-            Some(Locale::Fr)
-        );
-        assert_eq!(
-            Locale::from_accept_language("en;q=0, fr;q=0.1"),
-            Some(Locale::Fr)
-        );
-        assert_eq!(Locale::from_accept_language("de;q=abc, *"), None);
-    }
 
     #[test]
     fn only_local_paths_are_followed() {

@@ -299,3 +299,48 @@ async fn an_english_person_goes_through_consent_account_and_logout_in_english() 
     assert_no_french(&out);
     assert!(out.contains("You are signed out"), "{out}");
 }
+
+#[tokio::test]
+async fn mails_follow_the_language_of_the_page_that_sends_them() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    browser
+        .get(app.url("/langue?lang=en&next=/"))
+        .send()
+        .await
+        .unwrap();
+    let page = page_text(&browser, &app.url("/login")).await;
+    let signed_in = submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
+    assert_eq!(signed_in.status(), 303);
+    let account = page_text(&browser, &app.url("/compte")).await;
+    let changed = browser
+        .post(app.url("/compte/adresse"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap().as_str()),
+            ("current_password", PASSWORD),
+            ("email", "claire.nouvelle@example.org"),
+            ("email_confirmation", "claire.nouvelle@example.org"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        changed.contains("A confirmation email has been sent"),
+        "{changed}"
+    );
+
+    let confirm = app.last_mail_to("claire.nouvelle@example.org");
+    assert_eq!(confirm.subject, "Confirm your email address");
+    assert!(confirm.text.starts_with("Hello ") && !confirm.text.contains("Bonjour"));
+    let notice = app.last_mail_to("claire.martin@example.org");
+    assert_eq!(notice.subject, "Change of your account's email address");
+    assert!(
+        notice
+            .text
+            .contains("the new address will be claire.nouvelle@example.org")
+    );
+}
