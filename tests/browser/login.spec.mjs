@@ -222,6 +222,46 @@ try {
   });
 
   await context.close();
+
+  // English: the language link on the page, by keyboard; remembered by a cookie.
+  const english = await newContext(browser);
+  page = await english.newPage();
+  runner.page = page;
+
+  await check('5. the « English » link (keyboard) gives the English login page', async () => {
+    const response = await page.goto(authorizeUrl);
+    assert.equal(response.status(), 200);
+    const link = page.getByRole('link', { name: 'English', exact: true });
+    assert.equal(await link.getAttribute('lang'), 'en', 'the link is marked as English');
+    await link.focus();
+    await Promise.all([page.waitForURL((u) => u.pathname === '/authorize'), page.keyboard.press('Enter')]);
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en', '<html lang="en">');
+    assert.match(await page.title(), /^Sign in — Clef$/);
+    await page.getByLabel('Your username', { exact: true }).fill(USERNAME);
+    await page.getByLabel('Your password', { exact: true }).fill('not-the-password1');
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/login') && r.request().method() === 'POST'),
+      page.getByRole('button', { name: 'Submit' }).click(),
+    ]);
+    assert.equal(answer.status(), 401);
+    await page.waitForLoadState('domcontentloaded');
+    assert.equal((await page.getByRole('alert').textContent()).trim(), 'Incorrect username or password.');
+    assert.equal(await page.getByRole('link', { name: 'Français', exact: true }).getAttribute('lang'), 'fr');
+  });
+
+  await check('5. English login page: axe-core WCAG 2 A/AA, zero violations', () => assertAxeClean('the English login page'), {
+    critical: false,
+  });
+
+  await check('5. « Français » switches back', async () => {
+    await page.goto(authorizeUrl);
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en', 'the choice is remembered');
+    await Promise.all([page.waitForURL((u) => u.pathname === '/authorize'), page.getByRole('link', { name: 'Français', exact: true }).click()]);
+    assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
+    await assertLoginForm();
+  });
+  await english.close();
+
 } catch (err) {
   // Anything thrown outside a check (browser launch, context) is a failure too.
   runner.fail('setup', err);
