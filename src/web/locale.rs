@@ -47,10 +47,11 @@ fn cookie_locale(jar: &CookieJar, name: &str) -> Option<Locale> {
     jar.get(name).and_then(|c| Locale::from_tag(c.value()))
 }
 
-fn query_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, str>> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
+/// The language `ui_locales` names in a query string or form body, if Clef speaks it.
+fn ui_locales(params: &[u8]) -> Option<Locale> {
+    url::form_urlencoded::parse(params)
+        .find(|(k, _)| k == "ui_locales")
+        .and_then(|(_, v)| Locale::from_ui_locales(&v))
 }
 
 fn cookie(app: &Clef, name: &'static str, locale: Locale) -> Cookie<'static> {
@@ -62,18 +63,45 @@ fn cookie(app: &Clef, name: &'static str, locale: Locale) -> Cookie<'static> {
     cookie
 }
 
-/// Settles the request's language; on GET /authorize, remembers `ui_locales` for the flow.
+/// Settles the request's language; on /authorize, remembers `ui_locales` for the flow.
 pub async fn settle(
     axum::extract::State(app): axum::extract::State<std::sync::Arc<Clef>>,
     request: Request,
     next: Next,
 ) -> Response {
     let jar = CookieJar::from_headers(request.headers());
-    let query = request.uri().query().unwrap_or("");
     let mut flow_cookie = None;
     let mut flow = cookie_locale(&jar, FLOW);
-    if request.method() == Method::GET && request.uri().path() == "/authorize" {
-        let asked = query_param(query, "ui_locales").and_then(|l| Locale::from_ui_locales(&l));
+    let mut request = request;
+    if request.uri().path() == "/authorize" {
+        let (asked, read) = match *request.method() {
+            Method::GET => {
+                let query = request.uri().query().unwrap_or("");
+                (ui_locales(query.as_bytes()), request)
+            }
+            // A POSTed request carries `ui_locales` in its form: read it, and
+            // hand the same bytes on to the handler.
+            Method::POST => {
+                let (parts, body) = request.into_parts();
+                match axum::body::to_bytes(body, super::MAX_BODY).await {
+                    Ok(bytes) => (
+                        ui_locales(&bytes),
+                        Request::from_parts(parts, axum::body::Body::from(bytes)),
+                    ),
+                    Err(_) => {
+                        let too_long = crate::domain::FieldError::new(
+                            "corps de la requête",
+                            crate::domain::Problem::TooLong {
+                                max: super::MAX_BODY,
+                            },
+                        );
+                        return super::WebError::bad_request(&too_long).into_response();
+                    }
+                }
+            }
+            _ => (None, request),
+        };
+        request = read;
         flow_cookie = Some(asked);
         flow = asked;
     }
@@ -87,7 +115,7 @@ pub async fn settle(
             .path_and_query()
             .map_or("/".into(), |p| p.as_str().to_owned())
     } else {
-        request.uri().path().to_owned()
+        back_after_post(request.uri().path()).to_owned()
     };
     let response = HERE.scope(here, locale.scope(next.run(request))).await;
     match flow_cookie {
@@ -98,6 +126,17 @@ pub async fn settle(
             (jar.remove(gone), response).into_response()
         }
         _ => response,
+    }
+}
+
+/// Where the language link of a page answering a form goes: the page the form
+/// came from when a plain GET shows it, else the home page.
+fn back_after_post(path: &str) -> &str {
+    match path {
+        "/login" | "/premiere-connexion" => path,
+        p if p.starts_with("/compte-non-confirme") => "/compte-non-confirme",
+        p if p.starts_with("/compte") => "/compte",
+        _ => "/",
     }
 }
 

@@ -344,3 +344,24 @@ async fn mails_follow_the_language_of_the_page_that_sends_them() {
             .contains("the new address will be claire.nouvelle@example.org")
     );
 }
+
+#[tokio::test]
+async fn ui_locales_in_a_posted_authorization_request_is_honoured() {
+    let app = spawn_app().await;
+    app.family().await;
+    let (client_id, _) = app.client(false).await;
+    let url = authorize_url(&app, &client_id, &[("ui_locales", "en")]);
+    let (_, query) = url.split_once('?').unwrap();
+    let page = browser()
+        .post(app.url("/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept-language", "fr")
+        .body(query.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert_english(&html);
+    assert!(html.contains("<h1>Sign in</h1>"));
+}
