@@ -22,7 +22,8 @@ use crate::storage;
 
 #[derive(Debug)]
 pub enum WebError {
-    /// A page in French for a person.
+    /// A page for a person, in French or English (the sentences are the
+    /// catalogue's keys, see `i18n`).
     Page {
         status: StatusCode,
         title: &'static str,
