@@ -513,6 +513,14 @@ async fn the_page_header_offers_se_deconnecter_to_a_signed_in_person_only() {
         .unwrap();
     let consent = page_text(&browser, &app.url(&location(&asked))).await;
     assert!(consent.contains("class=\"header-logout\""));
+    // The login form, even for someone signed in (prompt=login), offers none.
+    let again = page_text(
+        &browser,
+        &authorize_url(&app, &third_party.0, &[("prompt", "login")]),
+    )
+    .await;
+    assert!(again.contains("name=\"password\""));
+    assert!(!again.contains("class=\"header-logout\""));
     // « Mon compte » has its own, once.
     let account = page_text(&browser, &app.url("/compte")).await;
     assert_eq!(account.matches(">Se déconnecter</button>").count(), 1);
