@@ -165,8 +165,12 @@ struct ClientOptions {
     terms_version: Option<String>,
     /// A service client that may get tokens for itself (client_credentials),
     /// with these scopes (space- or comma-separated).
-    #[arg(long = "service-scopes")]
+    #[arg(long = "scopes", visible_alias = "service-scopes")]
     service_scopes: Option<String>,
+    /// The grants the client may use: authorization_code, refresh_token,
+    /// client_credentials (default: the first two, and the third with --scopes).
+    #[arg(long = "grant-types")]
+    grant_types: Option<String>,
     /// Refresh tokens of this client die after this many seconds unused…
     #[arg(long = "refresh-token-idle-ttl")]
     refresh_token_idle_ttl: Option<i64>,
@@ -196,6 +200,14 @@ impl ClientOptions {
             .service_scopes
             .as_deref()
             .map(clients::parse_service_scopes)
+            .transpose()?)
+    }
+
+    fn grant_types(&self) -> anyhow::Result<Option<clients::GrantTypes>> {
+        Ok(self
+            .grant_types
+            .as_deref()
+            .map(clients::GrantTypes::parse)
             .transpose()?)
     }
 
@@ -574,6 +586,7 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                 backchannel_logout_uri: options.backchannel_logout_uri()?,
                 terms: options.terms()?,
                 service_scopes: options.service_scopes()?,
+                grant_types: options.grant_types()?,
                 refresh_lifetimes: options.refresh_lifetimes().unwrap_or_default(),
             };
             let (client, secret) = clients::create(&db, new, SystemClock.now()).await?;
@@ -628,6 +641,7 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                 backchannel_logout_uri,
                 terms: options.terms()?,
                 service_scopes: options.service_scopes()?,
+                grant_types: options.grant_types()?,
                 refresh_lifetimes: options.refresh_lifetimes(),
             };
             let client = clients::update(&db, &id, changes).await?;

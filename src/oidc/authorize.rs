@@ -209,6 +209,12 @@ fn parse_rest(
             "registration is not supported",
         ));
     }
+    if !client.grant_types.authorization_code {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the code flow",
+        ));
+    }
     match params.get("response_type") {
         Some("code") => {}
         None => return Err(OAuthError::invalid_request("response_type is missing")),

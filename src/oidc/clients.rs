@@ -29,9 +29,9 @@ pub struct Client {
     pub backchannel_logout_session_required: bool,
     /// Terms the account accepts once per version before the first code (the ENT charter).
     pub terms: Option<Terms>,
-    /// Whether the client may obtain tokens for itself (RFC 6749 §4.4), and
-    /// the scopes it may ask for them.
-    pub client_credentials: bool,
+    /// The grants the client may use at the token endpoint.
+    pub grant_types: GrantTypes,
+    /// The scopes it may ask for its own tokens (client_credentials, RFC 6749 §4.4).
     pub service_scopes: Vec<String>,
     /// Refresh-token lifetimes for this client, in seconds (`None`: the server's).
     pub refresh_lifetimes: RefreshLifetimes,
@@ -57,6 +57,77 @@ impl RefreshLifetimes {
             return Err(invalid());
         }
         Ok(())
+    }
+}
+
+/// Which grants a client may use. By default a code flow with refresh tokens;
+/// client_credentials only for a service registered with its scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GrantTypes {
+    pub authorization_code: bool,
+    pub refresh_token: bool,
+    pub client_credentials: bool,
+}
+
+impl GrantTypes {
+    /// `authorization_code refresh_token` (spaces or commas), as stored or typed.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let mut grants = Self {
+            authorization_code: false,
+            refresh_token: false,
+            client_credentials: false,
+        };
+        for grant in raw.split([' ', ',']).filter(|g| !g.is_empty()) {
+            match grant {
+                "authorization_code" => grants.authorization_code = true,
+                "refresh_token" => grants.refresh_token = true,
+                "client_credentials" => grants.client_credentials = true,
+                _ => {
+                    return Err(FieldError::new(
+                        "grant_types",
+                        crate::domain::Problem::Invalid,
+                    ));
+                }
+            }
+        }
+        // A refresh token continues a sign-in: it needs the code flow.
+        if grants == Self::parse_none() || (grants.refresh_token && !grants.authorization_code) {
+            return Err(FieldError::new(
+                "grant_types",
+                crate::domain::Problem::Invalid,
+            ));
+        }
+        Ok(grants)
+    }
+
+    fn parse_none() -> Self {
+        Self {
+            authorization_code: false,
+            refresh_token: false,
+            client_credentials: false,
+        }
+    }
+
+    /// The default: the code flow, with client_credentials for a service.
+    pub fn default_for(service: bool) -> Self {
+        Self {
+            authorization_code: true,
+            refresh_token: true,
+            client_credentials: service,
+        }
+    }
+
+    pub fn to_wire(self) -> String {
+        [
+            (self.authorization_code, "authorization_code"),
+            (self.refresh_token, "refresh_token"),
+            (self.client_credentials, "client_credentials"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(" ")
     }
 }
 
@@ -95,6 +166,8 @@ pub struct NewClient {
     pub terms: Option<Terms>,
     /// A service client: client_credentials with these scopes.
     pub service_scopes: Option<Vec<String>>,
+    /// `None`: the default for the client's kind (see `GrantTypes::default_for`).
+    pub grant_types: Option<GrantTypes>,
     pub refresh_lifetimes: RefreshLifetimes,
 }
 
@@ -173,16 +246,16 @@ pub async fn create(
         backchannel_logout_uri: new.backchannel_logout_uri,
         backchannel_logout_session_required: true,
         terms: new.terms,
-        client_credentials: new.service_scopes.is_some(),
+        grant_types: new
+            .grant_types
+            .unwrap_or(GrantTypes::default_for(new.service_scopes.is_some())),
         service_scopes: new.service_scopes.unwrap_or_default(),
         refresh_lifetimes: new.refresh_lifetimes,
         created_at: now,
     };
     client.refresh_lifetimes.validate()?;
-    if client.client_credentials && client.is_public {
-        anyhow::bail!("a public client cannot use client_credentials: it has no secret");
-    }
-    let grant_types = grant_types(client.client_credentials);
+    check_grants(&client)?;
+    let grant_types = client.grant_types.to_wire();
     sqlx::query(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, \
          is_first_party, created_at, backchannel_logout_uri, terms_url, terms_version, grant_types, \
@@ -209,13 +282,19 @@ pub async fn create(
     Ok((client, secret.map(SecretString::from)))
 }
 
-/// The grant types stored for a client.
-fn grant_types(client_credentials: bool) -> &'static str {
-    if client_credentials {
-        "authorization_code refresh_token client_credentials"
-    } else {
-        "authorization_code refresh_token"
+/// client_credentials needs a secret and scopes to give.
+fn check_grants(client: &Client) -> anyhow::Result<()> {
+    if client.grant_types.client_credentials {
+        anyhow::ensure!(
+            !client.is_public,
+            "a public client cannot use client_credentials: it has no secret"
+        );
+        anyhow::ensure!(
+            !client.service_scopes.is_empty(),
+            "client_credentials needs the scopes the service may ask (--scopes)"
+        );
     }
+    Ok(())
 }
 
 /// What `clef client update` changes; `None` keeps the registered value.
@@ -229,6 +308,7 @@ pub struct ClientChanges {
     pub backchannel_logout_uri: Option<Option<Url>>,
     pub terms: Option<Terms>,
     pub service_scopes: Option<Vec<String>>,
+    pub grant_types: Option<GrantTypes>,
     pub refresh_lifetimes: Option<RefreshLifetimes>,
 }
 
@@ -256,18 +336,18 @@ pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> anyhow::Result
         client.terms = Some(terms);
     }
     if let Some(scopes) = changes.service_scopes {
-        anyhow::ensure!(
-            !client.is_public,
-            "a public client cannot use client_credentials"
-        );
-        client.client_credentials = true;
+        client.grant_types.client_credentials = true;
         client.service_scopes = scopes;
     }
+    if let Some(grants) = changes.grant_types {
+        client.grant_types = grants;
+    }
+    check_grants(&client)?;
     anyhow::ensure!(
         !client.redirect_uris.is_empty(),
         "a client needs a redirect URI"
     );
-    let grant_types = grant_types(client.client_credentials);
+    let grant_types = client.grant_types.to_wire();
     sqlx::query(
         "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, is_first_party = $4, \
          backchannel_logout_uri = $5, terms_url = $6, terms_version = $7, grant_types = $8, service_scopes = $9, \
@@ -345,10 +425,12 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
             (Some(url), Some(version)) => Some(Terms { url, version }),
             _ => None,
         },
-        client_credentials: row
-            .try_get::<String, _>("grant_types")?
-            .split(' ')
-            .any(|g| g == "client_credentials"),
+        grant_types: GrantTypes::parse(&row.try_get::<String, _>("grant_types")?).map_err(|e| {
+            sqlx::Error::ColumnDecode {
+                index: "grant_types".into(),
+                source: e.to_string().into(),
+            }
+        })?,
         service_scopes: row
             .try_get::<String, _>("service_scopes")?
             .split(' ')

@@ -174,6 +174,19 @@ pub async fn exchange(
     client: &Client,
     request: TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
+    let grants = client.grant_types;
+    let allowed = match &request {
+        TokenRequest::AuthorizationCode { .. } => grants.authorization_code,
+        TokenRequest::RefreshToken { .. } => grants.refresh_token,
+        TokenRequest::ClientCredentials { .. } => grants.client_credentials,
+    };
+    if !allowed {
+        // RFC 6749 §5.2
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use this grant type",
+        ));
+    }
     match request {
         TokenRequest::AuthorizationCode {
             code,
@@ -197,7 +210,7 @@ async fn client_credentials(
     client: &Client,
     scope: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.client_credentials || client.is_public {
+    if client.is_public {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client may not use client_credentials",
@@ -244,7 +257,7 @@ async fn client_credentials(
 /// Refresh tokens go to first-party clients, and to others only when the
 /// person consented to `offline_access`.
 fn gets_refresh_token(client: &Client, scopes: &Scopes) -> bool {
-    client.is_first_party || scopes.contains("offline_access")
+    client.grant_types.refresh_token && (client.is_first_party || scopes.contains("offline_access"))
 }
 
 async fn exchange_code(

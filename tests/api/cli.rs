@@ -669,7 +669,8 @@ fn operators_update_a_client_and_give_it_terms_back_channel_and_service_scopes()
         client["backchannel_logout_uri"],
         "https://ent.example/backchannel"
     );
-    assert_eq!(client["client_credentials"], true);
+    assert_eq!(client["grant_types"]["client_credentials"], true);
+    assert_eq!(client["grant_types"]["refresh_token"], true);
     assert_eq!(client["redirect_uris"][0], "https://ent.example/cb", "kept");
     // Back-channel logout can be stopped; a bad value changes nothing.
     clef.ok(
@@ -685,7 +686,29 @@ fn operators_update_a_client_and_give_it_terms_back_channel_and_service_scopes()
         "http://ent.example/bc",
     ]);
     clef.fails(&["client", "update", "--id", "clef-inconnu", "--name", "X"]);
+    // Grants are chosen among those Clef knows; a refresh token needs the code flow.
+    clef.fails(&["client", "update", "--id", id, "--grant-types", "implicit"]);
+    clef.fails(&[
+        "client",
+        "update",
+        "--id",
+        id,
+        "--grant-types",
+        "refresh_token",
+    ]);
+    clef.ok(
+        &[
+            "client",
+            "update",
+            "--id",
+            id,
+            "--grant-types",
+            "client_credentials",
+        ],
+        None,
+    );
     let list: Value = serde_json::from_str(&clef.ok(&["client", "list", "--json"], None)).unwrap();
     assert!(list[0]["backchannel_logout_uri"].is_null());
+    assert_eq!(list[0]["grant_types"]["authorization_code"], false);
     assert_eq!(list[0]["name"], "ENT Collèges 59");
 }

@@ -335,6 +335,28 @@ async fn a_client_cannot_use_introspect_or_revoke_another_clients_tokens() {
 }
 
 #[tokio::test]
+async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app
+        .client_with(|new| {
+            new.grant_types =
+                Some(clef::oidc::clients::GrantTypes::parse("authorization_code").unwrap());
+        })
+        .await;
+    let tokens = sign_in(&app, &client, &[]).await;
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    let refused = post(
+        &app,
+        &client,
+        "/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+    )
+    .await;
+    assert_eq!(error_of(refused).await, "unauthorized_client");
+}
+
+#[tokio::test]
 async fn third_party_clients_get_refresh_tokens_only_with_consented_offline_access() {
     let app = spawn_app().await;
     app.family().await;
@@ -468,6 +490,33 @@ async fn a_service_client_gets_tokens_for_itself_within_its_registered_scopes() 
     assert_eq!(narrower["scope"], "notes:lecture");
     let wider = post(&app, &service, "/token", &grant(Some("notes:ecriture"))).await;
     assert_eq!(error_of(wider).await, "invalid_scope");
+
+    // A service-only client has no code flow.
+    let service_only = app
+        .client_with(|new| {
+            new.service_scopes = Some(vec!["notes:lecture".into()]);
+            new.grant_types =
+                Some(clef::oidc::clients::GrantTypes::parse("client_credentials").unwrap());
+        })
+        .await;
+    let authorize = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(authorize_url(&app, &service_only.0, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&authorize, "error").as_deref(),
+        Some("unauthorized_client")
+    );
+    assert_eq!(
+        post(&app, &service_only, "/token", &grant(None))
+            .await
+            .status(),
+        200
+    );
 
     // A client not registered as a service may not.
     let ent = app.client(false).await;
