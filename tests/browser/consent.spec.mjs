@@ -1,6 +1,7 @@
 // Real-browser end-to-end and accessibility check of the consent page (SPEC §4,
 // issue 7): a third-party service asks for a parent's children; the parent sees
-// in plain words what it would receive and refuses, with the keyboard alone.
+// in plain words what it would receive and refuses, with the keyboard alone; then
+// a service with a charter: the charter is linked and ticked before « Accepter ».
 //
 // Plain Node script (no test runner), like login.spec.mjs. Normally started by
 // tests/browser/run.sh against the same `clef serve --demo`, and passed:
@@ -71,11 +72,11 @@ async function startService() {
   return server;
 }
 
-/** `clef client create` without --first-party: a service that needs consent. */
-function registerThirdParty() {
+/** `clef client create` without --first-party (a service that needs consent), plus `extra` options. */
+function registerThirdParty(extra = []) {
   const run = spawnSync(
     CLEF_BIN,
-    ['client', 'create', '--name', SERVICE, '--redirect-uri', REDIRECT_URI, '--json'],
+    ['client', 'create', '--name', SERVICE, '--redirect-uri', REDIRECT_URI, '--json', ...extra],
     {
       encoding: 'utf8',
       env: { ...process.env, CLEF_DATA_DIR: DATA_DIR, CLEF_KEYS_DIR: KEYS_DIR, CLEF_ISSUER: BASE, NO_COLOR: '1' },
@@ -165,6 +166,55 @@ try {
     assert.equal(url.searchParams.get('state'), state, 'state round-trips unchanged');
     assert.equal(url.searchParams.get('code'), null, 'no code after a refusal');
     assert.equal(await page.locator('h1').textContent(), 'Retour service');
+  });
+
+  let charterClient;
+  await check('6. a service with a charter (clef client create --terms-url --terms-version)', () => {
+    charterClient = registerThirdParty(['--first-party', '--terms-url', 'https://ent.example.fr/charte', '--terms-version', '2026-09']);
+    assert.match(charterClient, /^clef-/);
+  });
+
+  await check('7. its first sign-in shows the charter to accept: linked, with a labelled checkbox', async () => {
+    callbackUrl = null;
+    const url =
+      `${BASE}/authorize?` +
+      new URLSearchParams({
+        response_type: 'code',
+        client_id: charterClient,
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid profile',
+        state,
+        nonce: randomBytes(16).toString('base64url'),
+      });
+    await page.goto(url);
+    assert.equal(new URL(page.url()).pathname, '/consentement');
+    assert.equal(callbackUrl, null, 'no code before the charter');
+    const link = page.getByRole('link', { name: /charte de .* \(version 2026-09/ });
+    assert.equal(await link.count(), 1, 'the charter is linked, with its version');
+    await assertEveryVisibleInputLabelled(page);
+    assert.equal(await page.getByLabel("J'ai lu et j'accepte la charte", { exact: true }).count(), 1);
+  });
+
+  await check('7. charter page: axe-core WCAG 2 A/AA, zero violations', () => assertAxeClean(page, 'the charter page'), {
+    critical: false,
+  });
+
+  await check('7. charter page: no horizontal scroll at 320 px', () => assertNoHorizontalScrollAt320(page, 'the charter page'), {
+    critical: false,
+  });
+
+  await check('8. keyboard: tick the charter with Space, then Enter on « Accepter »: back with a code', async () => {
+    await page.reload();
+    // The checkbox reads as its value to the Tab helper.
+    await tabTo(page, 'accepted');
+    await page.keyboard.press('Space');
+    assert.equal(await page.getByLabel("J'ai lu et j'accepte la charte", { exact: true }).isChecked(), true);
+    await page.keyboard.press('Tab');
+    assert.deepEqual(await focused(page), { tag: 'button', text: 'Accepter' });
+    await Promise.all([page.waitForURL((u) => u.href.startsWith(REDIRECT_URI)), page.keyboard.press('Enter')]);
+    const back = new URL(callbackUrl);
+    assert.ok(back.searchParams.get('code'), callbackUrl);
+    assert.equal(back.searchParams.get('state'), state);
   });
 
   await context.close();
