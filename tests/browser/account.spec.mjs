@@ -21,9 +21,7 @@
 // exits 1 when any check failed.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import {
   assertAxeClean,
   assertNoHorizontalScrollAt320,
@@ -32,6 +30,8 @@ import {
   indent,
   launchChromium,
   newContext,
+  registerClient,
+  startCallbackListener,
   tabTo,
 } from './lib.mjs';
 
@@ -61,31 +61,9 @@ const WITHDRAW = "Retirer l'autorisation";
 const runner = createRunner({ artifactsDir: ARTIFACTS_DIR });
 const check = runner.check;
 
-/** The service's redirect URI: a real listener that answers with a small page. */
-async function startService() {
-  const server = createServer((request, response) => {
-    const url = new URL(request.url, `http://${request.headers.host}`);
-    // Chromium asks for /favicon.ico too: only the redirect back counts.
-    if (url.pathname === '/callback') callbackUrl = url.href;
-    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    response.end('<!doctype html><html lang="fr"><title>Retour service</title><h1>Retour service</h1></html>');
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
-
 /** `clef client create` without --first-party: a service that needs consent. */
 function registerThirdParty() {
-  const run = spawnSync(
-    CLEF_BIN,
-    ['client', 'create', '--name', SERVICE, '--redirect-uri', REDIRECT_URI, '--json'],
-    {
-      encoding: 'utf8',
-      env: { ...process.env, CLEF_DATA_DIR: DATA_DIR, CLEF_KEYS_DIR: KEYS_DIR, CLEF_ISSUER: BASE, NO_COLOR: '1' },
-    },
-  );
-  assert.equal(run.status, 0, `clef client create exited with ${run.status ?? run.signal}:\n${run.stdout}${run.stderr}`);
-  return JSON.parse(run.stdout).client_id;
+  return registerClient({ bin: CLEF_BIN, dataDir: DATA_DIR, keysDir: KEYS_DIR, base: BASE }, SERVICE, REDIRECT_URI);
 }
 
 /** Fills the login form on `p` and submits it; resolves once `landing` matches. */
@@ -119,7 +97,6 @@ let page;
 let other;
 let service;
 let REDIRECT_URI;
-let callbackUrl = null;
 
 try {
   browser = await launchChromium(CHROMIUM);
@@ -129,8 +106,8 @@ try {
   page.on('pageerror', (e) => console.log(indent(`page error: ${e.message}`)));
   const otherContext = await browser.newContext({ locale: 'fr-FR', userAgent: OTHER_DEVICE });
   other = await otherContext.newPage();
-  service = await startService();
-  REDIRECT_URI = `http://127.0.0.1:${service.address().port}/callback`;
+  service = await startCallbackListener();
+  REDIRECT_URI = service.uri;
 
   let clientId;
   await check('1. a third-party service is registered (clef client create, not first-party)', () => {
@@ -152,7 +129,7 @@ try {
     await page.goto(url);
     await logIn(page, (u) => u.pathname === '/consentement');
     await Promise.all([page.waitForURL((u) => u.href.startsWith(REDIRECT_URI)), page.getByRole('button', { name: 'Accepter', exact: true }).click()]);
-    assert.ok(new URL(callbackUrl).searchParams.get('code'), 'a code after consent');
+    assert.ok(new URL(service.last).searchParams.get('code'), 'a code after consent');
   });
 
   await check('3. she signs in from a second browser too', async () => {

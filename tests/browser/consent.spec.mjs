@@ -17,9 +17,7 @@
 // exits 1 when any check failed.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import {
   assertAxeClean,
   assertEveryVisibleInputLabelled,
@@ -29,6 +27,8 @@ import {
   indent,
   launchChromium,
   newContext,
+  registerClient,
+  startCallbackListener,
   tabTo,
 } from './lib.mjs';
 
@@ -54,43 +54,15 @@ const SERVICE = 'Cahier de textes Exemple';
 const runner = createRunner({ artifactsDir: ARTIFACTS_DIR });
 const check = runner.check;
 
-/**
- * The service's side: a real listener on a free loopback port that records the
- * redirect back and answers with a small page. (With page.route instead, the
- * redirect that follows the consent form's POST went to the network unrouted,
- * under playwright-core 1.65 and Chromium 156.)
- */
-async function startService() {
-  const server = createServer((request, response) => {
-    const url = new URL(request.url, `http://${request.headers.host}`);
-    // Chromium asks for /favicon.ico too: only the redirect back counts.
-    if (url.pathname !== '/favicon.ico') callbackUrl = url.href;
-    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    response.end('<!doctype html><html lang="fr"><title>Retour service</title><h1>Retour service</h1></html>');
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
-
 /** `clef client create` without --first-party (a service that needs consent), plus `extra` options. */
 function registerThirdParty(extra = []) {
-  const run = spawnSync(
-    CLEF_BIN,
-    ['client', 'create', '--name', SERVICE, '--redirect-uri', REDIRECT_URI, '--json', ...extra],
-    {
-      encoding: 'utf8',
-      env: { ...process.env, CLEF_DATA_DIR: DATA_DIR, CLEF_KEYS_DIR: KEYS_DIR, CLEF_ISSUER: BASE, NO_COLOR: '1' },
-    },
-  );
-  assert.equal(run.status, 0, `clef client create exited with ${run.status ?? run.signal}:\n${run.stdout}${run.stderr}`);
-  return JSON.parse(run.stdout).client_id;
+  return registerClient({ bin: CLEF_BIN, dataDir: DATA_DIR, keysDir: KEYS_DIR, base: BASE }, SERVICE, REDIRECT_URI, extra);
 }
 
 let browser;
 let page;
 let service;
 let REDIRECT_URI;
-let callbackUrl = null;
 const state = randomBytes(16).toString('base64url');
 
 try {
@@ -99,8 +71,8 @@ try {
   page = await context.newPage();
   runner.page = page;
   page.on('pageerror', (e) => console.log(indent(`page error: ${e.message}`)));
-  service = await startService();
-  REDIRECT_URI = `http://127.0.0.1:${service.address().port}/callback`;
+  service = await startCallbackListener();
+  REDIRECT_URI = service.uri;
 
   let clientId;
   await check('1. a third-party service is registered (clef client create, not first-party)', () => {
@@ -124,7 +96,7 @@ try {
     await page.getByLabel('Votre identifiant', { exact: true }).fill(USERNAME);
     await page.getByLabel('Votre mot de passe', { exact: true }).fill(PASSWORD);
     await Promise.all([page.waitForURL((u) => u.pathname === '/consentement'), page.getByRole('button', { name: 'Valider', exact: true }).click()]);
-    assert.equal(callbackUrl, null, 'the service received nothing yet');
+    assert.equal(service.last, null, 'the service received nothing yet');
   });
 
   await check('3. consent page: names the service, the account and the children in plain words', async () => {
@@ -159,10 +131,10 @@ try {
 
   await check('5. Enter on « Refuser »: back to the service with error=access_denied and its state', async () => {
     await Promise.all([page.waitForURL((u) => u.href.startsWith(REDIRECT_URI)), page.keyboard.press('Enter')]);
-    assert.ok(callbackUrl, 'the browser requested the redirect URI');
-    const url = new URL(callbackUrl);
+    assert.ok(service.last, 'the browser requested the redirect URI');
+    const url = new URL(service.last);
     assert.equal(`${url.origin}${url.pathname}`, REDIRECT_URI);
-    assert.equal(url.searchParams.get('error'), 'access_denied', callbackUrl);
+    assert.equal(url.searchParams.get('error'), 'access_denied', service.last);
     assert.equal(url.searchParams.get('state'), state, 'state round-trips unchanged');
     assert.equal(url.searchParams.get('code'), null, 'no code after a refusal');
     assert.equal(await page.locator('h1').textContent(), 'Retour service');
@@ -175,7 +147,7 @@ try {
   });
 
   await check('7. its first sign-in shows the charter to accept: linked, with a labelled checkbox', async () => {
-    callbackUrl = null;
+    service.last = null;
     const url =
       `${BASE}/authorize?` +
       new URLSearchParams({
@@ -188,7 +160,7 @@ try {
       });
     await page.goto(url);
     assert.equal(new URL(page.url()).pathname, '/consentement');
-    assert.equal(callbackUrl, null, 'no code before the charter');
+    assert.equal(service.last, null, 'no code before the charter');
     const link = page.getByRole('link', { name: /charte de .* \(version 2026-09/ });
     assert.equal(await link.count(), 1, 'the charter is linked, with its version');
     await assertEveryVisibleInputLabelled(page);
@@ -212,8 +184,8 @@ try {
     await page.keyboard.press('Tab');
     assert.deepEqual(await focused(page), { tag: 'button', text: 'Accepter' });
     await Promise.all([page.waitForURL((u) => u.href.startsWith(REDIRECT_URI)), page.keyboard.press('Enter')]);
-    const back = new URL(callbackUrl);
-    assert.ok(back.searchParams.get('code'), callbackUrl);
+    const back = new URL(service.last);
+    assert.ok(back.searchParams.get('code'), service.last);
     assert.equal(back.searchParams.get('state'), state);
   });
 

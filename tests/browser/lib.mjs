@@ -3,7 +3,9 @@
 // (axe-core WCAG 2 A/AA, labelled controls).
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -209,4 +211,38 @@ export async function tabTo(page, text, max = 20) {
     if (now.text === text) return seen;
   }
   assert.fail(`Tab never reached "${text}" in ${max} presses; focus went to: ${seen.join(' → ')}`);
+}
+
+/**
+ * A relying party's redirect URI: a real listener on a free loopback port that
+ * keeps the last redirect back to `/callback` in `last` (Chromium's
+ * /favicon.ico request aside) and answers with a small page. (With page.route
+ * instead, the redirect that follows a form's POST went to the network
+ * unrouted, under playwright-core 1.65 and Chromium 156.)
+ */
+export async function startCallbackListener() {
+  const listener = { last: null };
+  const server = createServer((request, response) => {
+    const url = new URL(request.url, `http://${request.headers.host}`);
+    if (url.pathname === '/callback') listener.last = url.href;
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end('<!doctype html><html lang="fr"><title>Retour service</title><h1>Retour service</h1></html>');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  listener.uri = `http://127.0.0.1:${server.address().port}/callback`;
+  listener.close = () => server.close();
+  return listener;
+}
+
+/**
+ * `clef client create` for a service named `name` (not first-party unless
+ * `extra` says so), against the server's data: returns its client_id.
+ */
+export function registerClient({ bin, dataDir, keysDir, base }, name, redirectUri, extra = []) {
+  const run = spawnSync(bin, ['client', 'create', '--name', name, '--redirect-uri', redirectUri, '--json', ...extra], {
+    encoding: 'utf8',
+    env: { ...process.env, CLEF_DATA_DIR: dataDir, CLEF_KEYS_DIR: keysDir, CLEF_ISSUER: base, NO_COLOR: '1' },
+  });
+  assert.equal(run.status, 0, `clef client create exited with ${run.status ?? run.signal}:\n${run.stdout}${run.stderr}`);
+  return JSON.parse(run.stdout).client_id;
 }
