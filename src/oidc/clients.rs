@@ -253,33 +253,56 @@ pub async fn create(
         refresh_lifetimes: new.refresh_lifetimes,
         created_at: now,
     };
-    client.refresh_lifetimes.validate()?;
-    check_grants(&client)?;
-    let grant_types = client.grant_types.to_wire();
+    // The identity first, then every setting through the one writer `update` uses too.
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, \
-         is_first_party, created_at, backchannel_logout_uri, terms_url, terms_version, grant_types, \
-         service_scopes, refresh_token_idle_ttl, refresh_token_absolute_ttl) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         is_first_party, created_at) VALUES ($1, $2, $3, '[]', '[]', $4, 0, $5)",
     )
     .bind(&client.id)
     .bind(&client.name)
     .bind(&client.secret_hash)
+    .bind(i64::from(client.is_public))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    write_settings(&mut tx, &client).await?;
+    tx.commit().await?;
+    Ok((client, secret.map(SecretString::from)))
+}
+
+/// Checks and stores every setting of `client` (all but its id, secret,
+/// kind and creation date): the one writer of `create` and `update`.
+async fn write_settings(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    client: &Client,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !client.redirect_uris.is_empty(),
+        "a client needs a redirect URI"
+    );
+    client.refresh_lifetimes.validate()?;
+    check_grants(client)?;
+    sqlx::query(
+        "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, is_first_party = $4, \
+         backchannel_logout_uri = $5, terms_url = $6, terms_version = $7, grant_types = $8, service_scopes = $9, \
+         refresh_token_idle_ttl = $10, refresh_token_absolute_ttl = $11 WHERE id = $12",
+    )
+    .bind(&client.name)
     .bind(serde_json::to_string(&client.redirect_uris)?)
     .bind(serde_json::to_string(&client.post_logout_redirect_uris)?)
-    .bind(i64::from(client.is_public))
     .bind(i64::from(client.is_first_party))
-    .bind(now)
     .bind(client.backchannel_logout_uri.as_ref().map(Url::as_str))
     .bind(client.terms.as_ref().map(|t| t.url.as_str()))
     .bind(client.terms.as_ref().map(|t| t.version.as_str()))
-    .bind(grant_types)
+    .bind(client.grant_types.to_wire())
     .bind(client.service_scopes.join(" "))
     .bind(client.refresh_lifetimes.idle)
     .bind(client.refresh_lifetimes.absolute)
-    .execute(db)
+    .bind(&client.id)
+    .execute(&mut **tx)
     .await?;
-    Ok((client, secret.map(SecretString::from)))
+    Ok(())
 }
 
 /// client_credentials needs a secret and scopes to give.
@@ -342,31 +365,12 @@ pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> anyhow::Result
     if let Some(grants) = changes.grant_types {
         client.grant_types = grants;
     }
-    check_grants(&client)?;
-    anyhow::ensure!(
-        !client.redirect_uris.is_empty(),
-        "a client needs a redirect URI"
-    );
-    let grant_types = client.grant_types.to_wire();
-    sqlx::query(
-        "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, is_first_party = $4, \
-         backchannel_logout_uri = $5, terms_url = $6, terms_version = $7, grant_types = $8, service_scopes = $9, \
-         refresh_token_idle_ttl = $10, refresh_token_absolute_ttl = $11 WHERE id = $12",
-    )
-    .bind(&client.name)
-    .bind(serde_json::to_string(&client.redirect_uris)?)
-    .bind(serde_json::to_string(&client.post_logout_redirect_uris)?)
-    .bind(i64::from(client.is_first_party))
-    .bind(client.backchannel_logout_uri.as_ref().map(Url::as_str))
-    .bind(client.terms.as_ref().map(|t| t.url.as_str()))
-    .bind(client.terms.as_ref().map(|t| t.version.as_str()))
-    .bind(grant_types)
-    .bind(client.service_scopes.join(" "))
-    .bind(client.refresh_lifetimes.idle)
-    .bind(client.refresh_lifetimes.absolute)
-    .bind(id)
-    .execute(db)
-    .await?;
+    if let Some(lifetimes) = changes.refresh_lifetimes {
+        client.refresh_lifetimes = lifetimes;
+    }
+    let mut tx = db.begin().await?;
+    write_settings(&mut tx, &client).await?;
+    tx.commit().await?;
     Ok(client)
 }
 
