@@ -31,10 +31,6 @@ async fn signed_in(app: &TestApp, identifier: &str, device: &str) -> reqwest::Cl
     browser
 }
 
-async fn account_page(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response {
-    browser.get(app.url("/compte")).send().await.unwrap()
-}
-
 async fn account_text(app: &TestApp, browser: &reqwest::Client) -> String {
     let page = account_page(app, browser).await;
     assert_eq!(page.status(), 200);
@@ -254,18 +250,7 @@ async fn signing_out_everywhere_ends_the_other_sessions_and_keeps_this_one() {
         200,
         "this session goes on"
     );
-    let ended = account_page(&app, &there).await;
-    assert_eq!(ended.status(), 303);
-    assert_eq!(location(&ended), "/login");
-    let silent = there
-        .get(authorize_url(&app, &client_id, &[("prompt", "none")]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        location_param(&silent, "error").as_deref(),
-        Some("login_required")
-    );
+    assert_signed_out(&app, &there, &client_id).await;
     let here_still = here
         .get(authorize_url(&app, &client_id, &[("prompt", "none")]))
         .send()

@@ -264,6 +264,28 @@ pub async fn page_text(browser: &reqwest::Client, url: &str) -> String {
     browser.get(url).send().await.unwrap().text().await.unwrap()
 }
 
+/// « Mon compte » as `browser` gets it (a redirect to /login without a session).
+pub async fn account_page(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response {
+    browser.get(app.url("/compte")).send().await.unwrap()
+}
+
+/// `browser`'s session is over: « Mon compte » sends it to the login form and a
+/// silent authorization for `client_id` answers `login_required`.
+pub async fn assert_signed_out(app: &TestApp, browser: &reqwest::Client, client_id: &str) {
+    let ended = account_page(app, browser).await;
+    assert_eq!(ended.status(), 303);
+    assert_eq!(location(&ended), "/login");
+    let silent = browser
+        .get(authorize_url(app, client_id, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&silent, "error").as_deref(),
+        Some("login_required")
+    );
+}
+
 /// The value of a hidden (or any) input named `name` in a page.
 pub fn input_value(html: &str, name: &str) -> Option<String> {
     let start = html.find(&format!("name=\"{name}\""))?;

@@ -334,10 +334,6 @@ async fn signed_in(app: &TestApp, identifier: &str) -> reqwest::Client {
     browser
 }
 
-async fn account_page(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response {
-    browser.get(app.url("/compte")).send().await.unwrap()
-}
-
 #[tokio::test]
 async fn wrong_current_passwords_on_my_account_are_limited_like_login() {
     let app = spawn_app().await;
@@ -418,18 +414,7 @@ async fn a_password_change_ends_every_other_session_of_the_account() {
         200,
         "this session goes on"
     );
-    let ended = account_page(&app, &elsewhere).await;
-    assert_eq!(ended.status(), 303);
-    assert_eq!(location(&ended), "/login");
-    let silent = elsewhere
-        .get(authorize_url(&app, &client_id, &[("prompt", "none")]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        location_param(&silent, "error").as_deref(),
-        Some("login_required")
-    );
+    assert_signed_out(&app, &elsewhere, &client_id).await;
     assert_eq!(
         account_page(&app, &other_account).await.status(),
         200,
