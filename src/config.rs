@@ -64,6 +64,31 @@ pub struct Config {
     pub header_read_timeout: u64,
     /// Seconds a request may take, body included, before it is answered 408.
     pub request_timeout: u64,
+    /// A password-reset link works this many seconds (SPEC §3.5).
+    pub recovery_link_ttl: i64,
+    /// Recovery screens say when an identifier is unknown or has no confirmed
+    /// address (the seeds' messages), instead of answering the same to all (§3.7).
+    pub recovery_explicit: bool,
+    /// The SMS gateway: an `https` URL taking one POST per message. Without it,
+    /// each SMS is written as a JSON file under `data_dir/outbox/sms`.
+    pub sms_gateway_url: Option<Url>,
+    /// HTTP Basic credentials for the gateway (when the user name is set).
+    pub sms_gateway_username: Option<String>,
+    pub sms_gateway_password: Option<SecretString>,
+    /// A bearer token for the gateway, for providers that take one instead.
+    pub sms_gateway_token: Option<SecretString>,
+    /// The request body, a template with `to`, `text` and `sender`
+    /// (`{{ to | tojson }}` in JSON, `{{ to | urlencode }}` in a form).
+    pub sms_gateway_body: String,
+    /// The body's `Content-Type`.
+    pub sms_gateway_content_type: String,
+    /// Seconds a gateway call may take, and how many times a failed call is retried.
+    pub sms_gateway_timeout: u64,
+    pub sms_gateway_retries: u32,
+    /// The sender name shown on the phone (11 characters at most).
+    pub sms_sender: String,
+    /// SMS sent per day at most, whatever asks for them: bounds the bill.
+    pub sms_daily_limit: u64,
 }
 
 impl Default for Config {
@@ -94,6 +119,18 @@ impl Default for Config {
             max_connections: 10_000,
             header_read_timeout: 10,
             request_timeout: 30,
+            recovery_link_ttl: 3600,
+            recovery_explicit: false,
+            sms_gateway_url: None,
+            sms_gateway_username: None,
+            sms_gateway_password: None,
+            sms_gateway_token: None,
+            sms_gateway_body: r#"{"to": {{ to | tojson }}, "text": {{ text | tojson }}, "sender": {{ sender | tojson }}}"#.into(),
+            sms_gateway_content_type: "application/json".into(),
+            sms_gateway_timeout: 5,
+            sms_gateway_retries: 2,
+            sms_sender: "Clef".into(),
+            sms_daily_limit: 1000,
         }
     }
 }
@@ -193,6 +230,32 @@ impl Config {
                 .parse()
                 .with_context(|| format!("CLEF_REQUEST_TIMEOUT={v:?}"))?;
         }
+        if let Some(v) = var("CLEF_RECOVERY_LINK_TTL") {
+            self.recovery_link_ttl = v
+                .parse()
+                .with_context(|| format!("CLEF_RECOVERY_LINK_TTL={v:?}"))?;
+        }
+        if let Some(v) = var("CLEF_RECOVERY_EXPLICIT") {
+            self.recovery_explicit = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = var("CLEF_SMS_GATEWAY_URL").filter(|v| !v.is_empty()) {
+            self.sms_gateway_url =
+                Some(Url::parse(&v).with_context(|| format!("CLEF_SMS_GATEWAY_URL={v:?}"))?);
+        }
+        if let Some(v) = var("CLEF_SMS_GATEWAY_USERNAME").filter(|v| !v.is_empty()) {
+            self.sms_gateway_username = Some(v);
+        }
+        if let Some(v) = var("CLEF_SMS_GATEWAY_PASSWORD").filter(|v| !v.is_empty()) {
+            self.sms_gateway_password = Some(v.into());
+        }
+        if let Some(v) = var("CLEF_SMS_GATEWAY_TOKEN").filter(|v| !v.is_empty()) {
+            self.sms_gateway_token = Some(v.into());
+        }
+        if let Some(v) = var("CLEF_SMS_DAILY_LIMIT") {
+            self.sms_daily_limit = v
+                .parse()
+                .with_context(|| format!("CLEF_SMS_DAILY_LIMIT={v:?}"))?;
+        }
         Ok(())
     }
 
@@ -233,6 +296,24 @@ impl Config {
         }
         if self.max_connections == 0 || self.header_read_timeout == 0 || self.request_timeout == 0 {
             bail!("max_connections, header_read_timeout and request_timeout must be positive");
+        }
+        if !(300..=7 * 24 * 3600).contains(&self.recovery_link_ttl) {
+            bail!("recovery_link_ttl is between 300 seconds and 7 days");
+        }
+        if let Some(url) = &self.sms_gateway_url
+            && !(url.scheme() == "https"
+                || (url.scheme() == "http"
+                    && url.host_str().is_some_and(|h| {
+                        h == "localhost" || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                    })))
+        {
+            bail!("sms_gateway_url must be https (http only on loopback), got {url}");
+        }
+        if self.sms_gateway_timeout == 0 || self.sms_gateway_retries > 5 {
+            bail!("sms_gateway_timeout must be positive and sms_gateway_retries at most 5");
+        }
+        if self.sms_sender.is_empty() || self.sms_sender.chars().count() > 11 {
+            bail!("sms_sender has 1 to 11 characters");
         }
         Ok(())
     }
