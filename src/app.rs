@@ -10,7 +10,7 @@ use crate::accounts::Passwords;
 use crate::accounts::devices::DeviceKey;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::delivery::Mailer;
+use crate::delivery::{Mailer, SmsSender};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::oidc::backchannel::Courier;
@@ -27,6 +27,7 @@ pub struct Clef {
     pub clock: Arc<dyn Clock>,
     pub passwords: Passwords,
     pub mailer: Mailer,
+    pub sms: SmsSender,
     /// Seals the provisional passwords printed on letters.
     pub letters: LetterCipher,
     /// Signs the device cookies of browsers that signed in before.
@@ -64,6 +65,7 @@ impl Clef {
         let pending = PendingRequests::new(&store);
         let courier = Courier::new()?;
         let mailer = Mailer::from_config(&config, metrics.clone())?;
+        let sms = SmsSender::from_config(&config, metrics.clone())?;
         let discovery_json = discovery::document(&config).to_string();
         let jwks_json = keys.jwks().to_string();
         Ok(Arc::new(Self {
@@ -81,6 +83,7 @@ impl Clef {
             pending,
             courier,
             mailer,
+            sms,
             discovery_json,
             jwks_json,
         }))

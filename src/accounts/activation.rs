@@ -235,7 +235,7 @@ async fn issue_confirmation(
     Ok((token, expires_at))
 }
 
-const CONFIRM_SUBJECT: Subject = Subject {
+const CONFIRM_SUBJECT: Subject<'static> = Subject {
     french: "Confirmez votre adresse mail",
     english: "Confirm your email address",
 };

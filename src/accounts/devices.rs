@@ -63,6 +63,22 @@ impl DeviceKey {
         format!("{nonce}.{tag}")
     }
 
+    /// A keyed digest of `value` for another `purpose` than device cookies
+    /// (hex HMAC-SHA256, domain-separated): what an attacker holding the
+    /// store or guessing inputs offline cannot recompute without the key.
+    pub fn tag(&self, purpose: &str, value: &str) -> String {
+        let mut mac = self.keyed.clone();
+        mac.update(b"clef-");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The entry of `entries` that proves a past sign-in as `identifier`, if any.
     pub fn recognise<'a>(
         &self,

@@ -5,6 +5,7 @@ pub mod devices;
 pub mod login;
 mod password;
 pub mod policy;
+pub mod recovery;
 pub mod store;
 pub mod throttle;
 pub mod tokens;

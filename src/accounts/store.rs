@@ -183,6 +183,26 @@ pub async fn account_by_id(db: &Db, id: &str) -> Result<Option<Account>, sqlx::E
         .transpose()
 }
 
+/// The accounts whose confirmed address is `email`, oldest first (a parent
+/// may hold several, one per letter, until grouping them).
+pub async fn accounts_by_confirmed_email(
+    db: &Db,
+    email: &EmailAddress,
+) -> Result<Vec<Account>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts \
+         WHERE email = $1 AND email_verified_at IS NOT NULL AND state <> 'closed' \
+         ORDER BY created_at, identifier"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(email.as_str())
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(account_from)
+        .collect()
+}
+
 /// Records a login and answers the account's session epoch, which the new
 /// session carries.
 pub async fn record_login(db: &Db, account_id: &str, now: i64) -> Result<i64, sqlx::Error> {

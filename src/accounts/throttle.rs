@@ -38,6 +38,15 @@ pub const PER_ADDRESS: Backoff = Backoff {
     window: Duration::from_secs(15 * 60),
 };
 
+/// Recovery requests per client address: 30 an hour, then a lock of an hour
+/// (a school's computer room may help a few families; a script may not).
+pub const RECOVERY_PER_ADDRESS: Backoff = Backoff {
+    free: 30,
+    first_delay: 3600,
+    max_delay: 3600,
+    window: Duration::from_secs(3600),
+};
+
 /// Where an attempt comes from: the client address (read through the trusted
 /// proxies), and the browser if it proved a past sign-in to the account tried.
 #[derive(Debug, Clone)]
@@ -66,18 +75,38 @@ impl Counter<'_> {
     fn key(&self) -> String {
         match self {
             Self::Account(identifier) => format!("attempts:account:{identifier}"),
-            Self::Address(IpAddr::V4(v4)) => format!("attempts:address:{v4}"),
-            // One IPv6 client usually holds a whole /64.
-            Self::Address(IpAddr::V6(v6)) => {
-                let s = v6.segments();
-                format!(
-                    "attempts:address:{:x}:{:x}:{:x}:{:x}::/64",
-                    s[0], s[1], s[2], s[3]
-                )
-            }
+            Self::Address(address) => format!("attempts:address:{}", client(*address)),
             Self::Device(device) => format!("attempts:device:{}", device.as_str()),
         }
     }
+}
+
+/// The client an address stands for: itself, or its /64 for IPv6 (one IPv6
+/// client usually holds a whole /64).
+fn client(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// Counts a recovery request from `address`, then says whether it may proceed.
+pub async fn enter_recovery(store: &ShortLived, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
+    let key = format!("recovery:address:{}", client(address));
+    Ok(match store.attempt(&key, &RECOVERY_PER_ADDRESS, now).await? {
+        Attempt::Refused { retry_after } => Gate::Closed {
+            retry_after: retry_after.max(1),
+        },
+        Attempt::Admitted { .. } => Gate::Open,
+    })
+}
+
+/// The account's owner proved control of it (a password reset): its delay ends.
+pub async fn forgive(store: &ShortLived, identifier: &str) -> anyhow::Result<()> {
+    store.delete(&Counter::Account(identifier).key()).await
 }
 
 /// Counts an attempt on the account `identifier`, then says whether it may be checked.

@@ -15,12 +15,14 @@ use crate::config::Config;
 use crate::domain::{EmailAddress, Locale};
 use crate::metrics::{Delivery, Metrics};
 
+#[derive(Clone)]
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     /// The folder of `.eml` files.
     Outbox(PathBuf),
 }
 
+#[derive(Clone)]
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
@@ -94,9 +96,9 @@ fn environment() -> &'static Environment<'static> {
 
 /// A mail's subject in both languages.
 #[derive(Debug, Clone, Copy)]
-pub struct Subject {
-    pub french: &'static str,
-    pub english: &'static str,
+pub struct Subject<'a> {
+    pub french: &'a str,
+    pub english: &'a str,
 }
 
 impl Mail {
@@ -104,7 +106,7 @@ impl Mail {
     /// or `mail/en/<name>.*` and the English subject when the person is served in English.
     pub fn render(
         to: EmailAddress,
-        subject: Subject,
+        subject: Subject<'_>,
         name: &str,
         context: minijinja::Value,
     ) -> anyhow::Result<Self> {
@@ -166,6 +168,17 @@ impl Mailer {
             from,
             metrics,
         })
+    }
+
+    /// Sends in the background: the answer to the person neither waits for
+    /// the mail server nor shows by its timing whether a mail went out (the
+    /// recovery screens). A failure is logged and counted, as with `send`.
+    pub fn dispatch(&self, mail: Mail) {
+        let mailer = self.clone();
+        tokio::spawn(async move {
+            // `send` logs and counts the failure; no one is waiting for it.
+            let _ = mailer.send(mail).await;
+        });
     }
 
     pub async fn send(&self, mail: Mail) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
 //! What the protocol leaves in the database and no longer needs: sessions
 //! over for a month (kept that long for the account's history), the record of
 //! which clients they reached, and refresh-token families a month past their
-//! end. Safe to run twice, or on two instances at once.
+//! end, and recovery requests a month old. Safe to run twice, or on two
+//! instances at once.
 
 use crate::storage::Db;
 
@@ -12,6 +13,7 @@ const KEPT: i64 = 30 * 24 * 3600;
 pub struct Purged {
     pub sessions: u64,
     pub refresh_families: u64,
+    pub recovery_requests: u64,
 }
 
 pub async fn purge(db: &Db, now: i64) -> Result<Purged, sqlx::Error> {
@@ -43,9 +45,15 @@ pub async fn purge(db: &Db, now: i64) -> Result<Purged, sqlx::Error> {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+    let recovery_requests = sqlx::query("DELETE FROM recovery_requests WHERE created_at < $1")
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     tx.commit().await?;
     Ok(Purged {
         sessions,
         refresh_families,
+        recovery_requests,
     })
 }

@@ -272,6 +272,22 @@ pub async fn revoke_families_of<'e>(
     .rows_affected())
 }
 
+/// Ends every family the account holds, at every client (a password reset).
+pub async fn revoke_all_of<'e>(
+    conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    account_id: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE refresh_families SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(account_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

@@ -72,6 +72,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client refresh lifetimes",
         include_str!("../../migrations/0008_client_refresh_lifetimes.sql"),
     ),
+    (
+        9,
+        "recovery",
+        include_str!("../../migrations/0009_recovery.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

@@ -1,0 +1,804 @@
+//! Self-service recovery (SPEC §3.4, §3.5, §3.7): the forgotten identifier,
+//! and the forgotten password by an emailed link or an SMS code.
+//!
+//! The screens answer the same whatever was typed: every request is recorded
+//! under a reference number and costs the same database work, mail leaves in
+//! the background, and an SMS that is not sent is waited for as long as one
+//! usually takes. Only `recovery_explicit` restores the seeds' messages saying
+//! that an identifier is unknown or cannot recover.
+//!
+//! Limits, counted before anything is looked at: requests per client address
+//! (`throttle::RECOVERY_PER_ADDRESS`); messages per identifier, per address
+//! and per phone ([`MESSAGES_PER_HOUR`]), so a flood aimed at one family sends
+//! them a few messages at most; SMS per day (`sms_daily_limit`).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use rand::RngExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::activation::password_rule;
+use super::throttle::{self, Gate, Origin};
+use super::tokens::{self, Purpose, TokenProblem};
+use super::{Account, AccountKind, AccountState, PasswordError, store};
+use crate::app::Clef;
+use crate::delivery::sms::mask_phone;
+use crate::delivery::{Mail, Subject};
+use crate::domain::{EmailAddress, Identifier};
+use crate::oidc::{logout, refresh};
+use crate::secret::{constant_time_eq, random_token};
+use crate::storage::Kind;
+
+/// Messages one identifier, one address or one phone receives per hour at
+/// most, whoever asks.
+pub const MESSAGES_PER_HOUR: u64 = 3;
+
+/// An SMS code works this long, and this many tries.
+pub const CODE_TTL: i64 = 10 * 60;
+pub const CODE_ATTEMPTS: u64 = 3;
+
+/// The number of a request: 13 digits, shown on screen and in the mail's
+/// subject (« Demande de changement de mot de passe n° … »).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference(String);
+
+impl Reference {
+    fn random() -> Self {
+        let mut rng = rand::rng();
+        let first = rng.random_range(1..=9u8);
+        let rest: String = (0..12)
+            .map(|_| char::from(b'0' + rng.random_range(0..=9u8)))
+            .collect();
+        Self(format!("{first}{rest}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    /// The form value: `mail` or `sms`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "mail" => Some(Self::Email),
+            "sms" => Some(Self::Sms),
+            _ => None,
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Email => "password_email",
+            Self::Sms => "password_sms",
+        }
+    }
+}
+
+/// What became of a request, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent,
+    /// Nothing matched, or the account cannot recover this way.
+    Nothing,
+    /// A limit held the message back.
+    Limited,
+    Failed,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Nothing => "nothing",
+            Self::Limited => "limited",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Why the input cannot recover anything; told only with `recovery_explicit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrecoverable {
+    /// « Cet identifiant n'est pas reconnu. »
+    UnknownIdentifier,
+    /// « identifiant partiellement reconnu »: an account that never
+    /// confirmed an address and has no phone (or was never activated).
+    PartiallyKnown,
+    /// No account has confirmed this address.
+    UnknownAddress,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error("too many recovery requests from this address, retry in {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
+    /// The gateway refused the SMS or could not be reached: the person is told.
+    #[error("the SMS could not be sent")]
+    SmsNotSent,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for RecoveryError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+async fn gate(app: &Clef, address: IpAddr) -> Result<(), RecoveryError> {
+    match throttle::enter_recovery(&app.store, address, app.now()).await? {
+        Gate::Open => Ok(()),
+        Gate::Closed { retry_after } => Err(RecoveryError::TooManyRequests { retry_after }),
+    }
+}
+
+/// Accounts that may recover at all: activated and not closed.
+fn activated(account: &Account) -> bool {
+    matches!(
+        account.state,
+        AccountState::Active | AccountState::PendingEmail
+    )
+}
+
+fn confirmed_email(account: &Account) -> Option<&str> {
+    account
+        .email
+        .as_deref()
+        .filter(|_| account.email_verified_at.is_some())
+}
+
+fn email_recovers(account: &Account) -> bool {
+    activated(account) && confirmed_email(account).is_some()
+}
+
+fn sms_recovers(account: &Account) -> bool {
+    activated(account) && account.phone.is_some()
+}
+
+async fn find(app: &Clef, identifier: &Identifier) -> Result<Option<Account>, sqlx::Error> {
+    Ok(store::account_by_identifier(&app.db, identifier)
+        .await?
+        .filter(|a| a.state != AccountState::Closed))
+}
+
+/// Records a request under a fresh reference (drawn again in the unlikely
+/// case it is taken).
+async fn record(
+    app: &Clef,
+    kind: &str,
+    account_id: Option<&str>,
+    outcome: Outcome,
+) -> Result<Reference, sqlx::Error> {
+    loop {
+        let reference = Reference::random();
+        let inserted = sqlx::query(
+            "INSERT INTO recovery_requests (reference, account_id, kind, outcome, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(reference.as_str())
+        .bind(account_id)
+        .bind(kind)
+        .bind(outcome.as_str())
+        .bind(app.now())
+        .execute(&app.db)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(reference);
+        }
+    }
+}
+
+/// Counts one more message for each recipient key, then says whether all are
+/// still within [`MESSAGES_PER_HOUR`] (every count is taken, so a flood on
+/// any one of them is held back).
+async fn within_message_limits(app: &Clef, recipients: &[String]) -> anyhow::Result<bool> {
+    let mut within = true;
+    for recipient in recipients {
+        let sent = app
+            .store
+            .incr(
+                &format!("recovery:sent:{recipient}"),
+                Duration::from_secs(3600),
+            )
+            .await?;
+        within &= sent <= MESSAGES_PER_HOUR;
+    }
+    Ok(within)
+}
+
+/// The key a recipient is counted under: keyed, so the store holds no address.
+fn recipient(app: &Clef, what: &str, value: &str) -> String {
+    format!("{what}:{}", app.devices.tag("recovery-recipient", value))
+}
+
+// ---------------------------------------------------------------------------
+// Identifiant oublié (§3.4)
+
+/// One account named in the reminder mail.
+#[derive(Debug, Serialize)]
+struct Reminded {
+    identifier: String,
+    kind: &'static str,
+    /// Who the account is for: the children of a guardian, the student.
+    people: Vec<String>,
+}
+
+/// Mails the identifiers of every account that confirmed `email` (one mail,
+/// in the background). The answer says nothing of a match unless explicit.
+pub async fn remind_identifier(
+    app: &Clef,
+    email: &EmailAddress,
+    address: IpAddr,
+) -> Result<Result<(), Unrecoverable>, RecoveryError> {
+    gate(app, address).await?;
+    let accounts = store::accounts_by_confirmed_email(&app.db, email).await?;
+    let accounts: Vec<Account> = accounts.into_iter().filter(email_recovers).collect();
+    if accounts.is_empty() {
+        record(app, "identifier", None, Outcome::Nothing).await?;
+        return Ok(if app.config.recovery_explicit {
+            Err(Unrecoverable::UnknownAddress)
+        } else {
+            Ok(())
+        });
+    }
+    let first = accounts[0].id.clone();
+    if !within_message_limits(app, &[recipient(app, "email", email.as_str())]).await? {
+        tracing::warn!(account = %first, "identifier reminder held back by the hourly limit");
+        record(app, "identifier", Some(&first), Outcome::Limited).await?;
+        return Ok(Ok(()));
+    }
+    let mut reminded = Vec::with_capacity(accounts.len());
+    for account in &accounts {
+        reminded.push(Reminded {
+            identifier: account.identifier.clone(),
+            kind: match account.kind {
+                AccountKind::Guardian => "guardian",
+                AccountKind::Student => "student",
+                AccountKind::Staff => "staff",
+            },
+            people: people(app, account).await?,
+        });
+    }
+    let mail = Mail::render(
+        email.clone(),
+        Subject {
+            french: "Rappel de votre identifiant",
+            english: "Your username",
+        },
+        "identifier_reminder",
+        minijinja::context! { accounts => minijinja::Value::from(minijinja::value::Serde(&reminded)) },
+    )?;
+    app.mailer.dispatch(mail);
+    for account in &accounts {
+        record(app, "identifier", Some(&account.id), Outcome::Sent).await?;
+    }
+    tracing::info!(accounts = accounts.len(), "identifier reminder sent");
+    Ok(Ok(()))
+}
+
+/// « Léa Martin (Collège Jean Moulin, 5 B) » for each child of a guardian, or the student.
+async fn people(app: &Clef, account: &Account) -> anyhow::Result<Vec<String>> {
+    let describe = |given: &str, family: &str, school: Option<String>| match school {
+        Some(school) => format!("{given} {family} ({school})"),
+        None => format!("{given} {family}"),
+    };
+    Ok(match account.kind {
+        AccountKind::Guardian => store::children(&app.db, &account.id)
+            .await?
+            .into_iter()
+            .map(|c| {
+                let school = c.establishment.map(|e| match &c.class_name {
+                    Some(class) => format!("{}, {class}", e.name),
+                    None => e.name,
+                });
+                describe(&c.given_name, &c.family_name, school)
+            })
+            .collect(),
+        AccountKind::Student | AccountKind::Staff => {
+            let school = match &account.establishment_id {
+                Some(id) => store::establishment_by_id(&app.db, id)
+                    .await?
+                    .map(|e| e.name),
+                None => None,
+            };
+            vec![describe(&account.given_name, &account.family_name, school)]
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Mot de passe oublié (§3.5): identifier → channel → link or code → new password
+
+/// The channels the second screen offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channels {
+    pub email: bool,
+    /// The phone an SMS goes to, masked. Unless explicit, every identifier
+    /// shows one: the account's, or a stand-in derived from the identifier
+    /// with the server's key (the same each time, and nothing is sent to it).
+    pub phone: Option<String>,
+}
+
+pub async fn channels(
+    app: &Clef,
+    identifier: &Identifier,
+    address: IpAddr,
+) -> Result<Result<Channels, Unrecoverable>, RecoveryError> {
+    gate(app, address).await?;
+    let account = find(app, identifier).await?;
+    if app.config.recovery_explicit {
+        return Ok(match account {
+            None => Err(Unrecoverable::UnknownIdentifier),
+            Some(account) if !email_recovers(&account) && !sms_recovers(&account) => {
+                Err(Unrecoverable::PartiallyKnown)
+            }
+            Some(account) => Ok(Channels {
+                email: email_recovers(&account),
+                phone: sms_recovers(&account)
+                    .then(|| mask_phone(account.phone.as_deref().unwrap_or_default())),
+            }),
+        });
+    }
+    let phone = match account.as_ref().and_then(|a| a.phone.as_deref()) {
+        Some(phone) => mask_phone(phone),
+        None => mask_phone(&stand_in_phone(app, identifier)),
+    };
+    Ok(Ok(Channels {
+        email: true,
+        phone: Some(phone),
+    }))
+}
+
+/// A French mobile number derived from the identifier with the server's key.
+fn stand_in_phone(app: &Clef, identifier: &Identifier) -> String {
+    let tag = app.devices.tag("recovery-phone", identifier.as_str());
+    let digits: String = tag
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .chain(std::iter::repeat(b'0'))
+        .take(8)
+        .map(char::from)
+        .collect();
+    let prefix = if tag.as_bytes()[0] % 2 == 0 { "06" } else { "07" };
+    format!("{prefix}{digits}")
+}
+
+/// A request taken: its number, and for SMS the code challenge to answer.
+#[derive(Debug, Clone)]
+pub struct Requested {
+    pub reference: Reference,
+    /// The id of the SMS code to enter (SMS only).
+    pub challenge: Option<String>,
+}
+
+/// An SMS code waiting to be entered.
+#[derive(Debug, Serialize, Deserialize)]
+struct Challenge {
+    /// `None` when nothing was sent: the code screen shows all the same.
+    account_id: Option<String>,
+    /// Keyed digest of the code.
+    code_tag: String,
+    expires_at: i64,
+}
+
+fn challenges(app: &Clef) -> Kind<Challenge> {
+    Kind::new(&app.store, "recovery-code")
+}
+
+/// Tries made on a challenge.
+fn challenge_tries(app: &Clef) -> Kind<u64> {
+    Kind::new(&app.store, "recovery-code-tries")
+}
+
+/// The account's latest challenge: an older one no longer works.
+fn latest_challenge(app: &Clef) -> Kind<String> {
+    Kind::new(&app.store, "recovery-code-latest")
+}
+
+fn code_tag(app: &Clef, challenge: &str, code: &str) -> String {
+    app.devices
+        .tag("recovery-code", &format!("{challenge}\0{code}"))
+}
+
+/// Takes a password-reset request for `identifier` by `channel`.
+pub async fn request_reset(
+    app: &Clef,
+    identifier: &Identifier,
+    channel: Channel,
+    address: IpAddr,
+) -> Result<Result<Requested, Unrecoverable>, RecoveryError> {
+    gate(app, address).await?;
+    let account = find(app, identifier).await?;
+    let recovers = |a: &Account| match channel {
+        Channel::Email => email_recovers(a),
+        Channel::Sms => sms_recovers(a),
+    };
+    if app.config.recovery_explicit {
+        match &account {
+            None => return Ok(Err(Unrecoverable::UnknownIdentifier)),
+            Some(a) if !recovers(a) => return Ok(Err(Unrecoverable::PartiallyKnown)),
+            Some(_) => {}
+        }
+    }
+    let eligible = account.filter(|a| recovers(a));
+    Ok(Ok(match channel {
+        Channel::Email => Requested {
+            reference: request_by_email(app, identifier, eligible).await?,
+            challenge: None,
+        },
+        Channel::Sms => {
+            let (reference, challenge) = request_by_sms(app, identifier, eligible).await?;
+            Requested {
+                reference,
+                challenge: Some(challenge),
+            }
+        }
+    }))
+}
+
+/// Voids the account's outstanding reset links and SMS codes: a newer
+/// request (or a reset) replaces them.
+async fn void_outstanding(app: &Clef, account_id: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE action_tokens SET consumed_at = $1 \
+         WHERE account_id = $2 AND purpose = 'reset_password' AND consumed_at IS NULL",
+    )
+    .bind(app.now())
+    .bind(account_id)
+    .execute(&app.db)
+    .await?;
+    latest_challenge(app).delete(account_id).await
+}
+
+async fn request_by_email(
+    app: &Clef,
+    identifier: &Identifier,
+    account: Option<Account>,
+) -> Result<Reference, RecoveryError> {
+    let kind = Channel::Email.kind();
+    let Some(account) = account else {
+        return Ok(record(app, kind, None, Outcome::Nothing).await?);
+    };
+    let email = confirmed_email(&account).unwrap_or_default().to_owned();
+    let recipients = [
+        recipient(app, "identifier", identifier.as_str()),
+        recipient(app, "email", &email),
+    ];
+    if !within_message_limits(app, &recipients).await? {
+        tracing::warn!(account = %account.id, "reset mail held back by the hourly limit");
+        return Ok(record(app, kind, Some(&account.id), Outcome::Limited).await?);
+    }
+    void_outstanding(app, &account.id).await?;
+    let now = app.now();
+    let ttl = app.config.recovery_link_ttl;
+    let mut conn = app.db.acquire().await?;
+    let token = tokens::issue(
+        &mut conn,
+        &account.id,
+        Purpose::ResetPassword,
+        Some(&email),
+        None,
+        now,
+        now + ttl,
+    )
+    .await?;
+    drop(conn);
+    let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
+    let context = minijinja::context! {
+        name => format!("{} {}", account.given_name, account.family_name),
+        link => app.config.endpoint(&format!("/mot-de-passe-oublie/modifier?jeton={token}")),
+        reference => reference.as_str(),
+        minutes => ttl / 60,
+    };
+    let subject = format!(
+        "Demande de changement de mot de passe n° {}",
+        reference.as_str()
+    );
+    let english = format!("Password change request no. {}", reference.as_str());
+    let mail = Mail::render(
+        EmailAddress::parse(&email).map_err(anyhow::Error::from)?,
+        Subject {
+            french: &subject,
+            english: &english,
+        },
+        "reset_password",
+        context,
+    )?;
+    app.mailer.dispatch(mail);
+    tracing::info!(account = %account.id, reference = reference.as_str(), "password reset link sent");
+    Ok(reference)
+}
+
+async fn request_by_sms(
+    app: &Clef,
+    identifier: &Identifier,
+    account: Option<Account>,
+) -> Result<(Reference, String), RecoveryError> {
+    let kind = Channel::Sms.kind();
+    let now = app.now();
+    let challenge_id = random_token(24);
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    let ttl = Duration::from_secs(CODE_TTL as u64);
+    let waiting = |account_id: Option<String>| Challenge {
+        account_id,
+        code_tag: code_tag(app, &challenge_id, &code),
+        expires_at: now + CODE_TTL,
+    };
+    let phone = account.as_ref().and_then(|a| a.phone.clone());
+    let (Some(account), Some(phone)) = (account, phone) else {
+        // Nothing to send: the same screen, after as long as a send takes.
+        challenges(app).put(&challenge_id, &waiting(None), ttl).await?;
+        let reference = record(app, kind, None, Outcome::Nothing).await?;
+        tokio::time::sleep(app.sms.typical_latency()).await;
+        return Ok((reference, challenge_id));
+    };
+    let recipients = [
+        recipient(app, "identifier", identifier.as_str()),
+        recipient(app, "phone", &phone),
+    ];
+    let within = within_message_limits(app, &recipients).await?;
+    let day = now.div_euclid(24 * 3600);
+    let today = app
+        .store
+        .incr(
+            &format!("recovery:sms-day:{day}"),
+            Duration::from_secs(2 * 24 * 3600),
+        )
+        .await?;
+    if !within || today > app.config.sms_daily_limit {
+        if today > app.config.sms_daily_limit {
+            tracing::warn!(limit = app.config.sms_daily_limit, "the day's SMS budget is spent");
+        }
+        tracing::warn!(account = %account.id, "reset SMS held back by a limit");
+        challenges(app).put(&challenge_id, &waiting(None), ttl).await?;
+        let reference = record(app, kind, Some(&account.id), Outcome::Limited).await?;
+        return Ok((reference, challenge_id));
+    }
+    void_outstanding(app, &account.id).await?;
+    challenges(app)
+        .put(&challenge_id, &waiting(Some(account.id.clone())), ttl)
+        .await?;
+    latest_challenge(app)
+        .put(&account.id, &challenge_id, ttl)
+        .await?;
+    let text = match crate::domain::Locale::current() {
+        crate::domain::Locale::Fr => format!(
+            "Votre code de changement de mot de passe : {code}. Il est valable 10 minutes. Ne le communiquez à personne."
+        ),
+        crate::domain::Locale::En => format!(
+            "Your password change code: {code}. It is valid for 10 minutes. Do not share it with anyone."
+        ),
+    };
+    if let Err(e) = app.sms.send(&phone, &text).await {
+        tracing::error!(account = %account.id, error = %e, "reset SMS not sent");
+        challenges(app).delete(&challenge_id).await?;
+        latest_challenge(app).delete(&account.id).await?;
+        record(app, kind, Some(&account.id), Outcome::Failed).await?;
+        return Err(RecoveryError::SmsNotSent);
+    }
+    let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
+    tracing::info!(account = %account.id, reference = reference.as_str(), "password reset code sent");
+    Ok((reference, challenge_id))
+}
+
+/// What an entered SMS code did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// The code was right: a reset token for the new-password form.
+    Verified { token: String },
+    Wrong { remaining: u64 },
+    /// The tries are used up: the code no longer works.
+    Spent,
+    /// Unknown, expired, or replaced by a newer request.
+    Expired,
+}
+
+/// Checks an SMS code; each try is counted before the check.
+pub async fn verify_code(
+    app: &Clef,
+    challenge_id: &str,
+    code: &str,
+) -> Result<CodeOutcome, RecoveryError> {
+    let now = app.now();
+    let Some(challenge) = challenges(app).get(challenge_id).await? else {
+        return Ok(CodeOutcome::Expired);
+    };
+    if challenge.expires_at <= now {
+        challenges(app).delete(challenge_id).await?;
+        return Ok(CodeOutcome::Expired);
+    }
+    if let Some(account_id) = &challenge.account_id
+        && latest_challenge(app).get(account_id).await?.as_deref() != Some(challenge_id)
+    {
+        return Ok(CodeOutcome::Expired);
+    }
+    let tries = challenge_tries(app)
+        .count(challenge_id, Duration::from_secs(CODE_TTL as u64))
+        .await?;
+    if tries > CODE_ATTEMPTS {
+        challenges(app).delete(challenge_id).await?;
+        return Ok(CodeOutcome::Spent);
+    }
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let right = challenge.account_id.is_some()
+        && constant_time_eq(&code_tag(app, challenge_id, &code), &challenge.code_tag);
+    if !right {
+        if tries == CODE_ATTEMPTS {
+            challenges(app).delete(challenge_id).await?;
+            return Ok(CodeOutcome::Spent);
+        }
+        return Ok(CodeOutcome::Wrong {
+            remaining: CODE_ATTEMPTS - tries,
+        });
+    }
+    // Of two concurrent right answers, one takes the challenge.
+    let Some(Challenge {
+        account_id: Some(account_id),
+        ..
+    }) = challenges(app).take(challenge_id).await?
+    else {
+        return Ok(CodeOutcome::Expired);
+    };
+    latest_challenge(app).delete(&account_id).await?;
+    let mut conn = app.db.acquire().await?;
+    let token = tokens::issue(
+        &mut conn,
+        &account_id,
+        Purpose::ResetPassword,
+        None,
+        None,
+        now,
+        now + app.config.recovery_link_ttl,
+    )
+    .await?;
+    tracing::info!(account = %account_id, "password reset code verified");
+    Ok(CodeOutcome::Verified { token })
+}
+
+/// The new-password form, as typed.
+pub struct NewPassword {
+    pub identifier: String,
+    pub password: SecretString,
+    pub confirmation: SecretString,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error(transparent)]
+    Link(TokenProblem),
+    #[error("the identifier is not the link's")]
+    WrongIdentifier,
+    /// A field to correct (its form name), with the French message.
+    #[error("{1}")]
+    Invalid(&'static str, String),
+    #[error("too many failed attempts, retry in {retry_after} s")]
+    TooManyAttempts { retry_after: u64 },
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ResetError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// Whether a reset link still works (the GET that shows the form).
+pub async fn check_link(app: &Clef, token: &str) -> anyhow::Result<Result<(), TokenProblem>> {
+    let mut conn = app.db.acquire().await?;
+    Ok(
+        tokens::check(&mut conn, token, Purpose::ResetPassword, app.now())
+            .await?
+            .map(|_| ()),
+    )
+}
+
+/// « Modifiez votre mot de passe »: the identifier must be the link's account
+/// (a wrong one counts as a failed attempt on it). Then the new password is
+/// set, every session and refresh token of the account ends (relying parties
+/// told), and a notice goes to the account's address.
+pub async fn reset_password(
+    app: &Clef,
+    token: &str,
+    form: NewPassword,
+    origin: &Origin,
+) -> Result<Account, ResetError> {
+    let now = app.now();
+    let found = {
+        let mut conn = app.db.acquire().await?;
+        tokens::check(&mut conn, token, Purpose::ResetPassword, now)
+            .await?
+            .map_err(ResetError::Link)?
+    };
+    let account = store::account_by_id(&app.db, &found.account_id)
+        .await?
+        .filter(activated)
+        .ok_or(ResetError::Link(TokenProblem::Unknown))?;
+    if let Gate::Closed { retry_after } =
+        throttle::enter(&app.store, &account.identifier, origin, now).await?
+    {
+        return Err(ResetError::TooManyAttempts { retry_after });
+    }
+    if Identifier::parse(&form.identifier)
+        .ok()
+        .is_none_or(|typed| typed.as_str() != account.identifier)
+    {
+        tracing::info!(account = %account.id, address = %origin.address, "wrong identifier on a reset link");
+        return Err(ResetError::WrongIdentifier);
+    }
+    throttle::succeeded(&app.store, &account.identifier, origin).await?;
+    password_rule(app)
+        .check(&form.password)
+        .map_err(|message| ResetError::Invalid("password", message))?;
+    if !constant_time_eq(
+        form.password.expose_secret(),
+        form.confirmation.expose_secret(),
+    ) {
+        return Err(ResetError::Invalid(
+            "password_confirmation",
+            "La confirmation du mot de passe ne correspond pas.".into(),
+        ));
+    }
+    let hash = app.passwords.hash(&form.password).await?;
+
+    let mut tx = app.db.begin().await?;
+    if let Err(problem) = tokens::consume(&mut tx, token, Purpose::ResetPassword, now).await? {
+        return Err(ResetError::Link(problem));
+    }
+    let updated = sqlx::query(
+        "UPDATE accounts SET password_hash = $1, updated_at = $2 \
+         WHERE id = $3 AND state IN ('active', 'pending_email')",
+    )
+    .bind(&hash)
+    .bind(now)
+    .bind(&account.id)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(ResetError::Link(TokenProblem::Unknown));
+    }
+    sqlx::query(
+        "UPDATE action_tokens SET consumed_at = $1 \
+         WHERE account_id = $2 AND purpose = 'reset_password' AND consumed_at IS NULL",
+    )
+    .bind(now)
+    .bind(&account.id)
+    .execute(&mut *tx)
+    .await?;
+    let families = refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
+    tx.commit().await?;
+
+    latest_challenge(app).delete(&account.id).await?;
+    logout::sign_out_everywhere(app, &account.id).await?;
+    throttle::forgive(&app.store, &account.identifier).await?;
+    tracing::info!(account = %account.id, refresh_families = families, "password reset");
+    if let Some(email) = confirmed_email(&account).and_then(|e| EmailAddress::parse(e).ok()) {
+        let context = minijinja::context! {
+            name => format!("{} {}", account.given_name, account.family_name),
+            identifier => &account.identifier,
+            login => app.config.endpoint("/login"),
+        };
+        let notice = Mail::render(
+            email,
+            Subject {
+                french: "Votre mot de passe a été modifié",
+                english: "Your password has been changed",
+            },
+            "password_changed",
+            context,
+        )?;
+        app.mailer.dispatch(notice);
+    }
+    Ok(account)
+}
