@@ -368,7 +368,11 @@ fn stand_in_phone(app: &Clef, identifier: &Identifier) -> String {
         .take(8)
         .map(char::from)
         .collect();
-    let prefix = if tag.as_bytes()[0] % 2 == 0 { "06" } else { "07" };
+    let prefix = if tag.as_bytes()[0] % 2 == 0 {
+        "06"
+    } else {
+        "07"
+    };
     format!("{prefix}{digits}")
 }
 
@@ -536,7 +540,9 @@ async fn request_by_sms(
     let phone = account.as_ref().and_then(|a| a.phone.clone());
     let (Some(account), Some(phone)) = (account, phone) else {
         // Nothing to send: the same screen, after as long as a send takes.
-        challenges(app).put(&challenge_id, &waiting(None), ttl).await?;
+        challenges(app)
+            .put(&challenge_id, &waiting(None), ttl)
+            .await?;
         let reference = record(app, kind, None, Outcome::Nothing).await?;
         tokio::time::sleep(app.sms.typical_latency()).await;
         return Ok((reference, challenge_id));
@@ -556,10 +562,15 @@ async fn request_by_sms(
         .await?;
     if !within || today > app.config.sms_daily_limit {
         if today > app.config.sms_daily_limit {
-            tracing::warn!(limit = app.config.sms_daily_limit, "the day's SMS budget is spent");
+            tracing::warn!(
+                limit = app.config.sms_daily_limit,
+                "the day's SMS budget is spent"
+            );
         }
         tracing::warn!(account = %account.id, "reset SMS held back by a limit");
-        challenges(app).put(&challenge_id, &waiting(None), ttl).await?;
+        challenges(app)
+            .put(&challenge_id, &waiting(None), ttl)
+            .await?;
         let reference = record(app, kind, Some(&account.id), Outcome::Limited).await?;
         return Ok((reference, challenge_id));
     }
@@ -594,8 +605,12 @@ async fn request_by_sms(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeOutcome {
     /// The code was right: a reset token for the new-password form.
-    Verified { token: String },
-    Wrong { remaining: u64 },
+    Verified {
+        token: String,
+    },
+    Wrong {
+        remaining: u64,
+    },
     /// The tries are used up: the code no longer works.
     Spent,
     /// Unknown, expired, or replaced by a newer request.

@@ -96,12 +96,14 @@ fn client(address: IpAddr) -> String {
 /// Counts a recovery request from `address`, then says whether it may proceed.
 pub async fn enter_recovery(store: &ShortLived, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
     let key = format!("recovery:address:{}", client(address));
-    Ok(match store.attempt(&key, &RECOVERY_PER_ADDRESS, now).await? {
-        Attempt::Refused { retry_after } => Gate::Closed {
-            retry_after: retry_after.max(1),
+    Ok(
+        match store.attempt(&key, &RECOVERY_PER_ADDRESS, now).await? {
+            Attempt::Refused { retry_after } => Gate::Closed {
+                retry_after: retry_after.max(1),
+            },
+            Attempt::Admitted { .. } => Gate::Open,
         },
-        Attempt::Admitted { .. } => Gate::Open,
-    })
+    )
 }
 
 /// The account's owner proved control of it (a password reset): its delay ends.

@@ -38,47 +38,28 @@ pub struct Mail {
     pub html: String,
 }
 
-const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "mail/base.html",
-        include_str!("../../templates/mail/base.html"),
-    ),
-    (
-        "mail/confirm_email.txt",
-        include_str!("../../templates/mail/confirm_email.txt"),
-    ),
-    (
-        "mail/confirm_email.html",
-        include_str!("../../templates/mail/confirm_email.html"),
-    ),
-    (
-        "mail/email_change_notice.txt",
-        include_str!("../../templates/mail/email_change_notice.txt"),
-    ),
-    (
-        "mail/email_change_notice.html",
-        include_str!("../../templates/mail/email_change_notice.html"),
-    ),
-    (
-        "mail/en/base.html",
-        include_str!("../../templates/mail/en/base.html"),
-    ),
-    (
-        "mail/en/confirm_email.txt",
-        include_str!("../../templates/mail/en/confirm_email.txt"),
-    ),
-    (
-        "mail/en/confirm_email.html",
-        include_str!("../../templates/mail/en/confirm_email.html"),
-    ),
-    (
-        "mail/en/email_change_notice.txt",
-        include_str!("../../templates/mail/en/email_change_notice.txt"),
-    ),
-    (
-        "mail/en/email_change_notice.html",
-        include_str!("../../templates/mail/en/email_change_notice.html"),
-    ),
+/// Each template in French (`mail/…`) and in English (`mail/en/…`).
+macro_rules! mails {
+    ($($name:literal),* $(,)?) => {
+        &[
+            $((concat!("mail/", $name), include_str!(concat!("../../templates/mail/", $name))),)*
+            $((concat!("mail/en/", $name), include_str!(concat!("../../templates/mail/en/", $name))),)*
+        ]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = mails![
+    "base.html",
+    "confirm_email.txt",
+    "confirm_email.html",
+    "email_change_notice.txt",
+    "email_change_notice.html",
+    "identifier_reminder.txt",
+    "identifier_reminder.html",
+    "reset_password.txt",
+    "reset_password.html",
+    "password_changed.txt",
+    "password_changed.html",
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -251,13 +232,25 @@ mod tests {
     #[test]
     fn every_mail_template_renders() {
         let to = EmailAddress::parse("a@example.org").unwrap();
-        let context = minijinja::context! { name => "Léa <b>", link => "https://idp/x?a=1&b=2", identifier => "lea", new_email => "n@example.org", deadline => "01/01/2027" };
+        let accounts = vec![
+            minijinja::context! { identifier => "lea", kind => "guardian", people => vec!["Léa <b>"] },
+        ];
+        let context = minijinja::context! {
+            name => "Léa <b>", link => "https://idp/x?a=1&b=2", identifier => "lea", new_email => "n@example.org",
+            deadline => "01/01/2027", reference => "1419347900823", minutes => 60, login => "https://idp/login", accounts,
+        };
         let subject = Subject {
             french: "sujet",
             english: "subject",
         };
         for (locale, hello) in [(Locale::Fr, "Bonjour"), (Locale::En, "Hello")] {
-            for name in ["confirm_email", "email_change_notice"] {
+            for name in [
+                "confirm_email",
+                "email_change_notice",
+                "identifier_reminder",
+                "reset_password",
+                "password_changed",
+            ] {
                 let mail = locale
                     .sync_scope(|| Mail::render(to.clone(), subject, name, context.clone()))
                     .unwrap();

@@ -76,16 +76,18 @@ fn pattern(french: &str) -> Option<String> {
     {
         let wait =
             rest.strip_suffix(" avant de réessayer, ou utilisez « mot de passe oublié ? ».")?;
-        let (n, unit) = wait.split_once(' ')?;
-        let unit = match unit {
-            "seconde" => "second",
-            "secondes" => "seconds",
-            "minute" => "minute",
-            "minutes" => "minutes",
-            _ => return None,
-        };
         return Some(format!(
-            "Too many attempts failed for this account. Wait {n} {unit} before trying again, or use “forgotten password?”."
+            "Too many attempts failed for this account. Wait {} before trying again, or use “forgotten password?”.",
+            english_wait(wait)?
+        ));
+    }
+    if let Some(rest) =
+        french.strip_prefix("Trop de demandes ont été faites depuis votre connexion. Patientez ")
+    {
+        let wait = rest.strip_suffix(" avant de réessayer.")?;
+        return Some(format!(
+            "Too many requests came from your connection. Wait {} before trying again.",
+            english_wait(wait)?
         ));
     }
     if let Some(rest) = french.strip_prefix("L'autorisation de « ") {
@@ -109,6 +111,19 @@ fn pattern(french: &str) -> Option<String> {
         return Some(format!("{browser} on {system}"));
     }
     None
+}
+
+/// « 40 secondes » → “40 seconds” (see `throttle::french_wait`).
+fn english_wait(french: &str) -> Option<String> {
+    let (n, unit) = french.split_once(' ')?;
+    let unit = match unit {
+        "seconde" => "second",
+        "secondes" => "seconds",
+        "minute" => "minute",
+        "minutes" => "minutes",
+        _ => return None,
+    };
+    Some(format!("{n} {unit}"))
 }
 
 fn exact(french: &str) -> Option<&'static str> {
@@ -194,6 +209,103 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "La confirmation de l'adresse mail ne correspond pas." => {
             "The email address confirmation does not match."
+        }
+        // Recovery
+        "Identifiant oublié" => "Forgotten username",
+        "Mot de passe oublié" => "Forgotten password",
+        "Votre demande a été prise en compte. Si cette adresse est celle, confirmée, d'un compte, un mail rappelant votre identifiant vient d'y être envoyé." => {
+            "Your request has been taken. If this is the confirmed address of an account, an email reminding you of your username has just been sent to it."
+        }
+        "Retour à la connexion" => "Back to sign-in",
+        "Saisissez l'adresse mail que vous avez confirmée pour votre compte : nous y enverrons votre identifiant." => {
+            "Enter the email address you confirmed for your account: we will send your username there."
+        }
+        "Vous ne recevez rien ?" => "Nothing arrives?",
+        "Vérifiez vos dossiers « courriers indésirables » ou « spam »." => {
+            "Check your “junk mail” or “spam” folders."
+        }
+        "Seule une adresse mail confirmée reçoit ces messages : si vous n'avez jamais cliqué sur le lien de confirmation reçu à la création du compte, ou si vous n'avez pas encore activé votre compte, aucun message ne peut vous être envoyé." => {
+            "Only a confirmed email address receives these messages: if you never clicked the confirmation link received when the account was created, or have not activated your account yet, no message can be sent to you."
+        }
+        "Élève sans adresse mail confirmée : demandez à vos parents ou à votre établissement." => {
+            "Students without a confirmed email address: ask your parents or your school."
+        }
+        "Sinon, contactez l'établissement qui vous a remis le courrier de notification." => {
+            "Otherwise, contact the school that gave you the notification letter."
+        }
+        "Veuillez saisir les informations suivantes :" => "Please enter the following information:",
+        "Choisissez comment recevoir de quoi changer votre mot de passe :" => {
+            "Choose how to receive what you need to change your password:"
+        }
+        "Par mail, à l'adresse confirmée de votre compte" => {
+            "By email, at your account's confirmed address"
+        }
+        "Par SMS, au numéro" => "By text message, to the number",
+        "Utilisez l'adresse mail ou le numéro de téléphone portable communiqué à l'établissement." => {
+            "Use the email address or the mobile number given to the school."
+        }
+        "Votre demande de réinitialisation de mot de passe a été prise en compte." => {
+            "Your password reset request has been taken."
+        }
+        "La référence de cette demande est le n°" => "The reference of this request is no.",
+        "Veuillez noter ce numéro." => "Please note this number.",
+        "Un mail détaillant la marche à suivre pour finaliser cette modification va vous être envoyé." => {
+            "An email explaining how to complete this change is on its way to you."
+        }
+        "Un SMS contenant un code à 6 chiffres vous est envoyé. Il est valable 10 minutes." => {
+            "A text message with a 6-digit code is on its way to you. It is valid for 10 minutes."
+        }
+        "Code reçu par SMS" => "Code received by text message",
+        "6 chiffres ; 3 essais au plus." => "6 digits; 3 tries at most.",
+        "Demander un nouveau code" => "Ask for a new code",
+        "Modifiez votre mot de passe" => "Change your password",
+        "Veuillez saisir votre identifiant ainsi que votre nouveau mot de passe." => {
+            "Please enter your username and your new password."
+        }
+        "Votre nouveau mot de passe" => "Your new password",
+        "Cet identifiant n'est pas reconnu. Veuillez réessayer." => {
+            "This username is not recognised. Please try again."
+        }
+        "Les informations associées à votre compte ne permettent pas de répondre à votre demande. Merci de contacter votre établissement." => {
+            "The details of your account do not allow us to answer your request. Please contact your school."
+        }
+        "Aucun compte n'a confirmé cette adresse mail. Vérifiez-la, ou contactez votre établissement." => {
+            "No account has confirmed this email address. Check it, or contact your school."
+        }
+        "Trop de demandes" => "Too many requests",
+        "SMS non envoyé" => "Text message not sent",
+        "Le SMS n'a pas pu être envoyé. Réessayez dans quelques minutes, ou choisissez l'envoi par mail." => {
+            "The text message could not be sent. Try again in a few minutes, or choose email."
+        }
+        "Faire une nouvelle demande" => "Make a new request",
+        "Choisissez l'envoi par mail ou par SMS." => "Choose email or text message.",
+        "Ce code n'est pas le bon. Il vous reste 1 essai." => {
+            "This code is not the right one. You have 1 try left."
+        }
+        "Ce code n'est pas le bon. Il vous reste 2 essais." => {
+            "This code is not the right one. You have 2 tries left."
+        }
+        "Code refusé" => "Code refused",
+        "Trois codes erronés ont été saisis : ce code ne fonctionne plus. Faites une nouvelle demande pour en recevoir un autre." => {
+            "Three wrong codes were entered: this code no longer works. Make a new request to receive another one."
+        }
+        "Code expiré" => "Code expired",
+        "Ce code a expiré, ou une demande plus récente l'a remplacé. Faites une nouvelle demande." => {
+            "This code has expired, or a more recent request replaced it. Make a new request."
+        }
+        "Ce lien a déjà servi, ou une demande plus récente l'a remplacé : utilisez le lien du dernier mail reçu, ou faites une nouvelle demande." => {
+            "This link has already been used, or a more recent request replaced it: use the link in the latest email, or make a new request."
+        }
+        "Ce lien a expiré. Faites une nouvelle demande." => {
+            "This link has expired. Make a new request."
+        }
+        "Mot de passe modifié" => "Password changed",
+        "Votre mot de passe a été modifié avec succès." => {
+            "Your password has been changed successfully."
+        }
+        "Se connecter" => "Sign in",
+        "Cet identifiant n'est pas celui du compte concerné par cette demande." => {
+            "This username is not the one of the account this request is for."
         }
         // Pending / unconfirmed / confirmation
         "Compte en attente de validation" => "Account waiting for validation",

@@ -14,6 +14,7 @@ mod logout;
 mod observe;
 mod oidc;
 mod pages;
+mod recovery;
 mod redirect;
 mod server;
 
@@ -73,6 +74,11 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/compte-non-confirme/renvoyer", post(activation::unconfirmed_resend))
         .route("/compte-non-confirme/corriger", post(activation::unconfirmed_correct))
         .route("/confirmation", get(activation::confirm_form).post(activation::confirm))
+        .route("/identifiant-oublie", get(recovery::identifier_form).post(recovery::identifier_submit))
+        .route("/mot-de-passe-oublie", get(recovery::password_form).post(recovery::password_identifier))
+        .route("/mot-de-passe-oublie/envoyer", post(recovery::password_request))
+        .route("/mot-de-passe-oublie/code", post(recovery::password_code))
+        .route("/mot-de-passe-oublie/modifier", get(recovery::reset_form).post(recovery::reset_submit))
         .route("/compte", get(account::page))
         .route("/compte/renvoyer", post(account::resend))
         .route("/compte/mot-de-passe", post(account::change_password))

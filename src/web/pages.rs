@@ -26,6 +26,13 @@ pub(super) const TEMPLATES: &[(&str, &str)] = pages![
     "consent.html",
     "logout.html",
     "logged_out.html",
+    "forgot_identifier.html",
+    "forgot_password.html",
+    "recovery_help.html",
+    "recovery_channel.html",
+    "recovery_requested.html",
+    "recovery_code.html",
+    "reset_password.html",
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -1,0 +1,414 @@
+//! The recovery pages (SPEC §3.4, §3.5, §3.7): « identifiant oublié ? » and
+//! « mot de passe oublié ? » from the login page.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+
+use super::error::WebError;
+use super::extract::{CheckedForm, ClientAddress, Query};
+use super::login::too_many_attempts;
+use super::{AppState, cookies, pages};
+use crate::accounts::activation::password_rule;
+use crate::accounts::recovery::{
+    self, Channel, Channels, CodeOutcome, NewPassword, RecoveryError, ResetError, Unrecoverable,
+};
+use crate::accounts::throttle::french_wait;
+use crate::accounts::tokens::TokenProblem;
+use crate::app::Clef;
+use crate::domain::{EmailAddress, Identifier};
+
+fn unrecoverable(why: Unrecoverable) -> &'static str {
+    match why {
+        Unrecoverable::UnknownIdentifier => {
+            "Cet identifiant n'est pas reconnu. Veuillez réessayer."
+        }
+        Unrecoverable::PartiallyKnown => {
+            "Les informations associées à votre compte ne permettent pas de répondre à votre demande. Merci de contacter votre établissement."
+        }
+        Unrecoverable::UnknownAddress => {
+            "Aucun compte n'a confirmé cette adresse mail. Vérifiez-la, ou contactez votre établissement."
+        }
+    }
+}
+
+/// Too many requests from one client address, or an SMS the gateway did not take.
+fn recovery_error(e: RecoveryError) -> Result<Response, WebError> {
+    match e {
+        RecoveryError::TooManyRequests { retry_after } => {
+            let message = format!(
+                "Trop de demandes ont été faites depuis votre connexion. Patientez {} avant de réessayer.",
+                french_wait(retry_after)
+            );
+            let page = pages::message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Trop de demandes",
+                &message,
+                None,
+            );
+            Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response())
+        }
+        RecoveryError::SmsNotSent => Ok(pages::message_with_link(
+            StatusCode::BAD_GATEWAY,
+            "SMS non envoyé",
+            "Le SMS n'a pas pu être envoyé. Réessayez dans quelques minutes, ou choisissez l'envoi par mail.",
+            None,
+            Some(("/mot-de-passe-oublie", "Faire une nouvelle demande")),
+        )),
+        RecoveryError::Internal(e) => Err(e.into()),
+    }
+}
+
+// --- Identifiant oublié
+
+fn identifier_page(
+    app: &Clef,
+    jar: CookieJar,
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+    done: bool,
+) -> Response {
+    pages::form(app, jar, status, "pages/forgot_identifier.html", |csrf| {
+        minijinja::context! { csrf, email, error, done }
+    })
+}
+
+/// `GET /identifiant-oublie`.
+pub async fn identifier_form(State(app): AppState, jar: CookieJar) -> Response {
+    identifier_page(&app, jar, StatusCode::OK, "", None, false)
+}
+
+/// `POST /identifiant-oublie`.
+pub async fn identifier_submit(
+    State(app): AppState,
+    ClientAddress(address): ClientAddress,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let typed = params.get("email").unwrap_or("");
+    let email = match EmailAddress::parse(typed) {
+        Ok(email) => email,
+        Err(e) => {
+            let message = e.to_string();
+            return Ok(identifier_page(
+                &app,
+                jar,
+                StatusCode::BAD_REQUEST,
+                typed,
+                Some(&message),
+                false,
+            ));
+        }
+    };
+    match recovery::remind_identifier(&app, &email, address).await {
+        Ok(Ok(())) => Ok(identifier_page(&app, jar, StatusCode::OK, "", None, true)),
+        Ok(Err(why)) => Ok(identifier_page(
+            &app,
+            jar,
+            StatusCode::OK,
+            typed,
+            Some(unrecoverable(why)),
+            false,
+        )),
+        Err(e) => recovery_error(e),
+    }
+}
+
+// --- Mot de passe oublié
+
+fn password_page(
+    app: &Clef,
+    jar: CookieJar,
+    status: StatusCode,
+    identifier: &str,
+    error: Option<&str>,
+) -> Response {
+    pages::form(app, jar, status, "pages/forgot_password.html", |csrf| {
+        minijinja::context! { csrf, identifier, error }
+    })
+}
+
+/// `GET /mot-de-passe-oublie`.
+pub async fn password_form(State(app): AppState, jar: CookieJar) -> Response {
+    password_page(&app, jar, StatusCode::OK, "", None)
+}
+
+/// The identifier typed, or the form again with the field's error.
+fn typed_identifier(
+    app: &Clef,
+    jar: CookieJar,
+    raw: &str,
+) -> Result<(Identifier, CookieJar), Response> {
+    match Identifier::parse(raw) {
+        Ok(identifier) => Ok((identifier, jar)),
+        Err(e) => Err(password_page(
+            app,
+            jar,
+            StatusCode::BAD_REQUEST,
+            raw,
+            Some(&e.to_string()),
+        )),
+    }
+}
+
+fn channel_page(
+    app: &Clef,
+    jar: CookieJar,
+    identifier: &Identifier,
+    channels: &Channels,
+) -> Response {
+    pages::form(
+        app,
+        jar,
+        StatusCode::OK,
+        "pages/recovery_channel.html",
+        |csrf| {
+            minijinja::context! {
+                csrf, identifier => identifier.as_str(), email => channels.email, phone => &channels.phone,
+            }
+        },
+    )
+}
+
+/// `POST /mot-de-passe-oublie`: the identifier → the choice of channel.
+pub async fn password_identifier(
+    State(app): AppState,
+    ClientAddress(address): ClientAddress,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let raw = params.get("identifier").unwrap_or("");
+    let (identifier, jar) = match typed_identifier(&app, jar, raw) {
+        Ok(typed) => typed,
+        Err(page) => return Ok(page),
+    };
+    match recovery::channels(&app, &identifier, address).await {
+        Ok(Ok(channels)) => Ok(channel_page(&app, jar, &identifier, &channels)),
+        Ok(Err(why)) => Ok(password_page(
+            &app,
+            jar,
+            StatusCode::OK,
+            raw,
+            Some(unrecoverable(why)),
+        )),
+        Err(e) => recovery_error(e),
+    }
+}
+
+fn code_page(
+    app: &Clef,
+    jar: CookieJar,
+    status: StatusCode,
+    challenge: &str,
+    reference: &str,
+    error: Option<&str>,
+) -> Response {
+    pages::form(app, jar, status, "pages/recovery_code.html", |csrf| {
+        minijinja::context! { csrf, challenge, reference, error }
+    })
+}
+
+/// `POST /mot-de-passe-oublie/envoyer`: identifier + channel → the request is
+/// taken (its reference shown), with the code form for SMS.
+pub async fn password_request(
+    State(app): AppState,
+    ClientAddress(address): ClientAddress,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let raw = params.get("identifier").unwrap_or("");
+    let (identifier, jar) = match typed_identifier(&app, jar, raw) {
+        Ok(typed) => typed,
+        Err(page) => return Ok(page),
+    };
+    let Some(channel) = params.get("channel").and_then(Channel::parse) else {
+        return Ok(password_page(
+            &app,
+            jar,
+            StatusCode::BAD_REQUEST,
+            raw,
+            Some("Choisissez l'envoi par mail ou par SMS."),
+        ));
+    };
+    match recovery::request_reset(&app, &identifier, channel, address).await {
+        Ok(Ok(requested)) => Ok(match requested.challenge {
+            Some(challenge) => code_page(
+                &app,
+                jar,
+                StatusCode::OK,
+                &challenge,
+                requested.reference.as_str(),
+                None,
+            ),
+            None => {
+                let mut page = pages::render(
+                    StatusCode::OK,
+                    "pages/recovery_requested.html",
+                    minijinja::context! { reference => requested.reference.as_str() },
+                );
+                pages::no_store(&mut page);
+                page
+            }
+        }),
+        Ok(Err(why)) => Ok(password_page(
+            &app,
+            jar,
+            StatusCode::OK,
+            raw,
+            Some(unrecoverable(why)),
+        )),
+        Err(e) => recovery_error(e),
+    }
+}
+
+fn start_again(status: StatusCode, title: &'static str, message: &'static str) -> Response {
+    pages::message_with_link(
+        status,
+        title,
+        message,
+        None,
+        Some(("/mot-de-passe-oublie", "Faire une nouvelle demande")),
+    )
+}
+
+/// `POST /mot-de-passe-oublie/code`: the SMS code → the new-password form.
+pub async fn password_code(
+    State(app): AppState,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let challenge = params.get("challenge").unwrap_or("");
+    let reference = params.get("reference").unwrap_or("");
+    let code = params.get("code").unwrap_or("");
+    let outcome = match recovery::verify_code(&app, challenge, code).await {
+        Ok(outcome) => outcome,
+        Err(e) => return recovery_error(e),
+    };
+    Ok(match outcome {
+        CodeOutcome::Verified { token } => reset_page(&app, jar, StatusCode::OK, &token, "", None),
+        CodeOutcome::Wrong { remaining } => {
+            let message = if remaining == 1 {
+                "Ce code n'est pas le bon. Il vous reste 1 essai."
+            } else {
+                "Ce code n'est pas le bon. Il vous reste 2 essais."
+            };
+            code_page(
+                &app,
+                jar,
+                StatusCode::BAD_REQUEST,
+                challenge,
+                reference,
+                Some(message),
+            )
+        }
+        CodeOutcome::Spent => start_again(
+            StatusCode::BAD_REQUEST,
+            "Code refusé",
+            "Trois codes erronés ont été saisis : ce code ne fonctionne plus. Faites une nouvelle demande pour en recevoir un autre.",
+        ),
+        CodeOutcome::Expired => start_again(
+            StatusCode::GONE,
+            "Code expiré",
+            "Ce code a expiré, ou une demande plus récente l'a remplacé. Faites une nouvelle demande.",
+        ),
+    })
+}
+
+// --- Modifiez votre mot de passe
+
+fn reset_page(
+    app: &Clef,
+    jar: CookieJar,
+    status: StatusCode,
+    token: &str,
+    identifier: &str,
+    // The field in error (its form name) and the message.
+    error: Option<(&str, &str)>,
+) -> Response {
+    let (error_field, error) = error.unzip();
+    let rule = password_rule(app);
+    pages::form(app, jar, status, "pages/reset_password.html", |csrf| {
+        minijinja::context! {
+            csrf, token, identifier, error, error_field, rule => rule.describe(), max => rule.max,
+        }
+    })
+}
+
+fn link_problem(problem: TokenProblem) -> Response {
+    let message = match problem {
+        TokenProblem::Unknown => {
+            "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète du mail."
+        }
+        TokenProblem::Used => {
+            "Ce lien a déjà servi, ou une demande plus récente l'a remplacé : utilisez le lien du dernier mail reçu, ou faites une nouvelle demande."
+        }
+        TokenProblem::Expired => "Ce lien a expiré. Faites une nouvelle demande.",
+    };
+    start_again(StatusCode::GONE, "Lien invalide", message)
+}
+
+/// `GET /mot-de-passe-oublie/modifier?jeton=…` (the link of the mail).
+pub async fn reset_form(
+    State(app): AppState,
+    jar: CookieJar,
+    Query(params): Query,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let token = params.get("jeton").unwrap_or("");
+    Ok(match recovery::check_link(&app, token).await? {
+        Ok(()) => reset_page(&app, jar, StatusCode::OK, token, "", None),
+        Err(problem) => link_problem(problem),
+    })
+}
+
+/// `POST /mot-de-passe-oublie/modifier`.
+pub async fn reset_submit(
+    State(app): AppState,
+    ClientAddress(address): ClientAddress,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let token = params.get("jeton").unwrap_or("");
+    let identifier = params.get("identifier").unwrap_or("");
+    let form = NewPassword {
+        identifier: identifier.to_owned(),
+        password: params.secret("password"),
+        confirmation: params.secret("password_confirmation"),
+    };
+    let origin = cookies::origin(&app, &jar, address, identifier.trim());
+    let again = |jar, status, field, message: &str| {
+        reset_page(&app, jar, status, token, identifier, Some((field, message)))
+    };
+    match recovery::reset_password(&app, token, form, &origin).await {
+        Ok(_) => {
+            let page = pages::message_with_link(
+                StatusCode::OK,
+                "Mot de passe modifié",
+                "Votre mot de passe a été modifié avec succès.",
+                None,
+                Some(("/login", "Se connecter")),
+            );
+            // Every session of the account ended, this browser's included.
+            Ok((cookies::without_session(jar), page).into_response())
+        }
+        Err(ResetError::Link(problem)) => Ok(link_problem(problem)),
+        Err(ResetError::WrongIdentifier) => Ok(again(
+            jar,
+            StatusCode::BAD_REQUEST,
+            "identifier",
+            "Cet identifiant n'est pas celui du compte concerné par cette demande.",
+        )),
+        Err(ResetError::Invalid(field, message)) => {
+            Ok(again(jar, StatusCode::BAD_REQUEST, field, &message))
+        }
+        Err(ResetError::TooManyAttempts { retry_after }) => {
+            let message = too_many_attempts(retry_after);
+            let page = again(jar, StatusCode::TOO_MANY_REQUESTS, "identifier", &message);
+            Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response())
+        }
+        Err(ResetError::Password(e)) => Err(e.into()),
+        Err(ResetError::Internal(e)) => Err(e.into()),
+    }
+}
