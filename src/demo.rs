@@ -16,6 +16,8 @@ use crate::domain::{
 use crate::oidc::clients::{self, NewClient};
 
 pub const PASSWORD: &str = "Demo2026clef";
+/// The demo parent's mobile number.
+pub const DEMO_PHONE: &str = "0612345678";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9000/callback";
 const UAI: &str = "0590001A";
 const CLIENT_NAME: &str = "ENT de démonstration";
@@ -105,6 +107,9 @@ pub async fn load(app: &Clef) -> anyhow::Result<DemoData> {
         };
         ids.push(account.id);
     }
+    // The parent's mobile, so « mot de passe oublié ? » can be tried by SMS
+    // (written to the SMS outbox unless a gateway is configured).
+    accounts::set_phone(db, &ids[0], Some(DEMO_PHONE), now).await?;
     accounts::link_guardian(db, &ids[0], &ids[1], Rank::new(1)?, now).await?;
     accounts::link_guardian(db, &ids[0], &ids[2], Rank::new(1)?, now).await?;
 

@@ -203,6 +203,22 @@ pub async fn accounts_by_confirmed_email(
         .collect()
 }
 
+/// Records the mobile number recovery codes go to (`None` removes it).
+pub async fn set_phone(
+    db: &Db,
+    account_id: &str,
+    phone: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET phone = $1, updated_at = $2 WHERE id = $3")
+        .bind(phone)
+        .bind(now)
+        .bind(account_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Records a login and answers the account's session epoch, which the new
 /// session carries.
 pub async fn record_login(db: &Db, account_id: &str, now: i64) -> Result<i64, sqlx::Error> {
