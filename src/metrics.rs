@@ -1,5 +1,5 @@
 //! Prometheus metrics, served at `/metrics`: requests by route and status,
-//! latency, logins by outcome, password hashing, tokens, mail, store errors.
+//! latency, logins by outcome, password hashing, tokens, mail, SMS, store errors.
 //! One registry per running Clef (no global), so tests read their own.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
@@ -89,6 +89,7 @@ pub struct Metrics {
     pub hashing_rejected: Counter,
     pub tokens_issued: Family<TokenLabels, Counter>,
     pub mail: Family<MailLabels, Counter>,
+    pub sms: Family<MailLabels, Counter>,
     pub store_errors: Family<StoreLabels, Counter>,
 }
 
@@ -102,6 +103,7 @@ impl Default for Metrics {
             hashing_rejected: Counter::default(),
             tokens_issued: Family::default(),
             mail: Family::default(),
+            sms: Family::default(),
             store_errors: Family::default(),
         }
     }
@@ -120,6 +122,10 @@ impl Metrics {
 
     pub fn mail(&self, outcome: Delivery) {
         self.mail.get_or_create(&MailLabels { outcome }).inc();
+    }
+
+    pub fn sms(&self, outcome: Delivery) {
+        self.sms.get_or_create(&MailLabels { outcome }).inc();
     }
 
     pub fn store_error(&self, store: Store) {
@@ -158,6 +164,7 @@ impl Metrics {
             self.tokens_issued.clone(),
         );
         registry.register("mail", "Mail by delivery outcome", self.mail.clone());
+        registry.register("sms", "SMS by delivery outcome", self.sms.clone());
         registry.register(
             "store_errors",
             "Errors from the database or the short-lived store",

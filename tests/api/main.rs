@@ -16,6 +16,7 @@ mod protection;
 mod refresh;
 mod relying_party;
 mod resilience;
+mod sms_gateway;
 mod storage;
 mod terms;
 mod token;
