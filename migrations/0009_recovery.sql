@@ -14,3 +14,6 @@ CREATE TABLE recovery_requests (
 
 CREATE INDEX recovery_requests_account ON recovery_requests (account_id, created_at);
 CREATE INDEX recovery_requests_created ON recovery_requests (created_at);
+
+-- The identifier reminder finds accounts by address whatever its case.
+CREATE INDEX accounts_email_lower ON accounts (LOWER(email));

@@ -14,6 +14,7 @@ use crate::domain::{
     BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, RedirectUri, Uai,
 };
 use crate::oidc::clients::{self, NewClient};
+use crate::provisioning::csv_file::Phone;
 
 pub const PASSWORD: &str = "Demo2026clef";
 /// The demo parent's mobile number.
@@ -109,7 +110,7 @@ pub async fn load(app: &Clef) -> anyhow::Result<DemoData> {
     }
     // The parent's mobile, so « mot de passe oublié ? » can be tried by SMS
     // (written to the SMS outbox unless a gateway is configured).
-    accounts::set_phone(db, &ids[0], Some(DEMO_PHONE), now).await?;
+    accounts::set_phone(db, &ids[0], Some(&Phone::parse(DEMO_PHONE)?), now).await?;
     accounts::link_guardian(db, &ids[0], &ids[1], Rank::new(1)?, now).await?;
     accounts::link_guardian(db, &ids[0], &ids[2], Rank::new(1)?, now).await?;
 

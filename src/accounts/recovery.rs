@@ -251,7 +251,11 @@ pub async fn remind_identifier(
         });
     }
     let first = accounts[0].id.clone();
-    if !within_message_limits(app, &[recipient(app, "email", email.as_str())]).await? {
+    // The address as the accounts confirmed it, not as typed.
+    let to = EmailAddress::parse(confirmed_email(&accounts[0]).unwrap_or_default())
+        .map_err(anyhow::Error::from)?;
+    let key = to.as_str().to_lowercase();
+    if !within_message_limits(app, &[recipient(app, "email", &key)]).await? {
         tracing::warn!(account = %first, "identifier reminder held back by the hourly limit");
         record(app, "identifier", Some(&first), Outcome::Limited).await?;
         return Ok(Ok(()));
@@ -269,7 +273,7 @@ pub async fn remind_identifier(
         });
     }
     let mail = Mail::render(
-        email.clone(),
+        to,
         Subject {
             french: "Rappel de votre identifiant",
             english: "Your username",
@@ -368,7 +372,7 @@ fn stand_in_phone(app: &Clef, identifier: &Identifier) -> String {
         .take(8)
         .map(char::from)
         .collect();
-    let prefix = if tag.as_bytes()[0] % 2 == 0 {
+    let prefix = if tag.as_bytes()[0].is_multiple_of(2) {
         "06"
     } else {
         "07"
@@ -475,7 +479,7 @@ async fn request_by_email(
     let email = confirmed_email(&account).unwrap_or_default().to_owned();
     let recipients = [
         recipient(app, "identifier", identifier.as_str()),
-        recipient(app, "email", &email),
+        recipient(app, "email", &email.to_lowercase()),
     ];
     if !within_message_limits(app, &recipients).await? {
         tracing::warn!(account = %account.id, "reset mail held back by the hourly limit");

@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 
 use super::{Account, AccountError, AccountKind, AccountState, Child, Establishment};
 use crate::domain::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, Uai};
+use crate::provisioning::csv_file::Phone;
 use crate::storage::{Db, violated_constraint};
 
 pub async fn create_establishment(
@@ -183,15 +184,15 @@ pub async fn account_by_id(db: &Db, id: &str) -> Result<Option<Account>, sqlx::E
         .transpose()
 }
 
-/// The accounts whose confirmed address is `email`, oldest first (a parent
-/// may hold several, one per letter, until grouping them).
+/// The accounts whose confirmed address is `email` (whatever its case),
+/// oldest first: a parent may hold several, one per letter, until grouping them.
 pub async fn accounts_by_confirmed_email(
     db: &Db,
     email: &EmailAddress,
 ) -> Result<Vec<Account>, sqlx::Error> {
     let sql = format!(
         "SELECT {ACCOUNT_COLUMNS} FROM accounts \
-         WHERE email = $1 AND email_verified_at IS NOT NULL AND state <> 'closed' \
+         WHERE LOWER(email) = LOWER($1) AND email_verified_at IS NOT NULL AND state <> 'closed' \
          ORDER BY created_at, identifier"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -207,11 +208,11 @@ pub async fn accounts_by_confirmed_email(
 pub async fn set_phone(
     db: &Db,
     account_id: &str,
-    phone: Option<&str>,
+    phone: Option<&Phone>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE accounts SET phone = $1, updated_at = $2 WHERE id = $3")
-        .bind(phone)
+        .bind(phone.map(Phone::as_str))
         .bind(now)
         .bind(account_id)
         .execute(db)

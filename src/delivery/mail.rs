@@ -196,21 +196,26 @@ impl Mailer {
 
 /// Writes the message as `<uuid>.eml`, as lettre's file transport would, but
 /// created `0600` whatever the umask and the folder: mail carries links that
-/// open accounts.
+/// open accounts. It is written as a hidden file first and renamed whole, so
+/// whoever reads the outbox never sees half a message.
 async fn write_eml(dir: &Path, message: &Message) -> anyhow::Result<()> {
     use tokio::io::AsyncWriteExt;
-    let path = dir.join(format!("{}.eml", uuid::Uuid::new_v4()));
+    let id = uuid::Uuid::new_v4();
+    let writing = dir.join(format!(".{id}.eml"));
+    let path = dir.join(format!("{id}.eml"));
     let mut options = tokio::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
     let mut file = options
-        .open(&path)
+        .open(&writing)
         .await
-        .with_context(|| format!("creating {}", path.display()))?;
+        .with_context(|| format!("creating {}", writing.display()))?;
     file.write_all(&message.formatted()).await?;
     file.flush().await?;
-    Ok(())
+    tokio::fs::rename(&writing, &path)
+        .await
+        .with_context(|| format!("renaming to {}", path.display()))
 }
 
 #[cfg(test)]

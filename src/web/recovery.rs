@@ -135,24 +135,6 @@ pub async fn password_form(State(app): AppState, jar: CookieJar) -> Response {
     password_page(&app, jar, StatusCode::OK, "", None)
 }
 
-/// The identifier typed, or the form again with the field's error.
-fn typed_identifier(
-    app: &Clef,
-    jar: CookieJar,
-    raw: &str,
-) -> Result<(Identifier, CookieJar), Response> {
-    match Identifier::parse(raw) {
-        Ok(identifier) => Ok((identifier, jar)),
-        Err(e) => Err(password_page(
-            app,
-            jar,
-            StatusCode::BAD_REQUEST,
-            raw,
-            Some(&e.to_string()),
-        )),
-    }
-}
-
 fn channel_page(
     app: &Clef,
     jar: CookieJar,
@@ -180,9 +162,13 @@ pub async fn password_identifier(
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let raw = params.get("identifier").unwrap_or("");
-    let (identifier, jar) = match typed_identifier(&app, jar, raw) {
-        Ok(typed) => typed,
-        Err(page) => return Ok(page),
+    let identifier = match Identifier::parse(raw) {
+        Ok(identifier) => identifier,
+        Err(e) => {
+            let message = e.to_string();
+            let status = StatusCode::BAD_REQUEST;
+            return Ok(password_page(&app, jar, status, raw, Some(&message)));
+        }
     };
     match recovery::channels(&app, &identifier, address).await {
         Ok(Ok(channels)) => Ok(channel_page(&app, jar, &identifier, &channels)),
@@ -219,9 +205,13 @@ pub async fn password_request(
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let raw = params.get("identifier").unwrap_or("");
-    let (identifier, jar) = match typed_identifier(&app, jar, raw) {
-        Ok(typed) => typed,
-        Err(page) => return Ok(page),
+    let identifier = match Identifier::parse(raw) {
+        Ok(identifier) => identifier,
+        Err(e) => {
+            let message = e.to_string();
+            let status = StatusCode::BAD_REQUEST;
+            return Ok(password_page(&app, jar, status, raw, Some(&message)));
+        }
     };
     let Some(channel) = params.get("channel").and_then(Channel::parse) else {
         return Ok(password_page(

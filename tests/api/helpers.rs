@@ -470,7 +470,8 @@ pub fn read_mail_dir(dir: &std::path::Path) -> Vec<ReceivedMail> {
     };
     let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
+        // Hidden files are messages still being written.
+        .filter(|e| e.path().is_file() && !e.file_name().to_string_lossy().starts_with('.'))
         .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
         .collect();
     files.sort();

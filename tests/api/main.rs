@@ -13,6 +13,7 @@ mod lifecycle;
 mod logout;
 mod observability;
 mod protection;
+mod recovery;
 mod refresh;
 mod relying_party;
 mod resilience;

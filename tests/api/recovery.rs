@@ -1,0 +1,1011 @@
+//! Self-service recovery (SPEC §3.4, §3.5, §3.7; issue 8), through the pages
+//! as a parent meets them: the identifier reminder, the password reset by an
+//! emailed link and by an SMS code (outbox, real SMTP server, HTTP gateway),
+//! what a reset ends, the links and codes that must not work, the limits, and
+//! the answers that must not tell accounts apart.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::routing::post;
+use clef::accounts::AccountKind;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const NEW_PASSWORD: &str = "Nouveau2026x";
+
+/// A page's text as read: apostrophes are escaped in messages.
+fn unescaped(html: &str) -> String {
+    html.replace("&#x27;", "'").replace("&quot;", "\"")
+}
+
+/// A form page's CSRF field.
+fn csrf(page: &str) -> String {
+    input_value(page, "csrf").expect("csrf field")
+}
+
+/// GETs `path` in `browser` (which sets the CSRF cookie) and POSTs `form` to
+/// `action` with the page's token.
+async fn submit(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    path: &str,
+    action: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = page_text(browser, &app.url(path)).await;
+    post_with(app, browser, &page, action, form).await
+}
+
+/// POSTs `form` to `action` with the CSRF token of `page`.
+async fn post_with(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    action: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let token = csrf(page);
+    let mut fields = vec![("csrf", token.as_str())];
+    fields.extend_from_slice(form);
+    browser
+        .post(app.url(action))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asks for a password reset by `channel` for `identifier`; answers the page.
+async fn request_reset(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    identifier: &str,
+    channel: &str,
+) -> (u16, String) {
+    let choice = submit(
+        app,
+        browser,
+        "/mot-de-passe-oublie",
+        "/mot-de-passe-oublie",
+        &[("identifier", identifier)],
+    )
+    .await;
+    assert_eq!(choice.status(), 200);
+    let choice = choice.text().await.unwrap();
+    let taken = post_with(
+        app,
+        browser,
+        &choice,
+        "/mot-de-passe-oublie/envoyer",
+        &[("identifier", identifier), ("channel", channel)],
+    )
+    .await;
+    (
+        taken.status().as_u16(),
+        unescaped(&taken.text().await.unwrap()),
+    )
+}
+
+/// The 13-digit reference shown on a page.
+fn reference(page: &str) -> String {
+    let start = page
+        .find("class=\"reference\">")
+        .unwrap_or_else(|| panic!("no reference in {page}"))
+        + "class=\"reference\">".len();
+    let reference: String = page[start..].chars().take(13).collect();
+    assert!(
+        reference.len() == 13 && reference.bytes().all(|b| b.is_ascii_digit()),
+        "{reference:?} is 13 digits"
+    );
+    reference
+}
+
+/// Waits for the mail (sent in the background) to `to` whose subject contains `subject`.
+async fn mail_to(app: &TestApp, to: &str, subject: &str) -> ReceivedMail {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(mail) = app
+            .outbox()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == to && m.subject.contains(subject))
+        {
+            return mail;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no mail to {to} about {subject:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many mails to `to` there are once background sends have had time to land.
+async fn mails_to(app: &TestApp, to: &str) -> usize {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.outbox().iter().filter(|m| m.to == to).count()
+}
+
+/// The SMS written to the outbox, oldest first: (to, text).
+fn sms_outbox(app: &TestApp) -> Vec<(String, String)> {
+    let dir = app.app.config.outbox_dir().join("sms");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut messages: Vec<(std::time::SystemTime, Value)> = entries
+        .filter_map(Result::ok)
+        .map(|e| {
+            (
+                e.metadata().unwrap().modified().unwrap(),
+                serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    messages.sort_by_key(|(at, _)| *at);
+    messages
+        .into_iter()
+        .map(|(_, m)| {
+            (
+                m["to"].as_str().unwrap().to_owned(),
+                m["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The 6-digit code in an SMS text.
+fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|part| part.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_owned()
+}
+
+/// Fills « Modifiez votre mot de passe » found in `page`.
+async fn reset_with(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    identifier: &str,
+    password: &str,
+) -> reqwest::Response {
+    let token = input_value(page, "jeton").expect("the link's token in the form");
+    post_with(
+        app,
+        browser,
+        page,
+        "/mot-de-passe-oublie/modifier",
+        &[
+            ("jeton", &token),
+            ("identifier", identifier),
+            ("password", password),
+            ("password_confirmation", password),
+        ],
+    )
+    .await
+}
+
+/// Opens the reset link of a mail; answers the page.
+async fn open_link(browser: &reqwest::Client, mail: &ReceivedMail) -> reqwest::Response {
+    let link = mail.link("http");
+    assert!(
+        link.contains("/mot-de-passe-oublie/modifier?jeton="),
+        "{link}"
+    );
+    browser.get(&link).send().await.unwrap()
+}
+
+async fn login_status(app: &TestApp, identifier: &str, password: &str) -> u16 {
+    let browser = browser();
+    let page = page_text(&browser, &app.url("/login")).await;
+    let response = submit_login(app, &browser, &page, identifier, password).await;
+    response.status().as_u16()
+}
+
+async fn set_phone(app: &TestApp, identifier: &str, phone: &str) {
+    let account = app.account_named(identifier).await;
+    let phone = clef::provisioning::csv_file::Phone::parse(phone).unwrap();
+    clef::accounts::store::set_phone(&app.app.db, &account.id, Some(&phone), app.app.now())
+        .await
+        .unwrap();
+}
+
+/// Makes an account's address unconfirmed (as if its link was never clicked).
+async fn unconfirm(app: &TestApp, identifier: &str) {
+    sqlx::query("UPDATE accounts SET email_verified_at = NULL WHERE identifier = $1")
+        .bind(identifier)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_login_page_links_lead_to_the_recovery_pages() {
+    let app = spawn_app().await;
+    let login = page_text(&browser(), &app.url("/login")).await;
+    for (path, title) in [
+        ("/identifiant-oublie", "Identifiant oublié"),
+        ("/mot-de-passe-oublie", "Mot de passe oublié"),
+    ] {
+        assert!(login.contains(&format!("href=\"{path}\"")));
+        let page = browser().get(app.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains(title));
+    }
+}
+
+#[tokio::test]
+async fn a_forgotten_identifier_is_mailed_with_the_children_to_a_confirmed_address_only() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let done = submit(
+        &app,
+        &browser,
+        "/identifiant-oublie",
+        "/identifiant-oublie",
+        &[("email", "Claire.Martin@EXAMPLE.org")],
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    assert!(
+        done.text()
+            .await
+            .unwrap()
+            .contains("Vous ne recevez rien ?")
+    );
+    // The domain is case-insensitive; the address is the one confirmed.
+    let mail = mail_to(&app, "claire.martin@example.org", "identifiant").await;
+    assert!(
+        mail.text.contains("identifiant : claire.martin"),
+        "{}",
+        mail.text
+    );
+    assert!(mail.text.contains("compte de responsable"));
+    assert!(
+        mail.text.contains("Lea Martin (Collège Jean Moulin, 5 B)"),
+        "{}",
+        mail.text
+    );
+    assert!(
+        mail.text
+            .contains("Hugo Martin (Lycée Albert Châtelet, 2nde 3)")
+    );
+
+    // An address that was never confirmed receives nothing.
+    let other = app
+        .account("paul.durand", AccountKind::Guardian, None, None)
+        .await;
+    unconfirm(&app, &other.identifier).await;
+    let done = submit(
+        &app,
+        &browser,
+        "/identifiant-oublie",
+        "/identifiant-oublie",
+        &[("email", "paul.durand@example.org")],
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    assert_eq!(mails_to(&app, "paul.durand@example.org").await, 0);
+}
+
+#[tokio::test]
+async fn the_identifier_reminder_goes_through_a_real_smtp_server() {
+    let smtp = SmtpServer::start().await;
+    let port = smtp.port;
+    let app = spawn_app_with(|config| {
+        config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
+    })
+    .await;
+    app.family().await;
+    let done = submit(
+        &app,
+        &browser(),
+        "/identifiant-oublie",
+        "/identifiant-oublie",
+        &[("email", "claire.martin@example.org")],
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mail = loop {
+        if let Some(mail) = smtp.received().into_iter().next() {
+            break mail;
+        }
+        assert!(Instant::now() < deadline, "the SMTP server got no mail");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(mail.to, "claire.martin@example.org");
+    assert_eq!(mail.subject, "Rappel de votre identifiant");
+    assert!(mail.text.contains("claire.martin"));
+}
+
+/// A relying party's back-channel logout endpoint; counts the tokens it gets.
+async fn backchannel_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/backchannel",
+        post(
+            move |axum::Form(form): axum::Form<std::collections::HashMap<String, String>>| {
+                let store = store.clone();
+                async move {
+                    store
+                        .lock()
+                        .unwrap()
+                        .push(form.get("logout_token").cloned().unwrap_or_default());
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/backchannel", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (uri, received)
+}
+
+#[tokio::test]
+async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_and_relying_parties()
+{
+    let app = spawn_app().await;
+    app.family().await;
+    let (uri, logout_tokens) = backchannel_receiver().await;
+    let client = app
+        .client_with(|new| {
+            new.backchannel_logout_uri = Some(url::Url::parse(&uri).unwrap());
+        })
+        .await;
+    // Claire is signed in at the ENT, which holds a refresh token.
+    let signed_in = browser();
+    let url = authorize_url(&app, &client.0, &[("scope", "openid offline_access")]);
+    let back = authorize_and_login(&app, &signed_in, &url, "claire.martin").await;
+    let code = location_param(&back, "code").unwrap();
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(account_page(&app, &signed_in).await.status(), 200);
+
+    let browser = browser();
+    let choice = submit(
+        &app,
+        &browser,
+        "/mot-de-passe-oublie",
+        "/mot-de-passe-oublie",
+        &[("identifier", "Claire.Martin")],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(choice.contains("value=\"mail\""));
+    let (status, taken) = request_reset(&app, &browser, "claire.martin", "mail").await;
+    assert_eq!(status, 200);
+    let reference = reference(&taken);
+    assert!(
+        taken.contains("Votre demande de réinitialisation de mot de passe a été prise en compte.")
+    );
+
+    let mail = mail_to(&app, "claire.martin@example.org", &reference).await;
+    assert_eq!(
+        mail.subject,
+        format!("Demande de changement de mot de passe n° {reference}")
+    );
+    let form = open_link(&browser, &mail).await;
+    assert_eq!(form.status(), 200);
+    let form = form.text().await.unwrap();
+    assert!(form.contains("Modifiez votre mot de passe"));
+
+    // The identifier must be the link's account.
+    let wrong = reset_with(&app, &browser, &form, "lea.martin", NEW_PASSWORD).await;
+    assert_eq!(wrong.status(), 400);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("aria-invalid=\"true\"")
+    );
+    let done = reset_with(&app, &browser, &form, "claire.martin", NEW_PASSWORD).await;
+    assert_eq!(done.status(), 200);
+    assert!(
+        done.text()
+            .await
+            .unwrap()
+            .contains("Votre mot de passe a été modifié avec succès.")
+    );
+
+    assert_eq!(
+        login_status(&app, "claire.martin", PASSWORD).await,
+        401,
+        "the old password fails"
+    );
+    assert_eq!(
+        login_status(&app, "claire.martin", NEW_PASSWORD).await,
+        303,
+        "the new one works"
+    );
+    assert_signed_out(&app, &signed_in, &client.0).await;
+    let refreshed = reqwest::Client::new()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+            ("client_id", client.0.as_str()),
+            ("client_secret", client.1.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 400);
+    let body: Value = refreshed.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logout_tokens.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no back-channel logout reached the ENT"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let notice = mail_to(&app, "claire.martin@example.org", "a été modifié").await;
+    assert!(notice.text.contains("Si ce n'était pas vous"));
+}
+
+#[tokio::test]
+async fn replayed_expired_and_replaced_links_do_not_work() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let (_, first) = request_reset(&app, &browser, "claire.martin", "mail").await;
+    let first = mail_to(&app, "claire.martin@example.org", &reference(&first)).await;
+    let (_, second) = request_reset(&app, &browser, "claire.martin", "mail").await;
+    let second = mail_to(&app, "claire.martin@example.org", &reference(&second)).await;
+
+    // The newer request voided the older link.
+    let voided = open_link(&browser, &first).await;
+    assert_eq!(voided.status(), 410);
+    assert!(
+        voided
+            .text()
+            .await
+            .unwrap()
+            .contains("une demande plus récente")
+    );
+
+    let form = open_link(&browser, &second).await.text().await.unwrap();
+    assert_eq!(
+        reset_with(&app, &browser, &form, "claire.martin", NEW_PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    // Used once: the link and its form no longer work.
+    assert_eq!(open_link(&browser, &second).await.status(), 410);
+    assert_eq!(
+        reset_with(&app, &browser, &form, "claire.martin", "Autre2026x")
+            .await
+            .status(),
+        410
+    );
+    assert_eq!(login_status(&app, "claire.martin", NEW_PASSWORD).await, 303);
+
+    // A link is good for an hour.
+    let (_, third) = request_reset(&app, &browser, "claire.martin", "mail").await;
+    let third = mail_to(&app, "claire.martin@example.org", &reference(&third)).await;
+    app.clock.advance(3601);
+    let expired = open_link(&browser, &third).await;
+    assert_eq!(expired.status(), 410);
+    assert!(expired.text().await.unwrap().contains("Ce lien a expiré."));
+}
+
+#[tokio::test]
+async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
+    let app = spawn_app().await;
+    app.family().await;
+    set_phone(&app, "claire.martin", "06 12 34 56 78").await;
+    let browser = browser();
+    let choice = submit(
+        &app,
+        &browser,
+        "/mot-de-passe-oublie",
+        "/mot-de-passe-oublie",
+        &[("identifier", "claire.martin")],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(choice.contains(&clef::delivery::sms::mask_phone("0612345678")));
+    assert!(!choice.contains("0612345678") && !choice.contains("12 34 56"));
+
+    // Three wrong codes spend the code.
+    let (status, code_page) = request_reset(&app, &browser, "claire.martin", "sms").await;
+    assert_eq!(status, 200);
+    reference(&code_page);
+    let (to, text) = sms_outbox(&app).pop().expect("an SMS in the outbox");
+    assert_eq!(to, "0612345678");
+    let right = code_in(&text);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let challenge = input_value(&code_page, "challenge").unwrap();
+    let mut page = code_page.clone();
+    for expected in [
+        "Il vous reste 2 essais.",
+        "Il vous reste 1 essai.",
+        "ce code ne fonctionne plus",
+    ] {
+        let response = post_with(
+            &app,
+            &browser,
+            &page,
+            "/mot-de-passe-oublie/code",
+            &[("challenge", &challenge), ("code", wrong)],
+        )
+        .await;
+        assert_eq!(response.status(), 400);
+        page = unescaped(&response.text().await.unwrap());
+        assert!(page.contains(expected), "{expected}: {page}");
+    }
+    // Even the right code no longer works after three wrong ones.
+    let spent = post_with(
+        &app,
+        &browser,
+        &code_page,
+        "/mot-de-passe-oublie/code",
+        &[("challenge", &challenge), ("code", &right)],
+    )
+    .await;
+    assert_eq!(spent.status(), 410);
+
+    // A new request, the right code: the same form as the mail's link.
+    let (_, code_page) = request_reset(&app, &browser, "claire.martin", "sms").await;
+    let (_, text) = sms_outbox(&app).pop().unwrap();
+    let challenge = input_value(&code_page, "challenge").unwrap();
+    let form = post_with(
+        &app,
+        &browser,
+        &code_page,
+        "/mot-de-passe-oublie/code",
+        &[("challenge", &challenge), ("code", &code_in(&text))],
+    )
+    .await;
+    assert_eq!(form.status(), 200);
+    let form = form.text().await.unwrap();
+    assert!(form.contains("Modifiez votre mot de passe"));
+    assert_eq!(
+        reset_with(&app, &browser, &form, "claire.martin", NEW_PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(login_status(&app, "claire.martin", NEW_PASSWORD).await, 303);
+}
+
+#[tokio::test]
+async fn an_sms_code_lasts_ten_minutes_and_a_newer_request_replaces_it() {
+    let app = spawn_app().await;
+    app.family().await;
+    set_phone(&app, "claire.martin", "0612345678").await;
+    let browser = browser();
+    let try_code = |page: String| {
+        let browser = browser.clone();
+        let app = &app;
+        async move {
+            let (_, text) = sms_outbox(app).pop().unwrap();
+            let challenge = input_value(&page, "challenge").unwrap();
+            post_with(
+                app,
+                &browser,
+                &page,
+                "/mot-de-passe-oublie/code",
+                &[("challenge", &challenge), ("code", &code_in(&text))],
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    let (_, old) = request_reset(&app, &browser, "claire.martin", "sms").await;
+    let old_text = sms_outbox(&app).pop().unwrap().1;
+    let (_, _newer) = request_reset(&app, &browser, "claire.martin", "sms").await;
+    let old_challenge = input_value(&old, "challenge").unwrap();
+    let replaced = post_with(
+        &app,
+        &browser,
+        &old,
+        "/mot-de-passe-oublie/code",
+        &[("challenge", &old_challenge), ("code", &code_in(&old_text))],
+    )
+    .await;
+    assert_eq!(replaced.status(), 410);
+
+    let (_, page) = request_reset(&app, &browser, "claire.martin", "sms").await;
+    app.clock.advance(601);
+    assert_eq!(try_code(page).await, 410);
+}
+
+/// A gateway of an SMS provider on loopback: records each request's
+/// `Authorization` and body, answers `status`.
+async fn gateway(status: u16) -> (url::Url, Arc<Mutex<Vec<(String, Value)>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/sms",
+        post(
+            move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let store = store.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    store.lock().unwrap().push((auth, body));
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = url::Url::parse(&format!("http://{}/sms", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+#[tokio::test]
+async fn the_sms_gateway_receives_the_code_and_its_failure_is_shown() {
+    let (url, received) = gateway(200).await;
+    let app = spawn_app_with(|config| {
+        config.sms_gateway_url = Some(url);
+        config.sms_gateway_token = Some("provider-key".to_owned().into());
+    })
+    .await;
+    app.family().await;
+    set_phone(&app, "claire.martin", "+33612345678").await;
+    let browser = browser();
+    let (status, code_page) = request_reset(&app, &browser, "claire.martin", "sms").await;
+    assert_eq!(status, 200);
+    let (auth, body) = received
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("the gateway was called");
+    assert_eq!(auth, "Bearer provider-key");
+    assert_eq!(body["to"], "+33612345678");
+    let challenge = input_value(&code_page, "challenge").unwrap();
+    let form = post_with(
+        &app,
+        &browser,
+        &code_page,
+        "/mot-de-passe-oublie/code",
+        &[
+            ("challenge", &challenge),
+            ("code", &code_in(body["text"].as_str().unwrap())),
+        ],
+    )
+    .await;
+    assert_eq!(form.status(), 200);
+
+    // A gateway that fails: the person is told, and may choose the mail instead.
+    let (url, received) = gateway(500).await;
+    let app = spawn_app_with(|config| {
+        config.sms_gateway_url = Some(url);
+        config.sms_gateway_retries = 1;
+    })
+    .await;
+    app.family().await;
+    set_phone(&app, "claire.martin", "0612345678").await;
+    let (status, page) = request_reset(&app, &browser, "claire.martin", "sms").await;
+    assert_eq!(status, 502);
+    assert!(page.contains("Le SMS n'a pas pu être envoyé."));
+    assert_eq!(received.lock().unwrap().len(), 2, "one try and one retry");
+}
+
+/// A page with what varies by request taken out: the reference, the CSRF
+/// token, the identifier typed and the masked number shown.
+fn normalised(page: &str, identifier: &str) -> String {
+    let mut page = page.replace(identifier, "IDENTIFIER");
+    if let Some(token) = input_value(&page, "csrf") {
+        page = page.replace(&token, "CSRF");
+    }
+    for marker in ["class=\"reference\">", "au numéro <span dir=\"ltr\">"] {
+        if let Some(start) = page.find(marker).map(|i| i + marker.len()) {
+            let end = start + page[start..].find('<').unwrap();
+            let varies = page[start..end].to_owned();
+            page = page.replace(&varies, "VARIES");
+        }
+    }
+    if let Some(challenge) = input_value(&page, "challenge") {
+        page = page.replace(&challenge, "CHALLENGE");
+    }
+    page
+}
+
+#[tokio::test]
+async fn recovery_answers_the_same_for_known_unknown_provisional_and_unconfirmed_identifiers() {
+    let app = spawn_app().await;
+    app.family().await; // claire.martin: known, confirmed address
+    let unconfirmed = app
+        .account("paul.durand", AccountKind::Guardian, None, None)
+        .await;
+    unconfirm(&app, &unconfirmed.identifier).await;
+    app.establishment("0590003C", "Collège Victor Hugo").await;
+    app.import(
+        "0590003C",
+        "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;Courriel responsable 1\n\
+         3001;Petit;Tom;02/03/2013;6 A;Petit;Anne;anne.petit@example.org\n"
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let provisional: String = sqlx::query_scalar(
+        "SELECT identifier FROM accounts WHERE state = 'provisional' AND kind = 'guardian'",
+    )
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    let identifiers = [
+        "claire.martin",
+        "personne.inconnue",
+        provisional.as_str(),
+        "paul.durand",
+    ];
+    let browser = browser();
+    for (step, channel) in [
+        ("identifier", None),
+        ("mail", Some("mail")),
+        ("sms", Some("sms")),
+    ] {
+        let mut answers = Vec::new();
+        for identifier in identifiers {
+            let (status, page) = match channel {
+                None => {
+                    let response = submit(
+                        &app,
+                        &browser,
+                        "/mot-de-passe-oublie",
+                        "/mot-de-passe-oublie",
+                        &[("identifier", identifier)],
+                    )
+                    .await;
+                    (response.status().as_u16(), response.text().await.unwrap())
+                }
+                Some(channel) => request_reset(&app, &browser, identifier, channel).await,
+            };
+            if channel.is_some() {
+                reference(&page); // a reference every time
+            }
+            answers.push((status, normalised(&page, identifier)));
+        }
+        for (identifier, answer) in identifiers.iter().zip(&answers) {
+            assert_eq!(answer.0, answers[0].0, "{step}: status for {identifier}");
+            assert_eq!(answer.1, answers[0].1, "{step}: page for {identifier}");
+        }
+    }
+    // Only the known account was sent anything.
+    assert_eq!(mails_to(&app, "claire.martin@example.org").await, 1);
+    assert_eq!(mails_to(&app, "paul.durand@example.org").await, 0);
+    assert_eq!(mails_to(&app, "anne.petit@example.org").await, 0);
+    assert!(sms_outbox(&app).is_empty(), "no one had a phone on record");
+    // Every request was recorded under its reference, matched or not.
+    assert_eq!(app.count("recovery_requests").await, 8);
+
+    // The identifier reminder answers the same for a known and an unknown address.
+    let mut pages = Vec::new();
+    for email in [
+        "claire.martin@example.org",
+        "personne@example.org",
+        "paul.durand@example.org",
+    ] {
+        let response = submit(
+            &app,
+            &browser,
+            "/identifiant-oublie",
+            "/identifiant-oublie",
+            &[("email", email)],
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        pages.push(normalised(&response.text().await.unwrap(), email));
+    }
+    assert!(pages.iter().all(|p| *p == pages[0]));
+}
+
+#[tokio::test]
+async fn the_explicit_switch_restores_the_seed_messages() {
+    let app = spawn_app_with(|config| config.recovery_explicit = true).await;
+    app.family().await;
+    let unconfirmed = app
+        .account("paul.durand", AccountKind::Guardian, None, None)
+        .await;
+    unconfirm(&app, &unconfirmed.identifier).await;
+    let browser = browser();
+    for (identifier, message) in [
+        (
+            "personne.inconnue",
+            "Cet identifiant n'est pas reconnu. Veuillez réessayer.",
+        ),
+        (
+            "paul.durand",
+            "Les informations associées à votre compte ne permettent pas de répondre à votre demande.",
+        ),
+    ] {
+        let page = submit(
+            &app,
+            &browser,
+            "/mot-de-passe-oublie",
+            "/mot-de-passe-oublie",
+            &[("identifier", identifier)],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+        let page = unescaped(&page);
+        assert!(page.contains(message), "{identifier}: {page}");
+    }
+    // A known account with no phone is offered the mail only.
+    let choice = submit(
+        &app,
+        &browser,
+        "/mot-de-passe-oublie",
+        "/mot-de-passe-oublie",
+        &[("identifier", "claire.martin")],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(choice.contains("value=\"mail\"") && !choice.contains("value=\"sms\""));
+}
+
+#[tokio::test]
+async fn a_student_recovers_by_mail_only_once_the_address_is_confirmed() {
+    let app = spawn_app().await;
+    let college = app.establishment("0590001A", "Collège Jean Moulin").await;
+    app.account(
+        "nina.roux",
+        AccountKind::Student,
+        Some((&college, "4 A")),
+        Some("2012-01-01"),
+    )
+    .await;
+    sqlx::query("UPDATE accounts SET email = 'nina.roux@example.org', email_verified_at = NULL WHERE identifier = 'nina.roux'")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let browser = browser();
+    let (status, page) = request_reset(&app, &browser, "nina.roux", "mail").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(
+        "Élève sans adresse mail confirmée : demandez à vos parents ou à votre établissement."
+    ));
+    assert_eq!(mails_to(&app, "nina.roux@example.org").await, 0);
+
+    sqlx::query("UPDATE accounts SET email_verified_at = 1 WHERE identifier = 'nina.roux'")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let (_, page) = request_reset(&app, &browser, "nina.roux", "mail").await;
+    mail_to(&app, "nina.roux@example.org", &reference(&page)).await;
+}
+
+#[tokio::test]
+async fn a_flood_for_one_family_sends_three_messages_and_an_address_is_limited() {
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.family().await;
+    // Ten requests from ten addresses, all for Claire: three mails reach her.
+    for n in 0..10 {
+        let browser = browser();
+        let from = format!("198.51.100.{n}");
+        let page = browser
+            .get(app.url("/mot-de-passe-oublie"))
+            .header("x-forwarded-for", &from)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let response = browser
+            .post(app.url("/mot-de-passe-oublie/envoyer"))
+            .header("x-forwarded-for", &from)
+            .form(&[
+                ("csrf", csrf(&page).as_str()),
+                ("identifier", "claire.martin"),
+                ("channel", "mail"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "every request gets the same answer");
+    }
+    assert_eq!(mails_to(&app, "claire.martin@example.org").await, 3);
+
+    // One address: 30 requests an hour, then 429 with Retry-After.
+    let browser = browser();
+    let page = page_text(&browser, &app.url("/identifiant-oublie")).await;
+    let mut statuses = Vec::new();
+    for _ in 0..31 {
+        let response = browser
+            .post(app.url("/identifiant-oublie"))
+            .header("x-forwarded-for", "203.0.113.9")
+            .form(&[("csrf", csrf(&page).as_str()), ("email", "x@example.org")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+    }
+    assert!(statuses[..30].iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(statuses[30], 429);
+}
+
+#[tokio::test]
+async fn recovery_pages_and_mails_speak_english() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let english = |path: &str| {
+        browser
+            .get(app.url(path))
+            .header("accept-language", "en")
+            .send()
+    };
+    let page = english("/mot-de-passe-oublie")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Forgotten password"), "{page}");
+    let choice = browser
+        .post(app.url("/mot-de-passe-oublie"))
+        .header("accept-language", "en")
+        .form(&[
+            ("csrf", csrf(&page).as_str()),
+            ("identifier", "claire.martin"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(choice.contains("By email, at your account"), "{choice}");
+    let taken = browser
+        .post(app.url("/mot-de-passe-oublie/envoyer"))
+        .header("accept-language", "en")
+        .form(&[
+            ("csrf", csrf(&choice).as_str()),
+            ("identifier", "claire.martin"),
+            ("channel", "mail"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        taken.contains("The reference of this request is no."),
+        "{taken}"
+    );
+    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    assert!(mail.subject.starts_with("Password change request no."));
+    assert!(mail.text.starts_with("Hello"));
+}
