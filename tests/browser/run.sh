@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real-browser end-to-end + accessibility check of Clef's login, account
-# activation, consent and logout flows, and « Mon compte »'s sessions and applications.
+# activation, consent and logout flows, « Mon compte »'s sessions and
+# applications, and the recovery pages (identifiant / mot de passe oubliés).
 #
 #   bash tests/browser/run.sh        (from anywhere; exits non-zero on any failure)
 #
@@ -10,8 +11,11 @@
 # port, runs tests/browser/login.spec.mjs, tests/browser/activation.spec.mjs
 # (which provisions a family through the clef CLI on the same data dir),
 # tests/browser/consent.spec.mjs (which registers a third-party service through
-# the CLI), tests/browser/logout.spec.mjs and tests/browser/account.spec.mjs
-# (« Mon compte »'s sessions and applications) in headless Chromium, and cleans up.
+# the CLI), tests/browser/logout.spec.mjs, tests/browser/account.spec.mjs
+# (« Mon compte »'s sessions and applications) and tests/browser/recovery.spec.mjs
+# (identifier reminder, password reset by mailed link and by SMS code, read from
+# the server's mail and SMS outboxes; it changes the demo parent's password and
+# sets it back) in headless Chromium, and cleans up.
 # Every spec always runs; the exit status is non-zero when any fails.
 #
 # Environment (all optional):
@@ -139,10 +143,17 @@ log "logout.spec.mjs"
 CLEF_URL="$URL" CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/logout" \
   node "$HERE/logout.spec.mjs" || FAILED=1
 
-# Last: « Se déconnecter partout » ends the demo parent's other sessions.
+# « Se déconnecter partout » ends the demo parent's other sessions.
 log "account.spec.mjs"
 CLEF_URL="$URL" CLEF_BIN="$BIN" CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/keys" \
   CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/account" \
   node "$HERE/account.spec.mjs" || FAILED=1
+
+# After account.spec.mjs: a reset ends every session of the demo parent, and
+# her password is changed (then set back to the demo one).
+log "recovery.spec.mjs"
+CLEF_URL="$URL" CLEF_DATA_DIR="$WORK/data" \
+  CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/recovery" \
+  node "$HERE/recovery.spec.mjs" || FAILED=1
 
 exit "$FAILED"
