@@ -7,7 +7,7 @@
 // one; « Retirer l'autorisation » empties the list.
 //
 // Plain Node script (no test runner), like login.spec.mjs. Normally started by
-// tests/browser/run.sh last (it ends the demo parent's other sessions), against
+// tests/browser/run.sh after the others but recovery.spec.mjs (it ends the demo parent's other sessions), against
 // the same `clef serve --demo`, and passed:
 //
 //   CLEF_URL        issuer / base URL of the running server (http://127.0.0.1:PORT)
