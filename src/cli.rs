@@ -149,6 +149,17 @@ enum GuardianCommand {
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
         rank: u8,
     },
+    /// Break a grouping: detach a student from a guardian; the child gets a new
+    /// provisional guardian account (same names, same rank) and its letter,
+    /// printed with `clef letters --account <new identifier>`.
+    Detach {
+        /// Guardian account id or identifier.
+        #[arg(long)]
+        guardian: String,
+        /// Student account id or identifier.
+        #[arg(long)]
+        student: String,
+    },
 }
 
 /// What `client create` and `client update` both set.
@@ -331,6 +342,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "{} is now responsable légal {rank} of {}",
                 guardian.identifier, student.identifier
+            );
+            Ok(())
+        }
+        Command::Guardian {
+            command: GuardianCommand::Detach { guardian, student },
+        } => {
+            let app = Clef::start(config, Arc::new(SystemClock)).await?;
+            let guardian = resolve(&app.db, &guardian).await?;
+            let student = resolve(&app.db, &student).await?;
+            let detached =
+                crate::accounts::grouping::detach(&app, &guardian.id, &student.id).await?;
+            println!(
+                "{} is detached from {}; its new guardian account is {} (provisional): \
+                 print its letter with `clef letters --establishment <UAI> --account {}`",
+                student.identifier,
+                guardian.identifier,
+                detached.guardian.identifier,
+                detached.guardian.identifier
             );
             Ok(())
         }

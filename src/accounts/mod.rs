@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod devices;
+pub mod grouping;
 pub mod login;
 mod password;
 pub mod policy;

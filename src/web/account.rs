@@ -1,6 +1,7 @@
 //! « Mon compte » (SPEC §3.6): identifier, address and its validation, resend
 //! validation, change password, change address, last login; the open sessions
-//! with « Se déconnecter partout »; the services holding consent, with revoke.
+//! with « Se déconnecter partout »; the services holding consent, with revoke;
+//! and for a guardian, « Enfants » with « Regrouper des comptes ».
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -12,7 +13,7 @@ use super::extract::{CheckedForm, ClientAddress, SignedIn, device_label};
 use super::login::too_many_attempts;
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{self, ProfileError};
-use crate::accounts::{Account, store};
+use crate::accounts::{Account, AccountKind, Child, store};
 use crate::app::Clef;
 use crate::oidc::{clients, consent, logout, session};
 
@@ -35,9 +36,33 @@ fn datetime(unix: i64) -> String {
 struct Lists {
     sessions: Vec<minijinja::Value>,
     applications: Vec<minijinja::Value>,
+    /// A guardian's children (« Enfants »); `None` for students and staff.
+    children: Option<Vec<minijinja::Value>>,
 }
 
-async fn lists(app: &Clef, account_id: &str, current_sid: &str) -> Result<Lists, WebError> {
+/// A child as « Enfants » shows it.
+pub(super) fn child_view(child: &Child) -> minijinja::Value {
+    minijinja::context! {
+        id => &child.id,
+        name => format!("{} {}", child.given_name, child.family_name),
+        establishment => child.establishment.as_ref().map(|e| format!("{} ({})", e.name, e.uai)),
+        class => &child.class_name,
+        rank => child.rank,
+    }
+}
+
+async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists, WebError> {
+    let account_id = account.id.as_str();
+    let children = match account.kind {
+        AccountKind::Guardian => Some(
+            store::children(&app.db, account_id)
+                .await?
+                .iter()
+                .map(child_view)
+                .collect(),
+        ),
+        AccountKind::Student | AccountKind::Staff => None,
+    };
     let mut open = session::open_sessions(&app.db, account_id, app.now()).await?;
     open.sort_by_key(|s| s.sid != current_sid);
     let sessions = open
@@ -67,6 +92,7 @@ async fn lists(app: &Clef, account_id: &str, current_sid: &str) -> Result<Lists,
     Ok(Lists {
         sessions,
         applications,
+        children,
     })
 }
 
@@ -92,6 +118,7 @@ fn render(
             rule => activation::password_rule(app).describe(),
             sessions => lists.sessions,
             applications => lists.applications,
+            children => lists.children,
             can_resend, csrf, notice, error,
         }
     })
@@ -105,7 +132,7 @@ pub async fn page(
     }: SignedIn,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    let lists = lists(&app, &account.id, &session.sid).await?;
+    let lists = lists(&app, &account, &session.sid).await?;
     Ok(render(
         &app,
         jar,
@@ -127,7 +154,7 @@ async fn outcome(
     let account = store::account_by_id(&app.db, &account.id)
         .await?
         .unwrap_or_else(|| account.clone());
-    let lists = lists(app, &account.id, current_sid).await?;
+    let lists = lists(app, &account, current_sid).await?;
     match result {
         Ok(notice) => Ok(render(
             app,

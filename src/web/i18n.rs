@@ -210,6 +210,73 @@ fn exact(french: &str) -> Option<&'static str> {
         "La confirmation de l'adresse mail ne correspond pas." => {
             "The email address confirmation does not match."
         }
+        // Grouping
+        "Enfants" => "Children",
+        "Enfants rattachés au compte" => "Children attached to the account",
+        "Responsable légal 1" => "Legal guardian 1",
+        "Responsable légal 2" => "Legal guardian 2",
+        "Aucun enfant n'est rattaché à ce compte." => "No child is attached to this account.",
+        "Vous avez reçu un courrier de notification par enfant, ou l'autre responsable a son propre compte ? Regroupez-les ici : tous les enfants seront rattachés à ce compte, et l'autre compte sera fermé." => {
+            "Did you receive one notification letter per child, or does the other guardian have their own account? Group them here: every child will be attached to this account, and the other account will be closed."
+        }
+        "Regrouper des comptes" => "Group accounts",
+        "Compte à regrouper avec" => "Account to group with",
+        "saisissez ici l'identifiant et le mot de passe de l'autre compte : ceux d'un autre courrier de notification, ou ceux d'un autre compte de responsable déjà activé." => {
+            "enter the username and password of the other account here: those of another notification letter, or those of another parent or guardian account already activated."
+        }
+        "Identifiant du compte" => "Username of the account",
+        "Mot de passe du compte" => "Password of the account",
+        "Pour un courrier de notification, son mot de passe provisoire." => {
+            "For a notification letter, its temporary password."
+        }
+        "Date de naissance de l'enfant" => "The child's birth date",
+        "Seulement pour un compte pas encore activé (courrier de notification) : la date de naissance de l'enfant nommé sur le courrier, au format jj/mm/aaaa." => {
+            "Only for an account not activated yet (notification letter): the birth date of the child named on the letter, as dd/mm/yyyy."
+        }
+        "Suivant" => "Next",
+        "Regrouper des comptes - confirmation" => "Group accounts - confirmation",
+        "Élèves rattachés à votre compte :" => "Students attached to your account:",
+        "Élèves rattachés au compte que vous souhaitez regrouper :" => {
+            "Students attached to the account you want to group:"
+        }
+        "aucun" => "none",
+        "En validant cette opération, vous confirmez la fermeture du compte" => {
+            "By confirming this operation, you confirm the closing of the account"
+        }
+        "et le rattachement de l'ensemble des élèves ci-dessus au compte" => {
+            "and the attachment of all the students above to the account"
+        }
+        "Ce compte n'a pas encore été activé : saisissez aussi la date de naissance de l'enfant nommé sur son courrier de notification." => {
+            "This account has not been activated yet: also enter the birth date of the child named on its notification letter."
+        }
+        "Ce courrier de notification a plus de trois mois : il ne permet plus de regrouper le compte. Demandez un nouveau courrier à l'établissement." => {
+            "This notification letter is more than three months old: it can no longer group the account. Ask the school for a new letter."
+        }
+        "Seuls les comptes de responsables peuvent être regroupés : ce compte est celui d'un élève ou d'un personnel." => {
+            "Only parent or guardian accounts can be grouped: this account belongs to a student or a staff member."
+        }
+        "C'est le compte avec lequel vous êtes connecté : saisissez l'identifiant de l'autre compte." => {
+            "This is the account you are signed in with: enter the username of the other account."
+        }
+        "Ce compte a déjà été regroupé ou fermé : il ne peut plus l'être." => {
+            "This account has already been grouped or closed: it cannot be any more."
+        }
+        "Seul un compte de responsable activé peut regrouper des comptes." => {
+            "Only an activated parent or guardian account can group accounts."
+        }
+        "Cette demande de regroupement a expiré ou a déjà été validée : recommencez si besoin." => {
+            "This grouping request has expired or was already confirmed: start again if needed."
+        }
+        "Seuls les comptes de responsables peuvent regrouper des comptes." => {
+            "Only parent or guardian accounts can group accounts."
+        }
+        "Confirmation de regroupement de comptes" => "Account grouping confirmed",
+        "L'opération de regroupement des comptes a été effectuée avec succès. Seul le compte avec lequel vous êtes connecté reste disponible." => {
+            "The accounts have been grouped successfully. Only the account you are signed in with remains available."
+        }
+        "Voir les enfants rattachés à votre compte" => {
+            "See the children attached to your account"
+        }
         // Recovery
         "Identifiant oublié" => "Forgotten username",
         "Mot de passe oublié" => "Forgotten password",

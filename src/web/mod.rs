@@ -6,6 +6,7 @@ mod consent;
 mod cookies;
 mod error;
 mod extract;
+mod grouping;
 mod i18n;
 mod interaction;
 mod locale;
@@ -85,6 +86,8 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/compte/adresse", post(account::change_email))
         .route("/compte/deconnexion-partout", post(account::sign_out_everywhere_else))
         .route("/compte/applications/retirer", post(account::withdraw_consent))
+        .route("/compte/regroupement", get(grouping::form).post(grouping::propose))
+        .route("/compte/regroupement/valider", post(grouping::confirm))
         .route("/langue", get(locale::switch))
         .route("/", get(login::home))
         .route("/healthz", get(|| async { "ok" }))

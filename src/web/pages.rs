@@ -33,6 +33,8 @@ pub(super) const TEMPLATES: &[(&str, &str)] = pages![
     "recovery_requested.html",
     "recovery_code.html",
     "reset_password.html",
+    "grouping.html",
+    "grouping_confirm.html",
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -1,0 +1,455 @@
+//! Grouping parent accounts (SPEC §3.8, the seeds' « regroupement »): a parent
+//! who received one letter per child gathers every child under one account,
+//! the principal; the other account is closed. Breaking a grouping is the
+//! establishment's: it detaches a child and issues a new letter.
+//!
+//! A grouping is one transaction that first takes both accounts' rows in a
+//! fixed order, then re-reads them: of two groupings racing over the same
+//! accounts exactly one applies, and no child is lost or attached twice.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::activation::{letter_valid, provisional_password_matches};
+use super::login::MAX_PASSWORD;
+use super::throttle::{self, Gate, Origin};
+use super::{Account, AccountKind, AccountState, Child, PasswordError, store};
+use crate::app::Clef;
+use crate::domain::{BirthDate, Identifier};
+use crate::oidc::{logout, refresh};
+use crate::provisioning::{identifiers, provisional};
+use crate::secret::random_token;
+use crate::storage::Kind;
+
+/// A checked grouping waits this long for its confirmation.
+const PROPOSAL_TTL: i64 = 15 * 60;
+
+/// What the person typed for the account to group.
+pub struct OtherAccount {
+    pub identifier: String,
+    pub password: SecretString,
+    /// The child's birth date, asked when the account is a letter's.
+    pub birthdate: String,
+}
+
+/// Why a grouping is refused, each with its own explanation on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Unknown identifier or wrong password: one answer for both.
+    WrongCredentials,
+    /// The account is a letter's: the child's birth date is needed too.
+    BirthdateNeeded,
+    WrongBirthdate,
+    /// The letter is over three months old.
+    LetterExpired,
+    /// A student's or a staff member's account.
+    NotGuardian,
+    /// The principal's own identifier.
+    SameAccount,
+    /// Already grouped into another account, or closed by the school.
+    Closed,
+    /// The principal is not (or no longer) an active guardian account.
+    PrincipalNotActive,
+    /// The confirmation came too late, twice, or from another account.
+    ProposalExpired,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GroupingError {
+    #[error("too many failed attempts, retry in {retry_after} s")]
+    TooManyAttempts { retry_after: u64 },
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for GroupingError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// A grouping checked and waiting for « Valider ».
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    principal_id: String,
+    other_id: String,
+    expires_at: i64,
+}
+
+fn proposals(app: &Clef) -> Kind<Pending> {
+    Kind::new(&app.store, "grouping")
+}
+
+/// What the confirmation screen shows.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    /// Carried by the confirmation form.
+    pub id: String,
+    pub other_identifier: String,
+    pub principal_children: Vec<Child>,
+    pub other_children: Vec<Child>,
+}
+
+fn principal_may_group(principal: &Account) -> bool {
+    principal.kind == AccountKind::Guardian && principal.state == AccountState::Active
+}
+
+/// Checks the other account's credentials (counted like a login attempt on
+/// it) and what may be grouped; answers the confirmation to show.
+pub async fn propose(
+    app: &Clef,
+    principal: &Account,
+    other: OtherAccount,
+    origin: &Origin,
+) -> Result<Result<Proposal, Refusal>, GroupingError> {
+    if !principal_may_group(principal) {
+        return Ok(Err(Refusal::PrincipalNotActive));
+    }
+    let Ok(identifier) = Identifier::parse(&other.identifier) else {
+        return Ok(Err(Refusal::WrongCredentials));
+    };
+    if identifier.as_str() == principal.identifier {
+        return Ok(Err(Refusal::SameAccount));
+    }
+    let now = app.now();
+    if let Gate::Closed { retry_after } =
+        throttle::enter(&app.store, identifier.as_str(), origin, now).await?
+    {
+        return Err(GroupingError::TooManyAttempts { retry_after });
+    }
+    let found = store::account_by_identifier(&app.db, &identifier).await?;
+    let refusal = match &found {
+        Some(account) => credentials_refusal(app, account, &other, now).await?,
+        None => {
+            // As long as a real check, so timing does not tell the account exists.
+            app.passwords.verify(&other.password, None).await?;
+            Some(Refusal::WrongCredentials)
+        }
+    };
+    if let Some(refusal) = refusal {
+        if matches!(refusal, Refusal::WrongCredentials | Refusal::WrongBirthdate) {
+            tracing::info!(principal = %principal.id, address = %origin.address, ?refusal, "grouping refused");
+            return Ok(Err(refusal));
+        }
+        // The credentials were right: the attempt is not held against the account.
+        throttle::succeeded(&app.store, identifier.as_str(), origin).await?;
+        return Ok(Err(refusal));
+    }
+    throttle::succeeded(&app.store, identifier.as_str(), origin).await?;
+    let other = found.expect("checked above");
+    let id = random_token(24);
+    proposals(app)
+        .put(
+            &id,
+            &Pending {
+                principal_id: principal.id.clone(),
+                other_id: other.id.clone(),
+                expires_at: now + PROPOSAL_TTL,
+            },
+            Duration::from_secs(PROPOSAL_TTL as u64),
+        )
+        .await?;
+    Ok(Ok(Proposal {
+        id,
+        other_identifier: other.identifier.clone(),
+        principal_children: store::children(&app.db, &principal.id).await?,
+        other_children: store::children(&app.db, &other.id).await?,
+    }))
+}
+
+/// Checks what was typed against the account; `None` when it may be grouped.
+async fn credentials_refusal(
+    app: &Clef,
+    account: &Account,
+    typed: &OtherAccount,
+    now: i64,
+) -> Result<Option<Refusal>, GroupingError> {
+    let too_long = typed.password.expose_secret().len() > MAX_PASSWORD;
+    if account.state == AccountState::Provisional {
+        // The letter's password is checked without hashing; hash anyway so
+        // the answer takes as long as for an activated account.
+        app.passwords.verify(&typed.password, None).await?;
+        if too_long || !provisional_password_matches(app, account, &typed.password) {
+            return Ok(Some(Refusal::WrongCredentials));
+        }
+        if account.kind != AccountKind::Guardian {
+            return Ok(Some(Refusal::NotGuardian));
+        }
+        if !letter_valid(app, account, now) {
+            return Ok(Some(Refusal::LetterExpired));
+        }
+        if typed.birthdate.trim().is_empty() {
+            return Ok(Some(Refusal::BirthdateNeeded));
+        }
+        let Ok(birthdate) = BirthDate::parse(&typed.birthdate) else {
+            return Ok(Some(Refusal::WrongBirthdate));
+        };
+        let children = store::children(&app.db, &account.id).await?;
+        if !children
+            .iter()
+            .any(|c| c.birthdate.as_deref() == Some(birthdate.iso().as_str()))
+        {
+            return Ok(Some(Refusal::WrongBirthdate));
+        }
+        return Ok(None);
+    }
+    let hash = account.password_hash.as_deref().filter(|_| !too_long);
+    if !app.passwords.verify(&typed.password, hash).await? {
+        return Ok(Some(Refusal::WrongCredentials));
+    }
+    Ok(match (account.kind, account.state) {
+        (AccountKind::Student | AccountKind::Staff, _) => Some(Refusal::NotGuardian),
+        (_, AccountState::Closed) => Some(Refusal::Closed),
+        _ => None,
+    })
+}
+
+/// What a grouping did.
+#[derive(Debug, Clone)]
+pub struct Grouped {
+    pub closed_identifier: String,
+    /// Children that moved to the principal (those it already had stay once).
+    pub moved: u64,
+}
+
+/// « Valider »: the proposal `id` must be the principal's own and still open.
+pub async fn confirm(
+    app: &Clef,
+    principal: &Account,
+    id: &str,
+) -> Result<Result<Grouped, Refusal>, GroupingError> {
+    let Some(pending) = proposals(app).take(id).await? else {
+        return Ok(Err(Refusal::ProposalExpired));
+    };
+    if pending.principal_id != principal.id || pending.expires_at <= app.now() {
+        return Ok(Err(Refusal::ProposalExpired));
+    }
+    group(app, &pending.principal_id, &pending.other_id).await
+}
+
+/// Moves every child of `other_id` to `principal_id` and closes `other_id`,
+/// in one transaction; then ends the closed account's sessions and tokens.
+pub async fn group(
+    app: &Clef,
+    principal_id: &str,
+    other_id: &str,
+) -> Result<Result<Grouped, Refusal>, GroupingError> {
+    if principal_id == other_id {
+        return Ok(Err(Refusal::SameAccount));
+    }
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    // Take both rows in one order, so two groupings over the same accounts
+    // queue instead of deadlocking; what follows reads them as they are now.
+    let mut ids = [principal_id, other_id];
+    ids.sort_unstable();
+    for id in ids {
+        sqlx::query("UPDATE accounts SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let state_of =
+        |row: Option<sqlx::any::AnyRow>| -> Result<Option<(String, String, String)>, sqlx::Error> {
+            row.map(|r| {
+                Ok((
+                    r.try_get("kind")?,
+                    r.try_get("state")?,
+                    r.try_get("identifier")?,
+                ))
+            })
+            .transpose()
+        };
+    let read = "SELECT kind, state, identifier FROM accounts WHERE id = $1";
+    let principal = state_of(
+        sqlx::query(read)
+            .bind(principal_id)
+            .fetch_optional(&mut *tx)
+            .await?,
+    )?;
+    let other = state_of(
+        sqlx::query(read)
+            .bind(other_id)
+            .fetch_optional(&mut *tx)
+            .await?,
+    )?;
+    match (&principal, &other) {
+        (Some((kind, state, _)), _) if kind != "guardian" || state != "active" => {
+            return Ok(Err(Refusal::PrincipalNotActive));
+        }
+        (None, _) => return Ok(Err(Refusal::PrincipalNotActive)),
+        (_, None) => return Ok(Err(Refusal::WrongCredentials)),
+        (_, Some((kind, _, _))) if kind != "guardian" => return Ok(Err(Refusal::NotGuardian)),
+        (_, Some((_, state, _))) if state == "closed" => return Ok(Err(Refusal::Closed)),
+        _ => {}
+    }
+    let closed_identifier = other
+        .map(|(_, _, identifier)| identifier)
+        .unwrap_or_default();
+    let moved = sqlx::query(
+        "INSERT INTO guardianships (guardian_id, student_id, rank, created_at) \
+         SELECT $1, student_id, rank, $2 FROM guardianships WHERE guardian_id = $3 \
+         ON CONFLICT (guardian_id, student_id) DO NOTHING",
+    )
+    .bind(principal_id)
+    .bind(now)
+    .bind(other_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("DELETE FROM guardianships WHERE guardian_id = $1")
+        .bind(other_id)
+        .execute(&mut *tx)
+        .await?;
+    // Closed: it no longer signs in, its letter no longer prints, and its
+    // identifier stays taken for the record.
+    sqlx::query(
+        "UPDATE accounts SET state = 'closed', merged_into = $1, provisional_password = NULL, \
+         updated_at = $2 WHERE id = $3",
+    )
+    .bind(principal_id)
+    .bind(now)
+    .bind(other_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE action_tokens SET consumed_at = $1 WHERE account_id = $2 AND consumed_at IS NULL",
+    )
+    .bind(now)
+    .bind(other_id)
+    .execute(&mut *tx)
+    .await?;
+    refresh::revoke_all_of(&mut *tx, other_id, now).await?;
+    tx.commit().await?;
+    logout::sign_out_everywhere(app, other_id).await?;
+    tracing::info!(principal = %principal_id, closed = %other_id, moved, "accounts grouped");
+    Ok(Ok(Grouped {
+        closed_identifier,
+        moved,
+    }))
+}
+
+/// A child detached from a guardian, and the new letter's account.
+#[derive(Debug)]
+pub struct Detached {
+    pub guardian: Account,
+    /// The letter's password, to print (`clef letters` prints it again).
+    pub password: SecretString,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DetachError {
+    #[error("{0} is not attached to {1}")]
+    NotAttached(String, String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for DetachError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// Breaks a grouping (the establishment's call): detaches `student_id` from
+/// `guardian_id` and gives the child a new provisional guardian account, with
+/// the guardian's names and the same legal rank, and a new letter.
+pub async fn detach(
+    app: &Clef,
+    guardian_id: &str,
+    student_id: &str,
+) -> Result<Detached, DetachError> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let link = sqlx::query(
+        "SELECT g.rank, a.given_name, a.family_name FROM guardianships g \
+         JOIN accounts a ON a.id = g.guardian_id \
+         WHERE g.guardian_id = $1 AND g.student_id = $2",
+    )
+    .bind(guardian_id)
+    .bind(student_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| DetachError::NotAttached(student_id.to_owned(), guardian_id.to_owned()))?;
+    let rank: i64 = link.try_get("rank")?;
+    let given_name: String = link.try_get("given_name")?;
+    let family_name: String = link.try_get("family_name")?;
+    sqlx::query("DELETE FROM guardianships WHERE guardian_id = $1 AND student_id = $2")
+        .bind(guardian_id)
+        .bind(student_id)
+        .execute(&mut *tx)
+        .await?;
+    let identifier =
+        next_identifier(&mut tx, &identifiers::base(&given_name, &family_name)).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let password = provisional::generate();
+    let sealed = app.letters.encrypt(&id, &password)?;
+    sqlx::query(
+        "INSERT INTO accounts (id, identifier, kind, state, given_name, family_name, \
+         letter_date, provisional_password, created_at, updated_at) \
+         VALUES ($1, $2, 'guardian', 'provisional', $3, $4, $5, $6, $5, $5)",
+    )
+    .bind(&id)
+    .bind(&identifier)
+    .bind(&given_name)
+    .bind(&family_name)
+    .bind(now)
+    .bind(&sealed)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO guardianships (guardian_id, student_id, rank, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(student_id)
+    .bind(rank)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(guardian = %guardian_id, student = %student_id, new_guardian = %id, "child detached");
+    let guardian = store::account_by_id(&app.db, &id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the new account vanished"))?;
+    Ok(Detached { guardian, password })
+}
+
+/// The first free identifier of `base` (`jean.petit`, then `jean.petit1`…),
+/// its counter moved on, as the import numbers them.
+async fn next_identifier(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    base: &str,
+) -> Result<String, sqlx::Error> {
+    let mut n: i64 = sqlx::query_scalar("SELECT next FROM identifier_counters WHERE base = $1")
+        .bind(base)
+        .fetch_optional(&mut **tx)
+        .await?
+        .unwrap_or(0);
+    let identifier = loop {
+        let candidate = identifiers::numbered(base, n as u64);
+        n += 1;
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT id FROM accounts WHERE identifier = $1")
+                .bind(&candidate)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if taken.is_none() {
+            break candidate;
+        }
+    };
+    sqlx::query(
+        "INSERT INTO identifier_counters (base, next) VALUES ($1, $2) \
+         ON CONFLICT (base) DO UPDATE SET next = excluded.next",
+    )
+    .bind(base)
+    .bind(n)
+    .execute(&mut **tx)
+    .await?;
+    Ok(identifier)
+}

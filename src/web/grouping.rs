@@ -1,0 +1,208 @@
+//! « Regrouper des comptes » (SPEC §3.8), from « Mon compte » › Enfants: the
+//! other account's credentials, a confirmation listing the children on each
+//! side, then the grouping.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+
+use super::account::child_view;
+use super::error::WebError;
+use super::extract::{CheckedForm, ClientAddress, SignedIn};
+use super::login::too_many_attempts;
+use super::{AppState, cookies, pages};
+use crate::accounts::grouping::{self, GroupingError, OtherAccount, Refusal};
+use crate::accounts::{Account, AccountKind};
+use crate::app::Clef;
+
+fn refusal(refusal: Refusal) -> (&'static str, &'static str) {
+    match refusal {
+        Refusal::WrongCredentials => ("identifier", "Identifiant ou mot de passe incorrect."),
+        Refusal::BirthdateNeeded => (
+            "birthdate",
+            "Ce compte n'a pas encore été activé : saisissez aussi la date de naissance de l'enfant nommé sur son courrier de notification.",
+        ),
+        Refusal::WrongBirthdate => (
+            "birthdate",
+            "La date de naissance ne correspond pas à celle connue de l'établissement.",
+        ),
+        Refusal::LetterExpired => (
+            "identifier",
+            "Ce courrier de notification a plus de trois mois : il ne permet plus de regrouper le compte. Demandez un nouveau courrier à l'établissement.",
+        ),
+        Refusal::NotGuardian => (
+            "identifier",
+            "Seuls les comptes de responsables peuvent être regroupés : ce compte est celui d'un élève ou d'un personnel.",
+        ),
+        Refusal::SameAccount => (
+            "identifier",
+            "C'est le compte avec lequel vous êtes connecté : saisissez l'identifiant de l'autre compte.",
+        ),
+        Refusal::Closed => (
+            "identifier",
+            "Ce compte a déjà été regroupé ou fermé : il ne peut plus l'être.",
+        ),
+        Refusal::PrincipalNotActive => (
+            "identifier",
+            "Seul un compte de responsable activé peut regrouper des comptes.",
+        ),
+        Refusal::ProposalExpired => (
+            "identifier",
+            "Cette demande de regroupement a expiré ou a déjà été validée : recommencez si besoin.",
+        ),
+    }
+}
+
+/// Only guardians have « Enfants »; anyone else is sent back to « Mon compte ».
+fn guardians_only(account: &Account) -> Result<(), WebError> {
+    if account.kind == AccountKind::Guardian {
+        Ok(())
+    } else {
+        Err(WebError::Page {
+            status: StatusCode::FORBIDDEN,
+            title: "Regrouper des comptes",
+            message: "Seuls les comptes de responsables peuvent regrouper des comptes.".into(),
+        })
+    }
+}
+
+struct Typed<'a> {
+    other: &'a str,
+    birthdate: &'a str,
+}
+
+fn form_page(
+    app: &Clef,
+    jar: CookieJar,
+    account: &Account,
+    typed: Typed<'_>,
+    error: Option<(&str, &str)>,
+    status: StatusCode,
+) -> Response {
+    let (error_field, error) = error.unzip();
+    pages::form(app, jar, status, "pages/grouping.html", |csrf| {
+        minijinja::context! {
+            csrf, identifier => &account.identifier, other => typed.other, birthdate => typed.birthdate,
+            error, error_field,
+        }
+    })
+}
+
+/// `GET /compte/regroupement`.
+pub async fn form(
+    State(app): AppState,
+    SignedIn { account, .. }: SignedIn,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    guardians_only(&account)?;
+    let typed = Typed {
+        other: "",
+        birthdate: "",
+    };
+    Ok(form_page(&app, jar, &account, typed, None, StatusCode::OK))
+}
+
+/// `POST /compte/regroupement`: checks the other account → the confirmation.
+pub async fn propose(
+    State(app): AppState,
+    SignedIn { account, .. }: SignedIn,
+    ClientAddress(address): ClientAddress,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    guardians_only(&account)?;
+    let typed = Typed {
+        other: params.get("identifier").unwrap_or(""),
+        birthdate: params.get("birthdate").unwrap_or(""),
+    };
+    let other = OtherAccount {
+        identifier: typed.other.to_owned(),
+        password: params.secret("password"),
+        birthdate: typed.birthdate.to_owned(),
+    };
+    let origin = cookies::origin(&app, &jar, address, typed.other.trim());
+    match grouping::propose(&app, &account, other, &origin).await {
+        Ok(Ok(proposal)) => {
+            let principal_children: Vec<_> =
+                proposal.principal_children.iter().map(child_view).collect();
+            let other_children: Vec<_> = proposal.other_children.iter().map(child_view).collect();
+            Ok(pages::form(
+                &app,
+                jar,
+                StatusCode::OK,
+                "pages/grouping_confirm.html",
+                |csrf| {
+                    minijinja::context! {
+                        csrf, identifier => &account.identifier, other => &proposal.other_identifier,
+                        proposal => &proposal.id, principal_children, other_children,
+                    }
+                },
+            ))
+        }
+        Ok(Err(why)) => Ok(form_page(
+            &app,
+            jar,
+            &account,
+            typed,
+            Some(refusal(why)),
+            StatusCode::BAD_REQUEST,
+        )),
+        Err(GroupingError::TooManyAttempts { retry_after }) => {
+            let message = too_many_attempts(retry_after);
+            let page = form_page(
+                &app,
+                jar,
+                &account,
+                typed,
+                Some(("identifier", &message)),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response())
+        }
+        Err(GroupingError::Password(e)) => Err(e.into()),
+        Err(GroupingError::Internal(e)) => Err(e.into()),
+    }
+}
+
+/// `POST /compte/regroupement/valider`.
+pub async fn confirm(
+    State(app): AppState,
+    SignedIn { account, .. }: SignedIn,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    guardians_only(&account)?;
+    let proposal = params.get("proposal").unwrap_or("");
+    match grouping::confirm(&app, &account, proposal).await {
+        Ok(Ok(_)) => Ok(pages::message_with_link(
+            StatusCode::OK,
+            "Confirmation de regroupement de comptes",
+            "L'opération de regroupement des comptes a été effectuée avec succès. Seul le compte avec lequel vous êtes connecté reste disponible.",
+            None,
+            Some((
+                "/compte#enfants",
+                "Voir les enfants rattachés à votre compte",
+            )),
+        )),
+        Ok(Err(why)) => {
+            let typed = Typed {
+                other: "",
+                birthdate: "",
+            };
+            Ok(form_page(
+                &app,
+                jar,
+                &account,
+                typed,
+                Some(refusal(why)),
+                StatusCode::CONFLICT,
+            ))
+        }
+        Err(GroupingError::TooManyAttempts { .. }) => {
+            Err(anyhow::anyhow!("no attempt is counted at confirmation").into())
+        }
+        Err(GroupingError::Password(e)) => Err(e.into()),
+        Err(GroupingError::Internal(e)) => Err(e.into()),
+    }
+}
