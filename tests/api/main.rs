@@ -6,6 +6,7 @@ mod backchannel;
 mod bad_input;
 mod cli;
 mod consent;
+mod grouping;
 mod helpers;
 mod i18n;
 mod import;
