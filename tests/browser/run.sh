@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-browser end-to-end + accessibility check of Clef's login, account
 # activation, consent and logout flows, « Mon compte »'s sessions and
-# applications, and the recovery pages (identifiant / mot de passe oubliés).
+# applications, the recovery pages (identifiant / mot de passe oubliés) and
+# « Regrouper des comptes ».
 #
 #   bash tests/browser/run.sh        (from anywhere; exits non-zero on any failure)
 #
@@ -15,7 +16,9 @@
 # (« Mon compte »'s sessions and applications) and tests/browser/recovery.spec.mjs
 # (identifier reminder, password reset by mailed link and by SMS code, read from
 # the server's mail and SMS outboxes; it changes the demo parent's password and
-# sets it back) in headless Chromium, and cleans up.
+# sets it back) and tests/browser/grouping.spec.mjs (« Regrouper des comptes »:
+# a letter account provisioned through the CLI grouped into the demo parent's)
+# in headless Chromium, and cleans up.
 # Every spec always runs; the exit status is non-zero when any fails.
 #
 # Environment (all optional):
@@ -155,5 +158,12 @@ log "recovery.spec.mjs"
 CLEF_URL="$URL" CLEF_DATA_DIR="$WORK/data" \
   CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/recovery" \
   node "$HERE/recovery.spec.mjs" || FAILED=1
+
+# Last: it attaches a new child to the demo parent (« Regrouper des comptes »
+# with a letter it provisions through the CLI) and closes the letter account.
+log "grouping.spec.mjs"
+CLEF_URL="$URL" CLEF_BIN="$BIN" CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/keys" \
+  CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/grouping" \
+  node "$HERE/grouping.spec.mjs" || FAILED=1
 
 exit "$FAILED"
