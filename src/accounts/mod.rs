@@ -81,6 +81,8 @@ pub struct Establishment {
     pub id: String,
     pub uai: String,
     pub name: String,
+    /// The establishment's portal (its ENT), where families find its services.
+    pub portal_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]

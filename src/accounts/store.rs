@@ -30,6 +30,7 @@ pub async fn create_establishment(
         id,
         uai: uai.to_string(),
         name: name.to_owned(),
+        portal_url: None,
     })
 }
 
@@ -37,7 +38,7 @@ pub async fn establishment_by_uai(
     db: &Db,
     uai: &Uai,
 ) -> Result<Option<Establishment>, sqlx::Error> {
-    sqlx::query("SELECT id, uai, name FROM establishments WHERE uai = $1")
+    sqlx::query("SELECT id, uai, name, portal_url FROM establishments WHERE uai = $1")
         .bind(uai.as_str())
         .fetch_optional(db)
         .await?
@@ -50,6 +51,7 @@ fn establishment_from(row: &AnyRow, prefix: &str) -> Result<Establishment, sqlx:
         id: row.try_get(format!("{prefix}id").as_str())?,
         uai: row.try_get(format!("{prefix}uai").as_str())?,
         name: row.try_get(format!("{prefix}name").as_str())?,
+        portal_url: row.try_get(format!("{prefix}portal_url").as_str())?,
     })
 }
 
@@ -297,7 +299,7 @@ pub async fn link_guardian(
 pub async fn children(db: &Db, guardian_id: &str) -> Result<Vec<Child>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT s.id, s.given_name, s.family_name, s.birthdate, s.class_name, g.rank, \
-                e.id AS e_id, e.uai AS e_uai, e.name AS e_name \
+                e.id AS e_id, e.uai AS e_uai, e.name AS e_name, e.portal_url AS e_portal_url \
          FROM guardianships g \
          JOIN accounts s ON s.id = g.student_id \
          LEFT JOIN establishments e ON e.id = s.establishment_id \
@@ -326,7 +328,7 @@ pub async fn children(db: &Db, guardian_id: &str) -> Result<Vec<Child>, sqlx::Er
 }
 
 pub async fn establishment_by_id(db: &Db, id: &str) -> Result<Option<Establishment>, sqlx::Error> {
-    sqlx::query("SELECT id, uai, name FROM establishments WHERE id = $1")
+    sqlx::query("SELECT id, uai, name, portal_url FROM establishments WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
         .await?

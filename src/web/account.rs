@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
-use super::extract::{CheckedForm, ClientAddress, SignedIn, device_label};
+use super::extract::{CheckedForm, ClientAddress, Query, SignedIn, device_label};
 use super::login::too_many_attempts;
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{self, ProfileError};
@@ -48,6 +48,7 @@ pub(super) fn child_view(child: &Child) -> minijinja::Value {
         establishment => child.establishment.as_ref().map(|e| format!("{} ({})", e.name, e.uai)),
         class => &child.class_name,
         rank => child.rank,
+        portal => child.establishment.as_ref().and_then(|e| e.portal_url.as_deref()),
     }
 }
 
@@ -124,15 +125,27 @@ fn render(
     })
 }
 
-/// `GET /compte`.
+/// `GET /compte`, or `GET /compte?enfant=<id>`: a guardian with several
+/// children picks the one whose services to see (the seeds' drop-down).
 pub async fn page(
     State(app): AppState,
     SignedIn {
         account, session, ..
     }: SignedIn,
     jar: CookieJar,
+    Query(params): Query,
 ) -> Result<Response, WebError> {
-    let lists = lists(&app, &account, &session.sid).await?;
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let mut lists = lists(&app, &account, &session.sid).await?;
+    if let (Some(children), Some(chosen)) = (lists.children.as_mut(), params.get("enfant"))
+        && let Some(at) = children
+            .iter()
+            .position(|c| c.get_attr("id").ok().as_ref().and_then(|v| v.as_str()) == Some(chosen))
+    {
+        // The chosen child comes first: its card is the one shown.
+        let child = children.remove(at);
+        children.insert(0, child);
+    }
     Ok(render(
         &app,
         jar,

@@ -211,6 +211,9 @@ fn exact(french: &str) -> Option<&'static str> {
             "The email address confirmation does not match."
         }
         // Grouping
+        "Enfant consulté" => "Child shown",
+        "Afficher" => "Show",
+        "Accéder aux services de l'établissement" => "Go to the school's services",
         "Enfants" => "Children",
         "Enfants rattachés au compte" => "Children attached to the account",
         "Responsable légal 1" => "Legal guardian 1",
