@@ -7,6 +7,8 @@ mod bad_input;
 mod cli;
 mod consent;
 mod grouping;
+mod grouping_race;
+mod grouping_rp;
 mod helpers;
 mod i18n;
 mod import;
