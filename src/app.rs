@@ -14,6 +14,7 @@ use crate::delivery::{Mailer, SmsSender};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::oidc::backchannel::Courier;
+use crate::oidc::claims::Subjects;
 use crate::oidc::discovery;
 use crate::oidc::grants::{AccessTokens, Codes, PendingRequests};
 use crate::provisioning::provisional::LetterCipher;
@@ -37,11 +38,13 @@ pub struct Clef {
     pub codes: Codes,
     pub access_tokens: AccessTokens,
     pub pending: PendingRequests,
+    /// The `sub` each client sees (public or pairwise).
+    pub subjects: Subjects,
     /// Posts back-channel logout tokens to relying parties.
     pub courier: Courier,
-    /// Discovery and JWKS documents, serialised once: they only change with a restart.
+    /// The discovery document, serialised once: it only changes with a restart.
+    /// (The JWKS is the key ring's, serialised when its keys change.)
     pub discovery_json: String,
-    pub jwks_json: String,
 }
 
 impl Clef {
@@ -54,6 +57,13 @@ impl Clef {
         };
         let keys = KeyRing::load_or_generate(&config.keys_dir, clock.now())
             .context("loading signing keys")?;
+        keys.spawn_reloader(clock.clone());
+        if config.id_token_ttl >= crate::keys::RETENTION {
+            tracing::warn!(
+                "id_token_ttl is longer than the signing keys' retention: \
+                 ID tokens may outlive the key that signed them"
+            );
+        }
         let passwords = Passwords::new(Duration::from_secs(10))?;
         let letters =
             LetterCipher::load_or_generate(&config.keys_dir).context("loading the letter key")?;
@@ -63,11 +73,12 @@ impl Clef {
         let codes = Codes::new(&store, config.code_ttl, config.access_token_ttl);
         let access_tokens = AccessTokens::new(&store, config.access_token_ttl);
         let pending = PendingRequests::new(&store);
+        let subjects =
+            Subjects::load_or_generate(&config.keys_dir).context("loading the pairwise key")?;
         let courier = Courier::new()?;
         let mailer = Mailer::from_config(&config, metrics.clone())?;
         let sms = SmsSender::from_config(&config, metrics.clone())?;
         let discovery_json = discovery::document(&config).to_string();
-        let jwks_json = keys.jwks().to_string();
         Ok(Arc::new(Self {
             config,
             db,
@@ -81,11 +92,11 @@ impl Clef {
             codes,
             access_tokens,
             pending,
+            subjects,
             courier,
             mailer,
             sms,
             discovery_json,
-            jwks_json,
         }))
     }
 

@@ -367,6 +367,14 @@ pub async fn detach(
 ) -> Result<Detached, DetachError> {
     let now = app.now();
     let mut tx = app.db.begin().await?;
+    // Take the guardian's row first, as `group` does: a grouping of this
+    // guardian applies wholly before or after, never around, this detachment
+    // (and SQLite takes its write lock now rather than failing at the first write).
+    sqlx::query("UPDATE accounts SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(guardian_id)
+        .execute(&mut *tx)
+        .await?;
     let link = sqlx::query(
         "SELECT g.rank, a.given_name, a.family_name FROM guardianships g \
          JOIN accounts a ON a.id = g.guardian_id \
@@ -380,11 +388,18 @@ pub async fn detach(
     let rank: i64 = link.try_get("rank")?;
     let given_name: String = link.try_get("given_name")?;
     let family_name: String = link.try_get("family_name")?;
-    sqlx::query("DELETE FROM guardianships WHERE guardian_id = $1 AND student_id = $2")
-        .bind(guardian_id)
-        .bind(student_id)
-        .execute(&mut *tx)
-        .await?;
+    let deleted =
+        sqlx::query("DELETE FROM guardianships WHERE guardian_id = $1 AND student_id = $2")
+            .bind(guardian_id)
+            .bind(student_id)
+            .execute(&mut *tx)
+            .await?;
+    if deleted.rows_affected() != 1 {
+        return Err(DetachError::NotAttached(
+            student_id.to_owned(),
+            guardian_id.to_owned(),
+        ));
+    }
     let identifier =
         next_identifier(&mut tx, &identifiers::base(&given_name, &family_name)).await?;
     let id = uuid::Uuid::new_v4().to_string();

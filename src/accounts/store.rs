@@ -264,6 +264,17 @@ pub async fn link_guardian(
     now: i64,
 ) -> Result<(), AccountError> {
     let mut tx = db.begin().await?;
+    // Each row is taken (written) before it is read, in the order grouping
+    // takes them, so a concurrent grouping of this guardian applies wholly
+    // before (the guardian is then closed) or after (the link then moves).
+    let mut ids = [guardian_id, student_id];
+    ids.sort_unstable();
+    for id in ids {
+        sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
     for (id, kind) in [
         (guardian_id, AccountKind::Guardian),
         (student_id, AccountKind::Student),

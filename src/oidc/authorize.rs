@@ -7,7 +7,7 @@ use super::consent;
 use super::grants::{Awaiting, CodeGrant, Pending};
 use super::logout::IdTokenHint;
 use super::session::Session;
-use super::{ErrorCode, OAuthError, Scopes, claims};
+use super::{ErrorCode, OAuthError, Scopes};
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::{Params, RedirectUri};
@@ -176,11 +176,16 @@ pub async fn validate(
 }
 
 /// Whether the session's account is someone else than the hint names.
-fn hint_mismatch(client: &Client, request: &AuthorizationRequest, session: &Session) -> bool {
+fn hint_mismatch(
+    app: &Clef,
+    client: &Client,
+    request: &AuthorizationRequest,
+    session: &Session,
+) -> bool {
     request
         .hint_subject
         .as_ref()
-        .is_some_and(|subject| *subject != claims::subject(client, &session.account_id))
+        .is_some_and(|subject| *subject != app.subjects.of(client, &session.account_id))
 }
 
 fn parse_rest(
@@ -364,7 +369,7 @@ pub async fn proceed(
         let now = app.now();
         let other_person = match (session, &request.hint_subject) {
             (Some(session), Some(_)) => match clients::find(&app.db, &request.client_id).await? {
-                Some(client) => hint_mismatch(&client, &request, session),
+                Some(client) => hint_mismatch(app, &client, &request, session),
                 None => false,
             },
             _ => false,
@@ -473,7 +478,7 @@ async fn answer(
             "unknown client_id",
         )));
     };
-    if hint_mismatch(&client, &request, session) {
+    if hint_mismatch(app, &client, &request, session) {
         let error = OAuthError::new(
             ErrorCode::LoginRequired,
             "the signed-in user is not the one id_token_hint names",

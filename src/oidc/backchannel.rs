@@ -10,7 +10,6 @@ use serde_json::json;
 use sqlx::Row;
 use tokio::sync::Semaphore;
 
-use super::claims;
 use super::clients;
 use crate::app::Clef;
 use crate::secret::random_token;
@@ -96,7 +95,7 @@ pub async fn notify(app: &Clef, sid: &str, account_id: &str) -> anyhow::Result<(
         // §2.4: no nonce; sid since the client asked for sessions (the default).
         let claims = json!({
             "iss": app.config.issuer_str(),
-            "sub": claims::subject(&client, account_id),
+            "sub": app.subjects.of(&client, account_id),
             "aud": client.id,
             "iat": now,
             "exp": now + 120,

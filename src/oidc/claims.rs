@@ -1,27 +1,61 @@
 //! Claims about an account, by scope, for the ID token and UserInfo (SPEC §4).
 
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
+use sha2::Sha256;
 
 use super::Scopes;
-use super::clients::Client;
+use super::clients::{Client, SubjectType};
 use crate::accounts::{Account, AccountKind, store};
+use crate::secret::load_or_create_key;
 use crate::storage::Db;
 
-/// The subject a client sees for an account. Public subjects for now: the
-/// account's immutable id, never the identifier (which may change).
-pub fn subject(_client: &Client, account_id: &str) -> String {
-    account_id.to_owned()
+/// The `sub` each client sees for an account (OIDC Core §8): the account's
+/// immutable id (never the identifier, which may change) for a public client;
+/// for a pairwise one, an HMAC of its sector and the id under the server's
+/// key (`keys/pairwise.key`, shared by every instance, never to be replaced:
+/// every pairwise subject would change), so two unrelated services cannot
+/// link a parent or a child, and one service always sees the same `sub`.
+pub struct Subjects {
+    keyed: Hmac<Sha256>,
+}
+
+impl Subjects {
+    pub fn load_or_generate(dir: &Path) -> anyhow::Result<Self> {
+        let key = load_or_create_key(&dir.join("pairwise.key"), "pairwise")?;
+        let keyed = Hmac::<Sha256>::new_from_slice(&key)
+            .map_err(|e| anyhow::anyhow!("pairwise key: {e}"))?;
+        Ok(Self { keyed })
+    }
+
+    pub fn of(&self, client: &Client, account_id: &str) -> String {
+        match client.subject_type {
+            SubjectType::Public => account_id.to_owned(),
+            SubjectType::Pairwise => {
+                let mut mac = self.keyed.clone();
+                mac.update(client.sector().as_bytes());
+                mac.update(b"\0");
+                mac.update(account_id.as_bytes());
+                URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            }
+        }
+    }
 }
 
 /// The scope-dependent claims (everything but the protocol claims).
 pub async fn for_scopes(
     db: &Db,
+    subjects: &Subjects,
     client: &Client,
     account: &Account,
     scopes: &Scopes,
 ) -> anyhow::Result<Map<String, Value>> {
     let mut claims = Map::new();
-    claims.insert("sub".into(), subject(client, &account.id).into());
+    claims.insert("sub".into(), subjects.of(client, &account.id).into());
     if scopes.contains("profile") {
         claims.insert(
             "name".into(),
@@ -52,7 +86,7 @@ pub async fn for_scopes(
             .into_iter()
             .map(|child| {
                 json!({
-                    "sub": subject(client, &child.id),
+                    "sub": subjects.of(client, &child.id),
                     "given_name": child.given_name,
                     "family_name": child.family_name,
                     "birthdate": child.birthdate,

@@ -35,7 +35,57 @@ pub struct Client {
     pub service_scopes: Vec<String>,
     /// Refresh-token lifetimes for this client, in seconds (`None`: the server's).
     pub refresh_lifetimes: RefreshLifetimes,
+    /// Which `sub` the client sees (OIDC Core §8): the account's id, or one
+    /// derived for its sector, so unrelated services cannot link a person.
+    pub subject_type: SubjectType,
+    /// Groups redirect URIs on several hosts into one sector (§8.1).
+    pub sector_identifier_uri: Option<Url>,
     pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectType {
+    Public,
+    Pairwise,
+}
+
+impl SubjectType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "public" => Some(Self::Public),
+            "pairwise" => Some(Self::Pairwise),
+            _ => None,
+        }
+    }
+}
+
+impl Client {
+    /// The sector a pairwise subject is computed for: the host of the
+    /// sector identifier URI, else the host of the redirect URIs (OIDC Core §8.1).
+    pub fn sector(&self) -> String {
+        let host = |url: &str| {
+            Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        match &self.sector_identifier_uri {
+            Some(uri) => uri.host_str().unwrap_or_default().to_owned(),
+            None => self
+                .redirect_uris
+                .first()
+                .map(|uri| host(uri.as_str()))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -251,6 +301,13 @@ pub async fn create(
             .unwrap_or(GrantTypes::default_for(new.service_scopes.is_some())),
         service_scopes: new.service_scopes.unwrap_or_default(),
         refresh_lifetimes: new.refresh_lifetimes,
+        // A service outside the academy sees pairwise subjects (§8.1).
+        subject_type: if new.is_first_party {
+            SubjectType::Public
+        } else {
+            SubjectType::Pairwise
+        },
+        sector_identifier_uri: None,
         created_at: now,
     };
     // The identity first, then every setting through the one writer `update` uses too.
@@ -283,10 +340,12 @@ async fn write_settings(
     );
     client.refresh_lifetimes.validate()?;
     check_grants(client)?;
+    check_sector(client)?;
     sqlx::query(
         "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, is_first_party = $4, \
          backchannel_logout_uri = $5, terms_url = $6, terms_version = $7, grant_types = $8, service_scopes = $9, \
-         refresh_token_idle_ttl = $10, refresh_token_absolute_ttl = $11 WHERE id = $12",
+         refresh_token_idle_ttl = $10, refresh_token_absolute_ttl = $11, subject_type = $12, \
+         sector_identifier_uri = $13 WHERE id = $14",
     )
     .bind(&client.name)
     .bind(serde_json::to_string(&client.redirect_uris)?)
@@ -299,9 +358,32 @@ async fn write_settings(
     .bind(client.service_scopes.join(" "))
     .bind(client.refresh_lifetimes.idle)
     .bind(client.refresh_lifetimes.absolute)
+    .bind(client.subject_type.as_str())
+    .bind(client.sector_identifier_uri.as_ref().map(Url::as_str))
     .bind(&client.id)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Pairwise subjects need one sector: redirect URIs on several hosts need a
+/// sector identifier URI (OIDC Core §8.1).
+fn check_sector(client: &Client) -> anyhow::Result<()> {
+    if client.subject_type == SubjectType::Pairwise && client.sector_identifier_uri.is_none() {
+        let hosts: std::collections::BTreeSet<Option<String>> = client
+            .redirect_uris
+            .iter()
+            .map(|uri| {
+                Url::parse(uri.as_str())
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+            })
+            .collect();
+        anyhow::ensure!(
+            hosts.len() == 1,
+            "pairwise subjects with redirect URIs on several hosts need a sector_identifier_uri"
+        );
+    }
     Ok(())
 }
 
@@ -389,7 +471,7 @@ pub async fn rotate_secret(db: &Db, id: &str) -> anyhow::Result<SecretString> {
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, is_first_party, created_at, \
      backchannel_logout_uri, backchannel_logout_session_required, terms_url, terms_version, grant_types, service_scopes, \
-     refresh_token_idle_ttl, refresh_token_absolute_ttl";
+     refresh_token_idle_ttl, refresh_token_absolute_ttl, subject_type, sector_identifier_uri";
 
 fn url(row: &AnyRow, column: &str) -> Result<Option<Url>, sqlx::Error> {
     row.try_get::<Option<String>, _>(column)?
@@ -445,6 +527,14 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
             idle: row.try_get("refresh_token_idle_ttl")?,
             absolute: row.try_get("refresh_token_absolute_ttl")?,
         },
+        subject_type: {
+            let raw: String = row.try_get("subject_type")?;
+            SubjectType::parse(&raw).ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: "subject_type".into(),
+                source: format!("unexpected value {raw:?}").into(),
+            })?
+        },
+        sector_identifier_uri: url(row, "sector_identifier_uri")?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::clients::Client;
 use super::grants::AccessTokens;
-use super::{OAuthError, claims, refresh};
+use super::{OAuthError, refresh};
 use crate::app::Clef;
 
 /// RFC 7662 §2.2: what an active token stands for, or `{"active": false}`.
@@ -22,7 +22,7 @@ pub async fn introspect(app: &Clef, client: &Client, token: &str) -> Result<Valu
         if alive {
             // A service's own token (client_credentials) has the client as subject.
             let (sub, scope) = match &access.account_id {
-                Some(account_id) => (claims::subject(client, account_id), access.scopes.to_wire()),
+                Some(account_id) => (app.subjects.of(client, account_id), access.scopes.to_wire()),
                 None => (client.id.clone(), access.service_scopes.join(" ")),
             };
             let mut answer = json!({
@@ -50,7 +50,7 @@ pub async fn introspect(app: &Clef, client: &Client, token: &str) -> Result<Valu
             "token_type": "refresh_token",
             "scope": described.family.scopes.to_wire(),
             "client_id": client.id,
-            "sub": claims::subject(client, &described.family.account_id),
+            "sub": app.subjects.of(client, &described.family.account_id),
             "iss": app.config.issuer_str(),
             "iat": described.issued_at,
             "exp": described.expires_at,

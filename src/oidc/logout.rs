@@ -5,7 +5,6 @@
 use serde_json::{Map, Value};
 
 use super::backchannel;
-use super::claims;
 use super::clients::{self, Client};
 use super::session::{self, Session};
 use crate::accounts::store as accounts;
@@ -200,7 +199,7 @@ pub async fn request(
         }),
     };
     let names_session = session.is_some_and(|session| match (&hint, &client) {
-        (Some(hint), Some(client)) => names(hint, client, session),
+        (Some(hint), Some(client)) => names(app, hint, client, session),
         _ => false,
     });
     let logout = Logout { client, redirect };
@@ -213,9 +212,9 @@ pub async fn request(
 
 /// Whether the hint is for the person signed in: the very session (`sid`),
 /// or at least the same account (`sub` as this client sees it).
-fn names(hint: &IdTokenHint, client: &Client, session: &Session) -> bool {
+fn names(app: &Clef, hint: &IdTokenHint, client: &Client, session: &Session) -> bool {
     hint.sid.as_deref() == Some(session.sid.as_str())
-        || hint.subject == claims::subject(client, &session.account_id)
+        || hint.subject == app.subjects.of(client, &session.account_id)
 }
 
 /// The registered post-logout URI equal to `candidate`, compared as strings.

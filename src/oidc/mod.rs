@@ -3,7 +3,7 @@
 
 pub mod authorize;
 pub mod backchannel;
-mod claims;
+pub mod claims;
 pub mod clients;
 pub mod consent;
 pub mod discovery;

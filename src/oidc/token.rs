@@ -460,7 +460,7 @@ async fn id_token(
     access_token: &str,
 ) -> anyhow::Result<String> {
     let now = app.now();
-    let mut claims = claims::for_scopes(&app.db, client, account, scopes).await?;
+    let mut claims = claims::for_scopes(&app.db, &app.subjects, client, account, scopes).await?;
     let protocol = json!({
         "iss": app.config.issuer_str(),
         "aud": client.id,
@@ -509,6 +509,6 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<Value, OAuthErro
         .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(invalid)?;
-    let claims = claims::for_scopes(&app.db, &client, &account, &access.scopes).await?;
+    let claims = claims::for_scopes(&app.db, &app.subjects, &client, &account, &access.scopes).await?;
     Ok(Value::Object(claims))
 }

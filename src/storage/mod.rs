@@ -77,6 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "recovery",
         include_str!("../../migrations/0009_recovery.sql"),
     ),
+    (
+        10,
+        "client metadata",
+        include_str!("../../migrations/0010_client_metadata.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

@@ -16,6 +16,7 @@ mod lifecycle;
 mod logout;
 mod observability;
 mod protection;
+mod pairwise;
 mod recovery;
 mod refresh;
 mod relying_party;
