@@ -13,6 +13,7 @@
 //! them a few messages at most; SMS per day (`sms_daily_limit`).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
@@ -24,7 +25,6 @@ use super::throttle::{self, Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
-use crate::delivery::sms::mask_phone;
 use crate::delivery::{Mail, Subject};
 use crate::domain::{EmailAddress, Identifier};
 use crate::oidc::{logout, refresh};
@@ -232,33 +232,75 @@ struct Reminded {
     people: Vec<String>,
 }
 
-/// Mails the identifiers of every account that confirmed `email` (one mail,
-/// in the background). The answer says nothing of a match unless explicit.
+/// Mails the identifiers of every account that confirmed `email` (one mail).
+/// The answer costs the same whether or not the address matched: the
+/// request is recorded either way, and the mail is prepared and sent after
+/// the answer. It says nothing of a match unless explicit.
 pub async fn remind_identifier(
-    app: &Clef,
+    app: &Arc<Clef>,
     email: &EmailAddress,
     address: IpAddr,
 ) -> Result<Result<(), Unrecoverable>, RecoveryError> {
     gate(app, address).await?;
     let accounts = store::accounts_by_confirmed_email(&app.db, email).await?;
     let accounts: Vec<Account> = accounts.into_iter().filter(email_recovers).collect();
+    let outcome = if accounts.is_empty() {
+        Outcome::Nothing
+    } else {
+        Outcome::Sent
+    };
+    let reference = record(
+        app,
+        "identifier",
+        accounts.first().map(|a| a.id.as_str()),
+        outcome,
+    )
+    .await?;
     if accounts.is_empty() {
-        record(app, "identifier", None, Outcome::Nothing).await?;
         return Ok(if app.config.recovery_explicit {
             Err(Unrecoverable::UnknownAddress)
         } else {
             Ok(())
         });
     }
-    let first = accounts[0].id.clone();
+    after_answer(app, reference, send_reminder(app.clone(), accounts));
+    Ok(Ok(()))
+}
+
+/// Runs `work` once the person has the answer, in the person's language; a
+/// message a limit held back or that failed is recorded on the request.
+fn after_answer(
+    app: &Arc<Clef>,
+    reference: Reference,
+    work: impl Future<Output = anyhow::Result<Outcome>> + Send + 'static,
+) {
+    let app = app.clone();
+    let locale = crate::domain::Locale::current();
+    tokio::spawn(locale.scope(async move {
+        let outcome = work.await.unwrap_or_else(|e| {
+            tracing::error!(reference = reference.as_str(), error = format!("{e:#}"), "recovery message not sent");
+            Outcome::Failed
+        });
+        if outcome != Outcome::Sent
+            && let Err(e) = sqlx::query("UPDATE recovery_requests SET outcome = $1 WHERE reference = $2")
+                .bind(outcome.as_str())
+                .bind(reference.as_str())
+                .execute(&app.db)
+                .await
+        {
+            tracing::error!(reference = reference.as_str(), error = %e, "recovery outcome not recorded");
+        }
+    }));
+}
+
+async fn send_reminder(app: Arc<Clef>, accounts: Vec<Account>) -> anyhow::Result<Outcome> {
+    let first = &accounts[0];
     // The address as the accounts confirmed it, not as typed.
-    let to = EmailAddress::parse(confirmed_email(&accounts[0]).unwrap_or_default())
-        .map_err(anyhow::Error::from)?;
+    let to = EmailAddress::parse(confirmed_email(first).unwrap_or_default())?;
     let key = to.as_str().to_lowercase();
-    if !within_message_limits(app, &[recipient(app, "email", &key)]).await? {
-        tracing::warn!(account = %first, "identifier reminder held back by the hourly limit");
-        record(app, "identifier", Some(&first), Outcome::Limited).await?;
-        return Ok(Ok(()));
+    if !within_message_limits(&app, &[recipient(&app, "email", &key)]).await? {
+        tracing::warn!(account = %first.id, "identifier reminder held back by the hourly limit");
+        return Ok(Outcome::Limited);
     }
     let mut reminded = Vec::with_capacity(accounts.len());
     for account in &accounts {
@@ -269,7 +311,7 @@ pub async fn remind_identifier(
                 AccountKind::Student => "student",
                 AccountKind::Staff => "staff",
             },
-            people: people(app, account).await?,
+            people: people(&app, account).await?,
         });
     }
     let mail = Mail::render(
@@ -281,12 +323,9 @@ pub async fn remind_identifier(
         "identifier_reminder",
         minijinja::context! { accounts => minijinja::Value::from(minijinja::value::Serde(&reminded)) },
     )?;
-    app.mailer.dispatch(mail);
-    for account in &accounts {
-        record(app, "identifier", Some(&account.id), Outcome::Sent).await?;
-    }
+    app.mailer.send(mail).await?;
     tracing::info!(accounts = accounts.len(), "identifier reminder sent");
-    Ok(Ok(()))
+    Ok(Outcome::Sent)
 }
 
 /// « Léa Martin (Collège Jean Moulin, 5 B) » for each child of a guardian, or the student.
@@ -348,13 +387,13 @@ pub async fn channels(
             Some(account) => Ok(Channels {
                 email: email_recovers(&account),
                 phone: sms_recovers(&account)
-                    .then(|| mask_phone(account.phone.as_deref().unwrap_or_default())),
+                    .then(|| shown_phone(account.phone.as_deref().unwrap_or_default())),
             }),
         });
     }
     let phone = match account.as_ref().and_then(|a| a.phone.as_deref()) {
-        Some(phone) => mask_phone(phone),
-        None => mask_phone(&stand_in_phone(app, identifier)),
+        Some(phone) => shown_phone(phone),
+        None => shown_phone(&stand_in_phone(app, identifier)),
     };
     Ok(Ok(Channels {
         email: true,
@@ -362,22 +401,25 @@ pub async fn channels(
     }))
 }
 
-/// A French mobile number derived from the identifier with the server's key.
+/// A number derived from the identifier with the server's key.
 fn stand_in_phone(app: &Clef, identifier: &Identifier) -> String {
-    let tag = app.devices.tag("recovery-phone", identifier.as_str());
-    let digits: String = tag
+    app.devices
+        .tag("recovery-phone", identifier.as_str())
         .bytes()
         .filter(u8::is_ascii_digit)
         .chain(std::iter::repeat(b'0'))
-        .take(8)
+        .take(10)
         .map(char::from)
-        .collect();
-    let prefix = if tag.as_bytes()[0].is_multiple_of(2) {
-        "06"
-    } else {
-        "07"
-    };
-    format!("{prefix}{digits}")
+        .collect()
+}
+
+/// A number as the channel screen shows it: its last two digits only, in one
+/// shape whatever the number (national, international, a stand-in), so the
+/// shape tells nothing either: `•• •• •• •• 78`.
+pub fn shown_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let last: String = digits[digits.len().saturating_sub(2)..].iter().collect();
+    format!("•• •• •• •• {last}")
 }
 
 /// A request taken: its number, and for SMS the code challenge to answer.
@@ -419,7 +461,7 @@ fn code_tag(app: &Clef, challenge: &str, code: &str) -> String {
 
 /// Takes a password-reset request for `identifier` by `channel`.
 pub async fn request_reset(
-    app: &Clef,
+    app: &Arc<Clef>,
     identifier: &Identifier,
     channel: Channel,
     address: IpAddr,
@@ -467,8 +509,10 @@ async fn void_outstanding(app: &Clef, account_id: &str) -> anyhow::Result<()> {
     latest_challenge(app).delete(account_id).await
 }
 
+/// Records the request and answers; the link is made and mailed after the
+/// answer, so a known account answers as fast as an unknown one.
 async fn request_by_email(
-    app: &Clef,
+    app: &Arc<Clef>,
     identifier: &Identifier,
     account: Option<Account>,
 ) -> Result<Reference, RecoveryError> {
@@ -476,16 +520,28 @@ async fn request_by_email(
     let Some(account) = account else {
         return Ok(record(app, kind, None, Outcome::Nothing).await?);
     };
+    let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
+    let work = send_reset_link(app.clone(), identifier.clone(), account, reference.clone());
+    after_answer(app, reference.clone(), work);
+    Ok(reference)
+}
+
+async fn send_reset_link(
+    app: Arc<Clef>,
+    identifier: Identifier,
+    account: Account,
+    reference: Reference,
+) -> anyhow::Result<Outcome> {
     let email = confirmed_email(&account).unwrap_or_default().to_owned();
     let recipients = [
-        recipient(app, "identifier", identifier.as_str()),
-        recipient(app, "email", &email.to_lowercase()),
+        recipient(&app, "identifier", identifier.as_str()),
+        recipient(&app, "email", &email.to_lowercase()),
     ];
-    if !within_message_limits(app, &recipients).await? {
+    if !within_message_limits(&app, &recipients).await? {
         tracing::warn!(account = %account.id, "reset mail held back by the hourly limit");
-        return Ok(record(app, kind, Some(&account.id), Outcome::Limited).await?);
+        return Ok(Outcome::Limited);
     }
-    void_outstanding(app, &account.id).await?;
+    void_outstanding(&app, &account.id).await?;
     let now = app.now();
     let ttl = app.config.recovery_link_ttl;
     let mut conn = app.db.acquire().await?;
@@ -500,7 +556,6 @@ async fn request_by_email(
     )
     .await?;
     drop(conn);
-    let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
     let context = minijinja::context! {
         name => format!("{} {}", account.given_name, account.family_name),
         link => app.config.endpoint(&format!("/mot-de-passe-oublie/modifier?jeton={token}")),
@@ -513,7 +568,7 @@ async fn request_by_email(
     );
     let english = format!("Password change request no. {}", reference.as_str());
     let mail = Mail::render(
-        EmailAddress::parse(&email).map_err(anyhow::Error::from)?,
+        EmailAddress::parse(&email)?,
         Subject {
             french: &subject,
             english: &english,
@@ -521,9 +576,9 @@ async fn request_by_email(
         "reset_password",
         context,
     )?;
-    app.mailer.dispatch(mail);
+    app.mailer.send(mail).await?;
     tracing::info!(account = %account.id, reference = reference.as_str(), "password reset link sent");
-    Ok(reference)
+    Ok(Outcome::Sent)
 }
 
 async fn request_by_sms(

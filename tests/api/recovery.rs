@@ -521,7 +521,7 @@ async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
     .text()
     .await
     .unwrap();
-    assert!(choice.contains(&clef::delivery::sms::mask_phone("0612345678")));
+    assert!(choice.contains(&clef::accounts::recovery::shown_phone("0612345678")));
     assert!(!choice.contains("0612345678") && !choice.contains("12 34 56"));
 
     // Three wrong codes spend the code.
