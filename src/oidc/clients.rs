@@ -40,7 +40,58 @@ pub struct Client {
     pub subject_type: SubjectType,
     /// Groups redirect URIs on several hosts into one sector (§8.1).
     pub sector_identifier_uri: Option<Url>,
+    /// How the client signs in at the token endpoint; `None`: with its secret
+    /// (Basic or in the body), or with nothing for a public client.
+    pub auth_method: Option<AuthMethod>,
+    /// Its public keys for `private_key_jwt`: inline, or where to fetch them.
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<Url>,
+    /// `RS256`, `ES256` or `EdDSA` (OIDC Registration §2).
+    pub id_token_signed_response_alg: String,
+    /// UserInfo answers a signed JWT with this algorithm; `None`: plain JSON.
+    pub userinfo_signed_response_alg: Option<String>,
+    pub logo_uri: Option<Url>,
+    pub policy_uri: Option<Url>,
+    pub tos_uri: Option<Url>,
+    /// RFC 7592: SHA-256 of the registration access token, for a client that
+    /// registered itself.
+    #[serde(skip)]
+    registration_access_token_hash: Option<String>,
     pub created_at: i64,
+}
+
+/// The signing algorithms a client may choose for what Clef signs for it.
+pub const SIGNING_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
+
+/// Token endpoint authentication methods (OIDC Core §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -308,6 +359,15 @@ pub async fn create(
             SubjectType::Pairwise
         },
         sector_identifier_uri: None,
+        auth_method: None,
+        jwks: None,
+        jwks_uri: None,
+        id_token_signed_response_alg: "RS256".into(),
+        userinfo_signed_response_alg: None,
+        logo_uri: None,
+        policy_uri: None,
+        tos_uri: None,
+        registration_access_token_hash: None,
         created_at: now,
     };
     // The identity first, then every setting through the one writer `update` uses too.
@@ -341,11 +401,14 @@ async fn write_settings(
     client.refresh_lifetimes.validate()?;
     check_grants(client)?;
     check_sector(client)?;
+    check_keys(client)?;
     sqlx::query(
         "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, is_first_party = $4, \
          backchannel_logout_uri = $5, terms_url = $6, terms_version = $7, grant_types = $8, service_scopes = $9, \
          refresh_token_idle_ttl = $10, refresh_token_absolute_ttl = $11, subject_type = $12, \
-         sector_identifier_uri = $13 WHERE id = $14",
+         sector_identifier_uri = $13, token_endpoint_auth_method = $14, jwks = $15, jwks_uri = $16, \
+         id_token_signed_response_alg = $17, userinfo_signed_response_alg = $18, logo_uri = $19, \
+         policy_uri = $20, tos_uri = $21 WHERE id = $22",
     )
     .bind(&client.name)
     .bind(serde_json::to_string(&client.redirect_uris)?)
@@ -360,6 +423,14 @@ async fn write_settings(
     .bind(client.refresh_lifetimes.absolute)
     .bind(client.subject_type.as_str())
     .bind(client.sector_identifier_uri.as_ref().map(Url::as_str))
+    .bind(client.auth_method.map(AuthMethod::as_str))
+    .bind(client.jwks.as_ref().map(ToString::to_string))
+    .bind(client.jwks_uri.as_ref().map(Url::as_str))
+    .bind(&client.id_token_signed_response_alg)
+    .bind(&client.userinfo_signed_response_alg)
+    .bind(client.logo_uri.as_ref().map(Url::as_str))
+    .bind(client.policy_uri.as_ref().map(Url::as_str))
+    .bind(client.tos_uri.as_ref().map(Url::as_str))
     .bind(&client.id)
     .execute(&mut **tx)
     .await?;
@@ -382,6 +453,27 @@ fn check_sector(client: &Client) -> anyhow::Result<()> {
         anyhow::ensure!(
             hosts.len() == 1,
             "pairwise subjects with redirect URIs on several hosts need a sector_identifier_uri"
+        );
+    }
+    Ok(())
+}
+
+/// private_key_jwt needs the client's keys; the signing algorithms are ours.
+fn check_keys(client: &Client) -> anyhow::Result<()> {
+    if client.auth_method == Some(AuthMethod::PrivateKeyJwt) {
+        anyhow::ensure!(
+            client.jwks.is_some() != client.jwks_uri.is_some(),
+            "private_key_jwt needs the client's keys: jwks or jwks_uri, not both"
+        );
+    }
+    anyhow::ensure!(
+        SIGNING_ALGS.contains(&client.id_token_signed_response_alg.as_str()),
+        "id_token_signed_response_alg is one of RS256, ES256, EdDSA"
+    );
+    if let Some(alg) = &client.userinfo_signed_response_alg {
+        anyhow::ensure!(
+            SIGNING_ALGS.contains(&alg.as_str()),
+            "userinfo_signed_response_alg is one of RS256, ES256, EdDSA"
         );
     }
     Ok(())
@@ -471,7 +563,9 @@ pub async fn rotate_secret(db: &Db, id: &str) -> anyhow::Result<SecretString> {
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, is_first_party, created_at, \
      backchannel_logout_uri, backchannel_logout_session_required, terms_url, terms_version, grant_types, service_scopes, \
-     refresh_token_idle_ttl, refresh_token_absolute_ttl, subject_type, sector_identifier_uri";
+     refresh_token_idle_ttl, refresh_token_absolute_ttl, subject_type, sector_identifier_uri, \
+     token_endpoint_auth_method, jwks, jwks_uri, id_token_signed_response_alg, userinfo_signed_response_alg, \
+     logo_uri, policy_uri, tos_uri, registration_access_token_hash";
 
 fn url(row: &AnyRow, column: &str) -> Result<Option<Url>, sqlx::Error> {
     row.try_get::<Option<String>, _>(column)?
@@ -535,6 +629,31 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
             })?
         },
         sector_identifier_uri: url(row, "sector_identifier_uri")?,
+        auth_method: row
+            .try_get::<Option<String>, _>("token_endpoint_auth_method")?
+            .map(|raw| {
+                AuthMethod::parse(&raw).ok_or_else(|| sqlx::Error::ColumnDecode {
+                    index: "token_endpoint_auth_method".into(),
+                    source: format!("unexpected value {raw:?}").into(),
+                })
+            })
+            .transpose()?,
+        jwks: row
+            .try_get::<Option<String>, _>("jwks")?
+            .map(|raw| {
+                serde_json::from_str(&raw).map_err(|e| sqlx::Error::ColumnDecode {
+                    index: "jwks".into(),
+                    source: e.into(),
+                })
+            })
+            .transpose()?,
+        jwks_uri: url(row, "jwks_uri")?,
+        id_token_signed_response_alg: row.try_get("id_token_signed_response_alg")?,
+        userinfo_signed_response_alg: row.try_get("userinfo_signed_response_alg")?,
+        logo_uri: url(row, "logo_uri")?,
+        policy_uri: url(row, "policy_uri")?,
+        tos_uri: url(row, "tos_uri")?,
+        registration_access_token_hash: row.try_get("registration_access_token_hash")?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -2,7 +2,15 @@
 
 use serde_json::{Value, json};
 
-use super::SUPPORTED_SCOPES;
+use super::{SUPPORTED_SCOPES, assertion};
+
+/// Client authentication at the token, introspection and revocation endpoints.
+const AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 use crate::config::Config;
 
 pub fn document(config: &Config) -> Value {
@@ -16,16 +24,19 @@ pub fn document(config: &Config) -> Value {
         "backchannel_logout_session_supported": true,
         "jwks_uri": config.endpoint("/jwks.json"),
         "revocation_endpoint": config.endpoint("/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion::ALGS,
         "introspection_endpoint": config.endpoint("/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion::ALGS,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": assertion::ALGS,
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": [

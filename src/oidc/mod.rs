@@ -1,6 +1,7 @@
 //! The OpenID Connect protocol, without HTTP: discovery, clients, the
 //! authorization request, sessions, the code grant, claims and userinfo.
 
+pub mod assertion;
 pub mod authorize;
 pub mod backchannel;
 pub mod claims;

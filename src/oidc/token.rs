@@ -3,8 +3,9 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::assertion;
 use super::backchannel;
-use super::clients::{self, Client};
+use super::clients::{self, AuthMethod, Client};
 use super::grants::{AccessGrant, Redeem, Redeemed};
 use super::refresh::{self, Family, Rotation};
 use super::{ErrorCode, OAuthError, Scopes, claims};
@@ -22,40 +23,104 @@ pub struct ClientCredentials<'a> {
     pub params: &'a Params,
 }
 
-/// RFC 6749 §2.3: authenticates the client by exactly one method.
+/// RFC 6749 §2.3, OIDC Core §9: authenticates the client by exactly one
+/// method, the one it registered when it registered one.
 pub async fn authenticate_client(
     app: &Clef,
     credentials: ClientCredentials<'_>,
 ) -> Result<Client, OAuthError> {
     let params = credentials.params;
-    let (client_id, secret) = match (credentials.basic, params.get("client_secret")) {
+    let assertion = match (
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    ) {
+        (None, None) => None,
+        (Some(assertion::ASSERTION_TYPE), Some(assertion)) => Some(assertion),
         (Some(_), Some(_)) => {
             return Err(OAuthError::invalid_request(
-                "use one client authentication method, not two",
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             ));
         }
-        (Some((id, secret)), None) => {
-            if params.get("client_id").is_some_and(|other| other != id) {
-                return Err(OAuthError::invalid_request(
-                    "client_id differs from the authenticated client",
-                ));
-            }
-            (id, Some(secret))
-        }
-        (None, secret) => {
-            let id = params
-                .get("client_id")
-                .ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?;
-            (id.to_owned(), secret.map(str::to_owned))
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion and client_assertion_type go together",
+            ));
         }
     };
-    let client = clients::find(&app.db, &client_id).await?;
-    match (client, secret) {
-        (Some(client), None) if client.is_public => Ok(client),
-        (Some(client), Some(secret)) if !client.is_public && client.secret_matches(&secret) => {
+    let methods = [
+        credentials.basic.is_some(),
+        params.get("client_secret").is_some(),
+        assertion.is_some(),
+    ];
+    if methods.iter().filter(|used| **used).count() > 1 {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not two",
+        ));
+    }
+    let (client_id, method) = match (&credentials.basic, assertion) {
+        (Some((id, _)), _) => (id.clone(), AuthMethod::ClientSecretBasic),
+        (None, Some(assertion)) => (
+            assertion::claimed_client(assertion)
+                .ok_or_else(|| OAuthError::invalid_client("client assertion refused: no iss"))?,
+            AuthMethod::PrivateKeyJwt,
+        ),
+        (None, None) if params.get("client_secret").is_some() => (
+            params
+                .get("client_id")
+                .ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?
+                .to_owned(),
+            AuthMethod::ClientSecretPost,
+        ),
+        (None, None) => (
+            params
+                .get("client_id")
+                .ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?
+                .to_owned(),
+            AuthMethod::None,
+        ),
+    };
+    if params
+        .get("client_id")
+        .is_some_and(|other| other != client_id)
+    {
+        return Err(OAuthError::invalid_request(
+            "client_id differs from the authenticated client",
+        ));
+    }
+    let failed = || OAuthError::invalid_client("client authentication failed");
+    let client = clients::find(&app.db, &client_id)
+        .await?
+        .ok_or_else(failed)?;
+    // A client that registered a method uses it; others use their secret
+    // (either way) or, public, nothing.
+    let allowed = match client.auth_method {
+        Some(registered) => registered == method,
+        None if client.is_public => method == AuthMethod::None,
+        None => matches!(
+            method,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        ),
+    };
+    if !allowed {
+        return Err(failed());
+    }
+    match method {
+        AuthMethod::None => Ok(client),
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
+            let secret = match &credentials.basic {
+                Some((_, secret)) => secret.as_str(),
+                None => params.get("client_secret").unwrap_or_default(),
+            };
+            if client.secret_matches(secret) {
+                Ok(client)
+            } else {
+                Err(failed())
+            }
+        }
+        AuthMethod::PrivateKeyJwt => {
+            assertion::verify(app, &client, assertion.unwrap_or_default()).await?;
             Ok(client)
         }
-        _ => Err(OAuthError::invalid_client("client authentication failed")),
     }
 }
 
@@ -509,6 +574,7 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<Value, OAuthErro
         .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(invalid)?;
-    let claims = claims::for_scopes(&app.db, &app.subjects, &client, &account, &access.scopes).await?;
+    let claims =
+        claims::for_scopes(&app.db, &app.subjects, &client, &account, &access.scopes).await?;
     Ok(Value::Object(claims))
 }

@@ -1,0 +1,214 @@
+//! `private_key_jwt` client authentication (OIDC Core §9, RFC 7523 §2.2): the
+//! client signs a short-lived JWT with its own private key; Clef checks it
+//! against the client's registered public keys (inline `jwks`, or `jwks_uri`
+//! fetched and kept five minutes in the shared store, fetched again when a
+//! `kid` is unknown), checks `iss`, `sub`, `aud`, `exp`, and refuses a `jti`
+//! seen before. Only asymmetric algorithms are taken: `none` and HMAC (which a
+//! public key would make forgeable) never are.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::Jwk;
+use josekit::jws::{ES256, EdDSA, JwsVerifier, RS256};
+use serde_json::{Map, Value};
+
+use super::OAuthError;
+use super::clients::Client;
+use crate::app::Clef;
+use crate::secret::digest;
+use crate::storage::Kind;
+
+/// RFC 7523 §2.2.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The algorithms a client may sign its assertions with.
+pub const ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
+
+/// An assertion may not live longer than this: it bounds how long its `jti`
+/// is remembered.
+const MAX_LIFETIME: i64 = 10 * 60;
+/// Clock difference forgiven between the client and Clef.
+const LEEWAY: i64 = 60;
+/// How long fetched client keys are kept.
+const JWKS_TTL: Duration = Duration::from_secs(300);
+/// A JWKS document larger than this is refused.
+const MAX_JWKS: usize = 64 * 1024;
+
+/// The unverified `iss` of an assertion: which client claims to have signed it.
+pub fn claimed_client(assertion: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
+fn refused(why: &str) -> OAuthError {
+    OAuthError::invalid_client(format!("client assertion refused: {why}"))
+}
+
+/// Checks `assertion` for `client`; the client is authenticated when it passes.
+pub async fn verify(app: &Clef, client: &Client, assertion: &str) -> Result<(), OAuthError> {
+    let header = assertion
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|h| serde_json::from_slice::<Map<String, Value>>(&h).ok())
+        .ok_or_else(|| refused("not a JWS"))?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .filter(|alg| ALGS.contains(alg))
+        .ok_or_else(|| refused("alg must be RS256, ES256 or EdDSA"))?
+        .to_owned();
+    let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
+
+    let mut keys = client_keys(app, client, false).await?;
+    let mut claims = check_signature(assertion, &alg, kid.as_deref(), &keys);
+    if claims.is_none() && client.jwks_uri.is_some() {
+        // A key the cache does not know yet: the client may have rotated.
+        keys = client_keys(app, client, true).await?;
+        claims = check_signature(assertion, &alg, kid.as_deref(), &keys);
+    }
+    let claims = claims.ok_or_else(|| refused("bad signature or unknown key"))?;
+
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    if text("iss") != Some(client.id.as_str()) || text("sub") != Some(client.id.as_str()) {
+        return Err(refused("iss and sub must be the client_id"));
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(one)) => vec![one.as_str()],
+        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let token_endpoint = app.config.endpoint("/token");
+    if !audiences
+        .iter()
+        .any(|aud| *aud == token_endpoint || *aud == app.config.issuer_str())
+    {
+        return Err(refused("aud must be the token endpoint or the issuer"));
+    }
+    let now = app.now();
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| refused("exp is missing"))?;
+    if exp + LEEWAY <= now {
+        return Err(refused("expired"));
+    }
+    if exp > now + MAX_LIFETIME + LEEWAY {
+        return Err(refused("exp is too far in the future"));
+    }
+    if claims
+        .get("nbf")
+        .and_then(Value::as_i64)
+        .is_some_and(|nbf| nbf > now + LEEWAY)
+    {
+        return Err(refused("not valid yet"));
+    }
+    let jti = text("jti")
+        .filter(|jti| !jti.is_empty() && jti.len() <= 256)
+        .ok_or_else(|| refused("jti is missing"))?;
+    // Counted before anything else uses it: of two concurrent presentations, one passes.
+    let seen: Kind<()> = Kind::new(&app.store, "client-assertion");
+    let ttl = Duration::from_secs((exp - now + LEEWAY).clamp(1, MAX_LIFETIME + 2 * LEEWAY) as u64);
+    if seen
+        .count(&digest(&format!("{}\0{jti}", client.id)), ttl)
+        .await?
+        > 1
+    {
+        return Err(refused("jti already used"));
+    }
+    Ok(())
+}
+
+/// The claims, when a key of the set (the one named by `kid`, else any of a
+/// matching type) verifies the signature with `alg`.
+fn check_signature(
+    assertion: &str,
+    alg: &str,
+    kid: Option<&str>,
+    keys: &[Map<String, Value>],
+) -> Option<Map<String, Value>> {
+    keys.iter()
+        .filter(|key| kid.is_none() || key.get("kid").and_then(Value::as_str) == kid)
+        .filter(|key| {
+            key.get("alg")
+                .and_then(Value::as_str)
+                .is_none_or(|key_alg| key_alg == alg)
+        })
+        .filter(|key| {
+            key.get("use")
+                .and_then(Value::as_str)
+                .is_none_or(|u| u == "sig")
+        })
+        .find_map(|key| {
+            let jwk = Jwk::from_map(key.clone()).ok()?;
+            // Each verifier checks the key type: an RSA key never verifies ES256 or EdDSA.
+            let verifier: Box<dyn JwsVerifier> = match alg {
+                "RS256" => Box::new(RS256.verifier_from_jwk(&jwk).ok()?),
+                "ES256" => Box::new(ES256.verifier_from_jwk(&jwk).ok()?),
+                "EdDSA" => Box::new(EdDSA.verifier_from_jwk(&jwk).ok()?),
+                _ => return None,
+            };
+            let (payload, _) = josekit::jws::deserialize_compact(assertion, &*verifier).ok()?;
+            serde_json::from_slice(&payload).ok()
+        })
+}
+
+/// The client's public keys: inline, or from its `jwks_uri` (cached unless `fresh`).
+async fn client_keys(
+    app: &Clef,
+    client: &Client,
+    fresh: bool,
+) -> Result<Vec<Map<String, Value>>, OAuthError> {
+    let set = match (&client.jwks, &client.jwks_uri) {
+        (Some(inline), _) => inline.clone(),
+        (None, Some(uri)) => {
+            let cache: Kind<Value> = Kind::new(&app.store, "client-jwks");
+            let cached = if fresh {
+                None
+            } else {
+                cache.get(&client.id).await?
+            };
+            match cached {
+                Some(set) => set,
+                None => {
+                    let set = fetch(uri).await.map_err(|e| {
+                        tracing::warn!(client = %client.id, error = %e, "client jwks_uri not fetched");
+                        refused("the client's jwks_uri could not be read")
+                    })?;
+                    cache.put(&client.id, &set, JWKS_TTL).await?;
+                    set
+                }
+            }
+        }
+        (None, None) => return Err(refused("the client has no registered keys")),
+    };
+    Ok(set
+        .get("keys")
+        .and_then(Value::as_array)
+        .map(|keys| keys.iter().filter_map(|k| k.as_object().cloned()).collect())
+        .unwrap_or_default())
+}
+
+/// Fetches a JWKS document: no redirects, five seconds, 64 KiB at most.
+pub async fn fetch(uri: &url::Url) -> anyhow::Result<Value> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let mut response = http.get(uri.clone()).send().await?.error_for_status()?;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        anyhow::ensure!(body.len() <= MAX_JWKS, "the document is larger than 64 KiB");
+    }
+    let set: Value = serde_json::from_slice(&body)?;
+    anyhow::ensure!(
+        set.get("keys").is_some_and(Value::is_array),
+        "no keys array"
+    );
+    Ok(set)
+}
