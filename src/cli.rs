@@ -94,6 +94,11 @@ enum Command {
     /// Load a demo establishment, a parent with two children, a student and a
     /// demo client, and print how to log in.
     Demo,
+    /// List and rotate the signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: crate::keys::cli::KeysCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -408,6 +413,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", demo.instructions(app.config.issuer_str()));
             Ok(())
         }
+        Command::Keys { command } => crate::keys::cli::run(&config.keys_dir, command, clock.now()),
     }
 }
 

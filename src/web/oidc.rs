@@ -41,8 +41,22 @@ pub async fn discovery(State(app): AppState) -> Response {
 }
 
 pub async fn jwks(State(app): AppState) -> Response {
-    // Short cache: relying parties must see a new key soon after a rotation.
-    json_document(&app.jwks_json, "public, max-age=300")
+    // The current key set's JSON, shared rather than copied. Cached for less
+    // than a new key waits before it signs (keys::PUBLICATION_DELAY).
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(crate::keys::JWKS_CACHE_CONTROL),
+            ),
+        ],
+        app.keys.jwks_body(),
+    )
+        .into_response()
 }
 
 pub async fn authorize(

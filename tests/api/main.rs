@@ -12,6 +12,7 @@ mod grouping_rp;
 mod helpers;
 mod i18n;
 mod import;
+mod keys;
 mod lifecycle;
 mod logout;
 mod observability;
