@@ -89,6 +89,8 @@ pub struct Config {
     pub sms_sender: String,
     /// SMS sent per day at most, whatever asks for them: bounds the bill.
     pub sms_daily_limit: u64,
+    /// Dynamic client registration (RFC 7591) without an initial access token.
+    pub registration_open: bool,
 }
 
 impl Default for Config {
@@ -131,6 +133,7 @@ impl Default for Config {
             sms_gateway_retries: 2,
             sms_sender: "Clef".into(),
             sms_daily_limit: 1000,
+            registration_open: false,
         }
     }
 }
@@ -250,6 +253,9 @@ impl Config {
         }
         if let Some(v) = var("CLEF_SMS_GATEWAY_TOKEN").filter(|v| !v.is_empty()) {
             self.sms_gateway_token = Some(v.into());
+        }
+        if let Some(v) = var("CLEF_REGISTRATION_OPEN") {
+            self.registration_open = matches!(v.as_str(), "1" | "true" | "yes");
         }
         if let Some(v) = var("CLEF_SMS_DAILY_LIMIT") {
             self.sms_daily_limit = v

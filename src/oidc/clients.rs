@@ -60,6 +60,55 @@ pub struct Client {
     pub created_at: i64,
 }
 
+/// What a client registering itself (RFC 7591) asks for, checked.
+pub struct Registration {
+    pub name: String,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub auth_method: AuthMethod,
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<Url>,
+    pub grant_types: GrantTypes,
+    pub service_scopes: Vec<String>,
+    pub subject_type: SubjectType,
+    pub sector_identifier_uri: Option<Url>,
+    pub id_token_signed_response_alg: String,
+    pub userinfo_signed_response_alg: Option<String>,
+    pub backchannel_logout_uri: Option<Url>,
+    pub logo_uri: Option<Url>,
+    pub policy_uri: Option<Url>,
+    pub tos_uri: Option<Url>,
+}
+
+impl Registration {
+    /// Applies the registration to `client` (a new one, or one being replaced).
+    fn apply(self, client: &mut Client) {
+        client.name = self.name;
+        client.redirect_uris = self.redirect_uris;
+        client.post_logout_redirect_uris = self.post_logout_redirect_uris;
+        client.auth_method = Some(self.auth_method);
+        client.jwks = self.jwks;
+        client.jwks_uri = self.jwks_uri;
+        client.grant_types = self.grant_types;
+        client.service_scopes = self.service_scopes;
+        client.subject_type = self.subject_type;
+        client.sector_identifier_uri = self.sector_identifier_uri;
+        client.id_token_signed_response_alg = self.id_token_signed_response_alg;
+        client.userinfo_signed_response_alg = self.userinfo_signed_response_alg;
+        client.backchannel_logout_uri = self.backchannel_logout_uri;
+        client.logo_uri = self.logo_uri;
+        client.policy_uri = self.policy_uri;
+        client.tos_uri = self.tos_uri;
+    }
+}
+
+/// A client that registered itself, with what it is told once.
+pub struct Registered {
+    pub client: Client,
+    pub secret: Option<SecretString>,
+    pub registration_access_token: SecretString,
+}
+
 /// The signing algorithms a client may choose for what Clef signs for it.
 pub const SIGNING_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
 
@@ -388,6 +437,99 @@ pub async fn create(
     Ok((client, secret.map(SecretString::from)))
 }
 
+/// Registers a client that asked for itself (RFC 7591): a third party, with a
+/// secret unless it authenticates with `none` or `private_key_jwt`, and a
+/// registration access token to read, replace or delete its registration.
+pub async fn register(db: &Db, registration: Registration, now: i64) -> anyhow::Result<Registered> {
+    let public = registration.auth_method == AuthMethod::None;
+    let (mut client, secret) = create(
+        db,
+        NewClient {
+            name: registration.name.clone(),
+            redirect_uris: registration.redirect_uris.clone(),
+            is_public: public,
+            is_first_party: false,
+            grant_types: Some(registration.grant_types),
+            service_scopes: Some(registration.service_scopes.clone()),
+            ..NewClient::default()
+        },
+        now,
+    )
+    .await?;
+    let secret = match registration.auth_method {
+        // Its stored digest stays (a confidential client has one), but the
+        // secret itself is never handed out: only the client's keys sign in.
+        AuthMethod::PrivateKeyJwt => None,
+        _ => secret,
+    };
+    registration.apply(&mut client);
+    let token = random_token(32);
+    client.registration_access_token_hash = Some(digest(&token));
+    let mut tx = db.begin().await?;
+    write_settings(&mut tx, &client).await?;
+    sqlx::query("UPDATE clients SET registration_access_token_hash = $1 WHERE id = $2")
+        .bind(&client.registration_access_token_hash)
+        .bind(&client.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Registered {
+        client,
+        secret,
+        registration_access_token: token.into(),
+    })
+}
+
+impl Client {
+    /// RFC 7592: whether `token` is this client's registration access token.
+    pub fn registration_token_matches(&self, token: &str) -> bool {
+        self.registration_access_token_hash
+            .as_deref()
+            .is_some_and(|hash| constant_time_eq(&digest(token), hash))
+    }
+
+    /// Whether the client registered itself (it has a registration access token).
+    pub fn self_registered(&self) -> bool {
+        self.registration_access_token_hash.is_some()
+    }
+}
+
+/// RFC 7592 §2.2: the registration replaced by a new one (same id and secret).
+pub async fn replace_registration(
+    db: &Db,
+    mut client: Client,
+    registration: Registration,
+) -> anyhow::Result<Client> {
+    anyhow::ensure!(
+        (registration.auth_method == AuthMethod::None) == client.is_public,
+        "a client cannot move between public and confidential"
+    );
+    registration.apply(&mut client);
+    let mut tx = db.begin().await?;
+    write_settings(&mut tx, &client).await?;
+    tx.commit().await?;
+    Ok(client)
+}
+
+/// RFC 7592 §2.3: the client stops working at once; its row stays for the
+/// records that name it (consents, sessions, refresh families).
+pub async fn delete(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE clients SET deleted_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE refresh_families SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
 /// Checks and stores every setting of `client` (all but its id, secret,
 /// kind and creation date): the one writer of `create` and `update`.
 async fn write_settings(
@@ -659,7 +801,7 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
 }
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = $1");
+    let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = $1 AND deleted_at IS NULL");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(db)
@@ -669,7 +811,8 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, sqlx::Error> {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Client>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, name");
+    let sql =
+        format!("SELECT {COLUMNS} FROM clients WHERE deleted_at IS NULL ORDER BY created_at, name");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(db)
         .await?

@@ -23,6 +23,7 @@ pub fn document(config: &Config) -> Value {
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "jwks_uri": config.endpoint("/jwks.json"),
+        "registration_endpoint": config.endpoint("/register"),
         "revocation_endpoint": config.endpoint("/revoke"),
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": assertion::ALGS,

@@ -14,6 +14,7 @@ pub mod housekeeping;
 pub mod introspection;
 pub mod logout;
 pub mod refresh;
+pub mod registration;
 pub mod session;
 pub mod token;
 

@@ -82,6 +82,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client metadata",
         include_str!("../../migrations/0010_client_metadata.sql"),
     ),
+    (
+        11,
+        "registration",
+        include_str!("../../migrations/0011_registration.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

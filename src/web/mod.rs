@@ -17,6 +17,7 @@ mod oidc;
 mod pages;
 mod recovery;
 mod redirect;
+mod registration;
 mod server;
 
 use std::sync::Arc;
@@ -65,6 +66,11 @@ pub fn router(app: Arc<Clef>) -> Router {
     Router::new()
         .merge(cross_origin())
         .route("/authorize", get(oidc::authorize).post(oidc::authorize))
+        .route("/register", post(registration::register))
+        .route(
+            "/register/{client_id}",
+            get(registration::read).put(registration::replace).delete(registration::delete),
+        )
         .route("/login", get(login::page).post(login::submit))
         .route("/consentement", get(consent::page).post(consent::decide))
         .route("/logout", get(logout::end_session).post(logout::submit))

@@ -1,0 +1,453 @@
+//! Dynamic client registration (RFC 7591, OIDC Dynamic Registration 1.0) and
+//! its management (RFC 7592): a relying party registers itself with an
+//! initial access token from the operator (`clef client token`), or freely
+//! when `registration_open` is set; it gets a registration access token to
+//! read, replace or delete its registration. Every metadata field is checked;
+//! fields Clef does not know are ignored (RFC 7591 §2).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use super::assertion;
+use super::clients::{
+    self, AuthMethod, Client, GrantTypes, Registration, SIGNING_ALGS, SubjectType,
+    parse_backchannel_uri,
+};
+use crate::app::Clef;
+use crate::domain::RedirectUri;
+use crate::secret::{constant_time_eq, digest, random_token};
+use crate::storage::Db;
+
+/// Why a registration is refused (RFC 7591 §3.2.2, RFC 6750 §3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationError {
+    InvalidRedirectUri(String),
+    InvalidClientMetadata(String),
+    /// No initial access token, or a wrong one; a wrong registration access token.
+    InvalidToken,
+}
+
+impl RegistrationError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::InvalidToken => "invalid_token",
+        }
+    }
+
+    pub fn description(&self) -> &str {
+        match self {
+            Self::InvalidRedirectUri(why) | Self::InvalidClientMetadata(why) => why,
+            Self::InvalidToken => "the access token is missing, invalid or expired",
+        }
+    }
+}
+
+fn metadata(why: impl Into<String>) -> RegistrationError {
+    RegistrationError::InvalidClientMetadata(why.into())
+}
+
+/// The metadata a client sends (RFC 7591 §2, OIDC Registration §2), as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientMetadata {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub application_type: Option<String>,
+    pub client_name: Option<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    pub scope: Option<String>,
+    pub subject_type: Option<String>,
+    pub sector_identifier_uri: Option<String>,
+    pub id_token_signed_response_alg: Option<String>,
+    pub userinfo_signed_response_alg: Option<String>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub backchannel_logout_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub client_uri: Option<String>,
+}
+
+/// An https URL (http on loopback, for development).
+fn web_url(field: &str, raw: &str) -> Result<Url, RegistrationError> {
+    let url = Url::parse(raw).map_err(|_| metadata(format!("{field} is not a URL")))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback))
+        || url.fragment().is_some()
+    {
+        return Err(metadata(format!(
+            "{field} must be an https URL without fragment"
+        )));
+    }
+    Ok(url)
+}
+
+fn optional_url(field: &str, raw: &Option<String>) -> Result<Option<Url>, RegistrationError> {
+    raw.as_deref().map(|raw| web_url(field, raw)).transpose()
+}
+
+fn alg(field: &str, raw: &Option<String>) -> Result<Option<String>, RegistrationError> {
+    match raw.as_deref() {
+        None => Ok(None),
+        Some(alg) if SIGNING_ALGS.contains(&alg) => Ok(Some(alg.to_owned())),
+        Some(_) => Err(metadata(format!("{field} must be RS256, ES256 or EdDSA"))),
+    }
+}
+
+/// A client's own JWKS: public keys only, each usable by josekit.
+fn check_jwks(set: &Value) -> Result<(), RegistrationError> {
+    let keys = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .filter(|keys| !keys.is_empty())
+        .ok_or_else(|| metadata("jwks must hold a non-empty keys array"))?;
+    for key in keys {
+        let map: Map<String, Value> = key
+            .as_object()
+            .cloned()
+            .ok_or_else(|| metadata("each key of jwks is an object"))?;
+        if map.contains_key("d") || map.get("kty").and_then(Value::as_str) == Some("oct") {
+            return Err(metadata("jwks holds public keys only"));
+        }
+        josekit::jwk::Jwk::from_map(map).map_err(|_| metadata("a key of jwks is not a JWK"))?;
+    }
+    Ok(())
+}
+
+impl ClientMetadata {
+    /// Checks every field; fetches `sector_identifier_uri` and checks it lists
+    /// every redirect URI (OIDC Registration §5).
+    pub async fn validate(self) -> Result<Registration, RegistrationError> {
+        if let Some(types) = &self.response_types
+            && types.iter().any(|t| t != "code")
+        {
+            return Err(metadata("response_types: only code is supported"));
+        }
+        let grants = self
+            .grant_types
+            .clone()
+            .unwrap_or_else(|| vec!["authorization_code".into()]);
+        let grant_types = GrantTypes::parse(&grants.join(" ")).map_err(|_| {
+            metadata("grant_types: authorization_code, refresh_token, client_credentials")
+        })?;
+        let application_type = self.application_type.as_deref().unwrap_or("web");
+        if !matches!(application_type, "web" | "native") {
+            return Err(metadata("application_type is web or native"));
+        }
+        let redirect_uris = self
+            .redirect_uris
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|raw| {
+                let uri = RedirectUri::parse(raw).map_err(|_| {
+                    RegistrationError::InvalidRedirectUri(format!(
+                        "{raw} is not an acceptable redirect URI"
+                    ))
+                })?;
+                // A web application redirects to https only (OIDC Registration §2).
+                if application_type == "web"
+                    && !raw.starts_with("https://")
+                    && !raw.starts_with("http://127.0.0.1")
+                    && !raw.starts_with("http://[::1]")
+                    && !raw.starts_with("http://localhost")
+                {
+                    return Err(RegistrationError::InvalidRedirectUri(format!(
+                        "{raw}: a web application redirects to https"
+                    )));
+                }
+                Ok(uri)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if grant_types.authorization_code && redirect_uris.is_empty() {
+            return Err(RegistrationError::InvalidRedirectUri(
+                "redirect_uris is required".into(),
+            ));
+        }
+        let auth_method = match self.token_endpoint_auth_method.as_deref() {
+            None => AuthMethod::ClientSecretBasic,
+            Some(raw) => AuthMethod::parse(raw).ok_or_else(|| {
+                metadata(
+                    "token_endpoint_auth_method: client_secret_basic, client_secret_post, private_key_jwt or none",
+                )
+            })?,
+        };
+        if let Some(alg) = &self.token_endpoint_auth_signing_alg
+            && !assertion::ALGS.contains(&alg.as_str())
+        {
+            return Err(metadata(
+                "token_endpoint_auth_signing_alg must be RS256, ES256 or EdDSA",
+            ));
+        }
+        if let Some(set) = &self.jwks {
+            check_jwks(set)?;
+        }
+        let jwks_uri = optional_url("jwks_uri", &self.jwks_uri)?;
+        if self.jwks.is_some() && jwks_uri.is_some() {
+            return Err(metadata("jwks and jwks_uri cannot both be given"));
+        }
+        if auth_method == AuthMethod::PrivateKeyJwt && self.jwks.is_none() && jwks_uri.is_none() {
+            return Err(metadata("private_key_jwt needs jwks or jwks_uri"));
+        }
+        if auth_method == AuthMethod::None && grant_types.client_credentials {
+            return Err(metadata("a public client cannot use client_credentials"));
+        }
+        let service_scopes: Vec<String> = if grant_types.client_credentials {
+            clients::parse_service_scopes(self.scope.as_deref().unwrap_or(""))
+                .map_err(|_| metadata("client_credentials needs scope"))?
+        } else {
+            Vec::new()
+        };
+        let subject_type = match self.subject_type.as_deref() {
+            None => SubjectType::Pairwise,
+            Some(raw) => SubjectType::parse(raw)
+                .ok_or_else(|| metadata("subject_type is public or pairwise"))?,
+        };
+        let sector_identifier_uri =
+            optional_url("sector_identifier_uri", &self.sector_identifier_uri)?;
+        if let Some(uri) = &sector_identifier_uri {
+            check_sector(uri, &redirect_uris).await?;
+        }
+        let post_logout_redirect_uris = self
+            .post_logout_redirect_uris
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|raw| {
+                RedirectUri::parse(raw).map_err(|_| {
+                    metadata(format!(
+                        "post_logout_redirect_uris: {raw} is not acceptable"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let backchannel_logout_uri = self
+            .backchannel_logout_uri
+            .as_deref()
+            .map(parse_backchannel_uri)
+            .transpose()
+            .map_err(|_| {
+                metadata("backchannel_logout_uri must be an https URL without fragment")
+            })?;
+        let name = match self.client_name.as_deref().map(str::trim) {
+            None | Some("") => "Service".to_owned(),
+            Some(name) => crate::domain::text("client_name", name, 100)
+                .map_err(|_| metadata("client_name is at most 100 characters of text"))?,
+        };
+        optional_url("client_uri", &self.client_uri)?;
+        Ok(Registration {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            auth_method,
+            jwks: self.jwks,
+            jwks_uri,
+            grant_types,
+            service_scopes,
+            subject_type,
+            sector_identifier_uri,
+            id_token_signed_response_alg: alg(
+                "id_token_signed_response_alg",
+                &self.id_token_signed_response_alg,
+            )?
+            .unwrap_or_else(|| "RS256".into()),
+            userinfo_signed_response_alg: alg(
+                "userinfo_signed_response_alg",
+                &self.userinfo_signed_response_alg,
+            )?,
+            backchannel_logout_uri,
+            logo_uri: optional_url("logo_uri", &self.logo_uri)?,
+            policy_uri: optional_url("policy_uri", &self.policy_uri)?,
+            tos_uri: optional_url("tos_uri", &self.tos_uri)?,
+        })
+    }
+}
+
+/// OIDC Registration §5: the sector document is a JSON array holding every
+/// redirect URI of the client.
+async fn check_sector(uri: &Url, redirect_uris: &[RedirectUri]) -> Result<(), RegistrationError> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|_| metadata("sector_identifier_uri could not be read"))?;
+    let unreadable = || metadata("sector_identifier_uri could not be read as a JSON array of URIs");
+    let body = async {
+        http.get(uri.clone())
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await
+    }
+    .await
+    .map_err(|_| unreadable())?;
+    if body.len() > 64 * 1024 {
+        return Err(unreadable());
+    }
+    let listed: Vec<String> = serde_json::from_slice(&body).map_err(|_| unreadable())?;
+    if let Some(missing) = redirect_uris
+        .iter()
+        .find(|uri| !listed.iter().any(|l| l == uri.as_str()))
+    {
+        return Err(metadata(format!(
+            "sector_identifier_uri does not list {}",
+            missing.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Issues an initial access token, valid `ttl` seconds, for `clef client token`.
+pub async fn issue_initial_token(db: &Db, now: i64, ttl: i64) -> Result<String, sqlx::Error> {
+    let token = random_token(32);
+    sqlx::query(
+        "INSERT INTO registration_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(digest(&token))
+    .bind(now)
+    .bind(now + ttl)
+    .execute(db)
+    .await?;
+    Ok(token)
+}
+
+/// Whether a registration may proceed: open registration, or a live initial
+/// access token (reusable until it expires, so one integrator can register
+/// its test and production clients).
+pub async fn may_register(app: &Clef, bearer: Option<&str>) -> Result<bool, sqlx::Error> {
+    if app.config.registration_open {
+        return Ok(true);
+    }
+    let Some(token) = bearer else {
+        return Ok(false);
+    };
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT token_hash FROM registration_tokens WHERE token_hash = $1 AND expires_at > $2",
+    )
+    .bind(digest(token))
+    .bind(app.now())
+    .fetch_optional(&app.db)
+    .await?;
+    Ok(found.is_some_and(|hash| constant_time_eq(&hash, &digest(token))))
+}
+
+/// The client whose registration `token` manages (RFC 7592 §2).
+pub async fn managed(
+    app: &Clef,
+    client_id: &str,
+    token: Option<&str>,
+) -> Result<Result<Client, RegistrationError>, sqlx::Error> {
+    let client = clients::find(&app.db, client_id).await?;
+    Ok(match (client, token) {
+        (Some(client), Some(token)) if client.registration_token_matches(token) => Ok(client),
+        _ => Err(RegistrationError::InvalidToken),
+    })
+}
+
+/// The registration as the client reads it (RFC 7591 §3.2.1, RFC 7592 §3).
+pub fn response(
+    app: &Clef,
+    client: &Client,
+    secret: Option<&str>,
+    registration_access_token: Option<&str>,
+) -> Value {
+    let uris = |list: &[RedirectUri]| -> Vec<String> {
+        list.iter().map(|u| u.as_str().to_owned()).collect()
+    };
+    let mut grant_types = Vec::new();
+    if client.grant_types.authorization_code {
+        grant_types.push("authorization_code");
+    }
+    if client.grant_types.refresh_token {
+        grant_types.push("refresh_token");
+    }
+    if client.grant_types.client_credentials {
+        grant_types.push("client_credentials");
+    }
+    let mut answer = json!({
+        "client_id": client.id,
+        "client_id_issued_at": client.created_at,
+        "client_name": client.name,
+        "redirect_uris": uris(&client.redirect_uris),
+        "post_logout_redirect_uris": uris(&client.post_logout_redirect_uris),
+        "response_types": ["code"],
+        "grant_types": grant_types,
+        "application_type": "web",
+        "token_endpoint_auth_method": client.auth_method.unwrap_or(if client.is_public {
+            AuthMethod::None
+        } else {
+            AuthMethod::ClientSecretBasic
+        }).as_str(),
+        "subject_type": client.subject_type.as_str(),
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "registration_client_uri": app.config.endpoint(&format!("/register/{}", client.id)),
+    });
+    let object = answer.as_object_mut().expect("an object");
+    let mut optional = |name: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            object.insert(name.into(), value);
+        }
+    };
+    optional("client_secret", secret.map(Value::from));
+    if secret.is_some() {
+        optional("client_secret_expires_at", Some(0.into()));
+    }
+    optional(
+        "registration_access_token",
+        registration_access_token.map(Value::from),
+    );
+    optional("jwks", client.jwks.clone());
+    optional(
+        "jwks_uri",
+        client.jwks_uri.as_ref().map(|u| u.as_str().into()),
+    );
+    optional(
+        "sector_identifier_uri",
+        client
+            .sector_identifier_uri
+            .as_ref()
+            .map(|u| u.as_str().into()),
+    );
+    optional(
+        "userinfo_signed_response_alg",
+        client.userinfo_signed_response_alg.clone().map(Value::from),
+    );
+    optional(
+        "backchannel_logout_uri",
+        client
+            .backchannel_logout_uri
+            .as_ref()
+            .map(|u| u.as_str().into()),
+    );
+    if client.backchannel_logout_uri.is_some() {
+        optional("backchannel_logout_session_required", Some(true.into()));
+    }
+    optional(
+        "logo_uri",
+        client.logo_uri.as_ref().map(|u| u.as_str().into()),
+    );
+    optional(
+        "policy_uri",
+        client.policy_uri.as_ref().map(|u| u.as_str().into()),
+    );
+    optional(
+        "tos_uri",
+        client.tos_uri.as_ref().map(|u| u.as_str().into()),
+    );
+    if !client.service_scopes.is_empty() {
+        optional("scope", Some(client.service_scopes.join(" ").into()));
+    }
+    answer
+}

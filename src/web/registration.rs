@@ -1,0 +1,168 @@
+//! `/register` (RFC 7591) and `/register/{client_id}` (RFC 7592): JSON in,
+//! JSON out, never cached.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::AppState;
+use super::error::WebError;
+use super::pages::no_store;
+use crate::oidc::clients;
+use crate::oidc::registration::{self, ClientMetadata, RegistrationError};
+
+/// The bearer token of the request, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    no_store(&mut response);
+    response
+}
+
+/// RFC 7591 §3.2.2; a bad token answers 401 with the RFC 6750 challenge.
+fn refused(error: &RegistrationError) -> Response {
+    let status = match error {
+        RegistrationError::InvalidToken => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut response = json_response(
+        status,
+        json!({ "error": error.code(), "error_description": error.description() }),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"clef\", error=\"invalid_token\""),
+        );
+    }
+    response
+}
+
+fn parse(body: &Bytes) -> Result<ClientMetadata, RegistrationError> {
+    serde_json::from_slice(body).map_err(|_| {
+        RegistrationError::InvalidClientMetadata(
+            "the body must be a JSON object of client metadata".into(),
+        )
+    })
+}
+
+/// `POST /register`.
+pub async fn register(
+    State(app): AppState,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    if !registration::may_register(&app, bearer(&headers)).await? {
+        return Ok(refused(&RegistrationError::InvalidToken));
+    }
+    let metadata = match parse(&body) {
+        Ok(metadata) => metadata,
+        Err(e) => return Ok(refused(&e)),
+    };
+    let validated = match metadata.validate().await {
+        Ok(validated) => validated,
+        Err(e) => return Ok(refused(&e)),
+    };
+    let registered = clients::register(&app.db, validated, app.now()).await?;
+    tracing::info!(client = %registered.client.id, "client registered itself");
+    let body = registration::response(
+        &app,
+        &registered.client,
+        registered.secret.as_ref().map(|s| s.expose_secret()),
+        Some(registered.registration_access_token.expose_secret()),
+    );
+    Ok(json_response(StatusCode::CREATED, body))
+}
+
+/// `GET /register/{client_id}`.
+pub async fn read(
+    State(app): AppState,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    Ok(
+        match registration::managed(&app, &client_id, bearer(&headers)).await? {
+            Ok(client) => json_response(
+                StatusCode::OK,
+                registration::response(&app, &client, None, None),
+            ),
+            Err(e) => refused(&e),
+        },
+    )
+}
+
+/// `PUT /register/{client_id}`: the registration replaced (RFC 7592 §2.2).
+pub async fn replace(
+    State(app): AppState,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let client = match registration::managed(&app, &client_id, bearer(&headers)).await? {
+        Ok(client) => client,
+        Err(e) => return Ok(refused(&e)),
+    };
+    let metadata = match parse(&body) {
+        Ok(metadata) => metadata,
+        Err(e) => return Ok(refused(&e)),
+    };
+    if metadata.client_id.as_deref() != Some(client.id.as_str()) {
+        return Ok(refused(&RegistrationError::InvalidClientMetadata(
+            "client_id must be the client's".into(),
+        )));
+    }
+    if let Some(secret) = &metadata.client_secret
+        && !client.secret_matches(secret)
+    {
+        return Ok(refused(&RegistrationError::InvalidClientMetadata(
+            "client_secret is not the client's".into(),
+        )));
+    }
+    let validated = match metadata.validate().await {
+        Ok(validated) => validated,
+        Err(e) => return Ok(refused(&e)),
+    };
+    let client = match clients::replace_registration(&app.db, client, validated).await {
+        Ok(client) => client,
+        Err(e) => {
+            // The description goes to a client: ASCII only (RFC 6749 §5.2).
+            let why: String = e.to_string().chars().filter(char::is_ascii).collect();
+            return Ok(refused(&RegistrationError::InvalidClientMetadata(why)));
+        }
+    };
+    tracing::info!(client = %client.id, "client registration replaced");
+    Ok(json_response(
+        StatusCode::OK,
+        registration::response(&app, &client, None, None),
+    ))
+}
+
+/// `DELETE /register/{client_id}` (RFC 7592 §2.3).
+pub async fn delete(
+    State(app): AppState,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    match registration::managed(&app, &client_id, bearer(&headers)).await? {
+        Ok(client) => {
+            clients::delete(&app.db, &client.id, app.now()).await?;
+            tracing::info!(client = %client.id, "client deleted its registration");
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            no_store(&mut response);
+            Ok(response)
+        }
+        Err(e) => Ok(refused(&e)),
+    }
+}
