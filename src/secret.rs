@@ -34,10 +34,18 @@ pub fn s256(input: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(input.as_bytes()))
 }
 
-/// The left half of SHA-256 of a token, base64url: `at_hash` (OIDC Core §3.1.3.6).
+/// The left half of SHA-256 of a token, base64url: `at_hash` (OIDC Core
+/// §3.1.3.6) of a token signed with RS256 or ES256.
 pub fn left_half_hash(token: &str) -> String {
     let hash = Sha256::digest(token.as_bytes());
     URL_SAFE_NO_PAD.encode(&hash[..16])
+}
+
+/// `at_hash` under EdDSA (Ed25519, whose hash is SHA-512): the left half of
+/// SHA-512, as relying-party libraries compute it.
+pub fn left_half_hash_512(token: &str) -> String {
+    let hash = sha2::Sha512::digest(token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&hash[..32])
 }
 
 /// A 32-byte secret kept in `path` (mode 0600), generated on first use. Several

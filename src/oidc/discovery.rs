@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{SUPPORTED_SCOPES, assertion};
+use super::{SUPPORTED_SCOPES, assertion, clients};
 
 /// Client authentication at the token, introspection and revocation endpoints.
 const AUTH_METHODS: &[&str] = &[
@@ -35,7 +35,8 @@ pub fn document(config: &Config) -> Value {
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public", "pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": clients::SIGNING_ALGS,
+        "userinfo_signing_alg_values_supported": clients::SIGNING_ALGS,
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": assertion::ALGS,
         "code_challenge_methods_supported": ["S256"],

@@ -13,8 +13,9 @@ use crate::accounts::Account;
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::Params;
+use crate::keys::SigningAlg;
 use crate::metrics::TokenKind;
-use crate::secret::{constant_time_eq, left_half_hash, s256};
+use crate::secret::{constant_time_eq, left_half_hash, left_half_hash_512, s256};
 
 /// The credentials a request to the token endpoint carries.
 pub struct ClientCredentials<'a> {
@@ -525,6 +526,12 @@ async fn id_token(
     access_token: &str,
 ) -> anyhow::Result<String> {
     let now = app.now();
+    // The client's registered algorithm (checked at registration: one of ours).
+    let alg = SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::RS256);
+    let at_hash = match alg {
+        SigningAlg::EdDSA => left_half_hash_512(access_token),
+        SigningAlg::RS256 | SigningAlg::ES256 => left_half_hash(access_token),
+    };
     let mut claims = claims::for_scopes(&app.db, &app.subjects, client, account, scopes).await?;
     let protocol = json!({
         "iss": app.config.issuer_str(),
@@ -534,7 +541,7 @@ async fn id_token(
         "auth_time": sign_in.auth_time,
         "sid": sign_in.sid,
         "amr": sign_in.amr,
-        "at_hash": left_half_hash(access_token),
+        "at_hash": at_hash,
     });
     if let Value::Object(protocol) = protocol {
         claims.extend(protocol);
@@ -542,11 +549,19 @@ async fn id_token(
     if let Some(nonce) = sign_in.nonce {
         claims.insert("nonce".into(), nonce.into());
     }
-    app.keys.sign(&Value::Object(claims))
+    app.keys.sign_with(alg, &Value::Object(claims), "JWT")
+}
+
+/// What UserInfo answers: JSON, or a JWT for a client that registered
+/// `userinfo_signed_response_alg` (OIDC Core §5.3.2).
+#[derive(Debug)]
+pub enum UserInfo {
+    Json(Value),
+    Signed(String),
 }
 
 /// OIDC Core §5.3: the claims of the access token's scopes.
-pub async fn userinfo(app: &Clef, access_token: &str) -> Result<Value, OAuthError> {
+pub async fn userinfo(app: &Clef, access_token: &str) -> Result<UserInfo, OAuthError> {
     let invalid = || {
         OAuthError::new(
             ErrorCode::InvalidToken,
@@ -574,7 +589,22 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<Value, OAuthErro
         .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(invalid)?;
-    let claims =
+    let mut claims =
         claims::for_scopes(&app.db, &app.subjects, &client, &account, &access.scopes).await?;
-    Ok(Value::Object(claims))
+    match client
+        .userinfo_signed_response_alg
+        .as_deref()
+        .and_then(SigningAlg::parse)
+    {
+        None => Ok(UserInfo::Json(Value::Object(claims))),
+        Some(alg) => {
+            claims.insert("iss".into(), app.config.issuer_str().into());
+            claims.insert("aud".into(), client.id.clone().into());
+            Ok(UserInfo::Signed(app.keys.sign_with(
+                alg,
+                &Value::Object(claims),
+                "JWT",
+            )?))
+        }
+    }
 }

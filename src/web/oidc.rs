@@ -227,8 +227,13 @@ pub async fn userinfo(
         return response;
     };
     match token::userinfo(&app, &access_token).await {
-        Ok(claims) => {
+        Ok(token::UserInfo::Json(claims)) => {
             let mut response = Json(claims).into_response();
+            no_store(&mut response);
+            response
+        }
+        Ok(token::UserInfo::Signed(jwt)) => {
+            let mut response = ([(header::CONTENT_TYPE, "application/jwt")], jwt).into_response();
             no_store(&mut response);
             response
         }
