@@ -283,6 +283,14 @@ enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Issue an initial access token for dynamic client registration (RFC
+    /// 7591): give it to an integrator, who POSTs to /register with it as a
+    /// bearer token. It works for as many registrations as needed until it expires.
+    Token {
+        /// How long the token works, in seconds (default: 7 days).
+        #[arg(long, default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(i64).range(60..=90 * 24 * 3600))]
+        ttl: i64,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -710,6 +718,12 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                     )?;
                 }
             }
+            Ok(())
+        }
+        ClientCommand::Token { ttl } => {
+            let token =
+                crate::oidc::registration::issue_initial_token(&db, SystemClock.now(), ttl).await?;
+            println!("{token}");
             Ok(())
         }
     }
