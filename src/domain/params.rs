@@ -65,6 +65,41 @@ impl Params {
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+
+    /// Every parameter, in no particular order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Parameters decoded elsewhere (a request object's claims, a pushed
+    /// request), held to the same bounds as a query string.
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, FieldError> {
+        let mut map = HashMap::new();
+        for (name, value) in pairs {
+            let field = field_name(&name);
+            if name.len() > 64 || name.chars().any(char::is_control) {
+                return Err(FieldError::new("paramètre", Problem::Invalid));
+            }
+            if value.chars().count() > Self::MAX_VALUE {
+                return Err(FieldError::new(
+                    field,
+                    Problem::TooLong {
+                        max: Self::MAX_VALUE,
+                    },
+                ));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(FieldError::new(field, Problem::ControlCharacter));
+            }
+            map.insert(name, value);
+            if map.len() > Self::MAX_PARAMS {
+                return Err(FieldError::new(field, Problem::Invalid));
+            }
+        }
+        Ok(Self(map))
+    }
 }
 
 fn decode(raw: &[u8]) -> Result<String, std::str::Utf8Error> {

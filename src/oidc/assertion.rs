@@ -44,7 +44,7 @@ pub fn claimed_client(assertion: &str) -> Option<String> {
     claims.get("iss")?.as_str().map(str::to_owned)
 }
 
-fn refused(why: &str) -> OAuthError {
+pub(super) fn refused(why: &str) -> OAuthError {
     OAuthError::invalid_client(format!("client assertion refused: {why}"))
 }
 
@@ -125,7 +125,7 @@ pub async fn verify(app: &Clef, client: &Client, assertion: &str) -> Result<(), 
 
 /// The claims, when a key of the set (the one named by `kid`, else any of a
 /// matching type) verifies the signature with `alg`.
-fn check_signature(
+pub(super) fn check_signature(
     assertion: &str,
     alg: &str,
     kid: Option<&str>,
@@ -158,7 +158,7 @@ fn check_signature(
 }
 
 /// The client's public keys: inline, or from its `jwks_uri` (cached unless `fresh`).
-async fn client_keys(
+pub(super) async fn client_keys(
     app: &Clef,
     client: &Client,
     fresh: bool,
@@ -193,8 +193,18 @@ async fn client_keys(
         .unwrap_or_default())
 }
 
-/// Fetches a JWKS document: no redirects, five seconds, 64 KiB at most.
+/// Fetches a JWKS document.
 pub async fn fetch(uri: &url::Url) -> anyhow::Result<Value> {
+    let set: Value = serde_json::from_slice(&fetch_bytes(uri).await?)?;
+    anyhow::ensure!(
+        set.get("keys").is_some_and(Value::is_array),
+        "no keys array"
+    );
+    Ok(set)
+}
+
+/// GETs a small document the client published: no redirects, five seconds, 64 KiB.
+pub async fn fetch_bytes(uri: &url::Url) -> anyhow::Result<Vec<u8>> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(5))
@@ -205,10 +215,5 @@ pub async fn fetch(uri: &url::Url) -> anyhow::Result<Value> {
         body.extend_from_slice(&chunk);
         anyhow::ensure!(body.len() <= MAX_JWKS, "the document is larger than 64 KiB");
     }
-    let set: Value = serde_json::from_slice(&body)?;
-    anyhow::ensure!(
-        set.get("keys").is_some_and(Value::is_array),
-        "no keys array"
-    );
-    Ok(set)
+    Ok(body)
 }

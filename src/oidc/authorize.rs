@@ -175,6 +175,34 @@ pub async fn validate(
     Ok((request, client))
 }
 
+/// A request whose parameters could not even be read (a bad request object
+/// or request_uri): the error goes back to the client when the query names a
+/// client and one of its registered redirect URIs, and is shown otherwise.
+pub async fn early_rejection(app: &Clef, params: &Params, error: OAuthError) -> Rejection {
+    let client = match params.get("client_id") {
+        Some(id) => match clients::find(&app.db, id).await {
+            Ok(client) => client,
+            Err(e) => return Rejection::Internal(e.into()),
+        },
+        None => None,
+    };
+    let redirect_uri = client.as_ref().and_then(|client| {
+        params
+            .get("redirect_uri")
+            .and_then(|uri| client.registered_redirect_uri(uri).cloned())
+    });
+    match redirect_uri {
+        Some(uri) => {
+            let mode = match params.get("response_mode") {
+                Some("form_post") => ResponseMode::FormPost,
+                _ => ResponseMode::Query,
+            };
+            Rejection::Returned(error_response(app, &uri, mode, params.get("state"), &error))
+        }
+        None => Rejection::Shown(error),
+    }
+}
+
 /// Whether the session's account is someone else than the hint names.
 fn hint_mismatch(
     app: &Clef,
@@ -195,17 +223,12 @@ fn parse_rest(
     response_mode: ResponseMode,
     state: Option<String>,
 ) -> Result<AuthorizationRequest, OAuthError> {
-    // OIDC Core §6: Request Objects are not supported.
-    if params.contains("request") {
+    // Request objects and request_uri are resolved before (`request_object`):
+    // one left here came from inside a request object.
+    if params.contains("request") || params.contains("request_uri") {
         return Err(OAuthError::new(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
-        ));
-    }
-    if params.contains("request_uri") {
-        return Err(OAuthError::new(
-            ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
+            ErrorCode::InvalidRequestObject,
+            "a request object cannot hold another",
         ));
     }
     if params.contains("registration") {

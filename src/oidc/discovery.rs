@@ -47,9 +47,12 @@ pub fn document(config: &Config) -> Value {
             "email", "email_verified", "children", "school"
         ],
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
-        // The default is true (Discovery §3), so it must be said.
-        "request_uri_parameter_supported": false,
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": true,
+        "require_request_uri_registration": false,
+        "request_object_signing_alg_values_supported": assertion::ALGS,
+        "pushed_authorization_request_endpoint": config.endpoint("/par"),
+        "require_pushed_authorization_requests": false,
         "authorization_response_iss_parameter_supported": true,
         "ui_locales_supported": ["fr-FR", "en"],
         "claims_locales_supported": ["fr-FR"],

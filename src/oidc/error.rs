@@ -41,6 +41,10 @@ pub enum ErrorCode {
     RegistrationNotSupported,
     /// RFC 6750 §3.1: the access token is invalid, expired or revoked.
     InvalidToken,
+    /// OIDC Core §3.1.2.6: the request object is invalid.
+    InvalidRequestObject,
+    /// OIDC Core §3.1.2.6, RFC 9126: the request_uri is invalid, expired or used.
+    InvalidRequestUri,
 }
 
 impl ErrorCode {
@@ -63,6 +67,8 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::InvalidToken => "invalid_token",
+            Self::InvalidRequestObject => "invalid_request_object",
+            Self::InvalidRequestUri => "invalid_request_uri",
         }
     }
 }

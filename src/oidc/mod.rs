@@ -15,6 +15,7 @@ pub mod introspection;
 pub mod logout;
 pub mod refresh;
 pub mod registration;
+pub mod request_object;
 pub mod session;
 pub mod token;
 

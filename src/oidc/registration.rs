@@ -5,8 +5,6 @@
 //! read, replace or delete its registration. Every metadata field is checked;
 //! fields Clef does not know are ignored (RFC 7591 §2).
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use url::Url;
@@ -277,26 +275,13 @@ impl ClientMetadata {
 /// OIDC Registration §5: the sector document is a JSON array holding every
 /// redirect URI of the client.
 async fn check_sector(uri: &Url, redirect_uris: &[RedirectUri]) -> Result<(), RegistrationError> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|_| metadata("sector_identifier_uri could not be read"))?;
-    let unreadable = || metadata("sector_identifier_uri could not be read as a JSON array of URIs");
-    let body = async {
-        http.get(uri.clone())
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await
-    }
-    .await
-    .map_err(|_| unreadable())?;
-    if body.len() > 64 * 1024 {
-        return Err(unreadable());
-    }
-    let listed: Vec<String> = serde_json::from_slice(&body).map_err(|_| unreadable())?;
+    let listed: Vec<String> = assertion::fetch_bytes(uri)
+        .await
+        .ok()
+        .and_then(|body| serde_json::from_slice(&body).ok())
+        .ok_or_else(|| {
+            metadata("sector_identifier_uri could not be read as a JSON array of URIs")
+        })?;
     if let Some(missing) = redirect_uris
         .iter()
         .find(|uri| !listed.iter().any(|l| l == uri.as_str()))

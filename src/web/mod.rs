@@ -50,6 +50,7 @@ fn cross_origin() -> Router<Arc<Clef>> {
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/jwks.json", get(oidc::jwks))
         .route("/token", post(oidc::token))
+        .route("/par", post(oidc::par))
         .route("/introspect", post(oidc::introspect))
         .route("/revoke", post(oidc::revoke))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))

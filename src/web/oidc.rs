@@ -18,11 +18,11 @@ use super::redirect::{rejection_response, respond, to_consent};
 use super::{AppState, login};
 use crate::app::Clef;
 use crate::domain::Params;
-use crate::oidc::authorize::{self, AuthorizeOutcome};
+use crate::oidc::authorize::{self, AuthorizeOutcome, Rejection};
 use crate::oidc::clients::Client;
-use crate::oidc::introspection;
 use crate::oidc::token::{self, ClientCredentials};
 use crate::oidc::{ErrorCode, OAuthError};
+use crate::oidc::{introspection, request_object};
 
 fn json_document(body: &str, max_age: &'static str) -> Response {
     let mut response = (
@@ -68,6 +68,10 @@ pub async fn authorize(
     // Nothing can be trusted in a request whose parameters do not decode, not
     // even its redirect_uri: the person gets a page.
     let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let params = match request_object::resolve(&app, params.clone()).await {
+        Ok(resolved) => resolved,
+        Err(e) => return rejection_response(authorize::early_rejection(&app, &params, e).await),
+    };
     let (request, client) = match authorize::validate(&app, &params).await {
         Ok(valid) => valid,
         Err(rejection) => return rejection_response(rejection),
@@ -161,6 +165,82 @@ pub async fn token(State(app): AppState, caller: AuthenticatedClient) -> Respons
     match answer.await {
         Ok(tokens) => no_store_json(tokens),
         Err(e) => oauth_json(&e),
+    }
+}
+
+/// `POST /par` (RFC 9126): a client pushes its authorization request (plain
+/// parameters or a request object); it is checked as `/authorize` would, and
+/// kept a minute under the `request_uri` the answer gives.
+pub async fn par(State(app): AppState, caller: AuthenticatedClient) -> Response {
+    if caller.params.contains("request_uri") {
+        return oauth_json(&OAuthError::invalid_request("request_uri cannot be pushed"));
+    }
+    if caller
+        .params
+        .get("client_id")
+        .is_some_and(|id| id != caller.client.id)
+    {
+        return oauth_json(&OAuthError::invalid_request(
+            "client_id differs from the authenticated client",
+        ));
+    }
+    let pairs = caller
+        .params
+        .pairs()
+        .filter(|(name, _)| {
+            !matches!(
+                *name,
+                "client_id" | "client_secret" | "client_assertion" | "client_assertion_type"
+            )
+        })
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .chain([("client_id".to_owned(), caller.client.id.clone())]);
+    let params = match Params::from_pairs(pairs) {
+        Ok(params) => params,
+        Err(e) => return oauth_json(&OAuthError::invalid_request(e.wire_description())),
+    };
+    let params = match request_object::resolve(&app, params).await {
+        Ok(params) => params,
+        Err(e) => return oauth_json(&e),
+    };
+    match authorize::validate(&app, &params).await {
+        Ok(_) => match request_object::push(&app, &caller.client, &params).await {
+            Ok(request_uri) => {
+                let mut response = (
+                    StatusCode::CREATED,
+                    Json(serde_json::json!({
+                        "request_uri": request_uri,
+                        "expires_in": request_object::PAR_TTL,
+                    })),
+                )
+                    .into_response();
+                no_store(&mut response);
+                response
+            }
+            Err(e) => oauth_json(&OAuthError::from(e)),
+        },
+        Err(Rejection::Shown(e)) => oauth_json(&e),
+        Err(Rejection::Returned(answer)) => {
+            let value = |name: &str| {
+                answer
+                    .params
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let mut response = (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({
+                    "error": value("error"),
+                    "error_description": value("error_description"),
+                })),
+            )
+                .into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(Rejection::Internal(e)) => oauth_json(&OAuthError::from(e)),
     }
 }
 

@@ -253,8 +253,9 @@ async fn invalid_requests_from_a_known_client_go_back_with_the_error() {
             "invalid_request",
         ),
         (
+            // A request object from a client that registered no keys.
             authorize_url(&app, &client_id, &[("request", "eyJ")]),
-            "request_not_supported",
+            "invalid_request_object",
         ),
     ];
     for (url, expected) in cases {

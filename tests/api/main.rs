@@ -18,6 +18,7 @@ mod logout;
 mod observability;
 mod protection;
 mod pairwise;
+mod par;
 mod recovery;
 mod refresh;
 mod relying_party;

@@ -267,7 +267,7 @@ async fn discovery_and_jwks_describe_what_clef_does() {
         discovery["code_challenge_methods_supported"],
         serde_json::json!(["S256"])
     );
-    assert_eq!(discovery["request_uri_parameter_supported"], false);
+    assert_eq!(discovery["request_uri_parameter_supported"], true);
     for scope in ["openid", "profile", "email", "children", "school"] {
         assert!(
             discovery["scopes_supported"]

@@ -1,0 +1,210 @@
+//! Request objects (OIDC Core §6, RFC 9101) and pushed authorization requests
+//! (RFC 9126): the parameters of an authorization request, signed by the
+//! client (`request`, or fetched from a `request_uri`) or pushed beforehand
+//! to `/par` and named by a one-time `urn:ietf:params:oauth:request_uri:…`.
+//! Either way they are turned into plain parameters here, once, before the
+//! request is validated like any other.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::clients::{self, Client};
+use super::{ErrorCode, OAuthError, assertion};
+use crate::app::Clef;
+use crate::domain::Params;
+use crate::secret::random_token;
+use crate::storage::Kind;
+
+/// RFC 9126 §2.2.
+pub const PAR_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+/// A pushed request is good for this many seconds, once.
+pub const PAR_TTL: i64 = 60;
+
+/// A pushed authorization request, kept until used or expired.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pushed {
+    client_id: String,
+    params: Vec<(String, String)>,
+    expires_at: i64,
+}
+
+fn pushed(app: &Clef) -> Kind<Pushed> {
+    Kind::new(&app.store, "par")
+}
+
+fn invalid_object(why: &str) -> OAuthError {
+    OAuthError::new(
+        ErrorCode::InvalidRequestObject,
+        format!("request object refused: {why}"),
+    )
+}
+
+fn invalid_uri(why: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidRequestUri, why)
+}
+
+/// The parameters an `/authorize` request stands for: its own, those of its
+/// request object (which win over the query's, OIDC Core §6.3.3), or those it
+/// pushed (RFC 9126 §4).
+pub async fn resolve(app: &Clef, params: Params) -> Result<Params, OAuthError> {
+    let object = match (params.get("request"), params.get("request_uri")) {
+        (None, None) => return Ok(params),
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "request and request_uri cannot be used together",
+            ));
+        }
+        (Some(object), None) => object.to_owned(),
+        (None, Some(uri)) if uri.starts_with(PAR_PREFIX) => {
+            return take_pushed(app, &params, uri).await;
+        }
+        (None, Some(uri)) => fetch_object(uri).await?,
+    };
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| OAuthError::invalid_request("client_id is missing"))?;
+    let client = clients::find(&app.db, client_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
+    let claims = verify(app, &client, &object).await?;
+    let mut merged: Vec<(String, String)> = params
+        .pairs()
+        .filter(|(name, _)| !matches!(*name, "request" | "request_uri"))
+        .filter(|(name, _)| !claims.contains_key(*name))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    for (name, value) in claims {
+        let value = match value {
+            Value::String(text) => text,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            // `claims` is an object: it travels as its JSON, as in a query.
+            Value::Object(_) if name == "claims" => value.to_string(),
+            _ => continue,
+        };
+        if matches!(
+            name.as_str(),
+            "iss" | "aud" | "exp" | "iat" | "nbf" | "jti" | "sub"
+        ) {
+            continue;
+        }
+        merged.push((name, value));
+    }
+    Params::from_pairs(merged).map_err(|e| invalid_object(&e.wire_description()))
+}
+
+/// OIDC Core §6.2: a request object published by the client at an https URL.
+async fn fetch_object(uri: &str) -> Result<String, OAuthError> {
+    let url = url::Url::parse(uri).map_err(|_| invalid_uri("request_uri is not a URL"))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+        return Err(invalid_uri("request_uri must be https"));
+    }
+    let body = assertion::fetch_bytes(&url)
+        .await
+        .map_err(|_| invalid_uri("request_uri could not be read"))?;
+    String::from_utf8(body)
+        .map(|text| text.trim().to_owned())
+        .map_err(|_| invalid_uri("request_uri does not hold a request object"))
+}
+
+/// The claims of a request object the client signed with one of its keys
+/// (RS256, ES256 or EdDSA; never `none`), for this issuer, not expired.
+async fn verify(
+    app: &Clef,
+    client: &Client,
+    object: &str,
+) -> Result<Map<String, Value>, OAuthError> {
+    let header: Map<String, Value> = object
+        .split('.')
+        .next()
+        .and_then(|h| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or_else(|| invalid_object("not a JWS"))?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .filter(|alg| assertion::ALGS.contains(alg))
+        .ok_or_else(|| invalid_object("it must be signed with RS256, ES256 or EdDSA"))?;
+    let kid = header.get("kid").and_then(Value::as_str);
+    if client.jwks.is_none() && client.jwks_uri.is_none() {
+        return Err(invalid_object("the client has no registered keys"));
+    }
+    let keys = assertion::client_keys(app, client, false).await?;
+    let claims = match assertion::check_signature(object, alg, kid, &keys) {
+        Some(claims) => claims,
+        None if client.jwks_uri.is_some() => {
+            let keys = assertion::client_keys(app, client, true).await?;
+            assertion::check_signature(object, alg, kid, &keys)
+                .ok_or_else(|| invalid_object("bad signature or unknown key"))?
+        }
+        None => return Err(invalid_object("bad signature or unknown key")),
+    };
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    if text("client_id").is_some_and(|id| id != client.id) {
+        return Err(invalid_object("client_id differs from the request's"));
+    }
+    if text("iss").is_some_and(|iss| iss != client.id) {
+        return Err(invalid_object("iss must be the client_id"));
+    }
+    let audience_ok = match claims.get("aud") {
+        None => true,
+        Some(Value::String(aud)) => aud == app.config.issuer_str(),
+        Some(Value::Array(auds)) => auds
+            .iter()
+            .any(|a| a.as_str() == Some(app.config.issuer_str())),
+        Some(_) => false,
+    };
+    if !audience_ok {
+        return Err(invalid_object("aud must be the issuer"));
+    }
+    if claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_some_and(|exp| exp <= app.now())
+    {
+        return Err(invalid_object("expired"));
+    }
+    if claims.get("request").is_some() || claims.get("request_uri").is_some() {
+        return Err(invalid_object("a request object cannot hold another"));
+    }
+    Ok(claims)
+}
+
+async fn take_pushed(app: &Clef, params: &Params, uri: &str) -> Result<Params, OAuthError> {
+    let id = &uri[PAR_PREFIX.len()..];
+    let found = pushed(app)
+        .take(id)
+        .await?
+        .filter(|p| p.expires_at > app.now())
+        .ok_or_else(|| invalid_uri("request_uri is unknown, used or expired"))?;
+    if params.get("client_id") != Some(found.client_id.as_str()) {
+        return Err(invalid_uri("request_uri was pushed by another client"));
+    }
+    Params::from_pairs(found.params).map_err(|e| OAuthError::invalid_request(e.wire_description()))
+}
+
+/// `POST /par`: stores the (already validated) parameters for `PAR_TTL`
+/// seconds; answers the `request_uri` that names them.
+pub async fn push(app: &Clef, client: &Client, params: &Params) -> anyhow::Result<String> {
+    let id = random_token(32);
+    let pushed_request = Pushed {
+        client_id: client.id.clone(),
+        params: params
+            .pairs()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        expires_at: app.now() + PAR_TTL,
+    };
+    pushed(app)
+        .put(&id, &pushed_request, Duration::from_secs(PAR_TTL as u64))
+        .await?;
+    Ok(format!("{PAR_PREFIX}{id}"))
+}
