@@ -254,6 +254,19 @@ fn parse_rest(
         }
     }
     let scopes = Scopes::parse(params.get("scope"))?;
+    let scopes = match params.get("claims") {
+        Some(raw) => with_requested_claims(scopes, raw)?,
+        None => scopes,
+    };
+    // OIDC Core §3.1.2.1: display and claims_locales are hints. Every page
+    // fits every screen, and the data Clef holds is in French only.
+    if let Some(display) = params.get("display")
+        && !matches!(display, "page" | "popup" | "touch" | "wap")
+    {
+        return Err(OAuthError::invalid_request(
+            "display is page, popup, touch or wap",
+        ));
+    }
     let bounded = |name: &'static str, max: usize| -> Result<Option<String>, OAuthError> {
         match params.get(name) {
             Some(v) if v.len() > max => {
@@ -346,6 +359,41 @@ fn parse_rest(
         login_hint,
         hint_subject: None,
     })
+}
+
+/// OIDC Core §5.5: the `claims` parameter. Each standard claim asked for, in
+/// the ID token or at UserInfo, brings its scope into the request (and so
+/// onto the consent screen). Clef issues no `acr`: an essential `acr` with
+/// required values cannot be met, which is a failed authentication (§5.5.1.1).
+fn with_requested_claims(scopes: Scopes, raw: &str) -> Result<Scopes, OAuthError> {
+    let invalid = || OAuthError::invalid_request("claims must be a JSON object of claim requests");
+    let request: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(raw).map_err(|_| invalid())?;
+    let mut wanted: Vec<&str> = scopes.iter().collect();
+    for (target, claims) in &request {
+        if !matches!(target.as_str(), "id_token" | "userinfo") {
+            continue;
+        }
+        let claims = claims.as_object().ok_or_else(invalid)?;
+        for (name, spec) in claims {
+            if !(spec.is_null() || spec.is_object()) {
+                return Err(invalid());
+            }
+            if name == "acr"
+                && spec.get("essential").and_then(serde_json::Value::as_bool) == Some(true)
+                && (spec.get("value").is_some() || spec.get("values").is_some())
+            {
+                return Err(OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    "the requested acr cannot be met",
+                ));
+            }
+            if let Some(scope) = super::claims::scope_of(name) {
+                wanted.push(scope);
+            }
+        }
+    }
+    Ok(Scopes::known(wanted))
 }
 
 /// Whether the person must (re-)enter their password for this request.

@@ -46,6 +46,35 @@ impl Subjects {
     }
 }
 
+/// A number as the school file gives it (`0612345678`, `+33612345678`) in
+/// E.164 when it can tell: a ten-digit French number gets `+33`.
+fn international(phone: &str) -> String {
+    let digits: String = phone
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
+    match digits.strip_prefix('0') {
+        Some(national) if digits.len() == 10 && !national.starts_with('0') => {
+            format!("+33{national}")
+        }
+        _ => digits,
+    }
+}
+
+/// The scope each standard claim belongs to (OIDC Core §5.4), for the `claims`
+/// request parameter: asking for a claim asks for its scope, so consent and
+/// the token's `scope` say what the client receives.
+pub fn scope_of(claim: &str) -> Option<&'static str> {
+    Some(match claim {
+        "name" | "given_name" | "family_name" | "preferred_username" | "birthdate" => "profile",
+        "email" | "email_verified" => "email",
+        "phone_number" | "phone_number_verified" => "phone",
+        "children" => "children",
+        "school" => "school",
+        _ => return None,
+    })
+}
+
 /// The scope-dependent claims (everything but the protocol claims).
 pub async fn for_scopes(
     db: &Db,
@@ -79,6 +108,13 @@ pub async fn for_scopes(
             "email_verified".into(),
             account.email_verified_at.is_some().into(),
         );
+    }
+    if scopes.contains("phone")
+        && let Some(phone) = &account.phone
+    {
+        claims.insert("phone_number".into(), international(phone).into());
+        // The number comes from the school's file; Clef never checked it.
+        claims.insert("phone_number_verified".into(), false.into());
     }
     if scopes.contains("children") && account.kind == AccountKind::Guardian {
         let children = store::children(db, &account.id).await?;

@@ -117,6 +117,7 @@ pub fn described(scope: &str) -> Option<&'static str> {
         "openid" => Some("votre identifiant Clef, pour vous reconnaître"),
         "profile" => Some("vos nom et prénom (et votre date de naissance pour un élève)"),
         "email" => Some("votre adresse mail"),
+        "phone" => Some("votre numéro de téléphone portable"),
         "children" => Some(
             "la liste de vos enfants : leurs nom, prénom et date de naissance, leur établissement et leur classe",
         ),

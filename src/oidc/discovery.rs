@@ -44,9 +44,10 @@ pub fn document(config: &Config) -> Value {
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash", "amr",
             "name", "given_name", "family_name", "preferred_username", "birthdate",
-            "email", "email_verified", "children", "school"
+            "email", "email_verified", "phone_number", "phone_number_verified", "children", "school"
         ],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
+        "display_values_supported": ["page", "popup", "touch", "wap"],
         "request_parameter_supported": true,
         "request_uri_parameter_supported": true,
         "require_request_uri_registration": false,

@@ -26,6 +26,7 @@ pub const SUPPORTED_SCOPES: &[&str] = &[
     "openid",
     "profile",
     "email",
+    "phone",
     "children",
     "school",
     "offline_access",

@@ -210,6 +210,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "La confirmation de l'adresse mail ne correspond pas." => {
             "The email address confirmation does not match."
         }
+        "votre numéro de téléphone portable" => "your mobile phone number",
         // Grouping
         "Enfant consulté" => "Child shown",
         "Afficher" => "Show",

@@ -4,6 +4,7 @@ mod account_sessions;
 mod authorize;
 mod backchannel;
 mod bad_input;
+mod claims_request;
 mod cli;
 mod consent;
 mod grouping;
