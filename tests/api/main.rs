@@ -22,6 +22,7 @@ mod pairwise;
 mod par;
 mod recovery;
 mod refresh;
+mod registration;
 mod relying_party;
 mod resilience;
 mod sms_gateway;

@@ -101,6 +101,8 @@ export class Browser {
   #cookies = new Map();
   /** How many times the login form was filled in this browser. */
   logins = 0;
+  /** How many times the consent page was answered in this browser. */
+  consents = 0;
 
   constructor(origin) {
     this.origin = origin;
@@ -199,13 +201,39 @@ async function follow(browser, response, base, redirectUri) {
   }
 }
 
+/** Clef's consent page (a form posted to /consentement), when `response` shows it. */
+async function consentForm(response, base) {
+  if (response.status !== 200 || !/^text\/html/.test(response.headers.get('content-type') ?? '')) return null;
+  const html = await response.clone().text();
+  // The page may hold other forms (the header's sign-out): the one posted to /consentement, alone.
+  for (const [form, action] of html.matchAll(/<form\b[^>]*\baction="([^"]*)"[^]*?<\/form>/gi)) {
+    const target = new URL(decodeEntities(action), base);
+    if (target.pathname === '/consentement') return { html: form, action: target, fields: hiddenFields(form) };
+  }
+  return null;
+}
+
+/** Answers the consent page `step` stopped at, if it did, with `decision`; follows on. */
+async function answerConsent(browser, step, redirectUri, decision) {
+  if (step.callback || !decision) return step;
+  const form = await consentForm(step.response, step.base);
+  if (!form) return step;
+  assert.ok(form.fields.csrf && form.fields.request, `the consent form has csrf and request fields:\n${form.html.slice(0, 600)}`);
+  browser.consents += 1;
+  const response = await browser.request(form.action, { method: 'POST', form: { ...form.fields, decision } });
+  return follow(browser, response, form.action, redirectUri);
+}
+
 /**
  * Opens the authorization URL in `browser`, fills the login form when the
  * provider shows it, and returns where the browser is sent back (see callbackOf).
  * `account` null means "no login expected" (SSO, prompt=none, an error).
+ * `consent` ('accept' or 'refuse') answers the consent page a third-party
+ * client gets; without it, a consent page is a failure.
  */
-export async function signIn(browser, authorizationUrl, redirectUri, account) {
+export async function signIn(browser, authorizationUrl, redirectUri, account, { consent } = {}) {
   let step = await follow(browser, await browser.request(authorizationUrl), authorizationUrl, redirectUri);
+  step = await answerConsent(browser, step, redirectUri, consent);
   if (step.callback) return step.callback;
   let { response } = step;
   if (!account) assert.fail(`GET /authorize was expected to send the browser back to ${redirectUri}; got ${response.headers.get('location') ?? ''} ${await excerpt(response)}`);
@@ -220,7 +248,7 @@ export async function signIn(browser, authorizationUrl, redirectUri, account) {
     method: 'POST',
     form: { ...fields, identifier: account.identifier, password: account.password },
   });
-  step = await follow(browser, response, action, redirectUri);
+  step = await answerConsent(browser, await follow(browser, response, action, redirectUri), redirectUri, consent);
   if (!step.callback) assert.fail(`POST ${action.pathname} did not send the browser back to ${redirectUri}: ${step.response.headers.get('location') ?? ''} ${await excerpt(step.response)}`);
   if (step.callback instanceof URL && step.hops === 0) {
     assert.equal(response.status, 303, 'after the login form, the browser is redirected with 303 See Other');
@@ -254,9 +282,19 @@ export async function oauthErrorCode(err) {
   }
 }
 
-/** `at_hash` of an access token for RS256 (OIDC Core §3.1.3.6). */
-export function atHash(accessToken) {
-  return createHash('sha256').update(accessToken, 'ascii').digest().subarray(0, 16).toString('base64url');
+/**
+ * `at_hash` of an access token (OIDC Core §3.1.3.6): the left half of its hash
+ * by the ID token's algorithm, SHA-256 for RS256 and ES256, SHA-512 for EdDSA (Ed25519).
+ */
+export function atHash(accessToken, alg = 'RS256') {
+  const [hash, half] = alg === 'EdDSA' || alg === 'Ed25519' ? ['sha512', 32] : ['sha256', 16];
+  return createHash(hash).update(accessToken, 'ascii').digest().subarray(0, half).toString('base64url');
+}
+
+/** The decoded header and payload of a compact JWS, unverified. */
+export function decodeJwt(jwt) {
+  const [header, payload] = jwt.split('.');
+  return { header: JSON.parse(Buffer.from(header, 'base64url')), payload: JSON.parse(Buffer.from(payload, 'base64url')) };
 }
 
 /**

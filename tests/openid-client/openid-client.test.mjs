@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import * as client from 'openid-client';
 
 import {
-  Browser, assertWireDescription, atHash, chain, describeError, env, formAction, hiddenFields, isCallback, oauthErrorCode,
-  recordingFetch, redirectOf, refusal, rp, signIn,
+  Browser, assertWireDescription, atHash, chain, decodeJwt, describeError, env, formAction, hiddenFields, isCallback,
+  oauthErrorCode, recordingFetch, redirectOf, refusal, rp, signIn,
 } from './lib.mjs';
 
 const ISSUER = env('OIDC_ISSUER'); // http://127.0.0.1:PORT, no trailing slash
@@ -75,7 +75,7 @@ function signatureBreakingFetch(tokenEndpoint) {
  * One authorization: PKCE S256, state and nonce as openid-client makes them, the
  * login through Clef's form in `browser`, and the callback to hand back.
  */
-async function authorize(config, { browser = new Browser(ISSUER), account = PARENT, redirectUri, scope = 'openid profile children', extra = {}, pkce = true } = {}) {
+async function authorize(config, { browser = new Browser(ISSUER), account = PARENT, redirectUri, scope = 'openid profile children', extra = {}, pkce = true, consent } = {}) {
   const codeVerifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -85,7 +85,7 @@ async function authorize(config, { browser = new Browser(ISSUER), account = PARE
     parameters.code_challenge_method = 'S256';
   }
   const url = client.buildAuthorizationUrl(config, parameters);
-  const callback = await signIn(browser, url, redirectUri, account);
+  const callback = await signIn(browser, url, redirectUri, account, { consent });
   return { browser, callback, codeVerifier, state, nonce, url };
 }
 
@@ -99,8 +99,11 @@ async function redeem(config, flow, more = {}) {
   );
 }
 
-/** What every ID token Clef issues to `clientId` must say, beyond openid-client's own checks. */
-function checkIdToken(tokens, clientId, flow) {
+/**
+ * What every ID token Clef issues to `clientId` must say, beyond openid-client's
+ * own checks; `alg` is the client's id_token_signed_response_alg.
+ */
+function checkIdToken(tokens, clientId, flow, { alg = 'RS256' } = {}) {
   const claims = tokens.claims();
   assert.ok(claims, 'the token response carries an ID token');
   assert.equal(claims.iss, ISSUER);
@@ -111,10 +114,10 @@ function checkIdToken(tokens, clientId, flow) {
   assert.ok(claims.exp > claims.iat, 'exp after iat');
   assert.equal(typeof claims.sid, 'string', 'sid is given (needed for logout)');
   assert.deepEqual(claims.amr, ['pwd']);
-  assert.equal(claims.at_hash, atHash(tokens.access_token), 'at_hash is the left half of SHA-256 of the access token');
+  assert.equal(claims.at_hash, atHash(tokens.access_token, alg), `at_hash is the left half of the access token's hash for ${alg}`);
   assert.equal(tokens.token_type.toLowerCase(), 'bearer');
   assert.ok(tokens.expiresIn() > 0, 'expires_in is given');
-  assert.equal(JSON.parse(Buffer.from(tokens.id_token.split('.')[0], 'base64url')).alg, 'RS256');
+  assert.equal(decodeJwt(tokens.id_token).header.alg, alg);
   return claims;
 }
 
@@ -556,4 +559,218 @@ test('RP-initiated logout (issue 7): back to the registered post_logout_redirect
     assert.equal(err.error, 'login_required', describeError(err));
     return true;
   });
+});
+
+// ------------------------------------------- dynamic registration (RFC 7591, RFC 7592)
+
+const INITIAL_ACCESS_TOKEN = env('OIDC_INITIAL_ACCESS_TOKEN');
+const REGISTERED_CALLBACK = `${RP}/registered/callback`;
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/**
+ * Registers a client through openid-client (dynamicClientRegistration: discovery,
+ * then POST to the registration endpoint); its configuration and every request
+ * made through it.
+ */
+async function registerClient(clientMetadata, auth, { initialAccessToken = INITIAL_ACCESS_TOKEN } = {}) {
+  const log = [];
+  const config = await client.dynamicClientRegistration(new URL(ISSUER), { redirect_uris: [REGISTERED_CALLBACK], ...clientMetadata }, auth, {
+    initialAccessToken: initialAccessToken ?? undefined, // null: none
+    execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
+    [client.customFetch]: recordingFetch(log),
+    timeout: 10,
+  });
+  return { config, log };
+}
+
+/** A client's key pair for private_key_jwt: the private CryptoKey, and the public JWK to register. */
+async function clientKeyPair(algorithm, alg, kid) {
+  const { privateKey, publicKey } = await crypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
+  const jwk = await crypto.subtle.exportKey('jwk', publicKey);
+  return { privateKey, kid, jwk: { ...jwk, kid, alg, use: 'sig' } };
+}
+
+/** The configuration of an already registered client, authenticating with `auth`. */
+function configurationOf(config, auth) {
+  const other = new client.Configuration(config.serverMetadata(), config.clientMetadata().client_id, config.clientMetadata(), auth);
+  client.allowInsecureRequests(other);
+  client.enableNonRepudiationChecks(other);
+  return other;
+}
+
+/** The last token request of a log, its form body decoded. */
+function lastTokenRequest(log) {
+  const request = tokenRequests(log).at(-1);
+  assert.ok(request, 'a token request was made');
+  return { request, form: new URLSearchParams(request.body) };
+}
+
+test('dynamic registration (RFC 7591): refused without the initial access token; openid-client registers a client with it; a parent signs in after consent (pairwise subjects); RFC 7592 read and delete', async () => {
+  const { basic } = need();
+  for (const [what, initialAccessToken] of [['no initial access token', null], ['a wrong initial access token', 'not-the-initial-access-token']]) {
+    const err = await refusal(registerClient({ client_name: 'refusé' }, undefined, { initialAccessToken }), `a registration with ${what}`);
+    assert.equal(await oauthErrorCode(err), 'invalid_token', `${what}: ${describeError(err)}`);
+    assertWireDescription(err);
+  }
+
+  const { config, log } = await rp('dynamic registration (dynamicClientRegistration)', () =>
+    registerClient({
+      client_name: 'openid-client (enregistré)',
+      // openid-client authenticates a registered client with client_secret_post unless told otherwise.
+      token_endpoint_auth_method: 'client_secret_post',
+      post_logout_redirect_uris: [`${RP}/registered/logged-out`],
+    }),
+  );
+  const registration = log.find((r) => r.url === metadata.registration_endpoint);
+  assert.ok(registration, `discovery advertises the registration endpoint: ${metadata.registration_endpoint}`);
+  assert.equal(registration.method, 'POST');
+  assert.equal(registration.headers.get('authorization'), `Bearer ${INITIAL_ACCESS_TOKEN}`, 'the initial access token as a bearer token');
+  assert.equal(registration.status, 201);
+  assert.match(registration.responseHeaders.get('cache-control') ?? '', /no-store/);
+  const registered = config.clientMetadata();
+  assert.equal(typeof registered.client_id, 'string');
+  assert.equal(typeof registered.client_secret, 'string', 'a confidential client is given a secret');
+  assert.equal(typeof registered.registration_access_token, 'string');
+  assert.equal(registered.registration_client_uri, `${ISSUER}/register/${registered.client_id}`);
+  assert.deepEqual(registered.redirect_uris, [REGISTERED_CALLBACK]);
+  assert.equal(registered.token_endpoint_auth_method, 'client_secret_post');
+  assert.equal(registered.subject_type, 'pairwise', 'pairwise subjects by default');
+
+  // A registered client is a third party: the parent consents, then the code flow as usual.
+  const flow = await authorize(config, { redirectUri: REGISTERED_CALLBACK, consent: 'accept' });
+  assert.equal(flow.browser.consents, 1, 'the consent page was shown');
+  const tokens = await redeem(config, flow);
+  const { form } = lastTokenRequest(log);
+  assert.equal(form.get('client_secret'), registered.client_secret, 'client_secret_post, as registered');
+  const claims = checkIdToken(tokens, registered.client_id, flow);
+  checkChildren(claims.children);
+  const userinfo = await rp('UserInfo of a registered client', () => client.fetchUserInfo(config, tokens.access_token, claims.sub));
+  assert.equal(userinfo.sub, claims.sub);
+
+  // The academy's own client, in the same session, sees other subjects for the same people.
+  const ent = await authorize(basic, { browser: flow.browser, account: null, redirectUri: CONFIDENTIAL_CALLBACK });
+  const entClaims = (await redeem(basic, ent)).claims();
+  assert.notEqual(claims.sub, entClaims.sub, 'the parent has a pairwise subject at the registered client');
+  const entChildren = new Set(entClaims.children.map((c) => c.sub));
+  for (const child of claims.children) assert.ok(!entChildren.has(child.sub), `${child.given_name} has a pairwise subject too`);
+
+  // RFC 7592: the registration read back, then deleted, with the registration access token.
+  const management = { authorization: `Bearer ${registered.registration_access_token}` };
+  const read = await fetch(registered.registration_client_uri, { headers: management });
+  assert.equal(read.status, 200);
+  const readBack = await read.json();
+  assert.equal(readBack.client_id, registered.client_id);
+  assert.equal(readBack.client_name, 'openid-client (enregistré)');
+  assert.deepEqual(readBack.redirect_uris, [REGISTERED_CALLBACK]);
+  const stranger = await fetch(registered.registration_client_uri, { headers: { authorization: `Bearer ${INITIAL_ACCESS_TOKEN}` } });
+  assert.equal(stranger.status, 401, 'the initial access token does not manage a registration');
+  const deleted = await fetch(registered.registration_client_uri, { method: 'DELETE', headers: management });
+  assert.equal(deleted.status, 204);
+  await refusedWith(client.tokenIntrospection(config, tokens.access_token), 'invalid_client', 'introspection by a deleted client');
+  await refusedWith(client.fetchUserInfo(config, tokens.access_token, claims.sub), 'invalid_token', 'UserInfo with the access token of a deleted client');
+  const gone = await fetch(registered.registration_client_uri, { headers: management });
+  assert.equal(gone.status, 401, 'a deleted registration cannot be read');
+});
+
+test('private_key_jwt (ES256 key in the registered jwks): openid-client signs the client assertion, no secret anywhere; a foreign key and a replay are refused; ES256 ID token and signed UserInfo', async () => {
+  const key = await clientKeyPair({ name: 'ECDSA', namedCurve: 'P-256' }, 'ES256', 'rp-es256-1');
+  const { config, log } = await rp('dynamic registration of a private_key_jwt client', () =>
+    registerClient(
+      {
+        client_name: 'openid-client (private_key_jwt)',
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'ES256',
+        jwks: { keys: [key.jwk] },
+        id_token_signed_response_alg: 'ES256',
+        userinfo_signed_response_alg: 'ES256',
+      },
+      client.PrivateKeyJwt({ key: key.privateKey, kid: key.kid }),
+    ),
+  );
+  const registered = config.clientMetadata();
+  assert.equal(registered.client_secret, undefined, 'no secret for a private_key_jwt client');
+  assert.equal(registered.token_endpoint_auth_method, 'private_key_jwt');
+  assert.equal(registered.id_token_signed_response_alg, 'ES256');
+  assert.equal(registered.userinfo_signed_response_alg, 'ES256');
+
+  const flow = await authorize(config, { redirectUri: REGISTERED_CALLBACK, consent: 'accept' });
+  // Signed by another key under the registered kid: refused, and the code is not spent.
+  const foreign = await clientKeyPair({ name: 'ECDSA', namedCurve: 'P-256' }, 'ES256', key.kid);
+  const impostor = configurationOf(config, client.PrivateKeyJwt({ key: foreign.privateKey, kid: key.kid }));
+  const refused = await refusedWith(client.authorizationCodeGrant(impostor, flow.callback, checksOf(flow)), 'invalid_client', 'an assertion signed by a key the client never registered');
+  assert.equal(refused.status, 401);
+  // A secret instead of the assertion: refused too.
+  const withSecret = configurationOf(config, client.ClientSecretPost('guessed-secret'));
+  await refusedWith(client.authorizationCodeGrant(withSecret, flow.callback, checksOf(flow)), 'invalid_client', 'client_secret_post from a private_key_jwt client');
+
+  const tokens = await redeem(config, flow);
+  const { request, form } = lastTokenRequest(log);
+  assert.equal(request.headers.get('authorization'), null, 'no HTTP Basic');
+  assert.ok(!form.has('client_secret'), 'no secret in the body');
+  assert.equal(form.get('client_assertion_type'), ASSERTION_TYPE);
+  const assertion = decodeJwt(form.get('client_assertion'));
+  assert.equal(assertion.header.alg, 'ES256');
+  assert.equal(assertion.header.kid, key.kid);
+  assert.equal(assertion.payload.iss, registered.client_id);
+  assert.equal(assertion.payload.sub, registered.client_id);
+  assert.equal(assertion.payload.aud, ISSUER, 'openid-client addresses its assertions to the issuer');
+  const claims = checkIdToken(tokens, registered.client_id, flow, { alg: 'ES256' });
+
+  // Signed UserInfo: application/jwt, verified by openid-client against the JWKS.
+  const userinfo = await rp('signed UserInfo (fetchUserInfo)', () => client.fetchUserInfo(config, tokens.access_token, claims.sub));
+  const answer = log.filter((r) => r.url === metadata.userinfo_endpoint).at(-1);
+  assert.match(answer.responseHeaders.get('content-type') ?? '', /^application\/jwt/);
+  assert.equal(userinfo.sub, claims.sub);
+  assert.equal(userinfo.iss, ISSUER);
+  assert.equal(userinfo.aud, registered.client_id);
+  assert.deepEqual(userinfo.children, claims.children);
+
+  // The assertion of the code exchange, presented again: refused (jti is single-use).
+  const replay = await fetch(metadata.introspection_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: tokens.access_token, client_id: registered.client_id, client_assertion_type: ASSERTION_TYPE, client_assertion: form.get('client_assertion') }),
+  });
+  assert.equal(replay.status, 401, 'a replayed client assertion');
+  assert.equal((await replay.json()).error, 'invalid_client');
+  // A fresh assertion (openid-client signs one per request) works at introspection and revocation.
+  const live = await rp('introspection with private_key_jwt', () => client.tokenIntrospection(config, tokens.access_token));
+  assert.equal(live.active, true);
+  assert.equal(live.sub, claims.sub);
+  await rp('revocation with private_key_jwt', () => client.tokenRevocation(config, tokens.access_token));
+  const revoked = await rp('introspection after revocation', () => client.tokenIntrospection(config, tokens.access_token));
+  assert.equal(revoked.active, false);
+});
+
+test('private_key_jwt (Ed25519 key, alg EdDSA): an EdDSA ID token verified by openid-client', async () => {
+  const key = await clientKeyPair({ name: 'Ed25519' }, 'EdDSA', 'rp-ed25519-1');
+  // openid-client names an Ed25519 signature "Ed25519" (RFC 9864); Clef advertises "EdDSA".
+  const auth = client.PrivateKeyJwt({ key: key.privateKey, kid: key.kid }, { [client.modifyAssertion]: (header) => { header.alg = 'EdDSA'; } });
+  const { config, log } = await rp('dynamic registration of an EdDSA private_key_jwt client', () =>
+    registerClient(
+      {
+        client_name: 'openid-client (EdDSA)',
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'EdDSA',
+        jwks: { keys: [key.jwk] },
+        id_token_signed_response_alg: 'EdDSA',
+      },
+      auth,
+    ),
+  );
+  const registered = config.clientMetadata();
+  const flow = await authorize(config, { redirectUri: REGISTERED_CALLBACK, consent: 'accept' });
+  const tokens = await redeem(config, flow);
+  const { form } = lastTokenRequest(log);
+  assert.equal(decodeJwt(form.get('client_assertion')).header.alg, 'EdDSA');
+  checkIdToken(tokens, registered.client_id, flow, { alg: 'EdDSA' });
+});
+
+test('private_key_jwt with an Ed25519 key as openid-client signs it by default (alg "Ed25519", RFC 9864)', { todo: 'Clef takes alg "EdDSA" only for Ed25519 assertions' }, async () => {
+  const key = await clientKeyPair({ name: 'Ed25519' }, 'EdDSA', 'rp-ed25519-2');
+  const { config } = await rp('dynamic registration of an Ed25519 private_key_jwt client', () =>
+    registerClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [key.jwk] } }, client.PrivateKeyJwt({ key: key.privateKey, kid: key.kid })),
+  );
+  const flow = await authorize(config, { redirectUri: REGISTERED_CALLBACK, consent: 'accept' });
+  checkIdToken(await redeem(config, flow), config.clientMetadata().client_id, flow);
 });

@@ -8,9 +8,11 @@
 # has already built — .ci/run runs it after `cargo test`. It installs the npm
 # packages with `npm ci`, loads the demo data (`clef demo`: parent.martin with two
 # children, a student) into a throw-away data dir, registers a confidential and a
-# public client with `clef client create`, starts `clef serve` on a free loopback
-# port (issuer http://127.0.0.1:PORT), runs openid-client.test.mjs, and stops the
-# server. On failure the server's log is printed.
+# public client with `clef client create`, issues an initial access token for
+# dynamic registration with `clef client token` (the tests register their own
+# clients with it), starts `clef serve` on a free loopback port (issuer
+# http://127.0.0.1:PORT), runs openid-client.test.mjs, and stops the server. On
+# failure the server's log is printed.
 #
 # Environment (all optional):
 #   CLEF_BIN    the clef binary   (default: target/debug/clef, or $CARGO_TARGET_DIR/debug/clef)
@@ -84,6 +86,9 @@ export OIDC_PUBLIC_ID="$(json_field client_id <<<"$PUBLIC")"
 [ -n "$OIDC_CONFIDENTIAL_ID" ] && [ -n "$OIDC_CONFIDENTIAL_SECRET" ] && [ -n "$OIDC_PUBLIC_ID" ] \
   || { echo "clef client create did not print the clients' credentials" >&2; exit 1; }
 [ -z "$(json_field client_secret <<<"$PUBLIC")" ] || { echo "a public client was given a secret" >&2; exit 1; }
+# RFC 7591: the tests register clients themselves, with this bearer token.
+export OIDC_INITIAL_ACCESS_TOKEN="$(clef client token --ttl 3600)"
+[ -n "$OIDC_INITIAL_ACCESS_TOKEN" ] || { echo "clef client token printed no initial access token" >&2; exit 1; }
 export OIDC_ISSUER="$ISSUER" OIDC_RP="$RP"
 
 log "starting clef serve on $ISSUER"
