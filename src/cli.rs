@@ -421,7 +421,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", demo.instructions(app.config.issuer_str()));
             Ok(())
         }
-        Command::Keys { command } => crate::keys::cli::run(&config.keys_dir, command, clock.now()),
+        Command::Keys { command } => {
+            let rotation = matches!(command, crate::keys::cli::KeysCommand::Rotate { .. });
+            crate::keys::cli::run(&config.keys_dir, command, clock.now())?;
+            if rotation {
+                let db = open_db(&config).await?;
+                let entry = crate::audit::Entry::new(
+                    crate::audit::Event::KeyRotation,
+                    crate::audit::Outcome::Ok,
+                )
+                .detail("clef keys rotate");
+                crate::audit::record(&db, entry, clock.now()).await;
+            }
+            Ok(())
+        }
     }
 }
 

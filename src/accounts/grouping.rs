@@ -18,6 +18,7 @@ use super::login::MAX_PASSWORD;
 use super::throttle::{self, Gate, Origin};
 use super::{Account, AccountKind, AccountState, Child, PasswordError, store};
 use crate::app::Clef;
+use crate::audit::{self, Entry, Event, Outcome as AuditOutcome};
 use crate::domain::{BirthDate, Identifier};
 use crate::oidc::{logout, refresh};
 use crate::provisioning::{identifiers, provisional};
@@ -329,6 +330,12 @@ pub async fn group(
     tx.commit().await?;
     logout::sign_out_everywhere(app, other_id).await?;
     tracing::info!(principal = %principal_id, closed = %other_id, moved, "accounts grouped");
+    for (account, detail) in [(principal_id, "principal"), (other_id, "closed")] {
+        let entry = Entry::new(Event::Grouping, AuditOutcome::Ok)
+            .account(account)
+            .detail(detail);
+        audit::record(&app.db, entry, now).await;
+    }
     Ok(Ok(Grouped {
         closed_identifier,
         moved,
@@ -429,6 +436,10 @@ pub async fn detach(
     .await?;
     tx.commit().await?;
     tracing::info!(guardian = %guardian_id, student = %student_id, new_guardian = %id, "child detached");
+    for account in [guardian_id, student_id, id.as_str()] {
+        let entry = Entry::new(Event::Detachment, AuditOutcome::Ok).account(account);
+        audit::record(&app.db, entry, now).await;
+    }
     let guardian = store::account_by_id(&app.db, &id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the new account vanished"))?;

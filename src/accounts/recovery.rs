@@ -25,6 +25,7 @@ use super::throttle::{self, Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
+use crate::audit;
 use crate::delivery::{Mail, Subject};
 use crate::domain::{EmailAddress, Identifier};
 use crate::oidc::{logout, refresh};
@@ -192,6 +193,10 @@ async fn record(
         .execute(&app.db)
         .await?;
         if inserted.rows_affected() == 1 {
+            let mut entry =
+                audit::Entry::new(audit::Event::RecoveryRequested, audit::Outcome::Ok).detail(kind);
+            entry.account_id = account_id;
+            audit::record(&app.db, entry, app.now()).await;
             return Ok(reference);
         }
     }
@@ -857,6 +862,14 @@ pub async fn reset_password(
     logout::sign_out_everywhere(app, &account.id).await?;
     throttle::forgive(&app.store, &account.identifier).await?;
     tracing::info!(account = %account.id, refresh_families = families, "password reset");
+    let entry = audit::Entry::new(audit::Event::RecoveryCompleted, audit::Outcome::Ok)
+        .account(&account.id)
+        .detail("password reset");
+    let entry = audit::Entry {
+        address: Some(origin.address),
+        ..entry
+    };
+    audit::record(&app.db, entry, now).await;
     if let Some(email) = confirmed_email(&account).and_then(|e| EmailAddress::parse(e).ok()) {
         let context = minijinja::context! {
             name => format!("{} {}", account.given_name, account.family_name),

@@ -23,8 +23,13 @@ use crate::storage::Kind;
 /// RFC 7523 §2.2.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// The algorithms a client may sign its assertions with.
-pub const ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
+/// The algorithms a client may sign its assertions with (`Ed25519` is the
+/// fully-specified name of EdDSA on Ed25519, RFC 9864, which some libraries send).
+pub const ALGS: &[&str] = &["RS256", "ES256", "EdDSA", "Ed25519"];
+
+/// At most one fetch of a client's `jwks_uri` for an unknown `kid` in this
+/// many seconds, whoever asks.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// An assertion may not live longer than this: it bounds how long its `jti`
 /// is remembered.
@@ -63,15 +68,19 @@ pub async fn verify(app: &Clef, client: &Client, assertion: &str) -> Result<(), 
         .ok_or_else(|| refused("alg must be RS256, ES256 or EdDSA"))?
         .to_owned();
     let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
-
-    let mut keys = client_keys(app, client, false).await?;
-    let mut claims = check_signature(assertion, &alg, kid.as_deref(), &keys);
-    if claims.is_none() && client.jwks_uri.is_some() {
-        // A key the cache does not know yet: the client may have rotated.
-        keys = client_keys(app, client, true).await?;
-        claims = check_signature(assertion, &alg, kid.as_deref(), &keys);
+    // OIDC Registration §2: a registered algorithm is the only one taken.
+    if client
+        .token_endpoint_auth_signing_alg
+        .as_deref()
+        .is_some_and(|registered| !same_alg(registered, &alg))
+    {
+        return Err(refused(
+            "alg is not the client's token_endpoint_auth_signing_alg",
+        ));
     }
-    let claims = claims.ok_or_else(|| refused("bad signature or unknown key"))?;
+    let claims = signed_by_client(app, client, assertion, &alg, kid.as_deref())
+        .await?
+        .ok_or_else(|| refused("bad signature or unknown key"))?;
 
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("iss") != Some(client.id.as_str()) || text("sub") != Some(client.id.as_str()) {
@@ -123,6 +132,45 @@ pub async fn verify(app: &Clef, client: &Client, assertion: &str) -> Result<(), 
     Ok(())
 }
 
+/// `EdDSA` and `Ed25519` name the same algorithm here.
+fn same_alg(a: &str, b: &str) -> bool {
+    fn canonical(alg: &str) -> &str {
+        if alg == "Ed25519" { "EdDSA" } else { alg }
+    }
+    canonical(a) == canonical(b)
+}
+
+/// The claims of `jwt` when one of the client's keys signed it with `alg`.
+/// The keys of a `jwks_uri` come from the cache; they are fetched again only
+/// for a `kid` the cache does not know (the client rotated), at most once
+/// every `REFETCH_INTERVAL`, so a stranger cannot make Clef fetch them at will.
+pub(super) async fn signed_by_client(
+    app: &Clef,
+    client: &Client,
+    jwt: &str,
+    alg: &str,
+    kid: Option<&str>,
+) -> Result<Option<Map<String, Value>>, OAuthError> {
+    let keys = client_keys(app, client, false).await?;
+    if let Some(claims) = check_signature(jwt, alg, kid, &keys) {
+        return Ok(Some(claims));
+    }
+    let unknown_kid = kid.is_some_and(|kid| {
+        !keys
+            .iter()
+            .any(|key| key.get("kid").and_then(Value::as_str) == Some(kid))
+    });
+    if client.jwks_uri.is_none() || !unknown_kid {
+        return Ok(None);
+    }
+    let refetches: Kind<()> = Kind::new(&app.store, "client-jwks-refetch");
+    if refetches.count(&client.id, REFETCH_INTERVAL).await? > 1 {
+        return Ok(None);
+    }
+    let keys = client_keys(app, client, true).await?;
+    Ok(check_signature(jwt, alg, kid, &keys))
+}
+
 /// The claims, when a key of the set (the one named by `kid`, else any of a
 /// matching type) verifies the signature with `alg`.
 pub(super) fn check_signature(
@@ -136,7 +184,7 @@ pub(super) fn check_signature(
         .filter(|key| {
             key.get("alg")
                 .and_then(Value::as_str)
-                .is_none_or(|key_alg| key_alg == alg)
+                .is_none_or(|key_alg| same_alg(key_alg, alg))
         })
         .filter(|key| {
             key.get("use")
@@ -149,7 +197,7 @@ pub(super) fn check_signature(
             let verifier: Box<dyn JwsVerifier> = match alg {
                 "RS256" => Box::new(RS256.verifier_from_jwk(&jwk).ok()?),
                 "ES256" => Box::new(ES256.verifier_from_jwk(&jwk).ok()?),
-                "EdDSA" => Box::new(EdDSA.verifier_from_jwk(&jwk).ok()?),
+                "EdDSA" | "Ed25519" => Box::new(EdDSA.verifier_from_jwk(&jwk).ok()?),
                 _ => return None,
             };
             let (payload, _) = josekit::jws::deserialize_compact(assertion, &*verifier).ok()?;

@@ -10,6 +10,7 @@ use super::session::Session;
 use super::{ErrorCode, OAuthError, Scopes};
 use crate::accounts::store as accounts;
 use crate::app::Clef;
+use crate::audit;
 use crate::domain::{Params, RedirectUri};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -531,6 +532,12 @@ pub async fn decide(
         )
         .await?;
         tracing::info!(account = %session.account_id, client_id = %request.client_id, scopes = %request.scopes.to_wire(), "consent given");
+        let scopes = request.scopes.to_wire();
+        let entry = audit::Entry::new(audit::Event::ConsentGiven, audit::Outcome::Ok)
+            .account(&session.account_id)
+            .client(&request.client_id)
+            .detail(&scopes);
+        audit::record(&app.db, entry, app.now()).await;
         respond_with_code(app, &request, session).await.map(Some)
     }
     .await;

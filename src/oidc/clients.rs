@@ -53,6 +53,10 @@ pub struct Client {
     pub logo_uri: Option<Url>,
     pub policy_uri: Option<Url>,
     pub tos_uri: Option<Url>,
+    /// `web` or `native` (OIDC Registration §2).
+    pub application_type: String,
+    /// The only algorithm its `private_key_jwt` assertions may use, when registered.
+    pub token_endpoint_auth_signing_alg: Option<String>,
     /// RFC 7592: SHA-256 of the registration access token, for a client that
     /// registered itself.
     #[serde(skip)]
@@ -78,6 +82,8 @@ pub struct Registration {
     pub logo_uri: Option<Url>,
     pub policy_uri: Option<Url>,
     pub tos_uri: Option<Url>,
+    pub application_type: String,
+    pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
 impl Registration {
@@ -99,6 +105,8 @@ impl Registration {
         client.logo_uri = self.logo_uri;
         client.policy_uri = self.policy_uri;
         client.tos_uri = self.tos_uri;
+        client.application_type = self.application_type;
+        client.token_endpoint_auth_signing_alg = self.token_endpoint_auth_signing_alg;
     }
 }
 
@@ -107,6 +115,19 @@ pub struct Registered {
     pub client: Client,
     pub secret: Option<SecretString>,
     pub registration_access_token: SecretString,
+}
+
+/// The sector a redirect URI belongs to: its host, or for a native app's
+/// private scheme (`fr.exemple.agenda:/cb`), which has none, the scheme, so
+/// two apps of different publishers never share one.
+fn sector_of(uri: &str) -> String {
+    match Url::parse(uri) {
+        Ok(url) => match url.host_str() {
+            Some(host) if !host.is_empty() => host.to_owned(),
+            _ => format!("{}:", url.scheme()),
+        },
+        Err(_) => uri.to_owned(),
+    }
 }
 
 /// The signing algorithms a client may choose for what Clef signs for it.
@@ -171,19 +192,13 @@ impl Client {
     /// The sector a pairwise subject is computed for: the host of the
     /// sector identifier URI, else the host of the redirect URIs (OIDC Core §8.1).
     pub fn sector(&self) -> String {
-        let host = |url: &str| {
-            Url::parse(url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_default()
-        };
         match &self.sector_identifier_uri {
             Some(uri) => uri.host_str().unwrap_or_default().to_owned(),
-            None => self
-                .redirect_uris
-                .first()
-                .map(|uri| host(uri.as_str()))
-                .unwrap_or_default(),
+            None => match self.redirect_uris.first() {
+                Some(uri) => sector_of(uri.as_str()),
+                // A service without users: its own sector.
+                None => self.id.clone(),
+            },
         }
     }
 }
@@ -383,6 +398,13 @@ pub async fn create(
     now: i64,
 ) -> anyhow::Result<(Client, Option<SecretString>)> {
     new.validate()?;
+    let (client, secret) = draft(new, now);
+    insert(db, &client).await?;
+    Ok((client, secret.map(SecretString::from)))
+}
+
+/// A client not stored yet, with its secret (confidential clients).
+fn draft(new: NewClient, now: i64) -> (Client, Option<String>) {
     let id = format!("clef-{}", random_token(16));
     let secret = (!new.is_public).then(|| random_token(32));
     let client = Client {
@@ -416,10 +438,17 @@ pub async fn create(
         logo_uri: None,
         policy_uri: None,
         tos_uri: None,
+        application_type: "web".into(),
+        token_endpoint_auth_signing_alg: None,
         registration_access_token_hash: None,
         created_at: now,
     };
-    // The identity first, then every setting through the one writer `update` uses too.
+    (client, secret)
+}
+
+/// Stores a new client: its identity, then every setting through the one
+/// writer `update` uses too, in one transaction.
+async fn insert(db: &Db, client: &Client) -> anyhow::Result<()> {
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, \
@@ -429,12 +458,17 @@ pub async fn create(
     .bind(&client.name)
     .bind(&client.secret_hash)
     .bind(i64::from(client.is_public))
-    .bind(now)
+    .bind(client.created_at)
     .execute(&mut *tx)
     .await?;
-    write_settings(&mut tx, &client).await?;
+    write_settings(&mut tx, client).await?;
+    sqlx::query("UPDATE clients SET registration_access_token_hash = $1 WHERE id = $2")
+        .bind(&client.registration_access_token_hash)
+        .bind(&client.id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok((client, secret.map(SecretString::from)))
+    Ok(())
 }
 
 /// Registers a client that asked for itself (RFC 7591): a third party, with a
@@ -442,20 +476,15 @@ pub async fn create(
 /// registration access token to read, replace or delete its registration.
 pub async fn register(db: &Db, registration: Registration, now: i64) -> anyhow::Result<Registered> {
     let public = registration.auth_method == AuthMethod::None;
-    let (mut client, secret) = create(
-        db,
+    let (mut client, secret) = draft(
         NewClient {
             name: registration.name.clone(),
-            redirect_uris: registration.redirect_uris.clone(),
             is_public: public,
             is_first_party: false,
-            grant_types: Some(registration.grant_types),
-            service_scopes: Some(registration.service_scopes.clone()),
             ..NewClient::default()
         },
         now,
-    )
-    .await?;
+    );
     let secret = match registration.auth_method {
         // Its stored digest stays (a confidential client has one), but the
         // secret itself is never handed out: only the client's keys sign in.
@@ -465,17 +494,10 @@ pub async fn register(db: &Db, registration: Registration, now: i64) -> anyhow::
     registration.apply(&mut client);
     let token = random_token(32);
     client.registration_access_token_hash = Some(digest(&token));
-    let mut tx = db.begin().await?;
-    write_settings(&mut tx, &client).await?;
-    sqlx::query("UPDATE clients SET registration_access_token_hash = $1 WHERE id = $2")
-        .bind(&client.registration_access_token_hash)
-        .bind(&client.id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    insert(db, &client).await?;
     Ok(Registered {
         client,
-        secret,
+        secret: secret.map(SecretString::from),
         registration_access_token: token.into(),
     })
 }
@@ -537,8 +559,8 @@ async fn write_settings(
     client: &Client,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
-        !client.redirect_uris.is_empty(),
-        "a client needs a redirect URI"
+        !client.redirect_uris.is_empty() || !client.grant_types.authorization_code,
+        "a client of the code flow needs a redirect URI"
     );
     client.refresh_lifetimes.validate()?;
     check_grants(client)?;
@@ -550,7 +572,8 @@ async fn write_settings(
          refresh_token_idle_ttl = $10, refresh_token_absolute_ttl = $11, subject_type = $12, \
          sector_identifier_uri = $13, token_endpoint_auth_method = $14, jwks = $15, jwks_uri = $16, \
          id_token_signed_response_alg = $17, userinfo_signed_response_alg = $18, logo_uri = $19, \
-         policy_uri = $20, tos_uri = $21 WHERE id = $22",
+         policy_uri = $20, tos_uri = $21, application_type = $22, token_endpoint_auth_signing_alg = $23 \
+         WHERE id = $24",
     )
     .bind(&client.name)
     .bind(serde_json::to_string(&client.redirect_uris)?)
@@ -573,6 +596,8 @@ async fn write_settings(
     .bind(client.logo_uri.as_ref().map(Url::as_str))
     .bind(client.policy_uri.as_ref().map(Url::as_str))
     .bind(client.tos_uri.as_ref().map(Url::as_str))
+    .bind(&client.application_type)
+    .bind(&client.token_endpoint_auth_signing_alg)
     .bind(&client.id)
     .execute(&mut **tx)
     .await?;
@@ -582,15 +607,14 @@ async fn write_settings(
 /// Pairwise subjects need one sector: redirect URIs on several hosts need a
 /// sector identifier URI (OIDC Core §8.1).
 fn check_sector(client: &Client) -> anyhow::Result<()> {
-    if client.subject_type == SubjectType::Pairwise && client.sector_identifier_uri.is_none() {
+    if client.subject_type == SubjectType::Pairwise
+        && client.sector_identifier_uri.is_none()
+        && !client.redirect_uris.is_empty()
+    {
         let hosts: std::collections::BTreeSet<Option<String>> = client
             .redirect_uris
             .iter()
-            .map(|uri| {
-                Url::parse(uri.as_str())
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_owned))
-            })
+            .map(|uri| Some(sector_of(uri.as_str())))
             .collect();
         anyhow::ensure!(
             hosts.len() == 1,
@@ -707,7 +731,7 @@ const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirec
      backchannel_logout_uri, backchannel_logout_session_required, terms_url, terms_version, grant_types, service_scopes, \
      refresh_token_idle_ttl, refresh_token_absolute_ttl, subject_type, sector_identifier_uri, \
      token_endpoint_auth_method, jwks, jwks_uri, id_token_signed_response_alg, userinfo_signed_response_alg, \
-     logo_uri, policy_uri, tos_uri, registration_access_token_hash";
+     logo_uri, policy_uri, tos_uri, registration_access_token_hash, application_type, token_endpoint_auth_signing_alg";
 
 fn url(row: &AnyRow, column: &str) -> Result<Option<Url>, sqlx::Error> {
     row.try_get::<Option<String>, _>(column)?
@@ -796,6 +820,8 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
         policy_uri: url(row, "policy_uri")?,
         tos_uri: url(row, "tos_uri")?,
         registration_access_token_hash: row.try_get("registration_access_token_hash")?,
+        application_type: row.try_get("application_type")?,
+        token_endpoint_auth_signing_alg: row.try_get("token_endpoint_auth_signing_alg")?,
         created_at: row.try_get("created_at")?,
     })
 }

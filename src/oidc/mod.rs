@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn scopes_require_openid_and_drop_unknown_ones() {
         assert_eq!(
-            Scopes::parse(Some("children  openid offline_access phone"))
+            Scopes::parse(Some("children  openid offline_access address"))
                 .unwrap()
                 .to_wire(),
             "openid children offline_access"

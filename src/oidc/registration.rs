@@ -77,11 +77,12 @@ pub struct ClientMetadata {
     pub client_uri: Option<String>,
 }
 
-/// An https URL (http on loopback, for development).
-fn web_url(field: &str, raw: &str) -> Result<Url, RegistrationError> {
+/// An https URL (http on loopback in development only: Clef fetches some of
+/// them, and must not be led to its own host's services in production).
+fn web_url(field: &str, raw: &str, dev: bool) -> Result<Url, RegistrationError> {
     let url = Url::parse(raw).map_err(|_| metadata(format!("{field} is not a URL")))?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback))
+    if !(url.scheme() == "https" || (dev && url.scheme() == "http" && loopback))
         || url.fragment().is_some()
     {
         return Err(metadata(format!(
@@ -91,8 +92,14 @@ fn web_url(field: &str, raw: &str) -> Result<Url, RegistrationError> {
     Ok(url)
 }
 
-fn optional_url(field: &str, raw: &Option<String>) -> Result<Option<Url>, RegistrationError> {
-    raw.as_deref().map(|raw| web_url(field, raw)).transpose()
+fn optional_url(
+    field: &str,
+    raw: &Option<String>,
+    dev: bool,
+) -> Result<Option<Url>, RegistrationError> {
+    raw.as_deref()
+        .map(|raw| web_url(field, raw, dev))
+        .transpose()
 }
 
 fn alg(field: &str, raw: &Option<String>) -> Result<Option<String>, RegistrationError> {
@@ -126,7 +133,9 @@ fn check_jwks(set: &Value) -> Result<(), RegistrationError> {
 impl ClientMetadata {
     /// Checks every field; fetches `sector_identifier_uri` and checks it lists
     /// every redirect URI (OIDC Registration §5).
-    pub async fn validate(self) -> Result<Registration, RegistrationError> {
+    /// `dev`: the issuer is plain http (development): URLs Clef fetches or
+    /// shows may then be loopback http; in production they are https only.
+    pub async fn validate(self, dev: bool) -> Result<Registration, RegistrationError> {
         if let Some(types) = &self.response_types
             && types.iter().any(|t| t != "code")
         {
@@ -191,7 +200,7 @@ impl ClientMetadata {
         if let Some(set) = &self.jwks {
             check_jwks(set)?;
         }
-        let jwks_uri = optional_url("jwks_uri", &self.jwks_uri)?;
+        let jwks_uri = optional_url("jwks_uri", &self.jwks_uri, dev)?;
         if self.jwks.is_some() && jwks_uri.is_some() {
             return Err(metadata("jwks and jwks_uri cannot both be given"));
         }
@@ -213,9 +222,26 @@ impl ClientMetadata {
                 .ok_or_else(|| metadata("subject_type is public or pairwise"))?,
         };
         let sector_identifier_uri =
-            optional_url("sector_identifier_uri", &self.sector_identifier_uri)?;
-        if let Some(uri) = &sector_identifier_uri {
-            check_sector(uri, &redirect_uris).await?;
+            optional_url("sector_identifier_uri", &self.sector_identifier_uri, dev)?;
+        match &sector_identifier_uri {
+            Some(uri) => check_sector(uri, &redirect_uris).await?,
+            // OIDC Core §8.1: redirect URIs on several hosts need a sector.
+            None if subject_type == SubjectType::Pairwise => {
+                let hosts: std::collections::BTreeSet<Option<String>> = redirect_uris
+                    .iter()
+                    .map(|uri| {
+                        Url::parse(uri.as_str())
+                            .ok()
+                            .and_then(|u| u.host_str().map(str::to_owned))
+                    })
+                    .collect();
+                if hosts.len() > 1 {
+                    return Err(metadata(
+                        "redirect_uris on several hosts need a sector_identifier_uri for pairwise subjects",
+                    ));
+                }
+            }
+            None => {}
         }
         let post_logout_redirect_uris = self
             .post_logout_redirect_uris
@@ -243,7 +269,7 @@ impl ClientMetadata {
             Some(name) => crate::domain::text("client_name", name, 100)
                 .map_err(|_| metadata("client_name is at most 100 characters of text"))?,
         };
-        optional_url("client_uri", &self.client_uri)?;
+        optional_url("client_uri", &self.client_uri, dev)?;
         Ok(Registration {
             name,
             redirect_uris,
@@ -265,9 +291,11 @@ impl ClientMetadata {
                 &self.userinfo_signed_response_alg,
             )?,
             backchannel_logout_uri,
-            logo_uri: optional_url("logo_uri", &self.logo_uri)?,
-            policy_uri: optional_url("policy_uri", &self.policy_uri)?,
-            tos_uri: optional_url("tos_uri", &self.tos_uri)?,
+            logo_uri: optional_url("logo_uri", &self.logo_uri, dev)?,
+            policy_uri: optional_url("policy_uri", &self.policy_uri, dev)?,
+            tos_uri: optional_url("tos_uri", &self.tos_uri, dev)?,
+            application_type: application_type.to_owned(),
+            token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg,
         })
     }
 }
@@ -369,7 +397,7 @@ pub fn response(
         "post_logout_redirect_uris": uris(&client.post_logout_redirect_uris),
         "response_types": ["code"],
         "grant_types": grant_types,
-        "application_type": "web",
+        "application_type": client.application_type,
         "token_endpoint_auth_method": client.auth_method.unwrap_or(if client.is_public {
             AuthMethod::None
         } else {
@@ -419,6 +447,13 @@ pub fn response(
     if client.backchannel_logout_uri.is_some() {
         optional("backchannel_logout_session_required", Some(true.into()));
     }
+    optional(
+        "token_endpoint_auth_signing_alg",
+        client
+            .token_endpoint_auth_signing_alg
+            .clone()
+            .map(Value::from),
+    );
     optional(
         "logo_uri",
         client.logo_uri.as_ref().map(|u| u.as_str().into()),

@@ -60,7 +60,7 @@ pub async fn resolve(app: &Clef, params: Params) -> Result<Params, OAuthError> {
         (None, Some(uri)) if uri.starts_with(PAR_PREFIX) => {
             return take_pushed(app, &params, uri).await;
         }
-        (None, Some(uri)) => fetch_object(uri).await?,
+        (None, Some(uri)) => fetch_object(uri, app.config.issuer.scheme() == "http").await?,
     };
     let client_id = params
         .get("client_id")
@@ -95,11 +95,12 @@ pub async fn resolve(app: &Clef, params: Params) -> Result<Params, OAuthError> {
     Params::from_pairs(merged).map_err(|e| invalid_object(&e.wire_description()))
 }
 
-/// OIDC Core §6.2: a request object published by the client at an https URL.
-async fn fetch_object(uri: &str) -> Result<String, OAuthError> {
+/// OIDC Core §6.2: a request object published by the client at an https URL
+/// (loopback http too when `dev`, an http issuer: development).
+async fn fetch_object(uri: &str, dev: bool) -> Result<String, OAuthError> {
     let url = url::Url::parse(uri).map_err(|_| invalid_uri("request_uri is not a URL"))?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+    if !(url.scheme() == "https" || (dev && url.scheme() == "http" && loopback)) {
         return Err(invalid_uri("request_uri must be https"));
     }
     let body = assertion::fetch_bytes(&url)
@@ -137,16 +138,9 @@ async fn verify(
     if client.jwks.is_none() && client.jwks_uri.is_none() {
         return Err(invalid_object("the client has no registered keys"));
     }
-    let keys = assertion::client_keys(app, client, false).await?;
-    let claims = match assertion::check_signature(object, alg, kid, &keys) {
-        Some(claims) => claims,
-        None if client.jwks_uri.is_some() => {
-            let keys = assertion::client_keys(app, client, true).await?;
-            assertion::check_signature(object, alg, kid, &keys)
-                .ok_or_else(|| invalid_object("bad signature or unknown key"))?
-        }
-        None => return Err(invalid_object("bad signature or unknown key")),
-    };
+    let claims = assertion::signed_by_client(app, client, object, alg, kid)
+        .await?
+        .ok_or_else(|| invalid_object("bad signature or unknown key"))?;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("client_id").is_some_and(|id| id != client.id) {
         return Err(invalid_object("client_id differs from the request's"));

@@ -87,6 +87,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "registration",
         include_str!("../../migrations/0011_registration.sql"),
     ),
+    (
+        12,
+        "audit and staff",
+        include_str!("../../migrations/0012_audit_and_staff.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

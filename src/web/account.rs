@@ -9,12 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
-use super::extract::{CheckedForm, ClientAddress, Query, SignedIn, device_label};
+use super::extract::{CheckedForm, ClientAddress, Device, Query, SignedIn, device_label};
 use super::login::too_many_attempts;
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{self, ProfileError};
 use crate::accounts::{Account, AccountKind, Child, store};
 use crate::app::Clef;
+use crate::audit::{self, Entry, Event, Outcome};
 use crate::oidc::{clients, consent, logout, session};
 
 fn datetime(unix: i64) -> String {
@@ -236,6 +237,7 @@ pub async fn change_password(
         session,
     }: SignedIn,
     ClientAddress(address): ClientAddress,
+    Device(device): Device,
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
@@ -251,6 +253,15 @@ pub async fn change_password(
     )
     .await
     .map(|()| "Votre mot de passe a été modifié.");
+    let done = if result.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    };
+    let entry = Entry::new(Event::PasswordChanged, done)
+        .account(&account.id)
+        .from(address, &device);
+    audit::record(&app.db, entry, app.now()).await;
     outcome(&app, jar, &account, &session.sid, result).await
 }
 
@@ -311,6 +322,10 @@ pub async fn withdraw_consent(
     let notice = match name {
         Some(name) if withdrawn => {
             tracing::info!(account = %account.id, client = %client_id, "consent withdrawn");
+            let entry = Entry::new(Event::ConsentWithdrawn, Outcome::Ok)
+                .account(&account.id)
+                .client(client_id);
+            audit::record(&app.db, entry, app.now()).await;
             Some(format!(
                 "L'autorisation de « {name} » est retirée : ce service vous la redemandera s'il en a besoin."
             ))

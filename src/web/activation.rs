@@ -15,6 +15,7 @@ use crate::accounts::activation::{self, ActivationError, FirstConnection};
 use crate::accounts::tokens::{self, TokenProblem};
 use crate::accounts::{Account, AccountKind, AccountState, store};
 use crate::app::Clef;
+use crate::audit::{self, Entry, Event, Outcome};
 use crate::domain::EmailAddress;
 use crate::oidc::authorize;
 
@@ -138,7 +139,13 @@ pub async fn first_connection(
     let activated = match activation::first_connection(&app, &account.id, form, return_to, &origin)
         .await
     {
-        Ok(activated) => activated,
+        Ok(activated) => {
+            let entry = Entry::new(Event::Activation, Outcome::Ok)
+                .account(&activated.id)
+                .from(address, &device);
+            audit::record(&app.db, entry, app.now()).await;
+            activated
+        }
         Err(ActivationError::Invalid(field, message)) => {
             return first_connection_page(
                 &app,
@@ -151,6 +158,11 @@ pub async fn first_connection(
             .await;
         }
         Err(ActivationError::WrongBirthdate) => {
+            let entry = Entry::new(Event::Activation, Outcome::Failed)
+                .account(&account.id)
+                .from(address, &device)
+                .detail("wrong birth date");
+            audit::record(&app.db, entry, app.now()).await;
             let message =
                 "La date de naissance ne correspond pas à celle connue de l'établissement.";
             return first_connection_page(
@@ -370,6 +382,8 @@ pub async fn confirm(
     let confirmed = activation::confirm_email(&app, params.get("jeton").unwrap_or(""))
         .await?
         .map_err(link_problem)?;
+    let entry = Entry::new(Event::EmailConfirmed, Outcome::Ok).account(&confirmed.account.id);
+    audit::record(&app.db, entry, app.now()).await;
     let link = match confirmed.return_to.as_deref() {
         Some(url) => (url, "Continuer vers l'application"),
         None => ("/compte", "Gérer mon compte"),

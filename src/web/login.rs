@@ -12,8 +12,10 @@ use super::interaction::{self, Interaction, Purpose};
 use super::redirect::after_form;
 use super::{AppState, cookies, pages};
 use crate::accounts::login::{self, LoginError, LoginOutcome};
+use crate::accounts::store;
 use crate::accounts::throttle::french_wait;
 use crate::app::Clef;
+use crate::audit::{self, Entry, Event, Outcome};
 use crate::domain::{Identifier, Params};
 use crate::oidc::{authorize, clients, logout, session};
 
@@ -128,6 +130,7 @@ pub async fn submit(
     };
     let origin = cookies::origin(&app, &jar, address, identifier.as_str());
     let outcome = login::authenticate(&app, &identifier, &password, &origin).await;
+    audit_login(&app, &identifier, &outcome, address, &device).await?;
     // A right password, whatever follows: this browser is remembered for the account.
     let jar = if outcome.is_ok() {
         cookies::remember_device(&app, jar, identifier.as_str())
@@ -185,6 +188,41 @@ pub async fn submit(
         Err(LoginError::Internal(e)) => return Err(e.into()),
     };
     sign_in(&app, jar, &account.id, &device, pending_id.as_deref()).await
+}
+
+/// Records a login attempt in the audit trail: its account (looked up when the
+/// attempt failed, so the trail of an account shows the attacks on it), the
+/// address and browser, and the outcome.
+async fn audit_login(
+    app: &Clef,
+    identifier: &Identifier,
+    outcome: &Result<LoginOutcome, LoginError>,
+    address: std::net::IpAddr,
+    device: &str,
+) -> Result<(), WebError> {
+    let (account_id, result) = match outcome {
+        Ok(
+            LoginOutcome::SignedIn(account)
+            | LoginOutcome::FirstConnection(account)
+            | LoginOutcome::Unconfirmed(account),
+        ) => (Some(account.id.clone()), Outcome::Ok),
+        Err(error) => {
+            let result = match error {
+                LoginError::TooManyAttempts { .. } => Outcome::Refused,
+                _ => Outcome::Failed,
+            };
+            let found = store::account_by_identifier(&app.db, identifier).await?;
+            (found.map(|a| a.id), result)
+        }
+    };
+    let mut entry = Entry::new(Event::Login, result)
+        .from(address, device)
+        .detail(identifier.as_str());
+    if let Some(id) = account_id.as_deref() {
+        entry = entry.account(id);
+    }
+    audit::record(&app.db, entry, app.now()).await;
+    Ok(())
 }
 
 /// Opens a session and goes on: back to the client if a request was under

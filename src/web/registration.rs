@@ -12,6 +12,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::WebError;
 use super::pages::no_store;
+use crate::audit::{self, Entry, Event, Outcome};
 use crate::oidc::clients;
 use crate::oidc::registration::{self, ClientMetadata, RegistrationError};
 
@@ -50,12 +51,28 @@ fn refused(error: &RegistrationError) -> Response {
     response
 }
 
+/// The body as client metadata: a JSON object (serde would also fill the
+/// fields from an array, in order).
 fn parse(body: &Bytes) -> Result<ClientMetadata, RegistrationError> {
-    serde_json::from_slice(body).map_err(|_| {
+    use serde::Deserialize;
+    let invalid = || {
         RegistrationError::InvalidClientMetadata(
             "the body must be a JSON object of client metadata".into(),
         )
-    })
+    };
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|_| invalid())?;
+    ClientMetadata::deserialize(serde_json::Value::Object(object)).map_err(|_| invalid())
+}
+
+/// Development: a plain http issuer lets fetched URLs be loopback http.
+fn dev(app: &crate::app::Clef) -> bool {
+    app.config.issuer.scheme() == "http"
+}
+
+/// A store refusal as the client reads it (ASCII, RFC 6749 §5.2).
+fn not_stored(e: &anyhow::Error) -> RegistrationError {
+    RegistrationError::InvalidClientMetadata(e.to_string().chars().filter(char::is_ascii).collect())
 }
 
 /// `POST /register`.
@@ -71,12 +88,17 @@ pub async fn register(
         Ok(metadata) => metadata,
         Err(e) => return Ok(refused(&e)),
     };
-    let validated = match metadata.validate().await {
+    let validated = match metadata.validate(dev(&app)).await {
         Ok(validated) => validated,
         Err(e) => return Ok(refused(&e)),
     };
-    let registered = clients::register(&app.db, validated, app.now()).await?;
+    let registered = match clients::register(&app.db, validated, app.now()).await {
+        Ok(registered) => registered,
+        Err(e) => return Ok(refused(&not_stored(&e))),
+    };
     tracing::info!(client = %registered.client.id, "client registered itself");
+    let entry = Entry::new(Event::ClientRegistered, Outcome::Ok).client(&registered.client.id);
+    audit::record(&app.db, entry, app.now()).await;
     let body = registration::response(
         &app,
         &registered.client,
@@ -130,17 +152,13 @@ pub async fn replace(
             "client_secret is not the client's".into(),
         )));
     }
-    let validated = match metadata.validate().await {
+    let validated = match metadata.validate(dev(&app)).await {
         Ok(validated) => validated,
         Err(e) => return Ok(refused(&e)),
     };
     let client = match clients::replace_registration(&app.db, client, validated).await {
         Ok(client) => client,
-        Err(e) => {
-            // The description goes to a client: ASCII only (RFC 6749 §5.2).
-            let why: String = e.to_string().chars().filter(char::is_ascii).collect();
-            return Ok(refused(&RegistrationError::InvalidClientMetadata(why)));
-        }
+        Err(e) => return Ok(refused(&not_stored(&e))),
     };
     tracing::info!(client = %client.id, "client registration replaced");
     Ok(json_response(
@@ -159,6 +177,8 @@ pub async fn delete(
         Ok(client) => {
             clients::delete(&app.db, &client.id, app.now()).await?;
             tracing::info!(client = %client.id, "client deleted its registration");
+            let entry = Entry::new(Event::ClientDeleted, Outcome::Ok).client(&client.id);
+            audit::record(&app.db, entry, app.now()).await;
             let mut response = StatusCode::NO_CONTENT.into_response();
             no_store(&mut response);
             Ok(response)

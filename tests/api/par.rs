@@ -324,6 +324,6 @@ async fn discovery_advertises_par_and_request_objects() {
     assert_eq!(discovery["request_uri_parameter_supported"], true);
     assert_eq!(
         discovery["request_object_signing_alg_values_supported"],
-        json!(["RS256", "ES256", "EdDSA"])
+        json!(["RS256", "ES256", "EdDSA", "Ed25519"])
     );
 }
