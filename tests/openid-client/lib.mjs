@@ -299,7 +299,7 @@ export function decodeJwt(jwt) {
 
 /**
  * A fetch that records every request openid-client makes (url, method, headers,
- * body) and the status and headers of its response.
+ * body) and the status, headers and (responseJson()) body of its response.
  */
 export function recordingFetch(log) {
   return async (url, options = {}) => {
@@ -309,6 +309,9 @@ export function recordingFetch(log) {
     const response = await fetch(url, options);
     entry.status = response.status;
     entry.responseHeaders = response.headers;
+    // The body as Clef sent it, whatever openid-client keeps of it (read on demand).
+    const copy = response.clone();
+    entry.responseJson = () => copy.json();
     return response;
   };
 }

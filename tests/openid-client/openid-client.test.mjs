@@ -1,6 +1,8 @@
 // Clef as panva's openid-client (v6) sees it: a relying party written by others
 // drives discovery, the code flow with PKCE for a confidential and a public client,
-// the ID token and UserInfo, and the refusals the library and Clef must make.
+// the ID token and UserInfo, and the refusals the library and Clef must make;
+// dynamic registration and private_key_jwt; pushed authorization requests
+// (buildAuthorizationUrlWithPAR) and signed request objects (buildAuthorizationUrlWithJAR).
 // Features Clef does not have yet (issue 7: refresh tokens, introspection,
 // revocation, RP-initiated logout) are tested too, and skipped while discovery does
 // not advertise them: they start running the day it does.
@@ -74,8 +76,10 @@ function signatureBreakingFetch(tokenEndpoint) {
 /**
  * One authorization: PKCE S256, state and nonce as openid-client makes them, the
  * login through Clef's form in `browser`, and the callback to hand back.
+ * `build` makes the authorization URL from the parameters: a plain query by
+ * default, or openid-client's PAR (pushed) or JAR (signed request object).
  */
-async function authorize(config, { browser = new Browser(ISSUER), account = PARENT, redirectUri, scope = 'openid profile children', extra = {}, pkce = true, consent } = {}) {
+async function authorize(config, { browser = new Browser(ISSUER), account = PARENT, redirectUri, scope = 'openid profile children', extra = {}, pkce = true, consent, build = plainUrl } = {}) {
   const codeVerifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -84,9 +88,24 @@ async function authorize(config, { browser = new Browser(ISSUER), account = PARE
     parameters.code_challenge = await client.calculatePKCECodeChallenge(codeVerifier);
     parameters.code_challenge_method = 'S256';
   }
-  const url = client.buildAuthorizationUrl(config, parameters);
+  const url = await build(config, parameters);
   const callback = await signIn(browser, url, redirectUri, account, { consent });
-  return { browser, callback, codeVerifier, state, nonce, url };
+  return { browser, callback, codeVerifier, state, nonce, url, parameters };
+}
+
+function plainUrl(config, parameters) {
+  return client.buildAuthorizationUrl(config, parameters);
+}
+
+/** RFC 9126 through openid-client: the parameters pushed to /par, a URL naming them. */
+function pushedUrl(config, parameters) {
+  return rp('the pushed authorization request (buildAuthorizationUrlWithPAR)', () => client.buildAuthorizationUrlWithPAR(config, parameters));
+}
+
+/** RFC 9101 through openid-client: the parameters in a request object signed by `key`. */
+function signedUrl(key) {
+  return (config, parameters) =>
+    rp('the signed request object (buildAuthorizationUrlWithJAR)', () => client.buildAuthorizationUrlWithJAR(config, parameters, { key: key.privateKey, kid: key.kid }));
 }
 
 function checksOf(flow, more = {}) {
@@ -766,11 +785,239 @@ test('private_key_jwt (Ed25519 key, alg EdDSA): an EdDSA ID token verified by op
   checkIdToken(tokens, registered.client_id, flow, { alg: 'EdDSA' });
 });
 
-test('private_key_jwt with an Ed25519 key as openid-client signs it by default (alg "Ed25519", RFC 9864)', { todo: 'Clef takes alg "EdDSA" only for Ed25519 assertions' }, async () => {
+test('private_key_jwt with an Ed25519 key as openid-client signs it by default (alg "Ed25519", RFC 9864): accepted like EdDSA, with or without token_endpoint_auth_signing_alg', async () => {
   const key = await clientKeyPair({ name: 'Ed25519' }, 'EdDSA', 'rp-ed25519-2');
-  const { config } = await rp('dynamic registration of an Ed25519 private_key_jwt client', () =>
-    registerClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [key.jwk] } }, client.PrivateKeyJwt({ key: key.privateKey, kid: key.kid })),
+  // openid-client's own header, untouched: no modifyAssertion.
+  const auth = client.PrivateKeyJwt({ key: key.privateKey, kid: key.kid });
+  for (const declared of [{}, { token_endpoint_auth_signing_alg: 'EdDSA' }]) {
+    const { config, log } = await rp(`dynamic registration of an Ed25519 private_key_jwt client ${JSON.stringify(declared)}`, () =>
+      registerClient({ client_name: 'openid-client (Ed25519)', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [key.jwk] }, ...declared }, auth),
+    );
+    const registered = config.clientMetadata();
+    const flow = await authorize(config, { redirectUri: REGISTERED_CALLBACK, consent: 'accept' });
+    const tokens = await redeem(config, flow);
+    const { request, form } = lastTokenRequest(log);
+    assert.equal(request.status, 200);
+    assert.equal(form.get('client_assertion_type'), ASSERTION_TYPE);
+    const assertion = decodeJwt(form.get('client_assertion'));
+    assert.equal(assertion.header.alg, 'Ed25519', "openid-client's default name for an Ed25519 signature");
+    assert.equal(assertion.header.kid, key.kid);
+    checkIdToken(tokens, registered.client_id, flow);
+    // Another endpoint, another assertion by the same default: introspection.
+    const live = await rp('introspection with an Ed25519 assertion', () => client.tokenIntrospection(config, tokens.access_token));
+    assert.equal(live.active, true);
+  }
+});
+
+// ---------------------- pushed authorization requests (RFC 9126), request objects (RFC 9101)
+
+/** The requests to the PAR endpoint in a log. */
+function parRequests(log) {
+  return log.filter((r) => r.url === metadata.pushed_authorization_request_endpoint);
+}
+
+/** The names of a URL's query parameters, sorted. */
+function queryNames(url) {
+  return [...new URL(url).searchParams.keys()].sort();
+}
+
+/** What Clef shows a person whose authorization URL it refuses: a 400 page, no redirect. */
+async function assertErrorPage(response, what) {
+  const text = await response.text();
+  assert.equal(response.status, 400, `${what}: expected Clef's error page (400), got ${response.status} ${response.headers.get('location') ?? ''} ${text.replace(/\s+/g, ' ').slice(0, 300)}`);
+  assert.equal(response.headers.get('location'), null, `${what}: no redirect`);
+  assert.match(response.headers.get('content-type') ?? '', /^text\/html/);
+  return text;
+}
+
+test('PAR (RFC 9126), confidential client: openid-client pushes the request (client_secret_basic, then client_secret_post); the URL carries only client_id and request_uri; code, ID token, nonce; the request_uri is single-use', async () => {
+  const { basic, post } = need();
+  assert.equal(metadata.pushed_authorization_request_endpoint, `${ISSUER}/par`, 'discovery advertises the PAR endpoint');
+
+  const before = parRequests(sent.basic).length;
+  const flow = await authorize(basic, { redirectUri: CONFIDENTIAL_CALLBACK, build: pushedUrl });
+  // The push: an authenticated POST holding every parameter; 201 with the request_uri.
+  const pushes = parRequests(sent.basic).slice(before);
+  assert.equal(pushes.length, 1, 'one request to the PAR endpoint');
+  const [push] = pushes;
+  assert.equal(push.method, 'POST');
+  assert.deepEqual(basicCredentials(push.headers.get('authorization')), [CONFIDENTIAL.id, CONFIDENTIAL.secret], 'the push is authenticated with HTTP Basic');
+  const pushed = new URLSearchParams(push.body);
+  assert.ok(!pushed.has('client_secret'));
+  for (const name of ['redirect_uri', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method']) {
+    assert.equal(pushed.get(name), flow.parameters[name], `${name} was pushed`);
+  }
+  assert.equal(pushed.get('response_type'), 'code');
+  assert.equal(push.status, 201, 'RFC 9126 §2.2: 201 Created');
+  assert.match(push.responseHeaders.get('cache-control') ?? '', /no-store/, 'RFC 9126 §2.2: the answer is not cached');
+  const answer = await push.responseJson();
+  assert.match(answer.request_uri, /^urn:ietf:params:oauth:request_uri:[A-Za-z0-9_-]{16,}$/);
+  assert.equal(answer.expires_in, 60);
+
+  // The front channel carries nothing but the reference.
+  assert.deepEqual(queryNames(flow.url), ['client_id', 'request_uri']);
+  assert.equal(flow.url.searchParams.get('client_id'), CONFIDENTIAL.id);
+  assert.equal(flow.url.searchParams.get('request_uri'), answer.request_uri);
+  assert.equal(flow.browser.logins, 1, 'the login form was shown and filled');
+  assert.equal(flow.callback.searchParams.get('state'), flow.state, 'the pushed state comes back');
+  assert.equal(flow.callback.searchParams.get('iss'), ISSUER);
+
+  const tokens = await redeem(basic, flow);
+  const claims = checkIdToken(tokens, CONFIDENTIAL.id, flow);
+  assert.equal(claims.nonce, flow.nonce, 'the pushed nonce is in the ID token');
+  assert.equal(claims.preferred_username, PARENT.identifier);
+  checkChildren(claims.children);
+
+  // The same authorization URL again: the request_uri was used. Even in the
+  // signed-in browser (which would get a code at once), Clef shows an error page.
+  await assertErrorPage(await flow.browser.request(flow.url), 'the used request_uri, in the signed-in browser');
+  await assertErrorPage(await new Browser(ISSUER).request(flow.url), 'the used request_uri, in a fresh browser');
+
+  // client_secret_post: the secret in the pushed body; the SSO session answers at once.
+  const viaPost = await authorize(post, { browser: flow.browser, account: null, redirectUri: CONFIDENTIAL_CALLBACK, scope: 'openid', build: pushedUrl });
+  const postPush = parRequests(sent.post).at(-1);
+  assert.equal(postPush.status, 201);
+  assert.equal(postPush.headers.get('authorization'), null, 'no HTTP Basic with client_secret_post');
+  const postForm = new URLSearchParams(postPush.body);
+  assert.equal(postForm.get('client_id'), CONFIDENTIAL.id);
+  assert.equal(postForm.get('client_secret'), CONFIDENTIAL.secret);
+  assert.deepEqual(queryNames(viaPost.url), ['client_id', 'request_uri']);
+  assert.equal(flow.browser.logins, 1, 'the SSO session answered the second pushed request');
+  const again = checkIdToken(await redeem(post, viaPost), CONFIDENTIAL.id, viaPost);
+  assert.equal(again.sub, claims.sub);
+
+  // A request_uri is the pushing client's: presented under another client_id, it is refused.
+  const stolen = await pushedUrl(basic, { redirect_uri: CONFIDENTIAL_CALLBACK, scope: 'openid', state: client.randomState(), nonce: client.randomNonce(), code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256' });
+  const elsewhere = new URL(stolen);
+  elsewhere.searchParams.set('client_id', PUBLIC_ID);
+  await assertErrorPage(await flow.browser.request(elsewhere), "a request_uri presented under another client's id");
+
+  // A push with a wrong secret: invalid_client, and no request_uri.
+  const wrong = await discover(CONFIDENTIAL.id, 'not-the-secret', client.ClientSecretBasic('not-the-secret'), []);
+  const refused = await refusedWith(client.buildAuthorizationUrlWithPAR(wrong, { redirect_uri: CONFIDENTIAL_CALLBACK, scope: 'openid' }), 'invalid_client', 'a push with a wrong client secret');
+  assert.equal(refused.status, 401);
+});
+
+test('PAR (RFC 9126), private_key_jwt client: openid-client authenticates the push with a signed assertion; the flow completes; a replayed or foreign assertion is refused at /par', async () => {
+  const key = await clientKeyPair({ name: 'ECDSA', namedCurve: 'P-256' }, 'ES256', 'rp-par-es256-1');
+  const { config, log } = await rp('dynamic registration of a private_key_jwt client for PAR', () =>
+    registerClient(
+      { client_name: 'openid-client (PAR, private_key_jwt)', token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256', jwks: { keys: [key.jwk] } },
+      client.PrivateKeyJwt({ key: key.privateKey, kid: key.kid }),
+    ),
   );
-  const flow = await authorize(config, { redirectUri: REGISTERED_CALLBACK, consent: 'accept' });
-  checkIdToken(await redeem(config, flow), config.clientMetadata().client_id, flow);
+  const registered = config.clientMetadata();
+
+  const flow = await authorize(config, { redirectUri: REGISTERED_CALLBACK, consent: 'accept', build: pushedUrl });
+  const [push] = parRequests(log);
+  assert.ok(push, 'openid-client pushed the request');
+  assert.equal(push.status, 201);
+  assert.equal(push.headers.get('authorization'), null, 'no HTTP Basic');
+  const pushed = new URLSearchParams(push.body);
+  assert.ok(!pushed.has('client_secret'), 'no secret in the push');
+  assert.equal(pushed.get('client_id'), registered.client_id);
+  assert.equal(pushed.get('client_assertion_type'), ASSERTION_TYPE);
+  const assertion = decodeJwt(pushed.get('client_assertion'));
+  assert.equal(assertion.header.alg, 'ES256');
+  assert.equal(assertion.header.kid, key.kid);
+  assert.equal(assertion.payload.iss, registered.client_id);
+  assert.equal(assertion.payload.sub, registered.client_id);
+  assert.equal(assertion.payload.aud, ISSUER, 'openid-client addresses its assertions to the issuer (RFC 9126 §2)');
+  assert.deepEqual(queryNames(flow.url), ['client_id', 'request_uri']);
+  assert.equal(flow.browser.consents, 1, 'the consent page was shown');
+
+  const tokens = await redeem(config, flow);
+  const claims = checkIdToken(tokens, registered.client_id, flow);
+  assert.equal(claims.nonce, flow.nonce);
+  checkChildren(claims.children);
+  const { form } = lastTokenRequest(log);
+  assert.notEqual(form.get('client_assertion'), pushed.get('client_assertion'), 'a fresh assertion for the token request');
+
+  // The push's assertion, presented again to /par: its jti was used.
+  const replayBody = new URLSearchParams(push.body);
+  replayBody.set('state', client.randomState());
+  const replay = await fetch(metadata.pushed_authorization_request_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: replayBody,
+  });
+  assert.equal(replay.status, 401, 'a replayed client assertion at /par');
+  assert.equal((await replay.json()).error, 'invalid_client');
+
+  // An assertion signed by another key under the registered kid.
+  const foreign = await clientKeyPair({ name: 'ECDSA', namedCurve: 'P-256' }, 'ES256', key.kid);
+  const impostor = configurationOf(config, client.PrivateKeyJwt({ key: foreign.privateKey, kid: key.kid }));
+  const refused = await refusedWith(client.buildAuthorizationUrlWithPAR(impostor, { redirect_uri: REGISTERED_CALLBACK, scope: 'openid' }), 'invalid_client', 'a push signed by a key the client never registered');
+  assert.equal(refused.status, 401);
+});
+
+test('request objects (JAR, RFC 9101): openid-client signs the parameters with a key of the registered jwks (RS256); the URL carries only client_id and request; the flow completes; pushed as well; a foreign signature is refused', async () => {
+  const { privateKey, publicKey } = await crypto.subtle.generateKey(
+    { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+    true,
+    ['sign', 'verify'],
+  );
+  const kid = 'rp-jar-rs256-1';
+  const key = { privateKey, kid, jwk: { ...(await crypto.subtle.exportKey('jwk', publicKey)), kid, alg: 'RS256', use: 'sig' } };
+  delete key.jwk.key_ops;
+  delete key.jwk.ext;
+  const { config, log } = await rp('dynamic registration of a client with a jwks for request objects', () =>
+    registerClient(
+      { client_name: 'openid-client (JAR)', token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'RS256', jwks: { keys: [key.jwk] } },
+      client.PrivateKeyJwt({ key: privateKey, kid }),
+    ),
+  );
+  const registered = config.clientMetadata();
+
+  const flow = await authorize(config, { redirectUri: REGISTERED_CALLBACK, consent: 'accept', build: signedUrl(key) });
+  assert.deepEqual(queryNames(flow.url), ['client_id', 'request'], 'the authorization URL carries the request object alone');
+  assert.equal(flow.url.searchParams.get('client_id'), registered.client_id);
+  const object = decodeJwt(flow.url.searchParams.get('request'));
+  assert.equal(object.header.alg, 'RS256');
+  assert.equal(object.header.kid, kid);
+  assert.equal(object.header.typ, 'oauth-authz-req+jwt');
+  assert.equal(object.payload.iss, registered.client_id);
+  assert.equal(object.payload.aud, ISSUER);
+  assert.equal(object.payload.client_id, registered.client_id);
+  for (const name of ['redirect_uri', 'scope', 'state', 'nonce', 'code_challenge']) {
+    assert.equal(object.payload[name], flow.parameters[name], `${name} is in the request object`);
+  }
+  assert.equal(flow.callback.searchParams.get('state'), flow.state, 'the signed state comes back');
+  const tokens = await redeem(config, flow);
+  const claims = checkIdToken(tokens, registered.client_id, flow);
+  assert.equal(claims.nonce, flow.nonce, 'the signed nonce is in the ID token');
+  checkChildren(claims.children);
+
+  // The request object pushed (RFC 9126 §3): JAR, then PAR, in the signed-in browser.
+  const both = (cfg, parameters) => signedUrl(key)(cfg, parameters).then((url) => pushedUrl(cfg, url.searchParams));
+  const pushedObject = await authorize(config, { browser: flow.browser, account: null, redirectUri: REGISTERED_CALLBACK, consent: 'accept', build: both });
+  const push = parRequests(log).at(-1);
+  assert.equal(push.status, 201);
+  assert.ok(new URLSearchParams(push.body).has('request'), 'the request object was pushed');
+  assert.deepEqual(queryNames(pushedObject.url), ['client_id', 'request_uri']);
+  assert.equal(flow.browser.logins, 1);
+  assert.equal(checkIdToken(await redeem(config, pushedObject), registered.client_id, pushedObject).sub, claims.sub);
+
+  // Signed by a key that is not the client's (same kid): refused. The redirect_uri
+  // is inside the unverified object, so Clef shows the error instead of redirecting.
+  const { privateKey: foreign } = await crypto.subtle.generateKey(
+    { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+    true,
+    ['sign', 'verify'],
+  );
+  const forged = await signedUrl({ privateKey: foreign, kid })(config, { redirect_uri: REGISTERED_CALLBACK, scope: 'openid', state: client.randomState(), nonce: client.randomNonce() });
+  await assertErrorPage(await flow.browser.request(forged), 'a request object signed by a foreign key');
+});
+
+test('request objects signed with an Ed25519 key as openid-client signs them by default (alg "Ed25519", RFC 9864, advertised in request_object_signing_alg_values_supported): the flow completes', async () => {
+  assert.ok(metadata.request_object_signing_alg_values_supported?.includes('Ed25519'), `discovery advertises Ed25519 request objects: ${metadata.request_object_signing_alg_values_supported}`);
+  const key = await clientKeyPair({ name: 'Ed25519' }, 'EdDSA', 'rp-jar-ed25519-1');
+  const { config } = await rp('dynamic registration of a client with an Ed25519 key for request objects', () =>
+    registerClient({ client_name: 'openid-client (JAR, Ed25519)', token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'EdDSA', jwks: { keys: [key.jwk] } }, client.PrivateKeyJwt({ key: key.privateKey, kid: key.kid }, { [client.modifyAssertion]: (header) => { header.alg = 'EdDSA'; } })),
+  );
+  const registered = config.clientMetadata();
+  // No modifyAssertion for the request object: openid-client's own header.
+  const flow = await authorize(config, { redirectUri: REGISTERED_CALLBACK, consent: 'accept', build: signedUrl(key) });
+  assert.equal(decodeJwt(flow.url.searchParams.get('request')).header.alg, 'Ed25519');
+  checkIdToken(await redeem(config, flow), registered.client_id, flow);
 });
