@@ -139,7 +139,8 @@ pub async fn record(db: &Db, entry: Entry<'_>, now: i64) {
         "INSERT INTO audit_events (id, at, event, outcome, account_id, actor_id, client_id, address, user_agent, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
+    // Time-ordered ids: events of the same second stay in the order they happened.
+    .bind(uuid::Uuid::now_v7().to_string())
     .bind(now)
     .bind(entry.event.as_str())
     .bind(entry.outcome.as_str())

@@ -55,6 +55,25 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Manage back-office staff: an establishment's, or the academy's.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Print the audit trail, newest first: one account's, or everyone's.
+    Audit {
+        /// Account id or identifier.
+        #[arg(long)]
+        account: Option<String>,
+        /// How many days back.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage guardianships.
     Guardian {
         #[command(subcommand)]
@@ -135,6 +154,30 @@ enum AccountCommand {
         establishment: Option<String>,
         #[arg(long, requires = "establishment")]
         class: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a staff account for the back office (at /etablissement).
+    Create {
+        #[arg(long)]
+        identifier: String,
+        #[arg(long)]
+        given_name: String,
+        #[arg(long)]
+        family_name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// UAI of an establishment the staff member manages (repeat for several).
+        #[arg(long = "establishment", required_unless_present = "academy")]
+        establishments: Vec<String>,
+        /// The academy operator: every establishment.
+        #[arg(long)]
+        academy: bool,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -356,6 +399,92 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{} is now responsable légal {rank} of {}",
                 guardian.identifier, student.identifier
             );
+            Ok(())
+        }
+        Command::Staff {
+            command:
+                StaffCommand::Create {
+                    identifier,
+                    given_name,
+                    family_name,
+                    email,
+                    establishments,
+                    academy,
+                    password_stdin,
+                },
+        } => {
+            let password = if password_stdin {
+                Some(read_password_line()?)
+            } else {
+                None
+            };
+            let db = open_db(&config).await?;
+            let mut roles = Vec::new();
+            for uai in &establishments {
+                let uai = Uai::parse(uai)?;
+                let found = accounts::establishment_by_uai(&db, &uai)
+                    .await?
+                    .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
+                roles.push(Some(found.id));
+            }
+            if academy {
+                roles.push(None);
+            }
+            let new = NewAccount {
+                identifier: Identifier::parse(&identifier)?,
+                kind: AccountKind::Staff,
+                state: AccountState::Active,
+                given_name: PersonName::parse("prénom", &given_name)?,
+                family_name: PersonName::parse("nom", &family_name)?,
+                birthdate: None,
+                email: email.as_deref().map(EmailAddress::parse).transpose()?,
+                email_verified: true,
+                establishment: None,
+                password_hash: None,
+            };
+            let account = create_account(&db, new, password.as_ref()).await?;
+            for role in &roles {
+                crate::accounts::staff::grant(&db, &account, role.as_deref(), clock.now()).await?;
+            }
+            println!("{} {}", account.id, account.identifier);
+            Ok(())
+        }
+        Command::Audit {
+            account,
+            days,
+            limit,
+            json,
+        } => {
+            let db = open_db(&config).await?;
+            let account_id = match account {
+                Some(reference) => Some(resolve(&db, &reference).await?.id),
+                None => None,
+            };
+            let since = clock.now() - days * 24 * 3600;
+            let events = crate::audit::trail(&db, account_id.as_deref(), since, limit).await?;
+            let mut out = std::io::stdout().lock();
+            for event in events {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&event)?)?;
+                } else {
+                    let at = time::OffsetDateTime::from_unix_timestamp(event.at)
+                        .map(|t| {
+                            t.format(&time::format_description::well_known::Rfc3339)
+                                .unwrap_or_default()
+                        })
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "{at}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        event.event,
+                        event.outcome,
+                        event.account_id.as_deref().unwrap_or("-"),
+                        event.actor_id.as_deref().unwrap_or("-"),
+                        event.address.as_deref().unwrap_or("-"),
+                        event.detail.as_deref().unwrap_or("")
+                    )?;
+                }
+            }
             Ok(())
         }
         Command::Guardian {

@@ -91,6 +91,8 @@ pub struct Config {
     pub sms_daily_limit: u64,
     /// Dynamic client registration (RFC 7591) without an initial access token.
     pub registration_open: bool,
+    /// Audit events are kept this many days.
+    pub audit_retention_days: i64,
 }
 
 impl Default for Config {
@@ -134,6 +136,7 @@ impl Default for Config {
             sms_sender: "Clef".into(),
             sms_daily_limit: 1000,
             registration_open: false,
+            audit_retention_days: 365,
         }
     }
 }
@@ -254,6 +257,11 @@ impl Config {
         if let Some(v) = var("CLEF_SMS_GATEWAY_TOKEN").filter(|v| !v.is_empty()) {
             self.sms_gateway_token = Some(v.into());
         }
+        if let Some(v) = var("CLEF_AUDIT_RETENTION_DAYS") {
+            self.audit_retention_days = v
+                .parse()
+                .with_context(|| format!("CLEF_AUDIT_RETENTION_DAYS={v:?}"))?;
+        }
         if let Some(v) = var("CLEF_REGISTRATION_OPEN") {
             self.registration_open = matches!(v.as_str(), "1" | "true" | "yes");
         }
@@ -302,6 +310,9 @@ impl Config {
         }
         if self.max_connections == 0 || self.header_read_timeout == 0 || self.request_timeout == 0 {
             bail!("max_connections, header_read_timeout and request_timeout must be positive");
+        }
+        if !(1..=3650).contains(&self.audit_retention_days) {
+            bail!("audit_retention_days is between 1 and 3650");
         }
         if !(300..=7 * 24 * 3600).contains(&self.recovery_link_ttl) {
             bail!("recovery_link_ttl is between 300 seconds and 7 days");

@@ -7,6 +7,7 @@ pub mod login;
 mod password;
 pub mod policy;
 pub mod recovery;
+pub mod staff;
 pub mod store;
 pub mod throttle;
 pub mod tokens;

@@ -121,6 +121,12 @@ pub fn spawn(app: Arc<Clef>) -> tokio::task::JoinHandle<()> {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "housekeeping failed; retrying in an hour"),
             }
+            let cutoff = app.now() - app.config.audit_retention_days * 24 * 3600;
+            match crate::audit::purge(&app.db, cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "audit events past their retention purged"),
+                Err(e) => tracing::error!(error = %e, "audit purge failed; retrying in an hour"),
+            }
         }
     })
 }

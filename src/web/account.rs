@@ -18,7 +18,7 @@ use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
 use crate::oidc::{clients, consent, logout, session};
 
-fn datetime(unix: i64) -> String {
+pub(super) fn datetime(unix: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(unix) {
         Ok(t) => format!(
             "{:02}/{:02}/{} à {:02}:{:02} (UTC)",

@@ -2,6 +2,7 @@
 
 mod account;
 mod activation;
+mod backoffice;
 mod consent;
 mod cookies;
 mod error;
@@ -95,6 +96,10 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/compte/applications/retirer", post(account::withdraw_consent))
         .route("/compte/regroupement", get(grouping::form).post(grouping::propose))
         .route("/compte/regroupement/valider", post(grouping::confirm))
+        .route("/etablissement", get(backoffice::home))
+        .route("/etablissement/{uai}", get(backoffice::establishment))
+        .route("/etablissement/{uai}/comptes", get(backoffice::accounts))
+        .route("/etablissement/{uai}/compte/{id}", get(backoffice::account))
         .route("/langue", get(locale::switch))
         .route("/", get(login::home))
         .route("/healthz", get(|| async { "ok" }))

@@ -35,6 +35,11 @@ pub(super) const TEMPLATES: &[(&str, &str)] = pages![
     "reset_password.html",
     "grouping.html",
     "grouping_confirm.html",
+    "backoffice_home.html",
+    "backoffice_funnel.html",
+    "backoffice_establishment.html",
+    "backoffice_accounts.html",
+    "backoffice_account.html",
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -167,6 +172,19 @@ mod tests {
             link_href => "/compte", link_text => "Gérer mon compte", alert => true,
             continue_url => "/x", client_id => "c", state => "s",
             action => "https://rp.example/cb", params => [("code", "c")],
+            uai => "0590001A", establishment => "College Test", academy => true,
+            establishments => [minijinja::context! { uai => "0590001A", name => "College Test" }],
+            chart => minijinja::context! {
+                bars => [minijinja::context! { class => "5 B", provisional => 1, pending_email => 2, active => 3, total => 6, p => 16.7, e => 33.3, a => 50.0, e_x => 16.7, a_x => 50.0, y => 0 }],
+                height => 28, total => minijinja::context! { provisional => 1, pending_email => 2, active => 3 },
+            },
+            label => "Eleves", id => "eleves",
+            students => minijinja::context! { bars => Vec::<minijinja::Value>::new(), height => 0, total => minijinja::context! {} },
+            guardians => minijinja::context! { bars => Vec::<minijinja::Value>::new(), height => 0, total => minijinja::context! {} },
+            accounts => [minijinja::context! { id => "a", identifier => "lea", kind => "student", state => "active", name => "Lea", class => "5 B" }],
+            classes => ["5 B"], class => "5 B", page => 2, more => true, previous => 1, next => 3, q => "",
+            kind => "guardian", children => ["Lea"],
+            trail => [minijinja::context! { at => "03/09/2026 à 14:05 (UTC)", event => "login", outcome => "ok", address => "192.0.2.1", detail => "x", by_staff => true }],
         };
         for (name, _) in TEMPLATES {
             let html = super::super::locale::speaking(super::super::locale::Locale::En, || {

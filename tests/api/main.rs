@@ -3,6 +3,7 @@
 mod account_sessions;
 mod authorize;
 mod backchannel;
+mod backoffice;
 mod bad_input;
 mod claims_request;
 mod cli;

@@ -1,0 +1,297 @@
+//! The establishment back office (SPEC §3.9, issue 11), at `/etablissement`:
+//! for staff only, and within each staff member's establishments only — every
+//! route below resolves the establishment from its UAI and asks the staff
+//! member's scope before reading anything.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum_extra::extract::CookieJar;
+use sqlx::Row;
+
+use super::error::WebError;
+use super::extract::{Query, SignedIn};
+use super::{AppState, pages};
+use crate::accounts::staff::{self, Funnel, Scope};
+use crate::accounts::{Account, Establishment, store};
+use crate::app::Clef;
+use crate::audit;
+use crate::domain::Uai;
+
+/// Accounts listed per page.
+const PAGE: i64 = 50;
+
+fn forbidden() -> WebError {
+    WebError::Page {
+        status: StatusCode::FORBIDDEN,
+        title: "Accès refusé",
+        message: "Cette page est réservée au personnel de l'établissement concerné.".into(),
+    }
+}
+
+/// A staff member and what they may manage; anyone else is refused.
+async fn staff_scope(app: &Clef, account: &Account) -> Result<Scope, WebError> {
+    let scope = staff::scope(&app.db, account).await?;
+    if scope.is_empty() {
+        return Err(forbidden());
+    }
+    Ok(scope)
+}
+
+/// The establishment of the path, if the staff member manages it (the same
+/// refusal for one that does not exist: UAIs are not to be probed).
+async fn managed(app: &Clef, scope: &Scope, uai: &str) -> Result<Establishment, WebError> {
+    let uai = Uai::parse(uai).map_err(|_| forbidden())?;
+    let establishment = store::establishment_by_uai(&app.db, &uai)
+        .await?
+        .filter(|e| scope.manages(&e.id))
+        .ok_or_else(forbidden)?;
+    Ok(establishment)
+}
+
+/// `GET /etablissement`: the establishments the staff member manages.
+pub async fn home(
+    State(app): AppState,
+    SignedIn { account, .. }: SignedIn,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let scope = staff_scope(&app, &account).await?;
+    let establishments: Vec<minijinja::Value> = if scope.academy {
+        sqlx::query("SELECT uai, name FROM establishments ORDER BY uai")
+            .fetch_all(&app.db)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(minijinja::context! {
+                    uai => row.try_get::<String, _>("uai")?,
+                    name => row.try_get::<String, _>("name")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?
+    } else {
+        scope
+            .establishments
+            .iter()
+            .map(|e| minijinja::context! { uai => &e.uai, name => &e.name })
+            .collect()
+    };
+    Ok(pages::form(
+        &app,
+        jar,
+        StatusCode::OK,
+        "pages/backoffice_home.html",
+        |csrf| minijinja::context! { csrf, establishments, academy => scope.academy },
+    ))
+}
+
+/// One bar of the funnel chart: its class, its numbers, and the widths (in
+/// percent of the widest class) of its three segments.
+fn bars(funnel: &[Funnel]) -> Vec<minijinja::Value> {
+    let widest = funnel.iter().map(Funnel::total).max().unwrap_or(0).max(1) as f64;
+    let mut y = 0;
+    funnel
+        .iter()
+        .map(|f| {
+            let width = |n: i64| (n as f64 * 100.0 / widest * 10.0).round() / 10.0;
+            let (p, e, a) = (
+                width(f.provisional),
+                width(f.pending_email),
+                width(f.active),
+            );
+            let bar = minijinja::context! {
+                class => &f.class, provisional => f.provisional, pending_email => f.pending_email,
+                active => f.active, total => f.total(),
+                p, e, a, e_x => p, a_x => p + e, y,
+            };
+            y += 28;
+            bar
+        })
+        .collect()
+}
+
+fn totals(funnel: &[Funnel]) -> Funnel {
+    funnel.iter().fold(Funnel::default(), |sum, f| Funnel {
+        class: String::new(),
+        provisional: sum.provisional + f.provisional,
+        pending_email: sum.pending_email + f.pending_email,
+        active: sum.active + f.active,
+    })
+}
+
+/// `GET /etablissement/{uai}`: the activation funnel, for the pupils and for
+/// their parents, per class and in all, as a chart and as numbers.
+pub async fn establishment(
+    State(app): AppState,
+    SignedIn { account, .. }: SignedIn,
+    Path(uai): Path<String>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let scope = staff_scope(&app, &account).await?;
+    let establishment = managed(&app, &scope, &uai).await?;
+    let students = staff::funnel(&app.db, &establishment.id, false).await?;
+    let guardians = staff::funnel(&app.db, &establishment.id, true).await?;
+    let chart = |funnel: &[Funnel]| {
+        minijinja::context! {
+            bars => bars(funnel),
+            height => funnel.len() * 28,
+            total => minijinja::Value::from(minijinja::value::Serde(totals(funnel))),
+        }
+    };
+    Ok(pages::form(
+        &app,
+        jar,
+        StatusCode::OK,
+        "pages/backoffice_establishment.html",
+        |csrf| {
+            minijinja::context! {
+                csrf, uai => &establishment.uai, name => &establishment.name,
+                students => chart(&students), guardians => chart(&guardians),
+            }
+        },
+    ))
+}
+
+/// `GET /etablissement/{uai}/comptes?classe=&etat=&q=&page=`: the pupils of
+/// the establishment and their parents' accounts, with their state.
+pub async fn accounts(
+    State(app): AppState,
+    SignedIn { account, .. }: SignedIn,
+    Path(uai): Path<String>,
+    jar: CookieJar,
+    Query(params): Query,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let scope = staff_scope(&app, &account).await?;
+    let establishment = managed(&app, &scope, &uai).await?;
+    let class = params.get("classe").map(str::to_owned);
+    let state = params
+        .get("etat")
+        .filter(|s| matches!(*s, "provisional" | "pending_email" | "active" | "closed"))
+        .map(str::to_owned);
+    let search = params
+        .get("q")
+        .map(|q| format!("%{}%", q.to_lowercase().replace(['%', '_'], "")));
+    let page: i64 = params
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1);
+    // Pupils of the establishment, and the guardians of those pupils.
+    let rows = sqlx::query(
+        "SELECT DISTINCT a.id, a.identifier, a.kind, a.state, a.given_name, a.family_name, s.class_name \
+         FROM accounts s LEFT JOIN guardianships l ON l.student_id = s.id \
+         JOIN accounts a ON a.id = s.id OR a.id = l.guardian_id \
+         WHERE s.establishment_id = $1 AND s.kind = 'student' \
+         AND ($2 = '' OR s.class_name = $2) AND ($3 = '' OR a.state = $3) \
+         AND ($4 = '' OR LOWER(a.identifier) LIKE $4 OR LOWER(a.family_name) LIKE $4 OR LOWER(a.given_name) LIKE $4) \
+         ORDER BY s.class_name, a.family_name, a.given_name, a.identifier LIMIT $5 OFFSET $6",
+    )
+    .bind(&establishment.id)
+    .bind(class.clone().unwrap_or_default())
+    .bind(state.clone().unwrap_or_default())
+    .bind(search.clone().unwrap_or_default())
+    .bind(PAGE + 1)
+    .bind((page - 1) * PAGE)
+    .fetch_all(&app.db)
+    .await?;
+    let more = rows.len() as i64 > PAGE;
+    let listed: Vec<minijinja::Value> = rows
+        .iter()
+        .take(PAGE as usize)
+        .map(|row| {
+            Ok(minijinja::context! {
+                id => row.try_get::<String, _>("id")?,
+                identifier => row.try_get::<String, _>("identifier")?,
+                kind => row.try_get::<String, _>("kind")?,
+                state => row.try_get::<String, _>("state")?,
+                name => format!("{} {}", row.try_get::<String, _>("given_name")?, row.try_get::<String, _>("family_name")?),
+                class => row.try_get::<Option<String>, _>("class_name")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    let classes: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT class_name FROM accounts WHERE establishment_id = $1 AND kind = 'student' \
+         AND class_name IS NOT NULL ORDER BY class_name",
+    )
+    .bind(&establishment.id)
+    .fetch_all(&app.db)
+    .await?;
+    Ok(pages::form(
+        &app,
+        jar,
+        StatusCode::OK,
+        "pages/backoffice_accounts.html",
+        |csrf| {
+            minijinja::context! {
+                csrf, uai => &establishment.uai, name => &establishment.name, accounts => listed,
+                classes, class, state, q => params.get("q").unwrap_or(""), page, more,
+                previous => page - 1, next => page + 1,
+            }
+        },
+    ))
+}
+
+/// Whether `account_id` is a pupil of the establishment or a parent of one.
+async fn belongs(
+    app: &Clef,
+    establishment_id: &str,
+    account_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM accounts s LEFT JOIN guardianships l ON l.student_id = s.id \
+         WHERE s.establishment_id = $1 AND s.kind = 'student' AND (s.id = $2 OR l.guardian_id = $2) LIMIT 1",
+    )
+    .bind(establishment_id)
+    .bind(account_id)
+    .fetch_optional(&app.db)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// `GET /etablissement/{uai}/compte/{id}`: an account and its audit trail,
+/// newest first.
+pub async fn account(
+    State(app): AppState,
+    SignedIn { account: staff, .. }: SignedIn,
+    Path((uai, id)): Path<(String, String)>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let scope = staff_scope(&app, &staff).await?;
+    let establishment = managed(&app, &scope, &uai).await?;
+    if !belongs(&app, &establishment.id, &id).await? {
+        return Err(forbidden());
+    }
+    let account = store::account_by_id(&app.db, &id)
+        .await?
+        .ok_or_else(forbidden)?;
+    let children: Vec<String> = store::children(&app.db, &account.id)
+        .await?
+        .iter()
+        .map(|c| format!("{} {}", c.given_name, c.family_name))
+        .collect();
+    let trail: Vec<minijinja::Value> = audit::trail(&app.db, Some(&account.id), 0, 200)
+        .await?
+        .into_iter()
+        .map(|e| {
+            minijinja::context! {
+                at => super::account::datetime(e.at), event => e.event, outcome => e.outcome,
+                address => e.address, detail => e.detail, by_staff => e.actor_id.is_some(),
+            }
+        })
+        .collect();
+    Ok(pages::form(
+        &app,
+        jar,
+        StatusCode::OK,
+        "pages/backoffice_account.html",
+        |csrf| {
+            minijinja::context! {
+                csrf, uai => &establishment.uai, establishment => &establishment.name,
+                identifier => &account.identifier, name => format!("{} {}", account.given_name, account.family_name),
+                kind => account.kind.as_str(), state => account.state.as_str(), class => &account.class_name,
+                email => &account.email, email_verified => account.email_verified_at.is_some(),
+                children, trail,
+            }
+        },
+    ))
+}

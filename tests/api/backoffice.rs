@@ -1,0 +1,277 @@
+//! The establishment back office (SPEC §3.9; issue 11, first part): staff
+//! scoped to their establishments on every route, the activation funnel, the
+//! accounts by class, and an account's audit trail.
+
+use clef::accounts::AccountKind;
+use clef::accounts::staff;
+
+use crate::helpers::*;
+
+const SCHOOL_A: &str = "0590011A";
+const SCHOOL_B: &str = "0590022B";
+const CSV_A: &str = "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;Courriel responsable 1\n\
+    1;Aubert;Anna;01/02/2012;5 A;Aubert;Paul;paul.aubert@example.org\n\
+    2;Blanc;Bruno;03/04/2012;5 A;Blanc;Marie;marie.blanc@example.org\n\
+    3;Colin;Chloe;05/06/2011;4 B;Colin;Luc;luc.colin@example.org\n";
+const CSV_B: &str = "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;Courriel responsable 1\n\
+    9;Durand;Dora;07/08/2010;3 C;Durand;Eve;eve.durand@example.org\n";
+
+struct Schools {
+    app: TestApp,
+}
+
+impl Schools {
+    async fn new() -> Self {
+        let app = spawn_app().await;
+        app.establishment(SCHOOL_A, "Collège A").await;
+        app.establishment(SCHOOL_B, "Collège B").await;
+        app.import(SCHOOL_A, CSV_A.as_bytes()).await.unwrap();
+        app.import(SCHOOL_B, CSV_B.as_bytes()).await.unwrap();
+        Self { app }
+    }
+
+    /// A staff member of `uais` (none: the academy operator), signed in.
+    async fn staff(&self, identifier: &str, uais: &[&str]) -> reqwest::Client {
+        let account = self
+            .app
+            .account(identifier, AccountKind::Staff, None, None)
+            .await;
+        if uais.is_empty() {
+            staff::grant(&self.app.app.db, &account, None, 0)
+                .await
+                .unwrap();
+        }
+        for uai in uais {
+            let uai = clef::domain::Uai::parse(uai).unwrap();
+            let establishment = clef::accounts::store::establishment_by_uai(&self.app.app.db, &uai)
+                .await
+                .unwrap()
+                .unwrap();
+            staff::grant(&self.app.app.db, &account, Some(&establishment.id), 0)
+                .await
+                .unwrap();
+        }
+        self.signed_in(identifier).await
+    }
+
+    async fn signed_in(&self, identifier: &str) -> reqwest::Client {
+        let browser = browser();
+        let page = page_text(&browser, &self.app.url("/login")).await;
+        let response = submit_login(&self.app, &browser, &page, identifier, PASSWORD).await;
+        assert_eq!(response.status(), 303, "{identifier} signs in");
+        browser
+    }
+
+    async fn student_id(&self, uai: &str) -> String {
+        sqlx::query_scalar(
+            "SELECT a.id FROM accounts a JOIN establishments e ON e.id = a.establishment_id \
+             WHERE e.uai = $1 AND a.kind = 'student' ORDER BY a.identifier LIMIT 1",
+        )
+        .bind(uai)
+        .fetch_one(&self.app.app.db)
+        .await
+        .unwrap()
+    }
+}
+
+async fn status(browser: &reqwest::Client, url: &str) -> u16 {
+    browser.get(url).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn staff_reach_their_establishment_only_on_every_route() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let academy = schools.staff("rectorat", &[]).await;
+    app.family().await;
+    let parent = schools.signed_in("claire.martin").await;
+    let student_a = schools.student_id(SCHOOL_A).await;
+    let student_b = schools.student_id(SCHOOL_B).await;
+
+    let routes_of = |uai: &str, student: &str| {
+        vec![
+            format!("/etablissement/{uai}"),
+            format!("/etablissement/{uai}/comptes"),
+            format!("/etablissement/{uai}/comptes?classe=5%20A&etat=provisional&q=a"),
+            format!("/etablissement/{uai}/compte/{student}"),
+        ]
+    };
+    // Staff of A: every route of A, none of B, and no account of B through A.
+    for route in routes_of(SCHOOL_A, &student_a) {
+        assert_eq!(status(&staff_a, &app.url(&route)).await, 200, "{route}");
+        assert_eq!(
+            status(&academy, &app.url(&route)).await,
+            200,
+            "academy: {route}"
+        );
+        assert_eq!(
+            status(&parent, &app.url(&route)).await,
+            403,
+            "a parent: {route}"
+        );
+        assert_eq!(
+            status(&browser(), &app.url(&route)).await,
+            303,
+            "nobody: {route}"
+        );
+    }
+    for route in routes_of(SCHOOL_B, &student_b) {
+        assert_eq!(status(&staff_a, &app.url(&route)).await, 403, "{route}");
+        assert_eq!(
+            status(&academy, &app.url(&route)).await,
+            200,
+            "academy: {route}"
+        );
+    }
+    let through_a = format!("/etablissement/{SCHOOL_A}/compte/{student_b}");
+    assert_eq!(status(&staff_a, &app.url(&through_a)).await, 403);
+    // An unknown establishment answers like someone else's.
+    assert_eq!(
+        status(&staff_a, &app.url("/etablissement/0000000Z")).await,
+        403
+    );
+    assert_eq!(
+        status(&staff_a, &app.url("/etablissement/pas-un-uai")).await,
+        403
+    );
+    // The home page lists one's own establishments only.
+    let home = page_text(&staff_a, &app.url("/etablissement")).await;
+    assert!(home.contains(SCHOOL_A) && !home.contains(SCHOOL_B));
+    let home = page_text(&academy, &app.url("/etablissement")).await;
+    assert!(home.contains(SCHOOL_A) && home.contains(SCHOOL_B));
+    assert_eq!(status(&parent, &app.url("/etablissement")).await, 403);
+}
+
+/// The numbers of the table row for `class` in the section after `heading`.
+fn row(page: &str, heading: &str, class: &str) -> Vec<i64> {
+    let section = &page[page.find(heading).expect(heading)..];
+    let start = section
+        .find(&format!(">{class}</a></th>"))
+        .unwrap_or_else(|| section.find(&format!(">{class}</th>")).expect(class));
+    let row = &section[start..section[start..].find("</tr>").unwrap() + start];
+    row.split("<td>")
+        .skip(1)
+        .map(|cell| cell.split('<').next().unwrap().trim().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_funnel_counts_the_accounts_by_class_and_follows_activations() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let url = app.url(&format!("/etablissement/{SCHOOL_A}"));
+    let page = page_text(&staff_a, &url).await;
+    assert!(page.contains("<svg role=\"img\""), "a chart");
+    // provisional, pending, active
+    assert_eq!(
+        row(&page, "Activation des comptes des élèves", "5 A"),
+        [2, 0, 0]
+    );
+    assert_eq!(
+        row(&page, "Activation des comptes des élèves", "4 B"),
+        [1, 0, 0]
+    );
+    assert_eq!(
+        row(&page, "Activation des comptes des élèves", "Total"),
+        [3, 0, 0]
+    );
+    assert_eq!(
+        row(&page, "Activation des comptes des responsables", "5 A"),
+        [2, 0, 0]
+    );
+
+    // One parent activates (pending confirmation), one is made active.
+    sqlx::query("UPDATE accounts SET state = 'pending_email' WHERE identifier = 'paul.aubert'")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE accounts SET state = 'active' WHERE identifier = 'marie.blanc'")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let page = page_text(&staff_a, &url).await;
+    assert_eq!(
+        row(&page, "Activation des comptes des responsables", "5 A"),
+        [0, 1, 1]
+    );
+    assert_eq!(
+        row(&page, "Activation des comptes des responsables", "Total"),
+        [1, 1, 1]
+    );
+
+    // The list filters by class and state, and searches names.
+    let list = page_text(
+        &staff_a,
+        &app.url(&format!(
+            "/etablissement/{SCHOOL_A}/comptes?classe=5%20A&etat=active"
+        )),
+    )
+    .await;
+    assert!(
+        list.contains("marie.blanc")
+            && !list.contains("paul.aubert")
+            && !list.contains("chloe.colin")
+    );
+    let found = page_text(
+        &staff_a,
+        &app.url(&format!("/etablissement/{SCHOOL_A}/comptes?q=COLIN")),
+    )
+    .await;
+    assert!(
+        found.contains("chloe.colin")
+            && found.contains("luc.colin")
+            && !found.contains("anna.aubert")
+    );
+}
+
+#[tokio::test]
+async fn an_accounts_trail_shows_its_logins_newest_first() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    app.family().await;
+    // Claire is not of school A: a staff member of A cannot read her trail…
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let claire = app.account_named("claire.martin").await;
+    let hers = app.url(&format!("/etablissement/{SCHOOL_A}/compte/{}", claire.id));
+    assert_eq!(status(&staff_a, &hers).await, 403);
+    // …but the academy operator can, with a failed login then a good one.
+    let browser = browser();
+    let page = page_text(&browser, &app.url("/login")).await;
+    let failed = submit_login(app, &browser, &page, "claire.martin", "Mauvais2026").await;
+    assert_eq!(failed.status(), 401);
+    schools.signed_in("claire.martin").await;
+    let academy = schools.staff("rectorat", &[]).await;
+    let lea = app.account_named("lea.martin").await;
+    let college = clef::accounts::store::establishment_by_id(
+        &app.app.db,
+        lea.establishment_id.as_deref().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let trail = page_text(
+        &academy,
+        &app.url(&format!(
+            "/etablissement/{}/compte/{}",
+            college.uai, claire.id
+        )),
+    )
+    .await;
+    let ok = trail
+        .find("<td>login</td><td>ok</td>")
+        .expect("the good login");
+    let failed = trail
+        .find("<td>login</td><td>failed</td>")
+        .expect("the failed login");
+    assert!(ok < failed, "newest first");
+    let events = clef::audit::trail(&app.app.db, Some(&claire.id), 0, 10)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.address.as_deref() == Some("127.0.0.1"))
+    );
+}
