@@ -213,12 +213,16 @@ fn exact(french: &str) -> Option<&'static str> {
         "votre numéro de téléphone portable" => "your mobile phone number",
         // Back office
         "Espace établissement" => "School area",
-        "Vous administrez tous les établissements de l'académie." => "You administer every school of the academy.",
+        "Vous administrez tous les établissements de l'académie." => {
+            "You administer every school of the academy."
+        }
         "Aucun établissement." => "No school.",
         "actifs" => "active",
         "en attente de confirmation" => "awaiting confirmation",
         "non activés" => "not activated",
-        "En rouge : non activés ; en jaune : en attente de confirmation ; en vert : actifs." => "In red: not activated; in yellow: awaiting confirmation; in green: active.",
+        "En rouge : non activés ; en jaune : en attente de confirmation ; en vert : actifs." => {
+            "In red: not activated; in yellow: awaiting confirmation; in green: active."
+        }
         "Classe" => "Class",
         "Non activés" => "Not activated",
         "En attente" => "Awaiting",
@@ -249,7 +253,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Retour à l'établissement" => "Back to the school",
         "personnel" => "staff",
         "Journal du compte" => "Account log",
-        "Les événements de sécurité du compte, du plus récent au plus ancien." => "The account's security events, newest first.",
+        "Les événements de sécurité du compte, du plus récent au plus ancien." => {
+            "The account's security events, newest first."
+        }
         "Date" => "Date",
         "Événement" => "Event",
         "Résultat" => "Outcome",
@@ -258,7 +264,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Aucun événement." => "No event.",
         "Retour aux comptes" => "Back to the accounts",
         "Accès refusé" => "Access denied",
-        "Cette page est réservée au personnel de l'établissement concerné." => "This page is for the staff of the school concerned only.",
+        "Cette page est réservée au personnel de l'établissement concerné." => {
+            "This page is for the staff of the school concerned only."
+        }
         // Grouping
         "Enfant consulté" => "Child shown",
         "Afficher" => "Show",
