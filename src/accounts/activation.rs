@@ -469,6 +469,18 @@ pub async fn change_email(
             "La confirmation de l'adresse mail ne correspond pas.".into(),
         ));
     }
+    propose_address(app, account, &new).await?;
+    Ok(new)
+}
+
+/// A new address for an activated account: it becomes the account's when its
+/// confirmation link is clicked, and the old address is told (SPEC §3.6).
+/// Also the establishment's « corriger l'adresse » for such an account.
+pub async fn propose_address(
+    app: &Clef,
+    account: &Account,
+    new: &EmailAddress,
+) -> anyhow::Result<()> {
     let now = app.now();
     let mut tx = app.db.begin().await?;
     sqlx::query("UPDATE accounts SET pending_email = $1, updated_at = $2 WHERE id = $3")
@@ -504,5 +516,5 @@ pub async fn change_email(
             tracing::error!(account = %account.id, error = format!("{e:#}"), "email change notice not sent");
         }
     }
-    Ok(new)
+    Ok(())
 }

@@ -157,3 +157,141 @@ pub async fn funnel(
     }
     Ok(classes)
 }
+
+/// What the establishment may do to one of its accounts (SPEC §3.9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A new provisional password and letter; the account starts again from
+    /// its first connection, and every session and refresh token ends.
+    Reset,
+    /// The account can no longer sign in; sessions and refresh tokens end.
+    Close,
+    /// A parent's address corrected: confirmed by its link before it counts.
+    CorrectEmail(crate::domain::EmailAddress),
+    /// A child detached from this guardian (breaks a grouping).
+    Detach { student_id: String },
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Reset => "reset",
+            Self::Close => "close",
+            Self::CorrectEmail(_) => "correct_email",
+            Self::Detach { .. } => "detach",
+        }
+    }
+}
+
+/// What an action did, for the page.
+#[derive(Debug)]
+pub enum Done {
+    Reset,
+    Closed,
+    EmailSent,
+    Detached { new_identifier: String },
+}
+
+/// Carries out `action` on `account` for the staff member `actor`; the audit
+/// trail records it with who did it.
+pub async fn act(
+    app: &crate::app::Clef,
+    actor: &Account,
+    account: &Account,
+    action: Action,
+    address: std::net::IpAddr,
+    user_agent: &str,
+) -> anyhow::Result<Done> {
+    use super::AccountState;
+    anyhow::ensure!(
+        account.kind != AccountKind::Staff,
+        "staff accounts are not managed here"
+    );
+    anyhow::ensure!(
+        account.state != AccountState::Closed,
+        "this account is closed"
+    );
+    let now = app.now();
+    let done = match &action {
+        Action::Reset | Action::Close => {
+            let mut tx = app.db.begin().await?;
+            if action == Action::Reset {
+                let password = crate::provisioning::provisional::generate();
+                let sealed = app.letters.encrypt(&account.id, &password)?;
+                sqlx::query(
+                    "UPDATE accounts SET state = 'provisional', password_hash = NULL, provisional_password = $1, \
+                     letter_date = $2, email_verified_at = NULL, pending_email = NULL, activated_at = NULL, \
+                     updated_at = $2 WHERE id = $3 AND state <> 'closed'",
+                )
+                .bind(&sealed)
+                .bind(now)
+                .bind(&account.id)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query(
+                    "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1 \
+                     WHERE id = $2 AND state <> 'closed'",
+                )
+                .bind(now)
+                .bind(&account.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE action_tokens SET consumed_at = $1 WHERE account_id = $2 AND consumed_at IS NULL",
+            )
+            .bind(now)
+            .bind(&account.id)
+            .execute(&mut *tx)
+            .await?;
+            crate::oidc::refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
+            tx.commit().await?;
+            crate::oidc::logout::sign_out_everywhere(app, &account.id).await?;
+            if action == Action::Reset {
+                Done::Reset
+            } else {
+                Done::Closed
+            }
+        }
+        Action::CorrectEmail(email) => {
+            anyhow::ensure!(
+                account.kind == AccountKind::Guardian,
+                "only a parent's address is corrected here"
+            );
+            match account.state {
+                AccountState::PendingEmail => {
+                    super::activation::correct_address(app, account, email, None).await?
+                }
+                AccountState::Active => {
+                    super::activation::propose_address(app, account, email).await?
+                }
+                // Not activated yet: the first connection will ask for it.
+                _ => {
+                    sqlx::query("UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3")
+                        .bind(email.as_str())
+                        .bind(now)
+                        .bind(&account.id)
+                        .execute(&app.db)
+                        .await?;
+                }
+            }
+            Done::EmailSent
+        }
+        Action::Detach { student_id } => {
+            let detached = super::grouping::detach(app, &account.id, student_id).await?;
+            Done::Detached {
+                new_identifier: detached.guardian.identifier,
+            }
+        }
+    };
+    let entry =
+        crate::audit::Entry::new(crate::audit::Event::StaffAction, crate::audit::Outcome::Ok)
+            .account(&account.id)
+            .actor(&actor.id)
+            .from(address, user_agent)
+            .detail(action.name());
+    crate::audit::record(&app.db, entry, now).await;
+    tracing::info!(account = %account.id, actor = %actor.id, action = action.name(), "staff action");
+    Ok(done)
+}

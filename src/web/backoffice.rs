@@ -4,19 +4,20 @@
 //! member's scope before reading anything.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use sqlx::Row;
 
 use super::error::WebError;
-use super::extract::{Query, SignedIn};
+use super::extract::{CheckedForm, ClientAddress, Device, Query, SignedIn};
 use super::{AppState, pages};
-use crate::accounts::staff::{self, Funnel, Scope};
+use crate::accounts::staff::{self, Action, Done, Funnel, Scope};
 use crate::accounts::{Account, Establishment, store};
 use crate::app::Clef;
 use crate::audit;
-use crate::domain::Uai;
+use crate::domain::{EmailAddress, Uai};
+use crate::provisioning::letters;
 
 /// Accounts listed per page.
 const PAGE: i64 = 50;
@@ -264,10 +265,10 @@ pub async fn account(
     let account = store::account_by_id(&app.db, &id)
         .await?
         .ok_or_else(forbidden)?;
-    let children: Vec<String> = store::children(&app.db, &account.id)
+    let children: Vec<minijinja::Value> = store::children(&app.db, &account.id)
         .await?
         .iter()
-        .map(|c| format!("{} {}", c.given_name, c.family_name))
+        .map(|c| minijinja::context! { id => &c.id, name => format!("{} {}", c.given_name, c.family_name) })
         .collect();
     let trail: Vec<minijinja::Value> = audit::trail(&app.db, Some(&account.id), 0, 200)
         .await?
@@ -290,8 +291,134 @@ pub async fn account(
                 identifier => &account.identifier, name => format!("{} {}", account.given_name, account.family_name),
                 kind => account.kind.as_str(), state => account.state.as_str(), class => &account.class_name,
                 email => &account.email, email_verified => account.email_verified_at.is_some(),
-                children, trail,
+                children, trail, id => &account.id, closed => account.state == crate::accounts::AccountState::Closed,
+                provisional => account.state == crate::accounts::AccountState::Provisional,
             }
         },
     ))
+}
+
+/// `POST /etablissement/{uai}/compte/{id}/action`: reset, close, correct the
+/// address, detach a child. Each needs its confirmation box ticked.
+pub async fn act(
+    State(app): AppState,
+    SignedIn { account: staff, .. }: SignedIn,
+    Path((uai, id)): Path<(String, String)>,
+    ClientAddress(address): ClientAddress,
+    Device(device): Device,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let scope = staff_scope(&app, &staff).await?;
+    let establishment = managed(&app, &scope, &uai).await?;
+    if !belongs(&app, &establishment.id, &id).await? {
+        return Err(forbidden());
+    }
+    let account = store::account_by_id(&app.db, &id)
+        .await?
+        .ok_or_else(forbidden)?;
+    let back = format!("/etablissement/{}/compte/{}", establishment.uai, account.id);
+    let refused = |message: &'static str| {
+        Ok(pages::message_with_link(
+            StatusCode::BAD_REQUEST,
+            "Action non effectuée",
+            message,
+            None,
+            Some((&back, "Retour au compte")),
+        ))
+    };
+    if params.get("confirm") != Some("1") {
+        return refused("Cochez la case de confirmation pour effectuer cette action.");
+    }
+    let action = match params.get("action") {
+        Some("reset") => Action::Reset,
+        Some("close") => Action::Close,
+        Some("email") => match EmailAddress::parse(params.get("email").unwrap_or("")) {
+            Ok(email) => Action::CorrectEmail(email),
+            Err(_) => return refused("L'adresse mail n'est pas valide."),
+        },
+        Some("detach") => match params.get("student") {
+            Some(student) if belongs(&app, &establishment.id, student).await? => Action::Detach {
+                student_id: student.to_owned(),
+            },
+            _ => return Err(forbidden()),
+        },
+        _ => return refused("Action inconnue."),
+    };
+    let message = match staff::act(&app, &staff, &account, action, address, &device).await {
+        Ok(Done::Reset) => "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned(),
+        Ok(Done::Closed) => "Le compte est fermé.".to_owned(),
+        Ok(Done::EmailSent) => "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(),
+        Ok(Done::Detached { new_identifier }) => format!(
+            "L'enfant est détaché de ce compte. Son nouveau compte responsable est {new_identifier} : imprimez son courrier."
+        ),
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "staff action refused");
+            return refused("Cette action n'est pas possible sur ce compte.");
+        }
+    };
+    Ok(pages::message_with_link(
+        StatusCode::OK,
+        "Action effectuée",
+        &message,
+        None,
+        Some((&back, "Retour au compte")),
+    ))
+}
+
+/// `GET /etablissement/{uai}/courriers?format=pdf|csv&classe=&compte=`: the
+/// notification letters of the accounts not activated yet (all, a class, or
+/// one account), as a PDF (one A4 page each) or a CSV for mail merges.
+pub async fn letters(
+    State(app): AppState,
+    SignedIn { account: staff, .. }: SignedIn,
+    Path(uai): Path<String>,
+    ClientAddress(address): ClientAddress,
+    Device(device): Device,
+    Query(params): Query,
+) -> Result<Response, WebError> {
+    use axum::response::IntoResponse;
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let scope = staff_scope(&app, &staff).await?;
+    let establishment = managed(&app, &scope, &uai).await?;
+    let selection = letters::Selection {
+        class: params.get("classe").map(str::to_owned),
+        account: params.get("compte").map(str::to_owned),
+    };
+    let uai = Uai::parse(&establishment.uai).map_err(|_| forbidden())?;
+    let found = letters::select(
+        &app.db,
+        &app.letters,
+        app.config.issuer_str(),
+        &uai,
+        &selection,
+        app.config.letter_validity_months,
+    )
+    .await?;
+    let csv = params.get("format") == Some("csv");
+    let (body, content_type, extension) = if csv {
+        (letters::csv(&found)?, "text/csv; charset=utf-8", "csv")
+    } else {
+        (letters::pdf(&found)?, "application/pdf", "pdf")
+    };
+    let entry = audit::Entry::new(audit::Event::StaffAction, audit::Outcome::Ok)
+        .actor(&staff.id)
+        .from(address, &device)
+        .detail("letters printed");
+    audit::record(&app.db, entry, app.now()).await;
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"courriers-{}.{extension}\"",
+                    establishment.uai
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    pages::no_store(&mut response);
+    Ok(response)
 }

@@ -90,6 +90,14 @@ fn pattern(french: &str) -> Option<String> {
             english_wait(wait)?
         ));
     }
+    if let Some(rest) = french
+        .strip_prefix("L'enfant est détaché de ce compte. Son nouveau compte responsable est ")
+    {
+        let identifier = rest.strip_suffix(" : imprimez son courrier.")?;
+        return Some(format!(
+            "The child is detached from this account. Its new parent account is {identifier}: print its letter."
+        ));
+    }
     if let Some(rest) = french.strip_prefix("L'autorisation de « ") {
         let name =
             rest.strip_suffix(" » est retirée : ce service vous la redemandera s'il en a besoin.")?;
@@ -212,6 +220,42 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "votre numéro de téléphone portable" => "your mobile phone number",
         // Back office
+        "Imprimer son courrier de notification (PDF)" => "Print its notification letter (PDF)",
+        "Actions" => "Actions",
+        "Réinitialiser le compte" => "Reset the account",
+        "Un nouveau mot de passe provisoire et un nouveau courrier ; le compte repasse par la première connexion ; toutes ses connexions sont fermées." => {
+            "A new temporary password and a new letter; the account goes through its first sign-in again; all its sessions are closed."
+        }
+        "Fermer le compte" => "Close the account",
+        "Le compte ne pourra plus se connecter ; toutes ses connexions sont fermées." => {
+            "The account will no longer sign in; all its sessions are closed."
+        }
+        "Je confirme" => "I confirm",
+        "Corriger l'adresse mail" => "Correct the email address",
+        "L'adresse ne compte qu'une fois confirmée par le lien envoyé." => {
+            "The address only counts once confirmed through the link sent."
+        }
+        "Détacher" => "Detach",
+        "Courriers des comptes non activés :" => "Letters of the accounts not activated:",
+        "courriers" => "letters",
+        "Action non effectuée" => "Action not carried out",
+        "Retour au compte" => "Back to the account",
+        "Cochez la case de confirmation pour effectuer cette action." => {
+            "Tick the confirmation box to carry out this action."
+        }
+        "L'adresse mail n'est pas valide." => "The email address is not valid.",
+        "Action inconnue." => "Unknown action.",
+        "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé." => {
+            "The account is reset: a new notification letter is ready to print."
+        }
+        "Le compte est fermé." => "The account is closed.",
+        "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé." => {
+            "The address is corrected; a confirmation email is sent to it when the account is activated."
+        }
+        "Cette action n'est pas possible sur ce compte." => {
+            "This action is not possible on this account."
+        }
+        "Action effectuée" => "Action carried out",
         "Espace établissement" => "School area",
         "Vous administrez tous les établissements de l'académie." => {
             "You administer every school of the academy."

@@ -100,6 +100,8 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/etablissement/{uai}", get(backoffice::establishment))
         .route("/etablissement/{uai}/comptes", get(backoffice::accounts))
         .route("/etablissement/{uai}/compte/{id}", get(backoffice::account))
+        .route("/etablissement/{uai}/compte/{id}/action", post(backoffice::act))
+        .route("/etablissement/{uai}/courriers", get(backoffice::letters))
         .route("/langue", get(locale::switch))
         .route("/", get(login::home))
         .route("/healthz", get(|| async { "ok" }))

@@ -147,7 +147,7 @@ async fn staff_reach_their_establishment_only_on_every_route() {
 fn row(page: &str, heading: &str, class: &str) -> Vec<i64> {
     let section = &page[page.find(heading).expect(heading)..];
     let start = section
-        .find(&format!(">{class}</a></th>"))
+        .find(&format!(">{class}</a>"))
         .unwrap_or_else(|| section.find(&format!(">{class}</th>")).expect(class));
     let row = &section[start..section[start..].find("</tr>").unwrap() + start];
     row.split("<td>")
@@ -274,4 +274,224 @@ async fn an_accounts_trail_shows_its_logins_newest_first() {
             .iter()
             .all(|e| e.address.as_deref() == Some("127.0.0.1"))
     );
+}
+
+/// Posts an action on the account page of `account_id`, confirmed or not.
+async fn act(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    uai: &str,
+    account_id: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let page_url = app.url(&format!("/etablissement/{uai}/compte/{account_id}"));
+    let page = page_text(browser, &page_url).await;
+    let csrf = input_value(&page, "csrf").expect("csrf");
+    let mut fields = vec![("csrf", csrf.as_str())];
+    fields.extend_from_slice(form);
+    browser
+        .post(app.url(&format!("/etablissement/{uai}/compte/{account_id}/action")))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confirmation() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let staff_b = schools.staff("secretariat.b", &[SCHOOL_B]).await;
+    // Marie activated her account; she is signed in somewhere.
+    let marie = app.account_named("marie.blanc").await;
+    let hash = app
+        .app
+        .passwords
+        .hash(&secrecy::SecretString::from(PASSWORD.to_owned()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE accounts SET state = 'active', password_hash = $1, email_verified_at = 1, provisional_password = NULL WHERE id = $2")
+        .bind(&hash)
+        .bind(&marie.id)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let marie_browser = schools.signed_in("marie.blanc").await;
+    assert_eq!(account_page(app, &marie_browser).await.status(), 200);
+
+    // Without the box ticked, nothing happens; staff of B cannot act on A's account.
+    let unconfirmed = act(app, &staff_a, SCHOOL_A, &marie.id, &[("action", "reset")]).await;
+    assert_eq!(unconfirmed.status(), 400);
+    let csrf_b = input_value(
+        &page_text(&staff_b, &app.url("/etablissement")).await,
+        "csrf",
+    );
+    let foreign = staff_b
+        .post(app.url(&format!(
+            "/etablissement/{SCHOOL_A}/compte/{}/action",
+            marie.id
+        )))
+        .form(&[
+            ("csrf", csrf_b.unwrap_or_default().as_str()),
+            ("action", "close"),
+            ("confirm", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert_eq!(
+        app.account_named("marie.blanc").await.state,
+        clef::accounts::AccountState::Active
+    );
+
+    // Reset: a new letter, her session ends, the trail says who did it.
+    let reset = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &marie.id,
+        &[("action", "reset"), ("confirm", "1")],
+    )
+    .await;
+    assert_eq!(reset.status(), 200);
+    let after = app.account_named("marie.blanc").await;
+    assert_eq!(after.state, clef::accounts::AccountState::Provisional);
+    assert!(
+        app.letters(SCHOOL_A)
+            .await
+            .iter()
+            .any(|l| l.identifier == "marie.blanc")
+    );
+    assert_eq!(
+        account_page(app, &marie_browser).await.status(),
+        303,
+        "her session ended"
+    );
+    let trail = clef::audit::trail(&app.app.db, Some(&marie.id), 0, 10)
+        .await
+        .unwrap();
+    let staff_account = app.account_named("secretariat.a").await;
+    assert!(trail.iter().any(|e| e.event == "staff_action"
+        && e.actor_id.as_deref() == Some(staff_account.id.as_str())
+        && e.detail.as_deref() == Some("reset")));
+
+    // The letters: a PDF of the account, a CSV of the class.
+    let pdf = staff_a
+        .get(app.url(&format!(
+            "/etablissement/{SCHOOL_A}/courriers?compte={}",
+            marie.id
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), 200);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
+    let csv = staff_a
+        .get(app.url(&format!(
+            "/etablissement/{SCHOOL_A}/courriers?format=csv&classe=5%20A"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.contains("marie.blanc") && csv.contains("anna.aubert") && !csv.contains("chloe.colin")
+    );
+    assert_eq!(
+        status(
+            &staff_b,
+            &app.url(&format!("/etablissement/{SCHOOL_A}/courriers"))
+        )
+        .await,
+        403
+    );
+
+    // Correcting a parent's address; closing an account.
+    let paul = app.account_named("paul.aubert").await;
+    let corrected = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &paul.id,
+        &[
+            ("action", "email"),
+            ("email", "paul.aubert@exemple.fr"),
+            ("confirm", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(corrected.status(), 200);
+    assert_eq!(
+        app.account_named("paul.aubert").await.email.as_deref(),
+        Some("paul.aubert@exemple.fr")
+    );
+    let closed = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &paul.id,
+        &[("action", "close"), ("confirm", "1")],
+    )
+    .await;
+    assert_eq!(closed.status(), 200);
+    assert_eq!(
+        app.account_named("paul.aubert").await.state,
+        clef::accounts::AccountState::Closed
+    );
+}
+
+#[tokio::test]
+async fn staff_break_a_grouping_by_detaching_a_child() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let paul = app.account_named("paul.aubert").await;
+    let anna = app.account_named("anna.aubert").await;
+    let chloe = app.account_named("chloe.colin").await;
+    // Chloé is Paul's too (a grouping made earlier).
+    clef::accounts::store::link_guardian(
+        &app.app.db,
+        &paul.id,
+        &chloe.id,
+        clef::domain::Rank::new(1).unwrap(),
+        0,
+    )
+    .await
+    .unwrap();
+    let detached = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &paul.id,
+        &[
+            ("action", "detach"),
+            ("student", &chloe.id),
+            ("confirm", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(detached.status(), 200);
+    let children = clef::accounts::store::children(&app.app.db, &paul.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        children.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        [anna.id.as_str()]
+    );
+    // A child of another school cannot be named.
+    let other = schools.student_id(SCHOOL_B).await;
+    let foreign = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &paul.id,
+        &[("action", "detach"), ("student", &other), ("confirm", "1")],
+    )
+    .await;
+    assert_eq!(foreign.status(), 403);
 }
