@@ -422,3 +422,182 @@ pub async fn letters(
     pages::no_store(&mut response);
     Ok(response)
 }
+
+/// The largest school file taken from the browser (a 2,000-pupil file is
+/// about 300 KiB).
+pub const MAX_IMPORT: usize = 8 * 1024 * 1024;
+
+/// A file checked and previewed, waiting for « Appliquer ».
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ImportDraft {
+    establishment_id: String,
+    staff_id: String,
+    /// The file, base64.
+    file: String,
+}
+
+fn drafts(app: &Clef) -> crate::storage::Kind<ImportDraft> {
+    crate::storage::Kind::new(&app.store, "import-draft")
+}
+
+fn import_page(
+    app: &Clef,
+    jar: CookieJar,
+    status: StatusCode,
+    establishment: &Establishment,
+    context: minijinja::Value,
+) -> Response {
+    pages::form(app, jar, status, "pages/backoffice_import.html", |csrf| {
+        minijinja::context! { csrf, uai => &establishment.uai, name => &establishment.name, ..context }
+    })
+}
+
+/// `GET /etablissement/{uai}/import`.
+pub async fn import_form(
+    State(app): AppState,
+    SignedIn { account: staff, .. }: SignedIn,
+    Path(uai): Path<String>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let scope = staff_scope(&app, &staff).await?;
+    let establishment = managed(&app, &scope, &uai).await?;
+    Ok(import_page(
+        &app,
+        jar,
+        StatusCode::OK,
+        &establishment,
+        minijinja::context! {},
+    ))
+}
+
+fn report_view(report: &crate::provisioning::import::ImportReport) -> minijinja::Value {
+    minijinja::context! {
+        students_created => report.students_created, students_updated => report.students_updated,
+        students_unchanged => report.students_unchanged, guardians_created => report.guardians_created,
+        guardians_updated => report.guardians_updated, guardians_unchanged => report.guardians_unchanged,
+        changes => &report.changes,
+    }
+}
+
+/// `POST /etablissement/{uai}/import` (multipart: the file and the form
+/// token): the file is checked and previewed, nothing is written yet.
+pub async fn import_preview(
+    State(app): AppState,
+    SignedIn { account: staff, .. }: SignedIn,
+    Path(uai): Path<String>,
+    jar: CookieJar,
+    mut multipart: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    use crate::provisioning::import::{self, ImportError};
+    use base64::Engine;
+    let scope = staff_scope(&app, &staff).await?;
+    let establishment = managed(&app, &scope, &uai).await?;
+    let mut csrf = None;
+    let mut file = None;
+    while let Ok(Some(field)) = multipart.next_field().await {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.ok(),
+            Some("file") => file = field.bytes().await.ok(),
+            _ => {}
+        }
+    }
+    if !super::cookies::csrf_matches(&jar, csrf.as_deref()) {
+        return Err(super::extract::expired_form());
+    }
+    let Some(file) = file.filter(|f| !f.is_empty()) else {
+        let context = minijinja::context! { error => "Choisissez le fichier des élèves (CSV)." };
+        return Ok(import_page(
+            &app,
+            jar,
+            StatusCode::BAD_REQUEST,
+            &establishment,
+            context,
+        ));
+    };
+    let uai = Uai::parse(&establishment.uai).map_err(|_| forbidden())?;
+    match import::import(&app.db, &app.letters, &uai, &file, app.now(), true).await {
+        Ok(report) => {
+            let id = crate::secret::random_token(24);
+            let draft = ImportDraft {
+                establishment_id: establishment.id.clone(),
+                staff_id: staff.id.clone(),
+                file: base64::engine::general_purpose::STANDARD.encode(&file),
+            };
+            drafts(&app)
+                .put(&id, &draft, std::time::Duration::from_secs(30 * 60))
+                .await?;
+            let context = minijinja::context! { preview => report_view(&report), draft => id };
+            Ok(import_page(
+                &app,
+                jar,
+                StatusCode::OK,
+                &establishment,
+                context,
+            ))
+        }
+        Err(ImportError::Rows(errors)) => {
+            // The first hundred: enough to see what is wrong with the file.
+            let more = errors.len().saturating_sub(100);
+            let errors: Vec<String> = errors.iter().take(100).map(ToString::to_string).collect();
+            let context = minijinja::context! { errors, more };
+            Ok(import_page(
+                &app,
+                jar,
+                StatusCode::BAD_REQUEST,
+                &establishment,
+                context,
+            ))
+        }
+        Err(e) => Err(anyhow::Error::from(e).into()),
+    }
+}
+
+/// `POST /etablissement/{uai}/import/appliquer`: the previewed file, written.
+pub async fn import_apply(
+    State(app): AppState,
+    SignedIn { account: staff, .. }: SignedIn,
+    Path(uai): Path<String>,
+    ClientAddress(address): ClientAddress,
+    Device(device): Device,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    use base64::Engine;
+    let scope = staff_scope(&app, &staff).await?;
+    let establishment = managed(&app, &scope, &uai).await?;
+    let draft = drafts(&app)
+        .take(params.get("draft").unwrap_or(""))
+        .await?
+        .filter(|d| d.establishment_id == establishment.id && d.staff_id == staff.id);
+    let Some(draft) = draft else {
+        let context = minijinja::context! { error => "Cet aperçu a expiré ou a déjà été appliqué : déposez le fichier à nouveau." };
+        return Ok(import_page(
+            &app,
+            jar,
+            StatusCode::GONE,
+            &establishment,
+            context,
+        ));
+    };
+    let file = base64::engine::general_purpose::STANDARD
+        .decode(draft.file)
+        .map_err(anyhow::Error::from)?;
+    let uai = Uai::parse(&establishment.uai).map_err(|_| forbidden())?;
+    let report =
+        crate::provisioning::import::import(&app.db, &app.letters, &uai, &file, app.now(), false)
+            .await
+            .map_err(anyhow::Error::from)?;
+    let entry = audit::Entry::new(audit::Event::StaffAction, audit::Outcome::Ok)
+        .actor(&staff.id)
+        .from(address, &device)
+        .detail("import");
+    audit::record(&app.db, entry, app.now()).await;
+    let context = minijinja::context! { applied => report_view(&report) };
+    Ok(import_page(
+        &app,
+        jar,
+        StatusCode::OK,
+        &establishment,
+        context,
+    ))
+}

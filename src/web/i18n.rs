@@ -220,6 +220,29 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "votre numéro de téléphone portable" => "your mobile phone number",
         // Back office
+        "Import des élèves" => "Student import",
+        "Le fichier n'a pas été importé : corrigez ces lignes dans le tableur, puis déposez-le à nouveau." => {
+            "The file was not imported: correct these rows in the spreadsheet, then upload it again."
+        }
+        "Nouveaux" => "New",
+        "Modifiés" => "Changed",
+        "Inchangés" => "Unchanged",
+        "Le fichier est importé." => "The file is imported.",
+        "Aperçu" => "Preview",
+        "Rien n'est encore enregistré. Vérifiez les changements, puis appliquez-les." => {
+            "Nothing is saved yet. Check the changes, then apply them."
+        }
+        "Appliquer" => "Apply",
+        "Le fichier des élèves exporté du tableur (CSV, séparé par des points-virgules ou des virgules) : une ligne par élève, avec ses responsables." => {
+            "The students' file exported from the spreadsheet (CSV, separated by semicolons or commas): one row per student, with their parents."
+        }
+        "Fichier des élèves" => "Students' file",
+        "Voir l'aperçu" => "See the preview",
+        "Importer le fichier des élèves" => "Import the students' file",
+        "Choisissez le fichier des élèves (CSV)." => "Choose the students' file (CSV).",
+        "Cet aperçu a expiré ou a déjà été appliqué : déposez le fichier à nouveau." => {
+            "This preview has expired or was already applied: upload the file again."
+        }
         "Imprimer son courrier de notification (PDF)" => "Print its notification letter (PDF)",
         "Actions" => "Actions",
         "Réinitialiser le compte" => "Reset the account",

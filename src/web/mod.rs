@@ -102,6 +102,13 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/etablissement/{uai}/compte/{id}", get(backoffice::account))
         .route("/etablissement/{uai}/compte/{id}/action", post(backoffice::act))
         .route("/etablissement/{uai}/courriers", get(backoffice::letters))
+        .route(
+            "/etablissement/{uai}/import",
+            get(backoffice::import_form)
+                .post(backoffice::import_preview)
+                .layer(DefaultBodyLimit::max(backoffice::MAX_IMPORT)),
+        )
+        .route("/etablissement/{uai}/import/appliquer", post(backoffice::import_apply))
         .route("/langue", get(locale::switch))
         .route("/", get(login::home))
         .route("/healthz", get(|| async { "ok" }))

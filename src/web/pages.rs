@@ -40,6 +40,7 @@ pub(super) const TEMPLATES: &[(&str, &str)] = pages![
     "backoffice_establishment.html",
     "backoffice_accounts.html",
     "backoffice_account.html",
+    "backoffice_import.html",
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -495,3 +495,106 @@ async fn staff_break_a_grouping_by_detaching_a_child() {
     .await;
     assert_eq!(foreign.status(), 403);
 }
+
+/// Uploads `csv` to the import page of `uai` as a browser does (multipart).
+async fn upload(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    uai: &str,
+    csv: Vec<u8>,
+) -> (u16, String) {
+    let page = page_text(browser, &app.url(&format!("/etablissement/{uai}/import"))).await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", input_value(&page, "csrf").expect("csrf"))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv)
+                .file_name("eleves.csv")
+                .mime_str("text/csv")
+                .unwrap(),
+        );
+    let response = browser
+        .post(app.url(&format!("/etablissement/{uai}/import")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_school_file_is_previewed_then_applied_from_the_browser() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let before = app.count("accounts").await;
+
+    // A bad row: its spreadsheet line, and nothing written.
+    let bad = format!("{CSV_A}4;Dupont;;32/13/2012;6 A;;;\n");
+    let (status, page) = upload(app, &staff_a, SCHOOL_A, bad.into_bytes()).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("5"), "the spreadsheet line is named: {page}");
+    assert_eq!(app.count("accounts").await, before);
+
+    // A file of 1,000 new pupils (about 90 KiB): previewed, nothing written yet…
+    let mut big = String::from(
+        "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;Courriel responsable 1\n",
+    );
+    // Names are letters: `aaa`, `aab`…
+    let letters = |n: usize| -> String {
+        [n / 676, n / 26, n]
+            .iter()
+            .map(|d| (b'a' + (d % 26) as u8) as char)
+            .collect()
+    };
+    for n in 0..1000 {
+        let name = letters(n);
+        big.push_str(&format!(
+            "{};Eleve{name};Prenom{name};01/02/2012;6 {};Parent{name};Prenom{name};parent{n}@example.org\n",
+            100 + n,
+            n % 5
+        ));
+    }
+    assert!(big.len() > 64 * 1024);
+    let (status, preview) = upload(app, &staff_a, SCHOOL_A, big.into_bytes()).await;
+    assert_eq!(status, 200, "{preview}");
+    assert!(
+        preview.contains("<td>1000</td>"),
+        "1,000 new pupils in the preview"
+    );
+    assert_eq!(app.count("accounts").await, before);
+    // …then applied, once.
+    let draft = input_value(&preview, "draft").expect("the draft");
+    let csrf = input_value(&preview, "csrf").unwrap();
+    let apply = |csrf: String, draft: String| {
+        let staff_a = staff_a.clone();
+        async move {
+            staff_a
+                .post(app.url(&format!("/etablissement/{SCHOOL_A}/import/appliquer")))
+                .form(&[("csrf", csrf), ("draft", draft)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(apply(csrf.clone(), draft.clone()).await, 200);
+    assert_eq!(app.count("accounts").await, before + 2000);
+    assert_eq!(apply(csrf, draft).await, 410, "a preview applies once");
+
+    // Another school's staff cannot import here.
+    let staff_b = schools.staff("secretariat.b", &[SCHOOL_B]).await;
+    assert_eq!(
+        status_of(
+            &staff_b,
+            &app.url(&format!("/etablissement/{SCHOOL_A}/import"))
+        )
+        .await,
+        403
+    );
+}
+
+async fn status_of(browser: &reqwest::Client, url: &str) -> u16 {
+    status(browser, url).await
+}
