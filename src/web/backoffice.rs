@@ -22,6 +22,10 @@ use crate::provisioning::letters;
 /// Accounts listed per page.
 const PAGE: i64 = 50;
 
+/// A destructive action asks for the staff member's password again when they
+/// signed in longer ago than this.
+const REAUTH_AFTER: i64 = 10 * 60;
+
 fn forbidden() -> WebError {
     WebError::Page {
         status: StatusCode::FORBIDDEN,
@@ -253,7 +257,11 @@ async fn belongs(
 /// newest first.
 pub async fn account(
     State(app): AppState,
-    SignedIn { account: staff, .. }: SignedIn,
+    SignedIn {
+        account: staff,
+        session,
+        ..
+    }: SignedIn,
     Path((uai, id)): Path<(String, String)>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
@@ -292,6 +300,7 @@ pub async fn account(
                 kind => account.kind.as_str(), state => account.state.as_str(), class => &account.class_name,
                 email => &account.email, email_verified => account.email_verified_at.is_some(),
                 children, trail, id => &account.id, closed => account.state == crate::accounts::AccountState::Closed,
+                reauth => app.now() - session.auth_time > REAUTH_AFTER,
                 provisional => account.state == crate::accounts::AccountState::Provisional,
             }
         },
@@ -302,10 +311,15 @@ pub async fn account(
 /// address, detach a child. Each needs its confirmation box ticked.
 pub async fn act(
     State(app): AppState,
-    SignedIn { account: staff, .. }: SignedIn,
+    SignedIn {
+        account: staff,
+        session,
+        ..
+    }: SignedIn,
     Path((uai, id)): Path<(String, String)>,
     ClientAddress(address): ClientAddress,
     Device(device): Device,
+    jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let scope = staff_scope(&app, &staff).await?;
@@ -328,6 +342,27 @@ pub async fn act(
     };
     if params.get("confirm") != Some("1") {
         return refused("Cochez la case de confirmation pour effectuer cette action.");
+    }
+    // Signed in a while ago: the password again, counted like a login attempt.
+    if app.now() - session.auth_time > REAUTH_AFTER {
+        let origin = super::cookies::origin(&app, &jar, address, &staff.identifier);
+        if let crate::accounts::throttle::Gate::Closed { .. } =
+            crate::accounts::throttle::enter(&app.store, &staff.identifier, &origin, app.now())
+                .await?
+        {
+            return refused("Trop de tentatives : patientez avant de réessayer.");
+        }
+        let password = params.secret("password");
+        if !app
+            .passwords
+            .verify(&password, staff.password_hash.as_deref())
+            .await?
+        {
+            return refused(
+                "Votre connexion date de plus de 10 minutes : confirmez cette action avec votre mot de passe.",
+            );
+        }
+        crate::accounts::throttle::succeeded(&app.store, &staff.identifier, &origin).await?;
     }
     let action = match params.get("action") {
         Some("reset") => Action::Reset,

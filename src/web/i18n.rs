@@ -220,6 +220,15 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "votre numéro de téléphone portable" => "your mobile phone number",
         // Back office
+        "Trop de tentatives : patientez avant de réessayer." => {
+            "Too many attempts: wait before trying again."
+        }
+        "Votre connexion date de plus de 10 minutes : confirmez cette action avec votre mot de passe." => {
+            "You signed in more than 10 minutes ago: confirm this action with your password."
+        }
+        "Vous êtes connecté depuis plus de 10 minutes : chaque action demande votre mot de passe." => {
+            "You signed in more than 10 minutes ago: each action asks for your password."
+        }
         "Import des élèves" => "Student import",
         "Le fichier n'a pas été importé : corrigez ces lignes dans le tableur, puis déposez-le à nouveau." => {
             "The file was not imported: correct these rows in the spreadsheet, then upload it again."

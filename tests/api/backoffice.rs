@@ -598,3 +598,64 @@ async fn a_school_file_is_previewed_then_applied_from_the_browser() {
 async fn status_of(browser: &reqwest::Client, url: &str) -> u16 {
     status(browser, url).await
 }
+
+#[tokio::test]
+async fn a_destructive_action_asks_the_password_again_after_ten_minutes() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let paul = app.account_named("paul.aubert").await;
+    app.clock.advance(11 * 60);
+    let page = page_text(
+        &staff_a,
+        &app.url(&format!("/etablissement/{SCHOOL_A}/compte/{}", paul.id)),
+    )
+    .await;
+    assert!(
+        page.contains("name=\"password\""),
+        "the forms ask for the password"
+    );
+    let without = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &paul.id,
+        &[("action", "close"), ("confirm", "1")],
+    )
+    .await;
+    assert_eq!(without.status(), 400);
+    let wrong = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &paul.id,
+        &[
+            ("action", "close"),
+            ("confirm", "1"),
+            ("password", "Mauvais2026"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), 400);
+    assert_eq!(
+        app.account_named("paul.aubert").await.state,
+        clef::accounts::AccountState::Provisional
+    );
+    let right = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &paul.id,
+        &[
+            ("action", "close"),
+            ("confirm", "1"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(right.status(), 200);
+    assert_eq!(
+        app.account_named("paul.aubert").await.state,
+        clef::accounts::AccountState::Closed
+    );
+}
