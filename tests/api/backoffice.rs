@@ -659,3 +659,112 @@ async fn a_destructive_action_asks_the_password_again_after_ten_minutes() {
         clef::accounts::AccountState::Closed
     );
 }
+
+/// Counts accounts of a school by class and state the long way, in Rust,
+/// from every account and guardianship: (pupils, parents) per class as
+/// [not activated, awaiting, active].
+async fn counted(
+    app: &TestApp,
+    uai: &str,
+) -> std::collections::BTreeMap<String, ([i64; 3], [i64; 3])> {
+    use sqlx::Row;
+    let index = |state: &str| match state {
+        "provisional" => Some(0),
+        "pending_email" => Some(1),
+        "active" => Some(2),
+        _ => None,
+    };
+    let pupils = sqlx::query(
+        "SELECT a.id, a.class_name, a.state FROM accounts a JOIN establishments e ON e.id = a.establishment_id \
+         WHERE e.uai = $1 AND a.kind = 'student'",
+    )
+    .bind(uai)
+    .fetch_all(&app.app.db)
+    .await
+    .unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for pupil in &pupils {
+        let class: String = pupil.try_get("class_name").unwrap();
+        let entry = counts.entry(class.clone()).or_insert(([0; 3], [0; 3]));
+        if let Some(i) = index(&pupil.try_get::<String, _>("state").unwrap()) {
+            entry.0[i] += 1;
+        }
+    }
+    let links = sqlx::query(
+        "SELECT DISTINCT s.class_name, g.id, g.state FROM guardianships l JOIN accounts s ON s.id = l.student_id \
+         JOIN accounts g ON g.id = l.guardian_id JOIN establishments e ON e.id = s.establishment_id \
+         WHERE e.uai = $1 AND s.state <> 'closed'",
+    )
+    .bind(uai)
+    .fetch_all(&app.app.db)
+    .await
+    .unwrap();
+    for link in &links {
+        let class: String = link.try_get("class_name").unwrap();
+        let entry = counts.entry(class).or_insert(([0; 3], [0; 3]));
+        if let Some(i) = index(&link.try_get::<String, _>("state").unwrap()) {
+            entry.1[i] += 1;
+        }
+    }
+    counts.retain(|_, (p, g)| p.iter().sum::<i64>() + g.iter().sum::<i64>() > 0);
+    counts
+}
+
+#[tokio::test]
+async fn the_funnel_matches_the_accounts_after_activations_an_expiry_and_a_grouping() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let url = app.url(&format!("/etablissement/{SCHOOL_A}"));
+    let check =
+        |page: String, expected: std::collections::BTreeMap<String, ([i64; 3], [i64; 3])>| {
+            for (class, (pupils, parents)) in expected {
+                assert_eq!(
+                    row(&page, "Activation des comptes des élèves", &class),
+                    pupils,
+                    "pupils of {class}"
+                );
+                assert_eq!(
+                    row(&page, "Activation des comptes des responsables", &class),
+                    parents,
+                    "parents of {class}"
+                );
+            }
+        };
+    check(
+        page_text(&staff_a, &url).await,
+        counted(app, SCHOOL_A).await,
+    );
+    // Two parents activate (one confirmed), then Paul's account is grouped into Marie's.
+    for (identifier, state) in [
+        ("marie.blanc", "active"),
+        ("paul.aubert", "active"),
+        ("luc.colin", "pending_email"),
+    ] {
+        sqlx::query("UPDATE accounts SET state = $1 WHERE identifier = $2")
+            .bind(state)
+            .bind(identifier)
+            .execute(&app.app.db)
+            .await
+            .unwrap();
+    }
+    let marie = app.account_named("marie.blanc").await;
+    let paul = app.account_named("paul.aubert").await;
+    clef::accounts::grouping::group(&app.app, &marie.id, &paul.id)
+        .await
+        .unwrap()
+        .unwrap();
+    check(
+        page_text(&staff_a, &url).await,
+        counted(app, SCHOOL_A).await,
+    );
+    // Four months on, the letters never used expire: their accounts go.
+    app.clock.advance(122 * 24 * 3600);
+    clef::provisioning::expiry::expire_letters(&app.app.db, app.app.now(), 3)
+        .await
+        .unwrap();
+    let staff_a = schools.signed_in("secretariat.a").await;
+    let expected = counted(app, SCHOOL_A).await;
+    assert!(!expected.is_empty());
+    check(page_text(&staff_a, &url).await, expected);
+}
