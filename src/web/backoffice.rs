@@ -156,7 +156,7 @@ pub async fn establishment(
     ))
 }
 
-/// `GET /etablissement/{uai}/comptes?classe=&etat=&q=&page=`: the pupils of
+/// `GET /etablissement/{uai}/comptes?classe=&etat=&page=`: the pupils of
 /// the establishment and their parents' accounts, with their state.
 pub async fn accounts(
     State(app): AppState,
@@ -165,7 +165,37 @@ pub async fn accounts(
     jar: CookieJar,
     Query(params): Query,
 ) -> Result<Response, WebError> {
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let mut params = params.map_err(|e| WebError::bad_request(&e))?;
+    // A name searched never travels in an address (proxies log them): POST only.
+    params = crate::domain::Params::from_pairs(
+        params
+            .pairs()
+            .filter(|(name, _)| *name != "q")
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    )
+    .map_err(|e| WebError::bad_request(&e))?;
+    list_accounts(app, account, uai, jar, params).await
+}
+
+/// `POST /etablissement/{uai}/comptes`: the same list, searched by name or
+/// identifier (`q`), the search kept out of the address.
+pub async fn search_accounts(
+    State(app): AppState,
+    SignedIn { account, .. }: SignedIn,
+    Path(uai): Path<String>,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    list_accounts(app, account, uai, jar, params).await
+}
+
+async fn list_accounts(
+    app: std::sync::Arc<Clef>,
+    account: Account,
+    uai: String,
+    jar: CookieJar,
+    params: crate::domain::Params,
+) -> Result<Response, WebError> {
     let scope = staff_scope(&app, &account).await?;
     let establishment = managed(&app, &scope, &uai).await?;
     let class = params.get("classe").map(str::to_owned);

@@ -98,7 +98,7 @@ pub fn router(app: Arc<Clef>) -> Router {
         .route("/compte/regroupement/valider", post(grouping::confirm))
         .route("/etablissement", get(backoffice::home))
         .route("/etablissement/{uai}", get(backoffice::establishment))
-        .route("/etablissement/{uai}/comptes", get(backoffice::accounts))
+        .route("/etablissement/{uai}/comptes", get(backoffice::accounts).post(backoffice::search_accounts))
         .route("/etablissement/{uai}/compte/{id}", get(backoffice::account))
         .route("/etablissement/{uai}/compte/{id}/action", post(backoffice::act))
         .route("/etablissement/{uai}/courriers", get(backoffice::letters))

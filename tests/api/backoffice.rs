@@ -214,11 +214,18 @@ async fn the_funnel_counts_the_accounts_by_class_and_follows_activations() {
             && !list.contains("paul.aubert")
             && !list.contains("chloe.colin")
     );
-    let found = page_text(
-        &staff_a,
-        &app.url(&format!("/etablissement/{SCHOOL_A}/comptes?q=COLIN")),
-    )
-    .await;
+    // A search is POSTed: a name never travels in an address.
+    let list_url = app.url(&format!("/etablissement/{SCHOOL_A}/comptes"));
+    let csrf = input_value(&page_text(&staff_a, &list_url).await, "csrf").unwrap();
+    let found = staff_a
+        .post(&list_url)
+        .form(&[("csrf", csrf.as_str()), ("q", "COLIN")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         found.contains("chloe.colin")
             && found.contains("luc.colin")
