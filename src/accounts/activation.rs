@@ -55,6 +55,25 @@ pub fn password_rule(app: &Clef) -> PasswordRule {
     }
 }
 
+/// A new password against the rule, and its confirmation: the field in error
+/// (its form name) and the French message, if any.
+pub fn check_new_password(
+    app: &Clef,
+    password: &SecretString,
+    confirmation: &SecretString,
+) -> Result<(), (&'static str, String)> {
+    password_rule(app)
+        .check(password)
+        .map_err(|message| ("password", message))?;
+    if !constant_time_eq(password.expose_secret(), confirmation.expose_secret()) {
+        return Err((
+            "password_confirmation",
+            "La confirmation du mot de passe ne correspond pas.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a provisional account's letter still works.
 pub fn letter_valid(app: &Clef, account: &Account, now: i64) -> bool {
     account
@@ -132,18 +151,8 @@ pub async fn first_connection(
         return Err(ActivationError::WrongBirthdate);
     }
     throttle::succeeded(&app.store, &account.identifier, origin).await?;
-    password_rule(app)
-        .check(&form.password)
-        .map_err(|message| ActivationError::Invalid("password", message))?;
-    if !constant_time_eq(
-        form.password.expose_secret(),
-        form.password_confirmation.expose_secret(),
-    ) {
-        return Err(ActivationError::Invalid(
-            "password_confirmation",
-            "La confirmation du mot de passe ne correspond pas.".into(),
-        ));
-    }
+    check_new_password(app, &form.password, &form.password_confirmation)
+        .map_err(|(field, message)| ActivationError::Invalid(field, message))?;
     let email = match (form.email.trim(), account.kind) {
         ("", AccountKind::Guardian) => {
             return Err(ActivationError::Invalid(
@@ -432,14 +441,8 @@ pub async fn change_password(
     keep_session: &str,
 ) -> Result<(), ProfileError> {
     require_current_password(app, account, current, origin).await?;
-    password_rule(app)
-        .check(new)
-        .map_err(ProfileError::Invalid)?;
-    if !constant_time_eq(new.expose_secret(), confirmation.expose_secret()) {
-        return Err(ProfileError::Invalid(
-            "La confirmation du mot de passe ne correspond pas.".into(),
-        ));
-    }
+    check_new_password(app, new, confirmation)
+        .map_err(|(_, message)| ProfileError::Invalid(message))?;
     let hash = app.passwords.hash(new).await?;
     sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(hash)

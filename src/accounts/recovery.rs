@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::activation::password_rule;
+use super::activation::check_new_password;
 use super::throttle::{self, Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
@@ -817,18 +817,8 @@ pub async fn reset_password(
         return Err(ResetError::WrongIdentifier);
     }
     throttle::succeeded(&app.store, &account.identifier, origin).await?;
-    password_rule(app)
-        .check(&form.password)
-        .map_err(|message| ResetError::Invalid("password", message))?;
-    if !constant_time_eq(
-        form.password.expose_secret(),
-        form.confirmation.expose_secret(),
-    ) {
-        return Err(ResetError::Invalid(
-            "password_confirmation",
-            "La confirmation du mot de passe ne correspond pas.".into(),
-        ));
-    }
+    check_new_password(app, &form.password, &form.confirmation)
+        .map_err(|(field, message)| ResetError::Invalid(field, message))?;
     let hash = app.passwords.hash(&form.password).await?;
 
     let mut tx = app.db.begin().await?;
