@@ -95,6 +95,9 @@ async fn staff_reach_their_establishment_only_on_every_route() {
             format!("/etablissement/{uai}/comptes"),
             format!("/etablissement/{uai}/comptes?classe=5%20A&etat=provisional&q=a"),
             format!("/etablissement/{uai}/compte/{student}"),
+            format!("/etablissement/{uai}/courriers"),
+            format!("/etablissement/{uai}/courriers?format=csv&classe=5%20A"),
+            format!("/etablissement/{uai}/import"),
         ]
     };
     // Staff of A: every route of A, none of B, and no account of B through A.
