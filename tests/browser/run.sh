@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Real-browser end-to-end + accessibility check of Clef's login, account
 # activation, consent and logout flows, « Mon compte »'s sessions and
-# applications, the recovery pages (identifiant / mot de passe oubliés) and
-# « Regrouper des comptes ».
+# applications, the recovery pages (identifiant / mot de passe oubliés),
+# « Regrouper des comptes » and the establishment back office.
 #
 #   bash tests/browser/run.sh        (from anywhere; exits non-zero on any failure)
 #
@@ -16,9 +16,11 @@
 # (« Mon compte »'s sessions and applications) and tests/browser/recovery.spec.mjs
 # (identifier reminder, password reset by mailed link and by SMS code, read from
 # the server's mail and SMS outboxes; it changes the demo parent's password and
-# sets it back) and tests/browser/grouping.spec.mjs (« Regrouper des comptes »:
+# sets it back), tests/browser/grouping.spec.mjs (« Regrouper des comptes »:
 # a letter account provisioned through the CLI grouped into the demo parent's)
-# in headless Chromium, and cleans up.
+# and tests/browser/backoffice.spec.mjs (the establishment back office at
+# /etablissement, with a staff account made through the CLI) in headless
+# Chromium, and cleans up.
 # Every spec always runs; the exit status is non-zero when any fails.
 #
 # Environment (all optional):
@@ -165,5 +167,13 @@ log "grouping.spec.mjs"
 CLEF_URL="$URL" CLEF_BIN="$BIN" CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/keys" \
   CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/grouping" \
   node "$HERE/grouping.spec.mjs" || FAILED=1
+
+# After grouping.spec.mjs: it makes a staff account with the CLI, imports a
+# pupil and her parent into the demo establishment from the browser and resets
+# that parent's account (« Réinitialiser le compte »).
+log "backoffice.spec.mjs"
+CLEF_URL="$URL" CLEF_BIN="$BIN" CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/keys" \
+  CHROMIUM="$CHROMIUM" ARTIFACTS_DIR="$ARTIFACTS_DIR/backoffice" \
+  node "$HERE/backoffice.spec.mjs" || FAILED=1
 
 exit "$FAILED"

@@ -1,0 +1,677 @@
+// Real-browser end-to-end and accessibility check of the establishment back
+// office (SPEC §3.9, at /etablissement): a staff account made with the CLI
+// signs in; « Espace établissement »; the demo establishment's page with its
+// two activation charts (inline SVG, role="img" and a <title>) and their
+// tables, and the letters as PDF; the pupil file imported from the browser
+// (preview, « Appliquer », and a bad file whose alert names the spreadsheet
+// line); the accounts list filtered by class (a POSTed search); an account page, its
+// « Réinitialiser le compte » refused without « Je confirme » then done with
+// the box ticked by the keyboard, and the staff_action line in its trail; the
+// English page; and a parent refused (403). Every page passes axe-core
+// (WCAG 2 A/AA) and reflows at 320 px.
+//
+// Plain Node script (no test runner), like grouping.spec.mjs. Normally started
+// by tests/browser/run.sh after grouping.spec.mjs (it adds a pupil and a parent
+// to the demo establishment and resets that parent's account), against the same
+// `clef serve --demo`, and passed:
+//
+//   CLEF_URL        issuer / base URL of the running server (http://127.0.0.1:PORT)
+//   CLEF_BIN        the clef binary the server runs (for `clef staff create`)
+//   CLEF_DATA_DIR   the server's data dir (its SQLite file)
+//   CLEF_KEYS_DIR   the server's keys dir
+//   CHROMIUM        optional, path of the Chromium binary (default /usr/bin/chromium)
+//   ARTIFACTS_DIR   optional, where screenshots and page HTML of a failure go
+//
+// Prints one line per check and closes with "backoffice: N passed, N failed";
+// exits 1 when any check failed.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  assertAxeClean as axeClean,
+  assertEveryVisibleInputLabelled as everyVisibleInputLabelled,
+  assertNoHorizontalScrollAt320 as noHorizontalScrollAt320,
+  createRunner,
+  indent,
+  launchChromium,
+  newContext,
+  tabTo,
+} from './lib.mjs';
+
+const BASE = (process.env.CLEF_URL ?? 'http://127.0.0.1:18080').replace(/\/$/, '');
+const CLEF_BIN = process.env.CLEF_BIN;
+const DATA_DIR = process.env.CLEF_DATA_DIR;
+const KEYS_DIR = process.env.CLEF_KEYS_DIR;
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const ARTIFACTS_DIR = process.env.ARTIFACTS_DIR;
+
+for (const [name, value] of Object.entries({ CLEF_BIN, CLEF_DATA_DIR: DATA_DIR, CLEF_KEYS_DIR: KEYS_DIR })) {
+  if (!value) {
+    console.error(`${name} must be set (see tests/browser/run.sh)`);
+    process.exit(2);
+  }
+}
+
+// The demo establishment (src/demo.rs): Léa (5 B), Hugo (3 A) and Jules (2 C), all active.
+const UAI = '0590001A';
+const NAME = 'Collège Jean Moulin (démo)';
+const DEMO_CLASSES = ['2 C', '3 A', '5 B'];
+const ESTABLISHMENT_PATH = `/etablissement/${UAI}`;
+
+// The staff account this spec makes with the CLI.
+const STAFF = 'secretariat.demo';
+const STAFF_PASSWORD = 'Bureau2026x';
+
+// The demo parent: not staff.
+const PARENT = 'parent.martin';
+const PARENT_PASSWORD = 'Demo2026clef';
+
+// The pupil file imported from the browser: one new pupil whose responsable 1
+// is a new parent with an email; and a bad file (spreadsheet line 3: an invalid date).
+const CLASS = '6 D';
+const PUPIL = 'Inès Lambert';
+const GUARDIAN = 'Sophie Lambert';
+const GUARDIAN_EMAIL = 'sophie.lambert@example.org';
+const HEADER = 'student_id;family_name;given_name;birthdate;class;guardian1_family_name;guardian1_given_name;guardian1_email\n';
+const PUPILS_CSV = `${HEADER}9201;Lambert;Inès;07/09/2013;${CLASS};Lambert;Sophie;${GUARDIAN_EMAIL}\n`;
+const BAD_CSV =
+  HEADER +
+  `9202;Petit;Noé;12/01/2013;${CLASS};Petit;Luc;luc.petit@example.org\n` +
+  `9203;Roux;Emma;31/02/2013;${CLASS};Roux;Paul;paul.roux@example.org\n`;
+const BAD_LINE = 3;
+
+const runner = createRunner({ artifactsDir: ARTIFACTS_DIR });
+const check = runner.check;
+let page; // the current page
+
+// ---------------------------------------------------------------- helpers
+
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const squash = (s) => s.replace(/\s+/g, ' ').trim();
+
+/** axe-core WCAG 2 A/AA and reflow at 320 px, as one non-critical check of the page now shown. */
+function accessible(number, label) {
+  return check(
+    `${number}. ${label}: axe-core WCAG 2 A/AA, zero violations, no horizontal scroll at 320 px`,
+    async () => {
+      await axeClean(page, label);
+      await noHorizontalScrollAt320(page, label);
+    },
+    { critical: false },
+  );
+}
+
+/**
+ * <html lang>, the page title (`title` — Clef), exactly one <h1> whose text is
+ * `h1` (a string: equal; a RegExp: matching), every visible control labelled.
+ */
+async function assertPage(title, h1 = title, lang = 'fr') {
+  assert.equal(await page.locator('html').getAttribute('lang'), lang, `<html lang="${lang}">`);
+  assert.equal(await page.title(), `${title} — Clef`, '<title>');
+  const heading = page.getByRole('heading', { level: 1 });
+  assert.equal(await heading.count(), 1, 'exactly one <h1>');
+  const text = squash(await heading.textContent());
+  if (h1 instanceof RegExp) assert.match(text, h1, '<h1> text');
+  else assert.equal(text, h1, '<h1> text');
+  await everyVisibleInputLabelled(page);
+}
+
+/** The one control (within `scope`) whose <label> reads exactly `text`. */
+async function field(text, scope = page) {
+  const control = scope.getByLabel(text, { exact: true });
+  assert.equal(await control.count(), 1, `exactly one control labelled "${text}"`);
+  return control;
+}
+
+/** The one link reading `name` (within `scope`). */
+async function link(name, scope = page) {
+  const found = scope.getByRole('link', { name, exact: true });
+  assert.equal(await found.count(), 1, `one link « ${name} »`);
+  return found;
+}
+
+/** Clicks the link `name`; waits for the page at `pathname`. */
+async function follow(name, pathname) {
+  const target = await link(name);
+  await Promise.all([page.waitForURL((u) => u.pathname === pathname), target.click()]);
+}
+
+/** Runs `trigger` (a click, a key); returns the response to the POST to `action`, once the next page has loaded. */
+async function posting(action, trigger) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${BASE}${action}` && r.request().method() === 'POST'),
+    page.waitForEvent('load'),
+    trigger(),
+  ]);
+  return response;
+}
+
+/** Clicks the submit button `button` (within `scope`); returns the response to the POST to `action`. */
+async function submit(button, action, scope = page) {
+  const target = scope.getByRole('button', { name: button, exact: true });
+  assert.equal(await target.count(), 1, `one button « ${button} »`);
+  return posting(action, () => target.click());
+}
+
+/** Presses `key` and waits for the POST to `action` and the page after it. */
+const pressing = (key, action) => posting(action, () => page.keyboard.press(key));
+
+/** The id of the focused element (keyboard checks). */
+const focusedId = () => page.evaluate(() => document.activeElement?.id ?? '');
+
+/** The one role="alert" on the page, its text and id. */
+async function theAlert() {
+  const alert = page.getByRole('alert');
+  assert.equal(await alert.count(), 1, 'one role="alert"');
+  return { text: (await alert.innerText()).trim(), id: await alert.getAttribute('id'), locator: alert };
+}
+
+/** A table's caption, its column headers, and its body rows as arrays of cell texts (th and td). */
+async function readTable(table) {
+  return table.evaluate((el) => {
+    const text = (c) => c.textContent.replace(/\s+/g, ' ').trim();
+    return {
+      caption: el.caption ? text(el.caption) : null,
+      columns: [...el.querySelectorAll('thead th')].map(text),
+      rows: [...el.querySelectorAll('tbody tr')].map((tr) => [...tr.children].map(text)),
+    };
+  });
+}
+
+/** The one <table> whose caption reads `caption`. */
+async function tableCaptioned(caption) {
+  const table = page.locator('table').filter({ has: page.locator('caption', { hasText: new RegExp(`^\\s*${escapeRe(caption)}\\s*$`) }) });
+  assert.equal(await table.count(), 1, `one <table> with the caption « ${caption} »`);
+  return table;
+}
+
+/** GET `url` with the page's cookies: a PDF (status 200, application/pdf, body starting %PDF). */
+async function assertPdf(url) {
+  const response = await page.request.get(url);
+  assert.equal(response.status(), 200, `GET ${url}`);
+  assert.match(response.headers()['content-type'] ?? '', /^application\/pdf/, `Content-Type of ${url}`);
+  const body = await response.body();
+  assert.equal(body.subarray(0, 4).toString('latin1'), '%PDF', `${url} starts with %PDF (got ${JSON.stringify(body.subarray(0, 16).toString('latin1'))})`);
+  return body.length;
+}
+
+/** The /login form: fills it, clicks « Valider »; 303 to « Mon compte ». */
+async function signIn(identifier, password) {
+  const response = await page.goto(`${BASE}/login`);
+  assert.equal(response.status(), 200, 'GET /login');
+  await (await page.getByLabel(/^Votre identifiant/)).fill(identifier);
+  await (await page.getByLabel(/^Votre mot de passe/)).fill(password);
+  const posted = await submit('Valider', '/login');
+  assert.equal(posted.status(), 303, `POST /login as ${identifier}`);
+  assert.equal(posted.headers()['location'], '/compte', 'Location of the 303');
+  assert.equal(new URL(page.url()).pathname, '/compte', 'the browser followed the redirect');
+  assert.equal(squash(await page.getByRole('heading', { level: 1 }).textContent()), 'Mon compte', 'at « Mon compte »');
+}
+
+function clef(args, input) {
+  const run = spawnSync(CLEF_BIN, args, {
+    input,
+    encoding: 'utf8',
+    env: { ...process.env, CLEF_DATA_DIR: DATA_DIR, CLEF_KEYS_DIR: KEYS_DIR, CLEF_ISSUER: BASE, NO_COLOR: '1' },
+  });
+  const output = `${run.stdout ?? ''}${run.stderr ?? ''}`;
+  assert.equal(run.status, 0, `clef ${args.join(' ')} exited with ${run.status ?? run.signal}:\n${output}`);
+  return output;
+}
+
+/**
+ * One activation funnel of the establishment page: the <svg role="img"> named
+ * by its <title> (« Élèves : N actifs, … »), and the table with that caption:
+ * a row per class (class link, « (courriers) » link, three numbers) and a
+ * « Total » row that adds them up. Returns the rows by class.
+ */
+async function assertFunnel(label) {
+  const chart = page.getByRole('img', { name: new RegExp(`^${escapeRe(label)}\\b`) });
+  assert.equal(await chart.count(), 1, `one role="img" named « ${label} … »`);
+  const svg = await chart.evaluate((el) => {
+    const title = el.querySelector(':scope > title');
+    return {
+      tag: el.tagName.toLowerCase(),
+      labelledby: el.getAttribute('aria-labelledby'),
+      titleId: title?.id ?? null,
+      title: title?.textContent.replace(/\s+/g, ' ').trim() ?? null,
+      rects: el.querySelectorAll('rect').length,
+    };
+  });
+  assert.equal(svg.tag, 'svg', 'the chart is an inline <svg>');
+  assert.ok(svg.title, `the <svg> has a <title>: ${JSON.stringify(svg)}`);
+  assert.equal(svg.labelledby, svg.titleId, 'the <svg> is labelled by its <title>');
+  const numbers = (svg.title.match(/\d+/g) ?? []).map(Number);
+  assert.equal(numbers.length, 3, `the title gives three numbers: « ${svg.title} »`);
+
+  const { caption, columns, rows } = await readTable(await tableCaptioned(label));
+  assert.deepEqual(columns, ['Classe', 'Non activés', 'En attente', 'Actifs'], `the columns of « ${caption} »`);
+  assert.ok(rows.length >= 2, `a row per class and a total: ${JSON.stringify(rows)}`);
+  const total = rows.at(-1);
+  assert.equal(total[0], 'Total', `the last row is « Total »: ${JSON.stringify(total)}`);
+  const classes = rows.slice(0, -1);
+  for (const row of [...classes, total]) {
+    assert.equal(row.length, 4, `four cells: ${JSON.stringify(row)}`);
+    for (const n of row.slice(1)) assert.match(n, /^\d+$/, `a number in ${JSON.stringify(row)}`);
+  }
+  for (let i = 1; i <= 3; i++) {
+    const sum = classes.reduce((s, r) => s + Number(r[i]), 0);
+    assert.equal(Number(total[i]), sum, `« Total » of « ${columns[i]} » adds up the classes (${JSON.stringify(rows)})`);
+  }
+  assert.equal(svg.rects, classes.length * 3, 'three segments per class in the chart');
+  // The chart's title says the same totals: actifs, en attente, non activés.
+  assert.deepEqual(numbers, [Number(total[3]), Number(total[2]), Number(total[1])], `the title « ${svg.title} » matches « Total »`);
+
+  const table = await tableCaptioned(label);
+  const byClass = {};
+  for (const row of classes) {
+    const name = row[0].replace(/\s*\(courriers\)$/, '');
+    const cell = table.locator('tbody tr').filter({ has: page.locator('th', { hasText: new RegExp(`^\\s*${escapeRe(name)}\\s*\\(courriers\\)\\s*$`) }) }).locator('th');
+    const classLink = cell.getByRole('link', { name, exact: true });
+    assert.equal(await classLink.getAttribute('href'), `${ESTABLISHMENT_PATH}/comptes?classe=${encodeURIComponent(name)}`, `the link of class ${name}`);
+    const letters = cell.getByRole('link', { name: '(courriers)', exact: true });
+    assert.equal(await letters.getAttribute('href'), `${ESTABLISHMENT_PATH}/courriers?classe=${encodeURIComponent(name)}`, `« (courriers) » of class ${name}`);
+    byClass[name] = { provisional: Number(row[1]), pending: Number(row[2]), active: Number(row[3]) };
+  }
+  return byClass;
+}
+
+/** The import form, its file input « Fichier des élèves » set to a file with `content`, « Voir l'aperçu » clicked. */
+async function uploadFile(file, content) {
+  writeFileSync(file, content);
+  const form = page.locator(`form[action="${ESTABLISHMENT_PATH}/import"]`);
+  assert.equal(await form.count(), 1, 'one import form');
+  assert.equal((await form.getAttribute('method'))?.toLowerCase(), 'post', 'method post');
+  assert.equal(await form.getAttribute('enctype'), 'multipart/form-data', 'a multipart form');
+  assert.notEqual(await form.locator('input[type=hidden][name=csrf]').inputValue(), '', 'a csrf field');
+  const input = await field('Fichier des élèves', form);
+  assert.equal(await input.getAttribute('type'), 'file', 'a file input');
+  assert.equal(await input.getAttribute('name'), 'file', 'its name');
+  await input.setInputFiles(file);
+  return submit("Voir l'aperçu", `${ESTABLISHMENT_PATH}/import`, form);
+}
+
+/** The counts table of the import page: { Élèves: [new, changed, unchanged], Responsables: […] }. */
+async function importCounts() {
+  const { columns, rows } = await readTable(await tableCaptioned('Comptes'));
+  assert.deepEqual(columns.slice(1), ['Nouveaux', 'Modifiés', 'Inchangés'], 'the columns of the counts');
+  return Object.fromEntries(rows.map((r) => [r[0], r.slice(1).map(Number)]));
+}
+
+/** The accounts table: one entry per row, with the link of the name. */
+async function listedAccounts() {
+  const { caption, columns, rows } = await readTable(await tableCaptioned('Élèves et responsables'));
+  assert.deepEqual(columns, ['Nom', 'Identifiant', 'Type', 'Classe', 'État'], `the columns of « ${caption} »`);
+  const links = await page.locator('table tbody tr td:first-child a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+  return rows.map((r, i) => ({ name: r[0], identifier: r[1], kind: r[2], class: r[3], state: r[4], href: links[i] }));
+}
+
+/** The account page's <dl>: { Identifiant: …, Type: …, … }. */
+async function accountFacts() {
+  return page.locator('main dl').evaluate((dl) => {
+    const facts = {};
+    for (const dt of dl.querySelectorAll('dt')) facts[dt.textContent.trim()] = dt.nextElementSibling?.textContent.replace(/\s+/g, ' ').trim();
+    return facts;
+  });
+}
+
+/** Presses Tab until the element with id `id` has the focus; fails after `max` presses. */
+async function tabToId(id, max = 20) {
+  const seen = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const now = await focusedId();
+    seen.push(now || '?');
+    if (now === id) return;
+  }
+  assert.fail(`Tab never reached #${id} in ${max} presses; focus went to: ${seen.join(' → ')}`);
+}
+
+// ---------------------------------------------------------------- the flow
+
+let browser;
+let context;
+let scratch;
+let guardianPage = null; // the new parent's account page (path)
+let guardianIdentifier = null;
+
+try {
+  scratch = mkdtempSync(path.join(os.tmpdir(), 'clef-backoffice-'));
+  browser = await launchChromium(CHROMIUM);
+  context = await newContext(browser);
+  page = await context.newPage();
+  runner.page = page;
+  page.on('pageerror', (e) => console.log(indent(`page error: ${e.message}`)));
+
+  // -------------------------------------------------- 1. the staff account, « Espace établissement »
+
+  await check(`1. clef staff create ${STAFF} --establishment ${UAI} (password on stdin)`, async () => {
+    const output = clef(
+      ['staff', 'create', '--identifier', STAFF, '--given-name', 'Anne', '--family-name', 'Secret', '--establishment', UAI, '--password-stdin'],
+      `${STAFF_PASSWORD}\n`,
+    );
+    assert.match(output, new RegExp(`\\b${escapeRe(STAFF)}\\b`), `the CLI names the account: ${output}`);
+  });
+
+  await check(`1. ${STAFF} signs in at /login → « Mon compte »; /etablissement: « Espace établissement » lists ${NAME} (${UAI})`, async () => {
+    await signIn(STAFF, STAFF_PASSWORD);
+    const response = await page.goto(`${BASE}/etablissement`);
+    assert.equal(response.status(), 200, 'GET /etablissement');
+    await assertPage('Espace établissement');
+    const entry = await link(`${NAME} (${UAI})`);
+    assert.equal(await entry.getAttribute('href'), ESTABLISHMENT_PATH, 'its href');
+    assert.equal(await page.locator('main a[href^="/etablissement/"]').count(), 1, 'one establishment listed');
+  });
+
+  await accessible(1, '« Espace établissement »');
+
+  // -------------------------------------------------- 2. the establishment page
+
+  await check(`2. keyboard: Tab to « ${NAME} (${UAI}) », Enter → the establishment page: h1 the name, its links`, async () => {
+    await page.goto(`${BASE}/etablissement`); // the focus at the top of the page
+    await tabTo(page, `${NAME} (${UAI})`);
+    await Promise.all([page.waitForURL((u) => u.pathname === ESTABLISHMENT_PATH), page.keyboard.press('Enter')]);
+    await assertPage(NAME, new RegExp(`^${escapeRe(NAME)}(\\s|$)`));
+    assert.equal(await (await link('Comptes par classe')).getAttribute('href'), `${ESTABLISHMENT_PATH}/comptes`);
+    assert.equal(await (await link('Importer le fichier des élèves')).getAttribute('href'), `${ESTABLISHMENT_PATH}/import`);
+    assert.equal(await (await link('PDF')).getAttribute('href'), `${ESTABLISHMENT_PATH}/courriers`);
+    assert.equal(await (await link('CSV')).getAttribute('href'), `${ESTABLISHMENT_PATH}/courriers?format=csv`);
+    for (const heading of ['Activation des comptes des élèves', 'Activation des comptes des responsables']) {
+      assert.equal(await page.getByRole('heading', { level: 2, name: heading, exact: true }).count(), 1, `<h2> « ${heading} »`);
+    }
+  });
+
+  await check('2. the two charts: <svg role="img"> labelled by its <title>; the tables: a row per class, « Total » adding up', async () => {
+    const students = await assertFunnel('Élèves');
+    for (const name of DEMO_CLASSES) {
+      assert.ok(students[name], `class ${name} in the pupils' table: ${JSON.stringify(students)}`);
+      assert.ok(students[name].active >= 1, `an active pupil in ${name}: ${JSON.stringify(students[name])}`);
+    }
+    const guardians = await assertFunnel('Responsables');
+    assert.ok(Object.keys(guardians).length >= 1, `the parents' table has classes: ${JSON.stringify(guardians)}`);
+    console.log(indent(`pupils: ${JSON.stringify(students)}; parents: ${JSON.stringify(guardians)}`));
+  });
+
+  await accessible(2, 'the establishment page');
+
+  await check('2. « PDF »: the letters of the accounts not activated, a PDF (%PDF); « CSV »: text/csv', async () => {
+    const bytes = await assertPdf(`${BASE}${await (await link('PDF')).getAttribute('href')}`);
+    console.log(indent(`letters PDF: ${bytes} bytes`));
+    const csv = await page.request.get(`${BASE}${await (await link('CSV')).getAttribute('href')}`);
+    assert.equal(csv.status(), 200, 'GET the CSV letters');
+    assert.match(csv.headers()['content-type'] ?? '', /^text\/csv/, 'Content-Type of the CSV');
+  }, { critical: false });
+
+  // -------------------------------------------------- 3. import from the browser
+
+  await check('3. « Importer le fichier des élèves » → « Import des élèves »: the file input « Fichier des élèves », « Voir l\'aperçu »', async () => {
+    await follow('Importer le fichier des élèves', `${ESTABLISHMENT_PATH}/import`);
+    await assertPage(`Import des élèves — ${NAME}`, 'Import des élèves');
+    assert.equal(await page.getByRole('alert').count(), 0, 'no alert before any file');
+    const input = await field('Fichier des élèves');
+    assert.equal(await input.getAttribute('type'), 'file', 'a file input');
+    assert.equal(await page.getByRole('button', { name: "Voir l'aperçu", exact: true }).count(), 1, "button « Voir l'aperçu »");
+  });
+
+  await accessible(3, 'the import form');
+
+  await check(`3. a file with one new pupil (${PUPIL}, ${CLASS}) and her parent: « Aperçu » shows 1 new pupil and 1 new parent`, async () => {
+    const response = await uploadFile(path.join(scratch, 'eleves.csv'), PUPILS_CSV);
+    assert.equal(response.status(), 200, `POST ${ESTABLISHMENT_PATH}/import`);
+    await assertPage(`Import des élèves — ${NAME}`, 'Import des élèves');
+    assert.equal(await page.getByRole('alert').count(), 0, 'no alert');
+    assert.equal(await page.getByRole('heading', { level: 2, name: 'Aperçu', exact: true }).count(), 1, '<h2> « Aperçu »');
+    const counts = await importCounts();
+    assert.deepEqual(counts['Élèves'], [1, 0, 0], `pupils: 1 new (${JSON.stringify(counts)})`);
+    assert.deepEqual(counts['Responsables'], [1, 0, 0], `parents: 1 new (${JSON.stringify(counts)})`);
+    const changes = (await page.locator('main ul li').allInnerTexts()).map(squash);
+    assert.ok(changes.some((c) => c.includes(`nouvel élève ${PUPIL} (${CLASS})`)), `the change « nouvel élève ${PUPIL} »: ${JSON.stringify(changes)}`);
+    const apply = page.locator(`form[action="${ESTABLISHMENT_PATH}/import/appliquer"]`);
+    assert.notEqual(await apply.locator('input[type=hidden][name=draft]').inputValue(), '', 'a hidden draft');
+    assert.equal(await apply.getByRole('button', { name: 'Appliquer', exact: true }).count(), 1, 'button « Appliquer »');
+  });
+
+  await accessible(3, 'the import preview');
+
+  await check('3. keyboard: Tab to « Appliquer », Enter → « Le fichier est importé. » with the counts', async () => {
+    await tabTo(page, 'Appliquer', 30);
+    const response = await pressing('Enter', `${ESTABLISHMENT_PATH}/import/appliquer`);
+    assert.equal(response.status(), 200, `POST ${ESTABLISHMENT_PATH}/import/appliquer`);
+    await assertPage(`Import des élèves — ${NAME}`, 'Import des élèves');
+    assert.equal(squash(await page.getByRole('status').innerText()), 'Le fichier est importé.', 'role="status"');
+    const counts = await importCounts();
+    assert.deepEqual(counts['Élèves'], [1, 0, 0], `pupils: 1 new (${JSON.stringify(counts)})`);
+    assert.deepEqual(counts['Responsables'], [1, 0, 0], `parents: 1 new (${JSON.stringify(counts)})`);
+  });
+
+  await accessible(3, '« Le fichier est importé. »');
+
+  await check(`3. a bad file (line ${BAD_LINE}: 31/02/2013): 400, the alert names « ligne ${BAD_LINE} », the file input aria-invalid`, async () => {
+    await page.goto(`${BASE}${ESTABLISHMENT_PATH}/import`);
+    const response = await uploadFile(path.join(scratch, 'mauvais.csv'), BAD_CSV);
+    assert.equal(response.status(), 400, `POST ${ESTABLISHMENT_PATH}/import with a bad file`);
+    await assertPage(`Import des élèves — ${NAME}`, 'Import des élèves');
+    const alert = await theAlert();
+    const lines = (await alert.locator.locator('li').allInnerTexts()).map(squash);
+    assert.equal(lines.length, 1, `one bad row listed: ${JSON.stringify(lines)}`);
+    assert.match(lines[0], new RegExp(`^ligne ${BAD_LINE} : .*date de naissance`), 'the spreadsheet line and the field');
+    assert.match(alert.text, /n'a pas été importé/, 'the alert says nothing was imported');
+    const input = await field('Fichier des élèves');
+    assert.equal(await input.getAttribute('aria-invalid'), 'true', 'the file input is aria-invalid');
+    assert.ok((await input.getAttribute('aria-describedby'))?.split(/\s+/).includes(alert.id), 'the file input is described by the alert');
+    assert.equal(await page.getByRole('button', { name: 'Appliquer', exact: true }).count(), 0, 'no « Appliquer »');
+    console.log(indent(`alert: ${lines[0]}`));
+  });
+
+  await accessible(3, 'the import form with the bad rows');
+
+  await check(`3. the establishment page now counts class ${CLASS}: 1 pupil, 1 parent not activated`, async () => {
+    await page.goto(`${BASE}${ESTABLISHMENT_PATH}`);
+    const students = await assertFunnel('Élèves');
+    assert.deepEqual(students[CLASS], { provisional: 1, pending: 0, active: 0 }, `pupils of ${CLASS}: ${JSON.stringify(students)}`);
+    const guardians = await assertFunnel('Responsables');
+    assert.deepEqual(guardians[CLASS], { provisional: 1, pending: 0, active: 0 }, `parents of ${CLASS}: ${JSON.stringify(guardians)}`);
+    await assertPdf(`${BASE}${ESTABLISHMENT_PATH}/courriers?classe=${encodeURIComponent(CLASS)}`);
+  }, { critical: false });
+
+  // -------------------------------------------------- 4. the accounts list
+
+  await check(`4. « Comptes par classe », « Classe » ${CLASS}, « Rechercher » (POST) → ${PUPIL} and ${GUARDIAN}, not activated`, async () => {
+    await page.goto(`${BASE}${ESTABLISHMENT_PATH}`);
+    await follow('Comptes par classe', `${ESTABLISHMENT_PATH}/comptes`);
+    await assertPage(`Comptes — ${NAME}`);
+    const form = page.locator(`form[action="${ESTABLISHMENT_PATH}/comptes"]`).filter({ has: page.getByRole('button', { name: 'Rechercher', exact: true }) });
+    assert.equal(await form.count(), 1, 'one search form');
+    assert.equal((await form.getAttribute('method'))?.toLowerCase(), 'post', 'the search is POSTed (no name in the address)');
+    assert.notEqual(await form.locator('input[type=hidden][name=csrf]').inputValue(), '', 'a csrf field');
+    const classe = await field('Classe', form);
+    assert.equal(await classe.evaluate((el) => el.tagName), 'SELECT', '« Classe » is a <select>');
+    assert.equal(await (await field('État', form)).evaluate((el) => el.tagName), 'SELECT', '« État » is a <select>');
+    assert.equal(await (await field('Nom ou identifiant', form)).getAttribute('type'), 'text', '« Nom ou identifiant » is a text field');
+    const options = (await classe.locator('option').allInnerTexts()).map(squash);
+    assert.ok(options.includes(CLASS), `${CLASS} among the classes: ${JSON.stringify(options)}`);
+    await classe.selectOption(CLASS);
+    const response = await submit('Rechercher', `${ESTABLISHMENT_PATH}/comptes`, form);
+    assert.equal(response.status(), 200, `POST ${ESTABLISHMENT_PATH}/comptes`);
+    await assertPage(`Comptes — ${NAME}`);
+    assert.equal(await (await field('Classe')).inputValue(), CLASS, 'the class stays selected');
+    const listed = await listedAccounts();
+    assert.deepEqual(
+      listed.map((a) => [a.name, a.kind, a.class, a.state]).sort(),
+      [
+        [GUARDIAN, 'responsable', CLASS, 'non activé'],
+        [PUPIL, 'élève', CLASS, 'non activé'],
+      ].sort(),
+      `the accounts of ${CLASS}: ${JSON.stringify(listed)}`,
+    );
+    for (const a of listed) assert.match(a.href ?? '', new RegExp(`^${escapeRe(ESTABLISHMENT_PATH)}/compte/[^/]+$`), `${a.name} links to its page`);
+    const guardian = listed.find((a) => a.name === GUARDIAN);
+    guardianPage = guardian.href;
+    guardianIdentifier = guardian.identifier;
+    assert.match(guardianIdentifier, /^sophie\.lambert\d*$/, 'the new parent identifier');
+  });
+
+  await accessible(4, `the accounts of ${CLASS}`);
+
+  await check('4. « Nom ou identifiant » « lambert », « État » non activé, Enter: the same two accounts, the name not in the address', async () => {
+    await (await field('Classe')).selectOption('');
+    await (await field('État')).selectOption('provisional');
+    await (await field('Nom ou identifiant')).fill('lambert');
+    const response = await pressing('Enter', `${ESTABLISHMENT_PATH}/comptes`);
+    assert.equal(response.status(), 200, `POST ${ESTABLISHMENT_PATH}/comptes`);
+    assert.doesNotMatch(page.url(), /lambert/, `the address ${page.url()} does not carry the search`);
+    assert.equal(await (await field('Nom ou identifiant')).inputValue(), 'lambert', 'the search stays in the field');
+    const listed = await listedAccounts();
+    assert.deepEqual(listed.map((a) => a.name).sort(), [GUARDIAN, PUPIL].sort(), `found: ${JSON.stringify(listed)}`);
+  }, { critical: false });
+
+  await check(`4. the class link ${CLASS} of the establishment page's table lists the same two accounts`, async () => {
+    await page.goto(`${BASE}${ESTABLISHMENT_PATH}`);
+    const table = await tableCaptioned('Élèves');
+    const classLink = table.getByRole('link', { name: CLASS, exact: true });
+    await Promise.all([page.waitForURL((u) => u.pathname === `${ESTABLISHMENT_PATH}/comptes`), classLink.click()]);
+    assert.equal(await (await field('Classe')).inputValue(), CLASS, 'the class selected');
+    const listed = await listedAccounts();
+    assert.deepEqual(listed.map((a) => a.name).sort(), [GUARDIAN, PUPIL].sort(), `found: ${JSON.stringify(listed)}`);
+  }, { critical: false });
+
+  // -------------------------------------------------- 5. an account page
+
+  await check(`5. ${GUARDIAN}'s page: identifier, kind, state, email, child; its letter (PDF); its actions; « Journal du compte »`, async () => {
+    const response = await page.goto(`${BASE}${guardianPage}`);
+    assert.equal(response.status(), 200, `GET ${guardianPage}`);
+    await assertPage(`${GUARDIAN} — ${NAME}`, GUARDIAN);
+    const facts = await accountFacts();
+    assert.equal(facts['Identifiant'], guardianIdentifier, `Identifiant (${JSON.stringify(facts)})`);
+    assert.equal(facts['Type'], 'responsable', 'Type');
+    assert.equal(facts['État'], 'non activé', 'État');
+    assert.equal(facts['Adresse mail'], `${GUARDIAN_EMAIL} — non validée`, 'Adresse mail');
+    assert.equal(facts['Enfants'], PUPIL, 'Enfants');
+    const letter = await link('Imprimer son courrier de notification (PDF)');
+    await assertPdf(`${BASE}${await letter.getAttribute('href')}`);
+    for (const button of ['Réinitialiser le compte', 'Fermer le compte', "Corriger l'adresse", `Détacher ${PUPIL}`]) {
+      assert.equal(await page.getByRole('button', { name: button, exact: true }).count(), 1, `button « ${button} »`);
+    }
+    assert.equal(await page.getByLabel('Je confirme', { exact: true }).count(), 4, 'a « Je confirme » box per action');
+    await field("Corriger l'adresse mail");
+    assert.equal(await page.getByRole('heading', { level: 2, name: 'Journal du compte', exact: true }).count(), 1, '<h2> « Journal du compte »');
+    const reset = page.locator('form').filter({ has: page.getByRole('button', { name: 'Réinitialiser le compte', exact: true }) });
+    assert.equal(await reset.getAttribute('action'), `${guardianPage}/action`, 'the reset form posts to …/action');
+    assert.equal(await reset.locator('input[type=hidden][name=action]').inputValue(), 'reset', 'action=reset');
+    assert.equal(await reset.getByLabel('Je confirme', { exact: true }).isChecked(), false, '« Je confirme » starts unticked');
+  });
+
+  await accessible(5, `${GUARDIAN}'s account page`);
+
+  await check('5. keyboard: Tab to « Réinitialiser le compte », Enter without « Je confirme » → refused: no POST, the box invalid and focused', async () => {
+    await page.goto(`${BASE}${guardianPage}`); // the focus at the top of the page
+    let posted = 0;
+    const onRequest = (r) => { if (r.method() === 'POST' && r.url().endsWith('/action')) posted++; };
+    page.on('request', onRequest);
+    try {
+      await tabTo(page, 'Réinitialiser le compte', 30);
+      await page.keyboard.press('Enter');
+      await page.waitForTimeout(500);
+    } finally {
+      page.off('request', onRequest);
+    }
+    assert.equal(posted, 0, 'the form was not sent');
+    assert.equal(new URL(page.url()).pathname, guardianPage, 'still on the account page');
+    const box = page.locator('#reset-confirm');
+    assert.equal(await box.evaluate((el) => el.validity.valueMissing), true, 'the reset « Je confirme » box is missing');
+    assert.equal(await focusedId(), 'reset-confirm', 'the browser points the keyboard to the box');
+  });
+
+  await check('5. the server refuses the reset without « Je confirme » too: 400 « Action non effectuée »', async () => {
+    const csrf = await page.locator(`form[action="${guardianPage}/action"] input[name=csrf]`).first().inputValue();
+    const response = await page.request.post(`${BASE}${guardianPage}/action`, { form: { csrf, action: 'reset' }, maxRedirects: 0 });
+    assert.equal(response.status(), 400, `POST ${guardianPage}/action without confirm`);
+    const body = await response.text();
+    assert.match(body, /Action non effectuée/, 'the page « Action non effectuée »');
+    assert.match(body, /Cochez la case de confirmation/, 'it asks for the box');
+  }, { critical: false });
+
+  await check('5. keyboard: Space ticks « Je confirme », Tab, Enter on « Réinitialiser le compte » → « Action effectuée »', async () => {
+    await page.goto(`${BASE}${guardianPage}`);
+    await tabToId('reset-confirm', 30);
+    await page.keyboard.press('Space');
+    assert.equal(await page.locator('#reset-confirm').isChecked(), true, 'Space ticked the box');
+    await page.keyboard.press('Tab');
+    const now = await page.evaluate(() => document.activeElement?.innerText?.trim());
+    assert.equal(now, 'Réinitialiser le compte', 'Tab goes to the button');
+    const response = await pressing('Enter', `${guardianPage}/action`);
+    assert.equal(response.status(), 200, `POST ${guardianPage}/action`);
+    await assertPage('Action effectuée');
+    assert.match(squash(await page.locator('main').innerText()), /Le compte est réinitialisé/, 'the message');
+    assert.equal(await page.getByRole('alert').count(), 0, 'no alert');
+    assert.equal(await (await link('Retour au compte')).getAttribute('href'), guardianPage, '« Retour au compte »');
+  });
+
+  await accessible(5, '« Action effectuée »');
+
+  await check('5. « Retour au compte »: the newest line of « Journal du compte » is staff_action (par l\'établissement)', async () => {
+    await follow('Retour au compte', guardianPage);
+    await assertPage(`${GUARDIAN} — ${NAME}`, GUARDIAN);
+    const { rows } = await readTable(await tableCaptioned('Les événements de sécurité du compte, du plus récent au plus ancien.'));
+    assert.ok(rows.length >= 1, 'a line in the trail');
+    assert.match(rows[0][1], /^staff_action\b/, `the newest event: ${JSON.stringify(rows[0])}`);
+    assert.match(rows[0][1], /par l'établissement/, 'done by the establishment');
+    assert.equal(rows[0][2], 'ok', 'its outcome');
+    assert.equal((await accountFacts())['État'], 'non activé', 'still not activated');
+    console.log(indent(`trail: ${rows.map((r) => r.join(' | ')).join(' / ')}`));
+  });
+
+  await accessible(5, `${GUARDIAN}'s account page after the reset`);
+
+  // -------------------------------------------------- 6. English
+
+  await check('6. « English » on the establishment page: the h1 (the name) unchanged, « Activation of the students\' accounts »', async () => {
+    await page.goto(`${BASE}${ESTABLISHMENT_PATH}`);
+    const english = await link('English');
+    assert.equal(await english.getAttribute('lang'), 'en', 'the link is marked as English');
+    await Promise.all([page.waitForURL((u) => u.pathname === ESTABLISHMENT_PATH && !u.search), english.click()]);
+    await assertPage(NAME, new RegExp(`^${escapeRe(NAME)}(\\s|$)`), 'en');
+    for (const heading of ["Activation of the students' accounts", "Activation of the parents' accounts"]) {
+      assert.equal(await page.getByRole('heading', { level: 2, name: heading, exact: true }).count(), 1, `<h2> « ${heading} »`);
+    }
+    assert.equal(await page.getByRole('heading', { level: 2, name: 'Activation des comptes des élèves', exact: true }).count(), 0, 'no French heading left');
+    assert.equal(await page.getByRole('img').count(), 2, 'the two charts');
+    assert.equal(await page.getByRole('link', { name: 'Français', exact: true }).getAttribute('lang'), 'fr');
+  }, { critical: false });
+
+  await accessible(6, 'the English establishment page');
+
+  await context.close();
+
+  // -------------------------------------------------- 7. a parent is refused
+
+  context = await newContext(browser);
+  page = await context.newPage();
+  runner.page = page;
+  page.on('pageerror', (e) => console.log(indent(`page error: ${e.message}`)));
+
+  await check(`7. ${PARENT} (a fresh browser) signs in: /etablissement and ${ESTABLISHMENT_PATH} answer 403 « Accès refusé »`, async () => {
+    await signIn(PARENT, PARENT_PASSWORD);
+    for (const where of [ESTABLISHMENT_PATH, '/etablissement']) {
+      const response = await page.goto(`${BASE}${where}`);
+      assert.equal(response.status(), 403, `GET ${where} as ${PARENT}`);
+      assert.equal(squash(await page.getByRole('heading', { level: 1 }).textContent()), 'Accès refusé', `<h1> of ${where}`);
+      assert.doesNotMatch(await page.locator('main').innerText(), /Activation des comptes/, 'nothing of the back office shows');
+    }
+  });
+
+  await accessible(7, '« Accès refusé »');
+
+  await context.close();
+} catch (err) {
+  // Anything thrown outside a check (browser launch, context) is a failure too.
+  runner.fail('setup', err);
+} finally {
+  await browser?.close();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+}
+
+process.exit(runner.summary('backoffice'));
