@@ -459,6 +459,16 @@ pub async fn letters(
         app.config.letter_validity_months,
     )
     .await?;
+    if found.is_empty() {
+        let back = format!("/etablissement/{}", establishment.uai);
+        return Ok(pages::message_with_link(
+            StatusCode::OK,
+            "Aucun courrier",
+            "Aucun courrier à imprimer : ces comptes sont tous activés.",
+            None,
+            Some((&back, "Retour à l'établissement")),
+        ));
+    }
     let csv = params.get("format") == Some("csv");
     let (body, content_type, extension) = if csv {
         (letters::csv(&found)?, "text/csv; charset=utf-8", "csv")

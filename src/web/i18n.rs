@@ -220,6 +220,10 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "votre numéro de téléphone portable" => "your mobile phone number",
         // Back office
+        "Aucun courrier" => "No letter",
+        "Aucun courrier à imprimer : ces comptes sont tous activés." => {
+            "No letter to print: these accounts are all activated."
+        }
         "Trop de tentatives : patientez avant de réessayer." => {
             "Too many attempts: wait before trying again."
         }
