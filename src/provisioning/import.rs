@@ -30,7 +30,7 @@ pub enum ImportError {
 }
 
 /// What an import did (or, in a dry run, would do).
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ImportReport {
     pub dry_run: bool,
     pub students_created: usize,

@@ -658,16 +658,117 @@ pub async fn import_apply(
         .decode(draft.file)
         .map_err(anyhow::Error::from)?;
     let uai = Uai::parse(&establishment.uai).map_err(|_| forbidden())?;
-    let report =
-        crate::provisioning::import::import(&app.db, &app.letters, &uai, &file, app.now(), false)
-            .await
-            .map_err(anyhow::Error::from)?;
-    let entry = audit::Entry::new(audit::Event::StaffAction, audit::Outcome::Ok)
-        .actor(&staff.id)
-        .from(address, &device)
-        .detail("import");
-    audit::record(&app.db, entry, app.now()).await;
-    let context = minijinja::context! { applied => report_view(&report) };
+    let rows = crate::provisioning::csv_file::parse(&file)
+        .map(|rows| rows.len())
+        .unwrap_or(0);
+    // The import runs on its own; the page follows it (`import_progress`).
+    let job_id = crate::secret::random_token(24);
+    let job = ImportJob {
+        establishment_id: establishment.id.clone(),
+        staff_id: staff.id.clone(),
+        rows,
+        report: None,
+        failed: false,
+    };
+    jobs(&app).put(&job_id, &job, JOB_TTL).await?;
+    let (finished, done) = tokio::sync::oneshot::channel();
+    let task = {
+        let app = app.clone();
+        let job_id = job_id.clone();
+        let device = device.clone();
+        async move {
+            let result = crate::provisioning::import::import(
+                &app.db,
+                &app.letters,
+                &uai,
+                &file,
+                app.now(),
+                false,
+            )
+            .await;
+            let outcome = match &result {
+                Ok(_) => audit::Outcome::Ok,
+                Err(_) => audit::Outcome::Refused,
+            };
+            let entry = audit::Entry::new(audit::Event::StaffAction, outcome)
+                .actor(&job.staff_id)
+                .from(address, &device)
+                .detail("import");
+            audit::record(&app.db, entry, app.now()).await;
+            let job = match result {
+                Ok(report) => ImportJob {
+                    report: Some(report),
+                    ..job
+                },
+                Err(e) => {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "import from the back office failed"
+                    );
+                    ImportJob {
+                        failed: true,
+                        ..job
+                    }
+                }
+            };
+            if let Err(e) = jobs(&app).put(&job_id, &job, JOB_TTL).await {
+                tracing::error!(error = %e, "import outcome not recorded");
+            }
+            let _ = finished.send(());
+        }
+    };
+    tokio::spawn(task);
+    // A small file is done in a moment: its report comes at once.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), done).await;
+    use axum::response::IntoResponse;
+    let mut response = axum::response::Redirect::to(&format!(
+        "/etablissement/{}/import/suivi/{job_id}",
+        establishment.uai
+    ))
+    .into_response();
+    pages::no_store(&mut response);
+    Ok(response)
+}
+
+/// An import under way or done, as the progress page reads it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ImportJob {
+    establishment_id: String,
+    staff_id: String,
+    /// Rows of the file.
+    rows: usize,
+    report: Option<crate::provisioning::import::ImportReport>,
+    failed: bool,
+}
+
+const JOB_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn jobs(app: &Clef) -> crate::storage::Kind<ImportJob> {
+    crate::storage::Kind::new(&app.store, "import-job")
+}
+
+/// `GET /etablissement/{uai}/import/suivi/{job}`: the import under way (the
+/// page reloads itself every second, no script needed), then its report.
+pub async fn import_progress(
+    State(app): AppState,
+    SignedIn { account: staff, .. }: SignedIn,
+    Path((uai, job_id)): Path<(String, String)>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let scope = staff_scope(&app, &staff).await?;
+    let establishment = managed(&app, &scope, &uai).await?;
+    let job = jobs(&app)
+        .get(&job_id)
+        .await?
+        .filter(|job| job.establishment_id == establishment.id && job.staff_id == staff.id)
+        .ok_or_else(forbidden)?;
+    let context = match (&job.report, job.failed) {
+        (Some(report), _) => minijinja::context! { applied => report_view(report) },
+        (None, true) => minijinja::context! {
+            error => "L'import n'a pas pu être enregistré ; rien n'a été modifié. Réessayez, ou signalez-le à l'académie.",
+        },
+        (None, false) => minijinja::context! { running => job.rows },
+    };
     Ok(import_page(
         &app,
         jar,

@@ -220,6 +220,14 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "votre numéro de téléphone portable" => "your mobile phone number",
         // Back office
+        "Import en cours : les lignes du fichier sont enregistrées. Cette page se met à jour toute seule." => {
+            "Import under way: the rows of the file are being saved. This page updates itself."
+        }
+        "Lignes du fichier :" => "Rows of the file:",
+        "Import en cours" => "Import under way",
+        "L'import n'a pas pu être enregistré ; rien n'a été modifié. Réessayez, ou signalez-le à l'académie." => {
+            "The import could not be saved; nothing was changed. Try again, or tell the academy."
+        }
         "Aucun courrier" => "No letter",
         "Aucun courrier à imprimer : ces comptes sont tous activés." => {
             "No letter to print: these accounts are all activated."

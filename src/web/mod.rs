@@ -109,6 +109,7 @@ pub fn router(app: Arc<Clef>) -> Router {
                 .layer(DefaultBodyLimit::max(backoffice::MAX_IMPORT)),
         )
         .route("/etablissement/{uai}/import/appliquer", post(backoffice::import_apply))
+        .route("/etablissement/{uai}/import/suivi/{job}", get(backoffice::import_progress))
         .route("/langue", get(locale::switch))
         .route("/", get(login::home))
         .route("/healthz", get(|| async { "ok" }))

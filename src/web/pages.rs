@@ -153,6 +153,27 @@ pub fn message_with_link(
 mod tests {
     use super::*;
 
+    /// An import under way: the page reloads itself and says so, in either language.
+    #[test]
+    fn an_import_under_way_reloads_itself() {
+        for (locale, expected) in [
+            (super::super::locale::Locale::Fr, "Import en cours"),
+            (super::super::locale::Locale::En, "Import under way"),
+        ] {
+            let html = super::super::locale::speaking(locale, || {
+                environment()
+                    .get_template("pages/backoffice_import.html")
+                    .unwrap()
+                    .render(super::with_language(minijinja::context! {
+                        running => 2000, uai => "0590001A", name => "College", csrf => "x",
+                    }))
+            })
+            .unwrap();
+            assert!(html.contains("<meta http-equiv=\"refresh\" content=\"1\">"));
+            assert!(html.contains(expected) && html.contains("2000"), "{html}");
+        }
+    }
+
     /// Every page with every branch taken, in English: no French sentence left.
     #[test]
     fn english_pages_have_no_french() {

@@ -585,13 +585,35 @@ async fn a_school_file_is_previewed_then_applied_from_the_browser() {
                 .send()
                 .await
                 .unwrap()
-                .status()
-                .as_u16()
         }
     };
-    assert_eq!(apply(csrf.clone(), draft.clone()).await, 200);
+    // The import runs on its own; its page follows it until the report.
+    let applied = apply(csrf.clone(), draft.clone()).await;
+    assert_eq!(applied.status(), 303);
+    let progress = app.url(&location(&applied));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let page = page_text(&staff_a, &progress).await;
+        if page.contains("Le fichier est importé.") {
+            assert!(page.contains("<td>1000</td>"));
+            break;
+        }
+        assert!(
+            page.contains("http-equiv=\"refresh\""),
+            "under way, the page reloads: {page}"
+        );
+        assert!(std::time::Instant::now() < deadline, "the import ends");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     assert_eq!(app.count("accounts").await, before + 2000);
-    assert_eq!(apply(csrf, draft).await, 410, "a preview applies once");
+    assert_eq!(
+        apply(csrf, draft).await.status(),
+        410,
+        "a preview applies once"
+    );
+    // Someone else's job is not theirs to read.
+    let staff_b_of_a = schools.staff("secretariat.bis", &[SCHOOL_B]).await;
+    assert_eq!(status_of(&staff_b_of_a, &progress).await, 403);
 
     // Another school's staff cannot import here.
     let staff_b = schools.staff("secretariat.b", &[SCHOOL_B]).await;
