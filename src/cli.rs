@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// The configuration in force (file, then CLEF_* variables), checked.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Manage back-office staff: an establishment's, or the academy's.
     Staff {
         #[command(subcommand)]
@@ -158,6 +163,12 @@ enum AccountCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check the configuration and print it as TOML, secrets masked.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -447,6 +458,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::accounts::staff::grant(&db, &account, role.as_deref(), clock.now()).await?;
             }
             println!("{} {}", account.id, account.identifier);
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            // Loading checked it already; what is printed is what `serve` uses.
+            print!("{}", config.describe()?);
             Ok(())
         }
         Command::Audit {

@@ -1,4 +1,4 @@
-//! Configuration: a TOML file, then `CLEF_*` environment overrides; every default works with nothing installed.
+//! Configuration: a TOML file, then the `CLEF_*` environment, merged by figment; every setting has its variable, and every default works with nothing installed.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 /// Where Clef listens, what it calls itself, and where it keeps its data.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Socket address of the HTTP listener.
@@ -22,15 +22,20 @@ pub struct Config {
     /// Folder holding the signing keys (generated on first start, mode 0600).
     pub keys_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; defaults to a SQLite file under `data_dir`.
+    #[serde(serialize_with = "masked")]
     pub database_url: Option<SecretString>,
     /// `redis://…` for the short-lived store; in-process when absent.
+    #[serde(serialize_with = "masked")]
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     pub redis_prefix: String,
     /// Reverse proxies (addresses or CIDR ranges) whose `Forwarded` and
     /// `X-Forwarded-For` headers are believed; the client is the rightmost hop
     /// that is not one of them. Empty: the TCP peer is the client.
-    #[serde(deserialize_with = "deserialize_proxies")]
+    #[serde(
+        deserialize_with = "deserialize_proxies",
+        serialize_with = "proxies_shown"
+    )]
     pub trusted_proxies: Vec<IpNet>,
     /// Lifetimes, in seconds.
     pub session_ttl: i64,
@@ -54,6 +59,7 @@ pub struct Config {
     pub password_max: usize,
     /// `smtp://host:25`, `smtp://host:587?tls=required` (STARTTLS) or `smtps://user:pass@host:465`;
     /// without it, mail is written as `.eml` files under `data_dir/outbox`.
+    #[serde(serialize_with = "masked")]
     pub smtp_url: Option<SecretString>,
     /// The From of every mail.
     pub mail_from: String,
@@ -74,8 +80,10 @@ pub struct Config {
     pub sms_gateway_url: Option<Url>,
     /// HTTP Basic credentials for the gateway (when the user name is set).
     pub sms_gateway_username: Option<String>,
+    #[serde(serialize_with = "masked")]
     pub sms_gateway_password: Option<SecretString>,
     /// A bearer token for the gateway, for providers that take one instead.
+    #[serde(serialize_with = "masked")]
     pub sms_gateway_token: Option<SecretString>,
     /// The request body, a template with `to`, `text` and `sender`
     /// (`{{ to | tojson }}` in JSON, `{{ to | urlencode }}` in a form).
@@ -159,118 +167,123 @@ fn parse_proxy(item: &str) -> anyhow::Result<IpNet> {
     }
 }
 
+/// A list in the file (`["10.0.0.0/8", "::1"]`), or one string of them, as
+/// the environment gives it (`CLEF_TRUSTED_PROXIES="10.0.0.0/8, ::1"`).
 fn deserialize_proxies<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
-    Vec::<String>::deserialize(d)?
-        .iter()
-        .map(|item| parse_proxy(item).map_err(serde::de::Error::custom))
-        .collect()
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Proxies {
+        List(Vec<String>),
+        Text(String),
+    }
+    match Proxies::deserialize(d)? {
+        Proxies::List(items) => items
+            .iter()
+            .map(|item| parse_proxy(item).map_err(serde::de::Error::custom))
+            .collect(),
+        Proxies::Text(list) => parse_proxies(&list).map_err(serde::de::Error::custom),
+    }
+}
+
+/// A secret as `clef config check` prints it: whether it is set, never what it is.
+fn masked<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str("********"),
+        None => s.serialize_none(),
+    }
+}
+
+fn proxies_shown<S: serde::Serializer>(proxies: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(proxies.len()))?;
+    for proxy in proxies {
+        seq.serialize_element(&proxy.to_string())?;
+    }
+    seq.end()
+}
+
+/// The settings' names, as serde knows them: the keys a file may hold and,
+/// upper-cased after `CLEF_`, the environment variables read.
+fn setting_names() -> &'static [&'static str] {
+    struct Names(Option<&'static [&'static str]>);
+    impl<'de> serde::Deserializer<'de> for &mut Names {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("names only"))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(fields);
+            Err(serde::de::Error::custom("names only"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+    static NAMES: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names = Names(None);
+        let _ = Config::deserialize(&mut names);
+        names.0.unwrap_or(&[])
+    })
 }
 
 impl Config {
-    /// Reads `path` if given (or `clef.toml` when it exists), then applies the environment.
+    /// Reads `path` if given (or `clef.toml` when it exists), then the
+    /// `CLEF_*` environment, which wins.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        let mut config = match path {
-            Some(path) => Self::from_file(path)?,
-            None if Path::new("clef.toml").exists() => Self::from_file(Path::new("clef.toml"))?,
-            None => Self::default(),
-        };
-        config.apply_env(|name| std::env::var(name).ok())?;
+        let default_file = Path::new("clef.toml");
+        let file = path.or_else(|| default_file.exists().then_some(default_file));
+        Self::from_sources(file, std::env::vars())
+    }
+
+    /// The configuration of `file` (if any) and of the `CLEF_*` variables of
+    /// `env`, through figment: every setting has its variable
+    /// (`CLEF_` + its name in capitals); values are typed as the file's would
+    /// be (`1`/`true`/`yes` for a switch); an empty variable counts as unset;
+    /// other `CLEF_*` variables (`CLEF_LOG`, `CLEF_CONFIG`) are not settings.
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        use figment::Figment;
+        use figment::providers::{Format, Serialized, Toml};
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.exists(),
+                "reading configuration {}: no such file",
+                file.display()
+            );
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let names = setting_names();
+        let overrides: std::collections::BTreeMap<String, String> = env
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let name = key.strip_prefix("CLEF_")?.to_ascii_lowercase();
+                (names.contains(&name.as_str()) && !value.is_empty()).then_some((name, value))
+            })
+            .collect();
+        let config: Self = figment
+            .merge(Serialized::defaults(overrides))
+            .extract_lossy()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
         config.validate()?;
         Ok(config)
     }
 
-    fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading configuration {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing configuration {}", path.display()))
-    }
-
-    /// Applies `CLEF_*` overrides read through `var` (the environment in production).
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        if let Some(v) = var("CLEF_LISTEN") {
-            self.listen = v.parse().with_context(|| format!("CLEF_LISTEN={v:?}"))?;
-        }
-        if let Some(v) = var("CLEF_ISSUER") {
-            self.issuer = Url::parse(&v).with_context(|| format!("CLEF_ISSUER={v:?}"))?;
-        }
-        if let Some(v) = var("CLEF_DATA_DIR") {
-            self.data_dir = v.into();
-        }
-        if let Some(v) = var("CLEF_KEYS_DIR") {
-            self.keys_dir = v.into();
-        }
-        if let Some(v) = var("CLEF_DATABASE_URL").filter(|v| !v.is_empty()) {
-            self.database_url = Some(v.into());
-        }
-        if let Some(v) = var("CLEF_REDIS_URL").filter(|v| !v.is_empty()) {
-            self.redis_url = Some(v.into());
-        }
-        if let Some(v) = var("CLEF_REDIS_PREFIX") {
-            self.redis_prefix = v;
-        }
-        if let Some(v) = var("CLEF_TRUSTED_PROXIES") {
-            self.trusted_proxies =
-                parse_proxies(&v).with_context(|| format!("CLEF_TRUSTED_PROXIES={v:?}"))?;
-        }
-        if let Some(v) = var("CLEF_SMTP_URL").filter(|v| !v.is_empty()) {
-            self.smtp_url = Some(v.into());
-        }
-        if let Some(v) = var("CLEF_MAIL_FROM") {
-            self.mail_from = v;
-        }
-        if let Some(v) = var("CLEF_LOG_JSON") {
-            self.log_json = matches!(v.as_str(), "1" | "true" | "yes");
-        }
-        if let Some(v) = var("CLEF_MAX_CONNECTIONS") {
-            self.max_connections = v
-                .parse()
-                .with_context(|| format!("CLEF_MAX_CONNECTIONS={v:?}"))?;
-        }
-        if let Some(v) = var("CLEF_HEADER_READ_TIMEOUT") {
-            self.header_read_timeout = v
-                .parse()
-                .with_context(|| format!("CLEF_HEADER_READ_TIMEOUT={v:?}"))?;
-        }
-        if let Some(v) = var("CLEF_REQUEST_TIMEOUT") {
-            self.request_timeout = v
-                .parse()
-                .with_context(|| format!("CLEF_REQUEST_TIMEOUT={v:?}"))?;
-        }
-        if let Some(v) = var("CLEF_RECOVERY_LINK_TTL") {
-            self.recovery_link_ttl = v
-                .parse()
-                .with_context(|| format!("CLEF_RECOVERY_LINK_TTL={v:?}"))?;
-        }
-        if let Some(v) = var("CLEF_RECOVERY_EXPLICIT") {
-            self.recovery_explicit = matches!(v.as_str(), "1" | "true" | "yes");
-        }
-        if let Some(v) = var("CLEF_SMS_GATEWAY_URL").filter(|v| !v.is_empty()) {
-            self.sms_gateway_url =
-                Some(Url::parse(&v).with_context(|| format!("CLEF_SMS_GATEWAY_URL={v:?}"))?);
-        }
-        if let Some(v) = var("CLEF_SMS_GATEWAY_USERNAME").filter(|v| !v.is_empty()) {
-            self.sms_gateway_username = Some(v);
-        }
-        if let Some(v) = var("CLEF_SMS_GATEWAY_PASSWORD").filter(|v| !v.is_empty()) {
-            self.sms_gateway_password = Some(v.into());
-        }
-        if let Some(v) = var("CLEF_SMS_GATEWAY_TOKEN").filter(|v| !v.is_empty()) {
-            self.sms_gateway_token = Some(v.into());
-        }
-        if let Some(v) = var("CLEF_AUDIT_RETENTION_DAYS") {
-            self.audit_retention_days = v
-                .parse()
-                .with_context(|| format!("CLEF_AUDIT_RETENTION_DAYS={v:?}"))?;
-        }
-        if let Some(v) = var("CLEF_REGISTRATION_OPEN") {
-            self.registration_open = matches!(v.as_str(), "1" | "true" | "yes");
-        }
-        if let Some(v) = var("CLEF_SMS_DAILY_LIMIT") {
-            self.sms_daily_limit = v
-                .parse()
-                .with_context(|| format!("CLEF_SMS_DAILY_LIMIT={v:?}"))?;
-        }
-        Ok(())
+    /// The effective configuration as TOML, secrets masked (`clef config check`).
+    pub fn describe(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string(self)?)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -372,17 +385,35 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// A configuration file in a temporary folder, and its path.
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clef.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn environment_overrides_the_file() {
-        let mut config: Config =
-            toml::from_str("listen = \"0.0.0.0:9000\"\nissuer = \"https://a.example\"").unwrap();
-        config
-            .apply_env(|name| match name {
-                "CLEF_ISSUER" => Some("https://idp.example/".into()),
-                "CLEF_DATA_DIR" => Some("/var/lib/clef".into()),
-                _ => None,
-            })
-            .unwrap();
+        let (_dir, path) = file("listen = \"0.0.0.0:9000\"\nissuer = \"https://a.example\"");
+        let config = Config::from_sources(
+            Some(&path),
+            env(&[
+                ("CLEF_ISSUER", "https://idp.example/"),
+                ("CLEF_DATA_DIR", "/var/lib/clef"),
+                ("CLEF_LOG", "debug"),
+                ("CLEF_TEST_DATABASE_URL", "postgres://elsewhere"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.issuer_str(), "https://idp.example");
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/clef"));
@@ -390,15 +421,43 @@ mod tests {
     }
 
     #[test]
+    fn every_setting_has_its_variable_typed_like_the_file() {
+        let config = Config::from_sources(
+            None,
+            env(&[
+                ("CLEF_SESSION_TTL", "600"),
+                ("CLEF_PASSWORD_MIN", "10"),
+                ("CLEF_LETTER_VALIDITY_MONTHS", "4"),
+                ("CLEF_LOG_JSON", "yes"),
+                ("CLEF_RECOVERY_EXPLICIT", "1"),
+                ("CLEF_SMS_SENDER", "Academie"),
+                ("CLEF_DATABASE_URL", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.session_ttl, 600);
+        assert_eq!(config.password_min, 10);
+        assert_eq!(config.letter_validity_months, 4);
+        assert!(config.log_json && config.recovery_explicit);
+        assert_eq!(config.sms_sender, "Academie");
+        assert!(config.database_url.is_none(), "an empty variable is unset");
+        // Every field of the struct is a setting, so has a variable.
+        assert!(setting_names().len() > 30, "{:?}", setting_names());
+        assert!(setting_names().contains(&"audit_retention_days"));
+        let wrong = Config::from_sources(None, env(&[("CLEF_SESSION_TTL", "soon")]));
+        assert!(wrong.unwrap_err().to_string().contains("session_ttl"));
+    }
+
+    #[test]
     fn trusted_proxies_take_addresses_and_ranges() {
-        let mut config: Config =
-            toml::from_str("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]").unwrap();
+        let (_dir, path) = file("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]");
+        let config = Config::from_sources(Some(&path), env(&[])).unwrap();
         assert_eq!(config.trusted_proxies.len(), 2);
-        config
-            .apply_env(|name| {
-                (name == "CLEF_TRUSTED_PROXIES").then(|| "192.0.2.7, 172.16.0.0/12 ::1".into())
-            })
-            .unwrap();
+        let config = Config::from_sources(
+            Some(&path),
+            env(&[("CLEF_TRUSTED_PROXIES", "192.0.2.7, 172.16.0.0/12 ::1")]),
+        )
+        .unwrap();
         let shown: Vec<String> = config
             .trusted_proxies
             .iter()
@@ -406,20 +465,40 @@ mod tests {
             .collect();
         assert_eq!(shown, ["192.0.2.7/32", "172.16.0.0/12", "::1/128"]);
         assert!(
-            config
-                .apply_env(|name| (name == "CLEF_TRUSTED_PROXIES").then(|| "proxy.local".into()))
-                .is_err()
+            Config::from_sources(None, env(&[("CLEF_TRUSTED_PROXIES", "proxy.local")])).is_err()
         );
     }
 
     #[test]
     fn unknown_keys_and_bad_issuers_are_refused() {
-        assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+        let (_dir, path) = file("listne = \"x\"");
+        assert!(Config::from_sources(Some(&path), env(&[])).is_err());
         let config = Config {
             issuer: Url::parse("https://idp.example/?a=b").unwrap(),
             ..Config::default()
         };
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn the_description_masks_secrets_and_reads_back() {
+        let config = Config {
+            database_url: Some("postgres://u:hunter2@db/clef".to_string().into()),
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+            ..Config::default()
+        };
+        let text = config.describe().unwrap();
+        assert!(
+            !text.contains("hunter2") && text.contains("database_url = \"********\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("trusted_proxies = [\"10.0.0.0/8\"]"),
+            "{text}"
+        );
+        // Without secrets, the description is a configuration file of its own.
+        let (_dir, path) = file(&Config::default().describe().unwrap());
+        Config::from_sources(Some(&path), env(&[])).unwrap();
     }
 
     #[test]
@@ -433,19 +512,18 @@ mod tests {
 
     #[test]
     fn connection_limits_come_from_the_environment_and_must_be_positive() {
-        let mut config = Config::default();
-        config
-            .apply_env(|name| match name {
-                "CLEF_MAX_CONNECTIONS" => Some("500".into()),
-                "CLEF_HEADER_READ_TIMEOUT" => Some("5".into()),
-                "CLEF_REQUEST_TIMEOUT" => Some("20".into()),
-                _ => None,
-            })
-            .unwrap();
+        let config = Config::from_sources(
+            None,
+            env(&[
+                ("CLEF_MAX_CONNECTIONS", "500"),
+                ("CLEF_HEADER_READ_TIMEOUT", "5"),
+                ("CLEF_REQUEST_TIMEOUT", "20"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(config.max_connections, 500);
         assert_eq!(config.header_read_timeout, 5);
         assert_eq!(config.request_timeout, 20);
-        config.header_read_timeout = 0;
-        assert!(config.validate().is_err());
+        assert!(Config::from_sources(None, env(&[("CLEF_HEADER_READ_TIMEOUT", "0")])).is_err());
     }
 }

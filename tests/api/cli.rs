@@ -712,3 +712,51 @@ fn operators_update_a_client_and_give_it_terms_back_channel_and_service_scopes()
     assert_eq!(list[0]["grant_types"]["authorization_code"], false);
     assert_eq!(list[0]["name"], "ENT Collèges 59");
 }
+
+#[test]
+fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
+    let clef = Clef::new();
+    std::fs::write(
+        clef.data.path().join("clef.toml"),
+        "session_ttl = 7200\nmail_from = \"Clef <clef@ac-exemple.fr>\"\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_clef"))
+        .args(["config", "check"])
+        .current_dir(clef.data.path())
+        .env("CLEF_SESSION_TTL", "600")
+        .env("CLEF_SMTP_URL", "smtp://clef:hunter2@mail.internal:587")
+        .env("CLEF_RECOVERY_EXPLICIT", "yes")
+        .env_remove("CLEF_DATABASE_URL")
+        .env_remove("CLEF_REDIS_URL")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("session_ttl = 600"),
+        "the environment wins: {text}"
+    );
+    assert!(
+        text.contains("mail_from = \"Clef <clef@ac-exemple.fr>\""),
+        "{text}"
+    );
+    assert!(text.contains("recovery_explicit = true"), "{text}");
+    assert!(
+        text.contains("smtp_url = \"********\"") && !text.contains("hunter2"),
+        "{text}"
+    );
+    // A bad value is refused with its setting's name.
+    let refused = Command::new(env!("CARGO_BIN_EXE_clef"))
+        .args(["config", "check"])
+        .current_dir(clef.data.path())
+        .env("CLEF_MAX_CONNECTIONS", "many")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("max_connections"));
+}
