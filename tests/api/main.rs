@@ -14,6 +14,7 @@ mod grouping_rp;
 mod helpers;
 mod i18n;
 mod import;
+mod instances;
 mod keys;
 mod lifecycle;
 mod logout;
