@@ -43,15 +43,33 @@ async fn staff_scope(app: &Clef, account: &Account) -> Result<Scope, WebError> {
     Ok(scope)
 }
 
-/// The establishment of the path, if the staff member manages it (the same
-/// refusal for one that does not exist: UAIs are not to be probed).
-async fn managed(app: &Clef, scope: &Scope, uai: &str) -> Result<Establishment, WebError> {
+/// The establishment of the path and its UAI, if the staff member manages it
+/// (the same refusal for one that does not exist: UAIs are not to be probed).
+async fn managed(app: &Clef, staff: &Account, uai: &str) -> Result<(Establishment, Uai), WebError> {
+    let scope = staff_scope(app, staff).await?;
     let uai = Uai::parse(uai).map_err(|_| forbidden())?;
     let establishment = store::establishment_by_uai(&app.db, &uai)
         .await?
         .filter(|e| scope.manages(&e.id))
         .ok_or_else(forbidden)?;
-    Ok(establishment)
+    Ok((establishment, uai))
+}
+
+/// An account of a managed establishment: a pupil of it, or a parent of one.
+async fn managed_account(
+    app: &Clef,
+    staff: &Account,
+    uai: &str,
+    id: &str,
+) -> Result<(Establishment, Account), WebError> {
+    let (establishment, _) = managed(app, staff, uai).await?;
+    if !belongs(app, &establishment.id, id).await? {
+        return Err(forbidden());
+    }
+    let account = store::account_by_id(&app.db, id)
+        .await?
+        .ok_or_else(forbidden)?;
+    Ok((establishment, account))
 }
 
 /// `GET /etablissement`: the establishments the staff member manages.
@@ -131,8 +149,7 @@ pub async fn establishment(
     Path(uai): Path<String>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    let scope = staff_scope(&app, &account).await?;
-    let establishment = managed(&app, &scope, &uai).await?;
+    let (establishment, _) = managed(&app, &account, &uai).await?;
     let students = staff::funnel(&app.db, &establishment.id, false).await?;
     let guardians = staff::funnel(&app.db, &establishment.id, true).await?;
     let chart = |funnel: &[Funnel]| {
@@ -196,8 +213,7 @@ async fn list_accounts(
     jar: CookieJar,
     params: crate::domain::Params,
 ) -> Result<Response, WebError> {
-    let scope = staff_scope(&app, &account).await?;
-    let establishment = managed(&app, &scope, &uai).await?;
+    let (establishment, _) = managed(&app, &account, &uai).await?;
     let class = params.get("classe").map(str::to_owned);
     let state = params
         .get("etat")
@@ -295,14 +311,7 @@ pub async fn account(
     Path((uai, id)): Path<(String, String)>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    let scope = staff_scope(&app, &staff).await?;
-    let establishment = managed(&app, &scope, &uai).await?;
-    if !belongs(&app, &establishment.id, &id).await? {
-        return Err(forbidden());
-    }
-    let account = store::account_by_id(&app.db, &id)
-        .await?
-        .ok_or_else(forbidden)?;
+    let (establishment, account) = managed_account(&app, &staff, &uai, &id).await?;
     let children: Vec<minijinja::Value> = store::children(&app.db, &account.id)
         .await?
         .iter()
@@ -352,14 +361,7 @@ pub async fn act(
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
-    let scope = staff_scope(&app, &staff).await?;
-    let establishment = managed(&app, &scope, &uai).await?;
-    if !belongs(&app, &establishment.id, &id).await? {
-        return Err(forbidden());
-    }
-    let account = store::account_by_id(&app.db, &id)
-        .await?
-        .ok_or_else(forbidden)?;
+    let (establishment, account) = managed_account(&app, &staff, &uai, &id).await?;
     let back = format!("/etablissement/{}/compte/{}", establishment.uai, account.id);
     let refused = |message: &'static str| {
         Ok(pages::message_with_link(
@@ -443,13 +445,11 @@ pub async fn letters(
 ) -> Result<Response, WebError> {
     use axum::response::IntoResponse;
     let params = params.map_err(|e| WebError::bad_request(&e))?;
-    let scope = staff_scope(&app, &staff).await?;
-    let establishment = managed(&app, &scope, &uai).await?;
+    let (establishment, uai) = managed(&app, &staff, &uai).await?;
     let selection = letters::Selection {
         class: params.get("classe").map(str::to_owned),
         account: params.get("compte").map(str::to_owned),
     };
-    let uai = Uai::parse(&establishment.uai).map_err(|_| forbidden())?;
     let found = letters::select(
         &app.db,
         &app.letters,
@@ -534,8 +534,7 @@ pub async fn import_form(
     Path(uai): Path<String>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    let scope = staff_scope(&app, &staff).await?;
-    let establishment = managed(&app, &scope, &uai).await?;
+    let (establishment, _) = managed(&app, &staff, &uai).await?;
     Ok(import_page(
         &app,
         jar,
@@ -565,8 +564,7 @@ pub async fn import_preview(
 ) -> Result<Response, WebError> {
     use crate::provisioning::import::{self, ImportError};
     use base64::Engine;
-    let scope = staff_scope(&app, &staff).await?;
-    let establishment = managed(&app, &scope, &uai).await?;
+    let (establishment, uai) = managed(&app, &staff, &uai).await?;
     let mut csrf = None;
     let mut file = None;
     while let Ok(Some(field)) = multipart.next_field().await {
@@ -589,7 +587,6 @@ pub async fn import_preview(
             context,
         ));
     };
-    let uai = Uai::parse(&establishment.uai).map_err(|_| forbidden())?;
     match import::import(&app.db, &app.letters, &uai, &file, app.now(), true).await {
         Ok(report) => {
             let id = crate::secret::random_token(24);
@@ -638,8 +635,7 @@ pub async fn import_apply(
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     use base64::Engine;
-    let scope = staff_scope(&app, &staff).await?;
-    let establishment = managed(&app, &scope, &uai).await?;
+    let (establishment, uai) = managed(&app, &staff, &uai).await?;
     let draft = drafts(&app)
         .take(params.get("draft").unwrap_or(""))
         .await?
@@ -657,7 +653,6 @@ pub async fn import_apply(
     let file = base64::engine::general_purpose::STANDARD
         .decode(draft.file)
         .map_err(anyhow::Error::from)?;
-    let uai = Uai::parse(&establishment.uai).map_err(|_| forbidden())?;
     let rows = crate::provisioning::csv_file::parse(&file)
         .map(|rows| rows.len())
         .unwrap_or(0);
@@ -755,8 +750,7 @@ pub async fn import_progress(
     Path((uai, job_id)): Path<(String, String)>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    let scope = staff_scope(&app, &staff).await?;
-    let establishment = managed(&app, &scope, &uai).await?;
+    let (establishment, _) = managed(&app, &staff, &uai).await?;
     let job = jobs(&app)
         .get(&job_id)
         .await?
