@@ -26,7 +26,10 @@ pub enum LoginError {
     /// Unknown identifier, wrong password, or an account that cannot sign in:
     /// the person is told the same thing in each case.
     #[error("invalid credentials")]
-    InvalidCredentials,
+    InvalidCredentials {
+        /// The account the identifier named, if any: for its audit trail only.
+        account_id: Option<String>,
+    },
     /// Not checked: too many attempts on the account or from the address.
     #[error("too many failed attempts, retry in {retry_after} s")]
     TooManyAttempts { retry_after: u64 },
@@ -68,6 +71,7 @@ pub async fn authenticate(
     // Always hash, even for an unknown identifier or a letter's password
     // (which is checked without hashing), so timing tells nothing.
     let hash_matches = app.passwords.verify(password, hash).await?;
+    let account_id = account.as_ref().map(|a| a.id.clone());
     let outcome = match account {
         Some(account)
             if provisional
@@ -96,7 +100,7 @@ pub async fn authenticate(
         None => {
             app.metrics.login(LoginResult::failed);
             tracing::info!(%identifier, address = %origin.address, "failed login");
-            Err(LoginError::InvalidCredentials)
+            Err(LoginError::InvalidCredentials { account_id })
         }
     }
 }

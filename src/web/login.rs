@@ -157,7 +157,7 @@ pub async fn submit(
             let jar = interaction::start(&app, jar, &interaction).await?;
             return Ok((jar, Redirect::to("/compte-non-confirme")).into_response());
         }
-        Err(LoginError::InvalidCredentials) => {
+        Err(LoginError::InvalidCredentials { .. }) => {
             return Ok(again(
                 jar,
                 identifier.as_str(),
@@ -190,7 +190,7 @@ pub async fn submit(
     sign_in(&app, jar, &account.id, &device, pending_id.as_deref()).await
 }
 
-/// Records a login attempt in the audit trail: its account (looked up when the
+/// Records a login attempt in the audit trail: its account (also when the
 /// attempt failed, so the trail of an account shows the attacks on it), the
 /// address and browser, and the outcome.
 async fn audit_login(
@@ -206,6 +206,9 @@ async fn audit_login(
             | LoginOutcome::FirstConnection(account)
             | LoginOutcome::Unconfirmed(account),
         ) => (Some(account.id.clone()), Outcome::Ok),
+        // A failed check names the account it looked up; a limit refuses
+        // before any lookup, and an expired letter names none.
+        Err(LoginError::InvalidCredentials { account_id }) => (account_id.clone(), Outcome::Failed),
         Err(error) => {
             let result = match error {
                 LoginError::TooManyAttempts { .. } => Outcome::Refused,
