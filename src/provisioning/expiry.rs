@@ -99,34 +99,67 @@ pub async fn expire_letters(
     })
 }
 
-/// Runs the expiry (and the protocol's housekeeping) at start, then every
-/// hour, for the life of the server.
+/// What one run of the hourly housekeeping did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Hourly {
+    pub expiry: ExpiryReport,
+    pub purged: crate::oidc::housekeeping::Purged,
+    pub audit_events: u64,
+    /// The parts that failed (and were logged), to be retried in an hour.
+    pub failed: Vec<&'static str>,
+}
+
+/// One run of the hourly housekeeping: letters past their validity, the
+/// protocol's leftovers, audit events past their retention. Each part is its
+/// own transaction and safe on several instances at once; a part that fails
+/// is logged and the others still run.
+pub async fn hourly(app: &Clef) -> Hourly {
+    let mut done = Hourly::default();
+    match expire_letters(&app.db, app.now(), app.config.letter_validity_months).await {
+        Ok(report) => done.expiry = report,
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "letter expiry failed; retrying in an hour"
+            );
+            done.failed.push("expiry");
+        }
+    }
+    match crate::oidc::housekeeping::purge(&app.db, app.now()).await {
+        Ok(purged) => {
+            if purged != Default::default() {
+                tracing::info!(?purged, "old sessions and refresh tokens purged");
+            }
+            done.purged = purged;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "housekeeping failed; retrying in an hour");
+            done.failed.push("housekeeping");
+        }
+    }
+    let cutoff = app.now() - app.config.audit_retention_days * 24 * 3600;
+    match crate::audit::purge(&app.db, cutoff).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(events = n, "audit events past their retention purged");
+            }
+            done.audit_events = n;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "audit purge failed; retrying in an hour");
+            done.failed.push("audit");
+        }
+    }
+    done
+}
+
+/// Runs [`hourly`] at start, then every hour, for the life of the server.
 pub fn spawn(app: Arc<Clef>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            if let Err(e) =
-                expire_letters(&app.db, app.now(), app.config.letter_validity_months).await
-            {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "letter expiry failed; retrying in an hour"
-                );
-            }
-            match crate::oidc::housekeeping::purge(&app.db, app.now()).await {
-                Ok(purged) if purged != Default::default() => {
-                    tracing::info!(?purged, "old sessions and refresh tokens purged");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "housekeeping failed; retrying in an hour"),
-            }
-            let cutoff = app.now() - app.config.audit_retention_days * 24 * 3600;
-            match crate::audit::purge(&app.db, cutoff).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(events = n, "audit events past their retention purged"),
-                Err(e) => tracing::error!(error = %e, "audit purge failed; retrying in an hour"),
-            }
+            hourly(&app).await;
         }
     })
 }

@@ -1,8 +1,9 @@
 //! Two `clef serve` instances on one database and one Redis behave as one
 //! server (SPEC §5; issue 12, item 1): a login on one and the code exchange
 //! on the other, a session seen by both, a logout on one seen by the other,
-//! failed-attempt limits shared.
+//! failed-attempt limits shared, the hourly housekeeping run by both at once.
 
+use clef::config::Config;
 use secrecy::SecretString;
 use serde_json::Value;
 
@@ -14,12 +15,18 @@ use crate::helpers::*;
 /// their state through Redis only: without `CLEF_TEST_REDIS_URL` (the
 /// README's command on a machine with Rust alone) there is nothing to run.
 async fn two_instances() -> Option<(TestApp, TestApp)> {
+    two_instances_with(|_| {}).await
+}
+
+/// `two_instances` with the same configuration tweak on both.
+async fn two_instances_with(tweak: fn(&mut Config)) -> Option<(TestApp, TestApp)> {
     let redis = std::env::var("CLEF_TEST_REDIS_URL").ok()?;
     let prefix = format!("clef-two-{}:", uuid::Uuid::new_v4().simple());
     let (redis_one, prefix_one) = (redis.clone(), prefix.clone());
     let first = spawn_app_with(move |config| {
         config.redis_url = Some(SecretString::from(redis_one));
         config.redis_prefix = prefix_one;
+        tweak(config);
     })
     .await;
     let database = clef::storage::database_url(&first.app.config).unwrap();
@@ -29,6 +36,7 @@ async fn two_instances() -> Option<(TestApp, TestApp)> {
         config.redis_url = Some(SecretString::from(redis));
         config.redis_prefix = prefix;
         config.keys_dir = keys;
+        tweak(config);
     })
     .await;
     Some((first, second))
@@ -123,4 +131,94 @@ async fn failed_attempts_count_on_every_instance() {
     // …then both hold the account back.
     assert_eq!(wrong(&two).await, 429);
     assert_eq!(wrong(&one).await, 429);
+}
+
+/// A school file with `pupils` pupils, two guardians each.
+fn school_file(pupils: usize) -> String {
+    let mut csv = String::from(
+        "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;\
+         Courriel responsable 1;Nom responsable 2;Prénom responsable 2\n",
+    );
+    for n in 0..pupils {
+        // Names are letters only: the number written in base 26.
+        let name: String = (0..4)
+            .map(|digit| char::from(b'a' + (n / 26usize.pow(digit) % 26) as u8))
+            .collect();
+        csv.push_str(&format!(
+            "{n};Nom{name};Eleve;01/02/2012;5 A;Nom{name};Pere;pere{n}@example.org;Nom{name};Mere\n"
+        ));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn the_hourly_housekeeping_run_by_both_instances_at_once_does_each_thing_once() {
+    let Some((one, two)) = two_instances_with(|config| config.audit_retention_days = 100).await
+    else {
+        return;
+    };
+    // Letters to expire, sessions and refresh tokens to purge, audit events past retention.
+    one.family().await;
+    let report = one
+        .import("0590001A", school_file(120).as_bytes())
+        .await
+        .unwrap();
+    let provisional = (report.students_created + report.guardians_created) as u64;
+    assert_eq!(provisional, 360);
+    let client = one.client(false).await;
+    for app in [&one, &two] {
+        let back = authorize_and_login(
+            app,
+            &browser(),
+            &authorize_url(app, &client.0, &[("scope", "openid profile")]),
+            "claire.martin",
+        )
+        .await;
+        let code = location_param(&back, "code").unwrap();
+        assert_eq!(exchange(app, &client, &code, None).await.status(), 200);
+    }
+    let sessions = one.count("sessions").await as u64;
+    let families = one.count("refresh_families").await as u64;
+    let events = one.count("audit_events").await as u64;
+    assert!(sessions >= 2 && families >= 2 && events >= 2);
+
+    // Past the letters' validity, the refresh tokens' absolute lifetime and a
+    // month more, and the audit retention.
+    for app in [&one, &two] {
+        app.clock.advance(125 * 24 * 3600);
+    }
+    let mut totals = (0, 0, 0, 0);
+    for round in 0..3 {
+        let (a, b) = tokio::join!(
+            clef::provisioning::expiry::hourly(&one.app),
+            clef::provisioning::expiry::hourly(&two.app)
+        );
+        for done in [a, b] {
+            assert!(
+                done.failed.is_empty(),
+                "round {round}: {:?} failed",
+                done.failed
+            );
+            totals.0 += done.expiry.deleted;
+            totals.1 += done.purged.sessions;
+            totals.2 += done.purged.refresh_families;
+            totals.3 += done.audit_events;
+        }
+    }
+    assert_eq!(
+        totals,
+        (provisional, sessions, families, events),
+        "every letter, session, refresh family and event removed once"
+    );
+    for table in [
+        "sessions",
+        "refresh_families",
+        "refresh_tokens",
+        "audit_events",
+    ] {
+        assert_eq!(one.count(table).await, 0, "{table}");
+    }
+    // The family stays; the letters' accounts and their guardianships are gone.
+    assert_eq!(one.count("accounts").await, 3);
+    assert_eq!(one.count("guardianships").await, 2);
 }

@@ -1,0 +1,430 @@
+//! Clef as a process meets faults (issue 12, item 2): SIGTERM drains what is
+//! in flight, SIGKILL in the middle of an import or of code exchanges leaves
+//! nothing half-written and no code reusable.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::*;
+
+/// `clef serve` in its own process, on a port of its own.
+struct Served {
+    child: Child,
+    address: String,
+    port: u16,
+}
+
+/// Where a served process keeps its state: the database (and Redis) of a
+/// test app, or the embedded defaults under `data_dir`.
+struct Backing {
+    data_dir: PathBuf,
+    keys_dir: PathBuf,
+    database_url: Option<String>,
+    redis: Option<(String, String)>,
+}
+
+impl Backing {
+    /// The same database, Redis prefix and keys as `app`.
+    fn of(app: &TestApp) -> Self {
+        let config = &app.app.config;
+        Self {
+            data_dir: app.data.path().to_owned(),
+            keys_dir: config.keys_dir.clone(),
+            database_url: Some(clef::storage::database_url(config).unwrap()),
+            redis: config
+                .redis_url
+                .as_ref()
+                .map(|url| (url.expose_secret().to_owned(), config.redis_prefix.clone())),
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Served {
+    async fn start(backing: &Backing) -> Self {
+        let port = free_port();
+        let address = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_clef"));
+        command
+            .arg("serve")
+            .env("CLEF_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CLEF_ISSUER", &address)
+            .env("CLEF_DATA_DIR", &backing.data_dir)
+            .env("CLEF_KEYS_DIR", &backing.keys_dir)
+            .env("CLEF_LOG", "warn")
+            .env_remove("CLEF_DATABASE_URL")
+            .env_remove("CLEF_REDIS_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        if let Some(url) = &backing.database_url {
+            command.env("CLEF_DATABASE_URL", url);
+        }
+        if let Some((url, prefix)) = &backing.redis {
+            command
+                .env("CLEF_REDIS_URL", url)
+                .env("CLEF_REDIS_PREFIX", prefix);
+        }
+        let child = command.spawn().unwrap();
+        let served = Self {
+            child,
+            address,
+            port,
+        };
+        let started = Instant::now();
+        while reqwest::get(served.url("/readyz"))
+            .await
+            .map_or(true, |r| r.status() != 200)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "clef serve is ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        served
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    async fn exited_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_accepting_finishes_the_request_in_flight_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let mut served = Served::start(&Backing {
+        data_dir: dir.path().to_owned(),
+        keys_dir: keys.path().to_owned(),
+        database_url: None,
+        redis: None,
+    })
+    .await;
+    let host = format!("127.0.0.1:{}", served.port);
+    // A request whose body is still arriving when the signal comes…
+    let body = "grant_type=authorization_code&code=not-a-code&client_id=nobody";
+    let (first, rest) = body.split_at(20);
+    let mut in_flight = TcpStream::connect(&host).await.unwrap();
+    in_flight
+        .write_all(
+            format!(
+                "POST /token HTTP/1.1\r\nHost: {host}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\n\r\n{first}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // …and a kept-alive connection, idle between two requests.
+    let mut idle = TcpStream::connect(&host).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = [0u8; 12];
+    idle.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    served.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(served.running(), "still draining the request in flight");
+    assert!(
+        TcpStream::connect(&host).await.is_err(),
+        "no new connection is accepted once SIGTERM came"
+    );
+    let mut rest_of_idle = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), idle.read_to_end(&mut rest_of_idle))
+        .await
+        .expect("the idle connection is closed at once")
+        .unwrap();
+
+    in_flight.write_all(rest.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        in_flight.read_to_end(&mut response),
+    )
+    .await
+    .expect("the request in flight is answered, then its connection closed")
+    .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.starts_with("HTTP/1.1 401") || response.starts_with("HTTP/1.1 400"),
+        "a real answer from /token: {response}"
+    );
+    assert!(response.contains("\"error\""), "{response}");
+    let status = served
+        .exited_within(Duration::from_secs(10))
+        .await
+        .expect("clef exits once drained");
+    assert!(status.success(), "a clean exit: {status:?}");
+}
+
+/// A school file with `pupils` pupils, two guardians each.
+fn school_file(pupils: usize) -> String {
+    let mut csv = String::from(
+        "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;\
+         Courriel responsable 1;Nom responsable 2;Prénom responsable 2\n",
+    );
+    for n in 0..pupils {
+        // Names are letters only: the number written in base 26.
+        let name: String = (0..4)
+            .map(|digit| char::from(b'a' + (n / 26usize.pow(digit) % 26) as u8))
+            .collect();
+        csv.push_str(&format!(
+            "{n};Nom{name};Eleve;01/02/2012;5 A;Nom{name};Pere;pere{n}@example.org;Nom{name};Mere\n"
+        ));
+    }
+    csv
+}
+
+/// Whether a transaction other than ours is writing to the app's database.
+/// PostgreSQL says so in `pg_stat_activity`; SQLite shows it by its
+/// write-ahead log growing past `wal_before` (the import's pages spill there
+/// before its commit).
+async fn writing(app: &TestApp, wal_before: u64) -> bool {
+    if std::env::var("CLEF_TEST_DATABASE_URL").is_ok() {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() AND xact_start IS NOT NULL \
+             AND query ILIKE 'INSERT%'",
+        )
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+        open > 0
+    } else {
+        wal_size(app) > wal_before
+    }
+}
+
+fn wal_size(app: &TestApp) -> u64 {
+    std::fs::metadata(app.data.path().join("clef.db-wal")).map_or(0, |m| m.len())
+}
+
+#[tokio::test]
+async fn sigkill_in_the_middle_of_an_import_writes_nothing_and_the_import_runs_again() {
+    let app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    let before = app.count("accounts").await;
+    let file = app.data.path().join("eleves.csv");
+    std::fs::write(&file, school_file(4000)).unwrap();
+    let backing = Backing::of(&app);
+    let wal_before = wal_size(&app);
+
+    let mut import = Command::new(env!("CARGO_BIN_EXE_clef"))
+        .args(["import", "--establishment", "0590001A", "--file"])
+        .arg(&file)
+        .env("CLEF_DATA_DIR", &backing.data_dir)
+        .env("CLEF_KEYS_DIR", &backing.keys_dir)
+        .env("CLEF_DATABASE_URL", backing.database_url.as_ref().unwrap())
+        .env_remove("CLEF_REDIS_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !writing(&app, wal_before).await {
+        assert!(
+            import.try_wait().unwrap().is_none(),
+            "the import finished before it was seen writing"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    import.kill().unwrap(); // SIGKILL
+    import.wait().unwrap();
+
+    assert_eq!(
+        app.count("accounts").await,
+        before,
+        "not one account of the killed import"
+    );
+    assert_eq!(app.count("guardianships").await, 0);
+    let report = app
+        .import("0590001A", school_file(4000).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.students_created, report.guardians_created),
+        (4000, 8000),
+        "the whole file comes in on the next run"
+    );
+    assert_eq!(app.count("guardianships").await, 8000);
+}
+
+#[tokio::test]
+async fn sigkill_during_code_exchanges_leaves_no_code_redeemable_twice() {
+    if std::env::var("CLEF_TEST_REDIS_URL").is_err() {
+        // Without Redis, codes and tokens live in the process and die with it.
+        return;
+    }
+    let mut app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let backing = Backing::of(&app);
+    let mut served = Served::start(&backing).await;
+    app.address = served.address.clone();
+
+    let browser = browser();
+    let mut codes = Vec::new();
+    let back = authorize_and_login(
+        &app,
+        &browser,
+        &authorize_url(&app, &client.0, &[("scope", "openid profile")]),
+        "claire.martin",
+    )
+    .await;
+    codes.push(location_param(&back, "code").unwrap());
+    while codes.len() < 60 {
+        let back = browser
+            .get(authorize_url(
+                &app,
+                &client.0,
+                &[("scope", "openid profile")],
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(back.status(), 302);
+        codes.push(location_param(&back, "code").unwrap());
+    }
+
+    // Every code at once; the process is killed as the first answers come.
+    let (answered, mut first_answer) = tokio::sync::mpsc::channel::<()>(codes.len());
+    let exchanges: Vec<_> = codes
+        .iter()
+        .map(|code| {
+            let (token_url, client, code, answered) = (
+                app.url("/token"),
+                client.clone(),
+                code.clone(),
+                answered.clone(),
+            );
+            tokio::spawn(async move {
+                let response = exchange_or_cut(&token_url, &client, &code).await;
+                let _ = answered.try_send(());
+                response
+            })
+        })
+        .collect();
+    first_answer.recv().await;
+    served.signal("-KILL");
+    let mut before_kill = Vec::new();
+    for exchange in exchanges {
+        before_kill.push(exchange.await.unwrap());
+    }
+    let _ = served.exited_within(Duration::from_secs(5)).await;
+    let granted: Vec<_> = before_kill.iter().filter_map(|r| r.clone().ok()).collect();
+    assert!(!granted.is_empty(), "some exchanges were answered");
+    assert!(
+        before_kill.iter().any(|r| r.is_err()),
+        "some exchanges were cut off by the kill"
+    );
+
+    let served = Served::start(&backing).await;
+    app.address = served.address.clone();
+    // Tokens granted before the kill still work on the restarted server…
+    for access in &granted {
+        let userinfo = reqwest::Client::new()
+            .get(app.url("/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(userinfo.status(), 200);
+    }
+    // …and no code yields tokens twice: one answered before the kill is spent,
+    // one cut off was either redeemed (and is spent) or still redeems once.
+    let mut redeemed_now = 0;
+    for (code, before) in codes.iter().zip(&before_kill) {
+        let again = exchange(&app, &client, code, None).await;
+        let status = again.status();
+        match before {
+            Ok(_) => assert_eq!(status, 400, "a code redeemed before the kill is spent"),
+            Err(_) => {
+                assert!(status == 200 || status == 400, "{status}");
+                if status == 200 {
+                    redeemed_now += 1;
+                    let third = exchange(&app, &client, code, None).await;
+                    assert_eq!(third.status(), 400, "and then spent");
+                }
+            }
+        }
+    }
+    assert!(
+        granted.len() + redeemed_now <= codes.len(),
+        "never more grants than codes"
+    );
+}
+
+/// The access token of a code exchange, or why there was none (the
+/// connection cut by the kill, or a refusal).
+async fn exchange_or_cut(
+    token_url: &str,
+    client: &(String, Option<String>),
+    code: &str,
+) -> Result<String, String> {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT_URI),
+        ("client_id", client.0.as_str()),
+        ("client_secret", client.1.as_deref().unwrap()),
+    ];
+    let response = reqwest::Client::new()
+        .post(token_url)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status() != 200 {
+        return Err(format!("refused: {}", response.status()));
+    }
+    let tokens: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    Ok(tokens["access_token"].as_str().unwrap().to_owned())
+}
