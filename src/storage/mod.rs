@@ -92,6 +92,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit and staff",
         include_str!("../../migrations/0012_audit_and_staff.sql"),
     ),
+    (
+        13,
+        "indexes at scale",
+        include_str!("../../migrations/0013_indexes_at_scale.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {
