@@ -45,6 +45,8 @@ pub struct Clef {
     /// The discovery document, serialised once: it only changes with a restart.
     /// (The JWKS is the key ring's, serialised when its keys change.)
     pub discovery_json: String,
+    /// Registered clients, read from the database at most every few seconds.
+    pub clients: crate::oidc::clients::ClientCache,
 }
 
 impl Clef {
@@ -97,6 +99,7 @@ impl Clef {
             mailer,
             sms,
             discovery_json,
+            clients: Default::default(),
         }))
     }
 

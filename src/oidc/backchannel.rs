@@ -109,8 +109,14 @@ pub async fn notify(app: &Clef, sid: &str, account_id: &str) -> anyhow::Result<(
     Ok(())
 }
 
-/// Records that `client_id` received tokens in session `sid` (once).
-pub async fn record(app: &Clef, sid: &str, client_id: &str) -> Result<(), sqlx::Error> {
+/// Records that `client_id` received tokens in session `sid` (once), on
+/// `db` or inside the exchange's transaction.
+pub async fn record<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    sid: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     // Sessions opened before the registry existed are not in it: nothing to record.
     sqlx::query(
         "INSERT INTO session_clients (sid, client_id, created_at) \
@@ -119,8 +125,8 @@ pub async fn record(app: &Clef, sid: &str, client_id: &str) -> Result<(), sqlx::
     )
     .bind(sid)
     .bind(client_id)
-    .bind(app.now())
-    .execute(&app.db)
+    .bind(now)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -836,6 +836,66 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, sqlx::Error> {
         .transpose()
 }
 
+/// Registered clients as the hot paths read them (every token request, every
+/// authorization request): kept in memory for [`CLIENT_CACHE_TTL`], so a
+/// client is not read from the database on every request. A change made
+/// through this instance is seen at once ([`ClientCache::forget`]); one made
+/// elsewhere (the CLI, another instance) within the TTL. Unknown ids are not
+/// remembered, so a new client works at once and made-up ids take no memory.
+pub struct ClientCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Client)>>,
+}
+
+/// How long another instance's change to a client may go unseen here.
+pub const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl ClientCache {
+    pub fn new() -> Self {
+        Self {
+            entries: Default::default(),
+        }
+    }
+
+    /// The client `id`, from memory when read less than the TTL ago.
+    pub async fn find(&self, db: &Db, id: &str) -> Result<Option<Client>, sqlx::Error> {
+        let fresh = |(read, _): &(std::time::Instant, Client)| read.elapsed() < CLIENT_CACHE_TTL;
+        if let Some((_, client)) = self.lock().get(id).filter(|entry| fresh(entry)) {
+            return Ok(Some(client.clone()));
+        }
+        let found = find(db, id).await?;
+        let mut entries = self.lock();
+        match &found {
+            Some(client) => {
+                entries.insert(id.to_owned(), (std::time::Instant::now(), client.clone()));
+            }
+            None => {
+                entries.remove(id);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Forgets `id` after this instance changed or deleted it.
+    pub fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, Client)>>
+    {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Default for ClientCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 pub async fn list(db: &Db) -> Result<Vec<Client>, sqlx::Error> {
     let sql =
         format!("SELECT {COLUMNS} FROM clients WHERE deleted_at IS NULL ORDER BY created_at, name");

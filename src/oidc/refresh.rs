@@ -65,12 +65,11 @@ fn family_from(row: &sqlx::any::AnyRow) -> Result<Family, sqlx::Error> {
 
 /// Starts a family at a code exchange; returns its first refresh token.
 pub async fn start(
-    db: &Db,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     family: &Family,
     policy: &Policy,
     now: i64,
 ) -> Result<String, sqlx::Error> {
-    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO refresh_families (id, client_id, account_id, scopes, sid, auth_time, amr, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -84,16 +83,9 @@ pub async fn start(
     .bind(family.amr.join(" "))
     .bind(now)
     .bind(now + policy.absolute)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    let token = issue(
-        &mut tx,
-        &family.id,
-        now,
-        now + policy.idle.min(policy.absolute),
-    )
-    .await?;
-    tx.commit().await?;
+    let token = issue(tx, &family.id, now, now + policy.idle.min(policy.absolute)).await?;
     Ok(token)
 }
 
@@ -353,7 +345,9 @@ mod tests {
                     auth_time: now,
                     amr: vec!["pwd".into()],
                 };
-                let first = start(&db, &family, &policy, now).await.unwrap();
+                let mut tx = db.begin().await.unwrap();
+                let first = start(&mut tx, &family, &policy, now).await.unwrap();
+                tx.commit().await.unwrap();
                 // The model: each token issued, and when it was first used.
                 let mut tokens: Vec<(String, Option<i64>)> = vec![(first, None)];
                 let mut revoked = false;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::clients::{self, Client};
+use super::clients::Client;
 use super::{ErrorCode, OAuthError, assertion};
 use crate::app::Clef;
 use crate::domain::Params;
@@ -65,7 +65,9 @@ pub async fn resolve(app: &Clef, params: Params) -> Result<Params, OAuthError> {
     let client_id = params
         .get("client_id")
         .ok_or_else(|| OAuthError::invalid_request("client_id is missing"))?;
-    let client = clients::find(&app.db, client_id)
+    let client = app
+        .clients
+        .find(&app.db, client_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
     let claims = verify(app, &client, &object).await?;

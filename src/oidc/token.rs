@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::assertion;
 use super::backchannel;
-use super::clients::{self, AuthMethod, Client};
+use super::clients::{AuthMethod, Client};
 use super::grants::{AccessGrant, Redeem, Redeemed};
 use super::refresh::{self, Family, Rotation};
 use super::{ErrorCode, OAuthError, Scopes, claims};
@@ -89,7 +89,9 @@ pub async fn authenticate_client(
         ));
     }
     let failed = || OAuthError::invalid_client("client authentication failed");
-    let client = clients::find(&app.db, &client_id)
+    let client = app
+        .clients
+        .find(&app.db, &client_id)
         .await?
         .ok_or_else(failed)?;
     // A client that registered a method uses it; others use their secret
@@ -402,18 +404,21 @@ async fn exchange_code(
     if let Err(redeem) = app.codes.record_issued(&code_id, &access_id).await {
         return Err(refuse_replay(app, client, redeem).await);
     }
-    backchannel::record(app, &grant.sid, &client.id).await?;
+    // The session's record of the client (for back-channel logout) and the
+    // refresh family, in one commit.
     let refresh_token = match &family {
-        Some(family) => Some(
-            refresh::start(
-                &app.db,
-                family,
-                &app.config.refresh_policy(&client.refresh_lifetimes),
-                now,
-            )
-            .await?,
-        ),
-        None => None,
+        Some(family) => {
+            let mut tx = app.db.begin().await?;
+            backchannel::record(&mut *tx, &grant.sid, &client.id, now).await?;
+            let policy = app.config.refresh_policy(&client.refresh_lifetimes);
+            let token = refresh::start(&mut tx, family, &policy, now).await?;
+            tx.commit().await?;
+            Some(token)
+        }
+        None => {
+            backchannel::record(&app.db, &grant.sid, &client.id, now).await?;
+            None
+        }
     };
     let signed = SignIn {
         auth_time: grant.auth_time,
@@ -578,7 +583,9 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<UserInfo, OAuthE
     {
         return Err(invalid());
     }
-    let client = clients::find(&app.db, &access.client_id)
+    let client = app
+        .clients
+        .find(&app.db, &access.client_id)
         .await?
         .ok_or_else(invalid)?;
     // A service's own token speaks for nobody: there is no user to describe.

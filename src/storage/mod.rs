@@ -188,15 +188,24 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
         } else {
             POSTGRES_ACQUIRE_TIMEOUT
         })
+        // SQLite: readers do not block the writer (WAL, which persists in the
+        // file), and a commit is durable once in the log, synced at checkpoints
+        // rather than at every commit (SQLite's advice for WAL): a crash of
+        // Clef loses nothing; a power cut may lose the last commits, never
+        // consistency. PostgreSQL keeps its own settings.
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                if is_sqlite {
+                    for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"] {
+                        sqlx::query(pragma).execute(&mut *connection).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await
         .context("connecting to the database")?;
-    if is_sqlite {
-        // Readers do not block the writer; the setting persists in the file.
-        sqlx::query("PRAGMA journal_mode = WAL")
-            .execute(&pool)
-            .await?;
-    }
     Ok(pool)
 }
 

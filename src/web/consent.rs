@@ -18,7 +18,7 @@ use crate::oidc::authorize::AuthorizationRequest;
 use crate::oidc::clients::Client;
 use crate::oidc::grants::Awaiting;
 use crate::oidc::session::Session;
-use crate::oidc::{authorize, clients, consent};
+use crate::oidc::{authorize, consent};
 
 /// What the page is about: the parked request, its client, the account.
 struct Approval {
@@ -37,7 +37,9 @@ async fn approval(app: &Clef, pending_id: &str, session: &Session) -> Result<App
             p.awaiting == Awaiting::Consent && p.stale_sid.as_deref() == Some(session.sid.as_str())
         })
         .ok_or_else(expired_request)?;
-    let client = clients::find(&app.db, &pending.request.client_id)
+    let client = app
+        .clients
+        .find(&app.db, &pending.request.client_id)
         .await?
         .ok_or_else(expired_request)?;
     let account = store::account_by_id(&app.db, &session.account_id)

@@ -17,7 +17,7 @@ use crate::accounts::throttle::french_wait;
 use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
 use crate::domain::{Identifier, Params};
-use crate::oidc::{authorize, clients, logout, session};
+use crate::oidc::{authorize, logout, session};
 
 const INVALID_CREDENTIALS: &str = "Identifiant ou mot de passe incorrect.";
 
@@ -97,7 +97,9 @@ pub async fn submit(
         None => None,
     };
     let client_name = match &pending {
-        Some(request) => clients::find(&app.db, &request.client_id)
+        Some(request) => app
+            .clients
+            .find(&app.db, &request.client_id)
             .await?
             .map(|c| c.name),
         None => None,

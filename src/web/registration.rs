@@ -160,6 +160,7 @@ pub async fn replace(
         Ok(client) => client,
         Err(e) => return Ok(refused(&not_stored(&e))),
     };
+    app.clients.forget(&client.id);
     tracing::info!(client = %client.id, "client registration replaced");
     Ok(json_response(
         StatusCode::OK,
@@ -176,6 +177,7 @@ pub async fn delete(
     match registration::managed(&app, &client_id, bearer(&headers)).await? {
         Ok(client) => {
             clients::delete(&app.db, &client.id, app.now()).await?;
+            app.clients.forget(&client.id);
             tracing::info!(client = %client.id, "client deleted its registration");
             let entry = Entry::new(Event::ClientDeleted, Outcome::Ok).client(&client.id);
             audit::record(&app.db, entry, app.now()).await;

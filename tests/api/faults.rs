@@ -12,6 +12,10 @@ use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
+/// How fast a request must be answered while a dependency is down; Clef's own
+/// bounds are ~2 s, the rest is a loaded CI machine.
+const FAIL_FAST: Duration = Duration::from_secs(5);
+
 /// `clef serve` in its own process, on a port of its own.
 struct Served {
     child: Child,
@@ -427,4 +431,281 @@ async fn exchange_or_cut(
     }
     let tokens: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
     Ok(tokens["access_token"].as_str().unwrap().to_owned())
+}
+
+/// A PostgreSQL server of the test's own, on its own port, that the test
+/// stops and starts (`initdb` and `pg_ctl` from the machine's PostgreSQL,
+/// run as the `postgres` user when the tests run as root).
+struct OwnPostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: PathBuf,
+}
+
+impl OwnPostgres {
+    fn bin_dir() -> Option<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+            .filter(|bin| bin.join("pg_ctl").exists())
+            .collect();
+        found.sort();
+        found.pop()
+    }
+
+    /// `program` with `args`, as the `postgres` user if we are root.
+    fn run(&self, program: &str, args: &[&str]) {
+        let program = self.bin.join(program);
+        let as_root = unsafe { libc::geteuid() } == 0;
+        let output = if as_root {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        }
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "{} {args:?}: {}",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn init() -> Option<Self> {
+        let bin = Self::bin_dir()?;
+        let dir = tempfile::tempdir().unwrap();
+        if unsafe { libc::geteuid() } == 0 {
+            let postgres = Command::new("id").args(["-u", "postgres"]).output().ok()?;
+            let uid: u32 = String::from_utf8_lossy(&postgres.stdout)
+                .trim()
+                .parse()
+                .ok()?;
+            std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
+        }
+        let server = Self {
+            dir,
+            port: free_port(),
+            bin,
+        };
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                &server.data(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+        );
+        server.start();
+        Some(server)
+    }
+
+    fn start(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
+            self.port
+        );
+        let log = self.dir.path().join("log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// As a crash would: no checkpoint, connections cut.
+    fn stop_immediately(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| self.stop_immediately());
+    }
+}
+
+#[tokio::test]
+async fn postgresql_restarted_under_load_gives_fast_503s_then_clef_recovers_with_nothing_half_written()
+ {
+    // Where PostgreSQL is installed (the CI's PostgreSQL pass).
+    if std::env::var("CLEF_TEST_DATABASE_URL").is_err() {
+        return;
+    }
+    let Some(postgres) = OwnPostgres::init() else {
+        panic!("CLEF_TEST_DATABASE_URL is set but no PostgreSQL binaries were found");
+    };
+    let url = postgres.url();
+    let app = std::sync::Arc::new(
+        spawn_app_with(move |config| {
+            config.database_url = Some(secrecy::SecretString::from(url));
+        })
+        .await,
+    );
+    app.family().await;
+    let client = app.client(false).await;
+
+    // Eight families' browsers, each signed in, then asking for codes and
+    // exchanging them in a loop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let browser = browser();
+        let back = authorize_and_login(
+            &app,
+            &browser,
+            &authorize_url(&app, &client.0, &[("scope", "openid profile")]),
+            "claire.martin",
+        )
+        .await;
+        assert_eq!(
+            exchange(&app, &client, &location_param(&back, "code").unwrap(), None)
+                .await
+                .status(),
+            200
+        );
+        let (app, client, stop) = (app.clone(), client.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                let back = browser
+                    .get(authorize_url(
+                        &app,
+                        &client.0,
+                        &[("scope", "openid profile")],
+                    ))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = back.status().as_u16();
+                seen.push(("authorize", status, started.elapsed()));
+                let Some(code) = location_param(&back, "code") else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                let started = Instant::now();
+                let status = exchange(&app, &client, &code, None).await.status().as_u16();
+                seen.push(("token", status, started.elapsed()));
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    postgres.stop_immediately();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    postgres.start();
+    // Clef finds PostgreSQL again by itself, under the same load.
+    let back_at = Instant::now();
+    let mut recovered = false;
+    while back_at.elapsed() < Duration::from_secs(15) {
+        let back = browser();
+        let answer = authorize_and_login_status(&app, &back, &client).await;
+        if answer == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen = Vec::new();
+    for worker in workers {
+        seen.extend(worker.await.unwrap());
+    }
+    assert!(recovered, "Clef serves again once PostgreSQL is back");
+
+    let unavailable = seen.iter().filter(|(_, status, _)| *status == 503).count();
+    assert!(unavailable > 0, "the restart happened under load: {seen:?}");
+    for (what, status, took) in &seen {
+        assert!(
+            matches!(
+                (*what, *status),
+                ("authorize", 302) | ("token", 200) | (_, 503)
+            ),
+            "{what} answered {status}: a redirect, tokens or 503, nothing else"
+        );
+        assert!(*took < FAIL_FAST, "{what} took {took:?}");
+    }
+    let served_after = seen
+        .iter()
+        .rev()
+        .take(4)
+        .filter(|(_, s, _)| *s != 503)
+        .count();
+    assert!(served_after > 0, "the workers were served again at the end");
+
+    // Nothing half-written: every refresh family has its token, every
+    // session record its session.
+    for (what, sql) in [
+        (
+            "families without a token",
+            "SELECT COUNT(*) FROM refresh_families f \
+             WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id)",
+        ),
+        (
+            "client records without a session",
+            "SELECT COUNT(*) FROM session_clients c \
+             WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.sid = c.sid)",
+        ),
+    ] {
+        let count: i64 = sqlx::query_scalar(sql)
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+        assert_eq!(count, 0, "{what}");
+    }
+}
+
+/// A full sign-in and code exchange for `claire.martin`: 200, or the first
+/// status that was not what a working server answers.
+async fn authorize_and_login_status(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &(String, Option<String>),
+) -> u16 {
+    let page = browser
+        .get(authorize_url(
+            app,
+            &client.0,
+            &[("scope", "openid profile")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    if page.status() != 200 {
+        return page.status().as_u16();
+    }
+    let page = page.text().await.unwrap();
+    let back = submit_login(app, browser, &page, "claire.martin", PASSWORD).await;
+    let Some(code) = location_param(&back, "code") else {
+        return back.status().as_u16();
+    };
+    exchange(app, client, &code, None).await.status().as_u16()
 }

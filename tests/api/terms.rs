@@ -80,6 +80,9 @@ async fn the_charter_is_accepted_once_per_version_before_the_first_code() {
         .execute(&app.app.db)
         .await
         .unwrap();
+    // A change made outside the server (`clef client update`) is seen within
+    // the client cache's few seconds; here at once.
+    app.app.clients.forget(&client.0);
     let silent = browser
         .get(authorize_url(&app, &client.0, &[("prompt", "none")]))
         .send()
