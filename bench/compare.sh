@@ -154,8 +154,14 @@ start_clef() { # sqlite|postgres
     for n in $(seq 0 $((ACCOUNTS - 1))); do
         local id
         id=$(printf '%s.%03d' "$PREFIX" "$n")
-        printf '%s\n' "$PASSWORD" | "${env[@]}" "$CLEF_BIN" account create --kind guardian --identifier "$id" \
-            --given-name Camille --family-name Tempete --email "$id@example.org" --password-stdin >/dev/null
+        # Retried: on a loaded machine PostgreSQL may not hand a connection within Clef's 2 s.
+        for try in 1 2 3 4 5; do
+            printf '%s\n' "$PASSWORD" | "${env[@]}" "$CLEF_BIN" account create --kind guardian --identifier "$id" \
+                --given-name Camille --family-name Tempete --email "$id@example.org" --password-stdin \
+                >/dev/null 2>>"$dir/accounts.log" && break
+            [[ $try -lt 5 ]] || { cat "$dir/accounts.log" >&2; exit 1; }
+            sleep 1
+        done
     done
     # env and taskset exec, so $! is the server's own PID.
     "${env[@]}" taskset -c "$SERVER_CPU" "$CLEF_BIN" serve >"$dir/server.log" 2>&1 &
@@ -238,11 +244,12 @@ for SETUP in $SETUPS; do
 done
 
 # ---------------------------------------------------------------- report
-COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# CLEF_COMMIT names the commit CLEF_BIN was built from, when not this tree's HEAD.
+COMMIT=${CLEF_COMMIT:-$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 echo
 echo "binary   $CLEF_BIN"
 echo "machine  $(nproc --all) cores, $(lscpu | awk -F': +' '/^Model name/ { print $2; exit }'), $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB"
-echo "date     $(date -u +%Y-%m-%dT%H:%MZ), tree at commit $COMMIT"
+echo "date     $(date -u +%Y-%m-%dT%H:%MZ), Clef at commit $COMMIT"
 echo "peer     oidc-provider $(node -p 'require("./bench/peer/node_modules/oidc-provider/package.json").version'), argon2 $(node -p 'require("./bench/peer/node_modules/argon2/package.json").version'), ioredis $(node -p 'require("./bench/peer/node_modules/ioredis/package.json").version'), Node $(node --version)"
 echo "run      DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS STORM=$STORM, server on core $SERVER_CPU, load on core $LOAD_CPU"
 echo

@@ -169,7 +169,7 @@ def bound(key, run, rsa, argon):
     if key in ("login", "storm") and argon:
         text = f"{rate / argon:.0%} of argon2"
         util = run.get("server_cpu_util")
-        if util:
+        if util and key == "login":  # steady state; the storm starts all at once
             text += f"; argon2 = {min(rate / argon / util, 9.99):.0%} of CPU"
         return text
     return ""

@@ -785,7 +785,18 @@ impl Record {
         };
     }
 
-    fn report(mut self, scenario: &str, run: &RunArgs, window: &Window, extra: Value) -> String {
+    fn report(self, scenario: &str, run: &RunArgs, window: &Window, extra: Value) -> String {
+        let full = window.end - window.start;
+        let seconds = if Instant::now() + Duration::from_millis(50) < window.end {
+            // The work ran out before the window closed.
+            self.last_end.map_or(full, |t| t - window.start)
+        } else {
+            full
+        };
+        self.report_seconds(scenario, run, seconds.as_secs_f64(), extra)
+    }
+
+    fn report_seconds(mut self, scenario: &str, run: &RunArgs, seconds: f64, extra: Value) -> String {
         self.latencies.sort_unstable();
         let pick = |q: f64| -> f64 {
             if self.latencies.is_empty() {
@@ -794,14 +805,7 @@ impl Record {
             let i = ((self.latencies.len() as f64) * q) as usize;
             f64::from(self.latencies[i.min(self.latencies.len() - 1)]) / 1000.0
         };
-        let full = window.end - window.start;
-        let seconds = if Instant::now() + Duration::from_millis(50) < window.end {
-            // The work ran out before the window closed.
-            self.last_end.map_or(full, |t| t - window.start)
-        } else {
-            full
-        };
-        let seconds = seconds.as_secs_f64().max(1e-6);
+        let seconds = seconds.max(1e-6);
         let errors: u64 = self.errors.values().sum();
         let mut out = json!({
             "scenario": scenario,
@@ -959,28 +963,66 @@ async fn exchange(
         bail!("no code exchanged in calibration: {:?}", record.errors);
     }
 
-    let wanted = ((rate * (run.warmup + run.duration) * 1.4) as usize + run.connections * 4)
-        .min(max_codes);
-    let began = Instant::now();
-    let codes = mint(&base, &run, &endpoints, &oidc, wanted, per_session).await?;
-    let mint_seconds = began.elapsed().as_secs_f64();
-    let window = Window::new(&run);
-    let cpu = watch_cpu(run.pid, window);
-    let record = exchange_all(&base, &run, &endpoints, &oidc, codes, window).await?;
-    let exhausted = !window.over();
-    let cpu = cpu_extra(cpu, &window).await;
-    Ok(record.report(
-        "exchange",
-        &run,
-        &window,
-        merged(cpu, json!({
-            "codes_minted": wanted,
-            "mint_rps": (mint_rate * 10.0).round() / 10.0,
-            "mint_s": (mint_seconds * 10.0).round() / 10.0,
-            "calibration_rps": (rate * 10.0).round() / 10.0,
-            "codes_ran_out": exhausted,
-        })),
-    ))
+    // Measured phases: mint a batch sized from the last rate, exchange it until it runs
+    // out or the measured time is reached, again until DURATION seconds are measured.
+    // Minting is never inside a measured phase.
+    let mut total = Record::default();
+    let (mut measured, mut wall, mut cpu) = (0.0f64, 0.0f64, Some(0.0f64));
+    let (mut minted, mut mint_seconds, mut batches) = (0usize, 0.0f64, 0usize);
+    let mut rate = rate;
+    while measured < run.duration - 0.05 {
+        let remaining = run.duration - measured;
+        let wanted = ((rate * remaining * 1.3) as usize + run.connections * 4).min(max_codes);
+        let began = Instant::now();
+        let codes = mint(&base, &run, &endpoints, &oidc, wanted, per_session).await?;
+        mint_seconds += began.elapsed().as_secs_f64();
+        minted += wanted;
+        batches += 1;
+        let start = Instant::now();
+        let window = Window {
+            start,
+            end: start + Duration::from_secs_f64(remaining),
+        };
+        let cpu_before = run.pid.and_then(cpu_seconds);
+        let record = exchange_all(&base, &run, &endpoints, &oidc, codes, window).await?;
+        let phase = if window.over() {
+            remaining
+        } else {
+            record
+                .last_end
+                .map_or(0.0, |t| (t - start).as_secs_f64())
+        };
+        let cpu_after = run.pid.and_then(cpu_seconds);
+        wall += start.elapsed().as_secs_f64();
+        cpu = match (cpu, cpu_before, cpu_after) {
+            (Some(sum), Some(a), Some(b)) => Some(sum + b - a),
+            _ => None,
+        };
+        if record.ok == 0 || phase <= 0.0 {
+            bail!("no code exchanged in a measured phase: {:?}", record.errors);
+        }
+        rate = record.ok as f64 / phase;
+        measured += phase;
+        total.merge(record);
+        if batches >= 20 {
+            break;
+        }
+    }
+    let mut extra = json!({
+        "codes_minted": minted,
+        "batches": batches,
+        "mint_rps": (mint_rate * 10.0).round() / 10.0,
+        "mint_s": (mint_seconds * 10.0).round() / 10.0,
+        "calibration_rps": (rate * 10.0).round() / 10.0,
+    });
+    if let (Some(cpu), Value::Object(extra)) = (cpu, &mut extra) {
+        extra.insert("server_cpu_s".into(), json!((cpu * 100.0).round() / 100.0));
+        extra.insert(
+            "server_cpu_util".into(),
+            json!((cpu / wall.max(1e-6) * 1000.0).round() / 1000.0),
+        );
+    }
+    Ok(total.report_seconds("exchange", &run, measured, extra))
 }
 
 async fn refresh(run: RunArgs, oidc: OidcArgs) -> anyhow::Result<String> {
