@@ -176,7 +176,10 @@ pub async fn account_by_identifier(
         .transpose()
 }
 
-pub async fn account_by_id(db: &Db, id: &str) -> Result<Option<Account>, sqlx::Error> {
+pub async fn account_by_id<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: &str,
+) -> Result<Option<Account>, sqlx::Error> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -307,7 +310,10 @@ pub async fn link_guardian(
 }
 
 /// The students attached to a guardian, oldest link first, with their schools.
-pub async fn children(db: &Db, guardian_id: &str) -> Result<Vec<Child>, sqlx::Error> {
+pub async fn children<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    guardian_id: &str,
+) -> Result<Vec<Child>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT s.id, s.given_name, s.family_name, s.birthdate, s.class_name, g.rank, \
                 e.id AS e_id, e.uai AS e_uai, e.name AS e_name, e.portal_url AS e_portal_url \
@@ -338,7 +344,10 @@ pub async fn children(db: &Db, guardian_id: &str) -> Result<Vec<Child>, sqlx::Er
         .collect()
 }
 
-pub async fn establishment_by_id(db: &Db, id: &str) -> Result<Option<Establishment>, sqlx::Error> {
+pub async fn establishment_by_id<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: &str,
+) -> Result<Option<Establishment>, sqlx::Error> {
     sqlx::query("SELECT id, uai, name, portal_url FROM establishments WHERE id = $1")
         .bind(id)
         .fetch_optional(db)

@@ -12,7 +12,6 @@ use super::Scopes;
 use super::clients::{Client, SubjectType};
 use crate::accounts::{Account, AccountKind, store};
 use crate::secret::load_or_create_key;
-use crate::storage::Db;
 
 /// The `sub` each client sees for an account (OIDC Core §8): the account's
 /// immutable id (never the identifier, which may change) for a public client;
@@ -77,7 +76,7 @@ pub fn scope_of(claim: &str) -> Option<&'static str> {
 
 /// The scope-dependent claims (everything but the protocol claims).
 pub async fn for_scopes(
-    db: &Db,
+    db: &mut sqlx::AnyConnection,
     subjects: &Subjects,
     client: &Client,
     account: &Account,
@@ -117,7 +116,7 @@ pub async fn for_scopes(
         claims.insert("phone_number_verified".into(), false.into());
     }
     if scopes.contains("children") && account.kind == AccountKind::Guardian {
-        let children = store::children(db, &account.id).await?;
+        let children = store::children(&mut *db, &account.id).await?;
         let children: Vec<Value> = children
             .into_iter()
             .map(|child| {
@@ -137,7 +136,7 @@ pub async fn for_scopes(
     if scopes.contains("school")
         && account.kind == AccountKind::Student
         && let Some(establishment_id) = &account.establishment_id
-        && let Some(establishment) = store::establishment_by_id(db, establishment_id).await?
+        && let Some(establishment) = store::establishment_by_id(&mut *db, establishment_id).await?
     {
         claims.insert(
             "school".into(),

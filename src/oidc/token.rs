@@ -376,7 +376,10 @@ async fn exchange_code(
         (None, None) => {}
     }
 
-    let account = accounts::account_by_id(&app.db, &grant.account_id)
+    // One connection for the exchange's reads and writes: one checkout (and
+    // its ping) rather than one per statement.
+    let mut db = app.db.acquire().await?;
+    let account = accounts::account_by_id(&mut *db, &grant.account_id)
         .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
@@ -408,7 +411,7 @@ async fn exchange_code(
     // refresh family, in one commit.
     let refresh_token = match &family {
         Some(family) => {
-            let mut tx = app.db.begin().await?;
+            let mut tx = sqlx::Connection::begin(&mut *db).await?;
             backchannel::record(&mut *tx, &grant.sid, &client.id, now).await?;
             let policy = app.config.refresh_policy(&client.refresh_lifetimes);
             let token = refresh::start(&mut tx, family, &policy, now).await?;
@@ -416,7 +419,7 @@ async fn exchange_code(
             Some(token)
         }
         None => {
-            backchannel::record(&app.db, &grant.sid, &client.id, now).await?;
+            backchannel::record(&mut *db, &grant.sid, &client.id, now).await?;
             None
         }
     };
@@ -426,7 +429,16 @@ async fn exchange_code(
         amr: &grant.amr,
         nonce: grant.nonce.as_deref(),
     };
-    let id_token = id_token(app, client, &account, &grant.scopes, &signed, &access_token).await?;
+    let id_token = id_token(
+        app,
+        &mut db,
+        client,
+        &account,
+        &grant.scopes,
+        &signed,
+        &access_token,
+    )
+    .await?;
     Ok(TokenResponse::bearer(
         app,
         access_token,
@@ -502,7 +514,17 @@ async fn refresh(
         amr: &family.amr,
         nonce: None,
     };
-    let id_token = id_token(app, client, &account, &scopes, &signed, &access_token).await?;
+    let mut db = app.db.acquire().await?;
+    let id_token = id_token(
+        app,
+        &mut db,
+        client,
+        &account,
+        &scopes,
+        &signed,
+        &access_token,
+    )
+    .await?;
     Ok(TokenResponse::bearer(
         app,
         access_token,
@@ -524,6 +546,7 @@ struct SignIn<'a> {
 /// protocol claims of the sign-in.
 async fn id_token(
     app: &Clef,
+    db: &mut sqlx::AnyConnection,
     client: &Client,
     account: &Account,
     scopes: &Scopes,
@@ -537,7 +560,7 @@ async fn id_token(
         SigningAlg::EdDSA => left_half_hash_512(access_token),
         SigningAlg::RS256 | SigningAlg::ES256 => left_half_hash(access_token),
     };
-    let mut claims = claims::for_scopes(&app.db, &app.subjects, client, account, scopes).await?;
+    let mut claims = claims::for_scopes(db, &app.subjects, client, account, scopes).await?;
     let protocol = json!({
         "iss": app.config.issuer_str(),
         "aud": client.id,
@@ -592,12 +615,14 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<UserInfo, OAuthE
     let Some(account_id) = &access.account_id else {
         return Err(invalid());
     };
-    let account = accounts::account_by_id(&app.db, account_id)
+    let mut db = app.db.acquire().await?;
+    let account = accounts::account_by_id(&mut *db, account_id)
         .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(invalid)?;
     let mut claims =
-        claims::for_scopes(&app.db, &app.subjects, &client, &account, &access.scopes).await?;
+        claims::for_scopes(&mut db, &app.subjects, &client, &account, &access.scopes).await?;
+    drop(db);
     match client
         .userinfo_signed_response_alg
         .as_deref()

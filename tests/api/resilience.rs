@@ -142,6 +142,10 @@ fn free_port() -> u16 {
 struct Session {
     client: (String, Option<String>),
     access_token: String,
+    /// Codes minted before the outage, one for each exchange tried during it:
+    /// a made-up code is refused from Redis alone, a real one needs the
+    /// database too.
+    codes: std::sync::Mutex<Vec<String>>,
 }
 
 /// The parent signs in through the test client and gets an access token.
@@ -157,16 +161,27 @@ async fn signed_in(app: &TestApp) -> Session {
             ("code_challenge_method", "S256"),
         ],
     );
-    let back = authorize_and_login(app, &browser(), &url, "claire.martin").await;
+    let browser = browser();
+    let back = authorize_and_login(app, &browser, &url, "claire.martin").await;
     let code = location_param(&back, "code").unwrap();
     let tokens: Value = exchange(app, &client, &code, Some(&verifier))
         .await
         .json()
         .await
         .unwrap();
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let back = browser
+            .get(authorize_url(app, &client.0, &[]))
+            .send()
+            .await
+            .unwrap();
+        codes.push(location_param(&back, "code").expect("a code from the session"));
+    }
     Session {
         client,
         access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+        codes: std::sync::Mutex::new(codes),
     }
 }
 
@@ -215,7 +230,8 @@ async fn assert_fails_fast(app: &TestApp, session: &Session, dependency: &str) {
     assert_retry_after(&login);
     assert!(login.text().await.unwrap().contains("indisponible"));
 
-    let (token, took) = timed(exchange(app, &session.client, "no-such-code", None)).await;
+    let code = session.codes.lock().unwrap().pop().expect("a spare code");
+    let (token, took) = timed(exchange(app, &session.client, &code, None)).await;
     assert_eq!(token.status(), 503, "/token with {dependency} unavailable");
     assert!(took < FAIL_FAST, "/token answered in {took:?}");
     assert_retry_after(&token);
