@@ -135,7 +135,7 @@ db_size() {
 
 log "binary $CLEF_BIN, backend $BACKEND, work folder $WORK"
 say "backend         $BACKEND"
-say "binary          $CLEF_BIN ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+say "binary          $CLEF_BIN (the repository was at $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?") when the run started)"
 say "machine         $(nproc --all) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(uname -r)"
 say "date            $(date -u +%Y-%m-%dT%H:%MZ)"
 say "load average    $(cut -d' ' -f1-3 /proc/loadavg) (start)"
@@ -186,6 +186,16 @@ for db in empty big; do
     clef "$db" client create --name bench --redirect-uri "$REDIRECT" --first-party --json >"$WORK/$db/client.json"
 done
 say "size            empty $(db_size empty), big $(db_size big)"
+# Let the bulk load settle before measuring: right after it, PostgreSQL is still writing the
+# loaded pages out (a first run measured code exchanges 3× slower on the big database, with
+# COMMITs of 8–11 ms, and equal a few minutes later). Vacuum, statistics and a checkpoint,
+# as autovacuum and the checkpointer would have done by then.
+for db in empty big; do
+    case $BACKEND in
+        sqlite) sql "$db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null ;;   # no ANALYZE: Clef runs none
+        postgres) sql "$db" "VACUUM ANALYZE" && sql "$db" "CHECKPOINT" ;;
+    esac
+done
 
 # 4. Logins and code exchanges, the server alone on SERVER_CPUS, alternating empty and big.
 start_server() {
@@ -296,7 +306,6 @@ PLANS=(
 {
     echo
     echo "plans on the big database:"
-    if [[ $BACKEND == postgres ]]; then sql big "ANALYZE" >/dev/null; fi
     for q in "${PLANS[@]}"; do
         echo "-- $q"
         case $BACKEND in
