@@ -55,19 +55,7 @@ pub(super) fn refused(why: &str) -> OAuthError {
 
 /// Checks `assertion` for `client`; the client is authenticated when it passes.
 pub async fn verify(app: &Clef, client: &Client, assertion: &str) -> Result<(), OAuthError> {
-    let header = assertion
-        .split('.')
-        .next()
-        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
-        .and_then(|h| serde_json::from_slice::<Map<String, Value>>(&h).ok())
-        .ok_or_else(|| refused("not a JWS"))?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .filter(|alg| ALGS.contains(alg))
-        .ok_or_else(|| refused("alg must be RS256, ES256 or EdDSA"))?
-        .to_owned();
-    let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
+    let (alg, kid) = signing_header(assertion)?;
     // OIDC Registration §2: a registered algorithm is the only one taken.
     if client
         .token_endpoint_auth_signing_alg
@@ -82,24 +70,62 @@ pub async fn verify(app: &Clef, client: &Client, assertion: &str) -> Result<(), 
         .await?
         .ok_or_else(|| refused("bad signature or unknown key"))?;
 
+    // The issuer, or the endpoint being called (RFC 7523 §3, RFC 9126 §2).
+    let endpoints = ["/token", "/par", "/introspect", "/revoke"].map(|e| app.config.endpoint(e));
+    let mut audiences = vec![app.config.issuer_str()];
+    audiences.extend(endpoints.iter().map(String::as_str));
+    let (jti, ttl) = check_claims(&claims, &client.id, &audiences, app.now())?;
+    // Counted before anything else uses it: of two concurrent presentations, one passes.
+    let seen: Kind<()> = Kind::new(&app.store, "client-assertion");
+    if seen
+        .count(&digest(&format!("{}\0{jti}", client.id)), ttl)
+        .await?
+        > 1
+    {
+        return Err(refused("jti already used"));
+    }
+    Ok(())
+}
+
+/// The `alg` (one of `ALGS`) and `kid` of an assertion's header, unverified.
+pub fn signing_header(assertion: &str) -> Result<(String, Option<String>), OAuthError> {
+    let header = assertion
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|h| serde_json::from_slice::<Map<String, Value>>(&h).ok())
+        .ok_or_else(|| refused("not a JWS"))?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .filter(|alg| ALGS.contains(alg))
+        .ok_or_else(|| refused("alg must be RS256, ES256 or EdDSA"))?
+        .to_owned();
+    let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
+    Ok((alg, kid))
+}
+
+/// The checks of verified claims that need no store: `iss` and `sub` are
+/// the client, `aud` names one of `audiences`, `exp` and `nbf` frame `now`,
+/// and a `jti` is there. Gives the `jti` and how long to remember it.
+pub fn check_claims<'c>(
+    claims: &'c Map<String, Value>,
+    client_id: &str,
+    audiences: &[&str],
+    now: i64,
+) -> Result<(&'c str, Duration), OAuthError> {
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
-    if text("iss") != Some(client.id.as_str()) || text("sub") != Some(client.id.as_str()) {
+    if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
         return Err(refused("iss and sub must be the client_id"));
     }
-    let audiences: Vec<&str> = match claims.get("aud") {
+    let presented: Vec<&str> = match claims.get("aud") {
         Some(Value::String(one)) => vec![one.as_str()],
         Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     };
-    // The issuer, or the endpoint being called (RFC 7523 §3, RFC 9126 §2).
-    let endpoints = ["/token", "/par", "/introspect", "/revoke"].map(|e| app.config.endpoint(e));
-    if !audiences
-        .iter()
-        .any(|aud| *aud == app.config.issuer_str() || endpoints.iter().any(|e| e == aud))
-    {
+    if !presented.iter().any(|aud| audiences.contains(aud)) {
         return Err(refused("aud must be the issuer or the endpoint"));
     }
-    let now = app.now();
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
@@ -120,17 +146,8 @@ pub async fn verify(app: &Clef, client: &Client, assertion: &str) -> Result<(), 
     let jti = text("jti")
         .filter(|jti| !jti.is_empty() && jti.len() <= 256)
         .ok_or_else(|| refused("jti is missing"))?;
-    // Counted before anything else uses it: of two concurrent presentations, one passes.
-    let seen: Kind<()> = Kind::new(&app.store, "client-assertion");
     let ttl = Duration::from_secs((exp - now + LEEWAY).clamp(1, MAX_LIFETIME + 2 * LEEWAY) as u64);
-    if seen
-        .count(&digest(&format!("{}\0{jti}", client.id)), ttl)
-        .await?
-        > 1
-    {
-        return Err(refused("jti already used"));
-    }
-    Ok(())
+    Ok((jti, ttl))
 }
 
 /// `EdDSA` and `Ed25519` name the same algorithm here.
@@ -174,7 +191,7 @@ pub(super) async fn signed_by_client(
 
 /// The claims, when a key of the set (the one named by `kid`, else any of a
 /// matching type) verifies the signature with `alg`.
-pub(super) fn check_signature(
+pub fn check_signature(
     assertion: &str,
     alg: &str,
     kid: Option<&str>,

@@ -125,7 +125,7 @@ pub async fn validate(
     let client_id = params
         .get("client_id")
         .ok_or_else(|| shown("client_id is missing"))?;
-    let client = match clients::find(&app.db, client_id).await? {
+    let client = match app.clients.find(&app.db, client_id).await? {
         Some(client) => client,
         None => {
             return Err(Rejection::Shown(OAuthError::invalid_client(
@@ -143,11 +143,7 @@ pub async fn validate(
         .ok_or_else(|| shown("redirect_uri is not registered for this client"))?;
 
     let state = params.get("state").map(str::to_owned);
-    let response_mode = match params.get("response_mode") {
-        None | Some("query") => Ok(ResponseMode::Query),
-        Some("form_post") => Ok(ResponseMode::FormPost),
-        Some(_) => Err(OAuthError::invalid_request("unsupported response_mode")),
-    };
+    let response_mode = response_mode(params);
     let returned = |mode: ResponseMode, error: OAuthError| {
         Rejection::Returned(error_response(
             app,
@@ -158,8 +154,15 @@ pub async fn validate(
         ))
     };
     let response_mode = response_mode.map_err(|e| returned(ResponseMode::Query, e))?;
-    let mut request = parse_rest(params, &client, &redirect_uri, response_mode, state.clone())
-        .map_err(|e| returned(response_mode, e))?;
+    let requesting = RequestingClient::from(&client);
+    let mut request = parse_rest(
+        params,
+        requesting,
+        &redirect_uri,
+        response_mode,
+        state.clone(),
+    )
+    .map_err(|e| returned(response_mode, e))?;
     // OIDC Core §3.1.2.1: an ID token Clef issued to this client names who
     // should be signed in.
     if let Some(raw) = params.get("id_token_hint") {
@@ -217,9 +220,39 @@ fn hint_mismatch(
         .is_some_and(|subject| *subject != app.subjects.of(client, &session.account_id))
 }
 
-fn parse_rest(
+/// `response_mode`: `query` when absent (RFC 6749 §4.1.2), or `form_post`.
+pub fn response_mode(params: &Params) -> Result<ResponseMode, OAuthError> {
+    match params.get("response_mode") {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(_) => Err(OAuthError::invalid_request("unsupported response_mode")),
+    }
+}
+
+/// What of the client the reading of its request depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestingClient<'a> {
+    pub id: &'a str,
+    pub is_public: bool,
+    /// Whether it may use the code flow (`authorization_code` among its grants).
+    pub code_flow: bool,
+}
+
+impl<'a> From<&'a Client> for RequestingClient<'a> {
+    fn from(client: &'a Client) -> Self {
+        Self {
+            id: &client.id,
+            is_public: client.is_public,
+            code_flow: client.grant_types.authorization_code,
+        }
+    }
+}
+
+/// The parameters after the client and its redirect URI, read without any
+/// store (so fuzzed: `fuzz/fuzz_targets/authorize_request.rs`).
+pub fn parse_rest(
     params: &Params,
-    client: &Client,
+    client: RequestingClient<'_>,
     redirect_uri: &RedirectUri,
     response_mode: ResponseMode,
     state: Option<String>,
@@ -238,7 +271,7 @@ fn parse_rest(
             "registration is not supported",
         ));
     }
-    if !client.grant_types.authorization_code {
+    if !client.code_flow {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client may not use the code flow",
@@ -346,7 +379,7 @@ fn parse_rest(
         },
     };
     Ok(AuthorizationRequest {
-        client_id: client.id.clone(),
+        client_id: client.id.to_owned(),
         redirect_uri: redirect_uri.clone(),
         response_mode,
         scopes,
@@ -440,10 +473,12 @@ pub async fn proceed(
     async {
         let now = app.now();
         let other_person = match (session, &request.hint_subject) {
-            (Some(session), Some(_)) => match clients::find(&app.db, &request.client_id).await? {
-                Some(client) => hint_mismatch(app, &client, &request, session),
-                None => false,
-            },
+            (Some(session), Some(_)) => {
+                match app.clients.find(&app.db, &request.client_id).await? {
+                    Some(client) => hint_mismatch(app, &client, &request, session),
+                    None => false,
+                }
+            }
             _ => false,
         };
         let session = match session {
@@ -517,7 +552,7 @@ pub async fn decide(
             let error = OAuthError::new(ErrorCode::AccessDenied, "the user refused consent");
             return Ok(Some(returned(app, &request, &error)));
         }
-        let Some(client) = clients::find(&app.db, &request.client_id).await? else {
+        let Some(client) = app.clients.find(&app.db, &request.client_id).await? else {
             return Ok(None);
         };
         // The page asks to tick the terms when they are pending; the web edge
@@ -551,7 +586,7 @@ async fn answer(
     session: &Session,
     pending_id: Option<&str>,
 ) -> Result<AuthorizeOutcome, Rejection> {
-    let Some(client) = clients::find(&app.db, &request.client_id).await? else {
+    let Some(client) = app.clients.find(&app.db, &request.client_id).await? else {
         return Err(Rejection::Shown(OAuthError::invalid_client(
             "unknown client_id",
         )));
