@@ -5,6 +5,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use crate::helpers::free_port;
+
 struct Clef {
     data: tempfile::TempDir,
 }
@@ -485,14 +487,6 @@ fn printed(out: &str, label: &str) -> String {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no {label} in {out}"))
         .to_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A running `clef serve --demo`, killed when dropped.

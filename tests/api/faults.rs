@@ -48,14 +48,6 @@ impl Backing {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Served {
     async fn start(backing: &Backing) -> Self {
         let port = free_port();
@@ -206,24 +198,6 @@ async fn sigterm_stops_accepting_finishes_the_request_in_flight_and_exits_cleanl
         .await
         .expect("clef exits once drained");
     assert!(status.success(), "a clean exit: {status:?}");
-}
-
-/// A school file with `pupils` pupils, two guardians each.
-fn school_file(pupils: usize) -> String {
-    let mut csv = String::from(
-        "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;\
-         Courriel responsable 1;Nom responsable 2;Prénom responsable 2\n",
-    );
-    for n in 0..pupils {
-        // Names are letters only: the number written in base 26.
-        let name: String = (0..4)
-            .map(|digit| char::from(b'a' + (n / 26usize.pow(digit) % 26) as u8))
-            .collect();
-        csv.push_str(&format!(
-            "{n};Nom{name};Eleve;01/02/2012;5 A;Nom{name};Pere;pere{n}@example.org;Nom{name};Mere\n"
-        ));
-    }
-    csv
 }
 
 /// Whether a transaction other than ours is writing to the app's database.

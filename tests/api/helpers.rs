@@ -714,3 +714,31 @@ fn smtp_path(argument: &str, keyword: &str) -> Option<String> {
     let (address, _parameters) = rest.split_once('>')?;
     Some(address.to_owned())
 }
+
+/// A loopback port nothing listens on (for a process the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A school file as spreadsheets export it, with `pupils` pupils and two
+/// guardians each (the first with an address).
+pub fn school_file(pupils: usize) -> String {
+    let mut csv = String::from(
+        "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;\
+         Courriel responsable 1;Nom responsable 2;Prénom responsable 2\n",
+    );
+    for n in 0..pupils {
+        // Names are letters only: the number written in base 26.
+        let name: String = (0..4)
+            .map(|digit| char::from(b'a' + (n / 26usize.pow(digit) % 26) as u8))
+            .collect();
+        csv.push_str(&format!(
+            "{n};Nom{name};Eleve;01/02/2012;5 A;Nom{name};Pere;pere{n}@example.org;Nom{name};Mere\n"
+        ));
+    }
+    csv
+}

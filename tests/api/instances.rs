@@ -133,24 +133,6 @@ async fn failed_attempts_count_on_every_instance() {
     assert_eq!(wrong(&one).await, 429);
 }
 
-/// A school file with `pupils` pupils, two guardians each.
-fn school_file(pupils: usize) -> String {
-    let mut csv = String::from(
-        "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;\
-         Courriel responsable 1;Nom responsable 2;Prénom responsable 2\n",
-    );
-    for n in 0..pupils {
-        // Names are letters only: the number written in base 26.
-        let name: String = (0..4)
-            .map(|digit| char::from(b'a' + (n / 26usize.pow(digit) % 26) as u8))
-            .collect();
-        csv.push_str(&format!(
-            "{n};Nom{name};Eleve;01/02/2012;5 A;Nom{name};Pere;pere{n}@example.org;Nom{name};Mere\n"
-        ));
-    }
-    csv
-}
-
 #[tokio::test]
 async fn the_hourly_housekeeping_run_by_both_instances_at_once_does_each_thing_once() {
     let Some((one, two)) = two_instances_with(|config| config.audit_retention_days = 100).await

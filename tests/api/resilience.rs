@@ -130,14 +130,6 @@ where
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// What a client holds before the outage.
 struct Session {
     client: (String, Option<String>),
