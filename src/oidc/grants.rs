@@ -27,6 +27,16 @@ pub struct CodeGrant {
     pub expires_at: i64,
 }
 
+/// A code in the store: issued and waiting for its exchange, then redeemed
+/// (kept as long as a token it issued may live, so a replay is recognised).
+/// Untagged, so a code stored as a bare grant (before this type) still reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum CodeState {
+    Issued(CodeGrant),
+    Redeemed,
+}
+
 /// What an access token stands for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessGrant {
@@ -84,9 +94,9 @@ pub struct Redeemed {
 
 #[derive(Clone)]
 pub struct Codes {
-    grants: Kind<CodeGrant>,
-    /// Exchanges attempted per code (atomic): only the first proceeds.
-    uses: Kind<u64>,
+    /// Each code's state; its redemption is one atomic replacement, so of
+    /// concurrent exchanges only the first finds it issued.
+    grants: Kind<CodeState>,
     /// The access token a code issued, to revoke on replay.
     issued: Kind<GrantId>,
     /// Set by a replay, so an exchange racing it revokes what it just issued.
@@ -100,7 +110,6 @@ impl Codes {
     pub fn new(store: &ShortLived, code_ttl: i64, access_token_ttl: i64) -> Self {
         Self {
             grants: Kind::new(store, "code"),
-            uses: Kind::new(store, "code-uses"),
             issued: Kind::new(store, "code-tokens"),
             revoked: Kind::new(store, "code-revoked"),
             code_ttl,
@@ -114,7 +123,8 @@ impl Codes {
         // Kept a little longer than the code lives, so an expired code is told
         // apart from an unknown one by the clock, not by chance.
         let ttl = Duration::from_secs((self.code_ttl + 300) as u64);
-        self.grants.put(&GrantId::of(&code).0, grant, ttl).await?;
+        let issued = CodeState::Issued(grant.clone());
+        self.grants.put(&GrantId::of(&code).0, &issued, ttl).await?;
         Ok(code)
     }
 
@@ -122,13 +132,13 @@ impl Codes {
     /// succeeds; the other, and any later one, is a replay.
     pub async fn redeem(&self, code: &str) -> Result<Redeemed, Redeem> {
         let id = GrantId::of(code);
-        match self.grants.get(&id.0).await? {
-            Some(grant) if self.uses.count(&id.0, self.memory).await? == 1 => {
-                self.grants.delete(&id.0).await?;
-                Ok(Redeemed { id, grant })
-            }
-            Some(_) => Err(self.replayed(&id).await?),
-            None if self.uses.get(&id.0).await?.is_some() => Err(self.replayed(&id).await?),
+        match self
+            .grants
+            .replace(&id.0, &CodeState::Redeemed, self.memory)
+            .await?
+        {
+            Some(CodeState::Issued(grant)) => Ok(Redeemed { id, grant }),
+            Some(CodeState::Redeemed) => Err(self.replayed(&id).await?),
             None => Err(Redeem::Unknown),
         }
     }

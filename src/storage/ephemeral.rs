@@ -54,6 +54,22 @@ impl ShortLived {
         }
     }
 
+    /// Replaces the value under `key`, if there is one, with `value` for
+    /// `ttl`, atomically; returns the value replaced. Nothing there: nothing
+    /// is written and `None` comes back. Of two concurrent replacers, one gets
+    /// the first value and the other the first one's replacement.
+    pub async fn replace(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<Option<String>> {
+        match self {
+            Self::Memory(m) => Ok(m.replace(key, value, ttl)),
+            Self::Redis(r) => r.replace(key, value, ttl).await,
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
         match self {
             Self::Memory(m) => {
@@ -200,6 +216,16 @@ impl MemoryStore {
             .map(|(v, _)| v)
     }
 
+    fn replace(&self, key: &str, value: &str, ttl: Duration) -> Option<String> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let entry = inner
+            .entries
+            .get_mut(key)
+            .filter(|(_, expires)| *expires > now)?;
+        Some(std::mem::replace(entry, (value.to_owned(), now + ttl)).0)
+    }
+
     fn incr(&self, key: &str, ttl: Duration) -> u64 {
         let now = Instant::now();
         let mut inner = self.lock();
@@ -248,6 +274,16 @@ impl MemoryStore {
         }
     }
 }
+
+/// `replace` in one step: the value under KEYS[1], replaced by ARGV[1] for
+/// ARGV[2] ms when there was one.
+const REPLACE_SCRIPT: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return v
+";
 
 /// [`MemoryStore::attempt`] in one Redis round trip, atomic as a script.
 const ATTEMPT_SCRIPT: &str = r"
@@ -391,6 +427,21 @@ impl RedisStore {
             .query_async(&mut self.conn.clone())
             .await
             .context("Redis GETDEL")
+    }
+
+    async fn replace(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<Option<String>> {
+        redis::Script::new(REPLACE_SCRIPT)
+            .key(self.key(key))
+            .arg(value)
+            .arg(ttl.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .context("Redis replace script")
     }
 
     async fn delete(&self, key: &str) -> anyhow::Result<()> {

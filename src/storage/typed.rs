@@ -60,6 +60,16 @@ impl<T: Serialize + DeserializeOwned> Kind<T> {
         }
     }
 
+    /// Replaces the value under `id`, if any, with `value` for `ttl`,
+    /// atomically; returns the value replaced.
+    pub async fn replace(&self, id: &str, value: &T, ttl: Duration) -> anyhow::Result<Option<T>> {
+        let json = serde_json::to_string(value)?;
+        match self.store.replace(&self.key(id), &json, ttl).await? {
+            Some(json) => Ok(Some(serde_json::from_str(&json)?)),
+            None => Ok(None),
+        }
+    }
+
     pub async fn delete(&self, id: &str) -> anyhow::Result<()> {
         self.store.delete(&self.key(id)).await
     }
@@ -86,5 +96,25 @@ mod tests {
         assert_eq!(tokens.get("x").await.unwrap(), None);
         assert_eq!(codes.take("x").await.unwrap(), Some(vec![1]));
         assert_eq!(codes.take("x").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn replace_writes_only_over_a_live_value_and_returns_it() {
+        let store = ShortLived::memory();
+        let codes: Kind<u8> = Kind::new(&store, "code");
+        let minute = Duration::from_secs(60);
+        assert_eq!(codes.replace("x", &2, minute).await.unwrap(), None);
+        assert_eq!(codes.get("x").await.unwrap(), None, "nothing written");
+        codes.put("x", &1, minute).await.unwrap();
+        assert_eq!(codes.replace("x", &2, minute).await.unwrap(), Some(1));
+        assert_eq!(codes.replace("x", &3, minute).await.unwrap(), Some(2));
+        assert_eq!(codes.get("x").await.unwrap(), Some(3));
+        codes.put("y", &1, Duration::from_millis(1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(
+            codes.replace("y", &2, minute).await.unwrap(),
+            None,
+            "expired"
+        );
     }
 }

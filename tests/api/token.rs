@@ -100,6 +100,63 @@ async fn a_replayed_code_is_refused_and_revokes_the_tokens_it_issued() {
 }
 
 #[tokio::test]
+async fn of_twenty_exchanges_of_one_code_at_once_one_at_most_gets_tokens_and_they_are_revoked() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let (verifier, challenge) = pkce();
+    let code = code_for(&app, &client.0, &challenge).await;
+    let exchanges = (0..20).map(|_| {
+        let (token_url, client, code, verifier) = (
+            app.url("/token"),
+            client.clone(),
+            code.clone(),
+            verifier.clone(),
+        );
+        tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .post(token_url)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("client_id", &client.0),
+                    ("client_secret", client.1.as_deref().unwrap()),
+                    ("code_verifier", &verifier),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (status, body)
+        })
+    });
+    let mut granted = Vec::new();
+    for exchange in exchanges.collect::<Vec<_>>() {
+        let (status, body) = exchange.await.unwrap();
+        match status {
+            200 => granted.push(body["access_token"].as_str().unwrap().to_owned()),
+            _ => assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_grant"))
+            ),
+        }
+    }
+    assert!(granted.len() <= 1, "one code, {} grants", granted.len());
+    // The others were replays: whatever the code issued no longer works.
+    for access_token in granted {
+        let userinfo = reqwest::Client::new()
+            .get(app.url("/userinfo"))
+            .bearer_auth(&access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(userinfo.status(), 401);
+    }
+}
+
+#[tokio::test]
 async fn an_expired_code_is_refused() {
     let app = spawn_app().await;
     app.family().await;
