@@ -130,7 +130,8 @@ pub fn check_claims<'c>(
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or_else(|| refused("exp is missing"))?;
-    if exp + LEEWAY <= now {
+    // `exp` is the client's number: near i64::MAX, `exp + LEEWAY` would overflow.
+    if exp.saturating_add(LEEWAY) <= now {
         return Err(refused("expired"));
     }
     if exp > now + MAX_LIFETIME + LEEWAY {
@@ -288,4 +289,26 @@ pub async fn fetch_bytes(uri: &url::Url) -> anyhow::Result<Vec<u8>> {
         anyhow::ensure!(body.len() <= MAX_JWKS, "the document is larger than 64 KiB");
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seen while writing `fuzz/fuzz_targets/client_assertion.rs` (its seed
+    /// `signed-ed-exp-max`): an `exp` near `i64::MAX` overflowed
+    /// `exp + LEEWAY`, a panic in debug builds, a wrap in release ones.
+    #[test]
+    fn an_exp_at_the_end_of_time_is_refused_without_overflow() {
+        let now = 1_767_225_600;
+        for exp in [i64::MAX, i64::MAX - LEEWAY + 1, i64::MIN] {
+            let claims: Map<String, Value> = serde_json::from_value(serde_json::json!({
+                "iss": "ent", "sub": "ent", "aud": "https://clef.example",
+                "jti": "j1", "exp": exp,
+            }))
+            .unwrap();
+            let refused = check_claims(&claims, "ent", &["https://clef.example"], now).unwrap_err();
+            assert!(refused.description.contains("exp"), "{exp}: {}", refused.description);
+        }
+    }
 }
