@@ -308,7 +308,11 @@ mod tests {
             }))
             .unwrap();
             let refused = check_claims(&claims, "ent", &["https://clef.example"], now).unwrap_err();
-            assert!(refused.description.contains("exp"), "{exp}: {}", refused.description);
+            assert!(
+                refused.description.contains("exp"),
+                "{exp}: {}",
+                refused.description
+            );
         }
     }
 }
