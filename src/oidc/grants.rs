@@ -33,7 +33,7 @@ pub struct CodeGrant {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 enum CodeState {
-    Issued(CodeGrant),
+    Issued(Box<CodeGrant>),
     Redeemed,
 }
 
@@ -123,7 +123,7 @@ impl Codes {
         // Kept a little longer than the code lives, so an expired code is told
         // apart from an unknown one by the clock, not by chance.
         let ttl = Duration::from_secs((self.code_ttl + 300) as u64);
-        let issued = CodeState::Issued(grant.clone());
+        let issued = CodeState::Issued(Box::new(grant.clone()));
         self.grants.put(&GrantId::of(&code).0, &issued, ttl).await?;
         Ok(code)
     }
@@ -137,7 +137,7 @@ impl Codes {
             .replace(&id.0, &CodeState::Redeemed, self.memory)
             .await?
         {
-            Some(CodeState::Issued(grant)) => Ok(Redeemed { id, grant }),
+            Some(CodeState::Issued(grant)) => Ok(Redeemed { id, grant: *grant }),
             Some(CodeState::Redeemed) => Err(self.replayed(&id).await?),
             None => Err(Redeem::Unknown),
         }
