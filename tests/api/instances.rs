@@ -204,3 +204,39 @@ async fn the_hourly_housekeeping_run_by_both_instances_at_once_does_each_thing_o
     assert_eq!(one.count("accounts").await, 3);
     assert_eq!(one.count("guardianships").await, 2);
 }
+
+#[tokio::test]
+async fn a_client_deleted_through_one_instance_is_refused_there_at_once_and_on_the_other_within_the_cache_ttl()
+ {
+    let Some((one, two)) = two_instances().await else {
+        return;
+    };
+    one.family().await;
+    let client = one.client(false).await;
+    let authorize_status = |app: &TestApp| {
+        let url = authorize_url(app, &client.0, &[]);
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    // Both instances have read the client (and keep it for the cache's TTL).
+    assert_eq!(authorize_status(&one).await, 200);
+    assert_eq!(authorize_status(&two).await, 200);
+    // Deleted as `DELETE /register/{id}` does on the first instance.
+    clef::oidc::clients::delete(&one.app.db, &client.0, one.app.now())
+        .await
+        .unwrap();
+    one.app.clients.forget(&client.0);
+    assert_eq!(
+        authorize_status(&one).await,
+        400,
+        "at once where it was deleted"
+    );
+    tokio::time::sleep(
+        clef::oidc::clients::CLIENT_CACHE_TTL + std::time::Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(
+        authorize_status(&two).await,
+        400,
+        "within the TTL on the other"
+    );
+}
