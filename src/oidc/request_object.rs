@@ -71,6 +71,15 @@ pub async fn resolve(app: &Clef, params: Params) -> Result<Params, OAuthError> {
         .await?
         .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
     let claims = verify(app, &client, &object).await?;
+    merge(&params, claims)
+}
+
+/// The request's parameters once its object's claims are read (RFC 9101
+/// §6.3): the object's claims win, `request` and `request_uri` go, strings,
+/// numbers and booleans travel as text and `claims` as its JSON, the JWT's own
+/// claims (`iss`, `aud`, `exp`…) are not parameters. Read without any store
+/// (so fuzzed: `fuzz/fuzz_targets/request_object.rs`).
+pub fn merge(params: &Params, claims: Map<String, Value>) -> Result<Params, OAuthError> {
     let mut merged: Vec<(String, String)> = params
         .pairs()
         .filter(|(name, _)| !matches!(*name, "request" | "request_uri"))
@@ -86,9 +95,11 @@ pub async fn resolve(app: &Clef, params: Params) -> Result<Params, OAuthError> {
             Value::Object(_) if name == "claims" => value.to_string(),
             _ => continue,
         };
+        // The JWT's own claims are not parameters, nor is a nested object
+        // (`verify` refuses one; never passed on whoever calls this).
         if matches!(
             name.as_str(),
-            "iss" | "aud" | "exp" | "iat" | "nbf" | "jti" | "sub"
+            "iss" | "aud" | "exp" | "iat" | "nbf" | "jti" | "sub" | "request" | "request_uri"
         ) {
             continue;
         }
@@ -203,4 +214,58 @@ pub async fn push(app: &Clef, client: &Client, params: &Params) -> anyhow::Resul
         .put(&id, &pushed_request, Duration::from_secs(PAR_TTL as u64))
         .await?;
     Ok(format!("{PAR_PREFIX}{id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_object_wins_and_neither_jwt_claims_nor_nested_requests_become_parameters() {
+        let params =
+            Params::parse(b"client_id=ent&scope=email&request=x&state=q&prompt=login").unwrap();
+        let merged = merge(
+            &params,
+            claims(json!({
+                "scope": "openid profile",
+                "iss": "ent", "aud": "https://clef.example", "exp": 1, "jti": "j", "sub": "s",
+                "request": "inner", "request_uri": "https://x.example/r",
+                "max_age": 0, "claims": {"userinfo": {"children": null}},
+                "prompt": ["none"],
+            })),
+        )
+        .unwrap();
+        assert_eq!(
+            merged.get("scope"),
+            Some("openid profile"),
+            "the object wins"
+        );
+        assert_eq!(merged.get("client_id"), Some("ent"));
+        assert_eq!(merged.get("state"), Some("q"), "the query's own stay");
+        assert_eq!(merged.get("max_age"), Some("0"));
+        assert_eq!(
+            merged.get("claims"),
+            Some(r#"{"userinfo":{"children":null}}"#)
+        );
+        for gone in [
+            "iss",
+            "aud",
+            "exp",
+            "jti",
+            "sub",
+            "request",
+            "request_uri",
+            "prompt",
+        ] {
+            assert!(!merged.contains(gone), "{gone}");
+        }
+    }
 }
