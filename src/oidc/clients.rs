@@ -1,5 +1,9 @@
 //! Relying parties: registration, lookup and authentication of clients.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
 use secrecy::SecretString;
 use serde::Serialize;
 use sqlx::Row;
@@ -843,11 +847,11 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, sqlx::Error> {
 /// elsewhere (the CLI, another instance) within the TTL. Unknown ids are not
 /// remembered, so a new client works at once and made-up ids take no memory.
 pub struct ClientCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Client)>>,
+    entries: Mutex<HashMap<String, (Instant, Client)>>,
 }
 
 /// How long another instance's change to a client may go unseen here.
-pub const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl ClientCache {
     pub fn new() -> Self {
@@ -858,7 +862,7 @@ impl ClientCache {
 
     /// The client `id`, from memory when read less than the TTL ago.
     pub async fn find(&self, db: &Db, id: &str) -> Result<Option<Client>, sqlx::Error> {
-        let fresh = |(read, _): &(std::time::Instant, Client)| read.elapsed() < CLIENT_CACHE_TTL;
+        let fresh = |(read, _): &(Instant, Client)| read.elapsed() < CLIENT_CACHE_TTL;
         if let Some((_, client)) = self.lock().get(id).filter(|entry| fresh(entry)) {
             return Ok(Some(client.clone()));
         }
@@ -866,7 +870,7 @@ impl ClientCache {
         let mut entries = self.lock();
         match &found {
             Some(client) => {
-                entries.insert(id.to_owned(), (std::time::Instant::now(), client.clone()));
+                entries.insert(id.to_owned(), (Instant::now(), client.clone()));
             }
             None => {
                 entries.remove(id);
@@ -880,13 +884,8 @@ impl ClientCache {
         self.lock().remove(id);
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, Client)>>
-    {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Instant, Client)>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
