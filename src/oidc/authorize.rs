@@ -647,7 +647,7 @@ async fn respond_with_code(
         amr: session.amr.clone(),
         expires_at: now + app.config.code_ttl,
     };
-    let code = app.codes.issue(&grant).await?;
+    let code = app.codes.issue(grant).await?;
     let mut params = vec![("code", code)];
     if let Some(state) = &request.state {
         params.push(("state", state.clone()));

@@ -118,12 +118,12 @@ impl Codes {
     }
 
     /// Stores the grant; returns the code for the client.
-    pub async fn issue(&self, grant: &CodeGrant) -> anyhow::Result<String> {
+    pub async fn issue(&self, grant: CodeGrant) -> anyhow::Result<String> {
         let code = random_token(32);
         // Kept a little longer than the code lives, so an expired code is told
         // apart from an unknown one by the clock, not by chance.
         let ttl = Duration::from_secs((self.code_ttl + 300) as u64);
-        let issued = CodeState::Issued(Box::new(grant.clone()));
+        let issued = CodeState::Issued(Box::new(grant));
         self.grants.put(&GrantId::of(&code).0, &issued, ttl).await?;
         Ok(code)
     }
@@ -302,7 +302,7 @@ mod tests {
     #[tokio::test]
     async fn a_code_is_redeemed_once_and_a_replay_names_what_it_issued() {
         let codes = Codes::new(&ShortLived::memory(), 60, 3600);
-        let code = codes.issue(&grant()).await.unwrap();
+        let code = codes.issue(grant()).await.unwrap();
         let redeemed = codes.redeem(&code).await.unwrap();
         assert_eq!(redeemed.grant.account_id, "a1");
         let token = GrantId::of("the-access-token");
@@ -320,7 +320,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_exchanges_of_one_code_let_exactly_one_through() {
         let codes = Codes::new(&ShortLived::memory(), 60, 3600);
-        let code = codes.issue(&grant()).await.unwrap();
+        let code = codes.issue(grant()).await.unwrap();
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..16 {
             let (codes, code) = (codes.clone(), code.clone());
@@ -336,7 +336,7 @@ mod tests {
     #[tokio::test]
     async fn an_exchange_raced_by_a_replay_gives_up_its_token() {
         let codes = Codes::new(&ShortLived::memory(), 60, 3600);
-        let code = codes.issue(&grant()).await.unwrap();
+        let code = codes.issue(grant()).await.unwrap();
         let redeemed = codes.redeem(&code).await.unwrap();
         // The replay arrives before the winner recorded its token.
         assert!(matches!(
