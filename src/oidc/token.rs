@@ -487,10 +487,13 @@ async fn refresh(
             asked
         }
     };
-    let Some(account) = accounts::account_by_id(&app.db, &family.account_id)
+    // One checkout for the account and, below, the ID token's claims.
+    let mut db = app.db.acquire().await?;
+    let Some(account) = accounts::account_by_id(&mut *db, &family.account_id)
         .await?
         .filter(|a| a.may_use_applications())
     else {
+        drop(db); // the revocation takes its own connection
         refresh::revoke_family(&app.db, &family.id, now).await?;
         return Err(OAuthError::invalid_grant(
             "the account can no longer sign in",
@@ -514,7 +517,6 @@ async fn refresh(
         amr: &family.amr,
         nonce: None,
     };
-    let mut db = app.db.acquire().await?;
     let id_token = id_token(
         app,
         &mut db,
