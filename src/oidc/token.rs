@@ -405,6 +405,7 @@ async fn exchange_code(
     };
     let (access_token, access_id) = app.access_tokens.issue(&access).await?;
     if let Err(redeem) = app.codes.record_issued(&code_id, &access_id).await {
+        drop(db); // the revocation takes its own connection
         return Err(refuse_replay(app, client, redeem).await);
     }
     // The session's record of the client (for back-channel logout) and the
