@@ -1,5 +1,7 @@
 //! The authorization endpoint's logic (RFC 6749 §4.1.1, OIDC Core §3.1.2, RFC 7636).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::clients::{self, Client};
@@ -119,7 +121,7 @@ impl From<sqlx::Error> for Rejection {
 pub async fn validate(
     app: &Clef,
     params: &Params,
-) -> Result<(AuthorizationRequest, Client), Rejection> {
+) -> Result<(AuthorizationRequest, Arc<Client>), Rejection> {
     let shown =
         |description: &'static str| Rejection::Shown(OAuthError::invalid_request(description));
     let client_id = params
@@ -154,7 +156,7 @@ pub async fn validate(
         ))
     };
     let response_mode = response_mode.map_err(|e| returned(ResponseMode::Query, e))?;
-    let requesting = RequestingClient::from(&client);
+    let requesting = RequestingClient::from(&*client);
     let mut request = parse_rest(
         params,
         requesting,

@@ -1,7 +1,7 @@
 //! Relying parties: registration, lookup and authentication of clients.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
@@ -846,8 +846,9 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Client>, sqlx::Error> {
 /// through this instance is seen at once ([`ClientCache::forget`]); one made
 /// elsewhere (the CLI, another instance) within the TTL. Unknown ids are not
 /// remembered, so a new client works at once and made-up ids take no memory.
+/// A hit hands out the shared client, not a copy.
 pub struct ClientCache {
-    entries: Mutex<HashMap<String, (Instant, Client)>>,
+    entries: Mutex<HashMap<String, (Instant, Arc<Client>)>>,
 }
 
 /// How long another instance's change to a client may go unseen here.
@@ -861,16 +862,16 @@ impl ClientCache {
     }
 
     /// The client `id`, from memory when read less than the TTL ago.
-    pub async fn find(&self, db: &Db, id: &str) -> Result<Option<Client>, sqlx::Error> {
-        let fresh = |(read, _): &(Instant, Client)| read.elapsed() < CLIENT_CACHE_TTL;
+    pub async fn find(&self, db: &Db, id: &str) -> Result<Option<Arc<Client>>, sqlx::Error> {
+        let fresh = |(read, _): &(Instant, Arc<Client>)| read.elapsed() < CLIENT_CACHE_TTL;
         if let Some((_, client)) = self.lock().get(id).filter(|entry| fresh(entry)) {
-            return Ok(Some(client.clone()));
+            return Ok(Some(Arc::clone(client)));
         }
-        let found = find(db, id).await?;
+        let found = find(db, id).await?.map(Arc::new);
         let mut entries = self.lock();
         match &found {
             Some(client) => {
-                entries.insert(id.to_owned(), (Instant::now(), client.clone()));
+                entries.insert(id.to_owned(), (Instant::now(), Arc::clone(client)));
             }
             None => {
                 entries.remove(id);
@@ -884,7 +885,7 @@ impl ClientCache {
         self.lock().remove(id);
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Instant, Client)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Instant, Arc<Client>)>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -1,5 +1,7 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3) and UserInfo (OIDC Core §5.3).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -29,7 +31,7 @@ pub struct ClientCredentials<'a> {
 pub async fn authenticate_client(
     app: &Clef,
     credentials: ClientCredentials<'_>,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let params = credentials.params;
     let assertion = match (
         params.get("client_assertion_type"),

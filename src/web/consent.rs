@@ -2,6 +2,8 @@
 //! plain words, and the client's terms (the ENT charter) when a version is
 //! not yet accepted, with « Accepter » and « Refuser ».
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -23,7 +25,7 @@ use crate::oidc::{authorize, consent};
 /// What the page is about: the parked request, its client, the account.
 struct Approval {
     request: AuthorizationRequest,
-    client: Client,
+    client: Arc<Client>,
     account: Account,
 }
 

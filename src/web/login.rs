@@ -101,7 +101,7 @@ pub async fn submit(
             .clients
             .find(&app.db, &request.client_id)
             .await?
-            .map(|c| c.name),
+            .map(|c| c.name.clone()),
         None => None,
     };
     let again = |jar: CookieJar, identifier: &str, error: &str, status: StatusCode| {

@@ -121,7 +121,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 /// A client authenticated at the token, revocation or introspection endpoint
 /// (RFC 6749 §2.3), with the rest of its form.
 pub struct AuthenticatedClient {
-    client: Client,
+    client: Arc<Client>,
     params: Params,
 }
 
