@@ -37,7 +37,7 @@ cd "$(dirname "$0")/.."
 DOCKER=${DOCKER:-docker}
 export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 if $DOCKER compose version >/dev/null 2>&1; then
-  COMPOSE=($DOCKER compose -f deploy/compose.yaml -p clef-smoke)
+  COMPOSE=("$DOCKER" compose -f deploy/compose.yaml -p clef-smoke)
 else
   COMPOSE=(docker-compose -f deploy/compose.yaml -p clef-smoke)
 fi
@@ -217,6 +217,7 @@ data.update(CLEF_ISSUER="http://localhost:8081", CLEF_DATABASE_URL="postgres://c
             CLEF_REDIS_URL="redis://redis:6379", CLEF_SMTP_URL="smtp://mail:1025")
 open(sys.argv[2], "w").write("".join(f"{k}={v}\n" for k, v in data.items()))
 EOF
+# shellcheck disable=SC2016 # a Go template, not a shell expansion
 network=$($DOCKER inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}' \
   "$("${COMPOSE[@]}" ps -q postgres)")
 for i in 1 2; do
