@@ -54,7 +54,14 @@ impl Clef {
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
         let db = storage::open(&storage::database_url(&config)?).await?;
         let store = match &config.redis_url {
-            Some(url) => ShortLived::redis(url.expose_secret(), &config.redis_prefix).await?,
+            Some(url) => {
+                ShortLived::redis(
+                    url.expose_secret(),
+                    config.redis_cluster,
+                    &config.redis_prefix,
+                )
+                .await?
+            }
             None => ShortLived::memory(),
         };
         let keys = KeyRing::load_or_generate(&config.keys_dir, clock.now())

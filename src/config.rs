@@ -24,9 +24,13 @@ pub struct Config {
     /// `sqlite://…` or `postgres://…`; defaults to a SQLite file under `data_dir`.
     #[serde(serialize_with = "masked")]
     pub database_url: Option<SecretString>,
-    /// `redis://…` for the short-lived store; in-process when absent.
+    /// `redis://…` for the short-lived store; in-process when absent. With
+    /// `redis_cluster`, one or more nodes of the cluster, comma-separated.
     #[serde(serialize_with = "masked")]
     pub redis_url: Option<SecretString>,
+    /// `redis_url` names nodes of a Redis Cluster: keys are spread over its
+    /// shards (every key and script of Clef's touches one key).
+    pub redis_cluster: bool,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     pub redis_prefix: String,
     /// Reverse proxies (addresses or CIDR ranges) whose `Forwarded` and
@@ -112,6 +116,7 @@ impl Default for Config {
             keys_dir: PathBuf::from("keys"),
             database_url: None,
             redis_url: None,
+            redis_cluster: false,
             redis_prefix: "clef:".into(),
             trusted_proxies: Vec::new(),
             session_ttl: 12 * 3600,

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use redis::RedisFuture;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
 
 /// One small interface, two implementations. Values are strings (JSON where
 /// structured); every entry has a time to live.
@@ -23,8 +25,12 @@ impl ShortLived {
         Self::Memory(MemoryStore::default())
     }
 
-    pub async fn redis(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        Ok(Self::Redis(RedisStore::connect(url, prefix).await?))
+    /// Redis at `url`; with `cluster`, a Redis Cluster whose nodes (one is
+    /// enough: the others are discovered) `url` lists, comma-separated.
+    pub async fn redis(url: &str, cluster: bool, prefix: &str) -> anyhow::Result<Self> {
+        Ok(Self::Redis(
+            RedisStore::connect(url, cluster, prefix).await?,
+        ))
     }
 
     /// Stores `value` under `key`, replacing what was there.
@@ -335,14 +341,22 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The connection manager with every call, commands, pipelines and scripts
-/// alike, bounded by `CALL_TIMEOUT`.
+/// One Redis server (through the connection manager, which reconnects after
+/// any drop), or a Redis Cluster (which routes each call to the shard of its
+/// key and follows the cluster's changes), with every call, commands,
+/// pipelines and scripts alike, bounded by `CALL_TIMEOUT`.
 #[derive(Clone)]
-struct BoundedConnection(ConnectionManager);
+enum BoundedConnection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
 
 impl ConnectionLike for BoundedConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
-        Box::pin(bounded(self.0.req_packed_command(cmd)))
+        match self {
+            Self::Single(conn) => Box::pin(bounded(conn.req_packed_command(cmd))),
+            Self::Cluster(conn) => Box::pin(bounded(conn.req_packed_command(cmd))),
+        }
     }
 
     fn req_packed_commands<'a>(
@@ -351,11 +365,21 @@ impl ConnectionLike for BoundedConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<redis::Value>> {
-        Box::pin(bounded(self.0.req_packed_commands(pipeline, offset, count)))
+        match self {
+            Self::Single(conn) => {
+                Box::pin(bounded(conn.req_packed_commands(pipeline, offset, count)))
+            }
+            Self::Cluster(conn) => {
+                Box::pin(bounded(conn.req_packed_commands(pipeline, offset, count)))
+            }
+        }
     }
 
     fn get_db(&self) -> i64 {
-        self.0.get_db()
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
     }
 }
 
@@ -374,18 +398,37 @@ impl RedisStore {
     /// Connects lazily: Clef starts even when Redis is down (it then reports
     /// not ready on `/readyz` and answers 503), and reconnects by itself when
     /// Redis returns, as the connection manager does after any drop.
-    async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url).context("parsing the Redis URL")?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            // One quick retry of a failed reconnection; the next call tries again.
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .context("configuring the Redis connection")?;
+    async fn connect(url: &str, cluster: bool, prefix: &str) -> anyhow::Result<Self> {
+        let conn = if cluster {
+            let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+            let client = ClusterClient::builder(nodes)
+                .connection_timeout(CONNECT_TIMEOUT)
+                .response_timeout(RESPONSE_TIMEOUT)
+                // A moved slot or a failover is followed at once; an unreachable
+                // shard fails the call within `CALL_TIMEOUT`.
+                .retries(2)
+                .min_retry_wait(10)
+                .max_retry_wait(200)
+                .build()
+                .context("parsing the Redis Cluster URLs")?;
+            BoundedConnection::Cluster(
+                client.get_pending_async_connection_with_config(ClusterConfig::new()),
+            )
+        } else {
+            let client = redis::Client::open(url).context("parsing the Redis URL")?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                // One quick retry of a failed reconnection; the next call tries again.
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(200));
+            BoundedConnection::Single(
+                ConnectionManager::new_lazy_with_config(client, config)
+                    .context("configuring the Redis connection")?,
+            )
+        };
         let store = Self {
-            conn: BoundedConnection(conn),
+            conn,
             prefix: prefix.into(),
         };
         if let Err(error) = store.ping().await {

@@ -30,6 +30,12 @@ fn redis_unavailable(error: &redis::RedisError) -> bool {
         || error.is_io_error()
         // Still loading its data set after a restart.
         || error.code() == Some("LOADING")
+        // A Redis Cluster during a failover: a shard without its master, or
+        // slots still moving once the client's retries are spent, or no
+        // connection to the shard yet.
+        || error.is_cluster_error()
+        || error.code() == Some("MASTERDOWN")
+        || error.kind() == redis::ErrorKind::ClusterConnectionNotFound
 }
 
 fn sqlx_unavailable(error: &sqlx::Error) -> bool {

@@ -25,6 +25,7 @@ mod par;
 mod protection;
 mod query_plans;
 mod recovery;
+mod redis_cluster;
 mod refresh;
 mod registration;
 mod relying_party;
