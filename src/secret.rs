@@ -21,12 +21,7 @@ pub fn random_token(bytes: usize) -> String {
 /// The hex SHA-256 of a token: the key under which a code, a session or an
 /// access token is stored, so a leak of the store yields nothing usable.
 pub fn digest(token: &str) -> String {
-    let hash = Sha256::digest(token.as_bytes());
-    let mut out = String::with_capacity(64);
-    for byte in hash {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// base64url(SHA-256(input)) — PKCE S256 (RFC 7636 §4.2).

@@ -188,6 +188,10 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
         } else {
             POSTGRES_ACQUIRE_TIMEOUT
         })
+        // The ping before handing out a connection finds a PostgreSQL that
+        // went away; a SQLite file cannot, and its ping is one more trip to
+        // the connection's worker thread on every checkout.
+        .test_before_acquire(!is_sqlite)
         // SQLite: readers do not block the writer (WAL, which persists in the
         // file), and a commit is durable once in the log, synced at checkpoints
         // rather than at every commit (SQLite's advice for WAL): a crash of
