@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC1091 # each data folder's env file, written below
+# Code exchanges per second of two clef binaries, alternated in one run, on the
+# embedded defaults (SQLite + in-process store). On demand only, never in CI.
+#
+#   bench/exchange-ab.sh OLD_BIN NEW_BIN [ROUNDS]
+#   ALG=ES256 bench/exchange-ab.sh OLD_BIN NEW_BIN 3    # the client's ID tokens in ES256
+#
+# Each binary gets its own fresh data folder with a first-party client and 32
+# accounts, as bench/compare.sh's start_clef makes them. Each round starts each
+# server pinned to core 0 and runs bench/load's exchange scenario on core 1 (32
+# kept-alive connections, codes minted beforehand, client_secret_basic,
+# DURATION s measured after 2 s of warm-up), then reads over a 5-second window
+# of the measured phase the server's user and system CPU and its context
+# switches (all threads). The RS256 signing bound on core 0 closes the run.
+# Needs: cargo (unless LOAD_BIN), taskset, curl, python3, 2 cores.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+[[ $# -ge 2 ]] || { echo "usage: $0 OLD_BIN NEW_BIN [ROUNDS]" >&2; exit 1; }
+BINS=("$(realpath "$1")" "$(realpath "$2")")
+ROUNDS=${3:-3}
+DURATION=${DURATION:-10}
+ALG=${ALG:-RS256}
+if [[ -z ${LOAD_BIN:-} ]]; then
+  (cd "$ROOT/bench/load" && CARGO_TARGET_DIR=${LOAD_TARGET_DIR:-$ROOT/../target-bench-load} cargo build -q --release)
+  LOAD_BIN=${LOAD_TARGET_DIR:-$ROOT/../target-bench-load}/release/load
+fi
+WORK=$(mktemp -d)
+SERVER=""
+trap '[[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+setup() { # INDEX: a data folder, a client, 32 accounts
+  local dir=$WORK/$1 port=$((18600 + $1))
+  mkdir -p "$dir"
+  printf '%s\n' CLEF_LISTEN=127.0.0.1:$port CLEF_ISSUER=http://127.0.0.1:$port \
+    CLEF_DATA_DIR="$dir/data" CLEF_KEYS_DIR="$dir/keys" CLEF_CODE_TTL=600 CLEF_LOG=warn \
+    CLEF_DATABASE_URL= CLEF_REDIS_URL= >"$dir/env"
+  (
+    cd "$dir" && set -a && . ./env && set +a
+    "${BINS[$1]}" client create --name Bench --redirect-uri http://127.0.0.1:9/callback \
+      --first-party --json >client.json
+    for n in $(seq 0 31); do
+      id=$(printf 'tempete.%03d' "$n")
+      printf 'Demo2026clef\n' | "${BINS[$1]}" account create --kind guardian --identifier "$id" \
+        --given-name Camille --family-name Tempete --email "$id@example.org" --password-stdin >/dev/null
+    done
+  )
+  if [[ $ALG != RS256 ]]; then
+    python3 - "$dir" "$ALG" <<'EOF'
+import json, sqlite3, sys
+client = json.load(open(f"{sys.argv[1]}/client.json"))["client_id"]
+db = sqlite3.connect(f"{sys.argv[1]}/data/clef.db")
+db.execute("UPDATE clients SET id_token_signed_response_alg = ? WHERE id = ?", (sys.argv[2], client))
+db.commit()
+EOF
+  fi
+}
+
+round() { # INDEX: prints rate/s, CPU ms per exchange, user share, context switches per exchange
+  local dir=$WORK/$1
+  (cd "$dir" && set -a && . ./env && set +a && exec taskset -c 0 "${BINS[$1]}" serve >server.log 2>&1) &
+  SERVER=$!
+  local base
+  base=$(grep CLEF_ISSUER "$dir/env" | cut -d= -f2)
+  for _ in $(seq 1 100); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.1; done
+  local pid=$SERVER # the subshell exec'd taskset, which exec'd clef
+  local id secret
+  id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["client_id"])' "$dir/client.json")
+  secret=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$dir/client.json")
+  taskset -c 1 "$LOAD_BIN" exchange --base "$base" --client-id "$id" --client-secret "$secret" \
+    --redirect-uri http://127.0.0.1:9/callback --accounts 32 --password Demo2026clef \
+    --connections 32 --duration "$DURATION" --warmup 2 --sources --pid "$pid" >"$dir/load.json" &
+  local load=$!
+  snapshot() { echo "$(awk '{print $14, $15}' "/proc/$pid/stat") $(cat /proc/"$pid"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}')"; }
+  sleep $((DURATION / 2)); local a b; a=$(snapshot); sleep 5; b=$(snapshot)
+  wait "$load"
+  kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
+  python3 - "$dir/load.json" "$a" "$b" <<'EOF'
+import json, os, sys
+rate = json.load(open(sys.argv[1]))["rps"]
+(u0, s0, c0), (u1, s1, c1) = (map(int, x.split()) for x in sys.argv[2:4])
+hz, done = os.sysconf("SC_CLK_TCK"), rate * 5
+cpu = ((u1 - u0) + (s1 - s0)) / hz
+print(f"{rate:8.1f}/s  {1000 * cpu / done:.3f} ms CPU each  user {100 * (u1 - u0) / max(1, (u1 - u0) + (s1 - s0)):.0f} %  "
+      f"{(c1 - c0) / done:.1f} context switches each")
+EOF
+}
+
+setup 0
+setup 1
+echo "ALG=$ALG, $ROUNDS rounds of $DURATION s; old=${BINS[0]} new=${BINS[1]}"
+for r in $(seq 1 "$ROUNDS"); do
+  for i in 0 1; do
+    printf 'round %s  %s  ' "$r" "$([[ $i == 0 ]] && echo old || echo new)"
+    round "$i"
+  done
+done
+taskset -c 0 "$LOAD_BIN" bound-rsa --seconds 3
