@@ -278,23 +278,20 @@ async fn a_redis_cluster_holds_the_short_lived_store_and_the_code_flow() {
     assert_eq!(tokens.status(), 200);
     let tokens: serde_json::Value = tokens.json().await.unwrap();
     let access = tokens["access_token"].as_str().unwrap();
-    let info = reqwest::Client::new()
-        .get(app.url("/userinfo"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(info.status(), 200);
+    let userinfo = || async {
+        let answer = reqwest::Client::new()
+            .get(app.url("/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        answer.status()
+    };
+    assert_eq!(userinfo().await, 200);
     let replay = exchange(&app, &client, &code, None).await;
     assert_eq!(replay.status(), 400, "a code is redeemed once");
-    let revoked = reqwest::Client::new()
-        .get(app.url("/userinfo"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        revoked.status(),
+        userinfo().await,
         401,
         "the replay revoked the token the code gave"
     );
