@@ -115,16 +115,17 @@ async fn issue(
 
 /// Presents `token` for `client_id` at `now`: rotates it, or says why not.
 /// One transaction: of two concurrent uses, the first rotates and the second
-/// is a reuse (within the grace window, it gets a successor too).
+/// is a reuse (within the grace window, it gets a successor too). On the
+/// caller's connection, which the rest of the refresh reuses.
 pub async fn rotate(
-    db: &Db,
+    db: &mut sqlx::AnyConnection,
     token: &str,
     client_id: &str,
     policy: &Policy,
     now: i64,
 ) -> Result<Rotation, sqlx::Error> {
     let id = digest(token);
-    let mut tx = db.begin().await?;
+    let mut tx = sqlx::Connection::begin(db).await?;
     // Claim the token first: the UPDATE is the atomic step.
     let claimed =
         sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
@@ -361,7 +362,7 @@ mod tests {
                         Step::Use(n) => {
                             let n = n % tokens.len();
                             let (token, used_at) = tokens[n].clone();
-                            let outcome = rotate(&db, &token, "ent", &policy, now).await.unwrap();
+                            let outcome = rotate(&mut *db.acquire().await.unwrap(), &token, "ent", &policy, now).await.unwrap();
                             match (revoked, used_at) {
                                 (true, _) => prop_assert!(matches!(outcome, Rotation::Invalid), "{outcome:?}"),
                                 (false, Some(used)) if now - used >= policy.grace => {
@@ -379,7 +380,7 @@ mod tests {
                                 }
                             }
                             // Another client never gets anything from it.
-                            let stolen = rotate(&db, &token, "other", &policy, now).await.unwrap();
+                            let stolen = rotate(&mut *db.acquire().await.unwrap(), &token, "other", &policy, now).await.unwrap();
                             prop_assert!(matches!(stolen, Rotation::Invalid));
                         }
                     }

@@ -461,7 +461,9 @@ async fn refresh(
 ) -> Result<TokenResponse, OAuthError> {
     let now = app.now();
     let policy = app.config.refresh_policy(&client.refresh_lifetimes);
-    let (refresh_token, family) = match refresh::rotate(&app.db, token, &client.id, &policy, now)
+    // One checkout for the rotation, the account and the ID token's claims.
+    let mut db = app.db.acquire().await?;
+    let (refresh_token, family) = match refresh::rotate(&mut db, token, &client.id, &policy, now)
         .await?
     {
         Rotation::Rotated { token, family } => (token, family),
@@ -490,8 +492,6 @@ async fn refresh(
             asked
         }
     };
-    // One checkout for the account and, below, the ID token's claims.
-    let mut db = app.db.acquire().await?;
     let Some(account) = accounts::account_by_id(&mut *db, &family.account_id)
         .await?
         .filter(|a| a.may_use_applications())
