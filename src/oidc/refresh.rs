@@ -362,7 +362,7 @@ mod tests {
                         Step::Use(n) => {
                             let n = n % tokens.len();
                             let (token, used_at) = tokens[n].clone();
-                            let outcome = rotate(&mut *db.acquire().await.unwrap(), &token, "ent", &policy, now).await.unwrap();
+                            let outcome = rotate(&mut db.acquire().await.unwrap(), &token, "ent", &policy, now).await.unwrap();
                             match (revoked, used_at) {
                                 (true, _) => prop_assert!(matches!(outcome, Rotation::Invalid), "{outcome:?}"),
                                 (false, Some(used)) if now - used >= policy.grace => {
@@ -380,7 +380,7 @@ mod tests {
                                 }
                             }
                             // Another client never gets anything from it.
-                            let stolen = rotate(&mut *db.acquire().await.unwrap(), &token, "other", &policy, now).await.unwrap();
+                            let stolen = rotate(&mut db.acquire().await.unwrap(), &token, "other", &policy, now).await.unwrap();
                             prop_assert!(matches!(stolen, Rotation::Invalid));
                         }
                     }
