@@ -21,6 +21,14 @@ fn encode(raw: &str) -> String {
     out
 }
 
+/// The parameters as owned pairs, in their order.
+fn owned_pairs(params: &Params) -> Vec<(String, String)> {
+    params
+        .pairs()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 fuzz_target!(|data: &[u8]| {
     let params = match Params::parse(data) {
         Ok(params) => params,
@@ -32,10 +40,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    let mut pairs: Vec<(String, String)> = params
-        .pairs()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let mut pairs = owned_pairs(&params);
     assert!(pairs.len() <= 64, "{} parameters", pairs.len());
     for (name, value) in &pairs {
         assert!(name.len() <= 64, "name {name:?}");
@@ -43,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(value.chars().count() <= Params::MAX_VALUE);
         assert!(!value.chars().any(char::is_control), "value {value:?}");
         // An empty value counts as absent.
-        assert_eq!(params.get(name), Some(value.as_str()).filter(|v| !v.is_empty()));
+        assert_eq!(
+            params.get(name),
+            Some(value.as_str()).filter(|v| !v.is_empty())
+        );
         assert_eq!(params.contains(name), !value.is_empty());
     }
     // Encoded again, the same parameters come back.
@@ -53,19 +61,13 @@ fuzz_target!(|data: &[u8]| {
         .collect::<Vec<_>>()
         .join("&");
     let again = Params::parse(encoded.as_bytes()).expect("re-encoded parameters parse");
-    let mut again_pairs: Vec<(String, String)> = again
-        .pairs()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let mut again_pairs = owned_pairs(&again);
     pairs.sort();
     again_pairs.sort();
     assert_eq!(pairs, again_pairs, "re-encoded as {encoded:?}");
     // Parameters decoded elsewhere are held to the same bounds: these pass.
     let from_pairs = Params::from_pairs(pairs.clone()).expect("from_pairs takes what parse took");
-    let mut from_pairs: Vec<(String, String)> = from_pairs
-        .pairs()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let mut from_pairs = owned_pairs(&from_pairs);
     from_pairs.sort();
     assert_eq!(pairs, from_pairs);
 });

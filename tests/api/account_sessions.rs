@@ -323,13 +323,10 @@ async fn withdrawing_a_services_consent_ends_its_refresh_tokens_and_asks_again()
     let (status, body) = refresh(&app, &client, &text(&rotated, "refresh_token")).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
-    let userinfo = reqwest::Client::new()
-        .get(app.url("/userinfo"))
-        .bearer_auth(text(&rotated, "access_token"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(userinfo.status(), 401);
+    assert_eq!(
+        userinfo_status(&app, &text(&rotated, "access_token")).await,
+        401
+    );
 
     // The next sign-in asks again; a silent one cannot go through.
     let silent = browser

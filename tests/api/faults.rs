@@ -348,13 +348,7 @@ async fn sigkill_during_code_exchanges_leaves_no_code_redeemable_twice() {
     app.address = served.address.clone();
     // Tokens granted before the kill still work on the restarted server…
     for access in &granted {
-        let userinfo = reqwest::Client::new()
-            .get(app.url("/userinfo"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(userinfo.status(), 200);
+        assert_eq!(userinfo_status(&app, access).await, 200);
     }
     // …and no code yields tokens twice: one answered before the kill is spent,
     // one cut off was either redeemed (and is spent) or still redeems once.

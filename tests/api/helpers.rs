@@ -392,6 +392,37 @@ pub fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> 
     url.into()
 }
 
+/// How many of `takers` concurrent `take`s of `key` got its value.
+pub async fn concurrent_takers_served(
+    store: &clef::storage::ShortLived,
+    key: &str,
+    takers: usize,
+) -> usize {
+    let takers: Vec<_> = (0..takers)
+        .map(|_| {
+            let (store, key) = (store.clone(), key.to_owned());
+            tokio::spawn(async move { store.take(&key).await.unwrap() })
+        })
+        .collect();
+    let mut served = 0;
+    for taker in takers {
+        served += usize::from(taker.await.unwrap().is_some());
+    }
+    served
+}
+
+/// The status UserInfo answers to `access_token`.
+pub async fn userinfo_status(app: &TestApp, access_token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Exchanges a code at the token endpoint with client_secret_post.
 pub async fn exchange(
     app: &TestApp,

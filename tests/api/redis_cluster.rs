@@ -206,17 +206,11 @@ async fn a_redis_cluster_holds_the_short_lived_store_and_the_code_flow() {
         "keys are spread over the three shards: {spread:?}"
     );
     assert_eq!(store.get("k7").await.unwrap().as_deref(), Some("v"));
-    let takers: Vec<_> = (0..16)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.take("k7").await.unwrap() })
-        })
-        .collect();
-    let mut winners = 0;
-    for taker in takers {
-        winners += usize::from(taker.await.unwrap().is_some());
-    }
-    assert_eq!(winners, 1, "of 16 concurrent takers, one gets the value");
+    assert_eq!(
+        concurrent_takers_served(store, "k7", 16).await,
+        1,
+        "of 16 concurrent takers, one gets the value"
+    );
     assert_eq!(
         store
             .replace("k8", "w", Duration::from_secs(60))
@@ -278,20 +272,11 @@ async fn a_redis_cluster_holds_the_short_lived_store_and_the_code_flow() {
     assert_eq!(tokens.status(), 200);
     let tokens: serde_json::Value = tokens.json().await.unwrap();
     let access = tokens["access_token"].as_str().unwrap();
-    let userinfo = || async {
-        let answer = reqwest::Client::new()
-            .get(app.url("/userinfo"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap();
-        answer.status()
-    };
-    assert_eq!(userinfo().await, 200);
+    assert_eq!(userinfo_status(&app, access).await, 200);
     let replay = exchange(&app, &client, &code, None).await;
     assert_eq!(replay.status(), 400, "a code is redeemed once");
     assert_eq!(
-        userinfo().await,
+        userinfo_status(&app, access).await,
         401,
         "the replay revoked the token the code gave"
     );

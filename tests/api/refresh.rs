@@ -61,17 +61,6 @@ fn claims(id_token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-async fn userinfo_status(app: &TestApp, access_token: &str) -> u16 {
-    reqwest::Client::new()
-        .get(app.url("/userinfo"))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 async fn introspect(app: &TestApp, client: &ClientCreds, token: &str) -> Value {
     let response = post(app, client, "/introspect", &[("token", token)]).await;
     assert_eq!(response.status(), 200);

@@ -1078,13 +1078,7 @@ async fn a_registered_client_reads_replaces_and_deletes_its_registration() {
     assert_eq!(tokens.status(), 200);
     let tokens: Value = tokens.json().await.unwrap();
     let access_token = tokens["access_token"].as_str().unwrap().to_owned();
-    let userinfo = |token: String| {
-        reqwest::Client::new()
-            .get(app.url("/userinfo"))
-            .bearer_auth(token)
-            .send()
-    };
-    assert_eq!(userinfo(access_token.clone()).await.unwrap().status(), 200);
+    assert_eq!(userinfo_status(&app, &access_token).await, 200);
     let pending_code = code_for(
         &app,
         &browser,
@@ -1104,7 +1098,7 @@ async fn a_registered_client_reads_replaces_and_deletes_its_registration() {
     // The client is gone: no tokens for its secret, its code or its access token.
     let after = exchange_with_basic(&app, &registered, &pending_code, moved).await;
     assert_invalid_client(after, "the deleted client's secret at /token").await;
-    assert_eq!(userinfo(access_token).await.unwrap().status(), 401);
+    assert_eq!(userinfo_status(&app, &access_token).await, 401);
     let authorize = browser
         .get(authorize_url(&app, &client_id, &[("redirect_uri", moved)]))
         .send()
@@ -1353,13 +1347,7 @@ async fn private_key_jwt_with_inline_es256_keys_signs_in_and_every_forged_assert
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
-    let userinfo = reqwest::Client::new()
-        .get(app.url("/userinfo"))
-        .bearer_auth(&access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(userinfo.status(), 401);
+    assert_eq!(userinfo_status(&app, &access_token).await, 401);
 }
 
 #[tokio::test]

@@ -151,17 +151,7 @@ async fn the_short_lived_store_takes_once_counts_and_expires() {
     store.put("k", "v", Duration::from_secs(60)).await.unwrap();
     assert_eq!(store.get("k").await.unwrap().as_deref(), Some("v"));
     // Of many concurrent takers, exactly one gets the value.
-    let takers: Vec<_> = (0..16)
-        .map(|_| {
-            let s = store.clone();
-            tokio::spawn(async move { s.take("k").await.unwrap() })
-        })
-        .collect();
-    let mut winners = 0;
-    for taker in takers {
-        winners += usize::from(taker.await.unwrap().is_some());
-    }
-    assert_eq!(winners, 1);
+    assert_eq!(concurrent_takers_served(store, "k", 16).await, 1);
     assert_eq!(store.incr("n", Duration::from_secs(60)).await.unwrap(), 1);
     assert_eq!(store.incr("n", Duration::from_secs(60)).await.unwrap(), 2);
     store

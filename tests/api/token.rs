@@ -146,13 +146,7 @@ async fn of_twenty_exchanges_of_one_code_at_once_one_at_most_gets_tokens_and_the
     assert!(granted.len() <= 1, "one code, {} grants", granted.len());
     // The others were replays: whatever the code issued no longer works.
     for access_token in granted {
-        let userinfo = reqwest::Client::new()
-            .get(app.url("/userinfo"))
-            .bearer_auth(&access_token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(userinfo.status(), 401);
+        assert_eq!(userinfo_status(&app, &access_token).await, 401);
     }
 }
 
@@ -300,13 +294,7 @@ async fn userinfo_without_a_valid_token_is_401_with_a_bearer_challenge() {
             .unwrap()
             .starts_with("Bearer")
     );
-    let bogus = reqwest::Client::new()
-        .get(app.url("/userinfo"))
-        .bearer_auth("bogus")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bogus.status(), 401);
+    assert_eq!(userinfo_status(&app, "bogus").await, 401);
 }
 
 #[tokio::test]
