@@ -47,6 +47,8 @@ pub struct Clef {
     pub discovery_json: String,
     /// Registered clients, read from the database at most every few seconds.
     pub clients: crate::oidc::clients::ClientCache,
+    /// Writes what code exchanges leave in the database, in batches.
+    pub ledger: crate::oidc::ledger::Ledger,
 }
 
 impl Clef {
@@ -88,6 +90,8 @@ impl Clef {
         let mailer = Mailer::from_config(&config, metrics.clone())?;
         let sms = SmsSender::from_config(&config, metrics.clone())?;
         let discovery_json = discovery::document(&config).to_string();
+        let ledger =
+            crate::oidc::ledger::Ledger::start(db.clone(), metrics.exchange_batches.clone());
         Ok(Arc::new(Self {
             config,
             db,
@@ -107,6 +111,7 @@ impl Clef {
             sms,
             discovery_json,
             clients: Default::default(),
+            ledger,
         }))
     }
 

@@ -91,6 +91,8 @@ pub struct Metrics {
     pub mail: Family<MailLabels, Counter>,
     pub sms: Family<MailLabels, Counter>,
     pub store_errors: Family<StoreLabels, Counter>,
+    /// Code exchanges written per database transaction (`oidc::ledger`).
+    pub exchange_batches: Histogram,
 }
 
 impl Default for Metrics {
@@ -105,6 +107,7 @@ impl Default for Metrics {
             mail: Family::default(),
             sms: Family::default(),
             store_errors: Family::default(),
+            exchange_batches: Histogram::new(exponential_buckets(1.0, 2.0, 7)),
         }
     }
 }
@@ -169,6 +172,11 @@ impl Metrics {
             "store_errors",
             "Errors from the database or the short-lived store",
             self.store_errors.clone(),
+        );
+        registry.register(
+            "exchange_write_batch_size",
+            "Code exchanges written per database transaction (group commit)",
+            self.exchange_batches.clone(),
         );
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry)?;

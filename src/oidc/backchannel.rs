@@ -109,24 +109,24 @@ pub async fn notify(app: &Clef, sid: &str, account_id: &str) -> anyhow::Result<(
     Ok(())
 }
 
-/// Records that `client_id` received tokens in session `sid` (once), on
-/// `db` or inside the exchange's transaction.
-pub async fn record<'e>(
-    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    sid: &str,
-    client_id: &str,
-    now: i64,
+/// Records, for each `(sid, client_id, at)`, that the client received tokens
+/// in that session (once), in one statement.
+pub async fn record_all(
+    db: &mut sqlx::AnyConnection,
+    records: &[(&str, &str, i64)],
 ) -> Result<(), sqlx::Error> {
     // Sessions opened before the registry existed are not in it: nothing to record.
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO session_clients (sid, client_id, created_at) \
-         SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM sessions WHERE sid = $1) \
+         SELECT v.column1, v.column2, v.column3 FROM (VALUES {}) AS v \
+         WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.sid = v.column1) \
          ON CONFLICT (sid, client_id) DO NOTHING",
-    )
-    .bind(sid)
-    .bind(client_id)
-    .bind(now)
-    .execute(db)
-    .await?;
+        crate::storage::values_list(records.len(), 3)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(records.len() == 1);
+    for (sid, client_id, at) in records {
+        query = query.bind(*sid).bind(*client_id).bind(*at);
+    }
+    query.execute(db).await?;
     Ok(())
 }

@@ -12,6 +12,7 @@ mod error;
 pub mod grants;
 pub mod housekeeping;
 pub mod introspection;
+pub mod ledger;
 pub mod logout;
 pub mod refresh;
 pub mod registration;

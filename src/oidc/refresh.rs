@@ -63,30 +63,76 @@ fn family_from(row: &sqlx::any::AnyRow) -> Result<Family, sqlx::Error> {
     })
 }
 
-/// Starts a family at a code exchange; returns its first refresh token.
-pub async fn start(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    family: &Family,
-    policy: &Policy,
-    now: i64,
-) -> Result<String, sqlx::Error> {
-    sqlx::query(
+/// A family a code exchange opens, with its first token, ready to be written
+/// (by the ledger, in one batch with other exchanges').
+#[derive(Debug)]
+pub struct Opening {
+    pub family: Family,
+    created_at: i64,
+    expires_at: i64,
+    /// The first token's digest, and when it dies unused.
+    first_token: String,
+    first_token_expires_at: i64,
+}
+
+impl Opening {
+    /// Opens `family` at `now`; also returns its first refresh token, of
+    /// which only the digest is kept.
+    pub fn new(family: Family, policy: &Policy, now: i64) -> (Self, String) {
+        let token = random_token(32);
+        let opening = Self {
+            family,
+            created_at: now,
+            expires_at: now + policy.absolute,
+            first_token: digest(&token),
+            first_token_expires_at: now + policy.idle.min(policy.absolute),
+        };
+        (opening, token)
+    }
+}
+
+/// Writes the families and their first tokens: two statements for them all.
+pub async fn open_all(
+    db: &mut sqlx::AnyConnection,
+    openings: &[&Opening],
+) -> Result<(), sqlx::Error> {
+    // A batch of one is the common case at low load: prepared once. Larger
+    // ones vary in size; kept prepared, they only churned the statement cache.
+    let single = openings.len() == 1;
+    let families = format!(
         "INSERT INTO refresh_families (id, client_id, account_id, scopes, sid, auth_time, amr, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&family.id)
-    .bind(&family.client_id)
-    .bind(&family.account_id)
-    .bind(family.scopes.to_wire())
-    .bind(&family.sid)
-    .bind(family.auth_time)
-    .bind(family.amr.join(" "))
-    .bind(now)
-    .bind(now + policy.absolute)
-    .execute(&mut **tx)
-    .await?;
-    let token = issue(tx, &family.id, now, now + policy.idle.min(policy.absolute)).await?;
-    Ok(token)
+         VALUES {}",
+        crate::storage::values_list(openings.len(), 9)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(families)).persistent(single);
+    for opening in openings {
+        let family = &opening.family;
+        query = query
+            .bind(family.id.as_str())
+            .bind(family.client_id.as_str())
+            .bind(family.account_id.as_str())
+            .bind(family.scopes.to_wire())
+            .bind(family.sid.as_str())
+            .bind(family.auth_time)
+            .bind(family.amr.join(" "))
+            .bind(opening.created_at)
+            .bind(opening.expires_at);
+    }
+    query.execute(&mut *db).await?;
+    let tokens = format!(
+        "INSERT INTO refresh_tokens (id, family_id, issued_at, expires_at) VALUES {}",
+        crate::storage::values_list(openings.len(), 4)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(tokens)).persistent(single);
+    for opening in openings {
+        query = query
+            .bind(opening.first_token.as_str())
+            .bind(opening.family.id.as_str())
+            .bind(opening.created_at)
+            .bind(opening.first_token_expires_at);
+    }
+    query.execute(db).await?;
+    Ok(())
 }
 
 /// A new family id (its tokens are random and separate).
@@ -346,9 +392,8 @@ mod tests {
                     auth_time: now,
                     amr: vec!["pwd".into()],
                 };
-                let mut tx = db.begin().await.unwrap();
-                let first = start(&mut tx, &family, &policy, now).await.unwrap();
-                tx.commit().await.unwrap();
+                let (opening, first) = Opening::new(family.clone(), &policy, now);
+                open_all(&mut db.acquire().await.unwrap(), &[&opening]).await.unwrap();
                 // The model: each token issued, and when it was first used.
                 let mut tokens: Vec<(String, Option<i64>)> = vec![(first, None)];
                 let mut revoked = false;

@@ -3,15 +3,14 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::assertion;
-use super::backchannel;
 use super::clients::{AuthMethod, Client};
 use super::grants::{AccessGrant, Redeem, Redeemed};
+use super::ledger::Entry;
 use super::refresh::{self, Family, Rotation};
 use super::{ErrorCode, OAuthError, Scopes, claims};
-use crate::accounts::Account;
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::Params;
@@ -378,13 +377,16 @@ async fn exchange_code(
         (None, None) => {}
     }
 
-    // One connection for the exchange's reads and writes: one checkout (and
-    // its ping) rather than one per statement.
+    // One connection for the exchange's reads: one checkout (and its ping)
+    // rather than one per statement. Its writes go to the ledger.
     let mut db = app.db.acquire().await?;
     let account = accounts::account_by_id(&mut *db, &grant.account_id)
         .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
+    let claims =
+        claims::for_scopes(&mut db, &app.subjects, client, &account, &grant.scopes).await?;
+    drop(db);
 
     let family = gets_refresh_token(client, &grant.scopes).then(|| Family {
         id: refresh::new_family_id(),
@@ -407,41 +409,34 @@ async fn exchange_code(
     };
     let (access_token, access_id) = app.access_tokens.issue(&access).await?;
     if let Err(redeem) = app.codes.record_issued(&code_id, &access_id).await {
-        drop(db); // the revocation takes its own connection
         return Err(refuse_replay(app, client, redeem).await);
     }
     // The session's record of the client (for back-channel logout) and the
-    // refresh family, in one commit.
-    let refresh_token = match &family {
+    // refresh family, committed before the answer.
+    let policy = app.config.refresh_policy(&client.refresh_lifetimes);
+    let (opening, refresh_token) = match family {
         Some(family) => {
-            let mut tx = sqlx::Connection::begin(&mut *db).await?;
-            backchannel::record(&mut *tx, &grant.sid, &client.id, now).await?;
-            let policy = app.config.refresh_policy(&client.refresh_lifetimes);
-            let token = refresh::start(&mut tx, family, &policy, now).await?;
-            tx.commit().await?;
-            Some(token)
+            let (opening, token) = refresh::Opening::new(family, &policy, now);
+            (Some(opening), Some(token))
         }
-        None => {
-            backchannel::record(&mut *db, &grant.sid, &client.id, now).await?;
-            None
-        }
+        None => (None, None),
     };
+    app.ledger
+        .write(Entry {
+            sid: grant.sid.clone(),
+            client_id: client.id.clone(),
+            at: now,
+            opening,
+        })
+        .await
+        .map_err(anyhow::Error::from)?;
     let signed = SignIn {
         auth_time: grant.auth_time,
         sid: &grant.sid,
         amr: &grant.amr,
         nonce: grant.nonce.as_deref(),
     };
-    let id_token = id_token(
-        app,
-        &mut db,
-        client,
-        &account,
-        &grant.scopes,
-        &signed,
-        &access_token,
-    )
-    .await?;
+    let id_token = id_token(app, client, claims, &signed, &access_token)?;
     Ok(TokenResponse::bearer(
         app,
         access_token,
@@ -520,16 +515,9 @@ async fn refresh(
         amr: &family.amr,
         nonce: None,
     };
-    let id_token = id_token(
-        app,
-        &mut db,
-        client,
-        &account,
-        &scopes,
-        &signed,
-        &access_token,
-    )
-    .await?;
+    let claims = claims::for_scopes(&mut db, &app.subjects, client, &account, &scopes).await?;
+    drop(db);
+    let id_token = id_token(app, client, claims, &signed, &access_token)?;
     Ok(TokenResponse::bearer(
         app,
         access_token,
@@ -547,14 +535,12 @@ struct SignIn<'a> {
     nonce: Option<&'a str>,
 }
 
-/// An ID token (OIDC Core §2): the claims of the scopes, read now, and the
+/// An ID token (OIDC Core §2): the claims of the scopes, as just read, and the
 /// protocol claims of the sign-in.
-async fn id_token(
+fn id_token(
     app: &Clef,
-    db: &mut sqlx::AnyConnection,
     client: &Client,
-    account: &Account,
-    scopes: &Scopes,
+    mut claims: Map<String, Value>,
     sign_in: &SignIn<'_>,
     access_token: &str,
 ) -> anyhow::Result<String> {
@@ -565,7 +551,6 @@ async fn id_token(
         SigningAlg::EdDSA => left_half_hash_512(access_token),
         SigningAlg::RS256 | SigningAlg::ES256 => left_half_hash(access_token),
     };
-    let mut claims = claims::for_scopes(db, &app.subjects, client, account, scopes).await?;
     let protocol = json!({
         "iss": app.config.issuer_str(),
         "aud": client.id,

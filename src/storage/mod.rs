@@ -21,7 +21,7 @@ use sqlx::{AnyPool, SqlStr};
 
 use crate::config::Config;
 
-pub use unavailable::{RETRY_AFTER, is_unavailable};
+pub use unavailable::{RETRY_AFTER, is_unavailable, sqlx_unavailable};
 
 /// The pool every capability's store functions take. Queries go through sqlx's
 /// `Any` driver with portable SQL (`$1` placeholders work on SQLite and
@@ -162,6 +162,25 @@ fn create_private(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` parameters: the VALUES
+/// of a multi-row statement, numbered as both SQLite and PostgreSQL read them.
+/// Only placeholders: what it builds is safe to format into SQL.
+pub fn values_list(rows: usize, columns: usize) -> String {
+    let mut list = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        list.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                list.push_str(", ");
+            }
+            list.push('$');
+            list.push_str(&(row * columns + column + 1).to_string());
+        }
+        list.push(')');
+    }
+    list
+}
+
 fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
@@ -196,11 +215,18 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
         // file), and a commit is durable once in the log, synced at checkpoints
         // rather than at every commit (SQLite's advice for WAL): a crash of
         // Clef loses nothing; a power cut may lose the last commits, never
-        // consistency. PostgreSQL keeps its own settings.
+        // consistency. Temporary storage in memory: a multi-row insert inside
+        // a transaction journals the pages it changes, in case it must be
+        // undone alone; in a file that is a write per statement (measured: 4–9 %
+        // more code exchanges per second). PostgreSQL keeps its own settings.
         .after_connect(move |connection, _| {
             Box::pin(async move {
                 if is_sqlite {
-                    for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"] {
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = NORMAL",
+                        "PRAGMA temp_store = MEMORY",
+                    ] {
                         sqlx::query(pragma).execute(&mut *connection).await?;
                     }
                 }

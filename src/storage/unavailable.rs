@@ -38,7 +38,7 @@ fn redis_unavailable(error: &redis::RedisError) -> bool {
         || error.kind() == redis::ErrorKind::ClusterConnectionNotFound
 }
 
-fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+pub fn sqlx_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed

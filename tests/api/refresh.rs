@@ -606,3 +606,141 @@ async fn housekeeping_forgets_sessions_and_families_a_month_after_they_end_and_k
         200
     );
 }
+
+/// The exchange-batch histogram's `(count, sum)`: transactions, and exchanges
+/// written in them.
+fn exchange_batches(app: &TestApp) -> (u64, f64) {
+    let text = app.app.metrics.render().unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("clef_exchange_write_batch_size_{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+            .to_owned()
+    };
+    (
+        value("count").parse().unwrap(),
+        value("sum").parse().unwrap(),
+    )
+}
+
+/// Code exchanges under way together share one transaction (group commit,
+/// `oidc::ledger`) on this run's database: each answers a refresh token that
+/// rotates, the families are all there, and the session records the client
+/// once though every row of the batch names it.
+#[tokio::test]
+async fn concurrent_code_exchanges_are_written_together_and_each_refresh_token_works() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let browser = browser();
+    let signed_in = authorize_and_login(
+        &app,
+        &browser,
+        &authorize_url(&app, &client.0, &[]),
+        "claire.martin",
+    )
+    .await;
+    let mut codes = vec![location_param(&signed_in, "code").expect("a code")];
+    while codes.len() < 24 {
+        let url = authorize_url(&app, &client.0, &[("prompt", "none")]);
+        let back = browser.get(url).send().await.unwrap();
+        codes.push(location_param(&back, "code").expect("a code from the session"));
+    }
+    let (transactions_before, exchanges_before) = exchange_batches(&app);
+
+    let mut exchanges = JoinSet::new();
+    for code in codes {
+        let (url, client) = (app.url("/token"), client.clone());
+        exchanges.spawn(async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", client.0.as_str()),
+                ("client_secret", client.1.as_deref().unwrap()),
+            ];
+            let response = reqwest::Client::new()
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            text(&body, "refresh_token")
+        });
+    }
+    let mut tokens = vec![];
+    while let Some(token) = exchanges.join_next().await {
+        tokens.push(token.unwrap());
+    }
+
+    let (transactions, exchanges) = exchange_batches(&app);
+    assert_eq!(exchanges - exchanges_before, 24.0);
+    assert!(transactions - transactions_before <= 24);
+    assert_eq!(app.count("refresh_families").await, 24);
+    assert_eq!(app.count("session_clients").await, 1);
+    for token in tokens {
+        assert_eq!(refresh(&app, &client, &token).await.status(), 200);
+    }
+}
+
+/// The same through the ledger itself, so that a batch of many rows is
+/// certain: 20 entries queued at once are written in fewer transactions, on
+/// SQLite and on PostgreSQL alike, and their tokens work at the token endpoint.
+#[tokio::test]
+async fn entries_queued_at_once_are_written_in_one_batch_on_this_database() {
+    use clef::oidc::ledger::Entry;
+    use clef::oidc::refresh::{Family, Opening};
+
+    let app = spawn_app().await;
+    let family = app.family().await;
+    let client = app.client(false).await;
+    sign_in(&app, &client, &[]).await;
+    let sid: String = sqlx::query_scalar("SELECT sid FROM sessions")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    let (transactions_before, _) = exchange_batches(&app);
+    let now = app.app.now();
+    let policy = app.app.config.refresh_policy(&Default::default());
+    let mut writes = JoinSet::new();
+    let mut tokens = vec![];
+    for _ in 0..20 {
+        let (opening, token) = Opening::new(
+            Family {
+                id: clef::oidc::refresh::new_family_id(),
+                client_id: client.0.clone(),
+                account_id: family.guardian.id.clone(),
+                scopes: clef::oidc::Scopes::known(["openid"]),
+                sid: sid.clone(),
+                auth_time: now,
+                amr: vec!["pwd".into()],
+            },
+            &policy,
+            now,
+        );
+        tokens.push(token);
+        let entry = Entry {
+            sid: sid.clone(),
+            client_id: client.0.clone(),
+            at: now,
+            opening: Some(opening),
+        };
+        let app = app.app.clone();
+        writes.spawn(async move { app.ledger.write(entry).await });
+    }
+    while let Some(written) = writes.join_next().await {
+        written.unwrap().unwrap();
+    }
+    let (transactions, _) = exchange_batches(&app);
+    assert!(
+        transactions - transactions_before < 20,
+        "{} transactions for 20 entries",
+        transactions - transactions_before
+    );
+    assert_eq!(app.count("refresh_families").await, 21);
+    for token in tokens {
+        assert_eq!(refresh(&app, &client, &token).await.status(), 200);
+    }
+}

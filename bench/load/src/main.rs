@@ -127,6 +127,11 @@ struct RunArgs {
     /// window is reported, from /proc/PID/stat.
     #[arg(long)]
     pid: Option<u32>,
+    /// A `perf record --control fifo:FIFO` control pipe: "enable" is written to it as
+    /// each measured phase of the exchange scenario starts, "disable" as it ends, so a
+    /// profile holds the exchanges and not the minting between them.
+    #[arg(long)]
+    perf_control: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -712,6 +717,30 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// The server's context switches, voluntary and not, summed over its threads.
+fn context_switches(pid: u32) -> Option<u64> {
+    let mut sum = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+        sum += status
+            .lines()
+            .filter(|line| line.contains("ctxt_switches:"))
+            .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Some(sum)
+}
+
+/// Writes a command to perf's control pipe (see `RunArgs::perf_control`).
+fn perf_control(run: &RunArgs, command: &str) -> anyhow::Result<()> {
+    if let Some(fifo) = &run.perf_control {
+        use std::io::Write;
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo)?;
+        writeln!(pipe, "{command}")?;
+    }
+    Ok(())
+}
+
 /// Reads the server's CPU time at the window's start and end.
 fn watch_cpu(pid: Option<u32>, window: Window) -> tokio::task::JoinHandle<Option<f64>> {
     tokio::spawn(async move {
@@ -968,6 +997,7 @@ async fn exchange(
     // Minting is never inside a measured phase.
     let mut total = Record::default();
     let (mut measured, mut wall, mut cpu) = (0.0f64, 0.0f64, Some(0.0f64));
+    let mut switches = Some(0u64);
     let (mut minted, mut mint_seconds, mut batches) = (0usize, 0.0f64, 0usize);
     let mut rate = rate;
     while measured < run.duration - 0.05 {
@@ -984,7 +1014,10 @@ async fn exchange(
             end: start + Duration::from_secs_f64(remaining),
         };
         let cpu_before = run.pid.and_then(cpu_seconds);
+        let switches_before = run.pid.and_then(context_switches);
+        perf_control(&run, "enable")?;
         let record = exchange_all(&base, &run, &endpoints, &oidc, codes, window).await?;
+        perf_control(&run, "disable")?;
         let phase = if window.over() {
             remaining
         } else {
@@ -993,6 +1026,10 @@ async fn exchange(
                 .map_or(0.0, |t| (t - start).as_secs_f64())
         };
         let cpu_after = run.pid.and_then(cpu_seconds);
+        switches = match (switches, switches_before, run.pid.and_then(context_switches)) {
+            (Some(sum), Some(a), Some(b)) => Some(sum + b - a),
+            _ => None,
+        };
         wall += start.elapsed().as_secs_f64();
         cpu = match (cpu, cpu_before, cpu_after) {
             (Some(sum), Some(a), Some(b)) => Some(sum + b - a),
@@ -1021,6 +1058,9 @@ async fn exchange(
             "server_cpu_util".into(),
             json!((cpu / wall.max(1e-6) * 1000.0).round() / 1000.0),
         );
+        if let Some(switches) = switches {
+            extra.insert("server_context_switches".into(), json!(switches));
+        }
     }
     Ok(total.report_seconds("exchange", &run, measured, extra))
 }

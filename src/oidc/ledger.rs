@@ -1,0 +1,312 @@
+//! What code exchanges leave in the database, written by group commit.
+//!
+//! An exchange records that its session's client received tokens (for
+//! back-channel logout) and, when the client gets refresh tokens, opens a
+//! refresh family with its first token. Written one exchange at a time, that
+//! is a transaction of up to five statements per exchange, each a trip to the
+//! database (on SQLite, a trip to the connection's worker thread, and two
+//! thread switches), and a log write per commit: measured, more than half of
+//! an exchange's CPU. Here the exchanges waiting at the same moment share one
+//! transaction, with one multi-row statement per table; each exchange answers
+//! only once its batch is committed, so nothing is answered that is not
+//! written. Alone, an exchange is a batch of one: nothing waits for a batch
+//! to fill.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::metrics::histogram::Histogram;
+use tokio::sync::{mpsc, oneshot};
+
+use super::backchannel;
+use super::refresh::{self, Opening};
+use crate::storage::Db;
+
+/// The largest batch: the statement of one table for 64 exchanges has 576
+/// parameters, far below SQLite's and PostgreSQL's limits.
+const MAX_BATCH: usize = 64;
+
+/// Exchanges that may wait for a batch; beyond, an exchange waits to queue.
+const QUEUE: usize = 4 * MAX_BATCH;
+
+/// What one code exchange writes.
+#[derive(Debug)]
+pub struct Entry {
+    /// The session the client received tokens in (back-channel logout).
+    pub sid: String,
+    pub client_id: String,
+    pub at: i64,
+    /// The refresh family the exchange opens, when the client gets one.
+    pub opening: Option<Opening>,
+}
+
+/// The writer's end: exchanges queue their entries here.
+pub struct Ledger {
+    queue: mpsc::Sender<Waiting>,
+}
+
+struct Waiting {
+    entry: Entry,
+    written: oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
+}
+
+/// An entry was not written: the database's error, as its batch met it.
+#[derive(Debug)]
+pub struct NotWritten(Arc<sqlx::Error>);
+
+impl fmt::Display for NotWritten {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("writing the code exchange's session record and refresh family")
+    }
+}
+
+impl Error for NotWritten {
+    /// The database's error itself, so that an unavailable database is told
+    /// apart (`storage::is_unavailable`).
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
+impl Ledger {
+    /// Starts the writer on the current Tokio runtime; it stops when the
+    /// ledger is dropped. Each batch's size goes to `batches`.
+    pub fn start(db: Db, batches: Histogram) -> Self {
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(db, waiting, batches));
+        Self { queue }
+    }
+
+    /// Writes `entry`, with whatever other exchanges queued meanwhile; returns
+    /// once it is committed.
+    pub async fn write(&self, entry: Entry) -> Result<(), NotWritten> {
+        let (written, answer) = oneshot::channel();
+        let gone = || NotWritten(Arc::new(sqlx::Error::WorkerCrashed));
+        self.queue
+            .send(Waiting { entry, written })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?.map_err(NotWritten)
+    }
+}
+
+async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Waiting>, batches: Histogram) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // The first entry wakes the writer at once; the exchanges already
+        // under way reach the queue if it lets them run first. At low load
+        // this costs one turn of the scheduler.
+        tokio::task::yield_now().await;
+        while batch.len() < MAX_BATCH {
+            match waiting.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        batches.observe(batch.len() as f64);
+        let entries: Vec<&Entry> = batch.iter().map(|w| &w.entry).collect();
+        let outcome = write(&db, &entries).await;
+        drop(entries);
+        match outcome {
+            Ok(()) => {
+                for w in batch.drain(..) {
+                    let _ = w.written.send(Ok(()));
+                }
+            }
+            // One entry the database refuses must not fail the others': each
+            // is tried on its own. A database that is down fails them all at
+            // once, rather than each after its own wait.
+            Err(e) if batch.len() > 1 && !crate::storage::sqlx_unavailable(&e) => {
+                for w in batch.drain(..) {
+                    let outcome = write(&db, &[&w.entry]).await.map_err(Arc::new);
+                    let _ = w.written.send(outcome);
+                }
+            }
+            Err(e) => {
+                let e = Arc::new(e);
+                for w in batch.drain(..) {
+                    let _ = w.written.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the batch; one statement per table.
+async fn write(db: &Db, entries: &[&Entry]) -> Result<(), sqlx::Error> {
+    let records: Vec<(&str, &str, i64)> = entries
+        .iter()
+        .map(|e| (e.sid.as_str(), e.client_id.as_str(), e.at))
+        .collect();
+    let openings: Vec<&Opening> = entries.iter().filter_map(|e| e.opening.as_ref()).collect();
+    if openings.is_empty() {
+        return backchannel::record_all(&mut *db.acquire().await?, &records).await;
+    }
+    let mut tx = db.begin().await?;
+    backchannel::record_all(&mut tx, &records).await?;
+    refresh::open_all(&mut tx, &openings).await?;
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::*;
+    use crate::oidc::Scopes;
+    use crate::oidc::refresh::{Family, Policy};
+
+    const POLICY: Policy = Policy {
+        idle: 1_000,
+        absolute: 2_000,
+        grace: 0,
+    };
+
+    /// A database with one account, one client and `sessions` open sessions.
+    async fn database(sessions: usize) -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::storage::open(&url).await.unwrap();
+        for statement in [
+            "INSERT INTO accounts (id, identifier, kind, state, given_name, family_name, created_at, updated_at) \
+             VALUES ('a1', 'claire.martin', 'guardian', 'active', 'Claire', 'Martin', 0, 0)",
+            "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, is_public, is_first_party, created_at) \
+             VALUES ('ent', 'ENT', 'x', '', '', 0, 1, 0)",
+        ] {
+            sqlx::query(statement).execute(&db).await.unwrap();
+        }
+        for n in 0..sessions {
+            sqlx::query(
+                "INSERT INTO sessions (sid, account_id, device, created_at, last_seen_at, expires_at) \
+                 VALUES ($1, 'a1', 'test', 0, 0, 9999)",
+            )
+            .bind(format!("s{n}"))
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+        (dir, db)
+    }
+
+    fn entry(sid: &str, client_id: &str, refresh: bool) -> (Entry, Option<String>) {
+        let (opening, token) = match refresh {
+            true => {
+                let family = Family {
+                    id: refresh::new_family_id(),
+                    client_id: client_id.into(),
+                    account_id: "a1".into(),
+                    scopes: Scopes::known(["openid"]),
+                    sid: sid.into(),
+                    auth_time: 10,
+                    amr: vec!["pwd".into()],
+                };
+                let (opening, token) = Opening::new(family, &POLICY, 10);
+                (Some(opening), Some(token))
+            }
+            false => (None, None),
+        };
+        let entry = Entry {
+            sid: sid.into(),
+            client_id: client_id.into(),
+            at: 10,
+            opening,
+        };
+        (entry, token)
+    }
+
+    async fn count(db: &Db, table: &str) -> i64 {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {table}"
+        )))
+        .fetch_one(db)
+        .await
+        .unwrap()
+        .get("n")
+    }
+
+    fn histogram_line(batches: &Histogram, line: &str) -> String {
+        let metrics = crate::metrics::Metrics {
+            exchange_batches: batches.clone(),
+            ..Default::default()
+        };
+        let text = metrics.render().unwrap();
+        let prefix = format!("clef_exchange_write_batch_size_{line} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("{prefix} in {text}"))
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn concurrent_exchanges_share_a_transaction_and_each_is_written() {
+        let (_dir, db) = database(40).await;
+        let batches = Histogram::new(std::iter::empty());
+        let ledger = Arc::new(Ledger::start(db.clone(), batches.clone()));
+        let mut writes = tokio::task::JoinSet::new();
+        let mut tokens = Vec::new();
+        for n in 0..40 {
+            let (entry, token) = entry(&format!("s{n}"), "ent", n % 4 != 0);
+            tokens.extend(token);
+            let ledger = ledger.clone();
+            writes.spawn(async move { ledger.write(entry).await });
+        }
+        while let Some(written) = writes.join_next().await {
+            written.unwrap().unwrap();
+        }
+        assert_eq!(count(&db, "session_clients").await, 40);
+        assert_eq!(count(&db, "refresh_families").await, 30);
+        // Each answered token is the one its family holds, usable once.
+        for token in &tokens {
+            let rotation =
+                refresh::rotate(&mut db.acquire().await.unwrap(), token, "ent", &POLICY, 20)
+                    .await
+                    .unwrap();
+            assert!(
+                matches!(rotation, refresh::Rotation::Rotated { .. }),
+                "{rotation:?}"
+            );
+        }
+        // 40 exchanges queued together: fewer transactions than exchanges.
+        assert_eq!(histogram_line(&batches, "sum"), "40.0");
+        let transactions: u64 = histogram_line(&batches, "count").parse().unwrap();
+        assert!(
+            transactions < 40,
+            "{transactions} transactions for 40 exchanges"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_entry_the_database_refuses_fails_alone() {
+        let (_dir, db) = database(8).await;
+        let ledger = Arc::new(Ledger::start(
+            db.clone(),
+            Histogram::new(std::iter::empty()),
+        ));
+        let mut writes = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            // Entry 3 names a client that does not exist: its family breaks a
+            // foreign key, and it alone must fail.
+            let client = if n == 3 { "nobody" } else { "ent" };
+            let (entry, _) = entry(&format!("s{n}"), client, true);
+            let ledger = ledger.clone();
+            writes.spawn(async move { (n, ledger.write(entry).await) });
+        }
+        while let Some(written) = writes.join_next().await {
+            let (n, outcome) = written.unwrap();
+            assert_eq!(outcome.is_err(), n == 3, "entry {n}: {outcome:?}");
+        }
+        assert_eq!(count(&db, "refresh_families").await, 7);
+        assert_eq!(count(&db, "session_clients").await, 7);
+    }
+
+    #[tokio::test]
+    async fn a_closed_database_answers_unavailable() {
+        let (_dir, db) = database(2).await;
+        let ledger = Ledger::start(db.clone(), Histogram::new(std::iter::empty()));
+        db.close().await;
+        let (entry, _) = entry("s0", "ent", true);
+        let refused = ledger.write(entry).await.unwrap_err();
+        assert!(crate::storage::is_unavailable(&refused.into()));
+    }
+}
