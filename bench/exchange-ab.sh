@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC1091 # each data folder's env file, written below
 # Code exchanges per second of two clef binaries, alternated in one run, on the
-# embedded defaults (SQLite + in-process store). On demand only, never in CI.
+# embedded defaults (SQLite + in-process store) or on PostgreSQL + Redis. On
+# demand only, never in CI.
 #
 #   bench/exchange-ab.sh OLD_BIN NEW_BIN [ROUNDS]
 #   ALG=ES256 bench/exchange-ab.sh OLD_BIN NEW_BIN 3    # the client's ID tokens in ES256
+#   STORAGE=postgres bench/exchange-ab.sh OLD_BIN NEW_BIN 3   # PG_URL, REDIS_URL as compare.sh's
 #
 # Each binary gets its own fresh data folder with a first-party client and 32
 # accounts, as bench/compare.sh's start_clef makes them. Each round starts each
@@ -14,7 +16,8 @@
 # time (user + system) and context switches (all threads) over the measured
 # phases only, not the minting between them. The RS256 signing bound on core 0
 # closes the run.
-# Needs: cargo (unless LOAD_BIN), taskset, curl, python3, 2 cores.
+# Needs: cargo (unless LOAD_BIN), taskset, curl, python3, 2 cores; psql and
+# redis-cli for STORAGE=postgres (a fresh database and key prefix per binary).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [[ $# -ge 2 ]] || { echo "usage: $0 OLD_BIN NEW_BIN [ROUNDS]" >&2; exit 1; }
@@ -22,20 +25,40 @@ BINS=("$(realpath "$1")" "$(realpath "$2")")
 ROUNDS=${3:-3}
 DURATION=${DURATION:-10}
 ALG=${ALG:-RS256}
+STORAGE=${STORAGE:-sqlite}
+PG_URL=${PG_URL:-postgres://postgres:postgres@127.0.0.1:5432}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+RUN_ID=ab$$
 if [[ -z ${LOAD_BIN:-} ]]; then
   (cd "$ROOT/bench/load" && CARGO_TARGET_DIR=${LOAD_TARGET_DIR:-$ROOT/../target-bench-load} cargo build -q --release)
   LOAD_BIN=${LOAD_TARGET_DIR:-$ROOT/../target-bench-load}/release/load
 fi
 WORK=$(mktemp -d)
 SERVER=""
-trap '[[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
+cleanup() {
+  [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null
+  if [[ $STORAGE == postgres ]]; then
+    for i in 0 1; do
+      psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS ${RUN_ID}_$i WITH (FORCE)" >/dev/null 2>&1 || true
+      redis-cli -u "$REDIS_URL" --scan --pattern "$RUN_ID-$i:*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null || true
+    done
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 setup() { # INDEX: a data folder, a client, 32 accounts
   local dir=$WORK/$1 port=$((18600 + $1))
   mkdir -p "$dir"
   printf '%s\n' CLEF_LISTEN=127.0.0.1:$port CLEF_ISSUER=http://127.0.0.1:$port \
-    CLEF_DATA_DIR="$dir/data" CLEF_KEYS_DIR="$dir/keys" CLEF_CODE_TTL=600 CLEF_LOG=warn \
-    CLEF_DATABASE_URL= CLEF_REDIS_URL= >"$dir/env"
+    CLEF_DATA_DIR="$dir/data" CLEF_KEYS_DIR="$dir/keys" CLEF_CODE_TTL=600 CLEF_LOG=warn >"$dir/env"
+  if [[ $STORAGE == postgres ]]; then
+    psql "$PG_URL/postgres" -qc "CREATE DATABASE ${RUN_ID}_$1" >/dev/null
+    printf '%s\n' CLEF_DATABASE_URL="$PG_URL/${RUN_ID}_$1" CLEF_REDIS_URL="$REDIS_URL" \
+      CLEF_REDIS_PREFIX="$RUN_ID-$1:" >>"$dir/env"
+  else
+    printf '%s\n' CLEF_DATABASE_URL= CLEF_REDIS_URL= >>"$dir/env"
+  fi
   (
     cd "$dir" && set -a && . ./env && set +a
     "${BINS[$1]}" client create --name Bench --redirect-uri http://127.0.0.1:9/callback \
@@ -47,13 +70,15 @@ setup() { # INDEX: a data folder, a client, 32 accounts
     done
   )
   if [[ $ALG != RS256 ]]; then
-    python3 - "$dir" "$ALG" <<'EOF'
-import json, sqlite3, sys
-client = json.load(open(f"{sys.argv[1]}/client.json"))["client_id"]
-db = sqlite3.connect(f"{sys.argv[1]}/data/clef.db")
-db.execute("UPDATE clients SET id_token_signed_response_alg = ? WHERE id = ?", (sys.argv[2], client))
-db.commit()
-EOF
+    local client sql
+    client=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["client_id"])' "$dir/client.json")
+    sql="UPDATE clients SET id_token_signed_response_alg = '$ALG' WHERE id = '$client'"
+    if [[ $STORAGE == postgres ]]; then
+      psql "$PG_URL/${RUN_ID}_$1" -qc "$sql" >/dev/null
+    else
+      python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute(sys.argv[2]); db.commit()' \
+        "$dir/data/clef.db" "$sql"
+    fi
   fi
 }
 
@@ -83,7 +108,7 @@ EOF
 
 setup 0
 setup 1
-echo "ALG=$ALG, $ROUNDS rounds of $DURATION s; old=${BINS[0]} new=${BINS[1]}"
+echo "STORAGE=$STORAGE, ALG=$ALG, $ROUNDS rounds of $DURATION s; old=${BINS[0]} new=${BINS[1]}"
 for r in $(seq 1 "$ROUNDS"); do
   for i in 0 1; do
     printf 'round %s  %s  ' "$r" "$([[ $i == 0 ]] && echo old || echo new)"

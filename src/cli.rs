@@ -540,15 +540,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let uai = Uai::parse(&establishment)?;
             let app = Clef::start(config, Arc::new(SystemClock)).await?;
             let selection = Selection { class, account };
-            let letters = letters::select(
-                &app.db,
-                &app.letters,
-                app.config.issuer_str(),
-                &uai,
-                &selection,
-                app.config.letter_validity_months,
-            )
-            .await?;
+            let letters = letters::select_as_configured(&app, &uai, &selection).await?;
             let bytes = if format == "csv" {
                 letters::csv(&letters)?
             } else {

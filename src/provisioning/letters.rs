@@ -47,6 +47,24 @@ pub struct Letter {
     pub deadline: i64,
 }
 
+/// `select` with the server's own cipher, issuer and letter validity: what
+/// the back office prints and `clef letters` writes.
+pub async fn select_as_configured(
+    app: &crate::app::Clef,
+    uai: &Uai,
+    selection: &Selection,
+) -> anyhow::Result<Vec<Letter>> {
+    select(
+        &app.db,
+        &app.letters,
+        app.config.issuer_str(),
+        uai,
+        selection,
+        app.config.letter_validity_months,
+    )
+    .await
+}
+
 /// The letters of an establishment's provisional accounts, by class, pupil,
 /// then the pupil's own letter before the guardians' (rank order).
 pub async fn select(

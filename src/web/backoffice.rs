@@ -450,15 +450,7 @@ pub async fn letters(
         class: params.get("classe").map(str::to_owned),
         account: params.get("compte").map(str::to_owned),
     };
-    let found = letters::select(
-        &app.db,
-        &app.letters,
-        app.config.issuer_str(),
-        &uai,
-        &selection,
-        app.config.letter_validity_months,
-    )
-    .await?;
+    let found = letters::select_as_configured(&app, &uai, &selection).await?;
     if found.is_empty() {
         let back = format!("/etablissement/{}", establishment.uai);
         return Ok(pages::message_with_link(

@@ -560,16 +560,9 @@ impl TestApp {
     pub async fn letters(&self, uai: &str) -> Vec<clef::provisioning::letters::Letter> {
         let uai = Uai::parse(uai).unwrap();
         let selection = clef::provisioning::letters::Selection::default();
-        clef::provisioning::letters::select(
-            &self.app.db,
-            &self.app.letters,
-            self.app.config.issuer_str(),
-            &uai,
-            &selection,
-            3,
-        )
-        .await
-        .unwrap()
+        clef::provisioning::letters::select_as_configured(&self.app, &uai, &selection)
+            .await
+            .unwrap()
     }
 
     pub async fn account_named(&self, identifier: &str) -> Account {
