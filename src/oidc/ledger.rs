@@ -118,8 +118,18 @@ async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Waiting>, batches: Hi
             // is tried on its own. A database that is down fails them all at
             // once, rather than each after its own wait.
             Err(e) if batch.len() > 1 && !crate::storage::sqlx_unavailable(&e) => {
+                let mut down: Option<Arc<sqlx::Error>> = None;
                 for w in batch.drain(..) {
-                    let outcome = write(&db, &[&w.entry]).await.map_err(Arc::new);
+                    let outcome = match &down {
+                        // Gone meanwhile: the rest fail with it, not one wait each.
+                        Some(e) => Err(e.clone()),
+                        None => write(&db, &[&w.entry]).await.map_err(Arc::new),
+                    };
+                    if let Err(e) = &outcome
+                        && crate::storage::sqlx_unavailable(e)
+                    {
+                        down = Some(e.clone());
+                    }
                     let _ = w.written.send(outcome);
                 }
             }

@@ -33,9 +33,14 @@ async fn post(
     if let Some(secret) = &client.1 {
         form.push(("client_secret", secret));
     }
+    post_form(app.url(path), &form).await
+}
+
+/// POSTs a form to `url` (for requests sent from spawned tasks).
+async fn post_form(url: String, form: &[(&str, &str)]) -> reqwest::Response {
     reqwest::Client::new()
-        .post(app.url(path))
-        .form(&form)
+        .post(url)
+        .form(form)
         .send()
         .await
         .unwrap()
@@ -219,13 +224,7 @@ async fn without_grace_concurrent_uses_of_one_token_let_none_live_on() {
                 ("client_id", client.0.as_str()),
                 ("client_secret", client.1.as_deref().unwrap()),
             ];
-            let response = reqwest::Client::new()
-                .post(url)
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            let body: Value = response.json().await.unwrap();
+            let body: Value = post_form(url, &form).await.json().await.unwrap();
             body["refresh_token"].as_str().map(str::to_owned)
         });
     }
@@ -659,12 +658,7 @@ async fn concurrent_code_exchanges_are_written_together_and_each_refresh_token_w
                 ("client_id", client.0.as_str()),
                 ("client_secret", client.1.as_deref().unwrap()),
             ];
-            let response = reqwest::Client::new()
-                .post(url)
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
+            let response = post_form(url, &form).await;
             assert_eq!(response.status(), 200);
             let body: Value = response.json().await.unwrap();
             text(&body, "refresh_token")
