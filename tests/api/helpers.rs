@@ -64,6 +64,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// `spawn_app` with a configuration tweak (SMTP server, password rule…).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    // Warnings and errors (an internal error's cause) in the output of the
+    // test that met them, shown when it fails.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .try_init();
     let data = tempfile::tempdir().expect("temp dir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
