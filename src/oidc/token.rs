@@ -413,14 +413,12 @@ async fn exchange_code(
     }
     // The session's record of the client (for back-channel logout) and the
     // refresh family, committed before the answer.
-    let policy = app.config.refresh_policy(&client.refresh_lifetimes);
-    let (opening, refresh_token) = match family {
-        Some(family) => {
-            let (opening, token) = refresh::Opening::new(family, &policy, now);
-            (Some(opening), Some(token))
-        }
-        None => (None, None),
-    };
+    let (opening, refresh_token) = family
+        .map(|family| {
+            let policy = app.config.refresh_policy(&client.refresh_lifetimes);
+            refresh::Opening::new(family, &policy, now)
+        })
+        .unzip();
     app.ledger
         .write(Entry {
             sid: grant.sid.clone(),
