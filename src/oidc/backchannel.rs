@@ -110,23 +110,25 @@ pub async fn notify(app: &Clef, sid: &str, account_id: &str) -> anyhow::Result<(
 }
 
 /// Records, for each `(sid, client_id, at)`, that the client received tokens
-/// in that session (once), in one statement.
+/// in that session (once), in a few multi-row statements (`storage::in_prepared_sizes`).
 pub async fn record_all(
     db: &mut sqlx::AnyConnection,
     records: &[(&str, &str, i64)],
 ) -> Result<(), sqlx::Error> {
-    // Sessions opened before the registry existed are not in it: nothing to record.
-    let sql = format!(
-        "INSERT INTO session_clients (sid, client_id, created_at) \
-         SELECT v.column1, v.column2, v.column3 FROM (VALUES {}) AS v \
-         WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.sid = v.column1) \
-         ON CONFLICT (sid, client_id) DO NOTHING",
-        crate::storage::values_list(records.len(), 3)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(records.len() == 1);
-    for (sid, client_id, at) in records {
-        query = query.bind(*sid).bind(*client_id).bind(*at);
+    for run in crate::storage::in_prepared_sizes(records) {
+        // Sessions opened before the registry existed are not in it: nothing to record.
+        let sql = format!(
+            "INSERT INTO session_clients (sid, client_id, created_at) \
+             SELECT v.column1, v.column2, v.column3 FROM (VALUES {}) AS v \
+             WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.sid = v.column1) \
+             ON CONFLICT (sid, client_id) DO NOTHING",
+            crate::storage::values_list(run.len(), 3)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (sid, client_id, at) in run {
+            query = query.bind(*sid).bind(*client_id).bind(*at);
+        }
+        query.execute(&mut *db).await?;
     }
-    query.execute(db).await?;
     Ok(())
 }

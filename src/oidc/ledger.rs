@@ -143,14 +143,14 @@ async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Waiting>, batches: Hi
     }
 }
 
-/// One transaction for the batch; one statement per table.
+/// One transaction for the batch; a few multi-row statements per table.
 async fn write(db: &Db, entries: &[&Entry]) -> Result<(), sqlx::Error> {
     let records: Vec<(&str, &str, i64)> = entries
         .iter()
         .map(|e| (e.sid.as_str(), e.client_id.as_str(), e.at))
         .collect();
     let openings: Vec<&Opening> = entries.iter().filter_map(|e| e.opening.as_ref()).collect();
-    if openings.is_empty() {
+    if openings.is_empty() && records.len() == 1 {
         return backchannel::record_all(&mut *db.acquire().await?, &records).await;
     }
     let mut tx = db.begin().await?;

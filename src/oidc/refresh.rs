@@ -91,47 +91,49 @@ impl Opening {
     }
 }
 
-/// Writes the families and their first tokens: two statements for them all.
+/// Writes the families and their first tokens: a few multi-row statements per table
+/// (`storage::in_prepared_sizes`).
 pub async fn open_all(
     db: &mut sqlx::AnyConnection,
     openings: &[&Opening],
 ) -> Result<(), sqlx::Error> {
-    // A batch of one is the common case at low load: prepared once. Larger
-    // ones vary in size; kept prepared, they only churned the statement cache.
-    let single = openings.len() == 1;
-    let families = format!(
-        "INSERT INTO refresh_families (id, client_id, account_id, scopes, sid, auth_time, amr, created_at, expires_at) \
-         VALUES {}",
-        crate::storage::values_list(openings.len(), 9)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(families)).persistent(single);
-    for opening in openings {
-        let family = &opening.family;
-        query = query
-            .bind(family.id.as_str())
-            .bind(family.client_id.as_str())
-            .bind(family.account_id.as_str())
-            .bind(family.scopes.to_wire())
-            .bind(family.sid.as_str())
-            .bind(family.auth_time)
-            .bind(family.amr.join(" "))
-            .bind(opening.created_at)
-            .bind(opening.expires_at);
+    for run in crate::storage::in_prepared_sizes(openings) {
+        let families = format!(
+            "INSERT INTO refresh_families (id, client_id, account_id, scopes, sid, auth_time, amr, created_at, expires_at) \
+             VALUES {}",
+            crate::storage::values_list(run.len(), 9)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(families));
+        for opening in run {
+            let family = &opening.family;
+            query = query
+                .bind(family.id.as_str())
+                .bind(family.client_id.as_str())
+                .bind(family.account_id.as_str())
+                .bind(family.scopes.to_wire())
+                .bind(family.sid.as_str())
+                .bind(family.auth_time)
+                .bind(family.amr.join(" "))
+                .bind(opening.created_at)
+                .bind(opening.expires_at);
+        }
+        query.execute(&mut *db).await?;
     }
-    query.execute(&mut *db).await?;
-    let tokens = format!(
-        "INSERT INTO refresh_tokens (id, family_id, issued_at, expires_at) VALUES {}",
-        crate::storage::values_list(openings.len(), 4)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(tokens)).persistent(single);
-    for opening in openings {
-        query = query
-            .bind(opening.first_token.as_str())
-            .bind(opening.family.id.as_str())
-            .bind(opening.created_at)
-            .bind(opening.first_token_expires_at);
+    for run in crate::storage::in_prepared_sizes(openings) {
+        let tokens = format!(
+            "INSERT INTO refresh_tokens (id, family_id, issued_at, expires_at) VALUES {}",
+            crate::storage::values_list(run.len(), 4)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(tokens));
+        for opening in run {
+            query = query
+                .bind(opening.first_token.as_str())
+                .bind(opening.family.id.as_str())
+                .bind(opening.created_at)
+                .bind(opening.first_token_expires_at);
+        }
+        query.execute(&mut *db).await?;
     }
-    query.execute(db).await?;
     Ok(())
 }
 

@@ -181,6 +181,23 @@ pub fn values_list(rows: usize, columns: usize) -> String {
     list
 }
 
+/// `items` in runs of 64, 32, 16, 8, 4, 2 and 1, largest first (13 are 8, 4
+/// and 1). A multi-row statement per run then has one of seven shapes for any
+/// batch, each prepared once and kept, where a statement sized to each batch
+/// would be prepared anew every time.
+pub fn in_prepared_sizes<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = 1 << (usize::BITS - 1 - rest.len().leading_zeros()).min(6);
+        let (run, after) = rest.split_at(size);
+        rest = after;
+        Some(run)
+    })
+}
+
 fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
@@ -259,4 +276,26 @@ pub fn violated_constraint(error: &sqlx::Error) -> Option<String> {
     let columns = message.strip_prefix("UNIQUE constraint failed: ")?;
     let (table, column) = columns.split(',').next()?.trim().split_once('.')?;
     Some(format!("{table}_{column}_key"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_into_runs_of_seven_sizes_largest_first() {
+        let sizes = |n: usize| -> Vec<usize> {
+            let items: Vec<usize> = (0..n).collect();
+            let runs: Vec<&[usize]> = in_prepared_sizes(&items).collect();
+            // Every item once, in order.
+            assert_eq!(runs.concat(), items);
+            runs.iter().map(|run| run.len()).collect()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(13), [8, 4, 1]);
+        assert_eq!(sizes(64), [64]);
+        assert_eq!(sizes(100), [64, 32, 4]);
+        assert_eq!(sizes(200), [64, 64, 64, 8]);
+    }
 }
