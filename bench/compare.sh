@@ -219,7 +219,7 @@ for SETUP in $SETUPS; do
     START_PEAK=$(status "$SERVER" VmHWM)
     HWM=since-start
     if echo 5 >"/proc/$SERVER/clear_refs" 2>/dev/null; then HWM=storm-only; fi
-    OIDC=(--client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" --redirect-uri "$REDIRECT_URI"
+    OIDC=(--client-id "$CLIENT_ID" --client-secret="$CLIENT_SECRET" --redirect-uri "$REDIRECT_URI"
         --prefix "$PREFIX" --accounts "$ACCOUNTS" --password "$PASSWORD")
     load login "${OIDC[@]}" --connections "$STORM" --duration "$STORM_DURATION" --warmup 0 --sources
     sed -i '$ s/"scenario":"login"/"scenario":"storm"/' "$RESULTS"

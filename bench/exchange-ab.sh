@@ -93,7 +93,7 @@ round() { # INDEX: prints rate/s, CPU ms per exchange, context switches per exch
   local id secret
   id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["client_id"])' "$dir/client.json")
   secret=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$dir/client.json")
-  taskset -c 1 "$LOAD_BIN" exchange --base "$base" --client-id "$id" --client-secret "$secret" \
+  taskset -c 1 "$LOAD_BIN" exchange --base "$base" --client-id "$id" --client-secret="$secret" \
     --redirect-uri http://127.0.0.1:9/callback --accounts 32 --password Demo2026clef \
     --connections 32 --duration "$DURATION" --warmup 2 --sources --pid "$pid" >"$dir/load.json"
   kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""

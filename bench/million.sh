@@ -225,7 +225,7 @@ load() {   # load DB MODE: one run, its JSON appended to $WORK/runs
     secret=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$WORK/$1/client.json")
     taskset -c "$LOAD_CPUS" python3 "$ROOT/bench/million_load.py" --mode "$2" --port "$PORT" --pid "$SERVER" \
         --threads "$THREADS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" --password "$PASSWORD" \
-        --client-id "$client_id" --client-secret "$secret" --redirect-uri "$REDIRECT" |
+        --client-id "$client_id" --client-secret="$secret" --redirect-uri "$REDIRECT" |
         python3 -c 'import json, sys; r = json.load(sys.stdin); r["db"] = sys.argv[1]; r["load"] = sys.argv[2]; print(json.dumps(r))' \
             "$1" "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$WORK/runs" >&2
 }
