@@ -49,6 +49,8 @@ pub struct Clef {
     pub clients: crate::oidc::clients::ClientCache,
     /// Writes what code exchanges leave in the database, in batches.
     pub ledger: crate::oidc::ledger::Ledger,
+    /// Reads the accounts of code exchanges, in batches.
+    pub account_reads: crate::accounts::reads::AccountReads,
 }
 
 impl Clef {
@@ -92,6 +94,7 @@ impl Clef {
         let discovery_json = discovery::document(&config).to_string();
         let ledger =
             crate::oidc::ledger::Ledger::start(db.clone(), metrics.exchange_batches.clone());
+        let account_reads = crate::accounts::reads::AccountReads::start(db.clone());
         Ok(Arc::new(Self {
             config,
             db,
@@ -112,6 +115,7 @@ impl Clef {
             discovery_json,
             clients: Default::default(),
             ledger,
+            account_reads,
         }))
     }
 

@@ -6,6 +6,7 @@ pub mod grouping;
 pub mod login;
 mod password;
 pub mod policy;
+pub mod reads;
 pub mod recovery;
 pub mod staff;
 pub mod store;

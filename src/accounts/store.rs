@@ -189,6 +189,29 @@ pub async fn account_by_id<'e>(
         .transpose()
 }
 
+/// The accounts among `ids` (each once), in no particular order: a few
+/// statements whatever their number (`storage::in_prepared_sizes`).
+pub async fn accounts_by_ids(
+    db: &mut sqlx::AnyConnection,
+    ids: &[&str],
+) -> Result<Vec<Account>, sqlx::Error> {
+    let mut accounts = Vec::with_capacity(ids.len());
+    for run in crate::storage::in_prepared_sizes(ids) {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id IN {}",
+            crate::storage::values_list(1, run.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in run {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *db).await? {
+            accounts.push(account_from(&row)?);
+        }
+    }
+    Ok(accounts)
+}
+
 /// The accounts whose confirmed address is `email` (whatever its case),
 /// oldest first: a parent may hold several, one per letter, until grouping them.
 pub async fn accounts_by_confirmed_email(

@@ -12,6 +12,7 @@ use super::Scopes;
 use super::clients::{Client, SubjectType};
 use crate::accounts::{Account, AccountKind, store};
 use crate::secret::load_or_create_key;
+use crate::storage::Db;
 
 /// The `sub` each client sees for an account (OIDC Core §8): the account's
 /// immutable id (never the identifier, which may change) for a public client;
@@ -74,9 +75,11 @@ pub fn scope_of(claim: &str) -> Option<&'static str> {
     })
 }
 
-/// The scope-dependent claims (everything but the protocol claims).
+/// The scope-dependent claims (everything but the protocol claims). A
+/// connection is taken from `db` only for the claims beyond the account's own
+/// row: a guardian's children, a student's school.
 pub async fn for_scopes(
-    db: &mut sqlx::AnyConnection,
+    db: &Db,
     subjects: &Subjects,
     client: &Client,
     account: &Account,
@@ -115,33 +118,37 @@ pub async fn for_scopes(
         // The number comes from the school's file; Clef never checked it.
         claims.insert("phone_number_verified".into(), false.into());
     }
-    if scopes.contains("children") && account.kind == AccountKind::Guardian {
-        let children = store::children(&mut *db, &account.id).await?;
-        let children: Vec<Value> = children
-            .into_iter()
-            .map(|child| {
-                json!({
-                    "sub": subjects.of(client, &child.id),
-                    "given_name": child.given_name,
-                    "family_name": child.family_name,
-                    "birthdate": child.birthdate,
-                    "rank": child.rank,
-                    "establishment": child.establishment.map(|e| json!({"uai": e.uai, "name": e.name})),
-                    "class": child.class_name,
+    match account.kind {
+        AccountKind::Guardian if scopes.contains("children") => {
+            let children = store::children(&mut *db.acquire().await?, &account.id).await?;
+            let children: Vec<Value> = children
+                .into_iter()
+                .map(|child| {
+                    json!({
+                        "sub": subjects.of(client, &child.id),
+                        "given_name": child.given_name,
+                        "family_name": child.family_name,
+                        "birthdate": child.birthdate,
+                        "rank": child.rank,
+                        "establishment": child.establishment.map(|e| json!({"uai": e.uai, "name": e.name})),
+                        "class": child.class_name,
+                    })
                 })
-            })
-            .collect();
-        claims.insert("children".into(), children.into());
-    }
-    if scopes.contains("school")
-        && account.kind == AccountKind::Student
-        && let Some(establishment_id) = &account.establishment_id
-        && let Some(establishment) = store::establishment_by_id(&mut *db, establishment_id).await?
-    {
-        claims.insert(
-            "school".into(),
-            json!({"uai": establishment.uai, "name": establishment.name, "class": account.class_name}),
-        );
+                .collect();
+            claims.insert("children".into(), children.into());
+        }
+        AccountKind::Student if scopes.contains("school") => {
+            if let Some(establishment_id) = &account.establishment_id
+                && let Some(establishment) =
+                    store::establishment_by_id(&mut *db.acquire().await?, establishment_id).await?
+            {
+                claims.insert(
+                    "school".into(),
+                    json!({"uai": establishment.uai, "name": establishment.name, "class": account.class_name}),
+                );
+            }
+        }
+        _ => {}
     }
     Ok(claims)
 }

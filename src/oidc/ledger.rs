@@ -12,8 +12,6 @@
 //! written. Alone, an exchange is a batch of one: nothing waits for a batch
 //! to fill.
 
-use std::error::Error;
-use std::fmt;
 use std::sync::Arc;
 
 use prometheus_client::metrics::histogram::Histogram;
@@ -21,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::backchannel;
 use super::refresh::{self, Opening};
-use crate::storage::Db;
+use crate::storage::{Db, batch};
 
 /// The largest batch: the statement of one table for 64 exchanges has 576
 /// parameters, far below SQLite's and PostgreSQL's limits.
@@ -51,23 +49,7 @@ struct Waiting {
     written: oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
 }
 
-/// An entry was not written: the database's error, as its batch met it.
-#[derive(Debug)]
-pub struct NotWritten(Arc<sqlx::Error>);
-
-impl fmt::Display for NotWritten {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("writing the code exchange's session record and refresh family")
-    }
-}
-
-impl Error for NotWritten {
-    /// The database's error itself, so that an unavailable database is told
-    /// apart (`storage::is_unavailable`).
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(self.0.as_ref())
-    }
-}
+const WRITING: &str = "writing the code exchange's session record and refresh family";
 
 impl Ledger {
     /// Starts the writer on the current Tokio runtime; it stops when the
@@ -80,46 +62,39 @@ impl Ledger {
 
     /// Writes `entry`, with whatever other exchanges queued meanwhile; returns
     /// once it is committed.
-    pub async fn write(&self, entry: Entry) -> Result<(), NotWritten> {
+    pub async fn write(&self, entry: Entry) -> Result<(), batch::Failed> {
         let (written, answer) = oneshot::channel();
-        let gone = || NotWritten(Arc::new(sqlx::Error::WorkerCrashed));
+        let gone = || batch::Failed::gone(WRITING);
         self.queue
             .send(Waiting { entry, written })
             .await
             .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?.map_err(NotWritten)
+        answer
+            .await
+            .map_err(|_| gone())?
+            .map_err(|e| batch::Failed::new(WRITING, e))
     }
 }
 
 async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Waiting>, batches: Histogram) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // The first entry wakes the writer at once; the exchanges already
-        // under way reach the queue if it lets them run first. At low load
-        // this costs one turn of the scheduler.
-        tokio::task::yield_now().await;
-        while batch.len() < MAX_BATCH {
-            match waiting.try_recv() {
-                Ok(w) => batch.push(w),
-                Err(_) => break,
-            }
-        }
-        batches.observe(batch.len() as f64);
-        let entries: Vec<&Entry> = batch.iter().map(|w| &w.entry).collect();
+    let mut taken = Vec::with_capacity(MAX_BATCH);
+    while batch::next(&mut waiting, &mut taken, MAX_BATCH).await {
+        batches.observe(taken.len() as f64);
+        let entries: Vec<&Entry> = taken.iter().map(|w| &w.entry).collect();
         let outcome = write(&db, &entries).await;
         drop(entries);
         match outcome {
             Ok(()) => {
-                for w in batch.drain(..) {
+                for w in taken.drain(..) {
                     let _ = w.written.send(Ok(()));
                 }
             }
             // One entry the database refuses must not fail the others': each
             // is tried on its own. A database that is down fails them all at
             // once, rather than each after its own wait.
-            Err(e) if batch.len() > 1 && !crate::storage::sqlx_unavailable(&e) => {
+            Err(e) if taken.len() > 1 && !crate::storage::sqlx_unavailable(&e) => {
                 let mut down: Option<Arc<sqlx::Error>> = None;
-                for w in batch.drain(..) {
+                for w in taken.drain(..) {
                     let outcome = match &down {
                         // Gone meanwhile: the rest fail with it, not one wait each.
                         Some(e) => Err(e.clone()),
@@ -135,7 +110,7 @@ async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Waiting>, batches: Hi
             }
             Err(e) => {
                 let e = Arc::new(e);
-                for w in batch.drain(..) {
+                for w in taken.drain(..) {
                     let _ = w.written.send(Err(e.clone()));
                 }
             }

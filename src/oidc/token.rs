@@ -377,16 +377,17 @@ async fn exchange_code(
         (None, None) => {}
     }
 
-    // One connection for the exchange's reads: one checkout (and its ping)
-    // rather than one per statement. Its writes go to the ledger.
-    let mut db = app.db.acquire().await?;
-    let account = accounts::account_by_id(&mut *db, &grant.account_id)
-        .await?
+    // The account is read, and the exchange's writes are written, together
+    // with the other exchanges under way (`accounts::reads`, `ledger`).
+    let account = app
+        .account_reads
+        .by_id(&grant.account_id)
+        .await
+        .map_err(anyhow::Error::from)?
         .filter(|a| a.may_use_applications())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
     let claims =
-        claims::for_scopes(&mut db, &app.subjects, client, &account, &grant.scopes).await?;
-    drop(db);
+        claims::for_scopes(&app.db, &app.subjects, client, &account, &grant.scopes).await?;
 
     let family = gets_refresh_token(client, &grant.scopes).then(|| Family {
         id: refresh::new_family_id(),
@@ -454,7 +455,7 @@ async fn refresh(
 ) -> Result<TokenResponse, OAuthError> {
     let now = app.now();
     let policy = app.config.refresh_policy(&client.refresh_lifetimes);
-    // One checkout for the rotation, the account and the ID token's claims.
+    // One checkout for the rotation and the account.
     let mut db = app.db.acquire().await?;
     let (refresh_token, family) = match refresh::rotate(&mut db, token, &client.id, &policy, now)
         .await?
@@ -495,6 +496,7 @@ async fn refresh(
             "the account can no longer sign in",
         ));
     };
+    drop(db);
     let access = AccessGrant {
         client_id: client.id.clone(),
         account_id: Some(account.id.clone()),
@@ -513,8 +515,7 @@ async fn refresh(
         amr: &family.amr,
         nonce: None,
     };
-    let claims = claims::for_scopes(&mut db, &app.subjects, client, &account, &scopes).await?;
-    drop(db);
+    let claims = claims::for_scopes(&app.db, &app.subjects, client, &account, &scopes).await?;
     let id_token = id_token(app, client, claims, &signed, &access_token)?;
     Ok(TokenResponse::bearer(
         app,
@@ -603,14 +604,15 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<UserInfo, OAuthE
     let Some(account_id) = &access.account_id else {
         return Err(invalid());
     };
-    let mut db = app.db.acquire().await?;
-    let account = accounts::account_by_id(&mut *db, account_id)
-        .await?
+    let account = app
+        .account_reads
+        .by_id(account_id)
+        .await
+        .map_err(anyhow::Error::from)?
         .filter(|a| a.may_use_applications())
         .ok_or_else(invalid)?;
     let mut claims =
-        claims::for_scopes(&mut db, &app.subjects, &client, &account, &access.scopes).await?;
-    drop(db);
+        claims::for_scopes(&app.db, &app.subjects, &client, &account, &access.scopes).await?;
     match client
         .userinfo_signed_response_alg
         .as_deref()

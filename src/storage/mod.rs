@@ -1,6 +1,7 @@
 //! Storage: the relational database (SQLite embedded, or PostgreSQL), its
 //! migrations, and the short-lived store (in-process, or Redis).
 
+pub mod batch;
 mod ephemeral;
 mod typed;
 mod unavailable;
