@@ -243,10 +243,16 @@ mod tests {
         assert_eq!(count(&db, "refresh_families").await, 30);
         // Each answered token is the one its family holds, usable once.
         for token in &tokens {
-            let rotation =
-                refresh::rotate(&mut db.acquire().await.unwrap(), token, "ent", &POLICY, 20)
-                    .await
-                    .unwrap();
+            let rotation = refresh::rotate(
+                &mut db.acquire().await.unwrap(),
+                token,
+                "ent",
+                None,
+                &POLICY,
+                20,
+            )
+            .await
+            .unwrap();
             assert!(
                 matches!(rotation, refresh::Rotation::Rotated { .. }),
                 "{rotation:?}"

@@ -43,6 +43,9 @@ pub enum Rotation {
     Invalid,
     /// Used before, outside the grace window: the family is now revoked.
     ReuseDetected { family_id: String },
+    /// The scopes asked go beyond the family's (RFC 6749 §6): refused, and
+    /// the token left as it was.
+    WiderScope,
 }
 
 /// A family as its columns (`f.*` under their own names) hold it.
@@ -169,6 +172,7 @@ pub async fn rotate(
     db: &mut sqlx::AnyConnection,
     token: &str,
     client_id: &str,
+    asked: Option<&Scopes>,
     policy: &Policy,
     now: i64,
 ) -> Result<Rotation, sqlx::Error> {
@@ -214,6 +218,10 @@ pub async fn rotate(
         }
     } else if token_expires <= now {
         return Ok(Rotation::Invalid);
+    }
+    if asked.is_some_and(|asked| !asked.iter().all(|s| family.scopes.contains(s))) {
+        // Rolled back with the transaction: the token is not spent.
+        return Ok(Rotation::WiderScope);
     }
     let expires_at = (now + policy.idle).min(family_expires);
     let token = issue(&mut tx, &family.id, now, expires_at).await?;
@@ -409,7 +417,7 @@ mod tests {
                         Step::Use(n) => {
                             let n = n % tokens.len();
                             let (token, used_at) = tokens[n].clone();
-                            let outcome = rotate(&mut db.acquire().await.unwrap(), &token, "ent", &policy, now).await.unwrap();
+                            let outcome = rotate(&mut db.acquire().await.unwrap(), &token, "ent", None, &policy, now).await.unwrap();
                             match (revoked, used_at) {
                                 (true, _) => prop_assert!(matches!(outcome, Rotation::Invalid), "{outcome:?}"),
                                 (false, Some(used)) if now - used >= policy.grace => {
@@ -427,7 +435,7 @@ mod tests {
                                 }
                             }
                             // Another client never gets anything from it.
-                            let stolen = rotate(&mut db.acquire().await.unwrap(), &token, "other", &policy, now).await.unwrap();
+                            let stolen = rotate(&mut db.acquire().await.unwrap(), &token, "other", None, &policy, now).await.unwrap();
                             prop_assert!(matches!(stolen, Rotation::Invalid));
                         }
                     }

@@ -11,7 +11,6 @@ use super::grants::{AccessGrant, Redeem, Redeemed};
 use super::ledger::Entry;
 use super::refresh::{self, Family, Rotation};
 use super::{ErrorCode, OAuthError, Scopes, claims};
-use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::Params;
 use crate::keys::SigningAlg;
@@ -455,11 +454,18 @@ async fn refresh(
 ) -> Result<TokenResponse, OAuthError> {
     let now = app.now();
     let policy = app.config.refresh_policy(&client.refresh_lifetimes);
-    // One checkout for the rotation and the account.
-    let mut db = app.db.acquire().await?;
-    let (refresh_token, family) = match refresh::rotate(&mut db, token, &client.id, &policy, now)
-        .await?
-    {
+    // A narrower set of the family's scopes may be asked (RFC 6749 §6).
+    let asked = scope.map(|raw| Scopes::parse(Some(raw))).transpose()?;
+    let rotation = refresh::rotate(
+        &mut *app.db.acquire().await?,
+        token,
+        &client.id,
+        asked.as_ref(),
+        &policy,
+        now,
+    )
+    .await?;
+    let (refresh_token, family) = match rotation {
         Rotation::Rotated { token, family } => (token, family),
         Rotation::ReuseDetected { family_id } => {
             tracing::warn!(client_id = %client.id, family = %family_id, "refresh token reused; its family is revoked");
@@ -472,31 +478,26 @@ async fn refresh(
                 "the refresh token is invalid, expired or revoked",
             ));
         }
-    };
-    let scopes = match scope {
-        None => family.scopes.clone(),
-        Some(raw) => {
-            let asked = Scopes::parse(Some(raw))?;
-            if !asked.iter().all(|s| family.scopes.contains(s)) {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    "a refresh cannot widen the scopes granted",
-                ));
-            }
-            asked
+        Rotation::WiderScope => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "a refresh cannot widen the scopes granted",
+            ));
         }
     };
-    let Some(account) = accounts::account_by_id(&mut *db, &family.account_id)
-        .await?
+    let scopes = asked.unwrap_or_else(|| family.scopes.clone());
+    let Some(account) = app
+        .account_reads
+        .by_id(&family.account_id)
+        .await
+        .map_err(anyhow::Error::from)?
         .filter(|a| a.may_use_applications())
     else {
-        drop(db); // the revocation takes its own connection
         refresh::revoke_family(&app.db, &family.id, now).await?;
         return Err(OAuthError::invalid_grant(
             "the account can no longer sign in",
         ));
     };
-    drop(db);
     let access = AccessGrant {
         client_id: client.id.clone(),
         account_id: Some(account.id.clone()),

@@ -131,7 +131,21 @@ async fn a_refresh_rotates_the_token_and_keeps_the_sign_in_with_fresh_children()
         200
     );
 
-    // A narrower scope may be asked; a wider one may not.
+    // A narrower scope may be asked; a wider one may not, and asking does not
+    // spend the token: past the grace window, it still works.
+    let wider = post(
+        &app,
+        &client,
+        "/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &text(&second, "refresh_token")),
+            ("scope", "openid profile phone"),
+        ],
+    )
+    .await;
+    assert_eq!(error_of(wider).await, "invalid_scope");
+    app.clock.advance(6);
     let narrower = post(
         &app,
         &client,
