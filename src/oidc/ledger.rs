@@ -7,7 +7,8 @@
 //! database (on SQLite, a trip to the connection's worker thread, and two
 //! thread switches), and a log write per commit: measured, more than half of
 //! an exchange's CPU. Here the exchanges waiting at the same moment share one
-//! transaction, with one multi-row statement per table; each exchange answers
+//! transaction, with a few multi-row statements per table, each kept prepared
+//! (`storage::in_prepared_sizes`); each exchange answers
 //! only once its batch is committed, so nothing is answered that is not
 //! written. Alone, an exchange is a batch of one: nothing waits for a batch
 //! to fill.
