@@ -146,7 +146,7 @@ pub fn new_family_id() -> String {
 }
 
 async fn issue(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     family_id: &str,
     now: i64,
     expires_at: i64,
@@ -159,15 +159,44 @@ async fn issue(
     .bind(family_id)
     .bind(now)
     .bind(expires_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(token)
 }
 
-/// Presents `token` for `client_id` at `now`: rotates it, or says why not.
-/// One transaction: of two concurrent uses, the first rotates and the second
-/// is a reuse (within the grace window, it gets a successor too). On the
-/// caller's connection, which the rest of the refresh reuses.
+/// A refresh token presented at the token endpoint, for rotation.
+#[derive(Debug)]
+pub struct Presented {
+    /// The token's digest, as stored.
+    pub id: String,
+    pub client_id: String,
+    /// A narrower set of the family's scopes, if asked (RFC 6749 §6).
+    pub asked: Option<Scopes>,
+    pub policy: Policy,
+    pub now: i64,
+}
+
+impl Presented {
+    pub fn new(
+        token: &str,
+        client_id: &str,
+        asked: Option<Scopes>,
+        policy: Policy,
+        now: i64,
+    ) -> Self {
+        Self {
+            id: digest(token),
+            client_id: client_id.to_owned(),
+            asked,
+            policy,
+            now,
+        }
+    }
+}
+
+/// Presents `token` for `client_id` at `now` in a transaction of its own:
+/// rotates it, or says why not. Of two concurrent uses, the first rotates and
+/// the second is a reuse (within the grace window, it gets a successor too).
 pub async fn rotate(
     db: &mut sqlx::AnyConnection,
     token: &str,
@@ -176,27 +205,57 @@ pub async fn rotate(
     policy: &Policy,
     now: i64,
 ) -> Result<Rotation, sqlx::Error> {
-    let id = digest(token);
+    let presented = Presented::new(token, client_id, asked.cloned(), *policy, now);
     let mut tx = sqlx::Connection::begin(db).await?;
-    // Claim the token first: the UPDATE is the atomic step.
+    let rotation = rotate_in(&mut tx, &presented).await?;
+    tx.commit().await?;
+    Ok(rotation)
+}
+
+/// Rotates `presented` inside the caller's transaction, which may hold other
+/// rotations (`oidc::rotations`): a refusal leaves nothing of its own behind.
+pub async fn rotate_in(
+    tx: &mut sqlx::AnyConnection,
+    presented: &Presented,
+) -> Result<Rotation, sqlx::Error> {
+    let Presented {
+        id,
+        client_id,
+        asked,
+        policy,
+        now,
+    } = presented;
+    let now = *now;
+    // Claim the token first: the UPDATE is the atomic step (and, first in a
+    // transaction, takes SQLite's write lock before anything is read).
     let claimed =
         sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
             .bind(now)
-            .bind(&id)
+            .bind(id)
             .execute(&mut *tx)
             .await?
             .rows_affected()
             == 1;
-    let Some(row) = sqlx::query(
+    let row = sqlx::query(
         "SELECT t.expires_at AS token_expires, t.used_at, f.id, f.client_id, f.account_id, f.scopes, \
          f.sid, f.auth_time, f.amr, f.expires_at AS family_expires, f.revoked_at \
          FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.id = $1",
     )
-    .bind(&id)
+    .bind(id)
     .fetch_optional(&mut *tx)
-    .await?
-    else {
-        return Ok(Rotation::Invalid);
+    .await?;
+    // A refusal gives the claim back: the transaction may commit others.
+    let refuse = async |tx: &mut sqlx::AnyConnection, rotation: Rotation| {
+        if claimed {
+            sqlx::query("UPDATE refresh_tokens SET used_at = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(rotation)
+    };
+    let Some(row) = row else {
+        return refuse(tx, Rotation::Invalid).await;
     };
     let family = family_from(&row)?;
     let family_expires: i64 = row.try_get("family_expires")?;
@@ -204,40 +263,41 @@ pub async fn rotate(
     let token_expires: i64 = row.try_get("token_expires")?;
     let used_at: Option<i64> = row.try_get("used_at")?;
     // A token presented by another client is not theirs to use (RFC 6749 §6).
-    if family.client_id != client_id || revoked.is_some() || family_expires <= now {
-        return Ok(Rotation::Invalid);
+    if family.client_id != *client_id || revoked.is_some() || family_expires <= now {
+        return refuse(tx, Rotation::Invalid).await;
     }
     if !claimed {
         let within_grace = used_at.is_some_and(|used| now - used < policy.grace);
         if !within_grace {
-            revoke_family_in(&mut tx, &family.id, now).await?;
-            tx.commit().await?;
+            revoke_family_in(tx, &family.id, now).await?;
             return Ok(Rotation::ReuseDetected {
                 family_id: family.id,
             });
         }
     } else if token_expires <= now {
-        return Ok(Rotation::Invalid);
+        return refuse(tx, Rotation::Invalid).await;
     }
-    if asked.is_some_and(|asked| !asked.iter().all(|s| family.scopes.contains(s))) {
-        // Rolled back with the transaction: the token is not spent.
-        return Ok(Rotation::WiderScope);
+    if asked
+        .as_ref()
+        .is_some_and(|asked| !asked.iter().all(|s| family.scopes.contains(s)))
+    {
+        // The token is not spent.
+        return refuse(tx, Rotation::WiderScope).await;
     }
     let expires_at = (now + policy.idle).min(family_expires);
-    let token = issue(&mut tx, &family.id, now, expires_at).await?;
-    tx.commit().await?;
+    let token = issue(tx, &family.id, now, expires_at).await?;
     Ok(Rotation::Rotated { token, family })
 }
 
 async fn revoke_family_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     family_id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now)
         .bind(family_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
