@@ -51,6 +51,8 @@ pub struct Clef {
     pub ledger: crate::oidc::ledger::Ledger,
     /// Reads the accounts of code exchanges, in batches.
     pub account_reads: crate::accounts::reads::AccountReads,
+    /// Rotates refresh tokens, in batches.
+    pub rotations: crate::oidc::rotations::Rotations,
 }
 
 impl Clef {
@@ -95,6 +97,7 @@ impl Clef {
         let ledger =
             crate::oidc::ledger::Ledger::start(db.clone(), metrics.exchange_batches.clone());
         let account_reads = crate::accounts::reads::AccountReads::start(db.clone());
+        let rotations = crate::oidc::rotations::Rotations::start(db.clone());
         Ok(Arc::new(Self {
             config,
             db,
@@ -116,6 +119,7 @@ impl Clef {
             clients: Default::default(),
             ledger,
             account_reads,
+            rotations,
         }))
     }
 

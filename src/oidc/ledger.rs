@@ -136,7 +136,7 @@ async fn write(db: &Db, entries: &[&Entry]) -> Result<(), sqlx::Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sqlx::Row;
 
     use super::*;
@@ -150,7 +150,7 @@ mod tests {
     };
 
     /// A database with one account, one client and `sessions` open sessions.
-    async fn database(sessions: usize) -> (tempfile::TempDir, Db) {
+    pub(crate) async fn database(sessions: usize) -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = crate::storage::open(&url).await.unwrap();
@@ -175,7 +175,7 @@ mod tests {
         (dir, db)
     }
 
-    fn entry(sid: &str, client_id: &str, refresh: bool) -> (Entry, Option<String>) {
+    pub(crate) fn entry(sid: &str, client_id: &str, refresh: bool) -> (Entry, Option<String>) {
         let (opening, token) = match refresh {
             true => {
                 let family = Family {

@@ -17,6 +17,7 @@ pub mod logout;
 pub mod refresh;
 pub mod registration;
 pub mod request_object;
+pub mod rotations;
 pub mod session;
 pub mod token;
 

@@ -197,6 +197,8 @@ impl Presented {
 /// Presents `token` for `client_id` at `now` in a transaction of its own:
 /// rotates it, or says why not. Of two concurrent uses, the first rotates and
 /// the second is a reuse (within the grace window, it gets a successor too).
+/// The token endpoint rotates through `oidc::rotations`, in batches.
+#[cfg(test)]
 pub async fn rotate(
     db: &mut sqlx::AnyConnection,
     token: &str,

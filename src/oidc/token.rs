@@ -9,7 +9,7 @@ use super::assertion;
 use super::clients::{AuthMethod, Client};
 use super::grants::{AccessGrant, Redeem, Redeemed};
 use super::ledger::Entry;
-use super::refresh::{self, Family, Rotation};
+use super::refresh::{self, Family, Presented, Rotation};
 use super::{ErrorCode, OAuthError, Scopes, claims};
 use crate::app::Clef;
 use crate::domain::Params;
@@ -456,15 +456,17 @@ async fn refresh(
     let policy = app.config.refresh_policy(&client.refresh_lifetimes);
     // A narrower set of the family's scopes may be asked (RFC 6749 §6).
     let asked = scope.map(|raw| Scopes::parse(Some(raw))).transpose()?;
-    let rotation = refresh::rotate(
-        &mut *app.db.acquire().await?,
-        token,
-        &client.id,
-        asked.as_ref(),
-        &policy,
-        now,
-    )
-    .await?;
+    let rotation = app
+        .rotations
+        .rotate(Presented::new(
+            token,
+            &client.id,
+            asked.clone(),
+            policy,
+            now,
+        ))
+        .await
+        .map_err(anyhow::Error::from)?;
     let (refresh_token, family) = match rotation {
         Rotation::Rotated { token, family } => (token, family),
         Rotation::ReuseDetected { family_id } => {
