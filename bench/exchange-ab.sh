@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC1091 # each data folder's env file, written below
-# Code exchanges per second of two clef binaries, alternated in one run, on the
+# Code exchanges (or refreshes) per second of two clef binaries, alternated in one run, on the
 # embedded defaults (SQLite + in-process store) or on PostgreSQL + Redis. On
 # demand only, never in CI.
 #
 #   bench/exchange-ab.sh OLD_BIN NEW_BIN [ROUNDS]
 #   ALG=ES256 bench/exchange-ab.sh OLD_BIN NEW_BIN 3    # the client's ID tokens in ES256
 #   STORAGE=postgres bench/exchange-ab.sh OLD_BIN NEW_BIN 3   # PG_URL, REDIS_URL as compare.sh's
+#   SCENARIO=refresh bench/exchange-ab.sh OLD_BIN NEW_BIN 3   # refresh-token grants instead
 #
 # Each binary gets its own fresh data folder with a first-party client and 32
 # accounts, as bench/compare.sh's start_clef makes them. Each round starts each
@@ -26,6 +27,7 @@ ROUNDS=${3:-3}
 DURATION=${DURATION:-10}
 ALG=${ALG:-RS256}
 STORAGE=${STORAGE:-sqlite}
+SCENARIO=${SCENARIO:-exchange}
 PG_URL=${PG_URL:-postgres://postgres:postgres@127.0.0.1:5432}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 RUN_ID=ab$$
@@ -93,7 +95,7 @@ round() { # INDEX: prints rate/s, CPU ms per exchange, context switches per exch
   local id secret
   id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["client_id"])' "$dir/client.json")
   secret=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$dir/client.json")
-  taskset -c 1 "$LOAD_BIN" exchange --base "$base" --client-id "$id" --client-secret="$secret" \
+  taskset -c 1 "$LOAD_BIN" "$SCENARIO" --base "$base" --client-id "$id" --client-secret="$secret" \
     --redirect-uri http://127.0.0.1:9/callback --accounts 32 --password Demo2026clef \
     --connections 32 --duration "$DURATION" --warmup 2 --sources --pid "$pid" >"$dir/load.json"
   kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
@@ -101,14 +103,15 @@ round() { # INDEX: prints rate/s, CPU ms per exchange, context switches per exch
 import json, sys
 run = json.load(open(sys.argv[1]))
 count, cpu = run["count"], run["server_cpu_s"]
-print(f"{run['rps']:8.1f}/s  {1000 * cpu / count:.3f} ms CPU each  "
-      f"{run['server_context_switches'] / count:.1f} context switches each")
+switches = run.get("server_context_switches")
+print(f"{run['rps']:8.1f}/s  {1000 * cpu / count:.3f} ms CPU each" + (
+      f"  {switches / count:.1f} context switches each" if switches is not None else ""))
 EOF
 }
 
 setup 0
 setup 1
-echo "STORAGE=$STORAGE, ALG=$ALG, $ROUNDS rounds of $DURATION s; old=${BINS[0]} new=${BINS[1]}"
+echo "SCENARIO=$SCENARIO, STORAGE=$STORAGE, ALG=$ALG, $ROUNDS rounds of $DURATION s; old=${BINS[0]} new=${BINS[1]}"
 for r in $(seq 1 "$ROUNDS"); do
   for i in 0 1; do
     printf 'round %s  %s  ' "$r" "$([[ $i == 0 ]] && echo old || echo new)"
