@@ -1,5 +1,5 @@
-//! Accounts read by id for code exchanges and UserInfo, several requests in
-//! one statement.
+//! Accounts read by id for code exchanges, refreshes and UserInfo, several
+//! requests in one statement.
 //!
 //! Every code exchange reads its account (is it still allowed to sign in?
 //! what are its claims?). Read one exchange at a time, that is a connection
@@ -10,37 +10,24 @@
 //! `WHERE id IN (…)`; alone, an exchange is a batch of one.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::Account;
 use super::store;
-use crate::storage::{Db, batch};
-
-/// The largest batch: 64 parameters, far below any database's limit.
-const MAX_BATCH: usize = 64;
-
-/// Lookups that may wait for a batch; beyond, a lookup waits to queue.
-const QUEUE: usize = 4 * MAX_BATCH;
-
-const READING: &str = "reading the account of a code exchange or UserInfo request";
-
-struct Lookup {
-    id: String,
-    found: oneshot::Sender<Result<Option<Account>, Arc<sqlx::Error>>>,
-}
+use crate::storage::Db;
+use crate::storage::batch::{self, Queue, Waiting};
 
 /// The readers' end: lookups queue here.
 pub struct AccountReads {
-    queue: mpsc::Sender<Lookup>,
+    queue: Queue<String, Option<Account>>,
 }
 
 impl AccountReads {
     /// Starts the reader on the current Tokio runtime; it stops when this is
     /// dropped.
     pub fn start(db: Db) -> Self {
-        let (queue, lookups) = mpsc::channel(QUEUE);
+        let (queue, lookups) = Queue::new("reading the account of a request");
         tokio::spawn(read_batches(db, lookups));
         Self { queue }
     }
@@ -48,53 +35,43 @@ impl AccountReads {
     /// The account `id`, as the database holds it now, read with whatever
     /// other lookups queued meanwhile.
     pub async fn by_id(&self, id: &str) -> Result<Option<Account>, batch::Failed> {
-        let (found, answer) = oneshot::channel();
-        let gone = || batch::Failed::gone(READING);
-        self.queue
-            .send(Lookup {
-                id: id.to_owned(),
-                found,
-            })
-            .await
-            .map_err(|_| gone())?;
-        answer
-            .await
-            .map_err(|_| gone())?
-            .map_err(|e| batch::Failed::new(READING, e))
+        self.queue.ask(id.to_owned()).await
     }
 }
 
-async fn read_batches(db: Db, mut lookups: mpsc::Receiver<Lookup>) {
-    let mut taken = Vec::with_capacity(MAX_BATCH);
-    while batch::next(&mut lookups, &mut taken, MAX_BATCH).await {
-        let mut ids: Vec<&str> = taken.iter().map(|l: &Lookup| l.id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let read = async { store::accounts_by_ids(&mut *db.acquire().await?, &ids).await };
-        match read.await {
-            Ok(accounts) => {
-                let by_id: HashMap<&str, &Account> = accounts
-                    .iter()
-                    .map(|account| (account.id.as_str(), account))
-                    .collect();
-                for lookup in taken.drain(..) {
-                    let account = by_id.get(lookup.id.as_str()).map(|a| (*a).clone());
-                    let _ = lookup.found.send(Ok(account));
-                }
-            }
-            Err(e) => {
-                let e = Arc::new(e);
-                for lookup in taken.drain(..) {
-                    let _ = lookup.found.send(Err(e.clone()));
-                }
-            }
-        }
+async fn read_batches(db: Db, mut lookups: mpsc::Receiver<Waiting<String, Option<Account>>>) {
+    let mut taken = Vec::new();
+    while batch::next(&mut lookups, &mut taken).await {
+        let asked: Vec<&str> = taken.iter().map(|w| w.item.as_str()).collect();
+        let outcome = read(&db, &asked).await;
+        drop(asked);
+        batch::answer_each(&db, std::mem::take(&mut taken), outcome, |db, id| {
+            Box::pin(async move { Ok(read(db, &[id]).await?.remove(0)) })
+        })
+        .await;
     }
+}
+
+/// Each asked account (or none), in the order asked.
+async fn read(db: &Db, asked: &[&str]) -> Result<Vec<Option<Account>>, sqlx::Error> {
+    let mut ids = asked.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let accounts = store::accounts_by_ids(&mut *db.acquire().await?, &ids).await?;
+    let by_id: HashMap<&str, &Account> = accounts
+        .iter()
+        .map(|account| (account.id.as_str(), account))
+        .collect();
+    Ok(asked
+        .iter()
+        .map(|id| by_id.get(id).map(|a| (*a).clone()))
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     /// A database with `n` accounts, `a0` to `a{n-1}`.
     async fn database(n: usize) -> (tempfile::TempDir, Db) {

@@ -13,21 +13,13 @@
 //! written. Alone, an exchange is a batch of one: nothing waits for a batch
 //! to fill.
 
-use std::sync::Arc;
-
 use prometheus_client::metrics::histogram::Histogram;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::backchannel;
 use super::refresh::{self, Opening};
-use crate::storage::{Db, batch};
-
-/// The largest batch: the statement of one table for 64 exchanges has 576
-/// parameters, far below SQLite's and PostgreSQL's limits.
-const MAX_BATCH: usize = 64;
-
-/// Exchanges that may wait for a batch; beyond, an exchange waits to queue.
-const QUEUE: usize = 4 * MAX_BATCH;
+use crate::storage::Db;
+use crate::storage::batch::{self, Queue, Waiting};
 
 /// What one code exchange writes.
 #[derive(Debug)]
@@ -42,21 +34,15 @@ pub struct Entry {
 
 /// The writer's end: exchanges queue their entries here.
 pub struct Ledger {
-    queue: mpsc::Sender<Waiting>,
+    queue: Queue<Entry, ()>,
 }
-
-struct Waiting {
-    entry: Entry,
-    written: oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
-}
-
-const WRITING: &str = "writing the code exchange's session record and refresh family";
 
 impl Ledger {
     /// Starts the writer on the current Tokio runtime; it stops when the
     /// ledger is dropped. Each batch's size goes to `batches`.
     pub fn start(db: Db, batches: Histogram) -> Self {
-        let (queue, waiting) = mpsc::channel(QUEUE);
+        let (queue, waiting) =
+            Queue::new("writing the code exchange's session record and refresh family");
         tokio::spawn(write_batches(db, waiting, batches));
         Self { queue }
     }
@@ -64,58 +50,25 @@ impl Ledger {
     /// Writes `entry`, with whatever other exchanges queued meanwhile; returns
     /// once it is committed.
     pub async fn write(&self, entry: Entry) -> Result<(), batch::Failed> {
-        let (written, answer) = oneshot::channel();
-        let gone = || batch::Failed::gone(WRITING);
-        self.queue
-            .send(Waiting { entry, written })
-            .await
-            .map_err(|_| gone())?;
-        answer
-            .await
-            .map_err(|_| gone())?
-            .map_err(|e| batch::Failed::new(WRITING, e))
+        self.queue.ask(entry).await
     }
 }
 
-async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Waiting>, batches: Histogram) {
-    let mut taken = Vec::with_capacity(MAX_BATCH);
-    while batch::next(&mut waiting, &mut taken, MAX_BATCH).await {
+async fn write_batches(
+    db: Db,
+    mut waiting: mpsc::Receiver<Waiting<Entry, ()>>,
+    batches: Histogram,
+) {
+    let mut taken = Vec::new();
+    while batch::next(&mut waiting, &mut taken).await {
         batches.observe(taken.len() as f64);
-        let entries: Vec<&Entry> = taken.iter().map(|w| &w.entry).collect();
-        let outcome = write(&db, &entries).await;
+        let entries: Vec<&Entry> = taken.iter().map(|w| &w.item).collect();
+        let outcome = write(&db, &entries).await.map(|()| vec![(); entries.len()]);
         drop(entries);
-        match outcome {
-            Ok(()) => {
-                for w in taken.drain(..) {
-                    let _ = w.written.send(Ok(()));
-                }
-            }
-            // One entry the database refuses must not fail the others': each
-            // is tried on its own. A database that is down fails them all at
-            // once, rather than each after its own wait.
-            Err(e) if taken.len() > 1 && !crate::storage::sqlx_unavailable(&e) => {
-                let mut down: Option<Arc<sqlx::Error>> = None;
-                for w in taken.drain(..) {
-                    let outcome = match &down {
-                        // Gone meanwhile: the rest fail with it, not one wait each.
-                        Some(e) => Err(e.clone()),
-                        None => write(&db, &[&w.entry]).await.map_err(Arc::new),
-                    };
-                    if let Err(e) = &outcome
-                        && crate::storage::sqlx_unavailable(e)
-                    {
-                        down = Some(e.clone());
-                    }
-                    let _ = w.written.send(outcome);
-                }
-            }
-            Err(e) => {
-                let e = Arc::new(e);
-                for w in taken.drain(..) {
-                    let _ = w.written.send(Err(e.clone()));
-                }
-            }
-        }
+        batch::answer_each(&db, std::mem::take(&mut taken), outcome, |db, entry| {
+            Box::pin(async move { write(db, &[entry]).await })
+        })
+        .await;
     }
 }
 
@@ -138,6 +91,7 @@ async fn write(db: &Db, entries: &[&Entry]) -> Result<(), sqlx::Error> {
 #[cfg(test)]
 pub(crate) mod tests {
     use sqlx::Row;
+    use std::sync::Arc;
 
     use super::*;
     use crate::oidc::Scopes;

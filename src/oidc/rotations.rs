@@ -11,34 +11,22 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc};
 
 use super::refresh::{self, Presented, Rotation};
-use crate::storage::{Db, batch};
-
-/// The largest batch.
-const MAX_BATCH: usize = 64;
-
-/// Refreshes that may wait for a batch; beyond, a refresh waits to queue.
-const QUEUE: usize = 4 * MAX_BATCH;
-
-const ROTATING: &str = "rotating a refresh token";
-
-struct Waiting {
-    presented: Presented,
-    rotated: oneshot::Sender<Result<Rotation, Arc<sqlx::Error>>>,
-}
+use crate::storage::Db;
+use crate::storage::batch::{self, Queue, Waiting};
 
 /// The rotator's end: refreshes queue here.
 pub struct Rotations {
-    queue: mpsc::Sender<Waiting>,
+    queue: Queue<Presented, Rotation>,
 }
 
 impl Rotations {
     /// Starts the rotator on the current Tokio runtime; it stops when this is
     /// dropped.
     pub fn start(db: Db) -> Self {
-        let (queue, waiting) = mpsc::channel(QUEUE);
+        let (queue, waiting) = Queue::new("rotating a refresh token");
         tokio::spawn(rotate_batches(db, waiting));
         Self { queue }
     }
@@ -46,16 +34,7 @@ impl Rotations {
     /// Rotates `presented` with whatever other refreshes queued meanwhile;
     /// returns once the outcome is committed.
     pub async fn rotate(&self, presented: Presented) -> Result<Rotation, batch::Failed> {
-        let (rotated, answer) = oneshot::channel();
-        let gone = || batch::Failed::gone(ROTATING);
-        self.queue
-            .send(Waiting { presented, rotated })
-            .await
-            .map_err(|_| gone())?;
-        answer
-            .await
-            .map_err(|_| gone())?
-            .map_err(|e| batch::Failed::new(ROTATING, e))
+        self.queue.ask(presented).await
     }
 }
 
@@ -71,7 +50,7 @@ fn in_flight(db: &Db) -> usize {
     }
 }
 
-async fn rotate_batches(db: Db, mut waiting: mpsc::Receiver<Waiting>) {
+async fn rotate_batches(db: Db, mut waiting: mpsc::Receiver<Waiting<Presented, Rotation>>) {
     let turns = Arc::new(Semaphore::new(in_flight(&db)));
     loop {
         // The turn first: while the batches before are at the database, the
@@ -81,58 +60,24 @@ async fn rotate_batches(db: Db, mut waiting: mpsc::Receiver<Waiting>) {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let mut taken = Vec::with_capacity(MAX_BATCH);
-        if !batch::next(&mut waiting, &mut taken, MAX_BATCH).await {
+        let mut taken = Vec::new();
+        if !batch::next(&mut waiting, &mut taken).await {
             return;
         }
         let db = db.clone();
         tokio::spawn(async move {
-            rotate_and_answer(&db, taken).await;
+            // In a stable order, so that two batches lock the same tokens in
+            // the same order rather than into a deadlock.
+            taken.sort_by(|a, b| a.item.id.cmp(&b.item.id));
+            let presented: Vec<&Presented> = taken.iter().map(|w| &w.item).collect();
+            let outcome = rotate_all(&db, &presented).await;
+            drop(presented);
+            batch::answer_each(&db, taken, outcome, |db, one| {
+                Box::pin(async move { Ok(rotate_all(db, &[one]).await?.remove(0)) })
+            })
+            .await;
             drop(turn);
         });
-    }
-}
-
-async fn rotate_and_answer(db: &Db, mut taken: Vec<Waiting>) {
-    // In a stable order, so that two batches lock the same tokens in the same
-    // order rather than into a deadlock.
-    taken.sort_by(|a, b| a.presented.id.cmp(&b.presented.id));
-    let presented: Vec<&Presented> = taken.iter().map(|w| &w.presented).collect();
-    let outcome = rotate_all(db, &presented).await;
-    drop(presented);
-    match outcome {
-        Ok(rotations) => {
-            for (w, rotation) in taken.into_iter().zip(rotations) {
-                let _ = w.rotated.send(Ok(rotation));
-            }
-        }
-        // Nothing of the batch was committed. A database that refuses one
-        // rotation must not fail the others: each is tried on its own; one
-        // that is down fails them all at once.
-        Err(e) if taken.len() > 1 && !crate::storage::sqlx_unavailable(&e) => {
-            let mut down: Option<Arc<sqlx::Error>> = None;
-            for w in taken {
-                let outcome = match &down {
-                    Some(e) => Err(e.clone()),
-                    None => rotate_all(db, &[&w.presented])
-                        .await
-                        .map(|mut one| one.remove(0))
-                        .map_err(Arc::new),
-                };
-                if let Err(e) = &outcome
-                    && crate::storage::sqlx_unavailable(e)
-                {
-                    down = Some(e.clone());
-                }
-                let _ = w.rotated.send(outcome);
-            }
-        }
-        Err(e) => {
-            let e = Arc::new(e);
-            for w in taken {
-                let _ = w.rotated.send(Err(e.clone()));
-            }
-        }
     }
 }
 

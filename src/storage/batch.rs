@@ -1,29 +1,127 @@
 //! What the batching tasks share (`oidc::ledger` writes code exchanges by
-//! group commit, `accounts::reads` reads their accounts together): taking a
-//! batch from a queue, and the error every member of a failed batch gets.
+//! group commit, `oidc::rotations` rotates refresh tokens so, and
+//! `accounts::reads` reads accounts together): the queue requests wait in,
+//! taking a batch from it, answering each member, and the error every member
+//! of a failed batch gets.
 
 use std::error::Error;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-/// Waits for the first item, then takes up to `max` into `batch`; false once
-/// every sender is gone. The first item wakes the task at once; the tasks
-/// already under way reach the queue if it lets them run first, which at low
-/// load costs one turn of the scheduler.
-pub async fn next<T>(queue: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, max: usize) -> bool {
-    if queue.recv_many(batch, max).await == 0 {
+use super::Db;
+
+/// The largest batch.
+pub const MAX_BATCH: usize = 64;
+
+/// Requests that may wait for a batch; beyond, a request waits to queue.
+const QUEUE: usize = 4 * MAX_BATCH;
+
+/// A request in a batch, and where its answer goes.
+pub struct Waiting<I, O> {
+    pub item: I,
+    answer: oneshot::Sender<Result<O, Arc<sqlx::Error>>>,
+}
+
+impl<I, O> Waiting<I, O> {
+    /// Answers the request (which may have stopped waiting: nothing to do then).
+    pub fn answer(self, outcome: Result<O, Arc<sqlx::Error>>) {
+        let _ = self.answer.send(outcome);
+    }
+}
+
+/// The requesters' end of a batching task's queue.
+pub struct Queue<I, O> {
+    sender: mpsc::Sender<Waiting<I, O>>,
+    doing: &'static str,
+}
+
+impl<I, O> Queue<I, O> {
+    /// A queue for requests of what `doing` says; the batching task reads the
+    /// receiver, and stops when the queue is dropped.
+    pub fn new(doing: &'static str) -> (Self, mpsc::Receiver<Waiting<I, O>>) {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        (Self { sender, doing }, receiver)
+    }
+
+    /// Queues `item`; returns its answer once its batch is done.
+    pub async fn ask(&self, item: I) -> Result<O, Failed> {
+        let (answer, answered) = oneshot::channel();
+        let gone = || Failed::gone(self.doing);
+        self.sender
+            .send(Waiting { item, answer })
+            .await
+            .map_err(|_| gone())?;
+        answered
+            .await
+            .map_err(|_| gone())?
+            .map_err(|e| Failed::new(self.doing, e))
+    }
+}
+
+/// Waits for the first request, then takes up to `MAX_BATCH` into `batch`;
+/// false once the queue is gone. The first request wakes the task at once;
+/// the tasks already under way reach the queue if it lets them run first,
+/// which at low load costs one turn of the scheduler.
+pub async fn next<T>(queue: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) -> bool {
+    if queue.recv_many(batch, MAX_BATCH).await == 0 {
         return false;
     }
     tokio::task::yield_now().await;
-    while batch.len() < max {
+    while batch.len() < MAX_BATCH {
         match queue.try_recv() {
             Ok(item) => batch.push(item),
             Err(_) => break,
         }
     }
     true
+}
+
+/// One request of a refused batch, tried on its own.
+pub type Alone<'a, O> = Pin<Box<dyn Future<Output = Result<O, sqlx::Error>> + Send + 'a>>;
+
+/// Answers each request of `taken` with its share of `outcome`, the batch's
+/// one answer per request. A batch the database refused must not fail its
+/// members for one of them: each is then tried `alone`. A database that is
+/// down fails them all at once, rather than each after its own wait.
+pub async fn answer_each<I, O>(
+    db: &Db,
+    taken: Vec<Waiting<I, O>>,
+    outcome: Result<Vec<O>, sqlx::Error>,
+    alone: impl for<'a> Fn(&'a Db, &'a I) -> Alone<'a, O>,
+) {
+    match outcome {
+        Ok(outcomes) => {
+            for (waiting, outcome) in taken.into_iter().zip(outcomes) {
+                waiting.answer(Ok(outcome));
+            }
+        }
+        Err(e) if taken.len() > 1 && !super::sqlx_unavailable(&e) => {
+            let mut down: Option<Arc<sqlx::Error>> = None;
+            for waiting in taken {
+                let outcome = match &down {
+                    // Gone meanwhile: the rest fail with it, not one wait each.
+                    Some(e) => Err(e.clone()),
+                    None => alone(db, &waiting.item).await.map_err(Arc::new),
+                };
+                if let Err(e) = &outcome
+                    && super::sqlx_unavailable(e)
+                {
+                    down = Some(e.clone());
+                }
+                waiting.answer(outcome);
+            }
+        }
+        Err(e) => {
+            let e = Arc::new(e);
+            for waiting in taken {
+                waiting.answer(Err(e.clone()));
+            }
+        }
+    }
 }
 
 /// A batch's statement failed: what it was doing, and the database's error,
