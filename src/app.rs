@@ -49,7 +49,7 @@ pub struct Clef {
     pub clients: crate::oidc::clients::ClientCache,
     /// Writes what code exchanges leave in the database, in batches.
     pub ledger: crate::oidc::ledger::Ledger,
-    /// Reads the accounts of code exchanges, in batches.
+    /// Reads the accounts of code exchanges, refreshes and UserInfo, in batches.
     pub account_reads: crate::accounts::reads::AccountReads,
     /// Rotates refresh tokens, in batches.
     pub rotations: crate::oidc::rotations::Rotations,

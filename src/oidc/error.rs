@@ -154,6 +154,14 @@ impl From<sqlx::Error> for OAuthError {
     }
 }
 
+/// A batched read or write (`storage::batch`) that failed: the database's
+/// error, told apart when it is unavailable (503) as a direct one is.
+impl From<crate::storage::batch::Failed> for OAuthError {
+    fn from(error: crate::storage::batch::Failed) -> Self {
+        Self::from_internal(error.into())
+    }
+}
+
 impl From<serde_json::Error> for OAuthError {
     fn from(error: serde_json::Error) -> Self {
         Self::from_internal(error.into())

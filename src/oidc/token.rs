@@ -381,8 +381,7 @@ async fn exchange_code(
     let account = app
         .account_reads
         .by_id(&grant.account_id)
-        .await
-        .map_err(anyhow::Error::from)?
+        .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
     let claims =
@@ -426,8 +425,7 @@ async fn exchange_code(
             at: now,
             opening,
         })
-        .await
-        .map_err(anyhow::Error::from)?;
+        .await?;
     let signed = SignIn {
         auth_time: grant.auth_time,
         sid: &grant.sid,
@@ -465,8 +463,7 @@ async fn refresh(
             policy,
             now,
         ))
-        .await
-        .map_err(anyhow::Error::from)?;
+        .await?;
     let (refresh_token, family) = match rotation {
         Rotation::Rotated { token, family } => (token, family),
         Rotation::ReuseDetected { family_id } => {
@@ -491,8 +488,7 @@ async fn refresh(
     let Some(account) = app
         .account_reads
         .by_id(&family.account_id)
-        .await
-        .map_err(anyhow::Error::from)?
+        .await?
         .filter(|a| a.may_use_applications())
     else {
         refresh::revoke_family(&app.db, &family.id, now).await?;
@@ -610,8 +606,7 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<UserInfo, OAuthE
     let account = app
         .account_reads
         .by_id(account_id)
-        .await
-        .map_err(anyhow::Error::from)?
+        .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(invalid)?;
     let mut claims =
