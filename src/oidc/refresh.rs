@@ -122,18 +122,44 @@ pub async fn open_all(
         }
         query.execute(&mut *db).await?;
     }
-    for run in crate::storage::in_prepared_sizes(openings) {
-        let tokens = format!(
+    let first_tokens: Vec<NewToken> = openings
+        .iter()
+        .map(|opening| NewToken {
+            id: &opening.first_token,
+            family_id: &opening.family.id,
+            issued_at: opening.created_at,
+            expires_at: opening.first_token_expires_at,
+        })
+        .collect();
+    insert_tokens(db, &first_tokens).await
+}
+
+/// A refresh token's row, as written.
+struct NewToken<'a> {
+    /// The token's digest.
+    id: &'a str,
+    family_id: &'a str,
+    issued_at: i64,
+    expires_at: i64,
+}
+
+/// Writes token rows: a family's first tokens in a batch, or a rotation's one.
+async fn insert_tokens(
+    db: &mut sqlx::AnyConnection,
+    tokens: &[NewToken<'_>],
+) -> Result<(), sqlx::Error> {
+    for run in crate::storage::in_prepared_sizes(tokens) {
+        let insert = format!(
             "INSERT INTO refresh_tokens (id, family_id, issued_at, expires_at) VALUES {}",
             crate::storage::values_list(run.len(), 4)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(tokens));
-        for opening in run {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+        for token in run {
             query = query
-                .bind(opening.first_token.as_str())
-                .bind(opening.family.id.as_str())
-                .bind(opening.created_at)
-                .bind(opening.first_token_expires_at);
+                .bind(token.id)
+                .bind(token.family_id)
+                .bind(token.issued_at)
+                .bind(token.expires_at);
         }
         query.execute(&mut *db).await?;
     }
@@ -152,15 +178,13 @@ async fn issue(
     expires_at: i64,
 ) -> Result<String, sqlx::Error> {
     let token = random_token(32);
-    sqlx::query(
-        "INSERT INTO refresh_tokens (id, family_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(digest(&token))
-    .bind(family_id)
-    .bind(now)
-    .bind(expires_at)
-    .execute(&mut *tx)
-    .await?;
+    let row = NewToken {
+        id: &digest(&token),
+        family_id,
+        issued_at: now,
+        expires_at,
+    };
+    insert_tokens(tx, &[row]).await?;
     Ok(token)
 }
 
