@@ -407,9 +407,6 @@ async fn exchange_code(
         issued_at: now,
     };
     let (access_token, access_id) = app.access_tokens.issue(&access).await?;
-    if let Err(redeem) = app.codes.record_issued(&code_id, &access_id).await {
-        return Err(refuse_replay(app, client, redeem).await);
-    }
     // The session's record of the client (for back-channel logout) and the
     // refresh family, committed before the answer.
     let (opening, refresh_token) = family
@@ -426,6 +423,12 @@ async fn exchange_code(
             opening,
         })
         .await?;
+    // Recorded once the family is written: a replay from then on finds the
+    // access token and, through it, the family to revoke; one before has
+    // marked the code, and this exchange revokes them itself.
+    if let Err(redeem) = app.codes.record_issued(&code_id, &access_id).await {
+        return Err(refuse_replay(app, client, redeem).await);
+    }
     let signed = SignIn {
         auth_time: grant.auth_time,
         sid: &grant.sid,
