@@ -259,11 +259,14 @@ impl ClientMetadata {
         let backchannel_logout_uri = self
             .backchannel_logout_uri
             .as_deref()
-            .map(parse_backchannel_uri)
-            .transpose()
-            .map_err(|_| {
-                metadata("backchannel_logout_uri must be an https URL without fragment")
-            })?;
+            .map(|raw| {
+                // Clef POSTs there: loopback http only in development, as for the URLs it fetches.
+                web_url("backchannel_logout_uri", raw, dev)?;
+                parse_backchannel_uri(raw).map_err(|_| {
+                    metadata("backchannel_logout_uri must be an https URL without fragment")
+                })
+            })
+            .transpose()?;
         let name = match self.client_name.as_deref().map(str::trim) {
             None | Some("") => "Service".to_owned(),
             Some(name) => crate::domain::text("client_name", name, 100)
@@ -470,4 +473,43 @@ pub fn response(
         optional("scope", Some(client.service_scopes.join(" ").into()));
     }
     answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata_with_backchannel(uri: &str) -> ClientMetadata {
+        serde_json::from_value(serde_json::json!({
+            "redirect_uris": ["https://rp.example/cb"],
+            "backchannel_logout_uri": uri,
+        }))
+        .unwrap()
+    }
+
+    /// Clef POSTs logout tokens to a registered back-channel URI: anyone who may
+    /// register must not point it at the server's own loopback services.
+    #[tokio::test]
+    async fn a_loopback_backchannel_uri_is_refused_outside_development() {
+        let local = "http://127.0.0.1:6379/";
+        assert!(
+            metadata_with_backchannel(local)
+                .validate(false)
+                .await
+                .is_err()
+        );
+        assert!(
+            metadata_with_backchannel(local)
+                .validate(true)
+                .await
+                .is_ok()
+        );
+        let public = "https://rp.example/logout";
+        assert!(
+            metadata_with_backchannel(public)
+                .validate(false)
+                .await
+                .is_ok()
+        );
+    }
 }

@@ -45,23 +45,30 @@ fn invalid_uri(why: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidRequestUri, why)
 }
 
+/// Where a request object comes from (OIDC Core §6.1, §6.2).
+enum Source<'a> {
+    Value(&'a str),
+    Reference(&'a str),
+}
+
 /// The parameters an `/authorize` request stands for: its own, those of its
 /// request object (which win over the query's, OIDC Core §6.3.3), or those it
 /// pushed (RFC 9126 §4).
 pub async fn resolve(app: &Clef, params: Params) -> Result<Params, OAuthError> {
-    let object = match (params.get("request"), params.get("request_uri")) {
+    let source = match (params.get("request"), params.get("request_uri")) {
         (None, None) => return Ok(params),
         (Some(_), Some(_)) => {
             return Err(OAuthError::invalid_request(
                 "request and request_uri cannot be used together",
             ));
         }
-        (Some(object), None) => object.to_owned(),
+        (Some(object), None) => Source::Value(object),
         (None, Some(uri)) if uri.starts_with(PAR_PREFIX) => {
             return take_pushed(app, &params, uri).await;
         }
-        (None, Some(uri)) => fetch_object(uri, app.config.issuer.scheme() == "http").await?,
+        (None, Some(uri)) => Source::Reference(uri),
     };
+    // The client first: nothing is fetched for a request that names none.
     let client_id = params
         .get("client_id")
         .ok_or_else(|| OAuthError::invalid_request("client_id is missing"))?;
@@ -70,6 +77,12 @@ pub async fn resolve(app: &Clef, params: Params) -> Result<Params, OAuthError> {
         .find(&app.db, client_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
+    let object = match source {
+        Source::Value(object) => object.to_owned(),
+        Source::Reference(uri) => {
+            fetch_object(&client, uri, app.config.issuer.scheme() == "http").await?
+        }
+    };
     let claims = verify(app, &client, &object).await?;
     merge(&params, claims)
 }
@@ -109,12 +122,31 @@ pub fn merge(params: &Params, claims: Map<String, Value>) -> Result<Params, OAut
 }
 
 /// OIDC Core §6.2: a request object published by the client at an https URL
-/// (loopback http too when `dev`, an http issuer: development).
-async fn fetch_object(uri: &str, dev: bool) -> Result<String, OAuthError> {
+/// (loopback http too when `dev`, an http issuer: development). Only a client
+/// that signs request objects (it has keys), and only on a host of its own
+/// (one of its redirect URIs' or its `jwks_uri`'s), so that the request_uri
+/// cannot make Clef reach any address it can (RFC 9101 §10.4.1).
+async fn fetch_object(client: &Client, uri: &str, dev: bool) -> Result<String, OAuthError> {
     let url = url::Url::parse(uri).map_err(|_| invalid_uri("request_uri is not a URL"))?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     if !(url.scheme() == "https" || (dev && url.scheme() == "http" && loopback)) {
         return Err(invalid_uri("request_uri must be https"));
+    }
+    if client.jwks.is_none() && client.jwks_uri.is_none() {
+        return Err(invalid_uri(
+            "this client has no keys to sign request objects with",
+        ));
+    }
+    let own_hosts = client
+        .redirect_uris
+        .iter()
+        .filter_map(|r| url::Url::parse(r.as_str()).ok())
+        .chain(client.jwks_uri.clone());
+    let host = url.host_str();
+    if !own_hosts.into_iter().any(|own| own.host_str() == host) {
+        return Err(invalid_uri(
+            "request_uri must be on a host of the client's redirect URIs or jwks_uri",
+        ));
     }
     let body = assertion::fetch_bytes(&url)
         .await

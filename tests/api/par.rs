@@ -327,3 +327,45 @@ async fn discovery_advertises_par_and_request_objects() {
         json!(["RS256", "ES256", "EdDSA", "Ed25519"])
     );
 }
+
+/// A request_uri is fetched only for a known client that signs request objects,
+/// and only on a host of its own: never for a request naming no client, nor on
+/// any other address (RFC 9101 §10.4.1, no server-side request forgery).
+#[tokio::test]
+async fn a_request_uri_is_fetched_only_from_the_client_s_own_hosts() {
+    let app = spawn_app_with(|config| config.registration_open = true).await;
+    app.family().await;
+    let (keyed, _sign) = client_with_key(&app).await;
+    let unkeyed = app.client(false).await;
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let served = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { "not a request object" }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, served).await });
+    let on_loopback = format!("http://127.0.0.1:{port}/admin");
+    let on_localhost = format!("http://localhost:{port}/admin");
+    let cases: [(&str, Vec<(&str, &str)>); 3] = [
+        ("no client_id", vec![("request_uri", &on_loopback)]),
+        (
+            "a client without keys",
+            vec![("client_id", &unkeyed.0), ("request_uri", &on_loopback)],
+        ),
+        (
+            "a host that is not the client's",
+            vec![("client_id", &keyed.0), ("request_uri", &on_localhost)],
+        ),
+    ];
+    for (name, query) in cases {
+        let page = browser()
+            .get(authorize_with(&app, &query))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 400, "{name}");
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
