@@ -41,6 +41,9 @@ pub struct Config {
         serialize_with = "proxies_shown"
     )]
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header the trusted proxies write the client's address in; the
+    /// other is ignored, as a proxy passes a client's own copy of it through.
+    pub forwarded_header: ForwardedHeader,
     /// Lifetimes, in seconds.
     pub session_ttl: i64,
     pub code_ttl: i64,
@@ -107,6 +110,18 @@ pub struct Config {
     pub audit_retention_days: i64,
 }
 
+/// Which header carries the client's address through the trusted proxies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For`, as nginx, ingress-nginx, HAProxy, Traefik and cloud
+    /// load balancers write it.
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded` (`for=`), for proxies that write that one.
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -119,6 +134,7 @@ impl Default for Config {
             redis_cluster: false,
             redis_prefix: "clef:".into(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             session_ttl: 12 * 3600,
             code_ttl: 60,
             access_token_ttl: 3600,
@@ -451,6 +467,22 @@ mod tests {
         assert!(setting_names().contains(&"audit_retention_days"));
         let wrong = Config::from_sources(None, env(&[("CLEF_SESSION_TTL", "soon")]));
         assert!(wrong.unwrap_err().to_string().contains("session_ttl"));
+    }
+
+    #[test]
+    fn the_forwarded_header_is_x_forwarded_for_unless_set() {
+        assert_eq!(
+            Config::from_sources(None, env(&[]))
+                .unwrap()
+                .forwarded_header,
+            ForwardedHeader::XForwardedFor
+        );
+        let config =
+            Config::from_sources(None, env(&[("CLEF_FORWARDED_HEADER", "forwarded")])).unwrap();
+        assert_eq!(config.forwarded_header, ForwardedHeader::Forwarded);
+        assert!(
+            Config::from_sources(None, env(&[("CLEF_FORWARDED_HEADER", "x-real-ip")])).is_err()
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::cookies;
 use super::error::WebError;
 use crate::accounts::{Account, store};
 use crate::app::Clef;
+use crate::config::ForwardedHeader;
 use crate::domain::{FieldError, Params, Problem};
 use crate::oidc::session::{self, Session};
 
@@ -251,21 +252,31 @@ impl FromRequestParts<Arc<Clef>> for ClientAddress {
             peer,
             &parts.headers,
             &app.config.trusted_proxies,
+            app.config.forwarded_header,
         ));
         parts.extensions.insert(address);
         Ok(address)
     }
 }
 
-/// See [`ClientAddress`]. `Forwarded` wins over `X-Forwarded-For` when both are
-/// present; a hop that cannot be read ends the walk at the last trusted one.
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+/// See [`ClientAddress`]. Only `header` is read (`X-Forwarded-For` or
+/// `Forwarded`), never the other: a proxy that writes one passes a client's
+/// own copy of the other through. A hop that cannot be read ends the walk at
+/// the last trusted one. IPv4 addresses written as IPv6 (`::ffff:a.b.c.d`, a
+/// dual-stack listener's peers) are read as the IPv4 addresses they are.
+pub fn client_address(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+    header: ForwardedHeader,
+) -> IpAddr {
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
-    let hops: Vec<Option<IpAddr>> = if headers.contains_key(header::FORWARDED) {
-        header_items(headers, header::FORWARDED.as_str())
+    let hops: Vec<Option<IpAddr>> = match header {
+        ForwardedHeader::Forwarded => header_items(headers, header::FORWARDED.as_str())
             .map(|element| {
                 element
                     .split(';')
@@ -273,11 +284,10 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> I
                     .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
                     .and_then(|(_, node)| forwarded_node(node.trim()))
             })
-            .collect()
-    } else {
-        header_items(headers, "x-forwarded-for")
+            .collect(),
+        ForwardedHeader::XForwardedFor => header_items(headers, "x-forwarded-for")
             .map(|hop| forwarded_node(hop.trim()))
-            .collect()
+            .collect(),
     };
     let mut client = peer;
     for hop in hops.into_iter().rev() {
@@ -305,6 +315,10 @@ fn header_items<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = 
 
 /// A node as proxies write it: `192.0.2.1`, `192.0.2.1:4711`, `"[2001:db8::1]:4711"`, `2001:db8::1`.
 fn forwarded_node(node: &str) -> Option<IpAddr> {
+    node_address(node).map(|ip| ip.to_canonical())
+}
+
+fn node_address(node: &str) -> Option<IpAddr> {
     let node = node.trim_matches('"');
     if let Ok(ip) = node.parse() {
         return Some(ip);
@@ -318,6 +332,8 @@ fn forwarded_node(node: &str) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const XFF: ForwardedHeader = ForwardedHeader::XForwardedFor;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -374,14 +390,14 @@ mod tests {
         let spoofed = headers(&[("x-forwarded-for", "198.51.100.9")]);
         // From an untrusted peer, the header is the attacker's word: ignored.
         assert_eq!(
-            client_address(ip("203.0.113.5"), &spoofed, &trusted),
+            client_address(ip("203.0.113.5"), &spoofed, &trusted, XFF),
             ip("203.0.113.5")
         );
         // Through the proxy, the client is the rightmost untrusted hop: a
         // client-supplied first entry cannot choose the address counted.
         let chain = headers(&[("x-forwarded-for", "198.51.100.9, 203.0.113.5, 10.1.2.3")]);
         assert_eq!(
-            client_address(ip("10.0.0.1"), &chain, &trusted),
+            client_address(ip("10.0.0.1"), &chain, &trusted, XFF),
             ip("203.0.113.5")
         );
         let split = headers(&[
@@ -389,16 +405,19 @@ mod tests {
             ("x-forwarded-for", "203.0.113.5"),
         ]);
         assert_eq!(
-            client_address(ip("::1"), &split, &trusted),
+            client_address(ip("::1"), &split, &trusted, XFF),
             ip("203.0.113.5")
         );
         // No header: the proxy itself.
         assert_eq!(
-            client_address(ip("10.0.0.1"), &HeaderMap::new(), &trusted),
+            client_address(ip("10.0.0.1"), &HeaderMap::new(), &trusted, XFF),
             ip("10.0.0.1")
         );
         // Nobody trusted: always the peer.
-        assert_eq!(client_address(ip("10.0.0.1"), &chain, &[]), ip("10.0.0.1"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &chain, &[], XFF),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
@@ -412,19 +431,69 @@ mod tests {
             ("x-forwarded-for", "192.0.2.99"),
         ]);
         assert_eq!(
-            client_address(ip("10.0.0.1"), &forwarded, &trusted),
+            client_address(
+                ip("10.0.0.1"),
+                &forwarded,
+                &trusted,
+                ForwardedHeader::Forwarded
+            ),
             ip("2001:db8:cafe::17")
         );
         let with_port = headers(&[("forwarded", "for=\"192.0.2.60:8080\"")]);
         assert_eq!(
-            client_address(ip("10.0.0.1"), &with_port, &trusted),
+            client_address(
+                ip("10.0.0.1"),
+                &with_port,
+                &trusted,
+                ForwardedHeader::Forwarded
+            ),
             ip("192.0.2.60")
         );
         // An obfuscated or garbled hop ends the walk at the last trusted one.
         let hidden = headers(&[("forwarded", "for=_hidden, for=10.9.9.9")]);
         assert_eq!(
-            client_address(ip("10.0.0.1"), &hidden, &trusted),
+            client_address(
+                ip("10.0.0.1"),
+                &hidden,
+                &trusted,
+                ForwardedHeader::Forwarded
+            ),
             ip("10.9.9.9")
+        );
+    }
+
+    /// ingress-nginx, HAProxy and Traefik write `X-Forwarded-For` and pass a
+    /// client's own `Forwarded` through: it must not choose the address counted.
+    #[test]
+    fn only_the_configured_header_is_read() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let both = headers(&[
+            ("forwarded", "for=198.51.100.1"),
+            ("x-forwarded-for", "192.0.2.9"),
+        ]);
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &both, &trusted, XFF),
+            ip("192.0.2.9")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &both, &trusted, ForwardedHeader::Forwarded),
+            ip("198.51.100.1")
+        );
+    }
+
+    /// A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`: still the
+    /// trusted proxy of `10.0.0.0/8`, and still one IPv4 client each.
+    #[test]
+    fn ipv4_addresses_written_as_ipv6_are_read_as_ipv4() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let chain = headers(&[("x-forwarded-for", "::ffff:198.51.100.9")]);
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.1"), &chain, &trusted, XFF),
+            ip("198.51.100.9")
+        );
+        assert_eq!(
+            client_address(ip("::ffff:203.0.113.5"), &chain, &trusted, XFF),
+            ip("203.0.113.5")
         );
     }
 }

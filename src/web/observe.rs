@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
@@ -28,7 +28,12 @@ pub fn span(app: &Arc<Clef>, request: &Request) -> tracing::Span {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(peer)| {
-            client_address(peer.ip(), request.headers(), &app.config.trusted_proxies)
+            client_address(
+                peer.ip(),
+                request.headers(),
+                &app.config.trusted_proxies,
+                app.config.forwarded_header,
+            )
         });
     tracing::info_span!(
         "request",
@@ -46,7 +51,19 @@ pub async fn record(State(app): AppState, request: Request, next: Next) -> Respo
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = request.method().to_string();
+    // Any token is a method to hyper: unknown ones share one label, so that
+    // requests cannot grow the series without bound.
+    let method = match *request.method() {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::DELETE
+        | Method::OPTIONS
+        | Method::PATCH => request.method().as_str(),
+        _ => "other",
+    }
+    .to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
     app.metrics
