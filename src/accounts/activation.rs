@@ -138,7 +138,12 @@ pub async fn first_connection(
         .map_err(|e| ActivationError::Invalid("birthdate", e.to_string()))?;
     // The birth date is a secret of the letter's holder: its attempts are
     // counted like login attempts, on the same counters, before the check.
+    // And on a count of their own, which a new sign-in with the letter does not clear.
     let gate = throttle::enter(&app.store, &account.identifier, origin, now).await?;
+    if let Gate::Closed { retry_after } = gate {
+        return Err(ActivationError::TooManyAttempts { retry_after });
+    }
+    let gate = throttle::enter_birth_date(&app.store, &account.identifier, now).await?;
     if let Gate::Closed { retry_after } = gate {
         return Err(ActivationError::TooManyAttempts { retry_after });
     }
@@ -151,6 +156,7 @@ pub async fn first_connection(
         return Err(ActivationError::WrongBirthdate);
     }
     throttle::succeeded(&app.store, &account.identifier, origin).await?;
+    throttle::birth_date_right(&app.store, &account.identifier).await?;
     check_new_password(app, &form.password, &form.password_confirmation)
         .map_err(|(field, message)| ActivationError::Invalid(field, message))?;
     let email = match (form.email.trim(), account.kind) {

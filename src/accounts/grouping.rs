@@ -187,6 +187,12 @@ async fn credentials_refusal(
         if typed.birthdate.trim().is_empty() {
             return Ok(Some(Refusal::BirthdateNeeded));
         }
+        // Counted on the birth date's own count (`throttle::BIRTH_DATES`).
+        if let Gate::Closed { retry_after } =
+            throttle::enter_birth_date(&app.store, &account.identifier, now).await?
+        {
+            return Err(GroupingError::TooManyAttempts { retry_after });
+        }
         let Ok(birthdate) = BirthDate::parse(&typed.birthdate) else {
             return Ok(Some(Refusal::WrongBirthdate));
         };
@@ -197,6 +203,7 @@ async fn credentials_refusal(
         {
             return Ok(Some(Refusal::WrongBirthdate));
         }
+        throttle::birth_date_right(&app.store, &account.identifier).await?;
         return Ok(None);
     }
     let hash = account.password_hash.as_deref().filter(|_| !too_long);

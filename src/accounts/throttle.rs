@@ -38,6 +38,20 @@ pub const PER_ADDRESS: Backoff = Backoff {
     window: Duration::from_secs(15 * 60),
 };
 
+/// Wrong birth dates per account, wherever the birth date is asked (first
+/// connection, grouping a letter's account): ten a day, then none until the
+/// day is over. Only the holder of the letter's password gets to type one, and
+/// a child's birth date has a few hundred likely values: unlike the password's
+/// counters, this one is neither escaped by a device cookie nor cleared by a
+/// successful login, so signing in again with the letter does not buy more
+/// guesses.
+pub const BIRTH_DATES: Backoff = Backoff {
+    free: 10,
+    first_delay: 24 * 3600,
+    max_delay: 24 * 3600,
+    window: Duration::from_secs(24 * 3600),
+};
+
 /// Recovery requests per client address: 30 an hour, then a lock of an hour
 /// (a school's computer room may help a few families; a script may not).
 pub const RECOVERY_PER_ADDRESS: Backoff = Backoff {
@@ -67,6 +81,7 @@ pub enum Gate {
 
 enum Counter<'a> {
     Account(&'a str),
+    BirthDate(&'a str),
     Address(IpAddr),
     Device(&'a TrustedDevice),
 }
@@ -75,6 +90,7 @@ impl Counter<'_> {
     fn key(&self) -> String {
         match self {
             Self::Account(identifier) => format!("attempts:account:{identifier}"),
+            Self::BirthDate(identifier) => format!("attempts:birthdate:{identifier}"),
             Self::Address(address) => format!("attempts:address:{}", client(*address)),
             Self::Device(device) => format!("attempts:device:{}", device.as_str()),
         }
@@ -135,6 +151,27 @@ pub async fn enter(
     Ok(Gate::Open)
 }
 
+/// Counts a birth date typed for the account `identifier` (see
+/// [`BIRTH_DATES`]), then says whether it may be checked.
+pub async fn enter_birth_date(
+    store: &ShortLived,
+    identifier: &str,
+    now: i64,
+) -> anyhow::Result<Gate> {
+    let key = Counter::BirthDate(identifier).key();
+    Ok(match store.attempt(&key, &BIRTH_DATES, now).await? {
+        Attempt::Refused { retry_after } => Gate::Closed {
+            retry_after: retry_after.max(1),
+        },
+        Attempt::Admitted { .. } => Gate::Open,
+    })
+}
+
+/// The birth date was right: its count starts again.
+pub async fn birth_date_right(store: &ShortLived, identifier: &str) -> anyhow::Result<()> {
+    store.delete(&Counter::BirthDate(identifier).key()).await
+}
+
 /// The attempt was right: its counters start again (the address's gives back
 /// this one attempt).
 pub async fn succeeded(
@@ -189,6 +226,38 @@ mod tests {
         };
         assert_eq!(
             enter(&store, "marie.martin", &parent, now).await.unwrap(),
+            Gate::Open
+        );
+    }
+
+    #[tokio::test]
+    async fn birth_dates_are_counted_apart_and_a_sign_in_does_not_clear_them() {
+        let store = ShortLived::memory();
+        let holder = Origin {
+            address: "203.0.113.7".parse().unwrap(),
+            device: Some(TrustedDevice::for_tests("n0nce")),
+        };
+        let now = 1_000_000;
+        for _ in 0..BIRTH_DATES.free {
+            assert_eq!(
+                enter_birth_date(&store, "marc.baillet", now).await.unwrap(),
+                Gate::Open
+            );
+        }
+        succeeded(&store, "marc.baillet", &holder).await.unwrap();
+        assert_eq!(
+            enter_birth_date(&store, "marc.baillet", now + 60)
+                .await
+                .unwrap(),
+            Gate::Closed {
+                retry_after: 24 * 3600 - 60
+            }
+        );
+        birth_date_right(&store, "marc.baillet").await.unwrap();
+        assert_eq!(
+            enter_birth_date(&store, "marc.baillet", now + 60)
+                .await
+                .unwrap(),
             Gate::Open
         );
     }

@@ -469,7 +469,7 @@ async fn max_age_zero_and_prompt_login_force_a_new_login_within_the_same_second(
 }
 
 #[tokio::test]
-async fn wrong_birth_dates_at_first_connection_are_limited_like_login() {
+async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_daily_count() {
     let app = spawn_app().await;
     app.establishment("0590001A", "Collège Jean Moulin").await;
     let csv = "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name,guardian1_email\n\
@@ -493,26 +493,80 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login() {
     )
     .await;
     assert_eq!(location(&response), "/premiere-connexion");
-    let form_page = page_text(&browser, &app.url("/premiere-connexion")).await;
-    let csrf = input_value(&form_page, "csrf").unwrap();
-    let mut statuses = vec![];
-    for _ in 0..7 {
-        let response = browser
-            .post(app.url("/premiere-connexion"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("birthdate", "01/01/2000"),
-                ("password", "Cartable2026"),
-                ("password_confirmation", "Cartable2026"),
-                ("email", "marc@example.org"),
-                ("email_confirmation", "marc@example.org"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        statuses.push(response.status().as_u16());
-    }
+    let guesses = |n: usize| {
+        let browser = browser.clone();
+        let url = app.url("/premiere-connexion");
+        async move {
+            let form_page = page_text(&browser, &url).await;
+            let csrf = input_value(&form_page, "csrf").unwrap();
+            let mut statuses = vec![];
+            for _ in 0..n {
+                let response = browser
+                    .post(&url)
+                    .form(&[
+                        ("csrf", csrf.as_str()),
+                        ("birthdate", "01/01/2000"),
+                        ("password", "Cartable2026"),
+                        ("password_confirmation", "Cartable2026"),
+                        ("email", "marc@example.org"),
+                        ("email_confirmation", "marc@example.org"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        }
+    };
     // The letter's login succeeded from this browser, so it is counted on its
     // own device counter: five checks, then a wait.
-    assert_eq!(statuses, [400, 400, 400, 400, 400, 429, 429]);
+    assert_eq!(guesses(7).await, [400, 400, 400, 400, 400, 429, 429]);
+    // Signing in with the letter again clears the login's counters, not the
+    // birth date's own: ten guesses a day in all, however many sign-ins.
+    let sign_in = || async {
+        // Past the login counters' delay, which the refused guesses started.
+        app.clock.advance(300);
+        let page = login_page(&app, &browser).await;
+        let response = login_from(
+            &app.address,
+            &browser,
+            &page,
+            "marc.baillet",
+            &letter.password,
+            None,
+        )
+        .await;
+        assert_eq!(location(&response), "/premiere-connexion");
+    };
+    sign_in().await;
+    assert_eq!(guesses(5).await, [400, 400, 400, 400, 400]);
+    sign_in().await;
+    assert_eq!(guesses(1).await, [429], "the eleventh guess of the day");
+    // The day over, the right birth date still opens the letter.
+    app.clock.advance(24 * 3600);
+    sign_in().await;
+    let form_page = page_text(&browser, &app.url("/premiere-connexion")).await;
+    let csrf = input_value(&form_page, "csrf").unwrap();
+    let response = browser
+        .post(app.url("/premiere-connexion"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("birthdate", "03/09/2012"),
+            ("password", "Cartable2026"),
+            ("password_confirmation", "Cartable2026"),
+            ("email", "marc@example.org"),
+            ("email_confirmation", "marc@example.org"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Compte en attente de validation")
+    );
 }
