@@ -5,13 +5,14 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::policy::PasswordRule;
+use super::recovery;
 use super::throttle::{self, Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::delivery::{Mail, Subject};
 use crate::domain::{BirthDate, EmailAddress};
-use crate::oidc::logout;
+use crate::oidc::{logout, refresh};
 use crate::provisioning::letters::{add_months, french_date};
 use crate::secret::constant_time_eq;
 
@@ -319,6 +320,8 @@ pub async fn confirm_email(
     .bind(&found.account_id)
     .execute(&mut *tx)
     .await?;
+    // Reset links mailed to the address this one replaces stop working.
+    recovery::void_reset_links(&mut *tx, &found.account_id, now).await?;
     tx.commit().await?;
     let account = store::account_by_id(&app.db, &found.account_id)
         .await?
@@ -450,14 +453,22 @@ pub async fn change_password(
     check_new_password(app, new, confirmation)
         .map_err(|(_, message)| ProfileError::Invalid(message))?;
     let hash = app.passwords.hash(new).await?;
+    let now = app.now();
+    // With the old password go what was obtained through it or meant to
+    // replace it: reset links and SMS codes under way, and refresh tokens.
+    let mut tx = app.db.begin().await?;
     sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(hash)
-        .bind(app.now())
+        .bind(now)
         .bind(&account.id)
-        .execute(&app.db)
+        .execute(&mut *tx)
         .await?;
+    recovery::void_reset_links(&mut *tx, &account.id, now).await?;
+    let families = refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
+    tx.commit().await?;
+    recovery::forget_sms_code(app, &account.id).await?;
     logout::sign_out_everywhere_else(app, &account.id, keep_session).await?;
-    tracing::info!(account = %account.id, "password changed; other sessions ended");
+    tracing::info!(account = %account.id, refresh_families = families, "password changed; other sessions ended");
     Ok(())
 }
 

@@ -503,14 +503,30 @@ pub async fn request_reset(
 /// Voids the account's outstanding reset links and SMS codes: a newer
 /// request (or a reset) replaces them.
 async fn void_outstanding(app: &Clef, account_id: &str) -> anyhow::Result<()> {
+    void_reset_links(&app.db, account_id, app.now()).await?;
+    forget_sms_code(app, account_id).await
+}
+
+/// The account's unused password-reset links stop working (a new request, a
+/// reset, a password or address change).
+pub async fn void_reset_links<'e>(
+    conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    account_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE action_tokens SET consumed_at = $1 \
          WHERE account_id = $2 AND purpose = 'reset_password' AND consumed_at IS NULL",
     )
-    .bind(app.now())
+    .bind(now)
     .bind(account_id)
-    .execute(&app.db)
+    .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// The account's outstanding SMS code stops working.
+pub async fn forget_sms_code(app: &Clef, account_id: &str) -> anyhow::Result<()> {
     latest_challenge(app).delete(account_id).await
 }
 
@@ -837,18 +853,11 @@ pub async fn reset_password(
     if updated.rows_affected() != 1 {
         return Err(ResetError::Link(TokenProblem::Unknown));
     }
-    sqlx::query(
-        "UPDATE action_tokens SET consumed_at = $1 \
-         WHERE account_id = $2 AND purpose = 'reset_password' AND consumed_at IS NULL",
-    )
-    .bind(now)
-    .bind(&account.id)
-    .execute(&mut *tx)
-    .await?;
+    void_reset_links(&mut *tx, &account.id, now).await?;
     let families = refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
     tx.commit().await?;
 
-    latest_challenge(app).delete(&account.id).await?;
+    forget_sms_code(app, &account.id).await?;
     logout::sign_out_everywhere(app, &account.id).await?;
     throttle::forgive(&app.store, &account.identifier).await?;
     tracing::info!(account = %account.id, refresh_families = families, "password reset");

@@ -1009,3 +1009,57 @@ async fn recovery_pages_and_mails_speak_english() {
     assert!(mail.subject.starts_with("Password change request no."));
     assert!(mail.text.starts_with("Hello"));
 }
+
+/// A password changed on « Mon compte » takes with it the reset links and
+/// SMS codes under way (someone who read the mailbox cannot use one later) and
+/// the refresh tokens obtained before.
+#[tokio::test]
+async fn a_password_change_voids_reset_links_and_refresh_tokens() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let signed_in = browser();
+    let url = authorize_url(&app, &client.0, &[("scope", "openid offline_access")]);
+    let back = authorize_and_login(&app, &signed_in, &url, "claire.martin").await;
+    let code = location_param(&back, "code").unwrap();
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    let other = browser();
+    let (_, taken) = request_reset(&app, &other, "claire.martin", "mail").await;
+    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+
+    let page = page_text(&signed_in, &app.url("/compte")).await;
+    let changed = signed_in
+        .post(app.url("/compte/mot-de-passe"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
+            ("current_password", PASSWORD),
+            ("new_password", NEW_PASSWORD),
+            ("new_password_confirmation", NEW_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+
+    assert_eq!(open_link(&other, &mail).await.status(), 410);
+    let refreshed = reqwest::Client::new()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+            ("client_id", client.0.as_str()),
+            ("client_secret", client.1.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = refreshed.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(login_status(&app, "claire.martin", NEW_PASSWORD).await, 303);
+}
