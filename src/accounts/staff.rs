@@ -219,8 +219,11 @@ pub async fn act(
                 let password = crate::provisioning::provisional::generate();
                 let sealed = app.letters.encrypt(&account.id, &password)?;
                 sqlx::query(
+                    // `activated_at` stays: an account once used keeps its history
+                    // (consents, grouped accounts…), so the letter's expiry closes it
+                    // rather than deleting it (`provisioning::expiry`).
                     "UPDATE accounts SET state = 'provisional', password_hash = NULL, provisional_password = $1, \
-                     letter_date = $2, email_verified_at = NULL, pending_email = NULL, activated_at = NULL, \
+                     letter_date = $2, email_verified_at = NULL, pending_email = NULL, \
                      updated_at = $2 WHERE id = $3 AND state <> 'closed'",
                 )
                 .bind(&sealed)

@@ -1,5 +1,7 @@
 //! Expiry of unactivated letters (SPEC §3.2): a provisional account whose
-//! letter is older than the validity period is deleted with its guardianships.
+//! letter is older than the validity period is deleted with its guardianships;
+//! one that was active before (a staff reset sent it a new letter) is closed
+//! instead, keeping what refers to it.
 //! A provisional student still attached to a guardian account is kept (the
 //! parent's account shows the child) but the letter's password is erased.
 //! Safe to run twice, or on two instances at once. The hourly task also runs

@@ -800,3 +800,46 @@ async fn the_funnel_matches_the_accounts_after_activations_an_expiry_and_a_group
     assert!(!expected.is_empty());
     check(page_text(&staff_a, &url).await, expected);
 }
+
+/// A reset sends an account once active back to a letter; if that letter
+/// expires unused, the account is closed, not deleted: what refers to it (a
+/// consent here) stays, and the hourly expiry does not fail on it.
+#[tokio::test]
+async fn an_expired_letter_after_a_reset_closes_the_account_it_does_not_delete_it() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    sqlx::query(
+        "UPDATE accounts SET state = 'active', activated_at = 1 WHERE identifier = 'marie.blanc'",
+    )
+    .execute(&app.app.db)
+    .await
+    .unwrap();
+    let marie = app.account_named("marie.blanc").await;
+    let client = app.client(false).await;
+    sqlx::query(
+        "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, 'openid', 0)",
+    )
+    .bind(&marie.id)
+    .bind(&client.0)
+    .execute(&app.app.db)
+    .await
+    .unwrap();
+    clef::accounts::staff::act(
+        &app.app,
+        &app.account_named("secretariat.a").await,
+        &marie,
+        clef::accounts::staff::Action::Reset,
+        "192.0.2.1".parse().unwrap(),
+        "test",
+    )
+    .await
+    .unwrap();
+    app.clock.advance(122 * 24 * 3600);
+    clef::provisioning::expiry::expire_letters(&app.app.db, app.app.now(), 3)
+        .await
+        .unwrap();
+    let marie = app.account_named("marie.blanc").await;
+    assert_eq!(marie.state, clef::accounts::AccountState::Closed);
+    assert_eq!(app.count("consents").await, 1);
+}
