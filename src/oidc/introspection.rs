@@ -15,10 +15,21 @@ pub async fn introspect(app: &Clef, client: &Client, token: &str) -> Result<Valu
     if let Some(access) = app.access_tokens.find(token, now).await?
         && access.client_id == client.id
     {
-        let alive = match &access.family {
+        let family_alive = match &access.family {
             Some(family) => refresh::family_alive(&app.db, family, now).await?,
             None => true,
         };
+        // The person's token dies with their account's use of applications
+        // (closed, grouped into another), as at UserInfo.
+        let alive = family_alive
+            && match &access.account_id {
+                Some(account_id) => app
+                    .account_reads
+                    .by_id(account_id)
+                    .await?
+                    .is_some_and(|a| a.may_use_applications()),
+                None => true,
+            };
         if alive {
             // A service's own token (client_credentials) has the client as subject.
             let (sub, scope) = match &access.account_id {

@@ -752,3 +752,20 @@ async fn entries_queued_at_once_are_written_in_one_batch_on_this_database() {
         assert_eq!(refresh(&app, &client, &token).await.status(), 200);
     }
 }
+
+/// RFC 7662 §2.2: a token whose person can no longer use applications (the
+/// account closed) is not active, as UserInfo already refuses it.
+#[tokio::test]
+async fn introspection_says_inactive_once_the_account_is_closed() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let tokens = sign_in(&app, &client, &[]).await;
+    let access = text(&tokens, "access_token");
+    assert_eq!(introspect(&app, &client, &access).await["active"], true);
+    sqlx::query("UPDATE accounts SET state = 'closed' WHERE identifier = 'claire.martin'")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(introspect(&app, &client, &access).await["active"], false);
+}
