@@ -261,12 +261,6 @@ impl KeyRing {
         self.sign_with(SigningAlg::RS256, claims, "JWT")
     }
 
-    /// Signs `claims` with RS256 and the given `typ` header (`logout+jwt` for
-    /// Back-Channel Logout §2.4).
-    pub fn sign_typed(&self, claims: &Value, typ: &str) -> anyhow::Result<String> {
-        self.sign_with(SigningAlg::RS256, claims, typ)
-    }
-
     /// Signs `claims` as a compact JWS with `alg`'s signing key: headers
     /// `alg`, `typ` and that key's `kid`.
     pub fn sign_with(&self, alg: SigningAlg, claims: &Value, typ: &str) -> anyhow::Result<String> {

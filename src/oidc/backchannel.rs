@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use super::clients;
 use crate::app::Clef;
+use crate::keys::SigningAlg;
 use crate::secret::random_token;
 
 /// The event that marks a logout token (§2.4).
@@ -103,7 +104,10 @@ pub async fn notify(app: &Clef, sid: &str, account_id: &str) -> anyhow::Result<(
             "sid": sid,
             "events": { EVENT: {} },
         });
-        let token = app.keys.sign_typed(&claims, "logout+jwt")?;
+        // §2.6: validated as the client validates its ID tokens, so signed alike.
+        let alg =
+            SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::RS256);
+        let token = app.keys.sign_with(alg, &claims, "logout+jwt")?;
         app.courier.deliver(uri, token, client.id);
     }
     Ok(())

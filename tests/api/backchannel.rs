@@ -86,9 +86,12 @@ async fn verified(app: &TestApp, token: &str) -> (Value, Value) {
         .into_iter()
         .next()
         .expect("the signing key is published");
-    let verifier = josekit::jws::RS256.verifier_from_jwk(jwk).unwrap();
+    let verifier: Box<dyn josekit::jws::JwsVerifier> = match header["alg"].as_str() {
+        Some("ES256") => Box::new(josekit::jws::ES256.verifier_from_jwk(jwk).unwrap()),
+        _ => Box::new(josekit::jws::RS256.verifier_from_jwk(jwk).unwrap()),
+    };
     let (payload, _) =
-        josekit::jws::deserialize_compact(token, &verifier).expect("a valid signature");
+        josekit::jws::deserialize_compact(token, &*verifier).expect("a valid signature");
     (header, serde_json::from_slice(&payload).unwrap())
 }
 
@@ -207,4 +210,29 @@ async fn a_password_change_tells_the_clients_of_the_sessions_it_ends() {
             .await
             .is_err()
     );
+}
+
+/// §2.6: the client validates a logout token as its ID tokens, so it comes
+/// signed with the algorithm the client registered for them.
+#[tokio::test]
+async fn a_logout_token_is_signed_with_the_client_s_id_token_algorithm() {
+    let app = spawn_app().await;
+    app.family().await;
+    let (uri, mut received) = receiver(Duration::ZERO).await;
+    let client = app
+        .client_with(|new| new.backchannel_logout_uri = Some(uri.parse().unwrap()))
+        .await;
+    sqlx::query("UPDATE clients SET id_token_signed_response_alg = 'ES256' WHERE id = $1")
+        .bind(&client.0)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let browser = browser();
+    signed_in_through(&app, &browser, &client).await;
+    log_out_from_my_account(&app, &browser).await;
+    let token = next(&mut received).await.expect("a logout token");
+    let (header, claims) = verified(&app, &token).await;
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["typ"], "logout+jwt");
+    assert_eq!(claims["aud"], client.0.as_str());
 }
