@@ -123,14 +123,17 @@ pub struct Registered {
 
 /// The sector a redirect URI belongs to: its host, or for a native app's
 /// private scheme (`fr.exemple.agenda:/cb`), which has none, the scheme, so
-/// two apps of different publishers never share one.
-fn sector_of(uri: &str) -> String {
+/// two apps of different publishers never share one. A loopback host
+/// (RFC 8252 §7.3) is every native app's: it names no sector (`None`), and
+/// such a client is a sector of its own.
+fn sector_of(uri: &str) -> Option<String> {
     match Url::parse(uri) {
         Ok(url) => match url.host_str() {
-            Some(host) if !host.is_empty() => host.to_owned(),
-            _ => format!("{}:", url.scheme()),
+            Some("localhost" | "127.0.0.1" | "[::1]") => None,
+            Some(host) if !host.is_empty() => Some(host.to_owned()),
+            _ => Some(format!("{}:", url.scheme())),
         },
-        Err(_) => uri.to_owned(),
+        Err(_) => Some(uri.to_owned()),
     }
 }
 
@@ -198,11 +201,12 @@ impl Client {
     pub fn sector(&self) -> String {
         match &self.sector_identifier_uri {
             Some(uri) => uri.host_str().unwrap_or_default().to_owned(),
-            None => match self.redirect_uris.first() {
-                Some(uri) => sector_of(uri.as_str()),
-                // A service without users: its own sector.
-                None => self.id.clone(),
-            },
+            // A service without users, or an app on loopback: its own sector.
+            None => self
+                .redirect_uris
+                .first()
+                .and_then(|uri| sector_of(uri.as_str()))
+                .unwrap_or_else(|| self.id.clone()),
         }
     }
 }
@@ -618,7 +622,7 @@ fn check_sector(client: &Client) -> anyhow::Result<()> {
         let hosts: std::collections::BTreeSet<Option<String>> = client
             .redirect_uris
             .iter()
-            .map(|uri| Some(sector_of(uri.as_str())))
+            .map(|uri| sector_of(uri.as_str()))
             .collect();
         anyhow::ensure!(
             hosts.len() == 1,

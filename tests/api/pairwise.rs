@@ -99,9 +99,9 @@ async fn third_party_at(app: &TestApp, name: &str, redirect_uri: &str) -> (Strin
 async fn unrelated_services_see_unlinkable_subjects_and_one_sector_sees_the_same() {
     let app = spawn_app().await;
     let family = app.family().await;
-    let a = "http://127.0.0.1:9999/callback";
-    let a_too = "http://127.0.0.1:7777/other";
-    let b = "http://localhost:9999/callback";
+    let a = "https://cahier.example/callback";
+    let a_too = "https://cahier.example:8443/other";
+    let b = "https://service-b.example/callback";
     let service_a = third_party_at(&app, "Cahier de textes A", a).await;
     let service_a_too = third_party_at(&app, "Autre service A", a_too).await;
     let service_b = third_party_at(&app, "Service B", b).await;
@@ -137,7 +137,17 @@ async fn unrelated_services_see_unlinkable_subjects_and_one_sector_sees_the_same
     assert_eq!(parent_a, parent_a_too);
     assert_eq!(children_a, children_a_too);
     let (again, children_again) = subjects(&id_token_claims(&app, &service_a, a).await);
-    assert_eq!((again, children_again), (parent_a, children_a));
+    assert_eq!((again, children_again), (parent_a.clone(), children_a));
+    // Loopback is every native app's (RFC 8252 §7.3), not a sector: two apps
+    // there, whoever registered them, cannot link anyone either.
+    let native = "http://127.0.0.1:9999/callback";
+    let other_native = "http://127.0.0.1:7777/other";
+    let app_1 = third_party_at(&app, "Application 1", native).await;
+    let app_2 = third_party_at(&app, "Application 2", other_native).await;
+    let (parent_1, _) = subjects(&id_token_claims(&app, &app_1, native).await);
+    let (parent_2, _) = subjects(&id_token_claims(&app, &app_2, other_native).await);
+    assert_ne!(parent_1, parent_2);
+    assert_ne!(parent_1, parent_a);
 }
 
 #[tokio::test]

@@ -390,7 +390,9 @@ async fn sign_in_with_openidconnect(
             .as_str()
             .map(|s| ClientSecret::new(s.into())),
     )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
+    .set_redirect_uri(
+        RedirectUrl::new(registered["redirect_uris"][0].as_str().unwrap().into()).unwrap(),
+    );
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _, nonce) = client
         .authorize_url(
@@ -897,14 +899,18 @@ async fn a_sector_identifier_uri_sets_the_sector_of_pairwise_subjects() {
         json!({ "redirect_uris": [at_localhost], "sector_identifier_uri": docs.url("/sector.json") }),
     )
     .await;
-    let same_host_as_sector = register(&app, json!({ "redirect_uris": [REDIRECT_URI] })).await;
+    let same_sector = register(
+        &app,
+        json!({ "redirect_uris": [at_localhost], "sector_identifier_uri": docs.url("/sector.json") }),
+    )
+    .await;
     let same_redirect_host = register(&app, json!({ "redirect_uris": [at_localhost] })).await;
 
     let browser = browser();
     let mut subjects = Vec::new();
     for (client, redirect_uri) in [
         (&grouped, at_localhost),
-        (&same_host_as_sector, REDIRECT_URI),
+        (&same_sector, at_localhost),
         (&same_redirect_host, at_localhost),
     ] {
         let id = client["client_id"].as_str().unwrap();
@@ -917,9 +923,9 @@ async fn a_sector_identifier_uri_sets_the_sector_of_pairwise_subjects() {
     }
     assert_eq!(
         subjects[0], subjects[1],
-        "the sector is the host of the sector identifier URI"
+        "one sector identifier URI, one sector"
     );
-    assert_ne!(subjects[0], subjects[2], "not the host of the redirect URI");
+    assert_ne!(subjects[0], subjects[2], "not the redirect URI's");
 }
 
 #[tokio::test]
@@ -1458,9 +1464,10 @@ async fn id_tokens_signed_es256_and_eddsa_verify_through_openidconnect_and_useri
         ("EdDSA", CoreJwsSigningAlgorithm::EdDsa),
         ("RS256", CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256),
     ] {
+        // One web service's host: one sector (loopback would be each app's own).
         let registered = register(
             &app,
-            json!({ "redirect_uris": [REDIRECT_URI], "id_token_signed_response_alg": name }),
+            json!({ "redirect_uris": ["https://rp.example/callback"], "id_token_signed_response_alg": name }),
         )
         .await;
         assert_eq!(registered["id_token_signed_response_alg"], name);
