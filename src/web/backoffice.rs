@@ -312,9 +312,16 @@ pub async fn account(
     jar: CookieJar,
 ) -> Result<Response, WebError> {
     let (establishment, account) = managed_account(&app, &staff, &uai, &id).await?;
+    // Only this establishment's pupils: a parent's other children are another
+    // school's to show.
     let children: Vec<minijinja::Value> = store::children(&app.db, &account.id)
         .await?
         .iter()
+        .filter(|c| {
+            c.establishment
+                .as_ref()
+                .is_some_and(|e| e.id == establishment.id)
+        })
         .map(|c| minijinja::context! { id => &c.id, name => format!("{} {}", c.given_name, c.family_name) })
         .collect();
     let trail: Vec<minijinja::Value> = audit::trail(&app.db, Some(&account.id), 0, 200)

@@ -843,3 +843,29 @@ async fn an_expired_letter_after_a_reset_closes_the_account_it_does_not_delete_i
     assert_eq!(marie.state, clef::accounts::AccountState::Closed);
     assert_eq!(app.count("consents").await, 1);
 }
+
+/// A parent whose children are in two schools: each school's staff see that
+/// parent with their own pupils only (SPEC §3.9, scoped to their establishment).
+#[tokio::test]
+async fn a_parent_s_page_shows_the_establishment_s_own_pupils_only() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let student_b = schools.student_id(SCHOOL_B).await;
+    let parent = app.account_named("marie.blanc").await;
+    sqlx::query(
+        "INSERT INTO guardianships (guardian_id, student_id, rank, created_at) VALUES ($1, $2, 2, 0)",
+    )
+    .bind(&parent.id)
+    .bind(&student_b)
+    .execute(&app.app.db)
+    .await
+    .unwrap();
+    let page = page_text(
+        &staff_a,
+        &app.url(&format!("/etablissement/{SCHOOL_A}/compte/{}", parent.id)),
+    )
+    .await;
+    assert!(page.contains("marie.blanc"));
+    assert!(!page.contains("Dora"), "school B's pupil");
+}
