@@ -631,27 +631,33 @@ async fn request_by_sms(
         recipient(app, "identifier", identifier.as_str()),
         recipient(app, "phone", &phone),
     ];
-    let within = within_message_limits(app, &recipients).await?;
-    let day = now.div_euclid(24 * 3600);
-    let today = app
-        .store
-        .incr(
-            &format!("recovery:sms-day:{day}"),
-            Duration::from_secs(2 * 24 * 3600),
-        )
-        .await?;
-    if !within || today > app.config.sms_daily_limit {
+    // The day's budget counts only SMS that the other limits let go, so that
+    // requests held back for one name cannot spend everyone's.
+    let within = within_message_limits(app, &recipients).await? && {
+        let day = now.div_euclid(24 * 3600);
+        let today = app
+            .store
+            .incr(
+                &format!("recovery:sms-day:{day}"),
+                Duration::from_secs(2 * 24 * 3600),
+            )
+            .await?;
         if today > app.config.sms_daily_limit {
             tracing::warn!(
                 limit = app.config.sms_daily_limit,
                 "the day's SMS budget is spent"
             );
         }
+        today <= app.config.sms_daily_limit
+    };
+    if !within {
         tracing::warn!(account = %account.id, "reset SMS held back by a limit");
         challenges(app)
             .put(&challenge_id, &waiting(None), ttl)
             .await?;
         let reference = record(app, kind, Some(&account.id), Outcome::Limited).await?;
+        // As long as a send takes, like every other answer of this screen.
+        tokio::time::sleep(app.sms.typical_latency()).await;
         return Ok((reference, challenge_id));
     }
     void_outstanding(app, &account.id).await?;

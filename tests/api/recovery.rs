@@ -1063,3 +1063,27 @@ async fn a_password_change_voids_reset_links_and_refresh_tokens() {
     assert_eq!(body["error"], "invalid_grant");
     assert_eq!(login_status(&app, "claire.martin", NEW_PASSWORD).await, 303);
 }
+
+/// Requests held back for one name (three an hour) do not spend the day's SMS
+/// budget, which would silence every other family for the rest of the day.
+#[tokio::test]
+async fn requests_held_back_for_one_name_do_not_spend_the_day_s_sms_budget() {
+    let app = spawn_app_with(|config| config.sms_daily_limit = 5).await;
+    app.family().await;
+    set_phone(&app, "claire.martin", "06 12 34 56 78").await;
+    set_phone(&app, "lea.martin", "06 98 76 54 32").await;
+    let browser = browser();
+    for _ in 0..6 {
+        assert_eq!(
+            request_reset(&app, &browser, "claire.martin", "sms")
+                .await
+                .0,
+            200
+        );
+    }
+    assert_eq!(sms_outbox(&app).len(), 3, "three an hour for one name");
+    request_reset(&app, &browser, "lea.martin", "sms").await;
+    let outbox = sms_outbox(&app);
+    assert_eq!(outbox.len(), 4);
+    assert_eq!(outbox.last().unwrap().0, "0698765432");
+}
