@@ -4,9 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::backchannel;
 use super::clients::{self, Client};
 use super::session::{self, Session};
+use super::{backchannel, refresh};
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::{FieldError, Params, Problem, RedirectUri};
@@ -232,6 +232,7 @@ pub async fn end_session(app: &Clef, cookie: &str) -> anyhow::Result<()> {
     let Some(session) = session::close(app, cookie).await? else {
         return Ok(());
     };
+    refresh::revoke_session_bound(&app.db, &session.account_id, &session.sid, app.now()).await?;
     tracing::info!(sid = %session.sid, account = %session.account_id, "session ended");
     backchannel::notify(app, &session.sid, &session.account_id).await
 }
@@ -246,6 +247,7 @@ pub async fn end_other_sessions(
 ) -> anyhow::Result<()> {
     let ended = session::end_others(app, account_id, keep.map(|s| s.sid.as_str())).await?;
     for sid in &ended {
+        refresh::revoke_session_bound(&app.db, account_id, sid, app.now()).await?;
         backchannel::notify(app, sid, account_id).await?;
     }
     tracing::info!(account = %account_id, sessions = ended.len(), "other sessions ended");

@@ -408,6 +408,28 @@ pub async fn revoke_families_of<'e>(
 }
 
 /// Ends every family the account holds, at every client (a password reset).
+/// Back-Channel Logout 1.0 §2.7: a session's end revokes the refresh tokens
+/// issued in it without `offline_access`; those are the sign-in's, not the
+/// person's standing permission.
+pub async fn revoke_session_bound(
+    db: &Db,
+    account_id: &str,
+    sid: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE refresh_families SET revoked_at = $1 \
+         WHERE account_id = $2 AND sid = $3 AND revoked_at IS NULL \
+         AND (' ' || scopes || ' ') NOT LIKE '% offline_access %'",
+    )
+    .bind(now)
+    .bind(account_id)
+    .bind(sid)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
 pub async fn revoke_all_of<'e>(
     conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
     account_id: &str,

@@ -547,3 +547,58 @@ async fn the_page_header_offers_se_deconnecter_to_a_signed_in_person_only() {
         303
     );
 }
+
+/// Back-Channel Logout 1.0 §2.7: logging out revokes the refresh tokens the
+/// session's sign-ins got without `offline_access`; one asked for offline use
+/// outlives it.
+#[tokio::test]
+async fn logging_out_revokes_the_session_s_refresh_tokens_but_offline_ones() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let (browser, _jar) = browser_with_jar();
+    let mut refresh_tokens = Vec::new();
+    for scope in ["openid", "openid offline_access"] {
+        let url = authorize_url(&app, &client.0, &[("scope", scope)]);
+        // The first signs in; the second finds the session.
+        let back = if refresh_tokens.is_empty() {
+            authorize_and_login(&app, &browser, &url, "claire.martin").await
+        } else {
+            browser.get(&url).send().await.unwrap()
+        };
+        let code = location_param(&back, "code").expect("a code");
+        let tokens: Value = exchange(&app, &client, &code, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        refresh_tokens.push(tokens["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let account = page_text(&browser, &app.url("/compte")).await;
+    let logged_out = browser
+        .post(app.url("/logout"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap()),
+            ("confirm", input_value(&account, "confirm").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(logged_out.text().await.unwrap().contains(LOGGED_OUT));
+    let mut answers = Vec::new();
+    for token in &refresh_tokens {
+        let refreshed = reqwest::Client::new()
+            .post(app.url("/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+                ("client_id", client.0.as_str()),
+                ("client_secret", client.1.as_deref().unwrap()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        answers.push(refreshed.status().as_u16());
+    }
+    assert_eq!(answers, [400, 200]);
+}
