@@ -82,21 +82,28 @@ pub struct OAuthError {
     pub cause: Option<Arc<anyhow::Error>>,
 }
 
+/// RFC 6749 §5.2 (and RFC 7591 §3.2.2, which refers to it): an
+/// `error_description` holds only %x20-21 / %x23-5B / %x5D-7E; anything else
+/// (a client's own value echoed back, say) becomes `?`.
+pub fn ascii_description(text: &str) -> Cow<'_, str> {
+    let allowed = |c: char| matches!(c, ' '..='~') && c != '"' && c != '\\';
+    if text.chars().all(allowed) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(
+            text.chars()
+                .map(|c| if allowed(c) { c } else { '?' })
+                .collect(),
+        )
+    }
+}
+
 impl OAuthError {
-    /// RFC 6749 §5.2: `error_description` holds only %x20-21 / %x23-5B / %x5D-7E;
-    /// anything else (a client's own value echoed back, say) becomes `?`.
+    /// RFC 6749 §5.2: the description made ASCII ([`ascii_description`]).
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        let allowed = |c: char| matches!(c, ' '..='~') && c != '"' && c != '\\';
-        let description = description.into();
-        let description = if description.chars().all(allowed) {
-            description
-        } else {
-            Cow::Owned(
-                description
-                    .chars()
-                    .map(|c| if allowed(c) { c } else { '?' })
-                    .collect(),
-            )
+        let description = match description.into() {
+            Cow::Borrowed(text) => ascii_description(text),
+            Cow::Owned(text) => Cow::Owned(ascii_description(&text).into_owned()),
         };
         Self {
             code,

@@ -37,10 +37,13 @@ impl RegistrationError {
         }
     }
 
-    pub fn description(&self) -> &str {
+    /// ASCII, as RFC 7591 §3.2.2 asks: a client's value echoed back is made so.
+    pub fn description(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Self::InvalidRedirectUri(why) | Self::InvalidClientMetadata(why) => why,
-            Self::InvalidToken => "the access token is missing, invalid or expired",
+            Self::InvalidRedirectUri(why) | Self::InvalidClientMetadata(why) => {
+                super::error::ascii_description(why)
+            }
+            Self::InvalidToken => "the access token is missing, invalid or expired".into(),
         }
     }
 }

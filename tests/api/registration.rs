@@ -786,6 +786,11 @@ async fn bad_metadata_is_refused_with_the_right_error_and_nothing_is_written() {
             format!("redirect_uris={ok}"),
             "invalid_client_metadata",
         ),
+        (
+            "a redirect URI with a non-ASCII host, echoed back",
+            json!({ "redirect_uris": ["http://é.example/cb"] }).to_string(),
+            "invalid_redirect_uri",
+        ),
     ];
     let clients = app.count("clients").await;
     for (what, body, expected) in cases {
