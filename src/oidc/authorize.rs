@@ -141,7 +141,6 @@ pub async fn validate(
         .ok_or_else(|| shown("redirect_uri is missing"))?;
     let redirect_uri = client
         .registered_redirect_uri(redirect_uri)
-        .cloned()
         .ok_or_else(|| shown("redirect_uri is not registered for this client"))?;
 
     let state = params.get("state").map(str::to_owned);
@@ -195,7 +194,7 @@ pub async fn early_rejection(app: &Clef, params: &Params, error: OAuthError) -> 
     let redirect_uri = client.as_ref().and_then(|client| {
         params
             .get("redirect_uri")
-            .and_then(|uri| client.registered_redirect_uri(uri).cloned())
+            .and_then(|uri| client.registered_redirect_uri(uri))
     });
     match redirect_uri {
         Some(uri) => {

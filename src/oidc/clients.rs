@@ -137,6 +137,23 @@ fn sector_of(uri: &str) -> Option<String> {
     }
 }
 
+/// An http URI on a loopback IP address (127.0.0.1, [::1]; not `localhost`,
+/// which DNS could name elsewhere), as written, without its port; `None` for
+/// any other URI, or one not written as the URL parser would write it.
+fn without_loopback_port(uri: &str) -> Option<String> {
+    let mut url = Url::parse(uri).ok()?;
+    let loopback = match url.host()? {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(_) => false,
+    };
+    if url.scheme() != "http" || !loopback || url.as_str() != uri {
+        return None;
+    }
+    url.set_port(None).ok()?;
+    Some(url.into())
+}
+
 /// The signing algorithms a client may choose for what Clef signs for it.
 pub const SIGNING_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
 
@@ -311,12 +328,25 @@ pub struct Terms {
 }
 
 impl Client {
-    /// The registered URI equal to `candidate`, compared as strings (no
-    /// normalisation, no prefix matching: OAuth 2.0 Security BCP §4.1.3).
-    pub fn registered_redirect_uri(&self, candidate: &str) -> Option<&RedirectUri> {
-        self.redirect_uris
+    /// `candidate` if it is a registered URI, compared as strings (no
+    /// normalisation, no prefix matching: OAuth 2.0 Security BCP §4.1.3),
+    /// but for the port of a loopback IP address, which a native app picks
+    /// when it asks (RFC 8252 §7.3, RFC 9700 §2.1).
+    pub fn registered_redirect_uri(&self, candidate: &str) -> Option<RedirectUri> {
+        if let Some(uri) = self
+            .redirect_uris
             .iter()
             .find(|uri| uri.as_str() == candidate)
+        {
+            return Some(uri.clone());
+        }
+        let portless = without_loopback_port(candidate)?;
+        self.redirect_uris
+            .iter()
+            .filter_map(|uri| without_loopback_port(uri.as_str()))
+            .any(|registered| registered == portless)
+            .then(|| RedirectUri::parse(candidate).ok())
+            .flatten()
     }
 
     /// Checks a presented secret against the stored digest in constant time.

@@ -420,3 +420,41 @@ async fn id_token_hint_names_who_must_be_signed_in() {
         );
     }
 }
+
+/// RFC 8252 §7.3: a native app registered on a loopback IP address picks its
+/// port when it asks; the rest of the URI must still be the registered one.
+#[tokio::test]
+async fn a_loopback_redirect_uri_matches_on_any_port_and_nothing_else() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let ephemeral = "http://127.0.0.1:53412/callback";
+    let url = authorize_url(&app, &client.0, &[("redirect_uri", ephemeral)]);
+    let back = authorize_and_login(&app, &browser(), &url, "claire.martin").await;
+    let location = location(&back);
+    assert!(location.starts_with(&format!("{ephemeral}?")), "{location}");
+    let code = location_param(&back, "code").unwrap();
+    let tokens = reqwest::Client::new()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", ephemeral),
+            ("client_id", client.0.as_str()),
+            ("client_secret", client.1.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tokens.status(), 200);
+    for other in [
+        "http://127.0.0.1:53412/other",
+        "http://127.0.0.1:53412/callback?x=1",
+        "http://localhost:53412/callback",
+        "https://127.0.0.1:53412/callback",
+    ] {
+        let url = authorize_url(&app, &client.0, &[("redirect_uri", other)]);
+        let page = browser().get(&url).send().await.unwrap();
+        assert_eq!(page.status(), 400, "{other}");
+    }
+}
