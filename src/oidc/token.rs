@@ -456,7 +456,19 @@ async fn refresh(
     let now = app.now();
     let policy = app.config.refresh_policy(&client.refresh_lifetimes);
     // A narrower set of the family's scopes may be asked (RFC 6749 §6).
-    let asked = scope.map(|raw| Scopes::parse(Some(raw))).transpose()?;
+    // An unknown scope was not granted either: refused, not dropped (RFC 6749 §6).
+    let asked = scope
+        .map(|raw| {
+            let parsed = Scopes::parse(Some(raw))?;
+            if raw.split(' ').any(|s| !s.is_empty() && !parsed.contains(s)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "a scope asked was not granted",
+                ));
+            }
+            Ok(parsed)
+        })
+        .transpose()?;
     let rotation = app
         .rotations
         .rotate(Presented::new(

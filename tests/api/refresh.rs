@@ -145,6 +145,19 @@ async fn a_refresh_rotates_the_token_and_keeps_the_sign_in_with_fresh_children()
     )
     .await;
     assert_eq!(error_of(wider).await, "invalid_scope");
+    // A scope Clef does not know was not granted either: refused, not dropped.
+    let unknown = post(
+        &app,
+        &client,
+        "/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &text(&second, "refresh_token")),
+            ("scope", "openid admin"),
+        ],
+    )
+    .await;
+    assert_eq!(error_of(unknown).await, "invalid_scope");
     app.clock.advance(6);
     let narrower = post(
         &app,
