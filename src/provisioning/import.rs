@@ -45,6 +45,8 @@ pub struct ImportReport {
 
 struct ExistingStudent {
     id: String,
+    /// Closed by the school (back office): the file does not reopen it.
+    closed: bool,
     class: String,
     given_name: String,
     family_name: String,
@@ -117,6 +119,14 @@ pub async fn import(
     let mut detach: Vec<(String, String)> = Vec::new();
     for row in &rows {
         let student = match students.get(row.student_ref.as_str()) {
+            Some(existing) if existing.closed => {
+                // Its number stays taken: the row is left out, and said so.
+                report.changes.push(format!(
+                    "ligne {} : {} {} a un compte fermé par l'établissement ; ligne ignorée",
+                    row.line, row.given_name, row.family_name
+                ));
+                continue;
+            }
             Some(existing) => {
                 let birthdate = row.birthdate.iso();
                 let changed = existing.class != row.class.as_str()
@@ -380,8 +390,8 @@ async fn existing_students(
     establishment_id: &str,
 ) -> Result<HashMap<String, ExistingStudent>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, student_ref, class_name, given_name, family_name, birthdate FROM accounts \
-         WHERE establishment_id = $1 AND student_ref IS NOT NULL AND state <> 'closed'",
+        "SELECT id, student_ref, state, class_name, given_name, family_name, birthdate FROM accounts \
+         WHERE establishment_id = $1 AND student_ref IS NOT NULL",
     )
     .bind(establishment_id)
     .fetch_all(&mut **tx)
@@ -392,6 +402,7 @@ async fn existing_students(
                 row.try_get("student_ref")?,
                 ExistingStudent {
                     id: row.try_get("id")?,
+                    closed: row.try_get::<String, _>("state")? == "closed",
                     class: row
                         .try_get::<Option<String>, _>("class_name")?
                         .unwrap_or_default(),

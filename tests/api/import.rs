@@ -398,3 +398,33 @@ async fn a_pdf_of_three_letters_names_each_identifier() {
             .all(|l| csv.contains(&format!("{};{}", l.identifier, l.password)))
     );
 }
+
+/// A pupil the school closed in the back office keeps its number: the next
+/// file that lists it imports, the row left out and said so (it failed on the
+/// number's uniqueness, with no line).
+#[tokio::test]
+async fn a_closed_pupil_in_the_next_file_is_left_out_and_the_rest_imports() {
+    let app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    let csv = "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name,guardian1_email\n\
+               1001,Baillet,Julie,03/09/2012,5 B,Baillet,Marc,marc@example.org\n\
+               1002,Colin,Chloe,05/06/2011,4 B,Colin,Luc,luc@example.org\n";
+    app.import("0590001A", csv.as_bytes()).await.unwrap();
+    sqlx::query("UPDATE accounts SET state = 'closed' WHERE student_ref = '1001'")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let accounts = app.count("accounts").await;
+    let report = app.import("0590001A", csv.as_bytes()).await.unwrap();
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c.starts_with("ligne 2 :") && c.contains("compte fermé")),
+        "{:?}",
+        report.changes
+    );
+    assert_eq!(report.students_created, 0);
+    assert_eq!(report.students_unchanged, 1);
+    assert_eq!(app.count("accounts").await, accounts);
+}
