@@ -105,6 +105,14 @@ pub async fn import(
         .await?
         .ok_or_else(|| ImportError::UnknownEstablishment(uai.to_string()))?;
     let mut tx = db.begin().await?;
+    // A write first: SQLite takes its write lock now, rather than at the first
+    // insert after seconds of reads, when a login committed meanwhile would
+    // refuse the upgrade (SQLITE_BUSY_SNAPSHOT); PostgreSQL locks the
+    // establishment's row, so two imports of one school run one after the other.
+    sqlx::query("UPDATE establishments SET name = name WHERE id = $1")
+        .bind(&establishment.id)
+        .execute(&mut *tx)
+        .await?;
     let mut report = ImportReport {
         dry_run,
         ..ImportReport::default()

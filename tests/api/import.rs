@@ -428,3 +428,57 @@ async fn a_closed_pupil_in_the_next_file_is_left_out_and_the_rest_imports() {
     assert_eq!(report.students_unchanged, 1);
     assert_eq!(app.count("accounts").await, accounts);
 }
+
+/// A long import while the service writes (logins, audit events) completes:
+/// on SQLite it takes the write lock first, instead of having its late
+/// upgrade refused by a commit made during its reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_import_completes_while_the_service_writes() {
+    let app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    let mut csv = String::from(
+        "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name,guardian1_email\n",
+    );
+    // Names are letters: each digit of the pupil's number as one.
+    let name = |n: usize| -> String {
+        n.to_string()
+            .bytes()
+            .map(|d| char::from(b'a' + (d - b'0')))
+            .collect()
+    };
+    for n in 0..3000 {
+        let name = name(n);
+        csv.push_str(&format!(
+            "{n},Nom{name},Prenom{name},03/09/2012,5 B,Parent{name},Marc,p{n}@example.org\n"
+        ));
+    }
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (db, writing) = (app.app.db.clone(), writing.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while writing.load(std::sync::atomic::Ordering::SeqCst) {
+                sqlx::query(
+                    "INSERT INTO audit_events (id, at, event, outcome) VALUES ($1, $2, 'login', 'ok')",
+                )
+                .bind(format!("w{n}"))
+                .bind(n)
+                .execute(&db)
+                .await
+                .unwrap();
+                n += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            n
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let report = app.import("0590001A", csv.as_bytes()).await;
+    writing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let writes = writer.await.unwrap();
+    assert!(writes > 0);
+    let created = report
+        .map(|r| r.students_created)
+        .map_err(|e| format!("{e}"));
+    assert_eq!(created, Ok(3000));
+}
