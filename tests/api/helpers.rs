@@ -398,6 +398,25 @@ pub fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> 
     url.into()
 }
 
+/// A refresh_token grant of `token` by the confidential `client` (client_secret_post).
+pub async fn refresh_grant(
+    app: &TestApp,
+    client: &(String, Option<String>),
+    token: &str,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", client.0.as_str()),
+            ("client_secret", client.1.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// How many of `takers` concurrent `take`s of `key` got its value.
 pub async fn concurrent_takers_served(
     store: &clef::storage::ShortLived,

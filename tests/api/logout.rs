@@ -587,17 +587,7 @@ async fn logging_out_revokes_the_session_s_refresh_tokens_but_offline_ones() {
     assert!(logged_out.text().await.unwrap().contains(LOGGED_OUT));
     let mut answers = Vec::new();
     for token in &refresh_tokens {
-        let refreshed = reqwest::Client::new()
-            .post(app.url("/token"))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", token.as_str()),
-                ("client_id", client.0.as_str()),
-                ("client_secret", client.1.as_deref().unwrap()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let refreshed = refresh_grant(&app, &client, &token).await;
         answers.push(refreshed.status().as_u16());
     }
     assert_eq!(answers, [400, 200]);

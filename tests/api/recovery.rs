@@ -431,17 +431,7 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
         "the new one works"
     );
     assert_signed_out(&app, &signed_in, &client.0).await;
-    let refreshed = reqwest::Client::new()
-        .post(app.url("/token"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.as_str()),
-            ("client_id", client.0.as_str()),
-            ("client_secret", client.1.as_deref().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refreshed = refresh_grant(&app, &client, &refresh_token).await;
     assert_eq!(refreshed.status(), 400);
     let body: Value = refreshed.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
@@ -1048,17 +1038,7 @@ async fn a_password_change_voids_reset_links_and_refresh_tokens() {
     assert_eq!(changed.status(), 200);
 
     assert_eq!(open_link(&other, &mail).await.status(), 410);
-    let refreshed = reqwest::Client::new()
-        .post(app.url("/token"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.as_str()),
-            ("client_id", client.0.as_str()),
-            ("client_secret", client.1.as_deref().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refreshed = refresh_grant(&app, &client, &refresh_token).await;
     let body: Value = refreshed.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
     assert_eq!(login_status(&app, "claire.martin", NEW_PASSWORD).await, 303);

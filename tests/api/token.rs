@@ -152,17 +152,7 @@ async fn of_twenty_exchanges_of_one_code_at_once_one_at_most_gets_tokens_and_all
     // still being written.
     for (access_token, refresh_token) in granted {
         assert_eq!(userinfo_status(&app, &access_token).await, 401);
-        let refreshed = reqwest::Client::new()
-            .post(app.url("/token"))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh_token),
-                ("client_id", &client.0),
-                ("client_secret", client.1.as_deref().unwrap()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let refreshed = refresh_grant(&app, &client, &refresh_token).await;
         assert_eq!(error_of(refreshed).await, (400, "invalid_grant".into()));
     }
 }
@@ -468,17 +458,7 @@ async fn a_replay_while_the_refresh_family_is_written_revokes_it_too() {
             userinfo_status(&app, body["access_token"].as_str().unwrap()).await,
             401
         );
-        let refreshed = reqwest::Client::new()
-            .post(app.url("/token"))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", body["refresh_token"].as_str().unwrap()),
-                ("client_id", &client.0),
-                ("client_secret", client.1.as_deref().unwrap()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let refreshed = refresh_grant(&app, &client, body["refresh_token"].as_str().unwrap()).await;
         assert_eq!(error_of(refreshed).await, (400, "invalid_grant".into()));
     } else {
         assert_eq!(error_of(first).await, (400, "invalid_grant".into()));
