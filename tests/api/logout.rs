@@ -587,7 +587,7 @@ async fn logging_out_revokes_the_session_s_refresh_tokens_but_offline_ones() {
     assert!(logged_out.text().await.unwrap().contains(LOGGED_OUT));
     let mut answers = Vec::new();
     for token in &refresh_tokens {
-        let refreshed = refresh_grant(&app, &client, &token).await;
+        let refreshed = refresh_grant(&app, &client, token).await;
         answers.push(refreshed.status().as_u16());
     }
     assert_eq!(answers, [400, 200]);
