@@ -627,7 +627,12 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options
         .open(path)
-        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|mut f| {
+            // The mode above applies to a file it creates; one already there is made private too.
+            #[cfg(unix)]
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            f.write_all(bytes)
+        })
         .with_context(|| format!("writing {}", path.display()))
 }
 
@@ -878,5 +883,24 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Letters hold passwords: an earlier file readable by others is made
+    /// private as it is overwritten.
+    #[cfg(unix)]
+    #[test]
+    fn letters_written_over_a_readable_file_make_it_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("letters.pdf");
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::write_private(&path, b"new").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
     }
 }

@@ -84,6 +84,7 @@ pub struct Config {
     pub recovery_explicit: bool,
     /// The SMS gateway: an `https` URL taking one POST per message. Without it,
     /// each SMS is written as a JSON file under `data_dir/outbox/sms`.
+    #[serde(serialize_with = "url_shown")]
     pub sms_gateway_url: Option<Url>,
     /// HTTP Basic credentials for the gateway (when the user name is set).
     pub sms_gateway_username: Option<String>,
@@ -212,6 +213,26 @@ fn masked<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S
         Some(_) => s.serialize_str("********"),
         None => s.serialize_none(),
     }
+}
+
+fn url_shown<S: serde::Serializer>(url: &Option<Url>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_str(&shown_url(url)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A URL as shown (`config check`, errors): a password or a query, where
+/// gateways put their credentials, masked.
+fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("********"));
+    }
+    if shown.query().is_some() {
+        shown.set_query(Some("********"));
+    }
+    shown.into()
 }
 
 fn proxies_shown<S: serde::Serializer>(proxies: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
@@ -358,7 +379,10 @@ impl Config {
                         h == "localhost" || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
                     })))
         {
-            bail!("sms_gateway_url must be https (http only on loopback), got {url}");
+            bail!(
+                "sms_gateway_url must be https (http only on loopback), got {}",
+                shown_url(url)
+            );
         }
         if self.sms_gateway_timeout == 0 || self.sms_gateway_retries > 5 {
             bail!("sms_gateway_timeout must be positive and sms_gateway_retries at most 5");
@@ -536,6 +560,27 @@ mod tests {
         // Without secrets, the description is a configuration file of its own.
         let (_dir, path) = file(&Config::default().describe().unwrap());
         Config::from_sources(Some(&path), env(&[])).unwrap();
+    }
+
+    #[test]
+    fn the_sms_gateway_s_credentials_do_not_show() {
+        let config = Config {
+            sms_gateway_url: Some(
+                Url::parse("https://clef:hunter2@sms.example/send?api_key=s3cret").unwrap(),
+            ),
+            ..Config::default()
+        };
+        let text = config.describe().unwrap();
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cret"),
+            "{text}"
+        );
+        assert!(text.contains("sms.example/send"), "{text}");
+        let plain = Config {
+            sms_gateway_url: Some(Url::parse("http://sms.example/?key=s3cret").unwrap()),
+            ..Config::default()
+        };
+        assert!(!plain.validate().unwrap_err().to_string().contains("s3cret"));
     }
 
     #[test]
