@@ -112,14 +112,17 @@ fn client(address: IpAddr) -> String {
 /// Counts a recovery request from `address`, then says whether it may proceed.
 pub async fn enter_recovery(store: &ShortLived, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
     let key = format!("recovery:address:{}", client(address));
-    Ok(
-        match store.attempt(&key, &RECOVERY_PER_ADDRESS, now).await? {
-            Attempt::Refused { retry_after } => Gate::Closed {
-                retry_after: retry_after.max(1),
-            },
-            Attempt::Admitted { .. } => Gate::Open,
+    pass(store, &key, &RECOVERY_PER_ADDRESS, now).await
+}
+
+/// Counts an attempt under `key` by `rule`, then says whether it may go on.
+async fn pass(store: &ShortLived, key: &str, rule: &Backoff, now: i64) -> anyhow::Result<Gate> {
+    Ok(match store.attempt(key, rule, now).await? {
+        Attempt::Refused { retry_after } => Gate::Closed {
+            retry_after: retry_after.max(1),
         },
-    )
+        Attempt::Admitted { .. } => Gate::Open,
+    })
 }
 
 /// The account's owner proved control of it (a password reset): its delay ends.
@@ -142,10 +145,8 @@ pub async fn enter(
         ],
     };
     for (counter, rule) in gates {
-        if let Attempt::Refused { retry_after } = store.attempt(&counter.key(), rule, now).await? {
-            return Ok(Gate::Closed {
-                retry_after: retry_after.max(1),
-            });
+        if let closed @ Gate::Closed { .. } = pass(store, &counter.key(), rule, now).await? {
+            return Ok(closed);
         }
     }
     Ok(Gate::Open)
@@ -158,13 +159,13 @@ pub async fn enter_birth_date(
     identifier: &str,
     now: i64,
 ) -> anyhow::Result<Gate> {
-    let key = Counter::BirthDate(identifier).key();
-    Ok(match store.attempt(&key, &BIRTH_DATES, now).await? {
-        Attempt::Refused { retry_after } => Gate::Closed {
-            retry_after: retry_after.max(1),
-        },
-        Attempt::Admitted { .. } => Gate::Open,
-    })
+    pass(
+        store,
+        &Counter::BirthDate(identifier).key(),
+        &BIRTH_DATES,
+        now,
+    )
+    .await
 }
 
 /// The birth date was right: its count starts again.

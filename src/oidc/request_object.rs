@@ -137,13 +137,13 @@ async fn fetch_object(client: &Client, uri: &str, dev: bool) -> Result<String, O
             "this client has no keys to sign request objects with",
         ));
     }
-    let own_hosts = client
+    let mut own_hosts = client
         .redirect_uris
         .iter()
         .filter_map(|r| url::Url::parse(r.as_str()).ok())
         .chain(client.jwks_uri.clone());
     let host = url.host_str();
-    if !own_hosts.into_iter().any(|own| own.host_str() == host) {
+    if !own_hosts.any(|own| own.host_str() == host) {
         return Err(invalid_uri(
             "request_uri must be on a host of the client's redirect URIs or jwks_uri",
         ));
