@@ -482,50 +482,9 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_d
         .find(|l| l.identifier == "marc.baillet")
         .expect("the guardian's letter");
     let browser = browser();
-    let page = login_page(&app, &browser).await;
-    let response = login_from(
-        &app.address,
-        &browser,
-        &page,
-        "marc.baillet",
-        &letter.password,
-        None,
-    )
-    .await;
-    assert_eq!(location(&response), "/premiere-connexion");
-    let guesses = |n: usize| {
-        let browser = browser.clone();
-        let url = app.url("/premiere-connexion");
-        async move {
-            let form_page = page_text(&browser, &url).await;
-            let csrf = input_value(&form_page, "csrf").unwrap();
-            let mut statuses = vec![];
-            for _ in 0..n {
-                let response = browser
-                    .post(&url)
-                    .form(&[
-                        ("csrf", csrf.as_str()),
-                        ("birthdate", "01/01/2000"),
-                        ("password", "Cartable2026"),
-                        ("password_confirmation", "Cartable2026"),
-                        ("email", "marc@example.org"),
-                        ("email_confirmation", "marc@example.org"),
-                    ])
-                    .send()
-                    .await
-                    .unwrap();
-                statuses.push(response.status().as_u16());
-            }
-            statuses
-        }
-    };
-    // The letter's login succeeded from this browser, so it is counted on its
-    // own device counter: five checks, then a wait.
-    assert_eq!(guesses(7).await, [400, 400, 400, 400, 400, 429, 429]);
-    // Signing in with the letter again clears the login's counters, not the
-    // birth date's own: ten guesses a day in all, however many sign-ins.
+    // Signs in with the letter, past the login counters' delay that refused
+    // guesses start: the first connection's form follows.
     let sign_in = || async {
-        // Past the login counters' delay, which the refused guesses started.
         app.clock.advance(300);
         let page = login_page(&app, &browser).await;
         let response = login_from(
@@ -539,6 +498,40 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_d
         .await;
         assert_eq!(location(&response), "/premiere-connexion");
     };
+    let submit = |birthdate: &'static str| {
+        let browser = browser.clone();
+        let url = app.url("/premiere-connexion");
+        async move {
+            let form_page = page_text(&browser, &url).await;
+            let csrf = input_value(&form_page, "csrf").unwrap();
+            browser
+                .post(&url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("birthdate", birthdate),
+                    ("password", "Cartable2026"),
+                    ("password_confirmation", "Cartable2026"),
+                    ("email", "marc@example.org"),
+                    ("email_confirmation", "marc@example.org"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let guesses = |n: usize| async move {
+        let mut statuses = vec![];
+        for _ in 0..n {
+            statuses.push(submit("01/01/2000").await.status().as_u16());
+        }
+        statuses
+    };
+    sign_in().await;
+    // The letter's login succeeded from this browser, so it is counted on its
+    // own device counter: five checks, then a wait.
+    assert_eq!(guesses(7).await, [400, 400, 400, 400, 400, 429, 429]);
+    // Signing in with the letter again clears the login's counters, not the
+    // birth date's own: ten guesses a day in all, however many sign-ins.
     sign_in().await;
     assert_eq!(guesses(5).await, [400, 400, 400, 400, 400]);
     sign_in().await;
@@ -546,21 +539,7 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_d
     // The day over, the right birth date still opens the letter.
     app.clock.advance(24 * 3600);
     sign_in().await;
-    let form_page = page_text(&browser, &app.url("/premiere-connexion")).await;
-    let csrf = input_value(&form_page, "csrf").unwrap();
-    let response = browser
-        .post(app.url("/premiere-connexion"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("birthdate", "03/09/2012"),
-            ("password", "Cartable2026"),
-            ("password_confirmation", "Cartable2026"),
-            ("email", "marc@example.org"),
-            ("email_confirmation", "marc@example.org"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = submit("03/09/2012").await;
     assert_eq!(response.status(), 200);
     assert!(
         response
