@@ -53,13 +53,38 @@ struct ExistingStudent {
     birthdate: Option<String>,
 }
 
+/// A guardian account attached to one of the school's pupils.
 struct ExistingGuardian {
     id: String,
-    given_name: String,
-    family_name: String,
+    student_id: String,
+    rank: u8,
+    /// « Marc Baillet », for the report.
+    display_name: String,
+    name: FoldedName,
+    /// The names of the accounts grouped into this one (SPEC §3.8): the
+    /// parent who grouped them is each of those guardians in the file.
+    grouped: Vec<FoldedName>,
     email: Option<String>,
     phone: Option<String>,
     provisional: bool,
+}
+
+impl ExistingGuardian {
+    fn answers_to(&self, name: &FoldedName) -> bool {
+        self.name == *name || self.grouped.contains(name)
+    }
+}
+
+/// Given and family names compared without case or accents, as a school
+/// spells them one year and another.
+#[derive(Clone, PartialEq, Eq)]
+struct FoldedName(String, String);
+
+impl FoldedName {
+    fn of(given_name: &str, family_name: &str) -> Self {
+        let fold = |s: &str| deunicode::deunicode(s).to_lowercase();
+        Self(fold(given_name), fold(family_name))
+    }
 }
 
 /// A cell of a multi-row insert.
@@ -180,50 +205,115 @@ pub async fn import(
                 StudentRef::New(new_accounts.len() - 1)
             }
         };
-        for guardian in &row.guardians {
-            let existing = match &student {
-                StudentRef::Existing(id) => guardians.get(&(id.clone(), guardian.rank)),
-                StudentRef::New(_) => None,
-            };
-            match existing {
-                Some(current) if same_person(current, guardian) => {
-                    let email = guardian.email.as_ref().map(|e| e.to_string());
-                    let phone = guardian.phone.as_ref().map(|p| p.as_str().to_owned());
-                    // Contact details of an activated account are its owner's: the file does not overwrite them.
-                    if current.provisional && (current.email != email || current.phone != phone) {
-                        sqlx::query("UPDATE accounts SET email = $1, phone = $2, updated_at = $3 WHERE id = $4")
-                            .bind(&email)
-                            .bind(&phone)
-                            .bind(now)
-                            .bind(&current.id)
-                            .execute(&mut *tx)
-                            .await?;
-                        report.guardians_updated += 1;
-                        report.changes.push(format!(
-                            "ligne {} : coordonnées de {} {} mises à jour",
-                            row.line, guardian.given_name, guardian.family_name
-                        ));
-                    } else {
-                        report.guardians_unchanged += 1;
-                    }
-                }
-                other => {
-                    if let (Some(replaced), StudentRef::Existing(student_id)) = (other, &student) {
-                        detach.push((replaced.id.clone(), student_id.clone()));
-                    }
-                    new_accounts.push(NewProvisional::guardian(guardian));
-                    report.guardians_created += 1;
+        let links: &[ExistingGuardian] = match &student {
+            StudentRef::Existing(id) => guardians.get(id).map_or(&[], Vec::as_slice),
+            StudentRef::New(_) => &[],
+        };
+        // The file's guardians are matched by name first, among all the
+        // pupil's guardians and the accounts grouped into them, whatever
+        // their rank: a grouping or a change of rank is not a new guardian.
+        let names: Vec<FoldedName> = row
+            .guardians
+            .iter()
+            .map(|guardian| {
+                FoldedName::of(guardian.given_name.as_str(), guardian.family_name.as_str())
+            })
+            .collect();
+        let matches: Vec<Option<&ExistingGuardian>> = row
+            .guardians
+            .iter()
+            .zip(&names)
+            .map(|(guardian, name)| {
+                links
+                    .iter()
+                    .filter(|current| current.answers_to(name))
+                    .min_by_key(|current| current.rank != guardian.rank)
+            })
+            .collect();
+        let claimed =
+            |current: &ExistingGuardian| matches.iter().flatten().any(|m| m.id == current.id);
+        let detached_before = detach.len();
+        for ((guardian, name), matched) in row.guardians.iter().zip(&names).zip(&matches) {
+            if let Some(current) = matched {
+                let email = guardian.email.as_ref().map(|e| e.to_string());
+                let phone = guardian.phone.as_ref().map(|p| p.as_str().to_owned());
+                let mut changed = false;
+                // Contact details of an activated account are its owner's: the file does not overwrite them.
+                if current.provisional && (current.email != email || current.phone != phone) {
+                    sqlx::query(
+                        "UPDATE accounts SET email = $1, phone = $2, updated_at = $3 WHERE id = $4",
+                    )
+                    .bind(&email)
+                    .bind(&phone)
+                    .bind(now)
+                    .bind(&current.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    changed = true;
                     report.changes.push(format!(
-                        "ligne {} : nouveau responsable {} {} (responsable {}) pour {}",
+                        "ligne {} : coordonnées de {} {} mises à jour",
+                        row.line, guardian.given_name, guardian.family_name
+                    ));
+                }
+                // A new rank is the account's own (not that of an account grouped into it).
+                if current.name == *name && current.rank != guardian.rank {
+                    sqlx::query(
+                        "UPDATE guardianships SET rank = $1 WHERE guardian_id = $2 AND student_id = $3",
+                    )
+                    .bind(i64::from(guardian.rank))
+                    .bind(&current.id)
+                    .bind(&current.student_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    changed = true;
+                    report.changes.push(format!(
+                        "ligne {} : {} {} devient responsable {} de {}",
                         row.line,
                         guardian.given_name,
                         guardian.family_name,
                         guardian.rank,
                         row.given_name
                     ));
-                    new_links.push((new_accounts.len() - 1, guardian.rank, student.clone()));
                 }
+                if changed {
+                    report.guardians_updated += 1;
+                } else {
+                    report.guardians_unchanged += 1;
+                }
+                continue;
             }
+            // A new guardian at this rank: the account the file no longer
+            // names there is detached if its letter was never used.
+            let replaced = links.iter().find(|current| {
+                current.rank == guardian.rank && current.provisional && !claimed(current)
+            });
+            if let Some(old) = replaced {
+                detach.push((old.id.clone(), old.student_id.clone()));
+                report.changes.push(format!(
+                    "ligne {} : le compte non activé de {} est détaché de {}",
+                    row.line, old.display_name, row.given_name
+                ));
+            }
+            new_accounts.push(NewProvisional::guardian(guardian));
+            report.guardians_created += 1;
+            report.changes.push(format!(
+                "ligne {} : nouveau responsable {} {} (responsable {}) pour {}",
+                row.line, guardian.given_name, guardian.family_name, guardian.rank, row.given_name
+            ));
+            new_links.push((new_accounts.len() - 1, guardian.rank, student.clone()));
+        }
+        // An account the file no longer names, and not replaced above, stays:
+        // an activated one is never detached by a file (nor one whose
+        // column the export left empty). The school decides, and is told.
+        let detached = &detach[detached_before..];
+        for left in links.iter().filter(|current| {
+            !claimed(current) && !detached.iter().any(|(id, _)| *id == current.id)
+        }) {
+            report.changes.push(format!(
+                "ligne {} : {} n'est plus dans le fichier comme responsable de {} ; son compte reste rattaché, \
+                 détachez-le depuis l'administration s'il n'est plus responsable",
+                row.line, left.display_name, row.given_name
+            ));
         }
     }
 
@@ -334,12 +424,6 @@ enum StudentRef {
     New(usize),
 }
 
-fn same_person(current: &ExistingGuardian, row: &GuardianRow) -> bool {
-    let fold = |s: &str| deunicode::deunicode(s).to_lowercase();
-    fold(&current.given_name) == fold(row.given_name.as_str())
-        && fold(&current.family_name) == fold(row.family_name.as_str())
-}
-
 struct NewProvisional {
     id: String,
     identifier: String,
@@ -423,10 +507,37 @@ async fn existing_students(
         .collect()
 }
 
+/// The guardians of the school's pupils, by pupil, each with the names of
+/// the accounts grouped into it (through every grouping since: an account
+/// grouped into one later grouped into another answers to both).
 async fn existing_guardians(
     tx: &mut Tx,
     establishment_id: &str,
-) -> Result<HashMap<(String, u8), ExistingGuardian>, sqlx::Error> {
+) -> Result<HashMap<String, Vec<ExistingGuardian>>, sqlx::Error> {
+    let mut grouped: HashMap<String, Vec<FoldedName>> = HashMap::new();
+    for row in sqlx::query(
+        "WITH RECURSIVE grouped (root, id) AS ( \
+             SELECT DISTINCT g.guardian_id, g.guardian_id FROM guardianships g \
+             JOIN accounts s ON s.id = g.student_id \
+             WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL \
+           UNION \
+             SELECT grouped.root, a.id FROM grouped JOIN accounts a ON a.merged_into = grouped.id \
+         ) \
+         SELECT grouped.root, a.given_name, a.family_name FROM grouped \
+         JOIN accounts a ON a.id = grouped.id WHERE grouped.id <> grouped.root",
+    )
+    .bind(establishment_id)
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        grouped
+            .entry(row.try_get("root")?)
+            .or_default()
+            .push(FoldedName::of(
+                row.try_get("given_name")?,
+                row.try_get("family_name")?,
+            ));
+    }
     let rows = sqlx::query(
         "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state \
          FROM guardianships g JOIN accounts a ON a.id = g.guardian_id JOIN accounts s ON s.id = g.student_id \
@@ -435,23 +546,31 @@ async fn existing_guardians(
     .bind(establishment_id)
     .fetch_all(&mut **tx)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let rank: i64 = row.try_get("rank")?;
-            let state: String = row.try_get("state")?;
-            Ok((
-                (row.try_get("student_id")?, rank as u8),
-                ExistingGuardian {
-                    id: row.try_get("id")?,
-                    given_name: row.try_get("given_name")?,
-                    family_name: row.try_get("family_name")?,
-                    email: row.try_get("email")?,
-                    phone: row.try_get("phone")?,
-                    provisional: state == "provisional",
-                },
-            ))
-        })
-        .collect()
+    let mut by_student: HashMap<String, Vec<ExistingGuardian>> = HashMap::new();
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let student_id: String = row.try_get("student_id")?;
+        let rank: i64 = row.try_get("rank")?;
+        let state: String = row.try_get("state")?;
+        let given_name: String = row.try_get("given_name")?;
+        let family_name: String = row.try_get("family_name")?;
+        let guardian = ExistingGuardian {
+            grouped: grouped
+                .get(&id)
+                .map(|names| names.to_vec())
+                .unwrap_or_default(),
+            id,
+            student_id: student_id.clone(),
+            rank: rank as u8,
+            name: FoldedName::of(&given_name, &family_name),
+            display_name: format!("{given_name} {family_name}"),
+            email: row.try_get("email")?,
+            phone: row.try_get("phone")?,
+            provisional: state == "provisional",
+        };
+        by_student.entry(student_id).or_default().push(guardian);
+    }
+    Ok(by_student)
 }
 
 /// Bound parameters per multi-row INSERT. Far below SQLite's and PostgreSQL's

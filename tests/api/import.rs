@@ -482,3 +482,128 @@ async fn a_long_import_completes_while_the_service_writes() {
         .map_err(|e| format!("{e}"));
     assert_eq!(created, Ok(3000));
 }
+
+/// (child's given name, rank) of each child of `identifier`, sorted.
+async fn children_of(app: &TestApp, identifier: &str) -> Vec<(String, i64)> {
+    let guardian = app.account_named(identifier).await;
+    let mut children: Vec<(String, i64)> =
+        clef::accounts::store::children(&app.app.db, &guardian.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.given_name, c.rank))
+            .collect();
+    children.sort();
+    children
+}
+
+async fn make_active(app: &TestApp, identifier: &str) {
+    sqlx::query("UPDATE accounts SET state = 'active', activated_at = 1 WHERE identifier = $1")
+        .bind(identifier)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+}
+
+/// Claire grouped both of Marc's letter accounts into hers (a joint account):
+/// the unchanged file names Marc as Léa's second guardian and Zoé's first.
+/// Both are Claire's account now: the next import neither detaches Zoé from
+/// it (Marc's name is not Claire's) nor gives Marc a new letter for Léa.
+#[tokio::test]
+async fn a_file_imported_again_after_a_grouping_keeps_the_children_and_makes_no_new_guardian() {
+    let app = app_with_school().await;
+    let csv = file(&[
+        "1001,Martin,Léa,2012-01-01,5 B,Martin,Claire,,,Martin,Marc,,",
+        "1002,Martin,Zoé,2014-01-02,6 C,Martin,Marc,,,,,,",
+    ]);
+    app.import("0590001A", &csv).await.unwrap();
+    make_active(&app, "claire.martin").await;
+    let claire = app.account_named("claire.martin").await;
+    for marc in ["marc.martin", "marc.martin1"] {
+        let marc = app.account_named(marc).await;
+        clef::accounts::grouping::group(&app.app, &claire.id, &marc.id)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let grouped = children_of(&app, "claire.martin").await;
+    assert_eq!(grouped, [("Léa".into(), 1), ("Zoé".into(), 1)]);
+    let accounts = app.count("accounts").await;
+
+    let report = app.import("0590001A", &csv).await.unwrap();
+    assert_eq!(
+        (report.guardians_created, report.guardians_updated),
+        (0, 0),
+        "{:?}",
+        report.changes
+    );
+    assert_eq!(report.guardians_unchanged, 3);
+    assert_eq!(children_of(&app, "claire.martin").await, grouped);
+    assert_eq!(app.count("accounts").await, accounts);
+}
+
+/// A guardian the file spells as before is the same guardian at another
+/// rank; a new name at a rank replaces an unused letter's account, but never
+/// detaches an activated one: the report asks the school.
+#[tokio::test]
+async fn a_new_guardian_in_the_file_replaces_an_unused_letter_but_not_an_activated_account() {
+    let app = app_with_school().await;
+    app.import(
+        "0590001A",
+        &file(&[
+            "1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,,,Durand,Sophie,,",
+            "1002,Petit,Hugo,2011-01-20,4 A,Petit,Anne,,,Petit,Paul,,",
+        ]),
+    )
+    .await
+    .unwrap();
+    make_active(&app, "marc.baillet").await;
+    let report = app
+        .import(
+            "0590001A",
+            &file(&[
+                // Marc (activated) is no longer in the file; Sophie moves to rank 1.
+                "1001,Baillet,Julie,2012-09-03,5 B,Durand,Sophie,,,Roux,Nina,,",
+                // Paul (unused letter) is replaced by Jean; Anne stays.
+                "1002,Petit,Hugo,2011-01-20,4 A,Petit,Anne,,,Petit,Jean,,",
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.guardians_created,
+            report.guardians_updated,
+            report.guardians_unchanged
+        ),
+        (2, 1, 1),
+        "{:?}",
+        report.changes
+    );
+    assert_eq!(
+        children_of(&app, "marc.baillet").await,
+        [("Julie".into(), 1)]
+    );
+    assert_eq!(
+        children_of(&app, "sophie.durand").await,
+        [("Julie".into(), 1)]
+    );
+    assert_eq!(children_of(&app, "nina.roux").await, [("Julie".into(), 2)]);
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c.starts_with("ligne 2 :") && c.contains("détachez-le")),
+        "{:?}",
+        report.changes
+    );
+    assert!(
+        report.changes.contains(
+            &"ligne 3 : le compte non activé de Paul Petit est détaché de Hugo".to_owned()
+        ),
+        "{:?}",
+        report.changes
+    );
+    assert!(children_of(&app, "paul.petit").await.is_empty());
+    assert_eq!(children_of(&app, "jean.petit").await, [("Hugo".into(), 2)]);
+}

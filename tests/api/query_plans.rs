@@ -26,8 +26,10 @@ const SMALL: &[&str] = &[
     "_sqlx_migrations",
 ];
 
-/// Aliases of small tables in the queries below (SQLite names a table by its alias).
-const SMALL_ALIASES: &[&str] = &["e", "k", "CONSTANT ROW"];
+/// Aliases of small tables in the queries below (SQLite names a table by its
+/// alias), and the import's recursive working table `grouped`, which holds
+/// the guardians of one school, read once.
+const SMALL_ALIASES: &[&str] = &["e", "k", "CONSTANT ROW", "grouped"];
 
 #[derive(Clone, Copy)]
 enum Arg {
@@ -222,6 +224,19 @@ const HOT: &[Hot] = &[
         "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state \
          FROM guardianships g JOIN accounts a ON a.id = g.guardian_id JOIN accounts s ON s.id = g.student_id \
          WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL AND a.state <> 'closed'",
+        &[T("e")],
+    ),
+    hot(
+        "provisioning/import.rs existing_guardians (grouped names)",
+        "WITH RECURSIVE grouped (root, id) AS ( \
+             SELECT DISTINCT g.guardian_id, g.guardian_id FROM guardianships g \
+             JOIN accounts s ON s.id = g.student_id \
+             WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL \
+           UNION \
+             SELECT grouped.root, a.id FROM grouped JOIN accounts a ON a.merged_into = grouped.id \
+         ) \
+         SELECT grouped.root, a.given_name, a.family_name FROM grouped \
+         JOIN accounts a ON a.id = grouped.id WHERE grouped.id <> grouped.root",
         &[T("e")],
     ),
     hot(
