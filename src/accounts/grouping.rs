@@ -414,8 +414,9 @@ pub async fn detach(
             guardian_id.to_owned(),
         ));
     }
-    let identifier =
-        next_identifier(&mut tx, &identifiers::base(&given_name, &family_name)).await?;
+    let identifier = identifiers::assign(&mut tx, &[identifiers::base(&given_name, &family_name)])
+        .await?
+        .remove(0);
     let id = uuid::Uuid::new_v4().to_string();
     let password = provisional::generate();
     let sealed = app.letters.encrypt(&id, &password)?;
@@ -451,38 +452,4 @@ pub async fn detach(
         .await?
         .ok_or_else(|| anyhow::anyhow!("the new account vanished"))?;
     Ok(Detached { guardian, password })
-}
-
-/// The first free identifier of `base` (`jean.petit`, then `jean.petit1`…),
-/// its counter moved on, as the import numbers them.
-async fn next_identifier(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    base: &str,
-) -> Result<String, sqlx::Error> {
-    let mut n: i64 = sqlx::query_scalar("SELECT next FROM identifier_counters WHERE base = $1")
-        .bind(base)
-        .fetch_optional(&mut **tx)
-        .await?
-        .unwrap_or(0);
-    let identifier = loop {
-        let candidate = identifiers::numbered(base, n as u64);
-        n += 1;
-        let taken: Option<String> =
-            sqlx::query_scalar("SELECT id FROM accounts WHERE identifier = $1")
-                .bind(&candidate)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if taken.is_none() {
-            break candidate;
-        }
-    };
-    sqlx::query(
-        "INSERT INTO identifier_counters (base, next) VALUES ($1, $2) \
-         ON CONFLICT (base) DO UPDATE SET next = excluded.next",
-    )
-    .bind(base)
-    .bind(n)
-    .execute(&mut **tx)
-    .await?;
-    Ok(identifier)
 }

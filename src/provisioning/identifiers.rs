@@ -1,6 +1,13 @@
 //! Readable login identifiers: `prenom.nom`, accents folded, a number on
 //! collision (`julie.baillet`, then `julie.baillet1`), as in the seeds' letters.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sqlx::{Any, Row, Transaction};
+
+/// Bound parameters per statement (as the import's inserts).
+const CHUNK_PARAMS: usize = 600;
+
 /// The identifier before any collision number: `Lény-Rose N'Diaye` → `leny-rose.ndiaye`.
 pub fn base(given_name: &str, family_name: &str) -> String {
     let part = |name: &str| {
@@ -33,6 +40,90 @@ pub fn numbered(base: &str, n: u64) -> String {
     } else {
         format!("{base}{n}")
     }
+}
+
+/// One free identifier for each of `bases`, in their order: `base`, `base1`…
+///
+/// The numbers are reserved in the counters table by one atomic increment
+/// per base (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), whose row lock
+/// lasts until the transaction ends: two transactions numbering the same
+/// name (two schools importing at once) take distinct numbers, the second
+/// after the first commits, instead of both picking `base` and the second
+/// failing on it. Bases are reserved in sorted order, so transactions
+/// numbering several never wait on each other in a cycle. A number whose
+/// identifier is taken (an account made by hand) is skipped.
+pub async fn assign(
+    tx: &mut Transaction<'static, Any>,
+    bases: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut identifiers = vec![String::new(); bases.len()];
+    let mut pending: Vec<usize> = (0..bases.len()).collect();
+    while !pending.is_empty() {
+        let mut wanted: BTreeMap<&str, i64> = BTreeMap::new();
+        for &i in &pending {
+            *wanted.entry(bases[i].as_str()).or_default() += 1;
+        }
+        let mut next = reserve(tx, &wanted).await?;
+        for &i in &pending {
+            let n = next.get_mut(bases[i].as_str()).expect("reserved");
+            identifiers[i] = numbered(&bases[i], *n as u64);
+            *n += 1;
+        }
+        let mut taken = HashSet::new();
+        for chunk in pending.chunks(CHUNK_PARAMS) {
+            let sql = format!(
+                "SELECT identifier FROM accounts WHERE identifier IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &i in chunk {
+                query = query.bind(&identifiers[i]);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                taken.insert(row.try_get::<String, _>("identifier")?);
+            }
+        }
+        pending.retain(|&i| taken.contains(&identifiers[i]));
+    }
+    Ok(identifiers)
+}
+
+/// Moves each base's counter on by its count: the first number of each range.
+async fn reserve(
+    tx: &mut Transaction<'static, Any>,
+    wanted: &BTreeMap<&str, i64>,
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let counts: Vec<(&str, i64)> = wanted.iter().map(|(base, n)| (*base, *n)).collect();
+    let mut first = HashMap::with_capacity(counts.len());
+    for chunk in counts.chunks(CHUNK_PARAMS / 2) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO identifier_counters (base, next) VALUES {} \
+             ON CONFLICT (base) DO UPDATE SET next = identifier_counters.next + excluded.next \
+             RETURNING base, next",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (base, n) in chunk {
+            query = query.bind(*base).bind(*n);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let base: String = row.try_get("base")?;
+            let end: i64 = row.try_get("next")?;
+            let count = wanted.get(base.as_str()).copied().unwrap_or_default();
+            first.insert(base, end - count);
+        }
+    }
+    Ok(first)
+}
+
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

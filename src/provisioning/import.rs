@@ -2,7 +2,7 @@
 //! per pupil, one provisional guardian account per (guardian, pupil) pair.
 //! Idempotent, all-or-nothing, and fast enough for 100k pupils in a minute.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -317,7 +317,11 @@ pub async fn import(
         }
     }
 
-    assign_identifiers(&mut tx, &mut new_accounts).await?;
+    let bases: Vec<String> = new_accounts.iter().map(|a| a.base.clone()).collect();
+    let assigned = identifiers::assign(&mut tx, &bases).await?;
+    for (account, identifier) in new_accounts.iter_mut().zip(assigned) {
+        account.identifier = identifier;
+    }
     let mut account_rows = Vec::with_capacity(new_accounts.len());
     for account in &new_accounts {
         let password = provisional::generate();
@@ -614,93 +618,4 @@ async fn insert_rows(
         query.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// Gives each new account `base`, `base1`, `base2`… using the counters table,
-/// skipping any identifier already taken (accounts created by hand).
-async fn assign_identifiers(
-    tx: &mut Tx,
-    accounts: &mut [NewProvisional],
-) -> Result<(), sqlx::Error> {
-    if accounts.is_empty() {
-        return Ok(());
-    }
-    let bases: Vec<String> = accounts
-        .iter()
-        .map(|a| a.base.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut next: HashMap<String, i64> = HashMap::new();
-    for chunk in bases.chunks(CHUNK_PARAMS) {
-        let sql = format!(
-            "SELECT base, next FROM identifier_counters WHERE base IN ({})",
-            placeholders(chunk.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for base in chunk {
-            query = query.bind(base);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            next.insert(row.try_get("base")?, row.try_get("next")?);
-        }
-    }
-    let mut pending: Vec<usize> = (0..accounts.len()).collect();
-    while !pending.is_empty() {
-        for &i in &pending {
-            let counter = next.entry(accounts[i].base.clone()).or_insert(0);
-            accounts[i].identifier = identifiers::numbered(&accounts[i].base, *counter as u64);
-            *counter += 1;
-        }
-        let mut taken = HashSet::new();
-        for chunk in pending.chunks(CHUNK_PARAMS) {
-            let sql = format!(
-                "SELECT identifier FROM accounts WHERE identifier IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for &i in chunk {
-                query = query.bind(&accounts[i].identifier);
-            }
-            for row in query.fetch_all(&mut **tx).await? {
-                taken.insert(row.try_get::<String, _>("identifier")?);
-            }
-        }
-        pending.retain(|&i| taken.contains(&accounts[i].identifier));
-    }
-    let counters: Vec<Vec<Cell>> = next
-        .into_iter()
-        .map(|(base, n)| vec![Cell::from(base), Cell::from(n)])
-        .collect();
-    for chunk in counters.chunks(CHUNK_PARAMS / 2) {
-        let mut sql = String::from("INSERT INTO identifier_counters (base, next) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-        }
-        sql.push_str(
-            " ON CONFLICT (base) DO UPDATE SET next = CASE WHEN excluded.next > identifier_counters.next \
-             THEN excluded.next ELSE identifier_counters.next END",
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in chunk {
-            for cell in row {
-                query = match cell {
-                    Cell::Text(v) => query.bind(v.clone()),
-                    Cell::Int(v) => query.bind(*v),
-                };
-            }
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

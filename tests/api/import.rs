@@ -607,3 +607,28 @@ async fn a_new_guardian_in_the_file_replaces_an_unused_letter_but_not_an_activat
     assert!(children_of(&app, "paul.petit").await.is_empty());
     assert_eq!(children_of(&app, "jean.petit").await, [("Hugo".into(), 2)]);
 }
+
+/// Two schools import at once, their pupils and parents named alike: each
+/// import reserves its numbers, so the second does not pick the first's
+/// identifiers and fail on them when the first commits (PostgreSQL; SQLite
+/// runs one import after the other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schools_importing_at_once_get_distinct_identifiers() {
+    let app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    app.establishment("0590002B", "Collège Victor Hugo").await;
+    let csv = school_file(300);
+    let (a, b) = tokio::join!(
+        app.import("0590001A", csv.as_bytes()),
+        app.import("0590002B", csv.as_bytes())
+    );
+    let created = |r: Result<clef::provisioning::import::ImportReport, ImportError>| {
+        r.map(|r| (r.students_created, r.guardians_created))
+            .map_err(|e| format!("{e}"))
+    };
+    assert_eq!(created(a), Ok((300, 600)));
+    assert_eq!(created(b), Ok((300, 600)));
+    assert_eq!(app.count("accounts").await, 1800);
+    // Numbered on: the second school's Eleve Nomaaaa is eleve.nomaaaa1.
+    app.account_named("eleve.nomaaaa1").await;
+}

@@ -240,12 +240,7 @@ const HOT: &[Hot] = &[
         &[T("e")],
     ),
     hot(
-        "provisioning/import.rs assign_identifiers (counters)",
-        "SELECT base, next FROM identifier_counters WHERE base IN ($1, $2)",
-        &[T("lea.martin"), T("hugo.martin")],
-    ),
-    hot(
-        "provisioning/import.rs assign_identifiers (taken)",
+        "provisioning/identifiers.rs assign (taken)",
         "SELECT identifier FROM accounts WHERE identifier IN ($1, $2)",
         &[T("lea.martin"), T("hugo.martin")],
     ),
