@@ -335,13 +335,36 @@ pub async fn confirm_email(
     }))
 }
 
+/// What a confirmation mail asked for by the account's owner came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailRequest {
+    Sent,
+    /// Nothing waits for confirmation (only when asked to send again).
+    AlreadyConfirmed,
+    /// Not sent: five were asked for this hour ([`throttle::CONFIRMATION_MAILS`]).
+    TooMany {
+        retry_after: u64,
+    },
+}
+
+/// Counts a confirmation mail asked for `account` by its owner: `None` if
+/// it may be sent.
+async fn mail_refused(app: &Clef, account: &Account) -> anyhow::Result<Option<MailRequest>> {
+    Ok(
+        match throttle::enter_confirmation_mail(&app.store, &account.id, app.now()).await? {
+            Gate::Open => None,
+            Gate::Closed { retry_after } => Some(MailRequest::TooMany { retry_after }),
+        },
+    )
+}
+
 /// « Renvoyer le mail de confirmation »: a new link (older ones stop working)
 /// to the address waiting for confirmation.
 pub async fn resend_confirmation(
     app: &Clef,
     account: &Account,
     return_to: Option<&str>,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<MailRequest> {
     let address = match (
         &account.pending_email,
         &account.email,
@@ -349,8 +372,11 @@ pub async fn resend_confirmation(
     ) {
         (Some(pending), _, _) => pending.clone(),
         (None, Some(email), None) => email.clone(),
-        _ => return Ok(false),
+        _ => return Ok(MailRequest::AlreadyConfirmed),
     };
+    if let Some(refused) = mail_refused(app, account).await? {
+        return Ok(refused);
+    }
     let now = app.now();
     let mut tx = app.db.begin().await?;
     let (token, expires_at) =
@@ -364,7 +390,22 @@ pub async fn resend_confirmation(
         expires_at,
     )
     .await;
-    Ok(true)
+    Ok(MailRequest::Sent)
+}
+
+/// « Corriger l'adresse » asked by the account's owner: counted as a mail
+/// asked for, then [`correct_address`].
+pub async fn correct_own_address(
+    app: &Clef,
+    account: &Account,
+    email: &EmailAddress,
+    return_to: Option<&str>,
+) -> anyhow::Result<MailRequest> {
+    if let Some(refused) = mail_refused(app, account).await? {
+        return Ok(refused);
+    }
+    correct_address(app, account, email, return_to).await?;
+    Ok(MailRequest::Sent)
 }
 
 /// « Corriger l'adresse » (SPEC §3.3): for an account whose address was never
@@ -400,6 +441,8 @@ pub enum ProfileError {
     Invalid(String),
     #[error("too many failed attempts, retry in {retry_after} s")]
     TooManyAttempts { retry_after: u64 },
+    #[error("too many confirmation mails asked for, retry in {retry_after} s")]
+    TooManyMails { retry_after: u64 },
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -488,6 +531,9 @@ pub async fn change_email(
         return Err(ProfileError::Invalid(
             "La confirmation de l'adresse mail ne correspond pas.".into(),
         ));
+    }
+    if let Some(MailRequest::TooMany { retry_after }) = mail_refused(app, account).await? {
+        return Err(ProfileError::TooManyMails { retry_after });
     }
     propose_address(app, account, &new).await?;
     Ok(new)

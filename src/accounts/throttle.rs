@@ -61,6 +61,17 @@ pub const RECOVERY_PER_ADDRESS: Backoff = Backoff {
     window: Duration::from_secs(3600),
 };
 
+/// Confirmation mails a person asks for (sent again, to a corrected or a
+/// changed address): five an hour per account, then none until the hour is
+/// over. A session, even an attacker's own, cannot make Clef mail an address
+/// over and over.
+pub const CONFIRMATION_MAILS: Backoff = Backoff {
+    free: 5,
+    first_delay: 3600,
+    max_delay: 3600,
+    window: Duration::from_secs(3600),
+};
+
 /// Where an attempt comes from: the client address (read through the trusted
 /// proxies), and the browser if it proved a past sign-in to the account tried.
 #[derive(Debug, Clone)]
@@ -82,6 +93,7 @@ pub enum Gate {
 enum Counter<'a> {
     Account(&'a str),
     BirthDate(&'a str),
+    ConfirmationMail(&'a str),
     Address(IpAddr),
     Device(&'a TrustedDevice),
 }
@@ -91,6 +103,7 @@ impl Counter<'_> {
         match self {
             Self::Account(identifier) => format!("attempts:account:{identifier}"),
             Self::BirthDate(identifier) => format!("attempts:birthdate:{identifier}"),
+            Self::ConfirmationMail(account_id) => format!("mails:confirmation:{account_id}"),
             Self::Address(address) => format!("attempts:address:{}", client(*address)),
             Self::Device(device) => format!("attempts:device:{}", device.as_str()),
         }
@@ -163,6 +176,22 @@ pub async fn enter_birth_date(
         store,
         &Counter::BirthDate(identifier).key(),
         &BIRTH_DATES,
+        now,
+    )
+    .await
+}
+
+/// Counts a confirmation mail asked for the account `account_id` (see
+/// [`CONFIRMATION_MAILS`]), then says whether it may be sent.
+pub async fn enter_confirmation_mail(
+    store: &ShortLived,
+    account_id: &str,
+    now: i64,
+) -> anyhow::Result<Gate> {
+    pass(
+        store,
+        &Counter::ConfirmationMail(account_id).key(),
+        &CONFIRMATION_MAILS,
         now,
     )
     .await

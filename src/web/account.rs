@@ -10,9 +10,9 @@ use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
 use super::extract::{CheckedForm, ClientAddress, Device, Query, SignedIn, device_label};
-use super::login::too_many_attempts;
+use super::login::{too_many_attempts, too_many_mails};
 use super::{AppState, cookies, pages};
-use crate::accounts::activation::{self, ProfileError};
+use crate::accounts::activation::{self, MailRequest, ProfileError};
 use crate::accounts::{Account, AccountKind, Child, store};
 use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
@@ -169,41 +169,32 @@ async fn outcome(
         .await?
         .unwrap_or_else(|| account.clone());
     let lists = lists(app, &account, current_sid).await?;
-    match result {
-        Ok(notice) => Ok(render(
-            app,
-            jar,
-            &account,
-            lists,
-            Some(notice),
+    let (notice, error, retry_after) = match result {
+        Ok(notice) => (Some(notice), None, None),
+        Err(ProfileError::Invalid(message)) => (None, Some(message), None),
+        Err(ProfileError::TooManyAttempts { retry_after }) => (
             None,
-            StatusCode::OK,
-        )),
-        Err(ProfileError::Invalid(message)) => Ok(render(
-            app,
-            jar,
-            &account,
-            lists,
-            None,
-            Some(&message),
-            StatusCode::BAD_REQUEST,
-        )),
-        Err(ProfileError::TooManyAttempts { retry_after }) => {
-            let message = too_many_attempts(retry_after);
-            let page = render(
-                app,
-                jar,
-                &account,
-                lists,
-                None,
-                Some(&message),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-            Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response())
+            Some(too_many_attempts(retry_after)),
+            Some(retry_after),
+        ),
+        Err(ProfileError::TooManyMails { retry_after }) => {
+            (None, Some(too_many_mails(retry_after)), Some(retry_after))
         }
-        Err(ProfileError::Password(e)) => Err(e.into()),
-        Err(ProfileError::Internal(e)) => Err(e.into()),
-    }
+        Err(ProfileError::Password(e)) => return Err(e.into()),
+        Err(ProfileError::Internal(e)) => return Err(e.into()),
+    };
+    let status = match (&error, retry_after) {
+        (None, _) => StatusCode::OK,
+        (Some(_), None) => StatusCode::BAD_REQUEST,
+        (Some(_), Some(_)) => StatusCode::TOO_MANY_REQUESTS,
+    };
+    let page = render(app, jar, &account, lists, notice, error.as_deref(), status);
+    Ok(match retry_after {
+        Some(retry_after) => {
+            ([(header::RETRY_AFTER, retry_after.to_string())], page).into_response()
+        }
+        None => page,
+    })
 }
 
 /// `POST /compte/renvoyer`.
@@ -215,15 +206,14 @@ pub async fn resend(
     jar: CookieJar,
     CheckedForm(_): CheckedForm,
 ) -> Result<Response, WebError> {
-    let sent = activation::resend_confirmation(&app, &account, None).await?;
-    let result = if sent {
-        Ok(
+    let result = match activation::resend_confirmation(&app, &account, None).await? {
+        MailRequest::Sent => Ok(
             "Un email de validation vient d'être envoyé. Seul le lien de ce dernier mail fonctionne.",
-        )
-    } else {
-        Err(ProfileError::Invalid(
+        ),
+        MailRequest::AlreadyConfirmed => Err(ProfileError::Invalid(
             "Votre adresse mail est déjà validée.".into(),
-        ))
+        )),
+        MailRequest::TooMany { retry_after } => Err(ProfileError::TooManyMails { retry_after }),
     };
     outcome(&app, jar, &account, &session.sid, result).await
 }

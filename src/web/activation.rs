@@ -9,9 +9,9 @@ use axum_extra::extract::CookieJar;
 use super::error::WebError;
 use super::extract::{CheckedForm, ClientAddress, Device, Query};
 use super::interaction::{self, Interaction, Purpose};
-use super::login::{open_session, sign_in, too_many_attempts};
+use super::login::{open_session, sign_in, too_many_attempts, too_many_mails};
 use super::{AppState, cookies, pages};
-use crate::accounts::activation::{self, ActivationError, FirstConnection};
+use crate::accounts::activation::{self, ActivationError, FirstConnection, MailRequest};
 use crate::accounts::tokens::{self, TokenProblem};
 use crate::accounts::{Account, AccountKind, AccountState, store};
 use crate::app::Clef;
@@ -268,16 +268,35 @@ pub async fn unconfirmed_resend(
 ) -> Result<Response, WebError> {
     let (interaction, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
-    activation::resend_confirmation(&app, &account, return_to.as_deref()).await?;
+    let sent = activation::resend_confirmation(&app, &account, return_to.as_deref()).await?;
     let notice = "Un nouveau mail de confirmation vient d'être envoyé. Seul le lien de ce dernier mail fonctionne.";
-    Ok(unconfirmed(
-        &app,
-        jar,
-        &account,
-        Some(notice),
-        None,
-        StatusCode::OK,
-    ))
+    Ok(mail_requested(&app, jar, &account, sent, notice))
+}
+
+/// The unconfirmed page after a confirmation mail was asked for.
+fn mail_requested(
+    app: &Clef,
+    jar: CookieJar,
+    account: &Account,
+    request: MailRequest,
+    notice: &str,
+) -> Response {
+    match request {
+        MailRequest::TooMany { retry_after } => {
+            let page = unconfirmed(
+                app,
+                jar,
+                account,
+                None,
+                Some(&too_many_mails(retry_after)),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            ([(header::RETRY_AFTER, retry_after.to_string())], page).into_response()
+        }
+        MailRequest::Sent | MailRequest::AlreadyConfirmed => {
+            unconfirmed(app, jar, account, Some(notice), None, StatusCode::OK)
+        }
+    }
 }
 
 /// `POST /compte-non-confirme/corriger`.
@@ -316,19 +335,13 @@ pub async fn unconfirmed_correct(
         ));
     }
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
-    activation::correct_address(&app, &account, &email, return_to.as_deref()).await?;
+    let sent =
+        activation::correct_own_address(&app, &account, &email, return_to.as_deref()).await?;
     let account = store::account_by_id(&app.db, &account.id)
         .await?
         .ok_or_else(session_expired)?;
     let notice = "L'adresse a été corrigée et un mail de confirmation y a été envoyé.";
-    Ok(unconfirmed(
-        &app,
-        jar,
-        &account,
-        Some(notice),
-        None,
-        StatusCode::OK,
-    ))
+    Ok(mail_requested(&app, jar, &account, sent, notice))
 }
 
 fn link_problem(problem: TokenProblem) -> WebError {

@@ -81,6 +81,15 @@ fn pattern(french: &str) -> Option<String> {
             english_wait(wait)?
         ));
     }
+    if let Some(rest) = french
+        .strip_prefix("Trop de mails de confirmation ont été demandés pour ce compte. Patientez ")
+    {
+        let wait = rest.strip_suffix(" avant de réessayer.")?;
+        return Some(format!(
+            "Too many confirmation emails were asked for this account. Wait {} before trying again.",
+            english_wait(wait)?
+        ));
+    }
     if let Some(rest) =
         french.strip_prefix("Trop de demandes ont été faites depuis votre connexion. Patientez ")
     {

@@ -297,6 +297,14 @@ pub fn too_many_attempts(retry_after: u64) -> String {
     )
 }
 
+/// Confirmation mails asked for too often (« Mon compte », an unconfirmed account).
+pub fn too_many_mails(retry_after: u64) -> String {
+    format!(
+        "Trop de mails de confirmation ont été demandés pour ce compte. Patientez {} avant de réessayer.",
+        french_wait(retry_after)
+    )
+}
+
 fn password(params: &Params) -> Option<SecretString> {
     params
         .get("password")

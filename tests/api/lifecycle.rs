@@ -605,6 +605,104 @@ async fn an_unconfirmed_guardian_corrects_the_address() {
     );
 }
 
+/// Resending and correcting share one count per account: five mails an
+/// hour, then a 429 that says how long to wait, and nothing sent.
+#[tokio::test]
+async fn confirmation_mails_asked_for_are_limited_to_five_an_hour() {
+    let school = school().await;
+    let browser = browser();
+    school.activate_marc(&browser).await;
+    let screen = school.unconfirmed_screen(&browser).await;
+    let csrf = input_value(&screen, "csrf").unwrap();
+    let ask = |action: &'static str| {
+        let (browser, csrf, url) = (
+            browser.clone(),
+            csrf.clone(),
+            school.app.url(&format!("/compte-non-confirme/{action}")),
+        );
+        async move {
+            browser
+                .post(url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", "marc.baillet@example.net"),
+                    ("email_confirmation", "marc.baillet@example.net"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mails = school.app.outbox().len();
+    for action in ["renvoyer", "corriger", "renvoyer", "corriger", "renvoyer"] {
+        assert_eq!(ask(action).await.status(), 200, "{action}");
+    }
+    assert_eq!(school.app.outbox().len(), mails + 5);
+    for action in ["renvoyer", "corriger"] {
+        let refused = ask(action).await;
+        assert_eq!(refused.status(), 429, "{action}");
+        assert_eq!(refused.headers()["retry-after"], "3600");
+        let page = refused.text().await.unwrap();
+        assert!(
+            page.contains("Trop de mails de confirmation ont été demandés pour ce compte. Patientez 60 minutes"),
+            "{page}"
+        );
+    }
+    assert_eq!(
+        school.app.outbox().len(),
+        mails + 5,
+        "nothing more was sent"
+    );
+    school.app.clock.advance(3600);
+    assert_eq!(ask("renvoyer").await.status(), 200);
+    assert_eq!(school.app.outbox().len(), mails + 6);
+}
+
+/// On « Mon compte », a new address and « renvoyer » share the count.
+#[tokio::test]
+async fn my_account_asks_for_five_confirmation_mails_an_hour() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let login = page_text(&browser, &app.url("/login")).await;
+    let signed_in = submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
+    assert_eq!(location(&signed_in), "/compte");
+    let page = page_text(&browser, &app.url("/compte")).await;
+    let csrf = input_value(&page, "csrf").unwrap();
+    let post = |path: &'static str| {
+        browser
+            .post(app.url(path))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("current_password", PASSWORD),
+                ("email", "claire@example.net"),
+                ("email_confirmation", "claire@example.net"),
+            ])
+            .send()
+    };
+    for path in [
+        "/compte/adresse",
+        "/compte/renvoyer",
+        "/compte/renvoyer",
+        "/compte/adresse",
+        "/compte/renvoyer",
+    ] {
+        assert_eq!(post(path).await.unwrap().status(), 200, "{path}");
+    }
+    for path in ["/compte/adresse", "/compte/renvoyer"] {
+        let refused = post(path).await.unwrap();
+        assert_eq!(refused.status(), 429, "{path}");
+        assert!(refused.headers().contains_key("retry-after"));
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("Trop de mails de confirmation")
+        );
+    }
+}
+
 #[tokio::test]
 async fn my_account_changes_the_password_and_the_address_with_the_current_password() {
     let app = spawn_app().await;
