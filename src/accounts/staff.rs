@@ -192,6 +192,28 @@ pub enum Done {
     Detached { new_identifier: String },
 }
 
+/// An action the actor's scope does not cover.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The parent also has children in an establishment the actor does not
+    /// manage: closing, resetting or re-addressing the account would cut
+    /// that parent's access there too. The academy (or staff of every one
+    /// of those establishments) does it.
+    SharedParent,
+}
+
+/// Whether `guardian_id` is a parent of a pupil of an establishment `scope` does not manage.
+async fn beyond_scope(db: &Db, scope: &Scope, guardian_id: &str) -> Result<bool, sqlx::Error> {
+    let establishments: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT s.establishment_id FROM guardianships g JOIN accounts s ON s.id = g.student_id \
+         WHERE g.guardian_id = $1 AND s.state <> 'closed' AND s.establishment_id IS NOT NULL",
+    )
+    .bind(guardian_id)
+    .fetch_all(db)
+    .await?;
+    Ok(establishments.iter().any(|id| !scope.manages(id)))
+}
+
 /// Carries out `action` on `account` for the staff member `actor`; the audit
 /// trail records it with who did it.
 pub async fn act(
@@ -201,7 +223,7 @@ pub async fn act(
     action: Action,
     address: std::net::IpAddr,
     user_agent: &str,
-) -> anyhow::Result<Done> {
+) -> anyhow::Result<Result<Done, Refused>> {
     use super::AccountState;
     anyhow::ensure!(
         account.kind != AccountKind::Staff,
@@ -211,6 +233,13 @@ pub async fn act(
         account.state != AccountState::Closed,
         "this account is closed"
     );
+    let whole_account = !matches!(action, Action::Detach { .. });
+    if whole_account
+        && account.kind == AccountKind::Guardian
+        && beyond_scope(&app.db, &scope(&app.db, actor).await?, &account.id).await?
+    {
+        return Ok(Err(Refused::SharedParent));
+    }
     let now = app.now();
     let done = match &action {
         Action::Reset | Action::Close => {
@@ -296,5 +325,5 @@ pub async fn act(
             .detail(action.name());
     crate::audit::record(&app.db, entry, now).await;
     tracing::info!(account = %account.id, actor = %actor.id, action = action.name(), "staff action");
-    Ok(done)
+    Ok(Ok(done))
 }

@@ -12,7 +12,7 @@ use sqlx::Row;
 use super::error::WebError;
 use super::extract::{CheckedForm, ClientAddress, Device, Query, SignedIn};
 use super::{AppState, pages};
-use crate::accounts::staff::{self, Action, Done, Funnel, Scope};
+use crate::accounts::staff::{self, Action, Done, Funnel, Refused, Scope};
 use crate::accounts::{Account, Establishment, store};
 use crate::app::Clef;
 use crate::audit;
@@ -419,10 +419,13 @@ pub async fn act(
         _ => return refused("Action inconnue."),
     };
     let message = match staff::act(&app, &staff, &account, action, address, &device).await {
-        Ok(Done::Reset) => "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned(),
-        Ok(Done::Closed) => "Le compte est fermé.".to_owned(),
-        Ok(Done::EmailSent) => "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(),
-        Ok(Done::Detached { new_identifier }) => format!(
+        Ok(Err(Refused::SharedParent)) => return refused(
+            "Ce parent a aussi des enfants dans un autre établissement : seule l'académie peut fermer ou réinitialiser son compte, ou corriger son adresse.",
+        ),
+        Ok(Ok(Done::Reset)) => "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned(),
+        Ok(Ok(Done::Closed)) => "Le compte est fermé.".to_owned(),
+        Ok(Ok(Done::EmailSent)) => "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(),
+        Ok(Ok(Done::Detached { new_identifier })) => format!(
             "L'enfant est détaché de ce compte. Son nouveau compte responsable est {new_identifier} : imprimez son courrier."
         ),
         Err(e) => {

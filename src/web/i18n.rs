@@ -305,6 +305,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé." => {
             "The address is corrected; a confirmation email is sent to it when the account is activated."
         }
+        "Ce parent a aussi des enfants dans un autre établissement : seule l'académie peut fermer ou réinitialiser son compte, ou corriger son adresse." => {
+            "This parent also has children at another school: only the academy can close or reset the account, or correct its address."
+        }
         "Cette action n'est pas possible sur ce compte." => {
             "This action is not possible on this account."
         }

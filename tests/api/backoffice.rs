@@ -834,6 +834,7 @@ async fn an_expired_letter_after_a_reset_closes_the_account_it_does_not_delete_i
         "test",
     )
     .await
+    .unwrap()
     .unwrap();
     app.clock.advance(122 * 24 * 3600);
     clef::provisioning::expiry::expire_letters(&app.app.db, app.app.now(), 3)
@@ -868,4 +869,78 @@ async fn a_parent_s_page_shows_the_establishment_s_own_pupils_only() {
     .await;
     assert!(page.contains("marie.blanc"));
     assert!(!page.contains("Dora"), "school B's pupil");
+}
+
+/// A parent with children in two schools: one school's staff cannot close,
+/// reset or re-address the account (it would cut the other school's
+/// access too), but can detach its own pupil; staff of both schools can.
+#[tokio::test]
+async fn a_parent_with_children_in_another_school_is_closed_only_by_staff_of_both() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let marie = app.account_named("marie.blanc").await;
+    let dora = app.account_named("dora.durand").await;
+    clef::accounts::store::link_guardian(
+        &app.app.db,
+        &marie.id,
+        &dora.id,
+        clef::domain::Rank::new(2).unwrap(),
+        app.app.now(),
+    )
+    .await
+    .unwrap();
+    for form in [
+        &[("action", "close"), ("confirm", "1")][..],
+        &[("action", "reset"), ("confirm", "1")],
+        &[
+            ("action", "email"),
+            ("email", "marie@example.net"),
+            ("confirm", "1"),
+        ],
+    ] {
+        let refused = act(app, &staff_a, SCHOOL_A, &marie.id, form).await;
+        assert_eq!(refused.status(), 400, "{form:?}");
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("Ce parent a aussi des enfants dans un autre établissement"),
+            "{form:?}"
+        );
+    }
+    let unchanged = app.account_named("marie.blanc").await;
+    assert_eq!(
+        (unchanged.state, unchanged.email),
+        (marie.state, marie.email)
+    );
+    let bruno = app.account_named("bruno.blanc").await;
+    let detached = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &marie.id,
+        &[
+            ("action", "detach"),
+            ("student", &bruno.id),
+            ("confirm", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(detached.status(), 200, "its own pupil is detached");
+    let both = schools.staff("rectorat", &[SCHOOL_A, SCHOOL_B]).await;
+    let closed = act(
+        app,
+        &both,
+        SCHOOL_B,
+        &marie.id,
+        &[("action", "close"), ("confirm", "1")],
+    )
+    .await;
+    assert_eq!(closed.status(), 200);
+    assert_eq!(
+        app.account_named("marie.blanc").await.state,
+        clef::accounts::AccountState::Closed
+    );
 }
