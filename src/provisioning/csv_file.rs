@@ -173,9 +173,28 @@ fn column(header: &str) -> Option<Column> {
         None
     };
     if is_guardian {
-        return Some(Column::Guardian(rank?, field?));
+        // A file with one guardian per pupil names them without a rank
+        // (« Courriel responsable »): the first. Other guardian columns
+        // (« Adresse responsable 1 », « Lien de parenté ») are not read.
+        return Some(Column::Guardian(rank.unwrap_or(1), field?));
     }
     if has(&["birthdate", "naissance", "birth", "ne", "nee"]) {
+        // « Lieu de naissance », « Commune de naissance », « Nom de
+        // naissance »: not the date.
+        let place = [
+            "lieu",
+            "place",
+            "commune",
+            "ville",
+            "city",
+            "pays",
+            "country",
+            "departement",
+            "dept",
+        ];
+        if field.is_some() || has(&place) {
+            return None;
+        }
         return Some(Column::Birthdate);
     }
     if has(&["class", "classe", "division", "div"]) {
@@ -296,11 +315,16 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
     let mut columns: HashMap<Column, usize> = HashMap::new();
     for (index, header) in headers.iter().enumerate() {
         if let Some(column) = column(header)
-            && columns.insert(column, index).is_some()
+            && let Some(first) = columns.insert(column, index)
         {
-            return Err(file_error(format!(
-                "la colonne « {header} » apparaît deux fois"
-            )));
+            let first = headers.get(first).unwrap_or_default();
+            return Err(file_error(if first == header {
+                format!("la colonne « {header} » apparaît deux fois")
+            } else {
+                format!(
+                    "les colonnes « {first} » et « {header} » désignent la même donnée ; gardez-en une"
+                )
+            }));
         }
     }
     let required = [
@@ -488,9 +512,50 @@ mod tests {
                 "Téléphone portable responsable2",
                 Column::Guardian(2, GuardianField::Phone),
             ),
+            // One guardian per pupil, no rank: the first.
+            (
+                "Courriel responsable",
+                Column::Guardian(1, GuardianField::Email),
+            ),
+            (
+                "Nom représentant légal",
+                Column::Guardian(1, GuardianField::FamilyName),
+            ),
         ] {
             assert_eq!(column(header), Some(expected), "{header}");
         }
+        for ignored in [
+            "Lieu de naissance",
+            "Commune de naissance",
+            "Pays de naissance",
+            "Nom de naissance",
+            "Adresse responsable 1",
+            "Lien de parenté responsable 1",
+        ] {
+            assert_eq!(column(ignored), None, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn a_place_of_birth_beside_the_date_and_a_guardian_without_rank_are_read() {
+        let text = "N° élève;Nom;Prénom;Date de naissance;Lieu de naissance;Classe;\
+                    Nom responsable;Prénom responsable;Courriel responsable\n\
+                    1;Baillet;Julie;03/09/2012;Lille;5 B;Baillet;Marc;marc@example.org\n";
+        let rows = parse(text.as_bytes()).unwrap();
+        assert_eq!(rows[0].birthdate.iso(), "2012-09-03");
+        assert_eq!(rows[0].guardians.len(), 1);
+        assert_eq!(rows[0].guardians[0].rank, 1);
+        assert_eq!(
+            rows[0].guardians[0].email.as_ref().map(|e| e.to_string()),
+            Some("marc@example.org".into())
+        );
+        // Both a ranked and an unranked column for the same data: named both.
+        let text = "N° élève;Nom;Prénom;Né le;Classe;Courriel responsable 1;Courriel responsable\n";
+        let errors = parse(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "fichier : les colonnes « Courriel responsable 1 » et « Courriel responsable » désignent la même donnée ; gardez-en une"
+        );
     }
 
     #[test]
