@@ -53,6 +53,9 @@ pub struct Clef {
     pub account_reads: crate::accounts::reads::AccountReads,
     /// Rotates refresh tokens, in batches.
     pub rotations: crate::oidc::rotations::Rotations,
+    /// Work a request started and that outlives it (a back-office import):
+    /// a graceful shutdown waits for it as for requests in flight.
+    pub background: tokio_util::task::TaskTracker,
 }
 
 impl Clef {
@@ -120,6 +123,7 @@ impl Clef {
             ledger,
             account_reads,
             rotations,
+            background: tokio_util::task::TaskTracker::new(),
         }))
     }
 

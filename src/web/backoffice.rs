@@ -666,6 +666,7 @@ pub async fn import_apply(
         rows,
         report: None,
         failed: false,
+        heartbeat: Some(app.now()),
     };
     jobs(&app).put(&job_id, &job, JOB_TTL).await?;
     let (finished, done) = tokio::sync::oneshot::channel();
@@ -674,15 +675,30 @@ pub async fn import_apply(
         let job_id = job_id.clone();
         let device = device.clone();
         async move {
-            let result = crate::provisioning::import::import(
+            let import = crate::provisioning::import::import(
                 &app.db,
                 &app.letters,
                 &uai,
                 &file,
                 app.now(),
                 false,
-            )
-            .await;
+            );
+            tokio::pin!(import);
+            // While it runs, the job says so every few seconds: an instance
+            // killed or stopped mid-import leaves a job that stops beating.
+            let mut beat = tokio::time::interval(HEARTBEAT);
+            beat.tick().await;
+            let result = loop {
+                tokio::select! {
+                    result = &mut import => break result,
+                    _ = beat.tick() => {
+                        let alive = ImportJob { heartbeat: Some(app.now()), ..job.clone() };
+                        if let Err(e) = jobs(&app).put(&job_id, &alive, JOB_TTL).await {
+                            tracing::warn!(error = %e, "import heartbeat not recorded");
+                        }
+                    }
+                }
+            };
             let outcome = match &result {
                 Ok(_) => audit::Outcome::Ok,
                 Err(_) => audit::Outcome::Refused,
@@ -714,7 +730,8 @@ pub async fn import_apply(
             let _ = finished.send(());
         }
     };
-    tokio::spawn(task);
+    // A shutdown waits for it as for a request (`web::serve`).
+    app.background.spawn(task);
     // A small file is done in a moment: its report comes at once.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), done).await;
     use axum::response::IntoResponse;
@@ -728,7 +745,7 @@ pub async fn import_apply(
 }
 
 /// An import under way or done, as the progress page reads it.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct ImportJob {
     establishment_id: String,
     staff_id: String,
@@ -736,9 +753,27 @@ struct ImportJob {
     rows: usize,
     report: Option<crate::provisioning::import::ImportReport>,
     failed: bool,
+    /// When the import last said it was running (Unix seconds).
+    #[serde(default)]
+    heartbeat: Option<i64>,
+}
+
+impl ImportJob {
+    /// Under way, but silent for longer than a running import ever is: its
+    /// instance stopped (SIGKILL, or a shutdown whose drain it outlasted).
+    fn interrupted(&self, now: i64) -> bool {
+        self.report.is_none()
+            && !self.failed
+            && self
+                .heartbeat
+                .is_some_and(|beat| now - beat > INTERRUPTED_AFTER)
+    }
 }
 
 const JOB_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Six heartbeats missed.
+const INTERRUPTED_AFTER: i64 = 30;
 
 fn jobs(app: &Clef) -> crate::storage::Kind<ImportJob> {
     crate::storage::Kind::new(&app.store, "import-job")
@@ -762,6 +797,9 @@ pub async fn import_progress(
         (Some(report), _) => minijinja::context! { applied => report_view(report) },
         (None, true) => minijinja::context! {
             error => "L'import n'a pas pu être enregistré ; rien n'a été modifié. Réessayez, ou signalez-le à l'académie.",
+        },
+        (None, false) if job.interrupted(app.now()) => minijinja::context! {
+            error => "L'import a été interrompu par un redémarrage du service avant son compte rendu. Déposez le fichier à nouveau : ce qui a déjà été importé ne sera pas créé deux fois.",
         },
         (None, false) => minijinja::context! { running => job.rows },
     };

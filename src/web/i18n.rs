@@ -308,6 +308,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Ce parent a aussi des enfants dans un autre établissement : seule l'académie peut fermer ou réinitialiser son compte, ou corriger son adresse." => {
             "This parent also has children at another school: only the academy can close or reset the account, or correct its address."
         }
+        "L'import a été interrompu par un redémarrage du service avant son compte rendu. Déposez le fichier à nouveau : ce qui a déjà été importé ne sera pas créé deux fois." => {
+            "The import was interrupted by a restart of the service before its report. Upload the file again: what was already imported will not be created twice."
+        }
         "Cette action n'est pas possible sur ce compte." => {
             "This action is not possible on this account."
         }

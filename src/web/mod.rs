@@ -201,5 +201,20 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let limits = server::Limits::from_config(&app.config);
-    server::run(router(app), listener, limits, shutdown).await
+    let background = app.background.clone();
+    server::run(router(app), listener, limits, shutdown).await?;
+    // Imports under way finish (their transaction commits or rolls back
+    // whole) within the same bound as the requests; past it they are cut,
+    // and their page says so (`backoffice::import_progress`).
+    background.close();
+    if tokio::time::timeout(limits.drain(), background.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            tasks = background.len(),
+            "background work still running after the drain; stopping it"
+        );
+    }
+    Ok(())
 }

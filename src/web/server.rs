@@ -26,6 +26,7 @@ const RESERVED_FDS: u64 = 256;
 /// Wait after an accept error such as EMFILE before trying again, rather than spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
 
+#[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
@@ -40,6 +41,12 @@ impl Limits {
             header_read_timeout: Duration::from_secs(config.header_read_timeout),
             request_timeout: Duration::from_secs(config.request_timeout),
         }
+    }
+
+    /// How long a graceful shutdown waits for what is in flight: the longest a
+    /// request may take, and a second.
+    pub fn drain(&self) -> Duration {
+        self.request_timeout.max(self.header_read_timeout) + Duration::from_secs(1)
     }
 }
 
@@ -108,8 +115,7 @@ pub async fn run(
     drop(listener);
     // Idle connections close now; requests in flight are bounded by the
     // request timeout, slow headers by their own deadline.
-    let drain = limits.request_timeout.max(limits.header_read_timeout) + Duration::from_secs(1);
-    if tokio::time::timeout(drain, graceful.shutdown())
+    if tokio::time::timeout(limits.drain(), graceful.shutdown())
         .await
         .is_err()
     {

@@ -677,3 +677,150 @@ async fn authorize_and_login_status(
     };
     exchange(app, client, &code, None).await.status().as_u16()
 }
+
+/// A school's file, `pupils` rows: previewed and applied through the back
+/// office of the instance `app.address` points at, by a staff member of
+/// `0590001A`. Answers the path of the import's progress page.
+async fn apply_from_the_back_office(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    pupils: usize,
+) -> String {
+    let page = page_text(browser, &app.url("/etablissement/0590001A/import")).await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", input_value(&page, "csrf").expect("csrf"))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(school_file(pupils).into_bytes())
+                .file_name("eleves.csv")
+                .mime_str("text/csv")
+                .unwrap(),
+        );
+    let preview = browser
+        .post(app.url("/etablissement/0590001A/import"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let applied = browser
+        .post(app.url("/etablissement/0590001A/import/appliquer"))
+        .form(&[
+            ("csrf", input_value(&preview, "csrf").expect("csrf")),
+            ("draft", input_value(&preview, "draft").expect("a preview")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 303);
+    location(&applied)
+}
+
+/// A staff member of `0590001A`.
+async fn school_staff(app: &TestApp) {
+    let staff = app
+        .account(
+            "secretariat",
+            clef::accounts::AccountKind::Staff,
+            None,
+            None,
+        )
+        .await;
+    let school = clef::accounts::store::establishment_by_uai(
+        &app.app.db,
+        &clef::domain::Uai::parse("0590001A").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    clef::accounts::staff::grant(&app.app.db, &staff, Some(&school.id), 0)
+        .await
+        .unwrap();
+}
+
+/// The staff member of `0590001A`, signed in at `app.address`.
+async fn staff_signed_in(app: &TestApp) -> reqwest::Client {
+    let browser = browser();
+    let page = page_text(&browser, &app.url("/login")).await;
+    assert_eq!(
+        submit_login(app, &browser, &page, "secretariat", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    browser
+}
+
+const PUPILS: usize = 6000;
+
+/// SIGTERM while a back-office import runs: the instance stops taking
+/// requests but lets the import finish before it exits.
+#[tokio::test]
+async fn sigterm_during_a_back_office_import_lets_it_finish() {
+    let mut app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    school_staff(&app).await;
+    let mut served = Served::start(&Backing::of(&app)).await;
+    app.address = served.address.clone();
+    let browser = staff_signed_in(&app).await;
+    let before = app.count("accounts").await;
+    let progress = apply_from_the_back_office(&app, &browser, PUPILS).await;
+    let page = page_text(&browser, &app.url(&progress)).await;
+    assert!(
+        page.contains("http-equiv=\"refresh\""),
+        "still under way: {page}"
+    );
+
+    served.signal("-TERM");
+    let status = served
+        .exited_within(Duration::from_secs(60))
+        .await
+        .expect("clef exits once the import is done");
+    assert!(status.success(), "a clean exit: {status:?}");
+    assert_eq!(
+        app.count("accounts").await,
+        before + 3 * PUPILS as i64,
+        "the whole file was imported before the exit"
+    );
+}
+
+/// SIGKILL while a back-office import runs (PostgreSQL and Redis, which
+/// outlive the instance): nothing of it is written, and its page, read on
+/// another instance, says it was interrupted once it stops beating.
+#[tokio::test]
+async fn an_import_whose_instance_was_killed_is_reported_interrupted() {
+    if std::env::var("CLEF_TEST_REDIS_URL").is_err() {
+        // Without Redis, the job lives in the process and dies with it.
+        return;
+    }
+    let mut app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    let local = app.address.clone();
+    school_staff(&app).await;
+    let served = Served::start(&Backing::of(&app)).await;
+    app.address = served.address.clone();
+    let browser = staff_signed_in(&app).await;
+    let before = app.count("accounts").await;
+    let progress = apply_from_the_back_office(&app, &browser, PUPILS).await;
+    served.signal("-KILL");
+    drop(served);
+
+    // The test's own instance, on the same database and Redis.
+    app.address = local;
+    let browser = staff_signed_in(&app).await;
+    let page = page_text(&browser, &app.url(&progress)).await;
+    assert!(
+        page.contains("http-equiv=\"refresh\""),
+        "it looks under way: {page}"
+    );
+    app.clock.advance(60);
+    let page = page_text(&browser, &app.url(&progress)).await;
+    assert!(
+        page.contains("import a été interrompu par un redémarrage du service"),
+        "{page}"
+    );
+    assert!(!page.contains("http-equiv=\"refresh\""));
+    assert_eq!(app.count("accounts").await, before, "nothing half-written");
+}
