@@ -93,6 +93,13 @@ pub async fn authorize(
     }
 }
 
+/// The credentials of an `Authorization` value in `scheme`, whose name is
+/// matched without case (RFC 9110 §11.1): `Basic abc`, `BASIC abc`.
+fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (name, rest) = value.trim_start().split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme).then(|| rest.trim())
+}
+
 /// RFC 6749 §2.3.1: `Authorization: Basic` with form-encoded id and secret.
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
@@ -100,13 +107,8 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     };
     let invalid = || OAuthError::invalid_client("malformed Basic credentials");
     let value = value.to_str().map_err(|_| invalid())?;
-    let Some(encoded) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-    else {
-        return Err(invalid());
-    };
-    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| invalid())?;
+    let encoded = credentials(value, "Basic").ok_or_else(invalid)?;
+    let decoded = STANDARD.decode(encoded).map_err(|_| invalid())?;
     let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(invalid)?;
     let form_decode = |s: &str| {
@@ -280,16 +282,14 @@ pub async fn userinfo(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Response {
-    // RFC 6750 §2.1 (header) or §2.2 (form body); never the query string.
+    // RFC 6750 §2.1 (header) or §2.2 (form body), never both (§2: "MUST
+    // NOT use more than one method"); never the query string.
     let from_header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned());
-    let from_body = if from_header.is_none() && request.method() == axum::http::Method::POST {
+        .and_then(|v| credentials(v, "Bearer"))
+        .map(str::to_owned);
+    let from_body = if request.method() == axum::http::Method::POST {
         use axum::extract::FromRequest;
         match Form::from_request(request, &app).await {
             Ok(Form(Ok(params))) => params.get("access_token").map(str::to_owned),
@@ -298,13 +298,25 @@ pub async fn userinfo(
     } else {
         None
     };
-    let Some(access_token) = from_header.or(from_body) else {
-        let mut response = StatusCode::UNAUTHORIZED.into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"clef\""),
-        );
-        return response;
+    let access_token = match (from_header, from_body) {
+        (Some(_), Some(_)) => {
+            let e = OAuthError::invalid_request("the access token is sent in more than one way");
+            let mut response = oauth_json(&e);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"clef\", error=\"invalid_request\""),
+            );
+            return response;
+        }
+        (Some(token), None) | (None, Some(token)) => token,
+        (None, None) => {
+            let mut response = StatusCode::UNAUTHORIZED.into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"clef\""),
+            );
+            return response;
+        }
     };
     match token::userinfo(&app, &access_token).await {
         Ok(token::UserInfo::Json(claims)) => {

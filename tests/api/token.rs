@@ -464,3 +464,75 @@ async fn a_replay_while_the_refresh_family_is_written_revokes_it_too() {
         assert_eq!(error_of(first).await, (400, "invalid_grant".into()));
     }
 }
+
+/// RFC 9110 §11.1: an authentication scheme's name is case-insensitive
+/// (`BASIC`, `bearer`); RFC 6750 §2: a token sent both in the header and in
+/// the body is an invalid request, not a choice for the server to make.
+#[tokio::test]
+async fn scheme_names_are_read_without_case_and_a_token_sent_twice_is_refused() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let secret = client.1.clone().unwrap();
+    let (verifier, challenge) = pkce();
+    let code = code_for(&app, &client.0, &challenge).await;
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{}:{secret}", client.0),
+    );
+    let exchanged = reqwest::Client::new()
+        .post(app.url("/token"))
+        .header("authorization", format!("BASIC {basic}"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchanged.status(), 200);
+    let body: Value = exchanged.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+
+    let userinfo = |authorization: Option<String>, form: Option<&'static str>| {
+        let mut request = reqwest::Client::new().post(app.url("/userinfo"));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        if let Some(field) = form {
+            request = request.form(&[(field, token)]);
+        }
+        request.send()
+    };
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let answer = userinfo(Some(format!("{scheme} {token}")), None)
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{scheme}");
+    }
+    assert_eq!(
+        userinfo(None, Some("access_token")).await.unwrap().status(),
+        200
+    );
+    let twice = userinfo(Some(format!("Bearer {token}")), Some("access_token"))
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    assert!(
+        twice.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_request\"")
+    );
+    assert_eq!(error_of(twice).await, (400, "invalid_request".into()));
+    // Another field of the body is no second token.
+    assert_eq!(
+        userinfo(Some(format!("Bearer {token}")), Some("other"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
