@@ -95,7 +95,7 @@ pub async fn authorize(
 
 /// The credentials of an `Authorization` value in `scheme`, whose name is
 /// matched without case (RFC 9110 §11.1): `Basic abc`, `BASIC abc`.
-fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+pub(super) fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
     let (name, rest) = value.trim_start().split_once(' ')?;
     name.eq_ignore_ascii_case(scheme).then(|| rest.trim())
 }

@@ -18,12 +18,7 @@ use crate::oidc::registration::{self, ClientMetadata, RegistrationError};
 
 /// The bearer token of the request, if any.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    super::oidc::credentials(headers.get(header::AUTHORIZATION)?.to_str().ok()?, "Bearer")
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
