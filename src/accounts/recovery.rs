@@ -442,6 +442,7 @@ struct Challenge {
     account_id: Option<String>,
     /// Keyed digest of the code.
     code_tag: String,
+    issued_at: i64,
     expires_at: i64,
 }
 
@@ -454,9 +455,11 @@ fn challenge_tries(app: &Clef) -> Kind<u64> {
     Kind::new(&app.store, "recovery-code-tries")
 }
 
-/// The account's latest challenge: an older one no longer works.
-fn latest_challenge(app: &Clef) -> Kind<String> {
-    Kind::new(&app.store, "recovery-code-latest")
+/// When the account's codes were last voided (a code used, a password
+/// reset or changed): codes issued until then no longer work. Kept as long
+/// as a code issued just before can live.
+fn codes_voided(app: &Clef) -> Kind<i64> {
+    Kind::new(&app.store, "recovery-code-voided")
 }
 
 fn code_tag(app: &Clef, challenge: &str, code: &str) -> String {
@@ -500,13 +503,6 @@ pub async fn request_reset(
     }))
 }
 
-/// Voids the account's outstanding reset links and SMS codes: a newer
-/// request (or a reset) replaces them.
-async fn void_outstanding(app: &Clef, account_id: &str) -> anyhow::Result<()> {
-    void_reset_links(&app.db, account_id, app.now()).await?;
-    forget_sms_code(app, account_id).await
-}
-
 /// The account's unused password-reset links stop working (a new request, a
 /// reset, a password or address change).
 pub async fn void_reset_links<'e>(
@@ -525,9 +521,13 @@ pub async fn void_reset_links<'e>(
     Ok(())
 }
 
-/// The account's outstanding SMS code stops working.
+/// The account's outstanding SMS codes stop working. (A newer request does
+/// not void them: the code screen belongs to the browser that asked, so a
+/// stranger asking for the parent's name would otherwise strand the parent
+/// with a code and no screen to type it in.)
 pub async fn forget_sms_code(app: &Clef, account_id: &str) -> anyhow::Result<()> {
-    latest_challenge(app).delete(account_id).await
+    let ttl = Duration::from_secs(CODE_TTL as u64 + 1);
+    codes_voided(app).put(account_id, &app.now(), ttl).await
 }
 
 /// Records the request and answers; the link is made and mailed after the
@@ -562,7 +562,9 @@ async fn send_reset_link(
         tracing::warn!(account = %account.id, "reset mail held back by the hourly limit");
         return Ok(Outcome::Limited);
     }
-    void_outstanding(&app, &account.id).await?;
+    // The newest link replaces the older ones (each mail reaches the owner,
+    // so the latest one in the mailbox always works).
+    void_reset_links(&app.db, &account.id, app.now()).await?;
     let now = app.now();
     let ttl = app.config.recovery_link_ttl;
     let mut conn = app.db.acquire().await?;
@@ -615,6 +617,7 @@ async fn request_by_sms(
     let waiting = |account_id: Option<String>| Challenge {
         account_id,
         code_tag: code_tag(app, &challenge_id, &code),
+        issued_at: now,
         expires_at: now + CODE_TTL,
     };
     let phone = account.as_ref().and_then(|a| a.phone.clone());
@@ -660,12 +663,8 @@ async fn request_by_sms(
         tokio::time::sleep(app.sms.typical_latency()).await;
         return Ok((reference, challenge_id));
     }
-    void_outstanding(app, &account.id).await?;
     challenges(app)
         .put(&challenge_id, &waiting(Some(account.id.clone())), ttl)
-        .await?;
-    latest_challenge(app)
-        .put(&account.id, &challenge_id, ttl)
         .await?;
     let text = match crate::domain::Locale::current() {
         crate::domain::Locale::Fr => format!(
@@ -678,7 +677,6 @@ async fn request_by_sms(
     if let Err(e) = app.sms.send(&phone, &text).await {
         tracing::error!(account = %account.id, error = %e, "reset SMS not sent");
         challenges(app).delete(&challenge_id).await?;
-        latest_challenge(app).delete(&account.id).await?;
         record(app, kind, Some(&account.id), Outcome::Failed).await?;
         return Err(RecoveryError::SmsNotSent);
     }
@@ -718,7 +716,10 @@ pub async fn verify_code(
         return Ok(CodeOutcome::Expired);
     }
     if let Some(account_id) = &challenge.account_id
-        && latest_challenge(app).get(account_id).await?.as_deref() != Some(challenge_id)
+        && codes_voided(app)
+            .get(account_id)
+            .await?
+            .is_some_and(|voided| voided >= challenge.issued_at)
     {
         return Ok(CodeOutcome::Expired);
     }
@@ -749,7 +750,8 @@ pub async fn verify_code(
     else {
         return Ok(CodeOutcome::Expired);
     };
-    latest_challenge(app).delete(&account_id).await?;
+    // The account's other codes go with this one.
+    forget_sms_code(app, &account_id).await?;
     let mut conn = app.db.acquire().await?;
     let token = tokens::issue(
         &mut conn,

@@ -520,8 +520,8 @@ fn exact(french: &str) -> Option<&'static str> {
             "Three wrong codes were entered: this code no longer works. Make a new request to receive another one."
         }
         "Code expiré" => "Code expired",
-        "Ce code a expiré, ou une demande plus récente l'a remplacé. Faites une nouvelle demande." => {
-            "This code has expired, or a more recent request replaced it. Make a new request."
+        "Ce code a expiré ou ne fonctionne plus (un autre code a servi, ou le mot de passe a changé). Faites une nouvelle demande." => {
+            "This code has expired or no longer works (another code was used, or the password changed). Make a new request."
         }
         "Ce lien a déjà servi, ou une demande plus récente l'a remplacé : utilisez le lien du dernier mail reçu, ou faites une nouvelle demande." => {
             "This link has already been used, or a more recent request replaced it: use the link in the latest email, or make a new request."

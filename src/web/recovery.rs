@@ -301,7 +301,7 @@ pub async fn password_code(
         CodeOutcome::Expired => start_again(
             StatusCode::GONE,
             "Code expiré",
-            "Ce code a expiré, ou une demande plus récente l'a remplacé. Faites une nouvelle demande.",
+            "Ce code a expiré ou ne fonctionne plus (un autre code a servi, ou le mot de passe a changé). Faites une nouvelle demande.",
         ),
     })
 }
