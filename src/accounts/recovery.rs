@@ -225,6 +225,27 @@ fn recipient(app: &Clef, what: &str, value: &str) -> String {
     format!("{what}:{}", app.devices.tag("recovery-recipient", value))
 }
 
+/// The counts a reset message is held to: the identifier's and the
+/// contact's (`what`: `email` or `phone`), whoever asks; but a browser that
+/// signed in to the account before (device cookie) is counted on its own, as
+/// at the login, so strangers spending the identifier's messages cannot
+/// keep the parent from their own.
+fn reset_recipients(
+    app: &Clef,
+    origin: &Origin,
+    identifier: &Identifier,
+    what: &str,
+    contact: &str,
+) -> Vec<String> {
+    match &origin.device {
+        Some(device) => vec![recipient(app, "device", device.as_str())],
+        None => vec![
+            recipient(app, "identifier", identifier.as_str()),
+            recipient(app, what, contact),
+        ],
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Identifiant oublié (§3.4)
 
@@ -467,14 +488,14 @@ fn code_tag(app: &Clef, challenge: &str, code: &str) -> String {
         .tag("recovery-code", &format!("{challenge}\0{code}"))
 }
 
-/// Takes a password-reset request for `identifier` by `channel`.
+/// Takes a password-reset request for `identifier` by `channel`, from `origin`.
 pub async fn request_reset(
     app: &Arc<Clef>,
     identifier: &Identifier,
     channel: Channel,
-    address: IpAddr,
+    origin: &Origin,
 ) -> Result<Result<Requested, Unrecoverable>, RecoveryError> {
-    gate(app, address).await?;
+    gate(app, origin.address).await?;
     let account = find(app, identifier).await?;
     let recovers = |a: &Account| match channel {
         Channel::Email => email_recovers(a),
@@ -490,11 +511,11 @@ pub async fn request_reset(
     let eligible = account.filter(|a| recovers(a));
     Ok(Ok(match channel {
         Channel::Email => Requested {
-            reference: request_by_email(app, identifier, eligible).await?,
+            reference: request_by_email(app, identifier, eligible, origin).await?,
             challenge: None,
         },
         Channel::Sms => {
-            let (reference, challenge) = request_by_sms(app, identifier, eligible).await?;
+            let (reference, challenge) = request_by_sms(app, identifier, eligible, origin).await?;
             Requested {
                 reference,
                 challenge: Some(challenge),
@@ -536,13 +557,20 @@ async fn request_by_email(
     app: &Arc<Clef>,
     identifier: &Identifier,
     account: Option<Account>,
+    origin: &Origin,
 ) -> Result<Reference, RecoveryError> {
     let kind = Channel::Email.kind();
     let Some(account) = account else {
         return Ok(record(app, kind, None, Outcome::Nothing).await?);
     };
     let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
-    let work = send_reset_link(app.clone(), identifier.clone(), account, reference.clone());
+    let work = send_reset_link(
+        app.clone(),
+        identifier.clone(),
+        account,
+        reference.clone(),
+        origin.clone(),
+    );
     after_answer(app, reference.clone(), work);
     Ok(reference)
 }
@@ -552,12 +580,10 @@ async fn send_reset_link(
     identifier: Identifier,
     account: Account,
     reference: Reference,
+    origin: Origin,
 ) -> anyhow::Result<Outcome> {
     let email = confirmed_email(&account).unwrap_or_default().to_owned();
-    let recipients = [
-        recipient(&app, "identifier", identifier.as_str()),
-        recipient(&app, "email", &email.to_lowercase()),
-    ];
+    let recipients = reset_recipients(&app, &origin, &identifier, "email", &email.to_lowercase());
     if !within_message_limits(&app, &recipients).await? {
         tracing::warn!(account = %account.id, "reset mail held back by the hourly limit");
         return Ok(Outcome::Limited);
@@ -608,6 +634,7 @@ async fn request_by_sms(
     app: &Clef,
     identifier: &Identifier,
     account: Option<Account>,
+    origin: &Origin,
 ) -> Result<(Reference, String), RecoveryError> {
     let kind = Channel::Sms.kind();
     let now = app.now();
@@ -630,10 +657,7 @@ async fn request_by_sms(
         tokio::time::sleep(app.sms.typical_latency()).await;
         return Ok((reference, challenge_id));
     };
-    let recipients = [
-        recipient(app, "identifier", identifier.as_str()),
-        recipient(app, "phone", &phone),
-    ];
+    let recipients = reset_recipients(app, origin, identifier, "phone", &phone);
     // The day's budget counts only SMS that the other limits let go, so that
     // requests held back for one name cannot spend everyone's.
     let within = within_message_limits(app, &recipients).await? && {

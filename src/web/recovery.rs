@@ -222,7 +222,8 @@ pub async fn password_request(
             Some("Choisissez l'envoi par mail ou par SMS."),
         ));
     };
-    match recovery::request_reset(&app, &identifier, channel, address).await {
+    let origin = cookies::origin(&app, &jar, address, identifier.as_str());
+    match recovery::request_reset(&app, &identifier, channel, &origin).await {
         Ok(Ok(requested)) => Ok(match requested.challenge {
             Some(challenge) => code_page(
                 &app,

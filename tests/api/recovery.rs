@@ -896,6 +896,43 @@ async fn a_student_recovers_by_mail_only_once_the_address_is_confirmed() {
     mail_to(&app, "nina.roux@example.org", &reference(&page)).await;
 }
 
+/// Strangers who spend the hour's three messages for a parent's identifier
+/// do not keep the parent from their own: a browser that signed in to the
+/// account before is counted on its own (as at the login), a new one is not.
+#[tokio::test]
+async fn a_browser_that_signed_in_before_gets_its_code_after_strangers_spent_the_hours_messages() {
+    let app = spawn_app().await;
+    app.family().await;
+    set_phone(&app, "claire.martin", "0612345678").await;
+    let parents_browser = browser();
+    let login = page_text(&parents_browser, &app.url("/login")).await;
+    assert_eq!(
+        submit_login(&app, &parents_browser, &login, "claire.martin", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    for _ in 0..3 {
+        request_reset(&app, &browser(), "claire.martin", "sms").await;
+    }
+    assert_eq!(sms_outbox(&app).len(), 3);
+    let (status, _) = request_reset(&app, &browser(), "claire.martin", "sms").await;
+    assert_eq!(status, 200, "the same answer");
+    assert_eq!(sms_outbox(&app).len(), 3, "held back for a new browser");
+    let (status, _) = request_reset(&app, &parents_browser, "claire.martin", "sms").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sms_outbox(&app).len(),
+        4,
+        "sent to the parent's own browser"
+    );
+    // Its own count is the same three an hour.
+    for _ in 0..3 {
+        request_reset(&app, &parents_browser, "claire.martin", "sms").await;
+    }
+    assert_eq!(sms_outbox(&app).len(), 6);
+}
+
 #[tokio::test]
 async fn a_flood_for_one_family_sends_three_messages_and_an_address_is_limited() {
     let app = spawn_app_with(|config| {
