@@ -9,7 +9,7 @@ mod redirect_uri;
 pub use locale::Locale;
 pub use names::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, Uai};
 pub use params::Params;
-pub use redirect_uri::RedirectUri;
+pub use redirect_uri::{RedirectUri, is_loopback, is_loopback_ip};
 
 use std::fmt;
 

@@ -7,6 +7,22 @@ use url::{Host, Url};
 
 use super::{FieldError, Problem, text};
 
+/// A URL on this machine (RFC 8252 §7.3, RFC 6761 §6.3): `localhost`, or an
+/// IP address of 127.0.0.0/8 or `::1`.
+pub fn is_loopback(url: &Url) -> bool {
+    is_loopback_ip(url) || matches!(url.host(), Some(Host::Domain("localhost")))
+}
+
+/// A URL on a loopback IP address (not `localhost`, which DNS could name
+/// elsewhere).
+pub fn is_loopback_ip(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
 /// A registered redirect URI. Matching is by exact string comparison (RFC 6749
 /// §3.1.2.3 as tightened by the OAuth 2.0 Security BCP §4.1.3), so the string is
 /// kept exactly as registered.
@@ -36,12 +52,7 @@ impl RedirectUri {
         }
         let allowed = match url.scheme() {
             "https" => url.host().is_some(),
-            "http" => match url.host() {
-                Some(Host::Domain(d)) => d == "localhost",
-                Some(Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            },
+            "http" => is_loopback(&url),
             scheme => scheme.contains('.') && !matches!(scheme, "javascript" | "data" | "file"),
         };
         if !allowed {

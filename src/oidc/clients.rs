@@ -128,8 +128,8 @@ pub struct Registered {
 /// such a client is a sector of its own.
 fn sector_of(uri: &str) -> Option<String> {
     match Url::parse(uri) {
+        Ok(url) if crate::domain::is_loopback(&url) => None,
         Ok(url) => match url.host_str() {
-            Some("localhost" | "127.0.0.1" | "[::1]") => None,
             Some(host) if !host.is_empty() => Some(host.to_owned()),
             _ => Some(format!("{}:", url.scheme())),
         },
@@ -142,12 +142,7 @@ fn sector_of(uri: &str) -> Option<String> {
 /// any other URI, or one not written as the URL parser would write it.
 fn without_loopback_port(uri: &str) -> Option<String> {
     let mut url = Url::parse(uri).ok()?;
-    let loopback = match url.host()? {
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-        url::Host::Domain(_) => false,
-    };
-    if url.scheme() != "http" || !loopback || url.as_str() != uri {
+    if url.scheme() != "http" || !crate::domain::is_loopback_ip(&url) || url.as_str() != uri {
         return None;
     }
     url.set_port(None).ok()?;
@@ -398,8 +393,8 @@ pub fn parse_service_scopes(raw: &str) -> Result<Vec<String>, FieldError> {
 pub fn parse_backchannel_uri(raw: &str) -> Result<Url, FieldError> {
     let invalid = || FieldError::new("backchannel_logout_uri", crate::domain::Problem::Invalid);
     let url = Url::parse(raw).map_err(|_| invalid())?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    let secure =
+        url.scheme() == "https" || (url.scheme() == "http" && crate::domain::is_loopback(&url));
     if !secure || url.fragment().is_some() || url.host().is_none() {
         return Err(invalid());
     }

@@ -84,7 +84,7 @@ pub struct ClientMetadata {
 /// them, and must not be led to its own host's services in production).
 fn web_url(field: &str, raw: &str, dev: bool) -> Result<Url, RegistrationError> {
     let url = Url::parse(raw).map_err(|_| metadata(format!("{field} is not a URL")))?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let loopback = crate::domain::is_loopback(&url);
     if !(url.scheme() == "https" || (dev && url.scheme() == "http" && loopback))
         || url.fragment().is_some()
     {
@@ -167,12 +167,11 @@ impl ClientMetadata {
                     ))
                 })?;
                 // A web application redirects to https only (OIDC Registration §2).
-                if application_type == "web"
-                    && !raw.starts_with("https://")
-                    && !raw.starts_with("http://127.0.0.1")
-                    && !raw.starts_with("http://[::1]")
-                    && !raw.starts_with("http://localhost")
-                {
+                let on_web = Url::parse(raw).is_ok_and(|url| {
+                    url.scheme() == "https"
+                        || (url.scheme() == "http" && crate::domain::is_loopback(&url))
+                });
+                if application_type == "web" && !on_web {
                     return Err(RegistrationError::InvalidRedirectUri(format!(
                         "{raw}: a web application redirects to https"
                     )));

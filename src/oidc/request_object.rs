@@ -128,7 +128,7 @@ pub fn merge(params: &Params, claims: Map<String, Value>) -> Result<Params, OAut
 /// cannot make Clef reach any address it can (RFC 9101 §10.4.1).
 async fn fetch_object(client: &Client, uri: &str, dev: bool) -> Result<String, OAuthError> {
     let url = url::Url::parse(uri).map_err(|_| invalid_uri("request_uri is not a URL"))?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let loopback = crate::domain::is_loopback(&url);
     if !(url.scheme() == "https" || (dev && url.scheme() == "http" && loopback)) {
         return Err(invalid_uri("request_uri must be https"));
     }

@@ -148,6 +148,13 @@ async fn unrelated_services_see_unlinkable_subjects_and_one_sector_sees_the_same
     let (parent_2, _) = subjects(&id_token_claims(&app, &app_2, other_native).await);
     assert_ne!(parent_1, parent_2);
     assert_ne!(parent_1, parent_a);
+    // All of 127.0.0.0/8 is loopback, not only 127.0.0.1.
+    let (native_3, native_4) = ("http://127.0.0.2:5555/cb", "http://127.0.0.2:6666/cb");
+    let app_3 = third_party_at(&app, "Application 3", native_3).await;
+    let app_4 = third_party_at(&app, "Application 4", native_4).await;
+    let (parent_3, _) = subjects(&id_token_claims(&app, &app_3, native_3).await);
+    let (parent_4, _) = subjects(&id_token_claims(&app, &app_4, native_4).await);
+    assert_ne!(parent_3, parent_4);
 }
 
 #[tokio::test]
