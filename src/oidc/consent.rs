@@ -6,6 +6,7 @@
 use super::Scopes;
 use super::authorize::AuthorizationRequest;
 use super::clients::{Client, Terms};
+use crate::app::Clef;
 use crate::storage::Db;
 
 /// Whether this request needs the person's approval on the consent page
@@ -165,15 +166,12 @@ pub async fn authorizations(db: &Db, account_id: &str) -> Result<Vec<Authorizati
 
 /// Withdraws `account_id`'s consent to `client_id`, in one transaction: the
 /// consent is forgotten (the next sign-in asks again) and the refresh tokens
-/// the client holds for this account end. Only this account's rows are
-/// touched, whatever the client id. False when there was no consent.
-pub async fn withdraw(
-    db: &Db,
-    account_id: &str,
-    client_id: &str,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
-    let mut tx = db.begin().await?;
+/// the client holds for this account end; then its access tokens do too.
+/// Only this account's rows are touched, whatever the client id. False when
+/// there was no consent.
+pub async fn withdraw(app: &Clef, account_id: &str, client_id: &str) -> anyhow::Result<bool> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
     let deleted = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
         .bind(account_id)
         .bind(client_id)
@@ -185,5 +183,8 @@ pub async fn withdraw(
     }
     super::refresh::revoke_families_of(&mut *tx, account_id, client_id, now).await?;
     tx.commit().await?;
+    app.access_tokens
+        .revoke_for(account_id, client_id, now)
+        .await?;
     Ok(true)
 }

@@ -166,6 +166,10 @@ impl Codes {
 #[derive(Clone)]
 pub struct AccessTokens {
     grants: Kind<AccessGrant>,
+    /// When an account's tokens for a client were revoked (its consent
+    /// withdrawn), under `account:client`: tokens issued until then are dead.
+    /// Kept as long as such a token could live.
+    revoked: Kind<i64>,
     ttl: i64,
 }
 
@@ -173,6 +177,7 @@ impl AccessTokens {
     pub fn new(store: &ShortLived, ttl: i64) -> Self {
         Self {
             grants: Kind::new(store, "access"),
+            revoked: Kind::new(store, "access-revoked"),
             ttl,
         }
     }
@@ -189,11 +194,37 @@ impl AccessTokens {
 
     /// The live grant behind a token presented at `now`.
     pub async fn find(&self, token: &str, now: i64) -> anyhow::Result<Option<AccessGrant>> {
-        Ok(self
+        let Some(grant) = self
             .grants
             .get(&GrantId::of(token).0)
             .await?
-            .filter(|grant| grant.expires_at > now))
+            .filter(|grant| grant.expires_at > now)
+        else {
+            return Ok(None);
+        };
+        if let Some(account_id) = &grant.account_id
+            && let Some(revoked_at) = self
+                .revoked
+                .get(&format!("{account_id}:{}", grant.client_id))
+                .await?
+            && grant.issued_at <= revoked_at
+        {
+            return Ok(None);
+        }
+        Ok(Some(grant))
+    }
+
+    /// Every access token `client_id` holds for `account_id` stops working.
+    pub async fn revoke_for(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let ttl = Duration::from_secs(self.ttl.max(1) as u64 + 1);
+        self.revoked
+            .put(&format!("{account_id}:{client_id}"), &now, ttl)
+            .await
     }
 
     /// The grant stored under `id`, whatever its age.

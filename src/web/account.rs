@@ -308,7 +308,7 @@ pub async fn withdraw_consent(
 ) -> Result<Response, WebError> {
     let client_id = params.get("client_id").unwrap_or("");
     let name = clients::find(&app.db, client_id).await?.map(|c| c.name);
-    let withdrawn = consent::withdraw(&app.db, &account.id, client_id, app.now()).await?;
+    let withdrawn = consent::withdraw(&app, &account.id, client_id).await?;
     let notice = match name {
         Some(name) if withdrawn => {
             tracing::info!(account = %account.id, client = %client_id, "consent withdrawn");

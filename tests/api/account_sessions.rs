@@ -109,7 +109,11 @@ async fn consented(
     let tokens = exchange(app, client, &code, None).await;
     assert_eq!(tokens.status(), 200);
     let tokens: Value = tokens.json().await.unwrap();
-    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    assert_eq!(
+        tokens["refresh_token"].is_string(),
+        scope.contains("offline_access"),
+        "{tokens}"
+    );
     tokens
 }
 
@@ -269,6 +273,48 @@ async fn signing_out_everywhere_ends_the_other_sessions_and_keeps_this_one() {
     .await
     .unwrap();
     assert_eq!(ended_in_registry, 1);
+}
+
+/// A service that got no refresh token (no `offline_access`) holds an
+/// access token tied to nothing else: withdrawing its consent ends it too,
+/// at UserInfo and at introspection, while a new consent's token works.
+#[tokio::test]
+async fn withdrawing_a_consent_ends_the_services_access_tokens() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser_named("Firefox du salon");
+    let scope = "openid profile children";
+    let tokens = consented(&app, &browser, &client, "claire.martin", scope).await;
+    let access = text(&tokens, "access_token");
+    assert_eq!(userinfo_status(&app, &access).await, 200);
+    let withdrawn = post_from_account(
+        &app,
+        &browser,
+        "/compte/applications/retirer",
+        &[("client_id", &client.0)],
+    )
+    .await;
+    assert_eq!(withdrawn.status(), 200);
+    assert_eq!(userinfo_status(&app, &access).await, 401);
+    let introspected: Value = reqwest::Client::new()
+        .post(app.url("/introspect"))
+        .basic_auth(&client.0, client.1.as_deref())
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], false);
+    // Consent given again (a second later): the new token works.
+    app.clock.advance(1);
+    let again = consented(&app, &browser, &client, "claire.martin", scope).await;
+    assert_eq!(
+        userinfo_status(&app, &text(&again, "access_token")).await,
+        200
+    );
 }
 
 #[tokio::test]
