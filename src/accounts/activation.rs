@@ -393,14 +393,19 @@ pub async fn resend_confirmation(
     Ok(MailRequest::Sent)
 }
 
-/// « Corriger l'adresse » asked by the account's owner: counted as a mail
-/// asked for, then [`correct_address`].
+/// « Corriger l'adresse » asked by the account's owner: the password again
+/// (the screen follows a login on what may be a shared computer, and the
+/// address decides who can recover the account), counted as a mail asked
+/// for, then [`correct_address`].
 pub async fn correct_own_address(
     app: &Clef,
     account: &Account,
+    current: &SecretString,
     email: &EmailAddress,
     return_to: Option<&str>,
-) -> anyhow::Result<MailRequest> {
+    origin: &Origin,
+) -> Result<MailRequest, ProfileError> {
+    require_current_password(app, account, current, origin).await?;
     if let Some(refused) = mail_refused(app, account).await? {
         return Ok(refused);
     }

@@ -11,7 +11,9 @@ use super::extract::{CheckedForm, ClientAddress, Device, Query};
 use super::interaction::{self, Interaction, Purpose};
 use super::login::{open_session, sign_in, too_many_attempts, too_many_mails};
 use super::{AppState, cookies, pages};
-use crate::accounts::activation::{self, ActivationError, FirstConnection, MailRequest};
+use crate::accounts::activation::{
+    self, ActivationError, FirstConnection, MailRequest, ProfileError,
+};
 use crate::accounts::tokens::{self, TokenProblem};
 use crate::accounts::{Account, AccountKind, AccountState, store};
 use crate::app::Clef;
@@ -37,8 +39,15 @@ async fn interaction_account(
     let interaction = interaction::current(app, jar, purpose)
         .await?
         .ok_or_else(session_expired)?;
+    // The screen is for an account still in the state that led there: once
+    // activated or confirmed (elsewhere, perhaps), the ticket is spent.
+    let expected = match purpose {
+        Purpose::FirstConnection => AccountState::Provisional,
+        Purpose::Unconfirmed => AccountState::PendingEmail,
+    };
     let account = store::account_by_id(&app.db, &interaction.account_id)
         .await?
+        .filter(|account| account.state == expected)
         .ok_or_else(session_expired)?;
     Ok((interaction, account))
 }
@@ -302,6 +311,7 @@ fn mail_requested(
 /// `POST /compte-non-confirme/corriger`.
 pub async fn unconfirmed_correct(
     State(app): AppState,
+    ClientAddress(address): ClientAddress,
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
@@ -335,8 +345,43 @@ pub async fn unconfirmed_correct(
         ));
     }
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
-    let sent =
-        activation::correct_own_address(&app, &account, &email, return_to.as_deref()).await?;
+    let origin = cookies::origin(&app, &jar, address, &account.identifier);
+    let corrected = activation::correct_own_address(
+        &app,
+        &account,
+        &params.secret("password"),
+        &email,
+        return_to.as_deref(),
+        &origin,
+    )
+    .await;
+    let sent = match corrected {
+        Ok(sent) => sent,
+        Err(ProfileError::Invalid(message)) => {
+            return Ok(unconfirmed(
+                &app,
+                jar,
+                &account,
+                None,
+                Some(&message),
+                StatusCode::BAD_REQUEST,
+            ));
+        }
+        Err(ProfileError::TooManyAttempts { retry_after }) => {
+            let page = unconfirmed(
+                &app,
+                jar,
+                &account,
+                None,
+                Some(&too_many_attempts(retry_after)),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            return Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response());
+        }
+        Err(ProfileError::TooManyMails { retry_after }) => MailRequest::TooMany { retry_after },
+        Err(ProfileError::Password(e)) => return Err(e.into()),
+        Err(ProfileError::Internal(e)) => return Err(e.into()),
+    };
     let account = store::account_by_id(&app.db, &account.id)
         .await?
         .ok_or_else(session_expired)?;

@@ -261,6 +261,9 @@ pub async fn open_session(
         // A new sign-in in this browser ends the one before, as a logout would.
         logout::end_session(app, old.value()).await?;
     }
+    // And any screen left open after an earlier login (first connection,
+    // unconfirmed account), which may have been someone else's.
+    let jar = interaction::end(app, jar).await?;
     let (token, session) = session::open(app, account_id, device, app.now()).await?;
     Ok((jar.add(cookies::session(app, token)), session))
 }

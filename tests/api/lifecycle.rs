@@ -580,6 +580,7 @@ async fn an_unconfirmed_guardian_corrects_the_address() {
             ("csrf", csrf.as_str()),
             ("email", "marc.baillet@example.net"),
             ("email_confirmation", "marc.baillet@example.net"),
+            ("password", NEW_PASSWORD),
         ])
         .send()
         .await
@@ -605,6 +606,79 @@ async fn an_unconfirmed_guardian_corrects_the_address() {
     );
 }
 
+/// The unconfirmed screen follows a login, perhaps on a shared computer: the
+/// next person there cannot point the account at their own address without
+/// the password; and once the address is confirmed, the screen is gone.
+#[tokio::test]
+async fn the_unconfirmed_screen_corrects_the_address_only_with_the_password_and_ends_with_confirmation()
+ {
+    let school = school().await;
+    let browser = browser();
+    school.activate_marc(&browser).await;
+    let screen = school.unconfirmed_screen(&browser).await;
+    let csrf = input_value(&screen, "csrf").unwrap();
+    let correct = |password: &'static str| {
+        browser
+            .post(school.app.url("/compte-non-confirme/corriger"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", "someone.else@example.net"),
+                ("email_confirmation", "someone.else@example.net"),
+                ("password", password),
+            ])
+            .send()
+    };
+    let refused = correct("").await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Le mot de passe actuel est incorrect.")
+    );
+    assert_eq!(correct("Devine2026").await.unwrap().status(), 400);
+    assert_eq!(
+        school
+            .app
+            .account_named("marc.baillet")
+            .await
+            .email
+            .as_deref(),
+        Some("marc@example.org"),
+        "the address is unchanged"
+    );
+
+    // Marc confirms from his phone: this browser's screen is spent.
+    let link = school
+        .app
+        .last_mail_to("marc@example.org")
+        .link(&school.app.url("/confirmation?jeton="));
+    assert_eq!(
+        school
+            .confirm(&crate::helpers::browser(), &link)
+            .await
+            .status(),
+        200
+    );
+    let after = browser
+        .get(school.app.url("/compte-non-confirme"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(after.status(), 200);
+    assert_ne!(correct(NEW_PASSWORD).await.unwrap().status(), 200);
+    assert_eq!(
+        school
+            .app
+            .account_named("marc.baillet")
+            .await
+            .email
+            .as_deref(),
+        Some("marc@example.org")
+    );
+}
+
 /// Resending and correcting share one count per account: five mails an
 /// hour, then a 429 that says how long to wait, and nothing sent.
 #[tokio::test]
@@ -627,6 +701,7 @@ async fn confirmation_mails_asked_for_are_limited_to_five_an_hour() {
                     ("csrf", csrf.as_str()),
                     ("email", "marc.baillet@example.net"),
                     ("email_confirmation", "marc.baillet@example.net"),
+                    ("password", NEW_PASSWORD),
                 ])
                 .send()
                 .await
