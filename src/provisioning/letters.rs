@@ -92,7 +92,7 @@ pub async fn select(
          SELECT a.id, a.identifier, a.kind, a.given_name, a.family_name, a.letter_date, a.provisional_password, \
                 g.rank AS rank, s.given_name AS s_given, s.family_name AS s_family, s.class_name AS s_class \
          FROM accounts a JOIN guardianships g ON g.guardian_id = a.id JOIN accounts s ON s.id = g.student_id \
-         WHERE s.establishment_id = $1 AND a.kind = 'guardian' AND a.state = 'provisional' \
+         WHERE s.establishment_id = $1 AND s.state <> 'closed' AND a.kind = 'guardian' AND a.state = 'provisional' \
          ORDER BY s_class, s_family, s_given, rank, identifier",
     )
     .bind(&establishment.id)

@@ -55,7 +55,8 @@ async fn managed(app: &Clef, staff: &Account, uai: &str) -> Result<(Establishmen
     Ok((establishment, uai))
 }
 
-/// An account of a managed establishment: a pupil of it, or a parent of one.
+/// An account of a managed establishment: a pupil of it, or a parent of one of
+/// its pupils still there (a closed pupil keeps no parent in the school).
 async fn managed_account(
     app: &Clef,
     staff: &Account,
@@ -290,7 +291,8 @@ async fn belongs(
 ) -> Result<bool, sqlx::Error> {
     let found: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM accounts s LEFT JOIN guardianships l ON l.student_id = s.id \
-         WHERE s.establishment_id = $1 AND s.kind = 'student' AND (s.id = $2 OR l.guardian_id = $2) LIMIT 1",
+         WHERE s.establishment_id = $1 AND s.kind = 'student' \
+         AND (s.id = $2 OR (l.guardian_id = $2 AND s.state <> 'closed')) LIMIT 1",
     )
     .bind(establishment_id)
     .bind(account_id)

@@ -944,3 +944,43 @@ async fn a_parent_with_children_in_another_school_is_closed_only_by_staff_of_bot
         clef::accounts::AccountState::Closed
     );
 }
+
+/// A pupil closed by the school (it moved away) keeps no parent there: the
+/// parent's page is no longer the school's to read, and no letter of the
+/// parent prints for it.
+#[tokio::test]
+async fn a_closed_pupil_keeps_neither_its_parents_page_nor_their_letters_in_the_school() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let paul = app.account_named("paul.aubert").await;
+    let page = app.url(&format!("/etablissement/{SCHOOL_A}/compte/{}", paul.id));
+    assert_eq!(status(&staff_a, &page).await, 200);
+    assert!(
+        app.letters(SCHOOL_A)
+            .await
+            .iter()
+            .any(|l| l.identifier == "paul.aubert")
+    );
+
+    sqlx::query("UPDATE accounts SET state = 'closed' WHERE identifier = 'anna.aubert'")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(status(&staff_a, &page).await, 403);
+    assert!(
+        !app.letters(SCHOOL_A)
+            .await
+            .iter()
+            .any(|l| l.identifier == "paul.aubert")
+    );
+    let csv = staff_a
+        .get(app.url(&format!("/etablissement/{SCHOOL_A}/courriers?format=csv")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!csv.contains("paul.aubert") && csv.contains("marie.blanc"));
+}
