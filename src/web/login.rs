@@ -243,7 +243,9 @@ pub async fn sign_in(
     let response = match pending_id {
         Some(id) => match authorize::resume(app, id, &session).await {
             Some(outcome) => after_form(outcome)?,
-            None => return Err(expired_request()),
+            // Answered already (a double click) or expired: the session just
+            // opened stays, so the application's next request passes.
+            None => expired_request().into_response(),
         },
         None => Redirect::to("/compte").into_response(),
     };

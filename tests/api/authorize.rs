@@ -458,3 +458,72 @@ async fn a_loopback_redirect_uri_matches_on_any_port_and_nothing_else() {
         assert_eq!(page.status(), 400, "{other}");
     }
 }
+
+/// A double click on « Se connecter » sends the request twice at once, with
+/// the cookies the browser had before either answer: one answer goes back to the
+/// application; the other, finding the request answered, says so but keeps
+/// the session it opened, so the browser is signed in whichever answer it
+/// shows (and the application's next request passes).
+#[tokio::test]
+async fn a_login_submitted_twice_leaves_the_browser_signed_in_whichever_answer_it_shows() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form_page = plain
+        .get(authorize_url(&app, &client.0, &[]))
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = form_page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let page = form_page.text().await.unwrap();
+    let submit = || {
+        plain
+            .post(app.url("/login"))
+            .header("cookie", cookies.join("; "))
+            .form(&[
+                ("csrf", input_value(&page, "csrf").unwrap()),
+                ("request", input_value(&page, "request").unwrap()),
+                ("identifier", "claire.martin".to_owned()),
+                ("password", PASSWORD.to_owned()),
+            ])
+            .send()
+    };
+    let (one, other) = tokio::join!(submit(), submit());
+    let (mut first, mut second) = (one.unwrap(), other.unwrap());
+    if first.status() != 303 {
+        std::mem::swap(&mut first, &mut second);
+    }
+    assert_eq!(first.status(), 303);
+    assert!(location(&first).starts_with(REDIRECT_URI));
+    assert_eq!(second.status(), 400);
+    let session = second
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("clef_session="))
+        .expect("the second answer carries its session");
+    assert!(
+        second
+            .text()
+            .await
+            .unwrap()
+            .contains("Demande de connexion expirée")
+    );
+    let silent = plain
+        .get(authorize_url(&app, &client.0, &[("prompt", "none")]))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert!(location_param(&silent, "code").is_some(), "signed in");
+}
