@@ -578,7 +578,7 @@ pub async fn import_preview(
             _ => {}
         }
     }
-    if !super::cookies::csrf_matches(&jar, csrf.as_deref()) {
+    if !super::cookies::csrf_matches(&app, &jar, csrf.as_deref()) {
         return Err(super::extract::expired_form());
     }
     let Some(file) = file.filter(|f| !f.is_empty()) else {

@@ -11,7 +11,20 @@ use crate::app::Clef;
 use crate::secret::{constant_time_eq, random_token};
 
 pub const SESSION: &str = "clef_session";
-pub const CSRF: &str = "clef_csrf";
+/// Under https, `__Host-` (RFC 6265bis §4.1.3.2): the browser keeps it only
+/// if Clef set it, Secure, on its own host, so a neighbouring site (a
+/// sibling subdomain) cannot plant a token of its choosing; plain http
+/// (development) cannot carry the prefix.
+const CSRF_SECURE: &str = "__Host-clef_csrf";
+const CSRF_PLAIN: &str = "clef_csrf";
+
+fn csrf_name(app: &Clef) -> &'static str {
+    if app.config.secure_cookies() {
+        CSRF_SECURE
+    } else {
+        CSRF_PLAIN
+    }
+}
 /// Proofs that this browser signed in before (see `accounts::devices`).
 pub const DEVICE: &str = "clef_device";
 
@@ -74,18 +87,18 @@ pub fn remember_device(app: &Clef, jar: CookieJar, identifier: &str) -> CookieJa
 /// must match). Reuses the browser's token when it has one.
 pub fn csrf_token(app: &Clef, jar: CookieJar) -> (CookieJar, String) {
     if let Some(existing) = jar
-        .get(CSRF)
+        .get(csrf_name(app))
         .map(|c| c.value().to_owned())
         .filter(|v| v.len() == 43)
     {
         return (jar, existing);
     }
     let token = random_token(32);
-    (jar.add(base(app, CSRF, token.clone())), token)
+    (jar.add(base(app, csrf_name(app), token.clone())), token)
 }
 
-pub fn csrf_matches(jar: &CookieJar, submitted: Option<&str>) -> bool {
-    match (jar.get(CSRF), submitted) {
+pub fn csrf_matches(app: &Clef, jar: &CookieJar, submitted: Option<&str>) -> bool {
+    match (jar.get(csrf_name(app)), submitted) {
         (Some(cookie), Some(submitted)) => {
             cookie.value().len() == 43 && constant_time_eq(cookie.value(), submitted)
         }

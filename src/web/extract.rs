@@ -94,7 +94,7 @@ impl FromRequest<Arc<Clef>> for CheckedForm {
         let jar = CookieJar::from_headers(request.headers());
         let Ok(Form(params)) = Form::from_request(request, app).await;
         let params = params.map_err(|e| WebError::bad_request(&e))?;
-        if cookies::csrf_matches(&jar, params.get("csrf")) {
+        if cookies::csrf_matches(app, &jar, params.get("csrf")) {
             Ok(Self(params))
         } else {
             Err(expired_form())

@@ -46,7 +46,7 @@ pub async fn submit(
     }
     // A signed-in person's own form: logging out needs no more than that;
     // another site's form has no matching token.
-    if !cookies::csrf_matches(&jar, params.get("csrf")) {
+    if !cookies::csrf_matches(&app, &jar, params.get("csrf")) {
         return Err(expired_form());
     }
     if params.contains("cancel") {

@@ -527,3 +527,49 @@ async fn a_login_submitted_twice_leaves_the_browser_signed_in_whichever_answer_i
         .unwrap();
     assert!(location_param(&silent, "code").is_some(), "signed in");
 }
+
+/// Under an https issuer the CSRF cookie is `__Host-`: Secure, this host,
+/// path `/`, so a sibling subdomain cannot plant one; a planted plain
+/// `clef_csrf` with a token of the attacker's choosing is refused.
+#[tokio::test]
+async fn under_https_the_csrf_cookie_is_host_only_and_a_planted_one_is_refused() {
+    let app = spawn_app_with(|config| {
+        config.issuer = url::Url::parse("https://clef.example.org").unwrap();
+    })
+    .await;
+    app.family().await;
+    let plain = reqwest::Client::new();
+    let form = plain.get(app.url("/login")).send().await.unwrap();
+    let set_cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.contains("csrf"))
+        .expect("a CSRF cookie");
+    assert!(set_cookie.starts_with("__Host-clef_csrf="), "{set_cookie}");
+    assert!(set_cookie.contains("Secure") && set_cookie.contains("Path=/"));
+    assert!(!set_cookie.to_lowercase().contains("domain="));
+    let page = form.text().await.unwrap();
+    let token = input_value(&page, "csrf").unwrap();
+    let post = |cookie: String, csrf: String| {
+        plain
+            .post(app.url("/login"))
+            .header("cookie", cookie)
+            .form(&[
+                ("csrf", csrf),
+                ("identifier", "claire.martin".to_owned()),
+                ("password", "pas-le-bon".to_owned()),
+            ])
+            .send()
+    };
+    let planted = "A".repeat(43);
+    let forged = post(format!("clef_csrf={planted}"), planted.clone())
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let own = post(format!("__Host-clef_csrf={token}"), token)
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 401, "the form is checked: a wrong password");
+}
