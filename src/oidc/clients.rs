@@ -559,7 +559,9 @@ pub async fn replace_registration(
         (registration.auth_method == AuthMethod::None) == client.is_public,
         "a client cannot move between public and confidential"
     );
+    let before = client.clone();
     registration.apply(&mut client);
+    keep_sector(&before, &client)?;
     let mut tx = db.begin().await?;
     write_settings(&mut tx, &client).await?;
     tx.commit().await?;
@@ -657,6 +659,27 @@ fn check_sector(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A pairwise client keeps its sector: every subject it was given, children's
+/// included, is computed from it, and a new one would make every person a
+/// stranger to the service. A service that moves to another host keeps its
+/// sector with a `sector_identifier_uri` on the old host listing the new
+/// redirect URIs (OIDC Core §8.1).
+fn keep_sector(before: &Client, after: &Client) -> anyhow::Result<()> {
+    if before.subject_type == SubjectType::Pairwise
+        && after.subject_type == SubjectType::Pairwise
+        && before.sector() != after.sector()
+    {
+        anyhow::bail!(
+            "this change would move the client's pairwise sector from {} to {}, and change every subject it was given; \
+             keep it with a sector_identifier_uri on {}",
+            before.sector(),
+            after.sector(),
+            before.sector()
+        );
+    }
+    Ok(())
+}
+
 /// private_key_jwt needs the client's keys; the signing algorithms are ours.
 fn check_keys(client: &Client) -> anyhow::Result<()> {
     if client.auth_method == Some(AuthMethod::PrivateKeyJwt) {
@@ -713,6 +736,7 @@ pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> anyhow::Result
     let mut client = find(db, id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no client {id}"))?;
+    let before = client.clone();
     if let Some(name) = changes.name {
         client.name = crate::domain::text("nom", &name, 100)?;
     }
@@ -741,6 +765,7 @@ pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> anyhow::Result
     if let Some(lifetimes) = changes.refresh_lifetimes {
         client.refresh_lifetimes = lifetimes;
     }
+    keep_sector(&before, &client)?;
     let mut tx = db.begin().await?;
     write_settings(&mut tx, &client).await?;
     tx.commit().await?;

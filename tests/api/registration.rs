@@ -1737,3 +1737,53 @@ async fn two_unrelated_native_applications_see_unlinkable_pairwise_subjects() {
         "two native apps of different publishers can link Claire by her pairwise sub"
     );
 }
+
+/// A pairwise client that moves its redirect URIs to another host would move
+/// its sector, and every subject it was given (children's included) would
+/// change: the update is refused, with the way to keep the sector; a new
+/// path on the same host is fine.
+#[tokio::test]
+async fn an_update_that_would_move_the_pairwise_sector_is_refused() {
+    let app = spawn_app().await;
+    let registered = register(
+        &app,
+        json!({ "redirect_uris": ["https://agenda.example.org/cb"], "client_name": "Agenda" }),
+    )
+    .await;
+    assert_eq!(registered["subject_type"], "pairwise");
+    let uri = registered["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let access = registered["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    let put = |redirect: &str| {
+        reqwest::Client::new()
+            .put(&uri)
+            .bearer_auth(&access)
+            .header("content-type", "application/json")
+            .body(json!({ "client_id": client_id, "redirect_uris": [redirect] }).to_string())
+            .send()
+    };
+    let (status, body) =
+        status_and_json(put("https://nouveau.example.net/cb").await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_client_metadata");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("sector_identifier_uri on agenda.example.org"),
+        "{body}"
+    );
+    let (status, body) = status_and_json(
+        put("https://agenda.example.org/autre-retour")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
