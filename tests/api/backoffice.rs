@@ -506,32 +506,6 @@ async fn staff_break_a_grouping_by_detaching_a_child() {
     assert_eq!(foreign.status(), 403);
 }
 
-/// Uploads `csv` to the import page of `uai` as a browser does (multipart).
-async fn upload(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    uai: &str,
-    csv: Vec<u8>,
-) -> (u16, String) {
-    let page = page_text(browser, &app.url(&format!("/etablissement/{uai}/import"))).await;
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", input_value(&page, "csrf").expect("csrf"))
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(csv)
-                .file_name("eleves.csv")
-                .mime_str("text/csv")
-                .unwrap(),
-        );
-    let response = browser
-        .post(app.url(&format!("/etablissement/{uai}/import")))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn a_school_file_is_previewed_then_applied_from_the_browser() {
     let schools = Schools::new().await;

@@ -686,25 +686,9 @@ async fn apply_from_the_back_office(
     browser: &reqwest::Client,
     pupils: usize,
 ) -> String {
-    let page = page_text(browser, &app.url("/etablissement/0590001A/import")).await;
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", input_value(&page, "csrf").expect("csrf"))
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(school_file(pupils).into_bytes())
-                .file_name("eleves.csv")
-                .mime_str("text/csv")
-                .unwrap(),
-        );
-    let preview = browser
-        .post(app.url("/etablissement/0590001A/import"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (status, preview) =
+        upload(app, browser, "0590001A", school_file(pupils).into_bytes()).await;
+    assert_eq!(status, 200, "{preview}");
     let applied = browser
         .post(app.url("/etablissement/0590001A/import/appliquer"))
         .form(&[

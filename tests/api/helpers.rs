@@ -791,3 +791,29 @@ pub fn school_file(pupils: usize) -> String {
     }
     csv
 }
+
+/// Uploads `csv` to the import page of `uai` as a browser does (multipart).
+pub async fn upload(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    uai: &str,
+    csv: Vec<u8>,
+) -> (u16, String) {
+    let page = page_text(browser, &app.url(&format!("/etablissement/{uai}/import"))).await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", input_value(&page, "csrf").expect("csrf"))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv)
+                .file_name("eleves.csv")
+                .mime_str("text/csv")
+                .unwrap(),
+        );
+    let response = browser
+        .post(app.url(&format!("/etablissement/{uai}/import")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
