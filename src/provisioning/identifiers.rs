@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::{Any, Row, Transaction};
 
-/// Bound parameters per statement (as the import's inserts).
-const CHUNK_PARAMS: usize = 600;
+use super::import::CHUNK_PARAMS;
 
 /// The identifier before any collision number: `Lény-Rose N'Diaye` → `leny-rose.ndiaye`.
 pub fn base(given_name: &str, family_name: &str) -> String {

@@ -580,7 +580,7 @@ async fn existing_guardians(
 /// Bound parameters per multi-row INSERT. Far below SQLite's and PostgreSQL's
 /// limits: measured (benches/provisioning.rs), statements of a few hundred
 /// parameters import ten times faster than statements of tens of thousands.
-const CHUNK_PARAMS: usize = 600;
+pub(super) const CHUNK_PARAMS: usize = 600;
 
 async fn insert_rows(
     tx: &mut Tx,
