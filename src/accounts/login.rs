@@ -45,6 +45,19 @@ pub enum LoginError {
 /// Passwords longer than this are refused before hashing (argon2 input bound).
 pub const MAX_PASSWORD: usize = 256;
 
+/// A typed identifier as logs and the audit trail show it: as typed when it
+/// names an account; else a keyed tag of it (the same text gives the same
+/// tag, so a spray still shows), since what was typed may be a password in
+/// the wrong box — a letter's password is a valid identifier once lower-cased.
+pub fn shown_identifier(app: &Clef, identifier: &Identifier, known: bool) -> String {
+    if known {
+        identifier.to_string()
+    } else {
+        let tag = app.devices.tag("typed-identifier", identifier.as_str());
+        format!("inconnu:{}", &tag[..12])
+    }
+}
+
 pub async fn authenticate(
     app: &Clef,
     identifier: &Identifier,
@@ -54,7 +67,12 @@ pub async fn authenticate(
     let gate = throttle::enter(&app.store, identifier.as_str(), origin, app.now()).await?;
     if let Gate::Closed { retry_after } = gate {
         app.metrics.login(LoginResult::locked);
-        tracing::info!(%identifier, address = %origin.address, retry_after, "login refused: too many attempts");
+        let known = store::account_by_identifier(&app.db, identifier)
+            .await
+            .map_err(anyhow::Error::from)?
+            .is_some();
+        let identifier = shown_identifier(app, identifier, known);
+        tracing::info!(identifier, address = %origin.address, retry_after, "login refused: too many attempts");
         return Err(LoginError::TooManyAttempts { retry_after });
     }
     let account = store::account_by_identifier(&app.db, identifier)
@@ -99,7 +117,8 @@ pub async fn authenticate(
         }
         None => {
             app.metrics.login(LoginResult::failed);
-            tracing::info!(%identifier, address = %origin.address, "failed login");
+            let identifier = shown_identifier(app, identifier, account_id.is_some());
+            tracing::info!(identifier, address = %origin.address, "failed login");
             Err(LoginError::InvalidCredentials { account_id })
         }
     }

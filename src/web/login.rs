@@ -220,9 +220,10 @@ async fn audit_login(
             (found.map(|a| a.id), result)
         }
     };
+    let shown = login::shown_identifier(app, identifier, account_id.is_some());
     let mut entry = Entry::new(Event::Login, result)
         .from(address, device)
-        .detail(identifier.as_str());
+        .detail(&shown);
     if let Some(id) = account_id.as_deref() {
         entry = entry.account(id);
     }

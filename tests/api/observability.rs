@@ -114,6 +114,10 @@ async fn a_failed_login_logs_the_identifier_with_the_request_id_and_client_addre
     assert!(up, "clef serve --demo answers");
     let failed = failed_login(&address, "parent.martin", "essai-log-7", "198.51.100.77").await;
     assert_eq!(failed.status(), 401);
+    // A letter's password typed in the identifier box names no account: it
+    // is logged as a keyed tag, never as typed.
+    let swapped = failed_login(&address, "2BUYJ9C8", "essai-log-8", "198.51.100.77").await;
+    assert_eq!(swapped.status(), 401);
     let _ = child.kill();
     let _ = child.wait();
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -129,6 +133,42 @@ async fn a_failed_login_logs_the_identifier_with_the_request_id_and_client_addre
         !line.to_string().contains("Mauvais0000"),
         "never the password"
     );
+    assert!(!log.to_lowercase().contains("2buyj9c8"), "{log}");
+    let swapped = log
+        .lines()
+        .filter(|line| line.contains("failed login"))
+        .nth(1)
+        .expect("the second failed login");
+    assert!(swapped.contains("\"identifier\":\"inconnu:"), "{swapped}");
+}
+
+/// The audit trail keeps what was typed in the identifier box only when it
+/// names an account.
+#[tokio::test]
+async fn the_audit_trail_keeps_no_unknown_identifier_as_typed() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    for identifier in ["2BUYJ9C8", "claire.martin"] {
+        let page = page_text(&browser, &app.url("/login")).await;
+        let response = submit_login(&app, &browser, &page, identifier, "pas-le-bon").await;
+        assert_eq!(response.status(), 401);
+    }
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM audit_events WHERE event = 'login' ORDER BY at")
+            .fetch_all(&app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert!(
+        details.iter().all(|d| !d.contains("2buyj9c8")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d.starts_with("inconnu:")),
+        "{details:?}"
+    );
+    assert!(details.iter().any(|d| d == "claire.martin"), "{details:?}");
 }
 
 /// hyper takes any token as a method: made-up ones share one label, so a
