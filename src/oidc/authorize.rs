@@ -40,7 +40,8 @@ pub struct AuthorizationRequest {
     pub prompt_consent: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
-    /// The `sub` of a verified `id_token_hint`: only that person may be signed in.
+    /// The `sub` of a verified `id_token_hint`, or of a `sub` claim request
+    /// with a value: only that person may be signed in.
     #[serde(default)]
     pub hint_subject: Option<String>,
 }
@@ -175,6 +176,16 @@ pub async fn validate(
                 );
                 returned(response_mode, error)
             })?;
+        if request
+            .hint_subject
+            .as_ref()
+            .is_some_and(|claimed| *claimed != hint.subject)
+        {
+            let error = OAuthError::invalid_request(
+                "the claims request and id_token_hint name different subs",
+            );
+            return Err(returned(response_mode, error));
+        }
         request.hint_subject = Some(hint.subject);
     }
     Ok((request, client))
@@ -289,9 +300,9 @@ pub fn parse_rest(
         }
     }
     let scopes = Scopes::parse(params.get("scope"))?;
-    let scopes = match params.get("claims") {
+    let (scopes, claimed_subject) = match params.get("claims") {
         Some(raw) => with_requested_claims(scopes, raw)?,
-        None => scopes,
+        None => (scopes, None),
     };
     // OIDC Core §3.1.2.1: display and claims_locales are hints. Every page
     // fits every screen, and the data Clef holds is in French only.
@@ -392,7 +403,7 @@ pub fn parse_rest(
         prompt_consent: prompts.contains(&"consent"),
         max_age,
         login_hint,
-        hint_subject: None,
+        hint_subject: claimed_subject,
     })
 }
 
@@ -400,11 +411,18 @@ pub fn parse_rest(
 /// the ID token or at UserInfo, brings its scope into the request (and so
 /// onto the consent screen). Clef issues no `acr`: an essential `acr` with
 /// required values cannot be met, which is a failed authentication (§5.5.1.1).
-fn with_requested_claims(scopes: Scopes, raw: &str) -> Result<Scopes, OAuthError> {
+/// A `sub` with a `value` names who must be signed in (§5.5.1: the answer may
+/// not be about anyone else), as an `id_token_hint` does; two different
+/// values are a request no one can answer.
+fn with_requested_claims(
+    scopes: Scopes,
+    raw: &str,
+) -> Result<(Scopes, Option<String>), OAuthError> {
     let invalid = || OAuthError::invalid_request("claims must be a JSON object of claim requests");
     let request: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(raw).map_err(|_| invalid())?;
     let mut wanted: Vec<&str> = scopes.iter().collect();
+    let mut subject: Option<&str> = None;
     for (target, claims) in &request {
         if !matches!(target.as_str(), "id_token" | "userinfo") {
             continue;
@@ -423,12 +441,25 @@ fn with_requested_claims(scopes: Scopes, raw: &str) -> Result<Scopes, OAuthError
                     "the requested acr cannot be met",
                 ));
             }
+            if name == "sub"
+                && let Some(value) = spec.get("value")
+            {
+                let value = value
+                    .as_str()
+                    .ok_or_else(|| OAuthError::invalid_request("the sub value must be a string"))?;
+                if subject.is_some_and(|other| other != value) {
+                    return Err(OAuthError::invalid_request(
+                        "the claims request names two different subs",
+                    ));
+                }
+                subject = Some(value);
+            }
             if let Some(scope) = super::claims::scope_of(name) {
                 wanted.push(scope);
             }
         }
     }
-    Ok(Scopes::known(wanted))
+    Ok((Scopes::known(wanted), subject.map(str::to_owned)))
 }
 
 /// Whether the person must (re-)enter their password for this request.
@@ -595,7 +626,7 @@ async fn answer(
     if hint_mismatch(app, &client, &request, session) {
         let error = OAuthError::new(
             ErrorCode::LoginRequired,
-            "the signed-in user is not the one id_token_hint names",
+            "the signed-in user is not the one the request names",
         );
         return Ok(returned(app, &request, &error));
     }

@@ -98,3 +98,61 @@ async fn unmet_essential_acr_bad_claims_and_bad_display_are_refused() {
         assert_eq!(response.status(), 200, "{extra:?}: the login page");
     }
 }
+
+/// OIDC Core §5.5.1: a `sub` asked for with a value names who must be signed
+/// in; the answer is never about someone else (here, silently: login_required).
+#[tokio::test]
+async fn a_sub_claim_with_a_value_is_answered_only_for_that_person() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let browser = browser();
+    let first = authorize_url(&app, &client.0, &[]);
+    let back = authorize_and_login(&app, &browser, &first, "claire.martin").await;
+    let code = location_param(&back, "code").expect("a code");
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let payload = tokens["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let id_token: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let sub = id_token["sub"].as_str().unwrap();
+
+    let silently = |claims: String| {
+        let url = authorize_url(
+            &app,
+            &client.0,
+            &[("prompt", "none"), ("claims", claims.as_str())],
+        );
+        let browser = browser.clone();
+        async move { browser.get(url).send().await.unwrap() }
+    };
+    let someone_else =
+        silently(r#"{"id_token":{"sub":{"value":"quelqu-un-d-autre"}}}"#.into()).await;
+    assert_eq!(
+        location_param(&someone_else, "error").as_deref(),
+        Some("login_required")
+    );
+    assert!(location_param(&someone_else, "code").is_none());
+    let herself = silently(format!(r#"{{"id_token":{{"sub":{{"value":"{sub}"}}}}}}"#)).await;
+    assert!(
+        location_param(&herself, "code").is_some(),
+        "{:?}",
+        location(&herself)
+    );
+    let two = silently(format!(
+        r#"{{"id_token":{{"sub":{{"value":"{sub}"}}}},"userinfo":{{"sub":{{"value":"x"}}}}}}"#
+    ))
+    .await;
+    assert_eq!(
+        location_param(&two, "error").as_deref(),
+        Some("invalid_request")
+    );
+}
