@@ -246,6 +246,9 @@ fn proxies_shown<S: serde::Serializer>(proxies: &[IpNet], s: S) -> Result<S::Ok,
 
 /// The settings' names, as serde knows them: the keys a file may hold and,
 /// upper-cased after `CLEF_`, the environment variables read.
+/// Settings whose value may hold credentials: an error about one does not quote it.
+const SECRET_URLS: &[&str] = &["database_url", "redis_url", "smtp_url", "sms_gateway_url"];
+
 fn setting_names() -> &'static [&'static str] {
     struct Names(Option<&'static [&'static str]>);
     impl<'de> serde::Deserializer<'de> for &mut Names {
@@ -318,7 +321,24 @@ impl Config {
         let config: Self = figment
             .merge(Serialized::defaults(overrides))
             .extract_lossy()
-            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+            .map_err(|e| {
+                // A URL that holds credentials is not echoed back (error
+                // messages reach the container's logs).
+                let secret: Vec<String> = e
+                    .clone()
+                    .into_iter()
+                    .filter_map(|e| e.path.last().cloned())
+                    .filter(|name| SECRET_URLS.contains(&name.as_str()))
+                    .collect();
+                if secret.is_empty() {
+                    anyhow::anyhow!("configuration: {e}")
+                } else {
+                    anyhow::anyhow!(
+                        "configuration: {} is not a valid URL (its value is not shown: it may hold a secret)",
+                        secret.join(", ")
+                    )
+                }
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -351,6 +371,15 @@ impl Config {
                 bail!("{name} must be positive, got {ttl}");
             }
         }
+        // A key that stopped signing stays published this long: an ID token
+        // must not outlive the key it can be checked with.
+        if self.id_token_ttl > crate::keys::RETENTION {
+            bail!(
+                "id_token_ttl is at most {} seconds (2 days, as long as a retired key stays published), got {}",
+                crate::keys::RETENTION,
+                self.id_token_ttl
+            );
+        }
         if !(0..=60).contains(&self.refresh_token_grace) {
             bail!("refresh_token_grace is between 0 and 60 seconds");
         }
@@ -374,10 +403,7 @@ impl Config {
         }
         if let Some(url) = &self.sms_gateway_url
             && !(url.scheme() == "https"
-                || (url.scheme() == "http"
-                    && url.host_str().is_some_and(|h| {
-                        h == "localhost" || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-                    })))
+                || (url.scheme() == "http" && crate::domain::is_loopback(url)))
         {
             bail!(
                 "sms_gateway_url must be https (http only on loopback), got {}",
@@ -443,6 +469,26 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn an_id_token_may_not_outlive_its_published_key_nor_a_bad_gateway_url_show_its_key() {
+        let too_long = Config::from_sources(None, env(&[("CLEF_ID_TOKEN_TTL", "259200")]));
+        assert!(
+            too_long
+                .unwrap_err()
+                .to_string()
+                .contains("id_token_ttl is at most 172800 seconds")
+        );
+        assert!(Config::from_sources(None, env(&[("CLEF_ID_TOKEN_TTL", "172800")])).is_ok());
+        let bad = Config::from_sources(
+            None,
+            env(&[("CLEF_SMS_GATEWAY_URL", "sms.example/send?api_key=s3cret")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("sms_gateway_url is not a valid URL"), "{bad}");
+        assert!(!bad.contains("s3cret"), "{bad}");
     }
 
     #[test]

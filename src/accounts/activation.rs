@@ -277,7 +277,7 @@ async fn send_confirmation(
         Err(e) => Err(e),
     };
     if let Err(e) = sent {
-        tracing::error!(account = %account.id, error = format!("{e:#}"), "confirmation mail not sent");
+        tracing::error!(account = %account.id, error = crate::delivery::mail::masked_addresses(&format!("{e:#}")), "confirmation mail not sent");
     }
 }
 
@@ -584,7 +584,7 @@ pub async fn propose_address(
             context,
         )?;
         if let Err(e) = app.mailer.send(notice).await {
-            tracing::error!(account = %account.id, error = format!("{e:#}"), "email change notice not sent");
+            tracing::error!(account = %account.id, error = crate::delivery::mail::masked_addresses(&format!("{e:#}")), "email change notice not sent");
         }
     }
     Ok(())

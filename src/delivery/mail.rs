@@ -120,6 +120,28 @@ pub fn mask(address: &str) -> String {
     }
 }
 
+/// `text` with every address in it masked (`c***@example.org`).
+pub fn masked_addresses(text: &str) -> String {
+    let is_address = |c: char| c.is_alphanumeric() || "._%+-@".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if is_address(c) {
+            word.push(c);
+            continue;
+        }
+        if word.contains('@') {
+            out.push_str(&mask(&word));
+        } else {
+            out.push_str(&word);
+        }
+        word.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
 impl Mailer {
     pub fn from_config(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
         let from: Mailbox = config
@@ -187,7 +209,9 @@ impl Mailer {
             }
             Err(e) => {
                 self.metrics.mail(Delivery::failed);
-                tracing::error!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, error = %e, "mail not sent")
+                // A server's refusal often quotes the recipient: masked too.
+                let error = masked_addresses(&format!("{e:#}"));
+                tracing::error!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, error, "mail not sent")
             }
         }
         result
@@ -225,6 +249,12 @@ mod tests {
     #[test]
     fn addresses_are_masked_in_logs() {
         assert_eq!(mask("claire.martin@example.org"), "c***@example.org");
+        assert_eq!(
+            masked_addresses(
+                "permanent error (550): 5.1.1 <claire.martin@example.org>: Recipient address rejected"
+            ),
+            "permanent error (550): 5.1.1 <c***@example.org>: Recipient address rejected"
+        );
     }
 
     fn locale_code(locale: Locale) -> &'static str {

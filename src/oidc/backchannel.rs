@@ -66,6 +66,8 @@ impl Courier {
                         tracing::warn!(%client_id, status = %response.status(), "back-channel logout refused");
                     }
                     Err(e) => {
+                        // Without the URL: a client's URL may carry a token.
+                        let e = e.without_url();
                         tracing::warn!(%client_id, error = %e, "back-channel logout not delivered")
                     }
                 }
