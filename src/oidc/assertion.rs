@@ -282,9 +282,15 @@ pub async fn fetch_bytes(uri: &url::Url) -> anyhow::Result<Vec<u8>> {
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(5))
         .build()?;
-    let mut response = http.get(uri.clone()).send().await?.error_for_status()?;
+    // Errors without the URL: they are logged, and a client's URL may carry a token.
+    let mut response = http
+        .get(uri.clone())
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(reqwest::Error::without_url)?;
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
+    while let Some(chunk) = response.chunk().await.map_err(reqwest::Error::without_url)? {
         body.extend_from_slice(&chunk);
         anyhow::ensure!(body.len() <= MAX_JWKS, "the document is larger than 64 KiB");
     }
