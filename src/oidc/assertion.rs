@@ -290,7 +290,11 @@ pub async fn fetch_bytes(uri: &url::Url) -> anyhow::Result<Vec<u8>> {
         .and_then(reqwest::Response::error_for_status)
         .map_err(reqwest::Error::without_url)?;
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(reqwest::Error::without_url)? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(reqwest::Error::without_url)?
+    {
         body.extend_from_slice(&chunk);
         anyhow::ensure!(body.len() <= MAX_JWKS, "the document is larger than 64 KiB");
     }
