@@ -32,7 +32,11 @@ pub enum LoginError {
     },
     /// Not checked: too many attempts on the account or from the address.
     #[error("too many failed attempts, retry in {retry_after} s")]
-    TooManyAttempts { retry_after: u64 },
+    TooManyAttempts {
+        retry_after: u64,
+        /// The account the identifier named, if any: for its audit trail only.
+        account_id: Option<String>,
+    },
     /// The letter's password is right but the letter is over three months old.
     #[error("the letter has expired")]
     LetterExpired,
@@ -67,13 +71,16 @@ pub async fn authenticate(
     let gate = throttle::enter(&app.store, identifier.as_str(), origin, app.now()).await?;
     if let Gate::Closed { retry_after } = gate {
         app.metrics.login(LoginResult::locked);
-        let known = store::account_by_identifier(&app.db, identifier)
+        let account_id = store::account_by_identifier(&app.db, identifier)
             .await
             .map_err(anyhow::Error::from)?
-            .is_some();
-        let identifier = shown_identifier(app, identifier, known);
+            .map(|a| a.id);
+        let identifier = shown_identifier(app, identifier, account_id.is_some());
         tracing::info!(identifier, address = %origin.address, retry_after, "login refused: too many attempts");
-        return Err(LoginError::TooManyAttempts { retry_after });
+        return Err(LoginError::TooManyAttempts {
+            retry_after,
+            account_id,
+        });
     }
     let account = store::account_by_identifier(&app.db, identifier)
         .await

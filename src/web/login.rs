@@ -167,7 +167,7 @@ pub async fn submit(
                 StatusCode::UNAUTHORIZED,
             ));
         }
-        Err(LoginError::TooManyAttempts { retry_after }) => {
+        Err(LoginError::TooManyAttempts { retry_after, .. }) => {
             let message = too_many_attempts(retry_after);
             let page = again(
                 jar,
@@ -208,16 +208,15 @@ async fn audit_login(
             | LoginOutcome::FirstConnection(account)
             | LoginOutcome::Unconfirmed(account),
         ) => (Some(account.id.clone()), Outcome::Ok),
-        // A failed check names the account it looked up; a limit refuses
-        // before any lookup, and an expired letter names none.
+        // A failed check, or a limit, names the account it looked up; an
+        // expired letter names none.
         Err(LoginError::InvalidCredentials { account_id }) => (account_id.clone(), Outcome::Failed),
-        Err(error) => {
-            let result = match error {
-                LoginError::TooManyAttempts { .. } => Outcome::Refused,
-                _ => Outcome::Failed,
-            };
+        Err(LoginError::TooManyAttempts { account_id, .. }) => {
+            (account_id.clone(), Outcome::Refused)
+        }
+        Err(_) => {
             let found = store::account_by_identifier(&app.db, identifier).await?;
-            (found.map(|a| a.id), result)
+            (found.map(|a| a.id), Outcome::Failed)
         }
     };
     let shown = login::shown_identifier(app, identifier, account_id.is_some());
