@@ -678,17 +678,20 @@ async fn authorize_and_login_status(
     exchange(app, client, &code, None).await.status().as_u16()
 }
 
-/// A school's file, `pupils` rows: previewed and applied through the back
+/// A school's file, `pupils` rows: previewed, then applied through the back
 /// office of the instance `app.address` points at, by a staff member of
-/// `0590001A`. Answers the path of the import's progress page.
-async fn apply_from_the_back_office(
+/// `0590001A`, while writes to `accounts` are held back
+/// (`hold_account_writes`). Answers the path of the import's progress page
+/// and the transaction whose end lets the import go on.
+async fn apply_held_back(
     app: &TestApp,
     browser: &reqwest::Client,
     pupils: usize,
-) -> String {
+) -> (String, sqlx::Transaction<'static, sqlx::Any>) {
     let (status, preview) =
         upload(app, browser, "0590001A", school_file(pupils).into_bytes()).await;
     assert_eq!(status, 200, "{preview}");
+    let held = hold_account_writes(app).await;
     let applied = browser
         .post(app.url("/etablissement/0590001A/import/appliquer"))
         .form(&[
@@ -699,7 +702,7 @@ async fn apply_from_the_back_office(
         .await
         .unwrap();
     assert_eq!(applied.status(), 303);
-    location(&applied)
+    (location(&applied), held)
 }
 
 /// A staff member of `0590001A`.
@@ -739,6 +742,22 @@ async fn staff_signed_in(app: &TestApp) -> reqwest::Client {
 
 const PUPILS: usize = 6000;
 
+/// Holds back every write to `accounts` until the transaction it answers
+/// ends: an import started meanwhile is under way for as long as the test
+/// needs, however fast the machine.
+async fn hold_account_writes(app: &TestApp) -> sqlx::Transaction<'static, sqlx::Any> {
+    let mut tx = app.app.db.begin().await.unwrap();
+    let statement = if std::env::var("CLEF_TEST_DATABASE_URL").is_ok() {
+        "LOCK TABLE accounts IN EXCLUSIVE MODE"
+    } else {
+        // SQLite has one writer: an open write transaction is the lock. Its
+        // writers wait 5 s for it (sqlx's busy timeout), then give up.
+        "DELETE FROM accounts WHERE 1 = 0"
+    };
+    sqlx::query(statement).execute(&mut *tx).await.unwrap();
+    tx
+}
+
 /// SIGTERM while a back-office import runs: the instance stops taking
 /// requests but lets the import finish before it exits.
 #[tokio::test]
@@ -750,7 +769,7 @@ async fn sigterm_during_a_back_office_import_lets_it_finish() {
     app.address = served.address.clone();
     let browser = staff_signed_in(&app).await;
     let before = app.count("accounts").await;
-    let progress = apply_from_the_back_office(&app, &browser, PUPILS).await;
+    let (progress, held) = apply_held_back(&app, &browser, PUPILS).await;
     let page = page_text(&browser, &app.url(&progress)).await;
     assert!(
         page.contains("http-equiv=\"refresh\""),
@@ -758,6 +777,9 @@ async fn sigterm_during_a_back_office_import_lets_it_finish() {
     );
 
     served.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(served.running(), "the import holds the exit back");
+    held.rollback().await.unwrap();
     let status = served
         .exited_within(Duration::from_secs(60))
         .await
@@ -787,9 +809,10 @@ async fn an_import_whose_instance_was_killed_is_reported_interrupted() {
     app.address = served.address.clone();
     let browser = staff_signed_in(&app).await;
     let before = app.count("accounts").await;
-    let progress = apply_from_the_back_office(&app, &browser, PUPILS).await;
+    let (progress, held) = apply_held_back(&app, &browser, PUPILS).await;
     served.signal("-KILL");
     drop(served);
+    held.rollback().await.unwrap();
 
     // The test's own instance, on the same database and Redis.
     app.address = local;
