@@ -56,6 +56,9 @@ pub struct Clef {
     /// Work a request started and that outlives it (a back-office import):
     /// a graceful shutdown waits for it as for requests in flight.
     pub background: tokio_util::task::TaskTracker,
+    /// Open while the database is found unavailable: requests that need it
+    /// then answer 503 at once.
+    pub breaker: Arc<storage::Breaker>,
 }
 
 impl Clef {
@@ -97,10 +100,14 @@ impl Clef {
         let mailer = Mailer::from_config(&config, metrics.clone())?;
         let sms = SmsSender::from_config(&config, metrics.clone())?;
         let discovery_json = discovery::document(&config).to_string();
-        let ledger =
-            crate::oidc::ledger::Ledger::start(db.clone(), metrics.exchange_batches.clone());
-        let account_reads = crate::accounts::reads::AccountReads::start(db.clone());
-        let rotations = crate::oidc::rotations::Rotations::start(db.clone());
+        let breaker = storage::Breaker::new(db.clone());
+        let ledger = crate::oidc::ledger::Ledger::start(
+            db.clone(),
+            &breaker,
+            metrics.exchange_batches.clone(),
+        );
+        let account_reads = crate::accounts::reads::AccountReads::start(db.clone(), &breaker);
+        let rotations = crate::oidc::rotations::Rotations::start(db.clone(), &breaker);
         Ok(Arc::new(Self {
             config,
             db,
@@ -124,6 +131,7 @@ impl Clef {
             account_reads,
             rotations,
             background: tokio_util::task::TaskTracker::new(),
+            breaker,
         }))
     }
 

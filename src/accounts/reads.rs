@@ -11,12 +11,12 @@
 
 use std::collections::HashMap;
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
 
 use super::Account;
 use super::store;
-use crate::storage::Db;
-use crate::storage::batch::{self, Queue, Waiting};
+use crate::storage::batch::{self, Batches, Queue};
+use crate::storage::{Breaker, Db};
 
 /// The readers' end: lookups queue here.
 pub struct AccountReads {
@@ -26,8 +26,8 @@ pub struct AccountReads {
 impl AccountReads {
     /// Starts the reader on the current Tokio runtime; it stops when this is
     /// dropped.
-    pub fn start(db: Db) -> Self {
-        let (queue, lookups) = Queue::new("reading the account of a request");
+    pub fn start(db: Db, breaker: &Arc<Breaker>) -> Self {
+        let (queue, lookups) = Queue::new("reading the account of a request", breaker);
         tokio::spawn(read_batches(db, lookups));
         Self { queue }
     }
@@ -39,9 +39,9 @@ impl AccountReads {
     }
 }
 
-async fn read_batches(db: Db, mut lookups: mpsc::Receiver<Waiting<String, Option<Account>>>) {
+async fn read_batches(db: Db, mut lookups: Batches<String, Option<Account>>) {
     let mut taken = Vec::new();
-    while batch::next(&mut lookups, &mut taken).await {
+    while lookups.next(&mut taken).await {
         let asked: Vec<&str> = taken.iter().map(|w| w.item.as_str()).collect();
         let outcome = read(&db, &asked).await;
         drop(asked);
@@ -115,7 +115,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_lookups_each_get_their_own_account_or_none() {
         let (_dir, db) = database(30).await;
-        let reads = Arc::new(AccountReads::start(db));
+        let reads = Arc::new(AccountReads::start(db.clone(), &Breaker::new(db)));
         // 30 accounts, some asked twice at once, and ids that do not exist.
         let lookups = (0..40).map(|i| {
             let reads = reads.clone();
@@ -144,7 +144,7 @@ mod tests {
     #[tokio::test]
     async fn a_closed_database_fails_each_lookup_as_unavailable() {
         let (_dir, db) = database(1).await;
-        let reads = AccountReads::start(db.clone());
+        let reads = AccountReads::start(db.clone(), &Breaker::new(db.clone()));
         db.close().await;
         let error = anyhow::Error::from(reads.by_id("a0").await.unwrap_err());
         assert!(crate::storage::is_unavailable(&error), "{error:#}");

@@ -128,15 +128,19 @@ impl OAuthError {
         Self::new(ErrorCode::ServerError, "internal error")
     }
 
+    pub fn temporarily_unavailable() -> Self {
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the service is temporarily unavailable; retry later",
+        )
+    }
+
     /// A failure that is not the client's: `temporarily_unavailable` (503 with
     /// Retry-After) when PostgreSQL or Redis is unavailable, so the client
     /// retries, else `server_error`.
     pub fn from_internal(error: anyhow::Error) -> Self {
         let answer = if crate::storage::is_unavailable(&error) {
-            Self::new(
-                ErrorCode::TemporarilyUnavailable,
-                "the service is temporarily unavailable; retry later",
-            )
+            Self::temporarily_unavailable()
         } else {
             Self::server_error()
         };

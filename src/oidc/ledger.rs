@@ -14,12 +14,12 @@
 //! to fill.
 
 use prometheus_client::metrics::histogram::Histogram;
-use tokio::sync::mpsc;
+use std::sync::Arc;
 
 use super::backchannel;
 use super::refresh::{self, Opening};
-use crate::storage::Db;
-use crate::storage::batch::{self, Queue, Waiting};
+use crate::storage::batch::{self, Batches, Queue};
+use crate::storage::{Breaker, Db};
 
 /// What one code exchange writes.
 #[derive(Debug)]
@@ -40,9 +40,11 @@ pub struct Ledger {
 impl Ledger {
     /// Starts the writer on the current Tokio runtime; it stops when the
     /// ledger is dropped. Each batch's size goes to `batches`.
-    pub fn start(db: Db, batches: Histogram) -> Self {
-        let (queue, waiting) =
-            Queue::new("writing the code exchange's session record and refresh family");
+    pub fn start(db: Db, breaker: &Arc<Breaker>, batches: Histogram) -> Self {
+        let (queue, waiting) = Queue::new(
+            "writing the code exchange's session record and refresh family",
+            breaker,
+        );
         tokio::spawn(write_batches(db, waiting, batches));
         Self { queue }
     }
@@ -54,13 +56,9 @@ impl Ledger {
     }
 }
 
-async fn write_batches(
-    db: Db,
-    mut waiting: mpsc::Receiver<Waiting<Entry, ()>>,
-    batches: Histogram,
-) {
+async fn write_batches(db: Db, mut waiting: Batches<Entry, ()>, batches: Histogram) {
     let mut taken = Vec::new();
-    while batch::next(&mut waiting, &mut taken).await {
+    while waiting.next(&mut taken).await {
         batches.observe(taken.len() as f64);
         let entries: Vec<&Entry> = taken.iter().map(|w| &w.item).collect();
         let outcome = write(&db, &entries).await.map(|()| vec![(); entries.len()]);
@@ -182,7 +180,11 @@ pub(crate) mod tests {
     async fn concurrent_exchanges_share_a_transaction_and_each_is_written() {
         let (_dir, db) = database(40).await;
         let batches = Histogram::new(std::iter::empty());
-        let ledger = Arc::new(Ledger::start(db.clone(), batches.clone()));
+        let ledger = Arc::new(Ledger::start(
+            db.clone(),
+            &Breaker::new(db.clone()),
+            batches.clone(),
+        ));
         let mut writes = tokio::task::JoinSet::new();
         let mut tokens = Vec::new();
         for n in 0..40 {
@@ -227,6 +229,7 @@ pub(crate) mod tests {
         let (_dir, db) = database(8).await;
         let ledger = Arc::new(Ledger::start(
             db.clone(),
+            &Breaker::new(db.clone()),
             Histogram::new(std::iter::empty()),
         ));
         let mut writes = tokio::task::JoinSet::new();
@@ -249,7 +252,11 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_closed_database_answers_unavailable() {
         let (_dir, db) = database(2).await;
-        let ledger = Ledger::start(db.clone(), Histogram::new(std::iter::empty()));
+        let ledger = Ledger::start(
+            db.clone(),
+            &Breaker::new(db.clone()),
+            Histogram::new(std::iter::empty()),
+        );
         db.close().await;
         let (entry, _) = entry("s0", "ent", true);
         let refused = ledger.write(entry).await.unwrap_err();

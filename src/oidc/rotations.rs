@@ -11,11 +11,11 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 use super::refresh::{self, Presented, Rotation};
-use crate::storage::Db;
-use crate::storage::batch::{self, Queue, Waiting};
+use crate::storage::batch::{self, Batches, Queue};
+use crate::storage::{Breaker, Db};
 
 /// The rotator's end: refreshes queue here.
 pub struct Rotations {
@@ -25,8 +25,8 @@ pub struct Rotations {
 impl Rotations {
     /// Starts the rotator on the current Tokio runtime; it stops when this is
     /// dropped.
-    pub fn start(db: Db) -> Self {
-        let (queue, waiting) = Queue::new("rotating a refresh token");
+    pub fn start(db: Db, breaker: &Arc<Breaker>) -> Self {
+        let (queue, waiting) = Queue::new("rotating a refresh token", breaker);
         tokio::spawn(rotate_batches(db, waiting));
         Self { queue }
     }
@@ -50,7 +50,7 @@ fn in_flight(db: &Db) -> usize {
     }
 }
 
-async fn rotate_batches(db: Db, mut waiting: mpsc::Receiver<Waiting<Presented, Rotation>>) {
+async fn rotate_batches(db: Db, mut waiting: Batches<Presented, Rotation>) {
     let turns = Arc::new(Semaphore::new(in_flight(&db)));
     loop {
         // The turn first: while the batches before are at the database, the
@@ -61,7 +61,7 @@ async fn rotate_batches(db: Db, mut waiting: mpsc::Receiver<Waiting<Presented, R
             .await
             .expect("the semaphore is never closed");
         let mut taken = Vec::new();
-        if !batch::next(&mut waiting, &mut taken).await {
+        if !waiting.next(&mut taken).await {
             return;
         }
         let db = db.clone();
@@ -110,6 +110,7 @@ mod tests {
     async fn families(db: &Db, n: usize) -> Vec<String> {
         let ledger = Ledger::start(
             db.clone(),
+            &Breaker::new(db.clone()),
             crate::metrics::Metrics::default().exchange_batches,
         );
         let mut tokens = Vec::new();
@@ -156,7 +157,7 @@ mod tests {
     async fn concurrent_refreshes_each_rotate_and_each_successor_works() {
         let (_dir, db) = database(20).await;
         let first = families(&db, 20).await;
-        let rotations = Arc::new(Rotations::start(db.clone()));
+        let rotations = Arc::new(Rotations::start(db.clone(), &Breaker::new(db.clone())));
         let asked: Vec<_> = first.iter().map(|t| (t.clone(), None)).collect();
         let second: Vec<String> = present_at_once(&rotations, &asked, 20)
             .await
@@ -181,7 +182,7 @@ mod tests {
     async fn one_token_twice_in_a_batch_without_grace_lets_no_successor_live() {
         let (_dir, db) = database(1).await;
         let token = families(&db, 1).await.remove(0);
-        let rotations = Arc::new(Rotations::start(db.clone()));
+        let rotations = Arc::new(Rotations::start(db.clone(), &Breaker::new(db.clone())));
         let twice = [(token.clone(), None), (token, None)];
         let outcomes = present_at_once(&rotations, &twice, 20).await;
         let rotated: Vec<&Rotation> = outcomes
@@ -205,7 +206,7 @@ mod tests {
     async fn a_refusal_in_a_batch_spends_nothing_and_undoes_no_other_rotation() {
         let (_dir, db) = database(2).await;
         let tokens = families(&db, 2).await;
-        let rotations = Arc::new(Rotations::start(db.clone()));
+        let rotations = Arc::new(Rotations::start(db.clone(), &Breaker::new(db.clone())));
         let wider = Scopes::known(["openid", "profile"]);
         let asked = [
             (tokens[0].clone(), Some(wider)),
@@ -227,7 +228,7 @@ mod tests {
     async fn a_closed_database_fails_each_refresh_as_unavailable() {
         let (_dir, db) = database(1).await;
         let token = families(&db, 1).await.remove(0);
-        let rotations = Rotations::start(db.clone());
+        let rotations = Rotations::start(db.clone(), &Breaker::new(db.clone()));
         db.close().await;
         let error = rotations
             .rotate(Presented::new(&token, "ent", None, NO_GRACE, 20))

@@ -2,10 +2,12 @@
 //! migrations, and the short-lived store (in-process, or Redis).
 
 pub mod batch;
+mod breaker;
 mod ephemeral;
 mod typed;
 mod unavailable;
 
+pub use breaker::{Breaker, DatabaseDown};
 pub use ephemeral::{Attempt, Backoff, MemoryStore, RedisStore, ShortLived};
 pub use typed::Kind;
 

@@ -20,6 +20,7 @@ pub fn is_unavailable(error: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<sqlx::Error>()
                 .is_some_and(sqlx_unavailable)
+            || cause.is::<super::DatabaseDown>()
     })
 }
 

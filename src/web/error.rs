@@ -105,13 +105,7 @@ impl IntoResponse for WebError {
             // The database or Redis is down or frozen: the person may simply
             // come back, and a load balancer may retry elsewhere.
             Self::Internal(cause) if storage::is_unavailable(&cause) => {
-                let mut response = pages::message(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service momentanément indisponible",
-                    "Le service ne peut pas vous répondre pour le moment. Réessayez dans quelques instants.",
-                    None,
-                );
-                retry_after(&mut response);
+                let mut response = unavailable_page();
                 response
                     .extensions_mut()
                     .insert(InternalCause(Arc::new(cause)));
@@ -155,12 +149,24 @@ pub fn oauth_json(error: &OAuthError) -> Response {
     response
 }
 
+/// The page of a 503 for an unavailable dependency.
+fn unavailable_page() -> Response {
+    let mut response = pages::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service momentanément indisponible",
+        "Le service ne peut pas vous répondre pour le moment. Réessayez dans quelques instants.",
+        None,
+    );
+    retry_after(&mut response);
+    response
+}
+
 /// Which store an error chain comes from, if any.
 fn failing_store(cause: &anyhow::Error) -> Option<Store> {
     cause.chain().find_map(|c| {
         if c.is::<redis::RedisError>() {
             Some(Store::short_lived)
-        } else if c.is::<sqlx::Error>() {
+        } else if c.is::<sqlx::Error>() || c.is::<storage::DatabaseDown>() {
             Some(Store::database)
         } else {
             None
@@ -188,6 +194,9 @@ pub async fn log_internal_errors(State(app): AppState, request: Request, next: N
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
         if let Some(store) = failing_store(cause) {
             app.metrics.store_error(store);
+            if store == Store::database && storage::is_unavailable(cause) {
+                app.breaker.trip();
+            }
         }
         if response.status() == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(%method, %path, error = format!("{cause:#}"), "dependency unavailable");
@@ -196,4 +205,25 @@ pub async fn log_internal_errors(State(app): AppState, request: Request, next: N
         }
     }
     response
+}
+
+/// While the database's breaker is open (`storage::Breaker`), a page that
+/// needs the database answers 503 at once, counted but not logged: the
+/// breaker said once that the database is down.
+pub async fn fail_fast_page(State(app): AppState, request: Request, next: Next) -> Response {
+    if app.breaker.is_open() {
+        app.metrics.store_error(Store::database);
+        return unavailable_page();
+    }
+    next.run(request).await
+}
+
+/// `fail_fast_page` for the endpoints that answer clients in JSON:
+/// `temporarily_unavailable`.
+pub async fn fail_fast_json(State(app): AppState, request: Request, next: Next) -> Response {
+    if app.breaker.is_open() {
+        app.metrics.store_error(Store::database);
+        return oauth_json(&OAuthError::temporarily_unavailable());
+    }
+    next.run(request).await
 }

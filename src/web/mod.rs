@@ -47,15 +47,21 @@ pub type AppState = State<Arc<Clef>>;
 
 /// The endpoints a relying party's browser code calls directly (a public
 /// client in a web page): any origin may, with preflight; no cookies ride along.
-fn cross_origin() -> Router<Arc<Clef>> {
-    Router::new()
-        .route("/.well-known/openid-configuration", get(oidc::discovery))
-        .route("/jwks.json", get(oidc::jwks))
+fn cross_origin(app: &Arc<Clef>) -> Router<Arc<Clef>> {
+    let needing_the_database = Router::new()
         .route("/token", post(oidc::token))
         .route("/par", post(oidc::par))
         .route("/introspect", post(oidc::introspect))
         .route("/revoke", post(oidc::revoke))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            error::fail_fast_json,
+        ));
+    Router::new()
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/jwks.json", get(oidc::jwks))
+        .merge(needing_the_database)
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
@@ -65,43 +71,95 @@ fn cross_origin() -> Router<Arc<Clef>> {
         )
 }
 
-pub fn router(app: Arc<Clef>) -> Router {
+/// Dynamic client registration (RFC 7591, 7592): JSON, and the database.
+fn registration(app: &Arc<Clef>) -> Router<Arc<Clef>> {
     Router::new()
-        .merge(cross_origin())
-        .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/register", post(registration::register))
         .route(
             "/register/{client_id}",
-            get(registration::read).put(registration::replace).delete(registration::delete),
+            get(registration::read)
+                .put(registration::replace)
+                .delete(registration::delete),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            error::fail_fast_json,
+        ))
+}
+
+/// The pages people see: each needs the database, so each answers 503 at
+/// once while it is found down (`error::fail_fast_page`).
+fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
+    Router::new()
+        .route("/", get(login::home))
+        .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/login", get(login::page).post(login::submit))
         .route("/consentement", get(consent::page).post(consent::decide))
         .route("/logout", get(logout::end_session).post(logout::submit))
         .route("/activation", get(login::activation))
         .route("/continuer", get(login::resume))
-        .route("/premiere-connexion", get(activation::first_connection_form).post(activation::first_connection))
+        .route(
+            "/premiere-connexion",
+            get(activation::first_connection_form).post(activation::first_connection),
+        )
         .route("/compte-non-confirme", get(activation::unconfirmed_page))
-        .route("/compte-non-confirme/renvoyer", post(activation::unconfirmed_resend))
-        .route("/compte-non-confirme/corriger", post(activation::unconfirmed_correct))
-        .route("/confirmation", get(activation::confirm_form).post(activation::confirm))
-        .route("/identifiant-oublie", get(recovery::identifier_form).post(recovery::identifier_submit))
-        .route("/mot-de-passe-oublie", get(recovery::password_form).post(recovery::password_identifier))
-        .route("/mot-de-passe-oublie/envoyer", post(recovery::password_request))
+        .route(
+            "/compte-non-confirme/renvoyer",
+            post(activation::unconfirmed_resend),
+        )
+        .route(
+            "/compte-non-confirme/corriger",
+            post(activation::unconfirmed_correct),
+        )
+        .route(
+            "/confirmation",
+            get(activation::confirm_form).post(activation::confirm),
+        )
+        .route(
+            "/identifiant-oublie",
+            get(recovery::identifier_form).post(recovery::identifier_submit),
+        )
+        .route(
+            "/mot-de-passe-oublie",
+            get(recovery::password_form).post(recovery::password_identifier),
+        )
+        .route(
+            "/mot-de-passe-oublie/envoyer",
+            post(recovery::password_request),
+        )
         .route("/mot-de-passe-oublie/code", post(recovery::password_code))
-        .route("/mot-de-passe-oublie/modifier", get(recovery::reset_form).post(recovery::reset_submit))
+        .route(
+            "/mot-de-passe-oublie/modifier",
+            get(recovery::reset_form).post(recovery::reset_submit),
+        )
         .route("/compte", get(account::page))
         .route("/compte/renvoyer", post(account::resend))
         .route("/compte/mot-de-passe", post(account::change_password))
         .route("/compte/adresse", post(account::change_email))
-        .route("/compte/deconnexion-partout", post(account::sign_out_everywhere_else))
-        .route("/compte/applications/retirer", post(account::withdraw_consent))
-        .route("/compte/regroupement", get(grouping::form).post(grouping::propose))
+        .route(
+            "/compte/deconnexion-partout",
+            post(account::sign_out_everywhere_else),
+        )
+        .route(
+            "/compte/applications/retirer",
+            post(account::withdraw_consent),
+        )
+        .route(
+            "/compte/regroupement",
+            get(grouping::form).post(grouping::propose),
+        )
         .route("/compte/regroupement/valider", post(grouping::confirm))
         .route("/etablissement", get(backoffice::home))
         .route("/etablissement/{uai}", get(backoffice::establishment))
-        .route("/etablissement/{uai}/comptes", get(backoffice::accounts).post(backoffice::search_accounts))
+        .route(
+            "/etablissement/{uai}/comptes",
+            get(backoffice::accounts).post(backoffice::search_accounts),
+        )
         .route("/etablissement/{uai}/compte/{id}", get(backoffice::account))
-        .route("/etablissement/{uai}/compte/{id}/action", post(backoffice::act))
+        .route(
+            "/etablissement/{uai}/compte/{id}/action",
+            post(backoffice::act),
+        )
         .route("/etablissement/{uai}/courriers", get(backoffice::letters))
         .route(
             "/etablissement/{uai}/import",
@@ -109,10 +167,26 @@ pub fn router(app: Arc<Clef>) -> Router {
                 .post(backoffice::import_preview)
                 .layer(DefaultBodyLimit::max(backoffice::MAX_IMPORT)),
         )
-        .route("/etablissement/{uai}/import/appliquer", post(backoffice::import_apply))
-        .route("/etablissement/{uai}/import/suivi/{job}", get(backoffice::import_progress))
+        .route(
+            "/etablissement/{uai}/import/appliquer",
+            post(backoffice::import_apply),
+        )
+        .route(
+            "/etablissement/{uai}/import/suivi/{job}",
+            get(backoffice::import_progress),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            error::fail_fast_page,
+        ))
+}
+
+pub fn router(app: Arc<Clef>) -> Router {
+    Router::new()
+        .merge(cross_origin(&app))
+        .merge(registration(&app))
+        .merge(pages(&app))
         .route("/langue", get(locale::switch))
-        .route("/", get(login::home))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(observe::metrics))
