@@ -4,8 +4,8 @@
 //! and for a guardian, « Enfants » with « Regrouper des comptes ».
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
@@ -169,32 +169,59 @@ async fn outcome(
         .await?
         .unwrap_or_else(|| account.clone());
     let lists = lists(app, &account, current_sid).await?;
-    let (notice, error, retry_after) = match result {
-        Ok(notice) => (Some(notice), None, None),
-        Err(ProfileError::Invalid(message)) => (None, Some(message), None),
-        Err(ProfileError::TooManyAttempts { retry_after }) => (
-            None,
-            Some(too_many_attempts(retry_after)),
-            Some(retry_after),
-        ),
-        Err(ProfileError::TooManyMails { retry_after }) => {
-            (None, Some(too_many_mails(retry_after)), Some(retry_after))
-        }
-        Err(ProfileError::Password(e)) => return Err(e.into()),
-        Err(ProfileError::Internal(e)) => return Err(e.into()),
+    let (notice, refused) = match result {
+        Ok(notice) => (Some(notice), None),
+        Err(e) => (None, Some(Refusal::of(e)?)),
     };
-    let status = match (&error, retry_after) {
-        (None, _) => StatusCode::OK,
-        (Some(_), None) => StatusCode::BAD_REQUEST,
-        (Some(_), Some(_)) => StatusCode::TOO_MANY_REQUESTS,
-    };
-    let page = render(app, jar, &account, lists, notice, error.as_deref(), status);
-    Ok(match retry_after {
-        Some(retry_after) => {
-            ([(header::RETRY_AFTER, retry_after.to_string())], page).into_response()
-        }
+    let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
+    let error = refused.as_ref().map(|r| r.message.as_str());
+    let page = render(app, jar, &account, lists, notice, error, status);
+    Ok(match refused {
+        Some(refused) => refused.answer(page),
         None => page,
     })
+}
+
+/// A profile change refused, as a page tells it: the message, 400 or (for
+/// a limit) 429, and when to try again.
+pub(super) struct Refusal {
+    pub message: String,
+    pub status: StatusCode,
+    retry_after: Option<u64>,
+}
+
+impl Refusal {
+    /// What is not the person's doing stays an error.
+    pub fn of(error: ProfileError) -> Result<Self, WebError> {
+        let limit = |message, retry_after| Self {
+            message,
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after: Some(retry_after),
+        };
+        Ok(match error {
+            ProfileError::Invalid(message) => Self {
+                message,
+                status: StatusCode::BAD_REQUEST,
+                retry_after: None,
+            },
+            ProfileError::TooManyAttempts { retry_after } => {
+                limit(too_many_attempts(retry_after), retry_after)
+            }
+            ProfileError::TooManyMails { retry_after } => {
+                limit(too_many_mails(retry_after), retry_after)
+            }
+            ProfileError::Password(e) => return Err(e.into()),
+            ProfileError::Internal(e) => return Err(e.into()),
+        })
+    }
+
+    /// `page`, which tells the refusal, with `Retry-After` for a limit.
+    pub fn answer(&self, page: Response) -> Response {
+        match self.retry_after {
+            Some(seconds) => pages::retry_after(page, seconds),
+            None => page,
+        }
+    }
 }
 
 /// `POST /compte/renvoyer`.

@@ -2,10 +2,11 @@
 //! confirmation link.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
+use super::account::Refusal;
 use super::error::WebError;
 use super::extract::{CheckedForm, ClientAddress, Device, Query};
 use super::interaction::{self, Interaction, Purpose};
@@ -195,7 +196,7 @@ pub async fn first_connection(
                 StatusCode::TOO_MANY_REQUESTS,
             )
             .await?;
-            return Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response());
+            return Ok(pages::retry_after(page, retry_after));
         }
         Err(ActivationError::Expired) => {
             return Err(WebError::Page {
@@ -300,7 +301,7 @@ fn mail_requested(
                 Some(&too_many_mails(retry_after)),
                 StatusCode::TOO_MANY_REQUESTS,
             );
-            ([(header::RETRY_AFTER, retry_after.to_string())], page).into_response()
+            pages::retry_after(page, retry_after)
         }
         MailRequest::Sent | MailRequest::AlreadyConfirmed => {
             unconfirmed(app, jar, account, Some(notice), None, StatusCode::OK)
@@ -357,30 +358,20 @@ pub async fn unconfirmed_correct(
     .await;
     let sent = match corrected {
         Ok(sent) => sent,
-        Err(ProfileError::Invalid(message)) => {
-            return Ok(unconfirmed(
-                &app,
-                jar,
-                &account,
-                None,
-                Some(&message),
-                StatusCode::BAD_REQUEST,
-            ));
-        }
-        Err(ProfileError::TooManyAttempts { retry_after }) => {
+        // Told as for a resend, on the page that says where mails go.
+        Err(ProfileError::TooManyMails { retry_after }) => MailRequest::TooMany { retry_after },
+        Err(e) => {
+            let refused = Refusal::of(e)?;
             let page = unconfirmed(
                 &app,
                 jar,
                 &account,
                 None,
-                Some(&too_many_attempts(retry_after)),
-                StatusCode::TOO_MANY_REQUESTS,
+                Some(&refused.message),
+                refused.status,
             );
-            return Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response());
+            return Ok(refused.answer(page));
         }
-        Err(ProfileError::TooManyMails { retry_after }) => MailRequest::TooMany { retry_after },
-        Err(ProfileError::Password(e)) => return Err(e.into()),
-        Err(ProfileError::Internal(e)) => return Err(e.into()),
     };
     let account = store::account_by_id(&app.db, &account.id)
         .await?

@@ -3,8 +3,8 @@
 //! side, then the grouping.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 
 use super::account::child_view;
@@ -158,7 +158,7 @@ pub async fn propose(
                 Some(("identifier", &message)),
                 StatusCode::TOO_MANY_REQUESTS,
             );
-            Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response())
+            Ok(pages::retry_after(page, retry_after))
         }
         Err(GroupingError::Password(e)) => Err(e.into()),
         Err(GroupingError::Internal(e)) => Err(e.into()),

@@ -1,7 +1,7 @@
 //! The login page (SPEC §3.1) and what follows a successful login.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
@@ -175,7 +175,7 @@ pub async fn submit(
                 &message,
                 StatusCode::TOO_MANY_REQUESTS,
             );
-            return Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response());
+            return Ok(pages::retry_after(page, retry_after));
         }
         Err(LoginError::LetterExpired) => {
             let message = "Ce courrier de notification a plus de trois mois : il ne permet plus d'activer le compte. Demandez un nouveau courrier à l'établissement.";

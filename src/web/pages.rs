@@ -125,6 +125,12 @@ pub fn no_store(response: &mut Response) {
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// `page`, refused by a limit: when to try again, in seconds (RFC 9110 §10.2.3).
+pub fn retry_after(page: Response, seconds: u64) -> Response {
+    use axum::http::header;
+    ([(header::RETRY_AFTER, seconds.to_string())], page).into_response()
+}
+
 /// A page with a title and a message: errors and confirmations.
 pub fn message(status: StatusCode, title: &str, message: &str, detail: Option<&str>) -> Response {
     message_with_link(status, title, message, detail, None)

@@ -2,7 +2,7 @@
 //! « mot de passe oublié ? » from the login page.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
@@ -47,7 +47,7 @@ fn recovery_error(e: RecoveryError) -> Result<Response, WebError> {
                 &message,
                 None,
             );
-            Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response())
+            Ok(pages::retry_after(page, retry_after))
         }
         RecoveryError::SmsNotSent => Ok(pages::message_with_link(
             StatusCode::BAD_GATEWAY,
@@ -397,7 +397,7 @@ pub async fn reset_submit(
         Err(ResetError::TooManyAttempts { retry_after }) => {
             let message = too_many_attempts(retry_after);
             let page = again(jar, StatusCode::TOO_MANY_REQUESTS, "identifier", &message);
-            Ok(([(header::RETRY_AFTER, retry_after.to_string())], page).into_response())
+            Ok(pages::retry_after(page, retry_after))
         }
         Err(ResetError::Password(e)) => Err(e.into()),
         Err(ResetError::Internal(e)) => Err(e.into()),
