@@ -58,11 +58,7 @@ async fn signed_in_through(
         .json()
         .await
         .unwrap();
-    let id_token = tokens["id_token"].as_str().unwrap();
-    let payload = URL_SAFE_NO_PAD
-        .decode(id_token.split('.').nth(1).unwrap())
-        .unwrap();
-    serde_json::from_slice(&payload).unwrap()
+    jwt_claims(tokens["id_token"].as_str().unwrap())
 }
 
 /// Verifies a logout token against Clef's published JWKS; returns header and claims.

@@ -1,8 +1,6 @@
 //! The `claims` request parameter (OIDC Core §5.5), the `phone` scope and the
 //! hints `/authorize` takes (issue 10).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -31,14 +29,7 @@ async fn claims_asked_one_by_one_come_with_their_scope_and_the_phone_in_e164() {
         .await
         .unwrap();
     assert_eq!(tokens["scope"], "openid profile email phone");
-    let payload = tokens["id_token"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap();
-    let id_token: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["email"], "claire.martin@example.org");
     assert_eq!(id_token["phone_number"], "+33612345678");
     assert_eq!(id_token["phone_number_verified"], false);
@@ -115,14 +106,7 @@ async fn a_sub_claim_with_a_value_is_answered_only_for_that_person() {
         .json()
         .await
         .unwrap();
-    let payload = tokens["id_token"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap();
-    let id_token: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
     let sub = id_token["sub"].as_str().unwrap();
 
     let silently = |claims: String| {

@@ -2,8 +2,6 @@
 //! seeds' scenario, a joint account with the other legal guardian, and every
 //! refusal.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clef::accounts::AccountKind;
 use clef::domain::Rank;
 use serde_json::Value;
@@ -125,13 +123,7 @@ async fn children_in_id_token(
         .json()
         .await
         .unwrap();
-    let payload = tokens["id_token"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
     let mut names: Vec<String> = claims["children"]
         .as_array()
         .expect("a children claim")

@@ -308,6 +308,16 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
     )
 }
 
+/// The claims of a JWT (an ID token, a logout token), unverified.
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT's payload");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&payload).expect("JSON claims")
+}
+
 /// A query parameter of a redirect's Location.
 pub fn location_param(response: &reqwest::Response, name: &str) -> Option<String> {
     let location = response.headers().get("location")?.to_str().ok()?;

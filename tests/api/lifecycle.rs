@@ -164,18 +164,7 @@ async fn claims_of(school: &School, back: &reqwest::Response) -> Value {
         .json()
         .await
         .unwrap();
-    let payload = body["id_token"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-            .unwrap(),
-    )
-    .unwrap()
+    jwt_claims(body["id_token"].as_str().unwrap())
 }
 
 async fn guardian_whole_path(school: &School, mails: impl Fn() -> Vec<ReceivedMail>) {

@@ -3,8 +3,6 @@
 //! child, so two unrelated services cannot link a family; services of one
 //! sector see the same; the academy's own ENT sees public subjects.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clef::domain::RedirectUri;
 use serde_json::Value;
 
@@ -58,13 +56,7 @@ async fn id_token_claims(
         .json()
         .await
         .unwrap();
-    let payload = tokens["id_token"]
-        .as_str()
-        .expect("an ID token")
-        .split('.')
-        .nth(1)
-        .unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    jwt_claims(tokens["id_token"].as_str().expect("an ID token"))
 }
 
 /// The parent's `sub` and the children's, by given name.

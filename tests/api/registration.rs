@@ -192,16 +192,6 @@ async fn exchange_with_basic(
         .unwrap()
 }
 
-/// The claims of a JWT, unverified.
-fn payload(jwt: &str) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(jwt.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 fn header(jwt: &str) -> Value {
     serde_json::from_slice(
         &URL_SAFE_NO_PAD
@@ -585,7 +575,7 @@ async fn a_service_registers_itself_through_openidconnect_then_a_parent_signs_in
     )
     .unwrap();
     assert_eq!(claims.access_token_hash(), Some(&expected));
-    let children = payload(&id_token.to_string())["children"].clone();
+    let children = jwt_claims(&id_token.to_string())["children"].clone();
     let child_subs: Vec<&str> = children
         .as_array()
         .expect("children claim")
@@ -924,7 +914,7 @@ async fn a_sector_identifier_uri_sets_the_sector_of_pairwise_subjects() {
         let tokens = exchange_with_basic(&app, client, &code, redirect_uri).await;
         assert_eq!(tokens.status(), 200);
         let tokens: Value = tokens.json().await.unwrap();
-        subjects.push(payload(tokens["id_token"].as_str().unwrap())["sub"].clone());
+        subjects.push(jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone());
     }
     assert_eq!(
         subjects[0], subjects[1],
@@ -1179,7 +1169,7 @@ async fn private_key_jwt_with_inline_es256_keys_signs_in_and_every_forged_assert
     assert_eq!(status, 200, "{tokens}");
     let access_token = tokens["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
-        payload(tokens["id_token"].as_str().unwrap())["aud"],
+        jwt_claims(tokens["id_token"].as_str().unwrap())["aud"],
         id.as_str()
     );
 
@@ -1728,7 +1718,7 @@ async fn two_unrelated_native_applications_see_unlinkable_pairwise_subjects() {
         .await;
         let (status, tokens) = status_and_json(response).await;
         assert_eq!(status, 200, "{tokens}");
-        subjects.push(payload(tokens["id_token"].as_str().unwrap())["sub"].clone());
+        subjects.push(jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone());
     }
     // Their redirect URIs have no host: the host rule of OIDC Core §8.1 gives
     // them no sector, which must not become one sector shared by every such app.
