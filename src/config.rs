@@ -10,7 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 /// Where Clef listens, what it calls itself, and where it keeps its data.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Socket address of the HTTP listener.
@@ -212,6 +212,14 @@ fn masked<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S
     match secret {
         Some(_) => s.serialize_str("********"),
         None => s.serialize_none(),
+    }
+}
+
+/// As `describe` shows it: secrets, and the SMS gateway's credentials in
+/// its URL, masked.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe().map_err(|_| std::fmt::Error)?)
     }
 }
 
@@ -633,9 +641,15 @@ mod tests {
     fn secrets_do_not_show_in_debug() {
         let config = Config {
             database_url: Some("postgres://u:hunter2@db/clef".to_string().into()),
+            sms_gateway_url: Some(Url::parse("https://sms.example/send?api_key=s3cret").unwrap()),
             ..Config::default()
         };
-        assert!(!format!("{config:?}").contains("hunter2"));
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(shown.contains("sms.example/send"), "{shown}");
     }
 
     #[test]
