@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 
 use crate::accounts::Passwords;
 use crate::accounts::devices::DeviceKey;
+use crate::accounts::throttle::Throttle;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::{Mailer, SmsSender};
@@ -33,6 +34,8 @@ pub struct Clef {
     pub letters: LetterCipher,
     /// Signs the device cookies of browsers that signed in before.
     pub devices: DeviceKey,
+    /// Counts attempts and requests (`accounts::throttle`).
+    pub throttle: Throttle,
     pub metrics: Metrics,
     /// Authorization codes, access tokens and parked requests, in the short-lived store.
     pub codes: Codes,
@@ -90,6 +93,7 @@ impl Clef {
             LetterCipher::load_or_generate(&config.keys_dir).context("loading the letter key")?;
         let devices = DeviceKey::load_or_generate(&config.keys_dir)
             .context("loading the device-cookie key")?;
+        let throttle = Throttle::new(store.clone(), devices.clone());
         let metrics = Metrics::default();
         let codes = Codes::new(&store, config.code_ttl, config.access_token_ttl);
         let access_tokens = AccessTokens::new(&store, config.access_token_ttl);
@@ -117,6 +121,7 @@ impl Clef {
             passwords,
             letters,
             devices,
+            throttle,
             metrics,
             codes,
             access_tokens,

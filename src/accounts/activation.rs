@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::policy::PasswordRule;
 use super::recovery;
-use super::throttle::{self, Gate, Origin};
+use super::throttle::{Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
@@ -140,11 +140,14 @@ pub async fn first_connection(
     // The birth date is a secret of the letter's holder: its attempts are
     // counted like login attempts, on the same counters, before the check.
     // And on a count of their own, which a new sign-in with the letter does not clear.
-    let gate = throttle::enter(&app.store, &account.identifier, origin, now).await?;
+    let gate = app.throttle.enter(&account.identifier, origin, now).await?;
     if let Gate::Closed { retry_after } = gate {
         return Err(ActivationError::TooManyAttempts { retry_after });
     }
-    let gate = throttle::enter_birth_date(&app.store, &account.identifier, now).await?;
+    let gate = app
+        .throttle
+        .enter_birth_date(&account.identifier, now)
+        .await?;
     if let Gate::Closed { retry_after } = gate {
         return Err(ActivationError::TooManyAttempts { retry_after });
     }
@@ -156,8 +159,8 @@ pub async fn first_connection(
         tracing::info!(identifier = %account.identifier, address = %origin.address, "wrong birth date at first connection");
         return Err(ActivationError::WrongBirthdate);
     }
-    throttle::succeeded(&app.store, &account.identifier, origin).await?;
-    throttle::birth_date_right(&app.store, &account.identifier).await?;
+    app.throttle.succeeded(&account.identifier, origin).await?;
+    app.throttle.birth_date_right(&account.identifier).await?;
     check_new_password(app, &form.password, &form.password_confirmation)
         .map_err(|(field, message)| ActivationError::Invalid(field, message))?;
     let email = match (form.email.trim(), account.kind) {
@@ -351,7 +354,11 @@ pub enum MailRequest {
 /// it may be sent.
 async fn mail_refused(app: &Clef, account: &Account) -> anyhow::Result<Option<MailRequest>> {
     Ok(
-        match throttle::enter_confirmation_mail(&app.store, &account.id, app.now()).await? {
+        match app
+            .throttle
+            .enter_confirmation_mail(&account.id, app.now())
+            .await?
+        {
             Gate::Open => None,
             Gate::Closed { retry_after } => Some(MailRequest::TooMany { retry_after }),
         },
@@ -467,7 +474,10 @@ async fn require_current_password(
     current: &SecretString,
     origin: &Origin,
 ) -> Result<(), ProfileError> {
-    let gate = throttle::enter(&app.store, &account.identifier, origin, app.now()).await?;
+    let gate = app
+        .throttle
+        .enter(&account.identifier, origin, app.now())
+        .await?;
     if let Gate::Closed { retry_after } = gate {
         return Err(ProfileError::TooManyAttempts { retry_after });
     }
@@ -476,7 +486,7 @@ async fn require_current_password(
         .verify(current, account.password_hash.as_deref())
         .await?
     {
-        throttle::succeeded(&app.store, &account.identifier, origin).await?;
+        app.throttle.succeeded(&account.identifier, origin).await?;
         Ok(())
     } else {
         tracing::info!(identifier = %account.identifier, address = %origin.address, "wrong current password");

@@ -15,7 +15,7 @@ use sqlx::Row;
 
 use super::activation::{letter_valid, provisional_password_matches};
 use super::login::MAX_PASSWORD;
-use super::throttle::{self, Gate, Origin};
+use super::throttle::{Gate, Origin};
 use super::{Account, AccountKind, AccountState, Child, PasswordError, store};
 use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome as AuditOutcome};
@@ -119,7 +119,7 @@ pub async fn propose(
     }
     let now = app.now();
     if let Gate::Closed { retry_after } =
-        throttle::enter(&app.store, identifier.as_str(), origin, now).await?
+        app.throttle.enter(identifier.as_str(), origin, now).await?
     {
         return Err(GroupingError::TooManyAttempts { retry_after });
     }
@@ -138,10 +138,10 @@ pub async fn propose(
             return Ok(Err(refusal));
         }
         // The credentials were right: the attempt is not held against the account.
-        throttle::succeeded(&app.store, identifier.as_str(), origin).await?;
+        app.throttle.succeeded(identifier.as_str(), origin).await?;
         return Ok(Err(refusal));
     }
-    throttle::succeeded(&app.store, identifier.as_str(), origin).await?;
+    app.throttle.succeeded(identifier.as_str(), origin).await?;
     let other = found.expect("checked above");
     let id = random_token(24);
     proposals(app)
@@ -188,8 +188,10 @@ async fn credentials_refusal(
             return Ok(Some(Refusal::BirthdateNeeded));
         }
         // Counted on the birth date's own count (`throttle::BIRTH_DATES`).
-        if let Gate::Closed { retry_after } =
-            throttle::enter_birth_date(&app.store, &account.identifier, now).await?
+        if let Gate::Closed { retry_after } = app
+            .throttle
+            .enter_birth_date(&account.identifier, now)
+            .await?
         {
             return Err(GroupingError::TooManyAttempts { retry_after });
         }
@@ -203,7 +205,7 @@ async fn credentials_refusal(
         {
             return Ok(Some(Refusal::WrongBirthdate));
         }
-        throttle::birth_date_right(&app.store, &account.identifier).await?;
+        app.throttle.birth_date_right(&account.identifier).await?;
         return Ok(None);
     }
     let hash = account.password_hash.as_deref().filter(|_| !too_long);

@@ -4,7 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::activation::{letter_valid, provisional_password_matches};
-use super::throttle::{self, Gate, Origin};
+use super::throttle::{Gate, Origin};
 use super::{Account, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::domain::Identifier;
@@ -68,7 +68,10 @@ pub async fn authenticate(
     password: &SecretString,
     origin: &Origin,
 ) -> Result<LoginOutcome, LoginError> {
-    let gate = throttle::enter(&app.store, identifier.as_str(), origin, app.now()).await?;
+    let gate = app
+        .throttle
+        .enter(identifier.as_str(), origin, app.now())
+        .await?;
     if let Gate::Closed { retry_after } = gate {
         app.metrics.login(LoginResult::locked);
         let account_id = store::account_by_identifier(&app.db, identifier)
@@ -118,7 +121,7 @@ pub async fn authenticate(
     };
     match outcome {
         Some(outcome) => {
-            throttle::succeeded(&app.store, identifier.as_str(), origin).await?;
+            app.throttle.succeeded(identifier.as_str(), origin).await?;
             app.metrics.login(LoginResult::ok);
             Ok(outcome)
         }

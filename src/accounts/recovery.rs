@@ -21,7 +21,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::activation::check_new_password;
-use super::throttle::{self, Gate, Origin};
+use super::throttle::{Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
@@ -136,7 +136,7 @@ impl From<sqlx::Error> for RecoveryError {
 }
 
 async fn gate(app: &Clef, address: IpAddr) -> Result<(), RecoveryError> {
-    match throttle::enter_recovery(&app.store, address, app.now()).await? {
+    match app.throttle.enter_recovery(address, app.now()).await? {
         Gate::Open => Ok(()),
         Gate::Closed { retry_after } => Err(RecoveryError::TooManyRequests { retry_after }),
     }
@@ -853,7 +853,7 @@ pub async fn reset_password(
         .filter(activated)
         .ok_or(ResetError::Link(TokenProblem::Unknown))?;
     if let Gate::Closed { retry_after } =
-        throttle::enter(&app.store, &account.identifier, origin, now).await?
+        app.throttle.enter(&account.identifier, origin, now).await?
     {
         return Err(ResetError::TooManyAttempts { retry_after });
     }
@@ -864,7 +864,7 @@ pub async fn reset_password(
         tracing::info!(account = %account.id, address = %origin.address, "wrong identifier on a reset link");
         return Err(ResetError::WrongIdentifier);
     }
-    throttle::succeeded(&app.store, &account.identifier, origin).await?;
+    app.throttle.succeeded(&account.identifier, origin).await?;
     check_new_password(app, &form.password, &form.confirmation)
         .map_err(|(field, message)| ResetError::Invalid(field, message))?;
     let hash = app.passwords.hash(&form.password).await?;
@@ -891,7 +891,7 @@ pub async fn reset_password(
 
     forget_sms_code(app, &account.id).await?;
     logout::sign_out_everywhere(app, &account.id).await?;
-    throttle::forgive(&app.store, &account.identifier).await?;
+    app.throttle.forgive(&account.identifier).await?;
     tracing::info!(account = %account.id, refresh_families = families, "password reset");
     let entry = audit::Entry::new(audit::Event::RecoveryCompleted, audit::Outcome::Ok)
         .account(&account.id)

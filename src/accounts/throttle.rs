@@ -9,11 +9,15 @@
 //! - per trusted browser: a browser that signed in to the account before
 //!   (device cookie) is counted on its own and escapes the other two, so an
 //!   attacker who knows a parent's identifier cannot keep the parent out.
+//!
+//! The store names an account's counters by a keyed tag of the identifier
+//! typed, never by the text itself: it may be a password typed in the wrong
+//! box.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::devices::TrustedDevice;
+use super::devices::{DeviceKey, TrustedDevice};
 use crate::storage::{Attempt, Backoff, ShortLived};
 
 /// Five attempts pass at once; then 2 s, 4 s, 8 s… up to 5 minutes between
@@ -98,18 +102,6 @@ enum Counter<'a> {
     Device(&'a TrustedDevice),
 }
 
-impl Counter<'_> {
-    fn key(&self) -> String {
-        match self {
-            Self::Account(identifier) => format!("attempts:account:{identifier}"),
-            Self::BirthDate(identifier) => format!("attempts:birthdate:{identifier}"),
-            Self::ConfirmationMail(account_id) => format!("mails:confirmation:{account_id}"),
-            Self::Address(address) => format!("attempts:address:{}", client(*address)),
-            Self::Device(device) => format!("attempts:device:{}", device.as_str()),
-        }
-    }
-}
-
 /// The client an address stands for: itself, or its /64 for IPv6 (one IPv6
 /// client usually holds a whole /64).
 fn client(address: IpAddr) -> String {
@@ -122,98 +114,115 @@ fn client(address: IpAddr) -> String {
     }
 }
 
-/// Counts a recovery request from `address`, then says whether it may proceed.
-pub async fn enter_recovery(store: &ShortLived, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
-    let key = format!("recovery:address:{}", client(address));
-    pass(store, &key, &RECOVERY_PER_ADDRESS, now).await
+/// The counters, in the short-lived store.
+pub struct Throttle {
+    store: ShortLived,
+    tags: DeviceKey,
 }
 
-/// Counts an attempt under `key` by `rule`, then says whether it may go on.
-async fn pass(store: &ShortLived, key: &str, rule: &Backoff, now: i64) -> anyhow::Result<Gate> {
-    Ok(match store.attempt(key, rule, now).await? {
-        Attempt::Refused { retry_after } => Gate::Closed {
-            retry_after: retry_after.max(1),
-        },
-        Attempt::Admitted { .. } => Gate::Open,
-    })
-}
+impl Throttle {
+    /// Counters in `store`, accounts named by tags keyed with `tags`.
+    pub fn new(store: ShortLived, tags: DeviceKey) -> Self {
+        Self { store, tags }
+    }
 
-/// The account's owner proved control of it (a password reset): its delay ends.
-pub async fn forgive(store: &ShortLived, identifier: &str) -> anyhow::Result<()> {
-    store.delete(&Counter::Account(identifier).key()).await
-}
-
-/// Counts an attempt on the account `identifier`, then says whether it may be checked.
-pub async fn enter(
-    store: &ShortLived,
-    identifier: &str,
-    origin: &Origin,
-    now: i64,
-) -> anyhow::Result<Gate> {
-    let gates: &[(Counter<'_>, &Backoff)] = match &origin.device {
-        Some(device) => &[(Counter::Device(device), &PER_DEVICE)],
-        None => &[
-            (Counter::Address(origin.address), &PER_ADDRESS),
-            (Counter::Account(identifier), &PER_ACCOUNT),
-        ],
-    };
-    for (counter, rule) in gates {
-        if let closed @ Gate::Closed { .. } = pass(store, &counter.key(), rule, now).await? {
-            return Ok(closed);
+    fn key(&self, counter: &Counter<'_>) -> String {
+        match counter {
+            Counter::Account(identifier) => format!("attempts:account:{}", self.tag(identifier)),
+            Counter::BirthDate(identifier) => {
+                format!("attempts:birthdate:{}", self.tag(identifier))
+            }
+            Counter::ConfirmationMail(account_id) => format!("mails:confirmation:{account_id}"),
+            Counter::Address(address) => format!("attempts:address:{}", client(*address)),
+            Counter::Device(device) => format!("attempts:device:{}", device.as_str()),
         }
     }
-    Ok(Gate::Open)
-}
 
-/// Counts a birth date typed for the account `identifier` (see
-/// [`BIRTH_DATES`]), then says whether it may be checked.
-pub async fn enter_birth_date(
-    store: &ShortLived,
-    identifier: &str,
-    now: i64,
-) -> anyhow::Result<Gate> {
-    pass(
-        store,
-        &Counter::BirthDate(identifier).key(),
-        &BIRTH_DATES,
-        now,
-    )
-    .await
-}
+    /// An identifier as typed, as the keys name it.
+    fn tag(&self, identifier: &str) -> String {
+        let mut tag = self.tags.tag("throttle", identifier);
+        tag.truncate(32);
+        tag
+    }
 
-/// Counts a confirmation mail asked for the account `account_id` (see
-/// [`CONFIRMATION_MAILS`]), then says whether it may be sent.
-pub async fn enter_confirmation_mail(
-    store: &ShortLived,
-    account_id: &str,
-    now: i64,
-) -> anyhow::Result<Gate> {
-    pass(
-        store,
-        &Counter::ConfirmationMail(account_id).key(),
-        &CONFIRMATION_MAILS,
-        now,
-    )
-    .await
-}
+    /// Counts an attempt under `key` by `rule`, then says whether it may go on.
+    async fn pass(&self, key: &str, rule: &Backoff, now: i64) -> anyhow::Result<Gate> {
+        Ok(match self.store.attempt(key, rule, now).await? {
+            Attempt::Refused { retry_after } => Gate::Closed {
+                retry_after: retry_after.max(1),
+            },
+            Attempt::Admitted { .. } => Gate::Open,
+        })
+    }
 
-/// The birth date was right: its count starts again.
-pub async fn birth_date_right(store: &ShortLived, identifier: &str) -> anyhow::Result<()> {
-    store.delete(&Counter::BirthDate(identifier).key()).await
-}
+    /// Counts a recovery request from `address`, then says whether it may proceed.
+    pub async fn enter_recovery(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
+        let key = format!("recovery:address:{}", client(address));
+        self.pass(&key, &RECOVERY_PER_ADDRESS, now).await
+    }
 
-/// The attempt was right: its counters start again (the address's gives back
-/// this one attempt).
-pub async fn succeeded(
-    store: &ShortLived,
-    identifier: &str,
-    origin: &Origin,
-) -> anyhow::Result<()> {
-    match &origin.device {
-        Some(device) => store.delete(&Counter::Device(device).key()).await,
-        None => {
-            store.delete(&Counter::Account(identifier).key()).await?;
-            store.refund(&Counter::Address(origin.address).key()).await
+    /// Counts an attempt on the account `identifier`, then says whether it may be checked.
+    pub async fn enter(&self, identifier: &str, origin: &Origin, now: i64) -> anyhow::Result<Gate> {
+        let gates: &[(Counter<'_>, &Backoff)] = match &origin.device {
+            Some(device) => &[(Counter::Device(device), &PER_DEVICE)],
+            None => &[
+                (Counter::Address(origin.address), &PER_ADDRESS),
+                (Counter::Account(identifier), &PER_ACCOUNT),
+            ],
+        };
+        for (counter, rule) in gates {
+            if let closed @ Gate::Closed { .. } = self.pass(&self.key(counter), rule, now).await? {
+                return Ok(closed);
+            }
+        }
+        Ok(Gate::Open)
+    }
+
+    /// Counts a birth date typed for the account `identifier` (see
+    /// [`BIRTH_DATES`]), then says whether it may be checked.
+    pub async fn enter_birth_date(&self, identifier: &str, now: i64) -> anyhow::Result<Gate> {
+        let key = self.key(&Counter::BirthDate(identifier));
+        self.pass(&key, &BIRTH_DATES, now).await
+    }
+
+    /// Counts a confirmation mail asked for the account `account_id` (see
+    /// [`CONFIRMATION_MAILS`]), then says whether it may be sent.
+    pub async fn enter_confirmation_mail(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> anyhow::Result<Gate> {
+        let key = self.key(&Counter::ConfirmationMail(account_id));
+        self.pass(&key, &CONFIRMATION_MAILS, now).await
+    }
+
+    /// The account's owner proved control of it (a password reset): its delay ends.
+    pub async fn forgive(&self, identifier: &str) -> anyhow::Result<()> {
+        self.store
+            .delete(&self.key(&Counter::Account(identifier)))
+            .await
+    }
+
+    /// The birth date was right: its count starts again.
+    pub async fn birth_date_right(&self, identifier: &str) -> anyhow::Result<()> {
+        self.store
+            .delete(&self.key(&Counter::BirthDate(identifier)))
+            .await
+    }
+
+    /// The attempt was right: its counters start again (the address's gives
+    /// back this one attempt).
+    pub async fn succeeded(&self, identifier: &str, origin: &Origin) -> anyhow::Result<()> {
+        match &origin.device {
+            Some(device) => self.store.delete(&self.key(&Counter::Device(device))).await,
+            None => {
+                self.store
+                    .delete(&self.key(&Counter::Account(identifier)))
+                    .await?;
+                self.store
+                    .refund(&self.key(&Counter::Address(origin.address)))
+                    .await
+            }
         }
     }
 }
@@ -232,9 +241,30 @@ pub fn french_wait(seconds: u64) -> String {
 mod tests {
     use super::*;
 
+    fn throttle() -> (tempfile::TempDir, Throttle) {
+        let dir = tempfile::tempdir().unwrap();
+        let tags = DeviceKey::load_or_generate(dir.path()).unwrap();
+        (dir, Throttle::new(ShortLived::memory(), tags))
+    }
+
+    #[test]
+    fn the_store_never_holds_the_identifier_typed() {
+        let (_dir, throttle) = throttle();
+        let typed = "xk7-mot-de-passe";
+        for counter in [Counter::Account(typed), Counter::BirthDate(typed)] {
+            let key = throttle.key(&counter);
+            assert!(!key.contains(typed), "{key}");
+            assert_eq!(key, throttle.key(&counter), "the same text, the same key");
+        }
+        assert_ne!(
+            throttle.key(&Counter::Account(typed)),
+            throttle.key(&Counter::Account("xk7-mot-de-passf"))
+        );
+    }
+
     #[tokio::test]
     async fn a_trusted_browser_passes_while_the_account_is_delayed() {
-        let store = ShortLived::memory();
+        let (_dir, throttle) = throttle();
         let attacker = Origin {
             address: "203.0.113.7".parse().unwrap(),
             device: None,
@@ -242,12 +272,18 @@ mod tests {
         let now = 1_000_000;
         for _ in 0..PER_ACCOUNT.free {
             assert_eq!(
-                enter(&store, "marie.martin", &attacker, now).await.unwrap(),
+                throttle
+                    .enter("marie.martin", &attacker, now)
+                    .await
+                    .unwrap(),
                 Gate::Open
             );
         }
         assert_eq!(
-            enter(&store, "marie.martin", &attacker, now).await.unwrap(),
+            throttle
+                .enter("marie.martin", &attacker, now)
+                .await
+                .unwrap(),
             Gate::Closed { retry_after: 2 }
         );
         let parent = Origin {
@@ -255,14 +291,14 @@ mod tests {
             ..attacker.clone()
         };
         assert_eq!(
-            enter(&store, "marie.martin", &parent, now).await.unwrap(),
+            throttle.enter("marie.martin", &parent, now).await.unwrap(),
             Gate::Open
         );
     }
 
     #[tokio::test]
     async fn birth_dates_are_counted_apart_and_a_sign_in_does_not_clear_them() {
-        let store = ShortLived::memory();
+        let (_dir, throttle) = throttle();
         let holder = Origin {
             address: "203.0.113.7".parse().unwrap(),
             device: Some(TrustedDevice::for_tests("n0nce")),
@@ -270,22 +306,27 @@ mod tests {
         let now = 1_000_000;
         for _ in 0..BIRTH_DATES.free {
             assert_eq!(
-                enter_birth_date(&store, "marc.baillet", now).await.unwrap(),
+                throttle
+                    .enter_birth_date("marc.baillet", now)
+                    .await
+                    .unwrap(),
                 Gate::Open
             );
         }
-        succeeded(&store, "marc.baillet", &holder).await.unwrap();
+        throttle.succeeded("marc.baillet", &holder).await.unwrap();
         assert_eq!(
-            enter_birth_date(&store, "marc.baillet", now + 60)
+            throttle
+                .enter_birth_date("marc.baillet", now + 60)
                 .await
                 .unwrap(),
             Gate::Closed {
                 retry_after: 24 * 3600 - 60
             }
         );
-        birth_date_right(&store, "marc.baillet").await.unwrap();
+        throttle.birth_date_right("marc.baillet").await.unwrap();
         assert_eq!(
-            enter_birth_date(&store, "marc.baillet", now + 60)
+            throttle
+                .enter_birth_date("marc.baillet", now + 60)
                 .await
                 .unwrap(),
             Gate::Open
@@ -294,9 +335,9 @@ mod tests {
 
     #[test]
     fn ipv6_clients_are_counted_per_64() {
-        let a = Counter::Address("2001:db8:1:2:aaaa::1".parse().unwrap()).key();
-        let b = Counter::Address("2001:db8:1:2:bbbb::9".parse().unwrap()).key();
-        let c = Counter::Address("2001:db8:1:3::1".parse().unwrap()).key();
+        let a = client("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = client("2001:db8:1:2:bbbb::9".parse().unwrap());
+        let c = client("2001:db8:1:3::1".parse().unwrap());
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

@@ -387,9 +387,10 @@ pub async fn act(
     // Signed in a while ago: the password again, counted like a login attempt.
     if app.now() - session.auth_time > REAUTH_AFTER {
         let origin = super::cookies::origin(&app, &jar, address, &staff.identifier);
-        if let crate::accounts::throttle::Gate::Closed { .. } =
-            crate::accounts::throttle::enter(&app.store, &staff.identifier, &origin, app.now())
-                .await?
+        if let crate::accounts::throttle::Gate::Closed { .. } = app
+            .throttle
+            .enter(&staff.identifier, &origin, app.now())
+            .await?
         {
             return refused("Trop de tentatives : patientez avant de réessayer.");
         }
@@ -403,7 +404,7 @@ pub async fn act(
                 "Votre connexion date de plus de 10 minutes : confirmez cette action avec votre mot de passe.",
             );
         }
-        crate::accounts::throttle::succeeded(&app.store, &staff.identifier, &origin).await?;
+        app.throttle.succeeded(&staff.identifier, &origin).await?;
     }
     let action = match params.get("action") {
         Some("reset") => Action::Reset,

@@ -169,6 +169,28 @@ async fn the_audit_trail_keeps_no_unknown_identifier_as_typed() {
         "{details:?}"
     );
     assert!(details.iter().any(|d| d == "claire.martin"), "{details:?}");
+
+    // Nor do the attempt counters in Redis, where it is.
+    let config = &app.app.config;
+    if let Some(url) = &config.redis_url {
+        use secrecy::ExposeSecret;
+        let redis = redis::Client::open(url.expose_secret()).unwrap();
+        let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", config.redis_prefix))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!(
+            keys.iter().any(|k| k.contains("attempts:account:")),
+            "{keys:?}"
+        );
+        assert!(
+            keys.iter()
+                .all(|k| !k.contains("2buyj9c8") && !k.contains("claire.martin")),
+            "{keys:?}"
+        );
+    }
 }
 
 /// hyper takes any token as a method: made-up ones share one label, so a
