@@ -677,6 +677,7 @@ async fn respond_with_code(
         auth_time: session.auth_time,
         sid: session.sid.clone(),
         amr: session.amr.clone(),
+        issued_at: now,
         expires_at: now + app.config.code_ttl,
     };
     let code = app.codes.issue(grant).await?;

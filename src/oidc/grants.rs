@@ -24,6 +24,9 @@ pub struct CodeGrant {
     pub auth_time: i64,
     pub sid: String,
     pub amr: Vec<String>,
+    /// When the code was issued (0 for a code stored before this field).
+    #[serde(default)]
+    pub issued_at: i64,
     pub expires_at: i64,
 }
 
@@ -203,15 +206,28 @@ impl AccessTokens {
             return Ok(None);
         };
         if let Some(account_id) = &grant.account_id
-            && let Some(revoked_at) = self
-                .revoked
-                .get(&format!("{account_id}:{}", grant.client_id))
+            && self
+                .revoked_since(account_id, &grant.client_id, grant.issued_at)
                 .await?
-            && grant.issued_at <= revoked_at
         {
             return Ok(None);
         }
         Ok(Some(grant))
+    }
+
+    /// Whether `client_id`'s access for `account_id` was ended (`revoke_for`)
+    /// at `since` or later: what was granted at `since` is over.
+    pub async fn revoked_since(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        since: i64,
+    ) -> anyhow::Result<bool> {
+        let revoked_at: Option<i64> = self
+            .revoked
+            .get(&format!("{account_id}:{client_id}"))
+            .await?;
+        Ok(revoked_at.is_some_and(|revoked_at| since <= revoked_at))
     }
 
     /// Every access token `client_id` holds for `account_id` stops working.
@@ -326,6 +342,7 @@ mod tests {
             auth_time: 0,
             sid: "s1".into(),
             amr: vec!["pwd".into()],
+            issued_at: 0,
             expires_at: 60,
         }
     }

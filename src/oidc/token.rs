@@ -384,6 +384,19 @@ async fn exchange_code(
         .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
+    // A service's consent withdrawn after the code was issued ends the code
+    // as it ends the service's tokens (`consent::withdraw`). First-party
+    // services are not asked for consent: nothing to withdraw.
+    if !client.is_first_party
+        && app
+            .access_tokens
+            .revoked_since(&account.id, &client.id, grant.issued_at)
+            .await?
+    {
+        return Err(OAuthError::invalid_grant(
+            "the person withdrew their consent to this client",
+        ));
+    }
     let claims =
         claims::for_scopes(&app.db, &app.subjects, client, &account, &grant.scopes).await?;
 

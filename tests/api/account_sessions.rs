@@ -277,9 +277,10 @@ async fn signing_out_everywhere_ends_the_other_sessions_and_keeps_this_one() {
 
 /// A service that got no refresh token (no `offline_access`) holds an
 /// access token tied to nothing else: withdrawing its consent ends it too,
-/// at UserInfo and at introspection, while a new consent's token works.
+/// at UserInfo and at introspection, and a code it has not exchanged yet;
+/// while a new consent's token works.
 #[tokio::test]
-async fn withdrawing_a_consent_ends_the_services_access_tokens() {
+async fn withdrawing_a_consent_ends_the_services_access_tokens_and_codes() {
     let app = spawn_app().await;
     app.family().await;
     let client = app.third_party_client().await;
@@ -288,6 +289,12 @@ async fn withdrawing_a_consent_ends_the_services_access_tokens() {
     let tokens = consented(&app, &browser, &client, "claire.martin", scope).await;
     let access = text(&tokens, "access_token");
     assert_eq!(userinfo_status(&app, &access).await, 200);
+    let unexchanged = browser
+        .get(authorize_url(&app, &client.0, &[("scope", scope)]))
+        .send()
+        .await
+        .unwrap();
+    let unexchanged = location_param(&unexchanged, "code").expect("consented: a code at once");
     let withdrawn = post_from_account(
         &app,
         &browser,
@@ -308,6 +315,10 @@ async fn withdrawing_a_consent_ends_the_services_access_tokens() {
         .await
         .unwrap();
     assert_eq!(introspected["active"], false);
+    let late = exchange(&app, &client, &unexchanged, None).await;
+    assert_eq!(late.status(), 400);
+    let late: Value = late.json().await.unwrap();
+    assert_eq!(late["error"], "invalid_grant", "{late}");
     // Consent given again (a second later): the new token works.
     app.clock.advance(1);
     let again = consented(&app, &browser, &client, "claire.martin", scope).await;
