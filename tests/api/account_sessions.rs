@@ -399,6 +399,9 @@ async fn withdrawing_a_services_consent_ends_its_refresh_tokens_and_asks_again()
         location_param(&silent, "error").as_deref(),
         Some("consent_required")
     );
+    // Consent given again, a second later (what was issued in the second
+    // of a withdrawal counts as withdrawn).
+    app.clock.advance(1);
     consented(&app, &browser, &client, "claire.martin", OFFLINE).await;
 
     // Withdrawing twice: nothing left to withdraw.
