@@ -535,6 +535,29 @@ pub async fn register(db: &Db, registration: Registration, now: i64) -> anyhow::
     })
 }
 
+/// RFC 7592 §3: a new registration access token for `client_id`, in place of
+/// `presented`, which stops working (tokens are kept as digests: the one
+/// presented cannot be handed back). None when `presented` is no longer the
+/// client's: a call under way with it rotated it first.
+pub async fn rotate_registration_token(
+    db: &Db,
+    client_id: &str,
+    presented: &str,
+) -> anyhow::Result<Option<SecretString>> {
+    let token = random_token(32);
+    let rotated = sqlx::query(
+        "UPDATE clients SET registration_access_token_hash = $1 \
+         WHERE id = $2 AND registration_access_token_hash = $3",
+    )
+    .bind(digest(&token))
+    .bind(client_id)
+    .bind(digest(presented))
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok((rotated == 1).then(|| token.into()))
+}
+
 impl Client {
     /// RFC 7592: whether `token` is this client's registration access token.
     pub fn registration_token_matches(&self, token: &str) -> bool {

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::WebError;
 use super::pages::no_store;
 use crate::audit::{self, Entry, Event, Outcome};
-use crate::oidc::clients;
+use crate::oidc::clients::{self, Client};
 use crate::oidc::registration::{self, ClientMetadata, RegistrationError};
 
 /// The bearer token of the request, if any.
@@ -103,21 +103,35 @@ pub async fn register(
     Ok(json_response(StatusCode::CREATED, body))
 }
 
+/// The client information response of RFC 7592 §3, with the registration
+/// access token that replaces `presented` (the client must keep the new one).
+async fn information(
+    app: &crate::app::Clef,
+    client: &Client,
+    presented: &str,
+) -> Result<Response, WebError> {
+    Ok(
+        match clients::rotate_registration_token(&app.db, &client.id, presented).await? {
+            Some(token) => json_response(
+                StatusCode::OK,
+                registration::response(app, client, None, Some(token.expose_secret())),
+            ),
+            None => refused(&RegistrationError::InvalidToken),
+        },
+    )
+}
+
 /// `GET /register/{client_id}`.
 pub async fn read(
     State(app): AppState,
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    Ok(
-        match registration::managed(&app, &client_id, bearer(&headers)).await? {
-            Ok(client) => json_response(
-                StatusCode::OK,
-                registration::response(&app, &client, None, None),
-            ),
-            Err(e) => refused(&e),
-        },
-    )
+    let presented = bearer(&headers);
+    match registration::managed(&app, &client_id, presented).await? {
+        Ok(client) => information(&app, &client, presented.unwrap_or_default()).await,
+        Err(e) => Ok(refused(&e)),
+    }
 }
 
 /// `PUT /register/{client_id}`: the registration replaced (RFC 7592 §2.2).
@@ -127,7 +141,8 @@ pub async fn replace(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let client = match registration::managed(&app, &client_id, bearer(&headers)).await? {
+    let presented = bearer(&headers);
+    let client = match registration::managed(&app, &client_id, presented).await? {
         Ok(client) => client,
         Err(e) => return Ok(refused(&e)),
     };
@@ -157,10 +172,7 @@ pub async fn replace(
     };
     app.clients.forget(&client.id);
     tracing::info!(client = %client.id, "client registration replaced");
-    Ok(json_response(
-        StatusCode::OK,
-        registration::response(&app, &client, None, None),
-    ))
+    information(&app, &client, presented.unwrap_or_default()).await
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3).

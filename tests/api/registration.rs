@@ -935,7 +935,7 @@ async fn a_registered_client_reads_replaces_and_deletes_its_registration() {
     let other = register(&app, json!({ "redirect_uris": [REDIRECT_URI] })).await;
     let client_id = registered["client_id"].as_str().unwrap().to_owned();
     assert!(registered["client_secret"].as_str().is_some());
-    let access = registered["registration_access_token"]
+    let mut access = registered["registration_access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -960,6 +960,16 @@ async fn a_registered_client_reads_replaces_and_deletes_its_registration() {
     assert_eq!(read["redirect_uris"], json!([REDIRECT_URI]));
     assert_eq!(read["token_endpoint_auth_method"], "client_secret_basic");
     assert_eq!(read["registration_client_uri"], uri.as_str());
+    // RFC 7592 §3: the response carries the registration access token, a
+    // new one; the one used stops working.
+    let renewed = read["registration_access_token"].as_str().expect("a token");
+    assert_ne!(renewed, access);
+    assert_invalid_token(
+        http.get(&uri).bearer_auth(&access).send().await.unwrap(),
+        "GET with the token a read replaced",
+    )
+    .await;
+    access = renewed.to_owned();
 
     // Anything else: 401.
     assert_invalid_token(
@@ -1007,6 +1017,7 @@ async fn a_registered_client_reads_replaces_and_deletes_its_registration() {
     assert_eq!(replaced["redirect_uris"], json!([moved]));
     assert_eq!(replaced["client_name"], "Agenda 2");
     assert_eq!(replaced["client_id"], client_id.as_str());
+    access = renewed_token(&replaced, &access);
     let read: Value = http
         .get(&uri)
         .bearer_auth(&access)
@@ -1018,6 +1029,7 @@ async fn a_registered_client_reads_replaces_and_deletes_its_registration() {
         .unwrap();
     assert_eq!(read["redirect_uris"], json!([moved]));
     assert_eq!(read["client_name"], "Agenda 2");
+    access = renewed_token(&read, &access);
     // The new redirect URI is the one /authorize accepts now.
     let browser = browser();
     let old = browser
@@ -1070,6 +1082,7 @@ async fn a_registered_client_reads_replaces_and_deletes_its_registration() {
         .await
         .unwrap();
     assert_eq!(read["redirect_uris"], json!([moved]), "nothing changed");
+    access = renewed_token(&read, &access);
 
     // Before the deletion the secret works (a bogus code is what fails)...
     let bogus = exchange_with_basic(&app, &registered, "bogus", moved).await;
@@ -1776,4 +1789,14 @@ async fn an_update_that_would_move_the_pairwise_sector_is_refused() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// The registration access token a client information response carries: a
+/// new one, in place of `used` (RFC 7592 §3).
+fn renewed_token(information: &Value, used: &str) -> String {
+    let renewed = information["registration_access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a registration access token in {information}"));
+    assert_ne!(renewed, used, "a new token");
+    renewed.to_owned()
 }

@@ -673,14 +673,20 @@ test('dynamic registration (RFC 7591): refused without the initial access token;
   const entChildren = new Set(entClaims.children.map((c) => c.sub));
   for (const child of claims.children) assert.ok(!entChildren.has(child.sub), `${child.given_name} has a pairwise subject too`);
 
-  // RFC 7592: the registration read back, then deleted, with the registration access token.
-  const management = { authorization: `Bearer ${registered.registration_access_token}` };
-  const read = await fetch(registered.registration_client_uri, { headers: management });
+  // RFC 7592: the registration read back, then deleted, with the registration access token;
+  // each read answers a new one, which replaces the one used (§3).
+  const first = { authorization: `Bearer ${registered.registration_access_token}` };
+  const read = await fetch(registered.registration_client_uri, { headers: first });
   assert.equal(read.status, 200);
   const readBack = await read.json();
   assert.equal(readBack.client_id, registered.client_id);
   assert.equal(readBack.client_name, 'openid-client (enregistré)');
   assert.deepEqual(readBack.redirect_uris, [REGISTERED_CALLBACK]);
+  assert.ok(readBack.registration_access_token, 'the read answers a registration access token');
+  assert.notEqual(readBack.registration_access_token, registered.registration_access_token);
+  const replaced = await fetch(registered.registration_client_uri, { headers: first });
+  assert.equal(replaced.status, 401, 'the token a read replaced no longer works');
+  const management = { authorization: `Bearer ${readBack.registration_access_token}` };
   const stranger = await fetch(registered.registration_client_uri, { headers: { authorization: `Bearer ${INITIAL_ACCESS_TOKEN}` } });
   assert.equal(stranger.status, 401, 'the initial access token does not manage a registration');
   const deleted = await fetch(registered.registration_client_uri, { method: 'DELETE', headers: management });
