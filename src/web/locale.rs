@@ -63,6 +63,25 @@ fn cookie(app: &Clef, name: &'static str, locale: Locale) -> Cookie<'static> {
     cookie
 }
 
+/// `response`, remembering `locale` for the rest of the authorization flow:
+/// the `ui_locales` a request object or a pushed request carried.
+pub fn remember_flow(app: &Clef, locale: Locale, response: Response) -> Response {
+    (CookieJar::new().add(cookie(app, FLOW, locale)), response).into_response()
+}
+
+/// Whether `response` sets the cookie `name` itself.
+fn sets_cookie(response: &Response, name: &str) -> bool {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|c| {
+            c.as_bytes()
+                .strip_prefix(name.as_bytes())
+                .is_some_and(|rest| rest.starts_with(b"="))
+        })
+}
+
 /// Settles the request's language; on /authorize, remembers `ui_locales` for the flow.
 pub async fn settle(
     axum::extract::State(app): axum::extract::State<std::sync::Arc<Clef>>,
@@ -118,6 +137,10 @@ pub async fn settle(
         back_after_post(request.uri().path()).to_owned()
     };
     let response = HERE.scope(here, locale.scope(next.run(request))).await;
+    if sets_cookie(&response, FLOW) {
+        // The handler found `ui_locales` where this could not (`remember_flow`).
+        return response;
+    }
     match flow_cookie {
         Some(Some(asked)) => (jar.add(cookie(&app, FLOW, asked)), response).into_response(),
         Some(None) if jar.get(FLOW).is_some() => {

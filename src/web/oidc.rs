@@ -13,6 +13,7 @@ use percent_encoding::percent_decode_str;
 
 use super::error::{WebError, oauth_json};
 use super::extract::{Form, MaybeSession, QueryOrForm};
+use super::locale::{self, Locale};
 use super::pages::no_store;
 use super::redirect::{rejection_response, respond, to_consent};
 use super::{AppState, login};
@@ -20,6 +21,7 @@ use crate::app::Clef;
 use crate::domain::Params;
 use crate::oidc::authorize::{self, AuthorizeOutcome, Rejection};
 use crate::oidc::clients::Client;
+use crate::oidc::session::Session;
 use crate::oidc::token::{self, ClientCredentials};
 use crate::oidc::{ErrorCode, OAuthError};
 use crate::oidc::{introspection, request_object};
@@ -72,7 +74,29 @@ pub async fn authorize(
         Ok(resolved) => resolved,
         Err(e) => return rejection_response(authorize::early_rejection(&app, &params, e).await),
     };
-    let (request, client) = match authorize::validate(&app, &params).await {
+    // `ui_locales` inside a request object or a pushed request: the pages of
+    // the flow speak it too (the locale middleware reads only the plain
+    // parameters).
+    let asked = params.get("ui_locales").and_then(Locale::from_ui_locales);
+    match asked.filter(|asked| *asked != locale::current()) {
+        Some(asked) => {
+            let response = asked
+                .scope(answer_authorize(&app, session, jar, params))
+                .await?;
+            Ok(locale::remember_flow(&app, asked, response))
+        }
+        None => answer_authorize(&app, session, jar, params).await,
+    }
+}
+
+/// `/authorize` once its parameters are known.
+async fn answer_authorize(
+    app: &Clef,
+    session: Option<Session>,
+    jar: CookieJar,
+    params: Params,
+) -> Result<Response, WebError> {
+    let (request, client) = match authorize::validate(app, &params).await {
         Ok(valid) => valid,
         Err(rejection) => return rejection_response(rejection),
     };

@@ -367,3 +367,44 @@ async fn ui_locales_in_a_posted_authorization_request_is_honoured() {
     assert_english(&html);
     assert!(html.contains("<h1>Sign in</h1>"));
 }
+
+/// `ui_locales` inside a pushed request (RFC 9126): the browser's URL holds
+/// only the `request_uri`, and the whole flow speaks the language pushed.
+#[tokio::test]
+async fn ui_locales_in_a_pushed_request_is_honoured_for_the_whole_flow() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let pushed: serde_json::Value = reqwest::Client::new()
+        .post(app.url("/par"))
+        .basic_auth(&client.0, client.1.as_deref())
+        .form(&[
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+            ("ui_locales", "en"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &client.0)
+        .append_pair("request_uri", pushed["request_uri"].as_str().unwrap());
+    let browser = browser();
+    let page = browser
+        .get(url.as_str())
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert_english(&html);
+    let wrong = submit_login(&app, &browser, &html, "claire.martin", "pas-le-bon").await;
+    assert_eq!(wrong.status(), 401);
+    assert_english(&wrong.text().await.unwrap());
+}
