@@ -100,7 +100,7 @@ async fn answer_authorize(
         Ok(valid) => valid,
         Err(rejection) => return rejection_response(rejection),
     };
-    match authorize::proceed(&app, request.clone(), session.as_ref()).await {
+    match authorize::proceed(app, request.clone(), session.as_ref()).await {
         AuthorizeOutcome::Permitted(response) => Ok(respond(&response, StatusCode::FOUND)),
         AuthorizeOutcome::LoginRequired { pending_id } => {
             let hint = request.login_hint.as_deref().unwrap_or("");
@@ -110,7 +110,7 @@ async fn answer_authorize(
                 identifier: hint,
                 ..login::FormPage::default()
             };
-            Ok(login::form_page(&app, jar, page))
+            Ok(login::form_page(app, jar, page))
         }
         AuthorizeOutcome::ConsentRequired { pending_id } => Ok(to_consent(&pending_id)),
         AuthorizeOutcome::Rejected(rejection) => rejection_response(rejection),
