@@ -38,6 +38,10 @@ pub struct AuthorizationRequest {
     /// `prompt=consent`: ask even if consent was given before (OIDC Core §3.1.2.1).
     #[serde(default)]
     pub prompt_consent: bool,
+    /// `prompt=select_account`: a person signed in chooses between going on
+    /// with that account and signing in with another (OIDC Core §3.1.2.1).
+    #[serde(default)]
+    pub prompt_select_account: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     /// The `sub` of a verified `id_token_hint`, or of a `sub` claim request
@@ -401,6 +405,7 @@ pub fn parse_rest(
         prompt_none,
         prompt_login: prompts.contains(&"login"),
         prompt_consent: prompts.contains(&"consent"),
+        prompt_select_account: prompts.contains(&"select_account"),
         max_age,
         login_hint,
         hint_subject: claimed_subject,
@@ -482,6 +487,9 @@ pub fn needs_login(request: &AuthorizationRequest, session: Option<&Session>, no
 pub enum AuthorizeOutcome {
     /// Show the login form for the request parked under this id.
     LoginRequired { pending_id: String },
+    /// Offer the person signed in to go on with their account, or to sign in
+    /// with another, for the request parked under this id.
+    AccountChoice { pending_id: String },
     /// Ask the person's consent for the request parked under this id.
     ConsentRequired { pending_id: String },
     /// Back to the client with a code.
@@ -529,6 +537,15 @@ pub async fn proceed(
                 return Ok(AuthorizeOutcome::LoginRequired { pending_id });
             }
         };
+        if request.prompt_select_account {
+            let pending = Pending {
+                request,
+                stale_sid: Some(session.sid.clone()),
+                awaiting: Awaiting::Account,
+            };
+            let pending_id = app.pending.park(&pending).await?;
+            return Ok(AuthorizeOutcome::AccountChoice { pending_id });
+        }
         answer(app, request, session, None).await
     }
     .await
@@ -540,16 +557,21 @@ pub async fn pending(app: &Clef, pending_id: &str) -> anyhow::Result<Option<Auth
     Ok(app.pending.get(pending_id).await?.map(|p| p.request))
 }
 
-/// After a login: the parked request goes on with the new session. `None`:
-/// nothing is parked under that id (expired, or answered already).
+/// After a login: the parked request goes on with the new session; or, where
+/// an account was to be chosen, with the session that was offered to go on.
+/// `None`: nothing is parked under that id (expired, or answered already).
 pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<AuthorizeOutcome> {
     let result = async {
         let Some(pending) = app.pending.take(pending_id).await? else {
             return Ok(None);
         };
-        if pending.awaiting != Awaiting::Login
-            || pending.stale_sid.as_deref() == Some(session.sid.as_str())
-        {
+        let same_session = pending.stale_sid.as_deref() == Some(session.sid.as_str());
+        let goes_on = match pending.awaiting {
+            Awaiting::Login => !same_session,
+            Awaiting::Account => true,
+            Awaiting::Consent => false,
+        };
+        if !goes_on {
             let error = OAuthError::new(ErrorCode::LoginRequired, "a new login was required");
             return Ok(Some(returned(app, &pending.request, &error)));
         }

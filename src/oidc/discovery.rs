@@ -40,7 +40,7 @@ pub fn document(config: &Config) -> Value {
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": assertion::ALGS,
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash", "amr",
             "name", "given_name", "family_name", "preferred_username", "birthdate",

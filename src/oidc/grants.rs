@@ -275,6 +275,9 @@ pub enum Awaiting {
     Login,
     /// The consent of the account of this session id.
     Consent,
+    /// The person of this session id going on, or another signing in
+    /// (`prompt=select_account`).
+    Account,
 }
 
 #[derive(Clone)]

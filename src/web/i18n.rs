@@ -162,6 +162,9 @@ fn exact(french: &str) -> Option<&'static str> {
             "Enter the username and the temporary password from your notification letter."
         }
         "Connectez-vous pour accéder à" => "Sign in to reach",
+        "Vous êtes connecté(e) en tant que" => "You are signed in as",
+        "Continuer avec ce compte" => "Continue with this account",
+        "Ou connectez-vous avec un autre compte" => "Or sign in with another account",
         "Votre identifiant" => "Your username",
         "Mot de passe provisoire (sur votre courrier)" => "Temporary password (on your letter)",
         "Votre mot de passe" => "Your password",

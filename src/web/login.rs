@@ -32,6 +32,8 @@ pub struct FormPage<'a> {
     pub status: StatusCode,
     /// Titled « Première connexion » (a letter's QR code leads there).
     pub activation: bool,
+    /// The person signed in, offered to go on (`prompt=select_account`).
+    pub signed_in_as: Option<&'a str>,
 }
 
 /// Renders the login form, setting the CSRF cookie if the browser has none.
@@ -43,9 +45,10 @@ pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
         error,
         status,
         activation,
+        signed_in_as,
     } = page;
     pages::form(app, jar, status, "pages/login.html", |csrf| {
-        minijinja::context! { pending, client_name, identifier, error, csrf, activation }
+        minijinja::context! { pending, client_name, identifier, error, csrf, activation, signed_in_as }
     })
 }
 
@@ -112,6 +115,7 @@ pub async fn submit(
             error: Some(error),
             status,
             activation: false,
+            signed_in_as: None,
         };
         form_page(&app, jar, page)
     };
@@ -287,6 +291,23 @@ pub async fn resume(
     let pending_id = params.get("request").unwrap_or("").to_owned();
     match session {
         Some(session) => match authorize::resume(&app, &pending_id, &session).await {
+            Some(outcome) => after_form(outcome),
+            None => Err(expired_request()),
+        },
+        None => Ok(Redirect::to("/login").into_response()),
+    }
+}
+
+/// `POST /continuer`: the person signed in goes on with their account, where
+/// the request let them choose (`prompt=select_account`).
+pub async fn go_on(
+    State(app): AppState,
+    MaybeSession(session): MaybeSession,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let pending_id = params.get("request").unwrap_or("");
+    match session {
+        Some(session) => match authorize::resume(&app, pending_id, &session).await {
             Some(outcome) => after_form(outcome),
             None => Err(expired_request()),
         },

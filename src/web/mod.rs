@@ -97,7 +97,7 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
         .route("/consentement", get(consent::page).post(consent::decide))
         .route("/logout", get(logout::end_session).post(logout::submit))
         .route("/activation", get(login::activation))
-        .route("/continuer", get(login::resume))
+        .route("/continuer", get(login::resume).post(login::go_on))
         .route(
             "/premiere-connexion",
             get(activation::first_connection_form).post(activation::first_connection),

@@ -17,6 +17,7 @@ use super::locale::{self, Locale};
 use super::pages::no_store;
 use super::redirect::{rejection_response, respond, to_consent};
 use super::{AppState, login};
+use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::Params;
 use crate::oidc::authorize::{self, AuthorizeOutcome, Rejection};
@@ -108,6 +109,21 @@ async fn answer_authorize(
                 pending: Some(&pending_id),
                 client_name: Some(&client.name),
                 identifier: hint,
+                ..login::FormPage::default()
+            };
+            Ok(login::form_page(app, jar, page))
+        }
+        AuthorizeOutcome::AccountChoice { pending_id } => {
+            let account = match &session {
+                Some(session) => accounts::account_by_id(&app.db, &session.account_id).await?,
+                None => None,
+            };
+            let signed_in_as =
+                account.map(|a| format!("{} {} ({})", a.given_name, a.family_name, a.identifier));
+            let page = login::FormPage {
+                pending: Some(&pending_id),
+                client_name: Some(&client.name),
+                signed_in_as: signed_in_as.as_deref(),
                 ..login::FormPage::default()
             };
             Ok(login::form_page(app, jar, page))

@@ -21,9 +21,11 @@ pub fn after_form(outcome: AuthorizeOutcome) -> Result<Response, WebError> {
         }
         AuthorizeOutcome::Rejected(rejection) => rejection_response(rejection),
         AuthorizeOutcome::ConsentRequired { pending_id } => Ok(to_consent(&pending_id)),
-        // A form answers a request that had its login; should it want one
-        // again, the login form starts afresh.
-        AuthorizeOutcome::LoginRequired { .. } => Ok(Redirect::to("/login").into_response()),
+        // A form answers a request that had its login (and its choice of
+        // account); should it want one again, the login form starts afresh.
+        AuthorizeOutcome::LoginRequired { .. } | AuthorizeOutcome::AccountChoice { .. } => {
+            Ok(Redirect::to("/login").into_response())
+        }
     }
 }
 

@@ -573,3 +573,101 @@ async fn under_https_the_csrf_cookie_is_host_only_and_a_planted_one_is_refused()
         .unwrap();
     assert_eq!(own.status(), 401, "the form is checked: a wrong password");
 }
+
+/// The `sub` of the ID token a code gives.
+async fn subject_of(app: &TestApp, client: &(String, Option<String>), code: &str) -> String {
+    let tokens: serde_json::Value = exchange(app, client, code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    jwt_claims(tokens["id_token"].as_str().expect("an ID token"))["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// OIDC Core §3.1.2.1, `prompt=select_account`: the person signed in is
+/// offered to go on with their account, or to sign in with another.
+#[tokio::test]
+async fn prompt_select_account_offers_to_go_on_or_to_sign_in_with_another_account() {
+    let app = spawn_app().await;
+    app.family().await;
+    app.account(
+        "marc.durand",
+        clef::accounts::AccountKind::Guardian,
+        None,
+        None,
+    )
+    .await;
+    let client = app.client(false).await;
+    let browser = browser();
+    let back = authorize_and_login(
+        &app,
+        &browser,
+        &authorize_url(&app, &client.0, &[]),
+        "claire.martin",
+    )
+    .await;
+    let claire = subject_of(&app, &client, &location_param(&back, "code").unwrap()).await;
+    let select = authorize_url(&app, &client.0, &[("prompt", "select_account")]);
+
+    let page = page_text(&browser, &select).await;
+    assert!(
+        page.contains(
+            "Vous êtes connecté(e) en tant que <strong>Claire Martin (claire.martin)</strong>"
+        ),
+        "{page}"
+    );
+    let go_on = |page: String, csrf: Option<String>| {
+        let browser = browser.clone();
+        let app = &app;
+        async move {
+            let form = [
+                (
+                    "csrf",
+                    csrf.unwrap_or_else(|| input_value(&page, "csrf").unwrap()),
+                ),
+                ("request", input_value(&page, "request").unwrap()),
+            ];
+            browser
+                .post(app.url("/continuer"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let forged = go_on(
+        page.clone(),
+        Some("forged-token-forged-token-forged-0000".into()),
+    )
+    .await;
+    assert_eq!(forged.status(), 403, "going on needs the form's token");
+    let went_on = go_on(page, None).await;
+    let code = location_param(&went_on, "code").expect("a code, no password typed");
+    assert_eq!(subject_of(&app, &client, &code).await, claire);
+
+    // The same page signs another person in.
+    let page = page_text(&browser, &select).await;
+    let back = submit_login(&app, &browser, &page, "marc.durand", PASSWORD).await;
+    let code = location_param(&back, "code").expect("a code for the other account");
+    assert_ne!(subject_of(&app, &client, &code).await, claire);
+
+    // Without a session, the login form as usual; with prompt=none, refused.
+    let page = page_text(&crate::helpers::browser(), &select).await;
+    assert!(!page.contains("Vous êtes connecté(e)"));
+    let none = browser
+        .get(authorize_url(
+            &app,
+            &client.0,
+            &[("prompt", "none select_account")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&none, "error").as_deref(),
+        Some("invalid_request")
+    );
+}
