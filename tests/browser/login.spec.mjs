@@ -222,6 +222,33 @@ try {
     assert.equal(claims.children.length, 2, `two children: ${text}`);
   });
 
+  // prompt=select_account, signed in since step 3: go on, or sign in as someone else.
+  const selectUrl = `${authorizeUrl}&prompt=select_account`;
+  await check('4b. prompt=select_account: « Continuer avec ce compte » beside the login form', async () => {
+    const response = await page.goto(selectUrl);
+    assert.equal(response.status(), 200);
+    const offer = page.getByText('Vous êtes connecté(e) en tant que');
+    assert.equal(await offer.count(), 1, 'the account signed in is named');
+    assert.ok((await offer.textContent()).includes(`(${USERNAME})`));
+    await page.getByRole('button', { name: 'Continuer avec ce compte', exact: true }).waitFor();
+    await page.getByRole('heading', { name: 'Ou connectez-vous avec un autre compte', exact: true }).waitFor();
+    await assertLoginForm();
+  });
+  await check('4b. account choice: axe-core WCAG 2 A/AA, zero violations', () => assertAxeClean('the account choice'), {
+    critical: false,
+  });
+  await check('4b. account choice: no horizontal scroll at 320 px', () => assertNoHorizontalScrollAt320(page, 'the account choice'), {
+    critical: false,
+  });
+  await check('4b. keyboard: Enter on « Continuer avec ce compte » goes back to the service with a code', async () => {
+    await page.goto(selectUrl);
+    await page.getByRole('button', { name: 'Continuer avec ce compte', exact: true }).focus();
+    const [back] = await Promise.all([page.waitForRequest((r) => r.url().startsWith(REDIRECT_URI)), page.keyboard.press('Enter')]);
+    const url = new URL(back.url());
+    assert.ok(url.searchParams.get('code'), `a code in ${back.url()}`);
+    assert.equal(url.searchParams.get('state'), state);
+  });
+
   await context.close();
 
   // English: the language link on the page, by keyboard; remembered by a cookie.
@@ -262,34 +289,6 @@ try {
     await assertLoginForm();
   });
   await english.close();
-
-  // prompt=select_account, signed in since step 3: go on, or sign in as someone else.
-  const selectUrl = `${authorizeUrl}&prompt=select_account`;
-  await check('6. prompt=select_account: « Continuer avec ce compte » beside the login form', async () => {
-    const response = await page.goto(selectUrl);
-    assert.equal(response.status(), 200);
-    const offer = page.getByText('Vous êtes connecté(e) en tant que');
-    assert.equal(await offer.count(), 1, 'the account signed in is named');
-    assert.ok((await offer.textContent()).includes(`(${USERNAME})`));
-    await page.getByRole('button', { name: 'Continuer avec ce compte', exact: true }).waitFor();
-    await page.getByRole('heading', { name: 'Ou connectez-vous avec un autre compte', exact: true }).waitFor();
-    await assertLoginForm();
-  });
-  await check('6. account choice: axe-core WCAG 2 A/AA, zero violations', () => assertAxeClean('the account choice'), {
-    critical: false,
-  });
-  await check('6. account choice: no horizontal scroll at 320 px', () => assertNoHorizontalScrollAt320(page, 'the account choice'), {
-    critical: false,
-  });
-  await check('6. keyboard: Enter on « Continuer avec ce compte » goes back to the service with a code', async () => {
-    callbackUrl = null;
-    await page.goto(selectUrl);
-    await page.getByRole('button', { name: 'Continuer avec ce compte', exact: true }).focus();
-    await Promise.all([page.waitForURL((u) => u.href.startsWith(REDIRECT_URI)), page.keyboard.press('Enter')]);
-    const url = new URL(callbackUrl);
-    assert.ok(url.searchParams.get('code'), `a code in ${callbackUrl}`);
-    assert.equal(url.searchParams.get('state'), state);
-  });
 
 } catch (err) {
   // Anything thrown outside a check (browser launch, context) is a failure too.
