@@ -82,6 +82,7 @@ fuzz_target!(|data: &[u8]| {
             id: "ent-college",
             is_public,
             code_flow,
+            default_max_age: None,
         };
         check(&params, client, &redirect_uri);
     }

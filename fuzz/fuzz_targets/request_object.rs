@@ -71,6 +71,7 @@ fuzz_target!(|data: &[u8]| {
         id: "ent",
         is_public: false,
         code_flow: true,
+        default_max_age: None,
     };
     if let Ok(mode) = authorize::response_mode(&merged) {
         let state = merged.get("state").map(str::to_owned);

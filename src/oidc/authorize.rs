@@ -252,6 +252,8 @@ pub struct RequestingClient<'a> {
     pub is_public: bool,
     /// Whether it may use the code flow (`authorization_code` among its grants).
     pub code_flow: bool,
+    /// The `max_age` of a request that carries none.
+    pub default_max_age: Option<i64>,
 }
 
 impl<'a> From<&'a Client> for RequestingClient<'a> {
@@ -260,6 +262,7 @@ impl<'a> From<&'a Client> for RequestingClient<'a> {
             id: &client.id,
             is_public: client.is_public,
             code_flow: client.grant_types.authorization_code,
+            default_max_age: client.default_max_age,
         }
     }
 }
@@ -383,8 +386,9 @@ pub fn parse_rest(
             "prompt=none cannot be combined",
         ));
     }
+    // A request without `max_age` takes the client's registered default.
     let max_age = match params.get("max_age") {
-        None => None,
+        None => client.default_max_age,
         Some(raw) => match raw.parse::<i64>() {
             Ok(v) if v >= 0 && raw.len() <= 10 => Some(v),
             _ => {

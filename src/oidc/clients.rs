@@ -61,6 +61,9 @@ pub struct Client {
     pub application_type: String,
     /// The only algorithm its `private_key_jwt` assertions may use, when registered.
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// The `max_age` of its requests that carry none (OIDC Registration §2).
+    #[serde(default)]
+    pub default_max_age: Option<i64>,
     /// RFC 7592: SHA-256 of the registration access token, for a client that
     /// registered itself.
     #[serde(skip)]
@@ -88,6 +91,7 @@ pub struct Registration {
     pub tos_uri: Option<Url>,
     pub application_type: String,
     pub token_endpoint_auth_signing_alg: Option<String>,
+    pub default_max_age: Option<i64>,
 }
 
 impl Registration {
@@ -111,6 +115,7 @@ impl Registration {
         client.tos_uri = self.tos_uri;
         client.application_type = self.application_type;
         client.token_endpoint_auth_signing_alg = self.token_endpoint_auth_signing_alg;
+        client.default_max_age = self.default_max_age;
     }
 }
 
@@ -473,6 +478,7 @@ fn draft(new: NewClient, now: i64) -> (Client, Option<String>) {
         tos_uri: None,
         application_type: "web".into(),
         token_endpoint_auth_signing_alg: None,
+        default_max_age: None,
         registration_access_token_hash: None,
         created_at: now,
     };
@@ -630,8 +636,8 @@ async fn write_settings(
          refresh_token_idle_ttl = $10, refresh_token_absolute_ttl = $11, subject_type = $12, \
          sector_identifier_uri = $13, token_endpoint_auth_method = $14, jwks = $15, jwks_uri = $16, \
          id_token_signed_response_alg = $17, userinfo_signed_response_alg = $18, logo_uri = $19, \
-         policy_uri = $20, tos_uri = $21, application_type = $22, token_endpoint_auth_signing_alg = $23 \
-         WHERE id = $24",
+         policy_uri = $20, tos_uri = $21, application_type = $22, token_endpoint_auth_signing_alg = $23, \
+         default_max_age = $24 WHERE id = $25",
     )
     .bind(&client.name)
     .bind(serde_json::to_string(&client.redirect_uris)?)
@@ -656,6 +662,7 @@ async fn write_settings(
     .bind(client.tos_uri.as_ref().map(Url::as_str))
     .bind(&client.application_type)
     .bind(&client.token_endpoint_auth_signing_alg)
+    .bind(client.default_max_age)
     .bind(&client.id)
     .execute(&mut **tx)
     .await?;
@@ -812,7 +819,8 @@ const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirec
      backchannel_logout_uri, backchannel_logout_session_required, terms_url, terms_version, grant_types, service_scopes, \
      refresh_token_idle_ttl, refresh_token_absolute_ttl, subject_type, sector_identifier_uri, \
      token_endpoint_auth_method, jwks, jwks_uri, id_token_signed_response_alg, userinfo_signed_response_alg, \
-     logo_uri, policy_uri, tos_uri, registration_access_token_hash, application_type, token_endpoint_auth_signing_alg";
+     logo_uri, policy_uri, tos_uri, registration_access_token_hash, application_type, token_endpoint_auth_signing_alg, \
+     default_max_age";
 
 fn url(row: &AnyRow, column: &str) -> Result<Option<Url>, sqlx::Error> {
     row.try_get::<Option<String>, _>(column)?
@@ -903,6 +911,7 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
         registration_access_token_hash: row.try_get("registration_access_token_hash")?,
         application_type: row.try_get("application_type")?,
         token_endpoint_auth_signing_alg: row.try_get("token_endpoint_auth_signing_alg")?,
+        default_max_age: row.try_get("default_max_age")?,
         created_at: row.try_get("created_at")?,
     })
 }

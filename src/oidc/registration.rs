@@ -78,7 +78,13 @@ pub struct ClientMetadata {
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
     pub client_uri: Option<String>,
+    pub default_max_age: Option<i64>,
+    /// Clef always puts `auth_time` in its ID tokens: any value is met.
+    pub require_auth_time: Option<bool>,
 }
+
+/// The longest `default_max_age` taken: a year.
+const MAX_DEFAULT_MAX_AGE: i64 = 365 * 24 * 3600;
 
 /// An https URL (http on loopback in development only: Clef fetches some of
 /// them, and must not be led to its own host's services in production).
@@ -202,6 +208,14 @@ impl ClientMetadata {
         if let Some(set) = &self.jwks {
             check_jwks(set)?;
         }
+        if self
+            .default_max_age
+            .is_some_and(|age| !(0..=MAX_DEFAULT_MAX_AGE).contains(&age))
+        {
+            return Err(metadata(
+                "default_max_age must be a number of seconds from 0 to 31536000",
+            ));
+        }
         let jwks_uri = optional_url("jwks_uri", &self.jwks_uri, dev)?;
         if self.jwks.is_some() && jwks_uri.is_some() {
             return Err(metadata("jwks and jwks_uri cannot both be given"));
@@ -301,6 +315,7 @@ impl ClientMetadata {
             tos_uri: optional_url("tos_uri", &self.tos_uri, dev)?,
             application_type: application_type.to_owned(),
             token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg,
+            default_max_age: self.default_max_age,
         })
     }
 }
@@ -452,6 +467,9 @@ pub fn response(
     if client.backchannel_logout_uri.is_some() {
         optional("backchannel_logout_session_required", Some(true.into()));
     }
+    optional("default_max_age", client.default_max_age.map(Value::from));
+    // Every ID token carries `auth_time`, whatever was asked.
+    optional("require_auth_time", Some(true.into()));
     optional(
         "token_endpoint_auth_signing_alg",
         client

@@ -100,6 +100,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "indexes at scale",
         include_str!("../../migrations/0013_indexes_at_scale.sql"),
     ),
+    (
+        14,
+        "client default max age",
+        include_str!("../../migrations/0014_client_default_max_age.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

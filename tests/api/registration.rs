@@ -1800,3 +1800,48 @@ fn renewed_token(information: &Value, used: &str) -> String {
     assert_ne!(renewed, used, "a new token");
     renewed.to_owned()
 }
+
+/// OIDC Registration §2: `default_max_age` stands for the `max_age` of the
+/// client's requests that carry none; `require_auth_time` is always met.
+#[tokio::test]
+async fn default_max_age_asks_for_the_password_again_once_the_sign_in_is_older() {
+    let app = spawn_app().await;
+    app.family().await;
+    for (what, age) in [("negative", json!(-1)), ("not a number", json!("60"))] {
+        let token = initial_token(&app).await;
+        let metadata = json!({ "redirect_uris": [REDIRECT_URI], "default_max_age": age });
+        let (status, body) =
+            status_and_json(post_register(&app, Some(&token), &metadata.to_string()).await).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert_eq!(body["error"], "invalid_client_metadata", "{what}");
+    }
+    let registered = register(
+        &app,
+        json!({ "redirect_uris": [REDIRECT_URI], "default_max_age": 600, "require_auth_time": true }),
+    )
+    .await;
+    assert_eq!(registered["default_max_age"], 600);
+    assert_eq!(registered["require_auth_time"], true);
+    let client_id = registered["client_id"].as_str().unwrap();
+    let browser = browser();
+    let url = authorize_url(&app, client_id, &[]);
+    code_for(&app, &browser, &url).await;
+
+    app.clock.advance(599);
+    let within = browser.get(&url).send().await.unwrap();
+    assert!(
+        location_param(&within, "code").is_some(),
+        "within the age: signed in already"
+    );
+    app.clock.advance(2);
+    let older = browser.get(&url).send().await.unwrap();
+    assert_eq!(older.status(), 200, "past it: the login form");
+    assert!(older.text().await.unwrap().contains("Votre mot de passe"));
+    // A max_age in the request still wins.
+    let asked = browser
+        .get(authorize_url(&app, client_id, &[("max_age", "3600")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(location_param(&asked, "code").is_some());
+}
