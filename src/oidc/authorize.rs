@@ -573,7 +573,7 @@ pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<A
         let goes_on = match pending.awaiting {
             Awaiting::Login => !same_session,
             Awaiting::Account => true,
-            Awaiting::Consent => false,
+            Awaiting::Consent | Awaiting::Answered { .. } => false,
         };
         if !goes_on {
             let error = OAuthError::new(ErrorCode::LoginRequired, "a new login was required");
@@ -599,11 +599,20 @@ pub async fn decide(
         let Some(pending) = app.pending.take(pending_id).await? else {
             return Ok(None);
         };
-        let request = pending.request;
-        if pending.awaiting != Awaiting::Consent
-            || pending.stale_sid.as_deref() != Some(session.sid.as_str())
-        {
+        if pending.stale_sid.as_deref() != Some(session.sid.as_str()) {
             return Ok(None);
+        }
+        let request = pending.request.clone();
+        let again = match pending.awaiting {
+            Awaiting::Consent => false,
+            // The same button again: a double-click. Another answer is too late.
+            Awaiting::Answered { accepted: first } if first == accepted => true,
+            _ => return Ok(None),
+        };
+        app.pending.answered(pending_id, pending, accepted).await?;
+        if again && accepted {
+            // The first click gave the consent: this one gets its own code.
+            return answer(app, request, session, None).await.map(Some);
         }
         if !accepted {
             // OIDC Core §3.1.2.6

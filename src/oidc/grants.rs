@@ -278,6 +278,12 @@ pub enum Awaiting {
     /// The person of this session id going on, or another signing in
     /// (`prompt=select_account`).
     Account,
+    /// Nothing: the consent page of this session id was answered a moment
+    /// ago. A second click of the same button (a double-click, whose first
+    /// answer the browser drops) is answered alike rather than « expirée ».
+    Answered {
+        accepted: bool,
+    },
 }
 
 #[derive(Clone)]
@@ -286,6 +292,9 @@ pub struct PendingRequests {
 }
 
 const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// How long an answered consent page's second click is answered alike.
+const ANSWERED_TTL: Duration = Duration::from_secs(60);
 
 impl PendingRequests {
     pub fn new(store: &ShortLived) -> Self {
@@ -311,6 +320,16 @@ impl PendingRequests {
     /// Puts a request back under its id (it now waits for something else).
     pub async fn repark(&self, id: &str, pending: &Pending) -> anyhow::Result<()> {
         self.requests.put(id, pending, PENDING_TTL).await
+    }
+
+    /// Keeps, for a minute, the trace of a request just answered
+    /// (`Awaiting::Answered`).
+    pub async fn answered(&self, id: &str, pending: Pending, accepted: bool) -> anyhow::Result<()> {
+        let answered = Pending {
+            awaiting: Awaiting::Answered { accepted },
+            ..pending
+        };
+        self.requests.put(id, &answered, ANSWERED_TTL).await
     }
 
     /// Takes the request to answer it, once.

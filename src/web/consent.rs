@@ -29,14 +29,16 @@ struct Approval {
     account: Account,
 }
 
-/// The request parked for this session's consent under `pending_id`.
+/// The request parked for this session's consent under `pending_id` (or
+/// answered a moment ago: a double-click's second half).
 async fn approval(app: &Clef, pending_id: &str, session: &Session) -> Result<Approval, WebError> {
     let pending = app
         .pending
         .get(pending_id)
         .await?
         .filter(|p| {
-            p.awaiting == Awaiting::Consent && p.stale_sid.as_deref() == Some(session.sid.as_str())
+            matches!(p.awaiting, Awaiting::Consent | Awaiting::Answered { .. })
+                && p.stale_sid.as_deref() == Some(session.sid.as_str())
         })
         .ok_or_else(expired_request)?;
     let client = app

@@ -260,3 +260,50 @@ async fn browser_signed_in_as(app: &TestApp, identifier: &str) -> reqwest::Clien
     assert_eq!(response.status(), 303);
     browser
 }
+
+/// A double-click on « Accepter »: the browser drops the first answer and
+/// follows the second, which goes back to the service with a code as the
+/// first would have, not to « Demande expirée ». Another answer is too late.
+#[tokio::test]
+async fn a_double_click_on_accept_goes_back_to_the_service_with_a_code() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    let after_login = login_through(
+        &app,
+        &browser,
+        &authorize_url(&app, &client.0, WITH_CHILDREN),
+    )
+    .await;
+    let page = consent_page(&app, &browser, &after_login).await;
+    let first = answer(&app, &browser, &page, "accept").await;
+    let first = location_param(&first, "code").expect("a code");
+    let second = answer(&app, &browser, &page, "accept").await;
+    assert_eq!(second.status(), 303);
+    assert_eq!(location_param(&second, "state").as_deref(), Some("st-123"));
+    let second = location_param(&second, "code").expect("a code for the second click too");
+    assert_ne!(first, second);
+    assert_eq!(exchange(&app, &client, &second, None).await.status(), 200);
+    assert_eq!(app.count("consents").await, 1);
+    // Another browser's session cannot use the trace, nor the same browser
+    // change its answer.
+    let stranger = browser_signed_in_as(&app, "claire.martin").await;
+    let page_of_stranger = page_text(&stranger, &app.url("/login")).await;
+    let foreign = stranger
+        .post(app.url("/consentement"))
+        .form(&[
+            (
+                "csrf",
+                input_value(&page_of_stranger, "csrf").unwrap().as_str(),
+            ),
+            ("request", input_value(&page, "request").unwrap().as_str()),
+            ("decision", "accept"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 400);
+    let changed_mind = answer(&app, &browser, &page, "refuse").await;
+    assert_eq!(changed_mind.status(), 400, "another answer is too late");
+}
