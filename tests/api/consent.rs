@@ -47,6 +47,23 @@ async fn answer(
 
 const WITH_CHILDREN: &[(&str, &str)] = &[("scope", "openid profile children")];
 
+/// Claire signed in through the third-party service, before its consent
+/// page: the app, the service, her browser and the page.
+async fn at_the_consent_page() -> (TestApp, (String, Option<String>), reqwest::Client, String) {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    let after_login = login_through(
+        &app,
+        &browser,
+        &authorize_url(&app, &client.0, WITH_CHILDREN),
+    )
+    .await;
+    let page = consent_page(&app, &browser, &after_login).await;
+    (app, client, browser, page)
+}
+
 #[tokio::test]
 async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_the_children() {
     let app = spawn_app().await;
@@ -112,17 +129,7 @@ async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_
 
 #[tokio::test]
 async fn refusing_consent_returns_access_denied_and_records_nothing() {
-    let app = spawn_app().await;
-    app.family().await;
-    let client = app.third_party_client().await;
-    let browser = browser();
-    let after_login = login_through(
-        &app,
-        &browser,
-        &authorize_url(&app, &client.0, WITH_CHILDREN),
-    )
-    .await;
-    let page = consent_page(&app, &browser, &after_login).await;
+    let (app, _, browser, page) = at_the_consent_page().await;
     let refused = answer(&app, &browser, &page, "refuse").await;
     assert_eq!(refused.status(), 303);
     assert!(location(&refused).starts_with(REDIRECT_URI));
@@ -217,22 +224,15 @@ async fn consent_is_asked_again_when_scopes_grow_and_whenever_prompt_consent_say
 
 #[tokio::test]
 async fn a_consent_page_belongs_to_its_session_and_needs_the_form_token() {
-    let app = spawn_app().await;
-    app.family().await;
-    let client = app.third_party_client().await;
-    let browser = browser();
-    let after_login = login_through(
-        &app,
-        &browser,
-        &authorize_url(&app, &client.0, WITH_CHILDREN),
-    )
-    .await;
-    let page = consent_page(&app, &browser, &after_login).await;
+    let (app, _, browser, page) = at_the_consent_page().await;
 
     // Another browser, signed in as someone else, cannot see or answer it.
     let other = browser_signed_in_as(&app, "lea.martin").await;
     let stolen = other
-        .get(app.url(&location(&after_login)))
+        .get(app.url(&format!(
+            "/consentement?request={}",
+            input_value(&page, "request").unwrap()
+        )))
         .send()
         .await
         .unwrap();
@@ -266,17 +266,7 @@ async fn browser_signed_in_as(app: &TestApp, identifier: &str) -> reqwest::Clien
 /// first would have, not to « Demande expirée ». Another answer is too late.
 #[tokio::test]
 async fn a_double_click_on_accept_goes_back_to_the_service_with_a_code() {
-    let app = spawn_app().await;
-    app.family().await;
-    let client = app.third_party_client().await;
-    let browser = browser();
-    let after_login = login_through(
-        &app,
-        &browser,
-        &authorize_url(&app, &client.0, WITH_CHILDREN),
-    )
-    .await;
-    let page = consent_page(&app, &browser, &after_login).await;
+    let (app, client, browser, page) = at_the_consent_page().await;
     let first = answer(&app, &browser, &page, "accept").await;
     let first = location_param(&first, "code").expect("a code");
     let second = answer(&app, &browser, &page, "accept").await;
