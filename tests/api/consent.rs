@@ -60,27 +60,17 @@ async fn at_the_consent_page() -> (TestApp, (String, Option<String>), reqwest::C
         &authorize_url(&app, &client.0, WITH_CHILDREN),
     )
     .await;
+    assert!(
+        location_param(&after_login, "code").is_none(),
+        "no code before consent"
+    );
     let page = consent_page(&app, &browser, &after_login).await;
     (app, client, browser, page)
 }
 
 #[tokio::test]
 async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_the_children() {
-    let app = spawn_app().await;
-    app.family().await;
-    let client = app.third_party_client().await;
-    let browser = browser();
-    let after_login = login_through(
-        &app,
-        &browser,
-        &authorize_url(&app, &client.0, WITH_CHILDREN),
-    )
-    .await;
-    assert!(
-        location_param(&after_login, "code").is_none(),
-        "no code before consent"
-    );
-    let page = consent_page(&app, &browser, &after_login).await;
+    let (app, client, browser, page) = at_the_consent_page().await;
     assert!(page.contains("Cahier de textes Exemple"));
     assert!(
         page.contains("la liste de vos enfants"),
