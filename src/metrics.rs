@@ -91,6 +91,8 @@ pub struct Metrics {
     pub mail: Family<MailLabels, Counter>,
     pub sms: Family<MailLabels, Counter>,
     pub store_errors: Family<StoreLabels, Counter>,
+    /// Requests answered 503 at once while the database's breaker is open.
+    pub requests_shed: Counter,
     /// Code exchanges written per database transaction (`oidc::ledger`).
     pub exchange_batches: Histogram,
 }
@@ -107,6 +109,7 @@ impl Default for Metrics {
             mail: Family::default(),
             sms: Family::default(),
             store_errors: Family::default(),
+            requests_shed: Counter::default(),
             exchange_batches: Histogram::new(exponential_buckets(1.0, 2.0, 7)),
         }
     }
@@ -160,6 +163,11 @@ impl Metrics {
             "password_hashing_rejected",
             "Password hashes turned away because every core was busy (answered 503)",
             self.hashing_rejected.clone(),
+        );
+        registry.register(
+            "requests_shed",
+            "Requests answered 503 at once because the database was found down (its breaker open)",
+            self.requests_shed.clone(),
         );
         registry.register(
             "tokens_issued",

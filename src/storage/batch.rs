@@ -76,7 +76,7 @@ impl<I, O> Queue<I, O> {
         answered.await.map_err(|_| gone())?.map_err(|cause| {
             if cause
                 .downcast_ref::<sqlx::Error>()
-                .is_some_and(super::sqlx_unavailable)
+                .is_some_and(super::sqlx_unreachable)
             {
                 self.breaker.trip();
             }

@@ -24,7 +24,9 @@ use sqlx::{AnyPool, SqlStr};
 
 use crate::config::Config;
 
-pub use unavailable::{RETRY_AFTER, is_unavailable, sqlx_unavailable};
+pub use unavailable::{
+    RETRY_AFTER, database_unreachable, is_unavailable, sqlx_unavailable, sqlx_unreachable,
+};
 
 /// The pool every capability's store functions take. Queries go through sqlx's
 /// `Any` driver with portable SQL (`$1` placeholders work on SQLite and

@@ -24,6 +24,22 @@ pub fn is_unavailable(error: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether `error` says the database could not be reached: what makes the
+/// breaker check it (`Breaker::trip`). Not the breaker's own refusal, nor a
+/// batching task gone (a bug in one feature is not the database down).
+pub fn database_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(sqlx_unreachable)
+    })
+}
+
+/// `database_unreachable` for one driver error.
+pub fn sqlx_unreachable(error: &sqlx::Error) -> bool {
+    !matches!(error, sqlx::Error::WorkerCrashed) && sqlx_unavailable(error)
+}
+
 fn redis_unavailable(error: &redis::RedisError) -> bool {
     error.is_timeout()
         || error.is_connection_refusal()

@@ -194,7 +194,7 @@ pub async fn log_internal_errors(State(app): AppState, request: Request, next: N
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
         if let Some(store) = failing_store(cause) {
             app.metrics.store_error(store);
-            if store == Store::database && storage::is_unavailable(cause) {
+            if store == Store::database && storage::database_unreachable(cause) {
                 app.breaker.trip();
             }
         }
@@ -208,11 +208,11 @@ pub async fn log_internal_errors(State(app): AppState, request: Request, next: N
 }
 
 /// While the database's breaker is open (`storage::Breaker`), a page that
-/// needs the database answers 503 at once, counted but not logged: the
-/// breaker said once that the database is down.
+/// needs the database answers 503 at once, counted (`requests_shed`) but not
+/// logged: the breaker said once that the database is down.
 pub async fn fail_fast_page(State(app): AppState, request: Request, next: Next) -> Response {
     if app.breaker.is_open() {
-        app.metrics.store_error(Store::database);
+        app.metrics.requests_shed.inc();
         return unavailable_page();
     }
     next.run(request).await
@@ -222,7 +222,7 @@ pub async fn fail_fast_page(State(app): AppState, request: Request, next: Next) 
 /// `temporarily_unavailable`.
 pub async fn fail_fast_json(State(app): AppState, request: Request, next: Next) -> Response {
     if app.breaker.is_open() {
-        app.metrics.store_error(Store::database);
+        app.metrics.requests_shed.inc();
         return oauth_json(&OAuthError::temporarily_unavailable());
     }
     next.run(request).await

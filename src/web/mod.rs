@@ -87,8 +87,9 @@ fn registration(app: &Arc<Clef>) -> Router<Arc<Clef>> {
         ))
 }
 
-/// The pages people see: each needs the database, so each answers 503 at
-/// once while it is found down (`error::fail_fast_page`).
+/// The pages people see: while the database is found down, each answers 503
+/// at once (`error::fail_fast_page`); the few that only show a form too,
+/// since what follows them would fail.
 fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
     Router::new()
         .route("/", get(login::home))
