@@ -536,6 +536,7 @@ pub async fn proceed(
                     request,
                     stale_sid: session.map(|s| s.sid.clone()),
                     awaiting: Awaiting::Login,
+                    parked_at: now,
                 };
                 let pending_id = app.pending.park(&pending).await?;
                 return Ok(AuthorizeOutcome::LoginRequired { pending_id });
@@ -546,6 +547,7 @@ pub async fn proceed(
                 request,
                 stale_sid: Some(session.sid.clone()),
                 awaiting: Awaiting::Account,
+                parked_at: now,
             };
             let pending_id = app.pending.park(&pending).await?;
             return Ok(AuthorizeOutcome::AccountChoice { pending_id });
@@ -561,23 +563,66 @@ pub async fn pending(app: &Clef, pending_id: &str) -> anyhow::Result<Option<Auth
     Ok(app.pending.get(pending_id).await?.map(|p| p.request))
 }
 
-/// After a login: the parked request goes on with the new session; or, where
-/// an account was to be chosen, with the session that was offered to go on.
-/// `None`: nothing is parked under that id (expired, or answered already).
+/// After a login: the parked request goes on with the new session. `None`:
+/// nothing is parked under that id (expired, or answered already).
 pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<AuthorizeOutcome> {
     let result = async {
         let Some(pending) = app.pending.take(pending_id).await? else {
             return Ok(None);
         };
         let same_session = pending.stale_sid.as_deref() == Some(session.sid.as_str());
+        // Only a sign-in made since the request was parked answers it (going
+        // on with the session offered is `go_on`): not a session another
+        // page brought here (`GET /continuer` from a link).
         let goes_on = match pending.awaiting {
-            Awaiting::Login => !same_session,
-            Awaiting::Account => true,
+            Awaiting::Login | Awaiting::Account => {
+                !same_session && session.auth_time >= pending.parked_at
+            }
             Awaiting::Consent | Awaiting::Answered { .. } => false,
         };
         if !goes_on {
             let error = OAuthError::new(ErrorCode::LoginRequired, "a new login was required");
             return Ok(Some(returned(app, &pending.request, &error)));
+        }
+        answer(app, pending.request, session, Some(pending_id))
+            .await
+            .map(Some)
+    }
+    .await;
+    result.unwrap_or_else(|rejection| Some(AuthorizeOutcome::Rejected(rejection)))
+}
+
+/// Whether `session` may answer `pending`: a sign-in since it was parked
+/// always may; an older one only as the request's `prompt=login` and
+/// `max_age` allow, now.
+fn fresh_enough(pending: &Pending, session: &Session, now: i64) -> bool {
+    session.auth_time >= pending.parked_at || !needs_login(&pending.request, Some(session), now)
+}
+
+/// « Continuer avec ce compte » (`prompt=select_account`): the session that
+/// was offered goes on, if it is still recent enough for the request; else
+/// the login form. `None`: nothing offered to this session under that id.
+pub async fn go_on(app: &Clef, pending_id: &str, session: &Session) -> Option<AuthorizeOutcome> {
+    let result = async {
+        let Some(pending) = app.pending.take(pending_id).await? else {
+            return Ok(None);
+        };
+        if pending.awaiting != Awaiting::Account
+            || pending.stale_sid.as_deref() != Some(session.sid.as_str())
+        {
+            return Ok(None);
+        }
+        let now = app.now();
+        if !fresh_enough(&pending, session, now) {
+            let pending = Pending {
+                awaiting: Awaiting::Login,
+                parked_at: now,
+                ..pending
+            };
+            app.pending.repark(pending_id, &pending).await?;
+            return Ok(Some(AuthorizeOutcome::LoginRequired {
+                pending_id: pending_id.to_owned(),
+            }));
         }
         answer(app, pending.request, session, Some(pending_id))
             .await
@@ -676,6 +721,7 @@ async fn answer(
         request,
         stale_sid: Some(session.sid.clone()),
         awaiting: Awaiting::Consent,
+        parked_at: app.now(),
     };
     let pending_id = match pending_id {
         Some(id) => {

@@ -266,6 +266,10 @@ pub struct Pending {
     /// `max_age`): only a new login may answer the request, not that session.
     pub stale_sid: Option<String>,
     pub awaiting: Awaiting,
+    /// When it was parked (0 for a request parked before this field): a
+    /// sign-in since then is fresh whatever `prompt=login` or `max_age` says.
+    #[serde(default)]
+    pub parked_at: i64,
 }
 
 /// What a parked request waits for.

@@ -303,15 +303,24 @@ pub async fn resume(
 pub async fn go_on(
     State(app): AppState,
     MaybeSession(session): MaybeSession,
+    jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let pending_id = params.get("request").unwrap_or("");
-    match session {
-        Some(session) => match authorize::resume(&app, pending_id, &session).await {
-            Some(outcome) => after_form(outcome),
-            None => Err(expired_request()),
-        },
-        None => Ok(Redirect::to("/login").into_response()),
+    let Some(session) = session else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    match authorize::go_on(&app, pending_id, &session).await {
+        // The sign-in has grown too old for the request meanwhile.
+        Some(authorize::AuthorizeOutcome::LoginRequired { pending_id }) => {
+            let page = FormPage {
+                pending: Some(&pending_id),
+                ..FormPage::default()
+            };
+            Ok(form_page(&app, jar, page))
+        }
+        Some(outcome) => after_form(outcome),
+        None => Err(expired_request()),
     }
 }
 

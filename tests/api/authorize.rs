@@ -671,3 +671,72 @@ async fn prompt_select_account_offers_to_go_on_or_to_sign_in_with_another_accoun
         Some("invalid_request")
     );
 }
+
+/// A parked request is answered by a sign-in made for it, or by the click
+/// on « Continuer avec ce compte » of the session offered, within the
+/// request's `max_age`: never by a link that brings another session along.
+#[tokio::test]
+async fn a_parked_request_is_not_answered_by_a_session_a_link_brings_along() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let signed_in = browser();
+    let back = authorize_and_login(
+        &app,
+        &signed_in,
+        &authorize_url(&app, &client.0, &[]),
+        "claire.martin",
+    )
+    .await;
+    assert!(location_param(&back, "code").is_some());
+    app.clock.advance(5);
+
+    // Someone else's login form, then a link to /continuer in Claire's browser.
+    let stranger = browser();
+    let form = page_text(&stranger, &authorize_url(&app, &client.0, &[])).await;
+    let linked = signed_in
+        .get(app.url(&format!(
+            "/continuer?request={}",
+            input_value(&form, "request").unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(location_param(&linked, "code").is_none(), "{linked:?}");
+
+    // The account choice: a link is not the click.
+    let select = authorize_url(
+        &app,
+        &client.0,
+        &[("prompt", "select_account"), ("max_age", "60")],
+    );
+    let choice = page_text(&signed_in, &select).await;
+    let request = input_value(&choice, "request").unwrap();
+    let linked = signed_in
+        .get(app.url(&format!("/continuer?request={request}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(location_param(&linked, "code").is_none());
+
+    // The click, once the sign-in is older than max_age: the login form.
+    let choice = page_text(&signed_in, &select).await;
+    app.clock.advance(60);
+    let late = signed_in
+        .post(app.url("/continuer"))
+        .form(&[
+            ("csrf", input_value(&choice, "csrf").unwrap()),
+            ("request", input_value(&choice, "request").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 200);
+    let form = late.text().await.unwrap();
+    assert!(form.contains("Votre mot de passe"));
+    let back = submit_login(&app, &signed_in, &form, "claire.martin", PASSWORD).await;
+    assert!(
+        location_param(&back, "code").is_some(),
+        "a fresh sign-in answers it"
+    );
+}
