@@ -654,7 +654,10 @@ pub async fn decide(
             Awaiting::Answered { accepted: first } if first == accepted => true,
             _ => return Ok(None),
         };
-        app.pending.answered(pending_id, pending, accepted).await?;
+        if !again {
+            // One second click, within a minute; not a third.
+            app.pending.answered(pending_id, pending, accepted).await?;
+        }
         if again && accepted {
             // The first click gave the consent: this one gets its own code.
             return answer(app, request, session, None).await.map(Some);

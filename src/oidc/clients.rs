@@ -550,15 +550,23 @@ pub async fn rotate_registration_token(
     client_id: &str,
     presented: &str,
 ) -> anyhow::Result<Option<SecretString>> {
+    swap_registration_token(&mut *db.acquire().await?, client_id, presented).await
+}
+
+async fn swap_registration_token(
+    connection: &mut sqlx::AnyConnection,
+    client_id: &str,
+    presented: &str,
+) -> anyhow::Result<Option<SecretString>> {
     let token = random_token(32);
     let rotated = sqlx::query(
         "UPDATE clients SET registration_access_token_hash = $1 \
-         WHERE id = $2 AND registration_access_token_hash = $3",
+         WHERE id = $2 AND registration_access_token_hash = $3 AND deleted_at IS NULL",
     )
     .bind(digest(&token))
     .bind(client_id)
     .bind(digest(presented))
-    .execute(db)
+    .execute(connection)
     .await?
     .rows_affected();
     Ok((rotated == 1).then(|| token.into()))
@@ -579,11 +587,15 @@ impl Client {
 }
 
 /// RFC 7592 §2.2: the registration replaced by a new one (same id and secret).
+/// With it, the registration access token `presented` is replaced by the
+/// one answered (RFC 7592 §3), in the same transaction: `None` (nothing
+/// written) when `presented` is no longer the client's.
 pub async fn replace_registration(
     db: &Db,
     mut client: Client,
     registration: Registration,
-) -> anyhow::Result<Client> {
+    presented: &str,
+) -> anyhow::Result<Option<(Client, SecretString)>> {
     anyhow::ensure!(
         (registration.auth_method == AuthMethod::None) == client.is_public,
         "a client cannot move between public and confidential"
@@ -592,9 +604,12 @@ pub async fn replace_registration(
     registration.apply(&mut client);
     keep_sector(&before, &client)?;
     let mut tx = db.begin().await?;
+    let Some(token) = swap_registration_token(&mut tx, &client.id, presented).await? else {
+        return Ok(None);
+    };
     write_settings(&mut tx, &client).await?;
     tx.commit().await?;
-    Ok(client)
+    Ok(Some((client, token)))
 }
 
 /// RFC 7592 §2.3: the client stops working at once; its row stays for the

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::WebError;
 use super::pages::no_store;
 use crate::audit::{self, Entry, Event, Outcome};
-use crate::oidc::clients::{self, Client};
+use crate::oidc::clients;
 use crate::oidc::registration::{self, ClientMetadata, RegistrationError};
 
 /// The bearer token of the request, if any.
@@ -103,35 +103,30 @@ pub async fn register(
     Ok(json_response(StatusCode::CREATED, body))
 }
 
-/// The client information response of RFC 7592 §3, with the registration
-/// access token that replaces `presented` (the client must keep the new one).
-async fn information(
-    app: &crate::app::Clef,
-    client: &Client,
-    presented: &str,
-) -> Result<Response, WebError> {
-    Ok(
-        match clients::rotate_registration_token(&app.db, &client.id, presented).await? {
-            Some(token) => json_response(
-                StatusCode::OK,
-                registration::response(app, client, None, Some(token.expose_secret())),
-            ),
-            None => refused(&RegistrationError::InvalidToken),
-        },
-    )
-}
-
-/// `GET /register/{client_id}`.
+/// `GET /register/{client_id}`: the client information response of RFC 7592
+/// §3, with the registration access token that replaces the one presented
+/// (the client must keep the new one).
 pub async fn read(
     State(app): AppState,
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let presented = bearer(&headers);
-    match registration::managed(&app, &client_id, presented).await? {
-        Ok(client) => information(&app, &client, presented.unwrap_or_default()).await,
-        Err(e) => Ok(refused(&e)),
-    }
+    let client = match registration::managed(&app, &client_id, presented).await? {
+        Ok(client) => client,
+        Err(e) => return Ok(refused(&e)),
+    };
+    let presented = presented.unwrap_or_default();
+    Ok(
+        match clients::rotate_registration_token(&app.db, &client.id, presented).await? {
+            Some(token) => json_response(
+                StatusCode::OK,
+                registration::response(&app, &client, None, Some(token.expose_secret())),
+            ),
+            // A call under way with the same token renewed it first.
+            None => refused(&RegistrationError::InvalidToken),
+        },
+    )
 }
 
 /// `PUT /register/{client_id}`: the registration replaced (RFC 7592 §2.2).
@@ -166,13 +161,20 @@ pub async fn replace(
         Ok(validated) => validated,
         Err(e) => return Ok(refused(&e)),
     };
-    let client = match clients::replace_registration(&app.db, client, validated).await {
-        Ok(client) => client,
-        Err(e) => return Ok(refused(&not_stored(&e))),
-    };
+    let presented = presented.unwrap_or_default();
+    let (client, token) =
+        match clients::replace_registration(&app.db, client, validated, presented).await {
+            Ok(Some(replaced)) => replaced,
+            // A call under way with the same token renewed it first.
+            Ok(None) => return Ok(refused(&RegistrationError::InvalidToken)),
+            Err(e) => return Ok(refused(&not_stored(&e))),
+        };
     app.clients.forget(&client.id);
     tracing::info!(client = %client.id, "client registration replaced");
-    information(&app, &client, presented.unwrap_or_default()).await
+    Ok(json_response(
+        StatusCode::OK,
+        registration::response(&app, &client, None, Some(token.expose_secret())),
+    ))
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3).
