@@ -388,6 +388,15 @@ impl Config {
                 self.id_token_ttl
             );
         }
+        // RFC 6749 §4.1.2: ten minutes at most is recommended; what withdraws
+        // a consent is kept that long (`AccessTokens::revoke_for`).
+        if self.code_ttl > crate::oidc::grants::MAX_CODE_TTL {
+            bail!(
+                "code_ttl is at most {} seconds (RFC 6749 §4.1.2), got {}",
+                crate::oidc::grants::MAX_CODE_TTL,
+                self.code_ttl
+            );
+        }
         if !(0..=60).contains(&self.refresh_token_grace) {
             bail!("refresh_token_grace is between 0 and 60 seconds");
         }
@@ -477,6 +486,18 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_code_lives_ten_minutes_at_most() {
+        let too_long = Config::from_sources(None, env(&[("CLEF_CODE_TTL", "601")]));
+        assert!(
+            too_long
+                .unwrap_err()
+                .to_string()
+                .contains("code_ttl is at most 600 seconds")
+        );
+        assert!(Config::from_sources(None, env(&[("CLEF_CODE_TTL", "600")])).is_ok());
     }
 
     #[test]

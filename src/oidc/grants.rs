@@ -12,6 +12,9 @@ use super::authorize::AuthorizationRequest;
 use crate::secret::{digest, random_token};
 use crate::storage::{Kind, ShortLived};
 
+/// The longest a code may live (`code_ttl`; RFC 6749 §4.1.2).
+pub const MAX_CODE_TTL: i64 = 600;
+
 /// What an authorization code stands for until it is exchanged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeGrant {
@@ -230,14 +233,15 @@ impl AccessTokens {
         Ok(revoked_at.is_some_and(|revoked_at| since <= revoked_at))
     }
 
-    /// Every access token `client_id` holds for `account_id` stops working.
+    /// Every access token `client_id` holds for `account_id` stops working,
+    /// and every code it has not exchanged yet (`revoked_since`).
     pub async fn revoke_for(
         &self,
         account_id: &str,
         client_id: &str,
         now: i64,
     ) -> anyhow::Result<()> {
-        let ttl = Duration::from_secs(self.ttl.max(1) as u64 + 1);
+        let ttl = Duration::from_secs(self.ttl.max(MAX_CODE_TTL) as u64 + 1);
         self.revoked
             .put(&format!("{account_id}:{client_id}"), &now, ttl)
             .await
