@@ -118,8 +118,11 @@ async fn answer_authorize(
                 Some(session) => accounts::account_by_id(&app.db, &session.account_id).await?,
                 None => None,
             };
-            let signed_in_as =
-                account.map(|a| format!("{} {} ({})", a.given_name, a.family_name, a.identifier));
+            // An account that may no longer sign in (closed, grouped) is
+            // not offered: the login form alone.
+            let signed_in_as = account
+                .filter(|a| a.may_use_applications())
+                .map(|a| format!("{} {} ({})", a.given_name, a.family_name, a.identifier));
             let page = login::FormPage {
                 pending: Some(&pending_id),
                 client_name: Some(&client.name),

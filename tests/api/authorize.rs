@@ -654,6 +654,14 @@ async fn prompt_select_account_offers_to_go_on_or_to_sign_in_with_another_accoun
     let code = location_param(&back, "code").expect("a code for the other account");
     assert_ne!(subject_of(&app, &client, &code).await, claire);
 
+    // An account closed meanwhile is not offered.
+    sqlx::query("UPDATE accounts SET state = 'closed' WHERE identifier = 'marc.durand'")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let page = page_text(&browser, &select).await;
+    assert!(!page.contains("Vous êtes connecté(e)"), "{page}");
+
     // Without a session, the login form as usual; with prompt=none, refused.
     let page = page_text(&crate::helpers::browser(), &select).await;
     assert!(!page.contains("Vous êtes connecté(e)"));
