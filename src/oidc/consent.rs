@@ -164,13 +164,28 @@ pub async fn authorizations(db: &Db, account_id: &str) -> Result<Vec<Authorizati
     .collect()
 }
 
-/// Withdraws `account_id`'s consent to `client_id`, in one transaction: the
-/// consent is forgotten (the next sign-in asks again) and the refresh tokens
-/// the client holds for this account end; then its access tokens do too.
-/// Only this account's rows are touched, whatever the client id. False when
-/// there was no consent.
+/// Withdraws `account_id`'s consent to `client_id`: its access tokens and
+/// unexchanged codes end; then, in one transaction, the consent is forgotten
+/// (the next sign-in asks again) and the refresh tokens the client holds for
+/// this account end. Only this account's rows are touched, whatever the
+/// client id. False when there was no consent.
 pub async fn withdraw(app: &Clef, account_id: &str, client_id: &str) -> anyhow::Result<bool> {
     let now = app.now();
+    let given: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM consents WHERE account_id = $1 AND client_id = $2")
+            .bind(account_id)
+            .bind(client_id)
+            .fetch_optional(&app.db)
+            .await?;
+    if given.is_none() {
+        return Ok(false);
+    }
+    // Marked first: an exchange under way writes its refresh family, then
+    // looks for the mark (`token::exchange_code`); a family it wrote before
+    // the mark is revoked just below.
+    app.access_tokens
+        .revoke_for(account_id, client_id, now)
+        .await?;
     let mut tx = app.db.begin().await?;
     let deleted = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
         .bind(account_id)
@@ -178,13 +193,7 @@ pub async fn withdraw(app: &Clef, account_id: &str, client_id: &str) -> anyhow::
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    if deleted == 0 {
-        return Ok(false);
-    }
     super::refresh::revoke_families_of(&mut *tx, account_id, client_id, now).await?;
     tx.commit().await?;
-    app.access_tokens
-        .revoke_for(account_id, client_id, now)
-        .await?;
-    Ok(true)
+    Ok(deleted > 0)
 }

@@ -384,19 +384,6 @@ async fn exchange_code(
         .await?
         .filter(|a| a.may_use_applications())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
-    // A service's consent withdrawn after the code was issued ends the code
-    // as it ends the service's tokens (`consent::withdraw`). First-party
-    // services are not asked for consent: nothing to withdraw.
-    if !client.is_first_party
-        && app
-            .access_tokens
-            .revoked_since(&account.id, &client.id, grant.issued_at)
-            .await?
-    {
-        return Err(OAuthError::invalid_grant(
-            "the person withdrew their consent to this client",
-        ));
-    }
     let claims =
         claims::for_scopes(&app.db, &app.subjects, client, &account, &grant.scopes).await?;
 
@@ -436,6 +423,24 @@ async fn exchange_code(
             opening,
         })
         .await?;
+    // A service's consent withdrawn after the code was issued ends the code
+    // as it ends the service's tokens. Checked once the refresh family is
+    // written: `consent::withdraw` marks the withdrawal before it revokes
+    // the families, so a family written meanwhile is revoked by it or here.
+    // First-party services are not asked for consent: nothing to withdraw.
+    if !client.is_first_party
+        && app
+            .access_tokens
+            .revoked_since(&account.id, &client.id, grant.issued_at)
+            .await?
+    {
+        if let Some(family) = &access.family {
+            refresh::revoke_family(&app.db, family, now).await?;
+        }
+        return Err(OAuthError::invalid_grant(
+            "the person withdrew their consent to this client",
+        ));
+    }
     // Recorded once the family is written: a replay from then on finds the
     // access token and, through it, the family to revoke; one before has
     // marked the code, and this exchange revokes them itself.

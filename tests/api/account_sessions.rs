@@ -337,6 +337,12 @@ async fn withdrawing_a_services_consent_ends_its_refresh_tokens_and_asks_again()
     let tokens = consented(&app, &browser, &client, "claire.martin", OFFLINE).await;
     let (status, rotated) = refresh(&app, &client, &text(&tokens, "refresh_token")).await;
     assert_eq!(status, 200, "{rotated}");
+    let unexchanged = browser
+        .get(authorize_url(&app, &client.0, &[("scope", OFFLINE)]))
+        .send()
+        .await
+        .unwrap();
+    let unexchanged = location_param(&unexchanged, "code").expect("consented: a code at once");
 
     let page = account_text(&app, &browser).await;
     assert!(page.contains("<h2>Applications autorisées</h2>"));
@@ -375,6 +381,20 @@ async fn withdrawing_a_services_consent_ends_its_refresh_tokens_and_asks_again()
     assert!(!page.contains(&format!("<h3>{SERVICE}</h3>")));
     assert!(page.contains("Aucun service extérieur n'a reçu votre autorisation."));
     assert_eq!(consents_of(&app, "claire.martin").await, 0);
+
+    // A code issued before gives nothing, and leaves no refresh family alive.
+    assert_eq!(
+        exchange(&app, &client, &unexchanged, None).await.status(),
+        400
+    );
+    let alive: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM refresh_families WHERE client_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(&client.0)
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(alive, 0);
 
     // Its refresh tokens, and the access tokens issued from them, are over.
     let (status, body) = refresh(&app, &client, &text(&rotated, "refresh_token")).await;
