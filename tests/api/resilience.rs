@@ -539,3 +539,33 @@ async fn with_postgresql_frozen_or_down_requests_fail_fast_with_503_and_recover_
     assert_recovers(&app, "PostgreSQL").await;
     assert_eq!(userinfo_status(&app, &session.access_token).await, 200);
 }
+
+/// A pool whose every connection is busy is not a database down: the
+/// breaker's own check finds PostgreSQL answering and leaves it closed, so
+/// a burst that waits out the pool sheds nothing more.
+#[tokio::test]
+async fn a_busy_pool_does_not_open_the_breaker() {
+    if std::env::var("CLEF_TEST_DATABASE_URL").is_err() {
+        return;
+    }
+    let app = spawn_app().await;
+    let db = &app.app.db;
+    let mut held = Vec::new();
+    for _ in 0..db.options().get_max_connections() {
+        held.push(db.acquire().await.unwrap());
+    }
+    let waited = sqlx::query("SELECT 1").execute(db).await.unwrap_err();
+    assert!(
+        matches!(waited, sqlx::Error::PoolTimedOut),
+        "the pool is busy: {waited:?}"
+    );
+    let breaker = &app.app.breaker;
+    breaker.trip();
+    let checked = Instant::now();
+    while checked.elapsed() < Duration::from_millis(1500) {
+        assert!(!breaker.is_open(), "PostgreSQL answers: nothing is shed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(held);
+    assert_eq!(readyz_status(&app).await, 200);
+}
