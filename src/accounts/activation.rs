@@ -280,7 +280,7 @@ async fn send_confirmation(
         Err(e) => Err(e),
     };
     if let Err(e) = sent {
-        tracing::error!(account = %account.id, error = crate::delivery::mail::masked_addresses(&format!("{e:#}")), "confirmation mail not sent");
+        tracing::error!(account = %account.id, error = crate::delivery::mail::masked_error(&e), "confirmation mail not sent");
     }
 }
 
@@ -594,7 +594,7 @@ pub async fn propose_address(
             context,
         )?;
         if let Err(e) = app.mailer.send(notice).await {
-            tracing::error!(account = %account.id, error = crate::delivery::mail::masked_addresses(&format!("{e:#}")), "email change notice not sent");
+            tracing::error!(account = %account.id, error = crate::delivery::mail::masked_error(&e), "email change notice not sent");
         }
     }
     Ok(())

@@ -304,7 +304,7 @@ fn after_answer(
     let locale = crate::domain::Locale::current();
     tokio::spawn(locale.scope(async move {
         let outcome = work.await.unwrap_or_else(|e| {
-            tracing::error!(reference = reference.as_str(), error = crate::delivery::mail::masked_addresses(&format!("{e:#}")), "recovery message not sent");
+            tracing::error!(reference = reference.as_str(), error = crate::delivery::mail::masked_error(&e), "recovery message not sent");
             Outcome::Failed
         });
         if outcome != Outcome::Sent

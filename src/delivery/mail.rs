@@ -120,8 +120,14 @@ pub fn mask(address: &str) -> String {
     }
 }
 
+/// A delivery's error, its cause chain as the logs show it: a server's
+/// refusal often quotes the recipient, so every address in it is masked.
+pub fn masked_error(error: &anyhow::Error) -> String {
+    masked_addresses(&format!("{error:#}"))
+}
+
 /// `text` with every address in it masked (`c***@example.org`).
-pub fn masked_addresses(text: &str) -> String {
+fn masked_addresses(text: &str) -> String {
     let is_address = |c: char| c.is_alphanumeric() || "._%+-@".contains(c);
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
@@ -209,8 +215,7 @@ impl Mailer {
             }
             Err(e) => {
                 self.metrics.mail(Delivery::failed);
-                // A server's refusal often quotes the recipient: masked too.
-                let error = masked_addresses(&format!("{e:#}"));
+                let error = masked_error(e);
                 tracing::error!(to = %mask(mail.to.as_str()), subject = %mail.subject, via, error, "mail not sent")
             }
         }
