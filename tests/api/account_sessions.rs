@@ -56,6 +56,32 @@ async fn post_from_account(
         .unwrap()
 }
 
+/// Withdraws, from « Mon compte », the consent given to `client_id`.
+async fn withdraw(app: &TestApp, browser: &reqwest::Client, client_id: &str) -> reqwest::Response {
+    post_from_account(
+        app,
+        browser,
+        "/compte/applications/retirer",
+        &[("client_id", client_id)],
+    )
+    .await
+}
+
+/// A code for `client`, which the person consented to: given at once.
+async fn code_without_asking(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &ClientCreds,
+    scope: &str,
+) -> String {
+    let back = browser
+        .get(authorize_url(app, &client.0, &[("scope", scope)]))
+        .send()
+        .await
+        .unwrap();
+    location_param(&back, "code").expect("consented: a code at once")
+}
+
 /// The list item of the page that names `device`.
 fn item_naming<'a>(page: &'a str, device: &str) -> &'a str {
     page.split("<li>")
@@ -289,19 +315,8 @@ async fn withdrawing_a_consent_ends_the_services_access_tokens_and_codes() {
     let tokens = consented(&app, &browser, &client, "claire.martin", scope).await;
     let access = text(&tokens, "access_token");
     assert_eq!(userinfo_status(&app, &access).await, 200);
-    let unexchanged = browser
-        .get(authorize_url(&app, &client.0, &[("scope", scope)]))
-        .send()
-        .await
-        .unwrap();
-    let unexchanged = location_param(&unexchanged, "code").expect("consented: a code at once");
-    let withdrawn = post_from_account(
-        &app,
-        &browser,
-        "/compte/applications/retirer",
-        &[("client_id", &client.0)],
-    )
-    .await;
+    let unexchanged = code_without_asking(&app, &browser, &client, scope).await;
+    let withdrawn = withdraw(&app, &browser, &client.0).await;
     assert_eq!(withdrawn.status(), 200);
     assert_eq!(userinfo_status(&app, &access).await, 401);
     let introspected: Value = reqwest::Client::new()
@@ -337,12 +352,7 @@ async fn withdrawing_a_services_consent_ends_its_refresh_tokens_and_asks_again()
     let tokens = consented(&app, &browser, &client, "claire.martin", OFFLINE).await;
     let (status, rotated) = refresh(&app, &client, &text(&tokens, "refresh_token")).await;
     assert_eq!(status, 200, "{rotated}");
-    let unexchanged = browser
-        .get(authorize_url(&app, &client.0, &[("scope", OFFLINE)]))
-        .send()
-        .await
-        .unwrap();
-    let unexchanged = location_param(&unexchanged, "code").expect("consented: a code at once");
+    let unexchanged = code_without_asking(&app, &browser, &client, OFFLINE).await;
 
     let page = account_text(&app, &browser).await;
     assert!(page.contains("<h2>Applications autorisées</h2>"));
@@ -368,13 +378,7 @@ async fn withdrawing_a_services_consent_ends_its_refresh_tokens_and_asks_again()
     assert_eq!(forged.status(), 403);
     assert_eq!(consents_of(&app, "claire.martin").await, 1);
 
-    let withdrawn = post_from_account(
-        &app,
-        &browser,
-        "/compte/applications/retirer",
-        &[("client_id", &client.0)],
-    )
-    .await;
+    let withdrawn = withdraw(&app, &browser, &client.0).await;
     assert_eq!(withdrawn.status(), 200);
     let page = withdrawn.text().await.unwrap();
     assert!(page.contains(&format!("L&#x27;autorisation de « {SERVICE} » est retirée")));
@@ -425,21 +429,9 @@ async fn withdrawing_a_services_consent_ends_its_refresh_tokens_and_asks_again()
     consented(&app, &browser, &client, "claire.martin", OFFLINE).await;
 
     // Withdrawing twice: nothing left to withdraw.
-    let again = post_from_account(
-        &app,
-        &browser,
-        "/compte/applications/retirer",
-        &[("client_id", &client.0)],
-    )
-    .await;
+    let again = withdraw(&app, &browser, &client.0).await;
     assert_eq!(again.status(), 200, "the renewed consent is withdrawn");
-    let twice = post_from_account(
-        &app,
-        &browser,
-        "/compte/applications/retirer",
-        &[("client_id", &client.0)],
-    )
-    .await;
+    let twice = withdraw(&app, &browser, &client.0).await;
     assert_eq!(twice.status(), 400);
     assert!(
         twice
@@ -487,23 +479,11 @@ async fn a_person_withdraws_only_their_own_consent_whatever_client_id_they_send(
 
     // A service Claire never authorized, an unknown one: nothing to withdraw.
     for client_id in [other_service.0.as_str(), "clef-unknown", ""] {
-        let refused = post_from_account(
-            &app,
-            &claire,
-            "/compte/applications/retirer",
-            &[("client_id", client_id)],
-        )
-        .await;
+        let refused = withdraw(&app, &claire, client_id).await;
         assert_eq!(refused.status(), 400, "{client_id}");
     }
     // The service both authorized: only Claire's consent goes.
-    let withdrawn = post_from_account(
-        &app,
-        &claire,
-        "/compte/applications/retirer",
-        &[("client_id", &client.0)],
-    )
-    .await;
+    let withdrawn = withdraw(&app, &claire, &client.0).await;
     assert_eq!(withdrawn.status(), 200);
     assert_eq!(consents_of(&app, "claire.martin").await, 0);
     assert_eq!(consents_of(&app, "lea.martin").await, 2);
