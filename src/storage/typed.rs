@@ -1,6 +1,13 @@
 //! A typed view of the short-lived store: one kind of value, under one key
 //! prefix, as JSON. Capabilities build their stores from it (codes, access
 //! tokens, sessions…), so no caller writes a key string or a JSON value by hand.
+//!
+//! A value this version cannot read is absent to it: during a rolling upgrade
+//! the store is shared by two versions, and a newer one may write a value (a
+//! new state of a parked sign-in, say) the older one does not know. The older
+//! one then answers as for an expired value (« demande expirée », a refused
+//! code) rather than with a server error; refusing is the safe side for every
+//! kind kept here.
 
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -40,34 +47,41 @@ impl<T: Serialize + DeserializeOwned> Kind<T> {
         format!("{}:{id}", self.prefix)
     }
 
+    /// The value `json` holds, or none if this version cannot read it (the
+    /// value itself is not logged: it may be a secret).
+    fn read(&self, json: Option<String>) -> Option<T> {
+        let json = json?;
+        serde_json::from_str(&json)
+            .inspect_err(|e| {
+                tracing::warn!(
+                    kind = self.prefix,
+                    error = %e,
+                    "a short-lived value this version cannot read is treated as absent \
+                     (written by another version of Clef?)"
+                );
+            })
+            .ok()
+    }
+
     pub async fn put(&self, id: &str, value: &T, ttl: Duration) -> anyhow::Result<()> {
         let json = serde_json::to_string(value)?;
         self.store.put(&self.key(id), &json, ttl).await
     }
 
     pub async fn get(&self, id: &str) -> anyhow::Result<Option<T>> {
-        match self.store.get(&self.key(id)).await? {
-            Some(json) => Ok(Some(serde_json::from_str(&json)?)),
-            None => Ok(None),
-        }
+        Ok(self.read(self.store.get(&self.key(id)).await?))
     }
 
     /// Reads and removes atomically: of two concurrent takers, one gets it.
     pub async fn take(&self, id: &str) -> anyhow::Result<Option<T>> {
-        match self.store.take(&self.key(id)).await? {
-            Some(json) => Ok(Some(serde_json::from_str(&json)?)),
-            None => Ok(None),
-        }
+        Ok(self.read(self.store.take(&self.key(id)).await?))
     }
 
     /// Replaces the value under `id`, if any, with `value` for `ttl`,
     /// atomically; returns the value replaced.
     pub async fn replace(&self, id: &str, value: &T, ttl: Duration) -> anyhow::Result<Option<T>> {
         let json = serde_json::to_string(value)?;
-        match self.store.replace(&self.key(id), &json, ttl).await? {
-            Some(json) => Ok(Some(serde_json::from_str(&json)?)),
-            None => Ok(None),
-        }
+        Ok(self.read(self.store.replace(&self.key(id), &json, ttl).await?))
     }
 
     pub async fn delete(&self, id: &str) -> anyhow::Result<()> {
@@ -116,5 +130,47 @@ mod tests {
             None,
             "expired"
         );
+    }
+
+    /// What a newer version might write: a state this one does not know.
+    #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum State {
+        Issued,
+        Redeemed,
+    }
+
+    #[tokio::test]
+    async fn a_value_this_version_cannot_read_is_absent_and_taken_as_such() {
+        let store = ShortLived::memory();
+        let states: Kind<State> = Kind::new(&store, "code");
+        let minute = Duration::from_secs(60);
+        for id in ["get", "take", "replace"] {
+            store
+                .put(
+                    &format!("code:{id}"),
+                    r#"{"answered":{"accepted":true}}"#,
+                    minute,
+                )
+                .await
+                .unwrap();
+        }
+        assert_eq!(states.get("get").await.unwrap(), None);
+        assert_eq!(states.take("take").await.unwrap(), None);
+        assert_eq!(store.get("code:take").await.unwrap(), None, "taken");
+        assert_eq!(
+            states
+                .replace("replace", &State::Redeemed, minute)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            states.get("replace").await.unwrap(),
+            Some(State::Redeemed),
+            "replaced all the same: a code so marked is spent"
+        );
+        states.put("ok", &State::Issued, minute).await.unwrap();
+        assert_eq!(states.get("ok").await.unwrap(), Some(State::Issued));
     }
 }
