@@ -12,12 +12,20 @@
 //! only once its batch is committed, so nothing is answered that is not
 //! written. Alone, an exchange is a batch of one: nothing waits for a batch
 //! to fill.
+//!
+//! Once a batch is committed, one more statement tells which of its sessions
+//! have ended meanwhile (a logout, a password reset): a code issued in such a
+//! session gives nothing. Read after the commit, so that an ending, which
+//! marks its sessions ended before it revokes their refresh families, either
+//! is seen here or finds the family written.
 
 use prometheus_client::metrics::histogram::Histogram;
+use sqlx::Connection;
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::backchannel;
 use super::refresh::{self, Opening};
+use super::{backchannel, session};
 use crate::storage::batch::{self, Batches, Queue};
 use crate::storage::{Breaker, Db};
 
@@ -32,9 +40,19 @@ pub struct Entry {
     pub opening: Option<Opening>,
 }
 
+/// What became of an entry, once written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Its session is still open.
+    SessionOpen,
+    /// Its session has ended since the code was issued: the exchange must
+    /// give nothing, and revoke the family it opened.
+    SessionEnded,
+}
+
 /// The writer's end: exchanges queue their entries here.
 pub struct Ledger {
-    queue: Queue<Entry, ()>,
+    queue: Queue<Entry, Written>,
 }
 
 impl Ledger {
@@ -50,40 +68,54 @@ impl Ledger {
     }
 
     /// Writes `entry`, with whatever other exchanges queued meanwhile; returns
-    /// once it is committed.
-    pub async fn write(&self, entry: Entry) -> Result<(), batch::Failed> {
+    /// once it is committed, telling whether its session is still open.
+    pub async fn write(&self, entry: Entry) -> Result<Written, batch::Failed> {
         self.queue.ask(entry).await
     }
 }
 
-async fn write_batches(db: Db, mut waiting: Batches<Entry, ()>, batches: Histogram) {
+async fn write_batches(db: Db, mut waiting: Batches<Entry, Written>, batches: Histogram) {
     let mut taken = Vec::new();
     while waiting.next(&mut taken).await {
         batches.observe(taken.len() as f64);
         let entries: Vec<&Entry> = taken.iter().map(|w| &w.item).collect();
-        let outcome = write(&db, &entries).await.map(|()| vec![(); entries.len()]);
+        let outcome = write(&db, &entries).await;
         drop(entries);
         batch::answer_each(&db, std::mem::take(&mut taken), outcome, |db, entry| {
-            Box::pin(async move { write(db, &[entry]).await })
+            Box::pin(async move { Ok(write(db, &[entry]).await?.remove(0)) })
         })
         .await;
     }
 }
 
-/// One transaction for the batch; a few multi-row statements per table.
-async fn write(db: &Db, entries: &[&Entry]) -> Result<(), sqlx::Error> {
+/// One transaction for the batch, a few multi-row statements per table;
+/// then, committed, which of its sessions have ended.
+async fn write(db: &Db, entries: &[&Entry]) -> Result<Vec<Written>, sqlx::Error> {
     let records: Vec<(&str, &str, i64)> = entries
         .iter()
         .map(|e| (e.sid.as_str(), e.client_id.as_str(), e.at))
         .collect();
     let openings: Vec<&Opening> = entries.iter().filter_map(|e| e.opening.as_ref()).collect();
+    let mut conn = db.acquire().await?;
     if openings.is_empty() && records.len() == 1 {
-        return backchannel::record_all(&mut *db.acquire().await?, &records).await;
+        backchannel::record_all(&mut conn, &records).await?;
+    } else {
+        let mut tx = conn.begin().await?;
+        backchannel::record_all(&mut tx, &records).await?;
+        refresh::open_all(&mut tx, &openings).await?;
+        tx.commit().await?;
     }
-    let mut tx = db.begin().await?;
-    backchannel::record_all(&mut tx, &records).await?;
-    refresh::open_all(&mut tx, &openings).await?;
-    tx.commit().await
+    let mut sids: Vec<&str> = records.iter().map(|(sid, _, _)| *sid).collect();
+    sids.sort_unstable();
+    sids.dedup();
+    let ended: HashSet<String> = session::ended_among(&mut conn, &sids).await?;
+    Ok(entries
+        .iter()
+        .map(|e| match ended.contains(&e.sid) {
+            true => Written::SessionEnded,
+            false => Written::SessionOpen,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -247,6 +279,34 @@ pub(crate) mod tests {
         }
         assert_eq!(count(&db, "refresh_families").await, 7);
         assert_eq!(count(&db, "session_clients").await, 7);
+    }
+
+    #[tokio::test]
+    async fn each_entry_learns_whether_its_session_has_ended() {
+        let (_dir, db) = database(4).await;
+        sqlx::query("UPDATE sessions SET ended_at = 5 WHERE sid IN ('s1', 's3')")
+            .execute(&db)
+            .await
+            .unwrap();
+        let ledger = Arc::new(Ledger::start(
+            db.clone(),
+            &Breaker::new(db.clone()),
+            Histogram::new(std::iter::empty()),
+        ));
+        let mut writes = tokio::task::JoinSet::new();
+        for n in 0..4 {
+            let (entry, _) = entry(&format!("s{n}"), "ent", n < 2);
+            let ledger = ledger.clone();
+            writes.spawn(async move { (n, ledger.write(entry).await.unwrap()) });
+        }
+        while let Some(written) = writes.join_next().await {
+            let (n, written) = written.unwrap();
+            let expected = match n % 2 {
+                0 => Written::SessionOpen,
+                _ => Written::SessionEnded,
+            };
+            assert_eq!(written, expected, "entry s{n}");
+        }
     }
 
     #[tokio::test]

@@ -254,16 +254,22 @@ pub async fn end_other_sessions(
     Ok(())
 }
 
+/// Ends every session of the account, the clients told, and revokes every
+/// refresh family of the account (a password reset, a staff reset or
+/// closure, grouping): also one a code exchange wrote after the caller's own
+/// revocation and before the sessions ended here, which that exchange, having
+/// found its session still open, handed out.
+pub async fn sign_out_everywhere(app: &Clef, account_id: &str) -> anyhow::Result<()> {
+    accounts::next_session_epoch(&app.db, account_id, app.now()).await?;
+    end_other_sessions(app, account_id, None).await?;
+    refresh::revoke_all_of(&app.db, account_id, app.now()).await?;
+    Ok(())
+}
+
 /// « Se déconnecter partout » and a password change: every session of the
 /// account ends but the one whose cookie value is `keep_token`. The account
 /// moves to a new session epoch, so the others' cookies stop working at once;
 /// the kept session is carried into it; the others' clients are told.
-/// Ends every session of the account, the clients told (a password reset).
-pub async fn sign_out_everywhere(app: &Clef, account_id: &str) -> anyhow::Result<()> {
-    accounts::next_session_epoch(&app.db, account_id, app.now()).await?;
-    end_other_sessions(app, account_id, None).await
-}
-
 pub async fn sign_out_everywhere_else(
     app: &Clef,
     account_id: &str,

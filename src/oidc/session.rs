@@ -1,5 +1,6 @@
 //! Login sessions (the SSO cookie's server side), kept in the short-lived store.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -116,6 +117,27 @@ pub async fn close(app: &Clef, token: &str) -> anyhow::Result<Option<Session>> {
             .await?;
     }
     Ok(session)
+}
+
+/// Those of `sids` the registry holds as ended (a session opened before the
+/// registry existed is not in it: not ended, as far as it can tell).
+pub async fn ended_among(
+    db: &mut sqlx::AnyConnection,
+    sids: &[&str],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut ended = HashSet::new();
+    for run in crate::storage::in_prepared_sizes(sids) {
+        let sql = format!(
+            "SELECT sid FROM sessions WHERE ended_at IS NOT NULL AND sid IN {}",
+            crate::storage::values_list(1, run.len())
+        );
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for sid in run {
+            query = query.bind(*sid);
+        }
+        ended.extend(query.fetch_all(&mut *db).await?);
+    }
+    Ok(ended)
 }
 
 /// Marks every open session of the account but `keep` ended in the registry

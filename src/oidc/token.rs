@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::assertion;
 use super::clients::{AuthMethod, Client};
 use super::grants::{AccessGrant, Redeem, Redeemed};
-use super::ledger::Entry;
+use super::ledger::{Entry, Written};
 use super::refresh::{self, Family, Presented, Rotation};
 use super::{ErrorCode, OAuthError, Scopes, claims};
 use crate::app::Clef;
@@ -415,7 +415,8 @@ async fn exchange_code(
             refresh::Opening::new(family, &policy, now)
         })
         .unzip();
-    app.ledger
+    let written = app
+        .ledger
         .write(Entry {
             sid: grant.sid.clone(),
             client_id: client.id.clone(),
@@ -423,23 +424,31 @@ async fn exchange_code(
             opening,
         })
         .await?;
-    // A service's consent withdrawn after the code was issued ends the code
-    // as it ends the service's tokens. Checked once the refresh family is
-    // written: `consent::withdraw` marks the withdrawal before it revokes
-    // the families, so a family written meanwhile is revoked by it or here.
-    // First-party services are not asked for consent: nothing to withdraw.
-    if !client.is_first_party
+    // A session ended since the code was issued (a logout, a password reset,
+    // « se déconnecter partout »), or a service's consent withdrawn since,
+    // ends the code as it ends the tokens. Checked once the refresh family is
+    // written: an ending marks the session ended (a withdrawal, the consent)
+    // before it revokes the families, so a family written meanwhile is
+    // revoked by it or here. First-party services are not asked for
+    // consent: nothing to withdraw.
+    let refusal = if written == Written::SessionEnded {
+        Some("the sign-in session has ended")
+    } else if !client.is_first_party
         && app
             .access_tokens
             .revoked_since(&account.id, &client.id, grant.issued_at)
             .await?
     {
+        Some("the person withdrew their consent to this client")
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        app.access_tokens.revoke(&access_id).await?;
         if let Some(family) = &access.family {
             refresh::revoke_family(&app.db, family, now).await?;
         }
-        return Err(OAuthError::invalid_grant(
-            "the person withdrew their consent to this client",
-        ));
+        return Err(OAuthError::invalid_grant(refusal));
     }
     // Recorded once the family is written: a replay from then on finds the
     // access token and, through it, the family to revoke; one before has

@@ -301,6 +301,44 @@ async fn signing_out_everywhere_ends_the_other_sessions_and_keeps_this_one() {
     assert_eq!(ended_in_registry, 1);
 }
 
+/// A code issued in a session that has ended since (here « se déconnecter
+/// partout » from another browser; a logout or a password reset end
+/// sessions alike) gives nothing: no tokens, no refresh family. A code of
+/// the session kept still works.
+#[tokio::test]
+async fn a_code_of_a_session_ended_since_gives_nothing() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let here = signed_in(&app, "claire.martin", "Firefox du salon").await;
+    let there = signed_in(&app, "claire.martin", "Safari du telephone").await;
+    let held = code_without_asking(&app, &there, &client, OFFLINE).await;
+    let kept = code_without_asking(&app, &here, &client, OFFLINE).await;
+
+    let done = post_from_account(&app, &here, "/compte/deconnexion-partout", &[]).await;
+    assert_eq!(done.status(), 200);
+
+    let refused = exchange(&app, &client, &held, None).await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(body["error_description"], "the sign-in session has ended");
+    let alive = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM refresh_families WHERE client_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(&client.0)
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(alive().await, 0, "the family it opened is revoked");
+
+    let granted = exchange(&app, &client, &kept, None).await;
+    assert_eq!(granted.status(), 200);
+    assert_eq!(alive().await, 1);
+}
+
 /// A service that got no refresh token (no `offline_access`) holds an
 /// access token tied to nothing else: withdrawing its consent ends it too,
 /// at UserInfo and at introspection, and a code it has not exchanged yet;
