@@ -807,8 +807,6 @@ pub enum ResetError {
     /// A field to correct (its form name), with the French message.
     #[error("{1}")]
     Invalid(&'static str, String),
-    #[error("too many failed attempts, retry in {retry_after} s")]
-    TooManyAttempts { retry_after: u64 },
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -819,6 +817,15 @@ impl From<sqlx::Error> for ResetError {
     fn from(e: sqlx::Error) -> Self {
         Self::Internal(e.into())
     }
+}
+
+/// The forms a reset link takes (a wrong identifier, a password the rules
+/// refuse…); beyond, it is spent.
+const LINK_SUBMISSIONS: u64 = 10;
+
+/// The forms each reset link took, under the link's id.
+fn link_submissions(app: &Clef) -> Kind<u64> {
+    Kind::new(&app.store, "reset-link-submissions")
 }
 
 /// Whether a reset link still works (the GET that shows the form).
@@ -832,7 +839,7 @@ pub async fn check_link(app: &Clef, token: &str) -> anyhow::Result<Result<(), To
 }
 
 /// « Modifiez votre mot de passe »: the identifier must be the link's account
-/// (a wrong one counts as a failed attempt on it). Then the new password is
+/// (the link takes [`LINK_SUBMISSIONS`] forms, then it is spent). Then the new password is
 /// set, every session and refresh token of the account ends (relying parties
 /// told), and a notice goes to the account's address.
 pub async fn reset_password(
@@ -852,10 +859,17 @@ pub async fn reset_password(
         .await?
         .filter(activated)
         .ok_or(ResetError::Link(TokenProblem::Unknown))?;
-    if let Gate::Closed { retry_after } =
-        app.throttle.enter(&account.identifier, origin, now).await?
-    {
-        return Err(ResetError::TooManyAttempts { retry_after });
+    // Counted on the link, not on the account: the account's failed-attempt
+    // delay, which anyone who knows the identifier can keep running, must
+    // not stop the owner of the mailbox from resetting the password.
+    let submissions = link_submissions(app)
+        .count(
+            &found.id,
+            Duration::from_secs((found.expires_at - now).max(1) as u64),
+        )
+        .await?;
+    if submissions > LINK_SUBMISSIONS {
+        return Err(ResetError::Link(TokenProblem::Used));
     }
     if Identifier::parse(&form.identifier)
         .ok()
@@ -864,7 +878,6 @@ pub async fn reset_password(
         tracing::info!(account = %account.id, address = %origin.address, "wrong identifier on a reset link");
         return Err(ResetError::WrongIdentifier);
     }
-    app.throttle.succeeded(&account.identifier, origin).await?;
     check_new_password(app, &form.password, &form.confirmation)
         .map_err(|(field, message)| ResetError::Invalid(field, message))?;
     let hash = app.passwords.hash(&form.password).await?;

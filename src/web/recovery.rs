@@ -8,7 +8,6 @@ use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
 use super::extract::{CheckedForm, ClientAddress, Query};
-use super::login::too_many_attempts;
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::password_rule;
 use crate::accounts::recovery::{
@@ -393,11 +392,6 @@ pub async fn reset_submit(
         )),
         Err(ResetError::Invalid(field, message)) => {
             Ok(again(jar, StatusCode::BAD_REQUEST, field, &message))
-        }
-        Err(ResetError::TooManyAttempts { retry_after }) => {
-            let message = too_many_attempts(retry_after);
-            let page = again(jar, StatusCode::TOO_MANY_REQUESTS, "identifier", &message);
-            Ok(pages::retry_after(page, retry_after))
         }
         Err(ResetError::Password(e)) => Err(e.into()),
         Err(ResetError::Internal(e)) => Err(e.into()),

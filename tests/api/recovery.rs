@@ -494,6 +494,43 @@ async fn replayed_expired_and_replaced_links_do_not_work() {
     assert!(expired.text().await.unwrap().contains("Ce lien a expiré."));
 }
 
+/// Someone who knows Claire's identifier keeps her account's failed-attempt
+/// delay running: her reset link works all the same, and lifts it. A link
+/// takes ten forms; beyond, it is spent.
+#[tokio::test]
+async fn a_reset_link_works_while_an_attacker_keeps_the_account_delayed() {
+    let app = spawn_app().await;
+    app.family().await;
+    for _ in 0..8 {
+        login_status(&app, "claire.martin", "not-her-password").await;
+    }
+    assert_eq!(
+        login_status(&app, "claire.martin", "not-her-password").await,
+        429
+    );
+
+    let browser = browser();
+    let (status, taken) = request_reset(&app, &browser, "claire.martin", "mail").await;
+    assert_eq!(status, 200);
+    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    let form = open_link(&browser, &mail).await.text().await.unwrap();
+    let done = reset_with(&app, &browser, &form, "Claire.Martin", NEW_PASSWORD).await;
+    assert_eq!(done.status(), 200);
+    assert_eq!(login_status(&app, "claire.martin", NEW_PASSWORD).await, 303);
+
+    // Another link, and someone trying identifiers on it: ten forms, then spent.
+    let (_, taken) = request_reset(&app, &browser, "claire.martin", "mail").await;
+    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    let form = open_link(&browser, &mail).await.text().await.unwrap();
+    for n in 0..10 {
+        let wrong = reset_with(&app, &browser, &form, &format!("guess.{n}"), NEW_PASSWORD).await;
+        assert_eq!(wrong.status(), 400, "form {n}");
+    }
+    let spent = reset_with(&app, &browser, &form, "claire.martin", NEW_PASSWORD).await;
+    assert_eq!(spent.status(), 410);
+    assert!(spent.text().await.unwrap().contains("Ce lien a déjà servi"));
+}
+
 #[tokio::test]
 async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
     let app = spawn_app().await;
