@@ -15,6 +15,7 @@ use super::{AppState, cookies, pages};
 use crate::accounts::grouping::{self, GroupingError, OtherAccount, Refusal};
 use crate::accounts::{Account, AccountKind};
 use crate::app::Clef;
+use crate::domain::Identifier;
 
 fn refusal(refusal: Refusal) -> (&'static str, &'static str) {
     match refusal {
@@ -121,7 +122,10 @@ pub async fn propose(
         password: params.secret("password"),
         birthdate: typed.birthdate.to_owned(),
     };
-    let origin = cookies::origin(&app, &jar, address, typed.other.trim());
+    // The browser is recognised for the identifier as it is stored, however typed.
+    let normalised =
+        Identifier::parse(typed.other).map_or_else(|_| String::new(), |id| id.to_string());
+    let origin = cookies::origin(&app, &jar, address, &normalised);
     match grouping::propose(&app, &account, other, &origin).await {
         Ok(Ok(proposal)) => {
             let principal_children: Vec<_> =

@@ -419,6 +419,29 @@ async fn wrong_passwords_for_the_other_account_are_limited_like_login() {
     assert_eq!(statuses[5], 429, "{statuses:?}");
 }
 
+/// The browser Marc signed in with is remembered for him, however his
+/// identifier is typed: someone keeping his account delayed does not stop
+/// grouping from that browser.
+#[tokio::test]
+async fn a_remembered_browser_groups_while_the_other_account_is_delayed() {
+    let app = spawn_app().await;
+    app.family().await;
+    app.account("marc.martin", AccountKind::Guardian, None, None)
+        .await;
+    let browser = browser();
+    for identifier in ["marc.martin", "claire.martin"] {
+        let page = page_text(&browser, &app.url("/login")).await;
+        let response = submit_login(&app, &browser, &page, identifier, PASSWORD).await;
+        assert_eq!(response.status(), 303, "{identifier} signs in");
+    }
+    for _ in 0..8 {
+        login_status(&app, "marc.martin", "Mauvais2026").await;
+    }
+    assert_eq!(login_status(&app, "marc.martin", PASSWORD).await, 429);
+    let (status, _) = propose(&app, &browser, " Marc.Martin", "Mauvais2026", "").await;
+    assert_eq!(status, 400, "a wrong password, checked");
+}
+
 #[tokio::test]
 async fn only_guardians_have_children_and_grouping() {
     let app = spawn_app().await;
