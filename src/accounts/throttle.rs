@@ -170,10 +170,19 @@ impl Throttle {
                 (Counter::Account(identifier), &PER_ACCOUNT),
             ],
         };
+        // An attempt refused by a later gate is not checked: the earlier
+        // gates give it back, so a pupil clicking on a delayed account does
+        // not spend the whole room's address budget.
+        let mut admitted: Vec<String> = Vec::with_capacity(gates.len());
         for (counter, rule) in gates {
-            if let closed @ Gate::Closed { .. } = self.pass(&self.key(counter), rule, now).await? {
+            let key = self.key(counter);
+            if let closed @ Gate::Closed { .. } = self.pass(&key, rule, now).await? {
+                for key in &admitted {
+                    self.store.refund(key).await?;
+                }
                 return Ok(closed);
             }
+            admitted.push(key);
         }
         Ok(Gate::Open)
     }
@@ -293,6 +302,39 @@ mod tests {
         assert_eq!(
             throttle.enter("marie.martin", &parent, now).await.unwrap(),
             Gate::Open
+        );
+    }
+
+    #[tokio::test]
+    async fn attempts_a_delayed_account_refuses_leave_the_address_budget_whole() {
+        let (_dir, throttle) = throttle();
+        let room = Origin {
+            address: "203.0.113.7".parse().unwrap(),
+            device: None,
+        };
+        let now = 1_000_000;
+        let mut refused = 0;
+        for _ in 0..PER_ADDRESS.free {
+            if throttle.enter("lea.martin", &room, now).await.unwrap() != Gate::Open {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, PER_ADDRESS.free - PER_ACCOUNT.free);
+        // The room's other pupils: five attempts were checked, 95 left.
+        for n in 0..(PER_ADDRESS.free - PER_ACCOUNT.free) {
+            assert_eq!(
+                throttle
+                    .enter(&format!("eleve.{n}"), &room, now)
+                    .await
+                    .unwrap(),
+                Gate::Open,
+                "attempt {n}"
+            );
+        }
+        assert_ne!(
+            throttle.enter("eleve.x", &room, now).await.unwrap(),
+            Gate::Open,
+            "then the address's limit"
         );
     }
 
