@@ -223,16 +223,16 @@ async fn list_accounts(
     let search = params
         .get("q")
         .map(|q| format!("%{}%", q.to_lowercase().replace(['%', '_'], "")));
-    let page: i64 = params
+    let page = params
         .get("page")
-        .and_then(|p| p.parse().ok())
+        .and_then(|p| p.parse::<u32>().ok())
         .filter(|p| *p >= 1)
-        .unwrap_or(1);
+        .map_or(1, i64::from);
     // Pupils of the establishment, and the guardians of those pupils.
     let rows = sqlx::query(
         "SELECT DISTINCT a.id, a.identifier, a.kind, a.state, a.given_name, a.family_name, s.class_name \
          FROM accounts s LEFT JOIN guardianships l ON l.student_id = s.id \
-         JOIN accounts a ON a.id = s.id OR a.id = l.guardian_id \
+         JOIN accounts a ON a.id = s.id OR (a.id = l.guardian_id AND s.state <> 'closed') \
          WHERE s.establishment_id = $1 AND s.kind = 'student' \
          AND ($2 = '' OR s.class_name = $2) AND ($3 = '' OR a.state = $3) \
          AND ($4 = '' OR LOWER(a.identifier) LIKE $4 OR LOWER(a.family_name) LIKE $4 OR LOWER(a.given_name) LIKE $4) \
@@ -474,16 +474,35 @@ pub async fn letters(
             Some((&back, "Retour à l'établissement")),
         ));
     }
-    let csv = params.get("format") == Some("csv");
-    let (body, content_type, extension) = if csv {
-        (letters::csv(&found)?, "text/csv; charset=utf-8", "csv")
-    } else {
-        (letters::pdf(&found)?, "application/pdf", "pdf")
+    // Whose provisional passwords were printed, where: one account's letter
+    // (a reprint) goes on that account's trail.
+    let printed = match &selection.class {
+        Some(class) => format!("letters printed: {} ({uai}, class {class})", found.len()),
+        None => format!("letters printed: {} ({uai})", found.len()),
     };
-    let entry = audit::Entry::new(audit::Event::StaffAction, audit::Outcome::Ok)
+    let one = match (&selection.account, found.as_slice()) {
+        (Some(_), [letter]) => Some(letter.account_id.clone()),
+        _ => None,
+    };
+    let csv = params.get("format") == Some("csv");
+    // A whole school's letters take seconds of CPU: off the runtime's
+    // threads, so that sign-ins go on meanwhile.
+    let (body, content_type, extension) = tokio::task::spawn_blocking(move || {
+        anyhow::Ok(if csv {
+            (letters::csv(&found)?, "text/csv; charset=utf-8", "csv")
+        } else {
+            (letters::pdf(&found)?, "application/pdf", "pdf")
+        })
+    })
+    .await
+    .map_err(anyhow::Error::from)??;
+    let mut entry = audit::Entry::new(audit::Event::StaffAction, audit::Outcome::Ok)
         .actor(&staff.id)
         .from(address, &device)
-        .detail("letters printed");
+        .detail(&printed);
+    if let Some(account) = &one {
+        entry = entry.account(account);
+    }
     audit::record(&app.db, entry, app.now()).await;
     let mut response = (
         [

@@ -399,6 +399,16 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
     assert_eq!(pdf.status(), 200);
     assert_eq!(pdf.headers()["content-type"], "application/pdf");
     assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
+    // Her new provisional password was printed: her trail says who did.
+    let trail = clef::audit::trail(&app.app.db, Some(&marie.id), 0, 10)
+        .await
+        .unwrap();
+    assert!(
+        trail.iter().any(|e| e.event == "staff_action"
+            && e.actor_id.as_deref() == Some(staff_account.id.as_str())
+            && e.detail.as_deref() == Some(&*format!("letters printed: 1 ({SCHOOL_A})"))),
+        "{trail:?}"
+    );
     let csv = staff_a
         .get(app.url(&format!(
             "/etablissement/{SCHOOL_A}/courriers?format=csv&classe=5%20A"
@@ -957,4 +967,30 @@ async fn a_closed_pupil_keeps_neither_its_parents_page_nor_their_letters_in_the_
         .await
         .unwrap();
     assert!(!csv.contains("paul.aubert") && csv.contains("marie.blanc"));
+    // Nor in the list of the school's accounts, searched or not.
+    for list in ["comptes", "comptes?q=aubert"] {
+        let list = staff_a
+            .get(app.url(&format!("/etablissement/{SCHOOL_A}/{list}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !list.contains("paul.aubert") && list.contains("anna.aubert"),
+            "{list}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn any_page_number_of_the_accounts_list_is_answered() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    for page in ["9223372036854775807", "4294967295", "-3", "x"] {
+        let url = app.url(&format!("/etablissement/{SCHOOL_A}/comptes?page={page}"));
+        assert_eq!(status(&staff_a, &url).await, 200, "page={page}");
+    }
 }

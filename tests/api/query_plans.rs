@@ -284,7 +284,7 @@ const HOT: &[Hot] = &[
         "web/backoffice.rs accounts (list)",
         "SELECT DISTINCT a.id, a.identifier, a.kind, a.state, a.given_name, a.family_name, s.class_name \
          FROM accounts s LEFT JOIN guardianships l ON l.student_id = s.id \
-         JOIN accounts a ON a.id = s.id OR a.id = l.guardian_id \
+         JOIN accounts a ON a.id = s.id OR (a.id = l.guardian_id AND s.state <> 'closed') \
          WHERE s.establishment_id = $1 AND s.kind = 'student' \
          AND ($2 = '' OR s.class_name = $2) AND ($3 = '' OR a.state = $3) \
          AND ($4 = '' OR LOWER(a.identifier) LIKE $4 OR LOWER(a.family_name) LIKE $4 OR LOWER(a.given_name) LIKE $4) \
