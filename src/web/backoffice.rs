@@ -591,26 +591,48 @@ pub async fn import_preview(
     let (establishment, uai) = managed(&app, &staff, &uai).await?;
     let mut csrf = None;
     let mut file = None;
-    while let Ok(Some(field)) = multipart.next_field().await {
+    let mut too_large = false;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+                break;
+            }
+        };
         match field.name() {
             Some("csrf") => csrf = field.text().await.ok(),
-            Some("file") => file = field.bytes().await.ok(),
+            Some("file") => match field.bytes().await {
+                Ok(bytes) => file = Some(bytes),
+                Err(e) => {
+                    too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+                    break;
+                }
+            },
             _ => {}
         }
     }
+    // The form's token comes before the file: read even when the file is too large.
     if !super::cookies::csrf_matches(&app, &jar, csrf.as_deref()) {
         return Err(super::extract::expired_form());
     }
-    let Some(file) = file.filter(|f| !f.is_empty()) else {
-        let context = minijinja::context! { error => "Choisissez le fichier des élèves (CSV)." };
-        return Ok(import_page(
-            &app,
-            jar,
+    let refused = match &file {
+        _ if too_large => Some((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Le fichier dépasse 8 Mo. Enregistrez-le en CSV, sans autres colonnes que celles du modèle, ou importez-le en plusieurs fois (par niveau).",
+        )),
+        Some(file) if !file.is_empty() => None,
+        _ => Some((
             StatusCode::BAD_REQUEST,
-            &establishment,
-            context,
-        ));
+            "Choisissez le fichier des élèves (CSV).",
+        )),
     };
+    if let Some((status, error)) = refused {
+        let context = minijinja::context! { error };
+        return Ok(import_page(&app, jar, status, &establishment, context));
+    }
+    let file = file.unwrap_or_default();
     match import::import(&app.db, &app.letters, &uai, &file, app.now(), true).await {
         Ok(report) => {
             let id = crate::secret::random_token(24);

@@ -994,3 +994,15 @@ async fn any_page_number_of_the_accounts_list_is_answered() {
         assert_eq!(status(&staff_a, &url).await, 200, "page={page}");
     }
 }
+
+#[tokio::test]
+async fn a_file_over_the_limit_is_told_so_and_nothing_is_written() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let accounts = app.count("accounts").await;
+    let (status, page) = upload(app, &staff_a, SCHOOL_A, vec![b'a'; 9 << 20]).await;
+    assert_eq!(status, 413);
+    assert!(page.contains("Le fichier dépasse 8 Mo"), "{page}");
+    assert_eq!(app.count("accounts").await, accounts);
+}
