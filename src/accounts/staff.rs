@@ -247,7 +247,7 @@ pub async fn act(
             if action == Action::Reset {
                 let password = crate::provisioning::provisional::generate();
                 let sealed = app.letters.encrypt(&account.id, &password)?;
-                sqlx::query(
+                let changed = sqlx::query(
                     // `activated_at` stays: an account once used keeps its history
                     // (consents, grouped accounts…), so the letter's expiry closes it
                     // rather than deleting it (`provisioning::expiry`).
@@ -259,16 +259,21 @@ pub async fn act(
                 .bind(now)
                 .bind(&account.id)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                // Closed meanwhile (by another staff member): nothing to reset.
+                anyhow::ensure!(changed == 1, "this account is closed");
             } else {
-                sqlx::query(
+                let changed = sqlx::query(
                     "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1 \
                      WHERE id = $2 AND state <> 'closed'",
                 )
                 .bind(now)
                 .bind(&account.id)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                anyhow::ensure!(changed == 1, "this account is closed");
             }
             sqlx::query(
                 "UPDATE action_tokens SET consumed_at = $1 WHERE account_id = $2 AND consumed_at IS NULL",
@@ -279,6 +284,9 @@ pub async fn act(
             .await?;
             crate::oidc::refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
             tx.commit().await?;
+            // Done: on the trail now, even if ending the sessions fails below
+            // (the staff member then sees an error and acts again).
+            record(app, actor, account, &action, address, user_agent, now).await;
             crate::oidc::logout::sign_out_everywhere(app, &account.id).await?;
             if action == Action::Reset {
                 Done::Reset
@@ -317,6 +325,22 @@ pub async fn act(
             }
         }
     };
+    if !matches!(done, Done::Reset | Done::Closed) {
+        record(app, actor, account, &action, address, user_agent, now).await;
+    }
+    Ok(Ok(done))
+}
+
+/// The staff action on the account's trail, with who did it.
+async fn record(
+    app: &crate::app::Clef,
+    actor: &Account,
+    account: &Account,
+    action: &Action,
+    address: std::net::IpAddr,
+    user_agent: &str,
+    now: i64,
+) {
     let entry =
         crate::audit::Entry::new(crate::audit::Event::StaffAction, crate::audit::Outcome::Ok)
             .account(&account.id)
@@ -325,5 +349,4 @@ pub async fn act(
             .detail(action.name());
     crate::audit::record(&app.db, entry, now).await;
     tracing::info!(account = %account.id, actor = %actor.id, action = action.name(), "staff action");
-    Ok(Ok(done))
 }

@@ -431,6 +431,8 @@ pub async fn act(
         Ok(Ok(Done::Detached { new_identifier })) => format!(
             "L'enfant est détaché de ce compte. Son nouveau compte responsable est {new_identifier} : imprimez son courrier."
         ),
+        // The database or the store is down: a 503, not « pas possible ».
+        Err(e) if crate::storage::is_unavailable(&e) => return Err(e.into()),
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "staff action refused");
             return refused("Cette action n'est pas possible sur ce compte.");
