@@ -299,7 +299,8 @@ pub struct PendingRequests {
     requests: Kind<Pending>,
 }
 
-const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
+/// How long an authorization request waits for its sign-in or consent.
+pub const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
 
 /// How long an answered consent page's second click is answered alike.
 const ANSWERED_TTL: Duration = Duration::from_secs(60);

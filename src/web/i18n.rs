@@ -273,6 +273,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Voir l'aperçu" => "See the preview",
         "Importer le fichier des élèves" => "Import the students' file",
         "Choisissez le fichier des élèves (CSV)." => "Choose the students' file (CSV).",
+        "Cette adresse ne s'ouvre pas directement : revenez à la page précédente, ou à l'accueil." => {
+            "This address cannot be opened directly: go back to the previous page, or to the home page."
+        }
         "Le fichier dépasse 8 Mo. Enregistrez-le en CSV, sans autres colonnes que celles du modèle, ou importez-le en plusieurs fois (par niveau)." => {
             "The file is over 8 MB. Save it as CSV, with no columns beyond the template's, or import it in several parts (by year group)."
         }

@@ -60,6 +60,12 @@ fn cookie(app: &Clef, name: &'static str, locale: Locale) -> Cookie<'static> {
     cookie.set_path("/");
     cookie.set_same_site(SameSite::Lax);
     cookie.set_secure(app.config.secure_cookies());
+    if name == FLOW {
+        // The flow's language lasts as long as its request may wait, not
+        // over every page and mail of the browser's session after it.
+        let ttl = crate::oidc::grants::PENDING_TTL.as_secs() as i64;
+        cookie.set_max_age(time::Duration::seconds(ttl));
+    }
     cookie
 }
 

@@ -47,14 +47,37 @@ pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
         activation,
         signed_in_as,
     } = page;
+    // The language link comes back to this form of this request, not to the
+    // address that showed it (an /authorize whose pushed request is spent,
+    // whose `ui_locales` would win over the choice; a POST).
+    let lang_back = pending.map(|id| format!("/login?request={id}"));
     pages::form(app, jar, status, "pages/login.html", |csrf| {
-        minijinja::context! { pending, client_name, identifier, error, csrf, activation, signed_in_as }
+        minijinja::context! { pending, client_name, identifier, error, csrf, activation, signed_in_as, lang_back }
     })
 }
 
-/// `GET /login`: the form on its own, outside any authorization request.
-pub async fn page(State(app): AppState, jar: CookieJar, Query(params): Query) -> Response {
-    prefilled(&app, jar, params.ok(), "identifier", false)
+/// `GET /login`: the form on its own, or, with `request`, the form of an
+/// authorization request under way (where the language link brings it back).
+pub async fn page(
+    State(app): AppState,
+    jar: CookieJar,
+    Query(params): Query,
+) -> Result<Response, WebError> {
+    let params = params.ok();
+    let Some(pending_id) = params.as_ref().and_then(|p| p.get("request")) else {
+        return Ok(prefilled(&app, jar, params, "identifier", false));
+    };
+    let Some(request) = authorize::pending(&app, pending_id).await? else {
+        return Err(expired_request());
+    };
+    let client = app.clients.find(&app.db, &request.client_id).await?;
+    let page = FormPage {
+        pending: Some(pending_id),
+        client_name: client.as_ref().map(|c| c.name.as_str()),
+        identifier: request.login_hint.as_deref().unwrap_or(""),
+        ..FormPage::default()
+    };
+    Ok(form_page(&app, jar, page))
 }
 
 /// The login form with the identifier taken from the query (ignored when invalid).

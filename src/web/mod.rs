@@ -62,6 +62,7 @@ fn cross_origin(app: &Arc<Clef>) -> Router<Arc<Clef>> {
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/jwks.json", get(oidc::jwks))
         .merge(needing_the_database)
+        .method_not_allowed_fallback(json_method_not_allowed)
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
@@ -85,6 +86,7 @@ fn registration(app: &Arc<Clef>) -> Router<Arc<Clef>> {
             app.clone(),
             error::fail_fast_json,
         ))
+        .method_not_allowed_fallback(json_method_not_allowed)
 }
 
 /// The pages people see: while the database is found down, each answers 503
@@ -180,6 +182,7 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
             app.clone(),
             error::fail_fast_page,
         ))
+        .method_not_allowed_fallback(page_method_not_allowed)
 }
 
 pub fn router(app: Arc<Clef>) -> Router {
@@ -266,6 +269,25 @@ async fn not_found() -> Response {
         "Cette page n'existe pas.",
         None,
     )
+}
+
+/// A page asked with a method it does not answer, e.g. the address a form
+/// posted to, reloaded or bookmarked (axum adds `Allow`).
+async fn page_method_not_allowed() -> Response {
+    pages::message(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Page introuvable",
+        "Cette adresse ne s'ouvre pas directement : revenez à la page précédente, ou à l'accueil.",
+        None,
+    )
+}
+
+/// An endpoint of the protocol asked with a method it does not answer.
+async fn json_method_not_allowed() -> Response {
+    let error = crate::oidc::OAuthError::invalid_request("this method is not allowed here");
+    let mut response = error::oauth_json(&error);
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish; see

@@ -85,12 +85,18 @@ pub fn render(status: StatusCode, name: &str, context: minijinja::Value) -> Resp
 
 /// Adds what the layout needs to speak the request's language: `lang`, and
 /// the language link's target and return path.
+/// A page may name where the link returns to (`lang_back`, a path on Clef).
 fn with_language(context: minijinja::Value) -> minijinja::Value {
     let locale = super::locale::current();
+    let back = context
+        .get_attr("lang_back")
+        .ok()
+        .and_then(|back| back.as_str().map(str::to_owned))
+        .unwrap_or_else(super::locale::here);
     minijinja::context! {
         lang => locale.code(),
         other_lang => locale.other().code(),
-        here => url::form_urlencoded::byte_serialize(super::locale::here().as_bytes()).collect::<String>(),
+        here => url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>(),
         ..context
     }
 }

@@ -203,6 +203,41 @@ async fn hostile_token_parameters_get_a_json_invalid_request_described_in_ascii(
     );
 }
 
+/// An address a form posts to, opened directly (a reload, a bookmark): a
+/// page in the person's language; the protocol's endpoints answer JSON.
+#[tokio::test]
+async fn a_method_an_address_does_not_answer_gets_a_page_or_json() {
+    let app = spawn_app().await;
+    for (language, text) in [
+        ("fr", "ouvre pas directement : revenez à la page précédente"),
+        ("en", "This address cannot be opened directly"),
+    ] {
+        let response = browser()
+            .get(app.url("/mot-de-passe-oublie/envoyer"))
+            .header("accept-language", language)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()["allow"], "POST");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("<html lang=\"{language}\">")),
+            "{page}"
+        );
+        assert!(page.contains(text), "{page}");
+    }
+    for path in ["/token", "/register"] {
+        let response = browser().get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 405, "{path}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_request",
+            "{path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn unknown_pages_answer_in_french() {
     let app = spawn_app().await;
