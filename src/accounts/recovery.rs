@@ -122,9 +122,6 @@ pub enum Unrecoverable {
 pub enum RecoveryError {
     #[error("too many recovery requests from this address, retry in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
-    /// The gateway refused the SMS or could not be reached: the person is told.
-    #[error("the SMS could not be sent")]
-    SmsNotSent,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -699,10 +696,16 @@ async fn request_by_sms(
         ),
     };
     if let Err(e) = app.sms.send(&phone, &text).await {
+        // Answered as every other request of this screen (SPEC §3.7): an
+        // error here would tell that the identifier has an account with a
+        // phone. The screen says what to do when nothing arrives; no code
+        // of this challenge will do.
         tracing::error!(account = %account.id, error = %e, "reset SMS not sent");
-        challenges(app).delete(&challenge_id).await?;
-        record(app, kind, Some(&account.id), Outcome::Failed).await?;
-        return Err(RecoveryError::SmsNotSent);
+        challenges(app)
+            .put(&challenge_id, &waiting(None), ttl)
+            .await?;
+        let reference = record(app, kind, Some(&account.id), Outcome::Failed).await?;
+        return Ok((reference, challenge_id));
     }
     let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
     tracing::info!(account = %account.id, reference = reference.as_str(), "password reset code sent");

@@ -512,10 +512,6 @@ fn exact(french: &str) -> Option<&'static str> {
             "No account has confirmed this email address. Check it, or contact your school."
         }
         "Trop de demandes" => "Too many requests",
-        "SMS non envoyé" => "Text message not sent",
-        "Le SMS n'a pas pu être envoyé. Réessayez dans quelques minutes, ou choisissez l'envoi par mail." => {
-            "The text message could not be sent. Try again in a few minutes, or choose email."
-        }
         "Faire une nouvelle demande" => "Make a new request",
         "Choisissez l'envoi par mail ou par SMS." => "Choose email or text message.",
         "Ce code n'est pas le bon. Il vous reste 1 essai." => {

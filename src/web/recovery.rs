@@ -48,13 +48,6 @@ fn recovery_error(e: RecoveryError) -> Result<Response, WebError> {
             );
             Ok(pages::retry_after(page, retry_after))
         }
-        RecoveryError::SmsNotSent => Ok(pages::message_with_link(
-            StatusCode::BAD_GATEWAY,
-            "SMS non envoyé",
-            "Le SMS n'a pas pu être envoyé. Réessayez dans quelques minutes, ou choisissez l'envoi par mail.",
-            None,
-            Some(("/mot-de-passe-oublie", "Faire une nouvelle demande")),
-        )),
         RecoveryError::Internal(e) => Err(e.into()),
     }
 }

@@ -729,7 +729,9 @@ async fn the_sms_gateway_receives_the_code_and_its_failure_is_shown() {
     .await;
     assert_eq!(form.status(), 200);
 
-    // A gateway that fails: the person is told, and may choose the mail instead.
+    // A gateway that fails (down, or refusing this number): the screen
+    // answers as for an unknown identifier (SPEC §3.7), no code works, and
+    // the request is recorded as failed for the operator.
     let (url, received) = gateway(500).await;
     let app = spawn_app_with(|config| {
         config.sms_gateway_url = Some(url);
@@ -739,9 +741,20 @@ async fn the_sms_gateway_receives_the_code_and_its_failure_is_shown() {
     app.family().await;
     set_phone(&app, "claire.martin", "0612345678").await;
     let (status, page) = request_reset(&app, &browser, "claire.martin", "sms").await;
-    assert_eq!(status, 502);
-    assert!(page.contains("Le SMS n'a pas pu être envoyé."));
+    let (unknown_status, unknown) =
+        request_reset(&app, &crate::helpers::browser(), "personne.inconnue", "sms").await;
+    assert_eq!((status, unknown_status), (200, 200));
+    assert_eq!(
+        normalised(&page, "claire.martin"),
+        normalised(&unknown, "personne.inconnue")
+    );
     assert_eq!(received.lock().unwrap().len(), 2, "one try and one retry");
+    let outcome: String =
+        sqlx::query_scalar("SELECT outcome FROM recovery_requests WHERE account_id IS NOT NULL")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(outcome, "failed");
 }
 
 /// A page with what varies by request taken out: the reference, the CSRF
