@@ -301,6 +301,37 @@ async fn belongs(
     Ok(found.is_some())
 }
 
+/// What the trail's event code says, in French (`| tr` makes it English).
+fn event_label(code: &str) -> &str {
+    match code {
+        "login" => "Connexion",
+        "activation" => "Activation du compte",
+        "email_confirmed" => "Adresse mail confirmée",
+        "password_changed" => "Mot de passe modifié",
+        "recovery_requested" => "Demande de mot de passe oublié",
+        "recovery_completed" => "Mot de passe réinitialisé",
+        "grouping" => "Regroupement de comptes",
+        "detachment" => "Enfant détaché",
+        "consent_given" => "Autorisation donnée à un service",
+        "consent_withdrawn" => "Autorisation retirée à un service",
+        "client_registered" => "Service enregistré",
+        "client_deleted" => "Service supprimé",
+        "key_rotation" => "Rotation des clés",
+        "staff_action" => "Action de l'établissement",
+        other => other,
+    }
+}
+
+/// What the trail's outcome code says, in French.
+fn outcome_label(code: &str) -> &str {
+    match code {
+        "ok" => "Réussi",
+        "failed" => "Échoué",
+        "refused" => "Refusé",
+        other => other,
+    }
+}
+
 /// `GET /etablissement/{uai}/compte/{id}`: an account and its audit trail,
 /// newest first.
 pub async fn account(
@@ -331,7 +362,8 @@ pub async fn account(
         .into_iter()
         .map(|e| {
             minijinja::context! {
-                at => super::account::datetime(e.at), event => e.event, outcome => e.outcome,
+                at => super::account::datetime(e.at), event => event_label(&e.event),
+                outcome => outcome_label(&e.outcome),
                 address => e.address, detail => e.detail, by_staff => e.actor_id.is_some(),
             }
         })

@@ -535,6 +535,20 @@ fn exact(french: &str) -> Option<&'static str> {
             "This link has expired. Make a new request."
         }
         "Mot de passe modifié" => "Password changed",
+        "Activation du compte" => "Account activated",
+        "Demande de mot de passe oublié" => "Forgotten password request",
+        "Mot de passe réinitialisé" => "Password reset",
+        "Regroupement de comptes" => "Accounts grouped",
+        "Enfant détaché" => "Child detached",
+        "Autorisation donnée à un service" => "Authorisation given to a service",
+        "Autorisation retirée à un service" => "Authorisation withdrawn from a service",
+        "Service enregistré" => "Service registered",
+        "Service supprimé" => "Service deleted",
+        "Rotation des clés" => "Key rotation",
+        "Action de l'établissement" => "Action by the school",
+        "Réussi" => "Succeeded",
+        "Échoué" => "Failed",
+        "Refusé" => "Refused",
         "Votre mot de passe a été modifié avec succès." => {
             "Your password has been changed successfully."
         }

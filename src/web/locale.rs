@@ -120,7 +120,15 @@ pub async fn settle(
                                 max: super::MAX_BODY,
                             },
                         );
-                        return super::WebError::bad_request(&too_long).into_response();
+                        // In the language the page would have had, as far as
+                        // the headers tell.
+                        let locale = flow
+                            .or_else(|| cookie_locale(&jar, CHOICE))
+                            .or_else(|| accept_language(&parts.headers))
+                            .unwrap_or_default();
+                        return locale.sync_scope(|| {
+                            super::WebError::bad_request(&too_long).into_response()
+                        });
                     }
                 }
             }

@@ -270,10 +270,10 @@ async fn an_accounts_trail_shows_its_logins_newest_first() {
     )
     .await;
     let ok = trail
-        .find("<td>login</td><td>ok</td>")
+        .find("<td>Connexion</td><td>Réussi</td>")
         .expect("the good login");
     let failed = trail
-        .find("<td>login</td><td>failed</td>")
+        .find("<td>Connexion</td><td>Échoué</td>")
         .expect("the failed login");
     assert!(ok < failed, "newest first");
     let events = clef::audit::trail(&app.app.db, Some(&claire.id), 0, 10)

@@ -249,6 +249,25 @@ async fn english_error_pages_and_field_errors() {
     assert!(!html.contains("Demande") && !html.contains("application qui"));
 }
 
+/// A posted authorization request too long to read: refused in the
+/// browser's language all the same.
+#[tokio::test]
+async fn an_oversized_posted_request_is_refused_in_english() {
+    let app = spawn_app().await;
+    let body = format!("client_id=x&state={}", "a".repeat(100 * 1024));
+    let response = browser()
+        .post(app.url("/authorize"))
+        .header("accept-language", "en")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<html lang=\"en\">"), "{html}");
+}
+
 /// Words and letters only French text has; the names the test data gives
 /// (the service, the people) are removed first.
 fn assert_no_french(html: &str) {
