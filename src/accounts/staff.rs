@@ -299,12 +299,20 @@ pub async fn act(
                 account.kind == AccountKind::Guardian,
                 "only a parent's address is corrected here"
             );
+            // The mails go out in the parent's language, not the staff member's.
+            let locale = super::store::locale_of(&app.db, &account.id).await?;
             match account.state {
                 AccountState::PendingEmail => {
-                    super::activation::correct_address(app, account, email, None).await?
+                    locale
+                        .scope(super::activation::correct_address(
+                            app, account, email, None,
+                        ))
+                        .await?
                 }
                 AccountState::Active => {
-                    super::activation::propose_address(app, account, email).await?
+                    locale
+                        .scope(super::activation::propose_address(app, account, email))
+                        .await?
                 }
                 // Not activated yet: the first connection will ask for it.
                 _ => {

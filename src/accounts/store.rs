@@ -4,7 +4,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Account, AccountError, AccountKind, AccountState, Child, Establishment};
-use crate::domain::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, Uai};
+use crate::domain::{
+    BirthDate, ClassName, EmailAddress, Identifier, Locale, PersonName, Rank, Uai,
+};
 use crate::provisioning::csv_file::Phone;
 use crate::storage::{Db, violated_constraint};
 
@@ -250,14 +252,30 @@ pub async fn set_phone(
 
 /// Records a login and answers the account's session epoch, which the new
 /// session carries.
+/// Also records the language of the sign-in (see [`locale_of`]).
 pub async fn record_login(db: &Db, account_id: &str, now: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE accounts SET last_login_at = $1 WHERE id = $2 RETURNING session_epoch",
+        "UPDATE accounts SET last_login_at = $1, locale = $3 WHERE id = $2 RETURNING session_epoch",
     )
     .bind(now)
     .bind(account_id)
+    .bind(Locale::current().code())
     .fetch_one(db)
     .await
+}
+
+/// The language the person last signed in with: the one to write to them in
+/// when someone else's action mails them (French if never known).
+pub async fn locale_of(db: &Db, account_id: &str) -> Result<Locale, sqlx::Error> {
+    let tag: Option<String> = sqlx::query_scalar("SELECT locale FROM accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_optional(db)
+        .await?
+        .flatten();
+    Ok(tag
+        .as_deref()
+        .and_then(Locale::from_tag)
+        .unwrap_or_default())
 }
 
 /// The account's session epoch: sessions opened in an earlier one are over.

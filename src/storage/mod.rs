@@ -107,6 +107,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client default max age",
         include_str!("../../migrations/0014_client_default_max_age.sql"),
     ),
+    (
+        15,
+        "account locale",
+        include_str!("../../migrations/0015_account_locale.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

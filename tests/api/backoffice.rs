@@ -1006,3 +1006,88 @@ async fn a_file_over_the_limit_is_told_so_and_nothing_is_written() {
     assert!(page.contains("Le fichier dépasse 8 Mo"), "{page}");
     assert_eq!(app.count("accounts").await, accounts);
 }
+
+/// A parent who signs in in English gets the mails a school's correction of
+/// their address sends in English, whatever the staff member's language.
+#[tokio::test]
+async fn a_corrected_address_is_mailed_in_the_parents_language() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let marie = app.account_named("marie.blanc").await;
+    let hash = app
+        .app
+        .passwords
+        .hash(&secrecy::SecretString::from(PASSWORD.to_owned()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE accounts SET state = 'active', email = 'marie@example.org', email_verified_at = 1, \
+         password_hash = $1, provisional_password = NULL WHERE id = $2",
+    )
+    .bind(&hash)
+    .bind(&marie.id)
+    .execute(&app.app.db)
+    .await
+    .unwrap();
+    // She signs in with an English browser: her language is recorded.
+    let browser = browser();
+    let page = browser
+        .get(app.url("/login"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let signed_in = browser
+        .post(app.url("/login"))
+        .header("accept-language", "en")
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
+            ("identifier", "marie.blanc"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let locale: Option<String> = sqlx::query_scalar("SELECT locale FROM accounts WHERE id = $1")
+        .bind(&marie.id)
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(locale.as_deref(), Some("en"));
+
+    let corrected = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &marie.id,
+        &[
+            ("action", "email"),
+            ("email", "marie.blanc@example.net"),
+            ("confirm", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(corrected.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mails = loop {
+        let mails: Vec<_> = app
+            .outbox()
+            .into_iter()
+            .filter(|m| m.to == "marie.blanc@example.net" || m.to == "marie@example.org")
+            .collect();
+        if mails.len() == 2 || std::time::Instant::now() > deadline {
+            break mails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    for mail in mails {
+        assert!(mail.text.contains("Hello"), "{mail:?}");
+        assert!(!mail.text.contains("Bonjour"), "{mail:?}");
+    }
+}
