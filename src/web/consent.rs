@@ -85,6 +85,9 @@ async fn render(
                 terms_version => terms.map(|t| t.version.as_str()),
                 items, csrf, error,
                 pending => pending_id,
+                // The language link comes back to this request's page, also
+                // from the page answering a POST.
+                lang_back => format!("/consentement?request={pending_id}"),
             }
         },
     ))

@@ -167,12 +167,21 @@ pub async fn settle(
 }
 
 /// Where the language link of a page answering a form goes: the page the form
-/// came from when a plain GET shows it, else the home page.
+/// came from when a plain GET shows it, else the start of its flow, else the
+/// home page. (The login and consent pages of a request name their own.)
 fn back_after_post(path: &str) -> &str {
     match path {
-        "/login" | "/premiere-connexion" => path,
+        "/login" | "/premiere-connexion" | "/identifiant-oublie" => path,
+        p if p.starts_with("/mot-de-passe-oublie") => "/mot-de-passe-oublie",
         p if p.starts_with("/compte-non-confirme") => "/compte-non-confirme",
         p if p.starts_with("/compte") => "/compte",
+        p if p.starts_with("/etablissement/") => {
+            // The establishment's page: `/etablissement/{uai}`.
+            let uai_end = p["/etablissement/".len()..]
+                .find('/')
+                .map_or(p.len(), |i| "/etablissement/".len() + i);
+            &p[..uai_end]
+        }
         _ => "/",
     }
 }
@@ -236,6 +245,26 @@ mod tests {
             "/a\nb",
         ] {
             assert!(!is_local_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_page_answering_a_form_links_back_to_a_page_a_get_shows() {
+        for (posted, back) in [
+            ("/login", "/login"),
+            ("/identifiant-oublie", "/identifiant-oublie"),
+            ("/mot-de-passe-oublie/envoyer", "/mot-de-passe-oublie"),
+            ("/mot-de-passe-oublie/code", "/mot-de-passe-oublie"),
+            ("/compte/mot-de-passe", "/compte"),
+            (
+                "/etablissement/0590011A/compte/x/action",
+                "/etablissement/0590011A",
+            ),
+            ("/etablissement/0590011A/import", "/etablissement/0590011A"),
+            ("/etablissement/0590011A", "/etablissement/0590011A"),
+            ("/consentement", "/"),
+        ] {
+            assert_eq!(back_after_post(posted), back, "{posted}");
         }
     }
 }

@@ -322,6 +322,11 @@ async fn an_english_person_goes_through_consent_account_and_logout_in_english() 
     let consent = page_text(&browser, &app.url(&location(&signed_in))).await;
     assert_no_french(&consent);
     assert!(consent.contains("the list of your children"));
+    let request = input_value(&consent, "request").unwrap();
+    assert!(
+        consent.contains(&format!("next=%2Fconsentement%3Frequest%3D{request}\"")),
+        "the language link comes back to this request's consent"
+    );
     let accepted = browser
         .post(app.url("/consentement"))
         .form(&[
