@@ -38,6 +38,9 @@ pub fn english(french: &str) -> Option<String> {
 
 /// Sentences built with a value inside: a field name, a wait, a date, a service.
 fn pattern(french: &str) -> Option<String> {
+    if let Some(report) = import_report(french) {
+        return Some(report);
+    }
     let field = |name: &str| exact(name).unwrap_or(name).to_owned();
     if let Some(rest) = french.strip_prefix("Le champ « ") {
         let (name, problem) = rest.split_once(" » ")?;
@@ -130,6 +133,121 @@ fn pattern(french: &str) -> Option<String> {
     None
 }
 
+/// The lines of an import's report and errors (`provisioning::import`,
+/// `provisioning::csv_file`): « ligne 3 : nouvel élève … », « fichier : … ».
+fn import_report(french: &str) -> Option<String> {
+    if let Some(rest) = french.strip_prefix("ligne ")
+        && let Some((row, reason)) = rest.split_once(" : ")
+        && !row.is_empty()
+        && row.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Some(format!("row {row}: {}", import_reason(reason)?));
+    }
+    if let Some(reason) = french.strip_prefix("fichier : ") {
+        return Some(format!("file: {}", import_reason(reason)?));
+    }
+    None
+}
+
+fn import_reason(french: &str) -> Option<String> {
+    if let Some(english) = exact(french) {
+        return Some(english.to_owned());
+    }
+    // A row's field errors, one sentence each: « Le champ « nom » est
+    // obligatoire. Le champ « prénom » … ».
+    if french.starts_with("Le champ « ") {
+        return french
+            .split_inclusive(". ")
+            .map(|sentence| pattern(sentence.trim_end()))
+            .collect::<Option<Vec<_>>>()
+            .map(|sentences| sentences.join(" "));
+    }
+    if let Some(who) = french.strip_prefix("nouvel élève ") {
+        return Some(format!("new student {who}"));
+    }
+    if let Some((who, classes)) = french.split_once(" change de classe (") {
+        return Some(format!("{who} changes class ({classes}"));
+    }
+    if let Some(who) = french
+        .strip_prefix("coordonnées de ")
+        .and_then(|r| r.strip_suffix(" mises à jour"))
+    {
+        return Some(format!("contact details of {who} updated"));
+    }
+    if let Some(who) = french.strip_suffix(" mis à jour") {
+        return Some(format!("{who} updated"));
+    }
+    if let Some(who) = french.strip_suffix(" a un compte fermé par l'établissement ; ligne ignorée")
+    {
+        return Some(format!(
+            "{who} has an account the school closed; row skipped"
+        ));
+    }
+    if let Some((who, rest)) = french.split_once(" devient responsable ")
+        && let Some((rank, child)) = rest.split_once(" de ")
+    {
+        return Some(format!("{who} becomes guardian {rank} of {child}"));
+    }
+    if let Some((who, child)) = french
+        .strip_prefix("le compte non activé de ")
+        .and_then(|r| r.split_once(" est détaché de "))
+    {
+        return Some(format!(
+            "the account of {who}, not activated, is detached from {child}"
+        ));
+    }
+    if let Some((who, child)) = french
+        .strip_prefix("nouveau responsable ")
+        .and_then(|r| r.rsplit_once(" pour "))
+    {
+        let who = who.replace("(responsable ", "(guardian ");
+        return Some(format!("new guardian {who} for {child}"));
+    }
+    if let Some((who, child)) = french
+        .strip_suffix(
+            " ; son compte reste rattaché, détachez-le depuis l'administration s'il n'est plus responsable",
+        )
+        .and_then(|r| r.split_once(" n'est plus dans le fichier comme responsable de "))
+    {
+        return Some(format!(
+            "{who} is no longer in the file as a guardian of {child}; their account stays attached: detach it in the back office if they are no longer a guardian"
+        ));
+    }
+    if let Some(error) = french.strip_prefix("ligne illisible (") {
+        return Some(format!("unreadable row ({error}"));
+    }
+    if let Some(error) = french.strip_prefix("en-tête illisible (") {
+        return Some(format!("unreadable header ({error}"));
+    }
+    if let Some((number, row)) = french
+        .strip_prefix("l'identifiant d'élève « ")
+        .and_then(|r| r.split_once(" » figure déjà ligne "))
+    {
+        return Some(format!(
+            "the student number “{number}” already appears on row {row}"
+        ));
+    }
+    if let Some(header) = french
+        .strip_prefix("la colonne « ")
+        .and_then(|r| r.strip_suffix(" » apparaît deux fois"))
+    {
+        return Some(format!("the column “{header}” appears twice"));
+    }
+    if let Some((first, second)) = french
+        .strip_prefix("les colonnes « ")
+        .and_then(|r| r.strip_suffix(" » désignent la même donnée ; gardez-en une"))
+        .and_then(|r| r.split_once(" » et « "))
+    {
+        return Some(format!(
+            "the columns “{first}” and “{second}” hold the same data; keep one"
+        ));
+    }
+    if let Some(columns) = french.strip_prefix("colonnes manquantes : ") {
+        return Some(format!("missing columns: {columns}"));
+    }
+    None
+}
+
 /// « 40 secondes » → “40 seconds” (see `throttle::french_wait`).
 fn english_wait(french: &str) -> Option<String> {
     let (n, unit) = french.split_once(' ')?;
@@ -187,6 +305,13 @@ fn exact(french: &str) -> Option<&'static str> {
         "paramètre" => "parameter",
         "corps de la requête" => "request body",
         "classe" => "class",
+        "nom" => "surname",
+        "prénom" => "first name",
+        "nom du responsable 1" => "surname of guardian 1",
+        "prénom du responsable 1" => "first name of guardian 1",
+        "nom du responsable 2" => "surname of guardian 2",
+        "prénom du responsable 2" => "first name of guardian 2",
+        "identifiant de l'élève" => "student number",
         "rang" => "rank",
         "téléphone" => "telephone",
         // First connection
@@ -788,6 +913,39 @@ mod tests {
             english("Firefox sur Windows").as_deref(),
             Some("Firefox on Windows")
         );
+        for (french, english_text) in [
+            (
+                "ligne 3 : nouvel élève Léa Martin (5 A)",
+                "row 3: new student Léa Martin (5 A)",
+            ),
+            (
+                "ligne 12 : Léa Martin change de classe (5 A → 4 B)",
+                "row 12: Léa Martin changes class (5 A → 4 B)",
+            ),
+            (
+                "ligne 4 : Claire Martin devient responsable 1 de Léa",
+                "row 4: Claire Martin becomes guardian 1 of Léa",
+            ),
+            (
+                "ligne 5 : nouveau responsable Paul Aubert (responsable 2) pour Anna",
+                "row 5: new guardian Paul Aubert (guardian 2) for Anna",
+            ),
+            (
+                "ligne 7 : l'identifiant d'élève « 1234 » figure déjà ligne 3",
+                "row 7: the student number “1234” already appears on row 3",
+            ),
+            (
+                "ligne 8 : Le champ « nom » est obligatoire. Le champ « classe » n'est pas valide.",
+                "row 8: The “surname” field is required. The “class” field is not valid.",
+            ),
+            (
+                "fichier : la colonne « nom » apparaît deux fois",
+                "file: the column “nom” appears twice",
+            ),
+        ] {
+            assert_eq!(english(french).as_deref(), Some(english_text), "{french}");
+        }
+        assert_eq!(english("ligne 3 : quelque chose d'inconnu"), None);
         assert_eq!(english("texte inconnu"), None);
     }
 
