@@ -164,10 +164,18 @@ pub enum Attempt {
 }
 
 /// A counter as stored: `count:not_before` (Unix seconds).
-fn parse_counter(raw: &str) -> (u64, i64) {
-    raw.split_once(':')
-        .and_then(|(count, not_before)| Some((count.parse().ok()?, not_before.parse().ok()?)))
-        .unwrap_or((0, 0))
+/// An attempt counter as stored, `count:not_before:last` (seconds of the
+/// app's clock; `last`, the last admitted attempt, is absent from counters
+/// an older version wrote).
+fn parse_counter(raw: &str) -> (u64, i64, Option<i64>) {
+    let mut fields = raw.split(':');
+    let count = fields.next().and_then(|c| c.parse().ok());
+    let not_before = fields.next().and_then(|n| n.parse().ok());
+    let last = fields.next().and_then(|l| l.parse().ok());
+    match (count, not_before) {
+        (Some(count), Some(not_before)) => (count, not_before, last),
+        _ => (0, 0, None),
+    }
 }
 
 #[derive(Clone, Default)]
@@ -254,7 +262,12 @@ impl MemoryStore {
             .get(key)
             .filter(|(_, expires)| *expires > Instant::now())
             .map(|(value, _)| parse_counter(value));
-        let (count, not_before) = live.unwrap_or((0, 0));
+        let (mut count, mut not_before, last) = live.unwrap_or((0, 0, None));
+        // Forgotten `window` after the last admitted attempt, by the app's
+        // clock, as the lock is timed: not a second later by the store's.
+        if last.is_some_and(|last| now >= last + rule.window.as_secs() as i64) {
+            (count, not_before) = (0, 0);
+        }
         if now < not_before {
             return Attempt::Refused {
                 retry_after: (not_before - now) as u64,
@@ -265,7 +278,7 @@ impl MemoryStore {
         inner.entries.insert(
             key.to_owned(),
             (
-                format!("{count}:{not_before}"),
+                format!("{count}:{not_before}:{now}"),
                 Instant::now() + rule.window,
             ),
         );
@@ -274,9 +287,11 @@ impl MemoryStore {
 
     fn refund(&self, key: &str) {
         let mut inner = self.lock();
-        if let Some((value, _)) = inner.entries.get_mut(key) {
-            let (count, not_before) = parse_counter(value);
-            *value = format!("{}:{not_before}", count.saturating_sub(1));
+        if let Some((value, _)) = inner.entries.get_mut(key)
+            && let Some((count, rest)) = value.split_once(':')
+        {
+            let count = count.parse::<u64>().unwrap_or(0).saturating_sub(1);
+            *value = format!("{count}:{rest}");
         }
     }
 }
@@ -293,16 +308,26 @@ return v
 
 /// [`MemoryStore::attempt`] in one Redis round trip, atomic as a script.
 const ATTEMPT_SCRIPT: &str = r"
-local count, not_before = 0, 0
+local count, not_before, last = 0, 0, nil
 local v = redis.call('GET', KEYS[1])
 if v then
   local sep = string.find(v, ':', 1, true)
   if sep then
     count = tonumber(string.sub(v, 1, sep - 1)) or 0
-    not_before = tonumber(string.sub(v, sep + 1)) or 0
+    local rest = string.sub(v, sep + 1)
+    local sep2 = string.find(rest, ':', 1, true)
+    if sep2 then
+      not_before = tonumber(string.sub(rest, 1, sep2 - 1)) or 0
+      last = tonumber(string.sub(rest, sep2 + 1))
+    else
+      not_before = tonumber(rest) or 0
+    end
   end
 end
 local now = tonumber(ARGV[1])
+if last and now * 1000 >= last * 1000 + tonumber(ARGV[5]) then
+  count, not_before = 0, 0
+end
 if now < not_before then
   return {0, not_before - now}
 end
@@ -312,7 +337,7 @@ local delay = 0
 if count >= free then
   delay = math.min(first * 2 ^ math.min(count - free, 32), max)
 end
-redis.call('SET', KEYS[1], count .. ':' .. string.format('%d', now + delay), 'PX', ARGV[5])
+redis.call('SET', KEYS[1], count .. ':' .. string.format('%d', now + delay) .. ':' .. string.format('%d', now), 'PX', ARGV[5])
 return {1, count}
 ";
 

@@ -168,3 +168,34 @@ async fn the_short_lived_store_takes_once_counts_and_expires() {
     assert_eq!(store.get("n").await.unwrap(), None);
     store.ping().await.unwrap();
 }
+
+/// A plain limit (`free` attempts, then a lock of `window`) forgets its count
+/// when the lock ends, by the app's clock: the attempt made the second the
+/// lock is over starts a new count, not a new lock. Both stores.
+#[tokio::test]
+async fn a_limit_forgets_its_count_when_its_lock_ends() {
+    use clef::storage::{Attempt, Backoff};
+    let app = spawn_app().await;
+    let store = &app.app.store;
+    let rule = Backoff {
+        free: 2,
+        first_delay: 30,
+        max_delay: 30,
+        window: Duration::from_secs(30),
+    };
+    let t = app.app.now();
+    for count in 1..=2 {
+        assert_eq!(
+            store.attempt("limit", &rule, t).await.unwrap(),
+            Attempt::Admitted { count }
+        );
+    }
+    assert_eq!(
+        store.attempt("limit", &rule, t + 29).await.unwrap(),
+        Attempt::Refused { retry_after: 1 }
+    );
+    assert_eq!(
+        store.attempt("limit", &rule, t + 30).await.unwrap(),
+        Attempt::Admitted { count: 1 }
+    );
+}
