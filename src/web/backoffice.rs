@@ -563,12 +563,16 @@ pub const MAX_IMPORT: usize = 8 * 1024 * 1024;
 /// A file checked and previewed, waiting for « Appliquer ».
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ImportDraft {
+    /// What the preview's form names it by.
+    id: String,
     establishment_id: String,
-    staff_id: String,
     /// The file, base64.
     file: String,
 }
 
+/// One draft per staff member, under their account id: a new preview
+/// replaces the last, so previews (up to 11 MB each) cannot pile up in the
+/// store.
 fn drafts(app: &Clef) -> crate::storage::Kind<ImportDraft> {
     crate::storage::Kind::new(&app.store, "import-draft")
 }
@@ -671,12 +675,12 @@ pub async fn import_preview(
         Ok(report) => {
             let id = crate::secret::random_token(24);
             let draft = ImportDraft {
+                id: id.clone(),
                 establishment_id: establishment.id.clone(),
-                staff_id: staff.id.clone(),
                 file: base64::engine::general_purpose::STANDARD.encode(&file),
             };
             drafts(&app)
-                .put(&id, &draft, std::time::Duration::from_secs(30 * 60))
+                .put(&staff.id, &draft, std::time::Duration::from_secs(30 * 60))
                 .await?;
             let context = minijinja::context! { preview => report_view(&report), draft => id };
             Ok(import_page(
@@ -716,10 +720,15 @@ pub async fn import_apply(
 ) -> Result<Response, WebError> {
     use base64::Engine;
     let (establishment, uai) = managed(&app, &staff, &uai).await?;
-    let draft = drafts(&app)
-        .take(params.get("draft").unwrap_or(""))
-        .await?
-        .filter(|d| d.establishment_id == establishment.id && d.staff_id == staff.id);
+    // The staff member's draft, if it is the one this preview showed (a newer
+    // preview replaced an older one); taken once.
+    let shown = |d: &ImportDraft| {
+        Some(d.id.as_str()) == params.get("draft") && d.establishment_id == establishment.id
+    };
+    let draft = match drafts(&app).get(&staff.id).await?.filter(shown) {
+        Some(_) => drafts(&app).take(&staff.id).await?.filter(shown),
+        None => None,
+    };
     let Some(draft) = draft else {
         let context = minijinja::context! { error => "Cet aperçu a expiré ou a déjà été appliqué : déposez le fichier à nouveau." };
         return Ok(import_page(

@@ -550,13 +550,28 @@ async fn a_school_file_is_previewed_then_applied_from_the_browser() {
         ));
     }
     assert!(big.len() > 64 * 1024);
-    let (status, preview) = upload(app, &staff_a, SCHOOL_A, big.into_bytes()).await;
+    let (status, preview) = upload(app, &staff_a, SCHOOL_A, big.clone().into_bytes()).await;
     assert_eq!(status, 200, "{preview}");
     assert!(
         preview.contains("<td>1000</td>"),
         "1,000 new pupils in the preview"
     );
     assert_eq!(app.count("accounts").await, before);
+    // A preview of another file replaces it: one draft per staff member.
+    let (status, replaced) = upload(app, &staff_a, SCHOOL_A, school_file(3).into_bytes()).await;
+    assert_eq!(status, 200, "{replaced}");
+    let stale = staff_a
+        .post(app.url(&format!("/etablissement/{SCHOOL_A}/import/appliquer")))
+        .form(&[
+            ("csrf", input_value(&preview, "csrf").unwrap()),
+            ("draft", input_value(&preview, "draft").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 410, "the first preview is replaced");
+    let (status, preview) = upload(app, &staff_a, SCHOOL_A, big.into_bytes()).await;
+    assert_eq!(status, 200, "{preview}");
     // …then applied, once.
     let draft = input_value(&preview, "draft").expect("the draft");
     let csrf = input_value(&preview, "csrf").unwrap();
