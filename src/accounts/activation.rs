@@ -522,11 +522,40 @@ pub async fn change_password(
         .execute(&mut *tx)
         .await?;
     recovery::void_reset_links(&mut *tx, &account.id, now).await?;
+    cancel_address_change(&mut tx, &account.id, now).await?;
     let families = refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
     tx.commit().await?;
     recovery::forget_sms_code(app, &account.id).await?;
     logout::sign_out_everywhere_else(app, &account.id, keep_session).await?;
+    // Once more: a family an exchange of another session wrote between the
+    // revocation above and the end of that session.
+    refresh::revoke_all_of(&app.db, &account.id, app.now()).await?;
     tracing::info!(account = %account.id, refresh_families = families, "password changed; other sessions ended");
+    Ok(())
+}
+
+/// A new address asked for and not confirmed yet is dropped, and its link
+/// stops working (a password change or reset: whoever asked for it may have
+/// been someone holding the old password). A first connection's own link,
+/// for the account's address, stays.
+pub async fn cancel_address_change(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE action_tokens SET consumed_at = $1 \
+         WHERE account_id = $2 AND purpose = 'confirm_email' AND consumed_at IS NULL \
+         AND COALESCE(email, '') <> COALESCE((SELECT a.email FROM accounts a WHERE a.id = $2), '')",
+    )
+    .bind(now)
+    .bind(account_id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE accounts SET pending_email = NULL WHERE id = $1")
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

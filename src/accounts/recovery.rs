@@ -902,6 +902,7 @@ pub async fn reset_password(
         return Err(ResetError::Link(TokenProblem::Unknown));
     }
     void_reset_links(&mut *tx, &account.id, now).await?;
+    super::activation::cancel_address_change(&mut tx, &account.id, now).await?;
     let families = refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
     tx.commit().await?;
 

@@ -905,6 +905,67 @@ async fn my_account_changes_the_password_and_the_address_with_the_current_passwo
     );
 }
 
+/// Someone who had the password asks for their own address; the owner,
+/// warned, changes the password: the new address is dropped and its link
+/// no longer confirms anything.
+#[tokio::test]
+async fn a_password_change_drops_an_address_change_under_way() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let login = page_text(&browser, &app.url("/login")).await;
+    let signed_in = submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
+    assert_eq!(location(&signed_in), "/compte");
+    let page = page_text(&browser, &app.url("/compte")).await;
+    let csrf = input_value(&page, "csrf").unwrap();
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let mut form = form;
+        form.push(("csrf", csrf.clone()));
+        browser.post(app.url(path)).form(&form).send()
+    };
+    let asked = post(
+        "/compte/adresse",
+        vec![
+            ("current_password", PASSWORD.into()),
+            ("email", "pirate@example.net".into()),
+            ("email_confirmation", "pirate@example.net".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(asked.status(), 200);
+    let link = app
+        .last_mail_to("pirate@example.net")
+        .link(&app.url("/confirmation?jeton="));
+    let changed = post(
+        "/compte/mot-de-passe",
+        vec![
+            ("current_password", PASSWORD.into()),
+            ("new_password", NEW_PASSWORD.into()),
+            ("new_password_confirmation", NEW_PASSWORD.into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.status(), 200);
+    let claire = app.account_named("claire.martin").await;
+    assert_eq!(claire.pending_email, None);
+
+    let pirate = crate::helpers::browser();
+    let opened = pirate.get(&link).send().await.unwrap();
+    let page = opened.text().await.unwrap();
+    if let (Some(csrf), Some(token)) = (input_value(&page, "csrf"), input_value(&page, "jeton")) {
+        pirate
+            .post(app.url("/confirmation"))
+            .form(&[("csrf", csrf), ("jeton", token)])
+            .send()
+            .await
+            .unwrap();
+    }
+    let claire = app.account_named("claire.martin").await;
+    assert_eq!(claire.email.as_deref(), Some("claire.martin@example.org"));
+}
+
 #[tokio::test]
 async fn the_qr_code_page_prefills_the_identifier() {
     let school = school().await;
