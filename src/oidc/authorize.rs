@@ -563,6 +563,19 @@ pub async fn pending(app: &Clef, pending_id: &str) -> anyhow::Result<Option<Auth
     Ok(app.pending.get(pending_id).await?.map(|p| p.request))
 }
 
+/// Whether the request parked under `pending_id` offers `session`'s person
+/// to go on (`prompt=select_account`), as its page did.
+pub async fn offers_account(
+    app: &Clef,
+    pending_id: &str,
+    session: &Session,
+) -> anyhow::Result<bool> {
+    Ok(app.pending.get(pending_id).await?.is_some_and(|pending| {
+        pending.awaiting == Awaiting::Account
+            && pending.stale_sid.as_deref() == Some(session.sid.as_str())
+    }))
+}
+
 /// After a login: the parked request goes on with the new session. `None`:
 /// nothing is parked under that id (expired, or answered already).
 pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<AuthorizeOutcome> {

@@ -57,9 +57,11 @@ pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
 }
 
 /// `GET /login`: the form on its own, or, with `request`, the form of an
-/// authorization request under way (where the language link brings it back).
+/// authorization request under way (where the language link brings it back),
+/// with the account choice when the request offered it to this session.
 pub async fn page(
     State(app): AppState,
+    MaybeSession(session): MaybeSession,
     jar: CookieJar,
     Query(params): Query,
 ) -> Result<Response, WebError> {
@@ -71,13 +73,35 @@ pub async fn page(
         return Err(expired_request());
     };
     let client = app.clients.find(&app.db, &request.client_id).await?;
+    let signed_in_as = offered_account(&app, pending_id, session.as_ref()).await?;
     let page = FormPage {
         pending: Some(pending_id),
         client_name: client.as_ref().map(|c| c.name.as_str()),
         identifier: request.login_hint.as_deref().unwrap_or(""),
+        signed_in_as: signed_in_as.as_deref(),
         ..FormPage::default()
     };
     Ok(form_page(&app, jar, page))
+}
+
+/// Who « Continuer avec ce compte » names on the form of the request parked
+/// under `pending_id`, if it offered the account of `session`, and that
+/// account may still sign in (not closed, not grouped).
+pub async fn offered_account(
+    app: &Clef,
+    pending_id: &str,
+    session: Option<&session::Session>,
+) -> anyhow::Result<Option<String>> {
+    let Some(session) = session else {
+        return Ok(None);
+    };
+    if !authorize::offers_account(app, pending_id, session).await? {
+        return Ok(None);
+    }
+    let account = store::account_by_id(&app.db, &session.account_id).await?;
+    Ok(account
+        .filter(|a| a.may_use_applications())
+        .map(|a| format!("{} {} ({})", a.given_name, a.family_name, a.identifier)))
 }
 
 /// The login form with the identifier taken from the query (ignored when invalid).
@@ -111,6 +135,7 @@ pub async fn submit(
     State(app): AppState,
     ClientAddress(address): ClientAddress,
     Device(device): Device,
+    MaybeSession(session): MaybeSession,
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
@@ -130,6 +155,10 @@ pub async fn submit(
             .map(|c| c.name.clone()),
         None => None,
     };
+    let signed_in_as = match &pending_id {
+        Some(id) => offered_account(&app, id, session.as_ref()).await?,
+        None => None,
+    };
     let again = |jar: CookieJar, identifier: &str, error: &str, status: StatusCode| {
         let page = FormPage {
             pending: pending_id.as_deref(),
@@ -138,7 +167,7 @@ pub async fn submit(
             error: Some(error),
             status,
             activation: false,
-            signed_in_as: None,
+            signed_in_as: signed_in_as.as_deref(),
         };
         form_page(&app, jar, page)
     };

@@ -17,7 +17,6 @@ use super::locale::{self, Locale};
 use super::pages::no_store;
 use super::redirect::{rejection_response, respond, to_consent};
 use super::{AppState, login};
-use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::domain::Params;
 use crate::oidc::authorize::{self, AuthorizeOutcome, Rejection};
@@ -114,15 +113,9 @@ async fn answer_authorize(
             Ok(login::form_page(app, jar, page))
         }
         AuthorizeOutcome::AccountChoice { pending_id } => {
-            let account = match &session {
-                Some(session) => accounts::account_by_id(&app.db, &session.account_id).await?,
-                None => None,
-            };
             // An account that may no longer sign in (closed, grouped) is
             // not offered: the login form alone.
-            let signed_in_as = account
-                .filter(|a| a.may_use_applications())
-                .map(|a| format!("{} {} ({})", a.given_name, a.family_name, a.identifier));
+            let signed_in_as = login::offered_account(app, &pending_id, session.as_ref()).await?;
             let page = login::FormPage {
                 pending: Some(&pending_id),
                 client_name: Some(&client.name),

@@ -644,6 +644,25 @@ async fn prompt_select_account_offers_to_go_on_or_to_sign_in_with_another_accoun
     )
     .await;
     assert_eq!(forged.status(), 403, "going on needs the form's token");
+    // The same choice after a mistyped password, and on the request's own
+    // page (where the language link leads).
+    let offered =
+        "Vous êtes connecté(e) en tant que <strong>Claire Martin (claire.martin)</strong>";
+    let mistyped = submit_login(&app, &browser, &page, "marc.durand", "pas-le-bon").await;
+    assert_eq!(mistyped.status(), 401);
+    assert!(mistyped.text().await.unwrap().contains(offered));
+    let request = input_value(&page, "request").unwrap();
+    let own_page = page_text(&browser, &app.url(&format!("/login?request={request}"))).await;
+    assert!(own_page.contains(offered), "{own_page}");
+    assert!(
+        !page_text(
+            &crate::helpers::browser(),
+            &app.url(&format!("/login?request={request}"))
+        )
+        .await
+        .contains("Vous êtes connecté(e)"),
+        "not to another browser"
+    );
     let went_on = go_on(page, None).await;
     let code = location_param(&went_on, "code").expect("a code, no password typed");
     assert_eq!(subject_of(&app, &client, &code).await, claire);
