@@ -661,6 +661,10 @@ pub async fn decide(
             return Ok(None);
         }
         let request = pending.request.clone();
+        let Some(client) = app.clients.find(&app.db, &request.client_id).await? else {
+            return Ok(None);
+        };
+        still_registered(&client, &request)?;
         let again = match pending.awaiting {
             Awaiting::Consent => false,
             // The same button again: a double-click. Another answer is too late.
@@ -680,9 +684,6 @@ pub async fn decide(
             let error = OAuthError::new(ErrorCode::AccessDenied, "the user refused consent");
             return Ok(Some(returned(app, &request, &error)));
         }
-        let Some(client) = app.clients.find(&app.db, &request.client_id).await? else {
-            return Ok(None);
-        };
         // The page asks to tick the terms when they are pending; the web edge
         // checks the box before calling, so acceptance here covers them.
         consent::accept_terms(&app.db, &session.account_id, &client, app.now()).await?;
@@ -708,6 +709,18 @@ pub async fn decide(
 }
 
 /// A session good enough for the request: consent, then the code.
+/// A request parked before its client dropped the redirect URI it names
+/// sends nothing there any more, neither a code nor an error (RFC 6749
+/// §3.1.2.2: registered URIs only).
+fn still_registered(client: &Client, request: &AuthorizationRequest) -> Result<(), Rejection> {
+    match client.registered_redirect_uri(request.redirect_uri.as_str()) {
+        Some(_) => Ok(()),
+        None => Err(Rejection::Shown(OAuthError::invalid_request(
+            "redirect_uri is no longer registered for this client",
+        ))),
+    }
+}
+
 async fn answer(
     app: &Clef,
     request: AuthorizationRequest,
@@ -719,6 +732,7 @@ async fn answer(
             "unknown client_id",
         )));
     };
+    still_registered(&client, &request)?;
     if hint_mismatch(app, &client, &request, session) {
         let error = OAuthError::new(
             ErrorCode::LoginRequired,

@@ -1845,3 +1845,46 @@ async fn default_max_age_asks_for_the_password_again_once_the_sign_in_is_older()
         .unwrap();
     assert!(location_param(&asked, "code").is_some());
 }
+
+/// A sign-in parked while the client still listed a redirect URI, finished
+/// after the client dropped it: nothing goes to the dropped URI.
+#[tokio::test]
+async fn a_parked_sign_in_sends_nothing_to_a_redirect_uri_dropped_since() {
+    let app = spawn_app().await;
+    app.family().await;
+    let kept = "http://127.0.0.1:9999/kept";
+    let dropped = "http://127.0.0.1:9999/dropped";
+    let registered = register(&app, json!({ "redirect_uris": [kept, dropped] })).await;
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    let browser = browser();
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", dropped)
+        .append_pair("scope", "openid")
+        .append_pair("state", "s")
+        .append_pair("nonce", "n");
+    let page = page_text(&browser, url.as_str()).await;
+    assert!(input_value(&page, "request").is_some(), "{page}");
+
+    let replaced = reqwest::Client::new()
+        .put(registered["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(registered["registration_access_token"].as_str().unwrap())
+        .json(&json!({ "client_id": client_id, "redirect_uris": [kept] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+
+    let signed_in = submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
+    assert_eq!(signed_in.status(), 400);
+    assert!(signed_in.headers().get("location").is_none());
+    assert!(
+        signed_in
+            .text()
+            .await
+            .unwrap()
+            .contains("redirect_uri is no longer registered")
+    );
+}
