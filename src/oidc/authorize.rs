@@ -620,10 +620,25 @@ pub async fn go_on(app: &Clef, pending_id: &str, session: &Session) -> Option<Au
         let Some(pending) = app.pending.take(pending_id).await? else {
             return Ok(None);
         };
-        if pending.awaiting != Awaiting::Account
-            || pending.stale_sid.as_deref() != Some(session.sid.as_str())
-        {
+        if pending.stale_sid.as_deref() != Some(session.sid.as_str()) {
+            // Not this session's to answer: left as it was.
+            app.pending.repark(pending_id, &pending).await?;
             return Ok(None);
+        }
+        match pending.awaiting {
+            Awaiting::Account => {}
+            // A second click, the first having led to the consent page:
+            // answered alike, the consent page still there.
+            Awaiting::Consent => {
+                app.pending.repark(pending_id, &pending).await?;
+                return Ok(Some(AuthorizeOutcome::ConsentRequired {
+                    pending_id: pending_id.to_owned(),
+                }));
+            }
+            _ => {
+                app.pending.repark(pending_id, &pending).await?;
+                return Ok(None);
+            }
         }
         let now = app.now();
         if !fresh_enough(&pending, session, now) {
@@ -658,6 +673,8 @@ pub async fn decide(
             return Ok(None);
         };
         if pending.stale_sid.as_deref() != Some(session.sid.as_str()) {
+            // Not this session's to answer: left as it was.
+            app.pending.repark(pending_id, &pending).await?;
             return Ok(None);
         }
         let request = pending.request.clone();

@@ -767,3 +767,60 @@ async fn a_parked_request_is_not_answered_by_a_session_a_link_brings_along() {
         "a fresh sign-in answers it"
     );
 }
+
+/// « Continuer avec ce compte » clicked twice, for a service that asks for
+/// consent: the second click is answered as the first (the consent page),
+/// and the consent page is still there. Another session cannot take it away.
+#[tokio::test]
+async fn a_double_click_on_continue_keeps_the_consent_page() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    let login = page_text(&browser, &app.url("/login")).await;
+    let signed_in = submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
+    assert_eq!(signed_in.status(), 303);
+    let select = authorize_url(&app, &client.0, &[("prompt", "select_account")]);
+    let page = page_text(&browser, &select).await;
+    let form = [
+        ("csrf", input_value(&page, "csrf").unwrap()),
+        ("request", input_value(&page, "request").unwrap()),
+    ];
+    let click = || async {
+        browser
+            .post(app.url("/continuer"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    };
+    let first = click().await;
+    let second = click().await;
+    assert_eq!(first.status(), 303);
+    assert_eq!(second.status(), 303, "{:?}", second.headers());
+    assert_eq!(location(&first), location(&second));
+    assert!(location(&first).starts_with("/consentement?request="));
+
+    // Another signed-in browser posting the same id leaves it in place.
+    let other = crate::helpers::browser();
+    let login = page_text(&other, &app.url("/login")).await;
+    submit_login(&app, &other, &login, "lea.martin", PASSWORD).await;
+    let account = page_text(&other, &app.url("/compte")).await;
+    let stranger = other
+        .post(app.url("/consentement"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap()),
+            ("request", form[1].1.clone()),
+            ("decision", "refuse".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(stranger.status(), 303);
+    let consent = browser
+        .get(app.url(&location(&first)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consent.status(), 200, "the consent page is still there");
+}
