@@ -163,6 +163,21 @@ pub async fn first_connection(
     app.throttle.birth_date_right(&account.identifier).await?;
     check_new_password(app, &form.password, &form.password_confirmation)
         .map_err(|(field, message)| ActivationError::Invalid(field, message))?;
+    // « Mot de passe provisoire, à modifier lors de la première connexion »:
+    // the paper letter must not stay a way in.
+    if let Some(sealed) = &account.provisional_password
+        && app
+            .letters
+            .decrypt(&account.id, sealed)
+            .is_ok_and(|letter| {
+                constant_time_eq(letter.expose_secret(), form.password.expose_secret())
+            })
+    {
+        return Err(ActivationError::Invalid(
+            "password",
+            "Choisissez un mot de passe différent du mot de passe provisoire du courrier.".into(),
+        ));
+    }
     let email = match (form.email.trim(), account.kind) {
         ("", AccountKind::Guardian) => {
             return Err(ActivationError::Invalid(

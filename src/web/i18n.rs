@@ -398,6 +398,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Voir l'aperçu" => "See the preview",
         "Importer le fichier des élèves" => "Import the students' file",
         "Choisissez le fichier des élèves (CSV)." => "Choose the students' file (CSV).",
+        "Choisissez un mot de passe différent du mot de passe provisoire du courrier." => {
+            "Choose a password different from the letter's temporary password."
+        }
         "Cette adresse ne s'ouvre pas directement : revenez à la page précédente, ou à l'accueil." => {
             "This address cannot be opened directly: go back to the previous page, or to the home page."
         }

@@ -905,6 +905,30 @@ async fn my_account_changes_the_password_and_the_address_with_the_current_passwo
     );
 }
 
+/// « Mot de passe provisoire, à modifier lors de la première connexion »:
+/// the letter's password is refused as the new one, and nothing is written.
+#[tokio::test]
+async fn the_letters_password_is_not_taken_as_the_new_one() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    let letter = school.letter_password("marc.baillet").await;
+    let fields = guardian_fields("03/09/2012", &letter, &letter);
+    let refused = school
+        .submit_first_connection(&browser, &page, &fields)
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("différent du mot de passe provisoire du courrier")
+    );
+    let marc = school.app.account_named("marc.baillet").await;
+    assert_eq!(marc.state, clef::accounts::AccountState::Provisional);
+}
+
 /// Someone who had the password asks for their own address; the owner,
 /// warned, changes the password: the new address is dropped and its link
 /// no longer confirms anything.
