@@ -236,13 +236,14 @@ impl Throttle {
     }
 }
 
-/// A wait as people read it: « 40 secondes », « 3 minutes ».
+/// A wait as people read it: « 40 secondes », « 3 minutes », « 24 heures ».
 pub fn french_wait(seconds: u64) -> String {
     match seconds {
         0..=1 => "1 seconde".into(),
         2..=59 => format!("{seconds} secondes"),
         60 => "1 minute".into(),
-        _ => format!("{} minutes", seconds.div_ceil(60)),
+        61..=3600 => format!("{} minutes", seconds.div_ceil(60)),
+        _ => format!("{} heures", seconds.div_ceil(3600)),
     }
 }
 
@@ -391,5 +392,8 @@ mod tests {
         assert_eq!(french_wait(60), "1 minute");
         assert_eq!(french_wait(61), "2 minutes");
         assert_eq!(french_wait(121), "3 minutes");
+        assert_eq!(french_wait(3600), "60 minutes");
+        assert_eq!(french_wait(3601), "2 heures");
+        assert_eq!(french_wait(24 * 3600 - 60), "24 heures");
     }
 }

@@ -10,11 +10,12 @@ use super::account::Refusal;
 use super::error::WebError;
 use super::extract::{CheckedForm, ClientAddress, Device, Query};
 use super::interaction::{self, Interaction, Purpose};
-use super::login::{open_session, sign_in, too_many_attempts, too_many_mails};
+use super::login::{open_session, sign_in, too_many_mails};
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{
     self, ActivationError, FirstConnection, MailRequest, ProfileError,
 };
+use crate::accounts::throttle::french_wait;
 use crate::accounts::tokens::{self, TokenProblem};
 use crate::accounts::{Account, AccountKind, AccountState, store};
 use crate::app::Clef;
@@ -186,7 +187,12 @@ pub async fn first_connection(
             .await;
         }
         Err(ActivationError::TooManyAttempts { retry_after }) => {
-            let message = too_many_attempts(retry_after);
+            // Not « mot de passe oublié » : a letter's account has no password
+            // of its own yet, and the wait may last a day.
+            let message = format!(
+                "Trop de dates de naissance erronées pour ce compte. Patientez {} avant de réessayer, ou demandez de l'aide à l'établissement.",
+                french_wait(retry_after)
+            );
             let page = first_connection_page(
                 &app,
                 jar,

@@ -84,6 +84,16 @@ fn pattern(french: &str) -> Option<String> {
             english_wait(wait)?
         ));
     }
+    if let Some(rest) =
+        french.strip_prefix("Trop de dates de naissance erronées pour ce compte. Patientez ")
+    {
+        let wait =
+            rest.strip_suffix(" avant de réessayer, ou demandez de l'aide à l'établissement.")?;
+        return Some(format!(
+            "Too many wrong birth dates for this account. Wait {} before trying again, or ask the school for help.",
+            english_wait(wait)?
+        ));
+    }
     if let Some(rest) = french
         .strip_prefix("Trop de mails de confirmation ont été demandés pour ce compte. Patientez ")
     {
@@ -256,6 +266,7 @@ fn english_wait(french: &str) -> Option<String> {
         "secondes" => "seconds",
         "minute" => "minute",
         "minutes" => "minutes",
+        "heures" => "hours",
         _ => return None,
     };
     Some(format!("{n} {unit}"))
@@ -915,6 +926,10 @@ mod tests {
         assert_eq!(
             english("Firefox sur Windows").as_deref(),
             Some("Firefox on Windows")
+        );
+        assert_eq!(
+            english("Trop de dates de naissance erronées pour ce compte. Patientez 24 heures avant de réessayer, ou demandez de l'aide à l'établissement.").as_deref(),
+            Some("Too many wrong birth dates for this account. Wait 24 hours before trying again, or ask the school for help.")
         );
         for (french, english_text) in [
             (

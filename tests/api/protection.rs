@@ -535,7 +535,13 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_d
     sign_in().await;
     assert_eq!(guesses(5).await, [400, 400, 400, 400, 400]);
     sign_in().await;
-    assert_eq!(guesses(1).await, [429], "the eleventh guess of the day");
+    let refused = submit("01/01/2000").await;
+    assert_eq!(refused.status(), 429, "the eleventh guess of the day");
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("Patientez 24 heures avant de réessayer, ou demandez de l&#x27;aide à l&#x27;établissement."),
+        "a day, told in hours; help from the school, not « mot de passe oublié »: {page}"
+    );
     // The day over, the right birth date still opens the letter.
     app.clock.advance(24 * 3600);
     sign_in().await;
