@@ -301,8 +301,19 @@ async fn belongs(
     Ok(found.is_some())
 }
 
-/// What the trail's event code says, in French (`| tr` makes it English).
-fn event_label(code: &str) -> &str {
+/// What the trail's event code says, in French (`| tr` makes it English); a
+/// staff action by what it did.
+fn event_label<'a>(code: &'a str, detail: Option<&str>) -> &'a str {
+    match (code, detail) {
+        ("staff_action", Some("reset")) => return "Compte réinitialisé",
+        ("staff_action", Some("close")) => return "Compte fermé",
+        ("staff_action", Some("correct_email")) => return "Adresse mail corrigée",
+        ("staff_action", Some("detach")) => return "Enfant détaché",
+        ("staff_action", Some(d)) if d.starts_with("letters printed") => {
+            return "Courrier imprimé";
+        }
+        _ => {}
+    }
     match code {
         "login" => "Connexion",
         "activation" => "Activation du compte",
@@ -362,7 +373,7 @@ pub async fn account(
         .into_iter()
         .map(|e| {
             minijinja::context! {
-                at => super::account::datetime(e.at), event => event_label(&e.event),
+                at => super::account::datetime(e.at), event => event_label(&e.event, e.detail.as_deref()),
                 outcome => outcome_label(&e.outcome),
                 address => e.address, detail => e.detail, by_staff => e.actor_id.is_some(),
             }

@@ -6,7 +6,7 @@
 // (preview, « Appliquer », and a bad file whose alert names the spreadsheet
 // line); the accounts list filtered by class (a POSTed search); an account page, its
 // « Réinitialiser le compte » refused without « Je confirme » then done with
-// the box ticked by the keyboard, and the staff_action line in its trail; the
+// the box ticked by the keyboard, and the reset's line in its trail; the
 // English page; and a parent refused (403). Every page passes axe-core
 // (WCAG 2 A/AA) and reflows at 320 px.
 //
@@ -617,14 +617,14 @@ try {
 
   await accessible(5, '« Action effectuée »');
 
-  await check('5. « Retour au compte »: the newest line of « Journal du compte » is staff_action (par l\'établissement)', async () => {
+  await check('5. « Retour au compte »: the newest line of « Journal du compte » is « Compte réinitialisé (par l\'établissement) »', async () => {
     await follow('Retour au compte', guardianPage);
     await assertPage(`${GUARDIAN} — ${NAME}`, GUARDIAN);
     const { rows } = await readTable(await tableCaptioned('Les événements de sécurité du compte, du plus récent au plus ancien.'));
     assert.ok(rows.length >= 1, 'a line in the trail');
-    assert.match(rows[0][1], /^staff_action\b/, `the newest event: ${JSON.stringify(rows[0])}`);
+    assert.match(rows[0][1], /^Compte réinitialisé /, `the newest event: ${JSON.stringify(rows[0])}`);
     assert.match(rows[0][1], /par l'établissement/, 'done by the establishment');
-    assert.equal(rows[0][2], 'ok', 'its outcome');
+    assert.equal(rows[0][2], 'Réussi', 'its outcome');
     assert.equal((await accountFacts())['État'], 'non activé', 'still not activated');
     console.log(indent(`trail: ${rows.map((r) => r.join(' | ')).join(' / ')}`));
   });
