@@ -45,6 +45,9 @@ pub struct Letter {
     pub activation_url: String,
     pub letter_date: i64,
     pub deadline: i64,
+    /// How long a letter lasts (`letter_validity_months`), as it tells.
+    #[serde(skip)]
+    pub validity_months: u8,
 }
 
 /// `select` with the server's own cipher, issuer and letter validity: what
@@ -140,6 +143,7 @@ pub async fn select(
             portal_url: portal_url.clone(),
             letter_date,
             deadline: add_months(letter_date, i32::from(validity_months)),
+            validity_months,
         });
     }
     Ok(letters)
@@ -415,8 +419,9 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
     );
     y -= 12.0;
     let deadline = format!(
-        "Vous disposez d'un délai de 3 mois pour activer votre compte, soit jusqu'au {}. Au-delà, votre compte sera \
+        "Vous disposez d'un délai de {} mois pour activer votre compte, soit jusqu'au {}. Au-delà, votre compte sera \
          supprimé et vous ne pourrez plus accéder aux services en ligne.",
+        letter.validity_months,
         french_date(letter.deadline)
     );
     for line in wrap(&deadline, 88) {
@@ -513,6 +518,7 @@ mod tests {
             activation_url: "https://clef.example.fr/activation".into(),
             letter_date: 0,
             deadline: 0,
+            validity_months: 3,
         };
         let bytes = csv(&[letter]).unwrap();
         let mut reader = csv::ReaderBuilder::new()

@@ -208,7 +208,7 @@ pub async fn first_connection(
             return Err(WebError::Page {
                 status: StatusCode::FORBIDDEN,
                 title: "Courrier expiré",
-                message: "Ce courrier de notification a plus de trois mois : demandez-en un nouveau à l'établissement.".into(),
+                message: "Ce courrier de notification a dépassé son délai d'activation : demandez-en un nouveau à l'établissement.".into(),
             })
         }
         Err(ActivationError::NotProvisional) => return Err(session_expired()),

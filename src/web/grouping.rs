@@ -30,7 +30,7 @@ fn refusal(refusal: Refusal) -> (&'static str, &'static str) {
         ),
         Refusal::LetterExpired => (
             "identifier",
-            "Ce courrier de notification a plus de trois mois : il ne permet plus de regrouper le compte. Demandez un nouveau courrier à l'établissement.",
+            "Ce courrier de notification a dépassé son délai d'activation : il ne permet plus de regrouper le compte. Demandez un nouveau courrier à l'établissement.",
         ),
         Refusal::NotGuardian => (
             "identifier",

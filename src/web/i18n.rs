@@ -301,8 +301,8 @@ fn exact(french: &str) -> Option<&'static str> {
         "identifiant oublié ?" => "forgotten username?",
         "mot de passe oublié ?" => "forgotten password?",
         "Identifiant ou mot de passe incorrect." => "Incorrect username or password.",
-        "Ce courrier de notification a plus de trois mois : il ne permet plus d'activer le compte. Demandez un nouveau courrier à l'établissement." => {
-            "This notification letter is more than three months old: it can no longer activate the account. Ask the school for a new letter."
+        "Ce courrier de notification a dépassé son délai d'activation : il ne permet plus d'activer le compte. Demandez un nouveau courrier à l'établissement." => {
+            "This notification letter is past its activation deadline: it can no longer activate the account. Ask the school for a new letter."
         }
         "Demande de connexion expirée" => "Sign-in request expired",
         "Votre demande de connexion a expiré. Revenez sur le site de l'application et cliquez à nouveau sur « se connecter »." => {
@@ -354,8 +354,8 @@ fn exact(french: &str) -> Option<&'static str> {
             "The birth date does not match the one the school knows."
         }
         "Courrier expiré" => "Letter expired",
-        "Ce courrier de notification a plus de trois mois : demandez-en un nouveau à l'établissement." => {
-            "This notification letter is more than three months old: ask the school for a new one."
+        "Ce courrier de notification a dépassé son délai d'activation : demandez-en un nouveau à l'établissement." => {
+            "This notification letter is past its activation deadline: ask the school for a new one."
         }
         "La confirmation du mot de passe ne correspond pas." => {
             "The password confirmation does not match."
@@ -560,8 +560,8 @@ fn exact(french: &str) -> Option<&'static str> {
         "Ce compte n'a pas encore été activé : saisissez aussi la date de naissance de l'enfant nommé sur son courrier de notification." => {
             "This account has not been activated yet: also enter the birth date of the child named on its notification letter."
         }
-        "Ce courrier de notification a plus de trois mois : il ne permet plus de regrouper le compte. Demandez un nouveau courrier à l'établissement." => {
-            "This notification letter is more than three months old: it can no longer group the account. Ask the school for a new letter."
+        "Ce courrier de notification a dépassé son délai d'activation : il ne permet plus de regrouper le compte. Demandez un nouveau courrier à l'établissement." => {
+            "This notification letter is past its activation deadline: it can no longer group the account. Ask the school for a new letter."
         }
         "Seuls les comptes de responsables peuvent être regroupés : ce compte est celui d'un élève ou d'un personnel." => {
             "Only parent or guardian accounts can be grouped: this account belongs to a student or a staff member."

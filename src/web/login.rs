@@ -234,7 +234,7 @@ pub async fn submit(
             return Ok(pages::retry_after(page, retry_after));
         }
         Err(LoginError::LetterExpired) => {
-            let message = "Ce courrier de notification a plus de trois mois : il ne permet plus d'activer le compte. Demandez un nouveau courrier à l'établissement.";
+            let message = "Ce courrier de notification a dépassé son délai d'activation : il ne permet plus d'activer le compte. Demandez un nouveau courrier à l'établissement.";
             return Ok(again(
                 jar,
                 identifier.as_str(),

@@ -388,7 +388,7 @@ async fn every_refusal_has_its_message_and_changes_nothing() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(page.contains("plus de trois mois"), "{page}");
+    assert!(page.contains("a dépassé son délai"), "{page}");
     assert_eq!(app.count("guardianships").await, guardianships);
     assert_eq!(
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM accounts WHERE state = 'closed'")

@@ -389,6 +389,19 @@ async fn a_pdf_of_three_letters_names_each_identifier() {
     );
     assert!(flowing.contains("Mot de passe provisoire, à modifier lors de la première connexion"));
     assert!(flowing.contains("délai de 3 mois pour activer votre compte"));
+    // A letter tells the validity it was printed with.
+    let mut longer = letters[0].clone();
+    longer.validity_months = 4;
+    let document = lopdf::Document::load_mem(
+        &clef::provisioning::letters::pdf(std::slice::from_ref(&longer)).unwrap(),
+    )
+    .unwrap();
+    let text = document.extract_text(&[1]).unwrap();
+    let flowing = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flowing.contains("délai de 4 mois pour activer votre compte"),
+        "{flowing}"
+    );
     // The CSV for mail merges carries the same.
     let csv = String::from_utf8(clef::provisioning::letters::csv(&letters).unwrap()).unwrap();
     assert_eq!(csv.lines().count(), 4);

@@ -477,7 +477,13 @@ async fn an_expired_letter_no_longer_works_and_its_account_is_deleted() {
         .login_to_code(&browser(), "marc.baillet", &password)
         .await;
     assert_eq!(refused.status(), 403);
-    assert!(refused.text().await.unwrap().contains("plus de trois mois"));
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("a dépassé son délai")
+    );
 
     let (db, now) = (&school.app.app.db, school.app.app.now());
     let expiry = || clef::provisioning::expiry::expire_letters(db, now, 3);
