@@ -83,11 +83,19 @@ struct HashingSaturated;
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {
+            // A refused page always offers a way on: the home page (« Mon
+            // compte » when signed in, else the login form).
             Self::Page {
                 status,
                 title,
                 message,
-            } => pages::message(status, title, &message, None),
+            } => pages::message_with_link(
+                status,
+                title,
+                &message,
+                None,
+                Some(("/", "Retour à l'accueil")),
+            ),
             Self::OAuth(error) => oauth_json(&error),
             Self::Busy => {
                 let mut response = pages::message(

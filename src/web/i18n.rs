@@ -652,6 +652,7 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "Trop de demandes" => "Too many requests",
         "Faire une nouvelle demande" => "Make a new request",
+        "Retour à l'accueil" => "Back to the home page",
         "Choisissez l'envoi par mail ou par SMS." => "Choose email or text message.",
         "Ce code n'est pas le bon. Il vous reste 1 essai." => {
             "This code is not the right one. You have 1 try left."

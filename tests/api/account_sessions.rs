@@ -265,6 +265,11 @@ async fn signing_out_everywhere_ends_the_other_sessions_and_keeps_this_one() {
             .await
             .unwrap();
         assert_eq!(forged.status(), 403);
+        let page = forged.text().await.unwrap();
+        assert!(
+            page.contains("Formulaire expiré") && page.contains("Retour à l&#x27;accueil</a>"),
+            "a way on: {page}"
+        );
     }
     assert_eq!(account_page(&app, &there).await.status(), 200);
 
