@@ -302,7 +302,7 @@ pub async fn change_email(
         &origin,
     )
     .await
-    .map(|_| "Un mail de confirmation a été envoyé à la nouvelle adresse : elle remplacera l'actuelle dès que vous aurez cliqué sur son lien.");
+    .map(|_| "Un courriel vient de vous être envoyé à votre nouvelle adresse afin de confirmer cette mise à jour. Elle remplacera l'actuelle dès que vous aurez cliqué sur son lien.");
     outcome(&app, jar, &account, &session.sid, result).await
 }
 

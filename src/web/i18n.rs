@@ -806,8 +806,8 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "Votre adresse mail est déjà validée." => "Your email address is already validated.",
         "Votre mot de passe a été modifié." => "Your password has been changed.",
-        "Un mail de confirmation a été envoyé à la nouvelle adresse : elle remplacera l'actuelle dès que vous aurez cliqué sur son lien." => {
-            "A confirmation email has been sent to the new address: it will replace the current one as soon as you click its link."
+        "Un courriel vient de vous être envoyé à votre nouvelle adresse afin de confirmer cette mise à jour. Elle remplacera l'actuelle dès que vous aurez cliqué sur son lien." => {
+            "An email has just been sent to your new address to confirm this change. It will replace the current one as soon as you click its link."
         }
         "Vos autres sessions sont fermées : seule celle-ci reste ouverte." => {
             "Your other sessions are closed: only this one stays open."

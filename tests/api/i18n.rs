@@ -416,7 +416,7 @@ async fn mails_follow_the_language_of_the_page_that_sends_them() {
         .await
         .unwrap();
     assert!(
-        changed.contains("A confirmation email has been sent"),
+        changed.contains("An email has just been sent to your new address"),
         "{changed}"
     );
 

@@ -866,7 +866,12 @@ async fn my_account_changes_the_password_and_the_address_with_the_current_passwo
     )
     .await
     .unwrap();
-    assert!(asked.text().await.unwrap().contains("claire@example.net"));
+    let asked = asked.text().await.unwrap();
+    assert!(asked.contains("claire@example.net"));
+    // The seeds' words (guide des élèves, « Votre adresse mail »).
+    assert!(asked.contains(
+        "Un courriel vient de vous être envoyé à votre nouvelle adresse afin de confirmer cette mise à jour."
+    ));
     let claire = app.account_named("claire.martin").await;
     assert_eq!(
         claire.email.as_deref(),
