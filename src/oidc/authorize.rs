@@ -576,6 +576,16 @@ pub async fn offers_account(
     }))
 }
 
+/// A parked request taken by a session that may not answer it goes back as
+/// it was, so that no one else can wipe it; a consent's answered trace (a
+/// minute, for a double-click) is let go rather than kept half an hour.
+async fn leave_in_place(app: &Clef, pending_id: &str, pending: &Pending) -> anyhow::Result<()> {
+    if matches!(pending.awaiting, Awaiting::Answered { .. }) {
+        return Ok(());
+    }
+    app.pending.repark(pending_id, pending).await
+}
+
 /// After a login: the parked request goes on with the new session. `None`:
 /// nothing is parked under that id (expired, or answered already).
 pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<AuthorizeOutcome> {
@@ -621,8 +631,7 @@ pub async fn go_on(app: &Clef, pending_id: &str, session: &Session) -> Option<Au
             return Ok(None);
         };
         if pending.stale_sid.as_deref() != Some(session.sid.as_str()) {
-            // Not this session's to answer: left as it was.
-            app.pending.repark(pending_id, &pending).await?;
+            leave_in_place(app, pending_id, &pending).await?;
             return Ok(None);
         }
         match pending.awaiting {
@@ -636,7 +645,7 @@ pub async fn go_on(app: &Clef, pending_id: &str, session: &Session) -> Option<Au
                 }));
             }
             _ => {
-                app.pending.repark(pending_id, &pending).await?;
+                leave_in_place(app, pending_id, &pending).await?;
                 return Ok(None);
             }
         }
@@ -673,8 +682,7 @@ pub async fn decide(
             return Ok(None);
         };
         if pending.stale_sid.as_deref() != Some(session.sid.as_str()) {
-            // Not this session's to answer: left as it was.
-            app.pending.repark(pending_id, &pending).await?;
+            leave_in_place(app, pending_id, &pending).await?;
             return Ok(None);
         }
         let request = pending.request.clone();
