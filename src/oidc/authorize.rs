@@ -576,10 +576,27 @@ pub async fn offers_account(
     }))
 }
 
+/// The request parked under `pending_id`, taken, if `session` is the one it
+/// waits on; else it is put back as it was.
+async fn take_for(
+    app: &Clef,
+    pending_id: &str,
+    session: &Session,
+) -> anyhow::Result<Option<Pending>> {
+    let Some(pending) = app.pending.take(pending_id).await? else {
+        return Ok(None);
+    };
+    if pending.stale_sid.as_deref() != Some(session.sid.as_str()) {
+        put_back(app, pending_id, &pending).await?;
+        return Ok(None);
+    }
+    Ok(Some(pending))
+}
+
 /// A parked request taken by a session that may not answer it goes back as
 /// it was, so that no one else can wipe it; a consent's answered trace (a
 /// minute, for a double-click) is let go rather than kept half an hour.
-async fn leave_in_place(app: &Clef, pending_id: &str, pending: &Pending) -> anyhow::Result<()> {
+async fn put_back(app: &Clef, pending_id: &str, pending: &Pending) -> anyhow::Result<()> {
     if matches!(pending.awaiting, Awaiting::Answered { .. }) {
         return Ok(());
     }
@@ -627,13 +644,9 @@ fn fresh_enough(pending: &Pending, session: &Session, now: i64) -> bool {
 /// the login form. `None`: nothing offered to this session under that id.
 pub async fn go_on(app: &Clef, pending_id: &str, session: &Session) -> Option<AuthorizeOutcome> {
     let result = async {
-        let Some(pending) = app.pending.take(pending_id).await? else {
+        let Some(pending) = take_for(app, pending_id, session).await? else {
             return Ok(None);
         };
-        if pending.stale_sid.as_deref() != Some(session.sid.as_str()) {
-            leave_in_place(app, pending_id, &pending).await?;
-            return Ok(None);
-        }
         match pending.awaiting {
             Awaiting::Account => {}
             // A second click, the first having led to the consent page:
@@ -645,7 +658,7 @@ pub async fn go_on(app: &Clef, pending_id: &str, session: &Session) -> Option<Au
                 }));
             }
             _ => {
-                leave_in_place(app, pending_id, &pending).await?;
+                put_back(app, pending_id, &pending).await?;
                 return Ok(None);
             }
         }
@@ -678,13 +691,9 @@ pub async fn decide(
     accepted: bool,
 ) -> Option<AuthorizeOutcome> {
     let result = async {
-        let Some(pending) = app.pending.take(pending_id).await? else {
+        let Some(pending) = take_for(app, pending_id, session).await? else {
             return Ok(None);
         };
-        if pending.stale_sid.as_deref() != Some(session.sid.as_str()) {
-            leave_in_place(app, pending_id, &pending).await?;
-            return Ok(None);
-        }
         let request = pending.request.clone();
         let Some(client) = app.clients.find(&app.db, &request.client_id).await? else {
             return Ok(None);
