@@ -415,15 +415,26 @@ async fn exchange_code(
             refresh::Opening::new(family, &policy, now)
         })
         .unzip();
-    let written = app
-        .ledger
-        .write(Entry {
-            sid: grant.sid.clone(),
-            client_id: client.id.clone(),
-            at: now,
-            opening,
-        })
-        .await?;
+    let signed = SignIn {
+        auth_time: grant.auth_time,
+        sid: &grant.sid,
+        amr: &grant.amr,
+        nonce: grant.nonce.as_deref(),
+    };
+    // The ID token is signed while the ledger's batch is on its way to the
+    // database: the `biased` join polls the write first, which queues the
+    // entry, then signs; the token is dropped unsent if the exchange is
+    // refused below.
+    let entry = Entry {
+        sid: grant.sid.clone(),
+        client_id: client.id.clone(),
+        at: now,
+        opening,
+    };
+    let (written, id_token) = tokio::join!(biased; app.ledger.write(entry), async {
+        id_token(app, client, claims, &signed, &access_token)
+    });
+    let written = written?;
     // A session ended since the code was issued (a logout, a password reset,
     // « se déconnecter partout »), or a service's consent withdrawn since,
     // ends the code as it ends the tokens. Checked once the refresh family is
@@ -456,17 +467,10 @@ async fn exchange_code(
     if let Err(redeem) = app.codes.record_issued(&code_id, &access_id).await {
         return Err(refuse_replay(app, client, redeem).await);
     }
-    let signed = SignIn {
-        auth_time: grant.auth_time,
-        sid: &grant.sid,
-        amr: &grant.amr,
-        nonce: grant.nonce.as_deref(),
-    };
-    let id_token = id_token(app, client, claims, &signed, &access_token)?;
     Ok(TokenResponse::bearer(
         app,
         access_token,
-        Some(id_token),
+        Some(id_token?),
         refresh_token,
         grant.scopes.to_wire(),
     ))
