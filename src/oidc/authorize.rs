@@ -632,6 +632,14 @@ pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<A
     result.unwrap_or_else(|rejection| Some(AuthorizeOutcome::Rejected(rejection)))
 }
 
+/// Whether the sign-in is older than the request's `max_age` allows. A
+/// `max_age=0` was met by the login made for this request (`needs_login`).
+fn outlived_max_age(request: &AuthorizationRequest, session: &Session, now: i64) -> bool {
+    request
+        .max_age
+        .is_some_and(|max_age| max_age > 0 && now - session.auth_time > max_age)
+}
+
 /// Whether `session` may answer `pending`: a sign-in since it was parked
 /// always may; an older one only as the request's `prompt=login` and
 /// `max_age` allow, now.
@@ -705,12 +713,32 @@ pub async fn decide(
             Awaiting::Answered { accepted: first } if first == accepted => true,
             _ => return Ok(None),
         };
+        // A consent page left open past the request's `max_age`: the password
+        // again before the code, whose `auth_time` the service checks against
+        // it (OIDC Core §3.1.2.1); the consent is then asked anew.
+        let now = app.now();
+        if accepted && outlived_max_age(&request, session, now) {
+            let pending = Pending {
+                awaiting: Awaiting::Login,
+                parked_at: now,
+                ..pending
+            };
+            app.pending.repark(pending_id, &pending).await?;
+            return Ok(Some(AuthorizeOutcome::LoginRequired {
+                pending_id: pending_id.to_owned(),
+            }));
+        }
         if !again {
             // One second click, within a minute; not a third.
             app.pending.answered(pending_id, pending, accepted).await?;
         }
         if again && accepted {
-            // The first click gave the consent: this one gets its own code.
+            // The first click gave the consent: this one gets its own code,
+            // without the consent page a `prompt=consent` would ask again.
+            let request = AuthorizationRequest {
+                prompt_consent: false,
+                ..request
+            };
             return answer(app, request, session, None).await.map(Some);
         }
         if !accepted {
@@ -720,13 +748,13 @@ pub async fn decide(
         }
         // The page asks to tick the terms when they are pending; the web edge
         // checks the box before calling, so acceptance here covers them.
-        consent::accept_terms(&app.db, &session.account_id, &client, app.now()).await?;
+        consent::accept_terms(&app.db, &session.account_id, &client, now).await?;
         consent::grant(
             &app.db,
             &session.account_id,
             &request.client_id,
             &request.scopes,
-            app.now(),
+            now,
         )
         .await?;
         tracing::info!(account = %session.account_id, client_id = %request.client_id, scopes = %request.scopes.to_wire(), "consent given");
@@ -735,7 +763,7 @@ pub async fn decide(
             .account(&session.account_id)
             .client(&request.client_id)
             .detail(&scopes);
-        audit::record(&app.db, entry, app.now()).await;
+        audit::record(&app.db, entry, now).await;
         respond_with_code(app, &request, session).await.map(Some)
     }
     .await;

@@ -21,10 +21,11 @@ pub fn after_form(outcome: AuthorizeOutcome) -> Result<Response, WebError> {
         }
         AuthorizeOutcome::Rejected(rejection) => rejection_response(rejection),
         AuthorizeOutcome::ConsentRequired { pending_id } => Ok(to_consent(&pending_id)),
-        // A form answers a request that had its login (and its choice of
-        // account); should it want one again, the login form starts afresh.
-        AuthorizeOutcome::LoginRequired { .. } | AuthorizeOutcome::AccountChoice { .. } => {
-            Ok(Redirect::to("/login").into_response())
+        // The request wants a login again (a consent page left open past its
+        // `max_age`): its login form, which names the service.
+        AuthorizeOutcome::LoginRequired { pending_id }
+        | AuthorizeOutcome::AccountChoice { pending_id } => {
+            Ok(Redirect::to(&format!("/login?request={pending_id}")).into_response())
         }
     }
 }

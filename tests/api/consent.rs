@@ -2,6 +2,7 @@
 //! account — least of all the list of a parent's children — before the person
 //! accepted it on the consent page.
 
+use clef::clock::Clock;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -135,6 +136,52 @@ async fn refusing_consent_returns_access_denied_and_records_nothing() {
     assert_eq!(again.status(), 400);
 }
 
+/// A consent page left open past the request's `max_age`: accepting it asks
+/// for the password again (the service checks `auth_time` against its
+/// `max_age`), records no consent meanwhile, and the new sign-in goes on
+/// to the consent page, whose answer brings a fresh `auth_time` back.
+#[tokio::test]
+async fn accepting_after_max_age_asks_for_the_password_again() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    let url = authorize_url(
+        &app,
+        &client.0,
+        &[("scope", "openid profile children"), ("max_age", "60")],
+    );
+    let after_login = login_through(&app, &browser, &url).await;
+    let page = consent_page(&app, &browser, &after_login).await;
+
+    app.clock.advance(61);
+    let late = answer(&app, &browser, &page, "accept").await;
+    assert_eq!(late.status(), 303);
+    let to_login = location(&late);
+    assert!(to_login.starts_with("/login?request="), "{to_login}");
+    assert!(location_param(&late, "code").is_none());
+    assert_eq!(app.count("consents").await, 0);
+    let form = page_text(&browser, &app.url(&to_login)).await;
+    assert!(form.contains("Votre mot de passe"), "{form}");
+    assert!(
+        form.contains("Cahier de textes Exemple"),
+        "the service is named"
+    );
+
+    let signed_in = app.clock.now();
+    let again = submit_login(&app, &browser, &form, "claire.martin", PASSWORD).await;
+    let page = consent_page(&app, &browser, &again).await;
+    let accepted = answer(&app, &browser, &page, "accept").await;
+    let code = location_param(&accepted, "code").expect("a code once signed in again");
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert!(id_token["auth_time"].as_i64().unwrap() >= signed_in);
+}
+
 #[tokio::test]
 async fn prompt_none_without_consent_answers_consent_required() {
     let app = spawn_app().await;
@@ -201,7 +248,17 @@ async fn consent_is_asked_again_when_scopes_grow_and_whenever_prompt_consent_say
             .send()
             .await
             .unwrap();
-        consent_page(&app, &browser, &forced).await;
+        let page = consent_page(&app, &browser, &forced).await;
+        // A double-click on « Accepter »: a code for each click, not the
+        // consent page again for the second.
+        for click in ["first", "second"] {
+            let accepted = answer(&app, &browser, &page, "accept").await;
+            assert!(
+                location_param(&accepted, "code").is_some(),
+                "{click} click: {}",
+                location(&accepted)
+            );
+        }
     }
     // A first-party ENT is never asked otherwise.
     let plain = browser
