@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 
 use super::account::Refusal;
@@ -132,6 +132,9 @@ pub async fn first_connection(
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
+    if params.get("cancel").is_some() {
+        return cancel_first_connection(&app, jar).await;
+    }
     let (interaction, account) = interaction_account(&app, &jar, Purpose::FirstConnection).await?;
     let entered = Entered {
         birthdate: params.get("birthdate").unwrap_or(""),
@@ -243,6 +246,23 @@ pub async fn first_connection(
         }
         _ => Ok((jar, pending_page(activated.email.as_deref(), None)).into_response()),
     }
+}
+
+/// « Annuler » on the first connection: the letter's step ends here (on a
+/// shared computer, no one after goes on with it), back to the login form,
+/// the service's if a request is still under way. Nothing is written.
+async fn cancel_first_connection(app: &Clef, jar: CookieJar) -> Result<Response, WebError> {
+    let pending_id = interaction::current(app, &jar, Purpose::FirstConnection)
+        .await?
+        .and_then(|interaction| interaction.pending_id);
+    let jar = interaction::end(app, jar).await?;
+    let login = match pending_id {
+        Some(id) if authorize::pending(app, &id).await?.is_some() => {
+            format!("/login?request={id}")
+        }
+        _ => "/login".to_owned(),
+    };
+    Ok((jar, Redirect::to(&login)).into_response())
 }
 
 fn pending_page(email: Option<&str>, continue_url: Option<&str>) -> Response {

@@ -1027,6 +1027,51 @@ async fn the_qr_code_page_prefills_the_identifier() {
     assert!(!page.contains(&letter.password), "never the password");
 }
 
+/// « Annuler » on the first connection ends the letter's step in this
+/// browser (no one after goes on with it) and goes back to the service's
+/// login form; the account stays as the letter left it.
+#[tokio::test]
+async fn cancelling_the_first_connection_ends_it_and_returns_to_the_login_form() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    assert!(page.contains("Annuler"));
+    let cancelled = school
+        .submit_first_connection(
+            &browser,
+            &page,
+            &[("cancel", "1"), ("birthdate", "03/09/2012")],
+        )
+        .await;
+    assert_eq!(cancelled.status(), 303);
+    let login = location(&cancelled);
+    assert!(login.starts_with("/login?request="), "{login}");
+    let form = page_text(&browser, &school.app.url(&login)).await;
+    assert!(form.contains("Votre mot de passe"));
+
+    let after = browser
+        .get(school.app.url("/premiere-connexion"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 400, "the step is over");
+    let refused = school
+        .submit_first_connection(
+            &browser,
+            &page,
+            &guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD),
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        school.app.account_named("marc.baillet").await.state,
+        clef::accounts::AccountState::Provisional
+    );
+
+    // The letter still opens the step again.
+    school.activate_marc(&browser).await;
+}
+
 #[tokio::test]
 async fn hostile_first_connection_and_profile_fields_are_refused_and_change_nothing() {
     let school = school().await;
