@@ -253,7 +253,7 @@ pub async fn act(
                     // rather than deleting it (`provisioning::expiry`).
                     "UPDATE accounts SET state = 'provisional', password_hash = NULL, provisional_password = $1, \
                      letter_date = $2, email_verified_at = NULL, pending_email = NULL, \
-                     updated_at = $2 WHERE id = $3 AND state <> 'closed'",
+                     session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3 AND state <> 'closed'",
                 )
                 .bind(&sealed)
                 .bind(now)
@@ -265,8 +265,8 @@ pub async fn act(
                 anyhow::ensure!(changed == 1, "this account is closed");
             } else {
                 let changed = sqlx::query(
-                    "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1 \
-                     WHERE id = $2 AND state <> 'closed'",
+                    "UPDATE accounts SET state = 'closed', provisional_password = NULL, \
+                     session_epoch = session_epoch + 1, updated_at = $1 WHERE id = $2 AND state <> 'closed'",
                 )
                 .bind(now)
                 .bind(&account.id)
@@ -284,10 +284,14 @@ pub async fn act(
             .await?;
             crate::oidc::refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
             tx.commit().await?;
-            // Done: on the trail now, even if ending the sessions fails below
-            // (the staff member then sees an error and acts again).
+            // Done, and on the trail now. The account's cookies stopped working
+            // with the commit (its session epoch moved on); ending the sessions'
+            // records and telling their clients is what may fail below, and
+            // acting again would not redo it (a closed account is refused).
             record(app, actor, account, &action, address, user_agent, now).await;
-            crate::oidc::logout::sign_out_everywhere(app, &account.id).await?;
+            if let Err(e) = crate::oidc::logout::sign_out_everywhere(app, &account.id).await {
+                tracing::error!(account = %account.id, error = %e, "sessions not ended after a staff action");
+            }
             if action == Action::Reset {
                 Done::Reset
             } else {
