@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use clef::domain::Uai;
+use clef::provisioning::import::BadRows::Refuse;
 use clef::provisioning::letters::{self, Selection};
 use clef::provisioning::provisional::LetterCipher;
 
@@ -74,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let report =
-        clef::provisioning::import::import(&db, &cipher, &uai, &file, 1_790_000_000, false)
+        clef::provisioning::import::import(&db, &cipher, &uai, &file, 1_790_000_000, false, Refuse)
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -86,9 +87,10 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    let again = clef::provisioning::import::import(&db, &cipher, &uai, &file, 1_790_000_000, false)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let again =
+        clef::provisioning::import::import(&db, &cipher, &uai, &file, 1_790_000_000, false, Refuse)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     assert_eq!(again.students_created + again.guardians_created, 0);
     println!(
         "re-import (nothing changes): {:.1} s",

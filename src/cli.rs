@@ -99,6 +99,10 @@ enum Command {
         /// Show what would change, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Import the good rows of a file with bad ones, which are listed and
+        /// left out (without it, a file with a bad row is refused whole).
+        #[arg(long)]
+        skip_bad_rows: bool,
     },
     /// Print the notification letters of provisional accounts (PDF, one A4 page
     /// each, or CSV for mail merges). Reprinting shows the same passwords.
@@ -528,7 +532,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             establishment,
             file,
             dry_run,
-        } => import(config, &establishment, &file, dry_run).await,
+            skip_bad_rows,
+        } => {
+            let bad_rows = match skip_bad_rows {
+                true => crate::provisioning::import::BadRows::Skip,
+                false => crate::provisioning::import::BadRows::Refuse,
+            };
+            import(config, &establishment, &file, dry_run, bad_rows).await
+        }
         Command::Letters {
             establishment,
             class,
@@ -582,13 +593,24 @@ async fn import(
     uai: &str,
     file: &std::path::Path,
     dry_run: bool,
+    bad_rows: crate::provisioning::import::BadRows,
 ) -> anyhow::Result<()> {
     use crate::provisioning::import::{self, ImportError};
     let uai = Uai::parse(uai)?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let app = Clef::start(config, Arc::new(SystemClock)).await?;
-    match import::import(&app.db, &app.letters, &uai, &bytes, app.now(), dry_run).await {
+    let now = app.now();
+    match import::import(&app.db, &app.letters, &uai, &bytes, now, dry_run, bad_rows).await {
         Ok(report) => {
+            for skipped in &report.skipped {
+                eprintln!("{skipped}");
+            }
+            if !report.skipped.is_empty() {
+                eprintln!(
+                    "{} ligne(s) refusée(s), laissée(s) de côté",
+                    report.skipped.len()
+                );
+            }
             if dry_run {
                 println!("Simulation : rien n'a été écrit.");
                 for change in &report.changes {
@@ -611,7 +633,7 @@ async fn import(
                 eprintln!("{error}");
             }
             bail!(
-                "{} ligne(s) refusée(s) : rien n'a été importé",
+                "{} ligne(s) refusée(s) : rien n'a été importé (--skip-bad-rows importe les autres)",
                 errors.len()
             )
         }

@@ -47,7 +47,17 @@ impl Phone {
         if !(8..=15).contains(&body.len()) || !body.bytes().all(|b| b.is_ascii_digit()) {
             return Err(FieldError::new("téléphone", Problem::Invalid));
         }
-        Ok(Self(digits))
+        if digits.starts_with(['+', '0']) {
+            return Ok(Self(digits));
+        }
+        // A spreadsheet that took the cell for a number dropped its leading
+        // `0` (`612345678`) or its `+` (`33612345678`). Another number with
+        // neither cannot be dialled as it is.
+        match digits.len() {
+            9 => Ok(Self(format!("0{digits}"))),
+            11 if digits.starts_with("33") => Ok(Self(format!("+{digits}"))),
+            _ => Err(FieldError::new("téléphone", Problem::Invalid)),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -146,6 +156,8 @@ fn words(header: &str) -> Vec<String> {
 fn column(header: &str) -> Option<Column> {
     let words = words(header);
     let has = |candidates: &[&str]| words.iter().any(|w| candidates.contains(&w.as_str()));
+    // Not « légal » alone: « Nom légal » is the pupil's; « Nom resp. légal 2 »
+    // and « représentant légal » have their own word.
     let guardian_words = [
         "guardian",
         "responsable",
@@ -153,19 +165,28 @@ fn column(header: &str) -> Option<Column> {
         "representant",
         "parent",
         "rl",
-        "legal",
     ];
-    let rank = words.iter().find_map(|w| match w.as_str() {
-        "1" => Some(1),
-        "2" => Some(2),
-        _ => None,
-    });
-    let is_guardian = has(&guardian_words);
+    let guardian_at = words
+        .iter()
+        .position(|w| guardian_words.contains(&w.as_str()));
+    // The guardian's rank follows its word (« Téléphone 2 responsable 1 » is
+    // the first guardian's second phone); else any 1 or 2 in the header.
+    let rank_in = |words: &[String]| {
+        words.iter().find_map(|w| match w.as_str() {
+            "1" => Some(1),
+            "2" => Some(2),
+            _ => None,
+        })
+    };
+    let rank = guardian_at
+        .and_then(|at| rank_in(&words[at..]))
+        .or_else(|| rank_in(&words));
+    let is_guardian = guardian_at.is_some();
     let field = if has(&["email", "mail", "courriel", "mel"]) {
         Some(GuardianField::Email)
     } else if has(&["phone", "tel", "telephone", "portable", "mobile", "sms"]) {
         Some(GuardianField::Phone)
-    } else if has(&["given", "prenom", "firstname", "first"]) {
+    } else if has(&["given", "prenom", "prenoms", "firstname", "first"]) {
         Some(GuardianField::GivenName)
     } else if has(&["family", "nom", "lastname", "last", "surname"]) {
         Some(GuardianField::FamilyName)
@@ -224,8 +245,14 @@ fn column(header: &str) -> Option<Column> {
     }
 }
 
-/// Text as the spreadsheet wrote it: UTF-8 (BOM or not), else Windows-1252.
+/// Text as the spreadsheet wrote it: UTF-8 (BOM or not), UTF-16 with its
+/// BOM (Excel's « Texte Unicode », tab-separated), else Windows-1252.
 pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes)
+        && encoding != encoding_rs::UTF_8
+    {
+        return encoding.decode_without_bom_handling(&bytes[bom..]).0;
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
@@ -301,6 +328,24 @@ impl<'a> SpreadsheetRows<'a> {
 /// Parses and validates the whole file. Either every row is good, or the
 /// errors of every bad row come back, each with its line number.
 pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
+    let parsed = read(bytes)?;
+    if parsed.refused.is_empty() {
+        Ok(parsed.rows)
+    } else {
+        Err(parsed.refused)
+    }
+}
+
+/// A readable file: its good rows, and the bad ones with their line numbers.
+#[derive(Debug)]
+pub struct Parsed {
+    pub rows: Vec<PupilRow>,
+    pub refused: Vec<RowError>,
+}
+
+/// Parses and validates the whole file, keeping the good rows apart from
+/// the bad; `Err` when the file itself cannot be read (its header).
+pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     let text = decode(bytes);
     let file_error = |reason: String| vec![RowError { line: 0, reason }];
     let mut reader = csv::ReaderBuilder::new()
@@ -350,6 +395,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
     let mut errors = Vec::new();
     let mut seen: HashMap<StudentNumber, usize> = HashMap::new();
     let mut rows_before = SpreadsheetRows::new(&text);
+    let mut last = None;
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
@@ -365,6 +411,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
         let line = record
             .position()
             .map_or(0, |p| rows_before.row_at(p.byte()));
+        let broken = record.iter().any(|cell| cell.contains(['\n', '\r']));
+        last = record.position().map(|p| (p.byte() as usize, line, broken));
         if record.iter().all(str::is_empty) {
             continue; // spreadsheets leave blank lines at the end
         }
@@ -391,11 +439,28 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
             Err(reason) => errors.push(RowError { line, reason }),
         }
     }
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
+    // The file's last record may be a quoted cell never closed, which the
+    // csv reader takes to the end of the file without an error: every row
+    // after its quote would vanish into it. Such a record holds a line break,
+    // and an odd number of quotes from its start (a closed cell has two, and
+    // a `""` inside it two more).
+    if let Some((byte, line, true)) = last
+        && text.as_bytes()[byte.min(text.len())..]
+            .iter()
+            .filter(|&&b| b == b'"')
+            .count()
+            % 2
+            == 1
+    {
+        return Err(vec![RowError {
+            line,
+            reason: "un guillemet (\") ouvert dans cette ligne n'est jamais refermé : la suite du fichier serait lue comme une seule cellule. Retirez ce guillemet ou refermez-le".into(),
+        }]);
     }
+    Ok(Parsed {
+        rows,
+        refused: errors,
+    })
 }
 
 /// Keeps a field's value, or records why it was refused.
@@ -521,6 +586,13 @@ mod tests {
                 "Nom représentant légal",
                 Column::Guardian(1, GuardianField::FamilyName),
             ),
+            ("Prénoms", Column::GivenName),
+            ("Nom légal", Column::FamilyName),
+            // The rank is the guardian's, not the phone's.
+            (
+                "Téléphone 2 responsable 1",
+                Column::Guardian(1, GuardianField::Phone),
+            ),
         ] {
             assert_eq!(column(header), Some(expected), "{header}");
         }
@@ -562,6 +634,52 @@ mod tests {
     fn windows_1252_is_decoded_when_the_bytes_are_not_utf8() {
         assert_eq!(decode(b"L\xe9a;Fran\xe7ois"), "Léa;François");
         assert_eq!(decode("\u{feff}Léa".as_bytes()), "Léa");
+    }
+
+    /// Excel's « Texte Unicode (*.txt) »: UTF-16 (little-endian) with its
+    /// BOM, tab-separated.
+    #[test]
+    fn utf16_text_with_its_bom_is_read() {
+        let text = "student_id\tfamily_name\tgiven_name\tbirthdate\tclass\r\n1\tBaillet\tBénédicte\t03/09/2012\t5 B\r\n";
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        for bytes in [le, be] {
+            let rows = parse(&bytes).unwrap();
+            assert_eq!(rows[0].given_name.as_str(), "Bénédicte");
+        }
+    }
+
+    /// A quote opened in a cell and never closed: the csv reader would take
+    /// the rest of the file as that cell, without an error.
+    #[test]
+    fn a_quote_never_closed_refuses_the_file_at_its_row() {
+        let header = "student_id;family_name;given_name;birthdate;class;observations";
+        let text = [
+            header,
+            "1;Baillet;Julie;03/09/2012;5 B;",
+            "2;Roux;Léo;02/02/2011;4 A;\"Allergie",
+            "3;Petit;Léa;01/01/2011;4 A;",
+            "",
+        ]
+        .join("\r\n");
+        let errors = parse(text.as_bytes()).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 3, "{}", errors[0]);
+        assert!(errors[0].reason.contains("guillemet"));
+        // A closed multi-line cell, last in the file, is no such thing.
+        let closed = [
+            header,
+            "1;Baillet;Julie;03/09/2012;5 B;\"Allergie\r\n\"\"arachide\"\"\"",
+            "",
+        ]
+        .join("\r\n");
+        assert_eq!(parse(closed.as_bytes()).unwrap().len(), 1);
     }
 
     #[test]
@@ -617,5 +735,12 @@ mod tests {
             "+33612345678"
         );
         assert!(Phone::parse("appelez-moi").is_err());
+        // A cell a spreadsheet took for a number lost its `0` or its `+`.
+        assert_eq!(Phone::parse("612345678").unwrap().as_str(), "0612345678");
+        assert_eq!(
+            Phone::parse("33612345678").unwrap().as_str(),
+            "+33612345678"
+        );
+        assert!(Phone::parse("12345678").is_err(), "neither 0 nor +");
     }
 }

@@ -29,10 +29,23 @@ pub enum ImportError {
     Internal(#[from] anyhow::Error),
 }
 
+/// What becomes of a file with bad rows (SPEC §3.10: nothing of it is
+/// written « unless asked »).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRows {
+    /// The whole file is refused.
+    Refuse,
+    /// The good rows are imported; the bad ones are left out, and said so.
+    Skip,
+}
+
 /// What an import did (or, in a dry run, would do).
 #[derive(Debug, Default, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ImportReport {
     pub dry_run: bool,
+    /// The bad rows left out (`BadRows::Skip`), « ligne N : pourquoi ».
+    #[serde(default)]
+    pub skipped: Vec<String>,
     pub students_created: usize,
     pub students_updated: usize,
     pub students_unchanged: usize,
@@ -124,8 +137,13 @@ pub async fn import(
     bytes: &[u8],
     now: i64,
     dry_run: bool,
+    bad_rows: BadRows,
 ) -> Result<ImportReport, ImportError> {
-    let rows = csv_file::parse(bytes).map_err(ImportError::Rows)?;
+    let parsed = csv_file::read(bytes).map_err(ImportError::Rows)?;
+    if bad_rows == BadRows::Refuse && !parsed.refused.is_empty() {
+        return Err(ImportError::Rows(parsed.refused));
+    }
+    let rows = parsed.rows;
     let establishment = establishment_by_uai(db, uai)
         .await?
         .ok_or_else(|| ImportError::UnknownEstablishment(uai.to_string()))?;
@@ -140,6 +158,7 @@ pub async fn import(
         .await?;
     let mut report = ImportReport {
         dry_run,
+        skipped: parsed.refused.iter().map(ToString::to_string).collect(),
         ..ImportReport::default()
     };
 
@@ -408,6 +427,7 @@ pub async fn import(
             students_updated = report.students_updated,
             guardians_created = report.guardians_created,
             guardians_updated = report.guardians_updated,
+            rows_skipped = report.skipped.len(),
             "import"
         );
     }

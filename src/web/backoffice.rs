@@ -17,6 +17,7 @@ use crate::accounts::{Account, Establishment, store};
 use crate::app::Clef;
 use crate::audit;
 use crate::domain::{EmailAddress, Uai};
+use crate::provisioning::import::BadRows;
 use crate::provisioning::letters;
 
 /// Accounts listed per page.
@@ -579,6 +580,9 @@ struct ImportDraft {
     establishment_id: String,
     /// The file, base64.
     file: String,
+    /// Its bad rows are left out (« Importer les autres lignes »).
+    #[serde(default)]
+    skip_bad_rows: bool,
 }
 
 /// One draft per staff member, under their account id: a new preview
@@ -622,7 +626,7 @@ fn report_view(report: &crate::provisioning::import::ImportReport) -> minijinja:
         students_created => report.students_created, students_updated => report.students_updated,
         students_unchanged => report.students_unchanged, guardians_created => report.guardians_created,
         guardians_updated => report.guardians_updated, guardians_unchanged => report.guardians_unchanged,
-        changes => &report.changes,
+        changes => &report.changes, skipped => &report.skipped,
     }
 }
 
@@ -682,30 +686,48 @@ pub async fn import_preview(
         return Ok(import_page(&app, jar, status, &establishment, context));
     }
     let file = file.unwrap_or_default();
-    match import::import(&app.db, &app.letters, &uai, &file, app.now(), true).await {
+    // Previewed without its bad rows, should the school ask to import the others.
+    let now = app.now();
+    match import::import(&app.db, &app.letters, &uai, &file, now, true, BadRows::Skip).await {
         Ok(report) => {
             let id = crate::secret::random_token(24);
+            let skip_bad_rows = !report.skipped.is_empty();
             let draft = ImportDraft {
                 id: id.clone(),
                 establishment_id: establishment.id.clone(),
                 file: base64::engine::general_purpose::STANDARD.encode(&file),
+                skip_bad_rows,
             };
             drafts(&app)
                 .put(&staff.id, &draft, std::time::Duration::from_secs(30 * 60))
                 .await?;
-            let context = minijinja::context! { preview => report_view(&report), draft => id };
+            if !skip_bad_rows {
+                let context = minijinja::context! { preview => report_view(&report), draft => id };
+                return Ok(import_page(
+                    &app,
+                    jar,
+                    StatusCode::OK,
+                    &establishment,
+                    context,
+                ));
+            }
+            // Refused as it is; the good rows, if any, may go in without the others.
+            let good_rows =
+                report.students_created + report.students_updated + report.students_unchanged;
+            let (errors, more) = first_hundred(&report.skipped);
+            let partial = (good_rows > 0).then(|| report_view(&report));
+            let context = minijinja::context! { errors, more, partial, draft => id };
             Ok(import_page(
                 &app,
                 jar,
-                StatusCode::OK,
+                StatusCode::BAD_REQUEST,
                 &establishment,
                 context,
             ))
         }
         Err(ImportError::Rows(errors)) => {
-            // The first hundred: enough to see what is wrong with the file.
-            let more = errors.len().saturating_sub(100);
-            let errors: Vec<String> = errors.iter().take(100).map(ToString::to_string).collect();
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            let (errors, more) = first_hundred(&errors);
             let context = minijinja::context! { errors, more };
             Ok(import_page(
                 &app,
@@ -717,6 +739,15 @@ pub async fn import_preview(
         }
         Err(e) => Err(anyhow::Error::from(e).into()),
     }
+}
+
+/// The first hundred errors of a file, enough to see what is wrong with it,
+/// and how many more there are.
+fn first_hundred(errors: &[String]) -> (Vec<String>, usize) {
+    (
+        errors.iter().take(100).cloned().collect(),
+        errors.len().saturating_sub(100),
+    )
 }
 
 /// `POST /etablissement/{uai}/import/appliquer`: the previewed file, written.
@@ -753,9 +784,11 @@ pub async fn import_apply(
     let file = base64::engine::general_purpose::STANDARD
         .decode(draft.file)
         .map_err(anyhow::Error::from)?;
-    let rows = crate::provisioning::csv_file::parse(&file)
-        .map(|rows| rows.len())
-        .unwrap_or(0);
+    let rows = crate::provisioning::csv_file::read(&file).map_or(0, |parsed| parsed.rows.len());
+    let bad_rows = match draft.skip_bad_rows {
+        true => BadRows::Skip,
+        false => BadRows::Refuse,
+    };
     // The import runs on its own; the page follows it (`import_progress`).
     let job_id = crate::secret::random_token(24);
     let job = ImportJob {
@@ -780,6 +813,7 @@ pub async fn import_apply(
                 &file,
                 app.now(),
                 false,
+                bad_rows,
             );
             tokio::pin!(import);
             // While it runs, the job says so every few seconds: an instance

@@ -393,6 +393,18 @@ fn exact(french: &str) -> Option<&'static str> {
         "Le fichier n'a pas été importé : corrigez ces lignes dans le tableur, puis déposez-le à nouveau." => {
             "The file was not imported: correct these rows in the spreadsheet, then upload it again."
         }
+        "un guillemet (\") ouvert dans cette ligne n'est jamais refermé : la suite du fichier serait lue comme une seule cellule. Retirez ce guillemet ou refermez-le" => {
+            "a quote (\") opened in this row is never closed: the rest of the file would be read as a single cell. Remove this quote or close it"
+        }
+        "Ou importer les autres lignes" => "Or import the other rows",
+        "Les lignes refusées ci-dessus sont laissées de côté, les autres sont importées. Une fois ces lignes corrigées, déposez à nouveau le fichier : ce qui est déjà importé ne sera pas créé deux fois." => {
+            "The rows refused above are left out, the others are imported. Once those rows are corrected, upload the file again: what is already imported will not be created twice."
+        }
+        "Importer les autres lignes" => "Import the other rows",
+        "Lignes laissées de côté" => "Rows left out",
+        "Corrigez-les dans le tableur, puis déposez à nouveau le fichier." => {
+            "Correct them in the spreadsheet, then upload the file again."
+        }
         "Nouveaux" => "New",
         "Modifiés" => "Changed",
         "Inchangés" => "Unchanged",

@@ -626,6 +626,66 @@ async fn a_school_file_is_previewed_then_applied_from_the_browser() {
     );
 }
 
+/// SPEC §3.10: nothing of a file with bad rows is written « unless asked ».
+/// Asked (« Importer les autres lignes »), the good rows go in and the bad
+/// ones are listed on the report, to be corrected and imported again.
+#[tokio::test]
+async fn the_good_rows_of_a_file_with_bad_ones_are_imported_when_asked() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let before = app.count("accounts").await;
+    let file = format!(
+        "{CSV_A}4;Dupont;;32/13/2012;6 A;;;\n5;Durand;Léo;01/02/2012;6 A;Durand;Lise;lise.durand@example.org\n"
+    );
+    let (status, page) = upload(app, &staff_a, SCHOOL_A, file.clone().into_bytes()).await;
+    assert_eq!(status, 400, "refused as it is");
+    assert!(page.contains("ligne 5 :"), "{page}");
+    assert!(page.contains("Importer les autres lignes"), "{page}");
+    assert!(page.contains("nouvel élève Léo Durand"), "{page}");
+    assert_eq!(app.count("accounts").await, before, "nothing written yet");
+
+    let applied = staff_a
+        .post(app.url(&format!("/etablissement/{SCHOOL_A}/import/appliquer")))
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap()),
+            ("draft", input_value(&page, "draft").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 303);
+    let progress = app.url(&location(&applied));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let report = loop {
+        let page = page_text(&staff_a, &progress).await;
+        if page.contains("Le fichier est importé.") {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "the import ends");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(report.contains("Lignes laissées de côté"), "{report}");
+    assert!(report.contains("ligne 5 :"), "{report}");
+    assert_eq!(app.count("accounts").await, before + 2, "Léo and Lise only");
+    app.account_named("leo.durand").await;
+
+    // A file whose every row is bad offers nothing to import.
+    let (status, page) = upload(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        format!(
+            "{}\n4;Dupont;;32/13/2012;6 A;;;\n",
+            CSV_A.lines().next().unwrap()
+        )
+        .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(!page.contains("Importer les autres lignes"), "{page}");
+}
+
 async fn status_of(browser: &reqwest::Client, url: &str) -> u16 {
     status(browser, url).await
 }

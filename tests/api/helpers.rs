@@ -586,6 +586,7 @@ impl TestApp {
             csv,
             self.app.now(),
             dry_run,
+            clef::provisioning::import::BadRows::Refuse,
         )
         .await
     }
