@@ -56,7 +56,8 @@ pub struct Clef {
     pub account_reads: crate::accounts::reads::AccountReads,
     /// Rotates refresh tokens, in batches.
     pub rotations: crate::oidc::rotations::Rotations,
-    /// Work a request started and that outlives it (a back-office import):
+    /// Work a request started and that outlives it (a back-office import,
+    /// a recovery message):
     /// a graceful shutdown waits for it as for requests in flight.
     pub background: tokio_util::task::TaskTracker,
     /// Open while the database is found unavailable: requests that need it

@@ -8,9 +8,10 @@
 //! that an identifier is unknown or cannot recover.
 //!
 //! Limits, counted before anything is looked at: requests per client address
-//! (`throttle::RECOVERY_PER_ADDRESS`); messages per identifier, per address
-//! and per phone ([`MESSAGES_PER_HOUR`]), so a flood aimed at one family sends
-//! them a few messages at most; SMS per day (`sms_daily_limit`).
+//! (`throttle::RECOVERY_PER_ADDRESS`); messages per identifier and channel
+//! ([`MESSAGES_PER_HOUR`]) and per address or phone
+//! ([`CONTACT_MESSAGES_PER_HOUR`]), so a flood aimed at one family sends them
+//! a few messages at most; SMS per day (`sms_daily_limit`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,9 +33,14 @@ use crate::oidc::{logout, refresh};
 use crate::secret::{constant_time_eq, random_token};
 use crate::storage::Kind;
 
-/// Messages one identifier, one address or one phone receives per hour at
-/// most, whoever asks.
+/// Messages one identifier receives per hour at most by each channel,
+/// whoever asks: strangers spending its SMS do not spend its mail.
 pub const MESSAGES_PER_HOUR: u64 = 3;
+
+/// Messages one address or one phone receives per hour at most: more than
+/// one identifier's, since a parent's address is often that of several
+/// accounts (one per child until they are grouped, the children's own).
+pub const CONTACT_MESSAGES_PER_HOUR: u64 = 10;
 
 /// An SMS code works this long, and this many tries.
 pub const CODE_TTL: i64 = 10 * 60;
@@ -200,44 +206,58 @@ async fn record(
 }
 
 /// Counts one more message for each recipient key, then says whether all are
-/// still within [`MESSAGES_PER_HOUR`] (every count is taken, so a flood on
+/// still within their hourly limits (every count is taken, so a flood on
 /// any one of them is held back).
-async fn within_message_limits(app: &Clef, recipients: &[String]) -> anyhow::Result<bool> {
+async fn within_message_limits(app: &Clef, recipients: &[Recipient]) -> anyhow::Result<bool> {
     let mut within = true;
     for recipient in recipients {
         let sent = app
             .store
             .incr(
-                &format!("recovery:sent:{recipient}"),
+                &format!("recovery:sent:{}", recipient.key),
                 Duration::from_secs(3600),
             )
             .await?;
-        within &= sent <= MESSAGES_PER_HOUR;
+        within &= sent <= recipient.per_hour;
     }
     Ok(within)
 }
 
-/// The key a recipient is counted under: keyed, so the store holds no address.
-fn recipient(app: &Clef, what: &str, value: &str) -> String {
-    format!("{what}:{}", app.devices.tag("recovery-recipient", value))
+/// A count of messages, and its hourly limit.
+struct Recipient {
+    key: String,
+    per_hour: u64,
 }
 
-/// The counts a reset message is held to: the identifier's and the
-/// contact's (`what`: `email` or `phone`), whoever asks; but a browser that
-/// signed in to the account before (device cookie) is counted on its own, as
-/// at the login, so strangers spending the identifier's messages cannot
-/// keep the parent from their own.
+/// The key a recipient is counted under: keyed, so the store holds no
+/// address. An address or a phone has its own limit.
+fn recipient(app: &Clef, what: &str, value: &str) -> Recipient {
+    let per_hour = match what {
+        "email" | "phone" => CONTACT_MESSAGES_PER_HOUR,
+        _ => MESSAGES_PER_HOUR,
+    };
+    Recipient {
+        key: format!("{what}:{}", app.devices.tag("recovery-recipient", value)),
+        per_hour,
+    }
+}
+
+/// The counts a reset message is held to: the identifier's by this channel
+/// and the contact's (`what`: `email` or `phone`), whoever asks; but a
+/// browser that signed in to the account before (device cookie) is counted
+/// on its own, as at the login, so strangers spending the identifier's
+/// messages cannot keep the parent from their own.
 fn reset_recipients(
     app: &Clef,
     origin: &Origin,
     identifier: &Identifier,
     what: &str,
     contact: &str,
-) -> Vec<String> {
+) -> Vec<Recipient> {
     match &origin.device {
         Some(device) => vec![recipient(app, "device", device.as_str())],
         None => vec![
-            recipient(app, "identifier", identifier.as_str()),
+            recipient(app, &format!("identifier-{what}"), identifier.as_str()),
             recipient(app, what, contact),
         ],
     }
@@ -290,8 +310,9 @@ pub async fn remind_identifier(
     Ok(Ok(()))
 }
 
-/// Runs `work` once the person has the answer, in the person's language; a
-/// message a limit held back or that failed is recorded on the request.
+/// Runs `work` beside the answer, in the person's language; a message a
+/// limit held back or that failed is recorded on the request. A graceful
+/// shutdown waits for it (`Clef::background`).
 fn after_answer(
     app: &Arc<Clef>,
     reference: Reference,
@@ -299,7 +320,8 @@ fn after_answer(
 ) {
     let app = app.clone();
     let locale = crate::domain::Locale::current();
-    tokio::spawn(locale.scope(async move {
+    let background = app.background.clone();
+    background.spawn(locale.scope(async move {
         let outcome = work.await.unwrap_or_else(|e| {
             tracing::error!(reference = reference.as_str(), error = crate::delivery::mail::masked_error(&e), "recovery message not sent");
             Outcome::Failed
@@ -628,7 +650,7 @@ async fn send_reset_link(
 }
 
 async fn request_by_sms(
-    app: &Clef,
+    app: &Arc<Clef>,
     identifier: &Identifier,
     account: Option<Account>,
     origin: &Origin,
@@ -695,21 +717,41 @@ async fn request_by_sms(
             "Your password change code: {code}. It is valid for 10 minutes. Do not share it with anyone."
         ),
     };
-    if let Err(e) = app.sms.send(&phone, &text).await {
-        // Answered as every other request of this screen (SPEC §3.7): an
-        // error here would tell that the identifier has an account with a
-        // phone. The screen says what to do when nothing arrives; no code
-        // of this challenge will do.
-        tracing::error!(account = %account.id, error = %e, "reset SMS not sent");
-        challenges(app)
-            .put(&challenge_id, &waiting(None), ttl)
-            .await?;
-        let reference = record(app, kind, Some(&account.id), Outcome::Failed).await?;
-        return Ok((reference, challenge_id));
-    }
     let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
-    tracing::info!(account = %account.id, reference = reference.as_str(), "password reset code sent");
+    // Sent after the answer, which waits as long as a send usually takes, as
+    // every other answer of this screen (SPEC §3.7): a gateway slow, failing
+    // or retrying shows nothing of which identifiers have a phone.
+    let work = send_code(
+        app.clone(),
+        phone,
+        text,
+        challenge_id.clone(),
+        waiting(None),
+        reference.clone(),
+    );
+    after_answer(app, reference.clone(), work);
+    tokio::time::sleep(app.sms.typical_latency()).await;
     Ok((reference, challenge_id))
+}
+
+/// Sends a reset code; if it could not be sent (the gateway logs why), no
+/// code of its challenge will do (`unsent`: the challenge without its
+/// account), and the screen says what to do when nothing arrives.
+async fn send_code(
+    app: Arc<Clef>,
+    phone: String,
+    text: String,
+    challenge_id: String,
+    unsent: Challenge,
+    reference: Reference,
+) -> anyhow::Result<Outcome> {
+    if app.sms.send(&phone, &text).await.is_err() {
+        let ttl = Duration::from_secs((unsent.expires_at - app.now()).max(1) as u64);
+        challenges(&app).put(&challenge_id, &unsent, ttl).await?;
+        return Ok(Outcome::Failed);
+    }
+    tracing::info!(reference = reference.as_str(), "password reset code sent");
+    Ok(Outcome::Sent)
 }
 
 /// What an entered SMS code did.
@@ -779,6 +821,14 @@ pub async fn verify_code(
     };
     // The account's other codes go with this one.
     forget_sms_code(app, &account_id).await?;
+    // An account reset or closed by the school since the code was sent has
+    // no password to change; a link made now would outlive its new letter.
+    let still_activated = store::account_by_id(&app.db, &account_id)
+        .await?
+        .is_some_and(|account| activated(&account));
+    if !still_activated {
+        return Ok(CodeOutcome::Expired);
+    }
     let mut conn = app.db.acquire().await?;
     let token = tokens::issue(
         &mut conn,

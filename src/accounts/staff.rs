@@ -292,6 +292,11 @@ pub async fn act(
             if let Err(e) = crate::oidc::logout::sign_out_everywhere(app, &account.id).await {
                 tracing::error!(account = %account.id, error = %e, "sessions not ended after a staff action");
             }
+            // An SMS code sent before gives no reset link after (`recovery::verify_code`
+            // also finds the account no longer activated).
+            if let Err(e) = super::recovery::forget_sms_code(app, &account.id).await {
+                tracing::error!(account = %account.id, error = %e, "SMS codes not voided after a staff action");
+            }
             if action == Action::Reset {
                 Done::Reset
             } else {

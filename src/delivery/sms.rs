@@ -327,7 +327,9 @@ fn describe(error: reqwest::Error) -> String {
 }
 
 /// Writes the message as `<uuid>.json`, created `0600` whatever the umask and
-/// the folder: the text carries a code that opens an account.
+/// the folder: the text carries a code that opens an account. Written as a
+/// hidden file first and renamed whole, so whoever reads the outbox never
+/// sees half a message (as `mail::write_eml`).
 async fn write_json(dir: &Path, to: &str, text: &str, sender: &str) -> anyhow::Result<()> {
     use tokio::io::AsyncWriteExt;
     let message = serde_json::json!({
@@ -336,18 +338,23 @@ async fn write_json(dir: &Path, to: &str, text: &str, sender: &str) -> anyhow::R
         "sender": sender,
         "created_at": time::OffsetDateTime::now_utc().unix_timestamp(),
     });
-    let path = dir.join(format!("{}.json", uuid::Uuid::new_v4()));
+    let id = uuid::Uuid::new_v4();
+    let writing = dir.join(format!(".{id}.json"));
+    let path = dir.join(format!("{id}.json"));
     let mut options = tokio::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
     let mut file = options
-        .open(&path)
+        .open(&writing)
         .await
-        .with_context(|| format!("creating {}", path.display()))?;
+        .with_context(|| format!("creating {}", writing.display()))?;
     file.write_all(&serde_json::to_vec_pretty(&message)?)
         .await?;
     file.flush().await?;
+    tokio::fs::rename(&writing, &path)
+        .await
+        .with_context(|| format!("renaming {}", writing.display()))?;
     Ok(())
 }
 
