@@ -754,3 +754,43 @@ fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("max_connections"));
 }
+
+/// `clef import`: a file with a bad row is refused whole, its row named,
+/// unless `--skip-bad-rows` asks for the others.
+#[test]
+fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
+    let clef = Clef::new();
+    clef.ok(&["migrate"], None);
+    clef.ok(
+        &[
+            "establishment",
+            "create",
+            "--uai",
+            "0590001A",
+            "--name",
+            "Collège Jean Moulin",
+        ],
+        None,
+    );
+    let file = clef.data.path().join("eleves.csv");
+    std::fs::write(
+        &file,
+        "N° élève;Nom;Prénom;Date de naissance;Classe\n\
+         1;Baillet;Julie;03/09/2012;5 B\n\
+         2;Petit;;32/13/2011;4 A\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let import = ["import", "--establishment", "0590001A", "--file", file];
+    let refused = clef.fails(&import);
+    assert!(refused.contains("ligne 3 :"), "{refused}");
+    assert!(refused.contains("rien n'a été importé"), "{refused}");
+
+    let output = clef.run(&[&import[..], &["--skip-bad-rows"]].concat(), None);
+    assert!(output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("ligne 3 :"), "{stderr}");
+    assert!(stderr.contains("1 ligne(s) refusée(s)"), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("élèves : 1 créés"), "{stdout}");
+}
