@@ -485,10 +485,24 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
     let birthdate = keep(&mut problems, BirthDate::parse(cell(Column::Birthdate)));
     let class = keep(&mut problems, ClassName::parse(cell(Column::Class)));
     let mut guardians = Vec::new();
-    for (rank, family_label, given_label) in [
-        (1u8, "nom du responsable 1", "prénom du responsable 1"),
-        (2, "nom du responsable 2", "prénom du responsable 2"),
+    for (rank, family_label, given_label, email_label, phone_label) in [
+        (
+            1u8,
+            "nom du responsable 1",
+            "prénom du responsable 1",
+            "adresse mail du responsable 1",
+            "téléphone du responsable 1",
+        ),
+        (
+            2,
+            "nom du responsable 2",
+            "prénom du responsable 2",
+            "adresse mail du responsable 2",
+            "téléphone du responsable 2",
+        ),
     ] {
+        // Which guardian's cell is wrong, on a row that has two.
+        let relabel = |label| move |e: FieldError| FieldError::new(label, e.problem);
         let field = |f| cell(Column::Guardian(rank, f));
         let [family, given, email, phone] = [
             GuardianField::FamilyName,
@@ -505,12 +519,18 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
         let email = if email.is_empty() {
             None
         } else {
-            keep(&mut problems, EmailAddress::parse(email))
+            keep(
+                &mut problems,
+                EmailAddress::parse(email).map_err(relabel(email_label)),
+            )
         };
         let phone = if phone.is_empty() {
             None
         } else {
-            keep(&mut problems, Phone::parse(phone))
+            keep(
+                &mut problems,
+                Phone::parse(phone).map_err(relabel(phone_label)),
+            )
         };
         if let (Some(family_name), Some(given_name)) = (family, given) {
             guardians.push(GuardianRow {

@@ -119,7 +119,7 @@ async fn a_file_with_three_bad_rows_writes_nothing_and_names_each_line() {
         errors[1].reason
     );
     assert!(
-        errors[2].reason.contains("adresse mail"),
+        errors[2].reason.contains("adresse mail du responsable 1"),
         "{}",
         errors[2].reason
     );
@@ -192,11 +192,11 @@ async fn markup_formulas_and_control_characters_are_refused_in_every_field() {
         ),
         (
             "1007,Faure,Max,2011-05-05,4 A,Faure,Paul,a(b)@example.org,,,,,",
-            "adresse mail",
+            "adresse mail du responsable 1",
         ),
         (
             "1008,Faure,Noé,2011-05-05,4 A,,,,,Faure,Anne,,06<12>34",
-            "téléphone",
+            "téléphone du responsable 2",
         ),
         ("1009,Faure,Zoé\u{7},2011-05-05,4 A,,,,,,,,", "« prénom »"),
         (
