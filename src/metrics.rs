@@ -52,6 +52,8 @@ pub struct TokenLabels {
 pub enum Delivery {
     sent,
     failed,
+    /// Not sent: a limit held it back (recovery's hourly counts, the day's SMS budget).
+    held_back,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -344,6 +344,7 @@ async fn send_reminder(app: Arc<Clef>, accounts: Vec<Account>) -> anyhow::Result
     let to = EmailAddress::parse(confirmed_email(first).unwrap_or_default())?;
     let key = to.as_str().to_lowercase();
     if !within_message_limits(&app, &[recipient(&app, "email", &key)]).await? {
+        app.metrics.mail(crate::metrics::Delivery::held_back);
         tracing::warn!(account = %first.id, "identifier reminder held back by the hourly limit");
         return Ok(Outcome::Limited);
     }
@@ -604,6 +605,7 @@ async fn send_reset_link(
     let email = confirmed_email(&account).unwrap_or_default().to_owned();
     let recipients = reset_recipients(&app, &origin, &identifier, "email", &email.to_lowercase());
     if !within_message_limits(&app, &recipients).await? {
+        app.metrics.mail(crate::metrics::Delivery::held_back);
         tracing::warn!(account = %account.id, "reset mail held back by the hourly limit");
         return Ok(Outcome::Limited);
     }
@@ -678,25 +680,31 @@ async fn request_by_sms(
     };
     let recipients = reset_recipients(app, origin, identifier, "phone", &phone);
     // The day's budget counts only SMS that the other limits let go, so that
-    // requests held back for one name cannot spend everyone's.
-    let within = within_message_limits(app, &recipients).await? && {
-        let day = now.div_euclid(24 * 3600);
-        let today = app
-            .store
-            .incr(
-                &format!("recovery:sms-day:{day}"),
-                Duration::from_secs(2 * 24 * 3600),
-            )
-            .await?;
-        if today > app.config.sms_daily_limit {
-            tracing::warn!(
-                limit = app.config.sms_daily_limit,
-                "the day's SMS budget is spent"
-            );
-        }
-        today <= app.config.sms_daily_limit
-    };
+    // requests held back for one name cannot spend everyone's; and not those
+    // of a browser that signed in to the account before (its own three an
+    // hour), so that strangers who spend the budget on guessed names do not
+    // silence the parents asking from their own phone or computer.
+    let known_device = origin.device.is_some();
+    let within = within_message_limits(app, &recipients).await?
+        && (known_device || {
+            let day = now.div_euclid(24 * 3600);
+            let today = app
+                .store
+                .incr(
+                    &format!("recovery:sms-day:{day}"),
+                    Duration::from_secs(2 * 24 * 3600),
+                )
+                .await?;
+            if today > app.config.sms_daily_limit {
+                tracing::warn!(
+                    limit = app.config.sms_daily_limit,
+                    "the day's SMS budget is spent"
+                );
+            }
+            today <= app.config.sms_daily_limit
+        });
     if !within {
+        app.metrics.sms(crate::metrics::Delivery::held_back);
         tracing::warn!(account = %account.id, "reset SMS held back by a limit");
         challenges(app)
             .put(&challenge_id, &waiting(None), ttl)

@@ -1276,3 +1276,38 @@ async fn requests_held_back_for_one_name_do_not_spend_the_day_s_sms_budget() {
     assert_eq!(outbox.len(), 4);
     assert_eq!(outbox.last().unwrap().0, "0698765432");
 }
+
+/// Strangers who spend the day's SMS budget on guessed names do not
+/// silence a parent asking from a browser that signed in to the account
+/// before; what the budget held back shows on `/metrics`.
+#[tokio::test]
+async fn a_spent_sms_budget_still_serves_a_browser_that_signed_in_before() {
+    let app = spawn_app_with(|config| config.sms_daily_limit = 2).await;
+    app.family().await;
+    set_phone(&app, "claire.martin", "06 12 34 56 78").await;
+    set_phone(&app, "lea.martin", "06 98 76 54 32").await;
+    let parents_browser = browser();
+    let login = page_text(&parents_browser, &app.url("/login")).await;
+    let signed_in = submit_login(&app, &parents_browser, &login, "claire.martin", PASSWORD).await;
+    assert_eq!(signed_in.status(), 303);
+
+    for identifier in ["lea.martin", "claire.martin", "lea.martin"] {
+        request_reset(&app, &browser(), identifier, "sms").await;
+    }
+    assert_eq!(sms_outbox(&app).await.len(), 2, "the day's budget");
+    request_reset(&app, &parents_browser, "claire.martin", "sms").await;
+    let outbox = sms_outbox(&app).await;
+    assert_eq!(outbox.len(), 3, "the parent's own browser");
+    assert_eq!(outbox.last().unwrap().0, "0612345678");
+
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("clef_sms_total{outcome=\"held_back\"} 1"),
+        "{metrics}"
+    );
+}
