@@ -80,6 +80,21 @@ struct Pending {
     principal_id: String,
     other_id: String,
     expires_at: i64,
+    /// The other account's credentials as they were checked
+    /// (`credentials_seal`): a reset, a password change or a first
+    /// connection since voids the proposal.
+    #[serde(default)]
+    other_seal: String,
+}
+
+/// A digest of what an account's credentials are now: its state, its
+/// password's hash and its letter's sealed password.
+fn credentials_seal(state: &str, password_hash: Option<&str>, letter: Option<&str>) -> String {
+    crate::secret::digest(&format!(
+        "{state}\0{}\0{}",
+        password_hash.unwrap_or(""),
+        letter.unwrap_or("")
+    ))
 }
 
 fn proposals(app: &Clef) -> Kind<Pending> {
@@ -151,6 +166,11 @@ pub async fn propose(
                 principal_id: principal.id.clone(),
                 other_id: other.id.clone(),
                 expires_at: now + PROPOSAL_TTL,
+                other_seal: credentials_seal(
+                    other.state.as_str(),
+                    other.password_hash.as_deref(),
+                    other.provisional_password.as_deref(),
+                ),
             },
             Duration::from_secs(PROPOSAL_TTL as u64),
         )
@@ -239,7 +259,8 @@ pub async fn confirm(
     if pending.principal_id != principal.id || pending.expires_at <= app.now() {
         return Ok(Err(Refusal::ProposalExpired));
     }
-    group(app, &pending.principal_id, &pending.other_id).await
+    let seal = Some(pending.other_seal.as_str());
+    group_sealed(app, &pending.principal_id, &pending.other_id, seal).await
 }
 
 /// Moves every child of `other_id` to `principal_id` and closes `other_id`,
@@ -248,6 +269,17 @@ pub async fn group(
     app: &Clef,
     principal_id: &str,
     other_id: &str,
+) -> Result<Result<Grouped, Refusal>, GroupingError> {
+    group_sealed(app, principal_id, other_id, None).await
+}
+
+/// `group`, if the other account's credentials are still those `seal` was
+/// made of (`None`: whatever they are).
+async fn group_sealed(
+    app: &Clef,
+    principal_id: &str,
+    other_id: &str,
+    seal: Option<&str>,
 ) -> Result<Result<Grouped, Refusal>, GroupingError> {
     if principal_id == other_id {
         return Ok(Err(Refusal::SameAccount));
@@ -265,18 +297,19 @@ pub async fn group(
             .execute(&mut *tx)
             .await?;
     }
-    let state_of =
-        |row: Option<sqlx::any::AnyRow>| -> Result<Option<(String, String, String)>, sqlx::Error> {
-            row.map(|r| {
-                Ok((
-                    r.try_get("kind")?,
-                    r.try_get("state")?,
-                    r.try_get("identifier")?,
-                ))
-            })
-            .transpose()
-        };
-    let read = "SELECT kind, state, identifier FROM accounts WHERE id = $1";
+    type Row = (String, String, String, String);
+    let state_of = |row: Option<sqlx::any::AnyRow>| -> Result<Option<Row>, sqlx::Error> {
+        row.map(|r| {
+            let state: String = r.try_get("state")?;
+            let hash: Option<String> = r.try_get("password_hash")?;
+            let letter: Option<String> = r.try_get("provisional_password")?;
+            let seal = credentials_seal(&state, hash.as_deref(), letter.as_deref());
+            Ok((r.try_get("kind")?, state, r.try_get("identifier")?, seal))
+        })
+        .transpose()
+    };
+    let read = "SELECT kind, state, identifier, password_hash, provisional_password \
+                FROM accounts WHERE id = $1";
     let principal = state_of(
         sqlx::query(read)
             .bind(principal_id)
@@ -290,17 +323,22 @@ pub async fn group(
             .await?,
     )?;
     match (&principal, &other) {
-        (Some((kind, state, _)), _) if kind != "guardian" || state != "active" => {
+        (Some((kind, state, _, _)), _) if kind != "guardian" || state != "active" => {
             return Ok(Err(Refusal::PrincipalNotActive));
         }
         (None, _) => return Ok(Err(Refusal::PrincipalNotActive)),
         (_, None) => return Ok(Err(Refusal::WrongCredentials)),
-        (_, Some((kind, _, _))) if kind != "guardian" => return Ok(Err(Refusal::NotGuardian)),
-        (_, Some((_, state, _))) if state == "closed" => return Ok(Err(Refusal::Closed)),
+        (_, Some((kind, _, _, _))) if kind != "guardian" => return Ok(Err(Refusal::NotGuardian)),
+        (_, Some((_, state, _, _))) if state == "closed" => return Ok(Err(Refusal::Closed)),
+        // Reset, changed or activated since it was checked: whoever typed
+        // the credentials may no longer hold them.
+        (_, Some((_, _, _, now_sealed))) if seal.is_some_and(|seal| seal != now_sealed) => {
+            return Ok(Err(Refusal::ProposalExpired));
+        }
         _ => {}
     }
     let closed_identifier = other
-        .map(|(_, _, identifier)| identifier)
+        .map(|(_, _, identifier, _)| identifier)
         .unwrap_or_default();
     let moved = sqlx::query(
         "INSERT INTO guardianships (guardian_id, student_id, rank, created_at) \

@@ -301,6 +301,35 @@ async fn grouping_the_other_legal_guardians_account_makes_a_joint_account() {
     assert_eq!(login_status(&app, "marc.martin", PASSWORD).await, 401);
 }
 
+/// A proposal checked with the other account's password is void once that
+/// password changed (its owner reset it, the school gave a new letter): who
+/// typed the old one may no longer hold the account.
+#[tokio::test]
+async fn a_proposal_is_void_once_the_other_account_s_password_changed() {
+    let app = spawn_app().await;
+    app.family().await;
+    app.account("marc.martin", AccountKind::Guardian, None, None)
+        .await;
+    let browser = signed_in(&app, "claire.martin", PASSWORD).await;
+    let (status, confirmation) = propose(&app, &browser, "marc.martin", PASSWORD, "").await;
+    assert_eq!(status, 200, "{confirmation}");
+    let hash = app
+        .app
+        .passwords
+        .hash(&secrecy::SecretString::from(NEW_PASSWORD.to_owned()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE accounts SET password_hash = $1 WHERE identifier = 'marc.martin'")
+        .bind(&hash)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let (status, page) = validate(&app, &browser, &confirmation).await;
+    assert_ne!(status, 200, "{page}");
+    assert!(page.contains("a expiré"), "{page}");
+    assert_eq!(login_status(&app, "marc.martin", NEW_PASSWORD).await, 303);
+}
+
 #[tokio::test]
 async fn every_refusal_has_its_message_and_changes_nothing() {
     let app = spawn_app().await;
