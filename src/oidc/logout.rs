@@ -277,7 +277,13 @@ pub async fn sign_out_everywhere_else(
 ) -> anyhow::Result<()> {
     let epoch = accounts::next_session_epoch(&app.db, account_id, app.now()).await?;
     let kept = session::carry_over(app, keep_token, epoch).await?;
-    end_other_sessions(app, account_id, kept.as_ref()).await
+    end_other_sessions(app, account_id, kept.as_ref()).await?;
+    // « Sur tous vos appareils »: the refresh tokens the other sessions got
+    // with `offline_access` too (an ENT app on a lost phone), which their
+    // end alone leaves, and which no page lists for a first-party service.
+    let keep_sid = kept.as_ref().map(|s| s.sid.as_str());
+    refresh::revoke_all_but_session(&app.db, account_id, keep_sid, app.now()).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -430,6 +430,26 @@ pub async fn revoke_session_bound(
     .rows_affected())
 }
 
+/// Ends every family the account holds but those of the session `keep_sid`
+/// (« se déconnecter partout »), `offline_access` ones included.
+pub async fn revoke_all_but_session(
+    db: &Db,
+    account_id: &str,
+    keep_sid: Option<&str>,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE refresh_families SET revoked_at = $1 \
+         WHERE account_id = $2 AND revoked_at IS NULL AND sid <> $3",
+    )
+    .bind(now)
+    .bind(account_id)
+    .bind(keep_sid.unwrap_or(""))
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
 pub async fn revoke_all_of<'e>(
     conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
     account_id: &str,

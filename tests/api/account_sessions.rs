@@ -306,6 +306,37 @@ async fn signing_out_everywhere_ends_the_other_sessions_and_keeps_this_one() {
     assert_eq!(ended_in_registry, 1);
 }
 
+/// « Sur tous vos appareils »: a first-party app that got `offline_access`
+/// in another session (an ENT app on a lost phone) loses its refresh token
+/// too, which no page lists; this session's keeps working.
+#[tokio::test]
+async fn signing_out_everywhere_ends_the_other_sessions_offline_refresh_tokens() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let here = signed_in(&app, "claire.martin", "Firefox du salon").await;
+    let there = signed_in(&app, "claire.martin", "Telephone perdu").await;
+    let mut tokens = Vec::new();
+    for browser in [&here, &there] {
+        let code = code_without_asking(&app, browser, &client, "openid offline_access").await;
+        let body: Value = exchange(&app, &client, &code, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        tokens.push(text(&body, "refresh_token"));
+    }
+    let done = post_from_account(&app, &here, "/compte/deconnexion-partout", &[]).await;
+    assert_eq!(done.status(), 200);
+    let (status, body) = refresh(&app, &client, &tokens[1]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, body) = refresh(&app, &client, &tokens[0]).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// A code issued in a session that has ended since (here « se déconnecter
 /// partout » from another browser; a logout or a password reset end
 /// sessions alike) gives nothing: no tokens, no refresh family. A code of
