@@ -183,8 +183,14 @@ async fn verify(
     if client.jwks.is_none() && client.jwks_uri.is_none() {
         return Err(invalid_object("the client has no registered keys"));
     }
+    // The client's keys unreadable (its jwks_uri down): the request object
+    // cannot be checked, which is not a failed client authentication.
     let claims = assertion::signed_by_client(app, client, object, alg, kid)
-        .await?
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::InvalidClient => invalid_object("the client's keys could not be read"),
+            _ => e,
+        })?
         .ok_or_else(|| invalid_object("bad signature or unknown key"))?;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("client_id").is_some_and(|id| id != client.id) {

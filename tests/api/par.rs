@@ -369,3 +369,52 @@ async fn a_request_uri_is_fetched_only_from_the_client_s_own_hosts() {
     }
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+/// A client whose `jwks_uri` cannot be read: its request object cannot be
+/// checked, answered `invalid_request_object` (OIDC Core §6.3.1), not the
+/// `invalid_client` of a failed client authentication, which the
+/// authorization endpoint may not send (RFC 6749 §4.1.2.1).
+#[tokio::test]
+async fn a_request_object_whose_client_keys_are_unreadable_is_an_invalid_request_object() {
+    let app = spawn_app_with(|config| config.registration_open = true).await;
+    let down = format!("http://127.0.0.1:{}/jwks", free_port());
+    let registered: Value = reqwest::Client::new()
+        .post(app.url("/register"))
+        .json(&json!({
+            "redirect_uris": [REDIRECT_URI],
+            "client_name": "RP aux clés injoignables",
+            "jwks_uri": down,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = registered["client_id"].as_str().expect("registered");
+    let (_, sign) = client_with_key(&app).await;
+    let object = sign(json!({
+        "iss": client_id, "aud": app.address, "client_id": client_id,
+        "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": "openid",
+    }));
+    let answer = browser()
+        .get(authorize_with(
+            &app,
+            &[
+                ("client_id", client_id),
+                ("redirect_uri", REDIRECT_URI),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("request", &object),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&answer, "error").as_deref(),
+        Some("invalid_request_object"),
+        "{:?}",
+        answer.headers().get("location")
+    );
+}
