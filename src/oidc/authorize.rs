@@ -53,6 +53,9 @@ pub struct AuthorizationRequest {
 impl AuthorizationRequest {
     /// The request as an `/authorize` URL, to start it again later (after an
     /// email confirmation, say) without `prompt`, which belonged to the moment.
+    /// The person it names stays named: the subject of its `id_token_hint`
+    /// as a `sub` claim request (OIDC Core §5.5.1), its `login_hint`; and its
+    /// `max_age`.
     pub fn authorize_url(&self, issuer: &str) -> String {
         let mut url = match url::Url::parse(&format!("{issuer}/authorize")) {
             Ok(url) => url,
@@ -76,6 +79,16 @@ impl AuthorizationRequest {
             }
             if self.response_mode == ResponseMode::FormPost {
                 query.append_pair("response_mode", "form_post");
+            }
+            if let Some(max_age) = self.max_age {
+                query.append_pair("max_age", &max_age.to_string());
+            }
+            if let Some(hint) = &self.login_hint {
+                query.append_pair("login_hint", hint);
+            }
+            if let Some(subject) = &self.hint_subject {
+                let claims = serde_json::json!({ "id_token": { "sub": { "value": subject } } });
+                query.append_pair("claims", &claims.to_string());
             }
         }
         url.into()
@@ -902,5 +915,44 @@ fn error_response(
         redirect_uri: redirect_uri.clone(),
         mode,
         params,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Started again after an email confirmation, a request still names its
+    /// person (its `id_token_hint`'s subject, its `login_hint`) and its
+    /// `max_age`.
+    #[test]
+    fn a_request_started_again_names_the_same_person() {
+        let request = AuthorizationRequest {
+            client_id: "clef-ent".into(),
+            redirect_uri: RedirectUri::parse("https://ent.example/cb").unwrap(),
+            response_mode: ResponseMode::Query,
+            scopes: Scopes::parse(Some("openid profile")).unwrap(),
+            state: Some("st".into()),
+            nonce: Some("n".into()),
+            code_challenge: None,
+            prompt_none: false,
+            prompt_login: true,
+            prompt_consent: false,
+            prompt_select_account: false,
+            max_age: Some(600),
+            login_hint: Some("marc.baillet".into()),
+            hint_subject: Some("sub-of-marc".into()),
+        };
+        let url = url::Url::parse(&request.authorize_url("https://clef.example")).unwrap();
+        let query: std::collections::HashMap<String, String> =
+            url.query_pairs().into_owned().collect();
+        assert_eq!(query["max_age"], "600");
+        assert_eq!(query["login_hint"], "marc.baillet");
+        assert!(
+            !query.contains_key("prompt"),
+            "prompt belonged to the moment"
+        );
+        let (_, subject) = with_requested_claims(request.scopes.clone(), &query["claims"]).unwrap();
+        assert_eq!(subject.as_deref(), Some("sub-of-marc"));
     }
 }
