@@ -8,6 +8,9 @@ use percent_encoding::percent_decode;
 
 use super::{FieldError, Problem};
 
+/// The parameters that carry a signed token (a JWT).
+const TOKEN_PARAMS: [&str; 3] = ["id_token_hint", "request", "client_assertion"];
+
 /// Decoded `application/x-www-form-urlencoded` parameters.
 #[derive(Debug, Default, Clone)]
 pub struct Params(HashMap<String, String>);
@@ -15,7 +18,20 @@ pub struct Params(HashMap<String, String>);
 impl Params {
     /// Longest value accepted for any parameter; each field has its own, lower, bound.
     pub const MAX_VALUE: usize = 4096;
+    /// Longest value of a parameter that carries a signed token
+    /// ([`TOKEN_PARAMS`]): Clef's own ID token as `id_token_hint` holds the
+    /// `children` of a large family (~300 characters a child).
+    pub const MAX_TOKEN: usize = 16384;
     const MAX_PARAMS: usize = 64;
+
+    /// The longest value the parameter `name` may have.
+    fn max_value(name: &str) -> usize {
+        if TOKEN_PARAMS.contains(&name) {
+            Self::MAX_TOKEN
+        } else {
+            Self::MAX_VALUE
+        }
+    }
 
     pub fn parse(input: &[u8]) -> Result<Self, FieldError> {
         let mut map = HashMap::new();
@@ -30,13 +46,9 @@ impl Params {
                 return Err(FieldError::new("paramètre", Problem::Invalid));
             }
             let value = decode(value).map_err(|_| FieldError::new(field, Problem::Invalid))?;
-            if value.chars().count() > Self::MAX_VALUE {
-                return Err(FieldError::new(
-                    field,
-                    Problem::TooLong {
-                        max: Self::MAX_VALUE,
-                    },
-                ));
+            let max = Self::max_value(&name);
+            if value.chars().count() > max {
+                return Err(FieldError::new(field, Problem::TooLong { max }));
             }
             if value.chars().any(char::is_control) {
                 return Err(FieldError::new(field, Problem::ControlCharacter));
@@ -82,13 +94,9 @@ impl Params {
             if name.len() > 64 || name.chars().any(char::is_control) {
                 return Err(FieldError::new("paramètre", Problem::Invalid));
             }
-            if value.chars().count() > Self::MAX_VALUE {
-                return Err(FieldError::new(
-                    field,
-                    Problem::TooLong {
-                        max: Self::MAX_VALUE,
-                    },
-                ));
+            let max = Self::max_value(&name);
+            if value.chars().count() > max {
+                return Err(FieldError::new(field, Problem::TooLong { max }));
             }
             if value.chars().any(char::is_control) {
                 return Err(FieldError::new(field, Problem::ControlCharacter));

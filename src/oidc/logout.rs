@@ -34,7 +34,7 @@ impl EndSessionRequest {
             value => Ok(value.map(str::to_owned)),
         };
         Ok(Self {
-            id_token_hint: bounded("id_token_hint", Params::MAX_VALUE)?,
+            id_token_hint: bounded("id_token_hint", Params::MAX_TOKEN)?,
             client_id: bounded("client_id", Self::MAX_CLIENT_ID)?,
             post_logout_redirect_uri: bounded("post_logout_redirect_uri", RedirectUri::MAX)?,
             state: bounded("state", Self::MAX_STATE)?,

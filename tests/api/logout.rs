@@ -587,3 +587,50 @@ async fn logging_out_revokes_the_session_s_refresh_tokens_but_offline_ones() {
     }
     assert_eq!(answers, [400, 200]);
 }
+
+/// A large family's ID token (the `children` claim, ~300 characters a
+/// child) comes back as `id_token_hint` longer than most parameters may be:
+/// it is still read.
+#[tokio::test]
+async fn the_id_token_of_a_large_family_is_a_valid_hint() {
+    let app = spawn_app().await;
+    let family = app.family().await;
+    let college = app.establishment("0590009Z", "Collège Lucie Aubrac").await;
+    for n in 0..14 {
+        let child = app
+            .account(
+                &format!("enfant{}.martin", (b'a' + n) as char),
+                clef::accounts::AccountKind::Student,
+                Some((&college, "6 A")),
+                Some("2014-01-02"),
+            )
+            .await;
+        clef::accounts::store::link_guardian(
+            &app.app.db,
+            &family.guardian.id,
+            &child.id,
+            clef::domain::Rank::new(1).unwrap(),
+            app.app.now(),
+        )
+        .await
+        .unwrap();
+    }
+    let client = app.client(false).await;
+    let (browser, _) = browser_with_jar();
+    let id_token = id_token_for(&app, &browser, &client, "claire.martin").await;
+    assert!(id_token.len() > 4096, "{}", id_token.len());
+    let response = browser
+        .get(logout_url(
+            &app,
+            &[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", POST_LOGOUT_URI),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), POST_LOGOUT_URI);
+    assert!(!still_signed_in(&app, &browser, &client.0).await);
+}
