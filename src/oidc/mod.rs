@@ -86,6 +86,11 @@ impl Scopes {
     pub fn to_wire(&self) -> String {
         self.0.join(" ")
     }
+
+    /// The same scopes but `scope`.
+    pub fn without(&self, scope: &str) -> Self {
+        Self(self.0.iter().filter(|s| *s != scope).cloned().collect())
+    }
 }
 
 #[cfg(test)]

@@ -396,10 +396,16 @@ async fn exchange_code(
         auth_time: grant.auth_time,
         amr: grant.amr.clone(),
     });
+    // OIDC Core §11: `offline_access` without a refresh token grants nothing,
+    // and the response's `scope` says what was granted (RFC 6749 §5.1).
+    let granted = match family {
+        Some(_) => grant.scopes.clone(),
+        None => grant.scopes.without("offline_access"),
+    };
     let access = AccessGrant {
         client_id: client.id.clone(),
         account_id: Some(account.id.clone()),
-        scopes: grant.scopes.clone(),
+        scopes: granted.clone(),
         service_scopes: Vec::new(),
         sid: Some(grant.sid.clone()),
         expires_at: now + app.config.access_token_ttl,
@@ -472,7 +478,7 @@ async fn exchange_code(
         access_token,
         Some(id_token?),
         refresh_token,
-        grant.scopes.to_wire(),
+        granted.to_wire(),
     ))
 }
 

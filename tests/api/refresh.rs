@@ -782,3 +782,35 @@ async fn introspection_says_inactive_once_the_account_is_closed() {
         .unwrap();
     assert_eq!(introspect(&app, &client, &access).await["active"], false);
 }
+
+/// A client not registered for refresh tokens that asks `offline_access`
+/// gets none, and the response's `scope` does not claim it (OIDC Core §11,
+/// RFC 6749 §5.1).
+#[tokio::test]
+async fn offline_access_without_a_refresh_token_is_not_claimed_granted() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app
+        .client_with(|new| {
+            new.grant_types = Some(clef::oidc::clients::GrantTypes {
+                authorization_code: true,
+                refresh_token: false,
+                client_credentials: false,
+            })
+        })
+        .await;
+    let url = authorize_url(
+        &app,
+        &client.0,
+        &[("scope", "openid profile offline_access")],
+    );
+    let back = authorize_and_login(&app, &browser(), &url, "claire.martin").await;
+    let code = location_param(&back, "code").expect("a code");
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    assert_eq!(tokens["scope"], "openid profile", "{tokens}");
+}
