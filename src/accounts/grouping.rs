@@ -383,10 +383,51 @@ async fn group_sealed(
             .detail(detail);
         audit::record(&app.db, entry, now).await;
     }
+    if let Err(e) = tell_the_closed_account(app, principal_id, other_id).await {
+        tracing::error!(closed = %other_id, error = %e, "grouping notice not sent");
+    }
     Ok(Ok(Grouped {
         closed_identifier,
         moved,
     }))
+}
+
+/// Tells the owner of the account a grouping closed, at its address (the
+/// school's, for a letter's account), in their language: which account now
+/// holds the children, and whom to ask if they did not group it themselves.
+async fn tell_the_closed_account(
+    app: &Clef,
+    principal_id: &str,
+    closed_id: &str,
+) -> anyhow::Result<()> {
+    let (Some(closed), Some(principal)) = (
+        store::account_by_id(&app.db, closed_id).await?,
+        store::account_by_id(&app.db, principal_id).await?,
+    ) else {
+        return Ok(());
+    };
+    let Some(to) = closed
+        .email
+        .as_deref()
+        .and_then(|e| crate::domain::EmailAddress::parse(e).ok())
+    else {
+        return Ok(());
+    };
+    let context = minijinja::context! {
+        name => format!("{} {}", closed.given_name, closed.family_name),
+        identifier => &closed.identifier,
+        principal => &principal.identifier,
+    };
+    let subject = crate::delivery::Subject {
+        french: "Regroupement de votre compte",
+        english: "Your account was grouped",
+    };
+    let locale = store::locale_of(&app.db, closed_id).await?;
+    let mail = locale
+        .sync_scope(|| crate::delivery::Mail::render(to, subject, "grouped_notice", context))?;
+    // `send` logs and counts a failure: the grouping is made all the same.
+    let _ = app.mailer.send(mail).await;
+    Ok(())
 }
 
 /// A child detached from a guardian, and the new letter's account.

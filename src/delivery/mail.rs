@@ -60,6 +60,8 @@ const TEMPLATES: &[(&str, &str)] = mails![
     "reset_password.html",
     "password_changed.txt",
     "password_changed.html",
+    "grouped_notice.txt",
+    "grouped_notice.html",
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -278,6 +280,7 @@ mod tests {
         let context = minijinja::context! {
             name => "Léa <b>", link => "https://idp/x?a=1&b=2", identifier => "lea", new_email => "n@example.org",
             deadline => "01/01/2027", reference => "1419347900823", minutes => 60, login => "https://idp/login", accounts,
+            principal => "claire.martin",
         };
         let subject = Subject {
             french: "sujet",
@@ -290,6 +293,7 @@ mod tests {
                 "identifier_reminder",
                 "reset_password",
                 "password_changed",
+                "grouped_notice",
             ] {
                 let mail = locale
                     .sync_scope(|| Mail::render(to.clone(), subject, name, context.clone()))

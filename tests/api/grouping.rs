@@ -299,6 +299,19 @@ async fn grouping_the_other_legal_guardians_account_makes_a_joint_account() {
     // Léa once, still with Claire's rank; Zoé joins with Marc's.
     assert_eq!(names, [("Hugo", 1), ("Lea", 1), ("Zoe", 1)]);
     assert_eq!(login_status(&app, "marc.martin", PASSWORD).await, 401);
+    // Marc is told, and whom to ask if he did not group it himself.
+    let notice = app
+        .outbox()
+        .into_iter()
+        .find(|m| m.to == "marc.martin@example.org")
+        .expect("a notice to the closed account's address");
+    assert_eq!(notice.subject, "Regroupement de votre compte");
+    assert!(
+        notice.text.contains("avec le compte claire.martin"),
+        "{}",
+        notice.text
+    );
+    assert!(notice.text.contains("contactez votre établissement"));
 }
 
 /// A proposal checked with the other account's password is void once that
