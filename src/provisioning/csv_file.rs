@@ -87,6 +87,22 @@ impl StudentNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What two spellings of one pupil's number share: its letters in upper
+    /// case, and a number without the leading zeros a spreadsheet drops
+    /// (`00123` taken for the number 123) or a school adds.
+    pub fn key(&self) -> String {
+        Self::key_of(&self.0)
+    }
+
+    /// [`key`](Self::key) of a number as stored.
+    pub fn key_of(number: &str) -> String {
+        if number.bytes().all(|b| b.is_ascii_digit()) {
+            let trimmed = number.trim_start_matches('0');
+            return if trimmed.is_empty() { "0" } else { trimmed }.to_owned();
+        }
+        number.to_ascii_uppercase()
+    }
 }
 
 /// A refused row and why, in French for the secretary reading the report.
@@ -393,7 +409,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
 
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    let mut seen: HashMap<StudentNumber, usize> = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     let mut rows_before = SpreadsheetRows::new(&text);
     let mut last = None;
     for record in reader.records() {
@@ -424,7 +440,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
         };
         match row(line, &cell) {
             Ok(row) => {
-                if let Some(first) = seen.insert(row.student_ref.clone(), line) {
+                if let Some(first) = seen.insert(row.student_ref.key(), line) {
                     errors.push(RowError {
                         line,
                         reason: format!(

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::Any;
 
-use super::csv_file::{self, GuardianRow, PupilRow, RowError};
+use super::csv_file::{self, GuardianRow, PupilRow, RowError, StudentNumber};
 use super::identifiers;
 use super::provisional::{self, LetterCipher};
 use crate::accounts::store::establishment_by_uai;
@@ -170,7 +170,7 @@ pub async fn import(
     let mut new_links: Vec<(usize, u8, StudentRef)> = Vec::new();
     let mut detach: Vec<(String, String)> = Vec::new();
     for row in &rows {
-        let student = match students.get(row.student_ref.as_str()) {
+        let student = match students.get(&row.student_ref.key()) {
             Some(existing) if existing.closed => {
                 // Its number stays taken: the row is left out, and said so.
                 report.changes.push(format!(
@@ -501,6 +501,7 @@ impl NewProvisional {
 
 type Tx = sqlx::Transaction<'static, Any>;
 
+/// The school's pupils, by the key of their number (`StudentNumber::key`).
 async fn existing_students(
     tx: &mut Tx,
     establishment_id: &str,
@@ -514,8 +515,9 @@ async fn existing_students(
     .await?;
     rows.iter()
         .map(|row| {
+            let number: String = row.try_get("student_ref")?;
             Ok((
-                row.try_get("student_ref")?,
+                StudentNumber::key_of(&number),
                 ExistingStudent {
                     id: row.try_get("id")?,
                     closed: row.try_get::<String, _>("state")? == "closed",

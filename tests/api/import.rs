@@ -64,6 +64,57 @@ async fn importing_the_same_file_twice_changes_nothing() {
     );
 }
 
+/// A spreadsheet that took the pupils' numbers for numbers drops their
+/// leading zeros, and an INE may come back in lower case: the same pupils,
+/// nothing created twice. In one file, the two spellings are one pupil twice.
+#[tokio::test]
+async fn a_pupil_number_that_lost_its_zeros_or_its_case_is_the_same_pupil() {
+    let app = app_with_school().await;
+    let first = file(&[
+        "00123,Baillet,Julie,2012-09-03,5 B,,,,,,,,",
+        "070803070AJ,Petit,Hugo,2011-01-20,4 A,,,,,,,,",
+    ]);
+    assert_eq!(
+        app.import("0590001A", &first)
+            .await
+            .unwrap()
+            .students_created,
+        2
+    );
+    let accounts = app.count("accounts").await;
+    let again = file(&[
+        "123,Baillet,Julie,2012-09-03,5 C,,,,,,,,",
+        "070803070aj,Petit,Hugo,2011-01-20,4 A,,,,,,,,",
+    ]);
+    let report = app.import("0590001A", &again).await.unwrap();
+    assert_eq!(
+        (
+            report.students_created,
+            report.students_updated,
+            report.students_unchanged
+        ),
+        (0, 1, 1),
+        "{:?}",
+        report.changes
+    );
+    assert_eq!(app.count("accounts").await, accounts);
+    assert_eq!(
+        app.account_named("julie.baillet")
+            .await
+            .class_name
+            .as_deref(),
+        Some("5 C")
+    );
+    let twice = file(&[
+        "00123,Baillet,Julie,2012-09-03,5 B,,,,,,,,",
+        "123,Baillet,Julie,2012-09-03,5 B,,,,,,,,",
+    ]);
+    let Err(ImportError::Rows(errors)) = app.import("0590001A", &twice).await else {
+        panic!("one pupil twice in a file is refused")
+    };
+    assert_eq!(errors[0].line, 3);
+}
+
 #[tokio::test]
 async fn a_windows_1252_file_with_semicolons_french_headers_and_dates_is_read() {
     let app = app_with_school().await;
