@@ -412,6 +412,8 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut rows_before = SpreadsheetRows::new(&text);
     let mut last = None;
+    // The first row whose birth date can only be month/day/year.
+    let mut month_first = None;
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
@@ -438,6 +440,9 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
                 .and_then(|&i| record.get(i))
                 .unwrap_or("")
         };
+        if month_first.is_none() && month_day_year(cell(Column::Birthdate)) {
+            month_first = Some(line);
+        }
         match row(line, &cell) {
             Ok(row) => {
                 if let Some(first) = seen.insert(row.student_ref.key(), line) {
@@ -460,6 +465,15 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     // after its quote would vanish into it. Such a record holds a line break,
     // and an odd number of quotes from its start (a closed cell has two, and
     // a `""` inside it two more).
+    // A spreadsheet set to English writes month/day/year: one date that can
+    // be read no other way means every other date of the file would be read
+    // with its day and month swapped.
+    if let Some(line) = month_first {
+        return Err(vec![RowError {
+            line,
+            reason: "la date de naissance de cette ligne est écrite mois/jour/année : enregistrez le fichier avec les dates au format jj/mm/aaaa (réglages régionaux français), sinon le jour et le mois des autres dates seraient inversés".into(),
+        }]);
+    }
     if let Some((byte, line, true)) = last
         && text.as_bytes()[byte.min(text.len())..]
             .iter()
@@ -477,6 +491,19 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
         rows,
         refused: errors,
     })
+}
+
+/// Whether `raw` is a date that only month/day/year reads: `9/13/2012`.
+fn month_day_year(raw: &str) -> bool {
+    let parts: Vec<&str> = raw.trim().split(['/', '-']).collect();
+    let number = |s: &str| (1..=2).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    match parts.as_slice() {
+        [first, second, year] if year.len() == 4 && number(first) && number(second) => {
+            let (first, second) = (first.parse::<u8>(), second.parse::<u8>());
+            matches!((first, second), (Ok(1..=12), Ok(13..=31)))
+        }
+        _ => false,
+    }
 }
 
 /// Keeps a field's value, or records why it was refused.
@@ -674,6 +701,25 @@ mod tests {
 
     /// Excel's « Texte Unicode (*.txt) »: UTF-16 (little-endian) with its
     /// BOM, tab-separated.
+    /// One date only month/day/year reads (an English spreadsheet) refuses
+    /// the file: its other dates would be read swapped.
+    #[test]
+    fn a_file_of_month_first_dates_is_refused_at_the_first_that_shows_it() {
+        let header = "student_id;family_name;given_name;birthdate;class";
+        let text = [
+            header,
+            "1;Baillet;Julie;9/3/2012;5 B",
+            "2;Roux;Léo;2/13/2011;4 A",
+            "3;Petit;Léa;12/13/2011;4 A",
+        ]
+        .join("\n");
+        let errors = parse(text.as_bytes()).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 3);
+        assert!(errors[0].reason.contains("mois/jour/année"));
+        assert!(!month_day_year("13/02/2011") && !month_day_year("2011-02-13"));
+    }
+
     #[test]
     fn utf16_text_with_its_bom_is_read() {
         let text = "student_id\tfamily_name\tgiven_name\tbirthdate\tclass\r\n1\tBaillet\tBénédicte\t03/09/2012\t5 B\r\n";

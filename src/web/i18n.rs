@@ -400,6 +400,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "un guillemet (\") ouvert dans cette ligne n'est jamais refermé : la suite du fichier serait lue comme une seule cellule. Retirez ce guillemet ou refermez-le" => {
             "a quote (\") opened in this row is never closed: the rest of the file would be read as a single cell. Remove this quote or close it"
         }
+        "la date de naissance de cette ligne est écrite mois/jour/année : enregistrez le fichier avec les dates au format jj/mm/aaaa (réglages régionaux français), sinon le jour et le mois des autres dates seraient inversés" => {
+            "the birth date of this row is written month/day/year: save the file with dates as dd/mm/yyyy (French regional settings), or the day and month of the other dates would be swapped"
+        }
         "Ou importer les autres lignes" => "Or import the other rows",
         "Les lignes refusées ci-dessus sont laissées de côté, les autres sont importées. Une fois ces lignes corrigées, déposez à nouveau le fichier : ce qui est déjà importé ne sera pas créé deux fois." => {
             "The rows refused above are left out, the others are imported. Once those rows are corrected, upload the file again: what is already imported will not be created twice."
