@@ -571,21 +571,27 @@ pub async fn proceed(
     .into()
 }
 
-/// The pending request of a login form, if it has not expired.
-pub async fn pending(app: &Clef, pending_id: &str) -> anyhow::Result<Option<AuthorizationRequest>> {
-    Ok(app.pending.get(pending_id).await?.map(|p| p.request))
+/// A parked request as the pages that show it read it.
+pub struct Parked {
+    pub request: AuthorizationRequest,
+    /// The session whose person it offers to go on (`prompt=select_account`).
+    offered_sid: Option<String>,
 }
 
-/// Whether the request parked under `pending_id` offers `session`'s person
-/// to go on (`prompt=select_account`), as its page did.
-pub async fn offers_account(
-    app: &Clef,
-    pending_id: &str,
-    session: &Session,
-) -> anyhow::Result<bool> {
-    Ok(app.pending.get(pending_id).await?.is_some_and(|pending| {
-        pending.awaiting == Awaiting::Account
-            && pending.stale_sid.as_deref() == Some(session.sid.as_str())
+impl Parked {
+    /// Whether it offers `session`'s person to go on, as its page did.
+    pub fn offers(&self, session: &Session) -> bool {
+        self.offered_sid.as_deref() == Some(session.sid.as_str())
+    }
+}
+
+/// The request parked under `pending_id`, if it has not expired.
+pub async fn parked(app: &Clef, pending_id: &str) -> anyhow::Result<Option<Parked>> {
+    Ok(app.pending.get(pending_id).await?.map(|pending| Parked {
+        offered_sid: pending
+            .stale_sid
+            .filter(|_| pending.awaiting == Awaiting::Account),
+        request: pending.request,
     }))
 }
 

@@ -117,9 +117,9 @@ pub async fn first_connection_form(
 /// The authorization request under way, as a URL to start it again later.
 async fn return_to(app: &Clef, pending_id: Option<&str>) -> anyhow::Result<Option<String>> {
     Ok(match pending_id {
-        Some(id) => authorize::pending(app, id)
+        Some(id) => authorize::parked(app, id)
             .await?
-            .map(|r| r.authorize_url(app.config.issuer_str())),
+            .map(|parked| parked.request.authorize_url(app.config.issuer_str())),
         None => None,
     })
 }
@@ -257,7 +257,7 @@ async fn cancel_first_connection(app: &Clef, jar: CookieJar) -> Result<Response,
         .and_then(|interaction| interaction.pending_id);
     let jar = interaction::end(app, jar).await?;
     let login = match pending_id {
-        Some(id) if authorize::pending(app, &id).await?.is_some() => {
+        Some(id) if authorize::parked(app, &id).await?.is_some() => {
             format!("/login?request={id}")
         }
         _ => "/login".to_owned(),

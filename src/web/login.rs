@@ -69,11 +69,12 @@ pub async fn page(
     let Some(pending_id) = params.as_ref().and_then(|p| p.get("request")) else {
         return Ok(prefilled(&app, jar, params, "identifier", false));
     };
-    let Some(request) = authorize::pending(&app, pending_id).await? else {
+    let Some(parked) = authorize::parked(&app, pending_id).await? else {
         return Err(expired_request());
     };
+    let request = &parked.request;
     let client = app.clients.find(&app.db, &request.client_id).await?;
-    let signed_in_as = offered_account(&app, pending_id, session.as_ref()).await?;
+    let signed_in_as = offered_account(&app, &parked, session.as_ref()).await?;
     let page = FormPage {
         pending: Some(pending_id),
         client_name: client.as_ref().map(|c| c.name.as_str()),
@@ -84,20 +85,17 @@ pub async fn page(
     Ok(form_page(&app, jar, page))
 }
 
-/// Who « Continuer avec ce compte » names on the form of the request parked
-/// under `pending_id`, if it offered the account of `session`, and that
-/// account may still sign in (not closed, not grouped).
+/// Who « Continuer avec ce compte » names on the form of the `parked`
+/// request, if it offered the account of `session`, and that account may
+/// still sign in (not closed, not grouped).
 pub async fn offered_account(
     app: &Clef,
-    pending_id: &str,
+    parked: &authorize::Parked,
     session: Option<&session::Session>,
 ) -> anyhow::Result<Option<String>> {
-    let Some(session) = session else {
+    let Some(session) = session.filter(|session| parked.offers(session)) else {
         return Ok(None);
     };
-    if !authorize::offers_account(app, pending_id, session).await? {
-        return Ok(None);
-    }
     let account = store::account_by_id(&app.db, &session.account_id).await?;
     Ok(account
         .filter(|a| a.may_use_applications())
@@ -140,24 +138,22 @@ pub async fn submit(
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let pending_id = params.get("request").map(str::to_owned);
-    let pending = match &pending_id {
-        Some(id) => match authorize::pending(&app, id).await? {
-            Some(request) => Some(request),
+    let parked = match &pending_id {
+        Some(id) => match authorize::parked(&app, id).await? {
+            Some(parked) => Some(parked),
             None => return Err(expired_request()),
         },
         None => None,
     };
-    let client_name = match &pending {
-        Some(request) => app
-            .clients
-            .find(&app.db, &request.client_id)
-            .await?
-            .map(|c| c.name.clone()),
-        None => None,
-    };
-    let signed_in_as = match &pending_id {
-        Some(id) => offered_account(&app, id, session.as_ref()).await?,
-        None => None,
+    let (client_name, signed_in_as) = match &parked {
+        Some(parked) => (
+            app.clients
+                .find(&app.db, &parked.request.client_id)
+                .await?
+                .map(|c| c.name.clone()),
+            offered_account(&app, parked, session.as_ref()).await?,
+        ),
+        None => (None, None),
     };
     let again = |jar: CookieJar, identifier: &str, error: &str, status: StatusCode| {
         let page = FormPage {

@@ -115,7 +115,10 @@ async fn answer_authorize(
         AuthorizeOutcome::AccountChoice { pending_id } => {
             // An account that may no longer sign in (closed, grouped) is
             // not offered: the login form alone.
-            let signed_in_as = login::offered_account(app, &pending_id, session.as_ref()).await?;
+            let signed_in_as = match authorize::parked(app, &pending_id).await? {
+                Some(parked) => login::offered_account(app, &parked, session.as_ref()).await?,
+                None => None,
+            };
             let page = login::FormPage {
                 pending: Some(&pending_id),
                 client_name: Some(&client.name),
