@@ -651,6 +651,25 @@ pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<A
     result.unwrap_or_else(|rejection| Some(AuthorizeOutcome::Rejected(rejection)))
 }
 
+/// The request parked again under `pending_id`, now waiting for a login:
+/// its login form.
+async fn login_again(
+    app: &Clef,
+    pending_id: &str,
+    pending: Pending,
+    now: i64,
+) -> Result<AuthorizeOutcome, Rejection> {
+    let pending = Pending {
+        awaiting: Awaiting::Login,
+        parked_at: now,
+        ..pending
+    };
+    app.pending.repark(pending_id, &pending).await?;
+    Ok(AuthorizeOutcome::LoginRequired {
+        pending_id: pending_id.to_owned(),
+    })
+}
+
 /// Whether the sign-in is older than the request's `max_age` allows. A
 /// `max_age=0` was met by the login made for this request (`needs_login`).
 fn outlived_max_age(request: &AuthorizationRequest, session: &Session, now: i64) -> bool {
@@ -691,15 +710,7 @@ pub async fn go_on(app: &Clef, pending_id: &str, session: &Session) -> Option<Au
         }
         let now = app.now();
         if !fresh_enough(&pending, session, now) {
-            let pending = Pending {
-                awaiting: Awaiting::Login,
-                parked_at: now,
-                ..pending
-            };
-            app.pending.repark(pending_id, &pending).await?;
-            return Ok(Some(AuthorizeOutcome::LoginRequired {
-                pending_id: pending_id.to_owned(),
-            }));
+            return login_again(app, pending_id, pending, now).await.map(Some);
         }
         answer(app, pending.request, session, Some(pending_id))
             .await
@@ -737,15 +748,7 @@ pub async fn decide(
         // it (OIDC Core §3.1.2.1); the consent is then asked anew.
         let now = app.now();
         if accepted && outlived_max_age(&request, session, now) {
-            let pending = Pending {
-                awaiting: Awaiting::Login,
-                parked_at: now,
-                ..pending
-            };
-            app.pending.repark(pending_id, &pending).await?;
-            return Ok(Some(AuthorizeOutcome::LoginRequired {
-                pending_id: pending_id.to_owned(),
-            }));
+            return login_again(app, pending_id, pending, now).await.map(Some);
         }
         if !again {
             // One second click, within a minute; not a third.
