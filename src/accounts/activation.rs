@@ -620,9 +620,12 @@ pub async fn propose_address(
         issue_confirmation(app, &mut tx, &account.id, new.as_str(), None, now).await?;
     tx.commit().await?;
     send_confirmation(app, account, new.clone(), &token, expires_at).await;
+    // Told only at an address the account confirmed: a mistyped one is a
+    // stranger's.
     if let Some(old) = account
         .email
         .as_deref()
+        .filter(|_| account.email_verified_at.is_some())
         .and_then(|e| EmailAddress::parse(e).ok())
     {
         let context = minijinja::context! {

@@ -297,6 +297,13 @@ pub async fn act(
             if let Err(e) = super::recovery::forget_sms_code(app, &account.id).await {
                 tracing::error!(account = %account.id, error = %e, "SMS codes not voided after a staff action");
             }
+            // The new letter's birth date is not held back by the old one's
+            // wrong guesses (the lock's page sends the family to the school).
+            if action == Action::Reset
+                && let Err(e) = app.throttle.birth_date_right(&account.identifier).await
+            {
+                tracing::error!(account = %account.id, error = %e, "birth date count not cleared after a reset");
+            }
             if action == Action::Reset {
                 Done::Reset
             } else {

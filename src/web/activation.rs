@@ -90,7 +90,7 @@ async fn first_connection_page(
                 identifier => &account.identifier,
                 guardian => account.kind == AccountKind::Guardian,
                 email_required => account.kind == AccountKind::Guardian,
-                child, rule => rule.describe(), max => rule.max, csrf, error, error_field,
+                child, rule => rule.describe(), csrf, error, error_field,
                 birthdate => entered.birthdate, email => entered.email, email_confirmation => entered.email_confirmation,
             }
         },

@@ -201,7 +201,7 @@ mod tests {
                 since => "03/09/2026 à 14:05 (UTC)", items => ["votre adresse mail"] }],
             items => ["votre identifiant Clef, pour vous reconnaître"], third_party => true,
             terms_url => "https://t.example", terms_version => "2", pending => "p",
-            guardian => true, child => "Zoé", email_required => true, max => 14,
+            guardian => true, child => "Zoé", email_required => true,
             title => "Page introuvable", message => "Cette page n'existe pas.", detail => "code",
             link_href => "/compte", link_text => "Gérer mon compte", alert => true,
             continue_url => "/x", client_id => "c", state => "s",

@@ -314,7 +314,7 @@ fn reset_page(
     let rule = password_rule(app);
     pages::form(app, jar, status, "pages/reset_password.html", |csrf| {
         minijinja::context! {
-            csrf, token, identifier, error, error_field, rule => rule.describe(), max => rule.max,
+            csrf, token, identifier, error, error_field, rule => rule.describe(),
         }
     })
 }

@@ -356,7 +356,15 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
         clef::accounts::AccountState::Active
     );
 
-    // Reset: a new letter, her session ends, the trail says who did it.
+    // Reset: a new letter, her session ends, the trail says who did it; the
+    // old letter's wrong birth dates do not hold the new one back.
+    for _ in 0..20 {
+        app.app
+            .throttle
+            .enter_birth_date("marie.blanc", app.app.now())
+            .await
+            .unwrap();
+    }
     let reset = act(
         app,
         &staff_a,
@@ -379,6 +387,14 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
         303,
         "her session ended"
     );
+    assert!(matches!(
+        app.app
+            .throttle
+            .enter_birth_date("marie.blanc", app.app.now())
+            .await
+            .unwrap(),
+        clef::accounts::throttle::Gate::Open
+    ));
     let trail = clef::audit::trail(&app.app.db, Some(&marie.id), 0, 10)
         .await
         .unwrap();

@@ -779,6 +779,44 @@ async fn my_account_asks_for_five_confirmation_mails_an_hour() {
     }
 }
 
+/// A student who mistyped their address at first connection fixes it on
+/// « Mon compte »: the mistyped address, a stranger's, is not told (it was
+/// never confirmed); the new one gets its link.
+#[tokio::test]
+async fn a_new_address_is_not_told_to_an_old_one_never_confirmed() {
+    let app = spawn_app().await;
+    app.family().await;
+    sqlx::query(
+        "UPDATE accounts SET email = 'lea.mistyped@example.org', email_verified_at = NULL, \
+         state = 'pending_email' WHERE identifier = 'lea.martin'",
+    )
+    .execute(&app.app.db)
+    .await
+    .unwrap();
+    let browser = browser();
+    let login = page_text(&browser, &app.url("/login")).await;
+    submit_login(&app, &browser, &login, "lea.martin", PASSWORD).await;
+    let page = page_text(&browser, &app.url("/compte")).await;
+    let changed = browser
+        .post(app.url("/compte/adresse"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
+            ("current_password", PASSWORD),
+            ("email", "lea@example.net"),
+            ("email_confirmation", "lea@example.net"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let outbox = app.outbox();
+    assert!(outbox.iter().any(|m| m.to == "lea@example.net"));
+    assert!(
+        !outbox.iter().any(|m| m.to == "lea.mistyped@example.org"),
+        "the stranger's address is told nothing"
+    );
+}
+
 #[tokio::test]
 async fn my_account_changes_the_password_and_the_address_with_the_current_password() {
     let app = spawn_app().await;
@@ -1025,6 +1063,23 @@ async fn the_qr_code_page_prefills_the_identifier() {
         Some(letter.identifier.as_str())
     );
     assert!(!page.contains(&letter.password), "never the password");
+}
+
+/// A password longer than the rule allows is refused by the server with the
+/// rule, not cut short by the browser (a password manager would keep the
+/// whole one, and the next login would fail).
+#[tokio::test]
+async fn a_too_long_new_password_is_refused_not_cut_short() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    assert!(!page.contains("maxlength=\"14\""), "{page}");
+    let long = "Cartable2026Cartable";
+    let refused = school
+        .submit_first_connection(&browser, &page, &guardian_fields("03/09/2012", long, long))
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("8 à 14 caractères"));
 }
 
 /// « Annuler » on the first connection ends the letter's step in this
