@@ -41,8 +41,9 @@ async fn interaction_account(
     let interaction = interaction::current(app, jar, purpose)
         .await?
         .ok_or_else(session_expired)?;
-    // The screen is for an account still in the state that led there: once
-    // activated or confirmed (elsewhere, perhaps), the ticket is spent.
+    // The screen is for an account still in the state that led there, by
+    // the same letter: once activated or confirmed (elsewhere, perhaps), or
+    // given a new letter by the school, the ticket is spent.
     let expected = match purpose {
         Purpose::FirstConnection => AccountState::Provisional,
         Purpose::Unconfirmed => AccountState::PendingEmail,
@@ -50,6 +51,9 @@ async fn interaction_account(
     let account = store::account_by_id(&app.db, &interaction.account_id)
         .await?
         .filter(|account| account.state == expected)
+        .filter(|account| {
+            purpose != Purpose::FirstConnection || account.letter_date == interaction.letter_date
+        })
         .ok_or_else(session_expired)?;
     Ok((interaction, account))
 }

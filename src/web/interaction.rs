@@ -27,6 +27,10 @@ pub struct Interaction {
     pub account_id: String,
     /// The authorization request under way, if any.
     pub pending_id: Option<String>,
+    /// The date of the letter whose password opened a first connection: a
+    /// new letter since (a school reset) ends it.
+    #[serde(default)]
+    pub letter_date: Option<i64>,
 }
 
 /// Interactions live under the digest of their cookie value.

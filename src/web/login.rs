@@ -198,6 +198,7 @@ pub async fn submit(
                 purpose: Purpose::FirstConnection,
                 account_id: account.id,
                 pending_id,
+                letter_date: account.letter_date,
             };
             let jar = interaction::start(&app, jar, &interaction).await?;
             return Ok((jar, Redirect::to("/premiere-connexion")).into_response());
@@ -207,6 +208,7 @@ pub async fn submit(
                 purpose: Purpose::Unconfirmed,
                 account_id: account.id,
                 pending_id,
+                letter_date: None,
             };
             let jar = interaction::start(&app, jar, &interaction).await?;
             return Ok((jar, Redirect::to("/compte-non-confirme")).into_response());

@@ -1065,6 +1065,40 @@ async fn the_qr_code_page_prefills_the_identifier() {
     assert!(!page.contains(&letter.password), "never the password");
 }
 
+/// A first connection opened with a letter ends when the school gives a new
+/// one (a reset): whoever held the old letter cannot finish it.
+#[tokio::test]
+async fn a_new_letter_ends_a_first_connection_opened_with_the_old_one() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    sqlx::query(
+        "UPDATE accounts SET letter_date = letter_date + 60 WHERE identifier = 'marc.baillet'",
+    )
+    .execute(&school.app.app.db)
+    .await
+    .unwrap();
+    let refused = school
+        .submit_first_connection(
+            &browser,
+            &page,
+            &guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD),
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Cette étape a expiré")
+    );
+    assert_eq!(
+        school.app.account_named("marc.baillet").await.state,
+        clef::accounts::AccountState::Provisional
+    );
+}
+
 /// A password longer than the rule allows is refused by the server with the
 /// rule, not cut short by the browser (a password manager would keep the
 /// whole one, and the next login would fail).
