@@ -230,6 +230,17 @@ pub fn check_signature(
         })
 }
 
+/// The cached keys of a client's `jwks_uri`.
+fn cached_keys(app: &Clef) -> Kind<Value> {
+    Kind::new(&app.store, "client-jwks")
+}
+
+/// Forgets the keys cached for `client_id`: its registration changed (a new
+/// `jwks_uri`, or new keys at it), and the old ones must not sign for it.
+pub async fn forget_keys(app: &Clef, client_id: &str) -> anyhow::Result<()> {
+    cached_keys(app).delete(client_id).await
+}
+
 /// The client's public keys: inline, or from its `jwks_uri` (cached unless `fresh`).
 pub(super) async fn client_keys(
     app: &Clef,
@@ -239,7 +250,7 @@ pub(super) async fn client_keys(
     let set = match (&client.jwks, &client.jwks_uri) {
         (Some(inline), _) => inline.clone(),
         (None, Some(uri)) => {
-            let cache: Kind<Value> = Kind::new(&app.store, "client-jwks");
+            let cache = cached_keys(app);
             let cached = if fresh {
                 None
             } else {

@@ -13,8 +13,8 @@ use super::AppState;
 use super::error::WebError;
 use super::pages::no_store;
 use crate::audit::{self, Entry, Event, Outcome};
-use crate::oidc::clients;
 use crate::oidc::registration::{self, ClientMetadata, RegistrationError};
+use crate::oidc::{OAuthError, clients};
 
 /// The bearer token of the request, if any.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -65,9 +65,17 @@ fn dev(app: &crate::app::Clef) -> bool {
     app.config.issuer.scheme() == "http"
 }
 
-/// A store refusal as the client reads it (ASCII, RFC 6749 §5.2).
-fn not_stored(e: &anyhow::Error) -> RegistrationError {
-    RegistrationError::InvalidClientMetadata(e.to_string().chars().filter(char::is_ascii).collect())
+/// A registration not written: a refusal of the metadata as the client
+/// reads it (ASCII, RFC 6749 §5.2), or the database's failure, which is not
+/// the client's to read (`server_error`, or 503 while it is unavailable).
+fn not_stored(e: anyhow::Error) -> Result<Response, WebError> {
+    if e.chain()
+        .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some())
+    {
+        return Err(WebError::OAuth(OAuthError::from_internal(e)));
+    }
+    let why = e.to_string().chars().filter(char::is_ascii).collect();
+    Ok(refused(&RegistrationError::InvalidClientMetadata(why)))
 }
 
 /// `POST /register`.
@@ -89,7 +97,7 @@ pub async fn register(
     };
     let registered = match clients::register(&app.db, validated, app.now()).await {
         Ok(registered) => registered,
-        Err(e) => return Ok(refused(&not_stored(&e))),
+        Err(e) => return not_stored(e),
     };
     tracing::info!(client = %registered.client.id, "client registered itself");
     let entry = Entry::new(Event::ClientRegistered, Outcome::Ok).client(&registered.client.id);
@@ -167,9 +175,10 @@ pub async fn replace(
             Ok(Some(replaced)) => replaced,
             // A call under way with the same token renewed it first.
             Ok(None) => return Ok(refused(&RegistrationError::InvalidToken)),
-            Err(e) => return Ok(refused(&not_stored(&e))),
+            Err(e) => return not_stored(e),
         };
     app.clients.forget(&client.id);
+    crate::oidc::assertion::forget_keys(&app, &client.id).await?;
     tracing::info!(client = %client.id, "client registration replaced");
     Ok(json_response(
         StatusCode::OK,

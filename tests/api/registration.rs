@@ -1455,6 +1455,35 @@ async fn private_key_jwt_with_a_jwks_uri_is_cached_and_refetched_when_the_client
         "ES256 under an EdDSA kid",
     )
     .await;
+
+    // A new registration (RFC 7592 §2.2) drops the keys cached under the
+    // old one: what its jwks_uri publishes now signs, nothing before.
+    let third = ClientKey::eddsa("e3");
+    docs.serve_jwks(jwks(&[&third]));
+    let replaced = reqwest::Client::new()
+        .put(registered["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(registered["registration_access_token"].as_str().unwrap())
+        .json(&json!({
+            "client_id": id,
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "EdDSA",
+            "jwks_uri": docs.url("/jwks.json"),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+    assert_invalid_client(
+        exchange_with_assertion(&app, "bogus", &second.sign(&assertion_claims(&app, &id))).await,
+        "a key cached before the new registration",
+    )
+    .await;
+    assert_authenticated(
+        exchange_with_assertion(&app, "bogus", &third.sign(&assertion_claims(&app, &id))).await,
+        "the key published now",
+    )
+    .await;
 }
 
 #[tokio::test]
