@@ -300,6 +300,17 @@ pub async fn rotate_in(
                 family_id: family.id,
             });
         }
+        // A retry: the successor the first use got (lost, as far as the
+        // client knows) ends, so that the family never forks in two live
+        // branches — a thief's and the client's.
+        sqlx::query(
+            "UPDATE refresh_tokens SET expires_at = $1 \
+             WHERE family_id = $2 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(&family.id)
+        .execute(&mut *tx)
+        .await?;
     } else if token_expires <= now {
         return refuse(tx, Rotation::Invalid).await;
     }

@@ -222,10 +222,15 @@ async fn a_retry_within_the_grace_window_gets_a_successor_instead_of_a_revocatio
     let token = text(&first, "refresh_token");
     let lost = refresh(&app, &client, &token).await;
     assert_eq!(lost.status(), 200);
+    let lost: Value = lost.json().await.unwrap();
     // The client never read that answer and retries at once.
     let retried = refresh(&app, &client, &token).await;
     assert_eq!(retried.status(), 200);
     let retried: Value = retried.json().await.unwrap();
+    // The family does not fork: the successor of the first use is over
+    // (whoever holds it, a thief who raced the client), the retry's lives on.
+    let forked = refresh(&app, &client, &text(&lost, "refresh_token")).await;
+    assert_eq!(error_of(forked).await, "invalid_grant");
     assert_eq!(
         refresh(&app, &client, &text(&retried, "refresh_token"))
             .await
