@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::OAuthError;
 use super::clients::Client;
+use super::outbound::Reach;
 use crate::app::Clef;
 use crate::secret::digest;
 use crate::storage::Kind;
@@ -259,7 +260,8 @@ pub(super) async fn client_keys(
             match cached {
                 Some(set) => set,
                 None => {
-                    let set = fetch(uri).await.map_err(|e| {
+                    let reach = Reach::of(app, client.is_first_party);
+                    let set = fetch(uri, reach).await.map_err(|e| {
                         tracing::warn!(client = %client.id, error = %e, "client jwks_uri not fetched");
                         refused("the client's jwks_uri could not be read")
                     })?;
@@ -278,8 +280,8 @@ pub(super) async fn client_keys(
 }
 
 /// Fetches a JWKS document.
-pub async fn fetch(uri: &url::Url) -> anyhow::Result<Value> {
-    let set: Value = serde_json::from_slice(&fetch_bytes(uri).await?)?;
+pub async fn fetch(uri: &url::Url, reach: Reach) -> anyhow::Result<Value> {
+    let set: Value = serde_json::from_slice(&fetch_bytes(uri, reach).await?)?;
     anyhow::ensure!(
         set.get("keys").is_some_and(Value::is_array),
         "no keys array"
@@ -287,12 +289,11 @@ pub async fn fetch(uri: &url::Url) -> anyhow::Result<Value> {
     Ok(set)
 }
 
-/// GETs a small document the client published: no redirects, five seconds, 64 KiB.
-pub async fn fetch_bytes(uri: &url::Url) -> anyhow::Result<Vec<u8>> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(5))
-        .build()?;
+/// GETs a small document the client published: no redirects, five seconds,
+/// 64 KiB, at an address the client may make Clef reach (`outbound`).
+pub async fn fetch_bytes(uri: &url::Url, reach: Reach) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(reach.allows(uri), "not a public address");
+    let http = reach.http(Duration::from_secs(5))?;
     // Errors without the URL: they are logged, and a client's URL may carry a token.
     let mut response = http
         .get(uri.clone())

@@ -11,6 +11,7 @@ use sqlx::Row;
 use tokio::sync::Semaphore;
 
 use super::clients;
+use super::outbound::Reach;
 use crate::app::Clef;
 use crate::keys::SigningAlg;
 use crate::secret::random_token;
@@ -25,33 +26,40 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// What posts logout tokens: an HTTP client and the bound on deliveries in flight.
 #[derive(Clone)]
 pub struct Courier {
-    http: reqwest::Client,
+    /// To any address (`outbound::Reach::Anywhere`), and to public ones only.
+    anywhere: reqwest::Client,
+    public_only: reqwest::Client,
     in_flight: Arc<Semaphore>,
 }
 
 impl Courier {
     pub fn new() -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
         Ok(Self {
-            http,
+            anywhere: Reach::Anywhere.http(TIMEOUT)?,
+            public_only: Reach::PublicOnly.http(TIMEOUT)?,
             in_flight: Arc::new(Semaphore::new(64)),
         })
     }
 
-    /// Posts `logout_token` to `uri` in the background.
-    fn deliver(&self, uri: url::Url, logout_token: String, client_id: String) {
+    /// Posts `logout_token` to `uri` in the background, at an address the
+    /// client may make Clef reach (`outbound`).
+    fn deliver(&self, uri: url::Url, logout_token: String, client_id: String, reach: Reach) {
+        if !reach.allows(&uri) {
+            tracing::warn!(%client_id, "back-channel logout URI is not a public address: not sent");
+            return;
+        }
         let courier = self.clone();
         tokio::spawn(async move {
             let Ok(_permit) = courier.in_flight.acquire().await else {
                 return;
             };
+            let http = match reach {
+                Reach::Anywhere => &courier.anywhere,
+                Reach::PublicOnly => &courier.public_only,
+            };
             for wait in std::iter::once(Duration::ZERO).chain(RETRIES) {
                 tokio::time::sleep(wait).await;
-                let sent = courier
-                    .http
+                let sent = http
                     .post(uri.clone())
                     .form(&[("logout_token", logout_token.as_str())])
                     .send()
@@ -110,7 +118,8 @@ pub async fn notify(app: &Clef, sid: &str, account_id: &str) -> anyhow::Result<(
         let alg =
             SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::RS256);
         let token = app.keys.sign_with(alg, &claims, "logout+jwt")?;
-        app.courier.deliver(uri, token, client.id);
+        let reach = Reach::of(app, client.is_first_party);
+        app.courier.deliver(uri, token, client.id, reach);
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod housekeeping;
 pub mod introspection;
 pub mod ledger;
 pub mod logout;
+pub mod outbound;
 pub mod refresh;
 pub mod registration;
 pub mod request_object;

@@ -14,6 +14,7 @@ use super::clients::{
     self, AuthMethod, Client, GrantTypes, Registration, SIGNING_ALGS, SubjectType,
     parse_backchannel_uri,
 };
+use super::outbound::Reach;
 use crate::app::Clef;
 use crate::domain::RedirectUri;
 use crate::secret::{constant_time_eq, digest, random_token};
@@ -240,7 +241,7 @@ impl ClientMetadata {
         let sector_identifier_uri =
             optional_url("sector_identifier_uri", &self.sector_identifier_uri, dev)?;
         match &sector_identifier_uri {
-            Some(uri) => check_sector(uri, &redirect_uris).await?,
+            Some(uri) => check_sector(uri, &redirect_uris, dev).await?,
             // OIDC Core §8.1: redirect URIs on several hosts need a sector.
             None if subject_type == SubjectType::Pairwise => {
                 let hosts: std::collections::BTreeSet<Option<String>> = redirect_uris
@@ -322,8 +323,17 @@ impl ClientMetadata {
 
 /// OIDC Registration §5: the sector document is a JSON array holding every
 /// redirect URI of the client.
-async fn check_sector(uri: &Url, redirect_uris: &[RedirectUri]) -> Result<(), RegistrationError> {
-    let listed: Vec<String> = assertion::fetch_bytes(uri)
+async fn check_sector(
+    uri: &Url,
+    redirect_uris: &[RedirectUri],
+    dev: bool,
+) -> Result<(), RegistrationError> {
+    // A client registering itself: public addresses only, but in development.
+    let reach = match dev {
+        true => Reach::Anywhere,
+        false => Reach::PublicOnly,
+    };
+    let listed: Vec<String> = assertion::fetch_bytes(uri, reach)
         .await
         .ok()
         .and_then(|body| serde_json::from_slice(&body).ok())

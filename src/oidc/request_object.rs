@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::clients::Client;
+use super::outbound::Reach;
 use super::{ErrorCode, OAuthError, assertion};
 use crate::app::Clef;
 use crate::domain::Params;
@@ -80,7 +81,8 @@ pub async fn resolve(app: &Clef, params: Params) -> Result<Params, OAuthError> {
     let object = match source {
         Source::Value(object) => object.to_owned(),
         Source::Reference(uri) => {
-            fetch_object(&client, uri, app.config.issuer.scheme() == "http").await?
+            let reach = Reach::of(app, client.is_first_party);
+            fetch_object(&client, uri, app.config.issuer.scheme() == "http", reach).await?
         }
     };
     let claims = verify(app, &client, &object).await?;
@@ -126,7 +128,12 @@ pub fn merge(params: &Params, claims: Map<String, Value>) -> Result<Params, OAut
 /// that signs request objects (it has keys), and only on a host of its own
 /// (one of its redirect URIs' or its `jwks_uri`'s), so that the request_uri
 /// cannot make Clef reach any address it can (RFC 9101 §10.4.1).
-async fn fetch_object(client: &Client, uri: &str, dev: bool) -> Result<String, OAuthError> {
+async fn fetch_object(
+    client: &Client,
+    uri: &str,
+    dev: bool,
+    reach: Reach,
+) -> Result<String, OAuthError> {
     let url = url::Url::parse(uri).map_err(|_| invalid_uri("request_uri is not a URL"))?;
     let loopback = crate::domain::is_loopback(&url);
     if !(url.scheme() == "https" || (dev && url.scheme() == "http" && loopback)) {
@@ -148,7 +155,7 @@ async fn fetch_object(client: &Client, uri: &str, dev: bool) -> Result<String, O
             "request_uri must be on a host of the client's redirect URIs or jwks_uri",
         ));
     }
-    let body = assertion::fetch_bytes(&url)
+    let body = assertion::fetch_bytes(&url, reach)
         .await
         .map_err(|_| invalid_uri("request_uri could not be read"))?;
     String::from_utf8(body)

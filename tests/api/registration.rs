@@ -1917,3 +1917,49 @@ async fn a_parked_sign_in_sends_nothing_to_a_redirect_uri_dropped_since() {
             .contains("redirect_uri is no longer registered")
     );
 }
+
+/// In production (an https issuer), a client that registered itself cannot
+/// make Clef reach the operator's network: its `jwks_uri` on a private
+/// address, written as one or behind a name, is never connected to.
+#[tokio::test]
+async fn a_self_registered_client_cannot_make_clef_reach_internal_addresses() {
+    let app = spawn_app_with(|config| {
+        config.issuer = "https://clef.example".parse().unwrap();
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let key = ClientKey::eddsa("k1");
+    for jwks_uri in [
+        format!("https://127.0.0.1:{port}/jwks.json"),
+        format!("https://localhost:{port}/jwks.json"),
+    ] {
+        let registered = register(
+            &app,
+            json!({
+                "redirect_uris": [REDIRECT_URI],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "token_endpoint_auth_signing_alg": "EdDSA",
+                "jwks_uri": jwks_uri,
+            }),
+        )
+        .await;
+        let id = registered["client_id"].as_str().unwrap();
+        let mut claims = assertion_claims(&app, id);
+        claims["aud"] = json!("https://clef.example");
+        assert_invalid_client(
+            exchange_with_assertion(&app, "bogus", &key.sign(&claims)).await,
+            &jwks_uri,
+        )
+        .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "never connected to");
+}
