@@ -43,17 +43,19 @@ pub const PER_ADDRESS: Backoff = Backoff {
 };
 
 /// Wrong birth dates per account, wherever the birth date is asked (first
-/// connection, grouping a letter's account): ten a day, then none until the
-/// day is over. Only the holder of the letter's password gets to type one, and
-/// a child's birth date has a few hundred likely values: unlike the password's
-/// counters, this one is neither escaped by a device cookie nor cleared by a
-/// successful login, so signing in again with the letter does not buy more
-/// guesses.
+/// connection, grouping a letter's account): ten, then one a day for the
+/// letter's three months (about a hundred in all, not ten a day: a child's
+/// birth date has a few hundred likely values, the class printed on the
+/// letter giving its year). Only the holder of the letter's password gets to
+/// type one: unlike the password's counters, this one is neither escaped by
+/// a device cookie nor cleared by a successful login, so signing in again
+/// with the letter does not buy more guesses. The right date, or a new
+/// letter from the school, starts it again.
 pub const BIRTH_DATES: Backoff = Backoff {
     free: 10,
     first_delay: 24 * 3600,
     max_delay: 24 * 3600,
-    window: Duration::from_secs(24 * 3600),
+    window: Duration::from_secs(92 * 24 * 3600),
 };
 
 /// Recovery requests per client address: 30 an hour, then a lock of an hour

@@ -469,7 +469,7 @@ async fn max_age_zero_and_prompt_login_force_a_new_login_within_the_same_second(
 }
 
 #[tokio::test]
-async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_daily_count() {
+async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_count_of_the_letter() {
     let app = spawn_app().await;
     app.establishment("0590001A", "Collège Jean Moulin").await;
     let csv = "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name,guardian1_email\n\
@@ -542,7 +542,12 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_d
         page.contains("Patientez 24 heures avant de réessayer, ou demandez de l&#x27;aide à l&#x27;établissement."),
         "a day, told in hours; help from the school, not « mot de passe oublié »: {page}"
     );
-    // The day over, the right birth date still opens the letter.
+    // The day over, one more guess, not ten: the count runs for the letter's
+    // months, not for a day.
+    app.clock.advance(24 * 3600);
+    sign_in().await;
+    assert_eq!(guesses(2).await, [400, 429]);
+    // The next day, the right birth date still opens the letter.
     app.clock.advance(24 * 3600);
     sign_in().await;
     let response = submit("03/09/2012").await;
