@@ -13,7 +13,7 @@ use crate::app::Clef;
 use crate::delivery::{Mail, Subject};
 use crate::domain::{BirthDate, EmailAddress};
 use crate::oidc::{logout, refresh};
-use crate::provisioning::letters::{add_months, french_date};
+use crate::provisioning::letters::{add_months, french_date, letter_deadline};
 use crate::secret::constant_time_eq;
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ pub fn check_new_password(
 pub fn letter_valid(app: &Clef, account: &Account, now: i64) -> bool {
     account
         .letter_date
-        .is_some_and(|date| add_months(date, i32::from(app.config.letter_validity_months)) > now)
+        .is_some_and(|date| letter_deadline(date, app.config.letter_validity_months) > now)
 }
 
 /// Checks the letter's password (stored sealed, so no hashing: it is random

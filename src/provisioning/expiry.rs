@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::letters::add_months;
+use super::letters::{add_months, start_of_day};
 use crate::app::Clef;
 use crate::storage::Db;
 
@@ -31,7 +31,8 @@ pub async fn expire_letters(
     now: i64,
     validity_months: u8,
 ) -> anyhow::Result<ExpiryReport> {
-    let cutoff = add_months(now, -i32::from(validity_months));
+    // Letters issued before this had their last day (`letters::letter_deadline`) yesterday.
+    let cutoff = add_months(start_of_day(now), -i32::from(validity_months));
     let mut tx = db.begin().await?;
     // Claim first: an activation racing this run updates `WHERE state =
     // 'provisional'` and so either wins (and is not claimed) or finds nothing.

@@ -172,6 +172,18 @@ pub fn add_months(unix: i64, months: i32) -> i64 {
     }
 }
 
+/// When a letter issued at `letter_date` stops working: at the end of the
+/// day it prints as its deadline (« jusqu'au 28/02/2027 », a UTC date, which
+/// covers all of that day in France).
+pub fn letter_deadline(letter_date: i64, validity_months: u8) -> i64 {
+    start_of_day(add_months(letter_date, i32::from(validity_months))) + 24 * 3600
+}
+
+/// Midnight UTC of the day of `unix`.
+pub fn start_of_day(unix: i64) -> i64 {
+    unix - unix.rem_euclid(24 * 3600)
+}
+
 pub fn french_date(unix: i64) -> String {
     let date = OffsetDateTime::from_unix_timestamp(unix)
         .map(|d| d.date())
@@ -474,6 +486,27 @@ pub fn pdf(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A letter works through the whole day it prints as its deadline, and
+    /// the expiry job closes it only after that day.
+    #[test]
+    fn a_letter_works_through_its_printed_last_day() {
+        let printed = 1_796_050_800; // 2026-11-30 15:00 UTC
+        let deadline = letter_deadline(printed, 3);
+        assert_eq!(french_date(deadline - 1), "28/02/2027");
+        assert_eq!(
+            french_date(add_months(printed, 3)),
+            "28/02/2027",
+            "as printed"
+        );
+        assert_eq!(deadline, 1_803_859_200, "2027-03-01 00:00 UTC");
+        let cutoff = |now: i64| add_months(start_of_day(now), -3);
+        assert!(
+            printed >= cutoff(deadline - 1),
+            "not closed on its last day"
+        );
+        assert!(printed < cutoff(deadline), "closed once it is over");
+    }
 
     #[test]
     fn three_months_later_clamps_the_day() {
