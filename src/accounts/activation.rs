@@ -451,12 +451,19 @@ pub async fn correct_address(
     );
     let now = app.now();
     let mut tx = app.db.begin().await?;
-    sqlx::query("UPDATE accounts SET email = $1, email_verified_at = NULL, pending_email = NULL, updated_at = $2 WHERE id = $3")
-        .bind(email.as_str())
-        .bind(now)
-        .bind(&account.id)
-        .execute(&mut *tx)
-        .await?;
+    // Still unconfirmed: a confirmation clicked meanwhile made the address
+    // the account's, which a correction must not undo.
+    let corrected = sqlx::query(
+        "UPDATE accounts SET email = $1, email_verified_at = NULL, pending_email = NULL, updated_at = $2 \
+         WHERE id = $3 AND state = 'pending_email'",
+    )
+    .bind(email.as_str())
+    .bind(now)
+    .bind(&account.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    anyhow::ensure!(corrected == 1, "the address was confirmed meanwhile");
     let (token, expires_at) =
         issue_confirmation(app, &mut tx, &account.id, email.as_str(), return_to, now).await?;
     tx.commit().await?;

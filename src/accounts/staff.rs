@@ -330,14 +330,20 @@ pub async fn act(
                         .scope(super::activation::propose_address(app, account, email))
                         .await?
                 }
-                // Not activated yet: the first connection will ask for it.
+                // Not activated yet: the first connection will ask for it
+                // (one made meanwhile chose its own address: left alone).
                 _ => {
-                    sqlx::query("UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3")
-                        .bind(email.as_str())
-                        .bind(now)
-                        .bind(&account.id)
-                        .execute(&app.db)
-                        .await?;
+                    let corrected = sqlx::query(
+                        "UPDATE accounts SET email = $1, updated_at = $2 \
+                         WHERE id = $3 AND state = 'provisional'",
+                    )
+                    .bind(email.as_str())
+                    .bind(now)
+                    .bind(&account.id)
+                    .execute(&app.db)
+                    .await?
+                    .rows_affected();
+                    anyhow::ensure!(corrected == 1, "the account was activated meanwhile");
                 }
             }
             Done::EmailSent

@@ -1221,3 +1221,23 @@ async fn hostile_first_connection_and_profile_fields_are_refused_and_change_noth
         assert!(matches!(response.status().as_u16(), 400 | 410), "{bogus}");
     }
 }
+
+/// A correction of the address on the unconfirmed screen that races a click
+/// on the confirmation link (the screen read the account before the click):
+/// the confirmed address stays, the correction is refused.
+#[tokio::test]
+async fn a_correction_racing_a_confirmation_leaves_the_confirmed_address() {
+    let app = spawn_app().await;
+    app.family().await;
+    let confirmed = app.account_named("claire.martin").await;
+    let mut read_before = confirmed.clone();
+    read_before.state = clef::accounts::AccountState::PendingEmail;
+    let email = clef::domain::EmailAddress::parse("autre@example.org").unwrap();
+    let corrected =
+        clef::accounts::activation::correct_address(&app.app, &read_before, &email, None).await;
+    assert!(corrected.is_err());
+    let after = app.account_named("claire.martin").await;
+    assert_eq!(after.email, confirmed.email);
+    assert!(after.email_verified_at.is_some());
+    assert!(!app.outbox().iter().any(|m| m.to == "autre@example.org"));
+}

@@ -469,7 +469,8 @@ async fn max_age_zero_and_prompt_login_force_a_new_login_within_the_same_second(
 }
 
 #[tokio::test]
-async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_count_of_the_letter() {
+async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_count_of_the_letter()
+{
     let app = spawn_app().await;
     app.establishment("0590001A", "Collège Jean Moulin").await;
     let csv = "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name,guardian1_email\n\
