@@ -280,7 +280,25 @@ fn pending_page(email: Option<&str>, continue_url: Option<&str>) -> Response {
 /// `GET /compte-non-confirme` (§3.3).
 pub async fn unconfirmed_page(State(app): AppState, jar: CookieJar) -> Result<Response, WebError> {
     let (_, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
-    Ok(unconfirmed(&app, jar, &account, None, None, StatusCode::OK))
+    let correction = Correction::default();
+    Ok(unconfirmed(
+        &app,
+        jar,
+        &account,
+        None,
+        None,
+        correction,
+        StatusCode::OK,
+    ))
+}
+
+/// The correction form as it comes back: the field in error (its name) and
+/// the addresses typed (never the password).
+#[derive(Default)]
+struct Correction<'a> {
+    field: Option<&'static str>,
+    email: &'a str,
+    confirmation: &'a str,
 }
 
 fn unconfirmed(
@@ -289,6 +307,7 @@ fn unconfirmed(
     account: &Account,
     notice: Option<&str>,
     error: Option<&str>,
+    correction: Correction<'_>,
     status: StatusCode,
 ) -> Response {
     let email = account
@@ -296,7 +315,10 @@ fn unconfirmed(
         .as_deref()
         .or(account.email.as_deref());
     pages::form(app, jar, status, "pages/unconfirmed.html", |csrf| {
-        minijinja::context! { email, csrf, notice, error }
+        minijinja::context! {
+            email, csrf, notice, error, error_field => correction.field,
+            entered_email => correction.email, entered_confirmation => correction.confirmation,
+        }
     })
 }
 
@@ -329,12 +351,22 @@ fn mail_requested(
                 account,
                 None,
                 Some(&too_many_mails(retry_after)),
+                Correction::default(),
                 StatusCode::TOO_MANY_REQUESTS,
             );
             pages::retry_after(page, retry_after)
         }
         MailRequest::Sent | MailRequest::AlreadyConfirmed => {
-            unconfirmed(app, jar, account, Some(notice), None, StatusCode::OK)
+            let correction = Correction::default();
+            unconfirmed(
+                app,
+                jar,
+                account,
+                Some(notice),
+                None,
+                correction,
+                StatusCode::OK,
+            )
         }
     }
 }
@@ -347,6 +379,11 @@ pub async fn unconfirmed_correct(
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let (interaction, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
+    let typed = |field| Correction {
+        field: Some(field),
+        email: params.get("email").unwrap_or(""),
+        confirmation: params.get("email_confirmation").unwrap_or(""),
+    };
     let email = match EmailAddress::parse(params.get("email").unwrap_or("")) {
         Ok(email) => email,
         Err(e) => {
@@ -356,6 +393,7 @@ pub async fn unconfirmed_correct(
                 &account,
                 None,
                 Some(&e.to_string()),
+                typed("email"),
                 StatusCode::BAD_REQUEST,
             ));
         }
@@ -372,6 +410,7 @@ pub async fn unconfirmed_correct(
             &account,
             None,
             Some(message),
+            typed("email_confirmation"),
             StatusCode::BAD_REQUEST,
         ));
     }
@@ -398,6 +437,7 @@ pub async fn unconfirmed_correct(
                 &account,
                 None,
                 Some(&refused.message),
+                typed("password"),
                 refused.status,
             );
             return Ok(refused.answer(page));

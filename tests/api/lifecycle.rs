@@ -625,13 +625,23 @@ async fn the_unconfirmed_screen_corrects_the_address_only_with_the_password_and_
     };
     let refused = correct("").await.unwrap();
     assert_eq!(refused.status(), 400);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("Le mot de passe actuel est incorrect."));
+    // The field in error is the password's, focused; the addresses typed stay.
+    let password_input = page
+        .split("<input")
+        .find(|input| input.contains(r#"id="password""#))
+        .unwrap();
     assert!(
-        refused
-            .text()
-            .await
-            .unwrap()
-            .contains("Le mot de passe actuel est incorrect.")
+        password_input.contains(r#"aria-invalid="true" autofocus"#),
+        "{password_input}"
     );
+    let email_input = page
+        .split("<input")
+        .find(|input| input.contains(r#"id="email""#))
+        .unwrap();
+    assert!(!email_input.contains("aria-invalid"), "{email_input}");
+    assert!(email_input.contains(r#"value="someone.else@example.net""#));
     assert_eq!(correct("Devine2026").await.unwrap().status(), 400);
     assert_eq!(
         school
