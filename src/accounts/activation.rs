@@ -242,7 +242,15 @@ pub async fn first_connection(
         .await?
         .ok_or(ActivationError::NotProvisional)?;
     if let (Some(email), Some((token, expires_at))) = (email, token) {
-        send_confirmation(app, &account, email, &token, expires_at).await;
+        send_confirmation(
+            app,
+            &account,
+            email,
+            &token,
+            expires_at,
+            Confirming::Address,
+        )
+        .await;
     }
     Ok(account)
 }
@@ -269,10 +277,28 @@ async fn issue_confirmation(
     Ok((token, expires_at))
 }
 
-const CONFIRM_SUBJECT: Subject<'static> = Subject {
-    french: "Confirmez votre adresse mail",
-    english: "Confirm your email address",
-};
+/// What a confirmation link confirms: an account's first address, or a
+/// change of it (the seeds' « Mise à jour de votre adresse mail »).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirming {
+    Address,
+    Change,
+}
+
+impl Confirming {
+    fn subject(self) -> Subject<'static> {
+        match self {
+            Self::Address => Subject {
+                french: "Confirmez votre adresse mail",
+                english: "Confirm your email address",
+            },
+            Self::Change => Subject {
+                french: "Mise à jour de votre adresse mail",
+                english: "Update of your email address",
+            },
+        }
+    }
+}
 
 /// Sends the confirmation link. A failure is logged and not fatal: the
 /// account is saved, and the person can ask for the mail again.
@@ -282,6 +308,7 @@ async fn send_confirmation(
     to: EmailAddress,
     token: &str,
     expires_at: i64,
+    confirming: Confirming,
 ) {
     let link = app.config.endpoint(&format!("/confirmation?jeton={token}"));
     let context = minijinja::context! {
@@ -289,8 +316,9 @@ async fn send_confirmation(
         identifier => &account.identifier,
         link,
         deadline => french_date(expires_at),
+        change => confirming == Confirming::Change,
     };
-    match Mail::render(to, CONFIRM_SUBJECT, "confirm_email", context) {
+    match Mail::render(to, confirming.subject(), "confirm_email", context) {
         // `send` logs and counts a failure.
         Ok(mail) => {
             let _ = app.mailer.send(mail).await;
@@ -389,13 +417,13 @@ pub async fn resend_confirmation(
     account: &Account,
     return_to: Option<&str>,
 ) -> anyhow::Result<MailRequest> {
-    let address = match (
+    let (address, confirming) = match (
         &account.pending_email,
         &account.email,
         account.email_verified_at,
     ) {
-        (Some(pending), _, _) => pending.clone(),
-        (None, Some(email), None) => email.clone(),
+        (Some(pending), _, _) => (pending.clone(), Confirming::Change),
+        (None, Some(email), None) => (email.clone(), Confirming::Address),
         _ => return Ok(MailRequest::AlreadyConfirmed),
     };
     if let Some(refused) = mail_refused(app, account).await? {
@@ -412,6 +440,7 @@ pub async fn resend_confirmation(
         EmailAddress::parse(&address)?,
         &token,
         expires_at,
+        confirming,
     )
     .await;
     Ok(MailRequest::Sent)
@@ -467,7 +496,15 @@ pub async fn correct_address(
     let (token, expires_at) =
         issue_confirmation(app, &mut tx, &account.id, email.as_str(), return_to, now).await?;
     tx.commit().await?;
-    send_confirmation(app, account, email.clone(), &token, expires_at).await;
+    send_confirmation(
+        app,
+        account,
+        email.clone(),
+        &token,
+        expires_at,
+        Confirming::Address,
+    )
+    .await;
     Ok(())
 }
 
@@ -626,7 +663,15 @@ pub async fn propose_address(
     let (token, expires_at) =
         issue_confirmation(app, &mut tx, &account.id, new.as_str(), None, now).await?;
     tx.commit().await?;
-    send_confirmation(app, account, new.clone(), &token, expires_at).await;
+    send_confirmation(
+        app,
+        account,
+        new.clone(),
+        &token,
+        expires_at,
+        Confirming::Change,
+    )
+    .await;
     // Told only at an address the account confirmed: a mistyped one is a
     // stranger's.
     if let Some(old) = account

@@ -421,7 +421,7 @@ async fn mails_follow_the_language_of_the_page_that_sends_them() {
     );
 
     let confirm = app.last_mail_to("claire.nouvelle@example.org");
-    assert_eq!(confirm.subject, "Confirm your email address");
+    assert_eq!(confirm.subject, "Update of your email address");
     assert!(confirm.text.starts_with("Hello ") && !confirm.text.contains("Bonjour"));
     let notice = app.last_mail_to("claire.martin@example.org");
     assert_eq!(notice.subject, "Change of your account's email address");
