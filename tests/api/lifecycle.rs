@@ -935,7 +935,11 @@ async fn my_account_changes_the_password_and_the_address_with_the_current_passwo
     // The seeds' mail for a change: « Mise à jour de votre adresse mail ».
     let change = app.last_mail_to("claire@example.net");
     assert_eq!(change.subject, "Mise à jour de votre adresse mail");
-    assert!(change.text.contains("Vous avez modifié l'adresse mail de votre compte"));
+    assert!(
+        change
+            .text
+            .contains("Vous avez modifié l'adresse mail de votre compte")
+    );
     let link = change.link(&app.url("/confirmation?jeton="));
     let page = browser
         .get(&link)
