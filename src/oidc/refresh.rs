@@ -543,8 +543,9 @@ mod tests {
                 };
                 let (opening, first) = Opening::new(family.clone(), &policy, now);
                 open_all(&mut db.acquire().await.unwrap(), &[&opening]).await.unwrap();
-                // The model: each token issued, and when it was first used.
-                let mut tokens: Vec<(String, Option<i64>)> = vec![(first, None)];
+                // The model: each token issued, when it was first used, and
+                // whether it still works (a retry ends the unused ones).
+                let mut tokens: Vec<(String, Option<i64>, bool)> = vec![(first, None, true)];
                 let mut revoked = false;
                 for step in steps {
                     match step {
@@ -555,7 +556,7 @@ mod tests {
                         }
                         Step::Use(n) => {
                             let n = n % tokens.len();
-                            let (token, used_at) = tokens[n].clone();
+                            let (token, used_at, works) = tokens[n].clone();
                             let outcome = rotate(&mut db.acquire().await.unwrap(), &token, "ent", None, &policy, now).await.unwrap();
                             match (revoked, used_at) {
                                 (true, _) => prop_assert!(matches!(outcome, Rotation::Invalid), "{outcome:?}"),
@@ -563,14 +564,22 @@ mod tests {
                                     prop_assert!(matches!(outcome, Rotation::ReuseDetected { .. }), "{outcome:?}");
                                     revoked = true;
                                 }
+                                (false, None) if !works => {
+                                    prop_assert!(matches!(outcome, Rotation::Invalid), "{outcome:?}");
+                                }
                                 (false, used) => {
                                     let Rotation::Rotated { token: next, .. } = outcome else {
                                         return Err(TestCaseError::fail(format!("expected a rotation, got {outcome:?}")));
                                     };
-                                    if used.is_none() {
-                                        tokens[n].1 = Some(now);
+                                    match used {
+                                        None => tokens[n].1 = Some(now),
+                                        // A retry: the successors not used yet end.
+                                        Some(_) => tokens
+                                            .iter_mut()
+                                            .filter(|(_, used, _)| used.is_none())
+                                            .for_each(|(_, _, works)| *works = false),
                                     }
-                                    tokens.push((next, None));
+                                    tokens.push((next, None, true));
                                 }
                             }
                             // Another client never gets anything from it.
