@@ -460,11 +460,6 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
             Err(reason) => errors.push(RowError { line, reason }),
         }
     }
-    // The file's last record may be a quoted cell never closed, which the
-    // csv reader takes to the end of the file without an error: every row
-    // after its quote would vanish into it. Such a record holds a line break,
-    // and an odd number of quotes from its start (a closed cell has two, and
-    // a `""` inside it two more).
     // A spreadsheet set to English writes month/day/year: one date that can
     // be read no other way means every other date of the file would be read
     // with its day and month swapped.
@@ -474,6 +469,11 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
             reason: "la date de naissance de cette ligne est écrite mois/jour/année : enregistrez le fichier avec les dates au format jj/mm/aaaa (réglages régionaux français), sinon le jour et le mois des autres dates seraient inversés".into(),
         }]);
     }
+    // The file's last record may be a quoted cell never closed, which the
+    // csv reader takes to the end of the file without an error: every row
+    // after its quote would vanish into it. Such a record holds a line break,
+    // and an odd number of quotes from its start (a closed cell has two, and
+    // a `""` inside it two more).
     if let Some((byte, line, true)) = last
         && text.as_bytes()[byte.min(text.len())..]
             .iter()
