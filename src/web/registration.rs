@@ -46,6 +46,16 @@ fn refused(error: &RegistrationError) -> Response {
     response
 }
 
+/// No token at all: the RFC 6750 challenge names no error then (§3.1).
+fn no_token() -> Response {
+    let mut response = refused(&RegistrationError::InvalidToken);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"clef\""),
+    );
+    response
+}
+
 /// The body as client metadata: a JSON object (serde would also fill the
 /// fields from an array, in order).
 fn parse(body: &Bytes) -> Result<ClientMetadata, RegistrationError> {
@@ -85,7 +95,10 @@ pub async fn register(
     body: Bytes,
 ) -> Result<Response, WebError> {
     if !registration::may_register(&app, bearer(&headers)).await? {
-        return Ok(refused(&RegistrationError::InvalidToken));
+        return Ok(match bearer(&headers) {
+            Some(_) => refused(&RegistrationError::InvalidToken),
+            None => no_token(),
+        });
     }
     let metadata = match parse(&body) {
         Ok(metadata) => metadata,
@@ -119,12 +132,13 @@ pub async fn read(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    let presented = bearer(&headers);
-    let client = match registration::managed(&app, &client_id, presented).await? {
+    let Some(presented) = bearer(&headers) else {
+        return Ok(no_token());
+    };
+    let client = match registration::managed(&app, &client_id, Some(presented)).await? {
         Ok(client) => client,
         Err(e) => return Ok(refused(&e)),
     };
-    let presented = presented.unwrap_or_default();
     Ok(
         match clients::rotate_registration_token(&app.db, &client.id, presented).await? {
             Some(token) => json_response(
@@ -144,8 +158,10 @@ pub async fn replace(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let presented = bearer(&headers);
-    let client = match registration::managed(&app, &client_id, presented).await? {
+    let Some(presented) = bearer(&headers) else {
+        return Ok(no_token());
+    };
+    let client = match registration::managed(&app, &client_id, Some(presented)).await? {
         Ok(client) => client,
         Err(e) => return Ok(refused(&e)),
     };
@@ -169,7 +185,6 @@ pub async fn replace(
         Ok(validated) => validated,
         Err(e) => return Ok(refused(&e)),
     };
-    let presented = presented.unwrap_or_default();
     let (client, token) =
         match clients::replace_registration(&app.db, client, validated, presented).await {
             Ok(Some(replaced)) => replaced,
@@ -192,7 +207,10 @@ pub async fn delete(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    match registration::managed(&app, &client_id, bearer(&headers)).await? {
+    let Some(presented) = bearer(&headers) else {
+        return Ok(no_token());
+    };
+    match registration::managed(&app, &client_id, Some(presented)).await? {
         Ok(client) => {
             clients::delete(&app.db, &client.id, app.now()).await?;
             app.clients.forget(&client.id);

@@ -75,6 +75,20 @@ async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
 }
 
 /// The answer must be a 401 `invalid_token` with a Bearer challenge (RFC 6750 §3).
+/// No bearer token at all: 401, and a challenge that names no error (RFC
+/// 6750 §3.1).
+async fn assert_token_missing(response: reqwest::Response, what: &str) {
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, 401, "{what}: {body}");
+    assert_eq!(body["error"], "invalid_token", "{what}: {body}");
+    assert_eq!(challenge, "Bearer realm=\"clef\"", "{what}");
+}
+
 async fn assert_invalid_token(response: reqwest::Response, what: &str) {
     let challenge = response
         .headers()
@@ -597,7 +611,7 @@ async fn registration_needs_a_live_initial_access_token_unless_it_is_open() {
     let metadata = json!({ "redirect_uris": [REDIRECT_URI] }).to_string();
     let clients = app.count("clients").await;
 
-    assert_invalid_token(
+    assert_token_missing(
         post_register(&app, None, &metadata).await,
         "no initial access token",
     )
@@ -625,7 +639,7 @@ async fn registration_needs_a_live_initial_access_token_unless_it_is_open() {
         .send()
         .await
         .unwrap();
-    assert_invalid_token(basic, "HTTP Basic instead of a bearer token").await;
+    assert_token_missing(basic, "HTTP Basic instead of a bearer token").await;
     assert_eq!(app.count("clients").await, clients, "nothing registered");
 
     // A live token works, for several registrations, until it expires.
@@ -977,7 +991,7 @@ async fn a_registered_client_reads_replaces_and_deletes_its_registration() {
         "GET with a wrong token",
     )
     .await;
-    assert_invalid_token(http.get(&uri).send().await.unwrap(), "GET without a token").await;
+    assert_token_missing(http.get(&uri).send().await.unwrap(), "GET without a token").await;
     assert_invalid_token(
         http.get(&uri)
             .bearer_auth(other["registration_access_token"].as_str().unwrap())
