@@ -161,10 +161,9 @@ pub async fn first_connection(
     }
     app.throttle.succeeded(&account.identifier, origin).await?;
     app.throttle.birth_date_right(&account.identifier).await?;
-    check_new_password(app, &form.password, &form.password_confirmation)
-        .map_err(|(field, message)| ActivationError::Invalid(field, message))?;
     // « Mot de passe provisoire, à modifier lors de la première connexion »:
-    // the paper letter must not stay a way in.
+    // the paper letter must not stay a way in. Told first, whether or not
+    // the letter's password happens to meet the rule.
     if let Some(sealed) = &account.provisional_password
         && app
             .letters
@@ -178,6 +177,8 @@ pub async fn first_connection(
             "Choisissez un mot de passe différent du mot de passe provisoire du courrier.".into(),
         ));
     }
+    check_new_password(app, &form.password, &form.password_confirmation)
+        .map_err(|(field, message)| ActivationError::Invalid(field, message))?;
     let email = match (form.email.trim(), account.kind) {
         ("", AccountKind::Guardian) => {
             return Err(ActivationError::Invalid(
