@@ -57,6 +57,24 @@ async fn post_with(
         .unwrap()
 }
 
+/// Types the code of the SMS `text` on the code screen `page`.
+async fn enter_sms_code(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    text: &str,
+) -> reqwest::Response {
+    let challenge = input_value(page, "challenge").unwrap();
+    post_with(
+        app,
+        browser,
+        page,
+        "/mot-de-passe-oublie/code",
+        &[("challenge", &challenge), ("code", &code_in(text))],
+    )
+    .await
+}
+
 /// Asks for a password reset by `channel` for `identifier`; answers the page.
 async fn request_reset(
     app: &TestApp,
@@ -612,15 +630,7 @@ async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
     // A new request, the right code: the same form as the mail's link.
     let (_, code_page) = request_reset(&app, &browser, "claire.martin", "sms").await;
     let (_, text) = sms_outbox(&app).await.pop().unwrap();
-    let challenge = input_value(&code_page, "challenge").unwrap();
-    let form = post_with(
-        &app,
-        &browser,
-        &code_page,
-        "/mot-de-passe-oublie/code",
-        &[("challenge", &challenge), ("code", &code_in(&text))],
-    )
-    .await;
+    let form = enter_sms_code(&app, &browser, &code_page, &text).await;
     assert_eq!(form.status(), 200);
     let form = form.text().await.unwrap();
     assert!(form.contains("Modifiez votre mot de passe"));
@@ -645,17 +655,10 @@ async fn an_sms_code_lasts_ten_minutes_and_a_strangers_request_does_not_void_it(
     let enter = |browser: reqwest::Client, page: String, text: String| {
         let app = &app;
         async move {
-            let challenge = input_value(&page, "challenge").unwrap();
-            post_with(
-                app,
-                &browser,
-                &page,
-                "/mot-de-passe-oublie/code",
-                &[("challenge", &challenge), ("code", &code_in(&text))],
-            )
-            .await
-            .status()
-            .as_u16()
+            enter_sms_code(app, &browser, &page, &text)
+                .await
+                .status()
+                .as_u16()
         }
     };
     let parent = browser();
@@ -700,17 +703,7 @@ async fn an_sms_code_sent_before_the_school_reset_the_account_gives_no_link() {
     .execute(&app.app.db)
     .await
     .unwrap();
-    let entered = post_with(
-        &app,
-        &parent,
-        &page,
-        "/mot-de-passe-oublie/code",
-        &[
-            ("challenge", &input_value(&page, "challenge").unwrap()),
-            ("code", &code_in(&text)),
-        ],
-    )
-    .await;
+    let entered = enter_sms_code(&app, &parent, &page, &text).await;
     assert_eq!(entered.status(), 410);
     assert!(entered.text().await.unwrap().contains("Ce code a expiré"));
 }
@@ -767,18 +760,7 @@ async fn the_sms_gateway_receives_the_code_and_its_failure_is_shown() {
     };
     assert_eq!(auth, "Bearer provider-key");
     assert_eq!(body["to"], "+33612345678");
-    let challenge = input_value(&code_page, "challenge").unwrap();
-    let form = post_with(
-        &app,
-        &browser,
-        &code_page,
-        "/mot-de-passe-oublie/code",
-        &[
-            ("challenge", &challenge),
-            ("code", &code_in(body["text"].as_str().unwrap())),
-        ],
-    )
-    .await;
+    let form = enter_sms_code(&app, &browser, &code_page, body["text"].as_str().unwrap()).await;
     assert_eq!(form.status(), 200);
 
     // A gateway that fails (down, or refusing this number): the screen
@@ -820,15 +802,7 @@ async fn the_sms_gateway_receives_the_code_and_its_failure_is_shown() {
         .as_str()
         .unwrap()
         .to_owned();
-    let challenge = input_value(&page, "challenge").unwrap();
-    let entered = post_with(
-        &app,
-        &browser,
-        &page,
-        "/mot-de-passe-oublie/code",
-        &[("challenge", &challenge), ("code", &code_in(&text))],
-    )
-    .await;
+    let entered = enter_sms_code(&app, &browser, &page, &text).await;
     assert_eq!(entered.status(), 400, "taken for a wrong code");
 }
 
