@@ -690,17 +690,27 @@ pub async fn import_preview(
     let now = app.now();
     match import::import(&app.db, &app.letters, &uai, &file, now, true, BadRows::Skip).await {
         Ok(report) => {
-            let id = crate::secret::random_token(24);
             let skip_bad_rows = !report.skipped.is_empty();
-            let draft = ImportDraft {
-                id: id.clone(),
-                establishment_id: establishment.id.clone(),
-                file: base64::engine::general_purpose::STANDARD.encode(&file),
-                skip_bad_rows,
+            let good_rows =
+                report.students_created + report.students_updated + report.students_unchanged;
+            // A draft only for what may be applied: not a file whose every
+            // row is bad (as before « Importer les autres lignes »).
+            let id = match !skip_bad_rows || good_rows > 0 {
+                true => {
+                    let id = crate::secret::random_token(24);
+                    let draft = ImportDraft {
+                        id: id.clone(),
+                        establishment_id: establishment.id.clone(),
+                        file: base64::engine::general_purpose::STANDARD.encode(&file),
+                        skip_bad_rows,
+                    };
+                    drafts(&app)
+                        .put(&staff.id, &draft, std::time::Duration::from_secs(30 * 60))
+                        .await?;
+                    Some(id)
+                }
+                false => None,
             };
-            drafts(&app)
-                .put(&staff.id, &draft, std::time::Duration::from_secs(30 * 60))
-                .await?;
             if !skip_bad_rows {
                 let context = minijinja::context! { preview => report_view(&report), draft => id };
                 return Ok(import_page(
@@ -712,8 +722,6 @@ pub async fn import_preview(
                 ));
             }
             // Refused as it is; the good rows, if any, may go in without the others.
-            let good_rows =
-                report.students_created + report.students_updated + report.students_unchanged;
             let (errors, more) = first_hundred(&report.skipped);
             let partial = (good_rows > 0).then(|| report_view(&report));
             let context = minijinja::context! { errors, more, partial, draft => id };
