@@ -527,7 +527,13 @@ pub async fn proceed(
     request: AuthorizationRequest,
     session: Option<&Session>,
 ) -> AuthorizeOutcome {
-    async {
+    // Kept to answer an internal failure: the redirect URI is trusted by now.
+    let reply = (
+        request.redirect_uri.clone(),
+        request.response_mode,
+        request.state.clone(),
+    );
+    let outcome = async {
         let now = app.now();
         let other_person = match (session, &request.hint_subject) {
             (Some(session), Some(_)) => {
@@ -567,8 +573,21 @@ pub async fn proceed(
         }
         answer(app, request, session, None).await
     }
-    .await
-    .into()
+    .await;
+    match outcome {
+        // RFC 6749 §4.1.2.1: `server_error` or `temporarily_unavailable` go
+        // back to the client like any other error once its redirect URI is
+        // known, so a silent (`prompt=none`) request in a hidden frame ends
+        // too, and the service can tell its user to come back later.
+        Err(Rejection::Internal(cause)) => {
+            tracing::error!(error = format!("{cause:#}"), "authorization request failed");
+            let error = OAuthError::from_internal(cause);
+            let (redirect_uri, mode, state) = reply;
+            let response = error_response(app, &redirect_uri, mode, state.as_deref(), &error);
+            AuthorizeOutcome::Rejected(Rejection::Returned(response))
+        }
+        other => other.into(),
+    }
 }
 
 /// A parked request as the pages that show it read it.

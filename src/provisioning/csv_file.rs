@@ -1,6 +1,6 @@
 //! Reading a school's pupil file (SPEC §3.10) as spreadsheets really export it:
-//! UTF-8 with or without BOM or Windows-1252, `;` `,` or tab separated, French
-//! or English column names, `jj/mm/aaaa` or ISO dates.
+//! UTF-8 with or without BOM, UTF-16, Windows-1252 or Mac Roman, `;` `,` or
+//! tab separated, French or English column names, `jj/mm/aaaa` or ISO dates.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -262,7 +262,9 @@ fn column(header: &str) -> Option<Column> {
 }
 
 /// Text as the spreadsheet wrote it: UTF-8 (BOM or not), UTF-16 with its
-/// BOM (Excel's « Texte Unicode », tab-separated), else Windows-1252.
+/// BOM (Excel's « Texte Unicode », tab-separated), else Windows-1252 or, if
+/// its accents read as French only that way, Mac Roman (Excel for Mac's
+/// « CSV (Macintosh) »).
 pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
     if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes)
         && encoding != encoding_rs::UTF_8
@@ -273,11 +275,34 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => {
-            encoding_rs::WINDOWS_1252
+            let windows = encoding_rs::WINDOWS_1252
                 .decode_without_bom_handling(bytes)
-                .0
+                .0;
+            let mac = encoding_rs::MACINTOSH.decode_without_bom_handling(bytes).0;
+            if french_letters(&mac) > french_letters(&windows) {
+                mac
+            } else {
+                windows
+            }
         }
     }
+}
+
+/// How French a decoding reads: its accented letters, less the control
+/// characters and symbols a wrong code page puts in their place (Mac Roman's
+/// « é » is Windows-1252's « Ž », its « ç » a control character).
+fn french_letters(text: &str) -> i64 {
+    text.chars()
+        .map(|c| match c {
+            'à' | 'â' | 'ä' | 'ç' | 'é' | 'è' | 'ê' | 'ë' | 'î' | 'ï' | 'ô' | 'ö' | 'ù' | 'û'
+            | 'ü' | 'ÿ' | 'œ' | 'æ' | 'À' | 'Â' | 'Ç' | 'É' | 'È' | 'Ê' | 'Ë' | 'Î' | 'Ï' | 'Ô'
+            | 'Ù' | 'Û' | 'Ü' | 'Œ' => 1,
+            '\u{80}'..='\u{9f}' | 'Ž' | 'ž' | 'ˆ' | '˜' | '‡' | '™' | '¨' | '¥' | '∑' => {
+                -1
+            }
+            _ => 0,
+        })
+        .sum()
 }
 
 /// The separator of the header line (the first that is not blank): the most
@@ -697,6 +722,20 @@ mod tests {
     fn windows_1252_is_decoded_when_the_bytes_are_not_utf8() {
         assert_eq!(decode(b"L\xe9a;Fran\xe7ois"), "Léa;François");
         assert_eq!(decode("\u{feff}Léa".as_bytes()), "Léa");
+        // Windows-1252 whose bytes also spell letters in Mac Roman (È, Ë).
+        assert_eq!(decode(b"H\xe9l\xe8ne;LEF\xc8VRE"), "Hélène;LEFÈVRE");
+        assert_eq!(decode(b"C\x9cur;l\x92\xe9cole"), "Cœur;l’école");
+    }
+
+    /// Excel for Mac's « CSV (Macintosh) »: Mac Roman, whose accents would
+    /// read as « Ž » and control characters in Windows-1252.
+    #[test]
+    fn mac_roman_is_decoded_when_its_accents_read_french_only_that_way() {
+        assert_eq!(
+            decode(b"H\x8el\x8fne;Fran\x8dois;No\x91l;C\x99me;\x83LODIE"),
+            "Hélène;François;Noël;Côme;ÉLODIE"
+        );
+        assert_eq!(decode(b"L\x8ea"), "Léa");
     }
 
     /// Excel's « Texte Unicode (*.txt) »: UTF-16 (little-endian) with its

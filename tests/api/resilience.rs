@@ -257,6 +257,33 @@ async fn assert_fails_fast(app: &TestApp, session: &Session, dependency: &str) {
     assert!(took < READY_FAST, "/readyz answered in {took:?}");
 }
 
+/// With Redis unavailable, an authorization request whose client and
+/// redirect URI are known goes back to the client with
+/// `temporarily_unavailable` (RFC 6749 §4.1.2.1), its `state` kept: not a
+/// page the client never hears of.
+async fn assert_authorize_tells_the_client(app: &TestApp, session: &Session, dependency: &str) {
+    let url = authorize_url(app, &session.client.0, &[("state", "down-1")]);
+    let (back, took) = timed(browser().get(url).send()).await;
+    let back = back.unwrap();
+    assert_eq!(
+        back.status(),
+        302,
+        "/authorize with {dependency} unavailable"
+    );
+    assert!(took < FAIL_FAST, "/authorize answered in {took:?}");
+    assert!(
+        location(&back).starts_with(REDIRECT_URI),
+        "{}",
+        location(&back)
+    );
+    assert_eq!(
+        location_param(&back, "error").as_deref(),
+        Some("temporarily_unavailable")
+    );
+    assert_eq!(location_param(&back, "state").as_deref(), Some("down-1"));
+    assert_eq!(location_param(&back, "code"), None);
+}
+
 /// `clef_store_errors_total{store="…"}` as `/metrics` shows it.
 async fn store_errors(app: &TestApp, store: &str) -> u64 {
     let text = reqwest::get(app.url("/metrics"))
@@ -354,6 +381,7 @@ async fn with_redis_frozen_or_down_requests_fail_fast_with_503_and_recover_when_
     // Frozen: the connection stays open and nothing answers.
     redis.signal("-STOP");
     assert_fails_fast(&app, &session, "Redis frozen").await;
+    assert_authorize_tells_the_client(&app, &session, "Redis frozen").await;
     assert!(
         store_errors(&app, "short_lived").await >= 3,
         "counted in /metrics"
@@ -369,6 +397,7 @@ async fn with_redis_frozen_or_down_requests_fail_fast_with_503_and_recover_when_
     // Down: connections refused.
     redis.stop();
     assert_fails_fast(&app, &session, "Redis down").await;
+    assert_authorize_tells_the_client(&app, &session, "Redis down").await;
     let _redis = RedisServer::start(redis.port).await;
     assert_recovers(&app, "Redis").await;
 }
