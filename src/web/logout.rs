@@ -9,7 +9,7 @@ use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
 use super::extract::{Form, MaybeSession, Query, expired_form};
-use super::{AppState, cookies, pages};
+use super::{AppState, cookies, interaction, pages};
 use crate::accounts::store;
 use crate::app::Clef;
 use crate::domain::Params;
@@ -42,6 +42,13 @@ pub async fn submit(
 ) -> Result<Response, WebError> {
     let params = params.map_err(|e| WebError::bad_request(&e))?;
     if !params.contains("confirm") {
+        // A relying party's page posting here from its own site: the
+        // browser keeps the `SameSite=Lax` session cookie off a cross-site
+        // POST, and the request would end nothing yet go back « logged out ».
+        // The same request as a top-level GET carries the cookie.
+        if jar.get(cookies::SESSION).is_none() {
+            return Ok(as_get(&params));
+        }
         return requested(&app, session, jar, params).await;
     }
     // A signed-in person's own form: logging out needs no more than that;
@@ -62,6 +69,16 @@ pub async fn submit(
         Err(error) => return refused(error),
     };
     log_out(&app, session, jar, &logout).await
+}
+
+/// `GET /logout` with the same parameters (303: the browser drops the body).
+fn as_get(params: &Params) -> Response {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.pairs())
+        .finish();
+    let mut response = Redirect::to(&format!("/logout?{query}")).into_response();
+    pages::no_store(&mut response);
+    response
 }
 
 fn parse(params: &Params) -> Result<EndSessionRequest, WebError> {
@@ -130,6 +147,12 @@ async fn log_out(
     if let (Some(_), Some(cookie)) = (&session, jar.get(cookies::SESSION)) {
         logout::end_session(app, cookie.value()).await?;
     }
+    // A first connection or an unconfirmed account's screen left open on a
+    // shared computer ends too.
+    let jar = match jar.get(interaction::COOKIE) {
+        Some(_) => interaction::end(app, jar).await?,
+        None => jar,
+    };
     let jar = cookies::without_session(jar);
     let mut response = match &logout.redirect {
         Some(redirect) => (jar, Redirect::to(&redirect.location())).into_response(),

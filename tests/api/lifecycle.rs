@@ -1177,6 +1177,23 @@ async fn cancelling_the_first_connection_ends_it_and_returns_to_the_login_form()
     school.activate_marc(&browser).await;
 }
 
+/// Logging out (the header's « Se déconnecter », a service's logout) also
+/// ends a first connection left open in the browser.
+#[tokio::test]
+async fn logging_out_ends_a_first_connection_left_open() {
+    let school = school().await;
+    let browser = browser();
+    school.first_connection_page(&browser, "marc.baillet").await;
+    let out = browser.get(school.app.url("/logout")).send().await.unwrap();
+    assert_eq!(out.status(), 200);
+    let after = browser
+        .get(school.app.url("/premiere-connexion"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 400, "the step is over");
+}
+
 #[tokio::test]
 async fn hostile_first_connection_and_profile_fields_are_refused_and_change_nothing() {
     let school = school().await;

@@ -170,6 +170,52 @@ async fn an_expired_hint_still_names_the_session_and_a_form_post_works_like_get(
     assert_eq!(location_param(&again, "state").as_deref(), Some("s2"));
 }
 
+/// A relying party's page posting the request from its own site: the
+/// browser sends no `SameSite=Lax` cookie with a cross-site POST, so Clef
+/// turns it into the same request as a top-level GET, which carries it, and
+/// the session ends before the browser goes back.
+#[tokio::test]
+async fn a_cross_site_form_post_is_followed_as_a_get_that_carries_the_session_cookie() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let browser = browser();
+    let id_token = id_token_for(&app, &browser, &client, "claire.martin").await;
+
+    // The POST as the browser sends it from the client's site: no cookie.
+    let cross_site = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let params = [
+        ("id_token_hint", id_token.as_str()),
+        ("post_logout_redirect_uri", POST_LOGOUT_URI),
+        ("state", "à bientôt & merci"),
+    ];
+    let posted = cross_site
+        .post(app.url("/logout"))
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 303);
+    let again = location(&posted);
+    assert!(again.starts_with("/logout?"), "{again}");
+    assert!(
+        still_signed_in(&app, &browser, &client.0).await,
+        "nothing ended yet"
+    );
+
+    // The redirect, followed at the top level: the cookie goes with it.
+    let back = browser.get(app.url(&again)).send().await.unwrap();
+    assert_eq!(back.status(), 303);
+    assert_eq!(
+        location(&back),
+        format!("{POST_LOGOUT_URI}?state=%C3%A0+bient%C3%B4t+%26+merci")
+    );
+    assert!(!still_signed_in(&app, &browser, &client.0).await);
+}
+
 #[tokio::test]
 async fn a_post_logout_redirect_uri_that_is_not_registered_gets_an_error_page_and_the_session_stays()
  {
