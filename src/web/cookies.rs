@@ -1,4 +1,4 @@
-//! The SSO session cookie and the login form's CSRF cookie.
+//! Clef's cookies: the SSO session, the forms' CSRF token, device proofs.
 
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use time::Duration;
@@ -10,25 +10,44 @@ use crate::accounts::throttle::Origin;
 use crate::app::Clef;
 use crate::secret::{constant_time_eq, random_token};
 
-pub const SESSION: &str = "clef_session";
-/// Under https, `__Host-` (RFC 6265bis §4.1.3.2): the browser keeps it only
-/// if Clef set it, Secure, on its own host, so a neighbouring site (a
-/// sibling subdomain) cannot plant a token of its choosing; plain http
+/// A cookie's name. Under https, `__Host-` (RFC 6265bis §4.1.3.2): the
+/// browser keeps the cookie only if Clef set it, Secure, on its own host, so
+/// a neighbouring site (a sibling subdomain) cannot plant one of its choosing
+/// (a session of the attacker's, an empty device cookie); plain http
 /// (development) cannot carry the prefix.
-const CSRF_SECURE: &str = "__Host-clef_csrf";
-const CSRF_PLAIN: &str = "clef_csrf";
+#[derive(Clone, Copy)]
+pub struct Name {
+    secure: &'static str,
+    plain: &'static str,
+}
 
-fn csrf_name(app: &Clef) -> &'static str {
-    if app.config.secure_cookies() {
-        CSRF_SECURE
-    } else {
-        CSRF_PLAIN
+impl Name {
+    pub const fn new(secure: &'static str, plain: &'static str) -> Self {
+        Self { secure, plain }
+    }
+
+    pub fn of(self, app: &Clef) -> &'static str {
+        if app.config.secure_cookies() {
+            self.secure
+        } else {
+            self.plain
+        }
     }
 }
-/// Proofs that this browser signed in before (see `accounts::devices`).
-pub const DEVICE: &str = "clef_device";
 
-fn base<'a>(app: &Clef, name: &'a str, value: String) -> Cookie<'a> {
+/// The SSO session.
+pub const SESSION: Name = Name::new("__Host-clef_session", "clef_session");
+/// The login form's CSRF token.
+const CSRF: Name = Name::new("__Host-clef_csrf", "clef_csrf");
+/// Proofs that this browser signed in before (see `accounts::devices`).
+const DEVICE: Name = Name::new("__Host-clef_device", "clef_device");
+
+/// The session cookie's value, if the browser sent one.
+pub fn session_token<'j>(app: &Clef, jar: &'j CookieJar) -> Option<&'j str> {
+    jar.get(SESSION.of(app)).map(Cookie::value)
+}
+
+pub fn base<'a>(app: &Clef, name: &'a str, value: String) -> Cookie<'a> {
     let mut cookie = Cookie::new(name, value);
     cookie.set_http_only(true);
     cookie.set_path("/");
@@ -39,16 +58,20 @@ fn base<'a>(app: &Clef, name: &'a str, value: String) -> Cookie<'a> {
 }
 
 pub fn session(app: &Clef, token: String) -> Cookie<'static> {
-    let mut cookie = base(app, SESSION, token);
+    let mut cookie = base(app, SESSION.of(app), token);
     cookie.set_max_age(Duration::seconds(app.config.session_ttl));
     cookie
 }
 
 /// Tells the browser to drop its session cookie (logout).
-pub fn without_session(jar: CookieJar) -> CookieJar {
-    let mut cookie = Cookie::from(SESSION);
-    cookie.set_path("/");
-    jar.remove(cookie)
+pub fn without_session(app: &Clef, jar: CookieJar) -> CookieJar {
+    without(app, jar, SESSION.of(app))
+}
+
+/// Tells the browser to drop the cookie `name`: with the attributes it was
+/// set with, without which a browser keeps a `__Host-` cookie.
+pub fn without(app: &Clef, jar: CookieJar, name: &'static str) -> CookieJar {
+    jar.remove(base(app, name, String::new()))
 }
 
 /// Where an attempt on `identifier` comes from: the client address, and this
@@ -56,12 +79,12 @@ pub fn without_session(jar: CookieJar) -> CookieJar {
 pub fn origin(app: &Clef, jar: &CookieJar, address: IpAddr, identifier: &str) -> Origin {
     Origin {
         address,
-        device: app.devices.recognise(device_entries(jar), identifier),
+        device: app.devices.recognise(device_entries(app, jar), identifier),
     }
 }
 
-fn device_entries(jar: &CookieJar) -> impl Iterator<Item = &str> {
-    jar.get(DEVICE)
+fn device_entries<'j>(app: &Clef, jar: &'j CookieJar) -> impl Iterator<Item = &'j str> {
+    jar.get(DEVICE.of(app))
         .map_or("", |cookie| cookie.value())
         .split('~')
         .filter(|entry| !entry.is_empty())
@@ -73,12 +96,12 @@ fn device_entries(jar: &CookieJar) -> impl Iterator<Item = &str> {
 pub fn remember_device(app: &Clef, jar: CookieJar, identifier: &str) -> CookieJar {
     let mut entries = vec![app.devices.issue(identifier)];
     entries.extend(
-        device_entries(&jar)
+        device_entries(app, &jar)
             .filter(|entry| app.devices.recognise([*entry], identifier).is_none())
             .take(MAX_PER_BROWSER - 1)
             .map(str::to_owned),
     );
-    let mut cookie = base(app, DEVICE, entries.join("~"));
+    let mut cookie = base(app, DEVICE.of(app), entries.join("~"));
     cookie.set_max_age(Duration::days(365));
     jar.add(cookie)
 }
@@ -87,18 +110,18 @@ pub fn remember_device(app: &Clef, jar: CookieJar, identifier: &str) -> CookieJa
 /// must match). Reuses the browser's token when it has one.
 pub fn csrf_token(app: &Clef, jar: CookieJar) -> (CookieJar, String) {
     if let Some(existing) = jar
-        .get(csrf_name(app))
+        .get(CSRF.of(app))
         .map(|c| c.value().to_owned())
         .filter(|v| v.len() == 43)
     {
         return (jar, existing);
     }
     let token = random_token(32);
-    (jar.add(base(app, csrf_name(app), token.clone())), token)
+    (jar.add(base(app, CSRF.of(app), token.clone())), token)
 }
 
 pub fn csrf_matches(app: &Clef, jar: &CookieJar, submitted: Option<&str>) -> bool {
-    match (jar.get(csrf_name(app)), submitted) {
+    match (jar.get(CSRF.of(app)), submitted) {
         (Some(cookie), Some(submitted)) => {
             cookie.value().len() == 43 && constant_time_eq(cookie.value(), submitted)
         }

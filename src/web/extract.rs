@@ -126,8 +126,8 @@ impl FromRequestParts<Arc<Clef>> for MaybeSession {
 
 /// The session behind the request's cookie, if any.
 pub async fn current_session(app: &Clef, jar: &CookieJar) -> anyhow::Result<Option<Session>> {
-    match jar.get(cookies::SESSION) {
-        Some(cookie) => session::find(app, cookie.value(), app.now()).await,
+    match cookies::session_token(app, jar) {
+        Some(token) => session::find(app, token, app.now()).await,
         None => Ok(None),
     }
 }
@@ -157,10 +157,9 @@ impl FromRequestParts<Arc<Clef>> for SignedIn {
             .map_err(|e| WebError::from(e).into_response())?
             .filter(Account::may_use_applications)
             .ok_or_else(to_login)?;
-        let session_token = jar
-            .get(cookies::SESSION)
-            .map(|c| c.value().to_owned())
-            .unwrap_or_default();
+        let session_token = cookies::session_token(app, &jar)
+            .unwrap_or_default()
+            .to_owned();
         Ok(Self {
             account,
             session_token,

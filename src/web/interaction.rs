@@ -5,14 +5,14 @@
 use std::time::Duration;
 
 use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::{Deserialize, Serialize};
 
+use super::cookies;
 use crate::app::Clef;
 use crate::secret::{digest, random_token};
 use crate::storage::Kind;
 
-pub const COOKIE: &str = "clef_interaction";
+pub const COOKIE: cookies::Name = cookies::Name::new("__Host-clef_interaction", "clef_interaction");
 const TTL: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,12 +47,7 @@ pub async fn start(
     interactions(app)
         .put(&digest(&token), interaction, TTL)
         .await?;
-    let mut cookie = Cookie::new(COOKIE, token);
-    cookie.set_http_only(true);
-    cookie.set_path("/");
-    cookie.set_same_site(SameSite::Lax);
-    cookie.set_secure(app.config.secure_cookies());
-    Ok(jar.add(cookie))
+    Ok(jar.add(cookies::base(app, COOKIE.of(app), token)))
 }
 
 pub async fn current(
@@ -60,7 +55,7 @@ pub async fn current(
     jar: &CookieJar,
     purpose: Purpose,
 ) -> anyhow::Result<Option<Interaction>> {
-    let Some(cookie) = jar.get(COOKIE) else {
+    let Some(cookie) = jar.get(COOKIE.of(app)) else {
         return Ok(None);
     };
     let Some(interaction) = interactions(app).get(&digest(cookie.value())).await? else {
@@ -70,8 +65,8 @@ pub async fn current(
 }
 
 pub async fn end(app: &Clef, jar: CookieJar) -> anyhow::Result<CookieJar> {
-    if let Some(cookie) = jar.get(COOKIE) {
+    if let Some(cookie) = jar.get(COOKIE.of(app)) {
         interactions(app).delete(&digest(cookie.value())).await?;
     }
-    Ok(jar.remove(Cookie::build(COOKIE).path("/")))
+    Ok(cookies::without(app, jar, COOKIE.of(app)))
 }

@@ -313,9 +313,9 @@ pub async fn open_session(
     account_id: &str,
     device: &str,
 ) -> anyhow::Result<(CookieJar, session::Session)> {
-    if let Some(old) = jar.get(cookies::SESSION) {
+    if let Some(old) = cookies::session_token(app, &jar) {
         // A new sign-in in this browser ends the one before, as a logout would.
-        logout::end_session(app, old.value()).await?;
+        logout::end_session(app, old).await?;
     }
     // And any screen left open after an earlier login (first connection,
     // unconfirmed account), which may have been someone else's.

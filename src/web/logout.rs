@@ -46,7 +46,7 @@ pub async fn submit(
         // browser keeps the `SameSite=Lax` session cookie off a cross-site
         // POST, and the request would end nothing yet go back « logged out ».
         // The same request as a top-level GET carries the cookie.
-        if jar.get(cookies::SESSION).is_none() {
+        if cookies::session_token(&app, &jar).is_none() {
             return Ok(as_get(&params));
         }
         return requested(&app, session, jar, params).await;
@@ -144,16 +144,16 @@ async fn log_out(
     jar: CookieJar,
     logout: &Logout,
 ) -> Result<Response, WebError> {
-    if let (Some(_), Some(cookie)) = (&session, jar.get(cookies::SESSION)) {
-        logout::end_session(app, cookie.value()).await?;
+    if let (Some(_), Some(token)) = (&session, cookies::session_token(app, &jar)) {
+        logout::end_session(app, token).await?;
     }
     // A first connection or an unconfirmed account's screen left open on a
     // shared computer ends too.
-    let jar = match jar.get(interaction::COOKIE) {
+    let jar = match jar.get(interaction::COOKIE.of(app)) {
         Some(_) => interaction::end(app, jar).await?,
         None => jar,
     };
-    let jar = cookies::without_session(jar);
+    let jar = cookies::without_session(app, jar);
     let mut response = match &logout.redirect {
         Some(redirect) => (jar, Redirect::to(&redirect.location())).into_response(),
         None => {

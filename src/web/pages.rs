@@ -111,7 +111,7 @@ pub fn form(
     context: impl FnOnce(String) -> minijinja::Value,
 ) -> Response {
     // The header offers « Se déconnecter » to a browser holding a session cookie.
-    let signed_in = jar.get(super::cookies::SESSION).is_some();
+    let signed_in = super::cookies::session_token(app, &jar).is_some();
     let (jar, csrf) = super::cookies::csrf_token(app, jar);
     let context = context(csrf);
     let page = render(status, name, minijinja::context! { signed_in, ..context });

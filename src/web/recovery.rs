@@ -374,7 +374,7 @@ pub async fn reset_submit(
                 Some(("/login", "Se connecter")),
             );
             // Every session of the account ended, this browser's included.
-            Ok((cookies::without_session(jar), page).into_response())
+            Ok((cookies::without_session(&app, jar), page).into_response())
         }
         Err(ResetError::Link(problem)) => Ok(link_problem(problem)),
         Err(ResetError::WrongIdentifier) => Ok(again(

@@ -574,6 +574,73 @@ async fn under_https_the_csrf_cookie_is_host_only_and_a_planted_one_is_refused()
     assert_eq!(own.status(), 401, "the form is checked: a wrong password");
 }
 
+/// Under an https issuer the session cookie is `__Host-` too: a cookie of
+/// the plain name, which a sibling subdomain could set for the whole
+/// domain, signs no one in.
+#[tokio::test]
+async fn under_https_the_session_cookie_is_host_only_and_a_planted_one_opens_nothing() {
+    let app = spawn_app_with(|config| {
+        config.issuer = url::Url::parse("https://clef.example.org").unwrap();
+    })
+    .await;
+    app.family().await;
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = plain.get(app.url("/login")).send().await.unwrap();
+    let csrf_cookie = form.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let csrf_cookie = csrf_cookie.split(';').next().unwrap().to_owned();
+    let token = input_value(&form.text().await.unwrap(), "csrf").unwrap();
+    let signed_in = plain
+        .post(app.url("/login"))
+        .header("cookie", &csrf_cookie)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("identifier", "claire.martin"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookies: Vec<String> = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect();
+    for name in ["session", "device"] {
+        let cookie = cookies
+            .iter()
+            .find(|c| c.contains(&format!("clef_{name}=")))
+            .unwrap_or_else(|| panic!("a {name} cookie in {cookies:?}"));
+        assert!(cookie.starts_with("__Host-clef_"), "{cookie}");
+        assert!(cookie.contains("Secure") && cookie.contains("Path=/"));
+        assert!(!cookie.to_lowercase().contains("domain="));
+    }
+    let session = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("__Host-clef_session="))
+        .unwrap();
+    let session = session.split(';').next().unwrap();
+    let account_page = |cookie: String| {
+        plain
+            .get(app.url("/compte"))
+            .header("cookie", cookie)
+            .send()
+    };
+    let own = account_page(format!("__Host-clef_session={session}"))
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    let planted = account_page(format!("clef_session={session}"))
+        .await
+        .unwrap();
+    assert_eq!(planted.status(), 303, "the plain name is not read");
+    assert_eq!(location(&planted), "/login");
+}
+
 /// The `sub` of the ID token a code gives.
 async fn subject_of(app: &TestApp, client: &(String, Option<String>), code: &str) -> String {
     let tokens: serde_json::Value = exchange(app, client, code, None)
