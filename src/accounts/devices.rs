@@ -2,6 +2,12 @@
 //! that signed in to an account before carries a proof of it, and its attempts
 //! on that account are counted on their own, so an attacker who knows a
 //! parent's identifier cannot keep the parent's own browser out.
+//!
+//! A proof holds for the account's credentials as they were when it was
+//! issued (its [`stamp`](crate::accounts::Account::credential_stamp)): once
+//! the password is set, reset or changed, or a new letter printed, the proofs
+//! of before prove nothing — neither the ones the holder of a lost letter
+//! collected nor those of whoever knew the password a reset took away.
 
 use std::path::Path;
 
@@ -47,19 +53,23 @@ impl DeviceKey {
         Ok(Self { keyed })
     }
 
-    fn mac(&self, identifier: &str, nonce: &str) -> Hmac<Sha256> {
+    fn mac(&self, identifier: &str, stamp: &str, nonce: &str) -> Hmac<Sha256> {
         let mut mac = self.keyed.clone();
         mac.update(b"clef-device\0");
         mac.update(identifier.as_bytes());
+        mac.update(b"\0");
+        mac.update(stamp.as_bytes());
         mac.update(b"\0");
         mac.update(nonce.as_bytes());
         mac
     }
 
-    /// A new proof that this browser signed in as `identifier`: `nonce.mac`.
-    pub fn issue(&self, identifier: &str) -> String {
+    /// A new proof that this browser signed in as `identifier` while its
+    /// credentials were `stamp`: `nonce.mac`.
+    pub fn issue(&self, identifier: &str, stamp: &str) -> String {
         let nonce = random_token(16);
-        let tag = URL_SAFE_NO_PAD.encode(self.mac(identifier, &nonce).finalize().into_bytes());
+        let tag =
+            URL_SAFE_NO_PAD.encode(self.mac(identifier, stamp, &nonce).finalize().into_bytes());
         format!("{nonce}.{tag}")
     }
 
@@ -75,17 +85,19 @@ impl DeviceKey {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    /// The entry of `entries` that proves a past sign-in as `identifier`, if any.
+    /// The entry of `entries` that proves a past sign-in as `identifier`
+    /// with its credentials still `stamp`, if any.
     pub fn recognise<'a>(
         &self,
         entries: impl IntoIterator<Item = &'a str>,
         identifier: &str,
+        stamp: &str,
     ) -> Option<TrustedDevice> {
         entries.into_iter().find_map(|entry| {
             let (nonce, tag) = entry.split_once('.')?;
             let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
             // verify_slice compares in constant time.
-            self.mac(identifier, nonce)
+            self.mac(identifier, stamp, nonce)
                 .verify_slice(&tag)
                 .ok()
                 .map(|()| TrustedDevice(nonce.to_owned()))
@@ -98,25 +110,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_proof_is_recognised_only_for_its_identifier_and_key() {
+    fn a_proof_is_recognised_only_for_its_identifier_credentials_and_key() {
         let dir = tempfile::tempdir().unwrap();
         let key = DeviceKey::load_or_generate(dir.path()).unwrap();
-        let proof = key.issue("marie.martin");
-        assert!(key.recognise([proof.as_str()], "marie.martin").is_some());
-        assert!(key.recognise([proof.as_str()], "paul.martin").is_none());
-        let forged = format!("{}.AAAA", proof.split_once('.').unwrap().0);
+        let proof = key.issue("marie.martin", "hash-1");
+        let recognised = |key: &DeviceKey, entries: &[&str], identifier, stamp| {
+            key.recognise(entries.iter().copied(), identifier, stamp)
+                .is_some()
+        };
+        assert!(recognised(&key, &[&proof], "marie.martin", "hash-1"));
+        assert!(!recognised(&key, &[&proof], "paul.martin", "hash-1"));
         assert!(
-            key.recognise(["garbage", "", forged.as_str()], "marie.martin")
-                .is_none()
+            !recognised(&key, &[&proof], "marie.martin", "hash-2"),
+            "a password set since"
         );
+        let forged = format!("{}.AAAA", proof.split_once('.').unwrap().0);
+        assert!(!recognised(
+            &key,
+            &["garbage", "", &forged],
+            "marie.martin",
+            "hash-1"
+        ));
         let other = DeviceKey::load_or_generate(tempfile::tempdir().unwrap().path()).unwrap();
-        assert!(other.recognise([proof.as_str()], "marie.martin").is_none());
+        assert!(!recognised(&other, &[&proof], "marie.martin", "hash-1"));
         // Reloaded from its file, the key still recognises its proofs.
         let again = DeviceKey::load_or_generate(dir.path()).unwrap();
-        assert!(
-            again
-                .recognise(["x.y", proof.as_str()], "marie.martin")
-                .is_some()
-        );
+        assert!(recognised(
+            &again,
+            &["x.y", &proof],
+            "marie.martin",
+            "hash-1"
+        ));
     }
 }

@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::activation::{letter_valid, provisional_password_matches};
 use super::throttle::{Gate, Origin};
-use super::{Account, AccountState, PasswordError, store};
+use super::{Account, AccountState, PasswordError};
 use crate::app::Clef;
 use crate::domain::Identifier;
 use crate::metrics::LoginResult;
@@ -19,6 +19,16 @@ pub enum LoginOutcome {
     FirstConnection(Account),
     /// A guardian whose address is not confirmed (§3.3).
     Unconfirmed(Account),
+}
+
+impl LoginOutcome {
+    pub fn account(&self) -> &Account {
+        match self {
+            Self::SignedIn(account)
+            | Self::FirstConnection(account)
+            | Self::Unconfirmed(account) => account,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +72,12 @@ pub fn shown_identifier(app: &Clef, identifier: &Identifier, known: bool) -> Str
     }
 }
 
+/// Checks `password` for the account `identifier` names (`account`, as the
+/// caller read it to tell its browser), once the attempt is counted.
 pub async fn authenticate(
     app: &Clef,
     identifier: &Identifier,
+    account: Option<Account>,
     password: &SecretString,
     origin: &Origin,
 ) -> Result<LoginOutcome, LoginError> {
@@ -74,10 +87,7 @@ pub async fn authenticate(
         .await?;
     if let Gate::Closed { retry_after } = gate {
         app.metrics.login(LoginResult::locked);
-        let account_id = store::account_by_identifier(&app.db, identifier)
-            .await
-            .map_err(anyhow::Error::from)?
-            .map(|a| a.id);
+        let account_id = account.map(|a| a.id);
         let identifier = shown_identifier(app, identifier, account_id.is_some());
         tracing::info!(identifier, address = %origin.address, retry_after, "login refused: too many attempts");
         return Err(LoginError::TooManyAttempts {
@@ -85,9 +95,6 @@ pub async fn authenticate(
             account_id,
         });
     }
-    let account = store::account_by_identifier(&app.db, identifier)
-        .await
-        .map_err(anyhow::Error::from)?;
     let too_long = password.expose_secret().len() > MAX_PASSWORD;
     let provisional = account
         .as_ref()

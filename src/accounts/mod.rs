@@ -114,6 +114,16 @@ pub struct Account {
 }
 
 impl Account {
+    /// What a device proof is bound to: the password's hash, or the sealed
+    /// letter password before the first connection. Setting, resetting or
+    /// changing the password, or a new letter, changes it.
+    pub fn credential_stamp(&self) -> &str {
+        self.password_hash
+            .as_deref()
+            .or(self.provisional_password.as_deref())
+            .unwrap_or("")
+    }
+
     /// Whether the account may reach applications (SPEC §3.3): active, or a
     /// student whose email is not confirmed yet.
     pub fn may_use_applications(&self) -> bool {

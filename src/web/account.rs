@@ -258,7 +258,7 @@ pub async fn change_password(
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
-    let origin = cookies::origin(&app, &jar, address, &account.identifier);
+    let origin = cookies::origin(&app, &jar, address, Some(&account));
     let result = activation::change_password(
         &app,
         &account,
@@ -279,6 +279,15 @@ pub async fn change_password(
         .account(&account.id)
         .from(address, &device);
     audit::record(&app.db, entry, app.now()).await;
+    // The browser's proof held for the old password: one for the new.
+    let changed = match result {
+        Ok(_) => store::account_by_id(&app.db, &account.id).await?,
+        Err(_) => None,
+    };
+    let jar = match &changed {
+        Some(changed) => cookies::remember_device(&app, jar, changed),
+        None => jar,
+    };
     outcome(&app, jar, &account, &session.sid, result).await
 }
 
@@ -292,7 +301,7 @@ pub async fn change_email(
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
-    let origin = cookies::origin(&app, &jar, address, &account.identifier);
+    let origin = cookies::origin(&app, &jar, address, Some(&account));
     let result = activation::change_email(
         &app,
         &account,

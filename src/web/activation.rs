@@ -153,7 +153,7 @@ pub async fn first_connection(
         email_confirmation: entered.email_confirmation.to_owned(),
     };
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
-    let origin = cookies::origin(&app, &jar, address, &account.identifier);
+    let origin = cookies::origin(&app, &jar, address, Some(&account));
     let activated = match activation::first_connection(&app, &account.id, form, return_to, &origin)
         .await
     {
@@ -223,6 +223,9 @@ pub async fn first_connection(
         Err(ActivationError::Internal(e)) => return Err(e.into()),
     };
     let jar = interaction::end(&app, jar).await?;
+    // The letter's proof of this browser ended with the letter: one for the
+    // password just chosen.
+    let jar = cookies::remember_device(&app, jar, &activated);
     match (activated.state, activated.kind) {
         // A student without email is active at once; a student with one may
         // use applications while the address awaits confirmation (§3.3).
@@ -415,7 +418,7 @@ pub async fn unconfirmed_correct(
         ));
     }
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
-    let origin = cookies::origin(&app, &jar, address, &account.identifier);
+    let origin = cookies::origin(&app, &jar, address, Some(&account));
     let corrected = activation::correct_own_address(
         &app,
         &account,

@@ -430,7 +430,7 @@ pub async fn act(
     }
     // Signed in a while ago: the password again, counted like a login attempt.
     if app.now() - session.auth_time > REAUTH_AFTER {
-        let origin = super::cookies::origin(&app, &jar, address, &staff.identifier);
+        let origin = super::cookies::origin(&app, &jar, address, Some(&staff));
         if let crate::accounts::throttle::Gate::Closed { .. } = app
             .throttle
             .enter(&staff.identifier, &origin, app.now())

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 
 use crate::accounts::devices::MAX_PER_BROWSER;
 use crate::accounts::throttle::Origin;
+use crate::accounts::{Account, store};
 use crate::app::Clef;
+use crate::domain::Identifier;
 use crate::secret::{constant_time_eq, random_token};
 
 /// A cookie's name. Under https, `__Host-` (RFC 6265bis §4.1.3.2): the
@@ -74,13 +76,31 @@ pub fn without(app: &Clef, jar: CookieJar, name: &'static str) -> CookieJar {
     jar.remove(base(app, name, String::new()))
 }
 
-/// Where an attempt on `identifier` comes from: the client address, and this
-/// browser if its device cookie proves a past sign-in to that account.
-pub fn origin(app: &Clef, jar: &CookieJar, address: IpAddr, identifier: &str) -> Origin {
+/// Where an attempt on `account` comes from: the client address, and this
+/// browser if its device cookie proves a past sign-in to that account, with
+/// the credentials it has now. An unknown account has no trusted browser.
+pub fn origin(app: &Clef, jar: &CookieJar, address: IpAddr, account: Option<&Account>) -> Origin {
     Origin {
         address,
-        device: app.devices.recognise(device_entries(app, jar), identifier),
+        device: account.and_then(|account| {
+            app.devices.recognise(
+                device_entries(app, jar),
+                &account.identifier,
+                account.credential_stamp(),
+            )
+        }),
     }
+}
+
+/// [`origin`] for an identifier as typed (its account read first).
+pub async fn origin_of(
+    app: &Clef,
+    jar: &CookieJar,
+    address: IpAddr,
+    identifier: &Identifier,
+) -> Result<Origin, sqlx::Error> {
+    let account = store::account_by_identifier(&app.db, identifier).await?;
+    Ok(origin(app, jar, address, account.as_ref()))
 }
 
 fn device_entries<'j>(app: &Clef, jar: &'j CookieJar) -> impl Iterator<Item = &'j str> {
@@ -91,13 +111,15 @@ fn device_entries<'j>(app: &Clef, jar: &'j CookieJar) -> impl Iterator<Item = &'
         .take(MAX_PER_BROWSER)
 }
 
-/// After a successful sign-in: this browser is remembered for `identifier`
-/// (a fresh proof, first), beside the few other accounts it remembers.
-pub fn remember_device(app: &Clef, jar: CookieJar, identifier: &str) -> CookieJar {
-    let mut entries = vec![app.devices.issue(identifier)];
+/// After a successful sign-in, or a password set: this browser is remembered
+/// for `account` as its credentials are now (a fresh proof, first), beside
+/// the few other proofs it holds.
+pub fn remember_device(app: &Clef, jar: CookieJar, account: &Account) -> CookieJar {
+    let (identifier, stamp) = (account.identifier.as_str(), account.credential_stamp());
+    let mut entries = vec![app.devices.issue(identifier, stamp)];
     entries.extend(
         device_entries(app, &jar)
-            .filter(|entry| app.devices.recognise([*entry], identifier).is_none())
+            .filter(|entry| app.devices.recognise([*entry], identifier, stamp).is_none())
             .take(MAX_PER_BROWSER - 1)
             .map(str::to_owned),
     );

@@ -122,10 +122,11 @@ pub async fn propose(
         password: params.secret("password"),
         birthdate: typed.birthdate.to_owned(),
     };
-    // The browser is recognised for the identifier as it is stored, however typed.
-    let normalised =
-        Identifier::parse(typed.other).map_or_else(|_| String::new(), |id| id.to_string());
-    let origin = cookies::origin(&app, &jar, address, &normalised);
+    // The browser is recognised for the account as it is stored, however typed.
+    let origin = match Identifier::parse(typed.other) {
+        Ok(identifier) => cookies::origin_of(&app, &jar, address, &identifier).await?,
+        Err(_) => cookies::origin(&app, &jar, address, None),
+    };
     match grouping::propose(&app, &account, other, &origin).await {
         Ok(Ok(proposal)) => {
             let principal_children: Vec<_> =

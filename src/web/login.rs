@@ -182,14 +182,14 @@ pub async fn submit(
             StatusCode::BAD_REQUEST,
         ));
     };
-    let origin = cookies::origin(&app, &jar, address, identifier.as_str());
-    let outcome = login::authenticate(&app, &identifier, &password, &origin).await;
+    let account = store::account_by_identifier(&app.db, &identifier).await?;
+    let origin = cookies::origin(&app, &jar, address, account.as_ref());
+    let outcome = login::authenticate(&app, &identifier, account, &password, &origin).await;
     audit_login(&app, &identifier, &outcome, address, &device).await?;
     // A right password, whatever follows: this browser is remembered for the account.
-    let jar = if outcome.is_ok() {
-        cookies::remember_device(&app, jar, identifier.as_str())
-    } else {
-        jar
+    let jar = match &outcome {
+        Ok(outcome) => cookies::remember_device(&app, jar, outcome.account()),
+        Err(_) => jar,
     };
     let account = match outcome {
         Ok(LoginOutcome::SignedIn(account)) => account,

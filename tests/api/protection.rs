@@ -290,6 +290,67 @@ fn retry_after(response: &reqwest::Response) -> u64 {
         .unwrap()
 }
 
+/// A device proof holds for the password it was earned with: once the
+/// password changes (or a reset, or a new letter), a browser that signed in
+/// before — whoever knew the old password — waits like any other, while the
+/// browser the change was made in is remembered for the new one.
+#[tokio::test]
+async fn a_device_cookie_from_before_a_password_change_no_longer_passes_the_delay() {
+    let app = spawn_app().await;
+    app.family().await;
+    let sign_in = |browser: reqwest::Client, password: &'static str| {
+        let app = &app;
+        async move {
+            let page = login_page(app, &browser).await;
+            login_from(
+                &app.address,
+                &browser,
+                &page,
+                "claire.martin",
+                password,
+                None,
+            )
+            .await
+            .status()
+        }
+    };
+    let old_browser = browser();
+    assert_eq!(sign_in(old_browser.clone(), PASSWORD).await, 303);
+    let parent = browser();
+    assert_eq!(sign_in(parent.clone(), PASSWORD).await, 303);
+    let account = page_text(&parent, &app.url("/compte")).await;
+    let changed = parent
+        .post(app.url("/compte/mot-de-passe"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap().as_str()),
+            ("current_password", PASSWORD),
+            ("new_password", "Cartable2026"),
+            ("new_password_confirmation", "Cartable2026"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+
+    // Someone else delays the account.
+    let attacker = browser();
+    for _ in 0..6 {
+        sign_in(attacker.clone(), "Devine123").await;
+    }
+    assert_eq!(sign_in(attacker.clone(), "Devine123").await, 429);
+
+    assert_eq!(
+        sign_in(old_browser, "Cartable2026").await,
+        429,
+        "the old password's proof is no way through"
+    );
+    assert_eq!(
+        sign_in(parent, "Cartable2026").await,
+        303,
+        "the browser the change was made in is"
+    );
+}
+
 #[tokio::test]
 async fn a_device_cookie_for_one_account_does_not_open_another() {
     let app = spawn_app().await;
