@@ -32,6 +32,8 @@ pub enum Event {
     KeyRotation,
     /// An action of the establishment's staff on an account.
     StaffAction,
+    /// A staff member's back-office roles granted or taken away (the CLI).
+    StaffAccess,
 }
 
 impl Event {
@@ -51,6 +53,7 @@ impl Event {
             Self::ClientDeleted => "client_deleted",
             Self::KeyRotation => "key_rotation",
             Self::StaffAction => "staff_action",
+            Self::StaffAccess => "staff_access",
         }
     }
 }

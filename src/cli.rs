@@ -10,9 +10,11 @@ use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use crate::accounts::staff::{self, Revoked};
 use crate::accounts::store::{self as accounts, NewAccount};
 use crate::accounts::{Account, AccountError, AccountKind, AccountState, Passwords};
 use crate::app::Clef;
+use crate::audit;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::{
@@ -196,6 +198,19 @@ enum StaffCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Take a staff member's access away: some establishments, or all (the
+    /// account is then closed and its sessions end at their next request).
+    Revoke {
+        /// Staff account id or identifier.
+        #[arg(long)]
+        identifier: String,
+        /// UAI of an establishment to take away (repeat for several).
+        #[arg(long = "establishment", required_unless_present = "all")]
+        establishments: Vec<String>,
+        /// Every role, the academy's included: the account is closed.
+        #[arg(long, conflicts_with = "establishments")]
+        all: bool,
     },
 }
 
@@ -459,9 +474,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let account = create_account(&db, new, password.as_ref()).await?;
             for role in &roles {
-                crate::accounts::staff::grant(&db, &account, role.as_deref(), clock.now()).await?;
+                staff::grant(&db, &account, role.as_deref(), clock.now()).await?;
             }
+            let granted = match (establishments.join(" "), academy) {
+                (uais, false) => format!("granted {uais}"),
+                (uais, true) => format!("granted academy {uais}"),
+            };
+            let entry = audit::Entry::new(audit::Event::StaffAccess, audit::Outcome::Ok)
+                .account(&account.id)
+                .detail(granted.trim_end());
+            audit::record(&db, entry, clock.now()).await;
             println!("{} {}", account.id, account.identifier);
+            Ok(())
+        }
+        Command::Staff {
+            command:
+                StaffCommand::Revoke {
+                    identifier,
+                    establishments,
+                    all,
+                },
+        } => {
+            let db = open_db(&config).await?;
+            let account = resolve(&db, &identifier).await?;
+            let ids = if all {
+                None
+            } else {
+                let mut ids = Vec::new();
+                for uai in &establishments {
+                    let uai = Uai::parse(uai)?;
+                    let found = accounts::establishment_by_uai(&db, &uai)
+                        .await?
+                        .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
+                    ids.push(found.id);
+                }
+                Some(ids)
+            };
+            let revoked = staff::revoke(&db, &account, ids.as_deref(), clock.now()).await?;
+            let detail = if all {
+                "revoked all".to_owned()
+            } else {
+                format!("revoked {}", establishments.join(" "))
+            };
+            let entry = audit::Entry::new(audit::Event::StaffAccess, audit::Outcome::Ok)
+                .account(&account.id)
+                .detail(&detail);
+            audit::record(&db, entry, clock.now()).await;
+            match revoked {
+                Revoked::Kept { roles } => {
+                    println!("{}: {roles} role(s) left", account.identifier);
+                }
+                Revoked::Closed => {
+                    println!("{}: no role left, account closed", account.identifier);
+                }
+            }
             Ok(())
         }
         Command::Config {

@@ -98,6 +98,74 @@ pub async fn grant(
     Ok(())
 }
 
+/// What [`revoke`] left of a staff member's access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// These roles remain (the back office reads them on every request: the
+    /// others are gone at once).
+    Kept { roles: usize },
+    /// No role remained: the account is closed and signed out everywhere.
+    Closed,
+}
+
+/// Takes a staff member's roles away: those of `establishment_ids`, or all
+/// (`None`; a secretary who left). With none left the account is closed in
+/// the same transaction and its session epoch moves on, so its sessions
+/// stop at the next request, on every instance, without the server's help.
+pub async fn revoke(
+    db: &Db,
+    account: &Account,
+    establishment_ids: Option<&[String]>,
+    now: i64,
+) -> anyhow::Result<Revoked> {
+    anyhow::ensure!(
+        account.kind == AccountKind::Staff,
+        "only a staff account has back-office roles"
+    );
+    let mut tx = db.begin().await?;
+    match establishment_ids {
+        Some(ids) => {
+            for id in ids {
+                sqlx::query(
+                    "DELETE FROM staff_roles WHERE account_id = $1 AND establishment_id = $2",
+                )
+                .bind(&account.id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        None => {
+            sqlx::query("DELETE FROM staff_roles WHERE account_id = $1")
+                .bind(&account.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff_roles WHERE account_id = $1")
+        .bind(&account.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let revoked = if left == 0 {
+        sqlx::query(
+            "UPDATE accounts SET state = 'closed', session_epoch = session_epoch + 1, \
+             updated_at = $1 WHERE id = $2",
+        )
+        .bind(now)
+        .bind(&account.id)
+        .execute(&mut *tx)
+        .await?;
+        crate::oidc::refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
+        Revoked::Closed
+    } else {
+        Revoked::Kept {
+            roles: usize::try_from(left)?,
+        }
+    };
+    tx.commit().await?;
+    Ok(revoked)
+}
+
 /// Accounts of an establishment in each state, per class: its pupils, and the
 /// guardians of its pupils (a guardian of two classes counts in both).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -78,6 +78,43 @@ async fn status(browser: &reqwest::Client, url: &str) -> u16 {
     browser.get(url).send().await.unwrap().status().as_u16()
 }
 
+/// A secretary who changes school loses the old one at her next request; one
+/// who leaves loses everything: her account is closed, her open session
+/// stops, and her password opens nothing.
+#[tokio::test]
+async fn revoked_staff_lose_the_establishment_at_once_and_with_no_role_left_their_account() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let secretary = schools.staff("secretariat.ab", &[SCHOOL_A, SCHOOL_B]).await;
+    let home = |uai: &str| app.url(&format!("/etablissement/{uai}"));
+    assert_eq!(status(&secretary, &home(SCHOOL_A)).await, 200);
+    let account = app.account_named("secretariat.ab").await;
+    let school_a = clef::accounts::store::establishment_by_uai(
+        &app.app.db,
+        &clef::domain::Uai::parse(SCHOOL_A).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let revoked = staff::revoke(&app.app.db, &account, Some(&[school_a.id]), 0)
+        .await
+        .unwrap();
+    assert_eq!(revoked, staff::Revoked::Kept { roles: 1 });
+    assert_eq!(status(&secretary, &home(SCHOOL_A)).await, 403);
+    assert_eq!(status(&secretary, &home(SCHOOL_B)).await, 200);
+
+    let revoked = staff::revoke(&app.app.db, &account, None, 0).await.unwrap();
+    assert_eq!(revoked, staff::Revoked::Closed);
+    let after = secretary.get(home(SCHOOL_B)).send().await.unwrap();
+    assert_eq!(after.status(), 303, "the open session stopped");
+    assert_eq!(location(&after), "/login");
+    let again = browser();
+    let page = page_text(&again, &app.url("/login")).await;
+    let refused = submit_login(app, &again, &page, "secretariat.ab", PASSWORD).await;
+    assert_eq!(refused.status(), 401);
+}
+
 #[tokio::test]
 async fn staff_reach_their_establishment_only_on_every_route() {
     let schools = Schools::new().await;

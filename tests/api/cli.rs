@@ -794,3 +794,66 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("élèves : 1 créés"), "{stdout}");
 }
+
+#[test]
+fn staff_revoke_takes_establishments_away_then_closes_the_account_and_is_audited() {
+    let clef = Clef::new();
+    clef.ok(&["migrate"], None);
+    for (uai, name) in [("0590001A", "Collège A"), ("0590002B", "Collège B")] {
+        clef.ok(
+            &["establishment", "create", "--uai", uai, "--name", name],
+            None,
+        );
+    }
+    clef.ok(
+        &[
+            "staff",
+            "create",
+            "--identifier",
+            "secretariat.ab",
+            "--given-name",
+            "Sophie",
+            "--family-name",
+            "Durand",
+            "--establishment",
+            "0590001A",
+            "--establishment",
+            "0590002B",
+        ],
+        None,
+    );
+    assert!(
+        clef.fails(&["staff", "revoke", "--identifier", "secretariat.ab"])
+            .contains("--establishment")
+    );
+    assert!(
+        !clef
+            .fails(&["staff", "revoke", "--identifier", "personne", "--all"])
+            .is_empty()
+    );
+    let one = clef.ok(
+        &[
+            "staff",
+            "revoke",
+            "--identifier",
+            "secretariat.ab",
+            "--establishment",
+            "0590001A",
+        ],
+        None,
+    );
+    assert_eq!(one.trim(), "secretariat.ab: 1 role(s) left");
+    let all = clef.ok(
+        &["staff", "revoke", "--identifier", "secretariat.ab", "--all"],
+        None,
+    );
+    assert_eq!(all.trim(), "secretariat.ab: no role left, account closed");
+    let trail = clef.ok(&["audit", "--account", "secretariat.ab"], None);
+    for detail in [
+        "granted 0590001A 0590002B",
+        "revoked 0590001A",
+        "revoked all",
+    ] {
+        assert!(trail.contains(detail), "{detail} in {trail}");
+    }
+}
