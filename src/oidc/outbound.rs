@@ -47,7 +47,9 @@ impl Reach {
     }
 
     /// An HTTP client for such requests: no redirects, `timeout`, and for
-    /// `PublicOnly` a resolver that keeps public addresses only.
+    /// `PublicOnly` a resolver that keeps public addresses only, and no
+    /// proxy from `HTTPS_PROXY` (which would resolve the name itself,
+    /// internal addresses included).
     pub fn http(self, timeout: Duration) -> reqwest::Result<reqwest::Client> {
         let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -55,6 +57,7 @@ impl Reach {
         match self {
             Self::Anywhere => builder.build(),
             Self::PublicOnly => builder
+                .no_proxy()
                 .dns_resolver(std::sync::Arc::new(PublicOnly))
                 .build(),
         }
@@ -81,7 +84,8 @@ impl Resolve for PublicOnly {
 
 /// Whether `address` is on the public Internet: not loopback, private,
 /// link-local, shared (carrier NAT), unique local, documentation, multicast
-/// or reserved.
+/// or reserved; an IPv6 address that carries an IPv4 one (mapped, NAT64,
+/// 6to4) is judged by the IPv4 address it reaches.
 pub fn is_public(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => {
@@ -103,13 +107,32 @@ pub fn is_public(address: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let [first, second, ..] = v6.segments();
+            let segments = v6.segments();
+            let [first, second, ..] = segments;
+            let embedded = |high: u16, low: u16| {
+                let [a, b] = high.to_be_bytes();
+                let [c, d] = low.to_be_bytes();
+                is_public(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
+            // NAT64: 64:ff9b::/96 reaches the IPv4 address in its last 32
+            // bits; the rest of 64:ff9b::/32 (local-use 64:ff9b:1::/48) is
+            // a network's own.
+            if first == 0x64 && second == 0xff9b {
+                return segments[2..6] == [0; 4] && embedded(segments[6], segments[7]);
+            }
+            // 6to4 (2002::/16): the IPv4 address follows the prefix.
+            if first == 0x2002 {
+                return embedded(second, segments[2]);
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || segments[..6] == [0; 6]
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && second == 0x0db8))
+                || (first & 0xffc0) == 0xfec0
+                || (first == 0x2001 && second == 0x0db8)
+                || (first == 0x2001 && second == 0))
         }
     }
 }
@@ -132,10 +155,23 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b:1::1",
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378::1",
+            "::10.0.0.1",
+            "fec0::1",
         ] {
             assert!(!is_public(internal.parse().unwrap()), "{internal}");
         }
-        for public in ["93.184.216.34", "2606:2800:220:1::1"] {
+        for public in [
+            "93.184.216.34",
+            "2606:2800:220:1::1",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
         let url = |raw: &str| url::Url::parse(raw).unwrap();

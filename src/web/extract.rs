@@ -303,13 +303,17 @@ pub fn client_address(
     client
 }
 
-/// The comma-separated items of every instance of a header, in order.
+/// The comma-separated items of every instance of a header, in order. An
+/// item that is not text reads as empty, which no address parses from: the
+/// walk stops there, not before the items a proxy appended after it (a
+/// client's `\xff` must not make the whole header, its real address with it,
+/// disappear).
 fn header_items<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(name)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .map(|item| std::str::from_utf8(item).unwrap_or(""))
 }
 
 /// A node as proxies write it: `192.0.2.1`, `192.0.2.1:4711`, `"[2001:db8::1]:4711"`, `2001:db8::1`.
@@ -405,6 +409,17 @@ mod tests {
         ]);
         assert_eq!(
             client_address(ip("::1"), &split, &trusted, XFF),
+            ip("203.0.113.5")
+        );
+        // A client's byte that is not text, the proxy's address after it:
+        // the address the proxy saw, not the proxy's.
+        let mut junk = HeaderMap::new();
+        junk.append(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.5").unwrap(),
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &junk, &trusted, XFF),
             ip("203.0.113.5")
         );
         // No header: the proxy itself.
