@@ -893,6 +893,7 @@ async fn respond_with_code(
         amr: session.amr.clone(),
         issued_at: now,
         expires_at: now + app.config.code_ttl,
+        session_expires_at: Some(session.expires_at),
     };
     let code = app.codes.issue(grant).await?;
     let mut params = vec![("code", code)];

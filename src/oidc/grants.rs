@@ -31,6 +31,11 @@ pub struct CodeGrant {
     #[serde(default)]
     pub issued_at: i64,
     pub expires_at: i64,
+    /// When the session the code was issued in ends (`None` for a code
+    /// stored before this field): a refresh family without
+    /// `offline_access` ends with it.
+    #[serde(default)]
+    pub session_expires_at: Option<i64>,
 }
 
 /// A code in the store: issued and waiting for its exchange, then redeemed
@@ -375,6 +380,7 @@ mod tests {
             amr: vec!["pwd".into()],
             issued_at: 0,
             expires_at: 60,
+            session_expires_at: Some(3600),
         }
     }
 

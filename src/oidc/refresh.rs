@@ -22,6 +22,19 @@ pub struct Policy {
     pub grace: i64,
 }
 
+impl Policy {
+    /// A family that continues a sign-in without `offline_access` ends with
+    /// its session (at `session_end`), the person no longer there (OIDC Core
+    /// §11): a lapsed session leaves no refresh token behind, as a logout
+    /// does not.
+    pub fn within_session(self, session_end: i64, now: i64) -> Self {
+        Self {
+            absolute: self.absolute.min(session_end - now).max(0),
+            ..self
+        }
+    }
+}
+
 /// What a family stands for: the sign-in it continues.
 #[derive(Debug, Clone)]
 pub struct Family {

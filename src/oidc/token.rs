@@ -418,6 +418,12 @@ async fn exchange_code(
     let (opening, refresh_token) = family
         .map(|family| {
             let policy = app.config.refresh_policy(&client.refresh_lifetimes);
+            let policy = match grant.session_expires_at {
+                Some(end) if !family.scopes.contains("offline_access") => {
+                    policy.within_session(end, now)
+                }
+                _ => policy,
+            };
             refresh::Opening::new(family, &policy, now)
         })
         .unzip();

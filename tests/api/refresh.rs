@@ -557,6 +557,31 @@ fn service_scopes_are_rfc_6749_scope_tokens() {
     }
 }
 
+/// A refresh token given without `offline_access` continues the sign-in, not
+/// the person's absence: its family ends when the session does, used or not,
+/// as a logout would have ended it; `offline_access` outlives the session.
+#[tokio::test]
+async fn without_offline_access_a_refresh_family_ends_with_its_session() {
+    let app = spawn_app_with(|config| config.session_ttl = 3600).await;
+    app.family().await;
+    let client = app.client(false).await;
+    let online = sign_in(&app, &client, &[]).await;
+    let offline = sign_in(&app, &client, &[("scope", "openid profile offline_access")]).await;
+    assert!(text(&offline, "scope").contains("offline_access"));
+    app.clock.advance(3000);
+    let next = refresh(&app, &client, &text(&online, "refresh_token")).await;
+    assert_eq!(next.status(), 200, "within the session");
+    let next: Value = next.json().await.unwrap();
+    app.clock.advance(601);
+    assert_eq!(
+        error_of(refresh(&app, &client, &text(&next, "refresh_token")).await).await,
+        "invalid_grant",
+        "the session is over"
+    );
+    let still = refresh(&app, &client, &text(&offline, "refresh_token")).await;
+    assert_eq!(still.status(), 200, "offline access outlives the session");
+}
+
 #[tokio::test]
 async fn a_client_may_have_shorter_refresh_lifetimes_than_the_server() {
     let app = spawn_app().await;
@@ -605,7 +630,9 @@ async fn housekeeping_forgets_sessions_and_families_a_month_after_they_end_and_k
     app.family().await;
     let client = app.client(false).await;
     let revoked = sign_in(&app, &client, &[]).await;
-    let live = sign_in(&app, &client, &[]).await;
+    // Offline: its family outlives the sessions (those of the others end
+    // with them, and go a month after).
+    let live = sign_in(&app, &client, &[("scope", "openid profile offline_access")]).await;
     assert_eq!(
         post(
             &app,
