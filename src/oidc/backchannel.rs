@@ -1,19 +1,21 @@
 //! Back-Channel Logout 1.0: when a session ends, every client that received
 //! tokens in it and registered a `backchannel_logout_uri` gets a signed logout
-//! token, POSTed in the background — with retries and a bound on deliveries
+//! token, POSTed in the background — with retries and bounds on deliveries
 //! in flight — so the person's page never waits for a relying party.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::Row;
 use tokio::sync::Semaphore;
 
 use super::clients;
 use super::outbound::Reach;
 use crate::app::Clef;
-use crate::keys::SigningAlg;
+use crate::clock::Clock;
+use crate::keys::{KeyRing, SigningAlg};
 use crate::secret::random_token;
 
 /// The event that marks a logout token (§2.4).
@@ -22,14 +24,42 @@ const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 const RETRIES: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(4)];
 /// A relying party that does not answer within this is tried again.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// Requests in flight, in all and to one client: a relying party that is down
+/// (each attempt waits out `TIMEOUT`) takes its own share, never the others'.
+const IN_FLIGHT: usize = 64;
+const IN_FLIGHT_PER_CLIENT: usize = 8;
+/// How long a logout token is valid after it is signed (its `exp`).
+const VALIDITY: i64 = 120;
 
-/// What posts logout tokens: an HTTP client and the bound on deliveries in flight.
+/// What posts logout tokens: an HTTP client and the bounds on requests in flight.
 #[derive(Clone)]
 pub struct Courier {
     /// To any address (`outbound::Reach::Anywhere`), and to public ones only.
     anywhere: reqwest::Client,
     public_only: reqwest::Client,
     in_flight: Arc<Semaphore>,
+    per_client: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+/// A logout token to sign at each attempt: its `iat` and `exp` then say
+/// when it was sent, however long it waited for its turn (§2.6: a relying
+/// party refuses an expired or stale token), with a `jti` of its own.
+struct Letter {
+    claims: Value,
+    alg: SigningAlg,
+    keys: KeyRing,
+    clock: Arc<dyn Clock>,
+}
+
+impl Letter {
+    fn sign(&self) -> anyhow::Result<String> {
+        let now = self.clock.now();
+        let mut claims = self.claims.clone();
+        claims["iat"] = now.into();
+        claims["exp"] = (now + VALIDITY).into();
+        claims["jti"] = random_token(16).into();
+        self.keys.sign_with(self.alg, &claims, "logout+jwt")
+    }
 }
 
 impl Courier {
@@ -37,31 +67,57 @@ impl Courier {
         Ok(Self {
             anywhere: Reach::Anywhere.http(TIMEOUT)?,
             public_only: Reach::PublicOnly.http(TIMEOUT)?,
-            in_flight: Arc::new(Semaphore::new(64)),
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            per_client: Arc::default(),
         })
     }
 
-    /// Posts `logout_token` to `uri` in the background, at an address the
-    /// client may make Clef reach (`outbound`).
-    fn deliver(&self, uri: url::Url, logout_token: String, client_id: String, reach: Reach) {
+    /// The bound on `client_id`'s requests in flight.
+    fn client_slots(&self, client_id: &str) -> Arc<Semaphore> {
+        let mut slots = self
+            .per_client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            slots
+                .entry(client_id.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(IN_FLIGHT_PER_CLIENT))),
+        )
+    }
+
+    /// Posts `letter` to `uri` in the background, at an address the client
+    /// may make Clef reach (`outbound`). A slot is held for each attempt, not
+    /// through the waits between them.
+    fn deliver(&self, uri: url::Url, letter: Letter, client_id: String, reach: Reach) {
         if !reach.allows(&uri) {
             tracing::warn!(%client_id, "back-channel logout URI is not a public address: not sent");
             return;
         }
         let courier = self.clone();
         tokio::spawn(async move {
-            let Ok(_permit) = courier.in_flight.acquire().await else {
-                return;
-            };
             let http = match reach {
                 Reach::Anywhere => &courier.anywhere,
                 Reach::PublicOnly => &courier.public_only,
             };
+            let client_slots = courier.client_slots(&client_id);
             for wait in std::iter::once(Duration::ZERO).chain(RETRIES) {
                 tokio::time::sleep(wait).await;
+                let (Ok(_mine), Ok(_any)) = (
+                    client_slots.acquire().await,
+                    courier.in_flight.acquire().await,
+                ) else {
+                    return;
+                };
+                let token = match letter.sign() {
+                    Ok(token) => token,
+                    Err(e) => {
+                        tracing::error!(%client_id, error = %e, "logout token not signed");
+                        return;
+                    }
+                };
                 let sent = http
                     .post(uri.clone())
-                    .form(&[("logout_token", logout_token.as_str())])
+                    .form(&[("logout_token", token.as_str())])
                     .send()
                     .await;
                 match sent {
@@ -95,7 +151,6 @@ pub async fn notify(app: &Clef, sid: &str, account_id: &str) -> anyhow::Result<(
             .iter()
             .map(|row| row.try_get("client_id"))
             .collect::<Result<_, _>>()?;
-    let now = app.now();
     for client_id in client_ids {
         let Some(client) = clients::find(&app.db, &client_id).await? else {
             continue;
@@ -103,23 +158,26 @@ pub async fn notify(app: &Clef, sid: &str, account_id: &str) -> anyhow::Result<(
         let Some(uri) = client.backchannel_logout_uri.clone() else {
             continue;
         };
-        // §2.4: no nonce; sid since the client asked for sessions (the default).
+        // §2.4: no nonce; sid since the client asked for sessions (the
+        // default); iat, exp and jti when sent.
         let claims = json!({
             "iss": app.config.issuer_str(),
             "sub": app.subjects.of(&client, account_id),
             "aud": client.id,
-            "iat": now,
-            "exp": now + 120,
-            "jti": random_token(16),
             "sid": sid,
             "events": { EVENT: {} },
         });
         // §2.6: validated as the client validates its ID tokens, so signed alike.
         let alg =
             SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::RS256);
-        let token = app.keys.sign_with(alg, &claims, "logout+jwt")?;
+        let letter = Letter {
+            claims,
+            alg,
+            keys: app.keys.clone(),
+            clock: Arc::clone(&app.clock),
+        };
         let reach = Reach::of(app, client.is_first_party);
-        app.courier.deliver(uri, token, client.id, reach);
+        app.courier.deliver(uri, letter, client.id, reach);
     }
     Ok(())
 }

@@ -232,3 +232,59 @@ async fn a_logout_token_is_signed_with_the_client_s_id_token_algorithm() {
     assert_eq!(header["typ"], "logout+jwt");
     assert_eq!(claims["aud"], client.0.as_str());
 }
+
+/// A relying party that answers 500 to its first logout token, then 200;
+/// hands over every token it receives.
+async fn flaky_receiver() -> (String, mpsc::UnboundedReceiver<String>) {
+    let (sender, received) = mpsc::unbounded_channel();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/backchannel",
+        post(
+            move |Form(form): Form<std::collections::HashMap<String, String>>| {
+                let (sender, calls) = (sender.clone(), calls.clone());
+                async move {
+                    let _ = sender.send(form.get("logout_token").cloned().unwrap_or_default());
+                    match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                        0 => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        _ => axum::http::StatusCode::OK,
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/backchannel", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (uri, received)
+}
+
+/// A retry is a token signed when it is sent: a relying party that refused
+/// the first gets one whose `iat` and `exp` are those of the retry (not a
+/// token that may have expired while it waited), with a `jti` of its own.
+#[tokio::test]
+async fn a_retried_logout_token_is_signed_anew_when_it_is_sent() {
+    let app = spawn_app().await;
+    app.family().await;
+    let (uri, mut received) = flaky_receiver().await;
+    let client = app
+        .client_with(|new| new.backchannel_logout_uri = Some(uri.parse().unwrap()))
+        .await;
+    let browser = browser();
+    signed_in_through(&app, &browser, &client).await;
+    log_out_from_my_account(&app, &browser).await;
+    let first = next(&mut received).await.expect("a first attempt");
+    app.clock.advance(600);
+    let second = next(&mut received).await.expect("a retry");
+    let (_, first) = verified(&app, &first).await;
+    let (_, second) = verified(&app, &second).await;
+    assert_eq!(first["sid"], second["sid"]);
+    // The retry comes a second of real time later, the clock moved on by 600.
+    let later = second["iat"].as_i64().unwrap() - first["iat"].as_i64().unwrap();
+    assert!((600..=605).contains(&later), "{later}");
+    assert_eq!(
+        second["exp"].as_i64().unwrap(),
+        second["iat"].as_i64().unwrap() + 120
+    );
+    assert_ne!(first["jti"], second["jti"]);
+}
