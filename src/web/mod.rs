@@ -224,6 +224,15 @@ pub fn router(app: Arc<Clef>) -> Router {
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
                 ))
+                // Under https, browsers keep to https for a year (RFC 6797),
+                // this host only: the academy's other hosts are not Clef's call.
+                .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, {
+                    let hsts = app
+                        .config
+                        .secure_cookies()
+                        .then(|| HeaderValue::from_static("max-age=31536000"));
+                    move |_: &Response| hsts.clone()
+                }))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     Duration::from_secs(app.config.request_timeout),

@@ -574,6 +574,29 @@ async fn under_https_the_csrf_cookie_is_host_only_and_a_planted_one_is_refused()
     assert_eq!(own.status(), 401, "the form is checked: a wrong password");
 }
 
+/// Every answer carries the protective headers; HSTS only under https
+/// (a development Clef on plain http must not pin a host to https).
+#[tokio::test]
+async fn pages_and_documents_carry_the_protective_headers() {
+    let app = spawn_app().await;
+    for path in ["/login", "/.well-known/openid-configuration", "/nulle-part"] {
+        let response = reqwest::get(app.url(path)).await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        assert!(
+            headers.get("strict-transport-security").is_none(),
+            "{path}: not under http"
+        );
+    }
+}
+
 /// Under an https issuer the session cookie is `__Host-` too: a cookie of
 /// the plain name, which a sibling subdomain could set for the whole
 /// domain, signs no one in.
@@ -589,6 +612,11 @@ async fn under_https_the_session_cookie_is_host_only_and_a_planted_one_opens_not
         .build()
         .unwrap();
     let form = plain.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(
+        form.headers()["strict-transport-security"],
+        "max-age=31536000",
+        "browsers keep to https"
+    );
     let csrf_cookie = form.headers()["set-cookie"].to_str().unwrap().to_owned();
     let csrf_cookie = csrf_cookie.split(';').next().unwrap().to_owned();
     let token = input_value(&form.text().await.unwrap(), "csrf").unwrap();
