@@ -135,10 +135,37 @@ impl<'a> Entry<'a> {
 
 /// Records `entry` at `now`; a failure is logged, never returned.
 pub async fn record(db: &Db, entry: Entry<'_>, now: i64) {
+    if let Err(e) = insert(db, &entry, now).await {
+        tracing::error!(event = entry.event.as_str(), error = %e, "audit event not recorded");
+    }
+}
+
+/// Records `entry` on the trail of each of `accounts` (a bulk action:
+/// every account it touched shows it), in one transaction; a failure is
+/// logged, never returned.
+pub async fn record_for_each(db: &Db, entry: Entry<'_>, accounts: &[&str], now: i64) {
+    let written = async {
+        let mut tx = db.begin().await?;
+        for account in accounts {
+            insert(&mut *tx, &entry.clone().account(account), now).await?;
+        }
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = written {
+        tracing::error!(event = entry.event.as_str(), error = %e, "audit events not recorded");
+    }
+}
+
+async fn insert<'e>(
+    conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    entry: &Entry<'_>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     let user_agent: Option<String> = entry
         .user_agent
         .map(|ua| ua.chars().filter(|c| !c.is_control()).take(256).collect());
-    let written = sqlx::query(
+    sqlx::query(
         "INSERT INTO audit_events (id, at, event, outcome, account_id, actor_id, client_id, address, user_agent, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
@@ -153,11 +180,9 @@ pub async fn record(db: &Db, entry: Entry<'_>, now: i64) {
     .bind(entry.address.map(|a| a.to_string()))
     .bind(user_agent)
     .bind(entry.detail)
-    .execute(db)
-    .await;
-    if let Err(e) = written {
-        tracing::error!(event = entry.event.as_str(), error = %e, "audit event not recorded");
-    }
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// An event as read back.

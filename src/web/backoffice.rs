@@ -345,7 +345,9 @@ fn outcome_label(code: &str) -> &str {
 }
 
 /// `GET /etablissement/{uai}/compte/{id}`: an account and its audit trail,
-/// newest first.
+/// newest first: what happened and when, not from which address (a school
+/// helps a family, it does not follow where it signs in from; the operator's
+/// `clef audit` keeps the addresses).
 pub async fn account(
     State(app): AppState,
     SignedIn {
@@ -376,7 +378,7 @@ pub async fn account(
             minijinja::context! {
                 at => super::account::datetime(e.at), event => event_label(&e.event, e.detail.as_deref()),
                 outcome => outcome_label(&e.outcome),
-                address => e.address, detail => e.detail, by_staff => e.actor_id.is_some(),
+                by_staff => e.actor_id.is_some(),
             }
         })
         .collect();
@@ -520,16 +522,15 @@ pub async fn letters(
             Some((&back, "Retour à l'établissement")),
         ));
     }
-    // Whose provisional passwords were printed, where: one account's letter
-    // (a reprint) goes on that account's trail.
+    // Whose provisional passwords were printed, where, by whom: on the trail
+    // of every account printed (a lost letter is traced to its printing).
     let printed = match &selection.class {
         Some(class) => format!("letters printed: {} ({uai}, class {class})", found.len()),
         None => format!("letters printed: {} ({uai})", found.len()),
     };
-    let one = match (&selection.account, found.as_slice()) {
-        (Some(_), [letter]) => Some(letter.account_id.clone()),
-        _ => None,
-    };
+    let mut accounts: Vec<String> = found.iter().map(|l| l.account_id.clone()).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
     let csv = params.get("format") == Some("csv");
     // A whole school's letters take seconds of CPU: off the runtime's
     // threads, so that sign-ins go on meanwhile.
@@ -542,14 +543,12 @@ pub async fn letters(
     })
     .await
     .map_err(anyhow::Error::from)??;
-    let mut entry = audit::Entry::new(audit::Event::StaffAction, audit::Outcome::Ok)
+    let entry = audit::Entry::new(audit::Event::StaffAction, audit::Outcome::Ok)
         .actor(&staff.id)
         .from(address, &device)
         .detail(&printed);
-    if let Some(account) = &one {
-        entry = entry.account(account);
-    }
-    audit::record(&app.db, entry, app.now()).await;
+    let accounts: Vec<&str> = accounts.iter().map(String::as_str).collect();
+    audit::record_for_each(&app.db, entry, &accounts, app.now()).await;
     let mut response = (
         [
             (header::CONTENT_TYPE, content_type.to_owned()),

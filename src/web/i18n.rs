@@ -529,7 +529,6 @@ fn exact(french: &str) -> Option<&'static str> {
         "Date" => "Date",
         "Événement" => "Event",
         "Résultat" => "Outcome",
-        "Adresse" => "Address",
         "par l'établissement" => "by the school",
         "Aucun événement." => "No event.",
         "Retour aux comptes" => "Back to the accounts",

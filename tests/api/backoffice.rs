@@ -313,6 +313,10 @@ async fn an_accounts_trail_shows_its_logins_newest_first() {
         .find("<td>Connexion</td><td>Échoué</td>")
         .expect("the failed login");
     assert!(ok < failed, "newest first");
+    assert!(
+        !trail.contains("127.0.0.1"),
+        "no address where a family signs in from"
+    );
     let events = clef::audit::trail(&app.app.db, Some(&claire.id), 0, 10)
         .await
         .unwrap();
@@ -474,6 +478,20 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
         .unwrap();
     assert!(
         csv.contains("marie.blanc") && csv.contains("anna.aubert") && !csv.contains("chloe.colin")
+    );
+    // A class printed: on the trail of each of its accounts.
+    let anna = app.account_named("anna.aubert").await;
+    let trail = clef::audit::trail(&app.app.db, Some(&anna.id), 0, 10)
+        .await
+        .unwrap();
+    assert!(
+        trail.iter().any(|e| e.event == "staff_action"
+            && e.actor_id.as_deref() == Some(staff_account.id.as_str())
+            && e.detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("letters printed: ")
+                    && d.ends_with(&format!("({SCHOOL_A}, class 5 A)")))),
+        "{trail:?}"
     );
     assert_eq!(
         status(
