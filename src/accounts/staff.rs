@@ -268,6 +268,10 @@ pub enum Refused {
     /// that parent's access there too. The academy (or staff of every one
     /// of those establishments) does it.
     SharedParent,
+    /// The account's confirmation mails of the hour are spent (the same
+    /// count as the parent's own requests): no school can make Clef mail an
+    /// address over and over either.
+    TooManyMails { retry_after: u64 },
 }
 
 /// Whether `guardian_id` is a parent of a pupil of an establishment `scope` does not manage.
@@ -383,6 +387,18 @@ pub async fn act(
                 account.kind == AccountKind::Guardian,
                 "only a parent's address is corrected here"
             );
+            let mails = matches!(
+                account.state,
+                AccountState::PendingEmail | AccountState::Active
+            );
+            if mails
+                && let super::throttle::Gate::Closed { retry_after } = app
+                    .throttle
+                    .enter_confirmation_mail(&account.id, now)
+                    .await?
+            {
+                return Ok(Err(Refused::TooManyMails { retry_after }));
+            }
             // The mails go out in the parent's language, not the staff member's.
             let locale = super::store::locale_of(&app.db, &account.id).await?;
             match account.state {

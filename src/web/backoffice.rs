@@ -471,6 +471,16 @@ pub async fn act(
         Ok(Err(Refused::SharedParent)) => return refused(
             "Ce parent a aussi des enfants dans un autre établissement : seule l'académie peut fermer ou réinitialiser son compte, ou corriger son adresse.",
         ),
+        Ok(Err(Refused::TooManyMails { retry_after })) => {
+            let page = pages::message_with_link(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Action non effectuée",
+                "Trop de mails de confirmation ont été envoyés à ce compte dans l'heure : réessayez plus tard.",
+                None,
+                Some((&back, "Retour au compte")),
+            );
+            return Ok(pages::retry_after(page, retry_after));
+        }
         Ok(Ok(Done::Reset)) => "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned(),
         Ok(Ok(Done::Closed)) => "Le compte est fermé.".to_owned(),
         Ok(Ok(Done::EmailSent)) => "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(),

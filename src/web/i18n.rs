@@ -472,6 +472,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé." => {
             "The address is corrected; a confirmation email is sent to it when the account is activated."
         }
+        "Trop de mails de confirmation ont été envoyés à ce compte dans l'heure : réessayez plus tard." => {
+            "Too many confirmation emails were sent to this account within the hour: try again later."
+        }
         "Ce parent a aussi des enfants dans un autre établissement : seule l'académie peut fermer ou réinitialiser son compte, ou corriger son adresse." => {
             "This parent also has children at another school: only the academy can close or reset the account, or correct its address."
         }

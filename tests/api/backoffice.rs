@@ -536,6 +536,55 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
     );
 }
 
+/// Correcting an active parent's address mails both addresses: the school
+/// spends the account's confirmation mails of the hour like the parent
+/// does, and the sixth in the hour is refused, nothing changed.
+#[tokio::test]
+async fn staff_address_corrections_are_held_to_the_accounts_mails_of_the_hour() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    app.family().await;
+    let academy = schools.staff("rectorat", &[]).await;
+    let claire = app.account_named("claire.martin").await;
+    let lea = app.account_named("lea.martin").await;
+    let college = clef::accounts::store::establishment_by_id(
+        &app.app.db,
+        lea.establishment_id.as_deref().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let correct = |n: usize| {
+        let email = format!("claire.{n}@exemple.fr");
+        let (academy, uai, id) = (&academy, college.uai.clone(), claire.id.clone());
+        async move {
+            act(
+                app,
+                academy,
+                &uai,
+                &id,
+                &[("action", "email"), ("email", &email), ("confirm", "1")],
+            )
+            .await
+        }
+    };
+    for n in 0..5 {
+        assert_eq!(correct(n).await.status(), 200, "correction {n}");
+    }
+    let refused = correct(5).await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(refused.text().await.unwrap().contains("Trop de mails"));
+    assert_eq!(
+        app.account_named("claire.martin")
+            .await
+            .pending_email
+            .as_deref(),
+        Some("claire.4@exemple.fr"),
+        "the sixth changed nothing"
+    );
+}
+
 #[tokio::test]
 async fn staff_break_a_grouping_by_detaching_a_child() {
     let schools = Schools::new().await;
