@@ -221,9 +221,18 @@ async fn list_accounts(
         .get("etat")
         .filter(|s| matches!(*s, "provisional" | "pending_email" | "active" | "closed"))
         .map(str::to_owned);
-    let search = params
-        .get("q")
-        .map(|q| format!("%{}%", q.to_lowercase().replace(['%', '_'], "")));
+    let typed = params.get("q").map(|q| q.replace(['%', '_'], ""));
+    let search = typed.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
+    // The same words without accents, as identifiers spell the names
+    // (`élodie.lefèvre` is `elodie.lefevre`): SQLite lower-cases ASCII only,
+    // so « Élodie » would not find « ÉLODIE » by name.
+    let folded = typed.as_ref().map(|q| {
+        let words = deunicode::deunicode(q).to_lowercase();
+        format!(
+            "%{}%",
+            words.split_whitespace().collect::<Vec<_>>().join("%")
+        )
+    });
     let page = params
         .get("page")
         .and_then(|p| p.parse::<u32>().ok())
@@ -236,7 +245,8 @@ async fn list_accounts(
          JOIN accounts a ON a.id = s.id OR (a.id = l.guardian_id AND s.state <> 'closed') \
          WHERE s.establishment_id = $1 AND s.kind = 'student' \
          AND ($2 = '' OR s.class_name = $2) AND ($3 = '' OR a.state = $3) \
-         AND ($4 = '' OR LOWER(a.identifier) LIKE $4 OR LOWER(a.family_name) LIKE $4 OR LOWER(a.given_name) LIKE $4) \
+         AND ($4 = '' OR LOWER(a.identifier) LIKE $4 OR LOWER(a.family_name) LIKE $4 OR LOWER(a.given_name) LIKE $4 \
+              OR a.identifier LIKE $7) \
          ORDER BY s.class_name, a.family_name, a.given_name, a.identifier LIMIT $5 OFFSET $6",
     )
     .bind(&establishment.id)
@@ -245,6 +255,7 @@ async fn list_accounts(
     .bind(search.clone().unwrap_or_default())
     .bind(PAGE + 1)
     .bind((page - 1) * PAGE)
+    .bind(folded.unwrap_or_default())
     .fetch_all(&app.db)
     .await?;
     let more = rows.len() as i64 > PAGE;

@@ -273,6 +273,40 @@ async fn the_funnel_counts_the_accounts_by_class_and_follows_activations() {
     );
 }
 
+/// Names are found however their accents and capitals are typed, on
+/// SQLite too (whose LOWER leaves « É » as it is).
+#[tokio::test]
+async fn a_search_finds_accented_names_typed_with_or_without_accents() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let csv = "N° élève;Nom;Prénom;Date de naissance;Classe\n\
+        7;LEFÈVRE;Élodie;01/02/2012;5 A\n";
+    app.import(SCHOOL_A, csv.as_bytes()).await.unwrap();
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let list_url = app.url(&format!("/etablissement/{SCHOOL_A}/comptes"));
+    let csrf = input_value(&page_text(&staff_a, &list_url).await, "csrf").unwrap();
+    for typed in [
+        "élodie",
+        "Élodie",
+        "ELODIE",
+        "lefèvre",
+        "Élodie Lefèvre",
+        "elodie lefevre",
+    ] {
+        let found = staff_a
+            .post(&list_url)
+            .form(&[("csrf", csrf.as_str()), ("q", typed)])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(found.contains("elodie.lefevre"), "{typed}");
+        assert!(!found.contains("anna.aubert"), "{typed}");
+    }
+}
+
 #[tokio::test]
 async fn an_accounts_trail_shows_its_logins_newest_first() {
     let schools = Schools::new().await;
