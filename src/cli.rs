@@ -495,22 +495,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     all,
                 },
         } => {
-            let db = open_db(&config).await?;
-            let account = resolve(&db, &identifier).await?;
+            // The whole service: a closed account's sessions end and their
+            // services are told (back-channel logout), as a school's closure does.
+            let app = Clef::start(config, Arc::new(SystemClock)).await?;
+            let db = &app.db;
+            let account = resolve(db, &identifier).await?;
             let ids = if all {
                 None
             } else {
                 let mut ids = Vec::new();
                 for uai in &establishments {
                     let uai = Uai::parse(uai)?;
-                    let found = accounts::establishment_by_uai(&db, &uai)
+                    let found = accounts::establishment_by_uai(db, &uai)
                         .await?
                         .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
                     ids.push(found.id);
                 }
                 Some(ids)
             };
-            let revoked = staff::revoke(&db, &account, ids.as_deref(), clock.now()).await?;
+            let revoked = staff::revoke(db, &account, ids.as_deref(), app.now()).await?;
             let detail = if all {
                 "revoked all".to_owned()
             } else {
@@ -519,12 +522,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let entry = audit::Entry::new(audit::Event::StaffAccess, audit::Outcome::Ok)
                 .account(&account.id)
                 .detail(&detail);
-            audit::record(&db, entry, clock.now()).await;
+            audit::record(db, entry, app.now()).await;
             match revoked {
                 Revoked::Kept { roles } => {
                     println!("{}: {roles} role(s) left", account.identifier);
                 }
                 Revoked::Closed => {
+                    crate::oidc::logout::sign_out_everywhere(&app, &account.id).await?;
                     println!("{}: no role left, account closed", account.identifier);
                 }
             }

@@ -95,49 +95,79 @@ impl Courier {
         }
         let courier = self.clone();
         tokio::spawn(async move {
-            let http = match reach {
-                Reach::Anywhere => &courier.anywhere,
-                Reach::PublicOnly => &courier.public_only,
-            };
             let client_slots = courier.client_slots(&client_id);
-            for wait in std::iter::once(Duration::ZERO).chain(RETRIES) {
-                tokio::time::sleep(wait).await;
-                let (Ok(_mine), Ok(_any)) = (
-                    client_slots.acquire().await,
-                    courier.in_flight.acquire().await,
-                ) else {
+            courier
+                .post(&uri, &letter, &client_id, reach, &client_slots)
+                .await;
+            drop(client_slots);
+            courier.forget_idle(&client_id);
+        });
+    }
+
+    /// No delivery to `client_id` under way: its bound goes (a deleted or a
+    /// one-off client leaves nothing behind).
+    fn forget_idle(&self, client_id: &str) {
+        let mut slots = self
+            .per_client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slots
+            .get(client_id)
+            .is_some_and(|slot| Arc::strong_count(slot) == 1)
+        {
+            slots.remove(client_id);
+        }
+    }
+
+    /// Every attempt at one delivery, until one is taken.
+    async fn post(
+        &self,
+        uri: &url::Url,
+        letter: &Letter,
+        client_id: &str,
+        reach: Reach,
+        client_slots: &Semaphore,
+    ) {
+        let http = match reach {
+            Reach::Anywhere => &self.anywhere,
+            Reach::PublicOnly => &self.public_only,
+        };
+        for wait in std::iter::once(Duration::ZERO).chain(RETRIES) {
+            tokio::time::sleep(wait).await;
+            let (Ok(_mine), Ok(_any)) =
+                (client_slots.acquire().await, self.in_flight.acquire().await)
+            else {
+                return;
+            };
+            let token = match letter.sign() {
+                Ok(token) => token,
+                Err(e) => {
+                    tracing::error!(%client_id, error = %e, "logout token not signed");
                     return;
-                };
-                let token = match letter.sign() {
-                    Ok(token) => token,
-                    Err(e) => {
-                        tracing::error!(%client_id, error = %e, "logout token not signed");
-                        return;
-                    }
-                };
-                let sent = http
-                    .post(uri.clone())
-                    .form(&[("logout_token", token.as_str())])
-                    .send()
-                    .await;
-                match sent {
-                    // §2.8: 200 (or 204) means the relying party logged the session out.
-                    Ok(response) if response.status().is_success() => {
-                        tracing::info!(%client_id, "back-channel logout delivered");
-                        return;
-                    }
-                    Ok(response) => {
-                        tracing::warn!(%client_id, status = %response.status(), "back-channel logout refused");
-                    }
-                    Err(e) => {
-                        // Without the URL: a client's URL may carry a token.
-                        let e = e.without_url();
-                        tracing::warn!(%client_id, error = %e, "back-channel logout not delivered")
-                    }
+                }
+            };
+            let sent = http
+                .post(uri.clone())
+                .form(&[("logout_token", token.as_str())])
+                .send()
+                .await;
+            match sent {
+                // §2.8: 200 (or 204) means the relying party logged the session out.
+                Ok(response) if response.status().is_success() => {
+                    tracing::info!(%client_id, "back-channel logout delivered");
+                    return;
+                }
+                Ok(response) => {
+                    tracing::warn!(%client_id, status = %response.status(), "back-channel logout refused");
+                }
+                Err(e) => {
+                    // Without the URL: a client's URL may carry a token.
+                    let e = e.without_url();
+                    tracing::warn!(%client_id, error = %e, "back-channel logout not delivered")
                 }
             }
-            tracing::error!(%client_id, "back-channel logout abandoned after retries");
-        });
+        }
+        tracing::error!(%client_id, "back-channel logout abandoned after retries");
     }
 }
 

@@ -387,7 +387,11 @@ async fn exchange_code(
     let claims =
         claims::for_scopes(&app.db, &app.subjects, client, &account, &grant.scopes).await?;
 
-    let family = gets_refresh_token(client, &grant.scopes).then(|| Family {
+    // A code exchanged after its session lapsed: no refresh token that would
+    // be born dead (one without `offline_access` ends with the session).
+    let lapsed = grant.session_expires_at.is_some_and(|end| end <= now)
+        && !grant.scopes.contains("offline_access");
+    let family = (gets_refresh_token(client, &grant.scopes) && !lapsed).then(|| Family {
         id: refresh::new_family_id(),
         client_id: client.id.clone(),
         account_id: account.id.clone(),

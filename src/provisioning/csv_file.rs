@@ -263,8 +263,8 @@ fn column(header: &str) -> Option<Column> {
 
 /// Text as the spreadsheet wrote it: UTF-8 (BOM or not), UTF-16 with its
 /// BOM (Excel's « Texte Unicode », tab-separated), else Windows-1252 or, if
-/// its accents read as French only that way, Mac Roman (Excel for Mac's
-/// « CSV (Macintosh) »).
+/// that reading shows the marks of the wrong code page, Mac Roman (Excel for
+/// Mac's « CSV (Macintosh) »).
 pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
     if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes)
         && encoding != encoding_rs::UTF_8
@@ -279,7 +279,7 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
                 .decode_without_bom_handling(bytes)
                 .0;
             let mac = encoding_rs::MACINTOSH.decode_without_bom_handling(bytes).0;
-            if french_letters(&mac) > french_letters(&windows) {
+            if wrong_page(&windows) > wrong_page(&mac) {
                 mac
             } else {
                 windows
@@ -288,21 +288,52 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// How French a decoding reads: its accented letters, less the control
-/// characters and symbols a wrong code page puts in their place (Mac Roman's
-/// « é » is Windows-1252's « Ž », its « ç » a control character).
-fn french_letters(text: &str) -> i64 {
+/// The marks a reading through the wrong code page leaves in a school's
+/// file: control characters and symbols no name holds. Mac Roman's « é »,
+/// « è », « ç », « ô », « à », « É » read in Windows-1252 as « Ž », a control
+/// character, « ™ », « ˆ », « ƒ »; Windows-1252's « à », « â » in Mac Roman
+/// as « ‡ », « ‚ ». Letters are no sign: each page's accents are letters in
+/// the other (« é » is Mac Roman's « È »).
+fn wrong_page(text: &str) -> usize {
     text.chars()
-        .map(|c| match c {
-            'à' | 'â' | 'ä' | 'ç' | 'é' | 'è' | 'ê' | 'ë' | 'î' | 'ï' | 'ô' | 'ö' | 'ù' | 'û'
-            | 'ü' | 'ÿ' | 'œ' | 'æ' | 'À' | 'Â' | 'Ç' | 'É' | 'È' | 'Ê' | 'Ë' | 'Î' | 'Ï' | 'Ô'
-            | 'Ù' | 'Û' | 'Ü' | 'Œ' => 1,
-            '\u{80}'..='\u{9f}' | 'Ž' | 'ž' | 'ˆ' | '˜' | '‡' | '™' | '¨' | '¥' | '∑' => {
-                -1
-            }
-            _ => 0,
+        .filter(|c| {
+            matches!(
+                c,
+                '\u{80}'
+                    ..='\u{9f}'
+                        | 'Ž'
+                        | 'ž'
+                        | 'ˆ'
+                        | '˜'
+                        | '™'
+                        | '‰'
+                        | 'ƒ'
+                        | '‡'
+                        | '‚'
+                        | '˚'
+                        | '˘'
+                        | '˙'
+                        | '˝'
+                        | '˛'
+                        | 'ˇ'
+                        | '∑'
+                        | '∏'
+                        | '∂'
+                        | '√'
+                        | '∆'
+                        | '◊'
+                        | '≈'
+                        | '≠'
+                        | '≤'
+                        | '≥'
+                        | '∞'
+                        | 'Ω'
+                        | 'π'
+                        | '∫'
+                        | '\u{f8ff}'
+            )
         })
-        .sum()
+        .count()
 }
 
 /// The separator of the header line (the first that is not blank): the most
@@ -722,9 +753,18 @@ mod tests {
     fn windows_1252_is_decoded_when_the_bytes_are_not_utf8() {
         assert_eq!(decode(b"L\xe9a;Fran\xe7ois"), "Léa;François");
         assert_eq!(decode("\u{feff}Léa".as_bytes()), "Léa");
-        // Windows-1252 whose bytes also spell letters in Mac Roman (È, Ë).
-        assert_eq!(decode(b"H\xe9l\xe8ne;LEF\xc8VRE"), "Hélène;LEFÈVRE");
-        assert_eq!(decode(b"C\x9cur;l\x92\xe9cole"), "Cœur;l’école");
+        // Windows-1252 whose bytes also spell letters in Mac Roman (È, Ë,
+        // Û, ÿ, î…): no Windows-1252 reading of a real file looks wrong.
+        for (bytes, text) in [
+            (&b"H\xe9l\xe8ne;LEF\xc8VRE"[..], "Hélène;LEFÈVRE"),
+            (b"C\x9cur;l\x92\xe9cole", "Cœur;l’école"),
+            (b"J\xe9r\xf4me;Ram\xf3n", "Jérôme;Ramón"),
+            (b"L\xe9o;Mu\xf1oz;\x93ENT\x94", "Léo;Muñoz;“ENT”"),
+            (b"No\xebl;\xd8rsted;Fran\xe7ois", "Noël;Ørsted;François"),
+            (b"Ch\xe2teau;\xe0 \xe9viter", "Château;à éviter"),
+        ] {
+            assert_eq!(decode(bytes), text);
+        }
     }
 
     /// Excel for Mac's « CSV (Macintosh) »: Mac Roman, whose accents would

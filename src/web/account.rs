@@ -285,7 +285,7 @@ pub async fn change_password(
         Err(_) => None,
     };
     let jar = match &changed {
-        Some(changed) => cookies::remember_device(&app, jar, changed),
+        Some(changed) => cookies::remember_device_anew(&app, jar, changed, &account),
         None => jar,
     };
     outcome(&app, jar, &account, &session.sid, result).await

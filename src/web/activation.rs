@@ -225,7 +225,7 @@ pub async fn first_connection(
     let jar = interaction::end(&app, jar).await?;
     // The letter's proof of this browser ended with the letter: one for the
     // password just chosen.
-    let jar = cookies::remember_device(&app, jar, &activated);
+    let jar = cookies::remember_device_anew(&app, jar, &activated, &account);
     match (activated.state, activated.kind) {
         // A student without email is active at once; a student with one may
         // use applications while the address awaits confirmation (§3.3).

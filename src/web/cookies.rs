@@ -111,15 +111,35 @@ fn device_entries<'j>(app: &Clef, jar: &'j CookieJar) -> impl Iterator<Item = &'
         .take(MAX_PER_BROWSER)
 }
 
-/// After a successful sign-in, or a password set: this browser is remembered
-/// for `account` as its credentials are now (a fresh proof, first), beside
-/// the few other proofs it holds.
+/// After a successful sign-in: this browser is remembered for `account` as
+/// its credentials are now (a fresh proof, first), beside the few other
+/// proofs it holds.
 pub fn remember_device(app: &Clef, jar: CookieJar, account: &Account) -> CookieJar {
+    remember_device_anew(app, jar, account, account)
+}
+
+/// After a password set in this browser (first connection, change, reset):
+/// a proof for the new credentials of `account` replaces the one for
+/// `before`'s, which would only take a slot another account's proof needs.
+pub fn remember_device_anew(
+    app: &Clef,
+    jar: CookieJar,
+    account: &Account,
+    before: &Account,
+) -> CookieJar {
     let (identifier, stamp) = (account.identifier.as_str(), account.credential_stamp());
+    let earlier = before.credential_stamp();
+    let ours = |entry: &str| {
+        app.devices.recognise([entry], identifier, stamp).is_some()
+            || app
+                .devices
+                .recognise([entry], identifier, earlier)
+                .is_some()
+    };
     let mut entries = vec![app.devices.issue(identifier, stamp)];
     entries.extend(
         device_entries(app, &jar)
-            .filter(|entry| app.devices.recognise([*entry], identifier, stamp).is_none())
+            .filter(|entry| !ours(entry))
             .take(MAX_PER_BROWSER - 1)
             .map(str::to_owned),
     );

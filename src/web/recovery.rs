@@ -369,7 +369,14 @@ pub async fn reset_submit(
         reset_page(&app, jar, status, token, identifier, Some((field, message)))
     };
     match recovery::reset_password(&app, token, form, &origin).await {
-        Ok(_) => {
+        Ok(before) => {
+            // The browser that set the new password is remembered for it: a
+            // delay someone else keeps on the identifier does not hold its
+            // owner back at the next sign-in.
+            let jar = match crate::accounts::store::account_by_id(&app.db, &before.id).await? {
+                Some(after) => cookies::remember_device_anew(&app, jar, &after, &before),
+                None => jar,
+            };
             let page = pages::message_with_link(
                 StatusCode::OK,
                 "Mot de passe modifié",

@@ -351,6 +351,67 @@ async fn a_device_cookie_from_before_a_password_change_no_longer_passes_the_dela
     );
 }
 
+/// A family computer holds proofs for four accounts: a password changed in
+/// it replaces its account's proof, and pushes out no other account's.
+#[tokio::test]
+async fn a_new_password_replaces_its_own_proof_not_another_accounts() {
+    let app = spawn_app().await;
+    app.family().await;
+    app.account(
+        "paul.durand",
+        clef::accounts::AccountKind::Guardian,
+        None,
+        None,
+    )
+    .await;
+    let family_pc = browser();
+    for identifier in ["lea.martin", "hugo.martin", "paul.durand", "claire.martin"] {
+        let page = login_page(&app, &family_pc).await;
+        let signed_in =
+            login_from(&app.address, &family_pc, &page, identifier, PASSWORD, None).await;
+        assert_eq!(signed_in.status(), 303, "{identifier}");
+    }
+    let account = page_text(&family_pc, &app.url("/compte")).await;
+    let changed = family_pc
+        .post(app.url("/compte/mot-de-passe"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap().as_str()),
+            ("current_password", PASSWORD),
+            ("new_password", "Cartable2026"),
+            ("new_password_confirmation", "Cartable2026"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+
+    // Léa's account is delayed by someone else; her proof still lets her in.
+    let attacker = browser();
+    let attack_page = login_page(&app, &attacker).await;
+    for _ in 0..7 {
+        login_from(
+            &app.address,
+            &attacker,
+            &attack_page,
+            "lea.martin",
+            "Devine123",
+            None,
+        )
+        .await;
+    }
+    let page = login_page(&app, &family_pc).await;
+    let lea = login_from(
+        &app.address,
+        &family_pc,
+        &page,
+        "lea.martin",
+        PASSWORD,
+        None,
+    )
+    .await;
+    assert_eq!(lea.status(), 303, "the oldest proof was kept");
+}
+
 #[tokio::test]
 async fn a_device_cookie_for_one_account_does_not_open_another() {
     let app = spawn_app().await;

@@ -565,6 +565,32 @@ async fn a_reset_link_works_while_an_attacker_keeps_the_account_delayed() {
     assert!(spent.text().await.unwrap().contains("Ce lien a déjà servi"));
 }
 
+/// The browser that set the new password is remembered for it: an attacker
+/// who delays the identifier again at once holds back other browsers, not
+/// the owner's.
+#[tokio::test]
+async fn the_browser_that_reset_the_password_is_not_held_back_by_a_new_delay() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let (_, taken) = request_reset(&app, &browser, "claire.martin", "mail").await;
+    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    let form = open_link(&browser, &mail).await.text().await.unwrap();
+    let done = reset_with(&app, &browser, &form, "claire.martin", NEW_PASSWORD).await;
+    assert_eq!(done.status(), 200);
+    for _ in 0..8 {
+        login_status(&app, "claire.martin", "not-her-password").await;
+    }
+    assert_eq!(
+        login_status(&app, "claire.martin", NEW_PASSWORD).await,
+        429,
+        "another browser waits"
+    );
+    let page = page_text(&browser, &app.url("/login")).await;
+    let own = submit_login(&app, &browser, &page, "claire.martin", NEW_PASSWORD).await;
+    assert_eq!(own.status(), 303, "the owner's does not");
+}
+
 #[tokio::test]
 async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
     let app = spawn_app().await;

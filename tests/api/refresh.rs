@@ -580,6 +580,23 @@ async fn without_offline_access_a_refresh_family_ends_with_its_session() {
     );
     let still = refresh(&app, &client, &text(&offline, "refresh_token")).await;
     assert_eq!(still.status(), 200, "offline access outlives the session");
+
+    // A code from a session's last seconds, exchanged once it lapsed: no
+    // refresh token born dead.
+    let browser = browser();
+    let url = authorize_url(&app, &client.0, &[]);
+    authorize_and_login(&app, &browser, &url, "claire.martin").await;
+    app.clock.advance(3590);
+    let late = browser.get(&url).send().await.unwrap();
+    let code = location_param(&late, "code").expect("a code from the live session");
+    app.clock.advance(20);
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
 }
 
 #[tokio::test]
