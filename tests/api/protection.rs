@@ -318,19 +318,7 @@ async fn a_device_cookie_from_before_a_password_change_no_longer_passes_the_dela
     assert_eq!(sign_in(old_browser.clone(), PASSWORD).await, 303);
     let parent = browser();
     assert_eq!(sign_in(parent.clone(), PASSWORD).await, 303);
-    let account = page_text(&parent, &app.url("/compte")).await;
-    let changed = parent
-        .post(app.url("/compte/mot-de-passe"))
-        .form(&[
-            ("csrf", input_value(&account, "csrf").unwrap().as_str()),
-            ("current_password", PASSWORD),
-            ("new_password", "Cartable2026"),
-            ("new_password_confirmation", "Cartable2026"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(changed.status(), 200);
+    change_password(&app, &parent, "Cartable2026").await;
 
     // Someone else delays the account.
     let attacker = browser();
@@ -371,19 +359,7 @@ async fn a_new_password_replaces_its_own_proof_not_another_accounts() {
             login_from(&app.address, &family_pc, &page, identifier, PASSWORD, None).await;
         assert_eq!(signed_in.status(), 303, "{identifier}");
     }
-    let account = page_text(&family_pc, &app.url("/compte")).await;
-    let changed = family_pc
-        .post(app.url("/compte/mot-de-passe"))
-        .form(&[
-            ("csrf", input_value(&account, "csrf").unwrap().as_str()),
-            ("current_password", PASSWORD),
-            ("new_password", "Cartable2026"),
-            ("new_password_confirmation", "Cartable2026"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(changed.status(), 200);
+    change_password(&app, &family_pc, "Cartable2026").await;
 
     // Léa's account is delayed by someone else; her proof still lets her in.
     let attacker = browser();
@@ -445,6 +421,23 @@ async fn a_device_cookie_for_one_account_does_not_open_another() {
         statuses
     };
     assert_eq!(tally_before_lock, [401, 401, 401, 401, 401, 429]);
+}
+
+/// Changes the signed-in account's password from « Mon compte ».
+async fn change_password(app: &TestApp, browser: &reqwest::Client, new: &str) {
+    let account = page_text(browser, &app.url("/compte")).await;
+    let changed = browser
+        .post(app.url("/compte/mot-de-passe"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap().as_str()),
+            ("current_password", PASSWORD),
+            ("new_password", new),
+            ("new_password_confirmation", new),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
 }
 
 /// Signs `identifier` in from a new browser; returns the browser.
