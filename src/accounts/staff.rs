@@ -275,13 +275,17 @@ pub enum Refused {
 }
 
 /// Whether `guardian_id` is a parent of a pupil of an establishment `scope` does not manage.
-async fn beyond_scope(db: &Db, scope: &Scope, guardian_id: &str) -> Result<bool, sqlx::Error> {
+async fn beyond_scope<'e>(
+    conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    scope: &Scope,
+    guardian_id: &str,
+) -> Result<bool, sqlx::Error> {
     let establishments: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT s.establishment_id FROM guardianships g JOIN accounts s ON s.id = g.student_id \
          WHERE g.guardian_id = $1 AND s.state <> 'closed' AND s.establishment_id IS NOT NULL",
     )
     .bind(guardian_id)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?;
     Ok(establishments.iter().any(|id| !scope.manages(id)))
 }
@@ -306,10 +310,9 @@ pub async fn act(
         "this account is closed"
     );
     let whole_account = !matches!(action, Action::Detach { .. });
-    if whole_account
-        && account.kind == AccountKind::Guardian
-        && beyond_scope(&app.db, &scope(&app.db, actor).await?, &account.id).await?
-    {
+    let shared_parent_check = whole_account && account.kind == AccountKind::Guardian;
+    let actor_scope = scope(&app.db, actor).await?;
+    if shared_parent_check && beyond_scope(&app.db, &actor_scope, &account.id).await? {
         return Ok(Err(Refused::SharedParent));
     }
     let now = app.now();
@@ -346,6 +349,12 @@ pub async fn act(
                 .await?
                 .rows_affected();
                 anyhow::ensure!(changed == 1, "this account is closed");
+            }
+            // Again with the account written (locked): a grouping that gave
+            // the parent another school's child meanwhile is seen, and the
+            // transaction is dropped — nothing written.
+            if shared_parent_check && beyond_scope(&mut *tx, &actor_scope, &account.id).await? {
+                return Ok(Err(Refused::SharedParent));
             }
             sqlx::query(
                 "UPDATE action_tokens SET consumed_at = $1 WHERE account_id = $2 AND consumed_at IS NULL",
