@@ -412,6 +412,46 @@ pub async fn account(
     ))
 }
 
+/// Why a staff member signed in a while ago was not taken at their word.
+enum Reauth {
+    TooMany,
+    Wrong,
+}
+
+/// A staff member signed in more than [`REAUTH_AFTER`] ago types their
+/// password again (the form's `password`), counted like a login attempt,
+/// before an action or a print of letters: an unattended desk gives none.
+async fn reauthenticated(
+    app: &Clef,
+    jar: &CookieJar,
+    staff: &Account,
+    session: &crate::oidc::session::Session,
+    address: std::net::IpAddr,
+    params: &crate::domain::Params,
+) -> Result<Option<Reauth>, WebError> {
+    if app.now() - session.auth_time <= REAUTH_AFTER {
+        return Ok(None);
+    }
+    let origin = super::cookies::origin(app, jar, address, Some(staff));
+    if let crate::accounts::throttle::Gate::Closed { .. } = app
+        .throttle
+        .enter(&staff.identifier, &origin, app.now())
+        .await?
+    {
+        return Ok(Some(Reauth::TooMany));
+    }
+    let password = params.secret("password");
+    if !app
+        .passwords
+        .verify(&password, staff.password_hash.as_deref())
+        .await?
+    {
+        return Ok(Some(Reauth::Wrong));
+    }
+    app.throttle.succeeded(&staff.identifier, &origin).await?;
+    Ok(None)
+}
+
 /// `POST /etablissement/{uai}/compte/{id}/action`: reset, close, correct the
 /// address, detach a child. Each needs its confirmation box ticked.
 pub async fn act(
@@ -441,27 +481,13 @@ pub async fn act(
     if params.get("confirm") != Some("1") {
         return refused("Cochez la case de confirmation pour effectuer cette action.");
     }
-    // Signed in a while ago: the password again, counted like a login attempt.
-    if app.now() - session.auth_time > REAUTH_AFTER {
-        let origin = super::cookies::origin(&app, &jar, address, Some(&staff));
-        if let crate::accounts::throttle::Gate::Closed { .. } = app
-            .throttle
-            .enter(&staff.identifier, &origin, app.now())
-            .await?
-        {
-            return refused("Trop de tentatives : patientez avant de réessayer.");
-        }
-        let password = params.secret("password");
-        if !app
-            .passwords
-            .verify(&password, staff.password_hash.as_deref())
-            .await?
-        {
-            return refused(
-                "Votre connexion date de plus de 10 minutes : confirmez cette action avec votre mot de passe.",
-            );
-        }
-        app.throttle.succeeded(&staff.identifier, &origin).await?;
+    if let Some(refusal) = reauthenticated(&app, &jar, &staff, &session, address, &params).await? {
+        return refused(match refusal {
+            Reauth::TooMany => "Trop de tentatives : patientez avant de réessayer.",
+            Reauth::Wrong => {
+                "Votre connexion date de plus de 10 minutes : confirmez cette action avec votre mot de passe."
+            }
+        });
     }
     let action = match params.get("action") {
         Some("reset") => Action::Reset,
@@ -516,23 +542,122 @@ pub async fn act(
 
 /// `GET /etablissement/{uai}/courriers?format=pdf|csv&classe=&compte=`: the
 /// notification letters of the accounts not activated yet (all, a class, or
-/// one account), as a PDF (one A4 page each) or a CSV for mail merges.
+/// one account), as a PDF (one A4 page each) or a CSV for mail merges. They
+/// hold the accounts' provisional passwords: signed in more than 10 minutes
+/// ago, the staff member confirms with their password first (the same
+/// request, POSTed from that page).
 pub async fn letters(
     State(app): AppState,
-    SignedIn { account: staff, .. }: SignedIn,
+    SignedIn {
+        account: staff,
+        session,
+        ..
+    }: SignedIn,
     Path(uai): Path<String>,
     ClientAddress(address): ClientAddress,
     Device(device): Device,
+    jar: CookieJar,
     Query(params): Query,
 ) -> Result<Response, WebError> {
-    use axum::response::IntoResponse;
     let params = params.map_err(|e| WebError::bad_request(&e))?;
     let (establishment, uai) = managed(&app, &staff, &uai).await?;
+    if app.now() - session.auth_time > REAUTH_AFTER {
+        return Ok(confirm_letters(&app, jar, &establishment, &params, None));
+    }
+    print_letters(
+        &app,
+        &staff,
+        &establishment,
+        &uai,
+        &params,
+        address,
+        &device,
+    )
+    .await
+}
+
+/// `POST /etablissement/{uai}/courriers`: the letters, once the password is
+/// confirmed.
+pub async fn letters_confirmed(
+    State(app): AppState,
+    SignedIn {
+        account: staff,
+        session,
+        ..
+    }: SignedIn,
+    Path(uai): Path<String>,
+    ClientAddress(address): ClientAddress,
+    Device(device): Device,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let (establishment, uai) = managed(&app, &staff, &uai).await?;
+    match reauthenticated(&app, &jar, &staff, &session, address, &params).await? {
+        None => {
+            print_letters(
+                &app,
+                &staff,
+                &establishment,
+                &uai,
+                &params,
+                address,
+                &device,
+            )
+            .await
+        }
+        Some(Reauth::TooMany) => Ok(confirm_letters(
+            &app,
+            jar,
+            &establishment,
+            &params,
+            Some((
+                StatusCode::TOO_MANY_REQUESTS,
+                "Trop de tentatives : patientez avant de réessayer.",
+            )),
+        )),
+        Some(Reauth::Wrong) => Ok(confirm_letters(
+            &app,
+            jar,
+            &establishment,
+            &params,
+            Some((StatusCode::BAD_REQUEST, "Mot de passe incorrect.")),
+        )),
+    }
+}
+
+/// « Imprimer les courriers »: the password again, the selection carried.
+fn confirm_letters(
+    app: &Clef,
+    jar: CookieJar,
+    establishment: &Establishment,
+    params: &crate::domain::Params,
+    error: Option<(StatusCode, &str)>,
+) -> Response {
+    let status = error.map_or(StatusCode::OK, |(status, _)| status);
+    pages::form(app, jar, status, "pages/backoffice_letters.html", |csrf| {
+        minijinja::context! {
+            csrf, uai => &establishment.uai, name => &establishment.name,
+            format => params.get("format"), classe => params.get("classe"),
+            compte => params.get("compte"), error => error.map(|(_, message)| message),
+        }
+    })
+}
+
+async fn print_letters(
+    app: &Clef,
+    staff: &Account,
+    establishment: &Establishment,
+    uai: &Uai,
+    params: &crate::domain::Params,
+    address: std::net::IpAddr,
+    device: &str,
+) -> Result<Response, WebError> {
+    use axum::response::IntoResponse;
     let selection = letters::Selection {
         class: params.get("classe").map(str::to_owned),
         account: params.get("compte").map(str::to_owned),
     };
-    let found = letters::select_as_configured(&app, &uai, &selection).await?;
+    let found = letters::select_as_configured(app, uai, &selection).await?;
     if found.is_empty() {
         let back = format!("/etablissement/{}", establishment.uai);
         return Ok(pages::message_with_link(
@@ -566,7 +691,7 @@ pub async fn letters(
     .map_err(anyhow::Error::from)??;
     let entry = audit::Entry::new(audit::Event::StaffAction, audit::Outcome::Ok)
         .actor(&staff.id)
-        .from(address, &device)
+        .from(address, device)
         .detail(&printed);
     let accounts: Vec<&str> = accounts.iter().map(String::as_str).collect();
     audit::record_for_each(&app.db, entry, &accounts, app.now()).await;

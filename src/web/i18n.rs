@@ -524,6 +524,12 @@ fn exact(french: &str) -> Option<&'static str> {
         "Page précédente" => "Previous page",
         "Page suivante" => "Next page",
         "Retour à l'établissement" => "Back to the school",
+        "Imprimer les courriers" => "Print the letters",
+        "Imprimer" => "Print",
+        "Mot de passe incorrect." => "Incorrect password.",
+        "Les courriers de notification contiennent les mots de passe provisoires des comptes. Votre connexion date de plus de 10 minutes : confirmez avec votre mot de passe." => {
+            "The notification letters hold the accounts' provisional passwords. You signed in more than 10 minutes ago: confirm with your password."
+        }
         "personnel" => "staff",
         "Journal du compte" => "Account log",
         "Les événements de sécurité du compte, du plus récent au plus ancien." => {

@@ -163,7 +163,10 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
             "/etablissement/{uai}/compte/{id}/action",
             post(backoffice::act),
         )
-        .route("/etablissement/{uai}/courriers", get(backoffice::letters))
+        .route(
+            "/etablissement/{uai}/courriers",
+            get(backoffice::letters).post(backoffice::letters_confirmed),
+        )
         .route(
             "/etablissement/{uai}/import",
             get(backoffice::import_form)

@@ -41,6 +41,7 @@ pub(super) const TEMPLATES: &[(&str, &str)] = pages![
     "backoffice_accounts.html",
     "backoffice_account.html",
     "backoffice_import.html",
+    "backoffice_letters.html",
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -115,6 +115,71 @@ async fn revoked_staff_lose_the_establishment_at_once_and_with_no_role_left_thei
     assert_eq!(refused.status(), 401);
 }
 
+/// The letters hold provisional passwords: a staff member signed in more
+/// than 10 minutes ago (an unattended desk) confirms with their password,
+/// the selection carried through the confirmation.
+#[tokio::test]
+async fn letters_ask_for_the_password_again_after_ten_minutes() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let url = app.url(&format!(
+        "/etablissement/{SCHOOL_A}/courriers?format=csv&classe=5%20A"
+    ));
+    let fresh = staff_a.get(&url).send().await.unwrap();
+    assert_eq!(fresh.headers()["content-type"], "text/csv; charset=utf-8");
+
+    app.clock.advance(11 * 60);
+    let stale = staff_a.get(&url).send().await.unwrap();
+    assert_eq!(stale.status(), 200);
+    assert!(
+        stale.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = stale.text().await.unwrap();
+    assert!(page.contains("Imprimer les courriers"), "{page}");
+    assert!(
+        !page.contains("anna.aubert"),
+        "no letter before the password"
+    );
+    let post = |password: &'static str| {
+        let page = page.clone();
+        let staff_a = staff_a.clone();
+        async move {
+            let mut form: Vec<(String, String)> = ["csrf", "format", "classe"]
+                .iter()
+                .map(|name| ((*name).to_owned(), input_value(&page, name).unwrap()))
+                .collect();
+            form.push(("password".to_owned(), password.to_owned()));
+            staff_a
+                .post(app.url(&format!("/etablissement/{SCHOOL_A}/courriers")))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let wrong = post("pas-le-bon").await;
+    assert_eq!(wrong.status(), 400);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Mot de passe incorrect")
+    );
+    let printed = post(PASSWORD).await;
+    assert_eq!(printed.status(), 200);
+    assert_eq!(printed.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = printed.text().await.unwrap();
+    assert!(
+        csv.contains("anna.aubert") && !csv.contains("chloe.colin"),
+        "the class 5 A only"
+    );
+}
+
 #[tokio::test]
 async fn staff_reach_their_establishment_only_on_every_route() {
     let schools = Schools::new().await;
