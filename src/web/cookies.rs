@@ -92,14 +92,18 @@ pub fn origin(app: &Clef, jar: &CookieJar, address: IpAddr, account: Option<&Acc
     }
 }
 
-/// [`origin`] for an identifier as typed (its account read first).
+/// [`origin`] for an identifier as typed, however (its account read first;
+/// what is no identifier names none).
 pub async fn origin_of(
     app: &Clef,
     jar: &CookieJar,
     address: IpAddr,
-    identifier: &Identifier,
+    typed: &str,
 ) -> Result<Origin, sqlx::Error> {
-    let account = store::account_by_identifier(&app.db, identifier).await?;
+    let account = match Identifier::parse(typed) {
+        Ok(identifier) => store::account_by_identifier(&app.db, &identifier).await?,
+        Err(_) => None,
+    };
     Ok(origin(app, jar, address, account.as_ref()))
 }
 

@@ -15,7 +15,6 @@ use super::{AppState, cookies, pages};
 use crate::accounts::grouping::{self, GroupingError, OtherAccount, Refusal};
 use crate::accounts::{Account, AccountKind};
 use crate::app::Clef;
-use crate::domain::Identifier;
 
 fn refusal(refusal: Refusal) -> (&'static str, &'static str) {
     match refusal {
@@ -122,11 +121,7 @@ pub async fn propose(
         password: params.secret("password"),
         birthdate: typed.birthdate.to_owned(),
     };
-    // The browser is recognised for the account as it is stored, however typed.
-    let origin = match Identifier::parse(typed.other) {
-        Ok(identifier) => cookies::origin_of(&app, &jar, address, &identifier).await?,
-        Err(_) => cookies::origin(&app, &jar, address, None),
-    };
+    let origin = cookies::origin_of(&app, &jar, address, typed.other).await?;
     match grouping::propose(&app, &account, other, &origin).await {
         Ok(Ok(proposal)) => {
             let principal_children: Vec<_> =

@@ -214,7 +214,7 @@ pub async fn password_request(
             Some("Choisissez l'envoi par mail ou par SMS."),
         ));
     };
-    let origin = cookies::origin_of(&app, &jar, address, &identifier).await?;
+    let origin = cookies::origin_of(&app, &jar, address, identifier.as_str()).await?;
     match recovery::request_reset(&app, &identifier, channel, &origin).await {
         Ok(Ok(requested)) => Ok(match requested.challenge {
             Some(challenge) => code_page(
@@ -360,11 +360,7 @@ pub async fn reset_submit(
         password: params.secret("password"),
         confirmation: params.secret("password_confirmation"),
     };
-    // The browser is recognised for the account as it is stored, however typed.
-    let origin = match Identifier::parse(identifier) {
-        Ok(identifier) => cookies::origin_of(&app, &jar, address, &identifier).await?,
-        Err(_) => cookies::origin(&app, &jar, address, None),
-    };
+    let origin = cookies::origin_of(&app, &jar, address, identifier).await?;
     let again = |jar, status, field, message: &str| {
         reset_page(&app, jar, status, token, identifier, Some((field, message)))
     };
