@@ -405,11 +405,17 @@ pub async fn account(
                 kind => account.kind.as_str(), state => account.state.as_str(), class => &account.class_name,
                 email => &account.email, email_verified => account.email_verified_at.is_some(),
                 children, trail, id => &account.id, closed => account.state == crate::accounts::AccountState::Closed,
-                reauth => app.now() - session.auth_time > REAUTH_AFTER,
+                reauth => signed_in_long_ago(&app, &session),
                 provisional => account.state == crate::accounts::AccountState::Provisional,
             }
         },
     ))
+}
+
+/// Whether the staff member signed in more than [`REAUTH_AFTER`] ago: their
+/// password again before an action or a print of letters.
+fn signed_in_long_ago(app: &Clef, session: &crate::oidc::session::Session) -> bool {
+    app.now() - session.auth_time > REAUTH_AFTER
 }
 
 /// Why a staff member signed in a while ago was not taken at their word.
@@ -429,7 +435,7 @@ async fn reauthenticated(
     address: std::net::IpAddr,
     params: &crate::domain::Params,
 ) -> Result<Option<Reauth>, WebError> {
-    if app.now() - session.auth_time <= REAUTH_AFTER {
+    if !signed_in_long_ago(app, session) {
         return Ok(None);
     }
     let origin = super::cookies::origin(app, jar, address, Some(staff));
@@ -561,7 +567,7 @@ pub async fn letters(
 ) -> Result<Response, WebError> {
     let params = params.map_err(|e| WebError::bad_request(&e))?;
     let (establishment, uai) = managed(&app, &staff, &uai).await?;
-    if app.now() - session.auth_time > REAUTH_AFTER {
+    if signed_in_long_ago(&app, &session) {
         return Ok(confirm_letters(&app, jar, &establishment, &params, None));
     }
     print_letters(
