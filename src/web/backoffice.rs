@@ -420,31 +420,32 @@ fn signed_in_long_ago(app: &Clef, session: &crate::oidc::session::Session) -> bo
 
 /// Why a staff member signed in a while ago was not taken at their word.
 enum Reauth {
-    TooMany,
+    TooMany { retry_after: u64 },
     Wrong,
 }
 
 /// A staff member signed in more than [`REAUTH_AFTER`] ago types their
-/// password again (the form's `password`), counted like a login attempt,
-/// before an action or a print of letters: an unattended desk gives none.
+/// password again (the form's `password`), counted like a login attempt and
+/// a wrong one on the trail like a failed login, before an action or a
+/// print of letters: an unattended desk gives none.
 async fn reauthenticated(
     app: &Clef,
     jar: &CookieJar,
     staff: &Account,
     session: &crate::oidc::session::Session,
-    address: std::net::IpAddr,
+    (address, device): (std::net::IpAddr, &str),
     params: &crate::domain::Params,
 ) -> Result<Option<Reauth>, WebError> {
     if !signed_in_long_ago(app, session) {
         return Ok(None);
     }
     let origin = super::cookies::origin(app, jar, address, Some(staff));
-    if let crate::accounts::throttle::Gate::Closed { .. } = app
+    if let crate::accounts::throttle::Gate::Closed { retry_after } = app
         .throttle
         .enter(&staff.identifier, &origin, app.now())
         .await?
     {
-        return Ok(Some(Reauth::TooMany));
+        return Ok(Some(Reauth::TooMany { retry_after }));
     }
     let password = params.secret("password");
     if !app
@@ -452,6 +453,12 @@ async fn reauthenticated(
         .verify(&password, staff.password_hash.as_deref())
         .await?
     {
+        tracing::info!(account = %staff.id, %address, "back-office password check failed");
+        let entry = audit::Entry::new(audit::Event::Login, audit::Outcome::Failed)
+            .account(&staff.id)
+            .from(address, device)
+            .detail("back-office password check");
+        audit::record(&app.db, entry, app.now()).await;
         return Ok(Some(Reauth::Wrong));
     }
     app.throttle.succeeded(&staff.identifier, &origin).await?;
@@ -487,13 +494,23 @@ pub async fn act(
     if params.get("confirm") != Some("1") {
         return refused("Cochez la case de confirmation pour effectuer cette action.");
     }
-    if let Some(refusal) = reauthenticated(&app, &jar, &staff, &session, address, &params).await? {
-        return refused(match refusal {
-            Reauth::TooMany => "Trop de tentatives : patientez avant de réessayer.",
-            Reauth::Wrong => {
-                "Votre connexion date de plus de 10 minutes : confirmez cette action avec votre mot de passe."
-            }
-        });
+    match reauthenticated(&app, &jar, &staff, &session, (address, &device), &params).await? {
+        None => {}
+        Some(Reauth::TooMany { retry_after }) => {
+            let page = pages::message_with_link(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Action non effectuée",
+                "Trop de tentatives : patientez avant de réessayer.",
+                None,
+                Some((&back, "Retour au compte")),
+            );
+            return Ok(pages::retry_after(page, retry_after));
+        }
+        Some(Reauth::Wrong) => {
+            return refused(
+                "Votre connexion date de plus de 10 minutes : confirmez cette action avec votre mot de passe.",
+            );
+        }
     }
     let action = match params.get("action") {
         Some("reset") => Action::Reset,
@@ -598,7 +615,7 @@ pub async fn letters_confirmed(
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let (establishment, uai) = managed(&app, &staff, &uai).await?;
-    match reauthenticated(&app, &jar, &staff, &session, address, &params).await? {
+    match reauthenticated(&app, &jar, &staff, &session, (address, &device), &params).await? {
         None => {
             print_letters(
                 &app,
@@ -611,15 +628,18 @@ pub async fn letters_confirmed(
             )
             .await
         }
-        Some(Reauth::TooMany) => Ok(confirm_letters(
-            &app,
-            jar,
-            &establishment,
-            &params,
-            Some((
-                StatusCode::TOO_MANY_REQUESTS,
-                "Trop de tentatives : patientez avant de réessayer.",
-            )),
+        Some(Reauth::TooMany { retry_after }) => Ok(pages::retry_after(
+            confirm_letters(
+                &app,
+                jar,
+                &establishment,
+                &params,
+                Some((
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Trop de tentatives : patientez avant de réessayer.",
+                )),
+            ),
+            retry_after,
         )),
         Some(Reauth::Wrong) => Ok(confirm_letters(
             &app,

@@ -526,6 +526,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "Retour à l'établissement" => "Back to the school",
         "Imprimer les courriers" => "Print the letters",
         "Imprimer" => "Print",
+        "Télécharger" => "Download",
         "Mot de passe incorrect." => "Incorrect password.",
         "Les courriers de notification contiennent les mots de passe provisoires des comptes. Votre connexion date de plus de 10 minutes : confirmez avec votre mot de passe." => {
             "The notification letters hold the accounts' provisional passwords. You signed in more than 10 minutes ago: confirm with your password."

@@ -161,6 +161,7 @@ async fn letters_ask_for_the_password_again_after_ten_minutes() {
                 .unwrap()
         }
     };
+    assert!(page.contains("Télécharger"), "a CSV is downloaded");
     let wrong = post("pas-le-bon").await;
     assert_eq!(wrong.status(), 400);
     assert!(
@@ -170,6 +171,17 @@ async fn letters_ask_for_the_password_again_after_ten_minutes() {
             .unwrap()
             .contains("Mot de passe incorrect")
     );
+    // A wrong password is on the staff member's trail, as a failed login.
+    let staff = app.account_named("secretariat.a").await;
+    let trail = clef::audit::trail(&app.app.db, Some(&staff.id), 0, 10)
+        .await
+        .unwrap();
+    assert!(
+        trail.iter().any(|e| e.event == "login"
+            && e.outcome == "failed"
+            && e.detail.as_deref() == Some("back-office password check")),
+        "{trail:?}"
+    );
     let printed = post(PASSWORD).await;
     assert_eq!(printed.status(), 200);
     assert_eq!(printed.headers()["content-type"], "text/csv; charset=utf-8");
@@ -178,6 +190,13 @@ async fn letters_ask_for_the_password_again_after_ten_minutes() {
         csv.contains("anna.aubert") && !csv.contains("chloe.colin"),
         "the class 5 A only"
     );
+    // Counted like logins: five wrong, then a wait, said in Retry-After.
+    for _ in 0..5 {
+        assert_eq!(post("pas-le-bon").await.status(), 400);
+    }
+    let held = post(PASSWORD).await;
+    assert_eq!(held.status(), 429);
+    assert!(held.headers().contains_key("retry-after"));
 }
 
 #[tokio::test]
