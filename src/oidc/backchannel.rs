@@ -28,6 +28,10 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// (each attempt waits out `TIMEOUT`) takes its own share, never the others'.
 const IN_FLIGHT: usize = 64;
 const IN_FLIGHT_PER_CLIENT: usize = 8;
+/// Deliveries waiting for one client, beyond which a new one is dropped (and
+/// said so in the log): a relying party down through a morning's logouts
+/// does not make the waiting ones grow without end.
+const WAITING_PER_CLIENT: usize = 1_000;
 /// How long a logout token is valid after it is signed (its `exp`).
 const VALIDITY: i64 = 120;
 
@@ -38,7 +42,13 @@ pub struct Courier {
     anywhere: reqwest::Client,
     public_only: reqwest::Client,
     in_flight: Arc<Semaphore>,
-    per_client: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    per_client: Arc<Mutex<HashMap<String, Arc<ClientSlots>>>>,
+}
+
+/// One client's bounds: requests in flight, deliveries under way.
+struct ClientSlots {
+    sending: Semaphore,
+    under_way: Arc<Semaphore>,
 }
 
 /// A logout token to sign at each attempt: its `iat` and `exp` then say
@@ -72,36 +82,42 @@ impl Courier {
         })
     }
 
-    /// The bound on `client_id`'s requests in flight.
-    fn client_slots(&self, client_id: &str) -> Arc<Semaphore> {
+    /// `client_id`'s bounds.
+    fn client_slots(&self, client_id: &str) -> Arc<ClientSlots> {
         let mut slots = self
             .per_client
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(
-            slots
-                .entry(client_id.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(IN_FLIGHT_PER_CLIENT))),
-        )
+        Arc::clone(slots.entry(client_id.to_owned()).or_insert_with(|| {
+            Arc::new(ClientSlots {
+                sending: Semaphore::new(IN_FLIGHT_PER_CLIENT),
+                under_way: Arc::new(Semaphore::new(WAITING_PER_CLIENT)),
+            })
+        }))
     }
 
     /// Posts `letter` to `uri` in the background, at an address the client
     /// may make Clef reach (`outbound`). A slot is held for each attempt, not
-    /// through the waits between them.
-    fn deliver(&self, uri: url::Url, letter: Letter, client_id: String, reach: Reach) {
+    /// through the waits between them. Whether it was taken on.
+    fn deliver(&self, uri: url::Url, letter: Letter, client_id: String, reach: Reach) -> bool {
         if !reach.allows(&uri) {
             tracing::warn!(%client_id, "back-channel logout URI is not a public address: not sent");
-            return;
+            return false;
         }
+        let client_slots = self.client_slots(&client_id);
+        let Ok(place) = Arc::clone(&client_slots.under_way).try_acquire_owned() else {
+            tracing::error!(%client_id, "back-channel logout dropped: too many under way for this client");
+            return false;
+        };
         let courier = self.clone();
         tokio::spawn(async move {
-            let client_slots = courier.client_slots(&client_id);
             courier
-                .post(&uri, &letter, &client_id, reach, &client_slots)
+                .post(&uri, &letter, &client_id, reach, &client_slots.sending)
                 .await;
-            drop(client_slots);
+            drop((place, client_slots));
             courier.forget_idle(&client_id);
         });
+        true
     }
 
     /// No delivery to `client_id` under way: its bound goes (a deleted or a
@@ -234,4 +250,47 @@ pub async fn record_all(
         query.execute(&mut *db).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A relying party down in the worst way (connections accepted, never
+    /// answered) gets a bounded number of deliveries under way; another
+    /// client's still go.
+    #[tokio::test]
+    async fn deliveries_under_way_to_one_client_are_bounded() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri: url::Url = format!("http://{}/backchannel", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyRing::load_or_generate(dir.path(), 0).unwrap();
+        let courier = Courier::new().unwrap();
+        let letter = || Letter {
+            claims: json!({ "aud": "rp" }),
+            alg: SigningAlg::RS256,
+            keys: keys.clone(),
+            clock: Arc::new(crate::clock::SystemClock),
+        };
+        for n in 0..WAITING_PER_CLIENT {
+            let taken = courier.deliver(uri.clone(), letter(), "dead".into(), Reach::Anywhere);
+            assert!(taken, "delivery {n}");
+        }
+        assert!(
+            !courier.deliver(uri.clone(), letter(), "dead".into(), Reach::Anywhere),
+            "one too many for that client"
+        );
+        assert!(
+            courier.deliver(uri, letter(), "alive".into(), Reach::Anywhere),
+            "another client's goes"
+        );
+    }
 }
