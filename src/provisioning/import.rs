@@ -127,9 +127,11 @@ impl From<i64> for Cell {
     }
 }
 
-/// Imports `bytes` for the establishment `uai`. With `dry_run`, everything is
-/// computed in a transaction that is rolled back, so the report is exactly
-/// what a real import would do.
+/// Imports `bytes` for the establishment `uai`. With `dry_run` (a preview),
+/// the report is computed from the same reads and writes nothing: no write
+/// lock is taken, so a preview of a large file holds up no sign-in (SQLite
+/// has one writer) and no other import of the school (PostgreSQL); the new
+/// accounts get their identifiers only when the import is applied.
 pub async fn import(
     db: &Db,
     cipher: &LetterCipher,
@@ -152,10 +154,12 @@ pub async fn import(
     // insert after seconds of reads, when a login committed meanwhile would
     // refuse the upgrade (SQLITE_BUSY_SNAPSHOT); PostgreSQL locks the
     // establishment's row, so two imports of one school run one after the other.
-    sqlx::query("UPDATE establishments SET name = name WHERE id = $1")
-        .bind(&establishment.id)
-        .execute(&mut *tx)
-        .await?;
+    if !dry_run {
+        sqlx::query("UPDATE establishments SET name = name WHERE id = $1")
+            .bind(&establishment.id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let mut report = ImportReport {
         dry_run,
         skipped: parsed.refused.iter().map(ToString::to_string).collect(),
@@ -186,17 +190,19 @@ pub async fn import(
                     || existing.family_name != row.family_name.as_str()
                     || existing.birthdate.as_deref() != Some(birthdate.as_str());
                 if changed {
-                    sqlx::query(
-                        "UPDATE accounts SET class_name = $1, given_name = $2, family_name = $3, birthdate = $4, updated_at = $5 WHERE id = $6",
-                    )
-                    .bind(row.class.as_str())
-                    .bind(row.given_name.as_str())
-                    .bind(row.family_name.as_str())
-                    .bind(&birthdate)
-                    .bind(now)
-                    .bind(&existing.id)
-                    .execute(&mut *tx)
-                    .await?;
+                    if !dry_run {
+                        sqlx::query(
+                            "UPDATE accounts SET class_name = $1, given_name = $2, family_name = $3, birthdate = $4, updated_at = $5 WHERE id = $6",
+                        )
+                        .bind(row.class.as_str())
+                        .bind(row.given_name.as_str())
+                        .bind(row.family_name.as_str())
+                        .bind(&birthdate)
+                        .bind(now)
+                        .bind(&existing.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     report.students_updated += 1;
                     if existing.class != row.class.as_str() {
                         report.changes.push(format!(
@@ -259,15 +265,17 @@ pub async fn import(
                 let mut changed = false;
                 // Contact details of an activated account are its owner's: the file does not overwrite them.
                 if current.provisional && (current.email != email || current.phone != phone) {
-                    sqlx::query(
-                        "UPDATE accounts SET email = $1, phone = $2, updated_at = $3 WHERE id = $4",
-                    )
-                    .bind(&email)
-                    .bind(&phone)
-                    .bind(now)
-                    .bind(&current.id)
-                    .execute(&mut *tx)
-                    .await?;
+                    if !dry_run {
+                        sqlx::query(
+                            "UPDATE accounts SET email = $1, phone = $2, updated_at = $3 WHERE id = $4",
+                        )
+                        .bind(&email)
+                        .bind(&phone)
+                        .bind(now)
+                        .bind(&current.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     changed = true;
                     report.changes.push(format!(
                         "ligne {} : coordonnées de {} {} mises à jour",
@@ -276,14 +284,16 @@ pub async fn import(
                 }
                 // A new rank is the account's own (not that of an account grouped into it).
                 if current.name == *name && current.rank != guardian.rank {
-                    sqlx::query(
-                        "UPDATE guardianships SET rank = $1 WHERE guardian_id = $2 AND student_id = $3",
-                    )
-                    .bind(i64::from(guardian.rank))
-                    .bind(&current.id)
-                    .bind(&current.student_id)
-                    .execute(&mut *tx)
-                    .await?;
+                    if !dry_run {
+                        sqlx::query(
+                            "UPDATE guardianships SET rank = $1 WHERE guardian_id = $2 AND student_id = $3",
+                        )
+                        .bind(i64::from(guardian.rank))
+                        .bind(&current.id)
+                        .bind(&current.student_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     changed = true;
                     report.changes.push(format!(
                         "ligne {} : {} {} devient responsable {} de {}",
@@ -336,6 +346,11 @@ pub async fn import(
         }
     }
 
+    if dry_run {
+        // The report is complete: nothing to write, no lock was taken.
+        tx.rollback().await?;
+        return Ok(report);
+    }
     let bases: Vec<String> = new_accounts.iter().map(|a| a.base.clone()).collect();
     let assigned = identifiers::assign(&mut tx, &bases).await?;
     for (account, identifier) in new_accounts.iter_mut().zip(assigned) {
@@ -417,20 +432,16 @@ pub async fn import(
     )
     .await?;
 
-    if dry_run {
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
-        tracing::info!(
-            uai = %uai,
-            students_created = report.students_created,
-            students_updated = report.students_updated,
-            guardians_created = report.guardians_created,
-            guardians_updated = report.guardians_updated,
-            rows_skipped = report.skipped.len(),
-            "import"
-        );
-    }
+    tx.commit().await?;
+    tracing::info!(
+        uai = %uai,
+        students_created = report.students_created,
+        students_updated = report.students_updated,
+        guardians_created = report.guardians_created,
+        guardians_updated = report.guardians_updated,
+        rows_skipped = report.skipped.len(),
+        "import"
+    );
     Ok(report)
 }
 

@@ -357,6 +357,58 @@ async fn identifier_collisions_are_numbered() {
     app.account_named("julie.baillet3").await;
 }
 
+/// A preview takes no write lock: with every write to `accounts` held by
+/// another transaction (a long import, SQLite's one writer), a preview of
+/// new pupils, a class change and new contact details answers at once,
+/// with the same report as the import then gives.
+#[tokio::test]
+async fn a_preview_takes_no_write_lock_and_reports_what_the_import_does() {
+    let app = app_with_school().await;
+    app.import(
+        "0590001A",
+        &file(&["1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,,,,,,"]),
+    )
+    .await
+    .unwrap();
+    let next = file(&[
+        "1001,Baillet,Julie,2012-09-03,4 B,Baillet,Marc,marc.baillet@example.org,,,,,",
+        "1002,Roux,Léo,2011-02-13,4 A,Roux,Anne,,,,,,",
+    ]);
+    let mut held = app.app.db.begin().await.unwrap();
+    let statement = if std::env::var("CLEF_TEST_DATABASE_URL").is_ok() {
+        "LOCK TABLE accounts IN EXCLUSIVE MODE"
+    } else {
+        "DELETE FROM accounts WHERE 1 = 0"
+    };
+    sqlx::query(statement).execute(&mut *held).await.unwrap();
+    let started = std::time::Instant::now();
+    let preview = app.import_with("0590001A", &next, true).await.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "not held up by the writer: {:?}",
+        started.elapsed()
+    );
+    held.rollback().await.unwrap();
+    let report = app.import("0590001A", &next).await.unwrap();
+    assert_eq!(
+        (
+            preview.students_created,
+            preview.students_updated,
+            preview.guardians_created,
+            preview.guardians_updated,
+            &preview.changes,
+        ),
+        (
+            report.students_created,
+            report.students_updated,
+            report.guardians_created,
+            report.guardians_updated,
+            &report.changes,
+        )
+    );
+    assert_eq!((report.students_created, report.students_updated), (1, 1));
+}
+
 #[tokio::test]
 async fn a_class_change_updates_the_student_in_place_and_a_dry_run_writes_nothing() {
     let app = app_with_school().await;
