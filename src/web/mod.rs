@@ -204,6 +204,7 @@ pub fn router(app: Arc<Clef>) -> Router {
         // Outermost first.
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::map_request(observe::sane_request_id))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(TraceLayer::new_for_http().make_span_with({

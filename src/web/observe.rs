@@ -16,6 +16,31 @@ use super::extract::client_address;
 use crate::app::Clef;
 use crate::metrics::{RequestLabels, RouteLabels};
 
+/// A request id a proxy may set for its own logs is kept if it looks like one
+/// (up to 128 letters, digits and `-_.:`, once); anything else is the
+/// client's word, which would fill or mislead every log line of the
+/// request: it is dropped and Clef makes its own.
+pub async fn sane_request_id(mut request: Request) -> Request {
+    let headers = request.headers();
+    let mut ids = headers.get_all("x-request-id").iter();
+    let sane = match (ids.next(), ids.next()) {
+        (None, _) => true,
+        (Some(id), None) => {
+            let id = id.as_bytes();
+            !id.is_empty()
+                && id.len() <= 128
+                && id
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+        }
+        (Some(_), Some(_)) => false,
+    };
+    if !sane {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
+}
+
 /// The span of a request: its id (`X-Request-Id`, set or kept at the edge),
 /// method, path without the query (which may carry codes), client address.
 pub fn span(app: &Arc<Clef>, request: &Request) -> tracing::Span {

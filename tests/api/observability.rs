@@ -40,6 +40,18 @@ async fn metrics_count_requests_by_route_logins_by_outcome_and_tokens() {
         "essai-1",
         "the id is echoed"
     );
+    // An id that is no id (too long, odd characters) is not carried into
+    // every log line: Clef makes its own.
+    for odd in ["x".repeat(129), "a b".to_owned(), "<script>".to_owned()] {
+        let answer = reqwest::Client::new()
+            .get(app.url("/healthz"))
+            .header("x-request-id", &odd)
+            .send()
+            .await
+            .unwrap();
+        let id = answer.headers()["x-request-id"].to_str().unwrap();
+        assert!(id != odd && id.len() >= 32, "{odd:?} → {id}");
+    }
     let client = app.client(true).await;
     let (verifier, challenge) = pkce();
     let browser = browser();
