@@ -1010,14 +1010,26 @@ pub async fn import_apply(
                     }
                 }
             };
-            let outcome = match &result {
-                Ok(_) => audit::Outcome::Ok,
-                Err(_) => audit::Outcome::Refused,
+            // Which school's file, and what it did: the trail of a staff
+            // member of several schools (or the academy's) says which.
+            let (outcome, detail) = match &result {
+                Ok(report) => (
+                    audit::Outcome::Ok,
+                    format!(
+                        "import {uai}: pupils +{} ~{}, guardians +{} ~{}, rows left out {}",
+                        report.students_created,
+                        report.students_updated,
+                        report.guardians_created,
+                        report.guardians_updated,
+                        report.skipped.len()
+                    ),
+                ),
+                Err(_) => (audit::Outcome::Refused, format!("import {uai}")),
             };
             let entry = audit::Entry::new(audit::Event::StaffAction, outcome)
                 .actor(&job.staff_id)
                 .from(address, &device)
-                .detail("import");
+                .detail(&detail);
             audit::record(&app.db, entry, app.now()).await;
             let job = match result {
                 Ok(report) => ImportJob {

@@ -907,6 +907,19 @@ async fn the_good_rows_of_a_file_with_bad_ones_are_imported_when_asked() {
     assert!(report.contains("ligne 5 :"), "{report}");
     assert_eq!(app.count("accounts").await, before + 2, "Léo and Lise only");
     app.account_named("leo.durand").await;
+    // The staff member's trail says which school's file, and what it did.
+    let events = clef::audit::trail(&app.app.db, None, 0, 50).await.unwrap();
+    let staff = app.account_named("secretariat.a").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.actor_id.as_deref() == Some(staff.id.as_str())
+                && e.detail.as_deref()
+                    == Some(&*format!(
+                        "import {SCHOOL_A}: pupils +1 ~0, guardians +1 ~0, rows left out 1"
+                    ))),
+        "{events:?}"
+    );
 
     // A file whose every row is bad offers nothing to import.
     let (status, page) = upload(
