@@ -491,20 +491,27 @@ pub async fn act(
             Some((&back, "Retour au compte")),
         ))
     };
+    // A limit reached: 429, and when to come back.
+    let held = |message: &'static str, retry_after: u64| {
+        let page = pages::message_with_link(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Action non effectuée",
+            message,
+            None,
+            Some((&back, "Retour au compte")),
+        );
+        Ok(pages::retry_after(page, retry_after))
+    };
     if params.get("confirm") != Some("1") {
         return refused("Cochez la case de confirmation pour effectuer cette action.");
     }
     match reauthenticated(&app, &jar, &staff, &session, (address, &device), &params).await? {
         None => {}
         Some(Reauth::TooMany { retry_after }) => {
-            let page = pages::message_with_link(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Action non effectuée",
+            return held(
                 "Trop de tentatives : patientez avant de réessayer.",
-                None,
-                Some((&back, "Retour au compte")),
+                retry_after,
             );
-            return Ok(pages::retry_after(page, retry_after));
         }
         Some(Reauth::Wrong) => {
             return refused(
@@ -531,16 +538,10 @@ pub async fn act(
         Ok(Err(Refused::SharedParent)) => return refused(
             "Ce parent a aussi des enfants dans un autre établissement : seule l'académie peut fermer ou réinitialiser son compte, ou corriger son adresse.",
         ),
-        Ok(Err(Refused::TooManyMails { retry_after })) => {
-            let page = pages::message_with_link(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Action non effectuée",
-                "Trop de mails de confirmation ont été envoyés à ce compte dans l'heure : réessayez plus tard.",
-                None,
-                Some((&back, "Retour au compte")),
-            );
-            return Ok(pages::retry_after(page, retry_after));
-        }
+        Ok(Err(Refused::TooManyMails { retry_after })) => return held(
+            "Trop de mails de confirmation ont été envoyés à ce compte dans l'heure : réessayez plus tard.",
+            retry_after,
+        ),
         Ok(Ok(Done::Reset)) => "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned(),
         Ok(Ok(Done::Closed)) => "Le compte est fermé.".to_owned(),
         Ok(Ok(Done::EmailSent)) => "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(),
