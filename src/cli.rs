@@ -449,14 +449,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None
             };
             let db = open_db(&config).await?;
-            let mut roles = Vec::new();
-            for uai in &establishments {
-                let uai = Uai::parse(uai)?;
-                let found = accounts::establishment_by_uai(&db, &uai)
-                    .await?
-                    .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
-                roles.push(Some(found.id));
-            }
+            let mut roles: Vec<Option<String>> = establishment_ids(&db, &establishments)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect();
             if academy {
                 roles.push(None);
             }
@@ -476,9 +473,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for role in &roles {
                 staff::grant(&db, &account, role.as_deref(), clock.now()).await?;
             }
-            let granted = match (establishments.join(" "), academy) {
-                (uais, false) => format!("granted {uais}"),
-                (uais, true) => format!("granted academy {uais}"),
+            let granted = match academy {
+                false => format!("granted {}", establishments.join(" ")),
+                true => format!("granted academy {}", establishments.join(" ")),
             };
             let entry = audit::Entry::new(audit::Event::StaffAccess, audit::Outcome::Ok)
                 .account(&account.id)
@@ -500,18 +497,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Clef::start(config, Arc::new(SystemClock)).await?;
             let db = &app.db;
             let account = resolve(db, &identifier).await?;
-            let ids = if all {
-                None
-            } else {
-                let mut ids = Vec::new();
-                for uai in &establishments {
-                    let uai = Uai::parse(uai)?;
-                    let found = accounts::establishment_by_uai(db, &uai)
-                        .await?
-                        .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
-                    ids.push(found.id);
-                }
-                Some(ids)
+            let ids = match all {
+                true => None,
+                false => Some(establishment_ids(db, &establishments).await?),
             };
             let revoked = staff::revoke(db, &account, ids.as_deref(), app.now()).await?;
             let detail = if all {
@@ -764,6 +752,19 @@ async fn shutdown_signal() {
     let terminate = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = terminate => {} }
     tracing::info!("shutting down");
+}
+
+/// The ids of the establishments `uais` name, each known.
+async fn establishment_ids(db: &Db, uais: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(uais.len());
+    for uai in uais {
+        let uai = Uai::parse(uai)?;
+        let found = accounts::establishment_by_uai(db, &uai)
+            .await?
+            .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
+        ids.push(found.id);
+    }
+    Ok(ids)
 }
 
 /// An account by UUID or by identifier.

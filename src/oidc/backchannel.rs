@@ -82,12 +82,16 @@ impl Courier {
         })
     }
 
+    /// Every client's bounds (a panic elsewhere leaves them usable).
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ClientSlots>>> {
+        self.per_client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// `client_id`'s bounds.
     fn client_slots(&self, client_id: &str) -> Arc<ClientSlots> {
-        let mut slots = self
-            .per_client
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slots = self.slots();
         Arc::clone(slots.entry(client_id.to_owned()).or_insert_with(|| {
             Arc::new(ClientSlots {
                 sending: Semaphore::new(IN_FLIGHT_PER_CLIENT),
@@ -123,10 +127,7 @@ impl Courier {
     /// No delivery to `client_id` under way: its bound goes (a deleted or a
     /// one-off client leaves nothing behind).
     fn forget_idle(&self, client_id: &str) {
-        let mut slots = self
-            .per_client
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slots = self.slots();
         if slots
             .get(client_id)
             .is_some_and(|slot| Arc::strong_count(slot) == 1)

@@ -387,10 +387,13 @@ async fn exchange_code(
     let claims =
         claims::for_scopes(&app.db, &app.subjects, client, &account, &grant.scopes).await?;
 
-    // A code exchanged after its session lapsed: no refresh token that would
-    // be born dead (one without `offline_access` ends with the session).
-    let lapsed = grant.session_expires_at.is_some_and(|end| end <= now)
-        && !grant.scopes.contains("offline_access");
+    // Without `offline_access`, a refresh family ends with its session; a
+    // code exchanged once the session lapsed gets none, which would be born
+    // dead.
+    let session_end = grant
+        .session_expires_at
+        .filter(|_| !grant.scopes.contains("offline_access"));
+    let lapsed = session_end.is_some_and(|end| end <= now);
     let family = (gets_refresh_token(client, &grant.scopes) && !lapsed).then(|| Family {
         id: refresh::new_family_id(),
         client_id: client.id.clone(),
@@ -422,11 +425,9 @@ async fn exchange_code(
     let (opening, refresh_token) = family
         .map(|family| {
             let policy = app.config.refresh_policy(&client.refresh_lifetimes);
-            let policy = match grant.session_expires_at {
-                Some(end) if !family.scopes.contains("offline_access") => {
-                    policy.within_session(end, now)
-                }
-                _ => policy,
+            let policy = match session_end {
+                Some(end) => policy.within_session(end, now),
+                None => policy,
             };
             refresh::Opening::new(family, &policy, now)
         })

@@ -64,9 +64,12 @@ pub async fn current(
     Ok((interaction.purpose == purpose).then_some(interaction))
 }
 
+/// Ends the browser's interaction, if it has one (nothing to do, nor to
+/// tell the browser, otherwise).
 pub async fn end(app: &Clef, jar: CookieJar) -> anyhow::Result<CookieJar> {
-    if let Some(cookie) = jar.get(COOKIE.of(app)) {
-        interactions(app).delete(&digest(cookie.value())).await?;
-    }
+    let Some(cookie) = jar.get(COOKIE.of(app)) else {
+        return Ok(jar);
+    };
+    interactions(app).delete(&digest(cookie.value())).await?;
     Ok(cookies::without(app, jar, COOKIE.of(app)))
 }

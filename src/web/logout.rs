@@ -149,10 +149,7 @@ async fn log_out(
     }
     // A first connection or an unconfirmed account's screen left open on a
     // shared computer ends too.
-    let jar = match jar.get(interaction::COOKIE.of(app)) {
-        Some(_) => interaction::end(app, jar).await?,
-        None => jar,
-    };
+    let jar = interaction::end(app, jar).await?;
     let jar = cookies::without_session(app, jar);
     let mut response = match &logout.redirect {
         Some(redirect) => (jar, Redirect::to(&redirect.location())).into_response(),
