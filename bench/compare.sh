@@ -14,9 +14,9 @@
 #                  with a random prefix (its keys deleted at the end)
 #   peer-redis     oidc-provider, Redis adapter (ioredis), random prefix
 # For each: idle RSS IDLE_WAIT s after start; a login storm of STORM (256) connections with
-# VmHWM reset just before it (peak RSS); then, with CONNECTIONS (32) kept-alive connections,
-# WARMUP (2) s of warm-up and DURATION (10) s measured: discovery, JWKS, code exchange,
-# refresh, full logins. Bounds on core SERVER_CPU at the start: RS256 signatures/s with
+# VmHWM reset just before it (peak RSS), and RSS again SETTLE (10) s after it; then, with
+# CONNECTIONS (32) kept-alive connections, WARMUP (2) s of warm-up and DURATION (10) s
+# measured: discovery, JWKS, code exchange, refresh, full logins. Bounds on core SERVER_CPU at the start: RS256 signatures/s with
 # josekit (what Clef signs with) and `openssl speed rsa2048`, argon2id hashes/s with the
 # argon2 crate (Rust, Clef's parameters) and with the peer's npm package.
 # Prints the tables (Markdown) at the end; the raw JSON lines stay in OUT if set.
@@ -36,6 +36,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 STORM=${STORM:-256}
 STORM_DURATION=${STORM_DURATION:-$DURATION}
 IDLE_WAIT=${IDLE_WAIT:-5}
+SETTLE=${SETTLE:-10}
 BOUND_SECONDS=${BOUND_SECONDS:-5}
 CODE_TTL=${CODE_TTL:-600}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -225,7 +226,9 @@ for SETUP in $SETUPS; do
     sed -i '$ s/"scenario":"login"/"scenario":"storm"/' "$RESULTS"
     PEAK=$(status "$SERVER" VmHWM)
     AFTER_STORM=$(status "$SERVER" VmRSS)
-    note "{\"scenario\":\"memory\",\"label\":\"$SETUP\",\"idle_kib\":$IDLE,\"start_peak_kib\":$START_PEAK,\"storm_peak_kib\":$PEAK,\"after_storm_kib\":$AFTER_STORM,\"hwm\":\"$HWM\"}"
+    sleep "$SETTLE"
+    SETTLED=$(status "$SERVER" VmRSS)
+    note "{\"scenario\":\"memory\",\"label\":\"$SETUP\",\"idle_kib\":$IDLE,\"start_peak_kib\":$START_PEAK,\"storm_peak_kib\":$PEAK,\"after_storm_kib\":$AFTER_STORM,\"settled_kib\":$SETTLED,\"settle_s\":$SETTLE,\"hwm\":\"$HWM\"}"
     RUN=(--connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP")
     JWKS_PATH=$(curl -fs "$BASE/.well-known/openid-configuration" |
         python3 -c 'import json, sys, urllib.parse; print(urllib.parse.urlparse(json.load(sys.stdin)["jwks_uri"]).path)')

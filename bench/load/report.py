@@ -60,9 +60,10 @@ def main(path):
 
     print("#### Memory (RSS of the server process)")
     print()
-    print("| setup | idle, after start | peak during the 256-connection storm (VmHWM) | after the storm "
-          "| storm logins/s | storm p50 / p99 ms | storm errors |")
-    print("|---|---|---|---|---|---|---|")
+    settle = next((m["settle_s"] for (_, kind), m in runs.items() if kind == "memory" and "settle_s" in m), None)
+    print("| setup | idle, after start | peak during the 256-connection storm (VmHWM) | as the storm ends "
+          f"| {settle} s after the storm | storm logins/s | storm p50 / p99 ms | storm errors |")
+    print("|---|---|---|---|---|---|---|---|")
     for _, clef, peer in PAIRS:
         for setup in (clef, peer):
             m = runs.get((setup, "memory"))
@@ -70,7 +71,8 @@ def main(path):
                 continue
             s = runs.get((setup, "storm"), {})
             print(f"| {setup} | {mib(m['idle_kib'])} | **{mib(m['storm_peak_kib'])}** "
-                  f"| {mib(m['after_storm_kib'])} | {fmt(s.get('rps'))} | {lat(s)} | {errs(s)} |")
+                  f"| {mib(m['after_storm_kib'])} | {mib(m.get('settled_kib'))} "
+                  f"| {fmt(s.get('rps'))} | {lat(s)} | {errs(s)} |")
     print()
 
     print("#### Load average (1, 5, 15 min) around each setup")
@@ -119,6 +121,9 @@ def main(path):
             check(f"{clef}: idle RSS < 64 MiB", m["idle_kib"] < 64 * 1024, mib(m["idle_kib"]))
             check(f"{clef}: peak RSS < 128 MiB in the storm", m["storm_peak_kib"] < 128 * 1024,
                   mib(m["storm_peak_kib"]))
+            if "settled_kib" in m:
+                check(f"{clef}: RSS back < 64 MiB {m['settle_s']} s after the storm",
+                      m["settled_kib"] < 64 * 1024, mib(m["settled_kib"]))
         behind = []
         for key, _ in SCENARIOS:
             c, p = runs.get((clef, key), {}).get("rps"), runs.get((peer, key), {}).get("rps")
@@ -176,7 +181,7 @@ def bound(key, run, rsa, argon):
 
 
 def mib(kib):
-    return f"{kib / 1024:.1f} MiB"
+    return "–" if kib is None else f"{kib / 1024:.1f} MiB"
 
 
 if __name__ == "__main__":
