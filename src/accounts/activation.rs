@@ -576,19 +576,23 @@ pub async fn change_password(
     let now = app.now();
     // With the old password go what was obtained through it or meant to
     // replace it: reset links and SMS codes under way, and refresh tokens.
+    // The other sessions end with the commit (their epoch is over).
     let mut tx = app.db.begin().await?;
-    sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
-        .bind(hash)
-        .bind(now)
-        .bind(&account.id)
-        .execute(&mut *tx)
-        .await?;
+    let epoch: i64 = sqlx::query_scalar(
+        "UPDATE accounts SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 \
+         WHERE id = $3 RETURNING session_epoch",
+    )
+    .bind(hash)
+    .bind(now)
+    .bind(&account.id)
+    .fetch_one(&mut *tx)
+    .await?;
     recovery::void_reset_links(&mut *tx, &account.id, now).await?;
     cancel_address_change(&mut tx, &account.id, now).await?;
     let families = refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
     tx.commit().await?;
     recovery::forget_sms_code(app, &account.id).await?;
-    logout::sign_out_everywhere_else(app, &account.id, keep_session).await?;
+    logout::signed_out_everywhere_else(app, &account.id, epoch, keep_session).await?;
     // Once more: a family an exchange of another session wrote between the
     // revocation above and the end of that session.
     refresh::revoke_all_of(&app.db, &account.id, app.now()).await?;

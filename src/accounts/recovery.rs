@@ -947,26 +947,37 @@ pub async fn reset_password(
     if let Err(problem) = tokens::consume(&mut tx, token, Purpose::ResetPassword, now).await? {
         return Err(ResetError::Link(problem));
     }
-    let updated = sqlx::query(
-        "UPDATE accounts SET password_hash = $1, updated_at = $2 \
-         WHERE id = $3 AND state IN ('active', 'pending_email')",
+    // The sessions opened with the old password end with the commit (their
+    // epoch is over), whatever happens after it.
+    let epoch: Option<i64> = sqlx::query_scalar(
+        "UPDATE accounts SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 \
+         WHERE id = $3 AND state IN ('active', 'pending_email') RETURNING session_epoch",
     )
     .bind(&hash)
     .bind(now)
     .bind(&account.id)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    if updated.rows_affected() != 1 {
+    let Some(epoch) = epoch else {
         return Err(ResetError::Link(TokenProblem::Unknown));
-    }
+    };
     void_reset_links(&mut *tx, &account.id, now).await?;
     super::activation::cancel_address_change(&mut tx, &account.id, now).await?;
     let families = refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
     tx.commit().await?;
 
-    forget_sms_code(app, &account.id).await?;
-    logout::sign_out_everywhere(app, &account.id).await?;
-    app.throttle.forgive(&account.identifier).await?;
+    // Done: the parent gets the success page whatever fails below, which
+    // ending the sessions' records, telling their clients, voiding an SMS
+    // code (`verify_code` also finds its request over) only complete.
+    if let Err(e) = forget_sms_code(app, &account.id).await {
+        tracing::error!(account = %account.id, error = %e, "SMS codes not voided after a reset");
+    }
+    if let Err(e) = logout::signed_out_everywhere(app, &account.id, epoch).await {
+        tracing::error!(account = %account.id, error = %e, "sessions not ended after a reset");
+    }
+    if let Err(e) = app.throttle.forgive(&account.identifier).await {
+        tracing::error!(account = %account.id, error = %e, "login delay not lifted after a reset");
+    }
     tracing::info!(account = %account.id, refresh_families = families, "password reset");
     let entry = audit::Entry::new(audit::Event::RecoveryCompleted, audit::Outcome::Ok)
         .account(&account.id)

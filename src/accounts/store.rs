@@ -251,16 +251,27 @@ pub async fn set_phone(
 }
 
 /// Records a login and answers the account's session epoch, which the new
-/// session carries.
+/// session carries; `None` if the credentials checked (the account's
+/// [`Account::credential_stamp`] then) have changed since: a password reset
+/// or change landed between the check and now, and moved the epoch on with
+/// it, or is about to. One statement, so the two cannot cross: the login
+/// gets the epoch that the change's sign-out ends, or nothing.
 /// Also records the language of the sign-in (see [`locale_of`]).
-pub async fn record_login(db: &Db, account_id: &str, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn record_login(
+    db: &Db,
+    account: &Account,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE accounts SET last_login_at = $1, locale = $3 WHERE id = $2 RETURNING session_epoch",
+        "UPDATE accounts SET last_login_at = $1, locale = $3 \
+         WHERE id = $2 AND COALESCE(password_hash, provisional_password, '') = $4 \
+         RETURNING session_epoch",
     )
     .bind(now)
-    .bind(account_id)
+    .bind(&account.id)
     .bind(Locale::current().code())
-    .fetch_one(db)
+    .bind(account.credential_stamp())
+    .fetch_optional(db)
     .await
 }
 

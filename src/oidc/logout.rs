@@ -237,15 +237,17 @@ pub async fn end_session(app: &Clef, cookie: &str) -> anyhow::Result<()> {
     backchannel::notify(app, &session.sid, &session.account_id).await
 }
 
-/// Ends every session of the account but the one kept (a password change,
-/// « se déconnecter partout »): their cookies stop working at once (the
-/// account's session epoch moves on) and their clients are told.
+/// Ends every session of the account opened before its session epoch
+/// `epoch`, but the one kept (a password change, « se déconnecter partout »):
+/// their cookies stopped working when the epoch moved on; their clients are
+/// told.
 pub async fn end_other_sessions(
     app: &Clef,
     account_id: &str,
+    epoch: i64,
     keep: Option<&Session>,
 ) -> anyhow::Result<()> {
-    let ended = session::end_others(app, account_id, keep.map(|s| s.sid.as_str())).await?;
+    let ended = session::end_others(app, account_id, epoch, keep.map(|s| s.sid.as_str())).await?;
     for sid in &ended {
         refresh::revoke_session_bound(&app.db, account_id, sid, app.now()).await?;
         backchannel::notify(app, sid, account_id).await?;
@@ -255,29 +257,47 @@ pub async fn end_other_sessions(
 }
 
 /// Ends every session of the account, the clients told, and revokes every
-/// refresh family of the account (a password reset, a staff reset or
-/// closure, grouping): also one a code exchange wrote after the caller's own
-/// revocation and before the sessions ended here, which that exchange, having
-/// found its session still open, handed out.
+/// refresh family of the account (a staff reset or closure, grouping): also
+/// one a code exchange wrote after the caller's own revocation and before the
+/// sessions ended here, which that exchange, having found its session still
+/// open, handed out.
 pub async fn sign_out_everywhere(app: &Clef, account_id: &str) -> anyhow::Result<()> {
-    accounts::next_session_epoch(&app.db, account_id, app.now()).await?;
-    end_other_sessions(app, account_id, None).await?;
+    let epoch = accounts::next_session_epoch(&app.db, account_id, app.now()).await?;
+    signed_out_everywhere(app, account_id, epoch).await
+}
+
+/// [`sign_out_everywhere`] once the account has moved to the session epoch
+/// `epoch` in the transaction that changed its password (a reset): the
+/// cookies stopped working with its commit; their records end here.
+pub async fn signed_out_everywhere(app: &Clef, account_id: &str, epoch: i64) -> anyhow::Result<()> {
+    end_other_sessions(app, account_id, epoch, None).await?;
     refresh::revoke_all_of(&app.db, account_id, app.now()).await?;
     Ok(())
 }
 
-/// « Se déconnecter partout » and a password change: every session of the
-/// account ends but the one whose cookie value is `keep_token`. The account
-/// moves to a new session epoch, so the others' cookies stop working at once;
-/// the kept session is carried into it; the others' clients are told.
+/// « Se déconnecter partout »: every session of the account ends but the
+/// one whose cookie value is `keep_token`. The account moves to a new
+/// session epoch, so the others' cookies stop working at once.
 pub async fn sign_out_everywhere_else(
     app: &Clef,
     account_id: &str,
     keep_token: &str,
 ) -> anyhow::Result<()> {
     let epoch = accounts::next_session_epoch(&app.db, account_id, app.now()).await?;
+    signed_out_everywhere_else(app, account_id, epoch, keep_token).await
+}
+
+/// [`sign_out_everywhere_else`] once the account has moved to the session
+/// epoch `epoch` (a password change, in its transaction): the session kept
+/// is carried into it, the others' clients are told.
+pub async fn signed_out_everywhere_else(
+    app: &Clef,
+    account_id: &str,
+    epoch: i64,
+    keep_token: &str,
+) -> anyhow::Result<()> {
     let kept = session::carry_over(app, keep_token, epoch).await?;
-    end_other_sessions(app, account_id, kept.as_ref()).await?;
+    end_other_sessions(app, account_id, epoch, kept.as_ref()).await?;
     // « Sur tous vos appareils »: the refresh tokens the other sessions got
     // with `offline_access` too (an ENT app on a lost phone), which their
     // end alone leaves, and which no page lists for a first-party service.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::Account;
 use crate::accounts::store as accounts;
 use crate::app::Clef;
 use crate::secret::{digest, random_token};
@@ -29,40 +30,45 @@ fn sessions(app: &Clef) -> Kind<Session> {
 }
 
 /// Opens a session after a successful password login (recorded as the
-/// account's last login); returns the cookie value.
+/// account's last login); returns the cookie value, or `None` if the
+/// account's credentials changed since they were checked (see
+/// [`accounts::record_login`]).
 /// `device` names the browser (its User-Agent), for the account's list of sessions.
 pub async fn open(
     app: &Clef,
-    account_id: &str,
+    account: &Account,
     device: &str,
     now: i64,
-) -> anyhow::Result<(String, Session)> {
-    let epoch = accounts::record_login(&app.db, account_id, now).await?;
+) -> anyhow::Result<Option<(String, Session)>> {
+    let Some(epoch) = accounts::record_login(&app.db, account, now).await? else {
+        return Ok(None);
+    };
     let token = random_token(32);
     let ttl = app.config.session_ttl;
     let session = Session {
         sid: random_token(16),
-        account_id: account_id.to_owned(),
+        account_id: account.id.clone(),
         auth_time: now,
         expires_at: now + ttl,
         amr: vec!["pwd".into()],
         epoch,
     };
     sqlx::query(
-        "INSERT INTO sessions (sid, account_id, device, created_at, last_seen_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $4, $5)",
+        "INSERT INTO sessions (sid, account_id, device, created_at, last_seen_at, expires_at, epoch) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6)",
     )
     .bind(&session.sid)
-    .bind(account_id)
+    .bind(&account.id)
     .bind(device)
     .bind(now)
     .bind(session.expires_at)
+    .bind(epoch)
     .execute(&app.db)
     .await?;
     sessions(app)
         .put(&digest(&token), &session, Duration::from_secs(ttl as u64))
         .await?;
-    Ok((token, session))
+    Ok(Some((token, session)))
 }
 
 /// The live session behind a cookie value, if any.
@@ -103,6 +109,11 @@ pub async fn carry_over(app: &Clef, token: &str, epoch: i64) -> anyhow::Result<O
             Duration::from_secs(remaining as u64),
         )
         .await?;
+    sqlx::query("UPDATE sessions SET epoch = $1 WHERE sid = $2")
+        .bind(epoch)
+        .bind(&session.sid)
+        .execute(&app.db)
+        .await?;
     Ok(Some(session))
 }
 
@@ -119,8 +130,10 @@ pub async fn close(app: &Clef, token: &str) -> anyhow::Result<Option<Session>> {
     Ok(session)
 }
 
-/// Those of `sids` the registry holds as ended (a session opened before the
-/// registry existed is not in it: not ended, as far as it can tell).
+/// Those of `sids` the registry holds as ended, or opened in an earlier
+/// session epoch than their account's (ended by a sign-out everywhere that
+/// marked the registry before they were written to it). A session opened
+/// before the registry existed is not in it: not ended, as far as it can tell.
 pub async fn ended_among(
     db: &mut sqlx::AnyConnection,
     sids: &[&str],
@@ -128,7 +141,8 @@ pub async fn ended_among(
     let mut ended = HashSet::new();
     for run in crate::storage::in_prepared_sizes(sids) {
         let sql = format!(
-            "SELECT sid FROM sessions WHERE ended_at IS NOT NULL AND sid IN {}",
+            "SELECT s.sid FROM sessions s JOIN accounts a ON a.id = s.account_id \
+             WHERE (s.ended_at IS NOT NULL OR s.epoch < a.session_epoch) AND s.sid IN {}",
             crate::storage::values_list(1, run.len())
         );
         let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
@@ -140,32 +154,29 @@ pub async fn ended_among(
     Ok(ended)
 }
 
-/// Marks every open session of the account but `keep` ended in the registry
-/// (their store entries die with the epoch); returns their ids.
+/// Marks every open session of the account opened before its session epoch
+/// `epoch` ended in the registry (their store entries die with the epoch),
+/// but `keep`; returns their ids. A session opened in `epoch` meanwhile (a
+/// sign-in with the new password) stays open.
 pub async fn end_others(
     app: &Clef,
     account_id: &str,
+    epoch: i64,
     keep: Option<&str>,
 ) -> anyhow::Result<Vec<String>> {
-    let sids: Vec<String> = sqlx::query_scalar(
-        "SELECT sid FROM sessions WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2",
+    let now = app.now();
+    Ok(sqlx::query_scalar(
+        "UPDATE sessions SET ended_at = $1 \
+         WHERE account_id = $2 AND ended_at IS NULL AND expires_at > $1 \
+         AND (epoch IS NULL OR epoch < $3) AND sid <> $4 RETURNING sid",
     )
+    .bind(now)
     .bind(account_id)
-    .bind(app.now())
+    .bind(epoch)
+    // No session id is empty.
+    .bind(keep.unwrap_or_default())
     .fetch_all(&app.db)
-    .await?;
-    let ended: Vec<String> = sids
-        .into_iter()
-        .filter(|sid| Some(sid.as_str()) != keep)
-        .collect();
-    for sid in &ended {
-        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
-            .bind(app.now())
-            .bind(sid)
-            .execute(&app.db)
-            .await?;
-    }
-    Ok(ended)
+    .await?)
 }
 
 /// How stale `last_seen_at` may get: a session in use is written to at most

@@ -112,6 +112,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "account locale",
         include_str!("../../migrations/0015_account_locale.sql"),
     ),
+    (
+        16,
+        "session registry epoch",
+        include_str!("../../migrations/0016_session_registry_epoch.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

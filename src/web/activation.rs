@@ -10,7 +10,7 @@ use super::account::Refusal;
 use super::error::WebError;
 use super::extract::{CheckedForm, ClientAddress, Device, Query};
 use super::interaction::{self, Interaction, Purpose};
-use super::login::{open_session, sign_in, too_many_mails};
+use super::login::{open_session, sign_in, step_expired, too_many_mails};
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{
     self, ActivationError, FirstConnection, MailRequest, ProfileError,
@@ -23,16 +23,6 @@ use crate::audit::{self, Entry, Event, Outcome};
 use crate::domain::EmailAddress;
 use crate::oidc::authorize;
 
-fn session_expired() -> WebError {
-    WebError::Page {
-        status: StatusCode::BAD_REQUEST,
-        title: "Session expirée",
-        message:
-            "Cette étape a expiré. Reconnectez-vous avec votre identifiant et votre mot de passe."
-                .into(),
-    }
-}
-
 async fn interaction_account(
     app: &Clef,
     jar: &CookieJar,
@@ -40,7 +30,7 @@ async fn interaction_account(
 ) -> Result<(Interaction, Account), WebError> {
     let interaction = interaction::current(app, jar, purpose)
         .await?
-        .ok_or_else(session_expired)?;
+        .ok_or_else(step_expired)?;
     // The screen is for an account still in the state that led there, by
     // the same letter: once activated or confirmed (elsewhere, perhaps), or
     // given a new letter by the school, the ticket is spent.
@@ -54,7 +44,7 @@ async fn interaction_account(
         .filter(|account| {
             purpose != Purpose::FirstConnection || account.letter_date == interaction.letter_date
         })
-        .ok_or_else(session_expired)?;
+        .ok_or_else(step_expired)?;
     Ok((interaction, account))
 }
 
@@ -218,7 +208,7 @@ pub async fn first_connection(
                 message: "Ce courrier de notification a dépassé son délai d'activation : demandez-en un nouveau à l'établissement.".into(),
             })
         }
-        Err(ActivationError::NotProvisional) => return Err(session_expired()),
+        Err(ActivationError::NotProvisional) => return Err(step_expired()),
         Err(ActivationError::Password(e)) => return Err(e.into()),
         Err(ActivationError::Internal(e)) => return Err(e.into()),
     };
@@ -233,7 +223,7 @@ pub async fn first_connection(
             sign_in(
                 &app,
                 jar,
-                &activated.id,
+                &activated,
                 &device,
                 interaction.pending_id.as_deref(),
             )
@@ -244,7 +234,7 @@ pub async fn first_connection(
                 .pending_id
                 .as_deref()
                 .map(|id| format!("/continuer?request={id}"));
-            let (jar, _) = open_session(&app, jar, &activated.id, &device).await?;
+            let (jar, _) = open_session(&app, jar, &activated, &device).await?;
             Ok((
                 jar,
                 pending_page(activated.email.as_deref(), continue_url.as_deref()),
@@ -448,7 +438,7 @@ pub async fn unconfirmed_correct(
     };
     let account = store::account_by_id(&app.db, &account.id)
         .await?
-        .ok_or_else(session_expired)?;
+        .ok_or_else(step_expired)?;
     let notice = "L'adresse a été corrigée et un mail de confirmation y a été envoyé.";
     Ok(mail_requested(&app, jar, &account, sent, notice))
 }

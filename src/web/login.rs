@@ -12,8 +12,8 @@ use super::interaction::{self, Interaction, Purpose};
 use super::redirect::after_form;
 use super::{AppState, cookies, pages};
 use crate::accounts::login::{self, LoginError, LoginOutcome};
-use crate::accounts::store;
 use crate::accounts::throttle::french_wait;
+use crate::accounts::{Account, store};
 use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
 use crate::domain::{Identifier, Params};
@@ -243,7 +243,7 @@ pub async fn submit(
         Err(LoginError::Password(e)) => return Err(e.into()),
         Err(LoginError::Internal(e)) => return Err(e.into()),
     };
-    sign_in(&app, jar, &account.id, &device, pending_id.as_deref()).await
+    sign_in(&app, jar, &account, &device, pending_id.as_deref()).await
 }
 
 /// Records a login attempt in the audit trail: its account (also when the
@@ -289,11 +289,11 @@ async fn audit_login(
 pub async fn sign_in(
     app: &Clef,
     jar: CookieJar,
-    account_id: &str,
+    account: &Account,
     device: &str,
     pending_id: Option<&str>,
 ) -> Result<Response, WebError> {
-    let (jar, session) = open_session(app, jar, account_id, device).await?;
+    let (jar, session) = open_session(app, jar, account, device).await?;
     let response = match pending_id {
         Some(id) => match authorize::resume(app, id, &session).await {
             Some(outcome) => after_form(outcome)?,
@@ -306,13 +306,15 @@ pub async fn sign_in(
     Ok((jar, response).into_response())
 }
 
-/// Opens a fresh session (a new login gets a new session id: no fixation).
+/// Opens a fresh session (a new login gets a new session id: no fixation)
+/// for `account` as its credentials were checked; if they have changed since
+/// (a password reset landed meanwhile), none: the step is over.
 pub async fn open_session(
     app: &Clef,
     jar: CookieJar,
-    account_id: &str,
+    account: &Account,
     device: &str,
-) -> anyhow::Result<(CookieJar, session::Session)> {
+) -> Result<(CookieJar, session::Session), WebError> {
     if let Some(old) = cookies::session_token(app, &jar) {
         // A new sign-in in this browser ends the one before, as a logout would.
         logout::end_session(app, old).await?;
@@ -320,8 +322,22 @@ pub async fn open_session(
     // And any screen left open after an earlier login (first connection,
     // unconfirmed account), which may have been someone else's.
     let jar = interaction::end(app, jar).await?;
-    let (token, session) = session::open(app, account_id, device, app.now()).await?;
+    let (token, session) = session::open(app, account, device, app.now())
+        .await?
+        .ok_or_else(step_expired)?;
     Ok((jar.add(cookies::session(app, token)), session))
+}
+
+/// A step that can no longer be taken (its interaction ended, or the
+/// password changed under it): sign in again.
+pub(super) fn step_expired() -> WebError {
+    WebError::Page {
+        status: StatusCode::BAD_REQUEST,
+        title: "Session expirée",
+        message:
+            "Cette étape a expiré. Reconnectez-vous avec votre identifiant et votre mot de passe."
+                .into(),
+    }
 }
 
 /// `GET /activation?identifiant=…`: where a letter's QR code leads — the

@@ -3,6 +3,7 @@
 //! holding consent with « Retirer l'autorisation », which ends their refresh
 //! tokens.
 
+use clef::oidc::{logout, session};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -568,4 +569,95 @@ async fn a_person_withdraws_only_their_own_consent_whatever_client_id_they_send(
         let (status, body) = refresh(&app, service, &text(tokens, "refresh_token")).await;
         assert_eq!(status, 200, "Léa's refresh tokens live on: {body}");
     }
+}
+
+/// A sign-in whose password was checked just before a reset or a change
+/// landed opens nothing: were it opened after the change's sign-out, in the
+/// new epoch, the old password would have bought a live session.
+#[tokio::test]
+async fn a_sign_in_checked_against_a_password_changed_since_opens_no_session() {
+    let app = spawn_app().await;
+    app.family().await;
+    let checked = app.account_named("claire.martin").await;
+    sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+        .bind("$argon2id$v=19$m=19456,t=2,p=1$changed$changed")
+        .bind(&checked.id)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+
+    let opened = session::open(&app.app, &checked, "Firefox", app.app.now())
+        .await
+        .unwrap();
+    assert!(
+        opened.is_none(),
+        "the password checked is not the account's any more"
+    );
+    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE account_id = $1")
+        .bind(&checked.id)
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(open, 0);
+
+    let current = app.account_named("claire.martin").await;
+    assert!(
+        session::open(&app.app, &current, "Firefox", app.app.now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// Signing out everywhere ends the sessions of the epochs before it, not one
+/// a sign-in opened in the new epoch while the others were being ended; and
+/// a session of an earlier epoch counts as ended for a code exchange even
+/// before its record is marked.
+#[tokio::test]
+async fn signing_out_everywhere_ends_the_earlier_epochs_sessions_only() {
+    let app = spawn_app().await;
+    app.family().await;
+    let account = app.account_named("claire.martin").await;
+    let now = app.app.now();
+    let (old_token, old) = session::open(&app.app, &account, "Firefox", now)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let epoch = clef::accounts::store::next_session_epoch(&app.app.db, &account.id, now)
+        .await
+        .unwrap();
+    let (new_token, new) = session::open(&app.app, &account, "Safari", now)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut conn = app.app.db.acquire().await.unwrap();
+    let ended = session::ended_among(&mut conn, &[&old.sid, &new.sid])
+        .await
+        .unwrap();
+    assert_eq!(ended.into_iter().collect::<Vec<_>>(), vec![old.sid.clone()]);
+    drop(conn);
+
+    logout::signed_out_everywhere(&app.app, &account.id, epoch)
+        .await
+        .unwrap();
+    let still_open: Vec<String> =
+        sqlx::query_scalar("SELECT sid FROM sessions WHERE account_id = $1 AND ended_at IS NULL")
+            .bind(&account.id)
+            .fetch_all(&app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(still_open, vec![new.sid.clone()]);
+    assert!(
+        session::find(&app.app, &old_token, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        session::find(&app.app, &new_token, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -65,8 +65,10 @@ const HOT: &[Hot] = &[
     ),
     hot(
         "accounts/store.rs record_login",
-        "UPDATE accounts SET last_login_at = $1 WHERE id = $2 RETURNING session_epoch",
-        &[I(1), T("a")],
+        "UPDATE accounts SET last_login_at = $1, locale = $3 \
+         WHERE id = $2 AND COALESCE(password_hash, provisional_password, '') = $4 \
+         RETURNING session_epoch",
+        &[I(1), T("a"), T("fr"), T("h")],
     ),
     hot(
         "accounts/store.rs session_epoch",
@@ -113,8 +115,16 @@ const HOT: &[Hot] = &[
     ),
     hot(
         "oidc/session.rs end_others",
-        "SELECT sid FROM sessions WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2",
-        &[T("a"), I(1)],
+        "UPDATE sessions SET ended_at = $1 \
+         WHERE account_id = $2 AND ended_at IS NULL AND expires_at > $1 \
+         AND (epoch IS NULL OR epoch < $3) AND sid <> $4 RETURNING sid",
+        &[I(1), T("a"), I(2), T("s")],
+    ),
+    hot(
+        "oidc/session.rs ended_among",
+        "SELECT s.sid FROM sessions s JOIN accounts a ON a.id = s.account_id \
+         WHERE (s.ended_at IS NOT NULL OR s.epoch < a.session_epoch) AND s.sid IN ($1, $2)",
+        &[T("s"), T("t")],
     ),
     hot(
         "oidc/session.rs open sessions (« Mon compte »)",
