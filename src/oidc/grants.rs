@@ -78,6 +78,39 @@ impl GrantId {
     }
 }
 
+/// What a redeemed code issued, to revoke on replay: the access token, and
+/// the refresh family started with it (named here, not only in the access
+/// token's grant, which a revocation or its expiry removes first).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "StoredCodeTokens")]
+pub struct CodeTokens {
+    pub access: GrantId,
+    pub family: Option<String>,
+}
+
+/// [`CodeTokens`] as stored, also as stored before it: the bare access token.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredCodeTokens {
+    Both {
+        access: GrantId,
+        family: Option<String>,
+    },
+    Access(GrantId),
+}
+
+impl From<StoredCodeTokens> for CodeTokens {
+    fn from(stored: StoredCodeTokens) -> Self {
+        match stored {
+            StoredCodeTokens::Both { access, family } => Self { access, family },
+            StoredCodeTokens::Access(access) => Self {
+                access,
+                family: None,
+            },
+        }
+    }
+}
+
 /// Why a code cannot be exchanged.
 #[derive(Debug)]
 pub enum Redeem {
@@ -85,7 +118,7 @@ pub enum Redeem {
     Unknown,
     /// RFC 6749 §4.1.2: used before. What it issued must be revoked.
     Replayed {
-        issued: Option<GrantId>,
+        issued: Option<CodeTokens>,
     },
     Store(anyhow::Error),
 }
@@ -108,8 +141,8 @@ pub struct Codes {
     /// Each code's state; its redemption is one atomic replacement, so of
     /// concurrent exchanges only the first finds it issued.
     grants: Kind<CodeState>,
-    /// The access token a code issued, to revoke on replay.
-    issued: Kind<GrantId>,
+    /// What a code issued, to revoke on replay.
+    issued: Kind<CodeTokens>,
     /// Set by a replay, so an exchange racing it revokes what it just issued.
     revoked: Kind<bool>,
     code_ttl: i64,
@@ -161,13 +194,13 @@ impl Codes {
         })
     }
 
-    /// Records the access token a redeemed code issued; a replay that raced
-    /// the exchange has marked the code, and then the token must go.
-    pub async fn record_issued(&self, code: &GrantId, token: &GrantId) -> Result<(), Redeem> {
-        self.issued.put(&code.0, token, self.memory).await?;
+    /// Records what a redeemed code issued; a replay that raced the
+    /// exchange has marked the code, and then the tokens must go.
+    pub async fn record_issued(&self, code: &GrantId, tokens: CodeTokens) -> Result<(), Redeem> {
+        self.issued.put(&code.0, &tokens, self.memory).await?;
         if self.revoked.get(&code.0).await?.is_some() {
             return Err(Redeem::Replayed {
-                issued: Some(token.clone()),
+                issued: Some(tokens),
             });
         }
         Ok(())
@@ -384,16 +417,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn what_a_code_issued_reads_as_stored_before_the_family_was_named() {
+        let old: CodeTokens = serde_json::from_str("\"abc\"").unwrap();
+        assert_eq!((old.access, old.family), (GrantId("abc".into()), None));
+        let new = CodeTokens {
+            access: GrantId("abc".into()),
+            family: Some("f".into()),
+        };
+        let read: CodeTokens = serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(read.family.as_deref(), Some("f"));
+    }
+
     #[tokio::test]
     async fn a_code_is_redeemed_once_and_a_replay_names_what_it_issued() {
         let codes = Codes::new(&ShortLived::memory(), 60, 3600);
         let code = codes.issue(grant()).await.unwrap();
         let redeemed = codes.redeem(&code).await.unwrap();
         assert_eq!(redeemed.grant.account_id, "a1");
-        let token = GrantId::of("the-access-token");
-        codes.record_issued(&redeemed.id, &token).await.unwrap();
+        let tokens = CodeTokens {
+            access: GrantId::of("the-access-token"),
+            family: Some("f1".into()),
+        };
+        codes.record_issued(&redeemed.id, tokens).await.unwrap();
         match codes.redeem(&code).await {
-            Err(Redeem::Replayed { issued }) => assert_eq!(issued, Some(token)),
+            Err(Redeem::Replayed {
+                issued: Some(CodeTokens { access, family }),
+            }) => {
+                assert_eq!(access, GrantId::of("the-access-token"));
+                assert_eq!(family.as_deref(), Some("f1"));
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
@@ -428,9 +481,12 @@ mod tests {
             codes.redeem(&code).await,
             Err(Redeem::Replayed { issued: None })
         ));
-        let token = GrantId::of("t");
+        let tokens = CodeTokens {
+            access: GrantId::of("t"),
+            family: None,
+        };
         assert!(matches!(
-            codes.record_issued(&redeemed.id, &token).await,
+            codes.record_issued(&redeemed.id, tokens).await,
             Err(Redeem::Replayed { issued: Some(_) })
         ));
     }

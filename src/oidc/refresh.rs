@@ -306,18 +306,23 @@ pub async fn rotate_in(
         return refuse(tx, Rotation::Invalid).await;
     }
     if !claimed {
-        let within_grace = used_at.is_some_and(|used| now - used < policy.grace);
+        // A retry: the token was used moments ago and nothing ended it since
+        // (a successor ended by a retry, below, is a fork's other branch).
+        let within_grace =
+            used_at.is_some_and(|used| now - used < policy.grace) && token_expires > now;
         if !within_grace {
             revoke_family_in(tx, &family.id, now).await?;
             return Ok(Rotation::ReuseDetected {
                 family_id: family.id,
             });
         }
-        // A retry: the successor the first use got (lost, as far as the
-        // client knows) ends, so that the family never forks in two live
-        // branches — a thief's and the client's.
+        // The successor the first use got (lost, as far as the client
+        // knows) ends, so that the family never forks in two live branches —
+        // a thief's and the client's; and it ends as used: whichever of the
+        // two holds it and presents it later betrays the fork, and the
+        // family is revoked (RFC 9700 §4.14.2).
         sqlx::query(
-            "UPDATE refresh_tokens SET expires_at = $1 \
+            "UPDATE refresh_tokens SET used_at = $1, expires_at = $1 \
              WHERE family_id = $2 AND used_at IS NULL AND expires_at > $1",
         )
         .bind(now)

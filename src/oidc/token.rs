@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::assertion;
 use super::clients::{AuthMethod, Client};
-use super::grants::{AccessGrant, Redeem, Redeemed};
+use super::grants::{AccessGrant, CodeTokens, Redeem, Redeemed};
 use super::ledger::{Entry, Written};
 use super::refresh::{self, Family, Presented, Rotation};
 use super::{ErrorCode, OAuthError, Scopes, claims};
@@ -218,12 +218,21 @@ async fn refuse_replay(app: &Clef, client: &Client, redeem: Redeem) -> OAuthErro
         match redeem {
             Redeem::Unknown => {}
             Redeem::Replayed { issued } => {
-                if let Some(token) = issued {
-                    let grant = app.access_tokens.by_id(&token).await?;
-                    if let Some(family) = grant.and_then(|g| g.family) {
+                if let Some(CodeTokens { access, family }) = issued {
+                    // A code redeemed before its family was recorded with it
+                    // names it through the access token only.
+                    let family = match family {
+                        Some(family) => Some(family),
+                        None => app
+                            .access_tokens
+                            .by_id(&access)
+                            .await?
+                            .and_then(|g| g.family),
+                    };
+                    if let Some(family) = family {
                         refresh::revoke_family(&app.db, &family, app.now()).await?;
                     }
-                    app.access_tokens.revoke(&token).await?;
+                    app.access_tokens.revoke(&access).await?;
                 }
                 tracing::warn!(client_id = %client.id, "authorization code replayed; its tokens are revoked");
             }
@@ -481,7 +490,11 @@ async fn exchange_code(
     // Recorded once the family is written: a replay from then on finds the
     // access token and, through it, the family to revoke; one before has
     // marked the code, and this exchange revokes them itself.
-    if let Err(redeem) = app.codes.record_issued(&code_id, &access_id).await {
+    let issued = CodeTokens {
+        access: access_id,
+        family: access.family,
+    };
+    if let Err(redeem) = app.codes.record_issued(&code_id, issued).await {
         return Err(refuse_replay(app, client, redeem).await);
     }
     Ok(TokenResponse::bearer(

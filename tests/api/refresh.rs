@@ -213,8 +213,12 @@ async fn a_reused_refresh_token_revokes_its_whole_family_and_its_access_tokens()
     );
 }
 
+/// A client whose answer was lost retries at once and gets a successor;
+/// the lost answer's token is over, and presented later (by a thief who
+/// raced the client with a copy, or by the client holding it after all) it
+/// betrays two holders: the family ends (RFC 9700 §4.14.2).
 #[tokio::test]
-async fn a_retry_within_the_grace_window_gets_a_successor_instead_of_a_revocation() {
+async fn a_retry_within_the_grace_window_gets_a_successor_and_its_ended_twin_revokes_the_family() {
     let app = spawn_app().await;
     app.family().await;
     let client = app.client(false).await;
@@ -227,14 +231,36 @@ async fn a_retry_within_the_grace_window_gets_a_successor_instead_of_a_revocatio
     let retried = refresh(&app, &client, &token).await;
     assert_eq!(retried.status(), 200);
     let retried: Value = retried.json().await.unwrap();
-    // The family does not fork: the successor of the first use is over
-    // (whoever holds it, a thief who raced the client), the retry's lives on.
+    // The family does not fork: the successor of the first use is over.
     let forked = refresh(&app, &client, &text(&lost, "refresh_token")).await;
     assert_eq!(error_of(forked).await, "invalid_grant");
+    // Its holder showed up: two hold the family, which ends for both.
     assert_eq!(
-        refresh(&app, &client, &text(&retried, "refresh_token"))
-            .await
-            .status(),
+        error_of(refresh(&app, &client, &text(&retried, "refresh_token")).await).await,
+        "invalid_grant"
+    );
+    assert_eq!(
+        userinfo_status(&app, &text(&retried, "access_token")).await,
+        401
+    );
+}
+
+/// The honest retry alone: the retry's token lives on, and the first token
+/// presented once more within the window is a retry again.
+#[tokio::test]
+async fn a_retry_whose_lost_answer_never_shows_up_lives_on() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let first = sign_in(&app, &client, &[]).await;
+    let token = text(&first, "refresh_token");
+    assert_eq!(refresh(&app, &client, &token).await.status(), 200);
+    let retried: Value = refresh(&app, &client, &token).await.json().await.unwrap();
+    let next = refresh(&app, &client, &text(&retried, "refresh_token")).await;
+    assert_eq!(next.status(), 200);
+    let next: Value = next.json().await.unwrap();
+    assert_eq!(
+        userinfo_status(&app, &text(&next, "access_token")).await,
         200
     );
 }
@@ -441,6 +467,42 @@ async fn a_replayed_code_also_revokes_the_refresh_family_it_started() {
         .json()
         .await
         .unwrap();
+    assert_eq!(exchange(&app, &client, &code, None).await.status(), 400);
+    assert_eq!(
+        error_of(refresh(&app, &client, &text(&tokens, "refresh_token")).await).await,
+        "invalid_grant"
+    );
+}
+
+/// The thief who redeemed a stolen code first cannot shield its refresh
+/// token from the victim's replay by revoking its own access token (nor by
+/// waiting for it to expire): the code names the family itself.
+#[tokio::test]
+async fn a_replayed_code_revokes_its_family_after_its_access_token_was_revoked() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let back = authorize_and_login(
+        &app,
+        &browser(),
+        &authorize_url(&app, &client.0, &[]),
+        "claire.martin",
+    )
+    .await;
+    let code = location_param(&back, "code").unwrap();
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let revoked = post(
+        &app,
+        &client,
+        "/revoke",
+        &[("token", &text(&tokens, "access_token"))],
+    )
+    .await;
+    assert_eq!(revoked.status(), 200);
     assert_eq!(exchange(&app, &client, &code, None).await.status(), 400);
     assert_eq!(
         error_of(refresh(&app, &client, &text(&tokens, "refresh_token")).await).await,
