@@ -420,8 +420,9 @@ pub struct Parsed {
 pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     let text = decode(bytes);
     let file_error = |reason: String| vec![RowError { line: 0, reason }];
+    let separator = delimiter(&text);
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter(&text))
+        .delimiter(separator)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -487,6 +488,23 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
             .map_or(0, |p| rows_before.row_at(p.byte()));
         let broken = record.iter().any(|cell| cell.contains(['\n', '\r']));
         last = record.position().map(|p| (p.byte() as usize, line, broken));
+        // A stray quote closed only by a later quoted cell (Excel quotes a
+        // cell holding the separator) swallows the rows between into one
+        // cell, and its row still reads well: a line inside a cell with a
+        // row's worth of separators is such a swallowed row.
+        let a_row = headers.len().saturating_sub(1).max(2);
+        if broken
+            && record.iter().any(|cell| {
+                cell.lines()
+                    .skip(1)
+                    .any(|inner| inner.bytes().filter(|&b| b == separator).count() >= a_row)
+            })
+        {
+            return Err(vec![RowError {
+                line,
+                reason: "un guillemet (\") ouvert dans cette ligne n'est refermé que plusieurs lignes plus loin : les lignes entre les deux seraient lues comme une seule cellule. Retirez ce guillemet ou refermez-le".into(),
+            }]);
+        }
         if record.iter().all(str::is_empty) {
             continue; // spreadsheets leave blank lines at the end
         }
@@ -814,6 +832,36 @@ mod tests {
             let rows = parse(&bytes).unwrap();
             assert_eq!(rows[0].given_name.as_str(), "Bénédicte");
         }
+    }
+
+    /// A stray quote closed by a later quoted cell: the rows between become
+    /// one cell of a row that still reads well, and their pupils would
+    /// vanish without an error.
+    #[test]
+    fn a_stray_quote_closed_rows_later_refuses_the_file_at_its_row() {
+        let text = [
+            "student_id;family_name;given_name;birthdate;class;observations",
+            "1;Baillet;Julie;03/09/2012;5 B;\"PAI",
+            "2;Roux;Léo;02/02/2011;4 A;",
+            "3;Petit;Léa;01/01/2011;4 A;\"Asthme\"",
+            "4;Morel;Inès;05/05/2011;4 A;",
+            "",
+        ]
+        .join("\r\n");
+        let errors = parse(text.as_bytes()).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2, "{}", errors[0]);
+        assert!(errors[0].reason.contains("guillemet"));
+        // A cell of several lines, quoted and closed, with a few separators
+        // of its own, is read as it is.
+        let address = [
+            "student_id;family_name;given_name;birthdate;class;observations",
+            "1;Baillet;Julie;03/09/2012;5 B;\"PAI ; voir infirmière\r\nAsthme ; Ventoline\"",
+            "2;Roux;Léo;02/02/2011;4 A;",
+            "",
+        ]
+        .join("\r\n");
+        assert_eq!(parse(address.as_bytes()).unwrap().len(), 2);
     }
 
     /// A quote opened in a cell and never closed: the csv reader would take
