@@ -255,7 +255,31 @@ const PAGE_WIDTH: f32 = 210.0;
 const PAGE_HEIGHT: f32 = 297.0;
 const MARGIN: f32 = 20.0;
 
+/// `content` as the builtin fonts can show it: they hold Windows-1252 only,
+/// and print `?` for anything else, so « Łukasz Wiśniewski » or « Nguyễn »
+/// are spelled with the nearest Latin letters (« Lukasz Wisniewski »,
+/// « Nguyen »); accents French uses are kept.
+fn printable(content: &str) -> String {
+    let fits = |c: char| {
+        let mut buffer = [0u8; 4];
+        !encoding_rs::WINDOWS_1252
+            .encode(c.encode_utf8(&mut buffer))
+            .2
+    };
+    content
+        .chars()
+        .map(|c| {
+            if fits(c) {
+                c.to_string()
+            } else {
+                deunicode::deunicode_char(c).unwrap_or("?").to_owned()
+            }
+        })
+        .collect()
+}
+
 fn text(ops: &mut Vec<Op>, font: BuiltinFont, size: f32, x: f32, y: f32, content: &str) {
+    let content = printable(content);
     ops.extend([
         Op::StartTextSection,
         Op::SetFont {
@@ -266,7 +290,7 @@ fn text(ops: &mut Vec<Op>, font: BuiltinFont, size: f32, x: f32, y: f32, content
             pos: Point::new(Mm(x), Mm(y)),
         },
         Op::ShowText {
-            items: vec![TextItem::Text(content.to_owned())],
+            items: vec![TextItem::Text(content)],
         },
         Op::EndTextSection,
     ]);
@@ -333,21 +357,19 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
     let mut y = PAGE_HEIGHT - MARGIN - 5.0;
     text(
         &mut ops,
-        HelveticaBold,
-        14.0,
-        MARGIN,
-        y,
-        &letter.establishment,
-    );
-    text(
-        &mut ops,
         Helvetica,
         11.0,
         PAGE_WIDTH - MARGIN - 45.0,
         y,
         &format!("Le {}", french_date(letter.letter_date)),
     );
-    y -= 20.0;
+    // Long names wrap within their column (the school's left of the date,
+    // the addressee's the right half of the page), as long as names may be.
+    for line in wrap(&letter.establishment, 40) {
+        text(&mut ops, HelveticaBold, 14.0, MARGIN, y, &line);
+        y -= 7.0;
+    }
+    y -= 13.0;
     let to = match letter.rank {
         Some(rank) => format!(
             "À l'attention de {}, responsable légal {rank}",
@@ -355,8 +377,11 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
         ),
         None => format!("À l'attention de {}", letter.recipient),
     };
-    text(&mut ops, Helvetica, 11.0, PAGE_WIDTH / 2.0, y, &to);
-    y -= 20.0;
+    for line in wrap(&to, 40) {
+        text(&mut ops, Helvetica, 11.0, PAGE_WIDTH / 2.0, y, &line);
+        y -= 6.0;
+    }
+    y -= 14.0;
     text(
         &mut ops,
         HelveticaBold,
@@ -486,6 +511,91 @@ pub fn pdf(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn letter(recipient: &str, establishment: &str) -> Letter {
+        Letter {
+            account_id: "a".into(),
+            identifier: "lukasz.wisniewski".into(),
+            password: "abcd2345".into(),
+            kind: "guardian".into(),
+            recipient: recipient.into(),
+            rank: Some(1),
+            student_given_name: "Zofia".into(),
+            student_family_name: "Wiśniewska".into(),
+            class: "6 A".into(),
+            establishment: establishment.into(),
+            portal_url: "https://ent.example".into(),
+            activation_url: "https://clef.example/activation?identifiant=lukasz.wisniewski".into(),
+            letter_date: 1_796_050_800,
+            deadline: 1_803_859_200,
+            validity_months: 3,
+        }
+    }
+
+    /// Each line drawn, with where it starts (mm) and its font size.
+    fn lines(page: &PdfPage) -> Vec<(f32, f32, String)> {
+        let (mut x, mut size) = (0.0, 0.0);
+        let mut drawn = Vec::new();
+        for op in &page.ops {
+            match op {
+                Op::SetFont { size: Pt(pt), .. } => size = *pt,
+                Op::SetTextCursor { pos } => x = Mm::from(pos.x).0,
+                Op::ShowText { items } => {
+                    for item in items {
+                        if let TextItem::Text(t) = item {
+                            drawn.push((x, size, t.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        drawn
+    }
+
+    #[test]
+    fn names_outside_the_fonts_letters_print_with_the_nearest_latin_ones() {
+        assert_eq!(printable("Łukasz Wiśniewski"), "Lukasz Wisniewski");
+        assert_eq!(printable("Nguyễn Thị"), "Nguyen Thi");
+        assert_eq!(
+            printable("Bénédicte Œuvray-Müller"),
+            "Bénédicte Œuvray-Müller"
+        );
+        let page = page(&letter("Łukasz Wiśniewski", "Collège Jean Moulin")).unwrap();
+        let drawn = lines(&page);
+        assert!(
+            drawn
+                .iter()
+                .any(|(_, _, t)| t.contains("Lukasz Wisniewski"))
+        );
+        assert!(drawn.iter().all(|(_, _, t)| !t.contains('?')), "{drawn:?}");
+    }
+
+    /// Long names stay on the page: no line runs past the right margin (at
+    /// an average Helvetica character, half an em), and the school's
+    /// name stops before the date beside it.
+    #[test]
+    fn long_names_wrap_within_the_page() {
+        let page = page(&letter(
+            "Marie-Christine Dupont-Lefèvre de la Tour d'Auvergne",
+            "Lycée polyvalent régional Jean-Baptiste de La Salle et Saint-Exupéry",
+        ))
+        .unwrap();
+        let pt_in_mm = 25.4 / 72.0;
+        for (x, size, line) in lines(&page) {
+            let end = x + line.chars().count() as f32 * size * 0.5 * pt_in_mm;
+            assert!(
+                end <= PAGE_WIDTH - MARGIN / 2.0,
+                "{line:?} ends at {end} mm"
+            );
+            if size == 14.0 && x == MARGIN {
+                assert!(
+                    end < PAGE_WIDTH - MARGIN - 45.0,
+                    "{line:?} runs into the date"
+                );
+            }
+        }
+    }
 
     /// A letter works through the whole day it prints as its deadline, and
     /// the expiry job closes it only after that day.
