@@ -41,6 +41,9 @@ pub enum ErrorCode {
     RegistrationNotSupported,
     /// RFC 6750 §3.1: the access token is invalid, expired or revoked.
     InvalidToken,
+    /// RFC 6750 §3.1: the access token is good but not for this (a
+    /// service's own token at UserInfo).
+    InsufficientScope,
     /// OIDC Core §3.1.2.6: the request object is invalid.
     InvalidRequestObject,
     /// OIDC Core §3.1.2.6, RFC 9126: the request_uri is invalid, expired or used.
@@ -67,6 +70,7 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
             Self::InvalidRequestObject => "invalid_request_object",
             Self::InvalidRequestUri => "invalid_request_uri",
         }

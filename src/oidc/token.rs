@@ -132,7 +132,8 @@ pub async fn authenticate_client(
 pub enum TokenRequest {
     AuthorizationCode {
         code: String,
-        redirect_uri: Option<String>,
+        /// Required: OpenID Connect requests always send one (RFC 6749 §4.1.3).
+        redirect_uri: String,
         code_verifier: Option<String>,
     },
     RefreshToken {
@@ -155,7 +156,7 @@ impl TokenRequest {
         match params.get("grant_type") {
             Some("authorization_code") => Ok(Self::AuthorizationCode {
                 code: required("code")?,
-                redirect_uri: params.get("redirect_uri").map(str::to_owned),
+                redirect_uri: required("redirect_uri")?,
                 code_verifier: params.get("code_verifier").map(str::to_owned),
             }),
             Some("refresh_token") => Ok(Self::RefreshToken {
@@ -341,7 +342,7 @@ async fn exchange_code(
     app: &Clef,
     client: &Client,
     code: &str,
-    redirect_uri: Option<String>,
+    redirect_uri: String,
     code_verifier: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = app.now();
@@ -358,7 +359,7 @@ async fn exchange_code(
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
     // RFC 6749 §4.1.3: redirect_uri must be identical to the authorization request's.
-    if redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+    if redirect_uri != grant.redirect_uri.as_str() {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
@@ -677,7 +678,10 @@ pub async fn userinfo(app: &Clef, access_token: &str) -> Result<UserInfo, OAuthE
         .ok_or_else(invalid)?;
     // A service's own token speaks for nobody: there is no user to describe.
     let Some(account_id) = &access.account_id else {
-        return Err(invalid());
+        return Err(OAuthError::new(
+            ErrorCode::InsufficientScope,
+            "a service's own token speaks for no one: UserInfo has no one to describe",
+        ));
     };
     let account = app
         .account_reads

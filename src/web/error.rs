@@ -135,10 +135,12 @@ impl IntoResponse for WebError {
     }
 }
 
-/// RFC 6749 §5.2: 400, or 401 for `invalid_client`; never cached.
+/// RFC 6749 §5.2: 400, or 401 for `invalid_client`; RFC 6750 §3.1: 401
+/// for `invalid_token`, 403 for `insufficient_scope`; never cached.
 pub fn oauth_json(error: &OAuthError) -> Response {
     let status = match error.code {
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,

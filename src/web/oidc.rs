@@ -175,14 +175,15 @@ impl FromRequest<Arc<Clef>> for AuthenticatedClient {
         let params =
             params.map_err(|e| oauth_json(&OAuthError::invalid_request(e.wire_description())))?;
         let basic = basic.map_err(|e| with_basic_challenge(oauth_json(&e)))?;
-        let used_basic = basic.is_some();
         let credentials = ClientCredentials {
             basic,
             params: &params,
         };
         match token::authenticate_client(app, credentials).await {
             Ok(client) => Ok(Self { client, params }),
-            Err(e) if used_basic && e.code == ErrorCode::InvalidClient => {
+            // A 401 names a scheme to authenticate with (RFC 9110 §15.5.2),
+            // whichever method failed.
+            Err(e) if e.code == ErrorCode::InvalidClient => {
                 Err(with_basic_challenge(oauth_json(&e)))
             }
             Err(e) => Err(oauth_json(&e)),
@@ -368,10 +369,16 @@ pub async fn userinfo(
             no_store(&mut response);
             response
         }
-        Err(e) if e.code == ErrorCode::InvalidToken => {
+        Err(e)
+            if matches!(
+                e.code,
+                ErrorCode::InvalidToken | ErrorCode::InsufficientScope
+            ) =>
+        {
             let mut response = oauth_json(&e);
             let challenge = format!(
-                "Bearer realm=\"clef\", error=\"invalid_token\", error_description=\"{}\"",
+                "Bearer realm=\"clef\", error=\"{}\", error_description=\"{}\"",
+                e.code.as_str(),
                 e.description
             );
             if let Ok(value) = HeaderValue::from_str(&challenge) {

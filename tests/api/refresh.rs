@@ -558,10 +558,20 @@ async fn a_service_client_gets_tokens_for_itself_within_its_registered_scopes() 
         "the service is its own subject"
     );
     assert!(described.get("sid").is_none());
-    assert_eq!(
-        userinfo_status(&app, &token).await,
-        401,
-        "no person behind it"
+    // No person behind it: a good token, not for UserInfo (RFC 6750 §3.1),
+    // so a client does not take it for an expired one.
+    let userinfo = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 403);
+    assert!(
+        userinfo.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"insufficient_scope\"")
     );
 
     let narrower: Value = post(&app, &service, "/token", &grant(Some("notes:lecture")))

@@ -171,6 +171,36 @@ async fn an_expired_code_is_refused() {
     );
 }
 
+/// OpenID Connect always sends a redirect URI with the authorization
+/// request: one missing at the token endpoint is a malformed request,
+/// refused before the code is spent, so the corrected request passes.
+#[tokio::test]
+async fn a_code_exchange_without_its_redirect_uri_is_invalid_request_and_spends_nothing() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let (verifier, challenge) = pkce();
+    let code = code_for(&app, &client.0, &challenge).await;
+    let missing = reqwest::Client::new()
+        .post(app.url("/token"))
+        .basic_auth(&client.0, client.1.as_deref())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(missing).await, (400, "invalid_request".into()));
+    assert_eq!(
+        exchange(&app, &client, &code, Some(&verifier))
+            .await
+            .status(),
+        200
+    );
+}
+
 #[tokio::test]
 async fn a_wrong_client_secret_is_invalid_client() {
     let app = spawn_app().await;
@@ -179,10 +209,10 @@ async fn a_wrong_client_secret_is_invalid_client() {
     let (verifier, challenge) = pkce();
     let code = code_for(&app, &client.0, &challenge).await;
     let wrong = (client.0.clone(), Some("pas-le-secret".to_owned()));
-    assert_eq!(
-        error_of(exchange(&app, &wrong, &code, Some(&verifier)).await).await,
-        (401, "invalid_client".into())
-    );
+    let posted = exchange(&app, &wrong, &code, Some(&verifier)).await;
+    // A 401 names a scheme, also when the secret came in the form (RFC 9110 §15.5.2).
+    assert!(posted.headers().contains_key("www-authenticate"));
+    assert_eq!(error_of(posted).await, (401, "invalid_client".into()));
 
     let basic = reqwest::Client::new()
         .post(app.url("/token"))
