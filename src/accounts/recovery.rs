@@ -230,7 +230,8 @@ struct Recipient {
 }
 
 /// The key a recipient is counted under: keyed, so the store holds no
-/// address. An address or a phone has its own limit.
+/// address. An address or a phone has its own limit; an address's identifier
+/// reminders (`reminder`) the identifier's.
 fn recipient(app: &Clef, what: &str, value: &str) -> Recipient {
     let per_hour = match what {
         "email" | "phone" => CONTACT_MESSAGES_PER_HOUR,
@@ -342,8 +343,11 @@ async fn send_reminder(app: Arc<Clef>, accounts: Vec<Account>) -> anyhow::Result
     let first = &accounts[0];
     // The address as the accounts confirmed it, not as typed.
     let to = EmailAddress::parse(confirmed_email(first).unwrap_or_default())?;
+    // Counted apart from the reset mails to the address, so that reminders
+    // asked by anyone who knows it (they need nothing else) do not hold back
+    // the parent's own reset link.
     let key = to.as_str().to_lowercase();
-    if !within_message_limits(&app, &[recipient(&app, "email", &key)]).await? {
+    if !within_message_limits(&app, &[recipient(&app, "reminder", &key)]).await? {
         app.metrics.mail(crate::metrics::Delivery::held_back);
         tracing::warn!(account = %first.id, "identifier reminder held back by the hourly limit");
         return Ok(Outcome::Limited);

@@ -1150,6 +1150,32 @@ async fn a_flood_for_one_family_sends_three_messages_and_an_address_is_limited()
     assert_eq!(statuses[30], 429);
 }
 
+/// Identifier reminders need only the address: a stranger asking for them
+/// over and over gets three an hour to it, and the parent's reset link
+/// still comes.
+#[tokio::test]
+async fn reminders_asked_by_a_stranger_do_not_hold_back_the_reset_mail() {
+    let app = spawn_app().await;
+    app.family().await;
+    let stranger = browser();
+    for _ in 0..10 {
+        let done = submit(
+            &app,
+            &stranger,
+            "/identifiant-oublie",
+            "/identifiant-oublie",
+            &[("email", "claire.martin@example.org")],
+        )
+        .await;
+        assert_eq!(done.status(), 200);
+    }
+    assert_eq!(mails_to(&app, "claire.martin@example.org").await, 3);
+
+    let (status, page) = request_reset(&app, &browser(), "claire.martin", "mail").await;
+    assert_eq!(status, 200);
+    mail_to(&app, "claire.martin@example.org", &reference(&page)).await;
+}
+
 #[tokio::test]
 async fn recovery_pages_and_mails_speak_english() {
     let app = spawn_app().await;
