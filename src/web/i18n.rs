@@ -675,9 +675,6 @@ fn exact(french: &str) -> Option<&'static str> {
         "Les informations associées à votre compte ne permettent pas de répondre à votre demande. Merci de contacter votre établissement." => {
             "The details of your account do not allow us to answer your request. Please contact your school."
         }
-        "Aucun compte n'a confirmé cette adresse mail. Vérifiez-la, ou contactez votre établissement." => {
-            "No account has confirmed this email address. Check it, or contact your school."
-        }
         "Trop de demandes" => "Too many requests",
         "Faire une nouvelle demande" => "Make a new request",
         "Retour à l'accueil" => "Back to the home page",

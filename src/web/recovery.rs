@@ -23,11 +23,10 @@ fn unrecoverable(why: Unrecoverable) -> &'static str {
         Unrecoverable::UnknownIdentifier => {
             "Cet identifiant n'est pas reconnu. Veuillez réessayer."
         }
-        Unrecoverable::PartiallyKnown => {
+        // The seeds' words, for an identifier known without a way to reach
+        // its owner and for an address no account confirmed alike.
+        Unrecoverable::PartiallyKnown | Unrecoverable::UnknownAddress => {
             "Les informations associées à votre compte ne permettent pas de répondre à votre demande. Merci de contacter votre établissement."
-        }
-        Unrecoverable::UnknownAddress => {
-            "Aucun compte n'a confirmé cette adresse mail. Vérifiez-la, ou contactez votre établissement."
         }
     }
 }

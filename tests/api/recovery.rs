@@ -978,6 +978,24 @@ async fn the_explicit_switch_restores_the_seed_messages() {
         let page = unescaped(&page);
         assert!(page.contains(message), "{identifier}: {page}");
     }
+    // An address no account confirmed, as the seeds word it.
+    let page = submit(
+        &app,
+        &browser,
+        "/identifiant-oublie",
+        "/identifiant-oublie",
+        &[("email", "personne@example.org")],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        unescaped(&page).contains(
+            "Les informations associées à votre compte ne permettent pas de répondre à votre demande. Merci de contacter votre établissement."
+        ),
+        "{page}"
+    );
     // A known account with no phone is offered the mail only.
     let choice = submit(
         &app,
