@@ -340,7 +340,7 @@ pub async fn act(
                 anyhow::ensure!(changed == 1, "this account is closed");
             } else {
                 let changed = sqlx::query(
-                    "UPDATE accounts SET state = 'closed', provisional_password = NULL, \
+                    "UPDATE accounts SET state = 'closed', provisional_password = NULL, closed_by_school_at = $1, \
                      session_epoch = session_epoch + 1, updated_at = $1 WHERE id = $2 AND state <> 'closed'",
                 )
                 .bind(now)

@@ -80,6 +80,9 @@ struct ExistingGuardian {
     email: Option<String>,
     phone: Option<String>,
     provisional: bool,
+    /// Closed by the school in the back office: the file does not open a
+    /// new account in its place.
+    closed: bool,
 }
 
 impl ExistingGuardian {
@@ -252,13 +255,22 @@ pub async fn import(
                 links
                     .iter()
                     .filter(|current| current.answers_to(name))
-                    .min_by_key(|current| current.rank != guardian.rank)
+                    .min_by_key(|current| (current.closed, current.rank != guardian.rank))
             })
             .collect();
         let claimed =
             |current: &ExistingGuardian| matches.iter().flatten().any(|m| m.id == current.id);
         let detached_before = detach.len();
         for ((guardian, name), matched) in row.guardians.iter().zip(&names).zip(&matches) {
+            if let Some(current) = matched
+                && current.closed
+            {
+                report.changes.push(format!(
+                    "ligne {} : {} {} (responsable {} de {}) a un compte fermé par l'établissement ; il n'est pas recréé",
+                    row.line, guardian.given_name, guardian.family_name, guardian.rank, row.given_name
+                ));
+                continue;
+            }
             if let Some(current) = matched {
                 let email = guardian.email.as_ref().map(|e| e.to_string());
                 let phone = guardian.phone.as_ref().map(|p| p.as_str().to_owned());
@@ -336,7 +348,9 @@ pub async fn import(
         // column the export left empty). The school decides, and is told.
         let detached = &detach[detached_before..];
         for left in links.iter().filter(|current| {
-            !claimed(current) && !detached.iter().any(|(id, _)| *id == current.id)
+            !current.closed
+                && !claimed(current)
+                && !detached.iter().any(|(id, _)| *id == current.id)
         }) {
             report.changes.push(format!(
                 "ligne {} : {} n'est plus dans le fichier comme responsable de {} ; son compte reste rattaché, \
@@ -578,7 +592,8 @@ async fn existing_guardians(
     let rows = sqlx::query(
         "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state \
          FROM guardianships g JOIN accounts a ON a.id = g.guardian_id JOIN accounts s ON s.id = g.student_id \
-         WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL AND a.state <> 'closed'",
+         WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL \
+         AND (a.state <> 'closed' OR a.closed_by_school_at IS NOT NULL)",
     )
     .bind(establishment_id)
     .fetch_all(&mut **tx)
@@ -604,6 +619,7 @@ async fn existing_guardians(
             email: row.try_get("email")?,
             phone: row.try_get("phone")?,
             provisional: state == "provisional",
+            closed: state == "closed",
         };
         by_student.entry(student_id).or_default().push(guardian);
     }

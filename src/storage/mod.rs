@@ -117,6 +117,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "session registry epoch",
         include_str!("../../migrations/0016_session_registry_epoch.sql"),
     ),
+    (
+        17,
+        "account closed by school",
+        include_str!("../../migrations/0017_account_closed_by_school.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

@@ -1417,3 +1417,43 @@ async fn a_corrected_address_is_mailed_in_the_parents_language() {
         assert!(!mail.text.contains("Bonjour"), "{mail:?}");
     }
 }
+
+/// A parent account the school closed (a parent who lost parental
+/// authority) is not created again by the next file that still lists the
+/// parent, which the report says; the others import as before.
+#[tokio::test]
+async fn a_parent_the_school_closed_is_not_created_again_by_the_next_import() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let marie = app.account_named("marie.blanc").await;
+    staff::act(
+        &app.app,
+        &app.account_named("secretariat.a").await,
+        &marie,
+        staff::Action::Close,
+        "192.0.2.1".parse().unwrap(),
+        "test",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let accounts = app.count("accounts").await;
+
+    let report = app.import(SCHOOL_A, CSV_A.as_bytes()).await.unwrap();
+    assert_eq!(report.guardians_created, 0, "{:?}", report.changes);
+    assert_eq!(report.guardians_unchanged, 2);
+    assert!(
+        report.changes.iter().any(|c| c.starts_with("ligne 3 :")
+            && c.contains("Marie Blanc")
+            && c.contains("compte fermé")),
+        "{:?}",
+        report.changes
+    );
+    assert_eq!(app.count("accounts").await, accounts);
+    let letters = app.letters(SCHOOL_A).await;
+    assert!(
+        letters.iter().all(|l| !l.recipient.contains("Marie")),
+        "no letter for her"
+    );
+}

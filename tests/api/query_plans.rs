@@ -233,7 +233,8 @@ const HOT: &[Hot] = &[
         "provisioning/import.rs existing_guardians",
         "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state \
          FROM guardianships g JOIN accounts a ON a.id = g.guardian_id JOIN accounts s ON s.id = g.student_id \
-         WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL AND a.state <> 'closed'",
+         WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL \
+         AND (a.state <> 'closed' OR a.closed_by_school_at IS NOT NULL)",
         &[T("e")],
     ),
     hot(
