@@ -562,7 +562,8 @@ mod tests {
                 let (opening, first) = Opening::new(family.clone(), &policy, now);
                 open_all(&mut db.acquire().await.unwrap(), &[&opening]).await.unwrap();
                 // The model: each token issued, when it was first used, and
-                // whether it still works (a retry ends the unused ones).
+                // whether it still works (a retry ends the unused ones, as
+                // used: presented later, they betray a fork).
                 let mut tokens: Vec<(String, Option<i64>, bool)> = vec![(first, None, true)];
                 let mut revoked = false;
                 for step in steps {
@@ -578,7 +579,7 @@ mod tests {
                             let outcome = rotate(&mut db.acquire().await.unwrap(), &token, "ent", None, &policy, now).await.unwrap();
                             match (revoked, used_at) {
                                 (true, _) => prop_assert!(matches!(outcome, Rotation::Invalid), "{outcome:?}"),
-                                (false, Some(used)) if now - used >= policy.grace => {
+                                (false, Some(used)) if !works || now - used >= policy.grace => {
                                     prop_assert!(matches!(outcome, Rotation::ReuseDetected { .. }), "{outcome:?}");
                                     revoked = true;
                                 }
@@ -591,11 +592,14 @@ mod tests {
                                     };
                                     match used {
                                         None => tokens[n].1 = Some(now),
-                                        // A retry: the successors not used yet end.
+                                        // A retry: the successors not used yet end, as used.
                                         Some(_) => tokens
                                             .iter_mut()
                                             .filter(|(_, used, _)| used.is_none())
-                                            .for_each(|(_, _, works)| *works = false),
+                                            .for_each(|(_, used, works)| {
+                                                *used = Some(now);
+                                                *works = false;
+                                            }),
                                     }
                                     tokens.push((next, None, true));
                                 }
