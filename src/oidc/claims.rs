@@ -46,19 +46,11 @@ impl Subjects {
     }
 }
 
-/// A number as the school file gives it (`0612345678`, `+33612345678`) in
-/// E.164 when it can tell: a ten-digit French number gets `+33`.
+/// A number as stored in E.164; one stored before numbers were (`0612345678`)
+/// as it would be read now, else as it is.
 fn international(phone: &str) -> String {
-    let digits: String = phone
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == '+')
-        .collect();
-    match digits.strip_prefix('0') {
-        Some(national) if digits.len() == 10 && !national.starts_with('0') => {
-            format!("+33{national}")
-        }
-        _ => digits,
-    }
+    crate::provisioning::csv_file::Phone::parse(phone)
+        .map_or_else(|_| phone.to_owned(), |p| p.as_str().to_owned())
 }
 
 /// The scope each standard claim belongs to (OIDC Core §5.4), for the `claims`

@@ -32,37 +32,71 @@ pub struct GuardianRow {
     pub phone: Option<Phone>,
 }
 
-/// A phone number for SMS: digits with an optional leading `+`, separators removed.
+/// A phone number for SMS, in E.164 (`+33612345678`) so that one phone has
+/// one spelling whatever the export (`06 12 34 56 78`, `+33 (0)6…`,
+/// `0033 6…`): the same parent's contact details do not change with the
+/// file's format, and the per-phone SMS limit counts one number once.
+/// French numbers (ten digits from `0`) get their country code, overseas
+/// departments theirs (`0692…` is Réunion's `+262692…`); another number
+/// without `+` or `00` cannot be told apart and is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone(String);
 
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let invalid = || FieldError::new("téléphone", Problem::Invalid);
         let value = text("téléphone", raw, 32)?;
+        // `+33 (0)6…`: the trunk `0` written beside the country code.
+        let value = value.replacen("(0)", "", 1);
         let digits: String = value
             .chars()
-            .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+            .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')' | '/'))
             .collect();
-        let body = digits.strip_prefix('+').unwrap_or(&digits);
-        if !(8..=15).contains(&body.len()) || !body.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FieldError::new("téléphone", Problem::Invalid));
+        let (international, body) = match (digits.strip_prefix('+'), digits.strip_prefix("00")) {
+            (Some(body), _) | (None, Some(body)) => (true, body),
+            (None, None) => (false, digits.as_str()),
+        };
+        if !body.bytes().all(|b| b.is_ascii_digit()) || body.is_empty() {
+            return Err(invalid());
         }
-        if digits.starts_with(['+', '0']) {
-            return Ok(Self(digits));
+        let e164 = if international {
+            // `+330612345678`: a French number written with both prefixes.
+            match body.strip_prefix("330") {
+                Some(national) if national.len() == 9 => french(national),
+                _ => format!("+{body}"),
+            }
+        } else {
+            match (body.strip_prefix('0'), body.len()) {
+                (Some(national), 10) => french(national),
+                // A spreadsheet that took the cell for a number dropped its
+                // leading `0` (`612345678`) or its `+` (`33612345678`).
+                (None, 9) => french(body),
+                (None, 11) if body.starts_with("33") => format!("+{body}"),
+                _ => return Err(invalid()),
+            }
+        };
+        if !(8..=15).contains(&(e164.len() - 1)) {
+            return Err(invalid());
         }
-        // A spreadsheet that took the cell for a number dropped its leading
-        // `0` (`612345678`) or its `+` (`33612345678`). Another number with
-        // neither cannot be dialled as it is.
-        match digits.len() {
-            9 => Ok(Self(format!("0{digits}"))),
-            11 if digits.starts_with("33") => Ok(Self(format!("+{digits}"))),
-            _ => Err(FieldError::new("téléphone", Problem::Invalid)),
-        }
+        Ok(Self(e164))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A French number's nine digits after the trunk `0`, in E.164: `+33`, or
+/// the overseas department's own code.
+pub fn french(national: &str) -> String {
+    let code = match national.get(..3).unwrap_or_default() {
+        "262" | "263" | "269" | "639" | "692" | "693" => "262",
+        "590" | "690" | "691" => "590",
+        "594" | "694" => "594",
+        "596" | "696" | "697" => "596",
+        _ => "33",
+    };
+    format!("+{code}{national}")
 }
 
 /// A pupil's number in the school's information system: an INE such as
@@ -167,6 +201,56 @@ fn words(header: &str) -> Vec<String> {
     out
 }
 
+/// How a header is read when another names the same data: the lower first.
+/// « Tél. portable » before « Téléphone » before « Tél. domicile » (SMS go
+/// to mobiles), « Nom de famille » before « Nom d'usage », « Prénom » or
+/// « Prénom 1 » before « Prénom 2 ».
+fn preference(header: &str, column: Column) -> u8 {
+    let words = words(header);
+    let has = |candidates: &[&str]| words.iter().any(|w| candidates.contains(&w.as_str()));
+    match column {
+        Column::Guardian(_, GuardianField::Phone) => {
+            if has(&["portable", "mobile", "gsm", "sms", "cellulaire", "cell"]) {
+                0
+            } else if has(&[
+                "domicile",
+                "fixe",
+                "professionnel",
+                "pro",
+                "travail",
+                "bureau",
+                "home",
+                "work",
+                "office",
+            ]) {
+                2
+            } else {
+                1
+            }
+        }
+        Column::FamilyName | Column::Guardian(_, GuardianField::FamilyName) => {
+            u8::from(has(&["usage", "usuel", "marital", "epouse"]))
+        }
+        Column::GivenName | Column::Guardian(_, GuardianField::GivenName) => {
+            let guardian_at = words
+                .iter()
+                .position(|w| {
+                    matches!(
+                        w.as_str(),
+                        "responsable" | "resp" | "representant" | "parent" | "rl" | "guardian"
+                    )
+                })
+                .unwrap_or(words.len());
+            u8::from(
+                words[..guardian_at]
+                    .iter()
+                    .any(|w| matches!(w.as_str(), "2" | "3" | "4" | "autres")),
+            )
+        }
+        _ => 0,
+    }
+}
+
 /// Recognises a header by its words: `guardian1_email`, `Courriel responsable 1`,
 /// `Nom resp. légal 2`, `Date de naissance`, `Division`, `N° élève`…
 fn column(header: &str) -> Option<Column> {
@@ -198,9 +282,18 @@ fn column(header: &str) -> Option<Column> {
         .and_then(|at| rank_in(&words[at..]))
         .or_else(|| rank_in(&words));
     let is_guardian = guardian_at.is_some();
-    let field = if has(&["email", "mail", "courriel", "mel"]) {
+    let field = if has(&["email", "mail", "courriel", "mel", "electronique"]) {
         Some(GuardianField::Email)
-    } else if has(&["phone", "tel", "telephone", "portable", "mobile", "sms"]) {
+    } else if has(&[
+        "phone",
+        "tel",
+        "telephone",
+        "portable",
+        "mobile",
+        "sms",
+        "gsm",
+        "cellulaire",
+    ]) {
         Some(GuardianField::Phone)
     } else if has(&["given", "prenom", "prenoms", "firstname", "first"]) {
         Some(GuardianField::GivenName)
@@ -430,20 +523,32 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
         .headers()
         .map_err(|e| file_error(format!("en-tête illisible ({e})")))?
         .clone();
+    // Two columns for one datum: the preferred one is read (a mobile
+    // before a landline); two first choices alike refuse the file.
     let mut columns: HashMap<Column, usize> = HashMap::new();
     for (index, header) in headers.iter().enumerate() {
-        if let Some(column) = column(header)
-            && let Some(first) = columns.insert(column, index)
-        {
-            let first = headers.get(first).unwrap_or_default();
-            return Err(file_error(if first == header {
+        let Some(column) = column(header) else {
+            continue;
+        };
+        let Some(&first) = columns.get(&column) else {
+            columns.insert(column, index);
+            continue;
+        };
+        let first_header = headers.get(first).unwrap_or_default();
+        let (this, kept) = (preference(header, column), preference(first_header, column));
+        if this < kept {
+            columns.insert(column, index);
+        } else if this == 0 && kept == 0 {
+            return Err(file_error(if first_header == header {
                 format!("la colonne « {header} » apparaît deux fois")
             } else {
                 format!(
-                    "les colonnes « {first} » et « {header} » désignent la même donnée ; gardez-en une"
+                    "les colonnes « {first_header} » et « {header} » désignent la même donnée ; gardez-en une"
                 )
             }));
         }
+        // Else a second choice beside a better one, or two second choices
+        // (a home and a work landline): the column kept stays.
     }
     let required = [
         (Column::StudentRef, "student_id (identifiant de l'élève)"),
@@ -514,7 +619,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
                 .and_then(|&i| record.get(i))
                 .unwrap_or("")
         };
-        if month_first.is_none() && month_day_year(cell(Column::Birthdate)) {
+        if month_first.is_none() && month_day_year(&spreadsheet_date(cell(Column::Birthdate))) {
             month_first = Some(line);
         }
         match row(line, &cell) {
@@ -567,6 +672,33 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     })
 }
 
+/// A birth date as a spreadsheet may have written it, as a date: a date
+/// with a midnight time (`03/09/2012 00:00`, `2012-09-03T00:00:00`), or a
+/// cell Excel took for a number, its day count from 30/12/1899 (`41155`,
+/// within 1950–2100).
+fn spreadsheet_date(raw: &str) -> Cow<'_, str> {
+    let raw = raw.trim();
+    if let Some((date, time)) = raw.split_once([' ', 'T'])
+        && matches!(time.trim(), "00:00" | "00:00:00" | "0:00" | "0:00:00")
+    {
+        return Cow::Borrowed(date);
+    }
+    if raw.len() == 5
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(days) = raw.parse::<i64>()
+        && (18_264..=73_415).contains(&days)
+    {
+        let date = time::macros::date!(1899 - 12 - 30) + time::Duration::days(days);
+        return Cow::Owned(format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        ));
+    }
+    Cow::Borrowed(raw)
+}
+
 /// Whether `raw` is a date that only month/day/year reads: `9/13/2012`.
 fn month_day_year(raw: &str) -> bool {
     let parts: Vec<&str> = raw.trim().split(['/', '-']).collect();
@@ -599,7 +731,10 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
         &mut problems,
         PersonName::parse("prénom", cell(Column::GivenName)),
     );
-    let birthdate = keep(&mut problems, BirthDate::parse(cell(Column::Birthdate)));
+    let birthdate = keep(
+        &mut problems,
+        BirthDate::parse(&spreadsheet_date(cell(Column::Birthdate))),
+    );
     let class = keep(&mut problems, ClassName::parse(cell(Column::Class)));
     let mut guardians = Vec::new();
     for (rank, family_label, given_label, email_label, phone_label) in [
@@ -680,6 +815,44 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exports_with_two_columns_for_one_datum_read_the_preferred_one() {
+        assert_eq!(
+            column("Adresse électronique responsable 1"),
+            Some(Column::Guardian(1, GuardianField::Email))
+        );
+        assert_eq!(
+            column("GSM responsable 2"),
+            Some(Column::Guardian(2, GuardianField::Phone))
+        );
+        let text = [
+            "N° élève;Nom de famille;Nom d'usage;Prénom;Prénom 2;Date de naissance;Classe;\
+             Nom responsable 1;Prénom responsable 1;Tél. domicile responsable 1;Tél. portable responsable 1;\
+             Tél. professionnel responsable 1",
+            "1;Baillet;Martin;Julie;Anne;03/09/2012 00:00;5 B;Baillet;Marc;03 20 00 00 00;06 12 34 56 78;03 20 11 11 11",
+            "2;Roux;Roux;Léo;;41155;4 A;;;;;",
+            "",
+        ]
+        .join("\r\n");
+        let rows = parse(text.as_bytes()).unwrap();
+        assert_eq!(rows[0].family_name.as_str(), "Baillet");
+        assert_eq!(rows[0].given_name.as_str(), "Julie");
+        assert_eq!(rows[0].birthdate.iso(), "2012-09-03");
+        assert_eq!(
+            rows[0].guardians[0].phone.as_ref().map(Phone::as_str),
+            Some("+33612345678"),
+            "the mobile, whatever the column order"
+        );
+        assert_eq!(rows[1].birthdate.iso(), "2012-09-03", "Excel's day number");
+        // Two columns alike still refuse the file.
+        let twice = "N° élève;Nom;Nom;Prénom;Date de naissance;Classe\r\n";
+        assert!(
+            parse(twice.as_bytes()).unwrap_err()[0]
+                .reason
+                .contains("deux fois")
+        );
+    }
 
     #[test]
     fn english_and_french_headers_are_recognised() {
@@ -934,22 +1107,43 @@ mod tests {
     }
 
     #[test]
-    fn phones_keep_digits_and_a_plus() {
+    fn one_phone_has_one_spelling_in_e164() {
+        for spelling in [
+            "06 12 34 56 78",
+            "06.12.34.56.78",
+            "0612345678",
+            "+33 6.12.34.56.78",
+            "+33 (0)6 12 34 56 78",
+            "0033 6 12 34 56 78",
+            "+330612345678",
+            // A cell a spreadsheet took for a number lost its `0` or its `+`.
+            "612345678",
+            "33612345678",
+        ] {
+            assert_eq!(
+                Phone::parse(spelling).unwrap().as_str(),
+                "+33612345678",
+                "{spelling}"
+            );
+        }
         assert_eq!(
-            Phone::parse("06 12 34 56 78").unwrap().as_str(),
-            "0612345678"
+            Phone::parse("0692 12 34 56").unwrap().as_str(),
+            "+262692123456"
         );
         assert_eq!(
-            Phone::parse("+33 6.12.34.56.78").unwrap().as_str(),
-            "+33612345678"
+            Phone::parse("06 90 12 34 56").unwrap().as_str(),
+            "+590690123456"
+        );
+        assert_eq!(
+            Phone::parse("+44 7911 123456").unwrap().as_str(),
+            "+447911123456"
+        );
+        assert_eq!(
+            Phone::parse("0032 470 12 34 56").unwrap().as_str(),
+            "+32470123456"
         );
         assert!(Phone::parse("appelez-moi").is_err());
-        // A cell a spreadsheet took for a number lost its `0` or its `+`.
-        assert_eq!(Phone::parse("612345678").unwrap().as_str(), "0612345678");
-        assert_eq!(
-            Phone::parse("33612345678").unwrap().as_str(),
-            "+33612345678"
-        );
         assert!(Phone::parse("12345678").is_err(), "neither 0 nor +");
+        assert!(Phone::parse("+33 6 12").is_err(), "too short");
     }
 }

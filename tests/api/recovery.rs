@@ -608,15 +608,15 @@ async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
     .text()
     .await
     .unwrap();
-    assert!(choice.contains(&clef::accounts::recovery::shown_phone("0612345678")));
-    assert!(!choice.contains("0612345678") && !choice.contains("12 34 56"));
+    assert!(choice.contains(&clef::accounts::recovery::shown_phone("+33612345678")));
+    assert!(!choice.contains("612345678") && !choice.contains("12 34 56"));
 
     // Three wrong codes spend the code.
     let (status, code_page) = request_reset(&app, &browser, "claire.martin", "sms").await;
     assert_eq!(status, 200);
     reference(&code_page);
     let (to, text) = sms_outbox(&app).await.pop().expect("an SMS in the outbox");
-    assert_eq!(to, "0612345678");
+    assert_eq!(to, "+33612345678");
     let right = code_in(&text);
     let wrong = if right == "000000" {
         "111111"
@@ -1318,7 +1318,7 @@ async fn requests_held_back_for_one_name_do_not_spend_the_day_s_sms_budget() {
     request_reset(&app, &browser, "lea.martin", "sms").await;
     let outbox = sms_outbox(&app).await;
     assert_eq!(outbox.len(), 4);
-    assert_eq!(outbox.last().unwrap().0, "0698765432");
+    assert_eq!(outbox.last().unwrap().0, "+33698765432");
 }
 
 /// Strangers who spend the day's SMS budget on guessed names do not
@@ -1342,7 +1342,7 @@ async fn a_spent_sms_budget_still_serves_a_browser_that_signed_in_before() {
     request_reset(&app, &parents_browser, "claire.martin", "sms").await;
     let outbox = sms_outbox(&app).await;
     assert_eq!(outbox.len(), 3, "the parent's own browser");
-    assert_eq!(outbox.last().unwrap().0, "0612345678");
+    assert_eq!(outbox.last().unwrap().0, "+33612345678");
 
     let metrics = reqwest::get(app.url("/metrics"))
         .await
