@@ -684,12 +684,14 @@ async fn request_by_sms(
     };
     let recipients = reset_recipients(app, origin, identifier, "phone", &phone);
     // The day's budget counts only SMS that the other limits let go, so that
-    // requests held back for one name cannot spend everyone's; and not those
-    // of a browser that signed in to the account before (its own three an
-    // hour), so that strangers who spend the budget on guessed names do not
-    // silence the parents asking from their own phone or computer.
+    // requests held back for one name or one address cannot spend
+    // everyone's; and not those of a browser that signed in to the account
+    // before (its own three an hour), so that strangers who spend the budget
+    // on guessed names do not silence the parents asking from their own
+    // phone or computer.
     let known_device = origin.device.is_some();
     let within = within_message_limits(app, &recipients).await?
+        && (known_device || app.throttle.send_sms_from(origin.address, now).await? == Gate::Open)
         && (known_device || {
             let day = now.div_euclid(24 * 3600);
             let today = app

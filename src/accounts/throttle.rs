@@ -67,6 +67,18 @@ pub const RECOVERY_PER_ADDRESS: Backoff = Backoff {
     window: Duration::from_secs(3600),
 };
 
+/// Reset SMS one client address gets sent for accounts it never signed in
+/// to: five an hour, then none until the hour is over. The day's SMS budget
+/// (`sms_daily_limit`) is national: without this, one address asking for
+/// guessed identifiers all day spent most of it, and parents asking from a
+/// new phone got nothing.
+pub const SMS_PER_ADDRESS: Backoff = Backoff {
+    free: 5,
+    first_delay: 3600,
+    max_delay: 3600,
+    window: Duration::from_secs(3600),
+};
+
 /// Confirmation mails a person asks for (sent again, to a corrected or a
 /// changed address): five an hour per account, then none until the hour is
 /// over. A session, even an attacker's own, cannot make Clef mail an address
@@ -161,6 +173,13 @@ impl Throttle {
     pub async fn enter_recovery(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
         let key = format!("recovery:address:{}", client(address));
         self.pass(&key, &RECOVERY_PER_ADDRESS, now).await
+    }
+
+    /// Counts a reset SMS about to go to a stranger of `address` (see
+    /// [`SMS_PER_ADDRESS`]), then says whether it may go.
+    pub async fn send_sms_from(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
+        let key = format!("recovery:sms-address:{}", client(address));
+        self.pass(&key, &SMS_PER_ADDRESS, now).await
     }
 
     /// Counts an attempt on the account `identifier`, then says whether it may be checked.

@@ -1355,3 +1355,61 @@ async fn a_spent_sms_budget_still_serves_a_browser_that_signed_in_before() {
         "{metrics}"
     );
 }
+
+/// Fills the reset form from `from` (through the trusted proxy) in a fresh
+/// browser, choosing SMS.
+async fn reset_by_sms_from(app: &TestApp, from: &str, identifier: &str) {
+    let browser = browser();
+    let page = browser
+        .get(app.url("/mot-de-passe-oublie"))
+        .header("x-forwarded-for", from)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let response = browser
+        .post(app.url("/mot-de-passe-oublie/envoyer"))
+        .header("x-forwarded-for", from)
+        .form(&[
+            ("csrf", csrf(&page).as_str()),
+            ("identifier", identifier),
+            ("channel", "sms"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the same answer whatever is sent");
+}
+
+/// One address asking for SMS codes for guessed identifiers gets five sent
+/// an hour, not the day's national budget; a parent elsewhere still gets
+/// theirs.
+#[tokio::test]
+async fn one_address_gets_five_reset_sms_an_hour_and_others_still_theirs() {
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.family().await;
+    let guessed = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
+    ];
+    for (n, name) in guessed.iter().enumerate() {
+        let identifier = format!("parent.{name}");
+        app.account(&identifier, AccountKind::Guardian, None, None)
+            .await;
+        set_phone(&app, &identifier, &format!("06 00 00 00 0{n}")).await;
+    }
+    for name in guessed {
+        reset_by_sms_from(&app, "203.0.113.7", &format!("parent.{name}")).await;
+    }
+    assert_eq!(sms_outbox(&app).await.len(), 5);
+
+    set_phone(&app, "claire.martin", "06 12 34 56 78").await;
+    reset_by_sms_from(&app, "198.51.100.20", "claire.martin").await;
+    let outbox = sms_outbox(&app).await;
+    assert_eq!(outbox.len(), 6);
+    assert_eq!(outbox.last().unwrap().0, "+33612345678");
+}
