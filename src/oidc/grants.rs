@@ -211,8 +211,9 @@ impl Codes {
 pub struct AccessTokens {
     grants: Kind<AccessGrant>,
     /// When an account's tokens for a client were revoked (its consent
-    /// withdrawn), under `account:client`: tokens issued until then are dead.
-    /// Kept as long as such a token could live.
+    /// withdrawn), under `account:client`, or all its tokens (its sessions
+    /// ended everywhere), under `account`: tokens issued until then are
+    /// dead. Kept as long as such a token could live.
     revoked: Kind<i64>,
     ttl: i64,
 }
@@ -247,13 +248,31 @@ impl AccessTokens {
             return Ok(None);
         };
         if let Some(account_id) = &grant.account_id
-            && self
+            && (self
                 .revoked_since(account_id, &grant.client_id, grant.issued_at)
                 .await?
+                || self.all_revoked_after(account_id, grant.issued_at).await?)
         {
             return Ok(None);
         }
         Ok(Some(grant))
+    }
+
+    /// Whether every access token of `account_id` issued before a time
+    /// after `issued_at` was ended (`revoke_all_for`).
+    async fn all_revoked_after(&self, account_id: &str, issued_at: i64) -> anyhow::Result<bool> {
+        let revoked_at: Option<i64> = self.revoked.get(account_id).await?;
+        Ok(revoked_at.is_some_and(|revoked_at| issued_at < revoked_at))
+    }
+
+    /// Every access token of `account_id` issued before `now`, whichever
+    /// client holds it, stops working: a password reset, a closure, what
+    /// ends every session of the account (a token without a refresh family
+    /// lived on for its hour, at UserInfo and introspection). Those issued
+    /// in the second of `now` live: the sign-in that follows a reset.
+    pub async fn revoke_all_for(&self, account_id: &str, now: i64) -> anyhow::Result<()> {
+        let ttl = Duration::from_secs(self.ttl.max(1) as u64 + 1);
+        self.revoked.put(account_id, &now, ttl).await
     }
 
     /// Whether `client_id`'s access for `account_id` was ended (`revoke_for`)

@@ -257,10 +257,10 @@ pub async fn end_other_sessions(
 }
 
 /// Ends every session of the account, the clients told, and revokes every
-/// refresh family of the account (a staff reset or closure, grouping): also
-/// one a code exchange wrote after the caller's own revocation and before the
-/// sessions ended here, which that exchange, having found its session still
-/// open, handed out.
+/// refresh family and access token of the account (a staff reset or
+/// closure, grouping): also a family a code exchange wrote after the
+/// caller's own revocation and before the sessions ended here, which that
+/// exchange, having found its session still open, handed out.
 pub async fn sign_out_everywhere(app: &Clef, account_id: &str) -> anyhow::Result<()> {
     let epoch = accounts::next_session_epoch(&app.db, account_id, app.now()).await?;
     signed_out_everywhere(app, account_id, epoch).await
@@ -272,6 +272,9 @@ pub async fn sign_out_everywhere(app: &Clef, account_id: &str) -> anyhow::Result
 pub async fn signed_out_everywhere(app: &Clef, account_id: &str, epoch: i64) -> anyhow::Result<()> {
     end_other_sessions(app, account_id, epoch, None).await?;
     refresh::revoke_all_of(&app.db, account_id, app.now()).await?;
+    app.access_tokens
+        .revoke_all_for(account_id, app.now())
+        .await?;
     Ok(())
 }
 

@@ -404,6 +404,28 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
         .unwrap();
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(account_page(&app, &signed_in).await.status(), 200);
+    // And a service that gets no refresh token holds an access token alone.
+    let service = app
+        .client_with(|new| {
+            new.grant_types =
+                Some(clef::oidc::clients::GrantTypes::parse("authorization_code").unwrap());
+        })
+        .await;
+    let back = signed_in
+        .get(authorize_url(&app, &service.0, &[]))
+        .send()
+        .await
+        .unwrap();
+    let code = location_param(&back, "code").unwrap();
+    let tokens: Value = exchange(&app, &service, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lone_access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert!(tokens.get("refresh_token").is_none());
+    assert_eq!(userinfo_status(&app, &lone_access).await, 200);
+    app.clock.advance(1);
 
     let browser = browser();
     let choice = submit(
@@ -469,6 +491,11 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
     assert_eq!(refreshed.status(), 400);
     let body: Value = refreshed.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        userinfo_status(&app, &lone_access).await,
+        401,
+        "an access token without a refresh family ends too"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while logout_tokens.lock().unwrap().is_empty() {
         assert!(
