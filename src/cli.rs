@@ -684,6 +684,12 @@ async fn import(
                 report.guardians_updated,
                 report.guardians_unchanged
             );
+            if report.students_absent > 0 && !dry_run {
+                println!(
+                    "{} élève(s) de l'établissement absent(s) du fichier : comptes laissés ouverts (--dry-run les nomme)",
+                    report.students_absent
+                );
+            }
             Ok(())
         }
         Err(ImportError::Rows(errors)) => {

@@ -52,6 +52,9 @@ pub struct ImportReport {
     pub guardians_created: usize,
     pub guardians_updated: usize,
     pub guardians_unchanged: usize,
+    /// Open pupils of the school the file does not name.
+    #[serde(default)]
+    pub students_absent: usize,
     /// One line per change, for `--dry-run` and the back office.
     pub changes: Vec<String>,
 }
@@ -359,6 +362,40 @@ pub async fn import(
             ));
         }
     }
+    // Pupils of the school the file does not name (left, changed school, or
+    // a file of one class): their accounts stay open, the school decides.
+    let named: std::collections::HashSet<String> =
+        rows.iter().map(|row| row.student_ref.key()).collect();
+    let mut absent: Vec<&ExistingStudent> = students
+        .iter()
+        .filter(|(key, student)| !student.closed && !named.contains(*key))
+        .map(|(_, student)| student)
+        .collect();
+    if !absent.is_empty() {
+        absent.sort_by(|a, b| {
+            (&a.class, &a.family_name, &a.given_name).cmp(&(
+                &b.class,
+                &b.family_name,
+                &b.given_name,
+            ))
+        });
+        const NAMED: usize = 10;
+        let mut names: Vec<String> = absent
+            .iter()
+            .take(NAMED)
+            .map(|s| format!("{} {} ({})", s.given_name, s.family_name, s.class))
+            .collect();
+        if absent.len() > NAMED {
+            names.push(format!("et {} autres", absent.len() - NAMED));
+        }
+        report.changes.push(format!(
+            "{} élève(s) de l'établissement ne figure(nt) pas dans ce fichier : {} ; leurs comptes restent ouverts, \
+             fermez depuis l'administration ceux des élèves qui ont quitté l'établissement",
+            absent.len(),
+            names.join(", ")
+        ));
+    }
+    report.students_absent = absent.len();
 
     if dry_run {
         // The report is complete: nothing to write, no lock was taken.

@@ -515,6 +515,39 @@ async fn a_pdf_of_three_letters_names_each_identifier() {
     );
 }
 
+/// A pupil the next file does not name (left the school, or a file of one
+/// class) keeps an open account, and the report names them.
+#[tokio::test]
+async fn pupils_the_next_file_leaves_out_are_named_and_stay_open() {
+    let app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    let both = "student_id,family_name,given_name,birthdate,class\n\
+               1001,Baillet,Julie,03/09/2012,5 B\n\
+               1002,Colin,Chloe,05/06/2011,4 B\n";
+    app.import("0590001A", both.as_bytes()).await.unwrap();
+    let report = app
+        .import("0590001A", b"student_id,family_name,given_name,birthdate,class\n1001,Baillet,Julie,03/09/2012,5 B\n")
+        .await
+        .unwrap();
+    assert_eq!(report.students_absent, 1);
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c.contains("Chloe Colin (4 B)") && c.contains("restent ouverts")),
+        "{:?}",
+        report.changes
+    );
+    let chloe: String = sqlx::query_scalar("SELECT state FROM accounts WHERE student_ref = '1002'")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(chloe, "provisional");
+    // The whole file again: no one is missing.
+    let again = app.import("0590001A", both.as_bytes()).await.unwrap();
+    assert_eq!(again.students_absent, 0);
+}
+
 /// A pupil the school closed in the back office keeps its number: the next
 /// file that lists it imports, the row left out and said so (it failed on the
 /// number's uniqueness, with no line).
