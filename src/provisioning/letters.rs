@@ -103,8 +103,14 @@ pub async fn select(
     .await?;
     let portal_url = portal.unwrap_or_else(|| format!("{issuer}/login"));
     let mut letters = Vec::new();
+    // One letter per account: a parent's account holding several children
+    // (grouped, then reset by the school) is printed once, with the first.
+    let mut printed = std::collections::HashSet::new();
     for row in rows {
         let id: String = row.try_get("id")?;
+        if printed.contains(&id) {
+            continue;
+        }
         let identifier: String = row.try_get("identifier")?;
         let class: Option<String> = row.try_get("s_class")?;
         let class = class.unwrap_or_default();
@@ -122,6 +128,7 @@ pub async fn select(
             continue;
         };
         let password = cipher.decrypt(&id, &sealed)?;
+        printed.insert(id.clone());
         let letter_date: Option<i64> = row.try_get("letter_date")?;
         let letter_date = letter_date.unwrap_or(0);
         let rank: i64 = row.try_get("rank")?;

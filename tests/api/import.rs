@@ -515,6 +515,40 @@ async fn a_pdf_of_three_letters_names_each_identifier() {
     );
 }
 
+/// A parent's account holding two children (grouped, then reset by the
+/// school) gets one letter, not one per child.
+#[tokio::test]
+async fn an_account_with_two_children_gets_one_letter() {
+    let app = app_with_school().await;
+    app.import(
+        "0590001A",
+        &file(&[
+            "1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,,,,,,",
+            "1002,Baillet,Hugo,2010-01-04,3 A,,,,,,,,",
+        ]),
+    )
+    .await
+    .unwrap();
+    let marc = app.account_named("marc.baillet").await;
+    let hugo: String = sqlx::query_scalar("SELECT id FROM accounts WHERE student_ref = '1002'")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO guardianships (guardian_id, student_id, rank, created_at) VALUES ($1, $2, 1, 0)")
+        .bind(&marc.id)
+        .bind(&hugo)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let letters = app.letters("0590001A").await;
+    assert_eq!(
+        letters.iter().filter(|l| l.account_id == marc.id).count(),
+        1,
+        "{letters:?}"
+    );
+    assert_eq!(letters.len(), 3, "Julie's, Hugo's and Marc's");
+}
+
 /// A pupil the next file does not name (left the school, or a file of one
 /// class) keeps an open account, and the report names them.
 #[tokio::test]
