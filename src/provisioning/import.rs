@@ -82,7 +82,10 @@ struct ExistingGuardian {
     grouped: Vec<FoldedName>,
     email: Option<String>,
     phone: Option<String>,
-    provisional: bool,
+    /// Never activated: its letter not used yet. One the school reset after
+    /// its owner used it (provisional again) keeps its owner's contact details
+    /// and is never detached by a file.
+    unused: bool,
     /// Closed by the school in the back office: the file does not open a
     /// new account in its place.
     closed: bool,
@@ -279,7 +282,7 @@ pub async fn import(
                 let phone = guardian.phone.as_ref().map(|p| p.as_str().to_owned());
                 let mut changed = false;
                 // Contact details of an activated account are its owner's: the file does not overwrite them.
-                if current.provisional && (current.email != email || current.phone != phone) {
+                if current.unused && (current.email != email || current.phone != phone) {
                     if !dry_run {
                         sqlx::query(
                             "UPDATE accounts SET email = $1, phone = $2, updated_at = $3 WHERE id = $4",
@@ -329,7 +332,7 @@ pub async fn import(
             // A new guardian at this rank: the account the file no longer
             // names there is detached if its letter was never used.
             let replaced = links.iter().find(|current| {
-                current.rank == guardian.rank && current.provisional && !claimed(current)
+                current.rank == guardian.rank && current.unused && !claimed(current)
             });
             if let Some(old) = replaced {
                 detach.push((old.id.clone(), old.student_id.clone()));
@@ -627,7 +630,7 @@ async fn existing_guardians(
             ));
     }
     let rows = sqlx::query(
-        "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state \
+        "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state, a.activated_at \
          FROM guardianships g JOIN accounts a ON a.id = g.guardian_id JOIN accounts s ON s.id = g.student_id \
          WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL \
          AND (a.state <> 'closed' OR a.closed_by_school_at IS NOT NULL)",
@@ -641,6 +644,7 @@ async fn existing_guardians(
         let student_id: String = row.try_get("student_id")?;
         let rank: i64 = row.try_get("rank")?;
         let state: String = row.try_get("state")?;
+        let activated_at: Option<i64> = row.try_get("activated_at")?;
         let given_name: String = row.try_get("given_name")?;
         let family_name: String = row.try_get("family_name")?;
         let guardian = ExistingGuardian {
@@ -655,7 +659,7 @@ async fn existing_guardians(
             display_name: format!("{given_name} {family_name}"),
             email: row.try_get("email")?,
             phone: row.try_get("phone")?,
-            provisional: state == "provisional",
+            unused: state == "provisional" && activated_at.is_none(),
             closed: state == "closed",
         };
         by_student.entry(student_id).or_default().push(guardian);

@@ -515,6 +515,28 @@ async fn a_pdf_of_three_letters_names_each_identifier() {
     );
 }
 
+/// An account the school reset after its owner used it is provisional again,
+/// but its contact details are still its owner's: the file does not
+/// overwrite them, nor swap them at each import.
+#[tokio::test]
+async fn a_reset_account_keeps_its_owners_contact_details() {
+    let app = app_with_school().await;
+    let csv = file(&["1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,marc@example.org,,,,,"]);
+    app.import("0590001A", &csv).await.unwrap();
+    sqlx::query(
+        "UPDATE accounts SET activated_at = 5, email = 'marc.new@example.org' WHERE identifier = 'marc.baillet'",
+    )
+    .execute(&app.app.db)
+    .await
+    .unwrap();
+    let report = app.import("0590001A", &csv).await.unwrap();
+    assert_eq!(report.guardians_updated, 0, "{:?}", report.changes);
+    assert_eq!(
+        app.account_named("marc.baillet").await.email.as_deref(),
+        Some("marc.new@example.org")
+    );
+}
+
 /// A parent's account holding two children (grouped, then reset by the
 /// school) gets one letter, not one per child.
 #[tokio::test]

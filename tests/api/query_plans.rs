@@ -231,7 +231,7 @@ const HOT: &[Hot] = &[
     ),
     hot(
         "provisioning/import.rs existing_guardians",
-        "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state \
+        "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state, a.activated_at \
          FROM guardianships g JOIN accounts a ON a.id = g.guardian_id JOIN accounts s ON s.id = g.student_id \
          WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL \
          AND (a.state <> 'closed' OR a.closed_by_school_at IS NOT NULL)",
