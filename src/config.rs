@@ -361,6 +361,14 @@ impl Config {
         if !matches!(issuer.scheme(), "https" | "http") || issuer.host().is_none() {
             bail!("issuer must be an http(s) URL, got {issuer}");
         }
+        // Reset links, confirmation links and cookies would travel in clear
+        // text: plain http on loopback only (a demo, a test, behind a proxy on
+        // the same host, where the issuer names the proxy's https anyway).
+        if issuer.scheme() == "http" && !crate::domain::is_loopback(issuer) {
+            bail!(
+                "issuer must be https (http only on loopback: 127.0.0.1, ::1, localhost), got {issuer}"
+            );
+        }
         if issuer.query().is_some() || issuer.fragment().is_some() {
             bail!("issuer must have no query or fragment (OIDC Discovery §3), got {issuer}");
         }
@@ -614,6 +622,21 @@ mod tests {
             ..Config::default()
         };
         assert!(config.validate().is_err());
+        // Plain http on loopback only: links and cookies travel in clear text.
+        for (issuer, valid) in [
+            ("http://idp.example", false),
+            ("http://10.0.0.5:8080", false),
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost:8080", true),
+            ("http://[::1]:8080", true),
+            ("https://idp.example", true),
+        ] {
+            let config = Config {
+                issuer: Url::parse(issuer).unwrap(),
+                ..Config::default()
+            };
+            assert_eq!(config.validate().is_ok(), valid, "{issuer}");
+        }
     }
 
     #[test]
