@@ -150,6 +150,26 @@ pub async fn propose(
     if let Some(refusal) = refusal {
         if matches!(refusal, Refusal::WrongCredentials | Refusal::WrongBirthdate) {
             tracing::info!(principal = %principal.id, address = %origin.address, ?refusal, "grouping refused");
+            // On the trail of the account tried, as a failed login is.
+            if let Some(account) = &found {
+                let detail = format!(
+                    "asked by {}: {}",
+                    principal.identifier,
+                    if refusal == Refusal::WrongBirthdate {
+                        "wrong birth date"
+                    } else {
+                        "wrong password"
+                    }
+                );
+                let entry = Entry::new(Event::Grouping, AuditOutcome::Failed)
+                    .account(&account.id)
+                    .detail(&detail);
+                let entry = audit::Entry {
+                    address: Some(origin.address),
+                    ..entry
+                };
+                audit::record(&app.db, entry, now).await;
+            }
             return Ok(Err(refusal));
         }
         // The credentials were right: the attempt is not held against the account.
@@ -337,6 +357,9 @@ async fn group_sealed(
         }
         _ => {}
     }
+    let principal_identifier = principal
+        .map(|(_, _, identifier, _)| identifier)
+        .unwrap_or_default();
     let closed_identifier = other
         .map(|(_, _, identifier, _)| identifier)
         .unwrap_or_default();
@@ -377,7 +400,12 @@ async fn group_sealed(
     tx.commit().await?;
     logout::sign_out_everywhere(app, other_id).await?;
     tracing::info!(principal = %principal_id, closed = %other_id, moved, "accounts grouped");
-    for (account, detail) in [(principal_id, "principal"), (other_id, "closed")] {
+    // Each trail names the other account: a school reading the closed
+    // one's sees where its children went.
+    let grouped =
+        format!("principal; {closed_identifier} grouped into it ({moved} children moved)");
+    let closed = format!("closed; grouped into {principal_identifier}");
+    for (account, detail) in [(principal_id, &grouped), (other_id, &closed)] {
         let entry = Entry::new(Event::Grouping, AuditOutcome::Ok)
             .account(account)
             .detail(detail);

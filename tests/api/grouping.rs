@@ -312,6 +312,31 @@ async fn grouping_the_other_legal_guardians_account_makes_a_joint_account() {
         notice.text
     );
     assert!(notice.text.contains("contactez votre établissement"));
+    // Each account's trail names the other.
+    assert!(
+        trail(&app, &other.id)
+            .await
+            .iter()
+            .any(|d| d.contains("grouped into claire.martin"))
+    );
+    assert!(
+        trail(&app, &family.guardian.id)
+            .await
+            .iter()
+            .any(|d| d.contains("marc.martin grouped into it"))
+    );
+}
+
+/// The audit details of an account's grouping events.
+async fn trail(app: &TestApp, account_id: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT outcome || ': ' || COALESCE(detail, '') FROM audit_events \
+         WHERE account_id = $1 AND event = 'grouping'",
+    )
+    .bind(account_id)
+    .fetch_all(&app.app.db)
+    .await
+    .unwrap()
 }
 
 /// A proposal checked with the other account's password is void once that
@@ -459,6 +484,17 @@ async fn wrong_passwords_for_the_other_account_are_limited_like_login() {
     }
     assert_eq!(statuses[..5], [400; 5]);
     assert_eq!(statuses[5], 429, "{statuses:?}");
+    // The attempts are on the trail of the account tried.
+    let marc = app.account_named("marc.martin").await;
+    let tried = trail(&app, &marc.id).await;
+    assert_eq!(
+        tried
+            .iter()
+            .filter(|d| *d == "failed: asked by claire.martin: wrong password")
+            .count(),
+        5,
+        "{tried:?}"
+    );
 }
 
 /// The browser Marc signed in with is remembered for him, however his
