@@ -661,6 +661,10 @@ async fn request_by_sms(
     account: Option<Account>,
     origin: &Origin,
 ) -> Result<(Reference, String), RecoveryError> {
+    // Every answer of this screen is given at the same moment after the
+    // request: as long as a send usually takes, the store's round trips of
+    // the limits (a known account with a phone makes more) inside it.
+    let answer_at = tokio::time::Instant::now() + app.sms.typical_latency();
     let kind = Channel::Sms.kind();
     let now = app.now();
     let challenge_id = random_token(24);
@@ -679,7 +683,7 @@ async fn request_by_sms(
             .put(&challenge_id, &waiting(None), ttl)
             .await?;
         let reference = record(app, kind, None, Outcome::Nothing).await?;
-        tokio::time::sleep(app.sms.typical_latency()).await;
+        tokio::time::sleep_until(answer_at).await;
         return Ok((reference, challenge_id));
     };
     let recipients = reset_recipients(app, origin, identifier, "phone", &phone);
@@ -717,7 +721,7 @@ async fn request_by_sms(
             .await?;
         let reference = record(app, kind, Some(&account.id), Outcome::Limited).await?;
         // As long as a send takes, like every other answer of this screen.
-        tokio::time::sleep(app.sms.typical_latency()).await;
+        tokio::time::sleep_until(answer_at).await;
         return Ok((reference, challenge_id));
     }
     challenges(app)
@@ -744,7 +748,7 @@ async fn request_by_sms(
         reference.clone(),
     );
     after_answer(app, reference.clone(), work);
-    tokio::time::sleep(app.sms.typical_latency()).await;
+    tokio::time::sleep_until(answer_at).await;
     Ok((reference, challenge_id))
 }
 
