@@ -281,7 +281,33 @@ pub async fn import(
                 let email = guardian.email.as_ref().map(|e| e.to_string());
                 let phone = guardian.phone.as_ref().map(|p| p.as_str().to_owned());
                 let mut changed = false;
-                // Contact details of an activated account are its owner's: the file does not overwrite them.
+                // Contact details of an activated account are its owner's: the
+                // file does not overwrite its address. Its phone, which no page
+                // lets the owner change, is the one the family gave the school
+                // (the seeds' « fiche de renseignement » of the rentrée): a new
+                // one in the file replaces it, for the account's own name only
+                // (a grouped account answers to two parents, each their phone).
+                if !current.unused
+                    && current.name == *name
+                    && phone.is_some()
+                    && current.phone != phone
+                {
+                    if !dry_run {
+                        sqlx::query(
+                            "UPDATE accounts SET phone = $1, updated_at = $2 WHERE id = $3",
+                        )
+                        .bind(&phone)
+                        .bind(now)
+                        .bind(&current.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    changed = true;
+                    report.changes.push(format!(
+                        "ligne {} : téléphone de {} {} mis à jour",
+                        row.line, guardian.given_name, guardian.family_name
+                    ));
+                }
                 if current.unused && (current.email != email || current.phone != phone) {
                     if !dry_run {
                         sqlx::query(

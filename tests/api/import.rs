@@ -537,6 +537,43 @@ async fn a_reset_account_keeps_its_owners_contact_details() {
     );
 }
 
+/// A parent's phone comes from the school's records (no page changes it): a
+/// new number in the file reaches an activated account, whose address stays
+/// its owner's; a file without a number keeps the one known.
+#[tokio::test]
+async fn a_new_phone_in_the_file_reaches_an_activated_account() {
+    let app = app_with_school().await;
+    let row = |phone: &str| {
+        file(&[&format!(
+            "1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,marc@example.org,{phone},,,,"
+        )])
+    };
+    app.import("0590001A", &row("06 12 34 56 78"))
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE accounts SET state = 'active', activated_at = 5, email = 'marc.new@example.org' \
+         WHERE identifier = 'marc.baillet'",
+    )
+    .execute(&app.app.db)
+    .await
+    .unwrap();
+    let report = app
+        .import("0590001A", &row("07 98 76 54 32"))
+        .await
+        .unwrap();
+    assert_eq!(report.guardians_updated, 1, "{:?}", report.changes);
+    let marc = app.account_named("marc.baillet").await;
+    assert_eq!(marc.phone.as_deref(), Some("+33798765432"));
+    assert_eq!(marc.email.as_deref(), Some("marc.new@example.org"));
+    let report = app.import("0590001A", &row("")).await.unwrap();
+    assert_eq!(report.guardians_updated, 0, "{:?}", report.changes);
+    assert_eq!(
+        app.account_named("marc.baillet").await.phone.as_deref(),
+        Some("+33798765432")
+    );
+}
+
 /// A parent's account holding two children (grouped, then reset by the
 /// school) gets one letter, not one per child.
 #[tokio::test]
