@@ -727,15 +727,18 @@ async fn request_by_sms(
     challenges(app)
         .put(&challenge_id, &waiting(Some(account.id.clone())), ttl)
         .await?;
+    let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
+    // The request's number, as its screen shows it: a parent who asked
+    // twice (the first SMS slow to come) knows which code the screen takes.
+    let number = reference.as_str();
     let text = match crate::domain::Locale::current() {
         crate::domain::Locale::Fr => format!(
-            "Votre code de changement de mot de passe : {code}. Il est valable 10 minutes. Ne le communiquez à personne."
+            "Demande n° {number} : votre code de changement de mot de passe est {code}. Il est valable 10 minutes. Ne le communiquez à personne."
         ),
         crate::domain::Locale::En => format!(
-            "Your password change code: {code}. It is valid for 10 minutes. Do not share it with anyone."
+            "Request no. {number}: your password change code is {code}. It is valid for 10 minutes. Do not share it with anyone."
         ),
     };
-    let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
     // Sent after the answer, which waits as long as a send usually takes, as
     // every other answer of this screen (SPEC §3.7): a gateway slow, failing
     // or retrying shows nothing of which identifiers have a phone.

@@ -663,6 +663,9 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "Code reçu par SMS" => "Code received by text message",
         "6 chiffres ; 3 essais au plus." => "6 digits; 3 tries at most.",
+        "Le SMS à utiliser porte le n° de cette demande :" => {
+            "The text message to use bears this request's number:"
+        }
         "Demander un nouveau code" => "Ask for a new code",
         "Modifiez votre mot de passe" => "Change your password",
         "Veuillez saisir votre identifiant ainsi que votre nouveau mot de passe." => {

@@ -641,9 +641,15 @@ async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
     // Three wrong codes spend the code.
     let (status, code_page) = request_reset(&app, &browser, "claire.martin", "sms").await;
     assert_eq!(status, 200);
-    reference(&code_page);
+    let number = reference(&code_page);
     let (to, text) = sms_outbox(&app).await.pop().expect("an SMS in the outbox");
     assert_eq!(to, "+33612345678");
+    // The SMS names its request, as the screen does beside the code's field.
+    assert!(
+        text.starts_with(&format!("Demande n° {number} :")),
+        "{text}"
+    );
+    assert!(code_page.contains(&format!("porte le n° de cette demande : {number}.")));
     let right = code_in(&text);
     let wrong = if right == "000000" {
         "111111"
