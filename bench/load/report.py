@@ -61,8 +61,9 @@ def main(path):
     print("#### Memory (RSS of the server process)")
     print()
     settle = next((m["settle_s"] for (_, kind), m in runs.items() if kind == "memory" and "settle_s" in m), None)
+    settled = f"{settle} s after the storm" if settle is not None else "later (not read)"
     print("| setup | idle, after start | peak during the 256-connection storm (VmHWM) | as the storm ends "
-          f"| {settle} s after the storm | storm logins/s | storm p50 / p99 ms | storm errors |")
+          f"| {settled} | storm logins/s | storm p50 / p99 ms | storm errors |")
     print("|---|---|---|---|---|---|---|---|")
     for _, clef, peer in PAIRS:
         for setup in (clef, peer):

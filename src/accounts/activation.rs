@@ -591,8 +591,17 @@ pub async fn change_password(
     cancel_address_change(&mut tx, &account.id, now).await?;
     let families = refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
     tx.commit().await?;
-    recovery::forget_sms_code(app, &account.id).await?;
-    logout::signed_out_everywhere_else(app, &account.id, epoch, keep_session).await?;
+    // Done: the person gets the success page whatever fails below, which
+    // carrying this session into the new epoch (first: without it, the
+    // person is signed out), ending the others' records and telling their
+    // clients, voiding an SMS code only complete.
+    if let Err(e) = logout::signed_out_everywhere_else(app, &account.id, epoch, keep_session).await
+    {
+        tracing::error!(account = %account.id, error = %e, "other sessions not ended after a password change");
+    }
+    if let Err(e) = recovery::forget_sms_code(app, &account.id).await {
+        tracing::error!(account = %account.id, error = %e, "SMS codes not voided after a password change");
+    }
     // Once more: a family an exchange of another session wrote between the
     // revocation above and the end of that session.
     refresh::revoke_all_of(&app.db, &account.id, app.now()).await?;

@@ -382,7 +382,7 @@ async fn group_sealed(
     // identifier stays taken for the record.
     sqlx::query(
         "UPDATE accounts SET state = 'closed', merged_into = $1, provisional_password = NULL, \
-         updated_at = $2 WHERE id = $3",
+         session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3",
     )
     .bind(principal_id)
     .bind(now)
@@ -398,7 +398,13 @@ async fn group_sealed(
     .await?;
     refresh::revoke_all_of(&mut *tx, other_id, now).await?;
     tx.commit().await?;
-    logout::sign_out_everywhere(app, other_id).await?;
+    // Done: the closed account's cookies stopped with the commit (its
+    // session epoch moved on); ending the sessions' records, telling their
+    // clients and ending its tokens is what may fail below, logged, not
+    // shown: the grouping stands.
+    if let Err(e) = logout::sign_out_everywhere(app, other_id).await {
+        tracing::error!(closed = %other_id, error = %e, "sessions of the grouped account not ended");
+    }
     tracing::info!(principal = %principal_id, closed = %other_id, moved, "accounts grouped");
     // Each trail names the other account: a school reading the closed
     // one's sees where its children went.

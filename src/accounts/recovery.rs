@@ -686,7 +686,10 @@ async fn request_by_sms(
         tokio::time::sleep_until(answer_at).await;
         return Ok((reference, challenge_id));
     };
-    let recipients = reset_recipients(app, origin, identifier, "phone", &phone);
+    // A phone stored before numbers were kept in E.164 is counted as one.
+    let counted = crate::provisioning::csv_file::Phone::parse(&phone)
+        .map_or_else(|_| phone.clone(), |p| p.as_str().to_owned());
+    let recipients = reset_recipients(app, origin, identifier, "phone", &counted);
     // The day's budget counts only SMS that the other limits let go, so that
     // requests held back for one name or one address cannot spend
     // everyone's; and not those of a browser that signed in to the account
@@ -730,13 +733,14 @@ async fn request_by_sms(
     let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
     // The request's number, as its screen shows it: a parent who asked
     // twice (the first SMS slow to come) knows which code the screen takes.
+    // GSM-7 characters only (no « n° »), so the text stays one SMS.
     let number = reference.as_str();
     let text = match crate::domain::Locale::current() {
         crate::domain::Locale::Fr => format!(
-            "Demande n° {number} : votre code de changement de mot de passe est {code}. Il est valable 10 minutes. Ne le communiquez à personne."
+            "Demande {number} : votre code de changement de mot de passe est {code}. Il est valable 10 minutes. Ne le communiquez à personne."
         ),
         crate::domain::Locale::En => format!(
-            "Request no. {number}: your password change code is {code}. It is valid for 10 minutes. Do not share it with anyone."
+            "Request {number}: your password change code is {code}. It is valid for 10 minutes. Do not share it with anyone."
         ),
     };
     // Sent after the answer, which waits as long as a send usually takes, as

@@ -538,7 +538,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
         let (this, kept) = (preference(header, column), preference(first_header, column));
         if this < kept {
             columns.insert(column, index);
-        } else if this == 0 && kept == 0 {
+        } else if (this == 0 && kept == 0) || first_header == header {
             return Err(file_error(if first_header == header {
                 format!("la colonne « {header} » apparaît deux fois")
             } else {
@@ -597,13 +597,16 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
         // cell holding the separator) swallows the rows between into one
         // cell, and its row still reads well: a line inside a cell with a
         // row's worth of separators is such a swallowed row.
+        // So is a record that ends up with more cells than the header: the
+        // quote closed early in the next row, whose rest follows as cells.
         let a_row = headers.len().saturating_sub(1).max(2);
         if broken
-            && record.iter().any(|cell| {
-                cell.lines()
-                    .skip(1)
-                    .any(|inner| inner.bytes().filter(|&b| b == separator).count() >= a_row)
-            })
+            && (record.len() > headers.len()
+                || record.iter().any(|cell| {
+                    cell.lines()
+                        .skip(1)
+                        .any(|inner| inner.bytes().filter(|&b| b == separator).count() >= a_row)
+                }))
         {
             return Err(vec![RowError {
                 line,
@@ -845,13 +848,14 @@ mod tests {
             "the mobile, whatever the column order"
         );
         assert_eq!(rows[1].birthdate.iso(), "2012-09-03", "Excel's day number");
-        // Two columns alike still refuse the file.
-        let twice = "N° élève;Nom;Nom;Prénom;Date de naissance;Classe\r\n";
-        assert!(
-            parse(twice.as_bytes()).unwrap_err()[0]
-                .reason
-                .contains("deux fois")
-        );
+        // Two columns alike still refuse the file, second choices too.
+        for twice in [
+            "N° élève;Nom;Nom;Prénom;Date de naissance;Classe\r\n",
+            "N° élève;Nom;Prénom;Date de naissance;Classe;Téléphone responsable 1;Téléphone responsable 1\r\n",
+        ] {
+            let errors = parse(twice.as_bytes()).unwrap_err();
+            assert!(errors[0].reason.contains("deux fois"), "{twice}");
+        }
     }
 
     #[test]
@@ -1023,6 +1027,18 @@ mod tests {
         .join("\r\n");
         let errors = parse(text.as_bytes()).unwrap_err();
         assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2, "{}", errors[0]);
+        assert!(errors[0].reason.contains("guillemet"));
+        // Closed early in the next row by its quoted name: the rest of that
+        // row would follow as cells of the first.
+        let early = [
+            "student_id;family_name;given_name;birthdate;class;observations",
+            "1;Baillet;Julie;03/09/2012;5 B;\"PAI",
+            "2;\"Le Roux\";Léo;02/02/2011;4 A;",
+            "",
+        ]
+        .join("\r\n");
+        let errors = parse(early.as_bytes()).unwrap_err();
         assert_eq!(errors[0].line, 2, "{}", errors[0]);
         assert!(errors[0].reason.contains("guillemet"));
         // A cell of several lines, quoted and closed, with a few separators

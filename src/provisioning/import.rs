@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::Any;
 
-use super::csv_file::{self, GuardianRow, PupilRow, RowError, StudentNumber};
+use super::csv_file::{self, GuardianRow, Phone, PupilRow, RowError, StudentNumber};
 use super::identifiers;
 use super::provisional::{self, LetterCipher};
 use crate::accounts::store::establishment_by_uai;
@@ -281,34 +281,21 @@ pub async fn import(
                 let email = guardian.email.as_ref().map(|e| e.to_string());
                 let phone = guardian.phone.as_ref().map(|p| p.as_str().to_owned());
                 let mut changed = false;
-                // Contact details of an activated account are its owner's: the
-                // file does not overwrite its address. Its phone, which no page
-                // lets the owner change, is the one the family gave the school
-                // (the seeds' « fiche de renseignement » of the rentrée): a new
-                // one in the file replaces it, for the account's own name only
-                // (a grouped account answers to two parents, each their phone).
-                if !current.unused
-                    && current.name == *name
-                    && phone.is_some()
-                    && current.phone != phone
-                {
-                    if !dry_run {
-                        sqlx::query(
-                            "UPDATE accounts SET phone = $1, updated_at = $2 WHERE id = $3",
-                        )
-                        .bind(&phone)
-                        .bind(now)
-                        .bind(&current.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    changed = true;
-                    report.changes.push(format!(
-                        "ligne {} : téléphone de {} {} mis à jour",
-                        row.line, guardian.given_name, guardian.family_name
-                    ));
-                }
-                if current.unused && (current.email != email || current.phone != phone) {
+                // An unused account takes the file's contact details. An
+                // activated one's address is its owner's: the file does not
+                // overwrite it. Its phone, which no page lets the owner
+                // change, is the one the family gave the school (the seeds'
+                // « fiche de renseignement » of the rentrée): a new one in
+                // the file replaces it, for the account's own name only (a
+                // grouped account answers to two parents, each their phone).
+                let (email, phone) = if current.unused {
+                    (email, phone)
+                } else if current.name == *name && phone.is_some() {
+                    (current.email.clone(), phone)
+                } else {
+                    (current.email.clone(), current.phone.clone())
+                };
+                if current.email != email || current.phone != phone {
                     if !dry_run {
                         sqlx::query(
                             "UPDATE accounts SET email = $1, phone = $2, updated_at = $3 WHERE id = $4",
@@ -393,12 +380,14 @@ pub async fn import(
     }
     // Pupils of the school the file does not name (left, changed school, or
     // a file of one class): their accounts stay open, the school decides.
+    // Not when rows were left out: their pupils would be named as absent.
     let named: std::collections::HashSet<String> =
         rows.iter().map(|row| row.student_ref.key()).collect();
     let mut absent: Vec<&ExistingStudent> = students
         .iter()
         .filter(|(key, student)| !student.closed && !named.contains(*key))
         .map(|(_, student)| student)
+        .filter(|_| report.skipped.is_empty())
         .collect();
     if !absent.is_empty() {
         absent.sort_by(|a, b| {
@@ -684,7 +673,11 @@ async fn existing_guardians(
             name: FoldedName::of(&given_name, &family_name),
             display_name: format!("{given_name} {family_name}"),
             email: row.try_get("email")?,
-            phone: row.try_get("phone")?,
+            // As the file's are read: one stored before numbers were kept
+            // in E.164 (`0612345678`) is the same number, not a change.
+            phone: row
+                .try_get::<Option<String>, _>("phone")?
+                .map(|stored| Phone::parse(&stored).map_or(stored, |p| p.as_str().to_owned())),
             unused: state == "provisional" && activated_at.is_none(),
             closed: state == "closed",
         };

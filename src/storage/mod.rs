@@ -125,9 +125,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 pub fn migrator() -> Migrator {
+    migrator_up_to(i64::MAX)
+}
+
+/// The migrations up to `last`, to test one against data of the version before.
+fn migrator_up_to(last: i64) -> Migrator {
     Migrator::with_migrations(
         MIGRATIONS
             .iter()
+            .filter(|&&(version, _, _)| version <= last)
             .map(|&(version, description, sql)| {
                 Migration::new(
                     version,
@@ -306,6 +312,45 @@ pub fn violated_constraint(error: &sqlx::Error) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Migration 0017 dates the parent accounts the school closed before it,
+    /// from the audit trail; not an account closed by a grouping.
+    #[tokio::test]
+    async fn closures_made_before_0017_are_dated_from_the_audit_trail() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = connect(&url).await.unwrap();
+        migrator_up_to(16).run(&db).await.unwrap();
+        for (id, merged_into) in [("closed", None), ("grouped", Some("closed"))] {
+            sqlx::query(
+                "INSERT INTO accounts (id, identifier, kind, state, given_name, family_name, merged_into, \
+                 created_at, updated_at) VALUES ($1, $1, 'guardian', 'closed', 'Marc', 'Baillet', $2, 0, 0)",
+            )
+            .bind(id)
+            .bind(merged_into)
+            .execute(&db)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO audit_events (id, at, event, outcome, account_id, detail) \
+                 VALUES ($1, 42, 'staff_action', 'ok', $1, 'close')",
+            )
+            .bind(id)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+        migrator().run(&db).await.unwrap();
+        let dated: Vec<(String, Option<i64>)> =
+            sqlx::query_as("SELECT id, closed_by_school_at FROM accounts ORDER BY id")
+                .fetch_all(&db)
+                .await
+                .unwrap();
+        assert_eq!(
+            dated,
+            [("closed".into(), Some(42)), ("grouped".into(), None)]
+        );
+    }
 
     #[test]
     fn batches_are_cut_into_runs_of_seven_sizes_largest_first() {

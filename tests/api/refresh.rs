@@ -449,65 +449,42 @@ async fn third_party_clients_get_refresh_tokens_only_with_consented_offline_acce
     }
 }
 
+/// A replayed code revokes the refresh family it started; also after its
+/// access token was revoked: the thief who redeemed a stolen code first
+/// cannot shield its refresh token from the victim's replay by revoking its
+/// own access token (nor by waiting for it to expire), the code names the
+/// family itself.
 #[tokio::test]
 async fn a_replayed_code_also_revokes_the_refresh_family_it_started() {
     let app = spawn_app().await;
     app.family().await;
     let client = app.client(false).await;
-    let back = authorize_and_login(
-        &app,
-        &browser(),
-        &authorize_url(&app, &client.0, &[]),
-        "claire.martin",
-    )
-    .await;
-    let code = location_param(&back, "code").unwrap();
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(exchange(&app, &client, &code, None).await.status(), 400);
-    assert_eq!(
-        error_of(refresh(&app, &client, &text(&tokens, "refresh_token")).await).await,
-        "invalid_grant"
-    );
-}
-
-/// The thief who redeemed a stolen code first cannot shield its refresh
-/// token from the victim's replay by revoking its own access token (nor by
-/// waiting for it to expire): the code names the family itself.
-#[tokio::test]
-async fn a_replayed_code_revokes_its_family_after_its_access_token_was_revoked() {
-    let app = spawn_app().await;
-    app.family().await;
-    let client = app.client(false).await;
-    let back = authorize_and_login(
-        &app,
-        &browser(),
-        &authorize_url(&app, &client.0, &[]),
-        "claire.martin",
-    )
-    .await;
-    let code = location_param(&back, "code").unwrap();
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let revoked = post(
-        &app,
-        &client,
-        "/revoke",
-        &[("token", &text(&tokens, "access_token"))],
-    )
-    .await;
-    assert_eq!(revoked.status(), 200);
-    assert_eq!(exchange(&app, &client, &code, None).await.status(), 400);
-    assert_eq!(
-        error_of(refresh(&app, &client, &text(&tokens, "refresh_token")).await).await,
-        "invalid_grant"
-    );
+    for revoke_access_first in [false, true] {
+        let back = authorize_and_login(
+            &app,
+            &browser(),
+            &authorize_url(&app, &client.0, &[]),
+            "claire.martin",
+        )
+        .await;
+        let code = location_param(&back, "code").unwrap();
+        let tokens: Value = exchange(&app, &client, &code, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if revoke_access_first {
+            let access = text(&tokens, "access_token");
+            let revoked = post(&app, &client, "/revoke", &[("token", &access)]).await;
+            assert_eq!(revoked.status(), 200);
+        }
+        assert_eq!(exchange(&app, &client, &code, None).await.status(), 400);
+        assert_eq!(
+            error_of(refresh(&app, &client, &text(&tokens, "refresh_token")).await).await,
+            "invalid_grant",
+            "access token revoked first: {revoke_access_first}"
+        );
+    }
 }
 
 #[tokio::test]
