@@ -88,7 +88,7 @@ impl Phone {
 
 /// A French number's nine digits after the trunk `0`, in E.164: `+33`, or
 /// the overseas department's own code.
-pub fn french(national: &str) -> String {
+fn french(national: &str) -> String {
     let code = match national.get(..3).unwrap_or_default() {
         "262" | "263" | "269" | "639" | "692" | "693" => "262",
         "590" | "690" | "691" => "590",
