@@ -79,6 +79,19 @@ pub const SMS_PER_ADDRESS: Backoff = Backoff {
     window: Duration::from_secs(3600),
 };
 
+/// Failed client authentications at the token, introspection and
+/// revocation endpoints per client address: 50 in 15 minutes, then the
+/// address is answered 429 for 15 minutes before anything is checked. Client
+/// secrets are 32 random bytes: the limit is against floods (each unknown
+/// `client_id` costs a database read), not guessing. Only failures count: a
+/// relying party's own traffic, however heavy, never does.
+pub const CLIENT_AUTH_PER_ADDRESS: Backoff = Backoff {
+    free: 50,
+    first_delay: 15 * 60,
+    max_delay: 15 * 60,
+    window: Duration::from_secs(15 * 60),
+};
+
 /// Confirmation mails a person asks for (sent again, to a corrected or a
 /// changed address): five an hour per account, then none until the hour is
 /// over. A session, even an attacker's own, cannot make Clef mail an address
@@ -128,6 +141,11 @@ fn client(address: IpAddr) -> String {
     }
 }
 
+/// Where the end of an address's client-authentication lock is kept.
+fn client_auth_lock(address: IpAddr) -> String {
+    format!("client-auth:locked:{}", client(address))
+}
+
 /// The counters, in the short-lived store.
 pub struct Throttle {
     store: ShortLived,
@@ -173,6 +191,35 @@ impl Throttle {
     pub async fn enter_recovery(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
         let key = format!("recovery:address:{}", client(address));
         self.pass(&key, &RECOVERY_PER_ADDRESS, now).await
+    }
+
+    /// Whether `address` is held back after too many failed client
+    /// authentications (see [`CLIENT_AUTH_PER_ADDRESS`]); counts nothing.
+    pub async fn client_auth_gate(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
+        let until = self.store.get(&client_auth_lock(address)).await?;
+        Ok(match until.and_then(|until| until.parse::<i64>().ok()) {
+            Some(until) if until > now => Gate::Closed {
+                retry_after: (until - now) as u64,
+            },
+            _ => Gate::Open,
+        })
+    }
+
+    /// Counts a failed client authentication from `address`; past the limit,
+    /// holds the address back (`client_auth_gate`) and says so.
+    pub async fn client_auth_failed(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
+        let key = format!("client-auth:address:{}", client(address));
+        let gate = self.pass(&key, &CLIENT_AUTH_PER_ADDRESS, now).await?;
+        if let Gate::Closed { retry_after } = gate {
+            self.store
+                .put(
+                    &client_auth_lock(address),
+                    &(now + retry_after as i64).to_string(),
+                    Duration::from_secs(retry_after),
+                )
+                .await?;
+        }
+        Ok(gate)
     }
 
     /// Counts a reset SMS about to go to a stranger of `address` (see

@@ -12,11 +12,12 @@ use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
 use super::error::{WebError, oauth_json};
-use super::extract::{Form, MaybeSession, QueryOrForm};
+use super::extract::{ClientAddress, Form, MaybeSession, QueryOrForm};
 use super::locale::{self, Locale};
 use super::pages::no_store;
 use super::redirect::{rejection_response, respond, to_consent};
 use super::{AppState, login};
+use crate::accounts::throttle::Gate;
 use crate::app::Clef;
 use crate::domain::Params;
 use crate::oidc::authorize::{self, AuthorizeOutcome, Rejection};
@@ -170,6 +171,17 @@ impl FromRequest<Arc<Clef>> for AuthenticatedClient {
     type Rejection = Response;
 
     async fn from_request(request: Request, app: &Arc<Clef>) -> Result<Self, Response> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = request.into_parts();
+        let Ok(ClientAddress(address)) = ClientAddress::from_request_parts(&mut parts, app).await;
+        let request = Request::from_parts(parts, body);
+        // An address held back after too many failures is refused before
+        // anything is read or checked.
+        let unavailable = |e: anyhow::Error| oauth_json(&OAuthError::from(e));
+        let gate = app.throttle.client_auth_gate(address, app.now()).await;
+        if let Gate::Closed { retry_after } = gate.map_err(unavailable)? {
+            return Err(too_many_failures(retry_after));
+        }
         let basic = basic_credentials(request.headers());
         let Ok(Form(params)) = Form::from_request(request, app).await;
         let params =
@@ -184,11 +196,29 @@ impl FromRequest<Arc<Clef>> for AuthenticatedClient {
             // A 401 names a scheme to authenticate with (RFC 9110 §15.5.2),
             // whichever method failed.
             Err(e) if e.code == ErrorCode::InvalidClient => {
-                Err(with_basic_challenge(oauth_json(&e)))
+                let counted = app.throttle.client_auth_failed(address, app.now()).await;
+                match counted.map_err(unavailable)? {
+                    Gate::Closed { retry_after } => Err(too_many_failures(retry_after)),
+                    Gate::Open => Err(with_basic_challenge(oauth_json(&e))),
+                }
             }
             Err(e) => Err(oauth_json(&e)),
         }
     }
+}
+
+/// 429 once an address failed client authentication too often (see
+/// [`crate::accounts::throttle::CLIENT_AUTH_PER_ADDRESS`]).
+fn too_many_failures(retry_after: u64) -> Response {
+    let e = OAuthError::invalid_client(
+        "too many failed client authentications from this address; retry later",
+    );
+    let mut response = oauth_json(&e);
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+    response
 }
 
 /// JSON that no cache keeps (tokens, introspection).

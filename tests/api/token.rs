@@ -566,3 +566,57 @@ async fn scheme_names_are_read_without_case_and_a_token_sent_twice_is_refused() 
         200
     );
 }
+
+/// A hundred wrong secrets at once from one address behind the proxy: fifty
+/// are checked and refused, the rest and what follows from that address get
+/// 429 with Retry-After, before anything is checked — even right credentials;
+/// another address, and the relying party's own, is served.
+#[tokio::test]
+async fn failed_client_authentications_hold_an_address_back() {
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let client = app.client(false).await;
+    let introspect = |from: &'static str, secret: String| {
+        let (url, id) = (app.url("/introspect"), client.0.clone());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("x-forwarded-for", from)
+                .basic_auth(id, Some(secret))
+                .form(&[("token", "no-such-token")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        attempts.spawn(introspect("203.0.113.66", "pas-le-secret".to_owned()));
+    }
+    let mut statuses = Vec::new();
+    while let Some(response) = attempts.join_next().await {
+        let response = response.unwrap();
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        50,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        50,
+        "{statuses:?}"
+    );
+
+    let secret = client.1.clone().unwrap();
+    let held = introspect("203.0.113.66", secret.clone()).await;
+    assert_eq!(error_of(held).await, (429, "invalid_client".into()));
+    let elsewhere = introspect("198.51.100.7", secret).await;
+    assert_eq!(elsewhere.status(), 200);
+}
