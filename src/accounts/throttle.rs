@@ -141,9 +141,9 @@ fn client(address: IpAddr) -> String {
     }
 }
 
-/// Where the end of an address's client-authentication lock is kept.
-fn client_auth_lock(address: IpAddr) -> String {
-    format!("client-auth:locked:{}", client(address))
+/// The count of an address's failed client authentications.
+fn client_auth_key(address: IpAddr) -> String {
+    format!("client-auth:address:{}", client(address))
 }
 
 /// The counters, in the short-lived store.
@@ -196,30 +196,23 @@ impl Throttle {
     /// Whether `address` is held back after too many failed client
     /// authentications (see [`CLIENT_AUTH_PER_ADDRESS`]); counts nothing.
     pub async fn client_auth_gate(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
-        let until = self.store.get(&client_auth_lock(address)).await?;
-        Ok(match until.and_then(|until| until.parse::<i64>().ok()) {
-            Some(until) if until > now => Gate::Closed {
-                retry_after: (until - now) as u64,
+        let held = self
+            .store
+            .held_back(&client_auth_key(address), &CLIENT_AUTH_PER_ADDRESS, now)
+            .await?;
+        Ok(match held {
+            Some(retry_after) => Gate::Closed {
+                retry_after: retry_after.max(1),
             },
-            _ => Gate::Open,
+            None => Gate::Open,
         })
     }
 
     /// Counts a failed client authentication from `address`; past the limit,
-    /// holds the address back (`client_auth_gate`) and says so.
+    /// the address is held back (`client_auth_gate`), and so is this one.
     pub async fn client_auth_failed(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
-        let key = format!("client-auth:address:{}", client(address));
-        let gate = self.pass(&key, &CLIENT_AUTH_PER_ADDRESS, now).await?;
-        if let Gate::Closed { retry_after } = gate {
-            self.store
-                .put(
-                    &client_auth_lock(address),
-                    &(now + retry_after as i64).to_string(),
-                    Duration::from_secs(retry_after),
-                )
-                .await?;
-        }
-        Ok(gate)
+        self.pass(&client_auth_key(address), &CLIENT_AUTH_PER_ADDRESS, now)
+            .await
     }
 
     /// Counts a reset SMS about to go to a stranger of `address` (see

@@ -107,6 +107,20 @@ impl ShortLived {
         }
     }
 
+    /// The delay attempts under `key` would be refused with now by `rule`
+    /// (`Some(retry_after)`), read without counting one: a gate checked
+    /// before anything else, where only failures are counted.
+    pub async fn held_back(
+        &self,
+        key: &str,
+        rule: &Backoff,
+        now: i64,
+    ) -> anyhow::Result<Option<u64>> {
+        let raw = self.get(key).await?;
+        let (_, not_before) = counter_at(raw.as_deref(), rule, now);
+        Ok((now < not_before).then(|| (not_before - now) as u64))
+    }
+
     /// Takes back one counted attempt (it turned out to be legitimate), leaving
     /// any delay in force as it is.
     pub async fn refund(&self, key: &str) -> anyhow::Result<()> {
@@ -167,6 +181,18 @@ pub enum Attempt {
 /// An attempt counter as stored, `count:not_before:last` (seconds of the
 /// app's clock; `last`, the last admitted attempt, is absent from counters
 /// an older version wrote).
+/// An attempt counter as `rule` reads it at `now`: its count and the time
+/// before which attempts are refused; forgotten `window` after its last
+/// admitted attempt, by the app's clock, as the lock is timed (not a second
+/// later by the store's). The Redis script reads it the same way.
+fn counter_at(raw: Option<&str>, rule: &Backoff, now: i64) -> (u64, i64) {
+    let (count, not_before, last) = raw.map_or((0, 0, None), parse_counter);
+    if last.is_some_and(|last| now >= last + rule.window.as_secs() as i64) {
+        return (0, 0);
+    }
+    (count, not_before)
+}
+
 fn parse_counter(raw: &str) -> (u64, i64, Option<i64>) {
     let mut fields = raw.split(':');
     let count = fields.next().and_then(|c| c.parse().ok());
@@ -261,13 +287,8 @@ impl MemoryStore {
             .entries
             .get(key)
             .filter(|(_, expires)| *expires > Instant::now())
-            .map(|(value, _)| parse_counter(value));
-        let (mut count, mut not_before, last) = live.unwrap_or((0, 0, None));
-        // Forgotten `window` after the last admitted attempt, by the app's
-        // clock, as the lock is timed: not a second later by the store's.
-        if last.is_some_and(|last| now >= last + rule.window.as_secs() as i64) {
-            (count, not_before) = (0, 0);
-        }
+            .map(|(value, _)| value.as_str());
+        let (count, not_before) = counter_at(live, rule, now);
         if now < not_before {
             return Attempt::Refused {
                 retry_after: (not_before - now) as u64,
