@@ -687,8 +687,7 @@ async fn request_by_sms(
         return Ok((reference, challenge_id));
     };
     // A phone stored before numbers were kept in E.164 is counted as one.
-    let counted = crate::provisioning::csv_file::Phone::parse(&phone)
-        .map_or_else(|_| phone.clone(), |p| p.as_str().to_owned());
+    let counted = crate::provisioning::csv_file::Phone::as_stored(&phone);
     let recipients = reset_recipients(app, origin, identifier, "phone", &counted);
     // The day's budget counts only SMS that the other limits let go, so that
     // requests held back for one name or one address cannot spend

@@ -46,13 +46,6 @@ impl Subjects {
     }
 }
 
-/// A number as stored in E.164; one stored before numbers were (`0612345678`)
-/// as it would be read now, else as it is.
-fn international(phone: &str) -> String {
-    crate::provisioning::csv_file::Phone::parse(phone)
-        .map_or_else(|_| phone.to_owned(), |p| p.as_str().to_owned())
-}
-
 /// The scope each standard claim belongs to (OIDC Core §5.4), for the `claims`
 /// request parameter: asking for a claim asks for its scope, so consent and
 /// the token's `scope` say what the client receives.
@@ -106,7 +99,10 @@ pub async fn for_scopes(
     if scopes.contains("phone")
         && let Some(phone) = &account.phone
     {
-        claims.insert("phone_number".into(), international(phone).into());
+        claims.insert(
+            "phone_number".into(),
+            crate::provisioning::csv_file::Phone::as_stored(phone).into(),
+        );
         // The number comes from the school's file; Clef never checked it.
         claims.insert("phone_number_verified".into(), false.into());
     }

@@ -84,6 +84,12 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A number as stored, in E.164: one stored before numbers were kept so
+    /// (`0612345678`) as it would be read now, else as it is.
+    pub fn as_stored(stored: &str) -> String {
+        Self::parse(stored).map_or_else(|_| stored.to_owned(), |p| p.0)
+    }
 }
 
 /// A French number's nine digits after the trunk `0`, in E.164: `+33`, or

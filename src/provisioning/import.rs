@@ -677,7 +677,7 @@ async fn existing_guardians(
             // in E.164 (`0612345678`) is the same number, not a change.
             phone: row
                 .try_get::<Option<String>, _>("phone")?
-                .map(|stored| Phone::parse(&stored).map_or(stored, |p| p.as_str().to_owned())),
+                .map(|stored| Phone::as_stored(&stored)),
             unused: state == "provisional" && activated_at.is_none(),
             closed: state == "closed",
         };
