@@ -292,7 +292,11 @@ pub async fn sign_out_everywhere_else(
 
 /// [`sign_out_everywhere_else`] once the account has moved to the session
 /// epoch `epoch` (a password change, in its transaction): the session kept
-/// is carried into it, the others' clients are told.
+/// is carried into it, the others' clients are told, and every access token
+/// of the account issued until now stops working. Those of the session kept
+/// too: a token records its session but the revocation is one record per
+/// account, read with the token's; that session's services get new ones
+/// without asking the person (a refresh, or a sign-in on the session kept).
 pub async fn signed_out_everywhere_else(
     app: &Clef,
     account_id: &str,
@@ -306,6 +310,11 @@ pub async fn signed_out_everywhere_else(
     // end alone leaves, and which no page lists for a first-party service.
     let keep_sid = kept.as_ref().map(|s| s.sid.as_str());
     refresh::revoke_all_but_session(&app.db, account_id, keep_sid, app.now()).await?;
+    // And the access tokens handed out without a refresh family, which no
+    // family's revocation reaches: each would live on for its hour.
+    app.access_tokens
+        .revoke_all_for(account_id, app.now())
+        .await?;
     Ok(())
 }
 

@@ -386,17 +386,14 @@ pub async fn may_register(app: &Clef, bearer: Option<&str>) -> Result<bool, sqlx
     Ok(found.is_some_and(|hash| constant_time_eq(&hash, &digest(token))))
 }
 
-/// The client whose registration `token` manages (RFC 7592 §2).
+/// The client whose registration `token` manages (RFC 7592 §2), if it does.
 pub async fn managed(
     app: &Clef,
     client_id: &str,
-    token: Option<&str>,
-) -> Result<Result<Client, RegistrationError>, sqlx::Error> {
+    token: &str,
+) -> Result<Option<Client>, sqlx::Error> {
     let client = clients::find(&app.db, client_id).await?;
-    Ok(match (client, token) {
-        (Some(client), Some(token)) if client.registration_token_matches(token) => Ok(client),
-        _ => Err(RegistrationError::InvalidToken),
-    })
+    Ok(client.filter(|client| client.registration_token_matches(token)))
 }
 
 /// The registration as the client reads it (RFC 7591 §3.2.1, RFC 7592 §3).

@@ -180,7 +180,10 @@ impl FromRequest<Arc<Clef>> for AuthenticatedClient {
         let unavailable = |e: anyhow::Error| oauth_json(&OAuthError::from(e));
         let gate = app.throttle.client_auth_gate(address, app.now()).await;
         if let Gate::Closed { retry_after } = gate.map_err(unavailable)? {
-            return Err(too_many_failures(retry_after));
+            return Err(too_many_failures(
+                OAuthError::invalid_client(TOO_MANY),
+                retry_after,
+            ));
         }
         let basic = basic_credentials(request.headers());
         let Ok(Form(params)) = Form::from_request(request, app).await;
@@ -198,7 +201,10 @@ impl FromRequest<Arc<Clef>> for AuthenticatedClient {
             Err(e) if e.code == ErrorCode::InvalidClient => {
                 let counted = app.throttle.client_auth_failed(address, app.now()).await;
                 match counted.map_err(unavailable)? {
-                    Gate::Closed { retry_after } => Err(too_many_failures(retry_after)),
+                    Gate::Closed { retry_after } => Err(too_many_failures(
+                        OAuthError::invalid_client(TOO_MANY),
+                        retry_after,
+                    )),
                     Gate::Open => Err(with_basic_challenge(oauth_json(&e))),
                 }
             }
@@ -207,12 +213,12 @@ impl FromRequest<Arc<Clef>> for AuthenticatedClient {
     }
 }
 
+const TOO_MANY: &str = "too many failed client authentications from this address; retry later";
+
 /// 429 once an address failed client authentication too often (see
-/// [`crate::accounts::throttle::CLIENT_AUTH_PER_ADDRESS`]).
-fn too_many_failures(retry_after: u64) -> Response {
-    let e = OAuthError::invalid_client(
-        "too many failed client authentications from this address; retry later",
-    );
+/// [`crate::accounts::throttle::CLIENT_AUTH_PER_ADDRESS`]): `e` as JSON,
+/// with Retry-After.
+pub(super) fn too_many_failures(e: OAuthError, retry_after: u64) -> Response {
     let mut response = oauth_json(&e);
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     response

@@ -3,22 +3,99 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde_json::json;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::AppState;
-use super::error::WebError;
+use super::error::{WebError, oauth_json};
+use super::extract::ClientAddress;
+use super::oidc::too_many_failures;
 use super::pages::no_store;
+use crate::accounts::throttle::Gate;
+use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
+use crate::oidc::clients::Client;
 use crate::oidc::registration::{self, ClientMetadata, RegistrationError};
-use crate::oidc::{OAuthError, clients};
+use crate::oidc::{ErrorCode, OAuthError, clients};
 
-/// The bearer token of the request, if any.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    super::oidc::credentials(headers.get(header::AUTHORIZATION)?.to_str().ok()?, "Bearer")
+/// Who calls `/register`: the address its failed tokens count against, and
+/// the bearer token it presents, if any. An address held back after too many
+/// failed client authentications (these tokens or a client's credentials at
+/// the token endpoint, one count) is refused here, before any token is
+/// looked up.
+pub struct Caller {
+    address: IpAddr,
+    token: Option<String>,
+}
+
+impl FromRequestParts<Arc<Clef>> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<Clef>) -> Result<Self, Response> {
+        let Ok(ClientAddress(address)) = ClientAddress::from_request_parts(parts, app).await;
+        let gate = app.throttle.client_auth_gate(address, app.now()).await;
+        if let Gate::Closed { retry_after } = gate.map_err(unavailable)? {
+            return Err(held_back(retry_after));
+        }
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| super::oidc::credentials(value, "Bearer"))
+            .map(str::to_owned);
+        Ok(Self { address, token })
+    }
+}
+
+impl Caller {
+    /// The client whose registration the caller's token manages, with that
+    /// token.
+    async fn manages(
+        &self,
+        app: &Clef,
+        client_id: &str,
+    ) -> Result<Option<(Client, &str)>, sqlx::Error> {
+        let Some(token) = self.token.as_deref() else {
+            return Ok(None);
+        };
+        let client = registration::managed(app, client_id, token).await?;
+        Ok(client.map(|client| (client, token)))
+    }
+
+    /// The answer to a token refused (none, or not a live one): the failure
+    /// counted against the caller's address when a token was presented.
+    async fn refused(&self, app: &Clef) -> Response {
+        if self.token.is_none() {
+            return no_token();
+        }
+        match app
+            .throttle
+            .client_auth_failed(self.address, app.now())
+            .await
+        {
+            Ok(Gate::Open) => refused(&RegistrationError::InvalidToken),
+            Ok(Gate::Closed { retry_after }) => held_back(retry_after),
+            Err(e) => unavailable(e),
+        }
+    }
+}
+
+fn unavailable(e: anyhow::Error) -> Response {
+    oauth_json(&OAuthError::from(e))
+}
+
+fn held_back(retry_after: u64) -> Response {
+    let e = OAuthError::new(
+        ErrorCode::InvalidToken,
+        "too many failed client authentications from this address; retry later",
+    );
+    too_many_failures(e, retry_after)
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
@@ -91,14 +168,11 @@ fn not_stored(e: anyhow::Error) -> Result<Response, WebError> {
 /// `POST /register`.
 pub async fn register(
     State(app): AppState,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    if !registration::may_register(&app, bearer(&headers)).await? {
-        return Ok(match bearer(&headers) {
-            Some(_) => refused(&RegistrationError::InvalidToken),
-            None => no_token(),
-        });
+    if !registration::may_register(&app, caller.token.as_deref()).await? {
+        return Ok(caller.refused(&app).await);
     }
     let metadata = match parse(&body) {
         Ok(metadata) => metadata,
@@ -130,14 +204,10 @@ pub async fn register(
 pub async fn read(
     State(app): AppState,
     Path(client_id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, WebError> {
-    let Some(presented) = bearer(&headers) else {
-        return Ok(no_token());
-    };
-    let client = match registration::managed(&app, &client_id, Some(presented)).await? {
-        Ok(client) => client,
-        Err(e) => return Ok(refused(&e)),
+    let Some((client, presented)) = caller.manages(&app, &client_id).await? else {
+        return Ok(caller.refused(&app).await);
     };
     Ok(
         match clients::rotate_registration_token(&app.db, &client.id, presented).await? {
@@ -155,15 +225,11 @@ pub async fn read(
 pub async fn replace(
     State(app): AppState,
     Path(client_id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let Some(presented) = bearer(&headers) else {
-        return Ok(no_token());
-    };
-    let client = match registration::managed(&app, &client_id, Some(presented)).await? {
-        Ok(client) => client,
-        Err(e) => return Ok(refused(&e)),
+    let Some((client, presented)) = caller.manages(&app, &client_id).await? else {
+        return Ok(caller.refused(&app).await);
     };
     let metadata = match parse(&body) {
         Ok(metadata) => metadata,
@@ -205,22 +271,17 @@ pub async fn replace(
 pub async fn delete(
     State(app): AppState,
     Path(client_id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, WebError> {
-    let Some(presented) = bearer(&headers) else {
-        return Ok(no_token());
+    let Some((client, _)) = caller.manages(&app, &client_id).await? else {
+        return Ok(caller.refused(&app).await);
     };
-    match registration::managed(&app, &client_id, Some(presented)).await? {
-        Ok(client) => {
-            clients::delete(&app.db, &client.id, app.now()).await?;
-            app.clients.forget(&client.id);
-            tracing::info!(client = %client.id, "client deleted its registration");
-            let entry = Entry::new(Event::ClientDeleted, Outcome::Ok).client(&client.id);
-            audit::record(&app.db, entry, app.now()).await;
-            let mut response = StatusCode::NO_CONTENT.into_response();
-            no_store(&mut response);
-            Ok(response)
-        }
-        Err(e) => Ok(refused(&e)),
-    }
+    clients::delete(&app.db, &client.id, app.now()).await?;
+    app.clients.forget(&client.id);
+    tracing::info!(client = %client.id, "client deleted its registration");
+    let entry = Entry::new(Event::ClientDeleted, Outcome::Ok).client(&client.id);
+    audit::record(&app.db, entry, app.now()).await;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    no_store(&mut response);
+    Ok(response)
 }

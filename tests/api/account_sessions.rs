@@ -338,6 +338,72 @@ async fn signing_out_everywhere_ends_the_other_sessions_offline_refresh_tokens()
     assert_eq!(status, 200, "{body}");
 }
 
+/// The access tokens a service got without a refresh token end with
+/// « se déconnecter partout » and with a password change, those of every
+/// session: no refresh family's revocation reaches them, and each would
+/// otherwise answer at UserInfo for its hour. The session kept gets new ones
+/// without a sign-in.
+#[tokio::test]
+async fn signing_out_everywhere_and_a_password_change_end_the_access_tokens_handed_out() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let scope = "openid profile";
+    let there = browser_named("Telephone perdu");
+    let theirs = text(
+        &consented(&app, &there, &client, "claire.martin", scope).await,
+        "access_token",
+    );
+    let access_in = |browser: &reqwest::Client| {
+        let (app, browser, client) = (&app, browser.clone(), &client);
+        async move {
+            let code = code_without_asking(app, &browser, client, scope).await;
+            let body: Value = exchange(app, client, &code, None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert!(body.get("refresh_token").is_none(), "{body}");
+            text(&body, "access_token")
+        }
+    };
+    let here = signed_in(&app, "claire.martin", "Firefox du salon").await;
+    let ours = access_in(&here).await;
+    assert_eq!(userinfo_status(&app, &theirs).await, 200);
+    assert_eq!(userinfo_status(&app, &ours).await, 200);
+
+    app.clock.advance(1);
+    let done = post_from_account(&app, &here, "/compte/deconnexion-partout", &[]).await;
+    assert_eq!(done.status(), 200);
+    assert_eq!(userinfo_status(&app, &theirs).await, 401);
+    assert_eq!(userinfo_status(&app, &ours).await, 401);
+    let renewed = access_in(&here).await;
+    assert_eq!(
+        userinfo_status(&app, &renewed).await,
+        200,
+        "no sign-in asked"
+    );
+
+    let elsewhere = signed_in(&app, "claire.martin", "Tablette").await;
+    let theirs = access_in(&elsewhere).await;
+    assert_eq!(userinfo_status(&app, &theirs).await, 200);
+    app.clock.advance(1);
+    let changed = post_from_account(
+        &app,
+        &here,
+        "/compte/mot-de-passe",
+        &[
+            ("current_password", PASSWORD),
+            ("new_password", "Cartable2026"),
+            ("new_password_confirmation", "Cartable2026"),
+        ],
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    assert_eq!(userinfo_status(&app, &theirs).await, 401);
+    assert_eq!(userinfo_status(&app, &renewed).await, 401);
+}
+
 /// A code issued in a session that has ended since (here « se déconnecter
 /// partout » from another browser; a logout or a password reset end
 /// sessions alike) gives nothing: no tokens, no refresh family. A code of

@@ -682,6 +682,67 @@ async fn registration_needs_a_live_initial_access_token_unless_it_is_open() {
     assert!(body["registration_access_token"].as_str().is_some());
 }
 
+/// Wrong initial and registration access tokens from one address behind the
+/// proxy count as failed client authentications: fifty are looked up and
+/// refused, the rest and what follows from that address get 429 with
+/// Retry-After before any lookup — even a live token; another address is
+/// served, and so is a request without a token.
+#[tokio::test]
+async fn wrong_registration_tokens_hold_an_address_back() {
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let registered = register(&app, json!({ "redirect_uris": [REDIRECT_URI] })).await;
+    let read_url = app.url(&format!(
+        "/register/{}",
+        registered["client_id"].as_str().unwrap()
+    ));
+    let metadata = json!({ "redirect_uris": [REDIRECT_URI] }).to_string();
+    let create = |from: &'static str, token: String| {
+        let request = reqwest::Client::new()
+            .post(app.url("/register"))
+            .header("x-forwarded-for", from)
+            .header("content-type", "application/json")
+            .bearer_auth(token)
+            .body(metadata.clone());
+        async move { request.send().await.unwrap() }
+    };
+    let read = |from: &'static str, token: &str| {
+        let request = reqwest::Client::new()
+            .get(&read_url)
+            .header("x-forwarded-for", from)
+            .bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    let mut attempts = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        attempts.spawn(create("203.0.113.66", format!("wrong-initial-{i}")));
+        attempts.spawn(read("203.0.113.66", "wrong-registration-token"));
+    }
+    let mut statuses = Vec::new();
+    while let Some(response) = attempts.join_next().await {
+        let response = response.unwrap();
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        statuses.push(response.status().as_u16());
+    }
+    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    assert_eq!((count(401), count(429)), (50, 10), "{statuses:?}");
+
+    let live = initial_token(&app).await;
+    let (status, body) = status_and_json(create("203.0.113.66", live.clone()).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("invalid_token"))
+    );
+    let own = registered["registration_access_token"].as_str().unwrap();
+    assert_eq!(read("203.0.113.66", own).await.status(), 429);
+    assert_eq!(create("198.51.100.7", live).await.status(), 201);
+    assert_eq!(read("198.51.100.7", own).await.status(), 200);
+}
+
 #[tokio::test]
 async fn bad_metadata_is_refused_with_the_right_error_and_nothing_is_written() {
     let app = spawn_app().await;
