@@ -737,8 +737,38 @@ async fn serve(config: Config, demo_data: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    // Both listeners stop on the one signal.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.changed().await;
+        }
+    };
+    let metrics = match app.config.metrics_listen {
+        Some(metrics_listen) => {
+            let listener = tokio::net::TcpListener::bind(metrics_listen)
+                .await
+                .with_context(|| format!("listening on {metrics_listen} for /metrics"))?;
+            tracing::info!(%metrics_listen, "/metrics is served there alone");
+            Some(tokio::spawn(crate::web::serve_metrics(
+                app.clone(),
+                listener,
+                until_stopped(),
+            )))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(());
+    });
     tracing::info!(%listen, issuer = app.config.issuer_str(), "clef is serving");
-    crate::web::serve(app, listener, shutdown_signal()).await
+    crate::web::serve(app, listener, until_stopped()).await?;
+    if let Some(metrics) = metrics {
+        metrics.await??;
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

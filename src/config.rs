@@ -15,6 +15,11 @@ use url::Url;
 pub struct Config {
     /// Socket address of the HTTP listener.
     pub listen: SocketAddr,
+    /// A second listener answering `/metrics` alone (the Prometheus
+    /// exposition), which `listen` then does not serve: a port the public
+    /// proxy never reaches (`0.0.0.0:9090` in a pod). Unset, `/metrics` is on
+    /// `listen`, to be kept off the proxy's public side.
+    pub metrics_listen: Option<SocketAddr>,
     /// The issuer URL; every absolute URL Clef emits derives from it.
     pub issuer: Url,
     /// Folder for the embedded database and the outboxes.
@@ -127,6 +132,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             issuer: Url::parse("http://localhost:8080").expect("static URL"),
             data_dir: PathBuf::from("data"),
             keys_dir: PathBuf::from("keys"),
@@ -357,6 +363,12 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.metrics_listen == Some(self.listen) {
+            bail!(
+                "metrics_listen must differ from listen ({}): it is the port /metrics is moved to",
+                self.listen
+            );
+        }
         let issuer = &self.issuer;
         if !matches!(issuer.scheme(), "https" | "http") || issuer.host().is_none() {
             bail!("issuer must be an http(s) URL, got {issuer}");
@@ -574,6 +586,23 @@ mod tests {
         assert!(setting_names().contains(&"audit_retention_days"));
         let wrong = Config::from_sources(None, env(&[("CLEF_SESSION_TTL", "soon")]));
         assert!(wrong.unwrap_err().to_string().contains("session_ttl"));
+    }
+
+    #[test]
+    fn metrics_listen_is_another_port() {
+        let moved = Config::from_sources(None, env(&[("CLEF_METRICS_LISTEN", "0.0.0.0:9090")]));
+        assert_eq!(
+            moved.unwrap().metrics_listen,
+            Some(([0, 0, 0, 0], 9090).into())
+        );
+        let same = Config::from_sources(
+            None,
+            env(&[
+                ("CLEF_LISTEN", "127.0.0.1:8080"),
+                ("CLEF_METRICS_LISTEN", "127.0.0.1:8080"),
+            ]),
+        );
+        assert!(same.unwrap_err().to_string().contains("metrics_listen"));
     }
 
     #[test]

@@ -189,14 +189,18 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
 }
 
 pub fn router(app: Arc<Clef>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .merge(cross_origin(&app))
         .merge(registration(&app))
         .merge(pages(&app))
         .route("/langue", get(locale::switch))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(observe::metrics))
+        .route("/readyz", get(readyz));
+    // Moved to a listener of its own when one is configured.
+    if app.config.metrics_listen.is_none() {
+        router = router.route("/metrics", get(observe::metrics));
+    }
+    router
         .fallback(not_found)
         // One layer holding the whole stack: axum boxes each route at every
         // `layer` call and clones the boxes on every request, so a dozen calls
@@ -301,6 +305,20 @@ async fn json_method_not_allowed() -> Response {
     let mut response = error::oauth_json(&error);
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     response
+}
+
+/// Serves `/metrics` alone on `listener` (`metrics_listen`) until `shutdown`
+/// resolves; anything else is 404.
+pub async fn serve_metrics(
+    app: Arc<Clef>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let limits = server::Limits::from_config(&app.config);
+    let router = Router::new()
+        .route("/metrics", get(observe::metrics))
+        .with_state(app);
+    server::run(router, listener, limits, shutdown).await
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish; see

@@ -50,6 +50,11 @@ impl Backing {
 
 impl Served {
     async fn start(backing: &Backing) -> Self {
+        Self::start_with(backing, &[]).await
+    }
+
+    /// Started with more `CLEF_*` settings.
+    async fn start_with(backing: &Backing, settings: &[(&str, &str)]) -> Self {
         let port = free_port();
         let address = format!("http://127.0.0.1:{port}");
         let mut command = Command::new(env!("CARGO_BIN_EXE_clef"));
@@ -72,6 +77,7 @@ impl Served {
                 .env("CLEF_REDIS_URL", url)
                 .env("CLEF_REDIS_PREFIX", prefix);
         }
+        command.envs(settings.iter().copied());
         let child = command.spawn().unwrap();
         let served = Self {
             child,
@@ -125,6 +131,50 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// With `metrics_listen`, `/metrics` is on that port alone: the public port
+/// answers it 404 and the metrics port answers nothing else; it counts the
+/// public port's requests; SIGTERM stops both listeners and the process
+/// exits 0.
+#[tokio::test]
+async fn metrics_move_to_a_listener_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let mut served = Served::start_with(
+        &Backing {
+            data_dir: dir.path().to_owned(),
+            keys_dir: keys.path().to_owned(),
+            database_url: None,
+            redis: None,
+        },
+        &[("CLEF_METRICS_LISTEN", &metrics_listen)],
+    )
+    .await;
+    let public = reqwest::get(served.url("/metrics")).await.unwrap();
+    assert_eq!(public.status(), 404);
+    let metrics = |path: &str| reqwest::get(format!("http://{metrics_listen}{path}"));
+    let exposition = metrics("/metrics").await.unwrap();
+    assert_eq!(exposition.status(), 200);
+    let text = exposition.text().await.unwrap();
+    assert!(
+        text.contains(r#"clef_http_requests_total{route="/readyz",method="GET",status="200"}"#),
+        "{text}"
+    );
+    for elsewhere in ["/healthz", "/.well-known/openid-configuration", "/login"] {
+        assert_eq!(
+            metrics(elsewhere).await.unwrap().status(),
+            404,
+            "{elsewhere}"
+        );
+    }
+
+    served.signal("-TERM");
+    let status = served.exited_within(Duration::from_secs(10)).await;
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert!(TcpStream::connect(&metrics_listen).await.is_err());
 }
 
 #[tokio::test]
