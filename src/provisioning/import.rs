@@ -89,6 +89,11 @@ struct ExistingGuardian {
     /// Closed by the school in the back office: the file does not open a
     /// new account in its place.
     closed: bool,
+    /// A parent of an open pupil of another establishment too: this
+    /// school's file does not change how the account is recovered (its
+    /// phone), which only the academy may (as a reset or an address, see
+    /// `accounts::staff`).
+    shared: bool,
 }
 
 impl ExistingGuardian {
@@ -287,12 +292,25 @@ pub async fn import(
                 // change, is the one the family gave the school (the seeds'
                 // « fiche de renseignement » of the rentrée): a new one in
                 // the file replaces it, for the account's own name only (a
-                // grouped account answers to two parents, each their phone).
+                // grouped account answers to two parents, each their phone),
+                // unless the parent has children in another school too: one
+                // school's file must not be a way into the account for
+                // whoever holds the new number (SMS recovery).
                 let (email, phone) = if current.unused {
                     (email, phone)
-                } else if current.name == *name && phone.is_some() {
+                } else if current.name == *name && phone.is_some() && !current.shared {
                     (current.email.clone(), phone)
                 } else {
+                    if current.name == *name
+                        && current.shared
+                        && phone.is_some()
+                        && phone != current.phone
+                    {
+                        report.changes.push(format!(
+                            "ligne {} : le téléphone de {} {} n'est pas modifié : ce parent a des enfants dans un autre établissement ; adressez-vous au rectorat",
+                            row.line, guardian.given_name, guardian.family_name
+                        ));
+                    }
                     (current.email.clone(), current.phone.clone())
                 };
                 if current.email != email || current.phone != phone {
@@ -645,7 +663,10 @@ async fn existing_guardians(
             ));
     }
     let rows = sqlx::query(
-        "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state, a.activated_at \
+        "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state, a.activated_at, \
+         CASE WHEN EXISTS (SELECT 1 FROM guardianships o JOIN accounts os ON os.id = o.student_id \
+           WHERE o.guardian_id = a.id AND os.establishment_id <> $1 AND os.state <> 'closed') \
+           THEN 1 ELSE 0 END AS shared \
          FROM guardianships g JOIN accounts a ON a.id = g.guardian_id JOIN accounts s ON s.id = g.student_id \
          WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL \
          AND (a.state <> 'closed' OR a.closed_by_school_at IS NOT NULL)",
@@ -680,6 +701,7 @@ async fn existing_guardians(
                 .map(|stored| Phone::as_stored(&stored)),
             unused: state == "provisional" && activated_at.is_none(),
             closed: state == "closed",
+            shared: row.try_get::<i64, _>("shared")? != 0,
         };
         by_student.entry(student_id).or_default().push(guardian);
     }

@@ -564,12 +564,15 @@ pub async fn act(
     ))
 }
 
-/// `GET /etablissement/{uai}/courriers?format=pdf|csv&classe=&compte=`: the
-/// notification letters of the accounts not activated yet (all, a class, or
-/// one account), as a PDF (one A4 page each) or a CSV for mail merges. They
-/// hold the accounts' provisional passwords: signed in more than 10 minutes
-/// ago, the staff member confirms with their password first (the same
-/// request, POSTed from that page).
+/// `GET /etablissement/{uai}/courriers?format=pdf|csv&classe=&compte=`:
+/// « Imprimer les courriers », the notification letters of the accounts not
+/// activated yet (all, a class, or one account), as a PDF (one A4 page each)
+/// or a CSV for mail merges. They hold the accounts' provisional passwords,
+/// so a GET prints nothing: a link from elsewhere (the session cookie goes
+/// with a top-level GET) would download a school's passwords onto the
+/// secretary's computer and mark them printed. The page POSTs the selection
+/// with its CSRF token, and with the staff member's password when they
+/// signed in more than 10 minutes ago.
 pub async fn letters(
     State(app): AppState,
     SignedIn {
@@ -578,30 +581,48 @@ pub async fn letters(
         ..
     }: SignedIn,
     Path(uai): Path<String>,
-    ClientAddress(address): ClientAddress,
-    Device(device): Device,
     jar: CookieJar,
     Query(params): Query,
 ) -> Result<Response, WebError> {
     let params = params.map_err(|e| WebError::bad_request(&e))?;
     let (establishment, uai) = managed(&app, &staff, &uai).await?;
-    if signed_in_long_ago(&app, &session) {
-        return Ok(confirm_letters(&app, jar, &establishment, &params, None));
+    let found = letters::select_as_configured(&app, &uai, &selection(&params)).await?;
+    if found.is_empty() {
+        return Ok(no_letters(&establishment));
     }
-    print_letters(
+    let ask_password = signed_in_long_ago(&app, &session);
+    Ok(confirm_letters(
         &app,
-        &staff,
+        jar,
         &establishment,
-        &uai,
         &params,
-        address,
-        &device,
+        (ask_password, Some(found.len())),
+        None,
+    ))
+}
+
+/// The letters `params` asks for: a class, one account, or all.
+fn selection(params: &crate::domain::Params) -> letters::Selection {
+    letters::Selection {
+        class: params.get("classe").map(str::to_owned),
+        account: params.get("compte").map(str::to_owned),
+    }
+}
+
+/// « Aucun courrier »: every account of the selection is activated.
+fn no_letters(establishment: &Establishment) -> Response {
+    let back = format!("/etablissement/{}", establishment.uai);
+    pages::message_with_link(
+        StatusCode::OK,
+        "Aucun courrier",
+        "Aucun courrier à imprimer : ces comptes sont tous activés.",
+        None,
+        Some((&back, "Retour à l'établissement")),
     )
-    .await
 }
 
 /// `POST /etablissement/{uai}/courriers`: the letters, once the password is
-/// confirmed.
+/// confirmed (when it must be).
 pub async fn letters_confirmed(
     State(app): AppState,
     SignedIn {
@@ -635,6 +656,7 @@ pub async fn letters_confirmed(
                 jar,
                 &establishment,
                 &params,
+                (true, None),
                 Some((
                     StatusCode::TOO_MANY_REQUESTS,
                     "Trop de tentatives : patientez avant de réessayer.",
@@ -647,17 +669,21 @@ pub async fn letters_confirmed(
             jar,
             &establishment,
             &params,
+            (true, None),
             Some((StatusCode::BAD_REQUEST, "Mot de passe incorrect.")),
         )),
     }
 }
 
-/// « Imprimer les courriers »: the password again, the selection carried.
+/// « Imprimer les courriers »: the selection carried to a POST, with the
+/// password again when `ask_password`, and how many letters it holds when
+/// known.
 fn confirm_letters(
     app: &Clef,
     jar: CookieJar,
     establishment: &Establishment,
     params: &crate::domain::Params,
+    (ask_password, count): (bool, Option<usize>),
     error: Option<(StatusCode, &str)>,
 ) -> Response {
     let status = error.map_or(StatusCode::OK, |(status, _)| status);
@@ -665,7 +691,8 @@ fn confirm_letters(
         minijinja::context! {
             csrf, uai => &establishment.uai, name => &establishment.name,
             format => params.get("format"), classe => params.get("classe"),
-            compte => params.get("compte"), error => error.map(|(_, message)| message),
+            compte => params.get("compte"), ask_password, count,
+            error => error.map(|(_, message)| message),
         }
     })
 }
@@ -680,20 +707,10 @@ async fn print_letters(
     device: &str,
 ) -> Result<Response, WebError> {
     use axum::response::IntoResponse;
-    let selection = letters::Selection {
-        class: params.get("classe").map(str::to_owned),
-        account: params.get("compte").map(str::to_owned),
-    };
+    let selection = selection(params);
     let found = letters::select_as_configured(app, uai, &selection).await?;
     if found.is_empty() {
-        let back = format!("/etablissement/{}", establishment.uai);
-        return Ok(pages::message_with_link(
-            StatusCode::OK,
-            "Aucun courrier",
-            "Aucun courrier à imprimer : ces comptes sont tous activés.",
-            None,
-            Some((&back, "Retour à l'établissement")),
-        ));
+        return Ok(no_letters(establishment));
     }
     // Whose provisional passwords were printed, where, by whom: on the trail
     // of every account printed (a lost letter is traced to its printing).

@@ -528,8 +528,12 @@ fn exact(french: &str) -> Option<&'static str> {
         "Imprimer" => "Print",
         "Télécharger" => "Download",
         "Mot de passe incorrect." => "Incorrect password.",
-        "Les courriers de notification contiennent les mots de passe provisoires des comptes. Votre connexion date de plus de 10 minutes : confirmez avec votre mot de passe." => {
-            "The notification letters hold the accounts' provisional passwords. You signed in more than 10 minutes ago: confirm with your password."
+        "Les courriers de notification contiennent les mots de passe provisoires des comptes." => {
+            "The notification letters hold the accounts' provisional passwords."
+        }
+        "Courriers à imprimer :" => "Letters to print:",
+        "Votre connexion date de plus de 10 minutes : confirmez avec votre mot de passe." => {
+            "You signed in more than 10 minutes ago: confirm with your password."
         }
         "personnel" => "staff",
         "Journal du compte" => "Account log",

@@ -74,6 +74,35 @@ impl Schools {
     }
 }
 
+/// « Imprimer les courriers » at `path` (with its query): the page the GET
+/// shows, then its form POSTed as it is filled (its CSRF token and the
+/// selection, and `password` when the page asks for it).
+async fn print_letters(
+    app: &TestApp,
+    staff: &reqwest::Client,
+    path: &str,
+    password: Option<&str>,
+) -> reqwest::Response {
+    let page = staff.get(app.url(path)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{path}");
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Imprimer les courriers"), "{page}");
+    let mut form: Vec<(String, String)> = ["csrf", "format", "classe", "compte"]
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), input_value(&page, name)?)))
+        .collect();
+    if let Some(password) = password {
+        form.push(("password".to_owned(), password.to_owned()));
+    }
+    let action = path.split('?').next().unwrap();
+    staff
+        .post(app.url(action))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn status(browser: &reqwest::Client, url: &str) -> u16 {
     browser.get(url).send().await.unwrap().status().as_u16()
 }
@@ -118,15 +147,57 @@ async fn revoked_staff_lose_the_establishment_at_once_and_with_no_role_left_thei
 /// The letters hold provisional passwords: a staff member signed in more
 /// than 10 minutes ago (an unattended desk) confirms with their password,
 /// the selection carried through the confirmation.
+/// A link to the letters from elsewhere (a mail, another site: the session
+/// cookie goes with a top-level GET) prints nothing, even for a staff member
+/// who signed in a moment ago: the GET shows « Imprimer les courriers », no
+/// provisional password leaves and nothing is marked printed; a POST
+/// without the page's CSRF token is refused.
+#[tokio::test]
+async fn a_link_to_the_letters_prints_nothing_without_the_pages_form() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let anna = app.account_named("anna.aubert").await;
+    for query in ["", "?format=csv", "?format=csv&classe=5%20A"] {
+        let url = app.url(&format!("/etablissement/{SCHOOL_A}/courriers{query}"));
+        let shown = staff_a.get(&url).send().await.unwrap();
+        assert_eq!(shown.status(), 200);
+        let kind = shown.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("text/html"), "{query}: {kind}");
+        let page = shown.text().await.unwrap();
+        assert!(page.contains("Imprimer les courriers"), "{page}");
+        assert!(!page.contains("anna.aubert"), "{page}");
+    }
+    let forged = staff_a
+        .post(app.url(&format!("/etablissement/{SCHOOL_A}/courriers")))
+        .form(&[("format", "csv")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let trail = clef::audit::trail(&app.app.db, Some(&anna.id), 0, 20)
+        .await
+        .unwrap();
+    assert!(
+        !trail.iter().any(|e| e
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("letters printed"))),
+        "{trail:?}"
+    );
+}
+
 #[tokio::test]
 async fn letters_ask_for_the_password_again_after_ten_minutes() {
     let schools = Schools::new().await;
     let app = &schools.app;
     let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
-    let url = app.url(&format!(
-        "/etablissement/{SCHOOL_A}/courriers?format=csv&classe=5%20A"
-    ));
-    let fresh = staff_a.get(&url).send().await.unwrap();
+    let path = format!("/etablissement/{SCHOOL_A}/courriers?format=csv&classe=5%20A");
+    let url = app.url(&path);
+    // Signed in a moment ago: the page asks no password, its POST prints.
+    let page = page_text(&staff_a, &url).await;
+    assert!(!page.contains("name=\"password\""), "{page}");
+    let fresh = print_letters(app, &staff_a, &path, None).await;
     assert_eq!(fresh.headers()["content-type"], "text/csv; charset=utf-8");
 
     app.clock.advance(11 * 60);
@@ -563,14 +634,13 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
         && e.detail.as_deref() == Some("reset")));
 
     // The letters: a PDF of the account, a CSV of the class.
-    let pdf = staff_a
-        .get(app.url(&format!(
-            "/etablissement/{SCHOOL_A}/courriers?compte={}",
-            marie.id
-        )))
-        .send()
-        .await
-        .unwrap();
+    let pdf = print_letters(
+        app,
+        &staff_a,
+        &format!("/etablissement/{SCHOOL_A}/courriers?compte={}", marie.id),
+        None,
+    )
+    .await;
     assert_eq!(pdf.status(), 200);
     assert_eq!(pdf.headers()["content-type"], "application/pdf");
     assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
@@ -584,16 +654,16 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
             && e.detail.as_deref() == Some(&*format!("letters printed: 1 ({SCHOOL_A})"))),
         "{trail:?}"
     );
-    let csv = staff_a
-        .get(app.url(&format!(
-            "/etablissement/{SCHOOL_A}/courriers?format=csv&classe=5%20A"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = print_letters(
+        app,
+        &staff_a,
+        &format!("/etablissement/{SCHOOL_A}/courriers?format=csv&classe=5%20A"),
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     assert!(
         csv.contains("marie.blanc") && csv.contains("anna.aubert") && !csv.contains("chloe.colin")
     );
@@ -1284,14 +1354,16 @@ async fn a_closed_pupil_keeps_neither_its_parents_page_nor_their_letters_in_the_
             .iter()
             .any(|l| l.identifier == "paul.aubert")
     );
-    let csv = staff_a
-        .get(app.url(&format!("/etablissement/{SCHOOL_A}/courriers?format=csv")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = print_letters(
+        app,
+        &staff_a,
+        &format!("/etablissement/{SCHOOL_A}/courriers?format=csv"),
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     assert!(!csv.contains("paul.aubert") && csv.contains("marie.blanc"));
     // Nor in the list of the school's accounts, searched or not.
     for list in ["comptes", "comptes?q=aubert"] {

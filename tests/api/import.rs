@@ -574,6 +574,79 @@ async fn a_new_phone_in_the_file_reaches_an_activated_account() {
     );
 }
 
+/// A parent with a child in another school too: one school's file does not
+/// change the phone their account is recovered with by SMS (whoever holds
+/// the new number could take the account, children of the other school
+/// included); the report says so. Once that child has left, it does.
+#[tokio::test]
+async fn a_file_does_not_change_the_phone_of_a_parent_shared_with_another_school() {
+    let app = app_with_school().await;
+    app.establishment("0590002B", "Lycée Victor Hugo").await;
+    let row = |phone: &str| {
+        file(&[&format!(
+            "1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,marc@example.org,{phone},,,,"
+        )])
+    };
+    app.import("0590001A", &row("06 12 34 56 78"))
+        .await
+        .unwrap();
+    let marc = app.account_named("marc.baillet").await;
+    sqlx::query("UPDATE accounts SET state = 'active', activated_at = 5 WHERE id = $1")
+        .bind(&marc.id)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    app.import(
+        "0590002B",
+        &file(&["2001,Baillet,Hugo,2008-01-04,2nde 1,,,,,,,,"]),
+    )
+    .await
+    .unwrap();
+    let hugo: String = sqlx::query_scalar("SELECT id FROM accounts WHERE student_ref = '2001'")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO guardianships (guardian_id, student_id, rank, created_at) VALUES ($1, $2, 1, 0)")
+        .bind(&marc.id)
+        .bind(&hugo)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+
+    let report = app
+        .import("0590001A", &row("07 98 76 54 32"))
+        .await
+        .unwrap();
+    assert_eq!(report.guardians_updated, 0, "{:?}", report.changes);
+    assert!(
+        report.changes.iter().any(
+            |c| c.contains("téléphone de Marc Baillet n'est pas modifié")
+                && c.contains("autre établissement")
+        ),
+        "{:?}",
+        report.changes
+    );
+    assert_eq!(
+        app.account_named("marc.baillet").await.phone.as_deref(),
+        Some("+33612345678")
+    );
+
+    sqlx::query("UPDATE accounts SET state = 'closed' WHERE id = $1")
+        .bind(&hugo)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let report = app
+        .import("0590001A", &row("07 98 76 54 32"))
+        .await
+        .unwrap();
+    assert_eq!(report.guardians_updated, 1, "{:?}", report.changes);
+    assert_eq!(
+        app.account_named("marc.baillet").await.phone.as_deref(),
+        Some("+33798765432")
+    );
+}
+
 /// A parent's account holding two children (grouped, then reset by the
 /// school) gets one letter, not one per child.
 #[tokio::test]

@@ -231,7 +231,10 @@ const HOT: &[Hot] = &[
     ),
     hot(
         "provisioning/import.rs existing_guardians",
-        "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state, a.activated_at \
+        "SELECT g.student_id, g.rank, a.id, a.given_name, a.family_name, a.email, a.phone, a.state, a.activated_at, \
+         CASE WHEN EXISTS (SELECT 1 FROM guardianships o JOIN accounts os ON os.id = o.student_id \
+           WHERE o.guardian_id = a.id AND os.establishment_id <> $1 AND os.state <> 'closed') \
+           THEN 1 ELSE 0 END AS shared \
          FROM guardianships g JOIN accounts a ON a.id = g.guardian_id JOIN accounts s ON s.id = g.student_id \
          WHERE s.establishment_id = $1 AND s.student_ref IS NOT NULL \
          AND (a.state <> 'closed' OR a.closed_by_school_at IS NOT NULL)",

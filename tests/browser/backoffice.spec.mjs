@@ -190,8 +190,24 @@ async function tableCaptioned(caption) {
 
 /** GET `url` with the page's cookies: a PDF (status 200, application/pdf, body starting %PDF). */
 async function assertPdf(url) {
-  const response = await page.request.get(url);
-  assert.equal(response.status(), 200, `GET ${url}`);
+  // A GET prints nothing: « Imprimer les courriers » first, in a tab of its
+  // own (the page under test stays where it is), then its form POSTed with
+  // its fields, as its « Imprimer » button does.
+  const tab = await page.context().newPage();
+  let response;
+  try {
+    const shown = await tab.goto(url);
+    assert.equal(shown.status(), 200, `GET ${url}`);
+    assert.equal(squash(await tab.getByRole('heading', { level: 1 }).textContent()), 'Imprimer les courriers', `GET ${url} asks first`);
+    await axeClean(tab, `« Imprimer les courriers » (${url})`);
+    await noHorizontalScrollAt320(tab, '« Imprimer les courriers »');
+    const form = tab.locator('form[method=post]').filter({ has: tab.getByRole('button', { name: 'Imprimer', exact: true }) });
+    const fields = Object.fromEntries(await form.locator('input[type=hidden]').evaluateAll((inputs) => inputs.map((i) => [i.name, i.value])));
+    response = await tab.request.post(new URL(await form.getAttribute('action'), url).href, { form: fields });
+  } finally {
+    await tab.close();
+  }
+  assert.equal(response.status(), 200, `POST the form of ${url}`);
   assert.match(response.headers()['content-type'] ?? '', /^application\/pdf/, `Content-Type of ${url}`);
   const body = await response.body();
   assert.equal(body.subarray(0, 4).toString('latin1'), '%PDF', `${url} starts with %PDF (got ${JSON.stringify(body.subarray(0, 16).toString('latin1'))})`);
