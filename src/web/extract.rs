@@ -64,25 +64,6 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     }
 }
 
-/// The parameters of an endpoint that accepts GET (query) and POST (form), as
-/// `/authorize` must (OIDC Core §3.1.2.1).
-pub struct QueryOrForm(pub Result<Params, FieldError>);
-
-impl<S: Send + Sync> FromRequest<S> for QueryOrForm {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if request.method() == Method::POST {
-            let Form(params) = Form::from_request(request, state).await?;
-            Ok(Self(params))
-        } else {
-            let (mut parts, _) = request.into_parts();
-            let Query(params) = Query::from_request_parts(&mut parts, state).await?;
-            Ok(Self(params))
-        }
-    }
-}
-
 /// A person's form, decoded strictly and its CSRF token checked against the
 /// browser's cookie (double submit): what every POST of a page starts with.
 pub struct CheckedForm(pub Params);

@@ -47,7 +47,7 @@ pub async fn submit(
         // POST, and the request would end nothing yet go back « logged out ».
         // The same request as a top-level GET carries the cookie.
         if cookies::session_token(&app, &jar).is_none() {
-            return Ok(as_get(&params));
+            return Ok(super::redirect::as_get("/logout", &params));
         }
         return requested(&app, session, jar, params).await;
     }
@@ -69,16 +69,6 @@ pub async fn submit(
         Err(error) => return refused(error),
     };
     log_out(&app, session, jar, &logout).await
-}
-
-/// `GET /logout` with the same parameters (303: the browser drops the body).
-fn as_get(params: &Params) -> Response {
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params.pairs())
-        .finish();
-    let mut response = Redirect::to(&format!("/logout?{query}")).into_response();
-    pages::no_store(&mut response);
-    response
 }
 
 fn parse(params: &Params) -> Result<EndSessionRequest, WebError> {

@@ -95,7 +95,10 @@ fn registration(app: &Arc<Clef>) -> Router<Arc<Clef>> {
 fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
     Router::new()
         .route("/", get(login::home))
-        .route("/authorize", get(oidc::authorize).post(oidc::authorize))
+        .route(
+            "/authorize",
+            get(oidc::authorize).post(oidc::authorize_posted),
+        )
         .route("/login", get(login::page).post(login::submit))
         .route("/consentement", get(consent::page).post(consent::decide))
         .route("/logout", get(logout::end_session).post(logout::submit))

@@ -12,11 +12,11 @@ use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
 use super::error::{WebError, oauth_json};
-use super::extract::{ClientAddress, Form, MaybeSession, QueryOrForm};
+use super::extract::{ClientAddress, Form, MaybeSession, Query};
 use super::locale::{self, Locale};
 use super::pages::no_store;
-use super::redirect::{rejection_response, respond, to_consent};
-use super::{AppState, login};
+use super::redirect::{as_get, rejection_response, respond, to_consent};
+use super::{AppState, cookies, login};
 use crate::accounts::throttle::Gate;
 use crate::app::Clef;
 use crate::domain::Params;
@@ -62,18 +62,46 @@ pub async fn jwks(State(app): AppState) -> Response {
         .into_response()
 }
 
+/// `GET /authorize`.
 pub async fn authorize(
     State(app): AppState,
     MaybeSession(session): MaybeSession,
     jar: CookieJar,
-    QueryOrForm(params): QueryOrForm,
+    Query(params): Query,
 ) -> Result<Response, WebError> {
     // Nothing can be trusted in a request whose parameters do not decode, not
     // even its redirect_uri: the person gets a page.
     let params = params.map_err(|e| WebError::bad_request(&e))?;
-    let params = match request_object::resolve(&app, params.clone()).await {
+    authorize_with(&app, session, jar, params).await
+}
+
+/// `POST /authorize` (OIDC Core §3.1.2.1), from a relying party's page on its
+/// own site: the browser keeps the `SameSite=Lax` session cookie off a
+/// cross-site POST, so a signed-in person would be asked to sign in again
+/// (and `prompt=none` answered `login_required`). Without the cookie, the
+/// same request as a top-level GET, which carries it.
+pub async fn authorize_posted(
+    State(app): AppState,
+    MaybeSession(session): MaybeSession,
+    jar: CookieJar,
+    Form(params): Form,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    if cookies::session_token(&app, &jar).is_none() {
+        return Ok(as_get("/authorize", &params));
+    }
+    authorize_with(&app, session, jar, params).await
+}
+
+async fn authorize_with(
+    app: &Clef,
+    session: Option<Session>,
+    jar: CookieJar,
+    params: Params,
+) -> Result<Response, WebError> {
+    let params = match request_object::resolve(app, params.clone()).await {
         Ok(resolved) => resolved,
-        Err(e) => return rejection_response(authorize::early_rejection(&app, &params, e).await),
+        Err(e) => return rejection_response(authorize::early_rejection(app, &params, e).await),
     };
     // `ui_locales` inside a request object or a pushed request: the pages of
     // the flow speak it too (the locale middleware reads only the plain
@@ -82,11 +110,11 @@ pub async fn authorize(
     match asked.filter(|asked| *asked != locale::current()) {
         Some(asked) => {
             let response = asked
-                .scope(answer_authorize(&app, session, jar, params))
+                .scope(answer_authorize(app, session, jar, params))
                 .await?;
-            Ok(locale::remember_flow(&app, asked, response))
+            Ok(locale::remember_flow(app, asked, response))
         }
-        None => answer_authorize(&app, session, jar, params).await,
+        None => answer_authorize(app, session, jar, params).await,
     }
 }
 

@@ -11,6 +11,18 @@ use crate::oidc::ErrorCode;
 use crate::oidc::authorize::{self, AuthorizeOutcome, Rejection, ResponseMode};
 use crate::secret::random_token;
 
+/// The same request as a GET of `path` (303: the browser drops the body): a
+/// relying party's cross-site POST, which the session cookie does not reach,
+/// made top-level navigation, which it does.
+pub fn as_get(path: &str, params: &crate::domain::Params) -> Response {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.pairs())
+        .finish();
+    let mut response = Redirect::to(&format!("{path}?{query}")).into_response();
+    no_store(&mut response);
+    response
+}
+
 /// Where an authorization outcome sends the browser after a form (login,
 /// consent): 303, so the browser follows with a GET.
 pub fn after_form(outcome: AuthorizeOutcome) -> Result<Response, WebError> {

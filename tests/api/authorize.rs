@@ -137,6 +137,66 @@ async fn prompt_none_without_a_session_returns_login_required() {
     );
 }
 
+/// OIDC Core §3.1.2.1: a relying party may POST the request from its own
+/// page. The browser keeps the `SameSite=Lax` session cookie off that
+/// cross-site POST (played here by a POST without cookies): Clef answers 303
+/// to the same request as a GET, which the browser makes top-level with the
+/// cookie, so a signed-in person is not asked to sign in again and
+/// `prompt=none` gets its code. A POST that carries the cookie (the same
+/// site) is answered at once.
+#[tokio::test]
+async fn a_posted_request_reaches_the_session_its_cookie_did_not_carry() {
+    let app = spawn_app().await;
+    app.family().await;
+    let (client_id, _) = app.client(false).await;
+    let signed_in = browser();
+    authorize_and_login(
+        &app,
+        &signed_in,
+        &authorize_url(&app, &client_id, &[]),
+        "claire.martin",
+    )
+    .await;
+    let request = authorize_url(&app, &client_id, &[("prompt", "none"), ("state", "é&x")]);
+    let (_, query) = request.split_once('?').unwrap();
+    let cross_site = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 303);
+    assert_eq!(cross_site.headers()["cache-control"], "no-store");
+    let again = location(&cross_site);
+    assert!(again.starts_with("/authorize?"), "{again}");
+    let pairs = |query: &str| {
+        let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    assert_eq!(pairs(again.split_once('?').unwrap().1), pairs(query));
+    let answered = signed_in.get(app.url(&again)).send().await.unwrap();
+    assert_eq!(answered.status(), 302);
+    assert!(location_param(&answered, "code").is_some());
+    assert_eq!(location_param(&answered, "state").as_deref(), Some("é&x"));
+
+    let same_site = signed_in
+        .post(app.url("/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), 302);
+    assert!(location_param(&same_site, "code").is_some());
+}
+
 #[tokio::test]
 async fn a_session_signs_in_again_without_a_password_unless_prompt_login_or_max_age() {
     let app = spawn_app().await;

@@ -439,11 +439,20 @@ async fn ui_locales_in_a_posted_authorization_request_is_honoured() {
     let (client_id, _) = app.client(false).await;
     let url = authorize_url(&app, &client_id, &[("ui_locales", "en")]);
     let (_, query) = url.split_once('?').unwrap();
-    let page = browser()
+    let browser = browser();
+    let posted = browser
         .post(app.url("/authorize"))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept-language", "fr")
         .body(query.to_owned())
+        .send()
+        .await
+        .unwrap();
+    // No session cookie came with the POST: the same request as a GET.
+    assert_eq!(posted.status(), 303);
+    let page = browser
+        .get(app.url(&location(&posted)))
+        .header("accept-language", "fr")
         .send()
         .await
         .unwrap();
