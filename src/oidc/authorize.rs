@@ -554,6 +554,7 @@ pub async fn proceed(
                 let pending = Pending {
                     request,
                     stale_sid: session.map(|s| s.sid.clone()),
+                    stale_authentication: session.map(|s| s.authentication.clone()),
                     awaiting: Awaiting::Login,
                     parked_at: now,
                 };
@@ -565,6 +566,7 @@ pub async fn proceed(
             let pending = Pending {
                 request,
                 stale_sid: Some(session.sid.clone()),
+                stale_authentication: Some(session.authentication.clone()),
                 awaiting: Awaiting::Account,
                 parked_at: now,
             };
@@ -648,13 +650,19 @@ pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<A
         let Some(pending) = app.pending.take(pending_id).await? else {
             return Ok(None);
         };
-        let same_session = pending.stale_sid.as_deref() == Some(session.sid.as_str());
-        // Only a sign-in made since the request was parked answers it (going
-        // on with the session offered is `go_on`): not a session another
-        // page brought here (`GET /continuer` from a link).
+        // Only a password typed since the request was parked answers it
+        // (going on with the session offered is `go_on`): in another
+        // session, or in the same one, renewed (`session::renew`); not the
+        // session that was there, which another page brought here (`GET
+        // /continuer` from a link).
+        let typed_again = pending.stale_sid.as_deref() != Some(session.sid.as_str())
+            || pending
+                .stale_authentication
+                .as_deref()
+                .is_some_and(|before| before != session.authentication);
         let goes_on = match pending.awaiting {
             Awaiting::Login | Awaiting::Account => {
-                !same_session && session.auth_time >= pending.parked_at
+                typed_again && session.auth_time >= pending.parked_at
             }
             Awaiting::Consent | Awaiting::Answered { .. } => false,
         };
@@ -675,12 +683,13 @@ pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<A
 async fn login_again(
     app: &Clef,
     pending_id: &str,
-    pending: Pending,
+    (pending, session): (Pending, &Session),
     now: i64,
 ) -> Result<AuthorizeOutcome, Rejection> {
     let pending = Pending {
         awaiting: Awaiting::Login,
         parked_at: now,
+        stale_authentication: Some(session.authentication.clone()),
         ..pending
     };
     app.pending.repark(pending_id, &pending).await?;
@@ -729,7 +738,9 @@ pub async fn go_on(app: &Clef, pending_id: &str, session: &Session) -> Option<Au
         }
         let now = app.now();
         if !fresh_enough(&pending, session, now) {
-            return login_again(app, pending_id, pending, now).await.map(Some);
+            return login_again(app, pending_id, (pending, session), now)
+                .await
+                .map(Some);
         }
         answer(app, pending.request, session, Some(pending_id))
             .await
@@ -767,7 +778,7 @@ pub async fn decide(
         // it (OIDC Core §3.1.2.1); the consent is then asked anew.
         let now = app.now();
         if accepted && outlived_max_age(&request, session, now) {
-            return login_again(app, pending_id, pending, now).await.map(Some);
+            return login_again(app, pending_id, (pending, session), now).await.map(Some);
         }
         if !again {
             // One second click, within a minute; not a third.
@@ -853,6 +864,7 @@ async fn answer(
     let pending = Pending {
         request,
         stale_sid: Some(session.sid.clone()),
+        stale_authentication: Some(session.authentication.clone()),
         awaiting: Awaiting::Consent,
         parked_at: app.now(),
     };

@@ -326,6 +326,11 @@ pub struct Pending {
     /// The session that was there and was not good enough (`prompt=login`,
     /// `max_age`): only a new login may answer the request, not that session.
     pub stale_sid: Option<String>,
+    /// That session's password entry then (`Session::authentication`): the
+    /// same session may answer once its person typed their password again
+    /// (`session::renew`). `None` for a request parked before this field.
+    #[serde(default)]
+    pub stale_authentication: Option<String>,
     pub awaiting: Awaiting,
     /// When it was parked (0 for a request parked before this field): a
     /// sign-in since then is fresh whatever `prompt=login` or `max_age` says.

@@ -22,6 +22,11 @@ pub struct Session {
     /// The account's session epoch when the session was opened.
     #[serde(default)]
     pub epoch: i64,
+    /// Names the password entry `auth_time` is the time of: a new one at
+    /// each (a sign-in, or the same person's again in this session, see
+    /// [`renew`]); empty for a session stored before this field.
+    #[serde(default)]
+    pub authentication: String,
 }
 
 /// Sessions live under the digest of their cookie value.
@@ -52,6 +57,7 @@ pub async fn open(
         expires_at: now + ttl,
         amr: vec!["pwd".into()],
         epoch,
+        authentication: random_token(16),
     };
     sqlx::query(
         "INSERT INTO sessions (sid, account_id, device, created_at, last_seen_at, expires_at, epoch) \
@@ -69,6 +75,82 @@ pub async fn open(
         .put(&digest(&token), &session, Duration::from_secs(ttl as u64))
         .await?;
     Ok(Some((token, session)))
+}
+
+/// What a password entry did to the session its browser already had.
+pub enum Renewal {
+    /// The same person: the session goes on under a new cookie value.
+    Renewed(String, Session),
+    /// The account's credentials changed since they were checked: no session.
+    CredentialsChanged,
+    /// Another person's, or gone: it is to end, and a new one to open.
+    NotRenewable,
+}
+
+/// The person of the live session behind `token` typed their password again
+/// (`prompt=login`, `max_age`, a sign-in page left open): the session goes
+/// on, the same `sid` the relying parties hold (ending it would log the
+/// person out of every service of the session, Back-Channel Logout §2.7),
+/// with `auth_time` now, its lifetime started again, and a new cookie value
+/// (the old one stops working: no fixation).
+pub async fn renew(
+    app: &Clef,
+    token: &str,
+    account: &Account,
+    now: i64,
+) -> anyhow::Result<Renewal> {
+    let Some(old) = find(app, token, now).await? else {
+        return Ok(Renewal::NotRenewable);
+    };
+    if old.account_id != account.id {
+        return Ok(Renewal::NotRenewable);
+    }
+    let Some(epoch) = accounts::record_login(&app.db, account, now).await? else {
+        return Ok(Renewal::CredentialsChanged);
+    };
+    let ttl = app.config.session_ttl;
+    let session = Session {
+        auth_time: now,
+        expires_at: now + ttl,
+        amr: vec!["pwd".into()],
+        authentication: random_token(16),
+        ..old
+    };
+    let renewed = sqlx::query(
+        "UPDATE sessions SET expires_at = $1, last_seen_at = $2 \
+         WHERE sid = $3 AND ended_at IS NULL AND epoch = $4",
+    )
+    .bind(session.expires_at)
+    .bind(now)
+    .bind(&session.sid)
+    .bind(epoch)
+    .execute(&app.db)
+    .await?
+    .rows_affected();
+    if renewed == 0 || session.epoch != epoch {
+        return Ok(Renewal::NotRenewable);
+    }
+    let new_token = random_token(32);
+    sessions(app)
+        .put(
+            &digest(&new_token),
+            &session,
+            Duration::from_secs(ttl as u64),
+        )
+        .await?;
+    sessions(app).delete(&digest(token)).await?;
+    // Ended meanwhile (a logout in another tab took the old cookie's
+    // record): the new one must not outlive it.
+    let ended: Option<i64> =
+        sqlx::query_scalar("SELECT ended_at FROM sessions WHERE sid = $1 AND ended_at IS NOT NULL")
+            .bind(&session.sid)
+            .fetch_optional(&app.db)
+            .await?;
+    if ended.is_some() {
+        sessions(app).delete(&digest(&new_token)).await?;
+        return Ok(Renewal::NotRenewable);
+    }
+    Ok(Renewal::Renewed(new_token, session))
 }
 
 /// The live session behind a cookie value, if any.

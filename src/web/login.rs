@@ -315,13 +315,21 @@ pub async fn open_session(
     account: &Account,
     device: &str,
 ) -> Result<(CookieJar, session::Session), WebError> {
-    if let Some(old) = cookies::session_token(app, &jar) {
-        // A new sign-in in this browser ends the one before, as a logout would.
-        logout::end_session(app, old).await?;
-    }
-    // And any screen left open after an earlier login (first connection,
-    // unconfirmed account), which may have been someone else's.
+    let old = cookies::session_token(app, &jar).map(str::to_owned);
+    // Any screen left open after an earlier login (first connection,
+    // unconfirmed account), which may have been someone else's, ends.
     let jar = interaction::end(app, jar).await?;
+    if let Some(old) = old {
+        // The same person again: their session goes on. Another's ends, as
+        // a logout would.
+        match session::renew(app, &old, account, app.now()).await? {
+            session::Renewal::Renewed(token, session) => {
+                return Ok((jar.add(cookies::session(app, token)), session));
+            }
+            session::Renewal::CredentialsChanged => return Err(step_expired()),
+            session::Renewal::NotRenewable => logout::end_session(app, &old).await?,
+        }
+    }
     let (token, session) = session::open(app, account, device, app.now())
         .await?
         .ok_or_else(step_expired)?;

@@ -1,5 +1,7 @@
 //! The authorization endpoint and the login page: sessions, prompts, errors.
 
+use serde_json::Value;
+
 use crate::helpers::*;
 
 #[tokio::test]
@@ -135,6 +137,107 @@ async fn prompt_none_without_a_session_returns_login_required() {
         location_param(&response, "state").as_deref(),
         Some("st-123")
     );
+}
+
+/// `prompt=login` and `max_age` ask the person for their password again, not
+/// for another session (OIDC Core §3.1.2.1): the same person typing it goes
+/// on in the session the services know — the same `sid`, a later
+/// `auth_time` — whose session-bound refresh tokens keep working; only the
+/// cookie value changes (no fixation). Another person signing in in that
+/// browser ends it, as before.
+#[tokio::test]
+async fn typing_the_password_again_keeps_the_session_the_services_know() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let cookies = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(cookies.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let session_cookie = || {
+        use reqwest::cookie::CookieStore;
+        let header = cookies.cookies(&app.url("/").parse().unwrap()).unwrap();
+        header
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .find(|c| c.starts_with("clef_session="))
+            .unwrap()
+            .to_owned()
+    };
+    let signed_in = |extra: &'static [(&'static str, &'static str)], who: &'static str| {
+        let (app, browser, client) = (&app, browser.clone(), &client);
+        async move {
+            let back =
+                authorize_and_login(app, &browser, &authorize_url(app, &client.0, extra), who)
+                    .await;
+            let code = location_param(&back, "code").expect("a code");
+            let tokens: Value = exchange(app, client, &code, None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+            (claims, tokens["refresh_token"].as_str().unwrap().to_owned())
+        }
+    };
+    let open_sessions = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions WHERE ended_at IS NULL")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap()
+    };
+
+    let (first, mut refresh_token) = signed_in(&[], "claire.martin").await;
+    let first_cookie = session_cookie();
+    // In the same second, a link bringing the session to the request that
+    // asked for the password again does not answer it: no password typed.
+    let asked = page_text(
+        &browser,
+        &authorize_url(&app, &client.0, &[("prompt", "login")]),
+    )
+    .await;
+    let linked = browser
+        .get(app.url(&format!(
+            "/continuer?request={}",
+            input_value(&asked, "request").unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(location_param(&linked, "code").is_none(), "{linked:?}");
+    for extra in [&[("prompt", "login")][..], &[("max_age", "60")][..]] {
+        app.clock.advance(120);
+        let (again, _) = signed_in(extra, "claire.martin").await;
+        assert_eq!(again["sid"], first["sid"], "{extra:?}");
+        assert!(again["auth_time"].as_i64() > first["auth_time"].as_i64());
+        assert_eq!(open_sessions().await, 1);
+        let refreshed = refresh_grant(&app, &client, &refresh_token).await;
+        assert_eq!(refreshed.status(), 200, "the session's refresh token lives");
+        let refreshed: Value = refreshed.json().await.unwrap();
+        refresh_token = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    }
+    assert_ne!(session_cookie(), first_cookie);
+    let old_cookie = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/compte"))
+        .header("cookie", &first_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old_cookie.status(),
+        303,
+        "the old cookie value signs in no one"
+    );
+
+    let (other, _) = signed_in(&[("prompt", "login")], "lea.martin").await;
+    assert_ne!(other["sid"], first["sid"]);
+    assert_eq!(open_sessions().await, 1, "claire's ended");
 }
 
 /// OIDC Core §3.1.2.1: a relying party may POST the request from its own
