@@ -64,6 +64,14 @@ impl IdTokenHint {
         if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
             return None;
         }
+        // An ID token, not another JWT Clef signed for the client: every ID
+        // token of Clef's carries `auth_time`, a logout token (`events`) and
+        // a signed UserInfo response none.
+        if claims.get("auth_time").and_then(Value::as_i64).is_none()
+            || claims.contains_key("events")
+        {
+            return None;
+        }
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
         // OIDC Core §2: `aud` is one string or an array; with several
         // audiences, `azp` names the client the token was for.
@@ -337,7 +345,7 @@ mod tests {
     fn the_hint_names_its_client_by_aud_or_azp_and_must_be_ours() {
         let hint = |value| IdTokenHint::from_claims(&claims(value), ISSUER);
         assert_eq!(
-            hint(json!({"iss": ISSUER, "aud": "ent", "sub": "s", "sid": "x"})),
+            hint(json!({"iss": ISSUER, "aud": "ent", "sub": "s", "sid": "x", "auth_time": 1})),
             Some(IdTokenHint {
                 client_id: "ent".into(),
                 subject: "s".into(),
@@ -345,11 +353,12 @@ mod tests {
             })
         );
         assert_eq!(
-            hint(json!({"iss": ISSUER, "aud": ["ent"], "sub": "s"})).map(|h| h.client_id),
+            hint(json!({"iss": ISSUER, "aud": ["ent"], "sub": "s", "auth_time": 1}))
+                .map(|h| h.client_id),
             Some("ent".into())
         );
         assert_eq!(
-            hint(json!({"iss": ISSUER, "aud": ["a", "ent"], "azp": "ent", "sub": "s"}))
+            hint(json!({"iss": ISSUER, "aud": ["a", "ent"], "azp": "ent", "sub": "s", "auth_time": 1}))
                 .map(|h| h.client_id),
             Some("ent".into())
         );
@@ -361,6 +370,11 @@ mod tests {
             json!({"iss": ISSUER, "aud": ["a", "b"], "sub": "s"}),
             json!({"iss": ISSUER, "aud": ["a", "b"], "azp": "c", "sub": "s"}),
             json!({"iss": ISSUER, "aud": 7, "sub": "s"}),
+            // Not ID tokens: a logout token, a signed UserInfo response.
+            json!({"iss": ISSUER, "aud": "ent", "sub": "s", "sid": "x", "iat": 1, "jti": "j",
+                "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+            json!({"iss": ISSUER, "aud": "ent", "sub": "s", "name": "Claire Martin"}),
+            json!({"iss": ISSUER, "aud": "ent", "sub": "s", "auth_time": 1, "events": {}}),
         ] {
             assert_eq!(hint(refused.clone()), None, "{refused}");
         }

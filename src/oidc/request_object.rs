@@ -102,14 +102,6 @@ pub fn merge(params: &Params, claims: Map<String, Value>) -> Result<Params, OAut
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     for (name, value) in claims {
-        let value = match value {
-            Value::String(text) => text,
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            // `claims` is an object: it travels as its JSON, as in a query.
-            Value::Object(_) if name == "claims" => value.to_string(),
-            _ => continue,
-        };
         // The JWT's own claims are not parameters, nor is a nested object
         // (`verify` refuses one; never passed on whoever calls this).
         if matches!(
@@ -118,6 +110,22 @@ pub fn merge(params: &Params, claims: Map<String, Value>) -> Result<Params, OAut
         ) {
             continue;
         }
+        let value = match value {
+            Value::String(text) => text,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            // `claims` is an object: it travels as its JSON, as in a query.
+            Value::Object(_) if name == "claims" => value.to_string(),
+            // A member no parameter can be (`"prompt": ["none"]`, `"state":
+            // null`) is refused rather than dropped, which would let the
+            // query's value of it through or lose it altogether.
+            _ => {
+                return Err(invalid_object(&format!(
+                    "{} must be a string, a number or a boolean",
+                    ascii_name(&name)
+                )));
+            }
+        };
         merged.push((name, value));
     }
     Params::from_pairs(merged).map_err(|e| invalid_object(&e.wire_description()))
@@ -217,17 +225,43 @@ async fn verify(
     if !audience_ok {
         return Err(invalid_object("aud must be the issuer"));
     }
-    if claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_some_and(|exp| exp <= app.now())
-    {
-        return Err(invalid_object("expired"));
-    }
+    check_times(&claims, app.now())?;
     if claims.get("request").is_some() || claims.get("request_uri").is_some() {
         return Err(invalid_object("a request object cannot hold another"));
     }
     Ok(claims)
+}
+
+/// How far ahead of Clef's clock a client's clock may be (`nbf`).
+const CLOCK_SKEW: i64 = 60;
+
+/// RFC 7519 §4.1.4–4.1.6: `exp`, `nbf` and `iat`, when present, are whole
+/// seconds; an object past its `exp` or before its `nbf` is refused.
+fn check_times(claims: &Map<String, Value>, now: i64) -> Result<(), OAuthError> {
+    let time = |name: &str| match claims.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| invalid_object(&format!("{name} must be a whole number of seconds"))),
+    };
+    let (exp, nbf) = (time("exp")?, time("nbf")?);
+    time("iat")?;
+    if exp.is_some_and(|exp| exp <= now) {
+        return Err(invalid_object("expired"));
+    }
+    if nbf.is_some_and(|nbf| nbf > now + CLOCK_SKEW) {
+        return Err(invalid_object("not valid yet (nbf)"));
+    }
+    Ok(())
+}
+
+/// A member's name as an ASCII error description can carry it.
+fn ascii_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect()
 }
 
 async fn take_pushed(app: &Clef, params: &Params, uri: &str) -> Result<Params, OAuthError> {
@@ -284,7 +318,6 @@ mod tests {
                 "iss": "ent", "aud": "https://clef.example", "exp": 1, "jti": "j", "sub": "s",
                 "request": "inner", "request_uri": "https://x.example/r",
                 "max_age": 0, "claims": {"userinfo": {"children": null}},
-                "prompt": ["none"],
             })),
         )
         .unwrap();
@@ -300,17 +333,45 @@ mod tests {
             merged.get("claims"),
             Some(r#"{"userinfo":{"children":null}}"#)
         );
-        for gone in [
-            "iss",
-            "aud",
-            "exp",
-            "jti",
-            "sub",
-            "request",
-            "request_uri",
-            "prompt",
-        ] {
+        for gone in ["iss", "aud", "exp", "jti", "sub", "request", "request_uri"] {
             assert!(!merged.contains(gone), "{gone}");
+        }
+        assert_eq!(merged.get("prompt"), Some("login"), "the query's");
+    }
+
+    /// A member no parameter can be is refused, not dropped: dropped, the
+    /// query's `prompt=login` would have come back through an object that
+    /// said `"prompt": ["none"]`, or `state` been lost.
+    #[test]
+    fn a_member_no_parameter_can_be_refuses_the_object() {
+        let params = Params::parse(b"client_id=ent&prompt=login&state=q").unwrap();
+        for member in [
+            json!({ "prompt": ["none"] }),
+            json!({ "state": null }),
+            json!({ "nonce": { "n": 1 } }),
+        ] {
+            let refused = merge(&params, claims(member.clone())).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::InvalidRequestObject, "{member}");
+            assert!(refused.description.contains("must be a string"), "{member}");
+        }
+    }
+
+    #[test]
+    fn exp_nbf_and_iat_are_whole_seconds_and_bound_the_object() {
+        let now = 1_000_000;
+        let at = |value: Value| check_times(&claims(value), now);
+        assert!(at(json!({})).is_ok());
+        assert!(at(json!({ "exp": now + 60, "nbf": now + 30, "iat": now })).is_ok());
+        for refused in [
+            json!({ "exp": now }),
+            json!({ "exp": "0" }),
+            json!({ "exp": 1.0e12 }),
+            json!({ "nbf": now + 3600 }),
+            json!({ "nbf": null }),
+            json!({ "iat": "yesterday" }),
+        ] {
+            let error = at(refused.clone()).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidRequestObject, "{refused}");
         }
     }
 }
