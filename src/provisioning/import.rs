@@ -69,6 +69,30 @@ struct ExistingStudent {
     birthdate: Option<String>,
 }
 
+impl ExistingStudent {
+    /// Whether `row`, under this pupil's number, is another child: another
+    /// birth date and another name (accents and case aside). A corrected
+    /// date alone, or a name alone, is the same pupil.
+    fn is_another_pupil(&self, row: &PupilRow) -> bool {
+        let other_date = self
+            .birthdate
+            .as_deref()
+            .is_some_and(|date| date != row.birthdate.iso());
+        let other_name = FoldedName::of(&self.given_name, &self.family_name)
+            != FoldedName::of(row.given_name.as_str(), row.family_name.as_str());
+        other_date && other_name
+    }
+}
+
+/// `2012-09-03` as the report says it: `né(e) le 03/09/2012`.
+fn born_on(iso: &str) -> String {
+    let mut parts = iso.splitn(3, '-');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(year), Some(month), Some(day)) => format!("né(e) le {day}/{month}/{year}"),
+        _ => iso.to_owned(),
+    }
+}
+
 /// A guardian account attached to one of the school's pupils.
 struct ExistingGuardian {
     id: String,
@@ -159,7 +183,7 @@ pub async fn import(
     if bad_rows == BadRows::Refuse && !parsed.refused.is_empty() {
         return Err(ImportError::Rows(parsed.refused));
     }
-    let rows = parsed.rows;
+    let mut rows = parsed.rows;
     let establishment = establishment_by_uai(db, uai)
         .await?
         .ok_or_else(|| ImportError::UnknownEstablishment(uai.to_string()))?;
@@ -181,6 +205,35 @@ pub async fn import(
     };
 
     let students = existing_students(&mut tx, &establishment.id).await?;
+    // A pupil's number that now names another child (a column shifted,
+    // rows sorted apart, two siblings' numbers swapped) would rewrite that
+    // pupil's account in place, and their parents would see the other
+    // child: such a row is a bad row.
+    let conflicts: Vec<RowError> = rows
+        .iter()
+        .filter_map(|row| {
+            let existing = students.get(&row.student_ref.key())?;
+            (!existing.closed && existing.is_another_pupil(row)).then(|| RowError {
+                line: row.line,
+                reason: format!(
+                    "le n° élève {} est celui de {} {} ({}), qui n'a ni ce nom ni cette date de naissance : même numéro, autre élève ? Vérifiez le fichier",
+                    row.student_ref.as_str(),
+                    existing.given_name,
+                    existing.family_name,
+                    existing.birthdate.as_deref().map(born_on).unwrap_or_default()
+                ),
+            })
+        })
+        .collect();
+    if !conflicts.is_empty() {
+        if bad_rows == BadRows::Refuse {
+            return Err(ImportError::Rows(conflicts));
+        }
+        rows.retain(|row| conflicts.iter().all(|c| c.line != row.line));
+        report
+            .skipped
+            .extend(conflicts.iter().map(ToString::to_string));
+    }
     let guardians = existing_guardians(&mut tx, &establishment.id).await?;
 
     let mut new_accounts: Vec<NewProvisional> = Vec::new();

@@ -866,7 +866,8 @@ async fn a_school_file_is_previewed_then_applied_from_the_browser() {
     );
     assert_eq!(app.count("accounts").await, before);
     // A preview of another file replaces it: one draft per staff member.
-    let (status, replaced) = upload(app, &staff_a, SCHOOL_A, school_file(3).into_bytes()).await;
+    let other = "N° élève;Nom;Prénom;Date de naissance;Classe\n500;Nouveau;Eleve;01/02/2012;5 A\n";
+    let (status, replaced) = upload(app, &staff_a, SCHOOL_A, other.as_bytes().to_vec()).await;
     assert_eq!(status, 200, "{replaced}");
     let stale = staff_a
         .post(app.url(&format!("/etablissement/{SCHOOL_A}/import/appliquer")))

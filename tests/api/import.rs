@@ -574,6 +574,91 @@ async fn a_new_phone_in_the_file_reaches_an_activated_account() {
     );
 }
 
+/// Two siblings' numbers swapped in the file (or a column shifted): each
+/// number now names another child — another birth date and another name.
+/// Imported, each account would be rewritten into the other child's and
+/// the parents would see someone else's child: the file is refused at
+/// those lines, nothing written; skipping bad rows leaves them out. A
+/// corrected birth date alone, or a name alone, is the same pupil.
+#[tokio::test]
+async fn a_number_that_now_names_another_child_is_a_bad_row() {
+    let app = app_with_school().await;
+    let julie = "1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,marc@example.org,,,,,";
+    let hugo = "1002,Baillet,Hugo,2010-01-04,3 A,Baillet,Marc,marc@example.org,,,,,";
+    app.import("0590001A", &file(&[julie, hugo])).await.unwrap();
+    let swapped = file(&[
+        "1002,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,marc@example.org,,,,,",
+        "1001,Baillet,Hugo,2010-01-04,3 A,Baillet,Marc,marc@example.org,,,,,",
+    ]);
+    let refused = app.import("0590001A", &swapped).await.unwrap_err();
+    let clef::provisioning::import::ImportError::Rows(rows) = refused else {
+        panic!("{refused:?}");
+    };
+    let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 3], "{rows:?}");
+    assert!(
+        rows[0]
+            .to_string()
+            .contains("le n° élève 1002 est celui de Hugo Baillet (né(e) le 04/01/2010)")
+            && rows[0].to_string().contains("autre élève"),
+        "{}",
+        rows[0]
+    );
+    let name_of = |number: &'static str| {
+        let db = app.app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT given_name FROM accounts WHERE student_ref = $1",
+            )
+            .bind(number)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(name_of("1001").await, "Julie", "nothing written");
+    let skipped = clef::provisioning::import::import(
+        &app.app.db,
+        &app.app.letters,
+        &clef::domain::Uai::parse("0590001A").unwrap(),
+        &swapped,
+        app.app.now(),
+        false,
+        clef::provisioning::import::BadRows::Skip,
+    )
+    .await
+    .unwrap();
+    assert_eq!(skipped.skipped.len(), 2, "{skipped:?}");
+    assert_eq!(
+        (name_of("1001").await, name_of("1002").await),
+        ("Julie".into(), "Hugo".into())
+    );
+
+    // The same child, corrected: a birth date alone, then a name alone.
+    let report = app
+        .import(
+            "0590001A",
+            &file(&[
+                "1001,Baillet,Julie,2012-09-04,5 B,Baillet,Marc,marc@example.org,,,,,",
+                hugo,
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.students_updated, 1, "{:?}", report.changes);
+    let report = app
+        .import(
+            "0590001A",
+            &file(&[
+                "1001,Baillet-Roux,Julie,2012-09-04,5 B,Baillet,Marc,marc@example.org,,,,,",
+                hugo,
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.students_updated, 1, "{:?}", report.changes);
+}
+
 /// A parent with a child in another school too: one school's file does not
 /// change the phone their account is recovered with by SMS (whoever holds
 /// the new number could take the account, children of the other school
