@@ -71,20 +71,36 @@ pub async fn introspect(app: &Clef, client: &Client, token: &str) -> Result<Valu
     Ok(json!({ "active": false }))
 }
 
-/// RFC 7009 §2: ends `token` if it is one of `client`'s; answers the same
-/// whether it was or not. A refresh token takes its whole family along.
+/// RFC 7009 §2: ends `token` if it is one of `client`'s, answers the same
+/// whether it was or not (unknown, expired), and refuses another client's
+/// (`not_yours`). A refresh token takes its whole family along.
 pub async fn revoke(app: &Clef, client: &Client, token: &str) -> Result<(), OAuthError> {
     let id = AccessTokens::id_of(token);
-    if let Some(access) = app.access_tokens.by_id(&id).await?
-        && access.client_id == client.id
-    {
+    if let Some(access) = app.access_tokens.by_id(&id).await? {
+        if access.client_id != client.id {
+            return not_yours(client);
+        }
         app.access_tokens.revoke(&id).await?;
         return Ok(());
     }
-    if let Some((family, owner)) = refresh::family_of(&app.db, token).await?
-        && owner == client.id
-    {
+    if let Some((family, owner)) = refresh::family_of(&app.db, token).await? {
+        if owner != client.id {
+            return not_yours(client);
+        }
         refresh::revoke_family(&app.db, &family, app.now()).await?;
     }
     Ok(())
+}
+
+/// Another client's token (RFC 7009 §2.1): refused, and nothing revoked. A
+/// public client, which anyone can be, gets the answer of an unknown token
+/// instead, so that it cannot tell a live token of another client from a
+/// made-up one.
+fn not_yours(client: &Client) -> Result<(), OAuthError> {
+    if client.is_public {
+        return Ok(());
+    }
+    Err(OAuthError::invalid_request(
+        "the token was not issued to this client",
+    ))
 }

@@ -361,7 +361,8 @@ pub async fn introspect(State(app): AppState, caller: AuthenticatedClient) -> Re
     }
 }
 
-/// `POST /revoke` (RFC 7009): 200 whether or not the token was valid (§2.2).
+/// `POST /revoke` (RFC 7009): 200 whether or not the token was valid (§2.2);
+/// another client's token is refused (§2.1).
 pub async fn revoke(State(app): AppState, caller: AuthenticatedClient) -> Response {
     let Some(token) = caller.params.get("token") else {
         return oauth_json(&OAuthError::invalid_request("token is missing"));

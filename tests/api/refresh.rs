@@ -310,6 +310,7 @@ async fn a_client_cannot_use_introspect_or_revoke_another_clients_tokens() {
     app.family().await;
     let owner = app.client(false).await;
     let other = app.client(false).await;
+    let public = app.client(true).await;
     let tokens = sign_in(&app, &owner, &[]).await;
     let (access, refresh_token) = (
         text(&tokens, "access_token"),
@@ -325,8 +326,14 @@ async fn a_client_cannot_use_introspect_or_revoke_another_clients_tokens() {
             introspect(&app, &other, token).await,
             serde_json::json!({"active": false})
         );
+        // RFC 7009 §2.1: refused, and said so, for a confidential client.
+        let refused = post(&app, &other, "/revoke", &[("token", token)]).await;
+        assert_eq!(refused.status(), 400);
+        assert_eq!(error_of(refused).await, "invalid_request");
+        // A public client, which anyone can be, is answered as for an
+        // unknown token: it cannot tell another's live token from a made-up one.
         assert_eq!(
-            post(&app, &other, "/revoke", &[("token", token)])
+            post(&app, &public, "/revoke", &[("token", token)])
                 .await
                 .status(),
             200
