@@ -247,13 +247,15 @@ impl AccessTokens {
         else {
             return Ok(None);
         };
-        if let Some(account_id) = &grant.account_id
-            && (self
-                .revoked_since(account_id, &grant.client_id, grant.issued_at)
-                .await?
-                || self.all_revoked_after(account_id, grant.issued_at).await?)
-        {
-            return Ok(None);
+        if let Some(account_id) = &grant.account_id {
+            // Both revocations read at once: one round trip's wait on Redis.
+            let (for_client, for_all) = tokio::try_join!(
+                self.revoked_since(account_id, &grant.client_id, grant.issued_at),
+                self.all_revoked_after(account_id, grant.issued_at),
+            )?;
+            if for_client || for_all {
+                return Ok(None);
+            }
         }
         Ok(Some(grant))
     }
