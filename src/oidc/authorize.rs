@@ -656,10 +656,12 @@ pub async fn resume(app: &Clef, pending_id: &str, session: &Session) -> Option<A
         // session that was there, which another page brought here (`GET
         // /continuer` from a link).
         let typed_again = pending.stale_sid.as_deref() != Some(session.sid.as_str())
-            || pending
-                .stale_authentication
-                .as_deref()
-                .is_some_and(|before| before != session.authentication);
+            || match pending.stale_authentication.as_deref() {
+                Some(before) => before != session.authentication,
+                // Parked by an instance from before this field: a sign-in
+                // in a later second renewed the session.
+                None => session.auth_time > pending.parked_at,
+            };
         let goes_on = match pending.awaiting {
             Awaiting::Login | Awaiting::Account => {
                 typed_again && session.auth_time >= pending.parked_at

@@ -89,6 +89,27 @@ pub async fn resolve(app: &Clef, params: Params) -> Result<Params, OAuthError> {
     merge(&params, claims)
 }
 
+/// The authorization parameters Clef reads (`authorize`).
+const READ: [&str; 17] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "id_token_hint",
+    "ui_locales",
+    "response_mode",
+    "code_challenge",
+    "code_challenge_method",
+    "claims",
+    "display",
+    "acr_values",
+];
+
 /// The request's parameters once its object's claims are read (RFC 9101
 /// §6.3): the object's claims win, `request` and `request_uri` go, strings,
 /// numbers and booleans travel as text and `claims` as its JSON, the JWT's own
@@ -116,15 +137,18 @@ pub fn merge(params: &Params, claims: Map<String, Value>) -> Result<Params, OAut
             Value::Bool(b) => b.to_string(),
             // `claims` is an object: it travels as its JSON, as in a query.
             Value::Object(_) if name == "claims" => value.to_string(),
-            // A member no parameter can be (`"prompt": ["none"]`, `"state":
-            // null`) is refused rather than dropped, which would let the
-            // query's value of it through or lose it altogether.
-            _ => {
+            // A parameter Clef reads, in a shape no parameter has
+            // (`"prompt": ["none"]`, `"state": null`), refuses the object:
+            // dropped, it would silently turn a silent request into a login
+            // page, or lose the client's `state`. Others (`resource` arrays,
+            // `authorization_details`) are not Clef's to read: dropped.
+            _ if READ.contains(&name.as_str()) => {
                 return Err(invalid_object(&format!(
                     "{} must be a string, a number or a boolean",
                     ascii_name(&name)
                 )));
             }
+            _ => continue,
         };
         merged.push((name, value));
     }
@@ -235,22 +259,25 @@ async fn verify(
 /// How far ahead of Clef's clock a client's clock may be (`nbf`).
 const CLOCK_SKEW: i64 = 60;
 
-/// RFC 7519 §4.1.4–4.1.6: `exp`, `nbf` and `iat`, when present, are whole
-/// seconds; an object past its `exp` or before its `nbf` is refused.
+/// RFC 7519 §2, §4.1.4–4.1.6: `exp`, `nbf` and `iat`, when present, are
+/// numbers of seconds (fractions allowed); an object past its `exp` or
+/// before its `nbf` is refused.
 fn check_times(claims: &Map<String, Value>, now: i64) -> Result<(), OAuthError> {
     let time = |name: &str| match claims.get(name) {
         None => Ok(None),
         Some(value) => value
-            .as_i64()
+            .as_f64()
+            .filter(|seconds| seconds.is_finite())
             .map(Some)
-            .ok_or_else(|| invalid_object(&format!("{name} must be a whole number of seconds"))),
+            .ok_or_else(|| invalid_object(&format!("{name} must be a number of seconds"))),
     };
     let (exp, nbf) = (time("exp")?, time("nbf")?);
     time("iat")?;
+    let now = now as f64;
     if exp.is_some_and(|exp| exp <= now) {
         return Err(invalid_object("expired"));
     }
-    if nbf.is_some_and(|nbf| nbf > now + CLOCK_SKEW) {
+    if nbf.is_some_and(|nbf| nbf > now + CLOCK_SKEW as f64) {
         return Err(invalid_object("not valid yet (nbf)"));
     }
     Ok(())
@@ -339,11 +366,12 @@ mod tests {
         assert_eq!(merged.get("prompt"), Some("login"), "the query's");
     }
 
-    /// A member no parameter can be is refused, not dropped: dropped, the
-    /// query's `prompt=login` would have come back through an object that
-    /// said `"prompt": ["none"]`, or `state` been lost.
+    /// A parameter Clef reads, in a shape no parameter has, refuses the
+    /// object: dropped, `"prompt": ["none"]` would have made a silent request
+    /// a login page, `"state": null` lost the client's state. A member Clef
+    /// does not read is dropped whatever its shape.
     #[test]
-    fn a_member_no_parameter_can_be_refuses_the_object() {
+    fn a_parameter_clef_reads_in_a_shape_no_parameter_has_refuses_the_object() {
         let params = Params::parse(b"client_id=ent&prompt=login&state=q").unwrap();
         for member in [
             json!({ "prompt": ["none"] }),
@@ -354,18 +382,32 @@ mod tests {
             assert_eq!(refused.code, ErrorCode::InvalidRequestObject, "{member}");
             assert!(refused.description.contains("must be a string"), "{member}");
         }
+        let merged = merge(
+            &params,
+            claims(json!({
+                "resource": ["https://api.example"],
+                "authorization_details": [{ "type": "x" }],
+                "extra": null,
+            })),
+        )
+        .unwrap();
+        for dropped in ["resource", "authorization_details", "extra"] {
+            assert!(!merged.contains(dropped), "{dropped}");
+        }
+        assert_eq!(merged.get("prompt"), Some("login"));
     }
 
     #[test]
-    fn exp_nbf_and_iat_are_whole_seconds_and_bound_the_object() {
+    fn exp_nbf_and_iat_are_numbers_of_seconds_and_bound_the_object() {
         let now = 1_000_000;
         let at = |value: Value| check_times(&claims(value), now);
         assert!(at(json!({})).is_ok());
         assert!(at(json!({ "exp": now + 60, "nbf": now + 30, "iat": now })).is_ok());
+        assert!(at(json!({ "exp": now as f64 + 0.5, "iat": now as f64 - 0.25 })).is_ok());
         for refused in [
             json!({ "exp": now }),
+            json!({ "exp": now as f64 - 0.5 }),
             json!({ "exp": "0" }),
-            json!({ "exp": 1.0e12 }),
             json!({ "nbf": now + 3600 }),
             json!({ "nbf": null }),
             json!({ "iat": "yesterday" }),

@@ -79,8 +79,8 @@ pub async fn open(
 
 /// What a password entry did to the session its browser already had.
 pub enum Renewal {
-    /// The same person: the session goes on under a new cookie value.
-    Renewed(String, Session),
+    /// The same person: the session goes on, under the same cookie value.
+    Renewed(Session),
     /// The account's credentials changed since they were checked: no session.
     CredentialsChanged,
     /// Another person's, or gone: it is to end, and a new one to open.
@@ -91,8 +91,12 @@ pub enum Renewal {
 /// (`prompt=login`, `max_age`, a sign-in page left open): the session goes
 /// on, the same `sid` the relying parties hold (ending it would log the
 /// person out of every service of the session, Back-Channel Logout §2.7),
-/// with `auth_time` now, its lifetime started again, and a new cookie value
-/// (the old one stops working: no fixation).
+/// with `auth_time` now and its lifetime started again. The cookie value
+/// stays: it already stood for this very person (nothing to fixate), and
+/// two sign-ins at once (a double click, two tabs) then renew one session
+/// rather than strand the services' one under a value no browser holds. A
+/// logout meanwhile wins: the registry marks the session ended, which
+/// [`find`] reads.
 pub async fn renew(
     app: &Clef,
     token: &str,
@@ -108,6 +112,9 @@ pub async fn renew(
     let Some(epoch) = accounts::record_login(&app.db, account, now).await? else {
         return Ok(Renewal::CredentialsChanged);
     };
+    if old.epoch != epoch {
+        return Ok(Renewal::NotRenewable);
+    }
     let ttl = app.config.session_ttl;
     let session = Session {
         auth_time: now,
@@ -127,30 +134,13 @@ pub async fn renew(
     .execute(&app.db)
     .await?
     .rows_affected();
-    if renewed == 0 || session.epoch != epoch {
+    if renewed == 0 {
         return Ok(Renewal::NotRenewable);
     }
-    let new_token = random_token(32);
     sessions(app)
-        .put(
-            &digest(&new_token),
-            &session,
-            Duration::from_secs(ttl as u64),
-        )
+        .put(&digest(token), &session, Duration::from_secs(ttl as u64))
         .await?;
-    sessions(app).delete(&digest(token)).await?;
-    // Ended meanwhile (a logout in another tab took the old cookie's
-    // record): the new one must not outlive it.
-    let ended: Option<i64> =
-        sqlx::query_scalar("SELECT ended_at FROM sessions WHERE sid = $1 AND ended_at IS NOT NULL")
-            .bind(&session.sid)
-            .fetch_optional(&app.db)
-            .await?;
-    if ended.is_some() {
-        sessions(app).delete(&digest(&new_token)).await?;
-        return Ok(Renewal::NotRenewable);
-    }
-    Ok(Renewal::Renewed(new_token, session))
+    Ok(Renewal::Renewed(session))
 }
 
 /// The live session behind a cookie value, if any.
@@ -169,7 +159,11 @@ pub async fn find(app: &Clef, token: &str, now: i64) -> anyhow::Result<Option<Se
     if current != Some(session.epoch) {
         return Ok(None);
     }
-    seen(app, &session.sid, now).await?;
+    // Ended in the registry: a logout that raced a renewal of the same
+    // session (`renew` wrote it back after the logout took it).
+    if seen(app, &session.sid, now).await? == Registry::Ended {
+        return Ok(None);
+    }
     Ok(Some(session))
 }
 
@@ -265,12 +259,26 @@ pub async fn end_others(
 /// once in this many seconds, not on every request.
 const LAST_SEEN_STEP: i64 = 300;
 
-/// Records that the session `sid` was used at `now`, for « Mon compte ».
-async fn seen(app: &Clef, sid: &str, now: i64) -> anyhow::Result<()> {
-    let last: Option<i64> = sqlx::query_scalar("SELECT last_seen_at FROM sessions WHERE sid = $1")
-        .bind(sid)
-        .fetch_optional(&app.db)
-        .await?;
+/// What the registry says of a session in use.
+#[derive(Debug, PartialEq, Eq)]
+enum Registry {
+    /// Open, or not in the registry (opened before it existed).
+    Open,
+    Ended,
+}
+
+/// Records that the session `sid` was used at `now`, for « Mon compte »;
+/// answers whether the registry holds it as ended.
+async fn seen(app: &Clef, sid: &str, now: i64) -> anyhow::Result<Registry> {
+    let row: Option<(i64, Option<i64>)> =
+        sqlx::query_as("SELECT last_seen_at, ended_at FROM sessions WHERE sid = $1")
+            .bind(sid)
+            .fetch_optional(&app.db)
+            .await?;
+    if row.is_some_and(|(_, ended_at)| ended_at.is_some()) {
+        return Ok(Registry::Ended);
+    }
+    let last = row.map(|(last, _)| last);
     if last.is_some_and(|last| now - last >= LAST_SEEN_STEP) {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE sid = $2 AND last_seen_at < $1")
             .bind(now)
@@ -278,7 +286,7 @@ async fn seen(app: &Clef, sid: &str, now: i64) -> anyhow::Result<()> {
             .execute(&app.db)
             .await?;
     }
-    Ok(())
+    Ok(Registry::Open)
 }
 
 /// An open session as the person sees it in « Mon compte ».

@@ -420,7 +420,12 @@ fn signed_in_long_ago(app: &Clef, session: &crate::oidc::session::Session) -> bo
 
 /// Why a staff member signed in a while ago was not taken at their word.
 enum Reauth {
-    TooMany { retry_after: u64 },
+    /// No password came (a page shown before the 10 minutes ran out):
+    /// asked for, nothing counted.
+    Asked,
+    TooMany {
+        retry_after: u64,
+    },
     Wrong,
 }
 
@@ -438,6 +443,9 @@ async fn reauthenticated(
 ) -> Result<Option<Reauth>, WebError> {
     if !signed_in_long_ago(app, session) {
         return Ok(None);
+    }
+    if params.get("password").is_none() {
+        return Ok(Some(Reauth::Asked));
     }
     let origin = super::cookies::origin(app, jar, address, Some(staff));
     if let crate::accounts::throttle::Gate::Closed { retry_after } = app
@@ -513,7 +521,7 @@ pub async fn act(
                 retry_after,
             );
         }
-        Some(Reauth::Wrong) => {
+        Some(Reauth::Asked | Reauth::Wrong) => {
             return refused(
                 "Votre connexion date de plus de 10 minutes : confirmez cette action avec votre mot de passe.",
             );
@@ -663,6 +671,14 @@ pub async fn letters_confirmed(
                 )),
             ),
             retry_after,
+        )),
+        Some(Reauth::Asked) => Ok(confirm_letters(
+            &app,
+            jar,
+            &establishment,
+            &params,
+            (true, None),
+            None,
         )),
         Some(Reauth::Wrong) => Ok(confirm_letters(
             &app,

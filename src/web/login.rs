@@ -306,9 +306,10 @@ pub async fn sign_in(
     Ok((jar, response).into_response())
 }
 
-/// Opens a fresh session (a new login gets a new session id: no fixation)
-/// for `account` as its credentials were checked; if they have changed since
-/// (a password reset landed meanwhile), none: the step is over.
+/// Opens a session for `account` as its credentials were checked: a new one
+/// (a new session id: no fixation), or the browser's own session when it is
+/// already this person's (`session::renew`); if the credentials have changed
+/// since (a password reset landed meanwhile), none: the step is over.
 pub async fn open_session(
     app: &Clef,
     jar: CookieJar,
@@ -323,8 +324,8 @@ pub async fn open_session(
         // The same person again: their session goes on. Another's ends, as
         // a logout would.
         match session::renew(app, &old, account, app.now()).await? {
-            session::Renewal::Renewed(token, session) => {
-                return Ok((jar.add(cookies::session(app, token)), session));
+            session::Renewal::Renewed(session) => {
+                return Ok((jar.add(cookies::session(app, old)), session));
             }
             session::Renewal::CredentialsChanged => return Err(step_expired()),
             session::Renewal::NotRenewable => logout::end_session(app, &old).await?,

@@ -46,8 +46,10 @@ pub async fn submit(
         // browser keeps the `SameSite=Lax` session cookie off a cross-site
         // POST, and the request would end nothing yet go back « logged out ».
         // The same request as a top-level GET carries the cookie.
-        if cookies::session_token(&app, &jar).is_none() {
-            return Ok(super::redirect::as_get("/logout", &params));
+        if cookies::session_token(&app, &jar).is_none()
+            && let Some(again) = super::redirect::as_get("/logout", &params)
+        {
+            return Ok(again);
         }
         return requested(&app, session, jar, params).await;
     }

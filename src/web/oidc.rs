@@ -79,7 +79,8 @@ pub async fn authorize(
 /// own site: the browser keeps the `SameSite=Lax` session cookie off a
 /// cross-site POST, so a signed-in person would be asked to sign in again
 /// (and `prompt=none` answered `login_required`). Without the cookie, the
-/// same request as a top-level GET, which carries it.
+/// same request as a top-level GET, which carries it (unless too long for an
+/// address: then answered as posted).
 pub async fn authorize_posted(
     State(app): AppState,
     MaybeSession(session): MaybeSession,
@@ -87,8 +88,10 @@ pub async fn authorize_posted(
     Form(params): Form,
 ) -> Result<Response, WebError> {
     let params = params.map_err(|e| WebError::bad_request(&e))?;
-    if cookies::session_token(&app, &jar).is_none() {
-        return Ok(as_get("/authorize", &params));
+    if cookies::session_token(&app, &jar).is_none()
+        && let Some(again) = as_get("/authorize", &params)
+    {
+        return Ok(again);
     }
     authorize_with(&app, session, jar, params).await
 }
@@ -241,7 +244,8 @@ impl FromRequest<Arc<Clef>> for AuthenticatedClient {
     }
 }
 
-const TOO_MANY: &str = "too many failed client authentications from this address; retry later";
+pub(super) const TOO_MANY: &str =
+    "too many failed client authentications from this address; retry later";
 
 /// 429 once an address failed client authentication too often (see
 /// [`crate::accounts::throttle::CLIENT_AUTH_PER_ADDRESS`]): `e` as JSON,

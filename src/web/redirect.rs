@@ -11,16 +11,25 @@ use crate::oidc::ErrorCode;
 use crate::oidc::authorize::{self, AuthorizeOutcome, Rejection, ResponseMode};
 use crate::secret::random_token;
 
+/// The longest query a POST is sent back as: a longer address may be refused
+/// on its way (nginx takes 8 KiB of request line by default) and lands in
+/// proxies' logs and the browser's history.
+const MAX_QUERY_AS_GET: usize = 4096;
+
 /// The same request as a GET of `path` (303: the browser drops the body): a
 /// relying party's cross-site POST, which the session cookie does not reach,
-/// made top-level navigation, which it does.
-pub fn as_get(path: &str, params: &crate::domain::Params) -> Response {
+/// made top-level navigation, which it does. `None` when its parameters are
+/// too long for an address (`MAX_QUERY_AS_GET`).
+pub fn as_get(path: &str, params: &crate::domain::Params) -> Option<Response> {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params.pairs())
         .finish();
+    if query.len() > MAX_QUERY_AS_GET {
+        return None;
+    }
     let mut response = Redirect::to(&format!("{path}?{query}")).into_response();
     no_store(&mut response);
-    response
+    Some(response)
 }
 
 /// Where an authorization outcome sends the browser after a form (login,

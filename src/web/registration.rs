@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::AppState;
 use super::error::{WebError, oauth_json};
 use super::extract::ClientAddress;
-use super::oidc::too_many_failures;
+use super::oidc::{TOO_MANY, too_many_failures};
 use super::pages::no_store;
 use crate::accounts::throttle::Gate;
 use crate::app::Clef;
@@ -91,11 +91,10 @@ fn unavailable(e: anyhow::Error) -> Response {
 }
 
 fn held_back(retry_after: u64) -> Response {
-    let e = OAuthError::new(
-        ErrorCode::InvalidToken,
-        "too many failed client authentications from this address; retry later",
-    );
-    too_many_failures(e, retry_after)
+    too_many_failures(
+        OAuthError::new(ErrorCode::InvalidToken, TOO_MANY),
+        retry_after,
+    )
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {

@@ -200,7 +200,32 @@ async fn letters_ask_for_the_password_again_after_ten_minutes() {
     let fresh = print_letters(app, &staff_a, &path, None).await;
     assert_eq!(fresh.headers()["content-type"], "text/csv; charset=utf-8");
 
+    // A page shown a moment ago, sent after the 10 minutes: the password is
+    // asked for, and nothing counted as a failed one.
+    let shown = page_text(&staff_a, &url).await;
     app.clock.advance(11 * 60);
+    let late = staff_a
+        .post(app.url(&format!("/etablissement/{SCHOOL_A}/courriers")))
+        .form(&[
+            ("csrf", input_value(&shown, "csrf").unwrap()),
+            ("format", "csv".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 200);
+    let late = late.text().await.unwrap();
+    assert!(late.contains("name=\"password\"") && !late.contains("Mot de passe incorrect"));
+    let staff = app.account_named("secretariat.a").await;
+    let failed = |trail: &[clef::audit::Recorded]| {
+        trail
+            .iter()
+            .any(|e| e.event == "login" && e.outcome == "failed")
+    };
+    let trail = clef::audit::trail(&app.app.db, Some(&staff.id), 0, 10)
+        .await
+        .unwrap();
+    assert!(!failed(&trail), "{trail:?}");
     let stale = staff_a.get(&url).send().await.unwrap();
     assert_eq!(stale.status(), 200);
     assert!(
@@ -243,7 +268,6 @@ async fn letters_ask_for_the_password_again_after_ten_minutes() {
             .contains("Mot de passe incorrect")
     );
     // A wrong password is on the staff member's trail, as a failed login.
-    let staff = app.account_named("secretariat.a").await;
     let trail = clef::audit::trail(&app.app.db, Some(&staff.id), 0, 10)
         .await
         .unwrap();

@@ -686,7 +686,7 @@ async fn registration_needs_a_live_initial_access_token_unless_it_is_open() {
 /// proxy count as failed client authentications: fifty are looked up and
 /// refused, the rest and what follows from that address get 429 with
 /// Retry-After before any lookup — even a live token; another address is
-/// served, and so is a request without a token.
+/// served.
 #[tokio::test]
 async fn wrong_registration_tokens_hold_an_address_back() {
     let app = spawn_app_with(|config| {
