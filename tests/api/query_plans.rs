@@ -100,7 +100,7 @@ const HOT: &[Hot] = &[
     ),
     hot(
         "oidc/session.rs touch",
-        "SELECT last_seen_at FROM sessions WHERE sid = $1",
+        "SELECT last_seen_at, ended_at FROM sessions WHERE sid = $1",
         &[T("s")],
     ),
     hot(
