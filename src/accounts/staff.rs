@@ -464,12 +464,18 @@ async fn record(
     user_agent: &str,
     now: i64,
 ) {
+    // A corrected address names the new one: a staff member who set an
+    // address of theirs could take the account by a reset mail.
+    let detail = match action {
+        Action::CorrectEmail(email) => format!("{}: {}", action.name(), email.as_str()),
+        _ => action.name().to_owned(),
+    };
     let entry =
         crate::audit::Entry::new(crate::audit::Event::StaffAction, crate::audit::Outcome::Ok)
             .account(&account.id)
             .actor(&actor.id)
             .from(address, user_agent)
-            .detail(action.name());
+            .detail(&detail);
     crate::audit::record(&app.db, entry, now).await;
     tracing::info!(account = %account.id, actor = %actor.id, action = action.name(), "staff action");
 }

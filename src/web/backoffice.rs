@@ -48,12 +48,30 @@ async fn staff_scope(app: &Clef, account: &Account) -> Result<Scope, WebError> {
 /// (the same refusal for one that does not exist: UAIs are not to be probed).
 async fn managed(app: &Clef, staff: &Account, uai: &str) -> Result<(Establishment, Uai), WebError> {
     let scope = staff_scope(app, staff).await?;
-    let uai = Uai::parse(uai).map_err(|_| forbidden())?;
-    let establishment = store::establishment_by_uai(&app.db, &uai)
-        .await?
-        .filter(|e| scope.manages(&e.id))
-        .ok_or_else(forbidden)?;
-    Ok((establishment, uai))
+    let found = match Uai::parse(uai) {
+        Ok(uai) => store::establishment_by_uai(&app.db, &uai)
+            .await?
+            .filter(|e| scope.manages(&e.id))
+            .map(|e| (e, uai)),
+        Err(_) => None,
+    };
+    match found {
+        Some(found) => Ok(found),
+        None => Err(refused_to(app, staff, &format!("establishment {uai}")).await),
+    }
+}
+
+/// A staff member asked for an establishment or an account they do not
+/// manage: on their own trail (the 403 tells them nothing more).
+async fn refused_to(app: &Clef, staff: &Account, what: &str) -> WebError {
+    let what: String = what.chars().filter(|c| !c.is_control()).take(120).collect();
+    let detail = format!("refused: {what}");
+    let entry = audit::Entry::new(audit::Event::StaffAction, audit::Outcome::Refused)
+        .account(&staff.id)
+        .actor(&staff.id)
+        .detail(&detail);
+    audit::record(&app.db, entry, app.now()).await;
+    forbidden()
 }
 
 /// An account of a managed establishment: a pupil of it, or a parent of one of
@@ -66,7 +84,7 @@ async fn managed_account(
 ) -> Result<(Establishment, Account), WebError> {
     let (establishment, _) = managed(app, staff, uai).await?;
     if !belongs(app, &establishment.id, id).await? {
-        return Err(forbidden());
+        return Err(refused_to(app, staff, &format!("account {id} at {uai}")).await);
     }
     let account = store::account_by_id(&app.db, id)
         .await?
@@ -319,7 +337,10 @@ fn event_label<'a>(code: &'a str, detail: Option<&str>) -> &'a str {
     match (code, detail) {
         ("staff_action", Some("reset")) => return "Compte réinitialisé",
         ("staff_action", Some("close")) => return "Compte fermé",
-        ("staff_action", Some("correct_email")) => return "Adresse mail corrigée",
+        ("staff_action", Some(d)) if d.starts_with("refused") => return "Accès refusé",
+        ("staff_action", Some(d)) if d.starts_with("correct_email") => {
+            return "Adresse mail corrigée";
+        }
         ("staff_action", Some("detach")) => return "Enfant détaché",
         ("staff_action", Some(d)) if d.starts_with("letters printed") => {
             return "Courrier imprimé";

@@ -354,6 +354,22 @@ async fn staff_reach_their_establishment_only_on_every_route() {
         status(&staff_a, &app.url("/etablissement/pas-un-uai")).await,
         403
     );
+    // Each refusal is on the staff member's own trail, with what was asked.
+    let secretary = app.account_named("secretariat.a").await;
+    let refused: Vec<String> = clef::audit::trail(&app.app.db, Some(&secretary.id), 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "staff_action" && e.outcome == "refused")
+        .filter_map(|e| e.detail)
+        .collect();
+    for asked in [
+        format!("refused: establishment {SCHOOL_B}"),
+        format!("refused: account {student_b} at {SCHOOL_A}"),
+        "refused: establishment 0000000Z".to_owned(),
+    ] {
+        assert!(refused.contains(&asked), "{asked}: {refused:?}");
+    }
     // The home page lists one's own establishments only.
     let home = page_text(&staff_a, &app.url("/etablissement")).await;
     assert!(home.contains(SCHOOL_A) && !home.contains(SCHOOL_B));
@@ -732,6 +748,16 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
     assert_eq!(
         app.account_named("paul.aubert").await.email.as_deref(),
         Some("paul.aubert@exemple.fr")
+    );
+    // The trail names the address set, and by whom.
+    let trail = clef::audit::trail(&app.app.db, Some(&paul.id), 0, 10)
+        .await
+        .unwrap();
+    assert!(
+        trail.iter().any(|e| e.event == "staff_action"
+            && e.actor_id.as_deref() == Some(staff_account.id.as_str())
+            && e.detail.as_deref() == Some("correct_email: paul.aubert@exemple.fr")),
+        "{trail:?}"
     );
     let closed = act(
         app,
