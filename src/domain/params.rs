@@ -61,6 +61,39 @@ impl Params {
         Ok(Self(map))
     }
 
+    /// What is left of `input` that [`parse`](Self::parse) refused: only the
+    /// parameters `names` that appear once, decode and hold a value within
+    /// bounds; the rest is ignored. Enough of a bad authorization request to
+    /// send its error back to the client (RFC 6749 §4.1.2.1) when its
+    /// `client_id` and `redirect_uri` are sound.
+    pub fn lenient(input: &[u8], names: &[&str]) -> Self {
+        let mut found: HashMap<String, Option<String>> = HashMap::new();
+        for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let Ok(name) = decode(name) else { continue };
+            if !names.contains(&name.as_str()) {
+                continue;
+            }
+            let value = decode(value).ok().filter(|value| {
+                value.chars().count() <= Self::max_value(&name)
+                    && !value.chars().any(char::is_control)
+            });
+            found
+                .entry(name)
+                .and_modify(|seen| *seen = None)
+                .or_insert(value);
+        }
+        Self(
+            found
+                .into_iter()
+                .filter_map(|(name, value)| Some((name, value?)))
+                .collect(),
+        )
+    }
+
     /// A parameter's value; an empty value counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -157,6 +190,21 @@ fn field_name(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_left_of_a_refused_request_is_the_names_asked_each_once_and_sound() {
+        let names = ["client_id", "redirect_uri", "state"];
+        let input =
+            b"client_id=ent&redirect_uri=https%3A%2F%2Frp%2Fcb&state=a&state=b&nonce=%FF&x=1";
+        assert!(Params::parse(input).is_err());
+        let left = Params::lenient(input, &names);
+        assert_eq!(left.get("client_id"), Some("ent"));
+        assert_eq!(left.get("redirect_uri"), Some("https://rp/cb"));
+        assert_eq!(left.get("state"), None, "repeated: neither");
+        assert!(!left.contains("nonce") && !left.contains("x"));
+        let bad = Params::lenient(b"client_id=%FF&redirect_uri=a%00b", &names);
+        assert!(!bad.contains("client_id") && !bad.contains("redirect_uri"));
+    }
 
     #[test]
     fn decodes_percent_and_plus() {

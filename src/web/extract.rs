@@ -40,27 +40,71 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = std::convert::Infallible;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                v.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if request.method() != Method::POST || !is_form {
-            return Ok(Self(Err(FieldError::new("Content-Type", Problem::Invalid))));
-        }
-        match Bytes::from_request(request, state).await {
-            Ok(body) => Ok(Self(Params::parse(&body))),
-            Err(_) => Ok(Self(Err(FieldError::new(
-                "corps de la requête",
-                Problem::TooLong {
-                    max: super::MAX_BODY,
-                },
-            )))),
-        }
+        Ok(Self(match form_body(request, state).await {
+            Ok(body) => Params::parse(&body),
+            Err(e) => Err(e),
+        }))
+    }
+}
+
+/// A POSTed form's body, unread (`application/x-www-form-urlencoded`, within
+/// the body limit), or why not.
+async fn form_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, FieldError> {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if request.method() != Method::POST || !is_form {
+        return Err(FieldError::new("Content-Type", Problem::Invalid));
+    }
+    Bytes::from_request(request, state).await.map_err(|_| {
+        FieldError::new(
+            "corps de la requête",
+            Problem::TooLong {
+                max: super::MAX_BODY,
+            },
+        )
+    })
+}
+
+/// An authorization request's parameters (the query, or the form of a POST,
+/// OIDC Core §3.1.2.1), or why they could not be read with what is left of
+/// them to answer the client with (`Params::lenient`).
+pub struct AuthorizationParams(pub Result<Params, Unreadable>);
+
+/// An authorization request refused as it was read.
+pub struct Unreadable {
+    pub error: FieldError,
+    /// Its `client_id`, `redirect_uri`, `state` and `response_mode`, where
+    /// each came once and sound.
+    pub left: Params,
+}
+
+impl<S: Send + Sync> FromRequest<S> for AuthorizationParams {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        const LEFT: [&str; 4] = ["client_id", "redirect_uri", "state", "response_mode"];
+        let raw = if request.method() == Method::POST {
+            match form_body(request, state).await {
+                Ok(body) => body,
+                Err(error) => {
+                    let left = Params::default();
+                    return Ok(Self(Err(Unreadable { error, left })));
+                }
+            }
+        } else {
+            Bytes::copy_from_slice(request.uri().query().unwrap_or("").as_bytes())
+        };
+        Ok(Self(Params::parse(&raw).map_err(|error| Unreadable {
+            error,
+            left: Params::lenient(&raw, &LEFT),
+        })))
     }
 }
 

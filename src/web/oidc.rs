@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
 use super::error::{WebError, oauth_json};
-use super::extract::{ClientAddress, Form, MaybeSession, Query};
+use super::extract::{AuthorizationParams, ClientAddress, Form, MaybeSession, Unreadable};
 use super::locale::{self, Locale};
 use super::pages::no_store;
 use super::redirect::{as_get, rejection_response, respond, to_consent};
@@ -67,12 +67,24 @@ pub async fn authorize(
     State(app): AppState,
     MaybeSession(session): MaybeSession,
     jar: CookieJar,
-    Query(params): Query,
+    AuthorizationParams(params): AuthorizationParams,
 ) -> Result<Response, WebError> {
-    // Nothing can be trusted in a request whose parameters do not decode, not
-    // even its redirect_uri: the person gets a page.
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
-    authorize_with(&app, session, jar, params).await
+    match params {
+        Ok(params) => authorize_with(&app, session, jar, params).await,
+        Err(unreadable) => unreadable_request(&app, unreadable).await,
+    }
+}
+
+/// A request whose parameters could not be read (undecodable, repeated,
+/// too long): `invalid_request` goes back to the client when what is left
+/// of it names a client and one of its registered redirect URIs (RFC 6749
+/// §4.1.2.1); else the person gets a page.
+async fn unreadable_request(app: &Clef, unreadable: Unreadable) -> Result<Response, WebError> {
+    let error = OAuthError::invalid_request(unreadable.error.wire_description());
+    match authorize::early_rejection(app, &unreadable.left, error).await {
+        Rejection::Shown(_) => Err(WebError::bad_request(&unreadable.error)),
+        rejection => rejection_response(rejection),
+    }
 }
 
 /// `POST /authorize` (OIDC Core §3.1.2.1), from a relying party's page on its
@@ -85,9 +97,12 @@ pub async fn authorize_posted(
     State(app): AppState,
     MaybeSession(session): MaybeSession,
     jar: CookieJar,
-    Form(params): Form,
+    AuthorizationParams(params): AuthorizationParams,
 ) -> Result<Response, WebError> {
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let params = match params {
+        Ok(params) => params,
+        Err(unreadable) => return unreadable_request(&app, unreadable).await,
+    };
     if cookies::session_token(&app, &jar).is_none()
         && let Some(again) = as_get("/authorize", &params)
     {

@@ -17,22 +17,17 @@ fn hostile_values() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A hostile `client_id` or `redirect_uri` (here each given twice, the second
+/// hostile) leaves nowhere to send an answer: a French page, no redirect. Any
+/// other parameter unreadable, the client and its redirect URI being sound:
+/// `invalid_request` goes back to the client (RFC 6749 §4.1.2.1) with its
+/// `state` when that one was readable.
 #[tokio::test]
 async fn hostile_authorize_parameters_get_a_french_page_and_no_redirect() {
     let app = spawn_app().await;
     let (client_id, _) = app.client(false).await;
     let base = authorize_url(&app, &client_id, &[]);
-    for name in [
-        "client_id",
-        "redirect_uri",
-        "state",
-        "nonce",
-        "scope",
-        "response_type",
-        "login_hint",
-        "prompt",
-        "max_age",
-    ] {
+    for name in ["client_id", "redirect_uri"] {
         for (what, value) in hostile_values() {
             let url = format!("{base}&{name}={value}");
             let response = browser().get(&url).send().await.unwrap();
@@ -44,6 +39,39 @@ async fn hostile_authorize_parameters_get_a_french_page_and_no_redirect() {
             let html = response.text().await.unwrap();
             assert!(html.contains("lang=\"fr\""), "{name} {what}");
             assert!(html.contains("Requête invalide"), "{name} {what}: {html}");
+        }
+    }
+    for name in [
+        "state",
+        "nonce",
+        "scope",
+        "response_type",
+        "login_hint",
+        "prompt",
+        "max_age",
+    ] {
+        for (what, value) in hostile_values() {
+            // Given twice (the second hostile), and, for one the request
+            // has, given once with the hostile value.
+            let mut urls = vec![format!("{base}&{name}={value}")];
+            if base.contains(&format!("&{name}=")) {
+                urls.push(base.replace(&format!("&{name}="), &format!("&{name}={value}&ignored=")));
+            }
+            for url in urls {
+                let response = browser().get(&url).send().await.unwrap();
+                assert_eq!(response.status(), 302, "{name} {what}");
+                assert!(
+                    location(&response).starts_with(REDIRECT_URI),
+                    "{name} {what}"
+                );
+                assert_eq!(
+                    location_param(&response, "error").as_deref(),
+                    Some("invalid_request"),
+                    "{name} {what}"
+                );
+                let state = location_param(&response, "state");
+                assert_eq!(state.is_some(), name != "state", "{name} {what}: {state:?}");
+            }
         }
     }
     // Empty client_id and redirect_uri: the page says what is missing.
