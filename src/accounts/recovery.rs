@@ -980,6 +980,7 @@ pub async fn reset_password(
     void_reset_links(&mut *tx, &account.id, now).await?;
     super::activation::cancel_address_change(&mut tx, &account.id, now).await?;
     let families = refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
+    crate::oidc::consent::forget_all(&mut tx, &account.id).await?;
     tx.commit().await?;
 
     // Done: the parent gets the success page whatever fails below, which

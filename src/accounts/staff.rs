@@ -324,8 +324,9 @@ pub async fn act(
                 let sealed = app.letters.encrypt(&account.id, &password)?;
                 let changed = sqlx::query(
                     // `activated_at` stays: an account once used keeps its history
-                    // (consents, grouped accounts…), so the letter's expiry closes it
-                    // rather than deleting it (`provisioning::expiry`).
+                    // (grouped accounts, its trail…), so the letter's expiry closes it
+                    // rather than deleting it (`provisioning::expiry`). Its consents
+                    // go (`consent::forget_all` below).
                     "UPDATE accounts SET state = 'provisional', password_hash = NULL, provisional_password = $1, \
                      letter_date = $2, email_verified_at = NULL, pending_email = NULL, \
                      session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3 AND state <> 'closed'",
@@ -364,6 +365,7 @@ pub async fn act(
             .execute(&mut *tx)
             .await?;
             crate::oidc::refresh::revoke_all_of(&mut *tx, &account.id, now).await?;
+            crate::oidc::consent::forget_all(&mut tx, &account.id).await?;
             tx.commit().await?;
             // Done, and on the trail now. The account's cookies stopped working
             // with the commit (its session epoch moved on); ending the sessions'

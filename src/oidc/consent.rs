@@ -164,6 +164,26 @@ pub async fn authorizations(db: &Db, account_id: &str) -> Result<Vec<Authorizati
     .collect()
 }
 
+/// Every consent the account gave, and every service's terms it accepted,
+/// forgotten (a reset of its password, by the person or by the school): what
+/// was granted in its name may have been granted by whoever held it, so the
+/// next request of each service asks the person again. In the reset's
+/// transaction; the tokens go with the reset's own revocations.
+pub async fn forget_all(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    account_id: &str,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM terms_acceptances WHERE account_id = $1")
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(sqlx::query("DELETE FROM consents WHERE account_id = $1")
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
+
 /// Withdraws `account_id`'s consent to `client_id`: its access tokens and
 /// unexchanged codes end; then, in one transaction, the consent is forgotten
 /// (the next sign-in asks again) and the refresh tokens the client holds for

@@ -627,7 +627,25 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
     );
 
     // Reset: a new letter, her session ends, the trail says who did it; the
-    // old letter's wrong birth dates do not hold the new one back.
+    // old letter's wrong birth dates do not hold the new one back; the
+    // consents given in her name are forgotten.
+    let service = app.third_party_client().await;
+    let consents_of_marie = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM consents WHERE account_id = $1")
+            .bind(&marie.id)
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap()
+    };
+    sqlx::query(
+        "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, 'openid children', 0)",
+    )
+    .bind(&marie.id)
+    .bind(&service.0)
+    .execute(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(consents_of_marie().await, 1);
     for _ in 0..20 {
         app.app
             .throttle
@@ -644,6 +662,7 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
     )
     .await;
     assert_eq!(reset.status(), 200);
+    assert_eq!(consents_of_marie().await, 0);
     let after = app.account_named("marie.blanc").await;
     assert_eq!(after.state, clef::accounts::AccountState::Provisional);
     assert!(

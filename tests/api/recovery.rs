@@ -425,6 +425,21 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
     let lone_access = tokens["access_token"].as_str().unwrap().to_owned();
     assert!(tokens.get("refresh_token").is_none());
     assert_eq!(userinfo_status(&app, &lone_access).await, 200);
+    // A third-party service holds a consent and accepted terms (whoever held
+    // the account may have given them).
+    let third_party = app.third_party_client().await;
+    let claire = app.account_named("claire.martin").await;
+    for statement in [
+        "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, 'openid children', 0)",
+        "INSERT INTO terms_acceptances (account_id, client_id, version, accepted_at) VALUES ($1, $2, 'v1', 0)",
+    ] {
+        sqlx::query(statement)
+            .bind(&claire.id)
+            .bind(&third_party.0)
+            .execute(&app.app.db)
+            .await
+            .unwrap();
+    }
     app.clock.advance(1);
 
     let browser = browser();
@@ -506,6 +521,17 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
     }
     let notice = mail_to(&app, "claire.martin@example.org", "a été modifié").await;
     assert!(notice.text.contains("Si ce n'était pas vous"));
+    // The consent and the terms went with the old password: asked again.
+    for table in ["consents", "terms_acceptances"] {
+        let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {table} WHERE account_id = $1"
+        )))
+        .bind(&claire.id)
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+        assert_eq!(left, 0, "{table}");
+    }
 }
 
 #[tokio::test]
