@@ -79,10 +79,15 @@ pub async fn for_scopes(
         );
         claims.insert("given_name".into(), account.given_name.clone().into());
         claims.insert("family_name".into(), account.family_name.clone().into());
-        claims.insert(
-            "preferred_username".into(),
-            account.identifier.clone().into(),
-        );
+        // The login identifier: half of what signs the person in, and the
+        // same for every service, which pairwise subjects are not. For the
+        // academy's own services only; the consent screen says names.
+        if client.is_first_party {
+            claims.insert(
+                "preferred_username".into(),
+                account.identifier.clone().into(),
+            );
+        }
         if let Some(birthdate) = &account.birthdate {
             claims.insert("birthdate".into(), birthdate.clone().into());
         }

@@ -1267,14 +1267,6 @@ async fn an_expired_letter_after_a_reset_closes_the_account_it_does_not_delete_i
     .unwrap();
     let marie = app.account_named("marie.blanc").await;
     let client = app.client(false).await;
-    sqlx::query(
-        "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, 'openid', 0)",
-    )
-    .bind(&marie.id)
-    .bind(&client.0)
-    .execute(&app.app.db)
-    .await
-    .unwrap();
     clef::accounts::staff::act(
         &app.app,
         &app.account_named("secretariat.a").await,
@@ -1285,6 +1277,16 @@ async fn an_expired_letter_after_a_reset_closes_the_account_it_does_not_delete_i
     )
     .await
     .unwrap()
+    .unwrap();
+    // A row that refers to the account (a reset forgets consents: one
+    // written since stands for whatever else does).
+    sqlx::query(
+        "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, 'openid', 0)",
+    )
+    .bind(&marie.id)
+    .bind(&client.0)
+    .execute(&app.app.db)
+    .await
     .unwrap();
     app.clock.advance(122 * 24 * 3600);
     clef::provisioning::expiry::expire_letters(&app.app.db, app.app.now(), 3)

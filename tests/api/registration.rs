@@ -1650,7 +1650,9 @@ async fn id_tokens_signed_es256_and_eddsa_verify_through_openidconnect_and_useri
         sub.as_str(),
         "UserInfo sub is the ID token's"
     );
-    assert_eq!(claims["preferred_username"], "claire.martin");
+    // A registered service is a third party: names, not the login identifier.
+    assert_eq!(claims["given_name"], "Claire");
+    assert!(claims.get("preferred_username").is_none(), "{claims}");
 }
 
 #[tokio::test]
