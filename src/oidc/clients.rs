@@ -514,6 +514,14 @@ async fn insert(db: &Db, client: &Client) -> anyhow::Result<()> {
 /// secret unless it authenticates with `none` or `private_key_jwt`, and a
 /// registration access token to read, replace or delete its registration.
 pub async fn register(db: &Db, registration: Registration, now: i64) -> anyhow::Result<Registered> {
+    // A registered service is a third party: pairwise subjects only. A public
+    // `sub` is the account's id, the same for every such service and the
+    // academy's own: two of them could link a family. (One registered so
+    // before keeps them: `keep_sector` refuses any change of subject type.)
+    anyhow::ensure!(
+        registration.subject_type == SubjectType::Pairwise,
+        "subject_type public is for the academy's own services; a registered service gets pairwise subjects"
+    );
     let public = registration.auth_method == AuthMethod::None;
     let (mut client, secret) = draft(
         NewClient {
@@ -710,6 +718,10 @@ fn check_sector(client: &Client) -> anyhow::Result<()> {
 /// sector with a `sector_identifier_uri` on the old host listing the new
 /// redirect URIs (OIDC Core §8.1).
 fn keep_sector(before: &Client, after: &Client) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        before.subject_type == after.subject_type,
+        "subject_type cannot change: every subject the client was given would change"
+    );
     if before.subject_type == SubjectType::Pairwise
         && after.subject_type == SubjectType::Pairwise
         && before.sector() != after.sector()

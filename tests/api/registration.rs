@@ -921,10 +921,12 @@ async fn redirect_uris_on_two_hosts_register_with_a_sector_identifier_uri_and_ar
             json!({ "redirect_uris": two_hosts, "sector_identifier_uri": docs.url("/sector.json") }),
             201,
         ),
+        // Public subjects (the account's id, the same for every such
+        // service) are the academy's own services': refused.
         (
             "public subjects",
             json!({ "redirect_uris": two_hosts, "subject_type": "public" }),
-            201,
+            400,
         ),
     ] {
         let response = post_register(&app, Some(&token), &metadata.to_string()).await;
@@ -953,7 +955,40 @@ async fn redirect_uris_on_two_hosts_register_with_a_sector_identifier_uri_and_ar
             assert_eq!(answer["redirect_uris"], json!(two_hosts), "{what}");
         }
     }
-    assert_eq!(app.count("clients").await, clients + 2);
+    assert_eq!(app.count("clients").await, clients + 1);
+}
+
+/// A registered service cannot turn its pairwise subjects into public ones
+/// (the account's id, the same for every such service) by replacing its
+/// registration: refused, the registration as it was.
+#[tokio::test]
+async fn a_registered_service_cannot_move_to_public_subjects() {
+    let app = spawn_app().await;
+    let registered = register(&app, json!({ "redirect_uris": [REDIRECT_URI] })).await;
+    assert_eq!(registered["subject_type"], "pairwise");
+    let replaced = reqwest::Client::new()
+        .put(registered["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(registered["registration_access_token"].as_str().unwrap())
+        .json(&json!({
+            "client_id": registered["client_id"],
+            "redirect_uris": [REDIRECT_URI],
+            "subject_type": "public",
+        }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(replaced).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{body}"
+    );
+    let subject_type: String = sqlx::query_scalar("SELECT subject_type FROM clients WHERE id = $1")
+        .bind(registered["client_id"].as_str().unwrap())
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(subject_type, "pairwise");
 }
 
 #[tokio::test]
