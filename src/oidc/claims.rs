@@ -117,15 +117,21 @@ pub async fn for_scopes(
             let children: Vec<Value> = children
                 .into_iter()
                 .map(|child| {
-                    json!({
+                    let mut entry = json!({
                         "sub": subjects.of(client, &child.id),
                         "given_name": child.given_name,
                         "family_name": child.family_name,
                         "birthdate": child.birthdate,
-                        "rank": child.rank,
                         "establishment": child.establishment.map(|e| json!({"uai": e.uai, "name": e.name})),
                         "class": child.class_name,
-                    })
+                    });
+                    // The parent's legal rank is the school's business, for
+                    // its own services: the consent screen of a third party
+                    // names the children's names, birth dates and schools.
+                    if client.is_first_party {
+                        entry["rank"] = child.rank.into();
+                    }
+                    entry
                 })
                 .collect();
             claims.insert("children".into(), children.into());

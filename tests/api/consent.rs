@@ -100,6 +100,15 @@ async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_
         .await
         .unwrap();
     assert_eq!(userinfo["children"].as_array().unwrap().len(), 2);
+    // What the consent screen names, and no more: not the parent's legal
+    // rank, nor the login identifier.
+    for child in userinfo["children"].as_array().unwrap() {
+        assert!(
+            child.get("rank").is_none() && child["given_name"].is_string(),
+            "{child}"
+        );
+    }
+    assert!(userinfo.get("preferred_username").is_none(), "{userinfo}");
 
     // Remembered: the next sign-in, even silent, asks nothing.
     let silent = browser
