@@ -40,10 +40,11 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = std::convert::Infallible;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(match form_body(request, state).await {
-            Ok(body) => Params::parse(&body),
-            Err(e) => Err(e),
-        }))
+        Ok(Self(
+            form_body(request, state)
+                .await
+                .and_then(|body| Params::parse(&body)),
+        ))
     }
 }
 

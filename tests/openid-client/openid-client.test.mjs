@@ -140,13 +140,14 @@ function checkIdToken(tokens, clientId, flow, { alg = 'RS256' } = {}) {
   return claims;
 }
 
-function checkChildren(children) {
+/** The `children` claim; a registered service (a third party) gets no `rank`. */
+function checkChildren(children, { thirdParty = false } = {}) {
   assert.ok(Array.isArray(children), `children is an array: ${JSON.stringify(children)}`);
   assert.deepEqual(children.map((c) => c.given_name).sort(), [...PARENT.children].sort());
   for (const child of children) {
     assert.equal(typeof child.sub, 'string');
     assert.equal(child.family_name, 'Martin');
-    assert.equal(child.rank, 1);
+    assert.equal(child.rank, thirdParty ? undefined : 1, thirdParty ? 'no rank for a third party' : 'rank');
     assert.equal(child.establishment?.uai, DEMO_UAI);
     assert.equal(typeof child.establishment?.name, 'string');
     assert.equal(typeof child.class, 'string');
@@ -662,7 +663,7 @@ test('dynamic registration (RFC 7591): refused without the initial access token;
   const { form } = lastTokenRequest(log);
   assert.equal(form.get('client_secret'), registered.client_secret, 'client_secret_post, as registered');
   const claims = checkIdToken(tokens, registered.client_id, flow);
-  checkChildren(claims.children);
+  checkChildren(claims.children, { thirdParty: true });
   const userinfo = await rp('UserInfo of a registered client', () => client.fetchUserInfo(config, tokens.access_token, claims.sub));
   assert.equal(userinfo.sub, claims.sub);
 
@@ -935,7 +936,7 @@ test('PAR (RFC 9126), private_key_jwt client: openid-client authenticates the pu
   const tokens = await redeem(config, flow);
   const claims = checkIdToken(tokens, registered.client_id, flow);
   assert.equal(claims.nonce, flow.nonce);
-  checkChildren(claims.children);
+  checkChildren(claims.children, { thirdParty: true });
   const { form } = lastTokenRequest(log);
   assert.notEqual(form.get('client_assertion'), pushed.get('client_assertion'), 'a fresh assertion for the token request');
 
@@ -992,7 +993,7 @@ test('request objects (JAR, RFC 9101): openid-client signs the parameters with a
   const tokens = await redeem(config, flow);
   const claims = checkIdToken(tokens, registered.client_id, flow);
   assert.equal(claims.nonce, flow.nonce, 'the signed nonce is in the ID token');
-  checkChildren(claims.children);
+  checkChildren(claims.children, { thirdParty: true });
 
   // The request object pushed (RFC 9126 §3): JAR, then PAR, in the signed-in browser.
   const both = (cfg, parameters) => signedUrl(key)(cfg, parameters).then((url) => pushedUrl(cfg, url.searchParams));
