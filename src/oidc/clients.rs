@@ -804,6 +804,12 @@ pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> anyhow::Result
         client.post_logout_redirect_uris = uris;
     }
     if let Some(first_party) = changes.is_first_party {
+        // Its people were never asked for consent, and see their account's
+        // id as `sub`: as a third party it would keep both.
+        anyhow::ensure!(
+            first_party || !before.is_first_party,
+            "a first-party client cannot become a third party (its refresh tokens were given without consent, its subjects may be the accounts' ids): register the service anew"
+        );
         client.is_first_party = first_party;
     }
     if let Some(uri) = changes.backchannel_logout_uri {

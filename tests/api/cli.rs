@@ -666,6 +666,8 @@ fn operators_update_a_client_and_give_it_terms_back_channel_and_service_scopes()
     assert_eq!(client["grant_types"]["client_credentials"], true);
     assert_eq!(client["grant_types"]["refresh_token"], true);
     assert_eq!(client["redirect_uris"][0], "https://ent.example/cb", "kept");
+    // Never back to a third party: what it got without consent would stay.
+    clef.fails(&["client", "update", "--id", id, "--first-party", "false"]);
     // Back-channel logout can be stopped; a bad value changes nothing.
     clef.ok(
         &["client", "update", "--id", id, "--no-backchannel-logout"],
