@@ -201,9 +201,7 @@ impl Throttle {
             .held_back(&client_auth_key(address), &CLIENT_AUTH_PER_ADDRESS, now)
             .await?;
         Ok(match held {
-            Some(retry_after) => Gate::Closed {
-                retry_after: retry_after.max(1),
-            },
+            Some(retry_after) => Gate::Closed { retry_after },
             None => Gate::Open,
         })
     }

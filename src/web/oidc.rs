@@ -1,6 +1,7 @@
 //! HTTP side of the OpenID Connect endpoints.
 
 use axum::Json;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Request, State};
@@ -221,16 +222,7 @@ impl FromRequest<Arc<Clef>> for AuthenticatedClient {
         let (mut parts, body) = request.into_parts();
         let Ok(ClientAddress(address)) = ClientAddress::from_request_parts(&mut parts, app).await;
         let request = Request::from_parts(parts, body);
-        // An address held back after too many failures is refused before
-        // anything is read or checked.
-        let unavailable = |e: anyhow::Error| oauth_json(&OAuthError::from(e));
-        let gate = app.throttle.client_auth_gate(address, app.now()).await;
-        if let Gate::Closed { retry_after } = gate.map_err(unavailable)? {
-            return Err(too_many_failures(
-                OAuthError::invalid_client(TOO_MANY),
-                retry_after,
-            ));
-        }
+        client_auth_gate(app, address, ErrorCode::InvalidClient).await?;
         let basic = basic_credentials(request.headers());
         let Ok(Form(params)) = Form::from_request(request, app).await;
         let params =
@@ -245,27 +237,53 @@ impl FromRequest<Arc<Clef>> for AuthenticatedClient {
             // A 401 names a scheme to authenticate with (RFC 9110 §15.5.2),
             // whichever method failed.
             Err(e) if e.code == ErrorCode::InvalidClient => {
-                let counted = app.throttle.client_auth_failed(address, app.now()).await;
-                match counted.map_err(unavailable)? {
-                    Gate::Closed { retry_after } => Err(too_many_failures(
-                        OAuthError::invalid_client(TOO_MANY),
-                        retry_after,
-                    )),
-                    Gate::Open => Err(with_basic_challenge(oauth_json(&e))),
-                }
+                let refused = with_basic_challenge(oauth_json(&e));
+                Err(client_auth_failed(app, address, ErrorCode::InvalidClient, refused).await)
             }
             Err(e) => Err(oauth_json(&e)),
         }
     }
 }
 
-pub(super) const TOO_MANY: &str =
-    "too many failed client authentications from this address; retry later";
+/// Refuses, before anything is read or checked, an address held back after
+/// too many failed client authentications (see
+/// [`crate::accounts::throttle::CLIENT_AUTH_PER_ADDRESS`]): 429 with `code`
+/// (`invalid_client`, or `invalid_token` at /register), or 503 while the
+/// store is unavailable.
+pub(super) async fn client_auth_gate(
+    app: &Clef,
+    address: IpAddr,
+    code: ErrorCode,
+) -> Result<(), Response> {
+    match app.throttle.client_auth_gate(address, app.now()).await {
+        Ok(Gate::Open) => Ok(()),
+        Ok(Gate::Closed { retry_after }) => Err(too_many_failures(code, retry_after)),
+        Err(e) => Err(oauth_json(&OAuthError::from(e))),
+    }
+}
 
-/// 429 once an address failed client authentication too often (see
-/// [`crate::accounts::throttle::CLIENT_AUTH_PER_ADDRESS`]): `e` as JSON,
-/// with Retry-After.
-pub(super) fn too_many_failures(e: OAuthError, retry_after: u64) -> Response {
+/// Counts a failed client authentication from `address`: `refused` while the
+/// address may still try, else 429 with `code` (as [`client_auth_gate`]).
+pub(super) async fn client_auth_failed(
+    app: &Clef,
+    address: IpAddr,
+    code: ErrorCode,
+    refused: Response,
+) -> Response {
+    match app.throttle.client_auth_failed(address, app.now()).await {
+        Ok(Gate::Open) => refused,
+        Ok(Gate::Closed { retry_after }) => too_many_failures(code, retry_after),
+        Err(e) => oauth_json(&OAuthError::from(e)),
+    }
+}
+
+/// 429 once an address failed client authentication too often: `code` as
+/// JSON, with Retry-After.
+fn too_many_failures(code: ErrorCode, retry_after: u64) -> Response {
+    let e = OAuthError::new(
+        code,
+        "too many failed client authentications from this address; retry later",
+    );
     let mut response = oauth_json(&e);
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     response

@@ -13,11 +13,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::AppState;
-use super::error::{WebError, oauth_json};
+use super::error::WebError;
 use super::extract::ClientAddress;
-use super::oidc::{TOO_MANY, too_many_failures};
+use super::oidc::{client_auth_failed, client_auth_gate};
 use super::pages::no_store;
-use crate::accounts::throttle::Gate;
 use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
 use crate::oidc::clients::Client;
@@ -39,10 +38,7 @@ impl FromRequestParts<Arc<Clef>> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<Clef>) -> Result<Self, Response> {
         let Ok(ClientAddress(address)) = ClientAddress::from_request_parts(parts, app).await;
-        let gate = app.throttle.client_auth_gate(address, app.now()).await;
-        if let Gate::Closed { retry_after } = gate.map_err(unavailable)? {
-            return Err(held_back(retry_after));
-        }
+        client_auth_gate(app, address, ErrorCode::InvalidToken).await?;
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -74,27 +70,9 @@ impl Caller {
         if self.token.is_none() {
             return no_token();
         }
-        match app
-            .throttle
-            .client_auth_failed(self.address, app.now())
-            .await
-        {
-            Ok(Gate::Open) => refused(&RegistrationError::InvalidToken),
-            Ok(Gate::Closed { retry_after }) => held_back(retry_after),
-            Err(e) => unavailable(e),
-        }
+        let refused = refused(&RegistrationError::InvalidToken);
+        client_auth_failed(app, self.address, ErrorCode::InvalidToken, refused).await
     }
-}
-
-fn unavailable(e: anyhow::Error) -> Response {
-    oauth_json(&OAuthError::from(e))
-}
-
-fn held_back(retry_after: u64) -> Response {
-    too_many_failures(
-        OAuthError::new(ErrorCode::InvalidToken, TOO_MANY),
-        retry_after,
-    )
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {

@@ -446,6 +446,20 @@ pub async fn concurrent_takers_served(
     served
 }
 
+/// The statuses of `attempts` as they end; each 429 says when to come back
+/// (Retry-After).
+pub async fn statuses_of(mut attempts: tokio::task::JoinSet<reqwest::Response>) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    while let Some(response) = attempts.join_next().await {
+        let response = response.unwrap();
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        statuses.push(response.status().as_u16());
+    }
+    statuses
+}
+
 /// The status UserInfo answers to `access_token`.
 pub async fn userinfo_status(app: &TestApp, access_token: &str) -> u16 {
     reqwest::Client::new()

@@ -720,14 +720,7 @@ async fn wrong_registration_tokens_hold_an_address_back() {
         attempts.spawn(create("203.0.113.66", format!("wrong-initial-{i}")));
         attempts.spawn(read("203.0.113.66", "wrong-registration-token"));
     }
-    let mut statuses = Vec::new();
-    while let Some(response) = attempts.join_next().await {
-        let response = response.unwrap();
-        if response.status() == 429 {
-            assert!(response.headers().contains_key("retry-after"));
-        }
-        statuses.push(response.status().as_u16());
-    }
+    let statuses = statuses_of(attempts).await;
     let count = |status| statuses.iter().filter(|s| **s == status).count();
     assert_eq!((count(401), count(429)), (50, 10), "{statuses:?}");
 

@@ -595,14 +595,7 @@ async fn failed_client_authentications_hold_an_address_back() {
     for _ in 0..100 {
         attempts.spawn(introspect("203.0.113.66", "pas-le-secret".to_owned()));
     }
-    let mut statuses = Vec::new();
-    while let Some(response) = attempts.join_next().await {
-        let response = response.unwrap();
-        if response.status() == 429 {
-            assert!(response.headers().contains_key("retry-after"));
-        }
-        statuses.push(response.status().as_u16());
-    }
+    let statuses = statuses_of(attempts).await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 401).count(),
         50,
