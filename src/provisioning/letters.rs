@@ -86,49 +86,14 @@ pub async fn select(
             .bind(&establishment.id)
             .fetch_one(db)
             .await?;
-    let rows = sqlx::query(
-        "SELECT a.id, a.identifier, a.kind, a.given_name, a.family_name, a.letter_date, a.provisional_password, \
-                0 AS rank, a.given_name AS s_given, a.family_name AS s_family, a.class_name AS s_class \
-         FROM accounts a \
-         WHERE a.establishment_id = $1 AND a.kind = 'student' AND a.state = 'provisional' \
-         UNION ALL \
-         SELECT a.id, a.identifier, a.kind, a.given_name, a.family_name, a.letter_date, a.provisional_password, \
-                g.rank AS rank, s.given_name AS s_given, s.family_name AS s_family, s.class_name AS s_class \
-         FROM accounts a JOIN guardianships g ON g.guardian_id = a.id JOIN accounts s ON s.id = g.student_id \
-         WHERE s.establishment_id = $1 AND s.state <> 'closed' AND a.kind = 'guardian' AND a.state = 'provisional' \
-         ORDER BY s_class, s_family, s_given, rank, identifier",
-    )
-    .bind(&establishment.id)
-    .fetch_all(db)
-    .await?;
     let portal_url = portal.unwrap_or_else(|| format!("{issuer}/login"));
     let mut letters = Vec::new();
-    // One letter per account: a parent's account holding several children
-    // (grouped, then reset by the school) is printed once, with the first.
-    let mut printed = std::collections::HashSet::new();
-    for row in rows {
+    for row in selected(db, &establishment.id, selection).await? {
         let id: String = row.try_get("id")?;
-        if printed.contains(&id) {
-            continue;
-        }
         let identifier: String = row.try_get("identifier")?;
         let class: Option<String> = row.try_get("s_class")?;
-        let class = class.unwrap_or_default();
-        if selection.class.as_deref().is_some_and(|c| c != class) {
-            continue;
-        }
-        if selection
-            .account
-            .as_deref()
-            .is_some_and(|a| a != id && a != identifier)
-        {
-            continue;
-        }
-        let Some(sealed) = row.try_get::<Option<String>, _>("provisional_password")? else {
-            continue;
-        };
+        let sealed: String = row.try_get("provisional_password")?;
         let password = cipher.decrypt(&id, &sealed)?;
-        printed.insert(id.clone());
         let letter_date: Option<i64> = row.try_get("letter_date")?;
         let letter_date = letter_date.unwrap_or(0);
         let rank: i64 = row.try_get("rank")?;
@@ -145,7 +110,7 @@ pub async fn select(
             kind,
             student_given_name: row.try_get("s_given")?,
             student_family_name: row.try_get("s_family")?,
-            class,
+            class: class.unwrap_or_default(),
             establishment: establishment.name.clone(),
             portal_url: portal_url.clone(),
             letter_date,
@@ -154,6 +119,74 @@ pub async fn select(
         });
     }
     Ok(letters)
+}
+
+/// How many letters [`select`] would give, read without a password.
+pub async fn count(
+    db: &Db,
+    establishment_id: &str,
+    selection: &Selection,
+) -> anyhow::Result<usize> {
+    Ok(selected(db, establishment_id, selection).await?.len())
+}
+
+/// The rows of the letters `selection` names, in print order: one per
+/// account (a parent's account holding several children, grouped then reset
+/// by the school, is printed once, with the first), each with its sealed
+/// password.
+async fn selected(
+    db: &Db,
+    establishment_id: &str,
+    selection: &Selection,
+) -> anyhow::Result<Vec<sqlx::any::AnyRow>> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.identifier, a.kind, a.given_name, a.family_name, a.letter_date, a.provisional_password, \
+                0 AS rank, a.given_name AS s_given, a.family_name AS s_family, a.class_name AS s_class \
+         FROM accounts a \
+         WHERE a.establishment_id = $1 AND a.kind = 'student' AND a.state = 'provisional' \
+         UNION ALL \
+         SELECT a.id, a.identifier, a.kind, a.given_name, a.family_name, a.letter_date, a.provisional_password, \
+                g.rank AS rank, s.given_name AS s_given, s.family_name AS s_family, s.class_name AS s_class \
+         FROM accounts a JOIN guardianships g ON g.guardian_id = a.id JOIN accounts s ON s.id = g.student_id \
+         WHERE s.establishment_id = $1 AND s.state <> 'closed' AND a.kind = 'guardian' AND a.state = 'provisional' \
+         ORDER BY s_class, s_family, s_given, rank, identifier",
+    )
+    .bind(establishment_id)
+    .fetch_all(db)
+    .await?;
+    let mut printed = std::collections::HashSet::new();
+    let mut kept = Vec::new();
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        if printed.contains(&id) {
+            continue;
+        }
+        let identifier: String = row.try_get("identifier")?;
+        let class: Option<String> = row.try_get("s_class")?;
+        if selection
+            .class
+            .as_deref()
+            .is_some_and(|c| c != class.as_deref().unwrap_or_default())
+        {
+            continue;
+        }
+        if selection
+            .account
+            .as_deref()
+            .is_some_and(|a| a != id && a != identifier)
+        {
+            continue;
+        }
+        if row
+            .try_get::<Option<String>, _>("provisional_password")?
+            .is_none()
+        {
+            continue;
+        }
+        printed.insert(id);
+        kept.push(row);
+    }
+    Ok(kept)
 }
 
 /// The activation page with the identifier prefilled (never the password).
