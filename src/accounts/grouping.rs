@@ -20,7 +20,7 @@ use super::{Account, AccountKind, AccountState, Child, PasswordError, store};
 use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome as AuditOutcome};
 use crate::domain::{BirthDate, Identifier};
-use crate::oidc::{logout, refresh};
+use crate::oidc::{consent, logout, refresh};
 use crate::provisioning::{identifiers, provisional};
 use crate::secret::random_token;
 use crate::storage::Kind;
@@ -529,6 +529,7 @@ pub async fn detach(
             guardian_id.to_owned(),
         ));
     }
+    consent::forget_child(&mut *tx, guardian_id, student_id).await?;
     let identifier = identifiers::assign(&mut tx, &[identifiers::base(&given_name, &family_name)])
         .await?
         .remove(0);

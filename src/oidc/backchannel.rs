@@ -211,7 +211,7 @@ pub async fn notify(app: &Clef, sid: &str, account_id: &str) -> anyhow::Result<(
             "iss": app.config.issuer_str(),
             "sub": app.subjects.of(&client, account_id),
             "aud": client.id,
-            "sid": sid,
+            "sid": app.subjects.session_of(&client, sid),
             "events": { EVENT: {} },
         });
         // §2.6: validated as the client validates its ID tokens, so signed alike.

@@ -8,8 +8,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use super::Scopes;
 use super::clients::{Client, SubjectType};
+use super::{Scopes, consent};
 use crate::accounts::{Account, AccountKind, store};
 use crate::secret::load_or_create_key;
 use crate::storage::Db;
@@ -40,6 +40,25 @@ impl Subjects {
                 mac.update(client.sector().as_bytes());
                 mac.update(b"\0");
                 mac.update(account_id.as_bytes());
+                URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            }
+        }
+    }
+
+    /// The `sid` each client sees for a session (ID token, logout token,
+    /// introspection): the session's id for a public client; for a pairwise
+    /// one, an HMAC of its sector and the id, so two unrelated services used
+    /// in one session cannot join their records on it (Front-Channel Logout
+    /// 1.0 §3 asks only that it be unique at the issuer and opaque).
+    pub fn session_of(&self, client: &Client, sid: &str) -> String {
+        match client.subject_type {
+            SubjectType::Public => sid.to_owned(),
+            SubjectType::Pairwise => {
+                let mut mac = self.keyed.clone();
+                mac.update(b"sid\0");
+                mac.update(client.sector().as_bytes());
+                mac.update(b"\0");
+                mac.update(sid.as_bytes());
                 URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
             }
         }
@@ -113,7 +132,14 @@ pub async fn for_scopes(
     }
     match account.kind {
         AccountKind::Guardian if scopes.contains("children") => {
-            let children = store::children(&mut *db.acquire().await?, &account.id).await?;
+            let mut conn = db.acquire().await?;
+            let mut children = store::children(&mut *conn, &account.id).await?;
+            // A third party: the children the person's consent listed.
+            if !client.is_first_party {
+                let covered =
+                    consent::children_covered(&mut *conn, &account.id, &client.id).await?;
+                children.retain(|child| covered.contains(&child.id));
+            }
             let children: Vec<Value> = children
                 .into_iter()
                 .map(|child| {

@@ -1,7 +1,11 @@
 //! Consent (SPEC §4): a third-party client receives an account's data only
 //! after the person accepted, on a page, what it will receive. Remembered per
-//! account and client as the scopes accepted so far; asked again when a
-//! request wants more, or when the client sends `prompt=consent`.
+//! account and client as the scopes accepted so far, and for `children` as
+//! the children listed then; asked again when a request wants more (a scope,
+//! or a child attached since: a grouping, a sibling in the school's file), or
+//! when the client sends `prompt=consent`.
+
+use std::collections::HashSet;
 
 use super::Scopes;
 use super::authorize::AuthorizationRequest;
@@ -25,10 +29,45 @@ pub async fn required(
         return Ok(false);
     }
     let granted = granted(db, account_id, &client.id).await?;
-    Ok(!request
+    let covered = request
         .scopes
         .iter()
-        .all(|scope| granted.as_ref().is_some_and(|g| g.contains(scope))))
+        .all(|scope| granted.as_ref().is_some_and(|g| g.contains(scope)));
+    if !covered {
+        return Ok(true);
+    }
+    if !request.scopes.contains("children") {
+        return Ok(false);
+    }
+    let uncovered_child: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM guardianships g JOIN accounts s ON s.id = g.student_id \
+         WHERE g.guardian_id = $1 AND s.state <> 'closed' AND NOT EXISTS ( \
+           SELECT 1 FROM consent_children k \
+           WHERE k.account_id = g.guardian_id AND k.client_id = $2 AND k.child_id = g.student_id) \
+         LIMIT 1",
+    )
+    .bind(account_id)
+    .bind(&client.id)
+    .fetch_optional(db)
+    .await?;
+    Ok(uncovered_child.is_some())
+}
+
+/// The children of `account_id` whose data its consent lets `client_id`
+/// receive (the `children` claim of a third party).
+pub async fn children_covered<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    account_id: &str,
+    client_id: &str,
+) -> Result<HashSet<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT child_id FROM consent_children WHERE account_id = $1 AND client_id = $2",
+    )
+    .bind(account_id)
+    .bind(client_id)
+    .fetch_all(db)
+    .await
+    .map(HashSet::from_iter)
 }
 
 /// The scopes `account_id` has accepted for `client_id`, if any.
@@ -89,7 +128,24 @@ pub async fn accept_terms(
     Ok(())
 }
 
-/// Records the person's acceptance of `scopes`, added to what they accepted before.
+/// A child detached from `guardian_id` leaves the consents of that account: if
+/// attached again, the person is asked again.
+pub async fn forget_child<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    guardian_id: &str,
+    student_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM consent_children WHERE account_id = $1 AND child_id = $2")
+        .bind(guardian_id)
+        .bind(student_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records the person's acceptance of `scopes`, added to what they accepted
+/// before; with `children`, of the account's children as the page listed
+/// them.
 pub async fn grant(
     db: &Db,
     account_id: &str,
@@ -99,6 +155,7 @@ pub async fn grant(
 ) -> Result<(), sqlx::Error> {
     let before = granted(db, account_id, client_id).await?;
     let all = Scopes::known(before.iter().flat_map(|b| b.iter()).chain(scopes.iter()));
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
@@ -107,9 +164,22 @@ pub async fn grant(
     .bind(client_id)
     .bind(all.to_wire())
     .bind(now)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    if scopes.contains("children") {
+        sqlx::query(
+            "INSERT INTO consent_children (account_id, client_id, child_id) \
+             SELECT g.guardian_id, $2, g.student_id FROM guardianships g \
+             JOIN accounts s ON s.id = g.student_id \
+             WHERE g.guardian_id = $1 AND s.state <> 'closed' \
+             ON CONFLICT (account_id, client_id, child_id) DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
 }
 
 /// What a scope gives a service, in the words a parent reads on the consent page.
@@ -173,10 +243,15 @@ pub async fn forget_all(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     account_id: &str,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query("DELETE FROM terms_acceptances WHERE account_id = $1")
-        .bind(account_id)
-        .execute(&mut **tx)
-        .await?;
+    for forgotten in [
+        "DELETE FROM terms_acceptances WHERE account_id = $1",
+        "DELETE FROM consent_children WHERE account_id = $1",
+    ] {
+        sqlx::query(forgotten)
+            .bind(account_id)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(sqlx::query("DELETE FROM consents WHERE account_id = $1")
         .bind(account_id)
         .execute(&mut **tx)
@@ -207,6 +282,11 @@ pub async fn withdraw(app: &Clef, account_id: &str, client_id: &str) -> anyhow::
         .revoke_for(account_id, client_id, now)
         .await?;
     let mut tx = app.db.begin().await?;
+    sqlx::query("DELETE FROM consent_children WHERE account_id = $1 AND client_id = $2")
+        .bind(account_id)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
     let deleted = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
         .bind(account_id)
         .bind(client_id)

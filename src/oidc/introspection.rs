@@ -48,7 +48,7 @@ pub async fn introspect(app: &Clef, client: &Client, token: &str) -> Result<Valu
                 "exp": access.expires_at,
             });
             if let Some(sid) = &access.sid {
-                answer["sid"] = sid.clone().into();
+                answer["sid"] = app.subjects.session_of(client, sid).into();
             }
             return Ok(answer);
         }
@@ -65,7 +65,7 @@ pub async fn introspect(app: &Clef, client: &Client, token: &str) -> Result<Valu
             "iss": app.config.issuer_str(),
             "iat": described.issued_at,
             "exp": described.expires_at,
-            "sid": described.family.sid,
+            "sid": app.subjects.session_of(client, &described.family.sid),
         }));
     }
     Ok(json!({ "active": false }))

@@ -218,10 +218,10 @@ pub async fn request(
     })
 }
 
-/// Whether the hint is for the person signed in: the very session (`sid`),
-/// or at least the same account (`sub` as this client sees it).
+/// Whether the hint is for the person signed in: the very session (`sid` as
+/// this client sees it), or at least the same account (`sub` likewise).
 fn names(app: &Clef, hint: &IdTokenHint, client: &Client, session: &Session) -> bool {
-    hint.sid.as_deref() == Some(session.sid.as_str())
+    hint.sid.as_deref() == Some(app.subjects.session_of(client, &session.sid).as_str())
         || hint.subject == app.subjects.of(client, &session.account_id)
 }
 

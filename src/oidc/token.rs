@@ -632,7 +632,7 @@ fn id_token(
         "exp": now + app.config.id_token_ttl,
         "iat": now,
         "auth_time": sign_in.auth_time,
-        "sid": sign_in.sid,
+        "sid": app.subjects.session_of(client, sign_in.sid),
         "amr": sign_in.amr,
         "at_hash": at_hash,
     });

@@ -548,6 +548,7 @@ pub async fn import(
             .bind(student_id)
             .execute(&mut *tx)
             .await?;
+        crate::oidc::consent::forget_child(&mut *tx, guardian_id, student_id).await?;
     }
     let link_rows = new_links
         .into_iter()

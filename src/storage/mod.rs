@@ -122,6 +122,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "account closed by school",
         include_str!("../../migrations/0017_account_closed_by_school.sql"),
     ),
+    (
+        18,
+        "consent children",
+        include_str!("../../migrations/0018_consent_children.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {
@@ -349,6 +354,70 @@ mod tests {
         assert_eq!(
             dated,
             [("closed".into(), Some(42)), ("grouped".into(), None)]
+        );
+    }
+
+    /// Migration 0018: a consent to `children` given before it covers the
+    /// children the account had; a consent without the scope covers none.
+    #[tokio::test]
+    async fn consents_given_before_0018_cover_the_children_of_the_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = connect(&url).await.unwrap();
+        migrator_up_to(17).run(&db).await.unwrap();
+        // (The children as guardian rows: a student row needs a school.)
+        for id in ["parent", "lea", "hugo"] {
+            sqlx::query(
+                "INSERT INTO accounts (id, identifier, kind, state, given_name, family_name, \
+                 created_at, updated_at) VALUES ($1, $1, 'guardian', 'active', 'A', 'B', 0, 0)",
+            )
+            .bind(id)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+        for child in ["lea", "hugo"] {
+            sqlx::query(
+                "INSERT INTO guardianships (guardian_id, student_id, rank, created_at) \
+                 VALUES ('parent', $1, 1, 0)",
+            )
+            .bind(child)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+        for (client, scopes) in [("cahier", "openid children"), ("quiz", "openid profile")] {
+            sqlx::query(
+                "INSERT INTO clients (id, name, redirect_uris, post_logout_redirect_uris, is_public, \
+                 is_first_party, created_at) VALUES ($1, $1, '[]', '[]', 1, 0, 0)",
+            )
+            .bind(client)
+            .execute(&db)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO consents (account_id, client_id, scopes, granted_at) \
+                 VALUES ('parent', $1, $2, 0)",
+            )
+            .bind(client)
+            .bind(scopes)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+        migrator().run(&db).await.unwrap();
+        let covered: Vec<(String, String)> = sqlx::query_as(
+            "SELECT client_id, child_id FROM consent_children ORDER BY client_id, child_id",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        assert_eq!(
+            covered,
+            [
+                ("cahier".into(), "hugo".into()),
+                ("cahier".into(), "lea".into())
+            ]
         );
     }
 

@@ -65,11 +65,27 @@ async fn render(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let terms = consent::terms_pending(&app.db, &approval.client, &approval.account.id).await?;
-    let items: Vec<&str> = approval
+    // The children the consent will cover, by name, under their item.
+    let children: Vec<String> = match approval.request.scopes.contains("children") {
+        true => store::children(&app.db, &approval.account.id)
+            .await?
+            .into_iter()
+            .map(|child| format!("{} {}", child.given_name, child.family_name))
+            .collect(),
+        false => Vec::new(),
+    };
+    let items: Vec<minijinja::Value> = approval
         .request
         .scopes
         .iter()
-        .filter_map(consent::described)
+        .filter_map(|scope| {
+            let text = consent::described(scope)?;
+            let names = match scope {
+                "children" => children.clone(),
+                _ => Vec::new(),
+            };
+            Some(minijinja::context! { text, names })
+        })
         .collect();
     Ok(pages::form(
         app,

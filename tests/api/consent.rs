@@ -2,7 +2,9 @@
 //! account — least of all the list of a parent's children — before the person
 //! accepted it on the consent page.
 
+use clef::accounts::AccountKind;
 use clef::clock::Clock;
+use clef::domain::Rank;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -352,4 +354,100 @@ async fn a_double_click_on_accept_goes_back_to_the_service_with_a_code() {
     assert_eq!(foreign.status(), 400);
     let changed_mind = answer(&app, &browser, &page, "refuse").await;
     assert_eq!(changed_mind.status(), 400, "another answer is too late");
+}
+
+/// The children listed by `/userinfo` for `access_token`, by given name.
+async fn children_seen(app: &TestApp, access_token: &str) -> Vec<String> {
+    let userinfo: Value = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = userinfo["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|child| child["given_name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_parent_accepts_again()
+{
+    let app = spawn_app().await;
+    let family = app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    let url = authorize_url(&app, &client.0, WITH_CHILDREN);
+    let page = consent_page(&app, &browser, &login_through(&app, &browser, &url).await).await;
+    // The page names the children the consent covers.
+    assert!(
+        page.contains("Lea Martin") && page.contains("Hugo Martin"),
+        "{page}"
+    );
+    let accepted = answer(&app, &browser, &page, "accept").await;
+    let code = location_param(&accepted, "code").expect("a code");
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let before = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(children_seen(&app, &before).await, ["Hugo", "Lea"]);
+
+    // A third child joins the account (a sibling in the school's file, or a
+    // grouping of the parent's accounts).
+    let school = app.establishment("0590001A", "Collège Jean Moulin").await;
+    let zoe = app
+        .account(
+            "zoe.martin",
+            AccountKind::Student,
+            Some((&school, "6 A")),
+            Some("2014-09-01"),
+        )
+        .await;
+    clef::accounts::store::link_guardian(
+        &app.app.db,
+        &family.guardian.id,
+        &zoe.id,
+        Rank::new(1).unwrap(),
+        app.app.now(),
+    )
+    .await
+    .unwrap();
+    // The service's token does not reach her…
+    assert_eq!(children_seen(&app, &before).await, ["Hugo", "Lea"]);
+    // …nor does a silent sign-in: the parent has to be asked…
+    let silent = browser
+        .get(authorize_url(
+            &app,
+            &client.0,
+            &[("scope", "openid profile children"), ("prompt", "none")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location_param(&silent, "error").as_deref(),
+        Some("consent_required")
+    );
+    // …and once they accept, the service sees the three.
+    let asked = browser.get(&url).send().await.unwrap();
+    let page = consent_page(&app, &browser, &asked).await;
+    assert!(page.contains("Zoe Martin"), "{page}");
+    let accepted = answer(&app, &browser, &page, "accept").await;
+    let code = location_param(&accepted, "code").expect("a code");
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let after = tokens["access_token"].as_str().unwrap();
+    assert_eq!(children_seen(&app, after).await, ["Hugo", "Lea", "Zoe"]);
 }
