@@ -144,16 +144,28 @@ pub async fn record(db: &Db, entry: Entry<'_>, now: i64) {
 /// every account it touched shows it), in one transaction; a failure is
 /// logged, never returned.
 pub async fn record_for_each(db: &Db, entry: Entry<'_>, accounts: &[&str], now: i64) {
+    let entries = accounts
+        .iter()
+        .map(|account| entry.clone().account(account))
+        .collect();
+    record_all(db, entries, now).await;
+}
+
+/// Records `entries` in one transaction; a failure is logged, never returned.
+pub async fn record_all(db: &Db, entries: Vec<Entry<'_>>, now: i64) {
+    if entries.is_empty() {
+        return;
+    }
     let written = async {
         let mut tx = db.begin().await?;
-        for account in accounts {
-            insert(&mut *tx, &entry.clone().account(account), now).await?;
+        for entry in entries {
+            insert(&mut *tx, &entry, now).await?;
         }
         tx.commit().await
     }
     .await;
     if let Err(e) = written {
-        tracing::error!(event = entry.event.as_str(), error = %e, "audit events not recorded");
+        tracing::error!(error = %e, "audit events not recorded");
     }
 }
 

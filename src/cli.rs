@@ -660,6 +660,11 @@ async fn import(
     let now = app.now();
     match import::import(&app.db, &app.letters, &uai, &bytes, now, dry_run, bad_rows).await {
         Ok(report) => {
+            let name = crate::accounts::store::establishment_by_uai(&app.db, &uai)
+                .await?
+                .map(|e| e.name)
+                .unwrap_or_default();
+            import::tell_the_accounts(&app, &report, &name, &uai, None).await;
             for skipped in &report.skipped {
                 eprintln!("{skipped}");
             }

@@ -62,6 +62,8 @@ const TEMPLATES: &[(&str, &str)] = mails![
     "password_changed.html",
     "grouped_notice.txt",
     "grouped_notice.html",
+    "phone_change_notice.txt",
+    "phone_change_notice.html",
 ];
 
 fn environment() -> &'static Environment<'static> {
@@ -294,6 +296,7 @@ mod tests {
                 "reset_password",
                 "password_changed",
                 "grouped_notice",
+                "phone_change_notice",
             ] {
                 let mail = locale
                     .sync_scope(|| Mail::render(to.clone(), subject, name, context.clone()))

@@ -13,7 +13,9 @@ use super::csv_file::{self, GuardianRow, Phone, PupilRow, RowError, StudentNumbe
 use super::identifiers;
 use super::provisional::{self, LetterCipher};
 use crate::accounts::store::establishment_by_uai;
-use crate::domain::Uai;
+use crate::audit;
+use crate::delivery::mail::{Mail, Subject};
+use crate::domain::{EmailAddress, Uai};
 use crate::storage::Db;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,21 @@ pub struct ImportReport {
     pub students_absent: usize,
     /// One line per change, for `--dry-run` and the back office.
     pub changes: Vec<String>,
+    /// The existing accounts the file changed, for their own trails
+    /// (`tell_the_accounts`).
+    #[serde(skip)]
+    pub touched: Vec<Touched>,
+}
+
+/// An existing account an import changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Touched {
+    pub account_id: String,
+    /// The report's line, « ligne N : … ».
+    pub change: String,
+    /// An activated parent's phone, which recovers the account by SMS,
+    /// replaced by the file's.
+    pub phone_replaced: bool,
 }
 
 struct ExistingStudent {
@@ -271,17 +288,18 @@ pub async fn import(
                         .await?;
                     }
                     report.students_updated += 1;
-                    if existing.class != row.class.as_str() {
-                        report.changes.push(format!(
+                    let change = if existing.class != row.class.as_str() {
+                        format!(
                             "ligne {} : {} {} change de classe ({} → {})",
                             row.line, row.given_name, row.family_name, existing.class, row.class
-                        ));
+                        )
                     } else {
-                        report.changes.push(format!(
+                        format!(
                             "ligne {} : {} {} mis à jour",
                             row.line, row.given_name, row.family_name
-                        ));
-                    }
+                        )
+                    };
+                    report.touch(&existing.id, change, false);
                 } else {
                     report.students_unchanged += 1;
                 }
@@ -379,10 +397,13 @@ pub async fn import(
                         .await?;
                     }
                     changed = true;
-                    report.changes.push(format!(
+                    let phone_replaced =
+                        !current.unused && phone.is_some() && current.phone != phone;
+                    let change = format!(
                         "ligne {} : coordonnées de {} {} mises à jour",
                         row.line, guardian.given_name, guardian.family_name
-                    ));
+                    );
+                    report.touch(&current.id, change, phone_replaced);
                 }
                 // A new rank is the account's own (not that of an account grouped into it).
                 if current.name == *name && current.rank != guardian.rank {
@@ -397,14 +418,15 @@ pub async fn import(
                         .await?;
                     }
                     changed = true;
-                    report.changes.push(format!(
+                    let change = format!(
                         "ligne {} : {} {} devient responsable {} de {}",
                         row.line,
                         guardian.given_name,
                         guardian.family_name,
                         guardian.rank,
                         row.given_name
-                    ));
+                    );
+                    report.touch(&current.id, change, false);
                 }
                 if changed {
                     report.guardians_updated += 1;
@@ -420,10 +442,11 @@ pub async fn import(
             });
             if let Some(old) = replaced {
                 detach.push((old.id.clone(), old.student_id.clone()));
-                report.changes.push(format!(
+                let change = format!(
                     "ligne {} : le compte non activé de {} est détaché de {}",
                     row.line, old.display_name, row.given_name
-                ));
+                );
+                report.touch(&old.id, change, false);
             }
             new_accounts.push(NewProvisional::guardian(guardian));
             report.guardians_created += 1;
@@ -584,6 +607,101 @@ pub async fn import(
         "import"
     );
     Ok(report)
+}
+
+impl ImportReport {
+    /// A change of an existing account: in the report, and on its trail.
+    fn touch(&mut self, account_id: &str, change: String, phone_replaced: bool) {
+        self.changes.push(change.clone());
+        self.touched.push(Touched {
+            account_id: account_id.to_owned(),
+            change,
+            phone_replaced,
+        });
+    }
+}
+
+/// After a committed import (`actor`: the staff member of the back office,
+/// none for the command line): each existing account it changed has the
+/// change on its own trail, and an activated parent whose phone the file
+/// replaced is told at their confirmed address, in their language — the
+/// phone is how the account is recovered by SMS, and the parent is the one
+/// who knows whether the number is theirs. Failures are logged.
+pub async fn tell_the_accounts(
+    app: &crate::app::Clef,
+    report: &ImportReport,
+    establishment: &str,
+    uai: &Uai,
+    actor: Option<&str>,
+) {
+    if report.dry_run {
+        return;
+    }
+    let now = app.now();
+    let details: Vec<String> = report
+        .touched
+        .iter()
+        .map(|t| format!("import {uai}: {}", t.change))
+        .collect();
+    let entries = report
+        .touched
+        .iter()
+        .zip(&details)
+        .map(|(touched, detail)| {
+            let entry = audit::Entry::new(audit::Event::StaffAction, audit::Outcome::Ok)
+                .account(&touched.account_id)
+                .detail(detail);
+            match actor {
+                Some(actor) => entry.actor(actor),
+                None => entry,
+            }
+        })
+        .collect();
+    audit::record_all(&app.db, entries, now).await;
+    for touched in report.touched.iter().filter(|t| t.phone_replaced) {
+        if let Err(e) = tell_of_new_phone(app, &touched.account_id, establishment).await {
+            tracing::error!(account = %touched.account_id, error = %e, "new phone notice not sent");
+        }
+    }
+}
+
+async fn tell_of_new_phone(
+    app: &crate::app::Clef,
+    account_id: &str,
+    establishment: &str,
+) -> anyhow::Result<()> {
+    let Some(account) = crate::accounts::store::account_by_id(&app.db, account_id).await? else {
+        return Ok(());
+    };
+    let (Some(email), Some(_), Some(phone)) = (
+        account.email.as_deref(),
+        account.email_verified_at,
+        account.phone.as_deref(),
+    ) else {
+        return Ok(());
+    };
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let ending: String = digits[digits.len().saturating_sub(2)..].iter().collect();
+    let context = minijinja::context! {
+        name => format!("{} {}", account.given_name, account.family_name),
+        identifier => &account.identifier,
+        establishment, ending,
+    };
+    let locale = crate::accounts::store::locale_of(&app.db, account_id).await?;
+    let notice = locale.sync_scope(|| {
+        Mail::render(
+            EmailAddress::parse(email)?,
+            Subject {
+                french: "Nouveau numéro de téléphone sur votre compte",
+                english: "New phone number on your account",
+            },
+            "phone_change_notice",
+            context,
+        )
+    })?;
+    // `send` logs and counts a failure.
+    let _ = app.mailer.send(notice).await;
+    Ok(())
 }
 
 fn seal(

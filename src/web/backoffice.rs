@@ -17,7 +17,7 @@ use crate::accounts::{Account, Establishment, store};
 use crate::app::Clef;
 use crate::audit;
 use crate::domain::{EmailAddress, Uai};
-use crate::provisioning::import::BadRows;
+use crate::provisioning::import::{self, BadRows, ImportReport};
 use crate::provisioning::letters;
 
 /// Accounts listed per page.
@@ -344,6 +344,9 @@ fn event_label<'a>(code: &'a str, detail: Option<&str>) -> &'a str {
         ("staff_action", Some("detach")) => return "Enfant détaché",
         ("staff_action", Some(d)) if d.starts_with("letters printed") => {
             return "Courrier imprimé";
+        }
+        ("staff_action", Some(d)) if d.starts_with("import ") => {
+            return "Import du fichier des élèves";
         }
         _ => {}
     }
@@ -848,7 +851,7 @@ pub async fn import_form(
     ))
 }
 
-fn report_view(report: &crate::provisioning::import::ImportReport) -> minijinja::Value {
+fn report_view(report: &ImportReport) -> minijinja::Value {
     minijinja::context! {
         students_created => report.students_created, students_updated => report.students_updated,
         students_unchanged => report.students_unchanged, guardians_created => report.guardians_created,
@@ -866,7 +869,7 @@ pub async fn import_preview(
     jar: CookieJar,
     mut multipart: axum::extract::Multipart,
 ) -> Result<Response, WebError> {
-    use crate::provisioning::import::{self, ImportError};
+    use crate::provisioning::import::ImportError;
     use base64::Engine;
     let (establishment, uai) = managed(&app, &staff, &uai).await?;
     let mut csrf = None;
@@ -1040,8 +1043,9 @@ pub async fn import_apply(
         let app = app.clone();
         let job_id = job_id.clone();
         let device = device.clone();
+        let name = establishment.name.clone();
         async move {
-            let import = crate::provisioning::import::import(
+            let import = import::import(
                 &app.db,
                 &app.letters,
                 &uai,
@@ -1087,6 +1091,10 @@ pub async fn import_apply(
                 .from(address, &device)
                 .detail(&detail);
             audit::record(&app.db, entry, app.now()).await;
+            if let Ok(report) = &result {
+                let actor = Some(job.staff_id.as_str());
+                import::tell_the_accounts(&app, report, &name, &uai, actor).await;
+            }
             let job = match result {
                 Ok(report) => ImportJob {
                     report: Some(report),
@@ -1130,7 +1138,7 @@ struct ImportJob {
     staff_id: String,
     /// Rows of the file.
     rows: usize,
-    report: Option<crate::provisioning::import::ImportReport>,
+    report: Option<ImportReport>,
     failed: bool,
     /// When the import last said it was running (Unix seconds).
     #[serde(default)]

@@ -722,6 +722,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "Compte fermé" => "Account closed",
         "Adresse mail corrigée" => "Email address corrected",
         "Courrier imprimé" => "Letter printed",
+        "Import du fichier des élèves" => "Import of the pupils' file",
         "Réussi" => "Succeeded",
         "Échoué" => "Failed",
         "Refusé" => "Refused",

@@ -1004,6 +1004,92 @@ async fn a_school_file_is_previewed_then_applied_from_the_browser() {
     );
 }
 
+/// Applies the import previewed on `preview` and waits for its report page.
+async fn applied(app: &TestApp, staff: &reqwest::Client, preview: &str) -> String {
+    let applied = staff
+        .post(app.url(&format!("/etablissement/{SCHOOL_A}/import/appliquer")))
+        .form(&[
+            ("csrf", input_value(preview, "csrf").unwrap()),
+            ("draft", input_value(preview, "draft").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 303);
+    let progress = app.url(&location(&applied));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let page = page_text(staff, &progress).await;
+        if page.contains("Le fichier est importé.") {
+            return page;
+        }
+        assert!(std::time::Instant::now() < deadline, "the import ends");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// What a file changed in an existing account is on that account's trail,
+/// with who imported it; an activated parent given a new phone — the one
+/// their account is recovered with by SMS — is told at their address.
+#[tokio::test]
+async fn an_import_s_changes_are_on_each_account_s_trail_and_a_new_phone_is_told() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    sqlx::query(
+        "UPDATE accounts SET state = 'active', activated_at = 5, email_verified_at = 5 \
+         WHERE identifier = 'paul.aubert'",
+    )
+    .execute(&app.app.db)
+    .await
+    .unwrap();
+    let file = "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;\
+        Courriel responsable 1;Téléphone responsable 1\n\
+        1;Aubert;Anna;01/02/2012;4 A;Aubert;Paul;paul.aubert@example.org;07 98 76 54 32\n";
+    let (status, preview) = upload(app, &staff_a, SCHOOL_A, file.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{preview}");
+    applied(app, &staff_a, &preview).await;
+
+    let staff = app.account_named("secretariat.a").await;
+    let staff = staff.id.as_str();
+    let trail_of = |identifier: &'static str| async move {
+        let account = app.account_named(identifier).await;
+        clef::audit::trail(&app.app.db, Some(&account.id), 0, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.actor_id.as_deref() == Some(staff))
+            .filter_map(|e| e.detail)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        trail_of("paul.aubert").await,
+        [format!(
+            "import {SCHOOL_A}: ligne 2 : coordonnées de Paul Aubert mises à jour"
+        )]
+    );
+    assert_eq!(
+        trail_of("anna.aubert").await,
+        [format!(
+            "import {SCHOOL_A}: ligne 2 : Anna Aubert change de classe (5 A → 4 A)"
+        )]
+    );
+    let notice = app.last_mail_to("paul.aubert@example.org");
+    assert!(
+        notice.text.contains("se termine par 32") && notice.text.contains("Collège A"),
+        "{}",
+        notice.text
+    );
+    // The school sees it on the account's page.
+    let paul = app.account_named("paul.aubert").await;
+    let page = page_text(
+        &staff_a,
+        &app.url(&format!("/etablissement/{SCHOOL_A}/compte/{}", paul.id)),
+    )
+    .await;
+    assert!(page.contains("Import du fichier des élèves"), "{page}");
+}
+
 /// SPEC §3.10: nothing of a file with bad rows is written « unless asked ».
 /// Asked (« Importer les autres lignes »), the good rows go in and the bad
 /// ones are listed on the report, to be corrected and imported again.
@@ -1023,26 +1109,7 @@ async fn the_good_rows_of_a_file_with_bad_ones_are_imported_when_asked() {
     assert!(page.contains("nouvel élève Léo Durand"), "{page}");
     assert_eq!(app.count("accounts").await, before, "nothing written yet");
 
-    let applied = staff_a
-        .post(app.url(&format!("/etablissement/{SCHOOL_A}/import/appliquer")))
-        .form(&[
-            ("csrf", input_value(&page, "csrf").unwrap()),
-            ("draft", input_value(&page, "draft").unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(applied.status(), 303);
-    let progress = app.url(&location(&applied));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let report = loop {
-        let page = page_text(&staff_a, &progress).await;
-        if page.contains("Le fichier est importé.") {
-            break page;
-        }
-        assert!(std::time::Instant::now() < deadline, "the import ends");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let report = applied(app, &staff_a, &page).await;
     assert!(report.contains("Lignes laissées de côté"), "{report}");
     assert!(report.contains("ligne 5 :"), "{report}");
     assert_eq!(app.count("accounts").await, before + 2, "Léo and Lise only");
