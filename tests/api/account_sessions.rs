@@ -122,16 +122,7 @@ async fn consented(
         "consent is asked: {consent_url}"
     );
     let page = page_text(browser, &app.url(&consent_url)).await;
-    let accepted = browser
-        .post(app.url("/consentement"))
-        .form(&[
-            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
-            ("request", input_value(&page, "request").unwrap().as_str()),
-            ("decision", "accept"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let accepted = answer_consent(app, browser, &page, "accept").await;
     let code = location_param(&accepted, "code").expect("a code after consent");
     let tokens = exchange(app, client, &code, None).await;
     assert_eq!(tokens.status(), 200);

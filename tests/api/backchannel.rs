@@ -145,57 +145,6 @@ async fn ending_a_session_sends_each_client_of_it_a_logout_token_it_can_verify()
     );
 }
 
-/// Signs Claire in through the third-party `client` at `redirect_uri` in
-/// `browser` (consenting when asked); returns the ID token's claims.
-async fn signed_in_through_third_party(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    client: &(String, Option<String>),
-    redirect_uri: &str,
-) -> Value {
-    let url = authorize_url(app, &client.0, &[("redirect_uri", redirect_uri)]);
-    let first = browser.get(&url).send().await.unwrap();
-    let mut back = if first.status() == 200 {
-        let page = first.text().await.unwrap();
-        submit_login(app, browser, &page, "claire.martin", PASSWORD).await
-    } else {
-        first
-    };
-    if location(&back).starts_with("/consentement") {
-        let consent = page_text(browser, &app.url(&location(&back))).await;
-        back = browser
-            .post(app.url("/consentement"))
-            .form(&[
-                ("csrf", input_value(&consent, "csrf").unwrap().as_str()),
-                (
-                    "request",
-                    input_value(&consent, "request").unwrap().as_str(),
-                ),
-                ("decision", "accept"),
-            ])
-            .send()
-            .await
-            .unwrap();
-    }
-    let code = location_param(&back, "code").expect("a code");
-    let tokens: Value = reqwest::Client::new()
-        .post(app.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", redirect_uri),
-            ("client_id", client.0.as_str()),
-            ("client_secret", client.1.as_deref().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    jwt_claims(tokens["id_token"].as_str().expect("an ID token"))
-}
-
 #[tokio::test]
 async fn services_of_one_session_cannot_join_on_its_sid_and_each_logout_token_carries_its_own() {
     let app = spawn_app().await;
@@ -224,7 +173,8 @@ async fn services_of_one_session_cannot_join_on_its_sid_and_each_logout_token_ca
     let ent_token = signed_in_through(&app, &browser, &ent).await;
     let mut sids = Vec::new();
     for (client, redirect_uri, _) in &services {
-        let claims = signed_in_through_third_party(&app, &browser, client, redirect_uri).await;
+        let claims =
+            crate::pairwise::id_token_claims_in(&app, &browser, client, redirect_uri).await;
         sids.push(claims["sid"].as_str().expect("a sid").to_owned());
     }
     // One session, one sign-in: two third parties cannot join on its sid, nor
@@ -236,7 +186,7 @@ async fn services_of_one_session_cannot_join_on_its_sid_and_each_logout_token_ca
     }
     // The same service sees the same sid at each sign-in of the session.
     let (client, redirect_uri, _) = &services[0];
-    let again = signed_in_through_third_party(&app, &browser, client, redirect_uri).await;
+    let again = crate::pairwise::id_token_claims_in(&app, &browser, client, redirect_uri).await;
     assert_eq!(again["sid"], sids[0].as_str());
 
     log_out_from_my_account(&app, &browser).await;

@@ -30,24 +30,6 @@ async fn consent_page(
     page.text().await.unwrap()
 }
 
-async fn answer(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    page: &str,
-    decision: &str,
-) -> reqwest::Response {
-    browser
-        .post(app.url("/consentement"))
-        .form(&[
-            ("csrf", input_value(page, "csrf").unwrap().as_str()),
-            ("request", input_value(page, "request").unwrap().as_str()),
-            ("decision", decision),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
 const WITH_CHILDREN: &[(&str, &str)] = &[("scope", "openid profile children")];
 
 /// Claire signed in through the third-party service, before its consent
@@ -81,7 +63,7 @@ async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_
     );
     assert!(page.contains("claire.martin"));
 
-    let accepted = answer(&app, &browser, &page, "accept").await;
+    let accepted = answer_consent(&app, &browser, &page, "accept").await;
     assert_eq!(accepted.status(), 303);
     assert!(location(&accepted).starts_with(REDIRECT_URI));
     assert_eq!(
@@ -92,15 +74,7 @@ async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_
     let tokens = exchange(&app, &client, &code, None).await;
     assert_eq!(tokens.status(), 200);
     let tokens: Value = tokens.json().await.unwrap();
-    let userinfo: Value = reqwest::Client::new()
-        .get(app.url("/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let userinfo = userinfo(&app, tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(userinfo["children"].as_array().unwrap().len(), 2);
     // What the consent screen names, and no more: not the parent's legal
     // rank, nor the login identifier.
@@ -132,7 +106,7 @@ async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_
 #[tokio::test]
 async fn refusing_consent_returns_access_denied_and_records_nothing() {
     let (app, _, browser, page) = at_the_consent_page().await;
-    let refused = answer(&app, &browser, &page, "refuse").await;
+    let refused = answer_consent(&app, &browser, &page, "refuse").await;
     assert_eq!(refused.status(), 303);
     assert!(location(&refused).starts_with(REDIRECT_URI));
     assert_eq!(
@@ -143,7 +117,7 @@ async fn refusing_consent_returns_access_denied_and_records_nothing() {
     assert!(location_param(&refused, "code").is_none());
     assert_eq!(app.count("consents").await, 0);
     // The answered request cannot be answered again.
-    let again = answer(&app, &browser, &page, "accept").await;
+    let again = answer_consent(&app, &browser, &page, "accept").await;
     assert_eq!(again.status(), 400);
 }
 
@@ -166,7 +140,7 @@ async fn accepting_after_max_age_asks_for_the_password_again() {
     let page = consent_page(&app, &browser, &after_login).await;
 
     app.clock.advance(61);
-    let late = answer(&app, &browser, &page, "accept").await;
+    let late = answer_consent(&app, &browser, &page, "accept").await;
     assert_eq!(late.status(), 303);
     let to_login = location(&late);
     assert!(to_login.starts_with("/login?request="), "{to_login}");
@@ -182,7 +156,7 @@ async fn accepting_after_max_age_asks_for_the_password_again() {
     let signed_in = app.clock.now();
     let again = submit_login(&app, &browser, &form, "claire.martin", PASSWORD).await;
     let page = consent_page(&app, &browser, &again).await;
-    let accepted = answer(&app, &browser, &page, "accept").await;
+    let accepted = answer_consent(&app, &browser, &page, "accept").await;
     let code = location_param(&accepted, "code").expect("a code once signed in again");
     let tokens: Value = exchange(&app, &client, &code, None)
         .await
@@ -235,7 +209,13 @@ async fn consent_is_asked_again_when_scopes_grow_and_whenever_prompt_consent_say
         !page.contains("la liste de vos enfants"),
         "only what is asked is listed"
     );
-    assert!(location_param(&answer(&app, &browser, &page, "accept").await, "code").is_some());
+    assert!(
+        location_param(
+            &answer_consent(&app, &browser, &page, "accept").await,
+            "code"
+        )
+        .is_some()
+    );
 
     // The service now wants the children: asked again.
     let more = browser
@@ -245,7 +225,13 @@ async fn consent_is_asked_again_when_scopes_grow_and_whenever_prompt_consent_say
         .unwrap();
     let page = consent_page(&app, &browser, &more).await;
     assert!(page.contains("la liste de vos enfants"));
-    assert!(location_param(&answer(&app, &browser, &page, "accept").await, "code").is_some());
+    assert!(
+        location_param(
+            &answer_consent(&app, &browser, &page, "accept").await,
+            "code"
+        )
+        .is_some()
+    );
 
     // Everything granted, yet prompt=consent asks once more — first-party clients too.
     let first_party = app.client(false).await;
@@ -263,7 +249,7 @@ async fn consent_is_asked_again_when_scopes_grow_and_whenever_prompt_consent_say
         // A double-click on « Accepter »: a code for each click, not the
         // consent page again for the second.
         for click in ["first", "second"] {
-            let accepted = answer(&app, &browser, &page, "accept").await;
+            let accepted = answer_consent(&app, &browser, &page, "accept").await;
             assert!(
                 location_param(&accepted, "code").is_some(),
                 "{click} click: {}",
@@ -308,7 +294,13 @@ async fn a_consent_page_belongs_to_its_session_and_needs_the_form_token() {
     assert_eq!(forged.status(), 403, "no CSRF cookie matches");
     assert_eq!(app.count("consents").await, 0);
     // Its owner still can.
-    assert!(location_param(&answer(&app, &browser, &page, "accept").await, "code").is_some());
+    assert!(
+        location_param(
+            &answer_consent(&app, &browser, &page, "accept").await,
+            "code"
+        )
+        .is_some()
+    );
 }
 
 async fn browser_signed_in_as(app: &TestApp, identifier: &str) -> reqwest::Client {
@@ -325,9 +317,9 @@ async fn browser_signed_in_as(app: &TestApp, identifier: &str) -> reqwest::Clien
 #[tokio::test]
 async fn a_double_click_on_accept_goes_back_to_the_service_with_a_code() {
     let (app, client, browser, page) = at_the_consent_page().await;
-    let first = answer(&app, &browser, &page, "accept").await;
+    let first = answer_consent(&app, &browser, &page, "accept").await;
     let first = location_param(&first, "code").expect("a code");
-    let second = answer(&app, &browser, &page, "accept").await;
+    let second = answer_consent(&app, &browser, &page, "accept").await;
     assert_eq!(second.status(), 303);
     assert_eq!(location_param(&second, "state").as_deref(), Some("st-123"));
     let second = location_param(&second, "code").expect("a code for the second click too");
@@ -352,22 +344,13 @@ async fn a_double_click_on_accept_goes_back_to_the_service_with_a_code() {
         .await
         .unwrap();
     assert_eq!(foreign.status(), 400);
-    let changed_mind = answer(&app, &browser, &page, "refuse").await;
+    let changed_mind = answer_consent(&app, &browser, &page, "refuse").await;
     assert_eq!(changed_mind.status(), 400, "another answer is too late");
 }
 
 /// The children listed by `/userinfo` for `access_token`, by given name.
 async fn children_seen(app: &TestApp, access_token: &str) -> Vec<String> {
-    let userinfo: Value = reqwest::Client::new()
-        .get(app.url("/userinfo"))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut names: Vec<String> = userinfo["children"]
+    let mut names: Vec<String> = userinfo(app, access_token).await["children"]
         .as_array()
         .unwrap()
         .iter()
@@ -391,7 +374,7 @@ async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_pa
         page.contains("Lea Martin") && page.contains("Hugo Martin"),
         "{page}"
     );
-    let accepted = answer(&app, &browser, &page, "accept").await;
+    let accepted = answer_consent(&app, &browser, &page, "accept").await;
     let code = location_param(&accepted, "code").expect("a code");
     let tokens: Value = exchange(&app, &client, &code, None)
         .await
@@ -441,7 +424,7 @@ async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_pa
     let asked = browser.get(&url).send().await.unwrap();
     let page = consent_page(&app, &browser, &asked).await;
     assert!(page.contains("Zoe Martin"), "{page}");
-    let accepted = answer(&app, &browser, &page, "accept").await;
+    let accepted = answer_consent(&app, &browser, &page, "accept").await;
     let code = location_param(&accepted, "code").expect("a code");
     let tokens: Value = exchange(&app, &client, &code, None)
         .await

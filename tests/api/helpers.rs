@@ -379,6 +379,47 @@ pub async fn authorize_and_login(
     response
 }
 
+/// Signs Claire in at `url` in `browser` (silently when the browser has a
+/// session), accepts the consent page when it is shown; returns the code.
+pub async fn code_for(app: &TestApp, browser: &reqwest::Client, url: &str) -> String {
+    let first = browser.get(url).send().await.unwrap();
+    let mut back = if first.status() == 200 {
+        let page = first.text().await.unwrap();
+        submit_login(app, browser, &page, "claire.martin", PASSWORD).await
+    } else {
+        first
+    };
+    if location(&back).starts_with("/consentement") {
+        assert!(
+            location_param(&back, "code").is_none(),
+            "no code before consent"
+        );
+        let consent = page_text(browser, &app.url(&location(&back))).await;
+        back = answer_consent(app, browser, &consent, "accept").await;
+    }
+    location_param(&back, "code")
+        .unwrap_or_else(|| panic!("a code, got {} {}", back.status(), location(&back)))
+}
+
+/// Answers the consent page `page` with `decision` (`accept` or `refuse`).
+pub async fn answer_consent(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    decision: &str,
+) -> reqwest::Response {
+    browser
+        .post(app.url("/consentement"))
+        .form(&[
+            ("csrf", input_value(page, "csrf").unwrap().as_str()),
+            ("request", input_value(page, "request").unwrap().as_str()),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A PKCE pair (RFC 7636): verifier and S256 challenge.
 pub fn pkce() -> (String, String) {
     let verifier = clef::secret::random_token(32);
@@ -470,6 +511,19 @@ pub async fn userinfo_status(app: &TestApp, access_token: &str) -> u16 {
         .unwrap()
         .status()
         .as_u16()
+}
+
+/// What `/userinfo` answers for `access_token`.
+pub async fn userinfo(app: &TestApp, access_token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Exchanges a code at the token endpoint with client_secret_post.

@@ -327,19 +327,7 @@ async fn an_english_person_goes_through_consent_account_and_logout_in_english() 
         consent.contains(&format!("next=%2Fconsentement%3Frequest%3D{request}\"")),
         "the language link comes back to this request's consent"
     );
-    let accepted = browser
-        .post(app.url("/consentement"))
-        .form(&[
-            ("csrf", input_value(&consent, "csrf").unwrap().as_str()),
-            (
-                "request",
-                input_value(&consent, "request").unwrap().as_str(),
-            ),
-            ("decision", "accept"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let accepted = answer_consent(&app, &browser, &consent, "accept").await;
     assert!(location_param(&accepted, "code").is_some());
 
     let account = page_text(&browser, &app.url("/compte")).await;

@@ -15,31 +15,23 @@ async fn id_token_claims(
     client: &(String, Option<String>),
     redirect_uri: &str,
 ) -> Value {
-    let browser = browser();
+    id_token_claims_in(app, &browser(), client, redirect_uri).await
+}
+
+/// Signs Claire in through `client` in `browser` (silently if it has a
+/// session; consenting if asked); returns the ID token's claims.
+pub async fn id_token_claims_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &(String, Option<String>),
+    redirect_uri: &str,
+) -> Value {
     let url = authorize_url(
         app,
         &client.0,
         &[("scope", "openid children"), ("redirect_uri", redirect_uri)],
     );
-    let page = page_text(&browser, &url).await;
-    let mut back = submit_login(app, &browser, &page, "claire.martin", PASSWORD).await;
-    if location(&back).starts_with("/consentement") {
-        let consent = page_text(&browser, &app.url(&location(&back))).await;
-        back = browser
-            .post(app.url("/consentement"))
-            .form(&[
-                ("csrf", input_value(&consent, "csrf").unwrap().as_str()),
-                (
-                    "request",
-                    input_value(&consent, "request").unwrap().as_str(),
-                ),
-                ("decision", "accept"),
-            ])
-            .send()
-            .await
-            .unwrap();
-    }
-    let code = location_param(&back, "code").expect("a code");
+    let code = code_for(app, browser, &url).await;
     let mut form = vec![
         ("grant_type", "authorization_code".to_owned()),
         ("code", code),

@@ -429,19 +429,7 @@ async fn third_party_clients_get_refresh_tokens_only_with_consented_offline_acce
                 "offline access is named"
             );
         }
-        let accepted = browser
-            .post(app.url("/consentement"))
-            .form(&[
-                ("csrf", input_value(&consent_page, "csrf").unwrap().as_str()),
-                (
-                    "request",
-                    input_value(&consent_page, "request").unwrap().as_str(),
-                ),
-                ("decision", "accept"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let accepted = answer_consent(&app, &browser, &consent_page, "accept").await;
         let code = location_param(&accepted, "code").expect("a code");
         let tokens: Value = exchange(&app, &client, &code, None)
             .await

@@ -124,40 +124,6 @@ async fn assert_authenticated(response: reqwest::Response, what: &str) {
     );
 }
 
-/// Signs Claire in at `url` in `browser` (silently when the browser has a
-/// session), accepts the consent page when it is shown; returns the code.
-async fn code_for(app: &TestApp, browser: &reqwest::Client, url: &str) -> String {
-    let first = browser.get(url).send().await.unwrap();
-    let mut back = if first.status() == 200 {
-        let page = first.text().await.unwrap();
-        submit_login(app, browser, &page, "claire.martin", PASSWORD).await
-    } else {
-        first
-    };
-    if location(&back).starts_with("/consentement") {
-        assert!(
-            location_param(&back, "code").is_none(),
-            "no code before consent"
-        );
-        let consent = page_text(browser, &app.url(&location(&back))).await;
-        back = browser
-            .post(app.url("/consentement"))
-            .form(&[
-                ("csrf", input_value(&consent, "csrf").unwrap().as_str()),
-                (
-                    "request",
-                    input_value(&consent, "request").unwrap().as_str(),
-                ),
-                ("decision", "accept"),
-            ])
-            .send()
-            .await
-            .unwrap();
-    }
-    location_param(&back, "code")
-        .unwrap_or_else(|| panic!("a code, got {} {}", back.status(), location(&back)))
-}
-
 /// A token request with `form`.
 async fn token_request(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
     reqwest::Client::new()
@@ -543,19 +509,7 @@ async fn a_service_registers_itself_through_openidconnect_then_a_parent_signs_in
     assert!(location_param(&after_login, "code").is_none());
     let consent = page_text(&browser, &app.url(&location(&after_login))).await;
     assert!(consent.contains("Cahier de textes Exemple"), "{consent}");
-    let back = browser
-        .post(app.url("/consentement"))
-        .form(&[
-            ("csrf", input_value(&consent, "csrf").unwrap().as_str()),
-            (
-                "request",
-                input_value(&consent, "request").unwrap().as_str(),
-            ),
-            ("decision", "accept"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let back = answer_consent(&app, &browser, &consent, "accept").await;
     assert_eq!(
         location_param(&back, "state").as_deref(),
         Some(csrf.secret().as_str())
