@@ -207,12 +207,25 @@ pub struct Authorization {
     pub client_name: String,
     pub scopes: Scopes,
     pub granted_at: i64,
+    /// The children it receives (`children`), by name.
+    pub children: Vec<String>,
 }
 
 /// The third-party services `account_id` has consented to, by name. First-party
 /// clients never ask for consent, so a consent they were given is not listed.
 pub async fn authorizations(db: &Db, account_id: &str) -> Result<Vec<Authorization>, sqlx::Error> {
     use sqlx::Row;
+    // The children each consent covers and the account still has.
+    let covered: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT k.client_id, s.given_name, s.family_name FROM consent_children k \
+         JOIN guardianships g ON g.guardian_id = k.account_id AND g.student_id = k.child_id \
+         JOIN accounts s ON s.id = k.child_id \
+         WHERE k.account_id = $1 AND s.state <> 'closed' \
+         ORDER BY g.created_at, s.family_name, s.given_name",
+    )
+    .bind(account_id)
+    .fetch_all(db)
+    .await?;
     sqlx::query(
         "SELECT c.client_id, k.name, c.scopes, c.granted_at \
          FROM consents c JOIN clients k ON k.id = c.client_id \
@@ -224,11 +237,19 @@ pub async fn authorizations(db: &Db, account_id: &str) -> Result<Vec<Authorizati
     .await?
     .iter()
     .map(|row| {
+        let client_id: String = row.try_get("client_id")?;
+        let scopes = Scopes::known(row.try_get::<String, _>("scopes")?.split(' '));
+        let children = covered
+            .iter()
+            .filter(|(client, _, _)| *client == client_id && scopes.contains("children"))
+            .map(|(_, given, family)| format!("{given} {family}"))
+            .collect();
         Ok(Authorization {
-            client_id: row.try_get("client_id")?,
             client_name: row.try_get("name")?,
-            scopes: Scopes::known(row.try_get::<String, _>("scopes")?.split(' ')),
             granted_at: row.try_get("granted_at")?,
+            client_id,
+            scopes,
+            children,
         })
     })
     .collect()

@@ -82,7 +82,18 @@ async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists
         .await?
         .iter()
         .map(|a| {
-            let items: Vec<&str> = a.scopes.iter().filter_map(consent::described).collect();
+            let items: Vec<minijinja::Value> = a
+                .scopes
+                .iter()
+                .filter_map(|scope| {
+                    let text = consent::described(scope)?;
+                    let names = match scope {
+                        "children" => a.children.clone(),
+                        _ => Vec::new(),
+                    };
+                    Some(minijinja::context! { text, names })
+                })
+                .collect();
             minijinja::context! {
                 client_id => &a.client_id,
                 name => &a.client_name,

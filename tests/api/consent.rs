@@ -420,6 +420,13 @@ async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_pa
         location_param(&silent, "error").as_deref(),
         Some("consent_required")
     );
+    // « Mon compte » says which children the service receives.
+    let account = page_text(&browser, &app.url("/compte")).await;
+    let (_, applications) = account.split_once("Applications autorisées").unwrap();
+    assert!(
+        applications.contains("<li>Lea Martin</li>") && !applications.contains("Zoe Martin"),
+        "{applications}"
+    );
     // …and once they accept, the service sees the three.
     let asked = browser.get(&url).send().await.unwrap();
     let page = consent_page(&app, &browser, &asked).await;
