@@ -388,20 +388,21 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
 }
 
 /// The marks a reading through the wrong code page leaves in a school's
-/// file: control characters and symbols no name holds. Mac Roman's « é »,
-/// « è », « ç », « ô », « à », « É » read in Windows-1252 as « Ž », a control
-/// character, « ™ », « ˆ », « ƒ »; Windows-1252's « à », « â » in Mac Roman
-/// as « ‡ », « ‚ ». Letters are no sign: each page's accents are letters in
-/// the other (« é » is Mac Roman's « È »).
+/// file: control characters and symbols no name holds, and accented letters
+/// whose case breaks their word's. Mac Roman's « é », « è », « ç », « à »,
+/// « ü » read in Windows-1252 as « Ž » (« HŽlne »), a control character,
+/// « ˆ », « Ÿ » (« MŸller »); Windows-1252's « é », « è » read in Mac Roman
+/// as « È », « Ë » (« HÈlËne »), its « à », « â », « ö » as « ‡ », « ‚ »,
+/// « ˆ ». A letter in its place is no sign: « Žagar » and « ÉLODIE » are
+/// names, in either page.
 fn wrong_page(text: &str) -> usize {
-    text.chars()
+    let symbols = text
+        .chars()
         .filter(|c| {
             matches!(
                 c,
                 '\u{80}'
                     ..='\u{9f}'
-                        | 'Ž'
-                        | 'ž'
                         | 'ˆ'
                         | '˜'
                         | '™'
@@ -432,7 +433,28 @@ fn wrong_page(text: &str) -> usize {
                         | '\u{f8ff}'
             )
         })
-        .count()
+        .count();
+    let chars: Vec<char> = text.chars().collect();
+    let letter = |i: Option<usize>| i.and_then(|i| chars.get(i)).filter(|c| c.is_alphabetic());
+    let broken_case = (0..chars.len())
+        .filter(|&i| {
+            let c = chars[i];
+            if c.is_ascii() || !c.is_alphabetic() {
+                return false;
+            }
+            let before = letter(i.checked_sub(1));
+            let after = letter(Some(i + 1));
+            if c.is_uppercase() {
+                // « HÈlène », « HŽlne »: a capital inside a lower-case word.
+                before.is_some_and(|b| b.is_lowercase())
+                    || (before.is_some() && after.is_some_and(|a| a.is_lowercase()))
+            } else {
+                // « LEFéVRE »: a small letter inside a capitalised word.
+                before.is_some_and(|b| b.is_uppercase()) && after.is_some_and(|a| a.is_uppercase())
+            }
+        })
+        .count();
+    symbols + broken_case
 }
 
 /// The separator of the header line (the first that is not blank): the most
@@ -977,6 +999,19 @@ mod tests {
             "Hélène;François;Noël;Côme;ÉLODIE"
         );
         assert_eq!(decode(b"L\x8ea"), "Léa");
+        // German names only: « ü », « ö » are « Ÿ », « š » in Windows-1252.
+        assert_eq!(decode(b"M\x9fller;Schr\x9ader"), "Müller;Schröder");
+    }
+
+    /// « Ž », « ž » are letters of Windows-1252 too (Croatian, Slovenian,
+    /// Czech names): one of them does not turn the file's accents into
+    /// Mac Roman's.
+    #[test]
+    fn a_windows_1252_file_with_z_caron_stays_windows_1252() {
+        assert_eq!(
+            decode(b"\x8eagar;H\xe9l\xe8ne;LEF\xc8VRE;Lo\xefc;Gar\xe7on;Ko\x9eel"),
+            "Žagar;Hélène;LEFÈVRE;Loïc;Garçon;Kožel"
+        );
     }
 
     /// Excel's « Texte Unicode (*.txt) »: UTF-16 (little-endian) with its
