@@ -602,8 +602,10 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut rows_before = SpreadsheetRows::new(&text);
     let mut last = None;
-    // The first row whose birth date can only be month/day/year.
+    // The first row whose birth date can only be month/day/year, and
+    // whether one can only be day/month/year.
     let mut month_first = None;
+    let mut day_first = false;
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
@@ -650,8 +652,29 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
                 .and_then(|&i| record.get(i))
                 .unwrap_or("")
         };
-        if month_first.is_none() && month_day_year(&spreadsheet_date(cell(Column::Birthdate))) {
+        let date = spreadsheet_date(cell(Column::Birthdate));
+        if month_first.is_none() && month_day_year(&date) {
             month_first = Some(line);
+        }
+        day_first |= day_month_year(&date);
+        // Cells beyond the header's: a cell holding the separator without
+        // quotes (« 12, rue de la Gare ») pushed the rest of the row right,
+        // each datum into the next column. Empty ones are a spreadsheet's.
+        if record
+            .iter()
+            .skip(headers.len())
+            .any(|cell| !cell.is_empty())
+        {
+            errors.push(RowError {
+                line,
+                reason: format!(
+                    "cette ligne a {} cellules et l'en-tête {} colonnes : une cellule contient sans doute le séparateur « {} » sans guillemets, et les suivantes sont décalées ; corrigez la ligne",
+                    record.len(),
+                    headers.len(),
+                    char::from(separator)
+                ),
+            });
+            continue;
         }
         match row(line, &cell) {
             Ok(row) => {
@@ -672,8 +695,9 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     }
     // A spreadsheet set to English writes month/day/year: one date that can
     // be read no other way means every other date of the file would be read
-    // with its day and month swapped.
-    if let Some(line) = month_first {
+    // with its day and month swapped — unless another date can only be
+    // day/month/year: then that one is a typo, a bad row of its own.
+    if let Some(line) = month_first.filter(|_| !day_first) {
         return Err(vec![RowError {
             line,
             reason: "la date de naissance de cette ligne est écrite mois/jour/année : enregistrez le fichier avec les dates au format jj/mm/aaaa (réglages régionaux français), sinon le jour et le mois des autres dates seraient inversés".into(),
@@ -732,14 +756,23 @@ fn spreadsheet_date(raw: &str) -> Cow<'_, str> {
 
 /// Whether `raw` is a date that only month/day/year reads: `9/13/2012`.
 fn month_day_year(raw: &str) -> bool {
+    matches!(first_two(raw), Some((1..=12, 13..=31)))
+}
+
+/// Whether a date can only be read day/month/year (`25/12/2011`).
+fn day_month_year(raw: &str) -> bool {
+    matches!(first_two(raw), Some((13..=31, 1..=12)))
+}
+
+/// The two numbers before the year of `a/b/yyyy` or `a-b-yyyy`.
+fn first_two(raw: &str) -> Option<(u8, u8)> {
     let parts: Vec<&str> = raw.trim().split(['/', '-']).collect();
     let number = |s: &str| (1..=2).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
     match parts.as_slice() {
         [first, second, year] if year.len() == 4 && number(first) && number(second) => {
-            let (first, second) = (first.parse::<u8>(), second.parse::<u8>());
-            matches!((first, second), (Ok(1..=12), Ok(13..=31)))
+            Some((first.parse().ok()?, second.parse().ok()?))
         }
-        _ => false,
+        _ => None,
     }
 }
 
@@ -1016,6 +1049,49 @@ mod tests {
 
     /// Excel's « Texte Unicode (*.txt) »: UTF-16 (little-endian) with its
     /// BOM, tab-separated.
+    /// A file whose dates are day/month/year (one says so: `25/12/2011`)
+    /// and one month/day/year date: that one is a typo, a bad row of its
+    /// own, not a reason to refuse the file.
+    #[test]
+    fn one_month_first_date_among_day_first_ones_is_a_bad_row() {
+        let text = [
+            "student_id;family_name;given_name;birthdate;class",
+            "1;Baillet;Julie;25/12/2011;5 B",
+            "2;Roux;Léo;10/13/2011;4 A",
+            "3;Petit;Léa;03/04/2011;4 A",
+        ]
+        .join("\n");
+        let parsed = read(text.as_bytes()).unwrap();
+        assert_eq!(parsed.rows.len(), 2);
+        assert_eq!(parsed.refused.len(), 1);
+        assert_eq!(parsed.refused[0].line, 3);
+    }
+
+    /// A cell holding the separator without quotes shifts the rest of its
+    /// row: a bad row, not a guardian named after a street.
+    #[test]
+    fn a_row_with_more_cells_than_the_header_is_a_bad_row() {
+        let text = [
+            "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name",
+            "1,Baillet,Julie,03/09/2012,5 B,Baillet,Marc,,,",
+            "2,Roux,Léo,04/05/2011,12, rue de la Gare,Roux,Anne",
+        ]
+        .join("\r\n");
+        let parsed = read(text.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.rows.len(),
+            1,
+            "trailing empty cells are a spreadsheet's"
+        );
+        assert_eq!(parsed.refused.len(), 1);
+        assert_eq!(parsed.refused[0].line, 3);
+        assert!(
+            parsed.refused[0]
+                .reason
+                .contains("8 cellules et l'en-tête 7")
+        );
+    }
+
     /// One date only month/day/year reads (an English spreadsheet) refuses
     /// the file: its other dates would be read swapped.
     #[test]
