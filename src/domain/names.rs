@@ -98,8 +98,15 @@ impl PersonName {
     pub const MAX: usize = 100;
 
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
-        // A Mac exports `é` as `e` + combining accent: composed, it is one letter.
-        let value = text(field, &raw.nfc().collect::<String>(), Self::MAX)?;
+        // A Mac exports `é` as `e` + combining accent: composed, it is one
+        // letter. Two spaces, or a no-break one, look like one in a
+        // spreadsheet: they are one (« Le  Gall » is « Le Gall »).
+        let spaced = raw
+            .split([' ', '\u{a0}', '\u{202f}'])
+            .filter(|word| !word.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let value = text(field, &spaced.nfc().collect::<String>(), Self::MAX)?;
         let inner = |c: char| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '’');
         let starts_and_ends_with_letters =
             value.starts_with(char::is_alphabetic) && value.ends_with(char::is_alphabetic);
@@ -294,6 +301,13 @@ mod tests {
             PersonName::parse("nom", "Zoe\u{301}").unwrap().as_str(),
             "Zoé"
         );
+        // Spaces a spreadsheet shows as one are one.
+        for spaced in ["Le  Gall", "Le\u{a0}Gall", " Le \u{202f} Gall "] {
+            assert_eq!(
+                PersonName::parse("nom", spaced).unwrap().as_str(),
+                "Le Gall"
+            );
+        }
         for hostile in [
             "<script>",
             "<script>alert(1)</script>",

@@ -150,7 +150,10 @@ struct FoldedName(String, String);
 
 impl FoldedName {
     fn of(given_name: &str, family_name: &str) -> Self {
-        let fold = |s: &str| deunicode::deunicode(s).to_lowercase();
+        let fold = |s: &str| {
+            let folded = deunicode::deunicode(s).to_lowercase();
+            folded.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
         Self(fold(given_name), fold(family_name))
     }
 }

@@ -1032,3 +1032,37 @@ async fn two_schools_importing_at_once_get_distinct_identifiers() {
     // Numbered on: the second school's Eleve Nomaaaa is eleve.nomaaaa1.
     app.account_named("eleve.nomaaaa1").await;
 }
+
+/// « Le  Gall » (two spaces, or a no-break one) and « Le Gall » look alike in
+/// a spreadsheet: the same guardian, stored once, with one space — also
+/// when an earlier version stored the name with two.
+#[tokio::test]
+async fn a_guardian_spelt_with_two_spaces_is_the_same_guardian() {
+    let app = app_with_school().await;
+    let row = |name: &str| {
+        file(&[&format!(
+            "1001,Le Gall,Julie,2012-09-03,5 B,{name},Marc,marc@example.org,,,,,"
+        )])
+    };
+    let first = app.import("0590001A", &row("Le  Gall")).await.unwrap();
+    assert_eq!(first.guardians_created, 1);
+    let marc = app.account_named("marc.le-gall").await;
+    assert_eq!(marc.family_name, "Le Gall");
+    for spelling in ["Le Gall", "Le\u{a0}Gall", "LE GALL"] {
+        let again = app.import("0590001A", &row(spelling)).await.unwrap();
+        assert_eq!(
+            (again.guardians_created, again.guardians_unchanged),
+            (0, 1),
+            "{spelling:?}: {:?}",
+            again.changes
+        );
+    }
+    // Stored with two spaces before this version: still the same guardian.
+    sqlx::query("UPDATE accounts SET family_name = 'Le  Gall' WHERE id = $1")
+        .bind(&marc.id)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let again = app.import("0590001A", &row("Le Gall")).await.unwrap();
+    assert_eq!(again.guardians_created, 0, "{:?}", again.changes);
+}
