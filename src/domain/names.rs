@@ -193,6 +193,17 @@ impl BirthDate {
             .map_err(|_| invalid())
     }
 
+    /// Whether the date is after the day of `now` (Unix seconds, UTC).
+    pub fn is_after_the_day_of(&self, now: i64) -> bool {
+        time::OffsetDateTime::from_unix_timestamp(now).is_ok_and(|now| self.0 > now.date())
+    }
+
+    /// As French forms write it: `jj/mm/aaaa`.
+    pub fn french(&self) -> String {
+        let d = self.0;
+        format!("{:02}/{:02}/{:04}", d.day(), u8::from(d.month()), d.year())
+    }
+
     /// ISO 8601, as stored and as the `birthdate` claim (OIDC Core §5.1).
     pub fn iso(&self) -> String {
         let d = self.0;

@@ -200,10 +200,23 @@ pub async fn import(
     bad_rows: BadRows,
 ) -> Result<ImportReport, ImportError> {
     let parsed = csv_file::read(bytes).map_err(ImportError::Rows)?;
-    if bad_rows == BadRows::Refuse && !parsed.refused.is_empty() {
-        return Err(ImportError::Rows(parsed.refused));
-    }
+    let mut refused = parsed.refused;
     let mut rows = parsed.rows;
+    // A birth date to come is a typo (the year), and the one the family
+    // would have to type at the first connection.
+    rows.retain(|row| {
+        let future = row.birthdate.is_after_the_day_of(now);
+        if future {
+            refused.push(RowError {
+                line: row.line,
+                reason: format!(
+                    "la date de naissance ({}) est dans le futur",
+                    row.birthdate.french()
+                ),
+            });
+        }
+        !future
+    });
     let establishment = establishment_by_uai(db, uai)
         .await?
         .ok_or_else(|| ImportError::UnknownEstablishment(uai.to_string()))?;
@@ -218,11 +231,6 @@ pub async fn import(
             .execute(&mut *tx)
             .await?;
     }
-    let mut report = ImportReport {
-        dry_run,
-        skipped: parsed.refused.iter().map(ToString::to_string).collect(),
-        ..ImportReport::default()
-    };
 
     let students = existing_students(&mut tx, &establishment.id).await?;
     // A pupil's number that now names another child (a column shifted,
@@ -245,15 +253,18 @@ pub async fn import(
             })
         })
         .collect();
-    if !conflicts.is_empty() {
-        if bad_rows == BadRows::Refuse {
-            return Err(ImportError::Rows(conflicts));
-        }
-        rows.retain(|row| conflicts.iter().all(|c| c.line != row.line));
-        report
-            .skipped
-            .extend(conflicts.iter().map(ToString::to_string));
+    rows.retain(|row| conflicts.iter().all(|c| c.line != row.line));
+    refused.extend(conflicts);
+    // Every bad row at once, in the file's order.
+    refused.sort_by_key(|e| e.line);
+    if bad_rows == BadRows::Refuse && !refused.is_empty() {
+        return Err(ImportError::Rows(refused));
     }
+    let mut report = ImportReport {
+        dry_run,
+        skipped: refused.iter().map(ToString::to_string).collect(),
+        ..ImportReport::default()
+    };
     let guardians = existing_guardians(&mut tx, &establishment.id).await?;
 
     let mut new_accounts: Vec<NewProvisional> = Vec::new();

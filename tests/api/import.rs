@@ -1066,3 +1066,32 @@ async fn a_guardian_spelt_with_two_spaces_is_the_same_guardian() {
     let again = app.import("0590001A", &row("Le Gall")).await.unwrap();
     assert_eq!(again.guardians_created, 0, "{:?}", again.changes);
 }
+
+/// A birth date to come is a bad row; and every bad row of a file is
+/// reported at once, a number naming another pupil among them.
+#[tokio::test]
+async fn a_birth_date_to_come_is_a_bad_row_reported_with_the_others() {
+    let app = app_with_school().await;
+    app.import(
+        "0590001A",
+        &file(&["1001,Baillet,Julie,2012-09-03,5 B,,,,,,,,"]),
+    )
+    .await
+    .unwrap();
+    let next_year = time::OffsetDateTime::from_unix_timestamp(app.app.now())
+        .unwrap()
+        .year()
+        + 1;
+    let future = format!("1002,Roux,Léo,{next_year}-01-20,4 A,,,,,,,,");
+    let csv = file(&[
+        "1001,Petit,Hugo,2011-01-20,4 A,,,,,,,,",
+        &future,
+        "1003,Durand,,2011-01-20,4 A,,,,,,,,",
+    ]);
+    let Err(ImportError::Rows(errors)) = app.import("0590001A", &csv).await else {
+        panic!("refused");
+    };
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [2, 3, 4], "{errors:?}");
+    assert!(errors[1].reason.contains("dans le futur"), "{}", errors[1]);
+}
