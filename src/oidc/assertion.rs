@@ -33,8 +33,8 @@ pub const ALGS: &[&str] = &["RS256", "ES256", "EdDSA", "Ed25519"];
 const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// An assertion may not live longer than this: it bounds how long its `jti`
-/// is remembered.
-const MAX_LIFETIME: i64 = 10 * 60;
+/// is remembered. An hour: what libraries give by default (authlib).
+const MAX_LIFETIME: i64 = 60 * 60;
 /// Clock difference forgiven between the client and Clef.
 const LEEWAY: i64 = 60;
 /// How long fetched client keys are kept.
@@ -127,10 +127,15 @@ pub fn check_claims<'c>(
     if !presented.iter().any(|aud| audiences.contains(aud)) {
         return Err(refused("aud must be the issuer or the endpoint"));
     }
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| refused("exp is missing"))?;
+    // NumericDate may have a fraction (RFC 7519 §2).
+    let seconds = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_f64)
+            .filter(|s| s.is_finite())
+            .map(|s| s as i64)
+    };
+    let exp = seconds("exp").ok_or_else(|| refused("exp is missing"))?;
     // `exp` is the client's number: near i64::MAX, `exp + LEEWAY` would overflow.
     if exp.saturating_add(LEEWAY) <= now {
         return Err(refused("expired"));
@@ -138,11 +143,7 @@ pub fn check_claims<'c>(
     if exp > now + MAX_LIFETIME + LEEWAY {
         return Err(refused("exp is too far in the future"));
     }
-    if claims
-        .get("nbf")
-        .and_then(Value::as_i64)
-        .is_some_and(|nbf| nbf > now + LEEWAY)
-    {
+    if seconds("nbf").is_some_and(|nbf| nbf > now + LEEWAY) {
         return Err(refused("not valid yet"));
     }
     let jti = text("jti")
