@@ -154,7 +154,7 @@ pub fn check_claims<'c>(
 }
 
 /// `EdDSA` and `Ed25519` name the same algorithm here.
-fn same_alg(a: &str, b: &str) -> bool {
+pub(super) fn same_alg(a: &str, b: &str) -> bool {
     fn canonical(alg: &str) -> &str {
         if alg == "Ed25519" { "EdDSA" } else { alg }
     }

@@ -61,6 +61,9 @@ pub struct Client {
     pub application_type: String,
     /// The only algorithm its `private_key_jwt` assertions may use, when registered.
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// The only algorithm its signed request objects may use, when registered.
+    #[serde(default)]
+    pub request_object_signing_alg: Option<String>,
     /// The `max_age` of its requests that carry none (OIDC Registration §2).
     #[serde(default)]
     pub default_max_age: Option<i64>,
@@ -91,6 +94,7 @@ pub struct Registration {
     pub tos_uri: Option<Url>,
     pub application_type: String,
     pub token_endpoint_auth_signing_alg: Option<String>,
+    pub request_object_signing_alg: Option<String>,
     pub default_max_age: Option<i64>,
 }
 
@@ -115,6 +119,7 @@ impl Registration {
         client.tos_uri = self.tos_uri;
         client.application_type = self.application_type;
         client.token_endpoint_auth_signing_alg = self.token_endpoint_auth_signing_alg;
+        client.request_object_signing_alg = self.request_object_signing_alg;
         client.default_max_age = self.default_max_age;
     }
 }
@@ -478,6 +483,7 @@ fn draft(new: NewClient, now: i64) -> (Client, Option<String>) {
         tos_uri: None,
         application_type: "web".into(),
         token_endpoint_auth_signing_alg: None,
+        request_object_signing_alg: None,
         default_max_age: None,
         registration_access_token_hash: None,
         created_at: now,
@@ -660,7 +666,7 @@ async fn write_settings(
          sector_identifier_uri = $13, token_endpoint_auth_method = $14, jwks = $15, jwks_uri = $16, \
          id_token_signed_response_alg = $17, userinfo_signed_response_alg = $18, logo_uri = $19, \
          policy_uri = $20, tos_uri = $21, application_type = $22, token_endpoint_auth_signing_alg = $23, \
-         default_max_age = $24 WHERE id = $25",
+         default_max_age = $24, request_object_signing_alg = $25 WHERE id = $26",
     )
     .bind(&client.name)
     .bind(serde_json::to_string(&client.redirect_uris)?)
@@ -686,6 +692,7 @@ async fn write_settings(
     .bind(&client.application_type)
     .bind(&client.token_endpoint_auth_signing_alg)
     .bind(client.default_max_age)
+    .bind(&client.request_object_signing_alg)
     .bind(&client.id)
     .execute(&mut **tx)
     .await?;
@@ -853,7 +860,7 @@ const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirec
      refresh_token_idle_ttl, refresh_token_absolute_ttl, subject_type, sector_identifier_uri, \
      token_endpoint_auth_method, jwks, jwks_uri, id_token_signed_response_alg, userinfo_signed_response_alg, \
      logo_uri, policy_uri, tos_uri, registration_access_token_hash, application_type, token_endpoint_auth_signing_alg, \
-     default_max_age";
+     default_max_age, request_object_signing_alg";
 
 fn url(row: &AnyRow, column: &str) -> Result<Option<Url>, sqlx::Error> {
     row.try_get::<Option<String>, _>(column)?
@@ -944,6 +951,7 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
         registration_access_token_hash: row.try_get("registration_access_token_hash")?,
         application_type: row.try_get("application_type")?,
         token_endpoint_auth_signing_alg: row.try_get("token_endpoint_auth_signing_alg")?,
+        request_object_signing_alg: row.try_get("request_object_signing_alg")?,
         default_max_age: row.try_get("default_max_age")?,
         created_at: row.try_get("created_at")?,
     })

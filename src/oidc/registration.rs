@@ -82,6 +82,17 @@ pub struct ClientMetadata {
     pub default_max_age: Option<i64>,
     /// Clef always puts `auth_time` in its ID tokens: any value is met.
     pub require_auth_time: Option<bool>,
+    pub request_object_signing_alg: Option<String>,
+    /// Encryption Clef does not do: a client asking for it is refused,
+    /// rather than sent in clear what it expects encrypted.
+    pub id_token_encrypted_response_alg: Option<Value>,
+    pub id_token_encrypted_response_enc: Option<Value>,
+    pub userinfo_encrypted_response_alg: Option<Value>,
+    pub userinfo_encrypted_response_enc: Option<Value>,
+    pub request_object_encryption_alg: Option<Value>,
+    pub request_object_encryption_enc: Option<Value>,
+    pub authorization_encrypted_response_alg: Option<Value>,
+    pub authorization_encrypted_response_enc: Option<Value>,
 }
 
 /// The longest `default_max_age` taken: a year.
@@ -206,6 +217,45 @@ impl ClientMetadata {
                 "token_endpoint_auth_signing_alg must be RS256, ES256 or EdDSA",
             ));
         }
+        let encrypted = [
+            (
+                "id_token_encrypted_response_alg",
+                &self.id_token_encrypted_response_alg,
+            ),
+            (
+                "id_token_encrypted_response_enc",
+                &self.id_token_encrypted_response_enc,
+            ),
+            (
+                "userinfo_encrypted_response_alg",
+                &self.userinfo_encrypted_response_alg,
+            ),
+            (
+                "userinfo_encrypted_response_enc",
+                &self.userinfo_encrypted_response_enc,
+            ),
+            (
+                "request_object_encryption_alg",
+                &self.request_object_encryption_alg,
+            ),
+            (
+                "request_object_encryption_enc",
+                &self.request_object_encryption_enc,
+            ),
+            (
+                "authorization_encrypted_response_alg",
+                &self.authorization_encrypted_response_alg,
+            ),
+            (
+                "authorization_encrypted_response_enc",
+                &self.authorization_encrypted_response_enc,
+            ),
+        ];
+        if let Some((field, _)) = encrypted.iter().find(|(_, v)| v.is_some()) {
+            return Err(metadata(format!(
+                "{field}: Clef does not encrypt; its tokens are signed only"
+            )));
+        }
         if let Some(set) = &self.jwks {
             check_jwks(set)?;
         }
@@ -316,6 +366,10 @@ impl ClientMetadata {
             tos_uri: optional_url("tos_uri", &self.tos_uri, dev)?,
             application_type: application_type.to_owned(),
             token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg,
+            request_object_signing_alg: alg(
+                "request_object_signing_alg",
+                &self.request_object_signing_alg,
+            )?,
             default_max_age: self.default_max_age,
         })
     }
@@ -483,6 +537,10 @@ pub fn response(
             .token_endpoint_auth_signing_alg
             .clone()
             .map(Value::from),
+    );
+    optional(
+        "request_object_signing_alg",
+        client.request_object_signing_alg.clone().map(Value::from),
     );
     optional(
         "logo_uri",

@@ -218,6 +218,16 @@ async fn verify(
         .and_then(Value::as_str)
         .filter(|alg| assertion::ALGS.contains(alg))
         .ok_or_else(|| invalid_object("it must be signed with RS256, ES256 or EdDSA"))?;
+    // OIDC Registration §2: a registered algorithm is the only one taken.
+    if client
+        .request_object_signing_alg
+        .as_deref()
+        .is_some_and(|registered| !assertion::same_alg(registered, alg))
+    {
+        return Err(invalid_object(
+            "alg is not the client's request_object_signing_alg",
+        ));
+    }
     let kid = header.get("kid").and_then(Value::as_str);
     if client.jwks.is_none() && client.jwks_uri.is_none() {
         return Err(invalid_object("the client has no registered keys"));

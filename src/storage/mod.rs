@@ -127,6 +127,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "consent children",
         include_str!("../../migrations/0018_consent_children.sql"),
     ),
+    (
+        19,
+        "client request object alg",
+        include_str!("../../migrations/0019_client_request_object_alg.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

@@ -418,3 +418,102 @@ async fn a_request_object_whose_client_keys_are_unreadable_is_an_invalid_request
         answer.headers().get("location")
     );
 }
+
+/// OIDC Registration §2: a client that registered `request_object_signing_alg`
+/// has its request objects in that algorithm only, even signed with another
+/// of its keys; encryption, which Clef does not do, is refused at
+/// registration rather than ignored.
+#[tokio::test]
+async fn a_registered_request_object_alg_is_the_only_one_taken() {
+    let app = spawn_app_with(|config| config.registration_open = true).await;
+    app.family().await;
+    let es = ES256.generate_key_pair().unwrap();
+    let rs = josekit::jws::RS256.generate_key_pair(2048).unwrap();
+    let public = |jwk: josekit::jwk::Jwk, kid: &str| {
+        let mut jwk = jwk;
+        jwk.set_key_id(kid);
+        Value::Object(jwk.as_ref().clone())
+    };
+    let register = |extra: Value| {
+        let mut body = json!({
+            "redirect_uris": [REDIRECT_URI],
+            "client_name": "RP signant",
+            "jwks": { "keys": [public(es.to_jwk_public_key(), "es"), public(rs.to_jwk_public_key(), "rs")] },
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        reqwest::Client::new()
+            .post(app.url("/register"))
+            .json(&body)
+            .send()
+    };
+    for encrypted in [
+        "id_token_encrypted_response_alg",
+        "userinfo_encrypted_response_alg",
+    ] {
+        let refused = register(json!({ encrypted: "RSA-OAEP" })).await.unwrap();
+        assert_eq!(refused.status(), 400, "{encrypted}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata", "{body}");
+    }
+    let registered: Value = register(json!({ "request_object_signing_alg": "RS256" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(registered["request_object_signing_alg"], "RS256");
+    let id = registered["client_id"].as_str().unwrap();
+    let claims = json!({
+        "iss": id, "aud": app.address, "client_id": id, "response_type": "code",
+        "redirect_uri": REDIRECT_URI, "scope": "openid", "exp": app.app.now() + 300,
+    });
+    let payload = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+    let signed = |signer: &dyn josekit::jws::JwsSigner, kid: &str| {
+        let mut header = josekit::jws::JwsHeader::new();
+        header.set_key_id(kid);
+        jwt::encode_with_signer(&payload, &header, signer).unwrap()
+    };
+    let with_es = signed(
+        &*ES256
+            .signer_from_jwk(&{
+                let mut k = es.to_jwk_private_key();
+                k.set_key_id("es");
+                k
+            })
+            .unwrap(),
+        "es",
+    );
+    let with_rs = signed(
+        &*josekit::jws::RS256
+            .signer_from_jwk(&{
+                let mut k = rs.to_jwk_private_key();
+                k.set_key_id("rs");
+                k
+            })
+            .unwrap(),
+        "rs",
+    );
+    let answer = |object: String| {
+        browser()
+            .get(authorize_with(
+                &app,
+                &[
+                    ("client_id", id),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("response_type", "code"),
+                    ("scope", "openid"),
+                    ("request", &object),
+                ],
+            ))
+            .send()
+    };
+    let refused = answer(with_es).await.unwrap();
+    assert_eq!(
+        location_param(&refused, "error").as_deref(),
+        Some("invalid_request_object")
+    );
+    let taken = answer(with_rs).await.unwrap();
+    assert_eq!(taken.status(), 200, "the login page: {}", location(&taken));
+}
