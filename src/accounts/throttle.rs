@@ -130,13 +130,20 @@ enum Counter<'a> {
 }
 
 /// The client an address stands for: itself, or its /64 for IPv6 (one IPv6
-/// client usually holds a whole /64).
+/// client usually holds a whole /64) — but an IPv4 client behind a
+/// translator (IPv4-mapped `::ffff:a.b.c.d`, NAT64's `64:ff9b::a.b.c.d`,
+/// RFC 6052) is its IPv4 address: every IPv4 client shares that /64.
 fn client(address: IpAddr) -> String {
     match address {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None if nat64 => std::net::Ipv4Addr::from_bits(v6.to_bits() as u32).to_string(),
+                None => format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]),
+            }
         }
     }
 }
@@ -314,6 +321,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tags = DeviceKey::load_or_generate(dir.path()).unwrap();
         (dir, Throttle::new(ShortLived::memory(), tags))
+    }
+
+    /// IPv6 clients count by /64; IPv4 clients behind a translator by their
+    /// own IPv4 address, not all together as one /64.
+    #[test]
+    fn an_ipv4_client_behind_nat64_counts_as_itself() {
+        let of = |a: &str| client(a.parse().unwrap());
+        assert_eq!(of("2001:db8:1:2:aaaa::1"), of("2001:db8:1:2:bbbb::2"));
+        assert_eq!(of("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(of("64:ff9b::192.0.2.1"), "192.0.2.1");
+        assert_ne!(of("64:ff9b::192.0.2.1"), of("64:ff9b::192.0.2.2"));
+        assert_eq!(of("::ffff:192.0.2.1"), of("192.0.2.1"));
     }
 
     #[test]
