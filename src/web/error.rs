@@ -237,3 +237,68 @@ pub async fn fail_fast_json(State(app): AppState, request: Request, next: Next) 
     }
     next.run(request).await
 }
+
+/// The endpoints that answer clients in JSON, not people in pages.
+fn answers_json(path: &str) -> bool {
+    [
+        "/token",
+        "/par",
+        "/introspect",
+        "/revoke",
+        "/userinfo",
+        "/register",
+    ]
+    .iter()
+    .any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }) || path.starts_with("/.well-known/")
+        || path == "/jwks.json"
+}
+
+/// A request cut off by the layers before any handler answers — too slow
+/// (`request_timeout`: 408, empty) or too large (413, a line of plain text)
+/// — gets what every other error gets: a page for a person, an OAuth error
+/// in JSON for a client (`invalid_request`).
+pub async fn explain_cut_requests(request: Request, next: Next) -> Response {
+    let json = answers_json(request.uri().path());
+    let locale = super::locale::of_headers(request.headers());
+    let response = next.run(request).await;
+    let status = response.status();
+    let explained = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
+    if explained
+        || !matches!(
+            status,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE
+        )
+    {
+        return response;
+    }
+    let too_slow = status == StatusCode::REQUEST_TIMEOUT;
+    if json {
+        let description = if too_slow {
+            "the request took too long to arrive"
+        } else {
+            "the request body is too large"
+        };
+        let mut answer = oauth_json(&OAuthError::new(ErrorCode::InvalidRequest, description));
+        *answer.status_mut() = status;
+        return answer;
+    }
+    let (title, message) = if too_slow {
+        (
+            "Délai dépassé",
+            "La demande a mis trop de temps à arriver. Vérifiez votre connexion et réessayez.",
+        )
+    } else {
+        (
+            "Demande trop volumineuse",
+            "Ce que vous avez envoyé est trop volumineux. Revenez à la page précédente et réessayez avec moins de données.",
+        )
+    };
+    locale.sync_scope(|| pages::message(status, title, message, None))
+}

@@ -723,6 +723,14 @@ fn exact(french: &str) -> Option<&'static str> {
         "Adresse mail corrigée" => "Email address corrected",
         "Courrier imprimé" => "Letter printed",
         "Import du fichier des élèves" => "Import of the pupils' file",
+        "Délai dépassé" => "Request timed out",
+        "La demande a mis trop de temps à arriver. Vérifiez votre connexion et réessayez." => {
+            "The request took too long to arrive. Check your connection and try again."
+        }
+        "Demande trop volumineuse" => "Request too large",
+        "Ce que vous avez envoyé est trop volumineux. Revenez à la page précédente et réessayez avec moins de données." => {
+            "What you sent is too large. Go back to the previous page and try again with less data."
+        }
         "Réussi" => "Succeeded",
         "Échoué" => "Failed",
         "Refusé" => "Refused",

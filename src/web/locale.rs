@@ -186,6 +186,16 @@ fn back_after_post(path: &str) -> &str {
     }
 }
 
+/// The language a request's headers ask for, as `settle` reads it (the
+/// cookies, then `Accept-Language`): for an answer made before `settle` runs.
+pub fn of_headers(headers: &HeaderMap) -> Locale {
+    let jar = CookieJar::from_headers(headers);
+    cookie_locale(&jar, FLOW)
+        .or_else(|| cookie_locale(&jar, CHOICE))
+        .or_else(|| accept_language(headers))
+        .unwrap_or_default()
+}
+
 fn accept_language(headers: &HeaderMap) -> Option<Locale> {
     headers
         .get(header::ACCEPT_LANGUAGE)

@@ -244,6 +244,8 @@ pub fn router(app: Arc<Clef>) -> Router {
                         .then(|| HeaderValue::from_static("max-age=31536000"));
                     move |_: &Response| hsts.clone()
                 }))
+                // The answer of a request the layers below cut off (408, 413).
+                .layer(axum::middleware::from_fn(error::explain_cut_requests))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     Duration::from_secs(app.config.request_timeout),

@@ -598,3 +598,63 @@ async fn a_busy_pool_does_not_open_the_breaker() {
     drop(held);
     assert_eq!(readyz_status(&app).await, 200);
 }
+
+/// A body that stops arriving is cut off at `request_timeout` with what any
+/// other error gets: an OAuth error in JSON for a client, a page for a
+/// person; so is a body over the limit.
+#[tokio::test]
+async fn a_request_cut_off_gets_a_json_error_or_a_page() {
+    let app = spawn_app_with(|config| config.request_timeout = 1).await;
+    let cut_off = |path: &'static str| {
+        let address = host_port(&app);
+        async move {
+            let mut stream = TcpStream::connect(&address).await.unwrap();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type="
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            let mut buffer = [0u8; 4096];
+            // Until the answer's body has come (the connection may stay open).
+            while !(answer.contains("\r\n\r\n")
+                && (answer.ends_with('}') || answer.contains("</html>")))
+            {
+                let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+                    .await
+                    .expect("an answer")
+                    .unwrap();
+                if read == 0 {
+                    break;
+                }
+                answer.push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+            answer
+        }
+    };
+    let token = cut_off("/token").await;
+    assert!(token.starts_with("HTTP/1.1 408"), "{token}");
+    assert!(
+        token.contains("application/json") && token.contains("\"invalid_request\""),
+        "{token}"
+    );
+    let page = cut_off("/login").await;
+    assert!(page.starts_with("HTTP/1.1 408"), "{page}");
+    assert!(
+        page.contains("text/html") && page.contains("Délai dépassé"),
+        "{page}"
+    );
+
+    let too_large = reqwest::Client::new()
+        .post(app.url("/register"))
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"client_name\": \"{}\"}}",
+            "a".repeat(200 * 1024)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), 413);
+    let body: Value = too_large.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+}
