@@ -4,12 +4,18 @@ use serde_json::{Value, json};
 
 use super::{SUPPORTED_SCOPES, assertion, clients};
 
-/// Client authentication at the token, introspection and revocation endpoints.
+/// Client authentication at the token and revocation endpoints.
 const AUTH_METHODS: &[&str] = &[
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
     "none",
+];
+/// At introspection, a client that authenticates (RFC 7662 §2.1).
+const INTROSPECTION_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
 ];
 use crate::config::Config;
 
@@ -28,7 +34,7 @@ pub fn document(config: &Config) -> Value {
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": assertion::ALGS,
         "introspection_endpoint": config.endpoint("/introspect"),
-        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": INTROSPECTION_AUTH_METHODS,
         "introspection_endpoint_auth_signing_alg_values_supported": assertion::ALGS,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],

@@ -60,6 +60,11 @@ fn cross_origin(app: &Arc<Clef>) -> Router<Arc<Clef>> {
         ));
     Router::new()
         .route("/.well-known/openid-configuration", get(oidc::discovery))
+        // RFC 8414 §3: the same metadata where OAuth clients look for it.
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oidc::discovery),
+        )
         .route("/jwks.json", get(oidc::jwks))
         .merge(needing_the_database)
         .method_not_allowed_fallback(json_method_not_allowed)
@@ -68,6 +73,8 @@ fn cross_origin(app: &Arc<Clef>) -> Router<Arc<Clef>> {
                 .allow_origin(Any)
                 .allow_methods([Method::GET, Method::POST])
                 .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                // A browser app reads why UserInfo refused its token (RFC 6750 §3).
+                .expose_headers([header::WWW_AUTHENTICATE])
                 .max_age(Duration::from_secs(24 * 3600)),
         )
 }

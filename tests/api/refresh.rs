@@ -338,6 +338,10 @@ async fn a_client_cannot_use_introspect_or_revoke_another_clients_tokens() {
                 .status(),
             200
         );
+        // Introspection asks for a client that authenticates (RFC 7662 §2.1).
+        let scanning = post(&app, &public, "/introspect", &[("token", token)]).await;
+        assert_eq!(scanning.status(), 401);
+        assert_eq!(error_of(scanning).await, "invalid_client");
     }
     // Nothing happened to them: the owner still uses both.
     let active = introspect(&app, &owner, &access).await;
@@ -492,6 +496,13 @@ async fn discovery_advertises_refresh_introspection_and_revocation() {
         .await
         .unwrap();
     assert_eq!(metadata["introspection_endpoint"], app.url("/introspect"));
+    // RFC 7662 §2.1: introspection is for clients that authenticate.
+    assert!(
+        !metadata["introspection_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("none"))
+    );
     assert_eq!(metadata["revocation_endpoint"], app.url("/revoke"));
     let grants = metadata["grant_types_supported"].as_array().unwrap();
     assert!(grants.contains(&Value::from("refresh_token")));

@@ -375,6 +375,14 @@ async fn discovery_and_jwks_describe_what_clef_does() {
         (Some("RSA"), Some("RS256"), Some("sig"))
     );
     assert!(key.get("d").is_none());
+    // RFC 8414 §3: the same document where OAuth clients look for it.
+    let oauth: Value = reqwest::get(app.url("/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(oauth, discovery);
 }
 
 #[tokio::test]
@@ -420,6 +428,23 @@ async fn browser_clients_of_other_origins_may_call_the_protocol_endpoints_after_
         .await
         .unwrap();
     assert_eq!(discovery.headers()["access-control-allow-origin"], "*");
+    // A browser app may read why UserInfo refused its token (RFC 6750 §3).
+    let refused = http
+        .get(app.url("/userinfo"))
+        .header("origin", "https://ent.example")
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        refused.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase(),
+        "www-authenticate"
+    );
     // The pages people use are not opened to other origins.
     let login = http
         .get(app.url("/login"))
