@@ -44,6 +44,10 @@ impl FieldError {
             Problem::Empty => format!("{field} is missing or empty"),
             Problem::TooLong { max } => format!("{field} is longer than {max} characters"),
             Problem::ControlCharacter => format!("{field} contains control characters"),
+            // A body that is not a form (JSON, or no Content-Type at all).
+            Problem::Invalid if self.field == "Content-Type" => {
+                "the body must be a form: Content-Type application/x-www-form-urlencoded".into()
+            }
             Problem::Invalid => format!("{field} is invalid (repeated, or not UTF-8)"),
         }
     }

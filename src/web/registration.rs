@@ -121,7 +121,22 @@ fn parse(body: &Bytes) -> Result<ClientMetadata, RegistrationError> {
     };
     let object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(body).map_err(|_| invalid())?;
-    ClientMetadata::deserialize(serde_json::Value::Object(object)).map_err(|_| invalid())
+    ClientMetadata::deserialize(serde_json::Value::Object(object.clone())).map_err(|_| {
+        // Which member has the wrong type: each alone, the first that fails.
+        let wrong = object.iter().find(|(name, value)| {
+            let alone = serde_json::Map::from_iter([((*name).clone(), (*value).clone())]);
+            ClientMetadata::deserialize(serde_json::Value::Object(alone)).is_err()
+        });
+        match wrong {
+            Some((name, _)) if name == "redirect_uris" => RegistrationError::InvalidRedirectUri(
+                "redirect_uris must be an array of strings".into(),
+            ),
+            Some((name, _)) => {
+                RegistrationError::InvalidClientMetadata(format!("{name} has the wrong type"))
+            }
+            None => invalid(),
+        }
+    })
 }
 
 /// Development: a plain http issuer lets fetched URLs be loopback http.

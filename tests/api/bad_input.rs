@@ -273,3 +273,23 @@ async fn unknown_pages_answer_in_french() {
     assert_eq!(response.status(), 404);
     assert!(response.text().await.unwrap().contains("Page introuvable"));
 }
+
+/// A token request in JSON, or with no Content-Type, is told what the body
+/// must be (RFC 6749 §4.1.3: a form), not that a parameter is repeated.
+#[tokio::test]
+async fn a_token_request_that_is_not_a_form_is_told_so() {
+    let app = spawn_app().await;
+    let json = reqwest::Client::new()
+        .post(app.url("/token"))
+        .json(&serde_json::json!({"grant_type": "authorization_code"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 400);
+    let body: serde_json::Value = json.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(
+        body["error_description"],
+        "the body must be a form: Content-Type application/x-www-form-urlencoded"
+    );
+}

@@ -718,6 +718,16 @@ async fn bad_metadata_is_refused_with_the_right_error_and_nothing_is_written() {
             "invalid_redirect_uri",
         ),
         (
+            "redirect_uris a string, not an array",
+            json!({ "redirect_uris": ok }).to_string(),
+            "invalid_redirect_uri",
+        ),
+        (
+            "client_name a number",
+            json!({ "redirect_uris": [ok], "client_name": 42 }).to_string(),
+            "invalid_client_metadata",
+        ),
+        (
             "response_types token",
             json!({ "redirect_uris": [ok], "response_types": ["token"] }).to_string(),
             "invalid_client_metadata",
@@ -823,6 +833,12 @@ async fn bad_metadata_is_refused_with_the_right_error_and_nothing_is_written() {
                 .is_some_and(|d| !d.is_empty() && d.is_ascii()),
             "{what}: an ASCII error_description: {answer}"
         );
+        if what == "client_name a number" {
+            assert_eq!(
+                answer["error_description"],
+                "client_name has the wrong type"
+            );
+        }
         assert_eq!(
             app.count("clients").await,
             clients,
