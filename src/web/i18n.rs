@@ -75,12 +75,12 @@ fn pattern(french: &str) -> Option<String> {
         ));
     }
     if let Some(rest) =
-        french.strip_prefix("Trop de tentatives ont échoué pour ce compte. Patientez ")
+        french.strip_prefix("Trop de tentatives ont échoué. Patientez ")
     {
         let wait =
             rest.strip_suffix(" avant de réessayer, ou utilisez « mot de passe oublié ? ».")?;
         return Some(format!(
-            "Too many attempts failed for this account. Wait {} before trying again, or use “forgotten password?”.",
+            "Too many attempts failed. Wait {} before trying again, or use “forgotten password?”.",
             english_wait(wait)?
         ));
     }
@@ -957,7 +957,7 @@ mod tests {
             Some("The “username” field cannot be longer than 64 characters.")
         );
         assert!(
-            english("Trop de tentatives ont échoué pour ce compte. Patientez 2 secondes avant de réessayer, ou utilisez « mot de passe oublié ? ».")
+            english("Trop de tentatives ont échoué. Patientez 2 secondes avant de réessayer, ou utilisez « mot de passe oublié ? ».")
                 .unwrap()
                 .contains("Wait 2 seconds")
         );

@@ -402,7 +402,7 @@ pub async fn go_on(
 /// The message of a refused attempt, with the wait.
 pub fn too_many_attempts(retry_after: u64) -> String {
     format!(
-        "Trop de tentatives ont échoué pour ce compte. Patientez {} avant de réessayer, ou utilisez « mot de passe oublié ? ».",
+        "Trop de tentatives ont échoué. Patientez {} avant de réessayer, ou utilisez « mot de passe oublié ? ».",
         french_wait(retry_after)
     )
 }
