@@ -50,7 +50,7 @@ impl Phone {
         let value = value.replacen("(0)", "", 1);
         let digits: String = value
             .chars()
-            .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')' | '/'))
+            .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '.' | '-' | '(' | ')' | '/'))
             .collect();
         let (international, body) = match (digits.strip_prefix('+'), digits.strip_prefix("00")) {
             (Some(body), _) | (None, Some(body)) => (true, body),
@@ -60,10 +60,15 @@ impl Phone {
             return Err(invalid());
         }
         let e164 = if international {
-            // `+330612345678`: a French number written with both prefixes.
-            match body.strip_prefix("330") {
-                Some(national) if national.len() == 9 => french(national),
-                _ => format!("+{body}"),
+            match body.strip_prefix("33") {
+                // A French number has nine digits after `+33` (`+330612345678`:
+                // written with both prefixes).
+                Some(national) => match national.strip_prefix('0') {
+                    Some(national) if national.len() == 9 => french(national),
+                    None if national.len() == 9 => format!("+33{national}"),
+                    _ => return Err(invalid()),
+                },
+                None => format!("+{body}"),
             }
         } else {
             match (body.strip_prefix('0'), body.len()) {
@@ -116,7 +121,8 @@ impl StudentNumber {
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         const FIELD: &str = "identifiant de l'élève";
-        let value = text(FIELD, raw, Self::MAX)?;
+        let mut value = text(FIELD, raw, Self::MAX)?;
+        value.truncate(Self::whole(&value).len());
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/');
         if !(value.starts_with(|c: char| c.is_ascii_alphanumeric()) && value.chars().all(allowed)) {
             return Err(FieldError::new(FIELD, Problem::Invalid));
@@ -128,6 +134,22 @@ impl StudentNumber {
         &self.0
     }
 
+    /// A whole number a spreadsheet or a script wrote as a decimal (`123.0`)
+    /// without its decimals; any other number as it is.
+    fn whole(number: &str) -> &str {
+        match number.split_once('.') {
+            Some((whole, zeros))
+                if !whole.is_empty()
+                    && whole.bytes().all(|b| b.is_ascii_digit())
+                    && !zeros.is_empty()
+                    && zeros.bytes().all(|b| b == b'0') =>
+            {
+                whole
+            }
+            _ => number,
+        }
+    }
+
     /// What two spellings of one pupil's number share: its letters in upper
     /// case, and a number without the leading zeros a spreadsheet drops
     /// (`00123` taken for the number 123) or a school adds.
@@ -137,6 +159,7 @@ impl StudentNumber {
 
     /// [`key`](Self::key) of a number as stored.
     pub fn key_of(number: &str) -> String {
+        let number = Self::whole(number);
         if number.bytes().all(|b| b.is_ascii_digit()) {
             let trimmed = number.trim_start_matches('0');
             return if trimmed.is_empty() { "0" } else { trimmed }.to_owned();
@@ -1199,8 +1222,24 @@ mod tests {
 
     #[test]
     fn student_numbers_are_ascii_letters_digits_and_separators() {
-        for number in ["1001", "070803070AJ", "INE-0708", "2024/17", "a_b.c"] {
+        for number in [
+            "1001",
+            "070803070AJ",
+            "INE-0708",
+            "2024/17",
+            "a_b.c",
+            "2024.1",
+        ] {
             assert_eq!(StudentNumber::parse(number).unwrap().as_str(), number);
+        }
+        // A whole number written as a decimal is the number, also as
+        // stored by an earlier version.
+        for decimal in ["123.0", "00123.00"] {
+            assert_eq!(
+                StudentNumber::parse(decimal).unwrap().key(),
+                StudentNumber::parse("123").unwrap().key()
+            );
+            assert_eq!(StudentNumber::key_of(decimal), "123");
         }
         for hostile in [
             "",
@@ -1278,5 +1317,14 @@ mod tests {
         assert!(Phone::parse("appelez-moi").is_err());
         assert!(Phone::parse("12345678").is_err(), "neither 0 nor +");
         assert!(Phone::parse("+33 6 12").is_err(), "too short");
+        assert!(Phone::parse("+33 6 12 34 56 7").is_err(), "a digit short");
+        assert!(Phone::parse("+33 6 12 34 56 789").is_err(), "a digit long");
+        // Spaces a spreadsheet writes as no-break ones.
+        assert_eq!(
+            Phone::parse("06\u{a0}12\u{a0}34\u{202f}56 78")
+                .unwrap()
+                .as_str(),
+            "+33612345678"
+        );
     }
 }

@@ -74,9 +74,7 @@ fn pattern(french: &str) -> Option<String> {
             "Password: {min} to {max} characters, with both letters and digits."
         ));
     }
-    if let Some(rest) =
-        french.strip_prefix("Trop de tentatives ont échoué. Patientez ")
-    {
+    if let Some(rest) = french.strip_prefix("Trop de tentatives ont échoué. Patientez ") {
         let wait =
             rest.strip_suffix(" avant de réessayer, ou utilisez « mot de passe oublié ? ».")?;
         return Some(format!(
