@@ -881,6 +881,30 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
             });
         }
     }
+    // One parent written as both guardians (the same name, no contact
+    // detail that differs): one guardian, not two accounts and two letters.
+    if let [first, second] = guardians.as_mut_slice() {
+        let same_name = |a: &GuardianRow, b: &GuardianRow| {
+            let fold = |n: &PersonName| deunicode::deunicode(n.as_str()).to_lowercase();
+            (fold(&a.given_name), fold(&a.family_name))
+                == (fold(&b.given_name), fold(&b.family_name))
+        };
+        let agree = |a: Option<&str>, b: Option<&str>| a.is_none() || b.is_none() || a == b;
+        if same_name(first, second)
+            && agree(
+                first.email.as_ref().map(EmailAddress::as_str),
+                second.email.as_ref().map(EmailAddress::as_str),
+            )
+            && agree(
+                first.phone.as_ref().map(Phone::as_str),
+                second.phone.as_ref().map(Phone::as_str),
+            )
+        {
+            first.email = first.email.take().or(second.email.take());
+            first.phone = first.phone.take().or(second.phone.take());
+            guardians.truncate(1);
+        }
+    }
     match (student_ref, family_name, given_name, birthdate, class) {
         (Some(student_ref), Some(family_name), Some(given_name), Some(birthdate), Some(class))
             if problems.is_empty() =>
@@ -1276,6 +1300,30 @@ mod tests {
             let text = [header, "1,\"Bail\r\nlet\",Julie,2012-09-03,5 B", bad].join(end);
             assert_eq!(lines(&text), [2, 3], "rows ending with {end:?}");
         }
+    }
+
+    /// One parent in both guardians' columns is one guardian; two parents
+    /// of one name with other addresses stay two.
+    #[test]
+    fn the_same_parent_as_both_guardians_is_one_guardian() {
+        let header = "student_id;family_name;given_name;birthdate;class;\
+            guardian1_family_name;guardian1_given_name;guardian1_email;guardian1_phone;\
+            guardian2_family_name;guardian2_given_name;guardian2_email;guardian2_phone";
+        let text = [
+            header,
+            "1;Roux;Léo;04/05/2011;4 A;Roux;Anne;anne@example.org;;ROUX;Anne;;06 12 34 56 78",
+            "2;Roux;Lou;04/05/2013;6 B;Roux;Dominique;d1@example.org;;Roux;Dominique;d2@example.org;",
+        ]
+        .join("\n");
+        let rows = parse(text.as_bytes()).unwrap();
+        assert_eq!(rows[0].guardians.len(), 1);
+        let anne = &rows[0].guardians[0];
+        assert_eq!(
+            anne.email.as_ref().map(EmailAddress::as_str),
+            Some("anne@example.org")
+        );
+        assert_eq!(anne.phone.as_ref().map(Phone::as_str), Some("+33612345678"));
+        assert_eq!(rows[1].guardians.len(), 2);
     }
 
     #[test]
