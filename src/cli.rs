@@ -679,6 +679,10 @@ async fn import(
                 for change in &report.changes {
                     println!("  {change}");
                 }
+            } else {
+                for line in &report.attention {
+                    println!("  {line}");
+                }
             }
             println!(
                 "élèves : {} créés, {} mis à jour, {} inchangés ; responsables : {} créés, {} mis à jour, {} inchangés",
@@ -689,12 +693,6 @@ async fn import(
                 report.guardians_updated,
                 report.guardians_unchanged
             );
-            if report.students_absent > 0 && !dry_run {
-                println!(
-                    "{} élève(s) de l'établissement absent(s) du fichier : comptes laissés ouverts (--dry-run les nomme)",
-                    report.students_absent
-                );
-            }
             Ok(())
         }
         Err(ImportError::Rows(errors)) => {

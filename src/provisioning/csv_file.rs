@@ -590,6 +590,14 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
         if this < kept {
             columns.insert(column, index);
         } else if (this == 0 && kept == 0) || first_header == header {
+            // The file's text in a message: its control characters shown as
+            // such, never sent to the terminal that prints it.
+            let shown = |h: &str| {
+                h.chars()
+                    .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                    .collect::<String>()
+            };
+            let (first_header, header) = (shown(first_header), shown(header));
             return Err(file_error(if first_header == header {
                 format!("la colonne « {header} » apparaît deux fois")
             } else {
@@ -1300,6 +1308,17 @@ mod tests {
             let text = [header, "1,\"Bail\r\nlet\",Julie,2012-09-03,5 B", bad].join(end);
             assert_eq!(lines(&text), [2, 3], "rows ending with {end:?}");
         }
+    }
+
+    /// A header's control characters (a terminal's escape sequences) never
+    /// reach the message that names it.
+    #[test]
+    fn a_header_is_named_without_its_control_characters() {
+        let text = "N° élève;Nom\u{1b}[31m;Prénom;Né le;Classe;Nom\u{1b}[31m\n";
+        let errors = parse(text.as_bytes()).unwrap_err();
+        let message = errors[0].to_string();
+        assert!(!message.contains('\u{1b}'), "{message:?}");
+        assert!(message.contains("Nom\u{fffd}[31m"), "{message:?}");
     }
 
     /// One parent in both guardians' columns is one guardian; two parents

@@ -59,6 +59,10 @@ pub struct ImportReport {
     pub students_absent: usize,
     /// One line per change, for `--dry-run` and the back office.
     pub changes: Vec<String>,
+    /// The changes the school has to look at (rows left aside, accounts
+    /// kept as they were): also printed by a real import on the command line.
+    #[serde(default)]
+    pub attention: Vec<String>,
     /// The existing accounts the file changed, for their own trails
     /// (`tell_the_accounts`).
     #[serde(skip)]
@@ -275,7 +279,7 @@ pub async fn import(
         let student = match students.get(&row.student_ref.key()) {
             Some(existing) if existing.closed => {
                 // Its number stays taken: the row is left out, and said so.
-                report.changes.push(format!(
+                report.warn(format!(
                     "ligne {} : {} {} a un compte fermé par l'établissement ; ligne ignorée",
                     row.line, row.given_name, row.family_name
                 ));
@@ -361,7 +365,7 @@ pub async fn import(
             if let Some(current) = matched
                 && current.closed
             {
-                report.changes.push(format!(
+                report.warn(format!(
                     "ligne {} : {} {} (responsable {} de {}) a un compte fermé par l'établissement ; il n'est pas recréé",
                     row.line, guardian.given_name, guardian.family_name, guardian.rank, row.given_name
                 ));
@@ -391,7 +395,7 @@ pub async fn import(
                         && phone.is_some()
                         && phone != current.phone
                     {
-                        report.changes.push(format!(
+                        report.warn(format!(
                             "ligne {} : le téléphone de {} {} n'est pas modifié : ce parent a des enfants dans un autre établissement ; adressez-vous au rectorat",
                             row.line, guardian.given_name, guardian.family_name
                         ));
@@ -479,7 +483,7 @@ pub async fn import(
                 && !claimed(current)
                 && !detached.iter().any(|(id, _)| *id == current.id)
         }) {
-            report.changes.push(format!(
+            report.warn(format!(
                 "ligne {} : {} n'est plus dans le fichier comme responsable de {} ; son compte reste rattaché, \
                  détachez-le depuis l'administration s'il n'est plus responsable",
                 row.line, left.display_name, row.given_name
@@ -514,7 +518,7 @@ pub async fn import(
         if absent.len() > NAMED {
             names.push(format!("et {} autres", absent.len() - NAMED));
         }
-        report.changes.push(format!(
+        report.warn(format!(
             "{} élève(s) de l'établissement ne figure(nt) pas dans ce fichier : {} ; leurs comptes restent ouverts, \
              fermez depuis l'administration ceux des élèves qui ont quitté l'établissement",
             absent.len(),
@@ -624,6 +628,12 @@ pub async fn import(
 }
 
 impl ImportReport {
+    /// A change the school has to look at.
+    fn warn(&mut self, line: String) {
+        self.changes.push(line.clone());
+        self.attention.push(line);
+    }
+
     /// A change of an existing account: in the report, and on its trail.
     fn touch(&mut self, account_id: &str, change: String, phone_replaced: bool) {
         self.changes.push(change.clone());

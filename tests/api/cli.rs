@@ -795,6 +795,19 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
     assert!(stderr.contains("1 ligne(s) refusée(s)"), "{stderr}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("élèves : 1 créés"), "{stdout}");
+
+    // A real import prints what the school has to look at: here the pupil
+    // the next file leaves out.
+    std::fs::write(
+        file,
+        "N° élève;Nom;Prénom;Date de naissance;Classe\n4;Roux;Léo;04/05/2011;4 A\n",
+    )
+    .unwrap();
+    let stdout = clef.ok(&import, None);
+    assert!(
+        stdout.contains("ne figure(nt) pas dans ce fichier : Julie Baillet (5 B)"),
+        "{stdout}"
+    );
 }
 
 #[test]
