@@ -851,12 +851,30 @@ pub async fn import_form(
     ))
 }
 
+/// The changes a report page lists: every one the school has to look at,
+/// and the first others (a whole académie's file would make a page of
+/// megabytes); the counts say the rest.
+const LISTED_CHANGES: usize = 300;
+
 fn report_view(report: &ImportReport) -> minijinja::Value {
+    let attention: std::collections::HashSet<&String> = report.attention.iter().collect();
+    let mut others = 0;
+    let changes: Vec<String> = report
+        .changes
+        .iter()
+        .filter(|change| {
+            attention.contains(change) || {
+                others += 1;
+                others <= LISTED_CHANGES
+            }
+        })
+        .cloned()
+        .collect();
     minijinja::context! {
         students_created => report.students_created, students_updated => report.students_updated,
         students_unchanged => report.students_unchanged, guardians_created => report.guardians_created,
         guardians_updated => report.guardians_updated, guardians_unchanged => report.guardians_unchanged,
-        changes => &report.changes, skipped => &report.skipped,
+        changes, more_changes => others.saturating_sub(LISTED_CHANGES), skipped => &report.skipped,
     }
 }
 

@@ -721,6 +721,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "Adresse mail corrigée" => "Email address corrected",
         "Courrier imprimé" => "Letter printed",
         "Import du fichier des élèves" => "Import of the pupils' file",
+        "Autres changements, non listés ici :" => "Other changes, not listed here:",
         "Délai dépassé" => "Request timed out",
         "La demande a mis trop de temps à arriver. Vérifiez votre connexion et réessayez." => {
             "The request took too long to arrive. Check your connection and try again."

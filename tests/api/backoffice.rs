@@ -933,6 +933,12 @@ async fn a_school_file_is_previewed_then_applied_from_the_browser() {
         preview.contains("<td>1000</td>"),
         "1,000 new pupils in the preview"
     );
+    // 2,000 new accounts: the first 300 listed, the others counted.
+    assert_eq!(preview.matches("<li>ligne ").count(), 300);
+    assert!(
+        preview.contains("Autres changements, non listés ici : 1700"),
+        "{preview}"
+    );
     assert_eq!(app.count("accounts").await, before);
     // A preview of another file replaces it: one draft per staff member.
     let other = "N° élève;Nom;Prénom;Date de naissance;Classe\n500;Nouveau;Eleve;01/02/2012;5 A\n";
