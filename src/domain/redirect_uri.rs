@@ -50,8 +50,11 @@ impl RedirectUri {
         {
             return Err(invalid());
         }
+        // A `*` names no host: no wildcard is ever meant (they are compared
+        // as strings, OAuth 2.1 §2.3.1), and a reader would think one was.
+        let wildcard = url.host_str().is_some_and(|host| host.contains('*'));
         let allowed = match url.scheme() {
-            "https" => url.host().is_some(),
+            "https" => url.host().is_some() && !wildcard,
             "http" => is_loopback(&url),
             scheme => scheme.contains('.') && !matches!(scheme, "javascript" | "data" | "file"),
         };
@@ -112,6 +115,7 @@ mod tests {
             "",
             " https://ent.example/cb",
             "https://ent.example/\ncb",
+            "https://*.ent.example/cb",
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad:?}");
         }
