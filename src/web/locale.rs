@@ -88,7 +88,8 @@ fn sets_cookie(response: &Response, name: &str) -> bool {
         })
 }
 
-/// Settles the request's language; on /authorize, remembers `ui_locales` for the flow.
+/// Settles the request's language; on /authorize, remembers `ui_locales` for
+/// the flow; on /logout, follows it.
 pub async fn settle(
     axum::extract::State(app): axum::extract::State<std::sync::Arc<Clef>>,
     request: Request,
@@ -98,6 +99,13 @@ pub async fn settle(
     let mut flow_cookie = None;
     let mut flow = cookie_locale(&jar, FLOW);
     let mut request = request;
+    // RP-Initiated Logout §2: `ui_locales` for the logout pages, this request only.
+    if request.uri().path() == "/logout"
+        && request.method() == Method::GET
+        && let Some(asked) = ui_locales(request.uri().query().unwrap_or("").as_bytes())
+    {
+        flow = Some(asked);
+    }
     if request.uri().path() == "/authorize" {
         let (asked, read) = match *request.method() {
             Method::GET => {

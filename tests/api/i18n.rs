@@ -490,3 +490,31 @@ async fn ui_locales_in_a_pushed_request_is_honoured_for_the_whole_flow() {
     assert_eq!(wrong.status(), 401);
     assert_english(&wrong.text().await.unwrap());
 }
+
+/// RP-Initiated Logout §2: `ui_locales` sets the language of the logout
+/// confirmation, whatever the browser's; for that request only.
+#[tokio::test]
+async fn the_logout_page_follows_ui_locales() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let asked = browser
+        .get(app.url("/logout?ui_locales=en"))
+        .header("accept-language", "fr-FR")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(asked.contains("lang=\"en\""), "{asked}");
+    let next = browser
+        .get(app.url("/logout"))
+        .header("accept-language", "fr-FR")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(next.contains("lang=\"fr\""), "{next}");
+}
