@@ -537,52 +537,56 @@ pub async fn import(
     for (account, identifier) in new_accounts.iter_mut().zip(assigned) {
         account.identifier = identifier;
     }
-    let mut account_rows = Vec::with_capacity(new_accounts.len());
-    for account in &new_accounts {
-        let password = provisional::generate();
-        account_rows.push(vec![
-            Cell::from(account.id.clone()),
-            Cell::from(account.identifier.clone()),
-            Cell::from(account.kind),
-            Cell::from("provisional"),
-            Cell::from(account.given_name.clone()),
-            Cell::from(account.family_name.clone()),
-            Cell::from(account.birthdate.clone()),
-            Cell::from(account.email.clone()),
-            Cell::from(account.phone.clone()),
-            Cell::from(account.establishment_id.clone()),
-            Cell::from(account.class_name.clone()),
-            Cell::from(account.student_ref.clone()),
-            Cell::from(now),
-            Cell::from(seal(cipher, &account.id, &password)?),
-            Cell::from(now),
-            Cell::from(now),
-        ]);
+    // The rows made and written a thousand at a time: a whole académie's
+    // file would hold every new account's cells in memory at once.
+    for accounts in new_accounts.chunks(1000) {
+        let mut account_rows = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            let password = provisional::generate();
+            account_rows.push(vec![
+                Cell::from(account.id.clone()),
+                Cell::from(account.identifier.clone()),
+                Cell::from(account.kind),
+                Cell::from("provisional"),
+                Cell::from(account.given_name.clone()),
+                Cell::from(account.family_name.clone()),
+                Cell::from(account.birthdate.clone()),
+                Cell::from(account.email.clone()),
+                Cell::from(account.phone.clone()),
+                Cell::from(account.establishment_id.clone()),
+                Cell::from(account.class_name.clone()),
+                Cell::from(account.student_ref.clone()),
+                Cell::from(now),
+                Cell::from(seal(cipher, &account.id, &password)?),
+                Cell::from(now),
+                Cell::from(now),
+            ]);
+        }
+        insert_rows(
+            &mut tx,
+            "accounts",
+            &[
+                "id",
+                "identifier",
+                "kind",
+                "state",
+                "given_name",
+                "family_name",
+                "birthdate",
+                "email",
+                "phone",
+                "establishment_id",
+                "class_name",
+                "student_ref",
+                "letter_date",
+                "provisional_password",
+                "created_at",
+                "updated_at",
+            ],
+            account_rows,
+        )
+        .await?;
     }
-    insert_rows(
-        &mut tx,
-        "accounts",
-        &[
-            "id",
-            "identifier",
-            "kind",
-            "state",
-            "given_name",
-            "family_name",
-            "birthdate",
-            "email",
-            "phone",
-            "establishment_id",
-            "class_name",
-            "student_ref",
-            "letter_date",
-            "provisional_password",
-            "created_at",
-            "updated_at",
-        ],
-        account_rows,
-    )
-    .await?;
     for (guardian_id, student_id) in &detach {
         sqlx::query("DELETE FROM guardianships WHERE guardian_id = $1 AND student_id = $2")
             .bind(guardian_id)
