@@ -295,6 +295,23 @@ fn column(header: &str) -> Option<Column> {
         "parent",
         "rl",
     ];
+    // Columns of other data that share a word with one read: « Nom du père »,
+    // « Classe précédente », « Ne pas diffuser », « Droit à l'image (O/N) ».
+    if has(&[
+        "pere",
+        "mere",
+        "precedente",
+        "precedent",
+        "ancienne",
+        "origine",
+        "prochaine",
+        "pas",
+        "droit",
+        "image",
+        "autorisation",
+    ]) {
+        return None;
+    }
     let guardian_at = words
         .iter()
         .position(|w| guardian_words.contains(&w.as_str()));
@@ -337,7 +354,7 @@ fn column(header: &str) -> Option<Column> {
         // (« Adresse responsable 1 », « Lien de parenté ») are not read.
         return Some(Column::Guardian(rank.unwrap_or(1), field?));
     }
-    if has(&["birthdate", "naissance", "birth", "ne", "nee"]) {
+    if has(&["birthdate", "naissance", "naiss", "birth", "ne", "nee"]) {
         // « Lieu de naissance », « Commune de naissance », « Nom de
         // naissance »: not the date.
         let place = [
@@ -351,7 +368,9 @@ fn column(header: &str) -> Option<Column> {
             "departement",
             "dept",
         ];
-        if field.is_some() || has(&place) {
+        // « Né(e) à » is where, « Né(e) le » when.
+        let at_a_place = has(&["a"]) && !has(&["le", "date"]);
+        if field.is_some() || has(&place) || at_a_place {
             return None;
         }
         return Some(Column::Birthdate);
@@ -359,17 +378,20 @@ fn column(header: &str) -> Option<Column> {
     if has(&["class", "classe", "division", "div"]) {
         return Some(Column::Class);
     }
-    if has(&[
-        "id",
-        "ine",
-        "numero",
-        "num",
-        "no",
-        "n",
-        "identifiant",
-        "ref",
-        "matricule",
-    ]) && field.is_none()
+    // « N° élève »: a lone « n » names the number only first.
+    let first_is_n = words.first().is_some_and(|w| w == "n");
+    if (first_is_n
+        || has(&[
+            "id",
+            "ine",
+            "numero",
+            "num",
+            "no",
+            "identifiant",
+            "ref",
+            "matricule",
+        ]))
+        && field.is_none()
     {
         return Some(Column::StudentRef);
     }
@@ -1018,6 +1040,9 @@ mod tests {
             ),
             ("Prénoms", Column::GivenName),
             ("Nom légal", Column::FamilyName),
+            ("Date naiss.", Column::Birthdate),
+            ("Né(e) le", Column::Birthdate),
+            ("N°", Column::StudentRef),
             // The rank is the guardian's, not the phone's.
             (
                 "Téléphone 2 responsable 1",
@@ -1033,6 +1058,13 @@ mod tests {
             "Nom de naissance",
             "Adresse responsable 1",
             "Lien de parenté responsable 1",
+            // Other data that share a word with a column read.
+            "Né(e) à",
+            "Droit à l'image (O/N)",
+            "Ne pas diffuser",
+            "Nom du père",
+            "Prénom de la mère",
+            "Classe précédente",
         ] {
             assert_eq!(column(ignored), None, "{ignored}");
         }
