@@ -218,7 +218,10 @@ pub fn router(app: Arc<Clef>) -> Router {
         // Outermost first.
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::map_request(observe::sane_request_id))
+                .layer(axum::middleware::map_request_with_state(
+                    app.clone(),
+                    observe::sane_request_id,
+                ))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(TraceLayer::new_for_http().make_span_with({

@@ -16,26 +16,36 @@ use super::extract::client_address;
 use crate::app::Clef;
 use crate::metrics::{RequestLabels, RouteLabels};
 
-/// A request id a proxy may set for its own logs is kept if it looks like one
-/// (up to 128 letters, digits and `-_.:`, once); anything else is the
-/// client's word, which would fill or mislead every log line of the
-/// request: it is dropped and Clef makes its own.
-pub async fn sane_request_id(mut request: Request) -> Request {
+/// A request id a trusted proxy sets for its own logs is kept if it looks
+/// like one (up to 128 letters, digits and `-_.:`, once); any other is the
+/// client's word, which would fill or mislead the log lines of the request
+/// (or pin them on someone else's): it is dropped and Clef makes its own.
+pub async fn sane_request_id(State(app): AppState, mut request: Request) -> Request {
+    let from_proxy = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| {
+            app.config
+                .trusted_proxies
+                .iter()
+                .any(|net| net.contains(&peer.ip()))
+        });
     let headers = request.headers();
     let mut ids = headers.get_all("x-request-id").iter();
-    let sane = match (ids.next(), ids.next()) {
-        (None, _) => true,
-        (Some(id), None) => {
-            let id = id.as_bytes();
-            !id.is_empty()
-                && id.len() <= 128
-                && id
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
-        }
-        (Some(_), Some(_)) => false,
-    };
-    if !sane {
+    let sane = from_proxy
+        && match (ids.next(), ids.next()) {
+            (None, _) => true,
+            (Some(id), None) => {
+                let id = id.as_bytes();
+                !id.is_empty()
+                    && id.len() <= 128
+                    && id
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+            }
+            (Some(_), Some(_)) => false,
+        };
+    if !sane && request.headers().contains_key("x-request-id") {
         request.headers_mut().remove("x-request-id");
     }
     request

@@ -31,14 +31,17 @@ async fn failed_login(
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_logins_by_outcome_and_tokens() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
     app.family().await;
     let failed = failed_login(&app.address, "claire.martin", "essai-1", "198.51.100.1").await;
     assert_eq!(failed.status(), 401);
     assert_eq!(
         failed.headers()["x-request-id"],
         "essai-1",
-        "the id is echoed"
+        "a trusted proxy's id is echoed"
     );
     // An id that is no id (too long, odd characters) is not carried into
     // every log line: Clef makes its own.
@@ -156,6 +159,21 @@ async fn a_failed_login_logs_the_identifier_with_the_request_id_and_client_addre
 
 /// The audit trail keeps what was typed in the identifier box only when it
 /// names an account.
+/// A request id is a trusted proxy's to set: a client's own would pin its
+/// log lines on whatever request it names.
+#[tokio::test]
+async fn a_client_s_own_request_id_is_replaced() {
+    let app = spawn_app().await;
+    let answer = reqwest::Client::new()
+        .get(app.url("/healthz"))
+        .header("x-request-id", "someone-elses-request")
+        .send()
+        .await
+        .unwrap();
+    let id = answer.headers()["x-request-id"].to_str().unwrap();
+    assert!(id != "someone-elses-request" && id.len() >= 32, "{id}");
+}
+
 #[tokio::test]
 async fn the_audit_trail_keeps_no_unknown_identifier_as_typed() {
     let app = spawn_app().await;
