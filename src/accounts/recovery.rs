@@ -164,8 +164,14 @@ fn email_recovers(account: &Account) -> bool {
     activated(account) && confirmed_email(account).is_some()
 }
 
+/// An SMS recovers an activated account whose phone takes one (a landline
+/// from the school's file does not).
 fn sms_recovers(account: &Account) -> bool {
-    activated(account) && account.phone.is_some()
+    activated(account)
+        && account
+            .phone
+            .as_deref()
+            .is_some_and(crate::provisioning::csv_file::Phone::takes_sms)
 }
 
 async fn find(app: &Clef, identifier: &Identifier) -> Result<Option<Account>, sqlx::Error> {
@@ -441,7 +447,9 @@ pub async fn channels(
             }),
         });
     }
-    let phone = match account.as_ref().and_then(|a| a.phone.as_deref()) {
+    // A landline is no phone to send to: a stand-in, as for no phone.
+    let phone = account.as_ref().and_then(|a| a.phone.as_deref());
+    let phone = match phone.filter(|p| crate::provisioning::csv_file::Phone::takes_sms(p)) {
         Some(phone) => shown_phone(phone),
         None => shown_phone(&stand_in_phone(app, identifier)),
     };

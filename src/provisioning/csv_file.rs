@@ -90,6 +90,27 @@ impl Phone {
         &self.0
     }
 
+    /// Whether a stored number can receive an SMS: not a French landline
+    /// (`01`–`05`, `09`, or an overseas department's fixed lines), which a
+    /// school's « Téléphone » column often holds; any other is taken to.
+    pub fn takes_sms(stored: &str) -> bool {
+        let e164 = Self::as_stored(stored);
+        let mobile = |prefixes: &[&str], rest: &str| prefixes.iter().any(|p| rest.starts_with(p));
+        if let Some(rest) = e164.strip_prefix("+33") {
+            mobile(&["6", "7"], rest)
+        } else if let Some(rest) = e164.strip_prefix("+262") {
+            mobile(&["692", "693", "639"], rest)
+        } else if let Some(rest) = e164.strip_prefix("+590") {
+            mobile(&["690", "691"], rest)
+        } else if let Some(rest) = e164.strip_prefix("+594") {
+            mobile(&["694"], rest)
+        } else if let Some(rest) = e164.strip_prefix("+596") {
+            mobile(&["696", "697"], rest)
+        } else {
+            true
+        }
+    }
+
     /// A number as stored, in E.164: one stored before numbers were kept so
     /// (`0612345678`) as it would be read now, else as it is.
     pub fn as_stored(stored: &str) -> String {
@@ -1417,6 +1438,19 @@ mod tests {
         assert!(Phone::parse("12345678").is_err(), "neither 0 nor +");
         assert!(Phone::parse("+33 6 12").is_err(), "too short");
         assert!(Phone::parse("+33 6 12 34 56 7").is_err(), "a digit short");
+        // Mobiles take an SMS; French landlines do not.
+        for (number, sms) in [
+            ("06 12 34 56 78", true),
+            ("07 12 34 56 78", true),
+            ("01 23 45 67 89", false),
+            ("09 70 12 34 56", false),
+            ("0692 12 34 56", true),
+            ("0262 12 34 56", false),
+            ("+44 7911 123456", true),
+        ] {
+            let stored = Phone::parse(number).unwrap();
+            assert_eq!(Phone::takes_sms(stored.as_str()), sms, "{number}");
+        }
         assert!(Phone::parse("+33 6 12 34 56 789").is_err(), "a digit long");
         // Spaces a spreadsheet writes as no-break ones.
         assert_eq!(

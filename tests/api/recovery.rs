@@ -644,6 +644,31 @@ async fn the_browser_that_reset_the_password_is_not_held_back_by_a_new_delay() {
     assert_eq!(own.status(), 303, "the owner's does not");
 }
 
+/// A landline from the school's file takes no SMS: the screen shows no
+/// number and a request sends nothing (the same screen as any identifier's).
+#[tokio::test]
+async fn a_landline_is_not_offered_for_an_sms_code() {
+    let app = spawn_app().await;
+    app.family().await;
+    set_phone(&app, "claire.martin", "01 23 45 67 89").await;
+    let browser = browser();
+    let choice = submit(
+        &app,
+        &browser,
+        "/mot-de-passe-oublie",
+        "/mot-de-passe-oublie",
+        &[("identifier", "claire.martin")],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(!choice.contains(&clef::accounts::recovery::shown_phone("+33123456789")));
+    let (status, _) = request_reset(&app, &browser, "claire.martin", "sms").await;
+    assert_eq!(status, 200);
+    assert!(sms_outbox(&app).await.is_empty());
+}
+
 #[tokio::test]
 async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
     let app = spawn_app().await;
