@@ -644,13 +644,12 @@ async fn the_browser_that_reset_the_password_is_not_held_back_by_a_new_delay() {
     assert_eq!(own.status(), 303, "the owner's does not");
 }
 
-/// A landline from the school's file takes no SMS: the screen shows no
-/// number and a request sends nothing (the same screen as any identifier's).
-#[tokio::test]
-async fn a_landline_is_not_offered_for_an_sms_code() {
+/// Claire, whose phone from the school's file is `phone`, at the channel
+/// screen of « mot de passe oublié »: the app, her browser and the screen.
+async fn at_the_channel_screen(phone: &str) -> (TestApp, reqwest::Client, String) {
     let app = spawn_app().await;
     app.family().await;
-    set_phone(&app, "claire.martin", "01 23 45 67 89").await;
+    set_phone(&app, "claire.martin", phone).await;
     let browser = browser();
     let choice = submit(
         &app,
@@ -663,6 +662,14 @@ async fn a_landline_is_not_offered_for_an_sms_code() {
     .text()
     .await
     .unwrap();
+    (app, browser, choice)
+}
+
+/// A landline from the school's file takes no SMS: the screen shows no
+/// number and a request sends nothing (the same screen as any identifier's).
+#[tokio::test]
+async fn a_landline_is_not_offered_for_an_sms_code() {
+    let (app, browser, choice) = at_the_channel_screen("01 23 45 67 89").await;
     assert!(!choice.contains(&clef::accounts::recovery::shown_phone("+33123456789")));
     let (status, _) = request_reset(&app, &browser, "claire.martin", "sms").await;
     assert_eq!(status, 200);
@@ -671,21 +678,7 @@ async fn a_landline_is_not_offered_for_an_sms_code() {
 
 #[tokio::test]
 async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
-    let app = spawn_app().await;
-    app.family().await;
-    set_phone(&app, "claire.martin", "06 12 34 56 78").await;
-    let browser = browser();
-    let choice = submit(
-        &app,
-        &browser,
-        "/mot-de-passe-oublie",
-        "/mot-de-passe-oublie",
-        &[("identifier", "claire.martin")],
-    )
-    .await
-    .text()
-    .await
-    .unwrap();
+    let (app, browser, choice) = at_the_channel_screen("06 12 34 56 78").await;
     assert!(choice.contains(&clef::accounts::recovery::shown_phone("+33612345678")));
     assert!(!choice.contains("612345678") && !choice.contains("12 34 56"));
 
