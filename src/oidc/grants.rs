@@ -215,6 +215,11 @@ pub struct AccessTokens {
     /// ended everywhere), under `account`: tokens issued until then are
     /// dead. Kept as long as such a token could live.
     revoked: Kind<i64>,
+    /// The stored name of the access token issued with a refresh token,
+    /// under the refresh token's id, as long as the access token lives.
+    with_refresh: Kind<String>,
+    /// Refresh tokens a retry in the grace window ended, by id.
+    superseded: Kind<bool>,
     ttl: i64,
 }
 
@@ -223,8 +228,33 @@ impl AccessTokens {
         Self {
             grants: Kind::new(store, "access"),
             revoked: Kind::new(store, "access-revoked"),
+            with_refresh: Kind::new(store, "access-with-refresh"),
+            superseded: Kind::new(store, "refresh-superseded"),
             ttl,
         }
+    }
+
+    /// Remembers that `id` was issued with the refresh token `refresh_id`;
+    /// ends it at once if a retry ended that refresh token meanwhile. (Each
+    /// side writes, then reads the other's: of a refresh and its retry
+    /// racing, at least one sees the other.)
+    pub async fn issued_with(&self, refresh_id: &str, id: &GrantId) -> anyhow::Result<()> {
+        let ttl = Duration::from_secs(self.ttl.max(1) as u64);
+        self.with_refresh.put(refresh_id, &id.0, ttl).await?;
+        if self.superseded.get(refresh_id).await?.is_some() {
+            self.grants.delete(&id.0).await?;
+        }
+        Ok(())
+    }
+
+    /// A refresh token a retry ended takes the access token issued with it.
+    pub async fn revoke_issued_with(&self, refresh_id: &str) -> anyhow::Result<()> {
+        let ttl = Duration::from_secs(self.ttl.max(1) as u64);
+        self.superseded.put(refresh_id, &true, ttl).await?;
+        if let Some(id) = self.with_refresh.take(refresh_id).await? {
+            self.grants.delete(&id).await?;
+        }
+        Ok(())
     }
 
     /// Stores the grant; returns the token for the client and its stored name.

@@ -50,8 +50,14 @@ pub struct Family {
 /// The outcome of presenting a refresh token.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was good: here is its successor.
-    Rotated { token: String, family: Family },
+    /// The token was good: here is its successor, and the ids of the
+    /// successors a retry in the grace window ended (their access tokens go
+    /// with them).
+    Rotated {
+        token: String,
+        family: Family,
+        superseded: Vec<String>,
+    },
     /// Unknown, expired, revoked, or another client's.
     Invalid,
     /// Used before, outside the grace window: the family is now revoked.
@@ -305,6 +311,7 @@ pub async fn rotate_in(
     if family.client_id != *client_id || revoked.is_some() || family_expires <= now {
         return refuse(tx, Rotation::Invalid).await;
     }
+    let mut superseded = Vec::new();
     if !claimed {
         // A retry: the token was used moments ago and nothing ended it since
         // (a successor ended by a retry, below, is a fork's other branch).
@@ -321,13 +328,13 @@ pub async fn rotate_in(
         // a thief's and the client's; and it ends as used: whichever of the
         // two holds it and presents it later betrays the fork, and the
         // family is revoked (RFC 9700 §4.14.2).
-        sqlx::query(
+        superseded = sqlx::query_scalar(
             "UPDATE refresh_tokens SET used_at = $1, expires_at = $1 \
-             WHERE family_id = $2 AND used_at IS NULL AND expires_at > $1",
+             WHERE family_id = $2 AND used_at IS NULL AND expires_at > $1 RETURNING id",
         )
         .bind(now)
         .bind(&family.id)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
     } else if token_expires <= now {
         return refuse(tx, Rotation::Invalid).await;
@@ -341,7 +348,11 @@ pub async fn rotate_in(
     }
     let expires_at = (now + policy.idle).min(family_expires);
     let token = issue(tx, &family.id, now, expires_at).await?;
-    Ok(Rotation::Rotated { token, family })
+    Ok(Rotation::Rotated {
+        token,
+        family,
+        superseded,
+    })
 }
 
 async fn revoke_family_in(

@@ -541,8 +541,12 @@ async fn refresh(
             now,
         ))
         .await?;
-    let (refresh_token, family) = match rotation {
-        Rotation::Rotated { token, family } => (token, family),
+    let (refresh_token, family, superseded) = match rotation {
+        Rotation::Rotated {
+            token,
+            family,
+            superseded,
+        } => (token, family, superseded),
         Rotation::ReuseDetected { family_id } => {
             tracing::warn!(client_id = %client.id, family = %family_id, "refresh token reused; its family is revoked");
             return Err(OAuthError::invalid_grant(
@@ -583,7 +587,20 @@ async fn refresh(
         family: Some(family.id.clone()),
         issued_at: now,
     };
-    let (access_token, _) = app.access_tokens.issue(&access).await?;
+    let (access_token, access_id) = app.access_tokens.issue(&access).await?;
+    // The access token goes with its refresh token: a retry in the grace
+    // window that ends the refresh token ends it too, and a retry that ended
+    // others ends theirs (RFC 9700 §4.14.2: no live token on the other branch).
+    let linked = async {
+        let refresh_id = crate::secret::digest(&refresh_token);
+        app.access_tokens
+            .issued_with(&refresh_id, &access_id)
+            .await?;
+        for id in &superseded {
+            app.access_tokens.revoke_issued_with(id).await?;
+        }
+        anyhow::Ok(())
+    };
     // OIDC Core §12.2: same sub, auth_time and sid; no nonce.
     let signed = SignIn {
         auth_time: family.auth_time,
@@ -591,7 +608,12 @@ async fn refresh(
         amr: &family.amr,
         nonce: None,
     };
-    let claims = claims::for_scopes(&app.db, &app.subjects, client, &account, &scopes).await?;
+    let (linked, claims) = tokio::join!(
+        linked,
+        claims::for_scopes(&app.db, &app.subjects, client, &account, &scopes)
+    );
+    linked?;
+    let claims = claims?;
     let id_token = id_token(app, client, claims, &signed, &access_token)?;
     Ok(TokenResponse::bearer(
         app,

@@ -231,6 +231,16 @@ async fn a_retry_within_the_grace_window_gets_a_successor_and_its_ended_twin_rev
     let retried = refresh(&app, &client, &token).await;
     assert_eq!(retried.status(), 200);
     let retried: Value = retried.json().await.unwrap();
+    // The first answer's access token went with its refresh token; the
+    // retry's works.
+    assert_eq!(
+        userinfo_status(&app, &text(&lost, "access_token")).await,
+        401
+    );
+    assert_eq!(
+        userinfo_status(&app, &text(&retried, "access_token")).await,
+        200
+    );
     // The family does not fork: the successor of the first use is over.
     let forked = refresh(&app, &client, &text(&lost, "refresh_token")).await;
     assert_eq!(error_of(forked).await, "invalid_grant");
@@ -263,6 +273,43 @@ async fn a_retry_whose_lost_answer_never_shows_up_lives_on() {
         userinfo_status(&app, &text(&next, "access_token")).await,
         200
     );
+}
+
+/// Twenty uses of one token at once, within the grace window: every answer
+/// but the last retry's ends with its refresh token, access token included.
+#[tokio::test]
+async fn concurrent_retries_within_the_grace_window_leave_one_live_access_token() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let first = sign_in(&app, &client, &[]).await;
+    let token = text(&first, "refresh_token");
+    let mut uses = JoinSet::new();
+    for _ in 0..20 {
+        let (url, client, token) = (app.url("/token"), client.clone(), token.clone());
+        uses.spawn(async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+                ("client_id", client.0.as_str()),
+                ("client_secret", client.1.as_deref().unwrap()),
+            ];
+            let body: Value = post_form(url, &form).await.json().await.unwrap();
+            body["access_token"].as_str().map(str::to_owned)
+        });
+    }
+    let mut live = 0;
+    let mut answered = 0;
+    while let Some(access) = uses.join_next().await {
+        if let Some(access) = access.unwrap() {
+            answered += 1;
+            if userinfo_status(&app, &access).await == 200 {
+                live += 1;
+            }
+        }
+    }
+    assert!(answered >= 1);
+    assert_eq!(live, 1, "one live access token of {answered} answers");
 }
 
 #[tokio::test]
