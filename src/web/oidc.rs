@@ -189,8 +189,15 @@ pub(super) fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
 
 /// RFC 6749 §2.3.1: `Authorization: Basic` with form-encoded id and secret.
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return match headers.contains_key(header::AUTHORIZATION) {
+            // Two: which one would authenticate? Neither (RFC 6749 §3.2.1).
+            true => Err(OAuthError::invalid_request(
+                "the Authorization header is repeated",
+            )),
+            false => Ok(None),
+        };
     };
     let invalid = || OAuthError::invalid_client("malformed Basic credentials");
     let value = value.to_str().map_err(|_| invalid())?;

@@ -292,4 +292,16 @@ async fn a_token_request_that_is_not_a_form_is_told_so() {
         body["error_description"],
         "the body must be a form: Content-Type application/x-www-form-urlencoded"
     );
+    // Two Authorization headers: neither is taken.
+    let twice = reqwest::Client::new()
+        .post(app.url("/token"))
+        .header("authorization", "Basic YTpi")
+        .header("authorization", "Basic Yzpk")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    let body: serde_json::Value = twice.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
 }
