@@ -523,6 +523,81 @@ fn wrong_page(text: &str) -> usize {
     symbols + broken_case
 }
 
+/// Where each line's text lies (its line break aside): `\r\n`, `\n` or a
+/// lone `\r` ends a line.
+fn line_spans(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => {
+                spans.push((start, i));
+                start = i + 1;
+            }
+            b'\r' => {
+                spans.push((start, i));
+                if bytes.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    spans.push((start, bytes.len()));
+    spans
+}
+
+/// Whether `line` names every column a file must have.
+fn names_the_columns(line: &str) -> bool {
+    let separator = char::from(delimiter(line));
+    let named: Vec<Column> = line
+        .split(separator)
+        .filter_map(|cell| column(cell.trim().trim_matches('"')))
+        .collect();
+    [
+        Column::StudentRef,
+        Column::FamilyName,
+        Column::GivenName,
+        Column::Birthdate,
+        Column::Class,
+    ]
+    .iter()
+    .all(|c| named.contains(c))
+}
+
+/// A title above the header (« Liste des élèves — Collège Jean Moulin », the
+/// export's date), as school software and spreadsheets put one: its lines,
+/// before the first of the file's first six that names the columns, are
+/// blanked, so the header is read where it is and every row keeps the number
+/// the spreadsheet shows.
+fn without_title(text: Cow<'_, str>) -> Cow<'_, str> {
+    let spans = line_spans(&text);
+    let filled: Vec<&(usize, usize)> = spans
+        .iter()
+        .filter(|(start, end)| !text[*start..*end].trim().is_empty())
+        .take(6)
+        .collect();
+    let header = filled
+        .iter()
+        .position(|(start, end)| names_the_columns(&text[*start..*end]));
+    let Some(header) = header.filter(|&h| h > 0) else {
+        return text;
+    };
+    let (header_start, _) = *filled[header];
+    let mut blanked = String::with_capacity(text.len());
+    blanked.extend(
+        text[..header_start]
+            .chars()
+            .filter(|c| matches!(c, '\r' | '\n')),
+    );
+    blanked.push_str(&text[header_start..]);
+    Cow::Owned(blanked)
+}
+
 /// The separator of the header line (the first that is not blank): the most
 /// frequent of `;`, `,` and tab.
 fn delimiter(text: &str) -> u8 {
@@ -605,7 +680,7 @@ pub struct Parsed {
 /// Parses and validates the whole file, keeping the good rows apart from
 /// the bad; `Err` when the file itself cannot be read (its header).
 pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
-    let text = decode(bytes);
+    let text = without_title(decode(bytes));
     let file_error = |reason: String| vec![RowError { line: 0, reason }];
     let separator = delimiter(&text);
     let mut reader = csv::ReaderBuilder::new()
@@ -1361,6 +1436,33 @@ mod tests {
             let text = [header, "1,\"Bail\r\nlet\",Julie,2012-09-03,5 B", bad].join(end);
             assert_eq!(lines(&text), [2, 3], "rows ending with {end:?}");
         }
+    }
+
+    /// A title above the header, as exports put one: the header is found
+    /// below it, and rows keep the numbers the spreadsheet shows.
+    #[test]
+    fn a_title_above_the_header_is_passed_over() {
+        for end in ["\n", "\r\n", "\r"] {
+            let text = [
+                "Liste des élèves — Collège Jean Moulin;;;;",
+                "Extraction du 01/09/2026",
+                "",
+                "N° élève;Nom;Prénom;Date de naissance;Classe",
+                "1;Baillet;Julie;03/09/2012;5 B",
+                "2;Petit;;04/05/2011;4 A",
+            ]
+            .join(end);
+            let parsed = read(text.as_bytes()).unwrap();
+            assert_eq!(parsed.rows.len(), 1, "{end:?}");
+            assert_eq!(parsed.rows[0].line, 5, "{end:?}");
+            assert_eq!(parsed.refused[0].line, 6, "{end:?}");
+        }
+        // A file without its columns is still told which are missing.
+        let errors = parse("Liste des élèves\nNom;Prénom\n".as_bytes()).unwrap_err();
+        assert!(
+            errors[0].reason.contains("colonnes manquantes"),
+            "{errors:?}"
+        );
     }
 
     /// A header's control characters (a terminal's escape sequences) never
