@@ -275,6 +275,29 @@ async fn a_retry_whose_lost_answer_never_shows_up_lives_on() {
     );
 }
 
+/// `uses` refreshes of `token` by `client` at once: their answers.
+async fn at_once(
+    app: &TestApp,
+    client: &(String, Option<String>),
+    token: &str,
+    uses: usize,
+) -> Vec<Value> {
+    let mut attempts = JoinSet::new();
+    for _ in 0..uses {
+        let (url, client, token) = (app.url("/token"), client.clone(), token.to_owned());
+        attempts.spawn(async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+                ("client_id", client.0.as_str()),
+                ("client_secret", client.1.as_deref().unwrap()),
+            ];
+            post_form(url, &form).await.json::<Value>().await.unwrap()
+        });
+    }
+    attempts.join_all().await
+}
+
 /// Twenty uses of one token at once, within the grace window: every answer
 /// but the last retry's ends with its refresh token, access token included.
 #[tokio::test]
@@ -283,29 +306,13 @@ async fn concurrent_retries_within_the_grace_window_leave_one_live_access_token(
     app.family().await;
     let client = app.client(false).await;
     let first = sign_in(&app, &client, &[]).await;
-    let token = text(&first, "refresh_token");
-    let mut uses = JoinSet::new();
-    for _ in 0..20 {
-        let (url, client, token) = (app.url("/token"), client.clone(), token.clone());
-        uses.spawn(async move {
-            let form = [
-                ("grant_type", "refresh_token"),
-                ("refresh_token", token.as_str()),
-                ("client_id", client.0.as_str()),
-                ("client_secret", client.1.as_deref().unwrap()),
-            ];
-            let body: Value = post_form(url, &form).await.json().await.unwrap();
-            body["access_token"].as_str().map(str::to_owned)
-        });
-    }
+    let answers = at_once(&app, &client, &text(&first, "refresh_token"), 20).await;
     let mut live = 0;
     let mut answered = 0;
-    while let Some(access) = uses.join_next().await {
-        if let Some(access) = access.unwrap() {
-            answered += 1;
-            if userinfo_status(&app, &access).await == 200 {
-                live += 1;
-            }
+    for access in answers.iter().filter_map(|a| a["access_token"].as_str()) {
+        answered += 1;
+        if userinfo_status(&app, access).await == 200 {
+            live += 1;
         }
     }
     assert!(answered >= 1);
@@ -318,25 +325,11 @@ async fn without_grace_concurrent_uses_of_one_token_let_none_live_on() {
     app.family().await;
     let client = app.client(false).await;
     let first = sign_in(&app, &client, &[]).await;
-    let token = text(&first, "refresh_token");
-    let mut uses = JoinSet::new();
-    for _ in 0..8 {
-        let (url, client, token) = (app.url("/token"), client.clone(), token.clone());
-        uses.spawn(async move {
-            let form = [
-                ("grant_type", "refresh_token"),
-                ("refresh_token", token.as_str()),
-                ("client_id", client.0.as_str()),
-                ("client_secret", client.1.as_deref().unwrap()),
-            ];
-            let body: Value = post_form(url, &form).await.json().await.unwrap();
-            body["refresh_token"].as_str().map(str::to_owned)
-        });
-    }
-    let mut successors = vec![];
-    while let Some(successor) = uses.join_next().await {
-        successors.extend(successor.unwrap());
-    }
+    let successors: Vec<String> = at_once(&app, &client, &text(&first, "refresh_token"), 8)
+        .await
+        .iter()
+        .filter_map(|a| a["refresh_token"].as_str().map(str::to_owned))
+        .collect();
     assert!(
         successors.len() <= 1,
         "at most one use rotates: {}",
