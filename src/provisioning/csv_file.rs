@@ -32,6 +32,21 @@ pub struct GuardianRow {
     pub phone: Option<Phone>,
 }
 
+/// Given and family names compared without case, accents or extra spaces,
+/// as a school spells them one year and another.
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct FoldedName(String, String);
+
+impl FoldedName {
+    pub(super) fn of(given_name: &str, family_name: &str) -> Self {
+        let fold = |s: &str| {
+            let folded = deunicode::deunicode(s).to_lowercase();
+            folded.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        Self(fold(given_name), fold(family_name))
+    }
+}
+
 /// A phone number for SMS, in E.164 (`+33612345678`) so that one phone has
 /// one spelling whatever the export (`06 12 34 56 78`, `+33 (0)6…`,
 /// `0033 6…`): the same parent's contact details do not change with the
@@ -551,6 +566,15 @@ fn line_spans(text: &str) -> Vec<(usize, usize)> {
     spans
 }
 
+/// The columns a file must have, as the report names them when missing.
+const REQUIRED: [(Column, &str); 5] = [
+    (Column::StudentRef, "student_id (identifiant de l'élève)"),
+    (Column::FamilyName, "family_name (nom)"),
+    (Column::GivenName, "given_name (prénom)"),
+    (Column::Birthdate, "birthdate (date de naissance)"),
+    (Column::Class, "class (classe)"),
+];
+
 /// Whether `line` names every column a file must have.
 fn names_the_columns(line: &str) -> bool {
     let separator = char::from(delimiter(line));
@@ -558,15 +582,7 @@ fn names_the_columns(line: &str) -> bool {
         .split(separator)
         .filter_map(|cell| column(cell.trim().trim_matches('"')))
         .collect();
-    [
-        Column::StudentRef,
-        Column::FamilyName,
-        Column::GivenName,
-        Column::Birthdate,
-        Column::Class,
-    ]
-    .iter()
-    .all(|c| named.contains(c))
+    REQUIRED.iter().all(|(c, _)| named.contains(c))
 }
 
 /// A title above the header (« Liste des élèves — Collège Jean Moulin », the
@@ -727,14 +743,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
         // Else a second choice beside a better one, or two second choices
         // (a home and a work landline): the column kept stays.
     }
-    let required = [
-        (Column::StudentRef, "student_id (identifiant de l'élève)"),
-        (Column::FamilyName, "family_name (nom)"),
-        (Column::GivenName, "given_name (prénom)"),
-        (Column::Birthdate, "birthdate (date de naissance)"),
-        (Column::Class, "class (classe)"),
-    ];
-    let missing: Vec<&str> = required
+    let missing: Vec<&str> = REQUIRED
         .iter()
         .filter(|(c, _)| !columns.contains_key(c))
         .map(|(_, name)| *name)
@@ -1011,9 +1020,8 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
     // detail that differs): one guardian, not two accounts and two letters.
     if let [first, second] = guardians.as_mut_slice() {
         let same_name = |a: &GuardianRow, b: &GuardianRow| {
-            let fold = |n: &PersonName| deunicode::deunicode(n.as_str()).to_lowercase();
-            (fold(&a.given_name), fold(&a.family_name))
-                == (fold(&b.given_name), fold(&b.family_name))
+            FoldedName::of(a.given_name.as_str(), a.family_name.as_str())
+                == FoldedName::of(b.given_name.as_str(), b.family_name.as_str())
         };
         let agree = |a: Option<&str>, b: Option<&str>| a.is_none() || b.is_none() || a == b;
         if same_name(first, second)

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::Any;
 
-use super::csv_file::{self, GuardianRow, Phone, PupilRow, RowError, StudentNumber};
+use super::csv_file::{self, FoldedName, GuardianRow, Phone, PupilRow, RowError, StudentNumber};
 use super::identifiers;
 use super::provisional::{self, LetterCipher};
 use crate::accounts::store::establishment_by_uai;
@@ -144,21 +144,6 @@ struct ExistingGuardian {
 impl ExistingGuardian {
     fn answers_to(&self, name: &FoldedName) -> bool {
         self.name == *name || self.grouped.contains(name)
-    }
-}
-
-/// Given and family names compared without case or accents, as a school
-/// spells them one year and another.
-#[derive(Clone, PartialEq, Eq)]
-struct FoldedName(String, String);
-
-impl FoldedName {
-    fn of(given_name: &str, family_name: &str) -> Self {
-        let fold = |s: &str| {
-            let folded = deunicode::deunicode(s).to_lowercase();
-            folded.split_whitespace().collect::<Vec<_>>().join(" ")
-        };
-        Self(fold(given_name), fold(family_name))
     }
 }
 

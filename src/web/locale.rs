@@ -130,10 +130,7 @@ pub async fn settle(
                         );
                         // In the language the page would have had, as far as
                         // the headers tell.
-                        let locale = flow
-                            .or_else(|| cookie_locale(&jar, CHOICE))
-                            .or_else(|| accept_language(&parts.headers))
-                            .unwrap_or_default();
+                        let locale = chosen(flow, &jar, &parts.headers);
                         return locale.sync_scope(|| {
                             super::WebError::bad_request(&too_long).into_response()
                         });
@@ -146,10 +143,7 @@ pub async fn settle(
         flow_cookie = Some(asked);
         flow = asked;
     }
-    let locale = flow
-        .or_else(|| cookie_locale(&jar, CHOICE))
-        .or_else(|| accept_language(request.headers()))
-        .unwrap_or_default();
+    let locale = chosen(flow, &jar, request.headers());
     let here = if request.method() == Method::GET {
         request
             .uri()
@@ -198,8 +192,13 @@ fn back_after_post(path: &str) -> &str {
 /// cookies, then `Accept-Language`): for an answer made before `settle` runs.
 pub fn of_headers(headers: &HeaderMap) -> Locale {
     let jar = CookieJar::from_headers(headers);
-    cookie_locale(&jar, FLOW)
-        .or_else(|| cookie_locale(&jar, CHOICE))
+    chosen(cookie_locale(&jar, FLOW), &jar, headers)
+}
+
+/// The flow's language if it has one, else the person's choice, else the
+/// browser's, else French.
+fn chosen(flow: Option<Locale>, jar: &CookieJar, headers: &HeaderMap) -> Locale {
+    flow.or_else(|| cookie_locale(jar, CHOICE))
         .or_else(|| accept_language(headers))
         .unwrap_or_default()
 }
