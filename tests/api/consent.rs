@@ -32,6 +32,16 @@ async fn consent_page(
 
 const WITH_CHILDREN: &[(&str, &str)] = &[("scope", "openid profile children")];
 
+/// A `prompt=none` request of `client_id` for the children, in `browser`.
+async fn silently(app: &TestApp, browser: &reqwest::Client, client_id: &str) -> reqwest::Response {
+    let params = [("scope", "openid profile children"), ("prompt", "none")];
+    browser
+        .get(authorize_url(app, client_id, &params))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Claire signed in through the third-party service, before its consent
 /// page: the app, the service, her browser and the page.
 async fn at_the_consent_page() -> (TestApp, (String, Option<String>), reqwest::Client, String) {
@@ -87,15 +97,7 @@ async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_
     assert!(userinfo.get("preferred_username").is_none(), "{userinfo}");
 
     // Remembered: the next sign-in, even silent, asks nothing.
-    let silent = browser
-        .get(authorize_url(
-            &app,
-            &client.0,
-            &[("scope", "openid profile children"), ("prompt", "none")],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let silent = silently(&app, &browser, &client.0).await;
     assert!(
         location_param(&silent, "code").is_some(),
         "{}",
@@ -407,15 +409,7 @@ async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_pa
     // The service's token does not reach her…
     assert_eq!(children_seen(&app, &before).await, ["Hugo", "Lea"]);
     // …nor does a silent sign-in: the parent has to be asked…
-    let silent = browser
-        .get(authorize_url(
-            &app,
-            &client.0,
-            &[("scope", "openid profile children"), ("prompt", "none")],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let silent = silently(&app, &browser, &client.0).await;
     assert_eq!(
         location_param(&silent, "error").as_deref(),
         Some("consent_required")

@@ -501,26 +501,24 @@ pub async fn statuses_of(mut attempts: tokio::task::JoinSet<reqwest::Response>) 
     statuses
 }
 
-/// The status UserInfo answers to `access_token`.
-pub async fn userinfo_status(app: &TestApp, access_token: &str) -> u16 {
+async fn userinfo_response(app: &TestApp, access_token: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(app.url("/userinfo"))
         .bearer_auth(access_token)
         .send()
         .await
         .unwrap()
-        .status()
-        .as_u16()
+}
+
+/// The status UserInfo answers to `access_token`.
+pub async fn userinfo_status(app: &TestApp, access_token: &str) -> u16 {
+    userinfo_response(app, access_token).await.status().as_u16()
 }
 
 /// What `/userinfo` answers for `access_token`.
 pub async fn userinfo(app: &TestApp, access_token: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .get(app.url("/userinfo"))
-        .bearer_auth(access_token)
-        .send()
+    userinfo_response(app, access_token)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap()
