@@ -679,6 +679,12 @@ async fn import(
                 for change in &report.changes {
                     println!("  {change}");
                 }
+                if report.unlisted_changes > 0 {
+                    println!(
+                        "  Autres changements, non listés ici : {}",
+                        report.unlisted_changes
+                    );
+                }
             } else {
                 for line in &report.attention {
                     println!("  {line}");

@@ -57,8 +57,13 @@ pub struct ImportReport {
     /// Open pupils of the school the file does not name.
     #[serde(default)]
     pub students_absent: usize,
-    /// One line per change, for `--dry-run` and the back office.
+    /// One line per change, for `--dry-run` and the back office: every one
+    /// the school has to look at, and the first [`LISTED_CHANGES`] others.
     pub changes: Vec<String>,
+    /// The other changes, counted: a whole académie's file would make a
+    /// report of hundreds of thousands of lines, kept with the import's job.
+    #[serde(default)]
+    pub unlisted_changes: usize,
     /// The changes the school has to look at (rows left aside, accounts
     /// kept as they were): also printed by a real import on the command line.
     #[serde(default)]
@@ -256,7 +261,7 @@ pub async fn import(
     };
     let guardians = existing_guardians(&mut tx, &establishment.id).await?;
 
-    let mut new_accounts: Vec<NewProvisional> = Vec::new();
+    let mut new_accounts: Vec<NewProvisional<'_>> = Vec::new();
     // (new guardian, rank, student) for each guardianship to create.
     let mut new_links: Vec<(usize, u8, StudentRef)> = Vec::new();
     let mut detach: Vec<(String, String)> = Vec::new();
@@ -309,9 +314,9 @@ pub async fn import(
                 StudentRef::Existing(existing.id.clone())
             }
             None => {
-                new_accounts.push(NewProvisional::student(row, &establishment.id));
+                new_accounts.push(NewProvisional::new(Newcomer::Student(row)));
                 report.students_created += 1;
-                report.changes.push(format!(
+                report.change(format!(
                     "ligne {} : nouvel élève {} {} ({})",
                     row.line, row.given_name, row.family_name, row.class
                 ));
@@ -451,9 +456,9 @@ pub async fn import(
                 );
                 report.touch(&old.id, change, false);
             }
-            new_accounts.push(NewProvisional::guardian(guardian));
+            new_accounts.push(NewProvisional::new(Newcomer::Guardian(guardian)));
             report.guardians_created += 1;
-            report.changes.push(format!(
+            report.change(format!(
                 "ligne {} : nouveau responsable {} {} (responsable {}) pour {}",
                 row.line, guardian.given_name, guardian.family_name, guardian.rank, row.given_name
             ));
@@ -517,60 +522,19 @@ pub async fn import(
         tx.rollback().await?;
         return Ok(report);
     }
-    let bases: Vec<String> = new_accounts.iter().map(|a| a.base.clone()).collect();
-    let assigned = identifiers::assign(&mut tx, &bases).await?;
-    for (account, identifier) in new_accounts.iter_mut().zip(assigned) {
-        account.identifier = identifier;
-    }
+    let bases: Vec<String> = new_accounts.iter().map(NewProvisional::base).collect();
+    let identifiers = identifiers::assign(&mut tx, &bases).await?;
+    drop(bases);
     // The rows made and written a thousand at a time: a whole académie's
     // file would hold every new account's cells in memory at once.
-    for accounts in new_accounts.chunks(1000) {
+    for (accounts, identifiers) in new_accounts.chunks(1000).zip(identifiers.chunks(1000)) {
         let mut account_rows = Vec::with_capacity(accounts.len());
-        for account in accounts {
-            let password = provisional::generate();
-            account_rows.push(vec![
-                Cell::from(account.id.clone()),
-                Cell::from(account.identifier.clone()),
-                Cell::from(account.kind),
-                Cell::from("provisional"),
-                Cell::from(account.given_name.clone()),
-                Cell::from(account.family_name.clone()),
-                Cell::from(account.birthdate.clone()),
-                Cell::from(account.email.clone()),
-                Cell::from(account.phone.clone()),
-                Cell::from(account.establishment_id.clone()),
-                Cell::from(account.class_name.clone()),
-                Cell::from(account.student_ref.clone()),
-                Cell::from(now),
-                Cell::from(seal(cipher, &account.id, &password)?),
-                Cell::from(now),
-                Cell::from(now),
-            ]);
+        for (account, identifier) in accounts.iter().zip(identifiers) {
+            let id = account.id.to_string();
+            let sealed = seal(cipher, &id, &provisional::generate())?;
+            account_rows.push(account.cells(id, identifier, &establishment.id, sealed, now));
         }
-        insert_rows(
-            &mut tx,
-            "accounts",
-            &[
-                "id",
-                "identifier",
-                "kind",
-                "state",
-                "given_name",
-                "family_name",
-                "birthdate",
-                "email",
-                "phone",
-                "establishment_id",
-                "class_name",
-                "student_ref",
-                "letter_date",
-                "provisional_password",
-                "created_at",
-                "updated_at",
-            ],
-            account_rows,
-        )
-        .await?;
+        insert_rows(&mut tx, "accounts", &NewProvisional::COLUMNS, account_rows).await?;
     }
     for (guardian_id, student_id) in &detach {
         sqlx::query("DELETE FROM guardianships WHERE guardian_id = $1 AND student_id = $2")
@@ -580,28 +544,30 @@ pub async fn import(
             .await?;
         crate::oidc::consent::forget_child(&mut *tx, guardian_id, student_id).await?;
     }
-    let link_rows = new_links
-        .into_iter()
-        .map(|(guardian, rank, student)| {
-            let student_id = match student {
-                StudentRef::New(i) => new_accounts[i].id.clone(),
-                StudentRef::Existing(id) => id,
-            };
-            vec![
-                Cell::from(new_accounts[guardian].id.clone()),
-                Cell::from(student_id),
-                Cell::from(i64::from(rank)),
-                Cell::from(now),
-            ]
-        })
-        .collect();
-    insert_rows(
-        &mut tx,
-        "guardianships",
-        &["guardian_id", "student_id", "rank", "created_at"],
-        link_rows,
-    )
-    .await?;
+    for links in new_links.chunks(1000) {
+        let link_rows = links
+            .iter()
+            .map(|(guardian, rank, student)| {
+                let student_id = match student {
+                    StudentRef::New(i) => new_accounts[*i].id.to_string(),
+                    StudentRef::Existing(id) => id.clone(),
+                };
+                vec![
+                    Cell::from(new_accounts[*guardian].id.to_string()),
+                    Cell::from(student_id),
+                    Cell::from(i64::from(*rank)),
+                    Cell::from(now),
+                ]
+            })
+            .collect();
+        insert_rows(
+            &mut tx,
+            "guardianships",
+            &["guardian_id", "student_id", "rank", "created_at"],
+            link_rows,
+        )
+        .await?;
+    }
 
     tx.commit().await?;
     tracing::info!(
@@ -616,7 +582,19 @@ pub async fn import(
     Ok(report)
 }
 
+/// Ordinary changes a report lists (see [`ImportReport::changes`]).
+pub const LISTED_CHANGES: usize = 300;
+
 impl ImportReport {
+    /// An ordinary change: listed, or counted once enough are.
+    fn change(&mut self, line: String) {
+        if self.changes.len() - self.attention.len() < LISTED_CHANGES {
+            self.changes.push(line);
+        } else {
+            self.unlisted_changes += 1;
+        }
+    }
+
     /// A change the school has to look at.
     fn warn(&mut self, line: String) {
         self.changes.push(line.clone());
@@ -625,7 +603,7 @@ impl ImportReport {
 
     /// A change of an existing account: in the report, and on its trail.
     fn touch(&mut self, account_id: &str, change: String, phone_replaced: bool) {
-        self.changes.push(change.clone());
+        self.change(change.clone());
         self.touched.push(Touched {
             account_id: account_id.to_owned(),
             change,
@@ -731,54 +709,107 @@ enum StudentRef {
     New(usize),
 }
 
-struct NewProvisional {
-    id: String,
-    identifier: String,
-    base: String,
-    kind: &'static str,
-    given_name: String,
-    family_name: String,
-    birthdate: Option<String>,
-    email: Option<String>,
-    phone: Option<String>,
-    establishment_id: Option<String>,
-    class_name: Option<String>,
-    student_ref: Option<String>,
+/// An account the file makes. Its cells are read from the file's row when
+/// they are written: a whole académie's file makes hundreds of thousands.
+struct NewProvisional<'a> {
+    id: uuid::Uuid,
+    of: Newcomer<'a>,
 }
 
-impl NewProvisional {
-    fn student(row: &PupilRow, establishment_id: &str) -> Self {
+enum Newcomer<'a> {
+    Student(&'a PupilRow),
+    Guardian(&'a GuardianRow),
+}
+
+impl<'a> NewProvisional<'a> {
+    const COLUMNS: [&'static str; 16] = [
+        "id",
+        "identifier",
+        "kind",
+        "state",
+        "given_name",
+        "family_name",
+        "birthdate",
+        "email",
+        "phone",
+        "establishment_id",
+        "class_name",
+        "student_ref",
+        "letter_date",
+        "provisional_password",
+        "created_at",
+        "updated_at",
+    ];
+
+    fn new(of: Newcomer<'a>) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
-            identifier: String::new(),
-            base: identifiers::base(row.given_name.as_str(), row.family_name.as_str()),
-            kind: "student",
-            given_name: row.given_name.to_string(),
-            family_name: row.family_name.to_string(),
-            birthdate: Some(row.birthdate.iso()),
-            email: None,
-            phone: None,
-            establishment_id: Some(establishment_id.to_owned()),
-            class_name: Some(row.class.to_string()),
-            student_ref: Some(row.student_ref.as_str().to_owned()),
+            id: uuid::Uuid::new_v4(),
+            of,
         }
     }
 
-    fn guardian(row: &GuardianRow) -> Self {
-        Self {
-            id: uuid::Uuid::new_v4().to_string(),
-            identifier: String::new(),
-            base: identifiers::base(row.given_name.as_str(), row.family_name.as_str()),
-            kind: "guardian",
-            given_name: row.given_name.to_string(),
-            family_name: row.family_name.to_string(),
-            birthdate: None,
-            email: row.email.as_ref().map(|e| e.to_string()),
-            phone: row.phone.as_ref().map(|p| p.as_str().to_owned()),
-            establishment_id: None,
-            class_name: None,
-            student_ref: None,
-        }
+    /// What its identifier is made of (`identifiers::assign`).
+    fn base(&self) -> String {
+        let (given_name, family_name) = match self.of {
+            Newcomer::Student(row) => (&row.given_name, &row.family_name),
+            Newcomer::Guardian(row) => (&row.given_name, &row.family_name),
+        };
+        identifiers::base(given_name.as_str(), family_name.as_str())
+    }
+
+    /// Its row of the accounts table, in [`Self::COLUMNS`]' order.
+    fn cells(
+        &self,
+        id: String,
+        identifier: &str,
+        establishment_id: &str,
+        sealed_password: String,
+        now: i64,
+    ) -> Vec<Cell> {
+        let none = || None::<String>;
+        let (kind, given_name, family_name, birthdate, email, phone, school, class, number) =
+            match self.of {
+                Newcomer::Student(row) => (
+                    "student",
+                    &row.given_name,
+                    &row.family_name,
+                    Some(row.birthdate.iso()),
+                    none(),
+                    none(),
+                    Some(establishment_id.to_owned()),
+                    Some(row.class.to_string()),
+                    Some(row.student_ref.as_str().to_owned()),
+                ),
+                Newcomer::Guardian(row) => (
+                    "guardian",
+                    &row.given_name,
+                    &row.family_name,
+                    none(),
+                    row.email.as_ref().map(ToString::to_string),
+                    row.phone.as_ref().map(|phone| phone.as_str().to_owned()),
+                    none(),
+                    none(),
+                    none(),
+                ),
+            };
+        vec![
+            Cell::from(id),
+            Cell::from(identifier),
+            Cell::from(kind),
+            Cell::from("provisional"),
+            Cell::from(given_name.to_string()),
+            Cell::from(family_name.to_string()),
+            Cell::from(birthdate),
+            Cell::from(email),
+            Cell::from(phone),
+            Cell::from(school),
+            Cell::from(class),
+            Cell::from(number),
+            Cell::from(now),
+            Cell::from(sealed_password),
+            Cell::from(now),
+            Cell::from(now),
+        ]
     }
 }
 

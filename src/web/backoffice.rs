@@ -813,6 +813,9 @@ struct ImportDraft {
     /// Its bad rows are left out (« Importer les autres lignes »).
     #[serde(default)]
     skip_bad_rows: bool,
+    /// The rows it imports, for the progress page.
+    #[serde(default)]
+    rows: usize,
 }
 
 /// One draft per staff member, under their account id: a new preview
@@ -851,30 +854,14 @@ pub async fn import_form(
     ))
 }
 
-/// The changes a report page lists: every one the school has to look at,
-/// and the first others (a whole académie's file would make a page of
-/// megabytes); the counts say the rest.
-const LISTED_CHANGES: usize = 300;
-
+/// A report as its page shows it: the changes it lists (`ImportReport::changes`:
+/// every one to look at, the first others), the counts say the rest.
 fn report_view(report: &ImportReport) -> minijinja::Value {
-    let attention: std::collections::HashSet<&String> = report.attention.iter().collect();
-    let mut others = 0;
-    let changes: Vec<String> = report
-        .changes
-        .iter()
-        .filter(|change| {
-            attention.contains(change) || {
-                others += 1;
-                others <= LISTED_CHANGES
-            }
-        })
-        .cloned()
-        .collect();
     minijinja::context! {
         students_created => report.students_created, students_updated => report.students_updated,
         students_unchanged => report.students_unchanged, guardians_created => report.guardians_created,
         guardians_updated => report.guardians_updated, guardians_unchanged => report.guardians_unchanged,
-        changes, more_changes => others.saturating_sub(LISTED_CHANGES), skipped => &report.skipped,
+        changes => &report.changes, more_changes => report.unlisted_changes, skipped => &report.skipped,
     }
 }
 
@@ -951,6 +938,7 @@ pub async fn import_preview(
                         establishment_id: establishment.id.clone(),
                         file: base64::engine::general_purpose::STANDARD.encode(&file),
                         skip_bad_rows,
+                        rows: good_rows,
                     };
                     drafts(&app)
                         .put(&staff.id, &draft, std::time::Duration::from_secs(30 * 60))
@@ -1040,7 +1028,6 @@ pub async fn import_apply(
     let file = base64::engine::general_purpose::STANDARD
         .decode(draft.file)
         .map_err(anyhow::Error::from)?;
-    let rows = crate::provisioning::csv_file::read(&file).map_or(0, |parsed| parsed.rows.len());
     let bad_rows = match draft.skip_bad_rows {
         true => BadRows::Skip,
         false => BadRows::Refuse,
@@ -1050,7 +1037,7 @@ pub async fn import_apply(
     let job = ImportJob {
         establishment_id: establishment.id.clone(),
         staff_id: staff.id.clone(),
-        rows,
+        rows: draft.rows,
         report: None,
         failed: false,
         heartbeat: Some(app.now()),

@@ -1095,3 +1095,53 @@ async fn a_birth_date_to_come_is_a_bad_row_reported_with_the_others() {
     assert_eq!(lines, [2, 3, 4], "{errors:?}");
     assert!(errors[1].reason.contains("dans le futur"), "{}", errors[1]);
 }
+
+/// A report lists the first 300 ordinary changes and counts the others, but
+/// every change the school has to look at: a whole académie's file made a
+/// report of hundreds of thousands of lines, kept with the back office's job.
+#[tokio::test]
+async fn a_large_file_lists_the_first_changes_and_every_one_to_look_at() {
+    let app = app_with_school().await;
+    // Names are letters: `aaa`, `aab`…
+    let letters = |n: usize| -> String {
+        [n / 676, n / 26, n]
+            .iter()
+            .map(|d| (b'a' + (d % 26) as u8) as char)
+            .collect()
+    };
+    let pupils = |class: &str, count: usize| -> Vec<u8> {
+        let mut text = String::from(
+            "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name\n",
+        );
+        for n in 0..count {
+            let name = letters(n);
+            text.push_str(&format!(
+                "{},Eleve,Prenom{name},03/09/2012,{class},Parent,Prenom{name}\n",
+                1000 + n
+            ));
+        }
+        text.into_bytes()
+    };
+    let first = app.import("0590001A", &pupils("6 A", 400)).await.unwrap();
+    assert_eq!(
+        (first.students_created, first.guardians_created),
+        (400, 400)
+    );
+    assert_eq!(first.changes.len(), 300);
+    assert_eq!(first.unlisted_changes, 500);
+    assert_eq!(app.count("accounts").await, 800, "every account is written");
+    assert_eq!(app.count("guardianships").await, 400);
+    // Every pupil changes class, and the last one has left: the absent pupil
+    // comes after the 399 changes and is listed all the same.
+    let second = app.import("0590001A", &pupils("5 A", 399)).await.unwrap();
+    assert_eq!(second.students_updated, 399);
+    assert_eq!(second.changes.len(), 301, "{:?}", second.attention);
+    assert_eq!(second.unlisted_changes, 99);
+    assert_eq!(second.attention.len(), 1);
+    assert_eq!(second.changes.last(), second.attention.last());
+    assert_eq!(
+        second.touched.len(),
+        399,
+        "each changed account's own trail"
+    );
+}
