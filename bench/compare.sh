@@ -138,7 +138,7 @@ start_clef() { # sqlite|postgres
     BASE=http://127.0.0.1:$port
     local env=(env -u MALLOC_ARENA_MAX -u MALLOC_MMAP_THRESHOLD_ -u MALLOC_TRIM_THRESHOLD_ -u CLEF_CONFIG
         CLEF_LISTEN="127.0.0.1:$port" CLEF_ISSUER="$BASE" CLEF_DATA_DIR="$dir/data" CLEF_KEYS_DIR="$dir/keys"
-        CLEF_CODE_TTL="$CODE_TTL" CLEF_LOG=warn RUST_LOG=warn)
+        CLEF_CODE_TTL="$CODE_TTL" CLEF_LOG=warn)
     if [[ $1 == postgres ]]; then
         psql "$PG_URL/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
         PG_CREATED=yes

@@ -48,7 +48,7 @@ cd "$WORK"
 CLEF_ENV=(env -u MALLOC_ARENA_MAX -u MALLOC_MMAP_THRESHOLD_ -u MALLOC_TRIM_THRESHOLD_ -u CLEF_CONFIG
     CLEF_LISTEN="127.0.0.1:$PORT" CLEF_ISSUER="http://127.0.0.1:$PORT"
     CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/keys"
-    CLEF_DATABASE_URL="${DATABASE_URL:-}" CLEF_REDIS_URL="${REDIS_URL:-}" RUST_LOG=warn)
+    CLEF_DATABASE_URL="${DATABASE_URL:-}" CLEF_REDIS_URL="${REDIS_URL:-}" CLEF_LOG=warn)
 
 "${CLEF_ENV[@]}" "$CLEF_BIN" establishment create --uai "$UAI" --name "Collège Jean Moulin" >/dev/null
 printf '%s\n' "$PASSWORD" | "${CLEF_ENV[@]}" "$CLEF_BIN" staff create --identifier secretariat.bench \

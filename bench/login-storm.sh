@@ -58,7 +58,7 @@ cd "$WORK"
 CLEF_ENV=(env -u MALLOC_ARENA_MAX -u MALLOC_MMAP_THRESHOLD_ -u MALLOC_TRIM_THRESHOLD_ -u CLEF_CONFIG
     CLEF_LISTEN="127.0.0.1:$PORT" CLEF_ISSUER="http://127.0.0.1:$PORT"
     CLEF_DATA_DIR="$WORK/data" CLEF_KEYS_DIR="$WORK/keys" CLEF_DATABASE_URL= CLEF_REDIS_URL=
-    RUST_LOG=warn)
+    CLEF_LOG=warn)
 
 echo "preparing $ACCOUNTS accounts…" >&2
 for n in $(seq 0 $((ACCOUNTS - 1))); do
