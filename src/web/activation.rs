@@ -235,13 +235,26 @@ pub async fn first_connection(
                 .as_deref()
                 .map(|id| format!("/continuer?request={id}"));
             let (jar, _) = open_session(&app, jar, &activated, &device).await?;
-            Ok((
-                jar,
-                pending_page(activated.email.as_deref(), continue_url.as_deref()),
-            )
-                .into_response())
+            let page = pending_page(
+                activated.email.as_deref(),
+                continue_url.as_deref(),
+                "/compte",
+            );
+            Ok((jar, page).into_response())
         }
-        _ => Ok((jar, pending_page(activated.email.as_deref(), None)).into_response()),
+        // The account waits for its address: the step a sign-in would find it
+        // at, where the language link leads (the letter's step is over).
+        _ => {
+            let unconfirmed = Interaction {
+                purpose: Purpose::Unconfirmed,
+                account_id: activated.id.clone(),
+                pending_id: interaction.pending_id.clone(),
+                letter_date: None,
+            };
+            let jar = interaction::start(&app, jar, &unconfirmed).await?;
+            let page = pending_page(activated.email.as_deref(), None, "/compte-non-confirme");
+            Ok((jar, page).into_response())
+        }
     }
 }
 
@@ -262,11 +275,12 @@ async fn cancel_first_connection(app: &Clef, jar: CookieJar) -> Result<Response,
     Ok((jar, Redirect::to(&login)).into_response())
 }
 
-fn pending_page(email: Option<&str>, continue_url: Option<&str>) -> Response {
+/// `lang_back`: a page a plain GET shows this step on, for the language link.
+fn pending_page(email: Option<&str>, continue_url: Option<&str>, lang_back: &str) -> Response {
     pages::render(
         StatusCode::OK,
         "pages/pending_email.html",
-        minijinja::context! { email, continue_url },
+        minijinja::context! { email, continue_url, lang_back },
     )
 }
 

@@ -629,6 +629,21 @@ fn exact(french: &str) -> Option<&'static str> {
             "Enter the email address you confirmed for your account: we will send your username there."
         }
         "Vous ne recevez rien ?" => "Nothing arrives?",
+        "Vérifiez que votre téléphone capte le réseau et qu'il ne bloque pas les SMS d'expéditeurs inconnus ; le SMS peut mettre quelques minutes à arriver." => {
+            "Check that your phone has reception and does not block text messages from unknown senders; the text message may take a few minutes to arrive."
+        }
+        "Vérifiez l'identifiant saisi : il figure sur le courrier de notification. Un identifiant mal saisi ne reçoit aucun SMS." => {
+            "Check the username you typed: it is on the notification letter. A mistyped username receives no text message."
+        }
+        "Si ce numéro n'est plus le vôtre, contactez l'établissement qui vous a remis le courrier de notification." => {
+            "If this number is no longer yours, contact the school that gave you the notification letter."
+        }
+        "Vérifiez l'identifiant ou l'adresse saisis : un identifiant ou une adresse mal saisis ne reçoivent aucun message." => {
+            "Check the username or address you typed: a mistyped username or address receives no message."
+        }
+        "Identifiant saisi :" => "Username typed:",
+        "Modifier" => "Change",
+        "se terminant par" => "ending in",
         "Vérifiez vos dossiers « courriers indésirables » ou « spam »." => {
             "Check your “junk mail” or “spam” folders."
         }

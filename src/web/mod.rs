@@ -140,7 +140,14 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
             "/mot-de-passe-oublie/envoyer",
             post(recovery::password_request),
         )
-        .route("/mot-de-passe-oublie/code", post(recovery::password_code))
+        .route(
+            "/mot-de-passe-oublie/code",
+            get(recovery::password_code_form).post(recovery::password_code),
+        )
+        .route(
+            "/mot-de-passe-oublie/demande",
+            get(recovery::password_requested),
+        )
         .route(
             "/mot-de-passe-oublie/modifier",
             get(recovery::reset_form).post(recovery::reset_submit),

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
@@ -174,6 +174,16 @@ pub async fn password_identifier(
     }
 }
 
+/// A challenge or a request's reference as Clef makes them (`random_token`,
+/// digits): the only ones written back into a page's address.
+fn plain(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn code_page(
     app: &Clef,
     jar: CookieJar,
@@ -182,9 +192,58 @@ fn code_page(
     reference: &str,
     error: Option<&str>,
 ) -> Response {
+    // The language link shows this very step again (the code already sent),
+    // not the start of the request.
+    let lang_back = (plain(challenge) && plain(reference))
+        .then(|| format!("/mot-de-passe-oublie/code?challenge={challenge}&reference={reference}"));
     pages::form(app, jar, status, "pages/recovery_code.html", |csrf| {
-        minijinja::context! { csrf, challenge, reference, error }
+        minijinja::context! { csrf, challenge, reference, error, lang_back }
     })
+}
+
+/// `GET /mot-de-passe-oublie/code?challenge=…&reference=…`: the code form
+/// again, in the language just chosen (whether the code still works is the
+/// form's answer to tell).
+pub async fn password_code_form(
+    State(app): AppState,
+    jar: CookieJar,
+    Query(params): Query,
+) -> Response {
+    let step = params.ok();
+    let field = |name| step.as_ref().and_then(|p| p.get(name));
+    match (field("challenge"), field("reference")) {
+        (Some(challenge), Some(reference)) if plain(challenge) && plain(reference) => {
+            code_page(&app, jar, StatusCode::OK, challenge, reference, None)
+        }
+        _ => Redirect::to("/mot-de-passe-oublie").into_response(),
+    }
+}
+
+fn requested_page(reference: &str) -> Response {
+    let lang_back =
+        plain(reference).then(|| format!("/mot-de-passe-oublie/demande?reference={reference}"));
+    let mut page = pages::render(
+        StatusCode::OK,
+        "pages/recovery_requested.html",
+        minijinja::context! { reference, lang_back },
+    );
+    pages::no_store(&mut page);
+    page
+}
+
+/// `GET /mot-de-passe-oublie/demande?reference=…`: a request taken by mail,
+/// its number shown again in the language just chosen.
+pub async fn password_requested(Query(params): Query) -> Response {
+    match params.ok().as_ref().and_then(|p| p.get("reference")) {
+        Some(reference)
+            if !reference.is_empty()
+                && reference.len() <= 20
+                && reference.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            requested_page(reference)
+        }
+        _ => Redirect::to("/mot-de-passe-oublie").into_response(),
+    }
 }
 
 /// `POST /mot-de-passe-oublie/envoyer`: identifier + channel → the request is
@@ -224,15 +283,7 @@ pub async fn password_request(
                 requested.reference.as_str(),
                 None,
             ),
-            None => {
-                let mut page = pages::render(
-                    StatusCode::OK,
-                    "pages/recovery_requested.html",
-                    minijinja::context! { reference => requested.reference.as_str() },
-                );
-                pages::no_store(&mut page);
-                page
-            }
+            None => requested_page(requested.reference.as_str()),
         }),
         Ok(Err(why)) => Ok(password_page(
             &app,

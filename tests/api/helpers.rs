@@ -265,6 +265,16 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// The address of a page's language link (« English » / « Français »).
+pub fn language_link(html: &str) -> String {
+    html.split("<a class=\"lang\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a language link")
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/")
+}
+
 /// The HTML of the page at `url`.
 pub async fn page_text(browser: &reqwest::Client, url: &str) -> String {
     browser.get(url).send().await.unwrap().text().await.unwrap()

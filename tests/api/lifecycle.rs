@@ -211,12 +211,21 @@ async fn guardian_whole_path(school: &School, mails: impl Fn() -> Vec<ReceivedMa
         )
         .await;
     assert_eq!(done.status(), 200);
-    assert!(
-        done.text()
-            .await
-            .unwrap()
-            .contains("Compte en attente de validation")
-    );
+    let done = done.text().await.unwrap();
+    assert!(done.contains("Compte en attente de validation"));
+    // The language link shows where the account stands, in English: the
+    // letter's step is over (it said « Session expired »).
+    let switched = browser
+        .get(school.app.url(&language_link(&done)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&switched), "/compte-non-confirme");
+    let english = page_text(&browser, &school.app.url("/compte-non-confirme")).await;
+    assert!(english.contains("<html lang=\"en\">"), "{english}");
+    assert!(english.contains("marc@example.org"), "{english}");
+    let back = school.app.url("/langue?lang=fr&next=/");
+    browser.get(back).send().await.unwrap();
     let marc = school.app.account_named("marc.baillet").await;
     assert_eq!(marc.state, clef::accounts::AccountState::PendingEmail);
     assert!(

@@ -913,12 +913,21 @@ fn normalised(page: &str, identifier: &str) -> String {
     if let Some(token) = input_value(&page, "csrf") {
         page = page.replace(&token, "CSRF");
     }
-    for marker in ["class=\"reference\">", "au numéro <span dir=\"ltr\">"] {
+    for marker in [
+        "class=\"reference\">",
+        "au numéro <span dir=\"ltr\" aria-hidden=\"true\">",
+    ] {
         if let Some(start) = page.find(marker).map(|i| i + marker.len()) {
             let end = start + page[start..].find('<').unwrap();
             let varies = page[start..end].to_owned();
             page = page.replace(&varies, "VARIES");
         }
+    }
+    // The phone's last two digits, read out: there only (they are in « 100% » too).
+    let marker = "se terminant par ";
+    if let Some(start) = page.find(marker).map(|i| i + marker.len()) {
+        let end = start + page[start..].find('<').unwrap();
+        page.replace_range(start..end, "VARIES");
     }
     if let Some(challenge) = input_value(&page, "challenge") {
         page = page.replace(&challenge, "CHALLENGE");
@@ -1464,4 +1473,58 @@ async fn one_address_gets_five_reset_sms_an_hour_and_others_still_theirs() {
     let outbox = sms_outbox(&app).await;
     assert_eq!(outbox.len(), 6);
     assert_eq!(outbox.last().unwrap().0, "+33612345678");
+}
+
+/// The language link of a step that answers a form shows that very step in
+/// the other language: the SMS code's form (the code already sent, its help
+/// about an SMS, not a spam folder) and a mail request's reference; it went
+/// back to the start, the code and the number lost.
+#[tokio::test]
+async fn the_language_link_keeps_the_recovery_step() {
+    let (app, browser, choice) = at_the_channel_screen("06 12 34 56 78").await;
+    assert!(choice.contains("Identifiant saisi : <strong>claire.martin</strong>"));
+    assert!(
+        choice.contains("se terminant par 78"),
+        "the phone's ending, read out"
+    );
+    let (_, code_page) = request_reset(&app, &browser, "claire.martin", "sms").await;
+    let number = reference(&code_page);
+    let challenge = input_value(&code_page, "challenge").unwrap();
+    assert!(code_page.contains("ne bloque pas les SMS") && !code_page.contains("spam"));
+    let switched = browser
+        .get(app.url(&language_link(&code_page)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), 303);
+    let english = page_text(&browser, &app.url(&location(&switched))).await;
+    assert!(english.contains("<html lang=\"en\">"), "{english}");
+    assert_eq!(
+        input_value(&english, "challenge").as_deref(),
+        Some(challenge.as_str())
+    );
+    assert!(english.contains(&number));
+    let (_, text) = sms_outbox(&app).await.pop().unwrap();
+    let form = enter_sms_code(&app, &browser, &english, &text).await;
+    assert_eq!(form.status(), 200, "the code sent before the switch works");
+
+    let (_, requested) = request_reset(&app, &browser, "claire.martin", "mail").await;
+    let number = reference(&requested);
+    let switched = browser
+        .get(app.url(&language_link(&requested)))
+        .send()
+        .await
+        .unwrap();
+    let french = page_text(&browser, &app.url(&location(&switched))).await;
+    assert!(
+        french.contains("<html lang=\"fr\">") && french.contains(&number),
+        "{french}"
+    );
+    // Only a number is shown back.
+    let forged = browser
+        .get(app.url("/mot-de-passe-oublie/demande?reference=%3Cb%3E"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&forged), "/mot-de-passe-oublie");
 }
