@@ -109,15 +109,34 @@ async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists
     })
 }
 
+/// Where on the page an outcome is told: beside the form that was sent, so
+/// that it is found at once (at 320 px the forms are screens apart) and says
+/// which form it answers; the addresses typed come back (never a password).
+enum Section<'a> {
+    Top,
+    Password,
+    Email {
+        email: &'a str,
+        confirmation: &'a str,
+    },
+}
+
 fn render(
     app: &Clef,
     jar: CookieJar,
     account: &Account,
     lists: Lists,
-    notice: Option<&str>,
-    error: Option<&str>,
+    (section, notice, error): (Section<'_>, Option<&str>, Option<&str>),
     status: StatusCode,
 ) -> Response {
+    let (section, entered_email, entered_confirmation) = match section {
+        Section::Top => ("top", "", ""),
+        Section::Password => ("password", "", ""),
+        Section::Email {
+            email,
+            confirmation,
+        } => ("email", email, confirmation),
+    };
     let can_resend = account.pending_email.is_some()
         || (account.email.is_some() && account.email_verified_at.is_none());
     pages::form(app, jar, status, "pages/account.html", |csrf| {
@@ -132,7 +151,7 @@ fn render(
             sessions => lists.sessions,
             applications => lists.applications,
             children => lists.children,
-            can_resend, csrf, notice, error,
+            can_resend, csrf, notice, error, section, entered_email, entered_confirmation,
         }
     })
 }
@@ -163,8 +182,7 @@ pub async fn page(
         jar,
         &account,
         lists,
-        None,
-        None,
+        (Section::Top, None, None),
         StatusCode::OK,
     ))
 }
@@ -174,6 +192,7 @@ async fn outcome(
     jar: CookieJar,
     account: &Account,
     current_sid: &str,
+    section: Section<'_>,
     result: Result<&str, ProfileError>,
 ) -> Result<Response, WebError> {
     let account = store::account_by_id(&app.db, &account.id)
@@ -186,7 +205,7 @@ async fn outcome(
     };
     let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
     let error = refused.as_ref().map(|r| r.message.as_str());
-    let page = render(app, jar, &account, lists, notice, error, status);
+    let page = render(app, jar, &account, lists, (section, notice, error), status);
     Ok(match refused {
         Some(refused) => refused.answer(page),
         None => page,
@@ -253,7 +272,8 @@ pub async fn resend(
         )),
         MailRequest::TooMany { retry_after } => Err(ProfileError::TooManyMails { retry_after }),
     };
-    outcome(&app, jar, &account, &session.sid, result).await
+    let section = Section::Top;
+    outcome(&app, jar, &account, &session.sid, section, result).await
 }
 
 /// `POST /compte/mot-de-passe`.
@@ -299,7 +319,8 @@ pub async fn change_password(
         Some(changed) => cookies::remember_device_anew(&app, jar, changed, &account),
         None => jar,
     };
-    outcome(&app, jar, &account, &session.sid, result).await
+    let section = Section::Password;
+    outcome(&app, jar, &account, &session.sid, section, result).await
 }
 
 /// `POST /compte/adresse`.
@@ -323,7 +344,11 @@ pub async fn change_email(
     )
     .await
     .map(|_| "Un courriel vient de vous être envoyé à votre nouvelle adresse afin de confirmer cette mise à jour. Elle remplacera l'actuelle dès que vous aurez cliqué sur son lien.");
-    outcome(&app, jar, &account, &session.sid, result).await
+    let section = Section::Email {
+        email: params.get("email").unwrap_or(""),
+        confirmation: params.get("email_confirmation").unwrap_or(""),
+    };
+    outcome(&app, jar, &account, &session.sid, section, result).await
 }
 
 /// `POST /compte/deconnexion-partout`: every other session of the account
@@ -340,7 +365,8 @@ pub async fn sign_out_everywhere_else(
 ) -> Result<Response, WebError> {
     logout::sign_out_everywhere_else(&app, &account.id, &session_token).await?;
     let result = Ok("Vos autres sessions sont fermées : seule celle-ci reste ouverte.");
-    outcome(&app, jar, &account, &session.sid, result).await
+    let section = Section::Top;
+    outcome(&app, jar, &account, &session.sid, section, result).await
 }
 
 /// `POST /compte/applications/retirer`: withdraws the consent given to the
@@ -372,5 +398,6 @@ pub async fn withdraw_consent(
     let result = notice.as_deref().ok_or_else(|| {
         ProfileError::Invalid("Ce service n'a pas ou plus votre autorisation.".into())
     });
-    outcome(&app, jar, &account, &session.sid, result).await
+    let section = Section::Top;
+    outcome(&app, jar, &account, &session.sid, section, result).await
 }

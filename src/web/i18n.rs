@@ -949,6 +949,7 @@ fn exact(french: &str) -> Option<&'static str> {
             "The service cannot answer you for now. Try again in a few moments."
         }
         "Erreur interne" => "Internal error",
+        "Erreur" => "Error",
         "Une erreur inattendue s'est produite. Réessayez plus tard ; si le problème persiste, contactez votre établissement." => {
             "An unexpected error occurred. Try again later; if the problem persists, contact your school."
         }

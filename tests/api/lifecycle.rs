@@ -879,12 +879,23 @@ async fn my_account_changes_the_password_and_the_address_with_the_current_passwo
     .await
     .unwrap();
     assert_eq!(wrong.status(), 400);
+    let wrong = wrong.text().await.unwrap();
+    // Told beside the form it answers (at 320 px the forms are screens
+    // apart), its first field focused and described by it; the title says so.
     assert!(
-        wrong
-            .text()
-            .await
-            .unwrap()
-            .contains("mot de passe actuel est incorrect")
+        wrong.contains("<title>Erreur — Mon compte — Clef</title>"),
+        "{wrong}"
+    );
+    let section = &wrong[wrong.find(r#"<h2 id="mot-de-passe">"#).unwrap()..];
+    let section = &section[..section.find("</form>").unwrap()];
+    assert!(
+        section.contains("mot de passe actuel est incorrect"),
+        "{section}"
+    );
+    assert!(section.contains(r#"id="current_password" name="current_password" autocomplete="current-password" required aria-describedby="erreur" autofocus"#), "{section}");
+    assert_eq!(
+        wrong.matches("mot de passe actuel est incorrect").count(),
+        1
     );
     let changed = post(
         "/compte/mot-de-passe",
