@@ -616,7 +616,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 letters::pdf(&letters)?
             };
             write_private(&out, &bytes)?;
-            println!(
+            eprintln!(
                 "{} courrier(s) écrit(s) dans {}",
                 letters.len(),
                 out.display()

@@ -808,6 +808,27 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
         stdout.contains("ne figure(nt) pas dans ce fichier : Julie Baillet (5 B)"),
         "{stdout}"
     );
+
+    // The letters written to standard output (`kubectl exec … > courriers.pdf`,
+    // as docs/operations.md shows) are the PDF alone: the count goes to stderr.
+    let letters = [
+        "letters",
+        "--establishment",
+        "0590001A",
+        "--out",
+        "/dev/stdout",
+    ];
+    let output = clef.run(&letters, None);
+    assert!(output.status.success());
+    assert!(output.stdout.starts_with(b"%PDF-"), "the PDF on stdout");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("courrier(s)"),
+        "and nothing else"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("courrier(s) écrit(s)"),
+        "the count on stderr"
+    );
 }
 
 #[test]
