@@ -525,7 +525,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Check,
         } => {
-            // Loading checked it already; what is printed is what `serve` uses.
+            // Loading checked the values; what `serve` reads from them at
+            // start is read here too (connecting to nothing), so a value it
+            // would refuse is refused here, with the same message.
+            if let Some(url) = &config.database_url {
+                crate::storage::connect_options(url.expose_secret())?;
+            }
+            if let Some(url) = &config.redis_url {
+                crate::storage::check_redis_url(url.expose_secret(), config.redis_cluster)?;
+            }
+            crate::delivery::mail::check(&config)?;
+            crate::delivery::sms::check(&config)?;
+            // What is printed is what `serve` uses.
             print!("{}", config.describe()?);
             Ok(())
         }

@@ -152,18 +152,34 @@ fn masked_addresses(text: &str) -> String {
     out
 }
 
+/// The sender and the SMTP server's URL read, without connecting (also
+/// `clef config check`).
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    sender(config)?;
+    if let Some(url) = &config.smtp_url {
+        smtp(url)?;
+    }
+    Ok(())
+}
+
+fn sender(config: &Config) -> anyhow::Result<Mailbox> {
+    config
+        .mail_from
+        .parse()
+        .with_context(|| format!("mail_from {:?}", config.mail_from))
+}
+
+fn smtp(
+    url: &secrecy::SecretString,
+) -> anyhow::Result<lettre::transport::smtp::AsyncSmtpTransportBuilder> {
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret()).context("smtp_url")
+}
+
 impl Mailer {
     pub fn from_config(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
-        let from: Mailbox = config
-            .mail_from
-            .parse()
-            .with_context(|| format!("mail_from {:?}", config.mail_from))?;
+        let from = sender(config)?;
         let transport = match &config.smtp_url {
-            Some(url) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-                    .context("smtp_url")?
-                    .build(),
-            ),
+            Some(url) => Transport::Smtp(smtp(url)?.build()),
             None => {
                 let dir = config.outbox_dir().join("mail");
                 let mut builder = std::fs::DirBuilder::new();

@@ -112,6 +112,15 @@ pub fn mask_phone(phone: &str) -> String {
     masked
 }
 
+/// The gateway's settings read (its body rendered once), without sending
+/// anything (also `clef config check`).
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    if let Some(url) = &config.sms_gateway_url {
+        Gateway::from_config(url, config)?;
+    }
+    Ok(())
+}
+
 impl SmsSender {
     pub fn from_config(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
         let (transport, start) = match &config.sms_gateway_url {

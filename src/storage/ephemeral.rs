@@ -440,23 +440,38 @@ async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> redis:
         })
 }
 
+/// The Redis URL (or, for a cluster, the nodes' comma-separated URLs) read,
+/// without connecting (also `clef config check`).
+pub fn check_url(url: &str, cluster: bool) -> anyhow::Result<()> {
+    if cluster {
+        cluster_client(url)?;
+    } else {
+        redis::Client::open(url).context("parsing the Redis URL")?;
+    }
+    Ok(())
+}
+
+fn cluster_client(url: &str) -> anyhow::Result<ClusterClient> {
+    let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+    ClusterClient::builder(nodes)
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        // A moved slot or a failover is followed at once; an unreachable
+        // shard fails the call within `CALL_TIMEOUT`.
+        .retries(2)
+        .min_retry_wait(10)
+        .max_retry_wait(200)
+        .build()
+        .context("parsing the Redis Cluster URLs")
+}
+
 impl RedisStore {
     /// Connects lazily: Clef starts even when Redis is down (it then reports
     /// not ready on `/readyz` and answers 503), and reconnects by itself when
     /// Redis returns, as the connection manager does after any drop.
     async fn connect(url: &str, cluster: bool, prefix: &str) -> anyhow::Result<Self> {
         let conn = if cluster {
-            let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
-            let client = ClusterClient::builder(nodes)
-                .connection_timeout(CONNECT_TIMEOUT)
-                .response_timeout(RESPONSE_TIMEOUT)
-                // A moved slot or a failover is followed at once; an unreachable
-                // shard fails the call within `CALL_TIMEOUT`.
-                .retries(2)
-                .min_retry_wait(10)
-                .max_retry_wait(200)
-                .build()
-                .context("parsing the Redis Cluster URLs")?;
+            let client = cluster_client(url)?;
             BoundedConnection::Cluster(
                 client.get_pending_async_connection_with_config(ClusterConfig::new()),
             )

@@ -8,7 +8,9 @@ mod typed;
 mod unavailable;
 
 pub use breaker::{Breaker, DatabaseDown};
-pub use ephemeral::{Attempt, Backoff, MemoryStore, RedisStore, ShortLived};
+pub use ephemeral::{
+    Attempt, Backoff, MemoryStore, RedisStore, ShortLived, check_url as check_redis_url,
+};
 pub use typed::Kind;
 
 use std::borrow::Cow;
@@ -246,14 +248,22 @@ fn sqlite_url(path: &Path) -> String {
 /// How long a request waits for a PostgreSQL connection before 503.
 const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Opens the pool (without migrating).
-pub async fn connect(url: &str) -> anyhow::Result<Db> {
+/// The database URL read, without connecting (also `clef config check`).
+pub fn connect_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
     sqlx::any::install_default_drivers();
-    let is_sqlite = url.starts_with("sqlite:");
-    if !(is_sqlite || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
         anyhow::bail!("the database URL must start with sqlite:// or postgres://");
     }
-    let options = AnyConnectOptions::from_str(url).context("parsing the database URL")?;
+    AnyConnectOptions::from_str(url).context("parsing the database URL")
+}
+
+/// Opens the pool (without migrating).
+pub async fn connect(url: &str) -> anyhow::Result<Db> {
+    let options = connect_options(url)?;
+    let is_sqlite = url.starts_with("sqlite:");
     let pool = AnyPoolOptions::new()
         // SQLite writes one at a time anyway; a small pool keeps the file locks short.
         .max_connections(if is_sqlite { 4 } else { 16 })

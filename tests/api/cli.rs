@@ -755,6 +755,36 @@ fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("max_connections"));
+    // So is a value `serve` would refuse only as it starts (it passed the
+    // check): the same reading, connecting to nothing.
+    for (variable, value, named) in [
+        ("CLEF_MAIL_FROM", "not an address", "mail_from"),
+        ("CLEF_SMTP_URL", "http://mail.internal", "smtp_url"),
+        (
+            "CLEF_DATABASE_URL",
+            "mysql://db.internal/clef",
+            "database URL",
+        ),
+        ("CLEF_REDIS_URL", "http://cache.internal", "Redis URL"),
+        (
+            "CLEF_SMS_GATEWAY_BODY",
+            "{{ to | nosuchfilter }}",
+            "sms_gateway_body",
+        ),
+    ] {
+        let refused = Command::new(env!("CARGO_BIN_EXE_clef"))
+            .args(["config", "check"])
+            .current_dir(clef.data.path())
+            .env_remove("CLEF_DATABASE_URL")
+            .env_remove("CLEF_REDIS_URL")
+            .env("CLEF_SMS_GATEWAY_URL", "https://sms.example/send")
+            .env(variable, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{variable}: {stderr}");
+        assert!(stderr.contains(named), "{variable}: {stderr}");
+    }
 }
 
 /// `clef import`: a file with a bad row is refused whole, its row named,
