@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::{Mailer, SmsSender};
 use crate::keys::KeyRing;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Store};
 use crate::oidc::backchannel::Courier;
 use crate::oidc::claims::Subjects;
 use crate::oidc::discovery;
@@ -65,7 +65,32 @@ pub struct Clef {
     pub breaker: Arc<storage::Breaker>,
 }
 
+/// Which store an error chain comes from, if any.
+fn failing_store(cause: &anyhow::Error) -> Option<Store> {
+    cause.chain().find_map(|c| {
+        if c.is::<redis::RedisError>() {
+            Some(Store::short_lived)
+        } else if c.is::<sqlx::Error>() || c.is::<storage::DatabaseDown>() {
+            Some(Store::database)
+        } else {
+            None
+        }
+    })
+}
+
 impl Clef {
+    /// An internal failure counted by the store it came from (each is a
+    /// request someone did not get served, 503 or an error sent back to a
+    /// service), the database's breaker tripped when it is unreachable.
+    pub fn count_failure(&self, cause: &anyhow::Error) {
+        if let Some(store) = failing_store(cause) {
+            self.metrics.store_error(store);
+            if store == Store::database && storage::database_unreachable(cause) {
+                self.breaker.trip();
+            }
+        }
+    }
+
     /// Opens the database (migrating it), the short-lived store and the keys.
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
         let db = storage::open(&storage::database_url(&config)?).await?;

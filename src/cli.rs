@@ -312,6 +312,8 @@ impl ClientOptions {
 
 #[derive(Subcommand)]
 enum ClientCommand {
+    /// Registers a client: prints its client_id and, for a confidential
+    /// client, its secret (shown once: Clef keeps only its SHA-256)
     Create {
         #[arg(long)]
         name: String,

@@ -100,7 +100,30 @@ pub struct Metrics {
 }
 
 impl Default for Metrics {
+    /// Every label value an alert may watch is there from the start, at 0:
+    /// a series born at 1 with its first event is an increase Prometheus
+    /// does not see (`increase()` needs two samples).
     fn default() -> Self {
+        let metrics = Self::empty();
+        for outcome in [LoginResult::ok, LoginResult::failed, LoginResult::locked] {
+            drop(metrics.logins.get_or_create(&LoginLabels { outcome }));
+        }
+        for kind in [TokenKind::access_token, TokenKind::id_token] {
+            drop(metrics.tokens_issued.get_or_create(&TokenLabels { kind }));
+        }
+        for outcome in [Delivery::sent, Delivery::failed, Delivery::held_back] {
+            drop(metrics.mail.get_or_create(&MailLabels { outcome }));
+            drop(metrics.sms.get_or_create(&MailLabels { outcome }));
+        }
+        for store in [Store::database, Store::short_lived] {
+            drop(metrics.store_errors.get_or_create(&StoreLabels { store }));
+        }
+        metrics
+    }
+}
+
+impl Metrics {
+    fn empty() -> Self {
         Self {
             requests: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
@@ -115,9 +138,7 @@ impl Default for Metrics {
             exchange_batches: Histogram::new(exponential_buckets(1.0, 2.0, 7)),
         }
     }
-}
 
-impl Metrics {
     pub fn login(&self, outcome: LoginResult) {
         self.logins.get_or_create(&LoginLabels { outcome }).inc();
     }

@@ -583,6 +583,7 @@ pub async fn proceed(
         // too, and the service can tell its user to come back later.
         Err(Rejection::Internal(cause)) => {
             tracing::error!(error = format!("{cause:#}"), "authorization request failed");
+            app.count_failure(&cause);
             let error = OAuthError::from_internal(cause);
             let (redirect_uri, mode, state) = reply;
             let response = error_response(app, &redirect_uri, mode, state.as_deref(), &error);

@@ -16,7 +16,6 @@ use super::AppState;
 use super::pages::{self, no_store};
 use crate::accounts::PasswordError;
 use crate::domain::FieldError;
-use crate::metrics::Store;
 use crate::oidc::{ErrorCode, OAuthError};
 use crate::storage;
 
@@ -171,19 +170,6 @@ fn unavailable_page() -> Response {
     response
 }
 
-/// Which store an error chain comes from, if any.
-fn failing_store(cause: &anyhow::Error) -> Option<Store> {
-    cause.chain().find_map(|c| {
-        if c.is::<redis::RedisError>() {
-            Some(Store::short_lived)
-        } else if c.is::<sqlx::Error>() || c.is::<storage::DatabaseDown>() {
-            Some(Store::database)
-        } else {
-            None
-        }
-    })
-}
-
 /// RFC 9110 §10.2.3: when to try again after a 503 for an unavailable dependency.
 fn retry_after(response: &mut Response) {
     response.headers_mut().insert(
@@ -202,12 +188,7 @@ pub async fn log_internal_errors(State(app): AppState, request: Request, next: N
         app.metrics.hashing_rejected.inc();
     }
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
-        if let Some(store) = failing_store(cause) {
-            app.metrics.store_error(store);
-            if store == Store::database && storage::database_unreachable(cause) {
-                app.breaker.trip();
-            }
-        }
+        app.count_failure(cause);
         if response.status() == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(%method, %path, error = format!("{cause:#}"), "dependency unavailable");
         } else {

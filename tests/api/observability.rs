@@ -87,6 +87,12 @@ async fn metrics_count_requests_by_route_logins_by_outcome_and_tokens() {
         r#"clef_http_request_duration_seconds_count{route="/token"} 1"#,
         "clef_password_hashing_queue 0",
         "clef_password_hashing_rejected_total 0",
+        // Series an alert watches are there before their first event.
+        r#"clef_logins_total{outcome="locked"} 0"#,
+        r#"clef_store_errors_total{store="short_lived"} 0"#,
+        r#"clef_store_errors_total{store="database"} 0"#,
+        r#"clef_mail_total{outcome="failed"} 0"#,
+        r#"clef_sms_total{outcome="held_back"} 0"#,
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }

@@ -262,6 +262,7 @@ async fn assert_fails_fast(app: &TestApp, session: &Session, dependency: &str) {
 /// `temporarily_unavailable` (RFC 6749 §4.1.2.1), its `state` kept: not a
 /// page the client never hears of.
 async fn assert_authorize_tells_the_client(app: &TestApp, session: &Session, dependency: &str) {
+    let errors = store_errors(app, "short_lived").await;
     let url = authorize_url(app, &session.client.0, &[("state", "down-1")]);
     let (back, took) = timed(browser().get(url).send()).await;
     let back = back.unwrap();
@@ -282,6 +283,11 @@ async fn assert_authorize_tells_the_client(app: &TestApp, session: &Session, dep
     );
     assert_eq!(location_param(&back, "state").as_deref(), Some("down-1"));
     assert_eq!(location_param(&back, "code"), None);
+    // Counted where operators' alerts look, though not a 5xx.
+    assert!(
+        store_errors(app, "short_lived").await > errors,
+        "/authorize's failure counted in /metrics"
+    );
 }
 
 /// `clef_store_errors_total{store="…"}` as `/metrics` shows it.
