@@ -193,7 +193,7 @@ enum StaffCommand {
         #[arg(long = "establishment", required_unless_present = "academy")]
         establishments: Vec<String>,
         /// The academy operator: every establishment.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "establishments")]
         academy: bool,
         /// Read the password from the first line of standard input.
         #[arg(long)]

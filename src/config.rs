@@ -345,7 +345,24 @@ impl Config {
                     .filter(|name| SECRET_URLS.contains(&name.as_str()))
                     .collect();
                 if secret.is_empty() {
-                    anyhow::anyhow!("configuration: {e}")
+                    // Each bad setting by its names in the file and in the
+                    // environment, and what is wrong with it (figment's own
+                    // message names the provider, a Rust type).
+                    let named: Vec<String> = e
+                        .into_iter()
+                        .map(|e| match e.path.last() {
+                            Some(_) if matches!(e.kind, figment::error::Kind::UnknownField(..)) => {
+                                e.kind.to_string()
+                            }
+                            Some(name) => format!(
+                                "{name} (CLEF_{}): {}",
+                                name.to_ascii_uppercase(),
+                                e.kind
+                            ),
+                            None => e.kind.to_string(),
+                        })
+                        .collect();
+                    anyhow::anyhow!("configuration: {}", named.join("; "))
                 } else {
                     anyhow::anyhow!(
                         "configuration: {} is not a valid URL (its value is not shown: it may hold a secret)",
@@ -740,5 +757,21 @@ mod tests {
         assert_eq!(config.header_read_timeout, 5);
         assert_eq!(config.request_timeout, 20);
         assert!(Config::from_sources(None, env(&[("CLEF_HEADER_READ_TIMEOUT", "0")])).is_err());
+    }
+
+    #[test]
+    fn a_bad_value_is_named_by_its_setting_and_its_variable() {
+        let refused = Config::from_sources(None, env(&[("CLEF_SESSION_TTL", "abc")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.starts_with("configuration: session_ttl (CLEF_SESSION_TTL): invalid type"),
+            "{refused}"
+        );
+        // Not figment's provider or a Rust type.
+        assert!(
+            !refused.contains("src/") && !refused.contains("BTreeMap"),
+            "{refused}"
+        );
     }
 }
