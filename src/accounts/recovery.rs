@@ -328,7 +328,9 @@ fn after_answer(
     let app = app.clone();
     let locale = crate::domain::Locale::current();
     let background = app.background.clone();
-    background.spawn(locale.scope(async move {
+    // In the request's span: its log lines carry the request's id.
+    let span = tracing::Span::current();
+    background.spawn(tracing::Instrument::instrument(locale.scope(async move {
         let outcome = work.await.unwrap_or_else(|e| {
             tracing::error!(reference = reference.as_str(), error = crate::delivery::mail::masked_error(&e), "recovery message not sent");
             Outcome::Failed
@@ -342,7 +344,7 @@ fn after_answer(
         {
             tracing::error!(reference = reference.as_str(), error = %e, "recovery outcome not recorded");
         }
-    }));
+    }), span));
 }
 
 async fn send_reminder(app: Arc<Clef>, accounts: Vec<Account>) -> anyhow::Result<Outcome> {

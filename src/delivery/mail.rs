@@ -204,10 +204,12 @@ impl Mailer {
     /// recovery screens). A failure is logged and counted, as with `send`.
     pub fn dispatch(&self, mail: Mail) {
         let mailer = self.clone();
-        tokio::spawn(async move {
+        // In the request's span: its log lines carry the request's id.
+        let send = async move {
             // `send` logs and counts the failure; no one is waiting for it.
             let _ = mailer.send(mail).await;
-        });
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(send));
     }
 
     pub async fn send(&self, mail: Mail) -> anyhow::Result<()> {

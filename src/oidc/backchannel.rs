@@ -114,13 +114,18 @@ impl Courier {
             return false;
         };
         let courier = self.clone();
-        tokio::spawn(async move {
-            courier
-                .post(&uri, &letter, &client_id, reach, &client_slots.sending)
-                .await;
-            drop((place, client_slots));
-            courier.forget_idle(&client_id);
-        });
+        // In the request's span: its log lines carry the request's id.
+        let span = tracing::Span::current();
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                courier
+                    .post(&uri, &letter, &client_id, reach, &client_slots.sending)
+                    .await;
+                drop((place, client_slots));
+                courier.forget_idle(&client_id);
+            },
+            span,
+        ));
         true
     }
 

@@ -139,6 +139,32 @@ async fn a_failed_login_logs_the_identifier_with_the_request_id_and_client_addre
     // is logged as a keyed tag, never as typed.
     let swapped = failed_login(&address, "2BUYJ9C8", "essai-log-8", "198.51.100.77").await;
     assert_eq!(swapped.status(), 401);
+    // A mail sent after the answer (the identifier reminder) is logged in
+    // the request's span too: an undelivered mail is traced to its request.
+    let browser = browser();
+    let page = page_text(&browser, &format!("{address}/identifiant-oublie")).await;
+    let asked = browser
+        .post(format!("{address}/identifiant-oublie"))
+        .header("x-request-id", "essai-log-9")
+        .form(&[
+            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
+            ("email", "claire.martin@example.org"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    let mut sent = false;
+    for _ in 0..50 {
+        sent = std::fs::read_to_string(&log_path)
+            .unwrap()
+            .contains("mail sent");
+        if sent {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(sent, "the reminder went out");
     let _ = child.kill();
     let _ = child.wait();
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -161,6 +187,9 @@ async fn a_failed_login_logs_the_identifier_with_the_request_id_and_client_addre
         .nth(1)
         .expect("the second failed login");
     assert!(swapped.contains("\"identifier\":\"inconnu:"), "{swapped}");
+    let mail = log.lines().find(|line| line.contains("mail sent")).unwrap();
+    let mail: serde_json::Value = serde_json::from_str(mail).unwrap();
+    assert_eq!(mail["span"]["request_id"], "essai-log-9", "{mail}");
 }
 
 /// The audit trail keeps what was typed in the identifier box only when it
