@@ -50,7 +50,15 @@ pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
     // The language link comes back to this form of this request, not to the
     // address that showed it (an /authorize whose pushed request is spent,
     // whose `ui_locales` would win over the choice; a POST).
-    let lang_back = pending.map(|id| format!("/login?request={id}"));
+    let lang_back = match pending {
+        Some(id) => Some(format!("/login?request={id}")),
+        // A letter's first connection stays one (an identifier is plain text).
+        None if activation => Some(format!(
+            "/activation?identifiant={}",
+            url::form_urlencoded::byte_serialize(identifier.as_bytes()).collect::<String>()
+        )),
+        None => None,
+    };
     pages::form(app, jar, status, "pages/login.html", |csrf| {
         minijinja::context! { pending, client_name, identifier, error, csrf, activation, signed_in_as, lang_back }
     })
@@ -155,6 +163,9 @@ pub async fn submit(
         ),
         None => (None, None),
     };
+    // A letter's first connection (its QR code's page) stays one when a
+    // password is mistyped: the letter's wording, not the sign-in's.
+    let activation = params.get("activation") == Some("1");
     let again = |jar: CookieJar, identifier: &str, error: &str, status: StatusCode| {
         let page = FormPage {
             pending: pending_id.as_deref(),
@@ -162,7 +173,7 @@ pub async fn submit(
             identifier,
             error: Some(error),
             status,
-            activation: false,
+            activation,
             signed_in_as: signed_in_as.as_deref(),
         };
         form_page(&app, jar, page)

@@ -358,8 +358,11 @@ pub async fn submit_login(
         ("identifier", identifier.to_owned()),
         ("password", password.to_owned()),
     ];
-    if let Some(request) = input_value(page, "request") {
-        form.push(("request", request));
+    // The form's hidden fields, as a browser sends them.
+    for hidden in ["request", "activation"] {
+        if let Some(value) = input_value(page, hidden) {
+            form.push((hidden, value));
+        }
     }
     browser
         .post(app.url("/login"))

@@ -1294,3 +1294,32 @@ async fn a_correction_racing_a_confirmation_leaves_the_confirmed_address() {
     assert!(after.email_verified_at.is_some());
     assert!(!app.outbox().iter().any(|m| m.to == "autre@example.org"));
 }
+
+/// A letter's QR code leads to its first connection; a mistyped letter
+/// password keeps that page's wording (it became the sign-in's: « Votre mot
+/// de passe »), and its language link stays on it.
+#[tokio::test]
+async fn a_mistyped_letter_password_stays_on_the_first_connection() {
+    let school = school().await;
+    let browser = browser();
+    let page = page_text(
+        &browser,
+        &school.app.url("/activation?identifiant=marc.baillet"),
+    )
+    .await;
+    assert!(page.contains("<h1>Première connexion</h1>"), "{page}");
+    let wrong = submit_login(&school.app, &browser, &page, "marc.baillet", "PASBON12").await;
+    assert_eq!(wrong.status(), 401);
+    let wrong = wrong.text().await.unwrap();
+    assert!(wrong.contains("<h1>Première connexion</h1>"), "{wrong}");
+    assert!(wrong.contains("Mot de passe provisoire (sur votre courrier)"));
+    assert!(
+        language_link(&wrong).ends_with("next=%2Factivation%3Fidentifiant%3Dmarc.baillet"),
+        "{}",
+        language_link(&wrong)
+    );
+    // The right one goes on to the letter's step.
+    let password = school.letter_password("marc.baillet").await;
+    let right = submit_login(&school.app, &browser, &wrong, "marc.baillet", &password).await;
+    assert_eq!(location(&right), "/premiere-connexion");
+}
