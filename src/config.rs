@@ -114,6 +114,9 @@ pub struct Config {
     pub registration_open: bool,
     /// Audit events are kept this many days.
     pub audit_retention_days: i64,
+    /// The time zone dates are shown in on the pages (IANA name: an overseas
+    /// académie's own, `America/Cayenne`, `Indian/Reunion`…).
+    pub time_zone: String,
 }
 
 /// Which header carries the client's address through the trusted proxies.
@@ -173,6 +176,7 @@ impl Default for Config {
             sms_daily_limit: 1000,
             registration_open: false,
             audit_retention_days: 365,
+            time_zone: "Europe/Paris".into(),
         }
     }
 }
@@ -452,6 +456,12 @@ impl Config {
         if !(1..=3650).contains(&self.audit_retention_days) {
             bail!("audit_retention_days is between 1 and 3650");
         }
+        if jiff::tz::TimeZone::get(&self.time_zone).is_err() {
+            bail!(
+                "time_zone must be an IANA time zone name (Europe/Paris, Indian/Reunion…), got {:?}",
+                self.time_zone
+            );
+        }
         if !(300..=7 * 24 * 3600).contains(&self.recovery_link_ttl) {
             bail!("recovery_link_ttl is between 300 seconds and 7 days");
         }
@@ -471,6 +481,11 @@ impl Config {
             bail!("sms_sender has 1 to 11 characters");
         }
         Ok(())
+    }
+
+    /// The time zone of [`Self::time_zone`] (checked at load).
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
     /// The outbox folder for mail (and later SMS) when no gateway is configured.
@@ -757,6 +772,16 @@ mod tests {
         assert_eq!(config.header_read_timeout, 5);
         assert_eq!(config.request_timeout, 20);
         assert!(Config::from_sources(None, env(&[("CLEF_HEADER_READ_TIMEOUT", "0")])).is_err());
+    }
+
+    #[test]
+    fn the_time_zone_is_paris_unless_set_and_must_exist() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(config.zone().iana_name(), Some("Europe/Paris"));
+        let reunion = Config::from_sources(None, env(&[("CLEF_TIME_ZONE", "Indian/Reunion")]));
+        assert_eq!(reunion.unwrap().zone().iana_name(), Some("Indian/Reunion"));
+        let refused = Config::from_sources(None, env(&[("CLEF_TIME_ZONE", "Paris")]));
+        assert!(refused.unwrap_err().to_string().contains("time_zone"));
     }
 
     #[test]

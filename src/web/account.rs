@@ -18,16 +18,24 @@ use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
 use crate::oidc::{clients, consent, logout, session};
 
-pub(super) fn datetime(unix: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!(
-            "{:02}/{:02}/{} à {:02}:{:02} (UTC)",
-            t.day(),
-            u8::from(t.month()),
-            t.year(),
-            t.hour(),
-            t.minute()
-        ),
+/// A moment as the pages show it, in the académie's time zone (`time_zone`).
+pub(super) fn datetime(app: &Clef, unix: i64) -> String {
+    shown_at(app.config.zone(), unix)
+}
+
+fn shown_at(zone: jiff::tz::TimeZone, unix: i64) -> String {
+    match jiff::Timestamp::from_second(unix) {
+        Ok(t) => {
+            let t = t.to_zoned(zone);
+            format!(
+                "{:02}/{:02}/{} à {:02}:{:02}",
+                t.day(),
+                t.month(),
+                t.year(),
+                t.hour(),
+                t.minute()
+            )
+        }
         Err(_) => String::new(),
     }
 }
@@ -72,8 +80,8 @@ async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists
         .map(|s| {
             minijinja::context! {
                 device => device_label(&s.device),
-                opened => datetime(s.created_at),
-                last_seen => datetime(s.last_seen_at),
+                opened => datetime(app, s.created_at),
+                last_seen => datetime(app, s.last_seen_at),
                 current => s.sid == current_sid,
             }
         })
@@ -97,7 +105,7 @@ async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists
             minijinja::context! {
                 client_id => &a.client_id,
                 name => &a.client_name,
-                since => datetime(a.granted_at),
+                since => datetime(app, a.granted_at),
                 items,
             }
         })
@@ -146,7 +154,7 @@ fn render(
             email => &account.email,
             email_verified => account.email_verified_at.is_some(),
             pending_email => &account.pending_email,
-            last_login => account.last_login_at.map(datetime),
+            last_login => account.last_login_at.map(|at| datetime(app, at)),
             rule => activation::password_rule(app).describe(),
             sessions => lists.sessions,
             applications => lists.applications,
@@ -400,4 +408,27 @@ pub async fn withdraw_consent(
     });
     let section = Section::Top;
     outcome(&app, jar, &account, &session.sid, section, result).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_shown_in_the_academie_s_time_zone() {
+        let zone = |name| jiff::tz::TimeZone::get(name).unwrap();
+        // 2026-07-01 12:00 UTC: summer time in Paris; 2026-01-15 12:00 UTC: winter.
+        assert_eq!(
+            shown_at(zone("Europe/Paris"), 1_782_907_200),
+            "01/07/2026 à 14:00"
+        );
+        assert_eq!(
+            shown_at(zone("Europe/Paris"), 1_768_478_400),
+            "15/01/2026 à 13:00"
+        );
+        assert_eq!(
+            shown_at(zone("Indian/Reunion"), 1_782_907_200),
+            "01/07/2026 à 16:00"
+        );
+    }
 }

@@ -411,7 +411,7 @@ pub async fn account(
         .into_iter()
         .map(|e| {
             minijinja::context! {
-                at => super::account::datetime(e.at), event => event_label(&e.event, e.detail.as_deref()),
+                at => super::account::datetime(&app, e.at), event => event_label(&e.event, e.detail.as_deref()),
                 outcome => outcome_label(&e.outcome),
                 by_staff => e.actor_id.is_some(),
             }

@@ -126,11 +126,12 @@ fn pattern(french: &str) -> Option<String> {
         ));
     }
     if let Some((date, time)) = french.split_once(" à ")
-        && let Some(time) = time.strip_suffix(" (UTC)")
         && date.len() == 10
         && time.len() == 5
+        && date.bytes().all(|b| b.is_ascii_digit() || b == b'/')
+        && time.bytes().all(|b| b.is_ascii_digit() || b == b':')
     {
-        return Some(format!("{date} at {time} (UTC)"));
+        return Some(format!("{date} at {time}"));
     }
     if let Some((browser, system)) = french.split_once(" sur ")
         && french.len() < 48
@@ -981,8 +982,8 @@ mod tests {
             Some("The password does not follow the rule. Password: 8 to 14 characters, with both letters and digits.")
         );
         assert_eq!(
-            english("03/09/2026 à 14:05 (UTC)").as_deref(),
-            Some("03/09/2026 at 14:05 (UTC)")
+            english("03/09/2026 à 14:05").as_deref(),
+            Some("03/09/2026 at 14:05")
         );
         assert_eq!(
             english("Firefox sur Windows").as_deref(),

@@ -194,12 +194,12 @@ mod tests {
             activation => true, client_name => "Service", error => "Identifiant ou mot de passe incorrect.",
             notice => "Votre mot de passe a été modifié.", identifier => "lea", name => "Léa",
             email => "l@example.org", email_verified => false, pending_email => "n@example.org",
-            last_login => "03/09/2026 à 14:05 (UTC)", can_resend => true, csrf => "x", signed_in => true,
+            last_login => "03/09/2026 à 14:05", can_resend => true, csrf => "x", signed_in => true,
             rule => "Mot de passe : 8 à 14 caractères, chiffres et lettres obligatoires.",
             sessions => [minijinja::context! { device => "Firefox sur Windows", current => true,
-                opened => "03/09/2026 à 14:05 (UTC)", last_seen => "03/09/2026 à 14:05 (UTC)" }],
+                opened => "03/09/2026 à 14:05", last_seen => "03/09/2026 à 14:05" }],
             applications => [minijinja::context! { name => "Service", client_id => "c",
-                since => "03/09/2026 à 14:05 (UTC)",
+                since => "03/09/2026 à 14:05",
                 items => [minijinja::context! { text => "votre adresse mail", names => ["Zoé Martin"] }] }],
             items => [minijinja::context! { text => "votre identifiant Clef, pour vous reconnaître", names => ["Zoé Martin"] }],
             third_party => true,
@@ -221,7 +221,7 @@ mod tests {
             accounts => [minijinja::context! { id => "a", identifier => "lea", kind => "student", state => "active", name => "Lea", class => "5 B" }],
             classes => ["5 B"], class => "5 B", page => 2, more => true, previous => 1, next => 3, q => "",
             kind => "guardian", children => [minijinja::context! { id => "c", name => "Lea" }], provisional => true, closed => false, reauth => true,
-            trail => [minijinja::context! { at => "03/09/2026 à 14:05 (UTC)", event => "login", outcome => "ok", address => "192.0.2.1", detail => "x", by_staff => true }],
+            trail => [minijinja::context! { at => "03/09/2026 à 14:05", event => "login", outcome => "ok", address => "192.0.2.1", detail => "x", by_staff => true }],
         };
         for (name, _) in TEMPLATES {
             let html = super::super::locale::speaking(super::super::locale::Locale::En, || {
