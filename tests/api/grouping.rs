@@ -214,6 +214,13 @@ async fn the_seed_scenario_a_parent_groups_the_letter_account_of_a_second_child(
     .await;
     assert_eq!(status, 400, "Dylan's birth date is not on Florian's letter");
     assert!(page.contains("La date de naissance ne correspond pas"));
+    // The field in error has the focus, not the identifier's.
+    let focused: Vec<&str> = page
+        .split("<input")
+        .filter(|input| input.contains("autofocus"))
+        .collect();
+    assert_eq!(focused.len(), 1, "{page}");
+    assert!(focused[0].contains(r#"id="birthdate""#), "{}", focused[0]);
     let (status, confirmation) = propose(
         &app,
         &browser,
