@@ -503,11 +503,14 @@ try {
     assert.equal(await sms.count(), 1, 'radio "Par SMS, au numéro …"');
     assert.equal(await sms.getAttribute('value'), 'sms');
     assert.equal(await form.getByRole('radio').count(), 2, 'two choices');
-    const label = (await page.locator(`label[for="${await sms.getAttribute('id')}"]`).innerText()).replace(/\s+/g, ' ').trim();
-    const masked = label.replace(/^Par SMS, au numéro /, '');
-    assert.ok(masked.endsWith('78'), `the number ends in 78: « ${label} »`);
+    const label = page.locator(`label[for="${await sms.getAttribute('id')}"]`);
+    const masked = (await label.locator('[aria-hidden="true"]').innerText()).replace(/\s+/g, ' ').trim();
+    assert.ok(masked.endsWith('78'), `the number ends in 78: « ${masked} »`);
     const digits = masked.replace(/\D/g, '');
-    assert.equal(digits, '78', `only the last two digits show, in one shape for every number: « ${label} »`);
+    assert.equal(digits, '78', `only the last two digits show, in one shape for every number: « ${masked} »`);
+    // Read out by its ending, not as a row of bullets.
+    assert.equal(await form.getByRole('radio', { name: 'Par SMS, au numéro se terminant par 78', exact: true }).count(), 1,
+      'the radio is named « Par SMS, au numéro se terminant par 78 »');
     assert.equal(await form.getByRole('button', { name: 'Valider', exact: true }).count(), 1, 'button "Valider"');
   });
 
