@@ -518,8 +518,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{}: {roles} role(s) left", account.identifier);
                 }
                 Revoked::Closed => {
-                    crate::oidc::logout::sign_out_everywhere(&app, &account.id).await?;
+                    // Closed with the commit above; what may fail now (the
+                    // short-lived store down) is ending its sessions' records
+                    // and telling their services: said so, not as a refusal.
                     println!("{}: no role left, account closed", account.identifier);
+                    crate::oidc::logout::sign_out_everywhere(&app, &account.id)
+                        .await
+                        .context("the account is closed, but its sessions were not all ended nor their services told; run the command again once the store answers")?;
                 }
             }
             Ok(())

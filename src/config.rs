@@ -21,6 +21,7 @@ pub struct Config {
     /// `listen`, to be kept off the proxy's public side.
     pub metrics_listen: Option<SocketAddr>,
     /// The issuer URL; every absolute URL Clef emits derives from it.
+    #[serde(serialize_with = "issuer_shown")]
     pub issuer: Url,
     /// Folder for the embedded database and the outboxes.
     pub data_dir: PathBuf,
@@ -233,6 +234,11 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// The issuer as tokens and discovery say it (no trailing slash).
+fn issuer_shown<S: serde::Serializer>(issuer: &Url, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(issuer.as_str().trim_end_matches('/'))
+}
+
 fn url_shown<S: serde::Serializer>(url: &Option<Url>, s: S) -> Result<S::Ok, S::Error> {
     match url {
         Some(url) => s.serialize_str(&shown_url(url)),
@@ -379,8 +385,31 @@ impl Config {
     }
 
     /// The effective configuration as TOML, secrets masked (`clef config check`).
+    /// The stores in use head it: an unset URL has no line of its own.
     pub fn describe(&self) -> anyhow::Result<String> {
-        Ok(toml::to_string(self)?)
+        let database = match &self.database_url {
+            Some(_) => "database_url".to_owned(),
+            None => format!(
+                "SQLite in {} (database_url unset)",
+                self.data_dir.join("clef.db").display()
+            ),
+        };
+        let store = match &self.redis_url {
+            Some(_) if self.redis_cluster => "Redis Cluster at redis_url",
+            Some(_) => "Redis at redis_url",
+            None => "in this process (redis_url unset): one instance only",
+        };
+        let mail = match &self.smtp_url {
+            Some(_) => "SMTP at smtp_url".to_owned(),
+            None => format!(
+                "written to {} (smtp_url unset)",
+                self.outbox_dir().join("mail").display()
+            ),
+        };
+        Ok(format!(
+            "# database: {database}\n# short-lived store: {store}\n# mail: {mail}\n{}",
+            toml::to_string(self)?
+        ))
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -719,6 +748,17 @@ mod tests {
         // Without secrets, the description is a configuration file of its own.
         let (_dir, path) = file(&Config::default().describe().unwrap());
         Config::from_sources(Some(&path), env(&[])).unwrap();
+        // The issuer as tokens say it; the stores in use said when unset.
+        let text = Config::default().describe().unwrap();
+        assert!(
+            text.contains("issuer = \"http://localhost:8080\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("# database: SQLite in "), "{text}");
+        assert!(
+            text.contains("# short-lived store: in this process"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -56,12 +56,15 @@ pub fn run(dir: &Path, command: KeysCommand, now: i64) -> anyhow::Result<()> {
             for path in &rotation.deleted {
                 println!("deleted {} (past its retention)", path.display());
             }
+            // A folder's first key of an algorithm signs at once; a new one
+            // beside a signing key after the publication delay.
+            let keys = super::list(dir, now)?;
             for path in &rotation.created {
-                println!(
-                    "created {}: published now, signs from {}",
-                    path.display(),
-                    date(now + PUBLICATION_DELAY)
+                let shown = keys.iter().find(|key| &key.path == path).map_or_else(
+                    || format!("published (signs from {})", date(now + PUBLICATION_DELAY)),
+                    |key| state(key.state),
                 );
+                println!("created {}: {shown}", path.display());
             }
             println!(
                 "running instances pick the keys up within {} s; no restart needed",

@@ -381,6 +381,11 @@ fn clef_keys_rotate_and_list() {
         rotated.contains("created ") && rotated.contains("es256-"),
         "{rotated}"
     );
+    // The folder's first key of its algorithm signs at once, and says so.
+    assert!(
+        rotated.lines().next().unwrap().ends_with(": signing"),
+        "{rotated}"
+    );
     let listed = ok(&["keys", "list"]);
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines.len(), 1, "{listed}");
@@ -401,6 +406,11 @@ fn clef_keys_rotate_and_list() {
 
     let rotated = ok(&["keys", "rotate"]);
     assert_eq!(rotated.matches("created ").count(), 3, "{rotated}");
+    assert_eq!(
+        rotated.matches(": published (signs from ").count(),
+        3,
+        "{rotated}"
+    );
     let listed = ok(&["keys", "list"]);
     assert_eq!(listed.lines().count(), 6, "{listed}");
     assert_eq!(listed.matches("  signing").count(), 3, "{listed}");
