@@ -284,6 +284,13 @@ impl FromRequestParts<Arc<Clef>> for ClientAddress {
     }
 }
 
+/// Whether `peer` is one of the `trusted` proxies, whose forwarding headers
+/// and request id are believed (an IPv4 peer written as IPv6 is its IPv4).
+pub fn is_trusted_proxy(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    let peer = peer.to_canonical();
+    trusted.iter().any(|net| net.contains(&peer))
+}
+
 /// See [`ClientAddress`]. Only `header` is read (`X-Forwarded-For` or
 /// `Forwarded`), never the other: a proxy that writes one passes a client's
 /// own copy of the other through. A hop that cannot be read ends the walk at
@@ -296,7 +303,7 @@ pub fn client_address(
     header: ForwardedHeader,
 ) -> IpAddr {
     let peer = peer.to_canonical();
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: &IpAddr| is_trusted_proxy(*ip, trusted);
     if !is_trusted(&peer) {
         return peer;
     }
@@ -411,6 +418,14 @@ mod tests {
         for (agent, label) in cases {
             assert_eq!(device_label(agent), label, "{agent}");
         }
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_one_whatever_its_address_s_spelling() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(is_trusted_proxy(ip("10.0.0.1"), &trusted));
+        assert!(is_trusted_proxy(ip("::ffff:10.0.0.1"), &trusted));
+        assert!(!is_trusted_proxy(ip("203.0.113.5"), &trusted));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 
 use super::AppState;
-use super::extract::client_address;
+use super::extract::{client_address, is_trusted_proxy};
 use crate::app::Clef;
 use crate::metrics::{RequestLabels, RouteLabels};
 
@@ -24,12 +24,7 @@ pub async fn sane_request_id(State(app): AppState, mut request: Request) -> Requ
     let from_proxy = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ConnectInfo(peer)| {
-            app.config
-                .trusted_proxies
-                .iter()
-                .any(|net| net.contains(&peer.ip()))
-        });
+        .is_some_and(|ConnectInfo(peer)| is_trusted_proxy(peer.ip(), &app.config.trusted_proxies));
     let headers = request.headers();
     let mut ids = headers.get_all("x-request-id").iter();
     let sane = from_proxy
