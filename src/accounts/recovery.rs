@@ -329,8 +329,7 @@ fn after_answer(
     let locale = crate::domain::Locale::current();
     let background = app.background.clone();
     // In the request's span: its log lines carry the request's id.
-    let span = tracing::Span::current();
-    background.spawn(tracing::Instrument::instrument(locale.scope(async move {
+    background.spawn(tracing::Instrument::in_current_span(locale.scope(async move {
         let outcome = work.await.unwrap_or_else(|e| {
             tracing::error!(reference = reference.as_str(), error = crate::delivery::mail::masked_error(&e), "recovery message not sent");
             Outcome::Failed
@@ -344,7 +343,7 @@ fn after_answer(
         {
             tracing::error!(reference = reference.as_str(), error = %e, "recovery outcome not recorded");
         }
-    }), span));
+    })));
 }
 
 async fn send_reminder(app: Arc<Clef>, accounts: Vec<Account>) -> anyhow::Result<Outcome> {

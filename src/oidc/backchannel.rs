@@ -115,17 +115,14 @@ impl Courier {
         };
         let courier = self.clone();
         // In the request's span: its log lines carry the request's id.
-        let span = tracing::Span::current();
-        tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                courier
-                    .post(&uri, &letter, &client_id, reach, &client_slots.sending)
-                    .await;
-                drop((place, client_slots));
-                courier.forget_idle(&client_id);
-            },
-            span,
-        ));
+        let deliver = async move {
+            courier
+                .post(&uri, &letter, &client_id, reach, &client_slots.sending)
+                .await;
+            drop((place, client_slots));
+            courier.forget_idle(&client_id);
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(deliver));
         true
     }
 

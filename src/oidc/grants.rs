@@ -234,13 +234,19 @@ impl AccessTokens {
         }
     }
 
+    /// How long an access token lives, and what is kept about it.
+    fn lifetime(&self) -> Duration {
+        Duration::from_secs(self.ttl.max(1) as u64)
+    }
+
     /// Remembers that `id` was issued with the refresh token `refresh_id`;
     /// ends it at once if a retry ended that refresh token meanwhile. (Each
     /// side writes, then reads the other's: of a refresh and its retry
     /// racing, at least one sees the other.)
     pub async fn issued_with(&self, refresh_id: &str, id: &GrantId) -> anyhow::Result<()> {
-        let ttl = Duration::from_secs(self.ttl.max(1) as u64);
-        self.with_refresh.put(refresh_id, &id.0, ttl).await?;
+        self.with_refresh
+            .put(refresh_id, &id.0, self.lifetime())
+            .await?;
         if self.superseded.get(refresh_id).await?.is_some() {
             self.grants.delete(&id.0).await?;
         }
@@ -249,8 +255,9 @@ impl AccessTokens {
 
     /// A refresh token a retry ended takes the access token issued with it.
     pub async fn revoke_issued_with(&self, refresh_id: &str) -> anyhow::Result<()> {
-        let ttl = Duration::from_secs(self.ttl.max(1) as u64);
-        self.superseded.put(refresh_id, &true, ttl).await?;
+        self.superseded
+            .put(refresh_id, &true, self.lifetime())
+            .await?;
         if let Some(id) = self.with_refresh.take(refresh_id).await? {
             self.grants.delete(&id).await?;
         }
@@ -261,9 +268,7 @@ impl AccessTokens {
     pub async fn issue(&self, grant: &AccessGrant) -> anyhow::Result<(String, GrantId)> {
         let token = random_token(32);
         let id = GrantId::of(&token);
-        self.grants
-            .put(&id.0, grant, Duration::from_secs(self.ttl.max(1) as u64))
-            .await?;
+        self.grants.put(&id.0, grant, self.lifetime()).await?;
         Ok((token, id))
     }
 

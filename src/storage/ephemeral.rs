@@ -446,9 +446,13 @@ pub fn check_url(url: &str, cluster: bool) -> anyhow::Result<()> {
     if cluster {
         cluster_client(url)?;
     } else {
-        redis::Client::open(url).context("parsing the Redis URL")?;
+        client(url)?;
     }
     Ok(())
+}
+
+fn client(url: &str) -> anyhow::Result<redis::Client> {
+    redis::Client::open(url).context("parsing the Redis URL")
 }
 
 fn cluster_client(url: &str) -> anyhow::Result<ClusterClient> {
@@ -476,7 +480,7 @@ impl RedisStore {
                 client.get_pending_async_connection_with_config(ClusterConfig::new()),
             )
         } else {
-            let client = redis::Client::open(url).context("parsing the Redis URL")?;
+            let client = client(url)?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))
