@@ -106,6 +106,9 @@ pub struct Account {
     pub establishment_id: Option<String>,
     pub class_name: Option<String>,
     pub last_login_at: Option<i64>,
+    /// The sign-in before the last one (the last one is the current
+    /// session's, most of the time).
+    pub previous_login_at: Option<i64>,
     pub created_at: i64,
     /// When the notification letter was issued (provisional accounts).
     pub letter_date: Option<i64>,

@@ -101,6 +101,7 @@ pub async fn create_account(db: &Db, new: NewAccount, now: i64) -> Result<Accoun
         establishment_id: school.as_ref().map(|(id, _)| id.clone()),
         class_name: school.map(|(_, class)| class),
         last_login_at: None,
+        previous_login_at: None,
         created_at: now,
         letter_date: None,
         provisional_password: None,
@@ -133,7 +134,7 @@ pub async fn create_account(db: &Db, new: NewAccount, now: i64) -> Result<Accoun
 }
 
 const ACCOUNT_COLUMNS: &str = "id, identifier, kind, state, given_name, family_name, birthdate, email, \
-     email_verified_at, pending_email, phone, password_hash, establishment_id, class_name, last_login_at, created_at, \
+     email_verified_at, pending_email, phone, password_hash, establishment_id, class_name, last_login_at, previous_login_at, created_at, \
      letter_date, provisional_password";
 
 fn account_from(row: &AnyRow) -> Result<Account, sqlx::Error> {
@@ -159,6 +160,7 @@ fn account_from(row: &AnyRow) -> Result<Account, sqlx::Error> {
         establishment_id: row.try_get("establishment_id")?,
         class_name: row.try_get("class_name")?,
         last_login_at: row.try_get("last_login_at")?,
+        previous_login_at: row.try_get("previous_login_at")?,
         created_at: row.try_get("created_at")?,
         letter_date: row.try_get("letter_date")?,
         provisional_password: row.try_get("provisional_password")?,
@@ -250,7 +252,8 @@ pub async fn set_phone(
     Ok(())
 }
 
-/// Records a login and answers the account's session epoch, which the new
+/// Records a login (the last one becomes the previous one, which « Mon
+/// compte » shows) and answers the account's session epoch, which the new
 /// session carries; `None` if the credentials checked (the account's
 /// [`Account::credential_stamp`] then) have changed since: a password reset
 /// or change landed between the check and now, and moved the epoch on with
@@ -263,7 +266,7 @@ pub async fn record_login(
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE accounts SET last_login_at = $1, locale = $3 \
+        "UPDATE accounts SET previous_login_at = last_login_at, last_login_at = $1, locale = $3 \
          WHERE id = $2 AND COALESCE(password_hash, provisional_password, '') = $4 \
          RETURNING session_epoch",
     )

@@ -134,6 +134,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client request object alg",
         include_str!("../../migrations/0019_client_request_object_alg.sql"),
     ),
+    (
+        20,
+        "previous login",
+        include_str!("../../migrations/0020_previous_login.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

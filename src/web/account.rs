@@ -154,7 +154,7 @@ fn render(
             email => &account.email,
             email_verified => account.email_verified_at.is_some(),
             pending_email => &account.pending_email,
-            last_login => account.last_login_at.map(|at| datetime(app, at)),
+            last_login => account.previous_login_at.map(|at| datetime(app, at)),
             rule => activation::password_rule(app).describe(),
             sessions => lists.sessions,
             applications => lists.applications,

@@ -820,6 +820,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "validée" => "validated",
         "non validée" => "not validated",
         "aucune" => "none",
+        "aucune avant celle-ci" => "none before this one",
         "Nouvelle adresse en attente de validation" => "New address waiting for validation",
         "Dernière connexion" => "Last sign-in",
         "Renvoyer un email de validation" => "Resend a validation email",

@@ -836,6 +836,40 @@ async fn a_new_address_is_not_told_to_an_old_one_never_confirmed() {
     );
 }
 
+/// « Dernière connexion » is the sign-in before the one that opened the page,
+/// so a parent can spot a sign-in that was not theirs.
+#[tokio::test]
+async fn my_account_shows_the_sign_in_before_this_one() {
+    let app = spawn_app().await;
+    app.family().await;
+    let account_page = async || {
+        let browser = browser();
+        let login = browser.get(app.url("/login")).send().await.unwrap();
+        let login = login.text().await.unwrap();
+        let signed_in = submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
+        assert_eq!(location(&signed_in), "/compte");
+        let page = browser.get(app.url("/compte")).send().await.unwrap();
+        page.text().await.unwrap()
+    };
+    let first = account_page().await;
+    assert!(
+        first.contains("<dt>Dernière connexion</dt><dd>aucune avant celle-ci</dd>"),
+        "{first}"
+    );
+    let first_at = app.app.now();
+    app.clock.advance(3 * 86_400);
+    let second = account_page().await;
+    let first_at = jiff::Timestamp::from_second(first_at)
+        .unwrap()
+        .to_zoned(app.app.config.zone());
+    // As minijinja escapes it: `/` is `&#x2f;`.
+    let shown = first_at.strftime("%d&#x2f;%m&#x2f;%Y à %H:%M");
+    assert!(
+        second.contains(&format!("<dt>Dernière connexion</dt><dd>{shown}</dd>")),
+        "the first sign-in, {shown}: {second}"
+    );
+}
+
 #[tokio::test]
 async fn my_account_changes_the_password_and_the_address_with_the_current_password() {
     let app = spawn_app().await;

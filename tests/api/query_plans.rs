@@ -65,7 +65,7 @@ const HOT: &[Hot] = &[
     ),
     hot(
         "accounts/store.rs record_login",
-        "UPDATE accounts SET last_login_at = $1, locale = $3 \
+        "UPDATE accounts SET previous_login_at = last_login_at, last_login_at = $1, locale = $3 \
          WHERE id = $2 AND COALESCE(password_hash, provisional_password, '') = $4 \
          RETURNING session_epoch",
         &[I(1), T("a"), T("fr"), T("h")],
