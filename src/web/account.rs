@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum_extra::extract::CookieJar;
 
 use super::error::WebError;
-use super::extract::{CheckedForm, ClientAddress, Device, Query, SignedIn, device_label};
+use super::extract::{CheckedForm, ClientAddress, Device, SignedIn, device_label};
 use super::login::{too_many_attempts, too_many_mails};
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{self, MailRequest, ProfileError};
@@ -52,7 +52,6 @@ struct Lists {
 /// A child as « Enfants » shows it.
 pub(super) fn child_view(child: &Child) -> minijinja::Value {
     minijinja::context! {
-        id => &child.id,
         name => format!("{} {}", child.given_name, child.family_name),
         establishment => child.establishment.as_ref().map(|e| format!("{} ({})", e.name, e.uai)),
         class => &child.class_name,
@@ -164,27 +163,17 @@ fn render(
     })
 }
 
-/// `GET /compte`, or `GET /compte?enfant=<id>`: a guardian with several
-/// children picks the one whose services to see (the seeds' drop-down).
+/// `GET /compte`. A guardian's children are listed each with their
+/// establishment's services (its portal), where the seeds' services screen
+/// had a drop-down to pick one child.
 pub async fn page(
     State(app): AppState,
     SignedIn {
         account, session, ..
     }: SignedIn,
     jar: CookieJar,
-    Query(params): Query,
 ) -> Result<Response, WebError> {
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
-    let mut lists = lists(&app, &account, &session.sid).await?;
-    if let (Some(children), Some(chosen)) = (lists.children.as_mut(), params.get("enfant"))
-        && let Some(at) = children
-            .iter()
-            .position(|c| c.get_attr("id").ok().as_ref().and_then(|v| v.as_str()) == Some(chosen))
-    {
-        // The chosen child comes first: its card is the one shown.
-        let child = children.remove(at);
-        children.insert(0, child);
-    }
+    let lists = lists(&app, &account, &session.sid).await?;
     Ok(render(
         &app,
         jar,

@@ -550,8 +550,6 @@ fn exact(french: &str) -> Option<&'static str> {
             "This page is for the staff of the school concerned only."
         }
         // Grouping
-        "Enfant consulté" => "Child shown",
-        "Afficher" => "Show",
         "Accéder aux services de l'établissement" => "Go to the school's services",
         "Enfants" => "Children",
         "Enfants rattachés au compte" => "Children attached to the account",

@@ -220,7 +220,7 @@ mod tests {
             guardians => minijinja::context! { bars => Vec::<minijinja::Value>::new(), height => 0, total => minijinja::context! {} },
             accounts => [minijinja::context! { id => "a", identifier => "lea", kind => "student", state => "active", name => "Lea", class => "5 B" }],
             classes => ["5 B"], class => "5 B", page => 2, more => true, previous => 1, next => 3, q => "",
-            kind => "guardian", children => [minijinja::context! { id => "c", name => "Lea" }], provisional => true, closed => false, reauth => true,
+            kind => "guardian", children => [minijinja::context! { id => "c", name => "Lea", portal => "https://ent.example" }], provisional => true, closed => false, reauth => true,
             trail => [minijinja::context! { at => "03/09/2026 à 14:05", event => "login", outcome => "ok", address => "192.0.2.1", detail => "x", by_staff => true }],
         };
         for (name, _) in TEMPLATES {

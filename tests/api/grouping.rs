@@ -553,37 +553,30 @@ async fn only_guardians_have_children_and_grouping() {
 }
 
 #[tokio::test]
-async fn a_guardian_with_several_children_picks_the_one_whose_services_to_see() {
+async fn a_guardian_finds_each_childs_services_beside_the_child() {
     let app = spawn_app().await;
-    let family = app.family().await;
+    app.family().await;
     sqlx::query("UPDATE establishments SET portal_url = 'https://ent.lycee-chatelet.example' WHERE uai = '0590002B'")
         .execute(&app.app.db)
         .await
         .unwrap();
     let browser = signed_in(&app, "claire.martin", PASSWORD).await;
     let page = page_text(&browser, &app.url("/compte")).await;
-    assert!(page.contains("<select id=\"enfant\" name=\"enfant\">"));
-    let card = |page: &str| {
-        let start = page
-            .find("<div class=\"notice\">")
-            .expect("the chosen child's card");
-        page[start..start + page[start..].find("</div>").unwrap()].to_owned()
+    // Each child once, with its own establishment's services.
+    let item = |name: &str| {
+        let start = page.find(&format!("<h3>{name}</h3>")).expect(name);
+        page[start..start + page[start..].find("</li>").unwrap()].to_owned()
     };
-    let default = card(&page);
-    let lea = &family.children[0];
-    let page = page_text(&browser, &app.url(&format!("/compte?enfant={}", lea.id))).await;
-    assert!(card(&page).contains("Lea Martin") && !card(&page).contains("ent.lycee"));
-    let hugo = &family.children[1];
-    let page = page_text(&browser, &app.url(&format!("/compte?enfant={}", hugo.id))).await;
-    let hugo_card = card(&page);
-    assert!(hugo_card.contains("Hugo Martin") && hugo_card.contains("Lycée Albert Châtelet"));
+    let (lea, hugo) = (item("Lea Martin"), item("Hugo Martin"));
+    assert_eq!(page.matches("Lea Martin").count(), 1, "{page}");
+    assert_eq!(page.matches("<h3>Hugo Martin</h3>").count(), 1, "{page}");
+    assert!(!lea.contains("<a "), "no portal for Léa's school: {lea}");
+    assert!(hugo.contains("Lycée Albert Châtelet"), "{hugo}");
     assert!(
-        hugo_card
-            .replace("&#x2f;", "/")
-            .contains("href=\"https://ent.lycee-chatelet.example\"")
+        hugo.replace("&#x2f;", "/").contains(
+            "<a href=\"https://ent.lycee-chatelet.example\">Accéder aux services de l'établissement\
+             <span class=\"sr-only\"> — Hugo Martin</span></a>"
+        ),
+        "{hugo}"
     );
-    assert!(page.contains(&format!("value=\"{}\" selected", hugo.id)));
-    // Someone else's child is not shown: the page falls back to the first child.
-    let page = page_text(&browser, &app.url("/compte?enfant=not-a-child")).await;
-    assert_eq!(card(&page), default);
 }
