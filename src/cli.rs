@@ -370,6 +370,17 @@ enum ClientCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        // A command whose reader goes away (`clef import --dry-run … | head`)
+        // ends as Unix tools do, by SIGPIPE, rather than by `println!`'s
+        // panic (Rust ignores SIGPIPE). Sockets are not concerned: they are
+        // written with MSG_NOSIGNAL. The server keeps ignoring it.
+        // SAFETY: no other thread exists yet; `signal` with SIG_DFL is
+        // async-signal-safe and only resets the disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

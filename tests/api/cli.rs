@@ -709,6 +709,28 @@ fn operators_update_a_client_and_give_it_terms_back_channel_and_service_scopes()
     assert_eq!(list[0]["name"], "ENT Collèges 59");
 }
 
+/// `clef config check | head -1`: a reader that goes away ends the command
+/// quietly, as it ends any Unix tool, not with a panic on stderr.
+#[test]
+fn a_command_whose_reader_goes_away_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let clef = Clef::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clef"))
+        .args(["config", "check"])
+        .env("CLEF_DATA_DIR", clef.data.path().join("data"))
+        .env("CLEF_KEYS_DIR", clef.data.path().join("keys"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the command writes a line.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}
+
 #[test]
 fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
     let clef = Clef::new();
