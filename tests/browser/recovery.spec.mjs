@@ -91,12 +91,13 @@ async function field(text, scope = page) {
 }
 
 /** <html lang>, the page title, exactly one <h1> with that text, every visible control labelled. */
-async function assertPage(title, lang = 'fr') {
+/** The page's language, <title> and <h1>: each step has a title of its own (« Mot de passe oublié : mode d'envoi »), its <h1> is the flow's. */
+async function assertPage(title, lang = 'fr', heading = title) {
   assert.equal(await page.locator('html').getAttribute('lang'), lang, `<html lang="${lang}">`);
   assert.equal(await page.title(), `${title} — Clef`, '<title>');
   const h1 = page.getByRole('heading', { level: 1 });
   assert.equal(await h1.count(), 1, 'exactly one <h1>');
-  assert.equal((await h1.textContent()).trim(), title, '<h1> text');
+  assert.equal((await h1.textContent()).trim(), heading, '<h1> text');
   await everyVisibleInputLabelled(page);
 }
 
@@ -449,7 +450,7 @@ try {
     outbox = mailOutbox();
     const response = await submit('Valider', '/identifiant-oublie');
     assert.equal(response.status(), 200, 'POST /identifiant-oublie');
-    await assertPage('Identifiant oublié');
+    await assertPage('Identifiant oublié : demande enregistrée', 'fr', 'Identifiant oublié');
     const status = page.getByRole('status');
     assert.equal(await status.count(), 1, 'one role="status"');
     assert.equal(
@@ -491,7 +492,7 @@ try {
     await (await field('Votre identifiant')).fill(USERNAME);
     const response = await submit('Valider', '/mot-de-passe-oublie');
     assert.equal(response.status(), 200, 'POST /mot-de-passe-oublie');
-    await assertPage('Mot de passe oublié');
+    await assertPage("Mot de passe oublié : mode d'envoi", 'fr', 'Mot de passe oublié');
     const form = await postForm('/mot-de-passe-oublie/envoyer');
     const group = form.getByRole('group');
     assert.equal(await group.count(), 1, 'the choices are in one <fieldset>');
@@ -522,7 +523,7 @@ try {
     outbox = mailOutbox();
     const response = await submit('Valider', '/mot-de-passe-oublie/envoyer');
     assert.equal(response.status(), 200, 'POST /mot-de-passe-oublie/envoyer');
-    await assertPage('Mot de passe oublié');
+    await assertPage('Mot de passe oublié : demande enregistrée', 'fr', 'Mot de passe oublié');
     reference2 = await reference();
     assert.match(await page.getByRole('status').innerText(), /Un mail détaillant la marche à suivre/);
     assert.equal(await page.getByRole('heading', { level: 2, name: 'Vous ne recevez rien ?', exact: true }).count(), 1);
@@ -564,7 +565,7 @@ try {
     await (await field('Confirmation du nouveau mot de passe')).fill(NEW_PASSWORD);
     const response = await submit('Continuer', '/mot-de-passe-oublie/modifier');
     assert.equal(response.status(), 400, 'POST /mot-de-passe-oublie/modifier with another identifier');
-    await assertPage('Modifiez votre mot de passe');
+    await assertPage('Erreur — Modifiez votre mot de passe', 'fr', 'Modifiez votre mot de passe');
     const alert = await theAlert();
     assert.equal(alert.text, WRONG_IDENTIFIER);
     const identifier = await field('Votre identifiant');
@@ -633,7 +634,7 @@ try {
     const sent = await smsAfter(() => pressing('Enter', '/mot-de-passe-oublie/envoyer'));
     code = sent.code;
     assert.equal(sent.result.status(), 200, 'POST /mot-de-passe-oublie/envoyer');
-    await assertPage('Mot de passe oublié');
+    await assertPage('Mot de passe oublié : code reçu par SMS', 'fr', 'Mot de passe oublié');
     await reference();
     await postForm('/mot-de-passe-oublie/code');
     await assertControl(await field('Code reçu par SMS'), { id: 'code', name: 'code', type: 'text', autocomplete: 'one-time-code' });
@@ -649,7 +650,7 @@ try {
     await page.keyboard.type(wrong);
     const response = await pressing('Enter', '/mot-de-passe-oublie/code');
     assert.equal(response.status(), 400, 'POST /mot-de-passe-oublie/code with a wrong code');
-    await assertPage('Mot de passe oublié');
+    await assertPage('Erreur — Mot de passe oublié : code reçu par SMS', 'fr', 'Mot de passe oublié');
     const alert = await theAlert();
     assert.equal(alert.text, "Ce code n'est pas le bon. Il vous reste 2 essais.");
     const codeField = await field('Code reçu par SMS');
