@@ -47,6 +47,11 @@ pub enum LoginError {
         /// The account the identifier named, if any: for its audit trail only.
         account_id: Option<String>,
     },
+    /// The password is right but the account is closed: grouped into another
+    /// one (the person signs in there now), by the school or the academy. Told only to
+    /// whoever typed its password.
+    #[error("the account is closed")]
+    Closed { account_id: String, grouped: bool },
     /// The letter's password is right but the letter is over three months old.
     #[error("the letter has expired")]
     LetterExpired,
@@ -123,6 +128,16 @@ pub async fn authenticate(
         }
         Some(account) if hash_matches && account.state == AccountState::PendingEmail => {
             Some(LoginOutcome::Unconfirmed(account))
+        }
+        Some(account) if hash_matches && account.state == AccountState::Closed => {
+            // Still a failure for the limits: a closed account never signs in.
+            app.metrics.login(LoginResult::failed);
+            let identifier = shown_identifier(app, identifier, true);
+            tracing::info!(identifier, address = %origin.address, "login refused: account closed");
+            return Err(LoginError::Closed {
+                grouped: account.merged_into.is_some(),
+                account_id: account.id,
+            });
         }
         _ => None,
     };

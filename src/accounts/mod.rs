@@ -105,6 +105,8 @@ pub struct Account {
     pub password_hash: Option<String>,
     pub establishment_id: Option<String>,
     pub class_name: Option<String>,
+    /// The account a closed account was grouped into (SPEC §3.8).
+    pub merged_into: Option<String>,
     pub last_login_at: Option<i64>,
     /// The sign-in before the last one (the last one is the current
     /// session's, most of the time).

@@ -100,6 +100,7 @@ pub async fn create_account(db: &Db, new: NewAccount, now: i64) -> Result<Accoun
         password_hash: new.password_hash,
         establishment_id: school.as_ref().map(|(id, _)| id.clone()),
         class_name: school.map(|(_, class)| class),
+        merged_into: None,
         last_login_at: None,
         previous_login_at: None,
         created_at: now,
@@ -134,7 +135,7 @@ pub async fn create_account(db: &Db, new: NewAccount, now: i64) -> Result<Accoun
 }
 
 const ACCOUNT_COLUMNS: &str = "id, identifier, kind, state, given_name, family_name, birthdate, email, \
-     email_verified_at, pending_email, phone, password_hash, establishment_id, class_name, last_login_at, previous_login_at, created_at, \
+     email_verified_at, pending_email, phone, password_hash, establishment_id, class_name, merged_into, last_login_at, previous_login_at, created_at, \
      letter_date, provisional_password";
 
 fn account_from(row: &AnyRow) -> Result<Account, sqlx::Error> {
@@ -159,6 +160,7 @@ fn account_from(row: &AnyRow) -> Result<Account, sqlx::Error> {
         password_hash: row.try_get("password_hash")?,
         establishment_id: row.try_get("establishment_id")?,
         class_name: row.try_get("class_name")?,
+        merged_into: row.try_get("merged_into")?,
         last_login_at: row.try_get("last_login_at")?,
         previous_login_at: row.try_get("previous_login_at")?,
         created_at: row.try_get("created_at")?,

@@ -303,6 +303,12 @@ fn exact(french: &str) -> Option<&'static str> {
         "Ce courrier de notification a dépassé son délai d'activation : il ne permet plus d'activer le compte. Demandez un nouveau courrier à l'établissement." => {
             "This notification letter is past its activation deadline: it can no longer activate the account. Ask the school for a new letter."
         }
+        "Ce compte a été regroupé avec un autre compte, auquel ses enfants sont désormais rattachés : connectez-vous avec l'identifiant de cet autre compte." => {
+            "This account was grouped with another account, to which its children now belong: sign in with that other account's username."
+        }
+        "Ce compte a été fermé : il ne permet plus de se connecter. Pour toute question, contactez votre établissement." => {
+            "This account is closed: it can no longer sign in. For any question, contact your school."
+        }
         "Demande de connexion expirée" => "Sign-in request expired",
         "Votre demande de connexion a expiré. Revenez sur le site de l'application et cliquez à nouveau sur « se connecter »." => {
             "Your sign-in request has expired. Go back to the application's site and click “sign in” again."
@@ -620,6 +626,10 @@ fn exact(french: &str) -> Option<&'static str> {
         // Recovery
         "Identifiant oublié" => "Forgotten username",
         "Mot de passe oublié" => "Forgotten password",
+        "Mot de passe oublié : mode d'envoi" => "Forgotten password: how to receive it",
+        "Mot de passe oublié : code reçu par SMS" => "Forgotten password: code received by SMS",
+        "Mot de passe oublié : demande enregistrée" => "Forgotten password: request recorded",
+        "Identifiant oublié : demande enregistrée" => "Forgotten username: request recorded",
         "Votre demande a été prise en compte. Si cette adresse est celle, confirmée, d'un compte, un mail rappelant votre identifiant vient d'y être envoyé." => {
             "Your request has been taken. If this is the confirmed address of an account, an email reminding you of your username has just been sent to it."
         }

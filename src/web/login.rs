@@ -251,6 +251,19 @@ pub async fn submit(
                 StatusCode::FORBIDDEN,
             ));
         }
+        Err(LoginError::Closed { grouped, .. }) => {
+            let message = if grouped {
+                "Ce compte a été regroupé avec un autre compte, auquel ses enfants sont désormais rattachés : connectez-vous avec l'identifiant de cet autre compte."
+            } else {
+                "Ce compte a été fermé : il ne permet plus de se connecter. Pour toute question, contactez votre établissement."
+            };
+            return Ok(again(
+                jar,
+                identifier.as_str(),
+                message,
+                StatusCode::FORBIDDEN,
+            ));
+        }
         Err(LoginError::Password(e)) => return Err(e.into()),
         Err(LoginError::Internal(e)) => return Err(e.into()),
     };
@@ -276,6 +289,7 @@ async fn audit_login(
         // A failed check, or a limit, names the account it looked up; an
         // expired letter names none.
         Err(LoginError::InvalidCredentials { account_id }) => (account_id.clone(), Outcome::Failed),
+        Err(LoginError::Closed { account_id, .. }) => (Some(account_id.clone()), Outcome::Failed),
         Err(LoginError::TooManyAttempts { account_id, .. }) => {
             (account_id.clone(), Outcome::Refused)
         }

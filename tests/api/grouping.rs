@@ -305,7 +305,20 @@ async fn grouping_the_other_legal_guardians_account_makes_a_joint_account() {
     names.sort();
     // Léa once, still with Claire's rank; Zoé joins with Marc's.
     assert_eq!(names, [("Hugo", 1), ("Lea", 1), ("Zoe", 1)]);
-    assert_eq!(login_status(&app, "marc.martin", PASSWORD).await, 401);
+    // Marc's password now tells him where his children went; a wrong one
+    // tells nothing.
+    let marc = crate::helpers::browser();
+    let login = page_text(&marc, &app.url("/login")).await;
+    let refused = submit_login(&app, &marc, &login, "marc.martin", PASSWORD).await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Ce compte a été regroupé avec un autre compte")
+    );
+    assert_eq!(login_status(&app, "marc.martin", "Faux2026mdp").await, 401);
     // Marc is told, and whom to ask if he did not group it himself.
     let notice = app
         .outbox()

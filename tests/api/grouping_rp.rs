@@ -279,7 +279,7 @@ async fn a_relying_party_sees_the_grouped_children_and_loses_the_closed_account(
     let login_browser = browser();
     let page = page_text(&login_browser, &app.url("/login")).await;
     let login = submit_login(&app, &login_browser, &page, "marc.martin", PASSWORD).await;
-    assert_eq!(login.status(), 401);
+    assert_eq!(login.status(), 403, "grouped: no sign-in");
     let refused = rp
         .exchange_refresh_token(&marc_refresh)
         .unwrap()
