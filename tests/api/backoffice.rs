@@ -141,8 +141,18 @@ async fn revoked_staff_lose_the_establishment_at_once_and_with_no_role_left_thei
     let again = browser();
     let page = page_text(&again, &app.url("/login")).await;
     let refused = submit_login(app, &again, &page, "secretariat.ab", PASSWORD).await;
-    assert_eq!(refused.status(), 403, "closed, told to whoever has its password");
-    assert!(refused.text().await.unwrap().contains("Ce compte a été fermé"));
+    assert_eq!(
+        refused.status(),
+        403,
+        "closed, told to whoever has its password"
+    );
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Ce compte a été fermé")
+    );
 }
 
 /// The letters hold provisional passwords: a staff member signed in more
