@@ -118,6 +118,25 @@ pub struct Config {
     /// The time zone dates are shown in on the pages (IANA name: an overseas
     /// académie's own, `America/Cayenne`, `Indian/Reunion`…).
     pub time_zone: String,
+    /// The `aud` a client's signed assertion (`private_key_jwt`) may carry.
+    pub client_assertion_audience: AssertionAudience,
+}
+
+/// The audiences a client assertion may name (`client_assertion_audience`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub enum AssertionAudience {
+    /// The issuer identifier, as one string: what draft-ietf-oauth-rfc7523bis
+    /// requires since the audience-injection attack (2025, CVE-2025-27370),
+    /// where a malicious server's metadata gets a client to address an
+    /// assertion to another server's token endpoint and replays it there.
+    /// Current libraries (openid-client, oauth4webapi, nimbus, Duende) send it.
+    #[serde(rename = "issuer")]
+    Issuer,
+    /// Also the URL of the endpoint called (`/token`, `/par`, `/introspect`,
+    /// `/revoke`), alone or in a list, as RFC 7523 §3 and OIDC Core §9 let
+    /// clients built before send it: exposed to that attack.
+    #[serde(rename = "issuer-or-endpoint")]
+    IssuerOrEndpoint,
 }
 
 /// Which header carries the client's address through the trusted proxies.
@@ -178,6 +197,7 @@ impl Default for Config {
             registration_open: false,
             audit_retention_days: 365,
             time_zone: "Europe/Paris".into(),
+            client_assertion_audience: AssertionAudience::Issuer,
         }
     }
 }
@@ -822,6 +842,28 @@ mod tests {
         assert_eq!(reunion.unwrap().zone().iana_name(), Some("Indian/Reunion"));
         let refused = Config::from_sources(None, env(&[("CLEF_TIME_ZONE", "Paris")]));
         assert!(refused.unwrap_err().to_string().contains("time_zone"));
+    }
+
+    #[test]
+    fn client_assertions_name_the_issuer_unless_the_endpoint_is_allowed() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(config.client_assertion_audience, AssertionAudience::Issuer);
+        let legacy = Config::from_sources(
+            None,
+            env(&[("CLEF_CLIENT_ASSERTION_AUDIENCE", "issuer-or-endpoint")]),
+        );
+        assert_eq!(
+            legacy.unwrap().client_assertion_audience,
+            AssertionAudience::IssuerOrEndpoint
+        );
+        let refused =
+            Config::from_sources(None, env(&[("CLEF_CLIENT_ASSERTION_AUDIENCE", "endpoint")]));
+        assert!(
+            refused
+                .unwrap_err()
+                .to_string()
+                .contains("CLEF_CLIENT_ASSERTION_AUDIENCE")
+        );
     }
 
     #[test]

@@ -84,7 +84,12 @@ fn read(jwt: &str) -> Option<Map<String, Value>> {
         claims.get("iss").and_then(Value::as_str),
         "{jwt}"
     );
-    match assertion::check_claims(&claims, CLIENT_ID, &[ISSUER, TOKEN_ENDPOINT], NOW) {
+    match assertion::check_claims(
+        &claims,
+        CLIENT_ID,
+        assertion::Audience::AnyOf(&[ISSUER, TOKEN_ENDPOINT]),
+        NOW,
+    ) {
         Ok((jti, ttl)) => {
             let text = |name: &str| claims.get(name).and_then(Value::as_str);
             assert_eq!(text("iss"), Some(CLIENT_ID));

@@ -2,7 +2,8 @@
 //! client signs a short-lived JWT with its own private key; Clef checks it
 //! against the client's registered public keys (inline `jwks`, or `jwks_uri`
 //! fetched and kept five minutes in the shared store, fetched again when a
-//! `kid` is unknown), checks `iss`, `sub`, `aud`, `exp`, and refuses a `jti`
+//! `kid` is unknown), checks `iss`, `sub`, `aud` (the issuer alone, unless
+//! `client_assertion_audience` says otherwise), `exp`, and refuses a `jti`
 //! seen before. Only asymmetric algorithms are taken: `none` and HMAC (which a
 //! public key would make forgeable) never are.
 
@@ -18,6 +19,7 @@ use super::OAuthError;
 use super::clients::Client;
 use super::outbound::Reach;
 use crate::app::Clef;
+use crate::config::AssertionAudience;
 use crate::secret::digest;
 use crate::storage::Kind;
 
@@ -71,11 +73,20 @@ pub async fn verify(app: &Clef, client: &Client, assertion: &str) -> Result<(), 
         .await?
         .ok_or_else(|| refused("bad signature or unknown key"))?;
 
-    // The issuer, or the endpoint being called (RFC 7523 §3, RFC 9126 §2).
+    let issuer = app.config.issuer_str();
     let endpoints = ["/token", "/par", "/introspect", "/revoke"].map(|e| app.config.endpoint(e));
-    let mut audiences = vec![app.config.issuer_str()];
-    audiences.extend(endpoints.iter().map(String::as_str));
-    let (jti, ttl) = check_claims(&claims, &client.id, &audiences, app.now())?;
+    let legacy = [
+        issuer,
+        &endpoints[0],
+        &endpoints[1],
+        &endpoints[2],
+        &endpoints[3],
+    ];
+    let audience = match app.config.client_assertion_audience {
+        AssertionAudience::Issuer => Audience::Issuer(issuer),
+        AssertionAudience::IssuerOrEndpoint => Audience::AnyOf(&legacy),
+    };
+    let (jti, ttl) = check_claims(&claims, &client.id, audience, app.now())?;
     // Counted before anything else uses it: of two concurrent presentations, one passes.
     let seen: Kind<()> = Kind::new(&app.store, "client-assertion");
     if seen
@@ -106,26 +117,46 @@ pub fn signing_header(assertion: &str) -> Result<(String, Option<String>), OAuth
     Ok((alg, kid))
 }
 
+/// The `aud` an assertion may carry (see [`AssertionAudience`]).
+#[derive(Clone, Copy)]
+pub enum Audience<'a> {
+    /// This issuer identifier, as the one string.
+    Issuer(&'a str),
+    /// One of these, alone or in a list.
+    AnyOf(&'a [&'a str]),
+}
+
 /// The checks of verified claims that need no store: `iss` and `sub` are
-/// the client, `aud` names one of `audiences`, `exp` and `nbf` frame `now`,
-/// and a `jti` is there. Gives the `jti` and how long to remember it.
+/// the client, `aud` is `audience`, `exp` and `nbf` frame `now`, and a `jti`
+/// is there. Gives the `jti` and how long to remember it.
 pub fn check_claims<'c>(
     claims: &'c Map<String, Value>,
     client_id: &str,
-    audiences: &[&str],
+    audience: Audience<'_>,
     now: i64,
 ) -> Result<(&'c str, Duration), OAuthError> {
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
         return Err(refused("iss and sub must be the client_id"));
     }
-    let presented: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(one)) => vec![one.as_str()],
-        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
-    if !presented.iter().any(|aud| audiences.contains(aud)) {
-        return Err(refused("aud must be the issuer or the endpoint"));
+    match audience {
+        Audience::Issuer(issuer) => {
+            if text("aud") != Some(issuer) {
+                return Err(refused(
+                    "aud must be the issuer identifier, as a single string",
+                ));
+            }
+        }
+        Audience::AnyOf(accepted) => {
+            let presented: Vec<&str> = match claims.get("aud") {
+                Some(Value::String(one)) => vec![one.as_str()],
+                Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if !presented.iter().any(|aud| accepted.contains(aud)) {
+                return Err(refused("aud must be the issuer or the endpoint"));
+            }
+        }
     }
     // NumericDate may have a fraction (RFC 7519 §2).
     let seconds = |name: &str| {
@@ -330,7 +361,13 @@ mod tests {
                 "jti": "j1", "exp": exp,
             }))
             .unwrap();
-            let refused = check_claims(&claims, "ent", &["https://clef.example"], now).unwrap_err();
+            let refused = check_claims(
+                &claims,
+                "ent",
+                Audience::Issuer("https://clef.example"),
+                now,
+            )
+            .unwrap_err();
             assert!(
                 refused.description.contains("exp"),
                 "{exp}: {}",

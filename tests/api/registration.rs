@@ -252,13 +252,14 @@ fn jwks(keys: &[&ClientKey]) -> Value {
     json!({ "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>() })
 }
 
-/// The claims of a client assertion as RFC 7523 §3 wants them: valid one minute.
+/// The claims of a client assertion as RFC 7523 §3 wants them, addressed to
+/// the issuer (draft-ietf-oauth-rfc7523bis): valid one minute.
 fn assertion_claims(app: &TestApp, client_id: &str) -> Value {
     let now = app.app.now();
     json!({
         "iss": client_id,
         "sub": client_id,
-        "aud": app.url("/token"),
+        "aud": app.address,
         "iat": now,
         "exp": now + 60,
         "jti": uuid::Uuid::new_v4().to_string(),
@@ -1259,9 +1260,8 @@ async fn private_key_jwt_with_inline_es256_keys_signs_in_and_every_forged_assert
         id.as_str()
     );
 
-    // The assertion works at introspection and revocation too (aud: the issuer).
-    let mut claims = assertion_claims(&app, &id);
-    claims["aud"] = json!(app.address);
+    // The assertion works at introspection and revocation too.
+    let claims = assertion_claims(&app, &id);
     let introspected: Value = reqwest::Client::new()
         .post(app.url("/introspect"))
         .form(&[
@@ -1341,6 +1341,16 @@ async fn private_key_jwt_with_inline_es256_keys_signs_in_and_every_forged_assert
         (
             "aud the UserInfo endpoint",
             key.sign(&with(&|c| c["aud"] = json!(app.url("/userinfo")))),
+        ),
+        // The audience-injection attack's way in (draft-ietf-oauth-rfc7523bis):
+        // the token endpoint, or the issuer in a list, are no longer taken.
+        (
+            "aud the token endpoint",
+            key.sign(&with(&|c| c["aud"] = json!(app.url("/token")))),
+        ),
+        (
+            "aud a list holding the issuer",
+            key.sign(&with(&|c| c["aud"] = json!([app.address]))),
         ),
         (
             "expired",
@@ -1449,6 +1459,48 @@ async fn private_key_jwt_with_inline_es256_keys_signs_in_and_every_forged_assert
         .unwrap();
     assert_eq!(revoked.status(), 200);
     assert_eq!(userinfo_status(&app, &access_token).await, 401);
+}
+
+/// `client_assertion_audience = "issuer-or-endpoint"`: clients built before
+/// draft-ietf-oauth-rfc7523bis address their assertions to the endpoint
+/// called, or list several audiences; another server is still refused.
+#[tokio::test]
+async fn private_key_jwt_takes_the_endpoint_as_audience_when_configured_so() {
+    let app = spawn_app_with(|config| {
+        config.client_assertion_audience = clef::config::AssertionAudience::IssuerOrEndpoint;
+    })
+    .await;
+    let key = ClientKey::es256("k1");
+    let registered = register(
+        &app,
+        json!({
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks(&[&key]),
+        }),
+    )
+    .await;
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    for aud in [
+        json!(app.address),
+        json!(app.url("/token")),
+        json!(["https://other.example", app.url("/token")]),
+    ] {
+        let mut claims = assertion_claims(&app, &id);
+        claims["aud"] = aud.clone();
+        assert_authenticated(
+            exchange_with_assertion(&app, "bogus", &key.sign(&claims)).await,
+            &format!("aud {aud}"),
+        )
+        .await;
+    }
+    let mut claims = assertion_claims(&app, &id);
+    claims["aud"] = json!("https://other.example/token");
+    assert_invalid_client(
+        exchange_with_assertion(&app, "bogus", &key.sign(&claims)).await,
+        "aud another server",
+    )
+    .await;
 }
 
 #[tokio::test]
