@@ -863,6 +863,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `n` distinct free ports: each listener is held until all are picked (the
+/// system may hand a port it just freed out again, to a second `free_port`).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|listener| listener.local_addr().unwrap().port())
+        .collect()
+}
+
 /// A school file as spreadsheets export it, with `pupils` pupils and two
 /// guardians each (the first with an address).
 pub fn school_file(pupils: usize) -> String {

@@ -23,17 +23,20 @@ struct OwnCluster {
 impl OwnCluster {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+        // Six nodes and their six bus ports, all distinct.
+        let mut ports = free_ports(12);
+        let bus_ports = ports.split_off(6);
         let nodes = ports
             .iter()
-            .map(|port| {
+            .zip(&bus_ports)
+            .map(|(port, bus_port)| {
                 let folder = dir.path().join(port.to_string());
                 std::fs::create_dir(&folder).unwrap();
                 Command::new("redis-server")
                     .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                     // The bus port, by default port + 10,000: past 65,535 for
                     // half the ports free_port hands out.
-                    .args(["--cluster-port", &free_port().to_string()])
+                    .args(["--cluster-port", &bus_port.to_string()])
                     .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
                     .args(["--save", "", "--appendonly", "no"])
                     // A replica's first copy starts at once, not after 5 s.
