@@ -48,8 +48,8 @@ pub enum LoginError {
         account_id: Option<String>,
     },
     /// The password is right but the account is closed: grouped into another
-    /// one (the person signs in there now), by the school or the academy. Told only to
-    /// whoever typed its password.
+    /// one (the person signs in there now), or closed by the school or the
+    /// academy. Told only to whoever typed its password.
     #[error("the account is closed")]
     Closed { account_id: String, grouped: bool },
     /// The letter's password is right but the letter is over three months old.
