@@ -77,6 +77,20 @@ async fn metrics_count_requests_by_route_logins_by_outcome_and_tokens() {
         metrics.headers()["x-request-id"].to_str().unwrap().len() >= 32,
         "an id is made when none is given"
     );
+    // The documents served without a span (discovery, JWKS) carry one too.
+    for path in ["/.well-known/openid-configuration", "/jwks.json"] {
+        let document = reqwest::Client::new()
+            .get(app.url(path))
+            .header("x-request-id", "essai-document-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            document.headers()["x-request-id"],
+            "essai-document-1",
+            "{path}"
+        );
+    }
     let text = metrics.text().await.unwrap();
     for expected in [
         r#"clef_logins_total{outcome="failed"} 1"#,
