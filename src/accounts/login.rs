@@ -49,7 +49,8 @@ pub enum LoginError {
     },
     /// The password is right but the account is closed: grouped into another
     /// one (the person signs in there now), or closed by the school or the
-    /// academy. Told only to whoever typed its password.
+    /// academy. Told only to whoever typed its password; not counted as a
+    /// failed attempt.
     #[error("the account is closed")]
     Closed { account_id: String, grouped: bool },
     /// The letter's password is right but the letter is over three months old.
@@ -130,7 +131,10 @@ pub async fn authenticate(
             Some(LoginOutcome::Unconfirmed(account))
         }
         Some(account) if hash_matches && account.state == AccountState::Closed => {
-            // Still a failure for the limits: a closed account never signs in.
+            // The right password: not a guess, so the counters start again as
+            // after a sign-in (a parent trying twice is not locked out of the
+            // explanation); the account still never signs in.
+            app.throttle.succeeded(identifier.as_str(), origin).await?;
             app.metrics.login(LoginResult::failed);
             let identifier = shown_identifier(app, identifier, true);
             tracing::info!(identifier, address = %origin.address, "login refused: account closed");

@@ -78,7 +78,7 @@ fn pattern(french: &str) -> Option<String> {
         let wait =
             rest.strip_suffix(" avant de réessayer, ou utilisez « mot de passe oublié ? ».")?;
         return Some(format!(
-            "Too many attempts failed. Wait {} before trying again, or use “forgotten password?”.",
+            "Too many failed attempts. Wait {} before trying again, or use “forgotten password?”.",
             english_wait(wait)?
         ));
     }
@@ -303,8 +303,8 @@ fn exact(french: &str) -> Option<&'static str> {
         "Ce courrier de notification a dépassé son délai d'activation : il ne permet plus d'activer le compte. Demandez un nouveau courrier à l'établissement." => {
             "This notification letter is past its activation deadline: it can no longer activate the account. Ask the school for a new letter."
         }
-        "Ce compte a été regroupé avec un autre compte, auquel ses enfants sont désormais rattachés : connectez-vous avec l'identifiant de cet autre compte." => {
-            "This account was grouped with another account, to which its children now belong: sign in with that other account's username."
+        "Ce compte a été regroupé avec un autre compte, auquel ses enfants sont désormais rattachés : connectez-vous avec l'identifiant de cet autre compte. Si vous ne le connaissez pas, contactez votre établissement." => {
+            "This account was grouped with another account, to which its children now belong: sign in with that other account's username. If you do not know it, contact your school."
         }
         "Ce compte a été fermé : il ne permet plus de se connecter. Pour toute question, contactez votre établissement." => {
             "This account is closed: it can no longer sign in. For any question, contact your school."
@@ -626,18 +626,18 @@ fn exact(french: &str) -> Option<&'static str> {
         // Recovery
         "Identifiant oublié" => "Forgotten username",
         "Mot de passe oublié" => "Forgotten password",
-        "Mot de passe oublié : mode d'envoi" => "Forgotten password: how to receive it",
+        "Mot de passe oublié : mode d'envoi" => "Forgotten password: how to reset it",
         "Mot de passe oublié : code reçu par SMS" => "Forgotten password: code received by SMS",
         "Mot de passe oublié : demande enregistrée" => "Forgotten password: request recorded",
         "Identifiant oublié : demande enregistrée" => "Forgotten username: request recorded",
         "Votre demande a été prise en compte. Si cette adresse est celle, confirmée, d'un compte, un mail rappelant votre identifiant vient d'y être envoyé." => {
-            "Your request has been taken. If this is the confirmed address of an account, an email reminding you of your username has just been sent to it."
+            "Your request has been received. If this is the confirmed address of an account, an email reminding you of your username has just been sent to it."
         }
         "Retour à la connexion" => "Back to sign-in",
         "Saisissez l'adresse mail que vous avez confirmée pour votre compte : nous y enverrons votre identifiant." => {
             "Enter the email address you confirmed for your account: we will send your username there."
         }
-        "Vous ne recevez rien ?" => "Nothing arrives?",
+        "Vous ne recevez rien ?" => "Didn't receive anything?",
         "Vérifiez que votre téléphone capte le réseau et qu'il ne bloque pas les SMS d'expéditeurs inconnus ; le SMS peut mettre quelques minutes à arriver." => {
             "Check that your phone has reception and does not block text messages from unknown senders; the text message may take a few minutes to arrive."
         }
@@ -677,7 +677,7 @@ fn exact(french: &str) -> Option<&'static str> {
             "Use the email address or the mobile number given to the school."
         }
         "Votre demande de réinitialisation de mot de passe a été prise en compte." => {
-            "Your password reset request has been taken."
+            "Your password reset request has been received."
         }
         "La référence de cette demande est le n°" => "The reference of this request is no.",
         "Veuillez noter ce numéro." => "Please note this number.",

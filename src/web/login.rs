@@ -34,6 +34,10 @@ pub struct FormPage<'a> {
     pub activation: bool,
     /// The person signed in, offered to go on (`prompt=select_account`).
     pub signed_in_as: Option<&'a str>,
+    /// The error is the identifier's alone (a closed account, a malformed
+    /// identifier): the password is not marked invalid, the identifier has
+    /// the focus.
+    pub identifier_wrong: bool,
 }
 
 /// Renders the login form, setting the CSRF cookie if the browser has none.
@@ -46,6 +50,7 @@ pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
         status,
         activation,
         signed_in_as,
+        identifier_wrong,
     } = page;
     // The language link comes back to this form of this request, not to the
     // address that showed it (an /authorize whose pushed request is spent,
@@ -60,7 +65,7 @@ pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
         None => None,
     };
     pages::form(app, jar, status, "pages/login.html", |csrf| {
-        minijinja::context! { pending, client_name, identifier, error, csrf, activation, signed_in_as, lang_back }
+        minijinja::context! { pending, client_name, identifier, error, csrf, activation, signed_in_as, lang_back, identifier_wrong }
     })
 }
 
@@ -166,7 +171,7 @@ pub async fn submit(
     // A letter's first connection (its QR code's page) stays one when a
     // password is mistyped: the letter's wording, not the sign-in's.
     let activation = params.get("activation") == Some("1");
-    let again = |jar: CookieJar, identifier: &str, error: &str, status: StatusCode| {
+    let again_on = |jar, identifier, error, status, identifier_wrong| {
         let page = FormPage {
             pending: pending_id.as_deref(),
             client_name: client_name.as_deref(),
@@ -175,14 +180,19 @@ pub async fn submit(
             status,
             activation,
             signed_in_as: signed_in_as.as_deref(),
+            identifier_wrong,
         };
         form_page(&app, jar, page)
     };
+    let again = |jar, identifier, error, status| again_on(jar, identifier, error, status, false);
 
     let raw_identifier = params.get("identifier").unwrap_or("");
     let identifier = match Identifier::parse(raw_identifier) {
         Ok(identifier) => identifier,
-        Err(e) => return Ok(again(jar, "", &e.to_string(), StatusCode::BAD_REQUEST)),
+        Err(e) => {
+            let error = e.to_string();
+            return Ok(again_on(jar, "", &error, StatusCode::BAD_REQUEST, true));
+        }
     };
     let Some(password) = password(&params) else {
         let message = "Le champ « mot de passe » est obligatoire.";
@@ -253,15 +263,16 @@ pub async fn submit(
         }
         Err(LoginError::Closed { grouped, .. }) => {
             let message = if grouped {
-                "Ce compte a été regroupé avec un autre compte, auquel ses enfants sont désormais rattachés : connectez-vous avec l'identifiant de cet autre compte."
+                "Ce compte a été regroupé avec un autre compte, auquel ses enfants sont désormais rattachés : connectez-vous avec l'identifiant de cet autre compte. Si vous ne le connaissez pas, contactez votre établissement."
             } else {
                 "Ce compte a été fermé : il ne permet plus de se connecter. Pour toute question, contactez votre établissement."
             };
-            return Ok(again(
+            return Ok(again_on(
                 jar,
                 identifier.as_str(),
                 message,
                 StatusCode::FORBIDDEN,
+                true,
             ));
         }
         Err(LoginError::Password(e)) => return Err(e.into()),
