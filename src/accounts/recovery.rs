@@ -797,6 +797,9 @@ pub enum CodeOutcome {
     Wrong {
         remaining: u64,
     },
+    /// Not six digits (letters, a digit missing): a slip, not a guess; no
+    /// try is used.
+    Malformed,
     /// The tries are used up: the code no longer works.
     Spent,
     /// Unknown, expired, or replaced by a newer request.
@@ -825,6 +828,10 @@ pub async fn verify_code(
     {
         return Ok(CodeOutcome::Expired);
     }
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(CodeOutcome::Malformed);
+    }
     let tries = challenge_tries(app)
         .count(challenge_id, Duration::from_secs(CODE_TTL as u64))
         .await?;
@@ -832,7 +839,6 @@ pub async fn verify_code(
         challenges(app).delete(challenge_id).await?;
         return Ok(CodeOutcome::Spent);
     }
-    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     let right = challenge.account_id.is_some()
         && constant_time_eq(&code_tag(app, challenge_id, &code), &challenge.code_tag);
     if !right {

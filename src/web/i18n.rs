@@ -637,6 +637,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "Saisissez l'adresse mail que vous avez confirmée pour votre compte : nous y enverrons votre identifiant." => {
             "Enter the email address you confirmed for your account: we will send your username there."
         }
+        "Le code reçu par SMS compte 6 chiffres." => "The code received by SMS has 6 digits.",
         "Vous ne recevez rien ?" => "Didn't receive anything?",
         "Vérifiez que votre téléphone capte le réseau et qu'il ne bloque pas les SMS d'expéditeurs inconnus ; le SMS peut mettre quelques minutes à arriver." => {
             "Check that your phone has reception and does not block text messages from unknown senders; the text message may take a few minutes to arrive."

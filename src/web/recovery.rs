@@ -336,6 +336,14 @@ pub async fn password_code(
                 Some(message),
             )
         }
+        CodeOutcome::Malformed => code_page(
+            &app,
+            jar,
+            StatusCode::BAD_REQUEST,
+            challenge,
+            reference,
+            Some("Le code reçu par SMS compte 6 chiffres."),
+        ),
         CodeOutcome::Spent => start_again(
             StatusCode::BAD_REQUEST,
             "Code refusé",

@@ -698,6 +698,23 @@ async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
         "000000"
     };
     let challenge = input_value(&code_page, "challenge").unwrap();
+    // A slip (letters, a digit missing) is told as such and uses no try.
+    for slip in ["abc", "12345", "1234567"] {
+        let response = post_with(
+            &app,
+            &browser,
+            &code_page,
+            "/mot-de-passe-oublie/code",
+            &[("challenge", &challenge), ("code", slip)],
+        )
+        .await;
+        assert_eq!(response.status(), 400);
+        let page = unescaped(&response.text().await.unwrap());
+        assert!(
+            page.contains("Le code reçu par SMS compte 6 chiffres."),
+            "{slip}: {page}"
+        );
+    }
     let mut page = code_page.clone();
     for expected in [
         "Il vous reste 2 essais.",
