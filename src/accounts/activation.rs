@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::policy::PasswordRule;
 use super::recovery;
+use super::staff::Scope;
 use super::throttle::{Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
@@ -463,7 +464,7 @@ pub async fn correct_own_address(
     if let Some(refused) = mail_refused(app, account).await? {
         return Ok(refused);
     }
-    correct_address(app, account, email, return_to).await?;
+    correct_address(app, account, email, return_to, None).await?;
     Ok(MailRequest::Sent)
 }
 
@@ -474,7 +475,8 @@ pub async fn correct_address(
     account: &Account,
     email: &EmailAddress,
     return_to: Option<&str>,
-) -> anyhow::Result<()> {
+    within: Option<&Scope>,
+) -> anyhow::Result<Readdressed> {
     anyhow::ensure!(
         account.state == AccountState::PendingEmail,
         "only an unconfirmed account corrects its address"
@@ -494,6 +496,9 @@ pub async fn correct_address(
     .await?
     .rows_affected();
     anyhow::ensure!(corrected == 1, "the address was confirmed meanwhile");
+    if beyond(&mut tx, within, &account.id).await? {
+        return Ok(Readdressed::BeyondScope);
+    }
     let (token, expires_at) =
         issue_confirmation(app, &mut tx, &account.id, email.as_str(), return_to, now).await?;
     tx.commit().await?;
@@ -506,7 +511,32 @@ pub async fn correct_address(
         Confirming::Address,
     )
     .await;
-    Ok(())
+    Ok(Readdressed::Written)
+}
+
+/// What a new address for an account came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Readdressed {
+    /// Written (to an activated account's new address goes its confirmation link).
+    Written,
+    /// Nothing written: the parent has children in an establishment the staff
+    /// member's scope does not cover (seen with the account's row held, so a
+    /// grouping cannot give them one between the check and the change).
+    BeyondScope,
+}
+
+/// Whether a staff member acting `within` a scope no longer covers the
+/// parent `account_id`. Asked inside the change's transaction, once the
+/// account's row is written: a grouping takes the same row first.
+async fn beyond(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    within: Option<&Scope>,
+    account_id: &str,
+) -> Result<bool, sqlx::Error> {
+    match within {
+        Some(scope) => super::staff::beyond_scope(&mut **tx, scope, account_id).await,
+        None => Ok(false),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -654,7 +684,7 @@ pub async fn change_email(
     if let Some(MailRequest::TooMany { retry_after }) = mail_refused(app, account).await? {
         return Err(ProfileError::TooManyMails { retry_after });
     }
-    propose_address(app, account, &new).await?;
+    propose_address(app, account, &new, None).await?;
     Ok(new)
 }
 
@@ -665,7 +695,8 @@ pub async fn propose_address(
     app: &Clef,
     account: &Account,
     new: &EmailAddress,
-) -> anyhow::Result<()> {
+    within: Option<&Scope>,
+) -> anyhow::Result<Readdressed> {
     let now = app.now();
     let mut tx = app.db.begin().await?;
     sqlx::query("UPDATE accounts SET pending_email = $1, updated_at = $2 WHERE id = $3")
@@ -674,6 +705,9 @@ pub async fn propose_address(
         .bind(&account.id)
         .execute(&mut *tx)
         .await?;
+    if beyond(&mut tx, within, &account.id).await? {
+        return Ok(Readdressed::BeyondScope);
+    }
     let (token, expires_at) =
         issue_confirmation(app, &mut tx, &account.id, new.as_str(), None, now).await?;
     tx.commit().await?;
@@ -711,5 +745,5 @@ pub async fn propose_address(
         // `send` logs and counts a failure: the change is made all the same.
         let _ = app.mailer.send(notice).await;
     }
-    Ok(())
+    Ok(Readdressed::Written)
 }

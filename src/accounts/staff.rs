@@ -275,7 +275,7 @@ pub enum Refused {
 }
 
 /// Whether `guardian_id` is a parent of a pupil of an establishment `scope` does not manage.
-async fn beyond_scope<'e>(
+pub(super) async fn beyond_scope<'e>(
     conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
     scope: &Scope,
     guardian_id: &str,
@@ -412,22 +412,25 @@ pub async fn act(
             }
             // The mails go out in the parent's language, not the staff member's.
             let locale = super::store::locale_of(&app.db, &account.id).await?;
-            match account.state {
+            // The scope is asked again inside each change's transaction (see
+            // `Readdressed::BeyondScope`): the check above may predate a grouping.
+            use super::activation::{Readdressed, correct_address, propose_address};
+            let within = Some(&actor_scope);
+            let readdressed = match account.state {
                 AccountState::PendingEmail => {
                     locale
-                        .scope(super::activation::correct_address(
-                            app, account, email, None,
-                        ))
+                        .scope(correct_address(app, account, email, None, within))
                         .await?
                 }
                 AccountState::Active => {
                     locale
-                        .scope(super::activation::propose_address(app, account, email))
+                        .scope(propose_address(app, account, email, within))
                         .await?
                 }
                 // Not activated yet: the first connection will ask for it
                 // (one made meanwhile chose its own address: left alone).
                 _ => {
+                    let mut tx = app.db.begin().await?;
                     let corrected = sqlx::query(
                         "UPDATE accounts SET email = $1, updated_at = $2 \
                          WHERE id = $3 AND state = 'provisional'",
@@ -435,11 +438,20 @@ pub async fn act(
                     .bind(email.as_str())
                     .bind(now)
                     .bind(&account.id)
-                    .execute(&app.db)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
                     anyhow::ensure!(corrected == 1, "the account was activated meanwhile");
+                    if beyond_scope(&mut *tx, &actor_scope, &account.id).await? {
+                        Readdressed::BeyondScope
+                    } else {
+                        tx.commit().await?;
+                        Readdressed::Written
+                    }
                 }
+            };
+            if readdressed == Readdressed::BeyondScope {
+                return Ok(Err(Refused::SharedParent));
             }
             Done::EmailSent
         }

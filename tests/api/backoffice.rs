@@ -1481,6 +1481,53 @@ async fn a_parent_with_children_in_another_school_is_closed_only_by_staff_of_bot
     );
 }
 
+/// The address correction asks the staff member's scope again with the
+/// parent's row held, inside the change: a grouping that gave the parent
+/// another school's child after the page's check is not overwritten
+/// (the scope is asked here after the link is made, as a late grouping
+/// would leave it). Nothing is written, nothing is mailed.
+#[tokio::test]
+async fn an_address_correction_rechecks_the_scope_inside_its_transaction() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let actor = app.account_named("secretariat.a").await;
+    let scope = staff::scope(&app.app.db, &actor).await.unwrap();
+    let marie = app.account_named("marie.blanc").await;
+    let dora = app.account_named("dora.durand").await;
+    clef::accounts::store::link_guardian(
+        &app.app.db,
+        &marie.id,
+        &dora.id,
+        clef::domain::Rank::new(2).unwrap(),
+        app.app.now(),
+    )
+    .await
+    .unwrap();
+    let mails = app.outbox().len();
+    let address = clef::domain::EmailAddress::parse("autre@example.net").unwrap();
+    use clef::accounts::activation::{Readdressed, propose_address};
+    let outcome = propose_address(&app.app, &marie, &address, Some(&scope))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Readdressed::BeyondScope);
+    let unchanged = app.account_named("marie.blanc").await;
+    assert_eq!(unchanged.pending_email, marie.pending_email);
+    assert_eq!(app.outbox().len(), mails, "no confirmation mailed");
+    // The parent's own change (no scope) goes through.
+    let outcome = propose_address(&app.app, &marie, &address, None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Readdressed::Written);
+    assert_eq!(
+        app.account_named("marie.blanc")
+            .await
+            .pending_email
+            .as_deref(),
+        Some("autre@example.net")
+    );
+}
+
 /// A pupil closed by the school (it moved away) keeps no parent there: the
 /// parent's page is no longer the school's to read, and no letter of the
 /// parent prints for it.

@@ -1321,7 +1321,8 @@ async fn a_correction_racing_a_confirmation_leaves_the_confirmed_address() {
     read_before.state = clef::accounts::AccountState::PendingEmail;
     let email = clef::domain::EmailAddress::parse("autre@example.org").unwrap();
     let corrected =
-        clef::accounts::activation::correct_address(&app.app, &read_before, &email, None).await;
+        clef::accounts::activation::correct_address(&app.app, &read_before, &email, None, None)
+            .await;
     assert!(corrected.is_err());
     let after = app.account_named("claire.martin").await;
     assert_eq!(after.email, confirmed.email);
