@@ -454,6 +454,14 @@ impl Config {
         if issuer.query().is_some() || issuer.fragment().is_some() {
             bail!("issuer must have no query or fragment (OIDC Discovery §3), got {issuer}");
         }
+        // Clef answers at the root of its host: its pages link to `/connexion`,
+        // and discovery under a path (`/clef/.well-known/…`, RFC 8414 §3's
+        // `/.well-known/…/clef`) would be another site's.
+        if issuer.path() != "/" {
+            bail!(
+                "issuer must be the root of its host, without a path (give Clef a host name of its own), got {issuer}"
+            );
+        }
         for (name, ttl) in [
             ("session_ttl", self.session_ttl),
             ("code_ttl", self.code_ttl),
@@ -740,6 +748,10 @@ mod tests {
             ("http://localhost:8080", true),
             ("http://[::1]:8080", true),
             ("https://idp.example", true),
+            ("https://idp.example/", true),
+            // Served at the root only: nothing answers under a path.
+            ("https://ent.example/clef", false),
+            ("http://127.0.0.1:8080/clef/", false),
         ] {
             let config = Config {
                 issuer: Url::parse(issuer).unwrap(),

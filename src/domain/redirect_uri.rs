@@ -35,14 +35,27 @@ impl RedirectUri {
 
     /// https anywhere; plain http only on the loopback interface (RFC 8252 §7.3);
     /// a private-use scheme in reverse-domain form for native apps (RFC 8252 §7.1).
+    /// Written as the URL is sent back, so that the browser goes to the very
+    /// string registered (OIDC Core §3.1.2.1): an absolute URI of RFC 3986
+    /// in the URL Standard's own writing (lower-case scheme and host, no
+    /// default port, no `..`, every other character escaped; `https:///cb`,
+    /// which a parser reads as `https://cb/`, a space or an `é` are refused).
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let field = "redirect_uri";
         let value = text(field, raw, Self::MAX)?;
         let invalid = || FieldError::new(field, Problem::Invalid);
-        if value != raw {
+        if value != raw || !escapes_are_whole(&value) {
             return Err(invalid());
         }
         let url = Url::parse(&value).map_err(|_| invalid())?;
+        // `https://ent.example` is sent back as `https://ent.example/`, the same URL.
+        let as_written = url.as_str() == value
+            || (url.path() == "/"
+                && url.query().is_none()
+                && url.as_str().strip_suffix('/') == Some(&value));
+        if !as_written {
+            return Err(invalid());
+        }
         if url.fragment().is_some()
             || value.contains('#')
             || !url.username().is_empty()
@@ -80,6 +93,17 @@ impl RedirectUri {
     }
 }
 
+/// Every `%` opens an escape of two hexadecimal digits (RFC 3986 §2.1).
+fn escapes_are_whole(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|pair| pair.iter().all(u8::is_ascii_hexdigit))
+    })
+}
+
 impl fmt::Display for RedirectUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -98,6 +122,9 @@ mod tests {
             "http://localhost/cb",
             "http://[::1]/cb",
             "fr.academie.app:/cb",
+            "https://ent.example",
+            "https://ent.example/cb?tenant=a&x=%C3%A9",
+            "https://ent.example:8443/cb",
         ] {
             assert!(RedirectUri::parse(ok).is_ok(), "{ok}");
         }
@@ -116,6 +143,18 @@ mod tests {
             " https://ent.example/cb",
             "https://ent.example/\ncb",
             "https://*.ent.example/cb",
+            // Not sent back as written (OIDC Core §3.1.2.1).
+            "https:///cb",
+            "https://ent.example/c b",
+            "https://ent.example/c<x>b",
+            "https://ent.example/cé",
+            "https://ent.example/c\"b",
+            "https://ent.example/%zz",
+            "https://ent.example/cb%2",
+            "HTTPS://ent.example/cb",
+            "https://ENT.example/cb",
+            "https://ent.example:443/cb",
+            "https://ent.example/a/../cb",
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad:?}");
         }

@@ -336,7 +336,8 @@ impl Client {
     /// `candidate` if it is a registered URI, compared as strings (no
     /// normalisation, no prefix matching: OAuth 2.0 Security BCP §4.1.3),
     /// but for the port of a loopback IP address, which a native app picks
-    /// when it asks (RFC 8252 §7.3, RFC 9700 §2.1).
+    /// when it asks (RFC 8252 §7.3, RFC 9700 §2.1). A web client's port is
+    /// the registered one: the exception is the native app's alone.
     pub fn registered_redirect_uri(&self, candidate: &str) -> Option<RedirectUri> {
         if let Some(uri) = self
             .redirect_uris
@@ -345,6 +346,9 @@ impl Client {
         {
             return Some(uri.clone());
         }
+        if !self.is_native_app() {
+            return None;
+        }
         let portless = without_loopback_port(candidate)?;
         self.redirect_uris
             .iter()
@@ -352,6 +356,13 @@ impl Client {
             .any(|registered| registered == portless)
             .then(|| RedirectUri::parse(candidate).ok())
             .flatten()
+    }
+
+    /// A native app (RFC 8252): registered as one, or a public client, which
+    /// is a native app or a single-page one (never on a loopback IP address
+    /// in production); `clef client create --public` registers both.
+    fn is_native_app(&self) -> bool {
+        self.application_type == "native" || self.is_public
     }
 
     /// Checks a presented secret against the stored digest in constant time.

@@ -210,12 +210,25 @@ impl ClientMetadata {
                 )
             })?,
         };
-        if let Some(alg) = &self.token_endpoint_auth_signing_alg
-            && !assertion::ALGS.contains(&alg.as_str())
-        {
-            return Err(metadata(
-                "token_endpoint_auth_signing_alg must be RS256, ES256 or EdDSA",
-            ));
+        // What the client signs, Clef verifies: the algorithms of assertions
+        // (`Ed25519` too, RFC 9864's name of EdDSA), as discovery lists them.
+        for (field, alg) in [
+            (
+                "token_endpoint_auth_signing_alg",
+                &self.token_endpoint_auth_signing_alg,
+            ),
+            (
+                "request_object_signing_alg",
+                &self.request_object_signing_alg,
+            ),
+        ] {
+            if let Some(alg) = alg
+                && !assertion::ALGS.contains(&alg.as_str())
+            {
+                return Err(metadata(format!(
+                    "{field} must be RS256, ES256, EdDSA or Ed25519"
+                )));
+            }
         }
         let encrypted = [
             (
@@ -366,10 +379,7 @@ impl ClientMetadata {
             tos_uri: optional_url("tos_uri", &self.tos_uri, dev)?,
             application_type: application_type.to_owned(),
             token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg,
-            request_object_signing_alg: alg(
-                "request_object_signing_alg",
-                &self.request_object_signing_alg,
-            )?,
+            request_object_signing_alg: self.request_object_signing_alg,
             default_max_age: self.default_max_age,
         })
     }

@@ -584,13 +584,27 @@ async fn id_token_hint_names_who_must_be_signed_in() {
 
 /// RFC 8252 §7.3: a native app registered on a loopback IP address picks its
 /// port when it asks; the rest of the URI must still be the registered one.
+/// A web client's port is the registered one (OIDC Core §3.1.2.1).
 #[tokio::test]
 async fn a_loopback_redirect_uri_matches_on_any_port_and_nothing_else() {
     let app = spawn_app().await;
     app.family().await;
-    let client = app.client(false).await;
     let ephemeral = "http://127.0.0.1:53412/callback";
-    let url = authorize_url(&app, &client.0, &[("redirect_uri", ephemeral)]);
+    let web = app.client(false).await;
+    let url = authorize_url(&app, &web.0, &[("redirect_uri", ephemeral)]);
+    let page = browser().get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 400, "a web client's port is exact");
+    let client = app.client(true).await;
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &app,
+        &client.0,
+        &[
+            ("redirect_uri", ephemeral),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
     let back = authorize_and_login(&app, &browser(), &url, "claire.martin").await;
     let location = location(&back);
     assert!(location.starts_with(&format!("{ephemeral}?")), "{location}");
@@ -602,7 +616,7 @@ async fn a_loopback_redirect_uri_matches_on_any_port_and_nothing_else() {
             ("code", code.as_str()),
             ("redirect_uri", ephemeral),
             ("client_id", client.0.as_str()),
-            ("client_secret", client.1.as_deref().unwrap()),
+            ("code_verifier", verifier.as_str()),
         ])
         .send()
         .await

@@ -457,6 +457,17 @@ async fn a_registered_request_object_alg_is_the_only_one_taken() {
         let body: Value = refused.json().await.unwrap();
         assert_eq!(body["error"], "invalid_client_metadata", "{body}");
     }
+    // Every algorithm discovery lists for request objects can be registered.
+    for advertised in ["ES256", "EdDSA", "Ed25519"] {
+        let registered = register(json!({ "request_object_signing_alg": advertised }))
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 201, "{advertised}");
+    }
+    let refused = register(json!({ "request_object_signing_alg": "HS256" }))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
     let registered: Value = register(json!({ "request_object_signing_alg": "RS256" }))
         .await
         .unwrap()
