@@ -158,6 +158,7 @@ fn render(
             sessions => lists.sessions,
             applications => lists.applications,
             children => lists.children,
+            staff => account.kind == AccountKind::Staff,
             can_resend, csrf, notice, error, section, entered_email, entered_confirmation,
         }
     })

@@ -13,7 +13,7 @@ use super::redirect::after_form;
 use super::{AppState, cookies, pages};
 use crate::accounts::login::{self, LoginError, LoginOutcome};
 use crate::accounts::throttle::french_wait;
-use crate::accounts::{Account, store};
+use crate::accounts::{Account, AccountKind, store};
 use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
 use crate::domain::{Identifier, Params};
@@ -337,9 +337,18 @@ pub async fn sign_in(
             // opened stays, so the application's next request passes.
             None => expired_request().into_response(),
         },
-        None => Redirect::to("/compte").into_response(),
+        None => Redirect::to(landing(account)).into_response(),
     };
     Ok((jar, response).into_response())
+}
+
+/// Where a sign-in that no application asked for leads: staff to their
+/// establishment's back office, everyone else to « Mon compte ».
+fn landing(account: &Account) -> &'static str {
+    match account.kind {
+        AccountKind::Staff => "/etablissement",
+        AccountKind::Guardian | AccountKind::Student => "/compte",
+    }
 }
 
 /// Opens a session for `account` as its credentials were checked: a new one

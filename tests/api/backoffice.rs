@@ -107,6 +107,33 @@ async fn status(browser: &reqwest::Client, url: &str) -> u16 {
     browser.get(url).send().await.unwrap().status().as_u16()
 }
 
+/// A secretary who signs in with no application asking lands in the
+/// establishment's area, and « Mon compte » leads back to it; a parent still
+/// lands on « Mon compte », which has no such link.
+#[tokio::test]
+async fn staff_sign_in_to_their_establishment_s_area_and_find_it_from_their_account() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let secretary = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let again = browser();
+    let page = page_text(&again, &app.url("/login")).await;
+    let landed = submit_login(app, &again, &page, "secretariat.a", PASSWORD).await;
+    assert_eq!(location(&landed), "/etablissement");
+    let account = page_text(&secretary, &app.url("/compte")).await;
+    assert!(account.contains("href=\"/etablissement\""), "{account}");
+    app.account("parent.test", AccountKind::Guardian, None, None)
+        .await;
+    let parent = browser();
+    let page = page_text(&parent, &app.url("/login")).await;
+    let landed = submit_login(app, &parent, &page, "parent.test", PASSWORD).await;
+    assert_eq!(location(&landed), "/compte");
+    assert!(
+        !page_text(&parent, &app.url("/compte"))
+            .await
+            .contains("etablissement\"")
+    );
+}
+
 /// A secretary who changes school loses the old one at her next request; one
 /// who leaves loses everything: her account is closed, her open session
 /// stops, and her password opens nothing.

@@ -214,17 +214,18 @@ async function assertPdf(url) {
   return body.length;
 }
 
-/** The /login form: fills it, clicks « Valider »; 303 to « Mon compte ». */
-async function signIn(identifier, password) {
+/** The /login form: fills it, clicks « Valider »; 303 to `landing` (« Mon compte », or
+ * « Espace établissement » for staff). */
+async function signIn(identifier, password, [landing, heading] = ['/compte', 'Mon compte']) {
   const response = await page.goto(`${BASE}/login`);
   assert.equal(response.status(), 200, 'GET /login');
   await (await page.getByLabel(/^Votre identifiant/)).fill(identifier);
   await (await page.getByLabel(/^Votre mot de passe/)).fill(password);
   const posted = await submit('Valider', '/login');
   assert.equal(posted.status(), 303, `POST /login as ${identifier}`);
-  assert.equal(posted.headers()['location'], '/compte', 'Location of the 303');
-  assert.equal(new URL(page.url()).pathname, '/compte', 'the browser followed the redirect');
-  assert.equal(squash(await page.getByRole('heading', { level: 1 }).textContent()), 'Mon compte', 'at « Mon compte »');
+  assert.equal(posted.headers()['location'], landing, 'Location of the 303');
+  assert.equal(new URL(page.url()).pathname, landing, 'the browser followed the redirect');
+  assert.equal(squash(await page.getByRole('heading', { level: 1 }).textContent()), heading, `at « ${heading} »`);
 }
 
 function clef(args, input) {
@@ -372,8 +373,10 @@ try {
     assert.match(output, new RegExp(`\\b${escapeRe(STAFF)}\\b`), `the CLI names the account: ${output}`);
   });
 
-  await check(`1. ${STAFF} signs in at /login → « Mon compte »; /etablissement: « Espace établissement » lists ${NAME} (${UAI})`, async () => {
-    await signIn(STAFF, STAFF_PASSWORD);
+  await check(`1. ${STAFF} signs in at /login → « Espace établissement », which lists ${NAME} (${UAI}); « Mon compte » links to it`, async () => {
+    await signIn(STAFF, STAFF_PASSWORD, ['/etablissement', 'Espace établissement']);
+    await page.goto(`${BASE}/compte`);
+    assert.equal(await (await link('Espace établissement')).getAttribute('href'), '/etablissement', '« Mon compte » leads back');
     const response = await page.goto(`${BASE}/etablissement`);
     assert.equal(response.status(), 200, 'GET /etablissement');
     await assertPage('Espace établissement');
