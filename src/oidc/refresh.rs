@@ -271,8 +271,22 @@ pub async fn rotate_in(
         now,
     } = presented;
     let now = *now;
-    // Claim the token first: the UPDATE is the atomic step (and, first in a
-    // transaction, takes SQLite's write lock before anything is read).
+    // The family's row first (SQLite: the write lock, before anything is
+    // read): rotations of one family run one after another. On PostgreSQL a
+    // retry that waited here reads the family as the one before it left it,
+    // successor included, and ends it (below); without it, two retries side
+    // by side each missed the other's uncommitted successor and the family
+    // lived on in several branches. Tokens are then only ever taken under
+    // their family's row, so two rotations never wait on each other's
+    // tokens (which deadlocked).
+    sqlx::query(
+        "UPDATE refresh_families SET revoked_at = revoked_at \
+         WHERE id = (SELECT family_id FROM refresh_tokens WHERE id = $1)",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    // Then claim the token: the UPDATE is the atomic step.
     let claimed =
         sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
             .bind(now)

@@ -14,7 +14,7 @@ use crate::helpers::*;
 /// Redis under the same prefix, and the same keys. Several instances share
 /// their state through Redis only: without `CLEF_TEST_REDIS_URL` (the
 /// README's command on a machine with Rust alone) there is nothing to run.
-async fn two_instances() -> Option<(TestApp, TestApp)> {
+pub(crate) async fn two_instances() -> Option<(TestApp, TestApp)> {
     two_instances_with(|_| {}).await
 }
 
