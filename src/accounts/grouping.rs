@@ -85,6 +85,11 @@ struct Pending {
     /// connection since voids the proposal.
     #[serde(default)]
     other_seal: String,
+    /// A letter account's password as it was typed, hashed: the closed
+    /// account keeps it, so that the letter, still in the other parent's
+    /// hands, says at the login page that the account was grouped.
+    #[serde(default)]
+    letter_hash: Option<String>,
 }
 
 /// A digest of what an account's credentials are now: its state, its
@@ -177,6 +182,10 @@ pub async fn propose(
         return Ok(Err(refusal));
     }
     app.throttle.succeeded(identifier.as_str(), origin).await?;
+    let letter_hash = match found.as_ref().map(|account| account.state) {
+        Some(AccountState::Provisional) => Some(app.passwords.hash(&other.password).await?),
+        _ => None,
+    };
     let other = found.expect("checked above");
     let id = random_token(24);
     proposals(app)
@@ -191,6 +200,7 @@ pub async fn propose(
                     other.password_hash.as_deref(),
                     other.provisional_password.as_deref(),
                 ),
+                letter_hash,
             },
             Duration::from_secs(PROPOSAL_TTL as u64),
         )
@@ -280,7 +290,15 @@ pub async fn confirm(
         return Ok(Err(Refusal::ProposalExpired));
     }
     let seal = Some(pending.other_seal.as_str());
-    group_sealed(app, &pending.principal_id, &pending.other_id, seal).await
+    let letter_hash = pending.letter_hash.as_deref();
+    group_sealed(
+        app,
+        &pending.principal_id,
+        &pending.other_id,
+        seal,
+        letter_hash,
+    )
+    .await
 }
 
 /// Moves every child of `other_id` to `principal_id` and closes `other_id`,
@@ -290,7 +308,7 @@ pub async fn group(
     principal_id: &str,
     other_id: &str,
 ) -> Result<Result<Grouped, Refusal>, GroupingError> {
-    group_sealed(app, principal_id, other_id, None).await
+    group_sealed(app, principal_id, other_id, None, None).await
 }
 
 /// `group`, if the other account's credentials are still those `seal` was
@@ -300,6 +318,7 @@ async fn group_sealed(
     principal_id: &str,
     other_id: &str,
     seal: Option<&str>,
+    letter_hash: Option<&str>,
 ) -> Result<Result<Grouped, Refusal>, GroupingError> {
     if principal_id == other_id {
         return Ok(Err(Refusal::SameAccount));
@@ -379,14 +398,17 @@ async fn group_sealed(
         .execute(&mut *tx)
         .await?;
     // Closed: it no longer signs in, its letter no longer prints, and its
-    // identifier stays taken for the record.
+    // identifier stays taken for the record. A letter account keeps its
+    // password as a hash only (`Pending::letter_hash`).
     sqlx::query(
         "UPDATE accounts SET state = 'closed', merged_into = $1, provisional_password = NULL, \
+         password_hash = COALESCE($4, password_hash), \
          session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3",
     )
     .bind(principal_id)
     .bind(now)
     .bind(other_id)
+    .bind(letter_hash)
     .execute(&mut *tx)
     .await?;
     sqlx::query(

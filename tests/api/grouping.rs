@@ -254,13 +254,33 @@ async fn the_seed_scenario_a_parent_groups_the_letter_account_of_a_second_child(
         children_in_id_token(&app, &browser, &client).await,
         ["Dylan", "Florian"]
     );
-    // The letter account is closed: it no longer signs in, even with its letter.
-    assert_eq!(
-        login_status(&app, &florian_account, &florian_password).await,
-        401
+    // The letter account is closed: it no longer signs in, and its letter,
+    // still in the other parent's hands, says where the child went; a wrong
+    // password tells nothing.
+    let other_parent = crate::helpers::browser();
+    let login = page_text(&other_parent, &app.url("/login")).await;
+    let refused = submit_login(
+        &app,
+        &other_parent,
+        &login,
+        &florian_account,
+        &florian_password,
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("Ce compte a été regroupé avec un autre compte"),
+        "{page}"
     );
+    assert_eq!(login_status(&app, &florian_account, "ZZZZ2222").await, 401);
     let closed = app.account_named(&florian_account).await;
     assert_eq!(closed.state, clef::accounts::AccountState::Closed);
+    assert_eq!(
+        closed.provisional_password, None,
+        "the letter's secret is gone"
+    );
+    assert!(closed.password_hash.unwrap().starts_with("$argon2id$"));
 }
 
 #[tokio::test]
