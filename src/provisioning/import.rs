@@ -407,9 +407,33 @@ pub async fn import(
                     changed = true;
                     let phone_replaced =
                         !current.unused && phone.is_some() && current.phone != phone;
+                    // What changes, old → new: a secretary sees in the
+                    // preview an address she corrected by hand that the
+                    // file would undo.
+                    let shown = |value: &Option<String>, none: &str| {
+                        value.clone().unwrap_or_else(|| none.to_owned())
+                    };
+                    let mut changes = Vec::new();
+                    if current.email != email {
+                        changes.push(format!(
+                            "adresse {} → {}",
+                            shown(&current.email, "aucune"),
+                            shown(&email, "aucune")
+                        ));
+                    }
+                    if current.phone != phone {
+                        changes.push(format!(
+                            "téléphone {} → {}",
+                            shown(&current.phone, "aucun"),
+                            shown(&phone, "aucun")
+                        ));
+                    }
                     let change = format!(
-                        "ligne {} : coordonnées de {} {} mises à jour",
-                        row.line, guardian.given_name, guardian.family_name
+                        "ligne {} : coordonnées de {} {} mises à jour : {}",
+                        row.line,
+                        guardian.given_name,
+                        guardian.family_name,
+                        changes.join(" ; ")
                     );
                     report.touch(&current.id, change, phone_replaced);
                 }

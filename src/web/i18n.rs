@@ -155,6 +155,23 @@ fn import_report(french: &str) -> Option<String> {
     if let Some(reason) = french.strip_prefix("fichier : ") {
         return Some(format!("file: {}", import_reason(reason)?));
     }
+    if let Some((count, rest)) = french
+        .split_once(" élève(s) de l'établissement ne figure(nt) pas dans ce fichier : ")
+        && let Some(names) = rest.strip_suffix(
+            " ; leurs comptes restent ouverts, fermez depuis l'administration ceux des élèves qui ont quitté l'établissement",
+        )
+    {
+        let names = match names.rsplit_once(", et ") {
+            Some((named, others)) => {
+                let others = others.strip_suffix(" autres")?;
+                format!("{named} and {others} others")
+            }
+            None => names.to_owned(),
+        };
+        return Some(format!(
+            "{count} student(s) of the school are not in this file: {names}; their accounts stay open: close those of students who left the school in the back office"
+        ));
+    }
     None
 }
 
@@ -177,11 +194,36 @@ fn import_reason(french: &str) -> Option<String> {
     if let Some((who, classes)) = french.split_once(" change de classe (") {
         return Some(format!("{who} changes class ({classes}"));
     }
-    if let Some(who) = french
-        .strip_prefix("coordonnées de ")
-        .and_then(|r| r.strip_suffix(" mises à jour"))
+    if let Some(date) = french
+        .strip_prefix("la date de naissance (")
+        .and_then(|r| r.strip_suffix(") est dans le futur"))
     {
-        return Some(format!("contact details of {who} updated"));
+        return Some(format!("the birth date ({date}) is in the future"));
+    }
+    if let Some((who, changes)) = french
+        .strip_prefix("coordonnées de ")
+        .and_then(|r| r.split_once(" mises à jour : "))
+    {
+        // « adresse a → b ; téléphone aucun → c »
+        let changes = changes
+            .split(" ; ")
+            .map(|change| {
+                let change =
+                    change
+                        .replacen("adresse ", "address ", 1)
+                        .replacen("téléphone ", "phone ", 1);
+                change
+                    .split(' ')
+                    .map(|word| match word {
+                        "aucune" | "aucun" => "none",
+                        word => word,
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Some(format!("contact details of {who} updated: {changes}"));
     }
     if let Some(who) = french.strip_suffix(" mis à jour") {
         return Some(format!("{who} updated"));
@@ -1011,6 +1053,18 @@ mod tests {
             (
                 "ligne 12 : Léa Martin change de classe (5 A → 4 B)",
                 "row 12: Léa Martin changes class (5 A → 4 B)",
+            ),
+            (
+                "ligne 7 : coordonnées de Paul Dupont mises à jour : adresse paul.nouveau@example.fr → paul.dupont@example.fr ; téléphone aucun → +33612345678",
+                "row 7: contact details of Paul Dupont updated: address paul.nouveau@example.fr → paul.dupont@example.fr; phone none → +33612345678",
+            ),
+            (
+                "ligne 12 : la date de naissance (05/09/2030) est dans le futur",
+                "row 12: the birth date (05/09/2030) is in the future",
+            ),
+            (
+                "12 élève(s) de l'établissement ne figure(nt) pas dans ce fichier : Léa Martin (5 A), Hugo Petit (4 B), et 10 autres ; leurs comptes restent ouverts, fermez depuis l'administration ceux des élèves qui ont quitté l'établissement",
+                "12 student(s) of the school are not in this file: Léa Martin (5 A), Hugo Petit (4 B) and 10 others; their accounts stay open: close those of students who left the school in the back office",
             ),
             (
                 "ligne 4 : Claire Martin devient responsable 1 de Léa",

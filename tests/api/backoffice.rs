@@ -1109,7 +1109,7 @@ async fn an_import_s_changes_are_on_each_account_s_trail_and_a_new_phone_is_told
     assert_eq!(
         trail_of("paul.aubert").await,
         [format!(
-            "import {SCHOOL_A}: ligne 2 : coordonnées de Paul Aubert mises à jour"
+            "import {SCHOOL_A}: ligne 2 : coordonnées de Paul Aubert mises à jour : téléphone aucun → +33798765432"
         )]
     );
     assert_eq!(
