@@ -639,6 +639,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Clef::start(config, Arc::new(SystemClock)).await?;
             let selection = Selection { class, account };
             let letters = letters::select_as_configured(&app, &uai, &selection).await?;
+            if letters.is_empty() {
+                // No empty file: say why nothing is printed.
+                let establishment = crate::accounts::store::establishment_by_uai(&app.db, &uai)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
+                let why = letters::why_none(&app.db, &establishment.id, &selection).await?;
+                if why != letters::Nothing::AllActivated {
+                    anyhow::bail!("{} Aucun fichier écrit.", why.french());
+                }
+                eprintln!("{} Aucun fichier écrit.", why.french());
+                return Ok(());
+            }
             let bytes = if format == "csv" {
                 letters::csv(&letters)?
             } else {

@@ -130,6 +130,68 @@ pub async fn count(
     Ok(selected(db, establishment_id, selection).await?.len())
 }
 
+/// Why a selection gives no letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nothing {
+    /// No pupil of the establishment is in the class asked for.
+    UnknownClass,
+    /// No account of the establishment (a pupil or a pupil's parent) has
+    /// that identifier.
+    UnknownAccount,
+    /// Every account of the selection is activated (or closed).
+    AllActivated,
+}
+
+impl Nothing {
+    /// The reason, in French (the pages translate it).
+    pub fn french(self) -> &'static str {
+        match self {
+            Self::UnknownClass => {
+                "Aucun courrier : aucun élève de l'établissement n'est dans cette classe."
+            }
+            Self::UnknownAccount => {
+                "Aucun courrier : aucun compte de l'établissement n'a cet identifiant."
+            }
+            Self::AllActivated => "Aucun courrier à imprimer : ces comptes sont tous activés.",
+        }
+    }
+}
+
+/// Why `selection` names no letter (for a selection [`count`] found empty).
+pub async fn why_none(
+    db: &Db,
+    establishment_id: &str,
+    selection: &Selection,
+) -> Result<Nothing, sqlx::Error> {
+    if let Some(class) = &selection.class {
+        let known: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM accounts WHERE establishment_id = $1 AND kind = 'student' AND class_name = $2 LIMIT 1",
+        )
+        .bind(establishment_id)
+        .bind(class)
+        .fetch_optional(db)
+        .await?;
+        if known.is_none() {
+            return Ok(Nothing::UnknownClass);
+        }
+    }
+    if let Some(account) = &selection.account {
+        let known: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM accounts a WHERE (a.id = $2 OR a.identifier = $2) AND (a.establishment_id = $1 \
+             OR EXISTS (SELECT 1 FROM guardianships g JOIN accounts s ON s.id = g.student_id \
+                        WHERE g.guardian_id = a.id AND s.establishment_id = $1)) LIMIT 1",
+        )
+        .bind(establishment_id)
+        .bind(account)
+        .fetch_optional(db)
+        .await?;
+        if known.is_none() {
+            return Ok(Nothing::UnknownAccount);
+        }
+    }
+    Ok(Nothing::AllActivated)
+}
+
 /// The rows of the letters `selection` names, in print order: one per
 /// account (a parent's account holding several children, grouped then reset
 /// by the school, is printed once, with the first), each with its sealed

@@ -621,7 +621,7 @@ pub async fn letters(
     // How many: the page shows no password, nor reads one.
     let found = letters::count(&app.db, &establishment.id, &selection(&params)).await?;
     if found == 0 {
-        return Ok(no_letters(&establishment));
+        return no_letters(&app, &establishment, &selection(&params)).await;
     }
     let ask_password = signed_in_long_ago(&app, &session);
     Ok(confirm_letters(
@@ -642,16 +642,26 @@ fn selection(params: &crate::domain::Params) -> letters::Selection {
     }
 }
 
-/// « Aucun courrier »: every account of the selection is activated.
-fn no_letters(establishment: &Establishment) -> Response {
+/// « Aucun courrier », and why: an unknown class or account (404), or every
+/// account of the selection activated.
+async fn no_letters(
+    app: &Clef,
+    establishment: &Establishment,
+    selection: &letters::Selection,
+) -> Result<Response, WebError> {
+    let why = letters::why_none(&app.db, &establishment.id, selection).await?;
+    let status = match why {
+        letters::Nothing::AllActivated => StatusCode::OK,
+        letters::Nothing::UnknownClass | letters::Nothing::UnknownAccount => StatusCode::NOT_FOUND,
+    };
     let back = format!("/etablissement/{}", establishment.uai);
-    pages::message_with_link(
-        StatusCode::OK,
+    Ok(pages::message_with_link(
+        status,
         "Aucun courrier",
-        "Aucun courrier à imprimer : ces comptes sont tous activés.",
+        why.french(),
         None,
         Some((&back, "Retour à l'établissement")),
-    )
+    ))
 }
 
 /// `POST /etablissement/{uai}/courriers`: the letters, once the password is
@@ -751,7 +761,7 @@ async fn print_letters(
     let selection = selection(params);
     let found = letters::select_as_configured(app, uai, &selection).await?;
     if found.is_empty() {
-        return Ok(no_letters(establishment));
+        return no_letters(app, establishment, &selection).await;
     }
     // Whose provisional passwords were printed, where, by whom: on the trail
     // of every account printed (a lost letter is traced to its printing).

@@ -431,6 +431,12 @@ fn exact(french: &str) -> Option<&'static str> {
         "Aucun courrier à imprimer : ces comptes sont tous activés." => {
             "No letter to print: these accounts are all activated."
         }
+        "Aucun courrier : aucun élève de l'établissement n'est dans cette classe." => {
+            "No letter: no student of the school is in this class."
+        }
+        "Aucun courrier : aucun compte de l'établissement n'a cet identifiant." => {
+            "No letter: no account of the school has this identifier."
+        }
         "Trop de tentatives : patientez avant de réessayer." => {
             "Too many attempts: wait before trying again."
         }

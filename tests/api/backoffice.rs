@@ -206,6 +206,15 @@ async fn a_link_to_the_letters_prints_nothing_without_the_pages_form() {
         assert!(page.contains("Imprimer les courriers"), "{page}");
         assert!(!page.contains("anna.aubert"), "{page}");
     }
+    // A class the school does not have is not « all activated ».
+    let url = app.url(&format!("/etablissement/{SCHOOL_A}/courriers?classe=6%20Z"));
+    let unknown = staff_a.get(&url).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let page = unknown.text().await.unwrap();
+    assert!(
+        page.contains("aucun élève de l&#x27;établissement n&#x27;est dans cette classe"),
+        "{page}"
+    );
     let forged = staff_a
         .post(app.url(&format!("/etablissement/{SCHOOL_A}/courriers")))
         .form(&[("format", "csv")])

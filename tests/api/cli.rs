@@ -881,6 +881,32 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
         String::from_utf8_lossy(&output.stderr).contains("courrier(s) écrit(s)"),
         "the count on stderr"
     );
+
+    // No empty PDF: a class or an account the school does not have is
+    // refused with its reason, and no file is written.
+    let out = clef.data.path().join("vide.pdf");
+    let out = out.to_str().unwrap();
+    for (selection, reason) in [
+        (
+            ["--class", "6 Z"],
+            "aucun élève de l'établissement n'est dans cette classe",
+        ),
+        (
+            ["--account", "personne.inconnue"],
+            "aucun compte de l'établissement n'a cet identifiant",
+        ),
+    ] {
+        let mut args = vec!["letters", "--establishment", "0590001A", "--out", out];
+        args.extend(selection);
+        let output = clef.run(&args, None);
+        assert!(!output.status.success(), "{selection:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(reason), "{stderr}");
+        assert!(
+            !std::path::Path::new(out).exists(),
+            "{selection:?}: no file"
+        );
+    }
 }
 
 #[test]
