@@ -241,11 +241,12 @@ async fn list_accounts(
         .map(str::to_owned);
     let typed = params.get("q").map(|q| q.replace(['%', '_'], ""));
     let search = typed.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
-    // The same words without accents, as identifiers spell the names
-    // (`élodie.lefèvre` is `elodie.lefevre`): SQLite lower-cases ASCII only,
-    // so « Élodie » would not find « ÉLODIE » by name.
+    // The same words without accents nor apostrophes, as identifiers spell
+    // the names (`élodie.lefèvre` is `elodie.lefevre`, N’Diaye `ndiaye`):
+    // SQLite lower-cases ASCII only, so « Élodie » would not find « ÉLODIE »
+    // by name, and « N'Diaye » typed would miss « N’Diaye » imported.
     let folded = typed.as_ref().map(|q| {
-        let words = deunicode::deunicode(q).to_lowercase();
+        let words = deunicode::deunicode(q).to_lowercase().replace('\'', "");
         format!(
             "%{}%",
             words.split_whitespace().collect::<Vec<_>>().join("%")
