@@ -78,6 +78,14 @@ impl Outcome {
     }
 }
 
+/// Who did something for someone else (a staff member in the back office), and from where.
+#[derive(Debug, Clone, Copy)]
+pub struct ActedBy<'a> {
+    pub actor_id: &'a str,
+    pub address: IpAddr,
+    pub user_agent: &'a str,
+}
+
 /// One event to record.
 #[derive(Debug, Clone)]
 pub struct Entry<'a> {
@@ -125,6 +133,11 @@ impl<'a> Entry<'a> {
         self.address = Some(address);
         self.user_agent = Some(user_agent);
         self
+    }
+
+    /// Done by a staff member (`by`), from where they were.
+    pub fn by(self, by: &ActedBy<'a>) -> Self {
+        self.actor(by.actor_id).from(by.address, by.user_agent)
     }
 
     pub fn detail(mut self, detail: &'a str) -> Self {

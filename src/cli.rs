@@ -603,7 +603,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let guardian = resolve(&app.db, &guardian).await?;
             let student = resolve(&app.db, &student).await?;
             let detached =
-                crate::accounts::grouping::detach(&app, &guardian.id, &student.id).await?;
+                crate::accounts::grouping::detach(&app, &guardian.id, &student.id, None).await?;
             println!(
                 "{} is detached from {}; its new guardian account is {} (provisional): \
                  print its letter with `clef letters --establishment <UAI> --account {}`",

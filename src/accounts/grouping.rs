@@ -510,11 +510,14 @@ impl From<sqlx::Error> for DetachError {
 
 /// Breaks a grouping (the establishment's call): detaches `student_id` from
 /// `guardian_id` and gives the child a new provisional guardian account, with
-/// the guardian's names and the same legal rank, and a new letter.
+/// the guardian's names and the same legal rank, and a new letter. `by`, the
+/// staff member who did it, is on the three accounts' trails (`None`: an
+/// operator, with `clef guardian detach`).
 pub async fn detach(
     app: &Clef,
     guardian_id: &str,
     student_id: &str,
+    by: Option<&audit::ActedBy<'_>>,
 ) -> Result<Detached, DetachError> {
     let now = app.now();
     let mut tx = app.db.begin().await?;
@@ -584,6 +587,10 @@ pub async fn detach(
     tracing::info!(guardian = %guardian_id, student = %student_id, new_guardian = %id, "child detached");
     for account in [guardian_id, student_id, id.as_str()] {
         let entry = Entry::new(Event::Detachment, AuditOutcome::Ok).account(account);
+        let entry = match by {
+            Some(by) => entry.by(by),
+            None => entry,
+        };
         audit::record(&app.db, entry, now).await;
     }
     let guardian = store::account_by_id(&app.db, &id)

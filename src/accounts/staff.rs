@@ -456,13 +456,19 @@ pub async fn act(
             Done::EmailSent
         }
         Action::Detach { student_id } => {
-            let detached = super::grouping::detach(app, &account.id, student_id).await?;
+            // On the trails as a detachment by this staff member (one entry each).
+            let by = crate::audit::ActedBy {
+                actor_id: &actor.id,
+                address,
+                user_agent,
+            };
+            let detached = super::grouping::detach(app, &account.id, student_id, Some(&by)).await?;
             Done::Detached {
                 new_identifier: detached.guardian.identifier,
             }
         }
     };
-    if !matches!(done, Done::Reset | Done::Closed) {
+    if !matches!(done, Done::Reset | Done::Closed | Done::Detached { .. }) {
         record(app, actor, account, &action, address, user_agent, now).await;
     }
     Ok(Ok(done))

@@ -567,6 +567,8 @@ pub async fn act(
         },
         _ => return refused("Action inconnue."),
     };
+    // The letter to print next, for a new provisional account.
+    let mut letter_of = None;
     let message = match staff::act(&app, &staff, &account, action, address, &device).await {
         Ok(Err(Refused::SharedParent)) => return refused(
             "Ce parent a aussi des enfants dans un autre établissement : seule l'académie peut fermer ou réinitialiser son compte, ou corriger son adresse.",
@@ -575,12 +577,19 @@ pub async fn act(
             "Trop de mails de confirmation ont été envoyés à ce compte dans l'heure : réessayez plus tard.",
             retry_after,
         ),
-        Ok(Ok(Done::Reset)) => "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned(),
+        Ok(Ok(Done::Reset)) => {
+            letter_of = Some(account.identifier.clone());
+            "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned()
+        }
         Ok(Ok(Done::Closed)) => "Le compte est fermé.".to_owned(),
         Ok(Ok(Done::EmailSent)) => "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(),
-        Ok(Ok(Done::Detached { new_identifier })) => format!(
-            "L'enfant est détaché de ce compte. Son nouveau compte responsable est {new_identifier} : imprimez son courrier."
-        ),
+        Ok(Ok(Done::Detached { new_identifier })) => {
+            let message = format!(
+                "L'enfant est détaché de ce compte. Son nouveau compte responsable est {new_identifier} : imprimez son courrier."
+            );
+            letter_of = Some(new_identifier);
+            message
+        }
         // The database or the store is down: a 503, not « pas possible ».
         Err(e) if crate::storage::is_unavailable(&e) => return Err(e.into()),
         Err(e) => {
@@ -588,12 +597,23 @@ pub async fn act(
             return refused("Cette action n'est pas possible sur ce compte.");
         }
     };
-    Ok(pages::message_with_link(
+    let print = letter_of.map(|identifier| {
+        format!(
+            "/etablissement/{}/courriers?compte={identifier}",
+            establishment.uai
+        )
+    });
+    let mut links = Vec::new();
+    if let Some(print) = &print {
+        links.push((print.as_str(), "Imprimer le courrier"));
+    }
+    links.push((back.as_str(), "Retour au compte"));
+    Ok(pages::message_with_links(
         StatusCode::OK,
         "Action effectuée",
         &message,
         None,
-        Some((&back, "Retour au compte")),
+        &links,
     ))
 }
 

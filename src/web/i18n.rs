@@ -578,6 +578,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "Page suivante" => "Next page",
         "Retour à l'établissement" => "Back to the school",
         "Imprimer les courriers" => "Print the letters",
+        "Imprimer le courrier" => "Print the letter",
         "Imprimer" => "Print",
         "Télécharger" => "Download",
         "Mot de passe incorrect." => "Incorrect password.",

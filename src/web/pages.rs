@@ -151,12 +151,22 @@ pub fn message_with_link(
     detail: Option<&str>,
     link: Option<(&str, &str)>,
 ) -> Response {
-    let (link_href, link_text) = link.unzip();
+    message_with_links(status, title, message, detail, link.as_slice())
+}
+
+/// A message, then links (`href`, French text) one per line, the way on first.
+pub fn message_with_links(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    detail: Option<&str>,
+    links: &[(&str, &str)],
+) -> Response {
     render(
         status,
         "pages/message.html",
         minijinja::context! {
-            title, message, detail, link_href, link_text,
+            title, message, detail, links => links.iter().map(|(href, text)| ((*href).to_owned(), (*text).to_owned())).collect::<Vec<_>>(),
             alert => status.is_client_error() || status.is_server_error(),
         },
     )
@@ -206,7 +216,7 @@ mod tests {
             terms_url => "https://t.example", terms_version => "2", pending => "p",
             guardian => true, child => "Zoé", email_required => true,
             title => "Page introuvable", message => "Cette page n'existe pas.", detail => "code",
-            link_href => "/compte", link_text => "Gérer mon compte", alert => true,
+            links => [("/compte", "Gérer mon compte")], alert => true,
             continue_url => "/x", client_id => "c", state => "s",
             action => "https://rp.example/cb", params => [("code", "c")],
             uai => "0590001A", establishment => "College Test", academy => true,

@@ -359,7 +359,7 @@ async fn staff_reach_their_establishment_only_on_every_route() {
             format!("/etablissement/{uai}/comptes?classe=5%20A&etat=provisional&q=a"),
             format!("/etablissement/{uai}/compte/{student}"),
             format!("/etablissement/{uai}/courriers"),
-            format!("/etablissement/{uai}/courriers?format=csv&classe=5%20A"),
+            format!("/etablissement/{uai}/courriers?format=csv"),
             format!("/etablissement/{uai}/import"),
         ]
     };
@@ -934,6 +934,36 @@ async fn staff_break_a_grouping_by_detaching_a_child() {
     )
     .await;
     assert_eq!(detached.status(), 200);
+    // The page leads to the new account's letter.
+    let page = detached.text().await.unwrap();
+    let new_guardian = page
+        .split("courriers?compte=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("a link to the letter: {page}"));
+    assert!(page.contains(&format!(
+        "Son nouveau compte responsable est {new_guardian}"
+    )));
+    assert!(page.contains("Imprimer le courrier</a>"), "{page}");
+    let print = format!("/etablissement/{SCHOOL_A}/courriers?compte={new_guardian}");
+    let letter_page = page_text(&staff_a, &app.url(&print)).await;
+    assert!(
+        letter_page.contains("Imprimer les courriers"),
+        "{letter_page}"
+    );
+    // On each trail once, as done by the staff member.
+    let staff = app.account_named("secretariat.a").await;
+    for account in [&paul.id, &chloe.id] {
+        let trail = clef::audit::trail(&app.app.db, Some(account), 0, 50)
+            .await
+            .unwrap();
+        let detachments: Vec<_> = trail
+            .iter()
+            .filter(|e| e.event == "detachment" || e.detail.as_deref() == Some("detach"))
+            .collect();
+        assert_eq!(detachments.len(), 1, "{trail:?}");
+        assert_eq!(detachments[0].actor_id.as_deref(), Some(staff.id.as_str()));
+    }
     let children = clef::accounts::store::children(&app.app.db, &paul.id)
         .await
         .unwrap();

@@ -671,7 +671,7 @@ async fn a_detachment_racing_a_grouping_of_the_same_guardian_applies_before_or_a
             let (other, child) = (other.id.clone(), detached_child.id.clone());
             async move {
                 barrier.wait().await;
-                grouping::detach(&app, &other, &child).await
+                grouping::detach(&app, &other, &child, None).await
             }
         });
         let grouped = settled(grouping_task.await.unwrap(), &format!("round {round}"));

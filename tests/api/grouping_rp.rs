@@ -262,7 +262,7 @@ async fn a_relying_party_sees_the_grouped_children_and_loses_the_closed_account(
     let newest = refreshed.refresh_token().expect("rotated").clone();
 
     // The school detaches Hugo: the next refresh lists two.
-    let detached = grouping::detach(&app.app, &family.guardian.id, &hugo.id)
+    let detached = grouping::detach(&app.app, &family.guardian.id, &hugo.id, None)
         .await
         .unwrap();
     assert_ne!(detached.guardian.id, family.guardian.id);
