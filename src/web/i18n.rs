@@ -579,6 +579,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Retour à l'établissement" => "Back to the school",
         "Imprimer les courriers" => "Print the letters",
         "Imprimer le courrier" => "Print the letter",
+        "Les nombres de chaque classe sont dans le tableau ci-dessous." => {
+            "Each class's numbers are in the table below."
+        }
         "Imprimer" => "Print",
         "Télécharger" => "Download",
         "Mot de passe incorrect." => "Incorrect password.",
