@@ -939,6 +939,48 @@ fn keep<T>(problems: &mut Vec<String>, result: Result<T, FieldError>) -> Option<
     result.map_err(|e| problems.push(e.to_string())).ok()
 }
 
+/// [`keep`], a value that is not valid quoted as the cell holds it, so
+/// that the secretary finds it (« 31/02/2014 »), and a number a spreadsheet
+/// wrote in scientific notation (a phone column read as numbers: `6.12E+08`)
+/// said so, with what to do.
+fn keep_shown<T>(
+    problems: &mut Vec<String>,
+    result: Result<T, FieldError>,
+    raw: &str,
+) -> Option<T> {
+    result
+        .map_err(|e| {
+            if e.problem != Problem::Invalid {
+                return problems.push(e.to_string());
+            }
+            let value: String = raw.trim().chars().take(40).collect();
+            let hint = if scientific(&value) {
+                " (le tableur l'a écrit en notation scientifique : mettez la colonne au format Texte, puis exportez à nouveau)"
+            } else {
+                ""
+            };
+            problems.push(format!(
+                "Le champ « {} » n'est pas valide : « {value} »{hint}.",
+                e.field
+            ));
+        })
+        .ok()
+}
+
+/// `6.12E+08`, `6,12E+8`: a number as a spreadsheet shows it in scientific notation.
+fn scientific(value: &str) -> bool {
+    let Some((mantissa, exponent)) = value.split_once(['E', 'e']) else {
+        return false;
+    };
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    !mantissa.is_empty()
+        && mantissa
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
+        && !exponent.is_empty()
+        && exponent.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, String> {
     let mut problems = Vec::new();
     let student_ref = keep(
@@ -953,9 +995,10 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
         &mut problems,
         PersonName::parse("prénom", cell(Column::GivenName)),
     );
-    let birthdate = keep(
+    let birthdate = keep_shown(
         &mut problems,
         BirthDate::parse(&spreadsheet_date(cell(Column::Birthdate))),
+        cell(Column::Birthdate),
     );
     let class = keep(&mut problems, ClassName::parse(cell(Column::Class)));
     let mut guardians = Vec::new();
@@ -993,17 +1036,19 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
         let email = if email.is_empty() {
             None
         } else {
-            keep(
+            keep_shown(
                 &mut problems,
                 EmailAddress::parse(email).map_err(relabel(email_label)),
+                email,
             )
         };
         let phone = if phone.is_empty() {
             None
         } else {
-            keep(
+            keep_shown(
                 &mut problems,
                 Phone::parse(phone).map_err(relabel(phone_label)),
+                phone,
             )
         };
         if let (Some(family_name), Some(given_name)) = (family, given) {
@@ -1238,8 +1283,26 @@ mod tests {
         );
     }
 
-    /// Excel's « Texte Unicode (*.txt) »: UTF-16 (little-endian) with its
-    /// BOM, tab-separated.
+    /// A cell that is not valid is quoted in its reason, and a phone column
+    /// a spreadsheet turned into numbers is said so, with what to do.
+    #[test]
+    fn a_bad_cell_is_quoted_and_a_number_in_scientific_notation_explained() {
+        let text = [
+            "student_id;family_name;given_name;birthdate;class;guardian1_family_name;guardian1_given_name;guardian1_phone",
+            "1;Baillet;Julie;31/02/2012;5 B;Baillet;Marc;6.12E+08",
+        ]
+        .join("\n");
+        let parsed = read(text.as_bytes()).unwrap();
+        let reason = &parsed.refused[0].reason;
+        assert!(reason.contains("« 31/02/2012 »"), "{reason}");
+        assert!(
+            reason.contains("« 6.12E+08 » (le tableur l'a écrit en notation scientifique"),
+            "{reason}"
+        );
+        assert!(scientific("6,12E+8") && scientific("6.12e08"));
+        assert!(!scientific("0612345678") && !scientific("E+08") && !scientific("6.12E"));
+    }
+
     /// A file whose dates are day/month/year (one says so: `25/12/2011`)
     /// and one month/day/year date: that one is a typo, a bad row of its
     /// own, not a reason to refuse the file.

@@ -51,6 +51,18 @@ fn pattern(french: &str) -> Option<String> {
                 "The “{name}” field contains characters that are not allowed."
             )),
             "n'est pas valide." => Some(format!("The “{name}” field is not valid.")),
+            other if other.starts_with("n'est pas valide : « ") => {
+                let rest = other.strip_prefix("n'est pas valide : « ")?;
+                let (value, hint) = rest.rsplit_once(" »")?;
+                let hint = match hint {
+                    "." => "",
+                    " (le tableur l'a écrit en notation scientifique : mettez la colonne au format Texte, puis exportez à nouveau)." => {
+                        " (the spreadsheet wrote it in scientific notation: format the column as Text, then export again)"
+                    }
+                    _ => return None,
+                };
+                Some(format!("The “{name}” field is not valid: “{value}”{hint}."))
+            }
             other => {
                 let max = other
                     .strip_prefix("ne peut pas dépasser ")?
@@ -1067,6 +1079,10 @@ mod tests {
             (
                 "ligne 7 : coordonnées de Paul Dupont mises à jour : adresse paul.nouveau@example.fr → paul.dupont@example.fr ; téléphone aucun → +33612345678",
                 "row 7: contact details of Paul Dupont updated: address paul.nouveau@example.fr → paul.dupont@example.fr; phone none → +33612345678",
+            ),
+            (
+                "ligne 5 : Le champ « téléphone du responsable 1 » n'est pas valide : « 6.12E+08 » (le tableur l'a écrit en notation scientifique : mettez la colonne au format Texte, puis exportez à nouveau). Le champ « date de naissance » n'est pas valide : « 31/02/2014 ».",
+                "row 5: The “phone of guardian 1” field is not valid: “6.12E+08” (the spreadsheet wrote it in scientific notation: format the column as Text, then export again). The “birth date” field is not valid: “31/02/2014”.",
             ),
             (
                 "ligne 12 : la date de naissance (05/09/2030) est dans le futur",
