@@ -19,9 +19,10 @@ use crate::secret::constant_time_eq;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActivationError {
-    /// A field to correct (its form name); the message is French, shown above the form.
-    #[error("{1}")]
-    Invalid(&'static str, String),
+    /// The fields to correct, in the form's order: each its form name and a
+    /// French message, shown together above the form.
+    #[error("{}", .0.iter().map(|(_, message)| message.as_str()).collect::<Vec<_>>().join(" "))]
+    Invalid(Vec<(&'static str, String)>),
     #[error("wrong birth date")]
     WrongBirthdate,
     #[error("the letter has expired")]
@@ -136,8 +137,57 @@ pub async fn first_connection(
     if !letter_valid(app, &account, now) {
         return Err(ActivationError::Expired);
     }
+    // Every field's form checked at once, so that the person corrects them
+    // in one go; none of these checks tells anything of the birth date, which
+    // is compared after them, counted.
+    let mut problems = Vec::new();
     let birthdate = BirthDate::parse(&form.birthdate)
-        .map_err(|e| ActivationError::Invalid("birthdate", e.to_string()))?;
+        .map_err(|e| problems.push(("birthdate", e.to_string())))
+        .ok();
+    // « Mot de passe provisoire, à modifier lors de la première connexion »:
+    // the paper letter must not stay a way in. Told first, whether or not
+    // the letter's password happens to meet the rule.
+    if let Some(sealed) = &account.provisional_password
+        && app
+            .letters
+            .decrypt(&account.id, sealed)
+            .is_ok_and(|letter| {
+                constant_time_eq(letter.expose_secret(), form.password.expose_secret())
+            })
+    {
+        problems.push((
+            "password",
+            "Choisissez un mot de passe différent du mot de passe provisoire du courrier.".into(),
+        ));
+    } else if let Err((field, message)) =
+        check_new_password(app, &form.password, &form.password_confirmation)
+    {
+        problems.push((field, message));
+    }
+    let email = match (form.email.trim(), account.kind) {
+        ("", AccountKind::Guardian) => {
+            problems.push((
+                "email",
+                "L'adresse mail est obligatoire pour les responsables.".into(),
+            ));
+            None
+        }
+        ("", _) => None,
+        (raw, _) => EmailAddress::parse(raw)
+            .map_err(|e| problems.push(("email", e.to_string())))
+            .ok(),
+    };
+    if let Some(email) = &email
+        && EmailAddress::parse(&form.email_confirmation).ok().as_ref() != Some(email)
+    {
+        problems.push((
+            "email_confirmation",
+            "La confirmation de l'adresse mail ne correspond pas.".into(),
+        ));
+    }
+    let Some(birthdate) = birthdate.filter(|_| problems.is_empty()) else {
+        return Err(ActivationError::Invalid(problems));
+    };
     // The birth date is a secret of the letter's holder: its attempts are
     // counted like login attempts, on the same counters, before the check.
     // And on a count of their own, which a new sign-in with the letter does not clear.
@@ -162,45 +212,6 @@ pub async fn first_connection(
     }
     app.throttle.succeeded(&account.identifier, origin).await?;
     app.throttle.birth_date_right(&account.identifier).await?;
-    // « Mot de passe provisoire, à modifier lors de la première connexion »:
-    // the paper letter must not stay a way in. Told first, whether or not
-    // the letter's password happens to meet the rule.
-    if let Some(sealed) = &account.provisional_password
-        && app
-            .letters
-            .decrypt(&account.id, sealed)
-            .is_ok_and(|letter| {
-                constant_time_eq(letter.expose_secret(), form.password.expose_secret())
-            })
-    {
-        return Err(ActivationError::Invalid(
-            "password",
-            "Choisissez un mot de passe différent du mot de passe provisoire du courrier.".into(),
-        ));
-    }
-    check_new_password(app, &form.password, &form.password_confirmation)
-        .map_err(|(field, message)| ActivationError::Invalid(field, message))?;
-    let email = match (form.email.trim(), account.kind) {
-        ("", AccountKind::Guardian) => {
-            return Err(ActivationError::Invalid(
-                "email",
-                "L'adresse mail est obligatoire pour les responsables.".into(),
-            ));
-        }
-        ("", _) => None,
-        (raw, _) => Some(
-            EmailAddress::parse(raw)
-                .map_err(|e| ActivationError::Invalid("email", e.to_string()))?,
-        ),
-    };
-    if let Some(email) = &email
-        && EmailAddress::parse(&form.email_confirmation).ok().as_ref() != Some(email)
-    {
-        return Err(ActivationError::Invalid(
-            "email_confirmation",
-            "La confirmation de l'adresse mail ne correspond pas.".into(),
-        ));
-    }
     let hash = app.passwords.hash(&form.password).await?;
     let state = if email.is_some() {
         AccountState::PendingEmail

@@ -60,11 +60,18 @@ async fn first_connection_page(
     jar: CookieJar,
     account: &Account,
     entered: Entered<'_>,
-    // The field in error (its form name) and the French message.
-    error: Option<(&str, &str)>,
+    // The fields in error (form names) and their French messages, in the form's order.
+    errors: &[(&str, &str)],
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let (error_field, error) = error.unzip();
+    let error_fields: Vec<String> = errors
+        .iter()
+        .map(|(field, _)| (*field).to_owned())
+        .collect();
+    let errors: Vec<minijinja::Value> = errors
+        .iter()
+        .map(|&(field, message)| minijinja::context! { field, message })
+        .collect();
     let child = match account.kind {
         AccountKind::Guardian => store::children(&app.db, &account.id)
             .await?
@@ -84,7 +91,7 @@ async fn first_connection_page(
                 identifier => &account.identifier,
                 guardian => account.kind == AccountKind::Guardian,
                 email_required => account.kind == AccountKind::Guardian,
-                child, rule => rule.describe(), csrf, error, error_field,
+                child, rule => rule.describe(), csrf, errors, error_fields,
                 birthdate => entered.birthdate, email => entered.email, email_confirmation => entered.email_confirmation,
             }
         },
@@ -97,15 +104,7 @@ pub async fn first_connection_form(
     jar: CookieJar,
 ) -> Result<Response, WebError> {
     let (_, account) = interaction_account(&app, &jar, Purpose::FirstConnection).await?;
-    first_connection_page(
-        &app,
-        jar,
-        &account,
-        Entered::default(),
-        None,
-        StatusCode::OK,
-    )
-    .await
+    first_connection_page(&app, jar, &account, Entered::default(), &[], StatusCode::OK).await
 }
 
 /// The authorization request under way, as a URL to start it again later.
@@ -154,13 +153,17 @@ pub async fn first_connection(
             audit::record(&app.db, entry, app.now()).await;
             activated
         }
-        Err(ActivationError::Invalid(field, message)) => {
+        Err(ActivationError::Invalid(problems)) => {
+            let problems: Vec<(&str, &str)> = problems
+                .iter()
+                .map(|(field, message)| (*field, message.as_str()))
+                .collect();
             return first_connection_page(
                 &app,
                 jar,
                 &account,
                 entered,
-                Some((field, &message)),
+                &problems,
                 StatusCode::BAD_REQUEST,
             )
             .await;
@@ -178,7 +181,7 @@ pub async fn first_connection(
                 jar,
                 &account,
                 entered,
-                Some(("birthdate", message)),
+                &[("birthdate", message)],
                 StatusCode::BAD_REQUEST,
             )
             .await;
@@ -195,7 +198,7 @@ pub async fn first_connection(
                 jar,
                 &account,
                 entered,
-                Some(("birthdate", &message)),
+                &[("birthdate", &message)],
                 StatusCode::TOO_MANY_REQUESTS,
             )
             .await?;

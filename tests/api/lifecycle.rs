@@ -1309,6 +1309,67 @@ async fn hostile_first_connection_and_profile_fields_are_refused_and_change_noth
     }
 }
 
+/// A first connection with several fields wrong says all of them at once,
+/// each field marked and described by its own message, the first focused;
+/// the birth date, a secret, is not tried (no attempt counted).
+#[tokio::test]
+async fn a_first_connection_tells_every_field_to_correct_at_once() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    let csrf = input_value(&page, "csrf").unwrap();
+    let response = browser
+        .post(school.app.url("/premiere-connexion"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("birthdate", "01/01/2001"),
+            ("password", "court"),
+            ("password_confirmation", "court"),
+            ("email", "pas-une-adresse"),
+            ("email_confirmation", "pas-une-adresse"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("<title>Erreur — Première connexion"),
+        "{html}"
+    );
+    let input = |id: &str| {
+        html.split("<input")
+            .find(|input| input.contains(&format!(r#"id="{id}""#)))
+            .unwrap()
+            .split('>')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let password = input("password");
+    assert!(
+        password.contains(
+            r#"aria-invalid="true" autofocus aria-describedby="erreur-password password-rule""#
+        ),
+        "{password}"
+    );
+    let email = input("email");
+    assert!(
+        email.contains(r#"aria-invalid="true" aria-describedby="erreur-email email-hint""#),
+        "{email}"
+    );
+    assert!(
+        !input("birthdate").contains("aria-invalid"),
+        "the birth date is not tried"
+    );
+    assert!(html.contains(r#"<li id="erreur-password">"#), "{html}");
+    assert!(html.contains(r#"<li id="erreur-email">"#), "{html}");
+    assert_eq!(
+        school.app.account_named("marc.baillet").await.state,
+        clef::accounts::AccountState::Provisional
+    );
+}
+
 /// A correction of the address on the unconfirmed screen that races a click
 /// on the confirmation link (the screen read the account before the click):
 /// the confirmed address stays, the correction is refused.
