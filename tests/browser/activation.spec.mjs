@@ -89,12 +89,12 @@ async function field(text, scope = page) {
 }
 
 /** lang="fr", the page title, exactly one <h1> with that text, every visible control labelled. */
-async function assertPage(title) {
+async function assertPage(title, heading = title) {
   assert.equal(await page.locator('html').getAttribute('lang'), 'fr', '<html lang="fr">');
   assert.equal(await page.title(), `${title} — Clef`, '<title>');
   const h1 = page.getByRole('heading', { level: 1 });
   assert.equal(await h1.count(), 1, 'exactly one <h1>');
-  assert.equal((await h1.textContent()).trim(), title, '<h1> text');
+  assert.equal((await h1.textContent()).trim(), heading, '<h1> text');
   await assertEveryVisibleInputLabelled();
 }
 
@@ -418,7 +418,7 @@ try {
     await fillFirstConnection(WRONG_BIRTHDATE);
     const response = await submit('Valider', '/premiere-connexion');
     assert.equal(response.status(), 400, 'POST /premiere-connexion with a wrong birth date');
-    await assertPage('Première connexion');
+    await assertPage('Erreur — Première connexion', 'Première connexion');
     const alert = page.getByRole('alert');
     assert.equal(await alert.count(), 1, 'one role="alert"');
     assert.match((await alert.textContent()).trim(), /^La date de naissance ne correspond pas/);

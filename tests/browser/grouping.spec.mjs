@@ -488,12 +488,12 @@ try {
 
   await accessible(6, '« Mon compte » with three children');
 
-  await check('6. the letter account cannot be grouped again: the form refuses it', async () => {
+  await check('6. the letter account cannot be grouped again: the form says it was grouped', async () => {
     await page.goto(`${BASE}/compte/regroupement`);
     const response = await propose(letter.identifiant, letter.mot_de_passe_provisoire, BIRTHDATE);
     assert.equal(response.status(), 400, 'POST /compte/regroupement with the closed account');
     const alert = await theAlert();
-    assert.equal(alert.text, WRONG_CREDENTIALS, 'the closed letter no longer has a password');
+    assert.equal(alert.text, "Ce compte a déjà été regroupé ou fermé : il ne peut plus l'être.", 'the letter still opens it, to say so');
   }, { critical: false });
 
   await context.close();
@@ -505,12 +505,12 @@ try {
   runner.page = page;
   page.on('pageerror', (e) => console.log(indent(`page error: ${e.message}`)));
 
-  await check('7. a fresh browser: the letter identifier + provisional password → « Identifiant ou mot de passe incorrect. »', async () => {
+  await check('7. a fresh browser: the letter identifier + provisional password → « Ce compte a été regroupé avec un autre compte »', async () => {
     const response = await login(letter.identifiant, letter.mot_de_passe_provisoire);
-    assert.equal(response.status(), 401, `POST /login as ${letter.identifiant} (closed)`);
+    assert.equal(response.status(), 403, `POST /login as ${letter.identifiant} (closed)`);
     assert.equal(new URL(page.url()).pathname, '/login', 'still on /login');
     const alert = await theAlert();
-    assert.equal(alert.text, WRONG_CREDENTIALS);
+    assert.match(alert.text, /^Ce compte a été regroupé avec un autre compte/, 'the other parent, holding the letter, is told where the child went');
   });
 
   await accessible(7, 'the login page refusing the closed account');
