@@ -62,6 +62,23 @@ impl Schools {
         browser
     }
 
+    /// Marie Blanc (a parent of school A), made the parent of Dora, a pupil
+    /// of school B too: her account as it is then.
+    async fn marie_with_a_child_in_school_b(&self) -> clef::accounts::Account {
+        let marie = self.app.account_named("marie.blanc").await;
+        let dora = self.app.account_named("dora.durand").await;
+        clef::accounts::store::link_guardian(
+            &self.app.app.db,
+            &marie.id,
+            &dora.id,
+            clef::domain::Rank::new(2).unwrap(),
+            self.app.app.now(),
+        )
+        .await
+        .unwrap();
+        marie
+    }
+
     async fn student_id(&self, uai: &str) -> String {
         sqlx::query_scalar(
             "SELECT a.id FROM accounts a JOIN establishments e ON e.id = a.establishment_id \
@@ -528,6 +545,17 @@ async fn a_search_finds_accented_names_typed_with_or_without_accents() {
     let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
     let list_url = app.url(&format!("/etablissement/{SCHOOL_A}/comptes"));
     let csrf = input_value(&page_text(&staff_a, &list_url).await, "csrf").unwrap();
+    let search = async |typed: &str| {
+        staff_a
+            .post(&list_url)
+            .form(&[("csrf", csrf.as_str()), ("q", typed)])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
     for typed in [
         "élodie",
         "Élodie",
@@ -536,30 +564,13 @@ async fn a_search_finds_accented_names_typed_with_or_without_accents() {
         "Élodie Lefèvre",
         "elodie lefevre",
     ] {
-        let found = staff_a
-            .post(&list_url)
-            .form(&[("csrf", csrf.as_str()), ("q", typed)])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let found = search(typed).await;
         assert!(found.contains("elodie.lefevre"), "{typed}");
         assert!(!found.contains("anna.aubert"), "{typed}");
     }
     // Either apostrophe finds a name imported with the other.
     for typed in ["N'Diaye", "n’diaye", "ndiaye", "Aminata N'Diaye"] {
-        let found = staff_a
-            .post(&list_url)
-            .form(&[("csrf", csrf.as_str()), ("q", typed)])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(found.contains("aminata.ndiaye"), "{typed}");
+        assert!(search(typed).await.contains("aminata.ndiaye"), "{typed}");
     }
 }
 
@@ -1495,17 +1506,7 @@ async fn a_parent_with_children_in_another_school_is_closed_only_by_staff_of_bot
     let schools = Schools::new().await;
     let app = &schools.app;
     let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
-    let marie = app.account_named("marie.blanc").await;
-    let dora = app.account_named("dora.durand").await;
-    clef::accounts::store::link_guardian(
-        &app.app.db,
-        &marie.id,
-        &dora.id,
-        clef::domain::Rank::new(2).unwrap(),
-        app.app.now(),
-    )
-    .await
-    .unwrap();
+    let marie = schools.marie_with_a_child_in_school_b().await;
     for form in [
         &[("action", "close"), ("confirm", "1")][..],
         &[("action", "reset"), ("confirm", "1")],
@@ -1573,17 +1574,7 @@ async fn an_address_correction_rechecks_the_scope_inside_its_transaction() {
     schools.staff("secretariat.a", &[SCHOOL_A]).await;
     let actor = app.account_named("secretariat.a").await;
     let scope = staff::scope(&app.app.db, &actor).await.unwrap();
-    let marie = app.account_named("marie.blanc").await;
-    let dora = app.account_named("dora.durand").await;
-    clef::accounts::store::link_guardian(
-        &app.app.db,
-        &marie.id,
-        &dora.id,
-        clef::domain::Rank::new(2).unwrap(),
-        app.app.now(),
-    )
-    .await
-    .unwrap();
+    let marie = schools.marie_with_a_child_in_school_b().await;
     let mails = app.outbox().len();
     let address = clef::domain::EmailAddress::parse("autre@example.net").unwrap();
     use clef::accounts::activation::{Readdressed, propose_address};
