@@ -271,22 +271,29 @@ pub async fn rotate_in(
         now,
     } = presented;
     let now = *now;
-    // The family's row first (SQLite: the write lock, before anything is
-    // read): rotations of one family run one after another. On PostgreSQL a
-    // retry that waited here reads the family as the one before it left it,
-    // successor included, and ends it (below); without it, two retries side
-    // by side each missed the other's uncommitted successor and the family
-    // lived on in several branches. Tokens are then only ever taken under
-    // their family's row, so two rotations never wait on each other's
-    // tokens (which deadlocked).
-    sqlx::query(
+    // The family's row first, taken and read in one statement (SQLite: the
+    // write lock, before anything is read): rotations of one family run one
+    // after another. On PostgreSQL a retry that waited here reads the family
+    // as the one before it left it, successor included, and ends it (below);
+    // without it, two retries side by side each missed the other's
+    // uncommitted successor and the family lived on in several branches.
+    // Tokens are then only ever taken under their family's row, so two
+    // rotations never wait on each other's tokens (which deadlocked).
+    let row = sqlx::query(
         "UPDATE refresh_families SET revoked_at = revoked_at \
-         WHERE id = (SELECT family_id FROM refresh_tokens WHERE id = $1)",
+         WHERE id = (SELECT family_id FROM refresh_tokens WHERE id = $1) \
+         RETURNING (SELECT expires_at FROM refresh_tokens WHERE id = $1) AS token_expires, \
+         id, client_id, account_id, scopes, sid, auth_time, amr, expires_at AS family_expires, revoked_at",
     )
     .bind(id)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    // Then claim the token: the UPDATE is the atomic step.
+    let Some(row) = row else {
+        return Ok(Rotation::Invalid);
+    };
+    // Then claim the token: the UPDATE is the atomic step. Claimed, it was
+    // unused, so nothing changed it since the read above (a retry ends a
+    // successor by using it).
     let claimed =
         sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
             .bind(now)
@@ -295,14 +302,6 @@ pub async fn rotate_in(
             .await?
             .rows_affected()
             == 1;
-    let row = sqlx::query(
-        "SELECT t.expires_at AS token_expires, t.used_at, f.id, f.client_id, f.account_id, f.scopes, \
-         f.sid, f.auth_time, f.amr, f.expires_at AS family_expires, f.revoked_at \
-         FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
     // A refusal gives the claim back: the transaction may commit others.
     let refuse = async |tx: &mut sqlx::AnyConnection, rotation: Rotation| {
         if claimed {
@@ -313,14 +312,21 @@ pub async fn rotate_in(
         }
         Ok(rotation)
     };
-    let Some(row) = row else {
-        return refuse(tx, Rotation::Invalid).await;
-    };
     let family = family_from(&row)?;
     let family_expires: i64 = row.try_get("family_expires")?;
     let revoked: Option<i64> = row.try_get("revoked_at")?;
-    let token_expires: i64 = row.try_get("token_expires")?;
-    let used_at: Option<i64> = row.try_get("used_at")?;
+    let mut token_expires: i64 = row.try_get("token_expires")?;
+    let mut used_at: Option<i64> = None;
+    if !claimed {
+        // Used already: when, read now under the family's row (the first
+        // read, on PostgreSQL, may predate the wait for it).
+        let (expires, used): (i64, Option<i64>) =
+            sqlx::query_as("SELECT expires_at, used_at FROM refresh_tokens WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        (token_expires, used_at) = (expires, used);
+    }
     // A token presented by another client is not theirs to use (RFC 6749 §6).
     if family.client_id != *client_id || revoked.is_some() || family_expires <= now {
         return refuse(tx, Rotation::Invalid).await;
