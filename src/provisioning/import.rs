@@ -435,7 +435,7 @@ pub async fn import(
                         guardian.family_name,
                         changes.join(" ; ")
                     );
-                    report.touch(&current.id, change, phone_replaced);
+                    report.touch_noted(&current.id, change, phone_replaced);
                 }
                 // A new rank is the account's own (not that of an account grouped into it).
                 if current.name == *name && current.rank != guardian.rank {
@@ -628,6 +628,19 @@ impl ImportReport {
     /// A change of an existing account: in the report, and on its trail.
     fn touch(&mut self, account_id: &str, change: String, phone_replaced: bool) {
         self.change(change.clone());
+        self.touch_quietly(account_id, change, phone_replaced);
+    }
+
+    /// [`Self::touch`] for a change the school has to look at: a parent's
+    /// contact details (the file may undo a correction made by hand), also
+    /// printed by a real import.
+    fn touch_noted(&mut self, account_id: &str, change: String, phone_replaced: bool) {
+        self.warn(change.clone());
+        self.touch_quietly(account_id, change, phone_replaced);
+    }
+
+    /// On the account's trail only.
+    fn touch_quietly(&mut self, account_id: &str, change: String, phone_replaced: bool) {
         self.touched.push(Touched {
             account_id: account_id.to_owned(),
             change,

@@ -607,7 +607,14 @@ pub async fn act(
     if let Some(print) = &print {
         links.push((print.as_str(), "Imprimer le courrier"));
     }
-    links.push((back.as_str(), "Retour au compte"));
+    // A parent whose only pupil here was detached is no longer the school's
+    // to open: back to the establishment instead.
+    let establishment_page = format!("/etablissement/{}", establishment.uai);
+    if belongs(&app, &establishment.id, &account.id).await? {
+        links.push((back.as_str(), "Retour au compte"));
+    } else {
+        links.push((establishment_page.as_str(), "Retour à l'établissement"));
+    }
     Ok(pages::message_with_links(
         StatusCode::OK,
         "Action effectuée",

@@ -956,6 +956,10 @@ async fn staff_break_a_grouping_by_detaching_a_child() {
         "Son nouveau compte responsable est {new_guardian}"
     )));
     assert!(page.contains("Imprimer le courrier</a>"), "{page}");
+    assert!(
+        page.contains("Retour au compte"),
+        "Paul is still the school's: {page}"
+    );
     let print = format!("/etablissement/{SCHOOL_A}/courriers?compte={new_guardian}");
     let letter_page = page_text(&staff_a, &app.url(&print)).await;
     assert!(
@@ -1546,6 +1550,10 @@ async fn a_parent_with_children_in_another_school_is_closed_only_by_staff_of_bot
     )
     .await;
     assert_eq!(detached.status(), 200, "its own pupil is detached");
+    // Marie is no longer school A's to open: the page leads back to the school.
+    let page = detached.text().await.unwrap();
+    assert!(page.contains("Retour à l&#x27;établissement"), "{page}");
+    assert!(!page.contains("Retour au compte"), "{page}");
     let both = schools.staff("rectorat", &[SCHOOL_A, SCHOOL_B]).await;
     let closed = act(
         app,

@@ -860,6 +860,23 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
         stdout.contains("ne figure(nt) pas dans ce fichier : Julie Baillet (5 B)"),
         "{stdout}"
     );
+    // A parent's new phone is printed by the real import too, old → new.
+    let with_phone = |phone: &str| {
+        format!(
+            "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;Téléphone responsable 1\n\
+             4;Roux;Léo;04/05/2011;4 A;Roux;Anne;{phone}\n"
+        )
+    };
+    std::fs::write(file, with_phone("06 12 34 56 78")).unwrap();
+    clef.ok(&import, None);
+    std::fs::write(file, with_phone("06 99 88 77 66")).unwrap();
+    let stdout = clef.ok(&import, None);
+    assert!(
+        stdout.contains(
+            "coordonnées de Anne Roux mises à jour : téléphone +33612345678 → +33699887766"
+        ),
+        "{stdout}"
+    );
 
     // The letters written to standard output (`kubectl exec … > courriers.pdf`,
     // as docs/operations.md shows) are the PDF alone: the count goes to stderr.
