@@ -382,9 +382,11 @@ async fn group_sealed(
     let closed_identifier = other
         .map(|(_, _, identifier, _)| identifier)
         .unwrap_or_default();
+    // Each moved link remembers the parent it came with (`grouped_from`),
+    // so that breaking the grouping gives the child a letter in that name.
     let moved = sqlx::query(
-        "INSERT INTO guardianships (guardian_id, student_id, rank, created_at) \
-         SELECT $1, student_id, rank, $2 FROM guardianships WHERE guardian_id = $3 \
+        "INSERT INTO guardianships (guardian_id, student_id, rank, created_at, grouped_from) \
+         SELECT $1, student_id, rank, $2, COALESCE(grouped_from, $3) FROM guardianships WHERE guardian_id = $3 \
          ON CONFLICT (guardian_id, student_id) DO NOTHING",
     )
     .bind(principal_id)
@@ -509,8 +511,9 @@ impl From<sqlx::Error> for DetachError {
 }
 
 /// Breaks a grouping (the establishment's call): detaches `student_id` from
-/// `guardian_id` and gives the child a new provisional guardian account, with
-/// the guardian's names and the same legal rank, and a new letter. `by`, the
+/// `guardian_id` and gives the child a new provisional guardian account, in
+/// the name of the parent the child came with when accounts were grouped
+/// (else the guardian's), with the same legal rank, and a new letter. `by`, the
 /// staff member who did it, is on the three accounts' trails (`None`: an
 /// operator, with `clef guardian detach`).
 pub async fn detach(
@@ -530,8 +533,9 @@ pub async fn detach(
         .execute(&mut *tx)
         .await?;
     let link = sqlx::query(
-        "SELECT g.rank, a.given_name, a.family_name FROM guardianships g \
-         JOIN accounts a ON a.id = g.guardian_id \
+        "SELECT g.rank, COALESCE(o.given_name, a.given_name) AS given_name, \
+         COALESCE(o.family_name, a.family_name) AS family_name FROM guardianships g \
+         JOIN accounts a ON a.id = g.guardian_id LEFT JOIN accounts o ON o.id = g.grouped_from \
          WHERE g.guardian_id = $1 AND g.student_id = $2",
     )
     .bind(guardian_id)

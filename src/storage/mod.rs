@@ -139,6 +139,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "previous login",
         include_str!("../../migrations/0020_previous_login.sql"),
     ),
+    (
+        21,
+        "guardianship grouped from",
+        include_str!("../../migrations/0021_guardianship_grouped_from.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

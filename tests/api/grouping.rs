@@ -343,6 +343,21 @@ async fn grouping_the_other_legal_guardians_account_makes_a_joint_account() {
         assert!(page.contains("<title>Erreur — Connexion — Clef</title>"));
     }
     assert_eq!(login_status(&app, "marc.martin", "Faux2026mdp").await, 401);
+    // The school breaks the grouping for Zoé: her new letter is in the name
+    // of the parent she came with (Marc), not of the account that held her.
+    let detached = clef::accounts::grouping::detach(&app.app, &family.guardian.id, &zoe.id, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            detached.guardian.given_name.as_str(),
+            detached.guardian.family_name.as_str()
+        ),
+        ("Marc", "Martin"),
+        "{}",
+        detached.guardian.identifier
+    );
+    assert!(detached.guardian.identifier.starts_with("marc.martin"));
     // Marc is told, and whom to ask if he did not group it himself.
     let notice = app
         .outbox()

@@ -555,8 +555,8 @@ async fn a_child_detached_by_the_school_is_grouped_back_with_its_new_letter() {
     );
     assert_eq!(
         (new.given_name.as_str(), new.family_name.as_str()),
-        ("Claire", "Martin"),
-        "the guardian's names"
+        ("Marc", "Durand"),
+        "the names of the parent Zoé came with, not the principal's"
     );
     assert_eq!(
         guardians_of(&app, &zoe.id).await,
