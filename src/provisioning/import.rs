@@ -435,7 +435,14 @@ pub async fn import(
                         guardian.family_name,
                         changes.join(" ; ")
                     );
-                    report.touch_noted(&current.id, change, phone_replaced);
+                    // To look at: an address (a correction made by hand may
+                    // be undone), an activated account's details; a letter
+                    // account's new phone is an ordinary change.
+                    if current.email != email || !current.unused {
+                        report.touch_noted(&current.id, change, phone_replaced);
+                    } else {
+                        report.touch(&current.id, change, phone_replaced);
+                    }
                 }
                 // A new rank is the account's own (not that of an account grouped into it).
                 if current.name == *name && current.rank != guardian.rank {

@@ -860,20 +860,26 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
         stdout.contains("ne figure(nt) pas dans ce fichier : Julie Baillet (5 B)"),
         "{stdout}"
     );
-    // A parent's new phone is printed by the real import too, old → new.
-    let with_phone = |phone: &str| {
+    // A parent's new address is printed by the real import too, old → new
+    // (it may undo a correction the school made by hand); a letter
+    // account's new phone is an ordinary change, counted.
+    let with = |email: &str, phone: &str| {
         format!(
-            "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;Téléphone responsable 1\n\
-             4;Roux;Léo;04/05/2011;4 A;Roux;Anne;{phone}\n"
+            "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;\
+             Courriel responsable 1;Téléphone responsable 1\n\
+             4;Roux;Léo;04/05/2011;4 A;Roux;Anne;{email};{phone}\n"
         )
     };
-    std::fs::write(file, with_phone("06 12 34 56 78")).unwrap();
+    std::fs::write(file, with("anne@example.org", "06 12 34 56 78")).unwrap();
     clef.ok(&import, None);
-    std::fs::write(file, with_phone("06 99 88 77 66")).unwrap();
+    std::fs::write(file, with("anne@example.org", "06 99 88 77 66")).unwrap();
+    let stdout = clef.ok(&import, None);
+    assert!(!stdout.contains("coordonnées de Anne Roux"), "{stdout}");
+    std::fs::write(file, with("anne.roux@example.org", "06 99 88 77 66")).unwrap();
     let stdout = clef.ok(&import, None);
     assert!(
         stdout.contains(
-            "coordonnées de Anne Roux mises à jour : téléphone +33612345678 → +33699887766"
+            "coordonnées de Anne Roux mises à jour : adresse anne@example.org → anne.roux@example.org"
         ),
         "{stdout}"
     );
