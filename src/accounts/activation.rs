@@ -68,13 +68,22 @@ pub fn check_new_password(
     password_rule(app)
         .check(password)
         .map_err(|message| ("password", message))?;
-    if !constant_time_eq(password.expose_secret(), confirmation.expose_secret()) {
-        return Err((
+    check_confirmation(password, confirmation)
+}
+
+/// Whether the password was typed the same twice.
+fn check_confirmation(
+    password: &SecretString,
+    confirmation: &SecretString,
+) -> Result<(), (&'static str, String)> {
+    if constant_time_eq(password.expose_secret(), confirmation.expose_secret()) {
+        Ok(())
+    } else {
+        Err((
             "password_confirmation",
             "La confirmation du mot de passe ne correspond pas.".into(),
-        ));
+        ))
     }
-    Ok(())
 }
 
 /// Whether a provisional account's letter still works.
@@ -159,10 +168,12 @@ pub async fn first_connection(
             "password",
             "Choisissez un mot de passe différent du mot de passe provisoire du courrier.".into(),
         ));
-    } else if let Err((field, message)) =
-        check_new_password(app, &form.password, &form.password_confirmation)
-    {
-        problems.push((field, message));
+    } else if let Err(message) = password_rule(app).check(&form.password) {
+        problems.push(("password", message));
+    }
+    // A mistyped confirmation is told with the rest, not after it.
+    if let Err(problem) = check_confirmation(&form.password, &form.password_confirmation) {
+        problems.push(problem);
     }
     let email = match (form.email.trim(), account.kind) {
         ("", AccountKind::Guardian) => {
@@ -177,9 +188,13 @@ pub async fn first_connection(
             .map_err(|e| problems.push(("email", e.to_string())))
             .ok(),
     };
-    if let Some(email) = &email
-        && EmailAddress::parse(&form.email_confirmation).ok().as_ref() != Some(email)
-    {
+    // Compared as typed when the address itself is not valid, so that a
+    // mistyped confirmation is told at the same time.
+    let email_confirmed = match &email {
+        Some(email) => EmailAddress::parse(&form.email_confirmation).ok().as_ref() == Some(email),
+        None => form.email.trim() == form.email_confirmation.trim(),
+    };
+    if !email_confirmed {
         problems.push((
             "email_confirmation",
             "La confirmation de l'adresse mail ne correspond pas.".into(),

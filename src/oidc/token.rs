@@ -550,7 +550,7 @@ async fn refresh(
         Rotation::ReuseDetected { family_id } => {
             tracing::warn!(client_id = %client.id, family = %family_id, "refresh token reused; its family is revoked");
             return Err(OAuthError::invalid_grant(
-                "the refresh token was already used",
+                "the refresh token was already used or superseded",
             ));
         }
         Rotation::Invalid => {

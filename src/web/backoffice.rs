@@ -127,6 +127,10 @@ pub async fn home(
     ))
 }
 
+/// Height of one class in the funnel chart: its name on a line of its own
+/// (so that a long name is not cut by its bar at 320 px), then its bar.
+const CHART_ROW: usize = 46;
+
 /// One bar of the funnel chart: its class, its numbers, and the widths (in
 /// percent of the widest class) of its three segments.
 fn bars(funnel: &[Funnel]) -> Vec<minijinja::Value> {
@@ -146,7 +150,7 @@ fn bars(funnel: &[Funnel]) -> Vec<minijinja::Value> {
                 active => f.active, total => f.total(),
                 p, e, a, e_x => p, a_x => p + e, y,
             };
-            y += 28;
+            y += CHART_ROW;
             bar
         })
         .collect()
@@ -175,7 +179,7 @@ pub async fn establishment(
     let chart = |funnel: &[Funnel]| {
         minijinja::context! {
             bars => bars(funnel),
-            height => funnel.len() * 28,
+            height => funnel.len() * CHART_ROW,
             total => minijinja::Value::from(minijinja::value::Serde(totals(funnel))),
         }
     };

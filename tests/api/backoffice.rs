@@ -1160,7 +1160,14 @@ async fn an_import_s_changes_are_on_each_account_s_trail_and_a_new_phone_is_told
         1;Aubert;Anna;01/02/2012;4 A;Aubert;Paul;paul.aubert@example.org;07 98 76 54 32\n";
     let (status, preview) = upload(app, &staff_a, SCHOOL_A, file.as_bytes().to_vec()).await;
     assert_eq!(status, 200, "{preview}");
-    applied(app, &staff_a, &preview).await;
+    // The report after « Appliquer » lists the change, as the preview did.
+    let report = applied(app, &staff_a, &preview).await;
+    assert!(
+        report.contains(
+            "<li>ligne 2 : coordonnées de Paul Aubert mises à jour : téléphone aucun → +33798765432</li>"
+        ),
+        "{report}"
+    );
 
     let staff = app.account_named("secretariat.a").await;
     let staff = staff.id.as_str();

@@ -1309,8 +1309,8 @@ async fn hostile_first_connection_and_profile_fields_are_refused_and_change_noth
     }
 }
 
-/// A first connection with several fields wrong says all of them at once,
-/// each field marked and described by its own message, the first focused;
+/// A first connection with several fields wrong (confirmations included)
+/// says all of them at once, each field marked and described by its own message, the first focused;
 /// the birth date, a secret, is not tried (no attempt counted).
 #[tokio::test]
 async fn a_first_connection_tells_every_field_to_correct_at_once() {
@@ -1324,9 +1324,9 @@ async fn a_first_connection_tells_every_field_to_correct_at_once() {
             ("csrf", csrf.as_str()),
             ("birthdate", "01/01/2001"),
             ("password", "court"),
-            ("password_confirmation", "court"),
+            ("password_confirmation", "cour"),
             ("email", "pas-une-adresse"),
-            ("email_confirmation", "pas-une-adresse"),
+            ("email_confirmation", "pas-une-adress"),
         ])
         .send()
         .await
@@ -1362,8 +1362,18 @@ async fn a_first_connection_tells_every_field_to_correct_at_once() {
         !input("birthdate").contains("aria-invalid"),
         "the birth date is not tried"
     );
-    assert!(html.contains(r#"<li id="erreur-password">"#), "{html}");
-    assert!(html.contains(r#"<li id="erreur-email">"#), "{html}");
+    // Mistyped confirmations are told with the rest, not after them.
+    for field in [
+        "password",
+        "password_confirmation",
+        "email",
+        "email_confirmation",
+    ] {
+        assert!(
+            html.contains(&format!(r#"<li id="erreur-{field}">"#)),
+            "{field}: {html}"
+        );
+    }
     assert_eq!(
         school.app.account_named("marc.baillet").await.state,
         clef::accounts::AccountState::Provisional
