@@ -707,6 +707,18 @@ pub async fn change_email(
             "La confirmation de l'adresse mail ne correspond pas.".into(),
         ));
     }
+    // Nothing to confirm: no mail saying « votre nouvelle adresse » is the
+    // old one (whose mailbox is the same whatever the case of its letters).
+    if account.email_verified_at.is_some()
+        && account
+            .email
+            .as_deref()
+            .is_some_and(|old| old.eq_ignore_ascii_case(new.as_str()))
+    {
+        return Err(ProfileError::Invalid(
+            "C'est déjà l'adresse mail de votre compte.".into(),
+        ));
+    }
     if let Some(MailRequest::TooMany { retry_after }) = mail_refused(app, account).await? {
         return Err(ProfileError::TooManyMails { retry_after });
     }

@@ -306,7 +306,64 @@ fn import_reason(french: &str) -> Option<String> {
         ));
     }
     if let Some(columns) = french.strip_prefix("colonnes manquantes : ") {
+        // « student_id (identifiant de l'élève), family_name (nom) »
+        let columns = columns
+            .split(", ")
+            .map(|column| match column.split_once(" (") {
+                Some((name, hint)) => {
+                    let hint = hint.strip_suffix(')')?;
+                    Some(format!("{name} ({})", exact(hint)?))
+                }
+                None => Some(column.to_owned()),
+            })
+            .collect::<Option<Vec<_>>>()?
+            .join(", ");
         return Some(format!("missing columns: {columns}"));
+    }
+    if let Some((cells, rest)) = french
+        .strip_prefix("cette ligne a ")
+        .and_then(|r| r.split_once(" cellules et l'en-tête "))
+        && let Some((columns, separator)) =
+            rest.split_once(" colonnes : une cellule contient sans doute le séparateur « ")
+        && let Some(separator) = separator
+            .strip_suffix(" » sans guillemets, et les suivantes sont décalées ; corrigez la ligne")
+    {
+        return Some(format!(
+            "this row has {cells} cells and the header {columns} columns: a cell probably holds the separator “{separator}” without quotes, and the cells after it are shifted; correct the row"
+        ));
+    }
+    if let Some((number, rest)) = french
+        .strip_prefix("le n° élève ")
+        .and_then(|r| r.split_once(" est celui de "))
+        && let Some(who) = rest.strip_suffix(
+            "), qui n'a ni ce nom ni cette date de naissance : même numéro, autre élève ? Vérifiez le fichier",
+        )
+    {
+        let who = match who.split_once(" (né(e) le ") {
+            Some((name, date)) => format!("{name} (born {date})"),
+            None => who.replacen(" (", " (born ", 1),
+        };
+        return Some(format!(
+            "student number {number} belongs to {who}, who has neither this name nor this birth date: same number, another student? Check the file"
+        ));
+    }
+    if let Some((who, rest)) = french.split_once(" (responsable ")
+        && let Some((rank, rest)) = rest.split_once(" de ")
+        && let Some(child) =
+            rest.strip_suffix(") a un compte fermé par l'établissement ; il n'est pas recréé")
+    {
+        return Some(format!(
+            "{who} (guardian {rank} of {child}) has an account the school closed; it is not created again"
+        ));
+    }
+    if let Some(who) = french.strip_prefix("le téléphone de ").and_then(|r| {
+        r.strip_suffix(
+            " n'est pas modifié : ce parent a des enfants dans un autre établissement ; adressez-vous au rectorat",
+        )
+    }) {
+        return Some(format!(
+            "the phone of {who} is not changed: this parent has children in another school; ask the academy (rectorat)"
+        ));
     }
     None
 }
@@ -429,6 +486,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "La confirmation de l'adresse mail ne correspond pas." => {
             "The email address confirmation does not match."
         }
+        "C'est déjà l'adresse mail de votre compte." => {
+            "This is already your account's email address."
+        }
         "votre numéro de téléphone portable" => "your mobile phone number",
         // Back office
         "Import en cours : les lignes du fichier sont enregistrées. Cette page se met à jour toute seule." => {
@@ -464,6 +524,9 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "un guillemet (\") ouvert dans cette ligne n'est jamais refermé : la suite du fichier serait lue comme une seule cellule. Retirez ce guillemet ou refermez-le" => {
             "a quote (\") opened in this row is never closed: the rest of the file would be read as a single cell. Remove this quote or close it"
+        }
+        "un guillemet (\") ouvert dans cette ligne n'est refermé que plusieurs lignes plus loin : les lignes entre les deux seraient lues comme une seule cellule. Retirez ce guillemet ou refermez-le" => {
+            "a quote (\") opened in this row is only closed several rows further down: the rows in between would be read as a single cell. Remove this quote or close it"
         }
         "la date de naissance de cette ligne est écrite mois/jour/année : enregistrez le fichier avec les dates au format jj/mm/aaaa (réglages régionaux français), sinon le jour et le mois des autres dates seraient inversés" => {
             "the birth date of this row is written month/day/year: save the file with dates as dd/mm/yyyy (French regional settings), or the day and month of the other dates would be swapped"
@@ -1111,6 +1174,30 @@ mod tests {
             (
                 "fichier : la colonne « nom » apparaît deux fois",
                 "file: the column “nom” appears twice",
+            ),
+            (
+                "fichier : colonnes manquantes : student_id (identifiant de l'élève), birthdate (date de naissance), class (classe)",
+                "file: missing columns: student_id (student number), birthdate (birth date), class (class)",
+            ),
+            (
+                "ligne 3 : un guillemet (\") ouvert dans cette ligne n'est refermé que plusieurs lignes plus loin : les lignes entre les deux seraient lues comme une seule cellule. Retirez ce guillemet ou refermez-le",
+                "row 3: a quote (\") opened in this row is only closed several rows further down: the rows in between would be read as a single cell. Remove this quote or close it",
+            ),
+            (
+                "ligne 2 : cette ligne a 10 cellules et l'en-tête 8 colonnes : une cellule contient sans doute le séparateur « , » sans guillemets, et les suivantes sont décalées ; corrigez la ligne",
+                "row 2: this row has 10 cells and the header 8 columns: a cell probably holds the separator “,” without quotes, and the cells after it are shifted; correct the row",
+            ),
+            (
+                "ligne 3 : le n° élève E002 est celui de Emma Petit (né(e) le 05/09/2013), qui n'a ni ce nom ni cette date de naissance : même numéro, autre élève ? Vérifiez le fichier",
+                "row 3: student number E002 belongs to Emma Petit (born 05/09/2013), who has neither this name nor this birth date: same number, another student? Check the file",
+            ),
+            (
+                "ligne 2 : Luc Durand (responsable 2 de Paul) a un compte fermé par l'établissement ; il n'est pas recréé",
+                "row 2: Luc Durand (guardian 2 of Paul) has an account the school closed; it is not created again",
+            ),
+            (
+                "ligne 4 : le téléphone de Luc Durand n'est pas modifié : ce parent a des enfants dans un autre établissement ; adressez-vous au rectorat",
+                "row 4: the phone of Luc Durand is not changed: this parent has children in another school; ask the academy (rectorat)",
             ),
         ] {
             assert_eq!(english(french).as_deref(), Some(english_text), "{french}");

@@ -958,6 +958,27 @@ async fn my_account_changes_the_password_and_the_address_with_the_current_passwo
         303
     );
 
+    // The address the account already has: nothing to confirm, no mail.
+    let mails = app.outbox().len();
+    let same = post(
+        "/compte/adresse",
+        vec![
+            ("current_password", NEW_PASSWORD.into()),
+            ("email", "Claire.Martin@example.org".into()),
+            ("email_confirmation", "Claire.Martin@example.org".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(same.status(), 400);
+    assert!(
+        same.text()
+            .await
+            .unwrap()
+            .contains("C&#x27;est déjà l&#x27;adresse mail de votre compte.")
+    );
+    assert_eq!(app.outbox().len(), mails, "no mail for the same address");
+
     let asked = post(
         "/compte/adresse",
         vec![
