@@ -879,11 +879,17 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
             reason: "un guillemet (\") ouvert dans cette ligne n'est jamais refermé : la suite du fichier serait lue comme une seule cellule. Retirez ce guillemet ou refermez-le".into(),
         }]);
     }
+    // A header alone (the wrong sheet, or an export cut short) imports nothing.
+    if rows.is_empty() && errors.is_empty() {
+        return Err(file_error(NO_ROWS.into()));
+    }
     Ok(Parsed {
         rows,
         refused: errors,
     })
 }
+
+const NO_ROWS: &str = "aucune ligne d'élève sous l'en-tête : vérifiez que le tableur a exporté la bonne feuille, en entier";
 
 /// A birth date as a spreadsheet may have written it, as a date: a date
 /// with a midnight time (`03/09/2012 00:00`, `2012-09-03T00:00:00`), or a
@@ -1534,6 +1540,21 @@ mod tests {
             errors[0].reason.contains("colonnes manquantes"),
             "{errors:?}"
         );
+    }
+
+    /// A header with no row under it (the wrong sheet exported, or blank
+    /// lines and empty cells only) is refused, not previewed as « rien à faire ».
+    #[test]
+    fn a_header_alone_is_refused() {
+        for text in [
+            "N° élève;Nom;Prénom;Né le;Classe\r\n",
+            "N° élève;Nom;Prénom;Né le;Classe\r\n;;;;\r\n\r\n;;;;\r\n",
+        ] {
+            let errors = read(text.as_bytes()).unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].line, 0);
+            assert_eq!(errors[0].reason, NO_ROWS);
+        }
     }
 
     /// A header's control characters (a terminal's escape sequences) never

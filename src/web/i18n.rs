@@ -525,6 +525,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "un guillemet (\") ouvert dans cette ligne n'est jamais refermé : la suite du fichier serait lue comme une seule cellule. Retirez ce guillemet ou refermez-le" => {
             "a quote (\") opened in this row is never closed: the rest of the file would be read as a single cell. Remove this quote or close it"
         }
+        "aucune ligne d'élève sous l'en-tête : vérifiez que le tableur a exporté la bonne feuille, en entier" => {
+            "no student row under the header: check that the spreadsheet exported the right sheet, in full"
+        }
         "un guillemet (\") ouvert dans cette ligne n'est refermé que plusieurs lignes plus loin : les lignes entre les deux seraient lues comme une seule cellule. Retirez ce guillemet ou refermez-le" => {
             "a quote (\") opened in this row is only closed several rows further down: the rows in between would be read as a single cell. Remove this quote or close it"
         }
