@@ -12,7 +12,7 @@ use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::delivery::{Mail, Subject};
-use crate::domain::{BirthDate, EmailAddress};
+use crate::domain::{BirthDate, EmailAddress, Locale};
 use crate::oidc::{logout, refresh};
 use crate::provisioning::letters::{add_months, french_date, letter_deadline};
 use crate::secret::constant_time_eq;
@@ -237,7 +237,7 @@ pub async fn first_connection(
     let mut tx = app.db.begin().await?;
     let updated = sqlx::query(
         "UPDATE accounts SET password_hash = $1, provisional_password = NULL, state = $2, email = $3, \
-         email_verified_at = NULL, pending_email = NULL, activated_at = $4, updated_at = $4 \
+         email_verified_at = NULL, pending_email = NULL, activated_at = $4, updated_at = $4, locale = $6 \
          WHERE id = $5 AND state = 'provisional'",
     )
     .bind(&hash)
@@ -245,6 +245,8 @@ pub async fn first_connection(
     .bind(email.as_ref().map(EmailAddress::as_str))
     .bind(now)
     .bind(&account.id)
+    // The language to write to them in later (`store::locale_of`).
+    .bind(Locale::current().code())
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() != 1 {
@@ -338,7 +340,11 @@ async fn send_confirmation(
     expires_at: i64,
     confirming: Confirming,
 ) {
-    let link = app.config.endpoint(&format!("/confirmation?jeton={token}"));
+    // In the mail's language when opened, whatever the browser's.
+    let link = app.config.endpoint(&format!(
+        "/confirmation?jeton={token}&lang={}",
+        Locale::current().code()
+    ));
     let context = minijinja::context! {
         name => format!("{} {}", account.given_name, account.family_name),
         identifier => &account.identifier,
@@ -388,12 +394,14 @@ pub async fn confirm_email(
     sqlx::query(
         "UPDATE accounts SET email = $1, email_verified_at = $2, \
          pending_email = CASE WHEN pending_email = $1 THEN NULL ELSE pending_email END, \
-         state = CASE WHEN state = 'pending_email' THEN 'active' ELSE state END, updated_at = $2 \
+         state = CASE WHEN state = 'pending_email' THEN 'active' ELSE state END, updated_at = $2, \
+         locale = $4 \
          WHERE id = $3 AND state IN ('pending_email', 'active')",
     )
     .bind(&email)
     .bind(now)
     .bind(&found.account_id)
+    .bind(Locale::current().code())
     .execute(&mut *tx)
     .await?;
     // Reset links mailed to the address this one replaces stop working.

@@ -641,7 +641,11 @@ async fn send_reset_link(
     drop(conn);
     let context = minijinja::context! {
         name => format!("{} {}", account.given_name, account.family_name),
-        link => app.config.endpoint(&format!("/mot-de-passe-oublie/modifier?jeton={token}")),
+        // In the mail's language when opened, whatever the browser's.
+        link => app.config.endpoint(&format!(
+            "/mot-de-passe-oublie/modifier?jeton={token}&lang={}",
+            crate::domain::Locale::current().code()
+        )),
         reference => reference.as_str(),
         minutes => ttl / 60,
     };
@@ -981,12 +985,14 @@ pub async fn reset_password(
     // The sessions opened with the old password end with the commit (their
     // epoch is over), whatever happens after it.
     let epoch: Option<i64> = sqlx::query_scalar(
-        "UPDATE accounts SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 \
+        "UPDATE accounts SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2, \
+         locale = $4 \
          WHERE id = $3 AND state IN ('active', 'pending_email') RETURNING session_epoch",
     )
     .bind(&hash)
     .bind(now)
     .bind(&account.id)
+    .bind(crate::domain::Locale::current().code())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(epoch) = epoch else {

@@ -99,12 +99,20 @@ pub async fn settle(
     let mut flow_cookie = None;
     let mut flow = cookie_locale(&jar, FLOW);
     let mut request = request;
-    // RP-Initiated Logout §2: `ui_locales` for the logout pages, this request only.
+    // RP-Initiated Logout §2: `ui_locales` for the logout pages, this request
+    // only; the confirmation's form posts in its page's language the same way.
     if request.uri().path() == "/logout"
-        && request.method() == Method::GET
         && let Some(asked) = ui_locales(request.uri().query().unwrap_or("").as_bytes())
     {
         flow = Some(asked);
+    }
+    // A link of a mail carries the mail's language (`lang`, see `linked`):
+    // the person's choice from then on, as the language link makes it.
+    let linked = (request.method() == Method::GET && request.uri().path() != "/langue")
+        .then(|| lang_of(request.uri().query().unwrap_or("")))
+        .flatten();
+    if linked.is_some() {
+        flow = linked;
     }
     if request.uri().path() == "/authorize" {
         let (asked, read) = match *request.method() {
@@ -145,14 +153,31 @@ pub async fn settle(
     }
     let locale = chosen(flow, &jar, request.headers());
     let here = if request.method() == Method::GET {
-        request
-            .uri()
-            .path_and_query()
-            .map_or("/".into(), |p| p.as_str().to_owned())
+        // Without the mail's `lang`, which would undo the language link.
+        let uri = request.uri();
+        match (linked, uri.query()) {
+            (Some(_), Some(query)) => {
+                let rest: Vec<_> = query
+                    .split('&')
+                    .filter(|p| !p.starts_with("lang="))
+                    .collect();
+                match rest.is_empty() {
+                    true => uri.path().to_owned(),
+                    false => format!("{}?{}", uri.path(), rest.join("&")),
+                }
+            }
+            _ => uri
+                .path_and_query()
+                .map_or("/".into(), |p| p.as_str().to_owned()),
+        }
     } else {
         back_after_post(request.uri().path()).to_owned()
     };
     let response = HERE.scope(here, locale.scope(next.run(request))).await;
+    let response = match linked {
+        Some(locale) => (jar.clone().add(choice(&app, locale)), response).into_response(),
+        None => response,
+    };
     if sets_cookie(&response, FLOW) {
         // The handler found `ui_locales` where this could not (`remember_flow`).
         return response;
@@ -230,11 +255,27 @@ pub async fn switch(
     let Some(locale) = Locale::from_tag(&switch.lang) else {
         return Redirect::to(&next).into_response();
     };
-    let mut choice = cookie(&app, CHOICE, locale);
-    choice.set_max_age(time::Duration::days(365));
     let mut flow = Cookie::from(FLOW);
     flow.set_path("/");
-    (jar.add(choice).remove(flow), Redirect::to(&next)).into_response()
+    (
+        jar.add(choice(&app, locale)).remove(flow),
+        Redirect::to(&next),
+    )
+        .into_response()
+}
+
+/// The person's choice of language, remembered for a year.
+fn choice(app: &Clef, locale: Locale) -> Cookie<'static> {
+    let mut choice = cookie(app, CHOICE, locale);
+    choice.set_max_age(time::Duration::days(365));
+    choice
+}
+
+/// The language a link of a mail names: `lang=en` in its query.
+fn lang_of(query: &str) -> Option<Locale> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "lang")
+        .and_then(|(_, v)| Locale::from_tag(&v))
 }
 
 /// A path on this site: starts with one `/`, not `//` or `/\`, no scheme, no control characters.

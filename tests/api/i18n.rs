@@ -486,11 +486,47 @@ async fn ui_locales_in_a_pushed_request_is_honoured_for_the_whole_flow() {
 }
 
 /// RP-Initiated Logout §2: `ui_locales` sets the language of the logout
-/// confirmation, whatever the browser's; for that request only.
+/// confirmation, whatever the browser's, and of the page after it; for that
+/// logout only.
 #[tokio::test]
 async fn the_logout_page_follows_ui_locales() {
     let app = spawn_app().await;
+    app.family().await;
     let browser = browser();
+    let page = page_text(&browser, &app.url("/login")).await;
+    let signed_in = submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
+    assert_eq!(signed_in.status(), 303);
+    let confirm = browser
+        .get(app.url("/logout?ui_locales=en"))
+        .header("accept-language", "fr-FR")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(confirm.contains("lang=\"en\""), "{confirm}");
+    let action = confirm
+        .split(r#"<form method="post" action=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#x2f;", "/");
+    let done = browser
+        .post(app.url(&action))
+        .header("accept-language", "fr-FR")
+        .form(&[
+            ("csrf", input_value(&confirm, "csrf").unwrap().as_str()),
+            ("confirm", "1"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(done.contains("lang=\"en\""), "{done}");
+    assert!(!done.contains("déconnecté"), "{done}");
     for (path, lang) in [("/logout?ui_locales=en", "en"), ("/logout", "fr")] {
         let page = browser
             .get(app.url(path))

@@ -1450,3 +1450,39 @@ async fn a_mistyped_letter_password_stays_on_the_first_connection() {
     let right = submit_login(&school.app, &browser, &wrong, "marc.baillet", &password).await;
     assert_eq!(location(&right), "/premiere-connexion");
 }
+
+/// A first connection made in English is remembered as the language to
+/// write to the person in (a grouping or the school's action mails them
+/// later), and its confirmation link opens in English in a French browser.
+#[tokio::test]
+async fn a_first_connection_in_english_is_remembered_and_its_link_opens_in_english() {
+    let school = school().await;
+    let browser = browser();
+    browser
+        .get(school.app.url("/langue?lang=en&next=/"))
+        .send()
+        .await
+        .unwrap();
+    school.activate_marc(&browser).await;
+    let marc = school.app.account_named("marc.baillet").await;
+    assert_eq!(
+        clef::accounts::store::locale_of(&school.app.app.db, &marc.id)
+            .await
+            .unwrap(),
+        clef::domain::Locale::En
+    );
+    let mail = school.app.last_mail_to("marc@example.org");
+    let link = mail.link(&school.app.url("/confirmation?jeton="));
+    assert!(link.ends_with("&lang=en"), "{link}");
+    let french = crate::helpers::browser();
+    let page = french
+        .get(&link)
+        .header("accept-language", "fr-FR")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<html lang=\"en\">"), "{page}");
+}

@@ -1545,3 +1545,56 @@ async fn the_language_link_keeps_the_recovery_step() {
         .unwrap();
     assert_eq!(location(&forged), "/mot-de-passe-oublie");
 }
+
+/// A reset asked in English: its mail's link opens in English in a browser
+/// that speaks French (a phone's mail app), remembers the choice for the
+/// form it posts, and the reset records English as the language to write to
+/// the person in when someone else's action mails them.
+#[tokio::test]
+async fn a_reset_link_opens_in_the_language_it_was_asked_in() {
+    let app = spawn_app().await;
+    app.family().await;
+    let asking = browser();
+    asking
+        .get(app.url("/langue?lang=en&next=/"))
+        .send()
+        .await
+        .unwrap();
+    let (status, taken) = request_reset(&app, &asking, "claire.martin", "mail").await;
+    assert_eq!(status, 200);
+    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    assert!(mail.link("http").ends_with("&lang=en"), "{}", mail.text);
+
+    // Another browser, French by its headers.
+    let phone = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(
+            [(
+                reqwest::header::ACCEPT_LANGUAGE,
+                reqwest::header::HeaderValue::from_static("fr-FR,fr;q=0.9"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap();
+    let form = open_link(&phone, &mail).await.text().await.unwrap();
+    assert!(form.contains("<html lang=\"en\">"), "{form}");
+    // The language link of the page leads back without the mail's `lang`.
+    assert!(
+        !form.contains("lang%3Den") && !form.contains("&amp;lang=en"),
+        "{form}"
+    );
+    let done = reset_with(&app, &phone, &form, "claire.martin", NEW_PASSWORD).await;
+    assert_eq!(done.status(), 200);
+    let done = done.text().await.unwrap();
+    assert!(done.contains("<html lang=\"en\">"), "{done}");
+    let claire = app.account_named("claire.martin").await;
+    assert_eq!(
+        clef::accounts::store::locale_of(&app.app.db, &claire.id)
+            .await
+            .unwrap(),
+        clef::domain::Locale::En
+    );
+}
