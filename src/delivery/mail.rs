@@ -36,6 +36,29 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The language it is written in (its `Content-Language`).
+    pub language: Locale,
+}
+
+/// `Content-Language` (RFC 3282): what a mail reader or a screen reader
+/// takes the text for.
+#[derive(Clone)]
+struct ContentLanguage(Locale);
+
+impl lettre::message::header::Header for ContentLanguage {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("Content-Language")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Locale::from_tag(s)
+            .map(Self)
+            .ok_or_else(|| format!("not a language of Clef: {s}").into())
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), self.0.code().into())
+    }
 }
 
 /// Each template in French (`mail/…`) and in English (`mail/en/…`).
@@ -96,7 +119,8 @@ impl Mail {
         context: minijinja::Value,
     ) -> anyhow::Result<Self> {
         let env = environment();
-        let (folder, subject) = match Locale::current() {
+        let language = Locale::current();
+        let (folder, subject) = match language {
             Locale::Fr => ("mail", subject.french),
             Locale::En => ("mail/en", subject.english),
         };
@@ -111,6 +135,7 @@ impl Mail {
             subject: subject.into(),
             text,
             html,
+            language,
         })
     }
 }
@@ -218,6 +243,7 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(mail.subject.clone())
+            .header(ContentLanguage(mail.language))
             .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
             .context("building the message")?;
         let (via, result) = match &self.transport {

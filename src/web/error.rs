@@ -36,13 +36,36 @@ pub enum WebError {
 
 impl WebError {
     pub fn bad_request(error: &FieldError) -> Self {
-        Self::Page {
-            status: StatusCode::BAD_REQUEST,
-            title: "Requête invalide",
-            message: error.to_string(),
+        use crate::domain::Problem;
+        match (error.field, error.problem) {
+            // The body's own faults, said as a person meets them (not as a
+            // field named « corps de la requête » or « Content-Type »).
+            ("corps de la requête", Problem::TooLong { .. }) => Self::Page {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                title: TOO_LARGE.0,
+                message: TOO_LARGE.1.into(),
+            },
+            ("Content-Type", _) => Self::Page {
+                status: StatusCode::BAD_REQUEST,
+                title: "Requête invalide",
+                message:
+                    "Cette demande n'a pas pu être lue. Revenez à la page précédente et réessayez."
+                        .into(),
+            },
+            _ => Self::Page {
+                status: StatusCode::BAD_REQUEST,
+                title: "Requête invalide",
+                message: error.to_string(),
+            },
         }
     }
 }
+
+/// A body over the limit, as a page says it.
+const TOO_LARGE: (&str, &str) = (
+    "Demande trop volumineuse",
+    "Ce que vous avez envoyé est trop volumineux. Revenez à la page précédente et réessayez avec moins de données.",
+);
 
 impl From<anyhow::Error> for WebError {
     fn from(e: anyhow::Error) -> Self {
@@ -276,10 +299,7 @@ pub async fn explain_cut_requests(request: Request, next: Next) -> Response {
             "La demande a mis trop de temps à arriver. Vérifiez votre connexion et réessayez.",
         )
     } else {
-        (
-            "Demande trop volumineuse",
-            "Ce que vous avez envoyé est trop volumineux. Revenez à la page précédente et réessayez avec moins de données.",
-        )
+        TOO_LARGE
     };
     locale.sync_scope(|| pages::message(status, title, message, None))
 }

@@ -507,7 +507,7 @@ fn exact(french: &str) -> Option<&'static str> {
             "No letter: no student of the school is in this class."
         }
         "Aucun courrier : aucun compte de l'établissement n'a cet identifiant." => {
-            "No letter: no account of the school has this identifier."
+            "No letter: no account of the school has this username."
         }
         "Trop de tentatives : patientez avant de réessayer." => {
             "Too many attempts: wait before trying again."
@@ -710,7 +710,7 @@ fn exact(french: &str) -> Option<&'static str> {
             "Only for an account not activated yet (notification letter): the birth date of the child named on the letter, as dd/mm/yyyy."
         }
         "Suivant" => "Next",
-        "Regrouper des comptes - confirmation" => "Group accounts - confirmation",
+        "Regrouper des comptes - confirmation" => "Group accounts — confirmation",
         "Élèves rattachés à votre compte :" => "Students attached to your account:",
         "Élèves rattachés au compte que vous souhaitez regrouper :" => {
             "Students attached to the account you want to group:"
@@ -757,7 +757,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Identifiant oublié" => "Forgotten username",
         "Mot de passe oublié" => "Forgotten password",
         "Mot de passe oublié : mode d'envoi" => "Forgotten password: how to reset it",
-        "Mot de passe oublié : code reçu par SMS" => "Forgotten password: code received by SMS",
+        "Mot de passe oublié : code reçu par SMS" => {
+            "Forgotten password: code received by text message"
+        }
         "Mot de passe oublié : demande enregistrée" => "Forgotten password: request recorded",
         "Identifiant oublié : demande enregistrée" => "Forgotten username: request recorded",
         "Votre demande a été prise en compte. Si cette adresse est celle, confirmée, d'un compte, un mail rappelant votre identifiant vient d'y être envoyé." => {
@@ -767,7 +769,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Saisissez l'adresse mail que vous avez confirmée pour votre compte : nous y enverrons votre identifiant." => {
             "Enter the email address you confirmed for your account: we will send your username there."
         }
-        "Le code reçu par SMS compte 6 chiffres." => "The code received by SMS has 6 digits.",
+        "Le code reçu par SMS compte 6 chiffres." => {
+            "The code received by text message has 6 digits."
+        }
         "Vous ne recevez rien ?" => "Didn't receive anything?",
         "Vérifiez que votre téléphone capte le réseau et qu'il ne bloque pas les SMS d'expéditeurs inconnus ; le SMS peut mettre quelques minutes à arriver." => {
             "Check that your phone has reception and does not block text messages from unknown senders; the text message may take a few minutes to arrive."
@@ -810,7 +814,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "Votre demande de réinitialisation de mot de passe a été prise en compte." => {
             "Your password reset request has been received."
         }
-        "La référence de cette demande est le n°" => "The reference of this request is no.",
+        "La référence de cette demande est le n°" => "Your request's reference number is",
         "Veuillez noter ce numéro." => "Please note this number.",
         "Un mail détaillant la marche à suivre pour finaliser cette modification va vous être envoyé." => {
             "An email explaining how to complete this change is on its way to you."
@@ -875,7 +879,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "Compte fermé" => "Account closed",
         "Adresse mail corrigée" => "Email address corrected",
         "Courrier imprimé" => "Letter printed",
-        "Import du fichier des élèves" => "Import of the pupils' file",
+        "Import du fichier des élèves" => "Import of the students' file",
         "Autres changements, non listés ici :" => "Other changes, not listed here:",
         "Délai dépassé" => "Request timed out",
         "La demande a mis trop de temps à arriver. Vérifiez votre connexion et réessayez." => {
@@ -893,7 +897,7 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "Se connecter" => "Sign in",
         "Cet identifiant n'est pas celui du compte concerné par cette demande." => {
-            "This username is not the one of the account this request is for."
+            "This username does not match the account this request was made for."
         }
         // Pending / unconfirmed / confirmation
         "Compte en attente de validation" => "Account waiting for validation",
@@ -1036,7 +1040,7 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "votre identifiant Clef, pour vous reconnaître" => "your Clef username, to recognise you",
         "vos nom et prénom (et votre date de naissance pour un élève)" => {
-            "your surname and first name (and your birth date for a pupil)"
+            "your surname and first name (and your birth date for a student)"
         }
         "votre adresse mail" => "your email address",
         "la liste de vos enfants : leurs nom, prénom et date de naissance, leur établissement et leur classe" => {
@@ -1076,6 +1080,10 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "Détail technique :" => "Technical detail:",
         "Page introuvable" => "Page not found",
+        "Page non disponible" => "Page not available",
+        "Cette demande n'a pas pu être lue. Revenez à la page précédente et réessayez." => {
+            "This request could not be read. Go back to the previous page and try again."
+        }
         "Cette page n'existe pas." => "This page does not exist.",
         "Formulaire expiré" => "Form expired",
         "Ce formulaire a expiré ou n'a pas été envoyé depuis Clef. Revenez à la page précédente et réessayez." => {

@@ -315,7 +315,7 @@ async fn not_found() -> Response {
 async fn page_method_not_allowed() -> Response {
     pages::message(
         StatusCode::METHOD_NOT_ALLOWED,
-        "Page introuvable",
+        "Page non disponible",
         "Cette adresse ne s'ouvre pas directement : revenez à la page précédente, ou à l'accueil.",
         None,
     )

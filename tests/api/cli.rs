@@ -599,6 +599,7 @@ async fn the_write_ahead_log_and_outbox_mail_are_private_in_a_data_folder_open_t
         to,
         subject: "Lien d'activation".into(),
         text: "https://clef.example.fr/activation?t=secret".into(),
+        language: clef::domain::Locale::Fr,
         html: "<p>https://clef.example.fr/activation?t=secret</p>".into(),
     };
     app.app.mailer.send(mail).await.unwrap();

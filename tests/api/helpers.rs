@@ -570,6 +570,8 @@ pub struct ReceivedMail {
     pub to: String,
     pub subject: String,
     pub text: String,
+    /// Its `Content-Language`, if it says.
+    pub language: Option<String>,
 }
 
 impl ReceivedMail {
@@ -585,6 +587,9 @@ impl ReceivedMail {
             .to_owned();
         Self {
             to,
+            language: message
+                .header_raw("Content-Language")
+                .map(|v| v.trim().to_owned()),
             subject: message.subject().unwrap_or_default().to_owned(),
             text: message
                 .body_text(0)

@@ -257,9 +257,37 @@ async fn an_oversized_posted_request_is_refused_in_english() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 413);
     let html = response.text().await.unwrap();
     assert!(html.contains("<html lang=\"en\">"), "{html}");
+    assert!(html.contains("Request too large"), "{html}");
+    // A body that is not a form, and a form address asked with another method.
+    let response = browser()
+        .post(app.url("/login"))
+        .header("accept-language", "en")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("This request could not be read."), "{html}");
+    assert!(!html.contains("Content-Type"), "{html}");
+    let response = browser()
+        .delete(app.url("/login"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Page not available")
+    );
 }
 
 /// Words and letters only French text has; the names the test data gives
@@ -404,6 +432,7 @@ async fn mails_follow_the_language_of_the_page_that_sends_them() {
 
     let confirm = app.last_mail_to("claire.nouvelle@example.org");
     assert_eq!(confirm.subject, "Update of your email address");
+    assert_eq!(confirm.language.as_deref(), Some("en"));
     assert!(confirm.text.starts_with("Hello ") && !confirm.text.contains("Bonjour"));
     let notice = app.last_mail_to("claire.martin@example.org");
     assert_eq!(notice.subject, "Change of your account's email address");

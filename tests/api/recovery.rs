@@ -1319,7 +1319,7 @@ async fn recovery_pages_and_mails_speak_english() {
         .await
         .unwrap();
     assert!(
-        taken.contains("The reference of this request is no."),
+        taken.contains("Your request's reference number is"),
         "{taken}"
     );
     let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
