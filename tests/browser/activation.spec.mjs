@@ -268,7 +268,8 @@ function confirmationLink(mail) {
   assert.ok(text, `a text/plain part in ${mail.file}`);
   assert.ok(html, `a text/html part in ${mail.file}`);
   assert.match(parts[0].headers['subject'] ?? '', /Confirmez votre adresse mail/, 'subject');
-  const pattern = new RegExp(`${escapeRe(BASE)}/confirmation\\?jeton=[A-Za-z0-9._~%-]+`, 'g');
+  // The link carries the mail's language (French here).
+  const pattern = new RegExp(`${escapeRe(BASE)}/confirmation\\?jeton=[A-Za-z0-9._~%-]+&lang=fr`, 'g');
   const inText = [...new Set(text.body.match(pattern) ?? [])];
   assert.equal(inText.length, 1, `one confirmation link in the text part of ${mail.file}:\n${text.body}`);
   // minijinja escapes "/" too (&#x2f;): compare the hrefs as a browser reads them.

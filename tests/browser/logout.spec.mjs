@@ -63,7 +63,7 @@ async function press(button) {
   const target = page.getByRole('button', { name: button, exact: true });
   assert.equal(await target.count(), 1, `one button "${button}"`);
   const [response] = await Promise.all([
-    page.waitForResponse((r) => r.url() === `${BASE}/logout` && r.request().method() === 'POST'),
+    page.waitForResponse((r) => r.url().split('?')[0] === `${BASE}/logout` && r.request().method() === 'POST'),
     page.waitForEvent('load'),
     target.click(),
   ]);
@@ -90,7 +90,8 @@ try {
     const response = await page.goto(`${BASE}/logout`);
     assert.equal(response.status(), 200, 'GET /logout');
     await assertPage('Déconnexion', QUESTION);
-    const form = page.locator('form[action="/logout"]');
+    // It posts in the page's language (`ui_locales`), whatever the browser's.
+    const form = page.locator('form[action="/logout?ui_locales=fr"]');
     assert.equal(await form.count(), 1, 'one form posting to /logout');
     assert.notEqual(await form.locator('input[type=hidden][name=csrf]').inputValue(), '', 'a CSRF token');
     assert.ok((await page.locator('main').innerText()).includes(USERNAME), 'the account is named');

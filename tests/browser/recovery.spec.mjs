@@ -381,9 +381,10 @@ async function smsAfter(action) {
   return { sms, code: codes[0], result };
 }
 
-/** Both parts of `mail` carry the same one link `${BASE}${pathname}?jeton=…`; returns it. */
+/** Both parts of `mail` carry the same one link `${BASE}${pathname}?jeton=…&lang=fr`; returns it. */
 function linkIn(mail, pathname) {
-  const pattern = new RegExp(`${escapeRe(BASE + pathname)}\\?jeton=[A-Za-z0-9._~%-]+`, 'g');
+  // The link carries the mail's language (French here).
+  const pattern = new RegExp(`${escapeRe(BASE + pathname)}\\?jeton=[A-Za-z0-9._~%-]+&lang=fr`, 'g');
   const inText = [...new Set(mail.text.match(pattern) ?? [])];
   assert.equal(inText.length, 1, `one ${pathname} link in the text part of ${mail.file}:\n${mail.text}`);
   // minijinja escapes "/" too (&#x2f;): compare the hrefs as a browser reads them.
