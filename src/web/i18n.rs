@@ -857,6 +857,12 @@ fn exact(french: &str) -> Option<&'static str> {
         "Ce code a expiré ou ne fonctionne plus (un autre code a servi, ou le mot de passe a changé). Faites une nouvelle demande." => {
             "This code has expired or no longer works (another code was used, or the password changed). Make a new request."
         }
+        "Cette demande a déjà servi, ou une demande plus récente l'a remplacée : si votre mot de passe n'a pas été modifié, faites une nouvelle demande." => {
+            "This request has already been used, or a more recent request replaced it: if your password was not changed, make a new request."
+        }
+        "Cette demande a expiré. Faites une nouvelle demande." => {
+            "This request has expired. Make a new request."
+        }
         "Ce lien a déjà servi, ou une demande plus récente l'a remplacé : utilisez le lien du dernier mail reçu, ou faites une nouvelle demande." => {
             "This link has already been used, or a more recent request replaced it: use the link in the latest email, or make a new request."
         }
@@ -937,6 +943,7 @@ fn exact(french: &str) -> Option<&'static str> {
         " de votre compte." => " of your account.",
         "Confirmer mon adresse" => "Confirm my address",
         "Lien invalide" => "Invalid link",
+        "Demande expirée" => "Request expired",
         "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète du mail." => {
             "This link is not valid. Check that you copied the whole address from the email."
         }

@@ -390,6 +390,18 @@ fn link_problem(problem: TokenProblem) -> Response {
     start_again(StatusCode::GONE, "Lien invalide", message)
 }
 
+/// The reset form posted with a request that no longer works: the form
+/// came from a mail's link or from an SMS code, so neither is named.
+fn form_problem(problem: TokenProblem) -> Response {
+    let message = match problem {
+        TokenProblem::Unknown | TokenProblem::Used => {
+            "Cette demande a déjà servi, ou une demande plus récente l'a remplacée : si votre mot de passe n'a pas été modifié, faites une nouvelle demande."
+        }
+        TokenProblem::Expired => "Cette demande a expiré. Faites une nouvelle demande.",
+    };
+    start_again(StatusCode::GONE, "Demande expirée", message)
+}
+
 /// `GET /mot-de-passe-oublie/modifier?jeton=…` (the link of the mail).
 pub async fn reset_form(
     State(app): AppState,
@@ -441,7 +453,7 @@ pub async fn reset_submit(
             // Every session of the account ended, this browser's included.
             Ok((cookies::without_session(&app, jar), page).into_response())
         }
-        Err(ResetError::Link(problem)) => Ok(link_problem(problem)),
+        Err(ResetError::Link(problem)) => Ok(form_problem(problem)),
         Err(ResetError::WrongIdentifier) => Ok(again(
             jar,
             StatusCode::BAD_REQUEST,

@@ -615,7 +615,13 @@ async fn a_reset_link_works_while_an_attacker_keeps_the_account_delayed() {
     }
     let spent = reset_with(&app, &browser, &form, "claire.martin", NEW_PASSWORD).await;
     assert_eq!(spent.status(), 410);
-    assert!(spent.text().await.unwrap().contains("Ce lien a déjà servi"));
+    assert!(
+        spent
+            .text()
+            .await
+            .unwrap()
+            .contains("Cette demande a déjà servi")
+    );
 }
 
 /// The browser that set the new password is remembered for it: an attacker
