@@ -892,15 +892,28 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
 const NO_ROWS: &str = "aucune ligne d'élève sous l'en-tête : vérifiez que le tableur a exporté la bonne feuille, en entier";
 
 /// A birth date as a spreadsheet may have written it, as a date: a date
-/// with a midnight time (`03/09/2012 00:00`, `2012-09-03T00:00:00`), or a
-/// cell Excel took for a number, its day count from 30/12/1899 (`41155`,
-/// within 1950–2100).
+/// with a midnight time (`03/09/2012 00:00`, `2012-09-03T00:00:00`), a
+/// short date's two-digit year (`03/09/12`: a pupil's, so 2012, or 1998 for
+/// `98`, the latest year not to come), or a cell Excel took for a number,
+/// its day count from 30/12/1899 (`41155`, within 1950–2100).
 fn spreadsheet_date(raw: &str) -> Cow<'_, str> {
     let raw = raw.trim();
     if let Some((date, time)) = raw.split_once([' ', 'T'])
         && matches!(time.trim(), "00:00" | "00:00:00" | "0:00" | "0:00:00")
     {
-        return Cow::Borrowed(date);
+        return spreadsheet_date(date);
+    }
+    if let Some((day_month, year)) = raw.rsplit_once('/')
+        && year.len() == 2
+        && let Ok(year) = year.parse::<i32>()
+        && day_month.split('/').count() == 2
+    {
+        let this_year = time::OffsetDateTime::now_utc().year();
+        let year = match 2000 + year {
+            recent if recent <= this_year => recent,
+            _ => 1900 + year,
+        };
+        return Cow::Owned(format!("{day_month}/{year}"));
     }
     if raw.len() == 5
         && raw.bytes().all(|b| b.is_ascii_digit())
@@ -1111,6 +1124,27 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A short date's two-digit year (Excel's « jj/mm/aa »): a pupil's, so
+    /// this century's unless that is still to come.
+    #[test]
+    fn a_short_date_s_year_is_a_pupil_s() {
+        assert_eq!(spreadsheet_date("03/09/12"), "03/09/2012");
+        assert_eq!(spreadsheet_date("3/9/12 00:00"), "3/9/2012");
+        assert_eq!(spreadsheet_date("03/09/98"), "03/09/1998");
+        let next = (time::OffsetDateTime::now_utc().year() + 1) % 100;
+        assert_eq!(
+            spreadsheet_date(&format!("01/01/{next:02}")),
+            format!("01/01/19{next:02}")
+        );
+        assert_eq!(spreadsheet_date("03/09/2012"), "03/09/2012");
+        assert_eq!(spreadsheet_date("2012-09-03"), "2012-09-03");
+        let text = "N° élève;Nom;Prénom;Date de naissance;Classe\r\n1;Roux;Léo;15/03/12;4 A\r\n";
+        assert_eq!(
+            parse(text.as_bytes()).unwrap()[0].birthdate.iso(),
+            "2012-03-15"
+        );
+    }
 
     #[test]
     fn exports_with_two_columns_for_one_datum_read_the_preferred_one() {
