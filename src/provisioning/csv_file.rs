@@ -696,8 +696,11 @@ pub struct Parsed {
 /// Parses and validates the whole file, keeping the good rows apart from
 /// the bad; `Err` when the file itself cannot be read (its header).
 pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
-    let text = without_title(decode(bytes));
     let file_error = |reason: String| vec![RowError { line: 0, reason }];
+    if let Some(reason) = not_a_text_file(bytes) {
+        return Err(file_error(reason.into()));
+    }
+    let text = without_title(decode(bytes));
     let separator = delimiter(&text);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(separator)
@@ -890,6 +893,21 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
 }
 
 const NO_ROWS: &str = "aucune ligne d'élève sous l'en-tête : vérifiez que le tableur a exporté la bonne feuille, en entier";
+
+/// What a file that is not text is, from its first bytes, and what to do:
+/// the workbook itself picked instead of its CSV export, or a PDF of the list.
+fn not_a_text_file(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\xd0\xcf\x11\xe0") {
+        Some(WORKBOOK)
+    } else if bytes.starts_with(b"%PDF") {
+        Some(PDF)
+    } else {
+        None
+    }
+}
+
+const WORKBOOK: &str = "ce fichier est un classeur (Excel .xlsx ou .xls, LibreOffice .ods), pas un fichier CSV : ouvrez-le dans le tableur, puis « Enregistrer sous » au format CSV (séparateur : point-virgule) et déposez ce fichier-là";
+const PDF: &str = "ce fichier est un PDF, pas un fichier CSV : exportez la liste des élèves depuis le tableur ou le logiciel de scolarité au format CSV";
 
 /// A birth date as a spreadsheet may have written it, as a date: a date
 /// with a midnight time (`03/09/2012 00:00`, `2012-09-03T00:00:00`), a
@@ -1574,6 +1592,23 @@ mod tests {
             errors[0].reason.contains("colonnes manquantes"),
             "{errors:?}"
         );
+    }
+
+    /// A workbook or a PDF picked instead of the CSV export is said so.
+    #[test]
+    fn a_workbook_or_a_pdf_is_named_for_what_it_is() {
+        for (bytes, reason) in [
+            (
+                &b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml"[..],
+                WORKBOOK,
+            ),
+            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", WORKBOOK),
+            (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", PDF),
+        ] {
+            let errors = read(bytes).unwrap_err();
+            assert_eq!(errors.len(), 1);
+            assert_eq!((errors[0].line, errors[0].reason.as_str()), (0, reason));
+        }
     }
 
     /// A header with no row under it (the wrong sheet exported, or blank

@@ -525,6 +525,12 @@ fn exact(french: &str) -> Option<&'static str> {
         "un guillemet (\") ouvert dans cette ligne n'est jamais refermé : la suite du fichier serait lue comme une seule cellule. Retirez ce guillemet ou refermez-le" => {
             "a quote (\") opened in this row is never closed: the rest of the file would be read as a single cell. Remove this quote or close it"
         }
+        "ce fichier est un classeur (Excel .xlsx ou .xls, LibreOffice .ods), pas un fichier CSV : ouvrez-le dans le tableur, puis « Enregistrer sous » au format CSV (séparateur : point-virgule) et déposez ce fichier-là" => {
+            "this file is a workbook (Excel .xlsx or .xls, LibreOffice .ods), not a CSV file: open it in the spreadsheet, then “Save as” CSV (separator: semicolon) and upload that file"
+        }
+        "ce fichier est un PDF, pas un fichier CSV : exportez la liste des élèves depuis le tableur ou le logiciel de scolarité au format CSV" => {
+            "this file is a PDF, not a CSV file: export the list of students from the spreadsheet or the school software as CSV"
+        }
         "aucune ligne d'élève sous l'en-tête : vérifiez que le tableur a exporté la bonne feuille, en entier" => {
             "no student row under the header: check that the spreadsheet exported the right sheet, in full"
         }
