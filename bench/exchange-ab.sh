@@ -8,6 +8,7 @@
 #   ALG=ES256 bench/exchange-ab.sh OLD_BIN NEW_BIN 3    # the client's ID tokens in ES256
 #   STORAGE=postgres bench/exchange-ab.sh OLD_BIN NEW_BIN 3   # PG_URL, REDIS_URL as compare.sh's
 #   SCENARIO=refresh bench/exchange-ab.sh OLD_BIN NEW_BIN 3   # refresh-token grants instead
+#   CONNECTIONS=64 bench/exchange-ab.sh OLD_BIN NEW_BIN 3    # the load's connections (32 by default)
 #
 # Each binary gets its own fresh data folder with a first-party client and 32
 # accounts, as bench/compare.sh's start_clef makes them. Each round starts each
@@ -97,7 +98,7 @@ round() { # INDEX: prints rate/s, CPU ms per exchange, context switches per exch
   secret=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$dir/client.json")
   taskset -c 1 "$LOAD_BIN" "$SCENARIO" --base "$base" --client-id "$id" --client-secret="$secret" \
     --redirect-uri http://127.0.0.1:9/callback --accounts 32 --password Demo2026clef \
-    --connections 32 --duration "$DURATION" --warmup 2 --sources --pid "$pid" >"$dir/load.json"
+    --connections "${CONNECTIONS:-32}" --duration "$DURATION" --warmup 2 --sources --pid "$pid" >"$dir/load.json"
   kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
   python3 - "$dir/load.json" <<'EOF'
 import json, sys
