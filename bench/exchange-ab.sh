@@ -12,8 +12,8 @@
 #
 # Each binary gets its own fresh data folder with a first-party client and 32
 # accounts, as bench/compare.sh's start_clef makes them. Each round starts each
-# server pinned to core 0 and runs bench/load's exchange scenario on core 1 (32
-# kept-alive connections, codes minted beforehand, client_secret_basic,
+# server pinned to core 0 and runs bench/load's exchange scenario on core 1 (CONNECTIONS,
+# 32 by default, kept-alive connections; codes minted beforehand, client_secret_basic,
 # DURATION s measured after 2 s of warm-up), which reports the server's CPU
 # time (user + system) and context switches (all threads) over the measured
 # phases only, not the minting between them. The RS256 signing bound on core 0
