@@ -949,7 +949,7 @@ fn exact(french: &str) -> Option<&'static str> {
         " de votre compte." => " of your account.",
         "Confirmer mon adresse" => "Confirm my address",
         "Lien invalide" => "Invalid link",
-        "Demande expirée" => "Request expired",
+        "Demande plus valable" => "Request no longer valid",
         "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète du mail." => {
             "This link is not valid. Check that you copied the whole address from the email."
         }

@@ -106,8 +106,9 @@ pub async fn settle(
     {
         flow = Some(asked);
     }
-    // A link of a mail carries the mail's language (`lang`, see `linked`):
-    // the person's choice from then on, as the language link makes it.
+    // A link of a mail carries the mail's language (`lang`, which the mails of
+    // `accounts` add to their links): the person's choice from then on, as the
+    // language link makes it.
     let linked = (request.method() == Method::GET && request.uri().path() != "/langue")
         .then(|| lang_of(request.uri().query().unwrap_or("")))
         .flatten();

@@ -399,7 +399,7 @@ fn form_problem(problem: TokenProblem) -> Response {
         }
         TokenProblem::Expired => "Cette demande a expiré. Faites une nouvelle demande.",
     };
-    start_again(StatusCode::GONE, "Demande expirée", message)
+    start_again(StatusCode::GONE, "Demande plus valable", message)
 }
 
 /// `GET /mot-de-passe-oublie/modifier?jeton=…` (the link of the mail).
