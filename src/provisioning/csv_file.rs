@@ -691,6 +691,16 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PupilRow>, Vec<RowError>> {
 pub struct Parsed {
     pub rows: Vec<PupilRow>,
     pub refused: Vec<RowError>,
+    pub contacts: ContactColumns,
+}
+
+/// Which of the guardians' contact columns the file has (index: rank − 1).
+/// A column the file lacks says nothing of what the school knows: its empty
+/// cells do not erase an address or a phone already held.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContactColumns {
+    pub email: [bool; 2],
+    pub phone: [bool; 2],
 }
 
 /// Parses and validates the whole file, keeping the good rows apart from
@@ -886,9 +896,15 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     if rows.is_empty() && errors.is_empty() {
         return Err(file_error(NO_ROWS.into()));
     }
+    let has = |rank, field| columns.contains_key(&Column::Guardian(rank, field));
+    let contacts = ContactColumns {
+        email: [1, 2].map(|rank| has(rank, GuardianField::Email)),
+        phone: [1, 2].map(|rank| has(rank, GuardianField::Phone)),
+    };
     Ok(Parsed {
         rows,
         refused: errors,
+        contacts,
     })
 }
 

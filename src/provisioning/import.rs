@@ -194,6 +194,7 @@ pub async fn import(
     bad_rows: BadRows,
 ) -> Result<ImportReport, ImportError> {
     let parsed = csv_file::read(bytes).map_err(ImportError::Rows)?;
+    let contacts = parsed.contacts;
     let mut refused = parsed.refused;
     let mut rows = parsed.rows;
     // A birth date to come is a typo (the year), and the one the family
@@ -362,8 +363,16 @@ pub async fn import(
                 continue;
             }
             if let Some(current) = matched {
-                let email = guardian.email.as_ref().map(|e| e.to_string());
-                let phone = guardian.phone.as_ref().map(|p| p.as_str().to_owned());
+                // A contact column the file lacks keeps what is held.
+                let column = usize::from(guardian.rank - 1);
+                let email = match contacts.email[column] {
+                    true => guardian.email.as_ref().map(|e| e.to_string()),
+                    false => current.email.clone(),
+                };
+                let phone = match contacts.phone[column] {
+                    true => guardian.phone.as_ref().map(|p| p.as_str().to_owned()),
+                    false => current.phone.clone(),
+                };
                 let mut changed = false;
                 // An unused account takes the file's contact details. An
                 // activated one's address is its owner's: the file does not

@@ -1145,3 +1145,42 @@ async fn a_large_file_lists_the_first_changes_and_every_one_to_look_at() {
         "each changed account's own trail"
     );
 }
+
+/// A file without the guardians' address or phone columns (another export,
+/// a column the school left out) says nothing of them: the addresses and
+/// phones already held stay, in the preview and in the import.
+#[tokio::test]
+async fn a_file_without_contact_columns_erases_no_address_nor_phone() {
+    let app = app_with_school().await;
+    let csv = file(&[
+        "1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,marc@example.org,0612345678,Durand,Sophie,sophie@example.org,0698765432",
+    ]);
+    app.import("0590001A", &csv).await.unwrap();
+    let without = "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name,\
+        guardian2_family_name,guardian2_given_name,guardian2_phone\n\
+        1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,Durand,Sophie,0698765432\n";
+    for dry_run in [true, false] {
+        let report = app
+            .import_with("0590001A", without.as_bytes(), dry_run)
+            .await
+            .unwrap();
+        assert_eq!(report.guardians_updated, 0, "{:?}", report.changes);
+        assert!(
+            report.changes.iter().all(|c| !c.contains("coordonnées")),
+            "{:?}",
+            report.changes
+        );
+    }
+    let marc = app.account_named("marc.baillet").await;
+    assert_eq!(marc.email.as_deref(), Some("marc@example.org"));
+    assert_eq!(marc.phone.as_deref(), Some("+33612345678"));
+    let sophie = app.account_named("sophie.durand").await;
+    assert_eq!(sophie.email.as_deref(), Some("sophie@example.org"));
+    // A column the file has still says what it says: an empty cell empties.
+    let emptied = "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name,guardian1_phone\n\
+        1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,\n";
+    app.import("0590001A", emptied.as_bytes()).await.unwrap();
+    let marc = app.account_named("marc.baillet").await;
+    assert_eq!(marc.email.as_deref(), Some("marc@example.org"));
+    assert_eq!(marc.phone, None);
+}
