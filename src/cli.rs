@@ -717,19 +717,15 @@ async fn import(
             }
             if dry_run {
                 println!("Simulation : rien n'a été écrit.");
-                for change in &report.changes {
-                    println!("  {change}");
-                }
-                if report.unlisted_changes > 0 {
-                    println!(
-                        "  Autres changements, non listés ici : {}",
-                        report.unlisted_changes
-                    );
-                }
-            } else {
-                for line in &report.attention {
-                    println!("  {line}");
-                }
+            }
+            for change in &report.changes {
+                println!("  {change}");
+            }
+            if report.unlisted_changes > 0 {
+                println!(
+                    "  Autres changements, non listés ici : {}",
+                    report.unlisted_changes
+                );
             }
             println!(
                 "élèves : {} créés, {} mis à jour, {} inchangés ; responsables : {} créés, {} mis à jour, {} inchangés",
@@ -745,6 +741,9 @@ async fn import(
         Err(ImportError::Rows(errors)) => {
             for error in &errors {
                 eprintln!("{error}");
+            }
+            if errors.iter().all(|e| e.line == 0) {
+                bail!("fichier refusé : rien n'a été importé");
             }
             bail!(
                 "{} ligne(s) refusée(s) : rien n'a été importé (--skip-bad-rows importe les autres)",

@@ -444,7 +444,7 @@ fn column(header: &str) -> Option<Column> {
 /// Text as the spreadsheet wrote it: UTF-8 (BOM or not), UTF-16 with its
 /// BOM (Excel's « Texte Unicode », tab-separated), else Windows-1252 or, if
 /// that reading shows the marks of the wrong code page, Mac Roman (Excel for
-/// Mac's « CSV (Macintosh) »).
+/// Mac's « CSV (Macintosh) »), line by line.
 pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
     if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes)
         && encoding != encoding_rs::UTF_8
@@ -452,20 +452,38 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
         return encoding.decode_without_bom_handling(&bytes[bom..]).0;
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => {
-            let windows = encoding_rs::WINDOWS_1252
-                .decode_without_bom_handling(bytes)
-                .0;
-            let mac = encoding_rs::MACINTOSH.decode_without_bom_handling(bytes).0;
-            if wrong_page(&windows) > wrong_page(&mac) {
-                mac
-            } else {
-                windows
-            }
-        }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(text);
     }
+    // A file pasted together from two exports (rows added by hand in
+    // another program) mixes UTF-8 lines with legacy ones: each line is read
+    // in its own encoding, the legacy page chosen on the lines not UTF-8.
+    let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+    let legacy: Vec<u8> = lines
+        .iter()
+        .filter(|line| std::str::from_utf8(line).is_err())
+        .flat_map(|line| line.iter().copied())
+        .collect();
+    let windows = encoding_rs::WINDOWS_1252
+        .decode_without_bom_handling(&legacy)
+        .0;
+    let mac = encoding_rs::MACINTOSH
+        .decode_without_bom_handling(&legacy)
+        .0;
+    let page = if wrong_page(&windows) > wrong_page(&mac) {
+        encoding_rs::MACINTOSH
+    } else {
+        encoding_rs::WINDOWS_1252
+    };
+    Cow::Owned(
+        lines
+            .iter()
+            .map(|line| match std::str::from_utf8(line) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => page.decode_without_bom_handling(line).0,
+            })
+            .collect(),
+    )
 }
 
 /// The marks a reading through the wrong code page leaves in a school's
@@ -692,6 +710,9 @@ pub struct Parsed {
     pub rows: Vec<PupilRow>,
     pub refused: Vec<RowError>,
     pub contacts: ContactColumns,
+    /// Columns of contact details not read, as the header names them: they
+    /// do not say which guardian's (see [`unread_contact`]).
+    pub unread: Vec<String>,
 }
 
 /// Which of the guardians' contact columns the file has (index: rank − 1).
@@ -711,6 +732,13 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
         return Err(file_error(reason.into()));
     }
     let text = without_title(decode(bytes));
+    // An empty sheet's export: blank lines, or separators alone.
+    if text
+        .chars()
+        .all(|c| c.is_whitespace() || matches!(c, ';' | ',' | '"'))
+    {
+        return Err(file_error(EMPTY.into()));
+    }
     let separator = delimiter(&text);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(separator)
@@ -724,8 +752,12 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     // Two columns for one datum: the preferred one is read (a mobile
     // before a landline); two first choices alike refuse the file.
     let mut columns: HashMap<Column, usize> = HashMap::new();
+    let mut unread = Vec::new();
     for (index, header) in headers.iter().enumerate() {
         let Some(column) = column(header) else {
+            if unread_contact(header) {
+                unread.push(shown(header));
+            }
             continue;
         };
         let Some(&first) = columns.get(&column) else {
@@ -737,13 +769,6 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
         if this < kept {
             columns.insert(column, index);
         } else if (this == 0 && kept == 0) || first_header == header {
-            // The file's text in a message: its control characters shown as
-            // such, never sent to the terminal that prints it.
-            let shown = |h: &str| {
-                h.chars()
-                    .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-                    .collect::<String>()
-            };
             let (first_header, header) = (shown(first_header), shown(header));
             return Err(file_error(if first_header == header {
                 format!("la colonne « {header} » apparaît deux fois")
@@ -847,6 +872,30 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
             });
             continue;
         }
+        // A row cut short (its last cells left out, not left empty): the
+        // columns it lacks are named, not taken for empty cells.
+        let mut cut: Vec<usize> = REQUIRED
+            .iter()
+            .filter_map(|(column, _)| columns.get(column).copied())
+            .filter(|&index| index >= record.len())
+            .collect();
+        if !cut.is_empty() {
+            cut.sort_unstable();
+            let named: Vec<String> = cut
+                .iter()
+                .map(|&index| format!("« {} »", shown(headers.get(index).unwrap_or_default())))
+                .collect();
+            errors.push(RowError {
+                line,
+                reason: format!(
+                    "cette ligne n'a que {} cellules et l'en-tête {} colonnes : il lui manque {} ; complétez-la",
+                    record.len(),
+                    headers.len(),
+                    named.join(", ")
+                ),
+            });
+            continue;
+        }
         match row(line, &cell) {
             Ok(row) => {
                 if let Some(first) = seen.insert(row.student_ref.key(), line) {
@@ -905,10 +954,52 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
         rows,
         refused: errors,
         contacts,
+        unread,
     })
 }
 
+/// Whether a column Clef does not read holds contact details a parent may
+/// need: an address or a phone that does not say whose (« Courriel »,
+/// « Tél. portable », « Courriel mère »). The pupil's own are not a parent's.
+fn unread_contact(header: &str) -> bool {
+    let words = words(header);
+    let has = |candidates: &[&str]| words.iter().any(|w| candidates.contains(&w.as_str()));
+    has(&[
+        "email",
+        "mail",
+        "courriel",
+        "mel",
+        "electronique",
+        "phone",
+        "tel",
+        "telephone",
+        "portable",
+        "mobile",
+        "sms",
+        "gsm",
+        "cellulaire",
+    ]) && !has(&[
+        "eleve",
+        "student",
+        "enfant",
+        "child",
+        "etablissement",
+        "ecole",
+        "school",
+    ])
+}
+
+const EMPTY: &str = "le fichier est vide : exportez à nouveau la liste des élèves depuis le tableur ou le logiciel de scolarité";
 const NO_ROWS: &str = "aucune ligne d'élève sous l'en-tête : vérifiez que le tableur a exporté la bonne feuille, en entier";
+
+/// The file's text in a message: its control characters shown as such,
+/// never sent to the terminal that prints it.
+fn shown(header: &str) -> String {
+    header
+        .chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
 
 /// What a file that is not text is, from its first bytes, and what to do:
 /// the workbook itself picked instead of its CSV export, or a PDF of the list.
@@ -993,13 +1084,14 @@ fn keep<T>(problems: &mut Vec<String>, result: Result<T, FieldError>) -> Option<
 }
 
 /// [`keep`], a value that is not valid quoted as the cell holds it, so
-/// that the secretary finds it (« 31/02/2014 »), and a number a spreadsheet
-/// wrote in scientific notation (a phone column read as numbers: `6.12E+08`)
-/// said so, with what to do.
+/// that the secretary finds it (« 31/02/2014 »), with what is wrong in it
+/// (`hint`), and a number a spreadsheet wrote in scientific notation (a
+/// phone column read as numbers: `6.12E+08`) said so, with what to do.
 fn keep_shown<T>(
     problems: &mut Vec<String>,
     result: Result<T, FieldError>,
     raw: &str,
+    hint: Option<&str>,
 ) -> Option<T> {
     result
         .map_err(|e| {
@@ -1007,17 +1099,37 @@ fn keep_shown<T>(
                 return problems.push(e.to_string());
             }
             let value: String = raw.trim().chars().take(40).collect();
-            let hint = if scientific(&value) {
-                " (le tableur l'a écrit en notation scientifique : mettez la colonne au format Texte, puis exportez à nouveau)"
-            } else {
-                ""
+            let hint = match hint {
+                _ if scientific(&value) => Some(SCIENTIFIC),
+                hint => hint,
             };
+            let hint = hint.map(|h| format!(" ({h})")).unwrap_or_default();
             problems.push(format!(
                 "Le champ « {} » n'est pas valide : « {value} »{hint}.",
                 e.field
             ));
         })
         .ok()
+}
+
+const SCIENTIFIC: &str = "le tableur l'a écrit en notation scientifique : mettez la colonne au format Texte, puis exportez à nouveau";
+const NAME_HINT: &str = "seulement des lettres, espaces, traits d'union et apostrophes";
+const NO_SUCH_DAY: &str = "ce jour n'existe pas";
+const DATE_HINT: &str = "écrivez la date jj/mm/aaaa";
+
+/// What is wrong in a birth date that does not parse: a day its month does
+/// not have (31/02), or its shape.
+fn date_hint(date: &str) -> &'static str {
+    let parts: Vec<&str> = date.split(['/', '-']).collect();
+    let numbers: Option<Vec<u16>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match (parts.as_slice(), numbers.as_deref()) {
+        ([_, _, year], Some(&[day, month, _])) | ([year, _, _], Some(&[_, month, day]))
+            if year.len() == 4 && (1..=12).contains(&month) && (29..=31).contains(&day) =>
+        {
+            NO_SUCH_DAY
+        }
+        _ => DATE_HINT,
+    }
 }
 
 /// `6.12E+08`, `6,12E+8`: a number as a spreadsheet shows it in scientific notation.
@@ -1040,18 +1152,22 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
         &mut problems,
         StudentNumber::parse(cell(Column::StudentRef)),
     );
-    let family_name = keep(
-        &mut problems,
-        PersonName::parse("nom", cell(Column::FamilyName)),
-    );
-    let given_name = keep(
-        &mut problems,
-        PersonName::parse("prénom", cell(Column::GivenName)),
-    );
+    let name = |problems: &mut Vec<String>, field, raw: &str| {
+        keep_shown(
+            problems,
+            PersonName::parse(field, raw),
+            raw,
+            Some(NAME_HINT),
+        )
+    };
+    let family_name = name(&mut problems, "nom", cell(Column::FamilyName));
+    let given_name = name(&mut problems, "prénom", cell(Column::GivenName));
+    let date = spreadsheet_date(cell(Column::Birthdate));
     let birthdate = keep_shown(
         &mut problems,
-        BirthDate::parse(&spreadsheet_date(cell(Column::Birthdate))),
+        BirthDate::parse(&date),
         cell(Column::Birthdate),
+        Some(date_hint(&date)),
     );
     let class = keep(&mut problems, ClassName::parse(cell(Column::Class)));
     let mut guardians = Vec::new();
@@ -1084,8 +1200,8 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
         if [family, given, email, phone].iter().all(|v| v.is_empty()) {
             continue;
         }
-        let family = keep(&mut problems, PersonName::parse(family_label, family));
-        let given = keep(&mut problems, PersonName::parse(given_label, given));
+        let family = name(&mut problems, family_label, family);
+        let given = name(&mut problems, given_label, given);
         let email = if email.is_empty() {
             None
         } else {
@@ -1093,6 +1209,7 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
                 &mut problems,
                 EmailAddress::parse(email).map_err(relabel(email_label)),
                 email,
+                None,
             )
         };
         let phone = if phone.is_empty() {
@@ -1102,6 +1219,7 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
                 &mut problems,
                 Phone::parse(phone).map_err(relabel(phone_label)),
                 phone,
+                None,
             )
         };
         if let (Some(family_name), Some(given_name)) = (family, given) {
@@ -1335,6 +1453,20 @@ mod tests {
 
     /// Excel for Mac's « CSV (Macintosh) »: Mac Roman, whose accents would
     /// read as « Ž » and control characters in Windows-1252.
+    /// Rows added by hand in another program: UTF-8 lines and Windows-1252
+    /// ones in one file, each read in its own.
+    #[test]
+    fn a_file_mixing_utf8_and_windows_1252_lines_reads_each_line_in_its_own() {
+        let mut bytes = "N° élève;Nom;Prénom;Né(e) le;Classe\r\n1;Roux;Léo;15/03/2012;4 A\r\n"
+            .as_bytes()
+            .to_vec();
+        bytes.extend_from_slice(b"2;Lef\xe8vre;H\xe9l\xe8ne;16/03/2012;4 A\r\n");
+        let rows = parse(&bytes).unwrap();
+        assert_eq!(rows[0].given_name.as_str(), "Léo");
+        assert_eq!(rows[1].family_name.as_str(), "Lefèvre");
+        assert_eq!(rows[1].given_name.as_str(), "Hélène");
+    }
+
     #[test]
     fn mac_roman_is_decoded_when_its_accents_read_french_only_that_way() {
         assert_eq!(
@@ -1368,13 +1500,75 @@ mod tests {
         .join("\n");
         let parsed = read(text.as_bytes()).unwrap();
         let reason = &parsed.refused[0].reason;
-        assert!(reason.contains("« 31/02/2012 »"), "{reason}");
+        assert!(
+            reason.contains("« 31/02/2012 » (ce jour n'existe pas)"),
+            "{reason}"
+        );
         assert!(
             reason.contains("« 6.12E+08 » (le tableur l'a écrit en notation scientifique"),
             "{reason}"
         );
         assert!(scientific("6,12E+8") && scientific("6.12e08"));
         assert!(!scientific("0612345678") && !scientific("E+08") && !scientific("6.12E"));
+        // A name is quoted with what it may hold; a date with its shape, or
+        // the day its month lacks whichever way it is written.
+        let text =
+            "N° élève;Nom;Prénom;Né le;Classe\n2;R0ux;Léo;2012-02-30;4 A\n3;Roux;Léa;12/2012;4 A\n";
+        let parsed = read(text.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.refused[0].reason,
+            "Le champ « nom » n'est pas valide : « R0ux » (seulement des lettres, espaces, traits d'union et apostrophes). \
+             Le champ « date de naissance » n'est pas valide : « 2012-02-30 » (ce jour n'existe pas)."
+        );
+        assert_eq!(
+            parsed.refused[1].reason,
+            "Le champ « date de naissance » n'est pas valide : « 12/2012 » (écrivez la date jj/mm/aaaa)."
+        );
+        assert_eq!(date_hint("29/02/2013"), NO_SUCH_DAY);
+        assert_eq!(date_hint("32/01/2013"), DATE_HINT);
+    }
+
+    /// A row whose last cells were left out is told by the columns it lacks.
+    #[test]
+    fn a_row_cut_short_names_the_columns_it_lacks() {
+        let text = "N° élève;Nom;Prénom;Né(e) le;Classe;Courriel responsable 1\n\
+                    1;Roux;Léo;15/03/2012;4 A\n\
+                    2;Roux;Léa\n";
+        let parsed = read(text.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.rows.len(),
+            1,
+            "an optional cell left out is an empty one"
+        );
+        assert_eq!(parsed.refused[0].line, 3);
+        assert_eq!(
+            parsed.refused[0].reason,
+            "cette ligne n'a que 3 cellules et l'en-tête 6 colonnes : il lui manque « Né(e) le », « Classe » ; complétez-la"
+        );
+    }
+
+    /// An empty file, or one of blank lines, is said to be empty.
+    #[test]
+    fn an_empty_file_is_said_empty() {
+        for empty in [&b""[..], b"\r\n\r\n", b"\xEF\xBB\xBF", b" ;\n"] {
+            let errors = read(empty).unwrap_err();
+            assert_eq!(errors[0].reason, EMPTY, "{empty:?}");
+        }
+    }
+
+    /// A contact column that does not say whose is named, not read; the
+    /// pupil's own is not a parent's and is passed over in silence.
+    #[test]
+    fn contact_columns_that_do_not_say_whose_are_named() {
+        let text = "N° élève;Nom;Prénom;Né(e) le;Classe;Courriel;Tél. portable;Courriel mère;\
+                    Courriel élève;Courriel responsable 1;Adresse\n\
+                    1;Roux;Léo;15/03/2012;4 A;a@example.org;0612345678;b@example.org;leo@example.org;;\n";
+        let parsed = read(text.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.unread,
+            ["Courriel", "Tél. portable", "Courriel mère"]
+        );
+        assert!(parsed.contacts.email[0] && !parsed.contacts.phone[0]);
     }
 
     /// A file whose dates are day/month/year (one says so: `25/12/2011`)

@@ -65,7 +65,7 @@ pub struct ImportReport {
     #[serde(default)]
     pub unlisted_changes: usize,
     /// The changes the school has to look at (rows left aside, accounts
-    /// kept as they were): also printed by a real import on the command line.
+    /// kept as they were, columns not read): listed whatever their number.
     #[serde(default)]
     pub attention: Vec<String>,
     /// The existing accounts the file changed, for their own trails
@@ -195,6 +195,7 @@ pub async fn import(
 ) -> Result<ImportReport, ImportError> {
     let parsed = csv_file::read(bytes).map_err(ImportError::Rows)?;
     let contacts = parsed.contacts;
+    let unread = parsed.unread;
     let mut refused = parsed.refused;
     let mut rows = parsed.rows;
     // A birth date to come is a typo (the year), and the one the family
@@ -260,6 +261,11 @@ pub async fn import(
         skipped: refused.iter().map(ToString::to_string).collect(),
         ..ImportReport::default()
     };
+    for header in unread {
+        report.warn(format!(
+            "fichier : la colonne « {header} » n'est pas lue : elle ne dit pas de quel responsable légal elle est ; ajoutez « responsable 1 » ou « responsable 2 » à son nom pour qu'elle le soit"
+        ));
+    }
     let guardians = existing_guardians(&mut tx, &establishment.id).await?;
 
     let mut new_accounts: Vec<NewProvisional<'_>> = Vec::new();
@@ -648,8 +654,7 @@ impl ImportReport {
     }
 
     /// [`Self::touch`] for a change the school has to look at: a parent's
-    /// contact details (the file may undo a correction made by hand), also
-    /// printed by a real import.
+    /// contact details (the file may undo a correction made by hand).
     fn touch_noted(&mut self, account_id: &str, change: String, phone_replaced: bool) {
         self.warn(change.clone());
         self.touch_quietly(account_id, change, phone_replaced);

@@ -55,11 +55,11 @@ fn pattern(french: &str) -> Option<String> {
                 let rest = other.strip_prefix("n'est pas valide : « ")?;
                 let (value, hint) = rest.rsplit_once(" »")?;
                 let hint = match hint {
-                    "." => "",
-                    " (le tableur l'a écrit en notation scientifique : mettez la colonne au format Texte, puis exportez à nouveau)." => {
-                        " (the spreadsheet wrote it in scientific notation: format the column as Text, then export again)"
+                    "." => String::new(),
+                    hint => {
+                        let hint = hint.strip_prefix(" (")?.strip_suffix(").")?;
+                        format!(" ({})", exact(hint)?)
                     }
-                    _ => return None,
                 };
                 Some(format!("The “{name}” field is not valid: “{value}”{hint}."))
             }
@@ -193,10 +193,11 @@ fn import_reason(french: &str) -> Option<String> {
     }
     // A row's field errors, one sentence each: « Le champ « nom » est
     // obligatoire. Le champ « prénom » … ».
-    if french.starts_with("Le champ « ") {
-        return french
-            .split_inclusive(". ")
-            .map(|sentence| pattern(sentence.trim_end()))
+    // Split where a sentence starts, not at any « . » (a quoted « J. Marc »).
+    if let Some(fields) = french.strip_prefix("Le champ « ") {
+        return fields
+            .split(" Le champ « ")
+            .map(|sentence| pattern(&format!("Le champ « {sentence}")))
             .collect::<Option<Vec<_>>>()
             .map(|sentences| sentences.join(" "));
     }
@@ -332,6 +333,26 @@ fn import_reason(french: &str) -> Option<String> {
             "this row has {cells} cells and the header {columns} columns: a cell probably holds the separator “{separator}” without quotes, and the cells after it are shifted; correct the row"
         ));
     }
+    if let Some((cells, rest)) = french
+        .strip_prefix("cette ligne n'a que ")
+        .and_then(|r| r.split_once(" cellules et l'en-tête "))
+        && let Some((columns, missing)) = rest.split_once(" colonnes : il lui manque ")
+        && let Some(missing) = missing.strip_suffix(" ; complétez-la")
+    {
+        return Some(format!(
+            "this row has only {cells} cells and the header {columns} columns: it lacks {}; complete it",
+            quoted(missing)
+        ));
+    }
+    if let Some(header) = french.strip_prefix("la colonne « ").and_then(|r| {
+        r.strip_suffix(
+            " » n'est pas lue : elle ne dit pas de quel responsable légal elle est ; ajoutez « responsable 1 » ou « responsable 2 » à son nom pour qu'elle le soit",
+        )
+    }) {
+        return Some(format!(
+            "the column “{header}” is not read: it does not say which legal guardian it belongs to; add “responsable 1” or “responsable 2” to its name to have it read"
+        ));
+    }
     if let Some((number, rest)) = french
         .strip_prefix("le n° élève ")
         .and_then(|r| r.split_once(" est celui de "))
@@ -366,6 +387,12 @@ fn import_reason(french: &str) -> Option<String> {
         ));
     }
     None
+}
+
+/// « « Né(e) le », « Classe » » → ““Né(e) le”, “Classe””: the file's own
+/// headers, in English quotes.
+fn quoted(french: &str) -> String {
+    french.replace("« ", "“").replace(" »", "”")
 }
 
 /// « 40 secondes » → “40 seconds” (see `throttle::french_wait`).
@@ -531,6 +558,17 @@ fn exact(french: &str) -> Option<&'static str> {
         "ce fichier est un PDF, pas un fichier CSV : exportez la liste des élèves depuis le tableur ou le logiciel de scolarité au format CSV" => {
             "this file is a PDF, not a CSV file: export the list of students from the spreadsheet or the school software as CSV"
         }
+        "le fichier est vide : exportez à nouveau la liste des élèves depuis le tableur ou le logiciel de scolarité" => {
+            "the file is empty: export the list of students again from the spreadsheet or the school software"
+        }
+        "le tableur l'a écrit en notation scientifique : mettez la colonne au format Texte, puis exportez à nouveau" => {
+            "the spreadsheet wrote it in scientific notation: format the column as Text, then export again"
+        }
+        "seulement des lettres, espaces, traits d'union et apostrophes" => {
+            "letters, spaces, hyphens and apostrophes only"
+        }
+        "ce jour n'existe pas" => "there is no such day",
+        "écrivez la date jj/mm/aaaa" => "write the date dd/mm/yyyy",
         "aucune ligne d'élève sous l'en-tête : vérifiez que le tableur a exporté la bonne feuille, en entier" => {
             "no student row under the header: check that the spreadsheet exported the right sheet, in full"
         }
@@ -1222,6 +1260,26 @@ mod tests {
             (
                 "ligne 4 : le téléphone de Luc Durand n'est pas modifié : ce parent a des enfants dans un autre établissement ; adressez-vous au rectorat",
                 "row 4: the phone of Luc Durand is not changed: this parent has children in another school; ask the academy (rectorat)",
+            ),
+            (
+                "ligne 4 : cette ligne n'a que 3 cellules et l'en-tête 5 colonnes : il lui manque « Né(e) le », « Classe » ; complétez-la",
+                "row 4: this row has only 3 cells and the header 5 columns: it lacks “Né(e) le”, “Classe”; complete it",
+            ),
+            (
+                "fichier : la colonne « Courriel » n'est pas lue : elle ne dit pas de quel responsable légal elle est ; ajoutez « responsable 1 » ou « responsable 2 » à son nom pour qu'elle le soit",
+                "file: the column “Courriel” is not read: it does not say which legal guardian it belongs to; add “responsable 1” or “responsable 2” to its name to have it read",
+            ),
+            (
+                "fichier : le fichier est vide : exportez à nouveau la liste des élèves depuis le tableur ou le logiciel de scolarité",
+                "file: the file is empty: export the list of students again from the spreadsheet or the school software",
+            ),
+            (
+                "ligne 3 : Le champ « prénom » n'est pas valide : « J. Marc » (seulement des lettres, espaces, traits d'union et apostrophes). Le champ « date de naissance » n'est pas valide : « 31/02/2014 » (ce jour n'existe pas).",
+                "row 3: The “first name” field is not valid: “J. Marc” (letters, spaces, hyphens and apostrophes only). The “birth date” field is not valid: “31/02/2014” (there is no such day).",
+            ),
+            (
+                "ligne 4 : Le champ « date de naissance » n'est pas valide : « 2014/13 » (écrivez la date jj/mm/aaaa).",
+                "row 4: The “birth date” field is not valid: “2014/13” (write the date dd/mm/yyyy).",
             ),
         ] {
             assert_eq!(english(french).as_deref(), Some(english_text), "{french}");

@@ -849,7 +849,20 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("élèves : 1 créés"), "{stdout}");
 
-    // A real import prints what the school has to look at: here the pupil
+    // A file that cannot be read at all is refused as a file, not as rows.
+    std::fs::write(file, "").unwrap();
+    let refused = clef.fails(&import);
+    assert!(
+        refused.contains("fichier : le fichier est vide"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("fichier refusé : rien n'a été importé"),
+        "{refused}"
+    );
+    assert!(!refused.contains("ligne(s) refusée(s)"), "{refused}");
+
+    // A real import prints its changes as the dry run does: here the pupil
     // the next file leaves out.
     std::fs::write(
         file,
@@ -861,9 +874,8 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
         stdout.contains("ne figure(nt) pas dans ce fichier : Julie Baillet (5 B)"),
         "{stdout}"
     );
-    // A parent's new address is printed by the real import too, old → new
-    // (it may undo a correction the school made by hand); a letter
-    // account's new phone is an ordinary change, counted.
+    // A parent's new address and phone are printed, old → new (the file may
+    // undo a correction the school made by hand).
     let with = |email: &str, phone: &str| {
         format!(
             "N° élève;Nom;Prénom;Date de naissance;Classe;Nom responsable 1;Prénom responsable 1;\
@@ -875,7 +887,12 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
     clef.ok(&import, None);
     std::fs::write(file, with("anne@example.org", "06 99 88 77 66")).unwrap();
     let stdout = clef.ok(&import, None);
-    assert!(!stdout.contains("coordonnées de Anne Roux"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "coordonnées de Anne Roux mises à jour : téléphone +33612345678 → +33699887766"
+        ),
+        "{stdout}"
+    );
     std::fs::write(file, with("anne.roux@example.org", "06 99 88 77 66")).unwrap();
     let stdout = clef.ok(&import, None);
     assert!(

@@ -292,7 +292,8 @@ async fn markup_formulas_and_control_characters_are_refused_in_every_field() {
             zoe.family_name.as_str(),
             zoe.class_name.as_deref()
         ),
-        ("Zoé", "D’Artagnan", Some("3°A"))
+        ("Zoé", "D'Artagnan", Some("3°A")),
+        "one apostrophe"
     );
 }
 
@@ -1183,4 +1184,43 @@ async fn a_file_without_contact_columns_erases_no_address_nor_phone() {
     let marc = app.account_named("marc.baillet").await;
     assert_eq!(marc.email.as_deref(), Some("marc@example.org"));
     assert_eq!(marc.phone, None);
+}
+
+/// An address or a phone column that does not say whose is named at the
+/// top of the report, before and after the import; the rest of the file
+/// imports.
+#[tokio::test]
+async fn a_contact_column_that_does_not_say_whose_is_named_in_the_report() {
+    let app = app_with_school().await;
+    let csv = "N° élève;Nom;Prénom;Né(e) le;Classe;Nom responsable 1;Prénom responsable 1;Courriel\n\
+        1001;Baillet;Julie;03/09/2012;5 B;Baillet;Marc;marc@example.org\n";
+    let notice = "fichier : la colonne « Courriel » n'est pas lue : elle ne dit pas de quel responsable légal elle est ; ajoutez « responsable 1 » ou « responsable 2 » à son nom pour qu'elle le soit";
+    for dry_run in [true, false] {
+        let report = app
+            .import_with("0590001A", csv.as_bytes(), dry_run)
+            .await
+            .unwrap();
+        assert_eq!(report.changes.first().map(String::as_str), Some(notice));
+        assert_eq!(report.attention, [notice]);
+        assert_eq!(report.guardians_created, 1);
+    }
+    assert_eq!(app.account_named("marc.baillet").await.email, None);
+}
+
+/// « N’Diaye » from a word processor and « N'Diaye » from the school's
+/// software are one name: a file with the other apostrophe changes nothing.
+#[tokio::test]
+async fn a_name_with_the_other_apostrophe_is_the_same_name() {
+    let app = app_with_school().await;
+    let typographic = file(&["1001,N’Diaye,Awa,2012-09-03,5 B,N’Diaye,Moussa,,,,,,"]);
+    let first = app.import("0590001A", &typographic).await.unwrap();
+    assert_eq!(first.students_created, 1);
+    let plain = file(&["1001,N'Diaye,Awa,2012-09-03,5 B,N'Diaye,Moussa,,,,,,"]);
+    let second = app.import("0590001A", &plain).await.unwrap();
+    assert_eq!(
+        (second.students_unchanged, second.guardians_unchanged),
+        (1, 1),
+        "{:?}",
+        second.changes
+    );
 }
