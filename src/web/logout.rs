@@ -3,7 +3,7 @@
 //! « Mon compte », and the « Vous êtes déconnecté » page.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 
@@ -38,6 +38,7 @@ pub async fn submit(
     State(app): AppState,
     MaybeSession(session): MaybeSession,
     jar: CookieJar,
+    uri: Uri,
     Form(params): Form,
 ) -> Result<Response, WebError> {
     let params = params.map_err(|e| WebError::bad_request(&e))?;
@@ -59,7 +60,14 @@ pub async fn submit(
         return Err(expired_form());
     }
     if params.contains("cancel") {
-        return Ok(Redirect::to("/compte").into_response());
+        // « Mon compte » in the language of the page a relying party asked
+        // for (`ui_locales`, which the form posts again), not the browser's.
+        let asked = uri.query().is_some_and(|q| q.contains("ui_locales="));
+        return Ok(match asked {
+            true => Redirect::to(&format!("/compte?lang={}", super::locale::current().code())),
+            false => Redirect::to("/compte"),
+        }
+        .into_response());
     }
     let request = parse(&params)?;
     let logout = match logout::request(&app, &request, session.as_ref()).await {

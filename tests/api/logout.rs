@@ -444,6 +444,28 @@ async fn without_a_hint_the_person_confirms_with_their_own_form_or_cancels() {
     assert_eq!(cancelled.status(), 303);
     assert_eq!(location(&cancelled), "/compte");
     assert!(still_signed_in(&app, &browser, &client.0).await);
+    // From a page in the language a relying party asked for, « Mon compte »
+    // opens in that language.
+    let cancelled = browser
+        .post(app.url("/logout?ui_locales=en"))
+        .form(&[("csrf", csrf.as_str()), ("confirm", "1"), ("cancel", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&cancelled), "/compte?lang=en");
+    let account = browser
+        .get(app.url("/compte?lang=en"))
+        .send()
+        .await
+        .unwrap();
+    let page = account.text().await.unwrap();
+    assert!(page.contains("lang=\"en\""), "{page}");
+    // (A language so opened is the person's choice, as the language link's.)
+    browser
+        .get(app.url("/compte?lang=fr"))
+        .send()
+        .await
+        .unwrap();
 
     // « Se déconnecter »: the « Vous êtes déconnecté » page.
     let confirmed = browser
