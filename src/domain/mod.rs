@@ -44,10 +44,6 @@ impl FieldError {
             Problem::Empty => format!("{field} is missing or empty"),
             Problem::TooLong { max } => format!("{field} is longer than {max} characters"),
             Problem::ControlCharacter => format!("{field} contains control characters"),
-            // A body that is not a form (JSON, or no Content-Type at all).
-            Problem::Invalid if self.field == "Content-Type" => {
-                "the body must be a form: Content-Type application/x-www-form-urlencoded".into()
-            }
             Problem::Invalid => format!("{field} is invalid (repeated, or not UTF-8)"),
         }
     }
@@ -84,7 +80,7 @@ mod wire_tests {
         for error in [
             FieldError::new("code", Problem::Invalid),
             FieldError::new("paramètre", Problem::Empty),
-            FieldError::new("corps de la requête", Problem::TooLong { max: 65536 }),
+            FieldError::new("paramètre", Problem::TooLong { max: 65536 }),
             FieldError::new("state", Problem::ControlCharacter),
         ] {
             let description = error.wire_description();

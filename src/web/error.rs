@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use super::extract::BodyError;
 use super::pages::{self, no_store};
 use crate::accounts::PasswordError;
 use crate::domain::FieldError;
@@ -36,27 +37,31 @@ pub enum WebError {
 
 impl WebError {
     pub fn bad_request(error: &FieldError) -> Self {
-        use crate::domain::Problem;
-        match (error.field, error.problem) {
-            // The body's own faults, said as a person meets them (not as a
-            // field named « corps de la requête » or « Content-Type »).
-            ("corps de la requête", Problem::TooLong { .. }) => Self::Page {
+        Self::Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Requête invalide",
+            message: error.to_string(),
+        }
+    }
+}
+
+/// A body's own faults, said as a person meets them.
+impl From<BodyError> for WebError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge => Self::Page {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 title: TOO_LARGE.0,
                 message: TOO_LARGE.1.into(),
             },
-            ("Content-Type", _) => Self::Page {
+            BodyError::NotAForm => Self::Page {
                 status: StatusCode::BAD_REQUEST,
                 title: "Requête invalide",
                 message:
                     "Cette demande n'a pas pu être lue. Revenez à la page précédente et réessayez."
                         .into(),
             },
-            _ => Self::Page {
-                status: StatusCode::BAD_REQUEST,
-                title: "Requête invalide",
-                message: error.to_string(),
-            },
+            BodyError::Params(error) => Self::bad_request(&error),
         }
     }
 }

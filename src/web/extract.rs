@@ -17,7 +17,7 @@ use super::error::WebError;
 use crate::accounts::{Account, store};
 use crate::app::Clef;
 use crate::config::ForwardedHeader;
-use crate::domain::{FieldError, Params, Problem};
+use crate::domain::{FieldError, Params};
 use crate::oidc::session::{self, Session};
 
 /// The query string's parameters, or why they could not be read.
@@ -34,23 +34,54 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 }
 
 /// A form body's parameters (`application/x-www-form-urlencoded`), or why not.
-pub struct Form(pub Result<Params, FieldError>);
+pub struct Form(pub Result<Params, BodyError>);
+
+/// Why a request's body gives no parameters: a page says it to a person
+/// (`From<BodyError> for WebError`), [`Self::wire_description`] to a client.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Not a POSTed `application/x-www-form-urlencoded` body (JSON, or no
+    /// Content-Type at all).
+    NotAForm,
+    /// Longer than [`super::MAX_BODY`].
+    TooLarge,
+    /// A form whose parameters do not decode (repeated, not UTF-8, too long…).
+    Params(FieldError),
+}
+
+impl BodyError {
+    /// The refusal as a client reads it: English and ASCII only (RFC 6749 §5.2).
+    pub fn wire_description(&self) -> String {
+        match self {
+            Self::NotAForm => {
+                "the body must be a form: Content-Type application/x-www-form-urlencoded".into()
+            }
+            Self::TooLarge => format!("the body is longer than {} bytes", super::MAX_BODY),
+            Self::Params(error) => error.wire_description(),
+        }
+    }
+}
+
+impl From<FieldError> for BodyError {
+    fn from(error: FieldError) -> Self {
+        Self::Params(error)
+    }
+}
 
 impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = std::convert::Infallible;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            form_body(request, state)
-                .await
-                .and_then(|body| Params::parse(&body)),
-        ))
+        Ok(Self(match form_body(request, state).await {
+            Ok(body) => Params::parse(&body).map_err(BodyError::Params),
+            Err(error) => Err(error),
+        }))
     }
 }
 
 /// A POSTed form's body, unread (`application/x-www-form-urlencoded`, within
 /// the body limit), or why not.
-async fn form_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, FieldError> {
+async fn form_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, BodyError> {
     let is_form = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -61,16 +92,11 @@ async fn form_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes,
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if request.method() != Method::POST || !is_form {
-        return Err(FieldError::new("Content-Type", Problem::Invalid));
+        return Err(BodyError::NotAForm);
     }
-    Bytes::from_request(request, state).await.map_err(|_| {
-        FieldError::new(
-            "corps de la requête",
-            Problem::TooLong {
-                max: super::MAX_BODY,
-            },
-        )
-    })
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|_| BodyError::TooLarge)
 }
 
 /// An authorization request's parameters (the query, or the form of a POST,
@@ -80,7 +106,7 @@ pub struct AuthorizationParams(pub Result<Params, Unreadable>);
 
 /// An authorization request refused as it was read.
 pub struct Unreadable {
-    pub error: FieldError,
+    pub error: BodyError,
     /// Its `client_id`, `redirect_uri`, `state` and `response_mode`, where
     /// each came once and sound.
     pub left: Params,
@@ -103,7 +129,7 @@ impl<S: Send + Sync> FromRequest<S> for AuthorizationParams {
             Bytes::copy_from_slice(request.uri().query().unwrap_or("").as_bytes())
         };
         Ok(Self(Params::parse(&raw).map_err(|error| Unreadable {
-            error,
+            error: BodyError::Params(error),
             left: Params::lenient(&raw, &LEFT),
         })))
     }
@@ -119,7 +145,7 @@ impl FromRequest<Arc<Clef>> for CheckedForm {
     async fn from_request(request: Request, app: &Arc<Clef>) -> Result<Self, WebError> {
         let jar = CookieJar::from_headers(request.headers());
         let Ok(Form(params)) = Form::from_request(request, app).await;
-        let params = params.map_err(|e| WebError::bad_request(&e))?;
+        let params = params?;
         if cookies::csrf_matches(app, &jar, params.get("csrf")) {
             Ok(Self(params))
         } else {

@@ -457,7 +457,6 @@ fn exact(french: &str) -> Option<&'static str> {
         "adresse mail" => "email address",
         "date de naissance" => "birth date",
         "paramètre" => "parameter",
-        "corps de la requête" => "request body",
         "classe" => "class",
         "nom" => "surname",
         "prénom" => "first name",

@@ -131,17 +131,12 @@ pub async fn settle(
                         Request::from_parts(parts, axum::body::Body::from(bytes)),
                     ),
                     Err(_) => {
-                        let too_long = crate::domain::FieldError::new(
-                            "corps de la requête",
-                            crate::domain::Problem::TooLong {
-                                max: super::MAX_BODY,
-                            },
-                        );
                         // In the language the page would have had, as far as
                         // the headers tell.
                         let locale = chosen(flow, &jar, &parts.headers);
                         return locale.sync_scope(|| {
-                            super::WebError::bad_request(&too_long).into_response()
+                            super::WebError::from(super::extract::BodyError::TooLarge)
+                                .into_response()
                         });
                     }
                 }

@@ -41,7 +41,7 @@ pub async fn submit(
     uri: Uri,
     Form(params): Form,
 ) -> Result<Response, WebError> {
-    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let params = params?;
     if !params.contains("confirm") {
         // A relying party's page posting here from its own site: the
         // browser keeps the `SameSite=Lax` session cookie off a cross-site

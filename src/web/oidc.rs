@@ -83,7 +83,7 @@ pub async fn authorize(
 async fn unreadable_request(app: &Clef, unreadable: Unreadable) -> Result<Response, WebError> {
     let error = OAuthError::invalid_request(unreadable.error.wire_description());
     match authorize::early_rejection(app, &unreadable.left, error).await {
-        Rejection::Shown(_) => Err(WebError::bad_request(&unreadable.error)),
+        Rejection::Shown(_) => Err(unreadable.error.into()),
         rejection => rejection_response(rejection),
     }
 }

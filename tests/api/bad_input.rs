@@ -298,6 +298,24 @@ async fn a_token_request_that_is_not_a_form_is_told_so() {
         body["error_description"],
         "the body must be a form: Content-Type application/x-www-form-urlencoded"
     );
+    // A body over the limit is told as one, not as a parameter.
+    let huge = reqwest::Client::new()
+        .post(app.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=authorization_code&code={}",
+            "a".repeat(200_000)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 400);
+    let body: serde_json::Value = huge.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(
+        body["error_description"],
+        "the body is longer than 65536 bytes"
+    );
     // Two Authorization headers: neither is taken.
     let twice = reqwest::Client::new()
         .post(app.url("/token"))
