@@ -888,8 +888,9 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
             errors.push(RowError {
                 line,
                 reason: format!(
-                    "cette ligne n'a que {} cellules et l'en-tête {} colonnes : il lui manque {} ; complétez-la",
+                    "cette ligne n'a que {} cellule{} et l'en-tête {} colonnes : il lui manque {} ; complétez-la",
                     record.len(),
+                    if record.len() == 1 { "" } else { "s" },
                     headers.len(),
                     named.join(", ")
                 ),
@@ -1544,6 +1545,14 @@ mod tests {
         assert_eq!(
             parsed.refused[0].reason,
             "cette ligne n'a que 3 cellules et l'en-tête 6 colonnes : il lui manque « Né(e) le », « Classe » ; complétez-la"
+        );
+        // A footer under the list (« Total : 245 élèves ») is such a row.
+        let text =
+            "N° élève;Nom;Prénom;Né(e) le;Classe\n1;Roux;Léo;15/03/2012;4 A\nTotal : 1 élève\n";
+        let parsed = read(text.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.refused[0].reason,
+            "cette ligne n'a que 1 cellule et l'en-tête 5 colonnes : il lui manque « Nom », « Prénom », « Né(e) le », « Classe » ; complétez-la"
         );
     }
 

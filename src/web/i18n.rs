@@ -335,12 +335,16 @@ fn import_reason(french: &str) -> Option<String> {
     }
     if let Some((cells, rest)) = french
         .strip_prefix("cette ligne n'a que ")
-        .and_then(|r| r.split_once(" cellules et l'en-tête "))
+        .and_then(|r| r.split_once(" et l'en-tête "))
         && let Some((columns, missing)) = rest.split_once(" colonnes : il lui manque ")
         && let Some(missing) = missing.strip_suffix(" ; complétez-la")
     {
+        let cells = match cells.strip_suffix(" cellule") {
+            Some(one) => format!("{one} cell"),
+            None => format!("{} cells", cells.strip_suffix(" cellules")?),
+        };
         return Some(format!(
-            "this row has only {cells} cells and the header {columns} columns: it lacks {}; complete it",
+            "this row has only {cells} and the header {columns} columns: it lacks {}; complete it",
             quoted(missing)
         ));
     }
@@ -1263,6 +1267,10 @@ mod tests {
             (
                 "ligne 4 : cette ligne n'a que 3 cellules et l'en-tête 5 colonnes : il lui manque « Né(e) le », « Classe » ; complétez-la",
                 "row 4: this row has only 3 cells and the header 5 columns: it lacks “Né(e) le”, “Classe”; complete it",
+            ),
+            (
+                "ligne 9 : cette ligne n'a que 1 cellule et l'en-tête 5 colonnes : il lui manque « Nom », « Classe » ; complétez-la",
+                "row 9: this row has only 1 cell and the header 5 columns: it lacks “Nom”, “Classe”; complete it",
             ),
             (
                 "fichier : la colonne « Courriel » n'est pas lue : elle ne dit pas de quel responsable légal elle est ; ajoutez « responsable 1 » ou « responsable 2 » à son nom pour qu'elle le soit",
