@@ -169,4 +169,8 @@ impl Clef {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
 }

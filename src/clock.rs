@@ -2,9 +2,12 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-/// Seconds since the Unix epoch, as every flow sees them.
+/// Seconds since the Unix epoch, as every flow sees them; milliseconds where
+/// two moments of one second must be told apart (a revocation, and a token
+/// issued just before or just after it).
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> i64;
+    fn now_ms(&self) -> i64;
 }
 
 pub struct SystemClock;
@@ -12,6 +15,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
         time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn now_ms(&self) -> i64 {
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
     }
 }
 
@@ -32,5 +39,9 @@ impl ShiftedClock {
 impl Clock for ShiftedClock {
     fn now(&self) -> i64 {
         SystemClock.now() + self.offset.load(Ordering::SeqCst)
+    }
+
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms() + 1000 * self.offset.load(Ordering::SeqCst)
     }
 }

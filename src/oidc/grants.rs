@@ -65,6 +65,11 @@ pub struct AccessGrant {
     pub family: Option<String>,
     #[serde(default)]
     pub issued_at: i64,
+    /// `issued_at` to the millisecond (0 in a grant stored by an earlier
+    /// version): a revocation of all the account's tokens in the same second
+    /// tells the tokens before it from those after it.
+    #[serde(default)]
+    pub issued_ms: i64,
 }
 
 /// The stored name of a code or token: its digest, never the secret itself.
@@ -284,9 +289,13 @@ impl AccessTokens {
         };
         if let Some(account_id) = &grant.account_id {
             // Both revocations read at once: one round trip's wait on Redis.
+            let issued_ms = match grant.issued_ms {
+                0 => grant.issued_at * 1000,
+                ms => ms,
+            };
             let (for_client, for_all) = tokio::try_join!(
                 self.revoked_since(account_id, &grant.client_id, grant.issued_at),
-                self.all_revoked_after(account_id, grant.issued_at),
+                self.all_revoked_after(account_id, issued_ms),
             )?;
             if for_client || for_all {
                 return Ok(None);
@@ -296,20 +305,27 @@ impl AccessTokens {
     }
 
     /// Whether every access token of `account_id` issued before a time
-    /// after `issued_at` was ended (`revoke_all_for`).
-    async fn all_revoked_after(&self, account_id: &str, issued_at: i64) -> anyhow::Result<bool> {
-        let revoked_at: Option<i64> = self.revoked.get(account_id).await?;
-        Ok(revoked_at.is_some_and(|revoked_at| issued_at < revoked_at))
+    /// after `issued_ms` was ended (`revoke_all_for`).
+    async fn all_revoked_after(&self, account_id: &str, issued_ms: i64) -> anyhow::Result<bool> {
+        let revoked: Option<i64> = self.revoked.get(account_id).await?;
+        // A record in seconds, as an earlier version wrote it during a
+        // rolling upgrade (milliseconds are past 10^11 since 1973).
+        let revoked_ms = revoked.map(|at| if at < 100_000_000_000 { at * 1000 } else { at });
+        Ok(revoked_ms.is_some_and(|revoked_ms| issued_ms < revoked_ms))
     }
 
-    /// Every access token of `account_id` issued before `now`, whichever
+    /// Every access token of `account_id` issued before `now_ms`, whichever
     /// client holds it, stops working: a password reset, a closure, what
     /// ends every session of the account (a token without a refresh family
-    /// lived on for its hour, at UserInfo and introspection). Those issued
-    /// in the second of `now` live: the sign-in that follows a reset.
-    pub async fn revoke_all_for(&self, account_id: &str, now: i64) -> anyhow::Result<()> {
+    /// lived on for its hour, at UserInfo and introspection), also one
+    /// issued a moment before in the same second. Those issued after live:
+    /// the sign-in that follows a reset, the refresh of the session kept.
+    /// (An earlier version reads the milliseconds as seconds during a
+    /// rolling upgrade: it ends all of the account's tokens for their hour,
+    /// never keeps one alive.)
+    pub async fn revoke_all_for(&self, account_id: &str, now_ms: i64) -> anyhow::Result<()> {
         let ttl = Duration::from_secs(self.ttl.max(1) as u64 + 1);
-        self.revoked.put(account_id, &now, ttl).await
+        self.revoked.put(account_id, &now_ms, ttl).await
     }
 
     /// Whether `client_id`'s access for `account_id` was ended (`revoke_for`)
@@ -550,5 +566,43 @@ mod tests {
             codes.record_issued(&redeemed.id, tokens).await,
             Err(Redeem::Replayed { issued: Some(_) })
         ));
+    }
+
+    /// A revocation of all of an account's tokens ends those issued before
+    /// it in its own second, not those after; one an earlier version wrote
+    /// in seconds still ends what it ended.
+    #[tokio::test]
+    async fn revoking_all_tokens_tells_apart_the_moments_of_one_second() {
+        let store = ShortLived::memory();
+        let tokens = AccessTokens::new(&store, 3600);
+        let second = 1_800_000_000;
+        let issue = |ms: i64| {
+            let tokens = tokens.clone();
+            async move {
+                let grant = AccessGrant {
+                    client_id: "ent".into(),
+                    account_id: Some("a1".into()),
+                    scopes: Scopes::parse(Some("openid")).unwrap(),
+                    service_scopes: Vec::new(),
+                    sid: Some("s1".into()),
+                    expires_at: second + 3600,
+                    family: None,
+                    issued_at: ms / 1000,
+                    issued_ms: ms,
+                };
+                tokens.issue(&grant).await.unwrap().0
+            }
+        };
+        let before = issue(second * 1000 + 100).await;
+        let after = issue(second * 1000 + 900).await;
+        tokens
+            .revoke_all_for("a1", second * 1000 + 500)
+            .await
+            .unwrap();
+        assert!(tokens.find(&before, second).await.unwrap().is_none());
+        assert!(tokens.find(&after, second).await.unwrap().is_some());
+
+        tokens.revoke_all_for("a1", second + 1).await.unwrap();
+        assert!(tokens.find(&after, second).await.unwrap().is_none());
     }
 }

@@ -281,7 +281,7 @@ pub async fn signed_out_everywhere(app: &Clef, account_id: &str, epoch: i64) -> 
     end_other_sessions(app, account_id, epoch, None).await?;
     refresh::revoke_all_of(&app.db, account_id, app.now()).await?;
     app.access_tokens
-        .revoke_all_for(account_id, app.now())
+        .revoke_all_for(account_id, app.now_ms())
         .await?;
     Ok(())
 }
@@ -321,7 +321,7 @@ pub async fn signed_out_everywhere_else(
     // And the access tokens handed out without a refresh family, which no
     // family's revocation reaches: each would live on for its hour.
     app.access_tokens
-        .revoke_all_for(account_id, app.now())
+        .revoke_all_for(account_id, app.now_ms())
         .await?;
     Ok(())
 }

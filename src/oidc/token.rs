@@ -321,6 +321,7 @@ async fn client_credentials(
         expires_at: now + app.config.access_token_ttl,
         family: None,
         issued_at: now,
+        issued_ms: app.now_ms(),
     };
     let (access_token, _) = app.access_tokens.issue(&access).await?;
     Ok(TokenResponse::bearer(
@@ -428,6 +429,7 @@ async fn exchange_code(
         expires_at: now + app.config.access_token_ttl,
         family: family.as_ref().map(|f| f.id.clone()),
         issued_at: now,
+        issued_ms: app.now_ms(),
     };
     let (access_token, access_id) = app.access_tokens.issue(&access).await?;
     // The session's record of the client (for back-channel logout) and the
@@ -586,6 +588,7 @@ async fn refresh(
         expires_at: now + app.config.access_token_ttl,
         family: Some(family.id.clone()),
         issued_at: now,
+        issued_ms: app.now_ms(),
     };
     let (access_token, access_id) = app.access_tokens.issue(&access).await?;
     // The access token goes with its refresh token: a retry in the grace
