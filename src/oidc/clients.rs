@@ -638,7 +638,9 @@ pub async fn replace_registration(
 }
 
 /// RFC 7592 §2.3: the client stops working at once; its row stays for the
-/// records that name it (consents, sessions, refresh families).
+/// records that name it (sessions, refresh families, the audit trail). The
+/// consents given to it go: « Applications autorisées » no longer lists a
+/// service that receives nothing.
 pub async fn delete(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     sqlx::query("UPDATE clients SET deleted_at = $1 WHERE id = $2")
@@ -646,6 +648,12 @@ pub async fn delete(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    for forgotten in [
+        "DELETE FROM consent_children WHERE client_id = $1",
+        "DELETE FROM consents WHERE client_id = $1",
+    ] {
+        sqlx::query(forgotten).bind(id).execute(&mut *tx).await?;
+    }
     sqlx::query(
         "UPDATE refresh_families SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
     )

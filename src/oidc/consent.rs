@@ -229,7 +229,7 @@ pub async fn authorizations(db: &Db, account_id: &str) -> Result<Vec<Authorizati
     sqlx::query(
         "SELECT c.client_id, k.name, c.scopes, c.granted_at \
          FROM consents c JOIN clients k ON k.id = c.client_id \
-         WHERE c.account_id = $1 AND k.is_first_party = 0 \
+         WHERE c.account_id = $1 AND k.is_first_party = 0 AND k.deleted_at IS NULL \
          ORDER BY k.name, c.client_id",
     )
     .bind(account_id)

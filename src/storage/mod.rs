@@ -144,6 +144,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "guardianship grouped from",
         include_str!("../../migrations/0021_guardianship_grouped_from.sql"),
     ),
+    (
+        22,
+        "client deletion indexes",
+        include_str!("../../migrations/0022_client_deletion_indexes.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

@@ -403,6 +403,22 @@ const HOT: &[Hot] = &[
         "DELETE FROM audit_events WHERE at < $1",
         &[I(1)],
     ),
+    // A client's deletion (RFC 7592).
+    hot(
+        "oidc/clients.rs delete (consent_children)",
+        "DELETE FROM consent_children WHERE client_id = $1",
+        &[T("c")],
+    ),
+    hot(
+        "oidc/clients.rs delete (consents)",
+        "DELETE FROM consents WHERE client_id = $1",
+        &[T("c")],
+    ),
+    hot(
+        "oidc/clients.rs delete (refresh_families)",
+        "UPDATE refresh_families SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+        &[I(1), T("c")],
+    ),
 ];
 
 /// Tables rows are deleted from (expiry, housekeeping): every foreign key into

@@ -1180,8 +1180,22 @@ async fn a_registered_client_reads_replaces_and_deletes_its_registration() {
         "DELETE with a wrong token",
     )
     .await;
+    let consents_to = |client_id: String| {
+        let db = app.app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM consents WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(consents_to(client_id.clone()).await, 1);
     let deleted = http.delete(&uri).bearer_auth(&access).send().await.unwrap();
     assert_eq!(deleted.status(), 204);
+    // The parent's consent went with it: « Applications autorisées » no
+    // longer lists a service that receives nothing.
+    assert_eq!(consents_to(client_id.clone()).await, 0);
 
     // The client is gone: no tokens for its secret, its code or its access token.
     let after = exchange_with_basic(&app, &registered, &pending_code, moved).await;
