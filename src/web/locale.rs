@@ -98,52 +98,55 @@ pub async fn settle(
     let jar = CookieJar::from_headers(request.headers());
     let mut flow_cookie = None;
     let mut flow = cookie_locale(&jar, FLOW);
-    let mut request = request;
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    // A POSTed authorization or logout request (OIDC Core §3.1.2.1,
+    // RP-Initiated Logout §2) carries `ui_locales` in its form: read it, and
+    // hand the same bytes on to the handler.
+    let posted =
+        request.method() == Method::POST && matches!(path.as_str(), "/authorize" | "/logout");
+    let (in_body, request) = if posted {
+        let (parts, body) = request.into_parts();
+        match axum::body::to_bytes(body, super::MAX_BODY).await {
+            Ok(bytes) => (
+                ui_locales(&bytes),
+                Request::from_parts(parts, axum::body::Body::from(bytes)),
+            ),
+            Err(_) => {
+                // In the language the page would have had, as far as the
+                // headers tell.
+                let locale = chosen(flow, &jar, &parts.headers);
+                return locale.sync_scope(|| {
+                    super::WebError::from(super::extract::BodyError::TooLarge).into_response()
+                });
+            }
+        }
+    } else {
+        (None, request)
+    };
     // RP-Initiated Logout §2: `ui_locales` for the logout pages, this request
-    // only; the confirmation's form posts in its page's language the same way.
-    if request.uri().path() == "/logout"
-        && let Some(asked) = ui_locales(request.uri().query().unwrap_or("").as_bytes())
+    // only; the confirmation's form posts in its page's language the same way
+    // (in its address).
+    if path == "/logout"
+        && let Some(asked) = in_body.or_else(|| ui_locales(query.as_bytes()))
     {
         flow = Some(asked);
     }
     // A link of a mail carries the mail's language (`lang`, which the mails of
     // `accounts` add to their links): the person's choice from then on, as the
     // language link makes it.
-    let linked = (request.method() == Method::GET && request.uri().path() != "/langue")
-        .then(|| lang_of(request.uri().query().unwrap_or("")))
+    let linked = (request.method() == Method::GET && path != "/langue")
+        .then(|| lang_of(&query))
         .flatten();
     if linked.is_some() {
         flow = linked;
     }
-    if request.uri().path() == "/authorize" {
-        let (asked, read) = match *request.method() {
-            Method::GET => {
-                let query = request.uri().query().unwrap_or("");
-                (ui_locales(query.as_bytes()), request)
-            }
-            // A POSTed request carries `ui_locales` in its form: read it, and
-            // hand the same bytes on to the handler.
-            Method::POST => {
-                let (parts, body) = request.into_parts();
-                match axum::body::to_bytes(body, super::MAX_BODY).await {
-                    Ok(bytes) => (
-                        ui_locales(&bytes),
-                        Request::from_parts(parts, axum::body::Body::from(bytes)),
-                    ),
-                    Err(_) => {
-                        // In the language the page would have had, as far as
-                        // the headers tell.
-                        let locale = chosen(flow, &jar, &parts.headers);
-                        return locale.sync_scope(|| {
-                            super::WebError::from(super::extract::BodyError::TooLarge)
-                                .into_response()
-                        });
-                    }
-                }
-            }
-            _ => (None, request),
+    if path == "/authorize" {
+        let asked = match *request.method() {
+            Method::GET => ui_locales(query.as_bytes()),
+            Method::POST => in_body,
+            _ => None,
         };
-        request = read;
         flow_cookie = Some(asked);
         flow = asked;
     }

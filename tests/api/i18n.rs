@@ -568,4 +568,20 @@ async fn the_logout_page_follows_ui_locales() {
             .unwrap();
         assert!(page.contains(&format!("lang=\"{lang}\"")), "{path}: {page}");
     }
+    // A relying party's POSTed request names it in its form (§2: GET and
+    // POST alike): the confirmation, and its form's own answer, in English.
+    let page = page_text(&browser, &app.url("/login")).await;
+    submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
+    let posted = browser
+        .post(app.url("/logout"))
+        .header("accept-language", "fr-FR")
+        .form(&[("ui_locales", "en"), ("state", "s")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(posted.contains("lang=\"en\""), "{posted}");
+    assert!(posted.contains("ui_locales=en"), "{posted}");
 }
