@@ -136,7 +136,7 @@ pub struct Registered {
 /// two apps of different publishers never share one. A loopback host
 /// (RFC 8252 §7.3) is every native app's: it names no sector (`None`), and
 /// such a client is a sector of its own.
-fn sector_of(uri: &str) -> Option<String> {
+pub(crate) fn sector_of(uri: &str) -> Option<String> {
     match Url::parse(uri) {
         Ok(url) if crate::domain::is_loopback(&url) => None,
         Ok(url) => match url.host_str() {
@@ -752,6 +752,14 @@ fn keep_sector(before: &Client, after: &Client) -> anyhow::Result<()> {
         && after.subject_type == SubjectType::Pairwise
         && before.sector() != after.sector()
     {
+        // An app on loopback is a sector of its own, which no host keeps.
+        if before.sector() == before.id {
+            anyhow::bail!(
+                "this change would move the client's pairwise sector from its own (its redirect URIs are on loopback) to {}, \
+                 and change every subject it was given; no sector_identifier_uri can keep it: register the service anew",
+                after.sector()
+            );
+        }
         anyhow::bail!(
             "this change would move the client's pairwise sector from {} to {}, and change every subject it was given; \
              keep it with a sector_identifier_uri on {}",

@@ -307,13 +307,11 @@ impl ClientMetadata {
             Some(uri) => check_sector(uri, &redirect_uris, dev).await?,
             // OIDC Core §8.1: redirect URIs on several hosts need a sector.
             None if subject_type == SubjectType::Pairwise => {
+                // (Loopback addresses, 127.0.0.1 and [::1] alike, are one:
+                // the app's own sector.)
                 let hosts: std::collections::BTreeSet<Option<String>> = redirect_uris
                     .iter()
-                    .map(|uri| {
-                        Url::parse(uri.as_str())
-                            .ok()
-                            .and_then(|u| u.host_str().map(str::to_owned))
-                    })
+                    .map(|uri| super::clients::sector_of(uri.as_str()))
                     .collect();
                 if hosts.len() > 1 {
                     return Err(metadata(

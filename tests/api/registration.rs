@@ -866,7 +866,8 @@ async fn redirect_uris_on_two_hosts_register_with_a_sector_identifier_uri_and_ar
 {
     let app = spawn_app().await;
     let docs = Documents::start().await;
-    let two_hosts = [REDIRECT_URI, "http://localhost:9999/callback"];
+    // (Loopback addresses are one host: the app's own.)
+    let two_hosts = [REDIRECT_URI, "https://ent.example.org/callback"];
     docs.serve_sector(&two_hosts);
     let clients = app.count("clients").await;
 
@@ -892,6 +893,17 @@ async fn redirect_uris_on_two_hosts_register_with_a_sector_identifier_uri_and_ar
             json!({ "redirect_uris": two_hosts, "subject_type": "public" }),
             400,
         ),
+        // A native app on both loopback addresses (RFC 8252 §7.3): one
+        // sector, its own.
+        (
+            "a native app on 127.0.0.1 and [::1]",
+            json!({
+                "application_type": "native",
+                "redirect_uris": ["http://127.0.0.1/cb", "http://[::1]/cb"],
+                "token_endpoint_auth_method": "none",
+            }),
+            201,
+        ),
     ] {
         let response = post_register(&app, Some(&token), &metadata.to_string()).await;
         let (status, answer) = status_and_json(response).await;
@@ -915,11 +927,11 @@ async fn redirect_uris_on_two_hosts_register_with_a_sector_identifier_uri_and_ar
                 ),
                 "{what}: {answer}"
             );
-        } else {
+        } else if answer["application_type"] != "native" {
             assert_eq!(answer["redirect_uris"], json!(two_hosts), "{what}");
         }
     }
-    assert_eq!(app.count("clients").await, clients + 1);
+    assert_eq!(app.count("clients").await, clients + 2);
 }
 
 /// A registered service cannot turn its pairwise subjects into public ones
@@ -1973,6 +1985,37 @@ async fn an_update_that_would_move_the_pairwise_sector_is_refused() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+
+    // A service tried on loopback is a sector of its own, which no host
+    // keeps: the refusal says so rather than name a host.
+    let on_loopback = register(
+        &app,
+        json!({ "redirect_uris": ["http://127.0.0.1:18082/dyn"], "client_name": "Essai" }),
+    )
+    .await;
+    let moved = reqwest::Client::new()
+        .put(on_loopback["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(on_loopback["registration_access_token"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .body(
+            json!({
+                "client_id": on_loopback["client_id"],
+                "redirect_uris": ["https://other.example.org/cb"],
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(moved).await;
+    assert_eq!(status, 400, "{body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.contains("from its own (its redirect URIs are on loopback)")
+            && description.contains("register the service anew")
+            && !description.contains("clef-"),
+        "{body}"
+    );
 }
 
 /// The registration access token a client information response carries: a
