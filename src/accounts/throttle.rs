@@ -81,10 +81,12 @@ pub const SMS_PER_ADDRESS: Backoff = Backoff {
 
 /// Failed client authentications at the token, introspection and
 /// revocation endpoints per client address: 50 in 15 minutes, then the
-/// address is answered 429 for 15 minutes before anything is checked. Client
-/// secrets are 32 random bytes: the limit is against floods (each unknown
-/// `client_id` costs a database read), not guessing. Only failures count: a
-/// relying party's own traffic, however heavy, never does.
+/// address's failing requests are answered 429 for 15 minutes, while a
+/// client that authenticates is served (a school's services behind one NAT
+/// address are not locked out by a pupil's bogus requests). At `/register`,
+/// the address is answered 429 before anything is checked. Client secrets
+/// are 32 random bytes: the limit is against floods, not guessing. Only
+/// failures count: a relying party's own traffic, however heavy, never does.
 pub const CLIENT_AUTH_PER_ADDRESS: Backoff = Backoff {
     free: 50,
     first_delay: 15 * 60,
