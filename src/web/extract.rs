@@ -299,6 +299,9 @@ impl FromRequestParts<Arc<Clef>> for ClientAddress {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(peer)| peer.ip());
+        if app.config.trusted_proxies.is_empty() {
+            warn_of_an_untrusted_proxy(&parts.headers);
+        }
         let address = Self(client_address(
             peer,
             &parts.headers,
@@ -307,6 +310,23 @@ impl FromRequestParts<Arc<Clef>> for ClientAddress {
         ));
         parts.extensions.insert(address);
         Ok(address)
+    }
+}
+
+/// Once per process, the operator is told of forwarding headers reaching a
+/// Clef that trusts no proxy: behind a reverse proxy so configured, every
+/// family counts as the proxy's one address, and a hundred failed sign-ins
+/// anywhere hold every family back for 15 minutes.
+fn warn_of_an_untrusted_proxy(headers: &HeaderMap) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if (headers.contains_key("x-forwarded-for") || headers.contains_key(header::FORWARDED))
+        && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            "a request carries X-Forwarded-For or Forwarded, but trusted_proxies is empty: \
+             behind a reverse proxy, every client is counted as the proxy's address by the \
+             limits; set trusted_proxies (CLEF_TRUSTED_PROXIES) to the proxy's addresses"
+        );
     }
 }
 

@@ -182,6 +182,10 @@ async fn a_failed_login_logs_the_identifier_with_the_request_id_and_client_addre
     let _ = child.kill();
     let _ = child.wait();
     let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        !log.contains("trusted_proxies is empty"),
+        "its proxy is trusted: {log}"
+    );
     let line = log
         .lines()
         .find(|line| line.contains("failed login"))
@@ -298,4 +302,56 @@ async fn made_up_methods_share_one_metrics_label() {
         ),
         "{text}"
     );
+}
+
+/// Forwarding headers reaching a Clef that trusts no proxy: the operator is
+/// warned, once, that every client counts as the proxy's address.
+#[tokio::test]
+async fn forwarding_headers_without_trusted_proxies_are_warned_of_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clef"))
+        .args(["serve", "--demo"])
+        .env("CLEF_DATA_DIR", dir.path().join("data"))
+        .env("CLEF_KEYS_DIR", dir.path().join("keys"))
+        .env("CLEF_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("CLEF_TRUSTED_PROXIES")
+        .env_remove("CLEF_DATABASE_URL")
+        .env_remove("CLEF_REDIS_URL")
+        .env_remove("CLEF_LOG")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..200 {
+        if reqwest::get(format!("{address}/healthz")).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "clef serve --demo answers");
+    for n in 0..3 {
+        let failed = failed_login(
+            &address,
+            "parent.martin",
+            &format!("proxy-{n}"),
+            "198.51.100.9",
+        )
+        .await;
+        assert_eq!(failed.status(), 401);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(log.matches("trusted_proxies is empty").count(), 1, "{log}");
 }
