@@ -939,7 +939,14 @@ async fn create_account(
 
 fn parse_uris(raw: &[String]) -> anyhow::Result<Vec<RedirectUri>> {
     raw.iter()
-        .map(|uri| RedirectUri::parse(uri).with_context(|| format!("invalid redirect URI {uri:?}")))
+        .map(|uri| {
+            RedirectUri::parse(uri).map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid redirect URI {uri:?}: {}",
+                    RedirectUri::refusal(uri).unwrap_or_default()
+                )
+            })
+        })
         .collect()
 }
 

@@ -77,6 +77,48 @@ impl RedirectUri {
         Ok(Self(value))
     }
 
+    /// Why `raw` is refused by [`Self::parse`], in English and ASCII (the
+    /// command line's message, a registration's `error_description`): what
+    /// an integrator changes to have it taken. `None` when it is taken.
+    pub fn refusal(raw: &str) -> Option<String> {
+        Self::parse(raw).err()?;
+        let Ok(url) = Url::parse(raw) else {
+            return Some(
+                "not an absolute URI (a scheme, then the rest: https://ent.example.fr/cb)".into(),
+            );
+        };
+        let written = || {
+            format!(
+                "not written as the URL Standard writes it (lower-case host, no default port, no \
+                 dot segments, spaces and non-ASCII characters percent-encoded): register it as \
+                 the browser will be sent back to it, {url}"
+            )
+        };
+        Some(
+            match url.scheme() {
+                _ if url.fragment().is_some() || raw.contains('#') => {
+                    "a redirect URI has no fragment (#)"
+                }
+                _ if !url.username().is_empty() || url.password().is_some() => {
+                    "a redirect URI holds no user name nor password"
+                }
+                "http" if !is_loopback(&url) => {
+                    "plain http is for loopback only (127.0.0.1, [::1], localhost): use https"
+                }
+                "https" if url.host_str().is_some_and(|host| host.contains('*')) => {
+                    "no wildcard: redirect URIs are compared as whole strings"
+                }
+                "https" | "http" => return Some(written()),
+                "javascript" | "data" | "file" => "this scheme cannot be a redirect URI",
+                scheme if !scheme.contains('.') => {
+                    "a native app's own scheme is in reverse-domain form (fr.example.app:/cb)"
+                }
+                _ => return Some(written()),
+            }
+            .into(),
+        )
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -157,6 +199,8 @@ mod tests {
             "https://ent.example/a/../cb",
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad:?}");
+            let why = RedirectUri::refusal(bad).unwrap_or_else(|| panic!("{bad:?}: a reason"));
+            assert!(why.is_ascii(), "{why}");
         }
     }
 

@@ -181,7 +181,8 @@ impl ClientMetadata {
             .map(|raw| {
                 let uri = RedirectUri::parse(raw).map_err(|_| {
                     RegistrationError::InvalidRedirectUri(format!(
-                        "{raw} is not an acceptable redirect URI"
+                        "{raw} is not an acceptable redirect URI: {}",
+                        RedirectUri::refusal(raw).unwrap_or_default()
                     ))
                 })?;
                 // A web application redirects to https only (OIDC Registration §2).
