@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let db = clef::storage::open(&url).await?;
     let cipher = LetterCipher::load_or_generate(dir.path())?;
+    let devices = clef::accounts::devices::DeviceKey::load_or_generate(dir.path())?;
     let uai = Uai::parse("0590001A").expect("UAI");
     clef::accounts::store::create_establishment(&db, &uai, "Collège du banc d'essai", 0).await?;
 
@@ -101,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
     let mut all = letters::select(
         &db,
         &cipher,
+        &devices,
         "https://ent.example.fr",
         &uai,
         &Selection::default(),

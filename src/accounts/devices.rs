@@ -73,6 +73,19 @@ impl DeviceKey {
         format!("{nonce}.{tag}")
     }
 
+    /// The proof a letter carries in its QR code for its account (`stamp`:
+    /// the letter's sealed password): the browser that opens it holds the
+    /// letter, and so gets the device cookie a sign-in would give, escaping
+    /// the delay a stranger trying the identifier keeps going. The same for
+    /// every print of one letter; a new letter's proves nothing of the old.
+    pub fn letter_proof(&self, identifier: &str, stamp: &str) -> String {
+        let mut nonce = self.tag("letter-device", &format!("{identifier}\0{stamp}"));
+        nonce.truncate(22);
+        let tag =
+            URL_SAFE_NO_PAD.encode(self.mac(identifier, stamp, &nonce).finalize().into_bytes());
+        format!("{nonce}.{tag}")
+    }
+
     /// A keyed digest of `value` for another `purpose` than device cookies
     /// (hex HMAC-SHA256, domain-separated): what an attacker holding the
     /// store or guessing inputs offline cannot recompute without the key.

@@ -14,6 +14,7 @@ use sqlx::Row;
 use time::{Date, OffsetDateTime};
 
 use super::provisional::LetterCipher;
+use crate::accounts::devices::DeviceKey;
 use crate::accounts::store::establishment_by_uai;
 use crate::domain::Uai;
 use crate::storage::Db;
@@ -60,6 +61,7 @@ pub async fn select_as_configured(
     select(
         &app.db,
         &app.letters,
+        &app.devices,
         app.config.issuer_str(),
         uai,
         selection,
@@ -73,6 +75,7 @@ pub async fn select_as_configured(
 pub async fn select(
     db: &Db,
     cipher: &LetterCipher,
+    devices: &DeviceKey,
     issuer: &str,
     uai: &Uai,
     selection: &Selection,
@@ -101,7 +104,11 @@ pub async fn select(
         let given: String = row.try_get("given_name")?;
         let family: String = row.try_get("family_name")?;
         letters.push(Letter {
-            activation_url: activation_url(issuer, &identifier),
+            activation_url: activation_url(
+                issuer,
+                &identifier,
+                &devices.letter_proof(&identifier, &sealed),
+            ),
             account_id: id,
             identifier,
             password: password.expose_secret().to_owned(),
@@ -251,9 +258,10 @@ async fn selected(
     Ok(kept)
 }
 
-/// The activation page with the identifier prefilled (never the password).
-pub fn activation_url(issuer: &str, identifier: &str) -> String {
-    format!("{issuer}/activation?identifiant={identifier}")
+/// The activation page with the identifier prefilled (never the password),
+/// and the letter's device proof (`DeviceKey::letter_proof`).
+pub fn activation_url(issuer: &str, identifier: &str, proof: &str) -> String {
+    format!("{issuer}/activation?identifiant={identifier}&appareil={proof}")
 }
 
 /// `unix` plus (or minus) calendar months, the day clamped to the month's end (31/11 → 30/11).

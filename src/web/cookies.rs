@@ -131,6 +131,30 @@ pub fn remember_device_anew(
     account: &Account,
     before: &Account,
 ) -> CookieJar {
+    let proof = app
+        .devices
+        .issue(&account.identifier, account.credential_stamp());
+    remember(app, jar, account, before, proof)
+}
+
+/// A letter's QR code opened (`/activation?…&appareil=`): its proof, if it
+/// is `account`'s letter as printed now, is this browser's for the account.
+pub fn remember_letter(app: &Clef, jar: CookieJar, account: &Account, proof: &str) -> CookieJar {
+    let stamp = account.credential_stamp();
+    match app.devices.recognise([proof], &account.identifier, stamp) {
+        Some(_) => remember(app, jar, account, account, proof.to_owned()),
+        None => jar,
+    }
+}
+
+/// `proof` first, then the browser's other proofs but `account`'s older ones.
+fn remember(
+    app: &Clef,
+    jar: CookieJar,
+    account: &Account,
+    before: &Account,
+    proof: String,
+) -> CookieJar {
     let (identifier, stamp) = (account.identifier.as_str(), account.credential_stamp());
     let earlier = before.credential_stamp();
     let ours = |entry: &str| {
@@ -140,7 +164,7 @@ pub fn remember_device_anew(
                 .recognise([entry], identifier, earlier)
                 .is_some()
     };
-    let mut entries = vec![app.devices.issue(identifier, stamp)];
+    let mut entries = vec![proof];
     entries.extend(
         device_entries(app, &jar)
             .filter(|entry| !ours(entry))

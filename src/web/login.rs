@@ -396,8 +396,32 @@ pub(super) fn step_expired() -> WebError {
 
 /// `GET /activation?identifiant=…`: where a letter's QR code leads — the
 /// login form, titled for a first connection, with the identifier filled in.
-pub async fn activation(State(app): AppState, jar: CookieJar, Query(params): Query) -> Response {
-    prefilled(&app, jar, params.ok(), "identifiant", true)
+/// The code's `appareil`, the letter's device proof, makes this browser one
+/// its account trusts (`cookies::remember_letter`); the page is then shown
+/// at the address without it.
+pub async fn activation(
+    State(app): AppState,
+    jar: CookieJar,
+    Query(params): Query,
+) -> Result<Response, WebError> {
+    let params = params.ok();
+    let asked = params.as_ref().and_then(|p| p.get("identifiant"));
+    let proof = params.as_ref().and_then(|p| p.get("appareil"));
+    let (Some(typed), Some(proof)) = (asked, proof) else {
+        return Ok(prefilled(&app, jar, params, "identifiant", true));
+    };
+    let jar = match Identifier::parse(typed) {
+        Ok(identifier) => match store::account_by_identifier(&app.db, &identifier).await? {
+            Some(account) => cookies::remember_letter(&app, jar, &account, proof),
+            None => jar,
+        },
+        Err(_) => jar,
+    };
+    let clean = format!(
+        "/activation?identifiant={}",
+        url::form_urlencoded::byte_serialize(typed.as_bytes()).collect::<String>()
+    );
+    Ok((jar, Redirect::to(&clean)).into_response())
 }
 
 /// `GET /continuer?request=…`: resumes an authorization request for a person

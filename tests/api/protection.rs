@@ -676,3 +676,91 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_c
             .contains("Compte en attente de validation")
     );
 }
+
+/// A letter's holder has never signed in, so has no device cookie: the QR
+/// code's proof (`appareil`) gives the browser that opens it one, and the
+/// first connection passes while a stranger keeps the identifier's delay
+/// going; a browser without it waits, and a forged or another letter's proof
+/// gives nothing.
+#[tokio::test]
+async fn the_letter_s_qr_code_lets_its_holder_through_a_stranger_s_delay() {
+    let app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    let csv = "student_id,family_name,given_name,birthdate,class,guardian1_family_name,guardian1_given_name\n\
+               1001,Baillet,Julie,2012-09-03,5 B,Baillet,Marc\n";
+    app.import("0590001A", csv.as_bytes()).await.unwrap();
+    let letters = app.letters("0590001A").await;
+    let marc = letters
+        .iter()
+        .find(|l| l.identifier == "marc.baillet")
+        .unwrap();
+    let julie = letters
+        .iter()
+        .find(|l| l.identifier == "julie.baillet")
+        .unwrap();
+    assert!(
+        marc.activation_url
+            .contains("/activation?identifiant=marc.baillet&appareil="),
+        "{}",
+        marc.activation_url
+    );
+
+    // The QR code opened: the page at its address without the proof.
+    let holder = browser();
+    let opened = holder.get(&marc.activation_url).send().await.unwrap();
+    assert_eq!(opened.status(), 303);
+    assert_eq!(location(&opened), "/activation?identifiant=marc.baillet");
+    // Another letter's proof, or a forged one, under this identifier.
+    let (stranger, forger) = (browser(), browser());
+    let proof_of = |url: &str| url.split_once("&appareil=").unwrap().1.to_owned();
+    for (who, proof) in [
+        (&stranger, proof_of(&julie.activation_url)),
+        (&forger, format!("{}A", proof_of(&marc.activation_url))),
+    ] {
+        let url = app.url(&format!(
+            "/activation?identifiant=marc.baillet&appareil={proof}"
+        ));
+        assert_eq!(who.get(url).send().await.unwrap().status(), 303);
+    }
+
+    // A stranger keeps the identifier's delay going.
+    let attacker = browser();
+    let attack_page = login_page(&app, &attacker).await;
+    for _ in 0..6 {
+        login_from(
+            &app.address,
+            &attacker,
+            &attack_page,
+            "marc.baillet",
+            "Devine123",
+            None,
+        )
+        .await;
+    }
+    for (who, passes) in [(&stranger, false), (&forger, false), (&holder, true)] {
+        let page = login_page(&app, who).await;
+        let tried = login_from(
+            &app.address,
+            who,
+            &page,
+            "marc.baillet",
+            &marc.password,
+            None,
+        )
+        .await;
+        let status = tried.status();
+        if passes {
+            assert_eq!(
+                status, 303,
+                "the letter's browser goes on to its first connection"
+            );
+            assert!(
+                location(&tried).contains("premiere-connexion"),
+                "{}",
+                location(&tried)
+            );
+        } else {
+            assert_eq!(status, 429, "held back with everyone else");
+        }
+    }
+}

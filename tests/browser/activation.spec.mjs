@@ -310,7 +310,11 @@ try {
     assert.match(letter.type, /^responsable/, 'the guardian letter type');
     assert.equal(letter.eleve_prenom, CHILD);
     assert.ok(letter.mot_de_passe_provisoire, 'a provisional password');
-    assert.equal(letter.adresse_activation, `${BASE}/activation?identifiant=${GUARDIAN}`, 'adresse_activation');
+    assert.match(
+      letter.adresse_activation,
+      new RegExp(`^${BASE.replace(/[.]/g, '\\.')}/activation\\?identifiant=${GUARDIAN.replace('.', '\\.')}&appareil=[0-9a-f]{22}\\.[A-Za-z0-9_-]{43}$`),
+      'adresse_activation: the identifier and the letter\'s device proof',
+    );
     assert.ok(records.some((r) => r.identifiant === 'julie.baillet' && r.type === 'élève'), 'the student letter');
     assert.deepEqual(mailsTo(EMAIL), [], `no mail to ${EMAIL} yet`);
   });
@@ -326,6 +330,7 @@ try {
   await check('1. activation page: "Première connexion", identifier prefilled, labels, autocomplete', async () => {
     const response = await page.goto(letter.adresse_activation);
     assert.equal(response.status(), 200, `GET ${letter.adresse_activation}`);
+    assert.equal(page.url(), `${BASE}/activation?identifiant=${GUARDIAN}`, 'shown without the proof');
     await assertPage('Première connexion');
     const form = await postForm('/login');
     const identifier = await field('Votre identifiant', form);
