@@ -205,7 +205,15 @@ pub async fn first_connection(
     };
     // The birth date is a secret of the letter's holder: its attempts are
     // counted like login attempts, on the same counters, before the check.
-    // And on a count of their own, which a new sign-in with the letter does not clear.
+    // And on a count of their own, which a new sign-in with the letter does
+    // not clear: once it is spent, its wait (up to a day) is the one told.
+    if let Some(retry_after) = app
+        .throttle
+        .birth_dates_held_back(&account.identifier, now)
+        .await?
+    {
+        return Err(ActivationError::TooManyAttempts { retry_after });
+    }
     let gate = app.throttle.enter(&account.identifier, origin, now).await?;
     if let Gate::Closed { retry_after } = gate {
         return Err(ActivationError::TooManyAttempts { retry_after });

@@ -262,6 +262,19 @@ impl Throttle {
         self.pass(&key, &BIRTH_DATES, now).await
     }
 
+    /// How long the account `identifier`'s birth dates are held back (see
+    /// [`BIRTH_DATES`]), if they are; counts nothing. Told before any other
+    /// wait: once the count is spent, a shorter one would only promise a
+    /// check that will not come.
+    pub async fn birth_dates_held_back(
+        &self,
+        identifier: &str,
+        now: i64,
+    ) -> anyhow::Result<Option<u64>> {
+        let key = self.key(&Counter::BirthDate(identifier));
+        self.store.held_back(&key, &BIRTH_DATES, now).await
+    }
+
     /// Counts a confirmation mail asked for the account `account_id` (see
     /// [`CONFIRMATION_MAILS`]), then says whether it may be sent.
     pub async fn enter_confirmation_mail(

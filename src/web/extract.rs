@@ -62,12 +62,6 @@ impl BodyError {
     }
 }
 
-impl From<FieldError> for BodyError {
-    fn from(error: FieldError) -> Self {
-        Self::Params(error)
-    }
-}
-
 impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = std::convert::Infallible;
 

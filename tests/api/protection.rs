@@ -650,6 +650,12 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_c
     // birth date's own: ten guesses a day in all, however many sign-ins.
     sign_in().await;
     assert_eq!(guesses(5).await, [400, 400, 400, 400, 400]);
+    // At once, the login's own delay running too: the day is the wait told,
+    // not a few seconds after which nothing would be checked.
+    let at_once = submit("01/01/2000").await;
+    assert_eq!(at_once.status(), 429);
+    let page = at_once.text().await.unwrap();
+    assert!(page.contains("Patientez 24 heures"), "{page}");
     sign_in().await;
     let refused = submit("01/01/2000").await;
     assert_eq!(refused.status(), 429, "the eleventh guess of the day");
