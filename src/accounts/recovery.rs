@@ -13,6 +13,7 @@
 //! ([`CONTACT_MESSAGES_PER_HOUR`]), so a flood aimed at one family sends them
 //! a few messages at most; SMS per day (`sms_daily_limit`).
 
+use crate::accounts::devices::TrustedDevice;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -285,15 +286,26 @@ struct Reminded {
 /// Mails the identifiers of every account that confirmed `email` (one mail).
 /// The answer costs the same whether or not the address matched: the
 /// request is recorded either way, and the mail is prepared and sent after
-/// the answer. It says nothing of a match unless explicit.
+/// the answer. It says nothing of a match unless explicit. `device_proofs`
+/// are the browser's device cookie's: one for an account of the address
+/// counts the mail on that browser's own count, so strangers spending the
+/// address's reminders cannot keep them from the parent's own browser.
 pub async fn remind_identifier(
     app: &Arc<Clef>,
     email: &EmailAddress,
     address: IpAddr,
+    device_proofs: &[String],
 ) -> Result<Result<(), Unrecoverable>, RecoveryError> {
     gate(app, address).await?;
     let accounts = store::accounts_by_confirmed_email(&app.db, email).await?;
     let accounts: Vec<Account> = accounts.into_iter().filter(email_recovers).collect();
+    let device = accounts.iter().find_map(|account| {
+        app.devices.recognise(
+            device_proofs.iter().map(String::as_str),
+            &account.identifier,
+            account.credential_stamp(),
+        )
+    });
     let outcome = if accounts.is_empty() {
         Outcome::Nothing
     } else {
@@ -313,7 +325,7 @@ pub async fn remind_identifier(
             Ok(())
         });
     }
-    after_answer(app, reference, send_reminder(app.clone(), accounts));
+    after_answer(app, reference, send_reminder(app.clone(), accounts, device));
     Ok(Ok(()))
 }
 
@@ -346,15 +358,23 @@ fn after_answer(
     })));
 }
 
-async fn send_reminder(app: Arc<Clef>, accounts: Vec<Account>) -> anyhow::Result<Outcome> {
+async fn send_reminder(
+    app: Arc<Clef>,
+    accounts: Vec<Account>,
+    device: Option<TrustedDevice>,
+) -> anyhow::Result<Outcome> {
     let first = &accounts[0];
     // The address as the accounts confirmed it, not as typed.
     let to = EmailAddress::parse(confirmed_email(first).unwrap_or_default())?;
     // Counted apart from the reset mails to the address, so that reminders
     // asked by anyone who knows it (they need nothing else) do not hold back
-    // the parent's own reset link.
-    let key = to.as_str().to_lowercase();
-    if !within_message_limits(&app, &[recipient(&app, "reminder", &key)]).await? {
+    // the parent's own reset link; from a browser that signed in to one of
+    // the accounts, on that browser's count.
+    let counted = match &device {
+        Some(device) => recipient(&app, "device", device.as_str()),
+        None => recipient(&app, "reminder", &to.as_str().to_lowercase()),
+    };
+    if !within_message_limits(&app, &[counted]).await? {
         app.metrics.mail(crate::metrics::Delivery::held_back);
         tracing::warn!(account = %first.id, "identifier reminder held back by the hourly limit");
         return Ok(Outcome::Limited);

@@ -107,6 +107,11 @@ pub async fn origin_of(
     Ok(origin(app, jar, address, account.as_ref()))
 }
 
+/// The proofs the browser's device cookie holds, unchecked.
+pub fn device_proofs(app: &Clef, jar: &CookieJar) -> Vec<String> {
+    device_entries(app, jar).map(str::to_owned).collect()
+}
+
 fn device_entries<'j>(app: &Clef, jar: &'j CookieJar) -> impl Iterator<Item = &'j str> {
     jar.get(DEVICE.of(app))
         .map_or("", |cookie| cookie.value())

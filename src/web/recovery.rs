@@ -93,7 +93,8 @@ pub async fn identifier_submit(
             ));
         }
     };
-    match recovery::remind_identifier(&app, &email, address).await {
+    let proofs = cookies::device_proofs(&app, &jar);
+    match recovery::remind_identifier(&app, &email, address, &proofs).await {
         Ok(Ok(())) => Ok(identifier_page(&app, jar, StatusCode::OK, "", None, true)),
         Ok(Err(why)) => Ok(identifier_page(
             &app,

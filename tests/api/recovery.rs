@@ -1276,6 +1276,37 @@ async fn reminders_asked_by_a_stranger_do_not_hold_back_the_reset_mail() {
     let (status, page) = request_reset(&app, &browser(), "claire.martin", "mail").await;
     assert_eq!(status, 200);
     mail_to(&app, "claire.martin@example.org", &reference(&page)).await;
+
+    // The parent's own browser (it signed in before) gets the reminder the
+    // stranger spent, counted on its own.
+    let own = browser();
+    let login = page_text(&own, &app.url("/login")).await;
+    submit_login(&app, &own, &login, "claire.martin", PASSWORD).await;
+    let reminders = || {
+        app.outbox()
+            .iter()
+            .filter(|m| {
+                m.to == "claire.martin@example.org"
+                    && m.text.contains("identifiant : claire.martin")
+            })
+            .count()
+    };
+    let before = reminders();
+    let done = submit(
+        &app,
+        &own,
+        "/identifiant-oublie",
+        "/identifiant-oublie",
+        &[("email", "claire.martin@example.org")],
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    mails_to(&app, "claire.martin@example.org").await;
+    assert_eq!(
+        reminders(),
+        before + 1,
+        "the parent's own browser is not held back"
+    );
 }
 
 #[tokio::test]
