@@ -316,6 +316,19 @@ fn preference(header: &str, column: Column) -> u8 {
     }
 }
 
+/// The words of a header naming an address, and a phone.
+const EMAIL_WORDS: &[&str] = &["email", "mail", "courriel", "mel", "electronique"];
+const PHONE_WORDS: &[&str] = &[
+    "phone",
+    "tel",
+    "telephone",
+    "portable",
+    "mobile",
+    "sms",
+    "gsm",
+    "cellulaire",
+];
+
 /// Recognises a header by its words: `guardian1_email`, `Courriel responsable 1`,
 /// `Nom resp. légal 2`, `Date de naissance`, `Division`, `N° élève`…
 fn column(header: &str) -> Option<Column> {
@@ -364,18 +377,9 @@ fn column(header: &str) -> Option<Column> {
         .and_then(|at| rank_in(&words[at..]))
         .or_else(|| rank_in(&words));
     let is_guardian = guardian_at.is_some();
-    let field = if has(&["email", "mail", "courriel", "mel", "electronique"]) {
+    let field = if has(EMAIL_WORDS) {
         Some(GuardianField::Email)
-    } else if has(&[
-        "phone",
-        "tel",
-        "telephone",
-        "portable",
-        "mobile",
-        "sms",
-        "gsm",
-        "cellulaire",
-    ]) {
+    } else if has(PHONE_WORDS) {
         Some(GuardianField::Phone)
     } else if has(&["given", "prenom", "prenoms", "firstname", "first"]) {
         Some(GuardianField::GivenName)
@@ -965,29 +969,16 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
 fn unread_contact(header: &str) -> bool {
     let words = words(header);
     let has = |candidates: &[&str]| words.iter().any(|w| candidates.contains(&w.as_str()));
-    has(&[
-        "email",
-        "mail",
-        "courriel",
-        "mel",
-        "electronique",
-        "phone",
-        "tel",
-        "telephone",
-        "portable",
-        "mobile",
-        "sms",
-        "gsm",
-        "cellulaire",
-    ]) && !has(&[
-        "eleve",
-        "student",
-        "enfant",
-        "child",
-        "etablissement",
-        "ecole",
-        "school",
-    ])
+    (has(EMAIL_WORDS) || has(PHONE_WORDS))
+        && !has(&[
+            "eleve",
+            "student",
+            "enfant",
+            "child",
+            "etablissement",
+            "ecole",
+            "school",
+        ])
 }
 
 const EMPTY: &str = "le fichier est vide : exportez à nouveau la liste des élèves depuis le tableur ou le logiciel de scolarité";

@@ -6,6 +6,48 @@ use std::process::{Command, Stdio};
 
 use crate::helpers::*;
 
+/// `clef serve --demo` on a free port, in `dir`, with the embedded defaults
+/// but `envs` (no proxy trusted unless they say so): the process, its
+/// address, and the file its log goes to.
+async fn serve_demo(
+    dir: &std::path::Path,
+    envs: &[(&str, &str)],
+) -> (std::process::Child, String, std::path::PathBuf) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = dir.join("stderr.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_clef"))
+        .args(["serve", "--demo"])
+        .env("CLEF_DATA_DIR", dir.join("data"))
+        .env("CLEF_KEYS_DIR", dir.join("keys"))
+        .env("CLEF_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("CLEF_TRUSTED_PROXIES")
+        .env_remove("CLEF_DATABASE_URL")
+        .env_remove("CLEF_REDIS_URL")
+        .env_remove("CLEF_LOG")
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..200 {
+        if reqwest::get(format!("{address}/healthz")).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "clef serve --demo answers");
+    (child, address, log_path)
+}
+
 /// A wrong password for `identifier` at the Clef listening at `address`.
 async fn failed_login(
     address: &str,
@@ -115,38 +157,14 @@ async fn metrics_count_requests_by_route_logins_by_outcome_and_tokens() {
 #[tokio::test]
 async fn a_failed_login_logs_the_identifier_with_the_request_id_and_client_address() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log_path = dir.path().join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clef"))
-        .args(["serve", "--demo"])
-        .env("CLEF_DATA_DIR", dir.path().join("data"))
-        .env("CLEF_KEYS_DIR", dir.path().join("keys"))
-        .env("CLEF_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CLEF_LOG_JSON", "1")
-        .env("CLEF_TRUSTED_PROXIES", "127.0.0.1")
-        .env_remove("CLEF_DATABASE_URL")
-        .env_remove("CLEF_REDIS_URL")
-        .env_remove("CLEF_LOG")
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let address = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..200 {
-        if reqwest::get(format!("{address}/healthz")).await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(up, "clef serve --demo answers");
+    let (mut child, address, log_path) = serve_demo(
+        dir.path(),
+        &[
+            ("CLEF_LOG_JSON", "1"),
+            ("CLEF_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await;
     let failed = failed_login(&address, "parent.martin", "essai-log-7", "198.51.100.77").await;
     assert_eq!(failed.status(), 401);
     // A letter's password typed in the identifier box names no account: it
@@ -309,37 +327,7 @@ async fn made_up_methods_share_one_metrics_label() {
 #[tokio::test]
 async fn forwarding_headers_without_trusted_proxies_are_warned_of_once() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log_path = dir.path().join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clef"))
-        .args(["serve", "--demo"])
-        .env("CLEF_DATA_DIR", dir.path().join("data"))
-        .env("CLEF_KEYS_DIR", dir.path().join("keys"))
-        .env("CLEF_LISTEN", format!("127.0.0.1:{port}"))
-        .env_remove("CLEF_TRUSTED_PROXIES")
-        .env_remove("CLEF_DATABASE_URL")
-        .env_remove("CLEF_REDIS_URL")
-        .env_remove("CLEF_LOG")
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let address = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..200 {
-        if reqwest::get(format!("{address}/healthz")).await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(up, "clef serve --demo answers");
+    let (mut child, address, log_path) = serve_demo(dir.path(), &[]).await;
     for n in 0..3 {
         let failed = failed_login(
             &address,
