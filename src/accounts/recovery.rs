@@ -13,7 +13,6 @@
 //! ([`CONTACT_MESSAGES_PER_HOUR`]), so a flood aimed at one family sends them
 //! a few messages at most; SMS per day (`sms_daily_limit`).
 
-use crate::accounts::devices::TrustedDevice;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +22,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::activation::check_new_password;
+use super::devices::TrustedDevice;
 use super::throttle::{Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
