@@ -940,12 +940,8 @@ async fn create_account(
 fn parse_uris(raw: &[String]) -> anyhow::Result<Vec<RedirectUri>> {
     raw.iter()
         .map(|uri| {
-            RedirectUri::parse(uri).map_err(|_| {
-                anyhow::anyhow!(
-                    "invalid redirect URI {uri:?}: {}",
-                    RedirectUri::refusal(uri).unwrap_or_default()
-                )
-            })
+            RedirectUri::parse_or_why(uri)
+                .map_err(|why| anyhow::anyhow!("invalid redirect URI {uri:?}: {why}"))
         })
         .collect()
 }

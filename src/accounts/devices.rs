@@ -67,9 +67,13 @@ impl DeviceKey {
     /// A new proof that this browser signed in as `identifier` while its
     /// credentials were `stamp`: `nonce.mac`.
     pub fn issue(&self, identifier: &str, stamp: &str) -> String {
-        let nonce = random_token(16);
+        self.proof(identifier, stamp, &random_token(16))
+    }
+
+    /// The proof under `nonce`: `nonce.mac`.
+    fn proof(&self, identifier: &str, stamp: &str, nonce: &str) -> String {
         let tag =
-            URL_SAFE_NO_PAD.encode(self.mac(identifier, stamp, &nonce).finalize().into_bytes());
+            URL_SAFE_NO_PAD.encode(self.mac(identifier, stamp, nonce).finalize().into_bytes());
         format!("{nonce}.{tag}")
     }
 
@@ -81,9 +85,7 @@ impl DeviceKey {
     pub fn letter_proof(&self, identifier: &str, stamp: &str) -> String {
         let mut nonce = self.tag("letter-device", &format!("{identifier}\0{stamp}"));
         nonce.truncate(22);
-        let tag =
-            URL_SAFE_NO_PAD.encode(self.mac(identifier, stamp, &nonce).finalize().into_bytes());
-        format!("{nonce}.{tag}")
+        self.proof(identifier, stamp, &nonce)
     }
 
     /// A keyed digest of `value` for another `purpose` than device cookies

@@ -7,6 +7,50 @@ use url::{Host, Url};
 
 use super::{FieldError, Problem, text};
 
+/// Why [`RedirectUri::check`] refused a URI; said in English and ASCII.
+enum Refusal {
+    /// Empty, too long, or with control characters.
+    Field(FieldError),
+    NotAbsolute,
+    Fragment,
+    UserInfo,
+    Wildcard,
+    HttpOffLoopback,
+    Scheme,
+    NotReverseDomain,
+    /// Not as the browser will be sent back to it, which is this URL.
+    NotAsWritten(Url),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Field(error) => f.write_str(&error.wire_description()),
+            Self::NotAbsolute => f.write_str(
+                "not an absolute URI (a scheme, then the rest: https://ent.example.fr/cb)",
+            ),
+            Self::Fragment => f.write_str("a redirect URI has no fragment (#)"),
+            Self::UserInfo => f.write_str("a redirect URI holds no user name nor password"),
+            Self::Wildcard => {
+                f.write_str("no wildcard: redirect URIs are compared as whole strings")
+            }
+            Self::HttpOffLoopback => f.write_str(
+                "plain http is for loopback only (127.0.0.1, [::1], localhost): use https",
+            ),
+            Self::Scheme => f.write_str("this scheme cannot be a redirect URI"),
+            Self::NotReverseDomain => f.write_str(
+                "a native app's own scheme is in reverse-domain form (fr.example.app:/cb)",
+            ),
+            Self::NotAsWritten(url) => write!(
+                f,
+                "not written as the URL Standard writes it (lower-case host, no default port, no \
+                 dot segments, spaces and non-ASCII characters percent-encoded): register it as \
+                 the browser will be sent back to it, {url}"
+            ),
+        }
+    }
+}
+
 /// A URL on this machine (RFC 8252 §7.3, RFC 6761 §6.3): `localhost`, or an
 /// IP address of 127.0.0.0/8 or `::1`.
 pub fn is_loopback(url: &Url) -> bool {
@@ -41,82 +85,51 @@ impl RedirectUri {
     /// default port, no `..`, every other character escaped; `https:///cb`,
     /// which a parser reads as `https://cb/`, a space or an `é` are refused).
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let field = "redirect_uri";
-        let value = text(field, raw, Self::MAX)?;
-        let invalid = || FieldError::new(field, Problem::Invalid);
-        if value != raw || !escapes_are_whole(&value) {
-            return Err(invalid());
+        Self::check(raw).map_err(|refusal| match refusal {
+            Refusal::Field(error) => error,
+            _ => FieldError::new("redirect_uri", Problem::Invalid),
+        })
+    }
+
+    /// [`Self::parse`], a refusal said in English and ASCII (the command
+    /// line's message, a registration's `error_description`): what an
+    /// integrator changes to have it taken.
+    pub fn parse_or_why(raw: &str) -> Result<Self, String> {
+        Self::check(raw).map_err(|refusal| refusal.to_string())
+    }
+
+    /// [`Self::parse`]'s rules, each refusal named.
+    fn check(raw: &str) -> Result<Self, Refusal> {
+        let value = text("redirect_uri", raw, Self::MAX).map_err(Refusal::Field)?;
+        let url = Url::parse(&value).map_err(|_| Refusal::NotAbsolute)?;
+        if url.fragment().is_some() || value.contains('#') {
+            return Err(Refusal::Fragment);
         }
-        let url = Url::parse(&value).map_err(|_| invalid())?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Refusal::UserInfo);
+        }
+        match url.scheme() {
+            // A `*` names no host: no wildcard is ever meant (they are compared
+            // as strings, OAuth 2.1 §2.3.1), and a reader would think one was.
+            "https" if url.host_str().is_some_and(|host| host.contains('*')) => {
+                return Err(Refusal::Wildcard);
+            }
+            "https" if url.host().is_none() => return Err(Refusal::NotAbsolute),
+            "http" if !is_loopback(&url) => return Err(Refusal::HttpOffLoopback),
+            "https" | "http" => {}
+            "javascript" | "data" | "file" => return Err(Refusal::Scheme),
+            scheme if !scheme.contains('.') => return Err(Refusal::NotReverseDomain),
+            _ => {}
+        }
         // `https://ent.example` is sent back as `https://ent.example/`, the same URL.
         let as_written = url.as_str() == value
             || (url.path() == "/"
                 && url.query().is_none()
                 && url.as_str().strip_suffix('/') == Some(&value));
-        if !as_written {
-            return Err(invalid());
-        }
-        if url.fragment().is_some()
-            || value.contains('#')
-            || !url.username().is_empty()
-            || url.password().is_some()
-        {
-            return Err(invalid());
-        }
-        // A `*` names no host: no wildcard is ever meant (they are compared
-        // as strings, OAuth 2.1 §2.3.1), and a reader would think one was.
-        let wildcard = url.host_str().is_some_and(|host| host.contains('*'));
-        let allowed = match url.scheme() {
-            "https" => url.host().is_some() && !wildcard,
-            "http" => is_loopback(&url),
-            scheme => scheme.contains('.') && !matches!(scheme, "javascript" | "data" | "file"),
-        };
-        if !allowed {
-            return Err(invalid());
+        if value != raw || !escapes_are_whole(&value) || !as_written {
+            return Err(Refusal::NotAsWritten(url));
         }
         Ok(Self(value))
-    }
-
-    /// Why `raw` is refused by [`Self::parse`], in English and ASCII (the
-    /// command line's message, a registration's `error_description`): what
-    /// an integrator changes to have it taken. `None` when it is taken.
-    pub fn refusal(raw: &str) -> Option<String> {
-        Self::parse(raw).err()?;
-        let Ok(url) = Url::parse(raw) else {
-            return Some(
-                "not an absolute URI (a scheme, then the rest: https://ent.example.fr/cb)".into(),
-            );
-        };
-        let written = || {
-            format!(
-                "not written as the URL Standard writes it (lower-case host, no default port, no \
-                 dot segments, spaces and non-ASCII characters percent-encoded): register it as \
-                 the browser will be sent back to it, {url}"
-            )
-        };
-        Some(
-            match url.scheme() {
-                _ if url.fragment().is_some() || raw.contains('#') => {
-                    "a redirect URI has no fragment (#)"
-                }
-                _ if !url.username().is_empty() || url.password().is_some() => {
-                    "a redirect URI holds no user name nor password"
-                }
-                "http" if !is_loopback(&url) => {
-                    "plain http is for loopback only (127.0.0.1, [::1], localhost): use https"
-                }
-                "https" if url.host_str().is_some_and(|host| host.contains('*')) => {
-                    "no wildcard: redirect URIs are compared as whole strings"
-                }
-                "https" | "http" => return Some(written()),
-                "javascript" | "data" | "file" => "this scheme cannot be a redirect URI",
-                scheme if !scheme.contains('.') => {
-                    "a native app's own scheme is in reverse-domain form (fr.example.app:/cb)"
-                }
-                _ => return Some(written()),
-            }
-            .into(),
-        )
     }
 
     pub fn as_str(&self) -> &str {
@@ -199,7 +212,7 @@ mod tests {
             "https://ent.example/a/../cb",
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad:?}");
-            let why = RedirectUri::refusal(bad).unwrap_or_else(|| panic!("{bad:?}: a reason"));
+            let why = RedirectUri::parse_or_why(bad).unwrap_err();
             assert!(why.is_ascii(), "{why}");
         }
     }

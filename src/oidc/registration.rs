@@ -179,10 +179,9 @@ impl ClientMetadata {
             .unwrap_or_default()
             .iter()
             .map(|raw| {
-                let uri = RedirectUri::parse(raw).map_err(|_| {
+                let uri = RedirectUri::parse_or_why(raw).map_err(|why| {
                     RegistrationError::InvalidRedirectUri(format!(
-                        "{raw} is not an acceptable redirect URI: {}",
-                        RedirectUri::refusal(raw).unwrap_or_default()
+                        "{raw} is not an acceptable redirect URI: {why}"
                     ))
                 })?;
                 // A web application redirects to https only (OIDC Registration §2).
