@@ -209,18 +209,21 @@ pub async fn first_connection(
     // not clear: once it is spent, its wait (up to a day) is the one told.
     if let Some(retry_after) = app
         .throttle
-        .birth_dates_held_back(&account.identifier, now)
+        .birth_dates_held_back(&account.identifier, app.now_ms())
         .await?
     {
         return Err(ActivationError::TooManyAttempts { retry_after });
     }
-    let gate = app.throttle.enter(&account.identifier, origin, now).await?;
+    let gate = app
+        .throttle
+        .enter(&account.identifier, origin, app.now_ms())
+        .await?;
     if let Gate::Closed { retry_after } = gate {
         return Err(ActivationError::TooManyAttempts { retry_after });
     }
     let gate = app
         .throttle
-        .enter_birth_date(&account.identifier, now)
+        .enter_birth_date(&account.identifier, app.now_ms())
         .await?;
     if let Gate::Closed { retry_after } = gate {
         return Err(ActivationError::TooManyAttempts { retry_after });
@@ -445,7 +448,7 @@ async fn mail_refused(app: &Clef, account: &Account) -> anyhow::Result<Option<Ma
     Ok(
         match app
             .throttle
-            .enter_confirmation_mail(&account.id, app.now())
+            .enter_confirmation_mail(&account.id, app.now_ms())
             .await?
         {
             Gate::Open => None,
@@ -610,7 +613,7 @@ async fn require_current_password(
 ) -> Result<(), ProfileError> {
     let gate = app
         .throttle
-        .enter(&account.identifier, origin, app.now())
+        .enter(&account.identifier, origin, app.now_ms())
         .await?;
     if let Gate::Closed { retry_after } = gate {
         return Err(ProfileError::TooManyAttempts { retry_after });

@@ -138,8 +138,10 @@ pub async fn propose(
         return Ok(Err(Refusal::SameAccount));
     }
     let now = app.now();
-    if let Gate::Closed { retry_after } =
-        app.throttle.enter(identifier.as_str(), origin, now).await?
+    if let Gate::Closed { retry_after } = app
+        .throttle
+        .enter(identifier.as_str(), origin, app.now_ms())
+        .await?
     {
         return Err(GroupingError::TooManyAttempts { retry_after });
     }
@@ -240,7 +242,7 @@ async fn credentials_refusal(
         // Counted on the birth date's own count (`throttle::BIRTH_DATES`).
         if let Gate::Closed { retry_after } = app
             .throttle
-            .enter_birth_date(&account.identifier, now)
+            .enter_birth_date(&account.identifier, app.now_ms())
             .await?
         {
             return Err(GroupingError::TooManyAttempts { retry_after });

@@ -89,7 +89,7 @@ pub async fn authenticate(
 ) -> Result<LoginOutcome, LoginError> {
     let gate = app
         .throttle
-        .enter(identifier.as_str(), origin, app.now())
+        .enter(identifier.as_str(), origin, app.now_ms())
         .await?;
     if let Gate::Closed { retry_after } = gate {
         app.metrics.login(LoginResult::locked);

@@ -140,7 +140,7 @@ impl From<sqlx::Error> for RecoveryError {
 }
 
 async fn gate(app: &Clef, address: IpAddr) -> Result<(), RecoveryError> {
-    match app.throttle.enter_recovery(address, app.now()).await? {
+    match app.throttle.enter_recovery(address, app.now_ms()).await? {
         Gate::Open => Ok(()),
         Gate::Closed { retry_after } => Err(RecoveryError::TooManyRequests { retry_after }),
     }
@@ -212,41 +212,70 @@ async fn record(
     }
 }
 
-/// Counts one more message for each recipient key, then says whether all are
-/// still within their hourly limits (every count is taken, so a flood on
-/// any one of them is held back).
-async fn within_message_limits(app: &Clef, recipients: &[Recipient]) -> anyhow::Result<bool> {
-    let mut within = true;
+/// Counts one more message for each of `recipients` in turn, and says whether
+/// it may go (`Some`: the counts it took, to give back if a later limit holds
+/// it back). A count past its limit gives the message back to the counts
+/// before it and to itself: of many requests at once, exactly those the limits
+/// allow go, and one held back by a count spends no other.
+async fn count_message(app: &Clef, recipients: &[Recipient]) -> anyhow::Result<Option<Counted>> {
+    let mut counted = Counted(Vec::with_capacity(recipients.len()));
     for recipient in recipients {
-        let sent = app
-            .store
-            .incr(
-                &format!("recovery:sent:{}", recipient.key),
-                Duration::from_secs(3600),
-            )
-            .await?;
-        within &= sent <= recipient.per_hour;
+        let sent = app.store.incr(&recipient.key, recipient.period).await?;
+        counted.0.push(recipient.key.clone());
+        if sent > recipient.limit {
+            counted.give_back(app).await?;
+            return Ok(None);
+        }
     }
-    Ok(within)
+    Ok(Some(counted))
 }
 
-/// A count of messages, and its hourly limit.
+/// The counts a message took ([`count_message`]).
+struct Counted(Vec<String>);
+
+impl Counted {
+    /// The message was held back after all: its counts are taken back.
+    async fn give_back(self, app: &Clef) -> anyhow::Result<()> {
+        for key in &self.0 {
+            app.store.refund(key).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A count of messages: under `key`, at most `limit` in a `period` that runs
+/// from its first message.
 struct Recipient {
     key: String,
-    per_hour: u64,
+    limit: u64,
+    period: Duration,
 }
 
 /// The key a recipient is counted under: keyed, so the store holds no
 /// address. An address or a phone has its own limit; an address's identifier
 /// reminders (`reminder`) the identifier's.
 fn recipient(app: &Clef, what: &str, value: &str) -> Recipient {
-    let per_hour = match what {
+    let limit = match what {
         "email" | "phone" => CONTACT_MESSAGES_PER_HOUR,
         _ => MESSAGES_PER_HOUR,
     };
     Recipient {
-        key: format!("{what}:{}", app.devices.tag("recovery-recipient", value)),
-        per_hour,
+        key: format!(
+            "recovery:sent:{what}:{}",
+            app.devices.tag("recovery-recipient", value)
+        ),
+        limit,
+        period: Duration::from_secs(3600),
+    }
+}
+
+/// The day's reset SMS to strangers of the accounts, nationwide
+/// (`sms_daily_limit`, a day of the app's clock from `now`).
+fn sms_today(app: &Clef, now: i64) -> Recipient {
+    Recipient {
+        key: format!("recovery:sms-day:{}", now.div_euclid(24 * 3600)),
+        limit: app.config.sms_daily_limit,
+        period: Duration::from_secs(2 * 24 * 3600),
     }
 }
 
@@ -374,7 +403,7 @@ async fn send_reminder(
         Some(device) => recipient(&app, "device", device.as_str()),
         None => recipient(&app, "reminder", &to.as_str().to_lowercase()),
     };
-    if !within_message_limits(&app, &[counted]).await? {
+    if count_message(&app, &[counted]).await?.is_none() {
         app.metrics.mail(crate::metrics::Delivery::held_back);
         tracing::warn!(account = %first.id, "identifier reminder held back by the hourly limit");
         return Ok(Outcome::Limited);
@@ -637,7 +666,7 @@ async fn send_reset_link(
 ) -> anyhow::Result<Outcome> {
     let email = confirmed_email(&account).unwrap_or_default().to_owned();
     let recipients = reset_recipients(&app, &origin, &identifier, "email", &email.to_lowercase());
-    if !within_message_limits(&app, &recipients).await? {
+    if count_message(&app, &recipients).await?.is_none() {
         app.metrics.mail(crate::metrics::Delivery::held_back);
         tracing::warn!(account = %account.id, "reset mail held back by the hourly limit");
         return Ok(Outcome::Limited);
@@ -727,27 +756,32 @@ async fn request_by_sms(
     // everyone's; and not those of a browser that signed in to the account
     // before (its own three an hour), so that strangers who spend the budget
     // on guessed names do not silence the parents asking from their own
-    // phone or computer.
+    // phone or computer. An SMS the address's or the day's limit holds back
+    // gives back its counts on the identifier and the phone.
     let known_device = origin.device.is_some();
-    let within = within_message_limits(app, &recipients).await?
-        && (known_device || app.throttle.send_sms_from(origin.address, now).await? == Gate::Open)
-        && (known_device || {
-            let day = now.div_euclid(24 * 3600);
-            let today = app
-                .store
-                .incr(
-                    &format!("recovery:sms-day:{day}"),
-                    Duration::from_secs(2 * 24 * 3600),
-                )
-                .await?;
-            if today > app.config.sms_daily_limit {
-                tracing::warn!(
-                    limit = app.config.sms_daily_limit,
-                    "the day's SMS budget is spent"
-                );
+    let within = match count_message(app, &recipients).await? {
+        None => false,
+        Some(_) if known_device => true,
+        Some(taken) => {
+            let within = app
+                .throttle
+                .send_sms_from(origin.address, app.now_ms())
+                .await?
+                == Gate::Open
+                && match count_message(app, &[sms_today(app, now)]).await? {
+                    Some(_) => true,
+                    None => {
+                        let limit = app.config.sms_daily_limit;
+                        tracing::warn!(limit, "the day's SMS budget is spent");
+                        false
+                    }
+                };
+            if !within {
+                taken.give_back(app).await?;
             }
-            today <= app.config.sms_daily_limit
-        });
+            within
+        }
+    };
     if !within {
         app.metrics.sms(crate::metrics::Delivery::held_back);
         tracing::warn!(account = %account.id, "reset SMS held back by a limit");

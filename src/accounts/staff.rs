@@ -405,7 +405,7 @@ pub async fn act(
             if mails
                 && let super::throttle::Gate::Closed { retry_after } = app
                     .throttle
-                    .enter_confirmation_mail(&account.id, now)
+                    .enter_confirmation_mail(&account.id, app.now_ms())
                     .await?
             {
                 return Ok(Err(Refused::TooManyMails { retry_after }));

@@ -187,8 +187,8 @@ impl Throttle {
     }
 
     /// Counts an attempt under `key` by `rule`, then says whether it may go on.
-    async fn pass(&self, key: &str, rule: &Backoff, now: i64) -> anyhow::Result<Gate> {
-        Ok(match self.store.attempt(key, rule, now).await? {
+    async fn pass(&self, key: &str, rule: &Backoff, now_ms: i64) -> anyhow::Result<Gate> {
+        Ok(match self.store.attempt(key, rule, now_ms).await? {
             Attempt::Refused { retry_after } => Gate::Closed {
                 retry_after: retry_after.max(1),
             },
@@ -197,17 +197,17 @@ impl Throttle {
     }
 
     /// Counts a recovery request from `address`, then says whether it may proceed.
-    pub async fn enter_recovery(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
+    pub async fn enter_recovery(&self, address: IpAddr, now_ms: i64) -> anyhow::Result<Gate> {
         let key = format!("recovery:address:{}", client(address));
-        self.pass(&key, &RECOVERY_PER_ADDRESS, now).await
+        self.pass(&key, &RECOVERY_PER_ADDRESS, now_ms).await
     }
 
     /// Whether `address` is held back after too many failed client
     /// authentications (see [`CLIENT_AUTH_PER_ADDRESS`]); counts nothing.
-    pub async fn client_auth_gate(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
+    pub async fn client_auth_gate(&self, address: IpAddr, now_ms: i64) -> anyhow::Result<Gate> {
         let held = self
             .store
-            .held_back(&client_auth_key(address), &CLIENT_AUTH_PER_ADDRESS, now)
+            .held_back(&client_auth_key(address), &CLIENT_AUTH_PER_ADDRESS, now_ms)
             .await?;
         Ok(match held {
             Some(retry_after) => Gate::Closed { retry_after },
@@ -217,20 +217,25 @@ impl Throttle {
 
     /// Counts a failed client authentication from `address`; past the limit,
     /// the address is held back (`client_auth_gate`), and so is this one.
-    pub async fn client_auth_failed(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
-        self.pass(&client_auth_key(address), &CLIENT_AUTH_PER_ADDRESS, now)
+    pub async fn client_auth_failed(&self, address: IpAddr, now_ms: i64) -> anyhow::Result<Gate> {
+        self.pass(&client_auth_key(address), &CLIENT_AUTH_PER_ADDRESS, now_ms)
             .await
     }
 
     /// Counts a reset SMS about to go to a stranger of `address` (see
     /// [`SMS_PER_ADDRESS`]), then says whether it may go.
-    pub async fn send_sms_from(&self, address: IpAddr, now: i64) -> anyhow::Result<Gate> {
+    pub async fn send_sms_from(&self, address: IpAddr, now_ms: i64) -> anyhow::Result<Gate> {
         let key = format!("recovery:sms-address:{}", client(address));
-        self.pass(&key, &SMS_PER_ADDRESS, now).await
+        self.pass(&key, &SMS_PER_ADDRESS, now_ms).await
     }
 
     /// Counts an attempt on the account `identifier`, then says whether it may be checked.
-    pub async fn enter(&self, identifier: &str, origin: &Origin, now: i64) -> anyhow::Result<Gate> {
+    pub async fn enter(
+        &self,
+        identifier: &str,
+        origin: &Origin,
+        now_ms: i64,
+    ) -> anyhow::Result<Gate> {
         let gates: &[(Counter<'_>, &Backoff)] = match &origin.device {
             Some(device) => &[(Counter::Device(device), &PER_DEVICE)],
             None => &[
@@ -244,7 +249,7 @@ impl Throttle {
         let mut admitted: Vec<String> = Vec::with_capacity(gates.len());
         for (counter, rule) in gates {
             let key = self.key(counter);
-            if let closed @ Gate::Closed { .. } = self.pass(&key, rule, now).await? {
+            if let closed @ Gate::Closed { .. } = self.pass(&key, rule, now_ms).await? {
                 for key in &admitted {
                     self.store.refund(key).await?;
                 }
@@ -257,9 +262,9 @@ impl Throttle {
 
     /// Counts a birth date typed for the account `identifier` (see
     /// [`BIRTH_DATES`]), then says whether it may be checked.
-    pub async fn enter_birth_date(&self, identifier: &str, now: i64) -> anyhow::Result<Gate> {
+    pub async fn enter_birth_date(&self, identifier: &str, now_ms: i64) -> anyhow::Result<Gate> {
         let key = self.key(&Counter::BirthDate(identifier));
-        self.pass(&key, &BIRTH_DATES, now).await
+        self.pass(&key, &BIRTH_DATES, now_ms).await
     }
 
     /// How long the account `identifier`'s birth dates are held back (see
@@ -269,10 +274,10 @@ impl Throttle {
     pub async fn birth_dates_held_back(
         &self,
         identifier: &str,
-        now: i64,
+        now_ms: i64,
     ) -> anyhow::Result<Option<u64>> {
         let key = self.key(&Counter::BirthDate(identifier));
-        self.store.held_back(&key, &BIRTH_DATES, now).await
+        self.store.held_back(&key, &BIRTH_DATES, now_ms).await
     }
 
     /// Counts a confirmation mail asked for the account `account_id` (see
@@ -280,10 +285,10 @@ impl Throttle {
     pub async fn enter_confirmation_mail(
         &self,
         account_id: &str,
-        now: i64,
+        now_ms: i64,
     ) -> anyhow::Result<Gate> {
         let key = self.key(&Counter::ConfirmationMail(account_id));
-        self.pass(&key, &CONFIRMATION_MAILS, now).await
+        self.pass(&key, &CONFIRMATION_MAILS, now_ms).await
     }
 
     /// The account's owner proved control of it (a password reset): its delay ends.
@@ -372,7 +377,7 @@ mod tests {
             address: "203.0.113.7".parse().unwrap(),
             device: None,
         };
-        let now = 1_000_000;
+        let now = 1_800_000_000_000;
         for _ in 0..PER_ACCOUNT.free {
             assert_eq!(
                 throttle
@@ -388,6 +393,34 @@ mod tests {
                 .await
                 .unwrap(),
             Gate::Closed { retry_after: 2 }
+        );
+        // Each delay runs from its attempt, to the millisecond (counted in
+        // whole seconds, a seventh attempt passed as early as 3 s after a
+        // sixth made late in its second).
+        let sixth = now + 2_000;
+        assert_eq!(
+            throttle
+                .enter("marie.martin", &attacker, sixth)
+                .await
+                .unwrap(),
+            Gate::Open
+        );
+        for (after, retry_after) in [(1_200, 3), (3_999, 1)] {
+            assert_eq!(
+                throttle
+                    .enter("marie.martin", &attacker, sixth + after)
+                    .await
+                    .unwrap(),
+                Gate::Closed { retry_after },
+                "{after} ms after the sixth attempt"
+            );
+        }
+        assert_eq!(
+            throttle
+                .enter("marie.martin", &attacker, sixth + 4_000)
+                .await
+                .unwrap(),
+            Gate::Open
         );
         let parent = Origin {
             device: Some(TrustedDevice::for_tests("n0nce")),
@@ -406,7 +439,7 @@ mod tests {
             address: "203.0.113.7".parse().unwrap(),
             device: None,
         };
-        let now = 1_000_000;
+        let now = 1_800_000_000_000;
         let mut refused = 0;
         for _ in 0..PER_ADDRESS.free {
             if throttle.enter("lea.martin", &room, now).await.unwrap() != Gate::Open {
@@ -439,7 +472,7 @@ mod tests {
             address: "203.0.113.7".parse().unwrap(),
             device: Some(TrustedDevice::for_tests("n0nce")),
         };
-        let now = 1_000_000;
+        let now = 1_800_000_000_000;
         for _ in 0..BIRTH_DATES.free {
             assert_eq!(
                 throttle
@@ -452,7 +485,7 @@ mod tests {
         throttle.succeeded("marc.baillet", &holder).await.unwrap();
         assert_eq!(
             throttle
-                .enter_birth_date("marc.baillet", now + 60)
+                .enter_birth_date("marc.baillet", now + 60_000)
                 .await
                 .unwrap(),
             Gate::Closed {
@@ -462,7 +495,7 @@ mod tests {
         throttle.birth_date_right("marc.baillet").await.unwrap();
         assert_eq!(
             throttle
-                .enter_birth_date("marc.baillet", now + 60)
+                .enter_birth_date("marc.baillet", now + 60_000)
                 .await
                 .unwrap(),
             Gate::Open

@@ -99,11 +99,12 @@ impl ShortLived {
     /// concurrent attempts, exactly those the rule allows are admitted), and
     /// says whether it may go on. Refused attempts change nothing: they neither
     /// count nor push the delay further, so a lock is never renewed by attempts
-    /// made while it holds.
-    pub async fn attempt(&self, key: &str, rule: &Backoff, now: i64) -> anyhow::Result<Attempt> {
+    /// made while it holds. `now_ms` is the app's clock in milliseconds: a
+    /// delay of 2 s is 2 s, not whatever is left of the current second plus one.
+    pub async fn attempt(&self, key: &str, rule: &Backoff, now_ms: i64) -> anyhow::Result<Attempt> {
         match self {
-            Self::Memory(m) => Ok(m.attempt(key, rule, now)),
-            Self::Redis(r) => r.attempt(key, rule, now).await,
+            Self::Memory(m) => Ok(m.attempt(key, rule, now_ms)),
+            Self::Redis(r) => r.attempt(key, rule, now_ms).await,
         }
     }
 
@@ -114,15 +115,17 @@ impl ShortLived {
         &self,
         key: &str,
         rule: &Backoff,
-        now: i64,
+        now_ms: i64,
     ) -> anyhow::Result<Option<u64>> {
         let raw = self.get(key).await?;
-        let (_, not_before) = counter_at(raw.as_deref(), rule, now);
-        Ok((now < not_before).then(|| (not_before - now) as u64))
+        let (_, not_before) = counter_at(raw.as_deref(), rule, now_ms);
+        Ok((now_ms < not_before).then(|| seconds_until(not_before - now_ms)))
     }
 
-    /// Takes back one counted attempt (it turned out to be legitimate), leaving
-    /// any delay in force as it is.
+    /// Takes back one count under `key`, an attempt (`attempt`: any delay in
+    /// force is left as it is) or an increment (`incr`), its time to live
+    /// unchanged: it turned out to be legitimate, or a later limit held back
+    /// what it was counted for.
     pub async fn refund(&self, key: &str) -> anyhow::Result<()> {
         match self {
             Self::Memory(m) => {
@@ -173,31 +176,55 @@ impl Backoff {
 pub enum Attempt {
     /// Counted; this is the `count`-th attempt in the window.
     Admitted { count: u64 },
-    /// Not counted: come back in `retry_after` seconds.
+    /// Not counted: come back in `retry_after` seconds (rounded up).
     Refused { retry_after: u64 },
 }
 
-/// A counter as stored: `count:not_before` (Unix seconds).
-/// An attempt counter as stored, `count:not_before:last` (seconds of the
-/// app's clock; `last`, the last admitted attempt, is absent from counters
-/// an older version wrote).
-/// An attempt counter as `rule` reads it at `now`: its count and the time
-/// before which attempts are refused; forgotten `window` after its last
+/// A wait in milliseconds as whole seconds, rounded up: an attempt made
+/// `retry_after` seconds later is admitted.
+fn seconds_until(wait_ms: i64) -> u64 {
+    (wait_ms.max(0) as u64).div_ceil(1000)
+}
+
+/// An attempt counter as stored: `count:not_before:last:not_before_ms:last_ms`.
+/// `not_before` (rounded up) and `last`, the last admitted attempt, are in
+/// seconds, as an earlier version wrote and reads them during a rolling
+/// upgrade (it reads the first three fields); this one reads the
+/// milliseconds, or the seconds of a counter without them. All are times of
+/// the app's clock. The Redis script writes and reads it the same way.
+fn counter_text(count: u64, not_before_ms: i64, last_ms: i64) -> String {
+    let (not_before, last) = (
+        (not_before_ms + 999).div_euclid(1000),
+        last_ms.div_euclid(1000),
+    );
+    format!("{count}:{not_before}:{last}:{not_before_ms}:{last_ms}")
+}
+
+/// An attempt counter as `rule` reads it at `now_ms`: its count and the time
+/// (ms) before which attempts are refused; forgotten `window` after its last
 /// admitted attempt, by the app's clock, as the lock is timed (not a second
-/// later by the store's). The Redis script reads it the same way.
-fn counter_at(raw: Option<&str>, rule: &Backoff, now: i64) -> (u64, i64) {
+/// later by the store's).
+fn counter_at(raw: Option<&str>, rule: &Backoff, now_ms: i64) -> (u64, i64) {
     let (count, not_before, last) = raw.map_or((0, 0, None), parse_counter);
-    if last.is_some_and(|last| now >= last + rule.window.as_secs() as i64) {
+    if last.is_some_and(|last| now_ms >= last + rule.window.as_millis() as i64) {
         return (0, 0);
     }
     (count, not_before)
 }
 
+/// A stored counter's count, and its times in ms (see [`counter_text`]).
 fn parse_counter(raw: &str) -> (u64, i64, Option<i64>) {
-    let mut fields = raw.split(':');
-    let count = fields.next().and_then(|c| c.parse().ok());
-    let not_before = fields.next().and_then(|n| n.parse().ok());
-    let last = fields.next().and_then(|l| l.parse().ok());
+    let fields: Vec<Option<i64>> = raw.split(':').map(|f| f.parse().ok()).collect();
+    let count = fields
+        .first()
+        .copied()
+        .flatten()
+        .and_then(|c| u64::try_from(c).ok());
+    let field = |n: usize| fields.get(n).copied().flatten();
+    let (not_before, last) = match (field(3), field(4)) {
+        (Some(not_before_ms), Some(last_ms)) => (Some(not_before_ms), Some(last_ms)),
+        _ => (field(1).map(|s| s * 1000), field(2).map(|s| s * 1000)),
+    };
     match (count, not_before) {
         (Some(count), Some(not_before)) => (count, not_before, last),
         _ => (0, 0, None),
@@ -281,25 +308,25 @@ impl MemoryStore {
         count
     }
 
-    fn attempt(&self, key: &str, rule: &Backoff, now: i64) -> Attempt {
+    fn attempt(&self, key: &str, rule: &Backoff, now_ms: i64) -> Attempt {
         let mut inner = self.lock();
         let live = inner
             .entries
             .get(key)
             .filter(|(_, expires)| *expires > Instant::now())
             .map(|(value, _)| value.as_str());
-        let (count, not_before) = counter_at(live, rule, now);
-        if now < not_before {
+        let (count, not_before) = counter_at(live, rule, now_ms);
+        if now_ms < not_before {
             return Attempt::Refused {
-                retry_after: (not_before - now) as u64,
+                retry_after: seconds_until(not_before - now_ms),
             };
         }
         let count = count + 1;
-        let not_before = now + rule.delay_after(count) as i64;
+        let not_before = now_ms + 1000 * rule.delay_after(count) as i64;
         inner.entries.insert(
             key.to_owned(),
             (
-                format!("{count}:{not_before}:{now}"),
+                counter_text(count, not_before, now_ms),
                 Instant::now() + rule.window,
             ),
         );
@@ -308,11 +335,13 @@ impl MemoryStore {
 
     fn refund(&self, key: &str) {
         let mut inner = self.lock();
-        if let Some((value, _)) = inner.entries.get_mut(key)
-            && let Some((count, rest)) = value.split_once(':')
-        {
+        if let Some((value, _)) = inner.entries.get_mut(key) {
+            let (count, rest) = value.split_once(':').unwrap_or((value, ""));
             let count = count.parse::<u64>().unwrap_or(0).saturating_sub(1);
-            *value = format!("{count}:{rest}");
+            *value = match rest {
+                "" => count.to_string(),
+                rest => format!("{count}:{rest}"),
+            };
         }
     }
 }
@@ -329,44 +358,46 @@ return v
 
 /// [`MemoryStore::attempt`] in one Redis round trip, atomic as a script.
 const ATTEMPT_SCRIPT: &str = r"
-local count, not_before, last = 0, 0, nil
+local f = {}
 local v = redis.call('GET', KEYS[1])
 if v then
-  local sep = string.find(v, ':', 1, true)
-  if sep then
-    count = tonumber(string.sub(v, 1, sep - 1)) or 0
-    local rest = string.sub(v, sep + 1)
-    local sep2 = string.find(rest, ':', 1, true)
-    if sep2 then
-      not_before = tonumber(string.sub(rest, 1, sep2 - 1)) or 0
-      last = tonumber(string.sub(rest, sep2 + 1))
-    else
-      not_before = tonumber(rest) or 0
-    end
+  for field in string.gmatch(v, '[^:]+') do f[#f + 1] = tonumber(field) or false end
+end
+-- times in ms; a counter an earlier version wrote holds seconds only
+local count, not_before, last = 0, 0, nil
+if f[1] and f[2] then
+  count = f[1]
+  if f[4] and f[5] then
+    not_before, last = f[4], f[5]
+  else
+    not_before = f[2] * 1000
+    if f[3] then last = f[3] * 1000 end
   end
 end
 local now = tonumber(ARGV[1])
-if last and now * 1000 >= last * 1000 + tonumber(ARGV[5]) then
+if last and now >= last + tonumber(ARGV[5]) then
   count, not_before = 0, 0
 end
 if now < not_before then
-  return {0, not_before - now}
+  return {0, math.ceil((not_before - now) / 1000)}
 end
 count = count + 1
 local free, first, max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local delay = 0
 if count >= free then
-  delay = math.min(first * 2 ^ math.min(count - free, 32), max)
+  delay = 1000 * math.min(first * 2 ^ math.min(count - free, 32), max)
 end
-redis.call('SET', KEYS[1], count .. ':' .. string.format('%d', now + delay) .. ':' .. string.format('%d', now), 'PX', ARGV[5])
+local until_ms = now + delay
+redis.call('SET', KEYS[1], string.format('%d:%d:%d:%d:%d', count, math.ceil(until_ms / 1000),
+  math.floor(now / 1000), until_ms, now), 'PX', ARGV[5])
 return {1, count}
 ";
 
+/// [`MemoryStore::refund`]: an attempt counter `count:…` or an `INCR` count.
 const REFUND_SCRIPT: &str = r"
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
-local sep = string.find(v, ':', 1, true)
-if not sep then return 0 end
+local sep = string.find(v, ':', 1, true) or (string.len(v) + 1)
 local count = tonumber(string.sub(v, 1, sep - 1)) or 0
 if count > 0 then count = count - 1 end
 redis.call('SET', KEYS[1], count .. string.sub(v, sep), 'KEEPTTL')
@@ -578,10 +609,10 @@ impl RedisStore {
         Ok(count)
     }
 
-    async fn attempt(&self, key: &str, rule: &Backoff, now: i64) -> anyhow::Result<Attempt> {
+    async fn attempt(&self, key: &str, rule: &Backoff, now_ms: i64) -> anyhow::Result<Attempt> {
         let (admitted, value): (u8, u64) = redis::Script::new(ATTEMPT_SCRIPT)
             .key(self.key(key))
-            .arg(now)
+            .arg(now_ms)
             .arg(rule.free)
             .arg(rule.first_delay)
             .arg(rule.max_delay)
@@ -653,7 +684,7 @@ mod tests {
             max_delay: 30,
             window: Duration::from_secs(60),
         };
-        let t = 1_000;
+        let t = 1_800_000_000_000;
         assert_eq!(
             store.attempt("k", &rule, t).await.unwrap(),
             Attempt::Admitted { count: 1 }
@@ -662,22 +693,64 @@ mod tests {
             store.attempt("k", &rule, t).await.unwrap(),
             Attempt::Admitted { count: 2 }
         );
-        for elapsed in [0, 10, 29] {
+        for (elapsed, retry_after) in [(0, 30), (10_000, 20), (29_001, 1)] {
             assert_eq!(
                 store.attempt("k", &rule, t + elapsed).await.unwrap(),
-                Attempt::Refused {
-                    retry_after: 30 - elapsed as u64
-                }
+                Attempt::Refused { retry_after }
             );
         }
         assert_eq!(
-            store.attempt("k", &rule, t + 30).await.unwrap(),
+            store.attempt("k", &rule, t + 30_000).await.unwrap(),
             Attempt::Admitted { count: 3 }
         );
         store.refund("k").await.unwrap();
         assert_eq!(
-            store.attempt("k", &rule, t + 31).await.unwrap(),
+            store.attempt("k", &rule, t + 31_000).await.unwrap(),
             Attempt::Refused { retry_after: 29 }
+        );
+    }
+
+    #[tokio::test]
+    async fn counters_are_read_and_written_as_both_versions_read_them() {
+        let store = ShortLived::memory();
+        let rule = Backoff {
+            free: 2,
+            first_delay: 30,
+            max_delay: 30,
+            window: Duration::from_secs(60),
+        };
+        // Written by an earlier version, in seconds.
+        let t = 1_800_000_000;
+        store
+            .put("k", &format!("2:{}:{t}", t + 30), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.attempt("k", &rule, t * 1000 + 10_000).await.unwrap(),
+            Attempt::Refused { retry_after: 20 }
+        );
+        assert_eq!(
+            store
+                .held_back("k", &rule, t * 1000 + 10_000)
+                .await
+                .unwrap(),
+            Some(20)
+        );
+        assert_eq!(
+            store.attempt("k", &rule, t * 1000 + 60_000).await.unwrap(),
+            Attempt::Admitted { count: 1 },
+            "forgotten a window after its last attempt"
+        );
+        // Written by this one: the earlier version's three fields first, in
+        // seconds (the delay's end rounded up), then the milliseconds.
+        let now_ms = t * 1000 + 61_500;
+        assert_eq!(
+            store.attempt("k", &rule, now_ms).await.unwrap(),
+            Attempt::Admitted { count: 2 }
+        );
+        assert_eq!(
+            store.get("k").await.unwrap().unwrap(),
+            format!("2:{}:{}:{}:{now_ms}", t + 92, t + 61, now_ms + 30_000)
         );
     }
 }

@@ -479,7 +479,7 @@ async fn reauthenticated(
     let origin = super::cookies::origin(app, jar, address, Some(staff));
     if let crate::accounts::throttle::Gate::Closed { retry_after } = app
         .throttle
-        .enter(&staff.identifier, &origin, app.now())
+        .enter(&staff.identifier, &origin, app.now_ms())
         .await?
     {
         return Ok(Some(Reauth::TooMany { retry_after }));

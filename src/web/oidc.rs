@@ -265,7 +265,7 @@ pub(super) async fn client_auth_gate(
     address: IpAddr,
     code: ErrorCode,
 ) -> Result<(), Response> {
-    match app.throttle.client_auth_gate(address, app.now()).await {
+    match app.throttle.client_auth_gate(address, app.now_ms()).await {
         Ok(Gate::Open) => Ok(()),
         Ok(Gate::Closed { retry_after }) => Err(too_many_failures(code, retry_after)),
         Err(e) => Err(oauth_json(&OAuthError::from(e))),
@@ -280,7 +280,7 @@ pub(super) async fn client_auth_failed(
     code: ErrorCode,
     refused: Response,
 ) -> Response {
-    match app.throttle.client_auth_failed(address, app.now()).await {
+    match app.throttle.client_auth_failed(address, app.now_ms()).await {
         Ok(Gate::Open) => refused,
         Ok(Gate::Closed { retry_after }) => too_many_failures(code, retry_after),
         Err(e) => oauth_json(&OAuthError::from(e)),

@@ -243,7 +243,7 @@ async fn a_redis_cluster_holds_the_short_lived_store_and_the_code_flow() {
         max_delay: 600,
         window: Duration::from_secs(900),
     };
-    let now = app.app.now();
+    let now = app.app.now_ms();
     assert!(matches!(
         store.attempt("a", &rule, now).await.unwrap(),
         Attempt::Admitted { count: 1 }

@@ -170,8 +170,11 @@ async fn the_short_lived_store_takes_once_counts_and_expires() {
 }
 
 /// A plain limit (`free` attempts, then a lock of `window`) forgets its count
-/// when the lock ends, by the app's clock: the attempt made the second the
-/// lock is over starts a new count, not a new lock. Both stores.
+/// when the lock ends, by the app's clock to the millisecond: the attempt
+/// made the moment the lock is over starts a new count, not a new lock; one
+/// made a moment before is refused. A counter an earlier version wrote in
+/// seconds is read as such, and one this version writes holds the seconds
+/// an earlier version reads. Both stores.
 #[tokio::test]
 async fn a_limit_forgets_its_count_when_its_lock_ends() {
     use clef::storage::{Attempt, Backoff};
@@ -183,19 +186,51 @@ async fn a_limit_forgets_its_count_when_its_lock_ends() {
         max_delay: 30,
         window: Duration::from_secs(30),
     };
-    let t = app.app.now();
+    let t = app.app.now_ms();
     for count in 1..=2 {
         assert_eq!(
             store.attempt("limit", &rule, t).await.unwrap(),
             Attempt::Admitted { count }
         );
     }
+    for (elapsed, retry_after) in [(1_500, 29), (29_999, 1)] {
+        assert_eq!(
+            store.attempt("limit", &rule, t + elapsed).await.unwrap(),
+            Attempt::Refused { retry_after }
+        );
+    }
+    let at = t + 30_000;
     assert_eq!(
-        store.attempt("limit", &rule, t + 29).await.unwrap(),
-        Attempt::Refused { retry_after: 1 }
+        store.attempt("limit", &rule, at).await.unwrap(),
+        Attempt::Admitted { count: 1 }
+    );
+    // Its first fields in seconds, as an earlier version reads them.
+    assert_eq!(
+        store.get("limit").await.unwrap().unwrap(),
+        format!("1:{}:{}:{at}:{at}", (at + 999) / 1000, at / 1000)
+    );
+
+    let seconds = t / 1000;
+    store
+        .put(
+            "old",
+            &format!("2:{}:{seconds}", seconds + 30),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .attempt("old", &rule, seconds * 1000 + 10_000)
+            .await
+            .unwrap(),
+        Attempt::Refused { retry_after: 20 }
     );
     assert_eq!(
-        store.attempt("limit", &rule, t + 30).await.unwrap(),
+        store
+            .attempt("old", &rule, seconds * 1000 + 30_000)
+            .await
+            .unwrap(),
         Attempt::Admitted { count: 1 }
     );
 }
