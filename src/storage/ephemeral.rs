@@ -675,15 +675,18 @@ mod tests {
         assert_eq!(rule.delay_after(u64::MAX), 10);
     }
 
+    /// Two attempts, then 30 s between attempts; forgotten after a minute.
+    const TWO_THEN_30_S: Backoff = Backoff {
+        free: 2,
+        first_delay: 30,
+        max_delay: 30,
+        window: Duration::from_secs(60),
+    };
+
     #[tokio::test]
     async fn refused_attempts_neither_count_nor_extend_the_delay() {
         let store = ShortLived::memory();
-        let rule = Backoff {
-            free: 2,
-            first_delay: 30,
-            max_delay: 30,
-            window: Duration::from_secs(60),
-        };
+        let rule = TWO_THEN_30_S;
         let t = 1_800_000_000_000;
         assert_eq!(
             store.attempt("k", &rule, t).await.unwrap(),
@@ -713,12 +716,7 @@ mod tests {
     #[tokio::test]
     async fn counters_are_read_and_written_as_both_versions_read_them() {
         let store = ShortLived::memory();
-        let rule = Backoff {
-            free: 2,
-            first_delay: 30,
-            max_delay: 30,
-            window: Duration::from_secs(60),
-        };
+        let rule = TWO_THEN_30_S;
         // Written by an earlier version, in seconds.
         let t = 1_800_000_000;
         store
