@@ -548,7 +548,14 @@ pub async fn proceed(
             Some(session) if !other_person && !needs_login(&request, Some(session), now) => session,
             _ => {
                 if request.prompt_none {
-                    let error = OAuthError::new(ErrorCode::LoginRequired, "no active session");
+                    let why = match session {
+                        None => "no active session",
+                        Some(_) if other_person => {
+                            "the person signed in is not the one the request names"
+                        }
+                        Some(_) => "the sign-in is older than max_age allows",
+                    };
+                    let error = OAuthError::new(ErrorCode::LoginRequired, why);
                     return Ok(returned(app, &request, &error));
                 }
                 let pending = Pending {

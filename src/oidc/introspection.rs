@@ -56,9 +56,10 @@ pub async fn introspect(app: &Clef, client: &Client, token: &str) -> Result<Valu
     if let Some(described) = refresh::describe(&app.db, token, now).await?
         && described.family.client_id == client.id
     {
+        // No `token_type`: RFC 7662 §2.2 takes an access token's type
+        // (RFC 6749 §7.1), which a refresh token has none of.
         return Ok(json!({
             "active": true,
-            "token_type": "refresh_token",
             "scope": described.family.scopes.to_wire(),
             "client_id": client.id,
             "sub": app.subjects.of(client, &described.family.account_id),

@@ -134,6 +134,10 @@ async fn prompt_none_without_a_session_returns_login_required() {
         Some("login_required")
     );
     assert_eq!(
+        location_param(&response, "error_description").as_deref(),
+        Some("no active session")
+    );
+    assert_eq!(
         location_param(&response, "state").as_deref(),
         Some("st-123")
     );
@@ -351,6 +355,10 @@ async fn a_session_signs_in_again_without_a_password_unless_prompt_login_or_max_
         location_param(&too_old_silent, "error").as_deref(),
         Some("login_required")
     );
+    assert_eq!(
+        location_param(&too_old_silent, "error_description").as_deref(),
+        Some("the sign-in is older than max_age allows")
+    );
     let recent_enough = browser
         .get(authorize_url(&app, &client_id, &[("max_age", "3600")]))
         .send()
@@ -550,6 +558,10 @@ async fn id_token_hint_names_who_must_be_signed_in() {
     assert_eq!(
         location_param(&other, "error").as_deref(),
         Some("login_required")
+    );
+    assert_eq!(
+        location_param(&other, "error_description").as_deref(),
+        Some("the person signed in is not the one the request names")
     );
     let interactive = lea.get(with_hint(&[])).send().await.unwrap();
     assert_eq!(interactive.status(), 200, "the login form");
