@@ -266,6 +266,12 @@ struct ClientOptions {
     /// …and their family this many seconds after the sign-in.
     #[arg(long = "refresh-token-absolute-ttl")]
     refresh_token_absolute_ttl: Option<i64>,
+    /// The service's privacy policy, linked from the consent page.
+    #[arg(long = "policy-uri")]
+    policy_uri: Option<String>,
+    /// The service's terms of service, linked from the consent page.
+    #[arg(long = "tos-uri")]
+    tos_uri: Option<String>,
 }
 
 impl ClientOptions {
@@ -275,6 +281,19 @@ impl ClientOptions {
             .as_deref()
             .map(clients::parse_backchannel_uri)
             .transpose()?)
+    }
+
+    /// `--policy-uri` and `--tos-uri`.
+    fn pages(&self) -> anyhow::Result<(Option<url::Url>, Option<url::Url>)> {
+        let page = |field, raw: &Option<String>| {
+            raw.as_deref()
+                .map(|raw| clients::parse_page_url(field, raw))
+                .transpose()
+        };
+        Ok((
+            page("policy_uri", &self.policy_uri)?,
+            page("tos_uri", &self.tos_uri)?,
+        ))
     }
 
     fn terms(&self) -> anyhow::Result<Option<clients::Terms>> {
@@ -958,6 +977,7 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             options,
             json,
         } => {
+            let (policy_uri, tos_uri) = options.pages()?;
             let new = NewClient {
                 name,
                 redirect_uris: parse_uris(&redirect_uris)?,
@@ -969,6 +989,8 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                 service_scopes: options.service_scopes()?,
                 grant_types: options.grant_types()?,
                 refresh_lifetimes: options.refresh_lifetimes().unwrap_or_default(),
+                policy_uri,
+                tos_uri,
             };
             let (client, secret) = clients::create(&db, new, SystemClock.now()).await?;
             let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
@@ -1010,6 +1032,7 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                 (None, true) => Some(None),
                 (None, false) => None,
             };
+            let (policy_uri, tos_uri) = options.pages()?;
             let changes = clients::ClientChanges {
                 name,
                 redirect_uris: (!redirect_uris.is_empty())
@@ -1024,6 +1047,8 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
                 service_scopes: options.service_scopes()?,
                 grant_types: options.grant_types()?,
                 refresh_lifetimes: options.refresh_lifetimes(),
+                policy_uri,
+                tos_uri,
             };
             let client = clients::update(&db, &id, changes).await?;
             println!("client {} updated", client.id);

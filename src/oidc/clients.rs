@@ -388,6 +388,10 @@ pub struct NewClient {
     /// `None`: the default for the client's kind (see `GrantTypes::default_for`).
     pub grant_types: Option<GrantTypes>,
     pub refresh_lifetimes: RefreshLifetimes,
+    /// The service's privacy policy and terms of service, linked from the
+    /// consent page (OIDC Registration §2).
+    pub policy_uri: Option<Url>,
+    pub tos_uri: Option<Url>,
 }
 
 /// Service scopes as given on the command line: scope tokens (RFC 6749 §3.3),
@@ -422,12 +426,18 @@ pub fn parse_backchannel_uri(raw: &str) -> Result<Url, FieldError> {
     Ok(url)
 }
 
+/// A page of the service's own that people are sent to (`field`: its name
+/// on the command line): an http(s) URL.
+pub fn parse_page_url(field: &'static str, raw: &str) -> Result<Url, FieldError> {
+    Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
+        .ok_or_else(|| FieldError::new(field, crate::domain::Problem::Invalid))
+}
+
 /// Terms as given on the command line: an http(s) URL and a version label.
 pub fn parse_terms(url: &str, version: &str) -> Result<Terms, FieldError> {
-    let url = Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "https" | "http"))
-        .ok_or_else(|| FieldError::new("terms_url", crate::domain::Problem::Invalid))?;
+    let url = parse_page_url("terms_url", url)?;
     let version = crate::domain::text("terms_version", version, 40)?;
     Ok(Terms { url, version })
 }
@@ -490,8 +500,8 @@ fn draft(new: NewClient, now: i64) -> (Client, Option<String>) {
         id_token_signed_response_alg: "RS256".into(),
         userinfo_signed_response_alg: None,
         logo_uri: None,
-        policy_uri: None,
-        tos_uri: None,
+        policy_uri: new.policy_uri,
+        tos_uri: new.tos_uri,
         application_type: "web".into(),
         token_endpoint_auth_signing_alg: None,
         request_object_signing_alg: None,
@@ -820,6 +830,8 @@ pub struct ClientChanges {
     pub service_scopes: Option<Vec<String>>,
     pub grant_types: Option<GrantTypes>,
     pub refresh_lifetimes: Option<RefreshLifetimes>,
+    pub policy_uri: Option<Url>,
+    pub tos_uri: Option<Url>,
 }
 
 /// Changes a registered client (its secret stays).
@@ -861,6 +873,12 @@ pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> anyhow::Result
     }
     if let Some(lifetimes) = changes.refresh_lifetimes {
         client.refresh_lifetimes = lifetimes;
+    }
+    if let Some(uri) = changes.policy_uri {
+        client.policy_uri = Some(uri);
+    }
+    if let Some(uri) = changes.tos_uri {
+        client.tos_uri = Some(uri);
     }
     keep_sector(&before, &client)?;
     let mut tx = db.begin().await?;

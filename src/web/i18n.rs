@@ -1082,6 +1082,10 @@ fn exact(french: &str) -> Option<&'static str> {
             "Before using this service, read its terms of use:"
         }
         "charte de" => "terms of use of",
+        "Publiés par" => "Published by",
+        "et" => "and",
+        "sa politique de confidentialité (nouvelle fenêtre)" => "its privacy policy (new window)",
+        "ses conditions d'utilisation (nouvelle fenêtre)" => "its terms of use (new window)",
         "version" => "version",
         ", nouvelle fenêtre" => ", new window",
         "J'ai lu et j'accepte la charte" => "I have read and accept the terms of use",

@@ -652,12 +652,26 @@ fn operators_update_a_client_and_give_it_terms_back_channel_and_service_scopes()
             "https://ent.example/backchannel",
             "--service-scopes",
             "annuaire:lecture",
+            "--policy-uri",
+            "https://ent.example/confidentialite",
+            "--tos-uri",
+            "https://ent.example/cgu",
         ],
         None,
     );
     let list: Value = serde_json::from_str(&clef.ok(&["client", "list", "--json"], None)).unwrap();
     let client = &list[0];
     assert_eq!(client["name"], "ENT Collèges 59");
+    assert_eq!(client["policy_uri"], "https://ent.example/confidentialite");
+    assert_eq!(client["tos_uri"], "https://ent.example/cgu");
+    clef.fails(&[
+        "client",
+        "update",
+        "--id",
+        id,
+        "--policy-uri",
+        "ent.example/rgpd",
+    ]);
     assert_eq!(client["is_first_party"], true);
     assert_eq!(client["terms"]["version"], "2026-09");
     assert_eq!(

@@ -435,3 +435,55 @@ async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_pa
     let after = tokens["access_token"].as_str().unwrap();
     assert_eq!(children_seen(&app, after).await, ["Hugo", "Lea", "Zoe"]);
 }
+
+/// The consent page links to the privacy policy and the terms of use the
+/// service registered (OIDC Registration §2: shown during approval), in the
+/// person's language; a service that registered neither shows no such line.
+#[tokio::test]
+async fn the_consent_page_links_to_the_services_policy_and_terms() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app
+        .client_with(|new| {
+            new.name = "Cahier de textes Exemple".into();
+            new.is_first_party = false;
+            new.policy_uri = Some("https://cahier.example/confidentialite".parse().unwrap());
+            new.tos_uri = Some("https://cahier.example/cgu".parse().unwrap());
+        })
+        .await;
+    let browser = browser();
+    let after_login = login_through(
+        &app,
+        &browser,
+        &authorize_url(&app, &client.0, WITH_CHILDREN),
+    )
+    .await;
+    let page = consent_page(&app, &browser, &after_login).await;
+    let links = page.replace("&#x2f;", "/");
+    assert!(
+        links.contains(
+            "<a href=\"https://cahier.example/confidentialite\" rel=\"noopener noreferrer\" \
+             target=\"_blank\">sa politique de confidentialité (nouvelle fenêtre)</a>"
+        ),
+        "{page}"
+    );
+    assert!(links.contains(
+        "<a href=\"https://cahier.example/cgu\" rel=\"noopener noreferrer\" \
+         target=\"_blank\">ses conditions d'utilisation (nouvelle fenêtre)</a>"
+    ));
+    let switched = browser
+        .get(app.url(&language_link(&page)))
+        .send()
+        .await
+        .unwrap();
+    let english = page_text(&browser, &app.url(&location(&switched))).await;
+    assert!(
+        english.contains("Published by Cahier de textes Exemple:"),
+        "{english}"
+    );
+    assert!(english.contains("its privacy policy (new window)</a>"));
+    assert!(english.contains("its terms of use (new window)</a>"));
+
+    let (_, _, _, plain) = at_the_consent_page().await;
+    assert!(!plain.contains("Publiés par"), "{plain}");
+}
