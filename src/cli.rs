@@ -44,6 +44,9 @@ enum Command {
         /// Load the demo data first (see `clef demo`).
         #[arg(long)]
         demo: bool,
+        /// With --demo: load it even though the issuer is not on loopback.
+        #[arg(long, requires = "demo")]
+        allow_public: bool,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -122,8 +125,14 @@ enum Command {
         out: PathBuf,
     },
     /// Load a demo establishment, a parent with two children, a student and a
-    /// demo client, and print how to log in.
-    Demo,
+    /// demo client, and print how to log in. Their password is published in
+    /// the README: refused unless the issuer is on loopback (a trial on this
+    /// machine) or `--allow-public` is given (a shared test server).
+    Demo {
+        /// Load it even though the issuer is not on loopback.
+        #[arg(long)]
+        allow_public: bool,
+    },
     /// List and rotate the signing keys.
     Keys {
         #[command(subcommand)]
@@ -419,7 +428,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_json);
     let clock = SystemClock;
     match cli.command {
-        Command::Serve { demo } => serve(config, demo).await,
+        Command::Serve { demo, allow_public } => {
+            let demo = demo.then_some(crate::demo::Where { allow_public });
+            serve(config, demo).await
+        }
         Command::Migrate => {
             let url = storage::database_url(&config)?;
             storage::open(&url).await?;
@@ -683,9 +695,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Demo => {
+        Command::Demo { allow_public } => {
             let app = Clef::start(config, Arc::new(SystemClock)).await?;
-            let demo = crate::demo::load(&app).await?;
+            let demo = crate::demo::load(&app, crate::demo::Where { allow_public }).await?;
             println!("{}", demo.instructions(app.config.issuer_str()));
             Ok(())
         }
@@ -794,11 +806,11 @@ async fn open_db(config: &Config) -> anyhow::Result<Db> {
     storage::open(&storage::database_url(config)?).await
 }
 
-async fn serve(config: Config, demo_data: bool) -> anyhow::Result<()> {
+async fn serve(config: Config, demo_data: Option<crate::demo::Where>) -> anyhow::Result<()> {
     let listen = config.listen;
     let app = Clef::start(config, Arc::new(SystemClock)).await?;
-    if demo_data {
-        let demo = crate::demo::load(&app).await?;
+    if let Some(place) = demo_data {
+        let demo = crate::demo::load(&app, place).await?;
         println!("{}", demo.instructions(app.config.issuer_str()));
     }
     crate::provisioning::expiry::spawn(app.clone());

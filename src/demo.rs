@@ -33,10 +33,26 @@ pub struct DemoData {
     pub secret_file: PathBuf,
 }
 
+/// Where the demo data may be loaded.
+#[derive(Debug, Clone, Copy)]
+pub struct Where {
+    /// Also behind an issuer that is not on loopback (a shared test server).
+    pub allow_public: bool,
+}
+
 /// Loads the demo data; later runs reuse it, and the client's secret kept in
 /// `data_dir` as long as it still matches the client's hash (otherwise the client
-/// gets a new secret, written there).
-pub async fn load(app: &Clef) -> anyhow::Result<DemoData> {
+/// gets a new secret, written there). Refused behind an issuer that is not on
+/// loopback unless `place` allows it: the demo accounts' password is in the
+/// README, and a production database would let anyone sign in with it.
+pub async fn load(app: &Clef, place: Where) -> anyhow::Result<DemoData> {
+    anyhow::ensure!(
+        place.allow_public || crate::domain::is_loopback(&app.config.issuer),
+        "the demo accounts' password is published in the README: they are loaded only \
+         behind an issuer on this machine (http://localhost:8080, http://127.0.0.1:…), \
+         not {}; for a shared test server, add --allow-public",
+        app.config.issuer_str()
+    );
     let db = &app.db;
     let now = app.now();
     let uai = Uai::parse(UAI)?;

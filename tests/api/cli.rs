@@ -384,6 +384,29 @@ fn demo_loads_a_family_and_a_client_and_explains_how_to_log_in() {
     assert_eq!(printed(&clef.ok(&["demo"], None), "Secret:"), renewed);
 }
 
+/// The demo accounts' password is in the README: behind a public issuer (a
+/// production database), `clef demo` and `serve --demo` refuse them unless
+/// told it is a shared test server.
+#[test]
+fn the_demo_is_refused_behind_a_public_issuer_unless_allowed() {
+    let clef = Clef::new();
+    std::fs::write(
+        clef.data.path().join("clef.toml"),
+        "issuer = \"https://connexion.ac-exemple.fr\"\n",
+    )
+    .unwrap();
+    let refused = clef.fails(&["demo"]);
+    assert!(
+        refused.contains("published in the README") && refused.contains("--allow-public"),
+        "{refused}"
+    );
+    let secret_file = clef.data.path().join("data/demo-client-secret");
+    assert!(!secret_file.exists(), "nothing loaded");
+    clef.fails(&["serve", "--demo"]);
+    let out = clef.ok(&["demo", "--allow-public"], None);
+    assert!(out.contains("parent.martin"), "{out}");
+}
+
 #[test]
 fn the_demo_prints_a_shell_command_that_decodes_an_id_token_payload() {
     use base64::Engine;

@@ -265,9 +265,23 @@ async fn student_receives_the_school_claim_through_a_public_client() {
 async fn the_demo_parent_logs_in_through_the_demo_client() {
     use secrecy::ExposeSecret;
     let app = spawn_app().await;
-    clef::demo::load(&app.app).await.unwrap();
+    clef::demo::load(
+        &app.app,
+        clef::demo::Where {
+            allow_public: false,
+        },
+    )
+    .await
+    .unwrap();
     // Loading twice reuses the accounts and rotates the client's secret.
-    let demo = clef::demo::load(&app.app).await.unwrap();
+    let demo = clef::demo::load(
+        &app.app,
+        clef::demo::Where {
+            allow_public: false,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(app.count("clients").await, 1);
     assert_eq!(app.count("guardianships").await, 2);
     let http = http_client();
