@@ -304,7 +304,10 @@ async fn audit_login(
         Err(LoginError::TooManyAttempts { account_id, .. }) => {
             (account_id.clone(), Outcome::Refused)
         }
-        Err(_) => {
+        // Clef could not check it (a store down, hashing saturated): the
+        // person gets a 503 page, and the trail no attempt of theirs.
+        Err(LoginError::Password(_) | LoginError::Internal(_)) => return Ok(()),
+        Err(LoginError::LetterExpired) => {
             let found = store::account_by_identifier(&app.db, identifier).await?;
             (found.map(|a| a.id), Outcome::Failed)
         }

@@ -217,7 +217,7 @@ async fn assert_fails_fast(app: &TestApp, session: &Session, dependency: &str) {
         app,
         &browser,
         &page,
-        "personne.inconnue",
+        "claire.martin",
         PASSWORD,
     ))
     .await;
@@ -225,6 +225,16 @@ async fn assert_fails_fast(app: &TestApp, session: &Session, dependency: &str) {
     assert!(took < FAIL_FAST, "login answered in {took:?}");
     assert_retry_after(&login);
     assert!(login.text().await.unwrap().contains("indisponible"));
+    if !dependency.starts_with("PostgreSQL") {
+        // Not checked, so not a failed login on Claire's trail.
+        let failed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_events WHERE event = 'login' AND outcome <> 'ok'",
+        )
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+        assert_eq!(failed, 0, "audit trail with {dependency} unavailable");
+    }
 
     let code = session.codes.lock().unwrap().pop().expect("a spare code");
     let (token, took) = timed(exchange(app, &session.client, &code, None)).await;
