@@ -426,6 +426,9 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     crate::telemetry::init(config.log_json);
+    for variable in crate::config::unknown_variables(std::env::vars()) {
+        tracing::warn!(%variable, "an environment variable names no setting: ignored");
+    }
     let clock = SystemClock;
     match cli.command {
         Command::Serve { demo, allow_public } => {

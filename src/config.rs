@@ -288,11 +288,47 @@ fn proxies_shown<S: serde::Serializer>(proxies: &[IpNet], s: S) -> Result<S::Ok,
     seq.end()
 }
 
-/// The settings' names, as serde knows them: the keys a file may hold and,
-/// upper-cased after `CLEF_`, the environment variables read.
 /// Settings whose value may hold credentials: an error about one does not quote it.
 const SECRET_URLS: &[&str] = &["database_url", "redis_url", "smtp_url", "sms_gateway_url"];
 
+/// `CLEF_*` variables that are not settings and are read elsewhere: the
+/// configuration file, the log filter; and the prefixes of those the tests and
+/// the benchmarks read.
+const OTHER_VARIABLES: &[&str] = &["CLEF_CONFIG", "CLEF_LOG"];
+const OTHER_PREFIXES: &[&str] = &["CLEF_TEST_", "CLEF_BENCH_"];
+
+/// The `CLEF_*` variables of `env` that Clef does not read, each told with
+/// the setting it likely stands for (`CLEF_SESSIONTTL`: `CLEF_SESSION_TTL`):
+/// in a container configured by its environment alone, a misspelt variable
+/// would otherwise leave its setting at the default without a word.
+pub fn unknown_variables(env: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    let names = setting_names();
+    let mut unknown: Vec<String> = env
+        .into_iter()
+        .map(|(key, _)| key)
+        .filter(|key| key.starts_with("CLEF_"))
+        .filter(|key| !OTHER_VARIABLES.contains(&key.as_str()))
+        .filter(|key| !OTHER_PREFIXES.iter().any(|p| key.starts_with(p)))
+        .filter(|key| !names.contains(&key["CLEF_".len()..].to_ascii_lowercase().as_str()))
+        .map(|key| {
+            let typed = key["CLEF_".len()..].to_ascii_lowercase();
+            let likely = names
+                .iter()
+                .map(|name| (strsim::damerau_levenshtein(&typed, name), name))
+                .min()
+                .filter(|(distance, _)| *distance <= 3);
+            match likely {
+                Some((_, name)) => format!("{key} (CLEF_{}?)", name.to_ascii_uppercase()),
+                None => key,
+            }
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// The settings' names, as serde knows them: the keys a file may hold and,
+/// upper-cased after `CLEF_`, the environment variables read.
 fn setting_names() -> &'static [&'static str] {
     struct Names(Option<&'static [&'static str]>);
     impl<'de> serde::Deserializer<'de> for &mut Names {
@@ -595,6 +631,28 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn misspelt_variables_are_named_with_the_setting_they_likely_mean() {
+        let unknown = unknown_variables(env(&[
+            ("CLEF_SESSIONTTL", "5"),
+            ("CLEF_TRUSTED_PROXY", "10.0.0.0/8"),
+            ("CLEF_WHATEVER_THIS_IS", "1"),
+            ("CLEF_SESSION_TTL", "600"),
+            ("CLEF_LOG", "debug"),
+            ("CLEF_CONFIG", "/etc/clef.toml"),
+            ("CLEF_TEST_DATABASE_URL", "postgres://elsewhere"),
+            ("HOME", "/root"),
+        ]));
+        assert_eq!(
+            unknown,
+            [
+                "CLEF_SESSIONTTL (CLEF_SESSION_TTL?)",
+                "CLEF_TRUSTED_PROXY (CLEF_TRUSTED_PROXIES?)",
+                "CLEF_WHATEVER_THIS_IS",
+            ]
+        );
     }
 
     #[test]

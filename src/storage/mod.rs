@@ -272,6 +272,19 @@ pub fn connect_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
     {
         anyhow::bail!("the database URL must start with sqlite:// or postgres://");
     }
+    // The driver's own reading, which `AnyConnectOptions` leaves to the first
+    // connection: a bad parameter (`sslmode=bogus`) is told now, by
+    // `config check` too.
+    let read = if url.starts_with("sqlite:") {
+        sqlx::sqlite::SqliteConnectOptions::from_str(url).map(drop)
+    } else {
+        sqlx::postgres::PgConnectOptions::from_str(url).map(drop)
+    };
+    if let Err(e) = read {
+        // Its innermost cause alone: sqlx nests the one message thrice.
+        let cause = anyhow::Error::from(e).root_cause().to_string();
+        anyhow::bail!("reading the database URL: {cause}");
+    }
     AnyConnectOptions::from_str(url).context("parsing the database URL")
 }
 

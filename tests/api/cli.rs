@@ -806,6 +806,18 @@ fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
         text.contains("smtp_url = \"********\"") && !text.contains("hunter2"),
         "{text}"
     );
+    // A misspelt variable is named, with the setting it likely stands for.
+    let misspelt = Command::new(env!("CARGO_BIN_EXE_clef"))
+        .args(["config", "check"])
+        .current_dir(clef.data.path())
+        .env("CLEF_SESSIONTTL", "5")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&misspelt.stderr).contains("CLEF_SESSIONTTL (CLEF_SESSION_TTL?)"),
+        "{}",
+        String::from_utf8_lossy(&misspelt.stderr)
+    );
     // A bad value is refused with its setting's name.
     let refused = Command::new(env!("CARGO_BIN_EXE_clef"))
         .args(["config", "check"])
@@ -824,6 +836,11 @@ fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
             "CLEF_DATABASE_URL",
             "mysql://db.internal/clef",
             "database URL",
+        ),
+        (
+            "CLEF_DATABASE_URL",
+            "postgres://clef@db.internal/clef?sslmode=bogus",
+            "unknown value \"bogus\" for `ssl_mode`",
         ),
         ("CLEF_REDIS_URL", "http://cache.internal", "Redis URL"),
         (
