@@ -706,9 +706,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command } => {
             let rotation = matches!(command, crate::keys::cli::KeysCommand::Rotate { .. });
+            // The database first: a rotation it could not record would be
+            // made anyway, and retried, made again.
+            let db = match rotation {
+                true => Some(open_db(&config).await?),
+                false => None,
+            };
             crate::keys::cli::run(&config.keys_dir, command, clock.now())?;
-            if rotation {
-                let db = open_db(&config).await?;
+            if let Some(db) = db {
                 let entry = crate::audit::Entry::new(
                     crate::audit::Event::KeyRotation,
                     crate::audit::Outcome::Ok,

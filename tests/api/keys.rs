@@ -427,4 +427,24 @@ fn clef_keys_rotate_and_list() {
     let refused = clef(&["keys", "rotate", "--alg", "HS256"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("RS256, ES256, EdDSA or all"));
+
+    // A database the rotation cannot be recorded in: refused before any key
+    // is made (retried, it would have made one more each time).
+    let unrecorded = Command::new(env!("CARGO_BIN_EXE_clef"))
+        .args(["keys", "rotate"])
+        .env("CLEF_DATA_DIR", data.path().join("data"))
+        .env("CLEF_KEYS_DIR", &keys)
+        .env(
+            "CLEF_DATABASE_URL",
+            format!(
+                "postgres://clef@127.0.0.1:{}/nowhere",
+                crate::helpers::free_port()
+            ),
+        )
+        .env_remove("CLEF_REDIS_URL")
+        .current_dir(data.path())
+        .output()
+        .unwrap();
+    assert!(!unrecorded.status.success());
+    assert_eq!(ok(&["keys", "list"]).lines().count(), 6, "no key made");
 }
