@@ -329,10 +329,46 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
                 Ok(())
             })
         })
-        .connect_with(options)
-        .await
-        .context("connecting to the database")?;
-    Ok(pool)
+        .connect_with(options.clone())
+        .await;
+    match pool {
+        Ok(pool) => Ok(pool),
+        Err(e) => {
+            // The pool's timeout hides why it got no connection: one more
+            // attempt, alone, tells (refused, unknown host, wrong password…).
+            let cause = match e {
+                sqlx::Error::PoolTimedOut => {
+                    use sqlx::Connection;
+                    sqlx::AnyConnection::connect_with(&options).await.err()
+                }
+                e => Some(e),
+            };
+            let cause = match cause {
+                // PostgreSQL's message, without where in its source it came from.
+                Some(sqlx::Error::Database(e)) => e.message().to_owned(),
+                Some(e) => anyhow::Error::from(e).root_cause().to_string(),
+                None => "no connection within the time allowed".into(),
+            };
+            anyhow::bail!(
+                "connecting to the database at {}: {cause}",
+                database_shown(url)
+            )
+        }
+    }
+}
+
+/// Where a database URL points, without its credentials: `host:port/name`,
+/// or the SQLite file.
+fn database_shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.scheme() != "sqlite" => format!(
+            "{}:{}{}",
+            parsed.host_str().unwrap_or("localhost"),
+            parsed.port().unwrap_or(5432),
+            parsed.path()
+        ),
+        _ => url.split('?').next().unwrap_or(url).to_owned(),
+    }
 }
 
 /// Opens the pool and applies pending migrations.
@@ -360,6 +396,19 @@ pub fn violated_constraint(error: &sqlx::Error) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_is_shown_without_its_credentials() {
+        assert_eq!(
+            database_shown("postgres://clef:s3cret@db.internal:6432/clef?sslmode=require"),
+            "db.internal:6432/clef"
+        );
+        assert_eq!(database_shown("postgres://clef@db/clef"), "db:5432/clef");
+        assert_eq!(
+            database_shown("sqlite://data/clef.db?mode=rwc"),
+            "sqlite://data/clef.db"
+        );
+    }
 
     /// Migration 0017 dates the parent accounts the school closed before it,
     /// from the audit trail; not an account closed by a grouping.

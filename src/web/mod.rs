@@ -287,7 +287,11 @@ async fn readyz(State(app): AppState) -> Response {
     match (db, store) {
         (Ok(_), Ok(())) => "ready".into_response(),
         (db, store) => {
-            tracing::warn!(db = ?db.err(), store = ?store.err(), "not ready");
+            // Each cause on one line, as operators read it (no Debug, and no
+            // backtrace that RUST_BACKTRACE would add to it).
+            let cause = |r: anyhow::Result<()>| r.err().map(|e| format!("{e:#}"));
+            let (db, store) = (cause(db), cause(store));
+            tracing::warn!(db, store, "not ready");
             (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
         }
     }
