@@ -28,11 +28,11 @@ pub struct Config {
     /// Folder holding the signing keys (generated on first start, mode 0600).
     pub keys_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; defaults to a SQLite file under `data_dir`.
-    #[serde(serialize_with = "masked")]
+    #[serde(serialize_with = "credentials_masked")]
     pub database_url: Option<SecretString>,
     /// `redis://…` for the short-lived store; in-process when absent. With
     /// `redis_cluster`, one or more nodes of the cluster, comma-separated.
-    #[serde(serialize_with = "masked")]
+    #[serde(serialize_with = "credentials_masked")]
     pub redis_url: Option<SecretString>,
     /// `redis_url` names nodes of a Redis Cluster: keys are spread over its
     /// shards (every key and script of Clef's touches one key).
@@ -72,7 +72,7 @@ pub struct Config {
     pub password_max: usize,
     /// `smtp://host:25`, `smtp://host:587?tls=required` (STARTTLS) or `smtps://user:pass@host:465`;
     /// without it, mail is written as `.eml` files under `data_dir/outbox`.
-    #[serde(serialize_with = "masked")]
+    #[serde(serialize_with = "credentials_masked")]
     pub smtp_url: Option<SecretString>,
     /// The From of every mail.
     pub mail_from: String,
@@ -243,6 +243,30 @@ fn masked<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S
     match secret {
         Some(_) => s.serialize_str("********"),
         None => s.serialize_none(),
+    }
+}
+
+/// A URL that may hold credentials (a database's, Redis's, the mail
+/// server's), as `clef config check` prints it: where it points, its
+/// password and query masked (`postgres://clef:********@db:5432/clef`);
+/// masked whole when it does not read as URLs (comma-separated for a Redis
+/// Cluster's nodes).
+fn credentials_masked<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let Some(secret) = secret else {
+        return s.serialize_none();
+    };
+    use secrecy::ExposeSecret;
+    let shown: Option<Vec<String>> = secret
+        .expose_secret()
+        .split(',')
+        .map(|one| Url::parse(one.trim()).ok().map(|url| shown_url(&url)))
+        .collect();
+    match shown {
+        Some(urls) => s.serialize_str(&urls.join(",")),
+        None => s.serialize_str("********"),
     }
 }
 
@@ -822,15 +846,34 @@ mod tests {
     #[test]
     fn the_description_masks_secrets_and_reads_back() {
         let config = Config {
-            database_url: Some("postgres://u:hunter2@db/clef".to_string().into()),
+            database_url: Some(
+                "postgres://u:hunter2@db/clef?sslpassword=x"
+                    .to_string()
+                    .into(),
+            ),
+            redis_url: Some(
+                "redis://:hunter2@r1:6379,redis://:hunter2@r2:6379"
+                    .to_string()
+                    .into(),
+            ),
+            redis_cluster: true,
+            smtp_url: Some("not a URL hunter2".to_string().into()),
             trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
             ..Config::default()
         };
         let text = config.describe().unwrap();
+        // Where each points, its password and query masked; masked whole if
+        // it is not a URL.
+        assert!(!text.contains("hunter2"), "{text}");
         assert!(
-            !text.contains("hunter2") && text.contains("database_url = \"********\""),
+            text.contains("database_url = \"postgres://u:********@db/clef?********\""),
             "{text}"
         );
+        assert!(
+            text.contains("redis_url = \"redis://:********@r1:6379,redis://:********@r2:6379\""),
+            "{text}"
+        );
+        assert!(text.contains("smtp_url = \"********\""), "{text}");
         assert!(
             text.contains("trusted_proxies = [\"10.0.0.0/8\"]"),
             "{text}"

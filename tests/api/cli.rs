@@ -803,7 +803,8 @@ fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
     );
     assert!(text.contains("recovery_explicit = true"), "{text}");
     assert!(
-        text.contains("smtp_url = \"********\"") && !text.contains("hunter2"),
+        text.contains("smtp_url = \"smtp://clef:********@mail.internal:587\"")
+            && !text.contains("hunter2"),
         "{text}"
     );
     // A misspelt variable is named, with the setting it likely stands for.
