@@ -79,7 +79,11 @@ impl LetterCipher {
                 },
             )
             .map_err(|_| {
-                anyhow::anyhow!("a provisional password does not decrypt with this key")
+                anyhow::anyhow!(
+                    "a provisional password does not decrypt with this key: is keys_dir \
+                     (CLEF_KEYS_DIR) the keys folder of the instances that imported the \
+                     pupils? (its provisional-passwords.key sealed them)"
+                )
             })?;
         Ok(String::from_utf8(plain)
             .context("provisional password is not UTF-8")?
