@@ -189,6 +189,7 @@ enum ConfigCommand {
 #[derive(Subcommand)]
 enum StaffCommand {
     /// Create a staff account for the back office (at /etablissement).
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["establishments", "academy"])))]
     Create {
         #[arg(long)]
         identifier: String,
@@ -199,10 +200,10 @@ enum StaffCommand {
         #[arg(long)]
         email: Option<String>,
         /// UAI of an establishment the staff member manages (repeat for several).
-        #[arg(long = "establishment", required_unless_present = "academy")]
+        #[arg(long = "establishment")]
         establishments: Vec<String>,
         /// The academy operator: every establishment.
-        #[arg(long, conflicts_with = "establishments")]
+        #[arg(long)]
         academy: bool,
         /// Read the password from the first line of standard input.
         #[arg(long)]
@@ -210,15 +211,16 @@ enum StaffCommand {
     },
     /// Take a staff member's access away: some establishments, or all (the
     /// account is then closed and its sessions end at their next request).
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["establishments", "all"])))]
     Revoke {
         /// Staff account id or identifier.
         #[arg(long)]
         identifier: String,
         /// UAI of an establishment to take away (repeat for several).
-        #[arg(long = "establishment", required_unless_present = "all")]
+        #[arg(long = "establishment")]
         establishments: Vec<String>,
         /// Every role, the academy's included: the account is closed.
-        #[arg(long, conflicts_with = "establishments")]
+        #[arg(long)]
         all: bool,
     },
 }
