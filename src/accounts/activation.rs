@@ -135,7 +135,7 @@ pub async fn first_connection(
     form: FirstConnection,
     return_to: Option<String>,
     origin: &Origin,
-) -> Result<Account, ActivationError> {
+) -> Result<(Account, MailSent), ActivationError> {
     let now = app.now();
     let account = store::account_by_id(&app.db, account_id)
         .await?
@@ -282,18 +282,21 @@ pub async fn first_connection(
     let account = store::account_by_id(&app.db, &account.id)
         .await?
         .ok_or(ActivationError::NotProvisional)?;
-    if let (Some(email), Some((token, expires_at))) = (email, token) {
-        send_confirmation(
-            app,
-            &account,
-            email,
-            &token,
-            expires_at,
-            Confirming::Address,
-        )
-        .await;
-    }
-    Ok(account)
+    let sent = match (email, token) {
+        (Some(email), Some((token, expires_at))) => {
+            send_confirmation(
+                app,
+                &account,
+                email,
+                &token,
+                expires_at,
+                Confirming::Address,
+            )
+            .await
+        }
+        _ => MailSent(true),
+    };
+    Ok((account, sent))
 }
 
 async fn issue_confirmation(
@@ -341,8 +344,9 @@ impl Confirming {
     }
 }
 
-/// Sends the confirmation link. A failure is logged and not fatal: the
-/// account is saved, and the person can ask for the mail again.
+/// Sends the confirmation link; says whether it went. A failure is logged
+/// and not fatal: the account is saved, the page says the mail did not go,
+/// and the person can ask for it again.
 async fn send_confirmation(
     app: &Clef,
     account: &Account,
@@ -350,7 +354,7 @@ async fn send_confirmation(
     token: &str,
     expires_at: i64,
     confirming: Confirming,
-) {
+) -> MailSent {
     // In the mail's language when opened, whatever the browser's.
     let link = app.config.endpoint(&format!(
         "/confirmation?jeton={token}&lang={}",
@@ -365,14 +369,22 @@ async fn send_confirmation(
     };
     match Mail::render(to, confirming.subject(), "confirm_email", context) {
         // `send` logs and counts a failure.
-        Ok(mail) => {
-            let _ = app.mailer.send(mail).await;
-        }
+        Ok(mail) => MailSent(app.mailer.send(mail).await.is_ok()),
         Err(e) => {
-            tracing::error!(account = %account.id, error = %e, "confirmation mail not rendered")
+            tracing::error!(account = %account.id, error = %e, "confirmation mail not rendered");
+            MailSent(false)
         }
     }
 }
+
+/// What a person reads when their confirmation mail did not go.
+pub const MAIL_NOT_SENT: &str = "Le mail de confirmation n'a pas pu être envoyé pour le moment. Redemandez-le dans quelques minutes ; si cela continue, signalez-le à l'établissement qui vous a remis le courrier.";
+
+/// Whether a confirmation mail went to the mail server (it refused it, or
+/// could not be reached: the page says so rather than « open the mail you
+/// just received »).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailSent(pub bool);
 
 /// What a confirmed link did.
 pub struct Confirmed {
@@ -434,6 +446,9 @@ pub async fn confirm_email(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailRequest {
     Sent,
+    /// Asked and counted, but the mail server refused it or could not be
+    /// reached: try again later.
+    NotSent,
     /// Nothing waits for confirmation (only when asked to send again).
     AlreadyConfirmed,
     /// Not sent: five were asked for this hour ([`throttle::CONFIRMATION_MAILS`]).
@@ -481,7 +496,7 @@ pub async fn resend_confirmation(
     let (token, expires_at) =
         issue_confirmation(app, &mut tx, &account.id, &address, return_to, now).await?;
     tx.commit().await?;
-    send_confirmation(
+    let sent = send_confirmation(
         app,
         account,
         EmailAddress::parse(&address)?,
@@ -490,7 +505,13 @@ pub async fn resend_confirmation(
         confirming,
     )
     .await;
-    Ok(MailRequest::Sent)
+    Ok(MailRequest::from(sent))
+}
+
+impl From<MailSent> for MailRequest {
+    fn from(MailSent(sent): MailSent) -> Self {
+        if sent { Self::Sent } else { Self::NotSent }
+    }
 }
 
 /// « Corriger l'adresse » asked by the account's owner: the password again
@@ -509,8 +530,14 @@ pub async fn correct_own_address(
     if let Some(refused) = mail_refused(app, account).await? {
         return Ok(refused);
     }
-    correct_address(app, account, email, return_to, None).await?;
-    Ok(MailRequest::Sent)
+    Ok(
+        match correct_address(app, account, email, return_to, None).await? {
+            Readdressed::Written(sent) => MailRequest::from(sent),
+            Readdressed::BeyondScope => {
+                return Err(anyhow::anyhow!("an owner's own address is beyond no scope").into());
+            }
+        },
+    )
 }
 
 /// « Corriger l'adresse » (SPEC §3.3): for an account whose address was never
@@ -547,7 +574,7 @@ pub async fn correct_address(
     let (token, expires_at) =
         issue_confirmation(app, &mut tx, &account.id, email.as_str(), return_to, now).await?;
     tx.commit().await?;
-    send_confirmation(
+    let sent = send_confirmation(
         app,
         account,
         email.clone(),
@@ -556,14 +583,15 @@ pub async fn correct_address(
         Confirming::Address,
     )
     .await;
-    Ok(Readdressed::Written)
+    Ok(Readdressed::Written(sent))
 }
 
 /// What a new address for an account came to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Readdressed {
-    /// Written (to an activated account's new address goes its confirmation link).
-    Written,
+    /// Written; to an activated or activating account's new address goes its
+    /// confirmation link (whether it went; none went to a letter's account).
+    Written(MailSent),
     /// Nothing written: the parent has children in an establishment the staff
     /// member's scope does not cover (seen with the account's row held, so a
     /// grouping cannot give them one between the check and the change).
@@ -588,6 +616,10 @@ async fn beyond(
 pub enum ProfileError {
     #[error("{0}")]
     Invalid(String),
+    /// The change is made, but its confirmation mail did not go (the mail
+    /// server refused it or could not be reached): asked again later, it may.
+    #[error("the confirmation mail could not be sent")]
+    MailNotSent,
     #[error("too many failed attempts, retry in {retry_after} s")]
     TooManyAttempts { retry_after: u64 },
     #[error("too many confirmation mails asked for, retry in {retry_after} s")]
@@ -768,7 +800,7 @@ pub async fn propose_address(
     let (token, expires_at) =
         issue_confirmation(app, &mut tx, &account.id, new.as_str(), None, now).await?;
     tx.commit().await?;
-    send_confirmation(
+    let sent = send_confirmation(
         app,
         account,
         new.clone(),
@@ -802,5 +834,5 @@ pub async fn propose_address(
         // `send` logs and counts a failure: the change is made all the same.
         let _ = app.mailer.send(notice).await;
     }
-    Ok(Readdressed::Written)
+    Ok(Readdressed::Written(sent))
 }

@@ -257,7 +257,11 @@ pub enum Done {
     Reset,
     Closed,
     EmailSent,
-    Detached { new_identifier: String },
+    /// The address is corrected, but its confirmation mail did not go.
+    EmailNotSent,
+    Detached {
+        new_identifier: String,
+    },
 }
 
 /// An action the actor's scope does not cover.
@@ -446,14 +450,15 @@ pub async fn act(
                         Readdressed::BeyondScope
                     } else {
                         tx.commit().await?;
-                        Readdressed::Written
+                        Readdressed::Written(super::activation::MailSent(true))
                     }
                 }
             };
-            if readdressed == Readdressed::BeyondScope {
-                return Ok(Err(Refused::SharedParent));
+            match readdressed {
+                Readdressed::BeyondScope => return Ok(Err(Refused::SharedParent)),
+                Readdressed::Written(super::activation::MailSent(false)) => Done::EmailNotSent,
+                Readdressed::Written(_) => Done::EmailSent,
             }
-            Done::EmailSent
         }
         Action::Detach { student_id } => {
             // On the trails as a detachment by this staff member (one entry each).

@@ -238,6 +238,11 @@ impl Refusal {
             ProfileError::TooManyMails { retry_after } => {
                 limit(too_many_mails(retry_after), retry_after)
             }
+            ProfileError::MailNotSent => Self {
+                message: activation::MAIL_NOT_SENT.into(),
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                retry_after: Some(60),
+            },
             ProfileError::Password(e) => return Err(e.into()),
             ProfileError::Internal(e) => return Err(e.into()),
         })
@@ -265,6 +270,7 @@ pub async fn resend(
         MailRequest::Sent => Ok(
             "Un email de validation vient d'être envoyé. Seul le lien de ce dernier mail fonctionne.",
         ),
+        MailRequest::NotSent => Err(ProfileError::MailNotSent),
         MailRequest::AlreadyConfirmed => Err(ProfileError::Invalid(
             "Votre adresse mail est déjà validée.".into(),
         )),

@@ -13,7 +13,7 @@ use super::interaction::{self, Interaction, Purpose};
 use super::login::{open_session, sign_in, step_expired, too_many_mails};
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{
-    self, ActivationError, FirstConnection, MailRequest, ProfileError,
+    self, ActivationError, FirstConnection, MailRequest, MailSent, ProfileError,
 };
 use crate::accounts::throttle::french_wait;
 use crate::accounts::tokens::{self, TokenProblem};
@@ -143,15 +143,21 @@ pub async fn first_connection(
     };
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
     let origin = cookies::origin(&app, &jar, address, Some(&account));
-    let activated = match activation::first_connection(&app, &account.id, form, return_to, &origin)
-        .await
+    let (activated, mail_sent) = match activation::first_connection(
+        &app,
+        &account.id,
+        form,
+        return_to,
+        &origin,
+    )
+    .await
     {
-        Ok(activated) => {
+        Ok((activated, mail_sent)) => {
             let entry = Entry::new(Event::Activation, Outcome::Ok)
                 .account(&activated.id)
                 .from(address, &device);
             audit::record(&app.db, entry, app.now()).await;
-            activated
+            (activated, mail_sent)
         }
         Err(ActivationError::Invalid(problems)) => {
             let problems: Vec<(&str, &str)> = problems
@@ -240,6 +246,7 @@ pub async fn first_connection(
             let (jar, _) = open_session(&app, jar, &activated, &device).await?;
             let page = pending_page(
                 activated.email.as_deref(),
+                mail_sent,
                 continue_url.as_deref(),
                 "/compte",
             );
@@ -255,7 +262,12 @@ pub async fn first_connection(
                 letter_date: None,
             };
             let jar = interaction::start(&app, jar, &unconfirmed).await?;
-            let page = pending_page(activated.email.as_deref(), None, "/compte-non-confirme");
+            let page = pending_page(
+                activated.email.as_deref(),
+                mail_sent,
+                None,
+                "/compte-non-confirme",
+            );
             Ok((jar, page).into_response())
         }
     }
@@ -279,11 +291,16 @@ async fn cancel_first_connection(app: &Clef, jar: CookieJar) -> Result<Response,
 }
 
 /// `lang_back`: a page a plain GET shows this step on, for the language link.
-fn pending_page(email: Option<&str>, continue_url: Option<&str>, lang_back: &str) -> Response {
+fn pending_page(
+    email: Option<&str>,
+    MailSent(sent): MailSent,
+    continue_url: Option<&str>,
+    lang_back: &str,
+) -> Response {
     pages::render(
         StatusCode::OK,
         "pages/pending_email.html",
-        minijinja::context! { email, continue_url, lang_back },
+        minijinja::context! { email, sent, continue_url, lang_back },
     )
 }
 
@@ -365,6 +382,18 @@ fn mail_requested(
                 StatusCode::TOO_MANY_REQUESTS,
             );
             pages::retry_after(page, retry_after)
+        }
+        MailRequest::NotSent => {
+            let page = unconfirmed(
+                app,
+                jar,
+                account,
+                None,
+                Some(activation::MAIL_NOT_SENT),
+                Correction::default(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            pages::retry_after(page, 60)
         }
         MailRequest::Sent | MailRequest::AlreadyConfirmed => {
             let correction = Correction::default();

@@ -587,6 +587,7 @@ pub async fn act(
         }
         Ok(Ok(Done::Closed)) => "Le compte est fermé.".to_owned(),
         Ok(Ok(Done::EmailSent)) => "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(),
+        Ok(Ok(Done::EmailNotSent)) => "L'adresse est corrigée, mais le mail de confirmation n'a pas pu y être envoyé pour le moment : la personne pourra le redemander en se connectant.".to_owned(),
         Ok(Ok(Done::Detached { new_identifier })) => {
             let message = format!(
                 "L'enfant est détaché de ce compte. Son nouveau compte responsable est {new_identifier} : imprimez son courrier."

@@ -647,6 +647,9 @@ fn exact(french: &str) -> Option<&'static str> {
             "The account is reset: a new notification letter is ready to print."
         }
         "Le compte est fermé." => "The account is closed.",
+        "L'adresse est corrigée, mais le mail de confirmation n'a pas pu y être envoyé pour le moment : la personne pourra le redemander en se connectant." => {
+            "The address is corrected, but the confirmation email could not be sent to it for now: the person can ask for it again by signing in."
+        }
         "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé." => {
             "The address is corrected; a confirmation email is sent to it when the account is activated."
         }
@@ -954,6 +957,12 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         // Pending / unconfirmed / confirmation
         "Compte en attente de validation" => "Account waiting for validation",
+        "Votre compte est enregistré, mais le mail de confirmation n'a pas pu être envoyé pour le moment. Dans quelques minutes, connectez-vous à nouveau avec votre identifiant et votre nouveau mot de passe pour le renvoyer ; si cela continue, signalez-le à l'établissement qui vous a remis le courrier." => {
+            "Your account is saved, but the confirmation email could not be sent for now. In a few minutes, sign in again with your username and your new password to send it again; if this goes on, tell the school that gave you the letter."
+        }
+        "Le mail de confirmation n'a pas pu être envoyé pour le moment. Redemandez-le dans quelques minutes ; si cela continue, signalez-le à l'établissement qui vous a remis le courrier." => {
+            "The confirmation email could not be sent for now. Ask for it again in a few minutes; if this goes on, tell the school that gave you the letter."
+        }
         "Pour utiliser votre compte, ouvrez maintenant le mail que vous venez de recevoir" => {
             "To use your account, now open the email you have just received"
         }

@@ -1604,7 +1604,10 @@ async fn an_address_correction_rechecks_the_scope_inside_its_transaction() {
     let outcome = propose_address(&app.app, &marie, &address, None)
         .await
         .unwrap();
-    assert_eq!(outcome, Readdressed::Written);
+    assert_eq!(
+        outcome,
+        Readdressed::Written(clef::accounts::activation::MailSent(true))
+    );
     assert_eq!(
         app.account_named("marie.blanc")
             .await

@@ -571,6 +571,53 @@ async fn a_used_link_and_a_link_replaced_by_a_newer_one_are_refused() {
     assert_eq!(used.status(), 410, "a link works once");
 }
 
+/// A mail server that cannot be reached: the first connection is saved and
+/// its page says the confirmation mail did not go (not « open the mail you
+/// just received »); asking for it again says the same, with 503, and
+/// nothing is lost.
+#[tokio::test]
+async fn a_confirmation_mail_that_does_not_go_is_told_as_such() {
+    let port = free_port();
+    let school =
+        school_with(|config| config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into()))
+            .await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    let fields = guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD);
+    let done = school
+        .submit_first_connection(&browser, &page, &fields)
+        .await;
+    assert_eq!(done.status(), 200);
+    let done = done.text().await.unwrap();
+    assert!(
+        done.contains("le mail de confirmation n'a pas pu être envoyé pour le moment")
+            && !done.contains("que vous venez de recevoir"),
+        "{done}"
+    );
+    assert_eq!(
+        school.app.account_named("marc.baillet").await.state,
+        clef::accounts::AccountState::PendingEmail,
+        "the account is saved"
+    );
+    let screen = school.unconfirmed_screen(&browser).await;
+    let csrf = input_value(&screen, "csrf").unwrap();
+    let again = browser
+        .post(school.app.url("/compte-non-confirme/renvoyer"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 503);
+    assert!(again.headers().contains_key("retry-after"));
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("pas pu être envoyé pour le moment. Redemandez-le dans quelques minutes")
+    );
+}
+
 #[tokio::test]
 async fn an_unconfirmed_guardian_corrects_the_address() {
     let school = school().await;
