@@ -45,9 +45,22 @@ async fn silently(app: &TestApp, browser: &reqwest::Client, client_id: &str) -> 
 /// Claire signed in through the third-party service, before its consent
 /// page: the app, the service, her browser and the page.
 async fn at_the_consent_page() -> (TestApp, (String, Option<String>), reqwest::Client, String) {
+    at_the_consent_page_of(|_| {}).await
+}
+
+/// [`at_the_consent_page`], the service registered as `configure` says.
+async fn at_the_consent_page_of(
+    configure: impl FnOnce(&mut clef::oidc::clients::NewClient),
+) -> (TestApp, (String, Option<String>), reqwest::Client, String) {
     let app = spawn_app().await;
     app.family().await;
-    let client = app.third_party_client().await;
+    let client = app
+        .client_with(|new| {
+            new.name = "Cahier de textes Exemple".into();
+            new.is_first_party = false;
+            configure(new);
+        })
+        .await;
     let browser = browser();
     let after_login = login_through(
         &app,
@@ -441,24 +454,11 @@ async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_pa
 /// person's language; a service that registered neither shows no such line.
 #[tokio::test]
 async fn the_consent_page_links_to_the_services_policy_and_terms() {
-    let app = spawn_app().await;
-    app.family().await;
-    let client = app
-        .client_with(|new| {
-            new.name = "Cahier de textes Exemple".into();
-            new.is_first_party = false;
-            new.policy_uri = Some("https://cahier.example/confidentialite".parse().unwrap());
-            new.tos_uri = Some("https://cahier.example/cgu".parse().unwrap());
-        })
-        .await;
-    let browser = browser();
-    let after_login = login_through(
-        &app,
-        &browser,
-        &authorize_url(&app, &client.0, WITH_CHILDREN),
-    )
+    let (app, _, browser, page) = at_the_consent_page_of(|new| {
+        new.policy_uri = Some("https://cahier.example/confidentialite".parse().unwrap());
+        new.tos_uri = Some("https://cahier.example/cgu".parse().unwrap());
+    })
     .await;
-    let page = consent_page(&app, &browser, &after_login).await;
     let links = page.replace("&#x2f;", "/");
     assert!(
         links.contains(
