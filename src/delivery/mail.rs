@@ -194,10 +194,31 @@ fn sender(config: &Config) -> anyhow::Result<Mailbox> {
         .with_context(|| format!("mail_from {:?}", config.mail_from))
 }
 
+/// The transport `url` names, or what is wrong with it in the operator's
+/// words (lettre's one message covers every case); never its value, which
+/// may hold the server's password.
 fn smtp(
     url: &secrecy::SecretString,
 ) -> anyhow::Result<lettre::transport::smtp::AsyncSmtpTransportBuilder> {
-    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret()).context("smtp_url")
+    let parsed = url::Url::parse(url.expose_secret()).map_err(|_| {
+        anyhow::anyhow!("smtp_url is not a URL (its value is not shown: it may hold a secret)")
+    })?;
+    let tls = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v);
+    match (parsed.scheme(), tls.as_deref()) {
+        ("smtp", None | Some("required" | "opportunistic")) | ("smtps", _) => {}
+        ("smtp", Some(other)) => anyhow::bail!(
+            "smtp_url: tls={other:?} is not a choice: tls=required (STARTTLS, refused without \
+             it) or tls=opportunistic; smtps:// for TLS from the start"
+        ),
+        (scheme, _) => {
+            anyhow::bail!("smtp_url: the scheme must be smtp:// or smtps://, not {scheme}://")
+        }
+    }
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+        .map_err(|e| anyhow::anyhow!("smtp_url: {}", anyhow::Error::from(e).root_cause()))
 }
 
 impl Mailer {

@@ -834,6 +834,11 @@ fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
         ("CLEF_MAIL_FROM", "not an address", "mail_from"),
         ("CLEF_SMTP_URL", "http://mail.internal", "smtp_url"),
         (
+            "CLEF_SMTP_URL",
+            "smtp://clef:hunter2@mail.internal:587?tls=bogus",
+            "tls=\"bogus\" is not a choice: tls=required",
+        ),
+        (
             "CLEF_DATABASE_URL",
             "mysql://db.internal/clef",
             "database URL",
@@ -862,6 +867,7 @@ fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
         let stderr = String::from_utf8_lossy(&refused.stderr);
         assert!(!refused.status.success(), "{variable}: {stderr}");
         assert!(stderr.contains(named), "{variable}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "never the secret: {stderr}");
     }
 }
 
