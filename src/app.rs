@@ -96,12 +96,12 @@ impl Clef {
         let db = storage::open(&storage::database_url(&config)?).await?;
         let store = match &config.redis_url {
             Some(url) => {
-                ShortLived::redis(
-                    url.expose_secret(),
-                    config.redis_cluster,
-                    &config.redis_prefix,
-                )
-                .await?
+                let target = storage::RedisTarget {
+                    url: url.expose_secret(),
+                    cluster: config.redis_cluster,
+                    ca_file: config.redis_ca_file.as_deref(),
+                };
+                ShortLived::redis(&target, &config.redis_prefix).await?
             }
             None => ShortLived::memory(),
         };

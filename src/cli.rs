@@ -586,7 +586,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::storage::connect_options(url.expose_secret())?;
             }
             if let Some(url) = &config.redis_url {
-                crate::storage::check_redis_url(url.expose_secret(), config.redis_cluster)?;
+                crate::storage::check_redis_url(&crate::storage::RedisTarget {
+                    url: url.expose_secret(),
+                    cluster: config.redis_cluster,
+                    ca_file: config.redis_ca_file.as_deref(),
+                })?;
             }
             crate::delivery::mail::check(&config)?;
             crate::delivery::sms::check(&config)?;

@@ -39,6 +39,10 @@ pub struct Config {
     pub redis_cluster: bool,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     pub redis_prefix: String,
+    /// With `rediss://` (TLS): a PEM file of the authority that signed the
+    /// Redis server's certificate, when it is not a public one (a managed
+    /// Redis's usually is: the Mozilla roots are built in).
+    pub redis_ca_file: Option<PathBuf>,
     /// Reverse proxies (addresses or CIDR ranges) whose `Forwarded` and
     /// `X-Forwarded-For` headers are believed; the client is the rightmost hop
     /// that is not one of them. Empty: the TCP peer is the client.
@@ -163,6 +167,7 @@ impl Default for Config {
             redis_url: None,
             redis_cluster: false,
             redis_prefix: "clef:".into(),
+            redis_ca_file: None,
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::XForwardedFor,
             session_ttl: 12 * 3600,

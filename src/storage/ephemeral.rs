@@ -25,12 +25,9 @@ impl ShortLived {
         Self::Memory(MemoryStore::default())
     }
 
-    /// Redis at `url`; with `cluster`, a Redis Cluster whose nodes (one is
-    /// enough: the others are discovered) `url` lists, comma-separated.
-    pub async fn redis(url: &str, cluster: bool, prefix: &str) -> anyhow::Result<Self> {
-        Ok(Self::Redis(
-            RedisStore::connect(url, cluster, prefix).await?,
-        ))
+    /// Redis at `target`, its keys under `prefix`.
+    pub async fn redis(target: &RedisTarget<'_>, prefix: &str) -> anyhow::Result<Self> {
+        Ok(Self::Redis(RedisStore::connect(target, prefix).await?))
     }
 
     /// Stores `value` under `key`, replacing what was there.
@@ -471,24 +468,74 @@ async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> redis:
         })
 }
 
-/// The Redis URL (or, for a cluster, the nodes' comma-separated URLs) read,
-/// without connecting (also `clef config check`).
-pub fn check_url(url: &str, cluster: bool) -> anyhow::Result<()> {
-    if cluster {
-        cluster_client(url)?;
+/// Where the short-lived store is: Redis at `url` (`redis://`, or
+/// `rediss://` for TLS); with `cluster`, a Redis Cluster whose nodes (one is
+/// enough: the others are discovered) `url` lists, comma-separated; with
+/// `ca_file`, the authority a TLS server's certificate is checked against
+/// (else the Mozilla roots).
+#[derive(Debug, Clone, Copy)]
+pub struct RedisTarget<'a> {
+    pub url: &'a str,
+    pub cluster: bool,
+    pub ca_file: Option<&'a std::path::Path>,
+}
+
+impl RedisTarget<'_> {
+    /// The authority to check the server's certificate against, if one is named.
+    fn certificates(&self) -> anyhow::Result<Option<redis::TlsCertificates>> {
+        let Some(file) = self.ca_file else {
+            return Ok(None);
+        };
+        let root_cert = std::fs::read(file)
+            .with_context(|| format!("reading redis_ca_file {}", file.display()))?;
+        anyhow::ensure!(
+            root_cert.starts_with(b"-----BEGIN"),
+            "redis_ca_file {}: not a PEM certificate",
+            file.display()
+        );
+        Ok(Some(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        }))
+    }
+}
+
+/// The Redis URL (or, for a cluster, the nodes' comma-separated URLs) and the
+/// CA file read, without connecting (also `clef config check`).
+pub fn check_url(target: &RedisTarget<'_>) -> anyhow::Result<()> {
+    if target.cluster {
+        cluster_client(target)?;
     } else {
-        client(url)?;
+        client(target)?;
     }
     Ok(())
 }
 
-fn client(url: &str) -> anyhow::Result<redis::Client> {
-    redis::Client::open(url).context("parsing the Redis URL")
+fn client(target: &RedisTarget<'_>) -> anyhow::Result<redis::Client> {
+    let client = match target.certificates()? {
+        Some(certificates) => redis::Client::build_with_tls(target.url, certificates),
+        None => redis::Client::open(target.url),
+    };
+    client.map_err(|e| anyhow::anyhow!("parsing the Redis URL: {}", redis_reason(&e)))
 }
 
-fn cluster_client(url: &str) -> anyhow::Result<ClusterClient> {
-    let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
-    ClusterClient::builder(nodes)
+/// What is wrong with a Redis URL, never the URL (it may hold a password).
+fn redis_reason(e: &redis::RedisError) -> String {
+    const SHAPE: &str =
+        "it must read redis://[user][:password@]host[:port][/db], or rediss://… for TLS";
+    match e.detail() {
+        Some(detail) => format!("{detail}; {SHAPE}"),
+        None => format!("{}; {SHAPE}", e.category()),
+    }
+}
+
+fn cluster_client(target: &RedisTarget<'_>) -> anyhow::Result<ClusterClient> {
+    let nodes: Vec<&str> = target.url.split(',').map(str::trim).collect();
+    let mut builder = ClusterClient::builder(nodes);
+    if let Some(certificates) = target.certificates()? {
+        builder = builder.certs(certificates);
+    }
+    builder
         .connection_timeout(CONNECT_TIMEOUT)
         .response_timeout(RESPONSE_TIMEOUT)
         // A moved slot or a failover is followed at once; an unreachable
@@ -504,14 +551,14 @@ impl RedisStore {
     /// Connects lazily: Clef starts even when Redis is down (it then reports
     /// not ready on `/readyz` and answers 503), and reconnects by itself when
     /// Redis returns, as the connection manager does after any drop.
-    async fn connect(url: &str, cluster: bool, prefix: &str) -> anyhow::Result<Self> {
-        let conn = if cluster {
-            let client = cluster_client(url)?;
+    async fn connect(target: &RedisTarget<'_>, prefix: &str) -> anyhow::Result<Self> {
+        let conn = if target.cluster {
+            let client = cluster_client(target)?;
             BoundedConnection::Cluster(
                 client.get_pending_async_connection_with_config(ClusterConfig::new()),
             )
         } else {
-            let client = client(url)?;
+            let client = client(target)?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))

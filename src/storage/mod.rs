@@ -9,7 +9,8 @@ mod unavailable;
 
 pub use breaker::{Breaker, DatabaseDown};
 pub use ephemeral::{
-    Attempt, Backoff, MemoryStore, RedisStore, ShortLived, check_url as check_redis_url,
+    Attempt, Backoff, MemoryStore, RedisStore, RedisTarget, ShortLived,
+    check_url as check_redis_url,
 };
 pub use typed::Kind;
 

@@ -674,3 +674,116 @@ async fn a_request_cut_off_gets_a_json_error_or_a_page() {
     let body: Value = too_large.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request", "{body}");
 }
+
+/// A Redis reached over TLS (`rediss://`, as managed Redis services ask),
+/// its certificate signed by an authority of the academy's own named by
+/// `redis_ca_file`: Clef serves through it; without that authority it does
+/// not trust the server, and says not ready rather than talk to it.
+#[tokio::test]
+async fn a_redis_over_tls_is_trusted_through_the_named_authority_only() {
+    if !redis_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is installed where CLEF_TEST_REDIS_URL is set");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Rectorat test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "redis.key",
+        "-out",
+        "redis.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.path().join("san"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "redis.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "redis.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san",
+    ]);
+    let port = free_port();
+    let mut process = Command::new("redis-server")
+        .current_dir(dir.path())
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--tls-cert-file",
+            "redis.crt",
+            "--tls-key-file",
+            "redis.key",
+        ])
+        .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("redis-server to listen with TLS", || async {
+        TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
+    .await;
+    let url = format!("rediss://127.0.0.1:{port}");
+    let ca = dir.path().join("ca.crt");
+    let trusted = spawn_app_with(|config| {
+        config.redis_url = Some(SecretString::from(url.clone()));
+        config.redis_ca_file = Some(ca);
+    })
+    .await;
+    assert_eq!(readyz_status(&trusted).await, 200);
+    let session = signed_in(&trusted).await;
+    assert_eq!(userinfo_status(&trusted, &session.access_token).await, 200);
+
+    let untrusting =
+        spawn_app_with(|config| config.redis_url = Some(SecretString::from(url))).await;
+    assert_eq!(
+        readyz_status(&untrusting).await,
+        503,
+        "a server the Mozilla roots do not vouch for is not talked to"
+    );
+    let _ = process.kill();
+    let _ = process.wait();
+}
