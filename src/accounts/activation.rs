@@ -291,6 +291,7 @@ pub async fn first_connection(
                 &token,
                 expires_at,
                 Confirming::Address,
+                Requester::Owner,
             )
             .await
         }
@@ -354,6 +355,7 @@ async fn send_confirmation(
     token: &str,
     expires_at: i64,
     confirming: Confirming,
+    by: Requester,
 ) -> MailSent {
     // In the mail's language when opened, whatever the browser's.
     let link = app.config.endpoint(&format!(
@@ -366,6 +368,7 @@ async fn send_confirmation(
         link,
         deadline => french_date(expires_at),
         change => confirming == Confirming::Change,
+        by_school => by == Requester::School,
     };
     match Mail::render(to, confirming.subject(), "confirm_email", context) {
         // `send` logs and counts a failure.
@@ -373,6 +376,24 @@ async fn send_confirmation(
         Err(e) => {
             tracing::error!(account = %account.id, error = %e, "confirmation mail not rendered");
             MailSent(false)
+        }
+    }
+}
+
+/// Who asked for an address: the account's owner, or their school (the
+/// back office), which the mails say rather than « you changed it ».
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requester {
+    Owner,
+    School,
+}
+
+impl Requester {
+    /// A change within a staff member's scope is the school's.
+    fn of(within: Option<&Scope>) -> Self {
+        match within {
+            Some(_) => Self::School,
+            None => Self::Owner,
         }
     }
 }
@@ -503,6 +524,7 @@ pub async fn resend_confirmation(
         &token,
         expires_at,
         confirming,
+        Requester::Owner,
     )
     .await;
     Ok(MailRequest::from(sent))
@@ -581,6 +603,7 @@ pub async fn correct_address(
         &token,
         expires_at,
         Confirming::Address,
+        Requester::of(within),
     )
     .await;
     Ok(Readdressed::Written(sent))
@@ -807,6 +830,7 @@ pub async fn propose_address(
         &token,
         expires_at,
         Confirming::Change,
+        Requester::of(within),
     )
     .await;
     // Told only at an address the account confirmed: a mistyped one is a
@@ -821,6 +845,7 @@ pub async fn propose_address(
             name => format!("{} {}", account.given_name, account.family_name),
             identifier => &account.identifier,
             new_email => new.as_str(),
+            by_school => Requester::of(within) == Requester::School,
         };
         let notice = Mail::render(
             old,

@@ -256,9 +256,13 @@ impl Action {
 pub enum Done {
     Reset,
     Closed,
+    /// The address is corrected; its confirmation link is mailed to it.
     EmailSent,
     /// The address is corrected, but its confirmation mail did not go.
     EmailNotSent,
+    /// The address of a letter's account is corrected: the first connection
+    /// will offer it, and its confirmation link go then.
+    EmailForActivation,
     Detached {
         new_identifier: String,
     },
@@ -454,8 +458,13 @@ pub async fn act(
                     }
                 }
             };
+            let activated = matches!(
+                account.state,
+                AccountState::PendingEmail | AccountState::Active
+            );
             match readdressed {
                 Readdressed::BeyondScope => return Ok(Err(Refused::SharedParent)),
+                Readdressed::Written(_) if !activated => Done::EmailForActivation,
                 Readdressed::Written(super::activation::MailSent(false)) => Done::EmailNotSent,
                 Readdressed::Written(_) => Done::EmailSent,
             }

@@ -586,7 +586,8 @@ pub async fn act(
             "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned()
         }
         Ok(Ok(Done::Closed)) => "Le compte est fermé.".to_owned(),
-        Ok(Ok(Done::EmailSent)) => "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(),
+        Ok(Ok(Done::EmailForActivation)) => "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(),
+        Ok(Ok(Done::EmailSent)) => "L'adresse est corrigée : un mail de confirmation y est envoyé ; elle vaut pour le compte dès que la personne a ouvert son lien.".to_owned(),
         Ok(Ok(Done::EmailNotSent)) => "L'adresse est corrigée, mais le mail de confirmation n'a pas pu y être envoyé pour le moment : la personne pourra le redemander en se connectant.".to_owned(),
         Ok(Ok(Done::Detached { new_identifier })) => {
             let message = format!(

@@ -650,6 +650,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "L'adresse est corrigée, mais le mail de confirmation n'a pas pu y être envoyé pour le moment : la personne pourra le redemander en se connectant." => {
             "The address is corrected, but the confirmation email could not be sent to it for now: the person can ask for it again by signing in."
         }
+        "L'adresse est corrigée : un mail de confirmation y est envoyé ; elle vaut pour le compte dès que la personne a ouvert son lien." => {
+            "The address is corrected: a confirmation email is sent to it; it counts for the account once the person has opened its link."
+        }
         "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé." => {
             "The address is corrected; a confirmation email is sent to it when the account is activated."
         }

@@ -897,7 +897,39 @@ async fn staff_address_corrections_are_held_to_the_accounts_mails_of_the_hour() 
             .await
         }
     };
-    for n in 0..5 {
+    let first = correct(0).await;
+    assert_eq!(first.status(), 200);
+    assert!(
+        first
+            .text()
+            .await
+            .unwrap()
+            .contains("elle vaut pour le compte dès que la personne a ouvert son lien"),
+        "not « when the account is activated »: it is"
+    );
+    // The mails say the school made the change: the parent did not.
+    let confirm = app.last_mail_to("claire.0@exemple.fr");
+    assert!(
+        confirm
+            .text
+            .contains("Votre établissement a modifié l'adresse mail")
+            && confirm
+                .text
+                .contains("Si vous n'avez rien demandé à votre établissement")
+            && !confirm.text.contains("Vous avez modifié"),
+        "{}",
+        confirm.text
+    );
+    let notice = app.last_mail_to("claire.martin@example.org");
+    assert!(
+        notice
+            .text
+            .contains("Votre établissement a demandé le changement")
+            && !notice.text.contains("changez votre mot de passe"),
+        "{}",
+        notice.text
+    );
+    for n in 1..5 {
         assert_eq!(correct(n).await.status(), 200, "correction {n}");
     }
     let refused = correct(5).await;
