@@ -182,11 +182,17 @@ pub async fn grant(
     tx.commit().await
 }
 
-/// What a scope gives a service, in the words a parent reads on the consent page.
-pub fn described(scope: &str) -> Option<&'static str> {
+/// What a scope gives a (third-party) service about a `kind` of account, in
+/// the words a parent or a student reads on the consent page: a pairwise
+/// `sub`, never the account's identifier.
+pub fn described(scope: &str, kind: crate::accounts::AccountKind) -> Option<&'static str> {
+    use crate::accounts::AccountKind;
     match scope {
-        "openid" => Some("votre identifiant Clef, pour vous reconnaître"),
-        "profile" => Some("vos nom et prénom (et votre date de naissance pour un élève)"),
+        "openid" => {
+            Some("un numéro qui vous désigne auprès de ce service seulement, pour vous reconnaître")
+        }
+        "profile" if kind == AccountKind::Student => Some("vos nom, prénom et date de naissance"),
+        "profile" => Some("vos nom et prénom"),
         "email" => Some("votre adresse mail"),
         "phone" => Some("votre numéro de téléphone portable"),
         "children" => Some(

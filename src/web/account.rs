@@ -93,7 +93,7 @@ async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists
                 .scopes
                 .iter()
                 .filter_map(|scope| {
-                    let text = consent::described(scope)?;
+                    let text = consent::described(scope, account.kind)?;
                     let names = match scope {
                         "children" => a.children.clone(),
                         _ => Vec::new(),

@@ -347,6 +347,7 @@ fn event_label<'a>(code: &'a str, detail: Option<&str>) -> &'a str {
             return "Adresse mail corrigée";
         }
         ("staff_action", Some("detach")) => return "Enfant détaché",
+        ("recovery_requested", Some("identifier")) => return "Demande d'identifiant oublié",
         ("staff_action", Some(d)) if d.starts_with("letters printed") => {
             return "Courrier imprimé";
         }
@@ -1246,4 +1247,21 @@ pub async fn import_progress(
         &establishment,
         context,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_label;
+
+    #[test]
+    fn an_identifier_reminder_is_not_told_as_a_password_request() {
+        assert_eq!(
+            event_label("recovery_requested", Some("identifier")),
+            "Demande d'identifiant oublié"
+        );
+        assert_eq!(
+            event_label("recovery_requested", Some("password_email")),
+            "Demande de mot de passe oublié"
+        );
+    }
 }

@@ -79,7 +79,7 @@ async fn render(
         .scopes
         .iter()
         .filter_map(|scope| {
-            let text = consent::described(scope)?;
+            let text = consent::described(scope, approval.account.kind)?;
             let names = match scope {
                 "children" => children.clone(),
                 _ => Vec::new(),

@@ -925,6 +925,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "Mot de passe modifié" => "Password changed",
         "Activation du compte" => "Account activated",
         "Demande de mot de passe oublié" => "Forgotten password request",
+        "Demande d'identifiant oublié" => "Forgotten username request",
         "Mot de passe réinitialisé" => "Password reset",
         "Regroupement de comptes" => "Accounts grouped",
         "Enfant détaché" => "Child detached",
@@ -1108,10 +1109,11 @@ fn exact(french: &str) -> Option<&'static str> {
         "Cochez « J'ai lu et j'accepte la charte » pour continuer, ou refusez." => {
             "Tick “I have read and accept the terms of use” to continue, or refuse."
         }
-        "votre identifiant Clef, pour vous reconnaître" => "your Clef username, to recognise you",
-        "vos nom et prénom (et votre date de naissance pour un élève)" => {
-            "your surname and first name (and your birth date for a student)"
+        "un numéro qui vous désigne auprès de ce service seulement, pour vous reconnaître" => {
+            "a number that stands for you with this service only, to recognise you"
         }
+        "vos nom, prénom et date de naissance" => "your surname, first name and birth date",
+        "vos nom et prénom" => "your surname and first name",
         "votre adresse mail" => "your email address",
         "la liste de vos enfants : leurs nom, prénom et date de naissance, leur établissement et leur classe" => {
             "the list of your children: their surname, first name and birth date, their school and their class"

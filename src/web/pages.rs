@@ -211,7 +211,7 @@ mod tests {
             applications => [minijinja::context! { name => "Service", client_id => "c",
                 since => "03/09/2026 à 14:05",
                 items => [minijinja::context! { text => "votre adresse mail", names => ["Zoé Martin"] }] }],
-            items => [minijinja::context! { text => "votre identifiant Clef, pour vous reconnaître", names => ["Zoé Martin"] }],
+            items => [minijinja::context! { text => "vos nom et prénom", names => ["Zoé Martin"] }],
             third_party => true,
             terms_url => "https://t.example", terms_version => "2", pending => "p",
             guardian => true, child => "Zoé", email_required => true,

@@ -85,6 +85,11 @@ async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_
         "children named in plain words"
     );
     assert!(page.contains("claire.martin"));
+    // What a third party gets, for a parent: a number of its own for them
+    // (a pairwise `sub`), not their identifier; no birth date.
+    assert!(page.contains("un numéro qui vous désigne auprès de ce service seulement"));
+    assert!(page.contains("<li>vos nom et prénom</li>"), "{page}");
+    assert!(!page.contains("identifiant Clef"));
 
     let accepted = answer_consent(&app, &browser, &page, "accept").await;
     assert_eq!(accepted.status(), 303);
