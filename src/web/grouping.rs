@@ -21,7 +21,7 @@ fn refusal(refusal: Refusal) -> (&'static str, &'static str) {
         Refusal::WrongCredentials => ("identifier", "Identifiant ou mot de passe incorrect."),
         Refusal::BirthdateNeeded => (
             "birthdate",
-            "Ce compte n'a pas encore été activé : saisissez aussi la date de naissance de l'enfant nommé sur son courrier de notification.",
+            "Ce compte n'a pas encore été activé : retapez le mot de passe provisoire de son courrier de notification et saisissez aussi la date de naissance de l'enfant qui y est nommé.",
         ),
         Refusal::WrongBirthdate => (
             "birthdate",
@@ -121,6 +121,19 @@ pub async fn propose(
         password: params.secret("password"),
         birthdate: typed.birthdate.to_owned(),
     };
+    // Not a wrong password: none (a page that asked for the birth date
+    // comes back without it, as password fields do).
+    if params.get("password").unwrap_or("").is_empty() {
+        let empty = "Le champ « mot de passe du compte » est obligatoire.";
+        return Ok(form_page(
+            &app,
+            jar,
+            &account,
+            typed,
+            Some(("identifier", empty)),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
     let origin = cookies::origin_of(&app, &jar, address, typed.other).await?;
     match grouping::propose(&app, &account, other, &origin).await {
         Ok(Ok(proposal)) => {

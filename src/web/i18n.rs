@@ -775,9 +775,10 @@ fn exact(french: &str) -> Option<&'static str> {
         "et le rattachement de l'ensemble des élèves ci-dessus au compte" => {
             "and the attachment of all the students above to the account"
         }
-        "Ce compte n'a pas encore été activé : saisissez aussi la date de naissance de l'enfant nommé sur son courrier de notification." => {
-            "This account has not been activated yet: also enter the birth date of the child named on its notification letter."
+        "Ce compte n'a pas encore été activé : retapez le mot de passe provisoire de son courrier de notification et saisissez aussi la date de naissance de l'enfant qui y est nommé." => {
+            "This account has not been activated yet: type the temporary password of its notification letter again and also enter the birth date of the child named on it."
         }
+        "Le champ « mot de passe du compte » est obligatoire." => "The “account password” field is required.",
         "Ce courrier de notification a dépassé son délai d'activation : il ne permet plus de regrouper le compte. Demandez un nouveau courrier à l'établissement." => {
             "This notification letter is past its activation deadline: it can no longer group the account. Ask the school for a new letter."
         }

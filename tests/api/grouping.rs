@@ -201,7 +201,17 @@ async fn the_seed_scenario_a_parent_groups_the_letter_account_of_a_second_child(
     let (status, page) = propose(&app, &browser, &florian_account, &florian_password, "").await;
     assert_eq!(status, 400);
     assert!(
-        page.contains("saisissez aussi la date de naissance"),
+        page.contains("retapez le mot de passe provisoire")
+            && page.contains("saisissez aussi la date de naissance"),
+        "{page}"
+    );
+    // The birth date typed, the password forgotten (its field comes back
+    // empty): told as missing, not as wrong.
+    let (status, page) = propose(&app, &browser, &florian_account, "", "12/03/2014").await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("Le champ « mot de passe du compte » est obligatoire.")
+            && !page.contains("mot de passe incorrect"),
         "{page}"
     );
     let (status, page) = propose(

@@ -77,7 +77,7 @@ const WRONG_BIRTHDATE = '13/03/2012';
 
 const WRONG_CREDENTIALS = 'Identifiant ou mot de passe incorrect.';
 const BIRTHDATE_NEEDED =
-  "Ce compte n'a pas encore été activé : saisissez aussi la date de naissance de l'enfant nommé sur son courrier de notification.";
+  "Ce compte n'a pas encore été activé : retapez le mot de passe provisoire de son courrier de notification et saisissez aussi la date de naissance de l'enfant qui y est nommé.";
 const WRONG_BIRTHDATE_ALERT = "La date de naissance ne correspond pas à celle connue de l'établissement.";
 const SUCCESS =
   "L'opération de regroupement des comptes a été effectuée avec succès. Seul le compte avec lequel vous êtes connecté reste disponible.";
