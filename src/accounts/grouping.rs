@@ -434,8 +434,10 @@ async fn group_sealed(
     tracing::info!(principal = %principal_id, closed = %other_id, moved, "accounts grouped");
     // Each trail names the other account: a school reading the closed
     // one's sees where its children went.
-    let grouped =
-        format!("principal; {closed_identifier} grouped into it ({moved} children moved)");
+    let grouped = format!(
+        "principal; {closed_identifier} grouped into it ({moved} {} moved)",
+        if moved == 1 { "child" } else { "children" }
+    );
     let closed = format!("closed; grouped into {principal_identifier}");
     for (account, detail) in [(principal_id, &grouped), (other_id, &closed)] {
         let entry = Entry::new(Event::Grouping, AuditOutcome::Ok)

@@ -482,10 +482,10 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
     y -= 13.0;
     let to = match letter.rank {
         Some(rank) => format!(
-            "À l'attention de {}, responsable légal {rank}",
-            letter.recipient
+            "À l'attention {}, responsable légal {rank}",
+            of_name(&letter.recipient)
         ),
-        None => format!("À l'attention de {}", letter.recipient),
+        None => format!("À l'attention {}", of_name(&letter.recipient)),
     };
     for line in wrap(&to, 40) {
         text(&mut ops, Helvetica, 11.0, PAGE_WIDTH / 2.0, y, &line);
@@ -618,9 +618,31 @@ pub fn pdf(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
         .save(&PdfSaveOptions::default(), &mut warnings))
 }
 
+/// « de » before a name, elided as French writes it before a vowel or a
+/// mute h: « d'Hélène Lefèvre », « d'Anne Martin », « de Marc Baillet ».
+fn of_name(name: &str) -> String {
+    let elided = name.chars().next().is_some_and(|first| {
+        let first = first.to_lowercase().next().unwrap_or(first);
+        "aàâäeéèêëiîïoôöuùûüyh".contains(first)
+    });
+    if elided {
+        format!("d'{name}")
+    } else {
+        format!("de {name}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn de_is_elided_before_a_vowel_or_a_mute_h() {
+        assert_eq!(of_name("Hélène Lefèvre"), "d'Hélène Lefèvre");
+        assert_eq!(of_name("Anne Martin"), "d'Anne Martin");
+        assert_eq!(of_name("Éric Durand"), "d'Éric Durand");
+        assert_eq!(of_name("Marc Baillet"), "de Marc Baillet");
+    }
 
     fn letter(recipient: &str, establishment: &str) -> Letter {
         Letter {

@@ -778,7 +778,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Ce compte n'a pas encore été activé : retapez le mot de passe provisoire de son courrier de notification et saisissez aussi la date de naissance de l'enfant qui y est nommé." => {
             "This account has not been activated yet: type the temporary password of its notification letter again and also enter the birth date of the child named on it."
         }
-        "Le champ « mot de passe du compte » est obligatoire." => "The “account password” field is required.",
+        "Le champ « mot de passe du compte » est obligatoire." => {
+            "The “account password” field is required."
+        }
         "Ce courrier de notification a dépassé son délai d'activation : il ne permet plus de regrouper le compte. Demandez un nouveau courrier à l'établissement." => {
             "This notification letter is past its activation deadline: it can no longer group the account. Ask the school for a new letter."
         }
