@@ -12,8 +12,9 @@ use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::delivery::{Mail, Subject};
-use crate::domain::{BirthDate, EmailAddress, Locale};
+use crate::domain::{BirthDate, EmailAddress, Locale, Problem};
 use crate::oidc::{logout, refresh};
+use crate::provisioning::csv_file::no_such_day;
 use crate::provisioning::letters::{add_months, french_date, letter_deadline};
 use crate::secret::constant_time_eq;
 
@@ -151,7 +152,14 @@ pub async fn first_connection(
     // is compared after them, counted.
     let mut problems = Vec::new();
     let birthdate = BirthDate::parse(&form.birthdate)
-        .map_err(|e| problems.push(("birthdate", e.to_string())))
+        .map_err(|e| {
+            let why = match e.problem {
+                Problem::Invalid if no_such_day(&form.birthdate) => NO_SUCH_BIRTH_DAY.to_owned(),
+                Problem::Invalid => BIRTH_DATE_SHAPE.to_owned(),
+                _ => e.to_string(),
+            };
+            problems.push(("birthdate", why));
+        })
         .ok();
     // « Mot de passe provisoire, à modifier lors de la première connexion »:
     // the paper letter must not stay a way in. Told first, whether or not
@@ -397,6 +405,11 @@ impl Requester {
         }
     }
 }
+
+/// A birth date that does not read as one, said why.
+const NO_SUCH_BIRTH_DAY: &str = "La date de naissance n'est pas valide : ce jour n'existe pas.";
+const BIRTH_DATE_SHAPE: &str =
+    "La date de naissance n'est pas valide : écrivez-la jj/mm/aaaa, par exemple 03/09/2012.";
 
 /// What a person reads when their confirmation mail did not go.
 pub const MAIL_NOT_SENT: &str = "Le mail de confirmation n'a pas pu être envoyé pour le moment. Redemandez-le dans quelques minutes ; si cela continue, signalez-le à l'établissement qui vous a remis le courrier.";

@@ -642,6 +642,12 @@ fn exact(french: &str) -> Option<&'static str> {
             "Tick the confirmation box to carry out this action."
         }
         "L'adresse mail n'est pas valide." => "The email address is not valid.",
+        "La date de naissance n'est pas valide : ce jour n'existe pas." => {
+            "The birth date is not valid: there is no such day."
+        }
+        "La date de naissance n'est pas valide : écrivez-la jj/mm/aaaa, par exemple 03/09/2012." => {
+            "The birth date is not valid: write it dd/mm/yyyy, for example 03/09/2012."
+        }
         "Action inconnue." => "Unknown action.",
         "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé." => {
             "The account is reset: a new notification letter is ready to print."

@@ -1444,6 +1444,28 @@ async fn a_first_connection_tells_every_field_to_correct_at_once() {
         school.app.account_named("marc.baillet").await.state,
         clef::accounts::AccountState::Provisional
     );
+    // A birth date that is no date says why: no such day, or how to write it.
+    for (typed, why) in [
+        ("31/02/2013", "ce jour n&#x27;existe pas"),
+        ("le 3 mars", "écrivez-la jj&#x2f;mm&#x2f;aaaa"),
+    ] {
+        let response = browser
+            .post(school.app.url("/premiere-connexion"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("birthdate", typed),
+                ("password", "Cartable2026"),
+                ("password_confirmation", "Cartable2026"),
+                ("email", "marc@example.org"),
+                ("email_confirmation", "marc@example.org"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let html = response.text().await.unwrap();
+        assert!(html.contains(why), "{typed}: {html}");
+    }
 }
 
 /// A correction of the address on the unconfirmed screen that races a click
