@@ -769,7 +769,7 @@ fn exact(french: &str) -> Option<&'static str> {
             "Only for an account not activated yet (notification letter): the birth date of the child named on the letter, as dd/mm/yyyy."
         }
         "Suivant" => "Next",
-        "Regrouper des comptes - confirmation" => "Group accounts — confirmation",
+        "Regrouper des comptes — confirmation" => "Group accounts — confirmation",
         "Élèves rattachés à votre compte :" => "Students attached to your account:",
         "Élèves rattachés au compte que vous souhaitez regrouper :" => {
             "Students attached to the account you want to group:"

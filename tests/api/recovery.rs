@@ -938,7 +938,7 @@ fn normalised(page: &str, identifier: &str) -> String {
     }
     for marker in [
         "class=\"reference\">",
-        "au numéro <span dir=\"ltr\" aria-hidden=\"true\">",
+        "au numéro <span dir=\"ltr\" aria-hidden=\"true\" class=\"nowrap\">",
     ] {
         if let Some(start) = page.find(marker).map(|i| i + marker.len()) {
             let end = start + page[start..].find('<').unwrap();

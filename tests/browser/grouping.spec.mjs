@@ -439,7 +439,7 @@ try {
     await page.keyboard.type(BIRTHDATE);
     const response = await pressing('Enter', '/compte/regroupement');
     assert.equal(response.status(), 200, 'POST /compte/regroupement with the letter and the birth date');
-    await assertPage('Regrouper des comptes - confirmation');
+    await assertPage('Regrouper des comptes — confirmation');
     assert.equal(await page.getByRole('alert').count(), 0, 'no alert');
     const mine = await listAfter(`Élèves rattachés à votre compte : ${USERNAME}`);
     assert.equal(mine.length, 2, `two children on the demo parent's side: ${JSON.stringify(mine)}`);
