@@ -434,6 +434,7 @@ pub async fn account(
                 identifier => &account.identifier, name => format!("{} {}", account.given_name, account.family_name),
                 kind => account.kind.as_str(), state => account.state.as_str(), class => &account.class_name,
                 email => &account.email, email_verified => account.email_verified_at.is_some(),
+                pending_email => &account.pending_email,
                 children, trail, id => &account.id, closed => account.state == crate::accounts::AccountState::Closed,
                 reauth => signed_in_long_ago(&app, &session),
                 provisional => account.state == crate::accounts::AccountState::Provisional,

@@ -929,6 +929,19 @@ async fn staff_address_corrections_are_held_to_the_accounts_mails_of_the_hour() 
         "{}",
         notice.text
     );
+    // The account's page shows the address awaiting its confirmation.
+    let page = page_text(
+        &academy,
+        &app.url(&format!(
+            "/etablissement/{}/compte/{}",
+            college.uai, claire.id
+        )),
+    )
+    .await;
+    assert!(
+        page.contains("Nouvelle adresse en attente de validation</dt><dd>claire.0@exemple.fr"),
+        "{page}"
+    );
     for n in 1..5 {
         assert_eq!(correct(n).await.status(), 200, "correction {n}");
     }
