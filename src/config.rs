@@ -335,12 +335,13 @@ pub fn unknown_variables(env: impl IntoIterator<Item = (String, String)>) -> Vec
     let mut unknown: Vec<String> = env
         .into_iter()
         .map(|(key, _)| key)
-        .filter(|key| key.starts_with("CLEF_"))
         .filter(|key| !OTHER_VARIABLES.contains(&key.as_str()))
         .filter(|key| !OTHER_PREFIXES.iter().any(|p| key.starts_with(p)))
-        .filter(|key| !names.contains(&key["CLEF_".len()..].to_ascii_lowercase().as_str()))
-        .map(|key| {
-            let typed = key["CLEF_".len()..].to_ascii_lowercase();
+        .filter_map(|key| {
+            let typed = key.strip_prefix("CLEF_")?.to_ascii_lowercase();
+            (!names.contains(&typed.as_str())).then_some((key, typed))
+        })
+        .map(|(key, typed)| {
             let likely = names
                 .iter()
                 .map(|name| (strsim::damerau_levenshtein(&typed, name), name))

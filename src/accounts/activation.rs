@@ -14,7 +14,6 @@ use crate::app::Clef;
 use crate::delivery::{Mail, Subject};
 use crate::domain::{BirthDate, EmailAddress, Locale, Problem};
 use crate::oidc::{logout, refresh};
-use crate::provisioning::csv_file::no_such_day;
 use crate::provisioning::letters::{add_months, french_date, letter_deadline};
 use crate::secret::constant_time_eq;
 
@@ -154,7 +153,9 @@ pub async fn first_connection(
     let birthdate = BirthDate::parse(&form.birthdate)
         .map_err(|e| {
             let why = match e.problem {
-                Problem::Invalid if no_such_day(&form.birthdate) => NO_SUCH_BIRTH_DAY.to_owned(),
+                Problem::Invalid if BirthDate::no_such_day(&form.birthdate) => {
+                    NO_SUCH_BIRTH_DAY.to_owned()
+                }
                 Problem::Invalid => BIRTH_DATE_SHAPE.to_owned(),
                 _ => e.to_string(),
             };
@@ -215,23 +216,24 @@ pub async fn first_connection(
     // counted like login attempts, on the same counters, before the check.
     // And on a count of their own, which a new sign-in with the letter does
     // not clear: once it is spent, its wait (up to a day) is the one told.
+    let now_ms = app.now_ms();
     if let Some(retry_after) = app
         .throttle
-        .birth_dates_held_back(&account.identifier, app.now_ms())
+        .birth_dates_held_back(&account.identifier, now_ms)
         .await?
     {
         return Err(ActivationError::TooManyAttempts { retry_after });
     }
     let gate = app
         .throttle
-        .enter(&account.identifier, origin, app.now_ms())
+        .enter(&account.identifier, origin, now_ms)
         .await?;
     if let Gate::Closed { retry_after } = gate {
         return Err(ActivationError::TooManyAttempts { retry_after });
     }
     let gate = app
         .throttle
-        .enter_birth_date(&account.identifier, app.now_ms())
+        .enter_birth_date(&account.identifier, now_ms)
         .await?;
     if let Gate::Closed { retry_after } = gate {
         return Err(ActivationError::TooManyAttempts { retry_after });

@@ -422,19 +422,24 @@ pub async fn act(
             let locale = super::store::locale_of(&app.db, &account.id).await?;
             // The scope is asked again inside each change's transaction (see
             // `Readdressed::BeyondScope`): the check above may predate a grouping.
-            use super::activation::{Readdressed, correct_address, propose_address};
+            use super::activation::{MailSent, Readdressed, correct_address, propose_address};
             let within = Some(&actor_scope);
-            let readdressed = match account.state {
-                AccountState::PendingEmail => {
+            let mailed = |readdressed| match readdressed {
+                Readdressed::BeyondScope => None,
+                Readdressed::Written(MailSent(true)) => Some(Done::EmailSent),
+                Readdressed::Written(MailSent(false)) => Some(Done::EmailNotSent),
+            };
+            let done = match account.state {
+                AccountState::PendingEmail => mailed(
                     locale
                         .scope(correct_address(app, account, email, None, within))
-                        .await?
-                }
-                AccountState::Active => {
+                        .await?,
+                ),
+                AccountState::Active => mailed(
                     locale
                         .scope(propose_address(app, account, email, within))
-                        .await?
-                }
+                        .await?,
+                ),
                 // Not activated yet: the first connection will ask for it
                 // (one made meanwhile chose its own address: left alone).
                 _ => {
@@ -451,22 +456,16 @@ pub async fn act(
                     .rows_affected();
                     anyhow::ensure!(corrected == 1, "the account was activated meanwhile");
                     if beyond_scope(&mut *tx, &actor_scope, &account.id).await? {
-                        Readdressed::BeyondScope
+                        None
                     } else {
                         tx.commit().await?;
-                        Readdressed::Written(super::activation::MailSent(true))
+                        Some(Done::EmailForActivation)
                     }
                 }
             };
-            let activated = matches!(
-                account.state,
-                AccountState::PendingEmail | AccountState::Active
-            );
-            match readdressed {
-                Readdressed::BeyondScope => return Ok(Err(Refused::SharedParent)),
-                Readdressed::Written(_) if !activated => Done::EmailForActivation,
-                Readdressed::Written(super::activation::MailSent(false)) => Done::EmailNotSent,
-                Readdressed::Written(_) => Done::EmailSent,
+            match done {
+                Some(done) => done,
+                None => return Ok(Err(Refused::SharedParent)),
             }
         }
         Action::Detach { student_id } => {

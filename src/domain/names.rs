@@ -196,6 +196,19 @@ impl BirthDate {
             .map_err(|_| invalid())
     }
 
+    /// Whether `raw`, written as dates are (`31/02/2013`, `2013-02-31`), is
+    /// refused because its month has no such day (said so, rather than how
+    /// to write a date).
+    pub fn no_such_day(raw: &str) -> bool {
+        let parts: Vec<&str> = raw.split(['/', '-']).collect();
+        let numbers: Option<Vec<u16>> = parts.iter().map(|p| p.parse().ok()).collect();
+        matches!(
+            (parts.as_slice(), numbers.as_deref()),
+            ([_, _, year], Some(&[day, month, _])) | ([year, _, _], Some(&[_, month, day]))
+                if year.len() == 4 && (1..=12).contains(&month) && (29..=31).contains(&day)
+        )
+    }
+
     /// Whether the date is after the day of `now` (Unix seconds, UTC).
     pub fn is_after_the_day_of(&self, now: i64) -> bool {
         time::OffsetDateTime::from_unix_timestamp(now).is_ok_and(|now| self.0 > now.date())

@@ -1112,23 +1112,11 @@ const DATE_HINT: &str = "écrivez la date jj/mm/aaaa";
 /// What is wrong in a birth date that does not parse: a day its month does
 /// not have (31/02), or its shape.
 fn date_hint(date: &str) -> &'static str {
-    if no_such_day(date) {
+    if crate::domain::BirthDate::no_such_day(date) {
         NO_SUCH_DAY
     } else {
         DATE_HINT
     }
-}
-
-/// A date written as dates are (`31/02/2013`, `2013-02-31`) that does not
-/// parse: its month has no such day.
-pub(crate) fn no_such_day(date: &str) -> bool {
-    let parts: Vec<&str> = date.split(['/', '-']).collect();
-    let numbers: Option<Vec<u16>> = parts.iter().map(|p| p.parse().ok()).collect();
-    matches!(
-        (parts.as_slice(), numbers.as_deref()),
-        ([_, _, year], Some(&[day, month, _])) | ([year, _, _], Some(&[_, month, day]))
-            if year.len() == 4 && (1..=12).contains(&month) && (29..=31).contains(&day)
-    )
 }
 
 /// `6.12E+08`, `6,12E+8`: a number as a spreadsheet shows it in scientific notation.

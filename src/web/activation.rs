@@ -10,7 +10,7 @@ use super::account::Refusal;
 use super::error::WebError;
 use super::extract::{CheckedForm, ClientAddress, Device, Query};
 use super::interaction::{self, Interaction, Purpose};
-use super::login::{open_session, sign_in, step_expired, too_many_mails};
+use super::login::{open_session, sign_in, step_expired};
 use super::{AppState, cookies, pages};
 use crate::accounts::activation::{
     self, ActivationError, FirstConnection, MailRequest, MailSent, ProfileError,
@@ -359,45 +359,24 @@ pub async fn unconfirmed_resend(
     let return_to = return_to(&app, interaction.pending_id.as_deref()).await?;
     let sent = activation::resend_confirmation(&app, &account, return_to.as_deref()).await?;
     let notice = "Un nouveau mail de confirmation vient d'être envoyé. Seul le lien de ce dernier mail fonctionne.";
-    Ok(mail_requested(&app, jar, &account, sent, notice))
+    mail_requested(&app, jar, &account, sent, notice)
 }
 
-/// The unconfirmed page after a confirmation mail was asked for.
+/// The unconfirmed page after a confirmation mail was asked for; a mail
+/// held back or not sent is told as « Mon compte » tells it (`Refusal`).
 fn mail_requested(
     app: &Clef,
     jar: CookieJar,
     account: &Account,
     request: MailRequest,
     notice: &str,
-) -> Response {
-    match request {
-        MailRequest::TooMany { retry_after } => {
-            let page = unconfirmed(
-                app,
-                jar,
-                account,
-                None,
-                Some(&too_many_mails(retry_after)),
-                Correction::default(),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-            pages::retry_after(page, retry_after)
-        }
-        MailRequest::NotSent => {
-            let page = unconfirmed(
-                app,
-                jar,
-                account,
-                None,
-                Some(activation::MAIL_NOT_SENT),
-                Correction::default(),
-                StatusCode::SERVICE_UNAVAILABLE,
-            );
-            pages::retry_after(page, 60)
-        }
+) -> Result<Response, WebError> {
+    let refused = match request {
+        MailRequest::TooMany { retry_after } => ProfileError::TooManyMails { retry_after },
+        MailRequest::NotSent => ProfileError::MailNotSent,
         MailRequest::Sent | MailRequest::AlreadyConfirmed => {
             let correction = Correction::default();
-            unconfirmed(
+            return Ok(unconfirmed(
                 app,
                 jar,
                 account,
@@ -405,9 +384,20 @@ fn mail_requested(
                 None,
                 correction,
                 StatusCode::OK,
-            )
+            ));
         }
-    }
+    };
+    let refused = Refusal::of(refused)?;
+    let page = unconfirmed(
+        app,
+        jar,
+        account,
+        None,
+        Some(&refused.message),
+        Correction::default(),
+        refused.status,
+    );
+    Ok(refused.answer(page))
 }
 
 /// `POST /compte-non-confirme/corriger`.
@@ -486,7 +476,7 @@ pub async fn unconfirmed_correct(
         .await?
         .ok_or_else(step_expired)?;
     let notice = "L'adresse a été corrigée et un mail de confirmation y a été envoyé.";
-    Ok(mail_requested(&app, jar, &account, sent, notice))
+    mail_requested(&app, jar, &account, sent, notice)
 }
 
 fn link_problem(problem: TokenProblem) -> WebError {

@@ -1449,19 +1449,10 @@ async fn a_first_connection_tells_every_field_to_correct_at_once() {
         ("31/02/2013", "ce jour n&#x27;existe pas"),
         ("le 3 mars", "écrivez-la jj&#x2f;mm&#x2f;aaaa"),
     ] {
-        let response = browser
-            .post(school.app.url("/premiere-connexion"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("birthdate", typed),
-                ("password", "Cartable2026"),
-                ("password_confirmation", "Cartable2026"),
-                ("email", "marc@example.org"),
-                ("email_confirmation", "marc@example.org"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let fields = guardian_fields(typed, NEW_PASSWORD, NEW_PASSWORD);
+        let response = school
+            .submit_first_connection(&browser, &page, &fields)
+            .await;
         assert_eq!(response.status(), 400);
         let html = response.text().await.unwrap();
         assert!(html.contains(why), "{typed}: {html}");
