@@ -859,7 +859,9 @@ pub async fn propose_address(
         let context = minijinja::context! {
             name => format!("{} {}", account.given_name, account.family_name),
             identifier => &account.identifier,
-            new_email => new.as_str(),
+            // Masked: the old mailbox may be read by someone the owner left,
+            // and the new address may be mistyped, a stranger's.
+            new_email => crate::delivery::mail::mask(new.as_str()),
             by_school => Requester::of(within) == Requester::School,
         };
         let notice = Mail::render(

@@ -111,7 +111,7 @@ pub fn signing_header(assertion: &str) -> Result<(String, Option<String>), OAuth
         .get("alg")
         .and_then(Value::as_str)
         .filter(|alg| ALGS.contains(alg))
-        .ok_or_else(|| refused("alg must be RS256, ES256 or EdDSA"))?
+        .ok_or_else(|| refused("alg must be RS256, ES256, EdDSA or Ed25519"))?
         .to_owned();
     let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
     Ok((alg, kid))

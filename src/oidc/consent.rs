@@ -198,7 +198,9 @@ pub fn described(scope: &str, kind: crate::accounts::AccountKind) -> Option<&'st
         "children" => Some(
             "la liste de vos enfants : leurs nom, prénom et date de naissance, leur établissement et leur classe",
         ),
-        "school" => Some("votre établissement et votre classe"),
+        // A student's own; a parent's children come with `children`.
+        "school" if kind == AccountKind::Student => Some("votre établissement et votre classe"),
+        "school" => None,
         "offline_access" => Some(
             "garder l'accès à ces informations quand vous n'êtes pas connecté(e), jusqu'à ce que vous le retiriez",
         ),
@@ -323,4 +325,31 @@ pub async fn withdraw(app: &Clef, account_id: &str, client_id: &str) -> anyhow::
     super::refresh::revoke_families_of(&mut *tx, account_id, client_id, now).await?;
     tx.commit().await?;
     Ok(deleted > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::AccountKind;
+
+    /// The consent page names what the service will receive and nothing
+    /// else: a parent gets no birth date of their own and no school (their
+    /// children's come with `children`).
+    #[test]
+    fn a_scope_is_described_as_the_account_kind_receives_it() {
+        assert_eq!(
+            described("school", AccountKind::Student),
+            Some("votre établissement et votre classe")
+        );
+        assert_eq!(described("school", AccountKind::Guardian), None);
+        assert_eq!(
+            described("profile", AccountKind::Guardian),
+            Some("vos nom et prénom")
+        );
+        assert!(
+            described("profile", AccountKind::Student)
+                .is_some_and(|text| text.contains("date de naissance"))
+        );
+        assert_eq!(described("unknown", AccountKind::Student), None);
+    }
 }

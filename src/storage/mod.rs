@@ -375,8 +375,36 @@ fn database_shown(url: &str) -> String {
 /// Opens the pool and applies pending migrations.
 pub async fn open(url: &str) -> anyhow::Result<Db> {
     let pool = connect(url).await?;
-    migrator().run(&pool).await.context("applying migrations")?;
+    migrate(url).await?;
     Ok(pool)
+}
+
+/// Applies pending migrations on a connection of their own. Instances that
+/// start together wait for the first one's migrations behind PostgreSQL's
+/// advisory lock; sqlx would log each of those waits, and each long
+/// migration, as a slow statement (a warning carrying the migration's whole
+/// SQL), so this connection logs none.
+async fn migrate(url: &str) -> anyhow::Result<()> {
+    use sqlx::{ConnectOptions, Connection};
+    let options =
+        connect_options(url)?.log_slow_statements(log::LevelFilter::Off, Duration::from_secs(1));
+    let mut connection = sqlx::AnyConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("connecting to the database at {}", database_shown(url)))?;
+    let migrator = migrator();
+    let started = std::time::Instant::now();
+    migrator
+        .run(&mut connection)
+        .await
+        .context("applying migrations")?;
+    let _ = connection.close().await;
+    let last = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    tracing::debug!(
+        schema = last,
+        seconds = started.elapsed().as_secs_f32(),
+        "database schema up to date"
+    );
+    Ok(())
 }
 
 /// Maps a unique-constraint violation by name to `Some(name)`, so callers turn

@@ -1428,7 +1428,8 @@ async fn a_first_connection_tells_every_field_to_correct_at_once() {
         !input("birthdate").contains("aria-invalid"),
         "the birth date is not tried"
     );
-    // Mistyped confirmations are told with the rest, not after them.
+    // Mistyped confirmations are told with the rest, not after them: each in the list
+    // above the form, a link to its field, and again beside the field.
     for field in [
         "password",
         "password_confirmation",
@@ -1436,10 +1437,25 @@ async fn a_first_connection_tells_every_field_to_correct_at_once() {
         "email_confirmation",
     ] {
         assert!(
-            html.contains(&format!(r#"<li id="erreur-{field}">"#)),
+            html.contains(&format!(r##"<li><a href="#{field}">"##)),
             "{field}: {html}"
         );
+        let beside = format!(r#"<p class="field-error" id="erreur-{field}">"#);
+        let (_, after) = html.split_once(&beside).expect(&beside);
+        let next_input = after.split("<input").nth(1).unwrap();
+        assert!(
+            next_input.starts_with(&format!(
+                r#" type="{}" id="{field}""#,
+                if field.starts_with("email") {
+                    "email"
+                } else {
+                    "password"
+                }
+            )),
+            "{field}: its message comes just before it: {next_input}"
+        );
     }
+    assert!(!html.contains(r#"id="erreur-birthdate""#), "{html}");
     assert_eq!(
         school.app.account_named("marc.baillet").await.state,
         clef::accounts::AccountState::Provisional
