@@ -119,6 +119,10 @@ pub struct Config {
     pub registration_open: bool,
     /// Audit events are kept this many days.
     pub audit_retention_days: i64,
+    /// A closed account (grouped into another, closed by the school, a
+    /// letter's expired after use) keeps its credentials and contact details
+    /// this many days, then loses them (see `accounts::retention`).
+    pub closed_account_retention_days: i64,
     /// The time zone dates are shown in on the pages (IANA name: an overseas
     /// académie's own, `America/Cayenne`, `Indian/Reunion`…).
     pub time_zone: String,
@@ -201,6 +205,7 @@ impl Default for Config {
             sms_daily_limit: 1000,
             registration_open: false,
             audit_retention_days: 365,
+            closed_account_retention_days: 365,
             time_zone: "Europe/Paris".into(),
             client_assertion_audience: AssertionAudience::Issuer,
         }
@@ -578,6 +583,9 @@ impl Config {
         }
         if !(1..=3650).contains(&self.audit_retention_days) {
             bail!("audit_retention_days is between 1 and 3650");
+        }
+        if !(1..=3650).contains(&self.closed_account_retention_days) {
+            bail!("closed_account_retention_days is between 1 and 3650");
         }
         if jiff::tz::TimeZone::get(&self.time_zone).is_err() {
             bail!(

@@ -8,6 +8,7 @@ mod password;
 pub mod policy;
 pub mod reads;
 pub mod recovery;
+pub mod retention;
 pub mod staff;
 pub mod store;
 pub mod throttle;

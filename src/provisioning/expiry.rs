@@ -108,12 +108,15 @@ pub struct Hourly {
     pub expiry: ExpiryReport,
     pub purged: crate::oidc::housekeeping::Purged,
     pub audit_events: u64,
+    /// Closed accounts whose credentials and contact details were erased.
+    pub closed_erased: u64,
     /// The parts that failed (and were logged), to be retried in an hour.
     pub failed: Vec<&'static str>,
 }
 
 /// One run of the hourly housekeeping: letters past their validity, the
-/// protocol's leftovers, audit events past their retention. Each part is its
+/// protocol's leftovers, audit events past their retention, closed accounts
+/// past theirs. Each part is its
 /// own transaction and safe on several instances at once; a part that fails
 /// is logged and the others still run.
 pub async fn hourly(app: &Clef) -> Hourly {
@@ -151,6 +154,19 @@ pub async fn hourly(app: &Clef) -> Hourly {
         Err(e) => {
             tracing::error!(error = %e, "audit purge failed; retrying in an hour");
             done.failed.push("audit");
+        }
+    }
+    let closed_before = app.now() - app.config.closed_account_retention_days * 24 * 3600;
+    match crate::accounts::retention::erase_closed(&app.db, closed_before).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(accounts = n, "closed accounts past their retention erased");
+            }
+            done.closed_erased = n;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "erasure of closed accounts failed; retrying in an hour");
+            done.failed.push("retention");
         }
     }
     done

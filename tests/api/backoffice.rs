@@ -1869,3 +1869,151 @@ async fn a_parent_the_school_closed_is_not_created_again_by_the_next_import() {
         "no letter for her"
     );
 }
+
+/// Storage limitation (RGPD art. 5(1)(e)): a closed account keeps its
+/// credentials and contact details `closed_account_retention_days`, then
+/// loses them, while its row still holds the closure against the school's
+/// next files; an address change never confirmed, and the mail links, go
+/// once they can no longer serve.
+#[tokio::test]
+async fn closed_accounts_and_dead_mail_links_lose_what_reaches_the_person() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let hash = app
+        .app
+        .passwords
+        .hash(&secrecy::SecretString::from(PASSWORD.to_owned()))
+        .await
+        .unwrap();
+    // Marie and Luc activated their accounts, with a phone.
+    for parent in ["marie.blanc", "luc.colin"] {
+        sqlx::query(
+            "UPDATE accounts SET state = 'active', password_hash = $1, email_verified_at = 1, \
+             provisional_password = NULL, phone = '+33612345678' WHERE identifier = $2",
+        )
+        .bind(&hash)
+        .bind(parent)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    }
+    let marie = app.account_named("marie.blanc").await;
+    let bruno = app.account_named("bruno.blanc").await;
+    let luc = app.account_named("luc.colin").await;
+    // The school closes Marie's account and her son's (he left), and
+    // corrects Luc's address, which Luc never confirms.
+    for id in [&marie.id, &bruno.id] {
+        let closed = act(
+            app,
+            &staff_a,
+            SCHOOL_A,
+            id,
+            &[("action", "close"), ("confirm", "1")],
+        )
+        .await;
+        assert_eq!(closed.status(), 200);
+    }
+    let corrected = act(
+        app,
+        &staff_a,
+        SCHOOL_A,
+        &luc.id,
+        &[
+            ("action", "email"),
+            ("email", "luc.c@exemple.fr"),
+            ("confirm", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(corrected.status(), 200);
+    assert_eq!(
+        app.account_named("luc.colin")
+            .await
+            .pending_email
+            .as_deref(),
+        Some("luc.c@exemple.fr")
+    );
+    let links_of = |id: String| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM action_tokens WHERE account_id = $1")
+            .bind(id)
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(links_of(luc.id.clone()).await, 1);
+
+    let day = 24 * 3600;
+    // Within the link's three months, and within the year, nothing goes.
+    app.clock.advance(80 * day);
+    let hourly = clef::provisioning::expiry::hourly(&app.app).await;
+    assert!(hourly.failed.is_empty(), "{:?}", hourly.failed);
+    assert_eq!(hourly.closed_erased, 0);
+    assert_eq!(hourly.purged.pending_addresses, 0);
+    let kept = app.account_named("marie.blanc").await;
+    assert!(kept.email.is_some() && kept.phone.is_some() && kept.password_hash.is_some());
+
+    // The link expired: the address it was for goes; the link itself a
+    // month later.
+    app.clock.advance(15 * day);
+    let hourly = clef::provisioning::expiry::hourly(&app.app).await;
+    assert_eq!(hourly.purged.pending_addresses, 1);
+    let luc_now = app.account_named("luc.colin").await;
+    assert_eq!(luc_now.pending_email, None);
+    assert_eq!(luc_now.email.as_deref(), Some("luc.colin@example.org"));
+    assert_eq!(links_of(luc.id.clone()).await, 1);
+    app.clock.advance(31 * day);
+    let hourly = clef::provisioning::expiry::hourly(&app.app).await;
+    assert_eq!(hourly.purged.mail_links, 1);
+    assert_eq!(links_of(luc.id.clone()).await, 0);
+
+    // A year after the closure: Marie's and Bruno's accounts lose their
+    // credentials, addresses, phone and birth date; their rows stay.
+    app.clock.advance(240 * day);
+    let hourly = clef::provisioning::expiry::hourly(&app.app).await;
+    assert_eq!(hourly.closed_erased, 2, "{hourly:?}");
+    let marie = app.account_named("marie.blanc").await;
+    assert_eq!(marie.state, clef::accounts::AccountState::Closed);
+    assert_eq!(
+        (&marie.email, &marie.phone, &marie.password_hash),
+        (&None, &None, &None)
+    );
+    assert_eq!(
+        marie.family_name, "Blanc",
+        "the name the files are compared with"
+    );
+    let bruno = app.account_named("bruno.blanc").await;
+    assert_eq!(
+        (bruno.birthdate.as_deref(), bruno.email.as_deref()),
+        (None, None)
+    );
+    assert_eq!(
+        clef::provisioning::expiry::hourly(&app.app)
+            .await
+            .closed_erased,
+        0,
+        "nothing left to erase"
+    );
+    // Marie's password no longer opens anything, not even the closed
+    // account's explanation.
+    let browser = browser();
+    let page = page_text(&browser, &app.url("/login")).await;
+    let refused = submit_login(app, &browser, &page, "marie.blanc", PASSWORD).await;
+    assert_eq!(refused.status(), 401);
+    // The school's file still meets the closure: Bruno's row is left out,
+    // no account of the Blancs is made again (the letters that expired
+    // meanwhile are printed anew).
+    let blancs = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM accounts WHERE family_name = 'Blanc'")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(blancs().await, 2);
+    let report = app.import(SCHOOL_A, CSV_A.as_bytes()).await.unwrap();
+    assert!(
+        format!("{report:?}").contains("Blanc a un compte fermé par l'établissement"),
+        "{report:?}"
+    );
+    assert_eq!(blancs().await, 2);
+}

@@ -1,0 +1,47 @@
+//! Storage limitation for closed accounts (RGPD art. 5(1)(e)). An account is
+//! closed when it is grouped into another, closed by its school (a pupil who
+//! left, a parent the school detached), or when its letter expired after
+//! use. Its row stays: its identifier stays taken, the school's next files
+//! are compared with it (a pupil's number or a parent's name the school
+//! closed is not created again), an old identifier grouped into another
+//! still finds its way. What reaches or authenticates the person goes once
+//! the account has been closed `closed_account_retention_days`: password
+//! hash, addresses (confirmed and pending), phone, a pupil's birth date, the
+//! times of the last sign-ins, the services it allowed, and its mail links.
+//! Safe to run twice, or on two instances at once.
+
+use crate::storage::Db;
+
+/// Closed accounts still holding something to erase, closed before `$1`.
+const DUE: &str = "state = 'closed' AND COALESCE(closed_by_school_at, updated_at) < $1 \
+     AND (password_hash IS NOT NULL OR email IS NOT NULL OR pending_email IS NOT NULL \
+     OR phone IS NOT NULL OR birthdate IS NOT NULL OR last_login_at IS NOT NULL \
+     OR previous_login_at IS NOT NULL OR provisional_password IS NOT NULL)";
+
+/// Erases what the accounts closed before `closed_before` (seconds) still
+/// hold of their person; returns how many accounts it erased.
+pub async fn erase_closed(db: &Db, closed_before: i64) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    for dependent in [
+        "DELETE FROM action_tokens WHERE account_id IN (SELECT id FROM accounts WHERE {DUE})",
+        "DELETE FROM consent_children WHERE account_id IN (SELECT id FROM accounts WHERE {DUE}) \
+         OR child_id IN (SELECT id FROM accounts WHERE {DUE})",
+        "DELETE FROM consents WHERE account_id IN (SELECT id FROM accounts WHERE {DUE})",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(dependent.replace("{DUE}", DUE)))
+            .bind(closed_before)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let erased = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE accounts SET password_hash = NULL, email = NULL, email_verified_at = NULL, \
+         pending_email = NULL, phone = NULL, birthdate = NULL, last_login_at = NULL, \
+         previous_login_at = NULL, provisional_password = NULL WHERE {DUE}"
+    )))
+    .bind(closed_before)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(erased)
+}
