@@ -16,6 +16,7 @@ use crate::accounts::activation::{self, MailRequest, ProfileError};
 use crate::accounts::{Account, AccountKind, Child, store};
 use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
+use crate::domain::BirthDate;
 use crate::oidc::{clients, consent, logout, session};
 
 /// A moment as the pages show it, in the académie's time zone (`time_zone`).
@@ -55,6 +56,7 @@ pub(super) fn child_view(child: &Child) -> minijinja::Value {
         name => format!("{} {}", child.given_name, child.family_name),
         establishment => child.establishment.as_ref().map(|e| format!("{} ({})", e.name, e.uai)),
         class => &child.class_name,
+        birthdate => child.birthdate.as_deref().and_then(|iso| BirthDate::parse(iso).ok()).map(|d| d.french()),
         rank => child.rank,
         portal => child.establishment.as_ref().and_then(|e| e.portal_url.as_deref()),
     }
@@ -153,6 +155,7 @@ fn render(
             email => &account.email,
             email_verified => account.email_verified_at.is_some(),
             pending_email => &account.pending_email,
+            phone => account.phone.as_deref().map(phone_shown),
             last_login => account.previous_login_at.map(|at| datetime(app, at)),
             rule => activation::password_rule(app).describe(),
             sessions => lists.sessions,
@@ -162,6 +165,23 @@ fn render(
             can_resend, csrf, notice, error, section, entered_email, entered_confirmation,
         }
     })
+}
+
+/// A phone as kept (E.164) the way it is read aloud: `+33612345678` →
+/// `+33 6 12 34 56 78`; another country's as kept.
+fn phone_shown(e164: &str) -> String {
+    match e164.strip_prefix("+33") {
+        Some(national) if national.len() == 9 && national.bytes().all(|b| b.is_ascii_digit()) => {
+            let (first, rest) = national.split_at(1);
+            let pairs: Vec<&str> = rest
+                .as_bytes()
+                .chunks(2)
+                .map(|p| std::str::from_utf8(p).unwrap_or(""))
+                .collect();
+            format!("+33 {first} {}", pairs.join(" "))
+        }
+        _ => e164.to_owned(),
+    }
 }
 
 /// `GET /compte`. A guardian's children are listed each with their

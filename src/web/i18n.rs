@@ -1041,6 +1041,11 @@ fn exact(french: &str) -> Option<&'static str> {
         "aucune" => "none",
         "aucune avant celle-ci" => "none before this one",
         "Nouvelle adresse en attente de validation" => "New address waiting for validation",
+        "Téléphone portable" => "Mobile phone",
+        "Celui que vous avez donné à l'établissement : il reçoit le code par SMS si vous oubliez votre mot de passe. Pour le changer, adressez-vous à l'établissement." => {
+            "The one you gave the school: it receives the code by SMS if you forget your password. To change it, contact the school."
+        }
+        "Né(e) le" => "Born on",
         "Dernière connexion" => "Last sign-in",
         "Renvoyer un email de validation" => "Resend a validation email",
         "Changer de mot de passe" => "Change password",

@@ -622,8 +622,20 @@ async fn a_guardian_finds_each_childs_services_beside_the_child() {
         .execute(&app.app.db)
         .await
         .unwrap();
+    sqlx::query("UPDATE accounts SET phone = '+33612345678' WHERE identifier = 'claire.martin'")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
     let browser = signed_in(&app, "claire.martin", PASSWORD).await;
     let page = page_text(&browser, &app.url("/compte")).await;
+    // What services may receive about her is on her page: her phone, which
+    // she cannot change here, and her children's birth dates.
+    assert!(
+        page.contains(
+            "<dt>Téléphone portable</dt><dd><span class=\"nowrap\">+33 6 12 34 56 78</span>"
+        ),
+        "{page}"
+    );
     // Each child once, with its own establishment's services.
     let item = |name: &str| {
         let start = page.find(&format!("<h3>{name}</h3>")).expect(name);
@@ -634,6 +646,8 @@ async fn a_guardian_finds_each_childs_services_beside_the_child() {
     assert_eq!(page.matches("<h3>Hugo Martin</h3>").count(), 1, "{page}");
     assert!(!lea.contains("<a "), "no portal for Léa's school: {lea}");
     assert!(hugo.contains("Lycée Albert Châtelet"), "{hugo}");
+    assert!(hugo.contains("Né(e) le 03&#x2f;02&#x2f;2009"), "{hugo}");
+    assert!(lea.contains("Né(e) le 14&#x2f;05&#x2f;2013"), "{lea}");
     assert!(
         hugo.replace("&#x2f;", "/").contains(
             "<a href=\"https://ent.lycee-chatelet.example\">Accéder aux services de l'établissement\
