@@ -2161,3 +2161,70 @@ async fn a_self_registered_client_cannot_make_clef_reach_internal_addresses() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(connections.load(Ordering::SeqCst), 0, "never connected to");
 }
+
+/// An academy service that signs its requests with its own keys registers
+/// through `/register` (keys and algorithms are registration metadata), then
+/// the operator makes it first-party (`clef client update --first-party
+/// true`): no consent page from then on, its keys still authenticate it, and
+/// its people keep the pairwise subjects it already saw.
+#[tokio::test]
+async fn a_registered_key_signing_service_made_first_party_keeps_its_keys_and_subjects() {
+    let app = spawn_app().await;
+    app.family().await;
+    let key = ClientKey::es256("k1");
+    let registered = register(
+        &app,
+        json!({
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "id_token_signed_response_alg": "ES256",
+            "jwks": jwks(&[&key]),
+        }),
+    )
+    .await;
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    let sign_in = |browser: reqwest::Client| {
+        let (app, id, key) = (&app, id.clone(), &key);
+        async move {
+            let code = code_for(app, &browser, &authorize_url(app, &id, &[])).await;
+            let tokens =
+                exchange_with_assertion(app, &code, &key.sign(&assertion_claims(app, &id))).await;
+            let (status, tokens) = status_and_json(tokens).await;
+            assert_eq!(status, 200, "{tokens}");
+            jwt_claims(tokens["id_token"].as_str().unwrap())
+        }
+    };
+    let before = sign_in(browser()).await;
+
+    clef::oidc::clients::update(
+        &app.app.db,
+        &id,
+        clef::oidc::clients::ClientChanges {
+            is_first_party: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    app.app.clients.forget(&id);
+    // A new browser: no consent page on the way.
+    let browser = browser();
+    let first = browser
+        .get(authorize_url(&app, &id, &[]))
+        .send()
+        .await
+        .unwrap();
+    let page = first.text().await.unwrap();
+    let back = submit_login(&app, &browser, &page, "claire.martin", PASSWORD).await;
+    assert!(
+        location(&back).starts_with(REDIRECT_URI),
+        "no consent for a first-party service: {}",
+        location(&back)
+    );
+    let after = sign_in(browser).await;
+    assert_eq!(after["sub"], before["sub"], "its subjects stay");
+    assert_ne!(
+        after["sub"],
+        app.account_named("claire.martin").await.id.as_str()
+    );
+}
