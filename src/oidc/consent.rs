@@ -208,6 +208,21 @@ pub fn described(scope: &str, kind: crate::accounts::AccountKind) -> Option<&'st
     }
 }
 
+/// [`described`] for a pupil's consent as their parent reads it.
+pub fn described_of_child(scope: &str) -> Option<&'static str> {
+    match scope {
+        "openid" => Some("un numéro qui le ou la désigne auprès de ce service seulement"),
+        "profile" => Some("ses nom, prénom et date de naissance"),
+        "email" => Some("son adresse mail"),
+        "phone" => Some("son numéro de téléphone portable"),
+        "school" => Some("son établissement et sa classe"),
+        "offline_access" => Some(
+            "garder l'accès à ces informations quand il ou elle n'est pas connecté(e), jusqu'au retrait de l'autorisation",
+        ),
+        _ => None,
+    }
+}
+
 /// A third-party service holding the account's consent, as « Mon compte » lists it.
 #[derive(Debug, Clone)]
 pub struct Authorization {

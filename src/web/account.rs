@@ -64,14 +64,18 @@ pub(super) fn child_view(child: &Child) -> minijinja::Value {
 
 async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists, WebError> {
     let account_id = account.id.as_str();
+    // A parent also sees the services each child allowed, and may withdraw them.
     let children = match account.kind {
-        AccountKind::Guardian => Some(
-            store::children(&app.db, account_id)
-                .await?
-                .iter()
-                .map(child_view)
-                .collect(),
-        ),
+        AccountKind::Guardian => {
+            let mut children = Vec::new();
+            for child in store::children(&app.db, account_id).await? {
+                let applications = applications(app, &child.id, None).await?;
+                children.push(minijinja::context! {
+                    id => &child.id, applications, ..child_view(&child)
+                });
+            }
+            Some(children)
+        }
         AccountKind::Student | AccountKind::Staff => None,
     };
     let mut open = session::open_sessions(&app.db, account_id, app.now()).await?;
@@ -87,7 +91,22 @@ async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists
             }
         })
         .collect();
-    let applications = consent::authorizations(&app.db, account_id)
+    let applications = applications(app, account_id, Some(account.kind)).await?;
+    Ok(Lists {
+        sessions,
+        applications,
+        children,
+    })
+}
+
+/// The third-party services `account_id` allowed, as the page lists them:
+/// to the account's owner, of `kind`, or (`None`) to a pupil's parent.
+async fn applications(
+    app: &Clef,
+    account_id: &str,
+    kind: Option<AccountKind>,
+) -> Result<Vec<minijinja::Value>, WebError> {
+    Ok(consent::authorizations(&app.db, account_id)
         .await?
         .iter()
         .map(|a| {
@@ -95,7 +114,10 @@ async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists
                 .scopes
                 .iter()
                 .filter_map(|scope| {
-                    let text = consent::described(scope, account.kind)?;
+                    let text = match kind {
+                        Some(kind) => consent::described(scope, kind),
+                        None => consent::described_of_child(scope),
+                    }?;
                     let names = match scope {
                         "children" => a.children.clone(),
                         _ => Vec::new(),
@@ -110,12 +132,7 @@ async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists
                 items,
             }
         })
-        .collect();
-    Ok(Lists {
-        sessions,
-        applications,
-        children,
-    })
+        .collect())
 }
 
 /// Where on the page an outcome is told: beside the form that was sent, so
@@ -424,6 +441,51 @@ pub async fn withdraw_consent(
     });
     let section = Section::Top;
     outcome(&app, jar, &account, &session.sid, section, result).await
+}
+
+/// `POST /compte/enfants/applications/retirer`: a parent withdraws the
+/// consent one of their children gave to the service `client_id` (a pupil
+/// may allow a service alone; their parent sees it and may end it).
+pub async fn withdraw_child_consent(
+    State(app): AppState,
+    SignedIn {
+        account, session, ..
+    }: SignedIn,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let (child_id, client_id) = (
+        params.get("child_id").unwrap_or(""),
+        params.get("client_id").unwrap_or(""),
+    );
+    // Only a child attached to this account, and still open.
+    let child = match account.kind {
+        AccountKind::Guardian => store::children(&app.db, &account.id)
+            .await?
+            .into_iter()
+            .find(|child| child.id == child_id),
+        AccountKind::Student | AccountKind::Staff => None,
+    };
+    let name = clients::find(&app.db, client_id).await?.map(|c| c.name);
+    let notice = match (child, name) {
+        (Some(child), Some(name)) if consent::withdraw(&app, &child.id, client_id).await? => {
+            tracing::info!(account = %child.id, by = %account.id, client = %client_id, "consent withdrawn by a parent");
+            let entry = Entry::new(Event::ConsentWithdrawn, Outcome::Ok)
+                .account(&child.id)
+                .actor(&account.id)
+                .client(client_id);
+            audit::record(&app.db, entry, app.now()).await;
+            Some(format!(
+                "L'autorisation donnée par {} {} à « {name} » est retirée : ce service la redemandera s'il en a besoin.",
+                child.given_name, child.family_name
+            ))
+        }
+        _ => None,
+    };
+    let result = notice.as_deref().ok_or_else(|| {
+        ProfileError::Invalid("Ce service n'a pas ou plus cette autorisation.".into())
+    });
+    outcome(&app, jar, &account, &session.sid, Section::Top, result).await
 }
 
 #[cfg(test)]

@@ -130,6 +130,15 @@ fn pattern(french: &str) -> Option<String> {
             "The child is detached from this account. Its new parent account is {identifier}: print its letter."
         ));
     }
+    if let Some(rest) = french.strip_prefix("L'autorisation donnée par ")
+        && let Some((child, rest)) = rest.split_once(" à « ")
+    {
+        let name =
+            rest.strip_suffix(" » est retirée : ce service la redemandera s'il en a besoin.")?;
+        return Some(format!(
+            "The authorisation {child} gave “{name}” is withdrawn: the service will ask for it again if it needs it."
+        ));
+    }
     if let Some(rest) = french.strip_prefix("L'autorisation de « ") {
         let name =
             rest.strip_suffix(" » est retirée : ce service vous la redemandera s'il en a besoin.")?;
@@ -1096,6 +1105,23 @@ fn exact(french: &str) -> Option<&'static str> {
         "Ce service n'a pas ou plus votre autorisation." => {
             "This service does not have, or no longer has, your authorisation."
         }
+        "Ce service n'a pas ou plus cette autorisation." => {
+            "This service does not have, or no longer has, this authorisation."
+        }
+        "Services extérieurs autorisés par cet enfant :" => {
+            "Outside services this child allowed:"
+        }
+        "un numéro qui le ou la désigne auprès de ce service seulement" => {
+            "a number that stands for them with this service only"
+        }
+        "ses nom, prénom et date de naissance" => "their name, first name and birth date",
+        "son adresse mail" => "their email address",
+        "son numéro de téléphone portable" => "their mobile phone number",
+        "son établissement et sa classe" => "their school and class",
+        "garder l'accès à ces informations quand il ou elle n'est pas connecté(e), jusqu'au retrait de l'autorisation" => {
+            "keep access to this information while they are signed out, until the authorisation is withdrawn"
+        }
+        "Retirer l'autorisation donnée par" => "Withdraw the authorisation given by",
         "Le mot de passe actuel est incorrect." => "The current password is incorrect.",
         // Consent
         "Autoriser" => "Authorise",

@@ -165,6 +165,10 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
             post(account::withdraw_consent),
         )
         .route(
+            "/compte/enfants/applications/retirer",
+            post(account::withdraw_child_consent),
+        )
+        .route(
             "/compte/regroupement",
             get(grouping::form).post(grouping::propose),
         )

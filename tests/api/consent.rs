@@ -492,3 +492,122 @@ async fn the_consent_page_links_to_the_services_policy_and_terms() {
     let (_, _, _, plain) = at_the_consent_page().await;
     assert!(!plain.contains("Publiés par"), "{plain}");
 }
+
+/// A pupil may allow a third-party service alone; their parent sees it under
+/// the child on « Mon compte » and withdraws it: the service's tokens for
+/// the child end. A parent reaches only their own children's consents.
+#[tokio::test]
+async fn a_parent_sees_and_withdraws_a_service_their_child_allowed() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    // Léa allows the service, offline access included.
+    let lea = browser();
+    let after_login = authorize_and_login(
+        &app,
+        &lea,
+        &authorize_url(
+            &app,
+            &client.0,
+            &[("scope", "openid profile offline_access")],
+        ),
+        "lea.martin",
+    )
+    .await;
+    let page = consent_page(&app, &lea, &after_login).await;
+    let accepted = answer_consent(&app, &lea, &page, "accept").await;
+    let code = location_param(&accepted, "code").expect("a code after consent");
+    let tokens: Value = exchange(&app, &client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // Claire sees it under Léa, with what the service receives.
+    let claire = browser();
+    let page = page_text(&claire, &app.url("/login")).await;
+    assert_eq!(
+        submit_login(&app, &claire, &page, "claire.martin", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let page = page_text(&claire, &app.url("/compte")).await;
+    let lea_item = &page[page.find("<h3>Lea Martin</h3>").unwrap()..];
+    let lea_item = &lea_item[..lea_item.find("</li>\n  \n  <li>").unwrap_or(lea_item.len())];
+    assert!(
+        lea_item.contains("Services extérieurs autorisés par cet enfant"),
+        "{page}"
+    );
+    // Told of the child, not of the reader.
+    assert!(
+        lea_item.contains("ses nom, prénom et date de naissance"),
+        "{lea_item}"
+    );
+    assert!(!lea_item.contains("vos nom"), "{lea_item}");
+    assert!(
+        page.contains("Aucun service extérieur n'a reçu votre autorisation."),
+        "Claire's own list stays empty"
+    );
+    // In English too.
+    claire.get(app.url(&language_link(&page))).send().await.unwrap();
+    let english = page_text(&claire, &app.url("/compte")).await;
+    assert!(
+        english.contains("Outside services this child allowed:")
+            && english.contains("<li>their name, first name and birth date</li>")
+            && english.contains("keep access to this information while they are signed out"),
+        "{english}"
+    );
+    claire.get(app.url(&language_link(&english))).send().await.unwrap();
+    let page = page_text(&claire, &app.url("/compte")).await;
+    let lea_id = app.account_named("lea.martin").await.id;
+    let withdraw = |child_id: String| {
+        let (app, claire, client_id, page) = (&app, &claire, client.0.clone(), page.clone());
+        async move {
+            claire
+                .post(app.url("/compte/enfants/applications/retirer"))
+                .form(&[
+                    ("csrf", input_value(&page, "csrf").unwrap().as_str()),
+                    ("child_id", child_id.as_str()),
+                    ("client_id", client_id.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Not a child of hers: refused, nothing withdrawn.
+    let stranger = app
+        .account(
+            "tom.petit",
+            AccountKind::Student,
+            Some((&clef::domain::Uai::parse("0590001A").unwrap(), "5 B")),
+            Some("01/01/2012"),
+        )
+        .await;
+    sqlx::query("INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, 'openid', 0)")
+        .bind(&stranger.id)
+        .bind(&client.0)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(withdraw(stranger.id.clone()).await.status(), 400);
+    assert_eq!(app.count("consents").await, 2);
+
+    let done = withdraw(lea_id.clone()).await;
+    assert_eq!(done.status(), 200);
+    let done = done.text().await.unwrap();
+    assert!(
+        done.contains("L&#x27;autorisation donnée par Lea Martin à « "),
+        "{done}"
+    );
+    assert!(!done.contains("Services extérieurs autorisés par cet enfant"));
+    assert_eq!(app.count("consents").await, 1, "Tom's stays");
+    let refreshed = refresh_grant(&app, &client, &refresh_token).await;
+    assert_eq!(
+        refreshed.status(),
+        400,
+        "the service's refresh token for Léa ended"
+    );
+}

@@ -439,7 +439,7 @@ async fn mails_follow_the_language_of_the_page_that_sends_them() {
     assert!(
         notice
             .text
-            .contains("the new address will be claire.nouvelle@example.org")
+            .contains("the new address will be c***@example.org")
     );
 }
 
