@@ -93,6 +93,9 @@ impl Clef {
 
     /// Opens the database (migrating it), the short-lived store and the keys.
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
+        if let Some(dir) = &config.theme_dir {
+            crate::web::theme::load(dir)?;
+        }
         let db = storage::open(&storage::database_url(&config)?).await?;
         let store = match &config.redis_url {
             Some(url) => {

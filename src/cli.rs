@@ -594,6 +594,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             crate::delivery::mail::check(&config)?;
             crate::delivery::sms::check(&config)?;
+            if let Some(dir) = &config.theme_dir {
+                crate::web::theme::check(dir)?;
+            }
             // What is printed is what `serve` uses.
             print!("{}", config.describe()?);
             Ok(())

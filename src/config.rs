@@ -123,6 +123,9 @@ pub struct Config {
     /// letter's expired after use) keeps its credentials and contact details
     /// this many days, then loses them (see `accounts::retention`).
     pub closed_account_retention_days: i64,
+    /// An academy's theme: templates replacing Clef's, and files served at
+    /// `/theme/` (see `web::theme`).
+    pub theme_dir: Option<PathBuf>,
     /// The time zone dates are shown in on the pages (IANA name: an overseas
     /// académie's own, `America/Cayenne`, `Indian/Reunion`…).
     pub time_zone: String,
@@ -206,6 +209,7 @@ impl Default for Config {
             registration_open: false,
             audit_retention_days: 365,
             closed_account_retention_days: 365,
+            theme_dir: None,
             time_zone: "Europe/Paris".into(),
             client_assertion_audience: AssertionAudience::Issuer,
         }

@@ -89,11 +89,17 @@ const TEMPLATES: &[(&str, &str)] = mails![
     "phone_change_notice.html",
 ];
 
+/// The name of every mail template.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    TEMPLATES.iter().map(|(name, _)| *name)
+}
+
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         for (name, source) in TEMPLATES {
+            let source = crate::web::theme::template(name).unwrap_or(source);
             if let Err(e) = env.add_template(name, source) {
                 panic!("template {name}: {e}");
             }

@@ -20,6 +20,7 @@ mod recovery;
 mod redirect;
 mod registration;
 mod server;
+pub mod theme;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,7 @@ fn cross_origin(app: &Arc<Clef>) -> Router<Arc<Clef>> {
         ));
     Router::new()
         .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/theme/{name}", get(theme::file))
         // RFC 8414 §3: the same metadata where OAuth clients look for it.
         .route(
             "/.well-known/oauth-authorization-server",
@@ -244,7 +246,7 @@ pub fn router(app: Arc<Clef>) -> Router {
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(
-                        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+                        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
                     ),
                 ))
                 .layer(SetResponseHeaderLayer::if_not_present(

@@ -44,6 +44,11 @@ pub(super) const TEMPLATES: &[(&str, &str)] = pages![
     "backoffice_letters.html",
 ];
 
+/// The name of every page template.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    TEMPLATES.iter().map(|(name, _)| *name)
+}
+
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -54,7 +59,9 @@ fn environment() -> &'static Environment<'static> {
         env.add_filter("tr", |text: &str| super::i18n::translate(text));
         for (name, source) in TEMPLATES {
             // The templates are part of the binary; a syntax error is a build defect
-            // caught by the tests that render every page.
+            // caught by the tests that render every page. A theme's were checked
+            // when it was loaded.
+            let source = super::theme::template(name).unwrap_or(source);
             if let Err(e) = env.add_template(name, source) {
                 panic!("template {name}: {e}");
             }
@@ -98,6 +105,8 @@ fn with_language(context: minijinja::Value) -> minijinja::Value {
         lang => locale.code(),
         other_lang => locale.other().code(),
         here => url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>(),
+        theme_css => super::theme::stylesheet(),
+        theme_logo => super::theme::logo(),
         ..context
     }
 }

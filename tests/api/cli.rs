@@ -1073,3 +1073,85 @@ fn staff_revoke_takes_establishments_away_then_closes_the_account_and_is_audited
         assert!(trail.contains(detail), "{detail} in {trail}");
     }
 }
+
+/// An academy's theme (`theme_dir`, SPEC §5): its templates replace Clef's
+/// of the same name, its stylesheet and logo are linked from every page and
+/// served under `/theme/`; a template name Clef does not have stops
+/// `config check` (and the start) with the name.
+#[tokio::test]
+async fn a_theme_folder_replaces_templates_and_serves_its_stylesheet_and_logo() {
+    let clef = Clef::new();
+    let theme = clef.data.path().join("theme");
+    for (path, content) in [
+        (
+            "templates/pages/login.html",
+            "{% extends \"pages/base.html\" %}{% block title %}{{ t(\"Connexion\") }}{% endblock %}\
+             {% block content %}<h1>ENT de l'académie d'Exemple</h1>{% endblock %}",
+        ),
+        ("static/theme.css", ":root { --accent: #6e445a; }"),
+        (
+            "static/logo.svg",
+            "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+        ),
+    ] {
+        let path = theme.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    std::fs::write(
+        clef.data.path().join("clef.toml"),
+        "theme_dir = \"theme\"\n",
+    )
+    .unwrap();
+    clef.ok(&["config", "check"], None);
+
+    let port = free_port();
+    let _server = clef.serve_demo(port);
+    let get = async |path: &str| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        for _ in 0..100 {
+            if let Ok(response) = reqwest::get(&url).await {
+                return response;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no answer at {url}")
+    };
+    let login = get("/login").await;
+    let csp = login.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("style-src 'self'"), "{csp}");
+    let login = login.text().await.unwrap();
+    assert!(
+        login.contains("<h1>ENT de l'académie d'Exemple</h1>"),
+        "{login}"
+    );
+    assert!(
+        login.contains("<link rel=\"stylesheet\" href=\"/theme/theme.css\">")
+            && login.contains("<img class=\"logo\" src=\"/theme/logo.svg\" alt=\"\">"),
+        "{login}"
+    );
+    // The other pages keep Clef's templates, with the theme's style and logo.
+    let forgot = get("/mot-de-passe-oublie").await.text().await.unwrap();
+    assert!(forgot.contains("/theme/theme.css") && forgot.contains("Mot de passe oublié"));
+    let css = get("/theme/theme.css").await;
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(css.text().await.unwrap(), ":root { --accent: #6e445a; }");
+    assert_eq!(
+        get("/theme/logo.svg").await.headers()["content-type"],
+        "image/svg+xml"
+    );
+    assert_eq!(get("/theme/absent.css").await.status(), 404);
+    assert_eq!(get("/theme/..%2Fclef.toml").await.status(), 404);
+
+    // A mistyped name is told, not ignored.
+    std::fs::write(theme.join("templates/pages/logn.html"), "x").unwrap();
+    let error = clef.fails(&["config", "check"]);
+    assert!(
+        error.contains("theme template pages/logn.html: Clef has no template of that name"),
+        "{error}"
+    );
+}

@@ -551,7 +551,11 @@ async fn a_parent_sees_and_withdraws_a_service_their_child_allowed() {
         "Claire's own list stays empty"
     );
     // In English too.
-    claire.get(app.url(&language_link(&page))).send().await.unwrap();
+    claire
+        .get(app.url(&language_link(&page)))
+        .send()
+        .await
+        .unwrap();
     let english = page_text(&claire, &app.url("/compte")).await;
     assert!(
         english.contains("Outside services this child allowed:")
@@ -559,7 +563,11 @@ async fn a_parent_sees_and_withdraws_a_service_their_child_allowed() {
             && english.contains("keep access to this information while they are signed out"),
         "{english}"
     );
-    claire.get(app.url(&language_link(&english))).send().await.unwrap();
+    claire
+        .get(app.url(&language_link(&english)))
+        .send()
+        .await
+        .unwrap();
     let page = page_text(&claire, &app.url("/compte")).await;
     let lea_id = app.account_named("lea.martin").await.id;
     let withdraw = |child_id: String| {

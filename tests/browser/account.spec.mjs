@@ -67,8 +67,8 @@ function registerThirdParty() {
 }
 
 /** Fills the login form on `p` and submits it; resolves once `landing` matches. */
-async function logIn(p, landing) {
-  await p.getByLabel('Votre identifiant', { exact: true }).fill(USERNAME);
+async function logIn(p, landing, username = USERNAME) {
+  await p.getByLabel('Votre identifiant', { exact: true }).fill(username);
   await p.getByLabel('Votre mot de passe', { exact: true }).fill(PASSWORD);
   await Promise.all([p.waitForURL(landing), p.getByRole('button', { name: 'Valider', exact: true }).click()]);
 }
@@ -212,6 +212,51 @@ try {
     await assertNoHorizontalScrollAt320(page, '« Mon compte » after a withdrawal');
   }, { critical: false });
 
+  // A pupil allows the service alone; her parent sees it under her name and withdraws it.
+  const CHILD = 'Léa Martin';
+  const childContext = await browser.newContext({ locale: 'fr-FR' });
+  const child = await childContext.newPage();
+  await check('8. the parent\'s daughter (lea.martin) signs in for the service and accepts', async () => {
+    const url =
+      `${BASE}/authorize?` +
+      new URLSearchParams({
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid profile offline_access',
+        state: randomBytes(16).toString('base64url'),
+        nonce: randomBytes(16).toString('base64url'),
+      });
+    await child.goto(url);
+    await logIn(child, (u) => u.pathname === '/consentement', 'lea.martin');
+    await Promise.all([child.waitForURL((u) => u.href.startsWith(REDIRECT_URI)), child.getByRole('button', { name: 'Accepter', exact: true }).click()]);
+    assert.ok(new URL(service.last).searchParams.get('code'), 'a code after consent');
+  });
+
+  await check('9. « Mon compte »: the service under Léa, with what it receives about her', async () => {
+    await page.goto(`${BASE}/compte`);
+    const item = (await itemsUnder(page, 'Enfants')).find((c) => c.includes(CHILD));
+    assert.ok(item, 'Léa is listed');
+    assert.match(item, /Services extérieurs autorisés par cet enfant/);
+    assert.match(item, new RegExp(`${SERVICE} — Autorisation donnée le`));
+    assert.match(item, /ses nom, prénom et date de naissance/);
+    assert.equal(await page.getByRole('button', { name: `${WITHDRAW} donnée par ${CHILD} — ${SERVICE}`, exact: true }).count(), 1);
+  });
+
+  await check('9. « Mon compte » with a child\'s service: axe-core WCAG 2 A/AA, zero violations, no horizontal scroll at 320 px', async () => {
+    await assertAxeClean(page, '« Mon compte » with a child\'s service');
+    await assertNoHorizontalScrollAt320(page, '« Mon compte » with a child\'s service');
+  }, { critical: false });
+
+  await check('10. the parent withdraws it: told, and the service leaves Léa\'s item', async () => {
+    const response = await press(page, `${WITHDRAW} donnée par ${CHILD} — ${SERVICE}`);
+    assert.equal(response.status(), 200);
+    assert.match(await page.getByRole('status').innerText(), new RegExp(`L'autorisation donnée par ${CHILD} à « ${SERVICE} » est retirée`));
+    const item = (await itemsUnder(page, 'Enfants')).find((c) => c.includes(CHILD));
+    assert.ok(!item.includes(SERVICE), item);
+  });
+
+  await childContext.close();
   await context.close();
   await otherContext.close();
 } catch (err) {
