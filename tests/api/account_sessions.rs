@@ -604,9 +604,12 @@ async fn a_person_withdraws_only_their_own_consent_whatever_client_id_they_send(
     )
     .await;
 
-    // Léa's services are not in Claire's list.
+    // Léa's services are not in Claire's own list: they are under Léa, whose
+    // parent she is.
     let page = account_text(&app, &claire).await;
-    assert!(!page.contains("Soutien scolaire Exemple"));
+    let (children, own) = page.split_once("Applications autorisées").unwrap();
+    assert!(!own.contains("Soutien scolaire Exemple"), "{own}");
+    assert!(children.contains("Soutien scolaire Exemple"), "{children}");
 
     // A service Claire never authorized, an unknown one: nothing to withdraw.
     for client_id in [other_service.0.as_str(), "clef-unknown", ""] {
