@@ -89,9 +89,9 @@ const TEMPLATES: &[(&str, &str)] = mails![
     "phone_change_notice.html",
 ];
 
-/// The name of every mail template.
-pub fn names() -> impl Iterator<Item = &'static str> {
-    TEMPLATES.iter().map(|(name, _)| *name)
+/// Every mail template, by name (an academy's theme may replace them).
+pub fn templates() -> &'static [(&'static str, &'static str)] {
+    TEMPLATES
 }
 
 fn environment() -> &'static Environment<'static> {

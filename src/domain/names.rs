@@ -214,6 +214,19 @@ impl BirthDate {
         time::OffsetDateTime::from_unix_timestamp(now).is_ok_and(|now| self.0 > now.date())
     }
 
+    /// Whether the person born that day is 18 or older on the day of `now`
+    /// (Unix seconds, UTC); born on 29 February, from 1 March of a common year.
+    pub fn is_adult_on(&self, now: i64) -> bool {
+        let Ok(now) = time::OffsetDateTime::from_unix_timestamp(now) else {
+            return false;
+        };
+        let (today, born) = (now.date(), self.0);
+        let years = today.year() - born.year();
+        years > 18
+            || (years == 18
+                && (u8::from(today.month()), today.day()) >= (u8::from(born.month()), born.day()))
+    }
+
     /// As French forms write it: `jj/mm/aaaa`.
     pub fn french(&self) -> String {
         let d = self.0;
@@ -247,6 +260,25 @@ impl Rank {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_person_is_of_age_from_their_eighteenth_birthday() {
+        let at = |date: &str| {
+            time::PrimitiveDateTime::parse(
+                &format!("{date}T12:00:00"),
+                &time::format_description::well_known::Iso8601::DEFAULT,
+            )
+            .unwrap()
+            .assume_utc()
+            .unix_timestamp()
+        };
+        let born = BirthDate::parse("14/05/2008").unwrap();
+        assert!(!born.is_adult_on(at("2026-05-13")));
+        assert!(born.is_adult_on(at("2026-05-14")));
+        let leap = BirthDate::parse("29/02/2008").unwrap();
+        assert!(!leap.is_adult_on(at("2026-02-28")));
+        assert!(leap.is_adult_on(at("2026-03-01")));
+    }
 
     #[test]
     fn identifiers_are_lower_case_ascii() {

@@ -63,13 +63,16 @@ pub async fn purge(db: &Db, now: i64) -> Result<Purged, sqlx::Error> {
             .await?
             .rows_affected();
     // An address change never confirmed: no link can confirm it any more, and
-    // the address, perhaps mistyped, may be a stranger's.
+    // the address, perhaps mistyped, may be a stranger's. Not an account
+    // written this month: a change proposed while this runs holds the row,
+    // and PostgreSQL re-checks the row (not the subquery) once it is free.
     let pending_addresses = sqlx::query(
         "UPDATE accounts SET pending_email = NULL WHERE pending_email IS NOT NULL \
-         AND NOT EXISTS (SELECT 1 FROM action_tokens t WHERE t.account_id = accounts.id \
+         AND updated_at < $2 AND NOT EXISTS (SELECT 1 FROM action_tokens t WHERE t.account_id = accounts.id \
          AND t.purpose = 'confirm_email' AND t.consumed_at IS NULL AND t.expires_at >= $1)",
     )
     .bind(now)
+    .bind(cutoff)
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -217,7 +217,7 @@ async fn verify(
         .get("alg")
         .and_then(Value::as_str)
         .filter(|alg| assertion::ALGS.contains(alg))
-        .ok_or_else(|| invalid_object("it must be signed with RS256, ES256 or EdDSA"))?;
+        .ok_or_else(|| invalid_object("it must be signed with RS256, ES256, EdDSA or Ed25519"))?;
     // OIDC Registration §2: a registered algorithm is the only one taken.
     if client
         .request_object_signing_alg

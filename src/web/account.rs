@@ -18,6 +18,7 @@ use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
 use crate::domain::BirthDate;
 use crate::oidc::{clients, consent, logout, session};
+use crate::provisioning::csv_file::Phone;
 
 /// A moment as the pages show it, in the académie's time zone (`time_zone`).
 pub(super) fn datetime(app: &Clef, unix: i64) -> String {
@@ -56,7 +57,6 @@ pub(super) fn child_view(child: &Child) -> minijinja::Value {
         name => format!("{} {}", child.given_name, child.family_name),
         establishment => child.establishment.as_ref().map(|e| format!("{} ({})", e.name, e.uai)),
         class => &child.class_name,
-        birthdate => child.birthdate.as_deref().and_then(|iso| BirthDate::parse(iso).ok()).map(|d| d.french()),
         rank => child.rank,
         portal => child.establishment.as_ref().and_then(|e| e.portal_url.as_deref()),
     }
@@ -64,14 +64,25 @@ pub(super) fn child_view(child: &Child) -> minijinja::Value {
 
 async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists, WebError> {
     let account_id = account.id.as_str();
-    // A parent also sees the services each child allowed, and may withdraw them.
+    // A parent also sees the services each minor child allowed, and may
+    // withdraw them; an adult pupil's are their own.
     let children = match account.kind {
         AccountKind::Guardian => {
             let mut children = Vec::new();
             for child in store::children(&app.db, account_id).await? {
-                let applications = applications(app, &child.id, None).await?;
+                let applications = if is_minor(app, &child) {
+                    applications(app, &child.id, None).await?
+                } else {
+                    Vec::new()
+                };
+                let birthdate = child
+                    .birthdate
+                    .as_deref()
+                    .and_then(|iso| BirthDate::parse(iso).ok());
                 children.push(minijinja::context! {
-                    id => &child.id, applications, ..child_view(&child)
+                    id => &child.id, applications,
+                    birthdate => birthdate.map(|d| d.french()),
+                    ..child_view(&child)
                 });
             }
             Some(children)
@@ -173,6 +184,7 @@ fn render(
             email_verified => account.email_verified_at.is_some(),
             pending_email => &account.pending_email,
             phone => account.phone.as_deref().map(phone_shown),
+            phone_sms => account.phone.as_deref().is_some_and(Phone::takes_sms),
             last_login => account.previous_login_at.map(|at| datetime(app, at)),
             rule => activation::password_rule(app).describe(),
             sessions => lists.sessions,
@@ -184,21 +196,43 @@ fn render(
     })
 }
 
-/// A phone as kept (E.164) the way it is read aloud: `+33612345678` →
-/// `+33 6 12 34 56 78`; another country's as kept.
-fn phone_shown(e164: &str) -> String {
-    match e164.strip_prefix("+33") {
-        Some(national) if national.len() == 9 && national.bytes().all(|b| b.is_ascii_digit()) => {
-            let (first, rest) = national.split_at(1);
-            let pairs: Vec<&str> = rest
-                .as_bytes()
-                .chunks(2)
-                .map(|p| std::str::from_utf8(p).unwrap_or(""))
-                .collect();
-            format!("+33 {first} {}", pairs.join(" "))
+/// Whether `child` is under 18 today (a child whose birth date Clef does not
+/// hold counts as one).
+fn is_minor(app: &Clef, child: &Child) -> bool {
+    !child
+        .birthdate
+        .as_deref()
+        .and_then(|iso| BirthDate::parse(iso).ok())
+        .is_some_and(|born| born.is_adult_on(app.now()))
+}
+
+/// A phone as kept, the way it is read aloud: `+33612345678` →
+/// `+33 6 12 34 56 78`, `+262692123456` → `+262 692 12 34 56`; another
+/// country's as kept.
+fn phone_shown(stored: &str) -> String {
+    let e164 = Phone::as_stored(stored);
+    let grouped = |code: &str, national: &str, head: usize| {
+        let (first, rest) = national.split_at(head);
+        let pairs: Vec<&str> = rest
+            .as_bytes()
+            .chunks(2)
+            .map(|p| std::str::from_utf8(p).unwrap_or(""))
+            .collect();
+        format!("{code} {first} {}", pairs.join(" "))
+    };
+    let nine = |national: &str| national.len() == 9 && national.bytes().all(|b| b.is_ascii_digit());
+    for (code, head) in [
+        ("+33", 1),
+        ("+262", 3),
+        ("+590", 3),
+        ("+594", 3),
+        ("+596", 3),
+    ] {
+        if let Some(national) = e164.strip_prefix(code).filter(|n| nine(n)) {
+            return grouped(code, national, head);
         }
-        _ => e164.to_owned(),
     }
+    e164
 }
 
 /// `GET /compte`. A guardian's children are listed each with their
@@ -410,6 +444,32 @@ pub async fn sign_out_everywhere_else(
     outcome(&app, jar, &account, &session.sid, section, result).await
 }
 
+/// Withdraws `account_id`'s consent to `client_id` at the request of `by`
+/// (the account itself, or a parent of it), on the account's trail: the
+/// service's name, or `None` when it held no consent.
+async fn withdrawn(
+    app: &Clef,
+    account_id: &str,
+    by: &str,
+    client_id: &str,
+) -> Result<Option<String>, WebError> {
+    let Some(client) = clients::find(&app.db, client_id).await? else {
+        return Ok(None);
+    };
+    if !consent::withdraw(app, account_id, client_id).await? {
+        return Ok(None);
+    }
+    tracing::info!(account = %account_id, by = %by, client = %client_id, "consent withdrawn");
+    let mut entry = Entry::new(Event::ConsentWithdrawn, Outcome::Ok)
+        .account(account_id)
+        .client(client_id);
+    if by != account_id {
+        entry = entry.actor(by);
+    }
+    audit::record(&app.db, entry, app.now()).await;
+    Ok(Some(client.name))
+}
+
 /// `POST /compte/applications/retirer`: withdraws the consent given to the
 /// service `client_id` and ends the refresh tokens it holds for this account.
 pub async fn withdraw_consent(
@@ -421,21 +481,13 @@ pub async fn withdraw_consent(
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let client_id = params.get("client_id").unwrap_or("");
-    let name = clients::find(&app.db, client_id).await?.map(|c| c.name);
-    let withdrawn = consent::withdraw(&app, &account.id, client_id).await?;
-    let notice = match name {
-        Some(name) if withdrawn => {
-            tracing::info!(account = %account.id, client = %client_id, "consent withdrawn");
-            let entry = Entry::new(Event::ConsentWithdrawn, Outcome::Ok)
-                .account(&account.id)
-                .client(client_id);
-            audit::record(&app.db, entry, app.now()).await;
-            Some(format!(
+    let notice = withdrawn(&app, &account.id, &account.id, client_id)
+        .await?
+        .map(|name| {
+            format!(
                 "L'autorisation de « {name} » est retirée : ce service vous la redemandera s'il en a besoin."
-            ))
-        }
-        _ => None,
-    };
+            )
+        });
     let result = notice.as_deref().ok_or_else(|| {
         ProfileError::Invalid("Ce service n'a pas ou plus votre autorisation.".into())
     });
@@ -458,29 +510,24 @@ pub async fn withdraw_child_consent(
         params.get("child_id").unwrap_or(""),
         params.get("client_id").unwrap_or(""),
     );
-    // Only a child attached to this account, and still open.
+    // Only a minor child attached to this account, and still open.
     let child = match account.kind {
         AccountKind::Guardian => store::children(&app.db, &account.id)
             .await?
             .into_iter()
-            .find(|child| child.id == child_id),
+            .find(|child| child.id == child_id && is_minor(&app, child)),
         AccountKind::Student | AccountKind::Staff => None,
     };
-    let name = clients::find(&app.db, client_id).await?.map(|c| c.name);
-    let notice = match (child, name) {
-        (Some(child), Some(name)) if consent::withdraw(&app, &child.id, client_id).await? => {
-            tracing::info!(account = %child.id, by = %account.id, client = %client_id, "consent withdrawn by a parent");
-            let entry = Entry::new(Event::ConsentWithdrawn, Outcome::Ok)
-                .account(&child.id)
-                .actor(&account.id)
-                .client(client_id);
-            audit::record(&app.db, entry, app.now()).await;
-            Some(format!(
-                "L'autorisation donnée par {} {} à « {name} » est retirée : ce service la redemandera s'il en a besoin.",
-                child.given_name, child.family_name
-            ))
-        }
-        _ => None,
+    let notice = match child {
+        Some(child) => withdrawn(&app, &child.id, &account.id, client_id)
+            .await?
+            .map(|name| {
+                format!(
+                    "L'autorisation donnée par {} {} à « {name} » est retirée : ce service la redemandera s'il en a besoin.",
+                    child.given_name, child.family_name
+                )
+            }),
+        None => None,
     };
     let result = notice.as_deref().ok_or_else(|| {
         ProfileError::Invalid("Ce service n'a pas ou plus cette autorisation.".into())
@@ -491,6 +538,18 @@ pub async fn withdraw_child_consent(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phone_is_shown_in_groups_as_it_is_read_aloud() {
+        assert_eq!(phone_shown("+33612345678"), "+33 6 12 34 56 78");
+        assert_eq!(
+            phone_shown("0612345678"),
+            "+33 6 12 34 56 78",
+            "kept before E.164"
+        );
+        assert_eq!(phone_shown("+262692123456"), "+262 692 12 34 56");
+        assert_eq!(phone_shown("+441234567890"), "+441234567890");
+    }
 
     #[test]
     fn dates_are_shown_in_the_academie_s_time_zone() {

@@ -1054,6 +1054,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Celui que vous avez donné à l'établissement : il reçoit le code par SMS si vous oubliez votre mot de passe. Pour le changer, adressez-vous à l'établissement." => {
             "The one you gave the school: it receives the code by SMS if you forget your password. To change it, contact the school."
         }
+        "Celui que vous avez donné à l'établissement. Pour le changer, adressez-vous à l'établissement." => {
+            "The one you gave the school. To change it, contact the school."
+        }
         "Né(e) le" => "Born on",
         "Dernière connexion" => "Last sign-in",
         "Renvoyer un email de validation" => "Resend a validation email",

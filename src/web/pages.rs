@@ -44,19 +44,19 @@ pub(super) const TEMPLATES: &[(&str, &str)] = pages![
     "backoffice_letters.html",
 ];
 
-/// The name of every page template.
-pub fn names() -> impl Iterator<Item = &'static str> {
-    TEMPLATES.iter().map(|(name, _)| *name)
+/// What the pages' templates call beyond minijinja's own.
+pub(super) fn configure(env: &mut Environment<'_>) {
+    // `t("…")`: the sentence in the language of the request (see `i18n`).
+    env.add_function("t", super::i18n::template_function);
+    // `value | tr`: a message from the handler, translated, escaped as any value.
+    env.add_filter("tr", |text: &str| super::i18n::translate(text));
 }
 
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
-        // `t("…")`: the sentence in the language of the request (see `i18n`).
-        env.add_function("t", super::i18n::template_function);
-        // `value | tr`: a message from the handler, translated, escaped as any value.
-        env.add_filter("tr", |text: &str| super::i18n::translate(text));
+        configure(&mut env);
         for (name, source) in TEMPLATES {
             // The templates are part of the binary; a syntax error is a build defect
             // caught by the tests that render every page. A theme's were checked

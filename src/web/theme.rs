@@ -4,7 +4,7 @@
 //! `templates/mail/confirm_email.txt`, `templates/mail/en/…`), and whose
 //! `static/` files are served at `/theme/<name>`: `static/theme.css` is
 //! linked from every page after Clef's own style (colours: `--accent`,
-//! `--error`), `static/logo.svg` (or `.png`, `.jpg`, `.webp`) shown in the
+//! `--error`), `static/logo.svg` (or `.png`, `.jpg`, `.jpeg`, `.webp`) shown in the
 //! pages' header. Read once at start and checked then: an unknown template
 //! name (a typo would otherwise be ignored) or a template that does not parse
 //! stops the start with its name; a change needs a restart.
@@ -26,12 +26,11 @@ const TYPES: &[(&str, &str)] = &[
     ("jpg", "image/jpeg"),
     ("jpeg", "image/jpeg"),
     ("webp", "image/webp"),
-    ("ico", "image/x-icon"),
     ("woff2", "font/woff2"),
 ];
 
 /// Logos looked for, in this order.
-const LOGOS: &[&str] = &["logo.svg", "logo.png", "logo.jpg", "logo.webp"];
+const LOGOS: &[&str] = &["logo.svg", "logo.png", "logo.jpg", "logo.jpeg", "logo.webp"];
 
 /// A static file larger than this is refused at start (a logo, a stylesheet).
 const MAX_FILE: u64 = 1024 * 1024;
@@ -57,10 +56,56 @@ pub fn load(dir: &Path) -> anyhow::Result<()> {
 /// Reads and checks the theme in `dir` against the templates the binary
 /// carries (also `clef config check`).
 pub fn check(dir: &Path) -> anyhow::Result<Theme> {
-    let known: Vec<&str> = super::pages::names()
-        .chain(crate::delivery::mail::names())
-        .collect();
-    read(dir, &known)
+    let theme = read(dir, &known())?;
+    verify(&theme, super::pages::TEMPLATES, true)?;
+    verify(&theme, crate::delivery::mail::templates(), false)?;
+    Ok(theme)
+}
+
+fn known() -> Vec<&'static str> {
+    super::pages::TEMPLATES
+        .iter()
+        .chain(crate::delivery::mail::templates())
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// Renders the theme's templates of one kind (pages, with their functions;
+/// or mails, without) among Clef's others, with nothing in the context: a
+/// function, filter or test the kind lacks, or a template it extends that
+/// does not exist, is told now rather than at every page or mail.
+fn verify(theme: &Theme, embedded: &[(&str, &str)], pages: bool) -> anyhow::Result<()> {
+    let mut env = minijinja::Environment::new();
+    if pages {
+        super::pages::configure(&mut env);
+    }
+    for (name, source) in embedded {
+        let source = theme.templates.get(*name).map_or(*source, String::as_str);
+        env.add_template_owned(name.to_string(), source.to_owned())
+            .with_context(|| format!("theme template {name}"))?;
+    }
+    for (name, _) in embedded
+        .iter()
+        .filter(|(name, _)| theme.templates.contains_key(*name))
+    {
+        use minijinja::ErrorKind::*;
+        if let Err(e) = env
+            .get_template(name)
+            .and_then(|t| t.render(minijinja::context! {}))
+            && matches!(
+                e.kind(),
+                UnknownFunction
+                    | UnknownFilter
+                    | UnknownTest
+                    | UnknownMethod
+                    | TemplateNotFound
+                    | SyntaxError
+            )
+        {
+            anyhow::bail!("theme template {name}: {e}");
+        }
+    }
+    Ok(())
 }
 
 fn read(dir: &Path, known: &[&str]) -> anyhow::Result<Theme> {
@@ -81,12 +126,6 @@ fn read(dir: &Path, known: &[&str]) -> anyhow::Result<Theme> {
             );
             let source = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading theme template {name}"))?;
-            // Parsed now, with the pages' own functions, so a mistake stops the start.
-            let mut env = minijinja::Environment::new();
-            env.add_function("t", super::i18n::template_function);
-            env.add_filter("tr", |text: &str| super::i18n::translate(text));
-            env.add_template_owned(name.clone(), source.clone())
-                .with_context(|| format!("theme template {name}"))?;
             theme.templates.insert(name, source);
         }
     }
@@ -94,14 +133,16 @@ fn read(dir: &Path, known: &[&str]) -> anyhow::Result<Theme> {
     if statics.is_dir() {
         for entry in std::fs::read_dir(&statics).context("reading the theme's static folder")? {
             let path = entry?.path();
-            if !path.is_file() {
-                continue;
-            }
             let name = path
                 .file_name()
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
+            // Served by name alone, at /theme/<name>: a folder would be ignored.
+            anyhow::ensure!(
+                path.is_file(),
+                "theme static/{name}: a folder; put its files in static/ itself"
+            );
             let kind = name
                 .rsplit_once('.')
                 .and_then(|(_, ext)| TYPES.iter().find(|(e, _)| e.eq_ignore_ascii_case(ext)))
@@ -187,27 +228,46 @@ mod tests {
         dir
     }
 
-    const KNOWN: &[&str] = &["pages/login.html", "mail/en/confirm_email.txt"];
+    const PAGES: &[(&str, &str)] = &[
+        (
+            "pages/base.html",
+            "<main>{% block content %}{% endblock %}</main>",
+        ),
+        ("pages/login.html", "{% extends \"pages/base.html\" %}"),
+    ];
+    const MAILS: &[(&str, &str)] = &[("mail/en/confirm_email.txt", "Hello {{ name }}")];
+
+    /// `check` against these few templates.
+    fn checked(dir: &Path) -> anyhow::Result<Theme> {
+        let known: Vec<&str> = PAGES.iter().chain(MAILS).map(|(name, _)| *name).collect();
+        let theme = read(dir, &known)?;
+        verify(&theme, PAGES, true)?;
+        verify(&theme, MAILS, false)?;
+        Ok(theme)
+    }
 
     #[test]
     fn a_theme_replaces_known_templates_and_serves_its_files() {
         let dir = folder(&[
             (
                 "templates/pages/login.html",
-                "{{ t(\"Connexion\") }} académie",
+                "{% extends \"pages/base.html\" %}{% block content %}{{ t(\"Connexion\") }} académie{% endblock %}",
             ),
-            ("templates/mail/en/confirm_email.txt", "Hello"),
+            (
+                "templates/mail/en/confirm_email.txt",
+                "Hello {{ name }}, welcome",
+            ),
             ("static/theme.css", ":root { --accent: #6e445a; }"),
             ("static/logo.svg", "<svg/>"),
         ]);
-        let theme = read(dir.path(), KNOWN).unwrap();
+        let theme = checked(dir.path()).unwrap();
         assert_eq!(theme.templates.len(), 2);
         assert_eq!(theme.files["theme.css"].0, "text/css; charset=utf-8");
         assert_eq!(theme.files["logo.svg"].0, "image/svg+xml");
     }
 
     #[test]
-    fn a_typo_an_unparsable_template_or_a_strange_file_stops_the_start() {
+    fn a_typo_a_broken_template_or_a_strange_file_stops_the_start() {
         for (files, told) in [
             (
                 &[("templates/pages/logn.html", "x")][..],
@@ -218,17 +278,36 @@ mod tests {
                 "theme template pages/login.html",
             ),
             (
+                &[(
+                    "templates/pages/login.html",
+                    "{% extends \"pages/bse.html\" %}",
+                )][..],
+                "theme template pages/login.html",
+            ),
+            // `t` is the pages': a mail calling it would fail at every sending.
+            (
+                &[(
+                    "templates/mail/en/confirm_email.txt",
+                    "{{ t(\"Bonjour\") }}",
+                )][..],
+                "theme template mail/en/confirm_email.txt",
+            ),
+            (
                 &[("static/script.js", "alert(1)")][..],
                 "theme file static/script.js: not one of the types served",
             ),
+            (
+                &[("static/fonts/a.woff2", "")][..],
+                "theme static/fonts: a folder",
+            ),
         ] {
             let dir = folder(files);
-            let error = format!("{:#}", read(dir.path(), KNOWN).unwrap_err());
+            let error = format!("{:#}", checked(dir.path()).unwrap_err());
             assert!(error.contains(told), "{error}");
         }
         let missing = format!(
             "{:#}",
-            read(Path::new("/nonexistent/theme"), KNOWN).unwrap_err()
+            checked(Path::new("/nonexistent/theme")).unwrap_err()
         );
         assert!(missing.contains("no such folder"), "{missing}");
     }

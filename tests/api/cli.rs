@@ -1122,7 +1122,10 @@ async fn a_theme_folder_replaces_templates_and_serves_its_stylesheet_and_logo() 
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(csp.contains("style-src 'self'"), "{csp}");
+    assert!(
+        csp.contains("style-src 'self'") && csp.contains("font-src 'self'"),
+        "{csp}"
+    );
     let login = login.text().await.unwrap();
     assert!(
         login.contains("<h1>ENT de l'académie d'Exemple</h1>"),

@@ -602,6 +602,29 @@ async fn a_parent_sees_and_withdraws_a_service_their_child_allowed() {
         .unwrap();
     assert_eq!(withdraw(stranger.id.clone()).await.status(), 400);
     assert_eq!(app.count("consents").await, 2);
+    // Nor her son once he is of age: his consents are his own.
+    let hugo = app.account_named("hugo.martin").await;
+    let adult = time::OffsetDateTime::from_unix_timestamp(app.app.now())
+        .unwrap()
+        .year()
+        - 19;
+    sqlx::query("UPDATE accounts SET birthdate = $1 WHERE id = $2")
+        .bind(format!("{adult}-01-01"))
+        .bind(&hugo.id)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, 'openid', 0)")
+        .bind(&hugo.id)
+        .bind(&client.0)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let hugo_item = page_text(&claire, &app.url("/compte")).await;
+    let hugo_item = &hugo_item[hugo_item.find("<h3>Hugo Martin</h3>").unwrap()..];
+    assert!(!hugo_item[..hugo_item.find("</li>").unwrap()].contains("Services extérieurs"));
+    assert_eq!(withdraw(hugo.id.clone()).await.status(), 400);
+    assert_eq!(app.count("consents").await, 3);
 
     let done = withdraw(lea_id.clone()).await;
     assert_eq!(done.status(), 200);
@@ -611,7 +634,7 @@ async fn a_parent_sees_and_withdraws_a_service_their_child_allowed() {
         "{done}"
     );
     assert!(!done.contains("Services extérieurs autorisés par cet enfant"));
-    assert_eq!(app.count("consents").await, 1, "Tom's stays");
+    assert_eq!(app.count("consents").await, 2, "Tom's and Hugo's stay");
     let refreshed = refresh_grant(&app, &client, &refresh_token).await;
     assert_eq!(
         refreshed.status(),

@@ -2207,7 +2207,13 @@ async fn a_registered_key_signing_service_made_first_party_keeps_its_keys_and_su
     .await
     .unwrap();
     app.app.clients.forget(&id);
-    // A new browser: no consent page on the way.
+    // Her consent forgotten (else it alone would skip the page), a new
+    // browser: no consent page on the way, and none recorded.
+    sqlx::query("DELETE FROM consents WHERE client_id = $1")
+        .bind(&id)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
     let browser = browser();
     let first = browser
         .get(authorize_url(&app, &id, &[]))
@@ -2222,6 +2228,7 @@ async fn a_registered_key_signing_service_made_first_party_keeps_its_keys_and_su
         location(&back)
     );
     let after = sign_in(browser).await;
+    assert_eq!(app.count("consents").await, 0, "a first party asks none");
     assert_eq!(after["sub"], before["sub"], "its subjects stay");
     assert_ne!(
         after["sub"],
