@@ -34,6 +34,9 @@ pub enum Event {
     StaffAction,
     /// A staff member's back-office roles granted or taken away (the CLI).
     StaffAccess,
+    /// A closed account's credentials and contact details erased after
+    /// `closed_account_retention_days` (`accounts::retention`).
+    AccountErased,
 }
 
 impl Event {
@@ -54,6 +57,7 @@ impl Event {
             Self::KeyRotation => "key_rotation",
             Self::StaffAction => "staff_action",
             Self::StaffAccess => "staff_access",
+            Self::AccountErased => "account_erased",
         }
     }
 }

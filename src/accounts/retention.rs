@@ -19,8 +19,9 @@ const DUE: &str = "state = 'closed' AND COALESCE(closed_by_school_at, updated_at
      OR previous_login_at IS NOT NULL OR provisional_password IS NOT NULL)";
 
 /// Erases what the accounts closed before `closed_before` (seconds) still
-/// hold of their person; returns how many accounts it erased.
-pub async fn erase_closed(db: &Db, closed_before: i64) -> Result<u64, sqlx::Error> {
+/// hold of their person; returns the ids of the accounts this call erased
+/// (another instance's run at the same moment erases, and returns, others).
+pub async fn erase_closed(db: &Db, closed_before: i64) -> Result<Vec<String>, sqlx::Error> {
     let mut tx = db.begin().await?;
     for dependent in [
         "DELETE FROM action_tokens WHERE account_id IN (SELECT id FROM accounts WHERE {DUE})",
@@ -33,15 +34,14 @@ pub async fn erase_closed(db: &Db, closed_before: i64) -> Result<u64, sqlx::Erro
             .execute(&mut *tx)
             .await?;
     }
-    let erased = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let erased = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "UPDATE accounts SET password_hash = NULL, email = NULL, email_verified_at = NULL, \
          pending_email = NULL, phone = NULL, birthdate = NULL, last_login_at = NULL, \
-         previous_login_at = NULL, provisional_password = NULL WHERE {DUE}"
+         previous_login_at = NULL, provisional_password = NULL WHERE {DUE} RETURNING id"
     )))
     .bind(closed_before)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(erased)
 }

@@ -158,11 +158,20 @@ pub async fn hourly(app: &Clef) -> Hourly {
     }
     let closed_before = app.now() - app.config.closed_account_retention_days * 24 * 3600;
     match crate::accounts::retention::erase_closed(&app.db, closed_before).await {
-        Ok(n) => {
-            if n > 0 {
-                tracing::info!(accounts = n, "closed accounts past their retention erased");
+        Ok(erased) => {
+            if !erased.is_empty() {
+                tracing::info!(
+                    accounts = erased.len(),
+                    "closed accounts past their retention erased"
+                );
+                let ids: Vec<&str> = erased.iter().map(String::as_str).collect();
+                let entry = crate::audit::Entry::new(
+                    crate::audit::Event::AccountErased,
+                    crate::audit::Outcome::Ok,
+                );
+                crate::audit::record_for_each(&app.db, entry, &ids, app.now()).await;
             }
-            done.closed_erased = n;
+            done.closed_erased = erased.len() as u64;
         }
         Err(e) => {
             tracing::error!(error = %e, "erasure of closed accounts failed; retrying in an hour");

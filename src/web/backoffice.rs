@@ -371,6 +371,7 @@ fn event_label<'a>(code: &'a str, detail: Option<&str>) -> &'a str {
         "client_deleted" => "Service supprimé",
         "key_rotation" => "Rotation des clés",
         "staff_action" => "Action de l'établissement",
+        "account_erased" => "Données personnelles effacées (compte fermé)",
         other => other,
     }
 }

@@ -949,6 +949,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Enfant détaché" => "Child detached",
         "Autorisation donnée à un service" => "Authorisation given to a service",
         "Autorisation retirée à un service" => "Authorisation withdrawn from a service",
+        "Données personnelles effacées (compte fermé)" => {
+            "Personal data erased (closed account)"
+        }
         "Service enregistré" => "Service registered",
         "Service supprimé" => "Service deleted",
         "Rotation des clés" => "Key rotation",

@@ -1983,6 +1983,16 @@ async fn closed_accounts_and_dead_mail_links_lose_what_reaches_the_person() {
         "the name the files are compared with"
     );
     let bruno = app.account_named("bruno.blanc").await;
+    // On each account's trail.
+    let erased: Vec<String> = sqlx::query_scalar(
+        "SELECT account_id FROM audit_events WHERE event = 'account_erased' ORDER BY account_id",
+    )
+    .fetch_all(&app.app.db)
+    .await
+    .unwrap();
+    let mut both = vec![marie.id.clone(), bruno.id.clone()];
+    both.sort();
+    assert_eq!(erased, both);
     assert_eq!(
         (bruno.birthdate.as_deref(), bruno.email.as_deref()),
         (None, None)
