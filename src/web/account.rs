@@ -70,18 +70,15 @@ async fn lists(app: &Clef, account: &Account, current_sid: &str) -> Result<Lists
         AccountKind::Guardian => {
             let mut children = Vec::new();
             for child in store::children(&app.db, account_id).await? {
-                let applications = if is_minor(app, &child) {
+                let born = birth_date(&child);
+                let applications = if is_minor(app, born.as_ref()) {
                     applications(app, &child.id, None).await?
                 } else {
                     Vec::new()
                 };
-                let birthdate = child
-                    .birthdate
-                    .as_deref()
-                    .and_then(|iso| BirthDate::parse(iso).ok());
                 children.push(minijinja::context! {
                     id => &child.id, applications,
-                    birthdate => birthdate.map(|d| d.french()),
+                    birthdate => born.map(|d| d.french()),
                     ..child_view(&child)
                 });
             }
@@ -196,14 +193,18 @@ fn render(
     })
 }
 
-/// Whether `child` is under 18 today (a child whose birth date Clef does not
-/// hold counts as one).
-fn is_minor(app: &Clef, child: &Child) -> bool {
-    !child
+/// A child's birth date as kept (ISO), read.
+fn birth_date(child: &Child) -> Option<BirthDate> {
+    child
         .birthdate
         .as_deref()
         .and_then(|iso| BirthDate::parse(iso).ok())
-        .is_some_and(|born| born.is_adult_on(app.now()))
+}
+
+/// Whether a child born `born` is under 18 today (a child whose birth date
+/// Clef does not hold counts as one).
+fn is_minor(app: &Clef, born: Option<&BirthDate>) -> bool {
+    !born.is_some_and(|born| born.is_adult_on(app.now()))
 }
 
 /// A phone as kept, the way it is read aloud: `+33612345678` →
@@ -515,7 +516,7 @@ pub async fn withdraw_child_consent(
         AccountKind::Guardian => store::children(&app.db, &account.id)
             .await?
             .into_iter()
-            .find(|child| child.id == child_id && is_minor(&app, child)),
+            .find(|child| child.id == child_id && is_minor(&app, birth_date(child).as_ref())),
         AccountKind::Student | AccountKind::Staff => None,
     };
     let notice = match child {

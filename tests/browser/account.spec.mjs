@@ -66,6 +66,14 @@ function registerThirdParty() {
   return registerClient({ bin: CLEF_BIN, dataDir: DATA_DIR, keysDir: KEYS_DIR, base: BASE }, SERVICE, REDIRECT_URI);
 }
 
+/** The service's authorization request for `scope`, with a fresh state and nonce. */
+function authorizeUrl(clientId, scope) {
+  const state = randomBytes(16).toString('base64url');
+  const nonce = randomBytes(16).toString('base64url');
+  const params = { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT_URI, scope, state, nonce };
+  return `${BASE}/authorize?${new URLSearchParams(params)}`;
+}
+
 /** Fills the login form on `p` and submits it; resolves once `landing` matches. */
 async function logIn(p, landing, username = USERNAME) {
   await p.getByLabel('Votre identifiant', { exact: true }).fill(username);
@@ -116,17 +124,7 @@ try {
   });
 
   await check('2. the parent signs in for the service and accepts, offline access included', async () => {
-    const url =
-      `${BASE}/authorize?` +
-      new URLSearchParams({
-        response_type: 'code',
-        client_id: clientId,
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid profile children offline_access',
-        state: randomBytes(16).toString('base64url'),
-        nonce: randomBytes(16).toString('base64url'),
-      });
-    await page.goto(url);
+    await page.goto(authorizeUrl(clientId, 'openid profile children offline_access'));
     await logIn(page, (u) => u.pathname === '/consentement');
     await Promise.all([page.waitForURL((u) => u.href.startsWith(REDIRECT_URI)), page.getByRole('button', { name: 'Accepter', exact: true }).click()]);
     assert.ok(new URL(service.last).searchParams.get('code'), 'a code after consent');
@@ -217,17 +215,7 @@ try {
   const childContext = await browser.newContext({ locale: 'fr-FR' });
   const child = await childContext.newPage();
   await check('8. the parent\'s daughter (lea.martin) signs in for the service and accepts', async () => {
-    const url =
-      `${BASE}/authorize?` +
-      new URLSearchParams({
-        response_type: 'code',
-        client_id: clientId,
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid profile offline_access',
-        state: randomBytes(16).toString('base64url'),
-        nonce: randomBytes(16).toString('base64url'),
-      });
-    await child.goto(url);
+    await child.goto(authorizeUrl(clientId, 'openid profile offline_access'));
     await logIn(child, (u) => u.pathname === '/consentement', 'lea.martin');
     await Promise.all([child.waitForURL((u) => u.href.startsWith(REDIRECT_URI)), child.getByRole('button', { name: 'Accepter', exact: true }).click()]);
     assert.ok(new URL(service.last).searchParams.get('code'), 'a code after consent');
