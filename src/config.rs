@@ -306,7 +306,7 @@ fn url_shown<S: serde::Serializer>(url: &Option<Url>, s: S) -> Result<S::Ok, S::
 
 /// A URL as shown (`config check`, errors): a password or a query, where
 /// gateways put their credentials, masked.
-fn shown_url(url: &Url) -> String {
+pub fn shown_url(url: &Url) -> String {
     let mut shown = url.clone();
     if shown.password().is_some() {
         let _ = shown.set_password(Some("********"));

@@ -407,7 +407,7 @@ async fn group_sealed(
     sqlx::query(
         "UPDATE accounts SET state = 'closed', merged_into = $1, provisional_password = NULL, \
          password_hash = COALESCE($4, password_hash), \
-         session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3",
+         session_epoch = session_epoch + 1, updated_at = $2, closed_at = $2 WHERE id = $3",
     )
     .bind(principal_id)
     .bind(now)

@@ -149,7 +149,7 @@ pub async fn revoke(
     let revoked = if left == 0 {
         sqlx::query(
             "UPDATE accounts SET state = 'closed', session_epoch = session_epoch + 1, \
-             updated_at = $1 WHERE id = $2",
+             updated_at = $1, closed_at = $1 WHERE id = $2",
         )
         .bind(now)
         .bind(&account.id)
@@ -350,7 +350,7 @@ pub async fn act(
             } else {
                 let changed = sqlx::query(
                     "UPDATE accounts SET state = 'closed', provisional_password = NULL, closed_by_school_at = $1, \
-                     session_epoch = session_epoch + 1, updated_at = $1 WHERE id = $2 AND state <> 'closed'",
+                     closed_at = $1, session_epoch = session_epoch + 1, updated_at = $1 WHERE id = $2 AND state <> 'closed'",
                 )
                 .bind(now)
                 .bind(&account.id)

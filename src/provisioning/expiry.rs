@@ -23,7 +23,7 @@ pub struct ExpiryReport {
 }
 
 /// Accounts claimed by this run: closed now, never activated, old letter.
-const CLAIMED: &str = "state = 'closed' AND updated_at = $1 AND activated_at IS NULL AND merged_into IS NULL \
+const CLAIMED: &str = "state = 'closed' AND closed_at = $1 AND activated_at IS NULL AND merged_into IS NULL \
                        AND letter_date < $2";
 
 pub async fn expire_letters(
@@ -37,8 +37,8 @@ pub async fn expire_letters(
     // Claim first: an activation racing this run updates `WHERE state =
     // 'provisional'` and so either wins (and is not claimed) or finds nothing.
     sqlx::query(
-        "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1 \
-         WHERE kind = 'guardian' AND state = 'provisional' AND letter_date < $2",
+        "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1, \
+         closed_at = $1 WHERE kind = 'guardian' AND state = 'provisional' AND letter_date < $2",
     )
     .bind(now)
     .bind(cutoff)
@@ -63,8 +63,8 @@ pub async fn expire_letters(
             .await?;
     }
     sqlx::query(
-        "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1 \
-         WHERE kind = 'student' AND state = 'provisional' AND letter_date < $2 \
+        "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1, \
+         closed_at = $1 WHERE kind = 'student' AND state = 'provisional' AND letter_date < $2 \
          AND NOT EXISTS (SELECT 1 FROM guardianships g WHERE g.student_id = accounts.id)",
     )
     .bind(now)

@@ -150,6 +150,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client deletion indexes",
         include_str!("../../migrations/0022_client_deletion_indexes.sql"),
     ),
+    (
+        23,
+        "account closed at",
+        include_str!("../../migrations/0023_account_closed_at.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {
@@ -358,18 +363,13 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
     }
 }
 
-/// Where a database URL points, without its credentials: `host:port/name`,
-/// or the SQLite file.
+/// Where a database URL points, as `config check` shows it (password and
+/// options masked).
 fn database_shown(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(parsed) if parsed.scheme() != "sqlite" => format!(
-            "{}:{}{}",
-            parsed.host_str().unwrap_or("localhost"),
-            parsed.port().unwrap_or(5432),
-            parsed.path()
-        ),
-        _ => url.split('?').next().unwrap_or(url).to_owned(),
-    }
+    url::Url::parse(url).map_or_else(
+        |_| "the configured URL".into(),
+        |url| crate::config::shown_url(&url),
+    )
 }
 
 /// Opens the pool and applies pending migrations.
@@ -430,13 +430,13 @@ mod tests {
     fn a_database_is_shown_without_its_credentials() {
         assert_eq!(
             database_shown("postgres://clef:s3cret@db.internal:6432/clef?sslmode=require"),
-            "db.internal:6432/clef"
+            "postgres://clef:********@db.internal:6432/clef?********"
         );
-        assert_eq!(database_shown("postgres://clef@db/clef"), "db:5432/clef");
         assert_eq!(
-            database_shown("sqlite://data/clef.db?mode=rwc"),
-            "sqlite://data/clef.db"
+            database_shown("postgres://clef@db/clef"),
+            "postgres://clef@db/clef"
         );
+        assert_eq!(database_shown("not a URL s3cret"), "the configured URL");
     }
 
     /// Migration 0017 dates the parent accounts the school closed before it,
@@ -475,6 +475,47 @@ mod tests {
         assert_eq!(
             dated,
             [("closed".into(), Some(42)), ("grouped".into(), None)]
+        );
+    }
+
+    /// Migration 0023 dates the closures made before it: the school's, or
+    /// the row's last write; an open account has no closure date.
+    #[tokio::test]
+    async fn closures_made_before_0023_are_dated() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = connect(&url).await.unwrap();
+        migrator_up_to(22).run(&db).await.unwrap();
+        for (id, state, closed_by_school_at) in [
+            ("by_school", "closed", Some(7)),
+            ("grouped", "closed", None),
+            ("open", "active", None),
+        ] {
+            sqlx::query(
+                "INSERT INTO accounts (id, identifier, kind, state, given_name, family_name, \
+                 closed_by_school_at, created_at, updated_at) \
+                 VALUES ($1, $1, 'guardian', $2, 'Marc', 'Baillet', $3, 0, 9)",
+            )
+            .bind(id)
+            .bind(state)
+            .bind(closed_by_school_at)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+        migrator().run(&db).await.unwrap();
+        let dated: Vec<(String, Option<i64>)> =
+            sqlx::query_as("SELECT id, closed_at FROM accounts ORDER BY id")
+                .fetch_all(&db)
+                .await
+                .unwrap();
+        assert_eq!(
+            dated,
+            [
+                ("by_school".into(), Some(7)),
+                ("grouped".into(), Some(9)),
+                ("open".into(), None)
+            ]
         );
     }
 

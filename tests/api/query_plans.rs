@@ -330,38 +330,38 @@ const HOT: &[Hot] = &[
     // The hourly jobs: letter expiry (CLAIMED is its constant), housekeeping, audit purge.
     hot(
         "provisioning/expiry.rs expire_letters (claim guardians)",
-        "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1 \
-         WHERE kind = 'guardian' AND state = 'provisional' AND letter_date < $2",
+        "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1, \
+         closed_at = $1 WHERE kind = 'guardian' AND state = 'provisional' AND letter_date < $2",
         &[I(2), I(1)],
     ),
     hot(
         "provisioning/expiry.rs expire_letters (claimed)",
-        "SELECT id FROM accounts WHERE state = 'closed' AND updated_at = $1 AND activated_at IS NULL \
+        "SELECT id FROM accounts WHERE state = 'closed' AND closed_at = $1 AND activated_at IS NULL \
          AND merged_into IS NULL AND letter_date < $2",
         &[I(2), I(1)],
     ),
     hot(
         "provisioning/expiry.rs expire_letters (their links)",
         "DELETE FROM guardianships WHERE guardian_id IN (SELECT id FROM accounts WHERE state = 'closed' \
-         AND updated_at = $1 AND activated_at IS NULL AND merged_into IS NULL AND letter_date < $2)",
+         AND closed_at = $1 AND activated_at IS NULL AND merged_into IS NULL AND letter_date < $2)",
         &[I(2), I(1)],
     ),
     hot(
         "provisioning/expiry.rs expire_letters (their tokens)",
         "DELETE FROM action_tokens WHERE account_id IN (SELECT id FROM accounts WHERE state = 'closed' \
-         AND updated_at = $1 AND activated_at IS NULL AND merged_into IS NULL AND letter_date < $2)",
+         AND closed_at = $1 AND activated_at IS NULL AND merged_into IS NULL AND letter_date < $2)",
         &[I(2), I(1)],
     ),
     hot(
         "provisioning/expiry.rs expire_letters (claim students)",
-        "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1 \
-         WHERE kind = 'student' AND state = 'provisional' AND letter_date < $2 \
+        "UPDATE accounts SET state = 'closed', provisional_password = NULL, updated_at = $1, \
+         closed_at = $1 WHERE kind = 'student' AND state = 'provisional' AND letter_date < $2 \
          AND NOT EXISTS (SELECT 1 FROM guardianships g WHERE g.student_id = accounts.id)",
         &[I(2), I(1)],
     ),
     hot(
         "provisioning/expiry.rs expire_letters (delete)",
-        "DELETE FROM accounts WHERE state = 'closed' AND updated_at = $1 AND activated_at IS NULL \
+        "DELETE FROM accounts WHERE state = 'closed' AND closed_at = $1 AND activated_at IS NULL \
          AND merged_into IS NULL AND letter_date < $2",
         &[I(2), I(1)],
     ),
