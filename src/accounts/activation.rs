@@ -58,17 +58,23 @@ pub fn password_rule(app: &Clef) -> PasswordRule {
     }
 }
 
-/// A new password against the rule, and its confirmation: the field in error
-/// (its form name) and the French message, if any.
+/// A new password against the rule, and its confirmation typed again: each
+/// field in error (of `fields`, the two fields' form names) with its French
+/// message, both at once.
 pub fn check_new_password(
     app: &Clef,
     password: &SecretString,
     confirmation: &SecretString,
-) -> Result<(), (&'static str, String)> {
-    password_rule(app)
-        .check(password)
-        .map_err(|message| ("password", message))?;
-    check_confirmation(password, confirmation)
+    fields: [&'static str; 2],
+) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    if let Err(message) = password_rule(app).check(password) {
+        problems.push((fields[0], message));
+    }
+    if let Err((_, message)) = check_confirmation(password, confirmation) {
+        problems.push((fields[1], message));
+    }
+    problems
 }
 
 /// Whether the password was typed the same twice.
@@ -654,6 +660,10 @@ async fn beyond(
 pub enum ProfileError {
     #[error("{0}")]
     Invalid(String),
+    /// The form's fields to correct (their form names), each with its French
+    /// message, all at once.
+    #[error("the form has fields to correct")]
+    Fields(Vec<(&'static str, String)>),
     /// The change is made, but its confirmation mail did not go (the mail
     /// server refused it or could not be reached): asked again later, it may.
     #[error("the confirmation mail could not be sent")]
@@ -697,9 +707,10 @@ async fn require_current_password(
         Ok(())
     } else {
         tracing::info!(identifier = %account.identifier, address = %origin.address, "wrong current password");
-        Err(ProfileError::Invalid(
+        Err(ProfileError::Fields(vec![(
+            "current_password",
             "Le mot de passe actuel est incorrect.".into(),
-        ))
+        )]))
     }
 }
 
@@ -714,9 +725,18 @@ pub async fn change_password(
     origin: &Origin,
     keep_session: &str,
 ) -> Result<(), ProfileError> {
+    // The new password first, both fields at once: a mistyped one spends no
+    // attempt at the current password.
+    let problems = check_new_password(
+        app,
+        new,
+        confirmation,
+        ["new_password", "new_password_confirmation"],
+    );
+    if !problems.is_empty() {
+        return Err(ProfileError::Fields(problems));
+    }
     require_current_password(app, account, current, origin).await?;
-    check_new_password(app, new, confirmation)
-        .map_err(|(_, message)| ProfileError::Invalid(message))?;
     let hash = app.passwords.hash(new).await?;
     let now = app.now();
     // With the old password go what was obtained through it or meant to
@@ -789,25 +809,42 @@ pub async fn change_email(
     confirmation: &str,
     origin: &Origin,
 ) -> Result<EmailAddress, ProfileError> {
-    require_current_password(app, account, current, origin).await?;
-    let new = EmailAddress::parse(new).map_err(|e| ProfileError::Invalid(e.to_string()))?;
-    if EmailAddress::parse(confirmation).ok().as_ref() != Some(&new) {
-        return Err(ProfileError::Invalid(
+    // The new address first, both fields at once: a mistyped one spends no
+    // attempt at the current password.
+    let mut problems = Vec::new();
+    let parsed = EmailAddress::parse(new);
+    match &parsed {
+        Err(e) => problems.push(("email", e.to_string())),
+        // Nothing to confirm: no mail saying « votre nouvelle adresse » is the
+        // old one (whose mailbox is the same whatever the case of its letters).
+        Ok(new)
+            if account.email_verified_at.is_some()
+                && account
+                    .email
+                    .as_deref()
+                    .is_some_and(|old| old.eq_ignore_ascii_case(new.as_str())) =>
+        {
+            problems.push(("email", "C'est déjà l'adresse mail de votre compte.".into()));
+        }
+        Ok(_) => {}
+    }
+    // Compared as typed when the address itself is not valid, so that a
+    // mistyped confirmation is told at the same time.
+    let confirmed = match &parsed {
+        Ok(new) => EmailAddress::parse(confirmation).ok().as_ref() == Some(new),
+        Err(_) => new.trim() == confirmation.trim(),
+    };
+    if !confirmed {
+        problems.push((
+            "email_confirmation",
             "La confirmation de l'adresse mail ne correspond pas.".into(),
         ));
     }
-    // Nothing to confirm: no mail saying « votre nouvelle adresse » is the
-    // old one (whose mailbox is the same whatever the case of its letters).
-    if account.email_verified_at.is_some()
-        && account
-            .email
-            .as_deref()
-            .is_some_and(|old| old.eq_ignore_ascii_case(new.as_str()))
-    {
-        return Err(ProfileError::Invalid(
-            "C'est déjà l'adresse mail de votre compte.".into(),
-        ));
-    }
+    let new = match parsed {
+        Ok(new) if problems.is_empty() => new,
+        _ => return Err(ProfileError::Fields(problems)),
+    };
+    require_current_password(app, account, current, origin).await?;
     if let Some(MailRequest::TooMany { retry_after }) = mail_refused(app, account).await? {
         return Err(ProfileError::TooManyMails { retry_after });
     }

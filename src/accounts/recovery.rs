@@ -954,9 +954,9 @@ pub enum ResetError {
     Link(TokenProblem),
     #[error("the identifier is not the link's")]
     WrongIdentifier,
-    /// A field to correct (its form name), with the French message.
-    #[error("{1}")]
-    Invalid(&'static str, String),
+    /// The fields to correct (their form names), each with its French message.
+    #[error("the new password is refused")]
+    Invalid(Vec<(&'static str, String)>),
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -1028,8 +1028,15 @@ pub async fn reset_password(
         tracing::info!(account = %account.id, address = %origin.address, "wrong identifier on a reset link");
         return Err(ResetError::WrongIdentifier);
     }
-    check_new_password(app, &form.password, &form.confirmation)
-        .map_err(|(field, message)| ResetError::Invalid(field, message))?;
+    let problems = check_new_password(
+        app,
+        &form.password,
+        &form.confirmation,
+        ["password", "password_confirmation"],
+    );
+    if !problems.is_empty() {
+        return Err(ResetError::Invalid(problems));
+    }
     let hash = app.passwords.hash(&form.password).await?;
 
     let mut tx = app.db.begin().await?;

@@ -160,7 +160,7 @@ fn render(
     jar: CookieJar,
     account: &Account,
     lists: Lists,
-    (section, notice, error): (Section<'_>, Option<&str>, Option<&str>),
+    (section, notice, refused): (Section<'_>, Option<&str>, Option<&Refusal>),
     status: StatusCode,
 ) -> Response {
     let (section, entered_email, entered_confirmation) = match section {
@@ -170,6 +170,24 @@ fn render(
             email,
             confirmation,
         } => ("email", email, confirmation),
+    };
+    // A refusal about fields is told at each (by its id on this page, where
+    // both forms ask for the current password); any other above its form.
+    let (error, errors) = match refused {
+        Some(refused) if refused.fields.is_empty() => (Some(refused.message.as_str()), Vec::new()),
+        Some(refused) => (
+            None,
+            pages::field_errors(refused.fields.iter().map(|(field, message)| {
+                let id = match (section, *field) {
+                    ("email", "current_password") => "email_password",
+                    ("email", "email") => "new_email",
+                    ("email", "email_confirmation") => "new_email_confirmation",
+                    (_, field) => field,
+                };
+                (id, message.as_str())
+            })),
+        ),
+        None => (None, Vec::new()),
     };
     let can_resend = account.pending_email.is_some()
         || (account.email.is_some() && account.email_verified_at.is_none());
@@ -188,7 +206,7 @@ fn render(
             applications => lists.applications,
             children => lists.children,
             staff => account.kind == AccountKind::Staff,
-            can_resend, csrf, notice, error, section, entered_email, entered_confirmation,
+            can_resend, csrf, notice, error, errors, section, entered_email, entered_confirmation,
         }
     })
 }
@@ -274,8 +292,14 @@ async fn outcome(
         Err(e) => (None, Some(Refusal::of(e)?)),
     };
     let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
-    let error = refused.as_ref().map(|r| r.message.as_str());
-    let page = render(app, jar, &account, lists, (section, notice, error), status);
+    let page = render(
+        app,
+        jar,
+        &account,
+        lists,
+        (section, notice, refused.as_ref()),
+        status,
+    );
     Ok(match refused {
         Some(refused) => refused.answer(page),
         None => page,
@@ -285,7 +309,11 @@ async fn outcome(
 /// A profile change refused, as a page tells it: the message, 400 or (for
 /// a limit) 429, and when to try again.
 pub(super) struct Refusal {
+    /// What the page tells, all its fields' messages for a form's fields.
     pub message: String,
+    /// The fields to correct (form names) and their messages, when the
+    /// refusal is about them.
+    pub fields: Vec<(&'static str, String)>,
     pub status: StatusCode,
     retry_after: Option<u64>,
 }
@@ -295,12 +323,22 @@ impl Refusal {
     pub fn of(error: ProfileError) -> Result<Self, WebError> {
         let limit = |message, retry_after| Self {
             message,
+            fields: Vec::new(),
             status: StatusCode::TOO_MANY_REQUESTS,
             retry_after: Some(retry_after),
         };
         Ok(match error {
             ProfileError::Invalid(message) => Self {
                 message,
+                fields: Vec::new(),
+                status: StatusCode::BAD_REQUEST,
+                retry_after: None,
+            },
+            ProfileError::Fields(fields) => Self {
+                message: (fields.iter().map(|(_, message)| message.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                fields,
                 status: StatusCode::BAD_REQUEST,
                 retry_after: None,
             },
@@ -312,6 +350,7 @@ impl Refusal {
             }
             ProfileError::MailNotSent => Self {
                 message: activation::MAIL_NOT_SENT.into(),
+                fields: Vec::new(),
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 retry_after: Some(60),
             },

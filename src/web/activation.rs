@@ -64,14 +64,7 @@ async fn first_connection_page(
     errors: &[(&str, &str)],
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let error_fields: Vec<String> = errors
-        .iter()
-        .map(|(field, _)| (*field).to_owned())
-        .collect();
-    let errors: Vec<minijinja::Value> = errors
-        .iter()
-        .map(|&(field, message)| minijinja::context! { field, message })
-        .collect();
+    let errors = pages::field_errors(errors.iter().copied());
     let child = match account.kind {
         AccountKind::Guardian => store::children(&app.db, &account.id)
             .await?
@@ -91,7 +84,7 @@ async fn first_connection_page(
                 identifier => &account.identifier,
                 guardian => account.kind == AccountKind::Guardian,
                 email_required => account.kind == AccountKind::Guardian,
-                child, rule => rule.describe(), csrf, errors, error_fields,
+                child, rule => rule.describe(), csrf, errors,
                 birthdate => entered.birthdate, email => entered.email, email_confirmation => entered.email_confirmation,
             }
         },

@@ -16,9 +16,10 @@ use crate::accounts::grouping::{self, GroupingError, OtherAccount, Refusal};
 use crate::accounts::{Account, AccountKind};
 use crate::app::Clef;
 
+/// The field a refusal is told at (its id on the form) and the message.
 fn refusal(refusal: Refusal) -> (&'static str, &'static str) {
     match refusal {
-        Refusal::WrongCredentials => ("identifier", "Identifiant ou mot de passe incorrect."),
+        Refusal::WrongCredentials => ("other_identifier", "Identifiant ou mot de passe incorrect."),
         Refusal::BirthdateNeeded => (
             "birthdate",
             "Ce compte n'a pas encore été activé : retapez le mot de passe provisoire de son courrier de notification et saisissez aussi la date de naissance de l'enfant qui y est nommé.",
@@ -28,27 +29,27 @@ fn refusal(refusal: Refusal) -> (&'static str, &'static str) {
             "La date de naissance ne correspond pas à celle connue de l'établissement.",
         ),
         Refusal::LetterExpired => (
-            "identifier",
+            "other_identifier",
             "Ce courrier de notification a dépassé son délai d'activation : il ne permet plus de regrouper le compte. Demandez un nouveau courrier à l'établissement.",
         ),
         Refusal::NotGuardian => (
-            "identifier",
+            "other_identifier",
             "Seuls les comptes de responsables peuvent être regroupés : ce compte est celui d'un élève ou d'un personnel.",
         ),
         Refusal::SameAccount => (
-            "identifier",
+            "other_identifier",
             "C'est le compte avec lequel vous êtes connecté : saisissez l'identifiant de l'autre compte.",
         ),
         Refusal::Closed => (
-            "identifier",
+            "other_identifier",
             "Ce compte a déjà été regroupé ou fermé : il ne peut plus l'être.",
         ),
         Refusal::PrincipalNotActive => (
-            "identifier",
+            "other_identifier",
             "Seul un compte de responsable activé peut regrouper des comptes.",
         ),
         Refusal::ProposalExpired => (
-            "identifier",
+            "other_identifier",
             "Cette demande de regroupement a expiré ou a déjà été validée : recommencez si besoin.",
         ),
     }
@@ -77,14 +78,15 @@ fn form_page(
     jar: CookieJar,
     account: &Account,
     typed: Typed<'_>,
-    error: Option<(&str, &str)>,
+    // The fields in error (their ids) and their messages.
+    errors: &[(&str, &str)],
     status: StatusCode,
 ) -> Response {
-    let (error_field, error) = error.unzip();
+    let errors = pages::field_errors(errors.iter().copied());
     pages::form(app, jar, status, "pages/grouping.html", |csrf| {
         minijinja::context! {
             csrf, identifier => &account.identifier, other => typed.other, birthdate => typed.birthdate,
-            error, error_field,
+            errors,
         }
     })
 }
@@ -100,7 +102,7 @@ pub async fn form(
         other: "",
         birthdate: "",
     };
-    Ok(form_page(&app, jar, &account, typed, None, StatusCode::OK))
+    Ok(form_page(&app, jar, &account, typed, &[], StatusCode::OK))
 }
 
 /// `POST /compte/regroupement`: checks the other account → the confirmation.
@@ -122,15 +124,31 @@ pub async fn propose(
         birthdate: typed.birthdate.to_owned(),
     };
     // Not a wrong password: none (a page that asked for the birth date
-    // comes back without it, as password fields do).
-    if params.get("password").unwrap_or("").is_empty() {
-        let empty = "Le champ « mot de passe du compte » est obligatoire.";
+    // comes back without it, as password fields do); told with an empty
+    // identifier at once.
+    let empty: Vec<_> = [
+        (
+            "other_identifier",
+            typed.other.trim(),
+            "Le champ « identifiant du compte » est obligatoire.",
+        ),
+        (
+            "other_password",
+            params.get("password").unwrap_or(""),
+            "Le champ « mot de passe du compte » est obligatoire.",
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, value, _)| value.is_empty())
+    .map(|(field, _, message)| (field, message))
+    .collect();
+    if !empty.is_empty() {
         return Ok(form_page(
             &app,
             jar,
             &account,
             typed,
-            Some(("identifier", empty)),
+            &empty,
             StatusCode::BAD_REQUEST,
         ));
     }
@@ -158,7 +176,7 @@ pub async fn propose(
             jar,
             &account,
             typed,
-            Some(refusal(why)),
+            &[refusal(why)],
             StatusCode::BAD_REQUEST,
         )),
         Err(GroupingError::TooManyAttempts { retry_after }) => {
@@ -168,7 +186,7 @@ pub async fn propose(
                 jar,
                 &account,
                 typed,
-                Some(("identifier", &message)),
+                &[("other_identifier", &message)],
                 StatusCode::TOO_MANY_REQUESTS,
             );
             Ok(pages::retry_after(page, retry_after))
@@ -208,7 +226,7 @@ pub async fn confirm(
                 jar,
                 &account,
                 typed,
-                Some(refusal(why)),
+                &[refusal(why)],
                 StatusCode::CONFLICT,
             ))
         }

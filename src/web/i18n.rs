@@ -796,6 +796,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Le champ « mot de passe du compte » est obligatoire." => {
             "The “account password” field is required."
         }
+        "Le champ « identifiant du compte » est obligatoire." => {
+            "The “account username” field is required."
+        }
         "Ce courrier de notification a dépassé son délai d'activation : il ne permet plus de regrouper le compte. Demandez un nouveau courrier à l'établissement." => {
             "This notification letter is past its activation deadline: it can no longer group the account. Ask the school for a new letter."
         }

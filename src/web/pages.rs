@@ -15,6 +15,7 @@ macro_rules! pages {
 
 pub(super) const TEMPLATES: &[(&str, &str)] = pages![
     "base.html",
+    "fields.html",
     "login.html",
     "message.html",
     "form_post.html",
@@ -109,6 +110,17 @@ fn with_language(context: minijinja::Value) -> minijinja::Value {
         theme_logo => super::theme::logo(),
         ..context
     }
+}
+
+/// Fields to correct, as `pages/fields.html`'s macros take them: each
+/// input's id and its French message, in the form's order.
+pub fn field_errors<'a>(
+    errors: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<minijinja::Value> {
+    errors
+        .into_iter()
+        .map(|(field, message)| minijinja::context! { field, message })
+        .collect()
 }
 
 /// A page holding a form: sets the CSRF cookie if the browser has none, hands

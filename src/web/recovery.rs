@@ -321,7 +321,7 @@ pub async fn password_code(
         Err(e) => return recovery_error(e),
     };
     Ok(match outcome {
-        CodeOutcome::Verified { token } => reset_page(&app, jar, StatusCode::OK, &token, "", None),
+        CodeOutcome::Verified { token } => reset_page(&app, jar, StatusCode::OK, &token, "", &[]),
         CodeOutcome::Wrong { remaining } => {
             let message = if remaining == 1 {
                 "Ce code n'est pas le bon. Il vous reste 1 essai."
@@ -366,14 +366,14 @@ fn reset_page(
     status: StatusCode,
     token: &str,
     identifier: &str,
-    // The field in error (its form name) and the message.
-    error: Option<(&str, &str)>,
+    // The fields in error (their ids) and their messages.
+    errors: &[(&str, &str)],
 ) -> Response {
-    let (error_field, error) = error.unzip();
+    let errors = pages::field_errors(errors.iter().copied());
     let rule = password_rule(app);
     pages::form(app, jar, status, "pages/reset_password.html", |csrf| {
         minijinja::context! {
-            csrf, token, identifier, error, error_field, rule => rule.describe(),
+            csrf, token, identifier, errors, rule => rule.describe(),
         }
     })
 }
@@ -412,7 +412,7 @@ pub async fn reset_form(
     let params = params.map_err(|e| WebError::bad_request(&e))?;
     let token = params.get("jeton").unwrap_or("");
     Ok(match recovery::check_link(&app, token).await? {
-        Ok(()) => reset_page(&app, jar, StatusCode::OK, token, "", None),
+        Ok(()) => reset_page(&app, jar, StatusCode::OK, token, "", &[]),
         Err(problem) => link_problem(problem),
     })
 }
@@ -432,8 +432,8 @@ pub async fn reset_submit(
         confirmation: params.secret("password_confirmation"),
     };
     let origin = cookies::origin_of(&app, &jar, address, identifier).await?;
-    let again = |jar, status, field, message: &str| {
-        reset_page(&app, jar, status, token, identifier, Some((field, message)))
+    let again = |jar, status, errors: &[(&str, &str)]| {
+        reset_page(&app, jar, status, token, identifier, errors)
     };
     match recovery::reset_password(&app, token, form, &origin).await {
         Ok(before) => {
@@ -458,11 +458,14 @@ pub async fn reset_submit(
         Err(ResetError::WrongIdentifier) => Ok(again(
             jar,
             StatusCode::BAD_REQUEST,
-            "identifier",
-            "Cet identifiant n'est pas celui du compte concerné par cette demande.",
+            &[(
+                "identifier",
+                "Cet identifiant n'est pas celui du compte concerné par cette demande.",
+            )],
         )),
-        Err(ResetError::Invalid(field, message)) => {
-            Ok(again(jar, StatusCode::BAD_REQUEST, field, &message))
+        Err(ResetError::Invalid(problems)) => {
+            let errors: Vec<_> = problems.iter().map(|(f, m)| (*f, m.as_str())).collect();
+            Ok(again(jar, StatusCode::BAD_REQUEST, &errors))
         }
         Err(ResetError::Password(e)) => Err(e.into()),
         Err(ResetError::Internal(e)) => Err(e.into()),

@@ -214,6 +214,17 @@ async fn the_seed_scenario_a_parent_groups_the_letter_account_of_a_second_child(
             && !page.contains("mot de passe incorrect"),
         "{page}"
     );
+    // Both fields empty: both told, each at its field.
+    let (status, page) = propose(&app, &browser, "", "", "").await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains(
+            r#"aria-invalid="true" autofocus aria-describedby="erreur-other_identifier""#
+        ) && page.contains(
+            r#"aria-invalid="true" aria-describedby="erreur-other_password password-hint""#
+        ) && page.contains("Le champ « identifiant du compte » est obligatoire."),
+        "{page}"
+    );
     let (status, page) = propose(
         &app,
         &browser,

@@ -172,7 +172,8 @@ async fn guardian_whole_path(school: &School, mails: impl Fn() -> Vec<ReceivedMa
     let page = school.first_connection_page(&browser, "marc.baillet").await;
     assert!(page.contains("Date de naissance de votre enfant"));
     assert!(page.contains("8 à 14 caractères, chiffres et lettres obligatoires"));
-    assert!(page.contains(r#"value="marc.baillet""#) && page.contains("readonly"));
+    assert!(page.contains(r#"<dd id="identifier-shown">marc.baillet</dd>"#));
+    assert!(page.contains(r#"value="marc.baillet" autocomplete="username" readonly hidden"#));
 
     // Wrong birth date, weak password, mismatched confirmation: each refused, nothing changes.
     for (fields, expected) in [
@@ -973,10 +974,31 @@ async fn my_account_changes_the_password_and_the_address_with_the_current_passwo
         section.contains("mot de passe actuel est incorrect"),
         "{section}"
     );
-    assert!(section.contains(r#"id="current_password" name="current_password" autocomplete="current-password" required aria-describedby="erreur" autofocus"#), "{section}");
+    assert!(section.contains(r#"id="current_password" name="current_password" autocomplete="current-password" required aria-invalid="true" autofocus aria-describedby="erreur-current_password""#), "{section}");
+    // In the list above the form, and beside its field.
     assert_eq!(
         wrong.matches("mot de passe actuel est incorrect").count(),
-        1
+        2
+    );
+    // A new password too weak and typed differently: both told at once, at
+    // their fields, before the current password is even checked.
+    let weak = post(
+        "/compte/mot-de-passe",
+        vec![
+            ("current_password", "faux".into()),
+            ("new_password", "court".into()),
+            ("new_password_confirmation", "autre".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(weak.status(), 400);
+    let weak = weak.text().await.unwrap();
+    assert!(weak.contains(r#"id="new_password" name="new_password" autocomplete="new-password" required aria-invalid="true" autofocus aria-describedby="erreur-new_password""#), "{weak}");
+    assert!(weak.contains(r#"id="new_password_confirmation" name="new_password_confirmation" autocomplete="new-password" required aria-invalid="true" aria-describedby="erreur-new_password_confirmation""#), "{weak}");
+    assert!(
+        !weak.contains("mot de passe actuel est incorrect"),
+        "{weak}"
     );
     let changed = post(
         "/compte/mot-de-passe",
@@ -1025,6 +1047,23 @@ async fn my_account_changes_the_password_and_the_address_with_the_current_passwo
             .contains("C&#x27;est déjà l&#x27;adresse mail de votre compte.")
     );
     assert_eq!(app.outbox().len(), mails, "no mail for the same address");
+    // An address that is not one, confirmed otherwise: both told, each at
+    // its field (the page's ids: the password form has a current_password).
+    let typo = post(
+        "/compte/adresse",
+        vec![
+            ("current_password", NEW_PASSWORD.into()),
+            ("email", "claire@example".into()),
+            ("email_confirmation", "claire@exemple.fr".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(typo.status(), 400);
+    let typo = typo.text().await.unwrap();
+    assert!(typo.contains(r#"value="claire@example" aria-invalid="true" autofocus aria-describedby="erreur-new_email""#), "{typo}");
+    assert!(typo.contains(r#"value="claire@exemple.fr" aria-invalid="true" aria-describedby="erreur-new_email_confirmation""#), "{typo}");
+    assert!(!typo.contains(r#"id="email_password" name="current_password" autocomplete="current-password" required aria-invalid"#), "{typo}");
 
     let asked = post(
         "/compte/adresse",
@@ -1414,9 +1453,7 @@ async fn a_first_connection_tells_every_field_to_correct_at_once() {
     };
     let password = input("password");
     assert!(
-        password.contains(
-            r#"aria-invalid="true" autofocus aria-describedby="erreur-password password-rule""#
-        ),
+        password.contains(r#"aria-invalid="true" autofocus aria-describedby="erreur-password""#),
         "{password}"
     );
     let email = input("email");

@@ -482,6 +482,30 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
             .unwrap()
             .contains("aria-invalid=\"true\"")
     );
+    // A password too weak, typed differently: both told at once, at their fields.
+    let token = input_value(&form, "jeton").unwrap();
+    let weak = post_with(
+        &app,
+        &browser,
+        &form,
+        "/mot-de-passe-oublie/modifier",
+        &[
+            ("jeton", &token),
+            ("identifier", "claire.martin"),
+            ("password", "court"),
+            ("password_confirmation", "autre"),
+        ],
+    )
+    .await;
+    assert_eq!(weak.status(), 400);
+    let weak = weak.text().await.unwrap();
+    assert!(
+        weak.contains(r#"aria-invalid="true" autofocus aria-describedby="erreur-password""#)
+            && weak
+                .contains(r#"aria-invalid="true" aria-describedby="erreur-password_confirmation""#)
+            && weak.contains("La confirmation du mot de passe ne correspond pas."),
+        "{weak}"
+    );
     let done = reset_with(&app, &browser, &form, "claire.martin", NEW_PASSWORD).await;
     assert_eq!(done.status(), 200);
     assert!(
