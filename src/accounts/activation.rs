@@ -14,7 +14,7 @@ use crate::app::Clef;
 use crate::delivery::{Mail, Subject};
 use crate::domain::{BirthDate, EmailAddress, Locale, Problem};
 use crate::oidc::{logout, refresh};
-use crate::provisioning::letters::{add_months, french_date, letter_deadline};
+use crate::provisioning::letters::{add_months, date_in, letter_deadline};
 use crate::secret::constant_time_eq;
 
 #[derive(Debug, thiserror::Error)]
@@ -382,7 +382,7 @@ async fn send_confirmation(
         name => format!("{} {}", account.given_name, account.family_name),
         identifier => &account.identifier,
         link,
-        deadline => french_date(expires_at),
+        deadline => date_in(Locale::current(), expires_at),
         change => confirming == Confirming::Change,
         by_school => by == Requester::School,
     };

@@ -1090,7 +1090,8 @@ pub async fn reset_password(
         let context = minijinja::context! {
             name => format!("{} {}", account.given_name, account.family_name),
             identifier => &account.identifier,
-            login => app.config.endpoint("/login"),
+            // In the mail's language when opened, as the other mails' links.
+            login => app.config.endpoint(&format!("/login?lang={}", crate::domain::Locale::current().code())),
         };
         let notice = Mail::render(
             email,

@@ -55,6 +55,29 @@ impl Locale {
         best.map(|(locale, _)| locale)
     }
 
+    /// A calendar date as the person reads it: « 03/02/2011 » in French, and
+    /// in English « 3 February 2011 » (03/02 reads as 2 March to many).
+    pub fn date(self, year: i32, month: u8, day: u8) -> String {
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        match (self, MONTHS.get(usize::from(month).wrapping_sub(1))) {
+            (Locale::En, Some(name)) => format!("{day} {name} {year:04}"),
+            _ => format!("{day:02}/{month:02}/{year:04}"),
+        }
+    }
+
     /// The other language, offered by the link on every page.
     pub fn other(self) -> Locale {
         match self {

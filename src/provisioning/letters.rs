@@ -295,15 +295,15 @@ pub fn start_of_day(unix: i64) -> i64 {
 }
 
 pub fn french_date(unix: i64) -> String {
+    date_in(crate::domain::Locale::Fr, unix)
+}
+
+/// The day of `unix` (UTC, as letters date their deadlines) as `locale` writes it.
+pub fn date_in(locale: crate::domain::Locale, unix: i64) -> String {
     let date = OffsetDateTime::from_unix_timestamp(unix)
         .map(|d| d.date())
         .unwrap_or(Date::MIN);
-    format!(
-        "{:02}/{:02}/{}",
-        date.day(),
-        u8::from(date.month()),
-        date.year()
-    )
+    locale.date(date.year(), u8::from(date.month()), date.day())
 }
 
 /// A cell that a spreadsheet shows as text rather than running it as a formula

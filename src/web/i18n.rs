@@ -146,10 +146,12 @@ fn pattern(french: &str) -> Option<String> {
             "Your authorisation for “{name}” is withdrawn: the service will ask for it again if it needs it."
         ));
     }
+    if let Some(date) = english_date(french) {
+        return Some(date);
+    }
     if let Some((date, time)) = french.split_once(" à ")
-        && date.len() == 10
+        && let Some(date) = english_date(date)
         && time.len() == 5
-        && date.bytes().all(|b| b.is_ascii_digit() || b == b'/')
         && time.bytes().all(|b| b.is_ascii_digit() || b == b':')
     {
         return Some(format!("{date} at {time}"));
@@ -161,6 +163,21 @@ fn pattern(french: &str) -> Option<String> {
         return Some(format!("{browser} on {system}"));
     }
     None
+}
+
+/// A date as French pages write it (`jj/mm/aaaa`), as English ones do.
+fn english_date(french: &str) -> Option<String> {
+    let mut parts = french.split('/');
+    let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || (day.len(), month.len(), year.len()) != (2, 2, 4)
+        || !french.bytes().all(|b| b.is_ascii_digit() || b == b'/')
+    {
+        return None;
+    }
+    let (day, month, year) = (day.parse().ok()?, month.parse().ok()?, year.parse().ok()?);
+    ((1..=31).contains(&day) && (1..=12).contains(&month))
+        .then(|| Locale::En.date(year, month, day))
 }
 
 /// The lines of an import's report and errors (`provisioning::import`,
@@ -1252,8 +1269,10 @@ mod tests {
         );
         assert_eq!(
             english("03/09/2026 à 14:05").as_deref(),
-            Some("03/09/2026 at 14:05")
+            Some("3 September 2026 at 14:05")
         );
+        assert_eq!(english("03/02/2011").as_deref(), Some("3 February 2011"));
+        assert_eq!(english("31/13/2011"), None);
         assert_eq!(
             english("Firefox sur Windows").as_deref(),
             Some("Firefox on Windows")

@@ -355,6 +355,13 @@ async fn an_english_person_goes_through_consent_account_and_logout_in_english() 
     let account = page_text(&browser, &app.url("/compte")).await;
     assert_no_french(&account);
     assert!(account.contains("<h1>My account</h1>") && account.contains(" at "));
+    // Dates as English readers write them: no 03/09, which reads as 9 March.
+    let year = time::OffsetDateTime::now_utc().year();
+    assert!(
+        account.contains(&format!(" {year} at ")) && !account.contains(&format!("/{year}")),
+        "{account}"
+    );
+    assert!(account.contains("Born on 3 February 2009"), "{account}");
 
     // A refused change of password, its message in English.
     let refused = browser
@@ -434,6 +441,14 @@ async fn mails_follow_the_language_of_the_page_that_sends_them() {
     assert_eq!(confirm.subject, "Update of your email address");
     assert_eq!(confirm.language.as_deref(), Some("en"));
     assert!(confirm.text.starts_with("Hello ") && !confirm.text.contains("Bonjour"));
+    // Its deadline as English readers write it.
+    let until = confirm.text.split("stays valid until ").nth(1).unwrap();
+    let until: Vec<&str> = until.split('.').next().unwrap().split(' ').collect();
+    assert!(
+        until.len() == 3 && until[1].chars().all(|c| c.is_ascii_alphabetic()),
+        "{}",
+        confirm.text
+    );
     let notice = app.last_mail_to("claire.martin@example.org");
     assert_eq!(notice.subject, "Change of your account's email address");
     assert!(

@@ -1711,6 +1711,16 @@ async fn a_reset_link_opens_in_the_language_it_was_asked_in() {
     assert_eq!(done.status(), 200);
     let done = done.text().await.unwrap();
     assert!(done.contains("<html lang=\"en\">"), "{done}");
+    // The notice of the change leads to the sign-in page in English too.
+    let notice = app.last_mail_to("claire.martin@example.org");
+    assert_eq!(notice.subject, "Your password has been changed");
+    assert!(
+        notice
+            .text
+            .contains(&format!("({})", app.url("/login?lang=en"))),
+        "{}",
+        notice.text
+    );
     let claire = app.account_named("claire.martin").await;
     assert_eq!(
         clef::accounts::store::locale_of(&app.app.db, &claire.id)
