@@ -545,7 +545,9 @@ struct Challenge {
     account_id: Option<String>,
     /// Keyed digest of the code.
     code_tag: String,
-    issued_at: i64,
+    /// Milliseconds: a password reset in the same second as the request
+    /// (just before it) must not void it.
+    issued_at_ms: i64,
     expires_at: i64,
 }
 
@@ -559,10 +561,10 @@ fn challenge_tries(app: &Clef) -> Kind<u64> {
 }
 
 /// When the account's codes were last voided (a code used, a password
-/// reset or changed): codes issued until then no longer work. Kept as long
-/// as a code issued just before can live.
+/// reset or changed), in milliseconds: codes issued until then no longer
+/// work. Kept as long as a code issued just before can live.
 fn codes_voided(app: &Clef) -> Kind<i64> {
-    Kind::new(&app.store, "recovery-code-voided")
+    Kind::new(&app.store, "recovery-code-voided-ms")
 }
 
 fn code_tag(app: &Clef, challenge: &str, code: &str) -> String {
@@ -630,7 +632,7 @@ pub async fn void_reset_links<'e>(
 /// with a code and no screen to type it in.)
 pub async fn forget_sms_code(app: &Clef, account_id: &str) -> anyhow::Result<()> {
     let ttl = Duration::from_secs(CODE_TTL as u64 + 1);
-    codes_voided(app).put(account_id, &app.now(), ttl).await
+    codes_voided(app).put(account_id, &app.now_ms(), ttl).await
 }
 
 /// Records the request and answers; the link is made and mailed after the
@@ -735,7 +737,7 @@ async fn request_by_sms(
     let waiting = |account_id: Option<String>| Challenge {
         account_id,
         code_tag: code_tag(app, &challenge_id, &code),
-        issued_at: now,
+        issued_at_ms: app.now_ms(),
         expires_at: now + CODE_TTL,
     };
     let phone = account.as_ref().and_then(|a| a.phone.clone());
@@ -882,7 +884,7 @@ pub async fn verify_code(
         && codes_voided(app)
             .get(account_id)
             .await?
-            .is_some_and(|voided| voided >= challenge.issued_at)
+            .is_some_and(|voided| voided >= challenge.issued_at_ms)
     {
         return Ok(CodeOutcome::Expired);
     }

@@ -579,13 +579,16 @@ try {
     for (const button of ['Réinitialiser le compte', 'Fermer le compte', "Corriger l'adresse", `Détacher ${PUPIL}`]) {
       assert.equal(await page.getByRole('button', { name: button, exact: true }).count(), 1, `button « ${button} »`);
     }
-    assert.equal(await page.getByLabel('Je confirme', { exact: true }).count(), 4, 'a « Je confirme » box per action');
+    // Each box named after its action, for a screen reader's list of fields.
+    for (const action of ['Réinitialiser le compte', 'Fermer le compte', "Corriger l'adresse", `Détacher ${PUPIL}`]) {
+      assert.equal(await page.getByLabel(`Je confirme — ${action}`, { exact: true }).count(), 1, `a « Je confirme » box for « ${action} »`);
+    }
     await field("Corriger l'adresse mail");
     assert.equal(await page.getByRole('heading', { level: 2, name: 'Journal du compte', exact: true }).count(), 1, '<h2> « Journal du compte »');
     const reset = page.locator('form').filter({ has: page.getByRole('button', { name: 'Réinitialiser le compte', exact: true }) });
     assert.equal(await reset.getAttribute('action'), `${guardianPage}/action`, 'the reset form posts to …/action');
     assert.equal(await reset.locator('input[type=hidden][name=action]').inputValue(), 'reset', 'action=reset');
-    assert.equal(await reset.getByLabel('Je confirme', { exact: true }).isChecked(), false, '« Je confirme » starts unticked');
+    assert.equal(await reset.getByLabel('Je confirme — Réinitialiser le compte', { exact: true }).isChecked(), false, '« Je confirme » starts unticked');
   });
 
   await accessible(5, `${GUARDIAN}'s account page`);
