@@ -655,6 +655,7 @@ fn exact(french: &str) -> Option<&'static str> {
             "The account will no longer sign in; all its sessions are closed."
         }
         "Je confirme" => "I confirm",
+        "Aller au contenu" => "Skip to content",
         "Corriger l'adresse mail" => "Correct the email address",
         "L'adresse ne compte qu'une fois confirmée par le lien envoyé." => {
             "The address only counts once confirmed through the link sent."
