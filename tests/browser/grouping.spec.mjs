@@ -115,12 +115,12 @@ async function field(text, scope = page) {
 }
 
 /** <html lang>, the page title, exactly one <h1> with that text, every visible control labelled. */
-async function assertPage(title, lang = 'fr') {
+async function assertPage(title, lang = 'fr', heading = title) {
   assert.equal(await page.locator('html').getAttribute('lang'), lang, `<html lang="${lang}">`);
   assert.equal(await page.title(), `${title} — Clef`, '<title>');
   const h1 = page.getByRole('heading', { level: 1 });
   assert.equal(await h1.count(), 1, 'exactly one <h1>');
-  assert.equal((await h1.textContent()).trim(), title, '<h1> text');
+  assert.equal((await h1.textContent()).trim(), heading, '<h1> text');
   await everyVisibleInputLabelled(page);
 }
 
@@ -171,12 +171,19 @@ async function theAlert() {
   return { text: (await alert.innerText()).trim(), id: await alert.getAttribute('id') };
 }
 
-/** `control` is marked invalid and described by the alert `alertId`. */
-async function assertInvalid(control, alertId) {
+/**
+ * `control` is marked invalid and described by the alert `alert`, or by its own
+ * message beside it that says what the alert says (forms that tell each field).
+ */
+async function assertInvalid(control, alert) {
   assert.equal(await control.getAttribute('aria-invalid'), 'true', `aria-invalid="true" on #${await control.getAttribute('id')}`);
-  assert.ok(alertId, 'the alert has an id');
+  assert.ok(alert.id, 'the alert has an id');
   const describedBy = (await control.getAttribute('aria-describedby'))?.split(/\s+/) ?? [];
-  assert.ok(describedBy.includes(alertId), `aria-describedby (${describedBy.join(' ')}) names the alert #${alertId}`);
+  const texts = await Promise.all(describedBy.map(async (id) => (await page.locator(`[id="${id}"]`).innerText()).trim()));
+  assert.ok(
+    describedBy.includes(alert.id) || texts.includes(alert.text),
+    `aria-describedby (${describedBy.join(' ')}) names the alert #${alert.id} or a message saying « ${alert.text} »`,
+  );
 }
 
 async function assertNotInvalid(control) {
@@ -385,12 +392,12 @@ try {
   await check('3. a wrong password: 400, alert « Identifiant ou mot de passe incorrect. », the identifier aria-invalid', async () => {
     const response = await propose(letter.identifiant, `${letter.mot_de_passe_provisoire}x`, '');
     assert.equal(response.status(), 400, 'POST /compte/regroupement with a wrong password');
-    await assertPage('Regrouper des comptes');
+    await assertPage('Erreur — Regrouper des comptes', 'fr', 'Regrouper des comptes');
     const alert = await theAlert();
     assert.equal(alert.text, WRONG_CREDENTIALS);
     assert.ok(await page.locator('div.error[role=alert]').count(), 'the alert is a div.error');
     const f = await groupingFields();
-    await assertInvalid(f.identifier, alert.id);
+    await assertInvalid(f.identifier, alert);
     assert.equal(await f.identifier.inputValue(), letter.identifiant, 'the identifier typed is kept');
     assert.equal(await f.password.inputValue(), '', 'the password is not echoed back');
   });
@@ -400,11 +407,11 @@ try {
   await check('3. the right password without birth date: 400, the « pas encore été activé » alert, the birth date aria-invalid', async () => {
     const response = await propose(letter.identifiant, letter.mot_de_passe_provisoire, '');
     assert.equal(response.status(), 400, 'POST /compte/regroupement without birth date');
-    await assertPage('Regrouper des comptes');
+    await assertPage('Erreur — Regrouper des comptes', 'fr', 'Regrouper des comptes');
     const alert = await theAlert();
     assert.equal(alert.text, BIRTHDATE_NEEDED);
     const f = await groupingFields();
-    await assertInvalid(f.birthdate, alert.id);
+    await assertInvalid(f.birthdate, alert);
     await assertNotInvalid(f.identifier);
     assert.equal(await f.password.inputValue(), '', 'the password is not echoed back');
   });
@@ -414,11 +421,11 @@ try {
   await check('3. a wrong birth date: 400, alert « La date de naissance ne correspond pas … », the birth date kept', async () => {
     const response = await propose(letter.identifiant, letter.mot_de_passe_provisoire, WRONG_BIRTHDATE);
     assert.equal(response.status(), 400, 'POST /compte/regroupement with a wrong birth date');
-    await assertPage('Regrouper des comptes');
+    await assertPage('Erreur — Regrouper des comptes', 'fr', 'Regrouper des comptes');
     const alert = await theAlert();
     assert.equal(alert.text, WRONG_BIRTHDATE_ALERT);
     const f = await groupingFields();
-    await assertInvalid(f.birthdate, alert.id);
+    await assertInvalid(f.birthdate, alert);
     assert.equal(await f.birthdate.inputValue(), WRONG_BIRTHDATE, 'the birth date typed is kept');
     assert.equal(await f.identifier.inputValue(), letter.identifiant, 'the identifier typed is kept');
   });
