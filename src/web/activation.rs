@@ -221,6 +221,12 @@ pub async fn first_connection(
     match (activated.state, activated.kind) {
         // A student without email is active at once; a student with one may
         // use applications while the address awaits confirmation (§3.3).
+        // Without an application waiting, told so, as a parent is once their
+        // address is confirmed.
+        (AccountState::Active, _) if interaction.pending_id.is_none() => {
+            let (jar, _) = open_session(&app, jar, &activated, &device).await?;
+            Ok((jar, created(("/compte", "Gérer mon compte"))).into_response())
+        }
         (AccountState::Active, _) => {
             sign_in(
                 &app,
@@ -529,22 +535,30 @@ pub async fn confirm(
         Some(url) => (url, "Continuer vers l'application"),
         None => ("/compte", "Gérer mon compte"),
     };
-    let (title, message) = if confirmed.activated {
-        (
-            "Création réussie",
-            "Vous venez de créer votre compte, vous pouvez maintenant utiliser les différents services ouverts par l'établissement qui vous a remis le courrier de notification. Vous pouvez à tout moment mettre à jour les informations de votre compte dans « Mon compte ».",
-        )
-    } else {
-        (
-            "Adresse mail confirmée",
-            "Votre adresse mail est confirmée : c'est désormais celle de votre compte.",
-        )
-    };
+    if confirmed.activated {
+        return Ok(created(link));
+    }
     Ok(pages::message_with_link(
         StatusCode::OK,
-        title,
-        message,
+        "Adresse mail confirmée",
+        "Votre adresse mail est confirmée : c'est désormais celle de votre compte.",
         None,
         Some(link),
     ))
+}
+
+/// « Création réussie »: the account is activated (the seeds' words), with
+/// where to go on. Its language link leads to « Mon compte » (the step that
+/// showed it is over), in the other language.
+fn created((href, text): (&str, &str)) -> Response {
+    pages::render(
+        StatusCode::OK,
+        "pages/message.html",
+        minijinja::context! {
+            title => "Création réussie",
+            message => "Vous venez de créer votre compte, vous pouvez maintenant utiliser les différents services ouverts par l'établissement qui vous a remis le courrier de notification. Vous pouvez à tout moment mettre à jour les informations de votre compte dans « Mon compte ».",
+            links => [(href.to_owned(), text.to_owned())],
+            lang_back => "/compte",
+        },
+    )
 }

@@ -405,6 +405,44 @@ async fn a_student_without_email_reaches_the_application_at_once() {
     );
 }
 
+/// From the letter's address, with no application waiting: the student is
+/// told the account is made (« Création réussie »), signed in, with the way
+/// to « Mon compte ».
+#[tokio::test]
+async fn a_student_activating_from_the_letter_is_told_the_account_is_made() {
+    let school = school().await;
+    let browser = browser();
+    let login = page_text(
+        &browser,
+        &school.app.url("/activation?identifiant=julie.baillet"),
+    )
+    .await;
+    let password = school.letter_password("julie.baillet").await;
+    let response = submit_login(&school.app, &browser, &login, "julie.baillet", &password).await;
+    assert_eq!(location(&response), "/premiere-connexion");
+    let page = page_text(&browser, &school.app.url("/premiere-connexion")).await;
+    let fields = [
+        ("birthdate", "03/09/2012"),
+        ("password", NEW_PASSWORD),
+        ("password_confirmation", NEW_PASSWORD),
+        ("email", ""),
+        ("email_confirmation", ""),
+    ];
+    let done = school
+        .submit_first_connection(&browser, &page, &fields)
+        .await;
+    assert_eq!(done.status(), 200);
+    let done = done.text().await.unwrap();
+    assert!(
+        done.contains("<h1>Création réussie</h1>")
+            && done.contains(r#"href="&#x2f;compte""#)
+            && done.contains("next=%2Fcompte"),
+        "{done}"
+    );
+    let account = browser.get(school.app.url("/compte")).send().await.unwrap();
+    assert_eq!(account.status(), 200, "signed in");
+}
+
 #[tokio::test]
 async fn a_student_with_an_unconfirmed_email_may_use_applications() {
     let school = school().await;
