@@ -371,7 +371,12 @@ async fn exchange_code(
                 && verifier
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-            if !well_formed || !constant_time_eq(&s256(verifier), challenge) {
+            if !well_formed {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier is malformed: 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)",
+                ));
+            }
+            if !constant_time_eq(&s256(verifier), challenge) {
                 return Err(OAuthError::invalid_grant(
                     "code_verifier does not match the code_challenge",
                 ));

@@ -58,6 +58,23 @@ async fn pkce_verifier_mismatch_is_invalid_grant() {
         error_of(exchange(&app, &client, &code, None).await).await,
         (400, "invalid_grant".into())
     );
+    // A verifier RFC 7636 §4.1 does not allow, even one whose hash is the
+    // challenge: told as malformed, not as a mismatch.
+    let short = "short";
+    let code = code_for(&app, &client.0, &clef::secret::s256(short)).await;
+    let refused: Value = exchange(&app, &client, &code, Some(short))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["error"], "invalid_grant");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("code_verifier is malformed"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]
