@@ -12,6 +12,7 @@ use minijinja::Environment;
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
+use crate::domain::typography::{french_html, french_text};
 use crate::domain::{EmailAddress, Locale};
 use crate::metrics::{Delivery, Metrics};
 
@@ -136,6 +137,10 @@ impl Mail {
         let html = env
             .get_template(&format!("{folder}/{name}.html"))?
             .render(&context)?;
+        let (text, html) = match language {
+            Locale::Fr => (french_text(&text), french_html(&html)),
+            Locale::En => (text, html),
+        };
         Ok(Self {
             to,
             subject: subject.into(),

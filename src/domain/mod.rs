@@ -5,6 +5,7 @@ mod locale;
 mod names;
 mod params;
 mod redirect_uri;
+pub mod typography;
 
 pub use locale::Locale;
 pub use names::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, Uai};

@@ -17,6 +17,7 @@ use super::provisional::LetterCipher;
 use crate::accounts::devices::DeviceKey;
 use crate::accounts::store::establishment_by_uai;
 use crate::domain::Uai;
+use crate::domain::typography::{NARROW_NO_BREAK_SPACE, NO_BREAK_SPACE, french_text};
 use crate::storage::Db;
 
 /// Which letters to print.
@@ -368,7 +369,8 @@ const MARGIN: f32 = 20.0;
 /// `content` as the builtin fonts can show it: they hold Windows-1252 only,
 /// and print `?` for anything else, so « Łukasz Wiśniewski » or « Nguyễn »
 /// are spelled with the nearest Latin letters (« Lukasz Wisniewski »,
-/// « Nguyen »); accents French uses are kept.
+/// « Nguyen »); accents French uses are kept. Windows-1252 has no narrow
+/// no-break space: the no-break space stands for it.
 fn printable(content: &str) -> String {
     let fits = |c: char| {
         let mut buffer = [0u8; 4];
@@ -379,7 +381,9 @@ fn printable(content: &str) -> String {
     content
         .chars()
         .map(|c| {
-            if fits(c) {
+            if c == NARROW_NO_BREAK_SPACE {
+                NO_BREAK_SPACE.to_string()
+            } else if fits(c) {
                 c.to_string()
             } else {
                 deunicode::deunicode_char(c).unwrap_or("?").to_owned()
@@ -389,7 +393,7 @@ fn printable(content: &str) -> String {
 }
 
 fn text(ops: &mut Vec<Op>, font: BuiltinFont, size: f32, x: f32, y: f32, content: &str) {
-    let content = printable(content);
+    let content = printable(&french_text(content));
     ops.extend([
         Op::StartTextSection,
         Op::SetFont {
@@ -406,11 +410,12 @@ fn text(ops: &mut Vec<Op>, font: BuiltinFont, size: f32, x: f32, y: f32, content
     ]);
 }
 
-/// Splits a paragraph into lines of at most `width` characters.
+/// Splits a paragraph into lines of at most `width` characters, never at a
+/// space French typography keeps (« élève de 6 A : » keeps its colon).
 fn wrap(paragraph: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
-    for word in paragraph.split_whitespace() {
+    for word in french_text(paragraph).split(' ').filter(|w| !w.is_empty()) {
         if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
             lines.push(std::mem::take(&mut line));
         }
@@ -701,6 +706,26 @@ mod tests {
                 .any(|(_, _, t)| t.contains("Lukasz Wisniewski"))
         );
         assert!(drawn.iter().all(|(_, _, t)| !t.contains('?')), "{drawn:?}");
+    }
+
+    /// A line never starts with the colon that ends the line before (the
+    /// builtin fonts print the no-break space, Windows-1252's 0xA0).
+    #[test]
+    fn lines_do_not_break_before_french_punctuation() {
+        // With a breakable space, the colon alone would go to the next line.
+        let paragraph = format!("{}élève de 6 A :", "mot ".repeat(19));
+        let lines = wrap(&paragraph, 88);
+        assert_eq!(
+            lines,
+            [
+                format!("{}élève de 6", "mot ".repeat(19)),
+                "A\u{a0}:".into()
+            ]
+        );
+        assert_eq!(
+            printable(&french_text("Identifiant : x ; y ?")),
+            "Identifiant\u{a0}: x\u{a0}; y\u{a0}?"
+        );
     }
 
     /// Long names stay on the page: no line runs past the right margin (at

@@ -77,7 +77,13 @@ pub fn render(status: StatusCode, name: &str, context: minijinja::Value) -> Resp
         .get_template(name)
         .and_then(|t| t.render(with_language(context)))
     {
-        Ok(html) => (status, Html(html)).into_response(),
+        Ok(html) => {
+            let html = match super::locale::current() {
+                super::locale::Locale::Fr => crate::domain::typography::french_html(&html),
+                super::locale::Locale::En => html,
+            };
+            (status, Html(html)).into_response()
+        }
         Err(e) => {
             tracing::error!(template = name, error = %e, "template rendering failed");
             (

@@ -512,7 +512,9 @@ async fn withdrawing_a_services_consent_ends_its_refresh_tokens_and_asks_again()
     let withdrawn = withdraw(&app, &browser, &client.0).await;
     assert_eq!(withdrawn.status(), 200);
     let page = withdrawn.text().await.unwrap();
-    assert!(page.contains(&format!("L&#x27;autorisation de « {SERVICE} » est retirée")));
+    assert!(page.contains(&fr(&format!(
+        "L&#x27;autorisation de « {SERVICE} » est retirée"
+    ))));
     assert!(!page.contains(&format!("<h3>{SERVICE}</h3>")));
     assert!(page.contains("Aucun service extérieur n'a reçu votre autorisation."));
     assert_eq!(consents_of(&app, "claire.martin").await, 0);

@@ -24,7 +24,9 @@ async fn login_page_is_french_labelled_and_links_recovery_pages() {
         html.contains(r#"autocomplete="username""#)
             && html.contains(r#"autocomplete="current-password""#)
     );
-    assert!(html.contains("identifiant oublié ?") && html.contains("mot de passe oublié ?"));
+    assert!(
+        html.contains(&fr("identifiant oublié ?")) && html.contains(&fr("mot de passe oublié ?"))
+    );
     assert!(
         html.contains("ENT du test"),
         "the page names the application"

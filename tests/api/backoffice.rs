@@ -1090,7 +1090,7 @@ async fn a_school_file_is_previewed_then_applied_from_the_browser() {
     // 2,000 new accounts: the first 300 listed, the others counted.
     assert_eq!(preview.matches("<li>ligne ").count(), 300);
     assert!(
-        preview.contains("Autres changements, non listés ici : 1700"),
+        preview.contains(&fr("Autres changements, non listés ici : 1700")),
         "{preview}"
     );
     assert_eq!(app.count("accounts").await, before);
@@ -1211,9 +1211,9 @@ async fn an_import_s_changes_are_on_each_account_s_trail_and_a_new_phone_is_told
     // The report after « Appliquer » lists the change, as the preview did.
     let report = applied(app, &staff_a, &preview).await;
     assert!(
-        report.contains(
+        report.contains(&fr(
             "<li>ligne 2 : coordonnées de Paul Aubert mises à jour : téléphone aucun → +33798765432</li>"
-        ),
+        )),
         "{report}"
     );
 
@@ -1271,14 +1271,14 @@ async fn the_good_rows_of_a_file_with_bad_ones_are_imported_when_asked() {
     );
     let (status, page) = upload(app, &staff_a, SCHOOL_A, file.clone().into_bytes()).await;
     assert_eq!(status, 400, "refused as it is");
-    assert!(page.contains("ligne 5 :"), "{page}");
+    assert!(page.contains(&fr("ligne 5 :")), "{page}");
     assert!(page.contains("Importer les autres lignes"), "{page}");
     assert!(page.contains("nouvel élève Léo Durand"), "{page}");
     assert_eq!(app.count("accounts").await, before, "nothing written yet");
 
     let report = applied(app, &staff_a, &page).await;
     assert!(report.contains("Lignes laissées de côté"), "{report}");
-    assert!(report.contains("ligne 5 :"), "{report}");
+    assert!(report.contains(&fr("ligne 5 :")), "{report}");
     assert_eq!(app.count("accounts").await, before + 2, "Léo and Lise only");
     app.account_named("leo.durand").await;
     // The staff member's trail says which school's file, and what it did.

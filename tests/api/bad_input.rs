@@ -259,7 +259,7 @@ async fn a_method_an_address_does_not_answer_gets_a_page_or_json() {
             page.contains(&format!("<html lang=\"{language}\">")),
             "{page}"
         );
-        assert!(page.contains(text), "{page}");
+        assert!(page.contains(&fr(text)), "{page}");
     }
     for path in ["/token", "/register"] {
         let response = browser().get(app.url(path)).send().await.unwrap();

@@ -630,7 +630,7 @@ async fn a_parent_sees_and_withdraws_a_service_their_child_allowed() {
     assert_eq!(done.status(), 200);
     let done = done.text().await.unwrap();
     assert!(
-        done.contains("L&#x27;autorisation donnée par Lea Martin à « "),
+        done.contains(&fr("L&#x27;autorisation donnée par Lea Martin à « ")),
         "{done}"
     );
     assert!(!done.contains("Services extérieurs autorisés par cet enfant"));

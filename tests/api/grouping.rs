@@ -210,7 +210,7 @@ async fn the_seed_scenario_a_parent_groups_the_letter_account_of_a_second_child(
     let (status, page) = propose(&app, &browser, &florian_account, "", "12/03/2014").await;
     assert_eq!(status, 400);
     assert!(
-        page.contains("Le champ « mot de passe du compte » est obligatoire.")
+        page.contains(&fr("Le champ « mot de passe du compte » est obligatoire."))
             && !page.contains("mot de passe incorrect"),
         "{page}"
     );
@@ -222,7 +222,7 @@ async fn the_seed_scenario_a_parent_groups_the_letter_account_of_a_second_child(
             r#"aria-invalid="true" autofocus aria-describedby="erreur-other_identifier""#
         ) && page.contains(
             r#"aria-invalid="true" aria-describedby="erreur-other_password password-hint""#
-        ) && page.contains("Le champ « identifiant du compte » est obligatoire."),
+        ) && page.contains(&fr("Le champ « identifiant du compte » est obligatoire.")),
         "{page}"
     );
     let (status, page) = propose(

@@ -275,6 +275,12 @@ pub fn language_link(html: &str) -> String {
         .replace("&#x2f;", "/")
 }
 
+/// A French sentence as pages and mails print it: the spaces before « : ; ! ? »
+/// and inside « » are unbreakable (`tests/api/i18n.rs` checks them one by one).
+pub fn fr(text: &str) -> String {
+    clef::domain::typography::french_text(text)
+}
+
 /// The HTML of the page at `url`.
 pub async fn page_text(browser: &reqwest::Client, url: &str) -> String {
     browser.get(url).send().await.unwrap().text().await.unwrap()
@@ -570,6 +576,7 @@ pub struct ReceivedMail {
     pub to: String,
     pub subject: String,
     pub text: String,
+    pub html: String,
     /// Its `Content-Language`, if it says.
     pub language: Option<String>,
 }
@@ -593,6 +600,10 @@ impl ReceivedMail {
             subject: message.subject().unwrap_or_default().to_owned(),
             text: message
                 .body_text(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default(),
+            html: message
+                .body_html(0)
                 .map(|t| t.into_owned())
                 .unwrap_or_default(),
         }

@@ -61,6 +61,10 @@ async fn accept_language_english_gives_an_english_login_page() {
     assert!(html.contains("Your username") && html.contains("Your password"));
     assert!(html.contains("forgotten username?") && html.contains("forgotten password?"));
     assert!(
+        !html.contains(['\u{a0}', '\u{202f}']),
+        "French typography stays on French pages"
+    );
+    assert!(
         html.contains(r#"lang="fr" hreflang="fr">Français</a>"#),
         "the link to French is marked as French"
     );

@@ -334,7 +334,7 @@ async fn a_forged_hint_is_not_believed_the_person_is_asked_and_nothing_redirects
             .unwrap();
         assert_eq!(response.status(), 200, "{hint}");
         let page = response.text().await.unwrap();
-        assert!(page.contains(CONFIRMATION), "{page}");
+        assert!(page.contains(&fr(CONFIRMATION)), "{page}");
         assert_eq!(
             input_value(&page, "post_logout_redirect_uri"),
             None,
@@ -367,7 +367,7 @@ async fn a_hint_for_another_account_asks_first_then_returns_to_the_registered_ur
         .unwrap();
     assert_eq!(response.status(), 200);
     let page = response.text().await.unwrap();
-    assert!(page.contains(CONFIRMATION));
+    assert!(page.contains(&fr(CONFIRMATION)));
     assert!(page.contains("ENT du test"), "the asking service is named");
     assert!(page.contains("claire.martin"), "the account is named");
     assert!(still_signed_in(&app, &claire, &client.0).await);
@@ -404,7 +404,7 @@ async fn without_a_hint_the_person_confirms_with_their_own_form_or_cancels() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let page = response.text().await.unwrap();
-    assert!(page.contains(CONFIRMATION));
+    assert!(page.contains(&fr(CONFIRMATION)));
     assert!(page.contains("Se déconnecter") && page.contains("Annuler"));
     let csrf = input_value(&page, "csrf").unwrap();
 
@@ -431,7 +431,7 @@ async fn without_a_hint_the_person_confirms_with_their_own_form_or_cancels() {
         .await
         .unwrap();
     assert_eq!(bare.status(), 200);
-    assert!(bare.text().await.unwrap().contains(CONFIRMATION));
+    assert!(bare.text().await.unwrap().contains(&fr(CONFIRMATION)));
     assert!(still_signed_in(&app, &browser, &client.0).await);
 
     // « Annuler »: back to « Mon compte », still signed in.
@@ -506,7 +506,7 @@ async fn a_client_id_without_hint_is_asked_then_sent_back_to_its_registered_uri(
         ),
     )
     .await;
-    assert!(page.contains(CONFIRMATION));
+    assert!(page.contains(&fr(CONFIRMATION)));
     let confirmed = browser
         .post(app.url("/logout"))
         .form(&[

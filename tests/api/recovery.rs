@@ -288,13 +288,17 @@ async fn a_forgotten_identifier_is_mailed_with_the_children_to_a_confirmed_addre
         done.text()
             .await
             .unwrap()
-            .contains("Vous ne recevez rien ?")
+            .contains("Vous ne recevez rien\u{202f}?"),
+        "French typography: a narrow no-break space before « ? »"
     );
     // The domain is case-insensitive; the address is the one confirmed.
     let mail = mail_to(&app, "claire.martin@example.org", "identifiant").await;
     assert!(
-        mail.text.contains("identifiant : claire.martin"),
-        "{}",
+        mail.text.contains("identifiant\u{a0}: claire.martin")
+            && mail
+                .html
+                .contains("identifiant\u{a0}: <strong>claire.martin</strong>"),
+        "a no-break space before « : », in both parts: {}",
         mail.text
     );
     assert!(mail.text.contains("compte de responsable"));
@@ -720,7 +724,7 @@ async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
     assert_eq!(to, "+33612345678");
     // The SMS names its request, as the screen does beside the code's field.
     assert!(text.starts_with(&format!("Demande {number} :")), "{text}");
-    assert!(code_page.contains(&format!("porte le n° de cette demande : {number}.")));
+    assert!(code_page.contains(&fr(&format!("porte le n° de cette demande : {number}."))));
     let right = code_in(&text);
     let wrong = if right == "000000" {
         "111111"
@@ -1165,9 +1169,9 @@ async fn a_student_recovers_by_mail_only_once_the_address_is_confirmed() {
     let browser = browser();
     let (status, page) = request_reset(&app, &browser, "nina.roux", "mail").await;
     assert_eq!(status, 200);
-    assert!(page.contains(
+    assert!(page.contains(&fr(
         "Élève sans adresse mail confirmée : demandez à vos parents ou à votre établissement."
-    ));
+    )));
     assert_eq!(mails_to(&app, "nina.roux@example.org").await, 0);
 
     sqlx::query("UPDATE accounts SET email_verified_at = 1 WHERE identifier = 'nina.roux'")
@@ -1323,7 +1327,7 @@ async fn reminders_asked_by_a_stranger_do_not_hold_back_the_reset_mail() {
             .iter()
             .filter(|m| {
                 m.to == "claire.martin@example.org"
-                    && m.text.contains("identifiant : claire.martin")
+                    && m.text.contains(&fr("identifiant : claire.martin"))
             })
             .count()
     };
@@ -1626,7 +1630,7 @@ async fn a_hundred_sms_requests_at_once_send_exactly_the_hours_three() {
 #[tokio::test]
 async fn the_language_link_keeps_the_recovery_step() {
     let (app, browser, choice) = at_the_channel_screen("06 12 34 56 78").await;
-    assert!(choice.contains("Identifiant saisi : <strong>claire.martin</strong>"));
+    assert!(choice.contains(&fr("Identifiant saisi : <strong>claire.martin</strong>")));
     assert!(
         choice.contains("se terminant par 78"),
         "the phone's ending, read out"

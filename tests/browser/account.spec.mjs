@@ -33,6 +33,7 @@ import {
   registerClient,
   startCallbackListener,
   tabTo,
+  fr,
 } from './lib.mjs';
 
 const BASE = (process.env.CLEF_URL ?? 'http://127.0.0.1:18080').replace(/\/$/, '');
@@ -201,7 +202,7 @@ try {
   await check('7. « Retirer l\'autorisation »: the service leaves the list', async () => {
     const response = await press(page, `${WITHDRAW} de ${SERVICE}`);
     assert.equal(response.status(), 200);
-    assert.match(await page.getByRole('status').innerText(), new RegExp(`L'autorisation de « ${SERVICE} » est retirée`));
+    assert.match(await page.getByRole('status').innerText(), new RegExp(fr(`L'autorisation de « ${SERVICE} » est retirée`)));
     assert.equal(await page.getByRole('heading', { level: 3, name: SERVICE, exact: true }).count(), 0);
   });
 
@@ -239,7 +240,7 @@ try {
   await check('10. the parent withdraws it: told, and the service leaves Léa\'s item', async () => {
     const response = await press(page, `${WITHDRAW} donnée par ${CHILD} — ${SERVICE}`);
     assert.equal(response.status(), 200);
-    assert.match(await page.getByRole('status').innerText(), new RegExp(`L'autorisation donnée par ${CHILD} à « ${SERVICE} » est retirée`));
+    assert.match(await page.getByRole('status').innerText(), new RegExp(fr(`L'autorisation donnée par ${CHILD} à « ${SERVICE} » est retirée`)));
     const item = (await itemsUnder(page, 'Enfants')).find((c) => c.includes(CHILD));
     assert.ok(!item.includes(SERVICE), item);
   });

@@ -30,6 +30,7 @@ import {
   registerClient,
   startCallbackListener,
   tabTo,
+  fr,
 } from './lib.mjs';
 
 const BASE = (process.env.CLEF_URL ?? 'http://127.0.0.1:18080').replace(/\/$/, '');
@@ -104,7 +105,7 @@ try {
     assert.equal(await page.title(), `Autoriser ${SERVICE} — Clef`);
     const h1 = page.getByRole('heading', { level: 1 });
     assert.equal(await h1.count(), 1, 'exactly one <h1>');
-    assert.equal((await h1.textContent()).trim(), `Autoriser ${SERVICE} ?`);
+    assert.equal((await h1.textContent()).trim(), fr(`Autoriser ${SERVICE} ?`));
     const text = await page.locator('main').innerText();
     assert.ok(text.includes(USERNAME), 'the account is named');
     assert.match(text, /la liste de vos enfants/, 'the children are named in plain words');

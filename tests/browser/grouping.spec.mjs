@@ -40,6 +40,7 @@ import {
   launchChromium,
   newContext,
   tabTo,
+  fr,
 } from './lib.mjs';
 
 const BASE = (process.env.CLEF_URL ?? 'http://127.0.0.1:18080').replace(/\/$/, '');
@@ -76,8 +77,8 @@ const BIRTHDATE = '12/03/2012';
 const WRONG_BIRTHDATE = '13/03/2012';
 
 const WRONG_CREDENTIALS = 'Identifiant ou mot de passe incorrect.';
-const BIRTHDATE_NEEDED =
-  "Ce compte n'a pas encore été activé : retapez le mot de passe provisoire de son courrier de notification et saisissez aussi la date de naissance de l'enfant qui y est nommé.";
+const BIRTHDATE_NEEDED = fr(
+  "Ce compte n'a pas encore été activé : retapez le mot de passe provisoire de son courrier de notification et saisissez aussi la date de naissance de l'enfant qui y est nommé.");
 const WRONG_BIRTHDATE_ALERT = "La date de naissance ne correspond pas à celle connue de l'établissement.";
 const SUCCESS =
   "L'opération de regroupement des comptes a été effectuée avec succès. Seul le compte avec lequel vous êtes connecté reste disponible.";
@@ -448,12 +449,12 @@ try {
     assert.equal(response.status(), 200, 'POST /compte/regroupement with the letter and the birth date');
     await assertPage('Regrouper des comptes — confirmation');
     assert.equal(await page.getByRole('alert').count(), 0, 'no alert');
-    const mine = await listAfter(`Élèves rattachés à votre compte : ${USERNAME}`);
+    const mine = await listAfter(fr(`Élèves rattachés à votre compte : ${USERNAME}`));
     assert.equal(mine.length, 2, `two children on the demo parent's side: ${JSON.stringify(mine)}`);
     for (const child of DEMO_CHILDREN) {
       assert.ok(mine.some((t) => t.startsWith(child.name)), `${child.name} on the demo parent's side: ${JSON.stringify(mine)}`);
     }
-    const theirs = await listAfter(`Élèves rattachés au compte que vous souhaitez regrouper : ${letter.identifiant}`);
+    const theirs = await listAfter(fr(`Élèves rattachés au compte que vous souhaitez regrouper : ${letter.identifiant}`));
     assert.equal(theirs.length, 1, `one child on the other side: ${JSON.stringify(theirs)}`);
     assert.ok(theirs[0].startsWith(CHILD.name), `Florian on the other side: ${JSON.stringify(theirs)}`);
     assert.ok(theirs[0].includes(CHILD.establishment), `his establishment: ${theirs[0]}`);
@@ -500,7 +501,7 @@ try {
     const response = await propose(letter.identifiant, letter.mot_de_passe_provisoire, BIRTHDATE);
     assert.equal(response.status(), 400, 'POST /compte/regroupement with the closed account');
     const alert = await theAlert();
-    assert.equal(alert.text, "Ce compte a déjà été regroupé ou fermé : il ne peut plus l'être.", 'the letter still opens it, to say so');
+    assert.equal(alert.text, fr("Ce compte a déjà été regroupé ou fermé : il ne peut plus l'être."), 'the letter still opens it, to say so');
   }, { critical: false });
 
   await context.close();

@@ -17,6 +17,18 @@ export function indent(text, prefix = '      ') {
   return String(text).split('\n').map((l) => prefix + l).join('\n');
 }
 
+/**
+ * A French sentence as Clef prints it (French typography): a no-break space
+ * before « : » and inside « », a narrow one before « ; ! ? ».
+ */
+export function fr(text) {
+  return text
+    .replace(/« /g, '«\u00a0')
+    .replace(/ »/g, '\u00a0»')
+    .replace(/ :(?=\s|$|[»).,<!?])/g, '\u00a0:')
+    .replace(/ ([;!?])(?=\s|$|[»).,<!?])/g, '\u202f$1');
+}
+
 // ---------------------------------------------------------------- tiny runner
 
 /**

@@ -24,6 +24,7 @@ import {
   launchChromium,
   newContext,
   tabTo,
+  fr,
 } from './lib.mjs';
 
 const BASE = (process.env.CLEF_URL ?? 'http://127.0.0.1:18080').replace(/\/$/, '');
@@ -33,7 +34,7 @@ const ARTIFACTS_DIR = process.env.ARTIFACTS_DIR;
 // The demo parent (src/demo.rs).
 const USERNAME = 'parent.martin';
 const PASSWORD = 'Demo2026clef';
-const QUESTION = 'Voulez-vous vous déconnecter de Clef ?';
+const QUESTION = fr('Voulez-vous vous déconnecter de Clef ?');
 const DONE = 'Vous êtes déconnecté';
 
 const runner = createRunner({ artifactsDir: ARTIFACTS_DIR });

@@ -31,6 +31,7 @@ import {
   launchChromium,
   newContext,
   tabTo,
+  fr,
 } from './lib.mjs';
 
 const BASE = (process.env.CLEF_URL ?? 'http://127.0.0.1:18080').replace(/\/$/, '');
@@ -94,7 +95,7 @@ async function field(text, scope = page) {
 /** The page's language, <title> and <h1>: each step has a title of its own (« Mot de passe oublié : mode d'envoi »), its <h1> is the flow's. */
 async function assertPage(title, lang = 'fr', heading = title) {
   assert.equal(await page.locator('html').getAttribute('lang'), lang, `<html lang="${lang}">`);
-  assert.equal(await page.title(), `${title} — Clef`, '<title>');
+  assert.equal(await page.title(), `${lang === 'fr' ? fr(title) : title} — Clef`, '<title>');
   const h1 = page.getByRole('heading', { level: 1 });
   assert.equal(await h1.count(), 1, 'exactly one <h1>');
   assert.equal((await h1.textContent()).trim(), heading, '<h1> text');
@@ -477,7 +478,7 @@ try {
   await check('1. the mail « Rappel de votre identifiant » to the address lists parent.martin', async () => {
     const reminder = await mailSince(outbox, EMAIL, /identifiant/i);
     assert.equal(reminder.subject, 'Rappel de votre identifiant', `subject of ${reminder.file}`);
-    assert.match(reminder.text, new RegExp(`identifiant : ${escapeRe(USERNAME)}\\b`), `the text part names the identifier:\n${reminder.text}`);
+    assert.match(reminder.text, new RegExp(`${fr('identifiant :')} ${escapeRe(USERNAME)}\\b`), `the text part names the identifier:\n${reminder.text}`);
     assert.match(reminder.html, new RegExp(`\\b${escapeRe(USERNAME)}\\b`), 'the HTML part names it too');
     assert.ok(!reminder.text.includes(OTHER_USERNAME), 'no other account in it');
   }, { critical: false });
@@ -618,7 +619,7 @@ try {
   await check('3. keyboard: /login → « mot de passe oublié ? » → the identifier typed, Enter', async () => {
     const response = await page.goto(`${BASE}/login`);
     assert.equal(response.status(), 200, 'GET /login');
-    await tabTo(page, 'mot de passe oublié ?');
+    await tabTo(page, fr('mot de passe oublié ?'));
     await Promise.all([page.waitForURL((u) => u.pathname === '/mot-de-passe-oublie'), page.keyboard.press('Enter')]);
     await assertPage('Mot de passe oublié');
     assert.equal(await focusedId(), 'identifier', 'the identifier field has the focus on arrival');
