@@ -21,8 +21,9 @@ pub fn french_text(text: &str) -> String {
 }
 
 /// A French HTML page or mail: its text is typeset as [`french_text`] does;
-/// tags and their attributes, comments, and what `<script>`, `<style>` and
-/// `<textarea>` hold are copied as they are.
+/// tags and their attributes, comments, and what `<script>`, `<style>`,
+/// `<textarea>` and code (`<code>`, `<pre>`, `<kbd>`, `<samp>`) hold are
+/// copied as they are.
 pub fn french_html(html: &str) -> String {
     let mut out = String::with_capacity(html.len() + 64);
     let mut rest = html;
@@ -60,14 +61,14 @@ fn tag_end(html: &str) -> usize {
     html.len()
 }
 
-/// The element whose content is not prose, if `tag` opens one.
+/// The element whose content is not French prose, if `tag` opens one.
 fn raw_text_element(tag: &str) -> Option<&'static str> {
     let name: String = tag
         .chars()
         .take_while(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    ["script", "style", "textarea"]
+    ["script", "style", "textarea", "code", "pre", "kbd", "samp"]
         .into_iter()
         .find(|raw| *raw == name)
 }
@@ -150,7 +151,8 @@ mod tests {
             "<p title=\"a : b\">Le champ « <strong>Identifiant</strong> » est obligatoire.</p>",
             "<input value=\"x ? y\" data-x='>' placeholder=\"z ! \">",
             "<!-- note : ici --><textarea>libre : texte</textarea>",
-            "<script>a ? b : c</script><STYLE>a :hover{}</STYLE>Fin ?"
+            "<script>a ? b : c</script><STYLE>a :hover{}</STYLE>",
+            "Détail : <code lang=\"en\">error : x</code> Fin ?"
         );
         assert_eq!(
             french_html(page),
@@ -159,7 +161,8 @@ mod tests {
                 "<p title=\"a : b\">Le champ «\u{a0}<strong>Identifiant</strong>\u{a0}» est obligatoire.</p>",
                 "<input value=\"x ? y\" data-x='>' placeholder=\"z ! \">",
                 "<!-- note : ici --><textarea>libre : texte</textarea>",
-                "<script>a ? b : c</script><STYLE>a :hover{}</STYLE>Fin\u{202f}?"
+                "<script>a ? b : c</script><STYLE>a :hover{}</STYLE>",
+                "Détail\u{a0}: <code lang=\"en\">error : x</code> Fin\u{202f}?"
             )
         );
     }
