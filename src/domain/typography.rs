@@ -1,7 +1,7 @@
-//! French typography: the space before « : ; ! ? » and inside « » is one a
-//! line must not break at (Lexique des règles typographiques en usage à
-//! l'Imprimerie nationale): without it, a narrow screen can start a line with
-//! « » » or « ? », alone.
+//! French typography: the space before « : ; ! ? », inside « » and after a
+//! number is one a line must not break at (Lexique des règles typographiques
+//! en usage à l'Imprimerie nationale): without it, a narrow screen can start a
+//! line with « » » or « ? » alone, or part « 3 » from « mois ».
 //!
 //! Clef's French is written with ordinary spaces, as its catalogue and its tests
 //! read it; pages, mails and letters are typeset once, as they are rendered in
@@ -87,6 +87,8 @@ fn closing_tag(html: &str, from: usize, name: &str) -> usize {
 
 fn typeset(text: &str, out: &mut String) {
     let mut chars = text.chars().peekable();
+    // Whether the word written last is a number (« 3 », « 1 700 », « 06 12 »).
+    let mut number = false;
     while let Some(c) = chars.next() {
         match c {
             '«' => {
@@ -95,6 +97,7 @@ fn typeset(text: &str, out: &mut String) {
                     chars.next();
                     out.push(NO_BREAK_SPACE);
                 }
+                number = false;
             }
             ' ' => {
                 let mut after = chars.clone();
@@ -102,11 +105,21 @@ fn typeset(text: &str, out: &mut String) {
                     (Some('»'), _) => NO_BREAK_SPACE,
                     (Some(':'), next) if ends_a_word(next) => NO_BREAK_SPACE,
                     (Some(';' | '!' | '?'), next) if ends_a_word(next) => NARROW_NO_BREAK_SPACE,
+                    // A number stays with what it counts: « 3 mois », « 2 s », « 6 A ».
+                    (Some(next), _) if number && !next.is_whitespace() => NO_BREAK_SPACE,
                     _ => ' ',
                 };
                 out.push(space);
+                number = false;
             }
-            c => out.push(c),
+            c => {
+                let starts_a_word = out
+                    .chars()
+                    .next_back()
+                    .is_none_or(|last| last.is_whitespace() || matches!(last, '(' | '>' | '«'));
+                number = c.is_ascii_digit() && (number || starts_a_word);
+                out.push(c);
+            }
         }
     }
 }
@@ -127,6 +140,25 @@ mod tests {
             french_text("Identifiant : jean.dupont ; « Mot de passe oublié ? » Voilà !"),
             "Identifiant\u{a0}: jean.dupont\u{202f}; «\u{a0}Mot de passe oublié\u{202f}?\u{a0}» Voilà\u{202f}!"
         );
+    }
+
+    #[test]
+    fn a_number_stays_with_what_it_counts() {
+        assert_eq!(
+            french_text(
+                "Patientez 2 s, soit 3 mois ; 1 700 élèves en 6 A (3 enfants) au 06 12 34 56 78."
+            ),
+            "Patientez 2\u{a0}s, soit 3\u{a0}mois\u{202f}; 1\u{a0}700\u{a0}élèves en 6\u{a0}A (3\u{a0}enfants) au 06\u{a0}12\u{a0}34\u{a0}56\u{a0}78."
+        );
+        for text in [
+            "lea.martin2 est",
+            "le 28/02/2027 au",
+            "à 19:52 depuis",
+            "n° 42",
+            "2 ",
+        ] {
+            assert_eq!(french_text(text), text, "{text}");
+        }
     }
 
     #[test]

@@ -708,18 +708,19 @@ mod tests {
         assert!(drawn.iter().all(|(_, _, t)| !t.contains('?')), "{drawn:?}");
     }
 
-    /// A line never starts with the colon that ends the line before (the
-    /// builtin fonts print the no-break space, Windows-1252's 0xA0).
+    /// A line never starts with the colon that ends the line before, nor
+    /// splits a class « 6 A » (the builtin fonts print the no-break space,
+    /// Windows-1252's 0xA0).
     #[test]
     fn lines_do_not_break_before_french_punctuation() {
-        // With a breakable space, the colon alone would go to the next line.
+        // With breakable spaces, the colon alone would go to the next line.
         let paragraph = format!("{}élève de 6 A :", "mot ".repeat(19));
         let lines = wrap(&paragraph, 88);
         assert_eq!(
             lines,
             [
-                format!("{}élève de 6", "mot ".repeat(19)),
-                "A\u{a0}:".into()
+                format!("{}élève de", "mot ".repeat(19)),
+                "6\u{a0}A\u{a0}:".into()
             ]
         );
         assert_eq!(

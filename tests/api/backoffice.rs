@@ -445,9 +445,10 @@ async fn staff_reach_their_establishment_only_on_every_route() {
 /// The numbers of the table row for `class` in the section after `heading`.
 fn row(page: &str, heading: &str, class: &str) -> Vec<i64> {
     let section = &page[page.find(heading).expect(heading)..];
+    let class = fr(class);
     let start = section
         .find(&format!(">{class}</a>"))
-        .unwrap_or_else(|| section.find(&format!(">{class}</th>")).expect(class));
+        .unwrap_or_else(|| section.find(&format!(">{class}</th>")).expect(&class));
     let row = &section[start..section[start..].find("</tr>").unwrap() + start];
     row.split("<td>")
         .skip(1)
@@ -1741,7 +1742,7 @@ async fn a_file_over_the_limit_is_told_so_and_nothing_is_written() {
     let accounts = app.count("accounts").await;
     let (status, page) = upload(app, &staff_a, SCHOOL_A, vec![b'a'; 9 << 20]).await;
     assert_eq!(status, 413);
-    assert!(page.contains("Le fichier dépasse 8 Mo"), "{page}");
+    assert!(page.contains(&fr("Le fichier dépasse 8 Mo")), "{page}");
     assert_eq!(app.count("accounts").await, accounts);
 }
 

@@ -642,9 +642,9 @@ async fn a_guardian_finds_each_childs_services_beside_the_child() {
     // What services may receive about her is on her page: her phone, which
     // she cannot change here, and her children's birth dates.
     assert!(
-        page.contains(
+        page.contains(&fr(
             "<dt>Téléphone portable</dt><dd><span class=\"nowrap\">+33 6 12 34 56 78</span>"
-        ),
+        )),
         "{page}"
     );
     // Each child once, with its own establishment's services.

@@ -171,7 +171,7 @@ async fn guardian_whole_path(school: &School, mails: impl Fn() -> Vec<ReceivedMa
     let browser = browser();
     let page = school.first_connection_page(&browser, "marc.baillet").await;
     assert!(page.contains("Date de naissance de votre enfant"));
-    assert!(page.contains("8 à 14 caractères, chiffres et lettres obligatoires"));
+    assert!(page.contains(&fr("8 à 14 caractères, chiffres et lettres obligatoires")));
     assert!(page.contains(r#"<dd id="identifier-shown">marc.baillet</dd>"#));
     assert!(page.contains(r#"value="marc.baillet" autocomplete="username" readonly hidden"#));
 
@@ -825,7 +825,7 @@ async fn confirmation_mails_asked_for_are_limited_to_five_an_hour() {
         assert!((3590..=3600).contains(&retry_after), "{retry_after}");
         let page = refused.text().await.unwrap();
         assert!(
-            page.contains("Trop de mails de confirmation ont été demandés pour ce compte. Patientez 60 minutes"),
+            page.contains(&fr("Trop de mails de confirmation ont été demandés pour ce compte. Patientez 60 minutes")),
             "{page}"
         );
     }
@@ -1326,7 +1326,13 @@ async fn a_too_long_new_password_is_refused_not_cut_short() {
         .submit_first_connection(&browser, &page, &guardian_fields("03/09/2012", long, long))
         .await;
     assert_eq!(refused.status(), 400);
-    assert!(refused.text().await.unwrap().contains("8 à 14 caractères"));
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains(&fr("8 à 14 caractères"))
+    );
 }
 
 /// « Annuler » on the first connection ends the letter's step in this

@@ -655,13 +655,13 @@ async fn wrong_birth_dates_at_first_connection_are_limited_like_login_and_by_a_c
     let at_once = submit("01/01/2000").await;
     assert_eq!(at_once.status(), 429);
     let page = at_once.text().await.unwrap();
-    assert!(page.contains("Patientez 24 heures"), "{page}");
+    assert!(page.contains(&fr("Patientez 24 heures")), "{page}");
     sign_in().await;
     let refused = submit("01/01/2000").await;
     assert_eq!(refused.status(), 429, "the eleventh guess of the day");
     let page = refused.text().await.unwrap();
     assert!(
-        page.contains("Patientez 24 heures avant de réessayer, ou demandez de l&#x27;aide à l&#x27;établissement."),
+        page.contains(&fr("Patientez 24 heures avant de réessayer, ou demandez de l&#x27;aide à l&#x27;établissement.")),
         "a day, told in hours; help from the school, not « mot de passe oublié »: {page}"
     );
     // The day over, one more guess, not ten: the count runs for the letter's

@@ -303,7 +303,8 @@ async fn a_forgotten_identifier_is_mailed_with_the_children_to_a_confirmed_addre
     );
     assert!(mail.text.contains("compte de responsable"));
     assert!(
-        mail.text.contains("Lea Martin (Collège Jean Moulin, 5 B)"),
+        mail.text
+            .contains(&fr("Lea Martin (Collège Jean Moulin, 5 B)")),
         "{}",
         mail.text
     );
@@ -745,7 +746,7 @@ async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
         assert_eq!(response.status(), 400);
         let page = unescaped(&response.text().await.unwrap());
         assert!(
-            page.contains("Le code reçu par SMS compte 6 chiffres."),
+            page.contains(&fr("Le code reçu par SMS compte 6 chiffres.")),
             "{slip}: {page}"
         );
     }
@@ -765,7 +766,7 @@ async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
         .await;
         assert_eq!(response.status(), 400);
         page = unescaped(&response.text().await.unwrap());
-        assert!(page.contains(expected), "{expected}: {page}");
+        assert!(page.contains(&fr(expected)), "{expected}: {page}");
     }
     // Even the right code no longer works after three wrong ones.
     let spent = post_with(

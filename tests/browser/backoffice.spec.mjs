@@ -286,7 +286,7 @@ async function assertFunnel(label) {
   const byClass = {};
   for (const row of classes) {
     const name = row[0].replace(/\s*\(courriers\)$/, '');
-    const cell = table.locator('tbody tr').filter({ has: page.locator('th', { hasText: new RegExp(`^\\s*${escapeRe(name)}\\s*\\(courriers\\)\\s*$`) }) }).locator('th');
+    const cell = table.locator('tbody tr').filter({ has: page.locator('th', { hasText: new RegExp(`^\\s*${escapeRe(name).replace(/ /g, '\\s')}\\s*\\(courriers\\)\\s*$`) }) }).locator('th');
     const classLink = cell.getByRole('link', { name, exact: true });
     assert.equal(await classLink.getAttribute('href'), `${ESTABLISHMENT_PATH}/comptes?classe=${encodeURIComponent(name)}`, `the link of class ${name}`);
     const letters = cell.getByRole('link', { name: '(courriers)', exact: true });

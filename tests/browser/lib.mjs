@@ -19,14 +19,16 @@ export function indent(text, prefix = '      ') {
 
 /**
  * A French sentence as Clef prints it (French typography): a no-break space
- * before « : » and inside « », a narrow one before « ; ! ? ».
+ * before « : », inside « » and after a number (« 3 mois »), a narrow one before
+ * « ; ! ? ».
  */
 export function fr(text) {
   return text
     .replace(/« /g, '«\u00a0')
     .replace(/ »/g, '\u00a0»')
     .replace(/ :(?=\s|$|[»).,<!?])/g, '\u00a0:')
-    .replace(/ ([;!?])(?=\s|$|[»).,<!?])/g, '\u202f$1');
+    .replace(/ ([;!?])(?=\s|$|[»).,<!?])/g, '\u202f$1')
+    .replace(/(?<=(?:^|[\s(>«])\d+) (?=\S)/g, '\u00a0');
 }
 
 // ---------------------------------------------------------------- tiny runner

@@ -559,7 +559,7 @@ try {
     const password = await field('Votre nouveau mot de passe', form);
     await assertControl(password, { id: 'password', name: 'password', type: 'password', autocomplete: 'new-password' });
     const rule = page.locator(`#${await password.getAttribute('aria-describedby')}`);
-    assert.match(await rule.innerText(), /8 à 14 caractères/, 'the field is described by the password rule');
+    assert.match(await rule.innerText(), new RegExp(fr('8 à 14 caractères')), 'the field is described by the password rule');
     await assertControl(await field('Confirmation du nouveau mot de passe', form), {
       id: 'password_confirmation', name: 'password_confirmation', type: 'password', autocomplete: 'new-password',
     });
@@ -661,7 +661,7 @@ try {
     assert.equal(response.status(), 400, 'POST /mot-de-passe-oublie/code with a wrong code');
     await assertPage('Erreur — Mot de passe oublié : code reçu par SMS', 'fr', 'Mot de passe oublié');
     const alert = await theAlert();
-    assert.equal(alert.text, "Ce code n'est pas le bon. Il vous reste 2 essais.");
+    assert.equal(alert.text, fr("Ce code n'est pas le bon. Il vous reste 2 essais."));
     const codeField = await field('Code reçu par SMS');
     await assertInvalid(codeField, alert);
     assert.equal(await codeField.inputValue(), '', 'the wrong code is not kept');
