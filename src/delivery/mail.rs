@@ -98,14 +98,8 @@ pub fn templates() -> &'static [(&'static str, &'static str)] {
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        for (name, source) in TEMPLATES {
-            let source = crate::web::theme::template(name).unwrap_or(source);
-            if let Err(e) = env.add_template(name, source) {
-                panic!("template {name}: {e}");
-            }
-        }
-        env
+        crate::web::theme::environment(TEMPLATES, crate::web::theme::installed(), |_| {})
+            .unwrap_or_else(|e| panic!("{e:#}"))
     })
 }
 

@@ -55,19 +55,12 @@ pub(super) fn configure(env: &mut Environment<'_>) {
 
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    // The templates are part of the binary; a syntax error is a build defect
+    // caught by the tests that render every page. A theme's were checked when
+    // it was loaded.
     ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        configure(&mut env);
-        for (name, source) in TEMPLATES {
-            // The templates are part of the binary; a syntax error is a build defect
-            // caught by the tests that render every page. A theme's were checked
-            // when it was loaded.
-            let source = super::theme::template(name).unwrap_or(source);
-            if let Err(e) = env.add_template(name, source) {
-                panic!("template {name}: {e}");
-            }
-        }
-        env
+        super::theme::environment(TEMPLATES, super::theme::installed(), configure)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     })
 }
 

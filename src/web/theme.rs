@@ -57,8 +57,8 @@ pub fn load(dir: &Path) -> anyhow::Result<()> {
 /// carries (also `clef config check`).
 pub fn check(dir: &Path) -> anyhow::Result<Theme> {
     let theme = read(dir, &known())?;
-    verify(&theme, super::pages::TEMPLATES, true)?;
-    verify(&theme, crate::delivery::mail::templates(), false)?;
+    verify(&theme, super::pages::TEMPLATES, super::pages::configure)?;
+    verify(&theme, crate::delivery::mail::templates(), |_| {})?;
     Ok(theme)
 }
 
@@ -70,20 +70,37 @@ fn known() -> Vec<&'static str> {
         .collect()
 }
 
-/// Renders the theme's templates of one kind (pages, with their functions;
-/// or mails, without) among Clef's others, with nothing in the context: a
-/// function, filter or test the kind lacks, or a template it extends that
-/// does not exist, is told now rather than at every page or mail.
-fn verify(theme: &Theme, embedded: &[(&str, &str)], pages: bool) -> anyhow::Result<()> {
+/// Clef's templates of one kind (`embedded`: the pages, or the mails), each
+/// replaced by `theme`'s of the same name, in an environment `configure`
+/// prepares (the pages' functions; nothing for mails).
+pub(crate) fn environment<'a>(
+    embedded: &[(&'static str, &'static str)],
+    theme: Option<&'a Theme>,
+    configure: fn(&mut minijinja::Environment<'a>),
+) -> anyhow::Result<minijinja::Environment<'a>> {
     let mut env = minijinja::Environment::new();
-    if pages {
-        super::pages::configure(&mut env);
-    }
+    configure(&mut env);
     for (name, source) in embedded {
-        let source = theme.templates.get(*name).map_or(*source, String::as_str);
-        env.add_template_owned(name.to_string(), source.to_owned())
-            .with_context(|| format!("theme template {name}"))?;
+        let source = theme
+            .and_then(|theme| theme.templates.get(*name))
+            .map_or(*source, String::as_str);
+        env.add_template(name, source)
+            .with_context(|| format!("template {name}"))?;
     }
+    Ok(env)
+}
+
+/// Renders the theme's templates of one kind among Clef's others, with
+/// nothing in the context: a function, filter or test the kind lacks, or a
+/// template it extends that does not exist, is told now rather than at every
+/// page or mail.
+fn verify<'a>(
+    theme: &'a Theme,
+    embedded: &[(&'static str, &'static str)],
+    configure: fn(&mut minijinja::Environment<'a>),
+) -> anyhow::Result<()> {
+    let env = environment(embedded, Some(theme), configure)
+        .map_err(|e| anyhow::anyhow!("theme {e:#}"))?;
     for (name, _) in embedded
         .iter()
         .filter(|(name, _)| theme.templates.contains_key(*name))
@@ -178,9 +195,9 @@ fn files_under(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
-/// The theme's version of the template `name`, if it has one.
-pub fn template(name: &str) -> Option<&'static str> {
-    THEME.get()?.templates.get(name).map(String::as_str)
+/// The theme loaded at start, if any.
+pub fn installed() -> Option<&'static Theme> {
+    THEME.get()
 }
 
 /// Whether the theme has a stylesheet (`/theme/theme.css`).
@@ -241,8 +258,8 @@ mod tests {
     fn checked(dir: &Path) -> anyhow::Result<Theme> {
         let known: Vec<&str> = PAGES.iter().chain(MAILS).map(|(name, _)| *name).collect();
         let theme = read(dir, &known)?;
-        verify(&theme, PAGES, true)?;
-        verify(&theme, MAILS, false)?;
+        verify(&theme, PAGES, super::super::pages::configure)?;
+        verify(&theme, MAILS, |_| {})?;
         Ok(theme)
     }
 
