@@ -106,7 +106,10 @@ async fn main() -> anyhow::Result<()> {
         "https://ent.example.fr",
         &uai,
         &Selection::default(),
-        3,
+        &letters::Dating {
+            validity_months: 3,
+            zone: jiff::tz::TimeZone::get("Europe/Paris")?,
+        },
     )
     .await?;
     let selected = started.elapsed().as_secs_f64();

@@ -94,9 +94,9 @@ fn check_confirmation(
 
 /// Whether a provisional account's letter still works.
 pub fn letter_valid(app: &Clef, account: &Account, now: i64) -> bool {
-    account
-        .letter_date
-        .is_some_and(|date| letter_deadline(date, app.config.letter_validity_months) > now)
+    account.letter_date.is_some_and(|date| {
+        letter_deadline(date, app.config.letter_validity_months, &app.config.zone()) > now
+    })
 }
 
 /// Checks the letter's password (stored sealed, so no hashing: it is random
@@ -324,7 +324,11 @@ async fn issue_confirmation(
     return_to: Option<&str>,
     now: i64,
 ) -> Result<(String, i64), sqlx::Error> {
-    let expires_at = add_months(now, i32::from(app.config.confirmation_validity_months));
+    let expires_at = add_months(
+        now,
+        i32::from(app.config.confirmation_validity_months),
+        &app.config.zone(),
+    );
     let token = tokens::issue(
         conn,
         account_id,
@@ -382,7 +386,7 @@ async fn send_confirmation(
         name => format!("{} {}", account.given_name, account.family_name),
         identifier => &account.identifier,
         link,
-        deadline => date_in(Locale::current(), expires_at),
+        deadline => date_in(Locale::current(), expires_at, &app.config.zone()),
         change => confirming == Confirming::Change,
         by_school => by == Requester::School,
     };

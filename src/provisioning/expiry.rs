@@ -30,9 +30,10 @@ pub async fn expire_letters(
     db: &Db,
     now: i64,
     validity_months: u8,
+    zone: &jiff::tz::TimeZone,
 ) -> anyhow::Result<ExpiryReport> {
     // Letters issued before this had their last day (`letters::letter_deadline`) yesterday.
-    let cutoff = add_months(start_of_day(now), -i32::from(validity_months));
+    let cutoff = add_months(start_of_day(now, zone), -i32::from(validity_months), zone);
     let mut tx = db.begin().await?;
     // Claim first: an activation racing this run updates `WHERE state =
     // 'provisional'` and so either wins (and is not claimed) or finds nothing.
@@ -121,7 +122,14 @@ pub struct Hourly {
 /// is logged and the others still run.
 pub async fn hourly(app: &Clef) -> Hourly {
     let mut done = Hourly::default();
-    match expire_letters(&app.db, app.now(), app.config.letter_validity_months).await {
+    match expire_letters(
+        &app.db,
+        app.now(),
+        app.config.letter_validity_months,
+        &app.config.zone(),
+    )
+    .await
+    {
         Ok(report) => done.expiry = report,
         Err(e) => {
             tracing::error!(

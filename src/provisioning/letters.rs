@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use jiff::tz::TimeZone;
+use jiff::{Span, Timestamp, Zoned};
 use printpdf::{
     BuiltinFont, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
     Rect, TextItem,
@@ -11,7 +13,6 @@ use qrcode::{Color, QrCode};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use sqlx::Row;
-use time::{Date, OffsetDateTime};
 
 use super::provisional::LetterCipher;
 use crate::accounts::devices::DeviceKey;
@@ -45,8 +46,10 @@ pub struct Letter {
     pub establishment: String,
     pub portal_url: String,
     pub activation_url: String,
-    pub letter_date: i64,
-    pub deadline: i64,
+    /// The day it was printed (« 28/11/2026 »), in the académie's time zone.
+    pub letter_date: String,
+    /// Its last day (« 28/02/2027 »).
+    pub deadline: String,
     /// How long a letter lasts (`letter_validity_months`), as it tells.
     #[serde(skip)]
     pub validity_months: u8,
@@ -66,9 +69,19 @@ pub async fn select_as_configured(
         app.config.issuer_str(),
         uai,
         selection,
-        app.config.letter_validity_months,
+        &Dating {
+            validity_months: app.config.letter_validity_months,
+            zone: app.config.zone(),
+        },
     )
     .await
+}
+
+/// How letters are dated: how long they last (`letter_validity_months`), and
+/// the académie's time zone (`time_zone`) their days are counted in.
+pub struct Dating {
+    pub validity_months: u8,
+    pub zone: TimeZone,
 }
 
 /// The letters of an establishment's provisional accounts, by class, pupil,
@@ -80,8 +93,12 @@ pub async fn select(
     issuer: &str,
     uai: &Uai,
     selection: &Selection,
-    validity_months: u8,
+    dating: &Dating,
 ) -> anyhow::Result<Vec<Letter>> {
+    let Dating {
+        validity_months,
+        ref zone,
+    } = *dating;
     let establishment = establishment_by_uai(db, uai)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
@@ -121,8 +138,11 @@ pub async fn select(
             class: class.unwrap_or_default(),
             establishment: establishment.name.clone(),
             portal_url: portal_url.clone(),
-            letter_date,
-            deadline: add_months(letter_date, i32::from(validity_months)),
+            letter_date: french_date(letter_date, zone),
+            deadline: french_date(
+                add_months(letter_date, i32::from(validity_months), zone),
+                zone,
+            ),
             validity_months,
         });
     }
@@ -265,46 +285,51 @@ pub fn activation_url(issuer: &str, identifier: &str, proof: &str) -> String {
     format!("{issuer}/activation?identifiant={identifier}&appareil={proof}")
 }
 
-/// `unix` plus (or minus) calendar months, the day clamped to the month's end (31/11 → 30/11).
-pub fn add_months(unix: i64, months: i32) -> i64 {
-    let Ok(at) = OffsetDateTime::from_unix_timestamp(unix) else {
-        return unix;
-    };
-    let date = at.date();
-    let total = date.month() as i32 - 1 + months;
-    let year = date.year() + total.div_euclid(12);
-    let Ok(month) = time::Month::try_from((total.rem_euclid(12) + 1) as u8) else {
-        return unix;
-    };
-    let day = date.day().min(month.length(year));
-    match Date::from_calendar_date(year, month, day) {
-        Ok(new_date) => at.replace_date(new_date).unix_timestamp(),
-        Err(_) => unix,
-    }
+/// `unix` in `zone`.
+fn zoned(unix: i64, zone: &TimeZone) -> Zoned {
+    Timestamp::from_second(unix)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned(zone.clone())
+}
+
+/// `unix` plus (or minus) calendar months in `zone`, the day clamped to the
+/// month's end (31/11 → 30/11).
+pub fn add_months(unix: i64, months: i32, zone: &TimeZone) -> i64 {
+    zoned(unix, zone)
+        .checked_add(Span::new().months(months))
+        .map_or(unix, |at| at.timestamp().as_second())
 }
 
 /// When a letter issued at `letter_date` stops working: at the end of the
-/// day it prints as its deadline (« jusqu'au 28/02/2027 », a UTC date, which
-/// covers all of that day in France).
-pub fn letter_deadline(letter_date: i64, validity_months: u8) -> i64 {
-    start_of_day(add_months(letter_date, i32::from(validity_months))) + 24 * 3600
+/// day it prints as its deadline (« jusqu'au 28/02/2027 »), in the
+/// académie's time zone (`time_zone`: midnight in Paris, or in Cayenne).
+pub fn letter_deadline(letter_date: i64, validity_months: u8, zone: &TimeZone) -> i64 {
+    let last_day = add_months(letter_date, i32::from(validity_months), zone);
+    zoned(start_of_day(last_day, zone), zone)
+        .checked_add(Span::new().days(1))
+        .map_or(last_day, |at| at.timestamp().as_second())
 }
 
-/// Midnight UTC of the day of `unix`.
-pub fn start_of_day(unix: i64) -> i64 {
-    unix - unix.rem_euclid(24 * 3600)
+/// Midnight, in `zone`, of the day of `unix`.
+pub fn start_of_day(unix: i64, zone: &TimeZone) -> i64 {
+    zoned(unix, zone)
+        .start_of_day()
+        .map_or(unix, |at| at.timestamp().as_second())
 }
 
-pub fn french_date(unix: i64) -> String {
-    date_in(crate::domain::Locale::Fr, unix)
+/// The day of `unix` in `zone`, as French letters write it.
+pub fn french_date(unix: i64, zone: &TimeZone) -> String {
+    date_in(crate::domain::Locale::Fr, unix, zone)
 }
 
-/// The day of `unix` (UTC, as letters date their deadlines) as `locale` writes it.
-pub fn date_in(locale: crate::domain::Locale, unix: i64) -> String {
-    let date = OffsetDateTime::from_unix_timestamp(unix)
-        .map(|d| d.date())
-        .unwrap_or(Date::MIN);
-    locale.date(date.year(), u8::from(date.month()), date.day())
+/// The day of `unix` in `zone` as `locale` writes it.
+pub fn date_in(locale: crate::domain::Locale, unix: i64, zone: &TimeZone) -> String {
+    let date = zoned(unix, zone).date();
+    locale.date(
+        i32::from(date.year()),
+        date.month().unsigned_abs(),
+        date.day().unsigned_abs(),
+    )
 }
 
 /// A cell that a spreadsheet shows as text rather than running it as a formula
@@ -354,8 +379,8 @@ pub fn csv(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
             l.student_given_name.as_str(),
             l.student_family_name.as_str(),
             l.class.as_str(),
-            &french_date(l.letter_date),
-            &french_date(l.deadline),
+            &l.letter_date,
+            &l.deadline,
             l.activation_url.as_str(),
         ])?;
     }
@@ -476,7 +501,7 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
         11.0,
         PAGE_WIDTH - MARGIN - 45.0,
         y,
-        &format!("Le {}", french_date(letter.letter_date)),
+        &format!("Le {}", letter.letter_date),
     );
     // Long names wrap within their column (the school's left of the date,
     // the addressee's the right half of the page), as long as names may be.
@@ -487,7 +512,7 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
     y -= 13.0;
     let to = match letter.rank {
         Some(rank) => format!(
-            "À l'attention {}, responsable légal {rank}",
+            "À l'attention {}, responsable légal\u{a0}{rank}",
             of_name(&letter.recipient)
         ),
         None => format!("À l'attention {}", of_name(&letter.recipient)),
@@ -573,8 +598,7 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
     let deadline = format!(
         "Vous disposez d'un délai de {} mois pour activer votre compte, soit jusqu'au {}. Au-delà, votre compte sera \
          supprimé et vous ne pourrez plus accéder aux services en ligne.",
-        letter.validity_months,
-        french_date(letter.deadline)
+        letter.validity_months, letter.deadline
     );
     for line in wrap(&deadline, 88) {
         text(&mut ops, Helvetica, 11.0, MARGIN, y, &line);
@@ -626,7 +650,8 @@ pub fn pdf(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
 /// « de » before a name, elided as French writes it before a vowel or a
 /// mute h: « d'Hélène Lefèvre », « d'Anne Martin », « de Marc Baillet ».
 fn of_name(name: &str) -> String {
-    let elided = name.chars().next().is_some_and(|first| {
+    // As printed: « Ελένη » prints « Elene », and takes « d' ».
+    let elided = printable(name).chars().next().is_some_and(|first| {
         let first = first.to_lowercase().next().unwrap_or(first);
         "aàâäeéèêëiîïoôöuùûüyh".contains(first)
     });
@@ -647,6 +672,7 @@ mod tests {
         assert_eq!(of_name("Anne Martin"), "d'Anne Martin");
         assert_eq!(of_name("Éric Durand"), "d'Éric Durand");
         assert_eq!(of_name("Marc Baillet"), "de Marc Baillet");
+        assert_eq!(of_name("Ελένη Παπαδοπούλου"), "d'Ελένη Παπαδοπούλου");
     }
 
     fn letter(recipient: &str, establishment: &str) -> Letter {
@@ -663,8 +689,8 @@ mod tests {
             establishment: establishment.into(),
             portal_url: "https://ent.example".into(),
             activation_url: "https://clef.example/activation?identifiant=lukasz.wisniewski".into(),
-            letter_date: 1_796_050_800,
-            deadline: 1_803_859_200,
+            letter_date: "30/11/2026".into(),
+            deadline: "28/02/2027".into(),
             validity_months: 3,
         }
     }
@@ -755,33 +781,62 @@ mod tests {
         }
     }
 
-    /// A letter works through the whole day it prints as its deadline, and
-    /// the expiry job closes it only after that day.
+    /// A letter works through the whole day it prints as its deadline, in the
+    /// académie's time zone, and the expiry job closes it only after that day.
     #[test]
     fn a_letter_works_through_its_printed_last_day() {
         let printed = 1_796_050_800; // 2026-11-30 15:00 UTC
-        let deadline = letter_deadline(printed, 3);
-        assert_eq!(french_date(deadline - 1), "28/02/2027");
+        for (zone, end) in [
+            ("Europe/Paris", "2027-02-28T23:00:00Z"),
+            ("America/Cayenne", "2027-03-01T03:00:00Z"),
+            ("Pacific/Tahiti", "2027-03-01T10:00:00Z"),
+            ("UTC", "2027-03-01T00:00:00Z"),
+        ] {
+            let zone = &TimeZone::get(zone).unwrap();
+            let deadline = letter_deadline(printed, 3, zone);
+            assert_eq!(french_date(deadline - 1, zone), "28/02/2027", "{zone:?}");
+            assert_eq!(
+                french_date(add_months(printed, 3, zone), zone),
+                "28/02/2027",
+                "as printed"
+            );
+            let end: Timestamp = end.parse().unwrap();
+            assert_eq!(deadline, end.as_second(), "{zone:?}");
+            let cutoff = |now: i64| add_months(start_of_day(now, zone), -3, zone);
+            assert!(
+                printed >= cutoff(deadline - 1),
+                "not closed on its last day"
+            );
+            assert!(printed < cutoff(deadline), "closed once it is over");
+        }
+    }
+
+    /// A letter printed at 00:30 in Paris (23:30 UTC the day before) is dated
+    /// by the Paris day.
+    #[test]
+    fn letters_are_dated_by_the_academie_s_day() {
+        let paris = &TimeZone::get("Europe/Paris").unwrap();
+        let after_midnight: Timestamp = "2026-11-28T23:30:00Z".parse().unwrap();
+        assert_eq!(french_date(after_midnight.as_second(), paris), "29/11/2026");
         assert_eq!(
-            french_date(add_months(printed, 3)),
-            "28/02/2027",
-            "as printed"
+            french_date(after_midnight.as_second(), &TimeZone::UTC),
+            "28/11/2026"
         );
-        assert_eq!(deadline, 1_803_859_200, "2027-03-01 00:00 UTC");
-        let cutoff = |now: i64| add_months(start_of_day(now), -3);
-        assert!(
-            printed >= cutoff(deadline - 1),
-            "not closed on its last day"
-        );
-        assert!(printed < cutoff(deadline), "closed once it is over");
     }
 
     #[test]
     fn three_months_later_clamps_the_day() {
-        let nov_30 = time::macros::datetime!(2026-11-30 10:00 UTC).unix_timestamp();
-        assert_eq!(french_date(add_months(nov_30, 3)), "28/02/2027");
-        let jan_15 = time::macros::datetime!(2027-01-15 10:00 UTC).unix_timestamp();
-        assert_eq!(french_date(add_months(jan_15, 3)), "15/04/2027");
+        let utc = &TimeZone::UTC;
+        let nov_30: Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+        assert_eq!(
+            french_date(add_months(nov_30.as_second(), 3, utc), utc),
+            "28/02/2027"
+        );
+        let jan_15: Timestamp = "2027-01-15T10:00:00Z".parse().unwrap();
+        assert_eq!(
+            french_date(add_months(jan_15.as_second(), 3, utc), utc),
+            "15/04/2027"
+        );
     }
 
     #[test]
@@ -817,8 +872,8 @@ mod tests {
             establishment: "Collège".into(),
             portal_url: "https://ent.example.fr".into(),
             activation_url: "https://clef.example.fr/activation".into(),
-            letter_date: 0,
-            deadline: 0,
+            letter_date: "01/01/1970".into(),
+            deadline: "01/04/1970".into(),
             validity_months: 3,
         };
         let bytes = csv(&[letter]).unwrap();

@@ -1477,9 +1477,14 @@ async fn the_funnel_matches_the_accounts_after_activations_an_expiry_and_a_group
     );
     // Four months on, the letters never used expire: their accounts go.
     app.clock.advance(122 * 24 * 3600);
-    clef::provisioning::expiry::expire_letters(&app.app.db, app.app.now(), 3)
-        .await
-        .unwrap();
+    clef::provisioning::expiry::expire_letters(
+        &app.app.db,
+        app.app.now(),
+        3,
+        &app.app.config.zone(),
+    )
+    .await
+    .unwrap();
     let staff_a = schools.signed_in("secretariat.a").await;
     let expected = counted(app, SCHOOL_A).await;
     assert!(!expected.is_empty());
@@ -1524,9 +1529,14 @@ async fn an_expired_letter_after_a_reset_closes_the_account_it_does_not_delete_i
     .await
     .unwrap();
     app.clock.advance(122 * 24 * 3600);
-    clef::provisioning::expiry::expire_letters(&app.app.db, app.app.now(), 3)
-        .await
-        .unwrap();
+    clef::provisioning::expiry::expire_letters(
+        &app.app.db,
+        app.app.now(),
+        3,
+        &app.app.config.zone(),
+    )
+    .await
+    .unwrap();
     let marie = app.account_named("marie.blanc").await;
     assert_eq!(marie.state, clef::accounts::AccountState::Closed);
     assert_eq!(app.count("consents").await, 1);

@@ -534,7 +534,8 @@ async fn an_expired_letter_no_longer_works_and_its_account_is_deleted() {
     );
 
     let (db, now) = (&school.app.app.db, school.app.app.now());
-    let expiry = || clef::provisioning::expiry::expire_letters(db, now, 3);
+    let zone = school.app.app.config.zone();
+    let expiry = || clef::provisioning::expiry::expire_letters(db, now, 3, &zone);
     let (first, second) = tokio::join!(expiry(), expiry());
     let (first, second) = (first.unwrap(), second.unwrap());
     assert_eq!(
@@ -557,10 +558,14 @@ async fn expiry_keeps_a_student_whose_guardian_is_active_but_voids_the_letter() 
     let browser = browser();
     school.activate_marc(&browser).await;
     school.app.clock.advance(93 * 24 * 3600);
-    let report =
-        clef::provisioning::expiry::expire_letters(&school.app.app.db, school.app.app.now(), 3)
-            .await
-            .unwrap();
+    let report = clef::provisioning::expiry::expire_letters(
+        &school.app.app.db,
+        school.app.app.now(),
+        3,
+        &school.app.app.config.zone(),
+    )
+    .await
+    .unwrap();
     assert_eq!((report.deleted, report.letters_voided), (0, 1));
     let julie = school.app.account_named("julie.baillet").await;
     assert!(julie.provisional_password.is_none());
