@@ -115,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
     let selected = started.elapsed().as_secs_f64();
     all.truncate(letter_count);
     let started = Instant::now();
-    let pdf = letters::pdf(&all)?;
+    let pdf = letters::pdf(&all, 1_796_050_800)?;
     let elapsed = started.elapsed().as_secs_f64();
     println!(
         "letters: selecting and decrypting {accounts} letters {selected:.1} s; PDF of {} pages {elapsed:.2} s: {:.0} pages/s ({:.1} MB)",

@@ -697,7 +697,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let bytes = if format == "csv" {
                 letters::csv(&letters)?
             } else {
-                letters::pdf(&letters)?
+                letters::pdf(&letters, app.now())?
             };
             write_private(&out, &bytes)?;
             eprintln!(

@@ -634,13 +634,22 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
     Ok(PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops))
 }
 
-/// One A4 page per letter.
-pub fn pdf(letters: &[Letter]) -> anyhow::Result<Vec<u8>> {
+/// One A4 page per letter; the file is dated `printed_at` (a reprint is told
+/// from the earlier print by its properties).
+pub fn pdf(letters: &[Letter], printed_at: i64) -> anyhow::Result<Vec<u8>> {
     let pages = letters
         .iter()
         .map(page)
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut doc = PdfDocument::new("Courriers de notification");
+    if let Ok(at) = printpdf::OffsetDateTime::from_unix_timestamp(printed_at) {
+        let info = &mut doc.metadata.info;
+        (
+            info.creation_date,
+            info.modification_date,
+            info.metadata_date,
+        ) = (at, at, at);
+    }
     let mut warnings = Vec::new();
     Ok(doc
         .with_pages(pages)

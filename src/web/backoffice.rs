@@ -810,13 +810,31 @@ async fn print_letters(
     accounts.sort_unstable();
     accounts.dedup();
     let csv = params.get("format") == Some("csv");
+    // Named after what it holds: the school, and the class or the account.
+    let mut file_name = format!("courriers-{uai}");
+    match (&selection.account, &selection.class) {
+        (Some(_), _) => file_name.push_str(&format!("-{}", found[0].identifier)),
+        (None, Some(class)) => file_name.push_str(&format!("-{class}")),
+        (None, None) => {}
+    }
+    let file_name: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let now = app.now();
     // A whole school's letters take seconds of CPU: off the runtime's
     // threads, so that sign-ins go on meanwhile.
     let (body, content_type, extension) = tokio::task::spawn_blocking(move || {
         anyhow::Ok(if csv {
             (letters::csv(&found)?, "text/csv; charset=utf-8", "csv")
         } else {
-            (letters::pdf(&found)?, "application/pdf", "pdf")
+            (letters::pdf(&found, now)?, "application/pdf", "pdf")
         })
     })
     .await
@@ -832,10 +850,7 @@ async fn print_letters(
             (header::CONTENT_TYPE, content_type.to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"courriers-{}.{extension}\"",
-                    establishment.uai
-                ),
+                format!("attachment; filename=\"{file_name}.{extension}\""),
             ),
         ],
         body,

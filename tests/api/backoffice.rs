@@ -263,6 +263,11 @@ async fn letters_ask_for_the_password_again_after_ten_minutes() {
     assert!(!page.contains("name=\"password\""), "{page}");
     let fresh = print_letters(app, &staff_a, &path, None).await;
     assert_eq!(fresh.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        fresh.headers()["content-disposition"],
+        format!("attachment; filename=\"courriers-{SCHOOL_A}-5-A.csv\""),
+        "named after the class it holds"
+    );
 
     // A page shown a moment ago, sent after the 10 minutes: the password is
     // asked for, and nothing counted as a failed one.
@@ -775,6 +780,11 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
     .await;
     assert_eq!(pdf.status(), 200);
     assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        pdf.headers()["content-disposition"],
+        format!("attachment; filename=\"courriers-{SCHOOL_A}-marie.blanc.pdf\""),
+        "named after the account it holds"
+    );
     assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
     // Her new provisional password was printed: her trail says who did.
     let trail = clef::audit::trail(&app.app.db, Some(&marie.id), 0, 10)

@@ -471,9 +471,29 @@ async fn a_pdf_of_three_letters_names_each_identifier() {
     .unwrap();
     let letters = app.letters("0590001A").await;
     assert_eq!(letters.len(), 3);
-    let pdf = clef::provisioning::letters::pdf(&letters).unwrap();
+    let pdf = clef::provisioning::letters::pdf(&letters, app.app.now()).unwrap();
     // Read back with lopdf, which decodes the builtin fonts' WinAnsi text (accents included).
     let document = lopdf::Document::load_mem(&pdf).unwrap();
+    // Dated as printed, not 1 January 1970.
+    let info = document
+        .trailer
+        .get(b"Info")
+        .unwrap()
+        .as_reference()
+        .unwrap();
+    let created = document
+        .get_dictionary(info)
+        .unwrap()
+        .get(b"CreationDate")
+        .unwrap();
+    let year = time::OffsetDateTime::from_unix_timestamp(app.app.now())
+        .unwrap()
+        .year()
+        .to_string();
+    assert!(
+        String::from_utf8_lossy(created.as_str().unwrap()).contains(&year),
+        "{created:?}"
+    );
     let pages: Vec<u32> = document.get_pages().into_keys().collect();
     assert_eq!(pages.len(), 3, "one page per letter");
     for (letter, page) in letters.iter().zip(&pages) {
@@ -497,7 +517,7 @@ async fn a_pdf_of_three_letters_names_each_identifier() {
     let mut longer = letters[0].clone();
     longer.validity_months = 4;
     let document = lopdf::Document::load_mem(
-        &clef::provisioning::letters::pdf(std::slice::from_ref(&longer)).unwrap(),
+        &clef::provisioning::letters::pdf(std::slice::from_ref(&longer), app.app.now()).unwrap(),
     )
     .unwrap();
     let text = document.extract_text(&[1]).unwrap();
