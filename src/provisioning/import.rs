@@ -303,18 +303,46 @@ pub async fn import(
                         .await?;
                     }
                     report.students_updated += 1;
-                    let change = if existing.class != row.class.as_str() {
+                    // A name or a birth date the file changes, old → new:
+                    // the birth date is the letter's second secret, and a
+                    // day read as the month must not pass unseen.
+                    let mut looked_at = Vec::new();
+                    let name = format!("{} {}", row.given_name, row.family_name);
+                    let old_name = format!("{} {}", existing.given_name, existing.family_name);
+                    if old_name != name {
+                        looked_at.push(format!("nom {old_name} → {name}"));
+                    }
+                    if existing.birthdate.as_deref() != Some(birthdate.as_str()) {
+                        let old = existing
+                            .birthdate
+                            .as_deref()
+                            .map_or("aucune".into(), |iso| {
+                                iso.split('-').rev().collect::<Vec<_>>().join("/")
+                            });
+                        looked_at.push(format!(
+                            "date de naissance {old} → {}",
+                            row.birthdate.french()
+                        ));
+                    }
+                    let mut change = if existing.class != row.class.as_str() {
                         format!(
-                            "ligne {} : {} {} change de classe ({} → {})",
-                            row.line, row.given_name, row.family_name, existing.class, row.class
+                            "ligne {} : {name} change de classe ({} → {})",
+                            row.line, existing.class, row.class
                         )
                     } else {
-                        format!(
-                            "ligne {} : {} {} mis à jour",
-                            row.line, row.given_name, row.family_name
-                        )
+                        format!("ligne {} : {name} mis à jour", row.line)
                     };
-                    report.touch(&existing.id, change, false);
+                    if looked_at.is_empty() {
+                        report.touch(&existing.id, change, false);
+                    } else {
+                        change.push_str(if existing.class != row.class.as_str() {
+                            " ; "
+                        } else {
+                            " : "
+                        });
+                        change.push_str(&looked_at.join(" ; "));
+                        report.touch_noted(&existing.id, change, false);
+                    }
                 } else {
                     report.students_unchanged += 1;
                 }

@@ -180,6 +180,26 @@ fn english_date(french: &str) -> Option<String> {
         .then(|| Locale::En.date(year, month, day))
 }
 
+/// A pupil's name or birth date an import changes: « nom A → B ; date de
+/// naissance 03/02/2011 → 02/03/2011 ».
+fn student_changes(french: &str) -> Option<String> {
+    french
+        .split(" ; ")
+        .map(|change| {
+            if let Some(names) = change.strip_prefix("nom ") {
+                return Some(format!("name {names}"));
+            }
+            let (old, new) = change
+                .strip_prefix("date de naissance ")?
+                .split_once(" → ")?;
+            let date =
+                |d: &str| english_date(d).unwrap_or_else(|| exact(d).unwrap_or(d).to_owned());
+            Some(format!("birth date {} → {}", date(old), date(new)))
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(|changes| changes.join("; "))
+}
+
 /// The lines of an import's report and errors (`provisioning::import`,
 /// `provisioning::csv_file`): « ligne 3 : nouvel élève … », « fichier : … ».
 fn import_report(french: &str) -> Option<String> {
@@ -231,7 +251,16 @@ fn import_reason(french: &str) -> Option<String> {
         return Some(format!("new student {who}"));
     }
     if let Some((who, classes)) = french.split_once(" change de classe (") {
-        return Some(format!("{who} changes class ({classes}"));
+        return Some(match classes.split_once(") ; ") {
+            Some((classes, changes)) => format!(
+                "{who} changes class ({classes}); {}",
+                student_changes(changes)?
+            ),
+            None => format!("{who} changes class ({classes}"),
+        });
+    }
+    if let Some((who, changes)) = french.split_once(" mis à jour : ") {
+        return Some(format!("{who} updated: {}", student_changes(changes)?));
     }
     if let Some(date) = french
         .strip_prefix("la date de naissance (")
@@ -1286,6 +1315,14 @@ mod tests {
             (
                 "ligne 3 : nouvel élève Léa Martin (5 A)",
                 "row 3: new student Léa Martin (5 A)",
+            ),
+            (
+                "ligne 4 : Léa Martin mis à jour : date de naissance 03/02/2011 → 02/03/2011",
+                "row 4: Léa Martin updated: birth date 3 February 2011 → 2 March 2011",
+            ),
+            (
+                "ligne 5 : Lea MARTIN change de classe (5 A → 4 B) ; nom Léa Martin → Lea MARTIN ; date de naissance aucune → 02/03/2011",
+                "row 5: Lea MARTIN changes class (5 A → 4 B); name Léa Martin → Lea MARTIN; birth date none → 2 March 2011",
             ),
             (
                 "ligne 12 : Léa Martin change de classe (5 A → 4 B)",

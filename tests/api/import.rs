@@ -446,6 +446,43 @@ async fn a_class_change_updates_the_student_in_place_and_a_dry_run_writes_nothin
     assert_eq!(app.count("accounts").await, 2);
 }
 
+/// A re-export that reads the day as the month, or spells a name another
+/// way, is shown old → new among the changes to look at, not as a bare
+/// « mis à jour ».
+#[tokio::test]
+async fn a_birth_date_or_a_name_the_file_changes_is_shown_before_and_after() {
+    let app = app_with_school().await;
+    app.import(
+        "0590001A",
+        &file(&["1001,Baillet,Julie,2011-02-03,5 B,Baillet,Marc,,,,,,"]),
+    )
+    .await
+    .unwrap();
+    let swapped = file(&["1001,BAILLET,Julie,2011-03-02,5 B,Baillet,Marc,,,,,,"]);
+    let preview = app.import_with("0590001A", &swapped, true).await.unwrap();
+    assert_eq!(preview.students_updated, 1);
+    assert!(
+        preview.changes.contains(
+            &"ligne 2 : Julie BAILLET mis à jour : nom Julie Baillet → Julie BAILLET ; \
+              date de naissance 03/02/2011 → 02/03/2011"
+                .to_owned()
+        ),
+        "{:?}",
+        preview.changes
+    );
+    let moved = file(&["1001,Baillet,Julie,2011-03-02,4 B,Baillet,Marc,,,,,,"]);
+    let report = app.import("0590001A", &moved).await.unwrap();
+    assert!(
+        report.changes.contains(
+            &"ligne 2 : Julie Baillet change de classe (5 B → 4 B) ; \
+              date de naissance 03/02/2011 → 02/03/2011"
+                .to_owned()
+        ),
+        "{:?}",
+        report.changes
+    );
+}
+
 #[tokio::test]
 async fn an_import_for_an_unknown_establishment_or_without_required_columns_is_refused() {
     let app = app_with_school().await;
