@@ -472,10 +472,12 @@ pub async fn import(
                         ));
                     }
                     let change = format!(
-                        "ligne {} : coordonnées de {} {} mises à jour : {}",
+                        "ligne {} : coordonnées {} mises à jour : {}",
                         row.line,
-                        guardian.given_name,
-                        guardian.family_name,
+                        super::letters::of_name(&format!(
+                            "{} {}",
+                            guardian.given_name, guardian.family_name
+                        )),
                         changes.join(" ; ")
                     );
                     // To look at: an address (a correction made by hand may
@@ -548,9 +550,11 @@ pub async fn import(
                 && !detached.iter().any(|(id, _)| *id == current.id)
         }) {
             report.warn(format!(
-                "ligne {} : {} n'est plus dans le fichier comme responsable de {} ; son compte reste rattaché, \
+                "ligne {} : {} n'est plus dans le fichier comme responsable {} ; son compte reste rattaché, \
                  détachez-le depuis l'administration s'il n'est plus responsable",
-                row.line, left.display_name, row.given_name
+                row.line,
+                left.display_name,
+                super::letters::of_name(row.given_name.as_str())
             ));
         }
     }

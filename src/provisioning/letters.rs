@@ -658,7 +658,7 @@ pub fn pdf(letters: &[Letter], printed_at: i64) -> anyhow::Result<Vec<u8>> {
 
 /// « de » before a name, elided as French writes it before a vowel or a
 /// mute h: « d'Hélène Lefèvre », « d'Anne Martin », « de Marc Baillet ».
-fn of_name(name: &str) -> String {
+pub fn of_name(name: &str) -> String {
     // As printed: « Ελένη » prints « Elene », and takes « d' ».
     let elided = printable(name).chars().next().is_some_and(|first| {
         let first = first.to_lowercase().next().unwrap_or(first);

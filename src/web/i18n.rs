@@ -270,6 +270,7 @@ fn import_reason(french: &str) -> Option<String> {
     }
     if let Some((who, changes)) = french
         .strip_prefix("coordonnées de ")
+        .or_else(|| french.strip_prefix("coordonnées d'"))
         .and_then(|r| r.split_once(" mises à jour : "))
     {
         // « adresse a → b ; téléphone aucun → c »
@@ -326,7 +327,10 @@ fn import_reason(french: &str) -> Option<String> {
         .strip_suffix(
             " ; son compte reste rattaché, détachez-le depuis l'administration s'il n'est plus responsable",
         )
-        .and_then(|r| r.split_once(" n'est plus dans le fichier comme responsable de "))
+        .and_then(|r| {
+            r.split_once(" n'est plus dans le fichier comme responsable de ")
+                .or_else(|| r.split_once(" n'est plus dans le fichier comme responsable d'"))
+        })
     {
         return Some(format!(
             "{who} is no longer in the file as a guardian of {child}; their account stays attached: detach it in the back office if they are no longer a guardian"
@@ -1331,6 +1335,10 @@ mod tests {
             (
                 "ligne 7 : coordonnées de Paul Dupont mises à jour : adresse paul.nouveau@example.fr → paul.dupont@example.fr ; téléphone aucun → +33612345678",
                 "row 7: contact details of Paul Dupont updated: address paul.nouveau@example.fr → paul.dupont@example.fr; phone none → +33612345678",
+            ),
+            (
+                "ligne 8 : coordonnées d'Anaïs Roux mises à jour : téléphone aucun → +33612345678",
+                "row 8: contact details of Anaïs Roux updated: phone none → +33612345678",
             ),
             (
                 "ligne 5 : Le champ « téléphone du responsable 1 » n'est pas valide : « 6.12E+08 » (le tableur l'a écrit en notation scientifique : mettez la colonne au format Texte, puis exportez à nouveau). Le champ « date de naissance » n'est pas valide : « 31/02/2014 ».",

@@ -950,7 +950,7 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
     let stdout = clef.ok(&import, None);
     assert!(
         stdout.contains(
-            "coordonnées de Anne Roux mises à jour : téléphone +33612345678 → +33699887766"
+            "coordonnées d'Anne Roux mises à jour : téléphone +33612345678 → +33699887766"
         ),
         "{stdout}"
     );
@@ -958,7 +958,7 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
     let stdout = clef.ok(&import, None);
     assert!(
         stdout.contains(
-            "coordonnées de Anne Roux mises à jour : adresse anne@example.org → anne.roux@example.org"
+            "coordonnées d'Anne Roux mises à jour : adresse anne@example.org → anne.roux@example.org"
         ),
         "{stdout}"
     );
