@@ -1107,6 +1107,8 @@ fn keep_shown<T>(
 const SCIENTIFIC: &str = "le tableur l'a écrit en notation scientifique : mettez la colonne au format Texte, puis exportez à nouveau";
 const NAME_HINT: &str = "seulement des lettres, espaces, traits d'union et apostrophes";
 const NO_SUCH_DAY: &str = "ce jour n'existe pas";
+const CLASS_HINT: &str =
+    "une lettre ou un chiffre d'abord, puis lettres, chiffres, espaces et - _ . / ' °";
 const DATE_HINT: &str = "écrivez la date jj/mm/aaaa";
 
 /// What is wrong in a birth date that does not parse: a day its month does
@@ -1156,7 +1158,12 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
         cell(Column::Birthdate),
         Some(date_hint(&date)),
     );
-    let class = keep(&mut problems, ClassName::parse(cell(Column::Class)));
+    let class = keep_shown(
+        &mut problems,
+        ClassName::parse(cell(Column::Class)),
+        cell(Column::Class),
+        Some(CLASS_HINT),
+    );
     let mut guardians = Vec::new();
     for (rank, family_label, given_label, email_label, phone_label) in [
         (

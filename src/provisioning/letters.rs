@@ -448,6 +448,17 @@ fn wrap(paragraph: &str, width: usize) -> Vec<String> {
             line.push(' ');
         }
         line.push_str(word);
+        // A word longer than the line (« Lévêque-Saint-Rémy-en-… »): broken
+        // after a hyphen that fits, else at the width.
+        while line.chars().count() > width {
+            let chars: Vec<char> = line.chars().collect();
+            let cut = chars[..width]
+                .iter()
+                .rposition(|&c| c == '-')
+                .map_or(width, |hyphen| hyphen + 1);
+            lines.push(chars[..cut].iter().collect());
+            line = chars[cut..].iter().collect();
+        }
     }
     if !line.is_empty() {
         lines.push(line);
@@ -761,6 +772,25 @@ mod tests {
         assert_eq!(
             printable(&french_text("Identifiant : x ; y ?")),
             "Identifiant\u{a0}: x\u{a0}; y\u{a0}?"
+        );
+    }
+
+    /// A name longer than a line breaks after a hyphen, or at the width.
+    #[test]
+    fn a_word_longer_than_the_line_is_broken() {
+        let name = "À l'attention de Lévêque-Saint-Rémy-en-Bouzemont-Saint-Genest-et-Isson-Laval";
+        assert_eq!(
+            wrap(name, 40),
+            [
+                "À l'attention de",
+                "Lévêque-Saint-Rémy-en-Bouzemont-Saint-",
+                "Genest-et-Isson-Laval"
+            ]
+        );
+        let lines = wrap(&"x".repeat(99), 40);
+        assert_eq!(
+            lines.iter().map(|l| l.len()).collect::<Vec<_>>(),
+            [40, 40, 19]
         );
     }
 

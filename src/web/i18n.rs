@@ -630,6 +630,9 @@ fn exact(french: &str) -> Option<&'static str> {
             "letters, spaces, hyphens and apostrophes only"
         }
         "ce jour n'existe pas" => "there is no such day",
+        "une lettre ou un chiffre d'abord, puis lettres, chiffres, espaces et - _ . / ' °" => {
+            "a letter or a digit first, then letters, digits, spaces and - _ . / ' °"
+        }
         "écrivez la date jj/mm/aaaa" => "write the date dd/mm/yyyy",
         "aucune ligne d'élève sous l'en-tête : vérifiez que le tableur a exporté la bonne feuille, en entier" => {
             "no student row under the header: check that the spreadsheet exported the right sheet, in full"
@@ -1419,6 +1422,10 @@ mod tests {
             (
                 "ligne 4 : Le champ « date de naissance » n'est pas valide : « 2014/13 » (écrivez la date jj/mm/aaaa).",
                 "row 4: The “birth date” field is not valid: “2014/13” (write the date dd/mm/yyyy).",
+            ),
+            (
+                "ligne 6 : Le champ « classe » n'est pas valide : « =1+1 » (une lettre ou un chiffre d'abord, puis lettres, chiffres, espaces et - _ . / ' °).",
+                "row 6: The “class” field is not valid: “=1+1” (a letter or a digit first, then letters, digits, spaces and - _ . / ' °).",
             ),
         ] {
             assert_eq!(english(french).as_deref(), Some(english_text), "{french}");
