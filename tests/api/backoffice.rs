@@ -1487,14 +1487,7 @@ async fn the_funnel_matches_the_accounts_after_activations_an_expiry_and_a_group
     );
     // Four months on, the letters never used expire: their accounts go.
     app.clock.advance(122 * 24 * 3600);
-    clef::provisioning::expiry::expire_letters(
-        &app.app.db,
-        app.app.now(),
-        3,
-        &app.app.config.zone(),
-    )
-    .await
-    .unwrap();
+    app.expire_letters().await;
     let staff_a = schools.signed_in("secretariat.a").await;
     let expected = counted(app, SCHOOL_A).await;
     assert!(!expected.is_empty());
@@ -1539,14 +1532,7 @@ async fn an_expired_letter_after_a_reset_closes_the_account_it_does_not_delete_i
     .await
     .unwrap();
     app.clock.advance(122 * 24 * 3600);
-    clef::provisioning::expiry::expire_letters(
-        &app.app.db,
-        app.app.now(),
-        3,
-        &app.app.config.zone(),
-    )
-    .await
-    .unwrap();
+    app.expire_letters().await;
     let marie = app.account_named("marie.blanc").await;
     assert_eq!(marie.state, clef::accounts::AccountState::Closed);
     assert_eq!(app.count("consents").await, 1);

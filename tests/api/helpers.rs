@@ -648,6 +648,19 @@ impl TestApp {
         read_mail_dir(&self.app.config.outbox_dir().join("mail"))
     }
 
+    /// The hourly expiry job, run now with the configured validity (3 months)
+    /// and time zone.
+    pub async fn expire_letters(&self) -> clef::provisioning::expiry::ExpiryReport {
+        clef::provisioning::expiry::expire_letters(
+            &self.app.db,
+            self.app.now(),
+            self.app.config.letter_validity_months,
+            &self.app.config.zone(),
+        )
+        .await
+        .unwrap()
+    }
+
     /// The last mail sent to `to`.
     pub fn last_mail_to(&self, to: &str) -> ReceivedMail {
         self.outbox()

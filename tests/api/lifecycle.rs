@@ -558,14 +558,7 @@ async fn expiry_keeps_a_student_whose_guardian_is_active_but_voids_the_letter() 
     let browser = browser();
     school.activate_marc(&browser).await;
     school.app.clock.advance(93 * 24 * 3600);
-    let report = clef::provisioning::expiry::expire_letters(
-        &school.app.app.db,
-        school.app.app.now(),
-        3,
-        &school.app.app.config.zone(),
-    )
-    .await
-    .unwrap();
+    let report = school.app.expire_letters().await;
     assert_eq!((report.deleted, report.letters_voided), (0, 1));
     let julie = school.app.account_named("julie.baillet").await;
     assert!(julie.provisional_password.is_none());
