@@ -15,7 +15,7 @@ use super::provisional::{self, LetterCipher};
 use crate::accounts::store::establishment_by_uai;
 use crate::audit;
 use crate::delivery::mail::{Mail, Subject};
-use crate::domain::{EmailAddress, Uai};
+use crate::domain::{BirthDate, EmailAddress, Uai};
 use crate::storage::Db;
 
 #[derive(Debug, thiserror::Error)]
@@ -306,6 +306,7 @@ pub async fn import(
                     // A name or a birth date the file changes, old → new:
                     // the birth date is the letter's second secret, and a
                     // day read as the month must not pass unseen.
+                    let class_changed = existing.class != row.class.as_str();
                     let mut looked_at = Vec::new();
                     let name = format!("{} {}", row.given_name, row.family_name);
                     let old_name = format!("{} {}", existing.given_name, existing.family_name);
@@ -313,18 +314,20 @@ pub async fn import(
                         looked_at.push(format!("nom {old_name} → {name}"));
                     }
                     if existing.birthdate.as_deref() != Some(birthdate.as_str()) {
+                        // Kept as ISO, shown as the file writes it.
                         let old = existing
                             .birthdate
                             .as_deref()
                             .map_or("aucune".into(), |iso| {
-                                iso.split('-').rev().collect::<Vec<_>>().join("/")
+                                BirthDate::parse(iso)
+                                    .map_or_else(|_| iso.to_owned(), |d| d.french())
                             });
                         looked_at.push(format!(
                             "date de naissance {old} → {}",
                             row.birthdate.french()
                         ));
                     }
-                    let mut change = if existing.class != row.class.as_str() {
+                    let mut change = if class_changed {
                         format!(
                             "ligne {} : {name} change de classe ({} → {})",
                             row.line, existing.class, row.class
@@ -335,11 +338,7 @@ pub async fn import(
                     if looked_at.is_empty() {
                         report.touch(&existing.id, change, false);
                     } else {
-                        change.push_str(if existing.class != row.class.as_str() {
-                            " ; "
-                        } else {
-                            " : "
-                        });
+                        change.push_str(if class_changed { " ; " } else { " : " });
                         change.push_str(&looked_at.join(" ; "));
                         report.touch_noted(&existing.id, change, false);
                     }

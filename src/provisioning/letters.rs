@@ -95,10 +95,7 @@ pub async fn select(
     selection: &Selection,
     dating: &Dating,
 ) -> anyhow::Result<Vec<Letter>> {
-    let Dating {
-        validity_months,
-        ref zone,
-    } = *dating;
+    let (zone, months) = (&dating.zone, i32::from(dating.validity_months));
     let establishment = establishment_by_uai(db, uai)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
@@ -139,11 +136,8 @@ pub async fn select(
             establishment: establishment.name.clone(),
             portal_url: portal_url.clone(),
             letter_date: french_date(letter_date, zone),
-            deadline: french_date(
-                add_months(letter_date, i32::from(validity_months), zone),
-                zone,
-            ),
-            validity_months,
+            deadline: french_date(add_months(letter_date, months, zone), zone),
+            validity_months: dating.validity_months,
         });
     }
     Ok(letters)
