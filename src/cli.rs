@@ -701,8 +701,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             write_private(&out, &bytes)?;
             eprintln!(
-                "{} courrier(s) écrit(s) dans {}",
-                letters.len(),
+                "{} dans {}",
+                french_count(letters.len(), "courrier écrit", "courriers écrits"),
                 out.display()
             );
             Ok(())
@@ -744,7 +744,7 @@ async fn import(
 ) -> anyhow::Result<()> {
     use crate::provisioning::import::{self, ImportError};
     let uai = Uai::parse(uai)?;
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = read_school_file(file)?;
     let app = Clef::start(config, Arc::new(SystemClock)).await?;
     let now = app.now();
     match import::import(&app.db, &app.letters, &uai, &bytes, now, dry_run, bad_rows).await {
@@ -759,8 +759,9 @@ async fn import(
             }
             if !report.skipped.is_empty() {
                 eprintln!(
-                    "{} ligne(s) refusée(s), laissée(s) de côté",
-                    report.skipped.len()
+                    "{}, laissée{} de côté",
+                    french_count(report.skipped.len(), "ligne refusée", "lignes refusées"),
+                    if report.skipped.len() > 1 { "s" } else { "" }
                 );
             }
             if dry_run {
@@ -775,31 +776,58 @@ async fn import(
                     report.unlisted_changes
                 );
             }
+            let counts = |created, updated, unchanged| {
+                format!(
+                    "{}, {} mis à jour, {}",
+                    french_count(created, "créé", "créés"),
+                    updated,
+                    french_count(unchanged, "inchangé", "inchangés"),
+                )
+            };
             println!(
-                "élèves : {} créés, {} mis à jour, {} inchangés ; responsables : {} créés, {} mis à jour, {} inchangés",
-                report.students_created,
-                report.students_updated,
-                report.students_unchanged,
-                report.guardians_created,
-                report.guardians_updated,
-                report.guardians_unchanged
+                "élèves : {} ; responsables : {}",
+                counts(
+                    report.students_created,
+                    report.students_updated,
+                    report.students_unchanged
+                ),
+                counts(
+                    report.guardians_created,
+                    report.guardians_updated,
+                    report.guardians_unchanged
+                ),
             );
             Ok(())
         }
-        Err(ImportError::Rows(errors)) => {
+        Err(ImportError::File(errors)) => {
             for error in &errors {
                 eprintln!("{error}");
             }
-            if errors.iter().all(|e| e.line == 0) {
-                bail!("fichier refusé : rien n'a été importé");
+            bail!("fichier refusé : rien n'a été importé")
+        }
+        Err(ImportError::Rows { refused, good }) => {
+            for error in &refused {
+                eprintln!("{error}");
             }
-            bail!(
-                "{} ligne(s) refusée(s) : rien n'a été importé (--skip-bad-rows importe les autres)",
-                errors.len()
-            )
+            let refused = french_count(refused.len(), "ligne refusée", "lignes refusées");
+            match good {
+                0 => bail!("{refused}, aucune ligne valable : rien n'a été importé"),
+                1 => bail!(
+                    "{refused} : rien n'a été importé (--skip-bad-rows importe la ligne valable)"
+                ),
+                _ => bail!(
+                    "{refused} : rien n'a été importé (--skip-bad-rows importe les {good} lignes valables)"
+                ),
+            }
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `n` and its noun, singular for 0 and 1 as French writes it (« 0 créé »,
+/// « 1 ligne refusée », « 2 lignes refusées »).
+fn french_count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n > 1 { many } else { one })
 }
 
 /// Letters hold passwords: the file is its owner's alone.
@@ -816,7 +844,41 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
             f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
             f.write_all(bytes)
         })
-        .with_context(|| format!("writing {}", path.display()))
+        .map_err(|e| in_french("d'écrire", path, &e))
+}
+
+/// A school's file as `clef import` takes it: no larger than the back
+/// office's (not a device that never ends, such as `/dev/zero`).
+fn read_school_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = crate::provisioning::import::MAX_FILE;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| in_french("de lire", path, &e))?;
+    if bytes.len() > limit {
+        bail!(
+            "« {} » dépasse {} Mo : importez-le en plusieurs fichiers (par niveau, par exemple)",
+            path.display(),
+            limit / (1024 * 1024)
+        );
+    }
+    Ok(bytes)
+}
+
+/// A file that could not be read or written, said in French (`verb`:
+/// « de lire », « d'écrire »).
+fn in_french(verb: &str, path: &std::path::Path, error: &std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let why = match error.kind() {
+        ErrorKind::NotFound => "ce fichier ou son dossier n'existe pas".to_owned(),
+        ErrorKind::PermissionDenied => "accès refusé".to_owned(),
+        ErrorKind::IsADirectory => "c'est un dossier".to_owned(),
+        ErrorKind::StorageFull => "le disque est plein".to_owned(),
+        ErrorKind::ReadOnlyFilesystem => "le disque est en lecture seule".to_owned(),
+        _ => error.to_string(),
+    };
+    anyhow::anyhow!("impossible {verb} « {} » : {why}", path.display())
 }
 
 async fn open_db(config: &Config) -> anyhow::Result<Db> {

@@ -8,7 +8,7 @@ mod redirect_uri;
 pub mod typography;
 
 pub use locale::Locale;
-pub use names::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, Uai};
+pub use names::{BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, Uai, invisible};
 pub use params::Params;
 pub use redirect_uri::{RedirectUri, is_loopback, is_loopback_ip};
 

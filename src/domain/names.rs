@@ -100,23 +100,103 @@ impl PersonName {
     pub const MAX: usize = 100;
 
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
-        // A Mac exports `é` as `e` + combining accent: composed, it is one
-        // letter. Two spaces, or a no-break one, look like one in a
-        // spreadsheet: they are one (« Le  Gall » is « Le Gall »).
-        let spaced = raw
-            .split([' ', '\u{a0}', '\u{202f}'])
-            .filter(|word| !word.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
-            .replace(['’', '‘', 'ʼ'], "'");
-        let value = text(field, &spaced.nfc().collect::<String>(), Self::MAX)?;
-        let inner = |c: char| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'');
-        let starts_and_ends_with_letters =
-            value.starts_with(char::is_alphabetic) && value.ends_with(char::is_alphabetic);
-        if !(starts_and_ends_with_letters && value.chars().all(inner)) {
+        let value = text(field, &Self::normalized(raw), Self::MAX)?;
+        if Self::refused(&value).is_some() {
             return Err(FieldError::new(field, Problem::Invalid));
         }
         Ok(Self(value))
+    }
+
+    /// What a name looks like wherever it was typed or exported. A Mac
+    /// exports `é` as `e` + combining accent: composed, it is one letter. Two
+    /// spaces, or a no-break one, look like one in a spreadsheet: they are
+    /// one (« Le  Gall » is « Le Gall »). A word processor's hyphens (`‐`,
+    /// the no-break `‑`, the en dash of « Marie–Claire ») are `-`; what
+    /// shows nothing (a soft hyphen, a zero-width space, a direction mark
+    /// pasted with an Arabic or Hebrew name) is left out.
+    fn normalized(raw: &str) -> String {
+        raw.split([' ', '\u{a0}', '\u{202f}'])
+            .filter(|word| !word.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace(['’', '‘', 'ʼ'], "'")
+            .replace(['\u{2010}', '\u{2011}', '\u{2013}', '\u{2212}'], "-")
+            .replace(
+                [
+                    '\u{ad}', '\u{200b}', '\u{200e}', '\u{200f}', '\u{2060}', '\u{feff}',
+                ],
+                "",
+            )
+            .nfc()
+            .collect()
+    }
+
+    /// Why `raw`, not empty, is no name (`None`: it is one), said so that
+    /// the one who typed it finds what to change.
+    pub fn why_not(raw: &str) -> Option<NotAName> {
+        Self::refused(Self::normalized(raw).trim())
+    }
+
+    fn refused(value: &str) -> Option<NotAName> {
+        let inner = |c: char| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'');
+        let mut odd: Vec<char> = Vec::new();
+        for c in value.chars().filter(|&c| !inner(c)) {
+            if !odd.contains(&c) {
+                odd.push(c);
+            }
+        }
+        if !odd.is_empty() {
+            return Some(NotAName::Characters(odd));
+        }
+        let starts_and_ends_with_letters =
+            value.starts_with(char::is_alphabetic) && value.ends_with(char::is_alphabetic);
+        (!starts_and_ends_with_letters).then_some(NotAName::Ends)
+    }
+}
+
+/// Why a text is no [`PersonName`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotAName {
+    /// Characters no name holds (a digit, `@`, a full stop…), each once.
+    Characters(Vec<char>),
+    /// It starts or ends with a space, a hyphen or an apostrophe.
+    Ends,
+}
+
+impl NotAName {
+    /// In French, for the import's report.
+    pub fn french(&self) -> String {
+        match self {
+            Self::Characters(chars) => {
+                let named: Vec<String> = chars.iter().map(|&c| shown(c)).collect();
+                match named.len() {
+                    1 => format!("{} n'a pas sa place dans un nom", named[0]),
+                    _ => format!("{} n'ont pas leur place dans un nom", named.join(", ")),
+                }
+            }
+            Self::Ends => "un nom commence et finit par une lettre".to_owned(),
+        }
+    }
+}
+
+/// Whether `c` shows nothing where it is: spaces other than the space,
+/// controls, and Unicode's format characters (joiners, direction marks and
+/// overrides, which would turn a report's line around).
+pub fn invisible(c: char) -> bool {
+    (c.is_whitespace() && c != ' ')
+        || c.is_control()
+        || matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+}
+
+/// A character as a report names it: quoted when it shows (« @ »), by its
+/// code point when it does not (« le caractère invisible U+200D »).
+fn shown(c: char) -> String {
+    if invisible(c) {
+        format!("le caractère invisible U+{:04X}", u32::from(c))
+    } else {
+        format!("« {c} »")
     }
 }
 
@@ -217,14 +297,20 @@ impl BirthDate {
     /// Whether the person born that day is 18 or older on the day of `now`
     /// (Unix seconds, UTC); born on 29 February, from 1 March of a common year.
     pub fn is_adult_on(&self, now: i64) -> bool {
+        self.age_on(now) >= 18
+    }
+
+    /// The person's age in whole years on the day of `now` (Unix seconds,
+    /// UTC); born on 29 February, a year older from 1 March of a common year.
+    pub fn age_on(&self, now: i64) -> i32 {
         let Ok(now) = time::OffsetDateTime::from_unix_timestamp(now) else {
-            return false;
+            return 0;
         };
         let (today, born) = (now.date(), self.0);
         let years = today.year() - born.year();
-        years > 18
-            || (years == 18
-                && (u8::from(today.month()), today.day()) >= (u8::from(born.month()), born.day()))
+        let before_birthday =
+            (u8::from(today.month()), today.day()) < (u8::from(born.month()), born.day());
+        years - i32::from(before_birthday)
     }
 
     /// As French forms write it: `jj/mm/aaaa`.
@@ -374,6 +460,20 @@ mod tests {
                 "Le Gall"
             );
         }
+        // A word processor's hyphens are the hyphen; what shows nothing is
+        // left out (a zero-width space pasted from a web page).
+        for pasted in [
+            "Marie\u{2013}Claire",
+            "Marie\u{2011}Claire",
+            "Marie\u{2010}Claire",
+            "Ma\u{ad}rie-Cl\u{200b}aire\u{200e}",
+            "\u{feff}Marie-Claire",
+        ] {
+            assert_eq!(
+                PersonName::parse("nom", pasted).unwrap().as_str(),
+                "Marie-Claire"
+            );
+        }
         for hostile in [
             "<script>",
             "<script>alert(1)</script>",
@@ -385,7 +485,7 @@ mod tests {
             "a\tb",
             "a\u{0}b",
             "a\u{202e}b",
-            "a\u{200b}b",
+            "a\u{200d}b",
             "Léa;",
             "Léa\"",
             "{{ 7*7 }}",
@@ -405,6 +505,29 @@ mod tests {
                 "{hostile:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_refused_name_says_what_to_change() {
+        let why = |raw| PersonName::why_not(raw).map(|w| w.french());
+        assert_eq!(why("Léa-Rose"), None);
+        assert_eq!(why("R0ux").unwrap(), "« 0 » n'a pas sa place dans un nom");
+        assert_eq!(
+            why("J. M@rc.").unwrap(),
+            "« . », « @ » n'ont pas leur place dans un nom"
+        );
+        assert_eq!(
+            why("Ro\u{200d}ux").unwrap(),
+            "le caractère invisible U+200D n'a pas sa place dans un nom"
+        );
+        assert_eq!(
+            why("-Léa").unwrap(),
+            "un nom commence et finit par une lettre"
+        );
+        assert_eq!(
+            why("Léa'").unwrap(),
+            "un nom commence et finit par une lettre"
+        );
     }
 
     #[test]

@@ -1011,7 +1011,7 @@ const PDF: &str = "ce fichier est un PDF, pas un fichier CSV : exportez la liste
 /// A birth date as a spreadsheet may have written it, as a date: a date
 /// with a midnight time (`03/09/2012 00:00`, `2012-09-03T00:00:00`), a
 /// short date's two-digit year (`03/09/12`: a pupil's, so 2012, or 1998 for
-/// `98`, the latest year not to come), or a cell Excel took for a number,
+/// `98`, the latest year not to come, within 30 years), or a cell Excel took for a number,
 /// its day count from 30/12/1899 (`41155`, within 1950–2100).
 fn spreadsheet_date(raw: &str) -> Cow<'_, str> {
     let raw = raw.trim();
@@ -1026,9 +1026,12 @@ fn spreadsheet_date(raw: &str) -> Cow<'_, str> {
         && day_month.split('/').count() == 2
     {
         let this_year = time::OffsetDateTime::now_utc().year();
-        let year = match 2000 + year {
-            recent if recent <= this_year => recent,
-            _ => 1900 + year,
+        let year = match (2000 + year, 1900 + year) {
+            (recent, _) if recent <= this_year => recent,
+            // `98`: an adult back at school, or a typo; an older pupil's
+            // year (`27`, 1927) is asked for in full (the hint says how).
+            (_, last_century) if last_century >= this_year - SHORT_YEAR_SPAN => last_century,
+            _ => return Cow::Borrowed(raw),
         };
         return Cow::Owned(format!("{day_month}/{year}"));
     }
@@ -1047,6 +1050,9 @@ fn spreadsheet_date(raw: &str) -> Cow<'_, str> {
     }
     Cow::Borrowed(raw)
 }
+
+/// How far back a two-digit year is read in the last century.
+const SHORT_YEAR_SPAN: i32 = 30;
 
 /// Whether `raw` is a date that only month/day/year reads: `9/13/2012`.
 fn month_day_year(raw: &str) -> bool {
@@ -1090,7 +1096,16 @@ fn keep_shown<T>(
             if e.problem != Problem::Invalid {
                 return problems.push(e.to_string());
             }
-            let value: String = raw.trim().chars().take(40).collect();
+            // What shows nothing is shown by its code point, where it is.
+            let value: String = raw
+                .trim()
+                .chars()
+                .take(40)
+                .map(|c| match crate::domain::invisible(c) {
+                    true => format!("[U+{:04X}]", u32::from(c)),
+                    false => c.to_string(),
+                })
+                .collect();
             let hint = match hint {
                 _ if scientific(&value) => Some(SCIENTIFIC),
                 hint => hint,
@@ -1142,12 +1157,11 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
         StudentNumber::parse(cell(Column::StudentRef)),
     );
     let name = |problems: &mut Vec<String>, field, raw: &str| {
-        keep_shown(
-            problems,
-            PersonName::parse(field, raw),
-            raw,
-            Some(NAME_HINT),
-        )
+        let hint = match PersonName::why_not(raw) {
+            Some(why) => format!("{} : {NAME_HINT}", why.french()),
+            None => NAME_HINT.to_owned(),
+        };
+        keep_shown(problems, PersonName::parse(field, raw), raw, Some(&hint))
     };
     let family_name = name(&mut problems, "nom", cell(Column::FamilyName));
     let given_name = name(&mut problems, "prénom", cell(Column::GivenName));
@@ -1272,16 +1286,27 @@ mod tests {
     use super::*;
 
     /// A short date's two-digit year (Excel's « jj/mm/aa »): a pupil's, so
-    /// this century's unless that is still to come.
+    /// this century's unless that is still to come, else within 30 years.
     #[test]
     fn a_short_date_s_year_is_a_pupil_s() {
         assert_eq!(spreadsheet_date("03/09/12"), "03/09/2012");
         assert_eq!(spreadsheet_date("3/9/12 00:00"), "3/9/2012");
         assert_eq!(spreadsheet_date("03/09/98"), "03/09/1998");
+        // Next year's two digits are not a pupil's birth 99 years ago: the
+        // date stays as written, refused with how to write it.
         let next = (time::OffsetDateTime::now_utc().year() + 1) % 100;
         assert_eq!(
             spreadsheet_date(&format!("01/01/{next:02}")),
-            format!("01/01/19{next:02}")
+            format!("01/01/{next:02}")
+        );
+        let text = format!(
+            "N° élève;Nom;Prénom;Date de naissance;Classe\n1;Roux;Léo;01/01/{next:02};4 A\n"
+        );
+        assert_eq!(
+            read(text.as_bytes()).unwrap().refused[0].reason,
+            format!(
+                "Le champ « date de naissance » n'est pas valide : « 01/01/{next:02} » (écrivez la date jj/mm/aaaa)."
+            )
         );
         assert_eq!(spreadsheet_date("03/09/2012"), "03/09/2012");
         assert_eq!(spreadsheet_date("2012-09-03"), "2012-09-03");
@@ -1511,13 +1536,23 @@ mod tests {
         let parsed = read(text.as_bytes()).unwrap();
         assert_eq!(
             parsed.refused[0].reason,
-            "Le champ « nom » n'est pas valide : « R0ux » (seulement des lettres, espaces, traits d'union et apostrophes). \
+            "Le champ « nom » n'est pas valide : « R0ux » (« 0 » n'a pas sa place dans un nom : seulement des lettres, espaces, traits d'union et apostrophes). \
              Le champ « date de naissance » n'est pas valide : « 2012-02-30 » (ce jour n'existe pas)."
         );
         assert_eq!(
             parsed.refused[1].reason,
             "Le champ « date de naissance » n'est pas valide : « 12/2012 » (écrivez la date jj/mm/aaaa)."
         );
+        // What shows nothing is shown where it hides; a word processor's
+        // en dash is a hyphen.
+        let text =
+            "N° élève;Nom;Prénom;Né le;Classe\n2;Ro\u{200d}ux;Marie\u{2013}Léa;03/09/2012;4 A\n";
+        let parsed = read(text.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.refused[0].reason,
+            "Le champ « nom » n'est pas valide : « Ro[U+200D]ux » (le caractère invisible U+200D n'a pas sa place dans un nom : seulement des lettres, espaces, traits d'union et apostrophes)."
+        );
+        assert_eq!(parsed.refused.len(), 1, "Marie–Léa is Marie-Léa");
         assert_eq!(date_hint("29/02/2013"), NO_SUCH_DAY);
         assert_eq!(date_hint("32/01/2013"), DATE_HINT);
     }

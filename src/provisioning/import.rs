@@ -22,14 +22,28 @@ use crate::storage::Db;
 pub enum ImportError {
     #[error("no establishment with UAI {0}")]
     UnknownEstablishment(String),
-    /// The file has bad rows; nothing was written.
-    #[error("{} ligne(s) refusée(s)", .0.len())]
-    Rows(Vec<RowError>),
+    /// The file cannot be read as a whole (its header, its encoding, a
+    /// quote left open across rows); nothing was written.
+    #[error("fichier refusé")]
+    File(Vec<RowError>),
+    /// The file has bad rows (`BadRows::Refuse`); nothing was written. `good`
+    /// rows would go in with `BadRows::Skip`.
+    #[error("{} lignes refusées", refused.len())]
+    Rows { refused: Vec<RowError>, good: usize },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
+
+/// The largest school file taken, from the back office or `clef import`
+/// (a 2,000-pupil file is about 300 KiB).
+pub const MAX_FILE: usize = 8 * 1024 * 1024;
+
+/// The ages a pupil may have: from the toute petite section of a nursery
+/// school to adults back at school (evening classes, apprentices).
+const MIN_AGE: i32 = 2;
+const MAX_AGE: i32 = 99;
 
 /// What becomes of a file with bad rows (SPEC §3.10: nothing of it is
 /// written « unless asked »).
@@ -193,25 +207,30 @@ pub async fn import(
     dry_run: bool,
     bad_rows: BadRows,
 ) -> Result<ImportReport, ImportError> {
-    let parsed = csv_file::read(bytes).map_err(ImportError::Rows)?;
+    let parsed = csv_file::read(bytes).map_err(ImportError::File)?;
     let contacts = parsed.contacts;
     let unread = parsed.unread;
     let mut refused = parsed.refused;
     let mut rows = parsed.rows;
-    // A birth date to come is a typo (the year), and the one the family
-    // would have to type at the first connection.
+    // A birth date to come, or one no pupil has, is a typo (the year: 2021
+    // for 2012, 1912), and the one the family would have to type at the
+    // first connection.
     rows.retain(|row| {
-        let future = row.birthdate.is_after_the_day_of(now);
-        if future {
-            refused.push(RowError {
-                line: row.line,
-                reason: format!(
-                    "la date de naissance ({}) est dans le futur",
-                    row.birthdate.french()
-                ),
-            });
-        }
-        !future
+        let (date, age) = (row.birthdate.french(), row.birthdate.age_on(now));
+        let reason = if row.birthdate.is_after_the_day_of(now) {
+            format!("la date de naissance ({date}) est dans le futur")
+        } else if age < MIN_AGE {
+            format!("la date de naissance ({date}) donnerait à l'élève moins de {MIN_AGE} ans : vérifiez l'année")
+        } else if age > MAX_AGE {
+            format!("la date de naissance ({date}) donnerait à l'élève {age} ans : vérifiez l'année")
+        } else {
+            return true;
+        };
+        refused.push(RowError {
+            line: row.line,
+            reason,
+        });
+        false
     });
     let establishment = establishment_by_uai(db, uai)
         .await?
@@ -254,7 +273,10 @@ pub async fn import(
     // Every bad row at once, in the file's order.
     refused.sort_by_key(|e| e.line);
     if bad_rows == BadRows::Refuse && !refused.is_empty() {
-        return Err(ImportError::Rows(refused));
+        return Err(ImportError::Rows {
+            refused,
+            good: rows.len(),
+        });
     }
     let mut report = ImportReport {
         dry_run,
@@ -585,12 +607,17 @@ pub async fn import(
         if absent.len() > NAMED {
             names.push(format!("et {} autres", absent.len() - NAMED));
         }
-        report.warn(format!(
-            "{} élève(s) de l'établissement ne figure(nt) pas dans ce fichier : {} ; leurs comptes restent ouverts, \
-             fermez depuis l'administration ceux des élèves qui ont quitté l'établissement",
-            absent.len(),
-            names.join(", ")
-        ));
+        let names = names.join(", ");
+        report.warn(match absent.len() {
+            1 => format!(
+                "1 élève de l'établissement ne figure pas dans ce fichier : {names} ; son compte reste ouvert, \
+                 fermez-le depuis l'administration si l'élève a quitté l'établissement"
+            ),
+            n => format!(
+                "{n} élèves de l'établissement ne figurent pas dans ce fichier : {names} ; leurs comptes restent ouverts, \
+                 fermez depuis l'administration ceux des élèves qui ont quitté l'établissement"
+            ),
+        });
     }
     report.students_absent = absent.len();
 

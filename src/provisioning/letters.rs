@@ -233,14 +233,22 @@ async fn selected(
                 g.rank AS rank, s.given_name AS s_given, s.family_name AS s_family, s.class_name AS s_class \
          FROM accounts a JOIN guardianships g ON g.guardian_id = a.id JOIN accounts s ON s.id = g.student_id \
          WHERE s.establishment_id = $1 AND s.state <> 'closed' AND a.kind = 'guardian' AND a.state = 'provisional' \
-         ORDER BY s_class, s_family, s_given, rank, identifier",
+         ORDER BY identifier",
     )
     .bind(establishment_id)
     .fetch_all(db)
     .await?;
+    let mut rows = rows
+        .into_iter()
+        .map(|row| {
+            let key = PrintOrder::of(&row)?;
+            Ok((key, row))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    rows.sort_by(|(a, _), (b, _)| a.cmp(b));
     let mut printed = std::collections::HashSet::new();
     let mut kept = Vec::new();
-    for row in rows {
+    for (_, row) in rows {
         let id: String = row.try_get("id")?;
         if printed.contains(&id) {
             continue;
@@ -271,6 +279,73 @@ async fn selected(
         kept.push(row);
     }
     Ok(kept)
+}
+
+/// Where a letter goes in the pile: by class, pupil, then the pupil's own
+/// letter before the guardians'. Names and classes are compared as a
+/// secretary files them, not by their bytes: « Çelik » with the C, « émile »
+/// with « Emile », and « 6B » before « 10A » (numbers by their value).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct PrintOrder {
+    class: Vec<Filed>,
+    family: Vec<Filed>,
+    given: Vec<Filed>,
+    rank: i64,
+    /// The exact spellings, then the identifier: one order for any two rows.
+    exact: (String, String, String),
+    identifier: String,
+}
+
+/// A run of letters (accents and case folded) or a number, by its value.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Filed {
+    Number(u64),
+    Text(String),
+}
+
+impl PrintOrder {
+    fn of(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        let class: Option<String> = row.try_get("s_class")?;
+        let family: String = row.try_get("s_family")?;
+        let given: String = row.try_get("s_given")?;
+        let class = class.unwrap_or_default();
+        Ok(Self {
+            class: filed(&class),
+            family: filed(&family),
+            given: filed(&given),
+            rank: row.try_get("rank")?,
+            exact: (class, family, given),
+            identifier: row.try_get("identifier")?,
+        })
+    }
+}
+
+/// `text` as filed: folded to lower-case ASCII, split into runs of digits
+/// (compared as numbers: « 06 » files with « 6 ») and of the rest.
+fn filed(text: &str) -> Vec<Filed> {
+    let folded = deunicode::deunicode(text).to_lowercase();
+    let mut runs = Vec::new();
+    let mut rest = folded.as_str();
+    while let Some(first) = rest.chars().next() {
+        let digits = first.is_ascii_digit();
+        let end = rest
+            .find(|c: char| c.is_ascii_digit() != digits)
+            .unwrap_or(rest.len());
+        let (run, after) = rest.split_at(end);
+        runs.push(if digits {
+            let value = run.trim_start_matches('0');
+            let number = if value.is_empty() {
+                Ok(0)
+            } else {
+                value.parse()
+            };
+            Filed::Number(number.unwrap_or(u64::MAX))
+        } else {
+            Filed::Text(run.to_owned())
+        });
+        rest = after;
+    }
+    runs
 }
 
 /// The activation page with the identifier prefilled (never the password),
@@ -687,6 +762,19 @@ mod tests {
         assert_eq!(of_name("Éric Durand"), "d'Éric Durand");
         assert_eq!(of_name("Marc Baillet"), "de Marc Baillet");
         assert_eq!(of_name("Ελένη Παπαδοπούλου"), "d'Ελένη Παπαδοπούλου");
+    }
+
+    #[test]
+    fn letters_are_filed_as_a_secretary_files_them() {
+        let mut names = vec!["Zola", "Çelik", "émile", "Dupont", "Emile", "Éric"];
+        names.sort_by_key(|n| filed(n));
+        assert_eq!(names, ["Çelik", "Dupont", "émile", "Emile", "Éric", "Zola"]);
+        let mut classes = vec!["10A", "6B", "6A", "5 C", "6a2", "6a10", "3e", "06A"];
+        classes.sort_by_key(|c| filed(c));
+        assert_eq!(
+            classes,
+            ["3e", "5 C", "6A", "06A", "6a2", "6a10", "6B", "10A"]
+        );
     }
 
     fn letter(recipient: &str, establishment: &str) -> Letter {

@@ -860,10 +860,6 @@ async fn print_letters(
     Ok(response)
 }
 
-/// The largest school file taken from the browser (a 2,000-pupil file is
-/// about 300 KiB).
-pub const MAX_IMPORT: usize = 8 * 1024 * 1024;
-
 /// A file checked and previewed, waiting for « Appliquer ».
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ImportDraft {
@@ -1031,7 +1027,12 @@ pub async fn import_preview(
                 context,
             ))
         }
-        Err(ImportError::Rows(errors)) => {
+        Err(
+            ImportError::File(errors)
+            | ImportError::Rows {
+                refused: errors, ..
+            },
+        ) => {
             let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
             let (errors, more) = first_hundred(&errors);
             let context = minijinja::context! { errors, more };
@@ -1233,8 +1234,9 @@ fn jobs(app: &Clef) -> crate::storage::Kind<ImportJob> {
     crate::storage::Kind::new(&app.store, "import-job")
 }
 
-/// `GET /etablissement/{uai}/import/suivi/{job}`: the import under way (the
-/// page reloads itself every second, no script needed), then its report.
+/// `GET /etablissement/{uai}/import/suivi/{job}`: the import under way (a
+/// script asks for the page until the import ends, then shows it once;
+/// without scripts, a link), then its report.
 pub async fn import_progress(
     State(app): AppState,
     SignedIn { account: staff, .. }: SignedIn,
@@ -1255,7 +1257,22 @@ pub async fn import_progress(
         (None, false) if job.interrupted(app.now()) => minijinja::context! {
             error => "L'import a été interrompu par un redémarrage du service avant son compte rendu. Déposez le fichier à nouveau : ce qui a déjà été importé ne sera pas créé deux fois.",
         },
-        (None, false) => minijinja::context! { running => job.rows },
+        (None, false) => {
+            // The one script that asks whether the import has ended.
+            let nonce = crate::secret::random_token(16);
+            let context =
+                minijinja::context! { running => job.rows, job => &job_id, nonce => &nonce };
+            let mut page = import_page(&app, jar, StatusCode::OK, &establishment, context);
+            let policy = format!(
+                "default-src 'none'; script-src 'nonce-{nonce}'; connect-src 'self'; style-src 'self' 'unsafe-inline'; \
+                 img-src 'self' data:; font-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+            );
+            page.headers_mut().insert(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                axum::http::HeaderValue::from_str(&policy).map_err(anyhow::Error::from)?,
+            );
+            return Ok(page);
+        }
     };
     Ok(import_page(
         &app,

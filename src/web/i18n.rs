@@ -37,6 +37,34 @@ pub fn english(french: &str) -> Option<String> {
 }
 
 /// Sentences built with a value inside: a field name, a wait, a date, a service.
+/// Why a field's value is not valid, as the import's report says it.
+fn field_hint(french: &str) -> Option<String> {
+    if let Some(hint) = exact(french) {
+        return Some(hint.to_owned());
+    }
+    let (why, rule) = french.rsplit_once(" : ")?;
+    let rule = exact(rule)?;
+    let chars = |named: &str| -> Option<String> {
+        named
+            .split(", ")
+            .map(|one| match one.strip_prefix("le caractère invisible ") {
+                Some(code) => Some(format!("the invisible character {code}")),
+                None => Some(format!("“{}”", one.strip_prefix("« ")?.strip_suffix(" »")?)),
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|named| named.join(", "))
+    };
+    let why = if why == "un nom commence et finit par une lettre" {
+        "a name starts and ends with a letter".to_owned()
+    } else if let Some(named) = why.strip_suffix(" n'a pas sa place dans un nom") {
+        format!("{} has no place in a name", chars(named)?)
+    } else {
+        let named = why.strip_suffix(" n'ont pas leur place dans un nom")?;
+        format!("{} have no place in a name", chars(named)?)
+    };
+    Some(format!("{why}: {rule}"))
+}
+
 fn pattern(french: &str) -> Option<String> {
     if let Some(report) = import_report(french) {
         return Some(report);
@@ -53,15 +81,19 @@ fn pattern(french: &str) -> Option<String> {
             "n'est pas valide." => Some(format!("The “{name}” field is not valid.")),
             other if other.starts_with("n'est pas valide : « ") => {
                 let rest = other.strip_prefix("n'est pas valide : « ")?;
-                let (value, hint) = rest.rsplit_once(" »")?;
-                let hint = match hint {
-                    "." => String::new(),
-                    hint => {
-                        let hint = hint.strip_prefix(" (")?.strip_suffix(").")?;
-                        format!(" ({})", exact(hint)?)
-                    }
-                };
-                Some(format!("The “{name}” field is not valid: “{value}”{hint}."))
+                if let Some(value) = rest.strip_suffix(" ».") {
+                    return Some(format!("The “{name}” field is not valid: “{value}”."));
+                }
+                // The value as typed, then why: the first split whose hint
+                // reads (the hint may quote a character, the value anything).
+                let hint = rest.strip_suffix(").")?;
+                hint.match_indices(" » (").find_map(|(at, _)| {
+                    let value = &hint[..at];
+                    let hint = field_hint(&hint[at + " » (".len()..])?;
+                    Some(format!(
+                        "The “{name}” field is not valid: “{value}” ({hint})."
+                    ))
+                })
             }
             other => {
                 let max = other
@@ -213,8 +245,18 @@ fn import_report(french: &str) -> Option<String> {
     if let Some(reason) = french.strip_prefix("fichier : ") {
         return Some(format!("file: {}", import_reason(reason)?));
     }
+    if let Some(name) = french
+        .strip_prefix("1 élève de l'établissement ne figure pas dans ce fichier : ")
+        .and_then(|rest| rest.strip_suffix(
+            " ; son compte reste ouvert, fermez-le depuis l'administration si l'élève a quitté l'établissement",
+        ))
+    {
+        return Some(format!(
+            "1 student of the school is not in this file: {name}; their account stays open: close it in the back office if they left the school"
+        ));
+    }
     if let Some((count, rest)) = french
-        .split_once(" élève(s) de l'établissement ne figure(nt) pas dans ce fichier : ")
+        .split_once(" élèves de l'établissement ne figurent pas dans ce fichier : ")
         && let Some(names) = rest.strip_suffix(
             " ; leurs comptes restent ouverts, fermez depuis l'administration ceux des élèves qui ont quitté l'établissement",
         )
@@ -227,7 +269,7 @@ fn import_report(french: &str) -> Option<String> {
             None => names.to_owned(),
         };
         return Some(format!(
-            "{count} student(s) of the school are not in this file: {names}; their accounts stay open: close those of students who left the school in the back office"
+            "{count} students of the school are not in this file: {names}; their accounts stay open: close those of students who left the school in the back office"
         ));
     }
     None
@@ -267,6 +309,19 @@ fn import_reason(french: &str) -> Option<String> {
         .and_then(|r| r.strip_suffix(") est dans le futur"))
     {
         return Some(format!("the birth date ({date}) is in the future"));
+    }
+    if let Some((date, age)) = french
+        .strip_prefix("la date de naissance (")
+        .and_then(|r| r.strip_suffix(" ans : vérifiez l'année"))
+        .and_then(|r| r.split_once(") donnerait à l'élève "))
+    {
+        let age = match age.strip_prefix("moins de ") {
+            Some(years) => format!("less than {years}"),
+            None => age.to_owned(),
+        };
+        return Some(format!(
+            "the birth date ({date}) would make the student {age} years old: check the year"
+        ));
     }
     if let Some((who, changes)) = french
         .strip_prefix("coordonnées de ")
@@ -580,9 +635,11 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "votre numéro de téléphone portable" => "your mobile phone number",
         // Back office
-        "Import en cours : les lignes du fichier sont enregistrées. Cette page se met à jour toute seule." => {
-            "Import under way: the rows of the file are being saved. This page updates itself."
+        "Import en cours : les lignes du fichier sont enregistrées. Cette page affichera le compte rendu dès la fin de l'import." => {
+            "Import under way: the rows of the file are being saved. This page will show the report as soon as the import ends."
         }
+        "Votre navigateur n'exécute pas JavaScript :" => "Your browser does not run JavaScript:",
+        "voir où en est l'import" => "see how far the import has got",
         "Lignes du fichier :" => "Rows of the file:",
         "Import en cours" => "Import under way",
         "L'import n'a pas pu être enregistré ; rien n'a été modifié. Réessayez, ou signalez-le à l'académie." => {
@@ -1348,12 +1405,24 @@ mod tests {
                 "row 5: The “phone of guardian 1” field is not valid: “6.12E+08” (the spreadsheet wrote it in scientific notation: format the column as Text, then export again). The “birth date” field is not valid: “31/02/2014”.",
             ),
             (
+                "ligne 12 : la date de naissance (05/09/2025) donnerait à l'élève moins de 2 ans : vérifiez l'année",
+                "row 12: the birth date (05/09/2025) would make the student less than 2 years old: check the year",
+            ),
+            (
+                "ligne 13 : la date de naissance (05/09/1912) donnerait à l'élève 114 ans : vérifiez l'année",
+                "row 13: the birth date (05/09/1912) would make the student 114 years old: check the year",
+            ),
+            (
                 "ligne 12 : la date de naissance (05/09/2030) est dans le futur",
                 "row 12: the birth date (05/09/2030) is in the future",
             ),
             (
-                "12 élève(s) de l'établissement ne figure(nt) pas dans ce fichier : Léa Martin (5 A), Hugo Petit (4 B), et 10 autres ; leurs comptes restent ouverts, fermez depuis l'administration ceux des élèves qui ont quitté l'établissement",
-                "12 student(s) of the school are not in this file: Léa Martin (5 A), Hugo Petit (4 B) and 10 others; their accounts stay open: close those of students who left the school in the back office",
+                "12 élèves de l'établissement ne figurent pas dans ce fichier : Léa Martin (5 A), Hugo Petit (4 B), et 10 autres ; leurs comptes restent ouverts, fermez depuis l'administration ceux des élèves qui ont quitté l'établissement",
+                "12 students of the school are not in this file: Léa Martin (5 A), Hugo Petit (4 B) and 10 others; their accounts stay open: close those of students who left the school in the back office",
+            ),
+            (
+                "1 élève de l'établissement ne figure pas dans ce fichier : Léa Martin (5 A) ; son compte reste ouvert, fermez-le depuis l'administration si l'élève a quitté l'établissement",
+                "1 student of the school is not in this file: Léa Martin (5 A); their account stays open: close it in the back office if they left the school",
             ),
             (
                 "ligne 4 : Claire Martin devient responsable 1 de Léa",
@@ -1416,8 +1485,12 @@ mod tests {
                 "file: the file is empty: export the list of students again from the spreadsheet or the school software",
             ),
             (
-                "ligne 3 : Le champ « prénom » n'est pas valide : « J. Marc » (seulement des lettres, espaces, traits d'union et apostrophes). Le champ « date de naissance » n'est pas valide : « 31/02/2014 » (ce jour n'existe pas).",
-                "row 3: The “first name” field is not valid: “J. Marc” (letters, spaces, hyphens and apostrophes only). The “birth date” field is not valid: “31/02/2014” (there is no such day).",
+                "ligne 3 : Le champ « prénom » n'est pas valide : « J. Marc » (« . » n'a pas sa place dans un nom : seulement des lettres, espaces, traits d'union et apostrophes). Le champ « date de naissance » n'est pas valide : « 31/02/2014 » (ce jour n'existe pas).",
+                "row 3: The “first name” field is not valid: “J. Marc” (“.” has no place in a name: letters, spaces, hyphens and apostrophes only). The “birth date” field is not valid: “31/02/2014” (there is no such day).",
+            ),
+            (
+                "ligne 4 : Le champ « nom » n'est pas valide : « Ro[U+200D]ux2 » (le caractère invisible U+200D, « 2 » n'ont pas leur place dans un nom : seulement des lettres, espaces, traits d'union et apostrophes). Le champ « prénom » n'est pas valide : « -Léa » (un nom commence et finit par une lettre : seulement des lettres, espaces, traits d'union et apostrophes).",
+                "row 4: The “surname” field is not valid: “Ro[U+200D]ux2” (the invisible character U+200D, “2” have no place in a name: letters, spaces, hyphens and apostrophes only). The “first name” field is not valid: “-Léa” (a name starts and ends with a letter: letters, spaces, hyphens and apostrophes only).",
             ),
             (
                 "ligne 4 : Le champ « date de naissance » n'est pas valide : « 2014/13 » (écrivez la date jj/mm/aaaa).",

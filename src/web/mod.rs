@@ -194,7 +194,7 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
             "/etablissement/{uai}/import",
             get(backoffice::import_form)
                 .post(backoffice::import_preview)
-                .layer(DefaultBodyLimit::max(backoffice::MAX_IMPORT)),
+                .layer(DefaultBodyLimit::max(crate::provisioning::import::MAX_FILE)),
         )
         .route(
             "/etablissement/{uai}/import/appliquer",

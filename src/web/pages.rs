@@ -198,7 +198,7 @@ mod tests {
 
     /// An import under way: the page reloads itself and says so, in either language.
     #[test]
-    fn an_import_under_way_reloads_itself() {
+    fn an_import_under_way_asks_for_its_end() {
         for (locale, expected) in [
             (super::super::locale::Locale::Fr, "Import en cours"),
             (super::super::locale::Locale::En, "Import under way"),
@@ -209,10 +209,16 @@ mod tests {
                     .unwrap()
                     .render(super::with_language(minijinja::context! {
                         running => 2000, uai => "0590001A", name => "College", csrf => "x",
+                        job => "j0b", nonce => "n0nce",
                     }))
             })
             .unwrap();
-            assert!(html.contains("<meta http-equiv=\"refresh\" content=\"1\">"));
+            assert!(
+                !html.contains("http-equiv=\"refresh\""),
+                "no reload every second"
+            );
+            assert!(html.contains("<script nonce=\"n0nce\">"), "{html}");
+            assert!(html.contains("<a href=\"/etablissement/0590001A/import/suivi/j0b\">"));
             assert!(html.contains(expected) && html.contains("2000"), "{html}");
         }
     }

@@ -1141,15 +1141,30 @@ async fn a_school_file_is_previewed_then_applied_from_the_browser() {
     let progress = app.url(&location(&applied));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let page = page_text(&staff_a, &progress).await;
+        let response = staff_a.get(&progress).send().await.unwrap();
+        let policy = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let page = response.text().await.unwrap();
         if page.contains("Le fichier est importé.") {
             assert!(page.contains("<td>1000</td>"));
+            assert!(!policy.contains("script-src"), "no script then: {policy}");
             break;
         }
+        // Under way, one script asks for the page until the import ends:
+        // the only one the page's policy lets run.
+        let nonce = policy
+            .split("script-src 'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("a nonce for the page's script");
         assert!(
-            page.contains("http-equiv=\"refresh\""),
-            "under way, the page reloads: {page}"
+            page.contains("id=\"import-en-cours\"")
+                && page.contains(&format!("<script nonce=\"{nonce}\">")),
+            "under way, the page asks for the end: {page}"
         );
+        assert!(policy.contains("connect-src 'self'"), "{policy}");
         assert!(std::time::Instant::now() < deadline, "the import ends");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }

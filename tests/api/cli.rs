@@ -900,15 +900,42 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
     let import = ["import", "--establishment", "0590001A", "--file", file];
     let refused = clef.fails(&import);
     assert!(refused.contains("ligne 3 :"), "{refused}");
-    assert!(refused.contains("rien n'a été importé"), "{refused}");
+    assert!(
+        refused.contains(
+            "1 ligne refusée : rien n'a été importé (--skip-bad-rows importe la ligne valable)"
+        ),
+        "{refused}"
+    );
 
     let output = clef.run(&[&import[..], &["--skip-bad-rows"]].concat(), None);
     assert!(output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("ligne 3 :"), "{stderr}");
-    assert!(stderr.contains("1 ligne(s) refusée(s)"), "{stderr}");
+    assert!(
+        stderr.contains("1 ligne refusée, laissée de côté"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.contains("élèves : 1 créés"), "{stdout}");
+    assert!(
+        stdout.contains("élèves : 1 créé, 0 mis à jour, 0 inchangé ;"),
+        "{stdout}"
+    );
+
+    // Where no row is good, --skip-bad-rows is no way out: not suggested.
+    std::fs::write(
+        file,
+        "N° élève;Nom;Prénom;Date de naissance;Classe
+2;Petit;;32/13/2011;4 A
+3;;Léa;01/01/2011;
+",
+    )
+    .unwrap();
+    let refused = clef.fails(&import);
+    assert!(
+        refused.contains("2 lignes refusées, aucune ligne valable : rien n'a été importé"),
+        "{refused}"
+    );
+    assert!(!refused.contains("--skip-bad-rows"), "{refused}");
 
     // A file that cannot be read at all is refused as a file, not as rows.
     std::fs::write(file, "").unwrap();
@@ -921,7 +948,32 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
         refused.contains("fichier refusé : rien n'a été importé"),
         "{refused}"
     );
-    assert!(!refused.contains("ligne(s) refusée(s)"), "{refused}");
+    assert!(!refused.contains("ligne refusée"), "{refused}");
+    // A file that is not there, or one without end, is said so, in French.
+    let missing = clef.fails(&[
+        "import",
+        "--establishment",
+        "0590001A",
+        "--file",
+        "/nulle/part.csv",
+    ]);
+    assert!(
+        missing.contains(
+            "impossible de lire « /nulle/part.csv » : ce fichier ou son dossier n'existe pas"
+        ),
+        "{missing}"
+    );
+    let endless = clef.fails(&[
+        "import",
+        "--establishment",
+        "0590001A",
+        "--file",
+        "/dev/zero",
+    ]);
+    assert!(
+        endless.contains("« /dev/zero » dépasse 8 Mo : importez-le en plusieurs fichiers"),
+        "{endless}"
+    );
 
     // A real import prints its changes as the dry run does: here the pupil
     // the next file leaves out.
@@ -932,7 +984,7 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
     .unwrap();
     let stdout = clef.ok(&import, None);
     assert!(
-        stdout.contains("ne figure(nt) pas dans ce fichier : Julie Baillet (5 B)"),
+        stdout.contains("1 élève de l'établissement ne figure pas dans ce fichier : Julie Baillet (5 B) ; son compte reste ouvert"),
         "{stdout}"
     );
     // A parent's new address and phone are printed, old → new (the file may
@@ -976,11 +1028,11 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
     assert!(output.status.success());
     assert!(output.stdout.starts_with(b"%PDF-"), "the PDF on stdout");
     assert!(
-        !String::from_utf8_lossy(&output.stdout).contains("courrier(s)"),
+        !String::from_utf8_lossy(&output.stdout).contains("courrier"),
         "and nothing else"
     );
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("courrier(s) écrit(s)"),
+        String::from_utf8_lossy(&output.stderr).contains("courriers écrits dans /dev/stdout"),
         "the count on stderr"
     );
 

@@ -109,7 +109,10 @@ async fn a_pupil_number_that_lost_its_zeros_or_its_case_is_the_same_pupil() {
         "00123,Baillet,Julie,2012-09-03,5 B,,,,,,,,",
         "123,Baillet,Julie,2012-09-03,5 B,,,,,,,,",
     ]);
-    let Err(ImportError::Rows(errors)) = app.import("0590001A", &twice).await else {
+    let Err(ImportError::Rows {
+        refused: errors, ..
+    }) = app.import("0590001A", &twice).await
+    else {
         panic!("one pupil twice in a file is refused")
     };
     assert_eq!(errors[0].line, 3);
@@ -158,7 +161,10 @@ async fn a_file_with_three_bad_rows_writes_nothing_and_names_each_line() {
         "1005,Faure,Tom,2011-05-05,4 A,,,,,,,,",
     ]);
     let before = app.count("accounts").await;
-    let Err(ImportError::Rows(errors)) = app.import("0590001A", &csv).await else {
+    let Err(ImportError::Rows {
+        refused: errors, ..
+    }) = app.import("0590001A", &csv).await
+    else {
         panic!("bad rows must be refused")
     };
     let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
@@ -193,7 +199,10 @@ async fn bad_rows_are_numbered_as_the_spreadsheet_shows_them() {
         "1001,Autre,Zoé,2012-01-01,5 B,,,,,,,,",            // row 8: row 2's pupil
     ]
     .join("\r\n");
-    let Err(ImportError::Rows(errors)) = app.import("0590001A", csv.as_bytes()).await else {
+    let Err(ImportError::Rows {
+        refused: errors, ..
+    }) = app.import("0590001A", csv.as_bytes()).await
+    else {
         panic!("bad rows must be refused")
     };
     let rows: Vec<usize> = errors.iter().map(|e| e.line).collect();
@@ -216,7 +225,10 @@ async fn bad_rows_are_numbered_as_the_spreadsheet_shows_them() {
     .into_iter()
     .map(|b| if b == b'\n' { b'\r' } else { b })
     .collect::<Vec<u8>>();
-    let Err(ImportError::Rows(errors)) = app.import("0590001A", &csv).await else {
+    let Err(ImportError::Rows {
+        refused: errors, ..
+    }) = app.import("0590001A", &csv).await
+    else {
         panic!("bad rows must be refused")
     };
     assert_eq!(errors[0].line, 3);
@@ -261,7 +273,10 @@ async fn markup_formulas_and_control_characters_are_refused_in_every_field() {
     ];
     let rows: Vec<&str> = hostile.iter().map(|(row, _)| *row).collect();
     let before = app.count("accounts").await;
-    let Err(ImportError::Rows(errors)) = app.import("0590001A", &file(&rows)).await else {
+    let Err(ImportError::Rows {
+        refused: errors, ..
+    }) = app.import("0590001A", &file(&rows)).await
+    else {
         panic!("hostile rows must be refused")
     };
     assert_eq!(
@@ -491,7 +506,7 @@ async fn an_import_for_an_unknown_establishment_or_without_required_columns_is_r
             .await,
         Err(ImportError::UnknownEstablishment(_))
     ));
-    let Err(ImportError::Rows(errors)) = app.import("0590001A", b"nom;prenom\nA;B\n").await else {
+    let Err(ImportError::File(errors)) = app.import("0590001A", b"nom;prenom\nA;B\n").await else {
         panic!()
     };
     assert!(errors[0].reason.contains("colonnes manquantes"));
@@ -649,7 +664,7 @@ async fn a_number_that_now_names_another_child_is_a_bad_row() {
         "1001,Baillet,Hugo,2010-01-04,3 A,Baillet,Marc,marc@example.org,,,,,",
     ]);
     let refused = app.import("0590001A", &swapped).await.unwrap_err();
-    let clef::provisioning::import::ImportError::Rows(rows) = refused else {
+    let clef::provisioning::import::ImportError::Rows { refused: rows, .. } = refused else {
         panic!("{refused:?}");
     };
     let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
@@ -843,7 +858,7 @@ async fn pupils_the_next_file_leaves_out_are_named_and_stay_open() {
         report
             .changes
             .iter()
-            .any(|c| c.contains("Chloe Colin (4 B)") && c.contains("restent ouverts")),
+            .any(|c| c.contains("Chloe Colin (4 B)") && c.contains("son compte reste ouvert")),
         "{:?}",
         report.changes
     );
@@ -1146,12 +1161,45 @@ async fn a_birth_date_to_come_is_a_bad_row_reported_with_the_others() {
         &future,
         "1003,Durand,,2011-01-20,4 A,,,,,,,,",
     ]);
-    let Err(ImportError::Rows(errors)) = app.import("0590001A", &csv).await else {
+    let Err(ImportError::Rows {
+        refused: errors, ..
+    }) = app.import("0590001A", &csv).await
+    else {
         panic!("refused");
     };
     let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, [2, 3, 4], "{errors:?}");
     assert!(errors[1].reason.contains("dans le futur"), "{}", errors[1]);
+
+    // A year no pupil was born in (a typo: 2025 for 2015, 1912 for 2012).
+    let baby = format!("1004,Roux,Léa,{}-01-20,4 A,,,,,,,,", next_year - 2);
+    let csv = file(&[
+        &baby,
+        "1005,Roux,Paul,1912-01-20,4 A,,,,,,,,",
+        "1006,Roux,Lou,2014-02-03,6 A,,,,,,,,",
+    ]);
+    let Err(ImportError::Rows {
+        refused: errors,
+        good,
+    }) = app.import("0590001A", &csv).await
+    else {
+        panic!("refused");
+    };
+    assert_eq!(good, 1);
+    assert_eq!(
+        errors[0].reason,
+        format!(
+            "la date de naissance (20/01/{}) donnerait à l'élève moins de 2 ans : vérifiez l'année",
+            next_year - 2
+        )
+    );
+    assert!(
+        errors[1]
+            .reason
+            .starts_with("la date de naissance (20/01/1912) donnerait à l'élève 11"),
+        "{}",
+        errors[1]
+    );
 }
 
 /// A report lists the first 300 ordinary changes and counts the others, but

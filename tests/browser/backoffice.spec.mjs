@@ -82,6 +82,14 @@ const BAD_CSV =
   `9202;Petit;Noé;12/01/2013;${CLASS};Petit;Luc;luc.petit@example.org\n` +
   `9203;Roux;Emma;31/02/2013;${CLASS};Roux;Paul;paul.roux@example.org\n`;
 const BAD_LINE = 3;
+// A file large enough for its import to run for seconds: its page shows it under way.
+const BIG_PUPILS = 60000;
+const BIG_CSV =
+  'student_id;family_name;given_name;birthdate;class\n' +
+  Array.from({ length: BIG_PUPILS }, (_, i) => {
+    const name = [i % 26, Math.floor(i / 26) % 26, Math.floor(i / 676) % 26].map((n) => String.fromCharCode(97 + n)).join('');
+    return `${80000 + i};Grand${name};Eleve;03/09/2012;6 G\n`;
+  }).join('');
 
 const runner = createRunner({ artifactsDir: ARTIFACTS_DIR });
 const check = runner.check;
@@ -670,6 +678,35 @@ try {
   }, { critical: false });
 
   await accessible(6, 'the English establishment page');
+
+  await check(`6. a large file (${BIG_PUPILS} pupils): the page under way asks for its end and shows the report by itself, its one script allowed`, async () => {
+    const refused = [];
+    const listen = (m) => { if (m.type() === 'error') refused.push(m.text()); };
+    page.on('console', listen);
+    try {
+      await page.goto(`${BASE}${ESTABLISHMENT_PATH}/import`);
+      const form = page.locator(`form[action="${ESTABLISHMENT_PATH}/import"]`);
+      const file = path.join(scratch, 'grand.csv');
+      writeFileSync(file, BIG_CSV);
+      await (await field("Students' file", form)).setInputFiles(file);
+      const preview = await submit('See the preview', `${ESTABLISHMENT_PATH}/import`, form);
+      assert.equal(preview.status(), 200, 'the preview');
+      const applied = await submit('Apply', `${ESTABLISHMENT_PATH}/import/appliquer`);
+      assert.equal(applied.status(), 303, 'applied: a redirect to the progress page');
+      await page.waitForURL((u) => u.pathname.startsWith(`${ESTABLISHMENT_PATH}/import/suivi/`));
+      const under = page.locator('#import-en-cours');
+      assert.equal(await under.count(), 1, 'the import is under way when its page first shows');
+      assert.equal(await under.getAttribute('role'), 'status', 'role="status"');
+      assert.equal(await page.locator('meta[http-equiv="refresh"]').count(), 0, 'no reload every second');
+      await axeClean(page, '6. the import under way');
+      await page.getByText('The file is imported.', { exact: true }).waitFor({ timeout: 120_000 });
+      const created = await page.getByRole('row', { name: /^Students\b/ }).locator('td').first().innerText();
+      assert.equal(Number(created), BIG_PUPILS, `${BIG_PUPILS} new pupils (${created})`);
+      assert.deepEqual(refused.filter((m) => /Content Security Policy|Refused to/.test(m)), [], 'no script or request refused by the page\'s policy');
+    } finally {
+      page.off('console', listen);
+    }
+  }, { critical: false });
 
   await context.close();
 
