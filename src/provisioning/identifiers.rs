@@ -7,6 +7,9 @@ use sqlx::{Any, Row, Transaction};
 
 use super::import::CHUNK_PARAMS;
 
+/// The longest given or family name part of an identifier.
+const MAX_PART: usize = 24;
+
 /// The identifier before any collision number: `Lény-Rose N'Diaye` → `leny-rose.ndiaye`.
 pub fn base(given_name: &str, family_name: &str) -> String {
     let part = |name: &str| {
@@ -21,8 +24,22 @@ pub fn base(given_name: &str, family_name: &str) -> String {
                 out.push('-');
             }
         }
-        let trimmed: String = out.trim_matches('-').chars().take(24).collect();
-        let trimmed = trimmed.trim_end_matches('-').to_owned();
+        // At most 24 characters, whole words first (« de-la-fontaine-saint »,
+        // not « de-la-fontaine-saint-jul »); a longer first word is cut.
+        let mut trimmed = String::new();
+        for word in out.split('-').filter(|w| !w.is_empty()) {
+            let joined = trimmed.len() + usize::from(!trimmed.is_empty()) + word.len();
+            if joined > MAX_PART {
+                if trimmed.is_empty() {
+                    trimmed = word[..MAX_PART].to_owned();
+                }
+                break;
+            }
+            if !trimmed.is_empty() {
+                trimmed.push('-');
+            }
+            trimmed.push_str(word);
+        }
         if trimmed.is_empty() {
             "x".to_owned()
         } else {
@@ -138,6 +155,12 @@ mod tests {
         assert_eq!(base("Zoë", "Œuvray-Ça"), "zoe.oeuvray-ca");
         assert_eq!(base("李", "王"), "li.wang");
         assert_eq!(base("!!", "??"), "x.x");
+        // Long names keep whole words.
+        assert_eq!(
+            base("Marie-Christine-Éléonore", "de La Fontaine-Saint-Julien"),
+            "marie-christine-eleonore.de-la-fontaine-saint"
+        );
+        assert_eq!(base("A", &"b".repeat(30)), format!("a.{}", "b".repeat(24)));
         for (given, family) in [
             ("Julie", "Baillet"),
             ("Lény-Rose", "N'Diaye"),

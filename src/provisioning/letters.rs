@@ -504,27 +504,70 @@ fn text(ops: &mut Vec<Op>, font: BuiltinFont, size: f32, x: f32, y: f32, content
     ]);
 }
 
-/// Splits a paragraph into lines of at most `width` characters, never at a
-/// space French typography keeps (« élève de 6 A : » keeps its colon).
-fn wrap(paragraph: &str, width: usize) -> Vec<String> {
+/// The advance widths of a builtin font, from printpdf's copy of it
+/// (metric-compatible with the PDF's standard font), read once.
+fn font_metrics(font: BuiltinFont) -> Option<&'static printpdf::ParsedFont> {
+    static PARSED: [std::sync::OnceLock<Option<printpdf::ParsedFont>>; 14] =
+        [const { std::sync::OnceLock::new() }; 14];
+    PARSED
+        .get(font.get_num())?
+        .get_or_init(|| font.get_parsed_font())
+        .as_ref()
+}
+
+/// How wide `content` prints in `font` at `size` points, in millimetres
+/// (as printed: transliterated, the Windows-1252 characters the font has).
+fn width(font: BuiltinFont, size: f32, content: &str) -> f32 {
+    let Some(metrics) = font_metrics(font) else {
+        // Unreadable metrics: a generous average, wider than Helvetica's.
+        return printable(content).chars().count() as f32 * size * 0.6 * PT;
+    };
+    let em = f32::from(metrics.units_per_em.max(1));
+    let units: f32 = printable(content)
+        .chars()
+        .map(|c| {
+            metrics
+                .lookup_glyph_index(u32::from(c))
+                .and_then(|glyph| metrics.get_glyph_width(glyph))
+                .map_or(em * 0.6, f32::from)
+        })
+        .sum();
+    units / em * size * PT
+}
+
+/// One point, in millimetres.
+const PT: f32 = 25.4 / 72.0;
+
+/// Splits a paragraph into lines no wider than `max` millimetres in `font`
+/// at `size`, never at a space French typography keeps (« élève de 6 A : »
+/// keeps its colon); a word wider than a line (« Lévêque-Saint-Rémy-en-… »)
+/// is broken after a hyphen that fits, else where it stops fitting.
+fn wrap(paragraph: &str, font: BuiltinFont, size: f32, max: f32) -> Vec<String> {
+    let fits = |line: &str| width(font, size, line) <= max;
     let mut lines = Vec::new();
     let mut line = String::new();
     for word in french_text(paragraph).split(' ').filter(|w| !w.is_empty()) {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-            lines.push(std::mem::take(&mut line));
+        let joined = if line.is_empty() {
+            word.to_owned()
+        } else {
+            format!("{line} {word}")
+        };
+        if fits(&joined) || line.is_empty() {
+            line = joined;
+        } else {
+            lines.push(std::mem::replace(&mut line, word.to_owned()));
         }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-        // A word longer than the line (« Lévêque-Saint-Rémy-en-… »): broken
-        // after a hyphen that fits, else at the width.
-        while line.chars().count() > width {
+        while !fits(&line) {
             let chars: Vec<char> = line.chars().collect();
-            let cut = chars[..width]
+            // The most characters that fit, at least one.
+            let fitting = (1..chars.len())
+                .take_while(|&n| fits(&chars[..n].iter().collect::<String>()))
+                .last()
+                .unwrap_or(1);
+            let cut = chars[..fitting]
                 .iter()
                 .rposition(|&c| c == '-')
-                .map_or(width, |hyphen| hyphen + 1);
+                .map_or(fitting, |hyphen| hyphen + 1);
             lines.push(chars[..cut].iter().collect());
             line = chars[cut..].iter().collect();
         }
@@ -533,6 +576,16 @@ fn wrap(paragraph: &str, width: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// The largest size from `size` down to `smallest` at which `content`
+/// fits in `max` millimetres (`smallest` if none does).
+fn fitting_size(font: BuiltinFont, size: f32, smallest: f32, content: &str, max: f32) -> f32 {
+    let mut size = size;
+    while size > smallest && width(font, size, content) > max {
+        size -= 0.5;
+    }
+    size.max(smallest)
 }
 
 fn qr_ops(ops: &mut Vec<Op>, url: &str, x: f32, top: f32, size: f32) -> anyhow::Result<()> {
@@ -571,25 +624,65 @@ fn qr_ops(ops: &mut Vec<Op>, url: &str, x: f32, top: f32, size: f32) -> anyhow::
     Ok(())
 }
 
+/// How tightly a letter is set: its blank space (1: as designed) and its
+/// QR code's side. A long school name, addressee or pupil's name takes
+/// lines; the blank space between the blocks gives them up first, then the
+/// QR code shrinks, so that nothing runs into the footer.
+const SETTINGS: [(f32, f32); 6] = [
+    (1.0, 40.0),
+    (0.75, 40.0),
+    (0.5, 40.0),
+    (0.5, 34.0),
+    (0.3, 30.0),
+    (0.2, 26.0),
+];
+
+/// Where the footer's line stands, and the space kept above it.
+const FOOTER: f32 = MARGIN;
+const ABOVE_FOOTER: f32 = 6.0;
+
 fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
+    let mut laid = None;
+    for (space, qr) in SETTINGS {
+        let (ops, bottom) = layout(letter, space, qr)?;
+        let fits = bottom >= FOOTER + ABOVE_FOOTER;
+        laid = Some(ops);
+        if fits {
+            break;
+        }
+    }
+    let ops = laid.unwrap_or_default();
+    Ok(PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops))
+}
+
+/// The letter's drawing with `space` times its blank space and a QR code of
+/// side `qr` (mm), and how low its lowest mark above the footer goes.
+fn layout(letter: &Letter, space: f32, qr: f32) -> anyhow::Result<(Vec<Op>, f32)> {
     use BuiltinFont::{Helvetica, HelveticaBold, HelveticaOblique};
     let mut ops = Vec::new();
+    let full = PAGE_WIDTH - 2.0 * MARGIN;
+    let date_x = PAGE_WIDTH - MARGIN - 45.0;
     let mut y = PAGE_HEIGHT - MARGIN - 5.0;
     text(
         &mut ops,
         Helvetica,
         11.0,
-        PAGE_WIDTH - MARGIN - 45.0,
+        date_x,
         y,
         &format!("Le {}", letter.letter_date),
     );
     // Long names wrap within their column (the school's left of the date,
     // the addressee's the right half of the page), as long as names may be.
-    for line in wrap(&letter.establishment, 40) {
+    for line in wrap(
+        &letter.establishment,
+        HelveticaBold,
+        14.0,
+        date_x - 5.0 - MARGIN,
+    ) {
         text(&mut ops, HelveticaBold, 14.0, MARGIN, y, &line);
         y -= 7.0;
     }
-    y -= 13.0;
+    y -= 13.0 * space;
     let to = match letter.rank {
         Some(rank) => format!(
             "À l'attention {}, responsable légal\u{a0}{rank}",
@@ -597,11 +690,12 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
         ),
         None => format!("À l'attention {}", of_name(&letter.recipient)),
     };
-    for line in wrap(&to, 40) {
-        text(&mut ops, Helvetica, 11.0, PAGE_WIDTH / 2.0, y, &line);
+    let half = PAGE_WIDTH / 2.0;
+    for line in wrap(&to, Helvetica, 11.0, PAGE_WIDTH - MARGIN - half) {
+        text(&mut ops, Helvetica, 11.0, half, y, &line);
         y -= 6.0;
     }
-    y -= 14.0;
+    y -= 14.0 * space;
     text(
         &mut ops,
         HelveticaBold,
@@ -610,23 +704,27 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
         y,
         "En ce qui concerne votre compte d'accès aux services en ligne :",
     );
-    y -= 10.0;
+    y -= 6.0 + 4.0 * space;
     let intro = format!(
         "Vous trouverez ci-dessous l'identifiant et le mot de passe de votre compte internet pour accéder aux services \
          proposés par l'établissement {} pour {} {}, élève de {} :",
         letter.establishment, letter.student_given_name, letter.student_family_name, letter.class
     );
-    for line in wrap(&intro, 88) {
+    for line in wrap(&intro, Helvetica, 11.0, full) {
         text(&mut ops, Helvetica, 11.0, MARGIN, y, &line);
         y -= 6.0;
     }
-    y -= 8.0;
+    y -= 8.0 * space;
+    // The identifier on one line, smaller if it must be: it is typed as printed.
+    let value_x = MARGIN + 50.0;
+    let value_width = PAGE_WIDTH - MARGIN - value_x;
     text(&mut ops, Helvetica, 12.0, MARGIN + 10.0, y, "Identifiant :");
+    let size = fitting_size(HelveticaBold, 14.0, 8.0, &letter.identifier, value_width);
     text(
         &mut ops,
         HelveticaBold,
-        14.0,
-        MARGIN + 50.0,
+        size,
+        value_x,
         y,
         &letter.identifier,
     );
@@ -639,14 +737,7 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
         y,
         "Mot de passe * :",
     );
-    text(
-        &mut ops,
-        HelveticaBold,
-        14.0,
-        MARGIN + 50.0,
-        y,
-        &letter.password,
-    );
+    text(&mut ops, HelveticaBold, 14.0, value_x, y, &letter.password);
     y -= 8.0;
     text(
         &mut ops,
@@ -656,7 +747,7 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
         y,
         "* Mot de passe provisoire, à modifier lors de la première connexion.",
     );
-    y -= 14.0;
+    y -= 6.0 + 8.0 * space;
     text(
         &mut ops,
         Helvetica,
@@ -666,41 +757,41 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
         "Pour activer votre compte, connectez-vous à l'adresse :",
     );
     y -= 7.0;
-    text(
-        &mut ops,
-        HelveticaBold,
-        11.0,
-        MARGIN + 10.0,
-        y,
-        &letter.portal_url,
-    );
-    y -= 12.0;
+    // The address on one line if it can be, else cut where it stops fitting.
+    let url_width = full - 10.0;
+    let size = fitting_size(HelveticaBold, 11.0, 8.0, &letter.portal_url, url_width);
+    for line in wrap(&letter.portal_url, HelveticaBold, size, url_width) {
+        text(&mut ops, HelveticaBold, size, MARGIN + 10.0, y, &line);
+        y -= size * PT + 1.5;
+    }
+    y -= 8.0 * space;
     let deadline = format!(
         "Vous disposez d'un délai de {} mois pour activer votre compte, soit jusqu'au {}. Au-delà, votre compte sera \
          supprimé et vous ne pourrez plus accéder aux services en ligne.",
         letter.validity_months, letter.deadline
     );
-    for line in wrap(&deadline, 88) {
+    for line in wrap(&deadline, Helvetica, 11.0, full) {
         text(&mut ops, Helvetica, 11.0, MARGIN, y, &line);
         y -= 6.0;
     }
-    y -= 10.0;
-    let qr_size = 40.0;
-    qr_ops(&mut ops, &letter.activation_url, MARGIN, y, qr_size)?;
+    y -= 10.0 * space;
+    qr_ops(&mut ops, &letter.activation_url, MARGIN, y, qr)?;
+    let beside = MARGIN + qr + 8.0;
+    let middle = y - qr / 2.0;
     text(
         &mut ops,
         Helvetica,
         10.0,
-        MARGIN + qr_size + 8.0,
-        y - 15.0,
+        beside,
+        middle + 2.0,
         "Ou scannez ce code avec votre téléphone :",
     );
     text(
         &mut ops,
         Helvetica,
         10.0,
-        MARGIN + qr_size + 8.0,
-        y - 21.0,
+        beside,
+        middle - 4.0,
         "il ouvre la page d'activation, identifiant déjà saisi.",
     );
     text(
@@ -708,10 +799,10 @@ fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
         HelveticaOblique,
         9.0,
         MARGIN,
-        MARGIN,
+        FOOTER,
         "Ce courrier est personnel : conservez-le et ne communiquez votre mot de passe à personne.",
     );
-    Ok(PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops))
+    Ok((ops, y - qr))
 }
 
 /// One A4 page per letter; the file is dated `printed_at` (a reprint is told
@@ -797,27 +888,6 @@ mod tests {
         }
     }
 
-    /// Each line drawn, with where it starts (mm) and its font size.
-    fn lines(page: &PdfPage) -> Vec<(f32, f32, String)> {
-        let (mut x, mut size) = (0.0, 0.0);
-        let mut drawn = Vec::new();
-        for op in &page.ops {
-            match op {
-                Op::SetFont { size: Pt(pt), .. } => size = *pt,
-                Op::SetTextCursor { pos } => x = Mm::from(pos.x).0,
-                Op::ShowText { items } => {
-                    for item in items {
-                        if let TextItem::Text(t) = item {
-                            drawn.push((x, size, t.clone()));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        drawn
-    }
-
     #[test]
     fn names_outside_the_fonts_letters_print_with_the_nearest_latin_ones() {
         assert_eq!(printable("Łukasz Wiśniewski"), "Lukasz Wisniewski");
@@ -827,13 +897,9 @@ mod tests {
             "Bénédicte Œuvray-Müller"
         );
         let page = page(&letter("Łukasz Wiśniewski", "Collège Jean Moulin")).unwrap();
-        let drawn = lines(&page);
-        assert!(
-            drawn
-                .iter()
-                .any(|(_, _, t)| t.contains("Lukasz Wisniewski"))
-        );
-        assert!(drawn.iter().all(|(_, _, t)| !t.contains('?')), "{drawn:?}");
+        let drawn: Vec<String> = placed(&page).into_iter().map(|line| line.4).collect();
+        assert!(drawn.iter().any(|t| t.contains("Lukasz Wisniewski")));
+        assert!(drawn.iter().all(|t| !t.contains('?')), "{drawn:?}");
     }
 
     /// A line never starts with the colon that ends the line before, nor
@@ -841,62 +907,154 @@ mod tests {
     /// Windows-1252's 0xA0).
     #[test]
     fn lines_do_not_break_before_french_punctuation() {
+        use BuiltinFont::Helvetica;
         // With breakable spaces, the colon alone would go to the next line.
-        let paragraph = format!("{}élève de 6 A :", "mot ".repeat(19));
-        let lines = wrap(&paragraph, 88);
-        assert_eq!(
-            lines,
-            [
-                format!("{}élève de", "mot ".repeat(19)),
-                "6\u{a0}A\u{a0}:".into()
-            ]
-        );
+        let first = format!("{}élève de", "mot ".repeat(19));
+        let max = width(Helvetica, 11.0, &first) + 0.5;
+        let lines = wrap(&format!("{first} 6 A :"), Helvetica, 11.0, max);
+        assert_eq!(lines, [first, "6\u{a0}A\u{a0}:".into()]);
         assert_eq!(
             printable(&french_text("Identifiant : x ; y ?")),
             "Identifiant\u{a0}: x\u{a0}; y\u{a0}?"
         );
     }
 
-    /// A name longer than a line breaks after a hyphen, or at the width.
+    /// A name longer than a line breaks after a hyphen, or where it stops
+    /// fitting; widths are the font's own (« W » is wider than « i »).
     #[test]
     fn a_word_longer_than_the_line_is_broken() {
+        use BuiltinFont::Helvetica;
+        let max = width(Helvetica, 11.0, "Lévêque-Saint-Rémy-en-Bouzemont-Saint-") + 0.1;
         let name = "À l'attention de Lévêque-Saint-Rémy-en-Bouzemont-Saint-Genest-et-Isson-Laval";
         assert_eq!(
-            wrap(name, 40),
+            wrap(name, Helvetica, 11.0, max),
             [
                 "À l'attention de",
                 "Lévêque-Saint-Rémy-en-Bouzemont-Saint-",
                 "Genest-et-Isson-Laval"
             ]
         );
-        let lines = wrap(&"x".repeat(99), 40);
+        let max = width(Helvetica, 11.0, &"x".repeat(40)) + 0.01;
+        let lines = wrap(&"x".repeat(99), Helvetica, 11.0, max);
         assert_eq!(
             lines.iter().map(|l| l.len()).collect::<Vec<_>>(),
             [40, 40, 19]
         );
+        assert!(width(Helvetica, 11.0, "WWWW") > 2.0 * width(Helvetica, 11.0, "iiii"));
+        // Helvetica's own widths: 556 thousandths of an em for « a ».
+        assert!((width(Helvetica, 10.0, "a") - 5.56 * PT).abs() < 0.01);
     }
 
-    /// Long names stay on the page: no line runs past the right margin (at
-    /// an average Helvetica character, half an em), and the school's
-    /// name stops before the date beside it.
+    /// Each line drawn: where it starts and its baseline (mm), its font and size.
+    fn placed(page: &PdfPage) -> Vec<(f32, f32, BuiltinFont, f32, String)> {
+        let (mut x, mut y, mut size, mut font) = (0.0, 0.0, 0.0, BuiltinFont::Helvetica);
+        let mut drawn = Vec::new();
+        for op in &page.ops {
+            match op {
+                Op::SetFont {
+                    size: Pt(pt),
+                    font: f,
+                } => {
+                    size = *pt;
+                    if let PdfFontHandle::Builtin(f) = f {
+                        font = *f;
+                    }
+                }
+                Op::SetTextCursor { pos } => (x, y) = (Mm::from(pos.x).0, Mm::from(pos.y).0),
+                Op::ShowText { items } => {
+                    for item in items {
+                        if let TextItem::Text(t) = item {
+                            drawn.push((x, y, font, size, t.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        drawn
+    }
+
+    /// The QR code's lowest and highest marks (mm).
+    fn qr_span(page: &PdfPage) -> (f32, f32) {
+        page.ops
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(low, high), op| match op {
+                Op::DrawRectangle { rectangle } => {
+                    let bottom = Mm::from(rectangle.y).0;
+                    (
+                        low.min(bottom),
+                        high.max(bottom + Mm::from(rectangle.height).0),
+                    )
+                }
+                _ => (low, high),
+            })
+    }
+
+    /// Long names stay on the page whatever their letters: no line runs past
+    /// the right margin, the school's name stops before the date beside it,
+    /// and the longest names the forms take (a school of 200 characters,
+    /// names of 100, capitals, the longest identifier) push nothing into the
+    /// footer nor under the QR code.
     #[test]
-    fn long_names_wrap_within_the_page() {
-        let page = page(&letter(
-            "Marie-Christine Dupont-Lefèvre de la Tour d'Auvergne",
-            "Lycée polyvalent régional Jean-Baptiste de La Salle et Saint-Exupéry",
-        ))
-        .unwrap();
-        let pt_in_mm = 25.4 / 72.0;
-        for (x, size, line) in lines(&page) {
-            let end = x + line.chars().count() as f32 * size * 0.5 * pt_in_mm;
+    fn long_names_stay_within_the_page() {
+        let long = |word: &str, n: usize| {
+            let mut name = word.repeat(n / word.len() + 1);
+            name.truncate(n);
+            name.trim_end().to_owned()
+        };
+        let mut worst = letter(
+            &format!(
+                "{} {}",
+                long("MARIE-WILHELMINE ", 100),
+                long("DUPONT-LEFÈVRE ", 100)
+            ),
+            &long("LYCÉE POLYVALENT RÉGIONAL MAXIMILIEN-WOLFGANG ", 200),
+        );
+        worst.student_given_name = long("WILHELMINE-MAXIMILIENNE ", 100);
+        worst.student_family_name = long("WOLFSWINKEL ", 100);
+        worst.class = "W".repeat(32);
+        worst.identifier = format!("{}.{}99", "w".repeat(24), "w".repeat(24));
+        worst.portal_url = format!("https://{}.example.fr/", "w".repeat(120));
+        let (_, loose) = layout(&worst, 1.0, 40.0).unwrap();
+        assert!(
+            loose < FOOTER + ABOVE_FOOTER,
+            "set loosely, it would not fit"
+        );
+        for letter in [
+            letter(
+                "Marie-Christine Dupont-Lefèvre de la Tour d'Auvergne",
+                "Lycée polyvalent régional Jean-Baptiste de La Salle et Saint-Exupéry",
+            ),
+            worst,
+        ] {
+            let page = page(&letter).unwrap();
+            let (qr_bottom, qr_top) = qr_span(&page);
             assert!(
-                end <= PAGE_WIDTH - MARGIN / 2.0,
-                "{line:?} ends at {end} mm"
+                qr_bottom >= FOOTER + ABOVE_FOOTER,
+                "the QR code ends at {qr_bottom} mm"
             );
-            if size == 14.0 && x == MARGIN {
+            for (x, y, font, size, line) in placed(&page) {
+                let end = x + width(font, size, &line);
                 assert!(
-                    end < PAGE_WIDTH - MARGIN - 45.0,
-                    "{line:?} runs into the date"
+                    end <= PAGE_WIDTH - MARGIN + 0.01,
+                    "{line:?} ends at {end} mm"
+                );
+                if size == 14.0 && x == MARGIN {
+                    assert!(
+                        end < PAGE_WIDTH - MARGIN - 45.0,
+                        "{line:?} runs into the date"
+                    );
+                }
+                if y > FOOTER + 0.5 {
+                    assert!(
+                        y >= FOOTER + ABOVE_FOOTER,
+                        "{line:?} at {y} mm, in the footer"
+                    );
+                }
+                let beside = x > MARGIN + 20.0;
+                assert!(
+                    beside || y > qr_top + 1.0 || y < qr_bottom,
+                    "{line:?} at {y} mm, on the QR code ({qr_bottom}–{qr_top})"
                 );
             }
         }
@@ -1016,8 +1174,9 @@ mod tests {
 
     #[test]
     fn paragraphs_wrap_on_words() {
+        let max = width(BuiltinFont::Helvetica, 11.0, "un deux") + 0.1;
         assert_eq!(
-            wrap("un deux trois quatre", 9),
+            wrap("un deux trois quatre", BuiltinFont::Helvetica, 11.0, max),
             vec!["un deux", "trois", "quatre"]
         );
     }
