@@ -688,7 +688,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
                 let why = letters::why_none(&app.db, &establishment.id, &selection).await?;
-                if why != letters::Nothing::AllActivated {
+                if why.unknown() {
                     anyhow::bail!("{} Aucun fichier écrit.", why.french());
                 }
                 eprintln!("{} Aucun fichier écrit.", why.french());

@@ -160,8 +160,14 @@ pub enum Nothing {
     /// No account of the establishment (a pupil or a pupil's parent) has
     /// that identifier.
     UnknownAccount,
-    /// Every account of the selection is activated (or closed).
+    /// The establishment has no pupil: its file was never imported, or its
+    /// letters expired unused (their accounts are gone).
+    NoPupils,
+    /// Every account of the selection is activated.
     AllActivated,
+    /// None waits for its letter: activated, or closed (its letter expired,
+    /// or the school closed it).
+    NoneWaiting,
 }
 
 impl Nothing {
@@ -174,8 +180,20 @@ impl Nothing {
             Self::UnknownAccount => {
                 "Aucun courrier : aucun compte de l'établissement n'a cet identifiant."
             }
+            Self::NoPupils => {
+                "Aucun courrier : l'établissement n'a aucun élève (fichier des élèves pas encore importé, ou courriers expirés sans avoir servi). Importez le fichier des élèves."
+            }
             Self::AllActivated => "Aucun courrier à imprimer : ces comptes sont tous activés.",
+            Self::NoneWaiting => {
+                "Aucun courrier à imprimer : aucun de ces comptes n'attend son activation (ils sont activés, ou fermés à l'expiration de leur courrier ou par l'établissement)."
+            }
         }
+    }
+
+    /// Whether the selection names what the establishment does not have
+    /// (rather than accounts with nothing to print).
+    pub fn unknown(self) -> bool {
+        matches!(self, Self::UnknownClass | Self::UnknownAccount)
     }
 }
 
@@ -198,8 +216,8 @@ pub async fn why_none(
         }
     }
     if let Some(account) = &selection.account {
-        let known: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM accounts a WHERE (a.id = $2 OR a.identifier = $2) AND (a.establishment_id = $1 \
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT a.state FROM accounts a WHERE (a.id = $2 OR a.identifier = $2) AND (a.establishment_id = $1 \
              OR EXISTS (SELECT 1 FROM guardianships g JOIN accounts s ON s.id = g.student_id \
                         WHERE g.guardian_id = a.id AND s.establishment_id = $1)) LIMIT 1",
         )
@@ -207,11 +225,35 @@ pub async fn why_none(
         .bind(account)
         .fetch_optional(db)
         .await?;
-        if known.is_none() {
-            return Ok(Nothing::UnknownAccount);
-        }
+        return Ok(match state.as_deref() {
+            None => Nothing::UnknownAccount,
+            Some("active") => Nothing::AllActivated,
+            Some(_) => Nothing::NoneWaiting,
+        });
     }
-    Ok(Nothing::AllActivated)
+    // The pupils of the selection, by state (their parents' letters go with theirs).
+    let states: Vec<String> = match &selection.class {
+        Some(class) => sqlx::query_scalar(
+            "SELECT DISTINCT state FROM accounts WHERE establishment_id = $1 AND kind = 'student' AND class_name = $2",
+        )
+        .bind(establishment_id)
+        .bind(class)
+        .fetch_all(db)
+        .await?,
+        None => sqlx::query_scalar(
+            "SELECT DISTINCT state FROM accounts WHERE establishment_id = $1 AND kind = 'student'",
+        )
+        .bind(establishment_id)
+        .fetch_all(db)
+        .await?,
+    };
+    Ok(if states.is_empty() {
+        Nothing::NoPupils
+    } else if states.iter().all(|state| state == "active") {
+        Nothing::AllActivated
+    } else {
+        Nothing::NoneWaiting
+    })
 }
 
 /// The rows of the letters `selection` names, in print order: one per

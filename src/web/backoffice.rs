@@ -679,17 +679,17 @@ fn selection(params: &crate::domain::Params) -> letters::Selection {
     }
 }
 
-/// « Aucun courrier », and why: an unknown class or account (404), or every
-/// account of the selection activated.
+/// « Aucun courrier », and why: an unknown class or account (404), or no
+/// account of the selection waiting for its letter.
 async fn no_letters(
     app: &Clef,
     establishment: &Establishment,
     selection: &letters::Selection,
 ) -> Result<Response, WebError> {
     let why = letters::why_none(&app.db, &establishment.id, selection).await?;
-    let status = match why {
-        letters::Nothing::AllActivated => StatusCode::OK,
-        letters::Nothing::UnknownClass | letters::Nothing::UnknownAccount => StatusCode::NOT_FOUND,
+    let status = match why.unknown() {
+        true => StatusCode::NOT_FOUND,
+        false => StatusCode::OK,
     };
     let back = format!("/etablissement/{}", establishment.uai);
     Ok(pages::message_with_link(

@@ -646,6 +646,12 @@ fn exact(french: &str) -> Option<&'static str> {
             "The import could not be saved; nothing was changed. Try again, or tell the academy."
         }
         "Aucun courrier" => "No letter",
+        "Aucun courrier : l'établissement n'a aucun élève (fichier des élèves pas encore importé, ou courriers expirés sans avoir servi). Importez le fichier des élèves." => {
+            "No letter: the school has no student (the students' file was not imported yet, or the letters expired unused). Import the students' file."
+        }
+        "Aucun courrier à imprimer : aucun de ces comptes n'attend son activation (ils sont activés, ou fermés à l'expiration de leur courrier ou par l'établissement)." => {
+            "No letter to print: none of these accounts is waiting for its activation (they are activated, or closed when their letter expired or by the school)."
+        }
         "Aucun courrier à imprimer : ces comptes sont tous activés." => {
             "No letter to print: these accounts are all activated."
         }

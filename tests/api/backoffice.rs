@@ -2049,3 +2049,58 @@ async fn closed_accounts_and_dead_mail_links_lose_what_reaches_the_person() {
     );
     assert_eq!(blancs().await, 2);
 }
+
+/// No letter to print says why: a school whose file was never imported, or
+/// whose accounts are closed, is not told its accounts are activated.
+#[tokio::test]
+async fn no_letter_says_whether_pupils_are_missing_activated_or_closed() {
+    use clef::provisioning::letters::{Nothing, Selection, why_none};
+    let app = spawn_app().await;
+    let uai = app.establishment("0590001A", "Collège Jean Moulin").await;
+    let id = clef::accounts::store::establishment_by_uai(&app.app.db, &uai)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let selections = [
+        Selection::default(),
+        Selection {
+            class: Some("6 A".into()),
+            ..Selection::default()
+        },
+        Selection {
+            account: Some("leo.roux".into()),
+            ..Selection::default()
+        },
+    ];
+    let why = |selection: &Selection| {
+        let (db, id, selection) = (app.app.db.clone(), id.clone(), selection.clone());
+        async move { why_none(&db, &id, &selection).await.unwrap() }
+    };
+    assert_eq!(why(&selections[0]).await, Nothing::NoPupils);
+    assert!(Nothing::NoPupils.french().contains("aucun élève"));
+    app.import(
+        "0590001A",
+        b"student_id;family_name;given_name;birthdate;class\n1;Roux;Leo;03/09/2012;6 A\n",
+    )
+    .await
+    .unwrap();
+    for (state, expected) in [
+        ("active", Nothing::AllActivated),
+        ("closed", Nothing::NoneWaiting),
+    ] {
+        sqlx::query("UPDATE accounts SET state = $1 WHERE identifier = 'leo.roux'")
+            .bind(state)
+            .execute(&app.app.db)
+            .await
+            .unwrap();
+        for selection in &selections {
+            assert_eq!(why(selection).await, expected, "{state}, {selection:?}");
+        }
+    }
+    assert!(
+        Nothing::NoneWaiting
+            .french()
+            .contains("fermés à l'expiration de leur courrier")
+    );
+}
