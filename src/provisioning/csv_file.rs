@@ -446,7 +446,7 @@ fn column(header: &str) -> Option<Column> {
 }
 
 /// Text as the spreadsheet wrote it: UTF-8 (BOM or not), UTF-16 with its
-/// BOM (Excel's « Texte Unicode », tab-separated), else Windows-1252 or, if
+/// BOM (Excel's « Texte Unicode », tab-separated) or without, else Windows-1252 or, if
 /// that reading shows the marks of the wrong code page, Mac Roman (Excel for
 /// Mac's « CSV (Macintosh) »), line by line.
 pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
@@ -454,6 +454,9 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
         && encoding != encoding_rs::UTF_8
     {
         return encoding.decode_without_bom_handling(&bytes[bom..]).0;
+    }
+    if let Some(encoding) = utf16_without_bom(bytes) {
+        return encoding.decode_without_bom_handling(bytes).0;
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
@@ -488,6 +491,35 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
             })
             .collect(),
     )
+}
+
+/// UTF-16 written without its BOM (a script's or a database tool's
+/// export): the header's ASCII letters each beside a zero byte, after it
+/// (little-endian) or before it (big-endian).
+fn utf16_without_bom(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    let start = &bytes[..bytes.len().min(1024) & !1];
+    let pairs = start.len() / 2;
+    if pairs < 8 {
+        return None;
+    }
+    let zeros = |offset: usize| {
+        start
+            .iter()
+            .skip(offset)
+            .step_by(2)
+            .filter(|&&b| b == 0)
+            .count()
+    };
+    let (even, odd) = (zeros(0), zeros(1));
+    let most = |n: usize| n * 10 >= pairs * 8;
+    let few = |n: usize| n * 20 <= pairs;
+    if most(odd) && few(even) {
+        Some(encoding_rs::UTF_16LE)
+    } else if most(even) && few(odd) {
+        Some(encoding_rs::UTF_16BE)
+    } else {
+        None
+    }
 }
 
 /// The marks a reading through the wrong code page leaves in a school's
@@ -735,7 +767,12 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     if let Some(reason) = not_a_text_file(bytes) {
         return Err(file_error(reason.into()));
     }
-    let text = without_title(decode(bytes));
+    let text = decode(bytes);
+    // An image, an archive, a program: text files hold no NUL.
+    if text.contains('\0') {
+        return Err(file_error(BINARY.into()));
+    }
+    let text = without_title(text);
     // An empty sheet's export: blank lines, or separators alone.
     if text
         .chars()
@@ -1006,6 +1043,7 @@ fn not_a_text_file(bytes: &[u8]) -> Option<&'static str> {
 }
 
 const WORKBOOK: &str = "ce fichier est un classeur (Excel .xlsx ou .xls, LibreOffice .ods), pas un fichier CSV : ouvrez-le dans le tableur, puis « Enregistrer sous » au format CSV (séparateur : point-virgule) et déposez ce fichier-là";
+const BINARY: &str = "ce fichier n'est pas un fichier texte : exportez la liste des élèves depuis le tableur ou le logiciel de scolarité au format CSV";
 const PDF: &str = "ce fichier est un PDF, pas un fichier CSV : exportez la liste des élèves depuis le tableur ou le logiciel de scolarité au format CSV";
 
 /// A birth date as a spreadsheet may have written it, as a date: a date
@@ -1681,9 +1719,23 @@ mod tests {
             .into_iter()
             .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
             .collect();
-        for bytes in [le, be] {
+        // Without the BOM too (a script's export).
+        let (le_bare, be_bare) = (le[2..].to_vec(), be[2..].to_vec());
+        for bytes in [le, be, le_bare, be_bare] {
             let rows = parse(&bytes).unwrap();
             assert_eq!(rows[0].given_name.as_str(), "Bénédicte");
+        }
+    }
+
+    /// An image or an archive picked by mistake is said to be no text file,
+    /// not a file whose columns are missing.
+    #[test]
+    fn a_binary_file_is_no_text_file() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x01\0\0\0\x01\0\x08\x06\0\0\0";
+        let gzip = b"\x1f\x8b\x08\0\0\0\0\0\0\x03\xed\xbd\x07\x60\x1c\x49";
+        for bytes in [&png[..], &gzip[..]] {
+            let errors = parse(bytes).unwrap_err();
+            assert_eq!(errors[0].reason, BINARY, "{bytes:?}");
         }
     }
 

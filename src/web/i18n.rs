@@ -680,6 +680,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "ce fichier est un classeur (Excel .xlsx ou .xls, LibreOffice .ods), pas un fichier CSV : ouvrez-le dans le tableur, puis « Enregistrer sous » au format CSV (séparateur : point-virgule) et déposez ce fichier-là" => {
             "this file is a workbook (Excel .xlsx or .xls, LibreOffice .ods), not a CSV file: open it in the spreadsheet, then “Save as” CSV (separator: semicolon) and upload that file"
         }
+        "ce fichier n'est pas un fichier texte : exportez la liste des élèves depuis le tableur ou le logiciel de scolarité au format CSV" => {
+            "this file is not a text file: export the list of students from the spreadsheet or the school software as CSV"
+        }
         "ce fichier est un PDF, pas un fichier CSV : exportez la liste des élèves depuis le tableur ou le logiciel de scolarité au format CSV" => {
             "this file is a PDF, not a CSV file: export the list of students from the spreadsheet or the school software as CSV"
         }
