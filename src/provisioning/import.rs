@@ -439,6 +439,19 @@ pub async fn import(
                 // unless the parent has children in another school too: one
                 // school's file must not be a way into the account for
                 // whoever holds the new number (SMS recovery).
+                // Said, so that the school does not believe it changed: it
+                // writes to the parent instead, who changes it in « Mon compte ».
+                if !current.unused
+                    && current.name == *name
+                    && let Some(new) = email
+                        .as_ref()
+                        .filter(|&new| Some(new) != current.email.as_ref())
+                {
+                    report.warn(format!(
+                        "ligne {} : l'adresse mail de {} {} n'est pas modifiée ({new} dans le fichier) : son compte est activé, l'adresse est la sienne ; le parent la change dans « Mon compte »",
+                        row.line, guardian.given_name, guardian.family_name
+                    ));
+                }
                 let (email, phone) = if current.unused {
                     (email, phone)
                 } else if current.name == *name && phone.is_some() && !current.shared {

@@ -495,6 +495,15 @@ fn import_reason(french: &str) -> Option<String> {
             "{who} (guardian {rank} of {child}) has an account the school closed; it is not created again"
         ));
     }
+    if let Some((who, new)) = french
+        .strip_prefix("l'adresse mail de ")
+        .and_then(|r| r.strip_suffix(" dans le fichier) : son compte est activé, l'adresse est la sienne ; le parent la change dans « Mon compte »"))
+        .and_then(|r| r.split_once(" n'est pas modifiée ("))
+    {
+        return Some(format!(
+            "the email address of {who} is not changed ({new} in the file): their account is activated, the address is theirs; the parent changes it in “My account”"
+        ));
+    }
     if let Some(who) = french.strip_prefix("le téléphone de ").and_then(|r| {
         r.strip_suffix(
             " n'est pas modifié : ce parent a des enfants dans un autre établissement ; adressez-vous au rectorat",
@@ -1472,6 +1481,10 @@ mod tests {
             (
                 "ligne 2 : Luc Durand (responsable 2 de Paul) a un compte fermé par l'établissement ; il n'est pas recréé",
                 "row 2: Luc Durand (guardian 2 of Paul) has an account the school closed; it is not created again",
+            ),
+            (
+                "ligne 4 : l'adresse mail de Luc Durand n'est pas modifiée (luc@example.org dans le fichier) : son compte est activé, l'adresse est la sienne ; le parent la change dans « Mon compte »",
+                "row 4: the email address of Luc Durand is not changed (luc@example.org in the file): their account is activated, the address is theirs; the parent changes it in “My account”",
             ),
             (
                 "ligne 4 : le téléphone de Luc Durand n'est pas modifié : ce parent a des enfants dans un autre établissement ; adressez-vous au rectorat",

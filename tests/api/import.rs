@@ -612,7 +612,8 @@ async fn a_reset_account_keeps_its_owners_contact_details() {
 
 /// A parent's phone comes from the school's records (no page changes it): a
 /// new number in the file reaches an activated account, whose address stays
-/// its owner's; a file without a number keeps the one known.
+/// its owner's (and the report says so); a file without a number keeps the
+/// one known.
 #[tokio::test]
 async fn a_new_phone_in_the_file_reaches_an_activated_account() {
     let app = app_with_school().await;
@@ -639,6 +640,15 @@ async fn a_new_phone_in_the_file_reaches_an_activated_account() {
     let marc = app.account_named("marc.baillet").await;
     assert_eq!(marc.phone.as_deref(), Some("+33798765432"));
     assert_eq!(marc.email.as_deref(), Some("marc.new@example.org"));
+    // The address kept is said, with the file's: the school does not
+    // believe it changed.
+    assert!(
+        report.changes.iter().any(|c| c
+            == "ligne 2 : l'adresse mail de Marc Baillet n'est pas modifiée (marc@example.org dans le fichier) : \
+                son compte est activé, l'adresse est la sienne ; le parent la change dans « Mon compte »"),
+        "{:?}",
+        report.changes
+    );
     let report = app.import("0590001A", &row("")).await.unwrap();
     assert_eq!(report.guardians_updated, 0, "{:?}", report.changes);
     assert_eq!(
