@@ -228,7 +228,7 @@ fn is_minor(app: &Clef, born: Option<&BirthDate>) -> bool {
 /// A phone as kept, the way it is read aloud: `+33612345678` →
 /// `+33 6 12 34 56 78`, `+262692123456` → `+262 692 12 34 56`; another
 /// country's as kept.
-fn phone_shown(stored: &str) -> String {
+pub(super) fn phone_shown(stored: &str) -> String {
     let e164 = Phone::as_stored(stored);
     let grouped = |code: &str, national: &str, head: usize| {
         let (first, rest) = national.split_at(head);

@@ -16,7 +16,7 @@ use crate::accounts::staff::{self, Action, Done, Funnel, Refused, Scope};
 use crate::accounts::{Account, Establishment, store};
 use crate::app::Clef;
 use crate::audit;
-use crate::domain::{EmailAddress, Uai};
+use crate::domain::{BirthDate, EmailAddress, Uai};
 use crate::provisioning::import::{self, BadRows, ImportReport};
 use crate::provisioning::letters;
 
@@ -436,6 +436,11 @@ pub async fn account(
                 kind => account.kind.as_str(), state => account.state.as_str(), class => &account.class_name,
                 email => &account.email, email_verified => account.email_verified_at.is_some(),
                 pending_email => &account.pending_email,
+                // What a family is asked or reached by: the birth date of a
+                // first connection, the phone of an SMS.
+                birthdate => account.birthdate.as_deref().and_then(|iso| BirthDate::parse(iso).ok()).map(|d| d.french()),
+                phone => account.phone.as_deref().map(super::account::phone_shown),
+                phone_sms => account.phone.as_deref().is_some_and(crate::provisioning::csv_file::Phone::takes_sms),
                 children, trail, id => &account.id, closed => account.state == crate::accounts::AccountState::Closed,
                 reauth => signed_in_long_ago(&app, &session),
                 provisional => account.state == crate::accounts::AccountState::Provisional,

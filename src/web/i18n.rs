@@ -1186,6 +1186,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "aucune avant celle-ci" => "none before this one",
         "Nouvelle adresse en attente de validation" => "New address waiting for validation",
         "Téléphone portable" => "Mobile phone",
+        "Téléphone" => "Phone",
+        "Date de naissance" => "Birth date",
+        "ligne fixe : ne reçoit pas de SMS" => "landline: receives no SMS",
         "Celui que vous avez donné à l'établissement : il reçoit le code par SMS si vous oubliez votre mot de passe. Pour le changer, adressez-vous à l'établissement." => {
             "The one you gave the school: it receives the code by SMS if you forget your password. To change it, contact the school."
         }

@@ -2104,3 +2104,49 @@ async fn no_letter_says_whether_pupils_are_missing_activated_or_closed() {
             .contains("fermés à l'expiration de leur courrier")
     );
 }
+
+/// What a secretary helping a family needs on an account's page: the pupil's
+/// birth date (asked at the first connection) and the parent's phone (the
+/// SMS of a lost password), or that it has none, or that it takes no SMS.
+#[tokio::test]
+async fn an_account_page_shows_the_birth_date_and_the_phone() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let page = |identifier: &'static str| {
+        let staff_a = staff_a.clone();
+        async move {
+            let account = app.account_named(identifier).await;
+            let url = app.url(&format!("/etablissement/{SCHOOL_A}/compte/{}", account.id));
+            page_text(&staff_a, &url).await
+        }
+    };
+    let anna = page("anna.aubert").await;
+    assert!(
+        anna.contains("<dt>Date de naissance</dt><dd>01&#x2f;02&#x2f;2012</dd>"),
+        "{anna}"
+    );
+    assert!(
+        !anna.contains("<dt>Téléphone</dt>"),
+        "a pupil without a phone"
+    );
+    let paul = page("paul.aubert").await;
+    assert!(paul.contains("<dt>Téléphone</dt><dd>aucun</dd>"), "{paul}");
+    assert!(!paul.contains("Date de naissance"), "{paul}");
+    for (stored, shown, sms) in [
+        ("+33612345678", "+33 6 12 34 56 78", true),
+        ("+33312345678", "+33 3 12 34 56 78", false),
+    ] {
+        sqlx::query("UPDATE accounts SET phone = $1 WHERE identifier = 'paul.aubert'")
+            .bind(stored)
+            .execute(&app.app.db)
+            .await
+            .unwrap();
+        let paul = page("paul.aubert").await;
+        assert!(
+            paul.contains(&fr(&format!("<span class=\"nowrap\">{shown}</span>"))),
+            "{paul}"
+        );
+        assert_eq!(paul.contains("ne reçoit pas de SMS"), !sms, "{paul}");
+    }
+}
