@@ -496,7 +496,7 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
 /// UTF-16 written without its BOM (a script's or a database tool's
 /// export): the header's ASCII letters each beside a zero byte, after it
 /// (little-endian) or before it (big-endian).
-fn utf16_without_bom(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+pub fn utf16_without_bom(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
     let start = &bytes[..bytes.len().min(1024) & !1];
     let pairs = start.len() / 2;
     if pairs < 8 {
