@@ -855,8 +855,15 @@ pub fn pdf(letters: &[Letter], printed_at: i64) -> anyhow::Result<Vec<u8>> {
         .map(page)
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut doc = PdfDocument::new("Courriers de notification");
+    let info = &mut doc.metadata.info;
+    // What a print shop's or a reader's « Properties » show: who made it, for whom.
+    (info.creator, info.producer) = ("Clef".into(), "Clef (printpdf)".into());
+    info.author = letters
+        .first()
+        .map(|l| l.establishment.clone())
+        .unwrap_or_default();
+    info.subject = "Identifiants et mots de passe provisoires des comptes".into();
     if let Ok(at) = printpdf::OffsetDateTime::from_unix_timestamp(printed_at) {
-        let info = &mut doc.metadata.info;
         (
             info.creation_date,
             info.modification_date,

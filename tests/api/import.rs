@@ -533,11 +533,19 @@ async fn a_pdf_of_three_letters_names_each_identifier() {
         .unwrap()
         .as_reference()
         .unwrap();
-    let created = document
-        .get_dictionary(info)
-        .unwrap()
-        .get(b"CreationDate")
-        .unwrap();
+    let info = document.get_dictionary(info).unwrap();
+    let created = info.get(b"CreationDate").unwrap();
+    // Its properties say who made it and for which school (UTF-16BE, with its BOM).
+    let text = |key: &[u8]| {
+        let bytes = info.get(key).unwrap().as_str().unwrap();
+        let units: Vec<u16> = bytes[2..]
+            .chunks(2)
+            .map(|p| u16::from_be_bytes([p[0], p[1]]))
+            .collect();
+        String::from_utf16(&units).unwrap()
+    };
+    assert_eq!(text(b"Author"), "Collège Jean Moulin");
+    assert_eq!(text(b"Creator"), "Clef");
     let year = time::OffsetDateTime::from_unix_timestamp(app.app.now())
         .unwrap()
         .year()
