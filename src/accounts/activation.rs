@@ -100,7 +100,8 @@ pub fn letter_valid(app: &Clef, account: &Account, now: i64) -> bool {
 }
 
 /// Checks the letter's password (stored sealed, so no hashing: it is random
-/// and single-purpose). Constant-time comparison.
+/// and single-purpose), as typed in any case, spaces aside. Constant-time
+/// comparison.
 pub fn provisional_password_matches(
     app: &Clef,
     account: &Account,
@@ -109,8 +110,18 @@ pub fn provisional_password_matches(
     let Some(sealed) = &account.provisional_password else {
         return false;
     };
+    // The letter's alphabet is capitals and digits: typed on a phone, whose
+    // keyboard starts in lower case, or with a space between its halves,
+    // it is the same password.
+    let typed: SecretString = presented
+        .expose_secret()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect::<String>()
+        .into();
     match app.letters.decrypt(&account.id, sealed) {
-        Ok(expected) => constant_time_eq(expected.expose_secret(), presented.expose_secret()),
+        Ok(expected) => constant_time_eq(expected.expose_secret(), typed.expose_secret()),
         Err(e) => {
             tracing::error!(error = %e, "a provisional password does not decrypt");
             false

@@ -243,7 +243,12 @@ impl ClassName {
     }
 }
 
-/// A birth date, typed as `jj/mm/aaaa` (as on French forms) or ISO `aaaa-mm-jj`.
+/// Between a date's numbers: French forms' `/`, ISO's `-`, and the dots or
+/// spaces people type.
+const DATE_SEPARATORS: [char; 4] = ['/', '-', '.', ' '];
+
+/// A birth date, typed as `jj/mm/aaaa` (as on French forms; also `jj.mm.aaaa`,
+/// `jj mm aaaa` or `jjmmaaaa`, as a phone's keypad allows) or ISO `aaaa-mm-jj`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BirthDate(Date);
 
@@ -251,7 +256,8 @@ impl BirthDate {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let value = text("date de naissance", raw, 10)?;
         let invalid = || FieldError::new("date de naissance", Problem::Invalid);
-        let parts: Vec<&str> = value.split(['/', '-']).collect();
+        let value = Self::separated(value);
+        let parts: Vec<&str> = value.split(DATE_SEPARATORS).collect();
         let [a, b, c] = parts.as_slice() else {
             return Err(invalid());
         };
@@ -276,11 +282,20 @@ impl BirthDate {
             .map_err(|_| invalid())
     }
 
+    /// A phone's digit keypad has no slash: `14052013` is `14/05/2013`.
+    fn separated(value: String) -> String {
+        match value.len() == 8 && value.bytes().all(|b| b.is_ascii_digit()) {
+            true => format!("{}/{}/{}", &value[..2], &value[2..4], &value[4..]),
+            false => value,
+        }
+    }
+
     /// Whether `raw`, written as dates are (`31/02/2013`, `2013-02-31`), is
     /// refused because its month has no such day (said so, rather than how
     /// to write a date).
     pub fn no_such_day(raw: &str) -> bool {
-        let parts: Vec<&str> = raw.split(['/', '-']).collect();
+        let raw = Self::separated(raw.trim().to_owned());
+        let parts: Vec<&str> = raw.split(DATE_SEPARATORS).collect();
         let numbers: Option<Vec<u16>> = parts.iter().map(|p| p.parse().ok()).collect();
         matches!(
             (parts.as_slice(), numbers.as_deref()),
@@ -579,13 +594,23 @@ mod tests {
     fn birth_dates_accept_french_and_iso_forms() {
         assert_eq!(BirthDate::parse("03/09/2012").unwrap().iso(), "2012-09-03");
         assert_eq!(BirthDate::parse("2012-09-03").unwrap().iso(), "2012-09-03");
+        for typed in ["03092012", "03.09.2012", "03 09 2012", "3/9/2012"] {
+            assert_eq!(
+                BirthDate::parse(typed).unwrap().iso(),
+                "2012-09-03",
+                "{typed}"
+            );
+        }
+        assert!(BirthDate::no_such_day("31022013") && BirthDate::no_such_day("31.02.2013"));
         for hostile in [
             "31/02/2012",
             "2012-13-01",
             "1/1/12",
             "aa/bb/cccc",
             "03/09/1850",
-            "03.09.2012",
+            "03..09.2012",
+            "20120903",
+            "0309201",
             "+2012-09-03",
         ] {
             assert!(BirthDate::parse(hostile).is_err(), "{hostile:?}");

@@ -405,6 +405,57 @@ async fn a_student_without_email_reaches_the_application_at_once() {
     );
 }
 
+/// On a phone: the letter's password typed in lower case (the keyboard's
+/// start) with a space between its halves, and the birth date in digits
+/// alone (a numeric keypad has no slash). Both are what the letter says.
+#[tokio::test]
+async fn a_letter_typed_on_a_phone_keyboard_works() {
+    let school = school().await;
+    let browser = browser();
+    let url = authorize_url(&school.app, &school.client.0, &[]);
+    let login = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let password = school.letter_password("julie.baillet").await;
+    let typed = format!(
+        " {} {} ",
+        password[..4].to_lowercase(),
+        password[4..].to_lowercase()
+    );
+    let wrong = format!("{}x", &typed[..typed.len() - 2]);
+    let refused = submit_login(&school.app, &browser, &login, "julie.baillet", &wrong).await;
+    assert_eq!(refused.status(), 401, "another password is still refused");
+    let login = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let response = submit_login(&school.app, &browser, &login, "julie.baillet", &typed).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/premiere-connexion");
+    let page = page_text(&browser, &school.app.url("/premiere-connexion")).await;
+    let fields = [
+        ("birthdate", "03092012"),
+        ("password", NEW_PASSWORD),
+        ("password_confirmation", NEW_PASSWORD),
+        ("email", ""),
+        ("email_confirmation", ""),
+    ];
+    let back = school
+        .submit_first_connection(&browser, &page, &fields)
+        .await;
+    assert_eq!(back.status(), 303, "the birth date is read");
+    assert!(location(&back).starts_with(REDIRECT_URI));
+}
+
 /// From the letter's address, with no application waiting: the student is
 /// told the account is made (« Création réussie »), signed in, with the way
 /// to « Mon compte ».
