@@ -786,6 +786,9 @@ pub async fn change_password(
     // revocation above and the end of that session.
     refresh::revoke_all_of(&app.db, &account.id, app.now()).await?;
     tracing::info!(account = %account.id, refresh_families = families, "password changed; other sessions ended");
+    if let Err(e) = recovery::tell_password_changed(app, account, true) {
+        tracing::error!(account = %account.id, error = %e, "password change notice not sent");
+    }
     Ok(())
 }
 

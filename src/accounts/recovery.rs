@@ -1088,23 +1088,38 @@ pub async fn reset_password(
         ..entry
     };
     audit::record(&app.db, entry, now).await;
-    if let Some(email) = confirmed_email(&account).and_then(|e| EmailAddress::parse(e).ok()) {
-        let context = minijinja::context! {
-            name => format!("{} {}", account.given_name, account.family_name),
-            identifier => &account.identifier,
-            // In the mail's language when opened, as the other mails' links.
-            login => app.config.endpoint(&format!("/login?lang={}", crate::domain::Locale::current().code())),
-        };
-        let notice = Mail::render(
-            email,
-            Subject {
-                french: "Votre mot de passe a été modifié",
-                english: "Your password has been changed",
-            },
-            "password_changed",
-            context,
-        )?;
-        app.mailer.dispatch(notice);
-    }
+    tell_password_changed(app, &account, false)?;
     Ok(account)
+}
+
+/// « Votre mot de passe a été modifié », to the account's confirmed address
+/// (none: nothing to tell): after a reset (every session closed), or a
+/// change in « Mon compte » (`from_account`: the other sessions closed), so
+/// that an owner who did not make it knows at once.
+pub(crate) fn tell_password_changed(
+    app: &Clef,
+    account: &Account,
+    from_account: bool,
+) -> anyhow::Result<()> {
+    let Some(email) = confirmed_email(account).and_then(|e| EmailAddress::parse(e).ok()) else {
+        return Ok(());
+    };
+    let context = minijinja::context! {
+        name => format!("{} {}", account.given_name, account.family_name),
+        identifier => &account.identifier,
+        from_account,
+        // In the mail's language when opened, as the other mails' links.
+        login => app.config.endpoint(&format!("/login?lang={}", crate::domain::Locale::current().code())),
+    };
+    let notice = Mail::render(
+        email,
+        Subject {
+            french: "Votre mot de passe a été modifié",
+            english: "Your password has been changed",
+        },
+        "password_changed",
+        context,
+    )?;
+    app.mailer.dispatch(notice);
+    Ok(())
 }

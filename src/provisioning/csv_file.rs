@@ -764,7 +764,7 @@ pub struct ContactColumns {
 /// the bad; `Err` when the file itself cannot be read (its header).
 pub fn read(bytes: &[u8]) -> Result<Parsed, Vec<RowError>> {
     let file_error = |reason: String| vec![RowError { line: 0, reason }];
-    if let Some(reason) = not_a_text_file(bytes) {
+    if let Some(reason) = not_a_text_file(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) {
         return Err(file_error(reason.into()));
     }
     let text = decode(bytes);

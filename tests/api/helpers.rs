@@ -661,6 +661,26 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Waits for the mail (sent in the background) to `to` whose subject contains `subject`.
+    pub async fn mail_to(&self, to: &str, subject: &str) -> ReceivedMail {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(mail) = self
+                .outbox()
+                .into_iter()
+                .rev()
+                .find(|m| m.to == to && m.subject.contains(subject))
+            {
+                return mail;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail to {to} about {subject:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// The last mail sent to `to`.
     pub fn last_mail_to(&self, to: &str) -> ReceivedMail {
         self.outbox()

@@ -1098,6 +1098,18 @@ async fn my_account_changes_the_password_and_the_address_with_the_current_passwo
     .await
     .unwrap();
     assert_eq!(changed.status(), 200);
+    // The owner is told, in case it was not them (a session left open).
+    let notice = app
+        .mail_to(
+            "claire.martin@example.org",
+            "Votre mot de passe a été modifié",
+        )
+        .await;
+    assert!(
+        notice.text.contains(&fr("modifié depuis « Mon compte »")),
+        "{}",
+        notice.text
+    );
     let again = crate::helpers::browser();
     let login = again
         .get(app.url("/login"))

@@ -120,26 +120,6 @@ fn reference(page: &str) -> String {
     reference
 }
 
-/// Waits for the mail (sent in the background) to `to` whose subject contains `subject`.
-async fn mail_to(app: &TestApp, to: &str, subject: &str) -> ReceivedMail {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(mail) = app
-            .outbox()
-            .into_iter()
-            .rev()
-            .find(|m| m.to == to && m.subject.contains(subject))
-        {
-            return mail;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no mail to {to} about {subject:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// How many mails to `to` there are once background sends have had time to land.
 async fn mails_to(app: &TestApp, to: &str) -> usize {
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -292,7 +272,9 @@ async fn a_forgotten_identifier_is_mailed_with_the_children_to_a_confirmed_addre
         "French typography: a narrow no-break space before « ? »"
     );
     // The domain is case-insensitive; the address is the one confirmed.
-    let mail = mail_to(&app, "claire.martin@example.org", "identifiant").await;
+    let mail = app
+        .mail_to("claire.martin@example.org", "identifiant")
+        .await;
     assert!(
         mail.text.contains("identifiant\u{a0}: claire.martin")
             && mail
@@ -467,7 +449,7 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
         taken.contains("Votre demande de réinitialisation de mot de passe a été prise en compte.")
     );
 
-    let mail = mail_to(&app, "claire.martin@example.org", &reference).await;
+    let mail = app.mail_to("claire.martin@example.org", &reference).await;
     assert_eq!(
         mail.subject,
         format!("Demande de changement de mot de passe n° {reference}")
@@ -548,7 +530,9 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let notice = mail_to(&app, "claire.martin@example.org", "a été modifié").await;
+    let notice = app
+        .mail_to("claire.martin@example.org", "a été modifié")
+        .await;
     assert!(notice.text.contains("Si ce n'était pas vous"));
     // The consent and the terms went with the old password: asked again.
     for table in ["consents", "terms_acceptances"] {
@@ -569,9 +553,13 @@ async fn replayed_expired_and_replaced_links_do_not_work() {
     app.family().await;
     let browser = browser();
     let (_, first) = request_reset(&app, &browser, "claire.martin", "mail").await;
-    let first = mail_to(&app, "claire.martin@example.org", &reference(&first)).await;
+    let first = app
+        .mail_to("claire.martin@example.org", &reference(&first))
+        .await;
     let (_, second) = request_reset(&app, &browser, "claire.martin", "mail").await;
-    let second = mail_to(&app, "claire.martin@example.org", &reference(&second)).await;
+    let second = app
+        .mail_to("claire.martin@example.org", &reference(&second))
+        .await;
 
     // The newer request voided the older link.
     let voided = open_link(&browser, &first).await;
@@ -603,7 +591,9 @@ async fn replayed_expired_and_replaced_links_do_not_work() {
 
     // A link is good for an hour.
     let (_, third) = request_reset(&app, &browser, "claire.martin", "mail").await;
-    let third = mail_to(&app, "claire.martin@example.org", &reference(&third)).await;
+    let third = app
+        .mail_to("claire.martin@example.org", &reference(&third))
+        .await;
     app.clock.advance(3601);
     let expired = open_link(&browser, &third).await;
     assert_eq!(expired.status(), 410);
@@ -628,7 +618,9 @@ async fn a_reset_link_works_while_an_attacker_keeps_the_account_delayed() {
     let browser = browser();
     let (status, taken) = request_reset(&app, &browser, "claire.martin", "mail").await;
     assert_eq!(status, 200);
-    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    let mail = app
+        .mail_to("claire.martin@example.org", &reference(&taken))
+        .await;
     let form = open_link(&browser, &mail).await.text().await.unwrap();
     let done = reset_with(&app, &browser, &form, "Claire.Martin", NEW_PASSWORD).await;
     assert_eq!(done.status(), 200);
@@ -636,7 +628,9 @@ async fn a_reset_link_works_while_an_attacker_keeps_the_account_delayed() {
 
     // Another link, and someone trying identifiers on it: ten forms, then spent.
     let (_, taken) = request_reset(&app, &browser, "claire.martin", "mail").await;
-    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    let mail = app
+        .mail_to("claire.martin@example.org", &reference(&taken))
+        .await;
     let form = open_link(&browser, &mail).await.text().await.unwrap();
     for n in 0..10 {
         let wrong = reset_with(&app, &browser, &form, &format!("guess.{n}"), NEW_PASSWORD).await;
@@ -662,7 +656,9 @@ async fn the_browser_that_reset_the_password_is_not_held_back_by_a_new_delay() {
     app.family().await;
     let browser = browser();
     let (_, taken) = request_reset(&app, &browser, "claire.martin", "mail").await;
-    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    let mail = app
+        .mail_to("claire.martin@example.org", &reference(&taken))
+        .await;
     let form = open_link(&browser, &mail).await.text().await.unwrap();
     let done = reset_with(&app, &browser, &form, "claire.martin", NEW_PASSWORD).await;
     assert_eq!(done.status(), 200);
@@ -1180,7 +1176,8 @@ async fn a_student_recovers_by_mail_only_once_the_address_is_confirmed() {
         .await
         .unwrap();
     let (_, page) = request_reset(&app, &browser, "nina.roux", "mail").await;
-    mail_to(&app, "nina.roux@example.org", &reference(&page)).await;
+    app.mail_to("nina.roux@example.org", &reference(&page))
+        .await;
 }
 
 /// Strangers who spend the hour's three messages for a parent's identifier
@@ -1237,7 +1234,8 @@ async fn sms_requests_do_not_spend_the_mail_and_an_address_shared_by_siblings_ge
     }
     assert_eq!(sms_outbox(&app).await.len(), 3);
     let (_, page) = request_reset(&app, &browser(), "claire.martin", "mail").await;
-    mail_to(&app, "claire.martin@example.org", &reference(&page)).await;
+    app.mail_to("claire.martin@example.org", &reference(&page))
+        .await;
 
     sqlx::query(
         "UPDATE accounts SET email = 'claire.martin@example.org', email_verified_at = 1 \
@@ -1248,7 +1246,8 @@ async fn sms_requests_do_not_spend_the_mail_and_an_address_shared_by_siblings_ge
     .unwrap();
     for identifier in ["lea.martin", "hugo.martin", "claire.martin"] {
         let (_, page) = request_reset(&app, &browser(), identifier, "mail").await;
-        mail_to(&app, "claire.martin@example.org", &reference(&page)).await;
+        app.mail_to("claire.martin@example.org", &reference(&page))
+            .await;
     }
     assert_eq!(mails_to(&app, "claire.martin@example.org").await, 4);
 }
@@ -1316,7 +1315,8 @@ async fn reminders_asked_by_a_stranger_do_not_hold_back_the_reset_mail() {
 
     let (status, page) = request_reset(&app, &browser(), "claire.martin", "mail").await;
     assert_eq!(status, 200);
-    mail_to(&app, "claire.martin@example.org", &reference(&page)).await;
+    app.mail_to("claire.martin@example.org", &reference(&page))
+        .await;
 
     // The parent's own browser (it signed in before) gets the reminder the
     // stranger spent, counted on its own.
@@ -1400,7 +1400,9 @@ async fn recovery_pages_and_mails_speak_english() {
         taken.contains("Your request's reference number is"),
         "{taken}"
     );
-    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    let mail = app
+        .mail_to("claire.martin@example.org", &reference(&taken))
+        .await;
     assert!(mail.subject.starts_with("Password change request no."));
     assert!(mail.text.starts_with("Hello"));
 }
@@ -1426,7 +1428,9 @@ async fn a_password_change_voids_reset_links_and_refresh_tokens() {
 
     let other = browser();
     let (_, taken) = request_reset(&app, &other, "claire.martin", "mail").await;
-    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    let mail = app
+        .mail_to("claire.martin@example.org", &reference(&taken))
+        .await;
 
     let page = page_text(&signed_in, &app.url("/compte")).await;
     let changed = signed_in
@@ -1694,7 +1698,9 @@ async fn a_reset_link_opens_in_the_language_it_was_asked_in() {
         .unwrap();
     let (status, taken) = request_reset(&app, &asking, "claire.martin", "mail").await;
     assert_eq!(status, 200);
-    let mail = mail_to(&app, "claire.martin@example.org", &reference(&taken)).await;
+    let mail = app
+        .mail_to("claire.martin@example.org", &reference(&taken))
+        .await;
     assert!(mail.link("http").ends_with("&lang=en"), "{}", mail.text);
 
     // Another browser, French by its headers.
@@ -1723,12 +1729,12 @@ async fn a_reset_link_opens_in_the_language_it_was_asked_in() {
     let done = done.text().await.unwrap();
     assert!(done.contains("<html lang=\"en\">"), "{done}");
     // The notice of the change leads to the sign-in page in English too.
-    let notice = mail_to(
-        &app,
-        "claire.martin@example.org",
-        "Your password has been changed",
-    )
-    .await;
+    let notice = app
+        .mail_to(
+            "claire.martin@example.org",
+            "Your password has been changed",
+        )
+        .await;
     assert!(
         notice
             .text

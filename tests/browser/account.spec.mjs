@@ -203,6 +203,9 @@ try {
     const response = await press(page, `${WITHDRAW} de ${SERVICE}`);
     assert.equal(response.status(), 200);
     assert.match(await page.getByRole('status').innerText(), new RegExp(fr(`L'autorisation de « ${SERVICE} » est retirée`)));
+    // The answer beside its form takes the focus: seen at once (the page is
+    // long at 320 px) and read out by a screen reader.
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('role')), 'status', 'the notice has the focus');
     assert.equal(await page.getByRole('heading', { level: 3, name: SERVICE, exact: true }).count(), 0);
   });
 
