@@ -1109,6 +1109,9 @@ fn exact(french: &str) -> Option<&'static str> {
             "Your password has been changed successfully."
         }
         "Se connecter" => "Sign in",
+        "Si ce numéro n'est pas le vôtre, vérifiez l'identifiant saisi, ou adressez-vous à l'établissement." => {
+            "If this number is not yours, check the identifier you typed, or ask the school."
+        }
         "Cet identifiant n'est pas celui du compte concerné par cette demande." => {
             "This username does not match the account this request was made for."
         }

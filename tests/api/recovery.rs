@@ -493,6 +493,31 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
             && weak.contains("La confirmation du mot de passe ne correspond pas."),
         "{weak}"
     );
+    // Typed differently only: both fields come back empty, and the focus
+    // goes to the first, where typing starts again.
+    let token = input_value(&weak, "jeton").unwrap();
+    let mismatch = post_with(
+        &app,
+        &browser,
+        &weak,
+        "/mot-de-passe-oublie/modifier",
+        &[
+            ("jeton", &token),
+            ("identifier", "claire.martin"),
+            ("password", NEW_PASSWORD),
+            ("password_confirmation", "Autre2026clef!"),
+        ],
+    )
+    .await;
+    assert_eq!(mismatch.status(), 400);
+    let mismatch = mismatch.text().await.unwrap();
+    assert!(
+        mismatch.contains(r#"autofocus aria-describedby="password-rule""#)
+            && mismatch
+                .contains(r#"aria-invalid="true" aria-describedby="erreur-password_confirmation""#)
+            && mismatch.matches("autofocus").count() == 1,
+        "{mismatch}"
+    );
     let done = reset_with(&app, &browser, &form, "claire.martin", NEW_PASSWORD).await;
     assert_eq!(done.status(), 200);
     assert!(
