@@ -1109,6 +1109,15 @@ fn exact(french: &str) -> Option<&'static str> {
             "Your password has been changed successfully."
         }
         "Se connecter" => "Sign in",
+        "Ajouter une adresse mail" => "Add an email address",
+        "Avec une adresse mail, vous pourrez retrouver seul votre identifiant ou votre mot de passe. Elle comptera quand vous aurez cliqué sur le lien reçu." => {
+            "With an email address, you can recover your identifier or your password on your own. It counts once you have clicked the link you receive."
+        }
+        "Mot de passe actuel (pour confirmer l'ajout de l'adresse)" => {
+            "Current password (to confirm adding the address)"
+        }
+        "Confirmation de l'adresse" => "Address confirmation",
+        "Ajouter l'adresse" => "Add the address",
         "Si ce numéro n'est pas le vôtre, vérifiez l'identifiant saisi, ou adressez-vous à l'établissement." => {
             "If this number is not yours, check the identifier you typed, or ask the school."
         }

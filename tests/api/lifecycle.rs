@@ -403,6 +403,14 @@ async fn a_student_without_email_reaches_the_application_at_once() {
         school.app.account_named("julie.baillet").await.state,
         clef::accounts::AccountState::Active
     );
+    // « Mon compte » offers to add an address, and says what it is for.
+    let account = page_text(&browser, &school.app.url("/compte")).await;
+    assert!(
+        account.contains(&fr("<h2 id=\"adresse\">Ajouter une adresse mail</h2>")),
+        "{account}"
+    );
+    assert!(account.contains("retrouver seul votre identifiant ou votre mot de passe"));
+    assert!(!account.contains("l'ancienne adresse en sera informée"));
 }
 
 /// On a phone: the letter's password typed in lower case (the keyboard's
