@@ -266,13 +266,18 @@ fn answers_json(path: &str) -> bool {
 }
 
 /// A request cut off by the layers before any handler answers — too slow
-/// (`request_timeout`: 408, empty) or too large (413, a line of plain text)
-/// — gets what every other error gets: a page for a person, an OAuth error
-/// in JSON for a client (`invalid_request`).
+/// (`request_timeout`: 408, empty), too large (413, a line of plain text),
+/// without its one `Host` or unreadable to an extractor (400) — gets what
+/// every other error gets: a page for a person, an OAuth error in JSON for
+/// a client (`invalid_request`).
 pub async fn explain_cut_requests(request: Request, next: Next) -> Response {
     let json = answers_json(request.uri().path());
     let locale = super::locale::of_headers(request.headers());
-    let response = next.run(request).await;
+    let up_front = refused_up_front(&request);
+    let response = match up_front {
+        Some(status) => status.into_response(),
+        None => next.run(request).await,
+    };
     let status = response.status();
     let explained = response
         .headers()
@@ -282,15 +287,21 @@ pub async fn explain_cut_requests(request: Request, next: Next) -> Response {
     if explained
         || !matches!(
             status,
-            StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE
+            StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::BAD_REQUEST
         )
     {
         return response;
     }
     let too_slow = status == StatusCode::REQUEST_TIMEOUT;
+    // A plain 400: the Host refused above, or an extractor's English text.
+    let unreadable = status == StatusCode::BAD_REQUEST;
     if json {
         let description = if too_slow {
             "the request took too long to arrive"
+        } else if up_front == Some(StatusCode::BAD_REQUEST) {
+            "an HTTP/1.1 request needs exactly one Host header"
+        } else if unreadable {
+            "the request could not be read"
         } else {
             "the request body is too large"
         };
@@ -303,8 +314,34 @@ pub async fn explain_cut_requests(request: Request, next: Next) -> Response {
             "Délai dépassé",
             "La demande a mis trop de temps à arriver. Vérifiez votre connexion et réessayez.",
         )
+    } else if unreadable {
+        (
+            "Requête invalide",
+            "Cette demande n'a pas pu être lue. Revenez à la page précédente et réessayez.",
+        )
     } else {
         TOO_LARGE
     };
     locale.sync_scope(|| pages::message(status, title, message, None))
+}
+
+/// What is refused before any layer reads the request: an HTTP/1.1 request
+/// without exactly one `Host` (RFC 9112 §3.2: 400), and a body announced
+/// longer than [`super::MAX_BODY`] (413 at once, rather than holding the
+/// connection until the request timeout for a body never sent). The school's file, up to 8 MiB, is the import page's to refuse,
+/// with what to do.
+fn refused_up_front(request: &Request) -> Option<StatusCode> {
+    let headers = request.headers();
+    if request.version() == axum::http::Version::HTTP_11
+        && headers.get_all(header::HOST).iter().count() != 1
+    {
+        return Some(StatusCode::BAD_REQUEST);
+    }
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())?;
+    let path = request.uri().path();
+    let import = path.starts_with("/etablissement/") && path.ends_with("/import");
+    (!import && announced > super::MAX_BODY as u64).then_some(StatusCode::PAYLOAD_TOO_LARGE)
 }

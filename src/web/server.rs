@@ -71,7 +71,10 @@ pub async fn run(
     // The deadline runs from the connection's start and again after each
     // response while the connection waits for the next request's headers.
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        // A request's line and headers in 32 KiB (431 beyond), as fronts
+        // cap them, rather than hyper's ~400 KiB a connection.
+        .max_buf_size(MAX_HEAD);
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -123,6 +126,9 @@ pub async fn run(
     }
     Ok(())
 }
+
+/// The read buffer of a connection: a request's line and headers must fit.
+const MAX_HEAD: usize = 32 * 1024;
 
 /// Errors about one connection, not the listener: go on accepting at once.
 fn is_connection_error(error: &std::io::Error) -> bool {

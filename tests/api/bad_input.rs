@@ -309,13 +309,10 @@ async fn a_token_request_that_is_not_a_form_is_told_so() {
         .send()
         .await
         .unwrap();
-    assert_eq!(huge.status(), 400);
+    assert_eq!(huge.status(), 413);
     let body: serde_json::Value = huge.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
-    assert_eq!(
-        body["error_description"],
-        "the body is longer than 65536 bytes"
-    );
+    assert_eq!(body["error_description"], "the request body is too large");
     // Two Authorization headers: neither is taken.
     let twice = reqwest::Client::new()
         .post(app.url("/token"))
@@ -328,4 +325,83 @@ async fn a_token_request_that_is_not_a_form_is_told_so() {
     assert_eq!(twice.status(), 400);
     let body: serde_json::Value = twice.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request", "{body}");
+}
+
+/// `request` sent as is on a new connection; the status of the answer, read
+/// within `within`.
+async fn raw_status(app: &TestApp, request: &[u8], within: std::time::Duration) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(within, stream.read(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let head = String::from_utf8_lossy(&answer[..read]).to_string();
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{head}"))
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without a `Host`, or with two, is
+/// answered 400; a body announced longer than taken is refused at once
+/// (413), not waited for until the request timeout; headers beyond 32 KiB
+/// get 431.
+#[tokio::test]
+async fn requests_no_front_would_pass_are_refused_at_once() {
+    let app = spawn_app().await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let second = std::time::Duration::from_secs(2);
+    assert_eq!(
+        raw_status(&app, b"GET /healthz HTTP/1.1\r\n\r\n", second).await,
+        400
+    );
+    let two = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nHost: evil.example\r\n\r\n");
+    assert_eq!(raw_status(&app, two.as_bytes(), second).await, 400);
+    let one = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    assert_eq!(raw_status(&app, one.as_bytes(), second).await, 200);
+    assert_eq!(
+        raw_status(&app, b"GET /healthz HTTP/1.0\r\n\r\n", second).await,
+        200
+    );
+    for path in ["/login", "/token", "/register"] {
+        let announced = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000000\r\n\r\nabc"
+        );
+        assert_eq!(
+            raw_status(&app, announced.as_bytes(), second).await,
+            413,
+            "{path}"
+        );
+    }
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    assert_eq!(raw_status(&app, big.as_bytes(), second).await, 431);
+    // A token request refused so is told in JSON, as its other errors.
+    let response = reqwest::Client::new()
+        .post(app.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![b'a'; 70_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(body["error_description"], "the request body is too large");
+    // A request an extractor cannot read gets a page, not its English text.
+    let page = reqwest::get(app.url("/langue")).await.unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text().await.unwrap().contains("Requête invalide"));
 }
