@@ -362,11 +362,14 @@ async fn sigkill_during_code_exchanges_leaves_no_code_redeemable_twice() {
         codes.push(location_param(&back, "code").unwrap());
     }
 
-    // Every code at once; the process is killed as the first answers come.
+    // The codes a millisecond apart (a batch commit would answer codes sent
+    // all at once together, before the kill lands); the process is killed
+    // as the first answers come, with exchanges in flight and others to come.
     let (answered, mut first_answer) = tokio::sync::mpsc::channel::<()>(codes.len());
     let exchanges: Vec<_> = codes
         .iter()
-        .map(|code| {
+        .enumerate()
+        .map(|(i, code)| {
             let (token_url, client, code, answered) = (
                 app.url("/token"),
                 client.clone(),
@@ -374,6 +377,7 @@ async fn sigkill_during_code_exchanges_leaves_no_code_redeemable_twice() {
                 answered.clone(),
             );
             tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(i as u64)).await;
                 let response = exchange_or_cut(&token_url, &client, &code).await;
                 let _ = answered.try_send(());
                 response
