@@ -443,9 +443,23 @@ pub async fn userinfo(
 ) -> Response {
     // RFC 6750 §2.1 (header) or §2.2 (form body), never both (§2: "MUST
     // NOT use more than one method"); never the query string.
-    let from_header = headers
+    let authorization = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.to_str().ok());
+    // `Bearer` with no token is a malformed request (RFC 6750 §3.1: 400
+    // invalid_request), not a request without credentials.
+    if authorization.is_some_and(|v| {
+        v.trim().eq_ignore_ascii_case("bearer") || credentials(v, "Bearer") == Some("")
+    }) {
+        let e = OAuthError::invalid_request("the Bearer scheme is sent without a token");
+        let mut response = oauth_json(&e);
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"clef\", error=\"invalid_request\""),
+        );
+        return response;
+    }
+    let from_header = authorization
         .and_then(|v| credentials(v, "Bearer"))
         .map(str::to_owned);
     let from_body = if request.method() == axum::http::Method::POST {

@@ -349,6 +349,22 @@ async fn userinfo_without_a_valid_token_is_401_with_a_bearer_challenge() {
             .starts_with("Bearer")
     );
     assert_eq!(userinfo_status(&app, "bogus").await, 401);
+    // The scheme without a token is malformed (RFC 6750 §3.1).
+    for header in ["Bearer", "bearer  "] {
+        let empty = reqwest::Client::new()
+            .get(app.url("/userinfo"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(empty.status(), 400, "{header:?}");
+        assert!(
+            empty.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("error=\"invalid_request\"")
+        );
+    }
 }
 
 #[tokio::test]
