@@ -12,7 +12,7 @@ use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
 use crate::delivery::{Mail, Subject};
-use crate::domain::{BirthDate, EmailAddress, Locale, Problem};
+use crate::domain::{BirthDate, EmailAddress, FieldError, Locale, Problem};
 use crate::oidc::{logout, refresh};
 use crate::provisioning::letters::{add_months, date_in, letter_deadline};
 use crate::secret::constant_time_eq;
@@ -68,10 +68,17 @@ pub fn check_new_password(
     fields: [&'static str; 2],
 ) -> Vec<(&'static str, String)> {
     let mut problems = Vec::new();
-    if let Err(message) = password_rule(app).check(password) {
+    // An empty field is said empty, not a password that breaks the rule.
+    let required = |name| FieldError::new(name, Problem::Empty).to_string();
+    let (typed, confirmed) = (password.expose_secret(), confirmation.expose_secret());
+    if typed.is_empty() {
+        problems.push((fields[0], required("nouveau mot de passe")));
+    } else if let Err(message) = password_rule(app).check(password) {
         problems.push((fields[0], message));
     }
-    if let Err((_, message)) = check_confirmation(password, confirmation) {
+    if confirmed.is_empty() && !typed.is_empty() {
+        problems.push((fields[1], required("confirmation du mot de passe")));
+    } else if let Err((_, message)) = check_confirmation(password, confirmation) {
         problems.push((fields[1], message));
     }
     problems
@@ -182,14 +189,13 @@ pub async fn first_connection(
     // « Mot de passe provisoire, à modifier lors de la première connexion »:
     // the paper letter must not stay a way in. Told first, whether or not
     // the letter's password happens to meet the rule.
-    if let Some(sealed) = &account.provisional_password
-        && app
-            .letters
-            .decrypt(&account.id, sealed)
-            .is_ok_and(|letter| {
-                constant_time_eq(letter.expose_secret(), form.password.expose_secret())
-            })
-    {
+    // (In any case, as the letter's password is taken.) An empty field is
+    // said empty, not a password that breaks the rule.
+    let required = |name| FieldError::new(name, Problem::Empty).to_string();
+    let typed = !form.password.expose_secret().is_empty();
+    if !typed {
+        problems.push(("password", required("nouveau mot de passe")));
+    } else if provisional_password_matches(app, &account, &form.password) {
         problems.push((
             "password",
             "Choisissez un mot de passe différent du mot de passe provisoire du courrier.".into(),
@@ -198,7 +204,12 @@ pub async fn first_connection(
         problems.push(("password", message));
     }
     // A mistyped confirmation is told with the rest, not after it.
-    if let Err(problem) = check_confirmation(&form.password, &form.password_confirmation) {
+    if typed && form.password_confirmation.expose_secret().is_empty() {
+        problems.push((
+            "password_confirmation",
+            required("confirmation du mot de passe"),
+        ));
+    } else if let Err(problem) = check_confirmation(&form.password, &form.password_confirmation) {
         problems.push(problem);
     }
     let email = match (form.email.trim(), account.kind) {

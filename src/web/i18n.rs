@@ -581,6 +581,8 @@ fn exact(french: &str) -> Option<&'static str> {
         // Field names
         "identifiant" => "username",
         "mot de passe" => "password",
+        "nouveau mot de passe" => "new password",
+        "confirmation du mot de passe" => "password confirmation",
         "adresse mail" => "email address",
         "date de naissance" => "birth date",
         "paramètre" => "parameter",
@@ -1109,6 +1111,9 @@ fn exact(french: &str) -> Option<&'static str> {
             "Your password has been changed successfully."
         }
         "Se connecter" => "Sign in",
+        "Courrier perdu, ou son délai passé : l'établissement vous en remet un nouveau." => {
+            "Letter lost, or past its deadline: the school gives you a new one."
+        }
         "Ajouter une adresse mail" => "Add an email address",
         "Avec une adresse mail, vous pourrez retrouver seul votre identifiant ou votre mot de passe. Elle comptera quand vous aurez cliqué sur le lien reçu." => {
             "With an email address, you can recover your identifier or your password on your own. It counts once you have clicked the link you receive."

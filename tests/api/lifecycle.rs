@@ -189,13 +189,22 @@ async fn guardian_whole_path(school: &School, mails: impl Fn() -> Vec<ReceivedMa
             guardian_fields("03/09/2012", NEW_PASSWORD, "Cartable2027"),
             "confirmation du mot de passe",
         ),
+        // Left empty: said empty, not a password that breaks the rule.
+        (
+            guardian_fields("03/09/2012", "", ""),
+            "Le champ « nouveau mot de passe » est obligatoire.",
+        ),
+        (
+            guardian_fields("03/09/2012", NEW_PASSWORD, ""),
+            "Le champ « confirmation du mot de passe » est obligatoire.",
+        ),
     ] {
         let refused = school
             .submit_first_connection(&browser, &page, &fields)
             .await;
         assert_eq!(refused.status(), 400);
         assert!(
-            refused.text().await.unwrap().contains(expected),
+            refused.text().await.unwrap().contains(&fr(expected)),
             "{expected}"
         );
     }
@@ -450,6 +459,24 @@ async fn a_letter_typed_on_a_phone_keyboard_works() {
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/premiere-connexion");
     let page = page_text(&browser, &school.app.url("/premiere-connexion")).await;
+    // The letter's password, in lower case, is still the letter's: not a new one.
+    let lower = password.to_lowercase();
+    let same = [
+        ("birthdate", "03092012"),
+        ("password", lower.as_str()),
+        ("password_confirmation", lower.as_str()),
+        ("email", ""),
+        ("email_confirmation", ""),
+    ];
+    let refused = school.submit_first_connection(&browser, &page, &same).await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("différent du mot de passe provisoire")
+    );
     let fields = [
         ("birthdate", "03092012"),
         ("password", NEW_PASSWORD),
