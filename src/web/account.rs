@@ -225,30 +225,28 @@ fn is_minor(app: &Clef, born: Option<&BirthDate>) -> bool {
     !born.is_some_and(|born| born.is_adult_on(app.now()))
 }
 
-/// A phone as kept, the way it is read aloud: `+33612345678` →
-/// `+33 6 12 34 56 78`, `+262692123456` → `+262 692 12 34 56`; another
-/// country's as kept.
+/// A phone as kept, the way French people write and read it: `+33612345678`
+/// → `06 12 34 56 78`, an overseas department's `+262692123456` →
+/// `0692 12 34 56`; another country's as kept, in E.164.
 pub(super) fn phone_shown(stored: &str) -> String {
     let e164 = Phone::as_stored(stored);
-    let grouped = |code: &str, national: &str, head: usize| {
-        let (first, rest) = national.split_at(head);
-        let pairs: Vec<&str> = rest
-            .as_bytes()
-            .chunks(2)
-            .map(|p| std::str::from_utf8(p).unwrap_or(""))
-            .collect();
-        format!("{code} {first} {}", pairs.join(" "))
-    };
     let nine = |national: &str| national.len() == 9 && national.bytes().all(|b| b.is_ascii_digit());
     for (code, head) in [
-        ("+33", 1),
-        ("+262", 3),
-        ("+590", 3),
-        ("+594", 3),
-        ("+596", 3),
+        ("+33", 2),
+        ("+262", 4),
+        ("+590", 4),
+        ("+594", 4),
+        ("+596", 4),
     ] {
         if let Some(national) = e164.strip_prefix(code).filter(|n| nine(n)) {
-            return grouped(code, national, head);
+            let national = format!("0{national}");
+            let (first, rest) = national.split_at(head);
+            let pairs: Vec<&str> = rest
+                .as_bytes()
+                .chunks(2)
+                .map(|p| std::str::from_utf8(p).unwrap_or(""))
+                .collect();
+            return format!("{first} {}", pairs.join(" "));
         }
     }
     e164
@@ -580,14 +578,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_phone_is_shown_in_groups_as_it_is_read_aloud() {
-        assert_eq!(phone_shown("+33612345678"), "+33 6 12 34 56 78");
+    fn a_phone_is_shown_as_french_people_write_it() {
+        assert_eq!(phone_shown("+33612345678"), "06 12 34 56 78");
         assert_eq!(
             phone_shown("0612345678"),
-            "+33 6 12 34 56 78",
+            "06 12 34 56 78",
             "kept before E.164"
         );
-        assert_eq!(phone_shown("+262692123456"), "+262 692 12 34 56");
+        assert_eq!(phone_shown("+262692123456"), "0692 12 34 56");
         assert_eq!(phone_shown("+441234567890"), "+441234567890");
     }
 

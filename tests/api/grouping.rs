@@ -643,7 +643,7 @@ async fn a_guardian_finds_each_childs_services_beside_the_child() {
     // she cannot change here, and her children's birth dates.
     assert!(
         page.contains(&fr(
-            "<dt>Téléphone portable</dt><dd><span class=\"nowrap\">+33 6 12 34 56 78</span>"
+            "<dt>Téléphone portable</dt><dd><span class=\"nowrap\">06 12 34 56 78</span>"
         )),
         "{page}"
     );
