@@ -153,6 +153,16 @@ pub struct Child {
     pub class_name: Option<String>,
 }
 
+/// A pupil's legal guardian, as the school's pages list them.
+#[derive(Debug, Clone)]
+pub struct Guardian {
+    pub id: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub state: AccountState,
+    pub rank: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error(transparent)]

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Account, AccountError, AccountKind, AccountState, Child, Establishment};
+use super::{Account, AccountError, AccountKind, AccountState, Child, Establishment, Guardian};
 use crate::domain::{
     BirthDate, ClassName, EmailAddress, Identifier, Locale, PersonName, Rank, Uai,
 };
@@ -396,6 +396,33 @@ pub async fn children<'e>(
                 establishment: establishment_id
                     .map(|_| establishment_from(row, "e_"))
                     .transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// The open guardian accounts of the pupil `student_id`, by rank.
+pub async fn guardians<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    student_id: &str,
+) -> Result<Vec<Guardian>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.given_name, a.family_name, a.state, g.rank FROM guardianships g \
+         JOIN accounts a ON a.id = g.guardian_id \
+         WHERE g.student_id = $1 AND a.state <> 'closed' ORDER BY g.rank, a.family_name, a.id",
+    )
+    .bind(student_id)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let state: String = row.try_get("state")?;
+            Ok(Guardian {
+                id: row.try_get("id")?,
+                given_name: row.try_get("given_name")?,
+                family_name: row.try_get("family_name")?,
+                state: AccountState::parse(&state).unwrap_or(AccountState::Closed),
+                rank: row.try_get("rank")?,
             })
         })
         .collect()

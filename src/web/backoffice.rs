@@ -413,6 +413,18 @@ pub async fn account(
         })
         .map(|c| minijinja::context! { id => &c.id, name => format!("{} {}", c.given_name, c.family_name) })
         .collect();
+    // A pupil's parents, each with the state of their account (the one to
+    // help, reset or print a letter for).
+    let guardians: Vec<minijinja::Value> = store::guardians(&app.db, &account.id)
+        .await?
+        .iter()
+        .map(|g| {
+            minijinja::context! {
+                id => &g.id, name => format!("{} {}", g.given_name, g.family_name),
+                rank => g.rank, state => g.state.as_str(),
+            }
+        })
+        .collect();
     let trail: Vec<minijinja::Value> = audit::trail(&app.db, Some(&account.id), 0, 200)
         .await?
         .into_iter()
@@ -441,7 +453,7 @@ pub async fn account(
                 birthdate => account.birthdate.as_deref().and_then(|iso| BirthDate::parse(iso).ok()).map(|d| d.french()),
                 phone => account.phone.as_deref().map(super::account::phone_shown),
                 phone_sms => account.phone.as_deref().is_some_and(crate::provisioning::csv_file::Phone::takes_sms),
-                children, trail, id => &account.id, closed => account.state == crate::accounts::AccountState::Closed,
+                children, guardians, trail, id => &account.id, closed => account.state == crate::accounts::AccountState::Closed,
                 reauth => signed_in_long_ago(&app, &session),
                 provisional => account.state == crate::accounts::AccountState::Provisional,
             }

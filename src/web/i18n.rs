@@ -1111,6 +1111,9 @@ fn exact(french: &str) -> Option<&'static str> {
             "Your password has been changed successfully."
         }
         "Se connecter" => "Sign in",
+        "ce compte ne donnera plus accès à cet enfant ; un nouveau compte de responsable, avec son courrier de notification, est créé pour lui." => {
+            "this account will no longer give access to this child; a new guardian account, with its notification letter, is made for the child."
+        }
         "Courrier perdu, ou son délai passé : l'établissement vous en remet un nouveau." => {
             "Letter lost, or past its deadline: the school gives you a new one."
         }

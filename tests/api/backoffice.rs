@@ -2106,8 +2106,9 @@ async fn no_letter_says_whether_pupils_are_missing_activated_or_closed() {
 }
 
 /// What a secretary helping a family needs on an account's page: the pupil's
-/// birth date (asked at the first connection) and the parent's phone (the
-/// SMS of a lost password), or that it has none, or that it takes no SMS.
+/// birth date (asked at the first connection) and parents, and the parent's
+/// phone (the SMS of a lost password), or that it has none, or that it takes
+/// no SMS.
 #[tokio::test]
 async fn an_account_page_shows_the_birth_date_and_the_phone() {
     let schools = Schools::new().await;
@@ -2129,6 +2130,14 @@ async fn an_account_page_shows_the_birth_date_and_the_phone() {
     assert!(
         !anna.contains("<dt>Téléphone</dt>"),
         "a pupil without a phone"
+    );
+    // Her parents, each with the state of their account, a link away.
+    let paul_id = app.account_named("paul.aubert").await.id;
+    assert!(
+        anna.contains(&fr(&format!(
+            "<li><a href=\"/etablissement/{SCHOOL_A}/compte/{paul_id}\">Paul Aubert</a> (responsable 1, non activé)</li>"
+        ))),
+        "{anna}"
     );
     let paul = page("paul.aubert").await;
     assert!(paul.contains("<dt>Téléphone</dt><dd>aucun</dd>"), "{paul}");
