@@ -180,6 +180,16 @@ impl Funnel {
     pub fn total(&self) -> i64 {
         self.provisional + self.pending_email + self.active
     }
+
+    /// `n` accounts in `state`.
+    fn count(&mut self, state: &str, n: i64) {
+        match state {
+            "provisional" => self.provisional += n,
+            "pending_email" => self.pending_email += n,
+            "active" => self.active += n,
+            _ => {}
+        }
+    }
 }
 
 /// The activation funnel of an establishment, by class, for students or guardians.
@@ -215,15 +225,40 @@ pub async fn funnel(
                 ..Funnel::default()
             });
         }
-        let entry = classes.last_mut().expect("just pushed");
-        match state.as_str() {
-            "provisional" => entry.provisional += n,
-            "pending_email" => entry.pending_email += n,
-            "active" => entry.active += n,
-            _ => {}
-        }
+        classes.last_mut().expect("just pushed").count(&state, n);
     }
+    // As the letters are filed: « 6 B » before « 10 A ».
+    classes.sort_by_cached_key(|f| crate::provisioning::letters::filed(&f.class));
     Ok(classes)
+}
+
+/// The establishment's accounts in each state, in all: a guardian of two
+/// classes counts once (where [`funnel`] counts them in both classes).
+pub async fn funnel_total(
+    db: &Db,
+    establishment_id: &str,
+    guardians: bool,
+) -> Result<Funnel, sqlx::Error> {
+    let sql = if guardians {
+        "SELECT g.state AS state, COUNT(DISTINCT g.id) AS n \
+         FROM accounts s JOIN guardianships l ON l.student_id = s.id \
+         JOIN accounts g ON g.id = l.guardian_id \
+         WHERE s.establishment_id = $1 AND s.kind = 'student' AND s.state <> 'closed' AND g.state <> 'closed' \
+         GROUP BY g.state"
+    } else {
+        "SELECT state, COUNT(*) AS n FROM accounts \
+         WHERE establishment_id = $1 AND kind = 'student' AND state <> 'closed' GROUP BY state"
+    };
+    let mut total = Funnel::default();
+    for row in sqlx::query(sql)
+        .bind(establishment_id)
+        .fetch_all(db)
+        .await?
+    {
+        let state: String = row.try_get("state")?;
+        total.count(&state, row.try_get("n")?);
+    }
+    Ok(total)
 }
 
 /// What the establishment may do to one of its accounts (SPEC §3.9).

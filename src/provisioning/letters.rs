@@ -340,7 +340,7 @@ struct PrintOrder {
 
 /// A run of letters (accents and case folded) or a number, by its value.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum Filed {
+pub(crate) enum Filed {
     Number(u64),
     Text(String),
 }
@@ -364,7 +364,7 @@ impl PrintOrder {
 
 /// `text` as filed: folded to lower-case ASCII, split into runs of digits
 /// (compared as numbers: « 06 » files with « 6 ») and of the rest.
-fn filed(text: &str) -> Vec<Filed> {
+pub(crate) fn filed(text: &str) -> Vec<Filed> {
     let folded = deunicode::deunicode(text).to_lowercase();
     let mut runs = Vec::new();
     let mut rest = folded.as_str();

@@ -156,15 +156,6 @@ fn bars(funnel: &[Funnel]) -> Vec<minijinja::Value> {
         .collect()
 }
 
-fn totals(funnel: &[Funnel]) -> Funnel {
-    funnel.iter().fold(Funnel::default(), |sum, f| Funnel {
-        class: String::new(),
-        provisional: sum.provisional + f.provisional,
-        pending_email: sum.pending_email + f.pending_email,
-        active: sum.active + f.active,
-    })
-}
-
 /// `GET /etablissement/{uai}`: the activation funnel, for the pupils and for
 /// their parents, per class and in all, as a chart and as numbers.
 pub async fn establishment(
@@ -176,11 +167,15 @@ pub async fn establishment(
     let (establishment, _) = managed(&app, &account, &uai).await?;
     let students = staff::funnel(&app.db, &establishment.id, false).await?;
     let guardians = staff::funnel(&app.db, &establishment.id, true).await?;
-    let chart = |funnel: &[Funnel]| {
+    let (students_total, guardians_total) = (
+        staff::funnel_total(&app.db, &establishment.id, false).await?,
+        staff::funnel_total(&app.db, &establishment.id, true).await?,
+    );
+    let chart = |funnel: &[Funnel], total: &Funnel| {
         minijinja::context! {
             bars => bars(funnel),
             height => funnel.len() * CHART_ROW,
-            total => minijinja::Value::from(minijinja::value::Serde(totals(funnel))),
+            total => minijinja::Value::from(minijinja::value::Serde(total)),
         }
     };
     Ok(pages::form(
@@ -191,7 +186,7 @@ pub async fn establishment(
         |csrf| {
             minijinja::context! {
                 csrf, uai => &establishment.uai, name => &establishment.name,
-                students => chart(&students), guardians => chart(&guardians),
+                students => chart(&students, &students_total), guardians => chart(&guardians, &guardians_total),
             }
         },
     ))

@@ -1111,6 +1111,9 @@ fn exact(french: &str) -> Option<&'static str> {
             "Your password has been changed successfully."
         }
         "Se connecter" => "Sign in",
+        "Un responsable d'élèves de plusieurs classes compte dans chacune, et une fois au total." => {
+            "A parent of students in several classes counts in each, and once in all."
+        }
         "ce compte ne donnera plus accès à cet enfant ; un nouveau compte de responsable, avec son courrier de notification, est créé pour lui." => {
             "this account will no longer give access to this child; a new guardian account, with its notification letter, is made for the child."
         }

@@ -1500,6 +1500,23 @@ async fn the_funnel_matches_the_accounts_after_activations_an_expiry_and_a_group
         page_text(&staff_a, &url).await,
         counted(app, SCHOOL_A).await,
     );
+    // Luc's account grouped into Marie's too: one parent of pupils in 5 A and
+    // 4 B, counted in each class, once in all.
+    let luc = app.account_named("luc.colin").await;
+    clef::accounts::grouping::group(&app.app, &marie.id, &luc.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let page = page_text(&staff_a, &url).await;
+    check(page.clone(), counted(app, SCHOOL_A).await);
+    let parents = "Activation des comptes des responsables";
+    assert_eq!(row(&page, parents, "5 A")[2], 1, "Marie in 5 A");
+    assert_eq!(row(&page, parents, "4 B")[2], 1, "and in 4 B");
+    assert_eq!(
+        row(&page, parents, "Total"),
+        [0, 0, 1],
+        "one account in all"
+    );
     // Four months on, the letters never used expire: their accounts go.
     app.clock.advance(122 * 24 * 3600);
     app.expire_letters().await;
