@@ -192,6 +192,27 @@ impl Codes {
         }
     }
 
+    /// Puts back a code whose exchange was refused before anything was
+    /// issued (presented by another client, or without its PKCE verifier):
+    /// whoever holds a leaked code but neither the client's credentials nor
+    /// the verifier cannot spend it. A replay seen meanwhile keeps it spent.
+    pub async fn give_back(&self, taken: Redeemed) -> anyhow::Result<()> {
+        let Redeemed { id, grant } = taken;
+        if self.revoked.get(&id.0).await?.is_some() {
+            return Ok(());
+        }
+        self.grants
+            .replace(&id.0, &CodeState::Issued(Box::new(grant)), self.memory)
+            .await?;
+        // A replay that raced the lines above marked it: spent after all.
+        if self.revoked.get(&id.0).await?.is_some() {
+            self.grants
+                .replace(&id.0, &CodeState::Redeemed, self.memory)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn replayed(&self, id: &GrantId) -> anyhow::Result<Redeem> {
         self.revoked.put(&id.0, &true, self.memory).await?;
         Ok(Redeem::Replayed {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::assertion;
 use super::clients::{AuthMethod, Client};
-use super::grants::{AccessGrant, CodeTokens, Redeem, Redeemed};
+use super::grants::{AccessGrant, CodeGrant, CodeTokens, Redeem, Redeemed};
 use super::ledger::{Entry, Written};
 use super::refresh::{self, Family, Presented, Rotation};
 use super::{ErrorCode, OAuthError, Scopes, claims};
@@ -339,25 +339,18 @@ fn gets_refresh_token(client: &Client, scopes: &Scopes) -> bool {
     client.grant_types.refresh_token && (client.is_first_party || scopes.contains("offline_access"))
 }
 
-async fn exchange_code(
-    app: &Clef,
+/// Whether a code's grant is the one `client` may exchange with this
+/// `redirect_uri` and `code_verifier`.
+fn code_fits(
+    grant: &CodeGrant,
     client: &Client,
-    code: &str,
-    redirect_uri: String,
-    code_verifier: Option<String>,
-) -> Result<TokenResponse, OAuthError> {
-    let now = app.now();
-    let Redeemed { id: code_id, grant } = match app.codes.redeem(code).await {
-        Ok(redeemed) => redeemed,
-        Err(redeem) => return Err(refuse_replay(app, client, redeem).await),
-    };
+    redirect_uri: &str,
+    code_verifier: Option<&str>,
+) -> Result<(), OAuthError> {
     if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
-    }
-    if grant.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the code has expired"));
     }
     // RFC 6749 §4.1.3: redirect_uri must be identical to the authorization request's.
     if redirect_uri != grant.redirect_uri.as_str() {
@@ -365,7 +358,7 @@ async fn exchange_code(
             "redirect_uri does not match the authorization request",
         ));
     }
-    match (&grant.code_challenge, code_verifier.as_deref()) {
+    match (&grant.code_challenge, code_verifier) {
         (Some(challenge), Some(verifier)) => {
             let well_formed = (43..=128).contains(&verifier.len())
                 && verifier
@@ -381,16 +374,46 @@ async fn exchange_code(
                     "code_verifier does not match the code_challenge",
                 ));
             }
+            Ok(())
         }
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing")),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is missing")),
         // RFC 7636 §4.5 / Security BCP: a verifier for a code issued without a challenge is refused.
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "no code_challenge was sent for this code",
-            ));
-        }
-        (None, None) => {}
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "no code_challenge was sent for this code",
+        )),
+        (None, None) => Ok(()),
     }
+}
+
+async fn exchange_code(
+    app: &Clef,
+    client: &Client,
+    code: &str,
+    redirect_uri: String,
+    code_verifier: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let now = app.now();
+    let taken = match app.codes.redeem(code).await {
+        Ok(redeemed) => redeemed,
+        Err(redeem) => return Err(refuse_replay(app, client, redeem).await),
+    };
+    if taken.grant.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    // Refused for what the request lacks, not for the code: the code is
+    // given back, so that a leaked code cannot be spent by another client or
+    // without the verifier (as the reference provider checks before it
+    // consumes).
+    if let Err(refusal) = code_fits(
+        &taken.grant,
+        client,
+        &redirect_uri,
+        code_verifier.as_deref(),
+    ) {
+        app.codes.give_back(taken).await?;
+        return Err(refusal);
+    }
+    let Redeemed { id: code_id, grant } = taken;
 
     // The account is read, and the exchange's writes are written, together
     // with the other exchanges under way (`accounts::reads`, `ledger`).

@@ -41,17 +41,37 @@ async fn client_secret_post_exchange_returns_bearer_tokens() {
     assert!(body["id_token"].as_str().unwrap().split('.').count() == 3);
 }
 
+/// A wrong or missing verifier is `invalid_grant`; the code stays the
+/// client's, to exchange with its verifier.
 #[tokio::test]
 async fn pkce_verifier_mismatch_is_invalid_grant() {
     let app = spawn_app().await;
     app.family().await;
     let client = app.client(false).await;
-    let (_, challenge) = pkce();
+    let (verifier, challenge) = pkce();
     let (other_verifier, _) = pkce();
     let code = code_for(&app, &client.0, &challenge).await;
     assert_eq!(
         error_of(exchange(&app, &client, &code, Some(&other_verifier)).await).await,
         (400, "invalid_grant".into())
+    );
+    // Whoever holds a leaked code without its verifier, or another client,
+    // cannot spend it: the client with the verifier still exchanges it, once.
+    let other_client = app.client(false).await;
+    assert_eq!(
+        error_of(exchange(&app, &other_client, &code, Some(&verifier)).await).await,
+        (400, "invalid_grant".into())
+    );
+    assert_eq!(
+        exchange(&app, &client, &code, Some(&verifier))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        error_of(exchange(&app, &client, &code, Some(&verifier)).await).await,
+        (400, "invalid_grant".into()),
+        "and then it is spent"
     );
     let code = code_for(&app, &client.0, &challenge).await;
     assert_eq!(
