@@ -20,6 +20,8 @@ pub enum Event {
     Login,
     Activation,
     EmailConfirmed,
+    /// A new address asked for in « Mon compte » (it counts once confirmed).
+    EmailChangeRequested,
     PasswordChanged,
     RecoveryRequested,
     RecoveryCompleted,
@@ -45,6 +47,7 @@ impl Event {
             Self::Login => "login",
             Self::Activation => "activation",
             Self::EmailConfirmed => "email_confirmed",
+            Self::EmailChangeRequested => "email_change_requested",
             Self::PasswordChanged => "password_changed",
             Self::RecoveryRequested => "recovery_requested",
             Self::RecoveryCompleted => "recovery_completed",

@@ -443,6 +443,7 @@ pub async fn change_email(
         account, session, ..
     }: SignedIn,
     ClientAddress(address): ClientAddress,
+    Device(device): Device,
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
@@ -457,6 +458,13 @@ pub async fn change_email(
     )
     .await
     .map(|_| "Un courriel vient de vous être envoyé à votre nouvelle adresse afin de confirmer cette mise à jour. Elle remplacera l'actuelle dès que vous aurez cliqué sur son lien.");
+    // On the account's trail, as its confirmation will be (not the address).
+    if result.is_ok() {
+        let entry = Entry::new(Event::EmailChangeRequested, Outcome::Ok)
+            .account(&account.id)
+            .from(address, &device);
+        audit::record(&app.db, entry, app.now()).await;
+    }
     let section = Section::Email {
         email: params.get("email").unwrap_or(""),
         confirmation: params.get("email_confirmation").unwrap_or(""),

@@ -355,6 +355,7 @@ fn event_label<'a>(code: &'a str, detail: Option<&str>) -> &'a str {
         "login" => "Connexion",
         "activation" => "Activation du compte",
         "email_confirmed" => "Adresse mail confirmée",
+        "email_change_requested" => "Demande de changement d'adresse mail",
         "password_changed" => "Mot de passe modifié",
         "recovery_requested" => "Demande de mot de passe oublié",
         "recovery_completed" => "Mot de passe réinitialisé",

@@ -1195,6 +1195,7 @@ fn exact(french: &str) -> Option<&'static str> {
             "You have created your account: you can now use the services opened by the school that gave you the notification letter. You can update your account's details at any time in “My account”."
         }
         "Adresse mail confirmée" => "Email address confirmed",
+        "Demande de changement d'adresse mail" => "Email address change requested",
         "Votre adresse mail est confirmée : c'est désormais celle de votre compte." => {
             "Your email address is confirmed: it is now your account's address."
         }

@@ -1222,6 +1222,19 @@ async fn my_account_changes_the_password_and_the_address_with_the_current_passwo
         "the old address stays until the new one is confirmed"
     );
     assert_eq!(claire.pending_email.as_deref(), Some("claire@example.net"));
+    // On the account's trail, without the address.
+    let asked: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT event, detail FROM audit_events WHERE account_id = $1 AND event = 'email_change_requested'",
+    )
+    .bind(&claire.id)
+    .fetch_all(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(
+        asked[0].1.as_deref().is_none_or(|d| !d.contains('@')),
+        "{asked:?}"
+    );
     let notice = app.last_mail_to("claire.martin@example.org");
     assert!(
         notice.text.contains("c***@example.net") && !notice.text.contains("claire@example.net"),
