@@ -195,6 +195,12 @@ pub fn csrf_token(app: &Clef, jar: CookieJar) -> (CookieJar, String) {
     (jar.add(base(app, CSRF.of(app), token.clone())), token)
 }
 
+/// A new CSRF token at sign-in: one planted or seen before it (a shared
+/// computer, a sibling host over plain http) does not carry into the session.
+pub fn renew_csrf(app: &Clef, jar: CookieJar) -> CookieJar {
+    jar.add(base(app, CSRF.of(app), random_token(32)))
+}
+
 pub fn csrf_matches(app: &Clef, jar: &CookieJar, submitted: Option<&str>) -> bool {
     match (jar.get(CSRF.of(app)), submitted) {
         (Some(cookie), Some(submitted)) => {

@@ -382,6 +382,7 @@ pub async fn open_session(
     let (token, session) = session::open(app, account, device, app.now())
         .await?
         .ok_or_else(step_expired)?;
+    let jar = cookies::renew_csrf(app, jar);
     Ok((jar.add(cookies::session(app, token)), session))
 }
 

@@ -722,3 +722,34 @@ async fn signing_out_everywhere_ends_the_earlier_epochs_sessions_only() {
             .is_some()
     );
 }
+
+/// The form token a browser holds before signing in (which someone else may
+/// have seen or planted) does not carry into its session: a form of the
+/// session with the old token is refused.
+#[tokio::test]
+async fn signing_in_renews_the_form_token() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let login = page_text(&browser, &app.url("/login")).await;
+    let before = input_value(&login, "csrf").unwrap();
+    let response = submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    let account = account_text(&app, &browser).await;
+    let after = input_value(&account, "csrf").unwrap();
+    assert_ne!(before, after);
+    let stale = browser
+        .post(app.url("/compte/deconnexion-partout"))
+        .form(&[("csrf", before.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 403);
+    let fresh = browser
+        .post(app.url("/compte/deconnexion-partout"))
+        .form(&[("csrf", after.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+}
