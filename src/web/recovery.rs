@@ -16,7 +16,7 @@ use crate::accounts::recovery::{
 use crate::accounts::throttle::french_wait;
 use crate::accounts::tokens::TokenProblem;
 use crate::app::Clef;
-use crate::domain::{EmailAddress, Identifier};
+use crate::domain::{EmailAddress, FieldError, Identifier, Problem};
 
 fn unrecoverable(why: Unrecoverable) -> &'static str {
     match why {
@@ -455,6 +455,14 @@ pub async fn reset_submit(
             Ok((cookies::without_session(&app, jar), page).into_response())
         }
         Err(ResetError::Link(problem)) => Ok(form_problem(problem)),
+        Err(ResetError::WrongIdentifier) if identifier.trim().is_empty() => {
+            let required = FieldError::new("identifiant", Problem::Empty).to_string();
+            Ok(again(
+                jar,
+                StatusCode::BAD_REQUEST,
+                &[("identifier", &required)],
+            ))
+        }
         Err(ResetError::WrongIdentifier) => Ok(again(
             jar,
             StatusCode::BAD_REQUEST,

@@ -518,6 +518,27 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
             && mismatch.matches("autofocus").count() == 1,
         "{mismatch}"
     );
+    // The identifier emptied: said empty, not someone else's.
+    let token = input_value(&mismatch, "jeton").unwrap();
+    let empty = post_with(
+        &app,
+        &browser,
+        &mismatch,
+        "/mot-de-passe-oublie/modifier",
+        &[
+            ("jeton", &token),
+            ("identifier", ""),
+            ("password", NEW_PASSWORD),
+            ("password_confirmation", NEW_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(empty.status(), 400);
+    let empty = empty.text().await.unwrap();
+    assert!(
+        empty.contains(&fr("Le champ « identifiant » est obligatoire.")),
+        "{empty}"
+    );
     let done = reset_with(&app, &browser, &form, "claire.martin", NEW_PASSWORD).await;
     assert_eq!(done.status(), 200);
     assert!(
