@@ -155,6 +155,17 @@ fn guardian_fields<'a>(
     ]
 }
 
+/// A pupil's first connection, without an address.
+fn student_fields<'a>(birthdate: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("birthdate", birthdate),
+        ("password", password),
+        ("password_confirmation", password),
+        ("email", ""),
+        ("email_confirmation", ""),
+    ]
+}
+
 /// Exchanges the code of a redirect and returns the ID token's claims (unverified: the
 /// signature is checked by the relying-party tests).
 async fn claims_of(school: &School, back: &reqwest::Response) -> Value {
@@ -394,13 +405,7 @@ async fn a_student_without_email_reaches_the_application_at_once() {
         .first_connection_page(&browser, "julie.baillet")
         .await;
     assert!(page.contains("Votre date de naissance"));
-    let fields = [
-        ("birthdate", "2012-09-03"),
-        ("password", NEW_PASSWORD),
-        ("password_confirmation", NEW_PASSWORD),
-        ("email", ""),
-        ("email_confirmation", ""),
-    ];
+    let fields = student_fields("2012-09-03", NEW_PASSWORD);
     let back = school
         .submit_first_connection(&browser, &page, &fields)
         .await;
@@ -430,44 +435,25 @@ async fn a_letter_typed_on_a_phone_keyboard_works() {
     let school = school().await;
     let browser = browser();
     let url = authorize_url(&school.app, &school.client.0, &[]);
-    let login = browser
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = page_text(&browser, &url).await;
     let password = school.letter_password("julie.baillet").await;
     let typed = format!(
         " {} {} ",
         password[..4].to_lowercase(),
         password[4..].to_lowercase()
     );
-    let wrong = format!("{}x", &typed[..typed.len() - 2]);
+    // `0` is not in the letters' alphabet: surely another password.
+    let wrong = format!("{}0", &typed[..typed.len() - 2]);
     let refused = submit_login(&school.app, &browser, &login, "julie.baillet", &wrong).await;
     assert_eq!(refused.status(), 401, "another password is still refused");
-    let login = browser
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = page_text(&browser, &url).await;
     let response = submit_login(&school.app, &browser, &login, "julie.baillet", &typed).await;
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/premiere-connexion");
     let page = page_text(&browser, &school.app.url("/premiere-connexion")).await;
     // The letter's password, in lower case, is still the letter's: not a new one.
     let lower = password.to_lowercase();
-    let same = [
-        ("birthdate", "03092012"),
-        ("password", lower.as_str()),
-        ("password_confirmation", lower.as_str()),
-        ("email", ""),
-        ("email_confirmation", ""),
-    ];
+    let same = student_fields("03092012", &lower);
     let refused = school.submit_first_connection(&browser, &page, &same).await;
     assert_eq!(refused.status(), 400);
     assert!(
@@ -477,13 +463,7 @@ async fn a_letter_typed_on_a_phone_keyboard_works() {
             .unwrap()
             .contains("différent du mot de passe provisoire")
     );
-    let fields = [
-        ("birthdate", "03092012"),
-        ("password", NEW_PASSWORD),
-        ("password_confirmation", NEW_PASSWORD),
-        ("email", ""),
-        ("email_confirmation", ""),
-    ];
+    let fields = student_fields("03092012", NEW_PASSWORD);
     let back = school
         .submit_first_connection(&browser, &page, &fields)
         .await;
