@@ -328,8 +328,9 @@ pub async fn explain_cut_requests(request: Request, next: Next) -> Response {
 /// What is refused before any layer reads the request: an HTTP/1.1 request
 /// without exactly one `Host` (RFC 9112 §3.2: 400), and a body announced
 /// longer than [`super::MAX_BODY`] (413 at once, rather than holding the
-/// connection until the request timeout for a body never sent). The school's file, up to 8 MiB, is the import page's to refuse,
-/// with what to do.
+/// connection until the request timeout for a body never sent). The
+/// school's file, up to 8 MiB, is the import page's to refuse, with what to
+/// do.
 fn refused_up_front(request: &Request) -> Option<StatusCode> {
     let headers = request.headers();
     if request.version() == axum::http::Version::HTTP_11
