@@ -182,14 +182,17 @@ pub fn message_with_links(
     detail: Option<&str>,
     links: &[(&str, &str)],
 ) -> Response {
-    render(
+    let mut page = render(
         status,
         "pages/message.html",
         minijinja::context! {
             title, message, detail, links => links.iter().map(|(href, text)| ((*href).to_owned(), (*text).to_owned())).collect::<Vec<_>>(),
             alert => status.is_client_error() || status.is_server_error(),
         },
-    )
+    );
+    // An outcome or a refusal of one request: nothing to keep (it may quote the request).
+    no_store(&mut page);
+    page
 }
 
 #[cfg(test)]

@@ -277,6 +277,8 @@ async fn unknown_pages_answer_in_french() {
     let app = spawn_app().await;
     let response = browser().get(app.url("/nulle-part")).send().await.unwrap();
     assert_eq!(response.status(), 404);
+    // Kept by no cache: a refusal may quote the request.
+    assert_eq!(response.headers()["cache-control"], "no-store");
     assert!(response.text().await.unwrap().contains("Page introuvable"));
 }
 
