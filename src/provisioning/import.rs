@@ -429,18 +429,9 @@ pub async fn import(
                     false => current.phone.clone(),
                 };
                 let mut changed = false;
-                // An unused account takes the file's contact details. An
-                // activated one's address is its owner's: the file does not
-                // overwrite it. Its phone, which no page lets the owner
-                // change, is the one the family gave the school (the seeds'
-                // « fiche de renseignement » of the rentrée): a new one in
-                // the file replaces it, for the account's own name only (a
-                // grouped account answers to two parents, each their phone),
-                // unless the parent has children in another school too: one
-                // school's file must not be a way into the account for
-                // whoever holds the new number (SMS recovery).
-                // Said, so that the school does not believe it changed: it
-                // writes to the parent instead, who changes it in « Mon compte ».
+                // An activated account's address the file would change is
+                // said kept, so that the school does not believe it changed:
+                // it writes to the parent, who changes it in « Mon compte ».
                 if !current.unused
                     && current.name == *name
                     && let Some(new) = email
@@ -452,6 +443,16 @@ pub async fn import(
                         row.line, guardian.given_name, guardian.family_name
                     ));
                 }
+                // An unused account takes the file's contact details. An
+                // activated one's address is its owner's: the file does not
+                // overwrite it. Its phone, which no page lets the owner
+                // change, is the one the family gave the school (the seeds'
+                // « fiche de renseignement » of the rentrée): a new one in
+                // the file replaces it, for the account's own name only (a
+                // grouped account answers to two parents, each their phone),
+                // unless the parent has children in another school too: one
+                // school's file must not be a way into the account for
+                // whoever holds the new number (SMS recovery).
                 let (email, phone) = if current.unused {
                     (email, phone)
                 } else if current.name == *name && phone.is_some() && !current.shared {
