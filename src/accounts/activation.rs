@@ -78,24 +78,18 @@ pub fn check_new_password(
     }
     if confirmed.is_empty() && !typed.is_empty() {
         problems.push((fields[1], required("confirmation du mot de passe")));
-    } else if let Err((_, message)) = check_confirmation(password, confirmation) {
+    } else if let Err(message) = check_confirmation(password, confirmation) {
         problems.push((fields[1], message));
     }
     problems
 }
 
 /// Whether the password was typed the same twice.
-fn check_confirmation(
-    password: &SecretString,
-    confirmation: &SecretString,
-) -> Result<(), (&'static str, String)> {
+fn check_confirmation(password: &SecretString, confirmation: &SecretString) -> Result<(), String> {
     if constant_time_eq(password.expose_secret(), confirmation.expose_secret()) {
         Ok(())
     } else {
-        Err((
-            "password_confirmation",
-            "La confirmation du mot de passe ne correspond pas.".into(),
-        ))
+        Err("La confirmation du mot de passe ne correspond pas.".into())
     }
 }
 
@@ -186,32 +180,30 @@ pub async fn first_connection(
             problems.push(("birthdate", why));
         })
         .ok();
-    // « Mot de passe provisoire, à modifier lors de la première connexion »:
-    // the paper letter must not stay a way in. Told first, whether or not
-    // the letter's password happens to meet the rule.
-    // (In any case, as the letter's password is taken.) An empty field is
-    // said empty, not a password that breaks the rule.
-    let required = |name| FieldError::new(name, Problem::Empty).to_string();
-    let typed = !form.password.expose_secret().is_empty();
-    if !typed {
-        problems.push(("password", required("nouveau mot de passe")));
-    } else if provisional_password_matches(app, &account, &form.password) {
-        problems.push((
-            "password",
-            "Choisissez un mot de passe différent du mot de passe provisoire du courrier.".into(),
-        ));
-    } else if let Err(message) = password_rule(app).check(&form.password) {
-        problems.push(("password", message));
+    // The new password as wherever one is chosen; then « Mot de passe
+    // provisoire, à modifier lors de la première connexion »: the paper
+    // letter must not stay a way in (in any case, as its password is taken),
+    // told instead of the rule, whether or not it happens to meet it.
+    let mut chosen = check_new_password(
+        app,
+        &form.password,
+        &form.password_confirmation,
+        ["password", "password_confirmation"],
+    );
+    if !form.password.expose_secret().is_empty()
+        && provisional_password_matches(app, &account, &form.password)
+    {
+        chosen.retain(|(field, _)| *field != "password");
+        chosen.insert(
+            0,
+            (
+                "password",
+                "Choisissez un mot de passe différent du mot de passe provisoire du courrier."
+                    .into(),
+            ),
+        );
     }
-    // A mistyped confirmation is told with the rest, not after it.
-    if typed && form.password_confirmation.expose_secret().is_empty() {
-        problems.push((
-            "password_confirmation",
-            required("confirmation du mot de passe"),
-        ));
-    } else if let Err(problem) = check_confirmation(&form.password, &form.password_confirmation) {
-        problems.push(problem);
-    }
+    problems.extend(chosen);
     let email = match (form.email.trim(), account.kind) {
         ("", AccountKind::Guardian) => {
             problems.push((
