@@ -1277,8 +1277,8 @@ pub async fn import_progress(
                 minijinja::context! { running => job.rows, job => &job_id, nonce => &nonce };
             let mut page = import_page(&app, jar, StatusCode::OK, &establishment, context);
             let policy = format!(
-                "default-src 'none'; script-src 'nonce-{nonce}'; connect-src 'self'; style-src 'self' 'unsafe-inline'; \
-                 img-src 'self' data:; font-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+                "{}; script-src 'nonce-{nonce}'; connect-src 'self'",
+                super::PAGE_POLICY
             );
             page.headers_mut().insert(
                 axum::http::header::CONTENT_SECURITY_POLICY,

@@ -41,6 +41,10 @@ use crate::app::Clef;
 
 pub use error::WebError;
 
+/// The content security policy of every response that sets none: no script,
+/// styles and images of Clef's own, never framed.
+pub const PAGE_POLICY: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// No form or token request needs more.
 pub const MAX_BODY: usize = 64 * 1024;
 
@@ -242,31 +246,38 @@ pub fn router(app: Arc<Clef>) -> Router {
                     move |request: &axum::extract::Request| observe::span(&app, request)
                 }))
                 // Outside the timeout, so a request cut off at 408 is counted as one.
-                .layer(axum::middleware::from_fn_with_state(app.clone(), observe::record))
+                .layer(axum::middleware::from_fn_with_state(
+                    app.clone(),
+                    observe::record,
+                ))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(
-                        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-                    ),
+                    HeaderValue::from_static(PAGE_POLICY),
                 ))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::REFERRER_POLICY,
                     HeaderValue::from_static("no-referrer"),
                 ))
-                .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
                 ))
                 // Under https, browsers keep to https for a year (RFC 6797),
                 // this host only: the academy's other hosts are not Clef's call.
-                .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, {
-                    let hsts = app
-                        .config
-                        .secure_cookies()
-                        .then(|| HeaderValue::from_static("max-age=31536000"));
-                    move |_: &Response| hsts.clone()
-                }))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    {
+                        let hsts = app
+                            .config
+                            .secure_cookies()
+                            .then(|| HeaderValue::from_static("max-age=31536000"));
+                        move |_: &Response| hsts.clone()
+                    },
+                ))
                 // The answer of a request the layers below cut off (408, 413).
                 .layer(axum::middleware::from_fn(error::explain_cut_requests))
                 .layer(TimeoutLayer::with_status_code(
@@ -274,8 +285,14 @@ pub fn router(app: Arc<Clef>) -> Router {
                     Duration::from_secs(app.config.request_timeout),
                 ))
                 .layer(DefaultBodyLimit::max(MAX_BODY))
-                .layer(axum::middleware::from_fn_with_state(app.clone(), error::log_internal_errors))
-                .layer(axum::middleware::from_fn_with_state(app.clone(), locale::settle)),
+                .layer(axum::middleware::from_fn_with_state(
+                    app.clone(),
+                    error::log_internal_errors,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    app.clone(),
+                    locale::settle,
+                )),
         )
         .with_state(app)
 }
