@@ -1194,12 +1194,14 @@ fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, St
         &mut problems,
         StudentNumber::parse(cell(Column::StudentRef)),
     );
+    // Why a name is refused is looked for only when it is.
     let name = |problems: &mut Vec<String>, field, raw: &str| {
-        let hint = match PersonName::why_not(raw) {
-            Some(why) => format!("{} : {NAME_HINT}", why.french()),
-            None => NAME_HINT.to_owned(),
-        };
-        keep_shown(problems, PersonName::parse(field, raw), raw, Some(&hint))
+        let parsed = PersonName::parse(field, raw);
+        let why = parsed.as_ref().err().and_then(|_| PersonName::why_not(raw));
+        let hint = why.map_or(Cow::Borrowed(NAME_HINT), |why| {
+            Cow::Owned(format!("{} : {NAME_HINT}", why.french()))
+        });
+        keep_shown(problems, parsed, raw, Some(&hint))
     };
     let family_name = name(&mut problems, "nom", cell(Column::FamilyName));
     let given_name = name(&mut problems, "prénom", cell(Column::GivenName));
