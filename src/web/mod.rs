@@ -254,6 +254,13 @@ pub fn router(app: Arc<Clef>) -> Router {
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(PAGE_POLICY),
                 ))
+                // Nothing is kept by a browser or a proxy unless its route says so
+                // (discovery, JWKS, a theme's files): pages quote people's data,
+                // redirects carry codes and request ids.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::REFERRER_POLICY,
                     HeaderValue::from_static("no-referrer"),

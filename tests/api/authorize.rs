@@ -786,6 +786,45 @@ async fn pages_and_documents_carry_the_protective_headers() {
     }
 }
 
+/// Nothing is cached unless its route says so: a redirect (it carries a
+/// request's parameters), a page without a form, a health answer; the
+/// public documents keep their own lifetimes.
+#[tokio::test]
+async fn only_public_documents_may_be_cached() {
+    let app = spawn_app().await;
+    let (client_id, _) = app.client(false).await;
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Back to the client with login_required: nobody is signed in.
+    let redirect = plain
+        .get(authorize_url(&app, &client_id, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(redirect.status().is_redirection(), "{}", redirect.status());
+    let to_language = plain
+        .get(app.url("/langue?lang=en&next=/login"))
+        .send()
+        .await
+        .unwrap();
+    assert!(to_language.status().is_redirection());
+    for response in [redirect, to_language] {
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+    for path in ["/", "/healthz"] {
+        let response = plain.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+    }
+    let discovery = plain
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.headers()["cache-control"], "public, max-age=3600");
+}
+
 /// Under an https issuer the session cookie is `__Host-` too: a cookie of
 /// the plain name, which a sibling subdomain could set for the whole
 /// domain, signs no one in.
