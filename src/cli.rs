@@ -688,6 +688,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
                 let why = letters::why_none(&app.db, &establishment.id, &selection).await?;
+                if why == letters::Nothing::UnknownClass {
+                    // « 6a » for « 6 A »: the classes as the file wrote them.
+                    let classes =
+                        crate::accounts::staff::classes(&app.db, &establishment.id).await?;
+                    if classes.is_empty() {
+                        anyhow::bail!(
+                            "{} Aucun fichier écrit.",
+                            letters::Nothing::NoPupils.french()
+                        );
+                    }
+                    anyhow::bail!(
+                        "{} Classes de l'établissement : {}. Aucun fichier écrit.",
+                        why.french(),
+                        classes.join(", ")
+                    );
+                }
                 if why.unknown() {
                     anyhow::bail!("{} Aucun fichier écrit.", why.french());
                 }

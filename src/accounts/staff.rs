@@ -232,6 +232,20 @@ pub async fn funnel(
     Ok(classes)
 }
 
+/// The establishment's classes (those of its pupils), as the letters are
+/// filed: « 6 B » before « 10 A ».
+pub async fn classes(db: &Db, establishment_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let mut classes: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT class_name FROM accounts WHERE establishment_id = $1 AND kind = 'student' \
+         AND class_name IS NOT NULL",
+    )
+    .bind(establishment_id)
+    .fetch_all(db)
+    .await?;
+    classes.sort_by_cached_key(|class| crate::provisioning::letters::filed(class));
+    Ok(classes)
+}
+
 /// The establishment's accounts in each state, in all: a guardian of two
 /// classes counts once (where [`funnel`] counts them in both classes).
 pub async fn funnel_total(

@@ -291,13 +291,7 @@ async fn list_accounts(
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
-    let classes: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT class_name FROM accounts WHERE establishment_id = $1 AND kind = 'student' \
-         AND class_name IS NOT NULL ORDER BY class_name",
-    )
-    .bind(&establishment.id)
-    .fetch_all(&app.db)
-    .await?;
+    let classes = staff::classes(&app.db, &establishment.id).await?;
     Ok(pages::form(
         &app,
         jar,

@@ -519,8 +519,22 @@ async fn the_funnel_counts_the_accounts_by_class_and_follows_activations() {
             && !list.contains("paul.aubert")
             && !list.contains("chloe.colin")
     );
-    // A search is POSTed: a name never travels in an address.
+    // The class list is in the funnel's order: « 10 C » after « 5 A ».
+    app.import(
+        SCHOOL_A,
+        "N° élève;Nom;Prénom;Date de naissance;Classe\n9;Durand;Inès;01/02/2008;10 C\n".as_bytes(),
+    )
+    .await
+    .unwrap();
     let list_url = app.url(&format!("/etablissement/{SCHOOL_A}/comptes"));
+    let list = page_text(&staff_a, &list_url).await;
+    let at = |option: &str| {
+        list.find(&format!("<option value=\"{option}\""))
+            .expect(option)
+    };
+    assert!(at("4 B") < at("5 A") && at("5 A") < at("10 C"), "{list}");
+
+    // A search is POSTed: a name never travels in an address.
     let csrf = input_value(&page_text(&staff_a, &list_url).await, "csrf").unwrap();
     let found = staff_a
         .post(&list_url)

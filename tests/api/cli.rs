@@ -1042,8 +1042,9 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
     let out = out.to_str().unwrap();
     for (selection, reason) in [
         (
-            ["--class", "6 Z"],
-            "aucun élève de l'établissement n'est dans cette classe",
+            ["--class", "4a"],
+            "aucun élève de l'établissement n'est dans cette classe. \
+             Classes de l'établissement : 4 A, 5 B. Aucun fichier écrit.",
         ),
         (
             ["--account", "personne.inconnue"],
