@@ -93,9 +93,9 @@ pub async fn load(app: &Clef, place: Where) -> anyhow::Result<DemoData> {
             AccountKind::Student,
             "Jules",
             "Bernard",
-            Some("2010-11-21"),
+            Some("2013-11-21"),
             None,
-            Some("2 C"),
+            Some("4 C"),
         ),
     ];
     let mut ids = Vec::new();

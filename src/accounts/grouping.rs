@@ -484,7 +484,11 @@ async fn tell_the_closed_account(
         french: "Regroupement de votre compte",
         english: "Your account was grouped",
     };
-    let locale = store::locale_of(&app.db, closed_id).await?;
+    // A letter's account never signed in: the person grouping it is most
+    // often its holder, so their language.
+    let locale = store::locale_of(&app.db, closed_id)
+        .await?
+        .unwrap_or_else(crate::domain::Locale::current);
     let mail = locale
         .sync_scope(|| crate::delivery::Mail::render(to, subject, "grouped_notice", context))?;
     // `send` logs and counts a failure: the grouping is made all the same.

@@ -468,7 +468,9 @@ pub async fn act(
                 return Ok(Err(Refused::TooManyMails { retry_after }));
             }
             // The mails go out in the parent's language, not the staff member's.
-            let locale = super::store::locale_of(&app.db, &account.id).await?;
+            let locale = super::store::locale_of(&app.db, &account.id)
+                .await?
+                .unwrap_or_default();
             // The scope is asked again inside each change's transaction (see
             // `Readdressed::BeyondScope`): the check above may predate a grouping.
             use super::activation::{MailSent, Readdressed, correct_address, propose_address};

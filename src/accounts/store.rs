@@ -280,18 +280,27 @@ pub async fn record_login(
     .await
 }
 
-/// The language the person last signed in with: the one to write to them in
-/// when someone else's action mails them (French if never known).
-pub async fn locale_of(db: &Db, account_id: &str) -> Result<Locale, sqlx::Error> {
+/// The language the person last signed in with, or chose with the language
+/// link while signed in: the one to write to them in when someone else's
+/// action mails them. `None` if never known (an account that never signed in).
+pub async fn locale_of(db: &Db, account_id: &str) -> Result<Option<Locale>, sqlx::Error> {
     let tag: Option<String> = sqlx::query_scalar("SELECT locale FROM accounts WHERE id = $1")
         .bind(account_id)
         .fetch_optional(db)
         .await?
         .flatten();
-    Ok(tag
-        .as_deref()
-        .and_then(Locale::from_tag)
-        .unwrap_or_default())
+    Ok(tag.as_deref().and_then(Locale::from_tag))
+}
+
+/// Remembers `locale` as the person's language (the language link used
+/// while signed in).
+pub async fn set_locale(db: &Db, account_id: &str, locale: Locale) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET locale = $1 WHERE id = $2")
+        .bind(locale.code())
+        .bind(account_id)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// The account's session epoch: sessions opened in an earlier one are over.

@@ -195,9 +195,11 @@ pub fn described(scope: &str, kind: crate::accounts::AccountKind) -> Option<&'st
         "profile" => Some("vos nom et prénom"),
         "email" => Some("votre adresse mail"),
         "phone" => Some("votre numéro de téléphone portable"),
-        "children" => Some(
+        "children" if kind == AccountKind::Guardian => Some(
             "la liste de vos enfants : leurs nom, prénom et date de naissance, leur établissement et leur classe",
         ),
+        // A student has none: nothing is given.
+        "children" => None,
         // A student's own; a parent's children come with `children`.
         "school" if kind == AccountKind::Student => Some("votre établissement et votre classe"),
         "school" => None,
@@ -366,5 +368,8 @@ mod tests {
                 .is_some_and(|text| text.contains("date de naissance"))
         );
         assert_eq!(described("unknown", AccountKind::Student), None);
+        // A student has no children to give.
+        assert_eq!(described("children", AccountKind::Student), None);
+        assert!(described("children", AccountKind::Guardian).is_some());
     }
 }

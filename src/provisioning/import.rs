@@ -808,7 +808,9 @@ async fn tell_of_new_phone(
         identifier => &account.identifier,
         establishment, ending,
     };
-    let locale = crate::accounts::store::locale_of(&app.db, account_id).await?;
+    let locale = crate::accounts::store::locale_of(&app.db, account_id)
+        .await?
+        .unwrap_or_default();
     let notice = locale.sync_scope(|| {
         Mail::render(
             EmailAddress::parse(email)?,

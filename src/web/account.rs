@@ -413,7 +413,11 @@ pub async fn change_password(
         &session_token,
     )
     .await
-    .map(|()| "Votre mot de passe a été modifié.");
+    .map(|()| match account.pending_email {
+        // Dropped with the old password (whoever asked may have held it).
+        Some(_) => "Votre mot de passe a été modifié. Le changement d'adresse mail en attente est annulé : si c'est vous qui l'aviez demandé, demandez-le de nouveau.",
+        None => "Votre mot de passe a été modifié.",
+    });
     let done = if result.is_ok() {
         Outcome::Ok
     } else {

@@ -484,7 +484,7 @@ fn link_problem(problem: TokenProblem) -> WebError {
             "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète du mail."
         }
         TokenProblem::Used => {
-            "Ce lien a déjà servi, ou un mail plus récent l'a remplacé : utilisez le lien du dernier mail reçu. Si votre adresse est déjà confirmée, connectez-vous simplement."
+            "Ce lien a déjà servi, ou ne vaut plus : un mail plus récent l'a remplacé, ou le mot de passe du compte a changé depuis (ce qui annule un changement d'adresse en attente). Utilisez le lien du dernier mail reçu. Si votre adresse est déjà confirmée, connectez-vous simplement."
         }
         TokenProblem::Expired => {
             "Ce lien a expiré. Connectez-vous pour recevoir un nouveau mail de confirmation."

@@ -863,7 +863,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "Télécharger" => "Download",
         "Mot de passe incorrect." => "Incorrect password.",
         "Les courriers de notification contiennent les mots de passe provisoires des comptes." => {
-            "The notification letters hold the accounts' provisional passwords."
+            "The notification letters hold the accounts' provisional passwords. They are written in French, as the families' letters are."
         }
         "Courriers à imprimer :" => "Letters to print:",
         "Votre connexion date de plus de 10 minutes : confirmez avec votre mot de passe." => {
@@ -1122,7 +1122,7 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "Ajouter une adresse mail" => "Add an email address",
         "Avec une adresse mail, vous pourrez retrouver seul votre identifiant ou votre mot de passe. Elle comptera quand vous aurez cliqué sur le lien reçu." => {
-            "With an email address, you can recover your identifier or your password on your own. It counts once you have clicked the link you receive."
+            "With an email address, you can recover your username or your password on your own. It counts once you have clicked the link you receive."
         }
         "Mot de passe actuel (pour confirmer l'ajout de l'adresse)" => {
             "Current password (to confirm adding the address)"
@@ -1130,7 +1130,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "Confirmation de l'adresse" => "Address confirmation",
         "Ajouter l'adresse" => "Add the address",
         "Si ce numéro n'est pas le vôtre, vérifiez l'identifiant saisi, ou adressez-vous à l'établissement." => {
-            "If this number is not yours, check the identifier you typed, or ask the school."
+            "If this number is not yours, check the username you typed, or ask the school."
         }
         "Cet identifiant n'est pas celui du compte concerné par cette demande." => {
             "This username does not match the account this request was made for."
@@ -1183,8 +1183,8 @@ fn exact(french: &str) -> Option<&'static str> {
         "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète du mail." => {
             "This link is not valid. Check that you copied the whole address from the email."
         }
-        "Ce lien a déjà servi, ou un mail plus récent l'a remplacé : utilisez le lien du dernier mail reçu. Si votre adresse est déjà confirmée, connectez-vous simplement." => {
-            "This link has already been used, or a more recent email replaced it: use the link in the latest email you received. If your address is already confirmed, simply sign in."
+        "Ce lien a déjà servi, ou ne vaut plus : un mail plus récent l'a remplacé, ou le mot de passe du compte a changé depuis (ce qui annule un changement d'adresse en attente). Utilisez le lien du dernier mail reçu. Si votre adresse est déjà confirmée, connectez-vous simplement." => {
+            "This link has already been used, or no longer works: a more recent email replaced it, or the account's password has changed since (which cancels an address change waiting for confirmation). Use the link in the latest email you received. If your address is already confirmed, simply sign in."
         }
         "Ce lien a expiré. Connectez-vous pour recevoir un nouveau mail de confirmation." => {
             "This link has expired. Sign in to receive a new confirmation email."
@@ -1261,6 +1261,9 @@ fn exact(french: &str) -> Option<&'static str> {
         }
         "Votre adresse mail est déjà validée." => "Your email address is already validated.",
         "Votre mot de passe a été modifié." => "Your password has been changed.",
+        "Votre mot de passe a été modifié. Le changement d'adresse mail en attente est annulé : si c'est vous qui l'aviez demandé, demandez-le de nouveau." => {
+            "Your password has been changed. The email address change waiting for confirmation is cancelled: if you asked for it, ask again."
+        }
         "Un courriel vient de vous être envoyé à votre nouvelle adresse afin de confirmer cette mise à jour. Elle remplacera l'actuelle dès que vous aurez cliqué sur son lien." => {
             "An email has just been sent to your new address to confirm this change. It will replace the current one as soon as you click its link."
         }
@@ -1279,7 +1282,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "un numéro qui le ou la désigne auprès de ce service seulement" => {
             "a number that stands for them with this service only"
         }
-        "ses nom, prénom et date de naissance" => "their name, first name and birth date",
+        "ses nom, prénom et date de naissance" => "their surname, first name and birth date",
         "son adresse mail" => "their email address",
         "son numéro de téléphone portable" => "their mobile phone number",
         "son établissement et sa classe" => "their school and class",
@@ -1297,22 +1300,22 @@ fn exact(french: &str) -> Option<&'static str> {
             "This service is not run by the education authority. Accept only if you trust it. You can withdraw this authorisation at any time in “My account”."
         }
         "Avant d'utiliser ce service, lisez sa charte d'utilisation :" => {
-            "Before using this service, read its terms of use:"
+            "Before using this service, read its charter:"
         }
-        "charte de" => "terms of use of",
+        "charte de" => "charter of",
         "Publiés par" => "Published by",
         "et" => "and",
         "sa politique de confidentialité (nouvelle fenêtre)" => "its privacy policy (new window)",
         "ses conditions d'utilisation (nouvelle fenêtre)" => "its terms of use (new window)",
         "version" => "version",
         ", nouvelle fenêtre" => ", new window",
-        "J'ai lu et j'accepte la charte" => "I have read and accept the terms of use",
+        "J'ai lu et j'accepte la charte" => "I have read and accept the charter",
         "Accepter" => "Accept",
         "Refuser" => "Refuse",
         "Requête invalide" => "Invalid request",
         "Choisissez « Accepter » ou « Refuser »." => "Choose “Accept” or “Refuse”.",
         "Cochez « J'ai lu et j'accepte la charte » pour continuer, ou refusez." => {
-            "Tick “I have read and accept the terms of use” to continue, or refuse."
+            "Tick “I have read and accept the charter” to continue, or refuse."
         }
         "un numéro qui vous désigne auprès de ce service seulement, pour vous reconnaître" => {
             "a number that stands for you with this service only, to recognise you"

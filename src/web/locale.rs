@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 
+use crate::accounts::store;
 use crate::app::Clef;
 pub use crate::domain::Locale;
 
@@ -200,6 +201,7 @@ fn back_after_post(path: &str) -> &str {
         "/login" | "/premiere-connexion" | "/identifiant-oublie" => path,
         p if p.starts_with("/mot-de-passe-oublie") => "/mot-de-passe-oublie",
         p if p.starts_with("/compte-non-confirme") => "/compte-non-confirme",
+        p if p.starts_with("/compte/regroupement") => "/compte/regroupement",
         p if p.starts_with("/compte") => "/compte",
         p if p.starts_with("/etablissement/") => {
             // The establishment's page: `/etablissement/{uai}`.
@@ -254,6 +256,17 @@ pub async fn switch(
     let Some(locale) = Locale::from_tag(&switch.lang) else {
         return Redirect::to(&next).into_response();
     };
+    // Signed in, the choice is the person's: the mails others' actions send
+    // them (the school correcting their address) speak it too.
+    let stored = async {
+        if let Some(session) = super::extract::current_session(&app, &jar).await? {
+            store::set_locale(&app.db, &session.account_id, locale).await?;
+        }
+        anyhow::Ok(())
+    };
+    if let Err(e) = stored.await {
+        tracing::warn!(error = %e, "language choice not stored");
+    }
     let mut flow = Cookie::from(FLOW);
     flow.set_path("/");
     (
@@ -313,6 +326,8 @@ mod tests {
             ("/mot-de-passe-oublie/envoyer", "/mot-de-passe-oublie"),
             ("/mot-de-passe-oublie/code", "/mot-de-passe-oublie"),
             ("/compte/mot-de-passe", "/compte"),
+            ("/compte/regroupement", "/compte/regroupement"),
+            ("/compte/regroupement/valider", "/compte/regroupement"),
             (
                 "/etablissement/0590011A/compte/x/action",
                 "/etablissement/0590011A",

@@ -402,9 +402,9 @@ pub async fn introspect(State(app): AppState, caller: AuthenticatedClient) -> Re
     // RFC 7662 §2.1: the caller is authorised, so tokens cannot be scanned
     // by whoever knows a public client's id.
     if caller.client.is_public {
-        return oauth_json(&OAuthError::invalid_client(
+        return with_basic_challenge(oauth_json(&OAuthError::invalid_client(
             "introspection needs a client that authenticates",
-        ));
+        )));
     }
     let Some(token) = caller.params.get("token") else {
         return oauth_json(&OAuthError::invalid_request("token is missing"));

@@ -371,9 +371,13 @@ fn reset_page(
 ) -> Response {
     let errors = pages::field_errors(errors.iter().copied());
     let rule = password_rule(app);
+    // The language link shows this form again, the request still good (an
+    // SMS code is spent once verified: the start of the flow would ask for a
+    // new one).
+    let lang_back = plain(token).then(|| format!("/mot-de-passe-oublie/modifier?jeton={token}"));
     pages::form(app, jar, status, "pages/reset_password.html", |csrf| {
         minijinja::context! {
-            csrf, token, identifier, errors, rule => rule.describe(),
+            csrf, token, identifier, errors, rule => rule.describe(), lang_back,
         }
     })
 }

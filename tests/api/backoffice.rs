@@ -2162,6 +2162,21 @@ async fn an_account_page_shows_the_birth_date_and_the_phone() {
         !anna.contains("<dt>Téléphone</dt>"),
         "a pupil without a phone"
     );
+    // Written out in English, where 01/02 would read as January 2.
+    let anna_id = app.account_named("anna.aubert").await.id;
+    let english = staff_a
+        .get(app.url(&format!("/etablissement/{SCHOOL_A}/compte/{anna_id}")))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        english.contains("<dt>Birth date</dt><dd>1 February 2012</dd>"),
+        "{english}"
+    );
     // Her parents, each with the state of their account, a link away.
     let paul_id = app.account_named("paul.aubert").await.id;
     assert!(

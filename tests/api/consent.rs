@@ -559,7 +559,7 @@ async fn a_parent_sees_and_withdraws_a_service_their_child_allowed() {
     let english = page_text(&claire, &app.url("/compte")).await;
     assert!(
         english.contains("Outside services this child allowed:")
-            && english.contains("<li>their name, first name and birth date</li>")
+            && english.contains("<li>their surname, first name and birth date</li>")
             && english.contains("keep access to this information while they are signed out"),
         "{english}"
     );

@@ -261,11 +261,22 @@ async fn the_seed_scenario_a_parent_groups_the_letter_account_of_a_second_child(
     assert!(confirmation[principal_side..other_side].contains("Dylan Crouzet"));
     assert!(confirmation[other_side..].contains("Florian Crouzet"));
 
+    // Validated in English: the letter's account never signed in, so its
+    // notice speaks the language of the grouping (most often its holder's).
+    let in_language = async |lang: &str| {
+        let url = app.url(&format!("/langue?lang={lang}&next=/compte"));
+        browser.get(url).send().await.unwrap();
+    };
+    in_language("en").await;
     let (status, done) = validate(&app, &browser, &confirmation).await;
     assert_eq!(status, 200);
-    assert!(done.contains(
-        "L'opération de regroupement des comptes a été effectuée avec succès. Seul le compte avec lequel vous êtes connecté reste disponible."
-    ));
+    assert!(
+        done.contains("The accounts have been grouped successfully."),
+        "{done}"
+    );
+    let notice = app.last_mail_to("nadia.crouzet@example.org");
+    assert_eq!(notice.subject, "Your account was grouped");
+    in_language("fr").await;
     // The same confirmation cannot be validated twice.
     assert_eq!(validate(&app, &browser, &confirmation).await.0, 409);
 

@@ -604,3 +604,37 @@ async fn the_logout_page_follows_ui_locales() {
     assert!(posted.contains("lang=\"en\""), "{posted}");
     assert!(posted.contains("ui_locales=en"), "{posted}");
 }
+
+/// The language link used while signed in is the person's choice: the mails
+/// someone else's action sends them (the school correcting their address)
+/// speak it. A browser signed in to no one changes no account's.
+#[tokio::test]
+async fn the_language_chosen_while_signed_in_is_the_persons() {
+    let app = spawn_app().await;
+    app.family().await;
+    let claire = app.account_named("claire.martin").await;
+    let language = async || {
+        clef::accounts::store::locale_of(&app.app.db, &claire.id)
+            .await
+            .unwrap()
+    };
+    assert_eq!(language().await, None, "never signed in");
+    let signed_in = browser();
+    let page = page_text(&signed_in, &app.url("/login")).await;
+    let response = submit_login(&app, &signed_in, &page, "claire.martin", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(language().await, Some(clef::domain::Locale::Fr));
+    let switched = signed_in
+        .get(app.url("/langue?lang=en&next=/compte"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&switched), "/compte");
+    assert_eq!(language().await, Some(clef::domain::Locale::En));
+    browser()
+        .get(app.url("/langue?lang=fr&next=/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(language().await, Some(clef::domain::Locale::En));
+}

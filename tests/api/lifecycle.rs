@@ -1325,6 +1325,12 @@ async fn a_password_change_drops_an_address_change_under_way() {
     .await
     .unwrap();
     assert_eq!(changed.status(), 200);
+    // The owner is told, in case the change was theirs.
+    let changed = changed.text().await.unwrap().replace("&#x27;", "'");
+    assert!(
+        changed.contains(&fr("Le changement d'adresse mail en attente est annulé")),
+        "{changed}"
+    );
     let claire = app.account_named("claire.martin").await;
     assert_eq!(claire.pending_email, None);
 
@@ -1713,7 +1719,7 @@ async fn a_first_connection_in_english_is_remembered_and_its_link_opens_in_engli
         clef::accounts::store::locale_of(&school.app.app.db, &marc.id)
             .await
             .unwrap(),
-        clef::domain::Locale::En
+        Some(clef::domain::Locale::En)
     );
     let mail = school.app.last_mail_to("marc@example.org");
     let link = mail.link(&school.app.url("/confirmation?jeton="));

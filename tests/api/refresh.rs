@@ -407,6 +407,11 @@ async fn a_client_cannot_use_introspect_or_revoke_another_clients_tokens() {
         // Introspection asks for a client that authenticates (RFC 7662 §2.1).
         let scanning = post(&app, &public, "/introspect", &[("token", token)]).await;
         assert_eq!(scanning.status(), 401);
+        // A 401 names its scheme (RFC 9110 §15.5.2).
+        assert_eq!(
+            scanning.headers()["www-authenticate"],
+            "Basic realm=\"clef\""
+        );
         assert_eq!(error_of(scanning).await, "invalid_client");
     }
     // Nothing happened to them: the owner still uses both.

@@ -55,10 +55,10 @@ for (const [name, value] of Object.entries({ CLEF_BIN, CLEF_DATA_DIR: DATA_DIR, 
   }
 }
 
-// The demo establishment (src/demo.rs): Léa (5 B), Hugo (3 A) and Jules (2 C), all active.
+// The demo establishment (src/demo.rs): Léa (5 B), Hugo (3 A) and Jules (4 C), all active.
 const UAI = '0590001A';
 const NAME = 'Collège Jean Moulin (démo)';
-const DEMO_CLASSES = ['2 C', '3 A', '5 B'];
+const DEMO_CLASSES = ['4 C', '3 A', '5 B'];
 const ESTABLISHMENT_PATH = `/etablissement/${UAI}`;
 
 // The staff account this spec makes with the CLI.
