@@ -786,6 +786,25 @@ async fn pages_and_documents_carry_the_protective_headers() {
     }
 }
 
+/// Pages carry their icon: browsers ask for no `/favicon.ico` (a 404 in
+/// every page's console).
+#[tokio::test]
+async fn pages_carry_their_icon() {
+    let app = spawn_app().await;
+    for path in ["/login", "/nulle-part"] {
+        let page = reqwest::get(app.url(path))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("<link rel=\"icon\" href=\"data:image/svg+xml,"),
+            "{path}"
+        );
+    }
+}
+
 /// Nothing is cached unless its route says so: a redirect (it carries a
 /// request's parameters), a page without a form, a health answer; the
 /// public documents keep their own lifetimes.
