@@ -439,8 +439,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let url = storage::database_url(&config)?;
-            storage::open(&url).await?;
-            println!("migrations applied");
+            let schema = storage::migrate(&url).await?;
+            match schema.applied {
+                0 => println!("schema up to date (migration {})", schema.version),
+                n => println!(
+                    "{n} migration(s) applied: schema at migration {}",
+                    schema.version
+                ),
+            }
+            if schema.version > schema.known {
+                println!(
+                    "the database was migrated by a newer Clef (this one knows up to migration {})",
+                    schema.known
+                );
+            }
             Ok(())
         }
         Command::Establishment {

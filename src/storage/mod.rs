@@ -269,6 +269,10 @@ fn sqlite_url(path: &Path) -> String {
 /// How long a request waits for a PostgreSQL connection before 503.
 const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a PostgreSQL statement of the pool waits for a lock before it
+/// fails (SQLSTATE 55P03, read as the database busy: 503).
+const POSTGRES_LOCK_TIMEOUT: &str = "SET lock_timeout = '2s'";
+
 /// The database URL read, without connecting (also `clef config check`).
 pub fn connect_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
     sqlx::any::install_default_drivers();
@@ -321,16 +325,25 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
         // a transaction journals the pages it changes, in case it must be
         // undone alone; in a file that is a write per statement (measured: 4–9 %
         // more code exchanges per second). PostgreSQL keeps its own settings.
+        //
+        // PostgreSQL: a statement waits at most `POSTGRES_LOCK_TIMEOUT` for a
+        // lock (a table an upgrade's migration is indexing, a long transaction
+        // of an operator's): it then fails as the database busy, 503 with
+        // Retry-After, instead of holding the request until its timeout.
+        // Migrations run on a connection of their own, without this bound.
         .after_connect(move |connection, _| {
             Box::pin(async move {
-                if is_sqlite {
-                    for pragma in [
+                let settings: &[&'static str] = if is_sqlite {
+                    &[
                         "PRAGMA journal_mode = WAL",
                         "PRAGMA synchronous = NORMAL",
                         "PRAGMA temp_store = MEMORY",
-                    ] {
-                        sqlx::query(pragma).execute(&mut *connection).await?;
-                    }
+                    ]
+                } else {
+                    &[POSTGRES_LOCK_TIMEOUT]
+                };
+                for setting in settings {
+                    sqlx::query(*setting).execute(&mut *connection).await?;
                 }
                 Ok(())
             })
@@ -379,32 +392,73 @@ pub async fn open(url: &str) -> anyhow::Result<Db> {
     Ok(pool)
 }
 
+/// What [`migrate`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schema {
+    /// Migrations this run applied.
+    pub applied: usize,
+    /// The newest migration the database has.
+    pub version: i64,
+    /// The newest this binary carries: below `version`, a newer Clef
+    /// migrated the database (a rolling upgrade under way, or a rollback).
+    pub known: i64,
+}
+
 /// Applies pending migrations on a connection of their own. Instances that
 /// start together wait for the first one's migrations behind PostgreSQL's
 /// advisory lock; sqlx would log each of those waits, and each long
 /// migration, as a slow statement (a warning carrying the migration's whole
 /// SQL), so this connection logs none.
-async fn migrate(url: &str) -> anyhow::Result<()> {
+///
+/// A database a newer version migrated is served as it is (migrations only
+/// add tables, columns and indexes): an instance of the previous version
+/// restarted during a rolling upgrade, or a binary rolled back, runs on it,
+/// with a warning, instead of refusing to start.
+pub async fn migrate(url: &str) -> anyhow::Result<Schema> {
     use sqlx::{ConnectOptions, Connection};
     let options =
         connect_options(url)?.log_slow_statements(log::LevelFilter::Off, Duration::from_secs(1));
     let mut connection = sqlx::AnyConnection::connect_with(&options)
         .await
         .with_context(|| format!("connecting to the database at {}", database_shown(url)))?;
-    let migrator = migrator();
+    let mut migrator = migrator();
+    migrator.set_ignore_missing(true);
+    let applied_versions = "SELECT COUNT(*), COALESCE(MAX(version), 0) FROM _sqlx_migrations";
+    // No table yet on a new database: nothing applied.
+    let before: (i64, i64) = sqlx::query_as(applied_versions)
+        .fetch_one(&mut connection)
+        .await
+        .unwrap_or((0, 0));
     let started = std::time::Instant::now();
     migrator
         .run(&mut connection)
         .await
         .context("applying migrations")?;
+    let (count, version): (i64, i64) = sqlx::query_as(applied_versions)
+        .fetch_one(&mut connection)
+        .await
+        .context("reading the migrations applied")?;
     let _ = connection.close().await;
-    let last = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-    tracing::debug!(
-        schema = last,
-        seconds = started.elapsed().as_secs_f32(),
-        "database schema up to date"
-    );
-    Ok(())
+    let schema = Schema {
+        applied: usize::try_from(count - before.0).unwrap_or(0),
+        version,
+        known: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+    };
+    if schema.version > schema.known {
+        tracing::warn!(
+            schema = schema.version,
+            known = schema.known,
+            "the database was migrated by a newer version of Clef: running on it"
+        );
+    } else if schema.applied > 0 {
+        tracing::info!(
+            schema = schema.version,
+            applied = schema.applied,
+            seconds = started.elapsed().as_secs_f32(),
+            "migrations applied"
+        );
+    }
+    Ok(schema)
 }
 
 /// Maps a unique-constraint violation by name to `Some(name)`, so callers turn

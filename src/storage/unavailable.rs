@@ -35,10 +35,24 @@ pub fn database_unreachable(error: &anyhow::Error) -> bool {
     })
 }
 
-/// `database_unreachable` for one driver error.
+/// `database_unreachable` for one driver error. A statement that waited
+/// too long for a lock is not: PostgreSQL answered.
 pub fn sqlx_unreachable(error: &sqlx::Error) -> bool {
-    !matches!(error, sqlx::Error::WorkerCrashed) && sqlx_unavailable(error)
+    !matches!(error, sqlx::Error::WorkerCrashed) && !busy(error) && sqlx_unavailable(error)
 }
+
+/// PostgreSQL gave up waiting for a lock (`lock_timeout`, SQLSTATE 55P03) or
+/// cancelled a statement that ran too long (57014): the table is held, by an
+/// upgrade's index build say; the request may be tried again shortly.
+fn busy(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| BUSY.contains(&&*code))
+}
+
+/// The SQLSTATEs of [`busy`].
+const BUSY: [&str; 2] = ["55P03", "57014"];
 
 fn redis_unavailable(error: &redis::RedisError) -> bool {
     error.is_timeout()
@@ -63,10 +77,10 @@ pub fn sqlx_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
         // SQLSTATE class 08 (connection exception) and 57P01–57P03 (the server
-        // is shutting down or not yet accepting connections).
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        // is shutting down or not yet accepting connections), or busy.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || BUSY.contains(&&*code)
+        }),
         _ => false,
     }
 }

@@ -580,6 +580,64 @@ fn mode(path: &std::path::Path) -> u32 {
         & 0o777
 }
 
+/// `clef migrate` says what it did; a database a newer Clef migrated (a
+/// rolling upgrade, a rollback) is served, not refused.
+#[test]
+fn migrate_reports_the_schema_and_runs_on_one_a_newer_clef_migrated() {
+    let clef = Clef::new();
+    let first = clef.ok(&["migrate"], None);
+    let newest = clef::storage::migrator()
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap();
+    assert!(
+        first.contains(&format!(
+            "{newest} migration(s) applied: schema at migration {newest}"
+        )),
+        "{first}"
+    );
+    let again = clef.ok(&["migrate"], None);
+    assert!(
+        again.contains(&format!("schema up to date (migration {newest})")),
+        "{again}"
+    );
+    let database = format!(
+        "sqlite://{}",
+        clef.data.path().join("data/clef.db").display()
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(&database).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from a newer Clef', TRUE, X'00', 0)",
+        )
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    });
+    let newer = clef.ok(&["migrate"], None);
+    assert!(
+        newer.contains(&format!(
+            "migrated by a newer Clef (this one knows up to migration {newest})"
+        )),
+        "{newer}"
+    );
+    clef.ok(
+        &[
+            "establishment",
+            "create",
+            "--uai",
+            "0590001A",
+            "--name",
+            "Collège A",
+        ],
+        None,
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn the_database_file_is_private_even_in_a_data_folder_open_to_all() {

@@ -585,6 +585,44 @@ async fn with_postgresql_frozen_or_down_requests_fail_fast_with_503_and_recover_
     assert_eq!(userinfo_status(&app, &session.access_token).await, 200);
 }
 
+/// A table held by someone else (an upgrade's migration building an index,
+/// an operator's long transaction): the requests that need it fail with 503
+/// and Retry-After once PostgreSQL's lock timeout is over, not at the
+/// request timeout (30 s) as a 408; PostgreSQL answers, so the breaker stays
+/// closed and `/readyz` ready; the table released, they are served.
+#[tokio::test]
+async fn a_table_held_by_a_migration_gives_503_within_seconds() {
+    if std::env::var("CLEF_TEST_DATABASE_URL").is_err() {
+        return;
+    }
+    let app = spawn_app().await;
+    let session = signed_in(&app).await;
+    let mut holder = app.app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let code = session.codes.lock().unwrap().pop().unwrap();
+    let (token, took) = timed(exchange(&app, &session.client, &code, None)).await;
+    assert_eq!(token.status(), 503, "/token while accounts is held");
+    assert!(took < FAIL_FAST, "/token answered in {took:?}");
+    assert_retry_after(&token);
+    let body: Value = token.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(
+        store_errors(&app, "database").await >= 1,
+        "counted in /metrics"
+    );
+    assert!(!app.app.breaker.is_open(), "PostgreSQL answers");
+    assert_eq!(readyz_status(&app).await, 200);
+    holder.rollback().await.unwrap();
+    let code = session.codes.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        exchange(&app, &session.client, &code, None).await.status(),
+        200
+    );
+}
+
 /// A pool whose every connection is busy is not a database down: the
 /// breaker's own check finds PostgreSQL answering and leaves it closed, so
 /// a burst that waits out the pool sheds nothing more.
