@@ -30,8 +30,9 @@ use crate::storage::{self, Db};
     about = "OpenID Connect identity provider for school families"
 )]
 pub struct Cli {
-    /// Configuration file (TOML); `clef.toml` in the current directory is read when present.
-    #[arg(long, global = true, env = "CLEF_CONFIG")]
+    /// Configuration file (TOML), else `CLEF_CONFIG` (empty counts as unset);
+    /// `clef.toml` in the current directory is read when present.
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -426,7 +427,13 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    // Read here rather than by clap, which refuses an empty variable.
+    let file = cli.config.or_else(|| {
+        std::env::var_os("CLEF_CONFIG")
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    });
+    let config = Config::load(file.as_deref())?;
     crate::telemetry::init(config.log_json);
     for variable in crate::config::unknown_variables(std::env::vars()) {
         tracing::warn!(%variable, "an environment variable names no setting: ignored");
@@ -606,6 +613,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             crate::delivery::mail::check(&config)?;
             crate::delivery::sms::check(&config)?;
+            crate::telemetry::filter()?;
             if let Some(dir) = &config.theme_dir {
                 crate::web::theme::check(dir)?;
             }

@@ -570,6 +570,13 @@ impl Config {
                 self.code_ttl
             );
         }
+        if self.refresh_token_idle_ttl > self.refresh_token_absolute_ttl {
+            bail!(
+                "refresh_token_idle_ttl ({}) is longer than refresh_token_absolute_ttl ({}): a refresh token ends at the absolute lifetime whatever its use",
+                self.refresh_token_idle_ttl,
+                self.refresh_token_absolute_ttl
+            );
+        }
         if !(0..=60).contains(&self.refresh_token_grace) {
             bail!("refresh_token_grace is between 0 and 60 seconds");
         }

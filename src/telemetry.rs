@@ -2,9 +2,21 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// What `CLEF_LOG` asks to log (`info,sqlx=warn` when unset or empty), or
+/// why it cannot be read (`clef config check` refuses it).
+pub fn filter() -> anyhow::Result<EnvFilter> {
+    match std::env::var("CLEF_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
+            .map_err(|e| anyhow::anyhow!("CLEF_LOG={directives:?} cannot be read: {e}")),
+        _ => Ok(EnvFilter::new("info,sqlx=warn")),
+    }
+}
+
 pub fn init(json: bool) {
-    let filter =
-        EnvFilter::try_from_env("CLEF_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let (filter, unread) = match filter() {
+        Ok(filter) => (filter, None),
+        Err(e) => (EnvFilter::new("info,sqlx=warn"), Some(e)),
+    };
     // Colours for a terminal only: a log file or a container's log collector
     // would keep the escape codes as text.
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -18,4 +30,7 @@ pub fn init(json: bool) {
     } else {
         builder.try_init()
     };
+    if let Some(e) = unread {
+        tracing::warn!(error = %e, "logging at the default level");
+    }
 }

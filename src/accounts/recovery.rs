@@ -182,12 +182,14 @@ async fn find(app: &Clef, identifier: &Identifier) -> Result<Option<Account>, sq
 }
 
 /// Records a request under a fresh reference (drawn again in the unlikely
-/// case it is taken).
+/// case it is taken), and on the audit trail with the address it came from
+/// and its reference, which the person quotes to the help desk.
 async fn record(
     app: &Clef,
     kind: &str,
     account_id: Option<&str>,
     outcome: Outcome,
+    address: IpAddr,
 ) -> Result<Reference, sqlx::Error> {
     loop {
         let reference = Reference::random();
@@ -203,9 +205,15 @@ async fn record(
         .execute(&app.db)
         .await?;
         if inserted.rows_affected() == 1 {
+            let audited = match outcome {
+                Outcome::Limited => audit::Outcome::Refused,
+                Outcome::Sent | Outcome::Nothing | Outcome::Failed => audit::Outcome::Ok,
+            };
+            let detail = format!("{kind} {}", reference.as_str());
             let mut entry =
-                audit::Entry::new(audit::Event::RecoveryRequested, audit::Outcome::Ok).detail(kind);
+                audit::Entry::new(audit::Event::RecoveryRequested, audited).detail(&detail);
             entry.account_id = account_id;
+            entry.address = Some(address);
             audit::record(&app.db, entry, app.now()).await;
             return Ok(reference);
         }
@@ -345,6 +353,7 @@ pub async fn remind_identifier(
         "identifier",
         accounts.first().map(|a| a.id.as_str()),
         outcome,
+        address,
     )
     .await?;
     if accounts.is_empty() {
@@ -645,9 +654,9 @@ async fn request_by_email(
 ) -> Result<Reference, RecoveryError> {
     let kind = Channel::Email.kind();
     let Some(account) = account else {
-        return Ok(record(app, kind, None, Outcome::Nothing).await?);
+        return Ok(record(app, kind, None, Outcome::Nothing, origin.address).await?);
     };
-    let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
+    let reference = record(app, kind, Some(&account.id), Outcome::Sent, origin.address).await?;
     let work = send_reset_link(
         app.clone(),
         identifier.clone(),
@@ -746,7 +755,7 @@ async fn request_by_sms(
         challenges(app)
             .put(&challenge_id, &waiting(None), ttl)
             .await?;
-        let reference = record(app, kind, None, Outcome::Nothing).await?;
+        let reference = record(app, kind, None, Outcome::Nothing, origin.address).await?;
         tokio::time::sleep_until(answer_at).await;
         return Ok((reference, challenge_id));
     };
@@ -790,7 +799,14 @@ async fn request_by_sms(
         challenges(app)
             .put(&challenge_id, &waiting(None), ttl)
             .await?;
-        let reference = record(app, kind, Some(&account.id), Outcome::Limited).await?;
+        let reference = record(
+            app,
+            kind,
+            Some(&account.id),
+            Outcome::Limited,
+            origin.address,
+        )
+        .await?;
         // As long as a send takes, like every other answer of this screen.
         tokio::time::sleep_until(answer_at).await;
         return Ok((reference, challenge_id));
@@ -798,7 +814,7 @@ async fn request_by_sms(
     challenges(app)
         .put(&challenge_id, &waiting(Some(account.id.clone())), ttl)
         .await?;
-    let reference = record(app, kind, Some(&account.id), Outcome::Sent).await?;
+    let reference = record(app, kind, Some(&account.id), Outcome::Sent, origin.address).await?;
     // The request's number, as its screen shows it: a parent who asked
     // twice (the first SMS slow to come) knows which code the screen takes.
     // GSM-7 characters only (no « n° »), so the text stays one SMS.

@@ -226,6 +226,12 @@ fn smtp(
         .map_err(|e| anyhow::anyhow!("smtp_url: {}", anyhow::Error::from(e).root_cause()))
 }
 
+/// How long a mail may take to hand to the relay, greeting to the end of the
+/// message: lettre bounds only the connection, and a relay that accepts it
+/// but never answers would hold the send (and the page waiting for it)
+/// forever, uncounted.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Mailer {
     pub fn from_config(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
         let from = sender(config)?;
@@ -275,10 +281,13 @@ impl Mailer {
         let (via, result) = match &self.transport {
             Transport::Smtp(smtp) => (
                 "smtp",
-                smtp.send(message)
-                    .await
-                    .map(|_| ())
-                    .map_err(anyhow::Error::from),
+                match tokio::time::timeout(SEND_TIMEOUT, smtp.send(message)).await {
+                    Ok(sent) => sent.map(|_| ()).map_err(anyhow::Error::from),
+                    Err(_) => Err(anyhow::anyhow!(
+                        "the mail server did not answer within {} s",
+                        SEND_TIMEOUT.as_secs()
+                    )),
+                },
             ),
             Transport::Outbox(dir) => ("outbox", write_eml(dir, &message).await),
         };
@@ -333,6 +342,45 @@ mod tests {
                 "permanent error (550): 5.1.1 <claire.martin@example.org>: Recipient address rejected"
             ),
             "permanent error (550): 5.1.1 <c***@example.org>: Recipient address rejected"
+        );
+    }
+
+    /// A relay that takes the connection and never says a word: the send
+    /// fails after `SEND_TIMEOUT` and is counted, instead of waiting forever.
+    #[tokio::test(start_paused = true)]
+    async fn a_relay_that_never_answers_fails_the_send_and_is_counted() {
+        let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("smtp://{}", relay.local_addr().unwrap());
+        let config = Config {
+            smtp_url: Some(secrecy::SecretString::from(url)),
+            ..Config::default()
+        };
+        let metrics = Metrics::default();
+        let mailer = Mailer::from_config(&config, metrics.clone()).unwrap();
+        let mail = Locale::Fr
+            .sync_scope(|| {
+                Mail::render(
+                    EmailAddress::parse("claire.martin@example.org").unwrap(),
+                    Subject {
+                        french: "Regroupement de votre compte",
+                        english: "Your account was grouped",
+                    },
+                    "grouped_notice",
+                    minijinja::context! { name => "Claire", identifier => "c", principal => "p" },
+                )
+            })
+            .unwrap();
+        let sending = tokio::spawn(async move { mailer.send(mail).await });
+        let (_held, _) = relay.accept().await.unwrap();
+        let error = sending.await.unwrap().unwrap_err();
+        assert!(error.to_string().contains("did not answer"), "{error:#}");
+        assert!(
+            metrics
+                .render()
+                .unwrap()
+                .contains("clef_mail_total{outcome=\"failed\"} 1"),
+            "{}",
+            metrics.render().unwrap()
         );
     }
 

@@ -236,6 +236,7 @@ pub async fn import(
         .await?
         .ok_or_else(|| ImportError::UnknownEstablishment(uai.to_string()))?;
     let mut tx = db.begin().await?;
+    crate::storage::wait_for_locks(&mut tx).await?;
     // A write first: SQLite takes its write lock now, rather than at the first
     // insert after seconds of reads, when a login committed meanwhile would
     // refuse the upgrade (SQLITE_BUSY_SNAPSHOT); PostgreSQL locks the

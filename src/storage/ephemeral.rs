@@ -486,6 +486,14 @@ impl RedisTarget<'_> {
         let Some(file) = self.ca_file else {
             return Ok(None);
         };
+        // Every node's URL must ask for TLS, or the authority would check nothing.
+        anyhow::ensure!(
+            self.url
+                .split(',')
+                .all(|node| node.trim_start().starts_with("rediss://")),
+            "redis_ca_file is set, but redis_url does not ask for TLS: write rediss://… \
+             (or remove redis_ca_file)"
+        );
         let root_cert = std::fs::read(file)
             .with_context(|| format!("reading redis_ca_file {}", file.display()))?;
         anyhow::ensure!(
@@ -707,6 +715,25 @@ mod tests {
         assert_eq!(store.get("b").await.unwrap(), None);
         assert_eq!(store.incr("c", Duration::from_secs(60)).await.unwrap(), 1);
         assert_eq!(store.incr("c", Duration::from_secs(60)).await.unwrap(), 2);
+    }
+
+    /// An authority for a Redis reached without TLS is a mistake named as
+    /// such, not as a URL of the wrong shape.
+    #[test]
+    fn a_ca_file_without_tls_is_told_as_such() {
+        let ca = std::path::Path::new("/etc/ssl/certs/ca-certificates.crt");
+        for (url, cluster) in [
+            ("redis://redis.internal:6379", false),
+            ("rediss://a:6379,redis://b:6379", true),
+        ] {
+            let target = RedisTarget {
+                url,
+                cluster,
+                ca_file: Some(ca),
+            };
+            let error = check_url(&target).unwrap_err().to_string();
+            assert!(error.contains("does not ask for TLS"), "{url}: {error}");
+        }
     }
 
     #[test]

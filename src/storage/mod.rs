@@ -273,6 +273,18 @@ const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// fails (SQLSTATE 55P03, read as the database busy: 503).
 const POSTGRES_LOCK_TIMEOUT: &str = "SET lock_timeout = '2s'";
 
+/// Lets the statements of `tx` wait for their locks as long as they must:
+/// work that is not a request (an import waits for the school's previous
+/// import to end). Nothing on SQLite, whose writers wait their busy timeout.
+pub async fn wait_for_locks(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> sqlx::Result<()> {
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SET LOCAL lock_timeout = 0")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The database URL read, without connecting (also `clef config check`).
 pub fn connect_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
     sqlx::any::install_default_drivers();
@@ -295,7 +307,37 @@ pub fn connect_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
         let cause = anyhow::Error::from(e).root_cause().to_string();
         anyhow::bail!("reading the database URL: {cause}");
     }
+    if !url.starts_with("sqlite:") {
+        postgres_url_complete(url)?;
+    }
     AnyConnectOptions::from_str(url).context("parsing the database URL")
+}
+
+/// What the driver reads without complaint but no connection can use: no
+/// host at all (in the URL, its `host=` or `PGHOST`), or a `sslrootcert`
+/// file that is not there (read only when connecting).
+fn postgres_url_complete(url: &str) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url).context("reading the database URL")?;
+    let param = |name: &str| {
+        parsed
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    let host = parsed.host_str().is_some_and(|host| !host.is_empty())
+        || param("host").is_some()
+        || std::env::var_os("PGHOST").is_some();
+    anyhow::ensure!(
+        host,
+        "the database URL names no host: postgres://user@host:5432/database"
+    );
+    if let Some(file) = param("sslrootcert") {
+        anyhow::ensure!(
+            std::path::Path::new(&file).is_file(),
+            "the database URL's sslrootcert {file}: no such file"
+        );
+    }
+    Ok(())
 }
 
 /// Opens the pool (without migrating).

@@ -336,7 +336,10 @@ fn event_label<'a>(code: &'a str, detail: Option<&str>) -> &'a str {
             return "Adresse mail corrigée";
         }
         ("staff_action", Some("detach")) => return "Enfant détaché",
-        ("recovery_requested", Some("identifier")) => return "Demande d'identifiant oublié",
+        // The kind, then the request's reference.
+        ("recovery_requested", Some(d)) if d.starts_with("identifier") => {
+            return "Demande d'identifiant oublié";
+        }
         ("staff_action", Some(d)) if d.starts_with("letters printed") => {
             return "Courrier imprimé";
         }
@@ -1297,11 +1300,11 @@ mod tests {
     #[test]
     fn an_identifier_reminder_is_not_told_as_a_password_request() {
         assert_eq!(
-            event_label("recovery_requested", Some("identifier")),
+            event_label("recovery_requested", Some("identifier 2274313122334")),
             "Demande d'identifiant oublié"
         );
         assert_eq!(
-            event_label("recovery_requested", Some("password_email")),
+            event_label("recovery_requested", Some("password_email 2274313122334")),
             "Demande de mot de passe oublié"
         );
     }

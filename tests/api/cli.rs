@@ -841,6 +841,8 @@ fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
         .env("CLEF_SESSION_TTL", "600")
         .env("CLEF_SMTP_URL", "smtp://clef:hunter2@mail.internal:587")
         .env("CLEF_RECOVERY_EXPLICIT", "yes")
+        // Empty counts as unset, as for every variable.
+        .env("CLEF_CONFIG", "")
         .env_remove("CLEF_DATABASE_URL")
         .env_remove("CLEF_REDIS_URL")
         .output()
@@ -906,6 +908,22 @@ fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
             "postgres://clef@db.internal/clef?sslmode=bogus",
             "unknown value \"bogus\" for `ssl_mode`",
         ),
+        ("CLEF_DATABASE_URL", "postgres://", "names no host"),
+        (
+            "CLEF_DATABASE_URL",
+            "postgres://clef@db.internal/clef?sslmode=verify-full&sslrootcert=/nulle/part.pem",
+            "sslrootcert /nulle/part.pem: no such file",
+        ),
+        (
+            "CLEF_REFRESH_TOKEN_IDLE_TTL",
+            "99999999",
+            "longer than refresh_token_absolute_ttl",
+        ),
+        (
+            "CLEF_LOG",
+            "clef=bavard",
+            "CLEF_LOG=\"clef=bavard\" cannot be read",
+        ),
         ("CLEF_REDIS_URL", "http://cache.internal", "Redis URL"),
         (
             "CLEF_SMS_GATEWAY_BODY",
@@ -918,6 +936,7 @@ fn config_check_prints_the_configuration_in_force_with_secrets_masked() {
             .current_dir(clef.data.path())
             .env_remove("CLEF_DATABASE_URL")
             .env_remove("CLEF_REDIS_URL")
+            .env_remove("PGHOST")
             .env("CLEF_SMS_GATEWAY_URL", "https://sms.example/send")
             .env(variable, value)
             .output()

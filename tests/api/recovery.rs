@@ -792,6 +792,17 @@ async fn a_reset_by_sms_code_from_the_outbox_with_three_tries() {
     // The SMS names its request, as the screen does beside the code's field.
     assert!(text.starts_with(&format!("Demande {number} :")), "{text}");
     assert!(code_page.contains(&fr(&format!("porte le n° de cette demande : {number}."))));
+    // On the trail: where the request came from, and its number, which the
+    // parent quotes to the help desk.
+    let (address, detail): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT address, detail FROM audit_events WHERE event = 'recovery_requested' \
+         ORDER BY at DESC, id DESC LIMIT 1",
+    )
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(address.as_deref(), Some("127.0.0.1"));
+    assert_eq!(detail, Some(format!("password_sms {number}")));
     let right = code_in(&text);
     let wrong = if right == "000000" {
         "111111"
