@@ -958,11 +958,17 @@ async fn serve(config: Config, demo_data: Option<crate::demo::Where>) -> anyhow:
         shutdown_signal().await;
         let _ = stop.send(());
     });
-    tracing::info!(%listen, issuer = app.config.issuer_str(), "clef is serving");
+    tracing::info!(
+        %listen,
+        issuer = app.config.issuer_str(),
+        version = env!("CARGO_PKG_VERSION"),
+        "clef is serving"
+    );
     crate::web::serve(app, listener, until_stopped()).await?;
     if let Some(metrics) = metrics {
         metrics.await??;
     }
+    tracing::info!("clef stopped");
     Ok(())
 }
 

@@ -166,6 +166,16 @@ impl Metrics {
     /// The text exposition format Prometheus scrapes.
     pub fn render(&self) -> Result<String, std::fmt::Error> {
         let mut registry = Registry::with_prefix("clef");
+        // `clef_build_info{version="…"} 1`: which version each instance runs
+        // (a rolling upgrade under way shows two).
+        registry.register(
+            "build",
+            "The version of Clef this instance runs",
+            prometheus_client::metrics::info::Info::new(vec![(
+                "version",
+                env!("CARGO_PKG_VERSION"),
+            )]),
+        );
         registry.register(
             "http_requests",
             "HTTP requests answered, by route, method and status",
@@ -226,6 +236,13 @@ mod tests {
         metrics.login(LoginResult::failed);
         metrics.token(TokenKind::id_token);
         let text = metrics.render().unwrap();
+        assert!(
+            text.contains(&format!(
+                "clef_build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{text}"
+        );
         assert!(
             text.contains("clef_logins_total{outcome=\"failed\"} 2"),
             "{text}"
