@@ -1037,25 +1037,29 @@ pub async fn import_preview(
                 context,
             ))
         }
-        Err(
-            ImportError::File(errors)
-            | ImportError::Rows {
-                refused: errors, ..
-            },
-        ) => {
-            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            let (errors, more) = first_hundred(&errors);
-            let context = minijinja::context! { errors, more };
-            Ok(import_page(
-                &app,
-                jar,
-                StatusCode::BAD_REQUEST,
-                &establishment,
-                context,
-            ))
+        // A file refused whole (a workbook, a column twice) has no rows to correct.
+        Err(ImportError::File(errors)) => {
+            Ok(refused_file(&app, jar, &establishment, &errors, true))
+        }
+        Err(ImportError::Rows { refused, .. }) => {
+            Ok(refused_file(&app, jar, &establishment, &refused, false))
         }
         Err(e) => Err(anyhow::Error::from(e).into()),
     }
+}
+
+/// The import page telling why a file was not imported: its first errors.
+fn refused_file(
+    app: &Clef,
+    jar: CookieJar,
+    establishment: &Establishment,
+    errors: &[crate::provisioning::csv_file::RowError],
+    whole_file: bool,
+) -> Response {
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let (errors, more) = first_hundred(&errors);
+    let context = minijinja::context! { errors, more, whole_file };
+    import_page(app, jar, StatusCode::BAD_REQUEST, establishment, context)
 }
 
 /// The first hundred errors of a file, enough to see what is wrong with it,

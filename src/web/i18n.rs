@@ -685,6 +685,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "Le fichier n'a pas été importé : corrigez ces lignes dans le tableur, puis déposez-le à nouveau." => {
             "The file was not imported: correct these rows in the spreadsheet, then upload it again."
         }
+        "Le fichier n'a pas été importé : corrigez-le dans le tableur, puis déposez-le à nouveau." => {
+            "The file was not imported: correct it in the spreadsheet, then upload it again."
+        }
         "un guillemet (\") ouvert dans cette ligne n'est jamais refermé : la suite du fichier serait lue comme une seule cellule. Retirez ce guillemet ou refermez-le" => {
             "a quote (\") opened in this row is never closed: the rest of the file would be read as a single cell. Remove this quote or close it"
         }

@@ -1084,7 +1084,24 @@ async fn a_school_file_is_previewed_then_applied_from_the_browser() {
     let (status, page) = upload(app, &staff_a, SCHOOL_A, bad.into_bytes()).await;
     assert_eq!(status, 400);
     assert!(page.contains("5"), "the spreadsheet line is named: {page}");
+    let page = page.replace("&#x27;", "'");
+    assert!(
+        page.contains(&fr("corrigez ces lignes dans le tableur")),
+        "{page}"
+    );
     assert_eq!(app.count("accounts").await, before);
+    // A workbook is refused whole: the file to correct, not rows.
+    let workbook = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00".to_vec();
+    let (status, page) = upload(app, &staff_a, SCHOOL_A, workbook).await;
+    assert_eq!(status, 400);
+    let page = page.replace("&#x27;", "'");
+    assert!(
+        page.contains(&fr(
+            "Le fichier n'a pas été importé : corrigez-le dans le tableur"
+        )),
+        "{page}"
+    );
+    assert!(!page.contains("ces lignes"), "{page}");
 
     // A file of 1,000 new pupils (about 90 KiB): previewed, nothing written yet…
     let mut big = String::from(
