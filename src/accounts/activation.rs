@@ -702,6 +702,15 @@ impl From<sqlx::Error> for ProfileError {
     }
 }
 
+/// The current password left empty: said so with the form's other problems
+/// (first: it is the form's first field), and not counted as an attempt.
+fn current_password_missing(current: &SecretString, problems: &mut Vec<(&'static str, String)>) {
+    if current.expose_secret().is_empty() {
+        let required = FieldError::new("mot de passe actuel", Problem::Empty).to_string();
+        problems.insert(0, ("current_password", required));
+    }
+}
+
 /// Checks the current password, counted like a login attempt (SPEC §3.1).
 async fn require_current_password(
     app: &Clef,
@@ -745,12 +754,13 @@ pub async fn change_password(
 ) -> Result<(), ProfileError> {
     // The new password first, both fields at once: a mistyped one spends no
     // attempt at the current password.
-    let problems = check_new_password(
+    let mut problems = check_new_password(
         app,
         new,
         confirmation,
         ["new_password", "new_password_confirmation"],
     );
+    current_password_missing(current, &mut problems);
     if !problems.is_empty() {
         return Err(ProfileError::Fields(problems));
     }
@@ -861,6 +871,7 @@ pub async fn change_email(
             "La confirmation de l'adresse mail ne correspond pas.".into(),
         ));
     }
+    current_password_missing(current, &mut problems);
     let new = match parsed {
         Ok(new) if problems.is_empty() => new,
         _ => return Err(ProfileError::Fields(problems)),

@@ -582,6 +582,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "identifiant" => "username",
         "mot de passe" => "password",
         "nouveau mot de passe" => "new password",
+        "mot de passe actuel" => "current password",
         "confirmation du mot de passe" => "password confirmation",
         "adresse mail" => "email address",
         "date de naissance" => "birth date",

@@ -1282,6 +1282,57 @@ async fn the_letters_password_is_not_taken_as_the_new_one() {
     assert_eq!(marc.state, clef::accounts::AccountState::Provisional);
 }
 
+/// A « Mon compte » form sent with its fields empty says every one that is
+/// required at once, the current password's first (the form's first field).
+#[tokio::test]
+async fn an_empty_account_form_names_every_field_required() {
+    let app = spawn_app().await;
+    app.family().await;
+    let browser = browser();
+    let login = page_text(&browser, &app.url("/login")).await;
+    let signed_in = submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
+    assert_eq!(location(&signed_in), "/compte");
+    let page = page_text(&browser, &app.url("/compte")).await;
+    let csrf = input_value(&page, "csrf").unwrap();
+    let empty = |path: &'static str, fields: &'static [&'static str]| {
+        let mut form: Vec<(&str, &str)> = fields.iter().map(|f| (*f, "")).collect();
+        form.push(("csrf", csrf.as_str()));
+        browser.post(app.url(path)).form(&form).send()
+    };
+    let password = empty(
+        "/compte/mot-de-passe",
+        &[
+            "current_password",
+            "new_password",
+            "new_password_confirmation",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(password.status(), 400);
+    let password = password.text().await.unwrap();
+    let current = fr("Le champ « mot de passe actuel » est obligatoire.");
+    let new = fr("Le champ « nouveau mot de passe » est obligatoire.");
+    assert!(
+        password.contains(&current) && password.contains(&new),
+        "{password}"
+    );
+    assert!(password.find(&current) < password.find(&new), "{password}");
+    let address = empty(
+        "/compte/adresse",
+        &["current_password", "email", "email_confirmation"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(address.status(), 400);
+    let address = address.text().await.unwrap();
+    assert!(address.contains(&current), "{address}");
+    assert!(
+        address.contains(&fr("Le champ « adresse mail » est obligatoire.")),
+        "{address}"
+    );
+}
+
 /// Someone who had the password asks for their own address; the owner,
 /// warned, changes the password: the new address is dropped and its link
 /// no longer confirms anything.
