@@ -63,8 +63,8 @@ pub struct SmsSender {
 #[derive(Debug, thiserror::Error)]
 pub enum SmsError {
     /// The gateway answered, but not 2xx (the last answer, after any retries).
-    #[error("the SMS gateway refused the message (HTTP {status})")]
-    Rejected { status: u16 },
+    #[error("the SMS gateway refused the message (HTTP {status}: {reason})")]
+    Rejected { status: u16, reason: String },
     /// No answer from the gateway, after the retries.
     #[error("the SMS gateway could not be reached: {0}")]
     Unreachable(String),
@@ -274,6 +274,7 @@ impl Gateway {
                         retry,
                         SmsError::Rejected {
                             status: status.as_u16(),
+                            reason: gateway_reason(response).await,
                         },
                     )
                 }
@@ -315,6 +316,46 @@ fn render(
     templates
         .get_template(BODY)?
         .render(minijinja::context! { to, text, sender })
+}
+
+/// Why the gateway says it refused (its answer's first 200 characters, on
+/// one line), for the log: « insufficient credit », « invalid sender ». Runs
+/// of four digits or more are masked, in case the answer quotes the number
+/// or the message, whose code opens an account.
+async fn gateway_reason(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < 1024 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let text: String = String::from_utf8_lossy(&body)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    let mut shown = String::with_capacity(text.len());
+    let mut digits = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if digits.len() >= 4 {
+            shown.extend(std::iter::repeat_n('•', digits.len()));
+        } else {
+            shown.push_str(&digits);
+        }
+        digits.clear();
+        shown.push(c);
+    }
+    let shown = shown.trim().to_owned();
+    if shown.is_empty() {
+        "no reason given".into()
+    } else {
+        shown
+    }
 }
 
 /// A transport error in one line, without the URL (it may carry credentials):

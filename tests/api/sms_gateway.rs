@@ -58,7 +58,12 @@ async fn gateway(statuses: &[u16]) -> Gateway {
                     body: String::from_utf8(body.to_vec()).unwrap(),
                 });
                 let status = statuses[(log.len() - 1).min(statuses.len() - 1)];
-                StatusCode::from_u16(status).unwrap()
+                // A refusal says why, quoting the request (as some gateways do).
+                let why = format!(
+                    "insufficient credit; request was {}",
+                    log.last().unwrap().body
+                );
+                (StatusCode::from_u16(status).unwrap(), why)
             }
         }),
     );
@@ -171,8 +176,16 @@ async fn server_errors_are_retried_and_client_errors_are_not() {
     let sms = SmsSender::from_config(&config, metrics.clone()).unwrap();
     let error = sms.send("0612345678", "code 123456").await.unwrap_err();
     assert!(
-        matches!(error, SmsError::Rejected { status: 500 }),
+        matches!(error, SmsError::Rejected { status: 500, .. }),
         "{error:?}"
+    );
+    // The gateway's reason is told, its quotes of the number and the code
+    // masked (the log must not open the account).
+    let told = error.to_string();
+    assert!(told.contains("insufficient credit"), "{told}");
+    assert!(
+        !told.contains("123456") && !told.contains("612345678"),
+        "{told}"
     );
     assert_eq!(failing.received().len(), 1 + 3);
     let text = metrics.render().unwrap();
@@ -190,7 +203,7 @@ async fn server_errors_are_retried_and_client_errors_are_not() {
         .unwrap();
         let error = sms.send("0612345678", "code 123456").await.unwrap_err();
         assert!(
-            matches!(error, SmsError::Rejected { status: s } if s == status),
+            matches!(error, SmsError::Rejected { status: s, .. } if s == status),
             "{error:?}"
         );
         assert_eq!(refusing.received().len(), 1, "{status} is not retried");
