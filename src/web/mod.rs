@@ -241,10 +241,27 @@ pub fn router(app: Arc<Clef>) -> Router {
                 ))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(TraceLayer::new_for_http().make_span_with({
-                    let app = app.clone();
-                    move |request: &axum::extract::Request| observe::span(&app, request)
-                }))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with({
+                            let app = app.clone();
+                            move |request: &axum::extract::Request| observe::span(&app, request)
+                        })
+                        // A 503 is told where its cause is known (a dependency
+                        // down, once per outage; the hashing queue full, counted):
+                        // not again at every request, as an error.
+                        .on_failure(
+                            |failure: tower_http::classify::ServerErrorsFailureClass,
+                             latency: Duration,
+                             _: &tracing::Span| {
+                                use tower_http::classify::ServerErrorsFailureClass::StatusCode as Status;
+                                if !matches!(failure, Status(StatusCode::SERVICE_UNAVAILABLE)) {
+                                    let latency_ms = latency.as_millis() as u64;
+                                    tracing::error!(%failure, latency_ms, "response failed");
+                                }
+                            },
+                        ),
+                )
                 // Outside the timeout, so a request cut off at 408 is counted as one.
                 .layer(axum::middleware::from_fn_with_state(
                     app.clone(),
@@ -314,14 +331,26 @@ async fn readyz(State(app): AppState) -> Response {
         Ok(())
     };
     let (db, store) = tokio::join!(ready_within(db), ready_within(app.store.ping()));
+    // Told when it changes, not at every probe of an outage (one every few
+    // seconds per pod).
+    static WAS_READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    let ready = db.is_ok() && store.is_ok();
+    let was_ready = WAS_READY.swap(ready, std::sync::atomic::Ordering::Relaxed);
     match (db, store) {
-        (Ok(_), Ok(())) => "ready".into_response(),
+        (Ok(_), Ok(())) => {
+            if !was_ready {
+                tracing::info!("ready again");
+            }
+            "ready".into_response()
+        }
         (db, store) => {
-            // Each cause on one line, as operators read it (no Debug, and no
-            // backtrace that RUST_BACKTRACE would add to it).
-            let cause = |r: anyhow::Result<()>| r.err().map(|e| format!("{e:#}"));
-            let (db, store) = (cause(db), cause(store));
-            tracing::warn!(db, store, "not ready");
+            if was_ready {
+                // Each cause on one line, as operators read it (no Debug, and
+                // no backtrace that RUST_BACKTRACE would add to it).
+                let cause = |r: anyhow::Result<()>| r.err().map(|e| format!("{e:#}"));
+                let (db, store) = (cause(db), cause(store));
+                tracing::warn!(db, store, "not ready");
+            }
             (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
         }
     }

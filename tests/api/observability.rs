@@ -343,3 +343,29 @@ async fn forwarding_headers_without_trusted_proxies_are_warned_of_once() {
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(log.matches("trusted_proxies is empty").count(), 1, "{log}");
 }
+
+/// An outage is told once, not at every probe (every few seconds per pod):
+/// `/readyz` says « not ready » on the first failure, and its 503s are not
+/// logged again as errors. The start names the version; the end is told.
+#[tokio::test]
+async fn readiness_is_logged_when_it_changes_and_the_version_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // No Redis there: Clef serves, not ready.
+    let (mut child, address, log_path) =
+        serve_demo(dir.path(), &[("CLEF_REDIS_URL", "redis://127.0.0.1:1")]).await;
+    for _ in 0..5 {
+        let ready = reqwest::get(format!("{address}/readyz")).await.unwrap();
+        assert_eq!(ready.status(), 503);
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(log.matches("clef::web: not ready").count(), 1, "{log}");
+    assert!(!log.contains("response failed"), "{log}");
+    let serving = log
+        .lines()
+        .find(|l| l.contains("clef is serving"))
+        .expect(&log);
+    assert!(serving.contains(env!("CARGO_PKG_VERSION")), "{serving}");
+    assert!(log.contains("clef stopped"), "{log}");
+}
