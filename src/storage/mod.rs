@@ -307,10 +307,21 @@ pub fn connect_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
         let cause = anyhow::Error::from(e).root_cause().to_string();
         anyhow::bail!("reading the database URL: {cause}");
     }
-    if !url.starts_with("sqlite:") {
-        postgres_url_complete(url)?;
+    if url.starts_with("sqlite:") {
+        return AnyConnectOptions::from_str(url).context("parsing the database URL");
     }
-    AnyConnectOptions::from_str(url).context("parsing the database URL")
+    postgres_url_complete(url)?;
+    // Named in pg_stat_activity and PostgreSQL's logs, unless the URL names it.
+    let mut named = url::Url::parse(url).context("reading the database URL")?;
+    if !named
+        .query_pairs()
+        .any(|(key, _)| key == "application_name")
+    {
+        named
+            .query_pairs_mut()
+            .append_pair("application_name", "clef");
+    }
+    AnyConnectOptions::from_str(named.as_str()).context("parsing the database URL")
 }
 
 /// What the driver reads without complaint but no connection can use: no

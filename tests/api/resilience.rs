@@ -623,6 +623,23 @@ async fn a_table_held_by_a_migration_gives_503_within_seconds() {
     );
 }
 
+/// Clef's connections are named in `pg_stat_activity` (whose query holds a
+/// lock, whose are idle in a transaction).
+#[tokio::test]
+async fn postgresql_sees_clefs_connections_by_name() {
+    if std::env::var("CLEF_TEST_DATABASE_URL").is_err() {
+        return;
+    }
+    let app = spawn_app().await;
+    let name: String = sqlx::query_scalar(
+        "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+    )
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(name, "clef");
+}
+
 /// A pool whose every connection is busy is not a database down: the
 /// breaker's own check finds PostgreSQL answering and leaves it closed, so
 /// a burst that waits out the pool sheds nothing more.
