@@ -38,14 +38,29 @@ pub struct CodeGrant {
     pub session_expires_at: Option<i64>,
 }
 
-/// A code in the store: issued and waiting for its exchange, then redeemed
-/// (kept as long as a token it issued may live, so a replay is recognised).
-/// Untagged, so a code stored as a bare grant (before this type) still reads.
+/// A code in the store: issued and waiting for its exchange, then spent,
+/// its grant kept as long as a token it issued may live, so that a replay is
+/// recognised — and judged as the exchange was: only the code's client, with
+/// its redirect URI and verifier, replays it. `Redeemed`: spent by an
+/// earlier version, which kept no grant. Untagged, so a code stored as a
+/// bare grant (before this type) still reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 enum CodeState {
     Issued(Box<CodeGrant>),
+    Spent { spent: Box<CodeGrant> },
     Redeemed,
+}
+
+/// A code as presented at the token endpoint, before anything is taken.
+#[derive(Debug)]
+pub enum PresentedCode {
+    /// Waiting for its exchange.
+    Issued(CodeGrant),
+    /// Exchanged before: its grant, unless an earlier version spent it.
+    Spent(Option<CodeGrant>),
+    /// Never issued, or expired long ago.
+    Unknown,
 }
 
 /// What an access token stands for.
@@ -134,13 +149,6 @@ impl From<anyhow::Error> for Redeem {
     }
 }
 
-/// A code taken from the store, to be exchanged once.
-#[derive(Debug)]
-pub struct Redeemed {
-    pub id: GrantId,
-    pub grant: CodeGrant,
-}
-
 #[derive(Clone)]
 pub struct Codes {
     /// Each code's state; its redemption is one atomic replacement, so of
@@ -177,43 +185,39 @@ impl Codes {
         Ok(code)
     }
 
-    /// Takes the code's grant, once. Of two concurrent exchanges exactly one
-    /// succeeds; the other, and any later one, is a replay.
-    pub async fn redeem(&self, code: &str) -> Result<Redeemed, Redeem> {
+    /// What `code` stands for, without taking it: the exchange is judged
+    /// (its client, redirect URI, verifier) before the code is spent, so
+    /// that whoever holds a leaked code but neither the client's credentials
+    /// nor the verifier cannot spend it, however many requests they send at
+    /// once.
+    pub async fn look(&self, code: &str) -> anyhow::Result<(GrantId, PresentedCode)> {
         let id = GrantId::of(code);
-        match self
-            .grants
-            .replace(&id.0, &CodeState::Redeemed, self.memory)
-            .await?
-        {
-            Some(CodeState::Issued(grant)) => Ok(Redeemed { id, grant: *grant }),
-            Some(CodeState::Redeemed) => Err(self.replayed(&id).await?),
+        let presented = match self.grants.get(&id.0).await? {
+            Some(CodeState::Issued(grant)) => PresentedCode::Issued(*grant),
+            Some(CodeState::Spent { spent }) => PresentedCode::Spent(Some(*spent)),
+            Some(CodeState::Redeemed) => PresentedCode::Spent(None),
+            None => PresentedCode::Unknown,
+        };
+        Ok((id, presented))
+    }
+
+    /// Spends the code whose `grant` [`Codes::look`] found and the exchange
+    /// fits, once. Of two concurrent exchanges exactly one succeeds; the
+    /// other is a replay.
+    pub async fn redeem(&self, id: &GrantId, grant: &CodeGrant) -> Result<(), Redeem> {
+        let spent = CodeState::Spent {
+            spent: Box::new(grant.clone()),
+        };
+        match self.grants.replace(&id.0, &spent, self.memory).await? {
+            Some(CodeState::Issued(_)) => Ok(()),
+            Some(CodeState::Spent { .. } | CodeState::Redeemed) => Err(self.replayed(id).await?),
             None => Err(Redeem::Unknown),
         }
     }
 
-    /// Puts back a code whose exchange was refused before anything was
-    /// issued (presented by another client, or without its PKCE verifier):
-    /// whoever holds a leaked code but neither the client's credentials nor
-    /// the verifier cannot spend it. A replay seen meanwhile keeps it spent.
-    pub async fn give_back(&self, taken: Redeemed) -> anyhow::Result<()> {
-        let Redeemed { id, grant } = taken;
-        if self.revoked.get(&id.0).await?.is_some() {
-            return Ok(());
-        }
-        self.grants
-            .replace(&id.0, &CodeState::Issued(Box::new(grant)), self.memory)
-            .await?;
-        // A replay that raced the lines above marked it: spent after all.
-        if self.revoked.get(&id.0).await?.is_some() {
-            self.grants
-                .replace(&id.0, &CodeState::Redeemed, self.memory)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn replayed(&self, id: &GrantId) -> anyhow::Result<Redeem> {
+    /// A spent code presented again by its client: marked, so an exchange
+    /// racing it revokes what it just issued; answers what to revoke.
+    pub async fn replayed(&self, id: &GrantId) -> anyhow::Result<Redeem> {
         self.revoked.put(&id.0, &true, self.memory).await?;
         Ok(Redeem::Replayed {
             issued: self.issued.get(&id.0).await?,
@@ -527,18 +531,37 @@ mod tests {
         assert_eq!(read.family.as_deref(), Some("f"));
     }
 
+    /// The code as `look` finds it: its grant, waiting.
+    async fn waiting(codes: &Codes, code: &str) -> (GrantId, CodeGrant) {
+        match codes.look(code).await.unwrap() {
+            (id, PresentedCode::Issued(grant)) => (id, grant),
+            (_, other) => panic!("{other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn a_code_is_redeemed_once_and_a_replay_names_what_it_issued() {
         let codes = Codes::new(&ShortLived::memory(), 60, 3600);
         let code = codes.issue(grant()).await.unwrap();
-        let redeemed = codes.redeem(&code).await.unwrap();
-        assert_eq!(redeemed.grant.account_id, "a1");
+        let (id, found) = waiting(&codes, &code).await;
+        assert_eq!(found.account_id, "a1");
+        // Looked at, not taken.
+        assert!(matches!(
+            codes.look(&code).await.unwrap().1,
+            PresentedCode::Issued(_)
+        ));
+        codes.redeem(&id, &found).await.unwrap();
         let tokens = CodeTokens {
             access: GrantId::of("the-access-token"),
             family: Some("f1".into()),
         };
-        codes.record_issued(&redeemed.id, tokens).await.unwrap();
-        match codes.redeem(&code).await {
+        codes.record_issued(&id, tokens).await.unwrap();
+        // Spent, its grant kept to judge a replay.
+        match codes.look(&code).await.unwrap().1 {
+            PresentedCode::Spent(Some(kept)) => assert_eq!(kept.client_id, "ent"),
+            other => panic!("{other:?}"),
+        }
+        match codes.redeem(&id, &found).await {
             Err(Redeem::Replayed {
                 issued: Some(CodeTokens { access, family }),
             }) => {
@@ -548,8 +571,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            codes.redeem("never-issued").await,
-            Err(Redeem::Unknown)
+            codes.look("never-issued").await.unwrap().1,
+            PresentedCode::Unknown
+        ));
+    }
+
+    /// A code spent by the version before, which kept no grant, is still
+    /// recognised as spent.
+    #[tokio::test]
+    async fn a_code_spent_before_grants_were_kept_reads_as_spent() {
+        let store = ShortLived::memory();
+        let codes = Codes::new(&store, 60, 3600);
+        let id = GrantId::of("old-code");
+        store
+            .put(&format!("code:{}", id.0), "null", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(matches!(
+            codes.look("old-code").await.unwrap().1,
+            PresentedCode::Spent(None)
         ));
     }
 
@@ -560,7 +600,12 @@ mod tests {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..16 {
             let (codes, code) = (codes.clone(), code.clone());
-            tasks.spawn(async move { codes.redeem(&code).await.is_ok() });
+            tasks.spawn(async move {
+                match codes.look(&code).await.unwrap() {
+                    (id, PresentedCode::Issued(grant)) => codes.redeem(&id, &grant).await.is_ok(),
+                    _ => false,
+                }
+            });
         }
         let mut winners = 0;
         while let Some(won) = tasks.join_next().await {
@@ -573,10 +618,11 @@ mod tests {
     async fn an_exchange_raced_by_a_replay_gives_up_its_token() {
         let codes = Codes::new(&ShortLived::memory(), 60, 3600);
         let code = codes.issue(grant()).await.unwrap();
-        let redeemed = codes.redeem(&code).await.unwrap();
+        let (id, found) = waiting(&codes, &code).await;
+        codes.redeem(&id, &found).await.unwrap();
         // The replay arrives before the winner recorded its token.
         assert!(matches!(
-            codes.redeem(&code).await,
+            codes.redeem(&id, &found).await,
             Err(Redeem::Replayed { issued: None })
         ));
         let tokens = CodeTokens {
@@ -584,7 +630,7 @@ mod tests {
             family: None,
         };
         assert!(matches!(
-            codes.record_issued(&redeemed.id, tokens).await,
+            codes.record_issued(&id, tokens).await,
             Err(Redeem::Replayed { issued: Some(_) })
         ));
     }

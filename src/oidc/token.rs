@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::assertion;
 use super::clients::{AuthMethod, Client};
-use super::grants::{AccessGrant, CodeGrant, CodeTokens, Redeem, Redeemed};
+use super::grants::{AccessGrant, CodeGrant, CodeTokens, PresentedCode, Redeem};
 use super::ledger::{Entry, Written};
 use super::refresh::{self, Family, Presented, Rotation};
 use super::{ErrorCode, OAuthError, Scopes, claims};
@@ -242,9 +242,16 @@ async fn refuse_replay(app: &Clef, client: &Client, redeem: Redeem) -> OAuthErro
         Ok(())
     };
     match revoked.await {
-        Ok(()) => OAuthError::invalid_grant("the code is invalid, expired or already used"),
+        Ok(()) => unusable_code(),
         Err(e) => e.into(),
     }
+}
+
+/// A code that cannot be exchanged, whatever the reason: never issued, long
+/// expired, spent, or another client's (a holder of a leaked code learns
+/// nothing of it).
+fn unusable_code() -> OAuthError {
+    OAuthError::invalid_grant("the code is invalid, expired or already used")
 }
 
 pub async fn exchange(
@@ -348,9 +355,7 @@ fn code_fits(
     code_verifier: Option<&str>,
 ) -> Result<(), OAuthError> {
     if grant.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "the code was issued to another client",
-        ));
+        return Err(unusable_code());
     }
     // RFC 6749 §4.1.3: redirect_uri must be identical to the authorization request's.
     if redirect_uri != grant.redirect_uri.as_str() {
@@ -393,27 +398,29 @@ async fn exchange_code(
     code_verifier: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = app.now();
-    let taken = match app.codes.redeem(code).await {
-        Ok(redeemed) => redeemed,
-        Err(redeem) => return Err(refuse_replay(app, client, redeem).await),
+    let fits =
+        |grant: &CodeGrant| code_fits(grant, client, &redirect_uri, code_verifier.as_deref());
+    // The exchange is judged before the code is spent (as the reference
+    // provider does): a request refused for what it lacks (another client's
+    // credentials, another redirect_uri, no or the wrong verifier) leaves
+    // the code as it is, so a leaked code cannot be spent, nor its tokens
+    // revoked, by whoever lacks them, however many requests they send.
+    let (code_id, grant) = match app.codes.look(code).await? {
+        (id, PresentedCode::Issued(grant)) => (id, grant),
+        // Presented again as its exchange was: a replay (RFC 6749 §4.1.2).
+        (id, PresentedCode::Spent(grant)) if grant.as_ref().is_none_or(|g| fits(g).is_ok()) => {
+            let replay = app.codes.replayed(&id).await?;
+            return Err(refuse_replay(app, client, replay).await);
+        }
+        (_, PresentedCode::Spent(_) | PresentedCode::Unknown) => return Err(unusable_code()),
     };
-    if taken.grant.expires_at <= now {
+    if grant.expires_at <= now {
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
-    // Refused for what the request lacks, not for the code: the code is
-    // given back, so that a leaked code cannot be spent by another client or
-    // without the verifier (as the reference provider checks before it
-    // consumes).
-    if let Err(refusal) = code_fits(
-        &taken.grant,
-        client,
-        &redirect_uri,
-        code_verifier.as_deref(),
-    ) {
-        app.codes.give_back(taken).await?;
-        return Err(refusal);
+    fits(&grant)?;
+    if let Err(redeem) = app.codes.redeem(&code_id, &grant).await {
+        return Err(refuse_replay(app, client, redeem).await);
     }
-    let Redeemed { id: code_id, grant } = taken;
 
     // The account is read, and the exchange's writes are written, together
     // with the other exchanges under way (`accounts::reads`, `ledger`).

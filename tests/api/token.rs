@@ -97,6 +97,72 @@ async fn pkce_verifier_mismatch_is_invalid_grant() {
     );
 }
 
+/// A leaked code under a flood of presentations without its verifier or
+/// from another client, all at once: none spends it, and the client with
+/// the verifier exchanges it. Once spent, another client's presentation is
+/// no replay: the tokens it issued stay; its own client's replay ends them.
+#[tokio::test]
+async fn a_flood_of_refused_presentations_neither_spends_a_code_nor_revokes_its_tokens() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.client(false).await;
+    let other_client = app.client(false).await;
+    let (verifier, challenge) = pkce();
+    let code = code_for(&app, &client.0, &challenge).await;
+    let mut flood = tokio::task::JoinSet::new();
+    for n in 0..30 {
+        let (url, code) = (app.url("/token"), code.clone());
+        let (who, verifier) = if n % 2 == 0 {
+            (client.clone(), pkce().0)
+        } else {
+            (other_client.clone(), verifier.clone())
+        };
+        flood.spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("client_id", who.0.as_str()),
+                    ("client_secret", who.1.as_deref().unwrap()),
+                    ("code_verifier", verifier.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    while let Some(status) = flood.join_next().await {
+        assert_eq!(status.unwrap(), 400);
+    }
+    let tokens: Value = exchange(&app, &client, &code, Some(&verifier))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access_token = tokens["access_token"].as_str().expect("tokens").to_owned();
+    assert_eq!(userinfo_status(&app, &access_token).await, 200);
+    // Another client presenting the spent code learns nothing and ends nothing.
+    let refused: Value = exchange(&app, &other_client, &code, Some(&verifier))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused["error_description"],
+        "the code is invalid, expired or already used"
+    );
+    assert_eq!(userinfo_status(&app, &access_token).await, 200);
+    // Its own client presenting it again is a replay: the tokens go.
+    assert_eq!(
+        error_of(exchange(&app, &client, &code, Some(&verifier)).await).await,
+        (400, "invalid_grant".into())
+    );
+    assert_eq!(userinfo_status(&app, &access_token).await, 401);
+}
+
 #[tokio::test]
 async fn a_replayed_code_is_refused_and_revokes_the_tokens_it_issued() {
     let app = spawn_app().await;
