@@ -318,21 +318,44 @@ impl AccessTokens {
                 0 => grant.issued_at * 1000,
                 ms => ms,
             };
-            let (for_client, for_all) = tokio::try_join!(
+            // A token without `offline_access` lives with its session, as
+            // its refresh family does (`revoke_session`).
+            let session = grant
+                .sid
+                .as_deref()
+                .filter(|_| !grant.scopes.contains("offline_access"));
+            let (for_client, for_all, for_session) = tokio::try_join!(
                 self.revoked_since(account_id, &grant.client_id, grant.issued_at),
-                self.all_revoked_after(account_id, issued_ms),
+                // Every token of the account issued before (`revoke_all_for`).
+                self.ended_after(account_id, issued_ms),
+                async {
+                    match session {
+                        Some(sid) => self.ended_after(&session_key(sid), issued_ms).await,
+                        None => Ok(false),
+                    }
+                },
             )?;
-            if for_client || for_all {
+            if for_client || for_all || for_session {
                 return Ok(None);
             }
         }
         Ok(Some(grant))
     }
 
-    /// Whether every access token of `account_id` issued before a time
-    /// after `issued_ms` was ended (`revoke_all_for`).
-    async fn all_revoked_after(&self, account_id: &str, issued_ms: i64) -> anyhow::Result<bool> {
-        let revoked: Option<i64> = self.revoked.get(account_id).await?;
+    /// Every access token issued in the session `sid` before `now_ms`, but
+    /// those granted `offline_access`, stops working: the session ended (a
+    /// logout, « Se déconnecter »), and a token without a refresh family —
+    /// a third party's without `offline_access` — lived on for its hour,
+    /// where a first party's died with its family.
+    pub async fn revoke_session(&self, sid: &str, now_ms: i64) -> anyhow::Result<()> {
+        let ttl = Duration::from_secs(self.ttl.max(1) as u64 + 1);
+        self.revoked.put(&session_key(sid), &now_ms, ttl).await
+    }
+
+    /// Whether the revocation recorded under `key` (an account's, a
+    /// session's) came after a token issued at `issued_ms`.
+    async fn ended_after(&self, key: &str, issued_ms: i64) -> anyhow::Result<bool> {
+        let revoked: Option<i64> = self.revoked.get(key).await?;
         // A record in seconds, as an earlier version wrote it during a
         // rolling upgrade (milliseconds are past 10^11 since 1973).
         let revoked_ms = revoked.map(|at| if at < 100_000_000_000 { at * 1000 } else { at });
@@ -395,6 +418,12 @@ impl AccessTokens {
     pub fn id_of(token: &str) -> GrantId {
         GrantId::of(token)
     }
+}
+
+/// Where a session's end is recorded among the revocations (an account's
+/// are under its id, a client's under `account:client`).
+fn session_key(sid: &str) -> String {
+    format!("session:{sid}")
 }
 
 /// An authorization request parked while the person logs in or consents.

@@ -241,6 +241,9 @@ pub async fn end_session(app: &Clef, cookie: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     refresh::revoke_session_bound(&app.db, &session.account_id, &session.sid, app.now()).await?;
+    app.access_tokens
+        .revoke_session(&session.sid, app.now_ms())
+        .await?;
     tracing::info!(sid = %session.sid, account = %session.account_id, "session ended");
     backchannel::notify(app, &session.sid, &session.account_id).await
 }
@@ -258,6 +261,7 @@ pub async fn end_other_sessions(
     let ended = session::end_others(app, account_id, epoch, keep.map(|s| s.sid.as_str())).await?;
     for sid in &ended {
         refresh::revoke_session_bound(&app.db, account_id, sid, app.now()).await?;
+        app.access_tokens.revoke_session(sid, app.now_ms()).await?;
         backchannel::notify(app, sid, account_id).await?;
     }
     tracing::info!(account = %account_id, sessions = ended.len(), "other sessions ended");

@@ -656,6 +656,53 @@ async fn logging_out_revokes_the_session_s_refresh_tokens_but_offline_ones() {
     assert_eq!(answers, [400, 200]);
 }
 
+/// A third party's access token without `offline_access` ends with the
+/// session, as a first party's does with its refresh family (it has none);
+/// one granted `offline_access` lives on, as its refresh token does.
+#[tokio::test]
+async fn logging_out_ends_a_third_partys_access_tokens_but_offline_ones() {
+    let app = spawn_app().await;
+    app.family().await;
+    let client = app.third_party_client().await;
+    let (browser, _jar) = browser_with_jar();
+    let login = page_text(&browser, &app.url("/login")).await;
+    let signed_in = submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
+    assert_eq!(signed_in.status(), 303);
+    let mut access_tokens = Vec::new();
+    for scope in ["openid profile", "openid profile offline_access"] {
+        let url = authorize_url(&app, &client.0, &[("scope", scope)]);
+        let asked = browser.get(&url).send().await.unwrap();
+        let consent = page_text(&browser, &app.url(&location(&asked))).await;
+        let back = answer_consent(&app, &browser, &consent, "accept").await;
+        let code = location_param(&back, "code").expect("a code");
+        let tokens: Value = exchange(&app, &client, &code, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        access_tokens.push(tokens["access_token"].as_str().unwrap().to_owned());
+    }
+    for token in &access_tokens {
+        assert_eq!(userinfo_status(&app, token).await, 200);
+    }
+    let account = page_text(&browser, &app.url("/compte")).await;
+    let logged_out = browser
+        .post(app.url("/logout"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap()),
+            ("confirm", input_value(&account, "confirm").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(logged_out.text().await.unwrap().contains(LOGGED_OUT));
+    let mut answers = Vec::new();
+    for token in &access_tokens {
+        answers.push(userinfo_status(&app, token).await);
+    }
+    assert_eq!(answers, [401, 200]);
+}
+
 /// A large family's ID token (the `children` claim, ~300 characters a
 /// child) comes back as `id_token_hint` longer than most parameters may be:
 /// it is still read.
