@@ -467,7 +467,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let db = open_db(&config).await?;
             let uai = Uai::parse(&uai)?;
-            let name = crate::domain::text("nom", &name, 200)?;
+            let name = crate::domain::shown_text("nom", &name, 200)?;
             let establishment =
                 accounts::create_establishment(&db, &uai, &name, clock.now()).await?;
             println!("{} {}", establishment.uai, establishment.id);

@@ -110,9 +110,35 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, FieldE
     Ok(value.to_owned())
 }
 
+/// [`text`] that is also shown as it reads (a service's name on the consent
+/// page): without Unicode's direction marks, embeddings, overrides and
+/// isolates, invisible characters that make a text read otherwise than it
+/// is written (`lpP\u{202e}moc.elgoog` shown ending in `google.com`).
+/// (People's names explain such a character instead: `PersonName`.)
+pub fn shown_text(field: &'static str, raw: &str, max: usize) -> Result<String, FieldError> {
+    let value = text(field, raw, max)?;
+    let turns_around = |c: char| matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if value.chars().any(turns_around) {
+        return Err(FieldError::new(field, Problem::ControlCharacter));
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shown_text_has_no_character_that_turns_it_around() {
+        assert_eq!(shown_text("nom", "Cantine ✓", 100).unwrap(), "Cantine ✓");
+        for hostile in ["Cantine \u{202e}sulP", "a\u{2067}b", "a\u{200f}b"] {
+            assert_eq!(
+                shown_text("nom", hostile, 100).unwrap_err().problem,
+                Problem::ControlCharacter,
+                "{hostile:?}"
+            );
+        }
+    }
 
     #[test]
     fn text_refuses_empty_long_and_control_characters() {

@@ -444,7 +444,7 @@ pub fn parse_terms(url: &str, version: &str) -> Result<Terms, FieldError> {
 
 impl NewClient {
     pub fn validate(&self) -> Result<(), FieldError> {
-        crate::domain::text("nom", &self.name, 100)?;
+        crate::domain::shown_text("nom", &self.name, 100)?;
         if self.redirect_uris.is_empty() {
             return Err(FieldError::new(
                 "redirect_uri",
@@ -841,7 +841,7 @@ pub async fn update(db: &Db, id: &str, changes: ClientChanges) -> anyhow::Result
         .ok_or_else(|| anyhow::anyhow!("no client {id}"))?;
     let before = client.clone();
     if let Some(name) = changes.name {
-        client.name = crate::domain::text("nom", &name, 100)?;
+        client.name = crate::domain::shown_text("nom", &name, 100)?;
     }
     if let Some(uris) = changes.redirect_uris {
         client.redirect_uris = uris;

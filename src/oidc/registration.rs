@@ -347,8 +347,12 @@ impl ClientMetadata {
             .transpose()?;
         let name = match self.client_name.as_deref().map(str::trim) {
             None | Some("") => "Service".to_owned(),
-            Some(name) => crate::domain::text("client_name", name, 100)
-                .map_err(|_| metadata("client_name is at most 100 characters of text"))?,
+            Some(name) => crate::domain::shown_text("client_name", name, 100)
+                .map_err(|_| {
+                    metadata(
+                        "client_name is at most 100 characters of text, without control or direction characters",
+                    )
+                })?,
         };
         optional_url("client_uri", &self.client_uri, dev)?;
         Ok(Registration {

@@ -729,6 +729,11 @@ async fn bad_metadata_is_refused_with_the_right_error_and_nothing_is_written() {
             "invalid_client_metadata",
         ),
         (
+            "a client_name that reads otherwise than it is written",
+            json!({ "redirect_uris": [ok], "client_name": "Cantine \u{202e}sulP" }).to_string(),
+            "invalid_client_metadata",
+        ),
+        (
             "response_types token",
             json!({ "redirect_uris": [ok], "response_types": ["token"] }).to_string(),
             "invalid_client_metadata",
