@@ -301,16 +301,22 @@ fn ascii_name(name: &str) -> String {
         .collect()
 }
 
+/// The pushed request `uri` names, taken once, by its own client: another
+/// client's request (whoever saw the address) leaves it where it is.
 async fn take_pushed(app: &Clef, params: &Params, uri: &str) -> Result<Params, OAuthError> {
     let id = &uri[PAR_PREFIX.len()..];
-    let found = pushed(app)
-        .take(id)
+    let unknown = || invalid_uri("request_uri is unknown, used or expired");
+    let store = pushed(app);
+    let found = store
+        .get(id)
         .await?
         .filter(|p| p.expires_at > app.now())
-        .ok_or_else(|| invalid_uri("request_uri is unknown, used or expired"))?;
+        .ok_or_else(unknown)?;
     if params.get("client_id") != Some(found.client_id.as_str()) {
         return Err(invalid_uri("request_uri was pushed by another client"));
     }
+    // Of two uses at once, one.
+    let found = store.take(id).await?.ok_or_else(unknown)?;
     Params::from_pairs(found.params).map_err(|e| OAuthError::invalid_request(e.wire_description()))
 }
 

@@ -86,13 +86,11 @@ async fn a_pushed_request_is_used_once_by_its_client_within_a_minute() {
     // Another client cannot use it; after a minute it is gone.
     let other = app.client(false).await;
     let body: Value = push(&app, &client, &[]).await.json().await.unwrap();
+    let pushed_uri = body["request_uri"].as_str().unwrap().to_owned();
     let stolen = browser()
         .get(authorize_with(
             &app,
-            &[
-                ("client_id", &other.0),
-                ("request_uri", body["request_uri"].as_str().unwrap()),
-            ],
+            &[("client_id", &other.0), ("request_uri", &pushed_uri)],
         ))
         .send()
         .await
@@ -101,6 +99,20 @@ async fn a_pushed_request_is_used_once_by_its_client_within_a_minute() {
         stolen.status(),
         400,
         "shown: the request_uri names another client's request"
+    );
+    // The attempt did not spend it: its own client still signs in with it.
+    let back = sign_in_at(
+        &app,
+        &authorize_with(
+            &app,
+            &[("client_id", &client.0), ("request_uri", &pushed_uri)],
+        ),
+    )
+    .await;
+    assert!(
+        location_param(&back, "code").is_some(),
+        "{}",
+        location(&back)
     );
     let body: Value = push(&app, &client, &[]).await.json().await.unwrap();
     app.clock.advance(61);
