@@ -2,7 +2,7 @@
 //! else `.eml` files under the outbox folder.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use anyhow::Context;
 use lettre::message::{Mailbox, MultiPart};
@@ -18,7 +18,14 @@ use crate::metrics::{Delivery, Metrics};
 
 #[derive(Clone)]
 enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// The relay, and its URL to connect anew: a send cut off by
+    /// `SEND_TIMEOUT` may leave its connection in the pool, mid-command, for
+    /// the next mail to stumble on; the transport is then built again, which
+    /// closes the pool's connections.
+    Smtp {
+        url: secrecy::SecretString,
+        live: Arc<RwLock<AsyncSmtpTransport<Tokio1Executor>>>,
+    },
     /// The folder of `.eml` files.
     Outbox(PathBuf),
 }
@@ -28,6 +35,8 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     metrics: Metrics,
+    /// `SEND_TIMEOUT` (shorter in tests).
+    send_timeout: std::time::Duration,
 }
 
 /// A message ready to send: text and HTML bodies from the same template, in the
@@ -232,11 +241,20 @@ fn smtp(
 /// forever, uncounted.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+fn smtp_transport(
+    url: &secrecy::SecretString,
+) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    Ok(smtp(url)?.build())
+}
+
 impl Mailer {
     pub fn from_config(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
         let from = sender(config)?;
         let transport = match &config.smtp_url {
-            Some(url) => Transport::Smtp(smtp(url)?.build()),
+            Some(url) => Transport::Smtp {
+                url: url.clone(),
+                live: Arc::new(RwLock::new(smtp_transport(url)?)),
+            },
             None => {
                 let dir = config.outbox_dir().join("mail");
                 let mut builder = std::fs::DirBuilder::new();
@@ -253,6 +271,7 @@ impl Mailer {
             transport,
             from,
             metrics,
+            send_timeout: SEND_TIMEOUT,
         })
     }
 
@@ -279,16 +298,23 @@ impl Mailer {
             .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
             .context("building the message")?;
         let (via, result) = match &self.transport {
-            Transport::Smtp(smtp) => (
-                "smtp",
-                match tokio::time::timeout(SEND_TIMEOUT, smtp.send(message)).await {
+            Transport::Smtp { url, live } => {
+                let smtp = live.read().unwrap_or_else(PoisonError::into_inner).clone();
+                let sent = match tokio::time::timeout(self.send_timeout, smtp.send(message)).await {
                     Ok(sent) => sent.map(|_| ()).map_err(anyhow::Error::from),
-                    Err(_) => Err(anyhow::anyhow!(
-                        "the mail server did not answer within {} s",
-                        SEND_TIMEOUT.as_secs()
-                    )),
-                },
-            ),
+                    Err(_) => {
+                        // The URL was read at start: it builds again.
+                        if let Ok(fresh) = smtp_transport(url) {
+                            *live.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+                        }
+                        Err(anyhow::anyhow!(
+                            "the mail server did not answer within {} ms",
+                            self.send_timeout.as_millis()
+                        ))
+                    }
+                };
+                ("smtp", sent)
+            }
             Transport::Outbox(dir) => ("outbox", write_eml(dir, &message).await),
         };
         match &result {
@@ -347,7 +373,7 @@ mod tests {
 
     /// A relay that takes the connection and never says a word: the send
     /// fails after `SEND_TIMEOUT` and is counted, instead of waiting forever.
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_relay_that_never_answers_fails_the_send_and_is_counted() {
         let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("smtp://{}", relay.local_addr().unwrap());
@@ -356,21 +382,9 @@ mod tests {
             ..Config::default()
         };
         let metrics = Metrics::default();
-        let mailer = Mailer::from_config(&config, metrics.clone()).unwrap();
-        let mail = Locale::Fr
-            .sync_scope(|| {
-                Mail::render(
-                    EmailAddress::parse("claire.martin@example.org").unwrap(),
-                    Subject {
-                        french: "Regroupement de votre compte",
-                        english: "Your account was grouped",
-                    },
-                    "grouped_notice",
-                    minijinja::context! { name => "Claire", identifier => "c", principal => "p" },
-                )
-            })
-            .unwrap();
-        let sending = tokio::spawn(async move { mailer.send(mail).await });
+        let mut mailer = Mailer::from_config(&config, metrics.clone()).unwrap();
+        mailer.send_timeout = TEST_TIMEOUT;
+        let sending = tokio::spawn(async move { mailer.send(notice()).await });
         let (_held, _) = relay.accept().await.unwrap();
         let error = sending.await.unwrap().unwrap_err();
         assert!(error.to_string().contains("did not answer"), "{error:#}");
@@ -382,6 +396,100 @@ mod tests {
             "{}",
             metrics.render().unwrap()
         );
+    }
+
+    /// Long enough for a loopback relay on a loaded machine, short enough
+    /// for a test that waits it out.
+    const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+    /// A relay that speaks SMTP, but leaves the end of its `stall`-th
+    /// message unanswered: how many messages it accepted.
+    async fn relay(stall: usize) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("smtp://{}", listener.local_addr().unwrap());
+        let (seen, accepted) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (seen, accepted) = (seen.clone(), counted.clone());
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    write.write_all(b"220 relay ESMTP\r\n").await.unwrap();
+                    let mut in_data = false;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let answer: &[u8] = if in_data {
+                            if line != "." {
+                                continue;
+                            }
+                            in_data = false;
+                            if seen.fetch_add(1, Ordering::SeqCst) + 1 == stall {
+                                std::future::pending::<()>().await;
+                            }
+                            accepted.fetch_add(1, Ordering::SeqCst);
+                            b"250 queued\r\n"
+                        } else {
+                            match line.get(..4).unwrap_or("").to_ascii_uppercase().as_str() {
+                                "DATA" => {
+                                    in_data = true;
+                                    b"354 go on\r\n"
+                                }
+                                "QUIT" => b"221 bye\r\n",
+                                _ => b"250 ok\r\n",
+                            }
+                        };
+                        if write.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    fn notice() -> Mail {
+        Locale::Fr
+            .sync_scope(|| {
+                Mail::render(
+                    EmailAddress::parse("claire.martin@example.org").unwrap(),
+                    Subject {
+                        french: "Regroupement de votre compte",
+                        english: "Your account was grouped",
+                    },
+                    "grouped_notice",
+                    minijinja::context! { name => "Claire", identifier => "c", principal => "p" },
+                )
+            })
+            .unwrap()
+    }
+
+    /// A relay that stops answering in the middle of a message: that mail
+    /// fails; the next goes through on a new connection, not on the one left
+    /// mid-command in the pool.
+    #[tokio::test]
+    async fn after_a_relay_stalled_the_next_mail_goes_through() {
+        let (url, accepted) = relay(2).await;
+        let config = Config {
+            smtp_url: Some(secrecy::SecretString::from(url)),
+            ..Config::default()
+        };
+        let mut mailer = Mailer::from_config(&config, Metrics::default()).unwrap();
+        mailer.send_timeout = TEST_TIMEOUT;
+        mailer.send(notice()).await.unwrap();
+        let stalled = mailer.send(notice()).await.unwrap_err();
+        assert!(
+            stalled.to_string().contains("did not answer"),
+            "{stalled:#}"
+        );
+        // lettre puts a dropped connection back in its pool from a task of
+        // its own: let it.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        mailer.send(notice()).await.unwrap();
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     fn locale_code(locale: Locale) -> &'static str {
