@@ -319,9 +319,7 @@ fn render(
 }
 
 /// Why the gateway says it refused (its answer's first 200 characters, on
-/// one line), for the log: « insufficient credit », « invalid sender ». Runs
-/// of four digits or more are masked, in case the answer quotes the number
-/// or the message, whose code opens an account.
+/// one line), for the log: « insufficient credit », « invalid sender ».
 async fn gateway_reason(mut response: reqwest::Response) -> String {
     let mut body = Vec::new();
     while body.len() < 1024 {
@@ -330,31 +328,52 @@ async fn gateway_reason(mut response: reqwest::Response) -> String {
             _ => break,
         }
     }
-    let text: String = String::from_utf8_lossy(&body)
+    shown_reason(&String::from_utf8_lossy(&body))
+}
+
+/// [`gateway_reason`]'s text: on one line, and every number of four digits
+/// or more masked, written in one piece or in groups (`+33 6 12 34 56 78`,
+/// `06.12.34.56.78`), in case the answer quotes the phone or the message,
+/// whose code opens an account. Shorter ones (an error code) stay.
+fn shown_reason(body: &str) -> String {
+    let text: Vec<char> = body
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(200)
         .collect();
-    let mut shown = String::with_capacity(text.len());
-    let mut digits = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_digit() {
-            digits.push(c);
+    let mut shown: Vec<char> = text.clone();
+    let mut start = 0;
+    while start < text.len() {
+        if !(text[start].is_ascii_digit() || text[start] == '+') {
+            start += 1;
             continue;
         }
-        if digits.len() >= 4 {
-            shown.extend(std::iter::repeat_n('•', digits.len()));
-        } else {
-            shown.push_str(&digits);
+        // A number: digits, and the signs that group them.
+        let mut end = start;
+        while end < text.len()
+            && (text[end].is_ascii_digit()
+                || matches!(text[end], '+' | ' ' | '.' | '-' | '(' | ')'))
+        {
+            end += 1;
         }
-        digits.clear();
-        shown.push(c);
+        if text[start..end]
+            .iter()
+            .filter(|c| c.is_ascii_digit())
+            .count()
+            >= 4
+        {
+            for c in &mut shown[start..end] {
+                if c.is_ascii_digit() {
+                    *c = '•';
+                }
+            }
+        }
+        start = end.max(start + 1);
     }
-    let shown = shown.trim().to_owned();
-    if shown.is_empty() {
-        "no reason given".into()
-    } else {
-        shown
+    let shown: String = shown.into_iter().collect();
+    match shown.trim() {
+        "" => "no reason given".into(),
+        reason => reason.to_owned(),
     }
 }
 
@@ -411,6 +430,23 @@ async fn write_json(dir: &Path, to: &str, text: &str, sender: &str) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gateway_reason_keeps_its_words_and_masks_numbers_however_grouped() {
+        for (body, shown) in [
+            ("insufficient credit (E21)", "insufficient credit (E21)"),
+            (
+                "bad number +33 6 12 34 56 78",
+                "bad number +•• • •• •• •• ••",
+            ),
+            ("to 06.12.34.56.78: refused", "to ••.••.••.••.••: refused"),
+            ("text was \"code 123456\"", "text was \"code ••••••\""),
+            ("line1\r\nline2", "line1  line2"),
+            ("   ", "no reason given"),
+        ] {
+            assert_eq!(shown_reason(body), shown, "{body:?}");
+        }
+    }
 
     #[test]
     fn phone_numbers_are_masked() {

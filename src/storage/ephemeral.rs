@@ -486,11 +486,20 @@ impl RedisTarget<'_> {
         let Some(file) = self.ca_file else {
             return Ok(None);
         };
-        // Every node's URL must ask for TLS, or the authority would check nothing.
+        // Every node's URL must ask for TLS, or the authority would check
+        // nothing (a cluster's nodes are comma-separated; one server's
+        // password may hold a comma).
+        let tls = |url: &str| {
+            url.trim_start()
+                .get(..9)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"))
+        };
         anyhow::ensure!(
-            self.url
-                .split(',')
-                .all(|node| node.trim_start().starts_with("rediss://")),
+            if self.cluster {
+                self.url.split(',').all(tls)
+            } else {
+                tls(self.url)
+            },
             "redis_ca_file is set, but redis_url does not ask for TLS: write rediss://… \
              (or remove redis_ca_file)"
         );
@@ -722,6 +731,20 @@ mod tests {
     #[test]
     fn a_ca_file_without_tls_is_told_as_such() {
         let ca = std::path::Path::new("/etc/ssl/certs/ca-certificates.crt");
+        // A password with a comma, a scheme in capitals: TLS all the same
+        // (the file is then read, and found not to be there).
+        for url in [
+            "rediss://clef:pa,ss@redis.internal:6380",
+            "REDISS://redis.internal",
+        ] {
+            let target = RedisTarget {
+                url,
+                cluster: false,
+                ca_file: Some(std::path::Path::new("/nulle/part.pem")),
+            };
+            let error = check_url(&target).unwrap_err().to_string();
+            assert!(error.contains("reading redis_ca_file"), "{url}: {error}");
+        }
         for (url, cluster) in [
             ("redis://redis.internal:6379", false),
             ("rediss://a:6379,redis://b:6379", true),
