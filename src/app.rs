@@ -63,6 +63,8 @@ pub struct Clef {
     /// Open while the database is found unavailable: requests that need it
     /// then answer 503 at once.
     pub breaker: Arc<storage::Breaker>,
+    /// What `/readyz` answered last: its log tells the changes, not every probe.
+    pub was_ready: std::sync::atomic::AtomicBool,
 }
 
 /// Which store an error chain comes from, if any.
@@ -166,6 +168,7 @@ impl Clef {
             rotations,
             background: tokio_util::task::TaskTracker::new(),
             breaker,
+            was_ready: std::sync::atomic::AtomicBool::new(true),
         }))
     }
 

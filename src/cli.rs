@@ -708,26 +708,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
                 let why = letters::why_none(&app.db, &establishment.id, &selection).await?;
-                if why == letters::Nothing::UnknownClass {
+                let told = match why {
                     // « 6a » for « 6 A »: the classes as the file wrote them.
-                    let classes =
-                        crate::accounts::staff::classes(&app.db, &establishment.id).await?;
-                    if classes.is_empty() {
-                        anyhow::bail!(
-                            "{} Aucun fichier écrit.",
-                            letters::Nothing::NoPupils.french()
-                        );
+                    letters::Nothing::UnknownClass => {
+                        let classes =
+                            crate::accounts::staff::classes(&app.db, &establishment.id).await?;
+                        match classes.is_empty() {
+                            true => letters::Nothing::NoPupils.french().to_owned(),
+                            false => format!(
+                                "{} Classes de l'établissement : {}.",
+                                why.french(),
+                                classes.join(", ")
+                            ),
+                        }
                     }
-                    anyhow::bail!(
-                        "{} Classes de l'établissement : {}. Aucun fichier écrit.",
-                        why.french(),
-                        classes.join(", ")
-                    );
-                }
+                    _ => why.french().to_owned(),
+                };
+                let told = format!("{told} Aucun fichier écrit.");
                 if why.unknown() {
-                    anyhow::bail!("{} Aucun fichier écrit.", why.french());
+                    anyhow::bail!(told);
                 }
-                eprintln!("{} Aucun fichier écrit.", why.french());
+                eprintln!("{told}");
                 return Ok(());
             }
             let bytes = if format == "csv" {

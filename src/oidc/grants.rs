@@ -313,7 +313,7 @@ impl AccessTokens {
             return Ok(None);
         };
         if let Some(account_id) = &grant.account_id {
-            // Both revocations read at once: one round trip's wait on Redis.
+            // The revocations read at once: one round trip's wait on Redis.
             let issued_ms = match grant.issued_ms {
                 0 => grant.issued_at * 1000,
                 ms => ms,
@@ -348,8 +348,14 @@ impl AccessTokens {
     /// a third party's without `offline_access` — lived on for its hour,
     /// where a first party's died with its family.
     pub async fn revoke_session(&self, sid: &str, now_ms: i64) -> anyhow::Result<()> {
+        self.end_at(&session_key(sid), now_ms).await
+    }
+
+    /// Records that the tokens `key` names (an account's, a session's)
+    /// issued before `now_ms` are over, as long as such a token could live.
+    async fn end_at(&self, key: &str, now_ms: i64) -> anyhow::Result<()> {
         let ttl = Duration::from_secs(self.ttl.max(1) as u64 + 1);
-        self.revoked.put(&session_key(sid), &now_ms, ttl).await
+        self.revoked.put(key, &now_ms, ttl).await
     }
 
     /// Whether the revocation recorded under `key` (an account's, a
@@ -372,8 +378,7 @@ impl AccessTokens {
     /// rolling upgrade: it ends all of the account's tokens for their hour,
     /// never keeps one alive.)
     pub async fn revoke_all_for(&self, account_id: &str, now_ms: i64) -> anyhow::Result<()> {
-        let ttl = Duration::from_secs(self.ttl.max(1) as u64 + 1);
-        self.revoked.put(account_id, &now_ms, ttl).await
+        self.end_at(account_id, now_ms).await
     }
 
     /// Whether `client_id`'s access for `account_id` was ended (`revoke_for`)

@@ -248,8 +248,9 @@ pub fn router(app: Arc<Clef>) -> Router {
                             move |request: &axum::extract::Request| observe::span(&app, request)
                         })
                         // A 503 is told where its cause is known (a dependency
-                        // down, once per outage; the hashing queue full, counted):
-                        // not again at every request, as an error.
+                        // down: `log_internal_errors`, or once by the breaker;
+                        // readiness: when it changes; the hashing queue full:
+                        // counted), not again as an error.
                         .on_failure(
                             |failure: tower_http::classify::ServerErrorsFailureClass,
                              latency: Duration,
@@ -333,9 +334,10 @@ async fn readyz(State(app): AppState) -> Response {
     let (db, store) = tokio::join!(ready_within(db), ready_within(app.store.ping()));
     // Told when it changes, not at every probe of an outage (one every few
     // seconds per pod).
-    static WAS_READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
     let ready = db.is_ok() && store.is_ok();
-    let was_ready = WAS_READY.swap(ready, std::sync::atomic::Ordering::Relaxed);
+    let was_ready = app
+        .was_ready
+        .swap(ready, std::sync::atomic::Ordering::Relaxed);
     match (db, store) {
         (Ok(_), Ok(())) => {
             if !was_ready {
