@@ -67,6 +67,21 @@ async fn still_signed_in(app: &TestApp, browser: &reqwest::Client, client_id: &s
 const CONFIRMATION: &str = "Voulez-vous vous déconnecter de Clef ?";
 const LOGGED_OUT: &str = "Vous êtes déconnecté";
 
+/// « Se déconnecter » on « Mon compte », in `browser`.
+async fn sign_out_from_the_account_page(app: &TestApp, browser: &reqwest::Client) {
+    let account = page_text(browser, &app.url("/compte")).await;
+    let logged_out = browser
+        .post(app.url("/logout"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap()),
+            ("confirm", input_value(&account, "confirm").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(logged_out.text().await.unwrap().contains(LOGGED_OUT));
+}
+
 #[tokio::test]
 async fn a_valid_hint_ends_the_session_and_sends_the_browser_back_with_its_state() {
     let app = spawn_app().await;
@@ -637,17 +652,7 @@ async fn logging_out_revokes_the_session_s_refresh_tokens_but_offline_ones() {
             .unwrap();
         refresh_tokens.push(tokens["refresh_token"].as_str().unwrap().to_owned());
     }
-    let account = page_text(&browser, &app.url("/compte")).await;
-    let logged_out = browser
-        .post(app.url("/logout"))
-        .form(&[
-            ("csrf", input_value(&account, "csrf").unwrap()),
-            ("confirm", input_value(&account, "confirm").unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(logged_out.text().await.unwrap().contains(LOGGED_OUT));
+    sign_out_from_the_account_page(&app, &browser).await;
     let mut answers = Vec::new();
     for token in &refresh_tokens {
         let refreshed = refresh_grant(&app, &client, token).await;
@@ -685,17 +690,7 @@ async fn logging_out_ends_a_third_partys_access_tokens_but_offline_ones() {
     for token in &access_tokens {
         assert_eq!(userinfo_status(&app, token).await, 200);
     }
-    let account = page_text(&browser, &app.url("/compte")).await;
-    let logged_out = browser
-        .post(app.url("/logout"))
-        .form(&[
-            ("csrf", input_value(&account, "csrf").unwrap()),
-            ("confirm", input_value(&account, "confirm").unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(logged_out.text().await.unwrap().contains(LOGGED_OUT));
+    sign_out_from_the_account_page(&app, &browser).await;
     let mut answers = Vec::new();
     for token in &access_tokens {
         answers.push(userinfo_status(&app, token).await);

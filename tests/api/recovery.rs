@@ -728,9 +728,15 @@ async fn at_the_channel_screen(phone: &str) -> (TestApp, reqwest::Client, String
     app.family().await;
     set_phone(&app, "claire.martin", phone).await;
     let browser = browser();
-    let choice = submit(
-        &app,
-        &browser,
+    let choice = channel_screen(&app, &browser).await;
+    (app, browser, choice)
+}
+
+/// The channel screen Claire's identifier leads `browser` to.
+async fn channel_screen(app: &TestApp, browser: &reqwest::Client) -> String {
+    submit(
+        app,
+        browser,
         "/mot-de-passe-oublie",
         "/mot-de-passe-oublie",
         &[("identifier", "claire.martin")],
@@ -738,8 +744,7 @@ async fn at_the_channel_screen(phone: &str) -> (TestApp, reqwest::Client, String
     .await
     .text()
     .await
-    .unwrap();
-    (app, browser, choice)
+    .unwrap()
 }
 
 /// A landline from the school's file takes no SMS: the screen shows no
@@ -753,17 +758,7 @@ async fn a_landline_is_not_offered_for_an_sms_code() {
         .execute(&app.app.db)
         .await
         .unwrap();
-    let without = submit(
-        &app,
-        &browser,
-        "/mot-de-passe-oublie",
-        "/mot-de-passe-oublie",
-        &[("identifier", "claire.martin")],
-    )
-    .await
-    .text()
-    .await
-    .unwrap();
+    let without = channel_screen(&app, &browser).await;
     let masked = |page: &str| {
         page.split("•• •• •• •• ")
             .nth(1)
