@@ -623,6 +623,36 @@ async fn a_table_held_by_a_migration_gives_503_within_seconds() {
     );
 }
 
+/// An import is not a request: behind a table held longer than the lock
+/// timeout (another import of the school, an operator's transaction) it
+/// waits, and goes in once the table is free.
+#[tokio::test]
+async fn an_import_waits_for_a_table_held_longer_than_the_lock_timeout() {
+    if std::env::var("CLEF_TEST_DATABASE_URL").is_err() {
+        return;
+    }
+    let app = spawn_app().await;
+    app.establishment("0590001A", "Collège Jean Moulin").await;
+    let mut holder = app.app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE accounts IN EXCLUSIVE MODE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let csv = "N° élève;Nom;Prénom;Date de naissance;Classe\n1;Durand;Inès;01/02/2013;6 A\n";
+    let import = app.import("0590001A", csv.as_bytes());
+    let release = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        holder.rollback().await.unwrap();
+    };
+    let (report, ()) = tokio::join!(import, release);
+    assert_eq!(
+        report
+            .expect("imported once the table is free")
+            .students_created,
+        1
+    );
+}
+
 /// Clef's connections are named in `pg_stat_activity` (whose query holds a
 /// lock, whose are idle in a transaction).
 #[tokio::test]
