@@ -414,10 +414,11 @@ async fn exchange_code(
         }
         (_, PresentedCode::Spent(_) | PresentedCode::Unknown) => return Err(unusable_code()),
     };
+    // Another client learns nothing, not even that the code expired.
+    fits(&grant)?;
     if grant.expires_at <= now {
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
-    fits(&grant)?;
     if let Err(redeem) = app.codes.redeem(&code_id, &grant).await {
         return Err(refuse_replay(app, client, redeem).await);
     }

@@ -268,9 +268,29 @@ async fn an_expired_code_is_refused() {
     let (verifier, challenge) = pkce();
     let code = code_for(&app, &client.0, &challenge).await;
     app.clock.advance(app.app.config.code_ttl + 1);
+    let refused = |who: (String, Option<String>)| {
+        let (app, code, verifier) = (&app, &code, &verifier);
+        async move {
+            let body: Value = exchange(app, &who, code, Some(verifier))
+                .await
+                .json()
+                .await
+                .unwrap();
+            (body["error"].clone(), body["error_description"].clone())
+        }
+    };
+    // Its client is told why; another client learns nothing of the code.
     assert_eq!(
-        error_of(exchange(&app, &client, &code, Some(&verifier)).await).await,
-        (400, "invalid_grant".into())
+        refused(client.clone()).await,
+        ("invalid_grant".into(), "the code has expired".into())
+    );
+    let other = app.client(false).await;
+    assert_eq!(
+        refused(other).await,
+        (
+            "invalid_grant".into(),
+            "the code is invalid, expired or already used".into()
+        )
     );
 }
 
