@@ -1840,15 +1840,7 @@ async fn a_corrected_address_is_mailed_in_the_parents_language() {
     .unwrap();
     // She signs in with an English browser: her language is recorded.
     let browser = browser();
-    let page = browser
-        .get(app.url("/login"))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = english_page_text(&browser, &app.url("/login")).await;
     let signed_in = browser
         .post(app.url("/login"))
         .header("accept-language", "en")
@@ -2181,15 +2173,11 @@ async fn an_account_page_shows_the_birth_date_and_the_phone() {
     );
     // Written out in English, where 01/02 would read as January 2.
     let anna_id = app.account_named("anna.aubert").await.id;
-    let english = staff_a
-        .get(app.url(&format!("/etablissement/{SCHOOL_A}/compte/{anna_id}")))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let english = english_page_text(
+        &staff_a,
+        &app.url(&format!("/etablissement/{SCHOOL_A}/compte/{anna_id}")),
+    )
+    .await;
     assert!(
         english.contains("<dt>Birth date</dt><dd>1 February 2012</dd>"),
         "{english}"

@@ -286,6 +286,19 @@ pub async fn page_text(browser: &reqwest::Client, url: &str) -> String {
     browser.get(url).send().await.unwrap().text().await.unwrap()
 }
 
+/// [`page_text`] as a browser that prefers English gets it.
+pub async fn english_page_text(browser: &reqwest::Client, url: &str) -> String {
+    browser
+        .get(url)
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// « Mon compte » as `browser` gets it (a redirect to /login without a session).
 pub async fn account_page(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response {
     browser.get(app.url("/compte")).send().await.unwrap()

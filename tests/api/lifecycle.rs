@@ -903,9 +903,9 @@ async fn confirmation_mails_asked_for_are_limited_to_five_an_hour() {
     assert_eq!(school.app.outbox().len(), mails + 6);
 }
 
-/// On « Mon compte », a new address and « renvoyer » share the count.
-#[tokio::test]
-async fn my_account_asks_for_five_confirmation_mails_an_hour() {
+/// Claire signed in, on « Mon compte »: the app, her browser and the
+/// page's CSRF token.
+async fn claire_on_her_account_page() -> (TestApp, reqwest::Client, String) {
     let app = spawn_app().await;
     app.family().await;
     let browser = browser();
@@ -914,6 +914,13 @@ async fn my_account_asks_for_five_confirmation_mails_an_hour() {
     assert_eq!(location(&signed_in), "/compte");
     let page = page_text(&browser, &app.url("/compte")).await;
     let csrf = input_value(&page, "csrf").unwrap();
+    (app, browser, csrf)
+}
+
+/// On « Mon compte », a new address and « renvoyer » share the count.
+#[tokio::test]
+async fn my_account_asks_for_five_confirmation_mails_an_hour() {
+    let (app, browser, csrf) = claire_on_her_account_page().await;
     let post = |path: &'static str| {
         browser
             .post(app.url(path))
@@ -1286,14 +1293,7 @@ async fn the_letters_password_is_not_taken_as_the_new_one() {
 /// required at once, the current password's first (the form's first field).
 #[tokio::test]
 async fn an_empty_account_form_names_every_field_required() {
-    let app = spawn_app().await;
-    app.family().await;
-    let browser = browser();
-    let login = page_text(&browser, &app.url("/login")).await;
-    let signed_in = submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
-    assert_eq!(location(&signed_in), "/compte");
-    let page = page_text(&browser, &app.url("/compte")).await;
-    let csrf = input_value(&page, "csrf").unwrap();
+    let (app, browser, csrf) = claire_on_her_account_page().await;
     let empty = |path: &'static str, fields: &'static [&'static str]| {
         let mut form: Vec<(&str, &str)> = fields.iter().map(|f| (*f, "")).collect();
         form.push(("csrf", csrf.as_str()));
@@ -1338,14 +1338,7 @@ async fn an_empty_account_form_names_every_field_required() {
 /// no longer confirms anything.
 #[tokio::test]
 async fn a_password_change_drops_an_address_change_under_way() {
-    let app = spawn_app().await;
-    app.family().await;
-    let browser = browser();
-    let login = page_text(&browser, &app.url("/login")).await;
-    let signed_in = submit_login(&app, &browser, &login, "claire.martin", PASSWORD).await;
-    assert_eq!(location(&signed_in), "/compte");
-    let page = page_text(&browser, &app.url("/compte")).await;
-    let csrf = input_value(&page, "csrf").unwrap();
+    let (app, browser, csrf) = claire_on_her_account_page().await;
     let post = |path: &'static str, form: Vec<(&'static str, String)>| {
         let mut form = form;
         form.push(("csrf", csrf.clone()));
