@@ -436,6 +436,17 @@ fn with_basic_challenge(mut response: Response) -> Response {
     response
 }
 
+/// RFC 6750 §3.1: a request whose access token is malformed is 400
+/// `invalid_request`, with the Bearer challenge naming the error.
+fn malformed_bearer(description: &'static str) -> Response {
+    let mut response = oauth_json(&OAuthError::invalid_request(description));
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"clef\", error=\"invalid_request\""),
+    );
+    response
+}
+
 pub async fn userinfo(
     State(app): AppState,
     headers: HeaderMap,
@@ -451,13 +462,7 @@ pub async fn userinfo(
     if authorization.is_some_and(|v| {
         v.trim().eq_ignore_ascii_case("bearer") || credentials(v, "Bearer") == Some("")
     }) {
-        let e = OAuthError::invalid_request("the Bearer scheme is sent without a token");
-        let mut response = oauth_json(&e);
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"clef\", error=\"invalid_request\""),
-        );
-        return response;
+        return malformed_bearer("the Bearer scheme is sent without a token");
     }
     let from_header = authorization
         .and_then(|v| credentials(v, "Bearer"))
@@ -473,13 +478,7 @@ pub async fn userinfo(
     };
     let access_token = match (from_header, from_body) {
         (Some(_), Some(_)) => {
-            let e = OAuthError::invalid_request("the access token is sent in more than one way");
-            let mut response = oauth_json(&e);
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"clef\", error=\"invalid_request\""),
-            );
-            return response;
+            return malformed_bearer("the access token is sent in more than one way");
         }
         (Some(token), None) | (None, Some(token)) => token,
         (None, None) => {
