@@ -310,9 +310,9 @@ pub fn connect_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
     if url.starts_with("sqlite:") {
         return AnyConnectOptions::from_str(url).context("parsing the database URL");
     }
-    postgres_url_complete(url)?;
-    // Named in pg_stat_activity and PostgreSQL's logs, unless the URL names it.
     let mut named = url::Url::parse(url).context("reading the database URL")?;
+    postgres_url_complete(&named)?;
+    // Named in pg_stat_activity and PostgreSQL's logs, unless the URL names it.
     if !named
         .query_pairs()
         .any(|(key, _)| key == "application_name")
@@ -327,8 +327,7 @@ pub fn connect_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
 /// What the driver reads without complaint but no connection can use: no
 /// host at all (in the URL, its `host=` or `PGHOST`), or a `sslrootcert`
 /// file that is not there (read only when connecting).
-fn postgres_url_complete(url: &str) -> anyhow::Result<()> {
-    let parsed = url::Url::parse(url).context("reading the database URL")?;
+fn postgres_url_complete(parsed: &url::Url) -> anyhow::Result<()> {
     let param = |name: &str| {
         parsed
             .query_pairs()
