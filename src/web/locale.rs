@@ -247,6 +247,7 @@ pub struct Switch {
 pub async fn switch(
     axum::extract::State(app): axum::extract::State<std::sync::Arc<Clef>>,
     jar: CookieJar,
+    headers: HeaderMap,
     Query(switch): Query<Switch>,
 ) -> Response {
     let next = switch
@@ -257,8 +258,13 @@ pub async fn switch(
         return Redirect::to(&next).into_response();
     };
     // Signed in, the choice is the person's: the mails others' actions send
-    // them (the school correcting their address) speak it too.
+    // them (the school correcting their address) speak it too. Only from
+    // Clef's own link: a link on another site (a GET the session cookie
+    // follows) changes this browser's pages, not the account.
     let stored = async {
+        if from_another_site(&headers) {
+            return anyhow::Ok(());
+        }
         if let Some(session) = super::extract::current_session(&app, &jar).await? {
             store::set_locale(&app.db, &session.account_id, locale).await?;
         }
@@ -274,6 +280,15 @@ pub async fn switch(
         Redirect::to(&next),
     )
         .into_response()
+}
+
+/// Whether the browser says the request was started from another site's page
+/// (`Sec-Fetch-Site`, sent by every current browser). Without the header (a
+/// browser from before 2023, a script), the request is taken as Clef's own.
+fn from_another_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site != "same-origin" && site != "none")
 }
 
 /// The person's choice of language, remembered for a year.

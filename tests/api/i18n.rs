@@ -607,7 +607,8 @@ async fn the_logout_page_follows_ui_locales() {
 
 /// The language link used while signed in is the person's choice: the mails
 /// someone else's action sends them (the school correcting their address)
-/// speak it. A browser signed in to no one changes no account's.
+/// speak it. A browser signed in to no one changes no account's, nor does a
+/// link on another site followed by the signed-in browser.
 #[tokio::test]
 async fn the_language_chosen_while_signed_in_is_the_persons() {
     let app = spawn_app().await;
@@ -624,8 +625,17 @@ async fn the_language_chosen_while_signed_in_is_the_persons() {
     let response = submit_login(&app, &signed_in, &page, "claire.martin", PASSWORD).await;
     assert_eq!(response.status(), 303);
     assert_eq!(language().await, Some(clef::domain::Locale::Fr));
+    let from_elsewhere = signed_in
+        .get(app.url("/langue?lang=en&next=/compte"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&from_elsewhere), "/compte");
+    assert_eq!(language().await, Some(clef::domain::Locale::Fr));
     let switched = signed_in
         .get(app.url("/langue?lang=en&next=/compte"))
+        .header("sec-fetch-site", "same-origin")
         .send()
         .await
         .unwrap();
