@@ -63,6 +63,18 @@ pub struct MailLabels {
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
+pub enum ConnectionState {
+    idle,
+    in_use,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    pub state: ConnectionState,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
 pub enum Store {
     database,
     short_lived,
@@ -97,6 +109,10 @@ pub struct Metrics {
     pub requests_shed: Counter,
     /// Code exchanges written per database transaction (`oidc::ledger`).
     pub exchange_batches: Histogram,
+    /// The database pool's connections, open and at most: requests wait for
+    /// one when every open connection is in use and the pool is full.
+    pub database_connections: Family<ConnectionLabels, Gauge>,
+    pub database_connections_max: Gauge,
 }
 
 impl Default for Metrics {
@@ -136,7 +152,25 @@ impl Metrics {
             store_errors: Family::default(),
             requests_shed: Counter::default(),
             exchange_batches: Histogram::new(exponential_buckets(1.0, 2.0, 7)),
+            database_connections: Family::default(),
+            database_connections_max: Gauge::default(),
         }
+    }
+
+    /// Reads the pool's connections now (the pool counts them itself).
+    pub fn database_pool(&self, pool: &crate::storage::Db) {
+        let open = i64::from(pool.size());
+        let idle = i64::try_from(pool.num_idle()).unwrap_or(i64::MAX).min(open);
+        let state = |state| ConnectionLabels { state };
+        let connections = &self.database_connections;
+        connections
+            .get_or_create(&state(ConnectionState::idle))
+            .set(idle);
+        connections
+            .get_or_create(&state(ConnectionState::in_use))
+            .set(open - idle);
+        self.database_connections_max
+            .set(i64::from(pool.options().get_max_connections()));
     }
 
     pub fn login(&self, outcome: LoginResult) {
@@ -163,9 +197,13 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition format Prometheus scrapes.
+    /// The text exposition format Prometheus scrapes: Clef's metrics under
+    /// `clef_`, and the process's standard ones (`process_resident_memory_bytes`,
+    /// `process_cpu_seconds_total`, `process_open_fds`…), read as it renders.
     pub fn render(&self) -> Result<String, std::fmt::Error> {
-        let mut registry = Registry::with_prefix("clef");
+        let mut root = Registry::default();
+        process(&mut root);
+        let registry = root.sub_registry_with_prefix("clef");
         // `clef_build_info{version="…"} 1`: which version each instance runs
         // (a rolling upgrade under way shows two).
         registry.register(
@@ -219,9 +257,82 @@ impl Metrics {
             "Code exchanges written per database transaction (group commit)",
             self.exchange_batches.clone(),
         );
+        registry.register(
+            "database_connections",
+            "Open connections of the database pool, idle or in use",
+            self.database_connections.clone(),
+        );
+        registry.register(
+            "database_connections_max",
+            "Connections the database pool opens at most",
+            self.database_connections_max.clone(),
+        );
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry)?;
+        prometheus_client::encoding::text::encode(&mut text, &root)?;
         Ok(text)
+    }
+}
+
+/// The standard process metrics (as Prometheus's own clients name them),
+/// those the system tells.
+fn process(registry: &mut Registry) {
+    use prometheus_client::metrics::counter::ConstCounter;
+    use prometheus_client::metrics::gauge::ConstGauge;
+    use prometheus_client::registry::Unit;
+    let now = metrics_process::collector::collect();
+    let gauge =
+        |value: Option<u64>| value.map(|v| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX)));
+    if let Some(seconds) = now.cpu_seconds_total {
+        registry.register_with_unit(
+            "process_cpu",
+            "Total user and system CPU time spent in seconds",
+            Unit::Seconds,
+            ConstCounter::new(seconds),
+        );
+    }
+    for (name, help, unit, value) in [
+        (
+            "process_resident_memory",
+            "Resident memory size in bytes",
+            Some(Unit::Bytes),
+            now.resident_memory_bytes,
+        ),
+        (
+            "process_virtual_memory",
+            "Virtual memory size in bytes",
+            Some(Unit::Bytes),
+            now.virtual_memory_bytes,
+        ),
+        (
+            "process_start_time",
+            "Start time of the process since the Unix epoch in seconds",
+            Some(Unit::Seconds),
+            now.start_time_seconds,
+        ),
+        (
+            "process_open_fds",
+            "Number of open file descriptors",
+            None,
+            now.open_fds,
+        ),
+        (
+            "process_max_fds",
+            "Maximum number of open file descriptors",
+            None,
+            now.max_fds,
+        ),
+        (
+            "process_threads",
+            "Number of OS threads in the process",
+            None,
+            now.threads,
+        ),
+    ] {
+        let Some(value) = gauge(value) else { continue };
+        match unit {
+            Some(unit) => registry.register_with_unit(name, help, unit, value),
+            None => registry.register(name, help, value),
+        }
     }
 }
 
@@ -252,5 +363,13 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+        // The process's own, under their standard names.
+        let resident = text
+            .lines()
+            .find_map(|line| line.strip_prefix("process_resident_memory_bytes "))
+            .and_then(|bytes| bytes.parse::<u64>().ok());
+        assert!(resident.is_some_and(|bytes| bytes > 1 << 20), "{text}");
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
+        assert!(text.contains("process_open_fds "), "{text}");
     }
 }

@@ -130,6 +130,7 @@ pub async fn metrics(State(app): AppState) -> Response {
     app.metrics
         .hashing_queue
         .set(i64::try_from(app.passwords.queued()).unwrap_or(i64::MAX));
+    app.metrics.database_pool(&app.db);
     match app.metrics.render() {
         Ok(text) => (
             [(

@@ -152,6 +152,24 @@ async fn metrics_count_requests_by_route_logins_by_outcome_and_tokens() {
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
+    // The database pool as it stands, and the process's standard series.
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+    };
+    let max = value("clef_database_connections_max");
+    let open = value(r#"clef_database_connections{state="idle"}"#)
+        + value(r#"clef_database_connections{state="in_use"}"#);
+    assert!(max >= 1.0 && (1.0..=max).contains(&open), "{open} of {max}");
+    assert!(value("process_resident_memory_bytes") > 1e6);
+    assert!(value("process_cpu_seconds_total") > 0.0);
+    assert!(value("process_open_fds") >= 3.0);
 }
 
 #[tokio::test]
