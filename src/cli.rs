@@ -545,9 +545,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 false => format!("granted {}", establishments.join(" ")),
                 true => format!("granted academy {}", establishments.join(" ")),
             };
+            let granted = format!("{}, {}", granted.trim_end(), operator());
             let entry = audit::Entry::new(audit::Event::StaffAccess, audit::Outcome::Ok)
                 .account(&account.id)
-                .detail(granted.trim_end());
+                .detail(&granted);
             audit::record(&db, entry, clock.now()).await;
             println!("{} {}", account.id, account.identifier);
             Ok(())
@@ -570,10 +571,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 false => Some(establishment_ids(db, &establishments).await?),
             };
             let revoked = staff::revoke(db, &account, ids.as_deref(), app.now()).await?;
-            let detail = if all {
-                "revoked all".to_owned()
-            } else {
-                format!("revoked {}", establishments.join(" "))
+            let detail = match all {
+                true => format!("revoked all, {}", operator()),
+                false => format!("revoked {}, {}", establishments.join(" "), operator()),
             };
             let entry = audit::Entry::new(audit::Event::StaffAccess, audit::Outcome::Ok)
                 .account(&account.id)
@@ -760,15 +760,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             crate::keys::cli::run(&config.keys_dir, command, clock.now())?;
             if let Some(db) = db {
+                let detail = format!("clef keys rotate, {}", operator());
                 let entry = crate::audit::Entry::new(
                     crate::audit::Event::KeyRotation,
                     crate::audit::Outcome::Ok,
                 )
-                .detail("clef keys rotate");
+                .detail(&detail);
                 crate::audit::record(&db, entry, clock.now()).await;
             }
             Ok(())
         }
+    }
+}
+
+/// Who ran a command that changes access, for its audit record (no account
+/// acts: the command line does): the system user, as sudo or the shell tell.
+fn operator() -> String {
+    let user = ["SUDO_USER", "USER", "LOGNAME"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|user| !user.is_empty()));
+    match user {
+        Some(user) => format!("from the command line by {user}"),
+        // SAFETY: getuid has no preconditions and cannot fail.
+        None => format!("from the command line by uid {}", unsafe { libc::getuid() }),
     }
 }
 

@@ -1195,10 +1195,11 @@ fn staff_revoke_takes_establishments_away_then_closes_the_account_and_is_audited
     );
     assert_eq!(all.trim(), "secretariat.ab: no role left, account closed");
     let trail = clef.ok(&["audit", "--account", "secretariat.ab"], None);
+    // The command line acts, for the system user who ran it.
     for detail in [
-        "granted 0590001A 0590002B",
-        "revoked 0590001A",
-        "revoked all",
+        "granted 0590001A 0590002B, from the command line by ",
+        "revoked 0590001A, from the command line by ",
+        "revoked all, from the command line by ",
     ] {
         assert!(trail.contains(detail), "{detail} in {trail}");
     }
