@@ -635,6 +635,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let since = clock.now() - days * 24 * 3600;
             let events = crate::audit::trail(&db, account_id.as_deref(), since, limit).await?;
             let mut out = std::io::stdout().lock();
+            if !json {
+                writeln!(out, "AT\tEVENT\tOUTCOME\tACCOUNT\tACTOR\tADDRESS\tDETAIL")?;
+            }
             for event in events {
                 if json {
                     writeln!(out, "{}", serde_json::to_string(&event)?)?;

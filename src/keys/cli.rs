@@ -32,6 +32,8 @@ pub fn run(dir: &Path, command: KeysCommand, now: i64) -> anyhow::Result<()> {
                     "no signing keys in {}: `clef serve` creates them",
                     dir.display()
                 );
+            } else {
+                println!("{:<5}  {:<43}  {:<20}  STATE", "ALG", "KID", "CREATED");
             }
             for key in keys {
                 let kid = match &key.kid {

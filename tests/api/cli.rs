@@ -1195,6 +1195,7 @@ fn staff_revoke_takes_establishments_away_then_closes_the_account_and_is_audited
     );
     assert_eq!(all.trim(), "secretariat.ab: no role left, account closed");
     let trail = clef.ok(&["audit", "--account", "secretariat.ab"], None);
+    assert!(trail.starts_with("AT\tEVENT\tOUTCOME\tACCOUNT\tACTOR\tADDRESS\tDETAIL\n"));
     // The command line acts, for the system user who ran it.
     for detail in [
         "granted 0590001A 0590002B, from the command line by ",

@@ -388,8 +388,9 @@ fn clef_keys_rotate_and_list() {
     );
     let listed = ok(&["keys", "list"]);
     let lines: Vec<&str> = listed.lines().collect();
-    assert_eq!(lines.len(), 1, "{listed}");
-    assert!(lines[0].starts_with("ES256  ") && lines[0].ends_with("  signing"));
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(lines[0].starts_with("ALG    KID ") && lines[0].ends_with("  STATE"));
+    assert!(lines[1].starts_with("ES256  ") && lines[1].ends_with("  signing"));
 
     // An instance starting now adds the missing families, and agrees.
     let ring =
@@ -412,7 +413,7 @@ fn clef_keys_rotate_and_list() {
         "{rotated}"
     );
     let listed = ok(&["keys", "list"]);
-    assert_eq!(listed.lines().count(), 6, "{listed}");
+    assert_eq!(listed.lines().count(), 7, "a header and six keys: {listed}");
     assert_eq!(listed.matches("  signing").count(), 3, "{listed}");
     assert_eq!(
         listed.matches("  published (signs from ").count(),
@@ -446,5 +447,5 @@ fn clef_keys_rotate_and_list() {
         .output()
         .unwrap();
     assert!(!unrecorded.status.success());
-    assert_eq!(ok(&["keys", "list"]).lines().count(), 6, "no key made");
+    assert_eq!(ok(&["keys", "list"]).lines().count(), 7, "no key made");
 }
