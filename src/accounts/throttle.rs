@@ -150,11 +150,6 @@ fn client(address: IpAddr) -> String {
     }
 }
 
-/// The count of an address's failed client authentications.
-fn client_auth_key(address: IpAddr) -> String {
-    format!("client-auth:address:{}", client(address))
-}
-
 /// The counters, in the short-lived store.
 pub struct Throttle {
     store: ShortLived,
@@ -174,7 +169,7 @@ impl Throttle {
                 format!("attempts:birthdate:{}", self.tag(identifier))
             }
             Counter::ConfirmationMail(account_id) => format!("mails:confirmation:{account_id}"),
-            Counter::Address(address) => format!("attempts:address:{}", client(*address)),
+            Counter::Address(address) => format!("attempts:address:{}", self.address(*address)),
             Counter::Device(device) => format!("attempts:device:{}", device.as_str()),
         }
     }
@@ -184,6 +179,19 @@ impl Throttle {
         let mut tag = self.tags.tag("throttle", identifier);
         tag.truncate(32);
         tag
+    }
+
+    /// A client address as the keys name it: a keyed tag, as for identifiers
+    /// (the store's key names are no list of who came from where).
+    fn address(&self, address: IpAddr) -> String {
+        let mut tag = self.tags.tag("throttle-address", &client(address));
+        tag.truncate(32);
+        tag
+    }
+
+    /// The count of an address's failed client authentications.
+    fn client_auth_key(&self, address: IpAddr) -> String {
+        format!("client-auth:address:{}", self.address(address))
     }
 
     /// Counts an attempt under `key` by `rule`, then says whether it may go on.
@@ -198,7 +206,7 @@ impl Throttle {
 
     /// Counts a recovery request from `address`, then says whether it may proceed.
     pub async fn enter_recovery(&self, address: IpAddr, now_ms: i64) -> anyhow::Result<Gate> {
-        let key = format!("recovery:address:{}", client(address));
+        let key = format!("recovery:address:{}", self.address(address));
         self.pass(&key, &RECOVERY_PER_ADDRESS, now_ms).await
     }
 
@@ -207,7 +215,11 @@ impl Throttle {
     pub async fn client_auth_gate(&self, address: IpAddr, now_ms: i64) -> anyhow::Result<Gate> {
         let held = self
             .store
-            .held_back(&client_auth_key(address), &CLIENT_AUTH_PER_ADDRESS, now_ms)
+            .held_back(
+                &self.client_auth_key(address),
+                &CLIENT_AUTH_PER_ADDRESS,
+                now_ms,
+            )
             .await?;
         Ok(match held {
             Some(retry_after) => Gate::Closed { retry_after },
@@ -218,14 +230,18 @@ impl Throttle {
     /// Counts a failed client authentication from `address`; past the limit,
     /// the address is held back (`client_auth_gate`), and so is this one.
     pub async fn client_auth_failed(&self, address: IpAddr, now_ms: i64) -> anyhow::Result<Gate> {
-        self.pass(&client_auth_key(address), &CLIENT_AUTH_PER_ADDRESS, now_ms)
-            .await
+        self.pass(
+            &self.client_auth_key(address),
+            &CLIENT_AUTH_PER_ADDRESS,
+            now_ms,
+        )
+        .await
     }
 
     /// Counts a reset SMS about to go to a stranger of `address` (see
     /// [`SMS_PER_ADDRESS`]), then says whether it may go.
     pub async fn send_sms_from(&self, address: IpAddr, now_ms: i64) -> anyhow::Result<Gate> {
-        let key = format!("recovery:sms-address:{}", client(address));
+        let key = format!("recovery:sms-address:{}", self.address(address));
         self.pass(&key, &SMS_PER_ADDRESS, now_ms).await
     }
 
@@ -499,6 +515,34 @@ mod tests {
                 .await
                 .unwrap(),
             Gate::Open
+        );
+    }
+
+    /// The store's key names carry no client address, nor any identifier
+    /// typed: keyed tags, the same for the same client.
+    #[test]
+    fn keys_name_addresses_and_identifiers_by_tags() {
+        let (_dir, throttle) = throttle();
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let keys = [
+            throttle.key(&Counter::Address(v4)),
+            throttle.key(&Counter::Address(v6)),
+            throttle.key(&Counter::Account("claire.martin")),
+            throttle.client_auth_key(v4),
+        ];
+        for key in &keys {
+            for clear in ["203.0.113", "2001:db8", "claire"] {
+                assert!(!key.contains(clear), "{key}");
+            }
+        }
+        assert_eq!(
+            keys[1],
+            throttle.key(&Counter::Address("2001:db8:1:2:bbbb::9".parse().unwrap()))
+        );
+        assert_ne!(
+            keys[0],
+            throttle.key(&Counter::Address("203.0.113.8".parse().unwrap()))
         );
     }
 
