@@ -364,21 +364,49 @@ async fn forwarding_headers_without_trusted_proxies_are_warned_of_once() {
 
 /// An outage is told once, not at every probe (every few seconds per pod):
 /// `/readyz` says « not ready » on the first failure, and its 503s are not
-/// logged again as errors. The start names the version; the end is told.
+/// logged again as errors; « ready again » once it answers (where a
+/// redis-server can be started). The start names the version; the end is told.
 #[tokio::test]
 async fn readiness_is_logged_when_it_changes_and_the_version_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    // No Redis there: Clef serves, not ready.
+    // No Redis there yet: Clef serves, not ready.
+    let port = crate::helpers::free_port();
+    let redis_url = format!("redis://127.0.0.1:{port}");
     let (mut child, address, log_path) =
-        serve_demo(dir.path(), &[("CLEF_REDIS_URL", "redis://127.0.0.1:1")]).await;
+        serve_demo(dir.path(), &[("CLEF_REDIS_URL", &redis_url)]).await;
+    let readyz = async || {
+        reqwest::get(format!("{address}/readyz"))
+            .await
+            .unwrap()
+            .status()
+    };
     for _ in 0..5 {
-        let ready = reqwest::get(format!("{address}/readyz")).await.unwrap();
-        assert_eq!(ready.status(), 503);
+        assert_eq!(readyz().await, 503);
+    }
+    let back = crate::resilience::redis_available();
+    let _redis = match back {
+        true => Some(crate::resilience::RedisServer::start(port).await),
+        false => None,
+    };
+    if back {
+        crate::resilience::eventually("/readyz once Redis answers", || async {
+            readyz().await == 200
+        })
+        .await;
+        for _ in 0..3 {
+            assert_eq!(readyz().await, 200);
+        }
     }
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(log.matches("clef::web: not ready").count(), 1, "{log}");
+    let again = usize::from(back);
+    assert_eq!(
+        log.matches("clef::web: ready again").count(),
+        again,
+        "{log}"
+    );
     assert!(!log.contains("response failed"), "{log}");
     let serving = log
         .lines()

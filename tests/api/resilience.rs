@@ -118,7 +118,7 @@ async fn timed<T>(request: impl Future<Output = T>) -> (T, Duration) {
 }
 
 /// Retries `check` until it holds, for at most 15 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -326,13 +326,13 @@ async fn assert_recovers(app: &TestApp, dependency: &str) {
 }
 
 /// A redis-server of the test's own, on its own port, without persistence.
-struct RedisServer {
+pub(crate) struct RedisServer {
     port: u16,
     process: Child,
 }
 
 impl RedisServer {
-    async fn start(port: u16) -> Self {
+    pub(crate) async fn start(port: u16) -> Self {
         let process = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -378,7 +378,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn redis_available() -> bool {
+pub(crate) fn redis_available() -> bool {
     // CI sets it and installs redis-server; elsewhere these tests have nothing to run against.
     std::env::var("CLEF_TEST_REDIS_URL").is_ok()
 }
