@@ -476,11 +476,17 @@ pub async fn migrate(url: &str) -> anyhow::Result<Schema> {
     let mut migrator = migrator();
     migrator.set_ignore_missing(true);
     let applied_versions = "SELECT COUNT(*), COALESCE(MAX(version), 0) FROM _sqlx_migrations";
-    // No table yet on a new database: nothing applied.
-    let before: (i64, i64) = sqlx::query_as(applied_versions)
+    // No table yet on a new database: nothing applied. (Another instance
+    // migrating at the same moment is waited for by `run`, and what it
+    // applied meanwhile is counted here as this run's.)
+    let before: (i64, i64) = match sqlx::query_as(applied_versions)
         .fetch_one(&mut connection)
         .await
-        .unwrap_or((0, 0));
+    {
+        Ok(before) => before,
+        Err(e) if is_missing_table(&e) => (0, 0),
+        Err(e) => return Err(e).context("reading the migrations applied"),
+    };
     let started = std::time::Instant::now();
     migrator
         .run(&mut connection)
@@ -511,6 +517,14 @@ pub async fn migrate(url: &str) -> anyhow::Result<Schema> {
         );
     }
     Ok(schema)
+}
+
+/// A statement refused because its table does not exist (PostgreSQL's
+/// `undefined_table`, SQLite's « no such table »).
+fn is_missing_table(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|db| {
+        db.code().as_deref() == Some("42P01") || db.message().starts_with("no such table")
+    })
 }
 
 /// Maps a unique-constraint violation by name to `Some(name)`, so callers turn
