@@ -285,10 +285,17 @@ pub async fn confirm(
     principal: &Account,
     id: &str,
 ) -> Result<Result<Grouped, Refusal>, GroupingError> {
-    let Some(pending) = proposals(app).take(id).await? else {
+    // Read before it is spent: another account's « Valider » with this id
+    // spends nothing of it.
+    let proposals = proposals(app);
+    let ours = |pending: &Pending| pending.principal_id == principal.id;
+    if !proposals.get(id).await?.is_some_and(|p| ours(&p)) {
+        return Ok(Err(Refusal::ProposalExpired));
+    }
+    let Some(pending) = proposals.take(id).await? else {
         return Ok(Err(Refusal::ProposalExpired));
     };
-    if pending.principal_id != principal.id || pending.expires_at <= app.now() {
+    if !ours(&pending) || pending.expires_at <= app.now() {
         return Ok(Err(Refusal::ProposalExpired));
     }
     let seal = Some(pending.other_seal.as_str());

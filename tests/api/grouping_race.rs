@@ -620,6 +620,17 @@ async fn a_child_detached_by_the_school_is_grouped_back_with_its_new_letter() {
             .collect::<Vec<_>>(),
         [zoe.id.as_str()]
     );
+    // Another account's « Valider » with Claire's proposal spends nothing.
+    let stranger = store::account_by_id(&app.app.db, &zoe.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        grouping::confirm(&app.app, &stranger, &proposal.id)
+            .await
+            .unwrap(),
+        Err(grouping::Refusal::ProposalExpired)
+    ));
     let again = grouping::confirm(&app.app, &claire, &proposal.id)
         .await
         .unwrap()
