@@ -517,13 +517,17 @@ pub enum MailRequest {
     },
 }
 
-/// Counts a confirmation mail asked for `account` by its owner: `None` if
-/// it may be sent.
-async fn mail_refused(app: &Clef, account: &Account) -> anyhow::Result<Option<MailRequest>> {
+/// Counts a confirmation mail asked for `account` by its owner, to
+/// `address`: `None` if it may be sent.
+async fn mail_refused(
+    app: &Clef,
+    account: &Account,
+    address: &str,
+) -> anyhow::Result<Option<MailRequest>> {
     Ok(
         match app
             .throttle
-            .enter_confirmation_mail(&account.id, app.now_ms())
+            .enter_confirmation_mail(&account.id, address, app.now_ms())
             .await?
         {
             Gate::Open => None,
@@ -548,7 +552,7 @@ pub async fn resend_confirmation(
         (None, Some(email), None) => (email.clone(), Confirming::Address),
         _ => return Ok(MailRequest::AlreadyConfirmed),
     };
-    if let Some(refused) = mail_refused(app, account).await? {
+    if let Some(refused) = mail_refused(app, account, &address).await? {
         return Ok(refused);
     }
     let now = app.now();
@@ -588,7 +592,7 @@ pub async fn correct_own_address(
     origin: &Origin,
 ) -> Result<MailRequest, ProfileError> {
     require_current_password(app, account, current, origin).await?;
-    if let Some(refused) = mail_refused(app, account).await? {
+    if let Some(refused) = mail_refused(app, account, email.as_str()).await? {
         return Ok(refused);
     }
     Ok(
@@ -877,7 +881,9 @@ pub async fn change_email(
         _ => return Err(ProfileError::Fields(problems)),
     };
     require_current_password(app, account, current, origin).await?;
-    if let Some(MailRequest::TooMany { retry_after }) = mail_refused(app, account).await? {
+    if let Some(MailRequest::TooMany { retry_after }) =
+        mail_refused(app, account, new.as_str()).await?
+    {
         return Err(ProfileError::TooManyMails { retry_after });
     }
     propose_address(app, account, &new, None).await?;

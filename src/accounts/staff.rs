@@ -462,7 +462,7 @@ pub async fn act(
             if mails
                 && let super::throttle::Gate::Closed { retry_after } = app
                     .throttle
-                    .enter_confirmation_mail(&account.id, app.now_ms())
+                    .enter_confirmation_mail(&account.id, email.as_str(), app.now_ms())
                     .await?
             {
                 return Ok(Err(Refused::TooManyMails { retry_after }));

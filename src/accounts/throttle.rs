@@ -95,9 +95,10 @@ pub const CLIENT_AUTH_PER_ADDRESS: Backoff = Backoff {
 };
 
 /// Confirmation mails a person asks for (sent again, to a corrected or a
-/// changed address): five an hour per account, then none until the hour is
-/// over. A session, even an attacker's own, cannot make Clef mail an address
-/// over and over.
+/// changed address): five an hour per account, and five an hour to one
+/// address whatever the accounts, then none until the hour is over. A
+/// session, even an attacker's own, cannot make Clef mail an address over
+/// and over, nor can a few accounts together.
 pub const CONFIRMATION_MAILS: Backoff = Backoff {
     free: 5,
     first_delay: 3600,
@@ -127,6 +128,7 @@ enum Counter<'a> {
     Account(&'a str),
     BirthDate(&'a str),
     ConfirmationMail(&'a str),
+    ConfirmationMailTo(&'a str),
     Address(IpAddr),
     Device(&'a TrustedDevice),
 }
@@ -169,6 +171,11 @@ impl Throttle {
                 format!("attempts:birthdate:{}", self.tag(identifier))
             }
             Counter::ConfirmationMail(account_id) => format!("mails:confirmation:{account_id}"),
+            Counter::ConfirmationMailTo(address) => {
+                let mut tag = self.tags.tag("confirmation-recipient", address);
+                tag.truncate(32);
+                format!("mails:confirmation-to:{tag}")
+            }
             Counter::Address(address) => format!("attempts:address:{}", self.address(*address)),
             Counter::Device(device) => format!("attempts:device:{}", device.as_str()),
         }
@@ -296,15 +303,28 @@ impl Throttle {
         self.store.held_back(&key, &BIRTH_DATES, now_ms).await
     }
 
-    /// Counts a confirmation mail asked for the account `account_id` (see
-    /// [`CONFIRMATION_MAILS`]), then says whether it may be sent.
+    /// Counts a confirmation mail asked for the account `account_id` to
+    /// `address` (see [`CONFIRMATION_MAILS`]), then says whether it may be
+    /// sent. One held back by the address's count is given back to the
+    /// account's.
     pub async fn enter_confirmation_mail(
         &self,
         account_id: &str,
+        address: &str,
         now_ms: i64,
     ) -> anyhow::Result<Gate> {
-        let key = self.key(&Counter::ConfirmationMail(account_id));
-        self.pass(&key, &CONFIRMATION_MAILS, now_ms).await
+        let account = self.key(&Counter::ConfirmationMail(account_id));
+        if let closed @ Gate::Closed { .. } =
+            self.pass(&account, &CONFIRMATION_MAILS, now_ms).await?
+        {
+            return Ok(closed);
+        }
+        let recipient = self.key(&Counter::ConfirmationMailTo(&address.to_lowercase()));
+        let gate = self.pass(&recipient, &CONFIRMATION_MAILS, now_ms).await?;
+        if gate != Gate::Open {
+            self.store.refund(&account).await?;
+        }
+        Ok(gate)
     }
 
     /// The account's owner proved control of it (a password reset): its delay ends.
@@ -516,6 +536,29 @@ mod tests {
                 .unwrap(),
             Gate::Open
         );
+    }
+
+    /// Five confirmation mails an hour to one address, whatever the accounts
+    /// asking; one held back there spends nothing of its account's five.
+    #[tokio::test]
+    async fn confirmation_mails_are_counted_per_account_and_per_address() {
+        let (_dir, throttle) = throttle();
+        let now = 1_700_000_000_000;
+        for _ in 0..5 {
+            let gate = throttle.enter_confirmation_mail("a", "victim@example.net", now);
+            assert_eq!(gate.await.unwrap(), Gate::Open);
+        }
+        for address in ["victim@example.net", "Victim@Example.NET"] {
+            let gate = throttle.enter_confirmation_mail("b", address, now);
+            assert!(matches!(gate.await.unwrap(), Gate::Closed { .. }));
+        }
+        for n in 0..5 {
+            let address = format!("own{n}@example.net");
+            let gate = throttle.enter_confirmation_mail("b", &address, now);
+            assert_eq!(gate.await.unwrap(), Gate::Open, "b's own mail {n}");
+        }
+        let gate = throttle.enter_confirmation_mail("b", "own9@example.net", now);
+        assert!(matches!(gate.await.unwrap(), Gate::Closed { .. }));
     }
 
     /// The store's key names carry no client address, nor any identifier
