@@ -79,6 +79,17 @@ pub const SMS_PER_ADDRESS: Backoff = Backoff {
     window: Duration::from_secs(3600),
 };
 
+/// Reset SMS to strangers of the accounts from one IPv6 /48 (a customer's or
+/// an organisation's whole network, 65,536 /64s): twenty an hour. Without
+/// it, one network asking from each of its /64s in turn spent the day's
+/// budget in an hour.
+pub const SMS_PER_NETWORK: Backoff = Backoff {
+    free: 20,
+    first_delay: 3600,
+    max_delay: 3600,
+    window: Duration::from_secs(3600),
+};
+
 /// Failed client authentications at the token, introspection and
 /// revocation endpoints per client address: 50 in 15 minutes, then the
 /// address's failing requests are answered 429 for 15 minutes, while a
@@ -150,6 +161,17 @@ fn client(address: IpAddr) -> String {
             }
         }
     }
+}
+
+/// The IPv6 /48 an IPv6 client (a /64, [`client`]) is part of; `None` for an
+/// IPv4 client, however written.
+fn network(address: IpAddr) -> Option<String> {
+    let client = client(address);
+    let IpAddr::V6(v6) = address else { return None };
+    let s = v6.segments();
+    client
+        .ends_with("/64")
+        .then(|| format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
 }
 
 /// The counters, in the short-lived store.
@@ -246,10 +268,23 @@ impl Throttle {
     }
 
     /// Counts a reset SMS about to go to a stranger of `address` (see
-    /// [`SMS_PER_ADDRESS`]), then says whether it may go.
+    /// [`SMS_PER_ADDRESS`], and [`SMS_PER_NETWORK`] for IPv6), then says
+    /// whether it may go. One the network's count holds back is given back
+    /// to the address's.
     pub async fn send_sms_from(&self, address: IpAddr, now_ms: i64) -> anyhow::Result<Gate> {
         let key = format!("recovery:sms-address:{}", self.address(address));
-        self.pass(&key, &SMS_PER_ADDRESS, now_ms).await
+        let gate = self.pass(&key, &SMS_PER_ADDRESS, now_ms).await?;
+        let Some(network) = network(address).filter(|_| gate == Gate::Open) else {
+            return Ok(gate);
+        };
+        let mut tag = self.tags.tag("throttle-network", &network);
+        tag.truncate(32);
+        let network_key = format!("recovery:sms-network:{tag}");
+        let network_gate = self.pass(&network_key, &SMS_PER_NETWORK, now_ms).await?;
+        if network_gate != Gate::Open {
+            self.store.refund(&key).await?;
+        }
+        Ok(network_gate)
     }
 
     /// Counts an attempt on the account `identifier`, then says whether it may be checked.
@@ -586,6 +621,43 @@ mod tests {
         assert_ne!(
             keys[0],
             throttle.key(&Counter::Address("203.0.113.8".parse().unwrap()))
+        );
+    }
+
+    /// Five reset SMS an hour per /64, twenty per IPv6 /48: a network cannot
+    /// spend the day's budget from each of its /64s in turn. IPv4 clients
+    /// have their address's count only.
+    #[tokio::test]
+    async fn reset_sms_are_counted_per_address_and_per_ipv6_network() {
+        let (_dir, throttle) = throttle();
+        let now = 1_700_000_000_000;
+        let from = |n: u16| -> IpAddr { format!("2001:db8:7:{n:x}::1").parse().unwrap() };
+        let mut sent = 0;
+        for n in 0..10 {
+            for _ in 0..5 {
+                if throttle.send_sms_from(from(n), now).await.unwrap() == Gate::Open {
+                    sent += 1;
+                }
+            }
+        }
+        assert_eq!(sent, 20, "the /48's twenty");
+        // Another /48 is not concerned, and a /64 held back by its network's
+        // count kept its own five.
+        let elsewhere: IpAddr = "2001:db8:8::1".parse().unwrap();
+        assert_eq!(
+            throttle.send_sms_from(elsewhere, now).await.unwrap(),
+            Gate::Open
+        );
+        let later = now + 3_600_000;
+        for _ in 0..5 {
+            let gate = throttle.send_sms_from(from(9), later).await.unwrap();
+            assert_eq!(gate, Gate::Open);
+        }
+        assert_eq!(network("192.0.2.1".parse().unwrap()), None);
+        assert_eq!(network("::ffff:192.0.2.1".parse().unwrap()), None);
+        assert_eq!(
+            network("2001:db8:7:9::1".parse().unwrap()).as_deref(),
+            Some("2001:db8:7::/48")
         );
     }
 
