@@ -502,45 +502,108 @@ const PAGE_WIDTH: f32 = 210.0;
 const PAGE_HEIGHT: f32 = 297.0;
 const MARGIN: f32 = 20.0;
 
-/// `content` as the builtin fonts can show it: they hold Windows-1252 only,
-/// and print `?` for anything else, so « Łukasz Wiśniewski » or « Nguyễn »
-/// are spelled with the nearest Latin letters (« Lukasz Wisniewski »,
-/// « Nguyen »); accents French uses are kept. Windows-1252 has no narrow
-/// no-break space: the no-break space stands for it.
-fn printable(content: &str) -> String {
-    let fits = |c: char| {
+/// Whether the builtin fonts print `content` as written: they hold
+/// Windows-1252 only (French's accents, « Œuvray-Müller »), and print `?`
+/// for anything else. Windows-1252 has no narrow no-break space: the
+/// no-break space stands for it.
+fn fits_builtin(content: &str) -> bool {
+    content.chars().all(|c| {
         let mut buffer = [0u8; 4];
-        !encoding_rs::WINDOWS_1252
-            .encode(c.encode_utf8(&mut buffer))
-            .2
-    };
-    content
-        .chars()
-        .map(|c| {
-            if c == NARROW_NO_BREAK_SPACE {
-                NO_BREAK_SPACE.to_string()
-            } else if fits(c) {
-                c.to_string()
-            } else {
-                deunicode::deunicode_char(c).unwrap_or("?").to_owned()
-            }
-        })
-        .collect()
+        c == NARROW_NO_BREAK_SPACE
+            || !encoding_rs::WINDOWS_1252
+                .encode(c.encode_utf8(&mut buffer))
+                .2
+    })
+}
+
+/// Clef Sans: Liberation Sans (metric-compatible with Helvetica, SIL Open
+/// Font License) cut down to the Latin, Greek and Cyrillic alphabets, for
+/// the lines the builtin fonts cannot print: « Łukasz Wiśniewski »,
+/// « Nguyễn Thị », « Şahin », « Дарья » print as written. Embedded in a
+/// document only when one of its lines needs it.
+const FACES: [(BuiltinFont, &str, &[u8]); 3] = [
+    (
+        BuiltinFont::Helvetica,
+        "ClefSansRegular",
+        include_bytes!("../../templates/fonts/ClefSans-Regular.ttf"),
+    ),
+    (
+        BuiltinFont::HelveticaBold,
+        "ClefSansBold",
+        include_bytes!("../../templates/fonts/ClefSans-Bold.ttf"),
+    ),
+    (
+        BuiltinFont::HelveticaOblique,
+        "ClefSansItalic",
+        include_bytes!("../../templates/fonts/ClefSans-Italic.ttf"),
+    ),
+];
+
+/// Clef Sans's face standing for `font`, parsed once: its name in the
+/// document's resources and its glyphs.
+fn face(font: BuiltinFont) -> Option<(&'static str, &'static printpdf::ParsedFont)> {
+    static PARSED: [std::sync::OnceLock<Option<printpdf::ParsedFont>>; 3] =
+        [const { std::sync::OnceLock::new() }; 3];
+    let index = FACES.iter().position(|(builtin, ..)| *builtin == font)?;
+    let (_, name, bytes) = FACES[index];
+    let parsed = PARSED[index]
+        .get_or_init(|| printpdf::ParsedFont::from_bytes(bytes, 0, &mut Vec::new()))
+        .as_ref()?;
+    Some((name, parsed))
+}
+
+/// How a line prints: in the builtin `font` when it holds every character,
+/// else in Clef Sans's face for it; a character neither has (a Chinese or
+/// Arabic name) with the nearest Latin letters (deunicode: « 王芳 » as
+/// « Wang Fang »).
+struct Shown {
+    font: PdfFontHandle,
+    metrics: Option<&'static printpdf::ParsedFont>,
+    content: String,
+}
+
+fn shown(font: BuiltinFont, content: &str) -> Shown {
+    let nearest = |c: char| deunicode::deunicode_char(c).unwrap_or("?").to_owned();
+    match face(font).filter(|_| !fits_builtin(content)) {
+        None => Shown {
+            font: PdfFontHandle::Builtin(font),
+            metrics: font_metrics(font),
+            content: content
+                .chars()
+                .map(|c| match c {
+                    NARROW_NO_BREAK_SPACE => NO_BREAK_SPACE.to_string(),
+                    c if fits_builtin(c.encode_utf8(&mut [0; 4])) => c.to_string(),
+                    c => nearest(c),
+                })
+                .collect(),
+        },
+        Some((name, parsed)) => Shown {
+            font: PdfFontHandle::External(printpdf::FontId(name.to_owned())),
+            metrics: Some(parsed),
+            content: content
+                .chars()
+                .map(|c| match parsed.lookup_glyph_index(u32::from(c)) {
+                    Some(_) => c.to_string(),
+                    None => nearest(c),
+                })
+                .collect(),
+        },
+    }
 }
 
 fn text(ops: &mut Vec<Op>, font: BuiltinFont, size: f32, x: f32, y: f32, content: &str) {
-    let content = printable(&french_text(content));
+    let shown = shown(font, &french_text(content));
     ops.extend([
         Op::StartTextSection,
         Op::SetFont {
-            font: PdfFontHandle::Builtin(font),
+            font: shown.font,
             size: Pt(size),
         },
         Op::SetTextCursor {
             pos: Point::new(Mm(x), Mm(y)),
         },
         Op::ShowText {
-            items: vec![TextItem::Text(content)],
+            items: vec![TextItem::Text(shown.content)],
         },
         Op::EndTextSection,
     ]);
@@ -558,14 +621,16 @@ fn font_metrics(font: BuiltinFont) -> Option<&'static printpdf::ParsedFont> {
 }
 
 /// How wide `content` prints in `font` at `size` points, in millimetres
-/// (as printed: transliterated, the Windows-1252 characters the font has).
+/// (as printed: in the face that prints it, with the letters it has).
 fn width(font: BuiltinFont, size: f32, content: &str) -> f32 {
-    let Some(metrics) = font_metrics(font) else {
+    let shown = shown(font, content);
+    let Some(metrics) = shown.metrics else {
         // Unreadable metrics: a generous average, wider than Helvetica's.
-        return printable(content).chars().count() as f32 * size * 0.6 * PT;
+        return shown.content.chars().count() as f32 * size * 0.6 * PT;
     };
     let em = f32::from(metrics.units_per_em.max(1));
-    let units: f32 = printable(content)
+    let units: f32 = shown
+        .content
         .chars()
         .map(|c| {
             metrics
@@ -870,6 +935,17 @@ pub fn pdf(letters: &[Letter], printed_at: i64) -> anyhow::Result<Vec<u8>> {
             info.metadata_date,
         ) = (at, at, at);
     }
+    // Clef Sans's faces are in the resources; only those a line uses are
+    // embedded.
+    for (font, ..) in FACES {
+        if let Some((name, parsed)) = face(font) {
+            let font = printpdf::PdfFont::new(parsed.clone());
+            doc.resources
+                .fonts
+                .map
+                .insert(printpdf::FontId(name.to_owned()), font);
+        }
+    }
     let mut warnings = Vec::new();
     Ok(doc
         .with_pages(pages)
@@ -879,11 +955,14 @@ pub fn pdf(letters: &[Letter], printed_at: i64) -> anyhow::Result<Vec<u8>> {
 /// « de » before a name, elided as French writes it before a vowel or a
 /// mute h: « d'Hélène Lefèvre », « d'Anne Martin », « de Marc Baillet ».
 pub fn of_name(name: &str) -> String {
-    // As printed: « Ελένη » prints « Elene », and takes « d' ».
-    let elided = printable(name).chars().next().is_some_and(|first| {
-        let first = first.to_lowercase().next().unwrap_or(first);
-        "aàâäeéèêëiîïoôöuùûüyh".contains(first)
-    });
+    // As said: « Ελένη » reads « Elene », and takes « d' ».
+    let elided = deunicode::deunicode(name)
+        .chars()
+        .next()
+        .is_some_and(|first| {
+            let first = first.to_lowercase().next().unwrap_or(first);
+            "aàâäeéèêëiîïoôöuùûüyh".contains(first)
+        });
     if elided {
         format!("d'{name}")
     } else {
@@ -937,17 +1016,36 @@ mod tests {
         }
     }
 
+    /// Lines the builtin fonts print as written stay in them; others print
+    /// in Clef Sans, as written, and what it lacks with the nearest Latin
+    /// letters.
     #[test]
-    fn names_outside_the_fonts_letters_print_with_the_nearest_latin_ones() {
-        assert_eq!(printable("Łukasz Wiśniewski"), "Lukasz Wisniewski");
-        assert_eq!(printable("Nguyễn Thị"), "Nguyen Thi");
-        assert_eq!(
-            printable("Bénédicte Œuvray-Müller"),
-            "Bénédicte Œuvray-Müller"
+    fn names_print_as_written_in_the_face_that_has_their_letters() {
+        use BuiltinFont::{Helvetica, HelveticaBold};
+        let builtin = shown(Helvetica, "Bénédicte Œuvray-Müller");
+        assert_eq!(builtin.font, PdfFontHandle::Builtin(Helvetica));
+        assert_eq!(builtin.content, "Bénédicte Œuvray-Müller");
+        for name in [
+            "Łukasz Wiśniewski",
+            "Nguyễn Thị",
+            "Şahin Yılmaz",
+            "Дарья Ελένη",
+        ] {
+            let written = shown(HelveticaBold, name);
+            let external = PdfFontHandle::External(printpdf::FontId("ClefSansBold".into()));
+            assert_eq!(written.font, external, "{name}");
+            assert_eq!(written.content, name);
+        }
+        assert_eq!(shown(Helvetica, "王芳").content.trim_end(), "Wang Fang");
+        // Measured with the face's own widths, like Helvetica's for its letters.
+        let (a, b) = (
+            width(Helvetica, 11.0, "Lukasz"),
+            width(Helvetica, 11.0, "Łukasz"),
         );
+        assert!((a - b).abs() < 0.01 && a > 5.0, "{a} {b}");
         let page = page(&letter("Łukasz Wiśniewski", "Collège Jean Moulin")).unwrap();
         let drawn: Vec<String> = placed(&page).into_iter().map(|line| line.4).collect();
-        assert!(drawn.iter().any(|t| t.contains("Lukasz Wisniewski")));
+        assert!(drawn.iter().any(|t| t.contains("Łukasz Wiśniewski")));
         assert!(drawn.iter().all(|t| !t.contains('?')), "{drawn:?}");
     }
 
@@ -963,7 +1061,7 @@ mod tests {
         let lines = wrap(&format!("{first} 6 A :"), Helvetica, 11.0, max);
         assert_eq!(lines, [first, "6\u{a0}A\u{a0}:".into()]);
         assert_eq!(
-            printable(&french_text("Identifiant : x ; y ?")),
+            shown(Helvetica, &french_text("Identifiant : x ; y ?")).content,
             "Identifiant\u{a0}: x\u{a0}; y\u{a0}?"
         );
     }
@@ -1005,9 +1103,13 @@ mod tests {
                     font: f,
                 } => {
                     size = *pt;
-                    if let PdfFontHandle::Builtin(f) = f {
-                        font = *f;
-                    }
+                    font = match f {
+                        PdfFontHandle::Builtin(f) => *f,
+                        PdfFontHandle::External(id) => FACES
+                            .iter()
+                            .find(|(_, name, _)| *name == id.0)
+                            .map_or(font, |(builtin, ..)| *builtin),
+                    };
                 }
                 Op::SetTextCursor { pos } => (x, y) = (Mm::from(pos.x).0, Mm::from(pos.y).0),
                 Op::ShowText { items } => {

@@ -596,6 +596,54 @@ async fn a_pdf_of_three_letters_names_each_identifier() {
     );
 }
 
+/// Names the PDF's builtin fonts lack (Polish, Turkish, Vietnamese, Cyrillic)
+/// print as the school wrote them, in an embedded font that copies back as
+/// text; a file whose names they have embeds no font.
+#[tokio::test]
+async fn letters_print_names_as_written_whatever_their_alphabet() {
+    let app = app_with_school().await;
+    app.import(
+        "0590001A",
+        &file(&[
+            "1001,Wiśniewska,Zofia,2012-09-03,5 B,Wiśniewski,Łukasz,,,Yılmaz,Şahin,,",
+            "1002,Nguyễn,Thị Lan,2012-05-04,5 B,Иванова,Дарья,,,,,,",
+            "1003,Baillet,Julie,2012-09-03,5 B,Baillet,Marc,,,,,,",
+        ]),
+    )
+    .await
+    .unwrap();
+    let letters = app.letters("0590001A").await;
+    let (written, latin): (Vec<_>, Vec<_>) = letters
+        .into_iter()
+        .partition(|l| l.student_family_name != "Baillet");
+    let pdf = clef::provisioning::letters::pdf(&written, app.app.now()).unwrap();
+    let document = lopdf::Document::load_mem(&pdf).unwrap();
+    let pages: Vec<u32> = document.get_pages().into_keys().collect();
+    let text = document.extract_text(&pages).unwrap();
+    let flowing = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for name in [
+        "Łukasz Wiśniewski",
+        "Şahin Yılmaz",
+        "Zofia Wiśniewska",
+        "Thị Lan Nguyễn",
+        "Дарья Иванова",
+    ] {
+        assert!(flowing.contains(name), "{name} in {flowing}");
+    }
+    let embeds = |pdf: &[u8]| {
+        let document = lopdf::Document::load_mem(pdf).unwrap();
+        document.objects.values().any(|object| {
+            object
+                .as_dict()
+                .or_else(|_| object.as_stream().map(|s| &s.dict))
+                .is_ok_and(|d| d.has(b"FontFile2"))
+        })
+    };
+    assert!(embeds(&pdf));
+    let pdf = clef::provisioning::letters::pdf(&latin, app.app.now()).unwrap();
+    assert!(!embeds(&pdf), "Helvetica prints « Julie Baillet »");
+}
+
 /// An account the school reset after its owner used it is provisional again,
 /// but its contact details are still its owner's: the file does not
 /// overwrite them, nor swap them at each import.
