@@ -65,6 +65,9 @@ pub struct Clef {
     pub breaker: Arc<storage::Breaker>,
     /// What `/readyz` answered last: its log tells the changes, not every probe.
     pub was_ready: std::sync::atomic::AtomicBool,
+    /// One letters PDF laid out at a time per instance: a thousand letters
+    /// take about a hundred megabytes while they are (`provisioning::letters`).
+    pub letters_printing: tokio::sync::Semaphore,
 }
 
 /// Which store an error chain comes from, if any.
@@ -169,6 +172,7 @@ impl Clef {
             background: tokio_util::task::TaskTracker::new(),
             breaker,
             was_ready: std::sync::atomic::AtomicBool::new(true),
+            letters_printing: tokio::sync::Semaphore::new(1),
         }))
     }
 

@@ -912,6 +912,12 @@ fn layout(letter: &Letter, space: f32, qr: f32) -> anyhow::Result<(Vec<Op>, f32)
     Ok((ops, y - qr))
 }
 
+/// The most letters one PDF holds when the server makes it (the back
+/// office): laying a document out holds about 100 KB per letter until it is
+/// written, a thousand about 100 MB. A whole lycée prints class by class, or
+/// with `clef letters`, which runs on its own.
+pub const MOST_IN_A_SERVED_PDF: usize = 1000;
+
 /// One A4 page per letter; the file is dated `printed_at` (a reprint is told
 /// from the earlier print by its properties).
 pub fn pdf(letters: &[Letter], printed_at: i64) -> anyhow::Result<Vec<u8>> {

@@ -820,6 +820,23 @@ async fn print_letters(
     accounts.sort_unstable();
     accounts.dedup();
     let csv = params.get("format") == Some("csv");
+    if !csv && found.len() > letters::MOST_IN_A_SERVED_PDF {
+        let back = format!("/etablissement/{}", establishment.uai);
+        let message = format!(
+            "Cette sélection compte {} courriers : c'est plus que les {} qu'un fichier PDF peut \
+             contenir ici. Imprimez-les classe par classe (ou demandez à l'académie de les \
+             imprimer avec clef letters).",
+            found.len(),
+            letters::MOST_IN_A_SERVED_PDF
+        );
+        return Ok(pages::message_with_link(
+            StatusCode::OK,
+            "Trop de courriers pour un seul fichier",
+            &message,
+            None,
+            Some((&back, "Retour à l'établissement")),
+        ));
+    }
     // Named after what it holds: the school, and the class or the account.
     let mut file_name = format!("courriers-{uai}");
     match (&selection.account, &selection.class) {
@@ -838,6 +855,16 @@ async fn print_letters(
         })
         .collect();
     let now = app.now();
+    // One PDF at a time per instance (its memory), waited for.
+    let _printing = match csv {
+        true => None,
+        false => Some(
+            app.letters_printing
+                .acquire()
+                .await
+                .map_err(anyhow::Error::from)?,
+        ),
+    };
     // A whole school's letters take seconds of CPU: off the runtime's
     // threads, so that sign-ins go on meanwhile.
     let (body, content_type, extension) = tokio::task::spawn_blocking(move || {

@@ -69,6 +69,17 @@ fn pattern(french: &str) -> Option<String> {
     if let Some(report) = import_report(french) {
         return Some(report);
     }
+    if let Some((count, most)) = french
+        .strip_prefix("Cette sélection compte ")
+        .and_then(|r| r.split_once(" courriers : c'est plus que les "))
+        && let Some(most) = most.strip_suffix(
+            " qu'un fichier PDF peut contenir ici. Imprimez-les classe par classe (ou demandez à l'académie de les imprimer avec clef letters).",
+        )
+    {
+        return Some(format!(
+            "This selection holds {count} letters: more than the {most} one PDF file can hold here. Print them class by class (or ask the academy to print them with clef letters)."
+        ));
+    }
     let field = |name: &str| exact(name).unwrap_or(name).to_owned();
     if let Some(rest) = french.strip_prefix("Le champ « ") {
         let (name, problem) = rest.split_once(" » ")?;
@@ -658,6 +669,7 @@ fn exact(french: &str) -> Option<&'static str> {
             "The import could not be saved; nothing was changed. Try again, or tell the academy."
         }
         "Aucun courrier" => "No letter",
+        "Trop de courriers pour un seul fichier" => "Too many letters for one file",
         "Aucun courrier : l'établissement n'a aucun élève (fichier des élèves pas encore importé, ou courriers expirés sans avoir servi). Importez le fichier des élèves." => {
             "No letter: the school has no student (the students' file was not imported yet, or the letters expired unused). Import the students' file."
         }

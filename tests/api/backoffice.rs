@@ -251,6 +251,86 @@ async fn a_link_to_the_letters_prints_nothing_without_the_pages_form() {
     );
 }
 
+/// A PDF of more than a thousand letters is not laid out by the server (a
+/// hundred megabytes at a time): the school is told to print class by class,
+/// which works.
+#[tokio::test]
+async fn a_pdf_of_more_than_a_thousand_letters_is_printed_class_by_class() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let letters = |n: usize| -> String {
+        let a = char::from(b'a' + u8::try_from(n / 26).unwrap());
+        let b = char::from(b'a' + u8::try_from(n % 26).unwrap());
+        format!("{a}{b}")
+    };
+    let mut csv = String::from(CSV_B.lines().next().unwrap());
+    for n in 0..500 {
+        let class = if n < 20 { "6 A" } else { "6 B" };
+        let name = letters(n);
+        csv.push_str(&format!(
+            "\n{};Martin{name};Jules;01/02/2013;{class};Martin{name};Anne;",
+            100 + n
+        ));
+    }
+    app.import(SCHOOL_B, csv.as_bytes()).await.unwrap();
+    let staff_b = schools.staff("secretariat.b", &[SCHOOL_B]).await;
+    let whole = print_letters(
+        app,
+        &staff_b,
+        &format!("/etablissement/{SCHOOL_B}/courriers"),
+        None,
+    )
+    .await;
+    assert_eq!(whole.status(), 200);
+    assert!(
+        whole.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = whole.text().await.unwrap();
+    assert!(
+        page.contains(&fr("Cette sélection compte 1002 courriers")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&fr("Imprimez-les classe par classe")),
+        "{page}"
+    );
+    let class = print_letters(
+        app,
+        &staff_b,
+        &format!("/etablissement/{SCHOOL_B}/courriers?classe=6%20A"),
+        None,
+    )
+    .await;
+    assert_eq!(class.headers()["content-type"], "application/pdf");
+    let pdf = class.bytes().await.unwrap();
+    let document = lopdf::Document::load_mem(&pdf).unwrap();
+    assert_eq!(document.get_pages().len(), 40);
+    // In English too.
+    let url = app.url(&format!("/etablissement/{SCHOOL_B}/courriers"));
+    let form = english_page_text(&staff_b, &url).await;
+    let english = staff_b
+        .post(&url)
+        .header("accept-language", "en")
+        .form(&[("csrf", input_value(&form, "csrf").unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        english.contains("This selection holds 1002 letters: more than the 1000 one PDF file"),
+        "{english}"
+    );
+    assert!(
+        english.contains("Too many letters for one file"),
+        "{english}"
+    );
+}
+
 #[tokio::test]
 async fn letters_ask_for_the_password_again_after_ten_minutes() {
     let schools = Schools::new().await;
