@@ -6,8 +6,7 @@ use std::borrow::Cow;
 use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp, Zoned};
 use printpdf::{
-    BuiltinFont, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
-    Rect, TextItem,
+    BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, TextItem,
 };
 use qrcode::{Color, QrCode};
 use secrecy::ExposeSecret;
@@ -695,18 +694,28 @@ fn fitting_size(font: BuiltinFont, size: f32, smallest: f32, content: &str, max:
     size.max(smallest)
 }
 
-fn qr_ops(ops: &mut Vec<Op>, url: &str, x: f32, top: f32, size: f32) -> anyhow::Result<()> {
+/// Where a letter's QR code goes (mm from the page's bottom left).
+#[derive(Debug, Clone, Copy)]
+struct QrPlace {
+    x: f32,
+    top: f32,
+    size: f32,
+}
+
+/// The QR code of `url` at `place`, drawn as a form of its own: one
+/// rectangle per run of dark modules in a row, written as the PDF's own
+/// operators. As printpdf operations a code held ~45 KB per page until the
+/// document was written (a whole school's letters, hundreds of megabytes);
+/// as a stream, a few kilobytes.
+fn qr_form(url: &str, place: QrPlace) -> anyhow::Result<printpdf::ExternalXObject> {
+    use printpdf::DictItem;
+    use std::fmt::Write as _;
     let code = QrCode::new(url.as_bytes())?;
     let width = code.width();
     let colors = code.to_colors();
-    let module = size / width as f32;
-    ops.push(Op::SetFillColor {
-        col: printpdf::Color::Greyscale(printpdf::Greyscale {
-            percent: 0.0,
-            icc_profile: None,
-        }),
-    });
-    // One rectangle per run of dark modules in a row keeps the page small.
+    let pt = |mm: f32| mm / PT;
+    let module = place.size / width as f32;
+    let mut content = String::from("0 g\n");
     for row in 0..width {
         let mut col = 0;
         while col < width {
@@ -715,20 +724,54 @@ fn qr_ops(ops: &mut Vec<Op>, url: &str, x: f32, top: f32, size: f32) -> anyhow::
                 while col < width && colors[row * width + col] == Color::Dark {
                     col += 1;
                 }
-                let mut rect = Rect::from_xywh(
-                    Mm(x + start as f32 * module).into(),
-                    Mm(top - (row + 1) as f32 * module).into(),
-                    Mm((col - start) as f32 * module).into(),
-                    Mm(module).into(),
-                );
-                rect.mode = Some(PaintMode::Fill);
-                ops.push(Op::DrawRectangle { rectangle: rect });
+                let x = place.x + start as f32 * module;
+                let y = place.top - (row + 1) as f32 * module;
+                let w = (col - start) as f32 * module;
+                writeln!(
+                    content,
+                    "{:.3} {:.3} {:.3} {:.3} re",
+                    pt(x),
+                    pt(y),
+                    pt(w),
+                    pt(module)
+                )?;
             } else {
                 col += 1;
             }
         }
     }
-    Ok(())
+    content.push_str("f\n");
+    let name = |n: &str| DictItem::Name(n.as_bytes().to_vec());
+    let page = [0.0, 0.0, pt(PAGE_WIDTH), pt(PAGE_HEIGHT)];
+    let dict = [
+        ("Type".to_owned(), name("XObject")),
+        ("Subtype".to_owned(), name("Form")),
+        (
+            "BBox".to_owned(),
+            DictItem::Array(page.into_iter().map(DictItem::Real).collect()),
+        ),
+    ];
+    Ok(printpdf::ExternalXObject {
+        stream: printpdf::ExternalStream {
+            dict: dict.into_iter().collect(),
+            content: content.into_bytes(),
+            compress: true,
+        },
+        width: None,
+        height: None,
+        dpi: None,
+    })
+}
+
+/// Draws the form `id` where it was drawn (its content is in page units).
+fn use_form(ops: &mut Vec<Op>, id: printpdf::XObjectId) {
+    ops.push(Op::UseXobject {
+        id,
+        transform: printpdf::XObjectTransform {
+            no_auto_scale: true,
+            ..Default::default()
+        },
+    });
 }
 
 /// How tightly a letter is set: its blank space (1: as designed) and its
@@ -748,23 +791,26 @@ const SETTINGS: [(f32, f32); 6] = [
 const FOOTER: f32 = MARGIN;
 const ABOVE_FOOTER: f32 = 6.0;
 
-fn page(letter: &Letter) -> anyhow::Result<PdfPage> {
+/// A letter's page, its QR code drawn from the form `qr` (see [`qr_form`]),
+/// and where that code goes.
+fn page(letter: &Letter, qr: printpdf::XObjectId) -> anyhow::Result<(PdfPage, QrPlace)> {
     let mut laid = None;
     for (space, qr) in SETTINGS {
-        let (ops, bottom) = layout(letter, space, qr)?;
-        let fits = bottom >= FOOTER + ABOVE_FOOTER;
-        laid = Some(ops);
+        let (ops, place) = layout(letter, space, qr);
+        let fits = place.top - place.size >= FOOTER + ABOVE_FOOTER;
+        laid = Some((ops, place));
         if fits {
             break;
         }
     }
-    let ops = laid.unwrap_or_default();
-    Ok(PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops))
+    let (mut ops, place) = laid.expect("SETTINGS is not empty");
+    use_form(&mut ops, qr);
+    Ok((PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops), place))
 }
 
-/// The letter's drawing with `space` times its blank space and a QR code of
-/// side `qr` (mm), and how low its lowest mark above the footer goes.
-fn layout(letter: &Letter, space: f32, qr: f32) -> anyhow::Result<(Vec<Op>, f32)> {
+/// The letter's drawing with `space` times its blank space, and where its
+/// QR code of side `qr` (mm) goes: its lowest mark above the footer.
+fn layout(letter: &Letter, space: f32, qr: f32) -> (Vec<Op>, QrPlace) {
     use BuiltinFont::{Helvetica, HelveticaBold, HelveticaOblique};
     let mut ops = Vec::new();
     let full = PAGE_WIDTH - 2.0 * MARGIN;
@@ -882,7 +928,11 @@ fn layout(letter: &Letter, space: f32, qr: f32) -> anyhow::Result<(Vec<Op>, f32)
         y -= 6.0;
     }
     y -= 10.0 * space;
-    qr_ops(&mut ops, &letter.activation_url, MARGIN, y, qr)?;
+    let place = QrPlace {
+        x: MARGIN,
+        top: y,
+        size: qr,
+    };
     let beside = MARGIN + qr + 8.0;
     let middle = y - qr / 2.0;
     text(
@@ -909,7 +959,7 @@ fn layout(letter: &Letter, space: f32, qr: f32) -> anyhow::Result<(Vec<Op>, f32)
         FOOTER,
         "Ce courrier est personnel : conservez-le et ne communiquez votre mot de passe à personne.",
     );
-    Ok((ops, y - qr))
+    (ops, place)
 }
 
 /// The most letters one PDF holds when the server makes it (the back
@@ -921,11 +971,18 @@ pub const MOST_IN_A_SERVED_PDF: usize = 1000;
 /// One A4 page per letter; the file is dated `printed_at` (a reprint is told
 /// from the earlier print by its properties).
 pub fn pdf(letters: &[Letter], printed_at: i64) -> anyhow::Result<Vec<u8>> {
-    let pages = letters
-        .iter()
-        .map(page)
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut doc = PdfDocument::new("Courriers de notification");
+    let mut pages = Vec::with_capacity(letters.len());
+    for (n, letter) in letters.iter().enumerate() {
+        let id = printpdf::XObjectId(format!("Qr{n}"));
+        let (page, place) = page(letter, id.clone())?;
+        let form = qr_form(&letter.activation_url, place)?;
+        doc.resources
+            .xobjects
+            .map
+            .insert(id, printpdf::XObject::External(form));
+        pages.push(page);
+    }
     let info = &mut doc.metadata.info;
     // What a print shop's or a reader's « Properties » show: who made it, for whom.
     (info.creator, info.producer) = ("Clef".into(), "Clef (printpdf)".into());
@@ -1049,7 +1106,7 @@ mod tests {
             width(Helvetica, 11.0, "Łukasz"),
         );
         assert!((a - b).abs() < 0.01 && a > 5.0, "{a} {b}");
-        let page = page(&letter("Łukasz Wiśniewski", "Collège Jean Moulin")).unwrap();
+        let (page, _) = page(&letter("Łukasz Wiśniewski", "Collège Jean Moulin"), qr()).unwrap();
         let drawn: Vec<String> = placed(&page).into_iter().map(|line| line.4).collect();
         assert!(drawn.iter().any(|t| t.contains("Łukasz Wiśniewski")));
         assert!(drawn.iter().all(|t| !t.contains('?')), "{drawn:?}");
@@ -1132,19 +1189,42 @@ mod tests {
     }
 
     /// The QR code's lowest and highest marks (mm).
-    fn qr_span(page: &PdfPage) -> (f32, f32) {
-        page.ops
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(low, high), op| match op {
-                Op::DrawRectangle { rectangle } => {
-                    let bottom = Mm::from(rectangle.y).0;
-                    (
-                        low.min(bottom),
-                        high.max(bottom + Mm::from(rectangle.height).0),
-                    )
-                }
-                _ => (low, high),
-            })
+    /// The form draws the code's dark modules, and only them, where the
+    /// layout put the code (read back from its rectangles).
+    #[test]
+    fn the_qr_form_draws_the_code_where_it_was_placed() {
+        let url = "https://clef.example/activation?identifiant=julie.baillet&appareil=abc";
+        let place = QrPlace {
+            x: 20.0,
+            top: 120.0,
+            size: 40.0,
+        };
+        let form = qr_form(url, place).unwrap();
+        let content = String::from_utf8(form.stream.content).unwrap();
+        let code = QrCode::new(url.as_bytes()).unwrap();
+        let (width, colors) = (code.width(), code.to_colors());
+        let module = place.size / width as f32 / PT;
+        let mut drawn = vec![Color::Light; width * width];
+        for line in content.lines().filter(|l| l.ends_with(" re")) {
+            let n: Vec<f32> = line
+                .split(' ')
+                .take(4)
+                .map(|v| v.parse().unwrap())
+                .collect();
+            let col = ((n[0] - place.x / PT) / module).round() as usize;
+            let row = ((place.top / PT - n[1]) / module).round() as usize - 1;
+            let run = (n[2] / module).round() as usize;
+            assert!((n[3] - module).abs() < 0.01);
+            for c in col..col + run {
+                drawn[row * width + c] = Color::Dark;
+            }
+        }
+        assert!(drawn == colors, "the form draws the code");
+        assert!(content.starts_with("0 g\n") && content.ends_with("f\n"));
+    }
+
+    fn qr() -> printpdf::XObjectId {
+        printpdf::XObjectId("Qr0".into())
     }
 
     /// Long names stay on the page whatever their letters: no line runs past
@@ -1172,9 +1252,9 @@ mod tests {
         worst.class = "W".repeat(32);
         worst.identifier = format!("{}.{}99", "w".repeat(24), "w".repeat(24));
         worst.portal_url = format!("https://{}.example.fr/", "w".repeat(120));
-        let (_, loose) = layout(&worst, 1.0, 40.0).unwrap();
+        let (_, loose) = layout(&worst, 1.0, 40.0);
         assert!(
-            loose < FOOTER + ABOVE_FOOTER,
+            loose.top - loose.size < FOOTER + ABOVE_FOOTER,
             "set loosely, it would not fit"
         );
         for letter in [
@@ -1184,8 +1264,8 @@ mod tests {
             ),
             worst,
         ] {
-            let page = page(&letter).unwrap();
-            let (qr_bottom, qr_top) = qr_span(&page);
+            let (page, place) = page(&letter, qr()).unwrap();
+            let (qr_bottom, qr_top) = (place.top - place.size, place.top);
             assert!(
                 qr_bottom >= FOOTER + ABOVE_FOOTER,
                 "the QR code ends at {qr_bottom} mm"
