@@ -193,11 +193,10 @@ impl Throttle {
                 format!("attempts:birthdate:{}", self.tag(identifier))
             }
             Counter::ConfirmationMail(account_id) => format!("mails:confirmation:{account_id}"),
-            Counter::ConfirmationMailTo(address) => {
-                let mut tag = self.tags.tag("confirmation-recipient", address);
-                tag.truncate(32);
-                format!("mails:confirmation-to:{tag}")
-            }
+            Counter::ConfirmationMailTo(address) => format!(
+                "mails:confirmation-to:{}",
+                self.keyed("confirmation-recipient", address)
+            ),
             Counter::Address(address) => format!("attempts:address:{}", self.address(*address)),
             Counter::Device(device) => format!("attempts:device:{}", device.as_str()),
         }
@@ -205,7 +204,12 @@ impl Throttle {
 
     /// An identifier as typed, as the keys name it.
     fn tag(&self, identifier: &str) -> String {
-        let mut tag = self.tags.tag("throttle", identifier);
+        self.keyed("throttle", identifier)
+    }
+
+    /// `value` as a key names it: a keyed tag for `purpose`, never the text.
+    fn keyed(&self, purpose: &str, value: &str) -> String {
+        let mut tag = self.tags.tag(purpose, value);
         tag.truncate(32);
         tag
     }
@@ -213,9 +217,7 @@ impl Throttle {
     /// A client address as the keys name it: a keyed tag, as for identifiers
     /// (the store's key names are no list of who came from where).
     fn address(&self, address: IpAddr) -> String {
-        let mut tag = self.tags.tag("throttle-address", &client(address));
-        tag.truncate(32);
-        tag
+        self.keyed("throttle-address", &client(address))
     }
 
     /// The count of an address's failed client authentications.
@@ -277,9 +279,10 @@ impl Throttle {
         let Some(network) = network(address).filter(|_| gate == Gate::Open) else {
             return Ok(gate);
         };
-        let mut tag = self.tags.tag("throttle-network", &network);
-        tag.truncate(32);
-        let network_key = format!("recovery:sms-network:{tag}");
+        let network_key = format!(
+            "recovery:sms-network:{}",
+            self.keyed("throttle-network", &network)
+        );
         let network_gate = self.pass(&network_key, &SMS_PER_NETWORK, now_ms).await?;
         if network_gate != Gate::Open {
             self.store.refund(&key).await?;
