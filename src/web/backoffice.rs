@@ -670,6 +670,10 @@ pub async fn letters(
     if found == 0 {
         return no_letters(&app, &establishment, &selection(&params)).await;
     }
+    let count = usize::try_from(found).unwrap_or(usize::MAX);
+    if let Some(refused) = too_many_for_a_pdf(&establishment, &params, count) {
+        return Ok(refused);
+    }
     let ask_password = signed_in_long_ago(&app, &session);
     Ok(confirm_letters(
         &app,
@@ -678,6 +682,34 @@ pub async fn letters(
         &params,
         (ask_password, Some(found)),
         None,
+    ))
+}
+
+/// More letters than one PDF made here holds
+/// ([`letters::MOST_IN_A_SERVED_PDF`]): told, with what to do, before any
+/// is laid out (the CSV has no such bound).
+fn too_many_for_a_pdf(
+    establishment: &Establishment,
+    params: &crate::domain::Params,
+    count: usize,
+) -> Option<Response> {
+    let pdf = params.get("format") != Some("csv");
+    if !pdf || count <= letters::MOST_IN_A_SERVED_PDF {
+        return None;
+    }
+    let back = format!("/etablissement/{}", establishment.uai);
+    let message = format!(
+        "Cette sélection compte {count} courriers : c'est plus que les {} qu'un fichier PDF peut \
+         contenir ici. Imprimez-les classe par classe (ou demandez à l'académie de les imprimer \
+         avec clef letters).",
+        letters::MOST_IN_A_SERVED_PDF
+    );
+    Some(pages::message_with_link(
+        StatusCode::OK,
+        "Trop de courriers pour un seul fichier",
+        &message,
+        None,
+        Some((&back, "Retour à l'établissement")),
     ))
 }
 
@@ -820,22 +852,8 @@ async fn print_letters(
     accounts.sort_unstable();
     accounts.dedup();
     let csv = params.get("format") == Some("csv");
-    if !csv && found.len() > letters::MOST_IN_A_SERVED_PDF {
-        let back = format!("/etablissement/{}", establishment.uai);
-        let message = format!(
-            "Cette sélection compte {} courriers : c'est plus que les {} qu'un fichier PDF peut \
-             contenir ici. Imprimez-les classe par classe (ou demandez à l'académie de les \
-             imprimer avec clef letters).",
-            found.len(),
-            letters::MOST_IN_A_SERVED_PDF
-        );
-        return Ok(pages::message_with_link(
-            StatusCode::OK,
-            "Trop de courriers pour un seul fichier",
-            &message,
-            None,
-            Some((&back, "Retour à l'établissement")),
-        ));
+    if let Some(refused) = too_many_for_a_pdf(establishment, params, found.len()) {
+        return Ok(refused);
     }
     // Named after what it holds: the school, and the class or the account.
     let mut file_name = format!("courriers-{uai}");

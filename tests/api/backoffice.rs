@@ -274,29 +274,52 @@ async fn a_pdf_of_more_than_a_thousand_letters_is_printed_class_by_class() {
     }
     app.import(SCHOOL_B, csv.as_bytes()).await.unwrap();
     let staff_b = schools.staff("secretariat.b", &[SCHOOL_B]).await;
-    let whole = print_letters(
-        app,
+    // Told on the page that would print them, and by a POST all the same
+    // (the CSRF token of another page of the back office).
+    let url = app.url(&format!("/etablissement/{SCHOOL_B}/courriers"));
+    let shown = page_text(&staff_b, &url).await;
+    let other = page_text(
         &staff_b,
-        &format!("/etablissement/{SCHOOL_B}/courriers"),
-        None,
+        &app.url(&format!("/etablissement/{SCHOOL_B}/courriers?classe=6%20A")),
     )
     .await;
-    assert_eq!(whole.status(), 200);
+    let posted = staff_b
+        .post(&url)
+        .form(&[("csrf", input_value(&other, "csrf").unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
     assert!(
-        whole.headers()["content-type"]
+        posted.headers()["content-type"]
             .to_str()
             .unwrap()
             .starts_with("text/html")
     );
-    let page = whole.text().await.unwrap();
-    assert!(
-        page.contains(&fr("Cette sélection compte 1002 courriers")),
-        "{page}"
-    );
-    assert!(
-        page.contains(&fr("Imprimez-les classe par classe")),
-        "{page}"
-    );
+    for page in [shown, posted.text().await.unwrap()] {
+        assert!(
+            page.contains(&fr("Cette sélection compte 1002 courriers")),
+            "{page}"
+        );
+        assert!(
+            page.contains(&fr("Imprimez-les classe par classe")),
+            "{page}"
+        );
+        assert!(
+            !page.contains("name=\"csrf\""),
+            "no form to print them: {page}"
+        );
+    }
+    // The CSV has no such bound.
+    let csv = print_letters(
+        app,
+        &staff_b,
+        &format!("/etablissement/{SCHOOL_B}/courriers?format=csv"),
+        None,
+    )
+    .await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(csv.text().await.unwrap().lines().count(), 1003);
     let class = print_letters(
         app,
         &staff_b,
@@ -309,18 +332,7 @@ async fn a_pdf_of_more_than_a_thousand_letters_is_printed_class_by_class() {
     let document = lopdf::Document::load_mem(&pdf).unwrap();
     assert_eq!(document.get_pages().len(), 40);
     // In English too.
-    let url = app.url(&format!("/etablissement/{SCHOOL_B}/courriers"));
-    let form = english_page_text(&staff_b, &url).await;
-    let english = staff_b
-        .post(&url)
-        .header("accept-language", "en")
-        .form(&[("csrf", input_value(&form, "csrf").unwrap())])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let english = english_page_text(&staff_b, &url).await;
     assert!(
         english.contains("This selection holds 1002 letters: more than the 1000 one PDF file"),
         "{english}"
