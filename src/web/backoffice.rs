@@ -670,8 +670,7 @@ pub async fn letters(
     if found == 0 {
         return no_letters(&app, &establishment, &selection(&params)).await;
     }
-    let count = usize::try_from(found).unwrap_or(usize::MAX);
-    if let Some(refused) = too_many_for_a_pdf(&establishment, &params, count) {
+    if let Some(refused) = too_many_for_a_pdf(&establishment, &params, found) {
         return Ok(refused);
     }
     let ask_password = signed_in_long_ago(&app, &session);
