@@ -584,31 +584,19 @@ pub async fn act(
         },
         _ => return refused("Action inconnue."),
     };
-    // The letter to print next, for a new provisional account.
-    let mut letter_of = None;
-    let message = match staff::act(&app, &staff, &account, action, address, &device).await {
-        Ok(Err(Refused::SharedParent)) => return refused(
-            "Ce parent a aussi des enfants dans un autre établissement : seule l'académie peut fermer ou réinitialiser son compte, ou corriger son adresse.",
-        ),
-        Ok(Err(Refused::TooManyMails { retry_after })) => return held(
-            "Trop de mails de confirmation ont été envoyés à ce compte dans l'heure : réessayez plus tard.",
-            retry_after,
-        ),
-        Ok(Ok(Done::Reset)) => {
-            letter_of = Some(account.identifier.clone());
-            "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned()
-        }
-        Ok(Ok(Done::Closed)) => "Le compte est fermé.".to_owned(),
-        Ok(Ok(Done::EmailForActivation)) => "L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(),
-        Ok(Ok(Done::EmailSent)) => "L'adresse est corrigée : un mail de confirmation y est envoyé ; elle vaut pour le compte dès que la personne a ouvert son lien.".to_owned(),
-        Ok(Ok(Done::EmailNotSent)) => "L'adresse est corrigée, mais le mail de confirmation n'a pas pu y être envoyé pour le moment : la personne pourra le redemander en se connectant.".to_owned(),
-        Ok(Ok(Done::Detached { new_identifier })) => {
-            let message = format!(
-                "L'enfant est détaché de ce compte. Son nouveau compte responsable est {new_identifier} : imprimez son courrier."
+    let outcome = match staff::act(&app, &staff, &account, action, address, &device).await {
+        Ok(Err(Refused::SharedParent)) => {
+            return refused(
+                "Ce parent a aussi des enfants dans un autre établissement : seule l'académie peut fermer ou réinitialiser son compte, ou corriger son adresse.",
             );
-            letter_of = Some(new_identifier);
-            message
         }
+        Ok(Err(Refused::TooManyMails { retry_after })) => {
+            return held(
+                "Trop de mails de confirmation ont été envoyés à ce compte dans l'heure : réessayez plus tard.",
+                retry_after,
+            );
+        }
+        Ok(Ok(done)) => Outcome::from(done),
         // The database or the store is down: a 503, not « pas possible ».
         Err(e) if crate::storage::is_unavailable(&e) => return Err(e.into()),
         Err(e) => {
@@ -616,23 +604,144 @@ pub async fn act(
             return refused("Cette action n'est pas possible sur ce compte.");
         }
     };
-    let print = letter_of.map(|identifier| {
+    // Done: the page that says so is a GET of its own, so that reloading it
+    // (or going back to it) does not do it again.
+    let done = format!("{back}/fait?{}", outcome.query());
+    Ok(axum::response::IntoResponse::into_response(
+        axum::response::Redirect::to(&done),
+    ))
+}
+
+/// What a back-office action did, as the redirect after it carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Reset,
+    Closed,
+    EmailForActivation,
+    EmailSent,
+    EmailNotSent,
+    /// The child's new guardian account, whose letter is to be printed.
+    Detached {
+        new_identifier: String,
+    },
+}
+
+impl From<Done> for Outcome {
+    fn from(done: Done) -> Self {
+        match done {
+            Done::Reset => Self::Reset,
+            Done::Closed => Self::Closed,
+            Done::EmailForActivation => Self::EmailForActivation,
+            Done::EmailSent => Self::EmailSent,
+            Done::EmailNotSent => Self::EmailNotSent,
+            Done::Detached { new_identifier } => Self::Detached { new_identifier },
+        }
+    }
+}
+
+impl Outcome {
+    fn query(&self) -> String {
+        let code = match self {
+            Self::Reset => "reinitialise",
+            Self::Closed => "ferme",
+            Self::EmailForActivation => "adresse-activation",
+            Self::EmailSent => "adresse-envoye",
+            Self::EmailNotSent => "adresse-non-envoye",
+            Self::Detached { new_identifier } => {
+                let encoded: String =
+                    url::form_urlencoded::byte_serialize(new_identifier.as_bytes()).collect();
+                return format!("resultat=detache&nouveau={encoded}");
+            }
+        };
+        format!("resultat={code}")
+    }
+
+    fn parse(params: &crate::domain::Params) -> Option<Self> {
+        Some(match params.get("resultat")? {
+            "reinitialise" => Self::Reset,
+            "ferme" => Self::Closed,
+            "adresse-activation" => Self::EmailForActivation,
+            "adresse-envoye" => Self::EmailSent,
+            "adresse-non-envoye" => Self::EmailNotSent,
+            "detache" => Self::Detached {
+                new_identifier: params.get("nouveau")?.to_owned(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// `GET /etablissement/{uai}/compte/{id}/fait?resultat=…`: « Action
+/// effectuée », what was done and what to do next (print the new letter).
+/// Only what the school's own pages link to: the accounts named are checked
+/// to be the establishment's.
+pub async fn action_done(
+    State(app): AppState,
+    SignedIn { account: staff, .. }: SignedIn,
+    Path((uai, id)): Path<(String, String)>,
+    Query(params): Query,
+) -> Result<Response, WebError> {
+    let params = params.map_err(|e| WebError::bad_request(&e))?;
+    let (establishment, _) = managed(&app, &staff, &uai).await?;
+    let back = format!("/etablissement/{}/compte/{id}", establishment.uai);
+    // Nothing said: the account's page.
+    let Some(outcome) = Outcome::parse(&params) else {
+        return Ok(axum::response::IntoResponse::into_response(
+            axum::response::Redirect::to(&back),
+        ));
+    };
+    let ours = belongs(&app, &establishment.id, &id).await?;
+    let account = match ours {
+        true => crate::accounts::store::account_by_id(&app.db, &id).await?,
+        false => None,
+    };
+    let print = |identifier: &str| {
+        let encoded: String = url::form_urlencoded::byte_serialize(identifier.as_bytes()).collect();
         format!(
-            "/etablissement/{}/courriers?compte={identifier}",
+            "/etablissement/{}/courriers?compte={encoded}",
             establishment.uai
         )
-    });
+    };
+    let (message, letter) = match &outcome {
+        Outcome::Reset => (
+            "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned(),
+            account.as_ref().map(|a| print(a.identifier.as_str())),
+        ),
+        Outcome::Closed => ("Le compte est fermé.".to_owned(), None),
+        Outcome::EmailForActivation => ("L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(), None),
+        Outcome::EmailSent => ("L'adresse est corrigée : un mail de confirmation y est envoyé ; elle vaut pour le compte dès que la personne a ouvert son lien.".to_owned(), None),
+        Outcome::EmailNotSent => ("L'adresse est corrigée, mais le mail de confirmation n'a pas pu y être envoyé pour le moment : la personne pourra le redemander en se connectant.".to_owned(), None),
+        Outcome::Detached { new_identifier } => {
+            let new = match crate::domain::Identifier::parse(new_identifier) {
+                Ok(identifier) => crate::accounts::store::account_by_identifier(&app.db, &identifier).await?,
+                Err(_) => None,
+            };
+            let new = match new {
+                Some(new) if belongs(&app, &establishment.id, &new.id).await? => Some(new),
+                _ => None,
+            };
+            match new {
+                Some(new) => (
+                    format!(
+                        "L'enfant est détaché de ce compte. Son nouveau compte responsable est {} : imprimez son courrier.",
+                        new.identifier
+                    ),
+                    Some(print(new.identifier.as_str())),
+                ),
+                None => ("L'enfant est détaché de ce compte.".to_owned(), None),
+            }
+        }
+    };
     let mut links = Vec::new();
-    if let Some(print) = &print {
+    if let Some(print) = &letter {
         links.push((print.as_str(), "Imprimer le courrier"));
     }
     // A parent whose only pupil here was detached is no longer the school's
     // to open: back to the establishment instead.
     let establishment_page = format!("/etablissement/{}", establishment.uai);
-    if belongs(&app, &establishment.id, &account.id).await? {
-        links.push((back.as_str(), "Retour au compte"));
-    } else {
-        links.push((establishment_page.as_str(), "Retour à l'établissement"));
+    match ours {
+        true => links.push((back.as_str(), "Retour au compte")),
+        false => links.push((establishment_page.as_str(), "Retour à l'établissement")),
     }
     Ok(pages::message_with_links(
         StatusCode::OK,

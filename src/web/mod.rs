@@ -191,6 +191,10 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
             post(backoffice::act),
         )
         .route(
+            "/etablissement/{uai}/compte/{id}/fait",
+            get(backoffice::action_done),
+        )
+        .route(
             "/etablissement/{uai}/courriers",
             get(backoffice::letters).post(backoffice::letters_confirmed),
         )

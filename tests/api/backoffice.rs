@@ -740,7 +740,8 @@ async fn an_accounts_trail_shows_its_logins_newest_first() {
     );
 }
 
-/// Posts an action on the account page of `account_id`, confirmed or not.
+/// Posts an action on the account page of `account_id`, confirmed or not;
+/// done, the page the answer redirects to (« Action effectuée », a GET).
 async fn act(
     app: &TestApp,
     browser: &reqwest::Client,
@@ -753,12 +754,19 @@ async fn act(
     let csrf = input_value(&page, "csrf").expect("csrf");
     let mut fields = vec![("csrf", csrf.as_str())];
     fields.extend_from_slice(form);
-    browser
+    let answer = browser
         .post(app.url(&format!("/etablissement/{uai}/compte/{account_id}/action")))
         .form(&fields)
         .send()
         .await
-        .unwrap()
+        .unwrap();
+    if answer.status() != 303 {
+        return answer;
+    }
+    let done = location(&answer);
+    let expected = format!("/etablissement/{uai}/compte/{account_id}/fait?resultat=");
+    assert!(done.starts_with(&expected), "{done}");
+    browser.get(app.url(&done)).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -846,6 +854,22 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
     )
     .await;
     assert_eq!(reset.status(), 200);
+    // The page that says it is a GET of its own: shown again (a reload, the
+    // back button), it resets nothing more; the letter printed stays good.
+    let done = reset.url().clone();
+    let letter = |letters: Vec<clef::provisioning::letters::Letter>| {
+        letters
+            .into_iter()
+            .find(|l| l.identifier == "marie.blanc")
+            .map(|l| l.password)
+    };
+    let printed = letter(app.letters(SCHOOL_A).await);
+    let again = staff_a.get(done).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    let again = again.text().await.unwrap();
+    assert!(again.contains("Action effectuée"), "{again}");
+    assert!(again.contains("Imprimer le courrier"), "{again}");
+    assert_eq!(letter(app.letters(SCHOOL_A).await), printed);
     assert_eq!(consents_of_marie().await, 0);
     let after = app.account_named("marie.blanc").await;
     assert_eq!(after.state, clef::accounts::AccountState::Provisional);
@@ -872,9 +896,12 @@ async fn staff_reset_close_and_correct_accounts_of_their_school_only_with_confir
         .await
         .unwrap();
     let staff_account = app.account_named("secretariat.a").await;
-    assert!(trail.iter().any(|e| e.event == "staff_action"
-        && e.actor_id.as_deref() == Some(staff_account.id.as_str())
-        && e.detail.as_deref() == Some("reset")));
+    let resets = trail.iter().filter(|e| {
+        e.event == "staff_action"
+            && e.actor_id.as_deref() == Some(staff_account.id.as_str())
+            && e.detail.as_deref() == Some("reset")
+    });
+    assert_eq!(resets.count(), 1, "one reset, whatever the reloads");
 
     // The letters: a PDF of the account, a CSV of the class.
     let pdf = print_letters(

@@ -644,7 +644,9 @@ try {
     const now = await page.evaluate(() => document.activeElement?.innerText?.trim());
     assert.equal(now, 'Réinitialiser le compte', 'Tab goes to the button');
     const response = await pressing('Enter', `${guardianPage}/action`);
-    assert.equal(response.status(), 200, `POST ${guardianPage}/action`);
+    // Done, the answer sends the browser to a page of its own: a reload does not reset again.
+    assert.equal(response.status(), 303, `POST ${guardianPage}/action`);
+    assert.equal(new URL(page.url()).pathname + new URL(page.url()).search, `${guardianPage}/fait?resultat=reinitialise`, 'the outcome page');
     await assertPage('Action effectuée');
     assert.match(squash(await page.locator('main').innerText()), /Le compte est réinitialisé/, 'the message');
     assert.equal(await page.getByRole('alert').count(), 0, 'no alert');
