@@ -882,6 +882,12 @@ fn exact(french: &str) -> Option<&'static str> {
             "The notification letters hold the accounts' provisional passwords. They are written in French, as the families' letters are."
         }
         "Courriers à imprimer :" => "Letters to print:",
+        "Sélection :" => "Selection:",
+        "le compte" => "the account",
+        "la classe" => "the class",
+        "tout l'établissement" => "the whole school",
+        "un fichier CSV pour un publipostage" => "a CSV file for a mail merge",
+        "un fichier PDF, une page par courrier" => "a PDF file, one page per letter",
         "Votre connexion date de plus de 10 minutes : confirmez avec votre mot de passe." => {
             "You signed in more than 10 minutes ago: confirm with your password."
         }

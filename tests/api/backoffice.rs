@@ -222,6 +222,17 @@ async fn a_link_to_the_letters_prints_nothing_without_the_pages_form() {
         let page = shown.text().await.unwrap();
         assert!(page.contains("Imprimer les courriers"), "{page}");
         assert!(!page.contains("anna.aubert"), "{page}");
+        // It says what it will print: which accounts, in which file.
+        let what = match query {
+            "" => "un fichier PDF, une page par courrier",
+            _ => "un fichier CSV pour un publipostage",
+        };
+        assert!(page.contains(&fr(what)), "{query}: {page}");
+        assert_eq!(
+            page.contains("la classe 5\u{a0}A"),
+            query.contains("classe"),
+            "{page}"
+        );
     }
     // A class the school does not have is not « all activated ».
     let url = app.url(&format!("/etablissement/{SCHOOL_A}/courriers?classe=6%20Z"));
