@@ -786,6 +786,17 @@ async fn the_unconfirmed_screen_corrects_the_address_only_with_the_password_and_
     assert_eq!(refused.status(), 400);
     let page = refused.text().await.unwrap();
     assert!(page.contains("Le mot de passe actuel est incorrect."));
+    // Said beside the field, not at the top of a long page; the title says it too.
+    let (before, after) = page.split_once(r#"id="erreur""#).unwrap();
+    assert!(
+        before.contains(r#"action="/compte-non-confirme/corriger""#),
+        "{page}"
+    );
+    assert!(after.contains(r#"<label for="password">"#) && !after.contains(r#"id="email""#));
+    assert!(
+        page.contains(&format!("<title>Erreur — {}", fr("Compte non confirmé"))),
+        "{page}"
+    );
     // The field in error is the password's, focused; the addresses typed stay.
     let password_input = page
         .split("<input")
