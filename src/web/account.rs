@@ -262,15 +262,168 @@ pub async fn page(
     }: SignedIn,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
+    // A change just made is told once (see `Done`).
+    let done = jar
+        .get(DONE.of(&app))
+        .and_then(|cookie| Done::parse(cookie.value()));
+    let jar = match jar.get(DONE.of(&app)) {
+        Some(_) => cookies::without(&app, jar, DONE.of(&app)),
+        None => jar,
+    };
+    let (section, notice) = match done {
+        Some(done) => done.told(&app, &account).await?,
+        None => (Section::Top, None),
+    };
     let lists = lists(&app, &account, &session.sid).await?;
     Ok(render(
         &app,
         jar,
         &account,
         lists,
-        (Section::Top, None, None),
+        (section, notice.as_deref(), None),
         StatusCode::OK,
     ))
+}
+
+/// What a change made on « Mon compte » did. Done, its answer is a redirect
+/// to `GET /compte`, which tells it once (a cookie of a minute, read and
+/// dropped): reloading the page, or coming back to it, does not make the
+/// change again (a second mail, « mot de passe actuel incorrect »). The
+/// cookie names what was done, never the text shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Done {
+    Resent,
+    PasswordChanged { address_change_cancelled: bool },
+    EmailChangeRequested,
+    OthersSignedOut,
+    Withdrawn { client_id: String },
+    ChildWithdrawn { child_id: String, client_id: String },
+}
+
+const DONE: cookies::Name = cookies::Name::new("__Host-clef_done", "clef_done");
+
+impl Done {
+    fn value(&self) -> String {
+        let encoded =
+            |id: &str| url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
+        match self {
+            Self::Resent => "renvoye".into(),
+            Self::PasswordChanged {
+                address_change_cancelled: false,
+            } => "mot-de-passe".into(),
+            Self::PasswordChanged {
+                address_change_cancelled: true,
+            } => "mot-de-passe-adresse".into(),
+            Self::EmailChangeRequested => "adresse".into(),
+            Self::OthersSignedOut => "sessions".into(),
+            Self::Withdrawn { client_id } => format!("autorisation:{}", encoded(client_id)),
+            Self::ChildWithdrawn {
+                child_id,
+                client_id,
+            } => format!(
+                "autorisation-enfant:{}:{}",
+                encoded(child_id),
+                encoded(client_id)
+            ),
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        let decoded = |id: &str| -> Option<String> {
+            let id = percent_encoding::percent_decode_str(id)
+                .decode_utf8()
+                .ok()?;
+            (!id.is_empty()).then(|| id.into_owned())
+        };
+        let mut parts = value.split(':');
+        let done = match parts.next()? {
+            "renvoye" => Self::Resent,
+            "mot-de-passe" => Self::PasswordChanged {
+                address_change_cancelled: false,
+            },
+            "mot-de-passe-adresse" => Self::PasswordChanged {
+                address_change_cancelled: true,
+            },
+            "adresse" => Self::EmailChangeRequested,
+            "sessions" => Self::OthersSignedOut,
+            "autorisation" => Self::Withdrawn {
+                client_id: decoded(parts.next()?)?,
+            },
+            "autorisation-enfant" => Self::ChildWithdrawn {
+                child_id: decoded(parts.next()?)?,
+                client_id: decoded(parts.next()?)?,
+            },
+            _ => return None,
+        };
+        parts.next().is_none().then_some(done)
+    }
+
+    /// Where the page tells it, and what (`None`: nothing left to tell, a
+    /// service deleted since).
+    async fn told(
+        &self,
+        app: &Clef,
+        account: &Account,
+    ) -> Result<(Section<'static>, Option<String>), WebError> {
+        let service = async |client_id: &str| -> Result<Option<String>, WebError> {
+            Ok(clients::find(&app.db, client_id).await?.map(|c| c.name))
+        };
+        Ok(match self {
+            Self::Resent => (
+                Section::Top,
+                Some("Un email de validation vient d'être envoyé. Seul le lien de ce dernier mail fonctionne.".into()),
+            ),
+            Self::PasswordChanged {
+                address_change_cancelled,
+            } => (
+                Section::Password,
+                Some(match address_change_cancelled {
+                    // Dropped with the old password (whoever asked may have held it).
+                    true => "Votre mot de passe a été modifié. Le changement d'adresse mail en attente est annulé : si c'est vous qui l'aviez demandé, demandez-le de nouveau.",
+                    false => "Votre mot de passe a été modifié.",
+                }
+                .into()),
+            ),
+            Self::EmailChangeRequested => (
+                Section::Email {
+                    email: "",
+                    confirmation: "",
+                },
+                Some("Un courriel vient de vous être envoyé à votre nouvelle adresse afin de confirmer cette mise à jour. Elle remplacera l'actuelle dès que vous aurez cliqué sur son lien.".into()),
+            ),
+            Self::OthersSignedOut => (
+                Section::Top,
+                Some("Vos autres sessions sont fermées : seule celle-ci reste ouverte.".into()),
+            ),
+            Self::Withdrawn { client_id } => (
+                Section::Top,
+                service(client_id).await?.map(|name| {
+                    format!(
+                        "L'autorisation de « {name} » est retirée : ce service vous la redemandera s'il en a besoin."
+                    )
+                }),
+            ),
+            Self::ChildWithdrawn {
+                child_id,
+                client_id,
+            } => {
+                let child = store::children(&app.db, &account.id)
+                    .await?
+                    .into_iter()
+                    .find(|child| child.id == *child_id);
+                let name = service(client_id).await?;
+                (
+                    Section::Top,
+                    child.zip(name).map(|(child, name)| {
+                        format!(
+                            "L'autorisation donnée par {} {} à « {name} » est retirée : ce service la redemandera s'il en a besoin.",
+                            child.given_name, child.family_name
+                        )
+                    }),
+                )
+            }
+        })
+    }
 }
 
 async fn outcome(
@@ -279,29 +432,33 @@ async fn outcome(
     account: &Account,
     current_sid: &str,
     section: Section<'_>,
-    result: Result<&str, ProfileError>,
+    result: Result<Done, ProfileError>,
 ) -> Result<Response, WebError> {
+    let refused = match result {
+        Ok(done) => {
+            let mut cookie = cookies::base(app, DONE.of(app), done.value());
+            cookie.set_max_age(time::Duration::minutes(1));
+            let redirect = axum::response::Redirect::to("/compte");
+            return Ok(axum::response::IntoResponse::into_response((
+                jar.add(cookie),
+                redirect,
+            )));
+        }
+        Err(e) => Refusal::of(e)?,
+    };
     let account = store::account_by_id(&app.db, &account.id)
         .await?
         .unwrap_or_else(|| account.clone());
     let lists = lists(app, &account, current_sid).await?;
-    let (notice, refused) = match result {
-        Ok(notice) => (Some(notice), None),
-        Err(e) => (None, Some(Refusal::of(e)?)),
-    };
-    let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
     let page = render(
         app,
         jar,
         &account,
         lists,
-        (section, notice, refused.as_ref()),
-        status,
+        (section, None, Some(&refused)),
+        refused.status,
     );
-    Ok(match refused {
-        Some(refused) => refused.answer(page),
-        None => page,
-    })
+    Ok(refused.answer(page))
 }
 
 /// A profile change refused, as a page tells it: the message, 400 or (for
@@ -376,9 +533,7 @@ pub async fn resend(
     CheckedForm(_): CheckedForm,
 ) -> Result<Response, WebError> {
     let result = match activation::resend_confirmation(&app, &account, None).await? {
-        MailRequest::Sent => Ok(
-            "Un email de validation vient d'être envoyé. Seul le lien de ce dernier mail fonctionne.",
-        ),
+        MailRequest::Sent => Ok(Done::Resent),
         MailRequest::NotSent => Err(ProfileError::MailNotSent),
         MailRequest::AlreadyConfirmed => Err(ProfileError::Invalid(
             "Votre adresse mail est déjà validée.".into(),
@@ -413,10 +568,8 @@ pub async fn change_password(
         &session_token,
     )
     .await
-    .map(|()| match account.pending_email {
-        // Dropped with the old password (whoever asked may have held it).
-        Some(_) => "Votre mot de passe a été modifié. Le changement d'adresse mail en attente est annulé : si c'est vous qui l'aviez demandé, demandez-le de nouveau.",
-        None => "Votre mot de passe a été modifié.",
+    .map(|()| Done::PasswordChanged {
+        address_change_cancelled: account.pending_email.is_some(),
     });
     let done = if result.is_ok() {
         Outcome::Ok
@@ -461,7 +614,7 @@ pub async fn change_email(
         &origin,
     )
     .await
-    .map(|_| "Un courriel vient de vous être envoyé à votre nouvelle adresse afin de confirmer cette mise à jour. Elle remplacera l'actuelle dès que vous aurez cliqué sur son lien.");
+    .map(|_| Done::EmailChangeRequested);
     // On the account's trail, as its confirmation will be (not the address).
     if result.is_ok() {
         let entry = Entry::new(Event::EmailChangeRequested, Outcome::Ok)
@@ -489,25 +642,25 @@ pub async fn sign_out_everywhere_else(
     CheckedForm(_): CheckedForm,
 ) -> Result<Response, WebError> {
     logout::sign_out_everywhere_else(&app, &account.id, &session_token).await?;
-    let result = Ok("Vos autres sessions sont fermées : seule celle-ci reste ouverte.");
+    let result = Ok(Done::OthersSignedOut);
     let section = Section::Top;
     outcome(&app, jar, &account, &session.sid, section, result).await
 }
 
 /// Withdraws `account_id`'s consent to `client_id` at the request of `by`
-/// (the account itself, or a parent of it), on the account's trail: the
-/// service's name, or `None` when it held no consent.
+/// (the account itself, or a parent of it), on the account's trail: whether
+/// it held one.
 async fn withdrawn(
     app: &Clef,
     account_id: &str,
     by: &str,
     client_id: &str,
-) -> Result<Option<String>, WebError> {
-    let Some(client) = clients::find(&app.db, client_id).await? else {
-        return Ok(None);
-    };
+) -> Result<bool, WebError> {
+    if clients::find(&app.db, client_id).await?.is_none() {
+        return Ok(false);
+    }
     if !consent::withdraw(app, account_id, client_id).await? {
-        return Ok(None);
+        return Ok(false);
     }
     tracing::info!(account = %account_id, by = %by, client = %client_id, "consent withdrawn");
     let mut entry = Entry::new(Event::ConsentWithdrawn, Outcome::Ok)
@@ -517,7 +670,7 @@ async fn withdrawn(
         entry = entry.actor(by);
     }
     audit::record(&app.db, entry, app.now()).await;
-    Ok(Some(client.name))
+    Ok(true)
 }
 
 /// `POST /compte/applications/retirer`: withdraws the consent given to the
@@ -531,14 +684,12 @@ pub async fn withdraw_consent(
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let client_id = params.get("client_id").unwrap_or("");
-    let notice = withdrawn(&app, &account.id, &account.id, client_id)
+    let done = withdrawn(&app, &account.id, &account.id, client_id)
         .await?
-        .map(|name| {
-            format!(
-                "L'autorisation de « {name} » est retirée : ce service vous la redemandera s'il en a besoin."
-            )
+        .then(|| Done::Withdrawn {
+            client_id: client_id.to_owned(),
         });
-    let result = notice.as_deref().ok_or_else(|| {
+    let result = done.ok_or_else(|| {
         ProfileError::Invalid("Ce service n'a pas ou plus votre autorisation.".into())
     });
     let section = Section::Top;
@@ -568,18 +719,16 @@ pub async fn withdraw_child_consent(
             .find(|child| child.id == child_id && is_minor(&app, birth_date(child).as_ref())),
         AccountKind::Student | AccountKind::Staff => None,
     };
-    let notice = match child {
+    let done = match child {
         Some(child) => withdrawn(&app, &child.id, &account.id, client_id)
             .await?
-            .map(|name| {
-                format!(
-                    "L'autorisation donnée par {} {} à « {name} » est retirée : ce service la redemandera s'il en a besoin.",
-                    child.given_name, child.family_name
-                )
+            .then(|| Done::ChildWithdrawn {
+                child_id: child.id,
+                client_id: client_id.to_owned(),
             }),
         None => None,
     };
-    let result = notice.as_deref().ok_or_else(|| {
+    let result = done.ok_or_else(|| {
         ProfileError::Invalid("Ce service n'a pas ou plus cette autorisation.".into())
     });
     outcome(&app, jar, &account, &session.sid, Section::Top, result).await

@@ -17,7 +17,7 @@ const OFFLINE: &str = "openid profile children offline_access";
 fn browser_named(device: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(redirects())
         .user_agent(device)
         .build()
         .unwrap()

@@ -260,9 +260,25 @@ fn capitalise(s: &str) -> String {
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(redirects())
         .build()
         .unwrap()
+}
+
+/// The test browsers' redirects: a change made on « Mon compte » answers
+/// with a redirect to the page that tells it, followed as a browser does;
+/// every other redirect is the test's to read.
+pub fn redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from_a_form = attempt
+            .previous()
+            .last()
+            .is_some_and(|url| url.path().starts_with("/compte/"));
+        match attempt.url().path() == "/compte" && from_a_form {
+            true => attempt.follow(),
+            false => attempt.stop(),
+        }
+    })
 }
 
 /// The address of a page's language link (« English » / « Français »).

@@ -928,6 +928,41 @@ async fn claire_on_her_account_page() -> (TestApp, reqwest::Client, String) {
     (app, browser, csrf)
 }
 
+/// A change made on « Mon compte » answers with a redirect to the page,
+/// which tells it once: shown again (a reload, the back button), the page
+/// neither repeats the change nor tells it again.
+#[tokio::test]
+async fn my_account_tells_a_change_once_and_a_reload_does_not_repeat_it() {
+    let (app, browser, csrf) = claire_on_her_account_page().await;
+    let changed = browser
+        .post(app.url("/compte/mot-de-passe"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("current_password", PASSWORD),
+            ("new_password", NEW_PASSWORD),
+            ("new_password_confirmation", NEW_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.url().path(), "/compte", "a redirect, followed");
+    assert_eq!(changed.status(), 200);
+    let page = changed.text().await.unwrap();
+    assert!(page.contains("Votre mot de passe a été modifié."), "{page}");
+    let again = page_text(&browser, &app.url("/compte")).await;
+    assert!(
+        !again.contains("Votre mot de passe a été modifié."),
+        "{again}"
+    );
+    assert!(!again.contains("Erreur"), "{again}");
+    let mails = app
+        .outbox()
+        .iter()
+        .filter(|m| m.subject.contains("Votre mot de passe a été modifié"))
+        .count();
+    assert_eq!(mails, 1, "one change, one mail");
+}
+
 /// On « Mon compte », a new address and « renvoyer » share the count.
 #[tokio::test]
 async fn my_account_asks_for_five_confirmation_mails_an_hour() {

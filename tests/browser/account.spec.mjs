@@ -184,7 +184,9 @@ try {
       page.waitForEvent('load'),
       page.keyboard.press('Enter'),
     ]);
-    assert.equal(response.status(), 200);
+    // Done, the answer is a redirect to « Mon compte », which tells it once (a reload repeats nothing).
+    assert.equal(response.status(), 303);
+    assert.equal(new URL(page.url()).pathname, '/compte');
     assert.match(await page.getByRole('status').innerText(), /Vos autres sessions sont fermées/);
     const sessions = await itemsUnder(page, 'Vos sessions');
     assert.ok(!sessions.some((s) => s.includes(OTHER_DEVICE)), `the other browser is gone: ${JSON.stringify(sessions)}`);
@@ -201,7 +203,9 @@ try {
 
   await check('7. « Retirer l\'autorisation »: the service leaves the list', async () => {
     const response = await press(page, `${WITHDRAW} de ${SERVICE}`);
-    assert.equal(response.status(), 200);
+    // Done, the answer is a redirect to « Mon compte », which tells it once (a reload repeats nothing).
+    assert.equal(response.status(), 303);
+    assert.equal(new URL(page.url()).pathname, '/compte');
     assert.match(await page.getByRole('status').innerText(), new RegExp(fr(`L'autorisation de « ${SERVICE} » est retirée`)));
     // The answer beside its form takes the focus: seen at once (the page is
     // long at 320 px) and read out by a screen reader.
@@ -242,7 +246,9 @@ try {
 
   await check('10. the parent withdraws it: told, and the service leaves Léa\'s item', async () => {
     const response = await press(page, `${WITHDRAW} donnée par ${CHILD} — ${SERVICE}`);
-    assert.equal(response.status(), 200);
+    // Done, the answer is a redirect to « Mon compte », which tells it once (a reload repeats nothing).
+    assert.equal(response.status(), 303);
+    assert.equal(new URL(page.url()).pathname, '/compte');
     assert.match(await page.getByRole('status').innerText(), new RegExp(fr(`L'autorisation donnée par ${CHILD} à « ${SERVICE} » est retirée`)));
     const item = (await itemsUnder(page, 'Enfants')).find((c) => c.includes(CHILD));
     assert.ok(!item.includes(SERVICE), item);
