@@ -300,7 +300,17 @@ enum Done {
     ChildWithdrawn { child_id: String, client_id: String },
 }
 
-const DONE: cookies::Name = cookies::Name::new("__Host-clef_done", "clef_done");
+pub(super) const DONE: cookies::Name = cookies::Name::new("__Host-clef_done", "clef_done");
+
+/// The cookie telling the page after a change what was done (`value`).
+pub(super) fn done_cookie(
+    app: &Clef,
+    value: String,
+) -> axum_extra::extract::cookie::Cookie<'static> {
+    let mut cookie = cookies::base(app, DONE.of(app), value);
+    cookie.set_max_age(time::Duration::minutes(1));
+    cookie
+}
 
 impl Done {
     fn value(&self) -> String {
@@ -436,8 +446,7 @@ async fn outcome(
 ) -> Result<Response, WebError> {
     let refused = match result {
         Ok(done) => {
-            let mut cookie = cookies::base(app, DONE.of(app), done.value());
-            cookie.set_max_age(time::Duration::minutes(1));
+            let cookie = done_cookie(app, done.value());
             let redirect = axum::response::Redirect::to("/compte");
             return Ok(axum::response::IntoResponse::into_response((
                 jar.add(cookie),

@@ -206,16 +206,15 @@ pub async fn confirm(
     guardians_only(&account)?;
     let proposal = params.get("proposal").unwrap_or("");
     match grouping::confirm(&app, &account, proposal).await {
-        Ok(Ok(_)) => Ok(pages::message_with_link(
-            StatusCode::OK,
-            "Confirmation de regroupement de comptes",
-            "L'opération de regroupement des comptes a été effectuée avec succès. Seul le compte avec lequel vous êtes connecté reste disponible.",
-            None,
-            Some((
-                "/compte#enfants",
-                "Voir les enfants rattachés à votre compte",
-            )),
-        )),
+        // Told by a page of its own, so that a reload repeats nothing.
+        Ok(Ok(_)) => {
+            let cookie = super::account::done_cookie(&app, GROUPED.into());
+            let told = axum::response::Redirect::to("/compte/regroupement/effectue");
+            Ok(axum::response::IntoResponse::into_response((
+                jar.add(cookie),
+                told,
+            )))
+        }
         Ok(Err(why)) => {
             let typed = Typed {
                 other: "",
@@ -236,4 +235,28 @@ pub async fn confirm(
         Err(GroupingError::Password(e)) => Err(e.into()),
         Err(GroupingError::Internal(e)) => Err(e.into()),
     }
+}
+
+/// What the page after a grouping is told (`account::DONE`).
+const GROUPED: &str = "regroupement";
+
+/// `GET /compte/regroupement/effectue`: « Confirmation de regroupement de
+/// comptes », once, after the grouping; « Mon compte »'s children otherwise.
+pub async fn grouped(State(app): AppState, SignedIn { .. }: SignedIn, jar: CookieJar) -> Response {
+    let name = super::account::DONE.of(&app);
+    if jar.get(name).is_none_or(|cookie| cookie.value() != GROUPED) {
+        let children = axum::response::Redirect::to("/compte#enfants");
+        return axum::response::IntoResponse::into_response(children);
+    }
+    let page = pages::message_with_link(
+        StatusCode::OK,
+        "Confirmation de regroupement de comptes",
+        "L'opération de regroupement des comptes a été effectuée avec succès. Seul le compte avec lequel vous êtes connecté reste disponible.",
+        None,
+        Some((
+            "/compte#enfants",
+            "Voir les enfants rattachés à votre compte",
+        )),
+    );
+    axum::response::IntoResponse::into_response((cookies::without(&app, jar, name), page))
 }

@@ -179,6 +179,7 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
             get(grouping::form).post(grouping::propose),
         )
         .route("/compte/regroupement/valider", post(grouping::confirm))
+        .route("/compte/regroupement/effectue", get(grouping::grouped))
         .route("/etablissement", get(backoffice::home))
         .route("/etablissement/{uai}", get(backoffice::establishment))
         .route(

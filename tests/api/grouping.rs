@@ -279,6 +279,16 @@ async fn the_seed_scenario_a_parent_groups_the_letter_account_of_a_second_child(
     in_language("fr").await;
     // The same confirmation cannot be validated twice.
     assert_eq!(validate(&app, &browser, &confirmation).await.0, 409);
+    // The page that told it is a GET of its own, and tells it once: shown
+    // again (a reload), it leads to the children, with no error.
+    let again = browser
+        .get(app.url("/compte/regroupement/effectue"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.url().path(), "/compte");
+    let again = again.text().await.unwrap();
+    assert!(!again.contains("effectuée avec succès") && !again.contains("Erreur"));
 
     let account = page_text(&browser, &app.url("/compte")).await;
     assert!(account.contains("Dylan Crouzet") && account.contains("Florian Crouzet"));

@@ -274,7 +274,8 @@ pub fn redirects() -> reqwest::redirect::Policy {
             .previous()
             .last()
             .is_some_and(|url| url.path().starts_with("/compte/"));
-        match attempt.url().path() == "/compte" && from_a_form {
+        let told = ["/compte", "/compte/regroupement/effectue"].contains(&attempt.url().path());
+        match told && from_a_form {
             true => attempt.follow(),
             false => attempt.stop(),
         }

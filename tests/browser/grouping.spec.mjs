@@ -473,7 +473,9 @@ try {
     // The focus is still at the top of the confirmation as loaded (nothing was focused since).
     await tabTo(page, 'Valider');
     const response = await pressing('Enter', '/compte/regroupement/valider');
-    assert.equal(response.status(), 200, 'POST /compte/regroupement/valider');
+    // Done, the answer is a redirect to a page of its own: a reload repeats nothing.
+    assert.equal(response.status(), 303, 'POST /compte/regroupement/valider');
+    assert.equal(new URL(page.url()).pathname, '/compte/regroupement/effectue');
     await assertPage('Confirmation de regroupement de comptes');
     assert.equal(await page.getByRole('alert').count(), 0, 'no alert');
     const paragraphs = (await page.locator('main p').allInnerTexts()).map(squash);
