@@ -138,6 +138,7 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
             "/identifiant-oublie",
             get(recovery::identifier_form).post(recovery::identifier_submit),
         )
+        .route("/identifiant-oublie/envoye", get(recovery::identifier_sent))
         .route(
             "/mot-de-passe-oublie",
             get(recovery::password_form).post(recovery::password_identifier),

@@ -95,7 +95,8 @@ pub async fn identifier_submit(
     };
     let proofs = cookies::device_proofs(&app, &jar);
     match recovery::remind_identifier(&app, &email, address, &proofs).await {
-        Ok(Ok(())) => Ok(identifier_page(&app, jar, StatusCode::OK, "", None, true)),
+        // Told by a page of its own: a reload does not send the mail again.
+        Ok(Ok(())) => Ok(Redirect::to("/identifiant-oublie/envoye").into_response()),
         Ok(Err(why)) => Ok(identifier_page(
             &app,
             jar,
@@ -106,6 +107,12 @@ pub async fn identifier_submit(
         )),
         Err(e) => recovery_error(e),
     }
+}
+
+/// `GET /identifiant-oublie/envoye`: the request is taken (the same words
+/// whatever the address).
+pub async fn identifier_sent(State(app): AppState, jar: CookieJar) -> Response {
+    identifier_page(&app, jar, StatusCode::OK, "", None, true)
 }
 
 // --- Mot de passe oublié
@@ -275,17 +282,18 @@ pub async fn password_request(
     };
     let origin = cookies::origin_of(&app, &jar, address, identifier.as_str()).await?;
     match recovery::request_reset(&app, &identifier, channel, &origin).await {
-        Ok(Ok(requested)) => Ok(match requested.challenge {
-            Some(challenge) => code_page(
-                &app,
-                jar,
-                StatusCode::OK,
-                &challenge,
-                requested.reference.as_str(),
-                None,
-            ),
-            None => requested_page(requested.reference.as_str()),
-        }),
+        // Taken: the next step is a page of its own, so that a reload does
+        // not make a new request (and void the link just mailed).
+        Ok(Ok(requested)) => {
+            let reference = requested.reference.as_str();
+            Ok(Redirect::to(&match requested.challenge {
+                Some(challenge) => {
+                    format!("/mot-de-passe-oublie/code?challenge={challenge}&reference={reference}")
+                }
+                None => format!("/mot-de-passe-oublie/demande?reference={reference}"),
+            })
+            .into_response())
+        }
         Ok(Err(why)) => Ok(password_page(
             &app,
             jar,

@@ -265,17 +265,23 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-/// The test browsers' redirects: a change made on « Mon compte » answers
-/// with a redirect to the page that tells it, followed as a browser does;
-/// every other redirect is the test's to read.
+/// The test browsers' redirects: a form whose request is done (a change on
+/// « Mon compte », a grouping, a recovery request) answers with a redirect
+/// to the page that tells it, followed as a browser does; every other
+/// redirect is the test's to read.
 pub fn redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
-        let from_a_form = attempt
-            .previous()
-            .last()
-            .is_some_and(|url| url.path().starts_with("/compte/"));
-        let told = ["/compte", "/compte/regroupement/effectue"].contains(&attempt.url().path());
-        match told && from_a_form {
+        let from = attempt.previous().last().map_or("", |url| url.path());
+        let to = attempt.url().path();
+        let told = match from {
+            "/identifiant-oublie" => to == "/identifiant-oublie/envoye",
+            "/mot-de-passe-oublie/envoyer" => to.starts_with("/mot-de-passe-oublie/"),
+            from if from.starts_with("/compte/") => {
+                ["/compte", "/compte/regroupement/effectue"].contains(&to)
+            }
+            _ => false,
+        };
+        match told {
             true => attempt.follow(),
             false => attempt.stop(),
         }

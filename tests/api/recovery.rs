@@ -454,6 +454,15 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
         mail.subject,
         format!("Demande de changement de mot de passe n° {reference}")
     );
+    // The request taken is told by a page of its own: shown again (a
+    // reload), it makes no new request, and the link mailed stays the one.
+    let told = app.url(&format!(
+        "/mot-de-passe-oublie/demande?reference={reference}"
+    ));
+    let before = app.outbox().len();
+    let again = page_text(&browser, &told).await;
+    assert!(again.contains(&reference), "{again}");
+    assert_eq!(app.outbox().len(), before, "no new mail");
     let form = open_link(&browser, &mail).await;
     assert_eq!(form.status(), 200);
     let form = form.text().await.unwrap();

@@ -458,7 +458,8 @@ try {
     await (await field('Votre adresse mail')).fill(EMAIL);
     outbox = mailOutbox();
     const response = await submit('Valider', '/identifiant-oublie');
-    assert.equal(response.status(), 200, 'POST /identifiant-oublie');
+    assert.equal(response.status(), 303, 'POST /identifiant-oublie');
+    assert.equal(new URL(page.url()).pathname, '/identifiant-oublie/envoye');
     await assertPage('Identifiant oublié : demande enregistrée', 'fr', 'Identifiant oublié');
     const status = page.getByRole('status');
     assert.equal(await status.count(), 1, 'one role="status"');
@@ -531,7 +532,9 @@ try {
     await page.getByRole('radio', { name: MAIL_CHOICE, exact: true }).check();
     outbox = mailOutbox();
     const response = await submit('Valider', '/mot-de-passe-oublie/envoyer');
-    assert.equal(response.status(), 200, 'POST /mot-de-passe-oublie/envoyer');
+    // Taken, the request is told by a page of its own: a reload makes no new one.
+    assert.equal(response.status(), 303, 'POST /mot-de-passe-oublie/envoyer');
+    assert.equal(new URL(page.url()).pathname, '/mot-de-passe-oublie/demande');
     await assertPage('Mot de passe oublié : demande enregistrée', 'fr', 'Mot de passe oublié');
     reference2 = await reference();
     assert.match(await page.getByRole('status').innerText(), /Un mail détaillant la marche à suivre/);
@@ -642,7 +645,8 @@ try {
     await tabTo(page, 'Valider', 5);
     const sent = await smsAfter(() => pressing('Enter', '/mot-de-passe-oublie/envoyer'));
     code = sent.code;
-    assert.equal(sent.result.status(), 200, 'POST /mot-de-passe-oublie/envoyer');
+    assert.equal(sent.result.status(), 303, 'POST /mot-de-passe-oublie/envoyer');
+    assert.equal(new URL(page.url()).pathname, '/mot-de-passe-oublie/code');
     await assertPage('Mot de passe oublié : code reçu par SMS', 'fr', 'Mot de passe oublié');
     await reference();
     await postForm('/mot-de-passe-oublie/code');
