@@ -491,8 +491,9 @@ try {
     await page.goto(`${BASE}${ESTABLISHMENT_PATH}/import`);
     const response = await uploadFile(path.join(scratch, 'mauvais.csv'), BAD_CSV);
     assert.equal(response.status(), 400, `POST ${ESTABLISHMENT_PATH}/import with a bad file`);
-    await assertPage(`Import des élèves — ${NAME}`, 'Import des élèves');
+    await assertPage(`Erreur — Import des élèves — ${NAME}`, 'Import des élèves');
     const alert = await theAlert();
+    assert.equal(await focusedId(), alert.id, 'the alert has the focus');
     const lines = (await alert.locator.locator('li').allInnerTexts()).map(squash);
     assert.equal(lines.length, 1, `one bad row listed: ${JSON.stringify(lines)}`);
     assert.match(lines[0], new RegExp(`^ligne ${BAD_LINE} : .*date de naissance`), 'the spreadsheet line and the field');
