@@ -521,9 +521,12 @@ pub async fn confirm_form(
     ))
 }
 
-/// `POST /confirmation`.
+/// `POST /confirmation`: confirmed, told by a page of its own
+/// (`GET /confirmation/faite`), so that a reload does not present the spent
+/// link again (« Lien invalide »).
 pub async fn confirm(
     State(app): AppState,
+    jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let confirmed = activation::confirm_email(&app, params.get("jeton").unwrap_or(""))
@@ -531,20 +534,64 @@ pub async fn confirm(
         .map_err(link_problem)?;
     let entry = Entry::new(Event::EmailConfirmed, Outcome::Ok).account(&confirmed.account.id);
     audit::record(&app.db, entry, app.now()).await;
-    let link = match confirmed.return_to.as_deref() {
+    let kind = match confirmed.activated {
+        true => CREATED,
+        false => CONFIRMED,
+    };
+    // Where the person goes on: the request of the service that sent them,
+    // recorded with the link (a URL on the issuer; its path and query are
+    // carried, when a cookie holds them).
+    let on = confirmed
+        .return_to
+        .as_deref()
+        .and_then(|url| url.strip_prefix(app.config.issuer_str()))
+        .filter(|path| local(path) && path.len() <= 3000);
+    let encoded: String =
+        url::form_urlencoded::byte_serialize(on.unwrap_or("").as_bytes()).collect();
+    let cookie = super::account::done_cookie(&app, format!("{kind}:{encoded}"));
+    Ok((jar.add(cookie), Redirect::to("/confirmation/faite")).into_response())
+}
+
+const CREATED: &str = "compte-cree";
+const CONFIRMED: &str = "adresse-confirmee";
+
+/// A path on Clef, never another site.
+fn local(url: &str) -> bool {
+    url.starts_with('/') && !url.starts_with("//") && !url.contains('\\')
+}
+
+/// `GET /confirmation/faite`: « Création réussie » or « Adresse mail
+/// confirmée », told once after the confirmation; « Mon compte » otherwise.
+pub async fn confirmed(State(app): AppState, jar: CookieJar) -> Response {
+    let name = super::account::DONE.of(&app);
+    let told = jar.get(name).and_then(|cookie| {
+        let (kind, on) = cookie.value().split_once(':')?;
+        let on = percent_encoding::percent_decode_str(on)
+            .decode_utf8()
+            .ok()?;
+        let on = (!on.is_empty() && local(&on)).then(|| on.into_owned());
+        [CREATED, CONFIRMED]
+            .contains(&kind)
+            .then(|| (kind == CREATED, on))
+    });
+    let Some((created_now, on)) = told else {
+        return Redirect::to("/compte").into_response();
+    };
+    let link = match on.as_deref() {
         Some(url) => (url, "Continuer vers l'application"),
         None => ("/compte", "Gérer mon compte"),
     };
-    if confirmed.activated {
-        return Ok(created(link));
-    }
-    Ok(pages::message_with_link(
-        StatusCode::OK,
-        "Adresse mail confirmée",
-        "Votre adresse mail est confirmée : c'est désormais celle de votre compte.",
-        None,
-        Some(link),
-    ))
+    let page = match created_now {
+        true => created(link),
+        false => pages::message_with_link(
+            StatusCode::OK,
+            "Adresse mail confirmée",
+            "Votre adresse mail est confirmée : c'est désormais celle de votre compte.",
+            None,
+            Some(link),
+        ),
+    };
+    (cookies::without(&app, jar, name), page).into_response()
 }
 
 /// « Création réussie »: the account is activated (the seeds' words), with

@@ -134,6 +134,7 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
             "/confirmation",
             get(activation::confirm_form).post(activation::confirm),
         )
+        .route("/confirmation/faite", get(activation::confirmed))
         .route(
             "/identifiant-oublie",
             get(recovery::identifier_form).post(recovery::identifier_submit),

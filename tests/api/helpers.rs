@@ -266,15 +266,16 @@ pub fn browser() -> reqwest::Client {
 }
 
 /// The test browsers' redirects: a form whose request is done (a change on
-/// « Mon compte », a grouping, a recovery request) answers with a redirect
-/// to the page that tells it, followed as a browser does; every other
-/// redirect is the test's to read.
+/// « Mon compte », a grouping, a recovery request, an address confirmed)
+/// answers with a redirect to the page that tells it, followed as a browser
+/// does; every other redirect is the test's to read.
 pub fn redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let from = attempt.previous().last().map_or("", |url| url.path());
         let to = attempt.url().path();
         let told = match from {
             "/identifiant-oublie" => to == "/identifiant-oublie/envoye",
+            "/confirmation" => to == "/confirmation/faite",
             "/mot-de-passe-oublie/envoyer" => to.starts_with("/mot-de-passe-oublie/"),
             from if from.starts_with("/compte/") => {
                 ["/compte", "/compte/regroupement/effectue"].contains(&to)

@@ -289,12 +289,22 @@ async fn guardian_whole_path(school: &School, mails: impl Fn() -> Vec<ReceivedMa
     let link = mail.link(&school.app.url("/confirmation?jeton="));
     let confirmed = school.confirm(&browser, &link).await;
     assert_eq!(confirmed.status(), 200);
+    assert_eq!(confirmed.url().path(), "/confirmation/faite");
     let html = confirmed.text().await.unwrap();
     assert!(html.contains("Création réussie"));
     assert!(
         html.contains("Continuer vers l&#x27;application")
             || html.contains("Continuer vers l'application")
     );
+    // Told once: shown again (a reload), the page leads to « Mon compte »,
+    // not to « Lien invalide ».
+    let again = browser
+        .get(school.app.url("/confirmation/faite"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    assert_eq!(location(&again), "/compte");
     let marc = school.app.account_named("marc.baillet").await;
     assert_eq!(marc.state, clef::accounts::AccountState::Active);
     assert!(marc.email_verified_at.is_some());

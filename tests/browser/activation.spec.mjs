@@ -540,7 +540,9 @@ try {
 
   await check('4. "Confirmer mon adresse": "Création réussie"', async () => {
     const response = await submit('Confirmer mon adresse', '/confirmation');
-    assert.equal(response.status(), 200, 'POST /confirmation');
+    // Confirmed, the answer is a redirect to a page of its own: a reload does not present the spent link again.
+    assert.equal(response.status(), 303, 'POST /confirmation');
+    assert.equal(new URL(page.url()).pathname, '/confirmation/faite');
     await assertPage('Création réussie');
     const next = page.getByRole('link', { name: 'Gérer mon compte', exact: true });
     assert.equal(await next.count(), 1, 'link "Gérer mon compte"');
