@@ -545,7 +545,7 @@ pub async fn confirm(
         .return_to
         .as_deref()
         .and_then(|url| url.strip_prefix(app.config.issuer_str()))
-        .filter(|path| local(path) && path.len() <= 3000);
+        .filter(|path| super::locale::is_local_path(path));
     let encoded: String =
         url::form_urlencoded::byte_serialize(on.unwrap_or("").as_bytes()).collect();
     let cookie = super::account::done_cookie(&app, format!("{kind}:{encoded}"));
@@ -554,11 +554,6 @@ pub async fn confirm(
 
 const CREATED: &str = "compte-cree";
 const CONFIRMED: &str = "adresse-confirmee";
-
-/// A path on Clef, never another site.
-fn local(url: &str) -> bool {
-    url.starts_with('/') && !url.starts_with("//") && !url.contains('\\')
-}
 
 /// `GET /confirmation/faite`: « Création réussie » or « Adresse mail
 /// confirmée », told once after the confirmation; « Mon compte » otherwise.
@@ -569,7 +564,7 @@ pub async fn confirmed(State(app): AppState, jar: CookieJar) -> Response {
         let on = percent_encoding::percent_decode_str(on)
             .decode_utf8()
             .ok()?;
-        let on = (!on.is_empty() && local(&on)).then(|| on.into_owned());
+        let on = super::locale::is_local_path(&on).then(|| on.into_owned());
         [CREATED, CONFIRMED]
             .contains(&kind)
             .then(|| (kind == CREATED, on))

@@ -306,7 +306,7 @@ fn lang_of(query: &str) -> Option<Locale> {
 }
 
 /// A path on this site: starts with one `/`, not `//` or `/\`, no scheme, no control characters.
-fn is_local_path(next: &str) -> bool {
+pub(super) fn is_local_path(next: &str) -> bool {
     next.starts_with('/')
         && !next.starts_with("//")
         && !next.starts_with("/\\")
