@@ -311,11 +311,7 @@ async fn signing_out_everywhere_ends_the_other_sessions_offline_refresh_tokens()
     let mut tokens = Vec::new();
     for browser in [&here, &there] {
         let code = code_without_asking(&app, browser, &client, "openid offline_access").await;
-        let body: Value = exchange(&app, &client, &code, None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let body: Value = exchanged(&app, &client, &code).await;
         tokens.push(text(&body, "refresh_token"));
     }
     let done = post_from_account(&app, &here, "/compte/deconnexion-partout", &[]).await;
@@ -349,11 +345,7 @@ async fn signing_out_everywhere_and_a_password_change_end_the_access_tokens_hand
         let (app, browser, client) = (&app, browser.clone(), &client);
         async move {
             let code = code_without_asking(app, &browser, client, scope).await;
-            let body: Value = exchange(app, client, &code, None)
-                .await
-                .json()
-                .await
-                .unwrap();
+            let body: Value = exchanged(app, client, &code).await;
             assert!(body.get("refresh_token").is_none(), "{body}");
             text(&body, "access_token")
         }

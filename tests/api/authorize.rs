@@ -165,11 +165,7 @@ async fn typing_the_password_again_keeps_the_session_the_services_know() {
                 authorize_and_login(app, &browser, &authorize_url(app, &client.0, extra), who)
                     .await;
             let code = location_param(&back, "code").expect("a code");
-            let tokens: Value = exchange(app, client, &code, None)
-                .await
-                .json()
-                .await
-                .unwrap();
+            let tokens: Value = exchanged(app, client, &code).await;
             let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
             (claims, tokens["refresh_token"].as_str().unwrap().to_owned())
         }
@@ -519,11 +515,7 @@ async fn signed_in_with_id_token(
     )
     .await;
     let code = location_param(&back, "code").unwrap();
-    let tokens: serde_json::Value = exchange(app, client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: serde_json::Value = exchanged(app, client, &code).await;
     (browser, tokens["id_token"].as_str().unwrap().to_owned())
 }
 
@@ -918,11 +910,7 @@ async fn under_https_the_session_cookie_is_host_only_and_a_planted_one_opens_not
 
 /// The `sub` of the ID token a code gives.
 async fn subject_of(app: &TestApp, client: &(String, Option<String>), code: &str) -> String {
-    let tokens: serde_json::Value = exchange(app, client, code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: serde_json::Value = exchanged(app, client, code).await;
     jwt_claims(tokens["id_token"].as_str().expect("an ID token"))["sub"]
         .as_str()
         .unwrap()

@@ -53,11 +53,7 @@ async fn signed_in_through(
         first
     };
     let code = location_param(&back, "code").expect("a code");
-    let tokens: Value = exchange(app, client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(app, client, &code).await;
     jwt_claims(tokens["id_token"].as_str().unwrap())
 }
 
@@ -236,19 +232,7 @@ async fn a_password_change_tells_the_clients_of_the_sessions_it_ends() {
     let here = browser();
     let kept = signed_in_through(&app, &here, &client).await;
 
-    let page = page_text(&here, &app.url("/compte")).await;
-    let changed = here
-        .post(app.url("/compte/mot-de-passe"))
-        .form(&[
-            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
-            ("current_password", PASSWORD),
-            ("new_password", "Cartable2026"),
-            ("new_password_confirmation", "Cartable2026"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(changed.status(), 200);
+    change_password(&app, &here, "Cartable2026").await;
     let token = next(&mut received).await.expect("a logout token");
     let (_, claims) = verified(&app, &token).await;
     assert_eq!(

@@ -23,11 +23,7 @@ async fn claims_asked_one_by_one_come_with_their_scope_and_the_phone_in_e164() {
     let url = authorize_url(&app, &client.0, &[("scope", "openid"), ("claims", claims)]);
     let back = authorize_and_login(&app, &browser(), &url, "claire.martin").await;
     let code = location_param(&back, "code").expect("a code");
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(&app, &client, &code).await;
     assert_eq!(tokens["scope"], "openid profile email phone");
     let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["email"], "claire.martin@example.org");
@@ -101,11 +97,7 @@ async fn a_sub_claim_with_a_value_is_answered_only_for_that_person() {
     let first = authorize_url(&app, &client.0, &[]);
     let back = authorize_and_login(&app, &browser, &first, "claire.martin").await;
     let code = location_param(&back, "code").expect("a code");
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(&app, &client, &code).await;
     let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
     let sub = id_token["sub"].as_str().unwrap();
 

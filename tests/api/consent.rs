@@ -178,11 +178,7 @@ async fn accepting_after_max_age_asks_for_the_password_again() {
     let page = consent_page(&app, &browser, &again).await;
     let accepted = answer_consent(&app, &browser, &page, "accept").await;
     let code = location_param(&accepted, "code").expect("a code once signed in again");
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(&app, &client, &code).await;
     let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert!(id_token["auth_time"].as_i64().unwrap() >= signed_in);
 }
@@ -396,11 +392,7 @@ async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_pa
     );
     let accepted = answer_consent(&app, &browser, &page, "accept").await;
     let code = location_param(&accepted, "code").expect("a code");
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(&app, &client, &code).await;
     let before = tokens["access_token"].as_str().unwrap().to_owned();
     assert_eq!(children_seen(&app, &before).await, ["Hugo", "Lea"]);
 
@@ -445,11 +437,7 @@ async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_pa
     assert!(page.contains("Zoe Martin"), "{page}");
     let accepted = answer_consent(&app, &browser, &page, "accept").await;
     let code = location_param(&accepted, "code").expect("a code");
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(&app, &client, &code).await;
     let after = tokens["access_token"].as_str().unwrap();
     assert_eq!(children_seen(&app, after).await, ["Hugo", "Lea", "Zoe"]);
 }
@@ -517,11 +505,7 @@ async fn a_parent_sees_and_withdraws_a_service_their_child_allowed() {
     let page = consent_page(&app, &lea, &after_login).await;
     let accepted = answer_consent(&app, &lea, &page, "accept").await;
     let code = location_param(&accepted, "code").expect("a code after consent");
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(&app, &client, &code).await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     // Claire sees it under Léa, with what the service receives.

@@ -118,11 +118,7 @@ async fn children_in_id_token(
         .await
         .unwrap();
     let code = location_param(&back, "code").expect("a code, silently");
-    let tokens: Value = exchange(app, client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(app, client, &code).await;
     let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
     let mut names: Vec<String> = claims["children"]
         .as_array()

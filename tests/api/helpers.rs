@@ -323,6 +323,29 @@ pub async fn english_page_text(browser: &reqwest::Client, url: &str) -> String {
         .unwrap()
 }
 
+/// Changes the signed-in account's password from « Mon compte », `PASSWORD`
+/// to `new`: the answer (its redirect followed, see [`redirects`]).
+pub async fn change_password(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    new: &str,
+) -> reqwest::Response {
+    let account = page_text(browser, &app.url("/compte")).await;
+    let changed = browser
+        .post(app.url("/compte/mot-de-passe"))
+        .form(&[
+            ("csrf", input_value(&account, "csrf").unwrap().as_str()),
+            ("current_password", PASSWORD),
+            ("new_password", new),
+            ("new_password_confirmation", new),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    changed
+}
+
 /// « Mon compte » as `browser` gets it (a redirect to /login without a session).
 pub async fn account_page(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response {
     browser.get(app.url("/compte")).send().await.unwrap()
@@ -603,6 +626,19 @@ pub async fn exchange(
         .post(app.url("/token"))
         .form(&form)
         .send()
+        .await
+        .unwrap()
+}
+
+/// The token endpoint's JSON answer to exchanging `code` (without PKCE).
+pub async fn exchanged(
+    app: &TestApp,
+    client: &(String, Option<String>),
+    code: &str,
+) -> serde_json::Value {
+    exchange(app, client, code, None)
+        .await
+        .json()
         .await
         .unwrap()
 }

@@ -93,14 +93,7 @@ impl School {
             .login_to_code(browser, "marc.baillet", NEW_PASSWORD)
             .await;
         assert_eq!(location(&response), "/compte-non-confirme");
-        browser
-            .get(self.app.url("/compte-non-confirme"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        page_text(browser, &self.app.url("/compte-non-confirme")).await
     }
 
     /// Opens a confirmation link the way a person does: GET shows a button, POST confirms.
@@ -943,20 +936,9 @@ async fn claire_on_her_account_page() -> (TestApp, reqwest::Client, String) {
 /// neither repeats the change nor tells it again.
 #[tokio::test]
 async fn my_account_tells_a_change_once_and_a_reload_does_not_repeat_it() {
-    let (app, browser, csrf) = claire_on_her_account_page().await;
-    let changed = browser
-        .post(app.url("/compte/mot-de-passe"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("current_password", PASSWORD),
-            ("new_password", NEW_PASSWORD),
-            ("new_password_confirmation", NEW_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (app, browser, _) = claire_on_her_account_page().await;
+    let changed = change_password(&app, &browser, NEW_PASSWORD).await;
     assert_eq!(changed.url().path(), "/compte", "a redirect, followed");
-    assert_eq!(changed.status(), 200);
     let page = changed.text().await.unwrap();
     assert!(page.contains("Votre mot de passe a été modifié."), "{page}");
     let again = page_text(&browser, &app.url("/compte")).await;

@@ -33,11 +33,7 @@ async fn id_token_for(
     let url = authorize_url(app, &client.0, &[]);
     let back = authorize_and_login(app, browser, &url, identifier).await;
     let code = location_param(&back, "code").expect("a code");
-    let tokens: Value = exchange(app, client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(app, client, &code).await;
     tokens["id_token"].as_str().unwrap().to_owned()
 }
 
@@ -635,11 +631,7 @@ async fn logging_out_revokes_the_session_s_refresh_tokens_but_offline_ones() {
             browser.get(&url).send().await.unwrap()
         };
         let code = location_param(&back, "code").expect("a code");
-        let tokens: Value = exchange(&app, &client, &code, None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let tokens: Value = exchanged(&app, &client, &code).await;
         refresh_tokens.push(tokens["refresh_token"].as_str().unwrap().to_owned());
     }
     sign_out_from_the_account_page(&app, &browser).await;
@@ -670,11 +662,7 @@ async fn logging_out_ends_a_third_partys_access_tokens_but_offline_ones() {
         let consent = page_text(&browser, &app.url(&location(&asked))).await;
         let back = answer_consent(&app, &browser, &consent, "accept").await;
         let code = location_param(&back, "code").expect("a code");
-        let tokens: Value = exchange(&app, &client, &code, None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let tokens: Value = exchanged(&app, &client, &code).await;
         access_tokens.push(tokens["access_token"].as_str().unwrap().to_owned());
     }
     for token in &access_tokens {

@@ -423,23 +423,6 @@ async fn a_device_cookie_for_one_account_does_not_open_another() {
     assert_eq!(tally_before_lock, [401, 401, 401, 401, 401, 429]);
 }
 
-/// Changes the signed-in account's password from « Mon compte ».
-async fn change_password(app: &TestApp, browser: &reqwest::Client, new: &str) {
-    let account = page_text(browser, &app.url("/compte")).await;
-    let changed = browser
-        .post(app.url("/compte/mot-de-passe"))
-        .form(&[
-            ("csrf", input_value(&account, "csrf").unwrap().as_str()),
-            ("current_password", PASSWORD),
-            ("new_password", new),
-            ("new_password_confirmation", new),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(changed.status(), 200);
-}
-
 /// Signs `identifier` in from a new browser; returns the browser.
 async fn signed_in(app: &TestApp, identifier: &str) -> reqwest::Client {
     let browser = browser();
@@ -503,19 +486,7 @@ async fn a_password_change_ends_every_other_session_of_the_account() {
     let elsewhere = signed_in(&app, "claire.martin").await;
     let other_account = signed_in(&app, "lea.martin").await;
 
-    let page = account_page(&app, &here).await.text().await.unwrap();
-    let changed = here
-        .post(app.url("/compte/mot-de-passe"))
-        .form(&[
-            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
-            ("current_password", PASSWORD),
-            ("new_password", "Cartable2026"),
-            ("new_password_confirmation", "Cartable2026"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(changed.status(), 200);
+    let changed = change_password(&app, &here, "Cartable2026").await;
     assert!(
         changed
             .text()

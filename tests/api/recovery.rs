@@ -384,11 +384,7 @@ async fn a_reset_by_mail_changes_the_password_and_ends_sessions_refresh_tokens_a
     let url = authorize_url(&app, &client.0, &[("scope", "openid offline_access")]);
     let back = authorize_and_login(&app, &signed_in, &url, "claire.martin").await;
     let code = location_param(&back, "code").unwrap();
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(&app, &client, &code).await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(account_page(&app, &signed_in).await.status(), 200);
     // And a service that gets no refresh token holds an access token alone.
@@ -1514,11 +1510,7 @@ async fn a_password_change_voids_reset_links_and_refresh_tokens() {
     let url = authorize_url(&app, &client.0, &[("scope", "openid offline_access")]);
     let back = authorize_and_login(&app, &signed_in, &url, "claire.martin").await;
     let code = location_param(&back, "code").unwrap();
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(&app, &client, &code).await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     let other = browser();
@@ -1527,19 +1519,7 @@ async fn a_password_change_voids_reset_links_and_refresh_tokens() {
         .mail_to("claire.martin@example.org", &reference(&taken))
         .await;
 
-    let page = page_text(&signed_in, &app.url("/compte")).await;
-    let changed = signed_in
-        .post(app.url("/compte/mot-de-passe"))
-        .form(&[
-            ("csrf", input_value(&page, "csrf").unwrap().as_str()),
-            ("current_password", PASSWORD),
-            ("new_password", NEW_PASSWORD),
-            ("new_password_confirmation", NEW_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(changed.status(), 200);
+    change_password(&app, &signed_in, NEW_PASSWORD).await;
 
     assert_eq!(open_link(&other, &mail).await.status(), 410);
     let refreshed = refresh_grant(&app, &client, &refresh_token).await;

@@ -508,11 +508,7 @@ async fn third_party_clients_get_refresh_tokens_only_with_consented_offline_acce
         }
         let accepted = answer_consent(&app, &browser, &consent_page, "accept").await;
         let code = location_param(&accepted, "code").expect("a code");
-        let tokens: Value = exchange(&app, &client, &code, None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let tokens: Value = exchanged(&app, &client, &code).await;
         assert_eq!(
             tokens.get("refresh_token").is_some(),
             expected,
@@ -540,11 +536,7 @@ async fn a_replayed_code_also_revokes_the_refresh_family_it_started() {
         )
         .await;
         let code = location_param(&back, "code").unwrap();
-        let tokens: Value = exchange(&app, &client, &code, None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let tokens: Value = exchanged(&app, &client, &code).await;
         if revoke_access_first {
             let access = text(&tokens, "access_token");
             let revoked = post(&app, &client, "/revoke", &[("token", &access)]).await;
@@ -718,11 +710,7 @@ async fn without_offline_access_a_refresh_family_ends_with_its_session() {
     let late = browser.get(&url).send().await.unwrap();
     let code = location_param(&late, "code").expect("a code from the live session");
     app.clock.advance(20);
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(&app, &client, &code).await;
     assert!(tokens["access_token"].is_string(), "{tokens}");
     assert!(tokens.get("refresh_token").is_none(), "{tokens}");
 }
@@ -983,11 +971,7 @@ async fn offline_access_without_a_refresh_token_is_not_claimed_granted() {
     );
     let back = authorize_and_login(&app, &browser(), &url, "claire.martin").await;
     let code = location_param(&back, "code").expect("a code");
-    let tokens: Value = exchange(&app, &client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = exchanged(&app, &client, &code).await;
     assert!(tokens.get("refresh_token").is_none(), "{tokens}");
     assert_eq!(tokens["scope"], "openid profile", "{tokens}");
 }
