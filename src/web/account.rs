@@ -263,14 +263,8 @@ pub async fn page(
     jar: CookieJar,
 ) -> Result<Response, WebError> {
     // A change just made is told once (see `Done`).
-    let done = jar
-        .get(DONE.of(&app))
-        .and_then(|cookie| Done::parse(cookie.value()));
-    let jar = match jar.get(DONE.of(&app)) {
-        Some(_) => cookies::without(&app, jar, DONE.of(&app)),
-        None => jar,
-    };
-    let (section, notice) = match done {
+    let (jar, told) = cookies::told(&app, jar);
+    let (section, notice) = match told.as_deref().and_then(Done::parse) {
         Some(done) => done.told(&app, &account).await?,
         None => (Section::Top, None),
     };
@@ -286,10 +280,9 @@ pub async fn page(
 }
 
 /// What a change made on « Mon compte » did. Done, its answer is a redirect
-/// to `GET /compte`, which tells it once (a cookie of a minute, read and
-/// dropped): reloading the page, or coming back to it, does not make the
-/// change again (a second mail, « mot de passe actuel incorrect »). The
-/// cookie names what was done, never the text shown.
+/// to `GET /compte`, which tells it once (`cookies::tell`): reloading the
+/// page, or coming back to it, does not make the change again (a second
+/// mail, « mot de passe actuel incorrect »).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Done {
     Resent,
@@ -298,18 +291,6 @@ enum Done {
     OthersSignedOut,
     Withdrawn { client_id: String },
     ChildWithdrawn { child_id: String, client_id: String },
-}
-
-pub(super) const DONE: cookies::Name = cookies::Name::new("__Host-clef_done", "clef_done");
-
-/// The cookie telling the page after a change what was done (`value`).
-pub(super) fn done_cookie(
-    app: &Clef,
-    value: String,
-) -> axum_extra::extract::cookie::Cookie<'static> {
-    let mut cookie = cookies::base(app, DONE.of(app), value);
-    cookie.set_max_age(time::Duration::minutes(1));
-    cookie
 }
 
 impl Done {
@@ -445,14 +426,7 @@ async fn outcome(
     result: Result<Done, ProfileError>,
 ) -> Result<Response, WebError> {
     let refused = match result {
-        Ok(done) => {
-            let cookie = done_cookie(app, done.value());
-            let redirect = axum::response::Redirect::to("/compte");
-            return Ok(axum::response::IntoResponse::into_response((
-                jar.add(cookie),
-                redirect,
-            )));
-        }
+        Ok(done) => return Ok(cookies::tell(app, jar, done.value(), "/compte")),
         Err(e) => Refusal::of(e)?,
     };
     let account = store::account_by_id(&app.db, &account.id)

@@ -548,8 +548,8 @@ pub async fn confirm(
         .filter(|path| super::locale::is_local_path(path));
     let encoded: String =
         url::form_urlencoded::byte_serialize(on.unwrap_or("").as_bytes()).collect();
-    let cookie = super::account::done_cookie(&app, format!("{kind}:{encoded}"));
-    Ok((jar.add(cookie), Redirect::to("/confirmation/faite")).into_response())
+    let what = format!("{kind}:{encoded}");
+    Ok(cookies::tell(&app, jar, what, "/confirmation/faite"))
 }
 
 const CREATED: &str = "compte-cree";
@@ -558,9 +558,9 @@ const CONFIRMED: &str = "adresse-confirmee";
 /// `GET /confirmation/faite`: « Création réussie » or « Adresse mail
 /// confirmée », told once after the confirmation; « Mon compte » otherwise.
 pub async fn confirmed(State(app): AppState, jar: CookieJar) -> Response {
-    let name = super::account::DONE.of(&app);
-    let told = jar.get(name).and_then(|cookie| {
-        let (kind, on) = cookie.value().split_once(':')?;
+    let (jar, told) = cookies::told(&app, jar);
+    let told = told.as_deref().and_then(|what| {
+        let (kind, on) = what.split_once(':')?;
         let on = percent_encoding::percent_decode_str(on)
             .decode_utf8()
             .ok()?;
@@ -586,7 +586,7 @@ pub async fn confirmed(State(app): AppState, jar: CookieJar) -> Response {
             Some(link),
         ),
     };
-    (cookies::without(&app, jar, name), page).into_response()
+    (jar, page).into_response()
 }
 
 /// « Création réussie »: the account is activated (the seeds' words), with

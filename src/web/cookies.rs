@@ -1,4 +1,5 @@
-//! Clef's cookies: the SSO session, the forms' CSRF token, device proofs.
+//! Clef's cookies: the SSO session, the forms' CSRF token, device proofs,
+//! and what a request done tells the page it redirects to.
 
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use time::Duration;
@@ -43,6 +44,32 @@ pub const SESSION: Name = Name::new("__Host-clef_session", "clef_session");
 const CSRF: Name = Name::new("__Host-clef_csrf", "clef_csrf");
 /// Proofs that this browser signed in before (see `accounts::devices`).
 const DEVICE: Name = Name::new("__Host-clef_device", "clef_device");
+
+/// What a request done tells the page it redirects to (post, redirect, get):
+/// a cookie of a minute naming what was done, read and dropped by that page,
+/// so that reloading it, or coming back to it, repeats nothing.
+const DONE: Name = Name::new("__Host-clef_done", "clef_done");
+
+/// Answers a request done: a redirect to `page`, which is told `what` once
+/// ([`told`]). `what` names what was done, never a text to show.
+pub fn tell(app: &Clef, jar: CookieJar, what: String, page: &str) -> axum::response::Response {
+    let mut cookie = base(app, DONE.of(app), what);
+    cookie.set_max_age(Duration::minutes(1));
+    axum::response::IntoResponse::into_response((
+        jar.add(cookie),
+        axum::response::Redirect::to(page),
+    ))
+}
+
+/// What the page after a request done is told ([`tell`]), if anything, and
+/// the jar that drops it (for the answer that shows it).
+pub fn told(app: &Clef, jar: CookieJar) -> (CookieJar, Option<String>) {
+    let name = DONE.of(app);
+    match jar.get(name).map(|cookie| cookie.value().to_owned()) {
+        Some(what) => (without(app, jar, name), Some(what)),
+        None => (jar, None),
+    }
+}
 
 /// The session cookie's value, if the browser sent one.
 pub fn session_token<'j>(app: &Clef, jar: &'j CookieJar) -> Option<&'j str> {

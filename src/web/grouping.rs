@@ -207,14 +207,12 @@ pub async fn confirm(
     let proposal = params.get("proposal").unwrap_or("");
     match grouping::confirm(&app, &account, proposal).await {
         // Told by a page of its own, so that a reload repeats nothing.
-        Ok(Ok(_)) => {
-            let cookie = super::account::done_cookie(&app, GROUPED.into());
-            let told = axum::response::Redirect::to("/compte/regroupement/effectue");
-            Ok(axum::response::IntoResponse::into_response((
-                jar.add(cookie),
-                told,
-            )))
-        }
+        Ok(Ok(_)) => Ok(cookies::tell(
+            &app,
+            jar,
+            GROUPED.into(),
+            "/compte/regroupement/effectue",
+        )),
         Ok(Err(why)) => {
             let typed = Typed {
                 other: "",
@@ -237,14 +235,14 @@ pub async fn confirm(
     }
 }
 
-/// What the page after a grouping is told (`account::DONE`).
+/// What the page after a grouping is told (`cookies::tell`).
 const GROUPED: &str = "regroupement";
 
 /// `GET /compte/regroupement/effectue`: « Confirmation de regroupement de
 /// comptes », once, after the grouping; « Mon compte »'s children otherwise.
 pub async fn grouped(State(app): AppState, SignedIn { .. }: SignedIn, jar: CookieJar) -> Response {
-    let name = super::account::DONE.of(&app);
-    if jar.get(name).is_none_or(|cookie| cookie.value() != GROUPED) {
+    let (jar, told) = cookies::told(&app, jar);
+    if told.as_deref() != Some(GROUPED) {
         let children = axum::response::Redirect::to("/compte#enfants");
         return axum::response::IntoResponse::into_response(children);
     }
@@ -258,5 +256,5 @@ pub async fn grouped(State(app): AppState, SignedIn { .. }: SignedIn, jar: Cooki
             "Voir les enfants rattachés à votre compte",
         )),
     );
-    axum::response::IntoResponse::into_response((cookies::without(&app, jar, name), page))
+    axum::response::IntoResponse::into_response((jar, page))
 }
