@@ -584,7 +584,7 @@ pub async fn act(
         },
         _ => return refused("Action inconnue."),
     };
-    let outcome = match staff::act(&app, &staff, &account, action, address, &device).await {
+    let done = match staff::act(&app, &staff, &account, action, address, &device).await {
         Ok(Err(Refused::SharedParent)) => {
             return refused(
                 "Ce parent a aussi des enfants dans un autre établissement : seule l'académie peut fermer ou réinitialiser son compte, ou corriger son adresse.",
@@ -596,7 +596,7 @@ pub async fn act(
                 retry_after,
             );
         }
-        Ok(Ok(done)) => Outcome::from(done),
+        Ok(Ok(done)) => done,
         // The database or the store is down: a 503, not « pas possible ».
         Err(e) if crate::storage::is_unavailable(&e) => return Err(e.into()),
         Err(e) => {
@@ -606,69 +606,42 @@ pub async fn act(
     };
     // Done: the page that says so is a GET of its own, so that reloading it
     // (or going back to it) does not do it again.
-    let done = format!("{back}/fait?{}", outcome.query());
+    let told = format!("{back}/fait?{}", done_query(&done));
     Ok(axum::response::IntoResponse::into_response(
-        axum::response::Redirect::to(&done),
+        axum::response::Redirect::to(&told),
     ))
 }
 
 /// What a back-office action did, as the redirect after it carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
-    Reset,
-    Closed,
-    EmailForActivation,
-    EmailSent,
-    EmailNotSent,
-    /// The child's new guardian account, whose letter is to be printed.
-    Detached {
-        new_identifier: String,
-    },
-}
-
-impl From<Done> for Outcome {
-    fn from(done: Done) -> Self {
-        match done {
-            Done::Reset => Self::Reset,
-            Done::Closed => Self::Closed,
-            Done::EmailForActivation => Self::EmailForActivation,
-            Done::EmailSent => Self::EmailSent,
-            Done::EmailNotSent => Self::EmailNotSent,
-            Done::Detached { new_identifier } => Self::Detached { new_identifier },
+fn done_query(done: &Done) -> String {
+    let code = match done {
+        Done::Reset => "reinitialise",
+        Done::Closed => "ferme",
+        Done::EmailForActivation => "adresse-activation",
+        Done::EmailSent => "adresse-envoye",
+        Done::EmailNotSent => "adresse-non-envoye",
+        Done::Detached { new_identifier } => {
+            let encoded: String =
+                url::form_urlencoded::byte_serialize(new_identifier.as_bytes()).collect();
+            return format!("resultat=detache&nouveau={encoded}");
         }
-    }
+    };
+    format!("resultat={code}")
 }
 
-impl Outcome {
-    fn query(&self) -> String {
-        let code = match self {
-            Self::Reset => "reinitialise",
-            Self::Closed => "ferme",
-            Self::EmailForActivation => "adresse-activation",
-            Self::EmailSent => "adresse-envoye",
-            Self::EmailNotSent => "adresse-non-envoye",
-            Self::Detached { new_identifier } => {
-                let encoded: String =
-                    url::form_urlencoded::byte_serialize(new_identifier.as_bytes()).collect();
-                return format!("resultat=detache&nouveau={encoded}");
-            }
-        };
-        format!("resultat={code}")
-    }
-
-    fn parse(params: &crate::domain::Params) -> Option<Self> {
-        Some(match params.get("resultat")? {
-            "reinitialise" => Self::Reset,
-            "ferme" => Self::Closed,
-            "adresse-activation" => Self::EmailForActivation,
-            "adresse-envoye" => Self::EmailSent,
-            "adresse-non-envoye" => Self::EmailNotSent,
-            "detache" => Self::Detached {
-                new_identifier: params.get("nouveau")?.to_owned(),
-            },
-            _ => return None,
-        })
-    }
+/// What [`done_query`] wrote.
+fn parse_done(params: &crate::domain::Params) -> Option<Done> {
+    Some(match params.get("resultat")? {
+        "reinitialise" => Done::Reset,
+        "ferme" => Done::Closed,
+        "adresse-activation" => Done::EmailForActivation,
+        "adresse-envoye" => Done::EmailSent,
+        "adresse-non-envoye" => Done::EmailNotSent,
+        "detache" => Done::Detached {
+            new_identifier: params.get("nouveau")?.to_owned(),
+        },
+        _ => return None,
+    })
 }
 
 /// `GET /etablissement/{uai}/compte/{id}/fait?resultat=…`: « Action
@@ -685,7 +658,7 @@ pub async fn action_done(
     let (establishment, _) = managed(&app, &staff, &uai).await?;
     let back = format!("/etablissement/{}/compte/{id}", establishment.uai);
     // Nothing said: the account's page.
-    let Some(outcome) = Outcome::parse(&params) else {
+    let Some(done) = parse_done(&params) else {
         return Ok(axum::response::IntoResponse::into_response(
             axum::response::Redirect::to(&back),
         ));
@@ -702,16 +675,16 @@ pub async fn action_done(
             establishment.uai
         )
     };
-    let (message, letter) = match &outcome {
-        Outcome::Reset => (
+    let (message, letter) = match &done {
+        Done::Reset => (
             "Le compte est réinitialisé : un nouveau courrier de notification est prêt à être imprimé.".to_owned(),
             account.as_ref().map(|a| print(a.identifier.as_str())),
         ),
-        Outcome::Closed => ("Le compte est fermé.".to_owned(), None),
-        Outcome::EmailForActivation => ("L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(), None),
-        Outcome::EmailSent => ("L'adresse est corrigée : un mail de confirmation y est envoyé ; elle vaut pour le compte dès que la personne a ouvert son lien.".to_owned(), None),
-        Outcome::EmailNotSent => ("L'adresse est corrigée, mais le mail de confirmation n'a pas pu y être envoyé pour le moment : la personne pourra le redemander en se connectant.".to_owned(), None),
-        Outcome::Detached { new_identifier } => {
+        Done::Closed => ("Le compte est fermé.".to_owned(), None),
+        Done::EmailForActivation => ("L'adresse est corrigée ; un mail de confirmation y est envoyé quand le compte est activé.".to_owned(), None),
+        Done::EmailSent => ("L'adresse est corrigée : un mail de confirmation y est envoyé ; elle vaut pour le compte dès que la personne a ouvert son lien.".to_owned(), None),
+        Done::EmailNotSent => ("L'adresse est corrigée, mais le mail de confirmation n'a pas pu y être envoyé pour le moment : la personne pourra le redemander en se connectant.".to_owned(), None),
+        Done::Detached { new_identifier } => {
             let new = match crate::domain::Identifier::parse(new_identifier) {
                 Ok(identifier) => crate::accounts::store::account_by_identifier(&app.db, &identifier).await?,
                 Err(_) => None,
