@@ -455,6 +455,24 @@ pub struct Confirmed {
     pub activated: bool,
 }
 
+/// Whether a spent confirmation link's address is its account's, confirmed:
+/// opened again after it worked (or after a newer mail's link did), the link
+/// has nothing left to do.
+pub async fn already_confirmed(app: &Clef, token: &str) -> anyhow::Result<bool> {
+    let mut conn = app.db.acquire().await?;
+    let Some(found) = tokens::find(&mut conn, token, Purpose::ConfirmEmail).await? else {
+        return Ok(false);
+    };
+    drop(conn);
+    let account = store::account_by_id(&app.db, &found.account_id).await?;
+    Ok(account.is_some_and(|account| {
+        account.state == AccountState::Active
+            && account.email_verified_at.is_some()
+            && account.email.is_some()
+            && account.email == found.email
+    }))
+}
+
 /// Consumes a confirmation link: the address becomes the account's, confirmed;
 /// a `pending_email` account becomes `active`.
 pub async fn confirm_email(

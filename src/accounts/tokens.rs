@@ -89,8 +89,26 @@ pub async fn check(
     purpose: Purpose,
     now: i64,
 ) -> Result<Result<ActionToken, TokenProblem>, sqlx::Error> {
-    if token.len() != 43 {
+    let Some(found) = find(conn, token, purpose).await? else {
         return Ok(Err(TokenProblem::Unknown));
+    };
+    Ok(if found.consumed_at.is_some() {
+        Err(TokenProblem::Used)
+    } else if found.expires_at <= now {
+        Err(TokenProblem::Expired)
+    } else {
+        Ok(found)
+    })
+}
+
+/// The token, whether it may still be used or not.
+pub async fn find(
+    conn: &mut Conn,
+    token: &str,
+    purpose: Purpose,
+) -> Result<Option<ActionToken>, sqlx::Error> {
+    if token.len() != 43 {
+        return Ok(None);
     }
     let row = sqlx::query(
         "SELECT id, account_id, email, return_to, expires_at, consumed_at FROM action_tokens \
@@ -101,23 +119,16 @@ pub async fn check(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
-        return Ok(Err(TokenProblem::Unknown));
+        return Ok(None);
     };
-    let found = ActionToken {
+    Ok(Some(ActionToken {
         id: row.try_get("id")?,
         account_id: row.try_get("account_id")?,
         email: row.try_get("email")?,
         return_to: row.try_get("return_to")?,
         expires_at: row.try_get("expires_at")?,
         consumed_at: row.try_get("consumed_at")?,
-    };
-    Ok(if found.consumed_at.is_some() {
-        Err(TokenProblem::Used)
-    } else if found.expires_at <= now {
-        Err(TokenProblem::Expired)
-    } else {
-        Ok(found)
-    })
+    }))
 }
 
 /// Consumes a token: of two concurrent consumers, one succeeds.

@@ -8,7 +8,7 @@ use axum_extra::extract::CookieJar;
 
 use super::account::Refusal;
 use super::error::WebError;
-use super::extract::{CheckedForm, ClientAddress, Device, Query};
+use super::extract::{CheckedForm, ClientAddress, Device, Query, current_session};
 use super::interaction::{self, Interaction, Purpose};
 use super::login::{open_session, sign_in, step_expired};
 use super::{AppState, cookies, pages};
@@ -28,9 +28,21 @@ async fn interaction_account(
     jar: &CookieJar,
     purpose: Purpose,
 ) -> Result<(Interaction, Account), WebError> {
-    let interaction = interaction::current(app, jar, purpose)
+    step_account(app, jar, purpose)
         .await?
-        .ok_or_else(step_expired)?;
+        .ok_or_else(step_expired)
+}
+
+/// The browser's step of this purpose and its account, while the step can
+/// still be taken.
+async fn step_account(
+    app: &Clef,
+    jar: &CookieJar,
+    purpose: Purpose,
+) -> Result<Option<(Interaction, Account)>, WebError> {
+    let Some(interaction) = interaction::current(app, jar, purpose).await? else {
+        return Ok(None);
+    };
     // The screen is for an account still in the state that led there, by
     // the same letter: once activated or confirmed (elsewhere, perhaps), or
     // given a new letter by the school, the ticket is spent.
@@ -43,9 +55,25 @@ async fn interaction_account(
         .filter(|account| account.state == expected)
         .filter(|account| {
             purpose != Purpose::FirstConnection || account.letter_date == interaction.letter_date
-        })
-        .ok_or_else(step_expired)?;
-    Ok((interaction, account))
+        });
+    Ok(account.map(|account| (interaction, account)))
+}
+
+/// A step's page asked for once the step is over (Back after a first
+/// connection, say): where the browser now stands rather than « Session
+/// expirée » — its account's page when signed in, the unconfirmed account's
+/// screen when that is the step it came to.
+async fn step_over(app: &Clef, jar: &CookieJar) -> Result<Response, WebError> {
+    if current_session(app, jar).await?.is_some() {
+        return Ok(Redirect::to("/compte").into_response());
+    }
+    if step_account(app, jar, Purpose::Unconfirmed)
+        .await?
+        .is_some()
+    {
+        return Ok(Redirect::to("/compte-non-confirme").into_response());
+    }
+    Err(step_expired())
 }
 
 #[derive(Default)]
@@ -96,8 +124,13 @@ pub async fn first_connection_form(
     State(app): AppState,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    let (_, account) = interaction_account(&app, &jar, Purpose::FirstConnection).await?;
-    first_connection_page(&app, jar, &account, Entered::default(), &[], StatusCode::OK).await
+    match step_account(&app, &jar, Purpose::FirstConnection).await? {
+        Some((_, account)) => {
+            first_connection_page(&app, jar, &account, Entered::default(), &[], StatusCode::OK)
+                .await
+        }
+        None => step_over(&app, &jar).await,
+    }
 }
 
 /// The authorization request under way, as a URL to start it again later.
@@ -305,7 +338,9 @@ fn pending_page(
 
 /// `GET /compte-non-confirme` (§3.3).
 pub async fn unconfirmed_page(State(app): AppState, jar: CookieJar) -> Result<Response, WebError> {
-    let (_, account) = interaction_account(&app, &jar, Purpose::Unconfirmed).await?;
+    let Some((_, account)) = step_account(&app, &jar, Purpose::Unconfirmed).await? else {
+        return step_over(&app, &jar).await;
+    };
     let correction = Correction::default();
     Ok(unconfirmed(
         &app,
@@ -478,6 +513,26 @@ pub async fn unconfirmed_correct(
     mail_requested(&app, jar, &account, sent, notice)
 }
 
+/// A confirmation link refused: « Adresse déjà confirmée » when it was
+/// spent confirming the address the account has now (opened again from the
+/// mail), the problem otherwise.
+async fn refused_link(
+    app: &Clef,
+    token: &str,
+    problem: TokenProblem,
+) -> Result<Response, WebError> {
+    if problem == TokenProblem::Used && activation::already_confirmed(app, token).await? {
+        return Ok(pages::message_with_link(
+            StatusCode::OK,
+            "Adresse déjà confirmée",
+            "Cette adresse mail est déjà confirmée : ce lien n'a plus rien à faire. Connectez-vous simplement avec votre identifiant et votre mot de passe.",
+            None,
+            Some(("/login", "Se connecter")),
+        ));
+    }
+    Err(link_problem(problem))
+}
+
 fn link_problem(problem: TokenProblem) -> WebError {
     let message = match problem {
         TokenProblem::Unknown => {
@@ -507,9 +562,13 @@ pub async fn confirm_form(
     let params = params.map_err(|e| WebError::bad_request(&e))?;
     let token = params.get("jeton").unwrap_or("").to_owned();
     let mut conn = app.db.acquire().await?;
-    let found = tokens::check(&mut conn, &token, tokens::Purpose::ConfirmEmail, app.now())
-        .await?
-        .map_err(link_problem)?;
+    let checked =
+        tokens::check(&mut conn, &token, tokens::Purpose::ConfirmEmail, app.now()).await?;
+    drop(conn);
+    let found = match checked {
+        Ok(found) => found,
+        Err(problem) => return refused_link(&app, &token, problem).await,
+    };
     Ok(pages::form(
         &app,
         jar,
@@ -529,9 +588,11 @@ pub async fn confirm(
     jar: CookieJar,
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
-    let confirmed = activation::confirm_email(&app, params.get("jeton").unwrap_or(""))
-        .await?
-        .map_err(link_problem)?;
+    let token = params.get("jeton").unwrap_or("");
+    let confirmed = match activation::confirm_email(&app, token).await? {
+        Ok(confirmed) => confirmed,
+        Err(problem) => return refused_link(&app, token, problem).await,
+    };
     let entry = Entry::new(Event::EmailConfirmed, Outcome::Ok).account(&confirmed.account.id);
     audit::record(&app.db, entry, app.now()).await;
     let kind = match confirmed.activated {

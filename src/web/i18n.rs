@@ -839,8 +839,8 @@ fn exact(french: &str) -> Option<&'static str> {
         "actifs" => "active",
         "en attente de confirmation" => "awaiting confirmation",
         "non activés" => "not activated",
-        "En rouge : non activés ; en jaune : en attente de confirmation ; en vert : actifs." => {
-            "In red: not activated; in yellow: awaiting confirmation; in green: active."
+        "Chaque barre se lit de gauche à droite : d'abord les non activés (en rouge), puis ceux en attente de confirmation (en jaune), enfin les actifs (en vert)." => {
+            "Each bar reads from left to right: first those not activated (in red), then those awaiting confirmation (in yellow), last the active ones (in green)."
         }
         "Classe" => "Class",
         "Non activés" => "Not activated",
@@ -1201,6 +1201,10 @@ fn exact(french: &str) -> Option<&'static str> {
         " de votre compte." => " of your account.",
         "Confirmer mon adresse" => "Confirm my address",
         "Lien invalide" => "Invalid link",
+        "Adresse déjà confirmée" => "Address already confirmed",
+        "Cette adresse mail est déjà confirmée : ce lien n'a plus rien à faire. Connectez-vous simplement avec votre identifiant et votre mot de passe." => {
+            "This email address is already confirmed: this link has nothing left to do. Simply sign in with your username and password."
+        }
         "Demande plus valable" => "Request no longer valid",
         "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète du mail." => {
             "This link is not valid. Check that you copied the whole address from the email."

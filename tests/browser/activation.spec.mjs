@@ -553,11 +553,18 @@ try {
     critical: false,
   });
 
-  await check('4. the link serves once: 410 when opened again', async () => {
+  await check('4. the link serves once: opened again, « Adresse déjà confirmée » and a way to sign in', async () => {
     const response = await page.goto(link);
-    assert.equal(response.status(), 410, 'GET of a used link');
-    await assertPage('Lien invalide');
+    assert.equal(response.status(), 200, 'GET of a used link');
+    await assertPage('Adresse déjà confirmée');
+    assert.equal(await page.getByRole('button', { name: 'Confirmer mon adresse', exact: true }).count(), 0, 'nothing left to confirm');
+    const login = page.getByRole('link', { name: 'Se connecter', exact: true });
+    assert.equal(await login.first().getAttribute('href'), '/login');
   }, { critical: false });
+
+  await check('4. the used link page: axe-core WCAG 2 A/AA, zero violations', () => assertAxeClean('the used link page (« Adresse déjà confirmée »)'), {
+    critical: false,
+  });
 
   // -------------------------------------------------- 5. the active account
 
