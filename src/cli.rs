@@ -12,13 +12,15 @@ use serde_json::json;
 
 use crate::accounts::staff::{self, Revoked};
 use crate::accounts::store::{self as accounts, NewAccount};
-use crate::accounts::{Account, AccountError, AccountKind, AccountState, Passwords};
+use crate::accounts::{
+    Account, AccountError, AccountKind, AccountState, EstablishmentChange, Letterhead, Passwords,
+};
 use crate::app::Clef;
 use crate::audit;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::{
-    BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, RedirectUri, Uai,
+    BirthDate, ClassName, EmailAddress, FieldError, Identifier, PersonName, Rank, RedirectUri, Uai,
 };
 use crate::oidc::clients::{self, NewClient, RefreshLifetimes};
 use crate::storage::{self, Db};
@@ -143,13 +145,78 @@ enum Command {
 
 #[derive(Subcommand)]
 enum EstablishmentCommand {
+    /// Create an establishment; prints its UAI and its id.
     Create {
         /// UAI code: 7 digits and a letter, e.g. 0590001A.
         #[arg(long)]
         uai: String,
         #[arg(long)]
         name: String,
+        #[command(flatten)]
+        details: DetailOptions,
     },
+    /// Change an establishment's name or details; prints it as it now is.
+    Update {
+        #[arg(long)]
+        uai: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        details: DetailOptions,
+    },
+    /// Print an establishment as it is.
+    Show {
+        #[arg(long)]
+        uai: String,
+    },
+}
+
+/// What an establishment's letters print besides its name; an empty value
+/// clears a detail.
+#[derive(clap::Args)]
+struct DetailOptions {
+    /// Street address (« 12 rue des Écoles »), under the name on its letters.
+    #[arg(long)]
+    address: Option<String>,
+    /// Postcode and town (« 59000 Lille »).
+    #[arg(long)]
+    city: Option<String>,
+    /// How families reach the school (« secretariat@…, 03 20 … »).
+    #[arg(long)]
+    contact: Option<String>,
+    /// Its portal (ENT), where its letters send families to sign in
+    /// (https). Unset: Clef's own login page.
+    #[arg(long)]
+    portal_url: Option<String>,
+}
+
+impl DetailOptions {
+    /// The change these options make, checked.
+    fn change(self, name: Option<String>) -> Result<EstablishmentChange, FieldError> {
+        let detail = |field: &'static str, value: Option<String>, max| -> Result<_, FieldError> {
+            value
+                .map(|v| match v.trim() {
+                    "" => Ok(None),
+                    v => crate::domain::shown_text(field, v, max).map(Some),
+                })
+                .transpose()
+        };
+        Ok(EstablishmentChange {
+            name: name
+                .map(|n| crate::domain::shown_text("nom", &n, 200))
+                .transpose()?,
+            address: detail("adresse", self.address, Letterhead::MAX_ADDRESS)?,
+            city: detail("ville", self.city, Letterhead::MAX_CITY)?,
+            contact: detail("contact", self.contact, Letterhead::MAX_CONTACT)?,
+            portal_url: self
+                .portal_url
+                .map(|v| match v.trim() {
+                    "" => Ok(None),
+                    v => accounts::portal_url(v).map(Some),
+                })
+                .transpose()?,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -462,17 +529,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Establishment {
-            command: EstablishmentCommand::Create { uai, name },
-        } => {
-            let db = open_db(&config).await?;
-            let uai = Uai::parse(&uai)?;
-            let name = crate::domain::shown_text("nom", &name, 200)?;
-            let establishment =
-                accounts::create_establishment(&db, &uai, &name, clock.now()).await?;
-            println!("{} {}", establishment.uai, establishment.id);
-            Ok(())
-        }
+        Command::Establishment { command } => establishment(config, clock.now(), command).await,
         Command::Account { command } => account(config, command).await,
         Command::Guardian {
             command:
@@ -709,7 +766,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 // No empty file: say why nothing is printed.
                 let establishment = crate::accounts::store::establishment_by_uai(&app.db, &uai)
                     .await?
-                    .ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
+                    .ok_or_else(|| anyhow::anyhow!("aucun établissement n'a l'UAI {uai}"))?;
                 let why = letters::why_none(&app.db, &establishment.id, &selection).await?;
                 let told = match why {
                     // « 6a » for « 6 A »: the classes as the file wrote them.
@@ -1052,6 +1109,49 @@ fn check_password(password: &str) -> anyhow::Result<()> {
     {
         bail!("the password must have 8 to 256 characters and no control characters");
     }
+    Ok(())
+}
+
+async fn establishment(
+    config: Config,
+    now: i64,
+    command: EstablishmentCommand,
+) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    match command {
+        EstablishmentCommand::Create { uai, name, details } => {
+            let uai = Uai::parse(&uai)?;
+            let name = crate::domain::shown_text("nom", &name, 200)?;
+            let change = details.change(None)?;
+            let establishment = accounts::create_establishment(&db, &uai, &name, now).await?;
+            accounts::update_establishment(&db, &uai, &change).await?;
+            println!("{} {}", establishment.uai, establishment.id);
+        }
+        EstablishmentCommand::Update { uai, name, details } => {
+            let uai = Uai::parse(&uai)?;
+            let change = details.change(name)?;
+            accounts::update_establishment(&db, &uai, &change).await?;
+            print_establishment(&db, &uai).await?;
+        }
+        EstablishmentCommand::Show { uai } => print_establishment(&db, &Uai::parse(&uai)?).await?,
+    }
+    Ok(())
+}
+
+/// An establishment as `clef establishment show` prints it: one `key: value` a line.
+async fn print_establishment(db: &Db, uai: &Uai) -> anyhow::Result<()> {
+    let establishment = accounts::establishment_by_uai(db, uai)
+        .await?
+        .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
+    let head = accounts::letterhead(db, &establishment.id).await?;
+    let shown = |value: Option<&str>| value.unwrap_or("-").to_owned();
+    println!("uai:        {}", establishment.uai);
+    println!("id:         {}", establishment.id);
+    println!("name:       {}", establishment.name);
+    println!("address:    {}", shown(head.address.as_deref()));
+    println!("city:       {}", shown(head.city.as_deref()));
+    println!("contact:    {}", shown(head.contact.as_deref()));
+    println!("portal_url: {}", shown(establishment.portal_url.as_deref()));
     Ok(())
 }
 

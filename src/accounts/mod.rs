@@ -88,6 +88,36 @@ pub struct Establishment {
     pub portal_url: Option<String>,
 }
 
+/// An establishment's address (printed under its name on its letters) and
+/// how families reach it.
+#[derive(Debug, Clone, Default)]
+pub struct Letterhead {
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub contact: Option<String>,
+}
+
+impl Letterhead {
+    /// The longest each may be, in characters: the address and town are
+    /// what a letter has room for, beside the longest names.
+    pub const MAX_ADDRESS: usize = 80;
+    pub const MAX_CITY: usize = 40;
+    pub const MAX_CONTACT: usize = 100;
+}
+
+/// What an operator changes on an establishment (SPEC §2): each `None`
+/// left as it is; an optional detail set to `Some(None)` is cleared.
+#[derive(Debug, Default)]
+pub struct EstablishmentChange {
+    pub name: Option<String>,
+    pub address: Option<Option<String>>,
+    pub city: Option<Option<String>>,
+    /// How families reach the school (« secretariat@…, 03 20 … »).
+    pub contact: Option<Option<String>>,
+    /// Its portal (ENT), where its letters send families to sign in.
+    pub portal_url: Option<Option<String>>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Account {
     pub id: String,

@@ -3,9 +3,13 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Account, AccountError, AccountKind, AccountState, Child, Establishment, Guardian};
+use super::{
+    Account, AccountError, AccountKind, AccountState, Child, Establishment, EstablishmentChange,
+    Guardian, Letterhead,
+};
 use crate::domain::{
-    BirthDate, ClassName, EmailAddress, Identifier, Locale, PersonName, Rank, Uai,
+    BirthDate, ClassName, EmailAddress, FieldError, Identifier, Locale, PersonName, Problem, Rank,
+    Uai,
 };
 use crate::provisioning::csv_file::Phone;
 use crate::storage::{Db, violated_constraint};
@@ -34,6 +38,81 @@ pub async fn create_establishment(
         name: name.to_owned(),
         portal_url: None,
     })
+}
+
+/// Changes an establishment's name and details (see [`EstablishmentChange`]).
+pub async fn update_establishment(
+    db: &Db,
+    uai: &Uai,
+    change: &EstablishmentChange,
+) -> Result<Establishment, AccountError> {
+    let mut tx = db.begin().await?;
+    let row = sqlx::query(
+        "SELECT name, address, city, contact, portal_url FROM establishments WHERE uai = $1",
+    )
+    .bind(uai.as_str())
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
+    let held = |column: &str| row.try_get::<Option<String>, _>(column);
+    let name = match &change.name {
+        Some(name) => name.clone(),
+        None => row.try_get("name")?,
+    };
+    let pick = |changed: &Option<Option<String>>, column| match changed {
+        Some(value) => Ok(value.clone()),
+        None => held(column),
+    };
+    let address = pick(&change.address, "address")?;
+    let city = pick(&change.city, "city")?;
+    let contact = pick(&change.contact, "contact")?;
+    let portal_url = pick(&change.portal_url, "portal_url")?;
+    sqlx::query(
+        "UPDATE establishments SET name = $1, address = $2, city = $3, contact = $4, portal_url = $5 \
+         WHERE uai = $6",
+    )
+    .bind(&name)
+    .bind(&address)
+    .bind(&city)
+    .bind(&contact)
+    .bind(&portal_url)
+    .bind(uai.as_str())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    establishment_by_uai(db, uai)
+        .await?
+        .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))
+}
+
+pub async fn letterhead(db: &Db, establishment_id: &str) -> Result<Letterhead, sqlx::Error> {
+    let row = sqlx::query("SELECT address, city, contact FROM establishments WHERE id = $1")
+        .bind(establishment_id)
+        .fetch_one(db)
+        .await?;
+    Ok(Letterhead {
+        address: row.try_get("address")?,
+        city: row.try_get("city")?,
+        contact: row.try_get("contact")?,
+    })
+}
+
+/// An establishment's portal as an operator gives it: an absolute https URL
+/// (http on the loopback interface only), without credentials.
+pub fn portal_url(raw: &str) -> Result<String, FieldError> {
+    const FIELD: &str = "adresse du portail";
+    let value = crate::domain::shown_text(FIELD, raw, 300)?;
+    let url = url::Url::parse(&value).map_err(|_| FieldError::new(FIELD, Problem::Invalid))?;
+    let scheme_ok = match url.scheme() {
+        "https" => true,
+        "http" => crate::domain::is_loopback(&url),
+        _ => false,
+    };
+    if !scheme_ok || url.host().is_none() || !url.username().is_empty() || url.password().is_some()
+    {
+        return Err(FieldError::new(FIELD, Problem::Invalid));
+    }
+    Ok(url.to_string())
 }
 
 pub async fn establishment_by_uai(

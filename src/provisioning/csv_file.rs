@@ -1114,12 +1114,8 @@ fn first_two(raw: &str) -> Option<(u8, u8)> {
     }
 }
 
-/// Keeps a field's value, or records why it was refused.
-fn keep<T>(problems: &mut Vec<String>, result: Result<T, FieldError>) -> Option<T> {
-    result.map_err(|e| problems.push(e.to_string())).ok()
-}
-
-/// [`keep`], a value that is not valid quoted as the cell holds it, so
+/// Keeps a field's value, or records why it was refused: a value that is
+/// not valid quoted as the cell holds it, so
 /// that the secretary finds it (« 31/02/2014 »), with what is wrong in it
 /// (`hint`), and a number a spreadsheet wrote in scientific notation (a
 /// phone column read as numbers: `6.12E+08`) said so, with what to do.
@@ -1190,9 +1186,11 @@ fn scientific(value: &str) -> bool {
 
 fn row<'a>(line: usize, cell: &dyn Fn(Column) -> &'a str) -> Result<PupilRow, String> {
     let mut problems = Vec::new();
-    let student_ref = keep(
+    let student_ref = keep_shown(
         &mut problems,
         StudentNumber::parse(cell(Column::StudentRef)),
+        cell(Column::StudentRef),
+        None,
     );
     // Why a name is refused is looked for only when it is.
     let name = |problems: &mut Vec<String>, field, raw: &str| {
@@ -1555,9 +1553,18 @@ mod tests {
         let text = [
             "student_id;family_name;given_name;birthdate;class;guardian1_family_name;guardian1_given_name;guardian1_phone",
             "1;Baillet;Julie;31/02/2012;5 B;Baillet;Marc;6.12E+08",
+            "1,23E+11;Baillet;Léo;03/09/2012;5 B;Baillet;Marc;",
         ]
         .join("\n");
         let parsed = read(text.as_bytes()).unwrap();
+        // The pupil's number too (a column of numbers: Excel's « 1,23E+11 »).
+        assert!(
+            parsed.refused[1].reason.contains(
+                "« identifiant de l'élève » n'est pas valide : « 1,23E+11 » (le tableur l'a écrit en notation scientifique"
+            ),
+            "{}",
+            parsed.refused[1].reason
+        );
         let reason = &parsed.refused[0].reason;
         assert!(
             reason.contains("« 31/02/2012 » (ce jour n'existe pas)"),

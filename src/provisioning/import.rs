@@ -20,7 +20,7 @@ use crate::storage::Db;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("no establishment with UAI {0}")]
+    #[error("aucun établissement n'a l'UAI {0}")]
     UnknownEstablishment(String),
     /// The file cannot be read as a whole (its header, its encoding, a
     /// quote left open across rows); nothing was written.
@@ -138,8 +138,8 @@ struct ExistingGuardian {
     id: String,
     student_id: String,
     rank: u8,
-    /// « Marc Baillet », for the report.
-    display_name: String,
+    given_name: String,
+    family_name: String,
     name: FoldedName,
     /// The names of the accounts grouped into this one (SPEC §3.8): the
     /// parent who grouped them is each of those guardians in the file.
@@ -160,7 +160,24 @@ struct ExistingGuardian {
     shared: bool,
 }
 
+/// Of a name in the file and the same name held (equal once folded), the
+/// one to keep: the file's, unless it is in capitals alone and the held one
+/// is not (« LE GALL » says less than « Le Gall »).
+fn spelling<'a>(file: &'a str, held: &'a str) -> &'a str {
+    let capitals_only =
+        |name: &str| name.chars().any(char::is_alphabetic) && !name.chars().any(char::is_lowercase);
+    match capitals_only(file) && !capitals_only(held) {
+        true => held,
+        false => file,
+    }
+}
+
 impl ExistingGuardian {
+    /// « Marc Baillet », for the report.
+    fn display_name(&self) -> String {
+        format!("{} {}", self.given_name, self.family_name)
+    }
+
     fn answers_to(&self, name: &FoldedName) -> bool {
         self.name == *name || self.grouped.contains(name)
     }
@@ -525,6 +542,47 @@ pub async fn import(
                         report.touch(&current.id, change, phone_replaced);
                     }
                 }
+                // The school's spelling of the guardian's own name (accents,
+                // capitals, an apostrophe the first file lacked): what the
+                // letter prints and the services read — but not a name in
+                // capitals alone where one is held in small letters too (an
+                // export that writes names in capitals says less). Not for a
+                // parent of a pupil of another school either, whose file may
+                // spell it otherwise: each import would undo the other's.
+                let held = (current.given_name.as_str(), current.family_name.as_str());
+                let spelled = (
+                    spelling(guardian.given_name.as_str(), held.0),
+                    spelling(guardian.family_name.as_str(), held.1),
+                );
+                if current.name == *name && held != spelled {
+                    let change = format!(
+                        "ligne {} : nom de responsable {} → {} {}",
+                        row.line,
+                        current.display_name(),
+                        spelled.0,
+                        spelled.1
+                    );
+                    if current.shared {
+                        report.warn(format!(
+                            "ligne {} : le nom de {} n'est pas modifié ({} {} dans le fichier) : ce parent a des enfants dans un autre établissement ; adressez-vous au rectorat",
+                            row.line, current.display_name(), guardian.given_name, guardian.family_name
+                        ));
+                    } else {
+                        if !dry_run {
+                            sqlx::query(
+                                "UPDATE accounts SET given_name = $1, family_name = $2, updated_at = $3 WHERE id = $4",
+                            )
+                            .bind(spelled.0)
+                            .bind(spelled.1)
+                            .bind(now)
+                            .bind(&current.id)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        changed = true;
+                        report.touch_noted(&current.id, change, false);
+                    }
+                }
                 // A new rank is the account's own (not that of an account grouped into it).
                 if current.name == *name && current.rank != guardian.rank {
                     if !dry_run {
@@ -564,7 +622,9 @@ pub async fn import(
                 detach.push((old.id.clone(), old.student_id.clone()));
                 let change = format!(
                     "ligne {} : le compte non activé de {} est détaché de {}",
-                    row.line, old.display_name, row.given_name
+                    row.line,
+                    old.display_name(),
+                    row.given_name
                 );
                 report.touch(&old.id, change, false);
             }
@@ -589,7 +649,7 @@ pub async fn import(
                 "ligne {} : {} n'est plus dans le fichier comme responsable {} ; son compte reste rattaché, \
                  détachez-le depuis l'administration s'il n'est plus responsable",
                 row.line,
-                left.display_name,
+                left.display_name(),
                 super::letters::of_name(row.given_name.as_str())
             ));
         }
@@ -1041,7 +1101,8 @@ async fn existing_guardians(
             student_id: student_id.clone(),
             rank: rank as u8,
             name: FoldedName::of(&given_name, &family_name),
-            display_name: format!("{given_name} {family_name}"),
+            given_name,
+            family_name,
             email: row.try_get("email")?,
             // As the file's are read: one stored before numbers were kept
             // in E.164 (`0612345678`) is the same number, not a change.

@@ -43,6 +43,10 @@ pub struct Letter {
     pub student_family_name: String,
     pub class: String,
     pub establishment: String,
+    /// Its street address and town, as the operator set them (`clef
+    /// establishment update`); empty when unset.
+    pub establishment_address: String,
+    pub establishment_city: String,
     pub portal_url: String,
     pub activation_url: String,
     /// The day it was printed (« 28/11/2026 »), in the académie's time zone.
@@ -97,13 +101,10 @@ pub async fn select(
     let (zone, months) = (&dating.zone, i32::from(dating.validity_months));
     let establishment = establishment_by_uai(db, uai)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("no establishment with UAI {uai}"))?;
-    let portal: Option<String> =
-        sqlx::query_scalar("SELECT portal_url FROM establishments WHERE id = $1")
-            .bind(&establishment.id)
-            .fetch_one(db)
-            .await?;
-    let portal_url = portal.unwrap_or_else(|| format!("{issuer}/login"));
+        .ok_or_else(|| anyhow::anyhow!("aucun établissement n'a l'UAI {uai}"))?;
+    let head = crate::accounts::store::letterhead(db, &establishment.id).await?;
+    let portal_url =
+        (establishment.portal_url.clone()).unwrap_or_else(|| format!("{issuer}/login"));
     let mut letters = Vec::new();
     for row in selected(db, &establishment.id, selection).await? {
         let id: String = row.try_get("id")?;
@@ -133,6 +134,8 @@ pub async fn select(
             student_family_name: row.try_get("s_family")?,
             class: class.unwrap_or_default(),
             establishment: establishment.name.clone(),
+            establishment_address: head.address.clone().unwrap_or_default(),
+            establishment_city: head.city.clone().unwrap_or_default(),
             portal_url: portal_url.clone(),
             letter_date: french_date(letter_date, zone),
             deadline: french_date(add_months(letter_date, months, zone), zone),
@@ -778,13 +781,14 @@ fn use_form(ops: &mut Vec<Op>, id: printpdf::XObjectId) {
 /// QR code's side. A long school name, addressee or pupil's name takes
 /// lines; the blank space between the blocks gives them up first, then the
 /// QR code shrinks, so that nothing runs into the footer.
-const SETTINGS: [(f32, f32); 6] = [
+const SETTINGS: [(f32, f32); 7] = [
     (1.0, 40.0),
     (0.75, 40.0),
     (0.5, 40.0),
     (0.5, 34.0),
     (0.3, 30.0),
     (0.2, 26.0),
+    (0.0, 24.0),
 ];
 
 /// Where the footer's line stands, and the space kept above it.
@@ -834,6 +838,18 @@ fn layout(letter: &Letter, space: f32, qr: f32) -> (Vec<Op>, QrPlace) {
     ) {
         text(&mut ops, HelveticaBold, 14.0, MARGIN, y, &line);
         y -= 7.0;
+    }
+    // Its address under its name (below the date), street and town on one
+    // line when they fit.
+    let address = [&letter.establishment_address, &letter.establishment_city]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    for line in wrap(&address, Helvetica, 10.0, full) {
+        text(&mut ops, Helvetica, 10.0, MARGIN, y + 1.0, &line);
+        y -= 5.0;
     }
     y -= 13.0 * space;
     let to = match letter.rank {
@@ -927,6 +943,7 @@ fn layout(letter: &Letter, space: f32, qr: f32) -> (Vec<Op>, QrPlace) {
         text(&mut ops, Helvetica, 11.0, MARGIN, y, &line);
         y -= 6.0;
     }
+
     y -= 10.0 * space;
     let place = QrPlace {
         x: MARGIN,
@@ -1071,6 +1088,8 @@ mod tests {
             student_family_name: "Wiśniewska".into(),
             class: "6 A".into(),
             establishment: establishment.into(),
+            establishment_address: String::new(),
+            establishment_city: String::new(),
             portal_url: "https://ent.example".into(),
             activation_url: "https://clef.example/activation?identifiant=lukasz.wisniewski".into(),
             letter_date: "30/11/2026".into(),
@@ -1252,6 +1271,9 @@ mod tests {
         worst.class = "W".repeat(32);
         worst.identifier = format!("{}.{}99", "w".repeat(24), "w".repeat(24));
         worst.portal_url = format!("https://{}.example.fr/", "w".repeat(120));
+        use crate::accounts::Letterhead;
+        worst.establishment_address = long("WOLFGANG-AMADEUS BOULEVARD ", Letterhead::MAX_ADDRESS);
+        worst.establishment_city = long("WWWWW SAINT-WOLFGANG ", Letterhead::MAX_CITY);
         let (_, loose) = layout(&worst, 1.0, 40.0);
         assert!(
             loose.top - loose.size < FOOTER + ABOVE_FOOTER,
@@ -1386,6 +1408,8 @@ mod tests {
             student_family_name: "-cmd|' /C calc'!A0".into(),
             class: "@SUM(1+1)".into(),
             establishment: "Collège".into(),
+            establishment_address: String::new(),
+            establishment_city: String::new(),
             portal_url: "https://ent.example.fr".into(),
             activation_url: "https://clef.example.fr/activation".into(),
             letter_date: "01/01/1970".into(),

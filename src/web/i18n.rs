@@ -1379,6 +1379,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "L'application qui vous a envoyé ici a formulé une demande de déconnexion invalide. Vous êtes toujours connecté à Clef ; pour vous déconnecter, utilisez « Se déconnecter » dans « Mon compte »." => {
             "The application that sent you here made an invalid sign-out request. You are still signed in to Clef; to sign out, use “Sign out” in “My account”."
         }
+        "L'application qui vous a envoyé ici a formulé une demande de déconnexion invalide. Vous n'êtes pas connecté à Clef : il n'y a rien à faire de plus." => {
+            "The application that sent you here made an invalid sign-out request. You are not signed in to Clef: there is nothing more to do."
+        }
         // Errors
         "Demande de connexion invalide" => "Invalid sign-in request",
         "L'application qui vous a envoyé ici a formulé une demande de connexion invalide. Revenez sur son site et réessayez ; si le problème persiste, contactez-la." => {

@@ -76,7 +76,7 @@ pub async fn submit(
             | EndSessionOutcome::Confirmed(logout)
             | EndSessionOutcome::ConfirmationRequired(logout),
         ) => logout,
-        Err(error) => return refused(error),
+        Err(error) => return refused(error, session.is_some()),
     };
     log_out(&app, session, jar, &logout).await
 }
@@ -93,7 +93,7 @@ async fn requested(
 ) -> Result<Response, WebError> {
     let request = parse(&params)?;
     match logout::request(app, &request, session.as_ref()).await {
-        Err(error) => refused(error),
+        Err(error) => refused(error, session.is_some()),
         Ok(EndSessionOutcome::NotSignedIn(logout) | EndSessionOutcome::Confirmed(logout)) => {
             log_out(app, session, jar, &logout).await
         }
@@ -167,8 +167,9 @@ async fn log_out(
     Ok(response)
 }
 
-/// A request Clef will not follow: a page, never a redirect.
-fn refused(error: LogoutError) -> Result<Response, WebError> {
+/// A request Clef will not follow: a page, never a redirect. Only a
+/// signed-in browser is told it still is, and how to sign out.
+fn refused(error: LogoutError, signed_in: bool) -> Result<Response, WebError> {
     let message = match error {
         LogoutError::Internal(cause) => return Err(WebError::Internal(cause)),
         LogoutError::UnknownClient => {
@@ -176,8 +177,15 @@ fn refused(error: LogoutError) -> Result<Response, WebError> {
         }
         LogoutError::ClientMismatch
         | LogoutError::RedirectWithoutClient
-        | LogoutError::UnregisteredRedirectUri => {
+        | LogoutError::UnregisteredRedirectUri
+            if signed_in =>
+        {
             "L'application qui vous a envoyé ici a formulé une demande de déconnexion invalide. Vous êtes toujours connecté à Clef ; pour vous déconnecter, utilisez « Se déconnecter » dans « Mon compte »."
+        }
+        LogoutError::ClientMismatch
+        | LogoutError::RedirectWithoutClient
+        | LogoutError::UnregisteredRedirectUri => {
+            "L'application qui vous a envoyé ici a formulé une demande de déconnexion invalide. Vous n'êtes pas connecté à Clef : il n'y a rien à faire de plus."
         }
     };
     Ok(pages::message(

@@ -1290,3 +1290,151 @@ async fn a_theme_folder_replaces_templates_and_serves_its_stylesheet_and_logo() 
         "{error}"
     );
 }
+
+/// An establishment's name, address and portal (SPEC §2) are set when it is
+/// made or later: its letters send families to its portal, under its name
+/// and address; a portal that is not https is refused and changes nothing;
+/// an empty value clears a detail; the UAI names no other.
+#[test]
+fn an_establishments_details_and_portal_are_set_and_printed_on_its_letters() {
+    let clef = Clef::new();
+    clef.ok(&["migrate"], None);
+    let create = |portal: &str| {
+        clef.run(
+            &[
+                "establishment",
+                "create",
+                "--uai",
+                "0590001A",
+                "--name",
+                "College Jean Moulin",
+                "--portal-url",
+                portal,
+            ],
+            None,
+        )
+    };
+    for refused in [
+        "http://ent.example.fr",
+        "javascript:alert(1)",
+        "https://a:b@ent.example.fr",
+    ] {
+        let output = create(refused);
+        assert!(!output.status.success(), "{refused}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr)
+                .contains("« adresse du portail » n'est pas valide"),
+            "{refused}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert!(
+        clef.fails(&["establishment", "show", "--uai", "0590001A"])
+            .contains("0590001A")
+    );
+    assert!(create("https://ent.example.fr/").status.success());
+    let shown = clef.ok(
+        &[
+            "establishment",
+            "update",
+            "--uai",
+            "0590001a",
+            "--name",
+            "Collège Jean Moulin",
+            "--address",
+            "12 rue des Écoles",
+            "--city",
+            "59000 Lille",
+            "--contact",
+            "ce.0590001a@ac-lille.fr",
+        ],
+        None,
+    );
+    for line in [
+        "name:       Collège Jean Moulin",
+        "address:    12 rue des Écoles",
+        "city:       59000 Lille",
+        "contact:    ce.0590001a@ac-lille.fr",
+        "portal_url: https://ent.example.fr/",
+    ] {
+        assert!(shown.contains(line), "{line}: {shown}");
+    }
+    let refused = clef.fails(&[
+        "establishment",
+        "update",
+        "--uai",
+        "0590001A",
+        "--portal-url",
+        "ftp://ent.example.fr",
+    ]);
+    assert!(refused.contains("adresse du portail"), "{refused}");
+    let unknown = clef.fails(&[
+        "establishment",
+        "update",
+        "--uai",
+        "0590009Z",
+        "--city",
+        "Lens",
+    ]);
+    assert!(unknown.contains("0590009Z"), "{unknown}");
+
+    let file = clef.data.path().join("eleves.csv");
+    std::fs::write(
+        &file,
+        "N° élève;Nom;Prénom;Date de naissance;Classe\n1;Roux;Léo;04/05/2011;4 A\n",
+    )
+    .unwrap();
+    clef.ok(
+        &[
+            "import",
+            "--establishment",
+            "0590001A",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    let letters = |out: &str| {
+        clef.ok(
+            &["letters", "--establishment", "0590001A", "--out", out],
+            None,
+        );
+        let document = lopdf::Document::load(out).unwrap();
+        document.extract_text(&[1]).unwrap()
+    };
+    let pdf = clef.data.path().join("courriers.pdf");
+    let text = letters(pdf.to_str().unwrap());
+    for printed in [
+        "Collège Jean Moulin",
+        "12 rue des Écoles, 59000 Lille",
+        "https://ent.example.fr/",
+    ] {
+        assert!(text.contains(printed), "{printed}: {text}");
+    }
+
+    // Cleared: Clef's own login page again, and no address.
+    let shown = clef.ok(
+        &[
+            "establishment",
+            "update",
+            "--uai",
+            "0590001A",
+            "--portal-url",
+            "",
+            "--address",
+            "",
+        ],
+        None,
+    );
+    assert!(
+        shown.contains("portal_url: -") && shown.contains("address:    -"),
+        "{shown}"
+    );
+    let text = letters(pdf.to_str().unwrap());
+    assert!(
+        !text.contains("ent.example.fr") && !text.contains("rue des Écoles"),
+        "{text}"
+    );
+    assert!(text.contains("/login"), "{text}");
+    assert!(text.contains("59000 Lille"), "{text}");
+}

@@ -798,6 +798,102 @@ async fn a_number_that_now_names_another_child_is_a_bad_row() {
     assert_eq!(report.students_updated, 1, "{:?}", report.changes);
 }
 
+/// A guardian's name the school corrects in its file (accents, capitals)
+/// is the account's from then on, on the letter and for the services, and
+/// the report shows it old → new; a parent with a child in another school
+/// keeps the name that school's file may spell otherwise, and the report
+/// says so.
+#[tokio::test]
+async fn a_guardians_name_corrected_in_the_file_is_updated_in_place() {
+    let app = app_with_school().await;
+    let row = |given: &str, family: &str| {
+        file(&[&format!(
+            "1001,Lefèvre,Noémie,2012-09-03,5 B,{family},{given},helene@example.org,,,,,"
+        )])
+    };
+    app.import("0590001A", &row("Helene", "LEFEVRE"))
+        .await
+        .unwrap();
+    let before = app.account_named("helene.lefevre").await;
+
+    let report = app
+        .import("0590001A", &row("Hélène", "Lefèvre"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.guardians_created, report.guardians_updated),
+        (0, 1),
+        "{:?}",
+        report.changes
+    );
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c == "ligne 2 : nom de responsable Helene LEFEVRE → Hélène Lefèvre"),
+        "{:?}",
+        report.changes
+    );
+    let after = app.account_named("helene.lefevre").await;
+    assert_eq!(after.id, before.id, "the same account");
+    assert_eq!(
+        (after.given_name.as_str(), after.family_name.as_str()),
+        ("Hélène", "Lefèvre")
+    );
+    let letter = app.letters("0590001A").await;
+    assert!(
+        letter
+            .iter()
+            .any(|l| l.identifier == "helene.lefevre" && l.recipient == "Hélène Lefèvre")
+    );
+    let again = app
+        .import("0590001A", &row("Hélène", "Lefèvre"))
+        .await
+        .unwrap();
+    assert_eq!(again.guardians_updated, 0, "{:?}", again.changes);
+    // A file that writes names in capitals says less: the names stay.
+    let capitals = app
+        .import("0590001A", &row("HÉLÈNE", "LEFÈVRE"))
+        .await
+        .unwrap();
+    assert_eq!(capitals.guardians_updated, 0, "{:?}", capitals.changes);
+
+    // Shared with another school: kept, and said.
+    app.establishment("0590002B", "Lycée Victor Hugo").await;
+    app.import(
+        "0590002B",
+        &file(&["2001,Lefèvre,Hugo,2008-01-04,2nde 1,,,,,,,,"]),
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO guardianships (guardian_id, student_id, rank, created_at) \
+         SELECT $1, id, 1, 0 FROM accounts WHERE student_ref = '2001'",
+    )
+    .bind(&after.id)
+    .execute(&app.app.db)
+    .await
+    .unwrap();
+    let report = app
+        .import("0590001A", &row("Helene", "Lefevre"))
+        .await
+        .unwrap();
+    assert_eq!(report.guardians_updated, 0, "{:?}", report.changes);
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c.contains("le nom de Hélène Lefèvre n'est pas modifié")
+                && c.contains("autre établissement")),
+        "{:?}",
+        report.changes
+    );
+    assert_eq!(
+        app.account_named("helene.lefevre").await.given_name,
+        "Hélène"
+    );
+}
+
 /// A parent with a child in another school too: one school's file does not
 /// change the phone their account is recovered with by SMS (whoever holds
 /// the new number could take the account, children of the other school

@@ -292,8 +292,21 @@ async fn a_post_logout_redirect_uri_that_is_not_registered_gets_an_error_page_an
         let page = response.text().await.unwrap();
         assert!(page.contains("Demande de déconnexion invalide"), "{page}");
         assert!(page.contains(detail), "{detail}: {page}");
+        if detail != "unknown client_id" {
+            assert!(page.contains("Vous êtes toujours connecté"), "{page}");
+        }
     }
     assert!(still_signed_in(&app, &browser, &client.0).await);
+    // A browser that is not signed in is not told it still is.
+    let page = page_text(
+        &reqwest::Client::new(),
+        &logout_url(&app, &[("post_logout_redirect_uri", POST_LOGOUT_URI)]),
+    )
+    .await;
+    assert!(
+        page.contains("êtes pas connecté à Clef") && !page.contains("toujours connecté"),
+        "{page}"
+    );
 
     // A parameter given twice is refused by the strict decoder.
     let twice = browser
