@@ -193,28 +193,29 @@ struct DetailOptions {
 impl DetailOptions {
     /// The change these options make, checked.
     fn change(self, name: Option<String>) -> Result<EstablishmentChange, FieldError> {
-        let detail = |field: &'static str, value: Option<String>, max| -> Result<_, FieldError> {
+        use crate::domain::shown_text;
+        // Not given: kept; given empty: cleared; else checked.
+        fn detail<T>(
+            value: Option<String>,
+            check: impl Fn(&str) -> Result<T, FieldError>,
+        ) -> Result<Option<Option<T>>, FieldError> {
             value
                 .map(|v| match v.trim() {
                     "" => Ok(None),
-                    v => crate::domain::shown_text(field, v, max).map(Some),
+                    v => check(v).map(Some),
                 })
                 .transpose()
-        };
+        }
         Ok(EstablishmentChange {
-            name: name
-                .map(|n| crate::domain::shown_text("nom", &n, 200))
-                .transpose()?,
-            address: detail("adresse", self.address, Letterhead::MAX_ADDRESS)?,
-            city: detail("ville", self.city, Letterhead::MAX_CITY)?,
-            contact: detail("contact", self.contact, Letterhead::MAX_CONTACT)?,
-            portal_url: self
-                .portal_url
-                .map(|v| match v.trim() {
-                    "" => Ok(None),
-                    v => accounts::portal_url(v).map(Some),
-                })
-                .transpose()?,
+            name: name.map(|n| shown_text("nom", &n, 200)).transpose()?,
+            address: detail(self.address, |v| {
+                shown_text("adresse", v, Letterhead::MAX_ADDRESS)
+            })?,
+            city: detail(self.city, |v| shown_text("ville", v, Letterhead::MAX_CITY))?,
+            contact: detail(self.contact, |v| {
+                shown_text("contact", v, Letterhead::MAX_CONTACT)
+            })?,
+            portal_url: detail(self.portal_url, accounts::portal_url)?,
         })
     }
 }

@@ -45,7 +45,7 @@ pub async fn update_establishment(
     db: &Db,
     uai: &Uai,
     change: &EstablishmentChange,
-) -> Result<Establishment, AccountError> {
+) -> Result<(), AccountError> {
     let mut tx = db.begin().await?;
     let row = sqlx::query(
         "SELECT name, address, city, contact, portal_url FROM establishments WHERE uai = $1",
@@ -80,11 +80,10 @@ pub async fn update_establishment(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    establishment_by_uai(db, uai)
-        .await?
-        .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))
+    Ok(())
 }
 
+/// An establishment's address and contact.
 pub async fn letterhead(db: &Db, establishment_id: &str) -> Result<Letterhead, sqlx::Error> {
     let row = sqlx::query("SELECT address, city, contact FROM establishments WHERE id = $1")
         .bind(establishment_id)
