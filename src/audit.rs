@@ -36,6 +36,9 @@ pub enum Event {
     StaffAction,
     /// A staff member's back-office roles granted or taken away (the CLI).
     StaffAccess,
+    /// An establishment made or changed (the CLI): its name, address or
+    /// portal, which its letters send families to.
+    EstablishmentChanged,
     /// A closed account's credentials and contact details erased after
     /// `closed_account_retention_days` (`accounts::retention`).
     AccountErased,
@@ -60,6 +63,7 @@ impl Event {
             Self::KeyRotation => "key_rotation",
             Self::StaffAction => "staff_action",
             Self::StaffAccess => "staff_access",
+            Self::EstablishmentChanged => "establishment_changed",
             Self::AccountErased => "account_erased",
         }
     }

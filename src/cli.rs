@@ -1123,20 +1123,38 @@ async fn establishment(
         EstablishmentCommand::Create { uai, name, details } => {
             let uai = Uai::parse(&uai)?;
             let name = crate::domain::shown_text("nom", &name, 200)?;
-            let change = details.change(None)?;
+            let mut change = details.change(None)?;
+            change.name = Some(name.clone());
             let establishment = accounts::create_establishment(&db, &uai, &name, now).await?;
             accounts::update_establishment(&db, &uai, &change).await?;
+            record_establishment(&db, &uai, "created", &change, now).await;
             println!("{} {}", establishment.uai, establishment.id);
         }
         EstablishmentCommand::Update { uai, name, details } => {
             let uai = Uai::parse(&uai)?;
             let change = details.change(name)?;
             accounts::update_establishment(&db, &uai, &change).await?;
+            record_establishment(&db, &uai, "updated", &change, now).await;
             print_establishment(&db, &uai).await?;
         }
         EstablishmentCommand::Show { uai } => print_establishment(&db, &Uai::parse(&uai)?).await?,
     }
     Ok(())
+}
+
+/// On the audit trail: what was set on an establishment, and by whom (its
+/// letters send families to its portal).
+async fn record_establishment(
+    db: &Db,
+    uai: &Uai,
+    verb: &str,
+    change: &EstablishmentChange,
+    now: i64,
+) {
+    let detail = format!("{verb} {uai}: {}, {}", change.described(), operator());
+    let entry =
+        audit::Entry::new(audit::Event::EstablishmentChanged, audit::Outcome::Ok).detail(&detail);
+    audit::record(db, entry, now).await;
 }
 
 /// An establishment as `clef establishment show` prints it: one `key: value` a line.

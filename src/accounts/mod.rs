@@ -118,6 +118,29 @@ pub struct EstablishmentChange {
     pub portal_url: Option<Option<String>>,
 }
 
+impl EstablishmentChange {
+    /// What it sets, for the audit trail: `name="…" portal_url=(cleared)`.
+    pub fn described(&self) -> String {
+        let optional = |value: &Option<Option<String>>| {
+            value.as_ref().map(|v| match v {
+                Some(v) => format!("{v:?}"),
+                None => "(cleared)".to_owned(),
+            })
+        };
+        [
+            ("name", self.name.as_ref().map(|n| format!("{n:?}"))),
+            ("address", optional(&self.address)),
+            ("city", optional(&self.city)),
+            ("contact", optional(&self.contact)),
+            ("portal_url", optional(&self.portal_url)),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| value.map(|v| format!("{field}={v}")))
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Account {
     pub id: String,

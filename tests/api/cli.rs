@@ -1376,6 +1376,14 @@ fn an_establishments_details_and_portal_are_set_and_printed_on_its_letters() {
         "--city",
         "Lens",
     ]);
+    // On the audit trail, with who ran the command.
+    let trail = clef.ok(&["audit"], None);
+    for made in [
+        "establishment_changed\tok\t-\t-\t-\tcreated 0590001A: name=\"College Jean Moulin\" portal_url=\"https://ent.example.fr/\", from the command line by",
+        "updated 0590001A: name=\"Collège Jean Moulin\" address=\"12 rue des Écoles\" city=\"59000 Lille\" contact=\"ce.0590001a@ac-lille.fr\", from the command line by",
+    ] {
+        assert!(trail.contains(made), "{made}: {trail}");
+    }
     assert!(unknown.contains("0590009Z"), "{unknown}");
 
     let file = clef.data.path().join("eleves.csv");
