@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         &letters::Dating {
             validity_months: 3,
             zone: jiff::tz::TimeZone::get("Europe/Paris")?,
+            issued: 1_790_000_000,
         },
     )
     .await?;

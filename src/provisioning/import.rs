@@ -998,7 +998,8 @@ impl<'a> NewProvisional<'a> {
             Cell::from(school),
             Cell::from(class),
             Cell::from(number),
-            Cell::from(now),
+            // Its letter is dated when first printed (`letters::Dating::issued`).
+            Cell::Int(None),
             Cell::from(sealed_password),
             Cell::from(now),
             Cell::from(now),

@@ -75,16 +75,22 @@ pub async fn select_as_configured(
         &Dating {
             validity_months: app.config.letter_validity_months,
             zone: app.config.zone(),
+            issued: app.now(),
         },
     )
     .await
 }
 
-/// How letters are dated: how long they last (`letter_validity_months`), and
-/// the académie's time zone (`time_zone`) their days are counted in.
+/// How letters are dated: how long they last (`letter_validity_months`),
+/// the académie's time zone (`time_zone`) their days are counted in, and
+/// now, the date of a letter printed for the first time.
 pub struct Dating {
     pub validity_months: u8,
     pub zone: TimeZone,
+    /// A letter is issued when it is first printed (PDF or CSV): its three
+    /// months start then, not at the import, which may come weeks before
+    /// the rentrée. Printed again, it keeps that date.
+    pub issued: i64,
 }
 
 /// The letters of an establishment's provisional accounts, by class, pupil,
@@ -105,15 +111,17 @@ pub async fn select(
     let head = crate::accounts::store::letterhead(db, &establishment.id).await?;
     let portal_url =
         (establishment.portal_url.clone()).unwrap_or_else(|| format!("{issuer}/login"));
+    let rows = selected(db, &establishment.id, selection).await?;
+    issue(db, &rows, dating.issued).await?;
     let mut letters = Vec::new();
-    for row in selected(db, &establishment.id, selection).await? {
+    for row in rows {
         let id: String = row.try_get("id")?;
         let identifier: String = row.try_get("identifier")?;
         let class: Option<String> = row.try_get("s_class")?;
         let sealed: String = row.try_get("provisional_password")?;
         let password = cipher.decrypt(&id, &sealed)?;
         let letter_date: Option<i64> = row.try_get("letter_date")?;
-        let letter_date = letter_date.unwrap_or(0);
+        let letter_date = letter_date.unwrap_or(dating.issued);
         let rank: i64 = row.try_get("rank")?;
         let kind: String = row.try_get("kind")?;
         let given: String = row.try_get("given_name")?;
@@ -256,6 +264,32 @@ pub async fn why_none(
     } else {
         Nothing::NoneWaiting
     })
+}
+
+/// Dates the letters among `rows` never printed before `issued` (see
+/// [`Dating::issued`]). Of two printings at once, the first to write wins.
+async fn issue(db: &Db, rows: &[sqlx::any::AnyRow], issued: i64) -> anyhow::Result<()> {
+    let mut first = Vec::new();
+    for row in rows {
+        if row.try_get::<Option<i64>, _>("letter_date")?.is_none() {
+            first.push(row.try_get::<String, _>("id")?);
+        }
+    }
+    for ids in first.chunks(500) {
+        let list = (2..ids.len() + 2)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE accounts SET letter_date = $1 WHERE letter_date IS NULL AND id IN ({list})"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(issued);
+        for id in ids {
+            query = query.bind(id);
+        }
+        query.execute(db).await?;
+    }
+    Ok(())
 }
 
 /// The rows of the letters `selection` names, in print order: one per

@@ -1491,3 +1491,77 @@ async fn a_name_with_the_other_apostrophe_is_the_same_name() {
         second.changes
     );
 }
+
+/// A letter is dated when it is first printed, not at the import (which may
+/// come weeks before the rentrée): its three months start then, and it
+/// keeps that date when printed again; an account whose letter was never
+/// printed does not expire.
+#[tokio::test]
+async fn a_letter_is_dated_and_counted_from_its_first_printing() {
+    use clef::provisioning::letters::{Selection, select_as_configured};
+    let app = app_with_school().await;
+    app.import(
+        "0590001A",
+        &file(&[
+            "1001,Baillet,Julie,2012-09-03,5 B,,,,,,,,",
+            "1002,Petit,Hugo,2011-01-20,4 A,,,,,,,,",
+        ]),
+    )
+    .await
+    .unwrap();
+    let day = 24 * 3600;
+    app.clock.advance(60 * day);
+    let print_5b = || async {
+        let selection = Selection {
+            class: Some("5 B".into()),
+            account: None,
+        };
+        select_as_configured(
+            &app.app,
+            &clef::domain::Uai::parse("0590001A").unwrap(),
+            &selection,
+        )
+        .await
+        .unwrap()
+    };
+    let printed_at = app.app.now();
+    let zone = app.app.config.zone();
+    let first = print_5b().await;
+    assert_eq!(first.len(), 1);
+    let french = |t| clef::provisioning::letters::french_date(t, &zone);
+    assert_eq!(first[0].letter_date, french(printed_at));
+    assert_eq!(
+        app.account_named("julie.baillet").await.letter_date,
+        Some(printed_at)
+    );
+    assert_eq!(app.account_named("hugo.petit").await.letter_date, None);
+
+    app.clock.advance(7 * day);
+    let again = print_5b().await;
+    assert_eq!(
+        again[0].letter_date, first[0].letter_date,
+        "printed again, the same date"
+    );
+    assert_eq!(again[0].deadline, first[0].deadline);
+
+    // Three months after the import, but not after the printing: kept.
+    app.clock.advance(30 * day);
+    assert_eq!(app.expire_letters().await.deleted, 0);
+    assert_eq!(
+        app.account_named("julie.baillet").await.state,
+        clef::accounts::AccountState::Provisional
+    );
+    // Past the printed deadline: gone; the letter never printed: kept.
+    app.clock.advance(60 * day);
+    assert_eq!(app.expire_letters().await.deleted, 1);
+    let julie: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE identifier = 'julie.baillet'")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(julie, 0);
+    assert_eq!(
+        app.account_named("hugo.petit").await.state,
+        clef::accounts::AccountState::Provisional
+    );
+}
