@@ -903,6 +903,7 @@ fn confirm_letters(
             csrf, uai => &establishment.uai, name => &establishment.name,
             format => params.get("format"), classe => params.get("classe"),
             compte => params.get("compte"), ask_password, count,
+            months => app.config.letter_validity_months,
             error => error.map(|(_, message)| message),
         }
     })

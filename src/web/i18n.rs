@@ -882,6 +882,12 @@ fn exact(french: &str) -> Option<&'static str> {
             "The notification letters hold the accounts' provisional passwords. They are written in French, as the families' letters are."
         }
         "Courriers à imprimer :" => "Letters to print:",
+        "Un courrier imprimé pour la première fois est daté de ce jour : ses" => {
+            "A letter printed for the first time is dated today: its"
+        }
+        "mois pour activer le compte commencent aujourd'hui. Imprimé à nouveau, il garde sa date." => {
+            "months to activate the account start today. Printed again, it keeps its date."
+        }
         "Sélection :" => "Selection:",
         "le compte" => "the account",
         "la classe" => "the class",

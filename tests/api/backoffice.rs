@@ -233,7 +233,17 @@ async fn a_link_to_the_letters_prints_nothing_without_the_pages_form() {
             query.contains("classe"),
             "{page}"
         );
+        // And when a letter's months start.
+        assert!(
+            page.contains(&fr("Un courrier imprimé pour la première fois est daté de ce jour : ses 3 mois pour activer le compte commencent aujourd")),
+            "{page}"
+        );
     }
+    assert_eq!(
+        app.account_named("anna.aubert").await.letter_date,
+        None,
+        "no letter dated by a GET"
+    );
     // A class the school does not have is not « all activated ».
     let url = app.url(&format!("/etablissement/{SCHOOL_A}/courriers?classe=6%20Z"));
     let unknown = staff_a.get(&url).send().await.unwrap();
