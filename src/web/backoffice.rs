@@ -178,6 +178,15 @@ pub async fn establishment(
             total => minijinja::Value::from(minijinja::value::Serde(total)),
         }
     };
+    // What its letters print (the academy sets it: `clef establishment update`).
+    let head = store::letterhead(&app.db, &establishment.id).await?;
+    let address = [head.address, head.city]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let portal = establishment.portal_url.clone();
+    let login = format!("{}/login", app.config.issuer_str());
     Ok(pages::form(
         &app,
         jar,
@@ -187,6 +196,7 @@ pub async fn establishment(
             minijinja::context! {
                 csrf, uai => &establishment.uai, name => &establishment.name,
                 students => chart(&students, &students_total), guardians => chart(&guardians, &guardians_total),
+                address, contact => head.contact, portal, login,
             }
         },
     ))

@@ -882,6 +882,11 @@ fn exact(french: &str) -> Option<&'static str> {
             "The notification letters hold the accounts' provisional passwords. They are written in French, as the families' letters are."
         }
         "Courriers à imprimer :" => "Letters to print:",
+        "Adresse imprimée sur les courriers" => "Address printed on the letters",
+        "Contact" => "Contact",
+        "Adresse de connexion indiquée aux familles" => "Sign-in address given to families",
+        "le portail de l'établissement n'est pas renseigné" => "the school's portal is not set",
+        "Pour les modifier, adressez-vous au rectorat." => "To change them, contact the rectorate.",
         "Un courrier imprimé pour la première fois est daté de ce jour : ses" => {
             "A letter printed for the first time is dated today: its"
         }

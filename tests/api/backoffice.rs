@@ -574,6 +574,40 @@ fn row(page: &str, heading: &str, class: &str) -> Vec<i64> {
         .collect()
 }
 
+/// The establishment's page says what its letters print: its address and
+/// where they send families to sign in (Clef's own page until the academy
+/// sets the school's portal).
+#[tokio::test]
+async fn the_establishment_page_shows_what_its_letters_print() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let url = app.url(&format!("/etablissement/{SCHOOL_A}"));
+    let page = page_text(&staff_a, &url).await;
+    assert!(
+        page.contains("&#x2f;login <span")
+            && page.contains(&fr("(le portail de l'établissement n'est pas renseigné)")),
+        "{page}"
+    );
+    let uai = clef::domain::Uai::parse(SCHOOL_A).unwrap();
+    let change = clef::accounts::EstablishmentChange {
+        address: Some(Some("12 rue des Écoles".into())),
+        city: Some(Some("59000 Lille".into())),
+        portal_url: Some(Some("https://ent.example.fr/".into())),
+        ..Default::default()
+    };
+    clef::accounts::store::update_establishment(&app.app.db, &uai, &change)
+        .await
+        .unwrap();
+    let page = page_text(&staff_a, &url).await;
+    for shown in [
+        "<dd>12 rue des Écoles, 59000 Lille</dd>",
+        "<dd>https:&#x2f;&#x2f;ent.example.fr&#x2f;</dd>",
+    ] {
+        assert!(page.contains(&fr(shown)), "{shown}: {page}");
+    }
+}
+
 #[tokio::test]
 async fn the_funnel_counts_the_accounts_by_class_and_follows_activations() {
     let schools = Schools::new().await;
