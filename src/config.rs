@@ -584,10 +584,11 @@ impl Config {
         {
             bail!("the password rule needs 8 <= password_min <= password_max <= 128");
         }
-        if !(1..=24).contains(&self.letter_validity_months)
-            || !(1..=24).contains(&self.confirmation_validity_months)
-        {
-            bail!("validity periods are between 1 and 24 months");
+        if !(1..=24).contains(&self.letter_validity_months) {
+            bail!("letter_validity_months is between 1 and 24");
+        }
+        if !(1..=24).contains(&self.confirmation_validity_months) {
+            bail!("confirmation_validity_months is between 1 and 24");
         }
         if self.max_connections == 0 || self.header_read_timeout == 0 || self.request_timeout == 0 {
             bail!("max_connections, header_read_timeout and request_timeout must be positive");

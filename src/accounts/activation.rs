@@ -52,10 +52,7 @@ pub struct FirstConnection {
 }
 
 pub fn password_rule(app: &Clef) -> PasswordRule {
-    PasswordRule {
-        min: app.config.password_min,
-        max: app.config.password_max,
-    }
+    PasswordRule::configured(&app.config)
 }
 
 /// A new password against the rule, and its confirmation typed again: each
@@ -733,6 +730,13 @@ fn current_password_missing(current: &SecretString, problems: &mut Vec<(&'static
     }
 }
 
+fn wrong_current_password() -> ProfileError {
+    ProfileError::Fields(vec![(
+        "current_password",
+        "Le mot de passe actuel est incorrect.".into(),
+    )])
+}
+
 /// Checks the current password, counted like a login attempt (SPEC §3.1).
 async fn require_current_password(
     app: &Clef,
@@ -756,10 +760,7 @@ async fn require_current_password(
         Ok(())
     } else {
         tracing::info!(identifier = %account.identifier, address = %origin.address, "wrong current password");
-        Err(ProfileError::Fields(vec![(
-            "current_password",
-            "Le mot de passe actuel est incorrect.".into(),
-        )]))
+        Err(wrong_current_password())
     }
 }
 
@@ -793,15 +794,21 @@ pub async fn change_password(
     // replace it: reset links and SMS codes under way, and refresh tokens.
     // The other sessions end with the commit (their epoch is over).
     let mut tx = app.db.begin().await?;
-    let epoch: i64 = sqlx::query_scalar(
+    // Only over the password just checked: of two changes at once, the
+    // second finds its « current » password replaced, and is told so.
+    let epoch: Option<i64> = sqlx::query_scalar(
         "UPDATE accounts SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 \
-         WHERE id = $3 RETURNING session_epoch",
+         WHERE id = $3 AND password_hash = $4 RETURNING session_epoch",
     )
     .bind(hash)
     .bind(now)
     .bind(&account.id)
-    .fetch_one(&mut *tx)
+    .bind(account.password_hash.as_deref())
+    .fetch_optional(&mut *tx)
     .await?;
+    let Some(epoch) = epoch else {
+        return Err(wrong_current_password());
+    };
     recovery::void_reset_links(&mut *tx, &account.id, now).await?;
     cancel_address_change(&mut tx, &account.id, now).await?;
     let families = refresh::revoke_all_of(&mut *tx, &account.id, now).await?;

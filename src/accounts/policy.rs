@@ -10,6 +10,14 @@ pub struct PasswordRule {
 }
 
 impl PasswordRule {
+    /// The rule the configuration sets (`password_min`, `password_max`).
+    pub fn configured(config: &crate::config::Config) -> Self {
+        Self {
+            min: config.password_min,
+            max: config.password_max,
+        }
+    }
+
     /// The rule as shown next to the field.
     pub fn describe(&self) -> String {
         format!(

@@ -240,16 +240,20 @@ pub struct RefreshLifetimes {
 }
 
 impl RefreshLifetimes {
-    /// Both positive, the idle one within the absolute one.
+    /// Both positive, the idle one within the absolute one; a refusal names
+    /// the lifetime at fault.
     pub fn validate(&self) -> Result<(), FieldError> {
-        let invalid = || FieldError::new("refresh_token_ttl", crate::domain::Problem::Invalid);
-        if self.idle.is_some_and(|t| t <= 0) || self.absolute.is_some_and(|t| t <= 0) {
-            return Err(invalid());
+        let invalid = |field| FieldError::new(field, crate::domain::Problem::Invalid);
+        if self.absolute.is_some_and(|t| t <= 0) {
+            return Err(invalid("refresh_token_absolute_ttl"));
         }
-        if let (Some(idle), Some(absolute)) = (self.idle, self.absolute)
-            && idle > absolute
+        if self.idle.is_some_and(|t| t <= 0)
+            || self
+                .idle
+                .zip(self.absolute)
+                .is_some_and(|(idle, absolute)| idle > absolute)
         {
-            return Err(invalid());
+            return Err(invalid("refresh_token_idle_ttl"));
         }
         Ok(())
     }

@@ -344,6 +344,30 @@ fn bad_input_on_the_command_line_is_refused_and_writes_nothing() {
         Some("court\n"),
     );
     assert!(!output.status.success(), "a too-short password is refused");
+    // The rule of the pages: letters and digits, `password_max` at most.
+    for weak in ["abcdefghij\n", "Soleil2024Soleil2024\n"] {
+        let output = clef.run(
+            &[
+                "account",
+                "create",
+                "--kind",
+                "staff",
+                "--identifier",
+                "x.z",
+                "--given-name",
+                "X",
+                "--family-name",
+                "Z",
+                "--password-stdin",
+            ],
+            Some(weak),
+        );
+        assert!(!output.status.success(), "{weak:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("chiffres et lettres obligatoires"),
+            "{weak:?}"
+        );
+    }
     assert_eq!(
         clef.ok(&["client", "list"], None),
         "",

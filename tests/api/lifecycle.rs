@@ -957,6 +957,71 @@ async fn claire_on_her_account_page() -> (TestApp, reqwest::Client, String) {
     (app, browser, csrf)
 }
 
+/// Password changes sent at once (a double click, two tabs): one is made;
+/// the others find their « current » password replaced and say so — not
+/// four « Mot de passe modifié » for passwords of which one alone works.
+#[tokio::test]
+async fn password_changes_sent_at_once_make_one() {
+    let (app, browser, csrf) = claire_on_her_account_page().await;
+    let change = |new: &'static str| {
+        let form = [
+            ("csrf", csrf.clone()),
+            ("current_password", PASSWORD.to_owned()),
+            ("new_password", new.to_owned()),
+            ("new_password_confirmation", new.to_owned()),
+        ];
+        let request = browser.post(app.url("/compte/mot-de-passe")).form(&form);
+        async move {
+            let answer = request.send().await.unwrap();
+            match answer.status().as_u16() {
+                // Sent while the first one carried this session into the
+                // password's new epoch: signed out, as another session is.
+                303 => format!("303 {}", location(&answer)),
+                status => status.to_string(),
+            }
+        }
+    };
+    let news = [
+        "Cartable2027",
+        "Cartable2028",
+        "Cartable2029",
+        "Cartable2030",
+    ];
+    let (a, b, c, d) = tokio::join!(
+        change(news[0]),
+        change(news[1]),
+        change(news[2]),
+        change(news[3])
+    );
+    let statuses = [a, b, c, d];
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "200").count(),
+        1,
+        "one made: {statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| ["200", "400", "303 /login"].contains(&s.as_str())),
+        "the others refused: {statuses:?}"
+    );
+    let hash = app.account_named("claire.martin").await.password_hash;
+    let mut working = 0;
+    for new in news {
+        let secret = secrecy::SecretString::from(new.to_owned());
+        if app
+            .app
+            .passwords
+            .verify(&secret, hash.as_deref())
+            .await
+            .unwrap()
+        {
+            working += 1;
+        }
+    }
+    assert_eq!(working, 1, "the one told made is the one that works");
+}
+
 /// A change made on « Mon compte » answers with a redirect to the page,
 /// which tells it once: shown again (a reload, the back button), the page
 /// neither repeats the change nor tells it again.
