@@ -109,8 +109,10 @@ pub async fn select(
         .await?
         .ok_or_else(|| anyhow::anyhow!("aucun établissement n'a l'UAI {uai}"))?;
     let head = crate::accounts::store::letterhead(db, &establishment.id).await?;
-    let portal_url =
-        (establishment.portal_url.clone()).unwrap_or_else(|| format!("{issuer}/login"));
+    let portal_url = establishment
+        .portal_url
+        .clone()
+        .unwrap_or_else(|| format!("{issuer}/login"));
     let rows = selected(db, &establishment.id, selection).await?;
     issue(db, &rows, dating.issued).await?;
     let mut letters = Vec::new();

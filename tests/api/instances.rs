@@ -147,6 +147,8 @@ async fn the_hourly_housekeeping_run_by_both_instances_at_once_does_each_thing_o
         .unwrap();
     let provisional = (report.students_created + report.guardians_created) as u64;
     assert_eq!(provisional, 360);
+    // Printed: dated (a letter never printed does not expire).
+    assert_eq!(one.letters("0590001A").await.len(), 360);
     let client = one.client(false).await;
     for app in [&one, &two] {
         let back = authorize_and_login(
