@@ -214,7 +214,11 @@ impl Uai {
             || !bytes[..7].iter().all(u8::is_ascii_digit)
             || !bytes[7].is_ascii_uppercase()
         {
-            return Err(FieldError::new("UAI", Problem::Invalid));
+            // Its shape said in the field's name: « Le champ « UAI (…) » n'est pas valide. »
+            return Err(FieldError::new(
+                "UAI (7 chiffres et une lettre, par exemple 0590001A)",
+                Problem::Invalid,
+            ));
         }
         Ok(Self(value))
     }

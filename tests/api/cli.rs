@@ -1384,6 +1384,13 @@ fn an_establishments_details_and_portal_are_set_and_printed_on_its_letters() {
         "--city",
         "Lens",
     ]);
+    // A UAI not of its shape says what it should be.
+    let malformed = clef.fails(&["establishment", "show", "--uai", "59001"]);
+    assert!(
+        malformed
+            .contains("« UAI (7 chiffres et une lettre, par exemple 0590001A) » n'est pas valide"),
+        "{malformed}"
+    );
     // On the audit trail, with who ran the command.
     let trail = clef.ok(&["audit"], None);
     for made in [
