@@ -453,6 +453,8 @@ enum ClientCommand {
         #[command(flatten)]
         options: ClientOptions,
     },
+    /// List the clients, one a line: id, name, public or confidential,
+    /// first- or third-party, redirect URIs (`--json`: every setting).
     List {
         #[arg(long)]
         json: bool,
