@@ -98,6 +98,16 @@ pub struct Letterhead {
 }
 
 impl Letterhead {
+    /// Street and town on one line (« 12 rue des Écoles, 59000 Lille »),
+    /// as its letters print it; empty when neither is set.
+    pub fn postal_address(&self) -> String {
+        [self.address.as_deref(), self.city.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The longest each may be, in characters: the address and town are
     /// what a letter has room for, beside the longest names.
     pub const MAX_ADDRESS: usize = 80;

@@ -1115,10 +1115,10 @@ fn first_two(raw: &str) -> Option<(u8, u8)> {
 }
 
 /// Keeps a field's value, or records why it was refused: a value that is
-/// not valid quoted as the cell holds it, so
-/// that the secretary finds it (« 31/02/2014 »), with what is wrong in it
-/// (`hint`), and a number a spreadsheet wrote in scientific notation (a
-/// phone column read as numbers: `6.12E+08`) said so, with what to do.
+/// not valid quoted as the cell holds it, so that the secretary finds it
+/// (« 31/02/2014 »), with what is wrong in it (`hint`), and a number a
+/// spreadsheet wrote in scientific notation (a column read as numbers:
+/// `6.12E+08`) said so, with what to do.
 fn keep_shown<T>(
     problems: &mut Vec<String>,
     result: Result<T, FieldError>,

@@ -43,10 +43,10 @@ pub struct Letter {
     pub student_family_name: String,
     pub class: String,
     pub establishment: String,
-    /// Its street address and town, as the operator set them (`clef
-    /// establishment update`); empty when unset.
+    /// Its street address and town on one line, as the operator set them
+    /// (`clef establishment update`; `Letterhead::postal_address`); empty
+    /// when unset.
     pub establishment_address: String,
-    pub establishment_city: String,
     pub portal_url: String,
     pub activation_url: String,
     /// The day it was printed (« 28/11/2026 »), in the académie's time zone.
@@ -144,8 +144,7 @@ pub async fn select(
             student_family_name: row.try_get("s_family")?,
             class: class.unwrap_or_default(),
             establishment: establishment.name.clone(),
-            establishment_address: head.address.clone().unwrap_or_default(),
-            establishment_city: head.city.clone().unwrap_or_default(),
+            establishment_address: head.postal_address(),
             portal_url: portal_url.clone(),
             letter_date: french_date(letter_date, zone),
             deadline: french_date(add_months(letter_date, months, zone), zone),
@@ -875,15 +874,8 @@ fn layout(letter: &Letter, space: f32, qr: f32) -> (Vec<Op>, QrPlace) {
         text(&mut ops, HelveticaBold, 14.0, MARGIN, y, &line);
         y -= 7.0;
     }
-    // Its address under its name (below the date), street and town on one
-    // line when they fit.
-    let address = [&letter.establishment_address, &letter.establishment_city]
-        .into_iter()
-        .filter(|part| !part.is_empty())
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    for line in wrap(&address, Helvetica, 10.0, full) {
+    // Its address under its name (below the date), on one line when it fits.
+    for line in wrap(&letter.establishment_address, Helvetica, 10.0, full) {
         text(&mut ops, Helvetica, 10.0, MARGIN, y + 1.0, &line);
         y -= 5.0;
     }
@@ -1125,7 +1117,6 @@ mod tests {
             class: "6 A".into(),
             establishment: establishment.into(),
             establishment_address: String::new(),
-            establishment_city: String::new(),
             portal_url: "https://ent.example".into(),
             activation_url: "https://clef.example/activation?identifiant=lukasz.wisniewski".into(),
             letter_date: "30/11/2026".into(),
@@ -1308,8 +1299,12 @@ mod tests {
         worst.identifier = format!("{}.{}99", "w".repeat(24), "w".repeat(24));
         worst.portal_url = format!("https://{}.example.fr/", "w".repeat(120));
         use crate::accounts::Letterhead;
-        worst.establishment_address = long("WOLFGANG-AMADEUS BOULEVARD ", Letterhead::MAX_ADDRESS);
-        worst.establishment_city = long("WWWWW SAINT-WOLFGANG ", Letterhead::MAX_CITY);
+        worst.establishment_address = Letterhead {
+            address: Some(long("WOLFGANG-AMADEUS BOULEVARD ", Letterhead::MAX_ADDRESS)),
+            city: Some(long("WWWWW SAINT-WOLFGANG ", Letterhead::MAX_CITY)),
+            contact: None,
+        }
+        .postal_address();
         let (_, loose) = layout(&worst, 1.0, 40.0);
         assert!(
             loose.top - loose.size < FOOTER + ABOVE_FOOTER,
@@ -1445,7 +1440,6 @@ mod tests {
             class: "@SUM(1+1)".into(),
             establishment: "Collège".into(),
             establishment_address: String::new(),
-            establishment_city: String::new(),
             portal_url: "https://ent.example.fr".into(),
             activation_url: "https://clef.example.fr/activation".into(),
             letter_date: "01/01/1970".into(),

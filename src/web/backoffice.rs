@@ -180,11 +180,7 @@ pub async fn establishment(
     };
     // What its letters print (the academy sets it: `clef establishment update`).
     let head = store::letterhead(&app.db, &establishment.id).await?;
-    let address = [head.address, head.city]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let address = head.postal_address();
     let portal = establishment.portal_url.clone();
     let login = format!("{}/login", app.config.issuer_str());
     Ok(pages::form(

@@ -177,16 +177,14 @@ fn refused(error: LogoutError, signed_in: bool) -> Result<Response, WebError> {
         }
         LogoutError::ClientMismatch
         | LogoutError::RedirectWithoutClient
-        | LogoutError::UnregisteredRedirectUri
-            if signed_in =>
-        {
-            "L'application qui vous a envoyé ici a formulé une demande de déconnexion invalide. Vous êtes toujours connecté à Clef ; pour vous déconnecter, utilisez « Se déconnecter » dans « Mon compte »."
-        }
-        LogoutError::ClientMismatch
-        | LogoutError::RedirectWithoutClient
-        | LogoutError::UnregisteredRedirectUri => {
-            "L'application qui vous a envoyé ici a formulé une demande de déconnexion invalide. Vous n'êtes pas connecté à Clef : il n'y a rien à faire de plus."
-        }
+        | LogoutError::UnregisteredRedirectUri => match signed_in {
+            true => {
+                "L'application qui vous a envoyé ici a formulé une demande de déconnexion invalide. Vous êtes toujours connecté à Clef ; pour vous déconnecter, utilisez « Se déconnecter » dans « Mon compte »."
+            }
+            false => {
+                "L'application qui vous a envoyé ici a formulé une demande de déconnexion invalide. Vous n'êtes pas connecté à Clef : il n'y a rien à faire de plus."
+            }
+        },
     };
     Ok(pages::message(
         StatusCode::BAD_REQUEST,
