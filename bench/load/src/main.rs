@@ -708,13 +708,35 @@ impl Window {
 
 /// CPU seconds (user + system) the process has used, from /proc/PID/stat (100 ticks/s).
 fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// User and system time in a `stat` file of proc(5), in seconds.
+fn stat_cpu_seconds(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After the command: state is field 3, utime 14 and stime 15 (1-based, proc(5)).
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// CPU seconds of Clef's password-hashing workers (threads `clef-hash-N`, which hash and do
+/// nothing else), or None when the server has none (the peer's Node names every thread
+/// `node`). Read over the same window as the process's CPU, it tells how much of the
+/// server's CPU argon2 took, whatever the host's speed in other seconds.
+fn hashing_cpu_seconds(pid: u32) -> Option<f64> {
+    let mut sum = None;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.starts_with("clef-hash-") {
+            let cpu = stat_cpu_seconds(&path.join("stat").to_string_lossy()).unwrap_or(0.0);
+            sum = Some(sum.unwrap_or(0.0) + cpu);
+        }
+    }
+    sum
 }
 
 /// The server's context switches, voluntary and not, summed over its threads.
@@ -742,26 +764,36 @@ fn perf_control(run: &RunArgs, command: &str) -> anyhow::Result<()> {
 }
 
 /// Reads the server's CPU time at the window's start and end.
-fn watch_cpu(pid: Option<u32>, window: Window) -> tokio::task::JoinHandle<Option<f64>> {
+/// The server's CPU seconds over the window, and those of its hashing threads if it has any.
+type CpuWatch = tokio::task::JoinHandle<Option<(f64, Option<f64>)>>;
+
+fn watch_cpu(pid: Option<u32>, window: Window) -> CpuWatch {
     tokio::spawn(async move {
         let pid = pid?;
         tokio::time::sleep_until(window.start.into()).await;
-        let before = cpu_seconds(pid)?;
+        let (before, hashing_before) = (cpu_seconds(pid)?, hashing_cpu_seconds(pid));
         tokio::time::sleep_until(window.end.into()).await;
-        Some(cpu_seconds(pid)? - before)
+        let hashing = hashing_cpu_seconds(pid)
+            .zip(hashing_before)
+            .map(|(after, before)| after - before);
+        Some((cpu_seconds(pid)? - before, hashing))
     })
 }
 
-async fn cpu_extra(watch: tokio::task::JoinHandle<Option<f64>>, window: &Window) -> Value {
+async fn cpu_extra(watch: CpuWatch, window: &Window) -> Value {
     if Instant::now() < window.end {
         watch.abort();
         return json!({});
     }
     match watch.await.ok().flatten() {
-        Some(cpu) => {
+        Some((cpu, hashing)) => {
             let wall = (window.end - window.start).as_secs_f64();
-            json!({ "server_cpu_s": (cpu * 100.0).round() / 100.0,
-                    "server_cpu_util": (cpu / wall * 1000.0).round() / 1000.0 })
+            let mut extra = json!({ "server_cpu_s": (cpu * 100.0).round() / 100.0,
+                    "server_cpu_util": (cpu / wall * 1000.0).round() / 1000.0 });
+            if let Some(hashing) = hashing.filter(|h| *h > 0.0) {
+                extra["hashing_cpu_s"] = json!((hashing * 100.0).round() / 100.0);
+            }
+            extra
         }
         None => json!({}),
     }
