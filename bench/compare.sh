@@ -136,7 +136,9 @@ start_clef() { # sqlite|postgres
     mkdir -p "$dir"
     port=$(free_port)
     BASE=http://127.0.0.1:$port
+    # (without the settings of this script: Clef warns of a CLEF_* variable it does not know)
     local env=(env -u MALLOC_ARENA_MAX -u MALLOC_MMAP_THRESHOLD_ -u MALLOC_TRIM_THRESHOLD_ -u CLEF_CONFIG
+        -u CLEF_BIN -u CLEF_COMMIT -u CLEF_TARGET_DIR
         CLEF_LISTEN="127.0.0.1:$port" CLEF_ISSUER="$BASE" CLEF_DATA_DIR="$dir/data" CLEF_KEYS_DIR="$dir/keys"
         CLEF_CODE_TTL="$CODE_TTL" CLEF_LOG=warn)
     if [[ $1 == postgres ]]; then

@@ -13,14 +13,14 @@ use serde_json::json;
 use crate::accounts::staff::{self, Revoked};
 use crate::accounts::store::{self as accounts, NewAccount};
 use crate::accounts::{
-    Account, AccountError, AccountKind, AccountState, EstablishmentChange, Letterhead, Passwords,
+    Account, AccountError, AccountKind, AccountState, EstablishmentChange, Passwords,
 };
 use crate::app::Clef;
 use crate::audit;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::{
-    BirthDate, ClassName, EmailAddress, FieldError, Identifier, PersonName, Rank, RedirectUri, Uai,
+    BirthDate, ClassName, EmailAddress, Identifier, PersonName, Rank, RedirectUri, Uai,
 };
 use crate::oidc::clients::{self, NewClient, RefreshLifetimes};
 use crate::storage::{self, Db};
@@ -191,31 +191,18 @@ struct DetailOptions {
 }
 
 impl DetailOptions {
-    /// The change these options make, checked.
-    fn change(self, name: Option<String>) -> Result<EstablishmentChange, FieldError> {
-        use crate::domain::shown_text;
-        // Not given: kept; given empty: cleared; else checked.
-        fn detail<T>(
-            value: Option<String>,
-            check: impl Fn(&str) -> Result<T, FieldError>,
-        ) -> Result<Option<Option<T>>, FieldError> {
-            value
-                .map(|v| match v.trim() {
-                    "" => Ok(None),
-                    v => check(v).map(Some),
-                })
-                .transpose()
-        }
-        Ok(EstablishmentChange {
-            name: name.map(|n| shown_text("nom", &n, 200)).transpose()?,
-            address: detail(self.address, |v| {
-                shown_text("adresse", v, Letterhead::MAX_ADDRESS)
-            })?,
-            city: detail(self.city, |v| shown_text("ville", v, Letterhead::MAX_CITY))?,
-            contact: detail(self.contact, |v| {
-                shown_text("contact", v, Letterhead::MAX_CONTACT)
-            })?,
-            portal_url: detail(self.portal_url, accounts::portal_url)?,
+    /// The change these options make, checked (every field in error told).
+    fn change(&self, name: Option<&str>) -> anyhow::Result<EstablishmentChange> {
+        let input = crate::accounts::EstablishmentInput {
+            name,
+            address: self.address.as_deref(),
+            city: self.city.as_deref(),
+            contact: self.contact.as_deref(),
+            portal_url: self.portal_url.as_deref(),
+        };
+        EstablishmentChange::checked(&input).map_err(|refused| {
+            let told: Vec<String> = refused.iter().map(|(_, e)| e.to_string()).collect();
+            anyhow::anyhow!(told.join(" "))
         })
     }
 }
@@ -1117,39 +1104,25 @@ async fn establishment(
     match command {
         EstablishmentCommand::Create { uai, name, details } => {
             let uai = Uai::parse(&uai)?;
-            let name = crate::domain::shown_text("nom", &name, 200)?;
-            let mut change = details.change(None)?;
-            change.name = Some(name.clone());
+            let change = details.change(Some(name.as_str()))?;
+            let name = change.name.clone().unwrap_or_default();
             let establishment = accounts::create_establishment(&db, &uai, &name, now).await?;
             accounts::update_establishment(&db, &uai, &change).await?;
-            record_establishment(&db, &uai, "created", &change, now).await;
+            accounts::record_establishment(&db, &uai, "created", &change, (None, &operator()), now)
+                .await;
             println!("{} {}", establishment.uai, establishment.id);
         }
         EstablishmentCommand::Update { uai, name, details } => {
             let uai = Uai::parse(&uai)?;
-            let change = details.change(name)?;
+            let change = details.change(name.as_deref())?;
             accounts::update_establishment(&db, &uai, &change).await?;
-            record_establishment(&db, &uai, "updated", &change, now).await;
+            accounts::record_establishment(&db, &uai, "updated", &change, (None, &operator()), now)
+                .await;
             print_establishment(&db, &uai).await?;
         }
         EstablishmentCommand::Show { uai } => print_establishment(&db, &Uai::parse(&uai)?).await?,
     }
     Ok(())
-}
-
-/// On the audit trail: what was set on an establishment, and by whom (its
-/// letters send families to its portal).
-async fn record_establishment(
-    db: &Db,
-    uai: &Uai,
-    verb: &str,
-    change: &EstablishmentChange,
-    now: i64,
-) {
-    let detail = format!("{verb} {uai}: {}, {}", change.described(), operator());
-    let entry =
-        audit::Entry::new(audit::Event::EstablishmentChanged, audit::Outcome::Ok).detail(&detail);
-    audit::record(db, entry, now).await;
 }
 
 /// An establishment as `clef establishment show` prints it: one `key: value` a line.

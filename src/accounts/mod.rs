@@ -88,6 +88,11 @@ pub struct Establishment {
     pub portal_url: Option<String>,
 }
 
+impl Establishment {
+    /// The longest name, in characters.
+    pub const MAX_NAME: usize = 200;
+}
+
 /// An establishment's address (printed under its name on its letters) and
 /// how families reach it.
 #[derive(Debug, Clone, Default)]
@@ -128,7 +133,104 @@ pub struct EstablishmentChange {
     pub portal_url: Option<Option<String>>,
 }
 
+/// An establishment's name and details as typed (`clef establishment`, the
+/// academy's back-office form), unchecked: `None` is not given (kept), an
+/// empty detail clears it.
+#[derive(Debug, Default)]
+pub struct EstablishmentInput<'a> {
+    pub name: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub city: Option<&'a str>,
+    pub contact: Option<&'a str>,
+    pub portal_url: Option<&'a str>,
+}
+
 impl EstablishmentChange {
+    /// The change `input` asks for, every field checked; refused, each field
+    /// in error by its key in the input (`name`, `address`, `city`,
+    /// `contact`, `portal_url`), in that order.
+    pub fn checked(
+        input: &EstablishmentInput<'_>,
+    ) -> Result<Self, Vec<(&'static str, FieldError)>> {
+        use crate::domain::shown_text;
+        let mut refused = Vec::new();
+        let mut take =
+            |key: &'static str, value: Option<Result<Option<String>, FieldError>>| match value
+                .transpose()
+            {
+                Ok(value) => value,
+                Err(error) => {
+                    refused.push((key, error));
+                    None
+                }
+            };
+        // Given empty: cleared; else checked.
+        let detail = |value: Option<&str>, check: &dyn Fn(&str) -> Result<String, FieldError>| {
+            value.map(|v| match v.trim() {
+                "" => Ok(None),
+                v => check(v).map(Some),
+            })
+        };
+        let name = take(
+            "name",
+            input
+                .name
+                .map(|n| shown_text("nom", n, Establishment::MAX_NAME).map(Some)),
+        )
+        .flatten();
+        let address = take(
+            "address",
+            detail(input.address, &|v| {
+                shown_text("adresse", v, Letterhead::MAX_ADDRESS)
+            }),
+        );
+        let city = take(
+            "city",
+            detail(input.city, &|v| {
+                shown_text("ville", v, Letterhead::MAX_CITY)
+            }),
+        );
+        let contact = take(
+            "contact",
+            detail(input.contact, &|v| {
+                shown_text("contact", v, Letterhead::MAX_CONTACT)
+            }),
+        );
+        let portal_url = take("portal_url", detail(input.portal_url, &store::portal_url));
+        if !refused.is_empty() {
+            return Err(refused);
+        }
+        Ok(Self {
+            name,
+            address,
+            city,
+            contact,
+            portal_url,
+        })
+    }
+
+    /// This change less what `establishment` and its `head` already hold.
+    pub fn beyond(self, establishment: &Establishment, head: &Letterhead) -> Self {
+        let new = |changed: Option<Option<String>>, held: &Option<String>| {
+            changed.filter(|value| value != held)
+        };
+        Self {
+            name: self.name.filter(|name| *name != establishment.name),
+            address: new(self.address, &head.address),
+            city: new(self.city, &head.city),
+            contact: new(self.contact, &head.contact),
+            portal_url: new(self.portal_url, &establishment.portal_url),
+        }
+    }
+
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && [&self.address, &self.city, &self.contact, &self.portal_url]
+                .iter()
+                .all(|detail| detail.is_none())
+    }
+
     /// What it sets, for the audit trail: `name="…" portal_url=(cleared)`.
     pub fn described(&self) -> String {
         let optional = |value: &Option<Option<String>>| {

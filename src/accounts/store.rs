@@ -83,6 +83,29 @@ pub async fn update_establishment(
     Ok(())
 }
 
+/// On the audit trail: what was set on an establishment (its letters send
+/// families to its portal), and by whom: `by` is the staff member's account
+/// if it was one, and who in words (« from the command line by … »).
+pub async fn record_establishment(
+    db: &Db,
+    uai: &Uai,
+    verb: &str,
+    change: &EstablishmentChange,
+    (actor, by): (Option<&str>, &str),
+    now: i64,
+) {
+    let detail = format!("{verb} {uai}: {}, {by}", change.described());
+    let mut entry = crate::audit::Entry::new(
+        crate::audit::Event::EstablishmentChanged,
+        crate::audit::Outcome::Ok,
+    )
+    .detail(&detail);
+    if let Some(actor) = actor {
+        entry = entry.actor(actor);
+    }
+    crate::audit::record(db, entry, now).await;
+}
+
 /// An establishment's address and contact.
 pub async fn letterhead(db: &Db, establishment_id: &str) -> Result<Letterhead, sqlx::Error> {
     let row = sqlx::query("SELECT address, city, contact FROM establishments WHERE id = $1")

@@ -13,7 +13,9 @@ use super::error::WebError;
 use super::extract::{CheckedForm, ClientAddress, Device, Query, SignedIn};
 use super::{AppState, pages};
 use crate::accounts::staff::{self, Action, Done, Funnel, Refused, Scope};
-use crate::accounts::{Account, Establishment, store};
+use crate::accounts::{
+    Account, Establishment, EstablishmentChange, EstablishmentInput, Letterhead, store,
+};
 use crate::app::Clef;
 use crate::audit;
 use crate::domain::{BirthDate, EmailAddress, Uai};
@@ -47,6 +49,16 @@ async fn staff_scope(app: &Clef, account: &Account) -> Result<Scope, WebError> {
 /// The establishment of the path and its UAI, if the staff member manages it
 /// (the same refusal for one that does not exist: UAIs are not to be probed).
 async fn managed(app: &Clef, staff: &Account, uai: &str) -> Result<(Establishment, Uai), WebError> {
+    let (establishment, uai, _) = managed_in_scope(app, staff, uai).await?;
+    Ok((establishment, uai))
+}
+
+/// [`managed`], with the staff member's scope.
+async fn managed_in_scope(
+    app: &Clef,
+    staff: &Account,
+    uai: &str,
+) -> Result<(Establishment, Uai, Scope), WebError> {
     let scope = staff_scope(app, staff).await?;
     let found = match Uai::parse(uai) {
         Ok(uai) => store::establishment_by_uai(&app.db, &uai)
@@ -56,9 +68,23 @@ async fn managed(app: &Clef, staff: &Account, uai: &str) -> Result<(Establishmen
         Err(_) => None,
     };
     match found {
-        Some(found) => Ok(found),
+        Some((establishment, uai)) => Ok((establishment, uai, scope)),
         None => Err(refused_to(app, staff, &format!("establishment {uai}")).await),
     }
+}
+
+/// An establishment whose details the staff member may change: the
+/// academy's operators only (a school's staff are refused, on their trail).
+async fn academy_managed(
+    app: &Clef,
+    staff: &Account,
+    uai: &str,
+) -> Result<(Establishment, Uai), WebError> {
+    let (establishment, uai, scope) = managed_in_scope(app, staff, uai).await?;
+    if !scope.academy {
+        return Err(refused_to(app, staff, &format!("details of establishment {uai}")).await);
+    }
+    Ok((establishment, uai))
 }
 
 /// A staff member asked for an establishment or an account they do not
@@ -162,9 +188,12 @@ pub async fn establishment(
     State(app): AppState,
     SignedIn { account, .. }: SignedIn,
     Path(uai): Path<String>,
+    Query(params): Query,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    let (establishment, _) = managed(&app, &account, &uai).await?;
+    let (establishment, _, scope) = managed_in_scope(&app, &account, &uai).await?;
+    // Back from its details' form (`?coordonnees=enregistrees`).
+    let saved = params.is_ok_and(|p| p.get("coordonnees") == Some("enregistrees"));
     let students = staff::funnel(&app.db, &establishment.id, false).await?;
     let guardians = staff::funnel(&app.db, &establishment.id, true).await?;
     let (students_total, guardians_total) = (
@@ -178,7 +207,7 @@ pub async fn establishment(
             total => minijinja::Value::from(minijinja::value::Serde(total)),
         }
     };
-    // What its letters print (the academy sets it: `clef establishment update`).
+    // What its letters print (the academy sets it: here, or `clef establishment update`).
     let head = store::letterhead(&app.db, &establishment.id).await?;
     let address = head.postal_address();
     let portal = establishment.portal_url.clone();
@@ -193,8 +222,160 @@ pub async fn establishment(
                 csrf, uai => &establishment.uai, name => &establishment.name,
                 students => chart(&students, &students_total), guardians => chart(&guardians, &guardians_total),
                 address, contact => head.contact, portal, login,
+                academy => scope.academy, saved,
             }
         },
+    ))
+}
+
+/// The details' form: the values held, or those just typed, and what was
+/// refused in them, each at its field.
+fn details_page(
+    app: &Clef,
+    jar: CookieJar,
+    status: StatusCode,
+    (uai, values): (&str, &EstablishmentInput<'_>),
+    errors: Vec<minijinja::Value>,
+    reauth: bool,
+) -> Response {
+    pages::form(app, jar, status, "pages/backoffice_details.html", |csrf| {
+        minijinja::context! {
+            csrf, uai, errors, reauth,
+            name => values.name.unwrap_or_default(),
+            address => values.address.unwrap_or_default(),
+            city => values.city.unwrap_or_default(),
+            contact => values.contact.unwrap_or_default(),
+            portal_url => values.portal_url.unwrap_or_default(),
+            max_name => Establishment::MAX_NAME, max_address => Letterhead::MAX_ADDRESS,
+            max_city => Letterhead::MAX_CITY, max_contact => Letterhead::MAX_CONTACT,
+        }
+    })
+}
+
+/// `GET /etablissement/{uai}/coordonnees`: for the academy, the form that
+/// changes an establishment's name, address, contact and portal (SPEC §2:
+/// what its letters print, and where they send families to sign in).
+pub async fn details_form(
+    State(app): AppState,
+    SignedIn {
+        account: staff,
+        session,
+        ..
+    }: SignedIn,
+    Path(uai): Path<String>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let (establishment, _) = academy_managed(&app, &staff, &uai).await?;
+    let head = store::letterhead(&app.db, &establishment.id).await?;
+    let held = EstablishmentInput {
+        name: Some(&establishment.name),
+        address: head.address.as_deref(),
+        city: head.city.as_deref(),
+        contact: head.contact.as_deref(),
+        portal_url: establishment.portal_url.as_deref(),
+    };
+    let reauth = signed_in_long_ago(&app, &session);
+    Ok(details_page(
+        &app,
+        jar,
+        StatusCode::OK,
+        (&establishment.uai, &held),
+        Vec::new(),
+        reauth,
+    ))
+}
+
+/// `POST /etablissement/{uai}/coordonnees`: the academy's change, every
+/// field checked (refused: the form again, as typed, nothing written), its
+/// password asked again after 10 minutes as for an action on an account
+/// (the portal is where every letter sends families), then on the trail.
+pub async fn save_details(
+    State(app): AppState,
+    SignedIn {
+        account: staff,
+        session,
+        ..
+    }: SignedIn,
+    Path(uai): Path<String>,
+    ClientAddress(address): ClientAddress,
+    Device(device): Device,
+    jar: CookieJar,
+    CheckedForm(params): CheckedForm,
+) -> Result<Response, WebError> {
+    let (establishment, uai) = academy_managed(&app, &staff, &uai).await?;
+    let field = |name: &'static str| Some(params.get(name).unwrap_or_default());
+    let typed = EstablishmentInput {
+        name: field("name"),
+        address: field("address"),
+        city: field("city"),
+        contact: field("contact"),
+        portal_url: field("portal_url"),
+    };
+    let reauth = signed_in_long_ago(&app, &session);
+    let refused = |jar, status, errors: &[(&str, &str)]| {
+        let errors = pages::field_errors(errors.iter().copied());
+        details_page(
+            &app,
+            jar,
+            status,
+            (&establishment.uai, &typed),
+            errors,
+            reauth,
+        )
+    };
+    match reauthenticated(&app, &jar, &staff, &session, (address, &device), &params).await? {
+        None => {}
+        Some(Reauth::TooMany { retry_after }) => {
+            let told = [(
+                "password",
+                "Trop de tentatives : patientez avant de réessayer.",
+            )];
+            let page = refused(jar, StatusCode::TOO_MANY_REQUESTS, &told);
+            return Ok(pages::retry_after(page, retry_after));
+        }
+        Some(Reauth::Asked | Reauth::Wrong) => {
+            let told = [(
+                "password",
+                "Votre connexion date de plus de 10 minutes : confirmez avec votre mot de passe.",
+            )];
+            return Ok(refused(jar, StatusCode::BAD_REQUEST, &told));
+        }
+    }
+    let change = match EstablishmentChange::checked(&typed) {
+        Ok(change) => change,
+        Err(fields) => {
+            let told: Vec<(&str, String)> = fields
+                .iter()
+                .map(|(key, e)| (*key, e.to_string()))
+                .collect();
+            let told: Vec<(&str, &str)> = told.iter().map(|(k, m)| (*k, m.as_str())).collect();
+            return Ok(refused(jar, StatusCode::BAD_REQUEST, &told));
+        }
+    };
+    // Only what differs from what is held is written and put on the trail.
+    let head = store::letterhead(&app.db, &establishment.id).await?;
+    let change = change.beyond(&establishment, &head);
+    if !change.is_empty() {
+        store::update_establishment(&app.db, &uai, &change)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let by = format!("from the back office by {}", staff.identifier);
+        store::record_establishment(
+            &app.db,
+            &uai,
+            "updated",
+            &change,
+            (Some(&staff.id), &by),
+            app.now(),
+        )
+        .await;
+    }
+    let saved = format!(
+        "/etablissement/{}?coordonnees=enregistrees",
+        establishment.uai
+    );
+    Ok(axum::response::IntoResponse::into_response(
+        axum::response::Redirect::to(&saved),
     ))
 }
 

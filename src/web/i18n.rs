@@ -887,6 +887,35 @@ fn exact(french: &str) -> Option<&'static str> {
         "Adresse de connexion indiquée aux familles" => "Sign-in address given to families",
         "le portail de l'établissement n'est pas renseigné" => "the school's portal is not set",
         "Pour les modifier, adressez-vous au rectorat." => "To change them, contact the rectorate.",
+        "Modifier les coordonnées" => "Change the school's details",
+        "Les coordonnées de l'établissement sont enregistrées." => {
+            "The school's details are saved."
+        }
+        "Coordonnées de l'établissement" => "School details",
+        "Elles sont imprimées sur les courriers de notification des familles. Un champ laissé vide n'est pas imprimé." => {
+            "They are printed on the families' notification letters. A field left empty is not printed."
+        }
+        "Nom de l'établissement" => "Name of the school",
+        "Adresse" => "Address",
+        "Par exemple : 12 rue Pasteur" => "For example: 12 rue Pasteur",
+        "Code postal et ville" => "Postcode and town",
+        "Par exemple : 59000 Lille" => "For example: 59000 Lille",
+        "Contact des familles" => "Contact for families",
+        "Le secrétariat : adresse mail, téléphone." => {
+            "The school office: email address, phone."
+        }
+        "Adresse du portail de l'établissement (ENT)" => "Address of the school's portal (ENT)",
+        "Les courriers y envoient les familles pour se connecter (https://…). Vide : la page de connexion de Clef." => {
+            "The letters send families there to sign in (https://…). Empty: Clef's sign-in page."
+        }
+        "Vous êtes connecté depuis plus de 10 minutes : confirmez avec votre mot de passe." => {
+            "You signed in more than 10 minutes ago: confirm with your password."
+        }
+        "Enregistrer" => "Save",
+        "adresse" => "address",
+        "ville" => "town",
+        "contact" => "contact",
+        "adresse du portail" => "portal address",
         "Un courrier imprimé pour la première fois est daté de ce jour : ses" => {
             "A letter printed for the first time is dated today: its"
         }

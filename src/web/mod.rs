@@ -185,6 +185,10 @@ fn pages(app: &Arc<Clef>) -> Router<Arc<Clef>> {
         .route("/etablissement", get(backoffice::home))
         .route("/etablissement/{uai}", get(backoffice::establishment))
         .route(
+            "/etablissement/{uai}/coordonnees",
+            get(backoffice::details_form).post(backoffice::save_details),
+        )
+        .route(
             "/etablissement/{uai}/comptes",
             get(backoffice::accounts).post(backoffice::search_accounts),
         )

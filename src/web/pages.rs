@@ -39,6 +39,7 @@ pub(super) const TEMPLATES: &[(&str, &str)] = pages![
     "backoffice_home.html",
     "backoffice_funnel.html",
     "backoffice_establishment.html",
+    "backoffice_details.html",
     "backoffice_accounts.html",
     "backoffice_account.html",
     "backoffice_import.html",

@@ -2384,3 +2384,194 @@ async fn an_account_page_shows_the_birth_date_and_the_phone() {
         assert_eq!(paul.contains("ne reçoit pas de SMS"), !sms, "{paul}");
     }
 }
+
+/// POSTs the details' form of `uai` with its CSRF token and `fields`.
+async fn save_details(
+    app: &TestApp,
+    staff: &reqwest::Client,
+    uai: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let url = app.url(&format!("/etablissement/{uai}/coordonnees"));
+    let page = page_text(staff, &app.url("/etablissement")).await;
+    let csrf = input_value(&page, "csrf").expect("a CSRF field");
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    staff.post(url).form(&form).send().await.unwrap()
+}
+
+/// The establishment's letterhead and portal as held.
+async fn details_held(
+    app: &TestApp,
+    uai: &str,
+) -> (String, clef::accounts::Letterhead, Option<String>) {
+    let uai = clef::domain::Uai::parse(uai).unwrap();
+    let establishment = clef::accounts::store::establishment_by_uai(&app.app.db, &uai)
+        .await
+        .unwrap()
+        .unwrap();
+    let head = clef::accounts::store::letterhead(&app.app.db, &establishment.id)
+        .await
+        .unwrap();
+    (establishment.name, head, establishment.portal_url)
+}
+
+/// The academy sets an establishment's name, address, contact and portal
+/// from its page (what its letters print): refused fields are told at each,
+/// as typed, with nothing written; what changed is on the trail, by whom; a
+/// school's own staff are shown who to ask and refused the form.
+#[tokio::test]
+async fn the_academy_changes_an_establishment_s_details_from_its_page() {
+    let schools = Schools::new().await;
+    let app = &schools.app;
+    let staff_a = schools.staff("secretariat.a", &[SCHOOL_A]).await;
+    let academy = schools.staff("academie", &[]).await;
+    let page_url = app.url(&format!("/etablissement/{SCHOOL_A}"));
+    let form_url = app.url(&format!("/etablissement/{SCHOOL_A}/coordonnees"));
+
+    // A school's staff: who to ask, and no form.
+    let page = page_text(&staff_a, &page_url).await;
+    assert!(
+        page.contains(&fr("adressez-vous au rectorat")) && !page.contains("/coordonnees"),
+        "{page}"
+    );
+    assert_eq!(status(&staff_a, &form_url).await, 403);
+    let refused = save_details(app, &staff_a, SCHOOL_A, &[("name", "Collège pirate")]).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(details_held(app, SCHOOL_A).await.0, "Collège A");
+
+    // The academy: the link, then the form with what is held.
+    let page = page_text(&academy, &page_url).await;
+    assert!(page.contains("coordonnees\">"), "{page}");
+    let form = page_text(&academy, &form_url).await;
+    assert_eq!(
+        input_value(&form, "name").as_deref(),
+        Some("Collège A"),
+        "{form}"
+    );
+    assert_eq!(input_value(&form, "portal_url").as_deref(), Some(""));
+
+    // Refused: a portal in plain http and a town too long, each told at its
+    // field, the values kept as typed; nothing written.
+    let town = "V".repeat(41);
+    let refused = save_details(
+        app,
+        &academy,
+        SCHOOL_A,
+        &[
+            ("name", "Collège Jean Moulin"),
+            ("address", "12 rue des Écoles"),
+            ("city", &town),
+            ("contact", ""),
+            ("portal_url", "http://ent.example.fr"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    let page = refused.text().await.unwrap();
+    for told in [
+        "id=\"erreur-city\">Le champ « ville » ne peut pas dépasser 40 caractères.",
+        "id=\"erreur-portal_url\">Le champ « adresse du portail » n&#x27;est pas valide.",
+    ] {
+        assert!(page.contains(&fr(told)), "{told}: {page}");
+    }
+    assert_eq!(
+        input_value(&page, "name").as_deref(),
+        Some("Collège Jean Moulin")
+    );
+    let (name, head, portal) = details_held(app, SCHOOL_A).await;
+    assert_eq!(
+        (name.as_str(), head.address, portal),
+        ("Collège A", None, None)
+    );
+
+    // Saved: the page says so and shows it; only what changed is on the trail.
+    let saved = save_details(
+        app,
+        &academy,
+        SCHOOL_A,
+        &[
+            ("name", "Collège Jean Moulin"),
+            ("address", "12 rue des Écoles"),
+            ("city", "59000 Lille"),
+            ("contact", ""),
+            ("portal_url", "https://ent.example.fr"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), 303);
+    let to = saved.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        to,
+        format!("/etablissement/{SCHOOL_A}?coordonnees=enregistrees")
+    );
+    let page = page_text(&academy, &app.url(&to)).await;
+    for shown in [
+        "Les coordonnées de l'établissement sont enregistrées.",
+        "<dd>12 rue des Écoles, 59000 Lille</dd>",
+        "<dd>https:&#x2f;&#x2f;ent.example.fr&#x2f;</dd>",
+    ] {
+        assert!(page.contains(&fr(shown)), "{shown}: {page}");
+    }
+    let (name, head, portal) = details_held(app, SCHOOL_A).await;
+    assert_eq!(name, "Collège Jean Moulin");
+    assert_eq!(head.city.as_deref(), Some("59000 Lille"));
+    assert_eq!(head.contact, None);
+    assert_eq!(portal.as_deref(), Some("https://ent.example.fr/"));
+    let academy_id = app.account_named("academie").await.id;
+    let trail: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT detail, actor_id FROM audit_events WHERE event = 'establishment_changed'",
+    )
+    .fetch_all(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        trail,
+        [(
+            format!(
+                "updated {SCHOOL_A}: name=\"Collège Jean Moulin\" address=\"12 rue des Écoles\" city=\"59000 Lille\" portal_url=\"https://ent.example.fr/\", from the back office by academie"
+            ),
+            Some(academy_id)
+        )]
+    );
+
+    // Ten minutes on, the password again; the same values again change nothing.
+    app.clock.advance(11 * 60);
+    let form = page_text(&academy, &form_url).await;
+    assert!(form.contains("name=\"password\""), "{form}");
+    let fields = [
+        ("name", "Collège Jean Moulin"),
+        ("address", "12 rue des Écoles"),
+        ("city", "59000 Lille"),
+        ("contact", "secretariat@jean-moulin.example.fr"),
+        ("portal_url", "https://ent.example.fr/"),
+    ];
+    let without = save_details(app, &academy, SCHOOL_A, &fields).await;
+    assert_eq!(without.status(), 400);
+    assert_eq!(details_held(app, SCHOOL_A).await.1.contact, None);
+    let mut with = fields.to_vec();
+    with.push(("password", PASSWORD));
+    assert_eq!(
+        save_details(app, &academy, SCHOOL_A, &with).await.status(),
+        303
+    );
+    assert_eq!(
+        details_held(app, SCHOOL_A).await.1.contact.as_deref(),
+        Some("secretariat@jean-moulin.example.fr")
+    );
+    let trail: Vec<String> = sqlx::query_scalar(
+        "SELECT detail FROM audit_events WHERE event = 'establishment_changed' ORDER BY at, id",
+    )
+    .fetch_all(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        trail.last().map(String::as_str),
+        Some(
+            format!(
+                "updated {SCHOOL_A}: contact=\"secretariat@jean-moulin.example.fr\", from the back office by academie"
+            )
+            .as_str()
+        )
+    );
+}

@@ -7,7 +7,8 @@
 // line); the accounts list filtered by class (a POSTed search); an account page, its
 // « Réinitialiser le compte » refused without « Je confirme » then done with
 // the box ticked by the keyboard, and the reset's line in its trail; the
-// English page; and a parent refused (403). Every page passes axe-core
+// English page; a parent refused (403); and the academy operator setting the
+// establishment's address and portal, a bad portal refused at its field. Every page passes axe-core
 // (WCAG 2 A/AA) and reflows at 320 px.
 //
 // Plain Node script (no test runner), like grouping.spec.mjs. Normally started
@@ -64,6 +65,12 @@ const ESTABLISHMENT_PATH = `/etablissement/${UAI}`;
 // The staff account this spec makes with the CLI.
 const STAFF = 'secretariat.demo';
 const STAFF_PASSWORD = 'Bureau2026x';
+
+// The academy operator this spec makes with the CLI, and the details it sets.
+const ACADEMY = 'rectorat.demo';
+const ADDRESS = '12 rue des Écoles';
+const CITY = '59000 Lille';
+const PORTAL = 'https://ent.example.fr';
 
 // The demo parent: not staff.
 const PARENT = 'parent.martin';
@@ -737,6 +744,61 @@ try {
   });
 
   await accessible(7, '« Accès refusé »');
+
+  await context.close();
+
+  // -------------------------------------------------- 8. the academy sets the establishment's details
+
+  context = await newContext(browser);
+  page = await context.newPage();
+  runner.page = page;
+  page.on('pageerror', (e) => console.log(indent(`page error: ${e.message}`)));
+
+  await check(`8. clef staff create ${ACADEMY} --academy; signed in, the establishment page → « Modifier les coordonnées »: the form, as held`, async () => {
+    clef(
+      ['staff', 'create', '--identifier', ACADEMY, '--given-name', 'Rémi', '--family-name', 'Rectorat', '--academy', '--password-stdin'],
+      `${STAFF_PASSWORD}\n`,
+    );
+    await signIn(ACADEMY, STAFF_PASSWORD, ['/etablissement', 'Espace établissement']);
+    await page.goto(`${BASE}${ESTABLISHMENT_PATH}`);
+    await follow('Modifier les coordonnées', `${ESTABLISHMENT_PATH}/coordonnees`);
+    await assertPage("Coordonnées de l'établissement", `Coordonnées de l'établissement (${UAI})`);
+    assert.equal(await (await field("Nom de l'établissement *")).inputValue(), NAME, 'the name held');
+    assert.equal(await (await field("Adresse du portail de l'établissement (ENT)")).inputValue(), '', 'no portal yet');
+  });
+
+  await accessible(8, "the establishment's details form");
+
+  await check('8. a portal in plain http: 400, the alert links to the field, which is aria-invalid, described by its message and focused; nothing saved', async () => {
+    await (await field('Adresse')).fill(ADDRESS);
+    await (await field('Code postal et ville')).fill(CITY);
+    await (await field("Adresse du portail de l'établissement (ENT)")).fill('http://ent.example.fr');
+    const response = await submit('Enregistrer', `${ESTABLISHMENT_PATH}/coordonnees`);
+    assert.equal(response.status(), 400, 'POST refused');
+    const { text } = await theAlert();
+    assert.match(text, /adresse du portail/, `the alert names the field: ${text}`);
+    const portal = await field("Adresse du portail de l'établissement (ENT)");
+    assert.equal(await portal.getAttribute('aria-invalid'), 'true', 'aria-invalid');
+    assert.match(await portal.getAttribute('aria-describedby'), /erreur-portal_url/, 'described by its message');
+    assert.equal(await focusedId(), 'portal_url', 'the field in error has the focus');
+    assert.equal(await (await field('Adresse')).inputValue(), ADDRESS, 'what was typed is kept');
+  });
+
+  await accessible(8, 'the refused details form');
+
+  await check('8. corrected with the keyboard, Enter → the establishment page says « enregistrées » and shows the address and portal', async () => {
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type(PORTAL);
+    const response = await pressing('Enter', `${ESTABLISHMENT_PATH}/coordonnees`);
+    assert.equal(response.status(), 303, 'POST saved');
+    assert.equal(new URL(page.url()).pathname, ESTABLISHMENT_PATH, 'back on the establishment page');
+    assert.equal(squash(await page.getByRole('status').first().innerText()), "Les coordonnées de l'établissement sont enregistrées.");
+    const main = squash(await page.locator('main').innerText());
+    assert.ok(main.includes(`${ADDRESS}, ${CITY}`), `the address shown: ${main}`);
+    assert.ok(main.includes(`${PORTAL}/`), `the portal shown: ${main}`);
+  });
+
+  await accessible(8, 'the establishment page after saving');
 
   await context.close();
 } catch (err) {
