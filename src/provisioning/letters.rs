@@ -47,6 +47,9 @@ pub struct Letter {
     /// (`clef establishment update`; `Letterhead::postal_address`); empty
     /// when unset.
     pub establishment_address: String,
+    /// How families reach the school when they are stuck (« secretariat@…,
+    /// 03 20 … »), as the academy set it; empty when unset.
+    pub establishment_contact: String,
     pub portal_url: String,
     pub activation_url: String,
     /// The day it was printed (« 28/11/2026 »), in the académie's time zone.
@@ -145,6 +148,7 @@ pub async fn select(
             class: class.unwrap_or_default(),
             establishment: establishment.name.clone(),
             establishment_address: head.postal_address(),
+            establishment_contact: head.contact.clone().unwrap_or_default(),
             portal_url: portal_url.clone(),
             letter_date: french_date(letter_date, zone),
             deadline: french_date(add_months(letter_date, months, zone), zone),
@@ -738,6 +742,8 @@ struct QrPlace {
     x: f32,
     top: f32,
     size: f32,
+    /// The lowest mark of the code and of the lines beside it.
+    lowest: f32,
 }
 
 /// The QR code of `url` at `place`, drawn as a form of its own: one
@@ -836,7 +842,7 @@ fn page(letter: &Letter, qr: printpdf::XObjectId) -> anyhow::Result<(PdfPage, Qr
     let mut laid = None;
     for (space, qr) in SETTINGS {
         let (ops, place) = layout(letter, space, qr);
-        let fits = place.top - place.size >= FOOTER + ABOVE_FOOTER;
+        let fits = place.lowest >= FOOTER + ABOVE_FOOTER;
         laid = Some((ops, place));
         if fits {
             break;
@@ -973,29 +979,45 @@ fn layout(letter: &Letter, space: f32, qr: f32) -> (Vec<Op>, QrPlace) {
     }
 
     y -= 10.0 * space;
+    // Beside the code, centred on it: what it does, then who to ask when
+    // nothing works (the guides: « signalez le problème à l'établissement qui
+    // vous a remis la notification »), each line with the space above it.
+    let beside = MARGIN + qr + 8.0;
+    let mut lines = vec![
+        (
+            0.0,
+            10.0,
+            "Ou scannez ce code avec votre téléphone :".to_owned(),
+        ),
+        (
+            6.0,
+            10.0,
+            "il ouvre la page d'activation, identifiant déjà saisi.".to_owned(),
+        ),
+    ];
+    if !letter.establishment_contact.is_empty() {
+        let help = format!(
+            "En cas de difficulté, adressez-vous à l'établissement : {}",
+            letter.establishment_contact
+        );
+        let wrapped = wrap(&help, Helvetica, 9.0, PAGE_WIDTH - MARGIN - beside);
+        for (n, line) in wrapped.into_iter().enumerate() {
+            lines.push((if n == 0 { 8.0 } else { 4.5 }, 9.0, line));
+        }
+    }
+    let span: f32 = lines.iter().map(|(above, _, _)| above).sum();
+    let mut line_y = y - qr / 2.0 - 1.0 + span / 2.0;
+    for (above, size, line) in &lines {
+        line_y -= above;
+        text(&mut ops, Helvetica, *size, beside, line_y, line);
+    }
     let place = QrPlace {
         x: MARGIN,
         top: y,
         size: qr,
+        // A line's descenders reach ~2 mm under it.
+        lowest: (y - qr).min(line_y - 2.0),
     };
-    let beside = MARGIN + qr + 8.0;
-    let middle = y - qr / 2.0;
-    text(
-        &mut ops,
-        Helvetica,
-        10.0,
-        beside,
-        middle + 2.0,
-        "Ou scannez ce code avec votre téléphone :",
-    );
-    text(
-        &mut ops,
-        Helvetica,
-        10.0,
-        beside,
-        middle - 4.0,
-        "il ouvre la page d'activation, identifiant déjà saisi.",
-    );
     text(
         &mut ops,
         HelveticaOblique,
@@ -1117,6 +1139,7 @@ mod tests {
             class: "6 A".into(),
             establishment: establishment.into(),
             establishment_address: String::new(),
+            establishment_contact: String::new(),
             portal_url: "https://ent.example".into(),
             activation_url: "https://clef.example/activation?identifiant=lukasz.wisniewski".into(),
             letter_date: "30/11/2026".into(),
@@ -1244,6 +1267,7 @@ mod tests {
             x: 20.0,
             top: 120.0,
             size: 40.0,
+            lowest: 80.0,
         };
         let form = qr_form(url, place).unwrap();
         let content = String::from_utf8(form.stream.content).unwrap();
@@ -1305,6 +1329,7 @@ mod tests {
             contact: None,
         }
         .postal_address();
+        worst.establishment_contact = long("WWW.SECRETARIAT@WOLFGANG ", Letterhead::MAX_CONTACT);
         let (_, loose) = layout(&worst, 1.0, 40.0);
         assert!(
             loose.top - loose.size < FOOTER + ABOVE_FOOTER,
@@ -1440,6 +1465,7 @@ mod tests {
             class: "@SUM(1+1)".into(),
             establishment: "Collège".into(),
             establishment_address: String::new(),
+            establishment_contact: String::new(),
             portal_url: "https://ent.example.fr".into(),
             activation_url: "https://clef.example.fr/activation".into(),
             letter_date: "01/01/1970".into(),

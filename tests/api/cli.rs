@@ -1431,6 +1431,8 @@ fn an_establishments_details_and_portal_are_set_and_printed_on_its_letters() {
         "Collège Jean Moulin",
         "12 rue des Écoles, 59000 Lille",
         "https://ent.example.fr/",
+        "En cas de difficulté, adressez-vous à l'établissement",
+        "ce.0590001a@ac-lille.fr",
     ] {
         assert!(text.contains(printed), "{printed}: {text}");
     }
