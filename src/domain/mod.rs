@@ -98,7 +98,8 @@ mod wire_tests {
 /// characters, no control characters (tabs and newlines included).
 pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, FieldError> {
     let value = raw.trim();
-    if value.is_empty() {
+    // Nothing that shows (fillers, joiners, marks alone): as empty.
+    if !value.chars().any(names::shows) {
         return Err(FieldError::new(field, Problem::Empty));
     }
     if value.chars().count() > max {
@@ -117,7 +118,8 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, FieldE
 /// (People's names explain such a character instead: `PersonName`.)
 pub fn shown_text(field: &'static str, raw: &str, max: usize) -> Result<String, FieldError> {
     let value = text(field, raw, max)?;
-    let turns_around = |c: char| matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    // (and the line and paragraph separators, which break a line where none shows)
+    let turns_around = |c: char| matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     if value.chars().any(turns_around) {
         return Err(FieldError::new(field, Problem::ControlCharacter));
     }
@@ -131,6 +133,26 @@ mod tests {
     #[test]
     fn a_shown_text_has_no_character_that_turns_it_around() {
         assert_eq!(shown_text("nom", "Cantine ✓", 100).unwrap(), "Cantine ✓");
+        for blank in [
+            "\u{3164}",
+            "\u{200b}",
+            "\u{115f}\u{3164}",
+            "\u{301}\u{302}",
+            " \u{a0} ",
+        ] {
+            assert_eq!(
+                shown_text("nom", blank, 100).unwrap_err().problem,
+                Problem::Empty,
+                "{blank:?}"
+            );
+        }
+        assert_eq!(shown_text("nom", "é", 100).unwrap(), "é");
+        assert_eq!(
+            shown_text("contact", "a\u{2028}b", 100)
+                .unwrap_err()
+                .problem,
+            Problem::ControlCharacter
+        );
         for hostile in ["Cantine \u{202e}sulP", "a\u{2067}b", "a\u{200f}b"] {
             assert_eq!(
                 shown_text("nom", hostile, 100).unwrap_err().problem,

@@ -190,6 +190,17 @@ pub fn invisible(c: char) -> bool {
             | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
 }
 
+/// Whether `c` shows something: not a space, not [`invisible`], not a
+/// combining mark alone, not a filler (Hangul's, Braille's blank), which
+/// print as nothing.
+pub(crate) fn shows(c: char) -> bool {
+    c != ' '
+        && !invisible(c)
+        && !matches!(c, '\u{300}'..='\u{36f}' | '\u{1ab0}'..='\u{1aff}' | '\u{1dc0}'..='\u{1dff}'
+            | '\u{20d0}'..='\u{20ff}' | '\u{fe20}'..='\u{fe2f}' | '\u{115f}' | '\u{1160}'
+            | '\u{17b4}' | '\u{17b5}' | '\u{2800}' | '\u{3164}' | '\u{ffa0}')
+}
+
 /// A character as a report names it: quoted when it shows (« @ »), by its
 /// code point when it does not (« le caractère invisible U+200D »).
 fn shown(c: char) -> String {

@@ -760,13 +760,14 @@ pub async fn go_on(app: &Clef, pending_id: &str, session: &Session) -> Option<Au
     result.unwrap_or_else(|rejection| Some(AuthorizeOutcome::Rejected(rejection)))
 }
 
-/// The person's answer on the consent page. `None`: nothing waits for consent
-/// under that id.
+/// The person's answer on the consent page, and the children it showed them
+/// (their account ids: an acceptance of `children` covers those only).
+/// `None`: nothing waits for consent under that id.
 pub async fn decide(
     app: &Clef,
     pending_id: &str,
     session: &Session,
-    accepted: bool,
+    (accepted, children_shown): (bool, &[&str]),
 ) -> Option<AuthorizeOutcome> {
     let result = async {
         let Some(pending) = take_for(app, pending_id, session).await? else {
@@ -813,9 +814,9 @@ pub async fn decide(
         consent::accept_terms(&app.db, &session.account_id, &client, now).await?;
         consent::grant(
             &app.db,
-            &session.account_id,
-            &request.client_id,
+            (&session.account_id, &request.client_id),
             &request.scopes,
+            children_shown,
             now,
         )
         .await?;

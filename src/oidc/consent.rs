@@ -144,13 +144,14 @@ pub async fn forget_child<'e>(
 }
 
 /// Records the person's acceptance of `scopes`, added to what they accepted
-/// before; with `children`, of the account's children as the page listed
-/// them.
+/// before; with `children`, of those of the account's children the page
+/// listed (`children_shown`, account ids) and still attached: a child
+/// attached while the page was open is asked for next time.
 pub async fn grant(
     db: &Db,
-    account_id: &str,
-    client_id: &str,
+    (account_id, client_id): (&str, &str),
     scopes: &Scopes,
+    children_shown: &[&str],
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let before = granted(db, account_id, client_id).await?;
@@ -166,16 +167,20 @@ pub async fn grant(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    if scopes.contains("children") {
+    for child_id in children_shown
+        .iter()
+        .filter(|_| scopes.contains("children"))
+    {
         sqlx::query(
             "INSERT INTO consent_children (account_id, client_id, child_id) \
              SELECT g.guardian_id, $2, g.student_id FROM guardianships g \
              JOIN accounts s ON s.id = g.student_id \
-             WHERE g.guardian_id = $1 AND s.state <> 'closed' \
+             WHERE g.guardian_id = $1 AND g.student_id = $3 AND s.state <> 'closed' \
              ON CONFLICT (account_id, client_id, child_id) DO NOTHING",
         )
         .bind(account_id)
         .bind(client_id)
+        .bind(*child_id)
         .execute(&mut *tx)
         .await?;
     }

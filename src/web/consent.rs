@@ -65,15 +65,22 @@ async fn render(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let terms = consent::terms_pending(&app.db, &approval.client, &approval.account.id).await?;
-    // The children the consent will cover, by name, under their item.
-    let children: Vec<String> = match approval.request.scopes.contains("children") {
-        true => store::children(&app.db, &approval.account.id)
-            .await?
-            .into_iter()
-            .map(|child| format!("{} {}", child.given_name, child.family_name))
-            .collect(),
+    // The children the consent will cover, by name, under their item; the
+    // form names them back, and an acceptance covers those only (not a child
+    // attached while the page was open, which the page did not show).
+    let shown = match approval.request.scopes.contains("children") {
+        true => store::children(&app.db, &approval.account.id).await?,
         false => Vec::new(),
     };
+    let children: Vec<String> = shown
+        .iter()
+        .map(|child| format!("{} {}", child.given_name, child.family_name))
+        .collect();
+    let shown_children = shown
+        .iter()
+        .map(|child| child.id.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let items: Vec<minijinja::Value> = approval
         .request
         .scopes
@@ -107,7 +114,7 @@ async fn render(
                 tos_url => approval.client.tos_uri.as_ref()
                     .filter(|tos| terms.is_none_or(|t| t.url != **tos))
                     .map(|u| u.as_str()),
-                items, csrf, error,
+                items, csrf, error, shown_children,
                 pending => pending_id,
                 // The language link comes back to this request's page, also
                 // from the page answering a POST.
@@ -174,7 +181,14 @@ pub async fn decide(
             .await;
         }
     }
-    match authorize::decide(&app, pending_id, &session, accepted).await {
+    // The children the page showed (their ids, as it lists them).
+    let shown: Vec<&str> = params
+        .get("enfants")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .collect();
+    match authorize::decide(&app, pending_id, &session, (accepted, &shown)).await {
         Some(outcome) => after_form(outcome),
         None => Err(expired_request()),
     }

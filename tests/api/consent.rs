@@ -442,6 +442,57 @@ async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_pa
     assert_eq!(children_seen(&app, after).await, ["Hugo", "Lea", "Zoe"]);
 }
 
+/// A child attached while the consent page is open, which the page did not
+/// name, is not covered by the parent's acceptance: the service receives the
+/// children shown, and asks again for her.
+#[tokio::test]
+async fn a_child_attached_while_the_consent_page_is_open_is_not_given_to_the_service() {
+    let app = spawn_app().await;
+    let family = app.family().await;
+    let client = app.third_party_client().await;
+    let browser = browser();
+    let url = authorize_url(&app, &client.0, WITH_CHILDREN);
+    let page = consent_page(&app, &browser, &login_through(&app, &browser, &url).await).await;
+    assert!(
+        page.contains("Lea Martin") && !page.contains("Zoe Martin"),
+        "{page}"
+    );
+    let school = app.establishment("0590001A", "Collège Jean Moulin").await;
+    let zoe = app
+        .account(
+            "zoe.martin",
+            AccountKind::Student,
+            Some((&school, "6 A")),
+            Some("2014-09-01"),
+        )
+        .await;
+    clef::accounts::store::link_guardian(
+        &app.app.db,
+        &family.guardian.id,
+        &zoe.id,
+        Rank::new(1).unwrap(),
+        app.app.now(),
+    )
+    .await
+    .unwrap();
+    let accepted = answer_consent(&app, &browser, &page, "accept").await;
+    let code = location_param(&accepted, "code").expect("a code");
+    let tokens: Value = exchanged(&app, &client, &code).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(children_seen(&app, access).await, ["Hugo", "Lea"]);
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(
+        id_token["children"].as_array().map(Vec::len),
+        Some(2),
+        "{id_token}"
+    );
+    let silent = silently(&app, &browser, &client.0).await;
+    assert_eq!(
+        location_param(&silent, "error").as_deref(),
+        Some("consent_required")
+    );
+}
+
 /// The consent page links to the privacy policy and the terms of use the
 /// service registered (OIDC Registration §2: shown during approval), in the
 /// person's language; a service that registered neither shows no such line.

@@ -492,6 +492,8 @@ pub async fn answer_consent(
         .form(&[
             ("csrf", input_value(page, "csrf").unwrap().as_str()),
             ("request", input_value(page, "request").unwrap().as_str()),
+            // The children the page showed, as a browser posts them back.
+            ("enfants", input_value(page, "enfants").unwrap().as_str()),
             ("decision", decision),
         ])
         .send()

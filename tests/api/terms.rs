@@ -21,6 +21,7 @@ async fn answer(
     let mut form = vec![
         ("csrf", input_value(page, "csrf").unwrap()),
         ("request", input_value(page, "request").unwrap()),
+        ("enfants", input_value(page, "enfants").unwrap()),
         ("decision", "accept".to_owned()),
     ];
     if tick {
