@@ -107,7 +107,11 @@ pub async fn for_scopes(
                 account.identifier.clone().into(),
             );
         }
-        if let Some(birthdate) = &account.birthdate {
+        // A pupil's birth date is part of their profile (the consent screen
+        // says so); a parent's, which only an operator records, goes to the
+        // academy's own services alone: a third party's screen says names.
+        let told = client.is_first_party || account.kind != AccountKind::Guardian;
+        if let Some(birthdate) = account.birthdate.as_ref().filter(|_| told) {
             claims.insert("birthdate".into(), birthdate.clone().into());
         }
     }

@@ -90,6 +90,12 @@ async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_
     assert!(page.contains("un numéro qui vous désigne auprès de ce service seulement"));
     assert!(page.contains("<li>vos nom et prénom</li>"), "{page}");
     assert!(!page.contains("identifiant Clef"));
+    // A parent's birth date, which an operator may have recorded, is not
+    // among what the page names: it does not go.
+    sqlx::query("UPDATE accounts SET birthdate = '1980-03-12' WHERE identifier = 'claire.martin'")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
 
     let accepted = answer_consent(&app, &browser, &page, "accept").await;
     assert_eq!(accepted.status(), 303);
@@ -113,6 +119,9 @@ async fn a_third_party_service_gets_no_code_before_the_parent_accepts_then_sees_
         );
     }
     assert!(userinfo.get("preferred_username").is_none(), "{userinfo}");
+    assert!(userinfo.get("birthdate").is_none(), "{userinfo}");
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert!(id_token.get("birthdate").is_none(), "{id_token}");
 
     // Remembered: the next sign-in, even silent, asks nothing.
     let silent = silently(&app, &browser, &client.0).await;
