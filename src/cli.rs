@@ -1108,16 +1108,38 @@ async fn establishment(
             let name = change.name.clone().unwrap_or_default();
             let establishment = accounts::create_establishment(&db, &uai, &name, now).await?;
             accounts::update_establishment(&db, &uai, &change).await?;
-            accounts::record_establishment(&db, &uai, "created", &change, (None, &operator()), now)
-                .await;
+            let who = accounts::ChangedBy {
+                actor: None,
+                by: operator(),
+                from: None,
+            };
+            accounts::record_establishment(&db, (&uai, "created"), &change, None, who, now).await;
             println!("{} {}", establishment.uai, establishment.id);
         }
         EstablishmentCommand::Update { uai, name, details } => {
             let uai = Uai::parse(&uai)?;
             let change = details.change(name.as_deref())?;
+            let establishment = accounts::establishment_by_uai(&db, &uai)
+                .await?
+                .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
+            let head = accounts::letterhead(&db, &establishment.id).await?;
+            let before = crate::accounts::EstablishmentInput::held(&establishment, &head);
+            let change = change.beyond(&before);
             accounts::update_establishment(&db, &uai, &change).await?;
-            accounts::record_establishment(&db, &uai, "updated", &change, (None, &operator()), now)
-                .await;
+            let who = accounts::ChangedBy {
+                actor: None,
+                by: operator(),
+                from: None,
+            };
+            accounts::record_establishment(
+                &db,
+                (&uai, "updated"),
+                &change,
+                Some(&before),
+                who,
+                now,
+            )
+            .await;
             print_establishment(&db, &uai).await?;
         }
         EstablishmentCommand::Show { uai } => print_establishment(&db, &Uai::parse(&uai)?).await?,

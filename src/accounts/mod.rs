@@ -136,13 +136,42 @@ pub struct EstablishmentChange {
 /// An establishment's name and details as typed (`clef establishment`, the
 /// academy's back-office form), unchecked: `None` is not given (kept), an
 /// empty detail clears it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct EstablishmentInput<'a> {
     pub name: Option<&'a str>,
     pub address: Option<&'a str>,
     pub city: Option<&'a str>,
     pub contact: Option<&'a str>,
     pub portal_url: Option<&'a str>,
+}
+
+impl<'a> EstablishmentInput<'a> {
+    /// An establishment's name and details as held.
+    pub fn held(establishment: &'a Establishment, head: &'a Letterhead) -> Self {
+        Self {
+            name: Some(&establishment.name),
+            address: head.address.as_deref(),
+            city: head.city.as_deref(),
+            contact: head.contact.as_deref(),
+            portal_url: establishment.portal_url.as_deref(),
+        }
+    }
+
+    /// What `self` (a form as posted) changes of `before` (the form as it
+    /// was shown): the fields the person changed, others not given, so that
+    /// a form left open does not undo another's change meanwhile.
+    pub fn changed_from(self, before: &Self) -> Self {
+        let changed = |typed: Option<&'a str>, shown: Option<&str>| {
+            typed.filter(|typed| Some(typed.trim()) != shown.map(str::trim))
+        };
+        Self {
+            name: changed(self.name, before.name),
+            address: changed(self.address, before.address),
+            city: changed(self.city, before.city),
+            contact: changed(self.contact, before.contact),
+            portal_url: changed(self.portal_url, before.portal_url),
+        }
+    }
 }
 
 impl EstablishmentChange {
@@ -152,7 +181,17 @@ impl EstablishmentChange {
     pub fn checked(
         input: &EstablishmentInput<'_>,
     ) -> Result<Self, Vec<(&'static str, FieldError)>> {
-        use crate::domain::shown_text;
+        // What its letters print: shown as it reads, and in their fonts.
+        let shown_text = |field, raw: &str, max| {
+            let value = crate::domain::shown_text(field, raw, max)?;
+            match crate::provisioning::letters::unprintable(&value) {
+                Some(c) => Err(FieldError::new(
+                    field,
+                    crate::domain::Problem::NotPrintable(c),
+                )),
+                None => Ok(value),
+            }
+        };
         let mut refused = Vec::new();
         let mut take =
             |key: &'static str, value: Option<Result<Option<String>, FieldError>>| match value
@@ -173,9 +212,9 @@ impl EstablishmentChange {
         };
         let name = take(
             "name",
-            input
-                .name
-                .map(|n| shown_text("nom", n, Establishment::MAX_NAME).map(Some)),
+            input.name.map(|n| {
+                shown_text("nom de l'établissement", n, Establishment::MAX_NAME).map(Some)
+            }),
         )
         .flatten();
         let address = take(
@@ -209,17 +248,17 @@ impl EstablishmentChange {
         })
     }
 
-    /// This change less what `establishment` and its `head` already hold.
-    pub fn beyond(self, establishment: &Establishment, head: &Letterhead) -> Self {
-        let new = |changed: Option<Option<String>>, held: &Option<String>| {
-            changed.filter(|value| value != held)
+    /// This change less what is `held` already.
+    pub fn beyond(self, held: &EstablishmentInput<'_>) -> Self {
+        let new = |changed: Option<Option<String>>, held: Option<&str>| {
+            changed.filter(|value| value.as_deref() != held)
         };
         Self {
-            name: self.name.filter(|name| *name != establishment.name),
-            address: new(self.address, &head.address),
-            city: new(self.city, &head.city),
-            contact: new(self.contact, &head.contact),
-            portal_url: new(self.portal_url, &establishment.portal_url),
+            name: self.name.filter(|name| Some(name.as_str()) != held.name),
+            address: new(self.address, held.address),
+            city: new(self.city, held.city),
+            contact: new(self.contact, held.contact),
+            portal_url: new(self.portal_url, held.portal_url),
         }
     }
 
@@ -231,23 +270,47 @@ impl EstablishmentChange {
                 .all(|detail| detail.is_none())
     }
 
-    /// What it sets, for the audit trail: `name="…" portal_url=(cleared)`.
-    pub fn described(&self) -> String {
-        let optional = |value: &Option<Option<String>>| {
-            value.as_ref().map(|v| match v {
-                Some(v) => format!("{v:?}"),
-                None => "(cleared)".to_owned(),
-            })
+    /// What it sets, for the audit trail, and what was held `before` (an
+    /// update): `name="…" portal_url=(cleared) (was "https://…")`.
+    pub fn described(&self, before: Option<&EstablishmentInput<'_>>) -> String {
+        let shown = |value: Option<&str>| match value {
+            Some(v) => format!("{v:?}"),
+            None => "(cleared)".to_owned(),
+        };
+        let was = |held: Option<Option<&str>>| match held {
+            None => String::new(),
+            Some(Some(v)) => format!(" (was {v:?})"),
+            Some(None) => " (was unset)".to_owned(),
         };
         [
-            ("name", self.name.as_ref().map(|n| format!("{n:?}"))),
-            ("address", optional(&self.address)),
-            ("city", optional(&self.city)),
-            ("contact", optional(&self.contact)),
-            ("portal_url", optional(&self.portal_url)),
+            (
+                "name",
+                self.name.as_ref().map(|n| Some(n.as_str())),
+                was(before.map(|b| b.name)),
+            ),
+            (
+                "address",
+                self.address.as_ref().map(|v| v.as_deref()),
+                was(before.map(|b| b.address)),
+            ),
+            (
+                "city",
+                self.city.as_ref().map(|v| v.as_deref()),
+                was(before.map(|b| b.city)),
+            ),
+            (
+                "contact",
+                self.contact.as_ref().map(|v| v.as_deref()),
+                was(before.map(|b| b.contact)),
+            ),
+            (
+                "portal_url",
+                self.portal_url.as_ref().map(|v| v.as_deref()),
+                was(before.map(|b| b.portal_url)),
+            ),
         ]
         .into_iter()
-        .filter_map(|(field, value)| value.map(|v| format!("{field}={v}")))
+        .filter_map(|(field, value, was)| value.map(|v| format!("{field}={}{was}", shown(v))))
         .collect::<Vec<_>>()
         .join(" ")
     }

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use super::{
     Account, AccountError, AccountKind, AccountState, Child, Establishment, EstablishmentChange,
-    Guardian, Letterhead,
+    EstablishmentInput, Guardian, Letterhead,
 };
 use crate::domain::{
     BirthDate, ClassName, EmailAddress, FieldError, Identifier, Locale, PersonName, Problem, Rank,
@@ -83,25 +83,38 @@ pub async fn update_establishment(
     Ok(())
 }
 
+/// Who changed an establishment, for its trail.
+pub struct ChangedBy<'a> {
+    /// The staff member's account, if it was one.
+    pub actor: Option<&'a str>,
+    /// Who, in words: « from the command line by … ».
+    pub by: String,
+    /// The browser's address and user agent, from the back office.
+    pub from: Option<(std::net::IpAddr, &'a str)>,
+}
+
 /// On the audit trail: what was set on an establishment (its letters send
-/// families to its portal), and by whom: `by` is the staff member's account
-/// if it was one, and who in words (« from the command line by … »).
+/// families to its portal), what it replaced (`before`, for an update), and
+/// by whom.
 pub async fn record_establishment(
     db: &Db,
-    uai: &Uai,
-    verb: &str,
+    (uai, verb): (&Uai, &str),
     change: &EstablishmentChange,
-    (actor, by): (Option<&str>, &str),
+    before: Option<&EstablishmentInput<'_>>,
+    who: ChangedBy<'_>,
     now: i64,
 ) {
-    let detail = format!("{verb} {uai}: {}, {by}", change.described());
+    let detail = format!("{verb} {uai}: {}, {}", change.described(before), who.by);
     let mut entry = crate::audit::Entry::new(
         crate::audit::Event::EstablishmentChanged,
         crate::audit::Outcome::Ok,
     )
     .detail(&detail);
-    if let Some(actor) = actor {
+    if let Some(actor) = who.actor {
         entry = entry.actor(actor);
+    }
+    if let Some((address, user_agent)) = who.from {
+        entry = entry.from(address, user_agent);
     }
     crate::audit::record(db, entry, now).await;
 }
@@ -134,7 +147,13 @@ pub fn portal_url(raw: &str) -> Result<String, FieldError> {
     {
         return Err(FieldError::new(FIELD, Problem::Invalid));
     }
-    Ok(url.to_string())
+    // As letters print it: an accented path or host is written out
+    // (`%C3%A9`, `xn--`), and must still fit where families read it.
+    let url = url.to_string();
+    if url.chars().count() > 300 {
+        return Err(FieldError::new(FIELD, Problem::TooLong { max: 300 }));
+    }
+    Ok(url)
 }
 
 pub async fn establishment_by_uai(

@@ -24,9 +24,14 @@ pub struct FieldError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
     Empty,
-    TooLong { max: usize },
+    TooLong {
+        max: usize,
+    },
     ControlCharacter,
     Invalid,
+    /// A character the letters' fonts do not have (an emoji, a Chinese
+    /// character), in a text they print.
+    NotPrintable(char),
 }
 
 impl FieldError {
@@ -46,6 +51,12 @@ impl FieldError {
             Problem::TooLong { max } => format!("{field} is longer than {max} characters"),
             Problem::ControlCharacter => format!("{field} contains control characters"),
             Problem::Invalid => format!("{field} is invalid (repeated, or not UTF-8)"),
+            Problem::NotPrintable(c) => {
+                format!(
+                    "{field} holds a character letters cannot print (U+{:04X})",
+                    u32::from(c)
+                )
+            }
         }
     }
 }
@@ -68,6 +79,10 @@ impl fmt::Display for FieldError {
                 )
             }
             Problem::Invalid => write!(f, "Le champ « {field} » n'est pas valide."),
+            Problem::NotPrintable(c) => write!(
+                f,
+                "Le champ « {field} » contient un caractère que les courriers ne peuvent pas imprimer : « {c} »."
+            ),
         }
     }
 }

@@ -632,6 +632,21 @@ fn shown(font: BuiltinFont, content: &str) -> Shown {
     }
 }
 
+/// The first character of `content` that letters cannot print as written
+/// (neither the builtin fonts nor Clef Sans have it: an emoji, a Chinese
+/// character), if any: what an operator types for them is held to it.
+pub fn unprintable(content: &str) -> Option<char> {
+    use BuiltinFont::{Helvetica, HelveticaBold};
+    content.chars().find(|&c| {
+        !c.is_whitespace()
+            && !fits_builtin(c.encode_utf8(&mut [0; 4]))
+            && [Helvetica, HelveticaBold].iter().any(|&font| {
+                face(font)
+                    .is_none_or(|(_, parsed)| parsed.lookup_glyph_index(u32::from(c)).is_none())
+            })
+    })
+}
+
 fn text(ops: &mut Vec<Op>, font: BuiltinFont, size: f32, x: f32, y: f32, content: &str) {
     let shown = shown(font, &french_text(content));
     ops.extend([

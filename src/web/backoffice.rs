@@ -82,7 +82,12 @@ async fn academy_managed(
 ) -> Result<(Establishment, Uai), WebError> {
     let (establishment, uai, scope) = managed_in_scope(app, staff, uai).await?;
     if !scope.academy {
-        return Err(refused_to(app, staff, &format!("details of establishment {uai}")).await);
+        refused_to(app, staff, &format!("details of establishment {uai}")).await;
+        return Err(WebError::Page {
+            status: StatusCode::FORBIDDEN,
+            title: "Accès refusé",
+            message: "Les coordonnées de l'établissement sont modifiées par le rectorat : adressez-vous à lui.".into(),
+        });
     }
     Ok((establishment, uai))
 }
@@ -234,18 +239,25 @@ fn details_page(
     app: &Clef,
     jar: CookieJar,
     status: StatusCode,
-    (uai, values): (&str, &EstablishmentInput<'_>),
+    (uai, values, before): (&str, &EstablishmentInput<'_>, &EstablishmentInput<'_>),
     errors: Vec<minijinja::Value>,
     reauth: bool,
 ) -> Response {
+    // Each field, and as it was shown first (hidden: what the person
+    // changed is what differs from it).
+    let field = |value: Option<&str>, shown: Option<&str>| {
+        minijinja::context! { value => value.unwrap_or_default(), shown => shown.unwrap_or_default() }
+    };
     pages::form(app, jar, status, "pages/backoffice_details.html", |csrf| {
         minijinja::context! {
             csrf, uai, errors, reauth,
-            name => values.name.unwrap_or_default(),
-            address => values.address.unwrap_or_default(),
-            city => values.city.unwrap_or_default(),
-            contact => values.contact.unwrap_or_default(),
-            portal_url => values.portal_url.unwrap_or_default(),
+            details => minijinja::context! {
+                name => field(values.name, before.name),
+                address => field(values.address, before.address),
+                city => field(values.city, before.city),
+                contact => field(values.contact, before.contact),
+                portal_url => field(values.portal_url, before.portal_url),
+            },
             max_name => Establishment::MAX_NAME, max_address => Letterhead::MAX_ADDRESS,
             max_city => Letterhead::MAX_CITY, max_contact => Letterhead::MAX_CONTACT,
         }
@@ -267,19 +279,13 @@ pub async fn details_form(
 ) -> Result<Response, WebError> {
     let (establishment, _) = academy_managed(&app, &staff, &uai).await?;
     let head = store::letterhead(&app.db, &establishment.id).await?;
-    let held = EstablishmentInput {
-        name: Some(&establishment.name),
-        address: head.address.as_deref(),
-        city: head.city.as_deref(),
-        contact: head.contact.as_deref(),
-        portal_url: establishment.portal_url.as_deref(),
-    };
+    let held = EstablishmentInput::held(&establishment, &head);
     let reauth = signed_in_long_ago(&app, &session);
     Ok(details_page(
         &app,
         jar,
         StatusCode::OK,
-        (&establishment.uai, &held),
+        (&establishment.uai, &held, &held),
         Vec::new(),
         reauth,
     ))
@@ -311,6 +317,14 @@ pub async fn save_details(
         contact: field("contact"),
         portal_url: field("portal_url"),
     };
+    // The form as it was shown (a form without them: every field changed).
+    let shown = EstablishmentInput {
+        name: params.get("shown_name"),
+        address: params.get("shown_address"),
+        city: params.get("shown_city"),
+        contact: params.get("shown_contact"),
+        portal_url: params.get("shown_portal_url"),
+    };
     let reauth = signed_in_long_ago(&app, &session);
     let refused = |jar, status, errors: &[(&str, &str)]| {
         let errors = pages::field_errors(errors.iter().copied());
@@ -318,7 +332,7 @@ pub async fn save_details(
             &app,
             jar,
             status,
-            (&establishment.uai, &typed),
+            (&establishment.uai, &typed, &shown),
             errors,
             reauth,
         )
@@ -333,15 +347,19 @@ pub async fn save_details(
             let page = refused(jar, StatusCode::TOO_MANY_REQUESTS, &told);
             return Ok(pages::retry_after(page, retry_after));
         }
-        Some(Reauth::Asked | Reauth::Wrong) => {
-            let told = [(
-                "password",
-                "Votre connexion date de plus de 10 minutes : confirmez avec votre mot de passe.",
-            )];
-            return Ok(refused(jar, StatusCode::BAD_REQUEST, &told));
+        Some(reauth) => {
+            let told = match reauth {
+                Reauth::Wrong => "Mot de passe incorrect.",
+                _ => {
+                    "Votre connexion date de plus de 10 minutes : confirmez avec votre mot de passe."
+                }
+            };
+            return Ok(refused(jar, StatusCode::BAD_REQUEST, &[("password", told)]));
         }
     }
-    let change = match EstablishmentChange::checked(&typed) {
+    // Only the fields changed on the form: another operator's change made
+    // while it was open stays.
+    let change = match EstablishmentChange::checked(&typed.changed_from(&shown)) {
         Ok(change) => change,
         Err(fields) => {
             let told: Vec<(&str, String)> = fields
@@ -352,20 +370,26 @@ pub async fn save_details(
             return Ok(refused(jar, StatusCode::BAD_REQUEST, &told));
         }
     };
-    // Only what differs from what is held is written and put on the trail.
+    // Only what differs from what is held is written and put on the trail,
+    // with what it replaced.
     let head = store::letterhead(&app.db, &establishment.id).await?;
-    let change = change.beyond(&establishment, &head);
+    let before = EstablishmentInput::held(&establishment, &head);
+    let change = change.beyond(&before);
     if !change.is_empty() {
         store::update_establishment(&app.db, &uai, &change)
             .await
             .map_err(anyhow::Error::from)?;
-        let by = format!("from the back office by {}", staff.identifier);
+        let who = store::ChangedBy {
+            actor: Some(&staff.id),
+            by: format!("from the back office by {}", staff.identifier),
+            from: Some((address, &device)),
+        };
         store::record_establishment(
             &app.db,
-            &uai,
-            "updated",
+            (&uai, "updated"),
             &change,
-            (Some(&staff.id), &by),
+            Some(&before),
+            who,
             app.now(),
         )
         .await;

@@ -90,6 +90,20 @@ fn pattern(french: &str) -> Option<String> {
                 "The “{name}” field contains characters that are not allowed."
             )),
             "n'est pas valide." => Some(format!("The “{name}” field is not valid.")),
+            other
+                if other.starts_with(
+                    "contient un caractère que les courriers ne peuvent pas imprimer : « ",
+                ) =>
+            {
+                let c = other
+                    .strip_prefix(
+                        "contient un caractère que les courriers ne peuvent pas imprimer : « ",
+                    )?
+                    .strip_suffix(" ».")?;
+                Some(format!(
+                    "The “{name}” field holds a character the letters cannot print: “{c}”."
+                ))
+            }
             other if other.starts_with("n'est pas valide : « ") => {
                 let rest = other.strip_prefix("n'est pas valide : « ")?;
                 if let Some(value) = rest.strip_suffix(" ».") {
@@ -888,6 +902,9 @@ fn exact(french: &str) -> Option<&'static str> {
         "le portail de l'établissement n'est pas renseigné" => "the school's portal is not set",
         "Pour les modifier, adressez-vous au rectorat." => "To change them, contact the rectorate.",
         "Modifier les coordonnées" => "Change the school's details",
+        "Les coordonnées de l'établissement sont modifiées par le rectorat : adressez-vous à lui." => {
+            "The school's details are changed by the rectorate: contact them."
+        }
         "Les coordonnées de l'établissement sont enregistrées." => {
             "The school's details are saved."
         }
@@ -916,6 +933,7 @@ fn exact(french: &str) -> Option<&'static str> {
         "ville" => "town",
         "contact" => "contact",
         "adresse du portail" => "portal address",
+        "nom de l'établissement" => "name of the school",
         "Un courrier imprimé pour la première fois est daté de ce jour : ses" => {
             "A letter printed for the first time is dated today: its"
         }

@@ -250,6 +250,13 @@ mod tests {
             continue_url => "/x", client_id => "c", state => "s",
             action => "https://rp.example/cb", params => [("code", "c")],
             uai => "0590001A", establishment => "College Test", academy => true,
+            details => minijinja::context! {
+                name => minijinja::context! { value => "College Test", shown => "College Test" },
+                address => minijinja::context! { value => "1 rue Pasteur", shown => "" },
+                city => minijinja::context! { value => "59000 Lille", shown => "" },
+                contact => minijinja::context! { value => "03 20 00 00 00", shown => "" },
+                portal_url => minijinja::context! { value => "https://ent.example.fr/", shown => "" },
+            },
             establishments => [minijinja::context! { uai => "0590001A", name => "College Test" }],
             chart => minijinja::context! {
                 bars => [minijinja::context! { class => "5 B", provisional => 1, pending_email => 2, active => 3, total => 6, p => 16.7, e => 33.3, a => 50.0, e_x => 16.7, a_x => 50.0, y => 0 }],

@@ -2435,7 +2435,10 @@ async fn the_academy_changes_an_establishment_s_details_from_its_page() {
         page.contains(&fr("adressez-vous au rectorat")) && !page.contains("/coordonnees"),
         "{page}"
     );
-    assert_eq!(status(&staff_a, &form_url).await, 403);
+    let refused = staff_a.get(&form_url).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let told = refused.text().await.unwrap();
+    assert!(told.contains(&fr("modifiées par le rectorat")), "{told}");
     let refused = save_details(app, &staff_a, SCHOOL_A, &[("name", "Collège pirate")]).await;
     assert_eq!(refused.status(), 403);
     assert_eq!(details_held(app, SCHOOL_A).await.0, "Collège A");
@@ -2529,11 +2532,87 @@ async fn the_academy_changes_an_establishment_s_details_from_its_page() {
         trail,
         [(
             format!(
-                "updated {SCHOOL_A}: name=\"Collège Jean Moulin\" address=\"12 rue des Écoles\" city=\"59000 Lille\" portal_url=\"https://ent.example.fr/\", from the back office by academie"
+                "updated {SCHOOL_A}: name=\"Collège Jean Moulin\" (was \"Collège A\") address=\"12 rue des Écoles\" (was unset) city=\"59000 Lille\" (was unset) portal_url=\"https://ent.example.fr/\" (was unset), from the back office by academie"
             ),
             Some(academy_id)
         )]
     );
+
+    // A form left open while another operator changed the portal: saving
+    // what it changed (the contact) keeps the other's portal.
+    let stale = page_text(&academy, &form_url).await;
+    let shown: Vec<(String, String)> = ["name", "address", "city", "contact", "portal_url"]
+        .iter()
+        .map(|key| {
+            let key = format!("shown_{key}");
+            let value = input_value(&stale, &key).unwrap();
+            (key, value)
+        })
+        .collect();
+    let other = save_details(
+        app,
+        &academy,
+        SCHOOL_A,
+        &[
+            ("name", "Collège Jean Moulin"),
+            ("address", "12 rue des Écoles"),
+            ("city", "59000 Lille"),
+            ("contact", ""),
+            ("portal_url", "https://ent.nouveau.fr/"),
+        ],
+    )
+    .await;
+    assert_eq!(other.status(), 303);
+    let mut fields: Vec<(&str, &str)> = shown
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    fields.extend([
+        ("name", "Collège Jean Moulin"),
+        ("address", "12 rue des Écoles"),
+        ("city", "59000 Lille"),
+        ("contact", "03 20 00 00 00"),
+        ("portal_url", "https://ent.example.fr/"),
+    ]);
+    assert_eq!(
+        save_details(app, &academy, SCHOOL_A, &fields)
+            .await
+            .status(),
+        303
+    );
+    let (_, head, portal) = details_held(app, SCHOOL_A).await;
+    assert_eq!(portal.as_deref(), Some("https://ent.nouveau.fr/"));
+    assert_eq!(head.contact.as_deref(), Some("03 20 00 00 00"));
+    let contact_only = save_details(app, &academy, SCHOOL_A, &[("contact", "")]).await;
+    assert_eq!(contact_only.status(), 400, "a form without its fields");
+
+    // What letters cannot print is refused at the field.
+    let emoji = save_details(
+        app,
+        &academy,
+        SCHOOL_A,
+        &[("name", "Collège Jean Moulin 🎓")],
+    )
+    .await;
+    assert_eq!(emoji.status(), 400);
+    let page = emoji.text().await.unwrap();
+    assert!(
+        page.contains(&fr("Le champ « nom de l&#x27;établissement » contient un caractère que les courriers ne peuvent pas imprimer : « 🎓 »")),
+        "{page}"
+    );
+    // A portal as long as allowed once written out is refused, not cut.
+    let long = format!("https://ent.example.fr/{}", "é".repeat(100));
+    let refused = save_details(app, &academy, SCHOOL_A, &[("portal_url", &long)]).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        details_held(app, SCHOOL_A).await.2.as_deref(),
+        Some("https://ent.nouveau.fr/")
+    );
+    sqlx::query("UPDATE establishments SET contact = NULL, portal_url = 'https://ent.example.fr/' WHERE uai = $1")
+        .bind(SCHOOL_A)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
 
     // Ten minutes on, the password again; the same values again change nothing.
     app.clock.advance(11 * 60);
@@ -2548,6 +2627,17 @@ async fn the_academy_changes_an_establishment_s_details_from_its_page() {
     ];
     let without = save_details(app, &academy, SCHOOL_A, &fields).await;
     assert_eq!(without.status(), 400);
+    let mut wrong = fields.to_vec();
+    wrong.push(("password", "Mauvais2026"));
+    let wrong = save_details(app, &academy, SCHOOL_A, &wrong).await;
+    assert_eq!(wrong.status(), 400);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Mot de passe incorrect.")
+    );
     assert_eq!(details_held(app, SCHOOL_A).await.1.contact, None);
     let mut with = fields.to_vec();
     with.push(("password", PASSWORD));
@@ -2569,7 +2659,7 @@ async fn the_academy_changes_an_establishment_s_details_from_its_page() {
         trail.last().map(String::as_str),
         Some(
             format!(
-                "updated {SCHOOL_A}: contact=\"secretariat@jean-moulin.example.fr\", from the back office by academie"
+                "updated {SCHOOL_A}: contact=\"secretariat@jean-moulin.example.fr\" (was unset), from the back office by academie"
             )
             .as_str()
         )

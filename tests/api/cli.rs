@@ -1395,7 +1395,7 @@ fn an_establishments_details_and_portal_are_set_and_printed_on_its_letters() {
     let trail = clef.ok(&["audit"], None);
     for made in [
         "establishment_changed\tok\t-\t-\t-\tcreated 0590001A: name=\"College Jean Moulin\" portal_url=\"https://ent.example.fr/\", from the command line by",
-        "updated 0590001A: name=\"Collège Jean Moulin\" address=\"12 rue des Écoles\" city=\"59000 Lille\" contact=\"ce.0590001a@ac-lille.fr\", from the command line by",
+        "updated 0590001A: name=\"Collège Jean Moulin\" (was \"College Jean Moulin\") address=\"12 rue des Écoles\" (was unset) city=\"59000 Lille\" (was unset) contact=\"ce.0590001a@ac-lille.fr\" (was unset), from the command line by",
     ] {
         assert!(trail.contains(made), "{made}: {trail}");
     }
