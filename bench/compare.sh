@@ -18,7 +18,10 @@
 # CONNECTIONS (32) kept-alive connections, WARMUP (2) s of warm-up and DURATION (10) s
 # measured: discovery, JWKS, code exchange, refresh, full logins. Bounds on core SERVER_CPU at the start: RS256 signatures/s with
 # josekit (what Clef signs with) and `openssl speed rsa2048`, argon2id hashes/s with the
-# argon2 crate (Rust, Clef's parameters) and with the peer's npm package.
+# argon2 crate (Rust, Clef's parameters) and with the peer's npm package; and again, for
+# BESIDE_SECONDS (2) each, just before and just after each setup's exchange and refresh (RS256)
+# and its logins (argon2id, the peer's package for the peer): the ratios to the bounds read
+# against these, the host's speed drifting within minutes.
 # Prints the tables (Markdown) at the end; the raw JSON lines stay in OUT if set.
 #
 # Needs: cargo (unless CLEF_BIN and LOAD_BIN), node + npm, taskset, curl, python3, psql and
@@ -38,6 +41,7 @@ STORM_DURATION=${STORM_DURATION:-$DURATION}
 IDLE_WAIT=${IDLE_WAIT:-5}
 SETTLE=${SETTLE:-10}
 BOUND_SECONDS=${BOUND_SECONDS:-5}
+BESIDE_SECONDS=${BESIDE_SECONDS:-2}
 CODE_TTL=${CODE_TTL:-600}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -195,6 +199,24 @@ start_peer() { # memory|redis
     wait_ready "$BASE/.well-known/openid-configuration" "$SERVER" "$dir/server.log"
 }
 
+# The bound again beside the scenarios it bounds, on the server's core while the server
+# waits (BESIDE_SECONDS): the host's speed drifts within minutes, and the ratios read
+# against the mean of the measures taken just before and just after the scenario.
+bound_beside() { # rs256|argon2
+    local line
+    case $1 in
+        rs256) line=$(taskset -c "$SERVER_CPU" "$LOAD_BIN" bound-rsa --seconds "$BESIDE_SECONDS") ;;
+        argon2)
+            if [[ $SETUP == peer-* ]]; then
+                line=$(cd "$ROOT/bench/peer" && taskset -c "$SERVER_CPU" node argon2_rate.mjs "$BESIDE_SECONDS")
+            else
+                line=$(taskset -c "$SERVER_CPU" "$LOAD_BIN" bound-argon2 --seconds "$BESIDE_SECONDS")
+            fi
+            ;;
+    esac
+    note "{\"label\":\"$SETUP\",${line#\{}"
+}
+
 load() { # SCENARIO [ARGS…]: one JSON line into the results
     local scenario=$1
     shift
@@ -238,9 +260,13 @@ for SETUP in $SETUPS; do
     sed -i '$ s/"scenario":"get"/"scenario":"discovery"/' "$RESULTS"
     load get --path "$JWKS_PATH" "${RUN[@]}"
     sed -i '$ s/"scenario":"get"/"scenario":"jwks"/' "$RESULTS"
+    bound_beside rs256
     load exchange "${OIDC[@]}" "${RUN[@]}" --sources
     load refresh "${OIDC[@]}" "${RUN[@]}" --sources
+    bound_beside rs256
+    bound_beside argon2
     load login "${OIDC[@]}" "${RUN[@]}" --sources
+    bound_beside argon2
     AFTER=$(loadavg)
     FINAL=$(status "$SERVER" VmRSS)
     note "{\"scenario\":\"setup\",\"label\":\"$SETUP\",\"load_before\":\"$BEFORE\",\"load_after\":\"$AFTER\",\"final_rss_kib\":$FINAL}"
