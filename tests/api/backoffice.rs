@@ -2400,6 +2400,18 @@ async fn save_details(
     staff.post(url).form(&form).send().await.unwrap()
 }
 
+/// The details' form as these tests fill it: the name and street as saved
+/// first, then `city`, `contact` and `portal`.
+fn details<'a>(city: &'a str, contact: &'a str, portal: &'a str) -> [(&'static str, &'a str); 5] {
+    [
+        ("name", "Collège Jean Moulin"),
+        ("address", "12 rue des Écoles"),
+        ("city", city),
+        ("contact", contact),
+        ("portal_url", portal),
+    ]
+}
+
 /// The establishment's letterhead and portal as held.
 async fn details_held(
     app: &TestApp,
@@ -2461,13 +2473,7 @@ async fn the_academy_changes_an_establishment_s_details_from_its_page() {
         app,
         &academy,
         SCHOOL_A,
-        &[
-            ("name", "Collège Jean Moulin"),
-            ("address", "12 rue des Écoles"),
-            ("city", &town),
-            ("contact", ""),
-            ("portal_url", "http://ent.example.fr"),
-        ],
+        &details(&town, "", "http://ent.example.fr"),
     )
     .await;
     assert_eq!(refused.status(), 400);
@@ -2493,13 +2499,7 @@ async fn the_academy_changes_an_establishment_s_details_from_its_page() {
         app,
         &academy,
         SCHOOL_A,
-        &[
-            ("name", "Collège Jean Moulin"),
-            ("address", "12 rue des Écoles"),
-            ("city", "59000 Lille"),
-            ("contact", ""),
-            ("portal_url", "https://ent.example.fr"),
-        ],
+        &details("59000 Lille", "", "https://ent.example.fr"),
     )
     .await;
     assert_eq!(saved.status(), 303);
@@ -2553,13 +2553,7 @@ async fn the_academy_changes_an_establishment_s_details_from_its_page() {
         app,
         &academy,
         SCHOOL_A,
-        &[
-            ("name", "Collège Jean Moulin"),
-            ("address", "12 rue des Écoles"),
-            ("city", "59000 Lille"),
-            ("contact", ""),
-            ("portal_url", "https://ent.nouveau.fr/"),
-        ],
+        &details("59000 Lille", "", "https://ent.nouveau.fr/"),
     )
     .await;
     assert_eq!(other.status(), 303);
@@ -2567,13 +2561,11 @@ async fn the_academy_changes_an_establishment_s_details_from_its_page() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    fields.extend([
-        ("name", "Collège Jean Moulin"),
-        ("address", "12 rue des Écoles"),
-        ("city", "59000 Lille"),
-        ("contact", "03 20 00 00 00"),
-        ("portal_url", "https://ent.example.fr/"),
-    ]);
+    fields.extend(details(
+        "59000 Lille",
+        "03 20 00 00 00",
+        "https://ent.example.fr/",
+    ));
     assert_eq!(
         save_details(app, &academy, SCHOOL_A, &fields)
             .await
@@ -2618,13 +2610,11 @@ async fn the_academy_changes_an_establishment_s_details_from_its_page() {
     app.clock.advance(11 * 60);
     let form = page_text(&academy, &form_url).await;
     assert!(form.contains("name=\"password\""), "{form}");
-    let fields = [
-        ("name", "Collège Jean Moulin"),
-        ("address", "12 rue des Écoles"),
-        ("city", "59000 Lille"),
-        ("contact", "secretariat@jean-moulin.example.fr"),
-        ("portal_url", "https://ent.example.fr/"),
-    ];
+    let fields = details(
+        "59000 Lille",
+        "secretariat@jean-moulin.example.fr",
+        "https://ent.example.fr/",
+    );
     let without = save_details(app, &academy, SCHOOL_A, &fields).await;
     assert_eq!(without.status(), 400);
     let mut wrong = fields.to_vec();

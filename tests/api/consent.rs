@@ -385,6 +385,28 @@ async fn children_seen(app: &TestApp, access_token: &str) -> Vec<String> {
     names
 }
 
+/// Zoé, a pupil, becomes the child of the parent `guardian_id`.
+async fn zoe_joins(app: &TestApp, guardian_id: &str) {
+    let school = app.establishment("0590001A", "Collège Jean Moulin").await;
+    let zoe = app
+        .account(
+            "zoe.martin",
+            AccountKind::Student,
+            Some((&school, "6 A")),
+            Some("2014-09-01"),
+        )
+        .await;
+    clef::accounts::store::link_guardian(
+        &app.app.db,
+        guardian_id,
+        &zoe.id,
+        Rank::new(1).unwrap(),
+        app.app.now(),
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_parent_accepts_again()
 {
@@ -407,24 +429,7 @@ async fn a_child_attached_after_the_consent_reaches_the_service_only_once_the_pa
 
     // A third child joins the account (a sibling in the school's file, or a
     // grouping of the parent's accounts).
-    let school = app.establishment("0590001A", "Collège Jean Moulin").await;
-    let zoe = app
-        .account(
-            "zoe.martin",
-            AccountKind::Student,
-            Some((&school, "6 A")),
-            Some("2014-09-01"),
-        )
-        .await;
-    clef::accounts::store::link_guardian(
-        &app.app.db,
-        &family.guardian.id,
-        &zoe.id,
-        Rank::new(1).unwrap(),
-        app.app.now(),
-    )
-    .await
-    .unwrap();
+    zoe_joins(&app, &family.guardian.id).await;
     // The service's token does not reach her…
     assert_eq!(children_seen(&app, &before).await, ["Hugo", "Lea"]);
     // …nor does a silent sign-in: the parent has to be asked…
@@ -466,24 +471,7 @@ async fn a_child_attached_while_the_consent_page_is_open_is_not_given_to_the_ser
         page.contains("Lea Martin") && !page.contains("Zoe Martin"),
         "{page}"
     );
-    let school = app.establishment("0590001A", "Collège Jean Moulin").await;
-    let zoe = app
-        .account(
-            "zoe.martin",
-            AccountKind::Student,
-            Some((&school, "6 A")),
-            Some("2014-09-01"),
-        )
-        .await;
-    clef::accounts::store::link_guardian(
-        &app.app.db,
-        &family.guardian.id,
-        &zoe.id,
-        Rank::new(1).unwrap(),
-        app.app.now(),
-    )
-    .await
-    .unwrap();
+    zoe_joins(&app, &family.guardian.id).await;
     let accepted = answer_consent(&app, &browser, &page, "accept").await;
     let code = location_param(&accepted, "code").expect("a code");
     let tokens: Value = exchanged(&app, &client, &code).await;
