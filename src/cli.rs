@@ -191,8 +191,9 @@ struct DetailOptions {
 }
 
 impl DetailOptions {
-    /// The change these options make, checked (every field in error told).
-    fn change(&self, name: Option<&str>) -> anyhow::Result<EstablishmentChange> {
+    /// The change these options make, checked (every field in error told;
+    /// a portal on this machine only for a Clef there: `config`'s issuer).
+    fn change(&self, name: Option<&str>, config: &Config) -> anyhow::Result<EstablishmentChange> {
         let input = crate::accounts::EstablishmentInput {
             name,
             address: self.address.as_deref(),
@@ -200,7 +201,8 @@ impl DetailOptions {
             contact: self.contact.as_deref(),
             portal_url: self.portal_url.as_deref(),
         };
-        EstablishmentChange::checked(&input).map_err(|refused| {
+        let local = crate::domain::is_loopback(&config.issuer);
+        EstablishmentChange::checked(&input, local).map_err(|refused| {
             let told: Vec<String> = refused.iter().map(|(_, e)| e.to_string()).collect();
             anyhow::anyhow!(told.join(" "))
         })
@@ -1104,7 +1106,7 @@ async fn establishment(
     match command {
         EstablishmentCommand::Create { uai, name, details } => {
             let uai = Uai::parse(&uai)?;
-            let change = details.change(Some(name.as_str()))?;
+            let change = details.change(Some(name.as_str()), &config)?;
             let name = change.name.clone().unwrap_or_default();
             let establishment = accounts::create_establishment(&db, &uai, &name, now).await?;
             accounts::update_establishment(&db, &uai, &change).await?;
@@ -1118,7 +1120,7 @@ async fn establishment(
         }
         EstablishmentCommand::Update { uai, name, details } => {
             let uai = Uai::parse(&uai)?;
-            let change = details.change(name.as_deref())?;
+            let change = details.change(name.as_deref(), &config)?;
             let establishment = accounts::establishment_by_uai(&db, &uai)
                 .await?
                 .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;

@@ -175,11 +175,13 @@ impl<'a> EstablishmentInput<'a> {
 }
 
 impl EstablishmentChange {
-    /// The change `input` asks for, every field checked; refused, each field
-    /// in error by its key in the input (`name`, `address`, `city`,
-    /// `contact`, `portal_url`), in that order.
+    /// The change `input` asks for, every field checked (a portal on this
+    /// machine only for a `local` Clef: see [`store::portal_url`]); refused,
+    /// each field in error by its key in the input (`name`, `address`,
+    /// `city`, `contact`, `portal_url`), in that order.
     pub fn checked(
         input: &EstablishmentInput<'_>,
+        local: bool,
     ) -> Result<Self, Vec<(&'static str, FieldError)>> {
         // What its letters print: shown as it reads, and in their fonts.
         let shown_text = |field, raw: &str, max| {
@@ -235,7 +237,10 @@ impl EstablishmentChange {
                 shown_text("contact", v, Letterhead::MAX_CONTACT)
             }),
         );
-        let portal_url = take("portal_url", detail(input.portal_url, &store::portal_url));
+        let portal_url = take(
+            "portal_url",
+            detail(input.portal_url, &|v| store::portal_url(v, local)),
+        );
         if !refused.is_empty() {
             return Err(refused);
         }

@@ -133,17 +133,24 @@ pub async fn letterhead(db: &Db, establishment_id: &str) -> Result<Letterhead, s
 }
 
 /// An establishment's portal as an operator gives it: an absolute https URL
-/// (http on the loopback interface only), without credentials.
-pub fn portal_url(raw: &str) -> Result<String, FieldError> {
+/// without credentials; on this machine itself (loopback, http allowed) only
+/// when Clef runs there too (`local`: its issuer is on loopback, a demo or a
+/// test), for families are sent to it from their own devices.
+pub fn portal_url(raw: &str, local: bool) -> Result<String, FieldError> {
     const FIELD: &str = "adresse du portail";
     let value = crate::domain::shown_text(FIELD, raw, 300)?;
     let url = url::Url::parse(&value).map_err(|_| FieldError::new(FIELD, Problem::Invalid))?;
+    let loopback = crate::domain::is_loopback(&url);
     let scheme_ok = match url.scheme() {
         "https" => true,
-        "http" => crate::domain::is_loopback(&url),
+        "http" => loopback,
         _ => false,
     };
-    if !scheme_ok || url.host().is_none() || !url.username().is_empty() || url.password().is_some()
+    if !scheme_ok
+        || (loopback && !local)
+        || url.host().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
     {
         return Err(FieldError::new(FIELD, Problem::Invalid));
     }
@@ -567,4 +574,44 @@ pub async fn establishment_by_id<'e>(
         .await?
         .map(|row| establishment_from(&row, ""))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Families open an establishment's portal from their own devices: one on
+    /// this machine (loopback) only for a Clef on it too, a demo or a test.
+    #[test]
+    fn a_portal_on_this_machine_only_for_a_clef_on_it() {
+        for local in [
+            "http://127.0.0.1:9000/",
+            "https://localhost/ent",
+            "http://[::1]/",
+        ] {
+            assert!(portal_url(local, true).is_ok(), "{local}");
+            assert_eq!(
+                portal_url(local, false).unwrap_err().problem,
+                Problem::Invalid,
+                "{local}"
+            );
+        }
+        assert_eq!(
+            portal_url("https://ent.example.fr", false).unwrap(),
+            "https://ent.example.fr/"
+        );
+        for refused in [
+            "http://ent.example.fr/",
+            "https://u:p@ent.example.fr/",
+            "javascript:x",
+        ] {
+            assert!(portal_url(refused, true).is_err(), "{refused}");
+        }
+        // Counted as letters print it: written out, an accented path is longer.
+        let accented = format!("https://ent.example.fr/{}", "é".repeat(60));
+        assert_eq!(
+            portal_url(&accented, false).unwrap_err().problem,
+            Problem::TooLong { max: 300 }
+        );
+    }
 }

@@ -359,7 +359,8 @@ pub async fn save_details(
     }
     // Only the fields changed on the form: another operator's change made
     // while it was open stays.
-    let change = match EstablishmentChange::checked(&typed.changed_from(&shown)) {
+    let local = crate::domain::is_loopback(&app.config.issuer);
+    let change = match EstablishmentChange::checked(&typed.changed_from(&shown), local) {
         Ok(change) => change,
         Err(fields) => {
             let told: Vec<(&str, String)> = fields
