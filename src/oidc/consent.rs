@@ -167,10 +167,13 @@ pub async fn grant(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    for child_id in children_shown
-        .iter()
-        .filter(|_| scopes.contains("children"))
-    {
+    // Without `children`, the page showed none to cover.
+    let covered = if scopes.contains("children") {
+        children_shown
+    } else {
+        &[]
+    };
+    for child_id in covered {
         sqlx::query(
             "INSERT INTO consent_children (account_id, client_id, child_id) \
              SELECT g.guardian_id, $2, g.student_id FROM guardianships g \
