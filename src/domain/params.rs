@@ -34,6 +34,20 @@ impl Params {
     }
 
     pub fn parse(input: &[u8]) -> Result<Self, FieldError> {
+        Self::parse_with(input, |value| value)
+    }
+
+    /// A form a person filled in: as [`parse`](Self::parse), but a tab is a
+    /// space. A browser keeps the tabs of text pasted into a field (an
+    /// address copied from a spreadsheet's cells), which no one means to type.
+    pub fn parse_typed(input: &[u8]) -> Result<Self, FieldError> {
+        Self::parse_with(input, |value| match value.contains('\t') {
+            true => value.replace('\t', " "),
+            false => value,
+        })
+    }
+
+    fn parse_with(input: &[u8], typed: fn(String) -> String) -> Result<Self, FieldError> {
         let mut map = HashMap::new();
         for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match pair.iter().position(|&b| b == b'=') {
@@ -46,6 +60,7 @@ impl Params {
                 return Err(FieldError::new("paramètre", Problem::Invalid));
             }
             let value = decode(value).map_err(|_| FieldError::new(field, Problem::Invalid))?;
+            let value = typed(value);
             let max = Self::max_value(&name);
             if value.chars().count() > max {
                 return Err(FieldError::new(field, Problem::TooLong { max }));
@@ -227,6 +242,18 @@ mod tests {
         );
         assert_eq!(
             Params::parse(b"state=a%0Ab").unwrap_err().problem,
+            Problem::ControlCharacter
+        );
+        assert_eq!(
+            Params::parse(b"state=a%09b").unwrap_err().problem,
+            Problem::ControlCharacter
+        );
+        let typed = Params::parse_typed(b"address=12%09rue+Nationale").unwrap();
+        assert_eq!(typed.get("address"), Some("12 rue Nationale"));
+        assert_eq!(
+            Params::parse_typed(b"address=12%0Arue")
+                .unwrap_err()
+                .problem,
             Problem::ControlCharacter
         );
         let long = format!("state={}", "a".repeat(Params::MAX_VALUE + 1));

@@ -129,7 +129,8 @@ impl<S: Send + Sync> FromRequest<S> for AuthorizationParams {
     }
 }
 
-/// A person's form, decoded strictly and its CSRF token checked against the
+/// A person's form, decoded strictly (tabs pasted in a field taken as
+/// spaces, `Params::parse_typed`) and its CSRF token checked against the
 /// browser's cookie (double submit): what every POST of a page starts with.
 pub struct CheckedForm(pub Params);
 
@@ -138,8 +139,8 @@ impl FromRequest<Arc<Clef>> for CheckedForm {
 
     async fn from_request(request: Request, app: &Arc<Clef>) -> Result<Self, WebError> {
         let jar = CookieJar::from_headers(request.headers());
-        let Ok(Form(params)) = Form::from_request(request, app).await;
-        let params = params?;
+        let body = form_body(request, app).await?;
+        let params = Params::parse_typed(&body).map_err(BodyError::Params)?;
         if cookies::csrf_matches(app, &jar, params.get("csrf")) {
             Ok(Self(params))
         } else {

@@ -2494,12 +2494,13 @@ async fn the_academy_changes_an_establishment_s_details_from_its_page() {
         ("Collège A", None, None)
     );
 
-    // Saved: the page says so and shows it; only what changed is on the trail.
+    // Saved: the page says so and shows it; only what changed is on the
+    // trail. (The town pasted from a spreadsheet's cells: its tab is a space.)
     let saved = save_details(
         app,
         &academy,
         SCHOOL_A,
-        &details("59000 Lille", "", "https://ent.example.fr"),
+        &details("59000\tLille", "", "https://ent.example.fr"),
     )
     .await;
     assert_eq!(saved.status(), 303);
