@@ -450,11 +450,14 @@ enum ClientCommand {
     },
     /// Issue an initial access token for dynamic client registration (RFC
     /// 7591): give it to an integrator, who POSTs to /register with it as a
-    /// bearer token. It works for as many registrations as needed until it expires.
+    /// bearer token. It registers up to `--clients` clients until it expires.
     Token {
         /// How long the token works, in seconds (default: 7 days).
         #[arg(long, default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(i64).range(60..=90 * 24 * 3600))]
         ttl: i64,
+        /// How many clients it registers, at most (default: 10).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        clients: i64,
     },
 }
 
@@ -1345,9 +1348,11 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ClientCommand::Token { ttl } => {
+        ClientCommand::Token { ttl, clients } => {
+            let allows = crate::oidc::registration::InitialToken { ttl, clients };
             let token =
-                crate::oidc::registration::issue_initial_token(&db, SystemClock.now(), ttl).await?;
+                crate::oidc::registration::issue_initial_token(&db, SystemClock.now(), allows)
+                    .await?;
             println!("{token}");
             Ok(())
         }

@@ -224,10 +224,15 @@ impl Client {
         match &self.sector_identifier_uri {
             Some(uri) => uri.host_str().unwrap_or_default().to_owned(),
             // A service without users, or an app on loopback: its own sector.
+            // So is an app that registered itself with a private scheme:
+            // anyone may register `fr.exemple.agenda:/cb`, and would be
+            // given the subjects the real app's users have there. (The
+            // operator vouches for the scheme of the apps it registers.)
             None => self
                 .redirect_uris
                 .first()
                 .and_then(|uri| sector_of(uri.as_str()))
+                .filter(|sector| !(sector.ends_with(':') && self.self_registered()))
                 .unwrap_or_else(|| self.id.clone()),
         }
     }
@@ -766,10 +771,11 @@ fn keep_sector(before: &Client, after: &Client) -> anyhow::Result<()> {
         && after.subject_type == SubjectType::Pairwise
         && before.sector() != after.sector()
     {
-        // An app on loopback is a sector of its own, which no host keeps.
+        // An app on loopback, or one that registered itself with a private
+        // scheme, is a sector of its own, which no host keeps.
         if before.sector() == before.id {
             anyhow::bail!(
-                "this change would move the client's pairwise sector from its own (its redirect URIs are on loopback) to {}, \
+                "this change would move the client's pairwise sector from its own (its redirect URIs are on loopback or a private scheme) to {}, \
                  and change every subject it was given; no sector_identifier_uri can keep it: register the service anew",
                 after.sector()
             );
@@ -1081,4 +1087,16 @@ pub async fn list(db: &Db) -> Result<Vec<Client>, sqlx::Error> {
         .iter()
         .map(client_from)
         .collect()
+}
+
+/// The names of the academy's own services but `except`'s, which a client
+/// registering itself may not take (`registration`).
+pub async fn first_party_names(db: &Db, except: Option<&str>) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT name FROM clients WHERE is_first_party = 1 AND deleted_at IS NULL \
+         AND id <> COALESCE($1, '')",
+    )
+    .bind(except)
+    .fetch_all(db)
+    .await
 }

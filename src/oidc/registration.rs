@@ -156,7 +156,13 @@ impl ClientMetadata {
     /// every redirect URI (OIDC Registration §5).
     /// `dev`: the issuer is plain http (development): URLs Clef fetches or
     /// shows may then be loopback http; in production they are https only.
-    pub async fn validate(self, dev: bool) -> Result<Registration, RegistrationError> {
+    /// `first_party`: the names of the academy's own services, which no
+    /// client registering itself may pass for on a consent page.
+    pub async fn validate(
+        self,
+        dev: bool,
+        first_party: &[String],
+    ) -> Result<Registration, RegistrationError> {
         if let Some(types) = &self.response_types
             && types.iter().any(|t| t != "code")
         {
@@ -354,6 +360,11 @@ impl ClientMetadata {
                     )
                 })?,
         };
+        if first_party.iter().any(|own| looks_alike(own, &name)) {
+            return Err(metadata(
+                "client_name is the name of one of the academy's own services",
+            ));
+        }
         optional_url("client_uri", &self.client_uri, dev)?;
         Ok(Registration {
             name,
@@ -387,6 +398,20 @@ impl ClientMetadata {
     }
 }
 
+/// Whether two service names read alike to a parent: the same letters and
+/// digits, whatever the case, accents, look-alike letters of other scripts
+/// (a Cyrillic « е »), spaces and punctuation.
+fn looks_alike(a: &str, b: &str) -> bool {
+    let letters = |name: &str| -> String {
+        deunicode::deunicode(name)
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    letters(a) == letters(b)
+}
+
 /// OIDC Registration §5: the sector document is a JSON array holding every
 /// redirect URI of the client.
 async fn check_sector(
@@ -418,38 +443,85 @@ async fn check_sector(
     Ok(())
 }
 
-/// Issues an initial access token, valid `ttl` seconds, for `clef client token`.
-pub async fn issue_initial_token(db: &Db, now: i64, ttl: i64) -> Result<String, sqlx::Error> {
+/// What an initial access token allows, as `clef client token` issues it.
+#[derive(Debug, Clone, Copy)]
+pub struct InitialToken {
+    /// How long it works, in seconds.
+    pub ttl: i64,
+    /// How many clients it registers, at most.
+    pub clients: i64,
+}
+
+/// Issues an initial access token for `clef client token`.
+pub async fn issue_initial_token(
+    db: &Db,
+    now: i64,
+    allows: InitialToken,
+) -> Result<String, sqlx::Error> {
     let token = random_token(32);
     sqlx::query(
-        "INSERT INTO registration_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)",
+        "INSERT INTO registration_tokens (token_hash, created_at, expires_at, clients_left) \
+         VALUES ($1, $2, $3, $4)",
     )
     .bind(digest(&token))
     .bind(now)
-    .bind(now + ttl)
+    .bind(now + allows.ttl)
+    .bind(allows.clients)
     .execute(db)
     .await?;
     Ok(token)
 }
 
+/// Who may register: anyone (`registration_open`), or the holder of a live
+/// initial access token with clients left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permit {
+    Open,
+    Token { hash: String },
+}
+
 /// Whether a registration may proceed: open registration, or a live initial
-/// access token (reusable until it expires, so one integrator can register
-/// its test and production clients).
-pub async fn may_register(app: &Clef, bearer: Option<&str>) -> Result<bool, sqlx::Error> {
+/// access token with clients left (reusable until it expires or has
+/// registered its clients, so one integrator can register its test and
+/// production clients). Nothing is spent yet: see [`spend`].
+pub async fn may_register(app: &Clef, bearer: Option<&str>) -> Result<Option<Permit>, sqlx::Error> {
     if app.config.registration_open {
-        return Ok(true);
+        return Ok(Some(Permit::Open));
     }
     let Some(token) = bearer else {
-        return Ok(false);
+        return Ok(None);
     };
+    let hash = digest(token);
     let found: Option<String> = sqlx::query_scalar(
-        "SELECT token_hash FROM registration_tokens WHERE token_hash = $1 AND expires_at > $2",
+        "SELECT token_hash FROM registration_tokens \
+         WHERE token_hash = $1 AND expires_at > $2 AND clients_left > 0",
     )
-    .bind(digest(token))
+    .bind(&hash)
     .bind(app.now())
     .fetch_optional(&app.db)
     .await?;
-    Ok(found.is_some_and(|hash| constant_time_eq(&hash, &digest(token))))
+    Ok(found
+        .filter(|found| constant_time_eq(found, &hash))
+        .map(|hash| Permit::Token { hash }))
+}
+
+/// Takes one client from the permit's token, as a sound registration is
+/// about to be written: false when the token expired or registered its last
+/// client since [`may_register`]. One statement, so concurrent registrations
+/// with the same token never register more clients than it allows.
+pub async fn spend(app: &Clef, permit: &Permit) -> Result<bool, sqlx::Error> {
+    let Permit::Token { hash } = permit else {
+        return Ok(true);
+    };
+    let spent = sqlx::query(
+        "UPDATE registration_tokens SET clients_left = clients_left - 1 \
+         WHERE token_hash = $1 AND expires_at > $2 AND clients_left > 0",
+    )
+    .bind(hash)
+    .bind(app.now())
+    .execute(&app.db)
+    .await?;
+    Ok(spent.rows_affected() == 1)
 }
 
 /// The client whose registration `token` manages (RFC 7592 §2), if it does.
@@ -591,20 +663,20 @@ mod tests {
         let local = "http://127.0.0.1:6379/";
         assert!(
             metadata_with_backchannel(local)
-                .validate(false)
+                .validate(false, &[])
                 .await
                 .is_err()
         );
         assert!(
             metadata_with_backchannel(local)
-                .validate(true)
+                .validate(true, &[])
                 .await
                 .is_ok()
         );
         let public = "https://rp.example/logout";
         assert!(
             metadata_with_backchannel(public)
-                .validate(false)
+                .validate(false, &[])
                 .await
                 .is_ok()
         );

@@ -155,6 +155,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "account closed at",
         include_str!("../../migrations/0023_account_closed_at.sql"),
     ),
+    (
+        24,
+        "registration token clients",
+        include_str!("../../migrations/0024_registration_token_clients.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

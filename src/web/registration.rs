@@ -163,17 +163,21 @@ pub async fn register(
     caller: Caller,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    if !registration::may_register(&app, caller.token.as_deref()).await? {
+    let Some(permit) = registration::may_register(&app, caller.token.as_deref()).await? else {
         return Ok(caller.refused(&app).await);
-    }
+    };
     let metadata = match parse(&body) {
         Ok(metadata) => metadata,
         Err(e) => return Ok(refused(&e)),
     };
-    let validated = match metadata.validate(dev(&app)).await {
+    let first_party = clients::first_party_names(&app.db, None).await?;
+    let validated = match metadata.validate(dev(&app), &first_party).await {
         Ok(validated) => validated,
         Err(e) => return Ok(refused(&e)),
     };
+    if !registration::spend(&app, &permit).await? {
+        return Ok(caller.refused(&app).await);
+    }
     let registered = match clients::register(&app.db, validated, app.now()).await {
         Ok(registered) => registered,
         Err(e) => return not_stored(e),
@@ -239,7 +243,8 @@ pub async fn replace(
             "client_secret is not the client's".into(),
         )));
     }
-    let validated = match metadata.validate(dev(&app)).await {
+    let first_party = clients::first_party_names(&app.db, Some(&client.id)).await?;
+    let validated = match metadata.validate(dev(&app), &first_party).await {
         Ok(validated) => validated,
         Err(e) => return Ok(refused(&e)),
     };

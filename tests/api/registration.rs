@@ -27,6 +27,8 @@ use openidconnect::{
 };
 use serde_json::{Value, json};
 
+use clef::oidc::registration::InitialToken;
+
 use crate::helpers::*;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -35,7 +37,11 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 /// An initial access token, as `clef client token` issues it (one hour).
 async fn initial_token(app: &TestApp) -> String {
-    clef::oidc::registration::issue_initial_token(&app.app.db, app.app.now(), 3600)
+    let allows = InitialToken {
+        ttl: 3600,
+        clients: 10,
+    };
+    clef::oidc::registration::issue_initial_token(&app.app.db, app.app.now(), allows)
         .await
         .unwrap()
 }
@@ -577,7 +583,11 @@ async fn registration_needs_a_live_initial_access_token_unless_it_is_open() {
     )
     .await;
     let now = app.app.now();
-    let expired = clef::oidc::registration::issue_initial_token(&app.app.db, now - 7200, 3600)
+    let hour = InitialToken {
+        ttl: 3600,
+        clients: 10,
+    };
+    let expired = clef::oidc::registration::issue_initial_token(&app.app.db, now - 7200, hour)
         .await
         .unwrap();
     assert_invalid_token(
@@ -598,7 +608,11 @@ async fn registration_needs_a_live_initial_access_token_unless_it_is_open() {
     assert_eq!(app.count("clients").await, clients, "nothing registered");
 
     // A live token works, for several registrations, until it expires.
-    let token = clef::oidc::registration::issue_initial_token(&app.app.db, now, 120)
+    let two_minutes = InitialToken {
+        ttl: 120,
+        clients: 10,
+    };
+    let token = clef::oidc::registration::issue_initial_token(&app.app.db, now, two_minutes)
         .await
         .unwrap();
     let first = post_register(&app, Some(&token), &metadata).await;
@@ -626,6 +640,44 @@ async fn registration_needs_a_live_initial_access_token_unless_it_is_open() {
     )
     .await;
     assert_eq!(app.count("clients").await, clients + 2);
+
+    // A token registers as many clients as it allows, however many
+    // registrations arrive at once; a registration refused for its metadata
+    // takes none.
+    let three = InitialToken {
+        ttl: 3600,
+        clients: 3,
+    };
+    let token = clef::oidc::registration::issue_initial_token(&app.app.db, app.app.now(), three)
+        .await
+        .unwrap();
+    let unsound = post_register(&app, Some(&token), r#"{"redirect_uris": ["ftp://x"]}"#).await;
+    assert_eq!(unsound.status(), 400);
+    let mut at_once = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let request = reqwest::Client::new()
+            .post(app.url("/register"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(metadata.clone());
+        at_once.spawn(async move { request.send().await.unwrap() });
+    }
+    let statuses = statuses_of(at_once).await;
+    assert_eq!(
+        statuses.iter().filter(|&&status| status == 201).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|&status| matches!(status, 201 | 401)),
+        "{statuses:?}"
+    );
+    assert_invalid_token(
+        post_register(&app, Some(&token), &metadata).await,
+        "an initial access token that registered its clients",
+    )
+    .await;
+    assert_eq!(app.count("clients").await, clients + 5);
 
     // registration_open: no token needed.
     let open = spawn_app_with(|config| config.registration_open = true).await;
@@ -1887,15 +1939,44 @@ async fn a_registered_client_name_is_shown_escaped_on_the_consent_page() {
     );
 }
 
+/// A service registering itself cannot take the name of one of the
+/// academy's own (« ENT du test »), however it writes it: parents would
+/// read it on the consent page as the academy's.
+#[tokio::test]
+async fn a_registered_client_cannot_take_a_first_party_service_s_name() {
+    let app = spawn_app().await;
+    app.client_with(|_| {}).await;
+    let token = initial_token(&app).await;
+    let clients = app.count("clients").await;
+    for copied in ["ENT du test", "ent-du-TEST", "Ént du tеst"] {
+        let metadata = json!({ "redirect_uris": [REDIRECT_URI], "client_name": copied });
+        let (status, body) =
+            status_and_json(post_register(&app, Some(&token), &metadata.to_string()).await).await;
+        assert_eq!(status, 400, "{copied}: {body}");
+        assert_eq!(body["error"], "invalid_client_metadata");
+        assert_eq!(
+            body["error_description"],
+            "client_name is the name of one of the academy's own services"
+        );
+    }
+    assert_eq!(app.count("clients").await, clients);
+    let own = json!({ "redirect_uris": [REDIRECT_URI], "client_name": "ENT du test bis" });
+    let (status, body) =
+        status_and_json(post_register(&app, Some(&token), &own.to_string()).await).await;
+    assert_eq!(status, 201, "{body}");
+}
+
 #[tokio::test]
 async fn two_unrelated_native_applications_see_unlinkable_pairwise_subjects() {
     let app = spawn_app().await;
     app.family().await;
     let browser = browser();
     let mut subjects = Vec::new();
+    // The third registers the first one's scheme.
     for redirect_uri in [
         "org.example.agenda:/callback",
         "com.autre.cantine:/callback",
+        "org.example.agenda:/callback",
     ] {
         let registered = register(
             &app,
@@ -1939,6 +2020,11 @@ async fn two_unrelated_native_applications_see_unlinkable_pairwise_subjects() {
     assert_ne!(
         subjects[0], subjects[1],
         "two native apps of different publishers can link Claire by her pairwise sub"
+    );
+    // Anyone may register a scheme: one that registered itself is its own sector.
+    assert_ne!(
+        subjects[0], subjects[2],
+        "an app that registered another's scheme is given that app's subjects"
     );
 }
 
@@ -2016,7 +2102,8 @@ async fn an_update_that_would_move_the_pairwise_sector_is_refused() {
     assert_eq!(status, 400, "{body}");
     let description = body["error_description"].as_str().unwrap();
     assert!(
-        description.contains("from its own (its redirect URIs are on loopback)")
+        description
+            .contains("from its own (its redirect URIs are on loopback or a private scheme)")
             && description.contains("register the service anew")
             && !description.contains("clef-"),
         "{body}"
