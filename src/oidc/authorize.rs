@@ -915,6 +915,7 @@ async fn respond_with_code(
         sid: session.sid.clone(),
         amr: session.amr.clone(),
         issued_at: now,
+        issued_ms: app.now_ms(),
         expires_at: now + app.config.code_ttl,
         session_expires_at: Some(session.expires_at),
     };

@@ -333,7 +333,7 @@ pub async fn withdraw(app: &Clef, account_id: &str, client_id: &str) -> anyhow::
     // looks for the mark (`token::exchange_code`); a family it wrote before
     // the mark is revoked just below.
     app.access_tokens
-        .revoke_for(account_id, client_id, now)
+        .revoke_for(account_id, client_id, app.now_ms())
         .await?;
     let mut tx = app.db.begin().await?;
     sqlx::query("DELETE FROM consent_children WHERE account_id = $1 AND client_id = $2")

@@ -30,12 +30,35 @@ pub struct CodeGrant {
     /// When the code was issued (0 for a code stored before this field).
     #[serde(default)]
     pub issued_at: i64,
+    /// The same in milliseconds (0 for a code stored before this field:
+    /// see [`issued_ms`]).
+    #[serde(default)]
+    pub issued_ms: i64,
     pub expires_at: i64,
     /// When the session the code was issued in ends (`None` for a code
     /// stored before this field): a refresh family without
     /// `offline_access` ends with it.
     #[serde(default)]
     pub session_expires_at: Option<i64>,
+}
+
+/// When a grant was issued, in milliseconds: `ms`, or for a grant stored
+/// before its milliseconds were, the start of its second `at`.
+pub fn issued_ms(ms: i64, at: i64) -> i64 {
+    match ms {
+        0 => at * 1000,
+        ms => ms,
+    }
+}
+
+/// A revocation's time in milliseconds: as written, or `plus` milliseconds
+/// into the second an earlier version wrote (milliseconds are past 10^11
+/// since 1973).
+fn in_ms(at: i64, plus: i64) -> i64 {
+    match at < 100_000_000_000 {
+        true => at * 1000 + plus,
+        false => at,
+    }
 }
 
 /// A code in the store: issued and waiting for its exchange, then spent,
@@ -314,10 +337,7 @@ impl AccessTokens {
         };
         if let Some(account_id) = &grant.account_id {
             // The revocations read at once: one round trip's wait on Redis.
-            let issued_ms = match grant.issued_ms {
-                0 => grant.issued_at * 1000,
-                ms => ms,
-            };
+            let issued_ms = issued_ms(grant.issued_ms, grant.issued_at);
             // A token without `offline_access` lives with its session, as
             // its refresh family does (`revoke_session`).
             let session = grant
@@ -325,7 +345,7 @@ impl AccessTokens {
                 .as_deref()
                 .filter(|_| !grant.scopes.contains("offline_access"));
             let (for_client, for_all, for_session) = tokio::try_join!(
-                self.revoked_since(account_id, &grant.client_id, grant.issued_at),
+                self.revoked_since(account_id, &grant.client_id, issued_ms),
                 // Every token of the account issued before (`revoke_all_for`).
                 self.ended_after(account_id, issued_ms),
                 async {
@@ -363,8 +383,8 @@ impl AccessTokens {
     async fn ended_after(&self, key: &str, issued_ms: i64) -> anyhow::Result<bool> {
         let revoked: Option<i64> = self.revoked.get(key).await?;
         // A record in seconds, as an earlier version wrote it during a
-        // rolling upgrade (milliseconds are past 10^11 since 1973).
-        let revoked_ms = revoked.map(|at| if at < 100_000_000_000 { at * 1000 } else { at });
+        // rolling upgrade, is its second's first millisecond.
+        let revoked_ms = revoked.map(|at| in_ms(at, 0));
         Ok(revoked_ms.is_some_and(|revoked_ms| issued_ms < revoked_ms))
     }
 
@@ -382,31 +402,36 @@ impl AccessTokens {
     }
 
     /// Whether `client_id`'s access for `account_id` was ended (`revoke_for`)
-    /// at `since` or later: what was granted at `since` is over.
+    /// at `since_ms` or later: what was granted at `since_ms` is over; what
+    /// was granted after, as the person consents again a moment later, lives.
     pub async fn revoked_since(
         &self,
         account_id: &str,
         client_id: &str,
-        since: i64,
+        since_ms: i64,
     ) -> anyhow::Result<bool> {
-        let revoked_at: Option<i64> = self
+        let revoked: Option<i64> = self
             .revoked
             .get(&format!("{account_id}:{client_id}"))
             .await?;
-        Ok(revoked_at.is_some_and(|revoked_at| since <= revoked_at))
+        // A record in seconds, as an earlier version wrote it during a
+        // rolling upgrade, is its second's last millisecond.
+        let revoked_ms = revoked.map(|at| in_ms(at, 999));
+        Ok(revoked_ms.is_some_and(|revoked_ms| since_ms <= revoked_ms))
     }
 
     /// Every access token `client_id` holds for `account_id` stops working,
-    /// and every code it has not exchanged yet (`revoked_since`).
+    /// and every code it has not exchanged yet (`revoked_since`): those
+    /// issued up to `now_ms`.
     pub async fn revoke_for(
         &self,
         account_id: &str,
         client_id: &str,
-        now: i64,
+        now_ms: i64,
     ) -> anyhow::Result<()> {
         let ttl = Duration::from_secs(self.ttl.max(MAX_CODE_TTL) as u64 + 1);
         self.revoked
-            .put(&format!("{account_id}:{client_id}"), &now, ttl)
+            .put(&format!("{account_id}:{client_id}"), &now_ms, ttl)
             .await
     }
 
@@ -548,6 +573,7 @@ mod tests {
             sid: "s1".into(),
             amr: vec!["pwd".into()],
             issued_at: 0,
+            issued_ms: 0,
             expires_at: 60,
             session_expires_at: Some(3600),
         }

@@ -512,7 +512,11 @@ async fn exchange_code(
     } else if !client.is_first_party
         && app
             .access_tokens
-            .revoked_since(&account.id, &client.id, grant.issued_at)
+            .revoked_since(
+                &account.id,
+                &client.id,
+                super::grants::issued_ms(grant.issued_ms, grant.issued_at),
+            )
             .await?
     {
         Some("the person withdrew their consent to this client")
