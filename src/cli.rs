@@ -1112,7 +1112,7 @@ async fn establishment(
             let change = details.change(Some(name.as_str()), &config)?;
             let name = change.name.clone().unwrap_or_default();
             let establishment = accounts::create_establishment(&db, &uai, &name, now).await?;
-            accounts::update_establishment(&db, &uai, &change).await?;
+            accounts::update_establishment(&db, &uai, change.clone()).await?;
             let who = accounts::ChangedBy {
                 actor: None,
                 by: operator(),
@@ -1124,13 +1124,7 @@ async fn establishment(
         EstablishmentCommand::Update { uai, name, details } => {
             let uai = Uai::parse(&uai)?;
             let change = details.change(name.as_deref(), &config)?;
-            let establishment = accounts::establishment_by_uai(&db, &uai)
-                .await?
-                .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
-            let head = accounts::letterhead(&db, &establishment.id).await?;
-            let before = crate::accounts::EstablishmentInput::held(&establishment, &head);
-            let change = change.beyond(&before);
-            accounts::update_establishment(&db, &uai, &change).await?;
+            let (change, before) = accounts::update_establishment(&db, &uai, change).await?;
             let who = accounts::ChangedBy {
                 actor: None,
                 by: operator(),
@@ -1140,7 +1134,7 @@ async fn establishment(
                 &db,
                 (&uai, "updated"),
                 &change,
-                Some(&before),
+                Some(&before.as_input()),
                 who,
                 now,
             )

@@ -122,7 +122,7 @@ impl Letterhead {
 
 /// What an operator changes on an establishment (SPEC §2): each `None`
 /// left as it is; an optional detail set to `Some(None)` is cleared.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct EstablishmentChange {
     pub name: Option<String>,
     pub address: Option<Option<String>>,
@@ -143,6 +143,29 @@ pub struct EstablishmentInput<'a> {
     pub city: Option<&'a str>,
     pub contact: Option<&'a str>,
     pub portal_url: Option<&'a str>,
+}
+
+/// An establishment's name and details as they were held where an update
+/// read them, in its transaction: what the update replaced.
+#[derive(Debug, Clone)]
+pub struct HeldDetails {
+    pub name: String,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub contact: Option<String>,
+    pub portal_url: Option<String>,
+}
+
+impl HeldDetails {
+    pub fn as_input(&self) -> EstablishmentInput<'_> {
+        EstablishmentInput {
+            name: Some(&self.name),
+            address: self.address.as_deref(),
+            city: self.city.as_deref(),
+            contact: self.contact.as_deref(),
+            portal_url: self.portal_url.as_deref(),
+        }
+    }
 }
 
 impl<'a> EstablishmentInput<'a> {

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use super::{
     Account, AccountError, AccountKind, AccountState, Child, Establishment, EstablishmentChange,
-    EstablishmentInput, Guardian, Letterhead,
+    EstablishmentInput, Guardian, HeldDetails, Letterhead,
 };
 use crate::domain::{
     BirthDate, ClassName, EmailAddress, FieldError, Identifier, Locale, PersonName, Problem, Rank,
@@ -40,12 +40,16 @@ pub async fn create_establishment(
     })
 }
 
-/// Changes an establishment's name and details (see [`EstablishmentChange`]).
+/// Changes an establishment's name and details (see [`EstablishmentChange`])
+/// where they differ from what it holds, read in the same transaction.
+/// Answers what it changed (nothing written when that is empty) and what it
+/// replaced, for the trail: another operator's change made meanwhile is
+/// what this one replaced.
 pub async fn update_establishment(
     db: &Db,
     uai: &Uai,
-    change: &EstablishmentChange,
-) -> Result<(), AccountError> {
+    change: EstablishmentChange,
+) -> Result<(EstablishmentChange, HeldDetails), AccountError> {
     let mut tx = db.begin().await?;
     let row = sqlx::query(
         "SELECT name, address, city, contact, portal_url FROM establishments WHERE uai = $1",
@@ -54,33 +58,35 @@ pub async fn update_establishment(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
-    let held = |column: &str| row.try_get::<Option<String>, _>(column);
-    let name = match &change.name {
-        Some(name) => name.clone(),
-        None => row.try_get("name")?,
+    let held = HeldDetails {
+        name: row.try_get("name")?,
+        address: row.try_get("address")?,
+        city: row.try_get("city")?,
+        contact: row.try_get("contact")?,
+        portal_url: row.try_get("portal_url")?,
     };
-    let pick = |changed: &Option<Option<String>>, column| match changed {
-        Some(value) => Ok(value.clone()),
-        None => held(column),
+    let change = change.beyond(&held.as_input());
+    if change.is_empty() {
+        return Ok((change, held));
+    }
+    let pick = |changed: &Option<Option<String>>, held: &Option<String>| match changed {
+        Some(value) => value.clone(),
+        None => held.clone(),
     };
-    let address = pick(&change.address, "address")?;
-    let city = pick(&change.city, "city")?;
-    let contact = pick(&change.contact, "contact")?;
-    let portal_url = pick(&change.portal_url, "portal_url")?;
     sqlx::query(
         "UPDATE establishments SET name = $1, address = $2, city = $3, contact = $4, portal_url = $5 \
          WHERE uai = $6",
     )
-    .bind(&name)
-    .bind(&address)
-    .bind(&city)
-    .bind(&contact)
-    .bind(&portal_url)
+    .bind(change.name.as_ref().unwrap_or(&held.name))
+    .bind(pick(&change.address, &held.address))
+    .bind(pick(&change.city, &held.city))
+    .bind(pick(&change.contact, &held.contact))
+    .bind(pick(&change.portal_url, &held.portal_url))
     .bind(uai.as_str())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok((change, held))
 }
 
 /// Who changed an establishment, for its trail.

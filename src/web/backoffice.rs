@@ -373,13 +373,10 @@ pub async fn save_details(
     };
     // Only what differs from what is held is written and put on the trail,
     // with what it replaced.
-    let head = store::letterhead(&app.db, &establishment.id).await?;
-    let before = EstablishmentInput::held(&establishment, &head);
-    let change = change.beyond(&before);
+    let (change, before) = store::update_establishment(&app.db, &uai, change)
+        .await
+        .map_err(anyhow::Error::from)?;
     if !change.is_empty() {
-        store::update_establishment(&app.db, &uai, &change)
-            .await
-            .map_err(anyhow::Error::from)?;
         let who = store::ChangedBy {
             actor: Some(&staff.id),
             by: format!("from the back office by {}", staff.identifier),
@@ -389,7 +386,7 @@ pub async fn save_details(
             &app.db,
             (&uai, "updated"),
             &change,
-            Some(&before),
+            Some(&before.as_input()),
             who,
             app.now(),
         )

@@ -596,7 +596,7 @@ async fn the_establishment_page_shows_what_its_letters_print() {
         portal_url: Some(Some("https://ent.example.fr/".into())),
         ..Default::default()
     };
-    clef::accounts::store::update_establishment(&app.app.db, &uai, &change)
+    clef::accounts::store::update_establishment(&app.app.db, &uai, change)
         .await
         .unwrap();
     let page = page_text(&staff_a, &url).await;
