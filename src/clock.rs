@@ -45,3 +45,44 @@ impl Clock for ShiftedClock {
         SystemClock.now_ms() + 1000 * self.offset.load(Ordering::SeqCst)
     }
 }
+
+/// How long something usually takes: a moving average of its last
+/// durations, the newest weighing 1/5. What answers without doing that
+/// thing waits as long, so that timing tells nothing (an SMS sent or not,
+/// a password checked or not).
+#[derive(Debug)]
+pub struct TypicalDuration {
+    micros: std::sync::atomic::AtomicU64,
+}
+
+impl TypicalDuration {
+    /// Weight of the newest duration, as 1 / this.
+    const DIVISOR: u64 = 5;
+
+    /// An average that starts at `start`, before anything is measured.
+    pub fn starting_at(start: std::time::Duration) -> Self {
+        Self {
+            micros: std::sync::atomic::AtomicU64::new(micros(start)),
+        }
+    }
+
+    pub fn get(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
+
+    pub fn record(&self, elapsed: std::time::Duration) {
+        let sample = micros(elapsed);
+        let _ = self
+            .micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |average| {
+                Some(
+                    (average.saturating_mul(Self::DIVISOR - 1) / Self::DIVISOR)
+                        .saturating_add(sample / Self::DIVISOR),
+                )
+            });
+    }
+}
+
+fn micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::policy::PasswordRule;
 use super::recovery;
 use super::staff::Scope;
-use super::throttle::{Gate, Origin};
+use super::throttle::{Admission, Gate, Origin};
 use super::tokens::{self, Purpose, TokenProblem};
 use super::{Account, AccountKind, AccountState, PasswordError, store};
 use crate::app::Clef;
@@ -245,7 +245,7 @@ pub async fn first_connection(
         .throttle
         .enter(&account.identifier, origin, now_ms)
         .await?;
-    if let Gate::Closed { retry_after } = gate {
+    if let Admission::Closed { retry_after } = gate {
         return Err(ActivationError::TooManyAttempts { retry_after });
     }
     let gate = app
@@ -748,7 +748,7 @@ async fn require_current_password(
         .throttle
         .enter(&account.identifier, origin, app.now_ms())
         .await?;
-    if let Gate::Closed { retry_after } = gate {
+    if let Admission::Closed { retry_after } = gate {
         return Err(ProfileError::TooManyAttempts { retry_after });
     }
     if app

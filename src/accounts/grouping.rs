@@ -15,7 +15,7 @@ use sqlx::Row;
 
 use super::activation::{letter_valid, provisional_password_matches};
 use super::login::MAX_PASSWORD;
-use super::throttle::{Gate, Origin};
+use super::throttle::{Admission, Gate, Origin};
 use super::{Account, AccountKind, AccountState, Child, PasswordError, store};
 use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome as AuditOutcome};
@@ -138,13 +138,19 @@ pub async fn propose(
         return Ok(Err(Refusal::SameAccount));
     }
     let now = app.now();
-    if let Gate::Closed { retry_after } = app
+    let only_if_right = match app
         .throttle
         .enter(identifier.as_str(), origin, app.now_ms())
         .await?
     {
-        return Err(GroupingError::TooManyAttempts { retry_after });
-    }
+        Admission::Open => None,
+        Admission::RightOnly { retry_after } => Some(retry_after),
+        Admission::Closed { retry_after } => {
+            // As long as a check (see `login::authenticate`).
+            tokio::time::sleep(app.passwords.typical_check()).await;
+            return Err(GroupingError::TooManyAttempts { retry_after });
+        }
+    };
     let found = store::account_by_identifier(&app.db, &identifier).await?;
     let refusal = match &found {
         Some(account) => credentials_refusal(app, account, &other, now).await?,
@@ -176,6 +182,9 @@ pub async fn propose(
                     ..entry
                 };
                 audit::record(&app.db, entry, now).await;
+            }
+            if let Some(retry_after) = only_if_right {
+                return Err(GroupingError::TooManyAttempts { retry_after });
             }
             return Ok(Err(refusal));
         }

@@ -4,7 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::activation::{letter_valid, provisional_password_matches};
-use super::throttle::{Gate, Origin};
+use super::throttle::{Admission, Origin};
 use super::{Account, AccountState, PasswordError};
 use crate::app::Clef;
 use crate::domain::Identifier;
@@ -91,16 +91,25 @@ pub async fn authenticate(
         .throttle
         .enter(identifier.as_str(), origin, app.now_ms())
         .await?;
-    if let Gate::Closed { retry_after } = gate {
+    let locked = |account_id: Option<String>, retry_after| {
         app.metrics.login(LoginResult::locked);
-        let account_id = account.map(|a| a.id);
         let identifier = shown_identifier(app, identifier, account_id.is_some());
         tracing::info!(identifier, address = %origin.address, retry_after, "login refused: too many attempts");
-        return Err(LoginError::TooManyAttempts {
+        LoginError::TooManyAttempts {
             retry_after,
             account_id,
-        });
-    }
+        }
+    };
+    let only_if_right = match gate {
+        Admission::Open => None,
+        Admission::RightOnly { retry_after } => Some(retry_after),
+        Admission::Closed { retry_after } => {
+            // As long as a check: a locked address cannot tell which of
+            // its attempts were checked (`Admission::RightOnly`).
+            tokio::time::sleep(app.passwords.typical_check()).await;
+            return Err(locked(account.map(|a| a.id), retry_after));
+        }
+    };
     let too_long = password.expose_secret().len() > MAX_PASSWORD;
     let provisional = account
         .as_ref()
@@ -151,11 +160,14 @@ pub async fn authenticate(
             app.metrics.login(LoginResult::ok);
             Ok(outcome)
         }
-        None => {
-            app.metrics.login(LoginResult::failed);
-            let identifier = shown_identifier(app, identifier, account_id.is_some());
-            tracing::info!(identifier, address = %origin.address, "failed login");
-            Err(LoginError::InvalidCredentials { account_id })
-        }
+        None => match only_if_right {
+            Some(retry_after) => Err(locked(account_id, retry_after)),
+            None => {
+                app.metrics.login(LoginResult::failed);
+                let identifier = shown_identifier(app, identifier, account_id.is_some());
+                tracing::info!(identifier, address = %origin.address, "failed login");
+                Err(LoginError::InvalidCredentials { account_id })
+            }
+        },
     }
 }

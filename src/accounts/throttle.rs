@@ -117,6 +117,11 @@ pub const CONFIRMATION_MAILS: Backoff = Backoff {
     window: Duration::from_secs(3600),
 };
 
+/// How long a client address stays familiar to an account after a sign-in
+/// from it (a school's or a mobile operator's shared address a person signs
+/// in from every week): see [`Admission::RightOnly`].
+pub const FAMILIAR_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Where an attempt comes from: the client address (read through the trusted
 /// proxies), and the browser if it proved a past sign-in to the account tried.
 #[derive(Debug, Clone)]
@@ -135,6 +140,32 @@ pub enum Gate {
     },
 }
 
+/// Whether an attempt on an account's password may be checked
+/// ([`Throttle::enter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Checked, and answered as the check says.
+    Open,
+    /// The address is locked, perhaps by someone else behind it (a school's
+    /// or a mobile operator's NAT), but the person signed in to this account
+    /// from it lately: checked, counted on the account's counter, and only a
+    /// right password is told as such. A wrong one is answered as `Closed`,
+    /// so that the lock tells no one behind the address which accounts are
+    /// used from there.
+    RightOnly { retry_after: u64 },
+    /// Not checked, and not counted: come back in `retry_after` seconds.
+    Closed { retry_after: u64 },
+}
+
+impl From<Gate> for Admission {
+    fn from(gate: Gate) -> Self {
+        match gate {
+            Gate::Open => Self::Open,
+            Gate::Closed { retry_after } => Self::Closed { retry_after },
+        }
+    }
+}
+
 enum Counter<'a> {
     Account(&'a str),
     BirthDate(&'a str),
@@ -142,6 +173,8 @@ enum Counter<'a> {
     ConfirmationMailTo(&'a str),
     Address(IpAddr),
     Device(&'a TrustedDevice),
+    /// A sign-in to the account from the address (not a count: a mark).
+    Familiar(&'a str, IpAddr),
 }
 
 /// The client an address stands for: itself, or its /64 for IPv6 (one IPv6
@@ -199,6 +232,10 @@ impl Throttle {
             ),
             Counter::Address(address) => format!("attempts:address:{}", self.address(*address)),
             Counter::Device(device) => format!("attempts:device:{}", device.as_str()),
+            Counter::Familiar(identifier, address) => format!(
+                "familiar:{}",
+                self.keyed("familiar", &format!("{}\0{identifier}", client(*address)))
+            ),
         }
     }
 
@@ -290,35 +327,42 @@ impl Throttle {
         Ok(network_gate)
     }
 
-    /// Counts an attempt on the account `identifier`, then says whether it may be checked.
+    /// Counts an attempt on the account `identifier`, then says whether it
+    /// may be checked.
     pub async fn enter(
         &self,
         identifier: &str,
         origin: &Origin,
         now_ms: i64,
-    ) -> anyhow::Result<Gate> {
-        let gates: &[(Counter<'_>, &Backoff)] = match &origin.device {
-            Some(device) => &[(Counter::Device(device), &PER_DEVICE)],
-            None => &[
-                (Counter::Address(origin.address), &PER_ADDRESS),
-                (Counter::Account(identifier), &PER_ACCOUNT),
-            ],
-        };
-        // An attempt refused by a later gate is not checked: the earlier
-        // gates give it back, so a pupil clicking on a delayed account does
-        // not spend the whole room's address budget.
-        let mut admitted: Vec<String> = Vec::with_capacity(gates.len());
-        for (counter, rule) in gates {
-            let key = self.key(counter);
-            if let closed @ Gate::Closed { .. } = self.pass(&key, rule, now_ms).await? {
-                for key in &admitted {
-                    self.store.refund(key).await?;
-                }
-                return Ok(closed);
-            }
-            admitted.push(key);
+    ) -> anyhow::Result<Admission> {
+        if let Some(device) = &origin.device {
+            let key = self.key(&Counter::Device(device));
+            return Ok(self.pass(&key, &PER_DEVICE, now_ms).await?.into());
         }
-        Ok(Gate::Open)
+        let address = self.key(&Counter::Address(origin.address));
+        let account = self.key(&Counter::Account(identifier));
+        match self.pass(&address, &PER_ADDRESS, now_ms).await? {
+            Gate::Open => {
+                let gate = self.pass(&account, &PER_ACCOUNT, now_ms).await?;
+                // An attempt the account's delay refuses is not checked: the
+                // address gets it back, so a pupil clicking on a delayed
+                // account does not spend the whole room's budget.
+                if gate != Gate::Open {
+                    self.store.refund(&address).await?;
+                }
+                Ok(gate.into())
+            }
+            Gate::Closed { retry_after } => {
+                let familiar = self.key(&Counter::Familiar(identifier, origin.address));
+                if self.store.get(&familiar).await?.is_none() {
+                    return Ok(Admission::Closed { retry_after });
+                }
+                Ok(match self.pass(&account, &PER_ACCOUNT, now_ms).await? {
+                    Gate::Open => Admission::RightOnly { retry_after },
+                    Gate::Closed { .. } => Admission::Closed { retry_after },
+                })
+            }
+        }
     }
 
     /// Counts a birth date typed for the account `identifier` (see
@@ -380,8 +424,11 @@ impl Throttle {
     }
 
     /// The attempt was right: its counters start again (the address's gives
-    /// back this one attempt).
+    /// back this one attempt), and the address is familiar to the account
+    /// for [`FAMILIAR_FOR`].
     pub async fn succeeded(&self, identifier: &str, origin: &Origin) -> anyhow::Result<()> {
+        let familiar = self.key(&Counter::Familiar(identifier, origin.address));
+        self.store.put(&familiar, "1", FAMILIAR_FOR).await?;
         match &origin.device {
             Some(device) => self.store.delete(&self.key(&Counter::Device(device))).await,
             None => {
@@ -458,7 +505,7 @@ mod tests {
                     .enter("marie.martin", &attacker, now)
                     .await
                     .unwrap(),
-                Gate::Open
+                Admission::Open
             );
         }
         assert_eq!(
@@ -466,7 +513,7 @@ mod tests {
                 .enter("marie.martin", &attacker, now)
                 .await
                 .unwrap(),
-            Gate::Closed { retry_after: 2 }
+            Admission::Closed { retry_after: 2 }
         );
         // Each delay runs from its attempt, to the millisecond (counted in
         // whole seconds, a seventh attempt passed as early as 3 s after a
@@ -477,7 +524,7 @@ mod tests {
                 .enter("marie.martin", &attacker, sixth)
                 .await
                 .unwrap(),
-            Gate::Open
+            Admission::Open
         );
         for (after, retry_after) in [(1_200, 3), (3_999, 1)] {
             assert_eq!(
@@ -485,7 +532,7 @@ mod tests {
                     .enter("marie.martin", &attacker, sixth + after)
                     .await
                     .unwrap(),
-                Gate::Closed { retry_after },
+                Admission::Closed { retry_after },
                 "{after} ms after the sixth attempt"
             );
         }
@@ -494,7 +541,7 @@ mod tests {
                 .enter("marie.martin", &attacker, sixth + 4_000)
                 .await
                 .unwrap(),
-            Gate::Open
+            Admission::Open
         );
         let parent = Origin {
             device: Some(TrustedDevice::for_tests("n0nce")),
@@ -502,7 +549,7 @@ mod tests {
         };
         assert_eq!(
             throttle.enter("marie.martin", &parent, now).await.unwrap(),
-            Gate::Open
+            Admission::Open
         );
     }
 
@@ -516,7 +563,7 @@ mod tests {
         let now = 1_800_000_000_000;
         let mut refused = 0;
         for _ in 0..PER_ADDRESS.free {
-            if throttle.enter("lea.martin", &room, now).await.unwrap() != Gate::Open {
+            if throttle.enter("lea.martin", &room, now).await.unwrap() != Admission::Open {
                 refused += 1;
             }
         }
@@ -528,15 +575,54 @@ mod tests {
                     .enter(&format!("eleve.{n}"), &room, now)
                     .await
                     .unwrap(),
-                Gate::Open,
+                Admission::Open,
                 "attempt {n}"
             );
         }
         assert_ne!(
             throttle.enter("eleve.x", &room, now).await.unwrap(),
-            Gate::Open,
+            Admission::Open,
             "then the address's limit"
         );
+    }
+
+    /// An address locked by attempts on made-up accounts: an account signed
+    /// in to from it is still checked (on its own count), others wait; the
+    /// familiarity is the account's and the address's together.
+    #[tokio::test]
+    async fn a_locked_address_still_checks_the_accounts_signed_in_from_it() {
+        let (_dir, throttle) = throttle();
+        let school = Origin {
+            address: "203.0.113.7".parse().unwrap(),
+            device: None,
+        };
+        let home = Origin {
+            address: "198.51.100.1".parse().unwrap(),
+            device: None,
+        };
+        let now = 1_800_000_000_000;
+        throttle.succeeded("lea.martin", &school).await.unwrap();
+        throttle.succeeded("paul.martin", &home).await.unwrap();
+        for n in 0..PER_ADDRESS.free {
+            let admitted = throttle.enter(&format!("x{n}"), &school, now).await;
+            assert_eq!(admitted.unwrap(), Admission::Open, "attempt {n}");
+        }
+        let lock = Admission::Closed {
+            retry_after: PER_ADDRESS.first_delay,
+        };
+        for (identifier, from) in [("inconnu", &school), ("paul.martin", &school)] {
+            let admitted = throttle.enter(identifier, from, now).await.unwrap();
+            assert_eq!(admitted, lock, "{identifier}");
+        }
+        let right_only = Admission::RightOnly {
+            retry_after: PER_ADDRESS.first_delay,
+        };
+        for _ in 0..PER_ACCOUNT.free {
+            let admitted = throttle.enter("lea.martin", &school, now).await.unwrap();
+            assert_eq!(admitted, right_only);
+        }
+        let admitted = throttle.enter("lea.martin", &school, now).await.unwrap();
+        assert_eq!(admitted, lock, "then the account's own delay");
     }
 
     #[tokio::test]

@@ -4,7 +4,6 @@
 //! logged, and the number only masked.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -12,6 +11,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::clock::TypicalDuration;
 use crate::config::Config;
 use crate::metrics::{Delivery, Metrics};
 
@@ -22,8 +22,6 @@ const BODY: &str = "sms_gateway_body";
 const BACKOFF: Duration = Duration::from_millis(200);
 /// Where the gateway's moving average starts, before any send is measured.
 const GATEWAY_LATENCY_START: Duration = Duration::from_millis(50);
-/// Weight of the newest send in the moving average, as 1 / this.
-const EWMA_DIVISOR: u64 = 5;
 
 enum Transport {
     /// Boxed: the client and the template are large, the outbox a path.
@@ -56,8 +54,8 @@ pub struct SmsSender {
     transport: Transport,
     sender: String,
     metrics: Metrics,
-    /// Moving average of successful sends, in microseconds.
-    latency_micros: AtomicU64,
+    /// How long a successful send takes.
+    latency: TypicalDuration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +142,7 @@ impl SmsSender {
             transport,
             sender: config.sms_sender.clone(),
             metrics,
-            latency_micros: AtomicU64::new(micros(start)),
+            latency: TypicalDuration::starting_at(start),
         })
     }
 
@@ -169,7 +167,7 @@ impl SmsSender {
         let to = mask_phone(to);
         match &result {
             Ok(()) => {
-                self.record_latency(elapsed);
+                self.latency.record(elapsed);
                 self.metrics.sms(Delivery::sent);
                 tracing::info!(%to, via, attempts, elapsed_ms = elapsed.as_millis() as u64, "sms sent");
             }
@@ -186,24 +184,8 @@ impl SmsSender {
     /// Answers that send nothing wait this long too, so that timing does not
     /// tell which accounts exist.
     pub fn typical_latency(&self) -> Duration {
-        Duration::from_micros(self.latency_micros.load(Ordering::Relaxed))
+        self.latency.get()
     }
-
-    fn record_latency(&self, elapsed: Duration) {
-        let sample = micros(elapsed);
-        let _ = self
-            .latency_micros
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |average| {
-                Some(
-                    (average.saturating_mul(EWMA_DIVISOR - 1) / EWMA_DIVISOR)
-                        .saturating_add(sample / EWMA_DIVISOR),
-                )
-            });
-    }
-}
-
-fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl Gateway {
@@ -535,7 +517,7 @@ mod tests {
         let sms = SmsSender::from_config(&config, Metrics::default()).unwrap();
         assert_eq!(sms.typical_latency(), GATEWAY_LATENCY_START);
         for _ in 0..50 {
-            sms.record_latency(Duration::from_millis(300));
+            sms.latency.record(Duration::from_millis(300));
         }
         let latency = sms.typical_latency();
         assert!(

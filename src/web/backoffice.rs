@@ -699,7 +699,7 @@ async fn reauthenticated(
         return Ok(Some(Reauth::Asked));
     }
     let origin = super::cookies::origin(app, jar, address, Some(staff));
-    if let crate::accounts::throttle::Gate::Closed { retry_after } = app
+    if let crate::accounts::throttle::Admission::Closed { retry_after } = app
         .throttle
         .enter(&staff.identifier, &origin, app.now_ms())
         .await?

@@ -1038,6 +1038,12 @@ async fn my_account_tells_a_change_once_and_a_reload_does_not_repeat_it() {
         "{again}"
     );
     assert!(!again.contains("Erreur"), "{again}");
+    // The notice is sent after the answer: waited for, then counted.
+    app.mail_to(
+        "claire.martin@example.org",
+        "Votre mot de passe a été modifié",
+    )
+    .await;
     let mails = app
         .outbox()
         .iter()

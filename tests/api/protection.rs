@@ -148,6 +148,56 @@ async fn behind_a_trusted_proxy_each_family_is_counted_at_its_own_address() {
     );
 }
 
+/// A school's address (one NAT for every computer) locked by a pupil's
+/// spray: a parent who signed in from the school lately still signs in there
+/// from a browser it never used, while an account never used from there
+/// waits. A wrong password of hers is told as the lock is, so the lock tells
+/// no one at the school which accounts are used from it.
+#[tokio::test]
+async fn a_school_s_address_locked_by_a_spray_still_lets_in_those_who_sign_in_from_it() {
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.family().await;
+    let school = Some("203.0.113.80");
+    let from_school = |identifier: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            let browser = browser();
+            let page = login_page(app, &browser).await;
+            login_from(&app.address, &browser, &page, identifier, password, school).await
+        }
+    };
+    assert_eq!(from_school("claire.martin", PASSWORD).await.status(), 303);
+
+    let tally = storm(
+        &app,
+        110,
+        |i| format!("parent.inconnu{i}"),
+        |_| school.map(str::to_owned),
+    )
+    .await;
+    assert_eq!(tally.get(&401), Some(&100), "{tally:?}");
+    assert_eq!(tally.get(&429), Some(&10), "{tally:?}");
+
+    let locked = from_school("lea.martin", PASSWORD).await;
+    assert_eq!(locked.status(), 429, "never signed in from the school");
+    let told = locked.text().await.unwrap();
+    assert!(told.contains("Trop de tentatives ont échoué"), "{told}");
+    let wrong = from_school("claire.martin", "Mauvais0000").await;
+    assert_eq!(wrong.status(), 429, "told as the lock");
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Trop de tentatives ont échoué")
+    );
+    let right = from_school("claire.martin", PASSWORD).await;
+    assert_eq!(right.status(), 303, "signed in from the school before");
+}
+
 #[tokio::test]
 async fn an_attacker_who_knows_the_identifier_cannot_keep_the_parent_out() {
     let app = spawn_app().await;
