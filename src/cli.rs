@@ -755,16 +755,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             use crate::provisioning::letters::{self, Selection};
             let uai = Uai::parse(&establishment)?;
             let app = Clef::start(config, Arc::new(SystemClock)).await?;
+            let establishment = crate::accounts::store::establishment_by_uai(&app.db, &uai)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("aucun établissement n'a l'UAI {uai}"))?;
+            // « 6a » for « 6 A », as the pupils' file wrote it.
+            let class = match class {
+                Some(typed) => {
+                    let classes =
+                        crate::accounts::staff::classes(&app.db, &establishment.id).await?;
+                    Some(letters::class_as_filed(&classes, typed))
+                }
+                None => None,
+            };
             let selection = Selection { class, account };
             let letters = letters::select_as_configured(&app, &uai, &selection).await?;
             if letters.is_empty() {
                 // No empty file: say why nothing is printed.
-                let establishment = crate::accounts::store::establishment_by_uai(&app.db, &uai)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("aucun établissement n'a l'UAI {uai}"))?;
                 let why = letters::why_none(&app.db, &establishment.id, &selection).await?;
                 let told = match why {
-                    // « 6a » for « 6 A »: the classes as the file wrote them.
+                    // The classes as the file wrote them.
                     letters::Nothing::UnknownClass => {
                         let classes =
                             crate::accounts::staff::classes(&app.db, &establishment.id).await?;

@@ -212,6 +212,25 @@ impl Nothing {
     }
 }
 
+/// The class of `classes` (as the pupils' file wrote them) that `typed`
+/// names whatever its case and spaces (« 6a » for « 6 A »), when one alone
+/// does; else `typed`, as typed.
+pub fn class_as_filed(classes: &[String], typed: String) -> String {
+    let folded = |class: &str| -> String {
+        class
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = folded(&typed);
+    let mut matching = classes.iter().filter(|class| folded(class) == wanted);
+    match (matching.next(), matching.next()) {
+        (Some(class), None) => class.clone(),
+        _ => typed,
+    }
+}
+
 /// Why `selection` names no letter (for a selection [`count`] found empty).
 pub async fn why_none(
     db: &Db,
@@ -1118,6 +1137,23 @@ pub fn of_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_class_typed_in_another_case_or_spacing_is_the_one_filed() {
+        let classes: Vec<String> = ["5 B", "6 A", "2nde 3", "TS1", "ts 1"]
+            .map(str::to_owned)
+            .into();
+        let filed = |typed: &str| class_as_filed(&classes, typed.to_owned());
+        assert_eq!(filed("5b"), "5 B");
+        assert_eq!(filed("6 a"), "6 A");
+        assert_eq!(filed("2NDE3"), "2nde 3");
+        assert_eq!(
+            filed("ts1"),
+            "ts1",
+            "two classes read alike: neither is guessed"
+        );
+        assert_eq!(filed("3 C"), "3 C", "unknown: as typed");
+    }
 
     #[test]
     fn de_is_elided_before_a_vowel_or_a_mute_h() {

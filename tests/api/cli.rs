@@ -1121,13 +1121,24 @@ fn import_refuses_a_file_with_a_bad_row_unless_asked_to_skip_it() {
         "the count on stderr"
     );
 
+    // A class typed in another case and spacing is the one the file wrote.
+    let mut class_letters = letters.to_vec();
+    class_letters.extend(["--class", "4a"]);
+    let output = clef.run(&class_letters, None);
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("2 courriers écrits"),
+        "Léo's and his mother's (4 A): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
     // No empty PDF: a class or an account the school does not have is
     // refused with its reason, and no file is written.
     let out = clef.data.path().join("vide.pdf");
     let out = out.to_str().unwrap();
     for (selection, reason) in [
         (
-            ["--class", "4a"],
+            ["--class", "3c"],
             "aucun élève de l'établissement n'est dans cette classe. \
              Classes de l'établissement : 4 A, 5 B. Aucun fichier écrit.",
         ),
