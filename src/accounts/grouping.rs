@@ -146,8 +146,7 @@ pub async fn propose(
         Admission::Open => None,
         Admission::RightOnly { retry_after } => Some(retry_after),
         Admission::Closed { retry_after } => {
-            // As long as a check (see `login::authenticate`).
-            tokio::time::sleep(app.passwords.typical_check()).await;
+            super::login::as_long_as_a_check(app).await;
             return Err(GroupingError::TooManyAttempts { retry_after });
         }
     };

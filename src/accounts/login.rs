@@ -41,11 +41,15 @@ pub enum LoginError {
         account_id: Option<String>,
     },
     /// Not checked: too many attempts on the account or from the address.
+    /// Or checked and wrong, from a locked address (`Admission::RightOnly`),
+    /// and told as the lock is (`wrong`).
     #[error("too many failed attempts, retry in {retry_after} s")]
     TooManyAttempts {
         retry_after: u64,
         /// The account the identifier named, if any: for its audit trail only.
         account_id: Option<String>,
+        /// The password was checked, and wrong: on the trail as a failure.
+        wrong: bool,
     },
     /// The password is right but the account is closed: grouped into another
     /// one (the person signs in there now), or closed by the school or the
@@ -60,6 +64,13 @@ pub enum LoginError {
     Password(#[from] PasswordError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// What a locked address is answered without a check waits first, as long
+/// as a check takes: timing does not tell which of its attempts were checked
+/// (`Admission::RightOnly`).
+pub(super) async fn as_long_as_a_check(app: &Clef) {
+    tokio::time::sleep(app.passwords.typical_check()).await;
 }
 
 /// Passwords longer than this are refused before hashing (argon2 input bound).
@@ -91,23 +102,30 @@ pub async fn authenticate(
         .throttle
         .enter(identifier.as_str(), origin, app.now_ms())
         .await?;
-    let locked = |account_id: Option<String>, retry_after| {
-        app.metrics.login(LoginResult::locked);
+    let locked = |account_id: Option<String>, retry_after, wrong| {
         let identifier = shown_identifier(app, identifier, account_id.is_some());
-        tracing::info!(identifier, address = %origin.address, retry_after, "login refused: too many attempts");
+        match wrong {
+            false => {
+                app.metrics.login(LoginResult::locked);
+                tracing::info!(identifier, address = %origin.address, retry_after, "login refused: too many attempts");
+            }
+            true => {
+                app.metrics.login(LoginResult::failed);
+                tracing::info!(identifier, address = %origin.address, "failed login from a locked address");
+            }
+        }
         LoginError::TooManyAttempts {
             retry_after,
             account_id,
+            wrong,
         }
     };
     let only_if_right = match gate {
         Admission::Open => None,
         Admission::RightOnly { retry_after } => Some(retry_after),
         Admission::Closed { retry_after } => {
-            // As long as a check: a locked address cannot tell which of
-            // its attempts were checked (`Admission::RightOnly`).
-            tokio::time::sleep(app.passwords.typical_check()).await;
-            return Err(locked(account.map(|a| a.id), retry_after));
+            as_long_as_a_check(app).await;
+            return Err(locked(account.map(|a| a.id), retry_after, false));
         }
     };
     let too_long = password.expose_secret().len() > MAX_PASSWORD;
@@ -161,7 +179,7 @@ pub async fn authenticate(
             Ok(outcome)
         }
         None => match only_if_right {
-            Some(retry_after) => Err(locked(account_id, retry_after)),
+            Some(retry_after) => Err(locked(account_id, retry_after, true)),
             None => {
                 app.metrics.login(LoginResult::failed);
                 let identifier = shown_identifier(app, identifier, account_id.is_some());

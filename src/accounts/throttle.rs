@@ -122,6 +122,15 @@ pub const CONFIRMATION_MAILS: Backoff = Backoff {
 /// in from every week): see [`Admission::RightOnly`].
 pub const FAMILIAR_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// While an address is locked, the attempts it may still make on accounts
+/// signed in to from it ([`Admission::RightOnly`]): another hundred in 15
+/// minutes in all, so that the lock opens no wider door to a spray than the
+/// limit before it; and each account's on a count of the account and the
+/// address, by the account's rule, which no one elsewhere shares (the
+/// account's own count would tell a second device whether the account is
+/// used from the locked address).
+pub const FAMILIAR_PER_ADDRESS: Backoff = PER_ADDRESS;
+
 /// Where an attempt comes from: the client address (read through the trusted
 /// proxies), and the browser if it proved a past sign-in to the account tried.
 #[derive(Debug, Clone)]
@@ -151,7 +160,9 @@ pub enum Admission {
     /// from it lately: checked, counted on the account's counter, and only a
     /// right password is told as such. A wrong one is answered as `Closed`,
     /// so that the lock tells no one behind the address which accounts are
-    /// used from there.
+    /// used from there. (Where the person is in the account already, on
+    /// « Mon compte », in the back office or at a first connection, there
+    /// is nothing to hide from them: answered as `Open`.)
     RightOnly { retry_after: u64 },
     /// Not checked, and not counted: come back in `retry_after` seconds.
     Closed { retry_after: u64 },
@@ -175,6 +186,10 @@ enum Counter<'a> {
     Device(&'a TrustedDevice),
     /// A sign-in to the account from the address (not a count: a mark).
     Familiar(&'a str, IpAddr),
+    /// Attempts on the account from the address while it is locked.
+    FamiliarAttempts(&'a str, IpAddr),
+    /// All of the address's attempts while it is locked.
+    FamiliarBudget(IpAddr),
 }
 
 /// The client an address stands for: itself, or its /64 for IPv6 (one IPv6
@@ -232,11 +247,21 @@ impl Throttle {
             ),
             Counter::Address(address) => format!("attempts:address:{}", self.address(*address)),
             Counter::Device(device) => format!("attempts:device:{}", device.as_str()),
-            Counter::Familiar(identifier, address) => format!(
-                "familiar:{}",
-                self.keyed("familiar", &format!("{}\0{identifier}", client(*address)))
-            ),
+            Counter::Familiar(identifier, address) => {
+                format!("familiar:{}", self.pair(identifier, *address))
+            }
+            Counter::FamiliarAttempts(identifier, address) => {
+                format!("attempts:familiar:{}", self.pair(identifier, *address))
+            }
+            Counter::FamiliarBudget(address) => {
+                format!("attempts:familiar-address:{}", self.address(*address))
+            }
         }
+    }
+
+    /// An account (as typed) and a client address together, as the keys name them.
+    fn pair(&self, identifier: &str, address: IpAddr) -> String {
+        self.keyed("familiar", &format!("{}\0{identifier}", client(address)))
     }
 
     /// An identifier as typed, as the keys name it.
@@ -353,14 +378,21 @@ impl Throttle {
                 Ok(gate.into())
             }
             Gate::Closed { retry_after } => {
+                let closed = Admission::Closed { retry_after };
                 let familiar = self.key(&Counter::Familiar(identifier, origin.address));
                 if self.store.get(&familiar).await?.is_none() {
-                    return Ok(Admission::Closed { retry_after });
+                    return Ok(closed);
                 }
-                Ok(match self.pass(&account, &PER_ACCOUNT, now_ms).await? {
-                    Gate::Open => Admission::RightOnly { retry_after },
-                    Gate::Closed { .. } => Admission::Closed { retry_after },
-                })
+                let budget = self.key(&Counter::FamiliarBudget(origin.address));
+                if self.pass(&budget, &FAMILIAR_PER_ADDRESS, now_ms).await? != Gate::Open {
+                    return Ok(closed);
+                }
+                let pair = self.key(&Counter::FamiliarAttempts(identifier, origin.address));
+                if self.pass(&pair, &PER_ACCOUNT, now_ms).await? != Gate::Open {
+                    self.store.refund(&budget).await?;
+                    return Ok(closed);
+                }
+                Ok(Admission::RightOnly { retry_after })
             }
         }
     }
@@ -428,18 +460,23 @@ impl Throttle {
     /// for [`FAMILIAR_FOR`].
     pub async fn succeeded(&self, identifier: &str, origin: &Origin) -> anyhow::Result<()> {
         let familiar = self.key(&Counter::Familiar(identifier, origin.address));
-        self.store.put(&familiar, "1", FAMILIAR_FOR).await?;
-        match &origin.device {
-            Some(device) => self.store.delete(&self.key(&Counter::Device(device))).await,
-            None => {
-                self.store
-                    .delete(&self.key(&Counter::Account(identifier)))
-                    .await?;
-                self.store
-                    .refund(&self.key(&Counter::Address(origin.address)))
-                    .await
-            }
-        }
+        let mark = self.store.put(&familiar, "1", FAMILIAR_FOR);
+        let Some(device) = &origin.device else {
+            let account = self.key(&Counter::Account(identifier));
+            let pair = self.key(&Counter::FamiliarAttempts(identifier, origin.address));
+            let (_, _, let_through) =
+                tokio::try_join!(mark, self.store.delete(&account), self.store.take(&pair))?;
+            // Let through a locked address (`RightOnly`), it was counted
+            // on the address's budget while locked, not on the address's.
+            let counted = match let_through {
+                Some(_) => Counter::FamiliarBudget(origin.address),
+                None => Counter::Address(origin.address),
+            };
+            return self.store.refund(&self.key(&counted)).await;
+        };
+        let device = self.key(&Counter::Device(device));
+        tokio::try_join!(mark, self.store.delete(&device))?;
+        Ok(())
     }
 }
 
@@ -603,6 +640,12 @@ mod tests {
         let now = 1_800_000_000_000;
         throttle.succeeded("lea.martin", &school).await.unwrap();
         throttle.succeeded("paul.martin", &home).await.unwrap();
+        let pupils: Vec<String> = (0..=FAMILIAR_PER_ADDRESS.free - PER_ACCOUNT.free)
+            .map(|n| format!("eleve.{n}"))
+            .collect();
+        for pupil in &pupils {
+            throttle.succeeded(pupil, &school).await.unwrap();
+        }
         for n in 0..PER_ADDRESS.free {
             let admitted = throttle.enter(&format!("x{n}"), &school, now).await;
             assert_eq!(admitted.unwrap(), Admission::Open, "attempt {n}");
@@ -622,7 +665,25 @@ mod tests {
             assert_eq!(admitted, right_only);
         }
         let admitted = throttle.enter("lea.martin", &school, now).await.unwrap();
-        assert_eq!(admitted, lock, "then the account's own delay");
+        assert_eq!(admitted, lock, "then a delay of her own at the school");
+        // Counted on a count of her account at the school: from elsewhere,
+        // nothing tells that she is known there.
+        let phone = Origin {
+            address: "192.0.2.44".parse().unwrap(),
+            device: None,
+        };
+        let admitted = throttle.enter("lea.martin", &phone, now).await.unwrap();
+        assert_eq!(admitted, Admission::Open);
+
+        // The locked address's attempts on familiar accounts are bounded in
+        // all, however many accounts were signed in to from it.
+        let (last, others) = pupils.split_last().unwrap();
+        for pupil in others {
+            let admitted = throttle.enter(pupil, &school, now).await.unwrap();
+            assert_eq!(admitted, right_only, "{pupil}");
+        }
+        let admitted = throttle.enter(last, &school, now).await.unwrap();
+        assert_eq!(admitted, lock, "the address's budget spent");
     }
 
     #[tokio::test]

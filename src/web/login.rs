@@ -301,8 +301,14 @@ async fn audit_login(
         // expired letter names none.
         Err(LoginError::InvalidCredentials { account_id }) => (account_id.clone(), Outcome::Failed),
         Err(LoginError::Closed { account_id, .. }) => (Some(account_id.clone()), Outcome::Failed),
-        Err(LoginError::TooManyAttempts { account_id, .. }) => {
-            (account_id.clone(), Outcome::Refused)
+        Err(LoginError::TooManyAttempts {
+            account_id, wrong, ..
+        }) => {
+            let outcome = match wrong {
+                true => Outcome::Failed,
+                false => Outcome::Refused,
+            };
+            (account_id.clone(), outcome)
         }
         // Clef could not check it (a store down, hashing saturated): the
         // person gets a 503 page, and the trail no attempt of theirs.

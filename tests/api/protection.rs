@@ -181,12 +181,28 @@ async fn a_school_s_address_locked_by_a_spray_still_lets_in_those_who_sign_in_fr
     assert_eq!(tally.get(&401), Some(&100), "{tally:?}");
     assert_eq!(tally.get(&429), Some(&10), "{tally:?}");
 
+    let retry_after = |response: &reqwest::Response| -> i64 {
+        response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let asked = std::time::Instant::now();
     let locked = from_school("lea.martin", PASSWORD).await;
     assert_eq!(locked.status(), 429, "never signed in from the school");
+    let lock_ends_in = retry_after(&locked);
     let told = locked.text().await.unwrap();
     assert!(told.contains("Trop de tentatives ont échoué"), "{told}");
     let wrong = from_school("claire.martin", "Mauvais0000").await;
     assert_eq!(wrong.status(), 429, "told as the lock");
+    // The lock's wait, less the time gone by between the two answers.
+    let gone_by = asked.elapsed().as_secs() as i64 + 1;
+    let wait = retry_after(&wrong);
+    assert!(
+        (lock_ends_in - gone_by..=lock_ends_in).contains(&wait),
+        "the lock's wait: {wait} after {lock_ends_in}"
+    );
     assert!(
         wrong
             .text()
@@ -196,6 +212,17 @@ async fn a_school_s_address_locked_by_a_spray_still_lets_in_those_who_sign_in_fr
     );
     let right = from_school("claire.martin", PASSWORD).await;
     assert_eq!(right.status(), 303, "signed in from the school before");
+    // Her trail shows the wrong password as the failure it was.
+    let claire = app.account_named("claire.martin").await.id;
+    let mut trail: Vec<String> = sqlx::query_scalar(
+        "SELECT outcome FROM audit_events WHERE event = 'login' AND account_id = $1",
+    )
+    .bind(&claire)
+    .fetch_all(&app.app.db)
+    .await
+    .unwrap();
+    trail.sort();
+    assert_eq!(trail, ["failed", "ok", "ok"]);
 }
 
 #[tokio::test]
