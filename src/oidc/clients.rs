@@ -71,6 +71,10 @@ pub struct Client {
     /// registered itself.
     #[serde(skip)]
     registration_access_token_hash: Option<String>,
+    /// Registered itself since private schemes name no sector: its own
+    /// sector then (see [`Client::sector`]).
+    #[serde(skip)]
+    own_sector: bool,
     pub created_at: i64,
 }
 
@@ -224,15 +228,16 @@ impl Client {
         match &self.sector_identifier_uri {
             Some(uri) => uri.host_str().unwrap_or_default().to_owned(),
             // A service without users, or an app on loopback: its own sector.
-            // So is an app that registered itself with a private scheme:
+            // So is an app that registers itself with a private scheme:
             // anyone may register `fr.exemple.agenda:/cb`, and would be
             // given the subjects the real app's users have there. (The
-            // operator vouches for the scheme of the apps it registers.)
+            // operator vouches for the scheme of the apps it registers; an
+            // app registered before this rule keeps its scheme's sector.)
             None => self
                 .redirect_uris
                 .first()
                 .and_then(|uri| sector_of(uri.as_str()))
-                .filter(|sector| !(sector.ends_with(':') && self.self_registered()))
+                .filter(|sector| !(sector.ends_with(':') && self.own_sector))
                 .unwrap_or_else(|| self.id.clone()),
         }
     }
@@ -516,6 +521,7 @@ fn draft(new: NewClient, now: i64) -> (Client, Option<String>) {
         request_object_signing_alg: None,
         default_max_age: None,
         registration_access_token_hash: None,
+        own_sector: false,
         created_at: now,
     };
     (client, secret)
@@ -537,14 +543,20 @@ async fn insert(db: &Db, client: &Client) -> anyhow::Result<()> {
     .execute(&mut *tx)
     .await?;
     write_settings(&mut tx, client).await?;
-    sqlx::query("UPDATE clients SET registration_access_token_hash = $1 WHERE id = $2")
-        .bind(&client.registration_access_token_hash)
-        .bind(&client.id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE clients SET registration_access_token_hash = $1, own_sector = $2 WHERE id = $3",
+    )
+    .bind(&client.registration_access_token_hash)
+    .bind(i64::from(client.own_sector))
+    .bind(&client.id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
+
+/// Why a service registering itself may not have public subjects.
+pub const PAIRWISE_ONLY: &str = "subject_type public is for the academy's own services; a registered service gets pairwise subjects";
 
 /// Registers a client that asked for itself (RFC 7591): a third party, with a
 /// secret unless it authenticates with `none` or `private_key_jwt`, and a
@@ -556,7 +568,7 @@ pub async fn register(db: &Db, registration: Registration, now: i64) -> anyhow::
     // before keeps them: `keep_sector` refuses any change of subject type.)
     anyhow::ensure!(
         registration.subject_type == SubjectType::Pairwise,
-        "subject_type public is for the academy's own services; a registered service gets pairwise subjects"
+        PAIRWISE_ONLY
     );
     let public = registration.auth_method == AuthMethod::None;
     let (mut client, secret) = draft(
@@ -577,6 +589,7 @@ pub async fn register(db: &Db, registration: Registration, now: i64) -> anyhow::
     registration.apply(&mut client);
     let token = random_token(32);
     client.registration_access_token_hash = Some(digest(&token));
+    client.own_sector = true;
     insert(db, &client).await?;
     Ok(Registered {
         client,
@@ -914,7 +927,7 @@ const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirec
      backchannel_logout_uri, backchannel_logout_session_required, terms_url, terms_version, grant_types, service_scopes, \
      refresh_token_idle_ttl, refresh_token_absolute_ttl, subject_type, sector_identifier_uri, \
      token_endpoint_auth_method, jwks, jwks_uri, id_token_signed_response_alg, userinfo_signed_response_alg, \
-     logo_uri, policy_uri, tos_uri, registration_access_token_hash, application_type, token_endpoint_auth_signing_alg, \
+     logo_uri, policy_uri, tos_uri, registration_access_token_hash, own_sector, application_type, token_endpoint_auth_signing_alg, \
      default_max_age, request_object_signing_alg";
 
 fn url(row: &AnyRow, column: &str) -> Result<Option<Url>, sqlx::Error> {
@@ -1004,6 +1017,7 @@ fn client_from(row: &AnyRow) -> Result<Client, sqlx::Error> {
         policy_uri: url(row, "policy_uri")?,
         tos_uri: url(row, "tos_uri")?,
         registration_access_token_hash: row.try_get("registration_access_token_hash")?,
+        own_sector: row.try_get::<i64, _>("own_sector")? == 1,
         application_type: row.try_get("application_type")?,
         token_endpoint_auth_signing_alg: row.try_get("token_endpoint_auth_signing_alg")?,
         request_object_signing_alg: row.try_get("request_object_signing_alg")?,
@@ -1099,4 +1113,26 @@ pub async fn first_party_names(db: &Db, except: Option<&str>) -> Result<Vec<Stri
     .bind(except)
     .fetch_all(db)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A private scheme is its app's sector when the operator registered
+    /// the app, or when it registered itself before the rule; one that
+    /// registers itself now is its own sector.
+    #[test]
+    fn a_private_scheme_is_a_sector_unless_its_app_registered_itself_since() {
+        let new = NewClient {
+            redirect_uris: vec![RedirectUri::parse("org.example.agenda:/cb").unwrap()],
+            ..NewClient::default()
+        };
+        let (mut client, _) = draft(new, 0);
+        assert_eq!(client.sector(), "org.example.agenda:");
+        client.own_sector = true;
+        assert_eq!(client.sector(), client.id);
+        client.redirect_uris = vec![RedirectUri::parse("https://agenda.example.org/cb").unwrap()];
+        assert_eq!(client.sector(), "agenda.example.org", "a host is a host");
+    }
 }

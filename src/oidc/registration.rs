@@ -309,6 +309,18 @@ impl ClientMetadata {
         };
         let sector_identifier_uri =
             optional_url("sector_identifier_uri", &self.sector_identifier_uri, dev)?;
+        // Any app may register a private scheme (`fr.exemple.agenda:/cb`):
+        // one registering itself is its own sector (`Client::sector`), which
+        // a sector document, readable by anyone, may not undo.
+        let private_scheme = redirect_uris
+            .iter()
+            .filter_map(|uri| super::clients::sector_of(uri.as_str()))
+            .any(|sector| sector.ends_with(':'));
+        if private_scheme && sector_identifier_uri.is_some() {
+            return Err(metadata(
+                "sector_identifier_uri cannot be used with redirect_uris on a private scheme, which any app may register",
+            ));
+        }
         match &sector_identifier_uri {
             Some(uri) => check_sector(uri, &redirect_uris, dev).await?,
             // OIDC Core §8.1: redirect URIs on several hosts need a sector.
@@ -399,11 +411,14 @@ impl ClientMetadata {
 }
 
 /// Whether two service names read alike to a parent: the same letters and
-/// digits, whatever the case, accents, look-alike letters of other scripts
-/// (a Cyrillic « е »), spaces and punctuation.
+/// digits, whatever the case, accents, spaces and punctuation, and letters of
+/// other scripts that look like them (a Cyrillic « Р » is a P: UTS #39's
+/// skeletons, where a transliteration would make it an R).
 fn looks_alike(a: &str, b: &str) -> bool {
     let letters = |name: &str| -> String {
-        deunicode::deunicode(name)
+        let lower = name.to_lowercase();
+        let skeleton: String = unicode_security::skeleton(&lower).collect();
+        deunicode::deunicode(&skeleton)
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .map(|c| c.to_ascii_lowercase())

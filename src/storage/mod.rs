@@ -160,6 +160,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "registration token clients",
         include_str!("../../migrations/0024_registration_token_clients.sql"),
     ),
+    (
+        25,
+        "client own sector",
+        include_str!("../../migrations/0025_client_own_sector.sql"),
+    ),
 ];
 
 pub fn migrator() -> Migrator {

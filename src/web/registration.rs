@@ -175,6 +175,11 @@ pub async fn register(
         Ok(validated) => validated,
         Err(e) => return Ok(refused(&e)),
     };
+    // Refused before the token's client is spent (`clients::register`).
+    if validated.subject_type != clients::SubjectType::Pairwise {
+        let why = clients::PAIRWISE_ONLY.to_owned();
+        return Ok(refused(&RegistrationError::InvalidClientMetadata(why)));
+    }
     if !registration::spend(&app, &permit).await? {
         return Ok(caller.refused(&app).await);
     }

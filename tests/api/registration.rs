@@ -653,6 +653,13 @@ async fn registration_needs_a_live_initial_access_token_unless_it_is_open() {
         .unwrap();
     let unsound = post_register(&app, Some(&token), r#"{"redirect_uris": ["ftp://x"]}"#).await;
     assert_eq!(unsound.status(), 400);
+    let public = json!({ "redirect_uris": [REDIRECT_URI], "subject_type": "public" });
+    let public = post_register(&app, Some(&token), &public.to_string()).await;
+    assert_eq!(
+        public.status(),
+        400,
+        "public subjects are the academy's own"
+    );
     let mut at_once = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let request = reqwest::Client::new()
@@ -1946,9 +1953,11 @@ async fn a_registered_client_name_is_shown_escaped_on_the_consent_page() {
 async fn a_registered_client_cannot_take_a_first_party_service_s_name() {
     let app = spawn_app().await;
     app.client_with(|_| {}).await;
+    app.client_with(|new| new.name = "Pronote".into()).await;
     let token = initial_token(&app).await;
     let clients = app.count("clients").await;
-    for copied in ["ENT du test", "ent-du-TEST", "Ént du tеst"] {
+    // The last with a Cyrillic « Р », which a transliteration reads « R ».
+    for copied in ["ENT du test", "ent-du-TEST", "Ént du tеst", "Рronote"] {
         let metadata = json!({ "redirect_uris": [REDIRECT_URI], "client_name": copied });
         let (status, body) =
             status_and_json(post_register(&app, Some(&token), &metadata.to_string()).await).await;
@@ -2025,6 +2034,26 @@ async fn two_unrelated_native_applications_see_unlinkable_pairwise_subjects() {
     assert_ne!(
         subjects[0], subjects[2],
         "an app that registered another's scheme is given that app's subjects"
+    );
+    // Nor may a sector document, which anyone can read, group such a scheme.
+    let docs = Documents::start().await;
+    docs.serve_sector(&["org.example.agenda:/callback"]);
+    let grouped = json!({
+        "application_type": "native",
+        "redirect_uris": ["org.example.agenda:/callback"],
+        "token_endpoint_auth_method": "none",
+        "sector_identifier_uri": docs.url("/sector.json"),
+    });
+    let token = initial_token(&app).await;
+    let (status, body) =
+        status_and_json(post_register(&app, Some(&token), &grouped.to_string()).await).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("private scheme"),
+        "{body}"
     );
 }
 
