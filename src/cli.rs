@@ -1133,7 +1133,7 @@ async fn establishment(
         EstablishmentCommand::Update { uai, name, details } => {
             let uai = Uai::parse(&uai)?;
             let change = details.change(name.as_deref(), &config)?;
-            let (change, before) = accounts::update_establishment(&db, &uai, change).await?;
+            let (change, held, head) = accounts::update_establishment(&db, &uai, change).await?;
             let who = accounts::ChangedBy {
                 actor: None,
                 by: operator(),
@@ -1143,7 +1143,7 @@ async fn establishment(
                 &db,
                 (&uai, "updated"),
                 &change,
-                Some(&before.as_input()),
+                Some(&crate::accounts::EstablishmentInput::held(&held, &head)),
                 who,
                 now,
             )

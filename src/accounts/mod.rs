@@ -145,29 +145,6 @@ pub struct EstablishmentInput<'a> {
     pub portal_url: Option<&'a str>,
 }
 
-/// An establishment's name and details as they were held where an update
-/// read them, in its transaction: what the update replaced.
-#[derive(Debug, Clone)]
-pub struct HeldDetails {
-    pub name: String,
-    pub address: Option<String>,
-    pub city: Option<String>,
-    pub contact: Option<String>,
-    pub portal_url: Option<String>,
-}
-
-impl HeldDetails {
-    pub fn as_input(&self) -> EstablishmentInput<'_> {
-        EstablishmentInput {
-            name: Some(&self.name),
-            address: self.address.as_deref(),
-            city: self.city.as_deref(),
-            contact: self.contact.as_deref(),
-            portal_url: self.portal_url.as_deref(),
-        }
-    }
-}
-
 impl<'a> EstablishmentInput<'a> {
     /// An establishment's name and details as held.
     pub fn held(establishment: &'a Establishment, head: &'a Letterhead) -> Self {

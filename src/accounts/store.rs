@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use super::{
     Account, AccountError, AccountKind, AccountState, Child, Establishment, EstablishmentChange,
-    EstablishmentInput, Guardian, HeldDetails, Letterhead,
+    EstablishmentInput, Guardian, Letterhead,
 };
 use crate::domain::{
     BirthDate, ClassName, EmailAddress, FieldError, Identifier, Locale, PersonName, Problem, Rank,
@@ -41,33 +41,46 @@ pub async fn create_establishment(
 }
 
 /// Changes an establishment's name and details (see [`EstablishmentChange`])
-/// where they differ from what it holds, read in the same transaction.
-/// Answers what it changed (nothing written when that is empty) and what it
-/// replaced, for the trail: another operator's change made meanwhile is
-/// what this one replaced.
+/// where they differ from what it holds, read in the same transaction once
+/// its row is taken: another operator's change made meanwhile is what this
+/// one replaces, and is kept where this one changes nothing. Answers what it
+/// changed (nothing written when that is empty) and what it replaced, for the
+/// trail.
 pub async fn update_establishment(
     db: &Db,
     uai: &Uai,
     change: EstablishmentChange,
-) -> Result<(EstablishmentChange, HeldDetails), AccountError> {
+) -> Result<(EstablishmentChange, Establishment, Letterhead), AccountError> {
     let mut tx = db.begin().await?;
+    // The row taken before it is read (PostgreSQL's row lock, SQLite's write
+    // lock): two saves at once are one after the other.
+    let taken = sqlx::query("UPDATE establishments SET name = name WHERE uai = $1")
+        .bind(uai.as_str())
+        .execute(&mut *tx)
+        .await?;
+    if taken.rows_affected() == 0 {
+        return Err(AccountError::UnknownEstablishment(uai.to_string()));
+    }
     let row = sqlx::query(
-        "SELECT name, address, city, contact, portal_url FROM establishments WHERE uai = $1",
+        "SELECT id, uai, name, portal_url, address, city, contact FROM establishments WHERE uai = $1",
     )
     .bind(uai.as_str())
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| AccountError::UnknownEstablishment(uai.to_string()))?;
-    let held = HeldDetails {
+    .fetch_one(&mut *tx)
+    .await?;
+    let held = Establishment {
+        id: row.try_get("id")?,
+        uai: row.try_get("uai")?,
         name: row.try_get("name")?,
+        portal_url: row.try_get("portal_url")?,
+    };
+    let head = Letterhead {
         address: row.try_get("address")?,
         city: row.try_get("city")?,
         contact: row.try_get("contact")?,
-        portal_url: row.try_get("portal_url")?,
     };
-    let change = change.beyond(&held.as_input());
+    let change = change.beyond(&EstablishmentInput::held(&held, &head));
     if change.is_empty() {
-        return Ok((change, held));
+        return Ok((change, held, head));
     }
     let pick = |changed: &Option<Option<String>>, held: &Option<String>| match changed {
         Some(value) => value.clone(),
@@ -78,15 +91,15 @@ pub async fn update_establishment(
          WHERE uai = $6",
     )
     .bind(change.name.as_ref().unwrap_or(&held.name))
-    .bind(pick(&change.address, &held.address))
-    .bind(pick(&change.city, &held.city))
-    .bind(pick(&change.contact, &held.contact))
+    .bind(pick(&change.address, &head.address))
+    .bind(pick(&change.city, &head.city))
+    .bind(pick(&change.contact, &head.contact))
     .bind(pick(&change.portal_url, &held.portal_url))
     .bind(uai.as_str())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok((change, held))
+    Ok((change, held, head))
 }
 
 /// Who changed an establishment, for its trail.

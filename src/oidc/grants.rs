@@ -422,7 +422,11 @@ impl AccessTokens {
 
     /// Every access token `client_id` holds for `account_id` stops working,
     /// and every code it has not exchanged yet (`revoked_since`): those
-    /// issued up to `now_ms`.
+    /// issued up to `now_ms`. (An earlier version reads the milliseconds as
+    /// seconds during a rolling upgrade: it refuses the client's codes and
+    /// tokens for this account, those of a consent given again too, until
+    /// the mark lapses, at most an access token's lifetime; never keeps one
+    /// alive.)
     pub async fn revoke_for(
         &self,
         account_id: &str,

@@ -373,7 +373,7 @@ pub async fn save_details(
     };
     // Only what differs from what is held is written and put on the trail,
     // with what it replaced.
-    let (change, before) = store::update_establishment(&app.db, &uai, change)
+    let (change, held, head) = store::update_establishment(&app.db, &uai, change)
         .await
         .map_err(anyhow::Error::from)?;
     if !change.is_empty() {
@@ -386,7 +386,7 @@ pub async fn save_details(
             &app.db,
             (&uai, "updated"),
             &change,
-            Some(&before.as_input()),
+            Some(&EstablishmentInput::held(&held, &head)),
             who,
             app.now(),
         )
