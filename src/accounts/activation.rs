@@ -241,11 +241,11 @@ pub async fn first_connection(
     {
         return Err(ActivationError::TooManyAttempts { retry_after });
     }
-    let gate = app
+    let admitted = app
         .throttle
         .enter(&account.identifier, origin, now_ms)
         .await?;
-    if let Admission::Closed { retry_after } = gate {
+    if let Admission::Closed { retry_after } = admitted {
         return Err(ActivationError::TooManyAttempts { retry_after });
     }
     let gate = app
@@ -263,7 +263,9 @@ pub async fn first_connection(
         tracing::info!(identifier = %account.identifier, address = %origin.address, "wrong birth date at first connection");
         return Err(ActivationError::WrongBirthdate);
     }
-    app.throttle.succeeded(&account.identifier, origin).await?;
+    app.throttle
+        .succeeded(&account.identifier, origin, admitted)
+        .await?;
     app.throttle.birth_date_right(&account.identifier).await?;
     let hash = app.passwords.hash(&form.password).await?;
     let state = if email.is_some() {
@@ -756,7 +758,9 @@ async fn require_current_password(
         .verify(current, account.password_hash.as_deref())
         .await?
     {
-        app.throttle.succeeded(&account.identifier, origin).await?;
+        app.throttle
+            .succeeded(&account.identifier, origin, gate)
+            .await?;
         Ok(())
     } else {
         tracing::info!(identifier = %account.identifier, address = %origin.address, "wrong current password");

@@ -138,11 +138,11 @@ pub async fn propose(
         return Ok(Err(Refusal::SameAccount));
     }
     let now = app.now();
-    let only_if_right = match app
+    let admitted = app
         .throttle
         .enter(identifier.as_str(), origin, app.now_ms())
-        .await?
-    {
+        .await?;
+    let only_if_right = match admitted {
         Admission::Open => None,
         Admission::RightOnly { retry_after } => Some(retry_after),
         Admission::Closed { retry_after } => {
@@ -188,10 +188,14 @@ pub async fn propose(
             return Ok(Err(refusal));
         }
         // The credentials were right: the attempt is not held against the account.
-        app.throttle.succeeded(identifier.as_str(), origin).await?;
+        app.throttle
+            .succeeded(identifier.as_str(), origin, admitted)
+            .await?;
         return Ok(Err(refusal));
     }
-    app.throttle.succeeded(identifier.as_str(), origin).await?;
+    app.throttle
+        .succeeded(identifier.as_str(), origin, admitted)
+        .await?;
     let letter_hash = match found.as_ref().map(|account| account.state) {
         Some(AccountState::Provisional) => Some(app.passwords.hash(&other.password).await?),
         _ => None,

@@ -138,7 +138,14 @@ pub async fn authenticate(
         .and_then(|a| a.password_hash.as_deref());
     // Always hash, even for an unknown identifier or a letter's password
     // (which is checked without hashing), so timing tells nothing.
-    let hash_matches = app.passwords.verify(password, hash).await?;
+    let hash_matches = match (app.passwords.verify(password, hash).await, only_if_right) {
+        // A check let through a locked address that cannot be made now is
+        // answered as the lock: a 503 would tell it was let through.
+        (Err(PasswordError::Busy), Some(retry_after)) => {
+            return Err(locked(account.map(|a| a.id), retry_after, false));
+        }
+        (checked, _) => checked?,
+    };
     let account_id = account.as_ref().map(|a| a.id.clone());
     let outcome = match account {
         Some(account)
@@ -161,7 +168,9 @@ pub async fn authenticate(
             // The right password: not a guess, so the counters start again as
             // after a sign-in (a parent trying twice is not locked out of the
             // explanation); the account still never signs in.
-            app.throttle.succeeded(identifier.as_str(), origin).await?;
+            app.throttle
+                .succeeded(identifier.as_str(), origin, gate)
+                .await?;
             app.metrics.login(LoginResult::failed);
             let identifier = shown_identifier(app, identifier, true);
             tracing::info!(identifier, address = %origin.address, "login refused: account closed");
@@ -174,7 +183,9 @@ pub async fn authenticate(
     };
     match outcome {
         Some(outcome) => {
-            app.throttle.succeeded(identifier.as_str(), origin).await?;
+            app.throttle
+                .succeeded(identifier.as_str(), origin, gate)
+                .await?;
             app.metrics.login(LoginResult::ok);
             Ok(outcome)
         }

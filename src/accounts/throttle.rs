@@ -157,8 +157,9 @@ pub enum Admission {
     Open,
     /// The address is locked, perhaps by someone else behind it (a school's
     /// or a mobile operator's NAT), but the person signed in to this account
-    /// from it lately: checked, counted on the account's counter, and only a
-    /// right password is told as such. A wrong one is answered as `Closed`,
+    /// from it lately: checked, counted on a count of the account at this
+    /// address and on the address's budget ([`FAMILIAR_PER_ADDRESS`]), and
+    /// only a right password is told as such. A wrong one is answered as `Closed`,
     /// so that the lock tells no one behind the address which accounts are
     /// used from there. (Where the person is in the account already, on
     /// « Mon compte », in the back office or at a first connection, there
@@ -383,13 +384,15 @@ impl Throttle {
                 if self.store.get(&familiar).await?.is_none() {
                     return Ok(closed);
                 }
-                let budget = self.key(&Counter::FamiliarBudget(origin.address));
-                if self.pass(&budget, &FAMILIAR_PER_ADDRESS, now_ms).await? != Gate::Open {
-                    return Ok(closed);
-                }
+                // The account's count there first: an attempt its delay
+                // refuses leaves the address's budget as it was.
                 let pair = self.key(&Counter::FamiliarAttempts(identifier, origin.address));
                 if self.pass(&pair, &PER_ACCOUNT, now_ms).await? != Gate::Open {
-                    self.store.refund(&budget).await?;
+                    return Ok(closed);
+                }
+                let budget = self.key(&Counter::FamiliarBudget(origin.address));
+                if self.pass(&budget, &FAMILIAR_PER_ADDRESS, now_ms).await? != Gate::Open {
+                    self.store.refund(&pair).await?;
                     return Ok(closed);
                 }
                 Ok(Admission::RightOnly { retry_after })
@@ -455,27 +458,37 @@ impl Throttle {
             .await
     }
 
-    /// The attempt was right: its counters start again (the address's gives
-    /// back this one attempt), and the address is familiar to the account
-    /// for [`FAMILIAR_FOR`].
-    pub async fn succeeded(&self, identifier: &str, origin: &Origin) -> anyhow::Result<()> {
+    /// The attempt `admitted` let through was right: its counters start
+    /// again (the address's count, or its budget while locked, gives back
+    /// this one attempt), and the address is familiar to the account for
+    /// [`FAMILIAR_FOR`].
+    pub async fn succeeded(
+        &self,
+        identifier: &str,
+        origin: &Origin,
+        admitted: Admission,
+    ) -> anyhow::Result<()> {
         let familiar = self.key(&Counter::Familiar(identifier, origin.address));
         let mark = self.store.put(&familiar, "1", FAMILIAR_FOR);
-        let Some(device) = &origin.device else {
-            let account = self.key(&Counter::Account(identifier));
-            let pair = self.key(&Counter::FamiliarAttempts(identifier, origin.address));
-            let (_, _, let_through) =
-                tokio::try_join!(mark, self.store.delete(&account), self.store.take(&pair))?;
-            // Let through a locked address (`RightOnly`), it was counted
-            // on the address's budget while locked, not on the address's.
-            let counted = match let_through {
-                Some(_) => Counter::FamiliarBudget(origin.address),
-                None => Counter::Address(origin.address),
-            };
-            return self.store.refund(&self.key(&counted)).await;
+        let (counted, given_back) = match (&origin.device, admitted) {
+            (Some(device), _) => (Counter::Device(device), None),
+            (None, Admission::RightOnly { .. }) => (
+                Counter::FamiliarAttempts(identifier, origin.address),
+                Some(Counter::FamiliarBudget(origin.address)),
+            ),
+            (None, _) => (
+                Counter::Account(identifier),
+                Some(Counter::Address(origin.address)),
+            ),
         };
-        let device = self.key(&Counter::Device(device));
-        tokio::try_join!(mark, self.store.delete(&device))?;
+        let give_back = async {
+            match given_back {
+                Some(counter) => self.store.refund(&self.key(&counter)).await,
+                None => Ok(()),
+            }
+        };
+        let counted = self.key(&counted);
+        tokio::try_join!(mark, self.store.delete(&counted), give_back)?;
         Ok(())
     }
 }
@@ -638,13 +651,22 @@ mod tests {
             device: None,
         };
         let now = 1_800_000_000_000;
-        throttle.succeeded("lea.martin", &school).await.unwrap();
-        throttle.succeeded("paul.martin", &home).await.unwrap();
-        let pupils: Vec<String> = (0..=FAMILIAR_PER_ADDRESS.free - PER_ACCOUNT.free)
+        throttle
+            .succeeded("lea.martin", &school, Admission::Open)
+            .await
+            .unwrap();
+        throttle
+            .succeeded("paul.martin", &home, Admission::Open)
+            .await
+            .unwrap();
+        let pupils: Vec<String> = (0..=FAMILIAR_PER_ADDRESS.free - PER_ACCOUNT.free + 1)
             .map(|n| format!("eleve.{n}"))
             .collect();
         for pupil in &pupils {
-            throttle.succeeded(pupil, &school).await.unwrap();
+            throttle
+                .succeeded(pupil, &school, Admission::Open)
+                .await
+                .unwrap();
         }
         for n in 0..PER_ADDRESS.free {
             let admitted = throttle.enter(&format!("x{n}"), &school, now).await;
@@ -677,7 +699,12 @@ mod tests {
 
         // The locked address's attempts on familiar accounts are bounded in
         // all, however many accounts were signed in to from it.
-        let (last, others) = pupils.split_last().unwrap();
+        // A right password gives its attempt back to the budget.
+        let (first, others) = pupils.split_first().unwrap();
+        let admitted = throttle.enter(first, &school, now).await.unwrap();
+        assert_eq!(admitted, right_only);
+        throttle.succeeded(first, &school, admitted).await.unwrap();
+        let (last, others) = others.split_last().unwrap();
         for pupil in others {
             let admitted = throttle.enter(pupil, &school, now).await.unwrap();
             assert_eq!(admitted, right_only, "{pupil}");
@@ -703,7 +730,10 @@ mod tests {
                 Gate::Open
             );
         }
-        throttle.succeeded("marc.baillet", &holder).await.unwrap();
+        throttle
+            .succeeded("marc.baillet", &holder, Admission::Open)
+            .await
+            .unwrap();
         assert_eq!(
             throttle
                 .enter_birth_date("marc.baillet", now + 60_000)

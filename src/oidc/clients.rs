@@ -151,6 +151,13 @@ pub(crate) fn sector_of(uri: &str) -> Option<String> {
     }
 }
 
+/// Whether a redirect URI is on a private scheme (a native app's), whatever
+/// it writes after the scheme: `fr.exemple.app:/cb`, but also
+/// `fr.exemple.app://agenda.example.org/cb`, whose "host" is no one's.
+pub(crate) fn on_private_scheme(uri: &str) -> bool {
+    Url::parse(uri).map_or(true, |url| !matches!(url.scheme(), "http" | "https"))
+}
+
 /// An http URI on a loopback IP address (127.0.0.1, [::1]; not `localhost`,
 /// which DNS could name elsewhere), as written, without its port; `None` for
 /// any other URI, or one not written as the URL parser would write it.
@@ -236,8 +243,8 @@ impl Client {
             None => self
                 .redirect_uris
                 .first()
+                .filter(|uri| !(self.own_sector && on_private_scheme(uri.as_str())))
                 .and_then(|uri| sector_of(uri.as_str()))
-                .filter(|sector| !(sector.ends_with(':') && self.own_sector))
                 .unwrap_or_else(|| self.id.clone()),
         }
     }
@@ -1132,6 +1139,13 @@ mod tests {
         assert_eq!(client.sector(), "org.example.agenda:");
         client.own_sector = true;
         assert_eq!(client.sector(), client.id);
+        client.redirect_uris =
+            vec![RedirectUri::parse("org.example.agenda://agenda.example.org/cb").unwrap()];
+        assert_eq!(
+            client.sector(),
+            client.id,
+            "a private scheme's host is no one's"
+        );
         client.redirect_uris = vec![RedirectUri::parse("https://agenda.example.org/cb").unwrap()];
         assert_eq!(client.sector(), "agenda.example.org", "a host is a host");
     }

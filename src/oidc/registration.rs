@@ -309,18 +309,6 @@ impl ClientMetadata {
         };
         let sector_identifier_uri =
             optional_url("sector_identifier_uri", &self.sector_identifier_uri, dev)?;
-        // Any app may register a private scheme (`fr.exemple.agenda:/cb`):
-        // one registering itself is its own sector (`Client::sector`), which
-        // a sector document, readable by anyone, may not undo.
-        let private_scheme = redirect_uris
-            .iter()
-            .filter_map(|uri| super::clients::sector_of(uri.as_str()))
-            .any(|sector| sector.ends_with(':'));
-        if private_scheme && sector_identifier_uri.is_some() {
-            return Err(metadata(
-                "sector_identifier_uri cannot be used with redirect_uris on a private scheme, which any app may register",
-            ));
-        }
         match &sector_identifier_uri {
             Some(uri) => check_sector(uri, &redirect_uris, dev).await?,
             // OIDC Core §8.1: redirect URIs on several hosts need a sector.
@@ -410,21 +398,43 @@ impl ClientMetadata {
     }
 }
 
+/// A new registration's own refusal: any app may register a private scheme
+/// (`fr.exemple.agenda:/cb`), so one registering itself is its own sector
+/// (`Client::sector`), which a sector document, readable by anyone, may not
+/// undo. (A registration made before this rule is read and replaced as it
+/// was.)
+pub fn groups_a_private_scheme(registration: &Registration) -> Option<RegistrationError> {
+    let private = registration
+        .redirect_uris
+        .iter()
+        .any(|uri| clients::on_private_scheme(uri.as_str()));
+    (private && registration.sector_identifier_uri.is_some()).then(|| {
+        metadata(
+            "sector_identifier_uri cannot be used with redirect_uris on a private scheme, which any app may register",
+        )
+    })
+}
+
 /// Whether two service names read alike to a parent: the same letters and
 /// digits, whatever the case, accents, spaces and punctuation, and letters of
 /// other scripts that look like them (a Cyrillic « Р » is a P: UTS #39's
 /// skeletons, where a transliteration would make it an R).
 fn looks_alike(a: &str, b: &str) -> bool {
-    let letters = |name: &str| -> String {
-        let lower = name.to_lowercase();
-        let skeleton: String = unicode_security::skeleton(&lower).collect();
-        deunicode::deunicode(&skeleton)
+    let folded = |name: &str| -> String {
+        deunicode::deunicode(name)
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .map(|c| c.to_ascii_lowercase())
             .collect()
     };
-    letters(a) == letters(b)
+    // As written, and as its skeleton (before any case is changed: a Greek
+    // capital Ε is an E, its small ε is not an e).
+    let readings = |name: &str| {
+        let skeleton: String = unicode_security::skeleton(name).collect();
+        [folded(name), folded(&skeleton)]
+    };
+    let theirs = readings(b);
+    readings(a).iter().any(|reading| theirs.contains(reading))
 }
 
 /// OIDC Registration §5: the sector document is a JSON array holding every

@@ -699,11 +699,11 @@ async fn reauthenticated(
         return Ok(Some(Reauth::Asked));
     }
     let origin = super::cookies::origin(app, jar, address, Some(staff));
-    if let crate::accounts::throttle::Admission::Closed { retry_after } = app
+    let admitted = app
         .throttle
         .enter(&staff.identifier, &origin, app.now_ms())
-        .await?
-    {
+        .await?;
+    if let crate::accounts::throttle::Admission::Closed { retry_after } = admitted {
         return Ok(Some(Reauth::TooMany { retry_after }));
     }
     let password = params.secret("password");
@@ -720,7 +720,9 @@ async fn reauthenticated(
         audit::record(&app.db, entry, app.now()).await;
         return Ok(Some(Reauth::Wrong));
     }
-    app.throttle.succeeded(&staff.identifier, &origin).await?;
+    app.throttle
+        .succeeded(&staff.identifier, &origin, admitted)
+        .await?;
     Ok(None)
 }
 

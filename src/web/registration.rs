@@ -180,6 +180,9 @@ pub async fn register(
         let why = clients::PAIRWISE_ONLY.to_owned();
         return Ok(refused(&RegistrationError::InvalidClientMetadata(why)));
     }
+    if let Some(refusal) = registration::groups_a_private_scheme(&validated) {
+        return Ok(refused(&refusal));
+    }
     if !registration::spend(&app, &permit).await? {
         return Ok(caller.refused(&app).await);
     }

@@ -1956,8 +1956,15 @@ async fn a_registered_client_cannot_take_a_first_party_service_s_name() {
     app.client_with(|new| new.name = "Pronote".into()).await;
     let token = initial_token(&app).await;
     let clients = app.count("clients").await;
-    // The last with a Cyrillic « Р », which a transliteration reads « R ».
-    for copied in ["ENT du test", "ent-du-TEST", "Ént du tеst", "Рronote"] {
+    // Then in Greek capitals, and with a Cyrillic « Р », which a
+    // transliteration reads « R ».
+    for copied in [
+        "ENT du test",
+        "ent-du-TEST",
+        "Ént du tеst",
+        "\u{395}\u{39d}\u{3a4} du test",
+        "\u{420}ronote",
+    ] {
         let metadata = json!({ "redirect_uris": [REDIRECT_URI], "client_name": copied });
         let (status, body) =
             status_and_json(post_register(&app, Some(&token), &metadata.to_string()).await).await;
@@ -1981,11 +1988,14 @@ async fn two_unrelated_native_applications_see_unlinkable_pairwise_subjects() {
     app.family().await;
     let browser = browser();
     let mut subjects = Vec::new();
-    // The third registers the first one's scheme.
+    // The third registers the first one's scheme; the last two write a
+    // "host" after theirs.
     for redirect_uri in [
         "org.example.agenda:/callback",
         "com.autre.cantine:/callback",
         "org.example.agenda:/callback",
+        "org.example.cahier://callback",
+        "com.autre.devoirs://callback",
     ] {
         let registered = register(
             &app,
@@ -2034,6 +2044,10 @@ async fn two_unrelated_native_applications_see_unlinkable_pairwise_subjects() {
     assert_ne!(
         subjects[0], subjects[2],
         "an app that registered another's scheme is given that app's subjects"
+    );
+    assert_ne!(
+        subjects[3], subjects[4],
+        "two apps whose private schemes write the same host share a sector"
     );
     // Nor may a sector document, which anyone can read, group such a scheme.
     let docs = Documents::start().await;
