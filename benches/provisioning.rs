@@ -66,7 +66,8 @@ async fn main() -> anyhow::Result<()> {
     let cipher = LetterCipher::load_or_generate(dir.path())?;
     let devices = clef::accounts::devices::DeviceKey::load_or_generate(dir.path())?;
     let uai = Uai::parse("0590001A").expect("UAI");
-    clef::accounts::store::create_establishment(&db, &uai, "Collège du banc d'essai", 0).await?;
+    let named = clef::accounts::EstablishmentChange::named("Collège du banc d'essai");
+    clef::accounts::store::create_establishment(&db, &uai, &named, 0).await?;
 
     let file = pupil_file(pupils);
     println!(

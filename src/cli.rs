@@ -1119,9 +1119,7 @@ async fn establishment(
         EstablishmentCommand::Create { uai, name, details } => {
             let uai = Uai::parse(&uai)?;
             let change = details.change(Some(name.as_str()), &config)?;
-            let name = change.name.clone().unwrap_or_default();
-            let establishment = accounts::create_establishment(&db, &uai, &name, now).await?;
-            accounts::update_establishment(&db, &uai, change.clone()).await?;
+            let establishment = accounts::create_establishment(&db, &uai, &change, now).await?;
             let who = accounts::ChangedBy {
                 actor: None,
                 by: operator(),

@@ -57,7 +57,8 @@ pub async fn load(app: &Clef, place: Where) -> anyhow::Result<DemoData> {
     let now = app.now();
     let uai = Uai::parse(UAI)?;
     if accounts::establishment_by_uai(db, &uai).await?.is_none() {
-        accounts::create_establishment(db, &uai, "Collège Jean Moulin (démo)", now).await?;
+        let named = crate::accounts::EstablishmentChange::named("Collège Jean Moulin (démo)");
+        accounts::create_establishment(db, &uai, &named, now).await?;
     }
     let password = SecretString::from(PASSWORD.to_owned());
     let people = [

@@ -267,6 +267,14 @@ impl EstablishmentChange {
         }
     }
 
+    /// A name alone (a new establishment without details yet).
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: Some(name.to_owned()),
+            ..Self::default()
+        }
+    }
+
     /// Whether it changes nothing.
     pub fn is_empty(&self) -> bool {
         self.name.is_none()

@@ -14,29 +14,40 @@ use crate::domain::{
 use crate::provisioning::csv_file::Phone;
 use crate::storage::{Db, violated_constraint};
 
+/// Creates an establishment with the name and details `new` gives, in one
+/// statement.
 pub async fn create_establishment(
     db: &Db,
     uai: &Uai,
-    name: &str,
+    new: &EstablishmentChange,
     now: i64,
 ) -> Result<Establishment, AccountError> {
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO establishments (id, uai, name, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(&id)
-        .bind(uai.as_str())
-        .bind(name)
-        .bind(now)
-        .execute(db)
-        .await
-        .map_err(|e| match violated_constraint(&e).as_deref() {
-            Some("establishments_uai_key") => AccountError::UaiTaken(uai.to_string()),
-            _ => e.into(),
-        })?;
+    let name = new.name.clone().unwrap_or_default();
+    let given = |detail: &Option<Option<String>>| detail.clone().flatten();
+    sqlx::query(
+        "INSERT INTO establishments (id, uai, name, address, city, contact, portal_url, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(uai.as_str())
+    .bind(&name)
+    .bind(given(&new.address))
+    .bind(given(&new.city))
+    .bind(given(&new.contact))
+    .bind(given(&new.portal_url))
+    .bind(now)
+    .execute(db)
+    .await
+    .map_err(|e| match violated_constraint(&e).as_deref() {
+        Some("establishments_uai_key") => AccountError::UaiTaken(uai.to_string()),
+        _ => e.into(),
+    })?;
     Ok(Establishment {
         id,
         uai: uai.to_string(),
-        name: name.to_owned(),
-        portal_url: None,
+        name,
+        portal_url: given(&new.portal_url),
     })
 }
 

@@ -123,9 +123,14 @@ impl TestApp {
             .unwrap()
             .is_none()
         {
-            accounts::create_establishment(&self.app.db, &uai, name, self.app.now())
-                .await
-                .unwrap();
+            accounts::create_establishment(
+                &self.app.db,
+                &uai,
+                &clef::accounts::EstablishmentChange::named(name),
+                self.app.now(),
+            )
+            .await
+            .unwrap();
         }
         uai
     }

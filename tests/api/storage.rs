@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clef::accounts::store::{self as accounts, NewAccount};
-use clef::accounts::{AccountError, AccountKind, AccountState};
+use clef::accounts::{AccountError, AccountKind, AccountState, EstablishmentChange};
 use clef::domain::{Identifier, PersonName, Rank, Uai};
 
 use crate::helpers::*;
@@ -99,7 +99,13 @@ async fn identifiers_and_uai_are_unique() {
     assert_eq!(app.count("accounts").await, before);
     let uai = Uai::parse("0590001A").unwrap();
     assert!(matches!(
-        accounts::create_establishment(&app.app.db, &uai, "Doublon", 0).await,
+        accounts::create_establishment(
+            &app.app.db,
+            &uai,
+            &EstablishmentChange::named("Doublon"),
+            0
+        )
+        .await,
         Err(AccountError::UaiTaken(_))
     ));
 }
