@@ -225,6 +225,64 @@ async fn a_school_s_address_locked_by_a_spray_still_lets_in_those_who_sign_in_fr
     assert_eq!(trail, ["failed", "ok", "ok"]);
 }
 
+/// A storm on accounts used from a locked address, all at once: however
+/// many accounts, the address gets another hundred checks at most, each
+/// answered as the lock.
+#[tokio::test]
+async fn a_storm_on_accounts_used_from_a_locked_address_is_checked_a_hundred_times_more_at_most() {
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let school = "203.0.113.81";
+    // 150 accounts someone signed in to from the school (as a login marks them).
+    let from_school = clef::accounts::throttle::Origin {
+        address: school.parse().unwrap(),
+        device: None,
+    };
+    for i in 0..150 {
+        let identifier = format!("eleve.connu{i}");
+        let marked = app.app.throttle.succeeded(
+            &identifier,
+            &from_school,
+            clef::accounts::throttle::Admission::Open,
+        );
+        marked.await.unwrap();
+    }
+    let tally = storm(
+        &app,
+        100,
+        |i| format!("parent.inconnu{i}"),
+        |_| Some(school.to_owned()),
+    )
+    .await;
+    assert_eq!(tally.get(&401), Some(&100), "{tally:?}");
+
+    let tally = storm(
+        &app,
+        150,
+        |i| format!("eleve.connu{i}"),
+        |_| Some(school.to_owned()),
+    )
+    .await;
+    assert_eq!(
+        tally.get(&429),
+        Some(&150),
+        "all told as the lock: {tally:?}"
+    );
+    let checked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE event = 'login' AND outcome = 'failed'",
+    )
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        checked,
+        100 + 100,
+        "the spray's hundred, then a hundred more"
+    );
+}
+
 #[tokio::test]
 async fn an_attacker_who_knows_the_identifier_cannot_keep_the_parent_out() {
     let app = spawn_app().await;
