@@ -62,6 +62,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A Clef behind a reverse proxy on loopback: the client address is read
+/// from `X-Forwarded-For` when the peer is 127.0.0.1.
+pub async fn spawn_app_behind_proxy() -> TestApp {
+    spawn_app_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await
+}
+
 /// `spawn_app` with a configuration tweak (SMTP server, password rule…).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     // Warnings and errors (an internal error's cause) in the output of the

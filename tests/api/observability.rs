@@ -73,10 +73,7 @@ async fn failed_login(
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_logins_by_outcome_and_tokens() {
-    let app = spawn_app_with(|config| {
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_app_behind_proxy().await;
     app.family().await;
     let failed = failed_login(&app.address, "claire.martin", "essai-1", "198.51.100.1").await;
     assert_eq!(failed.status(), 401);

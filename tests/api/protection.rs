@@ -101,10 +101,7 @@ async fn forwarding_headers_from_an_untrusted_peer_do_not_escape_the_address_lim
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_family_is_counted_at_its_own_address() {
-    let app = spawn_app_with(|config| {
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_app_behind_proxy().await;
     app.family().await;
     // One address sprays until it is locked out…
     let tally = storm(
@@ -155,10 +152,7 @@ async fn behind_a_trusted_proxy_each_family_is_counted_at_its_own_address() {
 /// no one at the school which accounts are used from it.
 #[tokio::test]
 async fn a_school_s_address_locked_by_a_spray_still_lets_in_those_who_sign_in_from_it() {
-    let app = spawn_app_with(|config| {
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_app_behind_proxy().await;
     app.family().await;
     let school = Some("203.0.113.80");
     let from_school = |identifier: &'static str, password: &'static str| {
@@ -230,10 +224,7 @@ async fn a_school_s_address_locked_by_a_spray_still_lets_in_those_who_sign_in_fr
 /// answered as the lock.
 #[tokio::test]
 async fn a_storm_on_accounts_used_from_a_locked_address_is_checked_a_hundred_times_more_at_most() {
-    let app = spawn_app_with(|config| {
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_app_behind_proxy().await;
     let school = "203.0.113.81";
     // 150 accounts someone signed in to from the school (as a login marks them).
     let from_school = clef::accounts::throttle::Origin {

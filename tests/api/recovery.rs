@@ -1345,10 +1345,7 @@ async fn sms_requests_do_not_spend_the_mail_and_an_address_shared_by_siblings_ge
 
 #[tokio::test]
 async fn a_flood_for_one_family_sends_three_messages_and_an_address_is_limited() {
-    let app = spawn_app_with(|config| {
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_app_behind_proxy().await;
     app.family().await;
     // Ten requests from ten addresses, all for Claire: three mails reach her.
     for n in 0..10 {
@@ -1624,10 +1621,7 @@ async fn reset_from(base: String, from: String, identifier: String, channel: &'s
 /// theirs, all three of the hour.
 #[tokio::test]
 async fn one_address_gets_five_reset_sms_an_hour_and_others_still_theirs() {
-    let app = spawn_app_with(|config| {
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_app_behind_proxy().await;
     app.family().await;
     let guessed = [
         "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
@@ -1683,10 +1677,7 @@ async fn one_address_gets_five_reset_sms_an_hour_and_others_still_theirs() {
 /// of concurrent requests interleave.)
 #[tokio::test]
 async fn a_hundred_sms_requests_at_once_send_exactly_the_hours_three() {
-    let app = spawn_app_with(|config| {
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_app_behind_proxy().await;
     app.family().await;
     set_phone(&app, "claire.martin", "06 12 34 56 78").await;
     let mut requests = tokio::task::JoinSet::new();

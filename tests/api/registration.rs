@@ -703,10 +703,7 @@ async fn registration_needs_a_live_initial_access_token_unless_it_is_open() {
 /// served.
 #[tokio::test]
 async fn wrong_registration_tokens_hold_an_address_back() {
-    let app = spawn_app_with(|config| {
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_app_behind_proxy().await;
     let registered = register(&app, json!({ "redirect_uris": [REDIRECT_URI] })).await;
     let read_url = app.url(&format!(
         "/register/{}",

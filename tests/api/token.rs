@@ -737,10 +737,7 @@ async fn scheme_names_are_read_without_case_and_a_token_sent_twice_is_refused() 
 /// very address (a school's NAT) is served, as from another.
 #[tokio::test]
 async fn failed_client_authentications_hold_an_address_back() {
-    let app = spawn_app_with(|config| {
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_app_behind_proxy().await;
     let client = app.client(false).await;
     let introspect = |from: &'static str, secret: String| {
         let (url, id) = (app.url("/introspect"), client.0.clone());
