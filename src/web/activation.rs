@@ -20,7 +20,7 @@ use crate::accounts::tokens::{self, TokenProblem};
 use crate::accounts::{Account, AccountKind, AccountState, store};
 use crate::app::Clef;
 use crate::audit::{self, Entry, Event, Outcome};
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, Locale};
 use crate::oidc::authorize;
 
 async fn interaction_account(
@@ -160,6 +160,14 @@ pub async fn first_connection(
         email: params.get("email").unwrap_or(""),
         email_confirmation: params.get("email_confirmation").unwrap_or(""),
     };
+    // The language link of this page is a button of its form: the page
+    // again in the other language, with what was typed (the passwords
+    // aside, never written back into a page), nothing checked.
+    if let Some(locale) = params.get("langue").and_then(Locale::from_tag) {
+        let jar = super::locale::chose(&app, jar, locale);
+        let page = first_connection_page(&app, jar, &account, entered, &[], StatusCode::OK);
+        return locale.scope(page).await;
+    }
     let form = FirstConnection {
         birthdate: entered.birthdate.to_owned(),
         password: params.secret("password"),

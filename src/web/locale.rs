@@ -273,13 +273,15 @@ pub async fn switch(
     if let Err(e) = stored.await {
         tracing::warn!(error = %e, "language choice not stored");
     }
+    (chose(&app, jar, locale), Redirect::to(&next)).into_response()
+}
+
+/// `jar` with the person's choice of `locale`, which ends the flow's
+/// (`ui_locales`): the language link, or a form's button doing its work.
+pub fn chose(app: &Clef, jar: CookieJar, locale: Locale) -> CookieJar {
     let mut flow = Cookie::from(FLOW);
     flow.set_path("/");
-    (
-        jar.add(choice(&app, locale)).remove(flow),
-        Redirect::to(&next),
-    )
-        .into_response()
+    jar.add(choice(app, locale)).remove(flow)
 }
 
 /// Whether the browser says the request was started from another site's page

@@ -1880,6 +1880,44 @@ async fn a_mistyped_letter_password_stays_on_the_first_connection() {
     assert_eq!(location(&right), "/premiere-connexion");
 }
 
+/// The first connection's language link is a button of its form: the page
+/// comes back in English with the birth date and addresses typed, the
+/// passwords never written back into a page, nothing activated; the choice
+/// is kept for the pages after.
+#[tokio::test]
+async fn switching_language_on_the_first_connection_keeps_what_was_typed() {
+    let school = school().await;
+    let browser = browser();
+    let page = school.first_connection_page(&browser, "marc.baillet").await;
+    assert!(
+        page.contains("form=\"premiere-connexion\" name=\"langue\" value=\"en\""),
+        "{page}"
+    );
+    let mut fields = guardian_fields("03/09/2012", NEW_PASSWORD, NEW_PASSWORD);
+    fields.push(("langue", "en"));
+    let switched = school
+        .submit_first_connection(&browser, &page, &fields)
+        .await;
+    assert_eq!(switched.status(), 200);
+    let english = switched.text().await.unwrap();
+    assert!(english.contains("<html lang=\"en\">"), "{english}");
+    assert!(english.contains("<h1>First sign-in</h1>"), "{english}");
+    assert_eq!(
+        input_value(&english, "birthdate").as_deref(),
+        Some("03/09/2012")
+    );
+    assert_eq!(
+        input_value(&english, "email_confirmation").as_deref(),
+        Some("marc@example.org")
+    );
+    assert!(!english.contains(NEW_PASSWORD), "no password written back");
+    assert!(english.contains("name=\"langue\" value=\"fr\""), "and back");
+    let marc = school.app.account_named("marc.baillet").await;
+    assert_eq!(marc.state, clef::accounts::AccountState::Provisional);
+    let again = page_text(&browser, &school.app.url("/premiere-connexion")).await;
+    assert!(again.contains("<h1>First sign-in</h1>"), "{again}");
+}
+
 /// A first connection made in English is remembered as the language to
 /// write to the person in (a grouping or the school's action mails them
 /// later), and its confirmation link opens in English in a French browser.

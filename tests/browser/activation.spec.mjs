@@ -428,6 +428,34 @@ try {
     await f.emailConfirmation.fill(EMAIL);
   };
 
+  await check('2. the language button: the page in English with what was typed, the passwords not echoed, and back', async () => {
+    const f = await firstConnectionFields();
+    await f.birthdate.fill(WRONG_BIRTHDATE);
+    await f.password.fill(NEW_PASSWORD);
+    await f.email.fill(EMAIL);
+    // With the keyboard, as the header's link was reached.
+    await page.getByRole('button', { name: 'English', exact: true }).focus();
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${BASE}/premiere-connexion` && r.request().method() === 'POST'),
+      page.waitForEvent('load'),
+      page.keyboard.press('Enter'),
+    ]);
+    assert.equal(response.status(), 200, 'POST /premiere-connexion with langue=en');
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en', '<html lang="en">');
+    assert.equal((await page.locator('h1').textContent()).trim(), 'First sign-in');
+    const form = page.locator('form#premiere-connexion');
+    assert.equal(await form.locator('#birthdate').inputValue(), WRONG_BIRTHDATE, 'birth date kept');
+    assert.equal(await form.locator('#email').inputValue(), EMAIL, 'email kept');
+    assert.equal(await form.locator('#password').inputValue(), '', 'password not echoed back');
+    assert.equal(await page.getByRole('alert').count(), 0, 'nothing checked, nothing refused');
+    await assertAxeClean('the first connection form in English (POST /premiere-connexion, langue=en)');
+    await assertNoHorizontalScrollAt320(page, 'the first connection form in English');
+    const back = await submit('Français', '/premiere-connexion');
+    assert.equal(back.status(), 200, 'back to French');
+    await assertPage('Première connexion');
+    assert.equal(await page.locator('#birthdate').inputValue(), WRONG_BIRTHDATE, 'birth date still kept');
+  });
+
   await check('2. wrong birth date: 400 and alert "La date de naissance ne correspond pas"', async () => {
     await fillFirstConnection(WRONG_BIRTHDATE);
     const response = await submit('Valider', '/premiere-connexion');
