@@ -5,7 +5,10 @@
 //! attempts cannot slip past the count. Three counters:
 //! - per account: a progressive delay, never a hard lock, and not pushed
 //!   further by attempts refused while it runs;
-//! - per client address (an IPv6 /64): a plain limit, then a lock;
+//! - per client address (an IPv6 /64): a plain limit, then a lock, which
+//!   still lets in, on counts of their own, the accounts signed in to from
+//!   that address lately ([`Admission::RightOnly`]): a shared address
+//!   someone else locked does not keep them out;
 //! - per trusted browser: a browser that signed in to the account before
 //!   (device cookie) is counted on its own and escapes the other two, so an
 //!   attacker who knows a parent's identifier cannot keep the parent out.
