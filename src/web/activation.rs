@@ -85,7 +85,7 @@ struct Entered<'a> {
 
 async fn first_connection_page(
     app: &Clef,
-    jar: CookieJar,
+    (jar, pending_id): (CookieJar, Option<&str>),
     account: &Account,
     entered: Entered<'_>,
     // The fields in error (form names) and their French messages, in the form's order.
@@ -102,21 +102,22 @@ async fn first_connection_page(
         _ => None,
     };
     let rule = activation::password_rule(app);
-    Ok(pages::form(
-        app,
-        jar,
-        status,
-        "pages/first_connection.html",
-        |csrf| {
-            minijinja::context! {
-                identifier => &account.identifier,
-                guardian => account.kind == AccountKind::Guardian,
-                email_required => account.kind == AccountKind::Guardian,
-                child, rule => rule.describe(), csrf, errors,
-                birthdate => entered.birthdate, email => entered.email, email_confirmation => entered.email_confirmation,
-            }
-        },
-    ))
+    // Done, the form leads on to the service whose sign-in it is part of.
+    let parked = match pending_id {
+        Some(id) => authorize::parked(app, id).await?,
+        None => None,
+    };
+    let page = pages::form(app, jar, status, "pages/first_connection.html", |csrf| {
+        minijinja::context! {
+            identifier => &account.identifier,
+            guardian => account.kind == AccountKind::Guardian,
+            email_required => account.kind == AccountKind::Guardian,
+            child, rule => rule.describe(), csrf, errors,
+            birthdate => entered.birthdate, email => entered.email, email_confirmation => entered.email_confirmation,
+        }
+    });
+    let leads_to = parked.as_ref().map(|p| p.request.redirect_uri.as_str());
+    Ok(pages::leading_to(page, leads_to))
 }
 
 /// `GET /premiere-connexion`.
@@ -125,8 +126,10 @@ pub async fn first_connection_form(
     jar: CookieJar,
 ) -> Result<Response, WebError> {
     match step_account(&app, &jar, Purpose::FirstConnection).await? {
-        Some((_, account)) => {
-            first_connection_page(&app, jar, &account, Entered::default(), &[], StatusCode::OK)
+        Some((interaction, account)) => {
+            let pending = interaction.pending_id.as_deref();
+            let entered = Entered::default();
+            first_connection_page(&app, (jar, pending), &account, entered, &[], StatusCode::OK)
                 .await
         }
         None => step_over(&app, &jar).await,
@@ -165,7 +168,8 @@ pub async fn first_connection(
     // aside, never written back into a page), nothing checked.
     if let Some(locale) = params.get("langue").and_then(Locale::from_tag) {
         let jar = super::locale::chose(&app, jar, locale);
-        let page = first_connection_page(&app, jar, &account, entered, &[], StatusCode::OK);
+        let to = (jar, interaction.pending_id.as_deref());
+        let page = first_connection_page(&app, to, &account, entered, &[], StatusCode::OK);
         return locale.scope(page).await;
     }
     let form = FirstConnection {
@@ -200,7 +204,7 @@ pub async fn first_connection(
                 .collect();
             return first_connection_page(
                 &app,
-                jar,
+                (jar, interaction.pending_id.as_deref()),
                 &account,
                 entered,
                 &problems,
@@ -218,7 +222,7 @@ pub async fn first_connection(
                 "La date de naissance ne correspond pas à celle connue de l'établissement.";
             return first_connection_page(
                 &app,
-                jar,
+                (jar, interaction.pending_id.as_deref()),
                 &account,
                 entered,
                 &[("birthdate", message)],
@@ -235,7 +239,7 @@ pub async fn first_connection(
             );
             let page = first_connection_page(
                 &app,
-                jar,
+                (jar, interaction.pending_id.as_deref()),
                 &account,
                 entered,
                 &[("birthdate", &message)],

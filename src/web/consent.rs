@@ -94,34 +94,30 @@ async fn render(
             Some(minijinja::context! { text, names })
         })
         .collect();
-    Ok(pages::form(
-        app,
-        jar,
-        status,
-        "pages/consent.html",
-        |csrf| {
-            minijinja::context! {
-                client_name => &approval.client.name,
-                third_party => !approval.client.is_first_party,
-                identifier => &approval.account.identifier,
-                terms_url => terms.map(|t| t.url.as_str()),
-                terms_version => terms.map(|t| t.version.as_str()),
-                // What the service registered about itself (OIDC Registration
-                // §2: shown during approval); its terms once only. Its logo is
-                // not: a parent's browser would fetch it from the service
-                // before they consent.
-                policy_url => approval.client.policy_uri.as_ref().map(|u| u.as_str()),
-                tos_url => approval.client.tos_uri.as_ref()
-                    .filter(|tos| terms.is_none_or(|t| t.url != **tos))
-                    .map(|u| u.as_str()),
-                items, csrf, error, shown_children,
-                pending => pending_id,
-                // The language link comes back to this request's page, also
-                // from the page answering a POST.
-                lang_back => format!("/consentement?request={pending_id}"),
-            }
-        },
-    ))
+    let page = pages::form(app, jar, status, "pages/consent.html", |csrf| {
+        minijinja::context! {
+            client_name => &approval.client.name,
+            third_party => !approval.client.is_first_party,
+            identifier => &approval.account.identifier,
+            terms_url => terms.map(|t| t.url.as_str()),
+            terms_version => terms.map(|t| t.version.as_str()),
+            // What the service registered about itself (OIDC Registration
+            // §2: shown during approval); its terms once only. Its logo is
+            // not: a parent's browser would fetch it from the service
+            // before they consent.
+            policy_url => approval.client.policy_uri.as_ref().map(|u| u.as_str()),
+            tos_url => approval.client.tos_uri.as_ref()
+                .filter(|tos| terms.is_none_or(|t| t.url != **tos))
+                .map(|u| u.as_str()),
+            items, csrf, error, shown_children,
+            pending => pending_id,
+            // The language link comes back to this request's page, also
+            // from the page answering a POST.
+            lang_back => format!("/consentement?request={pending_id}"),
+        }
+    });
+    let leads_to = approval.request.redirect_uri.as_str();
+    Ok(pages::leading_to(page, Some(leads_to)))
 }
 
 /// `GET /consentement?request=…`

@@ -38,6 +38,9 @@ pub struct FormPage<'a> {
     /// identifier): the password is not marked invalid, the identifier has
     /// the focus.
     pub identifier_wrong: bool,
+    /// Where the request under way sends the browser back to, which the
+    /// form leads on to (`pages::leading_to`).
+    pub leads_to: Option<&'a str>,
 }
 
 /// Renders the login form, setting the CSRF cookie if the browser has none.
@@ -51,6 +54,7 @@ pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
         activation,
         signed_in_as,
         identifier_wrong,
+        leads_to,
     } = page;
     // The language link comes back to this form of this request, not to the
     // address that showed it (an /authorize whose pushed request is spent,
@@ -64,9 +68,10 @@ pub fn form_page(app: &Clef, jar: CookieJar, page: FormPage<'_>) -> Response {
         )),
         None => None,
     };
-    pages::form(app, jar, status, "pages/login.html", |csrf| {
+    let page = pages::form(app, jar, status, "pages/login.html", |csrf| {
         minijinja::context! { pending, client_name, identifier, error, csrf, activation, signed_in_as, lang_back, identifier_wrong }
-    })
+    });
+    pages::leading_to(page, leads_to)
 }
 
 /// `GET /login`: the form on its own, or, with `request`, the form of an
@@ -93,6 +98,7 @@ pub async fn page(
         client_name: client.as_ref().map(|c| c.name.as_str()),
         identifier: request.login_hint.as_deref().unwrap_or(""),
         signed_in_as: signed_in_as.as_deref(),
+        leads_to: Some(request.redirect_uri.as_str()),
         ..FormPage::default()
     };
     Ok(form_page(&app, jar, page))
@@ -181,6 +187,7 @@ pub async fn submit(
             activation,
             signed_in_as: signed_in_as.as_deref(),
             identifier_wrong,
+            leads_to: parked.as_ref().map(|p| p.request.redirect_uri.as_str()),
         };
         form_page(&app, jar, page)
     };
@@ -467,8 +474,10 @@ pub async fn go_on(
     match authorize::go_on(&app, pending_id, &session).await {
         // The sign-in has grown too old for the request meanwhile.
         Some(authorize::AuthorizeOutcome::LoginRequired { pending_id }) => {
+            let parked = authorize::parked(&app, &pending_id).await?;
             let page = FormPage {
                 pending: Some(&pending_id),
+                leads_to: parked.as_ref().map(|p| p.request.redirect_uri.as_str()),
                 ..FormPage::default()
             };
             Ok(form_page(&app, jar, page))

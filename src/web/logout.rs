@@ -119,21 +119,16 @@ async fn confirmation(
         .map(|account| account.identifier);
     let client = logout.client.as_ref();
     let redirect = logout.redirect.as_ref();
-    Ok(pages::form(
-        app,
-        jar,
-        StatusCode::OK,
-        "pages/logout.html",
-        |csrf| {
-            minijinja::context! {
-                csrf, identifier,
-                client_name => client.map(|c| &c.name),
-                client_id => client.map(|c| &c.id),
-                post_logout_redirect_uri => redirect.map(|r| r.uri.as_str()),
-                state => redirect.and_then(|r| r.state.as_deref()),
-            }
-        },
-    ))
+    let page = pages::form(app, jar, StatusCode::OK, "pages/logout.html", |csrf| {
+        minijinja::context! {
+            csrf, identifier,
+            client_name => client.map(|c| &c.name),
+            client_id => client.map(|c| &c.id),
+            post_logout_redirect_uri => redirect.map(|r| r.uri.as_str()),
+            state => redirect.and_then(|r| r.state.as_deref()),
+        }
+    });
+    Ok(pages::leading_to(page, redirect.map(|r| r.uri.as_str())))
 }
 
 /// Ends the browser's session and drops its cookie, then sends the browser

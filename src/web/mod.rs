@@ -42,8 +42,10 @@ use crate::app::Clef;
 pub use error::WebError;
 
 /// The content security policy of every response that sets none: no script,
-/// styles and images of Clef's own, never framed.
-pub const PAGE_POLICY: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// styles and images of Clef's own, never framed, forms sent to Clef only
+/// (`form-action` last: a page whose forms lead on to a relying party names
+/// its origin after it, `pages::leading_to`).
+pub const PAGE_POLICY: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// No form or token request needs more.
 pub const MAX_BODY: usize = 64 * 1024;

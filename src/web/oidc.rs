@@ -156,6 +156,7 @@ async fn answer_authorize(
                 pending: Some(&pending_id),
                 client_name: Some(&client.name),
                 identifier: hint,
+                leads_to: Some(request.redirect_uri.as_str()),
                 ..login::FormPage::default()
             };
             Ok(login::form_page(app, jar, page))
@@ -171,6 +172,7 @@ async fn answer_authorize(
                 pending: Some(&pending_id),
                 client_name: Some(&client.name),
                 signed_in_as: signed_in_as.as_deref(),
+                leads_to: Some(request.redirect_uri.as_str()),
                 ..login::FormPage::default()
             };
             Ok(login::form_page(app, jar, page))

@@ -142,6 +142,39 @@ pub fn form(
     response
 }
 
+/// A page whose forms may lead on to a relying party (a sign-in's login,
+/// consent and first connection, a logout's confirmation): its policy's
+/// `form-action` also names where `redirect_uri` is, for a browser may hold
+/// the redirects that follow a form to it (CSP 3 leaves it to them; Chromium
+/// 156 does not), and the last of them goes there.
+pub fn leading_to(mut response: Response, redirect_uri: Option<&str>) -> Response {
+    use axum::http::{HeaderValue, header};
+    let Some(source) = redirect_uri.and_then(form_source) else {
+        return response;
+    };
+    let policy = format!("{} {source}", super::PAGE_POLICY);
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+/// Where `redirect_uri` is, as a policy's source names it: its origin for
+/// http(s); its scheme for a native app's private one, or for an IPv6
+/// address, which a source cannot write.
+fn form_source(redirect_uri: &str) -> Option<String> {
+    let url = url::Url::parse(redirect_uri).ok()?;
+    match url.scheme() {
+        "http" | "https" => match url.host()? {
+            url::Host::Ipv6(_) => Some(format!("{}:", url.scheme())),
+            _ => Some(url.origin().ascii_serialization()),
+        },
+        scheme => Some(format!("{scheme}:")),
+    }
+}
+
 /// Keeps a response out of every cache (pages with forms, tokens, redirects with codes).
 pub fn no_store(response: &mut Response) {
     use axum::http::{HeaderValue, header};

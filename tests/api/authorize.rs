@@ -778,6 +778,52 @@ async fn pages_and_documents_carry_the_protective_headers() {
     }
 }
 
+/// Forms are sent to Clef only (`form-action 'self'`), but a sign-in's
+/// login page also names where its request sends the browser back to: a
+/// browser may hold the redirects after the form to the policy too.
+#[tokio::test]
+async fn forms_go_to_clef_only_and_a_sign_in_s_to_its_service() {
+    let app = spawn_app().await;
+    app.family().await;
+    let (client_id, _) = app.client(false).await;
+    let policy = |response: &reqwest::Response| {
+        response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let alone = reqwest::get(app.url("/login")).await.unwrap();
+    assert!(
+        policy(&alone).ends_with("; form-action 'self'"),
+        "{}",
+        policy(&alone)
+    );
+    let browser = browser();
+    let sign_in = browser
+        .get(authorize_url(&app, &client_id, &[]))
+        .send()
+        .await
+        .unwrap();
+    let origin = url::Url::parse(REDIRECT_URI)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    assert!(
+        policy(&sign_in).ends_with(&format!("; form-action 'self' {origin}")),
+        "{}",
+        policy(&sign_in)
+    );
+    // Mistyped, the form still leads there.
+    let page = sign_in.text().await.unwrap();
+    let wrong = submit_login(&app, &browser, &page, "claire.martin", "Mauvais0000").await;
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        policy(&wrong).ends_with(&format!(" {origin}")),
+        "{}",
+        policy(&wrong)
+    );
+}
+
 /// Pages carry their icon: browsers ask for no `/favicon.ico` (a 404 in
 /// every page's console).
 #[tokio::test]
