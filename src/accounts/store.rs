@@ -15,7 +15,8 @@ use crate::provisioning::csv_file::Phone;
 use crate::storage::{Db, violated_constraint};
 
 /// Creates an establishment with the name and details `new` gives, in one
-/// statement.
+/// statement: checked by the caller (`EstablishmentChange::checked`), or a
+/// name of its own (the demo, tests).
 pub async fn create_establishment(
     db: &Db,
     uai: &Uai,

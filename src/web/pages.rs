@@ -144,9 +144,9 @@ pub fn form(
 
 /// A page whose forms may lead on to a relying party (a sign-in's login,
 /// consent and first connection, a logout's confirmation): its policy's
-/// `form-action` also names where `redirect_uri` is, for a browser may hold
-/// the redirects that follow a form to it (CSP 3 leaves it to them; Chromium
-/// 156 does not), and the last of them goes there.
+/// `form-action` also names where `redirect_uri` is: browsers hold the
+/// redirects that follow a form to it (Chromium does), and the last of them
+/// goes there.
 pub fn leading_to(mut response: Response, redirect_uri: Option<&str>) -> Response {
     use axum::http::{HeaderValue, header};
     let Some(source) = redirect_uri.and_then(form_source) else {
@@ -163,7 +163,8 @@ pub fn leading_to(mut response: Response, redirect_uri: Option<&str>) -> Respons
 
 /// Where `redirect_uri` is, as a policy's source names it: its origin for
 /// http(s); its scheme for a native app's private one, or for an IPv6
-/// address, which a source cannot write.
+/// address (`http://[::1]:port/`, RFC 8252), which a source cannot write:
+/// that client's pages then let forms lead to any address of the scheme.
 fn form_source(redirect_uri: &str) -> Option<String> {
     let url = url::Url::parse(redirect_uri).ok()?;
     match url.scheme() {

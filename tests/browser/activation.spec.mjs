@@ -456,9 +456,16 @@ try {
     assert.equal(await page.locator('#birthdate').inputValue(), WRONG_BIRTHDATE, 'birth date still kept');
   });
 
-  await check('2. wrong birth date: 400 and alert "La date de naissance ne correspond pas"', async () => {
+  await check('2. wrong birth date, sent with Enter: 400 and alert "La date de naissance ne correspond pas"', async () => {
     await fillFirstConnection(WRONG_BIRTHDATE);
-    const response = await submit('Valider', '/premiere-connexion');
+    // Enter in a field sends the form (its default button), not the language
+    // button that comes before it in the page.
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${BASE}/premiere-connexion` && r.request().method() === 'POST'),
+      page.waitForEvent('load'),
+      page.locator('#email_confirmation').press('Enter'),
+    ]);
+    assert.equal(new URLSearchParams(response.request().postData()).get('langue'), null, 'not the language button');
     assert.equal(response.status(), 400, 'POST /premiere-connexion with a wrong birth date');
     await assertPage('Erreur — Première connexion', 'Première connexion');
     const alert = page.getByRole('alert');
