@@ -144,9 +144,10 @@ pub fn form(
 
 /// A page whose forms may lead on to a relying party (a sign-in's login,
 /// consent and first connection, a logout's confirmation): its policy's
-/// `form-action` also names where `redirect_uri` is: browsers hold the
-/// redirects that follow a form to it (Chromium does), and the last of them
-/// goes there.
+/// `form-action` also names where `redirect_uri` is, for a browser that
+/// holds the redirects following a form to it, as CSP 3 lets it (Chromium
+/// 156 was seen following the login form's redirect to a relying party on
+/// another port without it), and the last of them goes there.
 pub fn leading_to(mut response: Response, redirect_uri: Option<&str>) -> Response {
     use axum::http::{HeaderValue, header};
     let Some(source) = redirect_uri.and_then(form_source) else {

@@ -779,8 +779,8 @@ async fn pages_and_documents_carry_the_protective_headers() {
 }
 
 /// Forms are sent to Clef only (`form-action 'self'`), but a sign-in's
-/// login page also names where its request sends the browser back to:
-/// browsers hold the redirects after the form to the policy too.
+/// login page also names where its request sends the browser back to, for a
+/// browser that holds the redirects after the form to the policy too.
 #[tokio::test]
 async fn forms_go_to_clef_only_and_a_sign_in_s_to_its_service() {
     let app = spawn_app().await;

@@ -228,13 +228,13 @@ export async function tabTo(page, text, max = 20) {
 }
 
 /**
- * A relying party's redirect URI: a real listener on a free loopback port that
+ * A relying party's redirect URI: a real listener on a free loopback port (or `port`) that
  * keeps the last redirect back to `/callback` in `last` (Chromium's
  * /favicon.ico request aside) and answers with a small page. (With page.route
  * instead, the redirect that follows a form's POST went to the network
  * unrouted, under playwright-core 1.65 and Chromium 156.)
  */
-export async function startCallbackListener() {
+export async function startCallbackListener(port = 0) {
   const listener = { last: null };
   const server = createServer((request, response) => {
     const url = new URL(request.url, `http://${request.headers.host}`);
@@ -242,7 +242,10 @@ export async function startCallbackListener() {
     response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     response.end('<!doctype html><html lang="fr"><title>Retour service</title><h1>Retour service</h1></html>');
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
   listener.uri = `http://127.0.0.1:${server.address().port}/callback`;
   listener.close = () => server.close();
   return listener;

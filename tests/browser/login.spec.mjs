@@ -24,6 +24,7 @@ import {
   indent,
   launchChromium,
   newContext,
+  startCallbackListener,
 } from './lib.mjs';
 
 const BASE = (process.env.CLEF_URL ?? 'http://127.0.0.1:18080').replace(/\/$/, '');
@@ -116,7 +117,7 @@ const authorizeUrl =
   }).toString().replace(/\+/g, '%20');
 
 let browser;
-let callbackUrl = null;
+let callback = null;
 let code = null;
 let tokens = null;
 
@@ -127,15 +128,10 @@ try {
   runner.page = page;
   page.on('pageerror', (e) => console.log(indent(`page error: ${e.message}`)));
 
-  // Nothing listens on the demo client's redirect URI: answer it from the test.
-  await page.route('http://127.0.0.1:9000/**', async (route) => {
-    callbackUrl = route.request().url();
-    await route.fulfill({
-      status: 200,
-      contentType: 'text/html; charset=utf-8',
-      body: '<!doctype html><html lang="fr"><title>Retour client</title><h1>Retour client</h1></html>',
-    });
-  });
+  // The demo client's redirect URI, listened on for real: the redirect after
+  // the login form reaches it under the page's form-action, as a relying
+  // party's would (an intercepted request, page.route, would not tell).
+  callback = await startCallbackListener(9000);
 
   await check('1. login page: lang, labels, autocomplete, links', async () => {
     const response = await page.goto(authorizeUrl);
@@ -181,6 +177,7 @@ try {
     const location = response.headers()['location'];
     assert.ok(location?.startsWith(`${REDIRECT_URI}?`), `Location header: ${location}`);
     await page.waitForURL((u) => u.href.startsWith(REDIRECT_URI));
+    const callbackUrl = callback.last;
     assert.ok(callbackUrl, 'the browser requested the redirect URI');
     const url = new URL(callbackUrl);
     assert.equal(`${url.origin}${url.pathname}`, REDIRECT_URI);
@@ -189,7 +186,7 @@ try {
     assert.equal(url.searchParams.get('iss'), BASE, 'iss parameter (RFC 9207) is the issuer');
     code = url.searchParams.get('code');
     assert.ok(code, 'an authorization code');
-    assert.equal(await page.locator('h1').textContent(), 'Retour client', 'the route handler served the callback');
+    assert.equal(await page.locator('h1').textContent(), 'Retour service', 'the relying party served the callback');
   });
 
   await check('4. token exchange (client_secret_basic): id_token and access_token', async () => {
@@ -294,6 +291,7 @@ try {
   // Anything thrown outside a check (browser launch, context) is a failure too.
   runner.fail('setup', err);
 } finally {
+  callback?.close();
   await browser?.close();
 }
 
