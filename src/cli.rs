@@ -759,14 +759,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("aucun établissement n'a l'UAI {uai}"))?;
             // « 6a » for « 6 A », as the pupils' file wrote it.
-            let class = match class {
-                Some(typed) => {
-                    let classes =
-                        crate::accounts::staff::classes(&app.db, &establishment.id).await?;
-                    Some(letters::class_as_filed(&classes, typed))
-                }
-                None => None,
+            let classes = match class {
+                Some(_) => crate::accounts::staff::classes(&app.db, &establishment.id).await?,
+                None => Vec::new(),
             };
+            let class = class.map(|typed| letters::class_as_filed(&classes, typed));
             let selection = Selection { class, account };
             let letters = letters::select_as_configured(&app, &uai, &selection).await?;
             if letters.is_empty() {
@@ -774,18 +771,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let why = letters::why_none(&app.db, &establishment.id, &selection).await?;
                 let told = match why {
                     // The classes as the file wrote them.
-                    letters::Nothing::UnknownClass => {
-                        let classes =
-                            crate::accounts::staff::classes(&app.db, &establishment.id).await?;
-                        match classes.is_empty() {
-                            true => letters::Nothing::NoPupils.french().to_owned(),
-                            false => format!(
-                                "{} Classes de l'établissement : {}.",
-                                why.french(),
-                                classes.join(", ")
-                            ),
-                        }
-                    }
+                    letters::Nothing::UnknownClass => match classes.is_empty() {
+                        true => letters::Nothing::NoPupils.french().to_owned(),
+                        false => format!(
+                            "{} Classes de l'établissement : {}.",
+                            why.french(),
+                            classes.join(", ")
+                        ),
+                    },
                     _ => why.french().to_owned(),
                 };
                 let told = format!("{told} Aucun fichier écrit.");

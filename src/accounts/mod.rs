@@ -146,6 +146,33 @@ pub struct EstablishmentInput<'a> {
 }
 
 impl<'a> EstablishmentInput<'a> {
+    /// The keys of its fields, as forms and refusals name them, in the
+    /// form's order.
+    pub const KEYS: [&'static str; 5] = ["name", "address", "city", "contact", "portal_url"];
+
+    /// An input read field by field, by key ([`Self::KEYS`]).
+    pub fn read(get: impl Fn(&'static str) -> Option<&'a str>) -> Self {
+        Self {
+            name: get("name"),
+            address: get("address"),
+            city: get("city"),
+            contact: get("contact"),
+            portal_url: get("portal_url"),
+        }
+    }
+
+    /// The field under `key` ([`Self::KEYS`]; `None` for another key).
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        match key {
+            "name" => self.name,
+            "address" => self.address,
+            "city" => self.city,
+            "contact" => self.contact,
+            "portal_url" => self.portal_url,
+            _ => None,
+        }
+    }
+
     /// An establishment's name and details as held.
     pub fn held(establishment: &'a Establishment, head: &'a Letterhead) -> Self {
         Self {
@@ -161,16 +188,10 @@ impl<'a> EstablishmentInput<'a> {
     /// was shown): the fields the person changed, others not given, so that
     /// a form left open does not undo another's change meanwhile.
     pub fn changed_from(self, before: &Self) -> Self {
-        let changed = |typed: Option<&'a str>, shown: Option<&str>| {
-            typed.filter(|typed| Some(typed.trim()) != shown.map(str::trim))
-        };
-        Self {
-            name: changed(self.name, before.name),
-            address: changed(self.address, before.address),
-            city: changed(self.city, before.city),
-            contact: changed(self.contact, before.contact),
-            portal_url: changed(self.portal_url, before.portal_url),
-        }
+        Self::read(|key| {
+            self.get(key)
+                .filter(|typed| Some(typed.trim()) != before.get(key).map(str::trim))
+        })
     }
 }
 
@@ -277,10 +298,23 @@ impl EstablishmentChange {
 
     /// Whether it changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.name.is_none()
-            && [&self.address, &self.city, &self.contact, &self.portal_url]
-                .iter()
-                .all(|detail| detail.is_none())
+        EstablishmentInput::KEYS
+            .iter()
+            .all(|key| self.get(key).is_none())
+    }
+
+    /// What it sets under `key` ([`EstablishmentInput::KEYS`]): `None` if
+    /// nothing, `Some(None)` if it clears it.
+    fn get(&self, key: &str) -> Option<Option<&str>> {
+        let detail = match key {
+            "name" => return self.name.as_deref().map(Some),
+            "address" => &self.address,
+            "city" => &self.city,
+            "contact" => &self.contact,
+            "portal_url" => &self.portal_url,
+            _ => return None,
+        };
+        detail.as_ref().map(Option::as_deref)
     }
 
     /// What it sets, for the audit trail, and what was held `before` (an
@@ -295,37 +329,15 @@ impl EstablishmentChange {
             Some(Some(v)) => format!(" (was {v:?})"),
             Some(None) => " (was unset)".to_owned(),
         };
-        [
-            (
-                "name",
-                self.name.as_ref().map(|n| Some(n.as_str())),
-                was(before.map(|b| b.name)),
-            ),
-            (
-                "address",
-                self.address.as_ref().map(|v| v.as_deref()),
-                was(before.map(|b| b.address)),
-            ),
-            (
-                "city",
-                self.city.as_ref().map(|v| v.as_deref()),
-                was(before.map(|b| b.city)),
-            ),
-            (
-                "contact",
-                self.contact.as_ref().map(|v| v.as_deref()),
-                was(before.map(|b| b.contact)),
-            ),
-            (
-                "portal_url",
-                self.portal_url.as_ref().map(|v| v.as_deref()),
-                was(before.map(|b| b.portal_url)),
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(field, value, was)| value.map(|v| format!("{field}={}{was}", shown(v))))
-        .collect::<Vec<_>>()
-        .join(" ")
+        EstablishmentInput::KEYS
+            .into_iter()
+            .filter_map(|key| {
+                let value = self.get(key)?;
+                let was = was(before.map(|b| b.get(key)));
+                Some(format!("{key}={}{was}", shown(value)))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

@@ -245,19 +245,17 @@ fn details_page(
 ) -> Response {
     // Each field, and as it was shown first (hidden: what the person
     // changed is what differs from it).
-    let field = |value: Option<&str>, shown: Option<&str>| {
-        minijinja::context! { value => value.unwrap_or_default(), shown => shown.unwrap_or_default() }
-    };
+    let details: std::collections::BTreeMap<&str, minijinja::Value> = EstablishmentInput::KEYS
+        .into_iter()
+        .map(|key| {
+            let (value, shown) = (values.get(key), before.get(key));
+            let field = minijinja::context! { value => value.unwrap_or_default(), shown => shown.unwrap_or_default() };
+            (key, field)
+        })
+        .collect();
     pages::form(app, jar, status, "pages/backoffice_details.html", |csrf| {
         minijinja::context! {
-            csrf, uai, errors, reauth,
-            details => minijinja::context! {
-                name => field(values.name, before.name),
-                address => field(values.address, before.address),
-                city => field(values.city, before.city),
-                contact => field(values.contact, before.contact),
-                portal_url => field(values.portal_url, before.portal_url),
-            },
+            csrf, uai, errors, reauth, details,
             max_name => Establishment::MAX_NAME, max_address => Letterhead::MAX_ADDRESS,
             max_city => Letterhead::MAX_CITY, max_contact => Letterhead::MAX_CONTACT,
         }
@@ -309,22 +307,9 @@ pub async fn save_details(
     CheckedForm(params): CheckedForm,
 ) -> Result<Response, WebError> {
     let (establishment, uai) = academy_managed(&app, &staff, &uai).await?;
-    let field = |name: &'static str| Some(params.get(name).unwrap_or_default());
-    let typed = EstablishmentInput {
-        name: field("name"),
-        address: field("address"),
-        city: field("city"),
-        contact: field("contact"),
-        portal_url: field("portal_url"),
-    };
+    let typed = EstablishmentInput::read(|key| Some(params.get(key).unwrap_or_default()));
     // The form as it was shown (a form without them: every field changed).
-    let shown = EstablishmentInput {
-        name: params.get("shown_name"),
-        address: params.get("shown_address"),
-        city: params.get("shown_city"),
-        contact: params.get("shown_contact"),
-        portal_url: params.get("shown_portal_url"),
-    };
+    let shown = EstablishmentInput::read(|key| params.get(&format!("shown_{key}")));
     let reauth = signed_in_long_ago(&app, &session);
     let refused = |jar, status, errors: &[(&str, &str)]| {
         let errors = pages::field_errors(errors.iter().copied());
